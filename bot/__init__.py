@@ -1,0 +1,1 @@
+"""crmcard: customer cards from the contact center's CRMs, inside Microsoft Teams."""

@@ -1,0 +1,1 @@
+"""Stores implementing :class:`bot.services.store.Store`."""

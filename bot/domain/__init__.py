@@ -1,0 +1,1 @@
+"""The pure core: cards, interactions, links and their rules. No I/O lives here."""

@@ -1,0 +1,66 @@
+"""The customer card: one per contact *and channel*, as agents know it.
+
+A contact nobody has handled yet gets a new card, and so does a known contact reached
+over a new channel; that is why one person can own several cards (merging them is a
+separate, audited step).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.domain.identifiers import Channel, Identifier, IdentifierKind
+
+
+class CardIdentity(BaseModel):
+    """An identifier as reached on one channel: the unit cards are found by."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: Channel
+    identifier: Identifier
+
+    @property
+    def key(self) -> str:
+        return f"{self.channel}/{self.identifier.key}"
+
+
+class CustomerCard(BaseModel):
+    id: str
+    tenant_id: str
+    display_name: str | None = None
+    identities: list[CardIdentity]
+    interaction_ids: list[str] = Field(default_factory=list)
+    created_at: datetime
+
+    def identifiers(self, kind: IdentifierKind) -> list[str]:
+        seen: dict[str, None] = {}
+        for identity in self.identities:
+            if identity.identifier.kind is kind:
+                seen.setdefault(identity.identifier.value)
+        return list(seen)
+
+
+def new_card(
+    tenant_id: str,
+    identities: Iterable[CardIdentity],
+    display_name: str | None,
+    now: datetime,
+) -> CustomerCard:
+    return CustomerCard(
+        id=uuid.uuid4().hex,
+        tenant_id=tenant_id,
+        display_name=display_name,
+        identities=list(dict.fromkeys(identities)),
+        created_at=now,
+    )
+
+
+def with_interaction(card: CustomerCard, interaction_id: str) -> CustomerCard:
+    if interaction_id in card.interaction_ids:
+        return card
+    return card.model_copy(update={"interaction_ids": [*card.interaction_ids, interaction_id]})

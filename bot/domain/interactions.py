@@ -1,0 +1,161 @@
+"""An interaction (call, chat, email...) handled by one agent, and its lifecycle.
+
+Lifecycle events arrive from the contact-center platform at least once and sometimes
+out of place; :func:`apply_event` accepts a replay silently and refuses an event that
+cannot follow the current state, so the stored history stays a valid story.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from bot.domain.cards import CardIdentity
+from bot.domain.errors import InvalidTransition
+from bot.domain.identifiers import Channel
+from bot.domain.records import CrmRecord
+
+
+class LifecycleEvent(StrEnum):
+    assigned = "assigned"
+    connected = "connected"
+    ended = "ended"
+    acw_completed = "acw-completed"
+    transferred = "transferred"
+    unassigned = "unassigned"
+    abandoned = "abandoned"
+
+
+class Direction(StrEnum):
+    inbound = "inbound"
+    outbound = "outbound"
+
+
+_ACTIVE = frozenset({LifecycleEvent.assigned, LifecycleEvent.connected})
+
+# Which states each event may follow; ``None`` is "no event yet".
+_FOLLOWS: dict[LifecycleEvent, frozenset[LifecycleEvent | None]] = {
+    LifecycleEvent.assigned: frozenset(
+        {None, LifecycleEvent.transferred, LifecycleEvent.unassigned}
+    ),
+    LifecycleEvent.connected: frozenset({LifecycleEvent.assigned}),
+    LifecycleEvent.ended: _ACTIVE,
+    LifecycleEvent.acw_completed: frozenset({LifecycleEvent.ended}),
+    LifecycleEvent.transferred: _ACTIVE,
+    LifecycleEvent.unassigned: _ACTIVE,
+    LifecycleEvent.abandoned: _ACTIVE,
+}
+
+
+class Agent(BaseModel):
+    """The Teams user handling the interaction, named by their Entra object id."""
+
+    aad_object_id: str
+    name: str | None = None
+
+
+class EventRecord(BaseModel):
+    event: LifecycleEvent
+    occurred_at: datetime
+    event_id: str | None = None
+    agent: Agent
+
+
+class LinkState(BaseModel):
+    linked: bool
+    rev: int = Field(description="interaction revision at which this record last changed")
+    by: str
+    at: datetime
+
+
+class ShownRecords(BaseModel):
+    """The CRM records the card shows, as last fetched: clicks re-render from here."""
+
+    records: dict[str, CrmRecord] = Field(default_factory=dict)
+    person: list[str] = Field(default_factory=list, description="account/contact/lead keys")
+    related: dict[str, list[str]] = Field(
+        default_factory=dict, description="record key -> keys of its related records"
+    )
+    current: list[str] = Field(
+        default_factory=list, description="pinned records and those created in the interaction"
+    )
+
+
+class CardViewState(BaseModel):
+    """What the agent opened on the card; shared by all the agent's devices."""
+
+    related_loaded: bool = False
+    expanded: list[str] = Field(default_factory=list)
+    page_sizes: dict[str, int] = Field(default_factory=dict)
+
+
+class Interaction(BaseModel):
+    id: str
+    tenant_id: str
+    card_id: str
+    channel: Channel
+    direction: Direction = Direction.inbound
+    agent: Agent
+    queue: str | None = None
+    customer_name: str | None = None
+    identities: list[CardIdentity]
+    history: list[EventRecord] = Field(default_factory=list)
+    links: dict[str, LinkState] = Field(default_factory=dict)
+    shown: ShownRecords = Field(default_factory=ShownRecords)
+    view: CardViewState = Field(default_factory=CardViewState)
+    revision: int = 0
+
+    @property
+    def state(self) -> LifecycleEvent | None:
+        return self.history[-1].event if self.history else None
+
+    def happened(self, event: LifecycleEvent) -> bool:
+        return any(record.event is event for record in self.history)
+
+    @property
+    def writeback_due(self) -> bool:
+        """Voice: ended and after-call work done. Digital: transferred or unassigned."""
+        if self.channel.is_voice:
+            return self.happened(LifecycleEvent.ended) and self.happened(
+                LifecycleEvent.acw_completed
+            )
+        return self.state in (LifecycleEvent.transferred, LifecycleEvent.unassigned)
+
+    @property
+    def is_open(self) -> bool:
+        """Links may change until the interaction is written back or abandoned."""
+        return not self.writeback_due and self.state is not LifecycleEvent.abandoned
+
+    def linked_keys(self) -> list[str]:
+        return [key for key, link in self.links.items() if link.linked]
+
+    def bumped(self, **changes: object) -> Interaction:
+        """A copy with ``changes`` applied and the revision advanced."""
+        return self.model_copy(update={**changes, "revision": self.revision + 1})
+
+
+def _is_replay(interaction: Interaction, record: EventRecord) -> bool:
+    for seen in interaction.history:
+        if record.event_id is not None and seen.event_id == record.event_id:
+            return True
+        if seen.event is record.event and seen.occurred_at == record.occurred_at:
+            return True
+    return False
+
+
+def apply_event(interaction: Interaction, record: EventRecord) -> Interaction:
+    """The interaction after ``record``; unchanged for a replay of an applied event."""
+    if _is_replay(interaction, record):
+        return interaction
+    if interaction.state not in _FOLLOWS[record.event]:
+        current = interaction.state.value if interaction.state else "new"
+        raise InvalidTransition(
+            f"event {record.event.value!r} cannot follow {current!r} "
+            f"for interaction {interaction.id!r}"
+        )
+    changes: dict[str, object] = {"history": [*interaction.history, record]}
+    if record.event is LifecycleEvent.assigned:
+        changes["agent"] = record.agent
+    return interaction.bumped(**changes)

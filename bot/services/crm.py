@@ -1,0 +1,84 @@
+"""The CRM port: what the card needs from any CRM, whichever vendor answers.
+
+Every adapter (demo, Salesforce, Dynamics 365, Zendesk, ...) implements
+:class:`CrmClient`; :class:`CrmDirectory` says which ones a tenant has connected.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from bot.domain.records import CrmRecord, RecordRef
+
+
+class CrmError(Exception):
+    """A CRM call failed; the message says which CRM and why, fit for an agent to read."""
+
+
+class CrmUnavailable(CrmError):
+    """The CRM cannot be reached or keeps failing (timeouts, 5xx, open circuit)."""
+
+
+class CrmThrottled(CrmUnavailable):
+    """The CRM asked us to slow down (429, REQUEST_LIMIT_EXCEEDED...)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CrmAuthError(CrmError):
+    """Credentials were refused or have expired and could not be renewed."""
+
+
+class RecordNotFound(CrmError):
+    """The CRM has no record with that id."""
+
+
+class InvalidRecord(CrmError):
+    """The CRM refused the record's fields (invalid field, duplicate detected...)."""
+
+
+class NotSupported(CrmError):
+    """This CRM has no such operation."""
+
+
+class SearchCriteria(BaseModel):
+    """Who to look for. Values are normalised (E.164 phones, lower-case emails)."""
+
+    phones: list[str] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+    name: str | None = None
+    record_types: list[str] | None = Field(
+        default=None, description="only these record types; None means person-level ones"
+    )
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.phones or self.emails or self.name)
+
+
+class CrmClient(Protocol):
+    @property
+    def settings_id(self) -> str: ...
+
+    @property
+    def display_name(self) -> str: ...
+
+    async def search(self, criteria: SearchCriteria) -> list[CrmRecord]: ...
+
+    async def get(self, ref: RecordRef) -> CrmRecord: ...
+
+    async def related(self, ref: RecordRef) -> list[CrmRecord]: ...
+
+    async def create(
+        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+    ) -> CrmRecord: ...
+
+
+class CrmDirectory(Protocol):
+    async def clients(self, tenant_id: str) -> list[CrmClient]:
+        """The CRMs the tenant's admin has connected, in display order."""
+        ...
