@@ -1,0 +1,1 @@
+"""Microsoft Teams: the bot, the tab and the sideloadable app package."""

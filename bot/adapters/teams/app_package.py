@@ -1,0 +1,247 @@
+"""Build the sideloadable Teams app package (manifest.json + two icons, zipped).
+
+Per-environment values (bot id, SSO app id, public URL, version, package id) are
+filled into ``teams_manifest/manifest.template.json`` here, never edited by hand, and
+the result is checked against the official JSON schema from ``@microsoft/app-manifest``
+so a broken package fails on the build machine instead of in the Teams admin center.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import struct
+import sys
+import uuid
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema
+from jsonschema.exceptions import best_match
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+MANIFEST_DIR = REPO_ROOT / "teams_manifest"
+TEMPLATE_NAME = "manifest.template.json"
+SCHEMA_VERSION = "1.30"
+SCHEMA_PATH = (
+    REPO_ROOT
+    / "node_modules/@microsoft/app-manifest/build/json-schemas/teams"
+    / f"v{SCHEMA_VERSION}/MicrosoftTeams.schema.json"
+)
+ICON_SIZES = {"color.png": (192, 192), "outline.png": (32, 32)}
+
+# Package ids derived from the bot id are stable per environment, so re-sideloading
+# a rebuilt package updates the installed app instead of adding a second one.
+_APP_ID_NAMESPACE = uuid.UUID("5b0f5a8e-3c1d-4e4b-9a63-6f1c2b7d9e10")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_SEMVER = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
+_PLACEHOLDER = re.compile(r"\$\{\{([A-Z_]+)\}\}")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Fixed timestamp: the same inputs give a byte-identical zip.
+_ZIP_DATE = (2024, 1, 1, 0, 0, 0)
+
+
+class AppPackageError(Exception):
+    """The package cannot be built; the message says what to fix."""
+
+
+class ManifestSchemaError(AppPackageError):
+    """The rendered manifest violates the Teams manifest schema."""
+
+    def __init__(self, violations: list[str]) -> None:
+        self.violations = violations
+        lines = "\n".join(f"  - {v}" for v in violations)
+        super().__init__(
+            f"manifest.json violates the Teams manifest v{SCHEMA_VERSION} schema "
+            f"({len(violations)} problem(s)):\n{lines}"
+        )
+
+
+def build_app_package(
+    *,
+    bot_app_id: str,
+    sso_app_id: str,
+    base_url: str,
+    version: str,
+    output: Path,
+    app_id: str | None = None,
+    manifest_dir: Path = MANIFEST_DIR,
+    schema_path: Path = SCHEMA_PATH,
+) -> Path:
+    """Render, validate and zip the app package; return the zip's path.
+
+    ``output`` is the ``.zip`` file to write, or a directory to write
+    ``crmcard-<version>.zip`` into. ``app_id`` defaults to a GUID derived from the bot
+    id, so each environment keeps one stable Teams app id.
+    """
+    manifest = render_manifest(
+        bot_app_id=bot_app_id,
+        sso_app_id=sso_app_id,
+        base_url=base_url,
+        version=version,
+        app_id=app_id,
+        manifest_dir=manifest_dir,
+    )
+    validate_manifest(manifest, schema_path=schema_path)
+    icons = {name: _read_icon(manifest_dir / name, size) for name, size in ICON_SIZES.items()}
+
+    is_dir = output.is_dir() or output.suffix.lower() != ".zip"
+    target = output / f"crmcard-{version}.zip" if is_dir else output
+    target.parent.mkdir(parents=True, exist_ok=True)
+    files = {"manifest.json": (json.dumps(manifest, indent=2) + "\n").encode(), **icons}
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data)
+    return target
+
+
+def render_manifest(
+    *,
+    bot_app_id: str,
+    sso_app_id: str,
+    base_url: str,
+    version: str,
+    app_id: str | None = None,
+    manifest_dir: Path = MANIFEST_DIR,
+) -> dict[str, Any]:
+    """Fill the template's ``${{NAME}}`` placeholders; check the inputs first.
+
+    Substitution happens on parsed JSON strings, so no value can break the JSON.
+    """
+    for label, value in (("bot app id", bot_app_id), ("SSO app id", sso_app_id)):
+        if not _GUID.match(value):
+            raise AppPackageError(
+                f"{label} must be an Entra application (client) id GUID, got {value!r}"
+            )
+    if app_id is not None and not _GUID.match(app_id):
+        raise AppPackageError(f"app package id must be a GUID, got {app_id!r}")
+    if not _SEMVER.match(version):
+        raise AppPackageError(f"version must be semver MAJOR.MINOR.PATCH, got {version!r}")
+    parts = urlsplit(base_url.strip())
+    if parts.scheme != "https" or not parts.hostname:
+        raise AppPackageError(
+            f"base URL must be the public https:// URL Teams reaches crmcard at, got {base_url!r}"
+        )
+    if parts.query or parts.fragment:
+        raise AppPackageError(f"base URL must not have a query or fragment, got {base_url!r}")
+    host = parts.hostname
+    domain = f"{host}:{parts.port}" if parts.port else host
+    values = {
+        "APP_ID": app_id or str(uuid.uuid5(_APP_ID_NAMESPACE, bot_app_id.lower())),
+        "APP_VERSION": version,
+        "BOT_APP_ID": bot_app_id,
+        "SSO_APP_ID": sso_app_id,
+        "BASE_URL": f"https://{domain}{parts.path.rstrip('/')}",
+        "DOMAIN": domain,
+        "HOST": host,
+    }
+
+    template_path = manifest_dir / TEMPLATE_NAME
+    try:
+        template = json.loads(template_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise AppPackageError(f"manifest template not found: {template_path}") from exc
+    except json.JSONDecodeError as exc:
+        raise AppPackageError(f"manifest template {template_path} is not JSON: {exc}") from exc
+
+    def fill(node: Any) -> Any:
+        if isinstance(node, str):
+            return _PLACEHOLDER.sub(lambda m: _lookup(values, m.group(1)), node)
+        if isinstance(node, list):
+            return [fill(item) for item in node]
+        if isinstance(node, dict):
+            return {key: fill(item) for key, item in node.items()}
+        return node
+
+    manifest: dict[str, Any] = fill(template)
+    return manifest
+
+
+def validate_manifest(manifest: dict[str, Any], *, schema_path: Path = SCHEMA_PATH) -> None:
+    """Raise :class:`ManifestSchemaError` listing every schema violation, if any."""
+    try:
+        schema = json.loads(schema_path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError as exc:
+        raise AppPackageError(
+            f"Teams manifest schema not found at {schema_path}; "
+            "run `npm install` in the repository root (it ships with @microsoft/app-manifest)"
+        ) from exc
+    validator = jsonschema.Draft4Validator(schema)
+    violations = _describe(validator.iter_errors(manifest))
+    if violations:
+        raise ManifestSchemaError(violations)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``crmcard package``; unset ones fall back to the settings/environment."""
+    parser.add_argument("--bot-app-id", help="bot's Entra app id (default: MicrosoftAppId)")
+    parser.add_argument("--sso-app-id", help="tab SSO Entra app id (default: the bot app id)")
+    parser.add_argument("--base-url", help="public https URL (default: CRMCARD_PUBLIC_URL)")
+    parser.add_argument("--version", dest="app_version", default="1.0.0", help="app version")
+    parser.add_argument("--app-id", help="Teams app package id (default: derived from bot id)")
+    parser.add_argument("--output", type=Path, default=Path("build"), help="zip file or dir")
+
+
+def package_command(args: argparse.Namespace) -> int:
+    """Entry point for ``crmcard package``: build the zip, print where it is; 0 on success."""
+    bot_app_id = getattr(args, "bot_app_id", None)
+    base_url = getattr(args, "base_url", None)
+    if not (bot_app_id and base_url):
+        from bot.settings import Settings  # only read the environment when asked to
+
+        settings = Settings()
+        bot_app_id = bot_app_id or settings.app_id
+        base_url = base_url or settings.public_url
+    try:
+        path = build_app_package(
+            bot_app_id=bot_app_id,
+            sso_app_id=getattr(args, "sso_app_id", None) or bot_app_id,
+            base_url=base_url,
+            version=getattr(args, "app_version", None) or "1.0.0",
+            output=getattr(args, "output", None) or Path("build"),
+            app_id=getattr(args, "app_id", None),
+        )
+    except AppPackageError as exc:
+        print(f"crmcard package: {exc}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+def _lookup(values: dict[str, str], name: str) -> str:
+    if name not in values:
+        raise AppPackageError(f"manifest template uses unknown placeholder ${{{{{name}}}}}")
+    return values[name]
+
+
+def _describe(errors: Iterable[jsonschema.ValidationError]) -> list[str]:
+    """One line per violation, at its JSON path, most specific cause first."""
+    lines = []
+    for error in errors:
+        leaf = best_match([error])  # descends into anyOf/oneOf to the likeliest cause
+        where = leaf.json_path if leaf.absolute_path else "$ (top level)"
+        lines.append(f"{where}: {leaf.message}")
+    return sorted(lines)
+
+
+def _read_icon(path: Path, size: tuple[int, int]) -> bytes:
+    """Read a PNG and check its pixel size from the IHDR header (no imaging library)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise AppPackageError(f"icon not found: {path}") from exc
+    if not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        raise AppPackageError(f"icon {path.name} is not a PNG file")
+    actual = struct.unpack(">II", data[16:24])
+    if actual != size:
+        raise AppPackageError(
+            f"icon {path.name} must be {size[0]}x{size[1]} pixels, is {actual[0]}x{actual[1]}"
+        )
+    return data
