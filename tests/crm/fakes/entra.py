@@ -1,0 +1,151 @@
+"""A local Microsoft Entra ID (OAuth 2.0 / OpenID) authority for MSAL to talk to.
+
+Follows the public contracts of:
+* OpenID Connect discovery on the Microsoft identity platform
+  https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc
+  (``/{tenant}/v2.0/.well-known/openid-configuration``)
+* OAuth 2.0 client credentials flow
+  https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow
+* OAuth 2.0 On-Behalf-Of flow
+  https://learn.microsoft.com/entra/identity-platform/v2-oauth2-on-behalf-of-flow
+  (``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer``,
+  ``requested_token_use=on_behalf_of``)
+
+MSAL only accepts https authorities, so tests serve this app over TLS with a throw-away
+self-signed certificate (see ``conftest.tls``).
+
+Fault knobs: ``latency`` (seconds per token request), ``token_lifetime`` (``expires_in``
+of issued tokens), ``fail_next`` (answer the next N token requests with 503),
+``expire_all()`` (every issued token stops being accepted by the fake resource servers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+
+@dataclass
+class Issued:
+    token: str
+    grant: str
+    scope: str
+    subject: str
+    expires_at: float
+
+
+@dataclass
+class FakeEntra:
+    tenant: str = "contoso-tenant"
+    clients: dict[str, str] = field(default_factory=lambda: {"app-id": "app-secret"})
+    user_assertions: set[str] = field(default_factory=lambda: {"teams-sso-token"})
+    token_lifetime: int = 3599
+    latency: float = 0.0
+    fail_next: int = 0
+    issued: list[Issued] = field(default_factory=list)
+    discovery_requests: int = 0
+    base_url: str = ""
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", self._discovery)
+        app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
+        return app
+
+    @property
+    def authority(self) -> str:
+        return f"{self.base_url}/{self.tenant}"
+
+    def token_requests(self, grant: str | None = None) -> list[Issued]:
+        return [i for i in self.issued if grant is None or i.grant == grant]
+
+    def expire_all(self) -> None:
+        for issued in self.issued:
+            issued.expires_at = 0.0
+
+    def is_valid(self, token: str, scope_prefix: str = "") -> bool:
+        now = time.monotonic()
+        return any(
+            i.token == token and i.expires_at > now and i.scope.startswith(scope_prefix)
+            for i in self.issued
+        )
+
+    async def _discovery(self, request: web.Request) -> web.Response:
+        self.discovery_requests += 1
+        tenant = request.match_info["tenant"]
+        if tenant != self.tenant:
+            return web.json_response({"error": "invalid_tenant"}, status=400)
+        base = f"{self.base_url}/{tenant}"
+        return web.json_response(
+            {
+                "issuer": f"{base}/v2.0",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                "jwks_uri": f"{base}/discovery/v2.0/keys",
+                "response_types_supported": ["code", "id_token", "token id_token"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "private_key_jwt",
+                    "client_secret_basic",
+                ],
+                "tenant_region_scope": "EU",
+            }
+        )
+
+    def _error(self, status: int, error: str, description: str) -> web.Response:
+        return web.json_response(
+            {
+                "error": error,
+                "error_description": description,
+                "error_codes": [7000215],
+                "trace_id": str(uuid.uuid4()),
+                "correlation_id": str(uuid.uuid4()),
+            },
+            status=status,
+        )
+
+    async def _token(self, request: web.Request) -> web.Response:
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return self._error(503, "temporarily_unavailable", "AADSTS90033: try again")
+        form = await request.post()
+        client_id = str(form.get("client_id", ""))
+        secret = str(form.get("client_secret", ""))
+        if self.clients.get(client_id) != secret or not secret:
+            return self._error(401, "invalid_client", "AADSTS7000215: Invalid client secret.")
+        grant = str(form.get("grant_type", ""))
+        scope = str(form.get("scope", ""))
+        subject = client_id
+        if grant == "client_credentials":
+            pass
+        elif (
+            grant == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            and form.get("requested_token_use") == "on_behalf_of"
+        ):
+            assertion = str(form.get("assertion", ""))
+            if assertion not in self.user_assertions:
+                return self._error(400, "invalid_grant", "AADSTS50013: Assertion is invalid.")
+            subject = f"user:{assertion}"
+        else:
+            return self._error(400, "unsupported_grant_type", "AADSTS70003")
+        token = f"entra-{uuid.uuid4().hex}"
+        self.issued.append(
+            Issued(token, grant, scope, subject, time.monotonic() + self.token_lifetime)
+        )
+        return web.json_response(
+            {
+                "token_type": "Bearer",
+                "expires_in": self.token_lifetime,
+                "ext_expires_in": self.token_lifetime,
+                "access_token": token,
+            }
+        )
