@@ -77,6 +77,27 @@ class CrmClient(Protocol):
         self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
     ) -> CrmRecord: ...
 
+    async def update(self, ref: RecordRef, fields: dict[str, str]) -> CrmRecord:
+        """Change fields of an existing record; the record as the CRM now has it.
+
+        CRMs without updates (all but Salesforce and Dynamics) raise NotSupported.
+        """
+        ...
+
+    async def create_timeline_activity(
+        self,
+        ref: RecordRef,
+        subject: str,
+        description: str,
+        *,
+        activity_type: str = "task",
+    ) -> CrmRecord:
+        """Log a completed activity ("task" or "phonecall") on the record's timeline.
+
+        CRMs without timelines (all but Salesforce and Dynamics) raise NotSupported.
+        """
+        ...
+
 
 class CrmDirectory(Protocol):
     async def clients(self, tenant_id: str) -> list[CrmClient]:
