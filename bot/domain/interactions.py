@@ -81,6 +81,9 @@ class ShownRecords(BaseModel):
     current: list[str] = Field(
         default_factory=list, description="pinned records and those created in the interaction"
     )
+    problems: dict[str, str] = Field(
+        default_factory=dict, description="CRM settings id -> why its records are missing"
+    )
 
 
 class CardViewState(BaseModel):

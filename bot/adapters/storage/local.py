@@ -64,8 +64,9 @@ class LocalStore:
     async def create(self, key: str, data: bytes) -> str:
         etag = _new_etag()
         try:
-            await self._run("INSERT INTO documents (key, data, etag) VALUES (?, ?, ?)",
-                            key, data, etag)
+            await self._run(
+                "INSERT INTO documents (key, data, etag) VALUES (?, ?, ?)", key, data, etag
+            )
         except sqlite3.IntegrityError as exc:
             raise AlreadyExists(key) from exc
         return etag
@@ -74,7 +75,10 @@ class LocalStore:
         new_etag = _new_etag()
         [changed] = await self._run(
             "UPDATE documents SET data = ?, etag = ? WHERE key = ? AND etag = ?",
-            data, new_etag, key, etag,
+            data,
+            new_etag,
+            key,
+            etag,
         )
         if changed != 1:
             raise PreconditionFailed(key)
@@ -84,16 +88,15 @@ class LocalStore:
         if etag is None:
             await self._run("DELETE FROM documents WHERE key = ?", key)
             return
-        [deleted] = await self._run(
-            "DELETE FROM documents WHERE key = ? AND etag = ?", key, etag
-        )
+        [deleted] = await self._run("DELETE FROM documents WHERE key = ? AND etag = ?", key, etag)
         if deleted != 1:
             raise PreconditionFailed(key)
 
     async def keys(self, prefix: str) -> AsyncIterator[str]:
         rows = await self._run(
             "SELECT key FROM documents WHERE key >= ? AND key < ? ORDER BY key",
-            prefix, prefix + "\U0010ffff",
+            prefix,
+            prefix + "\U0010ffff",
         )
         for (key,) in rows:
             yield key

@@ -1,0 +1,1 @@
+"""CRM adapters: each implements :class:`bot.services.crm.CrmClient` for one vendor."""

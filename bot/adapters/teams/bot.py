@@ -1,0 +1,184 @@
+"""The Teams activity handler: thin glue from activities to crmcard's use cases."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from http import HTTPStatus
+from typing import Any
+
+from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.schema import ChannelAccount
+
+from bot.adapters.teams import conversations, invoke
+from bot.adaptive_cards.customer_card import render_welcome
+from bot.domain.errors import DomainError
+from bot.domain.interactions import LifecycleEvent
+from bot.services import card_actions, interactions
+from bot.services.context import Context
+from bot.services.rendering import card_for
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_DEMO_START = re.compile(r"^(call|sms|whatsapp|email|chat)\s+(.+)$", re.IGNORECASE)
+_DEMO_EVENTS = {
+    "connect": LifecycleEvent.connected,
+    "end": LifecycleEvent.ended,
+    "acw": LifecycleEvent.acw_completed,
+    "transfer": LifecycleEvent.transferred,
+    "unassign": LifecycleEvent.unassigned,
+    "abandon": LifecycleEvent.abandoned,
+}
+_DEMO_CHANNELS = {
+    "call": "voice",
+    "sms": "sms",
+    "whatsapp": "whatsapp",
+    "email": "email",
+    "chat": "chat",
+}
+
+
+class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
+    def __init__(self, ctx: Context, settings: Settings) -> None:
+        self._ctx = ctx
+        self._settings = settings
+
+    def _tenant(self, turn: TurnContext) -> str:
+        return conversations.tenant_of(turn.activity, self._settings.default_tenant_id)
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        if turn_context.activity.type in ("message", "installationUpdate", "conversationUpdate"):
+            await conversations.remember(
+                self._ctx.store, self._tenant(turn_context), turn_context.activity
+            )
+        await super().on_turn(turn_context)
+
+    async def on_members_added_activity(
+        self, members_added: list[ChannelAccount], turn_context: TurnContext
+    ) -> None:
+        bot_id = turn_context.activity.recipient.id
+        if any(member.id != bot_id for member in members_added):
+            await self._send_welcome(turn_context)
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        await self._send_welcome(turn_context)
+
+    async def _send_welcome(self, turn_context: TurnContext) -> None:
+        card = render_welcome(demo=self._settings.demo_commands)
+        await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        text = TurnContext.remove_recipient_mention(turn_context.activity) or ""
+        text = text.strip()
+        command = text.lower()
+        if command == "card":
+            await self._show_latest(turn_context)
+        elif self._settings.demo_commands and await self._demo(turn_context, text):
+            return
+        else:
+            await self._send_welcome(turn_context)
+
+    async def _show_latest(self, turn_context: TurnContext) -> None:
+        agent = conversations.agent_of(turn_context.activity)
+        latest = await interactions.latest_for_agent(self._ctx, self._tenant(turn_context), agent)
+        if latest is None:
+            await turn_context.send_activity("You have no interaction yet.")
+            return
+        card = await card_for(self._ctx, latest)
+        await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
+
+    async def _demo(self, turn_context: TurnContext, text: str) -> bool:
+        """Demo commands that play the contact-center platform's part."""
+        activity = turn_context.activity
+        tenant, agent = self._tenant(turn_context), conversations.agent_of(activity)
+        start = _DEMO_START.match(text)
+        event_name = _DEMO_EVENTS.get(text.lower())
+        try:
+            if start:
+                await self._demo_start(tenant, agent, _DEMO_CHANNELS[start[1].lower()], start[2])
+                return True
+            if event_name is not None:
+                latest = await interactions.latest_for_agent(self._ctx, tenant, agent)
+                if latest is None:
+                    await turn_context.send_activity("Start an interaction first: call +1 555 0100")
+                    return True
+                identifier = latest.identities[0].identifier
+                await interactions.ingest(
+                    self._ctx,
+                    tenant,
+                    self._demo_event(
+                        latest.id,
+                        event_name,
+                        latest.channel.value,
+                        agent,
+                        {identifier.kind.value: identifier.value.split(":", 1)[-1]},
+                    ),
+                )
+                return True
+        except (DomainError, ValueError) as error:
+            await turn_context.send_activity(f"That did not work: {error}")
+            return True
+        return False
+
+    async def _demo_start(self, tenant: str, agent: str, channel: str, who: str) -> None:
+        interaction_id = f"demo-{uuid.uuid4().hex[:12]}"
+        kind = "email" if "@" in who else ("handle" if channel == "chat" else "phone")
+        for event in (LifecycleEvent.assigned, LifecycleEvent.connected):
+            await interactions.ingest(
+                self._ctx,
+                tenant,
+                self._demo_event(interaction_id, event, channel, agent, {kind: who}),
+            )
+
+    def _demo_event(
+        self,
+        interaction_id: str,
+        event: LifecycleEvent,
+        channel: str,
+        agent: str,
+        customer: dict[str, str],
+    ) -> interactions.InteractionEventIn:
+        return interactions.InteractionEventIn.model_validate(
+            {
+                "interactionId": interaction_id,
+                "event": event.value,
+                "occurredAt": self._ctx.clock(),
+                "channel": channel,
+                "agent": {"aadObjectId": agent},
+                "customer": customer,
+                "queue": "Demo queue",
+            }
+        )
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        if turn_context.activity.name != "adaptiveCard/action":
+            return await super().on_invoke_activity(turn_context)
+        try:
+            return await self._card_action(turn_context)
+        except DomainError as error:
+            return invoke.error(HTTPStatus.BAD_REQUEST, str(error))
+        except Exception:
+            log.exception("card action failed")
+            return invoke.error(
+                HTTPStatus.INTERNAL_SERVER_ERROR, "crmcard could not do that just now; try again."
+            )
+
+    async def _card_action(self, turn_context: TurnContext) -> InvokeResponse:
+        value = turn_context.activity.value
+        action = value.get("action") if isinstance(value, dict) else None
+        if not isinstance(action, dict) or action.get("type") != "Action.Execute":
+            return invoke.error(HTTPStatus.BAD_REQUEST, "expected an Action.Execute card action")
+        verb = action.get("verb")
+        data: Any = action.get("data") or {}
+        if not isinstance(verb, str) or not isinstance(data, dict):
+            return invoke.error(HTTPStatus.BAD_REQUEST, "the card action has no verb or data")
+        tenant = self._tenant(turn_context)
+        agent = conversations.agent_of(turn_context.activity)
+        if verb == "demoCall" and self._settings.demo_commands:
+            await self._demo_start(tenant, agent, "voice", str(data.get("from", "+1 555 0100")))
+            return invoke.message("Simulated call started: the customer card is on its way.")
+        result = await card_actions.execute(self._ctx, tenant, agent, verb, data)
+        return invoke.card(result.card)

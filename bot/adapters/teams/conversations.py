@@ -1,0 +1,57 @@
+"""Where each agent can be reached: the Bot Framework conversation reference of their chat.
+
+Captured on install and on every message, so proactive cards always go to the latest
+conversation and service URL Teams gave us.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botbuilder.core import TurnContext
+from botbuilder.schema import Activity, ConversationReference
+from pydantic import BaseModel
+
+from bot.services import keys
+from bot.services.store import Store, put_model, read_model
+
+
+class AgentConversation(BaseModel):
+    user_id: str
+    reference: dict[str, Any]
+
+    def conversation_reference(self) -> ConversationReference:
+        return ConversationReference().deserialize(self.reference)
+
+
+def tenant_of(activity: Activity, default: str) -> str:
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = channel_data.get("tenant") or {}
+    if isinstance(tenant, dict) and tenant.get("id"):
+        return str(tenant["id"])
+    conversation_tenant = getattr(activity.conversation, "tenant_id", None)
+    return str(conversation_tenant) if conversation_tenant else default
+
+
+def agent_of(activity: Activity) -> str:
+    """The user's Entra object id; the channel user id where a client sends none."""
+    user = activity.from_property
+    return str(user.aad_object_id or user.id)
+
+
+def _key(tenant_id: str, aad_object_id: str) -> str:
+    return keys.tenant_prefix(tenant_id) + f"agents/{keys.part(aad_object_id)}/conversation"
+
+
+async def remember(store: Store, tenant_id: str, activity: Activity) -> None:
+    reference = TurnContext.get_conversation_reference(activity)
+    if activity.conversation and activity.conversation.conversation_type not in (None, "personal"):
+        return  # cards go to the agent's personal chat only
+    conversation = AgentConversation(
+        user_id=activity.from_property.id, reference=reference.serialize()
+    )
+    await put_model(store, _key(tenant_id, agent_of(activity)), conversation)
+
+
+async def find(store: Store, tenant_id: str, aad_object_id: str) -> AgentConversation | None:
+    return await read_model(store, _key(tenant_id, aad_object_id), AgentConversation)

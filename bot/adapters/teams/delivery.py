@@ -1,0 +1,148 @@
+"""Proactive delivery of customer cards into the agent's personal chat.
+
+The first delivery posts a message and records its activity id; later ones update that
+message in place. Sends to one conversation are paced under Teams' per-conversation
+limit, and a 429 is retried after the Retry-After Teams asks for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter
+from pydantic import BaseModel
+
+from bot.adapters.teams import conversations
+from bot.domain.interactions import Interaction
+from bot.services import keys
+from bot.services.store import AlreadyExists, Store, create_model, read_model, update
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SEND_INTERVAL = 1 / 7  # Teams allows about 7 messages a second per conversation
+MAX_RETRY_AFTER = 10.0
+
+
+class PostedCard(BaseModel):
+    conversation_id: str
+    activity_id: str | None = None
+
+
+def _status_and_retry_after(error: Exception) -> tuple[int | None, float | None]:
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None) or getattr(response, "status", None)
+    headers = getattr(response, "headers", None) or {}
+    try:
+        retry_after = float(headers.get("Retry-After", "")) if headers else None
+    except ValueError:
+        retry_after = None
+    return status, retry_after
+
+
+class Pacer:
+    """Spaces calls to one conversation at least ``interval`` seconds apart."""
+
+    def __init__(self, interval: float = SEND_INTERVAL) -> None:
+        self._interval = interval
+        self._next: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def run(self, conversation_id: str, call: Callable[[], Awaitable[T]]) -> T:
+        lock = self._locks.setdefault(conversation_id, asyncio.Lock())
+        async with lock:
+            wait = self._next.get(conversation_id, 0.0) - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            for attempt in range(4):
+                try:
+                    return await call()
+                except Exception as error:
+                    status, retry_after = _status_and_retry_after(error)
+                    if status != 429 or attempt == 3:
+                        raise
+                    await asyncio.sleep(min(retry_after or 2.0**attempt, MAX_RETRY_AFTER))
+                finally:
+                    self._next[conversation_id] = time.monotonic() + self._interval
+            raise AssertionError("unreachable")
+
+
+class TeamsDelivery:
+    def __init__(self, adapter: CloudAdapter, store: Store, bot_app_id: str) -> None:
+        self._adapter = adapter
+        self._store = store
+        self._bot_app_id = bot_app_id
+        self._pacer = Pacer()
+
+    def _posted_key(self, interaction: Interaction) -> str:
+        return keys.interaction(interaction.tenant_id, interaction.id) + "/teams-message"
+
+    async def refresh_user_ids(self, interaction: Interaction) -> list[str]:
+        found = await conversations.find(
+            self._store, interaction.tenant_id, interaction.agent.aad_object_id
+        )
+        return [found.user_id] if found else []
+
+    async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
+        agent = await conversations.find(
+            self._store, interaction.tenant_id, interaction.agent.aad_object_id
+        )
+        if agent is None:
+            log.warning(
+                "agent %s has not installed crmcard: card of interaction %s not delivered",
+                interaction.agent.aad_object_id,
+                interaction.id,
+            )
+            return False
+        reference = agent.conversation_reference()
+        key = self._posted_key(interaction)
+        claim = PostedCard(conversation_id=reference.conversation.id)
+        try:
+            await create_model(self._store, key, claim)
+        except AlreadyExists:
+            posted = await self._await_posted(key)
+            if posted is not None and posted.conversation_id == claim.conversation_id:
+                await self._send(reference, card, replace=posted.activity_id)
+                return True
+        activity_id = await self._send(reference, card, replace=None)
+        await update(
+            self._store,
+            key,
+            PostedCard,
+            lambda _: PostedCard(conversation_id=claim.conversation_id, activity_id=activity_id),
+        )
+        return True
+
+    async def _await_posted(self, key: str) -> PostedCard | None:
+        """The posted message; waits briefly while a concurrent first post is in flight."""
+        for _ in range(50):
+            posted = await read_model(self._store, key, PostedCard)
+            if posted is None or posted.activity_id is not None:
+                return posted
+            await asyncio.sleep(0.05)
+        return None
+
+    async def _send(self, reference: Any, card: dict[str, Any], replace: str | None) -> str | None:
+        activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
+        sent: list[str | None] = []
+
+        async def turn(context: TurnContext) -> None:
+            if replace is not None:
+                activity.id = replace
+                await context.update_activity(activity)
+                sent.append(replace)
+            else:
+                response = await context.send_activity(activity)
+                sent.append(response.id if response else None)
+
+        await self._pacer.run(
+            reference.conversation.id,
+            lambda: self._adapter.continue_conversation(reference, turn, self._bot_app_id),
+        )
+        return sent[0] if sent else None

@@ -1,0 +1,1 @@
+"""Adaptive Cards: templates under ``cards/`` filled from typed view models."""

@@ -1,0 +1,105 @@
+"""``crmcard``: run the bot, simulate contact-center events, build the Teams app package."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from bot.adapters.teams import app_package
+from bot.settings import Settings
+
+
+def serve(args: argparse.Namespace) -> int:
+    from bot.web.app import create_app
+
+    settings = Settings()
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    return 0
+
+
+def simulate(args: argparse.Namespace) -> int:
+    """Send one interaction event to a running bot, as a contact-center platform would."""
+    customer_field = "email" if "@" in args.customer else "phone"
+    if args.channel in ("chat", "messenger", "teams"):
+        customer_field = "handle"
+    payload = {
+        "interactionId": args.interaction or f"sim-{uuid.uuid4().hex[:12]}",
+        "event": args.event,
+        "occurredAt": datetime.now(UTC).isoformat(),
+        "channel": args.channel,
+        "agent": {"aadObjectId": args.agent},
+        "customer": {customer_field: args.customer},
+        "queue": args.queue,
+    }
+    request = urllib.request.Request(
+        f"{args.url.rstrip('/')}/api/interactions",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json", "X-Api-Key": args.api_key},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            print(response.read().decode())
+    except urllib.error.HTTPError as error:
+        print(f"{error.code}: {error.read().decode()}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="crmcard", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("serve", help="run the bot").set_defaults(run=serve)
+
+    sim = commands.add_parser("simulate", help="send an interaction event to a running bot")
+    sim.add_argument(
+        "event",
+        choices=[
+            "assigned",
+            "connected",
+            "ended",
+            "acw-completed",
+            "transferred",
+            "unassigned",
+            "abandoned",
+        ],
+    )
+    sim.add_argument("--customer", default="+1 555 0100", help="phone, email or handle")
+    sim.add_argument("--channel", default="voice")
+    sim.add_argument(
+        "--agent",
+        default="00000000-0000-0000-0000-0000000000a1",
+        help="the agent's Entra object id",
+    )
+    sim.add_argument("--interaction", help="interaction id (default: a new one)")
+    sim.add_argument("--queue", default="Support")
+    sim.add_argument("--url", default="http://127.0.0.1:3978")
+    sim.add_argument("--api-key", default="demo-key")
+    sim.set_defaults(run=simulate)
+
+    package = commands.add_parser("package", help="build the sideloadable Teams app zip")
+    app_package.add_arguments(package)
+    package.set_defaults(run=app_package.package_command)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = parser().parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,272 @@
+"""What the buttons on a customer card do (Adaptive Card Universal Action verbs).
+
+Teams retries an unanswered invoke, so every verb is idempotent: intents are absolute
+("link X", "expand X"), and the answer is always the card as now stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from bot.domain.errors import DomainError, UnknownRecord
+from bot.domain.interactions import Interaction
+from bot.domain.links import LinkOutcome, pin_record, set_link
+from bot.domain.records import RecordRef
+from bot.services import keys
+from bot.services.card_view import DEFAULT_PAGE_SIZE
+from bot.services.context import Context
+from bot.services.crm import CrmError
+from bot.services.crm_lookup import related_of
+from bot.services.interactions import lookup_people
+from bot.services.rendering import card_for
+from bot.services.store import read_model, update
+
+
+class InvalidAction(DomainError):
+    """The action's verb or data is not something a customer card sends."""
+
+
+class ActionData(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    interaction_id: str = Field(min_length=1)
+    rev: int = Field(ge=0)
+    record: str | None = None
+    section: str | None = None
+    record_type: str | None = None
+    subject: str | None = Field(None, max_length=200)
+
+
+@dataclass
+class ActionResult:
+    card: dict[str, Any]
+    notices: list[str] = field(default_factory=list)
+
+
+Handler = Callable[
+    [Context, Interaction, ActionData, str], Awaitable[tuple[Interaction, list[str]]]
+]
+
+
+def _require_record(data: ActionData) -> str:
+    if not data.record:
+        raise InvalidAction("this action needs the record it applies to")
+    return data.record
+
+
+async def _change(
+    ctx: Context, interaction: Interaction, change: Callable[[Interaction], Interaction]
+) -> Interaction:
+    return await update(
+        ctx.store, keys.interaction(interaction.tenant_id, interaction.id), Interaction, change
+    )
+
+
+def _title(interaction: Interaction, key: str) -> str:
+    record = interaction.shown.records.get(key)
+    return record.title if record else key
+
+
+async def _set_link(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str, linked: bool
+) -> tuple[Interaction, list[str]]:
+    key = _require_record(data)
+    outcomes: list[LinkOutcome] = []
+
+    def change(current: Interaction) -> Interaction:
+        result = set_link(
+            current, key, linked=linked, seen_revision=data.rev, actor=actor, now=ctx.clock()
+        )
+        outcomes.append(result.outcome)
+        return result.interaction
+
+    updated = await _change(ctx, interaction, change)
+    notices = {
+        LinkOutcome.stale: f"{_title(updated, key)} was changed by someone else after this card "
+        "was shown. Here is the current card; nothing was changed.",
+        LinkOutcome.closed: "This interaction is finished, so its links can no longer change.",
+    }
+    notice = notices.get(outcomes[-1])
+    return updated, [notice] if notice else []
+
+
+async def _link(
+    ctx: Context, i: Interaction, d: ActionData, actor: str
+) -> tuple[Interaction, list[str]]:
+    return await _set_link(ctx, i, d, actor, linked=True)
+
+
+async def _unlink(
+    ctx: Context, i: Interaction, d: ActionData, actor: str
+) -> tuple[Interaction, list[str]]:
+    return await _set_link(ctx, i, d, actor, linked=False)
+
+
+async def _refresh(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+) -> tuple[Interaction, list[str]]:
+    """Re-ask the CRMs for the contact's records, then for the records related to them."""
+    people = await lookup_people(
+        ctx, interaction.tenant_id, interaction.identities, interaction.customer_name
+    )
+    clients = await ctx.crms.clients(interaction.tenant_id)
+    refs = [people.records[key].ref for key in people.person]
+    related = await related_of(clients, refs, ctx.crm_deadline)
+
+    def change(current: Interaction) -> Interaction:
+        records = {**current.shown.records, **people.records}
+        problems = dict(people.problems)
+        children: dict[str, list[str]] = dict(current.shown.related)
+        for parent, lookup in related.items():
+            records.update({r.ref.key: r for r in lookup.records})
+            children[parent] = [r.ref.key for r in lookup.records]
+            problems.update(lookup.problems)
+        shown = current.shown.model_copy(
+            update={
+                "records": records,
+                "person": people.person,
+                "related": children,
+                "problems": problems,
+            }
+        )
+        view = current.view.model_copy(update={"related_loaded": True})
+        return current.bumped(shown=shown, view=view)
+
+    return await _change(ctx, interaction, change), []
+
+
+async def _expand(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+) -> tuple[Interaction, list[str]]:
+    key = _require_record(data)
+    if key not in interaction.shown.records:
+        raise UnknownRecord(f"record {key!r} is not on this card")
+    loaded = {}
+    if key not in interaction.shown.related:
+        clients = await ctx.crms.clients(interaction.tenant_id)
+        loaded = await related_of(clients, [RecordRef.parse(key)], ctx.crm_deadline)
+
+    def change(current: Interaction) -> Interaction:
+        if key in current.view.expanded and key in current.shown.related:
+            return current
+        shown = current.shown
+        if key in loaded:
+            lookup = loaded[key]
+            shown = shown.model_copy(
+                update={
+                    "records": {**shown.records, **{r.ref.key: r for r in lookup.records}},
+                    "related": {**shown.related, key: [r.ref.key for r in lookup.records]},
+                    "problems": {**shown.problems, **lookup.problems},
+                }
+            )
+        view = current.view.model_copy(
+            update={"expanded": list(dict.fromkeys([*current.view.expanded, key]))}
+        )
+        return current.bumped(shown=shown, view=view)
+
+    return await _change(ctx, interaction, change), []
+
+
+async def _collapse(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+) -> tuple[Interaction, list[str]]:
+    key = _require_record(data)
+
+    def change(current: Interaction) -> Interaction:
+        if key not in current.view.expanded:
+            return current
+        expanded = [k for k in current.view.expanded if k != key]
+        return current.bumped(view=current.view.model_copy(update={"expanded": expanded}))
+
+    return await _change(ctx, interaction, change), []
+
+
+async def _show_more(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+) -> tuple[Interaction, list[str]]:
+    section = data.section
+    if section not in ("current", "related"):
+        raise InvalidAction(f"unknown card section {section!r}")
+
+    def change(current: Interaction) -> Interaction:
+        if current.revision != data.rev:
+            return current  # a replay, or the card moved on: show what is there now
+        sizes = dict(current.view.page_sizes)
+        sizes[section] = sizes.get(section, DEFAULT_PAGE_SIZE) + DEFAULT_PAGE_SIZE
+        return current.bumped(view=current.view.model_copy(update={"page_sizes": sizes}))
+
+    return await _change(ctx, interaction, change), []
+
+
+async def _create_record(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+) -> tuple[Interaction, list[str]]:
+    """Create a record in the contact's CRM and pin it to the interaction."""
+    if not data.subject or not data.subject.strip():
+        return interaction, ["Give the new record a subject."]
+    if interaction.revision != data.rev:
+        # A retried invoke of a create that already happened must not create twice.
+        return interaction, []
+    person = [interaction.shown.records[k].ref for k in interaction.shown.person]
+    contact = next((ref for ref in person if ref.type == "contact"), person[0] if person else None)
+    clients = await ctx.crms.clients(interaction.tenant_id)
+    client = next((c for c in clients if contact and c.settings_id == contact.crm), None)
+    client = client or (clients[0] if clients else None)
+    if client is None:
+        return interaction, ["No CRM is connected, so no record can be created."]
+    try:
+        record = await client.create(
+            data.record_type or "case", {"subject": data.subject.strip()}, contact
+        )
+    except CrmError as error:
+        return interaction, [f"Could not create the record: {error}"]
+    updated = await _change(
+        ctx, interaction, lambda current: pin_record(current, record, actor=actor, now=ctx.clock())
+    )
+    return updated, [f"Created {record.title} and linked it to this interaction."]
+
+
+async def _show(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+) -> tuple[Interaction, list[str]]:
+    return interaction, []
+
+
+HANDLERS: dict[str, Handler] = {
+    "link": _link,
+    "unlink": _unlink,
+    "refresh": _refresh,
+    "expand": _expand,
+    "collapse": _collapse,
+    "showMore": _show_more,
+    "createRecord": _create_record,
+    "refreshCard": _show,
+}
+
+
+async def execute(
+    ctx: Context, tenant_id: str, actor: str, verb: str, raw_data: dict[str, Any]
+) -> ActionResult:
+    """Run one card action and return the card to show in its place."""
+    try:
+        data = ActionData.model_validate(raw_data)
+    except ValidationError as error:
+        raise InvalidAction(
+            f"the card action's data is not valid: {error.errors()[0]['msg']}"
+        ) from None
+    interaction = await read_model(
+        ctx.store, keys.interaction(tenant_id, data.interaction_id), Interaction
+    )
+    if interaction is None:
+        raise InvalidAction(f"interaction {data.interaction_id!r} does not exist")
+    handler = HANDLERS.get(verb)
+    if handler is None:
+        notices = [f"This card does not know the action {verb!r}; nothing was changed."]
+        return ActionResult(await card_for(ctx, interaction, notices), notices)
+    interaction, notices = await handler(ctx, interaction, data, actor)
+    return ActionResult(await card_for(ctx, interaction, notices), notices)

@@ -1,0 +1,77 @@
+"""Finding the customer card for an interaction, creating it when nobody knows the contact.
+
+The identity index (one document per channel + identifier) is written with
+create-if-absent, so two interactions from a new contact arriving at once still end up
+on one card.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from bot.domain.cards import CardIdentity, CustomerCard, new_card, with_interaction
+from bot.services import keys
+from bot.services.store import AlreadyExists, Store, create_model, read_model, update
+
+
+class IndexEntry(BaseModel):
+    card_id: str
+
+
+async def find_card(
+    store: Store, tenant_id: str, identities: list[CardIdentity]
+) -> CustomerCard | None:
+    for identity in identities:
+        entry = await read_model(store, keys.card_index(tenant_id, identity.key), IndexEntry)
+        if entry is not None:
+            card = await read_model(store, keys.card(tenant_id, entry.card_id), CustomerCard)
+            if card is not None:
+                return card
+    return None
+
+
+async def resolve_card(
+    store: Store,
+    tenant_id: str,
+    identities: list[CardIdentity],
+    display_name: str | None,
+    now: datetime,
+) -> CustomerCard:
+    """The card any of ``identities`` already names, else a new one that claims them all."""
+    existing = await find_card(store, tenant_id, identities)
+    if existing is not None:
+        return existing
+    card = new_card(tenant_id, identities, display_name, now)
+    await create_model(store, keys.card(tenant_id, card.id), card)
+    claimed: list[str] = []
+    for identity in card.identities:
+        index_key = keys.card_index(tenant_id, identity.key)
+        try:
+            await create_model(store, index_key, IndexEntry(card_id=card.id))
+        except AlreadyExists:
+            # Another interaction created a card for this contact first: use theirs.
+            for key in [*claimed, keys.card(tenant_id, card.id)]:
+                await store.delete(key)
+            winner = await find_card(store, tenant_id, [identity])
+            if winner is None:
+                raise
+            return winner
+        claimed.append(index_key)
+    return card
+
+
+async def get_card(store: Store, tenant_id: str, card_id: str) -> CustomerCard | None:
+    return await read_model(store, keys.card(tenant_id, card_id), CustomerCard)
+
+
+async def attach_interaction(
+    store: Store, tenant_id: str, card_id: str, interaction_id: str
+) -> CustomerCard:
+    return await update(
+        store,
+        keys.card(tenant_id, card_id),
+        CustomerCard,
+        lambda card: with_interaction(card, interaction_id),
+    )

@@ -1,0 +1,183 @@
+"""Taking in the contact-center platform's interaction events.
+
+Each event is validated, applied to the stored interaction under compare-and-swap and
+then reflected on the agent's card. Replays are harmless; events that cannot follow the
+current state are refused without touching anything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from bot.domain import identifiers
+from bot.domain.cards import CardIdentity
+from bot.domain.identifiers import Channel, Identifier
+from bot.domain.interactions import (
+    Agent,
+    Direction,
+    EventRecord,
+    Interaction,
+    LifecycleEvent,
+    ShownRecords,
+    apply_event,
+)
+from bot.services import keys
+from bot.services.cards import attach_interaction, resolve_card
+from bot.services.context import Context
+from bot.services.crm import SearchCriteria
+from bot.services.crm_lookup import find_people
+from bot.services.rendering import publish
+from bot.services.store import AlreadyExists, create_model, read_model, update
+
+_PHONE_CHANNELS = frozenset({Channel.voice, Channel.sms, Channel.whatsapp})
+
+
+class _Inbound(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class CustomerIn(_Inbound):
+    phone: str | None = Field(None, max_length=64)
+    email: str | None = Field(None, max_length=320)
+    handle: str | None = Field(None, max_length=256)
+    name: str | None = Field(None, max_length=200)
+
+
+class AgentIn(_Inbound):
+    aad_object_id: str = Field(min_length=1, max_length=64)
+    name: str | None = Field(None, max_length=200)
+
+
+class InteractionEventIn(_Inbound):
+    """One lifecycle event, as the platform's webhook sends it."""
+
+    interaction_id: str = Field(min_length=1, max_length=200)
+    event: LifecycleEvent
+    occurred_at: AwareDatetime
+    event_id: str | None = Field(None, max_length=200)
+    channel: Channel
+    direction: Direction = Direction.inbound
+    agent: AgentIn
+    customer: CustomerIn
+    queue: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _reachable(self) -> InteractionEventIn:
+        c = self.customer
+        if not (c.phone or c.email or c.handle):
+            raise ValueError("customer needs at least one of phone, email or handle")
+        return self
+
+    def identities(self) -> list[CardIdentity]:
+        """The customer's normalised identifiers on this channel (raises InvalidIdentifier)."""
+        found: list[Identifier] = []
+        if self.customer.phone:
+            found.append(identifiers.phone(self.customer.phone))
+        if self.customer.email:
+            found.append(identifiers.email(self.customer.email))
+        if self.customer.handle:
+            found.append(identifiers.handle(self.channel, self.customer.handle))
+        return [CardIdentity(channel=self.channel, identifier=i) for i in found]
+
+    def record(self) -> EventRecord:
+        return EventRecord(
+            event=self.event,
+            occurred_at=self.occurred_at,
+            event_id=self.event_id,
+            agent=Agent(aad_object_id=self.agent.aad_object_id, name=self.agent.name),
+        )
+
+
+def criteria_for(identities: list[CardIdentity], name: str | None) -> SearchCriteria:
+    phones = [i.identifier.value for i in identities if i.identifier.kind == "phone"]
+    emails = [i.identifier.value for i in identities if i.identifier.kind == "email"]
+    return SearchCriteria(phones=phones, emails=emails, name=None if phones or emails else name)
+
+
+async def lookup_people(
+    ctx: Context, tenant_id: str, identities: list[CardIdentity], name: str | None
+) -> ShownRecords:
+    clients = await ctx.crms.clients(tenant_id)
+    found = await find_people(clients, criteria_for(identities, name), ctx.crm_deadline)
+    return ShownRecords(
+        records={record.ref.key: record for record in found.records},
+        person=[record.ref.key for record in found.records if record.is_person_level],
+        problems=found.problems,
+    )
+
+
+async def _start(ctx: Context, tenant_id: str, event: InteractionEventIn, now: datetime) -> None:
+    identities = event.identities()
+    card = await resolve_card(ctx.store, tenant_id, identities, event.customer.name, now)
+    interaction = Interaction(
+        id=event.interaction_id,
+        tenant_id=tenant_id,
+        card_id=card.id,
+        channel=event.channel,
+        direction=event.direction,
+        agent=Agent(aad_object_id=event.agent.aad_object_id, name=event.agent.name),
+        queue=event.queue,
+        customer_name=event.customer.name,
+        identities=identities,
+        shown=await lookup_people(ctx, tenant_id, identities, event.customer.name),
+    )
+    try:
+        await create_model(ctx.store, keys.interaction(tenant_id, interaction.id), interaction)
+    except AlreadyExists:
+        return  # the same interaction's event raced us here; apply ours on top of theirs
+    await attach_interaction(ctx.store, tenant_id, card.id, interaction.id)
+    await remember_for_agent(ctx, tenant_id, interaction.agent.aad_object_id, interaction.id)
+
+
+class AgentInbox(BaseModel):
+    """The agent's most recent interactions, newest last: what "card" and the tab show."""
+
+    interaction_ids: list[str] = Field(default_factory=list)
+
+
+INBOX_SIZE = 20
+
+
+async def remember_for_agent(
+    ctx: Context, tenant_id: str, aad_object_id: str, interaction_id: str
+) -> None:
+    key = keys.agent_inbox(tenant_id, aad_object_id)
+
+    def add(inbox: AgentInbox) -> AgentInbox:
+        ids = [i for i in inbox.interaction_ids if i != interaction_id] + [interaction_id]
+        return AgentInbox(interaction_ids=ids[-INBOX_SIZE:])
+
+    try:
+        await create_model(ctx.store, key, AgentInbox(interaction_ids=[interaction_id]))
+    except AlreadyExists:
+        await update(ctx.store, key, AgentInbox, add)
+
+
+async def latest_for_agent(ctx: Context, tenant_id: str, aad_object_id: str) -> Interaction | None:
+    inbox = await read_model(ctx.store, keys.agent_inbox(tenant_id, aad_object_id), AgentInbox)
+    if inbox is None or not inbox.interaction_ids:
+        return None
+    key = keys.interaction(tenant_id, inbox.interaction_ids[-1])
+    return await read_model(ctx.store, key, Interaction)
+
+
+async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Interaction:
+    """Apply one event; return the interaction as stored. Raises DomainError when refused."""
+    key = keys.interaction(tenant_id, event.interaction_id)
+    event.identities()  # refuse a bad identifier before anything is written
+    if await read_model(ctx.store, key, Interaction) is None:
+        await _start(ctx, tenant_id, event, ctx.clock())
+    record = event.record()
+    before: list[int] = []
+
+    def change(interaction: Interaction) -> Interaction:
+        before.append(interaction.revision)
+        return apply_event(interaction, record)
+
+    interaction = await update(ctx.store, key, Interaction, change)
+    if interaction.revision != before[-1]:
+        await publish(ctx, interaction)
+    return interaction

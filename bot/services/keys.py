@@ -1,0 +1,36 @@
+"""Where each kind of document lives in the store; every key starts with its tenant.
+
+Putting the tenant first makes isolation structural: no key a service builds for tenant
+A can name a document of tenant B.
+"""
+
+from urllib.parse import quote
+
+
+def part(value: str) -> str:
+    return quote(value, safe="")
+
+
+def tenant_prefix(tenant_id: str) -> str:
+    return f"tenants/{part(tenant_id)}/"
+
+
+def card(tenant_id: str, card_id: str) -> str:
+    return f"{tenant_prefix(tenant_id)}cards/{part(card_id)}"
+
+
+def card_index(tenant_id: str, identity_key: str) -> str:
+    return f"{tenant_prefix(tenant_id)}card-index/{part(identity_key)}"
+
+
+def interaction(tenant_id: str, interaction_id: str) -> str:
+    return f"{tenant_prefix(tenant_id)}interactions/{part(interaction_id)}"
+
+
+def agent_inbox(tenant_id: str, aad_object_id: str) -> str:
+    """Which interaction each agent has open, newest last."""
+    return f"{tenant_prefix(tenant_id)}agents/{part(aad_object_id)}/inbox"
+
+
+def audit(tenant_id: str, entry_id: str) -> str:
+    return f"{tenant_prefix(tenant_id)}audit/{part(entry_id)}"

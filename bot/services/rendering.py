@@ -1,0 +1,40 @@
+"""Turning an interaction into its customer card and putting it in front of the agent."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.adaptive_cards.customer_card import render_customer_card
+from bot.domain.interactions import Interaction
+from bot.services.card_view import build_view
+from bot.services.cards import get_card
+from bot.services.context import Context
+
+log = logging.getLogger(__name__)
+
+
+async def card_for(
+    ctx: Context, interaction: Interaction, notices: list[str] | None = None
+) -> dict[str, Any]:
+    card = await get_card(ctx.store, interaction.tenant_id, interaction.card_id)
+    if card is None:
+        raise LookupError(f"card {interaction.card_id!r} of interaction {interaction.id!r} is gone")
+    connected = bool(await ctx.crms.clients(interaction.tenant_id))
+    view = build_view(
+        card,
+        interaction,
+        crm_connected=connected,
+        notices=notices,
+        refresh_user_ids=await ctx.delivery.refresh_user_ids(interaction),
+    )
+    return render_customer_card(view)
+
+
+async def publish(ctx: Context, interaction: Interaction) -> bool:
+    """Post or update the agent's card; a failure is logged, never fatal to the caller."""
+    try:
+        return await ctx.delivery.deliver(interaction, await card_for(ctx, interaction))
+    except Exception:
+        log.exception("could not deliver the card of interaction %s", interaction.id)
+        return False

@@ -1,0 +1,75 @@
+"""Configuration from the environment (or a ``.env`` file).
+
+Bot Framework settings keep their standard names (``MicrosoftAppId`` ...), so the same
+values work for the Azure Bot registration, App Service and local runs; crmcard's own
+settings are prefixed ``CRMCARD_``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AppType(StrEnum):
+    single_tenant = "SingleTenant"
+    user_assigned_msi = "UserAssignedMSI"
+    multi_tenant = "MultiTenant"
+
+
+class StoreKind(StrEnum):
+    local = "local"
+    blob = "blob"
+
+
+def _alias(name: str) -> AliasChoices:
+    return AliasChoices(name, name.upper())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, env_prefix="CRMCARD_"
+    )
+
+    app_id: str = Field("", validation_alias=_alias("MicrosoftAppId"))
+    app_password: SecretStr = Field(SecretStr(""), validation_alias=_alias("MicrosoftAppPassword"))
+    app_type: AppType = Field(AppType.single_tenant, validation_alias=_alias("MicrosoftAppType"))
+    app_tenant_id: str = Field("", validation_alias=_alias("MicrosoftAppTenantId"))
+
+    openid_metadata_url: str | None = Field(
+        None,
+        description="override of the Bot Framework OpenID metadata URL (tests, sovereign clouds)",
+    )
+    token_issuer: str | None = Field(None, description="override of the expected token issuer")
+
+    host: str = "127.0.0.1"
+    port: int = 3978
+    public_url: str = Field("http://127.0.0.1:3978", description="where Teams reaches the bot")
+
+    store: StoreKind = StoreKind.local
+    data_dir: Path = Path(".crmcard")
+    blob_connection_string: SecretStr = SecretStr("")
+    blob_container: str = "crmcard"
+
+    demo_crm: bool = Field(True, description="connect the built-in demo CRM for every tenant")
+    demo_commands: bool = Field(
+        True, description="accept 'call +1 555 0100' style chat commands that fake interactions"
+    )
+    default_tenant_id: str = Field(
+        "demo-tenant", description="tenant of activities that carry none (local emulators)"
+    )
+    api_keys: dict[str, SecretStr] = Field(
+        default_factory=lambda: {"demo-tenant": SecretStr("demo-key")},
+        description="tenant id -> key the contact-center platform sends as X-Api-Key",
+    )
+    crm_deadline_seconds: float = Field(
+        2.5, description="a card is sent when the slowest CRM answers or this passes"
+    )
+
+    @property
+    def authenticated(self) -> bool:
+        """Inbound activities are JWT-checked unless no app id is configured (local demo)."""
+        return bool(self.app_id)

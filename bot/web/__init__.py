@@ -1,0 +1,1 @@
+"""The aiohttp application: app factory and thin HTTP routes."""

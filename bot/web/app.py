@@ -1,0 +1,67 @@
+"""The application factory: the one place where settings become running parts."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from bot.adapters.crm.demo import DemoCrm
+from bot.adapters.crm.directory import SameForEveryTenant
+from bot.adapters.storage.blob import BlobStore
+from bot.adapters.storage.local import LocalStore
+from bot.adapters.teams.bot import CrmCardBot
+from bot.adapters.teams.delivery import TeamsDelivery
+from bot.adapters.teams.routes import ADAPTER, BOT, post_activity
+from bot.adapters.teams.sdk import create_adapter
+from bot.services.context import Context
+from bot.services.crm import CrmClient
+from bot.services.store import Store
+from bot.settings import Settings, StoreKind
+from bot.web.interactions import CONTEXT, SETTINGS, post_interaction_event
+
+log = logging.getLogger(__name__)
+
+
+def open_store(settings: Settings) -> Store:
+    if settings.store is StoreKind.blob:
+        return BlobStore(
+            settings.blob_connection_string.get_secret_value(), settings.blob_container
+        )
+    return LocalStore(settings.data_dir / "state.sqlite3")
+
+
+def demo_crms(settings: Settings) -> list[CrmClient]:
+    if not settings.demo_crm:
+        return []
+    return [DemoCrm(data_file=settings.data_dir / "demo-crm.json")]
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> web.Application:
+    settings = settings or Settings()
+    store = store or open_store(settings)
+    adapter = create_adapter(settings)
+    ctx = Context(
+        store=store,
+        crms=SameForEveryTenant(demo_crms(settings)),
+        delivery=TeamsDelivery(adapter, store, settings.app_id),
+        crm_deadline=settings.crm_deadline_seconds,
+    )
+    app = web.Application(client_max_size=256 * 1024)
+    app[SETTINGS] = settings
+    app[CONTEXT] = ctx
+    app[ADAPTER] = adapter
+    app[BOT] = CrmCardBot(ctx, settings)
+    app.router.add_post("/api/messages", post_activity)
+    app.router.add_post("/api/interactions", post_interaction_event)
+    app.router.add_get("/healthz", health)
+
+    async def close_store(app: web.Application) -> None:
+        await store.close()
+
+    app.on_cleanup.append(close_store)
+    return app

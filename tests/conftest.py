@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.settings import Settings
+from bot.web.app import create_app
+from tests.connector import FakeConnector
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        api_keys={"demo-tenant": "demo-key", "other-tenant": "other-key"},
+    )
+
+
+@pytest.fixture
+async def connector(aiohttp_server: Callable[..., Any]) -> AsyncIterator[tuple[FakeConnector, str]]:
+    fake = FakeConnector()
+    server: TestServer = await aiohttp_server(fake.app())
+    yield fake, str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def bot_client(
+    aiohttp_client: Callable[..., Any], settings: Settings
+) -> TestClient[Any, Any]:
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
+    return client
