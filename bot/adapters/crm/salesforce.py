@@ -1,0 +1,396 @@
+"""Salesforce adapter: the CRM port over the Salesforce REST API.
+
+Search runs SOQL per object (Contact, Lead, Account by default) with every user value
+escaped as a SOQL string literal (:func:`soql_quote`, :func:`soql_like`), follows
+``nextRecordsUrl`` paging, and maps the REST API's error arrays
+``[{"message", "errorCode", "fields"}]`` to the port's typed errors. An expired session
+(401 INVALID_SESSION_ID) is re-authenticated once by :class:`ResilientHttp`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from yarl import URL
+
+from bot.adapters.crm.http import HttpResponse, ResilientHttp
+from bot.domain.records import CrmRecord, RecordRef
+from bot.services.crm import (
+    CrmAuthError,
+    CrmError,
+    CrmThrottled,
+    InvalidRecord,
+    NotSupported,
+    RecordNotFound,
+    SearchCriteria,
+)
+
+API_VERSION = "v60.0"
+
+SOBJECTS = {
+    "account": "Account",
+    "contact": "Contact",
+    "lead": "Lead",
+    "case": "Case",
+    "opportunity": "Opportunity",
+    "task": "Task",
+}
+CARD_TYPES = {v: k for k, v in SOBJECTS.items()}
+
+FIELDS: dict[str, tuple[str, ...]] = {
+    "Account": ("Id", "Name", "Phone", "Website", "Industry", "BillingCity"),
+    "Contact": ("Id", "Name", "Email", "Phone", "MobilePhone", "AccountId", "Title"),
+    "Lead": ("Id", "Name", "Email", "Phone", "MobilePhone", "Company", "Status"),
+    "Case": ("Id", "CaseNumber", "Subject", "Status", "Priority", "ContactId", "AccountId"),
+    "Opportunity": ("Id", "Name", "StageName", "Amount", "CloseDate", "AccountId"),
+    "Task": ("Id", "Subject", "Status", "WhoId", "WhatId", "ActivityDate"),
+}
+
+# Which fields a search criterion looks at, per object.
+SEARCH_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "Contact": {"phone": ("Phone", "MobilePhone"), "email": ("Email",), "name": ("Name",)},
+    "Lead": {"phone": ("Phone", "MobilePhone"), "email": ("Email",), "name": ("Name",)},
+    "Account": {"phone": ("Phone",), "email": (), "name": ("Name",)},
+}
+PERSON_LEVEL = ("contact", "lead", "account")
+
+# (new record's object, related record's card type) -> lookup field
+RELATION_FIELDS: dict[tuple[str, str], str] = {
+    ("Contact", "account"): "AccountId",
+    ("Case", "account"): "AccountId",
+    ("Case", "contact"): "ContactId",
+    ("Opportunity", "account"): "AccountId",
+    ("Task", "contact"): "WhoId",
+    ("Task", "lead"): "WhoId",
+}
+
+_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+_API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+_SOQL_ESCAPES = {
+    "\\": "\\\\",
+    "'": "\\'",
+    '"': '\\"',
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+}
+
+
+def soql_quote(value: str) -> str:
+    """``value`` as a SOQL string literal, quotes included: no way out of the literal."""
+    return "'" + "".join(_SOQL_ESCAPES.get(c, c) for c in value) + "'"
+
+
+def soql_like(value: str) -> str:
+    """A SOQL LIKE pattern matching ``value`` anywhere, its % and _ taken literally."""
+    escaped = "".join(
+        "\\%" if c == "%" else "\\_" if c == "_" else _SOQL_ESCAPES.get(c, c) for c in value
+    )
+    return "'%" + escaped + "%'"
+
+
+def salesforce_error(name: str, response: HttpResponse) -> CrmError | None:
+    """Map a Salesforce error array to a typed error (None: let the defaults decide)."""
+    errors = response.body if isinstance(response.body, list) else []
+    first = errors[0] if errors and isinstance(errors[0], dict) else {}
+    code = str(first.get("errorCode", ""))
+    message = str(first.get("message", "")).strip()
+    fields = first.get("fields") or []
+    detail = f": {message}" if message else ""
+    if fields:
+        detail += f" ({', '.join(map(str, fields))})"
+    if code == "REQUEST_LIMIT_EXCEEDED":
+        return CrmThrottled(f"{name} API limit reached, try again later", retry_after=None)
+    if code == "INVALID_SESSION_ID" or response.status == 401:
+        return CrmAuthError(f"{name} session expired and could not be renewed")
+    if code in ("NOT_FOUND", "ENTITY_IS_DELETED") or response.status == 404:
+        return RecordNotFound(f"{name} has no such record")
+    if code == "DUPLICATES_DETECTED":
+        return InvalidRecord(f"{name} found a duplicate record{detail}")
+    if response.status in (400, 403) and code:
+        return InvalidRecord(f"{name} refused the record ({code}){detail}")
+    return None
+
+
+class SalesforceClient:
+    """Implements :class:`~bot.services.crm.CrmClient` for one Salesforce org.
+
+    ``http`` carries the org's token provider (JWT bearer or client credentials).
+    ``instance_url`` is the org's My Domain URL; when None the token's ``instance_url``
+    is used. ``field_mappings`` renames CRM fields for the card (``Field`` or
+    ``Object.Field`` -> card field) and adds mapped fields to search results.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings_id: str,
+        display_name: str,
+        http: ResilientHttp,
+        instance_url: str | None = None,
+        api_version: str = API_VERSION,
+        max_results: int = 50,
+        field_mappings: Mapping[str, str] | None = None,
+        today: Any = None,
+    ) -> None:
+        self._settings_id = settings_id
+        self._display_name = display_name
+        self.http = http
+        self._instance_url = instance_url.rstrip("/") if instance_url else None
+        self.api_version = api_version
+        self.max_results = max_results
+        self.field_mappings = dict(field_mappings or {})
+        self._today = today or (lambda: dt.datetime.now(dt.UTC).date())
+        if http.error_mapper is None:
+            http.error_mapper = lambda response: salesforce_error(display_name, response)
+
+    @property
+    def settings_id(self) -> str:
+        return self._settings_id
+
+    @property
+    def display_name(self) -> str:
+        return self._display_name
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    async def instance_url(self) -> str:
+        if self._instance_url is None:
+            if self.http.auth is None:
+                raise CrmAuthError(f"{self._display_name} has no instance URL configured")
+            token = await self.http.auth.token()
+            instance = token.extra.get("instance_url")
+            if not instance:
+                raise CrmAuthError(f"{self._display_name} sign-in gave no instance URL")
+            self._instance_url = instance.rstrip("/")
+        return self._instance_url
+
+    async def _api(self, path: str) -> str:
+        return f"{await self.instance_url()}/services/data/{self.api_version}/{path}"
+
+    def _sobject(self, record_type: str) -> str:
+        sobject = SOBJECTS.get(record_type.lower())
+        if sobject is None:
+            if not _API_NAME.fullmatch(record_type):
+                raise InvalidRecord(f"{self._display_name} has no record type {record_type!r}")
+            sobject = record_type
+        return sobject
+
+    def _card_type(self, sobject: str) -> str:
+        return CARD_TYPES.get(sobject, sobject.lower())
+
+    def _check_id(self, record_id: str) -> str:
+        if not _ID.fullmatch(record_id):
+            raise RecordNotFound(f"{self._display_name} has no record {record_id!r}")
+        return record_id
+
+    def _select(self, sobject: str) -> list[str]:
+        fields = list(FIELDS.get(sobject, ("Id", "Name")))
+        for crm_field in self.field_mappings:
+            obj, _, name = crm_field.rpartition(".")
+            if obj == sobject and name not in fields and _API_NAME.fullmatch(name):
+                fields.append(name)
+        return fields
+
+    async def query(self, soql: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Run a SOQL query, following ``nextRecordsUrl`` until done or ``limit`` rows."""
+        response = await self.http.get(await self._api("query"), params={"q": soql})
+        rows: list[dict[str, Any]] = []
+        while True:
+            body = response.body if isinstance(response.body, dict) else {}
+            rows.extend(r for r in body.get("records", []) if isinstance(r, dict))
+            next_url = body.get("nextRecordsUrl")
+            if body.get("done", True) or not next_url or (limit and len(rows) >= limit):
+                break
+            if not str(next_url).startswith(f"/services/data/{self.api_version}/query/"):
+                break  # never follow a link off the org's query API
+            response = await self.http.get(URL(await self.instance_url() + str(next_url)))
+        return rows[:limit] if limit else rows
+
+    def _record(self, row: Mapping[str, Any], instance: str) -> CrmRecord:
+        sobject = str((row.get("attributes") or {}).get("type") or "")
+        record_id = str(row.get("Id") or "")
+        card_type = self._card_type(sobject)
+        if sobject == "Case":
+            number, subject = row.get("CaseNumber"), row.get("Subject")
+            title = f"Case {number}" + (f": {subject}" if subject else "")
+        elif sobject == "Task":
+            title = str(row.get("Subject") or "Task")
+        else:
+            title = str(row.get("Name") or record_id)
+        subtitle_field = {
+            "Contact": "Title",
+            "Account": "Industry",
+            "Lead": "Company",
+            "Case": "Status",
+            "Opportunity": "StageName",
+            "Task": "Status",
+        }.get(sobject)
+        subtitle = row.get(subtitle_field) if subtitle_field else None
+        fields: dict[str, str] = {}
+        for key, value in row.items():
+            if key == "attributes" or value is None or isinstance(value, dict | list):
+                continue
+            card_key = (
+                self.field_mappings.get(f"{sobject}.{key}") or self.field_mappings.get(key) or key
+            )
+            fields[card_key] = str(value)
+        return CrmRecord(
+            ref=RecordRef(crm=self._settings_id, type=card_type, id=record_id),
+            title=title,
+            subtitle=str(subtitle) if subtitle else None,
+            fields=fields,
+            url=f"{instance}/lightning/r/{sobject}/{record_id}/view",
+        )
+
+    async def _records(self, rows: list[dict[str, Any]]) -> list[CrmRecord]:
+        instance = await self.instance_url()
+        return [self._record(row, instance) for row in rows]
+
+    # -- the port -----------------------------------------------------------------------
+
+    async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
+        if criteria.is_empty:
+            return []
+        types = criteria.record_types or list(PERSON_LEVEL)
+        soqls = []
+        for card_type in types:
+            sobject = SOBJECTS.get(card_type.lower())
+            where = self._where(sobject, criteria) if sobject else None
+            if sobject and where:
+                fields = ", ".join(self._select(sobject))
+                soqls.append(
+                    f"SELECT {fields} FROM {sobject} WHERE {where} LIMIT {self.max_results}"
+                )
+        results = await asyncio.gather(*(self.query(q, self.max_results) for q in soqls))
+        rows = [row for result in results for row in result]
+        return (await self._records(rows))[: self.max_results]
+
+    @staticmethod
+    def _where(sobject: str, criteria: SearchCriteria) -> str | None:
+        spec = SEARCH_FIELDS.get(sobject)
+        if spec is None:
+            return None
+        terms: list[str] = []
+        for phone in criteria.phones:
+            terms += [f"{f} = {soql_quote(phone)}" for f in spec["phone"]]
+        for email in criteria.emails:
+            terms += [f"{f} = {soql_quote(email)}" for f in spec["email"]]
+        if criteria.name and criteria.name.strip():
+            terms += [f"{f} LIKE {soql_like(criteria.name.strip())}" for f in spec["name"]]
+        return "(" + " OR ".join(terms) + ")" if terms else None
+
+    async def get(self, ref: RecordRef) -> CrmRecord:
+        sobject = self._sobject(ref.type)
+        record_id = self._check_id(ref.id)
+        response = await self.http.get(
+            await self._api(f"sobjects/{sobject}/{record_id}"),
+            params={"fields": ",".join(self._select(sobject))} if sobject in FIELDS else None,
+        )
+        row = dict(response.body) if isinstance(response.body, dict) else {}
+        row.setdefault("attributes", {"type": sobject})
+        return self._record(row, await self.instance_url())
+
+    async def _children(self, sobject: str, lookup: str, parent_id: str) -> list[CrmRecord]:
+        fields = ", ".join(self._select(sobject))
+        soql = (
+            f"SELECT {fields} FROM {sobject} WHERE {lookup} = {soql_quote(parent_id)} "
+            f"LIMIT {self.max_results}"
+        )
+        return await self._records(await self.query(soql, self.max_results))
+
+    async def _parents(self, record: CrmRecord, lookups: Mapping[str, str]) -> list[CrmRecord]:
+        refs = [
+            RecordRef(crm=self._settings_id, type=card_type, id=record.fields[field])
+            for field, card_type in lookups.items()
+            if record.fields.get(field)
+        ]
+        return list(await asyncio.gather(*(self.get(r) for r in refs)))
+
+    async def related(self, ref: RecordRef) -> list[CrmRecord]:
+        record_id = self._check_id(ref.id)
+        kind = ref.type.lower()
+        if kind == "account":
+            groups = await asyncio.gather(
+                self._children("Contact", "AccountId", record_id),
+                self._children("Case", "AccountId", record_id),
+                self._children("Opportunity", "AccountId", record_id),
+            )
+            return [r for group in groups for r in group]
+        if kind == "contact":
+            contact = await self.get(ref)
+            parents, cases = await asyncio.gather(
+                self._parents(contact, {"AccountId": "account"}),
+                self._children("Case", "ContactId", record_id),
+            )
+            return parents + cases
+        if kind == "case":
+            case = await self.get(ref)
+            return await self._parents(case, {"ContactId": "contact", "AccountId": "account"})
+        if kind == "opportunity":
+            return await self._parents(await self.get(ref), {"AccountId": "account"})
+        return []
+
+    async def create(
+        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+    ) -> CrmRecord:
+        sobject = self._sobject(record_type)
+        body: dict[str, Any] = dict(fields)
+        if related_to is not None:
+            lookup = RELATION_FIELDS.get((sobject, related_to.type.lower()))
+            if lookup is None:
+                lookup = "WhatId" if sobject == "Task" else None
+            if lookup is None:
+                raise InvalidRecord(
+                    f"{self._display_name} cannot relate a {record_type} to a {related_to.type}"
+                )
+            body[lookup] = self._check_id(related_to.id)
+        return await self._insert(sobject, body)
+
+    async def _insert(self, sobject: str, body: dict[str, Any]) -> CrmRecord:
+        response = await self.http.post(await self._api(f"sobjects/{sobject}"), json_body=body)
+        answer = response.body if isinstance(response.body, dict) else {}
+        if not answer.get("success") or not answer.get("id"):
+            errors = answer.get("errors") or []
+            raise InvalidRecord(f"{self._display_name} did not create the record: {errors}")
+        return await self.get(
+            RecordRef(crm=self._settings_id, type=self._card_type(sobject), id=str(answer["id"]))
+        )
+
+    async def update(self, ref: RecordRef, fields: dict[str, str]) -> CrmRecord:
+        sobject = self._sobject(ref.type)
+        record_id = self._check_id(ref.id)
+        if not fields:
+            return await self.get(ref)
+        await self.http.patch(
+            await self._api(f"sobjects/{sobject}/{record_id}"), json_body=dict(fields)
+        )
+        return await self.get(ref)
+
+    async def create_timeline_activity(
+        self,
+        ref: RecordRef,
+        subject: str,
+        description: str,
+        *,
+        activity_type: str = "task",
+    ) -> CrmRecord:
+        if activity_type not in ("task", "phonecall"):
+            raise NotSupported(f"{self._display_name} has no {activity_type} activities")
+        lookup = "WhoId" if ref.type.lower() in ("contact", "lead") else "WhatId"
+        body: dict[str, Any] = {
+            "Subject": subject,
+            "Description": description,
+            "Status": "Completed",
+            "ActivityDate": self._today().isoformat(),
+            lookup: self._check_id(ref.id),
+        }
+        if activity_type == "phonecall":
+            body["TaskSubtype"] = "Call"
+        return await self._insert("Task", body)

@@ -1,0 +1,597 @@
+"""A fake Salesforce org: OAuth token endpoint, SOQL query with paging, sObject CRUD.
+
+Follows the public documentation of:
+* OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration
+  https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_jwt_flow.htm
+  (and the Client Credentials Flow, ...id=sf.remoteaccess_oauth_client_credentials_flow.htm)
+* REST API Developer Guide -- Execute a SOQL Query (``/services/data/vXX.X/query``,
+  ``nextRecordsUrl`` paging), sObject Rows (GET/PATCH 204), Create a Record
+  (201 ``{id, success, errors}``), Status Codes and Error Responses
+  https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm
+  (error arrays ``[{"message", "errorCode", "fields"}]``; 401 INVALID_SESSION_ID;
+  403 REQUEST_LIMIT_EXCEEDED)
+* SOQL Quoted String Escape Sequences
+  https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_quotedstringescapes.htm
+
+The SOQL subset understood: ``SELECT f, ... FROM Obj [WHERE expr] [LIMIT n]`` where
+``expr`` combines ``Field = 'str'``, ``Field = null``, ``Field LIKE 'pat'`` with AND, OR and
+parentheses. String literals are unescaped exactly as Salesforce documents; a stray
+backslash or an unterminated literal is a 400 MALFORMED_QUERY, so unescaped user input
+shows up either as a malformed query or as a broader match than intended.
+
+Fault knobs: ``latency``, ``error_rate`` (seeded 500 UNKNOWN_EXCEPTION), ``throttle(n,
+retry_after)`` (429 bursts with Retry-After), ``request_limit_exceeded`` (403
+REQUEST_LIMIT_EXCEEDED), ``expire_tokens()`` (401 INVALID_SESSION_ID), ``page_size``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from aiohttp import web
+
+API = "/services/data/v60.0"
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+SCHEMA: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Account": ("001", ("Id", "Name", "Phone", "Website", "Industry", "BillingCity")),
+    "Contact": (
+        "003",
+        (
+            "Id",
+            "FirstName",
+            "LastName",
+            "Name",
+            "Email",
+            "Phone",
+            "MobilePhone",
+            "AccountId",
+            "Title",
+            "Department",
+        ),
+    ),
+    "Lead": (
+        "00Q",
+        (
+            "Id",
+            "FirstName",
+            "LastName",
+            "Name",
+            "Email",
+            "Phone",
+            "MobilePhone",
+            "Company",
+            "Status",
+        ),
+    ),
+    "Case": (
+        "500",
+        (
+            "Id",
+            "CaseNumber",
+            "Subject",
+            "Status",
+            "Priority",
+            "ContactId",
+            "AccountId",
+            "Description",
+            "Origin",
+        ),
+    ),
+    "Opportunity": ("006", ("Id", "Name", "StageName", "Amount", "CloseDate", "AccountId")),
+    "Task": (
+        "00T",
+        (
+            "Id",
+            "Subject",
+            "Description",
+            "Status",
+            "WhoId",
+            "WhatId",
+            "ActivityDate",
+            "TaskSubtype",
+            "Priority",
+        ),
+    ),
+}
+COMPUTED = {"Id", "Name", "CaseNumber"}
+
+
+class SoqlError(Exception):
+    pass
+
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<num>\d+)|(?P<id>[A-Za-z_][A-Za-z0-9_.]*)"
+    r"|(?P<sym>[(),=]|!=)|(?P<bad>\S))",
+    re.S,
+)
+_ESCAPES = {
+    "n": "\n",
+    "N": "\n",
+    "r": "\r",
+    "R": "\r",
+    "t": "\t",
+    "T": "\t",
+    "b": "\b",
+    "B": "\b",
+    "f": "\f",
+    "F": "\f",
+    '"': '"',
+    "'": "'",
+    "\\": "\\",
+}
+
+
+@dataclass(frozen=True)
+class Literal:
+    """A SOQL string literal; ``like_escaped`` marks positions of \\% and \\_."""
+
+    chars: tuple[tuple[str, bool], ...]
+
+    @property
+    def text(self) -> str:
+        return "".join(c for c, _ in self.chars)
+
+    def like_regex(self) -> re.Pattern[str]:
+        parts = []
+        for char, escaped in self.chars:
+            if not escaped and char == "%":
+                parts.append(".*")
+            elif not escaped and char == "_":
+                parts.append(".")
+            else:
+                parts.append(re.escape(char))
+        return re.compile("".join(parts), re.I | re.S)
+
+
+def _unescape(raw: str) -> Literal:
+    body = raw[1:-1]
+    out: list[tuple[str, bool]] = []
+    i = 0
+    while i < len(body):
+        c = body[i]
+        if c == "\\":
+            if i + 1 >= len(body):
+                raise SoqlError("stray backslash")
+            n = body[i + 1]
+            if n in _ESCAPES:
+                out.append((_ESCAPES[n], False))
+            elif n in "%_":
+                out.append((n, True))
+            elif n == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6]):
+                out.append((chr(int(body[i + 2 : i + 6], 16)), False))
+                i += 4
+            else:
+                raise SoqlError(f"invalid escape \\{n}")
+            i += 2
+        else:
+            out.append((c, False))
+            i += 1
+    return Literal(tuple(out))
+
+
+def tokenize(soql: str) -> list[tuple[str, Any]]:
+    tokens: list[tuple[str, Any]] = []
+    pos = 0
+    soql = soql.rstrip()
+    while pos < len(soql):
+        m = _TOKEN.match(soql, pos)
+        if m is None or m.lastgroup == "bad":
+            raise SoqlError(f"unexpected character at {pos}")
+        kind = m.lastgroup
+        assert kind is not None
+        value: Any = m.group(kind)
+        if kind == "str":
+            value = _unescape(value)
+        tokens.append((kind, value))
+        pos = m.end()
+    return tokens
+
+
+@dataclass
+class Query:
+    fields: list[str]
+    sobject: str
+    where: Any
+    limit: int | None
+
+
+class _Parser:
+    def __init__(self, tokens: list[tuple[str, Any]]) -> None:
+        self.tokens = tokens
+        self.i = 0
+
+    def peek(self) -> tuple[str, Any] | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def take(self) -> tuple[str, Any]:
+        token = self.peek()
+        if token is None:
+            raise SoqlError("unexpected end of query")
+        self.i += 1
+        return token
+
+    def keyword(self, word: str) -> bool:
+        token = self.peek()
+        if token and token[0] == "id" and token[1].upper() == word:
+            self.i += 1
+            return True
+        return False
+
+    def expect_keyword(self, word: str) -> None:
+        if not self.keyword(word):
+            raise SoqlError(f"expected {word}")
+
+    def query(self) -> Query:
+        self.expect_keyword("SELECT")
+        fields = []
+        while True:
+            kind, value = self.take()
+            if kind != "id":
+                raise SoqlError("expected field")
+            fields.append(value)
+            if self.peek() == ("sym", ","):
+                self.i += 1
+                continue
+            break
+        self.expect_keyword("FROM")
+        kind, sobject = self.take()
+        if kind != "id" or sobject not in SCHEMA:
+            raise SoqlError(f"sObject type '{sobject}' is not supported")
+        where = self.expr() if self.keyword("WHERE") else None
+        limit = None
+        if self.keyword("LIMIT"):
+            kind, value = self.take()
+            if kind != "num":
+                raise SoqlError("bad LIMIT")
+            limit = int(value)
+        if self.peek() is not None:
+            raise SoqlError(f"unexpected token {self.peek()}")
+        return Query(fields, sobject, where, limit)
+
+    def expr(self) -> Any:
+        node = self.conj()
+        while self.keyword("OR"):
+            node = ("or", node, self.conj())
+        return node
+
+    def conj(self) -> Any:
+        node = self.atom()
+        while self.keyword("AND"):
+            node = ("and", node, self.atom())
+        return node
+
+    def atom(self) -> Any:
+        if self.peek() == ("sym", "("):
+            self.i += 1
+            node = self.expr()
+            if self.take() != ("sym", ")"):
+                raise SoqlError("expected )")
+            return node
+        kind, name = self.take()
+        if kind != "id":
+            raise SoqlError("expected field name")
+        if self.keyword("LIKE"):
+            op = "like"
+        else:
+            kind, op = self.take()
+            if (kind, op) not in (("sym", "="), ("sym", "!=")):
+                raise SoqlError("expected operator")
+        kind, value = self.take()
+        if kind == "id" and value.lower() == "null":
+            value = None
+        elif kind != "str":
+            raise SoqlError("expected string literal")
+        return (op, name, value)
+
+
+def evaluate(node: Any, record: dict[str, Any]) -> bool:
+    if node is None:
+        return True
+    op = node[0]
+    if op == "or":
+        return evaluate(node[1], record) or evaluate(node[2], record)
+    if op == "and":
+        return evaluate(node[1], record) and evaluate(node[2], record)
+    _, name, literal = node
+    if name not in record:
+        raise SoqlError(f"No such column '{name}'")
+    actual = record.get(name)
+    if literal is None:
+        return (actual is None) == (op == "=")
+    if actual is None:
+        return op == "!="
+    if op == "like":
+        return literal.like_regex().fullmatch(str(actual)) is not None
+    equal = str(actual).lower() == literal.text.lower()
+    return equal if op == "=" else not equal
+
+
+def sf_errors(
+    status: int, code: str, message: str, fields: list[str] | None = None
+) -> web.Response:
+    return web.json_response(
+        [{"message": message, "errorCode": code, "fields": fields or []}], status=status
+    )
+
+
+@dataclass
+class FakeSalesforce:
+    public_key_pem: str
+    client_id: str = "sf-consumer-key"
+    client_secret: str = "sf-consumer-secret"
+    users: set[str] = field(default_factory=lambda: {"integration@acme.example"})
+    base_url: str = ""
+    page_size: int = 2000
+    latency: float = 0.0
+    error_rate: float = 0.0
+    throttle_next: int = 0
+    retry_after: str = "3"
+    request_limit_exceeded: bool = False
+    records: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=lambda: {name: {} for name in SCHEMA}
+    )
+    tokens: dict[str, bool] = field(default_factory=dict)
+    token_grants: list[str] = field(default_factory=list)
+    queries: list[str] = field(default_factory=list)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    _cursors: dict[str, tuple[list[dict[str, Any]], int]] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_post("/services/oauth2/token", self._token)
+        app.router.add_get(f"{API}/query", self._query)
+        app.router.add_get(f"{API}/query/{{locator}}", self._query_more)
+        app.router.add_post(f"{API}/sobjects/{{type}}", self._create)
+        app.router.add_get(f"{API}/sobjects/{{type}}/{{id}}", self._get)
+        app.router.add_patch(f"{API}/sobjects/{{type}}/{{id}}", self._update)
+        return app
+
+    # -- data ----------------------------------------------------------------------------
+
+    def add(self, sobject: str, **values: Any) -> str:
+        prefix, columns = SCHEMA[sobject]
+        record_id = f"{prefix}{next(self._ids):015d}"
+        record = {c: None for c in columns}
+        record.update(values)
+        record["Id"] = record_id
+        self._compute(sobject, record)
+        self.records[sobject][record_id] = record
+        return record_id
+
+    def _compute(self, sobject: str, record: dict[str, Any]) -> None:
+        if sobject in ("Contact", "Lead"):
+            record["Name"] = " ".join(
+                p for p in (record.get("FirstName"), record.get("LastName")) if p
+            )
+        if sobject == "Case" and not record.get("CaseNumber"):
+            record["CaseNumber"] = f"{len(self.records['Case']) + 1:08d}"
+
+    def expire_tokens(self) -> None:
+        for token in self.tokens:
+            self.tokens[token] = False
+
+    def throttle(self, count: int, retry_after: str = "3") -> None:
+        self.throttle_next = count
+        self.retry_after = retry_after
+
+    def _view(self, sobject: str, record: dict[str, Any], fields: list[str] | None = None):
+        shown = {k: record[k] for k in (fields or record) if k in record}
+        return {
+            "attributes": {"type": sobject, "url": f"{API}/sobjects/{sobject}/{record['Id']}"},
+            **shown,
+        }
+
+    # -- middleware: faults and auth ------------------------------------------------------
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.requests.append((request.method, request.path))
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if self.throttle_next > 0:
+            self.throttle_next -= 1
+            response = sf_errors(429, "REQUEST_LIMIT_EXCEEDED", "Too many requests")
+            response.headers["Retry-After"] = self.retry_after
+            return response
+        if self.error_rate and self._rng.random() < self.error_rate:
+            return sf_errors(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred")
+        if request.path != "/services/oauth2/token":
+            header = request.headers.get("Authorization", "")
+            if not header.startswith("Bearer ") or not self.tokens.get(header[7:]):
+                return sf_errors(401, "INVALID_SESSION_ID", "Session expired or invalid")
+            if self.request_limit_exceeded:
+                return sf_errors(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+        result: web.StreamResponse = await handler(request)
+        return result
+
+    # -- OAuth --------------------------------------------------------------------------
+
+    async def _token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        grant = str(form.get("grant_type", ""))
+        if grant == JWT_GRANT:
+            try:
+                claims = jwt.decode(
+                    str(form.get("assertion", "")),
+                    self.public_key_pem,
+                    algorithms=["RS256"],
+                    audience=self.base_url,
+                    issuer=self.client_id,
+                    options={"require": ["exp", "iss", "aud", "sub"]},
+                )
+            except jwt.PyJWTError as exc:
+                return web.json_response(
+                    {"error": "invalid_grant", "error_description": f"invalid assertion: {exc}"},
+                    status=400,
+                )
+            if claims["exp"] - time.time() > 300:
+                return web.json_response(
+                    {"error": "invalid_grant", "error_description": "expiration too far"},
+                    status=400,
+                )
+            if claims["sub"] not in self.users:
+                return web.json_response(
+                    {"error": "invalid_grant", "error_description": "user hasn't approved"},
+                    status=400,
+                )
+        elif grant == "client_credentials":
+            if (form.get("client_id"), form.get("client_secret")) != (
+                self.client_id,
+                self.client_secret,
+            ):
+                return web.json_response(
+                    {"error": "invalid_client", "error_description": "invalid client credentials"},
+                    status=400,
+                )
+        else:
+            return web.json_response(
+                {"error": "unsupported_grant_type", "error_description": "grant type"},
+                status=400,
+            )
+        token = f"00Dfake!{uuid.uuid4().hex}"
+        self.tokens[token] = True
+        self.token_grants.append(grant)
+        return web.json_response(
+            {
+                "access_token": token,
+                "instance_url": self.base_url,
+                "id": f"{self.base_url}/id/00Dfake/005fake",
+                "token_type": "Bearer",
+                "issued_at": str(int(time.time() * 1000)),
+                "scope": "api",
+                "signature": "c2lnbmF0dXJl",
+            }
+        )
+
+    # -- query ----------------------------------------------------------------------------
+
+    async def _query(self, request: web.Request) -> web.Response:
+        soql = request.query.get("q", "")
+        self.queries.append(soql)
+        try:
+            query = _Parser(tokenize(soql)).query()
+            for name in query.fields:
+                if name not in SCHEMA[query.sobject][1]:
+                    raise SoqlError(f"No such column '{name}' on entity '{query.sobject}'")
+            rows = [
+                self._view(query.sobject, r, query.fields)
+                for r in self.records[query.sobject].values()
+                if evaluate(query.where, r)
+            ]
+        except SoqlError as exc:
+            code = "INVALID_FIELD" if "No such column" in str(exc) else "MALFORMED_QUERY"
+            return sf_errors(400, code, str(exc))
+        if query.limit is not None:
+            rows = rows[: query.limit]
+        return self._page(rows, 0)
+
+    def _page(self, rows: list[dict[str, Any]], start: int) -> web.Response:
+        chunk = rows[start : start + self.page_size]
+        body: dict[str, Any] = {
+            "totalSize": len(rows),
+            "done": start + self.page_size >= len(rows),
+            "records": chunk,
+        }
+        if not body["done"]:
+            locator = f"01gFAKE{uuid.uuid4().hex[:8]}-{start + self.page_size}"
+            self._cursors[locator] = (rows, start + self.page_size)
+            body["nextRecordsUrl"] = f"{API}/query/{locator}"
+        return web.json_response(body)
+
+    async def _query_more(self, request: web.Request) -> web.Response:
+        cursor = self._cursors.pop(request.match_info["locator"], None)
+        if cursor is None:
+            return sf_errors(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        return self._page(*cursor)
+
+    # -- sObject rows -------------------------------------------------------------------
+
+    def _sobject(self, request: web.Request) -> str | web.Response:
+        sobject = request.match_info["type"]
+        if sobject not in SCHEMA:
+            return sf_errors(404, "NOT_FOUND", "The requested resource does not exist")
+        return sobject
+
+    async def _get(self, request: web.Request) -> web.Response:
+        sobject = self._sobject(request)
+        if isinstance(sobject, web.Response):
+            return sobject
+        record = self.records[sobject].get(request.match_info["id"])
+        if record is None:
+            return sf_errors(404, "NOT_FOUND", "The requested resource does not exist")
+        fields = request.query.get("fields")
+        return web.json_response(self._view(sobject, record, fields.split(",") if fields else None))
+
+    def _check_fields(self, sobject: str, body: Any) -> web.Response | None:
+        if not isinstance(body, dict):
+            return sf_errors(400, "JSON_PARSER_ERROR", "Cannot deserialize request")
+        for name in body:
+            if name not in SCHEMA[sobject][1] or name in COMPUTED:
+                return sf_errors(
+                    400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {sobject}"
+                )
+        for name, prefix in (("AccountId", "001"), ("ContactId", "003")):
+            value = body.get(name)
+            if value and (
+                not str(value).startswith(prefix)
+                or value not in self.records["Account" if prefix == "001" else "Contact"]
+            ):
+                return sf_errors(
+                    400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [name]
+                )
+        return None
+
+    async def _create(self, request: web.Request) -> web.Response:
+        sobject = self._sobject(request)
+        if isinstance(sobject, web.Response):
+            return sobject
+        body = await request.json()
+        problem = self._check_fields(sobject, body)
+        if problem:
+            return problem
+        if sobject in ("Contact", "Lead") and not body.get("LastName"):
+            return sf_errors(
+                400,
+                "REQUIRED_FIELD_MISSING",
+                "Required fields are missing: [LastName]",
+                ["LastName"],
+            )
+        email = body.get("Email")
+        if (
+            sobject == "Contact"
+            and email
+            and any(
+                (r.get("Email") or "").lower() == email.lower()
+                for r in self.records["Contact"].values()
+            )
+        ):
+            return sf_errors(400, "DUPLICATES_DETECTED", "Use one of these records?", [])
+        record_id = self.add(sobject, **body)
+        return web.json_response({"id": record_id, "success": True, "errors": []}, status=201)
+
+    async def _update(self, request: web.Request) -> web.Response:
+        sobject = self._sobject(request)
+        if isinstance(sobject, web.Response):
+            return sobject
+        record = self.records[sobject].get(request.match_info["id"])
+        if record is None:
+            return sf_errors(404, "NOT_FOUND", "The requested resource does not exist")
+        body = await request.json()
+        problem = self._check_fields(sobject, body)
+        if problem:
+            return problem
+        record.update(body)
+        self._compute(sobject, record)
+        return web.Response(status=204)
