@@ -1,0 +1,315 @@
+"""Zendesk Support adapter: users (contacts), organizations (accounts), tickets (cases).
+
+Auth is an API token (basic ``{email}/token:{token}``), a long-lived OAuth access token,
+or an OAuth client-credentials grant against ``/oauth/tokens``. Search uses the export
+search endpoint (cursor pages: ``meta.has_more`` / ``links.next``), one query per
+identifier; every value is a quoted phrase with quotes and backslashes removed, so input
+like ``x" role:admin`` cannot add search terms. Tickets of a user or organization are
+read with cursor pagination too. Updates and timeline activities are not supported.
+
+API reference: https://developer.zendesk.com/api-reference/
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from bot.adapters.crm.http import HttpResponse, ResilientHttp
+from bot.adapters.crm.restkit import (
+    MAX_PAGES,
+    MAX_RESULTS,
+    OAuthTokenEndpoint,
+    VendorCrm,
+    as_text,
+    clean_value,
+    dedupe,
+    make_http,
+    nest,
+    next_url,
+    not_supported,
+    throttled,
+    wanted_types,
+)
+from bot.adapters.crm.tokens import StaticSecret, TokenProvider
+from bot.domain.records import CrmRecord, RecordRef
+from bot.services.crm import (
+    CrmAuthError,
+    CrmError,
+    InvalidRecord,
+    RecordNotFound,
+    SearchCriteria,
+)
+
+_QUERY_UNSAFE = '"\\'
+_KINDS = {"contact": "user", "account": "organization", "case": "ticket"}
+_PATHS = {"contact": "users", "account": "organizations", "case": "tickets"}
+
+
+@dataclass(frozen=True)
+class ZendeskSettings:
+    """``base_url`` is ``https://{subdomain}.zendesk.com``. Give one credential:
+    ``email`` + ``api_token``; or ``oauth_token``; or ``client_id`` + ``client_secret``."""
+
+    base_url: str
+    email: str | None = None
+    api_token: str | None = field(default=None, repr=False)
+    oauth_token: str | None = field(default=None, repr=False)
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    scope: str = "read write"
+    max_results: int = MAX_RESULTS
+
+
+class ZendeskCrm(VendorCrm):
+    """``http_options`` go to :class:`ResilientHttp` (policy, clock, sleep, rand...)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: ZendeskSettings,
+        *,
+        settings_id: str,
+        display_name: str = "Zendesk",
+        auth: TokenProvider | None = None,
+        **http_options: Any,
+    ) -> None:
+        super().__init__(settings_id=settings_id, display_name=display_name)
+        self.settings = settings
+        self.base = URL(settings.base_url.rstrip("/"))
+        self.http = make_http(
+            session,
+            name=display_name,
+            auth=auth or self._auth(session, settings, http_options),
+            error_mapper=self._map_error,
+            **http_options,
+        )
+
+    def _auth(
+        self, session: aiohttp.ClientSession, s: ZendeskSettings, options: dict[str, Any]
+    ) -> TokenProvider:
+        if s.email and s.api_token:
+            return StaticSecret.basic(f"{s.email}/token", s.api_token)
+        if s.oauth_token:
+            return StaticSecret(s.oauth_token)
+        if s.client_id and s.client_secret:
+            token_http = ResilientHttp(
+                session, name=self.display_name, error_mapper=self._map_error, **options
+            )
+            return OAuthTokenEndpoint(
+                token_http,
+                str(self.base / "oauth" / "tokens"),
+                client_id=s.client_id,
+                client_secret=s.client_secret,
+                scope=s.scope,
+                json_body=True,
+                clock=options.get("clock", time.monotonic),
+            )
+        raise CrmAuthError(f"{self.display_name} has no credentials configured")
+
+    # -- errors ------------------------------------------------------------------------
+
+    def _map_error(self, response: HttpResponse) -> CrmError | None:
+        name = self.display_name
+        body = response.body if isinstance(response.body, dict) else {}
+        status = response.status
+        if status == 429:
+            return throttled(name, response)
+        if status == 401:
+            return CrmAuthError(f"{name} refused our credentials")
+        if status == 403:
+            reason = as_text(body.get("description")) or "permission denied"
+            return CrmAuthError(f"{name}: {reason}")
+        if status == 404:
+            return RecordNotFound(f"{name} has no such record")
+        if status in (400, 409, 422):
+            messages: list[str] = []
+            details = body.get("details")
+            if isinstance(details, dict):
+                for problems in details.values():
+                    for problem in problems if isinstance(problems, list) else []:
+                        if isinstance(problem, dict) and problem.get("description"):
+                            messages.append(str(problem["description"]))
+            if not messages:
+                messages.append(
+                    as_text(body.get("description")) or as_text(body.get("error")) or "invalid"
+                )
+            return InvalidRecord(f"{name} refused the record: {'; '.join(messages)}")
+        return None
+
+    # -- records -----------------------------------------------------------------------
+
+    def url_for(self, record_type: str, record_id: str) -> str:
+        return str(self.base / "agent" / _PATHS[record_type] / record_id)
+
+    def _record(self, record_type: str, raw: dict[str, Any]) -> CrmRecord:
+        rid = str(raw["id"])
+        if record_type == "contact":
+            title = as_text(raw.get("name")) or as_text(raw.get("email")) or f"User {rid}"
+            keys: tuple[str, ...] = ("email", "phone", "organization_id", "role")
+            subtitle = as_text(raw.get("email")) or as_text(raw.get("phone"))
+        elif record_type == "account":
+            title = as_text(raw.get("name")) or f"Organization {rid}"
+            keys = ("name", "details")
+            subtitle = "Organization"
+        else:
+            title = as_text(raw.get("subject")) or f"Ticket #{rid}"
+            keys = ("subject", "status", "priority", "requester_id", "organization_id")
+            subtitle = " · ".join(p for p in (f"#{rid}", as_text(raw.get("status"))) if p)
+        fields = {k: v for k in keys if (v := as_text(raw.get(k))) is not None}
+        return CrmRecord(
+            ref=self.ref(record_type, rid),
+            title=title,
+            subtitle=subtitle,
+            fields=fields,
+            url=self.url_for(record_type, rid),
+        )
+
+    def _check(self, ref: RecordRef) -> str:
+        if ref.type not in _PATHS:
+            raise not_supported(self.display_name, f"{ref.type} records")
+        if not ref.id.isdigit():
+            raise RecordNotFound(f"{self.display_name} has no such record")
+        return _PATHS[ref.type]
+
+    # -- paging ------------------------------------------------------------------------
+
+    async def _cursor(
+        self, url: URL, params: dict[str, str], key: str, limit: int
+    ) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        current: URL | None = url.update_query(params)
+        for _ in range(MAX_PAGES):
+            if current is None or len(items) >= limit:
+                break
+            response = await self.http.get(current)
+            body = response.body if isinstance(response.body, dict) else {}
+            page = body.get(key)
+            if isinstance(page, list):
+                items.extend(p for p in page if isinstance(p, dict))
+            meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+            links = body.get("links") if isinstance(body.get("links"), dict) else {}
+            if not (meta or {}).get("has_more"):
+                break
+            current = next_url((links or {}).get("next"), self.base)
+        return items[:limit]
+
+    # -- CrmClient ---------------------------------------------------------------------
+
+    async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
+        limit = self.settings.max_results
+        queries: list[tuple[str, str]] = []
+        types = wanted_types(criteria, ("contact", "account"))
+        if "contact" in types:
+            for phone in criteria.phones:
+                queries.append(("contact", f'phone:"{clean_value(phone, drop=_QUERY_UNSAFE)}"'))
+            for email in criteria.emails:
+                queries.append(("contact", f'email:"{clean_value(email, drop=_QUERY_UNSAFE)}"'))
+            if criteria.name:
+                queries.append(
+                    ("contact", f'name:"{clean_value(criteria.name, drop=_QUERY_UNSAFE)}"')
+                )
+        if "account" in types and criteria.name:
+            queries.append(("account", f'name:"{clean_value(criteria.name, drop=_QUERY_UNSAFE)}"'))
+        records: list[CrmRecord] = []
+        for record_type, query in queries:
+            if query.endswith(':""'):
+                continue
+            found = await self._cursor(
+                self.base / "api" / "v2" / "search" / "export.json",
+                {
+                    "query": query,
+                    "filter[type]": _KINDS[record_type],
+                    "page[size]": str(min(limit, 100)),
+                },
+                "results",
+                limit,
+            )
+            records.extend(self._record(record_type, raw) for raw in found if "id" in raw)
+        return dedupe(records, limit)
+
+    async def _get_raw(self, ref: RecordRef) -> dict[str, Any]:
+        path = self._check(ref)
+        response = await self.http.get(self.base / "api" / "v2" / path / f"{ref.id}.json")
+        body = response.body if isinstance(response.body, dict) else {}
+        raw = body.get(_KINDS[ref.type])
+        if not isinstance(raw, dict):
+            raise RecordNotFound(f"{self.display_name} has no such record")
+        return raw
+
+    async def get(self, ref: RecordRef) -> CrmRecord:
+        return self._record(ref.type, await self._get_raw(ref))
+
+    async def related(self, ref: RecordRef) -> list[CrmRecord]:
+        limit = self.settings.max_results
+        api = self.base / "api" / "v2"
+        size = {"page[size]": str(min(limit, 100))}
+        raw = await self._get_raw(ref)
+        records: list[CrmRecord] = []
+        if ref.type == "contact":
+            org_id = raw.get("organization_id")
+            if org_id:
+                records.append(await self.get(self.ref("account", org_id)))
+            tickets = await self._cursor(
+                api / "users" / ref.id / "tickets" / "requested.json", size, "tickets", limit
+            )
+            records.extend(self._record("case", t) for t in tickets)
+        elif ref.type == "account":
+            users = await self._cursor(
+                api / "organizations" / ref.id / "users.json", size, "users", limit
+            )
+            records.extend(self._record("contact", u) for u in users)
+            tickets = await self._cursor(
+                api / "organizations" / ref.id / "tickets.json", size, "tickets", limit
+            )
+            records.extend(self._record("case", t) for t in tickets)
+        else:
+            requester = raw.get("requester_id")
+            if requester:
+                records.append(await self.get(self.ref("contact", requester)))
+        return dedupe(records, limit)
+
+    async def create(
+        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+    ) -> CrmRecord:
+        if record_type not in _KINDS:
+            raise not_supported(self.display_name, f"creating {record_type} records")
+        extra = dict(fields)
+        payload: dict[str, Any]
+        if record_type == "contact":
+            first, last = extra.pop("first_name", ""), extra.pop("last_name", "")
+            name = extra.pop("name", "") or f"{first} {last}".strip()
+            payload = {"name": name, **nest(extra)}
+            if related_to is not None and related_to.type == "account":
+                payload["organization_id"] = _int_id(related_to, self.display_name)
+        elif record_type == "account":
+            payload = nest(extra)
+        else:
+            description = extra.pop("description", "") or extra.get("subject", "")
+            payload = {**nest(extra), "comment": {"body": description}}
+            if related_to is not None and related_to.type == "contact":
+                payload["requester_id"] = _int_id(related_to, self.display_name)
+            elif related_to is not None and related_to.type == "account":
+                payload["organization_id"] = _int_id(related_to, self.display_name)
+        kind = _KINDS[record_type]
+        response = await self.http.post(
+            self.base / "api" / "v2" / f"{_PATHS[record_type]}.json", json_body={kind: payload}
+        )
+        body = response.body if isinstance(response.body, dict) else {}
+        raw = body.get(kind)
+        if not isinstance(raw, dict) or "id" not in raw:
+            raise CrmError(f"{self.display_name} gave an unexpected answer to a create")
+        return self._record(record_type, raw)
+
+
+def _int_id(ref: RecordRef, name: str) -> int:
+    if not ref.id.isdigit():
+        raise InvalidRecord(f"{name}: {ref.type} id {ref.id!r} is not a Zendesk id")
+    return int(ref.id)
+
+
+__all__ = ["ZendeskCrm", "ZendeskSettings"]
