@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.settings import Settings
 from bot.web.app import create_app
+from tests.azurite import Azurite, start_azurite
 from tests.connector import FakeConnector
 
 
@@ -34,3 +35,18 @@ async def bot_client(
 ) -> TestClient[Any, Any]:
     client: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
     return client
+
+
+@pytest.fixture(scope="session")
+def azurite_blob(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """A private in-memory Azurite blob service for the whole test session."""
+    azurite = start_azurite("blob", workdir=tmp_path_factory.mktemp("azurite-blob"))
+    try:
+        yield azurite
+    finally:
+        azurite.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite_connection_string(azurite_blob: Azurite) -> str:
+    return azurite_blob.connection_string

@@ -19,20 +19,27 @@ def card_size(card: Any) -> int:
     return len(json.dumps(card, ensure_ascii=False, separators=(",", ":")).encode())
 
 
-def _shrink(view: CustomerCardView) -> bool:
-    """Move one record (or expanded child) out of sight; False when nothing is left."""
-    expanded = [r for s in view.sections for r in s.records if r.children]
-    if expanded:
-        record = max(expanded, key=lambda r: len(r.children))
-        record.children.pop()
-        record.more_children += 1
-        return True
-    sections: list[SectionView] = [s for s in view.sections if s.records]
-    if not sections:
-        return False
-    section = max(sections, key=lambda s: len(s.records))
-    section.records.pop()
-    section.hidden += 1
+def _shown(view: CustomerCardView) -> int:
+    return sum(len(s.records) + sum(len(r.children) for r in s.records) for s in view.sections)
+
+
+def _shrink(view: CustomerCardView, count: int) -> bool:
+    """Move ``count`` records (expanded children first) out of sight; False if none left."""
+    moved = 0
+    while moved < count:
+        expanded = [r for s in view.sections for r in s.records if r.children]
+        if expanded:
+            record = max(expanded, key=lambda r: len(r.children))
+            record.children.pop()
+            record.more_children += 1
+        else:
+            sections: list[SectionView] = [s for s in view.sections if s.records]
+            if not sections:
+                return moved > 0
+            section = max(sections, key=lambda s: len(s.records))
+            section.records.pop()
+            section.hidden += 1
+        moved += 1
     return True
 
 
@@ -40,7 +47,11 @@ def render_customer_card(view: CustomerCardView) -> dict[str, Any]:
     view = view.model_copy(deep=True)
     while True:
         card: dict[str, Any] = render(load("customer_card"), view.model_dump(by_alias=True))
-        if card_size(card) <= MAX_CARD_BYTES or not _shrink(view):
+        size = card_size(card)
+        if size <= MAX_CARD_BYTES:
+            return card
+        per_record = size / max(1, _shown(view))
+        if not _shrink(view, max(1, int((size - MAX_CARD_BYTES) / per_record) + 1)):
             return card
 
 

@@ -6,29 +6,13 @@ The Azurite emulator is started once per session, and only when a blob-store tes
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.services.store import Store
-from tests.azurite import Azurite, start_azurite
 from tests.storage import StoreTarget, open_store
-
-
-@pytest.fixture(scope="session")
-def azurite_blob(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    """A private in-memory Azurite blob service for the whole test session."""
-    azurite = start_azurite("blob", workdir=tmp_path_factory.mktemp("azurite-blob"))
-    try:
-        yield azurite
-    finally:
-        azurite.stop()
-
-
-@pytest.fixture(scope="session")
-def azurite_connection_string(azurite_blob: Azurite) -> str:
-    return azurite_blob.connection_string
 
 
 def unique_container_name() -> str:

@@ -1,0 +1,44 @@
+import pytest
+
+from bot.adaptive_cards.template import TemplateError, render
+
+
+def test_data_repeats_and_when_filters() -> None:
+    template = {
+        "body": [
+            {
+                "$data": "${items}",
+                "$when": "${show}",
+                "type": "TextBlock",
+                "text": "${name} #${$index}",
+            }
+        ]
+    }
+    data = {
+        "items": [
+            {"name": "a", "show": True},
+            {"name": "b", "show": False},
+            {"name": "c", "show": True},
+        ]
+    }
+    assert render(template, data) == {
+        "body": [{"type": "TextBlock", "text": "a #0"}, {"type": "TextBlock", "text": "c #2"}]
+    }
+
+
+def test_whole_expression_keeps_json_type_and_root_is_reachable() -> None:
+    template = {
+        "rows": [{"$data": "${rows}", "data": {"id": "${id}", "rev": "${$root.rev}"}}],
+        "userIds": "${users}",
+    }
+    out = render(template, {"rows": [{"id": 7}], "rev": 3, "users": ["29:x"]})
+    assert out == {"rows": [{"data": {"id": 7, "rev": 3}}], "userIds": ["29:x"]}
+
+
+def test_negated_when() -> None:
+    assert render([{"$when": "${!empty}", "x": 1}], {"empty": []}) == [{"x": 1}]
+
+
+def test_unknown_data_is_an_error_not_an_empty_card() -> None:
+    with pytest.raises(TemplateError, match="nmae"):
+        render({"text": "${nmae}"}, {"name": "x"})
