@@ -1,0 +1,353 @@
+"""ServiceNow adapter over the REST Table API (``/api/now/table/{table}``).
+
+Record types map to tables (:data:`DEFAULT_TABLES`; CSM contacts/accounts/cases by
+default, ``sys_user``/``incident`` for ITSM setups -- set ``tables={"contact":
+"sys_user"}``). Any other type whose name is a plain table name is used as the table
+itself for get/create (custom tables).
+
+Auth is basic or OAuth (``/oauth_token.do``: password grant with a user, client
+credentials without one; refresh tokens are used when given).
+
+Searches are encoded queries (``phone=...^ORemail=...``). User input never shapes the
+query: ``^`` (the condition separator, which has no escape) and control characters are
+removed, and values starting a ``javascript:`` expression are dropped, because the
+platform evaluates those server-side. ServiceNow silently ignores conditions it cannot
+parse, so a value that broke out of its condition could return every row. Lists are
+paged with ``sysparm_limit``/``sysparm_offset`` by following the ``Link`` header's
+``next`` link, on the instance's own origin only.
+
+API reference: https://docs.servicenow.com/bundle/latest/page/integrate/inbound-rest/concept/c_TableAPI.html
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from bot.adapters.crm.http import HttpResponse, ResilientHttp
+from bot.adapters.crm.restkit import (
+    MAX_PAGES,
+    MAX_RESULTS,
+    OAuthTokenEndpoint,
+    VendorCrm,
+    as_text,
+    clean_value,
+    dedupe,
+    make_http,
+    next_url,
+    not_supported,
+    parse_link_header,
+    throttled,
+    wanted_types,
+)
+from bot.adapters.crm.tokens import StaticSecret, TokenProvider
+from bot.domain.records import CrmRecord, RecordRef
+from bot.services.crm import (
+    CrmAuthError,
+    CrmError,
+    InvalidRecord,
+    RecordNotFound,
+    SearchCriteria,
+)
+
+DEFAULT_TABLES: Mapping[str, str] = {
+    "contact": "customer_contact",
+    "account": "customer_account",
+    "case": "sn_customerservice_case",
+    "user": "sys_user",
+    "incident": "incident",
+}
+
+PERSON_TABLES = frozenset({"customer_contact", "sys_user"})
+TASK_TABLES = frozenset({"incident", "sn_customerservice_case", "task"})
+
+#: table -> (related table, reference field on the related table pointing back)
+CHILDREN: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "customer_contact": (("sn_customerservice_case", "contact"),),
+    "sys_user": (("incident", "caller_id"),),
+    "customer_account": (
+        ("customer_contact", "account"),
+        ("sn_customerservice_case", "account"),
+    ),
+}
+#: table -> (reference field on it, referenced table)
+PARENTS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "customer_contact": (("account", "customer_account"),),
+    "sys_user": (("company", "core_company"),),
+    "sn_customerservice_case": (
+        ("contact", "customer_contact"),
+        ("account", "customer_account"),
+    ),
+    "incident": (("caller_id", "sys_user"),),
+}
+
+_TABLE = re.compile(r"^[a-z][a-z0-9_]{0,79}$")
+_SYS_ID = re.compile(r"^[0-9a-f]{32}$")
+_QUERY_UNSAFE = "^"
+
+
+@dataclass(frozen=True)
+class ServiceNowSettings:
+    """``instance_url`` is ``https://{instance}.service-now.com``.
+
+    Basic auth: ``username`` + ``password``. OAuth: ``client_id`` + ``client_secret``,
+    with ``username`` + ``password`` for the password grant, without for client
+    credentials.
+    """
+
+    instance_url: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    tables: Mapping[str, str] = field(default_factory=dict)
+    max_results: int = MAX_RESULTS
+    page_size: int = 100
+
+
+def safe_query_value(value: str) -> str | None:
+    """A value fit for an encoded-query condition, or None if it must not be used."""
+    text = clean_value(value, drop=_QUERY_UNSAFE)
+    if not text or "javascript:" in text.lower().replace(" ", ""):
+        return None
+    return text
+
+
+class ServiceNowCrm(VendorCrm):
+    """``http_options`` go to :class:`ResilientHttp` (policy, clock, sleep, rand...)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: ServiceNowSettings,
+        *,
+        settings_id: str,
+        display_name: str = "ServiceNow",
+        auth: TokenProvider | None = None,
+        **http_options: Any,
+    ) -> None:
+        super().__init__(settings_id=settings_id, display_name=display_name)
+        self.settings = settings
+        self.base = URL(settings.instance_url.rstrip("/"))
+        self.tables = {**DEFAULT_TABLES, **settings.tables}
+        for table in self.tables.values():
+            if not _TABLE.match(table):
+                raise ValueError(f"not a ServiceNow table name: {table!r}")
+        self.types = {table: record_type for record_type, table in reversed(self.tables.items())}
+        self.http = make_http(
+            session,
+            name=display_name,
+            auth=auth or self._auth(session, settings, http_options),
+            error_mapper=self._map_error,
+            **http_options,
+        )
+
+    def _auth(
+        self, session: aiohttp.ClientSession, s: ServiceNowSettings, options: dict[str, Any]
+    ) -> TokenProvider:
+        if s.client_id and s.client_secret:
+            token_http = ResilientHttp(
+                session, name=self.display_name, error_mapper=self._map_error, **options
+            )
+            password_grant = bool(s.username and s.password)
+            return OAuthTokenEndpoint(
+                token_http,
+                str(self.base / "oauth_token.do"),
+                client_id=s.client_id,
+                client_secret=s.client_secret,
+                grant="password" if password_grant else "client_credentials",
+                username=s.username if password_grant else None,
+                password=s.password if password_grant else None,
+                clock=options.get("clock", time.monotonic),
+            )
+        if s.username and s.password:
+            return StaticSecret.basic(s.username, s.password)
+        raise CrmAuthError(f"{self.display_name} has no credentials configured")
+
+    # -- errors ------------------------------------------------------------------------
+
+    def _map_error(self, response: HttpResponse) -> CrmError | None:
+        name = self.display_name
+        body = response.body if isinstance(response.body, dict) else {}
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        message = as_text((error or {}).get("message")) or ""
+        detail = as_text((error or {}).get("detail")) or ""
+        status = response.status
+        if status == 429:
+            return throttled(name, response)
+        if status == 401:
+            return CrmAuthError(f"{name} refused our credentials")
+        if status == 403:
+            if "data policy" in detail.lower() or message == "Operation Failed":
+                return InvalidRecord(f"{name} refused the record: {_one_line(detail or message)}")
+            return CrmAuthError(f"{name}: permission denied ({_one_line(message or detail)})")
+        if status == 404:
+            return RecordNotFound(f"{name} has no such record")
+        if status == 400:
+            return InvalidRecord(f"{name} refused the request: {_one_line(message or detail)}")
+        return None
+
+    # -- tables and records ------------------------------------------------------------
+
+    def table_for(self, record_type: str) -> str:
+        table = self.tables.get(record_type) or record_type
+        if not _TABLE.match(table):
+            raise not_supported(self.display_name, f"{record_type} records")
+        return table
+
+    def type_for(self, table: str) -> str:
+        return self.types.get(table, table)
+
+    def url_for(self, table: str, sys_id: str) -> str:
+        return str(self.base.with_path("/nav_to.do").with_query(uri=f"{table}.do?sys_id={sys_id}"))
+
+    def _record(self, table: str, raw: dict[str, Any]) -> CrmRecord:
+        sys_id = str(raw["sys_id"])
+        fields = {k: v for k, value in raw.items() if (v := as_text(value)) is not None}
+        if table in PERSON_TABLES:
+            title = fields.get("name") or " ".join(
+                p for p in (fields.get("first_name"), fields.get("last_name")) if p
+            )
+            subtitle = fields.get("email") or fields.get("phone") or fields.get("mobile_phone")
+        elif table in TASK_TABLES or "number" in fields:
+            title = fields.get("short_description") or fields.get("number") or ""
+            subtitle = " · ".join(p for p in (fields.get("number"), fields.get("state")) if p)
+        else:
+            title = fields.get("name") or fields.get("number") or ""
+            subtitle = fields.get("phone")
+        return CrmRecord(
+            ref=self.ref(self.type_for(table), sys_id),
+            title=title or sys_id,
+            subtitle=subtitle or None,
+            fields=fields,
+            url=self.url_for(table, sys_id),
+        )
+
+    async def _list(self, table: str, query: str, limit: int) -> list[dict[str, Any]]:
+        url: URL | None = (self.base / "api" / "now" / "table" / table).with_query(
+            sysparm_query=f"{query}^ORDERBYsys_created_on",
+            sysparm_limit=str(max(1, min(limit, self.settings.page_size))),
+            sysparm_offset="0",
+            sysparm_exclude_reference_link="true",
+        )
+        rows: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            if url is None or len(rows) >= limit:
+                break
+            response = await self.http.get(url)
+            body = response.body if isinstance(response.body, dict) else {}
+            result = body.get("result")
+            page = [r for r in result if isinstance(r, dict)] if isinstance(result, list) else []
+            rows.extend(r for r in page if r.get("sys_id"))
+            if not page:
+                break
+            url = next_url(parse_link_header(response.headers.get("Link")).get("next"), self.base)
+        return rows[:limit]
+
+    # -- CrmClient ---------------------------------------------------------------------
+
+    async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
+        limit = self.settings.max_results
+        phones = [v for p in criteria.phones if (v := safe_query_value(p))]
+        emails = [v for e in criteria.emails if (v := safe_query_value(e))]
+        name = safe_query_value(criteria.name) if criteria.name else None
+        records: list[CrmRecord] = []
+        for record_type in wanted_types(criteria, self.tables):
+            table = self.table_for(record_type)
+            conditions: list[str] = []
+            if table in PERSON_TABLES:
+                for phone in phones:
+                    conditions += [f"phone={phone}", f"mobile_phone={phone}"]
+                conditions += [f"email={email}" for email in emails]
+                if name:
+                    conditions.append(f"nameLIKE{name}")
+            elif table == "customer_account":
+                conditions += [f"phone={phone}" for phone in phones]
+                if name:
+                    conditions.append(f"nameLIKE{name}")
+            if not conditions:
+                continue
+            rows = await self._list(table, "^OR".join(conditions), limit)
+            records.extend(self._record(table, row) for row in rows)
+        return dedupe(records, limit)
+
+    async def _get_raw(self, table: str, sys_id: str) -> dict[str, Any]:
+        if not _SYS_ID.match(sys_id):
+            raise RecordNotFound(f"{self.display_name} has no such record")
+        response = await self.http.get(
+            self.base / "api" / "now" / "table" / table / sys_id,
+            params={"sysparm_exclude_reference_link": "true"},
+        )
+        body = response.body if isinstance(response.body, dict) else {}
+        raw = body.get("result")
+        if not isinstance(raw, dict) or not raw.get("sys_id"):
+            raise RecordNotFound(f"{self.display_name} has no such record")
+        return raw
+
+    async def get(self, ref: RecordRef) -> CrmRecord:
+        table = self.table_for(ref.type)
+        return self._record(table, await self._get_raw(table, ref.id))
+
+    async def related(self, ref: RecordRef) -> list[CrmRecord]:
+        limit = self.settings.max_results
+        table = self.table_for(ref.type)
+        raw = await self._get_raw(table, ref.id)
+        records: list[CrmRecord] = []
+        for reference, parent_table in PARENTS.get(table, ()):
+            parent_id = as_text(raw.get(reference))
+            if parent_id and _SYS_ID.match(parent_id) and parent_table in self.types:
+                with contextlib.suppress(RecordNotFound):
+                    records.append(
+                        self._record(parent_table, await self._get_raw(parent_table, parent_id))
+                    )
+        for child_table, reference in CHILDREN.get(table, ()):
+            rows = await self._list(child_table, f"{reference}={ref.id}", limit)
+            records.extend(self._record(child_table, row) for row in rows)
+        return dedupe(records, limit)
+
+    async def create(
+        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+    ) -> CrmRecord:
+        table = self.table_for(record_type)
+        payload: dict[str, Any] = dict(fields)
+        if table in PERSON_TABLES:
+            full = payload.pop("name", "")
+            if full and not payload.get("last_name"):
+                first, _, last = full.rpartition(" ")
+                payload.setdefault("first_name", first)
+                payload["last_name"] = last or first
+        elif table in TASK_TABLES and "subject" in payload:
+            payload.setdefault("short_description", payload.pop("subject"))
+        if related_to is not None:
+            related_table = self.table_for(related_to.type)
+            if not _SYS_ID.match(related_to.id):
+                raise InvalidRecord(f"{self.display_name}: {related_to.id!r} is not a sys_id")
+            for reference, parent_table in PARENTS.get(table, ()):
+                if parent_table == related_table:
+                    payload.setdefault(reference, related_to.id)
+                    break
+        response = await self.http.post(
+            (self.base / "api" / "now" / "table" / table).with_query(
+                sysparm_exclude_reference_link="true"
+            ),
+            json_body=payload,
+        )
+        body = response.body if isinstance(response.body, dict) else {}
+        raw = body.get("result")
+        if not isinstance(raw, dict) or not raw.get("sys_id"):
+            raise CrmError(f"{self.display_name} gave an unexpected answer to a create")
+        return self._record(table, raw)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
+
+
+__all__ = ["DEFAULT_TABLES", "ServiceNowCrm", "ServiceNowSettings", "safe_query_value"]
