@@ -1,0 +1,299 @@
+"""Kustomer adapter: customers (contacts), companies (accounts), conversations (cases).
+
+Auth is an API key sent as ``Authorization: Bearer {key}``. Searches go to
+``POST /v1/customers/search`` as a JSON criteria document (``{"or": [{"customer_phone":
+{"equals": ...}}], "queryContext": "customer"}``) -- values are JSON strings, never
+spliced into query text -- and are paged by re-posting to ``links.next``. Lists
+(a customer's conversations) follow ``links.next`` too, on the API's own origin only.
+Updates and timeline activities are not supported.
+
+API reference: https://developer.kustomer.com/kustomer-api-docs/reference
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from bot.adapters.crm.http import HttpResponse
+from bot.adapters.crm.restkit import (
+    MAX_PAGES,
+    MAX_RESULTS,
+    VendorCrm,
+    as_text,
+    clean_value,
+    dedupe,
+    make_http,
+    nest,
+    next_url,
+    not_supported,
+    throttled,
+    wanted_types,
+)
+from bot.adapters.crm.tokens import StaticSecret, TokenProvider
+from bot.domain.records import CrmRecord, RecordRef
+from bot.services.crm import (
+    CrmAuthError,
+    CrmError,
+    InvalidRecord,
+    RecordNotFound,
+    SearchCriteria,
+)
+
+DEFAULT_API_URL = "https://api.kustomerapp.com"
+
+#: record type -> (API collection, Kustomer object name, UI path)
+_TYPES: dict[str, tuple[str, str, str]] = {
+    "contact": ("customers", "customer", "customers"),
+    "account": ("companies", "company", "companies"),
+    "case": ("conversations", "conversation", "conversations"),
+}
+_ALIASES = {"customer": "contact", "company": "account", "conversation": "case"}
+_OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+@dataclass(frozen=True)
+class KustomerSettings:
+    """``api_url`` is the API host (``https://api.prod2.kustomerapp.com`` for EU orgs);
+    ``ui_url`` the org's agent app (``https://{org}.kustomerapp.com``) for deep links."""
+
+    api_key: str = field(repr=False)
+    api_url: str = DEFAULT_API_URL
+    ui_url: str | None = None
+    max_results: int = MAX_RESULTS
+    page_size: int = 100
+
+
+class KustomerCrm(VendorCrm):
+    """``http_options`` go to :class:`ResilientHttp` (policy, clock, sleep, rand...)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: KustomerSettings,
+        *,
+        settings_id: str,
+        display_name: str = "Kustomer",
+        auth: TokenProvider | None = None,
+        **http_options: Any,
+    ) -> None:
+        super().__init__(settings_id=settings_id, display_name=display_name)
+        self.settings = settings
+        self.base = URL(settings.api_url.rstrip("/"))
+        self.ui = URL(settings.ui_url.rstrip("/")) if settings.ui_url else None
+        self.http = make_http(
+            session,
+            name=display_name,
+            auth=auth or StaticSecret(settings.api_key),
+            error_mapper=self._map_error,
+            **http_options,
+        )
+
+    # -- errors ------------------------------------------------------------------------
+
+    def _map_error(self, response: HttpResponse) -> CrmError | None:
+        name = self.display_name
+        body = response.body if isinstance(response.body, dict) else {}
+        errors = body.get("errors") if isinstance(body.get("errors"), list) else []
+        details = [
+            as_text(e.get("detail")) or as_text(e.get("title")) or ""
+            for e in errors or []
+            if isinstance(e, dict)
+        ]
+        reason = "; ".join(d for d in details if d)
+        status = response.status
+        if status == 429:
+            return throttled(name, response)
+        if status == 401:
+            return CrmAuthError(f"{name} refused our API key")
+        if status == 403:
+            return CrmAuthError(f"{name}: permission denied ({reason or 'forbidden'})")
+        if status == 404:
+            return RecordNotFound(f"{name} has no such record")
+        if status in (400, 409, 422):
+            return InvalidRecord(f"{name} refused the record: {reason or 'invalid'}")
+        return None
+
+    # -- records -----------------------------------------------------------------------
+
+    def _type(self, record_type: str) -> str:
+        record_type = _ALIASES.get(record_type, record_type)
+        if record_type not in _TYPES:
+            raise not_supported(self.display_name, f"{record_type} records")
+        return record_type
+
+    def url_for(self, record_type: str, record_id: str) -> str | None:
+        if self.ui is None:
+            return None
+        return str(self.ui / "app" / _TYPES[record_type][2] / record_id)
+
+    def _record(self, resource: dict[str, Any]) -> CrmRecord:
+        record_type = _ALIASES.get(str(resource.get("type")), "contact")
+        rid = str(resource["id"])
+        attributes = resource.get("attributes")
+        attrs: dict[str, Any] = attributes if isinstance(attributes, dict) else {}
+        fields: dict[str, str] = {}
+        subtitle: str | None = None
+        if record_type == "contact":
+            emails = [
+                as_text(e.get("email")) for e in attrs.get("emails") or [] if isinstance(e, dict)
+            ]
+            phones = [
+                as_text(p.get("phone")) for p in attrs.get("phones") or [] if isinstance(p, dict)
+            ]
+            if emails and emails[0]:
+                fields["email"] = emails[0]
+            if phones and phones[0]:
+                fields["phone"] = phones[0]
+            title = as_text(attrs.get("displayName")) or as_text(attrs.get("name"))
+            subtitle = fields.get("email") or fields.get("phone")
+        else:
+            title = as_text(attrs.get("name"))
+            status = as_text(attrs.get("status"))
+            if status:
+                fields["status"] = status
+                subtitle = status
+        for key, value in attrs.items():
+            text = as_text(value)
+            if text is not None:
+                fields.setdefault(key, text)
+        return CrmRecord(
+            ref=self.ref(record_type, rid),
+            title=title or f"{_TYPES[record_type][1].capitalize()} {rid}",
+            subtitle=subtitle,
+            fields=fields,
+            url=self.url_for(record_type, rid),
+        )
+
+    async def _pages(
+        self, first: URL, limit: int, body: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        resources: list[dict[str, Any]] = []
+        url: URL | None = first
+        for _ in range(MAX_PAGES):
+            if url is None or len(resources) >= limit:
+                break
+            if body is None:
+                response = await self.http.get(url)
+            else:
+                response = await self.http.post(url, json_body=body, idempotent=True)
+            answer = response.body if isinstance(response.body, dict) else {}
+            data = answer.get("data")
+            page = [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
+            resources.extend(r for r in page if r.get("id"))
+            links = answer.get("links") if isinstance(answer.get("links"), dict) else {}
+            if not page:
+                break
+            url = next_url(as_text((links or {}).get("next")), self.base)
+        return resources[:limit]
+
+    # -- CrmClient ---------------------------------------------------------------------
+
+    async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
+        if "contact" not in wanted_types(criteria, ("contact",)):
+            return []
+        limit = self.settings.max_results
+        terms: list[dict[str, Any]] = []
+        for phone in criteria.phones:
+            if value := clean_value(phone, max_length=40):
+                terms.append({"customer_phone": {"equals": value}})
+        for email in criteria.emails:
+            if value := clean_value(email, max_length=254):
+                terms.append({"customer_email": {"equals": value}})
+        if criteria.name and (value := clean_value(criteria.name)):
+            terms.append({"customer_name": {"contains": value}})
+        if not terms:
+            return []
+        size = max(1, min(limit, self.settings.page_size))
+        first = (self.base / "v1" / "customers" / "search").with_query(page="1", pageSize=str(size))
+        found = await self._pages(first, limit, {"or": terms, "queryContext": "customer"})
+        return dedupe((self._record(r) for r in found), limit)
+
+    async def _get_resource(self, record_type: str, record_id: str) -> dict[str, Any]:
+        if not _OBJECT_ID.match(record_id):
+            raise RecordNotFound(f"{self.display_name} has no such record")
+        response = await self.http.get(self.base / "v1" / _TYPES[record_type][0] / record_id)
+        body = response.body if isinstance(response.body, dict) else {}
+        data = body.get("data")
+        if not isinstance(data, dict) or not data.get("id"):
+            raise RecordNotFound(f"{self.display_name} has no such record")
+        return data
+
+    async def get(self, ref: RecordRef) -> CrmRecord:
+        return self._record(await self._get_resource(self._type(ref.type), ref.id))
+
+    async def related(self, ref: RecordRef) -> list[CrmRecord]:
+        record_type = self._type(ref.type)
+        limit = self.settings.max_results
+        resource = await self._get_resource(record_type, ref.id)
+        relationships = resource.get("relationships")
+        rels: dict[str, Any] = relationships if isinstance(relationships, dict) else {}
+        records: list[CrmRecord] = []
+        if record_type == "contact":
+            org = _related_id(rels, "org")
+            if org:
+                records.append(self._record(await self._get_resource("account", org)))
+            size = max(1, min(limit, self.settings.page_size))
+            first = (self.base / "v1" / "customers" / ref.id / "conversations").with_query(
+                page="1", pageSize=str(size)
+            )
+            records.extend(self._record(r) for r in await self._pages(first, limit))
+        elif record_type == "case":
+            customer = _related_id(rels, "customer")
+            if customer:
+                records.append(self._record(await self._get_resource("contact", customer)))
+        return dedupe(records, limit)
+
+    async def create(
+        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+    ) -> CrmRecord:
+        record_type = _ALIASES.get(record_type, record_type)
+        if record_type not in _TYPES:
+            raise not_supported(self.display_name, f"creating {record_type} records")
+        extra = dict(fields)
+        payload: dict[str, Any]
+        if record_type == "contact":
+            first, last = extra.pop("first_name", ""), extra.pop("last_name", "")
+            name = extra.pop("name", "") or f"{first} {last}".strip()
+            email, phone = extra.pop("email", ""), extra.pop("phone", "")
+            payload = {"name": name, **nest(extra)}
+            if email:
+                payload["emails"] = [{"type": "home", "email": email}]
+            if phone:
+                payload["phones"] = [{"type": "mobile", "phone": phone}]
+            if related_to is not None and _ALIASES.get(related_to.type, related_to.type) == (
+                "account"
+            ):
+                payload["company"] = related_to.id
+        elif record_type == "account":
+            payload = nest(extra)
+        else:
+            subject = extra.pop("subject", "") or extra.pop("name", "")
+            payload = {"name": subject, **nest(extra)}
+            if related_to is None or _ALIASES.get(related_to.type, related_to.type) != "contact":
+                raise InvalidRecord(
+                    f"{self.display_name}: a conversation must belong to a customer"
+                )
+            payload["customer"] = related_to.id
+        response = await self.http.post(
+            self.base / "v1" / _TYPES[record_type][0], json_body=payload
+        )
+        body = response.body if isinstance(response.body, dict) else {}
+        data = body.get("data")
+        if not isinstance(data, dict) or not data.get("id"):
+            raise CrmError(f"{self.display_name} gave an unexpected answer to a create")
+        return self._record(data)
+
+
+def _related_id(relationships: dict[str, Any], name: str) -> str | None:
+    rel = relationships.get(name)
+    data = rel.get("data") if isinstance(rel, dict) else None
+    rid = as_text(data.get("id")) if isinstance(data, dict) else None
+    return rid if rid and _OBJECT_ID.match(rid) else None
+
+
+__all__ = ["DEFAULT_API_URL", "KustomerCrm", "KustomerSettings"]

@@ -1,0 +1,175 @@
+"""Kustomer adapter against the Kustomer contract fake."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.adapters.crm.kustomer import KustomerCrm, KustomerSettings
+from bot.domain.records import RecordRef
+from bot.services.crm import (
+    CrmAuthError,
+    CrmThrottled,
+    CrmUnavailable,
+    InvalidRecord,
+    NotSupported,
+    RecordNotFound,
+    SearchCriteria,
+)
+from tests.crm.conftest import ServerFactory, VirtualTime
+from tests.crm.fakes.base import Faults
+from tests.crm.fakes.kustomer import KustomerFake
+
+JANE_PHONE = "+14155550100"
+
+
+async def start(
+    aiohttp_server: ServerFactory,
+    session: aiohttp.ClientSession,
+    vtime: VirtualTime,
+    fake: KustomerFake | None = None,
+    **settings: Any,
+) -> tuple[KustomerFake, KustomerCrm]:
+    fake = fake or KustomerFake()
+    server = await aiohttp_server(fake.app)
+    settings.setdefault("api_key", "kust-api-key")
+    crm = KustomerCrm(
+        session,
+        KustomerSettings(
+            api_url=str(server.make_url("")), ui_url="https://acme.kustomerapp.com", **settings
+        ),
+        settings_id="ku",
+        clock=vtime.clock,
+        sleep=vtime.sleep,
+        rand=lambda: 0.5,
+        wall_clock=lambda: 1_700_000_000.0,
+    )
+    return fake, crm
+
+
+async def test_search_posts_json_criteria_with_bearer_key(aiohttp_server, session, vtime):
+    fake, crm = await start(aiohttp_server, session, vtime)
+    records = await crm.search(
+        SearchCriteria(phones=[JANE_PHONE], emails=["jane@example.com"], name="Jane")
+    )
+    assert [r.title for r in records] == ["Jane Doe"]
+    jane = records[0]
+    assert jane.fields["email"] == "jane@example.com" and jane.fields["phone"] == JANE_PHONE
+    assert jane.url == f"https://acme.kustomerapp.com/app/customers/{jane.ref.id}"
+    request = fake.requests_to("/v1/customers/search")[0]
+    assert request.headers["Authorization"] == "Bearer kust-api-key"
+    assert request.json() == {
+        "or": [
+            {"customer_phone": {"equals": JANE_PHONE}},
+            {"customer_email": {"equals": "jane@example.com"}},
+            {"customer_name": {"contains": "Jane"}},
+        ],
+        "queryContext": "customer",
+    }
+
+
+async def test_hostile_input_stays_a_json_string(aiohttp_server, session, vtime):
+    fake, crm = await start(aiohttp_server, session, vtime)
+    hostile = '"}]}, "or": [{"customer_name": {"contains": ""}}], "x": {"'
+    assert await crm.search(SearchCriteria(name=hostile, emails=["a'\\\"@x.com"])) == []
+    sent = fake.last_search
+    assert sent["or"][1]["customer_name"]["contains"] == hostile
+    assert set(sent) == {"or", "queryContext"}
+
+
+async def test_search_pages_by_reposting_to_links_next(aiohttp_server, session, vtime):
+    fake = KustomerFake(seed=False)
+    for i in range(12):
+        fake.add_customer(f"Pager {i}", f"p{i}@example.com")
+    _, crm = await start(aiohttp_server, session, vtime, fake, page_size=5, max_results=11)
+    records = await crm.search(SearchCriteria(name="Pager"))
+    assert len(records) == 11
+    pages = fake.requests_to("/v1/customers/search")
+    assert [p.query["page"] for p in pages] == ["1", "2", "3"]
+    assert all(p.json()["or"] == [{"customer_name": {"contains": "Pager"}}] for p in pages)
+
+
+async def test_only_contacts_are_searchable(aiohttp_server, session, vtime):
+    fake, crm = await start(aiohttp_server, session, vtime)
+    assert await crm.search(SearchCriteria(name="Acme", record_types=["account"])) == []
+    assert fake.requests == []
+
+
+async def test_get_related_and_not_found(aiohttp_server, session, vtime):
+    _, crm = await start(aiohttp_server, session, vtime)
+    [jane] = await crm.search(SearchCriteria(phones=[JANE_PHONE]))
+    assert (await crm.get(jane.ref)).title == "Jane Doe"
+    related = await crm.related(jane.ref)
+    assert [(r.ref.type, r.title) for r in related] == [
+        ("account", "Acme Corp"),
+        ("case", "Where is my order?"),
+        ("case", "Refund"),
+    ]
+    assert related[2].subtitle == "done"
+    back = await crm.related(related[1].ref)
+    assert [r.title for r in back] == ["Jane Doe"]
+    with pytest.raises(RecordNotFound):
+        await crm.get(RecordRef(crm="ku", type="contact", id="0" * 24))
+    with pytest.raises(RecordNotFound):
+        await crm.get(RecordRef(crm="ku", type="contact", id="../companies/x"))
+    with pytest.raises(NotSupported):
+        await crm.get(RecordRef(crm="ku", type="lead", id="0" * 24))
+
+
+async def test_create_customer_and_conversation(aiohttp_server, session, vtime):
+    fake, crm = await start(aiohttp_server, session, vtime)
+    contact = await crm.create(
+        "contact", {"name": "Ann Lee", "email": "ann@example.com", "phone": "+15550001"}
+    )
+    assert contact.title == "Ann Lee" and contact.fields["email"] == "ann@example.com"
+    case = await crm.create("case", {"subject": "Call back"}, related_to=contact.ref)
+    assert case.ref.type == "case" and case.title == "Call back"
+    assert fake.requests_to("/v1/conversations")[-1].json() == {
+        "name": "Call back",
+        "customer": contact.ref.id,
+    }
+    with pytest.raises(InvalidRecord, match="must belong to a customer"):
+        await crm.create("case", {"subject": "orphan"})
+
+
+async def test_duplicate_customer_maps_error_detail(aiohttp_server, session, vtime):
+    _, crm = await start(aiohttp_server, session, vtime)
+    with pytest.raises(InvalidRecord, match="already in use"):
+        await crm.create("contact", {"name": "Jane", "email": "jane@example.com"})
+
+
+async def test_bad_key_is_auth_error(aiohttp_server, session, vtime):
+    _, crm = await start(aiohttp_server, session, vtime, api_key="nope")
+    with pytest.raises(CrmAuthError, match="refused our API key"):
+        await crm.search(SearchCriteria(phones=[JANE_PHONE]))
+
+
+async def test_429_burst_honoured_then_throttled(aiohttp_server, session, vtime):
+    fake, crm = await start(aiohttp_server, session, vtime)
+    fake.throttle(3, retry_after=1)
+    assert await crm.search(SearchCriteria(phones=[JANE_PHONE]))
+    assert vtime.sleeps == [1.0, 1.0, 1.0]
+    fake.throttle(4, retry_after=1)
+    with pytest.raises(CrmThrottled):
+        await crm.search(SearchCriteria(phones=[JANE_PHONE]))
+
+
+async def test_random_errors_are_retried(aiohttp_server, session, vtime):
+    fake = KustomerFake(Faults(error_rate=0.3, error_status=503, seed=7))
+    _, crm = await start(aiohttp_server, session, vtime, fake)
+    successes = 0
+    for _ in range(10):
+        try:
+            await crm.search(SearchCriteria(phones=[JANE_PHONE]))
+            successes += 1
+        except CrmUnavailable:
+            pass
+    assert successes >= 8
+
+
+async def test_timeline_not_supported(aiohttp_server, session, vtime):
+    _, crm = await start(aiohttp_server, session, vtime)
+    with pytest.raises(NotSupported, match="Kustomer does not support timeline"):
+        await crm.create_timeline_activity(RecordRef(crm="ku", type="contact", id="1"), "s", "d")
