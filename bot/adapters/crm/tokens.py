@@ -231,6 +231,20 @@ class _MsalApp:
                 )
             return self._app
 
+    async def evict(self, value: str) -> None:
+        """Drop an access token the resource refused, so MSAL cannot hand it out again."""
+        cache = self._cache
+        if cache is None:
+            return
+
+        def remove() -> None:
+            for item in list(cache.search(cache.CredentialType.ACCESS_TOKEN)):
+                if item.get("secret") == value:
+                    cache.remove_at(item)
+
+        await asyncio.to_thread(remove)
+        await self.persist()
+
     async def persist(self) -> None:
         if self.hooks is not None and self._cache is not None and self._cache.has_state_changed:
             blob = self._cache.serialize()
@@ -300,6 +314,10 @@ class MsalClientCredentials(RenewingTokenProvider):
             settings, cache_hooks, cache_key or f"msal:{settings.authority}:{settings.client_id}"
         )
 
+    async def invalidate(self, value: str) -> None:
+        await super().invalidate(value)
+        await self._msal.evict(value)
+
     async def _fetch(self) -> AccessToken:
         app = await self._msal.app()
         result = await asyncio.to_thread(
@@ -363,6 +381,10 @@ class _OboUser(RenewingTokenProvider):
         super().__init__(refresh_margin=owner.refresh_margin, clock=owner.clock)
         self._owner = owner
         self._assertion = user_assertion
+
+    async def invalidate(self, value: str) -> None:
+        await super().invalidate(value)
+        await self._owner._msal.evict(value)
 
     async def _fetch(self) -> AccessToken:
         return await self._owner._exchange(self._assertion)

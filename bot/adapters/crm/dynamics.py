@@ -1,0 +1,434 @@
+"""Dynamics 365 adapter: the CRM port over the Dataverse Web API v9.2.
+
+Authenticates app-only through :class:`~bot.adapters.crm.tokens.MsalClientCredentials`
+(scope ``https://ORG.crm.dynamics.com/.default``). Every ``$filter`` is built from
+:func:`odata_quote` / :func:`odata_contains` literals, so user input never leaves its
+string; paging follows ``@odata.nextLink`` with ``Prefer: odata.maxpagesize``; errors
+``{"error": {"code", "message"}}`` and service-protection 429s become typed errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.adapters.crm.http import HttpResponse, ResilientHttp
+from bot.domain.records import CrmRecord, RecordRef
+from bot.services.crm import (
+    CrmAuthError,
+    CrmError,
+    CrmThrottled,
+    InvalidRecord,
+    NotSupported,
+    RecordNotFound,
+    SearchCriteria,
+)
+
+API_VERSION = "v9.2"
+LOOKUP_TYPE = "@Microsoft.Dynamics.CRM.lookuplogicalname"
+
+
+@dataclass(frozen=True)
+class Entity:
+    card_type: str
+    logical: str
+    entity_set: str
+    key: str
+    title: str
+    subtitle: str | None
+    select: tuple[str, ...]
+
+
+ENTITIES: dict[str, Entity] = {
+    e.card_type: e
+    for e in (
+        Entity(
+            "account",
+            "account",
+            "accounts",
+            "accountid",
+            "name",
+            "address1_city",
+            ("accountid", "name", "telephone1", "emailaddress1", "websiteurl", "address1_city"),
+        ),
+        Entity(
+            "contact",
+            "contact",
+            "contacts",
+            "contactid",
+            "fullname",
+            "jobtitle",
+            (
+                "contactid",
+                "fullname",
+                "emailaddress1",
+                "telephone1",
+                "mobilephone",
+                "jobtitle",
+                "_parentcustomerid_value",
+            ),
+        ),
+        Entity(
+            "lead",
+            "lead",
+            "leads",
+            "leadid",
+            "fullname",
+            "companyname",
+            ("leadid", "fullname", "emailaddress1", "telephone1", "mobilephone", "companyname"),
+        ),
+        Entity(
+            "case",
+            "incident",
+            "incidents",
+            "incidentid",
+            "title",
+            "ticketnumber",
+            ("incidentid", "title", "ticketnumber", "statuscode", "_customerid_value"),
+        ),
+        Entity(
+            "opportunity",
+            "opportunity",
+            "opportunities",
+            "opportunityid",
+            "name",
+            None,
+            ("opportunityid", "name", "estimatedvalue", "_parentaccountid_value"),
+        ),
+        Entity(
+            "task",
+            "task",
+            "tasks",
+            "activityid",
+            "subject",
+            None,
+            ("activityid", "subject", "description", "_regardingobjectid_value"),
+        ),
+        Entity(
+            "phonecall",
+            "phonecall",
+            "phonecalls",
+            "activityid",
+            "subject",
+            None,
+            ("activityid", "subject", "description", "_regardingobjectid_value"),
+        ),
+    )
+}
+BY_LOGICAL = {e.logical: e for e in ENTITIES.values()}
+
+SEARCH_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "contact": {
+        "phone": ("telephone1", "mobilephone"),
+        "email": ("emailaddress1",),
+        "name": ("fullname",),
+    },
+    "lead": {
+        "phone": ("telephone1", "mobilephone"),
+        "email": ("emailaddress1",),
+        "name": ("fullname",),
+    },
+    "account": {"phone": ("telephone1",), "email": ("emailaddress1",), "name": ("name",)},
+}
+PERSON_LEVEL = ("contact", "lead", "account")
+
+# (new row's card type, related row's card type) -> single-valued navigation property
+BINDS: dict[tuple[str, str], str] = {
+    ("contact", "account"): "parentcustomerid_account",
+    ("case", "account"): "customerid_account",
+    ("case", "contact"): "customerid_contact",
+    ("opportunity", "account"): "parentaccountid",
+}
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_ENTITY_ID = re.compile(r"\(([0-9a-fA-F-]{36})\)\s*$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def odata_quote(value: str) -> str:
+    """``value`` as an OData string literal: single quotes doubled, quotes included."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def odata_contains(value: str) -> str:
+    """A ``contains()`` argument matching ``value`` literally: Dataverse treats % _ [ as
+    LIKE wildcards inside string functions, so they are bracketed."""
+    escaped = "".join(f"[{c}]" if c in "%_[" else c for c in value)
+    return odata_quote(escaped)
+
+
+def dataverse_error(name: str, response: HttpResponse) -> CrmError | None:
+    body = response.body if isinstance(response.body, dict) else {}
+    raw = body.get("error")
+    error: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    code = str(error.get("code", ""))
+    message = str(error.get("message", "")).strip()
+    detail = f": {message}" if message else ""
+    status = response.status
+    if status == 429:
+        return CrmThrottled(f"{name} is busy (service protection limit), try again shortly")
+    if status == 404 or code == "0x80040217":
+        return RecordNotFound(f"{name} has no such record")
+    if status == 401:
+        return CrmAuthError(f"{name} refused our credentials")
+    if status == 403:
+        return CrmAuthError(f"{name} denied access{detail}")
+    if code == "0x80040333":
+        return InvalidRecord(f"{name} found a duplicate record{detail}")
+    if 400 <= status < 500:
+        return InvalidRecord(f"{name} refused the record ({code or status}){detail}")
+    return None
+
+
+class DynamicsClient:
+    """Implements :class:`~bot.services.crm.CrmClient` for one Dataverse organisation.
+
+    ``org_url`` is ``https://ORG.crm.dynamics.com``; ``http`` carries the MSAL token
+    provider. ``field_mappings`` renames Dataverse columns for the card
+    (``column`` or ``entity.column`` -> card field) and selects mapped columns.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings_id: str,
+        display_name: str,
+        http: ResilientHttp,
+        org_url: str,
+        api_version: str = API_VERSION,
+        max_results: int = 50,
+        page_size: int = 50,
+        field_mappings: Mapping[str, str] | None = None,
+    ) -> None:
+        self._settings_id = settings_id
+        self._display_name = display_name
+        self.http = http
+        self.org_url = org_url.rstrip("/")
+        self.api_version = api_version
+        self.max_results = max_results
+        self.page_size = page_size
+        self.field_mappings = dict(field_mappings or {})
+        self.api = f"{self.org_url}/api/data/{api_version}"
+        http.default_headers.setdefault("OData-MaxVersion", "4.0")
+        http.default_headers.setdefault("OData-Version", "4.0")
+        if http.error_mapper is None:
+            http.error_mapper = lambda response: dataverse_error(display_name, response)
+
+    @property
+    def settings_id(self) -> str:
+        return self._settings_id
+
+    @property
+    def display_name(self) -> str:
+        return self._display_name
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _entity(self, record_type: str) -> Entity:
+        entity = ENTITIES.get(record_type.lower())
+        if entity is None:
+            raise InvalidRecord(f"{self._display_name} has no record type {record_type!r}")
+        return entity
+
+    def _guid(self, record_id: str) -> str:
+        if not _GUID.fullmatch(record_id):
+            raise RecordNotFound(f"{self._display_name} has no record {record_id!r}")
+        return record_id.lower()
+
+    def _select(self, entity: Entity) -> str:
+        columns = list(entity.select)
+        for crm_field in self.field_mappings:
+            logical, _, name = crm_field.rpartition(".")
+            if logical == entity.logical and name not in columns and _NAME.fullmatch(name):
+                columns.append(name)
+        return ",".join(columns)
+
+    def _prefer(self) -> dict[str, str]:
+        return {
+            "Prefer": f"odata.maxpagesize={self.page_size},"
+            f'odata.include-annotations="{LOOKUP_TYPE[1:]}"'
+        }
+
+    async def _list(self, entity: Entity, filter_: str, limit: int) -> list[dict[str, Any]]:
+        response = await self.http.get(
+            f"{self.api}/{entity.entity_set}",
+            params={"$select": self._select(entity), "$filter": filter_},
+            headers=self._prefer(),
+        )
+        rows: list[dict[str, Any]] = []
+        while True:
+            body = response.body if isinstance(response.body, dict) else {}
+            rows.extend(r for r in body.get("value", []) if isinstance(r, dict))
+            next_link = body.get("@odata.nextLink")
+            if not next_link or len(rows) >= limit:
+                break
+            if not str(next_link).startswith(f"{self.api}/"):
+                break  # only ever follow links into this org's API
+            response = await self.http.get(str(next_link), headers=self._prefer())
+        return rows[:limit]
+
+    def _record(self, entity: Entity, row: Mapping[str, Any]) -> CrmRecord:
+        record_id = str(row.get(entity.key) or "")
+        title = row.get(entity.title) or record_id
+        subtitle = row.get(entity.subtitle) if entity.subtitle else None
+        fields: dict[str, str] = {}
+        for key, value in row.items():
+            if key.startswith("@") or "@" in key or value is None or isinstance(value, dict | list):
+                continue
+            card_key = (
+                self.field_mappings.get(f"{entity.logical}.{key}")
+                or self.field_mappings.get(key)
+                or key
+            )
+            fields[card_key] = str(value)
+        for key, value in row.items():  # lookups' target types, for related()
+            if key.endswith(LOOKUP_TYPE) and value:
+                fields[key[: -len(LOOKUP_TYPE)] + "@type"] = str(value)
+        return CrmRecord(
+            ref=RecordRef(crm=self._settings_id, type=entity.card_type, id=record_id),
+            title=str(title),
+            subtitle=str(subtitle) if subtitle else None,
+            fields=fields,
+            url=(
+                f"{self.org_url}/main.aspx?etn={entity.logical}&id={record_id}"
+                "&pagetype=entityrecord"
+            ),
+        )
+
+    # -- the port -----------------------------------------------------------------------
+
+    async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
+        if criteria.is_empty:
+            return []
+        jobs = []
+        for card_type in criteria.record_types or list(PERSON_LEVEL):
+            spec = SEARCH_FIELDS.get(card_type.lower())
+            if spec is None:
+                continue
+            terms: list[str] = []
+            for phone in criteria.phones:
+                terms += [f"{f} eq {odata_quote(phone)}" for f in spec["phone"]]
+            for email in criteria.emails:
+                terms += [f"{f} eq {odata_quote(email)}" for f in spec["email"]]
+            if criteria.name and criteria.name.strip():
+                value = odata_contains(criteria.name.strip())
+                terms += [f"contains({f},{value})" for f in spec["name"]]
+            if terms:
+                entity = ENTITIES[card_type.lower()]
+                jobs.append((entity, self._list(entity, " or ".join(terms), self.max_results)))
+        results = await asyncio.gather(*(job for _, job in jobs))
+        records = [
+            self._record(entity, row)
+            for (entity, _), rows in zip(jobs, results, strict=True)
+            for row in rows
+        ]
+        return records[: self.max_results]
+
+    async def get(self, ref: RecordRef) -> CrmRecord:
+        entity = self._entity(ref.type)
+        response = await self.http.get(
+            f"{self.api}/{entity.entity_set}({self._guid(ref.id)})",
+            params={"$select": self._select(entity)},
+            headers=self._prefer(),
+        )
+        row = response.body if isinstance(response.body, dict) else {}
+        return self._record(entity, row)
+
+    async def _children(self, card_type: str, lookup: str, parent_id: str) -> list[CrmRecord]:
+        entity = ENTITIES[card_type]
+        rows = await self._list(entity, f"{lookup} eq {parent_id}", self.max_results)
+        return [self._record(entity, row) for row in rows]
+
+    async def _parent(self, record: CrmRecord, lookup: str) -> list[CrmRecord]:
+        target_id = record.fields.get(lookup)
+        target = BY_LOGICAL.get(record.fields.get(lookup + "@type", ""))
+        if not target_id or target is None:
+            return []
+        try:
+            parent_ref = RecordRef(crm=self._settings_id, type=target.card_type, id=target_id)
+            return [await self.get(parent_ref)]
+        except RecordNotFound:
+            return []
+
+    async def related(self, ref: RecordRef) -> list[CrmRecord]:
+        kind = ref.type.lower()
+        record_id = self._guid(ref.id)
+        if kind == "account":
+            groups = await asyncio.gather(
+                self._children("contact", "_parentcustomerid_value", record_id),
+                self._children("case", "_customerid_value", record_id),
+                self._children("opportunity", "_parentaccountid_value", record_id),
+            )
+            return [r for group in groups for r in group]
+        if kind == "contact":
+            contact = await self.get(ref)
+            parents, cases = await asyncio.gather(
+                self._parent(contact, "_parentcustomerid_value"),
+                self._children("case", "_customerid_value", record_id),
+            )
+            return parents + cases
+        if kind == "case":
+            return await self._parent(await self.get(ref), "_customerid_value")
+        if kind == "opportunity":
+            return await self._parent(await self.get(ref), "_parentaccountid_value")
+        return []
+
+    def _bind(self, target: RecordRef) -> str:
+        return f"/{self._entity(target.type).entity_set}({self._guid(target.id)})"
+
+    async def _insert(self, entity: Entity, body: dict[str, Any]) -> CrmRecord:
+        response = await self.http.post(f"{self.api}/{entity.entity_set}", json_body=body)
+        entity_id = response.headers.get("OData-EntityId", "")
+        match = _ENTITY_ID.search(entity_id)
+        if match is None:
+            raise InvalidRecord(f"{self._display_name} did not say which record it created")
+        return await self.get(
+            RecordRef(crm=self._settings_id, type=entity.card_type, id=match.group(1))
+        )
+
+    async def create(
+        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+    ) -> CrmRecord:
+        entity = self._entity(record_type)
+        body: dict[str, Any] = dict(fields)
+        if related_to is not None:
+            nav = BINDS.get((entity.card_type, related_to.type.lower()))
+            if nav is None:
+                raise InvalidRecord(
+                    f"{self._display_name} cannot relate a {record_type} to a {related_to.type}"
+                )
+            body[f"{nav}@odata.bind"] = self._bind(related_to)
+        return await self._insert(entity, body)
+
+    async def update(self, ref: RecordRef, fields: dict[str, str]) -> CrmRecord:
+        entity = self._entity(ref.type)
+        if fields:
+            await self.http.patch(
+                f"{self.api}/{entity.entity_set}({self._guid(ref.id)})",
+                json_body=dict(fields),
+                headers={"If-Match": "*"},  # update only: never upsert a new row
+                idempotent=True,
+            )
+        return await self.get(ref)
+
+    async def create_timeline_activity(
+        self,
+        ref: RecordRef,
+        subject: str,
+        description: str,
+        *,
+        activity_type: str = "task",
+    ) -> CrmRecord:
+        if activity_type not in ("task", "phonecall"):
+            raise NotSupported(f"{self._display_name} has no {activity_type} activities")
+        regarding = self._entity(ref.type)
+        activity = ENTITIES[activity_type]
+        body: dict[str, Any] = {
+            "subject": subject,
+            "description": description,
+            f"regardingobjectid_{regarding.logical}_{activity.logical}@odata.bind": self._bind(ref),
+        }
+        return await self._insert(activity, body)

@@ -1,0 +1,310 @@
+"""DynamicsClient against the fake Dataverse org, authenticated by MSAL against the
+local Entra authority over HTTPS: search and $filter escaping, nextLink paging,
+get/related/create/update/timeline, error objects, service-protection 429s."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import pytest
+
+from bot.adapters.crm.dynamics import DynamicsClient, odata_contains, odata_quote
+from bot.adapters.crm.http import CircuitBreaker, ResilientHttp, RetryPolicy
+from bot.adapters.crm.tokens import MsalClientCredentials, MsalSettings
+from bot.domain.records import RecordRef
+from bot.services.crm import (
+    CrmThrottled,
+    CrmUnavailable,
+    InvalidRecord,
+    NotSupported,
+    RecordNotFound,
+    SearchCriteria,
+)
+from tests.crm.conftest import ServerFactory, Tls, VirtualTime
+from tests.crm.fakes.dynamics import FakeDataverse
+from tests.crm.fakes.entra import FakeEntra
+
+
+@dataclass
+class Org:
+    fake: FakeDataverse
+    entra: FakeEntra
+    client: DynamicsClient
+    auth: MsalClientCredentials
+    ids: dict[str, str]
+
+
+def seed(fake: FakeDataverse) -> dict[str, str]:
+    ids = {
+        "acme": fake.add(
+            "accounts", name="Acme Corp", telephone1="+14155550100", address1_city="Seattle"
+        ),
+        "globex": fake.add("accounts", name="Globex", telephone1="+442071234567"),
+    }
+    ids["jane"] = fake.add(
+        "contacts",
+        firstname="Jane",
+        lastname="Doe",
+        emailaddress1="jane@acme.example",
+        telephone1="+14155550123",
+        jobtitle="CTO",
+    )
+    ids["john"] = fake.add(
+        "contacts",
+        firstname="John",
+        lastname="O'Brien",
+        emailaddress1="john@acme.example",
+        mobilephone="+14155550124",
+    )
+    ids["lead"] = fake.add(
+        "leads",
+        firstname="Lee",
+        lastname="Ead",
+        telephone1="+14155550123",
+        companyname="Prospect Ltd",
+    )
+    ids["case"] = fake.add("incidents", title="Broken widget", statuscode=1)
+    ids["opp"] = fake.add("opportunities", name="Acme renewal")
+    fake.link("contacts", ids["jane"], "_parentcustomerid_value", "accounts", ids["acme"])
+    fake.link("contacts", ids["john"], "_parentcustomerid_value", "accounts", ids["acme"])
+    fake.link("incidents", ids["case"], "_customerid_value", "contacts", ids["jane"])
+    fake.link("opportunities", ids["opp"], "_parentaccountid_value", "accounts", ids["acme"])
+    return ids
+
+
+@pytest.fixture
+async def org(
+    aiohttp_server: ServerFactory,
+    session: aiohttp.ClientSession,
+    entra: FakeEntra,
+    tls: Tls,
+    vtime: VirtualTime,
+) -> Org:
+    fake = FakeDataverse(entra=entra)
+    server = await aiohttp_server(fake.app())
+    fake.base_url = str(server.make_url("")).rstrip("/")
+    ids = seed(fake)
+    auth = MsalClientCredentials(
+        MsalSettings(
+            client_id="app-id",
+            client_secret="app-secret",
+            authority=entra.authority,
+            scopes=(f"{fake.base_url}/.default",),
+            instance_discovery=False,
+            verify=tls.ca_file,
+        )
+    )
+    http = ResilientHttp(
+        session,
+        name="Contoso Dynamics",
+        auth=auth,
+        clock=vtime.clock,
+        sleep=vtime.sleep,
+        rand=lambda: 0.5,
+        breaker=CircuitBreaker(failure_threshold=3, clock=vtime.clock),
+        policy=RetryPolicy(max_attempts=3),
+    )
+    client = DynamicsClient(
+        settings_id="d1",
+        display_name="Contoso Dynamics",
+        http=http,
+        org_url=fake.base_url,
+        page_size=2,
+    )
+    return Org(fake, entra, client, auth, ids)
+
+
+def ref(org: Org, type_: str, key: str) -> RecordRef:
+    return RecordRef(crm="d1", type=type_, id=org.ids[key])
+
+
+async def test_msal_token_for_the_org_scope(org: Org):
+    record = await org.client.get(ref(org, "account", "acme"))
+    assert record.title == "Acme Corp" and record.subtitle == "Seattle"
+    [issued] = org.entra.token_requests("client_credentials")
+    assert issued.scope.startswith(f"{org.fake.base_url}/.default")
+    assert record.url == (
+        f"{org.fake.base_url}/main.aspx?etn=account&id={org.ids['acme']}&pagetype=entityrecord"
+    )
+    _, _, headers = org.fake.requests[-1]
+    assert headers["OData-Version"] == "4.0"
+
+
+async def test_expired_token_is_renewed_after_401(org: Org):
+    await org.client.get(ref(org, "account", "acme"))
+    org.entra.expire_all()
+    assert (await org.client.get(ref(org, "contact", "jane"))).title == "Jane Doe"
+    assert len(org.entra.issued) == 2
+
+
+async def test_search_by_phone_email_name(org: Org):
+    found = await org.client.search(SearchCriteria(phones=["+14155550123"]))
+    assert {(r.ref.type, r.title) for r in found} == {("contact", "Jane Doe"), ("lead", "Lee Ead")}
+    found = await org.client.search(SearchCriteria(emails=["JOHN@acme.example"]))
+    assert [r.title for r in found] == ["John O'Brien"]
+    found = await org.client.search(SearchCriteria(name="o'bri"))
+    assert [r.title for r in found] == ["John O'Brien"]
+    found = await org.client.search(SearchCriteria(name="acme", record_types=["account"]))
+    assert [r.title for r in found] == ["Acme Corp"]
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "' or name ne '",
+        "x') or contains(fullname,'",
+        "''",
+        "%",
+        "_",
+        "[a-z]",
+        "\\'",
+    ],
+)
+async def test_filter_escapes_hostile_input(org: Org, hostile: str):
+    found = await org.client.search(SearchCriteria(name=hostile, emails=[hostile]))
+    assert found == []
+
+
+async def test_wildcards_in_names_are_literal(org: Org):
+    org.fake.add("accounts", name="100% Cotton_Co")
+    found = await org.client.search(SearchCriteria(name="0% Cotton_"))
+    assert [r.title for r in found] == ["100% Cotton_Co"]
+    assert odata_quote("O'Brien") == "'O''Brien'"
+    assert odata_contains("5%_[") == "'5[%][_][[]'"
+
+
+async def test_paging_follows_next_link(org: Org):
+    for i in range(5):
+        org.fake.add("contacts", firstname=f"P{i}", lastname="Paging", emailaddress1="p@x.example")
+    found = await org.client.search(SearchCriteria(emails=["p@x.example"]))
+    assert len(found) == 5
+    pages = [r for r in org.fake.requests if "%24skiptoken" in r[1] or "$skiptoken" in r[1]]
+    assert len(pages) == 2
+    assert all("odata.maxpagesize=2" in headers["Prefer"] for _, _, headers in pages)
+    first = next(r for r in org.fake.requests if r[1].startswith("/api/data/v9.2/contacts?"))
+    assert "$filter" in parse_qs(urlsplit(first[1]).query)
+
+
+async def test_get_not_found(org: Org):
+    with pytest.raises(RecordNotFound):
+        await org.client.get(
+            RecordRef(crm="d1", type="contact", id="00000000-0000-0000-0000-000000000000")
+        )
+    with pytest.raises(RecordNotFound):
+        await org.client.get(RecordRef(crm="d1", type="contact", id="x)/../accounts("))
+
+
+async def test_related(org: Org):
+    account = await org.client.related(ref(org, "account", "acme"))
+    assert sorted((r.ref.type, r.ref.id) for r in account) == sorted(
+        [
+            ("contact", org.ids["jane"]),
+            ("contact", org.ids["john"]),
+            ("opportunity", org.ids["opp"]),
+        ]
+    )
+    contact = await org.client.related(ref(org, "contact", "jane"))
+    assert [(r.ref.type, r.ref.id) for r in contact] == [
+        ("account", org.ids["acme"]),
+        ("case", org.ids["case"]),
+    ]
+    case = await org.client.related(ref(org, "case", "case"))
+    assert [(r.ref.type, r.ref.id) for r in case] == [("contact", org.ids["jane"])]
+
+
+async def test_create_with_bind_and_entity_id_header(org: Org):
+    created = await org.client.create(
+        "contact",
+        {"firstname": "New", "lastname": "Person"},
+        related_to=ref(org, "account", "globex"),
+    )
+    assert created.title == "New Person"
+    assert created.fields["_parentcustomerid_value"] == org.ids["globex"]
+    case = await org.client.create(
+        "case", {"title": "Refund"}, related_to=ref(org, "contact", "jane")
+    )
+    assert case.ref.type == "case" and case.subtitle and case.subtitle.startswith("CAS-")
+    with pytest.raises(InvalidRecord):
+        await org.client.create("lead", {"x": "y"}, related_to=ref(org, "account", "acme"))
+
+
+async def test_create_errors_are_typed(org: Org):
+    with pytest.raises(InvalidRecord, match="does not exist on type"):
+        await org.client.create("contact", {"lastname": "X", "shoesize": "42"})
+    with pytest.raises(InvalidRecord, match="duplicate"):
+        await org.client.create(
+            "contact", {"lastname": "Doe", "emailaddress1": "jane@acme.example"}
+        )
+    with pytest.raises(InvalidRecord):
+        await org.client.create("widget", {})
+
+
+async def test_update_uses_if_match_star(org: Org):
+    updated = await org.client.update(ref(org, "contact", "jane"), {"jobtitle": "CEO"})
+    assert updated.subtitle == "CEO"
+    patch = next(r for r in org.fake.requests if r[0] == "PATCH")
+    assert patch[2]["If-Match"] == "*"
+    with pytest.raises(RecordNotFound):
+        await org.client.update(
+            RecordRef(crm="d1", type="contact", id="00000000-0000-0000-0000-000000000000"),
+            {"jobtitle": "x"},
+        )
+
+
+async def test_timeline_task_and_phonecall(org: Org):
+    task = await org.client.create_timeline_activity(
+        ref(org, "contact", "jane"), "Call with Jane", "Discussed the widget"
+    )
+    row = org.fake.rows["tasks"][task.ref.id]
+    assert row["_regardingobjectid_value"] == org.ids["jane"]
+    assert task.ref.type == "task" and task.title == "Call with Jane"
+    call = await org.client.create_timeline_activity(
+        ref(org, "case", "case"), "Inbound call", "notes", activity_type="phonecall"
+    )
+    row = org.fake.rows["phonecalls"][call.ref.id]
+    assert row["_regardingobjectid_value"] == org.ids["case"]
+    assert call.url and "etn=phonecall" in call.url
+    with pytest.raises(NotSupported):
+        await org.client.create_timeline_activity(
+            ref(org, "case", "case"), "x", "y", activity_type="email"
+        )
+
+
+async def test_service_protection_429_honours_retry_after(org: Org, vtime: VirtualTime):
+    await org.client.get(ref(org, "account", "acme"))
+    org.fake.throttle(2, retry_after="5")
+    assert (await org.client.get(ref(org, "account", "acme"))).title == "Acme Corp"
+    assert vtime.sleeps == [5.0, 5.0]
+    org.fake.throttle(1, retry_after="300")
+    with pytest.raises(CrmThrottled) as caught:
+        await org.client.get(ref(org, "account", "acme"))
+    assert caught.value.retry_after == 300.0
+
+
+async def test_outage_opens_circuit_then_recovers(org: Org, vtime: VirtualTime):
+    await org.client.get(ref(org, "account", "acme"))
+    org.fake.error_rate = 1.0
+    with pytest.raises(CrmUnavailable):
+        await org.client.get(ref(org, "account", "acme"))
+    sent = len(org.fake.requests)
+    with pytest.raises(CrmUnavailable, match="Contoso Dynamics unavailable, retrying"):
+        await org.client.search(SearchCriteria(name="acme"))
+    assert len(org.fake.requests) == sent
+    org.fake.error_rate = 0.0
+    vtime.advance(31)
+    assert (await org.client.get(ref(org, "account", "acme"))).title == "Acme Corp"
+
+
+async def test_slow_token_renewal_does_not_delay_requests(org: Org, vtime: VirtualTime):
+    await org.client.get(ref(org, "account", "acme"))
+    org.auth.clock = vtime.clock  # drive the provider's notion of time from here on
+    token = await org.auth.token()
+    org.auth._current = type(token)(value=token.value, expires_at=vtime.now + 60)
+    org.entra.latency = 0.3
+    started = time.perf_counter()
+    await org.client.get(ref(org, "account", "acme"))
+    assert time.perf_counter() - started < 0.25
+    assert org.auth.refreshing() is not None
