@@ -278,11 +278,13 @@ class DynamicsClient:
         for key, value in row.items():
             if key.startswith("@") or "@" in key or value is None or isinstance(value, dict | list):
                 continue
-            card_key = (
-                self.field_mappings.get(f"{entity.logical}.{key}")
-                or self.field_mappings.get(key)
-                or key
-            )
+            card_key = key
+            if not key.startswith("_"):  # lookups keep their names: related() reads them
+                card_key = (
+                    self.field_mappings.get(f"{entity.logical}.{key}")
+                    or self.field_mappings.get(key)
+                    or key
+                )
             fields[card_key] = str(value)
         for key, value in row.items():  # lookups' target types, for related()
             if key.endswith(LOOKUP_TYPE) and value:

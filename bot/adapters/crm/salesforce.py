@@ -237,9 +237,13 @@ class SalesforceClient:
         for key, value in row.items():
             if key == "attributes" or value is None or isinstance(value, dict | list):
                 continue
-            card_key = (
-                self.field_mappings.get(f"{sobject}.{key}") or self.field_mappings.get(key) or key
-            )
+            card_key = key
+            if not key.endswith("Id"):  # lookups keep their names: related() reads them
+                card_key = (
+                    self.field_mappings.get(f"{sobject}.{key}")
+                    or self.field_mappings.get(key)
+                    or key
+                )
             fields[card_key] = str(value)
         return CrmRecord(
             ref=RecordRef(crm=self._settings_id, type=card_type, id=record_id),
