@@ -1,0 +1,300 @@
+"""Freshdesk adapter (API v2): contacts, companies (accounts), tickets (cases).
+
+Auth is the API key as the basic-auth user name with ``X`` as password. Phones and
+emails are found with the filter-contacts search (``/api/v2/search/contacts?query=
+"email:'a@b.c' OR phone:'+1...' OR mobile:'+1...'"``); values are single-quoted with
+quotes and backslashes removed, so input cannot add clauses, and long criteria are
+split into several queries under Freshdesk's 512-character limit. Search pages are 30
+long and limited to 10 pages by Freshdesk. Names go through the contact autocomplete.
+Lists (a contact's tickets) follow the ``link: <...>; rel="next"`` header, on the
+helpdesk's own origin only. Note that Freshdesk's ticket list only returns tickets of
+the last 30 days unless filtered otherwise.
+
+API reference: https://developers.freshdesk.com/api/
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from bot.adapters.crm.http import HttpResponse
+from bot.adapters.crm.restkit import (
+    MAX_PAGES,
+    MAX_RESULTS,
+    VendorCrm,
+    as_text,
+    clean_value,
+    dedupe,
+    make_http,
+    next_url,
+    not_supported,
+    parse_link_header,
+    throttled,
+    wanted_types,
+)
+from bot.adapters.crm.tokens import StaticSecret, TokenProvider
+from bot.domain.records import CrmRecord, RecordRef
+from bot.services.crm import (
+    CrmAuthError,
+    CrmError,
+    InvalidRecord,
+    RecordNotFound,
+    SearchCriteria,
+)
+
+_PATHS = {"contact": "contacts", "account": "companies", "case": "tickets"}
+_QUERY_UNSAFE = "'\"\\"
+SEARCH_PAGE_SIZE = 30
+SEARCH_MAX_PAGE = 10
+QUERY_MAX_LENGTH = 512
+NAME_LOOKUPS = 10
+TICKET_STATUS = {2: "Open", 3: "Pending", 4: "Resolved", 5: "Closed"}
+
+
+@dataclass(frozen=True)
+class FreshdeskSettings:
+    """``helpdesk_url`` is ``https://{domain}.freshdesk.com``."""
+
+    helpdesk_url: str
+    api_key: str = field(repr=False)
+    max_results: int = MAX_RESULTS
+    page_size: int = 100
+
+
+def search_queries(phones: list[str], emails: list[str]) -> list[str]:
+    """Filter-contacts queries for these identifiers, each within Freshdesk's limit."""
+    clauses: list[str] = []
+    for email in emails:
+        if value := clean_value(email, drop=_QUERY_UNSAFE, max_length=254):
+            clauses.append(f"email:'{value}'")
+    for phone in phones:
+        if value := clean_value(phone, drop=_QUERY_UNSAFE, max_length=40):
+            clauses += [f"phone:'{value}'", f"mobile:'{value}'"]
+    queries: list[str] = []
+    current = ""
+    for clause in clauses:
+        candidate = f"{current} OR {clause}" if current else clause
+        if len(candidate) + 2 > QUERY_MAX_LENGTH and current:
+            queries.append(f'"{current}"')
+            candidate = clause
+        current = candidate
+    if current:
+        queries.append(f'"{current}"')
+    return queries
+
+
+class FreshdeskCrm(VendorCrm):
+    """``http_options`` go to :class:`ResilientHttp` (policy, clock, sleep, rand...)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: FreshdeskSettings,
+        *,
+        settings_id: str,
+        display_name: str = "Freshdesk",
+        auth: TokenProvider | None = None,
+        **http_options: Any,
+    ) -> None:
+        super().__init__(settings_id=settings_id, display_name=display_name)
+        self.settings = settings
+        self.base = URL(settings.helpdesk_url.rstrip("/"))
+        self.api = self.base / "api" / "v2"
+        self.http = make_http(
+            session,
+            name=display_name,
+            auth=auth or StaticSecret.basic(settings.api_key, "X"),
+            error_mapper=self._map_error,
+            **http_options,
+        )
+
+    # -- errors ------------------------------------------------------------------------
+
+    def _map_error(self, response: HttpResponse) -> CrmError | None:
+        name = self.display_name
+        body = response.body if isinstance(response.body, dict) else {}
+        status = response.status
+        if status == 429:
+            return throttled(name, response)
+        if status == 401:
+            return CrmAuthError(f"{name} refused our API key")
+        if status == 403:
+            reason = as_text(body.get("message")) or "access denied"
+            return CrmAuthError(f"{name}: {reason}")
+        if status == 404:
+            return RecordNotFound(f"{name} has no such record")
+        if status in (400, 409, 422):
+            problems = []
+            for error in body.get("errors") or []:
+                if isinstance(error, dict):
+                    field_name = as_text(error.get("field"))
+                    message = as_text(error.get("message")) or as_text(error.get("code"))
+                    problems.append(f"{field_name}: {message}" if field_name else str(message))
+            reason = "; ".join(problems) or as_text(body.get("description")) or "invalid"
+            return InvalidRecord(f"{name} refused the record: {reason}")
+        return None
+
+    # -- records -----------------------------------------------------------------------
+
+    def url_for(self, record_type: str, record_id: str) -> str:
+        return str(self.base / "a" / _PATHS[record_type] / record_id)
+
+    def _record(self, record_type: str, raw: dict[str, Any]) -> CrmRecord:
+        rid = str(raw["id"])
+        fields = {k: v for k, value in raw.items() if (v := as_text(value)) is not None}
+        if record_type == "contact":
+            title = fields.get("name") or fields.get("email") or f"Contact {rid}"
+            subtitle = fields.get("email") or fields.get("phone") or fields.get("mobile")
+        elif record_type == "account":
+            title = fields.get("name") or f"Company {rid}"
+            subtitle = "Company"
+        else:
+            title = fields.get("subject") or f"Ticket #{rid}"
+            status = raw.get("status")
+            label = TICKET_STATUS.get(status, str(status)) if isinstance(status, int) else None
+            if label:
+                fields["status"] = label
+            subtitle = " · ".join(p for p in (f"#{rid}", label) if p)
+        return CrmRecord(
+            ref=self.ref(record_type, rid),
+            title=title,
+            subtitle=subtitle,
+            fields=fields,
+            url=self.url_for(record_type, rid),
+        )
+
+    def _path(self, ref: RecordRef) -> str:
+        if ref.type not in _PATHS:
+            raise not_supported(self.display_name, f"{ref.type} records")
+        if not ref.id.isdigit():
+            raise RecordNotFound(f"{self.display_name} has no such record")
+        return _PATHS[ref.type]
+
+    async def _list(self, path: str, params: dict[str, str], limit: int) -> list[dict[str, Any]]:
+        per_page = max(1, min(limit, self.settings.page_size, 100))
+        url: URL | None = (self.api / path).with_query({**params, "per_page": str(per_page)})
+        items: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            if url is None or len(items) >= limit:
+                break
+            response = await self.http.get(url)
+            page = response.body if isinstance(response.body, list) else []
+            items.extend(i for i in page if isinstance(i, dict) and "id" in i)
+            if not page:
+                break
+            url = next_url(parse_link_header(response.headers.get("link")).get("next"), self.base)
+        return items[:limit]
+
+    # -- CrmClient ---------------------------------------------------------------------
+
+    async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
+        if "contact" not in wanted_types(criteria, ("contact",)):
+            return []
+        limit = self.settings.max_results
+        records: list[CrmRecord] = []
+        for query in search_queries(criteria.phones, criteria.emails):
+            for page in range(1, SEARCH_MAX_PAGE + 1):
+                response = await self.http.get(
+                    self.api / "search" / "contacts", params={"query": query, "page": str(page)}
+                )
+                body = response.body if isinstance(response.body, dict) else {}
+                results = body.get("results") if isinstance(body.get("results"), list) else []
+                found = [r for r in results or [] if isinstance(r, dict) and "id" in r]
+                records.extend(self._record("contact", r) for r in found)
+                total = body.get("total")
+                seen = page * SEARCH_PAGE_SIZE
+                if (
+                    len(found) < SEARCH_PAGE_SIZE
+                    or len(records) >= limit
+                    or (isinstance(total, int) and seen >= total)
+                ):
+                    break
+        name = clean_value(criteria.name) if criteria.name else ""
+        if name:
+            response = await self.http.get(
+                self.api / "contacts" / "autocomplete", params={"term": name}
+            )
+            matches = response.body if isinstance(response.body, list) else []
+            for match in matches[:NAME_LOOKUPS]:
+                if isinstance(match, dict) and str(match.get("id", "")).isdigit():
+                    try:
+                        records.append(await self.get(self.ref("contact", match["id"])))
+                    except RecordNotFound:
+                        continue
+        return dedupe(records, limit)
+
+    async def _get_raw(self, ref: RecordRef) -> dict[str, Any]:
+        response = await self.http.get(self.api / self._path(ref) / ref.id)
+        if not isinstance(response.body, dict) or "id" not in response.body:
+            raise RecordNotFound(f"{self.display_name} has no such record")
+        return response.body
+
+    async def get(self, ref: RecordRef) -> CrmRecord:
+        return self._record(ref.type, await self._get_raw(ref))
+
+    async def related(self, ref: RecordRef) -> list[CrmRecord]:
+        limit = self.settings.max_results
+        raw = await self._get_raw(ref)
+        records: list[CrmRecord] = []
+        if ref.type == "contact":
+            company = raw.get("company_id")
+            if company:
+                records.append(await self.get(self.ref("account", company)))
+            tickets = await self._list("tickets", {"requester_id": ref.id}, limit)
+            records.extend(self._record("case", t) for t in tickets)
+        elif ref.type == "account":
+            contacts = await self._list("contacts", {"company_id": ref.id}, limit)
+            records.extend(self._record("contact", c) for c in contacts)
+            tickets = await self._list("tickets", {"company_id": ref.id}, limit)
+            records.extend(self._record("case", t) for t in tickets)
+        else:
+            requester = raw.get("requester_id")
+            if requester:
+                records.append(await self.get(self.ref("contact", requester)))
+        return dedupe(records, limit)
+
+    async def create(
+        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+    ) -> CrmRecord:
+        if record_type not in _PATHS:
+            raise not_supported(self.display_name, f"creating {record_type} records")
+        payload: dict[str, Any] = {}
+        custom: dict[str, str] = {}
+        for key, value in fields.items():
+            if key.startswith("cf_"):
+                custom[key] = value
+            else:
+                payload[key] = value
+        if custom:
+            payload["custom_fields"] = custom
+        if record_type == "contact":
+            first, last = payload.pop("first_name", ""), payload.pop("last_name", "")
+            payload.setdefault("name", f"{first} {last}".strip())
+            if related_to is not None and related_to.type == "account":
+                payload["company_id"] = _int_id(related_to, self.display_name)
+        elif record_type == "case":
+            payload.setdefault("description", payload.get("subject", ""))
+            payload.setdefault("status", 2)
+            payload.setdefault("priority", 1)
+            for key in ("status", "priority"):
+                if isinstance(payload[key], str) and payload[key].isdigit():
+                    payload[key] = int(payload[key])
+            if related_to is not None and related_to.type == "contact":
+                payload["requester_id"] = _int_id(related_to, self.display_name)
+        response = await self.http.post(self.api / _PATHS[record_type], json_body=payload)
+        if not isinstance(response.body, dict) or "id" not in response.body:
+            raise CrmError(f"{self.display_name} gave an unexpected answer to a create")
+        return self._record(record_type, response.body)
+
+
+def _int_id(ref: RecordRef, name: str) -> int:
+    if not ref.id.isdigit():
+        raise InvalidRecord(f"{name}: {ref.type} id {ref.id!r} is not a Freshdesk id")
+    return int(ref.id)
+
+
+__all__ = ["FreshdeskCrm", "FreshdeskSettings", "search_queries"]

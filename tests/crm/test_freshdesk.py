@@ -1,0 +1,169 @@
+"""Freshdesk adapter against the Freshdesk API v2 contract fake."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.adapters.crm.freshdesk import FreshdeskCrm, FreshdeskSettings, search_queries
+from bot.domain.records import RecordRef
+from bot.services.crm import (
+    CrmAuthError,
+    CrmThrottled,
+    InvalidRecord,
+    NotSupported,
+    RecordNotFound,
+    SearchCriteria,
+)
+from tests.crm.conftest import ServerFactory, VirtualTime
+from tests.crm.fakes.freshdesk import FreshdeskFake, parse_search_query
+
+JANE_PHONE = "+14155550100"
+
+
+async def start(
+    aiohttp_server: ServerFactory,
+    session: aiohttp.ClientSession,
+    vtime: VirtualTime,
+    fake: FreshdeskFake | None = None,
+    **settings: Any,
+) -> tuple[FreshdeskFake, FreshdeskCrm]:
+    fake = fake or FreshdeskFake()
+    server = await aiohttp_server(fake.app)
+    settings.setdefault("api_key", "fd-api-key")
+    crm = FreshdeskCrm(
+        session,
+        FreshdeskSettings(helpdesk_url=str(server.make_url("")), **settings),
+        settings_id="fd",
+        clock=vtime.clock,
+        sleep=vtime.sleep,
+        rand=lambda: 0.5,
+        wall_clock=lambda: 1_700_000_000.0,
+    )
+    return fake, crm
+
+
+async def test_search_by_phone_and_email_with_api_key_auth(aiohttp_server, session, vtime):
+    fake, crm = await start(aiohttp_server, session, vtime)
+    records = await crm.search(SearchCriteria(phones=["+14155550101"], emails=["jane@example.com"]))
+    assert sorted(r.title for r in records) == ["Jane Doe", "John Smith"]
+    request = fake.requests_to("/api/v2/search/contacts")[0]
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"fd-api-key:X").decode()
+    assert request.query["query"] == (
+        "\"email:'jane@example.com' OR phone:'+14155550101' OR mobile:'+14155550101'\""
+    )
+    jane = next(r for r in records if r.title == "Jane Doe")
+    assert jane.url == f"{crm.base}/a/contacts/{jane.ref.id}"
+
+
+async def test_search_by_name_uses_autocomplete(aiohttp_server, session, vtime):
+    fake, crm = await start(aiohttp_server, session, vtime)
+    records = await crm.search(SearchCriteria(name="jane"))
+    assert [(r.title, r.fields.get("email")) for r in records] == [("Jane Doe", "jane@example.com")]
+    assert fake.requests_to("/api/v2/contacts/autocomplete")[0].query["term"] == "jane"
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "x' OR active:'true",
+        "x' OR active:true OR email:'y",
+        "\\' OR (company_id:1)",
+        "a\"' OR email:'jane@example.com",
+    ],
+)
+async def test_quotes_cannot_add_clauses(aiohttp_server, session, vtime, hostile):
+    fake, crm = await start(aiohttp_server, session, vtime)
+    assert await crm.search(SearchCriteria(emails=[hostile], phones=[hostile])) == []
+    tree = fake.last_tree
+    assert tree[0] == "or"
+    assert [(node[0], node[1]) for node in tree[1]] == [
+        ("eq", "email"),
+        ("eq", "phone"),
+        ("eq", "mobile"),
+    ]
+
+
+def test_long_criteria_are_split_under_the_query_limit():
+    emails = [f"someone.with.a.long.address.{i}@example.com" for i in range(40)]
+    queries = search_queries([], emails)
+    assert len(queries) > 1
+    assert all(len(q) <= 512 for q in queries)
+    parsed = [parse_search_query(q) for q in queries]
+    assert sum(len(p[1]) if p[0] == "or" else 1 for p in parsed) == 40
+
+
+async def test_search_pages_of_thirty(aiohttp_server, session, vtime):
+    fake = FreshdeskFake(seed=False)
+    for i in range(65):
+        fake.add_contact(f"Twin {i}", None, "+15550000000")
+    _, crm = await start(aiohttp_server, session, vtime, fake, max_results=100)
+    records = await crm.search(SearchCriteria(phones=["+15550000000"]))
+    assert len(records) == 65
+    pages = fake.requests_to("/api/v2/search/contacts")
+    assert [p.query["page"] for p in pages] == ["1", "2", "3"]
+
+
+async def test_get_related_with_link_header_paging(aiohttp_server, session, vtime):
+    fake, crm = await start(aiohttp_server, session, vtime, page_size=1)
+    [jane] = await crm.search(SearchCriteria(emails=["jane@example.com"]))
+    related = await crm.related(jane.ref)
+    assert [(r.ref.type, r.title, r.subtitle) for r in related] == [
+        ("account", "Acme Corp", "Company"),
+        ("case", "Printer on fire", f"#{related[1].ref.id} · Open"),
+        ("case", "Refund request", f"#{related[2].ref.id} · Resolved"),
+    ]
+    ticket_pages = fake.requests_to("/api/v2/tickets")
+    assert [p.query.get("page") for p in ticket_pages] == [None, "2"]
+    assert [r.title for r in await crm.related(related[1].ref)] == ["Jane Doe"]
+    with pytest.raises(RecordNotFound):
+        await crm.get(RecordRef(crm="fd", type="contact", id="999999"))
+    with pytest.raises(RecordNotFound):
+        await crm.get(RecordRef(crm="fd", type="case", id="1/../../contacts"))
+    with pytest.raises(NotSupported):
+        await crm.get(RecordRef(crm="fd", type="lead", id="1"))
+
+
+async def test_create_contact_and_ticket_with_custom_fields(aiohttp_server, session, vtime):
+    fake, crm = await start(aiohttp_server, session, vtime)
+    contact = await crm.create(
+        "contact", {"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"}
+    )
+    assert contact.title == "Ann Lee"
+    case = await crm.create(
+        "case", {"subject": "Call back", "cf_reason": "billing"}, related_to=contact.ref
+    )
+    assert case.title == "Call back"
+    assert fake.requests_to("/api/v2/tickets")[-1].json() == {
+        "subject": "Call back",
+        "custom_fields": {"cf_reason": "billing"},
+        "description": "Call back",
+        "status": 2,
+        "priority": 1,
+        "requester_id": int(contact.ref.id),
+    }
+
+
+async def test_validation_errors_are_mapped(aiohttp_server, session, vtime):
+    _, crm = await start(aiohttp_server, session, vtime)
+    with pytest.raises(InvalidRecord, match="email: It should be a unique value"):
+        await crm.create("contact", {"name": "Jane", "email": "jane@example.com"})
+    with pytest.raises(InvalidRecord, match="requester_id"):
+        await crm.create("case", {"subject": "orphan"})
+
+
+async def test_wrong_key_and_429(aiohttp_server, session, vtime):
+    _, bad = await start(aiohttp_server, session, vtime, api_key="nope")
+    with pytest.raises(CrmAuthError, match="refused our API key"):
+        await bad.search(SearchCriteria(phones=[JANE_PHONE]))
+    fake, crm = await start(aiohttp_server, session, vtime)
+    fake.throttle(1, retry_after=20)
+    assert await crm.search(SearchCriteria(phones=[JANE_PHONE]))
+    assert vtime.sleeps == [20.0]
+    fake.throttle(1, retry_after=3600)
+    with pytest.raises(CrmThrottled) as caught:
+        await crm.search(SearchCriteria(phones=[JANE_PHONE]))
+    assert caught.value.retry_after == 3600.0
