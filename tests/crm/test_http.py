@@ -162,6 +162,9 @@ async def test_attempt_timeout(aiohttp_server, session, vtime):
     with pytest.raises(CrmUnavailable):
         await http.get(url)
     assert len(vtime.sleeps) == 1
+    with pytest.raises(CrmUnavailable):  # a timed-out POST may have been applied: no resend
+        await http.post(url, json_body={"create": "case"})
+    assert len(vtime.sleeps) == 1
 
 
 async def test_circuit_opens_fails_fast_and_recovers(aiohttp_server, session, vtime):

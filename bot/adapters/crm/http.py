@@ -13,7 +13,7 @@ Each adapter owns one :class:`ResilientHttp` per CRM configuration, wrapping the
   longer than :attr:`RetryPolicy.max_retry_after`, or one that would end past the
   caller's deadline, raises :class:`~bot.services.crm.CrmThrottled` at once with its
   ``retry_after``. Non-idempotent requests (POST, PATCH) are only retried when the CRM
-  surely did not act on them (connect errors, 429, 503) unless the caller says otherwise;
+  surely did not act on them (failed connects, 429, 503) unless the caller says otherwise;
 * on 401 with a token provider, drops the token and retries once with a fresh one;
 * turns every other non-2xx answer into a typed :class:`~bot.services.crm.CrmError`
   through the adapter's :data:`ErrorMapper` hook (falling back to :func:`default_error`).
@@ -316,7 +316,10 @@ class ResilientHttp:
                 failure: CrmError = CrmUnavailable(f"{self.name} unavailable, retrying")
                 wait = policy.backoff(attempt, self.rand)
                 attempt += 1
-                if attempt >= policy.max_attempts or self.clock() + wait >= deadline:
+                # A timeout or dropped connection may come after the CRM acted on the
+                # request: only idempotent ones are resent; others only if never connected.
+                safe = idempotent or isinstance(exc, aiohttp.ClientConnectorError)
+                if not safe or attempt >= policy.max_attempts or self.clock() + wait >= deadline:
                     raise failure from exc
                 await self.sleep(wait)
                 continue
