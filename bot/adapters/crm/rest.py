@@ -1,0 +1,292 @@
+"""Generic REST connector: any JSON API an admin describes with a few templates.
+
+An admin gives the base URL, the auth scheme (none, basic, bearer, API-key header),
+one search template per identifier (``/v2/people?phone={value}``), where the results
+list is (``$.data.items``), where the next page link is (``$.next``), a get template
+(``/v2/people/{id}``) and a JSONPath-like mapping of record fields (``id``, ``title``,
+``subtitle``, ``phone``, ``email`` and any others, e.g. ``$.contact.phones[0].e164``).
+
+Kept deliberately simple and safe: templates are relative paths on the base URL with
+only the ``{value}`` / ``{id}`` placeholders (no attribute access, no format specs);
+substituted values are percent-encoded, so they can neither leave their path segment
+or query parameter nor point the request at another host; paging links are followed
+only on the base URL's origin. Related records, updates and timelines are not
+supported; create is, when a create template is configured.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from bot.adapters.crm.http import HttpResponse
+from bot.adapters.crm.restkit import (
+    MAX_PAGES,
+    MAX_RESULTS,
+    VendorCrm,
+    as_text,
+    clean_value,
+    dedupe,
+    make_http,
+    next_url,
+    not_supported,
+    throttled,
+    wanted_types,
+)
+from bot.adapters.crm.tokens import StaticSecret, TokenProvider
+from bot.domain.records import CrmRecord, RecordRef
+from bot.services.crm import (
+    CrmAuthError,
+    CrmError,
+    InvalidRecord,
+    RecordNotFound,
+    SearchCriteria,
+)
+
+RestAuth = Literal["none", "basic", "bearer", "api_key"]
+
+_STEP = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\['([^'\]]+)'\]")
+_HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
+
+class JsonPath:
+    """A tiny JSONPath subset: ``$``, ``.name``, ``['name']`` and ``[index]`` steps."""
+
+    def __init__(self, expression: str) -> None:
+        expression = expression.strip()
+        if not expression.startswith("$"):
+            raise ValueError(f"a field path starts with $: {expression!r}")
+        steps: list[str | int] = []
+        pos = 1
+        while pos < len(expression):
+            match = _STEP.match(expression, pos)
+            if match is None:
+                raise ValueError(f"unsupported field path {expression!r} at {pos}")
+            name, index, quoted = match.groups()
+            steps.append(int(index) if index is not None else (name or quoted))
+            pos = match.end()
+        self.expression = expression
+        self.steps = steps
+
+    def find(self, document: Any) -> Any:
+        node = document
+        for step in self.steps:
+            if isinstance(step, int):
+                if not isinstance(node, list) or step >= len(node):
+                    return None
+                node = node[step]
+            else:
+                if not isinstance(node, dict) or step not in node:
+                    return None
+                node = node[step]
+        return node
+
+
+def _check_template(template: str, allowed: set[str]) -> str:
+    if not template.startswith("/") or template.startswith("//"):
+        raise ValueError(f"a template is a path on the base URL: {template!r}")
+    for _, name, spec, conversion in string.Formatter().parse(template):
+        if name is None:
+            continue
+        if name not in allowed or spec or conversion:
+            raise ValueError(f"template {template!r} may only use {sorted(allowed)}")
+    return template
+
+
+@dataclass(frozen=True)
+class RestSettings:
+    """How to talk to one generic REST CRM (see the module docstring)."""
+
+    base_url: str
+    auth: RestAuth = "none"
+    username: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    api_key_header: str = "X-Api-Key"
+    record_type: str = "contact"
+    phone_search: str | None = None
+    email_search: str | None = None
+    name_search: str | None = None
+    results_path: str = "$"
+    next_path: str | None = None
+    get_path: str | None = None
+    record_path: str = "$"
+    create_path: str | None = None
+    mapping: Mapping[str, str] = field(default_factory=lambda: {"id": "$.id", "title": "$.name"})
+    ui_url_template: str | None = None
+    max_results: int = MAX_RESULTS
+
+
+class RestCrm(VendorCrm):
+    """``http_options`` go to :class:`ResilientHttp` (policy, clock, sleep, rand...)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: RestSettings,
+        *,
+        settings_id: str,
+        display_name: str = "REST CRM",
+        auth: TokenProvider | None = None,
+        **http_options: Any,
+    ) -> None:
+        super().__init__(settings_id=settings_id, display_name=display_name)
+        self.settings = settings
+        self.base = URL(settings.base_url.rstrip("/"))
+        if self.base.scheme not in ("http", "https") or not self.base.host:
+            raise ValueError("base_url must be an absolute http(s) URL")
+        self.searches = {
+            kind: _check_template(template, {"value"})
+            for kind, template in (
+                ("phone", settings.phone_search),
+                ("email", settings.email_search),
+                ("name", settings.name_search),
+            )
+            if template
+        }
+        self.get_template = (
+            _check_template(settings.get_path, {"id"}) if settings.get_path else None
+        )
+        self.create_template = (
+            _check_template(settings.create_path, set()) if settings.create_path else None
+        )
+        if "id" not in settings.mapping or "title" not in settings.mapping:
+            raise ValueError("the field mapping needs at least id and title")
+        self.mapping = {name: JsonPath(path) for name, path in settings.mapping.items()}
+        self.results = JsonPath(settings.results_path)
+        self.record_at = JsonPath(settings.record_path)
+        self.next_at = JsonPath(settings.next_path) if settings.next_path else None
+        if settings.ui_url_template:
+            for _, name, spec, conversion in string.Formatter().parse(settings.ui_url_template):
+                if name is not None and (name != "id" or spec or conversion):
+                    raise ValueError("ui_url_template may only use {id}")
+        self.http = make_http(
+            session,
+            name=display_name,
+            auth=auth if auth is not None else self._auth(settings),
+            error_mapper=self._map_error,
+            **http_options,
+        )
+
+    def _auth(self, s: RestSettings) -> TokenProvider | None:
+        if s.auth == "none":
+            return None
+        if not s.secret:
+            raise CrmAuthError(f"{self.display_name} has no credentials configured")
+        if s.auth == "basic":
+            return StaticSecret.basic(s.username or "", s.secret)
+        if s.auth == "bearer":
+            return StaticSecret(s.secret)
+        if not _HEADER.match(s.api_key_header):
+            raise ValueError(f"not a header name: {s.api_key_header!r}")
+        return StaticSecret.api_key(s.secret, header=s.api_key_header)
+
+    def _map_error(self, response: HttpResponse) -> CrmError | None:
+        name = self.display_name
+        body = response.body if isinstance(response.body, dict) else {}
+        reason = next(
+            (t for k in ("message", "error", "detail", "title") if (t := as_text(body.get(k)))),
+            None,
+        )
+        status = response.status
+        if status == 429:
+            return throttled(name, response)
+        if status in (401, 403):
+            return CrmAuthError(f"{name} refused our credentials (HTTP {status})")
+        if status == 404:
+            return RecordNotFound(f"{name} has no such record")
+        if status in (400, 409, 422):
+            return InvalidRecord(f"{name} refused the request: {reason or f'HTTP {status}'}")
+        return None
+
+    # -- records -----------------------------------------------------------------------
+
+    def _url(self, template: str, **values: str) -> URL:
+        encoded = {k: quote(v, safe="") for k, v in values.items()}
+        url = URL(str(self.base) + template.format(**encoded), encoded=True)
+        if next_url(str(url), self.base) is None:
+            raise CrmError(f"{self.display_name}: a template left the base URL")
+        return url
+
+    def _record(self, document: Any) -> CrmRecord | None:
+        values = {name: as_text(path.find(document)) for name, path in self.mapping.items()}
+        rid = values.pop("id", None)
+        if not rid:
+            return None
+        title = values.pop("title", None) or rid
+        subtitle = values.pop("subtitle", None)
+        url = None
+        if self.settings.ui_url_template:
+            url = self.settings.ui_url_template.format(id=quote(rid, safe=""))
+        return CrmRecord(
+            ref=self.ref(self.settings.record_type, rid),
+            title=title,
+            subtitle=subtitle,
+            fields={k: v for k, v in values.items() if v is not None},
+            url=url,
+        )
+
+    # -- CrmClient ---------------------------------------------------------------------
+
+    async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
+        if criteria.record_types is not None and not wanted_types(
+            criteria, (self.settings.record_type,)
+        ):
+            return []
+        limit = self.settings.max_results
+        values: list[tuple[str, str]] = [("phone", p) for p in criteria.phones]
+        values += [("email", e) for e in criteria.emails]
+        if criteria.name:
+            values.append(("name", criteria.name))
+        records: list[CrmRecord] = []
+        for kind, raw in values:
+            template = self.searches.get(kind)
+            value = clean_value(raw)
+            if template is None or not value:
+                continue
+            url: URL | None = self._url(template, value=value)
+            for _ in range(MAX_PAGES):
+                if url is None or len(records) >= limit:
+                    break
+                response = await self.http.get(url)
+                found = self.results.find(response.body)
+                items = found if isinstance(found, list) else []
+                records.extend(r for item in items if (r := self._record(item)))
+                if not items or self.next_at is None:
+                    break
+                url = next_url(as_text(self.next_at.find(response.body)), self.base)
+        return dedupe(records, limit)
+
+    async def get(self, ref: RecordRef) -> CrmRecord:
+        if self.get_template is None:
+            raise not_supported(self.display_name, "opening a single record")
+        if ref.type != self.settings.record_type:
+            raise not_supported(self.display_name, f"{ref.type} records")
+        response = await self.http.get(self._url(self.get_template, id=ref.id))
+        record = self._record(self.record_at.find(response.body))
+        if record is None:
+            raise RecordNotFound(f"{self.display_name} has no such record")
+        return record
+
+    async def related(self, ref: RecordRef) -> list[CrmRecord]:
+        raise not_supported(self.display_name, "related records")
+
+    async def create(
+        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+    ) -> CrmRecord:
+        if self.create_template is None or record_type != self.settings.record_type:
+            raise not_supported(self.display_name, f"creating {record_type} records")
+        response = await self.http.post(self._url(self.create_template), json_body=fields)
+        record = self._record(self.record_at.find(response.body))
+        if record is None:
+            raise CrmError(f"{self.display_name} gave an unexpected answer to a create")
+        return record
+
+
+__all__ = ["JsonPath", "RestAuth", "RestCrm", "RestSettings"]

@@ -1,0 +1,184 @@
+"""Generic REST adapter against the generic REST contract fake."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.adapters.crm.rest import JsonPath, RestCrm, RestSettings
+from bot.domain.records import RecordRef
+from bot.services.crm import (
+    CrmAuthError,
+    CrmThrottled,
+    InvalidRecord,
+    NotSupported,
+    RecordNotFound,
+    SearchCriteria,
+)
+from tests.crm.conftest import ServerFactory, VirtualTime
+from tests.crm.fakes.rest import RestFake
+
+MAPPING = {
+    "id": "$.id",
+    "title": "$.profile.displayName",
+    "subtitle": "$.profile.company.name",
+    "phone": "$.contact.phones[0].e164",
+    "email": "$.contact.emails[0]",
+}
+
+
+async def start(
+    aiohttp_server: ServerFactory,
+    session: aiohttp.ClientSession,
+    vtime: VirtualTime,
+    fake: RestFake | None = None,
+    **settings: Any,
+) -> tuple[RestFake, RestCrm]:
+    fake = fake or RestFake()
+    server = await aiohttp_server(fake.app)
+    defaults: dict[str, Any] = {
+        "auth": "bearer",
+        "secret": "rest-token",
+        "phone_search": "/v2/people?phone={value}",
+        "email_search": "/v2/people?email={value}",
+        "name_search": "/v2/people?name={value}",
+        "results_path": "$.data.items",
+        "next_path": "$.next",
+        "get_path": "/v2/people/{id}",
+        "record_path": "$.person",
+        "create_path": "/v2/people",
+        "mapping": MAPPING,
+        "ui_url_template": "https://crm.example.com/people/{id}",
+    }
+    defaults.update(settings)
+    crm = RestCrm(
+        session,
+        RestSettings(base_url=str(server.make_url("")), **defaults),
+        settings_id="rest",
+        display_name="Acme REST",
+        clock=vtime.clock,
+        sleep=vtime.sleep,
+        rand=lambda: 0.5,
+        wall_clock=lambda: 1_700_000_000.0,
+    )
+    return fake, crm
+
+
+async def test_search_maps_fields_with_json_paths(aiohttp_server, session, vtime):
+    fake, crm = await start(aiohttp_server, session, vtime)
+    records = await crm.search(SearchCriteria(phones=["+14155550100"]))
+    assert len(records) == 1
+    jane = records[0]
+    assert (jane.title, jane.subtitle) == ("Jane Doe", "Acme Corp")
+    assert jane.fields == {"phone": "+14155550100", "email": "jane@example.com"}
+    assert jane.url == "https://crm.example.com/people/p-1"
+    assert jane.ref == RecordRef(crm="rest", type="contact", id="p-1")
+    request = fake.requests_to("/v2/people")[0]
+    assert request.headers["Authorization"] == "Bearer rest-token"
+    assert request.query == {"phone": "+14155550100"}
+
+
+@pytest.mark.parametrize(
+    ("auth", "extra", "header", "expected"),
+    [
+        (
+            "basic",
+            {"username": "svc"},
+            "Authorization",
+            "Basic " + base64.b64encode(b"svc:rest-token").decode(),
+        ),
+        ("api_key", {"api_key_header": "X-Api-Key"}, "X-Api-Key", "rest-token"),
+    ],
+)
+async def test_auth_schemes(aiohttp_server, session, vtime, auth, extra, header, expected):
+    fake = RestFake(auth=auth)
+    _, crm = await start(aiohttp_server, session, vtime, fake, auth=auth, **extra)
+    assert await crm.search(SearchCriteria(emails=["jane@example.com"]))
+    assert fake.requests[-1].headers[header] == expected
+
+
+async def test_no_auth_sends_no_authorization(aiohttp_server, session, vtime):
+    fake = RestFake(auth="none")
+    _, crm = await start(aiohttp_server, session, vtime, fake, auth="none", secret=None)
+    assert await crm.search(SearchCriteria(name="jane"))
+    assert "Authorization" not in fake.requests[-1].headers
+
+
+async def test_values_cannot_escape_their_parameter(aiohttp_server, session, vtime):
+    fake, crm = await start(aiohttp_server, session, vtime)
+    hostile = "x&email=jane@example.com#/../../admin?y=1"
+    assert await crm.search(SearchCriteria(name=hostile)) == []
+    assert fake.requests[-1].query == {"name": hostile}
+    with pytest.raises(RecordNotFound):
+        await crm.get(RecordRef(crm="rest", type="contact", id="../people?name=j"))
+    assert fake.requests[-1].path.startswith("/v2/people/")
+
+
+async def test_paging_follows_next_links(aiohttp_server, session, vtime):
+    fake = RestFake(page_size=2, seed=False)
+    for i in range(5):
+        fake.add_person(f"Sam {i}", phone="+15550000000")
+    _, crm = await start(aiohttp_server, session, vtime, fake)
+    records = await crm.search(SearchCriteria(phones=["+15550000000"]))
+    assert [r.title for r in records] == [f"Sam {i}" for i in range(5)]
+    assert [r.query.get("offset") for r in fake.requests] == [None, "2", "4"]
+
+
+async def test_get_create_and_unsupported(aiohttp_server, session, vtime):
+    _, crm = await start(aiohttp_server, session, vtime)
+    person = await crm.get(RecordRef(crm="rest", type="contact", id="p-2"))
+    assert person.title == "John Smith"
+    created = await crm.create("contact", {"name": "Ann Lee", "email": "ann@example.com"})
+    assert created.title == "Ann Lee" and created.fields["email"] == "ann@example.com"
+    with pytest.raises(InvalidRecord, match="name is required"):
+        await crm.create("contact", {"email": "x@example.com"})
+    with pytest.raises(NotSupported, match="Acme REST does not support related records"):
+        await crm.related(person.ref)
+    with pytest.raises(NotSupported):
+        await crm.create("case", {"subject": "x"})
+    with pytest.raises(NotSupported):
+        await crm.update(person.ref, {})
+
+
+async def test_errors_and_429(aiohttp_server, session, vtime):
+    _, bad = await start(aiohttp_server, session, vtime, secret="nope")
+    with pytest.raises(CrmAuthError):
+        await bad.search(SearchCriteria(name="jane"))
+    fake, crm = await start(aiohttp_server, session, vtime)
+    fake.throttle(1, retry_after=2)
+    assert await crm.search(SearchCriteria(name="jane"))
+    assert vtime.sleeps == [2.0]
+    fake.throttle(1, retry_after=500)
+    with pytest.raises(CrmThrottled):
+        await crm.search(SearchCriteria(name="jane"))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"phone_search": "https://evil.example/steal?p={value}"},
+        {"phone_search": "//evil.example/x?p={value}"},
+        {"get_path": "/people/{id.__class__}"},
+        {"get_path": "/people/{id!r}"},
+        {"name_search": "/people?q={secret}"},
+        {"mapping": {"id": "id", "title": "$.name"}},
+        {"mapping": {"title": "$.name"}},
+        {"ui_url_template": "https://x/{id.__dict__}"},
+    ],
+)
+async def test_unsafe_configuration_is_refused(aiohttp_server, session, vtime, bad):
+    with pytest.raises(ValueError):
+        await start(aiohttp_server, session, vtime, **bad)
+
+
+def test_json_path_subset():
+    doc = {"a": {"b": [{"c": 1}, {"c": 2}]}, "x-y": {"z w": "v"}}
+    assert JsonPath("$.a.b[1].c").find(doc) == 2
+    assert JsonPath("$['x-y']['z w']").find(doc) == "v"
+    assert JsonPath("$.a.b[5].c").find(doc) is None
+    assert JsonPath("$").find(doc) is doc
+    with pytest.raises(ValueError):
+        JsonPath("$..a")
