@@ -1,0 +1,192 @@
+"""Client builders for the Zendesk, ServiceNow, Kustomer, Freshdesk and Oracle kinds.
+
+They turn a :class:`~bot.adapters.crm.config.CrmConfig` into an adapter, in the shape
+:data:`bot.adapters.crm.config.BUILDERS` expects. :func:`register` adds them there
+(``config.BUILDERS.update(VENDOR_BUILDERS)`` does the same).
+
+Auth per kind (the secret is ``CrmConfig.secret`` or the one given to ``build_client``):
+
+* Zendesk -- ``api_key`` with ``username`` = agent email (API token, basic
+  ``{email}/token``); ``api_key`` without username (OAuth access token);
+  ``oauth_client_credentials`` (client secret; Zendesk's own ``/oauth/tokens``).
+* ServiceNow -- ``basic`` (password); ``oauth_client_credentials`` (client secret;
+  the instance's ``/oauth_token.do``).
+* Kustomer -- ``api_key`` (the API key; ``base_url`` is the API host, default US).
+* Freshdesk -- ``api_key`` (the API key; ``base_url`` is the helpdesk URL).
+* Oracle B2C -- ``basic`` (password); ``oauth_client_credentials`` (client secret,
+  ``token_url`` of the identity domain); ``api_key`` (a bearer token).
+
+The generic REST kind needs settings CrmConfig has no place for (templates, field
+paths); it is not registered here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.adapters.crm import config as _config
+from bot.adapters.crm.config import (
+    ApiKeyAuth,
+    BasicAuth,
+    BuildContext,
+    Builder,
+    CrmConfig,
+    CrmKind,
+    OAuthClientCredentialsAuth,
+)
+from bot.adapters.crm.freshdesk import FreshdeskCrm, FreshdeskSettings
+from bot.adapters.crm.http import RetryPolicy
+from bot.adapters.crm.kustomer import DEFAULT_API_URL, KustomerCrm, KustomerSettings
+from bot.adapters.crm.oracle import OracleCrm, OracleSettings
+from bot.adapters.crm.servicenow import ServiceNowCrm, ServiceNowSettings
+from bot.adapters.crm.zendesk import ZendeskCrm, ZendeskSettings
+from bot.services.crm import CrmAuthError, CrmClient
+
+
+def _secret(config: CrmConfig, ctx: BuildContext) -> str:
+    secret = ctx.secret or config.secret
+    if secret is None or not secret.get_secret_value():
+        raise CrmAuthError(f"{config.display_name} has no credentials configured")
+    return secret.get_secret_value()
+
+
+def _base_url(config: CrmConfig) -> str:
+    if not config.base_url:
+        raise CrmAuthError(f"{config.display_name}: the CRM's URL is missing")
+    return config.base_url
+
+
+def _http_options(config: CrmConfig, ctx: BuildContext) -> dict[str, Any]:
+    return {
+        "max_concurrency": config.max_concurrency,
+        "policy": RetryPolicy(attempt_timeout=config.request_timeout),
+        "clock": ctx.clock,
+    }
+
+
+def _wrong_auth(config: CrmConfig, expected: str) -> CrmAuthError:
+    return CrmAuthError(f"{config.display_name}: {config.kind.value} needs {expected}")
+
+
+def build_zendesk(config: CrmConfig, ctx: BuildContext) -> CrmClient:
+    auth = config.auth
+    secret = _secret(config, ctx)
+    if isinstance(auth, ApiKeyAuth) and auth.username:
+        settings = ZendeskSettings(_base_url(config), email=auth.username, api_token=secret)
+    elif isinstance(auth, ApiKeyAuth):
+        settings = ZendeskSettings(_base_url(config), oauth_token=secret)
+    elif isinstance(auth, OAuthClientCredentialsAuth):
+        settings = ZendeskSettings(
+            _base_url(config),
+            client_id=auth.client_id,
+            client_secret=secret,
+            scope=auth.scope or "read write",
+        )
+    else:
+        raise _wrong_auth(config, "an API token or OAuth client credentials")
+    return ZendeskCrm(
+        ctx.session,
+        settings,
+        settings_id=config.settings_id,
+        display_name=config.display_name,
+        **_http_options(config, ctx),
+    )
+
+
+def build_servicenow(config: CrmConfig, ctx: BuildContext) -> CrmClient:
+    auth = config.auth
+    secret = _secret(config, ctx)
+    if isinstance(auth, BasicAuth):
+        settings = ServiceNowSettings(_base_url(config), username=auth.username, password=secret)
+    elif isinstance(auth, OAuthClientCredentialsAuth):
+        settings = ServiceNowSettings(
+            _base_url(config), client_id=auth.client_id, client_secret=secret
+        )
+    else:
+        raise _wrong_auth(config, "basic credentials or OAuth client credentials")
+    return ServiceNowCrm(
+        ctx.session,
+        settings,
+        settings_id=config.settings_id,
+        display_name=config.display_name,
+        **_http_options(config, ctx),
+    )
+
+
+def build_kustomer(config: CrmConfig, ctx: BuildContext) -> CrmClient:
+    if not isinstance(config.auth, ApiKeyAuth | None):
+        raise _wrong_auth(config, "an API key")
+    settings = KustomerSettings(
+        api_key=_secret(config, ctx), api_url=config.base_url or DEFAULT_API_URL
+    )
+    return KustomerCrm(
+        ctx.session,
+        settings,
+        settings_id=config.settings_id,
+        display_name=config.display_name,
+        **_http_options(config, ctx),
+    )
+
+
+def build_freshdesk(config: CrmConfig, ctx: BuildContext) -> CrmClient:
+    if not isinstance(config.auth, ApiKeyAuth | None):
+        raise _wrong_auth(config, "an API key")
+    settings = FreshdeskSettings(_base_url(config), api_key=_secret(config, ctx))
+    return FreshdeskCrm(
+        ctx.session,
+        settings,
+        settings_id=config.settings_id,
+        display_name=config.display_name,
+        **_http_options(config, ctx),
+    )
+
+
+def build_oracle(config: CrmConfig, ctx: BuildContext) -> CrmClient:
+    auth = config.auth
+    secret = _secret(config, ctx)
+    if isinstance(auth, BasicAuth):
+        settings = OracleSettings(_base_url(config), username=auth.username, password=secret)
+    elif isinstance(auth, OAuthClientCredentialsAuth):
+        settings = OracleSettings(
+            _base_url(config),
+            token_url=auth.token_url,
+            client_id=auth.client_id,
+            client_secret=secret,
+            scope=auth.scope,
+        )
+    elif isinstance(auth, ApiKeyAuth):
+        settings = OracleSettings(_base_url(config), oauth_token=secret)
+    else:
+        raise _wrong_auth(config, "basic credentials, OAuth client credentials or a token")
+    return OracleCrm(
+        ctx.session,
+        settings,
+        settings_id=config.settings_id,
+        display_name=config.display_name,
+        **_http_options(config, ctx),
+    )
+
+
+VENDOR_BUILDERS: dict[CrmKind, Builder] = {
+    CrmKind.ZENDESK: build_zendesk,
+    CrmKind.SERVICENOW: build_servicenow,
+    CrmKind.KUSTOMER: build_kustomer,
+    CrmKind.FRESHDESK: build_freshdesk,
+    CrmKind.ORACLE: build_oracle,
+}
+
+
+def register(builders: dict[CrmKind, Builder] | None = None) -> None:
+    """Add these kinds to ``builders`` (default: the factory's :data:`BUILDERS`)."""
+    (_config.BUILDERS if builders is None else builders).update(VENDOR_BUILDERS)
+
+
+__all__ = [
+    "VENDOR_BUILDERS",
+    "build_freshdesk",
+    "build_kustomer",
+    "build_oracle",
+    "build_servicenow",
+    "build_zendesk",
+    "register",
+]
