@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 from bot.domain.interactions import Interaction
@@ -15,3 +16,36 @@ class Delivery(Protocol):
     async def refresh_user_ids(self, interaction: Interaction) -> list[str]:
         """Channel user ids whose clients should auto-refresh this card."""
         ...
+
+
+class CompositeDelivery:
+    """Delivers to every channel the agent may be watching (Teams chat, open tabs).
+
+    Delivered if any leg delivered; one leg failing does not keep the card from the others.
+    """
+
+    def __init__(self, *legs: Delivery) -> None:
+        self._legs = legs
+
+    async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
+        delivered = False
+        failure: Exception | None = None
+        for leg in self._legs:
+            try:
+                delivered = await leg.deliver(interaction, card) or delivered
+            except Exception as error:
+                logging.getLogger(__name__).exception(
+                    "%s could not deliver the card of interaction %s",
+                    type(leg).__name__,
+                    interaction.id,
+                )
+                failure = failure or error
+        if failure is not None and not delivered:
+            raise failure
+        return delivered
+
+    async def refresh_user_ids(self, interaction: Interaction) -> list[str]:
+        ids: list[str] = []
+        for leg in self._legs:
+            ids.extend(i for i in await leg.refresh_user_ids(interaction) if i not in ids)
+        return ids

@@ -16,9 +16,12 @@ from bot.adapters.teams.routes import ADAPTER, BOT, post_activity
 from bot.adapters.teams.sdk import create_adapter
 from bot.services.context import Context
 from bot.services.crm import CrmClient
+from bot.services.live import LiveCards, LiveDelivery, ObservedStore
+from bot.services.publisher import CompositeDelivery
 from bot.services.store import Store
 from bot.settings import Settings, StoreKind
 from bot.web.interactions import CONTEXT, SETTINGS, post_interaction_event
+from bot.web.tab import setup_tab
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +48,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     settings = settings or Settings()
     store = store or open_store(settings)
     adapter = create_adapter(settings)
+    live = LiveCards()  # open tabs hear about every card change, however it was made
     ctx = Context(
-        store=store,
+        store=ObservedStore(store, live),
         crms=SameForEveryTenant(demo_crms(settings)),
-        delivery=TeamsDelivery(adapter, store, settings.app_id),
+        delivery=CompositeDelivery(
+            TeamsDelivery(adapter, store, settings.app_id), LiveDelivery(live)
+        ),
         crm_deadline=settings.crm_deadline_seconds,
     )
+    live.bind(ctx)
     app = web.Application(client_max_size=256 * 1024)
     app[SETTINGS] = settings
     app[CONTEXT] = ctx
@@ -59,6 +66,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.router.add_post("/api/messages", post_activity)
     app.router.add_post("/api/interactions", post_interaction_event)
     app.router.add_get("/healthz", health)
+    setup_tab(app, live)
 
     async def close_store(app: web.Application) -> None:
         await store.close()

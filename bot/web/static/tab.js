@@ -1,0 +1,193 @@
+/* crmcard tab: renders the agent's customer card (Adaptive Card JSON) and keeps it live. */
+(function () {
+  "use strict";
+  var AC = window.AdaptiveCards;
+  var params = new URLSearchParams(location.search);
+  var state = { token: null, inTeams: false, payload: null, held: null, source: null };
+  var $ = function (id) { return document.getElementById(id); };
+
+  function apiUrl(path, extra) {
+    var q = new URLSearchParams();
+    ["tenant", "agent"].forEach(function (k) { if (params.get(k)) q.set(k, params.get(k)); });
+    Object.keys(extra || {}).forEach(function (k) { q.set(k, extra[k]); });
+    var s = q.toString();
+    return path + (s ? "?" + s : "");
+  }
+
+  function headers() {
+    var h = { "Content-Type": "application/json" };
+    if (state.token) h.Authorization = "Bearer " + state.token;
+    return h;
+  }
+
+  function showStatus(text) { $("status").textContent = text || ""; $("status").hidden = !text; }
+  function setLive(s, text) { $("live").dataset.state = s; $("live").textContent = text; }
+
+  // Themes: Teams tells us (default, dark, contrast); elsewhere ?theme= or the OS preference.
+  function applyTheme(theme) {
+    document.documentElement.dataset.theme =
+      theme === "dark" || theme === "contrast" ? theme : "default";
+    if (state.payload) render(state.payload);
+  }
+
+  function hostConfig() {
+    var css = getComputedStyle(document.documentElement);
+    var v = function (n) { return css.getPropertyValue(n).trim(); };
+    var c = function (n) { return { default: v(n), subtle: v(n) }; };
+    var fg = {
+      default: { default: v("--fg"), subtle: v("--fg-subtle") },
+      accent: c("--accent"), good: c("--good"), warning: c("--warning"),
+      attention: c("--attention"), dark: c("--fg"), light: c("--fg-subtle")
+    };
+    var style = function (bg) { return { backgroundColor: v(bg), foregroundColors: fg }; };
+    return new AC.HostConfig({
+      fontFamily: "'Segoe UI', system-ui, -apple-system, sans-serif",
+      containerStyles: {
+        default: style("--card-bg"), emphasis: style("--emphasis-bg"), accent: style("--accent-bg"),
+        good: style("--good-bg"), warning: style("--warning-bg"), attention: style("--attention-bg")
+      },
+      actions: { maxActions: 10, buttonSpacing: 8, actionsOrientation: "horizontal",
+                 actionAlignment: "left", showCard: { actionMode: "inline", inlineTopMargin: 8 } }
+    });
+  }
+
+  function escapeHtml(s) {
+    return s.replace(/[&<>"']/g, function (ch) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[ch];
+    });
+  }
+
+  // The little Markdown Adaptive Cards use: **bold**, _italic_, [text](https://...).
+  AC.AdaptiveCard.onProcessMarkdown = function (text, result) {
+    result.outputHtml = escapeHtml(text)
+      .replace(/\*\*(.+?)\*\*/g, "<strong>$1</strong>")
+      .replace(/(^|\s)_(.+?)_(?=\s|$)/g, "$1<em>$2</em>")
+      .replace(/\[([^\]]+)\]\((https:\/\/[^)\s]+)\)/g,
+               '<a href="$2" target="_blank" rel="noopener noreferrer">$1</a>')
+      .replace(/\n/g, "<br>");
+    result.didProcess = true;
+  };
+
+  function render(payload) {
+    state.payload = payload;
+    var root = $("card");
+    root.textContent = "";
+    root.setAttribute("aria-busy", "false");
+    if (!payload.card) {
+      root.innerHTML = '<p class="empty">No open interaction. Your customer card appears ' +
+        "here as soon as a call or chat reaches you.</p>";
+      return;
+    }
+    var card = new AC.AdaptiveCard();
+    card.hostConfig = hostConfig();
+    card.onExecuteAction = onAction;
+    card.parse(payload.card);
+    root.appendChild(card.render());
+  }
+
+  function onAction(action) {
+    if (action instanceof AC.ExecuteAction) {
+      send(action.verb, action.data || {});
+    } else if (action instanceof AC.OpenUrlAction && action.url) {
+      if (state.inTeams) window.microsoftTeams.app.openLink(action.url);
+      else window.open(action.url, "_blank", "noopener");
+    }
+  }
+
+  function send(verb, data) {
+    $("card").setAttribute("aria-busy", "true");
+    return fetch(apiUrl("/api/tab/actions"), {
+      method: "POST", headers: headers(), body: JSON.stringify({ verb: verb, data: data })
+    }).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) throw new Error((body.error && body.error.message) || "HTTP " + r.status);
+        showStatus("");
+        // Keep this answer (it may carry notices) until the card moves past its revision.
+        state.held = { id: body.interactionId, rev: body.revision };
+        render(body);
+      });
+    }).catch(function (e) {
+      showStatus("That did not work: " + e.message);
+      $("card").setAttribute("aria-busy", "false");
+    });
+  }
+
+  function onCard(event) {
+    var p = JSON.parse(event.data);
+    var h = state.held;
+    if (h && p.interactionId === h.id && p.revision === h.rev) return;
+    state.held = null;
+    render(p);
+  }
+
+  function connect() {
+    if (state.source) state.source.close();
+    var es = new EventSource(apiUrl("/api/tab/events",
+      state.token ? { access_token: state.token } : null));
+    es.addEventListener("card", onCard);
+    es.onopen = function () { setLive("open", "live"); };
+    es.onerror = function () {
+      setLive("closed", "reconnecting…");
+      if (es.readyState === EventSource.CLOSED) setTimeout(start, 5000);
+    };
+    state.source = es;
+  }
+
+  function start() {
+    return fetch(apiUrl("/api/tab/card"), { headers: headers() }).then(function (r) {
+      return r.json().then(function (body) {
+        if (r.status === 401) {
+          setLive("closed", "not signed in");
+          showStatus("Sign-in required: " + ((body.error && body.error.message) || ""));
+          $("card").innerHTML = '<p class="empty">Open crmcard inside Microsoft Teams to see ' +
+            "your customer card.</p>";
+          return;
+        }
+        if (!r.ok) throw new Error((body.error && body.error.message) || "HTTP " + r.status);
+        if (body.mode === "development") {
+          $("dev-banner").hidden = false;
+          $("dev-who").textContent = " Showing agent " + body.agentId + " of tenant " +
+            body.tenantId + " (set ?tenant=…&agent=… to change).";
+        }
+        showStatus("");
+        render(body);
+        connect();
+      });
+    }).catch(function (e) {
+      setLive("closed", "offline");
+      showStatus("Could not load the customer card: " + e.message);
+      setTimeout(start, 5000);
+    });
+  }
+
+  function teams() {
+    var t = window.microsoftTeams;
+    if (!t || window.parent === window) return Promise.resolve(false);
+    var timeout = new Promise(function (_, reject) {
+      setTimeout(function () { reject(new Error("not in Teams")); }, 3000);
+    });
+    return Promise.race([t.app.initialize(), timeout]).then(function () {
+      state.inTeams = true;
+      t.app.registerOnThemeChangeHandler(applyTheme);
+      return t.app.getContext().then(function (ctx) {
+        applyTheme(ctx.app && ctx.app.theme);
+        return t.authentication.getAuthToken().then(function (token) {
+          state.token = token;
+        }, function (e) { showStatus("Teams sign-in failed: " + (e && e.message || e)); });
+      }).then(function () { t.app.notifySuccess(); return true; });
+    }, function () { return false; });
+  }
+
+  function outsideTeamsTheme() {
+    var forced = params.get("theme");
+    var dark = window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)");
+    var pick = function () { applyTheme(forced || (dark && dark.matches ? "dark" : "default")); };
+    pick();
+    if (dark && !forced) dark.addEventListener("change", pick);
+  }
+
+  teams().then(function (inTeams) {
+    if (!inTeams) outsideTeamsTheme();
+    return start();
+  });
+})();

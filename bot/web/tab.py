@@ -1,0 +1,236 @@
+"""The Teams tab: its pages, and the API its page calls for the agent's live customer card.
+
+Routes
+- ``GET /tab``, ``GET /tab/config``, ``GET /privacy``, ``GET /terms``: static pages.
+- ``GET /tab/static/...`` and ``GET /tab/vendor/...``: the page's script, style and the
+  ``adaptivecards`` / ``@microsoft/teams-js`` browser bundles from ``node_modules``.
+- ``GET /api/tab/card``: the agent's current card.
+- ``GET /api/tab/events``: server-sent events, one ``card`` event per change of that card,
+  comment heartbeats in between.
+- ``POST /api/tab/actions``: ``{"verb": ..., "data": ...}``, the same Universal Action verbs
+  the bot answers; returns the new card and updates the agent's Teams message too.
+
+Who is asking is decided in one place, :func:`tab_identity`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.domain.errors import DomainError
+from bot.domain.interactions import Interaction
+from bot.services import card_actions, keys
+from bot.services.live import LiveCards
+from bot.services.rendering import publish
+from bot.services.store import read_model
+from bot.web.errors import problem
+from bot.web.interactions import CONTEXT, SETTINGS
+
+log = logging.getLogger(__name__)
+
+LIVE = web.AppKey("live_cards", LiveCards)
+HEARTBEAT_SECONDS = web.AppKey("tab_heartbeat_seconds", float)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
+VENDOR = {
+    "adaptivecards.min.js": NODE_MODULES / "adaptivecards" / "dist" / "adaptivecards.min.js",
+    "teams-js.min.js": NODE_MODULES / "@microsoft/teams-js/dist/umd/MicrosoftTeams.min.js",
+}
+
+DEV_AGENT_ID = "00000000-0000-0000-0000-0000000000a1"
+MAX_ID_LENGTH = 200
+
+# Teams (web, desktop, mobile, Outlook, microsoft365.com) frames the tab; nobody else may.
+FRAME_ANCESTORS = (
+    "frame-ancestors 'self' https://teams.microsoft.com https://*.teams.microsoft.com "
+    "https://*.cloud.microsoft https://*.office.com https://outlook.office.com "
+    "https://*.microsoft365.com"
+)
+
+
+class NotSignedIn(Exception):
+    """The request does not prove which agent of which tenant is asking."""
+
+
+@dataclass(frozen=True)
+class TabIdentity:
+    tenant_id: str
+    agent_id: str  # the agent's Entra object id
+    development: bool = False
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The SSO token: ``Authorization: Bearer``, or ``access_token`` for EventSource."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer " and header[7:].strip():
+        return header[7:].strip()
+    return request.query.get("access_token") or None
+
+
+def validated_sso_identity(request: web.Request, token: str) -> TabIdentity:
+    """Teams SSO token -> identity. Validation is not part of this server yet: refuse."""
+    raise NotSignedIn("Teams SSO token validation is not available on this server yet")
+
+
+def tab_identity(request: web.Request) -> TabIdentity:
+    """Which tenant and agent this tab request speaks for; raises :class:`NotSignedIn`.
+
+    DEVELOPMENT MODE (no ``MicrosoftAppId`` configured, the local demo): nobody signs in;
+    the tenant and agent come from the ``tenant`` and ``agent`` query parameters, and the
+    page shows that it is in development mode. With an app id, only a valid Teams SSO
+    token identifies the caller.
+    """
+    settings = request.app[SETTINGS]
+    if not settings.app_id:
+        tenant = request.query.get("tenant") or settings.default_tenant_id
+        agent = request.query.get("agent") or DEV_AGENT_ID
+        if len(tenant) > MAX_ID_LENGTH or len(agent) > MAX_ID_LENGTH:
+            raise NotSignedIn("tenant or agent is too long")
+        return TabIdentity(tenant_id=tenant, agent_id=agent, development=True)
+    token = bearer_token(request)
+    if token is None:
+        raise NotSignedIn("sign in through Teams: no SSO token was presented")
+    return validated_sso_identity(request, token)
+
+
+def _identity_fields(identity: TabIdentity) -> dict[str, object]:
+    return {
+        "mode": "development" if identity.development else "sso",
+        "tenantId": identity.tenant_id,
+        "agentId": identity.agent_id,
+    }
+
+
+def _unauthorized(error: NotSignedIn) -> web.Response:
+    response = problem(401, str(error))
+    response.headers["WWW-Authenticate"] = 'Bearer realm="crmcard"'
+    return response
+
+
+async def get_card(request: web.Request) -> web.Response:
+    try:
+        identity = tab_identity(request)
+    except NotSignedIn as error:
+        return _unauthorized(error)
+    current = await request.app[LIVE].current(identity.tenant_id, identity.agent_id)
+    return web.json_response({**_identity_fields(identity), **current})
+
+
+async def get_events(request: web.Request) -> web.StreamResponse:
+    try:
+        identity = tab_identity(request)
+    except NotSignedIn as error:
+        return _unauthorized(error)
+    live = request.app[LIVE]
+    heartbeat = request.app.get(HEARTBEAT_SECONDS, 15.0)
+    subscription = await live.subscribe(identity.tenant_id, identity.agent_id)
+    try:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache, no-transform",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await response.prepare(request)
+        await response.write(b"retry: 3000\n\n")
+        while True:
+            payload = await subscription.next(heartbeat)
+            if subscription.closed:
+                break
+            if payload is None:
+                await response.write(b": heartbeat\n\n")
+            else:
+                await response.write(f"event: card\ndata: {payload}\n\n".encode())
+    except ConnectionResetError:
+        pass  # the tab went away
+    finally:
+        live.unsubscribe(subscription)
+    return response
+
+
+async def post_action(request: web.Request) -> web.Response:
+    try:
+        identity = tab_identity(request)
+    except NotSignedIn as error:
+        return _unauthorized(error)
+    try:
+        body = await request.json()
+    except json.JSONDecodeError as error:
+        return problem(400, f"body is not JSON: {error}")
+    verb = body.get("verb") if isinstance(body, dict) else None
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(verb, str) or not isinstance(data, dict):
+        return problem(400, 'expected {"verb": "...", "data": {...}}')
+    ctx = request.app[CONTEXT]
+    interaction_id = data.get("interactionId")
+    interaction = (
+        await read_model(
+            ctx.store, keys.interaction(identity.tenant_id, interaction_id), Interaction
+        )
+        if isinstance(interaction_id, str) and interaction_id
+        else None
+    )
+    if interaction is None or interaction.agent.aad_object_id != identity.agent_id:
+        return problem(404, f"interaction {interaction_id!r} is not one of yours")
+    try:
+        result = await card_actions.execute(ctx, identity.tenant_id, identity.agent_id, verb, data)
+    except DomainError as error:
+        return problem(400, str(error))
+    current = await read_model(
+        ctx.store, keys.interaction(identity.tenant_id, interaction.id), Interaction
+    )
+    if current is not None:
+        await publish(ctx, current)  # the Teams message shows the same card
+    return web.json_response(
+        {
+            **_identity_fields(identity),
+            "interactionId": interaction.id,
+            "revision": current.revision if current else None,
+            "card": result.card,
+            "notices": result.notices,
+        }
+    )
+
+
+def _page(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.FileResponse(STATIC_DIR / name)
+        response.headers["Content-Security-Policy"] = FRAME_ANCESTORS
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    return handler
+
+
+async def get_vendor(request: web.Request) -> web.StreamResponse:
+    path = VENDOR.get(request.match_info["name"])
+    if path is None or not path.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"Content-Type": "text/javascript; charset=utf-8"})
+
+
+def setup_tab(app: web.Application, live: LiveCards) -> None:
+    """Register the tab's pages and API on ``app`` (whose context publishes to ``live``)."""
+    app[LIVE] = live
+    app.router.add_get("/tab", _page("tab.html"))
+    app.router.add_get("/tab/config", _page("config.html"))
+    app.router.add_get("/privacy", _page("privacy.html"))
+    app.router.add_get("/terms", _page("terms.html"))
+    app.router.add_static("/tab/static", STATIC_DIR)
+    app.router.add_get("/tab/vendor/{name}", get_vendor)
+    app.router.add_get("/api/tab/card", get_card)
+    app.router.add_get("/api/tab/events", get_events)
+    app.router.add_post("/api/tab/actions", post_action)
+
+    async def end_streams(app: web.Application) -> None:
+        await live.close()
+
+    app.on_shutdown.append(end_streams)
