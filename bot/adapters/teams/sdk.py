@@ -10,9 +10,10 @@ import logging
 from dataclasses import dataclass
 
 from botbuilder.core import TurnContext
-from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.integration.aiohttp import CloudAdapter
 from msrest.universal_http import requests as msrest_requests
 
+from bot.adapters.teams.openid import create_authentication
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,8 @@ def create_adapter(settings: Settings) -> CloudAdapter:
         TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=settings.openid_metadata_url,
         TO_BOT_FROM_CHANNEL_TOKEN_ISSUER=settings.token_issuer,
     )
-    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
+    # The SDK's inbound token checks, with its blocking key fetch and 500s repaired.
+    adapter = CloudAdapter(create_authentication(config))
 
     async def on_error(context: TurnContext, error: Exception) -> None:
         log.exception("unhandled error in a bot turn", exc_info=error)
