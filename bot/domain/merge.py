@@ -1,0 +1,314 @@
+"""Merging two customer cards of one person: who matches, who survives, what comes out.
+
+Pure functions only. Matching explains itself (every candidate carries the reasons it
+matched), the survivor is chosen by an explicit rule, and a merge always comes with the
+exact before-state of both cards so that it can be undone.
+
+Survivor rule: the open card survives, unless it is anonymous (no CRM contact or lead
+found or linked on it) and the other card has a CRM identity; then the CRM-identified
+card survives. A real customer is never dropped in favour of a throwaway visitor.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from bot.domain.cards import CardIdentity, CustomerCard
+from bot.domain.identifiers import IdentifierKind
+
+NAME_THRESHOLD = 0.88
+
+
+class ReasonKind(StrEnum):
+    same_phone = "same-phone"
+    same_email = "same-email"
+    same_handle = "same-handle"
+    same_crm_contact = "same-crm-contact"
+    similar_name = "similar-name"
+
+
+# How much each kind of evidence alone says "same person". Phones are shared by
+# households and switchboards, so they weigh less than a personal email or a CRM contact.
+WEIGHTS: dict[ReasonKind, float] = {
+    ReasonKind.same_crm_contact: 0.9,
+    ReasonKind.same_email: 0.8,
+    ReasonKind.same_handle: 0.8,
+    ReasonKind.same_phone: 0.6,
+    ReasonKind.similar_name: 0.5,
+}
+
+
+class Reason(BaseModel):
+    kind: ReasonKind
+    detail: str
+    weight: float
+
+    @property
+    def text(self) -> str:
+        labels = {
+            ReasonKind.same_phone: "Same phone",
+            ReasonKind.same_email: "Same email",
+            ReasonKind.same_handle: "Same handle",
+            ReasonKind.same_crm_contact: "Same CRM contact",
+            ReasonKind.similar_name: "Similar name",
+        }
+        return f"{labels[self.kind]}: {self.detail}"
+
+
+class CardFacts(BaseModel):
+    """A card plus what its interactions taught us about the person behind it."""
+
+    card: CustomerCard
+    names: list[str] = Field(default_factory=list)
+    crm_contacts: dict[str, str] = Field(
+        default_factory=dict, description="contact/lead record key -> title"
+    )
+
+    @property
+    def has_crm_identity(self) -> bool:
+        return bool(self.crm_contacts)
+
+    @property
+    def name(self) -> str:
+        if self.crm_contacts:
+            return next(iter(self.crm_contacts.values()))
+        return self.names[0] if self.names else ""
+
+
+class Candidate(BaseModel):
+    card_id: str
+    name: str
+    score: float
+    reasons: list[Reason]
+
+
+# --- name similarity ------------------------------------------------------------------
+
+
+def normalise_name(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    cleaned = "".join(c if c.isalnum() else " " for c in plain)
+    return " ".join(cleaned.split())
+
+
+def jaro_winkler(a: str, b: str, prefix_scale: float = 0.1) -> float:
+    """Jaro-Winkler similarity in [0, 1]."""
+    if a == b:
+        return 1.0 if a else 0.0
+    if not a or not b:
+        return 0.0
+    window = max(0, max(len(a), len(b)) // 2 - 1)
+    a_hits = [False] * len(a)
+    b_hits = [False] * len(b)
+    matches = 0
+    for i, ch in enumerate(a):
+        for j in range(max(0, i - window), min(len(b), i + window + 1)):
+            if not b_hits[j] and b[j] == ch:
+                a_hits[i] = b_hits[j] = True
+                matches += 1
+                break
+    if matches == 0:
+        return 0.0
+    a_seq = [c for c, hit in zip(a, a_hits, strict=True) if hit]
+    b_seq = [c for c, hit in zip(b, b_hits, strict=True) if hit]
+    transpositions = sum(x != y for x, y in zip(a_seq, b_seq, strict=True)) / 2
+    jaro = (matches / len(a) + matches / len(b) + (matches - transpositions) / matches) / 3
+    prefix = 0
+    for x, y in zip(a[:4], b[:4], strict=False):
+        if x != y:
+            break
+        prefix += 1
+    return jaro + prefix * prefix_scale * (1 - jaro)
+
+
+def name_similarity(a: str, b: str) -> float:
+    """Jaro-Winkler on normalised names, also with tokens sorted ("Ferrars, Edward")."""
+    x, y = normalise_name(a), normalise_name(b)
+    if not x or not y:
+        return 0.0
+    direct = jaro_winkler(x, y)
+    ordered = jaro_winkler(" ".join(sorted(x.split())), " ".join(sorted(y.split())))
+    return max(direct, ordered)
+
+
+# --- scoring --------------------------------------------------------------------------
+
+
+def _shared(open_card: CustomerCard, other: CustomerCard, kind: IdentifierKind) -> list[str]:
+    theirs = set(other.identifiers(kind))
+    return [value for value in open_card.identifiers(kind) if value in theirs]
+
+
+def reasons(open_facts: CardFacts, other: CardFacts) -> list[Reason]:
+    found: list[Reason] = []
+    for kind, reason_kind in (
+        (IdentifierKind.phone, ReasonKind.same_phone),
+        (IdentifierKind.email, ReasonKind.same_email),
+        (IdentifierKind.handle, ReasonKind.same_handle),
+    ):
+        shared = _shared(open_facts.card, other.card, kind)
+        if shared:
+            found.append(
+                Reason(kind=reason_kind, detail=", ".join(shared), weight=WEIGHTS[reason_kind])
+            )
+    contacts = [
+        title for key, title in open_facts.crm_contacts.items() if key in other.crm_contacts
+    ]
+    if contacts:
+        found.append(
+            Reason(
+                kind=ReasonKind.same_crm_contact,
+                detail=", ".join(contacts),
+                weight=WEIGHTS[ReasonKind.same_crm_contact],
+            )
+        )
+    best, pair = 0.0, ("", "")
+    for mine in [*open_facts.crm_contacts.values(), *open_facts.names]:
+        for theirs in [*other.crm_contacts.values(), *other.names]:
+            similarity = name_similarity(mine, theirs)
+            if similarity > best:
+                best, pair = similarity, (mine, theirs)
+    if best >= NAME_THRESHOLD and not contacts:
+        detail = (
+            pair[1]
+            if normalise_name(pair[0]) == normalise_name(pair[1])
+            else (f"{pair[1]} ~ {pair[0]}")
+        )
+        found.append(
+            Reason(
+                kind=ReasonKind.similar_name,
+                detail=f"{detail} ({best:.0%})",
+                weight=WEIGHTS[ReasonKind.similar_name] * best,
+            )
+        )
+    return found
+
+
+def score(open_facts: CardFacts, other: CardFacts) -> Candidate | None:
+    """How likely ``other`` is the same person as the open card; None when nothing matches."""
+    if other.card.id == open_facts.card.id:
+        return None
+    found = reasons(open_facts, other)
+    if not found:
+        return None
+    miss = 1.0
+    for reason in found:
+        miss *= 1 - reason.weight
+    return Candidate(
+        card_id=other.card.id, name=other.name, score=round(1 - miss, 4), reasons=found
+    )
+
+
+def rank(open_facts: CardFacts, others: list[CardFacts], limit: int = 5) -> list[Candidate]:
+    scored = [c for c in (score(open_facts, other) for other in others) if c is not None]
+    scored.sort(key=lambda c: (-c.score, c.card_id))
+    return scored[:limit]
+
+
+# --- survivor and merge ---------------------------------------------------------------
+
+
+class SurvivorChoice(BaseModel):
+    survivor_id: str
+    absorbed_id: str
+    why: str
+
+
+def choose_survivor(open_facts: CardFacts, other: CardFacts) -> SurvivorChoice:
+    if not open_facts.has_crm_identity and other.has_crm_identity:
+        return SurvivorChoice(
+            survivor_id=other.card.id,
+            absorbed_id=open_facts.card.id,
+            why="the other card is tied to a CRM contact and the open card is not",
+        )
+    return SurvivorChoice(
+        survivor_id=open_facts.card.id,
+        absorbed_id=other.card.id,
+        why="the open card survives",
+    )
+
+
+def merged(survivor: CustomerCard, absorbed: CustomerCard) -> CustomerCard:
+    """``survivor`` with every identity and interaction of ``absorbed``; idempotent."""
+    identities: list[CardIdentity] = list(
+        dict.fromkeys([*survivor.identities, *absorbed.identities])
+    )
+    interactions = list(dict.fromkeys([*survivor.interaction_ids, *absorbed.interaction_ids]))
+    if (
+        identities == survivor.identities
+        and interactions == survivor.interaction_ids
+        and (survivor.display_name or not absorbed.display_name)
+    ):
+        return survivor
+    return survivor.model_copy(
+        update={
+            "identities": identities,
+            "interaction_ids": interactions,
+            "display_name": survivor.display_name or absorbed.display_name,
+        }
+    )
+
+
+def unmerged(
+    current: CustomerCard, survivor_before: CustomerCard, absorbed_before: CustomerCard
+) -> CustomerCard:
+    """The survivor with what the merge brought taken out again.
+
+    What the survivor had before stays, and so does what reached it after the merge
+    (new identities, new interactions); only what came from the absorbed card leaves.
+    """
+    brought_ids = set(absorbed_before.identities) - set(survivor_before.identities)
+    brought_interactions = set(absorbed_before.interaction_ids) - set(
+        survivor_before.interaction_ids
+    )
+    display_name = current.display_name
+    if survivor_before.display_name is None and display_name == absorbed_before.display_name:
+        display_name = None
+    restored = current.model_copy(
+        update={
+            "identities": [i for i in current.identities if i not in brought_ids],
+            "interaction_ids": [
+                i for i in current.interaction_ids if i not in brought_interactions
+            ],
+            "display_name": display_name,
+        }
+    )
+    return current if restored == current else restored
+
+
+class MergeState(StrEnum):
+    pending = "pending"
+    done = "done"
+    undoing = "undoing"
+    undone = "undone"
+
+
+class MergeAudit(BaseModel):
+    """The audit entry of one merge: who, when, where, and both cards' exact before-state."""
+
+    id: str
+    kind: str = "card-merge"
+    tenant_id: str
+    actor: str
+    at: datetime
+    open_card_id: str
+    survivor_before: CustomerCard
+    absorbed_before: CustomerCard
+    why: str
+    reasons: list[Reason] = Field(default_factory=list)
+    state: MergeState = MergeState.pending
+    undone_by: str | None = None
+    undone_at: datetime | None = None
+
+    @property
+    def survivor_id(self) -> str:
+        return self.survivor_before.id
+
+    @property
+    def absorbed_id(self) -> str:
+        return self.absorbed_before.id
