@@ -13,12 +13,24 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from bot.adaptive_cards.merge_cards import (
+    CandidatesView,
+    CandidateView,
+    ConfirmView,
+    render_candidates,
+    render_confirm,
+    with_undo_banner,
+)
+from bot.domain.cards import CustomerCard
 from bot.domain.errors import DomainError, UnknownRecord
 from bot.domain.interactions import Interaction
 from bot.domain.links import LinkOutcome, pin_record, set_link
+from bot.domain.merge import Candidate, MergeState, choose_survivor, reasons
 from bot.domain.records import RecordRef
 from bot.services import keys
-from bot.services.card_view import DEFAULT_PAGE_SIZE
+from bot.services import merge as merge_service
+from bot.services.card_view import DEFAULT_PAGE_SIZE, contact_name
+from bot.services.cards import get_card
 from bot.services.context import Context
 from bot.services.crm import CrmError
 from bot.services.crm_lookup import related_of
@@ -40,6 +52,10 @@ class ActionData(BaseModel):
     section: str | None = None
     record_type: str | None = None
     subject: str | None = Field(None, max_length=200)
+    other_card_id: str | None = Field(None, max_length=200)
+    merge_id: str | None = Field(None, max_length=100, pattern=r"^merge-[0-9a-f]{32}$")
+    audit_id: str | None = Field(None, max_length=100, pattern=r"^merge-[0-9a-f]{32}$")
+    query: str | None = Field(None, max_length=200)
 
 
 @dataclass
@@ -49,7 +65,8 @@ class ActionResult:
 
 
 Handler = Callable[
-    [Context, Interaction, ActionData, str], Awaitable[tuple[Interaction, list[str]]]
+    [Context, Interaction, ActionData, str],
+    Awaitable[tuple[Interaction, list[str]] | ActionResult],
 ]
 
 
@@ -237,6 +254,159 @@ async def _show(
     return interaction, []
 
 
+# --- merging cards (PRODUCT.md section 1, issue 3) ------------------------------------
+# Each verb is idempotent: showing candidates or a confirmation changes nothing, a
+# retried mergeDo carries the same merge id (resumed, never merged twice), and undo of
+# an undone merge answers as if it just happened.
+
+
+async def _open_card(ctx: Context, interaction: Interaction) -> CustomerCard:
+    card = await get_card(ctx.store, interaction.tenant_id, interaction.card_id)
+    if card is None:
+        raise InvalidAction(f"the card of interaction {interaction.id!r} is gone")
+    return card
+
+
+def _candidate_views(found: list[Candidate]) -> list[CandidateView]:
+    return [
+        CandidateView(
+            card_id=c.card_id,
+            name=c.name or "Unknown contact",
+            reasons=[r.text for r in c.reasons] or ["Found by search"],
+        )
+        for c in found
+    ]
+
+
+async def _merge_candidates_card(
+    ctx: Context, interaction: Interaction, query: str, notices: list[str]
+) -> ActionResult:
+    card = await _open_card(ctx, interaction)
+    tenant = interaction.tenant_id
+    if query.strip():
+        found = await merge_service.search(ctx, tenant, card, query)
+        heading = f"Cards matching “{query.strip()}”"
+        empty = "No card matches that search."
+    else:
+        found = await merge_service.candidates(ctx, tenant, card)
+        heading = "Possible duplicates of this contact, best match first"
+        empty = "No likely duplicates found. Search for any card below."
+    view = CandidatesView(
+        interaction_id=interaction.id,
+        rev=interaction.revision,
+        contact_name=contact_name(card, interaction),
+        heading=heading,
+        candidates=_candidate_views(found),
+        empty_text=empty,
+        query=query,
+        notices=notices,
+    )
+    return ActionResult(render_candidates(view), notices)
+
+
+async def _merge_start(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+) -> ActionResult:
+    return await _merge_candidates_card(ctx, interaction, "", [])
+
+
+async def _merge_search(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+) -> ActionResult:
+    return await _merge_candidates_card(ctx, interaction, data.query or "", [])
+
+
+async def _merge_confirm(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+) -> ActionResult | tuple[Interaction, list[str]]:
+    if not data.other_card_id:
+        raise InvalidAction("pick the card to merge")
+    tenant = interaction.tenant_id
+    open_card = await _open_card(ctx, interaction)
+    other = await merge_service.live_card(ctx, tenant, data.other_card_id)
+    if other is None or other.id == open_card.id:
+        notice = "That card no longer exists or was already merged; pick another one."
+        return await _merge_candidates_card(ctx, interaction, "", [notice])
+    open_facts = await merge_service.card_facts(ctx, tenant, open_card)
+    other_facts = await merge_service.card_facts(ctx, tenant, other)
+    choice = choose_survivor(open_facts, other_facts)
+    survivor, absorbed = (
+        (open_facts, other_facts)
+        if choice.survivor_id == open_card.id
+        else (other_facts, open_facts)
+    )
+    view = ConfirmView(
+        interaction_id=interaction.id,
+        rev=interaction.revision,
+        other_card_id=other.id,
+        merge_id=merge_service.new_merge_id(),
+        survivor_text=(
+            "The open card is kept and the other card is merged into it."
+            if choice.survivor_id == open_card.id
+            else "The other card is kept, because it is tied to a CRM contact and the "
+            "open card is not; the open card is merged into it."
+        ),
+        survivor_name=survivor.name or merge_service.label(survivor.card),
+        survivor_lines=merge_service.describe(survivor.card),
+        absorbed_name=absorbed.name or merge_service.label(absorbed.card),
+        absorbed_lines=merge_service.describe(absorbed.card),
+        reasons=[r.text for r in reasons(open_facts, other_facts)],
+        undo_days=merge_service.UNDO_WINDOW.days,
+    )
+    return ActionResult(render_confirm(view), [])
+
+
+async def _reread(ctx: Context, interaction: Interaction) -> Interaction:
+    key = keys.interaction(interaction.tenant_id, interaction.id)
+    return await read_model(ctx.store, key, Interaction) or interaction
+
+
+async def _merge_do(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+) -> ActionResult | tuple[Interaction, list[str]]:
+    if not data.other_card_id or not data.merge_id:
+        raise InvalidAction("this action needs the card to merge and the merge id")
+    try:
+        audit = await merge_service.merge(
+            ctx,
+            interaction.tenant_id,
+            interaction.card_id,
+            data.other_card_id,
+            actor,
+            data.merge_id,
+        )
+    except merge_service.MergeRefused as refused:
+        # A retry whose merge already moved this interaction lands here too; the audit
+        # entry says whether that was this very merge.
+        done = await merge_service.merge_of(ctx, interaction.tenant_id, data.merge_id)
+        if done is None:
+            return interaction, [str(refused)]
+        audit = done
+    interaction = await _reread(ctx, interaction)
+    if audit.state is not MergeState.done:
+        return interaction, ["That merge was undone since; the cards are separate."]
+    absorbed = merge_service.label(audit.absorbed_before)
+    text = f"Merged {absorbed} into this card."
+    card = await card_for(ctx, interaction, [])
+    return ActionResult(
+        with_undo_banner(card, text, interaction.id, interaction.revision, audit.id), [text]
+    )
+
+
+async def _merge_undo(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+) -> tuple[Interaction, list[str]]:
+    if not data.audit_id:
+        raise InvalidAction("this action needs the merge to undo")
+    try:
+        await merge_service.undo(ctx, interaction.tenant_id, data.audit_id, actor)
+    except merge_service.MergeRefused as refused:
+        return await _reread(ctx, interaction), [str(refused)]
+    return await _reread(ctx, interaction), [
+        "Merge undone: the two cards are separate again, as they were."
+    ]
+
+
 HANDLERS: dict[str, Handler] = {
     "link": _link,
     "unlink": _unlink,
@@ -246,6 +416,11 @@ HANDLERS: dict[str, Handler] = {
     "showMore": _show_more,
     "createRecord": _create_record,
     "refreshCard": _show,
+    "merge": _merge_start,
+    "mergeSearch": _merge_search,
+    "mergeConfirm": _merge_confirm,
+    "mergeDo": _merge_do,
+    "mergeUndo": _merge_undo,
 }
 
 
@@ -268,5 +443,8 @@ async def execute(
     if handler is None:
         notices = [f"This card does not know the action {verb!r}; nothing was changed."]
         return ActionResult(await card_for(ctx, interaction, notices), notices)
-    interaction, notices = await handler(ctx, interaction, data, actor)
+    outcome = await handler(ctx, interaction, data, actor)
+    if isinstance(outcome, ActionResult):
+        return outcome  # a verb that answers with a card of its own (merge)
+    interaction, notices = outcome
     return ActionResult(await card_for(ctx, interaction, notices), notices)

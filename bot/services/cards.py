@@ -20,13 +20,31 @@ class IndexEntry(BaseModel):
     card_id: str
 
 
+class _MergedInto(BaseModel):
+    """The part of a merge marker (bot.services.merge) that says where a card went."""
+
+    role: str
+    survivor_id: str
+
+
+async def _follow_merges(store: Store, tenant_id: str, card_id: str) -> str:
+    for _ in range(8):
+        marker = await read_model(store, keys.card_merge(tenant_id, card_id), _MergedInto)
+        if marker is None or marker.role != "absorbed":
+            break
+        card_id = marker.survivor_id
+    return card_id
+
+
 async def find_card(
     store: Store, tenant_id: str, identities: list[CardIdentity]
 ) -> CustomerCard | None:
+    """The card an identity names; a card merged into another gives the survivor."""
     for identity in identities:
         entry = await read_model(store, keys.card_index(tenant_id, identity.key), IndexEntry)
         if entry is not None:
-            card = await read_model(store, keys.card(tenant_id, entry.card_id), CustomerCard)
+            card_id = await _follow_merges(store, tenant_id, entry.card_id)
+            card = await read_model(store, keys.card(tenant_id, card_id), CustomerCard)
             if card is not None:
                 return card
     return None

@@ -34,3 +34,13 @@ def agent_inbox(tenant_id: str, aad_object_id: str) -> str:
 
 def audit(tenant_id: str, entry_id: str) -> str:
     return f"{tenant_prefix(tenant_id)}audit/{part(entry_id)}"
+
+
+def cards_prefix(tenant_id: str) -> str:
+    """Every card of the tenant (for the name scan of merge candidates)."""
+    return f"{tenant_prefix(tenant_id)}cards/"
+
+
+def card_merge(tenant_id: str, card_id: str) -> str:
+    """The merge holding ``card_id``: a lock while it runs, "merged into" once absorbed."""
+    return f"{tenant_prefix(tenant_id)}card-merges/{part(card_id)}"

@@ -1,0 +1,85 @@
+"""The merge cards (candidates + search, confirmation) and the success banner with Undo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from bot.adaptive_cards.template import load, render
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class CandidateView(_View):
+    card_id: str
+    name: str
+    reasons: list[str]
+
+
+class CandidatesView(_View):
+    interaction_id: str
+    rev: int
+    contact_name: str
+    heading: str
+    candidates: list[CandidateView]
+    empty_text: str
+    query: str = ""
+    notices: list[str] = Field(default_factory=list)
+
+    @property
+    def has_candidates(self) -> bool:
+        return bool(self.candidates)
+
+
+class ConfirmView(_View):
+    interaction_id: str
+    rev: int
+    other_card_id: str
+    merge_id: str
+    survivor_text: str
+    survivor_name: str
+    survivor_lines: list[str]
+    absorbed_name: str
+    absorbed_lines: list[str]
+    reasons: list[str]
+    undo_days: int
+
+
+def render_candidates(view: CandidatesView) -> dict[str, Any]:
+    data = {**view.model_dump(by_alias=True), "hasCandidates": view.has_candidates}
+    card: dict[str, Any] = render(load("merge_candidates"), data)
+    return card
+
+
+def render_confirm(view: ConfirmView) -> dict[str, Any]:
+    card: dict[str, Any] = render(load("merge_confirm"), view.model_dump(by_alias=True))
+    return card
+
+
+def with_undo_banner(
+    card: dict[str, Any], text: str, interaction_id: str, rev: int, audit_id: str
+) -> dict[str, Any]:
+    """``card`` (a rendered customer card) with a success banner offering Undo on top."""
+    banner = {
+        "type": "Container",
+        "style": "good",
+        "items": [
+            {"type": "TextBlock", "text": text, "wrap": True, "weight": "bolder"},
+            {
+                "type": "ActionSet",
+                "actions": [
+                    {
+                        "type": "Action.Execute",
+                        "title": "↩ Undo merge",
+                        "verb": "mergeUndo",
+                        "data": {"interactionId": interaction_id, "rev": rev, "auditId": audit_id},
+                    }
+                ],
+            },
+        ],
+    }
+    return {**card, "body": [banner, *card.get("body", [])]}

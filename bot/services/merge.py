@@ -1,0 +1,577 @@
+"""Merging customer cards: candidates, search, merge and undo, safe under concurrency.
+
+Design:
+
+- **Markers.** ``keys.card_merge(card)`` holds a :class:`MergeMarker` created with
+  create-if-absent. While a merge runs, both cards carry one (the survivor as
+  ``survivor``, the absorbed card as ``absorbed``); a second merge touching either card
+  finds the marker taken and is refused ("being merged, try again"), so two agents
+  merging overlapping cards never interleave. After the merge the survivor's marker is
+  released and the absorbed card's stays: it *is* the "merged into" mark that
+  :func:`bot.services.cards.find_card` follows. Undo removes it.
+- **Audit first, then idempotent steps.** The audit entry (``keys.audit``) is written
+  with create-if-absent under the merge id the confirm card carries, with both cards'
+  before-state read *after* the markers are held. Every following step is a
+  compare-and-swap ``update`` that is a no-op when already done (union of identities
+  and interactions, index entry "absorbed -> survivor" only if it still names the
+  absorbed card, interaction ``card_id`` likewise). A retried or crashed merge is
+  resumed from the audit entry and cannot double-merge.
+- **Undo** runs the same steps backwards from the audit entry: interactions and index
+  entries that still name the survivor go back, the survivor loses only what the
+  absorbed card brought (what reached it after the merge stays), and the absorbed card
+  document, never modified by the merge, is put back exactly as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from bot.domain import identifiers
+from bot.domain.cards import CardIdentity, CustomerCard
+from bot.domain.errors import DomainError, InvalidIdentifier
+from bot.domain.identifiers import Channel, Identifier, IdentifierKind
+from bot.domain.interactions import Interaction
+from bot.domain.merge import (
+    Candidate,
+    CardFacts,
+    MergeAudit,
+    MergeState,
+    choose_survivor,
+    merged,
+    name_similarity,
+    rank,
+    reasons,
+    unmerged,
+)
+from bot.services import keys
+from bot.services.cards import IndexEntry, get_card
+from bot.services.context import Context
+from bot.services.store import (
+    AlreadyExists,
+    NotFound,
+    PreconditionFailed,
+    Store,
+    create_model,
+    read_model,
+    update,
+)
+
+UNDO_WINDOW = timedelta(days=30)
+INTERACTIONS_READ = 5  # newest interactions of a card read for its names and CRM contacts
+SCAN_LIMIT = 5_000  # cards read by the name scan (see candidates())
+STALE_LOCK = timedelta(minutes=2)
+
+
+class MergeRefused(DomainError):
+    """The merge (or undo) cannot be done as asked; nothing was changed."""
+
+
+class MergeBusy(MergeRefused):
+    """Another merge holds one of the cards right now; try again in a moment."""
+
+
+class MarkerRole(StrEnum):
+    survivor = "survivor"
+    absorbed = "absorbed"
+
+
+class MergeMarker(BaseModel):
+    audit_id: str
+    role: MarkerRole
+    survivor_id: str
+    at: datetime
+
+
+# --- facts and candidates -------------------------------------------------------------
+
+
+async def card_facts(ctx: Context, tenant_id: str, card: CustomerCard) -> CardFacts:
+    names: list[str] = [card.display_name] if card.display_name else []
+    contacts: dict[str, str] = {}
+    for interaction_id in card.interaction_ids[-INTERACTIONS_READ:]:
+        interaction = await read_model(
+            ctx.store, keys.interaction(tenant_id, interaction_id), Interaction
+        )
+        if interaction is None:
+            continue
+        if interaction.customer_name:
+            names.append(interaction.customer_name)
+        for key in [*interaction.shown.person, *interaction.linked_keys()]:
+            record = interaction.shown.records.get(key)
+            if record is not None and record.ref.type in ("contact", "lead"):
+                contacts.setdefault(key, record.title)
+    return CardFacts(card=card, names=list(dict.fromkeys(names)), crm_contacts=contacts)
+
+
+async def _index_lookup(store: Store, tenant_id: str, identifier: Identifier) -> set[str]:
+    """Cards reached by ``identifier`` on any channel (one index read per channel)."""
+    found: set[str] = set()
+    for channel in Channel:
+        identity = CardIdentity(channel=channel, identifier=identifier)
+        entry = await read_model(store, keys.card_index(tenant_id, identity.key), IndexEntry)
+        if entry is not None:
+            found.add(entry.card_id)
+    return found
+
+
+def _crm_identifiers(records: dict[str, dict[str, str]]) -> list[Identifier]:
+    """The phones and emails the CRM knows for the card's contacts."""
+    found: list[Identifier] = []
+    for fields in records.values():
+        for name, make in (("phone", identifiers.phone), ("email", identifiers.email)):
+            value = fields.get(name)
+            if value:
+                try:
+                    found.append(make(value))
+                except InvalidIdentifier:
+                    continue
+    return found
+
+
+async def live_card(ctx: Context, tenant_id: str, card_id: str) -> CustomerCard | None:
+    """The card, unless it was merged into another one."""
+    marker = await read_model(ctx.store, keys.card_merge(tenant_id, card_id), MergeMarker)
+    if marker is not None and marker.role is MarkerRole.absorbed:
+        return None
+    return await get_card(ctx.store, tenant_id, card_id)
+
+
+async def candidates(
+    ctx: Context, tenant_id: str, card: CustomerCard, limit: int = 5
+) -> list[Candidate]:
+    """Possible duplicates of ``card``, best first, each with why it matched.
+
+    Exact identifier matches (the card's own phones, emails and handles, and those of
+    the CRM contacts found for it) come from the identity index. Similar names come
+    from a scan of the tenant's cards (at most ``SCAN_LIMIT``): acceptable for now,
+    a name index (phonetic key -> cards) is what scale needs.
+    """
+    mine = await card_facts(ctx, tenant_id, card)
+    wanted: list[Identifier] = [i.identifier for i in card.identities]
+    records: dict[str, dict[str, str]] = {}
+    for interaction_id in card.interaction_ids[-INTERACTIONS_READ:]:
+        interaction = await read_model(
+            ctx.store, keys.interaction(tenant_id, interaction_id), Interaction
+        )
+        if interaction is not None:
+            for key in mine.crm_contacts:
+                record = interaction.shown.records.get(key)
+                if record is not None:
+                    records[key] = record.fields
+    wanted.extend(_crm_identifiers(records))
+    ids: set[str] = set()
+    for identifier in dict.fromkeys(wanted):
+        ids |= await _index_lookup(ctx.store, tenant_id, identifier)
+    scanned = 0
+    async for key in ctx.store.keys(keys.cards_prefix(tenant_id)):
+        scanned += 1
+        if scanned > SCAN_LIMIT:
+            break
+        other = await read_model(ctx.store, key, CustomerCard)
+        if other is None or other.id == card.id or other.id in ids or not other.display_name:
+            continue
+        if any(
+            name_similarity(n, other.display_name) >= 0.8
+            for n in mine.names + list(mine.crm_contacts.values())
+        ):
+            ids.add(other.id)
+    ids.discard(card.id)
+    others: list[CardFacts] = []
+    for card_id in sorted(ids):
+        other_card = await live_card(ctx, tenant_id, card_id)
+        if other_card is not None:
+            others.append(await card_facts(ctx, tenant_id, other_card))
+    return rank(mine, others, limit)
+
+
+async def search(
+    ctx: Context, tenant_id: str, card: CustomerCard, query: str, limit: int = 10
+) -> list[Candidate]:
+    """Any card by card id, phone, email or name; each with its reasons (maybe none)."""
+    query = query.strip()
+    if not query:
+        return []
+    ids: set[str] = set()
+    if await live_card(ctx, tenant_id, query) is not None:
+        ids.add(query)
+    for make in (identifiers.email, identifiers.phone):
+        try:
+            identifier = make(query)
+        except InvalidIdentifier:
+            continue
+        ids |= await _index_lookup(ctx.store, tenant_id, identifier)
+    if not ids:
+        scanned = 0
+        async for key in ctx.store.keys(keys.cards_prefix(tenant_id)):
+            scanned += 1
+            if scanned > SCAN_LIMIT:
+                break
+            other = await read_model(ctx.store, key, CustomerCard)
+            if (
+                other is not None
+                and other.display_name
+                and (
+                    query.lower() in other.display_name.lower()
+                    or name_similarity(query, other.display_name) >= 0.85
+                )
+            ):
+                ids.add(other.id)
+    ids.discard(card.id)
+    mine = await card_facts(ctx, tenant_id, card)
+    found: list[Candidate] = []
+    for card_id in sorted(ids):
+        other_card = await live_card(ctx, tenant_id, card_id)
+        if other_card is None:
+            continue
+        facts = await card_facts(ctx, tenant_id, other_card)
+        why = reasons(mine, facts)
+        found.append(
+            Candidate(card_id=card_id, name=facts.name or label(other_card), score=0, reasons=why)
+        )
+    return found[:limit]
+
+
+def label(card: CustomerCard) -> str:
+    if card.display_name:
+        return card.display_name
+    first = card.identities[0].identifier.value if card.identities else card.id
+    return f"Unknown contact {first}"
+
+
+def describe(card: CustomerCard) -> list[str]:
+    """What a card holds, in words, for the confirmation card."""
+    parts = []
+    for kind, label in (
+        (IdentifierKind.phone, "Phone"),
+        (IdentifierKind.email, "Email"),
+        (IdentifierKind.handle, "Handle"),
+    ):
+        values = card.identifiers(kind)
+        if values:
+            parts.append(f"{label}: {', '.join(values)}")
+    parts.append(f"Interactions: {len(card.interaction_ids)}")
+    return parts
+
+
+# --- markers --------------------------------------------------------------------------
+
+
+async def _hold(ctx: Context, tenant_id: str, card_id: str, marker: MergeMarker) -> None:
+    """Take ``card_id`` for the merge ``marker.audit_id``; MergeBusy if another holds it."""
+    key = keys.card_merge(tenant_id, card_id)
+    for _ in range(3):
+        try:
+            await create_model(ctx.store, key, marker)
+            return
+        except AlreadyExists:
+            document = await ctx.store.read(key)
+            if document is None:
+                continue
+            held = MergeMarker.model_validate_json(document.data)
+            if held.audit_id == marker.audit_id:
+                return
+            if held.role is MarkerRole.absorbed and await _finished(ctx, tenant_id, held):
+                raise MergeRefused(
+                    "That card was already merged into another card; nothing was changed."
+                ) from None
+            if await _abandoned(ctx, tenant_id, held):
+                with contextlib.suppress(PreconditionFailed, NotFound):
+                    await ctx.store.delete(key, document.etag)
+                continue
+            raise MergeBusy(
+                "Someone is merging one of these cards right now; try again in a moment."
+            ) from None
+    raise MergeBusy("Someone is merging one of these cards right now; try again in a moment.")
+
+
+async def _finished(ctx: Context, tenant_id: str, marker: MergeMarker) -> bool:
+    audit = await read_model(ctx.store, keys.audit(tenant_id, marker.audit_id), MergeAudit)
+    return audit is not None and audit.state is not MergeState.pending
+
+
+async def _abandoned(ctx: Context, tenant_id: str, marker: MergeMarker) -> bool:
+    """A marker left by a merge that crashed before writing its audit entry."""
+    if ctx.clock() - marker.at < STALE_LOCK:
+        return False
+    audit = await read_model(ctx.store, keys.audit(tenant_id, marker.audit_id), MergeAudit)
+    return audit is None
+
+
+async def _release(ctx: Context, tenant_id: str, card_id: str, audit_id: str) -> None:
+    key = keys.card_merge(tenant_id, card_id)
+    document = await ctx.store.read(key)
+    if document is None:
+        return
+    if MergeMarker.model_validate_json(document.data).audit_id != audit_id:
+        return
+    with contextlib.suppress(PreconditionFailed, NotFound):
+        await ctx.store.delete(key, document.etag)
+
+
+# --- merge ----------------------------------------------------------------------------
+
+
+def new_merge_id() -> str:
+    return f"merge-{uuid.uuid4().hex}"
+
+
+async def merge(
+    ctx: Context,
+    tenant_id: str,
+    open_card_id: str,
+    other_card_id: str,
+    actor: str,
+    merge_id: str,
+) -> MergeAudit:
+    """Merge ``other_card_id`` and the open card; idempotent per ``merge_id``."""
+    audit_key = keys.audit(tenant_id, merge_id)
+    audit = await read_model(ctx.store, audit_key, MergeAudit)
+    if audit is None:
+        audit = await _plan(ctx, tenant_id, open_card_id, other_card_id, actor, merge_id)
+    if audit.state is MergeState.pending:
+        await _apply(ctx, tenant_id, audit)
+        audit = await update(
+            ctx.store,
+            audit_key,
+            MergeAudit,
+            lambda a: (
+                a.model_copy(update={"state": MergeState.done})
+                if a.state is MergeState.pending
+                else a
+            ),
+        )
+    return audit
+
+
+async def _plan(
+    ctx: Context,
+    tenant_id: str,
+    open_card_id: str,
+    other_card_id: str,
+    actor: str,
+    merge_id: str,
+) -> MergeAudit:
+    if open_card_id == other_card_id:
+        raise MergeRefused("A card cannot be merged with itself.")
+    facts: list[CardFacts] = []
+    for card_id in (open_card_id, other_card_id):
+        card = await live_card(ctx, tenant_id, card_id)
+        if card is None:
+            raise MergeRefused(
+                "That card no longer exists or was already merged; nothing was changed."
+            )
+        facts.append(await card_facts(ctx, tenant_id, card))
+    open_facts, other_facts = facts
+    choice = choose_survivor(open_facts, other_facts)
+    now = ctx.clock()
+    await _hold(
+        ctx,
+        tenant_id,
+        choice.survivor_id,
+        MergeMarker(
+            audit_id=merge_id, role=MarkerRole.survivor, survivor_id=choice.survivor_id, at=now
+        ),
+    )
+    try:
+        await _hold(
+            ctx,
+            tenant_id,
+            choice.absorbed_id,
+            MergeMarker(
+                audit_id=merge_id, role=MarkerRole.absorbed, survivor_id=choice.survivor_id, at=now
+            ),
+        )
+    except MergeRefused:
+        await _release(ctx, tenant_id, choice.survivor_id, merge_id)
+        raise
+    # Both cards are ours now: their before-state cannot be changed by another merge.
+    survivor = await get_card(ctx.store, tenant_id, choice.survivor_id)
+    absorbed = await get_card(ctx.store, tenant_id, choice.absorbed_id)
+    if survivor is None or absorbed is None:
+        for card_id in (choice.absorbed_id, choice.survivor_id):
+            await _release(ctx, tenant_id, card_id, merge_id)
+        raise MergeRefused("That card no longer exists; nothing was changed.")
+    audit = MergeAudit(
+        id=merge_id,
+        tenant_id=tenant_id,
+        actor=actor,
+        at=now,
+        open_card_id=open_card_id,
+        survivor_before=survivor,
+        absorbed_before=absorbed,
+        why=choice.why,
+        reasons=reasons(open_facts, other_facts),
+    )
+    try:
+        await create_model(ctx.store, keys.audit(tenant_id, merge_id), audit)
+    except AlreadyExists:
+        stored = await read_model(ctx.store, keys.audit(tenant_id, merge_id), MergeAudit)
+        if stored is None:
+            raise
+        audit = stored  # the same merge, retried concurrently: continue from its entry
+    return audit
+
+
+async def _repoint_interaction(
+    ctx: Context, tenant_id: str, interaction_id: str, old: str, new: str
+) -> None:
+    with contextlib.suppress(NotFound):
+        await update(
+            ctx.store,
+            keys.interaction(tenant_id, interaction_id),
+            Interaction,
+            lambda i: i.model_copy(update={"card_id": new}) if i.card_id == old else i,
+        )
+
+
+async def _repoint_index(
+    ctx: Context, tenant_id: str, identity: CardIdentity, old: str, new: str
+) -> None:
+    with contextlib.suppress(NotFound):
+        await update(
+            ctx.store,
+            keys.card_index(tenant_id, identity.key),
+            IndexEntry,
+            lambda e: IndexEntry(card_id=new) if e.card_id == old else e,
+        )
+
+
+async def _apply(ctx: Context, tenant_id: str, audit: MergeAudit) -> None:
+    survivor_id, absorbed_id = audit.survivor_id, audit.absorbed_id
+    absorbed = audit.absorbed_before
+    # 1. The survivor gains everything (union: a retry adds nothing twice).
+    await update(
+        ctx.store,
+        keys.card(tenant_id, survivor_id),
+        CustomerCard,
+        lambda card: merged(card, absorbed),
+    )
+    # 2. The absorbed card's identities now find the survivor.
+    for identity in absorbed.identities:
+        await _repoint_index(ctx, tenant_id, identity, absorbed_id, survivor_id)
+    # 3. Its interactions (and so their links) move over.
+    for interaction_id in absorbed.interaction_ids:
+        await _repoint_interaction(ctx, tenant_id, interaction_id, absorbed_id, survivor_id)
+    # 4. Interactions that reached the absorbed card while it was being merged follow.
+    late = await get_card(ctx.store, tenant_id, absorbed_id)
+    if late is not None:
+        extra = [i for i in late.interaction_ids if i not in absorbed.interaction_ids]
+        if extra:
+            carry = absorbed.model_copy(update={"interaction_ids": extra, "identities": []})
+            await update(
+                ctx.store,
+                keys.card(tenant_id, survivor_id),
+                CustomerCard,
+                lambda card: merged(card, carry),
+            )
+            for interaction_id in extra:
+                await _repoint_interaction(ctx, tenant_id, interaction_id, absorbed_id, survivor_id)
+    # The absorbed card keeps its marker ("merged into"); the survivor is free again.
+    await _release(ctx, tenant_id, survivor_id, audit.id)
+
+
+# --- undo -----------------------------------------------------------------------------
+
+
+async def undo(
+    ctx: Context,
+    tenant_id: str,
+    audit_id: str,
+    actor: str,
+    window: timedelta = UNDO_WINDOW,
+) -> MergeAudit:
+    """Put both cards back as they were before merge ``audit_id``; idempotent."""
+    audit_key = keys.audit(tenant_id, audit_id)
+    audit = await read_model(ctx.store, audit_key, MergeAudit)
+    if audit is None:
+        raise MergeRefused("There is no such merge to undo.")
+    if audit.state is MergeState.undone:
+        return audit
+    if audit.state is MergeState.pending:
+        raise MergeBusy("That merge is still running; try again in a moment.")
+    now = ctx.clock()
+    if audit.state is MergeState.done:
+        if now - audit.at > window:
+            raise MergeRefused(
+                f"That merge is older than {window.days} days and can no longer be undone."
+            )
+        survivor_marker = await read_model(
+            ctx.store, keys.card_merge(tenant_id, audit.survivor_id), MergeMarker
+        )
+        if survivor_marker is not None and survivor_marker.role is MarkerRole.absorbed:
+            raise MergeRefused("The surviving card was merged again since; undo that merge first.")
+        # Hold the survivor so no other merge runs on it while we take it apart.
+        await _hold(
+            ctx,
+            tenant_id,
+            audit.survivor_id,
+            MergeMarker(
+                audit_id=audit.id, role=MarkerRole.survivor, survivor_id=audit.survivor_id, at=now
+            ),
+        )
+
+        def start(a: MergeAudit) -> MergeAudit:
+            if a.state is not MergeState.done:
+                return a
+            return a.model_copy(
+                update={"state": MergeState.undoing, "undone_by": actor, "undone_at": now}
+            )
+
+        audit = await update(ctx.store, audit_key, MergeAudit, start)
+    if audit.state is MergeState.undoing:
+        await _revert(ctx, tenant_id, audit)
+        audit = await update(
+            ctx.store,
+            audit_key,
+            MergeAudit,
+            lambda a: (
+                a.model_copy(update={"state": MergeState.undone})
+                if a.state is MergeState.undoing
+                else a
+            ),
+        )
+    return audit
+
+
+async def _revert(ctx: Context, tenant_id: str, audit: MergeAudit) -> None:
+    survivor_id, absorbed_id = audit.survivor_id, audit.absorbed_id
+    before = audit.absorbed_before
+    # Both the absorbed card's own interactions and any that reached it during the merge
+    # (recorded on its document) go back; nothing else on the survivor moves.
+    kept = await get_card(ctx.store, tenant_id, absorbed_id)
+    returning = list(
+        dict.fromkeys([*before.interaction_ids, *(kept.interaction_ids if kept else [])])
+    )
+    for interaction_id in returning:
+        await _repoint_interaction(ctx, tenant_id, interaction_id, survivor_id, absorbed_id)
+    for identity in before.identities:
+        if identity not in audit.survivor_before.identities:
+            await _repoint_index(ctx, tenant_id, identity, survivor_id, absorbed_id)
+    back = before.model_copy(update={"interaction_ids": returning})
+    await update(
+        ctx.store,
+        keys.card(tenant_id, survivor_id),
+        CustomerCard,
+        lambda card: unmerged(card, audit.survivor_before, back),
+    )
+    await update(
+        ctx.store,
+        keys.card(tenant_id, absorbed_id),
+        CustomerCard,
+        lambda card: card if card == back else back,
+    )
+    await _release(ctx, tenant_id, absorbed_id, audit.id)
+    await _release(ctx, tenant_id, survivor_id, audit.id)
+
+
+async def merge_of(ctx: Context, tenant_id: str, audit_id: str) -> MergeAudit | None:
+    return await read_model(ctx.store, keys.audit(tenant_id, audit_id), MergeAudit)
+
+
+def within_window(audit: MergeAudit, now: datetime, window: timedelta = UNDO_WINDOW) -> bool:
+    return audit.state is MergeState.done and now - audit.at <= window

@@ -1,0 +1,149 @@
+"""Merging Edward's phone and email cards from the card, and undoing it, over HTTP."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bot.services import keys
+from bot.web.app import CONTEXT
+from tests.activities import TENANT, interaction_event
+from tests.bot.test_customer_card_flow import KEY, actions, install, invoke, start_call, texts
+from tests.connector import FakeConnector
+
+Client = TestClient[Any, Any]
+
+
+async def start_email(client: Client, interaction_id: str = "mail-1") -> dict[str, Any]:
+    response = await client.post(
+        "/api/interactions",
+        json=interaction_event(
+            interaction_id,
+            "assigned",
+            channel="email",
+            customer={"email": "edward.ferrars@example.com"},
+        ),
+        headers=KEY,
+    )
+    assert response.status == 202, await response.text()
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+async def documents(client: Client, prefix: str) -> dict[str, Any]:
+    """Every stored document under ``prefix`` of the demo tenant, parsed."""
+    store = client.app[CONTEXT].store
+    found: dict[str, Any] = {}
+    async for key in store.keys(keys.tenant_prefix(TENANT) + prefix):
+        document = await store.read(key)
+        assert document is not None
+        found[key] = json.loads(document.data)
+    return found
+
+
+async def cards_and_index(client: Client) -> tuple[dict[str, Any], dict[str, Any]]:
+    return await documents(client, "cards/"), await documents(client, "card-index/")
+
+
+async def open_merge(client: Client, url: str, card: dict[str, Any]) -> dict[str, Any]:
+    """From the customer card to a merged card: Merge, pick the top candidate, confirm."""
+    [merge] = actions(card, "merge")
+    listed = (await invoke(client, url, "merge", merge["data"]))["value"]
+    pick = actions(listed, "mergeConfirm")[0]
+    confirm = (await invoke(client, url, "mergeConfirm", pick["data"]))["value"]
+    [do] = actions(confirm, "mergeDo")
+    return do
+
+
+async def test_merge_edward_cards_then_undo(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    fake, url = connector
+    await install(bot_client, url)
+    phone = await start_call(bot_client, "call-1")
+    email = await start_email(bot_client)
+    assert phone["cardId"] != email["cardId"]
+    before = await cards_and_index(bot_client)
+    assert len(before[0]) == 2
+    phone_card = [s.card for s in fake.cards() if "call-1" in texts(s.card)][-1]
+    [merge] = actions(phone_card, "merge")
+
+    listed = (await invoke(bot_client, url, "merge", merge["data"]))["value"]
+    assert "Possible duplicates" in texts(listed)
+    [pick] = actions(listed, "mergeConfirm")
+    assert pick["data"]["otherCardId"] == email["cardId"]
+    assert "Same CRM contact: Edward Ferrars" in texts(listed)
+
+    confirm = (await invoke(bot_client, url, "mergeConfirm", pick["data"]))["value"]
+    assert "edward.ferrars@example.com" in texts(confirm)
+    assert "The open card is kept" in texts(confirm)
+    [do] = actions(confirm, "mergeDo")
+
+    done = (await invoke(bot_client, url, "mergeDo", do["data"]))["value"]
+    assert "Merged" in texts(done) and "into this card" in texts(done)
+    [undo] = actions(done, "mergeUndo")
+    assert "+15550100" in texts(done) and "edward.ferrars@example.com" in texts(done)
+    # Teams retries the invoke: same answer, no second merge.
+    again = (await invoke(bot_client, url, "mergeDo", do["data"]))["value"]
+    assert actions(again, "mergeUndo")[0]["data"]["auditId"] == undo["data"]["auditId"]
+
+    merged_cards, merged_index = await cards_and_index(bot_client)
+    assert all(e["card_id"] == phone["cardId"] for e in merged_index.values())
+    survivor = merged_cards[keys.card(TENANT, phone["cardId"])]
+    assert survivor["interaction_ids"] == ["call-1", "mail-1"]
+    mail_interaction = (await documents(bot_client, "interactions/"))[
+        keys.interaction(TENANT, "mail-1")
+    ]
+    assert mail_interaction["card_id"] == phone["cardId"]
+
+    undone = (await invoke(bot_client, url, "mergeUndo", undo["data"]))["value"]
+    assert "Merge undone" in texts(undone)
+    assert "edward.ferrars@example.com" not in texts(undone)
+    retried = (await invoke(bot_client, url, "mergeUndo", undo["data"]))["value"]
+    assert "Merge undone" in texts(retried)
+    # Two cards again, exactly as before, index and all.
+    assert await cards_and_index(bot_client) == before
+    assert (await documents(bot_client, "interactions/"))[keys.interaction(TENANT, "mail-1")][
+        "card_id"
+    ] == email["cardId"]
+    mail3 = await start_email(bot_client, "mail-3")
+    assert mail3["cardId"] == email["cardId"]
+
+
+async def test_interaction_after_merge_stays_on_survivor_after_undo(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    fake, url = connector
+    await install(bot_client, url)
+    phone = await start_call(bot_client, "call-1")
+    email = await start_email(bot_client)
+    phone_card = [s.card for s in fake.cards() if "call-1" in texts(s.card)][-1]
+    do = await open_merge(bot_client, url, phone_card)
+    done = (await invoke(bot_client, url, "mergeDo", do["data"]))["value"]
+    [undo] = actions(done, "mergeUndo")
+    mail2 = await start_email(bot_client, "mail-2")  # reaches the merged card
+    assert mail2["cardId"] == phone["cardId"]
+    await invoke(bot_client, url, "mergeUndo", undo["data"])
+    cards, _ = await cards_and_index(bot_client)
+    assert cards[keys.card(TENANT, phone["cardId"])]["interaction_ids"] == ["call-1", "mail-2"]
+    assert cards[keys.card(TENANT, email["cardId"])]["interaction_ids"] == ["mail-1"]
+
+
+async def test_search_finds_any_card_by_email(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    fake, url = connector
+    await install(bot_client, url)
+    await start_call(bot_client, "call-1")
+    email = await start_email(bot_client)
+    phone_card = [s.card for s in fake.cards() if "call-1" in texts(s.card)][-1]
+    [merge] = actions(phone_card, "merge")
+    data = {**merge["data"], "query": "Edward.Ferrars@example.com"}
+    found = (await invoke(bot_client, url, "mergeSearch", data))["value"]
+    [pick] = actions(found, "mergeConfirm")
+    assert pick["data"]["otherCardId"] == email["cardId"]
+    nothing = await invoke(bot_client, url, "mergeSearch", {**data, "query": "nobody"})
+    assert actions(nothing["value"], "mergeConfirm") == []
+    assert "No card matches" in texts(nothing["value"])
