@@ -66,7 +66,7 @@ def test_validation():
 async def test_unsupported_disabled_and_missing_secret(session: aiohttp.ClientSession):
     base = {"settings_id": "a", "tenant_id": "t", "display_name": "X"}
     with pytest.raises(NotSupported):
-        build_client(CrmConfig(kind=CrmKind.ORACLE, **base), session=session)
+        build_client(CrmConfig(kind=CrmKind.REST, **base), session=session)
     with pytest.raises(NotSupported, match="disabled"):
         build_client(CrmConfig(kind=CrmKind.SALESFORCE, enabled=False, **base), session=session)
     with pytest.raises(CrmAuthError):

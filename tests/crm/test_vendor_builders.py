@@ -9,7 +9,7 @@ from pydantic import SecretStr
 
 from bot.adapters.crm import config as crm_config
 from bot.adapters.crm.config import BuildContext, CrmConfig, CrmKind, build_client
-from bot.adapters.crm.vendor_builders import VENDOR_BUILDERS, register
+from bot.adapters.crm.vendor_builders import VENDOR_BUILDERS
 from bot.services.crm import CrmAuthError, SearchCriteria
 from tests.crm.fakes.base import FakeCrm
 from tests.crm.fakes.freshdesk import FreshdeskFake
@@ -57,9 +57,7 @@ CASES: list[tuple[CrmKind, type[FakeCrm], dict[str, Any], str, str]] = [
 async def test_build_client_for_vendor_kinds(
     aiohttp_server, session, kind, fake_type, auth, secret, scheme
 ):
-    builders = dict(crm_config.BUILDERS)
-    register(builders)
-    assert builders[kind] is VENDOR_BUILDERS[kind]
+    assert kind in VENDOR_BUILDERS
     fake = fake_type()
     server = await aiohttp_server(fake.app)
     config = CrmConfig(
@@ -71,7 +69,7 @@ async def test_build_client_for_vendor_kinds(
         auth=auth,
     )
     ctx = BuildContext(session=session, secret=SecretStr(secret), token_cache_hooks=None)
-    client = builders[kind](config, ctx)
+    client = crm_config.BUILDERS[kind](config, ctx)
     assert client.settings_id == "s1" and client.display_name == f"My {kind.value}"
     records = await client.search(SearchCriteria(phones=["+14155550100"]))
     assert [r.title for r in records if r.ref.type == "contact"] == ["Jane Doe"]
@@ -79,9 +77,7 @@ async def test_build_client_for_vendor_kinds(
     assert data_requests[-1].headers["Authorization"].startswith(scheme)
 
 
-async def test_register_installs_into_the_factory(session, monkeypatch):
-    monkeypatch.setattr(crm_config, "BUILDERS", dict(crm_config.BUILDERS))
-    register()
+async def test_the_factory_builds_vendor_kinds(session):
     config = CrmConfig(
         settings_id="s1",
         tenant_id="t1",

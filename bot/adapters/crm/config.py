@@ -15,7 +15,7 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal, cast
+from typing import Annotated, Literal
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -267,14 +267,25 @@ def _build_dynamics(config: CrmConfig, ctx: BuildContext) -> CrmClient:
 def _build_demo(config: CrmConfig, ctx: BuildContext) -> CrmClient:
     from bot.adapters.crm.demo import DemoCrm
 
-    # cast: the demo adapter is kept in step with the port by its own owner
-    return cast(CrmClient, DemoCrm(settings_id=config.settings_id))
+    return DemoCrm(settings_id=config.settings_id)
+
+
+def _build_vendor(config: CrmConfig, ctx: BuildContext) -> CrmClient:
+    # Imported here: the vendor builders import this module's models.
+    from bot.adapters.crm.vendor_builders import VENDOR_BUILDERS
+
+    return VENDOR_BUILDERS[config.kind](config, ctx)
 
 
 BUILDERS: dict[CrmKind, Builder] = {
     CrmKind.DEMO: _build_demo,
     CrmKind.SALESFORCE: _build_salesforce,
     CrmKind.DYNAMICS: _build_dynamics,
+    CrmKind.ZENDESK: _build_vendor,
+    CrmKind.SERVICENOW: _build_vendor,
+    CrmKind.KUSTOMER: _build_vendor,
+    CrmKind.FRESHDESK: _build_vendor,
+    CrmKind.ORACLE: _build_vendor,
 }
 """Client builders per kind; adapters for the other kinds register here."""
 

@@ -1,8 +1,7 @@
 """Client builders for the Zendesk, ServiceNow, Kustomer, Freshdesk and Oracle kinds.
 
 They turn a :class:`~bot.adapters.crm.config.CrmConfig` into an adapter, in the shape
-:data:`bot.adapters.crm.config.BUILDERS` expects. :func:`register` adds them there
-(``config.BUILDERS.update(VENDOR_BUILDERS)`` does the same).
+:data:`bot.adapters.crm.config.BUILDERS` expects, which dispatches these kinds here.
 
 Auth per kind (the secret is ``CrmConfig.secret`` or the one given to ``build_client``):
 
@@ -24,7 +23,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.adapters.crm import config as _config
 from bot.adapters.crm.config import (
     ApiKeyAuth,
     BasicAuth,
@@ -176,11 +174,6 @@ VENDOR_BUILDERS: dict[CrmKind, Builder] = {
 }
 
 
-def register(builders: dict[CrmKind, Builder] | None = None) -> None:
-    """Add these kinds to ``builders`` (default: the factory's :data:`BUILDERS`)."""
-    (_config.BUILDERS if builders is None else builders).update(VENDOR_BUILDERS)
-
-
 __all__ = [
     "VENDOR_BUILDERS",
     "build_freshdesk",
@@ -188,5 +181,4 @@ __all__ = [
     "build_oracle",
     "build_servicenow",
     "build_zendesk",
-    "register",
 ]
