@@ -184,6 +184,9 @@ async def post_action(request: web.Request) -> web.Response:
         result = await card_actions.execute(ctx, identity.tenant_id, identity.agent_id, verb, data)
     except DomainError as error:
         return problem(400, str(error))
+    except Exception:
+        log.exception("tab action %r on interaction %s failed", verb, interaction.id)
+        return problem(500, "crmcard could not do that just now; try again.")
     current = await read_model(
         ctx.store, keys.interaction(identity.tenant_id, interaction.id), Interaction
     )

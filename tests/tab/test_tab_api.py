@@ -118,7 +118,9 @@ async def test_action_links_a_record_and_updates_the_teams_message(
     # The agent's Teams message is updated in place with the same state.
     teams = fake.cards()[sent_before:]
     assert teams and teams[-1].method == "PUT"
-    assert record_action(teams[-1].card, "unlink", "contact:C-2001")
+    teams_card = teams[-1].card
+    assert teams_card is not None
+    assert record_action(teams_card, "unlink", "contact:C-2001")
 
 
 async def test_a_change_made_in_the_bot_reaches_the_tab_live(
