@@ -108,6 +108,15 @@ async def test_tab_shows_card_links_on_click_and_follows_the_bot(
             await expect(card).to_contain_text("Current interaction")
             background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
             assert background == "rgb(31, 31, 31)"
+            if os.environ.get("CRMCARD_TAB_SCREENSHOT"):
+                dark = os.environ["CRMCARD_TAB_SCREENSHOT"].replace(".png", "-dark.png")
+                await page.screenshot(path=dark, full_page=True)
+            await page.goto(base_url + "/tab?theme=contrast")
+            await expect(card).to_contain_text("Current interaction")
+            colors = await page.locator("#card .ac-textBlock").evaluate_all(
+                "blocks => blocks.map(b => getComputedStyle(b).color)"
+            )
+            assert colors and set(colors) <= {"rgb(255, 255, 255)", "rgb(255, 255, 1)"}
             assert errors == []
         finally:
             await browser.close()
