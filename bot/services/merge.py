@@ -77,7 +77,8 @@ class MergeBusy(MergeRefused):
 
 class MarkerRole(StrEnum):
     survivor = "survivor"
-    absorbed = "absorbed"
+    absorbing = "absorbing"  # held for a merge that has not started moving anything
+    absorbed = "absorbed"  # "merged into survivor_id": find_card follows it
 
 
 class MergeMarker(BaseModel):
@@ -369,25 +370,20 @@ async def _plan(
     open_facts, other_facts = facts
     choice = choose_survivor(open_facts, other_facts)
     now = ctx.clock()
-    await _hold(
-        ctx,
-        tenant_id,
-        choice.survivor_id,
-        MergeMarker(
-            audit_id=merge_id, role=MarkerRole.survivor, survivor_id=choice.survivor_id, at=now
-        ),
-    )
+    roles = {choice.survivor_id: MarkerRole.survivor, choice.absorbed_id: MarkerRole.absorbing}
+    held: list[str] = []
     try:
-        await _hold(
-            ctx,
-            tenant_id,
-            choice.absorbed_id,
-            MergeMarker(
-                audit_id=merge_id, role=MarkerRole.absorbed, survivor_id=choice.survivor_id, at=now
-            ),
-        )
+        # A fixed order (by card id) so that merges over overlapping cards cannot all
+        # hold one card and wait on the next; a taken card refuses at once (MergeBusy).
+        for card_id in sorted(roles):
+            marker = MergeMarker(
+                audit_id=merge_id, role=roles[card_id], survivor_id=choice.survivor_id, at=now
+            )
+            await _hold(ctx, tenant_id, card_id, marker)
+            held.append(card_id)
     except MergeRefused:
-        await _release(ctx, tenant_id, choice.survivor_id, merge_id)
+        for card_id in held:
+            await _release(ctx, tenant_id, card_id, merge_id)
         raise
     # Both cards are ours now: their before-state cannot be changed by another merge.
     survivor = await get_card(ctx.store, tenant_id, choice.survivor_id)
@@ -444,6 +440,18 @@ async def _repoint_index(
 async def _apply(ctx: Context, tenant_id: str, audit: MergeAudit) -> None:
     survivor_id, absorbed_id = audit.survivor_id, audit.absorbed_id
     absorbed = audit.absorbed_before
+    # 0. From now on the absorbed card's identities find the survivor.
+    marker_key = keys.card_merge(tenant_id, absorbed_id)
+    await update(
+        ctx.store,
+        marker_key,
+        MergeMarker,
+        lambda m: (
+            m.model_copy(update={"role": MarkerRole.absorbed})
+            if m.audit_id == audit.id and m.role is MarkerRole.absorbing
+            else m
+        ),
+    )
     # 1. The survivor gains everything (union: a retry adds nothing twice).
     await update(
         ctx.store,

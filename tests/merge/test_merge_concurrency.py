@@ -1,0 +1,247 @@
+"""Two instances merging overlapping cards at once, and links arriving during a merge.
+
+Each "instance" has its own store client on one shared store (SQLite file, or an Azurite
+container), as two bot processes would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.domain import identifiers
+from bot.domain.cards import CardIdentity, CustomerCard
+from bot.domain.identifiers import Channel
+from bot.domain.interactions import Agent, Interaction, ShownRecords
+from bot.domain.links import set_link
+from bot.domain.merge import MergeAudit, MergeState
+from bot.services import keys, merge
+from bot.services.cards import IndexEntry, attach_interaction, resolve_card
+from bot.services.context import Context
+from bot.services.store import create_model, read_model, update
+from bot.settings import Settings, StoreKind
+from bot.web.app import open_store
+from tests.domain.factories import record
+
+TENANT = "t-merge"
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+class _NoCrms:
+    async def clients(self, tenant_id: str) -> list[Any]:
+        return []
+
+
+class _NoDelivery:
+    async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
+        return True
+
+    async def refresh_user_ids(self, interaction: Interaction) -> list[str]:
+        return []
+
+
+@pytest.fixture(params=["local", pytest.param("blob", marks=pytest.mark.azurite)])
+async def instances(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[Context, Context]]:
+    if request.param == "local":
+        settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    else:
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            data_dir=tmp_path,
+            store=StoreKind.blob,
+            blob_connection_string=request.getfixturevalue("azurite_connection_string"),
+            blob_container=f"merge-{uuid.uuid4().hex[:12]}",
+        )
+    stores = [open_store(settings), open_store(settings)]
+    try:
+        yield tuple(  # type: ignore[return-value]
+            Context(store=s, crms=_NoCrms(), delivery=_NoDelivery(), clock=lambda: NOW)
+            for s in stores
+        )
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def make_card(ctx: Context, interaction_id: str, channel: Channel, raw: str) -> str:
+    make = identifiers.email if "@" in raw else identifiers.phone
+    identity = CardIdentity(channel=channel, identifier=make(raw))
+    card = await resolve_card(ctx.store, TENANT, [identity], None, NOW)
+    contact = record("contact", "C-1", "Edward Ferrars")
+    cases = {r.ref.key: r for r in (record("case", f"K-{n}") for n in range(8))}
+    interaction = Interaction(
+        id=interaction_id,
+        tenant_id=TENANT,
+        card_id=card.id,
+        channel=channel,
+        agent=Agent(aad_object_id="agent"),
+        identities=[identity],
+        shown=ShownRecords(records={contact.ref.key: contact, **cases}, person=[contact.ref.key]),
+    )
+    await create_model(ctx.store, keys.interaction(TENANT, interaction_id), interaction)
+    await attach_interaction(ctx.store, TENANT, card.id, interaction_id)
+    return card.id
+
+
+async def assert_consistent(ctx: Context, all_identities: set[str], interactions: set[str]) -> None:
+    """Every identity and interaction is on exactly one live card, and the index agrees."""
+    cards: dict[str, CustomerCard] = {}
+    async for key in ctx.store.keys(keys.cards_prefix(TENANT)):
+        card = await read_model(ctx.store, key, CustomerCard)
+        assert card is not None
+        if await merge.live_card(ctx, TENANT, card.id) is not None:
+            cards[card.id] = card
+    seen_identities: dict[str, str] = {}
+    seen_interactions: dict[str, str] = {}
+    for card in cards.values():
+        for identity in card.identities:
+            assert identity.key not in seen_identities, f"{identity.key} on two live cards"
+            seen_identities[identity.key] = card.id
+            entry = await read_model(ctx.store, keys.card_index(TENANT, identity.key), IndexEntry)
+            assert entry is not None and entry.card_id == card.id
+        for interaction_id in card.interaction_ids:
+            assert interaction_id not in seen_interactions
+            seen_interactions[interaction_id] = card.id
+            stored = await read_model(
+                ctx.store, keys.interaction(TENANT, interaction_id), Interaction
+            )
+            assert stored is not None and stored.card_id == card.id
+    assert set(seen_identities) == all_identities
+    assert set(seen_interactions) == interactions
+    async for key in ctx.store.keys(keys.tenant_prefix(TENANT) + "card-merges/"):
+        marker = await read_model(ctx.store, key, merge.MergeMarker)
+        assert marker is not None and marker.role is merge.MarkerRole.absorbed, "lock left"
+
+
+async def test_overlapping_merges_at_once_end_consistent(
+    instances: tuple[Context, Context],
+) -> None:
+    one, two = instances
+    a = await make_card(one, "call-1", Channel.voice, "+1 555 0100")
+    b = await make_card(one, "mail-1", Channel.email, "edward@example.com")
+    c = await make_card(one, "sms-1", Channel.sms, "+1 555 0199")
+    everything = {"voice/phone:+15550100", "email/email:edward@example.com", "sms/phone:+15550199"}
+
+    async def attempt(ctx: Context, open_id: str, other_id: str) -> MergeAudit | Exception:
+        try:
+            return await merge.merge(ctx, TENANT, open_id, other_id, "agent", merge.new_merge_id())
+        except merge.MergeRefused as refused:
+            return refused
+
+    # B into A, C into B and A into C, all at once over both instances.
+    results = await asyncio.gather(
+        attempt(one, a, b), attempt(two, b, c), attempt(one, c, a), attempt(two, a, b)
+    )
+    done = [r for r in results if isinstance(r, MergeAudit)]
+    assert all(r.state is MergeState.done for r in done)
+    refused = [r for r in results if not isinstance(r, MergeAudit)]
+    assert all(isinstance(r, merge.MergeRefused) for r in refused)
+    await assert_consistent(one, everything, {"call-1", "mail-1", "sms-1"})
+    # Nothing is left held: a merge of what is still separate goes through now.
+    live = [x for x in (a, b, c) if await merge.live_card(one, TENANT, x) is not None]
+    if len(live) > 1:
+        done.append(await merge.merge(two, TENANT, live[0], live[1], "agent", merge.new_merge_id()))
+        await assert_consistent(one, everything, {"call-1", "mail-1", "sms-1"})
+
+    # Whatever merged, undoing it (newest first) gives back three consistent cards.
+    for audit in reversed(done):
+        undone = await merge.undo(two, TENANT, audit.id, "agent")
+        assert undone.state is MergeState.undone
+    await assert_consistent(one, everything, {"call-1", "mail-1", "sms-1"})
+    for card_id, interaction_id in ((a, "call-1"), (b, "mail-1"), (c, "sms-1")):
+        card = await merge.live_card(one, TENANT, card_id)
+        assert card is not None and card.interaction_ids == [interaction_id]
+
+
+async def test_links_arriving_during_a_merge_are_kept(
+    instances: tuple[Context, Context],
+) -> None:
+    one, two = instances
+    a = await make_card(one, "call-1", Channel.voice, "+1 555 0100")
+    b = await make_card(one, "mail-1", Channel.email, "edward@example.com")
+    records = [f"demo:case:K-{n}" for n in range(8)]
+
+    async def link(key: str) -> None:
+        def change(current: Interaction) -> Interaction:
+            return set_link(
+                current, key, linked=True, seen_revision=current.revision, actor="x", now=NOW
+            ).interaction
+
+        await update(two.store, keys.interaction(TENANT, "mail-1"), Interaction, change)
+
+    merge_id = merge.new_merge_id()
+    await asyncio.gather(
+        merge.merge(one, TENANT, a, b, "agent", merge_id), *(link(k) for k in records)
+    )
+    mail = await read_model(one.store, keys.interaction(TENANT, "mail-1"), Interaction)
+    assert mail is not None and mail.card_id == a
+    assert set(mail.linked_keys()) == set(records)
+    # A new interaction arriving for the absorbed card's email finds the survivor.
+    late = await make_card(two, "mail-2", Channel.email, "edward@example.com")
+    assert late == a
+    # Retrying the same merge changes nothing.
+    again = await merge.merge(two, TENANT, a, b, "agent", merge_id)
+    assert again.state is MergeState.done
+    everything = {"voice/phone:+15550100", "email/email:edward@example.com"}
+    await assert_consistent(one, everything, {"call-1", "mail-1", "mail-2"})
+    # Undo: mail-1 and its links go back to B; mail-2 (after the merge) stays on A.
+    await merge.undo(one, TENANT, merge_id, "agent")
+    mail = await read_model(one.store, keys.interaction(TENANT, "mail-1"), Interaction)
+    assert mail is not None and mail.card_id == b and set(mail.linked_keys()) == set(records)
+    card_a = await merge.live_card(one, TENANT, a)
+    card_b = await merge.live_card(one, TENANT, b)
+    assert card_a is not None and card_a.interaction_ids == ["call-1", "mail-2"]
+    assert card_b is not None and card_b.interaction_ids == ["mail-1"]
+
+
+async def test_undo_window_and_refusals(instances: tuple[Context, Context]) -> None:
+    one, _ = instances
+    a = await make_card(one, "call-1", Channel.voice, "+1 555 0100")
+    b = await make_card(one, "mail-1", Channel.email, "edward@example.com")
+    with pytest.raises(merge.MergeRefused):
+        await merge.merge(one, TENANT, a, a, "agent", merge.new_merge_id())
+    audit = await merge.merge(one, TENANT, a, b, "agent", merge.new_merge_id())
+    with pytest.raises(merge.MergeRefused, match="already merged"):
+        await merge.merge(one, TENANT, a, b, "agent", merge.new_merge_id())
+    late = Context(
+        store=one.store,
+        crms=one.crms,
+        delivery=one.delivery,
+        clock=lambda: datetime(2027, 1, 1, tzinfo=UTC),
+    )
+    with pytest.raises(merge.MergeRefused, match="30 days"):
+        await merge.undo(late, TENANT, audit.id, "agent")
+    stored = await read_model(one.store, keys.audit(TENANT, audit.id), MergeAudit)
+    assert stored is not None and stored.actor == "agent" and stored.tenant_id == TENANT
+    assert stored.absorbed_before.id == b and stored.survivor_before.interaction_ids == ["call-1"]
+
+
+async def test_chained_merges_undo_newest_first(instances: tuple[Context, Context]) -> None:
+    one, two = instances
+    a = await make_card(one, "call-1", Channel.voice, "+1 555 0100")
+    b = await make_card(one, "mail-1", Channel.email, "edward@example.com")
+    c = await make_card(one, "sms-1", Channel.sms, "+1 555 0199")
+    first = await merge.merge(one, TENANT, a, b, "agent", merge.new_merge_id())
+    second = await merge.merge(two, TENANT, c, a, "agent", merge.new_merge_id())
+    assert second.survivor_id == c
+    # find_card follows B -> A -> C even if an index entry were still on B.
+    found = await merge.live_card(one, TENANT, c)
+    assert found is not None and set(found.interaction_ids) == {"call-1", "mail-1", "sms-1"}
+    with pytest.raises(merge.MergeRefused, match="undo that merge first"):
+        await merge.undo(one, TENANT, first.id, "agent")
+    await merge.undo(one, TENANT, second.id, "agent")
+    await merge.undo(two, TENANT, first.id, "agent")
+    everything = {
+        "voice/phone:+15550100",
+        "email/email:edward@example.com",
+        "sms/phone:+15550199",
+    }
+    await assert_consistent(one, everything, {"call-1", "mail-1", "sms-1"})
