@@ -20,6 +20,11 @@ class CandidateView(_View):
     reasons: list[str]
 
 
+class HistoryView(_View):
+    audit_id: str
+    text: str
+
+
 class CandidatesView(_View):
     interaction_id: str
     rev: int
@@ -29,6 +34,7 @@ class CandidatesView(_View):
     empty_text: str
     query: str = ""
     notices: list[str] = Field(default_factory=list)
+    history: list[HistoryView] = Field(default_factory=list)
 
     @property
     def has_candidates(self) -> bool:

@@ -17,6 +17,7 @@ from bot.adaptive_cards.merge_cards import (
     CandidatesView,
     CandidateView,
     ConfirmView,
+    HistoryView,
     render_candidates,
     render_confirm,
     with_undo_banner,
@@ -300,6 +301,14 @@ async def _merge_candidates_card(
         empty_text=empty,
         query=query,
         notices=notices,
+        history=[
+            HistoryView(
+                audit_id=audit.id,
+                text=f"{merge_service.label(audit.absorbed_before)} · "
+                f"{audit.at:%Y-%m-%d %H:%M} UTC",
+            )
+            for audit in await merge_service.recent_merges(ctx, tenant, card.id)
+        ],
     )
     return ActionResult(render_candidates(view), notices)
 

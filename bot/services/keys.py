@@ -44,3 +44,7 @@ def cards_prefix(tenant_id: str) -> str:
 def card_merge(tenant_id: str, card_id: str) -> str:
     """The merge holding ``card_id``: a lock while it runs, "merged into" once absorbed."""
     return f"{tenant_prefix(tenant_id)}card-merges/{part(card_id)}"
+
+
+def audit_prefix(tenant_id: str) -> str:
+    return f"{tenant_prefix(tenant_id)}audit/"

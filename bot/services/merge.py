@@ -583,3 +583,27 @@ async def merge_of(ctx: Context, tenant_id: str, audit_id: str) -> MergeAudit | 
 
 def within_window(audit: MergeAudit, now: datetime, window: timedelta = UNDO_WINDOW) -> bool:
     return audit.state is MergeState.done and now - audit.at <= window
+
+
+async def recent_merges(
+    ctx: Context, tenant_id: str, card_id: str, limit: int = 5, window: timedelta = UNDO_WINDOW
+) -> list[MergeAudit]:
+    """Merges into ``card_id`` that can still be undone, newest first.
+
+    A scan of the tenant's audit entries: fine for now; a per-card history document is
+    what a busy tenant needs.
+    """
+    now = ctx.clock()
+    found: list[MergeAudit] = []
+    async for key in ctx.store.keys(keys.audit_prefix(tenant_id)):
+        document = await ctx.store.read(key)
+        if document is None:
+            continue
+        try:
+            audit = MergeAudit.model_validate_json(document.data)
+        except ValueError:
+            continue  # another kind of audit entry
+        if audit.survivor_id == card_id and within_window(audit, now, window):
+            found.append(audit)
+    found.sort(key=lambda a: a.at, reverse=True)
+    return found[:limit]

@@ -147,3 +147,44 @@ async def test_search_finds_any_card_by_email(
     nothing = await invoke(bot_client, url, "mergeSearch", {**data, "query": "nobody"})
     assert actions(nothing["value"], "mergeConfirm") == []
     assert "No card matches" in texts(nothing["value"])
+
+
+async def test_undo_from_the_cards_merge_history(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    fake, url = connector
+    await install(bot_client, url)
+    phone = await start_call(bot_client, "call-1")
+    email = await start_email(bot_client)
+    phone_card = [s.card for s in fake.cards() if "call-1" in texts(s.card)][-1]
+    do = await open_merge(bot_client, url, phone_card)
+    done = (await invoke(bot_client, url, "mergeDo", do["data"]))["value"]
+    [merge] = actions(done, "merge")
+    listed = (await invoke(bot_client, url, "merge", merge["data"]))["value"]
+    assert "Recent merges into this card" in texts(listed)
+    assert actions(listed, "mergeConfirm") == []  # the email card is part of this one now
+    [undo] = actions(listed, "mergeUndo")
+    undone = (await invoke(bot_client, url, "mergeUndo", undo["data"]))["value"]
+    assert "Merge undone" in texts(undone)
+    again = (await invoke(bot_client, url, "merge", merge["data"]))["value"]
+    assert "Recent merges into this card" not in texts(again)
+    [pick] = actions(again, "mergeConfirm")
+    assert pick["data"]["otherCardId"] == email["cardId"] != phone["cardId"]
+
+
+async def test_stale_confirm_of_a_merged_card_gets_a_notice(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    fake, url = connector
+    await install(bot_client, url)
+    await start_call(bot_client, "call-1")
+    await start_email(bot_client)
+    phone_card = [s.card for s in fake.cards() if "call-1" in texts(s.card)][-1]
+    do = await open_merge(bot_client, url, phone_card)
+    await invoke(bot_client, url, "mergeDo", do["data"])
+    # Another device still shows the confirmation of a second, separate merge attempt.
+    other = {**do["data"], "mergeId": "merge-" + "0" * 32}
+    body = await invoke(bot_client, url, "mergeDo", other)
+    assert body["statusCode"] == 200
+    assert "already merged" in texts(body["value"])
+    assert actions(body["value"], "mergeUndo") == []
