@@ -25,6 +25,7 @@ Design:
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -61,7 +62,9 @@ from bot.services.store import (
     update,
 )
 
-UNDO_WINDOW = timedelta(days=30)
+# How long a merge can be undone: CRMCARD_MERGE_UNDO_DAYS (read here, not in Settings,
+# until Settings grows the field), 30 days by default.
+UNDO_WINDOW = timedelta(days=int(os.environ.get("CRMCARD_MERGE_UNDO_DAYS", "30")))
 INTERACTIONS_READ = 5  # newest interactions of a card read for its names and CRM contacts
 SCAN_LIMIT = 5_000  # cards read by the name scan (see candidates())
 STALE_LOCK = timedelta(minutes=2)

@@ -188,3 +188,36 @@ async def test_stale_confirm_of_a_merged_card_gets_a_notice(
     assert body["statusCode"] == 200
     assert "already merged" in texts(body["value"])
     assert actions(body["value"], "mergeUndo") == []
+
+
+async def test_anonymous_open_card_merges_into_the_crm_customer(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    fake, url = connector
+    await install(bot_client, url)
+    phone = await start_call(bot_client, "call-1")  # Edward, found in the CRM
+    response = await bot_client.post(
+        "/api/interactions",
+        json=interaction_event(
+            "chat-1", "assigned", channel="chat", customer={"handle": "web-visitor-42"}
+        ),
+        headers=KEY,
+    )
+    chat = await response.json()
+    chat_card = [s.card for s in fake.cards() if "chat-1" in texts(s.card)][-1]
+    [merge] = actions(chat_card, "merge")
+    found = await invoke(bot_client, url, "mergeSearch", {**merge["data"], "query": "555 0100"})
+    [pick] = actions(found["value"], "mergeConfirm")
+    assert pick["data"]["otherCardId"] == phone["cardId"]
+    confirm = (await invoke(bot_client, url, "mergeConfirm", pick["data"]))["value"]
+    assert "The other card is kept" in texts(confirm)
+    [do] = actions(confirm, "mergeDo")
+    done = (await invoke(bot_client, url, "mergeDo", do["data"]))["value"]
+    assert "into this card" in texts(done)
+    cards, index = await cards_and_index(bot_client)
+    survivor = cards[keys.card(TENANT, phone["cardId"])]
+    assert survivor["interaction_ids"] == ["call-1", "chat-1"]
+    assert all(entry["card_id"] == phone["cardId"] for entry in index.values())
+    interactions = await documents(bot_client, "interactions/")
+    assert interactions[keys.interaction(TENANT, "chat-1")]["card_id"] == phone["cardId"]
+    assert chat["cardId"] != phone["cardId"]
