@@ -65,6 +65,7 @@ class Settings(BaseSettings):
         default_factory=lambda: {"demo-tenant": SecretStr("demo-key")},
         description="tenant id -> key the contact-center platform sends as X-Api-Key",
     )
+    merge_undo_days: int = Field(30, ge=0, description="how long a card merge can be undone")
     crm_deadline_seconds: float = Field(
         2.5, description="a card is sent when the slowest CRM answers or this passes"
     )

@@ -360,7 +360,7 @@ async def _merge_confirm(
         absorbed_name=absorbed.name or merge_service.label(absorbed.card),
         absorbed_lines=merge_service.describe(absorbed.card),
         reasons=[r.text for r in reasons(open_facts, other_facts)],
-        undo_days=merge_service.UNDO_WINDOW.days,
+        undo_days=ctx.merge_undo_window.days,
     )
     return ActionResult(render_confirm(view), [])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.services.crm import CrmDirectory
 from bot.services.publisher import Delivery
@@ -21,4 +21,5 @@ class Context:
     crms: CrmDirectory
     delivery: Delivery
     crm_deadline: float = 2.5
+    merge_undo_window: timedelta = timedelta(days=30)
     clock: Callable[[], datetime] = field(default=utc_now)

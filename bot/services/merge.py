@@ -25,7 +25,6 @@ Design:
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -62,9 +61,6 @@ from bot.services.store import (
     update,
 )
 
-# How long a merge can be undone: CRMCARD_MERGE_UNDO_DAYS (read here, not in Settings,
-# until Settings grows the field), 30 days by default.
-UNDO_WINDOW = timedelta(days=int(os.environ.get("CRMCARD_MERGE_UNDO_DAYS", "30")))
 INTERACTIONS_READ = 5  # newest interactions of a card read for its names and CRM contacts
 SCAN_LIMIT = 5_000  # cards read by the name scan (see candidates())
 STALE_LOCK = timedelta(minutes=2)
@@ -494,9 +490,9 @@ async def undo(
     tenant_id: str,
     audit_id: str,
     actor: str,
-    window: timedelta = UNDO_WINDOW,
 ) -> MergeAudit:
     """Put both cards back as they were before merge ``audit_id``; idempotent."""
+    window = ctx.merge_undo_window
     audit_key = keys.audit(tenant_id, audit_id)
     audit = await read_model(ctx.store, audit_key, MergeAudit)
     if audit is None:
@@ -584,12 +580,12 @@ async def merge_of(ctx: Context, tenant_id: str, audit_id: str) -> MergeAudit | 
     return await read_model(ctx.store, keys.audit(tenant_id, audit_id), MergeAudit)
 
 
-def within_window(audit: MergeAudit, now: datetime, window: timedelta = UNDO_WINDOW) -> bool:
+def within_window(audit: MergeAudit, now: datetime, window: timedelta) -> bool:
     return audit.state is MergeState.done and now - audit.at <= window
 
 
 async def recent_merges(
-    ctx: Context, tenant_id: str, card_id: str, limit: int = 5, window: timedelta = UNDO_WINDOW
+    ctx: Context, tenant_id: str, card_id: str, limit: int = 5
 ) -> list[MergeAudit]:
     """Merges into ``card_id`` that can still be undone, newest first.
 
@@ -606,7 +602,7 @@ async def recent_merges(
             audit = MergeAudit.model_validate_json(document.data)
         except ValueError:
             continue  # another kind of audit entry
-        if audit.survivor_id == card_id and within_window(audit, now, window):
+        if audit.survivor_id == card_id and within_window(audit, now, ctx.merge_undo_window):
             found.append(audit)
     found.sort(key=lambda a: a.at, reverse=True)
     return found[:limit]

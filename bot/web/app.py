@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             TeamsDelivery(adapter, store, settings.app_id), LiveDelivery(live)
         ),
         crm_deadline=settings.crm_deadline_seconds,
+        merge_undo_window=timedelta(days=settings.merge_undo_days),
     )
     live.bind(ctx)
     app = web.Application(client_max_size=256 * 1024)
