@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     blob_connection_string: SecretStr = SecretStr("")
     blob_container: str = "crmcard"
 
+    secret_key: SecretStr = Field(
+        SecretStr(""),
+        description="base64 of 32 random bytes sealing CRM secrets and token caches at rest; "
+        "the embedded default generates one into the data dir",
+    )
+
     demo_crm: bool = Field(True, description="connect the built-in demo CRM for every tenant")
     demo_commands: bool = Field(
         True, description="accept 'call +1 555 0100' style chat commands that fake interactions"

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from bot.services.crm import CrmDirectory
 from bot.services.publisher import Delivery
 from bot.services.store import Store
 
+if TYPE_CHECKING:
+    from bot.domain.interactions import EventRecord, Interaction
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+EventListener = Callable[["Context", "Interaction", "EventRecord"], Awaitable[None]]
+"""Called after a lifecycle event is stored and before the webhook answers: work that
+must not be lost (write-back outbox, record creation) hangs here."""
 
 
 @dataclass
@@ -23,3 +32,4 @@ class Context:
     crm_deadline: float = 2.5
     merge_undo_window: timedelta = timedelta(days=30)
     clock: Callable[[], datetime] = field(default=utc_now)
+    event_listeners: list[EventListener] = field(default_factory=list)

@@ -179,5 +179,7 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
 
     interaction = await update(ctx.store, key, Interaction, change)
     if interaction.revision != before[-1]:
+        for listener in ctx.event_listeners:
+            await listener(ctx, interaction, record)
         await publish(ctx, interaction)
     return interaction
