@@ -72,6 +72,10 @@ class Settings(BaseSettings):
         description="tenant id -> key the contact-center platform sends as X-Api-Key",
     )
     merge_undo_days: int = Field(30, ge=0, description="how long a card merge can be undone")
+    admin_keys: dict[str, SecretStr] = Field(
+        default_factory=lambda: {"demo-tenant": SecretStr("demo-admin-key")},
+        description="tenant id -> key for the admin API (X-Admin-Key)",
+    )
     crm_deadline_seconds: float = Field(
         2.5, description="a card is sent when the slowest CRM answers or this passes"
     )

@@ -21,6 +21,7 @@ from bot.services.live import LiveCards, LiveDelivery, ObservedStore
 from bot.services.publisher import CompositeDelivery
 from bot.services.store import Store
 from bot.settings import Settings, StoreKind
+from bot.web.admin_auth import SETTINGS_KEY as ADMIN_SETTINGS
 from bot.web.interactions import CONTEXT, SETTINGS, post_interaction_event
 from bot.web.tab import setup_tab
 
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     live.bind(ctx)
     app = web.Application(client_max_size=256 * 1024)
     app[SETTINGS] = settings
+    app[ADMIN_SETTINGS] = settings
     app[CONTEXT] = ctx
     app[ADAPTER] = adapter
     app[BOT] = CrmCardBot(ctx, settings)
