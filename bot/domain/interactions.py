@@ -61,6 +61,14 @@ class EventRecord(BaseModel):
     occurred_at: datetime
     event_id: str | None = None
     agent: Agent
+    customer_messages: int | None = Field(
+        None, description="messages the customer had sent when the event happened (chats)"
+    )
+    session: dict[str, str] = Field(
+        default_factory=dict,
+        description="session details from the platform: callType, callId, menuPath, "
+        "phoneNumber, language",
+    )
 
 
 class LinkState(BaseModel):
@@ -80,6 +88,9 @@ class ShownRecords(BaseModel):
     )
     current: list[str] = Field(
         default_factory=list, description="pinned records and those created in the interaction"
+    )
+    found: list[str] = Field(
+        default_factory=list, description="records found by Search workflows (Related section)"
     )
     problems: dict[str, str] = Field(
         default_factory=dict, description="CRM settings id -> why its records are missing"
@@ -108,6 +119,10 @@ class Interaction(BaseModel):
     links: dict[str, LinkState] = Field(default_factory=dict)
     shown: ShownRecords = Field(default_factory=ShownRecords)
     view: CardViewState = Field(default_factory=CardViewState)
+    details: dict[str, str] = Field(
+        default_factory=dict,
+        description="platform-sent data for memorialization (disposition, notes, callId...)",
+    )
     revision: int = 0
 
     @property

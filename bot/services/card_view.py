@@ -121,7 +121,7 @@ def _section(
 def _related_keys(interaction: Interaction) -> list[str]:
     """Person-level records first; after Refresh, the records related to them."""
     shown = interaction.shown
-    keys = list(shown.person)
+    keys = [*shown.person, *shown.found]
     if interaction.view.related_loaded:
         for person in shown.person:
             keys.extend(shown.related.get(person, []))

@@ -51,6 +51,16 @@ class AgentIn(_Inbound):
     name: str | None = Field(None, max_length=200)
 
 
+class SessionIn(_Inbound):
+    """Session details for record titles and tags (record-creation policies)."""
+
+    call_type: str | None = Field(None, max_length=100)
+    call_id: str | None = Field(None, max_length=200)
+    menu_path: str | None = Field(None, max_length=500)
+    phone_number: str | None = Field(None, max_length=64)
+    language: str | None = Field(None, max_length=50)
+
+
 class InteractionEventIn(_Inbound):
     """One lifecycle event, as the platform's webhook sends it."""
 
@@ -63,6 +73,8 @@ class InteractionEventIn(_Inbound):
     agent: AgentIn
     customer: CustomerIn
     queue: str | None = Field(None, max_length=200)
+    customer_messages: int | None = Field(None, ge=0, le=1_000_000)
+    session: SessionIn | None = None
 
     @model_validator(mode="after")
     def _reachable(self) -> InteractionEventIn:
@@ -88,6 +100,10 @@ class InteractionEventIn(_Inbound):
             occurred_at=self.occurred_at,
             event_id=self.event_id,
             agent=Agent(aad_object_id=self.agent.aad_object_id, name=self.agent.name),
+            customer_messages=self.customer_messages,
+            session=(
+                self.session.model_dump(by_alias=True, exclude_none=True) if self.session else {}
+            ),
         )
 
 
