@@ -61,6 +61,17 @@ class SessionIn(_Inbound):
     language: str | None = Field(None, max_length=50)
 
 
+class DetailsIn(_Inbound):
+    """Wrap-up data for memorialization; later events add to earlier ones."""
+
+    disposition: str | None = Field(None, max_length=200)
+    notes: str | None = Field(None, max_length=100_000)
+    transcript: str | None = Field(None, max_length=200_000)
+
+    def values(self) -> dict[str, str]:
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
 class InteractionEventIn(_Inbound):
     """One lifecycle event, as the platform's webhook sends it."""
 
@@ -75,6 +86,7 @@ class InteractionEventIn(_Inbound):
     queue: str | None = Field(None, max_length=200)
     customer_messages: int | None = Field(None, ge=0, le=1_000_000)
     session: SessionIn | None = None
+    details: DetailsIn | None = None
 
     @model_validator(mode="after")
     def _reachable(self) -> InteractionEventIn:
@@ -191,7 +203,11 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
 
     def change(interaction: Interaction) -> Interaction:
         before.append(interaction.revision)
-        return apply_event(interaction, record)
+        applied = apply_event(interaction, record)
+        if applied is not interaction and event.details is not None:
+            details = {**applied.details, **event.details.values()}
+            applied = applied.model_copy(update={"details": details})
+        return applied
 
     interaction = await update(ctx.store, key, Interaction, change)
     if interaction.revision != before[-1]:

@@ -1,0 +1,248 @@
+"""Data memorialization: what crmcard writes into the linked CRM records, and when.
+
+Pure rules, no I/O: the admin's mapping (crmcard interaction field -> CRM field, with
+an optional per-target maximum length) per CRM configuration, the values an interaction
+offers, the visible truncation of long values, the trigger and the target records, and
+one idempotency key per (interaction, record, kind of write).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from bot.domain.identifiers import IdentifierKind
+from bot.domain.interactions import Interaction, LifecycleEvent
+from bot.domain.records import RecordRef
+
+TRUNCATION_MARKER = "…[truncated]"
+TIMELINE_SUBJECT_MAX = 255
+TIMELINE_DESCRIPTION_MAX = 32_000
+
+
+class SourceField(StrEnum):
+    """The interaction fields crmcard can write into a CRM record."""
+
+    contact_name = "contactName"
+    phone = "phone"
+    email = "email"
+    channel = "channel"
+    direction = "direction"
+    queue = "queue"
+    start = "start"
+    end = "end"
+    duration = "duration"
+    agent = "agent"
+    disposition = "disposition"
+    notes = "notes"
+    transcript = "transcript"
+    call_id = "callId"
+    menu_path = "menuPath"
+    language = "language"
+
+
+SOURCE_LABELS: dict[SourceField, str] = {
+    SourceField.contact_name: "Contact",
+    SourceField.phone: "Phone",
+    SourceField.email: "Email",
+    SourceField.channel: "Channel",
+    SourceField.direction: "Direction",
+    SourceField.queue: "Queue",
+    SourceField.start: "Start",
+    SourceField.end: "End",
+    SourceField.duration: "Duration",
+    SourceField.agent: "Agent",
+    SourceField.disposition: "Disposition",
+    SourceField.notes: "Notes",
+    SourceField.transcript: "Transcript",
+    SourceField.call_id: "Call ID",
+    SourceField.menu_path: "Menu path",
+    SourceField.language: "Language",
+}
+
+# Wrap-up data the platform may send with an event (Interaction.details keys); call id,
+# menu path and language come from the events' session details.
+DETAIL_FIELDS = (SourceField.disposition, SourceField.notes, SourceField.transcript)
+
+
+class WriteKind(StrEnum):
+    fields = "fields"
+    timeline = "timeline"
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class FieldMapping(_Config):
+    source: SourceField
+    target: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
+    max_length: int | None = Field(
+        None, ge=len(TRUNCATION_MARKER) + 1, le=1_000_000, description="the target's limit"
+    )
+
+
+class TimelineSettings(_Config):
+    enabled: bool = True
+    activity_type: str = Field("task", pattern=r"^(task|phonecall)$")
+
+
+class MemorializationMapping(_Config):
+    """One CRM configuration's mapping, as its admin saved it."""
+
+    fields: list[FieldMapping] = Field(default_factory=list, max_length=100)
+    timeline: TimelineSettings = Field(default_factory=TimelineSettings)
+
+    @field_validator("fields")
+    @classmethod
+    def _one_source_per_target(cls, fields: list[FieldMapping]) -> list[FieldMapping]:
+        targets = [f.target for f in fields]
+        duplicates = sorted({t for t in targets if targets.count(t) > 1})
+        if duplicates:
+            raise ValueError(f"each CRM field may be mapped once; repeated: {duplicates}")
+        return fields
+
+
+DEFAULT_MAPPING = MemorializationMapping()
+"""Unconfigured CRMs: no record fields, a timeline activity where the CRM has one."""
+
+
+def truncate(value: str, max_length: int | None) -> tuple[str, bool]:
+    """``value`` cut to ``max_length`` with a visible marker; (value, was it cut)."""
+    if max_length is None or len(value) <= max_length:
+        return value, False
+    keep = max(0, max_length - len(TRUNCATION_MARKER))
+    return value[:keep] + TRUNCATION_MARKER, True
+
+
+def _duration(seconds: float) -> str:
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+_ENDS = (LifecycleEvent.ended, LifecycleEvent.transferred, LifecycleEvent.unassigned)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def interaction_values(interaction: Interaction) -> dict[SourceField, str]:
+    """Every field the interaction has a value for, as text."""
+    values: dict[SourceField, str] = {}
+    name = interaction.customer_name
+    for key in interaction.shown.person:
+        record = interaction.shown.records.get(key)
+        if record is not None and record.ref.type in ("contact", "lead"):
+            name = record.title
+            break
+    if name:
+        values[SourceField.contact_name] = name
+    for identity in interaction.identities:
+        kind = identity.identifier.kind
+        if kind is IdentifierKind.phone:
+            values.setdefault(SourceField.phone, identity.identifier.value)
+        elif kind is IdentifierKind.email:
+            values.setdefault(SourceField.email, identity.identifier.value)
+    values[SourceField.channel] = interaction.channel.value
+    values[SourceField.direction] = interaction.direction.value
+    if interaction.queue:
+        values[SourceField.queue] = interaction.queue
+    if interaction.history:
+        start = interaction.history[0].occurred_at
+        for event in interaction.history:
+            if event.event is LifecycleEvent.connected:
+                start = event.occurred_at
+                break
+        values[SourceField.start] = _iso(start)
+        ends = [e.occurred_at for e in interaction.history if e.event in _ENDS]
+        if ends:
+            values[SourceField.end] = _iso(ends[0])
+            values[SourceField.duration] = _duration((ends[0] - start).total_seconds())
+    values[SourceField.agent] = interaction.agent.name or interaction.agent.aad_object_id
+    values[SourceField.call_id] = interaction.id
+    session: dict[str, str] = {}
+    for event in interaction.history:  # later events' session details win
+        session.update(event.session)
+    for source in (SourceField.call_id, SourceField.menu_path, SourceField.language):
+        if session.get(source.value):
+            values[source] = session[source.value]
+    for source in DETAIL_FIELDS:
+        if interaction.details.get(source.value):
+            values[source] = interaction.details[source.value]
+    return values
+
+
+class WritePayload(BaseModel):
+    """What one linked record receives; built once when the trigger fires."""
+
+    fields: dict[str, str] = Field(default_factory=dict)
+    truncated: list[str] = Field(
+        default_factory=list, description="crmcard fields cut to fit their CRM field"
+    )
+    timeline_subject: str | None = None
+    timeline_description: str | None = None
+    activity_type: str = "task"
+
+    @property
+    def kinds(self) -> list[WriteKind]:
+        kinds: list[WriteKind] = []
+        if self.fields:
+            kinds.append(WriteKind.fields)
+        if self.timeline_subject is not None:
+            kinds.append(WriteKind.timeline)
+        return kinds
+
+
+def timeline_subject(interaction: Interaction, values: dict[SourceField, str]) -> str:
+    what = "Call" if interaction.channel.is_voice else interaction.channel.value.capitalize()
+    who = values.get(SourceField.contact_name) or values.get(SourceField.phone) or ""
+    subject = f"{what} ({interaction.direction.value})" + (f" with {who}" if who else "")
+    return truncate(subject, TIMELINE_SUBJECT_MAX)[0]
+
+
+def build_payload(interaction: Interaction, mapping: MemorializationMapping) -> WritePayload:
+    values = interaction_values(interaction)
+    fields: dict[str, str] = {}
+    truncated: list[str] = []
+    for rule in mapping.fields:
+        value = values.get(rule.source)
+        if value is None:
+            continue
+        fields[rule.target], cut = truncate(value, rule.max_length)
+        if cut and rule.source.value not in truncated:
+            truncated.append(rule.source.value)
+    payload = WritePayload(fields=fields, truncated=truncated)
+    if mapping.timeline.enabled:
+        lines = [f"{SOURCE_LABELS[source]}: {value}" for source, value in values.items()]
+        description, cut = truncate("\n".join(lines), TIMELINE_DESCRIPTION_MAX)
+        if cut:
+            payload.truncated.append("timeline description")
+        payload.timeline_subject = timeline_subject(interaction, values)
+        payload.timeline_description = description
+        payload.activity_type = mapping.timeline.activity_type
+    return payload
+
+
+def writeback_targets(interaction: Interaction) -> list[RecordRef]:
+    """Every linked record (pinned ones are linked); nothing for unlinked ones."""
+    if not interaction.writeback_due:
+        return []
+    return [RecordRef.parse(key) for key in interaction.linked_keys()]
+
+
+def idempotency_key(
+    tenant_id: str, interaction_id: str, record: RecordRef, kind: WriteKind
+) -> str:
+    """Stable for one (interaction, record, kind): retries and replays reuse it."""
+    text = f"{tenant_id}\n{interaction_id}\n{record.key}\n{kind.value}"
+    digest = hashlib.sha256(text.encode())
+    return f"crmcard-{digest.hexdigest()[:32]}"
