@@ -1,16 +1,18 @@
-"""A small, strict subset of the Adaptive Card Templating language.
+"""A small, strict subset of the Adaptive Card Templating language, compiled once.
 
-Supported: ``${path}`` (dotted, with ``$root`` and ``$index``), ``${!path}`` in ``$when``,
-``$data`` to repeat an element over a list and ``$when`` to drop it. A string that is
-exactly one ``${...}`` keeps the value's JSON type (lists, numbers, booleans), so action
-data and ``userIds`` stay typed. Unknown paths raise: a template typo must fail a test,
-not render an empty card.
+Supported: ``${path}`` (dotted, with ``$root``, ``$data`` and ``$index``), ``${!path}`` in
+``$when``, ``$data`` to repeat an element over a list and ``$when`` to drop it. A string
+that is exactly one ``${...}`` keeps the value's JSON type (lists, numbers, booleans), so
+action data and ``userIds`` stay typed. Unknown paths raise: a template typo must fail a
+test, not render an empty card. Templates are compiled to closures on first use, because
+a card is rendered on every click.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,83 +21,123 @@ CARDS_DIR = Path(__file__).resolve().parents[2] / "cards"
 
 _EXPRESSION = re.compile(r"\$\{([^}]*)\}")
 
+Scope = dict[str, Any]
+Part = Callable[[Scope], list[Any]]
+Getter = Callable[[Scope], Any]
+
 
 class TemplateError(ValueError):
     """The template refers to something the data does not have."""
 
 
+class Template:
+    def __init__(self, source: Any) -> None:
+        self._part = _compile(source)
+
+    def render(self, data: Any) -> Any:
+        [card] = self._part({"$root": data, "$data": data, "$index": 0})
+        return card
+
+
 @cache
-def load(name: str) -> Any:
-    """A template from ``cards/``, parsed once per process."""
-    return json.loads((CARDS_DIR / f"{name}.json").read_text())
+def load(name: str) -> Template:
+    """A template from ``cards/``, parsed and compiled once per process."""
+    return Template(json.loads((CARDS_DIR / f"{name}.json").read_text()))
 
 
-def _lookup(path: str, scope: dict[str, Any]) -> Any:
+def render(template: Template | Any, data: Any) -> Any:
+    """Fill ``template`` (compiled, or parsed JSON) with ``data`` (plain JSON-like values)."""
+    if not isinstance(template, Template):
+        template = Template(template)
+    return template.render(data)
+
+
+def _getter(path: str) -> Getter:
     path = path.strip()
     parts = path.split(".")
-    if parts[0] in ("$root", "$index", "$data"):
-        value: Any = scope[parts[0]]
-        parts = parts[1:]
-    else:
-        value = scope["$data"]
-    for part in parts:
-        if not isinstance(value, dict) or part not in value:
-            raise TemplateError(f"template refers to unknown data {path!r}")
-        value = value[part]
-    return value
+    start = parts[0] if parts[0] in ("$root", "$index", "$data") else "$data"
+    rest = parts[1:] if parts[0] == start else parts
+
+    def get(scope: Scope) -> Any:
+        value = scope[start]
+        for part in rest:
+            if not isinstance(value, dict) or part not in value:
+                raise TemplateError(f"template refers to unknown data {path!r}")
+            value = value[part]
+        return value
+
+    return get
 
 
-def _truthy(expression: str, scope: dict[str, Any]) -> bool:
+def _condition(expression: str) -> Callable[[Scope], bool]:
     match = _EXPRESSION.fullmatch(expression.strip())
     if match is None:
         raise TemplateError(f"$when needs one ${{...}} expression, got {expression!r}")
     inner = match.group(1).strip()
     if inner.startswith("!"):
-        return not _lookup(inner[1:], scope)
-    return bool(_lookup(inner, scope))
+        negated = _getter(inner[1:])
+        return lambda scope: not negated(scope)
+    get = _getter(inner)
+    return lambda scope: bool(get(scope))
 
 
-def _string(text: str, scope: dict[str, Any]) -> Any:
+def _string(text: str) -> Getter:
     whole = _EXPRESSION.fullmatch(text)
     if whole is not None:
-        return _lookup(whole.group(1), scope)
-    return _EXPRESSION.sub(lambda m: str(_lookup(m.group(1), scope)), text)
+        return _getter(whole.group(1))
+    pieces: list[str | Getter] = []
+    position = 0
+    for match in _EXPRESSION.finditer(text):
+        pieces.append(text[position : match.start()])
+        pieces.append(_getter(match.group(1)))
+        position = match.end()
+    if not pieces:
+        return lambda scope: text
+    pieces.append(text[position:])
+    return lambda scope: "".join(p if isinstance(p, str) else str(p(scope)) for p in pieces)
 
 
-def _expand(node: Any, scope: dict[str, Any]) -> list[Any]:
-    """``node`` rendered; a list because ``$data`` may repeat it and ``$when`` drop it."""
+def _compile(node: Any) -> Part:
+    """``node`` as a function of the scope, giving a list: ``$data`` may repeat it and
+    ``$when`` drop it."""
     if isinstance(node, dict):
         if "$data" in node:
-            source = node["$data"]
-            items = _string(source, scope) if isinstance(source, str) else source
-            rest = {k: v for k, v in node.items() if k != "$data"}
-            if isinstance(items, list):
-                return [
-                    out
-                    for index, item in enumerate(items)
-                    for out in _expand(rest, {**scope, "$data": item, "$index": index})
-                ]
-            return _expand(rest, {**scope, "$data": items})
-        if "$when" in node and not _truthy(node["$when"], scope):
-            return []
-        rendered: dict[str, Any] = {}
-        for key, value in node.items():
-            if key == "$when":
-                continue
-            if isinstance(value, list):
-                rendered[key] = [out for item in value for out in _expand(item, scope)]
-            else:
-                for out in _expand(value, scope)[:1]:
+            return _repeat(node)
+        when = _condition(node["$when"]) if "$when" in node else None
+        fields = [(key, _compile(value)) for key, value in node.items() if key != "$when"]
+
+        def element(scope: Scope) -> list[Any]:
+            if when is not None and not when(scope):
+                return []
+            rendered: dict[str, Any] = {}
+            for key, part in fields:
+                for out in part(scope)[:1]:
                     rendered[key] = out
-        return [rendered]
+            return [rendered]
+
+        return element
     if isinstance(node, list):
-        return [[out for item in node for out in _expand(item, scope)]]
-    if isinstance(node, str):
-        return [_string(node, scope)]
-    return [node]
+        items = [_compile(item) for item in node]
+        return lambda scope: [[out for item in items for out in item(scope)]]
+    if isinstance(node, str) and "${" in node:
+        get = _string(node)
+        return lambda scope: [get(scope)]
+    return lambda scope: [node]
 
 
-def render(template: Any, data: Any) -> Any:
-    """Fill ``template`` (parsed JSON) with ``data`` (plain JSON-like values)."""
-    [card] = _expand(template, {"$root": data, "$data": data, "$index": 0})
-    return card
+def _repeat(node: dict[str, Any]) -> Part:
+    source = node["$data"]
+    items_of: Getter = _string(source) if isinstance(source, str) else (lambda scope: source)
+    body = _compile({key: value for key, value in node.items() if key != "$data"})
+
+    def repeat(scope: Scope) -> list[Any]:
+        items = items_of(scope)
+        if not isinstance(items, list):
+            return body({**scope, "$data": items})
+        return [
+            out
+            for index, item in enumerate(items)
+            for out in body({**scope, "$data": item, "$index": index})
+        ]
+
+    return repeat

@@ -10,7 +10,7 @@ from typing import Any
 
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
-from botbuilder.schema import ChannelAccount
+from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
 from bot.adapters.teams import conversations, invoke
 from bot.adaptive_cards.customer_card import render_welcome
@@ -157,14 +157,20 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
         if turn_context.activity.name != "adaptiveCard/action":
             return await super().on_invoke_activity(turn_context)
         try:
-            return await self._card_action(turn_context)
+            response = await self._card_action(turn_context)
         except DomainError as error:
-            return invoke.error(HTTPStatus.BAD_REQUEST, str(error))
+            response = invoke.error(HTTPStatus.BAD_REQUEST, str(error))
         except Exception:
             log.exception("card action failed")
-            return invoke.error(
+            response = invoke.error(
                 HTTPStatus.INTERNAL_SERVER_ERROR, "crmcard could not do that just now; try again."
             )
+        # Hand the answer to the adapter directly: sent as an activity, the SDK would
+        # deep-copy the whole card once more for nothing.
+        turn_context.turn_state[TurnContext._INVOKE_RESPONSE_KEY] = Activity(
+            type=ActivityTypes.invoke_response, value=response
+        )
+        return response
 
     async def _card_action(self, turn_context: TurnContext) -> InvokeResponse:
         value = turn_context.activity.value

@@ -79,15 +79,21 @@ class TeamsDelivery:
         self._store = store
         self._bot_app_id = bot_app_id
         self._pacer = Pacer()
+        self._user_ids: dict[tuple[str, str], str] = {}
 
     def _posted_key(self, interaction: Interaction) -> str:
         return keys.interaction(interaction.tenant_id, interaction.id) + "/teams-message"
 
     async def refresh_user_ids(self, interaction: Interaction) -> list[str]:
-        found = await conversations.find(
-            self._store, interaction.tenant_id, interaction.agent.aad_object_id
-        )
-        return [found.user_id] if found else []
+        # A user's channel id never changes for this bot: remember it, save a read a click.
+        agent = (interaction.tenant_id, interaction.agent.aad_object_id)
+        user_id = self._user_ids.get(agent)
+        if user_id is None:
+            found = await conversations.find(self._store, *agent)
+            if found is None:
+                return []
+            user_id = self._user_ids[agent] = found.user_id
+        return [user_id]
 
     async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
         agent = await conversations.find(

@@ -13,6 +13,7 @@ from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
 from msrest.universal_http import requests as msrest_requests
 
+from bot.adapters.teams.clients import ReusingClients
 from bot.adapters.teams.openid import create_authentication
 from bot.settings import Settings
 
@@ -60,7 +61,7 @@ def create_adapter(settings: Settings) -> CloudAdapter:
         TO_BOT_FROM_CHANNEL_TOKEN_ISSUER=settings.token_issuer,
     )
     # The SDK's inbound token checks, with its blocking key fetch and 500s repaired.
-    adapter = CloudAdapter(create_authentication(config))
+    adapter = CloudAdapter(ReusingClients(create_authentication(config)))
 
     async def on_error(context: TurnContext, error: Exception) -> None:
         log.exception("unhandled error in a bot turn", exc_info=error)
