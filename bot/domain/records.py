@@ -36,6 +36,10 @@ class CrmRecord(BaseModel):
     subtitle: str | None = None
     fields: dict[str, str] = Field(default_factory=dict)
     url: str | None = None
+    card_fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="admin-mapped card field -> value (dynamic data mappings), in mapping order",
+    )
 
     @property
     def is_person_level(self) -> bool:

@@ -48,3 +48,26 @@ def card_merge(tenant_id: str, card_id: str) -> str:
 
 def audit_prefix(tenant_id: str) -> str:
     return f"{tenant_prefix(tenant_id)}audit/"
+
+
+def crm_config(tenant_id: str, settings_id: str) -> str:
+    """One CRM configuration of the tenant (its secret sealed inside)."""
+    return f"{tenant_prefix(tenant_id)}crm-configs/{part(settings_id)}"
+
+
+def crm_configs_prefix(tenant_id: str) -> str:
+    return f"{tenant_prefix(tenant_id)}crm-configs/"
+
+
+def config_audit(tenant_id: str, entry_id: str) -> str:
+    """Audit of CRM configuration changes (kept apart from merge audits)."""
+    return f"{tenant_prefix(tenant_id)}config-audit/{part(entry_id)}"
+
+
+def config_audit_prefix(tenant_id: str) -> str:
+    return f"{tenant_prefix(tenant_id)}config-audit/"
+
+
+def crm_token_cache(tenant_id: str, cache_key: str) -> str:
+    """A CRM's persisted token cache (MSAL), sealed."""
+    return f"{tenant_prefix(tenant_id)}crm-token-caches/{part(cache_key)}"

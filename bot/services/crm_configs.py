@@ -1,0 +1,373 @@
+"""The CRM configurations each tenant's admin connects, kept in the store.
+
+A configuration is stored as a :class:`StoredCrmConfig`: the non-secret settings
+(:class:`~bot.adapters.crm.config.CrmConfig`, which never serialises its secret), the
+secret sealed with the deployment's :class:`~bot.services.secret_box.SecretBox` (bound to
+the document's key, so it cannot be replayed under another tenant or settings ID), and a
+version that every change advances (clients are cached per version).
+
+Every change is audited under :func:`bot.services.keys.config_audit`: who, when, which
+action and which fields changed from what to what, with the secret redacted.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+
+from bot.adapters.crm.config import CrmConfig
+from bot.services import keys
+from bot.services.secret_box import SecretBox
+from bot.services.store import AlreadyExists, NotFound, Store, create_model, read_model, update
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REDACTED = "***"
+_FIXED = ("settings_id", "tenant_id")
+
+
+class ConfigError(Exception):
+    """A configuration request that cannot be done; ``status`` is the HTTP answer."""
+
+    status = 400
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or []
+
+
+class ConfigInvalid(ConfigError):
+    """Validation failed; ``details`` lists the fields (pydantic error shape)."""
+
+
+class ConfigNotFound(ConfigError):
+    status = 404
+
+
+class ConfigExists(ConfigError):
+    status = 409
+
+
+class StoredCrmConfig(BaseModel):
+    config: CrmConfig
+    sealed_secret: str | None = None
+    version: int = 1
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+
+    @property
+    def has_secret(self) -> bool:
+        return self.sealed_secret is not None
+
+    def public(self) -> dict[str, Any]:
+        """What the admin API shows: settings, never the secret (only whether one is set)."""
+        return {
+            **self.config.model_dump(mode="json"),
+            "hasSecret": self.has_secret,
+            "version": self.version,
+            "createdAt": self.created_at.isoformat(),
+            "updatedAt": self.updated_at.isoformat(),
+            "updatedBy": self.updated_by,
+        }
+
+
+class ConfigAuditEntry(BaseModel):
+    id: str
+    at: datetime
+    actor: str
+    tenant_id: str
+    settings_id: str
+    action: str
+    version: int
+    changes: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="field -> {'from': ..., 'to': ...}; secrets redacted"
+    )
+
+
+def validation_details(error: ValidationError) -> list[dict[str, Any]]:
+    details: list[dict[str, Any]] = json.loads(
+        error.json(include_url=False, include_context=False, include_input=False)
+    )
+    return details
+
+
+def parse_config(tenant_id: str, payload: Any) -> CrmConfig:
+    """A CrmConfig from admin input; the tenant comes from authentication, never the body."""
+    if not isinstance(payload, dict):
+        raise ConfigInvalid("the configuration must be a JSON object")
+    if "tenant_id" in payload and payload["tenant_id"] != tenant_id:
+        raise ConfigInvalid(
+            "invalid CRM configuration",
+            [{"loc": ["tenant_id"], "msg": "the tenant is the admin key's", "type": "forbidden"}],
+        )
+    try:
+        return CrmConfig.model_validate({**payload, "tenant_id": tenant_id})
+    except ValidationError as error:
+        raise ConfigInvalid("invalid CRM configuration", validation_details(error)) from error
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: {"from": before.get(name), "to": after.get(name)}
+        for name in sorted(set(before) | set(after))
+        if before.get(name) != after.get(name)
+    }
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CrmConfigs:
+    """Create, list, change, disable and delete a tenant's CRM configurations."""
+
+    def __init__(
+        self, store: Store, box: SecretBox, *, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.store = store
+        self.box = box
+        self.clock = clock
+        self.listeners: list[Callable[[str], None]] = []
+        """Called with the tenant id after every change (cache invalidation)."""
+
+    # -- secrets ------------------------------------------------------------------------
+
+    @staticmethod
+    def _secret_place(tenant_id: str, settings_id: str) -> str:
+        return keys.crm_config(tenant_id, settings_id) + "#secret"
+
+    def _seal(self, config: CrmConfig, secret: SecretStr | None) -> str | None:
+        if secret is None or not secret.get_secret_value():
+            return None
+        place = self._secret_place(config.tenant_id, config.settings_id)
+        return self.box.seal(secret.get_secret_value().encode(), place).decode("ascii")
+
+    def secret_of(self, stored: StoredCrmConfig) -> SecretStr | None:
+        """The configuration's secret in clear, for building its client only."""
+        if stored.sealed_secret is None:
+            return None
+        place = self._secret_place(stored.config.tenant_id, stored.config.settings_id)
+        return SecretStr(self.box.open(stored.sealed_secret.encode("ascii"), place).decode())
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def get(self, tenant_id: str, settings_id: str) -> StoredCrmConfig | None:
+        return await read_model(
+            self.store, keys.crm_config(tenant_id, settings_id), StoredCrmConfig
+        )
+
+    async def require(self, tenant_id: str, settings_id: str) -> StoredCrmConfig:
+        stored = await self.get(tenant_id, settings_id)
+        if stored is None:
+            raise ConfigNotFound(f"no CRM configuration {settings_id!r}")
+        return stored
+
+    async def list(self, tenant_id: str) -> list[StoredCrmConfig]:
+        """The tenant's configurations, oldest first (the card's CRM order)."""
+        found = []
+        async for key in self.store.keys(keys.crm_configs_prefix(tenant_id)):
+            stored = await read_model(self.store, key, StoredCrmConfig)
+            if stored is not None and stored.config.tenant_id == tenant_id:
+                found.append(stored)
+        return sorted(found, key=lambda s: (s.created_at, s.config.settings_id))
+
+    async def audit_log(self, tenant_id: str) -> builtins.list[ConfigAuditEntry]:
+        entries = []
+        async for key in self.store.keys(keys.config_audit_prefix(tenant_id)):
+            entry = await read_model(self.store, key, ConfigAuditEntry)
+            if entry is not None:
+                entries.append(entry)
+        return sorted(entries, key=lambda e: (e.at, e.id))
+
+    # -- changing -----------------------------------------------------------------------
+
+    async def _audit(
+        self,
+        stored: StoredCrmConfig,
+        action: str,
+        actor: str,
+        changes: dict[str, dict[str, Any]],
+    ) -> None:
+        now = self.clock()
+        entry = ConfigAuditEntry(
+            id=f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{uuid.uuid4().hex[:8]}",
+            at=now,
+            actor=actor,
+            tenant_id=stored.config.tenant_id,
+            settings_id=stored.config.settings_id,
+            action=action,
+            version=stored.version,
+            changes=changes,
+        )
+        await create_model(self.store, keys.config_audit(entry.tenant_id, entry.id), entry)
+        log.info(
+            "CRM configuration %s/%s: %s by %s (%s)",
+            entry.tenant_id,
+            entry.settings_id,
+            action,
+            actor,
+            ", ".join(changes) or "no field changes",
+        )
+        for listener in self.listeners:
+            listener(entry.tenant_id)
+
+    async def create(self, config: CrmConfig, actor: str) -> StoredCrmConfig:
+        now = self.clock()
+        stored = StoredCrmConfig(
+            config=config.model_copy(update={"secret": None}),
+            sealed_secret=self._seal(config, config.secret),
+            created_at=now,
+            updated_at=now,
+            updated_by=actor,
+        )
+        try:
+            await create_model(
+                self.store, keys.crm_config(config.tenant_id, config.settings_id), stored
+            )
+        except AlreadyExists as error:
+            raise ConfigExists(f"CRM configuration {config.settings_id!r} exists") from error
+        changes = _diff({}, config.model_dump(mode="json"))
+        if stored.has_secret:
+            changes["secret"] = {"from": None, "to": REDACTED}
+        await self._audit(stored, "create", actor, changes)
+        return stored
+
+    async def _change(
+        self,
+        tenant_id: str,
+        settings_id: str,
+        action: str,
+        actor: str,
+        apply: Callable[[StoredCrmConfig], StoredCrmConfig],
+    ) -> StoredCrmConfig:
+        before: list[StoredCrmConfig] = []
+
+        def change(current: StoredCrmConfig) -> StoredCrmConfig:
+            before.append(current)
+            changed = apply(current)
+            if (
+                changed.config == current.config
+                and changed.sealed_secret == current.sealed_secret
+            ):
+                return current
+            return changed.model_copy(
+                update={
+                    "version": current.version + 1,
+                    "updated_at": self.clock(),
+                    "updated_by": actor,
+                }
+            )
+
+        try:
+            after = await update(
+                self.store, keys.crm_config(tenant_id, settings_id), StoredCrmConfig, change
+            )
+        except NotFound as error:
+            raise ConfigNotFound(f"no CRM configuration {settings_id!r}") from error
+        old = before[-1]
+        if after is old:
+            return after  # nothing changed: nothing to audit
+        changes = _diff(old.config.model_dump(mode="json"), after.config.model_dump(mode="json"))
+        if after.sealed_secret != old.sealed_secret:
+            changes["secret"] = {
+                "from": REDACTED if old.has_secret else None,
+                "to": REDACTED if after.has_secret else None,
+            }
+        await self._audit(after, action, actor, changes)
+        return after
+
+    async def update(
+        self, tenant_id: str, settings_id: str, patch: dict[str, Any], actor: str
+    ) -> StoredCrmConfig:
+        """Change some settings (not the ID, tenant or secret: see rotate_secret)."""
+        fixed = [name for name in (*_FIXED, "secret") if name in patch]
+        if fixed:
+            raise ConfigInvalid(
+                "these fields cannot be changed here",
+                [
+                    {
+                        "loc": [name],
+                        "msg": "use rotate-secret" if name == "secret" else "cannot change",
+                        "type": "forbidden",
+                    }
+                    for name in fixed
+                ],
+            )
+        current = await self.require(tenant_id, settings_id)
+        # validate before touching the store: a bad patch answers 400 with field details
+        parse_config(tenant_id, {**current.config.model_dump(mode="json"), **patch})
+
+        def apply(stored: StoredCrmConfig) -> StoredCrmConfig:
+            fresh = {**stored.config.model_dump(mode="json"), **patch}
+            return stored.model_copy(update={"config": parse_config(tenant_id, fresh)})
+
+        return await self._change(tenant_id, settings_id, "update", actor, apply)
+
+    async def rotate_secret(
+        self, tenant_id: str, settings_id: str, secret: SecretStr, actor: str
+    ) -> StoredCrmConfig:
+        if not secret.get_secret_value():
+            raise ConfigInvalid(
+                "the new secret is empty",
+                [{"loc": ["secret"], "msg": "must not be empty", "type": "missing"}],
+            )
+
+        def apply(stored: StoredCrmConfig) -> StoredCrmConfig:
+            return stored.model_copy(update={"sealed_secret": self._seal(stored.config, secret)})
+
+        return await self._change(tenant_id, settings_id, "rotate-secret", actor, apply)
+
+    async def set_enabled(
+        self, tenant_id: str, settings_id: str, enabled: bool, actor: str
+    ) -> StoredCrmConfig:
+        def apply(stored: StoredCrmConfig) -> StoredCrmConfig:
+            config = stored.config.model_copy(update={"enabled": enabled})
+            return stored.model_copy(update={"config": config})
+
+        action = "enable" if enabled else "disable"
+        return await self._change(tenant_id, settings_id, action, actor, apply)
+
+    async def disable(self, tenant_id: str, settings_id: str, actor: str) -> StoredCrmConfig:
+        return await self.set_enabled(tenant_id, settings_id, False, actor)
+
+    async def delete(self, tenant_id: str, settings_id: str, actor: str) -> None:
+        key = keys.crm_config(tenant_id, settings_id)
+        document = await self.store.read(key)
+        if document is None:
+            raise ConfigNotFound(f"no CRM configuration {settings_id!r}")
+        stored = StoredCrmConfig.model_validate_json(document.data)
+        await self.store.delete(key, document.etag)
+        changes = _diff(stored.config.model_dump(mode="json"), {})
+        await self._audit(stored, "delete", actor, changes)
+
+
+def secret_box_for(settings: Settings) -> SecretBox:
+    """The deployment's SecretBox: ``CRMCARD_SECRET_KEY``, else a key file in the data dir.
+
+    The file (created once, mode 0600) keeps the embedded single-machine install working
+    across restarts and between the CLI and the server.
+    """
+    configured = settings.secret_key.get_secret_value()
+    if configured:
+        return SecretBox.from_setting(configured)
+    path = settings.data_dir / "secret.key"  # the same file as the embedded default key
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first
+        else:
+            with os.fdopen(fd, "w") as file:
+                file.write(SecretBox.new_key() + "\n")
+    return SecretBox.from_setting(path.read_text().strip())

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.adapters.storage.local import LocalStore
+from bot.services.crm_configs import CrmConfigs
+from bot.services.secret_box import SecretBox
+
+TEST_KEY = SecretBox.new_key()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[LocalStore]:
+    store = LocalStore(tmp_path / "state.sqlite3")
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def box() -> SecretBox:
+    return SecretBox.from_setting(TEST_KEY)
+
+
+@pytest.fixture
+def configs(store: LocalStore, box: SecretBox) -> CrmConfigs:
+    return CrmConfigs(store, box)
