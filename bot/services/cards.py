@@ -12,7 +12,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from bot.domain.cards import CardIdentity, CustomerCard, new_card, with_interaction
-from bot.services import keys
+from bot.services import keys, name_index
 from bot.services.store import AlreadyExists, Store, create_model, read_model, update
 
 
@@ -77,6 +77,7 @@ async def resolve_card(
                 raise
             return winner
         claimed.append(index_key)
+    await name_index.index_card(store, tenant_id, card.id, [display_name])
     return card
 
 

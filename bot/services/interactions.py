@@ -24,7 +24,7 @@ from bot.domain.interactions import (
     ShownRecords,
     apply_event,
 )
-from bot.services import keys
+from bot.services import keys, name_index
 from bot.services.cards import attach_interaction, resolve_card
 from bot.services.context import Context
 from bot.services.crm import SearchCriteria
@@ -157,6 +157,7 @@ async def _start(ctx: Context, tenant_id: str, event: InteractionEventIn, now: d
     except AlreadyExists:
         return  # the same interaction's event raced us here; apply ours on top of theirs
     await attach_interaction(ctx.store, tenant_id, card.id, interaction.id)
+    await name_index.index_interaction(ctx.store, tenant_id, interaction)
     await remember_for_agent(ctx, tenant_id, interaction.agent.aad_object_id, interaction.id)
 
 

@@ -44,11 +44,13 @@ from bot.domain.merge import (
     choose_survivor,
     merged,
     name_similarity,
+    normalise_name,
     rank,
     reasons,
     unmerged,
 )
-from bot.services import keys
+from bot.domain.name_keys import query_keys
+from bot.services import keys, name_index
 from bot.services.cards import IndexEntry, get_card
 from bot.services.context import Context
 from bot.services.store import (
@@ -62,7 +64,8 @@ from bot.services.store import (
 )
 
 INTERACTIONS_READ = 5  # newest interactions of a card read for its names and CRM contacts
-SCAN_LIMIT = 5_000  # cards read by the name scan (see candidates())
+NAME_FILTER = 0.8  # name similarity an index entry needs before its card is read
+SEARCH_FILTER = 0.85
 STALE_LOCK = timedelta(minutes=2)
 
 
@@ -147,9 +150,10 @@ async def candidates(
     """Possible duplicates of ``card``, best first, each with why it matched.
 
     Exact identifier matches (the card's own phones, emails and handles, and those of
-    the CRM contacts found for it) come from the identity index. Similar names come
-    from a scan of the tenant's cards (at most ``SCAN_LIMIT``): acceptable for now,
-    a name index (phonetic key -> cards) is what scale needs.
+    the CRM contacts found for it) come from the identity index, cards that found the
+    same CRM contact from the CRM-reference index, and similar names from the name index
+    (:mod:`bot.services.name_index`): only index documents and the candidate cards are
+    read, whatever the number of cards in the tenant.
     """
     mine = await card_facts(ctx, tenant_id, card)
     wanted: list[Identifier] = [i.identifier for i in card.identities]
@@ -167,19 +171,17 @@ async def candidates(
     ids: set[str] = set()
     for identifier in dict.fromkeys(wanted):
         ids |= await _index_lookup(ctx.store, tenant_id, identifier)
-    scanned = 0
-    async for key in ctx.store.keys(keys.cards_prefix(tenant_id)):
-        scanned += 1
-        if scanned > SCAN_LIMIT:
-            break
-        other = await read_model(ctx.store, key, CustomerCard)
-        if other is None or other.id == card.id or other.id in ids or not other.display_name:
-            continue
-        if any(
-            name_similarity(n, other.display_name) >= 0.8
-            for n in mine.names + list(mine.crm_contacts.values())
+    for record_key in mine.crm_contacts:
+        ids |= set(await name_index.lookup_crm(ctx.store, tenant_id, record_key))
+    my_names = list(dict.fromkeys([*mine.names, *mine.crm_contacts.values()]))
+    filed = await name_index.lookup_names(ctx.store, tenant_id, my_names)
+    for card_id, names in filed.items():
+        if card_id not in ids and any(
+            name_similarity(mine_name, name) >= NAME_FILTER
+            for mine_name in my_names
+            for name in names
         ):
-            ids.add(other.id)
+            ids.add(card_id)
     ids.discard(card.id)
     others: list[CardFacts] = []
     for card_id in sorted(ids):
@@ -192,7 +194,10 @@ async def candidates(
 async def search(
     ctx: Context, tenant_id: str, card: CustomerCard, query: str, limit: int = 10
 ) -> list[Candidate]:
-    """Any card by card id, phone, email or name; each with its reasons (maybe none)."""
+    """Any card by card id, phone, email, CRM record id or name; with reasons (maybe none).
+
+    Every way is an index read (identity, CRM-reference and name index): no scan.
+    """
     query = query.strip()
     if not query:
         return []
@@ -205,22 +210,16 @@ async def search(
         except InvalidIdentifier:
             continue
         ids |= await _index_lookup(ctx.store, tenant_id, identifier)
+    ids |= set(await name_index.lookup_crm(ctx.store, tenant_id, query))
     if not ids:
-        scanned = 0
-        async for key in ctx.store.keys(keys.cards_prefix(tenant_id)):
-            scanned += 1
-            if scanned > SCAN_LIMIT:
-                break
-            other = await read_model(ctx.store, key, CustomerCard)
-            if (
-                other is not None
-                and other.display_name
-                and (
-                    query.lower() in other.display_name.lower()
-                    or name_similarity(query, other.display_name) >= 0.85
-                )
+        filed = await name_index.lookup_blocks(ctx.store, tenant_id, query_keys(query))
+        needle = normalise_name(query)
+        for card_id, names in filed.items():
+            if any(
+                needle in normalise_name(name) or name_similarity(query, name) >= SEARCH_FILTER
+                for name in names
             ):
-                ids.add(other.id)
+                ids.add(card_id)
     ids.discard(card.id)
     mine = await card_facts(ctx, tenant_id, card)
     found: list[Candidate] = []
@@ -478,6 +477,12 @@ async def _apply(ctx: Context, tenant_id: str, audit: MergeAudit) -> None:
             )
             for interaction_id in extra:
                 await _repoint_interaction(ctx, tenant_id, interaction_id, absorbed_id, survivor_id)
+    # 5. The survivor is found by the absorbed card's names and CRM contacts too, and
+    # lists the merge in its history.
+    await name_index.copy_terms(
+        ctx.store, tenant_id, absorbed_id, survivor_id, audit.id, [absorbed.display_name]
+    )
+    await name_index.add_history(ctx.store, tenant_id, survivor_id, audit.id)
     # The absorbed card keeps its marker ("merged into"); the survivor is free again.
     await _release(ctx, tenant_id, survivor_id, audit.id)
 
@@ -572,6 +577,7 @@ async def _revert(ctx: Context, tenant_id: str, audit: MergeAudit) -> None:
         CustomerCard,
         lambda card: card if card == back else back,
     )
+    await name_index.drop_source(ctx.store, tenant_id, survivor_id, audit.id)
     await _release(ctx, tenant_id, absorbed_id, audit.id)
     await _release(ctx, tenant_id, survivor_id, audit.id)
 
@@ -589,20 +595,20 @@ async def recent_merges(
 ) -> list[MergeAudit]:
     """Merges into ``card_id`` that can still be undone, newest first.
 
-    A scan of the tenant's audit entries: fine for now; a per-card history document is
-    what a busy tenant needs.
+    Read from the card's merge history (``keys.merge_history``), newest first, stopping
+    once ``limit`` are found or the entries fall out of the undo window.
     """
     now = ctx.clock()
     found: list[MergeAudit] = []
-    async for key in ctx.store.keys(keys.audit_prefix(tenant_id)):
-        document = await ctx.store.read(key)
-        if document is None:
+    for audit_id in reversed(await name_index.history(ctx.store, tenant_id, card_id)):
+        audit = await merge_of(ctx, tenant_id, audit_id)
+        if audit is None or audit.survivor_id != card_id:
             continue
-        try:
-            audit = MergeAudit.model_validate_json(document.data)
-        except ValueError:
-            continue  # another kind of audit entry
-        if audit.survivor_id == card_id and within_window(audit, now, ctx.merge_undo_window):
+        if within_window(audit, now, ctx.merge_undo_window):
             found.append(audit)
+            if len(found) >= limit:
+                break
+        elif now - audit.at > ctx.merge_undo_window:
+            break
     found.sort(key=lambda a: a.at, reverse=True)
     return found[:limit]

@@ -1,0 +1,134 @@
+"""Blocking keys for the name index: which few index documents a name is filed under.
+
+A duplicate's name is rarely spelt the same way twice ("Bob Smith", "Robert Smyth",
+"Smith, Rob", "Robrt Smith"), so one name is filed under several keys, each tolerant of
+a different kind of difference, and a lookup reads the same keys for the open card's
+names. Every key combines two parts of the name, so a key stays small even for common
+surnames (a key per surname alone would hold 1% of a tenant's cards for "Smith"):
+
+- ``p:`` phonetic surname + phonetic first name (Metaphone), the first name put to its
+  canonical form first (Bob -> robert, Liz -> elizabeth): spelling variants and nicknames;
+- ``s:`` exact surname + first initial (canonical): a typo in the first name;
+- ``b:`` surname's first letter and length + exact canonical first name: a typo in the
+  surname that changes how it sounds.
+
+Two-token orders are both filed ("Ferrars Edward" is also "Edward Ferrars"). One-token
+names get ``p1:`` (phonetic) only. ``sx:`` (each token of a name, exact) serves the
+agent's search by a surname alone; candidate lookups never read it.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import jellyfish
+
+# Common English nicknames -> the given name they stand for (the canonical form).
+_NICKNAMES: dict[str, tuple[str, ...]] = {
+    "abigail": ("abby", "abbie", "gail"),
+    "alexander": ("alex", "al", "sandy", "xander"),
+    "alexandra": ("alexa", "lexi", "sasha"),
+    "andrew": ("andy", "drew"),
+    "anthony": ("tony", "ant"),
+    "benjamin": ("ben", "benny", "benji"),
+    "catherine": ("cathy", "cath", "kate", "katie", "kathy", "katherine", "kathryn", "kat"),
+    "charles": ("charlie", "chuck", "chas"),
+    "christopher": ("chris", "kit", "topher"),
+    "daniel": ("dan", "danny"),
+    "david": ("dave", "davy"),
+    "deborah": ("deb", "debbie", "debby"),
+    "donald": ("don", "donnie"),
+    "edward": ("ed", "eddie", "eddy", "ted", "teddy", "ned"),
+    "elizabeth": ("liz", "lizzie", "beth", "betty", "bess", "eliza", "lisa", "libby", "elisabeth"),
+    "frederick": ("fred", "freddie", "freddy"),
+    "gerald": ("gerry", "jerry"),
+    "gregory": ("greg",),
+    "henry": ("harry", "hank", "hal"),
+    "james": ("jim", "jimmy", "jamie"),
+    "jennifer": ("jen", "jenny", "jenn"),
+    "jeffrey": ("jeff", "geoff", "geoffrey"),
+    "john": ("jack", "johnny", "jon", "jonny"),
+    "joseph": ("joe", "joey", "jo"),
+    "katrina": ("trina",),
+    "kenneth": ("ken", "kenny"),
+    "lawrence": ("larry", "laurence"),
+    "margaret": ("maggie", "meg", "peggy", "marge", "margie", "greta"),
+    "matthew": ("matt", "matty"),
+    "michael": ("mike", "mikey", "mick", "mickey"),
+    "nathan": ("nate", "nathaniel"),
+    "nicholas": ("nick", "nicky", "nico", "nicolas"),
+    "patricia": ("pat", "patty", "trish", "tricia"),
+    "patrick": ("paddy", "rick"),
+    "peter": ("pete",),
+    "rebecca": ("becky", "becca"),
+    "richard": ("rich", "richie", "dick", "ricky"),
+    "robert": ("bob", "bobby", "rob", "robbie", "bert"),
+    "ronald": ("ron", "ronnie"),
+    "samuel": ("sam", "sammy"),
+    "samantha": ("sammie",),
+    "sandra": ("sandi", "sandie"),
+    "stephen": ("steve", "stevie", "steven", "stephan"),
+    "susan": ("sue", "susie", "suzy", "suzanne"),
+    "thomas": ("tom", "tommy"),
+    "timothy": ("tim", "timmy"),
+    "victoria": ("vicky", "vikki", "tori"),
+    "william": ("bill", "billy", "will", "willy", "liam"),
+}
+NICKNAMES: dict[str, str] = {
+    nick: full for full, nicks in _NICKNAMES.items() for nick in nicks
+}
+
+SEARCH_BLOCK_LIMIT = 5_000  # entries kept in one ``sx:`` (surname search) block
+
+
+def normalise_name(name: str) -> str:
+    """Lower case, no accents, punctuation as spaces, single spaces."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    cleaned = "".join(c if c.isalnum() else " " for c in plain)
+    return " ".join(cleaned.split())
+
+
+def canonical_given(token: str) -> str:
+    """The given name a nickname stands for ("bob" -> "robert"); else the token."""
+    return NICKNAMES.get(token, token)
+
+
+def phonetic(token: str) -> str:
+    """Metaphone code of one token; the token itself when it has no letters to code."""
+    code = jellyfish.metaphone(token) if token.isalpha() else ""
+    return code or token
+
+
+def _pair_keys(first: str, last: str) -> list[str]:
+    given = canonical_given(first)
+    return [
+        f"p:{phonetic(last)}:{phonetic(given)}",
+        f"s:{last}:{given[0]}",
+        f"b:{last[0]}{len(last)}:{given}",
+    ]
+
+
+def blocking_keys(name: str) -> list[str]:
+    """The name-index keys ``name`` is filed under (and looked up by), no duplicates."""
+    tokens = normalise_name(name).split()
+    if not tokens:
+        return []
+    if len(tokens) == 1:
+        return [f"p1:{phonetic(canonical_given(tokens[0]))}"]
+    first, last = tokens[0], tokens[-1]
+    keys = _pair_keys(first, last) + _pair_keys(last, first)
+    return list(dict.fromkeys(keys))
+
+
+def search_keys(name: str) -> list[str]:
+    """The ``sx:`` keys of each token of ``name`` (two characters or more)."""
+    return list(dict.fromkeys(f"sx:{t}" for t in normalise_name(name).split() if len(t) > 1))
+
+
+def query_keys(query: str) -> list[str]:
+    """What the agent's name search reads: the name's own keys, or one token's ``sx:``."""
+    tokens = normalise_name(query).split()
+    if len(tokens) == 1:
+        return [*blocking_keys(query), *search_keys(query)]
+    return blocking_keys(query)

@@ -1,0 +1,291 @@
+"""The name index, the CRM-reference index and each card's merge history.
+
+Finding a card's possible duplicates reads a handful of small documents, never a listing
+or a scan of the tenant's cards, so it costs the same at 10 thousand cards as at a million
+(and on Blob Storage every read is a point read of one blob):
+
+- ``keys.name_block(block)`` (:class:`NameBlock`): the cards filed under one blocking key
+  (:mod:`bot.domain.name_keys`), each with the names that put it there, so a lookup can
+  drop weak name matches before reading any card;
+- ``keys.crm_ref("k:<record key>" | "i:<CRM id>")`` (:class:`CrmRefs`): the cards whose
+  interactions found that CRM contact, lead or account;
+- ``keys.card_terms(card)`` (:class:`CardTerms`): what one card is filed under, and why
+  ("own", or the id of the merge that brought it), so an undo takes exactly that back out;
+- ``keys.merge_history(card)`` (:class:`MergeHistory`): the merges into a card, for its
+  "recent merges" list.
+
+Every write is create-if-absent followed by compare-and-swap updates that are no-ops when
+already done, so concurrent writers and retried steps are safe. Entries are added before
+the card's terms record them: a crash in between leaves an entry too many (harmless: the
+candidates are re-read and re-scored), never one missing that the terms claim.
+Entries of a card merged into another stay; lookups skip cards that are no longer live.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from pydantic import BaseModel, Field
+
+from bot.domain.interactions import Interaction
+from bot.domain.name_keys import (
+    SEARCH_BLOCK_LIMIT,
+    blocking_keys,
+    normalise_name,
+    search_keys,
+)
+from bot.domain.records import RecordRef
+from bot.services import keys
+from bot.services.store import AlreadyExists, NotFound, Store, create_model, read_model, update
+
+OWN = "own"
+HISTORY_SIZE = 50
+CONTACT_TYPES = ("contact", "lead")
+
+
+class NameBlock(BaseModel):
+    cards: dict[str, list[str]] = Field(default_factory=dict, description="card id -> names")
+    full: bool = False
+
+
+class CrmRefs(BaseModel):
+    cards: dict[str, str] = Field(default_factory=dict, description="card id -> record key")
+
+
+class CardTerms(BaseModel):
+    names: dict[str, list[str]] = Field(default_factory=dict, description="name -> sources")
+    crm: dict[str, list[str]] = Field(default_factory=dict, description="record key -> sources")
+
+
+class MergeHistory(BaseModel):
+    audit_ids: list[str] = Field(default_factory=list, description="oldest first")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def _upsert(store: Store, key: str, model: type[M], change: Callable[[M], M]) -> None:
+    """Apply ``change`` to the document, starting from an empty one if there is none."""
+    for _ in range(5):
+        if await store.read(key) is None:
+            empty = model()
+            value = change(empty)
+            if value is empty:
+                return
+            try:
+                await create_model(store, key, value)
+                return
+            except AlreadyExists:
+                continue
+        try:
+            await update(store, key, model, change)
+            return
+        except NotFound:
+            continue
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+async def _file(store: Store, tenant_id: str, block: str, card_id: str, name: str) -> None:
+    def add(doc: NameBlock) -> NameBlock:
+        names = doc.cards.get(card_id, [])
+        if name in names:
+            return doc
+        full = card_id not in doc.cards and len(doc.cards) >= SEARCH_BLOCK_LIMIT
+        if full and block.startswith("sx:"):
+            return doc if doc.full else doc.model_copy(update={"full": True})
+        return doc.model_copy(update={"cards": {**doc.cards, card_id: [*names, name]}})
+
+    await _upsert(store, keys.name_block(tenant_id, block), NameBlock, add)
+
+
+async def _unfile(store: Store, tenant_id: str, block: str, card_id: str, name: str) -> None:
+    def remove(doc: NameBlock) -> NameBlock:
+        names = doc.cards.get(card_id)
+        if names is None or name not in names:
+            return doc
+        rest = [n for n in names if n != name]
+        cards = {k: v for k, v in doc.cards.items() if k != card_id}
+        if rest:
+            cards[card_id] = rest
+        return doc.model_copy(update={"cards": cards})
+
+    with contextlib.suppress(NotFound):
+        await update(store, keys.name_block(tenant_id, block), NameBlock, remove)
+
+
+def _ref_keys(record_key: str) -> list[str]:
+    found = [f"k:{record_key}"]
+    with contextlib.suppress(ValueError):
+        found.append(f"i:{RecordRef.parse(record_key).id}")
+    return found
+
+
+async def _refer(store: Store, tenant_id: str, record_key: str, card_id: str, add: bool) -> None:
+    def change(doc: CrmRefs) -> CrmRefs:
+        if add:
+            if doc.cards.get(card_id) == record_key:
+                return doc
+            return doc.model_copy(update={"cards": {**doc.cards, card_id: record_key}})
+        if doc.cards.get(card_id) != record_key:
+            return doc
+        return doc.model_copy(
+            update={"cards": {k: v for k, v in doc.cards.items() if k != card_id}}
+        )
+
+    for ref in _ref_keys(record_key):
+        if add:
+            await _upsert(store, keys.crm_ref(tenant_id, ref), CrmRefs, change)
+        else:
+            with contextlib.suppress(NotFound):
+                await update(store, keys.crm_ref(tenant_id, ref), CrmRefs, change)
+
+
+def _name_blocks(name: str) -> list[str]:
+    return [*blocking_keys(name), *search_keys(name)]
+
+
+async def terms_of(store: Store, tenant_id: str, card_id: str) -> CardTerms:
+    found = await read_model(store, keys.card_terms(tenant_id, card_id), CardTerms)
+    return found or CardTerms()
+
+
+async def index_card(
+    store: Store,
+    tenant_id: str,
+    card_id: str,
+    names: Iterable[str | None] = (),
+    crm_keys: Iterable[str] = (),
+    source: str = OWN,
+) -> None:
+    """File ``card_id`` under ``names`` and CRM records ``crm_keys``, for ``source``."""
+    terms = await terms_of(store, tenant_id, card_id)
+    new_names = [
+        n
+        for n in dict.fromkeys(n.strip() for n in names if n)
+        if normalise_name(n) and source not in terms.names.get(n, [])
+    ]
+    new_refs = [k for k in dict.fromkeys(crm_keys) if source not in terms.crm.get(k, [])]
+    if not new_names and not new_refs:
+        return
+    for name in new_names:
+        for block in _name_blocks(name):
+            await _file(store, tenant_id, block, card_id, name)
+    for record_key in new_refs:
+        await _refer(store, tenant_id, record_key, card_id, add=True)
+
+    def record(doc: CardTerms) -> CardTerms:
+        names = dict(doc.names)
+        for name in new_names:
+            names[name] = list(dict.fromkeys([*names.get(name, []), source]))
+        crm = dict(doc.crm)
+        for record_key in new_refs:
+            crm[record_key] = list(dict.fromkeys([*crm.get(record_key, []), source]))
+        return CardTerms(names=names, crm=crm)
+
+    await _upsert(store, keys.card_terms(tenant_id, card_id), CardTerms, record)
+
+
+def interaction_terms(interaction: Interaction) -> tuple[list[str], list[str]]:
+    """The names and person-level CRM record keys an interaction tells about its card."""
+    names: list[str] = [interaction.customer_name] if interaction.customer_name else []
+    refs: list[str] = []
+    for key in [*interaction.shown.person, *interaction.linked_keys()]:
+        found = interaction.shown.records.get(key)
+        if found is None or not found.is_person_level:
+            continue
+        refs.append(key)
+        if found.ref.type in CONTACT_TYPES:
+            names.append(found.title)
+    return names, refs
+
+
+async def index_interaction(store: Store, tenant_id: str, interaction: Interaction) -> None:
+    names, refs = interaction_terms(interaction)
+    await index_card(store, tenant_id, interaction.card_id, names, refs)
+
+
+async def copy_terms(
+    store: Store,
+    tenant_id: str,
+    from_id: str,
+    to_id: str,
+    source: str,
+    fallback_names: Iterable[str | None] = (),
+) -> None:
+    """File ``to_id`` under everything ``from_id`` is filed under, for ``source`` (a merge)."""
+    terms = await terms_of(store, tenant_id, from_id)
+    names = list(terms.names) or [n for n in fallback_names if n]
+    await index_card(store, tenant_id, to_id, names, list(terms.crm), source)
+
+
+async def drop_source(store: Store, tenant_id: str, card_id: str, source: str) -> None:
+    """Take out what ``source`` (a merge being undone) filed ``card_id`` under, only that."""
+    terms = await terms_of(store, tenant_id, card_id)
+    gone_names = [n for n, sources in terms.names.items() if sources == [source]]
+    gone_refs = [k for k, sources in terms.crm.items() if sources == [source]]
+    for name in gone_names:
+        for block in _name_blocks(name):
+            # Another name of the card may share the block: only this name's entry goes.
+            await _unfile(store, tenant_id, block, card_id, name)
+    for record_key in gone_refs:
+        await _refer(store, tenant_id, record_key, card_id, add=False)
+
+    def forget(doc: CardTerms) -> CardTerms:
+        names = {n: [s for s in v if s != source] for n, v in doc.names.items()}
+        crm = {k: [s for s in v if s != source] for k, v in doc.crm.items()}
+        changed = CardTerms(
+            names={n: v for n, v in names.items() if v}, crm={k: v for k, v in crm.items() if v}
+        )
+        return doc if changed == doc else changed
+
+    with contextlib.suppress(NotFound):
+        await update(store, keys.card_terms(tenant_id, card_id), CardTerms, forget)
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+async def lookup_blocks(
+    store: Store, tenant_id: str, blocks: Iterable[str]
+) -> dict[str, set[str]]:
+    """Card id -> the names it is filed under, over the given blocking keys."""
+    found: dict[str, set[str]] = {}
+    for block in dict.fromkeys(blocks):
+        doc = await read_model(store, keys.name_block(tenant_id, block), NameBlock)
+        if doc is not None:
+            for card_id, names in doc.cards.items():
+                found.setdefault(card_id, set()).update(names)
+    return found
+
+
+async def lookup_names(store: Store, tenant_id: str, names: Iterable[str]) -> dict[str, set[str]]:
+    blocks = [block for name in dict.fromkeys(names) for block in blocking_keys(name)]
+    return await lookup_blocks(store, tenant_id, blocks)
+
+
+async def lookup_crm(store: Store, tenant_id: str, ref: str) -> dict[str, str]:
+    """Card id -> record key, for a record key ("crm:type:id") or a bare CRM id."""
+    found: dict[str, str] = {}
+    for key in (f"k:{ref}", f"i:{ref}"):
+        doc = await read_model(store, keys.crm_ref(tenant_id, key), CrmRefs)
+        if doc is not None:
+            found.update(doc.cards)
+    return found
+
+
+async def add_history(store: Store, tenant_id: str, card_id: str, audit_id: str) -> None:
+    def add(doc: MergeHistory) -> MergeHistory:
+        if audit_id in doc.audit_ids:
+            return doc
+        return MergeHistory(audit_ids=[*doc.audit_ids, audit_id][-HISTORY_SIZE:])
+
+    await _upsert(store, keys.merge_history(tenant_id, card_id), MergeHistory, add)
+
+
+async def history(store: Store, tenant_id: str, card_id: str) -> list[str]:
+    doc = await read_model(store, keys.merge_history(tenant_id, card_id), MergeHistory)
+    return doc.audit_ids if doc is not None else []
