@@ -139,15 +139,26 @@ def _contact_fields(card: CustomerCard, interaction: Interaction) -> list[FieldV
         )
         if values
     ]
-    for key in interaction.shown.person:
-        record = interaction.shown.records[key]
-        if record.ref.type == "contact":
-            fields.extend(
-                FieldView(label=name.capitalize(), value=value)
-                for name, value in record.fields.items()
-                if name not in ("phone", "email")
-            )
-            break
+    contacts = [
+        interaction.shown.records[key]
+        for key in interaction.shown.person
+        if interaction.shown.records[key].ref.type == "contact"
+    ]
+    mapped: dict[str, str] = {}  # dynamic data mappings: each CRM's first contact, in order
+    seen_crms: set[str] = set()
+    for record in contacts:
+        if record.ref.crm not in seen_crms:
+            seen_crms.add(record.ref.crm)
+            for label, value in record.card_fields.items():
+                mapped.setdefault(label, value)
+    if mapped:
+        fields.extend(FieldView(label=label, value=value) for label, value in mapped.items())
+    elif contacts:  # no mappings: the first contact's own fields
+        fields.extend(
+            FieldView(label=name.capitalize(), value=value)
+            for name, value in contacts[0].fields.items()
+            if name not in ("phone", "email")
+        )
     return fields
 
 

@@ -267,7 +267,10 @@ def _build_dynamics(config: CrmConfig, ctx: BuildContext) -> CrmClient:
 def _build_demo(config: CrmConfig, ctx: BuildContext) -> CrmClient:
     from bot.adapters.crm.demo import DemoCrm
 
-    return DemoCrm(settings_id=config.settings_id)
+    return DemoCrm(
+        settings_id=config.settings_id,
+        extra_fields=[m.crm_field.rpartition(".")[2] for m in config.field_mappings],
+    )
 
 
 def _build_vendor(config: CrmConfig, ctx: BuildContext) -> CrmClient:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -51,8 +51,10 @@ class DemoCrm:
         settings_id: str = "demo",
         data_file: Path | None = None,
         latency: float = 0.0,
+        extra_fields: Sequence[str] = (),
     ) -> None:
         self._settings_id = settings_id
+        self._extra_fields = tuple(extra_fields)  # fields a data mapping needs on records
         self._data_file = data_file
         self._latency = latency
         self._tables = self._load()
@@ -87,7 +89,8 @@ class DemoCrm:
 
     def _record(self, record_type: str, row: Row) -> CrmRecord:
         title = row.get("name") or row.get("subject") or row["id"]
-        shown = ("phone", "email", "city", "language", "priority", "status", "stage")
+        shown = ["phone", "email", "city", "language", "priority", "status", "stage"]
+        shown += [name for name in self._extra_fields if name not in shown]
         return CrmRecord(
             ref=RecordRef(crm=self._settings_id, type=record_type, id=row["id"]),
             title=title,

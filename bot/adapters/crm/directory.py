@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
 
-from bot.services.crm import CrmClient
+import aiohttp
+from pydantic import BaseModel, Field
+
+from bot.adapters.crm.config import CrmConfig, build_client
+from bot.adapters.crm.mapped import MappedCrm
+from bot.domain.records import CrmRecord, RecordRef
+from bot.services import keys
+from bot.services.crm import (
+    CrmAuthError,
+    CrmClient,
+    CrmError,
+    CrmThrottled,
+    CrmUnavailable,
+    InvalidRecord,
+    NotSupported,
+    SearchCriteria,
+)
+from bot.services.crm_configs import CrmConfigs, StoredCrmConfig
+from bot.services.secret_box import SecretBox, SecretBoxError
+from bot.services.store import Store, put_model, read_model
+
+log = logging.getLogger(__name__)
 
 
 class SameForEveryTenant:
@@ -15,3 +39,236 @@ class SameForEveryTenant:
 
     async def clients(self, tenant_id: str) -> list[CrmClient]:
         return self._clients
+
+
+class BrokenCrm:
+    """A configured CRM whose client could not be built: every call says why, so the
+    card shows one problem line for it instead of failing."""
+
+    def __init__(self, settings_id: str, display_name: str, error: CrmError) -> None:
+        self._settings_id = settings_id
+        self._display_name = display_name
+        self.error = error
+
+    @property
+    def settings_id(self) -> str:
+        return self._settings_id
+
+    @property
+    def display_name(self) -> str:
+        return self._display_name
+
+    async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
+        raise self.error
+
+    async def get(self, ref: RecordRef) -> CrmRecord:
+        raise self.error
+
+    async def related(self, ref: RecordRef) -> list[CrmRecord]:
+        raise self.error
+
+    async def create(
+        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+    ) -> CrmRecord:
+        raise self.error
+
+    async def update(self, ref: RecordRef, fields: dict[str, str]) -> CrmRecord:
+        raise self.error
+
+    async def create_timeline_activity(
+        self, ref: RecordRef, subject: str, description: str, *, activity_type: str = "task"
+    ) -> CrmRecord:
+        raise self.error
+
+
+class _SealedBlob(BaseModel):
+    sealed: str
+
+
+class SealedTokenCache:
+    """TokenCacheHooks for one tenant: MSAL caches sealed with the SecretBox in the store."""
+
+    def __init__(self, store: Store, box: SecretBox, tenant_id: str) -> None:
+        self.store = store
+        self.box = box
+        self.tenant_id = tenant_id
+
+    async def load(self, key: str) -> str | None:
+        place = keys.crm_token_cache(self.tenant_id, key)
+        blob = await read_model(self.store, place, _SealedBlob)
+        if blob is None:
+            return None
+        try:
+            return self.box.open(blob.sealed.encode("ascii"), place).decode()
+        except SecretBoxError:
+            log.warning("token cache %s could not be opened; signing in again", key)
+            return None
+
+    async def save(self, key: str, blob: str) -> None:
+        place = keys.crm_token_cache(self.tenant_id, key)
+        sealed = self.box.seal(blob.encode(), place).decode("ascii")
+        await put_model(self.store, place, _SealedBlob(sealed=sealed))
+
+
+ClientBuilder = Callable[..., CrmClient]
+
+PROBE = SearchCriteria(emails=["connection-test@crmcard.invalid"])
+"""The connection test's harmless search: an address no real contact can have."""
+
+
+class ConnectionTest(BaseModel):
+    """The outcome of "test connection", typed for the admin API and the CLI."""
+
+    settings_id: str
+    ok: bool
+    outcome: str = Field(
+        description="ok | auth_failed | unavailable | throttled | timeout | not_supported "
+        "| invalid | error"
+    )
+    message: str
+    elapsed_ms: float
+
+
+def _outcome(error: BaseException) -> str:
+    for kind, name in (
+        (CrmAuthError, "auth_failed"),
+        (CrmThrottled, "throttled"),
+        (CrmUnavailable, "unavailable"),
+        (NotSupported, "not_supported"),
+        (InvalidRecord, "invalid"),
+    ):
+        if isinstance(error, kind):
+            return name
+    return "error"
+
+
+class StoreDirectory:
+    """The CRMs each tenant's admin configured (see :mod:`bot.services.crm_configs`),
+    plus ``always`` (the demo CRM when it is on) unless a configuration takes its ID.
+
+    Clients are built once per (tenant, settings ID, configuration version) and share one
+    aiohttp session; the tenant's configuration list is re-read at most every
+    ``list_ttl`` seconds, and at once after a change made through ``configs``.
+    """
+
+    def __init__(
+        self,
+        configs: CrmConfigs,
+        *,
+        always: Sequence[CrmClient] = (),
+        list_ttl: float = 2.0,
+        build: ClientBuilder = build_client,
+        tls_verify: bool | str = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.configs = configs
+        self.always = list(always)
+        self.list_ttl = list_ttl
+        self.build = build
+        self.tls_verify = tls_verify
+        self.clock = clock
+        self._session: aiohttp.ClientSession | None = None
+        self._built: dict[tuple[str, str], tuple[int, CrmClient]] = {}
+        self._lists: dict[str, tuple[float, list[CrmClient]]] = {}
+        self._lock = asyncio.Lock()
+        configs.listeners.append(self.forget)
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    def forget(self, tenant_id: str) -> None:
+        """Drop the tenant's cached list (its clients stay cached per version)."""
+        self._lists.pop(tenant_id, None)
+
+    def _client(self, stored: StoredCrmConfig) -> CrmClient:
+        config: CrmConfig = stored.config
+        cache_key = (config.tenant_id, config.settings_id)
+        cached = self._built.get(cache_key)
+        if cached is not None and cached[0] == stored.version:
+            return cached[1]
+        client: CrmClient
+        try:
+            secret = self.configs.secret_of(stored)
+            inner = self.build(
+                config,
+                session=self.session,
+                secret=secret,
+                token_cache_hooks=SealedTokenCache(
+                    self.configs.store, self.configs.box, config.tenant_id
+                ),
+                tls_verify=self.tls_verify,
+            )
+            client = MappedCrm(inner, config.field_mappings) if config.field_mappings else inner
+        except CrmError as error:
+            client = BrokenCrm(config.settings_id, config.display_name, error)
+        except SecretBoxError:
+            log.error("the secret of CRM %s/%s cannot be opened", *cache_key)
+            client = BrokenCrm(
+                config.settings_id,
+                config.display_name,
+                CrmError(f"{config.display_name}: stored credentials unreadable; rotate them"),
+            )
+        self._built[cache_key] = (stored.version, client)
+        return client
+
+    async def clients(self, tenant_id: str) -> list[CrmClient]:
+        cached = self._lists.get(tenant_id)
+        if cached is not None and self.clock() - cached[0] < self.list_ttl:
+            return cached[1]
+        async with self._lock:
+            stored = [s for s in await self.configs.list(tenant_id) if s.config.enabled]
+            configured = [self._client(s) for s in stored]
+            taken = {c.settings_id for c in configured}
+            clients = [c for c in self.always if c.settings_id not in taken] + configured
+            live = {(tenant_id, s.config.settings_id) for s in stored}
+            for key in [k for k in self._built if k[0] == tenant_id and k not in live]:
+                del self._built[key]  # disabled or deleted: never used again
+            self._lists[tenant_id] = (self.clock(), clients)
+            return clients
+
+    async def test(self, stored: StoredCrmConfig, timeout: float = 15.0) -> ConnectionTest:
+        """Sign in and run :data:`PROBE` against the configuration (even a disabled one),
+        with a fresh client: nothing is cached, nothing is written to the CRM."""
+        config = stored.config.model_copy(update={"enabled": True})
+        started = time.perf_counter()
+
+        def result(ok: bool, outcome: str, message: str) -> ConnectionTest:
+            return ConnectionTest(
+                settings_id=config.settings_id,
+                ok=ok,
+                outcome=outcome,
+                message=message,
+                elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+
+        try:
+            client = self.build(
+                config,
+                session=self.session,
+                secret=self.configs.secret_of(stored),
+                token_cache_hooks=SealedTokenCache(
+                    self.configs.store, self.configs.box, config.tenant_id
+                ),
+                tls_verify=self.tls_verify,
+            )
+            found = await asyncio.wait_for(client.search(PROBE), timeout)
+        except TimeoutError:
+            return result(False, "timeout", f"{config.display_name} did not answer in {timeout} s")
+        except SecretBoxError:
+            return result(False, "auth_failed", "stored credentials unreadable; rotate them")
+        except CrmError as error:
+            return result(False, _outcome(error), str(error))
+        except Exception as error:  # a test must answer, whatever the adapter did
+            log.exception("connection test of %s failed", config.settings_id)
+            return result(False, "error", f"{config.display_name}: {type(error).__name__}")
+        return result(
+            True, "ok", f"{config.display_name} answered a search ({len(found)} records)"
+        )
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None

@@ -1,0 +1,130 @@
+"""StoreDirectory: per-tenant clients from stored configurations, cached per version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.adapters.crm.config import CrmConfig, build_client
+from bot.adapters.crm.demo import DemoCrm
+from bot.adapters.crm.directory import BrokenCrm, StoreDirectory
+from bot.adapters.crm.mapped import MappedCrm
+from bot.services.crm import CrmAuthError, CrmClient, SearchCriteria
+from bot.services.crm_configs import CrmConfigs, parse_config
+
+
+def demo_config(tenant: str, settings_id: str, **extra: Any) -> CrmConfig:
+    return parse_config(
+        tenant,
+        {"settings_id": settings_id, "kind": "demo", "display_name": f"Demo {settings_id}", **extra},
+    )
+
+
+class CountingBuilder:
+    def __init__(self) -> None:
+        self.built: list[tuple[str, str]] = []
+
+    def __call__(self, config: CrmConfig, **kwargs: Any) -> CrmClient:
+        self.built.append((config.tenant_id, config.settings_id))
+        return build_client(config, **kwargs)
+
+
+@pytest.fixture
+async def directory(configs: CrmConfigs):
+    directory = StoreDirectory(configs, build=CountingBuilder(), list_ttl=60)
+    yield directory
+    await directory.close()
+
+
+async def test_each_tenant_gets_its_own_crms(configs: CrmConfigs, directory: StoreDirectory):
+    await configs.create(demo_config("t1", "a"), "admin")
+    await configs.create(demo_config("t1", "b"), "admin")
+    await configs.create(demo_config("t2", "c"), "admin")
+    assert [c.settings_id for c in await directory.clients("t1")] == ["a", "b"]
+    assert [c.settings_id for c in await directory.clients("t2")] == ["c"]
+    assert await directory.clients("t3") == []
+
+
+async def test_clients_are_cached_per_config_version(
+    configs: CrmConfigs, directory: StoreDirectory
+):
+    builder = directory.build
+    assert isinstance(builder, CountingBuilder)
+    await configs.create(demo_config("t1", "a"), "admin")
+    await configs.create(demo_config("t1", "b"), "admin")
+    first = await directory.clients("t1")
+    directory.forget("t1")  # even with the list re-read, unchanged configs are not rebuilt
+    second = await directory.clients("t1")
+    assert [id(c) for c in first] == [id(c) for c in second]
+    assert builder.built == [("t1", "a"), ("t1", "b")]
+
+    await configs.update("t1", "a", {"display_name": "Renamed"}, "admin")  # forgets the list
+    third = await directory.clients("t1")
+    assert third[0] is not first[0] and third[1] is first[1]
+    assert builder.built[-1] == ("t1", "a")
+    assert directory.session is directory.session  # one shared session
+
+
+async def test_disabled_and_deleted_configs_are_not_used(
+    configs: CrmConfigs, directory: StoreDirectory
+):
+    await configs.create(demo_config("t1", "a"), "admin")
+    await configs.create(demo_config("t1", "b"), "admin")
+    assert len(await directory.clients("t1")) == 2
+    await configs.disable("t1", "a", "admin")
+    assert [c.settings_id for c in await directory.clients("t1")] == ["b"]
+    await configs.delete("t1", "b", "admin")
+    assert await directory.clients("t1") == []
+    await configs.set_enabled("t1", "a", True, "admin")
+    assert [c.settings_id for c in await directory.clients("t1")] == ["a"]
+
+
+async def test_demo_crm_is_added_unless_a_config_takes_its_id(configs: CrmConfigs):
+    demo = DemoCrm()
+    directory = StoreDirectory(configs, always=[demo])
+    try:
+        assert await directory.clients("t1") == [demo]
+        await configs.create(demo_config("t1", "zd-like"), "admin")
+        assert [c.settings_id for c in await directory.clients("t1")] == ["demo", "zd-like"]
+        await configs.create(demo_config("t2", "demo", field_mappings=[]), "admin")
+        [only] = await directory.clients("t2")
+        assert only is not demo and only.display_name == "Demo CRM"
+    finally:
+        await directory.close()
+    assert directory._session is None
+
+
+async def test_a_config_without_credentials_becomes_a_problem_not_a_crash(
+    configs: CrmConfigs, directory: StoreDirectory
+):
+    config = parse_config(
+        "t1",
+        {
+            "settings_id": "zd",
+            "kind": "zendesk",
+            "display_name": "Zendesk",
+            "base_url": "https://acme.zendesk.com",
+            "auth": {"type": "api_key", "username": "a@b.c"},
+        },
+    )
+    await configs.create(config, "admin")
+    [client] = await directory.clients("t1")
+    assert isinstance(client, BrokenCrm)
+    with pytest.raises(CrmAuthError, match="no credentials"):
+        await client.search(SearchCriteria(phones=["+15550100"]))
+
+
+async def test_mapped_configs_fill_card_fields(configs: CrmConfigs, directory: StoreDirectory):
+    mappings = [
+        {"crm_field": "contact.title", "card_field": "Job title"},
+        {"crm_field": "language", "card_field": "Speaks"},
+        {"crm_field": "account.tier", "card_field": "Tier"},
+    ]
+    await configs.create(demo_config("t1", "a", field_mappings=mappings), "admin")
+    [client] = await directory.clients("t1")
+    assert isinstance(client, MappedCrm)
+    records = await client.search(SearchCriteria(phones=["+15550100"]))
+    by_type = {r.ref.type: r for r in records}
+    assert by_type["contact"].card_fields == {"Job title": "Heir apparent", "Speaks": "English"}
+    assert by_type["account"].card_fields == {"Tier": "Gold"}
