@@ -8,7 +8,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from bot.adapters.crm.demo import DemoCrm
-from bot.adapters.crm.directory import SameForEveryTenant
+from bot.adapters.crm.directory import StoreDirectory
 from bot.adapters.storage.blob import BlobStore
 from bot.adapters.storage.local import LocalStore
 from bot.adapters.teams.bot import CrmCardBot
@@ -17,11 +17,13 @@ from bot.adapters.teams.routes import ADAPTER, BOT, post_activity
 from bot.adapters.teams.sdk import create_adapter
 from bot.services.context import Context
 from bot.services.crm import CrmClient
+from bot.services.crm_configs import CrmConfigs, secret_box_for
 from bot.services.live import LiveCards, LiveDelivery, ObservedStore
 from bot.services.publisher import CompositeDelivery
 from bot.services.store import Store
 from bot.settings import Settings, StoreKind
 from bot.web.admin_auth import SETTINGS_KEY as ADMIN_SETTINGS
+from bot.web.admin_crm import setup_admin_crm
 from bot.web.interactions import CONTEXT, SETTINGS, post_interaction_event
 from bot.web.tab import setup_tab
 
@@ -51,9 +53,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     store = store or open_store(settings)
     adapter = create_adapter(settings)
     live = LiveCards()  # open tabs hear about every card change, however it was made
+    crm_configs = CrmConfigs(store, secret_box_for(settings))
+    crms = StoreDirectory(crm_configs, always=demo_crms(settings))
     ctx = Context(
         store=ObservedStore(store, live),
-        crms=SameForEveryTenant(demo_crms(settings)),
+        crms=crms,
         delivery=CompositeDelivery(
             TeamsDelivery(adapter, store, settings.app_id), LiveDelivery(live)
         ),
@@ -71,9 +75,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.router.add_post("/api/interactions", post_interaction_event)
     app.router.add_get("/healthz", health)
     setup_tab(app, live)
+    setup_admin_crm(app, crm_configs, crms)
 
     async def close_store(app: web.Application) -> None:
         await store.close()
 
+    async def close_crms(app: web.Application) -> None:
+        await crms.close()
+
+    app.on_cleanup.append(close_crms)
     app.on_cleanup.append(close_store)
     return app

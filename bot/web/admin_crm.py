@@ -1,0 +1,153 @@
+"""The admin API for CRM connections (``/api/admin/crms``), per tenant by ``X-Admin-Key``.
+
+* ``GET  /api/admin/crms`` -- the tenant's configurations (secrets never shown)
+* ``POST /api/admin/crms`` -- create one (body: the configuration, with ``secret``)
+* ``GET | PATCH | DELETE /api/admin/crms/{settingsId}``
+* ``POST /api/admin/crms/{settingsId}/test`` -- a harmless search; typed outcome
+* ``POST /api/admin/crms/{settingsId}/rotate-secret`` -- body ``{"secret": "..."}``
+* ``POST /api/admin/crms/{settingsId}/disable`` (and ``/enable``)
+* ``GET  /api/admin/crm-audit`` -- the configuration audit trail
+
+Validation errors answer 400 with the fields in ``error.details``. The optional
+``X-Admin-Actor`` header names the person for the audit trail.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from bot.adapters.crm.directory import StoreDirectory
+from bot.services.crm_configs import ConfigError, ConfigInvalid, CrmConfigs, parse_config
+from bot.web.admin_auth import admin_tenant
+from bot.web.errors import problem
+
+CRM_CONFIGS = web.AppKey("crm_configs", CrmConfigs)
+CRM_DIRECTORY = web.AppKey("crm_directory", StoreDirectory)
+
+
+def _actor(request: web.Request, tenant_id: str) -> str:
+    named = request.headers.get("X-Admin-Actor", "").strip()[:200]
+    return f"admin-api:{tenant_id}" + (f":{named}" if named else "")
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except json.JSONDecodeError as error:
+        raise ConfigInvalid(f"body is not JSON: {error}") from error
+    if not isinstance(body, dict):
+        raise ConfigInvalid("body must be a JSON object")
+    return body
+
+
+def _error(error: ConfigError) -> web.Response:
+    if error.details:
+        return problem(error.status, str(error), details=error.details)
+    return problem(error.status, str(error))
+
+
+def _handler(
+    run: Any,
+) -> Any:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        tenant_id = admin_tenant(request)
+        try:
+            response: web.StreamResponse = await run(request, tenant_id)
+        except ConfigError as error:
+            return _error(error)
+        return response
+
+    return handle
+
+
+def _configs(request: web.Request) -> CrmConfigs:
+    return request.app[CRM_CONFIGS]
+
+
+async def _list(request: web.Request, tenant_id: str) -> web.Response:
+    found = await _configs(request).list(tenant_id)
+    return web.json_response({"crms": [stored.public() for stored in found]})
+
+
+async def _create(request: web.Request, tenant_id: str) -> web.Response:
+    config = parse_config(tenant_id, await _body(request))
+    stored = await _configs(request).create(config, _actor(request, tenant_id))
+    return web.json_response(stored.public(), status=201)
+
+
+async def _get(request: web.Request, tenant_id: str) -> web.Response:
+    stored = await _configs(request).require(tenant_id, request.match_info["settings_id"])
+    return web.json_response(stored.public())
+
+
+async def _patch(request: web.Request, tenant_id: str) -> web.Response:
+    stored = await _configs(request).update(
+        tenant_id,
+        request.match_info["settings_id"],
+        await _body(request),
+        _actor(request, tenant_id),
+    )
+    return web.json_response(stored.public())
+
+
+async def _delete(request: web.Request, tenant_id: str) -> web.Response:
+    await _configs(request).delete(
+        tenant_id, request.match_info["settings_id"], _actor(request, tenant_id)
+    )
+    return web.Response(status=204)
+
+
+async def _test(request: web.Request, tenant_id: str) -> web.Response:
+    stored = await _configs(request).require(tenant_id, request.match_info["settings_id"])
+    outcome = await request.app[CRM_DIRECTORY].test(stored)
+    return web.json_response(outcome.model_dump(mode="json", by_alias=True))
+
+
+async def _rotate(request: web.Request, tenant_id: str) -> web.Response:
+    secret = (await _body(request)).get("secret")
+    if not isinstance(secret, str) or not secret:
+        raise ConfigInvalid(
+            "a new secret is needed",
+            [{"loc": ["secret"], "msg": "a non-empty string is required", "type": "missing"}],
+        )
+    stored = await _configs(request).rotate_secret(
+        tenant_id, request.match_info["settings_id"], SecretStr(secret), _actor(request, tenant_id)
+    )
+    return web.json_response(stored.public())
+
+
+def _enabled(enabled: bool) -> Any:
+    async def run(request: web.Request, tenant_id: str) -> web.Response:
+        stored = await _configs(request).set_enabled(
+            tenant_id, request.match_info["settings_id"], enabled, _actor(request, tenant_id)
+        )
+        return web.json_response(stored.public())
+
+    return run
+
+
+async def _audit(request: web.Request, tenant_id: str) -> web.Response:
+    entries = await _configs(request).audit_log(tenant_id)
+    return web.json_response({"entries": [e.model_dump(mode="json") for e in entries]})
+
+
+def setup_admin_crm(
+    app: web.Application, configs: CrmConfigs, directory: StoreDirectory
+) -> None:
+    app[CRM_CONFIGS] = configs
+    app[CRM_DIRECTORY] = directory
+    one = "/api/admin/crms/{settings_id}"
+    app.router.add_get("/api/admin/crms", _handler(_list))
+    app.router.add_post("/api/admin/crms", _handler(_create))
+    app.router.add_get(one, _handler(_get))
+    app.router.add_patch(one, _handler(_patch))
+    app.router.add_delete(one, _handler(_delete))
+    app.router.add_post(f"{one}/test", _handler(_test))
+    app.router.add_post(f"{one}/rotate-secret", _handler(_rotate))
+    app.router.add_post(f"{one}/disable", _handler(_enabled(False)))
+    app.router.add_post(f"{one}/enable", _handler(_enabled(True)))
+    app.router.add_get("/api/admin/crm-audit", _handler(_audit))

@@ -1,0 +1,189 @@
+"""The admin API for CRM connections: auth, tenant isolation, CRUD, test, rotate, disable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.settings import Settings
+from bot.web.app import create_app
+from tests.crm.fakes.freshdesk import FreshdeskFake
+
+from .conftest import TEST_KEY
+
+A = {"X-Admin-Key": "admin-a", "X-Admin-Actor": "alice@a.example"}
+B = {"X-Admin-Key": "admin-b"}
+SECRET = "fd-api-key"
+
+
+@pytest.fixture
+def admin_settings(tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        secret_key=TEST_KEY,
+        demo_crm=False,
+        api_keys={"tenant-a": "api-a"},
+        admin_keys={"tenant-a": "admin-a", "tenant-b": "admin-b"},
+    )
+
+
+@pytest.fixture
+async def admin(
+    aiohttp_client: Callable[..., Any], admin_settings: Settings
+) -> TestClient[Any, Any]:
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(admin_settings))
+    return client
+
+
+@pytest.fixture
+async def freshdesk(aiohttp_server: Callable[..., Any]) -> tuple[FreshdeskFake, str]:
+    fake = FreshdeskFake()
+    server = await aiohttp_server(fake.app)
+    return fake, str(server.make_url("")).rstrip("/")
+
+
+def freshdesk_config(base_url: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "settings_id": "fd",
+        "kind": "freshdesk",
+        "display_name": "Freshdesk",
+        "base_url": base_url,
+        "auth": {"type": "api_key"},
+        "secret": SECRET,
+        **extra,
+    }
+
+
+async def test_every_route_needs_an_admin_key(admin: TestClient[Any, Any]):
+    for method, path in [
+        ("GET", "/api/admin/crms"),
+        ("POST", "/api/admin/crms"),
+        ("GET", "/api/admin/crms/fd"),
+        ("PATCH", "/api/admin/crms/fd"),
+        ("DELETE", "/api/admin/crms/fd"),
+        ("POST", "/api/admin/crms/fd/test"),
+        ("POST", "/api/admin/crms/fd/rotate-secret"),
+        ("POST", "/api/admin/crms/fd/disable"),
+        ("GET", "/api/admin/crm-audit"),
+    ]:
+        for headers in ({}, {"X-Admin-Key": "wrong"}, {"X-Api-Key": "api-a"}):
+            response = await admin.request(method, path, headers=headers, json={})
+            assert response.status == 401, (method, path, headers)
+
+
+async def test_crud_with_tenant_isolation_and_no_secret_in_output(
+    admin: TestClient[Any, Any], freshdesk: tuple[FreshdeskFake, str]
+):
+    _, url = freshdesk
+    created = await admin.post("/api/admin/crms", json=freshdesk_config(url), headers=A)
+    assert created.status == 201, await created.text()
+    body = await created.json()
+    assert body["settings_id"] == "fd" and body["tenant_id"] == "tenant-a"
+    assert body["hasSecret"] is True and body["version"] == 1
+    assert body["updatedBy"] == "admin-api:tenant-a:alice@a.example"
+
+    listed = await (await admin.get("/api/admin/crms", headers=A)).json()
+    assert [c["settings_id"] for c in listed["crms"]] == ["fd"]
+    assert (await (await admin.get("/api/admin/crms", headers=B)).json()) == {"crms": []}
+    assert (await admin.get("/api/admin/crms/fd", headers=B)).status == 404
+    assert (await admin.patch("/api/admin/crms/fd", json={}, headers=B)).status == 404
+    assert (await admin.delete("/api/admin/crms/fd", headers=B)).status == 404
+    assert (await admin.post("/api/admin/crms/fd/disable", headers=B)).status == 404
+
+    patched = await admin.patch(
+        "/api/admin/crms/fd", json={"display_name": "Freshdesk EU"}, headers=A
+    )
+    assert patched.status == 200 and (await patched.json())["version"] == 2
+    rotated = await admin.post(
+        "/api/admin/crms/fd/rotate-secret", json={"secret": "n3w-key"}, headers=A
+    )
+    assert rotated.status == 200 and (await rotated.json())["version"] == 3
+    disabled = await admin.post("/api/admin/crms/fd/disable", headers=A)
+    assert (await disabled.json())["enabled"] is False
+
+    audit = await (await admin.get("/api/admin/crm-audit", headers=A)).json()
+    assert [e["action"] for e in audit["entries"]] == [
+        "create",
+        "update",
+        "rotate-secret",
+        "disable",
+    ]
+    assert (await (await admin.get("/api/admin/crm-audit", headers=B)).json()) == {"entries": []}
+
+    everything = "".join(
+        [
+            str(body),
+            str(listed),
+            str(await patched.json()),
+            str(await rotated.json()),
+            str(audit),
+            await (await admin.get("/api/admin/crms/fd", headers=A)).text(),
+        ]
+    )
+    assert SECRET not in everything and "n3w-key" not in everything
+
+    assert (await admin.delete("/api/admin/crms/fd", headers=A)).status == 204
+    assert (await admin.get("/api/admin/crms/fd", headers=A)).status == 404
+
+
+async def test_validation_errors_name_the_fields(admin: TestClient[Any, Any]):
+    response = await admin.post(
+        "/api/admin/crms",
+        json={"settings_id": "no spaces!", "kind": "nope", "display_name": "x"},
+        headers=A,
+    )
+    assert response.status == 400
+    details = (await response.json())["error"]["details"]
+    assert {d["loc"][0] for d in details} >= {"settings_id", "kind"}
+    not_json = await admin.post("/api/admin/crms", data=b"{", headers=A)
+    assert not_json.status == 400
+    other_tenant = await admin.post(
+        "/api/admin/crms",
+        json={"settings_id": "x", "kind": "demo", "display_name": "x", "tenant_id": "tenant-b"},
+        headers=A,
+    )
+    assert other_tenant.status == 400
+    await admin.post(
+        "/api/admin/crms",
+        json={"settings_id": "d", "kind": "demo", "display_name": "Demo"},
+        headers=A,
+    )
+    again = await admin.post(
+        "/api/admin/crms",
+        json={"settings_id": "d", "kind": "demo", "display_name": "Demo"},
+        headers=A,
+    )
+    assert again.status == 409
+    bad_patch = await admin.patch(
+        "/api/admin/crms/d", json={"max_concurrency": 0, "secret": "x"}, headers=A
+    )
+    assert bad_patch.status == 400
+    empty = await admin.post("/api/admin/crms/d/rotate-secret", json={}, headers=A)
+    assert empty.status == 400
+    assert (await empty.json())["error"]["details"][0]["loc"] == ["secret"]
+
+
+async def test_connection_test_reports_typed_outcomes(
+    admin: TestClient[Any, Any], freshdesk: tuple[FreshdeskFake, str]
+):
+    fake, url = freshdesk
+    await admin.post("/api/admin/crms", json=freshdesk_config(url), headers=A)
+    ok = await (await admin.post("/api/admin/crms/fd/test", headers=A)).json()
+    assert ok["ok"] is True and ok["outcome"] == "ok", ok
+    assert fake.requests and all(r.method == "GET" for r in fake.requests)  # harmless
+
+    await admin.post("/api/admin/crms/fd/rotate-secret", json={"secret": "wrong"}, headers=A)
+    refused = await (await admin.post("/api/admin/crms/fd/test", headers=A)).json()
+    assert refused["ok"] is False and refused["outcome"] == "auth_failed", refused
+    assert "wrong" not in str(refused)
+
+    dead = freshdesk_config("http://127.0.0.1:9", settings_id="dead")
+    await admin.post("/api/admin/crms", json={**dead, "request_timeout": 0.5}, headers=A)
+    unreachable = await (await admin.post("/api/admin/crms/dead/test", headers=A)).json()
+    assert unreachable["ok"] is False
+    assert unreachable["outcome"] in ("unavailable", "timeout"), unreachable
