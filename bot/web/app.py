@@ -26,6 +26,7 @@ from bot.web.admin_auth import SETTINGS_KEY as ADMIN_SETTINGS
 from bot.web.admin_crm import setup_admin_crm
 from bot.web.interactions import CONTEXT, SETTINGS, post_interaction_event
 from bot.web.tab import setup_tab
+from bot.web.workflows import setup_workflows
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.router.add_post("/api/interactions", post_interaction_event)
     app.router.add_get("/healthz", health)
     setup_tab(app, live)
+    setup_workflows(app)
     setup_admin_crm(app, crm_configs, crms)
 
     async def close_store(app: web.Application) -> None:

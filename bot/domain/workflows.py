@@ -1,0 +1,268 @@
+"""Workflows: admin-defined CRM operations a contact-center script runs by workflow ID.
+
+Four types (PRODUCT.md section 3): **Search** by configured criteria, **Create**
+(standard record types with their standard fields, or custom: any record type and
+field), **Update** (Salesforce and Dynamics only) and **Timeline** (a completed activity
+on a record). Definitions are validated when saved; the inputs a script sends are
+checked against the definition when it runs. Everything here is pure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic.alias_generators import to_camel
+
+from bot.domain import identifiers
+from bot.domain.errors import DomainError, InvalidIdentifier
+from bot.domain.records import RecordRef
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.]{0,99}$"
+"""Record types and field names: API names such as ``case``, ``Custom__c``, ``new_x``."""
+
+UPDATE_KINDS = frozenset({"salesforce", "dynamics", "demo"})
+"""CRM kinds whose records workflows may update (the demo CRM stands in for both)."""
+TIMELINE_KINDS = UPDATE_KINDS
+
+STANDARD_FIELDS: dict[str, frozenset[str]] = {
+    "account": frozenset({"name", "phone", "email", "website", "industry", "city", "description"}),
+    "contact": frozenset(
+        {"name", "first_name", "last_name", "email", "phone", "title", "city", "language"}
+    ),
+    "case": frozenset({"subject", "description", "status", "priority", "origin"}),
+    "lead": frozenset({"name", "first_name", "last_name", "company", "email", "phone", "status"}),
+}
+
+
+class WorkflowInvalid(DomainError):
+    """The workflow definition cannot be saved (or no longer fits its CRM)."""
+
+
+class InvalidInputs(DomainError):
+    """The inputs of an execute request do not fit the workflow."""
+
+
+class UpdateNotSupported(DomainError):
+    """Update and Timeline workflows only run against Salesforce and Dynamics."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class WorkflowType(StrEnum):
+    search = "search"
+    create = "create"
+    update = "update"
+    timeline = "timeline"
+
+
+class SearchBy(StrEnum):
+    phone = "phone"
+    email = "email"
+    name = "name"
+    custom = "custom"
+
+
+class SearchCriterion(_Model):
+    by: SearchBy
+    input: str = Field(min_length=1, max_length=100, description="input holding the value")
+    field: str | None = Field(
+        None, pattern=NAME_PATTERN, description="CRM field compared (custom criteria only)"
+    )
+
+    @model_validator(mode="after")
+    def _field_for_custom(self) -> SearchCriterion:
+        if (self.by is SearchBy.custom) != (self.field is not None):
+            raise ValueError("a custom criterion names its CRM field; the others do not")
+        return self
+
+
+class _Workflow(_Model):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field("", max_length=200)
+    settings_id: str | None = Field(
+        None, max_length=64, description="CRM configuration it runs on; default the first one"
+    )
+
+
+class SearchWorkflow(_Workflow):
+    type: Literal["search"] = "search"
+    criteria: list[SearchCriterion] = Field(min_length=1, max_length=10)
+    record_types: list[Annotated[str, Field(pattern=NAME_PATTERN)]] | None = None
+    limit: int = Field(20, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _queryable(self) -> SearchWorkflow:
+        if all(c.by is SearchBy.custom for c in self.criteria):
+            raise ValueError(
+                "custom criteria narrow a search by phone, email or name: add one of those"
+            )
+        return self
+
+
+class CreateWorkflow(_Workflow):
+    type: Literal["create"] = "create"
+    variant: Literal["standard", "custom"] = "standard"
+    record_type: str = Field(pattern=NAME_PATTERN)
+    fields: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(
+        min_length=1, max_length=100, description="fields the script may set"
+    )
+    required: list[str] = Field(default_factory=list)
+    defaults: dict[str, str] = Field(default_factory=dict)
+    relate_to_contact: bool = True
+    pin: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CreateWorkflow:
+        allowed = set(self.fields)
+        if self.variant == "standard":
+            standard = STANDARD_FIELDS.get(self.record_type)
+            if standard is None:
+                raise ValueError(
+                    f"standard create workflows make {', '.join(sorted(STANDARD_FIELDS))} "
+                    f"records; use a custom create workflow for {self.record_type!r}"
+                )
+            extra = sorted(allowed - standard)
+            if extra:
+                raise ValueError(
+                    f"{', '.join(extra)} not standard {self.record_type} fields; "
+                    "use a custom create workflow"
+                )
+        unknown = sorted((set(self.required) | set(self.defaults)) - allowed)
+        if unknown:
+            raise ValueError(f"required/default fields not among the fields: {unknown}")
+        return self
+
+
+class UpdateWorkflow(_Workflow):
+    type: Literal["update"] = "update"
+    record_type: str = Field(pattern=NAME_PATTERN)
+    fields: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(min_length=1, max_length=100)
+
+
+class TimelineWorkflow(_Workflow):
+    type: Literal["timeline"] = "timeline"
+    activity_type: Literal["task", "phonecall"] = "task"
+    subject: str = Field("Interaction", min_length=1, max_length=200)
+
+
+Workflow = Annotated[
+    SearchWorkflow | CreateWorkflow | UpdateWorkflow | TimelineWorkflow,
+    Field(discriminator="type"),
+]
+WORKFLOW = TypeAdapter[Workflow](Workflow)
+
+
+def parse_workflow(raw: Any) -> Workflow:
+    """A workflow from admin JSON; raises WorkflowInvalid with the first problem."""
+    from pydantic import ValidationError
+
+    try:
+        return WORKFLOW.validate_python(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise WorkflowInvalid(f"{where}: {first['msg']}" if where else first["msg"]) from None
+
+
+def check_kind(workflow: Workflow, kind: str | None) -> None:
+    """Refuse Update/Timeline workflows on CRMs that have no such operation."""
+    if isinstance(workflow, UpdateWorkflow | TimelineWorkflow) and kind not in UPDATE_KINDS:
+        raise UpdateNotSupported(
+            f"{workflow.type} workflows run on Salesforce and Dynamics only; "
+            f"CRM configuration {workflow.settings_id or '(default)'} is {kind or 'unknown'}"
+        )
+
+
+class ExecuteRequest(_Model):
+    """What a contact-center script posts to run a workflow."""
+
+    interaction_id: str | None = Field(None, min_length=1, max_length=200)
+    request_id: str | None = Field(
+        None, min_length=1, max_length=200, description="the same id on a retry: runs once"
+    )
+    inputs: dict[str, str] = Field(default_factory=dict)
+    fields: dict[str, str] = Field(default_factory=dict)
+    record_id: str | None = Field(None, min_length=1, max_length=200)
+    record_key: str | None = Field(None, min_length=3, max_length=400)
+
+    def fingerprint(self, workflow_id: str) -> str:
+        body = self.model_dump(mode="json", exclude={"request_id"})
+        raw = json.dumps([workflow_id, body], sort_keys=True).encode()
+        return hashlib.sha256(raw).hexdigest()
+
+
+class SearchPlan(BaseModel):
+    phones: list[str] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+    name: str | None = None
+    custom: dict[str, str] = Field(default_factory=dict)
+
+
+def search_plan(workflow: SearchWorkflow, request: ExecuteRequest) -> SearchPlan:
+    plan = SearchPlan()
+    for criterion in workflow.criteria:
+        value = request.inputs.get(criterion.input, "").strip()
+        if not value:
+            continue
+        try:
+            if criterion.by is SearchBy.phone:
+                plan.phones.append(identifiers.phone(value).value)
+            elif criterion.by is SearchBy.email:
+                plan.emails.append(identifiers.email(value).value)
+            elif criterion.by is SearchBy.name:
+                plan.name = value
+            else:
+                assert criterion.field is not None
+                plan.custom[criterion.field] = value
+        except InvalidIdentifier as error:
+            raise InvalidInputs(f"input {criterion.input!r}: {error}") from None
+    if not (plan.phones or plan.emails or plan.name):
+        names = sorted({c.input for c in workflow.criteria if c.by is not SearchBy.custom})
+        raise InvalidInputs(f"give at least one of the inputs {', '.join(names)}")
+    return plan
+
+
+def create_fields(workflow: CreateWorkflow, request: ExecuteRequest) -> dict[str, str]:
+    unknown = sorted(set(request.fields) - set(workflow.fields))
+    if unknown:
+        raise InvalidInputs(f"workflow {workflow.id!r} does not set {', '.join(unknown)}")
+    fields = {**workflow.defaults, **request.fields}
+    missing = [name for name in workflow.required if not fields.get(name, "").strip()]
+    if missing:
+        raise InvalidInputs(f"workflow {workflow.id!r} needs {', '.join(missing)}")
+    if not fields:
+        raise InvalidInputs("give the fields of the new record")
+    return fields
+
+
+def update_target(
+    workflow: UpdateWorkflow, request: ExecuteRequest, settings_id: str
+) -> tuple[RecordRef, dict[str, str]]:
+    if not request.record_id:
+        raise InvalidInputs("give the recordId of the record to update")
+    unknown = sorted(set(request.fields) - set(workflow.fields))
+    if unknown:
+        raise InvalidInputs(f"workflow {workflow.id!r} does not change {', '.join(unknown)}")
+    if not request.fields:
+        raise InvalidInputs("give the fields to change")
+    ref = RecordRef(crm=settings_id, type=workflow.record_type, id=request.record_id)
+    return ref, dict(request.fields)
+
+
+def parse_record_key(key: str, settings_id: str) -> RecordRef:
+    try:
+        ref = RecordRef.parse(key)
+    except ValueError:
+        raise InvalidInputs(f"recordKey {key!r} is not 'settings:type:id'") from None
+    if ref.crm != settings_id:
+        raise InvalidInputs(f"recordKey {key!r} is not a record of {settings_id!r}")
+    return ref
