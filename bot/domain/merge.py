@@ -11,14 +11,15 @@ card survives. A real customer is never dropped in favour of a throwaway visitor
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from enum import StrEnum
 
+import jellyfish
 from pydantic import BaseModel, Field
 
 from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.identifiers import IdentifierKind
+from bot.domain.name_keys import canonical_given, normalise_name
 
 NAME_THRESHOLD = 0.88
 
@@ -89,13 +90,6 @@ class Candidate(BaseModel):
 # --- name similarity ------------------------------------------------------------------
 
 
-def normalise_name(name: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", name)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-    cleaned = "".join(c if c.isalnum() else " " for c in plain)
-    return " ".join(cleaned.split())
-
-
 def jaro_winkler(a: str, b: str, prefix_scale: float = 0.1) -> float:
     """Jaro-Winkler similarity in [0, 1]."""
     if a == b:
@@ -126,14 +120,33 @@ def jaro_winkler(a: str, b: str, prefix_scale: float = 0.1) -> float:
     return jaro + prefix * prefix_scale * (1 - jaro)
 
 
+def _forms(name: str) -> list[str]:
+    """The normalised name, and with nicknames put to their given name ("bob" -> "robert")."""
+    plain = normalise_name(name)
+    canonical = " ".join(canonical_given(t) for t in plain.split())
+    return [plain] if canonical == plain else [plain, canonical]
+
+
 def name_similarity(a: str, b: str) -> float:
-    """Jaro-Winkler on normalised names, also with tokens sorted ("Ferrars, Edward")."""
-    x, y = normalise_name(a), normalise_name(b)
-    if not x or not y:
-        return 0.0
-    direct = jaro_winkler(x, y)
-    ordered = jaro_winkler(" ".join(sorted(x.split())), " ".join(sorted(y.split())))
-    return max(direct, ordered)
+    """Jaro-Winkler on normalised names, also with tokens sorted ("Ferrars, Edward") and
+    nicknames read as the given name they stand for ("Bob Smith" ~ "Robert Smith").
+
+    Uses jellyfish's Jaro-Winkler (same values as :func:`jaro_winkler`, much faster): the
+    candidate lookup compares a card's names with every name in its index blocks.
+    """
+    best = 0.0
+    for x in _forms(a):
+        for y in _forms(b):
+            if not x or not y:
+                continue
+            if x == y:
+                return 1.0
+            direct = jellyfish.jaro_winkler_similarity(x, y)
+            ordered = jellyfish.jaro_winkler_similarity(
+                " ".join(sorted(x.split())), " ".join(sorted(y.split()))
+            )
+            best = max(best, direct, ordered)
+    return best
 
 
 # --- scoring --------------------------------------------------------------------------

@@ -44,12 +44,11 @@ from bot.domain.merge import (
     choose_survivor,
     merged,
     name_similarity,
-    normalise_name,
     rank,
     reasons,
     unmerged,
 )
-from bot.domain.name_keys import query_keys
+from bot.domain.name_keys import normalise_name, query_keys
 from bot.services import keys, name_index
 from bot.services.cards import IndexEntry, get_card
 from bot.services.context import Context

@@ -1,0 +1,218 @@
+"""The name index, CRM-reference index and merge history behind merge candidates.
+
+Cards come from real interaction events (the ingest path feeds the indexes) against the
+demo CRM; a store wrapper that records every call proves that candidates and search read
+index documents and the candidate cards only, never a listing of the tenant's cards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.adapters.crm.demo import DemoCrm
+from bot.domain.interactions import Interaction
+from bot.domain.name_keys import blocking_keys, canonical_given, phonetic
+from bot.services import keys, merge, name_index
+from bot.services.cards import get_card
+from bot.services.context import Context
+from bot.services.interactions import InteractionEventIn, ingest
+from bot.services.store import Document, Store, read_model
+from bot.settings import Settings, StoreKind
+from bot.web.app import open_store
+
+TENANT = "t-index"
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+class _Demo:
+    async def clients(self, tenant_id: str) -> list[Any]:
+        return [DemoCrm()]
+
+
+class _NoDelivery:
+    async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
+        return True
+
+    async def refresh_user_ids(self, interaction: Interaction) -> list[str]:
+        return []
+
+
+class CountingStore:
+    """A store that records every key read and every listing asked for."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.reads: list[str] = []
+        self.listings: list[str] = []
+
+    async def read(self, key: str) -> Document | None:
+        self.reads.append(key)
+        return await self.inner.read(key)
+
+    async def create(self, key: str, data: bytes) -> str:
+        return await self.inner.create(key, data)
+
+    async def replace(self, key: str, data: bytes, etag: str) -> str:
+        return await self.inner.replace(key, data, etag)
+
+    async def delete(self, key: str, etag: str | None = None) -> None:
+        await self.inner.delete(key, etag)
+
+    def keys(self, prefix: str) -> AsyncIterator[str]:
+        self.listings.append(prefix)
+        return self.inner.keys(prefix)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+@pytest.fixture(params=["local", pytest.param("blob", marks=pytest.mark.azurite)])
+async def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Context]:
+    if request.param == "local":
+        settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    else:
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            data_dir=tmp_path,
+            store=StoreKind.blob,
+            blob_connection_string=request.getfixturevalue("azurite_connection_string"),
+            blob_container=f"index-{uuid.uuid4().hex[:12]}",
+        )
+    store = CountingStore(open_store(settings))
+    try:
+        yield Context(store=store, crms=_Demo(), delivery=_NoDelivery(), clock=lambda: NOW)
+    finally:
+        await store.close()
+
+
+async def arrive(
+    ctx: Context, interaction_id: str, channel: str, name: str | None, **customer: str
+) -> str:
+    """An interaction of a customer reaching the contact center; its card's id."""
+    event = InteractionEventIn.model_validate(
+        {
+            "interactionId": interaction_id,
+            "event": "assigned",
+            "occurredAt": "2026-11-23T08:00:00Z",
+            "channel": channel,
+            "agent": {"aadObjectId": "agent-1"},
+            "customer": {**customer, **({"name": name} if name else {})},
+        }
+    )
+    return (await ingest(ctx, TENANT, event)).card_id
+
+
+async def block(ctx: Context, key: str) -> dict[str, list[str]]:
+    doc = await read_model(ctx.store, keys.name_block(TENANT, key), name_index.NameBlock)
+    return doc.cards if doc is not None else {}
+
+
+def test_blocking_keys_meet_across_nicknames_typos_and_order() -> None:
+    def meet(a: str, b: str) -> bool:
+        return bool(set(blocking_keys(a)) & set(blocking_keys(b)))
+
+    assert canonical_given("bob") == "robert" and canonical_given("liz") == "elizabeth"
+    assert phonetic("smith") == phonetic("smyth")
+    assert meet("Bob Smith", "Robert Smyth")  # nickname and spelling
+    assert meet("Smith, Rob", "Robert Smith")  # order
+    assert meet("Robrt Smith", "Robert Smith")  # typo in the first name
+    assert meet("Liz Dashwod", "Elizabeth Dashwood")  # nickname and typo in the surname
+    assert meet("Édward Ferrars", "EDWARD FERRARS")
+    assert not meet("Edward Ferrars", "Marianne Dashwood")
+    assert not meet("Elinor Dashwood", "Marianne Dashwood")  # family: same surname only
+    assert blocking_keys("") == [] and blocking_keys("Cher") == [f"p1:{phonetic('cher')}"]
+
+
+async def test_index_follows_create_merge_and_undo(ctx: Context) -> None:
+    voice = await arrive(ctx, "call-1", "voice", "Robert Smith", phone="+1 555 0190")
+    mail = await arrive(ctx, "mail-1", "email", "Bob Smyth", email="bob@example.org")
+    chat = await arrive(ctx, "chat-1", "chat", "Marianne Dashwood", handle="mdash")
+    assert len({voice, mail, chat}) == 3
+    shared = f"p:{phonetic('smith')}:{phonetic('robert')}"
+    assert set(await block(ctx, shared)) == {voice, mail}
+    terms = await name_index.terms_of(ctx.store, TENANT, chat)
+    # The demo CRM knows Marianne by her name alone? No: by no identifier here.
+    assert terms.names == {"Marianne Dashwood": ["own"]}
+
+    audit = await merge.merge(ctx, TENANT, voice, mail, "agent-1", merge.new_merge_id())
+    survivor_terms = await name_index.terms_of(ctx.store, TENANT, voice)
+    assert survivor_terms.names == {"Robert Smith": ["own"], "Bob Smyth": [audit.id]}
+    assert (await block(ctx, f"sx:{'smyth'}"))[voice] == ["Bob Smyth"]
+    assert await name_index.history(ctx.store, TENANT, voice) == [audit.id]
+    assert [a.id for a in await merge.recent_merges(ctx, TENANT, voice)] == [audit.id]
+    # The absorbed card is filed still, but candidates skip it: it is not live.
+    card = await get_card(ctx.store, TENANT, voice)
+    assert card is not None
+    assert [c.card_id for c in await merge.candidates(ctx, TENANT, card)] == []
+
+    await merge.undo(ctx, TENANT, audit.id, "agent-1")
+    survivor_terms = await name_index.terms_of(ctx.store, TENANT, voice)
+    assert survivor_terms.names == {"Robert Smith": ["own"]}
+    assert voice not in await block(ctx, "sx:smyth")
+    assert set(await block(ctx, shared)) == {voice, mail}
+    assert await merge.recent_merges(ctx, TENANT, voice) == []
+    card = await get_card(ctx.store, TENANT, voice)
+    assert card is not None
+    [candidate] = await merge.candidates(ctx, TENANT, card)
+    assert candidate.card_id == mail
+    assert "Similar name" in candidate.reasons[0].text
+
+
+async def test_candidates_read_index_documents_and_candidate_cards_only(ctx: Context) -> None:
+    store = ctx.store
+    assert isinstance(store, CountingStore)
+    crowd = [
+        await arrive(ctx, f"call-{n}", "voice", f"Customer{n} Person{n}", phone=f"+1 555 02{n:02}")
+        for n in range(30)
+    ]
+    open_id = await arrive(ctx, "call-liz", "voice", "Liz Dashwod", phone="+1 555 0300")
+    twin = await arrive(ctx, "mail-liz", "email", "Elizabeth Dashwood", email="liz@example.org")
+    card = await get_card(store, TENANT, open_id)
+    assert card is not None
+    store.reads.clear()
+    [found] = await merge.candidates(ctx, TENANT, card)
+    assert found.card_id == twin
+    assert store.listings == []
+    cards_read = {k for k in store.reads if k.startswith(keys.cards_prefix(TENANT))}
+    assert cards_read == {keys.card(TENANT, twin)}
+    assert not any(keys.card(TENANT, c) in store.reads for c in crowd)
+    kinds = {k.removeprefix(keys.tenant_prefix(TENANT)).split("/")[0] for k in store.reads}
+    assert kinds <= {"name-index", "crm-refs", "card-index", "card-merges", "cards", "interactions"}
+    assert len(store.reads) < 40
+
+
+async def test_same_crm_contact_and_search_by_crm_id(ctx: Context) -> None:
+    store = ctx.store
+    assert isinstance(store, CountingStore)
+    # Edward calls from his phone and writes from his email: the demo CRM finds contact
+    # C-2001 for both, so the CRM-reference index ties the two cards together.
+    phone = await arrive(ctx, "call-1", "voice", None, phone="+1 555 0100")
+    mail = await arrive(ctx, "mail-1", "email", None, email="edward.ferrars@example.com")
+    chat = await arrive(ctx, "chat-1", "chat", "Web visitor", handle="visitor-9")
+    refs = await name_index.lookup_crm(store, TENANT, "C-2001")
+    assert set(refs) == {phone, mail} and set(refs.values()) == {"demo:contact:C-2001"}
+    phone_card = await get_card(store, TENANT, phone)
+    chat_card = await get_card(store, TENANT, chat)
+    assert phone_card is not None and chat_card is not None
+    [candidate] = await merge.candidates(ctx, TENANT, phone_card)
+    assert candidate.card_id == mail
+    assert "Same CRM contact: Edward Ferrars" in [r.text for r in candidate.reasons]
+
+    store.reads.clear()
+    found = await merge.search(ctx, TENANT, chat_card, "C-2001")
+    assert {c.card_id for c in found} == {phone, mail}
+    found = await merge.search(ctx, TENANT, chat_card, "demo:contact:C-2001")
+    assert {c.card_id for c in found} == {phone, mail}
+    # By name (the CRM contact's name is filed for both cards), and by surname alone.
+    found = await merge.search(ctx, TENANT, chat_card, "Edward Ferars")
+    assert {c.card_id for c in found} == {phone, mail}
+    found = await merge.search(ctx, TENANT, chat_card, "ferrars")
+    assert {c.card_id for c in found} == {phone, mail}
+    assert await merge.search(ctx, TENANT, chat_card, "nobody") == []
+    assert store.listings == []
