@@ -239,9 +239,7 @@ def writeback_targets(interaction: Interaction) -> list[RecordRef]:
     return [RecordRef.parse(key) for key in interaction.linked_keys()]
 
 
-def idempotency_key(
-    tenant_id: str, interaction_id: str, record: RecordRef, kind: WriteKind
-) -> str:
+def idempotency_key(tenant_id: str, interaction_id: str, record: RecordRef, kind: WriteKind) -> str:
     """Stable for one (interaction, record, kind): retries and replays reuse it."""
     text = f"{tenant_id}\n{interaction_id}\n{record.key}\n{kind.value}"
     digest = hashlib.sha256(text.encode())

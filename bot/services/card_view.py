@@ -75,6 +75,9 @@ class CustomerCardView(_View):
     problems: list[str]
     crm_connected: bool
     refresh_user_ids: list[str]
+    writeback: list[str] = Field(
+        default_factory=list, description="write-back outcome: written, retrying, parked..."
+    )
 
 
 def _record_view(interaction: Interaction, key: str, expandable: bool) -> RecordView:
@@ -180,6 +183,7 @@ def build_view(
     crm_connected: bool,
     notices: list[str] | None = None,
     refresh_user_ids: list[str] | None = None,
+    writeback: list[str] | None = None,
 ) -> CustomerCardView:
     return CustomerCardView(
         interaction_id=interaction.id,
@@ -213,4 +217,5 @@ def build_view(
         problems=list(interaction.shown.problems.values()),
         crm_connected=crm_connected,
         refresh_user_ids=refresh_user_ids or [],
+        writeback=writeback or [],
     )

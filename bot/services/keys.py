@@ -91,3 +91,50 @@ def card_terms(tenant_id: str, card_id: str) -> str:
 def merge_history(tenant_id: str, card_id: str) -> str:
     """The merges into one card, oldest first."""
     return f"{tenant_prefix(tenant_id)}merge-history/{part(card_id)}"
+
+
+def memorialization(tenant_id: str, settings_id: str) -> str:
+    """The memorialization mapping of one CRM configuration."""
+    return f"{tenant_prefix(tenant_id)}memorialization/{part(settings_id)}"
+
+
+def outbox_prefix(tenant_id: str, interaction_id: str | None = None) -> str:
+    """Write-back outbox items of the tenant, or of one interaction."""
+    base = f"{tenant_prefix(tenant_id)}outbox/"
+    return base if interaction_id is None else f"{base}{part(interaction_id)}/"
+
+
+def outbox_item(tenant_id: str, interaction_id: str, record_key: str) -> str:
+    """One write-back: an interaction into one linked record."""
+    return f"{outbox_prefix(tenant_id, interaction_id)}{part(record_key)}"
+
+
+OUTBOX_DUE_PREFIX = "outbox-due/"
+"""Markers of undelivered outbox items, for the write-back workers of every tenant.
+
+The one prefix not starting with a tenant: a marker holds nothing but the key of its
+(tenant-scoped) item, ``outbox-due/tenants/{tenant}/outbox/...``."""
+
+
+def outbox_due(item_key: str) -> str:
+    return f"{OUTBOX_DUE_PREFIX}{item_key}"
+
+
+def name_block(tenant_id: str, block: str) -> str:
+    """Cards filed under one blocking key of the name index (bot.services.name_index)."""
+    return f"{tenant_prefix(tenant_id)}name-index/{part(block)}"
+
+
+def crm_ref(tenant_id: str, ref: str) -> str:
+    """Cards whose interactions found one CRM record ("k:<record key>" or "i:<CRM id>")."""
+    return f"{tenant_prefix(tenant_id)}crm-refs/{part(ref)}"
+
+
+def card_terms(tenant_id: str, card_id: str) -> str:
+    """What one card is filed under in the name and CRM-reference indexes, and why."""
+    return f"{tenant_prefix(tenant_id)}card-terms/{part(card_id)}"
+
+
+def merge_history(tenant_id: str, card_id: str) -> str:
+    """The merges into one card, oldest first."""
+    return f"{tenant_prefix(tenant_id)}merge-history/{part(card_id)}"

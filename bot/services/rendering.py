@@ -10,6 +10,7 @@ from bot.domain.interactions import Interaction
 from bot.services.card_view import build_view
 from bot.services.cards import get_card
 from bot.services.context import Context
+from bot.services.outbox import card_status
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,11 @@ async def card_for(
         crm_connected=connected,
         notices=notices,
         refresh_user_ids=await ctx.delivery.refresh_user_ids(interaction),
+        writeback=(
+            await card_status(ctx.store, interaction.tenant_id, interaction.id)
+            if interaction.writeback_due
+            else []
+        ),
     )
     return render_customer_card(view)
 

@@ -189,6 +189,22 @@ class DemoCrm:
         description: str,
         *,
         activity_type: str = "task",
+        external_id: str | None = None,
     ) -> CrmRecord:
+        """Idempotent with ``external_id``: the task already holding it is returned."""
+        if external_id is not None:
+            existing = await self.find_timeline_activity(ref, external_id)
+            if existing is not None:
+                return existing
         fields = {"subject": subject, "description": description, "status": "Completed"}
+        if external_id is not None:
+            fields["external_id"] = external_id
         return await self.create("task", fields, related_to=ref)
+
+    async def find_timeline_activity(self, ref: RecordRef, external_id: str) -> CrmRecord | None:
+        """The timeline task created with ``external_id``, if any."""
+        await self._pause()
+        for row in self._rows("task"):
+            if row.get("external_id") == external_id:
+                return self._record("task", row)
+        return None

@@ -1,0 +1,221 @@
+"""The write-back outbox: durable write-back items in the store, claimed under ETags.
+
+When an interaction's write-back falls due, one :class:`OutboxItem` per linked record is
+created (create-if-absent: a replayed event adds nothing) together with a due marker
+under :data:`keys.OUTBOX_DUE_PREFIX`, all before the webhook is answered. Workers (see
+:mod:`bot.services.writeback`) scan the markers and claim an item by writing a lease
+into it under its ETag, so only one process delivers it; a lease left by a dead process
+expires and the item is claimed again. Each step (record fields, timeline activity) is
+recorded as done as soon as the CRM accepted it, so a retry redoes only what is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from bot.domain.interactions import Interaction
+from bot.domain.memorialization import (
+    DEFAULT_MAPPING,
+    MemorializationMapping,
+    WriteKind,
+    WritePayload,
+    build_payload,
+    idempotency_key,
+    writeback_targets,
+)
+from bot.domain.records import RecordRef
+from bot.services import keys
+from bot.services.store import AlreadyExists, NotFound, Store, read_model, update
+
+
+class OutboxStatus(StrEnum):
+    pending = "pending"
+    done = "done"
+    parked = "parked"
+
+
+class StepState(BaseModel):
+    kind: WriteKind
+    idempotency_key: str
+    done: bool = False
+    result_id: str | None = Field(None, description="the CRM's id of what the step wrote")
+    unsupported: str | None = Field(None, description="why this CRM cannot take this step")
+
+    @property
+    def finished(self) -> bool:
+        return self.done or self.unsupported is not None
+
+
+class OutboxItem(BaseModel):
+    tenant_id: str
+    interaction_id: str
+    record: RecordRef
+    record_title: str
+    payload: WritePayload
+    steps: list[StepState]
+    status: OutboxStatus = OutboxStatus.pending
+    attempts: int = 0
+    next_attempt_at: datetime
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    last_error: str | None = None
+    parked_reason: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def key(self) -> str:
+        return keys.outbox_item(self.tenant_id, self.interaction_id, self.record.key)
+
+    @property
+    def retrying(self) -> bool:
+        return self.status is OutboxStatus.pending and self.last_error is not None
+
+
+async def mapping_for(store: Store, tenant_id: str, settings_id: str) -> MemorializationMapping:
+    stored = await read_model(
+        store, keys.memorialization(tenant_id, settings_id), MemorializationMapping
+    )
+    return stored or DEFAULT_MAPPING
+
+
+def new_item(
+    interaction: Interaction, record: RecordRef, payload: WritePayload, now: datetime
+) -> OutboxItem:
+    shown = interaction.shown.records.get(record.key)
+    return OutboxItem(
+        tenant_id=interaction.tenant_id,
+        interaction_id=interaction.id,
+        record=record,
+        record_title=shown.title if shown else record.key,
+        payload=payload,
+        steps=[
+            StepState(
+                kind=kind,
+                idempotency_key=idempotency_key(
+                    interaction.tenant_id, interaction.id, record, kind
+                ),
+            )
+            for kind in payload.kinds
+        ],
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def _mark_due(store: Store, item_key: str) -> None:
+    with contextlib.suppress(AlreadyExists):
+        await store.create(keys.outbox_due(item_key), b"{}")
+
+
+async def enqueue(store: Store, interaction: Interaction, now: datetime) -> list[OutboxItem]:
+    """Persist the write-back items of a due interaction; a no-op for ones already there."""
+    created: list[OutboxItem] = []
+    mappings: dict[str, MemorializationMapping] = {}
+    for record in writeback_targets(interaction):
+        if record.crm not in mappings:
+            mappings[record.crm] = await mapping_for(store, interaction.tenant_id, record.crm)
+        item = new_item(interaction, record, build_payload(interaction, mappings[record.crm]), now)
+        try:
+            await store.create(item.key, item.model_dump_json().encode())
+        except AlreadyExists:
+            existing = await read_model(store, item.key, OutboxItem)
+            if existing is None or existing.status is not OutboxStatus.pending:
+                continue
+        else:
+            created.append(item)
+        await _mark_due(store, item.key)
+    return created
+
+
+async def items_for(store: Store, tenant_id: str, interaction_id: str) -> list[OutboxItem]:
+    return await _items(store, keys.outbox_prefix(tenant_id, interaction_id))
+
+
+async def list_items(
+    store: Store, tenant_id: str, status: OutboxStatus | None = None
+) -> list[OutboxItem]:
+    found = await _items(store, keys.outbox_prefix(tenant_id))
+    return [item for item in found if status is None or item.status is status]
+
+
+async def _items(store: Store, prefix: str) -> list[OutboxItem]:
+    found: list[OutboxItem] = []
+    async for key in store.keys(prefix):
+        item = await read_model(store, key, OutboxItem)
+        if item is not None:
+            found.append(item)
+    return found
+
+
+class NotReplayable(Exception):
+    """The item is already delivered (or does not exist)."""
+
+
+async def replay(
+    store: Store, tenant_id: str, interaction_id: str, record_key: str, now: datetime
+) -> OutboxItem:
+    """Send a parked (or waiting) item again, now; steps already done stay done."""
+    key = keys.outbox_item(tenant_id, interaction_id, record_key)
+
+    def reset(item: OutboxItem) -> OutboxItem:
+        if item.status is OutboxStatus.done:
+            raise NotReplayable(f"{record_key} of {interaction_id} is already written")
+        return item.model_copy(
+            update={
+                "status": OutboxStatus.pending,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "lease_owner": None,
+                "lease_until": None,
+                "parked_reason": None,
+                "updated_at": now,
+                "steps": [step.model_copy(update={"unsupported": None}) for step in item.steps],
+            }
+        )
+
+    try:
+        item = await update(store, key, OutboxItem, reset)
+    except NotFound as error:
+        raise NotReplayable(f"no write-back of {record_key} for {interaction_id}") from error
+    await _mark_due(store, key)
+    return item
+
+
+def _records(count: int) -> str:
+    return f"{count} record" + ("" if count == 1 else "s")
+
+
+def summarize(items: list[OutboxItem]) -> list[str]:
+    if not items:
+        return []
+    lines: list[str] = []
+    done = [i for i in items if i.status is OutboxStatus.done]
+    retrying = [i for i in items if i.retrying]
+    waiting = [i for i in items if i.status is OutboxStatus.pending and not i.retrying]
+    parked = [i for i in items if i.status is OutboxStatus.parked]
+    if done:
+        lines.append(f"Written to {_records(len(done))} ✓")
+    if waiting:
+        lines.append(f"Writing to {_records(len(waiting))}…")
+    if retrying:
+        lines.append(f"Retrying… ({_records(len(retrying))}: {retrying[0].last_error})")
+    lines.extend(f"Not written to {i.record_title}: {i.parked_reason}" for i in parked)
+    for item in done:
+        lines.extend(
+            f"{item.record_title}: {step.unsupported}" for step in item.steps if step.unsupported
+        )
+    truncated = list(dict.fromkeys(f for i in items for f in i.payload.truncated))
+    if truncated:
+        lines.append(f"Truncated: {', '.join(truncated)}")
+    return lines
+
+
+async def card_status(store: Store, tenant_id: str, interaction_id: str) -> list[str]:
+    """The write-back lines for the card (empty before anything falls due)."""
+    return summarize(await items_for(store, tenant_id, interaction_id))

@@ -1,0 +1,321 @@
+"""Delivering the write-back outbox to the CRMs: claim, write, retry, park.
+
+A :class:`WritebackWorker` runs in every bot process. It scans the due markers, claims
+an item by writing its lease under the item's ETag (losing that race means another
+process has it), and writes the item's steps into the CRM, saving each finished step
+under the same ETag chain, so a crash after a CRM write redoes only that step, and the
+timeline step finds what a crashed attempt already created (external id) where the CRM
+lets us look it up. Outages and throttling are retried with exponential backoff and
+jitter (``Retry-After`` honoured); what the CRM refuses outright is parked with the
+reason, for an admin to fix and replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol, runtime_checkable
+
+from bot.domain.interactions import EventRecord, Interaction
+from bot.domain.memorialization import WriteKind
+from bot.domain.records import CrmRecord, RecordRef
+from bot.services import keys, outbox
+from bot.services.context import Context, EventListener
+from bot.services.crm import (
+    CrmClient,
+    CrmError,
+    CrmThrottled,
+    CrmUnavailable,
+    NotSupported,
+)
+from bot.services.outbox import OutboxItem, OutboxStatus, StepState
+from bot.services.rendering import publish
+from bot.services.store import PreconditionFailed, read_model
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class IdempotentTimeline(Protocol):
+    """A CRM that stores an external id on timeline activities and finds them by it."""
+
+    async def find_timeline_activity(
+        self, ref: RecordRef, external_id: str
+    ) -> CrmRecord | None: ...
+
+    async def create_timeline_activity(
+        self,
+        ref: RecordRef,
+        subject: str,
+        description: str,
+        *,
+        activity_type: str = "task",
+        external_id: str | None = None,
+    ) -> CrmRecord: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base_delay: float = 2.0
+    max_delay: float = 600.0
+
+    def delay(self, attempt: int, retry_after: float | None, jitter: float) -> float:
+        """Seconds before attempt ``attempt + 1``; ``jitter`` in [0, 1)."""
+        if retry_after is not None and retry_after >= 0:
+            return min(self.max_delay, retry_after) + jitter * min(1.0, self.base_delay)
+        backoff: float = min(self.max_delay, self.base_delay * 2.0 ** max(0, attempt - 1))
+        return backoff * (0.5 + jitter / 2)  # "equal jitter": never less than half
+
+
+class _LeaseLost(Exception):
+    """Another worker took the item over (our lease expired)."""
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class _Park(Exception):
+    pass
+
+
+class WritebackWorker:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        poll_interval: float = 1.0,
+        lease: float = 60.0,
+        policy: RetryPolicy | None = None,
+        concurrency: int = 8,
+        owner: str | None = None,
+        jitter: Callable[[], float] = random.random,
+        publish_card: Callable[[Context, Interaction], Awaitable[object]] = publish,
+    ) -> None:
+        self.ctx = ctx
+        self.poll_interval = poll_interval
+        self.lease = timedelta(seconds=lease)
+        self.policy = policy or RetryPolicy()
+        self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
+        self._jitter = jitter
+        self._publish = publish_card
+        self._limit = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> asyncio.Task[None]:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self.run(), name=f"writeback {self.owner}")
+        return self._task
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("write-back scan failed; trying again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            self._wake.clear()
+
+    # -- one pass ----------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Deliver every item due now; how many this worker claimed."""
+        markers = [key async for key in self.ctx.store.keys(keys.OUTBOX_DUE_PREFIX)]
+        results = await asyncio.gather(*(self._guarded(marker) for marker in markers))
+        return sum(results)
+
+    async def _guarded(self, marker: str) -> bool:
+        async with self._limit:
+            try:
+                return await self._process(marker)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("write-back of %s failed unexpectedly", marker)
+                return False
+
+    async def _process(self, marker: str) -> bool:
+        store = self.ctx.store
+        item_key = marker[len(keys.OUTBOX_DUE_PREFIX) :]
+        document = await store.read(item_key)
+        if document is None:
+            await self._unmark(marker)
+            return False
+        item = OutboxItem.model_validate_json(document.data)
+        if item.status is not OutboxStatus.pending:
+            await self._unmark(marker)
+            return False
+        now = self.ctx.clock()
+        if item.next_attempt_at > now or (item.lease_until is not None and item.lease_until > now):
+            return False
+        claimed = item.model_copy(
+            deep=True,
+            update={
+                "lease_owner": self.owner,
+                "lease_until": now + self.lease,
+                "attempts": item.attempts + 1,
+                "updated_at": now,
+            },
+        )
+        try:
+            etag = await store.replace(item_key, claimed.model_dump_json().encode(), document.etag)
+        except PreconditionFailed:
+            return False  # another worker claimed it first
+        try:
+            await self._deliver(claimed, etag, marker, item.last_error is None)
+        except _LeaseLost:
+            log.warning("lost the lease of %s to another worker", item_key)
+        return True
+
+    async def _unmark(self, marker: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.ctx.store.delete(marker)
+
+    async def _save(self, item: OutboxItem, etag: str) -> str:
+        item.updated_at = self.ctx.clock()
+        try:
+            return await self.ctx.store.replace(item.key, item.model_dump_json().encode(), etag)
+        except PreconditionFailed as error:
+            raise _LeaseLost(item.key) from error
+
+    async def _client(self, item: OutboxItem) -> CrmClient:
+        for client in await self.ctx.crms.clients(item.tenant_id):
+            if client.settings_id == item.record.crm:
+                return client
+        raise _Park(f"CRM configuration {item.record.crm!r} is not connected")
+
+    async def _deliver(self, item: OutboxItem, etag: str, marker: str, first: bool) -> None:
+        try:
+            try:
+                client = await self._client(item)
+                for step in item.steps:
+                    if step.finished:
+                        continue
+                    await self._step(client, item, step)
+                    etag = await self._save(item, etag)
+            except CrmThrottled as error:
+                raise _Retry(str(error), error.retry_after) from error
+            except (CrmUnavailable, TimeoutError) as error:
+                raise _Retry(str(error) or "the CRM did not answer in time") from error
+            except (CrmError, _Park) as error:
+                raise _Park(str(error)) from error
+            except (_LeaseLost, asyncio.CancelledError):
+                raise
+            except Exception as error:
+                log.exception("write-back of %s failed", item.key)
+                raise _Retry(f"unexpected error: {error!r}") from error
+            if item.steps and all(step.unsupported for step in item.steps):
+                reasons = "; ".join(dict.fromkeys(s.unsupported or "" for s in item.steps))
+                raise _Park(f"not supported by this CRM ({reasons})")
+            self._finish(item, OutboxStatus.done)
+        except _Retry as retry:
+            if item.attempts >= self.policy.max_attempts:
+                self._finish(
+                    item, OutboxStatus.parked, f"gave up after {item.attempts} attempts: {retry}"
+                )
+            else:
+                delay = self.policy.delay(item.attempts, retry.retry_after, self._jitter())
+                item.next_attempt_at = self.ctx.clock() + timedelta(seconds=delay)
+                item.lease_owner = item.lease_until = None
+                item.last_error = str(retry)
+                await self._save(item, etag)
+                if first:
+                    await self._republish(item)
+                return
+        except _Park as park:
+            self._finish(item, OutboxStatus.parked, str(park))
+        await self._save(item, etag)
+        await self._unmark(marker)
+        await self._republish(item)
+
+    def _finish(self, item: OutboxItem, status: OutboxStatus, reason: str | None = None) -> None:
+        item.status = status
+        item.parked_reason = reason
+        item.lease_owner = item.lease_until = None
+        if status is OutboxStatus.parked:
+            log.warning("write-back %s parked: %s", item.key, reason)
+
+    async def _step(self, client: CrmClient, item: OutboxItem, step: StepState) -> None:
+        timeout = self.lease.total_seconds() / 3
+        try:
+            if step.kind is WriteKind.fields:
+                written = await asyncio.wait_for(
+                    client.update(item.record, item.payload.fields), timeout
+                )
+            else:
+                written = await asyncio.wait_for(self._timeline(client, item, step), timeout)
+        except NotSupported as error:
+            step.unsupported = str(error)
+            return
+        step.done = True
+        step.result_id = written.ref.id
+
+    async def _timeline(self, client: CrmClient, item: OutboxItem, step: StepState) -> CrmRecord:
+        payload = item.payload
+        subject = payload.timeline_subject or "Interaction"
+        description = (
+            f"{payload.timeline_description or ''}\n\ncrmcard reference: {step.idempotency_key}"
+        )
+        if isinstance(client, IdempotentTimeline):
+            existing = await client.find_timeline_activity(item.record, step.idempotency_key)
+            if existing is not None:
+                return existing
+            return await client.create_timeline_activity(
+                item.record,
+                subject,
+                description,
+                activity_type=payload.activity_type,
+                external_id=step.idempotency_key,
+            )
+        return await client.create_timeline_activity(
+            item.record, subject, description, activity_type=payload.activity_type
+        )
+
+    async def _republish(self, item: OutboxItem) -> None:
+        try:
+            key = keys.interaction(item.tenant_id, item.interaction_id)
+            interaction = await read_model(self.ctx.store, key, Interaction)
+            if interaction is not None:
+                await self._publish(self.ctx, interaction)
+        except Exception:
+            log.exception("could not show the write-back of %s on the card", item.key)
+
+
+def outbox_listener(worker: WritebackWorker | None = None) -> EventListener:
+    """The event listener that persists due write-backs before the webhook answers."""
+
+    async def enqueue_writeback(
+        ctx: Context, interaction: Interaction, record: EventRecord
+    ) -> None:
+        if not interaction.writeback_due:
+            return
+        created = await outbox.enqueue(ctx.store, interaction, ctx.clock())
+        if created and worker is not None:
+            worker.wake()
+
+    return enqueue_writeback

@@ -1,0 +1,214 @@
+"""Delivering the outbox: exactly once across instances, through outages, 429 storms,
+crashes mid-delivery; poison parked with its reason."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from bot.domain.interactions import LifecycleEvent as E
+from bot.domain.memorialization import FieldMapping, MemorializationMapping, SourceField
+from bot.services import keys, outbox
+from bot.services.outbox import OutboxStatus
+from bot.services.store import Store, put_model
+from bot.services.writeback import RetryPolicy
+from tests.writeback.harness import (
+    ACCOUNT,
+    CONTACT,
+    TENANT,
+    FaultyCrm,
+    context,
+    drain,
+    interaction,
+    store_due,
+    worker,
+)
+
+MAPPING = MemorializationMapping(
+    fields=[
+        FieldMapping(source=SourceField.disposition, target="last_disposition"),
+        FieldMapping(source=SourceField.notes, target="last_notes", max_length=20),
+    ]
+)
+
+
+async def _configure(store: Store) -> None:
+    await put_model(store, keys.memorialization(TENANT, "demo"), MAPPING)
+
+
+async def test_two_instances_deliver_each_write_back_exactly_once(
+    two_stores: tuple[Store, Store],
+) -> None:
+    crm = FaultyCrm()
+    one, two = context(two_stores[0], crm), context(two_stores[1], crm)
+    await _configure(one.store)
+    count = 12
+    for n in range(count):
+        due = interaction(f"call-{n}", linked=(CONTACT, ACCOUNT), details={"notes": "n" * 40})
+        await store_due(one if n % 2 else two, due)
+    # A replayed trigger adds nothing.
+    assert (
+        await outbox.enqueue(
+            two.store, interaction("call-0", linked=(CONTACT, ACCOUNT)), one.clock()
+        )
+        == []
+    )
+    await drain(worker(one), worker(two), worker(one), worker(two))
+    assert len(crm.updates) == 2 * count
+    assert len(crm.creates) == 2 * count
+    assert len(crm.tasks()) == 2 * count
+    items = await outbox.list_items(one.store, TENANT)
+    assert len(items) == 2 * count
+    assert all(i.status is OutboxStatus.done and i.attempts == 1 for i in items)
+    assert crm.inner._find("contact", "C-2001")["last_notes"].endswith("…[truncated]")
+    lines = await outbox.card_status(one.store, TENANT, "call-3")
+    assert lines == ["Written to 2 records ✓", "Truncated: notes"]
+
+
+async def test_crm_down_for_a_while_then_back(one_store: Store) -> None:
+    crm = FaultyCrm(down=5)
+    ctx = context(one_store, crm)
+    await _configure(ctx.store)
+    for n in range(3):
+        await store_due(ctx, interaction(f"call-{n}", details={"disposition": "Sold"}))
+    busy = worker(ctx)
+    await busy.run_once()
+    lines = await outbox.card_status(ctx.store, TENANT, "call-0")
+    assert lines[0].startswith("Retrying…") and "down" in lines[0]
+    await drain(busy)
+    assert len(crm.updates) == 3 and len(crm.creates) == 3 and len(crm.tasks()) == 3
+    items = await outbox.list_items(ctx.store, TENANT)
+    assert {i.status for i in items} == {OutboxStatus.done}
+    assert sum(i.attempts for i in items) == 3 + 5  # each outage answer cost one attempt
+
+
+async def test_429_storm_honours_retry_after(one_store: Store) -> None:
+    crm = FaultyCrm(throttled=4, retry_after=0.15)
+    ctx = context(one_store, crm)
+    await store_due(ctx, interaction("chat-1"))  # default mapping: timeline only
+    started = asyncio.get_running_loop().time()
+    await drain(worker(ctx, jitter=lambda: 0.0))
+    assert len(crm.creates) == 1 and len(crm.tasks()) == 1
+    gaps = [b - a for a, b in zip(crm.calls_at, crm.calls_at[1:], strict=False)]
+    assert len(crm.calls_at) == 5
+    assert all(gap >= 0.14 for gap in gaps), gaps
+    assert asyncio.get_running_loop().time() - started >= 4 * 0.15
+
+
+async def test_killed_after_crm_write_does_not_duplicate_the_task(one_store: Store) -> None:
+    crm = FaultyCrm(hold_after_create=asyncio.Event())
+    ctx = context(one_store, crm)
+    await _configure(ctx.store)
+    await store_due(ctx, interaction("call-1", details={"disposition": "Resolved"}))
+    doomed = worker(ctx, lease=0.6)
+    task = doomed.start()
+    await asyncio.wait_for(crm.created_event.wait(), 5)
+    task.cancel()  # the process dies after the CRM made the Task, before we recorded it
+    await asyncio.gather(task, return_exceptions=True)
+    [item] = await outbox.list_items(ctx.store, TENANT)
+    assert item.status is OutboxStatus.pending and item.lease_owner == doomed.owner
+    assert [s.done for s in item.steps] == [True, False]  # fields step recorded, timeline not
+    crm.hold_after_create = None
+    await asyncio.sleep(0.65)  # the dead worker's lease expires
+    await drain(worker(ctx))
+    assert len(crm.tasks()) == 1  # found by its external id, not created again
+    assert len(crm.creates) == 1
+    assert len(crm.updates) == 1  # the finished fields step was not redone
+    [item] = await outbox.list_items(ctx.store, TENANT)
+    assert item.status is OutboxStatus.done and item.attempts == 2
+
+
+async def test_live_lease_keeps_other_workers_off(one_store: Store) -> None:
+    crm = FaultyCrm(hold_after_create=asyncio.Event())
+    ctx = context(one_store, crm)
+    await store_due(ctx, interaction("call-1"))
+    first = worker(ctx, lease=5.0)
+    task = first.start()
+    await asyncio.wait_for(crm.created_event.wait(), 5)
+    assert await worker(ctx).run_once() == 0  # claimed and leased: hands off
+    assert crm.hold_after_create is not None
+    crm.hold_after_create.set()
+    for _ in range(100):
+        [item] = await outbox.list_items(ctx.store, TENANT)
+        if item.status is OutboxStatus.done:
+            break
+        await asyncio.sleep(0.02)
+    await first.stop()
+    assert task.done()
+    assert item.status is OutboxStatus.done and item.attempts == 1
+    assert len(crm.creates) == 1
+
+
+async def test_poison_is_parked_with_reason_and_replayed(one_store: Store) -> None:
+    crm = FaultyCrm()
+    ctx = context(one_store, crm)
+    await _configure(ctx.store)
+    gone = interaction("call-1", linked=(CONTACT,))
+    gone.shown.records[CONTACT.ref.key] = CONTACT
+    missing = CONTACT.model_copy(update={"ref": CONTACT.ref.model_copy(update={"id": "C-404"})})
+    bad = interaction("call-2", linked=(missing,))
+    await store_due(ctx, bad)
+    await drain(worker(ctx))
+    [item] = await outbox.list_items(ctx.store, TENANT, OutboxStatus.parked)
+    assert "C-404" in (item.parked_reason or "")
+    assert not [k async for k in ctx.store.keys(keys.OUTBOX_DUE_PREFIX)]
+    lines = await outbox.card_status(ctx.store, TENANT, "call-2")
+    assert lines == [f"Not written to Edward Ferrars: {item.parked_reason}"]
+    # The admin fixes the CRM and replays.
+    crm.inner._tables["contact"].append({"id": "C-404", "name": "Edward Ferrars"})
+    await outbox.replay(ctx.store, TENANT, "call-2", missing.ref.key, ctx.clock())
+    await drain(worker(ctx))
+    [item] = await outbox.list_items(ctx.store, TENANT)
+    assert item.status is OutboxStatus.done
+    assert len(crm.tasks()) == 1
+
+
+async def test_endless_outage_parks_after_max_attempts(one_store: Store) -> None:
+    crm = FaultyCrm(down=1000)
+    ctx = context(one_store, crm)
+    await store_due(ctx, interaction("call-1"))
+    await drain(worker(ctx, policy=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02)))
+    [item] = await outbox.list_items(ctx.store, TENANT)
+    assert item.status is OutboxStatus.parked
+    assert item.parked_reason and item.parked_reason.startswith("gave up after 3 attempts")
+    assert len(crm.calls_at) == 3
+
+
+async def test_crm_without_updates_or_timeline_is_parked_as_not_supported(
+    one_store: Store,
+) -> None:
+    from bot.adapters.crm.restkit import not_supported
+
+    class NoWrites(FaultyCrm):
+        async def update(self, ref, fields):  # type: ignore[no-untyped-def]
+            raise not_supported("Zendesk", "updating records")
+
+        async def create_timeline_activity(self, ref, subject, description, **kw):  # type: ignore[no-untyped-def]
+            raise not_supported("Zendesk", "timeline activities")
+
+    ctx = context(one_store, NoWrites())
+    await _configure(ctx.store)
+    await store_due(ctx, interaction("call-1"))
+    await drain(worker(ctx))
+    [item] = await outbox.list_items(ctx.store, TENANT)
+    assert item.status is OutboxStatus.parked
+    assert (item.parked_reason or "").startswith("not supported by this CRM")
+
+
+async def test_unlinked_and_open_interactions_enqueue_nothing(one_store: Store) -> None:
+    ctx = context(one_store, FaultyCrm())
+    assert await store_due(ctx, interaction("call-1", linked=(), unlinked=(CONTACT,))) == []
+    assert (
+        await store_due(ctx, interaction("call-2", events=(E.assigned, E.connected, E.ended))) == []
+    )
+    assert [k async for k in ctx.store.keys(keys.OUTBOX_DUE_PREFIX)] == []
+
+
+async def test_backoff_grows_and_is_jittered() -> None:
+    policy = RetryPolicy(base_delay=1.0, max_delay=30.0)
+    assert policy.delay(1, None, 1.0) == 1.0
+    assert policy.delay(3, None, 1.0) == 4.0
+    assert policy.delay(3, None, 0.0) == 2.0
+    assert policy.delay(10, None, 1.0) == 30.0
+    assert policy.delay(2, 7.0, 0.0) == 7.0  # Retry-After wins over the backoff
+    assert timedelta(seconds=policy.delay(1, 100.0, 0.0)) == timedelta(seconds=30)
