@@ -118,23 +118,3 @@ The one prefix not starting with a tenant: a marker holds nothing but the key of
 
 def outbox_due(item_key: str) -> str:
     return f"{OUTBOX_DUE_PREFIX}{item_key}"
-
-
-def name_block(tenant_id: str, block: str) -> str:
-    """Cards filed under one blocking key of the name index (bot.services.name_index)."""
-    return f"{tenant_prefix(tenant_id)}name-index/{part(block)}"
-
-
-def crm_ref(tenant_id: str, ref: str) -> str:
-    """Cards whose interactions found one CRM record ("k:<record key>" or "i:<CRM id>")."""
-    return f"{tenant_prefix(tenant_id)}crm-refs/{part(ref)}"
-
-
-def card_terms(tenant_id: str, card_id: str) -> str:
-    """What one card is filed under in the name and CRM-reference indexes, and why."""
-    return f"{tenant_prefix(tenant_id)}card-terms/{part(card_id)}"
-
-
-def merge_history(tenant_id: str, card_id: str) -> str:
-    """The merges into one card, oldest first."""
-    return f"{tenant_prefix(tenant_id)}merge-history/{part(card_id)}"
