@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from bot import cli_crm
 from bot.adapters.teams import app_package
 from bot.settings import Settings
 
@@ -89,6 +90,7 @@ def parser() -> argparse.ArgumentParser:
     package = commands.add_parser("package", help="build the sideloadable Teams app zip")
     app_package.add_arguments(package)
     package.set_defaults(run=app_package.package_command)
+    cli_crm.add_parser(commands)
     return root
 
 

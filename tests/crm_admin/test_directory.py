@@ -17,7 +17,12 @@ from bot.services.crm_configs import CrmConfigs, parse_config
 def demo_config(tenant: str, settings_id: str, **extra: Any) -> CrmConfig:
     return parse_config(
         tenant,
-        {"settings_id": settings_id, "kind": "demo", "display_name": f"Demo {settings_id}", **extra},
+        {
+            "settings_id": settings_id,
+            "kind": "demo",
+            "display_name": f"Demo {settings_id}",
+            **extra,
+        },
     )
 
 
