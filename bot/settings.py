@@ -80,6 +80,42 @@ class Settings(BaseSettings):
         2.5, description="a card is sent when the slowest CRM answers or this passes"
     )
 
+    sso_client_id: str = Field(
+        "", description="client id of the Entra app behind the tab's SSO (empty: MicrosoftAppId)"
+    )
+    sso_client_secret: SecretStr = Field(
+        SecretStr(""),
+        description="its client secret, for On-Behalf-Of and consent checks "
+        "(empty: MicrosoftAppPassword)",
+    )
+    sso_openid_metadata_url: str = Field(
+        "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration",
+        description="where the signing keys of Teams SSO tokens are published",
+    )
+    entra_authority: str = Field(
+        "https://login.microsoftonline.com",
+        description="Entra ID authority host: SSO token issuers, admin consent, MSAL",
+    )
+    tenant_gate: bool | None = Field(
+        None,
+        description="refuse tenants that have not granted admin consent; unset: on for a "
+        "MultiTenant app with an app id, off otherwise (single tenant, local demo)",
+    )
+
+    @property
+    def sso_app_id(self) -> str:
+        return self.sso_client_id or self.app_id
+
+    @property
+    def sso_secret(self) -> str:
+        return self.sso_client_secret.get_secret_value() or self.app_password.get_secret_value()
+
+    @property
+    def tenant_gate_enabled(self) -> bool:
+        if self.tenant_gate is not None:
+            return self.tenant_gate
+        return bool(self.app_id) and self.app_type is AppType.multi_tenant
+
     @property
     def authenticated(self) -> bool:
         """Inbound activities are JWT-checked unless no app id is configured (local demo)."""

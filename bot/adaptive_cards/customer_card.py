@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.adaptive_cards.template import load, render
+from bot.adaptive_cards.template import load
 from bot.services.card_view import CustomerCardView, SectionView
 
 MAX_CARD_BYTES = 24_000
@@ -44,22 +44,24 @@ def _shrink(view: CustomerCardView, count: int) -> bool:
 
 
 def render_customer_card(view: CustomerCardView) -> dict[str, Any]:
-    view = view.model_copy(deep=True)
+    paged = view
     while True:
-        card: dict[str, Any] = render(load("customer_card"), view.model_dump(by_alias=True))
+        card: dict[str, Any] = load("customer_card").render(paged.model_dump(by_alias=True))
         size = card_size(card)
         if size <= MAX_CARD_BYTES:
             return card
-        per_record = size / max(1, _shown(view))
-        if not _shrink(view, max(1, int((size - MAX_CARD_BYTES) / per_record) + 1)):
+        if paged is view:
+            paged = view.model_copy(deep=True)  # paging changes the view: work on a copy
+        per_record = size / max(1, _shown(paged))
+        if not _shrink(paged, max(1, int((size - MAX_CARD_BYTES) / per_record) + 1)):
             return card
 
 
 def render_welcome(*, demo: bool) -> dict[str, Any]:
-    card: dict[str, Any] = render(load("welcome"), {"demo": demo})
+    card: dict[str, Any] = load("welcome").render({"demo": demo})
     return card
 
 
 def render_message(title: str, text: str) -> dict[str, Any]:
-    card: dict[str, Any] = render(load("message"), {"title": title, "text": text})
+    card: dict[str, Any] = load("message").render({"title": title, "text": text})
     return card

@@ -6,6 +6,7 @@ Teams retries an unanswered invoke, so every verb is idempotent: intents are abs
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,7 @@ from bot.services.crm import CrmError
 from bot.services.crm_lookup import related_of
 from bot.services.interactions import lookup_people
 from bot.services.rendering import card_for
-from bot.services.store import read_model, update
+from bot.services.store import ReadOnce, read_model, update
 
 
 class InvalidAction(DomainError):
@@ -437,6 +438,7 @@ async def execute(
     ctx: Context, tenant_id: str, actor: str, verb: str, raw_data: dict[str, Any]
 ) -> ActionResult:
     """Run one card action and return the card to show in its place."""
+    ctx = dataclasses.replace(ctx, store=ReadOnce(ctx.store))
     try:
         data = ActionData.model_validate(raw_data)
     except ValidationError as error:

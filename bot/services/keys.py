@@ -118,3 +118,13 @@ The one prefix not starting with a tenant: a marker holds nothing but the key of
 
 def outbox_due(item_key: str) -> str:
     return f"{OUTBOX_DUE_PREFIX}{item_key}"
+
+
+def tenant_consent(tenant_id: str) -> str:
+    """The tenant's admin-consent record and its history (the tenant registry)."""
+    return f"{tenant_prefix(tenant_id)}consent"
+
+
+def token_cache(tenant_id: str, cache_name: str) -> str:
+    """A persisted MSAL token cache of the tenant, sealed (``cache_name`` is a digest)."""
+    return f"{tenant_prefix(tenant_id)}token-caches/{part(cache_name)}"

@@ -60,6 +60,44 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
+class ReadOnce:
+    """One turn's view of a store: what the turn just read is served once more from memory.
+
+    A use case that reads a document to decide, then updates it, would otherwise read it
+    twice. The cached copy is handed out once and dropped on any write, so a retry after
+    a lost race always re-reads; ETag compare-and-swap still guards every write.
+    """
+
+    def __init__(self, inner: Store) -> None:
+        self._inner = inner
+        self._seen: dict[str, Document | None] = {}
+
+    async def read(self, key: str) -> Document | None:
+        if key in self._seen:
+            return self._seen.pop(key)
+        document = await self._inner.read(key)
+        self._seen[key] = document
+        return document
+
+    async def create(self, key: str, data: bytes) -> str:
+        self._seen.pop(key, None)
+        return await self._inner.create(key, data)
+
+    async def replace(self, key: str, data: bytes, etag: str) -> str:
+        self._seen.pop(key, None)
+        return await self._inner.replace(key, data, etag)
+
+    async def delete(self, key: str, etag: str | None = None) -> None:
+        self._seen.pop(key, None)
+        await self._inner.delete(key, etag)
+
+    def keys(self, prefix: str) -> AsyncIterator[str]:
+        return self._inner.keys(prefix)
+
+    async def close(self) -> None:
+        """The turn ends; the store it borrowed stays open."""
+
+
 async def read_model(store: Store, key: str, model: type[M]) -> M | None:
     document = await store.read(key)
     return None if document is None else model.model_validate_json(document.data)

@@ -11,6 +11,7 @@ from bot.adapters.crm.demo import DemoCrm
 from bot.adapters.crm.directory import StoreDirectory
 from bot.adapters.storage.blob import BlobStore
 from bot.adapters.storage.local import LocalStore
+from bot.adapters.storage.secret_key import secret_box
 from bot.adapters.teams.bot import CrmCardBot
 from bot.adapters.teams.delivery import TeamsDelivery
 from bot.adapters.teams.routes import ADAPTER, BOT, post_activity
@@ -24,8 +25,10 @@ from bot.services.store import Store
 from bot.settings import Settings, StoreKind
 from bot.web.admin_auth import SETTINGS_KEY as ADMIN_SETTINGS
 from bot.web.admin_crm import setup_admin_crm
+from bot.web.consent import setup_consent
 from bot.web.interactions import CONTEXT, SETTINGS, post_interaction_event
 from bot.web.tab import setup_tab
+from bot.web.tenant_gate import tenant_gate
 from bot.web.workflows import setup_workflows
 
 log = logging.getLogger(__name__)
@@ -66,7 +69,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         merge_undo_window=timedelta(days=settings.merge_undo_days),
     )
     live.bind(ctx)
-    app = web.Application(client_max_size=256 * 1024)
+    box = secret_box(settings)  # refuses to start with the Blob store and no key
+    app = web.Application(client_max_size=256 * 1024, middlewares=[tenant_gate])
     app[SETTINGS] = settings
     app[ADMIN_SETTINGS] = settings
     app[CONTEXT] = ctx
@@ -76,6 +80,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.router.add_post("/api/interactions", post_interaction_event)
     app.router.add_get("/healthz", health)
     setup_tab(app, live)
+    setup_consent(app, box)
     setup_workflows(app)
     setup_admin_crm(app, crm_configs, crms)
 

@@ -23,12 +23,15 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.adapters.teams.openid import OpenIdMetadataUnavailable
+from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity, SsoValidator, sso_audiences
 from bot.domain.errors import DomainError
 from bot.domain.interactions import Interaction
 from bot.services import card_actions, keys
 from bot.services.live import LiveCards
 from bot.services.rendering import publish
 from bot.services.store import read_model
+from bot.services.tenants import TenantNotConsented, check_tenant
 from bot.web.errors import problem
 from bot.web.interactions import CONTEXT, SETTINGS
 
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 
 LIVE = web.AppKey("live_cards", LiveCards)
 HEARTBEAT_SECONDS = web.AppKey("tab_heartbeat_seconds", float)
+SSO_VALIDATOR = web.AppKey("sso_validator", SsoValidator)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
@@ -59,11 +63,16 @@ class NotSignedIn(Exception):
     """The request does not prove which agent of which tenant is asking."""
 
 
+class SignInUnavailable(NotSignedIn):
+    """The SSO signing keys cannot be fetched: a server-side failure (503, not 401)."""
+
+
 @dataclass(frozen=True)
 class TabIdentity:
     tenant_id: str
     agent_id: str  # the agent's Entra object id
     development: bool = False
+    sso: SsoIdentity | None = None  # the validated SSO token, for On-Behalf-Of
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -74,12 +83,20 @@ def bearer_token(request: web.Request) -> str | None:
     return request.query.get("access_token") or None
 
 
-def validated_sso_identity(request: web.Request, token: str) -> TabIdentity:
-    """Teams SSO token -> identity. Validation is not part of this server yet: refuse."""
-    raise NotSignedIn("Teams SSO token validation is not available on this server yet")
+async def validated_sso_identity(request: web.Request, token: str) -> TabIdentity:
+    """Teams SSO token -> identity: signature, issuer, audience, expiry, tenant, agent."""
+    try:
+        sso = await request.app[SSO_VALIDATOR].validate(token)
+    except InvalidSsoToken as error:
+        log.info("refused a tab SSO token: %s", error)
+        raise NotSignedIn(f"the Teams SSO token was refused: {error}") from None
+    except OpenIdMetadataUnavailable as error:
+        log.warning("cannot validate tab SSO tokens: %s", error)
+        raise SignInUnavailable("sign-in cannot be checked just now; try again") from None
+    return TabIdentity(tenant_id=sso.tenant_id, agent_id=sso.object_id, sso=sso)
 
 
-def tab_identity(request: web.Request) -> TabIdentity:
+async def tab_identity(request: web.Request) -> TabIdentity:
     """Which tenant and agent this tab request speaks for; raises :class:`NotSignedIn`.
 
     DEVELOPMENT MODE (no ``MicrosoftAppId`` configured, the local demo): nobody signs in;
@@ -93,11 +110,17 @@ def tab_identity(request: web.Request) -> TabIdentity:
         agent = request.query.get("agent") or DEV_AGENT_ID
         if len(tenant) > MAX_ID_LENGTH or len(agent) > MAX_ID_LENGTH:
             raise NotSignedIn("tenant or agent is too long")
-        return TabIdentity(tenant_id=tenant, agent_id=agent, development=True)
-    token = bearer_token(request)
-    if token is None:
-        raise NotSignedIn("sign in through Teams: no SSO token was presented")
-    return validated_sso_identity(request, token)
+        identity = TabIdentity(tenant_id=tenant, agent_id=agent, development=True)
+    else:
+        token = bearer_token(request)
+        if token is None:
+            raise NotSignedIn("sign in through Teams: no SSO token was presented")
+        identity = await validated_sso_identity(request, token)
+    try:  # the tenant gate: tenants without admin consent see nothing and change nothing
+        await check_tenant(request.app[CONTEXT].store, settings, identity.tenant_id)
+    except TenantNotConsented as error:
+        raise NotSignedIn(str(error)) from None
+    return identity
 
 
 def _identity_fields(identity: TabIdentity) -> dict[str, object]:
@@ -109,6 +132,8 @@ def _identity_fields(identity: TabIdentity) -> dict[str, object]:
 
 
 def _unauthorized(error: NotSignedIn) -> web.Response:
+    if isinstance(error, SignInUnavailable):
+        return problem(503, str(error))
     response = problem(401, str(error))
     response.headers["WWW-Authenticate"] = 'Bearer realm="crmcard"'
     return response
@@ -116,7 +141,7 @@ def _unauthorized(error: NotSignedIn) -> web.Response:
 
 async def get_card(request: web.Request) -> web.Response:
     try:
-        identity = tab_identity(request)
+        identity = await tab_identity(request)
     except NotSignedIn as error:
         return _unauthorized(error)
     current = await request.app[LIVE].current(identity.tenant_id, identity.agent_id)
@@ -125,7 +150,7 @@ async def get_card(request: web.Request) -> web.Response:
 
 async def get_events(request: web.Request) -> web.StreamResponse:
     try:
-        identity = tab_identity(request)
+        identity = await tab_identity(request)
     except NotSignedIn as error:
         return _unauthorized(error)
     live = request.app[LIVE]
@@ -158,7 +183,7 @@ async def get_events(request: web.Request) -> web.StreamResponse:
 
 async def post_action(request: web.Request) -> web.Response:
     try:
-        identity = tab_identity(request)
+        identity = await tab_identity(request)
     except NotSignedIn as error:
         return _unauthorized(error)
     try:
@@ -223,6 +248,15 @@ async def get_vendor(request: web.Request) -> web.StreamResponse:
 def setup_tab(app: web.Application, live: LiveCards) -> None:
     """Register the tab's pages and API on ``app`` (whose context publishes to ``live``)."""
     app[LIVE] = live
+    if SSO_VALIDATOR not in app:
+        settings = app[SETTINGS]
+        app[SSO_VALIDATOR] = SsoValidator(
+            metadata_url=settings.sso_openid_metadata_url,
+            authority=settings.entra_authority,
+            audiences=sso_audiences(settings.sso_app_id, settings.public_url)
+            if settings.sso_app_id
+            else (),
+        )
     app.router.add_get("/tab", _page("tab.html"))
     app.router.add_get("/tab/config", _page("config.html"))
     app.router.add_get("/privacy", _page("privacy.html"))

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.services.secret_box import SecretBox
 from bot.settings import Settings, StoreKind
 from bot.web.app import create_app
 from tests.activities import card_action, installed, interaction_event
@@ -27,6 +28,7 @@ def _settings(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Sett
         store=StoreKind.blob,
         blob_connection_string=connection,
         blob_container=f"concurrency-{uuid.uuid4().hex[:12]}",
+        secret_key=SecretBox.new_key(),  # the Blob store needs one shared key
     )
 
 

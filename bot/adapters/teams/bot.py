@@ -19,6 +19,7 @@ from bot.domain.interactions import LifecycleEvent
 from bot.services import card_actions, interactions
 from bot.services.context import Context
 from bot.services.rendering import card_for
+from bot.services.tenants import TenantNotConsented, check_tenant
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,32 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
         return conversations.tenant_of(turn.activity, self._settings.default_tenant_id)
 
     async def on_turn(self, turn_context: TurnContext) -> None:
+        try:  # the tenant gate: nothing is stored or done for a tenant without consent
+            await check_tenant(self._ctx.store, self._settings, self._tenant(turn_context))
+        except TenantNotConsented as refused:
+            await self._refuse(turn_context, refused)
+            return
         if turn_context.activity.type in ("message", "installationUpdate", "conversationUpdate"):
             await conversations.remember(
                 self._ctx.store, self._tenant(turn_context), turn_context.activity
             )
         await super().on_turn(turn_context)
+
+    async def _refuse(self, turn_context: TurnContext, refused: TenantNotConsented) -> None:
+        log.info(
+            "refused a %s activity of tenant %s: no consent",
+            turn_context.activity.type,
+            refused.tenant_id,
+        )
+        if turn_context.activity.type == "invoke":
+            await turn_context.send_activity(
+                Activity(
+                    type="invokeResponse",
+                    value=invoke.error(HTTPStatus.UNAUTHORIZED, str(refused)),
+                )
+            )
+        elif turn_context.activity.type == "message":
+            await turn_context.send_activity(str(refused))
 
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext

@@ -1,0 +1,106 @@
+"""The tenant registry: which tenants granted crmcard admin consent, and the gate on it.
+
+One document per tenant (``tenants/<tid>/consent``) holds the current state and its
+history: every grant and revocation with who and when, so the record is its own audit.
+
+The gate (:func:`check_tenant`) is off when ``Settings.tenant_gate_enabled`` is false
+(local demo, single-tenant deployments); the deployment's own tenant
+(``MicrosoftAppTenantId``) always passes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from bot.services import keys
+from bot.services.store import AlreadyExists, Store, read_model, update
+from bot.settings import Settings
+
+
+class TenantNotConsented(Exception):
+    """The tenant has not granted crmcard admin consent (or revoked it)."""
+
+    def __init__(self, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        super().__init__(
+            f"crmcard is not enabled for tenant {tenant_id}: an administrator of that tenant "
+            "must grant admin consent first (open /admin/consent on this server)."
+        )
+
+
+class ConsentEvent(BaseModel):
+    action: str  # "granted" | "revoked"
+    at: datetime
+    by: str
+    detail: str = ""
+
+
+class TenantConsent(BaseModel):
+    tenant_id: str
+    consented: bool = False
+    granted_at: datetime | None = None
+    granted_by: str | None = None
+    history: list[ConsentEvent] = Field(default_factory=list)
+
+
+async def consent_of(store: Store, tenant_id: str) -> TenantConsent | None:
+    return await read_model(store, keys.tenant_consent(tenant_id), TenantConsent)
+
+
+async def is_consented(store: Store, tenant_id: str) -> bool:
+    record = await consent_of(store, tenant_id)
+    return record is not None and record.consented
+
+
+async def _change(store: Store, tenant_id: str, event: ConsentEvent) -> TenantConsent:
+    key = keys.tenant_consent(tenant_id)
+    granted = event.action == "granted"
+
+    def apply(record: TenantConsent) -> TenantConsent:
+        return record.model_copy(
+            update={
+                "consented": granted,
+                "granted_at": event.at if granted else record.granted_at,
+                "granted_by": event.by if granted else record.granted_by,
+                "history": [*record.history, event],
+            }
+        )
+
+    try:
+        fresh = apply(TenantConsent(tenant_id=tenant_id))
+        await store.create(key, fresh.model_dump_json().encode())
+        return fresh
+    except AlreadyExists:
+        return await update(store, key, TenantConsent, apply)
+
+
+async def record_consent(
+    store: Store, tenant_id: str, *, at: datetime, by: str, detail: str = ""
+) -> TenantConsent:
+    """The tenant's administrator granted consent (idempotent; each grant is recorded)."""
+    return await _change(
+        store, tenant_id, ConsentEvent(action="granted", at=at, by=by, detail=detail)
+    )
+
+
+async def revoke(
+    store: Store, tenant_id: str, *, at: datetime, by: str, detail: str = ""
+) -> TenantConsent:
+    """The tenant is refused again until it consents anew (its data stays untouched)."""
+    return await _change(
+        store, tenant_id, ConsentEvent(action="revoked", at=at, by=by, detail=detail)
+    )
+
+
+def gate_applies(settings: Settings, tenant_id: str) -> bool:
+    if not settings.tenant_gate_enabled:
+        return False
+    return not (settings.app_tenant_id and tenant_id == settings.app_tenant_id)
+
+
+async def check_tenant(store: Store, settings: Settings, tenant_id: str) -> None:
+    """Raise :class:`TenantNotConsented` unless the gate lets ``tenant_id`` in."""
+    if gate_applies(settings, tenant_id) and not await is_consented(store, tenant_id):
+        raise TenantNotConsented(tenant_id)

@@ -1,0 +1,229 @@
+"""Multi-tenant admin consent: the link an administrator follows, and Entra's callback.
+
+Routes
+- ``GET /admin/consent[?tenant=<tenant id or domain>]``: a page whose button goes to
+  ``{entra_authority}/{tenant|organizations}/v2.0/adminconsent`` for the SSO app, with
+  ``redirect_uri=<public_url>/admin/consent/callback`` and a ``state`` sealed with the
+  deployment key (expires in 10 minutes) and bound to this browser by a cookie.
+- ``GET /admin/consent/callback``: Entra sends ``admin_consent=True&tenant=...&state=...``
+  or ``error=...&error_description=...&state=...``. A bad, expired or foreign state is
+  refused (400, nothing recorded); an ``error`` shows what Entra said (nothing recorded);
+  a grant is confirmed by signing in as the app in that tenant (client credentials: only
+  works where the app's service principal exists, i.e. consent really was given, so a
+  hand-made callback URL cannot enable a tenant), then recorded with who and when.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import secrets
+import time
+from typing import Protocol
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from bot.adapters.crm.tokens import MsalClientCredentials, MsalSettings
+from bot.services import tenants
+from bot.services.crm import CrmError
+from bot.services.secret_box import SecretBox, SecretBoxError
+from bot.settings import Settings
+from bot.web.interactions import CONTEXT, SETTINGS
+
+log = logging.getLogger(__name__)
+
+STATE_CONTEXT = "admin-consent-state"
+STATE_LIFETIME_SECONDS = 600
+COOKIE = "crmcard_consent"
+CONSENT_SCOPE = "https://graph.microsoft.com/.default"
+DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
+MAX_TENANT_LENGTH = 100
+
+
+class ConsentVerifier(Protocol):
+    async def __call__(self, tenant_id: str) -> str | None:
+        """None when the app really is consented in ``tenant_id``; else why not."""
+        ...
+
+
+class MsalConsentVerifier:
+    """Confirms consent by getting an app-only token in the tenant (client credentials)."""
+
+    def __init__(self, settings: Settings, *, verify: bool | str = True) -> None:
+        self.settings = settings
+        self.verify = verify
+
+    async def __call__(self, tenant_id: str) -> str | None:
+        client_id, secret = self.settings.sso_app_id, self.settings.sso_secret
+        if not client_id or not secret:
+            return "this server has no client secret for its app, so it cannot confirm consent"
+        authority = self.settings.entra_authority.rstrip("/")
+        provider = MsalClientCredentials(
+            MsalSettings(
+                client_id=client_id,
+                client_secret=secret,
+                authority=f"{authority}/{tenant_id}",
+                scopes=(CONSENT_SCOPE,),
+                instance_discovery=authority == DEFAULT_AUTHORITY,
+                verify=self.verify,
+            )
+        )
+        try:
+            await provider.token()
+        except CrmError as error:
+            return f"Microsoft Entra ID did not confirm it ({error})"
+        finally:
+            await provider.aclose()
+        return None
+
+
+SECRET_BOX = web.AppKey("secret_box", SecretBox)
+CONSENT_VERIFIER: web.AppKey[ConsentVerifier] = web.AppKey("consent_verifier")
+
+
+def redirect_uri(settings: Settings) -> str:
+    return f"{settings.public_url.rstrip('/')}/admin/consent/callback"
+
+
+def _seal_state(box: SecretBox, nonce: str) -> str:
+    payload = json.dumps({"n": nonce, "exp": int(time.time()) + STATE_LIFETIME_SECONDS})
+    return base64.urlsafe_b64encode(box.seal(payload.encode(), STATE_CONTEXT)).decode()
+
+
+def _open_state(box: SecretBox, state: str) -> str | None:
+    """The nonce of a genuine, unexpired state; None otherwise."""
+    try:
+        raw = box.open(base64.urlsafe_b64decode(state.encode()), STATE_CONTEXT)
+        payload = json.loads(raw)
+    except (SecretBoxError, ValueError):
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("exp"), int):
+        return None
+    if payload["exp"] < time.time() or not isinstance(payload.get("n"), str):
+        return None
+    nonce: str = payload["n"]
+    return nonce
+
+
+def _page(status: int, title: str, body_html: str) -> web.Response:
+    return web.Response(
+        status=status,
+        content_type="text/html",
+        text=(
+            "<!doctype html><html lang=en><head><meta charset=utf-8>"
+            f"<title>crmcard: {html.escape(title)}</title></head><body>"
+            f"<h1>{html.escape(title)}</h1>{body_html}</body></html>"
+        ),
+        headers={"Cache-Control": "no-store", "Content-Security-Policy": "frame-ancestors 'none'"},
+    )
+
+
+async def get_consent(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    if not settings.sso_app_id:
+        return _page(
+            503,
+            "Admin consent is not available",
+            "<p>This server has no Microsoft Entra app configured (MicrosoftAppId / "
+            "CRMCARD_SSO_CLIENT_ID), so there is nothing to consent to.</p>",
+        )
+    tenant = request.query.get("tenant", "").strip() or "organizations"
+    if len(tenant) > MAX_TENANT_LENGTH or not all(c.isalnum() or c in ".-" for c in tenant):
+        return _page(400, "Unknown tenant", "<p>Give a tenant id or domain name.</p>")
+    nonce = secrets.token_urlsafe(24)
+    query = urlencode(
+        {
+            "client_id": settings.sso_app_id,
+            "scope": CONSENT_SCOPE,
+            "redirect_uri": redirect_uri(settings),
+            "state": _seal_state(request.app[SECRET_BOX], nonce),
+        }
+    )
+    url = f"{settings.entra_authority.rstrip('/')}/{tenant}/v2.0/adminconsent?{query}"
+    response = _page(
+        200,
+        "Enable crmcard for your organization",
+        "<p>A Microsoft Entra administrator (Global, Application or Cloud Application "
+        "Administrator) of your organization grants crmcard the permissions it needs, "
+        "once for everyone. Until then crmcard refuses your organization's requests.</p>"
+        f'<p><a id="consent" href="{html.escape(url)}">Grant admin consent</a></p>',
+    )
+    response.set_cookie(
+        COOKIE,
+        nonce,
+        max_age=STATE_LIFETIME_SECONDS,
+        path="/admin/consent",
+        httponly=True,
+        secure=settings.public_url.startswith("https://"),
+        samesite="Lax",
+    )
+    return response
+
+
+async def get_consent_callback(request: web.Request) -> web.Response:
+    query = request.query
+    nonce = _open_state(request.app[SECRET_BOX], query.get("state", ""))
+    cookie = request.cookies.get(COOKIE, "")
+    if nonce is None or not cookie or not secrets.compare_digest(nonce, cookie):
+        log.warning("refused an admin consent callback with a bad or expired state")
+        return _page(
+            400,
+            "This consent link is not valid",
+            "<p>It expired, was already used, or was started in another browser. "
+            '<a href="/admin/consent">Start again</a>.</p>',
+        )
+    error = query.get("error")
+    if error:
+        description = query.get("error_description", "")
+        log.info("admin consent was not granted: %s", error)
+        title = "Consent was declined" if error == "access_denied" else "Consent failed"
+        response = _page(
+            400,
+            title,
+            f"<p>Microsoft Entra ID answered <code>{html.escape(error)}</code>: "
+            f"{html.escape(description)}</p><p>crmcard stays disabled for your "
+            'organization. <a href="/admin/consent">Try again</a>.</p>',
+        )
+        response.del_cookie(COOKIE, path="/admin/consent")
+        return response
+    tenant = query.get("tenant", "")
+    granted = query.get("admin_consent", "").lower() == "true"
+    if not granted or not tenant or len(tenant) > MAX_TENANT_LENGTH:
+        return _page(400, "Consent was not granted", "<p>Entra did not report a grant.</p>")
+    why_not = await request.app[CONSENT_VERIFIER](tenant)
+    if why_not is not None:
+        log.warning("admin consent for tenant %s could not be confirmed: %s", tenant, why_not)
+        return _page(
+            400,
+            "Consent could not be confirmed",
+            f"<p>{html.escape(why_not)}</p><p>crmcard stays disabled for tenant "
+            f"<code>{html.escape(tenant)}</code>.</p>",
+        )
+    ctx = request.app[CONTEXT]
+    await tenants.record_consent(
+        ctx.store,
+        tenant,
+        at=ctx.clock(),
+        by=f"an administrator of tenant {tenant} (Entra admin consent)",
+        detail=f"callback from {request.remote or 'unknown address'}",
+    )
+    log.info("tenant %s granted admin consent", tenant)
+    response = _page(
+        200,
+        "crmcard is enabled",
+        f"<p>Admin consent for tenant <code>{html.escape(tenant)}</code> is recorded. "
+        "Agents can now use the crmcard app in Teams.</p>",
+    )
+    response.del_cookie(COOKIE, path="/admin/consent")
+    return response
+
+
+def setup_consent(app: web.Application, box: SecretBox) -> None:
+    app[SECRET_BOX] = box
+    if CONSENT_VERIFIER not in app:
+        app[CONSENT_VERIFIER] = MsalConsentVerifier(app[SETTINGS])
+    app.router.add_get("/admin/consent", get_consent)
+    app.router.add_get("/admin/consent/callback", get_consent_callback)

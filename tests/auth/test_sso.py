@@ -1,0 +1,205 @@
+"""Teams tab SSO over real HTTP: tokens from a local OpenID issuer standing in for Entra.
+
+The app is a registered bot whose SSO app's metadata URL and authority point at the
+local issuer. A genuine token identifies the tenant (``tid``) and agent (``oid``); every
+forged, stale, misdirected or app-only token gets a 401 and leaves nothing in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.adapters.teams.sso import InvalidSsoToken, SsoValidator, sso_audiences
+from bot.web.app import create_app
+from bot.web.interactions import CONTEXT
+from tests.auth.openid_issuer import LocalIssuer, SigningKey, tampered
+from tests.auth.sso_tokens import (
+    AGENT_A,
+    AUDIENCE,
+    PUBLIC_URL,
+    SSO_CLIENT_ID,
+    TENANT_A,
+    TENANT_B,
+    authority,
+    bearer,
+    sso_settings,
+    sso_token,
+)
+
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture
+def issuer() -> Iterator[LocalIssuer]:
+    local = LocalIssuer().start()
+    yield local
+    local.stop()
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: Callable[..., Any], tmp_path: Path, issuer: LocalIssuer
+) -> AsyncIterator[Client]:
+    # The gate is tested elsewhere: here only the token decides.
+    yield await aiohttp_client(create_app(sso_settings(tmp_path, issuer, tenant_gate=False)))
+
+
+async def stored(client: Client) -> list[str]:
+    assert client.app is not None
+    return [key async for key in client.app[CONTEXT].store.keys("")]
+
+
+# --- accepted -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("audience", [AUDIENCE, SSO_CLIENT_ID])
+async def test_valid_token_identifies_tenant_and_agent(
+    client: Client, issuer: LocalIssuer, audience: str
+) -> None:
+    token = sso_token(issuer, audience=audience)
+    response = await client.get("/api/tab/card", headers=bearer(token))
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    assert (body["mode"], body["tenantId"], body["agentId"]) == ("sso", TENANT_A, AGENT_A)
+
+
+async def test_event_stream_takes_the_token_as_a_query_parameter(
+    client: Client, issuer: LocalIssuer
+) -> None:
+    token = sso_token(issuer, tenant=TENANT_B)
+    async with client.get("/api/tab/events", params={"access_token": token}) as stream:
+        assert stream.status == 200
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+
+
+async def test_small_clock_skew_is_tolerated(client: Client, issuer: LocalIssuer) -> None:
+    token = sso_token(issuer, exp=int(time.time()) - 20)
+    assert (await client.get("/api/tab/card", headers=bearer(token))).status == 200
+
+
+async def test_keys_are_fetched_once_off_the_event_loop(
+    client: Client, issuer: LocalIssuer
+) -> None:
+    issuer.jwks_delay = 0.3
+    token = sso_token(issuer)
+    tab = [
+        asyncio.ensure_future(client.get("/api/tab/card", headers=bearer(token))) for _ in range(5)
+    ]
+    await asyncio.wait_for(asyncio.to_thread(issuer.jwks_requested.wait, 5), 6)
+    started = time.perf_counter()
+    health = await client.get("/healthz")  # answered while the keys are still on their way
+    assert health.status == 200
+    assert time.perf_counter() - started < 0.25
+    assert not all(task.done() for task in tab)
+    assert [response.status for response in await asyncio.gather(*tab)] == [200] * 5
+    assert (issuer.metadata_requests, issuer.jwks_requests) == (1, 1)
+    await client.get("/api/tab/card", headers=bearer(sso_token(issuer)))
+    assert issuer.jwks_requests == 1, "keys are cached"
+
+
+# --- refused ------------------------------------------------------------------------
+
+
+def _refused_tokens(issuer: LocalIssuer) -> dict[str, str]:
+    other = SigningKey.generate(issuer.key.kid)  # same kid, another key
+    genuine = sso_token(issuer)
+    return {
+        "expired": sso_token(issuer, exp=int(time.time()) - 300),
+        "wrong audience": sso_token(issuer, audience="api://elsewhere.example.com/other-app"),
+        "bot app id as audience": sso_token(
+            issuer, audience="6f1f4e52-6a3c-4d0c-9c55-0a1b2c3d4e5f"
+        ),
+        "issuer of another tenant": sso_token(issuer, iss=f"{authority(issuer)}/{TENANT_B}/v2.0"),
+        "v1 issuer": sso_token(issuer, iss=f"https://sts.windows.net/{TENANT_A}/"),
+        "foreign issuer": sso_token(issuer, iss=f"https://evil.example.com/{TENANT_A}/v2.0"),
+        "bad signature": sso_token(issuer, key=other),
+        "tampered tenant": tampered(
+            genuine, tid=TENANT_B, iss=f"{authority(issuer)}/{TENANT_B}/v2.0"
+        ),
+        "tampered agent": tampered(genuine, oid="someone-else"),
+        "unknown key id": sso_token(issuer, kid="not-published"),
+        "no key id": sso_token(issuer, kid=None),
+        "no tenant": sso_token(issuer, tid=None),
+        "no agent": sso_token(issuer, oid=None),
+        "app-only (no scp)": sso_token(issuer, scp=None),
+        "HS256": sso_token(issuer, algorithm="HS256"),
+        "alg none": sso_token(issuer, algorithm="none"),
+        "garbage": "not-a-real-token",
+    }
+
+
+REFUSALS = [
+    "expired",
+    "wrong audience",
+    "bot app id as audience",
+    "issuer of another tenant",
+    "v1 issuer",
+    "foreign issuer",
+    "bad signature",
+    "tampered tenant",
+    "tampered agent",
+    "unknown key id",
+    "no key id",
+    "no tenant",
+    "no agent",
+    "app-only (no scp)",
+    "HS256",
+    "alg none",
+    "garbage",
+]
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+async def test_refused_tokens_get_401_and_change_nothing(
+    client: Client, issuer: LocalIssuer, case: str
+) -> None:
+    token = _refused_tokens(issuer)[case]
+    card = await client.get("/api/tab/card", headers=bearer(token))
+    assert card.status == 401, case
+    assert card.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "refused" in (await card.json())["error"]["message"]
+    action = await client.post(
+        "/api/tab/actions",
+        json={"verb": "link", "data": {"interactionId": "call-1", "rev": 0}},
+        headers=bearer(token),
+    )
+    assert action.status == 401, case
+    events = await client.get("/api/tab/events", params={"access_token": token})
+    assert events.status == 401, case
+    assert await stored(client) == []
+
+
+async def test_without_any_token_the_tab_asks_for_sign_in(client: Client) -> None:
+    response = await client.get("/api/tab/card?tenant=" + TENANT_A + "&agent=" + AGENT_A)
+    assert response.status == 401
+    assert "no SSO token" in (await response.json())["error"]["message"]
+
+
+async def test_unreachable_signing_keys_are_a_503_not_a_401(
+    aiohttp_client: Callable[..., Any], tmp_path: Path, issuer: LocalIssuer
+) -> None:
+    settings = sso_settings(
+        tmp_path, issuer, tenant_gate=False, sso_openid_metadata_url="http://127.0.0.1:9/x"
+    )
+    client: Client = await aiohttp_client(create_app(settings))
+    response = await client.get("/api/tab/card", headers=bearer(sso_token(issuer)))
+    assert response.status == 503
+
+
+async def test_validator_without_a_configured_app_refuses(issuer: LocalIssuer) -> None:
+    validator = SsoValidator(
+        metadata_url=issuer.metadata_url, authority=authority(issuer), audiences=()
+    )
+    with pytest.raises(InvalidSsoToken, match="no SSO app"):
+        await validator.validate(sso_token(issuer))
+
+
+def test_audiences_are_the_application_id_uri_and_the_client_id() -> None:
+    assert sso_audiences(SSO_CLIENT_ID, PUBLIC_URL) == (AUDIENCE, SSO_CLIENT_ID)
