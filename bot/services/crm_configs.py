@@ -255,10 +255,7 @@ class CrmConfigs:
         def change(current: StoredCrmConfig) -> StoredCrmConfig:
             before.append(current)
             changed = apply(current)
-            if (
-                changed.config == current.config
-                and changed.sealed_secret == current.sealed_secret
-            ):
+            if changed.config == current.config and changed.sealed_secret == current.sealed_secret:
                 return current
             return changed.model_copy(
                 update={

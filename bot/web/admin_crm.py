@@ -135,9 +135,7 @@ async def _audit(request: web.Request, tenant_id: str) -> web.Response:
     return web.json_response({"entries": [e.model_dump(mode="json") for e in entries]})
 
 
-def setup_admin_crm(
-    app: web.Application, configs: CrmConfigs, directory: StoreDirectory
-) -> None:
+def setup_admin_crm(app: web.Application, configs: CrmConfigs, directory: StoreDirectory) -> None:
     app[CRM_CONFIGS] = configs
     app[CRM_DIRECTORY] = directory
     one = "/api/admin/crms/{settings_id}"

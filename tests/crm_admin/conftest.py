@@ -8,6 +8,7 @@ import pytest
 from bot.adapters.storage.local import LocalStore
 from bot.services.crm_configs import CrmConfigs
 from bot.services.secret_box import SecretBox
+from bot.settings import Settings
 
 TEST_KEY = SecretBox.new_key()
 
@@ -27,3 +28,15 @@ def box() -> SecretBox:
 @pytest.fixture
 def configs(store: LocalStore, box: SecretBox) -> CrmConfigs:
     return CrmConfigs(store, box)
+
+
+@pytest.fixture
+def admin_settings(tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        secret_key=TEST_KEY,
+        demo_crm=False,
+        api_keys={"tenant-a": "api-a"},
+        admin_keys={"tenant-a": "admin-a", "tenant-b": "admin-b"},
+    )

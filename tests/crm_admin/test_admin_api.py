@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,23 +12,9 @@ from bot.settings import Settings
 from bot.web.app import create_app
 from tests.crm.fakes.freshdesk import FreshdeskFake
 
-from .conftest import TEST_KEY
-
 A = {"X-Admin-Key": "admin-a", "X-Admin-Actor": "alice@a.example"}
 B = {"X-Admin-Key": "admin-b"}
 SECRET = "fd-api-key"
-
-
-@pytest.fixture
-def admin_settings(tmp_path: Path) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        data_dir=tmp_path / "data",
-        secret_key=TEST_KEY,
-        demo_crm=False,
-        api_keys={"tenant-a": "api-a"},
-        admin_keys={"tenant-a": "admin-a", "tenant-b": "admin-b"},
-    )
 
 
 @pytest.fixture

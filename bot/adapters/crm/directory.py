@@ -264,9 +264,7 @@ class StoreDirectory:
         except Exception as error:  # a test must answer, whatever the adapter did
             log.exception("connection test of %s failed", config.settings_id)
             return result(False, "error", f"{config.display_name}: {type(error).__name__}")
-        return result(
-            True, "ok", f"{config.display_name} answered a search ({len(found)} records)"
-        )
+        return result(True, "ok", f"{config.display_name} answered a search ({len(found)} records)")
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
