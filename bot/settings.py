@@ -79,6 +79,18 @@ class Settings(BaseSettings):
     crm_deadline_seconds: float = Field(
         2.5, description="a card is sent when the slowest CRM answers or this passes"
     )
+    writeback_worker: bool = Field(
+        True, description="deliver write-backs from this process (off: another one does)"
+    )
+    writeback_poll_seconds: float = Field(
+        2.0, gt=0, description="how often the write-back worker looks for due items"
+    )
+    writeback_lease_seconds: float = Field(
+        120.0, gt=0, description="a claimed write-back is another worker's after this"
+    )
+    writeback_max_attempts: int = Field(
+        10, ge=1, description="failed deliveries of one write-back before it is parked"
+    )
 
     sso_client_id: str = Field(
         "", description="client id of the Entra app behind the tab's SSO (empty: MicrosoftAppId)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from aiohttp import web
@@ -22,9 +23,11 @@ from bot.services.crm_configs import CrmConfigs, secret_box_for
 from bot.services.live import LiveCards, LiveDelivery, ObservedStore
 from bot.services.publisher import CompositeDelivery
 from bot.services.store import Store
+from bot.services.writeback import RetryPolicy, WritebackWorker, outbox_listener
 from bot.settings import Settings, StoreKind
 from bot.web.admin_auth import SETTINGS_KEY as ADMIN_SETTINGS
 from bot.web.admin_crm import setup_admin_crm
+from bot.web.admin_outbox import WRITEBACK, setup_admin_outbox
 from bot.web.consent import setup_consent
 from bot.web.interactions import CONTEXT, SETTINGS, post_interaction_event
 from bot.web.tab import setup_tab
@@ -83,6 +86,24 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     setup_consent(app, box)
     setup_workflows(app)
     setup_admin_crm(app, crm_configs, crms)
+    setup_admin_outbox(app)
+    writeback = WritebackWorker(
+        ctx,
+        poll_interval=settings.writeback_poll_seconds,
+        lease=settings.writeback_lease_seconds,
+        policy=RetryPolicy(max_attempts=settings.writeback_max_attempts),
+    )
+    app[WRITEBACK] = writeback
+    ctx.event_listeners.append(outbox_listener(writeback))
+
+    async def run_writeback(app: web.Application) -> AsyncIterator[None]:
+        """Deliver write-backs in the background; stopped before the store closes."""
+        if settings.writeback_worker:
+            writeback.start()
+        yield
+        await writeback.stop()
+
+    app.cleanup_ctx.append(run_writeback)
 
     async def close_store(app: web.Application) -> None:
         await store.close()

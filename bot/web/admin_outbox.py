@@ -1,0 +1,139 @@
+"""The admin API for write-backs, per tenant by ``X-Admin-Key``.
+
+* ``GET  /api/admin/outbox[?status=parked|pending|done]`` -- the tenant's write-backs
+* ``POST /api/admin/outbox/replay`` -- body ``{"interactionId": ..., "record": "crm:type:id"}``:
+  send a parked (or waiting) write-back again, now
+* ``GET | PUT /api/admin/crms/{settingsId}/memorialization`` -- the CRM configuration's
+  memorialization mapping (crmcard field -> CRM field), validated when saved
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot.domain.memorialization import MemorializationMapping
+from bot.services import keys, outbox
+from bot.services.context import Context
+from bot.services.outbox import NotReplayable, OutboxItem, OutboxStatus
+from bot.services.store import put_model
+from bot.services.writeback import WritebackWorker
+from bot.web.admin_auth import admin_tenant
+from bot.web.errors import problem
+from bot.web.interactions import CONTEXT
+
+WRITEBACK = web.AppKey("writeback_worker", WritebackWorker)
+
+
+def item_json(item: OutboxItem) -> dict[str, Any]:
+    return {
+        "interactionId": item.interaction_id,
+        "record": item.record.key,
+        "recordTitle": item.record_title,
+        "status": item.status.value,
+        "attempts": item.attempts,
+        "nextAttemptAt": item.next_attempt_at.isoformat(),
+        "lastError": item.last_error,
+        "parkedReason": item.parked_reason,
+        "truncated": item.payload.truncated,
+        "steps": [
+            {
+                "kind": step.kind.value,
+                "done": step.done,
+                "resultId": step.result_id,
+                "unsupported": step.unsupported,
+                "idempotencyKey": step.idempotency_key,
+            }
+            for step in item.steps
+        ],
+        "createdAt": item.created_at.isoformat(),
+        "updatedAt": item.updated_at.isoformat(),
+    }
+
+
+async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
+    try:
+        body = await request.json()
+    except json.JSONDecodeError as error:
+        return problem(400, f"body is not JSON: {error}")
+    if not isinstance(body, dict):
+        return problem(400, "body must be a JSON object")
+    return body
+
+
+async def list_outbox(request: web.Request) -> web.Response:
+    tenant_id = admin_tenant(request)
+    raw = request.query.get("status")
+    try:
+        status = OutboxStatus(raw) if raw else None
+    except ValueError:
+        return problem(400, f"status must be one of {[s.value for s in OutboxStatus]}")
+    items = await outbox.list_items(request.app[CONTEXT].store, tenant_id, status)
+    return web.json_response({"items": [item_json(i) for i in items]})
+
+
+async def replay_item(request: web.Request) -> web.Response:
+    tenant_id = admin_tenant(request)
+    body = await _json_object(request)
+    if isinstance(body, web.Response):
+        return body
+    interaction_id, record = body.get("interactionId"), body.get("record")
+    if not isinstance(interaction_id, str) or not isinstance(record, str):
+        return problem(400, "interactionId and record (crm:type:id) are required strings")
+    ctx: Context = request.app[CONTEXT]
+    try:
+        item = await outbox.replay(ctx.store, tenant_id, interaction_id, record, ctx.clock())
+    except NotReplayable as error:
+        return problem(409, str(error))
+    worker = request.app.get(WRITEBACK)
+    if worker is not None:
+        worker.wake()
+    return web.json_response(item_json(item), status=202)
+
+
+async def _known_crm(ctx: Context, tenant_id: str, settings_id: str) -> bool:
+    return any(c.settings_id == settings_id for c in await ctx.crms.clients(tenant_id))
+
+
+async def get_mapping(request: web.Request) -> web.Response:
+    tenant_id = admin_tenant(request)
+    ctx: Context = request.app[CONTEXT]
+    settings_id = request.match_info["settings_id"]
+    if not await _known_crm(ctx, tenant_id, settings_id):
+        return problem(404, f"no CRM configuration {settings_id!r}")
+    mapping = await outbox.mapping_for(ctx.store, tenant_id, settings_id)
+    return web.json_response(mapping.model_dump(mode="json", by_alias=True))
+
+
+async def put_mapping(request: web.Request) -> web.Response:
+    tenant_id = admin_tenant(request)
+    ctx: Context = request.app[CONTEXT]
+    settings_id = request.match_info["settings_id"]
+    if not await _known_crm(ctx, tenant_id, settings_id):
+        return problem(404, f"no CRM configuration {settings_id!r}")
+    body = await _json_object(request)
+    if isinstance(body, web.Response):
+        return body
+    try:
+        mapping = MemorializationMapping.model_validate(body)
+    except ValidationError as error:
+        return problem(
+            400,
+            "invalid memorialization mapping",
+            details=json.loads(
+                error.json(include_url=False, include_context=False, include_input=False)
+            ),
+        )
+    await put_model(ctx.store, keys.memorialization(tenant_id, settings_id), mapping)
+    return web.json_response(mapping.model_dump(mode="json", by_alias=True))
+
+
+def setup_admin_outbox(app: web.Application) -> None:
+    app.router.add_get("/api/admin/outbox", list_outbox)
+    app.router.add_post("/api/admin/outbox/replay", replay_item)
+    mapping = "/api/admin/crms/{settings_id}/memorialization"
+    app.router.add_get(mapping, get_mapping)
+    app.router.add_put(mapping, put_mapping)
