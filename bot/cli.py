@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from bot import cli_crm
+from bot import cli_crm, cli_outbox
 from bot.adapters.teams import app_package
 from bot.settings import Settings
 
@@ -91,6 +91,7 @@ def parser() -> argparse.ArgumentParser:
     app_package.add_arguments(package)
     package.set_defaults(run=app_package.package_command)
     cli_crm.add_parser(commands)
+    cli_outbox.add_parser(commands)
     return root
 
 

@@ -1,0 +1,89 @@
+"""``crmcard outbox ...``: write-backs from the command line, on the store of Settings.
+
+    crmcard outbox list [--tenant T] [--status parked|pending|done] [--json]
+    crmcard outbox replay INTERACTION_ID RECORD_KEY [--tenant T]
+
+A replayed item is delivered by the next scan of any running bot's write-back worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.settings import Settings
+
+
+async def _list(args: argparse.Namespace) -> int:
+    from bot.services import outbox
+    from bot.web.admin_outbox import item_json
+    from bot.web.app import open_store
+
+    settings = Settings()
+    store = open_store(settings)
+    try:
+        status = outbox.OutboxStatus(args.status) if args.status else None
+        items = await outbox.list_items(store, args.tenant or settings.default_tenant_id, status)
+    finally:
+        await store.close()
+    if args.json:
+        print(json.dumps([item_json(i) for i in items], indent=2))
+        return 0
+    for item in items:
+        reason = item.parked_reason or item.last_error or ""
+        print(
+            f"{item.status.value:8} {item.interaction_id}  {item.record.key}  "
+            f"attempts={item.attempts}  {reason}".rstrip()
+        )
+    if not items:
+        print("no write-backs")
+    return 0
+
+
+async def _replay(args: argparse.Namespace) -> int:
+    from bot.services import outbox
+    from bot.web.app import open_store
+
+    settings = Settings()
+    store = open_store(settings)
+    try:
+        item = await outbox.replay(
+            store,
+            args.tenant or settings.default_tenant_id,
+            args.interaction_id,
+            args.record,
+            datetime.now(UTC),
+        )
+    except outbox.NotReplayable as error:
+        print(f"not replayed: {error}")
+        return 1
+    finally:
+        await store.close()
+    print(f"queued again: {item.interaction_id} -> {item.record.key}")
+    return 0
+
+
+def _run(command: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        code: int = asyncio.run(command(args))
+        return code
+
+    return run
+
+
+def add_parser(commands: Any) -> None:
+    box = commands.add_parser("outbox", help="write-backs to CRMs: list, replay")
+    sub = box.add_subparsers(dest="outbox_command", required=True)
+    listing = sub.add_parser("list", help="the tenant's write-backs (parked ones say why)")
+    listing.add_argument("--tenant", help="tenant id (default: CRMCARD_DEFAULT_TENANT_ID)")
+    listing.add_argument("--status", choices=["pending", "parked", "done"])
+    listing.add_argument("--json", action="store_true", help="full items as JSON")
+    listing.set_defaults(run=_run(_list))
+    replay = sub.add_parser("replay", help="deliver a parked write-back again")
+    replay.add_argument("interaction_id")
+    replay.add_argument("record", help="the record key, crm:type:id (as `list` shows it)")
+    replay.add_argument("--tenant", help="tenant id (default: CRMCARD_DEFAULT_TENANT_ID)")
+    replay.set_defaults(run=_run(_replay))

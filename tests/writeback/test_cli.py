@@ -1,0 +1,57 @@
+"""``crmcard outbox list|replay`` on the configured store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.adapters.storage.local import LocalStore
+from bot.cli import main
+from bot.services import outbox
+from bot.services.outbox import OutboxStatus
+from tests.writeback.harness import (
+    CONTACT,
+    TENANT,
+    FaultyCrm,
+    context,
+    drain,
+    interaction,
+    store_due,
+    worker,
+)
+
+
+async def test_list_and_replay_parked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CRMCARD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CRMCARD_DEFAULT_TENANT_ID", TENANT)
+    store = LocalStore(tmp_path / "state.sqlite3")
+    try:
+        crm = FaultyCrm()
+        ctx = context(store, crm)
+        gone = crm.inner._find("contact", "C-2001")
+        crm.inner._tables["contact"].remove(gone)
+        await store_due(ctx, interaction("call-9", linked=(CONTACT,)))
+        await drain(worker(ctx))
+        assert await outbox.list_items(store, TENANT, OutboxStatus.parked)
+
+        # The CLI runs its own event loop: run it in a thread, as a separate process would.
+        import asyncio
+
+        code = await asyncio.to_thread(main, ["outbox", "list", "--status", "parked"])
+        out = capsys.readouterr().out
+        assert code == 0 and "parked" in out and "call-9" in out and "C-2001" in out
+        code = await asyncio.to_thread(main, ["outbox", "replay", "call-9", CONTACT.ref.key])
+        assert code == 0 and "queued again" in capsys.readouterr().out
+        [item] = await outbox.list_items(store, TENANT)
+        assert item.status is OutboxStatus.pending
+        crm.inner._tables["contact"].append(gone)
+        await drain(worker(ctx))
+        [item] = await outbox.list_items(store, TENANT)
+        assert item.status is OutboxStatus.done
+        code = await asyncio.to_thread(main, ["outbox", "replay", "call-9", CONTACT.ref.key])
+        assert code == 1
+    finally:
+        await store.close()
