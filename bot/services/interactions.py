@@ -214,5 +214,7 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
     if interaction.revision != before[-1]:
         for listener in ctx.event_listeners:
             await listener(ctx, interaction, record)
+        if ctx.event_listeners:  # a listener may have changed it (a record pinned...)
+            interaction = await read_model(ctx.store, key, Interaction) or interaction
         await publish(ctx, interaction)
     return interaction

@@ -22,6 +22,7 @@ from bot.services.crm import CrmClient
 from bot.services.crm_configs import CrmConfigs, secret_box_for
 from bot.services.live import LiveCards, LiveDelivery, ObservedStore
 from bot.services.publisher import CompositeDelivery
+from bot.services.record_creation import on_event as record_creation_listener
 from bot.services.store import Store
 from bot.services.writeback import RetryPolicy, WritebackWorker, outbox_listener
 from bot.settings import Settings, StoreKind
@@ -30,6 +31,7 @@ from bot.web.admin_crm import setup_admin_crm
 from bot.web.admin_outbox import WRITEBACK, setup_admin_outbox
 from bot.web.consent import setup_consent
 from bot.web.interactions import CONTEXT, SETTINGS, post_interaction_event
+from bot.web.record_policies import setup_record_policies
 from bot.web.tab import setup_tab
 from bot.web.tenant_gate import tenant_gate
 from bot.web.workflows import setup_workflows
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         merge_undo_window=timedelta(days=settings.merge_undo_days),
     )
     live.bind(ctx)
+    ctx.event_listeners.append(record_creation_listener)
     box = secret_box(settings)  # refuses to start with the Blob store and no key
     app = web.Application(client_max_size=256 * 1024, middlewares=[tenant_gate])
     app[SETTINGS] = settings
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     setup_tab(app, live)
     setup_consent(app, box)
     setup_workflows(app)
+    setup_record_policies(app)
     setup_admin_crm(app, crm_configs, crms)
     setup_admin_outbox(app)
     writeback = WritebackWorker(

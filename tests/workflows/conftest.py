@@ -28,10 +28,12 @@ class CountingDemo(DemoCrm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.created: list[CrmRecord] = []
+        self.fields_sent: list[dict[str, str]] = []
 
     async def create(
         self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
     ) -> CrmRecord:
+        self.fields_sent.append(dict(fields))
         record = await super().create(record_type, fields, related_to)
         self.created.append(record)
         return record

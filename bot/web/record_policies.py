@@ -1,0 +1,71 @@
+"""Record-creation policies over the admin API (``X-Admin-Key`` decides the tenant).
+
+``GET /api/admin/policies`` lists them; ``GET/PUT/DELETE /api/admin/policies/{queue}``
+keeps one queue's policy, ``_default`` being the tenant default for queues without one.
+A PUT is validated (unknown title variables are refused here, not when a call arrives).
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot.domain.record_policies import RecordPolicy
+from bot.services import record_creation
+from bot.web.admin_auth import admin_tenant
+from bot.web.errors import problem
+from bot.web.interactions import CONTEXT
+
+
+def _dump(policy: RecordPolicy) -> dict[str, object]:
+    return policy.model_dump(mode="json", by_alias=True)
+
+
+async def list_policies(request: web.Request) -> web.Response:
+    tenant_id = admin_tenant(request)
+    found = await record_creation.list_policies(request.app[CONTEXT], tenant_id)
+    return web.json_response({"policies": {queue: _dump(p) for queue, p in found.items()}})
+
+
+async def get_policy(request: web.Request) -> web.Response:
+    tenant_id = admin_tenant(request)
+    queue = request.match_info["queue"]
+    policy = await record_creation.get_policy(request.app[CONTEXT], tenant_id, queue)
+    if policy is None:
+        return problem(404, f"no record-creation policy for queue {queue!r}")
+    return web.json_response(_dump(policy))
+
+
+async def put_policy(request: web.Request) -> web.Response:
+    tenant_id = admin_tenant(request)
+    queue = request.match_info["queue"]
+    try:
+        policy = RecordPolicy.model_validate(await request.json())
+    except json.JSONDecodeError as error:
+        return problem(400, f"body is not JSON: {error}")
+    except ValidationError as error:
+        details = json.loads(
+            error.json(include_url=False, include_context=False, include_input=False)
+        )
+        first = details[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return problem(422, f"{where}: {first['msg']}" if where else first["msg"], details=details)
+    await record_creation.put_policy(request.app[CONTEXT], tenant_id, queue, policy)
+    return web.json_response(_dump(policy))
+
+
+async def delete_policy(request: web.Request) -> web.Response:
+    tenant_id = admin_tenant(request)
+    queue = request.match_info["queue"]
+    if not await record_creation.delete_policy(request.app[CONTEXT], tenant_id, queue):
+        return problem(404, f"no record-creation policy for queue {queue!r}")
+    return web.Response(status=204)
+
+
+def setup_record_policies(app: web.Application) -> None:
+    app.router.add_get("/api/admin/policies", list_policies)
+    app.router.add_get("/api/admin/policies/{queue}", get_policy)
+    app.router.add_put("/api/admin/policies/{queue}", put_policy)
+    app.router.add_delete("/api/admin/policies/{queue}", delete_policy)

@@ -1,0 +1,3 @@
+from tests.workflows.conftest import client, demo, zendesk
+
+__all__ = ["client", "demo", "zendesk"]
