@@ -19,7 +19,7 @@ from bot.adapters.teams.routes import ADAPTER, BOT, post_activity
 from bot.adapters.teams.sdk import create_adapter
 from bot.services.context import Context
 from bot.services.crm import CrmClient
-from bot.services.crm_configs import CrmConfigs, secret_box_for
+from bot.services.crm_configs import CrmConfigs
 from bot.services.live import LiveCards, LiveDelivery, ObservedStore
 from bot.services.publisher import CompositeDelivery
 from bot.services.record_creation import on_event as record_creation_listener
@@ -59,10 +59,11 @@ async def health(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> web.Application:
     settings = settings or Settings()
+    box = secret_box(settings)  # refuses to start with the Blob store and no key
     store = store or open_store(settings)
     adapter = create_adapter(settings)
     live = LiveCards()  # open tabs hear about every card change, however it was made
-    crm_configs = CrmConfigs(store, secret_box_for(settings))
+    crm_configs = CrmConfigs(store, box)
     crms = StoreDirectory(crm_configs, always=demo_crms(settings))
     ctx = Context(
         store=ObservedStore(store, live),
@@ -75,7 +76,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     )
     live.bind(ctx)
     ctx.event_listeners.append(record_creation_listener)
-    box = secret_box(settings)  # refuses to start with the Blob store and no key
     app = web.Application(client_max_size=256 * 1024, middlewares=[tenant_gate])
     app[SETTINGS] = settings
     app[ADMIN_SETTINGS] = settings

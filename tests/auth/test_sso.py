@@ -16,7 +16,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.adapters.teams.sso import InvalidSsoToken, SsoValidator, sso_audiences
+from bot.adapters.storage.local import LocalStore
+from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity, SsoValidator, sso_audiences
+from bot.services.agent_tokens import AgentTokens
+from bot.services.crm import CrmAuthError
+from bot.services.secret_box import SecretBox
 from bot.web.app import create_app
 from bot.web.interactions import CONTEXT
 from tests.auth.openid_issuer import LocalIssuer, SigningKey, tampered
@@ -32,8 +36,11 @@ from tests.auth.sso_tokens import (
     sso_settings,
     sso_token,
 )
+from tests.crm.conftest import Tls
+from tests.crm.fakes.entra import FakeEntra
 
 Client = TestClient[Any, Any]
+CRM_SCOPE = "https://contoso.crm.dynamics.com/user_impersonation"
 
 
 @pytest.fixture
@@ -203,3 +210,56 @@ async def test_validator_without_a_configured_app_refuses(issuer: LocalIssuer) -
 
 def test_audiences_are_the_application_id_uri_and_the_client_id() -> None:
     assert sso_audiences(SSO_CLIENT_ID, PUBLIC_URL) == (AUDIENCE, SSO_CLIENT_ID)
+
+
+# --- On-Behalf-Of -------------------------------------------------------------------
+
+
+async def test_validated_token_is_exchanged_on_behalf_of_the_agent(
+    tmp_path: Path, issuer: LocalIssuer, entra: FakeEntra, tls: Tls
+) -> None:
+    """The agent's SSO token, once validated, buys a CRM token through MSAL (OBO)."""
+    tenant = entra.tenant  # the local Entra authority serves this tenant
+    token = sso_token(
+        issuer, tenant=tenant, audience="app-id", iss=f"{entra.base_url}/{tenant}/v2.0"
+    )
+    entra.user_assertions = {token}
+    settings = sso_settings(
+        tmp_path,
+        issuer,
+        sso_client_id="app-id",
+        sso_client_secret="app-secret",
+        entra_authority=entra.base_url,
+    )
+    validator = SsoValidator(
+        metadata_url=issuer.metadata_url,
+        authority=entra.base_url,
+        audiences=sso_audiences("app-id", PUBLIC_URL),
+    )
+    agent = await validator.validate(token)
+    assert agent.token == token
+    store = LocalStore(tmp_path / "s.sqlite3")
+    try:
+        tokens = AgentTokens(
+            settings,
+            store,
+            SecretBox.from_setting(SecretBox.new_key()),
+            verify=tls.ca_file,
+            instance_discovery=False,
+        )
+        crm = await tokens.on_behalf_of(agent, (CRM_SCOPE,))
+        assert entra.is_valid(crm.value, CRM_SCOPE)
+        [issued] = entra.token_requests("urn:ietf:params:oauth:grant-type:jwt-bearer")
+        assert issued.subject == f"user:{token}"
+        assert await tokens.on_behalf_of(agent, (CRM_SCOPE,)) == crm, "cached per agent"
+        assert len(entra.token_requests()) == 1
+        assert (
+            [key async for key in store.keys("")]
+            == [key async for key in store.keys(f"tenants/{tenant}/token-caches/")]
+            != []
+        )
+        forged = SsoIdentity(tenant, "someone", token="forged")
+        with pytest.raises(CrmAuthError, match="invalid_grant"):
+            await tokens.on_behalf_of(forged, (CRM_SCOPE,))
+    finally:
+        await store.close()
