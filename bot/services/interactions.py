@@ -217,4 +217,8 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
         if ctx.event_listeners:  # a listener may have changed it (a record pinned...)
             interaction = await read_model(ctx.store, key, Interaction) or interaction
         await publish(ctx, interaction)
+    else:  # a replayed webhook: what must survive a crash before our first answer runs again
+        for listener in ctx.event_listeners:
+            if getattr(listener, "runs_on_replay", False):
+                await listener(ctx, interaction, record)
     return interaction

@@ -306,16 +306,25 @@ class WritebackWorker:
             log.exception("could not show the write-back of %s on the card", item.key)
 
 
-def outbox_listener(worker: WritebackWorker | None = None) -> EventListener:
-    """The event listener that persists due write-backs before the webhook answers."""
+class OutboxListener:
+    """The event listener that persists due write-backs before the webhook answers.
 
-    async def enqueue_writeback(
-        ctx: Context, interaction: Interaction, record: EventRecord
-    ) -> None:
+    It runs for replayed events too (``runs_on_replay``): if the process died after the
+    event was stored but before the outbox was, the platform's retry fills the gap.
+    """
+
+    runs_on_replay = True
+
+    def __init__(self, worker: WritebackWorker | None = None) -> None:
+        self.worker = worker
+
+    async def __call__(self, ctx: Context, interaction: Interaction, record: EventRecord) -> None:
         if not interaction.writeback_due:
             return
         created = await outbox.enqueue(ctx.store, interaction, ctx.clock())
-        if created and worker is not None:
-            worker.wake()
+        if created and self.worker is not None:
+            self.worker.wake()
 
-    return enqueue_writeback
+
+def outbox_listener(worker: WritebackWorker | None = None) -> EventListener:
+    return OutboxListener(worker)

@@ -174,3 +174,27 @@ async def test_admin_api_is_authenticated_and_validates(client: Client) -> None:
         "/api/admin/outbox/replay", json={"interactionId": "x", "record": CONTACT}, headers=ADMIN
     )
     assert missing.status == 409
+
+
+async def test_crash_before_the_outbox_is_written_is_healed_by_the_platform_retry(
+    client: Client, connector: tuple[FakeConnector, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.services import outbox
+
+    fake, url = connector
+    await link_contact(client, fake, url)
+    await post_event(client, "ended", 5)
+    real_enqueue = outbox.enqueue
+
+    async def crash(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("store went away")
+
+    monkeypatch.setattr(outbox, "enqueue", crash)
+    payload = interaction_event("call-1", "acw-completed", occurred_at="2026-11-23T08:06:00Z")
+    failed = await client.post("/api/interactions", json=payload, headers=KEY)
+    assert failed.status == 500  # not acknowledged: the platform sends it again
+    monkeypatch.setattr(outbox, "enqueue", real_enqueue)
+    retried = await client.post("/api/interactions", json=payload, headers=KEY)
+    assert retried.status == 202
+    await card_saying(fake, "Written to 1 record ✓")
+    assert len(crmcard_tasks(await demo_crm_of(client))) == 1
