@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from bot import cli_crm, cli_outbox
+from bot import cli_crm, cli_outbox, cli_workflows
 from bot.adapters.teams import app_package
 from bot.settings import Settings
 
@@ -92,6 +92,7 @@ def parser() -> argparse.ArgumentParser:
     package.set_defaults(run=app_package.package_command)
     cli_crm.add_parser(commands)
     cli_outbox.add_parser(commands)
+    cli_workflows.add_parser(commands)
     return root
 
 
