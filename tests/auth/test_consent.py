@@ -1,0 +1,215 @@
+"""Multi-tenant admin consent over real HTTP, confirmed against a local Entra authority.
+
+``GET /admin/consent`` builds the ``adminconsent`` link with a sealed, expiring state
+bound to the browser by a cookie; ``GET /admin/consent/callback`` records the tenant only
+when the state is genuine *and* Entra confirms the app really is consented there (an
+app-only sign-in in that tenant), and shows a clear page otherwise, recording nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.services import tenants
+from bot.services.secret_box import SecretBox
+from bot.settings import Settings
+from bot.web import consent
+from bot.web.app import create_app
+from bot.web.consent import CONSENT_VERIFIER, MsalConsentVerifier
+from bot.web.interactions import CONTEXT
+from tests.auth.openid_issuer import LocalIssuer
+from tests.auth.sso_tokens import PUBLIC_URL, sso_settings
+from tests.crm.conftest import Tls
+from tests.crm.fakes.entra import FakeEntra
+
+Client = TestClient[Any, Any]
+CALLBACK = "/admin/consent/callback"
+
+
+@pytest.fixture
+def issuer() -> Iterator[LocalIssuer]:
+    local = LocalIssuer().start()
+    yield local
+    local.stop()
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: Callable[..., Any],
+    tmp_path: Path,
+    issuer: LocalIssuer,
+    entra: FakeEntra,
+    tls: Tls,
+) -> AsyncIterator[Client]:
+    settings = sso_settings(
+        tmp_path,
+        issuer,
+        sso_client_id="app-id",
+        sso_client_secret="app-secret",
+        entra_authority=entra.base_url,
+    )
+    app = create_app(settings)
+    app[CONSENT_VERIFIER] = MsalConsentVerifier(settings, verify=tls.ca_file)
+    yield await aiohttp_client(app)
+
+
+async def stored(client: Client) -> list[str]:
+    assert client.app is not None
+    return [key async for key in client.app[CONTEXT].store.keys("")]
+
+
+async def start(client: Client, tenant: str | None = None) -> tuple[str, dict[str, list[str]], str]:
+    """Open the consent page: (link, its query, the browser's state cookie)."""
+    response = await client.get("/admin/consent", params={"tenant": tenant} if tenant else None)
+    assert response.status == 200
+    page = await response.text()
+    link = page.split('id="consent" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    cookie = response.cookies[consent.COOKIE]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["secure"]
+    return link, parse_qs(urlsplit(link).query), cookie.value
+
+
+async def callback(client: Client, cookie: str | None, **params: str) -> tuple[int, str]:
+    headers = {"Cookie": f"{consent.COOKIE}={cookie}"} if cookie else {}
+    response = await client.get(CALLBACK, params=params, headers=headers)
+    return response.status, await response.text()
+
+
+async def test_consent_page_links_to_the_adminconsent_endpoint(
+    client: Client, entra: FakeEntra
+) -> None:
+    link, query, _ = await start(client)
+    assert link.startswith(f"{entra.base_url}/organizations/v2.0/adminconsent?")
+    assert query["client_id"] == ["app-id"]
+    assert query["redirect_uri"] == [f"{PUBLIC_URL}/admin/consent/callback"]
+    assert query["scope"] == ["https://graph.microsoft.com/.default"]
+    assert query["state"][0]
+    link, _, _ = await start(client, tenant="contoso.onmicrosoft.com")
+    assert link.startswith(f"{entra.base_url}/contoso.onmicrosoft.com/v2.0/adminconsent?")
+    bad = await client.get("/admin/consent", params={"tenant": "x/../y"})
+    assert bad.status == 400
+
+
+async def test_granted_consent_is_confirmed_and_recorded_with_who_and_when(
+    client: Client, entra: FakeEntra
+) -> None:
+    _, query, cookie = await start(client)
+    status, page = await callback(
+        client, cookie, admin_consent="True", tenant=entra.tenant, state=query["state"][0]
+    )
+    assert status == 200, page
+    assert "crmcard is enabled" in page
+    assert [i.grant for i in entra.token_requests()] == ["client_credentials"]
+    assert client.app is not None
+    store = client.app[CONTEXT].store
+    assert await tenants.is_consented(store, entra.tenant)
+    record = await tenants.consent_of(store, entra.tenant)
+    assert record is not None and record.granted_at is not None
+    [event] = record.history
+    assert event.action == "granted" and entra.tenant in event.by and event.detail
+    assert await stored(client) == [f"tenants/{entra.tenant}/consent"]
+
+    # revoked: the tenant is refused again, and the history keeps both
+    await tenants.revoke(store, entra.tenant, at=event.at, by="operator")
+    assert not await tenants.is_consented(store, entra.tenant)
+    record = await tenants.consent_of(store, entra.tenant)
+    assert record is not None
+    assert [e.action for e in record.history] == ["granted", "revoked"]
+
+
+async def test_declined_consent_shows_what_entra_said_and_records_nothing(
+    client: Client,
+) -> None:
+    _, query, cookie = await start(client)
+    status, page = await callback(
+        client,
+        cookie,
+        error="access_denied",
+        error_description="AADSTS65004: User declined to consent <script>alert(1)</script>",
+        state=query["state"][0],
+    )
+    assert status == 400
+    assert "Consent was declined" in page and "AADSTS65004" in page
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert await stored(client) == []
+
+
+async def test_a_hand_made_callback_for_a_tenant_entra_does_not_confirm_is_refused(
+    client: Client,
+) -> None:
+    _, query, cookie = await start(client)
+    status, page = await callback(
+        client, cookie, admin_consent="True", tenant="evil-tenant", state=query["state"][0]
+    )
+    assert status == 400
+    assert "could not be confirmed" in page
+    assert await stored(client) == []
+
+
+@pytest.mark.parametrize("case", ["no state", "garbage", "other key", "no cookie", "other cookie"])
+async def test_bad_state_is_refused_and_records_nothing(
+    client: Client, entra: FakeEntra, case: str
+) -> None:
+    _, query, cookie = await start(client)
+    state: str | None = query["state"][0]
+    presented: str | None = cookie
+    if case == "no state":
+        state = None
+    elif case == "garbage":
+        state = "djE6bm90LXNlYWxlZA"
+    elif case == "other key":
+        state = consent._seal_state(SecretBox.from_setting(SecretBox.new_key()), cookie)
+    elif case == "no cookie":
+        presented = None
+    else:
+        presented = "another-browsers-nonce"
+    params = {"admin_consent": "True", "tenant": entra.tenant}
+    if state is not None:
+        params["state"] = state
+    status, page = await callback(client, presented, **params)
+    assert status == 400
+    assert "not valid" in page
+    assert await stored(client) == []
+    assert entra.token_requests() == []
+
+
+async def test_expired_or_reused_state_is_refused(
+    client: Client, entra: FakeEntra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, query, cookie = await start(client)
+    state = query["state"][0]
+    later = time.time() + consent.STATE_LIFETIME_SECONDS + 1
+    with monkeypatch.context() as patched:
+        patched.setattr(consent.time, "time", lambda: later)
+        status, _ = await callback(
+            client, cookie, admin_consent="True", tenant=entra.tenant, state=state
+        )
+    assert status == 400
+    assert await stored(client) == []
+
+    # the browser that used its state gets its cookie deleted: the link works once
+    response = await client.get(
+        CALLBACK,
+        params={"admin_consent": "True", "tenant": entra.tenant, "state": state},
+        headers={"Cookie": f"{consent.COOKIE}={cookie}"},
+    )
+    assert response.status == 200
+    deleted = response.cookies[consent.COOKIE]
+    assert deleted.value == "" and deleted["max-age"] == "0"
+
+
+async def test_without_an_app_there_is_nothing_to_consent_to(
+    aiohttp_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    demo = Settings(_env_file=None, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+    client: Client = await aiohttp_client(create_app(demo))
+    response = await client.get("/admin/consent")
+    assert response.status == 503
+    assert "nothing to consent to" in await response.text()
