@@ -1,11 +1,11 @@
-"""The tenant gate for key-authenticated routes (the platform webhook and the admin API).
+"""The tenant gate for key-authenticated routes (the platform's API and the admin API).
 
 Those routes learn their tenant from the key they are given (``X-Api-Key`` for
-``/api/interactions``, ``X-Admin-Key`` for ``/api/admin/...``), so the gate can decide
-before the handler runs: a valid key of a tenant without admin consent gets a 401 that
-says so, and the handler never sees the request. Unknown keys pass through to the
-handler, which refuses them itself. The tab checks the gate in ``tab_identity`` and the
-bot in ``CrmCardBot.on_turn``.
+``/api/interactions``, ``/api/workflows/...``; ``X-Admin-Key`` for ``/api/admin/...``), so
+the gate can decide before the handler runs: a valid key of a tenant without admin
+consent gets a 401 that says so, and the handler never sees the request. Unknown keys
+pass through to the handler, which refuses them itself. The tab checks the gate in
+``tab_identity`` and the bot in ``CrmCardBot.on_turn``.
 """
 
 from __future__ import annotations
@@ -29,15 +29,20 @@ def _admin_key_tenant(settings: Settings, presented: str) -> str | None:
 
 
 def key_tenant(request: web.Request) -> str | None:
-    """The tenant a gated route's key names, or None (not a gated route, or no known key)."""
+    """The tenant a gated route's key names, or None (not a gated route, or no known key).
+
+    ``/api/admin/...`` is decided by ``X-Admin-Key``; every other ``/api/...`` route but the
+    Bot Framework's (``/api/messages``, JWT) and the tab's (``/api/tab/...``, SSO) by
+    ``X-Api-Key``: the platform webhook, workflow execution and whatever joins them.
+    """
     settings = request.app[SETTINGS]
     path = request.path
-    if path == "/api/interactions" or path.startswith("/api/interactions/"):
-        presented = request.headers.get("X-Api-Key", "")
-        return tenant_for_key(settings, presented) if presented else None
-    if path.startswith("/api/admin/") or path == "/api/admin":
+    if path == "/api/admin" or path.startswith("/api/admin/"):
         return _admin_key_tenant(settings, request.headers.get("X-Admin-Key", ""))
-    return None
+    if not path.startswith("/api/") or path == "/api/messages" or path.startswith("/api/tab/"):
+        return None
+    presented = request.headers.get("X-Api-Key", "")
+    return tenant_for_key(settings, presented) if presented else None
 
 
 @web.middleware
