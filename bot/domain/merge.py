@@ -19,9 +19,13 @@ from pydantic import BaseModel, Field
 
 from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.identifiers import IdentifierKind
-from bot.domain.name_keys import canonical_given, normalise_name
+from bot.domain.name_keys import canonical_given, normalise_name, phonetic
 
-NAME_THRESHOLD = 0.88
+NAME_THRESHOLD = 0.88  # name_similarity of a search hit (bot.services.merge.search)
+NAME_MATCH_MIN = 0.35  # name_match that makes a "similar name" reason
+SURNAME_MIN = 0.9  # Jaro-Winkler of surnames for two full names to match
+GIVEN_MIN = 0.85  # ...and of given names (nicknames read as their given name)
+MIN_SCORE = 0.3  # candidates scoring less are not shown (a first name alone, say)
 
 
 class ReasonKind(StrEnum):
@@ -30,6 +34,7 @@ class ReasonKind(StrEnum):
     same_handle = "same-handle"
     same_crm_contact = "same-crm-contact"
     similar_name = "similar-name"
+    same_details = "same-details"
 
 
 # How much each kind of evidence alone says "same person". Phones are shared by
@@ -40,6 +45,17 @@ WEIGHTS: dict[ReasonKind, float] = {
     ReasonKind.same_handle: 0.8,
     ReasonKind.same_phone: 0.6,
     ReasonKind.similar_name: 0.5,
+    ReasonKind.same_details: 0.6,
+}
+
+# Details of the CRM contacts found for two cards (different CRM records), by the field
+# names CRMs use, and how much agreeing on each says (only ever next to a similar name:
+# a household shares its street, postcode and town).
+DETAIL_FIELDS: dict[str, tuple[tuple[str, ...], float]] = {
+    "birth date": (("birthdate", "date_of_birth", "birth_date", "dob"), 0.5),
+    "street": (("street", "mailing_street", "address", "address_1", "address_line1"), 0.35),
+    "postcode": (("zip", "postcode", "postal_code", "mailing_postal_code"), 0.2),
+    "city": (("city", "suburb", "mailing_city", "town"), 0.1),
 }
 
 
@@ -56,6 +72,7 @@ class Reason(BaseModel):
             ReasonKind.same_handle: "Same handle",
             ReasonKind.same_crm_contact: "Same CRM contact",
             ReasonKind.similar_name: "Similar name",
+            ReasonKind.same_details: "Same details",
         }
         return f"{labels[self.kind]}: {self.detail}"
 
@@ -67,6 +84,9 @@ class CardFacts(BaseModel):
     names: list[str] = Field(default_factory=list)
     crm_contacts: dict[str, str] = Field(
         default_factory=dict, description="contact/lead record key -> title"
+    )
+    crm_fields: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="contact/lead record key -> its fields"
     )
 
     @property
@@ -149,6 +169,79 @@ def name_similarity(a: str, b: str) -> float:
     return best
 
 
+def _given_similarity(a: str, b: str) -> float:
+    x, y = canonical_given(a), canonical_given(b)
+    return 1.0 if x == y else jellyfish.jaro_winkler_similarity(x, y)
+
+
+def name_match(a: str, b: str) -> float:
+    """How strongly two names say "same person", in [0, 1]; structured, unlike
+    :func:`name_similarity`: surname and given name must each be close.
+
+    Full names: surname Jaro-Winkler >= SURNAME_MIN and given name >= GIVEN_MIN (after
+    nicknames: "Liz Dashwod" ~ "Elizabeth Dashwood"; a surname that sounds the same
+    counts SURNAME_MIN), in either order ("Ferrars, Edward");
+    the product of the two. An initial for a given name ("C. Smith") counts 0.7 when
+    it agrees. A name of one token ("Christopher") says little: 0.4 times its best match
+    with the other name's first or last token. "Mia Jones" and "Mia Johnson", or the
+    household's "Elinor Dashwood" and "Marianne Dashwood", do not match.
+    """
+    ta, tb = normalise_name(a).split(), normalise_name(b).split()
+    if not ta or not tb:
+        return 0.0
+    if len(ta) == 1 or len(tb) == 1:
+        single, other = (ta, tb) if len(ta) == 1 else (tb, ta)
+        if len(single[0]) < 2:
+            return 0.0
+        return 0.4 * max(_given_similarity(single[0], t) for t in {other[0], other[-1]})
+    best = 0.0
+    g2, s2 = tb[0], tb[-1]
+    for g1, s1 in ((ta[0], ta[-1]), (ta[-1], ta[0])):
+        surname = 1.0 if s1 == s2 else jellyfish.jaro_winkler_similarity(s1, s2)
+        if surname < SURNAME_MIN and phonetic(s1) == phonetic(s2):
+            surname = SURNAME_MIN  # sounds the same: "Smith" and "Smyth"
+        if surname < SURNAME_MIN:
+            continue
+        if len(g1) == 1 or len(g2) == 1:
+            given = 0.7 if g1[0] == g2[0] else 0.0
+        else:
+            given = _given_similarity(g1, g2)
+            if given < GIVEN_MIN:
+                continue
+        best = max(best, surname * given)
+    return best
+
+
+def _detail(fields: dict[str, str], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = fields.get(name)
+        if value and value.strip():
+            return normalise_name(value)
+    return None
+
+
+def details(open_facts: CardFacts, other: CardFacts) -> tuple[list[str], int]:
+    """Details that agree between the two cards' (different) CRM contacts, and how many
+    were compared at all."""
+    agree: dict[str, None] = {}
+    compared = 0
+    for mine_key, mine in open_facts.crm_fields.items():
+        for their_key, theirs in other.crm_fields.items():
+            if mine_key == their_key:
+                continue
+            for label, (names, _) in DETAIL_FIELDS.items():
+                x, y = _detail(mine, names), _detail(theirs, names)
+                if x is None or y is None:
+                    continue
+                compared += 1
+                close = x == y or (
+                    label == "street" and jellyfish.jaro_winkler_similarity(x, y) >= 0.9
+                )
+                if close:
+                    agree.setdefault(label)
+    return list(agree), compared
+
+
 # --- scoring --------------------------------------------------------------------------
 
 
@@ -183,22 +276,39 @@ def reasons(open_facts: CardFacts, other: CardFacts) -> list[Reason]:
     best, pair = 0.0, ("", "")
     for mine in [*open_facts.crm_contacts.values(), *open_facts.names]:
         for theirs in [*other.crm_contacts.values(), *other.names]:
-            similarity = name_similarity(mine, theirs)
-            if similarity > best:
-                best, pair = similarity, (mine, theirs)
-    if best >= NAME_THRESHOLD and not contacts:
+            strength = name_match(mine, theirs)
+            if strength > best:
+                best, pair = strength, (mine, theirs)
+    if best >= NAME_MATCH_MIN and not contacts:
+        agreed, compared = details(open_facts, other)
+        if not agreed and compared >= 2 and not found:
+            # The CRM knows both, and their birth dates, addresses... all differ: two
+            # people of the same name.
+            return found
         detail = (
             pair[1]
             if normalise_name(pair[0]) == normalise_name(pair[1])
             else (f"{pair[1]} ~ {pair[0]}")
         )
+        similarity = name_similarity(*pair)
         found.append(
             Reason(
                 kind=ReasonKind.similar_name,
-                detail=f"{detail} ({best:.0%})",
+                detail=f"{detail} ({similarity:.0%})",
                 weight=WEIGHTS[ReasonKind.similar_name] * best,
             )
         )
+        if agreed:
+            miss = 1.0
+            for label in agreed:
+                miss *= 1 - DETAIL_FIELDS[label][1]
+            found.append(
+                Reason(
+                    kind=ReasonKind.same_details,
+                    detail=", ".join(agreed),
+                    weight=round(1 - miss, 4),
+                )
+            )
     return found
 
 
@@ -218,7 +328,11 @@ def score(open_facts: CardFacts, other: CardFacts) -> Candidate | None:
 
 
 def rank(open_facts: CardFacts, others: list[CardFacts], limit: int = 5) -> list[Candidate]:
-    scored = [c for c in (score(open_facts, other) for other in others) if c is not None]
+    scored = [
+        c
+        for c in (score(open_facts, other) for other in others)
+        if c is not None and c.score >= MIN_SCORE
+    ]
     scored.sort(key=lambda c: (-c.score, c.card_id))
     return scored[:limit]
 

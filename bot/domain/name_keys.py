@@ -74,9 +74,7 @@ _NICKNAMES: dict[str, tuple[str, ...]] = {
     "victoria": ("vicky", "vikki", "tori"),
     "william": ("bill", "billy", "will", "willy", "liam"),
 }
-NICKNAMES: dict[str, str] = {
-    nick: full for full, nicks in _NICKNAMES.items() for nick in nicks
-}
+NICKNAMES: dict[str, str] = {nick: full for full, nicks in _NICKNAMES.items() for nick in nicks}
 
 SEARCH_BLOCK_LIMIT = 5_000  # entries kept in one ``sx:`` (surname search) block
 

@@ -37,12 +37,14 @@ from bot.domain.errors import DomainError, InvalidIdentifier
 from bot.domain.identifiers import Channel, Identifier, IdentifierKind
 from bot.domain.interactions import Interaction
 from bot.domain.merge import (
+    NAME_MATCH_MIN,
     Candidate,
     CardFacts,
     MergeAudit,
     MergeState,
     choose_survivor,
     merged,
+    name_match,
     name_similarity,
     rank,
     reasons,
@@ -63,7 +65,6 @@ from bot.services.store import (
 )
 
 INTERACTIONS_READ = 5  # newest interactions of a card read for its names and CRM contacts
-NAME_FILTER = 0.8  # name similarity an index entry needs before its card is read
 SEARCH_FILTER = 0.85
 STALE_LOCK = timedelta(minutes=2)
 
@@ -95,6 +96,7 @@ class MergeMarker(BaseModel):
 async def card_facts(ctx: Context, tenant_id: str, card: CustomerCard) -> CardFacts:
     names: list[str] = [card.display_name] if card.display_name else []
     contacts: dict[str, str] = {}
+    fields: dict[str, dict[str, str]] = {}
     for interaction_id in card.interaction_ids[-INTERACTIONS_READ:]:
         interaction = await read_model(
             ctx.store, keys.interaction(tenant_id, interaction_id), Interaction
@@ -107,7 +109,10 @@ async def card_facts(ctx: Context, tenant_id: str, card: CustomerCard) -> CardFa
             record = interaction.shown.records.get(key)
             if record is not None and record.ref.type in ("contact", "lead"):
                 contacts.setdefault(key, record.title)
-    return CardFacts(card=card, names=list(dict.fromkeys(names)), crm_contacts=contacts)
+                fields.setdefault(key, record.fields)
+    return CardFacts(
+        card=card, names=list(dict.fromkeys(names)), crm_contacts=contacts, crm_fields=fields
+    )
 
 
 async def _index_lookup(store: Store, tenant_id: str, identifier: Identifier) -> set[str]:
@@ -176,7 +181,7 @@ async def candidates(
     filed = await name_index.lookup_names(ctx.store, tenant_id, my_names)
     for card_id, names in filed.items():
         if card_id not in ids and any(
-            name_similarity(mine_name, name) >= NAME_FILTER
+            name_match(mine_name, name) >= NAME_MATCH_MIN
             for mine_name in my_names
             for name in names
         ):

@@ -249,9 +249,7 @@ async def drop_source(store: Store, tenant_id: str, card_id: str, source: str) -
 # --- reading --------------------------------------------------------------------------
 
 
-async def lookup_blocks(
-    store: Store, tenant_id: str, blocks: Iterable[str]
-) -> dict[str, set[str]]:
+async def lookup_blocks(store: Store, tenant_id: str, blocks: Iterable[str]) -> dict[str, set[str]]:
     """Card id -> the names it is filed under, over the given blocking keys."""
     found: dict[str, set[str]] = {}
     for block in dict.fromkeys(blocks):

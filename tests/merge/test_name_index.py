@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from bot.adapters.crm.demo import DemoCrm
+from bot.domain.cards import new_card
 from bot.domain.interactions import Interaction
+from bot.domain.merge import CardFacts, ReasonKind, name_match, score
 from bot.domain.name_keys import blocking_keys, canonical_given, phonetic
 from bot.services import keys, merge, name_index
 from bot.services.cards import get_card
@@ -216,3 +218,33 @@ async def test_same_crm_contact_and_search_by_crm_id(ctx: Context) -> None:
     assert {c.card_id for c in found} == {phone, mail}
     assert await merge.search(ctx, TENANT, chat_card, "nobody") == []
     assert store.listings == []
+
+
+def test_name_match_is_structured() -> None:
+    assert name_match("Liz Dashwod", "Elizabeth Dashwood") > 0.9
+    assert name_match("Smith, Bob", "Robert Smyth") >= 0.9
+    assert name_match("C. Smith", "Christopher Smith") == 0.7
+    assert name_match("Christopher", "Christopher Adams") == 0.4
+    assert name_match("Mia Jones", "Mia Johnson") == 0.0
+    assert name_match("Elinor Dashwood", "Marianne Dashwood") == 0.0  # a household
+    assert name_match("", "Edward") == 0.0
+
+
+def _facts(name: str, key: str, **fields: str) -> CardFacts:
+    card = new_card("t", [], None, NOW)
+    return CardFacts(card=card, names=[name], crm_fields={key: fields})
+
+
+def test_crm_details_corroborate_or_contradict_a_similar_name() -> None:
+    me = _facts("Jennifer Ramos", "crm:contact:1", birthdate="19800102", zip="2119", city="X")
+    same = _facts("Jenifer Ramos", "crm:contact:2", birthdate="19800102", zip="2119")
+    other = _facts("Jennifer Ramos", "crm:contact:3", birthdate="19711230", zip="4000")
+    unknown = _facts("Jennifer Ramos", "crm:contact:4")
+    found = score(me, same)
+    assert found is not None
+    assert {r.kind for r in found.reasons} == {ReasonKind.similar_name, ReasonKind.same_details}
+    assert "Same details: birth date, postcode" in [r.text for r in found.reasons]
+    assert score(me, other) is None  # same name, different birth date and postcode
+    plain = score(me, unknown)
+    assert plain is not None and [r.kind for r in plain.reasons] == [ReasonKind.similar_name]
+    assert found.score > plain.score
