@@ -56,20 +56,20 @@ def _validation_problem(error: ValidationError, message: str) -> web.Response:
     )
 
 
-async def _json(request: web.Request) -> Any:
+async def _json(request: web.Request) -> tuple[Any, web.Response | None]:
     try:
-        return await request.json()
+        return await request.json(), None
     except json.JSONDecodeError as error:
-        raise web.HTTPBadRequest(
-            body=problem(400, f"body is not JSON: {error}").body, content_type="application/json"
-        ) from None
+        return None, problem(400, f"body is not JSON: {error}")
 
 
 async def execute(request: web.Request) -> web.Response:
     tenant_id = tenant_for_key(request.app[SETTINGS], request.headers.get("X-Api-Key", ""))
     if tenant_id is None:
         return problem(401, "missing or unknown X-Api-Key")
-    payload = await _json(request)
+    payload, refused = await _json(request)
+    if refused is not None:
+        return refused
     try:
         body = ExecuteRequest.model_validate(payload)
     except ValidationError as error:
@@ -100,7 +100,9 @@ async def get_workflow(request: web.Request) -> web.Response:
 async def put_workflow(request: web.Request) -> web.Response:
     tenant_id = admin_tenant(request)
     workflow_id = request.match_info["workflowId"]
-    payload = await _json(request)
+    payload, refused = await _json(request)
+    if refused is not None:
+        return refused
     if not isinstance(payload, dict):
         return problem(400, "a workflow is a JSON object")
     if payload.setdefault("id", workflow_id) != workflow_id:

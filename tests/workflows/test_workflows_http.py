@@ -264,6 +264,8 @@ async def test_execute_is_authenticated_and_checked(client: Client) -> None:
     assert status == 404 and "nope" in body["error"]["message"]
     status, body = await run(client, "find", {"unknown": 1})
     assert status == 400
+    garbage = await client.post("/api/workflows/find/execute", data=b"{", headers=API)
+    assert garbage.status == 400
     other = await client.post(
         "/api/workflows/find/execute",
         json={"inputs": {"name": "x"}},
