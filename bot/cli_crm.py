@@ -79,14 +79,15 @@ def _show(data: Any) -> None:
 
 async def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
     from bot.adapters.crm.directory import StoreDirectory
-    from bot.services.crm_configs import ConfigError, CrmConfigs, parse_config, secret_box_for
+    from bot.adapters.storage.secret_key import secret_box
+    from bot.services.crm_configs import ConfigError, CrmConfigs, parse_config
     from bot.web.app import open_store
 
     settings = settings or Settings()
     tenant = args.tenant or settings.default_tenant_id
     actor = f"cli:{getpass.getuser()}"
     store = open_store(settings)
-    configs = CrmConfigs(store, secret_box_for(settings))
+    configs = CrmConfigs(store, secret_box(settings))
     try:
         if args.crm_command == "add":
             config = parse_config(tenant, _payload(args))

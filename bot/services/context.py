@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,3 +34,8 @@ class Context:
     merge_undo_window: timedelta = timedelta(days=30)
     clock: Callable[[], datetime] = field(default=utc_now)
     event_listeners: list[EventListener] = field(default_factory=list)
+    crm_first_paint: float = 0.3
+    """Seconds a new interaction's card waits for CRMs before it is shown with those that
+    answered; the slower ones fill it in when they answer (or by ``crm_deadline``)."""
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+    """Work finishing after the webhook answered (late CRM answers); drained on shutdown."""

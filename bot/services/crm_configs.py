@@ -15,7 +15,6 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,7 +26,6 @@ from bot.adapters.crm.config import CrmConfig
 from bot.services import keys
 from bot.services.secret_box import SecretBox
 from bot.services.store import AlreadyExists, NotFound, Store, create_model, read_model, update
-from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -347,24 +345,3 @@ class CrmConfigs:
         changes = _diff(stored.config.model_dump(mode="json"), {})
         await self._audit(stored, "delete", actor, changes)
 
-
-def secret_box_for(settings: Settings) -> SecretBox:
-    """The deployment's SecretBox: ``CRMCARD_SECRET_KEY``, else a key file in the data dir.
-
-    The file (created once, mode 0600) keeps the embedded single-machine install working
-    across restarts and between the CLI and the server.
-    """
-    configured = settings.secret_key.get_secret_value()
-    if configured:
-        return SecretBox.from_setting(configured)
-    path = settings.data_dir / "secret.key"  # the same file as the embedded default key
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made it first
-        else:
-            with os.fdopen(fd, "w") as file:
-                file.write(SecretBox.new_key() + "\n")
-    return SecretBox.from_setting(path.read_text().strip())

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from bot.domain.records import CrmRecord, RecordRef
@@ -77,3 +78,88 @@ async def related_of(
 
     results = await asyncio.gather(*(one(ref) for ref in refs))
     return {ref.key: result for ref, result in zip(refs, results, strict=True)}
+
+
+@dataclass
+class Progressive:
+    """A fan-out in two steps: what answered within the first-paint budget, and a task
+    finishing the others by the deadline (None when every CRM answered in time)."""
+
+    first: Lookup
+    late: asyncio.Task[Lookup] | None = None
+    late_ids: list[str] = field(default_factory=list)
+    first_shown: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the first card is out, so a late update never goes out before it."""
+
+
+def still_answering(client: CrmClient) -> str:
+    return f"{client.display_name} is still answering…"
+
+
+async def fan_out_progressive(
+    clients: Sequence[CrmClient],
+    call: Callable[[CrmClient], Awaitable[list[CrmRecord]]],
+    *,
+    first_paint: float,
+    deadline: float,
+) -> Progressive:
+    """Like :func:`fan_out`, but return after ``first_paint`` seconds with the CRMs that
+    answered by then; the slower ones keep running (same deadline, from the start) in
+    :attr:`Progressive.late`, and are marked "still answering" in the first lookup."""
+    if not clients:
+        return Progressive(Lookup())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    tasks = {asyncio.ensure_future(call(client)): client for client in clients}
+    done, pending = await asyncio.wait(tasks, timeout=min(first_paint, deadline))
+    if not pending or first_paint >= deadline:
+        remaining = max(0.0, deadline - (loop.time() - started))
+        if pending:
+            more, _ = await asyncio.wait(pending, timeout=remaining)
+            done |= more
+        return Progressive(_settle(clients, tasks, done))
+    first = _settle([c for t, c in tasks.items() if t in done], tasks, done)
+    slow = [client for task, client in tasks.items() if task in pending]
+    for client in slow:
+        first.problems[client.settings_id] = still_answering(client)
+
+    async def finish() -> Lookup:
+        remaining = max(0.0, deadline - (loop.time() - started))
+        try:
+            late_done, _ = await asyncio.wait(pending, timeout=remaining)
+        except asyncio.CancelledError:
+            for task in pending:
+                task.cancel()
+            raise
+        return _settle(slow, tasks, late_done)
+
+    return Progressive(
+        first, asyncio.ensure_future(finish()), [client.settings_id for client in slow]
+    )
+
+
+def _settle(
+    clients: Sequence[CrmClient],
+    tasks: Mapping[asyncio.Task[list[CrmRecord]], CrmClient],
+    done: AbstractSet[asyncio.Task[list[CrmRecord]]],
+) -> Lookup:
+    """Records and problems of ``clients`` (in their order); unfinished ones are cancelled
+    and reported as not having answered in time."""
+    lookup = Lookup()
+    for client in clients:
+        task = next(t for t, c in tasks.items() if c is client)
+        if task not in done:
+            task.cancel()
+            lookup.problems[client.settings_id] = (
+                f"{client.display_name} did not answer in time; Refresh to try again"
+            )
+            continue
+        error = task.exception()
+        if error is None:
+            lookup.records.extend(task.result())
+        elif isinstance(error, CrmError):
+            lookup.problems[client.settings_id] = str(error)
+        else:
+            log.error("CRM %s failed", client.settings_id, exc_info=error)
+            lookup.problems[client.settings_id] = f"{client.display_name} failed unexpectedly"
+    return lookup

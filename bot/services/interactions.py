@@ -28,7 +28,8 @@ from bot.services import keys, name_index
 from bot.services.cards import attach_interaction, resolve_card
 from bot.services.context import Context
 from bot.services.crm import SearchCriteria
-from bot.services.crm_lookup import find_people
+from bot.services.crm_lookup import Progressive, find_people
+from bot.services.progressive_lookup import abandon, finish_later, first_lookup, shown_from
 from bot.services.rendering import publish
 from bot.services.store import AlreadyExists, create_model, read_model, update
 
@@ -137,9 +138,15 @@ async def lookup_people(
     )
 
 
-async def _start(ctx: Context, tenant_id: str, event: InteractionEventIn, now: datetime) -> None:
+async def _start(
+    ctx: Context, tenant_id: str, event: InteractionEventIn, now: datetime
+) -> Progressive | None:
+    """Create the interaction with the CRMs that answered within the first-paint budget;
+    the slower ones complete its card later (the returned lookup's ``first_shown``)."""
     identities = event.identities()
     card = await resolve_card(ctx.store, tenant_id, identities, event.customer.name, now)
+    criteria = criteria_for(identities, event.customer.name)
+    progressive = await first_lookup(ctx, tenant_id, criteria)
     interaction = Interaction(
         id=event.interaction_id,
         tenant_id=tenant_id,
@@ -150,15 +157,18 @@ async def _start(ctx: Context, tenant_id: str, event: InteractionEventIn, now: d
         queue=event.queue,
         customer_name=event.customer.name,
         identities=identities,
-        shown=await lookup_people(ctx, tenant_id, identities, event.customer.name),
+        shown=shown_from(progressive.first),
     )
     try:
         await create_model(ctx.store, keys.interaction(tenant_id, interaction.id), interaction)
     except AlreadyExists:
-        return  # the same interaction's event raced us here; apply ours on top of theirs
+        abandon(progressive)
+        return None  # the same interaction's event raced us here; apply ours on top
     await attach_interaction(ctx.store, tenant_id, card.id, interaction.id)
     await name_index.index_interaction(ctx.store, tenant_id, interaction)
     await remember_for_agent(ctx, tenant_id, interaction.agent.aad_object_id, interaction.id)
+    finish_later(ctx, tenant_id, interaction.id, progressive)
+    return progressive
 
 
 class AgentInbox(BaseModel):
@@ -197,8 +207,9 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
     """Apply one event; return the interaction as stored. Raises DomainError when refused."""
     key = keys.interaction(tenant_id, event.interaction_id)
     event.identities()  # refuse a bad identifier before anything is written
+    started: Progressive | None = None
     if await read_model(ctx.store, key, Interaction) is None:
-        await _start(ctx, tenant_id, event, ctx.clock())
+        started = await _start(ctx, tenant_id, event, ctx.clock())
     record = event.record()
     before: list[int] = []
 
@@ -221,4 +232,6 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
         for listener in ctx.event_listeners:
             if getattr(listener, "runs_on_replay", False):
                 await listener(ctx, interaction, record)
+    if started is not None:
+        started.first_shown.set()  # the late CRMs' update may follow now
     return interaction

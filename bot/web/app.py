@@ -21,6 +21,7 @@ from bot.services.context import Context
 from bot.services.crm import CrmClient
 from bot.services.crm_configs import CrmConfigs
 from bot.services.live import LiveCards, LiveDelivery, ObservedStore
+from bot.services.progressive_lookup import drain
 from bot.services.publisher import CompositeDelivery
 from bot.services.record_creation import on_event as record_creation_listener
 from bot.services.store import Store
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         await store.close()
 
     async def close_crms(app: web.Application) -> None:
+        await drain(ctx)  # late CRM answers still being waited for
         await crms.close()
 
     app.on_cleanup.append(close_crms)

@@ -160,8 +160,10 @@ class StoreDirectory:
         build: ClientBuilder = build_client,
         tls_verify: bool | str = True,
         clock: Callable[[], float] = time.monotonic,
+        connection_limit: int = 512,
     ) -> None:
         self.configs = configs
+        self.connection_limit = connection_limit
         self.always = list(always)
         self.list_ttl = list_ttl
         self.build = build
@@ -176,7 +178,9 @@ class StoreDirectory:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+            # per-CRM limits (CrmConfig.max_concurrency) bound each CRM; this bounds them all
+            connector = aiohttp.TCPConnector(limit=self.connection_limit)
+            self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
     def forget(self, tenant_id: str) -> None:

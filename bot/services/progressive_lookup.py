@@ -1,0 +1,115 @@
+"""A new interaction's card shows the CRMs that answered fast, then fills in the slow ones.
+
+:func:`first_lookup` waits up to ``ctx.crm_first_paint`` for the contact's CRM records;
+the card goes out with what answered, the slower CRMs marked "still answering".
+:func:`finish_later` then waits (in ``ctx.background``, off the webhook) for the others,
+up to ``ctx.crm_deadline`` from the start, writes their records into the interaction under
+compare-and-swap and publishes the card again: with the late records, or with "X did not
+answer in time" for a CRM that never did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from bot.domain.interactions import Interaction, ShownRecords
+from bot.services import keys
+from bot.services.context import Context
+from bot.services.crm import SearchCriteria
+from bot.services.crm_lookup import Lookup, Progressive, fan_out_progressive
+from bot.services.rendering import publish
+from bot.services.store import NotFound, update
+
+log = logging.getLogger(__name__)
+
+FIRST_SHOWN_WAIT = 10.0
+
+
+def shown_from(lookup: Lookup) -> ShownRecords:
+    return ShownRecords(
+        records={record.ref.key: record for record in lookup.records},
+        person=[record.ref.key for record in lookup.records if record.is_person_level],
+        problems=lookup.problems,
+    )
+
+
+async def first_lookup(ctx: Context, tenant_id: str, criteria: SearchCriteria) -> Progressive:
+    if criteria.is_empty:
+        return Progressive(Lookup())
+    clients = await ctx.crms.clients(tenant_id)
+    return await fan_out_progressive(
+        clients,
+        lambda client: client.search(criteria),
+        first_paint=ctx.crm_first_paint,
+        deadline=ctx.crm_deadline,
+    )
+
+
+def with_late(current: Interaction, late: Lookup, late_ids: list[str]) -> Interaction:
+    """``current`` with the late CRMs' records and problems (their "still answering" gone)."""
+    shown = current.shown
+    records = {**shown.records, **{r.ref.key: r for r in late.records}}
+    person = list(
+        dict.fromkeys([*shown.person, *(r.ref.key for r in late.records if r.is_person_level)])
+    )
+    problems = {k: v for k, v in shown.problems.items() if k not in late_ids}
+    problems.update(late.problems)
+    changed = shown.model_copy(update={"records": records, "person": person, "problems": problems})
+    if changed == shown:
+        return current
+    return current.bumped(shown=changed)
+
+
+async def _finish(
+    ctx: Context, tenant_id: str, interaction_id: str, progressive: Progressive
+) -> None:
+    assert progressive.late is not None
+    late = await progressive.late
+    # the webhook's own card goes out first; bounded in case its event was refused
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(progressive.first_shown.wait(), FIRST_SHOWN_WAIT)
+    try:
+        interaction = await update(
+            ctx.store,
+            keys.interaction(tenant_id, interaction_id),
+            Interaction,
+            lambda current: with_late(current, late, progressive.late_ids),
+        )
+    except NotFound:
+        return
+    await publish(ctx, interaction)
+
+
+def finish_later(
+    ctx: Context, tenant_id: str, interaction_id: str, progressive: Progressive
+) -> None:
+    """Complete the card with the late CRMs in the background (no-op if none are late)."""
+    if progressive.late is None:
+        return
+
+    async def run() -> None:
+        try:
+            await _finish(ctx, tenant_id, interaction_id, progressive)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("could not add late CRM answers to interaction %s", interaction_id)
+
+    task = asyncio.ensure_future(run())
+    ctx.background.add(task)
+    task.add_done_callback(ctx.background.discard)
+
+
+def abandon(progressive: Progressive) -> None:
+    if progressive.late is not None:
+        progressive.late.cancel()
+
+
+async def drain(ctx: Context) -> None:
+    """Cancel and await unfinished background work (app shutdown)."""
+    tasks = list(ctx.background)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

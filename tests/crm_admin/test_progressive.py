@@ -1,0 +1,164 @@
+"""Progressive cards: the fast CRMs' records first, the slow CRM's when it answers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.adapters.crm.directory import SameForEveryTenant
+from bot.adapters.storage.local import LocalStore
+from bot.domain.interactions import Interaction
+from bot.domain.records import CrmRecord, RecordRef
+from bot.services import interactions
+from bot.services.context import Context
+from bot.services.crm import CrmClient, CrmUnavailable, SearchCriteria
+
+from .test_mappings_card import EVENT
+
+
+class TimedCrm:
+    """A CRM answering every search after ``latency`` seconds with one contact."""
+
+    def __init__(self, settings_id: str, latency: float, fail: bool = False) -> None:
+        self.settings_id = settings_id
+        self.display_name = settings_id.capitalize()
+        self.latency = latency
+        self.fail = fail
+        self.cancelled = False
+
+    async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
+        try:
+            await asyncio.sleep(self.latency)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        if self.fail:
+            raise CrmUnavailable(f"{self.display_name} unavailable, retrying")
+        ref = RecordRef(crm=self.settings_id, type="contact", id="1")
+        return [CrmRecord(ref=ref, title=f"Edward in {self.display_name}")]
+
+    async def get(self, ref: RecordRef) -> CrmRecord:
+        raise NotImplementedError
+
+    async def related(self, ref: RecordRef) -> list[CrmRecord]:
+        return []
+
+    async def create(self, *args: Any, **kwargs: Any) -> CrmRecord:
+        raise NotImplementedError
+
+    async def update(self, ref: RecordRef, fields: dict[str, str]) -> CrmRecord:
+        raise NotImplementedError
+
+    async def create_timeline_activity(self, *args: Any, **kwargs: Any) -> CrmRecord:
+        raise NotImplementedError
+
+
+class Recorded:
+    def __init__(self) -> None:
+        self.cards: list[tuple[float, Interaction]] = []
+
+    async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
+        self.cards.append((time.perf_counter(), interaction))
+        return True
+
+    async def refresh_user_ids(self, interaction: Interaction) -> list[str]:
+        return []
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[LocalStore]:
+    store = LocalStore(tmp_path / "progressive.sqlite3")
+    yield store
+    await store.close()
+
+
+def context(store: LocalStore, crms: list[Any], *, deadline: float = 1.0) -> Context:
+    clients: list[CrmClient] = crms
+    return Context(
+        store=store,
+        crms=SameForEveryTenant(clients),
+        delivery=Recorded(),
+        crm_deadline=deadline,
+        crm_first_paint=0.1,
+    )
+
+
+async def start(ctx: Context) -> tuple[float, Interaction]:
+    started = time.perf_counter()
+    event = interactions.InteractionEventIn.model_validate(EVENT)
+    interaction = await interactions.ingest(ctx, "t1", event)
+    return time.perf_counter() - started, interaction
+
+
+async def settle(ctx: Context) -> None:
+    await asyncio.gather(*list(ctx.background))
+
+
+def crms_shown(interaction: Interaction) -> list[str]:
+    return [interaction.shown.records[key].ref.crm for key in interaction.shown.person]
+
+
+async def test_fast_crms_first_then_the_slow_one(store: LocalStore):
+    ctx = context(store, [TimedCrm("fast", 0.0), TimedCrm("slow", 0.4), TimedCrm("quick", 0.02)])
+    delivery = ctx.delivery
+    assert isinstance(delivery, Recorded)
+    took, answered = await start(ctx)
+    assert took < 0.35  # answered without waiting for the slow CRM
+    [(_, first)] = delivery.cards
+    assert crms_shown(first) == ["fast", "quick"]
+    assert first.shown.problems == {"slow": "Slow is still answering…"}
+    await settle(ctx)
+    [_, (_, second)] = delivery.cards
+    assert crms_shown(second) == ["fast", "quick", "slow"]
+    assert second.shown.problems == {}
+    assert second.revision == first.revision + 1
+    assert answered.revision == first.revision
+
+
+async def test_a_crm_past_the_deadline_is_marked_and_cancelled(store: LocalStore):
+    dead = TimedCrm("dead", 5.0)
+    ctx = context(store, [TimedCrm("fast", 0.0), dead], deadline=0.4)
+    delivery = ctx.delivery
+    assert isinstance(delivery, Recorded)
+    await start(ctx)
+    begun = delivery.cards[0][0]
+    await settle(ctx)
+    [_, (at, second)] = delivery.cards
+    assert 0.25 < at - begun < 0.6  # at the deadline, not when the dead CRM would answer
+    assert second.shown.problems == {"dead": "Dead did not answer in time; Refresh to try again"}
+    assert crms_shown(second) == ["fast"]
+    assert dead.cancelled
+
+
+async def test_late_failure_replaces_still_answering(store: LocalStore):
+    ctx = context(store, [TimedCrm("fast", 0.0), TimedCrm("flaky", 0.2, fail=True)])
+    await start(ctx)
+    await settle(ctx)
+    delivery = ctx.delivery
+    assert isinstance(delivery, Recorded)
+    assert delivery.cards[-1][1].shown.problems == {"flaky": "Flaky unavailable, retrying"}
+
+
+async def test_all_fast_means_one_card_and_no_background_work(store: LocalStore):
+    ctx = context(store, [TimedCrm("a", 0.0), TimedCrm("b", 0.01)])
+    await start(ctx)
+    assert not ctx.background
+    delivery = ctx.delivery
+    assert isinstance(delivery, Recorded)
+    [(_, only)] = delivery.cards
+    assert crms_shown(only) == ["a", "b"] and only.shown.problems == {}
+
+
+async def test_replayed_start_event_does_not_look_up_twice(store: LocalStore):
+    ctx = context(store, [TimedCrm("fast", 0.0), TimedCrm("slow", 0.3)])
+    await start(ctx)
+    await start(ctx)  # the same event again: already started, nothing new
+    await settle(ctx)
+    delivery = ctx.delivery
+    assert isinstance(delivery, Recorded)
+    assert crms_shown(delivery.cards[-1][1]) == ["fast", "slow"]
