@@ -66,6 +66,7 @@ from typing import Any
 
 import jellyfish
 
+from bench._names import Names
 from bot.adapters.storage.local import LocalStore
 from bot.domain import identifiers
 from bot.domain.cards import CardIdentity, CustomerCard
@@ -169,21 +170,6 @@ async def load(ctx: Context, touches: list[Touch]) -> dict[str, str]:
 # --- synthetic contact-center set -----------------------------------------------------
 
 # fmt: off
-GIVEN = [
-    "Robert", "Elizabeth", "William", "James", "Margaret", "Michael", "Katherine", "Richard",
-    "Thomas", "Jennifer", "Christopher", "Patricia", "Edward", "Susan", "Daniel", "Rebecca",
-    "Anthony", "Victoria", "Joseph", "Deborah", "Elinor", "Marianne", "Priya", "Wei",
-    "Carlos", "Fatima", "Olusegun", "Aiko", "Mateo", "Sofia", "Ingrid", "Dmitri", "Aaliyah",
-    "Hiroshi", "Lucia", "Kwame", "Siobhan", "Rahul", "Ana", "Jonas", "Emily", "Hannah",
-    "Grace", "Noah", "Liam", "Olivia", "Emma", "Ava", "Mia", "Ethan", "Lucas", "Zoe",
-    "Samuel", "Benjamin", "Nathan", "Isabella", "Chloe", "Amelia", "Harper", "Evelyn",
-    "Abigail", "Madison", "Charlotte", "Scarlett", "Layla", "Nora", "Riley", "Aria",
-    "Jackson", "Aiden", "Caleb", "Owen", "Isaac", "Julian", "Adrian", "Miguel", "Diego",
-    "Andrea", "Valentina", "Camila", "Yusuf", "Omar", "Leila", "Amara", "Chinedu", "Kofi",
-    "Anjali", "Arjun", "Vikram", "Mei", "Jun", "Yuki", "Soo-jin", "Minh", "Thanh", "Lars",
-    "Astrid", "Freya", "Niamh", "Ciaran", "Declan", "Bronwyn", "Rhys", "Gareth", "Pierre",
-    "Camille", "Giulia", "Matteo", "Lorenzo", "Francesca", "Tomasz", "Katarzyna", "Oksana",
-]
 # Nicknames as customers give them (some are not in crmcard's table on purpose).
 GIVEN_NICK = {
     "Robert": ["Bob", "Rob", "Bobby"], "Elizabeth": ["Liz", "Beth", "Lizzie", "Betsy"],
@@ -195,22 +181,10 @@ GIVEN_NICK = {
     "Susan": ["Sue", "Susie"], "Daniel": ["Dan", "Danny"], "Rebecca": ["Becky", "Becca"],
     "Anthony": ["Tony"], "Victoria": ["Vicky", "Tori"], "Joseph": ["Joe", "Joey"],
     "Deborah": ["Debbie", "Deb"], "Priya": ["Pri"], "Dmitri": ["Dima"], "Sofia": ["Sophie"],
+    "John": ["Johnny", "Jack"], "Mary": ["Molly", "Polly"], "David": ["Dave"],
+    "Steven": ["Steve"], "Samantha": ["Sam", "Sammy"], "Benjamin": ["Ben"],
+    "Alexander": ["Alex", "Sasha"], "Andrew": ["Andy", "Drew"], "Nicholas": ["Nick"],
 }
-SURNAMES = [
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis",
-    "Rodriguez", "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson",
-    "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White",
-    "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young",
-    "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green",
-    "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Carter",
-    "Roberts", "Patel", "Kim", "Chen", "Singh", "Müller", "O'Brien", "Dashwood", "Ferrars",
-    "Kowalski", "Okafor", "Nakamura", "Fitzgerald", "Van der Berg", "Haddad", "Novak",
-    "Bergström", "Costa", "Dubois", "Rossi", "Schneider", "Ivanova", "Mensah", "Tanaka",
-    "McCarthy", "MacDonald", "Sullivan", "Murphy", "Kelly", "Reyes", "Cruz", "Morales",
-    "Ortiz", "Gutierrez", "Chavez", "Ramos", "Ruiz", "Alvarez", "Mendoza", "Castillo",
-    "Jimenez", "Moreno", "Romero", "Herrera", "Medina", "Aguilar", "Vargas", "Guzman",
-    "Wallace", "Bennett", "Hughes", "Price", "Sanders", "Myers", "Long", "Ross", "Foster",
-]
 # fmt: on
 DOMAINS = ["gmail.com", "outlook.com", "yahoo.com", "icloud.com", "proton.me", "work.example"]
 
@@ -254,7 +228,7 @@ def _digits(rng: random.Random, used: set[str]) -> str:
 
 def synthetic(persons: int, seed: int = 7) -> Dataset:
     rng = random.Random(seed)
-    weights = [1 / (rank + 1) ** 0.6 for rank in range(len(SURNAMES))]
+    names = Names(seed)
     used: set[str] = set()
     people: dict[str, dict[str, Any]] = {}
     households: list[list[str]] = []
@@ -264,13 +238,15 @@ def synthetic(persons: int, seed: int = 7) -> Dataset:
             # A household member of the previous person: shares the landline and often
             # the surname, never the given name.
             head = people[households[-1][0]]
-            given = rng.choice([g for g in GIVEN if g != head["given"]])
-            surname = head["surname"] if rng.random() < 0.75 else rng.choices(SURNAMES, weights)[0]
+            given = names.given()
+            while given == head["given"]:
+                given = names.given()
+            surname = head["surname"] if rng.random() < 0.75 else names.surname()
             home = head["home"]
             households[-1].append(pid)
         else:
-            given = rng.choice(GIVEN)
-            surname = rng.choices(SURNAMES, weights)[0]
+            given = names.given()
+            surname = names.surname()
             home = _digits(rng, used) if rng.random() < 0.5 else None
             households.append([pid])
         mobile = _digits(rng, used)

@@ -179,13 +179,16 @@ async def candidates(
         ids |= set(await name_index.lookup_crm(ctx.store, tenant_id, record_key))
     my_names = list(dict.fromkeys([*mine.names, *mine.crm_contacts.values()]))
     filed = await name_index.lookup_names(ctx.store, tenant_id, my_names)
+    close: dict[str, bool] = {}  # common names repeat across a block: judge each once
     for card_id, names in filed.items():
-        if card_id not in ids and any(
-            name_match(mine_name, name) >= NAME_MATCH_MIN
-            for mine_name in my_names
-            for name in names
-        ):
-            ids.add(card_id)
+        if card_id in ids:
+            continue
+        for name in names:
+            if name not in close:
+                close[name] = any(name_match(m, name) >= NAME_MATCH_MIN for m in my_names)
+            if close[name]:
+                ids.add(card_id)
+                break
     ids.discard(card.id)
     others: list[CardFacts] = []
     for card_id in sorted(ids):
