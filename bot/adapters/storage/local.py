@@ -2,6 +2,12 @@
 
 SQLite's own locking makes the compare-and-swap in :meth:`LocalStore.replace` atomic
 even when two bot processes share the file; WAL mode keeps readers off writers' backs.
+
+Each statement is first tried on the calling thread with no waiting at all: in WAL mode a
+primary-key read or a small commit (no fsync with ``synchronous=NORMAL``) takes
+microseconds, far less than a hop to another thread. Only when the file is busy (another
+process is writing) does the statement move to the store's own thread, which may wait.
+Checkpoints, the one slow part, always run on that thread.
 """
 
 from __future__ import annotations
@@ -13,11 +19,9 @@ import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from bot.services.store import AlreadyExists, Document, PreconditionFailed
-
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -26,95 +30,109 @@ CREATE TABLE IF NOT EXISTS documents (
     etag TEXT NOT NULL
 ) WITHOUT ROWID
 """
-
-
 _READ = "SELECT data, etag FROM documents WHERE key = ?"
+_INSERT = "INSERT INTO documents (key, data, etag) VALUES (?, ?, ?)"
+_REPLACE = "UPDATE documents SET data = ?, etag = ? WHERE key = ? AND etag = ?"
+_CHECKPOINT_EVERY = 500  # commits made without waiting between two background checkpoints
 
 
 def _new_etag() -> str:
     return f'"{uuid.uuid4().hex}"'
 
 
+def _connect(path: Path, *, wait: float) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None, timeout=wait, check_same_thread=False)
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return connection
+
+
+def _rows(connection: sqlite3.Connection, query: str, params: tuple[Any, ...]) -> list[Any]:
+    """One statement's rows, or ``[rowcount]`` for a write."""
+    cursor = connection.execute(query, params)
+    return cursor.fetchall() if cursor.description else [cursor.rowcount]
+
+
+def _busy(error: sqlite3.OperationalError) -> bool:
+    return "locked" in str(error) or "busy" in str(error)
+
+
 class LocalStore:
     def __init__(self, path: Path | str) -> None:
         self._path = Path(path)
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        # One thread owns the connection: no locking in Python, no cross-thread use.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-store")
-        self._connection: sqlite3.Connection | None = None
-        self._readers = threading.local()
-        self._all_readers: list[sqlite3.Connection] = []
+        self._waiting: sqlite3.Connection | None = None  # owned by the store's thread
+        self._immediate = threading.local()  # one non-waiting connection per calling thread
+        self._opened: list[sqlite3.Connection] = []
+        self._ready = threading.Lock()
         self._schema_ready = False
+        self._commits = 0
 
-    def _db_ready(self) -> None:
-        """Create the file and schema once, before any reader opens it."""
-        if not self._schema_ready:
-            connection = sqlite3.connect(self._path, isolation_level=None, timeout=30)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(_SCHEMA)
-            connection.close()
-            self._schema_ready = True
+    def _ensure_schema(self) -> None:
+        with self._ready:
+            if not self._schema_ready:
+                connection = _connect(self._path, wait=30)
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute(_SCHEMA)
+                connection.close()
+                self._schema_ready = True
 
-    def _db(self) -> sqlite3.Connection:
-        if self._connection is None:
-            connection = sqlite3.connect(self._path, isolation_level=None, timeout=30)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute(_SCHEMA)
-            self._connection = connection
-        return self._connection
+    def _immediate_db(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._immediate, "connection", None)
+        if connection is None:
+            self._ensure_schema()
+            connection = _connect(self._path, wait=0)
+            connection.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints: store's thread
+            self._immediate.connection = connection
+            self._opened.append(connection)
+        return connection
+
+    def _waiting_db(self) -> sqlite3.Connection:
+        if self._waiting is None:
+            self._ensure_schema()
+            self._waiting = _connect(self._path, wait=30)
+            self._opened.append(self._waiting)
+        return self._waiting
+
+    async def _on_store_thread(self, query: str, params: tuple[Any, ...]) -> list[Any]:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, _rows, self._waiting_db(), query, params
+        )
 
     async def _run(self, query: str, *params: Any) -> list[Any]:
-        """Run one statement on the store's thread: its rows, or ``[rowcount]`` for writes."""
+        try:
+            rows = _rows(self._immediate_db(), query, params)
+        except sqlite3.OperationalError as error:
+            if not _busy(error):
+                raise
+            return await self._on_store_thread(query, params)
+        if query is not _READ:
+            self._commits += 1
+            if self._commits % _CHECKPOINT_EVERY == 0:
+                self._checkpoint_soon()
+        return rows
 
-        def execute() -> list[Any]:
-            cursor = self._db().execute(query, params)
-            return cursor.fetchall() if cursor.description else [cursor.rowcount]
+    def _checkpoint_soon(self) -> None:
+        def checkpoint() -> None:
+            self._waiting_db().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, execute)
-
-    def _reader(self) -> sqlite3.Connection:
-        """This thread's read-only connection (connections are not shared across threads)."""
-        reader: sqlite3.Connection | None = getattr(self._readers, "connection", None)
-        if reader is None:
-            self._db_ready()
-            reader = sqlite3.connect(
-                self._path, isolation_level=None, timeout=0.05, check_same_thread=False
-            )
-            reader.execute("PRAGMA query_only=ON")
-            self._readers.connection = reader
-            self._all_readers.append(reader)
-        return reader
+        asyncio.get_running_loop().run_in_executor(self._executor, checkpoint)
 
     async def read(self, key: str) -> Document | None:
-        # A primary-key read in WAL mode never waits for writers and takes microseconds:
-        # cheaper on the event loop than the hop to the store's thread. A read that does
-        # find the file busy (a checkpoint, say) takes the hop instead.
-        try:
-            rows = self._reader().execute(_READ, (key,)).fetchall()
-        except sqlite3.OperationalError:
-            rows = await self._run(_READ, key)
+        rows = await self._run(_READ, key)
         return Document(data=bytes(rows[0][0]), etag=rows[0][1]) if rows else None
 
     async def create(self, key: str, data: bytes) -> str:
         etag = _new_etag()
         try:
-            await self._run(
-                "INSERT INTO documents (key, data, etag) VALUES (?, ?, ?)", key, data, etag
-            )
+            await self._run(_INSERT, key, data, etag)
         except sqlite3.IntegrityError as exc:
             raise AlreadyExists(key) from exc
         return etag
 
     async def replace(self, key: str, data: bytes, etag: str) -> str:
         new_etag = _new_etag()
-        [changed] = await self._run(
-            "UPDATE documents SET data = ?, etag = ? WHERE key = ? AND etag = ?",
-            data,
-            new_etag,
-            key,
-            etag,
-        )
+        [changed] = await self._run(_REPLACE, data, new_etag, key, etag)
         if changed != 1:
             raise PreconditionFailed(key)
         return new_etag
@@ -128,22 +146,21 @@ class LocalStore:
             raise PreconditionFailed(key)
 
     async def keys(self, prefix: str) -> AsyncIterator[str]:
-        rows = await self._run(
+        rows = await self._on_store_thread(
             "SELECT key FROM documents WHERE key >= ? AND key < ? ORDER BY key",
-            prefix,
-            prefix + "\U0010ffff",
+            (prefix, prefix + "\U0010ffff"),
         )
         for (key,) in rows:
             yield key
 
     async def close(self) -> None:
         def shutdown() -> None:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
-            for reader in self._all_readers:
-                reader.close()
-            self._all_readers.clear()
+            if self._waiting is not None:
+                self._waiting.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            for connection in self._opened:
+                connection.close()
+            self._opened.clear()
+            self._waiting = None
 
         await asyncio.get_running_loop().run_in_executor(self._executor, shutdown)
         self._executor.shutdown(wait=True)
