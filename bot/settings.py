@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     writeback_max_attempts: int = Field(
         10, ge=1, description="failed deliveries of one write-back before it is parked"
     )
+    writeback_queue_connection_string: SecretStr = Field(
+        SecretStr(""),
+        description="Azure Storage (Queue) connection string: write-backs are announced to "
+        "every instance over a queue; empty: each instance scans the store every poll",
+    )
+    writeback_queue_name: str = "crmcard-writeback"
 
     sso_client_id: str = Field(
         "", description="client id of the Entra app behind the tab's SSO (empty: MicrosoftAppId)"

@@ -17,10 +17,10 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from bot.domain.interactions import EventRecord, Interaction
 from bot.domain.memorialization import WriteKind
@@ -74,6 +74,21 @@ class RetryPolicy:
         return backoff * (0.5 + jitter / 2)  # "equal jitter": never less than half
 
 
+class QueuedWork(Protocol):
+    @property
+    def item_key(self) -> str: ...
+
+
+class WorkQueue(Protocol):
+    """A notification channel between workers (Azure Storage Queue): hints, not truth."""
+
+    async def send(self, item_key: str, delay: float = 0.0) -> None: ...
+
+    async def receive(self, max_messages: int, hide_for: float) -> Sequence[QueuedWork]: ...
+
+    async def done(self, work: Any) -> None: ...
+
+
 class _LeaseLost(Exception):
     """Another worker took the item over (our lease expired)."""
 
@@ -100,9 +115,24 @@ class WritebackWorker:
         owner: str | None = None,
         jitter: Callable[[], float] = random.random,
         publish_card: Callable[[Context, Interaction], Awaitable[object]] = publish,
+        queue: WorkQueue | None = None,
+        scan_interval: float | None = None,
     ) -> None:
+        """``poll_interval``: how often the queue (or, without one, the store) is looked
+        at; ``scan_interval``: how often the store's due markers are scanned (default:
+        every poll without a queue, a safety net every 30 s or 10 polls with one)."""
         self.ctx = ctx
         self.poll_interval = poll_interval
+        self.queue = queue
+        self.scan_interval = (
+            scan_interval
+            if scan_interval is not None
+            else poll_interval
+            if queue is None
+            else max(30.0, 10 * poll_interval)
+        )
+        self.claimed = 0
+        self._concurrency = concurrency
         self.lease = timedelta(seconds=lease)
         self.policy = policy or RetryPolicy()
         self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
@@ -117,6 +147,16 @@ class WritebackWorker:
     def wake(self) -> None:
         self._wake.set()
 
+    async def announce(self, item_keys: Sequence[str]) -> None:
+        """New (or replayed) items: wake this worker and, over the queue, the others."""
+        self.wake()
+        if self.queue is not None:
+            for key in item_keys:
+                try:
+                    await self.queue.send(key)
+                except Exception:  # the store scan finds it anyway
+                    log.warning("could not announce %s on the queue", key, exc_info=True)
+
     def start(self) -> asyncio.Task[None]:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self.run(), name=f"writeback {self.owner}")
@@ -130,49 +170,81 @@ class WritebackWorker:
                 await task
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_scan: float | None = None
         while True:
             try:
-                await self.run_once()
+                if last_scan is None or loop.time() - last_scan >= self.scan_interval:
+                    last_scan = loop.time()
+                    await self.run_once()
+                if self.queue is not None:
+                    while await self.run_queue_once():
+                        pass
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("write-back scan failed; trying again")
+                log.exception("write-back pass failed; trying again")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            if self._wake.is_set() and self.queue is None:
+                last_scan = None  # woken for new items: scan now
             self._wake.clear()
 
     # -- one pass ----------------------------------------------------------------------
 
     async def run_once(self) -> int:
-        """Deliver every item due now; how many this worker claimed."""
+        """Scan the due markers and deliver every item due now; how many were claimed."""
+        before = self.claimed
         markers = [key async for key in self.ctx.store.keys(keys.OUTBOX_DUE_PREFIX)]
-        results = await asyncio.gather(*(self._guarded(marker) for marker in markers))
-        return sum(results)
+        keys_ = [marker[len(keys.OUTBOX_DUE_PREFIX) :] for marker in markers]
+        await asyncio.gather(*(self._guarded(key) for key in keys_))
+        return self.claimed - before
 
-    async def _guarded(self, marker: str) -> bool:
+    async def run_queue_once(self) -> int:
+        """Handle the announcements waiting on the queue; how many there were."""
+        assert self.queue is not None
+        works = await self.queue.receive(self._concurrency, self.lease.total_seconds())
+        await asyncio.gather(*(self._from_queue(work) for work in works))
+        return len(works)
+
+    async def _from_queue(self, work: QueuedWork) -> None:
+        assert self.queue is not None
+        later = await self._guarded(work.item_key)
+        if later is not None:  # not due yet, or someone's lease: look again then
+            await self.queue.send(work.item_key, later)
+        await self.queue.done(work)
+
+    async def _guarded(self, item_key: str) -> float | None:
         async with self._limit:
             try:
-                return await self._process(marker)
+                return await self._process(item_key)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("write-back of %s failed unexpectedly", marker)
-                return False
+                log.exception("write-back of %s failed unexpectedly", item_key)
+                return None
 
-    async def _process(self, marker: str) -> bool:
+    async def _process(self, item_key: str) -> float | None:
+        """Claim and deliver the item if it is due; seconds until it is due otherwise (or
+        until a retry), None when there is nothing more to do for it."""
         store = self.ctx.store
-        item_key = marker[len(keys.OUTBOX_DUE_PREFIX) :]
+        marker = keys.outbox_due(item_key)
         document = await store.read(item_key)
         if document is None:
             await self._unmark(marker)
-            return False
+            return None
         item = OutboxItem.model_validate_json(document.data)
         if item.status is not OutboxStatus.pending:
             await self._unmark(marker)
-            return False
+            return None
         now = self.ctx.clock()
-        if item.next_attempt_at > now or (item.lease_until is not None and item.lease_until > now):
-            return False
+        waits = [
+            (moment - now).total_seconds()
+            for moment in (item.next_attempt_at, item.lease_until)
+            if moment is not None and moment > now
+        ]
+        if waits:
+            return max(waits)
         claimed = item.model_copy(
             deep=True,
             update={
@@ -185,12 +257,13 @@ class WritebackWorker:
         try:
             etag = await store.replace(item_key, claimed.model_dump_json().encode(), document.etag)
         except PreconditionFailed:
-            return False  # another worker claimed it first
+            return None  # another worker claimed it first
+        self.claimed += 1
         try:
-            await self._deliver(claimed, etag, marker, item.last_error is None)
+            return await self._deliver(claimed, etag, marker, item.last_error is None)
         except _LeaseLost:
             log.warning("lost the lease of %s to another worker", item_key)
-        return True
+            return None
 
     async def _unmark(self, marker: str) -> None:
         with contextlib.suppress(Exception):
@@ -209,7 +282,8 @@ class WritebackWorker:
                 return client
         raise _Park(f"CRM configuration {item.record.crm!r} is not connected")
 
-    async def _deliver(self, item: OutboxItem, etag: str, marker: str, first: bool) -> None:
+    async def _deliver(self, item: OutboxItem, etag: str, marker: str, first: bool) -> float | None:
+        """Write the item's steps; the delay before the next attempt if one is needed."""
         try:
             try:
                 client = await self._client(item)
@@ -246,12 +320,13 @@ class WritebackWorker:
                 await self._save(item, etag)
                 if first:
                     await self._republish(item)
-                return
+                return delay
         except _Park as park:
             self._finish(item, OutboxStatus.parked, str(park))
         await self._save(item, etag)
         await self._unmark(marker)
         await self._republish(item)
+        return None
 
     def _finish(self, item: OutboxItem, status: OutboxStatus, reason: str | None = None) -> None:
         item.status = status
@@ -323,7 +398,7 @@ class OutboxListener:
             return
         created = await outbox.enqueue(ctx.store, interaction, ctx.clock())
         if created and self.worker is not None:
-            self.worker.wake()
+            await self.worker.announce([item.key for item in created])
 
 
 def outbox_listener(worker: WritebackWorker | None = None) -> EventListener:

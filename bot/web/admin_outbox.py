@@ -90,7 +90,7 @@ async def replay_item(request: web.Request) -> web.Response:
         return problem(409, str(error))
     worker = request.app.get(WRITEBACK)
     if worker is not None:
-        worker.wake()
+        await worker.announce([item.key])
     return web.json_response(item_json(item), status=202)
 
 

@@ -12,6 +12,7 @@ from bot.adapters.crm.demo import DemoCrm
 from bot.adapters.crm.directory import StoreDirectory
 from bot.adapters.storage.blob import BlobStore
 from bot.adapters.storage.local import LocalStore
+from bot.adapters.storage.outbox_queue import AzureWorkQueue
 from bot.adapters.storage.secret_key import secret_box
 from bot.adapters.teams.bot import CrmCardBot
 from bot.adapters.teams.delivery import TeamsDelivery
@@ -92,11 +93,18 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     setup_record_policies(app)
     setup_admin_crm(app, crm_configs, crms)
     setup_admin_outbox(app)
+    queue_connection = settings.writeback_queue_connection_string.get_secret_value()
+    queue = (
+        AzureWorkQueue(queue_connection, settings.writeback_queue_name)
+        if queue_connection
+        else None
+    )
     writeback = WritebackWorker(
         ctx,
         poll_interval=settings.writeback_poll_seconds,
         lease=settings.writeback_lease_seconds,
         policy=RetryPolicy(max_attempts=settings.writeback_max_attempts),
+        queue=queue,
     )
     app[WRITEBACK] = writeback
     ctx.event_listeners.append(outbox_listener(writeback))
@@ -107,6 +115,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             writeback.start()
         yield
         await writeback.stop()
+        if queue is not None:
+            await queue.close()
 
     app.cleanup_ctx.append(run_writeback)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from bot.adapters.storage.blob import BlobStore
 from bot.adapters.storage.local import LocalStore
 from bot.services.store import Store
+from tests.azurite import Azurite, start_azurite
 
 
 @pytest.fixture(params=["local", pytest.param("blob", marks=pytest.mark.azurite)])
@@ -39,3 +40,13 @@ async def one_store(tmp_path: Path) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture(scope="session")
+def azurite_queue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """A private in-memory Azurite queue service for the session."""
+    azurite = start_azurite("queue", workdir=tmp_path_factory.mktemp("azurite-queue"))
+    try:
+        yield azurite
+    finally:
+        azurite.stop()
