@@ -127,3 +127,13 @@ async def test_validation_and_conflicts(configs: CrmConfigs):
         await configs.update("t1", "nope", {"display_name": "x"}, "bob")
     assert (await configs.require("t1", "zd")).version == 1
     assert (await configs.require("t1", "zd")).config.kind == CrmKind.ZENDESK
+
+
+async def test_secrets_never_reach_the_logs(configs: CrmConfigs, caplog: pytest.LogCaptureFixture):
+    caplog.set_level("DEBUG")
+    await configs.create(zendesk(), "alice")
+    await configs.rotate_secret("t1", "zd", SecretStr("n3w-" + SECRET), "alice")
+    await configs.update("t1", "zd", {"display_name": "Zendesk 2"}, "alice")
+    assert caplog.records  # changes are logged...
+    assert SECRET not in caplog.text  # ...without the secret
+    assert repr(zendesk()).count(SECRET) == 0

@@ -34,14 +34,14 @@ def apply_mappings(record: CrmRecord, mappings: Sequence[FieldMapping]) -> CrmRe
         return record
     card_fields: dict[str, str] = {}
     for mapping in mappings:
+        if mapping.card_field in card_fields:
+            continue  # the first mapping to a card field wins
         prefix, _, name = mapping.crm_field.rpartition(".")
-        if not _applies(prefix, record.ref.type) or mapping.card_field in card_fields:
-            continue
-        value = record.fields.get(name)
-        if value is None:
-            value = record.fields.get(mapping.crm_field)  # dotted names (Oracle's name.first)
-        if value is None:
-            value = record.fields.get(mapping.card_field)  # the adapter renamed it already
+        value = record.fields.get(mapping.crm_field)  # dotted vendor names (name.first)
+        if value is None and _applies(prefix, record.ref.type):
+            value = record.fields.get(name)
+            if value is None:
+                value = record.fields.get(mapping.card_field)  # the adapter renamed it
         if value not in (None, ""):
             card_fields[mapping.card_field] = value
     if not card_fields:
