@@ -19,6 +19,7 @@ agent's search by a surname alone; candidate lookups never read it.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 import jellyfish
@@ -79,6 +80,7 @@ NICKNAMES: dict[str, str] = {nick: full for full, nicks in _NICKNAMES.items() fo
 SEARCH_BLOCK_LIMIT = 5_000  # entries kept in one ``sx:`` (surname search) block
 
 
+@functools.lru_cache(maxsize=65_536)
 def normalise_name(name: str) -> str:
     """Lower case, no accents, punctuation as spaces, single spaces."""
     decomposed = unicodedata.normalize("NFKD", name)
@@ -92,6 +94,7 @@ def canonical_given(token: str) -> str:
     return NICKNAMES.get(token, token)
 
 
+@functools.lru_cache(maxsize=65_536)
 def phonetic(token: str) -> str:
     """Metaphone code of one token; the token itself when it has no letters to code."""
     code = jellyfish.metaphone(token) if token.isalpha() else ""

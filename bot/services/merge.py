@@ -66,6 +66,7 @@ from bot.services.store import (
 
 INTERACTIONS_READ = 5  # newest interactions of a card read for its names and CRM contacts
 SEARCH_FILTER = 0.85
+NAME_CANDIDATES = 4  # cards matched by name alone read per candidate shown, at most
 STALE_LOCK = timedelta(minutes=2)
 
 
@@ -179,16 +180,22 @@ async def candidates(
         ids |= set(await name_index.lookup_crm(ctx.store, tenant_id, record_key))
     my_names = list(dict.fromkeys([*mine.names, *mine.crm_contacts.values()]))
     filed = await name_index.lookup_names(ctx.store, tenant_id, my_names)
-    close: dict[str, bool] = {}  # common names repeat across a block: judge each once
+    strength: dict[str, float] = {}  # common names repeat across a block: judge each once
+    by_name: dict[str, float] = {}
     for card_id, names in filed.items():
         if card_id in ids:
             continue
+        best = 0.0
         for name in names:
-            if name not in close:
-                close[name] = any(name_match(m, name) >= NAME_MATCH_MIN for m in my_names)
-            if close[name]:
-                ids.add(card_id)
-                break
+            if name not in strength:
+                strength[name] = max((name_match(m, name) for m in my_names), default=0.0)
+            best = max(best, strength[name])
+        if best >= NAME_MATCH_MIN:
+            by_name[card_id] = best
+    # A common name ("Mark Brown") can match hundreds of cards in a big tenant: only the
+    # closest few are read and scored, so a lookup's cost has a ceiling.
+    closest = sorted(by_name, key=lambda c: (-by_name[c], c))[: NAME_CANDIDATES * limit]
+    ids.update(closest)
     ids.discard(card.id)
     others: list[CardFacts] = []
     for card_id in sorted(ids):
