@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 from bot.domain.interactions import LifecycleEvent as E
 from bot.domain.memorialization import FieldMapping, MemorializationMapping, SourceField
@@ -212,3 +213,29 @@ async def test_backoff_grows_and_is_jittered() -> None:
     assert policy.delay(10, None, 1.0) == 30.0
     assert policy.delay(2, 7.0, 0.0) == 7.0  # Retry-After wins over the backoff
     assert timedelta(seconds=policy.delay(1, 100.0, 0.0)) == timedelta(seconds=30)
+
+
+async def test_restart_resumes_pending_and_scheduled_retries(tmp_path: Path) -> None:
+    from bot.adapters.storage.local import LocalStore
+
+    crm = FaultyCrm(down=1)
+    first = LocalStore(tmp_path / "state.sqlite3")
+    ctx = context(first, crm)
+    await store_due(ctx, interaction("call-1"))
+    await store_due(ctx, interaction("call-2"))
+    doomed = worker(ctx, concurrency=1)
+    await doomed.run_once()  # call-1 meets the outage and is scheduled; call-2 is written
+    await first.close()  # the process goes away
+    assert len(crm.tasks()) == 1
+
+    second = LocalStore(tmp_path / "state.sqlite3")  # a new process on the same store
+    try:
+        ctx = context(second, crm)
+        [retrying] = await outbox.list_items(ctx.store, TENANT, OutboxStatus.pending)
+        assert retrying.last_error and retrying.next_attempt_at > ctx.clock()
+        await drain(worker(ctx))
+        items = await outbox.list_items(ctx.store, TENANT)
+        assert [i.status for i in items] == [OutboxStatus.done, OutboxStatus.done]
+        assert len(crm.tasks()) == 2 and len(crm.creates) == 2
+    finally:
+        await second.close()
