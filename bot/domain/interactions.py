@@ -121,7 +121,7 @@ class Interaction(BaseModel):
     view: CardViewState = Field(default_factory=CardViewState)
     details: dict[str, str] = Field(
         default_factory=dict,
-        description="platform-sent data for memorialization (disposition, notes, callId...)",
+        description="platform-sent data for memorialization (disposition, notes, transcript)",
     )
     revision: int = 0
 
