@@ -19,6 +19,8 @@ from bot.services.secret_box import SecretBox
 from bot.services.store import Store
 from bot.settings import Settings
 
+PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
+
 
 class AgentTokens:
     def __init__(
@@ -28,14 +30,19 @@ class AgentTokens:
         box: SecretBox,
         *,
         verify: bool | str = True,
-        instance_discovery: bool = True,
+        instance_discovery: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.store = store
         self.box = box
         self.verify = verify
-        self.instance_discovery = instance_discovery
+        # Microsoft's instance discovery only knows Microsoft's own authorities.
+        self.instance_discovery = (
+            settings.entra_authority.rstrip("/") == PUBLIC_AUTHORITY
+            if instance_discovery is None
+            else instance_discovery
+        )
         self.clock = clock
         self._clients: dict[tuple[str, tuple[str, ...]], MsalOnBehalfOf] = {}
 

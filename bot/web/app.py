@@ -18,6 +18,7 @@ from bot.adapters.teams.bot import CrmCardBot
 from bot.adapters.teams.delivery import TeamsDelivery
 from bot.adapters.teams.routes import ADAPTER, BOT, post_activity
 from bot.adapters.teams.sdk import create_adapter
+from bot.services.agent_tokens import AgentTokens
 from bot.services.context import Context
 from bot.services.crm import CrmClient
 from bot.services.crm_configs import CrmConfigs
@@ -34,7 +35,7 @@ from bot.web.admin_outbox import WRITEBACK, setup_admin_outbox
 from bot.web.consent import setup_consent
 from bot.web.interactions import CONTEXT, SETTINGS, post_interaction_event
 from bot.web.record_policies import setup_record_policies
-from bot.web.tab import setup_tab
+from bot.web.tab import AGENT_TOKENS, setup_tab
 from bot.web.tenant_gate import tenant_gate
 from bot.web.workflows import setup_workflows
 
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.router.add_get("/healthz", health)
     setup_tab(app, live)
     setup_consent(app, box)
+    app[AGENT_TOKENS] = AgentTokens(settings, store, box)
     setup_workflows(app)
     setup_record_policies(app)
     setup_admin_crm(app, crm_configs, crms)

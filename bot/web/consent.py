@@ -84,6 +84,11 @@ SECRET_BOX = web.AppKey("secret_box", SecretBox)
 CONSENT_VERIFIER: web.AppKey[ConsentVerifier] = web.AppKey("consent_verifier")
 
 
+def _valid_tenant(tenant: str) -> bool:
+    """A tenant id or domain name: it becomes a path segment of the Entra authority."""
+    return 0 < len(tenant) <= MAX_TENANT_LENGTH and all(c.isalnum() or c in ".-" for c in tenant)
+
+
 def redirect_uri(settings: Settings) -> str:
     return f"{settings.public_url.rstrip('/')}/admin/consent/callback"
 
@@ -131,7 +136,7 @@ async def get_consent(request: web.Request) -> web.Response:
             "CRMCARD_SSO_CLIENT_ID), so there is nothing to consent to.</p>",
         )
     tenant = request.query.get("tenant", "").strip() or "organizations"
-    if len(tenant) > MAX_TENANT_LENGTH or not all(c.isalnum() or c in ".-" for c in tenant):
+    if not _valid_tenant(tenant):
         return _page(400, "Unknown tenant", "<p>Give a tenant id or domain name.</p>")
     nonce = secrets.token_urlsafe(24)
     query = urlencode(
@@ -191,7 +196,7 @@ async def get_consent_callback(request: web.Request) -> web.Response:
         return response
     tenant = query.get("tenant", "")
     granted = query.get("admin_consent", "").lower() == "true"
-    if not granted or not tenant or len(tenant) > MAX_TENANT_LENGTH:
+    if not granted or not _valid_tenant(tenant):
         return _page(400, "Consent was not granted", "<p>Entra did not report a grant.</p>")
     why_not = await request.app[CONSENT_VERIFIER](tenant)
     if why_not is not None:

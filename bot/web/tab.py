@@ -28,6 +28,7 @@ from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity, SsoValidator, s
 from bot.domain.errors import DomainError
 from bot.domain.interactions import Interaction
 from bot.services import card_actions, keys
+from bot.services.agent_tokens import AgentTokens
 from bot.services.live import LiveCards
 from bot.services.rendering import publish
 from bot.services.store import read_model
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 LIVE = web.AppKey("live_cards", LiveCards)
 HEARTBEAT_SECONDS = web.AppKey("tab_heartbeat_seconds", float)
 SSO_VALIDATOR = web.AppKey("sso_validator", SsoValidator)
+AGENT_TOKENS = web.AppKey("agent_tokens", AgentTokens)
+"""On-Behalf-Of for tab calls that must reach a CRM as the agent (``TabIdentity.sso``)."""
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"

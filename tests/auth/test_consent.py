@@ -151,6 +151,13 @@ async def test_a_hand_made_callback_for_a_tenant_entra_does_not_confirm_is_refus
     assert status == 400
     assert "could not be confirmed" in page
     assert await stored(client) == []
+    _, query, cookie = await start(client)
+    status, page = await callback(
+        client, cookie, admin_consent="True", tenant="x/../y?", state=query["state"][0]
+    )
+    assert status == 400
+    assert "not granted" in page
+    assert await stored(client) == []
 
 
 @pytest.mark.parametrize("case", ["no state", "garbage", "other key", "no cookie", "other cookie"])
