@@ -189,6 +189,10 @@ class WritePayload(BaseModel):
         default_factory=list, description="crmcard fields cut to fit their CRM field"
     )
     timeline_subject: str | None = None
+    note_subject: str = Field(
+        "Interaction",
+        description="subject of the note holding the fields, for CRMs that cannot update records",
+    )
     timeline_description: str | None = None
     activity_type: str = "task"
 
@@ -220,7 +224,9 @@ def build_payload(interaction: Interaction, mapping: MemorializationMapping) -> 
         fields[rule.target], cut = truncate(value, rule.max_length)
         if cut and rule.source.value not in truncated:
             truncated.append(rule.source.value)
-    payload = WritePayload(fields=fields, truncated=truncated)
+    payload = WritePayload(
+        fields=fields, truncated=truncated, note_subject=timeline_subject(interaction, values)
+    )
     if mapping.timeline.enabled:
         lines = [f"{SOURCE_LABELS[source]}: {value}" for source, value in values.items()]
         description, cut = truncate("\n".join(lines), TIMELINE_DESCRIPTION_MAX)

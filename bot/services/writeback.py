@@ -339,9 +339,7 @@ class WritebackWorker:
         timeout = self.lease.total_seconds() / 3
         try:
             if step.kind is WriteKind.fields:
-                written = await asyncio.wait_for(
-                    client.update(item.record, item.payload.fields), timeout
-                )
+                written = await asyncio.wait_for(self._fields(client, item, step), timeout)
             else:
                 written = await asyncio.wait_for(self._timeline(client, item, step), timeout)
         except NotSupported as error:
@@ -350,12 +348,29 @@ class WritebackWorker:
         step.done = True
         step.result_id = written.ref.id
 
-    async def _timeline(self, client: CrmClient, item: OutboxItem, step: StepState) -> CrmRecord:
+    async def _fields(self, client: CrmClient, item: OutboxItem, step: StepState) -> CrmRecord:
+        """The record's fields; a note with them on CRMs that cannot update records, unless
+        the item's timeline activity carries the interaction anyway."""
+        try:
+            return await client.update(item.record, item.payload.fields)
+        except NotSupported:
+            if any(other.kind is WriteKind.timeline for other in item.steps):
+                raise
+        note = "\n".join(f"{name}: {value}" for name, value in item.payload.fields.items())
+        return await self._timeline(client, item, step, item.payload.note_subject, note)
+
+    async def _timeline(
+        self,
+        client: CrmClient,
+        item: OutboxItem,
+        step: StepState,
+        subject: str | None = None,
+        text: str | None = None,
+    ) -> CrmRecord:
         payload = item.payload
-        subject = payload.timeline_subject or "Interaction"
-        description = (
-            f"{payload.timeline_description or ''}\n\ncrmcard reference: {step.idempotency_key}"
-        )
+        subject = subject or payload.timeline_subject or "Interaction"
+        text = text if text is not None else payload.timeline_description or ""
+        description = f"{text}\n\ncrmcard reference: {step.idempotency_key}"
         if isinstance(client, IdempotentTimeline):
             existing = await client.find_timeline_activity(item.record, step.idempotency_key)
             if existing is not None:

@@ -223,7 +223,7 @@ async def test_restart_resumes_pending_and_scheduled_retries(tmp_path: Path) -> 
     ctx = context(first, crm)
     await store_due(ctx, interaction("call-1"))
     await store_due(ctx, interaction("call-2"))
-    doomed = worker(ctx, concurrency=1)
+    doomed = worker(ctx, concurrency=1, policy=RetryPolicy(base_delay=0.4, max_delay=0.4))
     await doomed.run_once()  # call-1 meets the outage and is scheduled; call-2 is written
     await first.close()  # the process goes away
     assert len(crm.tasks()) == 1
@@ -239,3 +239,35 @@ async def test_restart_resumes_pending_and_scheduled_retries(tmp_path: Path) -> 
         assert len(crm.tasks()) == 2 and len(crm.creates) == 2
     finally:
         await second.close()
+
+
+async def test_crm_without_updates_gets_the_fields_as_a_note(one_store: Store) -> None:
+    from bot.adapters.crm.restkit import not_supported
+
+    class NoUpdates(FaultyCrm):
+        async def update(self, ref, fields):  # type: ignore[no-untyped-def]
+            raise not_supported("Freshdesk", "updating records")
+
+    crm = NoUpdates()
+    ctx = context(one_store, crm)
+    fields_only = MemorializationMapping.model_validate(
+        {**MAPPING.model_dump(by_alias=True), "timeline": {"enabled": False}}
+    )
+    await put_model(ctx.store, keys.memorialization(TENANT, "demo"), fields_only)
+    await store_due(ctx, interaction("call-1", details={"disposition": "Sold"}))
+    await drain(worker(ctx))
+    [item] = await outbox.list_items(ctx.store, TENANT)
+    assert item.status is OutboxStatus.done
+    [note] = crm.tasks()
+    assert note["subject"] == "Call (inbound) with Edward Ferrars"
+    assert note["description"].startswith("last_disposition: Sold")
+    # With a timeline step as well, no second note: the activity carries the interaction.
+    await put_model(ctx.store, keys.memorialization(TENANT, "demo"), MAPPING)
+    await store_due(ctx, interaction("call-2", details={"disposition": "Sold"}))
+    await drain(worker(ctx))
+    assert len(crm.tasks()) == 2
+    lines = await outbox.card_status(ctx.store, TENANT, "call-2")
+    assert lines == [
+        "Written to 1 record ✓",
+        "Edward Ferrars: Freshdesk does not support updating records",
+    ]
