@@ -23,6 +23,7 @@ Entries of a card merged into another stay; lookups skip cards that are no longe
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -171,11 +172,15 @@ async def index_card(
     new_refs = [k for k in dict.fromkeys(crm_keys) if source not in terms.crm.get(k, [])]
     if not new_names and not new_refs:
         return
-    for name in new_names:
-        for block in _name_blocks(name):
-            await _file(store, tenant_id, block, card_id, name)
-    for record_key in new_refs:
-        await _refer(store, tenant_id, record_key, card_id, add=True)
+    # Independent documents: written at once (on Blob Storage, one round trip's time).
+    await asyncio.gather(
+        *(
+            _file(store, tenant_id, block, card_id, name)
+            for name in new_names
+            for block in _name_blocks(name)
+        ),
+        *(_refer(store, tenant_id, record_key, card_id, add=True) for record_key in new_refs),
+    )
 
     def record(doc: CardTerms) -> CardTerms:
         names = dict(doc.names)
@@ -227,12 +232,15 @@ async def drop_source(store: Store, tenant_id: str, card_id: str, source: str) -
     terms = await terms_of(store, tenant_id, card_id)
     gone_names = [n for n, sources in terms.names.items() if sources == [source]]
     gone_refs = [k for k, sources in terms.crm.items() if sources == [source]]
-    for name in gone_names:
-        for block in _name_blocks(name):
-            # Another name of the card may share the block: only this name's entry goes.
-            await _unfile(store, tenant_id, block, card_id, name)
-    for record_key in gone_refs:
-        await _refer(store, tenant_id, record_key, card_id, add=False)
+    # Another name of the card may share a block: only this name's entry goes.
+    await asyncio.gather(
+        *(
+            _unfile(store, tenant_id, block, card_id, name)
+            for name in gone_names
+            for block in _name_blocks(name)
+        ),
+        *(_refer(store, tenant_id, record_key, card_id, add=False) for record_key in gone_refs),
+    )
 
     def forget(doc: CardTerms) -> CardTerms:
         names = {n: [s for s in v if s != source] for n, v in doc.names.items()}
