@@ -2,6 +2,7 @@
 
     crmcard outbox list [--tenant T] [--status parked|pending|done] [--json]
     crmcard outbox replay INTERACTION_ID RECORD_KEY [--tenant T]
+    crmcard outbox replay --all-parked [--crm SETTINGS_ID] [--tenant T]
 
 A replayed item is delivered by the next scan of any running bot's write-back worker.
 """
@@ -49,10 +50,21 @@ async def _replay(args: argparse.Namespace) -> int:
 
     settings = Settings()
     store = open_store(settings)
+    tenant_id = args.tenant or settings.default_tenant_id
+    if args.all_parked:
+        try:
+            items = await outbox.replay_parked(store, tenant_id, datetime.now(UTC), args.crm)
+        finally:
+            await store.close()
+        print(f"queued again: {len(items)} parked write-back(s)")
+        return 0
+    if not (args.interaction_id and args.record):
+        print("name INTERACTION_ID RECORD, or use --all-parked")
+        return 2
     try:
         item = await outbox.replay(
             store,
-            args.tenant or settings.default_tenant_id,
+            tenant_id,
             args.interaction_id,
             args.record,
             datetime.now(UTC),
@@ -83,7 +95,11 @@ def add_parser(commands: Any) -> None:
     listing.add_argument("--json", action="store_true", help="full items as JSON")
     listing.set_defaults(run=_run(_list))
     replay = sub.add_parser("replay", help="deliver a parked write-back again")
-    replay.add_argument("interaction_id")
-    replay.add_argument("record", help="the record key, crm:type:id (as `list` shows it)")
+    replay.add_argument("interaction_id", nargs="?")
+    replay.add_argument(
+        "record", nargs="?", help="the record key, crm:type:id (as `list` shows it)"
+    )
+    replay.add_argument("--all-parked", action="store_true", help="every parked write-back")
+    replay.add_argument("--crm", help="with --all-parked: only this CRM configuration")
     replay.add_argument("--tenant", help="tenant id (default: CRMCARD_DEFAULT_TENANT_ID)")
     replay.set_defaults(run=_run(_replay))

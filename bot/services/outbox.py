@@ -187,6 +187,24 @@ async def replay(
     return item
 
 
+async def replay_parked(
+    store: Store, tenant_id: str, now: datetime, settings_id: str | None = None
+) -> list[OutboxItem]:
+    """Replay every parked item of the tenant (of one CRM configuration, if named): what
+    an admin does after fixing credentials or a mapping."""
+    replayed: list[OutboxItem] = []
+    for item in await list_items(store, tenant_id, OutboxStatus.parked):
+        if settings_id is not None and item.record.crm != settings_id:
+            continue
+        try:
+            replayed.append(
+                await replay(store, tenant_id, item.interaction_id, item.record.key, now)
+            )
+        except NotReplayable:
+            continue  # delivered meanwhile
+    return replayed
+
+
 def _records(count: int) -> str:
     return f"{count} record" + ("" if count == 1 else "s")
 

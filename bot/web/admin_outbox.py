@@ -2,7 +2,8 @@
 
 * ``GET  /api/admin/outbox[?status=parked|pending|done]`` -- the tenant's write-backs
 * ``POST /api/admin/outbox/replay`` -- body ``{"interactionId": ..., "record": "crm:type:id"}``:
-  send a parked (or waiting) write-back again, now
+  send a parked (or waiting) write-back again, now; ``{"allParked": true}`` (optionally
+  with ``"settingsId"``) replays every parked one, e.g. after fixing a CRM's credentials
 * ``GET | PUT /api/admin/crms/{settingsId}/memorialization`` -- the CRM configuration's
   memorialization mapping (crmcard field -> CRM field), validated when saved
 """
@@ -80,15 +81,26 @@ async def replay_item(request: web.Request) -> web.Response:
     body = await _json_object(request)
     if isinstance(body, web.Response):
         return body
+    ctx: Context = request.app[CONTEXT]
+    worker = request.app.get(WRITEBACK)
+    if body.get("allParked") is True:
+        settings_id = body.get("settingsId")
+        if settings_id is not None and not isinstance(settings_id, str):
+            return problem(400, "settingsId must be a string")
+        items = await outbox.replay_parked(ctx.store, tenant_id, ctx.clock(), settings_id)
+        if worker is not None:
+            await worker.announce([i.key for i in items])
+        return web.json_response({"items": [item_json(i) for i in items]}, status=202)
     interaction_id, record = body.get("interactionId"), body.get("record")
     if not isinstance(interaction_id, str) or not isinstance(record, str):
-        return problem(400, "interactionId and record (crm:type:id) are required strings")
-    ctx: Context = request.app[CONTEXT]
+        return problem(
+            400,
+            'interactionId and record (crm:type:id) are required, or "allParked": true',
+        )
     try:
         item = await outbox.replay(ctx.store, tenant_id, interaction_id, record, ctx.clock())
     except NotReplayable as error:
         return problem(409, str(error))
-    worker = request.app.get(WRITEBACK)
     if worker is not None:
         await worker.announce([item.key])
     return web.json_response(item_json(item), status=202)

@@ -53,5 +53,18 @@ async def test_list_and_replay_parked(
         assert item.status is OutboxStatus.done
         code = await asyncio.to_thread(main, ["outbox", "replay", "call-9", CONTACT.ref.key])
         assert code == 1
+        # Bulk: park two again, replay every parked one of the demo CRM.
+        crm.inner._tables["contact"].remove(gone)
+        await store_due(ctx, interaction("call-10", linked=(CONTACT,)))
+        await store_due(ctx, interaction("call-11", linked=(CONTACT,)))
+        await drain(worker(ctx))
+        assert len(await outbox.list_items(store, TENANT, OutboxStatus.parked)) == 2
+        crm.inner._tables["contact"].append(gone)
+        args = ["outbox", "replay", "--all-parked", "--crm", "demo"]
+        assert await asyncio.to_thread(main, args) == 0
+        assert "2 parked" in capsys.readouterr().out
+        await drain(worker(ctx))
+        assert not await outbox.list_items(store, TENANT, OutboxStatus.parked)
+        assert await asyncio.to_thread(main, ["outbox", "replay"]) == 2
     finally:
         await store.close()

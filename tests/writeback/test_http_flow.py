@@ -152,6 +152,9 @@ async def test_parked_write_back_shows_on_card_and_admin_replays_it(
     assert replay.status == 202, await replay.text()
     await card_saying(fake, "Written to 1 record ✓")
     assert len(crmcard_tasks(crm)) == 1
+    # Nothing parked is left: a bulk replay finds nothing to do.
+    bulk = await client.post("/api/admin/outbox/replay", json={"allParked": True}, headers=ADMIN)
+    assert bulk.status == 202 and (await bulk.json())["items"] == []
 
 
 async def test_admin_api_is_authenticated_and_validates(client: Client) -> None:
