@@ -71,11 +71,11 @@ class StoredCrmConfig(BaseModel):
         """What the admin API shows: settings, never the secret (only whether one is set)."""
         return {
             **self.config.model_dump(mode="json"),
-            "hasSecret": self.has_secret,
+            "has_secret": self.has_secret,
             "version": self.version,
-            "createdAt": self.created_at.isoformat(),
-            "updatedAt": self.updated_at.isoformat(),
-            "updatedBy": self.updated_by,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "updated_by": self.updated_by,
         }
 
 

@@ -8,6 +8,10 @@
 * ``POST /api/admin/crms/{settingsId}/disable`` (and ``/enable``)
 * ``GET  /api/admin/crm-audit`` -- the configuration audit trail
 
+Bodies use the CrmConfig field names (``settings_id``, ``display_name``, ``base_url``,
+``auth``, ``field_mappings``, ``enabled`` ...); answers add ``has_secret``, ``version``,
+``created_at``, ``updated_at`` and ``updated_by``, never the secret.
+
 Validation errors answer 400 with the fields in ``error.details``. The optional
 ``X-Admin-Actor`` header names the person for the audit trail.
 """

@@ -69,8 +69,8 @@ async def test_crud_with_tenant_isolation_and_no_secret_in_output(
     assert created.status == 201, await created.text()
     body = await created.json()
     assert body["settings_id"] == "fd" and body["tenant_id"] == "tenant-a"
-    assert body["hasSecret"] is True and body["version"] == 1
-    assert body["updatedBy"] == "admin-api:tenant-a:alice@a.example"
+    assert body["has_secret"] is True and body["version"] == 1
+    assert body["updated_by"] == "admin-api:tenant-a:alice@a.example"
 
     listed = await (await admin.get("/api/admin/crms", headers=A)).json()
     assert [c["settings_id"] for c in listed["crms"]] == ["fd"]

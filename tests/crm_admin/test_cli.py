@@ -66,7 +66,7 @@ def test_add_list_test_rotate_disable(
         == 0
     )
     added = json.loads(capsys.readouterr().out)
-    assert added["tenant_id"] == "t1" and added["hasSecret"] is True
+    assert added["tenant_id"] == "t1" and added["has_secret"] is True
     assert added["field_mappings"] == [{"crm_field": "title", "card_field": "Job title"}]
 
     assert main(["crm", "list"]) == 0
