@@ -19,10 +19,17 @@ from bot.settings import Settings
 
 
 def serve(args: argparse.Namespace) -> int:
+    from bot.web.access_log import RedactingAccessLogger
     from bot.web.app import create_app
 
     settings = Settings()
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log_class=RedactingAccessLogger,
+    )
     return 0
 
 

@@ -8,19 +8,22 @@ forged, stale, misdirected or app-only token gets a 401 and leaves nothing in th
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, make_mocked_request
 
 from bot.adapters.storage.local import LocalStore
 from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity, SsoValidator, sso_audiences
 from bot.services.agent_tokens import AgentTokens
 from bot.services.crm import CrmAuthError
 from bot.services.secret_box import SecretBox
+from bot.web.access_log import RedactingAccessLogger
 from bot.web.app import create_app
 from bot.web.interactions import CONTEXT
 from tests.auth.openid_issuer import LocalIssuer, SigningKey, tampered
@@ -263,3 +266,17 @@ async def test_validated_token_is_exchanged_on_behalf_of_the_agent(
             await tokens.on_behalf_of(forged, (CRM_SCOPE,))
     finally:
         await store.close()
+
+
+def test_the_access_log_leaves_out_the_event_streams_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("test.access")
+    access_log = RedactingAccessLogger(logger)
+    response = web.Response(status=200)
+    with caplog.at_level(logging.INFO, logger="test.access"):
+        for path in ("/api/tab/events?access_token=eyJ.secret.token", "/api/tab/card?x=1"):
+            access_log.log(make_mocked_request("GET", path), response, 0.01)
+    first, second = (record.getMessage() for record in caplog.records)
+    assert "GET /api/tab/events HTTP/1.1" in first and "eyJ" not in first
+    assert "GET /api/tab/card?x=1 HTTP/1.1" in second
