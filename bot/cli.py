@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from bot import cli_crm, cli_outbox, cli_workflows
+from bot import cli_crm, cli_outbox, cli_tenants, cli_workflows
 from bot.adapters.teams import app_package
 from bot.settings import Settings
 
@@ -100,6 +100,7 @@ def parser() -> argparse.ArgumentParser:
     cli_crm.add_parser(commands)
     cli_outbox.add_parser(commands)
     cli_workflows.add_parser(commands)
+    cli_tenants.add_parser(commands)
     return root
 
 

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bot.cli import main
 from bot.services import tenants
 from bot.services.secret_box import SecretBox
 from bot.settings import Settings
@@ -220,3 +221,19 @@ async def test_without_an_app_there_is_nothing_to_consent_to(
     response = await client.get("/admin/consent")
     assert response.status == 503
     assert "nothing to consent to" in await response.text()
+
+
+def test_operators_grant_show_and_revoke_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("CRMCARD_DATA_DIR", str(tmp_path / "data"))
+    assert main(["tenants", "status", "t-1"]) == 1
+    assert '"consented": false' in capsys.readouterr().out
+    assert main(["tenants", "grant", "t-1", "--note", "ticket 123"]) == 0
+    granted = capsys.readouterr().out
+    assert '"consented": true' in granted and "cli:" in granted and "ticket 123" in granted
+    assert main(["tenants", "revoke", "t-1"]) == 1
+    revoked = capsys.readouterr().out
+    assert '"consented": false' in revoked
+    assert revoked.count('"action"') == 2
