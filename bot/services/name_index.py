@@ -30,6 +30,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
+from bot.domain.cards import CustomerCard
 from bot.domain.interactions import Interaction
 from bot.domain.name_keys import (
     SEARCH_BLOCK_LIMIT,
@@ -295,3 +296,29 @@ async def add_history(store: Store, tenant_id: str, card_id: str, audit_id: str)
 async def history(store: Store, tenant_id: str, card_id: str) -> list[str]:
     doc = await read_model(store, keys.merge_history(tenant_id, card_id), MergeHistory)
     return doc.audit_ids if doc is not None else []
+
+
+async def reindex(store: Store, tenant_id: str) -> int:
+    """File every card of the tenant from its own documents; the number of cards.
+
+    For data written before the index existed: a one-off listing of the tenant's cards
+    (the only listing here), idempotent, safe to run while the bot runs.
+    """
+    done = 0
+    async for key in store.keys(keys.cards_prefix(tenant_id)):
+        card = await read_model(store, key, CustomerCard)
+        if card is None:
+            continue
+        names: list[str | None] = [card.display_name]
+        refs: list[str] = []
+        for interaction_id in card.interaction_ids:
+            interaction = await read_model(
+                store, keys.interaction(tenant_id, interaction_id), Interaction
+            )
+            if interaction is not None and interaction.card_id == card.id:
+                more_names, more_refs = interaction_terms(interaction)
+                names.extend(more_names)
+                refs.extend(more_refs)
+        await index_card(store, tenant_id, card.id, names, refs)
+        done += 1
+    return done

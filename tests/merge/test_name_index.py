@@ -248,3 +248,18 @@ def test_crm_details_corroborate_or_contradict_a_similar_name() -> None:
     plain = score(me, unknown)
     assert plain is not None and [r.kind for r in plain.reasons] == [ReasonKind.similar_name]
     assert found.score > plain.score
+
+
+async def test_reindex_files_cards_written_before_the_index(ctx: Context) -> None:
+    mail = await arrive(ctx, "mail-1", "email", "Bob Smyth", email="bob@example.org")
+    voice = await arrive(ctx, "call-1", "voice", "Robert Smith", phone="+1 555 0190")
+    store = ctx.store
+    assert isinstance(store, CountingStore)
+    async for key in store.keys(keys.tenant_prefix(TENANT)):
+        if key.split("/")[2] in ("name-index", "card-terms", "crm-refs"):
+            await store.delete(key)
+    card = await get_card(store, TENANT, voice)
+    assert card is not None
+    assert await merge.candidates(ctx, TENANT, card) == []
+    assert await name_index.reindex(store, TENANT) == 2
+    assert [c.card_id for c in await merge.candidates(ctx, TENANT, card)] == [mail]
