@@ -1,0 +1,1 @@
+"""End-to-end tests: the real bot process driven through the Agents Playground in Chromium."""
