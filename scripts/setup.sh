@@ -26,5 +26,5 @@ if [[ $want_browser == 1 ]] && ! command -v chromium >/dev/null; then
     sudo_cmd=""
     [[ $(id -u) != 0 ]] && sudo_cmd=sudo
     $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium fonts-noto-color-emoji
 fi

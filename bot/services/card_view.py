@@ -200,7 +200,7 @@ def build_view(
                 "current",
                 "Current interaction",
                 interaction.shown.current,
-                "No records tied to this interaction yet.",
+                "Records created or pinned during this interaction appear here.",
             ),
             _section(
                 interaction,

@@ -293,3 +293,27 @@ async def test_demo_chat_command_starts_a_call(
     fake, url = connector
     await bot_client.post("/api/messages", json=message(url, "call +1 555 0100"))
     assert any("Edward Ferrars" in texts(s.card) for s in fake.cards())
+
+
+async def test_one_welcome_per_install(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    fake, url = connector
+    await install(bot_client, url)
+    members = activities.activity(
+        url,
+        "conversationUpdate",
+        membersAdded=[{"id": activities.AGENT_USER_ID}, {"id": activities.BOT_ID}],
+    )
+    await bot_client.post("/api/messages", json=members)
+    assert len(fake.cards()) == 1  # personal chat: installationUpdate already welcomed
+    group = {
+        **members,
+        "conversation": {
+            "id": "19:group",
+            "conversationType": "groupChat",
+            "tenantId": activities.TENANT,
+        },
+    }
+    await bot_client.post("/api/messages", json=group)
+    assert len(fake.cards()) == 2

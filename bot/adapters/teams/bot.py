@@ -81,6 +81,9 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
     ) -> None:
+        # In a personal chat Teams also sends installationUpdate, which welcomes already.
+        if turn_context.activity.conversation.conversation_type == "personal":
+            return
         bot_id = turn_context.activity.recipient.id
         if any(member.id != bot_id for member in members_added):
             await self._send_welcome(turn_context)
