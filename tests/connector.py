@@ -38,7 +38,13 @@ class FakeConnector:
         app.router.add_post("/v3/conversations/{conversation}/activities", self._post)
         app.router.add_post("/v3/conversations/{conversation}/activities/{reply_to}", self._post)
         app.router.add_put("/v3/conversations/{conversation}/activities/{activity}", self._put)
+        app.router.add_get("/v3/conversations/{conversation}/members/{member}", self._member)
         return app
+
+    async def _member(self, request: web.Request) -> web.Response:
+        """Teams looks up each added member's details (TeamsInfo.get_member)."""
+        member = request.match_info["member"]
+        return web.json_response({"id": member, "name": f"Member {member}", "aadObjectId": member})
 
     def _throttled(self) -> web.Response | None:
         if self.throttle_next > 0:
