@@ -8,9 +8,18 @@ surnames (a key per surname alone would hold 1% of a tenant's cards for "Smith")
 
 - ``p:`` phonetic surname + phonetic first name (Metaphone), the first name put to its
   canonical form first (Bob -> robert, Liz -> elizabeth): spelling variants and nicknames;
-- ``s:`` exact surname + first initial (canonical): a typo in the first name;
-- ``b:`` surname's first letter and length + exact canonical first name: a typo in the
-  surname that changes how it sounds.
+- ``s:`` exact surname + the canonical first name's first two letters: a typo in the
+  first name after its second letter;
+- ``b:`` surname's first two letters and length + exact canonical first name: a typo in
+  the surname that changes how it sounds;
+- ``i:`` exact surname + first initial, written for every full name but read only for a
+  name given with an initial ("J. Smith"); a full name reads ``s:`` + its initial, where
+  the initials-only names are filed.
+
+Two letters rather than one keep the blocks of common names small at a million cards
+("s:smith:ja", not every J. Smith); a typo in the first two letters is left to the
+phonetic key. Filing and lookup keys differ only for initials
+(:func:`blocking_keys`, :func:`lookup_keys`).
 
 Two-token orders are both filed ("Ferrars Edward" is also "Edward Ferrars"). One-token
 names get ``p1:`` (phonetic) only. ``sx:`` (each token of a name, exact) serves the
@@ -101,25 +110,41 @@ def phonetic(token: str) -> str:
     return code or token
 
 
-def _pair_keys(first: str, last: str) -> list[str]:
+def _pair_keys(first: str, last: str, *, filing: bool) -> list[str]:
     given = canonical_given(first)
-    return [
+    found = [
         f"p:{phonetic(last)}:{phonetic(given)}",
-        f"s:{last}:{given[0]}",
-        f"b:{last[0]}{len(last)}:{given}",
+        f"s:{last}:{given[:2]}",
+        f"b:{last[:2]}{len(last)}:{given}",
     ]
+    if len(given) > 1:
+        # Initials: a full name is filed for "J. Smith" lookups under i:, and looks up
+        # the initials-only names ("J. Smith" is filed under s:smith:j).
+        found.append(f"i:{last}:{given[0]}" if filing else f"s:{last}:{given[0]}")
+    else:
+        found.append(f"s:{last}:{given}" if filing else f"i:{last}:{given}")
+    return found
 
 
-def blocking_keys(name: str) -> list[str]:
-    """The name-index keys ``name`` is filed under (and looked up by), no duplicates."""
+def _keys(name: str, *, filing: bool) -> list[str]:
     tokens = normalise_name(name).split()
     if not tokens:
         return []
     if len(tokens) == 1:
         return [f"p1:{phonetic(canonical_given(tokens[0]))}"]
     first, last = tokens[0], tokens[-1]
-    keys = _pair_keys(first, last) + _pair_keys(last, first)
-    return list(dict.fromkeys(keys))
+    found = _pair_keys(first, last, filing=filing) + _pair_keys(last, first, filing=filing)
+    return list(dict.fromkeys(found))
+
+
+def blocking_keys(name: str) -> list[str]:
+    """The name-index keys ``name`` is filed under, no duplicates."""
+    return _keys(name, filing=True)
+
+
+def lookup_keys(name: str) -> list[str]:
+    """The name-index keys read to find the cards filed under names close to ``name``."""
+    return _keys(name, filing=False)
 
 
 def search_keys(name: str) -> list[str]:
@@ -131,5 +156,5 @@ def query_keys(query: str) -> list[str]:
     """What the agent's name search reads: the name's own keys, or one token's ``sx:``."""
     tokens = normalise_name(query).split()
     if len(tokens) == 1:
-        return [*blocking_keys(query), *search_keys(query)]
-    return blocking_keys(query)
+        return [*lookup_keys(query), *search_keys(query)]
+    return lookup_keys(query)

@@ -35,6 +35,7 @@ from bot.domain.interactions import Interaction
 from bot.domain.name_keys import (
     SEARCH_BLOCK_LIMIT,
     blocking_keys,
+    lookup_keys,
     normalise_name,
     search_keys,
 )
@@ -270,7 +271,7 @@ async def lookup_blocks(store: Store, tenant_id: str, blocks: Iterable[str]) -> 
 
 
 async def lookup_names(store: Store, tenant_id: str, names: Iterable[str]) -> dict[str, set[str]]:
-    blocks = [block for name in dict.fromkeys(names) for block in blocking_keys(name)]
+    blocks = [block for name in dict.fromkeys(names) for block in lookup_keys(name)]
     return await lookup_blocks(store, tenant_id, blocks)
 
 

@@ -19,7 +19,7 @@ from bot.adapters.crm.demo import DemoCrm
 from bot.domain.cards import new_card
 from bot.domain.interactions import Interaction
 from bot.domain.merge import CardFacts, ReasonKind, name_match, score
-from bot.domain.name_keys import blocking_keys, canonical_given, phonetic
+from bot.domain.name_keys import blocking_keys, canonical_given, lookup_keys, phonetic
 from bot.services import keys, merge, name_index
 from bot.services.cards import get_card
 from bot.services.context import Context
@@ -117,7 +117,10 @@ async def block(ctx: Context, key: str) -> dict[str, list[str]]:
 
 def test_blocking_keys_meet_across_nicknames_typos_and_order() -> None:
     def meet(a: str, b: str) -> bool:
-        return bool(set(blocking_keys(a)) & set(blocking_keys(b)))
+        one_way = set(blocking_keys(a)) & set(lookup_keys(b))
+        other_way = set(blocking_keys(b)) & set(lookup_keys(a))
+        assert bool(one_way) == bool(other_way)
+        return bool(one_way)
 
     assert canonical_given("bob") == "robert" and canonical_given("liz") == "elizabeth"
     assert phonetic("smith") == phonetic("smyth")
@@ -128,6 +131,8 @@ def test_blocking_keys_meet_across_nicknames_typos_and_order() -> None:
     assert meet("Édward Ferrars", "EDWARD FERRARS")
     assert not meet("Edward Ferrars", "Marianne Dashwood")
     assert not meet("Elinor Dashwood", "Marianne Dashwood")  # family: same surname only
+    assert meet("J. Smith", "James Smith") and meet("Smith, J", "James Smith")  # initials
+    assert not meet("John Smith", "James Smith")  # two letters keep big blocks apart
     assert blocking_keys("") == [] and blocking_keys("Cher") == [f"p1:{phonetic('cher')}"]
 
 
