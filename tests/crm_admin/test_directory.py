@@ -133,3 +133,39 @@ async def test_mapped_configs_fill_card_fields(configs: CrmConfigs, directory: S
     by_type = {r.ref.type: r for r in records}
     assert by_type["contact"].card_fields == {"Job title": "Heir apparent", "Speaks": "English"}
     assert by_type["account"].card_fields == {"Tier": "Gold"}
+
+
+async def test_vendor_custom_fields_reach_the_card_fields(
+    aiohttp_server: Any, configs: CrmConfigs, directory: StoreDirectory
+):
+    from tests.crm.fakes.zendesk import ZendeskFake
+
+    fake = ZendeskFake()
+    server = await aiohttp_server(fake.app)
+    user = fake.add_user("Edward Ferrars", "edward@zd.example", "+15550100")
+    user["user_fields"] = {"vip_level": "Gold", "empty": None}
+    user["time_zone"] = "London"
+    config = parse_config(
+        "t1",
+        {
+            "settings_id": "zd",
+            "kind": "zendesk",
+            "display_name": "Zendesk",
+            "base_url": str(server.make_url("")).rstrip("/"),
+            "auth": {"type": "api_key", "username": "agent@example.com"},
+            "secret": "zd-api-token",
+            "field_mappings": [
+                {"crm_field": "contact.vip_level", "card_field": "VIP"},
+                {"crm_field": "time_zone", "card_field": "Time zone"},
+                {"crm_field": "empty", "card_field": "Empty"},
+            ],
+        },
+    )
+    await configs.create(config, "admin")
+    [client] = await directory.clients("t1")
+    [edward] = [
+        r
+        for r in await client.search(SearchCriteria(phones=["+15550100"]))
+        if r.ref.type == "contact"
+    ]
+    assert edward.card_fields == {"VIP": "Gold", "Time zone": "London"}

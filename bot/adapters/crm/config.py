@@ -275,9 +275,13 @@ def _build_demo(config: CrmConfig, ctx: BuildContext) -> CrmClient:
 
 def _build_vendor(config: CrmConfig, ctx: BuildContext) -> CrmClient:
     # Imported here: the vendor builders import this module's models.
+    from bot.adapters.crm.restkit import VendorCrm
     from bot.adapters.crm.vendor_builders import VENDOR_BUILDERS
 
-    return VENDOR_BUILDERS[config.kind](config, ctx)
+    client = VENDOR_BUILDERS[config.kind](config, ctx)
+    if config.field_mappings and isinstance(client, VendorCrm):
+        client.extra_fields = tuple(m.crm_field.rpartition(".")[2] for m in config.field_mappings)
+    return client
 
 
 BUILDERS: dict[CrmKind, Builder] = {

@@ -146,6 +146,7 @@ class FreshdeskCrm(VendorCrm):
     def _record(self, record_type: str, raw: dict[str, Any]) -> CrmRecord:
         rid = str(raw["id"])
         fields = {k: v for k, value in raw.items() if (v := as_text(value)) is not None}
+        fields = self.with_extra_fields(fields, raw.get("custom_fields"))
         if record_type == "contact":
             title = fields.get("name") or fields.get("email") or f"Contact {rid}"
             subtitle = fields.get("email") or fields.get("phone") or fields.get("mobile")

@@ -161,6 +161,7 @@ class KustomerCrm(VendorCrm):
             text = as_text(value)
             if text is not None:
                 fields.setdefault(key, text)
+        fields = self.with_extra_fields(fields, attrs.get("custom"))
         return CrmRecord(
             ref=self.ref(record_type, rid),
             title=title or f"{_TYPES[record_type][1].capitalize()} {rid}",

@@ -273,9 +273,25 @@ class VendorCrm:
     """What every vendor adapter here shares: identity, and the operations that only
     Salesforce and Dynamics have (updates, timeline activities) refused clearly."""
 
+    extra_fields: tuple[str, ...] = ()
+    """Raw field names the configuration's data mappings need on records (set by
+    ``build_client``); adapters that keep only some fields add these, custom ones too."""
+
     def __init__(self, *, settings_id: str, display_name: str) -> None:
         self._settings_id = settings_id
         self._display_name = display_name
+
+    def with_extra_fields(self, fields: dict[str, str], *sources: Any) -> dict[str, str]:
+        """``fields`` plus each of :attr:`extra_fields` found in the first of ``sources``
+        (the raw record, then its custom-field objects) that has it as a scalar."""
+        for name in self.extra_fields:
+            if name in fields:
+                continue
+            for source in sources:
+                if isinstance(source, dict) and (value := as_text(source.get(name))) is not None:
+                    fields[name] = value
+                    break
+        return fields
 
     @property
     def settings_id(self) -> str:

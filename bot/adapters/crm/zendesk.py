@@ -161,6 +161,9 @@ class ZendeskCrm(VendorCrm):
             keys = ("subject", "status", "priority", "requester_id", "organization_id")
             subtitle = " · ".join(p for p in (f"#{rid}", as_text(raw.get("status"))) if p)
         fields = {k: v for k in keys if (v := as_text(raw.get(k))) is not None}
+        fields = self.with_extra_fields(
+            fields, raw, raw.get("user_fields"), raw.get("organization_fields")
+        )
         return CrmRecord(
             ref=self.ref(record_type, rid),
             title=title,
