@@ -107,17 +107,26 @@ async def create_model(store: Store, key: str, value: BaseModel) -> None:
     await store.create(key, value.model_dump_json().encode())
 
 
+async def put(store: Store, key: str, data: bytes) -> None:
+    """Last-writer-wins write, for documents where any complete version is valid."""
+    while True:
+        try:
+            await store.create(key, data)
+            return
+        except AlreadyExists:
+            document = await store.read(key)
+            if document is None:
+                continue
+            try:
+                await store.replace(key, data, document.etag)
+                return
+            except PreconditionFailed:
+                continue
+
+
 async def put_model(store: Store, key: str, value: BaseModel) -> None:
     """Last-writer-wins write, for documents owned by a single writer."""
-    data = value.model_dump_json().encode()
-    try:
-        await store.create(key, data)
-    except AlreadyExists:
-        document = await store.read(key)
-        if document is None:
-            await store.create(key, data)
-        else:
-            await store.replace(key, data, document.etag)
+    await put(store, key, value.model_dump_json().encode())
 
 
 async def update(

@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 
 from bot.adapters.crm.config import CrmConfig, build_client
 from bot.adapters.crm.mapped import MappedCrm
+from bot.adapters.storage.token_caches import StoreTokenCaches
 from bot.domain.records import CrmRecord, RecordRef
-from bot.services import keys
 from bot.services.crm import (
     CrmAuthError,
     CrmClient,
@@ -25,8 +25,7 @@ from bot.services.crm import (
     SearchCriteria,
 )
 from bot.services.crm_configs import CrmConfigs, StoredCrmConfig
-from bot.services.secret_box import SecretBox, SecretBoxError
-from bot.services.store import Store, put_model, read_model
+from bot.services.secret_box import SecretBoxError
 
 log = logging.getLogger(__name__)
 
@@ -79,35 +78,6 @@ class BrokenCrm:
         self, ref: RecordRef, subject: str, description: str, *, activity_type: str = "task"
     ) -> CrmRecord:
         raise self.error
-
-
-class _SealedBlob(BaseModel):
-    sealed: str
-
-
-class SealedTokenCache:
-    """TokenCacheHooks for one tenant: MSAL caches sealed with the SecretBox in the store."""
-
-    def __init__(self, store: Store, box: SecretBox, tenant_id: str) -> None:
-        self.store = store
-        self.box = box
-        self.tenant_id = tenant_id
-
-    async def load(self, key: str) -> str | None:
-        place = keys.crm_token_cache(self.tenant_id, key)
-        blob = await read_model(self.store, place, _SealedBlob)
-        if blob is None:
-            return None
-        try:
-            return self.box.open(blob.sealed.encode("ascii"), place).decode()
-        except SecretBoxError:
-            log.warning("token cache %s could not be opened; signing in again", key)
-            return None
-
-    async def save(self, key: str, blob: str) -> None:
-        place = keys.crm_token_cache(self.tenant_id, key)
-        sealed = self.box.seal(blob.encode(), place).decode("ascii")
-        await put_model(self.store, place, _SealedBlob(sealed=sealed))
 
 
 ClientBuilder = Callable[..., CrmClient]
@@ -200,7 +170,7 @@ class StoreDirectory:
                 config,
                 session=self.session,
                 secret=secret,
-                token_cache_hooks=SealedTokenCache(
+                token_cache_hooks=StoreTokenCaches(
                     self.configs.store, self.configs.box, config.tenant_id
                 ),
                 tls_verify=self.tls_verify,
@@ -253,7 +223,7 @@ class StoreDirectory:
                 config,
                 session=self.session,
                 secret=self.configs.secret_of(stored),
-                token_cache_hooks=SealedTokenCache(
+                token_cache_hooks=StoreTokenCaches(
                     self.configs.store, self.configs.box, config.tenant_id
                 ),
                 tls_verify=self.tls_verify,

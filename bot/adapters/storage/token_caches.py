@@ -7,7 +7,8 @@ the associated data, so a restart or another instance sharing the store reuses t
 tokens, and a blob copied to another tenant's key does not open.
 
 A cache that cannot be opened (another key, tampered) is treated as empty and replaced on
-the next save: losing a cache only costs a sign-in.
+the next save: losing a cache only costs a sign-in. Saves are last-writer-wins: every
+complete cache is a valid one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 
 from bot.services import keys
 from bot.services.secret_box import SecretBox, SecretBoxError
-from bot.services.store import AlreadyExists, PreconditionFailed, Store
+from bot.services.store import Store, put
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +46,4 @@ class StoreTokenCaches:
 
     async def save(self, key: str, blob: str) -> None:
         document_key = self.document_key(key)
-        sealed = self.box.seal(blob.encode(), document_key)
-        for _ in range(5):  # last writer wins: both blobs are valid caches
-            try:
-                await self.store.create(document_key, sealed)
-                return
-            except AlreadyExists:
-                document = await self.store.read(document_key)
-                if document is None:
-                    continue
-                try:
-                    await self.store.replace(document_key, sealed, document.etag)
-                    return
-                except PreconditionFailed:
-                    continue
-        log.warning("gave up saving a token cache of tenant %s (contention)", self.tenant_id)
+        await put(self.store, document_key, self.box.seal(blob.encode(), document_key))
