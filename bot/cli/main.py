@@ -1,4 +1,4 @@
-"""``crmcard``: run the bot, simulate contact-center events, build the Teams app package."""
+"""The `crmcard` command: run the bot, simulate contact-center events, package the app."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from bot import cli_crm, cli_outbox, cli_tenants, cli_workflows
 from bot.adapters.teams import app_package
+from bot.cli import crm, outbox, tenants, workflows
 from bot.settings import Settings
 
 
@@ -103,10 +103,10 @@ def parser() -> argparse.ArgumentParser:
     package = commands.add_parser("package", help="build the sideloadable Teams app zip")
     app_package.add_arguments(package)
     package.set_defaults(run=app_package.package_command)
-    cli_crm.add_parser(commands)
-    cli_outbox.add_parser(commands)
-    cli_workflows.add_parser(commands)
-    cli_tenants.add_parser(commands)
+    crm.add_parser(commands)
+    outbox.add_parser(commands)
+    workflows.add_parser(commands)
+    tenants.add_parser(commands)
     return root
 
 
