@@ -236,3 +236,14 @@ def test_package_command_reports_errors_without_traceback(
     args = _cli_args("--bot-app-id", "nope", "--base-url", BASE_URL, "--output", str(tmp_path))
     assert package_command(args) == 1
     assert "bot app id must be" in capsys.readouterr().err
+
+
+def test_package_command_takes_the_sso_app_from_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sso = "99999999-8888-4777-8666-555555555555"
+    monkeypatch.setenv("CRMCARD_SSO_CLIENT_ID", sso)
+    args = _cli_args("--bot-app-id", BOT_ID, "--base-url", BASE_URL, "--output", str(tmp_path))
+    assert package_command(args) == 0
+    manifest = _manifest(tmp_path / "crmcard-1.0.0.zip")
+    assert manifest["webApplicationInfo"]["id"] == sso

@@ -182,7 +182,10 @@ def validate_manifest(manifest: dict[str, Any], *, schema_path: Path = SCHEMA_PA
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``crmcard package``; unset ones fall back to the settings/environment."""
     parser.add_argument("--bot-app-id", help="bot's Entra app id (default: MicrosoftAppId)")
-    parser.add_argument("--sso-app-id", help="tab SSO Entra app id (default: the bot app id)")
+    parser.add_argument(
+        "--sso-app-id",
+        help="tab SSO Entra app id (default: CRMCARD_SSO_CLIENT_ID, else the bot app id)",
+    )
     parser.add_argument("--base-url", help="public https URL (default: CRMCARD_PUBLIC_URL)")
     parser.add_argument("--version", dest="app_version", default="1.0.0", help="app version")
     parser.add_argument("--app-id", help="Teams app package id (default: derived from bot id)")
@@ -191,18 +194,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def package_command(args: argparse.Namespace) -> int:
     """Entry point for ``crmcard package``: build the zip, print where it is; 0 on success."""
-    bot_app_id = getattr(args, "bot_app_id", None)
-    base_url = getattr(args, "base_url", None)
-    if not (bot_app_id and base_url):
-        from bot.settings import Settings  # only read the environment when asked to
+    from bot.settings import Settings  # the environment fills what the options leave out
 
-        settings = Settings()
-        bot_app_id = bot_app_id or settings.app_id
-        base_url = base_url or settings.public_url
+    settings = Settings()
+    bot_app_id = getattr(args, "bot_app_id", None) or settings.app_id
+    sso_app_id = getattr(args, "sso_app_id", None) or settings.sso_client_id or bot_app_id
+    base_url = getattr(args, "base_url", None) or settings.public_url
     try:
         path = build_app_package(
             bot_app_id=bot_app_id,
-            sso_app_id=getattr(args, "sso_app_id", None) or bot_app_id,
+            sso_app_id=sso_app_id,
             base_url=base_url,
             version=getattr(args, "app_version", None) or "1.0.0",
             output=getattr(args, "output", None) or Path("build"),
