@@ -133,7 +133,22 @@
     state.source = es;
   }
 
+  // Teams SSO tokens live about an hour: ask Teams for a current one (it caches and
+  // renews them) before every (re)load, and reopen the live stream with it periodically.
+  var TOKEN_RENEWAL_MS = 30 * 60 * 1000;
+
+  function freshToken() {
+    if (!state.inTeams) return Promise.resolve();
+    return window.microsoftTeams.authentication.getAuthToken().then(function (token) {
+      state.token = token;
+    }, function (e) { showStatus("Teams sign-in failed: " + (e && e.message || e)); });
+  }
+
   function start() {
+    return freshToken().then(load);
+  }
+
+  function load() {
     return fetch(apiUrl("/api/tab/card"), { headers: headers() }).then(function (r) {
       return r.json().then(function (body) {
         if (r.status === 401) {
@@ -169,11 +184,9 @@
     return Promise.race([t.app.initialize(), timeout]).then(function () {
       state.inTeams = true;
       t.app.registerOnThemeChangeHandler(applyTheme);
+      setInterval(function () { freshToken().then(connect); }, TOKEN_RENEWAL_MS);
       return t.app.getContext().then(function (ctx) {
         applyTheme(ctx.app && ctx.app.theme);
-        return t.authentication.getAuthToken().then(function (token) {
-          state.token = token;
-        }, function (e) { showStatus("Teams sign-in failed: " + (e && e.message || e)); });
       }).then(function () { t.app.notifySuccess(); return true; });
     }, function () { return false; });
   }
