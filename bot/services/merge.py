@@ -24,6 +24,7 @@ Design:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from datetime import datetime, timedelta
@@ -98,10 +99,13 @@ async def card_facts(ctx: Context, tenant_id: str, card: CustomerCard) -> CardFa
     names: list[str] = [card.display_name] if card.display_name else []
     contacts: dict[str, str] = {}
     fields: dict[str, dict[str, str]] = {}
-    for interaction_id in card.interaction_ids[-INTERACTIONS_READ:]:
-        interaction = await read_model(
-            ctx.store, keys.interaction(tenant_id, interaction_id), Interaction
+    read = await asyncio.gather(
+        *(
+            read_model(ctx.store, keys.interaction(tenant_id, interaction_id), Interaction)
+            for interaction_id in card.interaction_ids[-INTERACTIONS_READ:]
         )
+    )
+    for interaction in read:
         if interaction is None:
             continue
         if interaction.customer_name:
@@ -117,14 +121,18 @@ async def card_facts(ctx: Context, tenant_id: str, card: CustomerCard) -> CardFa
 
 
 async def _index_lookup(store: Store, tenant_id: str, identifier: Identifier) -> set[str]:
-    """Cards reached by ``identifier`` on any channel (one index read per channel)."""
-    found: set[str] = set()
-    for channel in Channel:
-        identity = CardIdentity(channel=channel, identifier=identifier)
-        entry = await read_model(store, keys.card_index(tenant_id, identity.key), IndexEntry)
-        if entry is not None:
-            found.add(entry.card_id)
-    return found
+    """Cards reached by ``identifier`` on any channel (one index read per channel, at once)."""
+    entries = await asyncio.gather(
+        *(
+            read_model(
+                store,
+                keys.card_index(tenant_id, CardIdentity(channel=c, identifier=identifier).key),
+                IndexEntry,
+            )
+            for c in Channel
+        )
+    )
+    return {entry.card_id for entry in entries if entry is not None}
 
 
 def _crm_identifiers(records: dict[str, dict[str, str]]) -> list[Identifier]:
@@ -174,12 +182,17 @@ async def candidates(
                     records[key] = record.fields
     wanted.extend(_crm_identifiers(records))
     ids: set[str] = set()
-    for identifier in dict.fromkeys(wanted):
-        ids |= await _index_lookup(ctx.store, tenant_id, identifier)
-    for record_key in mine.crm_contacts:
-        ids |= set(await name_index.lookup_crm(ctx.store, tenant_id, record_key))
     my_names = list(dict.fromkeys([*mine.names, *mine.crm_contacts.values()]))
-    filed = await name_index.lookup_names(ctx.store, tenant_id, my_names)
+    # Every index read at once: on Blob Storage a lookup takes a few round trips' time.
+    by_identifier, by_crm, filed = await asyncio.gather(
+        asyncio.gather(*(_index_lookup(ctx.store, tenant_id, i) for i in dict.fromkeys(wanted))),
+        asyncio.gather(
+            *(name_index.lookup_crm(ctx.store, tenant_id, k) for k in mine.crm_contacts)
+        ),
+        name_index.lookup_names(ctx.store, tenant_id, my_names),
+    )
+    for found in [*by_identifier, *by_crm]:
+        ids.update(found)
     strength: dict[str, float] = {}  # common names repeat across a block: judge each once
     by_name: dict[str, float] = {}
     for card_id, names in filed.items():
@@ -197,11 +210,12 @@ async def candidates(
     closest = sorted(by_name, key=lambda c: (-by_name[c], c))[: NAME_CANDIDATES * limit]
     ids.update(closest)
     ids.discard(card.id)
-    others: list[CardFacts] = []
-    for card_id in sorted(ids):
+
+    async def facts_of(card_id: str) -> CardFacts | None:
         other_card = await live_card(ctx, tenant_id, card_id)
-        if other_card is not None:
-            others.append(await card_facts(ctx, tenant_id, other_card))
+        return None if other_card is None else await card_facts(ctx, tenant_id, other_card)
+
+    others = [f for f in await asyncio.gather(*map(facts_of, sorted(ids))) if f is not None]
     return rank(mine, others, limit)
 
 

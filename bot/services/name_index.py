@@ -262,8 +262,13 @@ async def drop_source(store: Store, tenant_id: str, card_id: str, source: str) -
 async def lookup_blocks(store: Store, tenant_id: str, blocks: Iterable[str]) -> dict[str, set[str]]:
     """Card id -> the names it is filed under, over the given blocking keys."""
     found: dict[str, set[str]] = {}
-    for block in dict.fromkeys(blocks):
-        doc = await read_model(store, keys.name_block(tenant_id, block), NameBlock)
+    docs = await asyncio.gather(
+        *(
+            read_model(store, keys.name_block(tenant_id, b), NameBlock)
+            for b in dict.fromkeys(blocks)
+        )
+    )
+    for doc in docs:
         if doc is not None:
             for card_id, names in doc.cards.items():
                 found.setdefault(card_id, set()).update(names)
@@ -278,8 +283,10 @@ async def lookup_names(store: Store, tenant_id: str, names: Iterable[str]) -> di
 async def lookup_crm(store: Store, tenant_id: str, ref: str) -> dict[str, str]:
     """Card id -> record key, for a record key ("crm:type:id") or a bare CRM id."""
     found: dict[str, str] = {}
-    for key in (f"k:{ref}", f"i:{ref}"):
-        doc = await read_model(store, keys.crm_ref(tenant_id, key), CrmRefs)
+    docs = await asyncio.gather(
+        *(read_model(store, keys.crm_ref(tenant_id, k), CrmRefs) for k in (f"k:{ref}", f"i:{ref}"))
+    )
+    for doc in docs:
         if doc is not None:
             found.update(doc.cards)
     return found
