@@ -68,29 +68,14 @@ def config_audit_prefix(tenant_id: str) -> str:
     return f"{tenant_prefix(tenant_id)}config-audit/"
 
 
-def crm_token_cache(tenant_id: str, cache_key: str) -> str:
-    """A CRM's persisted token cache (MSAL), sealed."""
-    return f"{tenant_prefix(tenant_id)}crm-token-caches/{part(cache_key)}"
+def tenant_consent(tenant_id: str) -> str:
+    """The tenant's admin-consent record and its history (the tenant registry)."""
+    return f"{tenant_prefix(tenant_id)}consent"
 
 
-def name_block(tenant_id: str, block: str) -> str:
-    """Cards filed under one blocking key of the name index (bot.services.name_index)."""
-    return f"{tenant_prefix(tenant_id)}name-index/{part(block)}"
-
-
-def crm_ref(tenant_id: str, ref: str) -> str:
-    """Cards whose interactions found one CRM record ("k:<record key>" or "i:<CRM id>")."""
-    return f"{tenant_prefix(tenant_id)}crm-refs/{part(ref)}"
-
-
-def card_terms(tenant_id: str, card_id: str) -> str:
-    """What one card is filed under in the name and CRM-reference indexes, and why."""
-    return f"{tenant_prefix(tenant_id)}card-terms/{part(card_id)}"
-
-
-def merge_history(tenant_id: str, card_id: str) -> str:
-    """The merges into one card, oldest first."""
-    return f"{tenant_prefix(tenant_id)}merge-history/{part(card_id)}"
+def token_cache(tenant_id: str, cache_name: str) -> str:
+    """A persisted MSAL token cache of the tenant, sealed (``cache_name`` is a digest)."""
+    return f"{tenant_prefix(tenant_id)}token-caches/{part(cache_name)}"
 
 
 def memorialization(tenant_id: str, settings_id: str) -> str:
@@ -120,11 +105,21 @@ def outbox_due(item_key: str) -> str:
     return f"{OUTBOX_DUE_PREFIX}{item_key}"
 
 
-def tenant_consent(tenant_id: str) -> str:
-    """The tenant's admin-consent record and its history (the tenant registry)."""
-    return f"{tenant_prefix(tenant_id)}consent"
+def name_block(tenant_id: str, block: str) -> str:
+    """Cards filed under one blocking key of the name index (bot.services.name_index)."""
+    return f"{tenant_prefix(tenant_id)}name-index/{part(block)}"
 
 
-def token_cache(tenant_id: str, cache_name: str) -> str:
-    """A persisted MSAL token cache of the tenant, sealed (``cache_name`` is a digest)."""
-    return f"{tenant_prefix(tenant_id)}token-caches/{part(cache_name)}"
+def crm_ref(tenant_id: str, ref: str) -> str:
+    """Cards whose interactions found one CRM record ("k:<record key>" or "i:<CRM id>")."""
+    return f"{tenant_prefix(tenant_id)}crm-refs/{part(ref)}"
+
+
+def card_terms(tenant_id: str, card_id: str) -> str:
+    """What one card is filed under in the name and CRM-reference indexes, and why."""
+    return f"{tenant_prefix(tenant_id)}card-terms/{part(card_id)}"
+
+
+def merge_history(tenant_id: str, card_id: str) -> str:
+    """The merges into one card, oldest first."""
+    return f"{tenant_prefix(tenant_id)}merge-history/{part(card_id)}"
