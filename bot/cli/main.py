@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bot.adapters.teams import app_package
-from bot.cli import crm, outbox, tenants, workflows
+from bot.cli import cards, crm, outbox, tenants, workflows
 from bot.settings import Settings
 
 
@@ -107,6 +107,7 @@ def parser() -> argparse.ArgumentParser:
     outbox.add_parser(commands)
     workflows.add_parser(commands)
     tenants.add_parser(commands)
+    cards.add_parser(commands)
     return root
 
 
