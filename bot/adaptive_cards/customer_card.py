@@ -6,8 +6,9 @@ Teams refuses messages over 28 KB; the card is rendered, measured, and paged fur
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from bot.adaptive_cards.template import load
 from bot.services.card_view import CustomerCardView, SectionView
@@ -16,7 +17,8 @@ MAX_CARD_BYTES = 24_000
 
 
 def card_size(card: Any) -> int:
-    return len(json.dumps(card, ensure_ascii=False, separators=(",", ":")).encode())
+    """Bytes of the card as sent: compact UTF-8 JSON."""
+    return len(orjson.dumps(card))
 
 
 def _shown(view: CustomerCardView) -> int:

@@ -85,16 +85,22 @@ def _string(text: str) -> Getter:
     whole = _EXPRESSION.fullmatch(text)
     if whole is not None:
         return _getter(whole.group(1))
-    pieces: list[str | Getter] = []
+    literal: list[str] = []
+    getters: list[Getter] = []
     position = 0
     for match in _EXPRESSION.finditer(text):
-        pieces.append(text[position : match.start()])
-        pieces.append(_getter(match.group(1)))
+        literal.append(text[position : match.start()].replace("{", "{{").replace("}", "}}"))
+        literal.append("{}")
+        getters.append(_getter(match.group(1)))
         position = match.end()
-    if not pieces:
+    if not getters:
         return lambda scope: text
-    pieces.append(text[position:])
-    return lambda scope: "".join(p if isinstance(p, str) else str(p(scope)) for p in pieces)
+    literal.append(text[position:].replace("{", "{{").replace("}", "}}"))
+    form = "".join(literal)
+    if len(getters) == 1:
+        [only] = getters
+        return lambda scope: form.format(only(scope))
+    return lambda scope: form.format(*[get(scope) for get in getters])
 
 
 def _compile(node: Any) -> Part:

@@ -42,3 +42,8 @@ def test_negated_when() -> None:
 def test_unknown_data_is_an_error_not_an_empty_card() -> None:
     with pytest.raises(TemplateError, match="nmae"):
         render({"text": "${nmae}"}, {"name": "x"})
+
+
+def test_interpolation_keeps_literal_braces() -> None:
+    out = render({"text": "{x} ${a} and ${b} {}"}, {"a": 1, "b": True})
+    assert out == {"text": "{x} 1 and True {}"}

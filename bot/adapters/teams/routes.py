@@ -6,13 +6,13 @@ reason instead of an exception deep inside botbuilder; invoke bodies are seriali
 
 from __future__ import annotations
 
-import json
-
+import orjson
 from aiohttp import web
 from botbuilder.core import Bot
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 
+from bot.adapters.teams.activity_json import activity_from_json
 from bot.web.errors import problem
 
 ADAPTER = web.AppKey("adapter", CloudAdapter)
@@ -28,16 +28,15 @@ def _checked_activity(body: object) -> Activity:
     for field in ("conversation", "from"):
         if not isinstance(body.get(field), dict):
             raise ValueError(f"an activity needs a {field!r} object")
-    activity: Activity = Activity().deserialize(body)
-    return activity
+    return activity_from_json(body)
 
 
 async def post_activity(request: web.Request) -> web.StreamResponse:
     if request.content_type != "application/json":
         return problem(415, "activities must be sent as application/json")
     try:
-        activity = _checked_activity(await request.json())
-    except json.JSONDecodeError as error:
+        activity = _checked_activity(orjson.loads(await request.read()))
+    except orjson.JSONDecodeError as error:
         return problem(400, f"body is not JSON: {error}")
     except ValueError as error:
         return problem(400, f"malformed activity: {error}")
@@ -50,4 +49,6 @@ async def post_activity(request: web.Request) -> web.StreamResponse:
         return problem(401, "the request is not authenticated for this bot")
     if response is None:
         return web.Response(status=201)
-    return web.json_response(response.body, status=response.status)
+    return web.Response(
+        body=orjson.dumps(response.body), status=response.status, content_type="application/json"
+    )

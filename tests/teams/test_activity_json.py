@@ -1,0 +1,48 @@
+"""The fast activity reader builds exactly what msrest builds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botbuilder.schema import Activity
+
+from bot.adapters.teams.activity_json import activity_from_json
+from tests import activities
+
+URL = "https://smba.trafficmanager.net/amer/"
+
+
+def _mention_message() -> dict[str, Any]:
+    body = activities.message(URL, "<at>crmcard</at> call +1 555 0100")
+    body["entities"] = [
+        {"type": "mention", "text": "<at>crmcard</at>",
+         "mentioned": {"id": activities.BOT_ID, "name": "crmcard"}},
+        {"type": "clientInfo", "locale": "en-US", "country": "US", "platform": "Web"},
+    ]
+    body["timestamp"] = "2026-11-23T08:00:00.1234567Z"  # Teams sends 7 fractional digits
+    body["localTimestamp"] = "2026-11-23T09:00:00.123+01:00"
+    body["attachments"] = [{"contentType": "text/html", "content": "<p>hi</p>"}]
+    body["unknownTopLevel"] = {"kept": True}
+    return body
+
+
+SAMPLES = [
+    activities.card_action(URL, "link", {"interactionId": "i", "rev": 3, "record": "r"}),
+    activities.installed(URL),
+    activities.activity(URL, "conversationUpdate",
+                        membersAdded=[{"id": "29:a", "aadObjectId": "x"}, {"id": "28:b"}]),
+    _mention_message(),
+]
+
+
+@pytest.mark.parametrize("body", SAMPLES, ids=lambda b: b["type"])
+def test_same_activity_as_msrest(body: dict[str, Any]) -> None:
+    fast = activity_from_json(body)
+    slow = Activity().deserialize(body)
+    assert fast.serialize() == slow.serialize()
+    assert fast.as_dict() == slow.as_dict()
+    assert fast.timestamp == slow.timestamp
+    assert fast.additional_properties == slow.additional_properties
+    for ours, theirs in zip(fast.entities or [], slow.entities or [], strict=True):
+        assert ours.additional_properties == theirs.additional_properties
