@@ -305,7 +305,7 @@ class LinkClicker(Worker):
     def answered(self, status: int, body: bytes) -> bool:
         ok = (
             status == 200
-            and b'"statusCode": 200' in body
+            and b'"statusCode":200' in body.replace(b" ", b"")
             and b"changed by someone else" not in body
             and b"can no longer change" not in body
         )
