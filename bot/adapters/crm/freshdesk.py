@@ -30,16 +30,15 @@ from bot.adapters.crm.restkit import (
     clean_value,
     dedupe,
     make_http,
+    map_status_error,
     next_url,
     not_supported,
     parse_link_header,
-    throttled,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret, TokenProvider
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
-    CrmAuthError,
     CrmError,
     InvalidRecord,
     RecordNotFound,
@@ -115,28 +114,13 @@ class FreshdeskCrm(VendorCrm):
     # -- errors ------------------------------------------------------------------------
 
     def _map_error(self, response: HttpResponse) -> CrmError | None:
-        name = self.display_name
-        body = response.body if isinstance(response.body, dict) else {}
-        status = response.status
-        if status == 429:
-            return throttled(name, response)
-        if status == 401:
-            return CrmAuthError(f"{name} refused our API key")
-        if status == 403:
-            reason = as_text(body.get("message")) or "access denied"
-            return CrmAuthError(f"{name}: {reason}")
-        if status == 404:
-            return RecordNotFound(f"{name} has no such record")
-        if status in (400, 409, 422):
-            problems = []
-            for error in body.get("errors") or []:
-                if isinstance(error, dict):
-                    field_name = as_text(error.get("field"))
-                    message = as_text(error.get("message")) or as_text(error.get("code"))
-                    problems.append(f"{field_name}: {message}" if field_name else str(message))
-            reason = "; ".join(problems) or as_text(body.get("description")) or "invalid"
-            return InvalidRecord(f"{name} refused the record: {reason}")
-        return None
+        return map_status_error(
+            self.display_name,
+            response,
+            credentials="our API key",
+            denied=lambda body: as_text(body.get("message")) or "access denied",
+            invalid=_invalid_reason,
+        )
 
     # -- records -----------------------------------------------------------------------
 
@@ -290,6 +274,17 @@ class FreshdeskCrm(VendorCrm):
         if not isinstance(response.body, dict) or "id" not in response.body:
             raise CrmError(f"{self.display_name} gave an unexpected answer to a create")
         return self._record(record_type, response.body)
+
+
+def _invalid_reason(body: dict[str, Any]) -> str:
+    """The validation problems of a refused write (``errors[]``: field, message, code)."""
+    problems = []
+    for error in body.get("errors") or []:
+        if isinstance(error, dict):
+            field_name = as_text(error.get("field"))
+            message = as_text(error.get("message")) or as_text(error.get("code"))
+            problems.append(f"{field_name}: {message}" if field_name else str(message))
+    return "; ".join(problems) or as_text(body.get("description")) or "invalid"
 
 
 def _int_id(ref: RecordRef, name: str) -> int:

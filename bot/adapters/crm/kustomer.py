@@ -28,16 +28,15 @@ from bot.adapters.crm.restkit import (
     clean_value,
     dedupe,
     make_http,
+    map_status_error,
     nest,
     next_url,
     not_supported,
-    throttled,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret, TokenProvider
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
-    CrmAuthError,
     CrmError,
     InvalidRecord,
     RecordNotFound,
@@ -96,27 +95,13 @@ class KustomerCrm(VendorCrm):
     # -- errors ------------------------------------------------------------------------
 
     def _map_error(self, response: HttpResponse) -> CrmError | None:
-        name = self.display_name
-        body = response.body if isinstance(response.body, dict) else {}
-        errors = body.get("errors") if isinstance(body.get("errors"), list) else []
-        details = [
-            as_text(e.get("detail")) or as_text(e.get("title")) or ""
-            for e in errors or []
-            if isinstance(e, dict)
-        ]
-        reason = "; ".join(d for d in details if d)
-        status = response.status
-        if status == 429:
-            return throttled(name, response)
-        if status == 401:
-            return CrmAuthError(f"{name} refused our API key")
-        if status == 403:
-            return CrmAuthError(f"{name}: permission denied ({reason or 'forbidden'})")
-        if status == 404:
-            return RecordNotFound(f"{name} has no such record")
-        if status in (400, 409, 422):
-            return InvalidRecord(f"{name} refused the record: {reason or 'invalid'}")
-        return None
+        return map_status_error(
+            self.display_name,
+            response,
+            credentials="our API key",
+            denied=lambda body: f"permission denied ({_error_details(body) or 'forbidden'})",
+            invalid=lambda body: _error_details(body) or "invalid",
+        )
 
     # -- records -----------------------------------------------------------------------
 
@@ -288,6 +273,17 @@ class KustomerCrm(VendorCrm):
         if not isinstance(data, dict) or not data.get("id"):
             raise CrmError(f"{self.display_name} gave an unexpected answer to a create")
         return self._record(data)
+
+
+def _error_details(body: dict[str, Any]) -> str:
+    """The ``errors[].detail`` (or ``title``) texts of an error answer, joined."""
+    errors = body.get("errors") if isinstance(body.get("errors"), list) else []
+    details = [
+        as_text(e.get("detail")) or as_text(e.get("title")) or ""
+        for e in errors or []
+        if isinstance(e, dict)
+    ]
+    return "; ".join(d for d in details if d)
 
 
 def _related_id(relationships: dict[str, Any], name: str) -> str | None:

@@ -34,9 +34,9 @@ from bot.adapters.crm.restkit import (
     as_text,
     dedupe,
     make_http,
+    map_status_error,
     nest,
     not_supported,
-    throttled,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret, TokenProvider
@@ -168,20 +168,14 @@ class OracleCrm(VendorCrm):
         body = response.body if isinstance(response.body, dict) else {}
         detail = as_text(body.get("detail")) or as_text(body.get("title")) or ""
         code = as_text(body.get("o:errorCode")) or ""
-        status = response.status
-        if status == 429:
-            return throttled(name, response)
-        if status == 401:
-            return CrmAuthError(f"{name} refused our credentials")
-        if status == 403:
-            return CrmAuthError(f"{name}: permission denied ({detail or 'forbidden'})")
-        if status == 404:
-            return RecordNotFound(f"{name} has no such record")
-        if status == 400 and code == "OSC-CREST-00007":
+        if response.status == 400 and code == "OSC-CREST-00007":
             return CrmError(f"{name} rejected a query: {detail}")
-        if status in (400, 409, 422):
-            return InvalidRecord(f"{name} refused the record: {detail or code or 'invalid'}")
-        return None
+        return map_status_error(
+            name,
+            response,
+            denied=lambda _body: f"permission denied ({detail or 'forbidden'})",
+            invalid=lambda _body: detail or code or "invalid",
+        )
 
     # -- records -----------------------------------------------------------------------
 

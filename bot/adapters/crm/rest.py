@@ -35,9 +35,9 @@ from bot.adapters.crm.restkit import (
     clean_value,
     dedupe,
     make_http,
+    map_status_error,
     next_url,
     not_supported,
-    throttled,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret, TokenProvider
@@ -45,7 +45,6 @@ from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
     CrmAuthError,
     CrmError,
-    InvalidRecord,
     RecordNotFound,
     SearchCriteria,
 )
@@ -188,22 +187,15 @@ class RestCrm(VendorCrm):
         return StaticSecret.api_key(s.secret, header=s.api_key_header)
 
     def _map_error(self, response: HttpResponse) -> CrmError | None:
-        name = self.display_name
-        body = response.body if isinstance(response.body, dict) else {}
-        reason = next(
-            (t for k in ("message", "error", "detail", "title") if (t := as_text(body.get(k)))),
-            None,
-        )
         status = response.status
-        if status == 429:
-            return throttled(name, response)
-        if status in (401, 403):
-            return CrmAuthError(f"{name} refused our credentials (HTTP {status})")
-        if status == 404:
-            return RecordNotFound(f"{name} has no such record")
-        if status in (400, 409, 422):
-            return InvalidRecord(f"{name} refused the request: {reason or f'HTTP {status}'}")
-        return None
+        return map_status_error(
+            self.display_name,
+            response,
+            credentials=f"our credentials (HTTP {status})",
+            denied=None,
+            invalid=lambda body: _reason(body) or f"HTTP {status}",
+            refused="the request",
+        )
 
     # -- records -----------------------------------------------------------------------
 
@@ -287,6 +279,13 @@ class RestCrm(VendorCrm):
         if record is None:
             raise CrmError(f"{self.display_name} gave an unexpected answer to a create")
         return record
+
+
+def _reason(body: dict[str, Any]) -> str | None:
+    return next(
+        (t for k in ("message", "error", "detail", "title") if (t := as_text(body.get(k)))),
+        None,
+    )
 
 
 __all__ = ["JsonPath", "RestAuth", "RestCrm", "RestSettings"]

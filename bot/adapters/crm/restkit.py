@@ -6,7 +6,8 @@ Freshdesk, Oracle B2C, generic REST), on top of :mod:`bot.adapters.crm.http`.
 * :func:`parse_link_header`, :func:`same_origin` -- RFC 8288 paging links, followed only
   when they stay on the CRM's own origin (a link elsewhere would receive our credentials);
 * :func:`clean_value` -- user input made inert before it goes into a vendor query;
-* :func:`error_of` / :func:`throttled` -- helpers for the vendors' error mappers.
+* :func:`error_of` / :func:`throttled` -- helpers for the vendors' error mappers;
+* :func:`map_status_error` -- the status -> typed error skeleton every mapper shares.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import aiohttp
@@ -23,7 +24,15 @@ from yarl import URL
 from bot.adapters.crm.http import ErrorMapper, HttpResponse, ResilientHttp, parse_retry_after
 from bot.adapters.crm.tokens import AccessToken, Clock, RenewingTokenProvider, TokenProvider
 from bot.domain.records import PERSON_LEVEL_TYPES, CrmRecord, RecordRef
-from bot.services.crm import CrmAuthError, CrmThrottled, NotSupported, SearchCriteria
+from bot.services.crm import (
+    CrmAuthError,
+    CrmError,
+    CrmThrottled,
+    InvalidRecord,
+    NotSupported,
+    RecordNotFound,
+    SearchCriteria,
+)
 
 MAX_RESULTS = 50
 """Records one search or related call returns at most (pages are followed up to it)."""
@@ -244,6 +253,45 @@ def throttled(name: str, response: HttpResponse, wall_clock: float | None = None
     return CrmThrottled(f"{name} is busy, try again{wait}", retry_after=retry_after)
 
 
+BodyReason = Callable[[dict[str, Any]], str]
+"""Vendor-specific text drawn from an error answer's JSON object (``{}`` if none)."""
+
+
+def map_status_error(
+    name: str,
+    response: HttpResponse,
+    *,
+    denied: BodyReason | None,
+    invalid: BodyReason,
+    credentials: str = "our credentials",
+    refused: str = "the record",
+    invalid_statuses: Collection[int] = (400, 409, 422),
+) -> CrmError | None:
+    """The typed error for a vendor's failed answer, or None for the generic handling.
+
+    429 -> :func:`throttled`; 401 -> ``"{name} refused {credentials}"`` (403 too when
+    ``denied`` is None); 403 -> ``"{name}: {denied(body)}"``; 404 -> no such record;
+    ``invalid_statuses`` -> ``"{name} refused {refused}: {invalid(body)}"``.
+    """
+    body = response.body if isinstance(response.body, dict) else {}
+    status = response.status
+    if status == 429:
+        return throttled(name, response)
+    if status == 401 or (status == 403 and denied is None):
+        return CrmAuthError(f"{name} refused {credentials}")
+    if status == 403 and denied is not None:
+        return CrmAuthError(f"{name}: {denied(body)}")
+    if status == 404:
+        return no_such_record(name)
+    if status in invalid_statuses:
+        return InvalidRecord(f"{name} refused {refused}: {invalid(body)}")
+    return None
+
+
+def no_such_record(name: str) -> RecordNotFound:
+    return RecordNotFound(f"{name} has no such record")
+
+
 def not_supported(name: str, what: str) -> NotSupported:
     return NotSupported(f"{name} does not support {what}")
 
@@ -328,8 +376,10 @@ __all__ = [
     "dedupe",
     "error_of",
     "make_http",
+    "map_status_error",
     "nest",
     "next_url",
+    "no_such_record",
     "not_supported",
     "parse_link_header",
     "same_origin",

@@ -41,10 +41,10 @@ from bot.adapters.crm.restkit import (
     clean_value,
     dedupe,
     make_http,
+    map_status_error,
     next_url,
     not_supported,
     parse_link_header,
-    throttled,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret, TokenProvider
@@ -179,20 +179,18 @@ class ServiceNowCrm(VendorCrm):
         error = body.get("error") if isinstance(body.get("error"), dict) else {}
         message = as_text((error or {}).get("message")) or ""
         detail = as_text((error or {}).get("detail")) or ""
-        status = response.status
-        if status == 429:
-            return throttled(name, response)
-        if status == 401:
-            return CrmAuthError(f"{name} refused our credentials")
-        if status == 403:
-            if "data policy" in detail.lower() or message == "Operation Failed":
-                return InvalidRecord(f"{name} refused the record: {_one_line(detail or message)}")
-            return CrmAuthError(f"{name}: permission denied ({_one_line(message or detail)})")
-        if status == 404:
-            return RecordNotFound(f"{name} has no such record")
-        if status == 400:
-            return InvalidRecord(f"{name} refused the request: {_one_line(message or detail)}")
-        return None
+        if response.status == 403 and (
+            "data policy" in detail.lower() or message == "Operation Failed"
+        ):
+            return InvalidRecord(f"{name} refused the record: {_one_line(detail or message)}")
+        return map_status_error(
+            name,
+            response,
+            denied=lambda _body: f"permission denied ({_one_line(message or detail)})",
+            invalid=lambda _body: _one_line(message or detail),
+            refused="the request",
+            invalid_statuses=(400,),
+        )
 
     # -- tables and records ------------------------------------------------------------
 

@@ -29,10 +29,10 @@ from bot.adapters.crm.restkit import (
     clean_value,
     dedupe,
     make_http,
+    map_status_error,
     nest,
     next_url,
     not_supported,
-    throttled,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret, TokenProvider
@@ -114,32 +114,12 @@ class ZendeskCrm(VendorCrm):
     # -- errors ------------------------------------------------------------------------
 
     def _map_error(self, response: HttpResponse) -> CrmError | None:
-        name = self.display_name
-        body = response.body if isinstance(response.body, dict) else {}
-        status = response.status
-        if status == 429:
-            return throttled(name, response)
-        if status == 401:
-            return CrmAuthError(f"{name} refused our credentials")
-        if status == 403:
-            reason = as_text(body.get("description")) or "permission denied"
-            return CrmAuthError(f"{name}: {reason}")
-        if status == 404:
-            return RecordNotFound(f"{name} has no such record")
-        if status in (400, 409, 422):
-            messages: list[str] = []
-            details = body.get("details")
-            if isinstance(details, dict):
-                for problems in details.values():
-                    for problem in problems if isinstance(problems, list) else []:
-                        if isinstance(problem, dict) and problem.get("description"):
-                            messages.append(str(problem["description"]))
-            if not messages:
-                messages.append(
-                    as_text(body.get("description")) or as_text(body.get("error")) or "invalid"
-                )
-            return InvalidRecord(f"{name} refused the record: {'; '.join(messages)}")
-        return None
+        return map_status_error(
+            self.display_name,
+            response,
+            denied=lambda body: as_text(body.get("description")) or "permission denied",
+            invalid=_invalid_reason,
+        )
 
     # -- records -----------------------------------------------------------------------
 
@@ -307,6 +287,20 @@ class ZendeskCrm(VendorCrm):
         if not isinstance(raw, dict) or "id" not in raw:
             raise CrmError(f"{self.display_name} gave an unexpected answer to a create")
         return self._record(record_type, raw)
+
+
+def _invalid_reason(body: dict[str, Any]) -> str:
+    """The validation messages of a refused write (``details.{field}[].description``)."""
+    messages: list[str] = []
+    details = body.get("details")
+    if isinstance(details, dict):
+        for problems in details.values():
+            for problem in problems if isinstance(problems, list) else []:
+                if isinstance(problem, dict) and problem.get("description"):
+                    messages.append(str(problem["description"]))
+    if not messages:
+        messages.append(as_text(body.get("description")) or as_text(body.get("error")) or "invalid")
+    return "; ".join(messages)
 
 
 def _int_id(ref: RecordRef, name: str) -> int:
