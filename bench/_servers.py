@@ -121,7 +121,10 @@ async def serve(kind: str, data_dir: str | None) -> None:
     if kind == "crmcard":
         if not data_dir:
             raise SystemExit("crmcard needs --data-dir")
+        from bot.web.runtime import settle_heap
+
         app, info = crmcard_app(data_dir)
+        settle_heap()
     elif kind == "botbuilder":
         app, info = botbuilder_app()
     else:
@@ -146,6 +149,10 @@ def main() -> None:
     parser.add_argument("--data-dir")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    if args.kind == "crmcard":  # as `crmcard serve` runs it; the bare servers run stock asyncio
+        from bot.web.runtime import use_fast_event_loop
+
+        use_fast_event_loop()
     asyncio.run(serve(args.kind, args.data_dir))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import sys
@@ -22,13 +21,12 @@ from bot.settings import Settings
 def serve(args: argparse.Namespace) -> int:
     from bot.web.access_log import RedactingAccessLogger
     from bot.web.app import create_app
+    from bot.web.runtime import settle_heap, use_fast_event_loop
 
     settings = Settings()
+    use_fast_event_loop()
     app = create_app(settings)
-    # Everything imported and built so far lives as long as the process: keep it out of
-    # the collector's full passes, whose pauses were the p99 of a card (bench.crm_fanout).
-    gc.collect()
-    gc.freeze()
+    settle_heap()
     web.run_app(
         app,
         host=settings.host,
