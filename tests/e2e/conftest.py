@@ -43,6 +43,7 @@ TENANT = "demo-tenant"
 API_KEY = "demo-key"
 AGENT_AAD_OBJECT_ID = "00000000-0000-0000-0000-0000000000a1"
 
+WRITEBACK_POLL_SECONDS = "0.2"
 STARTUP_TIMEOUT = 30.0
 _LISTENING = re.compile(r"^Listening on (\d+)", re.MULTILINE)
 
@@ -201,6 +202,9 @@ def start_stack(workdir: Path) -> Stack:
             CRMCARD_DATA_DIR=str(workdir / "data"),
             CRMCARD_DEFAULT_TENANT_ID=TENANT,
             CRMCARD_API_KEYS=f'{{"{TENANT}": "{API_KEY}"}}',
+            # The write-back worker looks for due items this often (default 2 s): the
+            # write-back test waits for the card's confirmation, not for the poll.
+            CRMCARD_WRITEBACK_POLL_SECONDS=WRITEBACK_POLL_SECONDS,
             PYTHONUNBUFFERED="1",
         ),
     )
