@@ -17,7 +17,6 @@ API reference: https://docs.oracle.com/en/cloud/saas/b2c-service/cxsvc/
 from __future__ import annotations
 
 import re
-import time
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,24 +24,24 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from bot.adapters.crm.http import HttpResponse, ResilientHttp
+from bot.adapters.crm.http import HttpResponse
 from bot.adapters.crm.restkit import (
     MAX_PAGES,
     MAX_RESULTS,
-    OAuthTokenEndpoint,
     VendorCrm,
     as_text,
     dedupe,
     make_http,
     map_status_error,
     nest,
+    no_credentials,
     not_supported,
+    oauth_endpoint,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret, TokenProvider
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
-    CrmAuthError,
     CrmError,
     InvalidRecord,
     RecordNotFound,
@@ -148,18 +147,17 @@ class OracleCrm(VendorCrm):
         if s.oauth_token:
             return StaticSecret(s.oauth_token)
         if s.token_url and s.client_id and s.client_secret:
-            token_http = ResilientHttp(
-                session, name=self.display_name, error_mapper=self._map_error, **options
-            )
-            return OAuthTokenEndpoint(
-                token_http,
+            return oauth_endpoint(
+                session,
                 s.token_url,
+                name=self.display_name,
+                error_mapper=self._map_error,
+                http_options=options,
                 client_id=s.client_id,
                 client_secret=s.client_secret,
                 scope=s.scope,
-                clock=options.get("clock", time.monotonic),
             )
-        raise CrmAuthError(f"{self.display_name} has no credentials configured")
+        raise no_credentials(self.display_name)
 
     # -- errors ------------------------------------------------------------------------
 

@@ -37,13 +37,13 @@ from bot.adapters.crm.restkit import (
     make_http,
     map_status_error,
     next_url,
+    no_credentials,
     not_supported,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret, TokenProvider
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
-    CrmAuthError,
     CrmError,
     RecordNotFound,
     SearchCriteria,
@@ -177,7 +177,7 @@ class RestCrm(VendorCrm):
         if s.auth == "none":
             return None
         if not s.secret:
-            raise CrmAuthError(f"{self.display_name} has no credentials configured")
+            raise no_credentials(self.display_name)
         if s.auth == "basic":
             return StaticSecret.basic(s.username or "", s.secret)
         if s.auth == "bearer":

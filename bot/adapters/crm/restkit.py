@@ -7,7 +7,8 @@ Freshdesk, Oracle B2C, generic REST), on top of :mod:`bot.adapters.crm.http`.
   when they stay on the CRM's own origin (a link elsewhere would receive our credentials);
 * :func:`clean_value` -- user input made inert before it goes into a vendor query;
 * :func:`error_of` / :func:`throttled` -- helpers for the vendors' error mappers;
-* :func:`map_status_error` -- the status -> typed error skeleton every mapper shares.
+* :func:`map_status_error` -- the status -> typed error skeleton every mapper shares;
+* :func:`oauth_endpoint` -- an adapter's OAuth token endpoint on its own caller.
 """
 
 from __future__ import annotations
@@ -133,6 +134,35 @@ class OAuthTokenEndpoint(RenewingTokenProvider):
             expires_at=self.clock() + lifetime,
             scheme="Bearer" if scheme.lower() == "bearer" else scheme,
         )
+
+
+def oauth_endpoint(
+    session: aiohttp.ClientSession,
+    token_url: str,
+    *,
+    name: str,
+    error_mapper: ErrorMapper,
+    http_options: Mapping[str, Any],
+    client_id: str,
+    client_secret: str,
+    **grant: Any,
+) -> OAuthTokenEndpoint:
+    """An adapter's :class:`OAuthTokenEndpoint`: its own unauthenticated caller (the
+    adapter's name, error mapper and ``http_options``) and the adapter's clock.
+    ``grant`` holds the other endpoint options (``grant``, ``username``, ``scope``...)."""
+    token_http = ResilientHttp(session, name=name, error_mapper=error_mapper, **http_options)
+    return OAuthTokenEndpoint(
+        token_http,
+        token_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        clock=http_options.get("clock", time.monotonic),
+        **grant,
+    )
+
+
+def no_credentials(name: str) -> CrmAuthError:
+    return CrmAuthError(f"{name} has no credentials configured")
 
 
 _LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
@@ -379,8 +409,10 @@ __all__ = [
     "map_status_error",
     "nest",
     "next_url",
+    "no_credentials",
     "no_such_record",
     "not_supported",
+    "oauth_endpoint",
     "parse_link_header",
     "same_origin",
     "text_fields",

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,11 +30,10 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from bot.adapters.crm.http import HttpResponse, ResilientHttp
+from bot.adapters.crm.http import HttpResponse
 from bot.adapters.crm.restkit import (
     MAX_PAGES,
     MAX_RESULTS,
-    OAuthTokenEndpoint,
     VendorCrm,
     as_text,
     clean_value,
@@ -43,14 +41,15 @@ from bot.adapters.crm.restkit import (
     make_http,
     map_status_error,
     next_url,
+    no_credentials,
     not_supported,
+    oauth_endpoint,
     parse_link_header,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret, TokenProvider
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
-    CrmAuthError,
     CrmError,
     InvalidRecord,
     RecordNotFound,
@@ -153,23 +152,22 @@ class ServiceNowCrm(VendorCrm):
         self, session: aiohttp.ClientSession, s: ServiceNowSettings, options: dict[str, Any]
     ) -> TokenProvider:
         if s.client_id and s.client_secret:
-            token_http = ResilientHttp(
-                session, name=self.display_name, error_mapper=self._map_error, **options
-            )
             password_grant = bool(s.username and s.password)
-            return OAuthTokenEndpoint(
-                token_http,
+            return oauth_endpoint(
+                session,
                 str(self.base / "oauth_token.do"),
+                name=self.display_name,
+                error_mapper=self._map_error,
+                http_options=options,
                 client_id=s.client_id,
                 client_secret=s.client_secret,
                 grant="password" if password_grant else "client_credentials",
                 username=s.username if password_grant else None,
                 password=s.password if password_grant else None,
-                clock=options.get("clock", time.monotonic),
             )
         if s.username and s.password:
             return StaticSecret.basic(s.username, s.password)
-        raise CrmAuthError(f"{self.display_name} has no credentials configured")
+        raise no_credentials(self.display_name)
 
     # -- errors ------------------------------------------------------------------------
 

@@ -12,18 +12,16 @@ API reference: https://developer.zendesk.com/api-reference/
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
-from bot.adapters.crm.http import HttpResponse, ResilientHttp
+from bot.adapters.crm.http import HttpResponse
 from bot.adapters.crm.restkit import (
     MAX_PAGES,
     MAX_RESULTS,
-    OAuthTokenEndpoint,
     VendorCrm,
     as_text,
     clean_value,
@@ -32,13 +30,14 @@ from bot.adapters.crm.restkit import (
     map_status_error,
     nest,
     next_url,
+    no_credentials,
     not_supported,
+    oauth_endpoint,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret, TokenProvider
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
-    CrmAuthError,
     CrmError,
     InvalidRecord,
     RecordNotFound,
@@ -97,19 +96,18 @@ class ZendeskCrm(VendorCrm):
         if s.oauth_token:
             return StaticSecret(s.oauth_token)
         if s.client_id and s.client_secret:
-            token_http = ResilientHttp(
-                session, name=self.display_name, error_mapper=self._map_error, **options
-            )
-            return OAuthTokenEndpoint(
-                token_http,
+            return oauth_endpoint(
+                session,
                 str(self.base / "oauth" / "tokens"),
+                name=self.display_name,
+                error_mapper=self._map_error,
+                http_options=options,
                 client_id=s.client_id,
                 client_secret=s.client_secret,
                 scope=s.scope,
                 json_body=True,
-                clock=options.get("clock", time.monotonic),
             )
-        raise CrmAuthError(f"{self.display_name} has no credentials configured")
+        raise no_credentials(self.display_name)
 
     # -- errors ------------------------------------------------------------------------
 
