@@ -23,15 +23,14 @@ from yarl import URL
 
 from bot.adapters.crm.http import HttpResponse
 from bot.adapters.crm.restkit import (
-    MAX_PAGES,
     MAX_RESULTS,
     VendorCrm,
     as_text,
     clean_value,
     dedupe,
+    follow_pages,
     make_http,
     map_status_error,
-    next_url,
     not_supported,
     parse_link_header,
     wanted_types,
@@ -161,17 +160,14 @@ class FreshdeskCrm(VendorCrm):
 
     async def _list(self, path: str, params: dict[str, str], limit: int) -> list[dict[str, Any]]:
         per_page = max(1, min(limit, self.settings.page_size, 100))
-        url: URL | None = (self.api / path).with_query({**params, "per_page": str(per_page)})
-        items: list[dict[str, Any]] = []
-        for _ in range(MAX_PAGES):
-            if url is None or len(items) >= limit:
-                break
-            response = await self.http.get(url)
+        url = (self.api / path).with_query({**params, "per_page": str(per_page)})
+
+        def read(response: HttpResponse) -> tuple[list[dict[str, Any]], bool, str | None]:
             page = response.body if isinstance(response.body, list) else []
-            items.extend(i for i in page if isinstance(i, dict) and "id" in i)
-            if not page:
-                break
-            url = next_url(parse_link_header(response.headers.get("link")).get("next"), self.base)
+            items = [i for i in page if isinstance(i, dict) and "id" in i]
+            return items, bool(page), parse_link_header(response.headers.get("link")).get("next")
+
+        items = await follow_pages(url, self.base, limit, self.http.get, read)
         return items[:limit]
 
     # -- CrmClient ---------------------------------------------------------------------

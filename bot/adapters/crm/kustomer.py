@@ -21,16 +21,15 @@ from yarl import URL
 
 from bot.adapters.crm.http import HttpResponse
 from bot.adapters.crm.restkit import (
-    MAX_PAGES,
     MAX_RESULTS,
     VendorCrm,
     as_text,
     clean_value,
     dedupe,
+    follow_pages,
     make_http,
     map_status_error,
     nest,
-    next_url,
     not_supported,
     wanted_types,
 )
@@ -158,23 +157,20 @@ class KustomerCrm(VendorCrm):
     async def _pages(
         self, first: URL, limit: int, body: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
-        resources: list[dict[str, Any]] = []
-        url: URL | None = first
-        for _ in range(MAX_PAGES):
-            if url is None or len(resources) >= limit:
-                break
+        async def fetch(url: URL) -> HttpResponse:
             if body is None:
-                response = await self.http.get(url)
-            else:
-                response = await self.http.post(url, json_body=body, idempotent=True)
+                return await self.http.get(url)
+            return await self.http.post(url, json_body=body, idempotent=True)
+
+        def read(response: HttpResponse) -> tuple[list[dict[str, Any]], bool, str | None]:
             answer = response.body if isinstance(response.body, dict) else {}
             data = answer.get("data")
             page = [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
-            resources.extend(r for r in page if r.get("id"))
             links = answer.get("links") if isinstance(answer.get("links"), dict) else {}
-            if not page:
-                break
-            url = next_url(as_text((links or {}).get("next")), self.base)
+            next_link = as_text((links or {}).get("next"))
+            return [r for r in page if r.get("id")], bool(page), next_link
+
+        resources = await follow_pages(first, self.base, limit, fetch, read)
         return resources[:limit]
 
     # -- CrmClient ---------------------------------------------------------------------

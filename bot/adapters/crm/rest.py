@@ -28,12 +28,12 @@ from yarl import URL
 
 from bot.adapters.crm.http import HttpResponse
 from bot.adapters.crm.restkit import (
-    MAX_PAGES,
     MAX_RESULTS,
     VendorCrm,
     as_text,
     clean_value,
     dedupe,
+    follow_pages,
     make_http,
     map_status_error,
     next_url,
@@ -242,18 +242,19 @@ class RestCrm(VendorCrm):
             value = clean_value(raw)
             if template is None or not value:
                 continue
-            url: URL | None = self._url(template, value=value)
-            for _ in range(MAX_PAGES):
-                if url is None or len(records) >= limit:
-                    break
-                response = await self.http.get(url)
-                found = self.results.find(response.body)
-                items = found if isinstance(found, list) else []
-                records.extend(r for item in items if (r := self._record(item)))
-                if not items or self.next_at is None:
-                    break
-                url = next_url(as_text(self.next_at.find(response.body)), self.base)
+            url = self._url(template, value=value)
+            records += await follow_pages(
+                url, self.base, limit - len(records), self.http.get, self._read_page
+            )
         return dedupe(records, limit)
+
+    def _read_page(self, response: HttpResponse) -> tuple[list[CrmRecord], bool, str | None]:
+        found = self.results.find(response.body)
+        items = found if isinstance(found, list) else []
+        records = [r for item in items if (r := self._record(item))]
+        if not items or self.next_at is None:
+            return records, False, None
+        return records, True, as_text(self.next_at.find(response.body))
 
     async def get(self, ref: RecordRef) -> CrmRecord:
         if self.get_template is None:

@@ -8,7 +8,8 @@ Freshdesk, Oracle B2C, generic REST), on top of :mod:`bot.adapters.crm.http`.
 * :func:`clean_value` -- user input made inert before it goes into a vendor query;
 * :func:`error_of` / :func:`throttled` -- helpers for the vendors' error mappers;
 * :func:`map_status_error` -- the status -> typed error skeleton every mapper shares;
-* :func:`oauth_endpoint` -- an adapter's OAuth token endpoint on its own caller.
+* :func:`oauth_endpoint` -- an adapter's OAuth token endpoint on its own caller;
+* :func:`follow_pages` -- the bounded loop over a list's pages by their next links.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from typing import Any, TypeVar
 
 import aiohttp
 from yarl import URL
@@ -40,6 +41,8 @@ MAX_RESULTS = 50
 
 MAX_PAGES = 20
 """Pages one call follows at most, whatever the CRM says about more."""
+
+T = TypeVar("T")
 
 
 class OAuthTokenEndpoint(RenewingTokenProvider):
@@ -197,6 +200,33 @@ def next_url(candidate: str | None, base: str | URL) -> URL | None:
     if not url.is_absolute():
         url = URL(str(base)).join(url)
     return url if same_origin(url, base) else None
+
+
+async def follow_pages(
+    first: URL,
+    base: str | URL,
+    limit: int,
+    fetch: Callable[[URL], Awaitable[HttpResponse]],
+    read: Callable[[HttpResponse], tuple[list[T], bool, str | None]],
+) -> list[T]:
+    """The items of a paged list, from ``first`` on.
+
+    ``fetch`` gets a page; ``read`` turns its answer into (the items to keep, whether
+    to go on, the next link). Stops after :data:`MAX_PAGES` pages, before a page once
+    ``limit`` items are in, when ``read`` says so, or when the next link is absent or
+    off ``base``'s origin (:func:`next_url`). Returns every item read: callers cut.
+    """
+    items: list[T] = []
+    url: URL | None = first
+    for _ in range(MAX_PAGES):
+        if url is None or len(items) >= limit:
+            break
+        page, more, link = read(await fetch(url))
+        items.extend(page)
+        if not more:
+            break
+        url = next_url(link, base)
+    return items
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -405,6 +435,7 @@ __all__ = [
     "clean_value",
     "dedupe",
     "error_of",
+    "follow_pages",
     "make_http",
     "map_status_error",
     "nest",

@@ -32,15 +32,14 @@ from yarl import URL
 
 from bot.adapters.crm.http import HttpResponse
 from bot.adapters.crm.restkit import (
-    MAX_PAGES,
     MAX_RESULTS,
     VendorCrm,
     as_text,
     clean_value,
     dedupe,
+    follow_pages,
     make_http,
     map_status_error,
-    next_url,
     no_credentials,
     not_supported,
     oauth_endpoint,
@@ -227,24 +226,21 @@ class ServiceNowCrm(VendorCrm):
         )
 
     async def _list(self, table: str, query: str, limit: int) -> list[dict[str, Any]]:
-        url: URL | None = (self.base / "api" / "now" / "table" / table).with_query(
+        url = (self.base / "api" / "now" / "table" / table).with_query(
             sysparm_query=f"{query}^ORDERBYsys_created_on",
             sysparm_limit=str(max(1, min(limit, self.settings.page_size))),
             sysparm_offset="0",
             sysparm_exclude_reference_link="true",
         )
-        rows: list[dict[str, Any]] = []
-        for _ in range(MAX_PAGES):
-            if url is None or len(rows) >= limit:
-                break
-            response = await self.http.get(url)
+
+        def read(response: HttpResponse) -> tuple[list[dict[str, Any]], bool, str | None]:
             body = response.body if isinstance(response.body, dict) else {}
             result = body.get("result")
             page = [r for r in result if isinstance(r, dict)] if isinstance(result, list) else []
-            rows.extend(r for r in page if r.get("sys_id"))
-            if not page:
-                break
-            url = next_url(parse_link_header(response.headers.get("Link")).get("next"), self.base)
+            next_link = parse_link_header(response.headers.get("Link")).get("next")
+            return [r for r in page if r.get("sys_id")], bool(page), next_link
+
+        rows = await follow_pages(url, self.base, limit, self.http.get, read)
         return rows[:limit]
 
     # -- CrmClient ---------------------------------------------------------------------

@@ -20,16 +20,15 @@ from yarl import URL
 
 from bot.adapters.crm.http import HttpResponse
 from bot.adapters.crm.restkit import (
-    MAX_PAGES,
     MAX_RESULTS,
     VendorCrm,
     as_text,
     clean_value,
     dedupe,
+    follow_pages,
     make_http,
     map_status_error,
     nest,
-    next_url,
     no_credentials,
     not_supported,
     oauth_endpoint,
@@ -162,21 +161,15 @@ class ZendeskCrm(VendorCrm):
     async def _cursor(
         self, url: URL, params: dict[str, str], key: str, limit: int
     ) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        current: URL | None = url.update_query(params)
-        for _ in range(MAX_PAGES):
-            if current is None or len(items) >= limit:
-                break
-            response = await self.http.get(current)
+        def read(response: HttpResponse) -> tuple[list[dict[str, Any]], bool, str | None]:
             body = response.body if isinstance(response.body, dict) else {}
             page = body.get(key)
-            if isinstance(page, list):
-                items.extend(p for p in page if isinstance(p, dict))
+            items = [p for p in page if isinstance(p, dict)] if isinstance(page, list) else []
             meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
             links = body.get("links") if isinstance(body.get("links"), dict) else {}
-            if not (meta or {}).get("has_more"):
-                break
-            current = next_url((links or {}).get("next"), self.base)
+            return items, bool((meta or {}).get("has_more")), (links or {}).get("next")
+
+        items = await follow_pages(url.update_query(params), self.base, limit, self.http.get, read)
         return items[:limit]
 
     # -- CrmClient ---------------------------------------------------------------------
