@@ -29,17 +29,19 @@ from bot.adapters.crm.restkit import (
     clean_value,
     dedupe,
     follow_pages,
+    int_id,
     make_http,
     map_status_error,
+    no_such_record,
     not_supported,
     parse_link_header,
+    unexpected_create,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret, TokenProvider
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
     CrmError,
-    InvalidRecord,
     RecordNotFound,
     SearchCriteria,
 )
@@ -151,13 +153,6 @@ class FreshdeskCrm(VendorCrm):
             url=self.url_for(record_type, rid),
         )
 
-    def _path(self, ref: RecordRef) -> str:
-        if ref.type not in _PATHS:
-            raise not_supported(self.display_name, f"{ref.type} records")
-        if not ref.id.isdigit():
-            raise RecordNotFound(f"{self.display_name} has no such record")
-        return _PATHS[ref.type]
-
     async def _list(self, path: str, params: dict[str, str], limit: int) -> list[dict[str, Any]]:
         per_page = max(1, min(limit, self.settings.page_size, 100))
         url = (self.api / path).with_query({**params, "per_page": str(per_page)})
@@ -209,9 +204,9 @@ class FreshdeskCrm(VendorCrm):
         return dedupe(records, limit)
 
     async def _get_raw(self, ref: RecordRef) -> dict[str, Any]:
-        response = await self.http.get(self.api / self._path(ref) / ref.id)
+        response = await self.http.get(self.api / self.numeric_ref(ref, _PATHS) / ref.id)
         if not isinstance(response.body, dict) or "id" not in response.body:
-            raise RecordNotFound(f"{self.display_name} has no such record")
+            raise no_such_record(self.display_name)
         return response.body
 
     async def get(self, ref: RecordRef) -> CrmRecord:
@@ -268,7 +263,7 @@ class FreshdeskCrm(VendorCrm):
                 payload["requester_id"] = _int_id(related_to, self.display_name)
         response = await self.http.post(self.api / _PATHS[record_type], json_body=payload)
         if not isinstance(response.body, dict) or "id" not in response.body:
-            raise CrmError(f"{self.display_name} gave an unexpected answer to a create")
+            raise unexpected_create(self.display_name)
         return self._record(record_type, response.body)
 
 
@@ -284,9 +279,7 @@ def _invalid_reason(body: dict[str, Any]) -> str:
 
 
 def _int_id(ref: RecordRef, name: str) -> int:
-    if not ref.id.isdigit():
-        raise InvalidRecord(f"{name}: {ref.type} id {ref.id!r} is not a Freshdesk id")
-    return int(ref.id)
+    return int_id(ref, name, "a Freshdesk id")
 
 
 __all__ = ["FreshdeskCrm", "FreshdeskSettings", "search_queries"]

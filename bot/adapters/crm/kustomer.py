@@ -30,7 +30,9 @@ from bot.adapters.crm.restkit import (
     make_http,
     map_status_error,
     nest,
+    no_such_record,
     not_supported,
+    unexpected_create,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret, TokenProvider
@@ -38,7 +40,6 @@ from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
     CrmError,
     InvalidRecord,
-    RecordNotFound,
     SearchCriteria,
 )
 
@@ -197,12 +198,12 @@ class KustomerCrm(VendorCrm):
 
     async def _get_resource(self, record_type: str, record_id: str) -> dict[str, Any]:
         if not _OBJECT_ID.match(record_id):
-            raise RecordNotFound(f"{self.display_name} has no such record")
+            raise no_such_record(self.display_name)
         response = await self.http.get(self.base / "v1" / _TYPES[record_type][0] / record_id)
         body = response.body if isinstance(response.body, dict) else {}
         data = body.get("data")
         if not isinstance(data, dict) or not data.get("id"):
-            raise RecordNotFound(f"{self.display_name} has no such record")
+            raise no_such_record(self.display_name)
         return data
 
     async def get(self, ref: RecordRef) -> CrmRecord:
@@ -267,7 +268,7 @@ class KustomerCrm(VendorCrm):
         body = response.body if isinstance(response.body, dict) else {}
         data = body.get("data")
         if not isinstance(data, dict) or not data.get("id"):
-            raise CrmError(f"{self.display_name} gave an unexpected answer to a create")
+            raise unexpected_create(self.display_name)
         return self._record(data)
 
 

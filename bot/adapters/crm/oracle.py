@@ -31,20 +31,21 @@ from bot.adapters.crm.restkit import (
     VendorCrm,
     as_text,
     dedupe,
+    int_id,
     make_http,
     map_status_error,
     nest,
     no_credentials,
+    no_such_record,
     not_supported,
     oauth_endpoint,
+    unexpected_create,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret, TokenProvider
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
     CrmError,
-    InvalidRecord,
-    RecordNotFound,
     SearchCriteria,
 )
 
@@ -232,12 +233,6 @@ class OracleCrm(VendorCrm):
                 break
         return records[:limit]
 
-    def _check(self, ref: RecordRef) -> None:
-        if ref.type not in _TABLES:
-            raise not_supported(self.display_name, f"{ref.type} records")
-        if not ref.id.isdigit():
-            raise RecordNotFound(f"{self.display_name} has no such record")
-
     # -- CrmClient ---------------------------------------------------------------------
 
     async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
@@ -261,10 +256,10 @@ class OracleCrm(VendorCrm):
         return dedupe(records, limit)
 
     async def get(self, ref: RecordRef) -> CrmRecord:
-        self._check(ref)
+        self.numeric_ref(ref, _TABLES)
         found = await self._select(ref.type, f"id = {int(ref.id)}", 1)
         if not found:
-            raise RecordNotFound(f"{self.display_name} has no such record")
+            raise no_such_record(self.display_name)
         return found[0]
 
     async def related(self, ref: RecordRef) -> list[CrmRecord]:
@@ -316,14 +311,12 @@ class OracleCrm(VendorCrm):
         body = response.body if isinstance(response.body, dict) else {}
         new_id = body.get("id")
         if not isinstance(new_id, int):
-            raise CrmError(f"{self.display_name} gave an unexpected answer to a create")
+            raise unexpected_create(self.display_name)
         return await self.get(self.ref(record_type, new_id))
 
 
 def _int_id(ref: RecordRef, name: str) -> int:
-    if not ref.id.isdigit():
-        raise InvalidRecord(f"{name}: {ref.type} id {ref.id!r} is not an Oracle id")
-    return int(ref.id)
+    return int_id(ref, name, "an Oracle id")
 
 
 __all__ = ["APP_CONTEXT_HEADER", "OracleCrm", "OracleSettings", "roql_literal"]

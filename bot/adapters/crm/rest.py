@@ -38,14 +38,15 @@ from bot.adapters.crm.restkit import (
     map_status_error,
     next_url,
     no_credentials,
+    no_such_record,
     not_supported,
+    unexpected_create,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret, TokenProvider
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
     CrmError,
-    RecordNotFound,
     SearchCriteria,
 )
 
@@ -264,7 +265,7 @@ class RestCrm(VendorCrm):
         response = await self.http.get(self._url(self.get_template, id=ref.id))
         record = self._record(self.record_at.find(response.body))
         if record is None:
-            raise RecordNotFound(f"{self.display_name} has no such record")
+            raise no_such_record(self.display_name)
         return record
 
     async def related(self, ref: RecordRef) -> list[CrmRecord]:
@@ -278,7 +279,7 @@ class RestCrm(VendorCrm):
         response = await self.http.post(self._url(self.create_template), json_body=fields)
         record = self._record(self.record_at.find(response.body))
         if record is None:
-            raise CrmError(f"{self.display_name} gave an unexpected answer to a create")
+            raise unexpected_create(self.display_name)
         return record
 
 

@@ -352,6 +352,17 @@ def no_such_record(name: str) -> RecordNotFound:
     return RecordNotFound(f"{name} has no such record")
 
 
+def unexpected_create(name: str) -> CrmError:
+    return CrmError(f"{name} gave an unexpected answer to a create")
+
+
+def int_id(ref: RecordRef, name: str, what: str) -> int:
+    """A related record's numeric id for a write payload (``what``: "a Zendesk id")."""
+    if not ref.id.isdigit():
+        raise InvalidRecord(f"{name}: {ref.type} id {ref.id!r} is not {what}")
+    return int(ref.id)
+
+
 def not_supported(name: str, what: str) -> NotSupported:
     return NotSupported(f"{name} does not support {what}")
 
@@ -412,6 +423,15 @@ class VendorCrm:
     def ref(self, record_type: str, record_id: Any) -> RecordRef:
         return RecordRef(crm=self._settings_id, type=record_type, id=str(record_id))
 
+    def numeric_ref(self, ref: RecordRef, known: Mapping[str, T]) -> T:
+        """``known[ref.type]`` for a record of a known type with a numeric id (CRMs whose
+        ids are integers); not supported for other types, no such record for other ids."""
+        if ref.type not in known:
+            raise not_supported(self._display_name, f"{ref.type} records")
+        if not ref.id.isdigit():
+            raise no_such_record(self._display_name)
+        return known[ref.type]
+
     async def update(self, ref: RecordRef, fields: dict[str, str]) -> CrmRecord:
         raise not_supported(self._display_name, "updating records")
 
@@ -436,6 +456,7 @@ __all__ = [
     "dedupe",
     "error_of",
     "follow_pages",
+    "int_id",
     "make_http",
     "map_status_error",
     "nest",
@@ -448,5 +469,6 @@ __all__ = [
     "same_origin",
     "text_fields",
     "throttled",
+    "unexpected_create",
     "wanted_types",
 ]

@@ -41,9 +41,11 @@ from bot.adapters.crm.restkit import (
     make_http,
     map_status_error,
     no_credentials,
+    no_such_record,
     not_supported,
     oauth_endpoint,
     parse_link_header,
+    unexpected_create,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret, TokenProvider
@@ -272,7 +274,7 @@ class ServiceNowCrm(VendorCrm):
 
     async def _get_raw(self, table: str, sys_id: str) -> dict[str, Any]:
         if not _SYS_ID.match(sys_id):
-            raise RecordNotFound(f"{self.display_name} has no such record")
+            raise no_such_record(self.display_name)
         response = await self.http.get(
             self.base / "api" / "now" / "table" / table / sys_id,
             params={"sysparm_exclude_reference_link": "true"},
@@ -280,7 +282,7 @@ class ServiceNowCrm(VendorCrm):
         body = response.body if isinstance(response.body, dict) else {}
         raw = body.get("result")
         if not isinstance(raw, dict) or not raw.get("sys_id"):
-            raise RecordNotFound(f"{self.display_name} has no such record")
+            raise no_such_record(self.display_name)
         return raw
 
     async def get(self, ref: RecordRef) -> CrmRecord:
@@ -334,7 +336,7 @@ class ServiceNowCrm(VendorCrm):
         body = response.body if isinstance(response.body, dict) else {}
         raw = body.get("result")
         if not isinstance(raw, dict) or not raw.get("sys_id"):
-            raise CrmError(f"{self.display_name} gave an unexpected answer to a create")
+            raise unexpected_create(self.display_name)
         return self._record(table, raw)
 
 

@@ -26,20 +26,21 @@ from bot.adapters.crm.restkit import (
     clean_value,
     dedupe,
     follow_pages,
+    int_id,
     make_http,
     map_status_error,
     nest,
     no_credentials,
+    no_such_record,
     not_supported,
     oauth_endpoint,
+    unexpected_create,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret, TokenProvider
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
     CrmError,
-    InvalidRecord,
-    RecordNotFound,
     SearchCriteria,
 )
 
@@ -149,13 +150,6 @@ class ZendeskCrm(VendorCrm):
             url=self.url_for(record_type, rid),
         )
 
-    def _check(self, ref: RecordRef) -> str:
-        if ref.type not in _PATHS:
-            raise not_supported(self.display_name, f"{ref.type} records")
-        if not ref.id.isdigit():
-            raise RecordNotFound(f"{self.display_name} has no such record")
-        return _PATHS[ref.type]
-
     # -- paging ------------------------------------------------------------------------
 
     async def _cursor(
@@ -207,12 +201,12 @@ class ZendeskCrm(VendorCrm):
         return dedupe(records, limit)
 
     async def _get_raw(self, ref: RecordRef) -> dict[str, Any]:
-        path = self._check(ref)
+        path = self.numeric_ref(ref, _PATHS)
         response = await self.http.get(self.base / "api" / "v2" / path / f"{ref.id}.json")
         body = response.body if isinstance(response.body, dict) else {}
         raw = body.get(_KINDS[ref.type])
         if not isinstance(raw, dict):
-            raise RecordNotFound(f"{self.display_name} has no such record")
+            raise no_such_record(self.display_name)
         return raw
 
     async def get(self, ref: RecordRef) -> CrmRecord:
@@ -276,7 +270,7 @@ class ZendeskCrm(VendorCrm):
         body = response.body if isinstance(response.body, dict) else {}
         raw = body.get(kind)
         if not isinstance(raw, dict) or "id" not in raw:
-            raise CrmError(f"{self.display_name} gave an unexpected answer to a create")
+            raise unexpected_create(self.display_name)
         return self._record(record_type, raw)
 
 
@@ -295,9 +289,7 @@ def _invalid_reason(body: dict[str, Any]) -> str:
 
 
 def _int_id(ref: RecordRef, name: str) -> int:
-    if not ref.id.isdigit():
-        raise InvalidRecord(f"{name}: {ref.type} id {ref.id!r} is not a Zendesk id")
-    return int(ref.id)
+    return int_id(ref, name, "a Zendesk id")
 
 
 __all__ = ["ZendeskCrm", "ZendeskSettings"]
