@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.adapters.crm.http import HttpResponse, ResilientHttp
+from bot.adapters.crm.querykit import card_name, follow_next_links, mapped_columns, search_terms
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
     CrmAuthError,
@@ -239,12 +240,7 @@ class DynamicsClient:
         return record_id.lower()
 
     def _select(self, entity: Entity) -> str:
-        columns = list(entity.select)
-        for crm_field in self.field_mappings:
-            logical, _, name = crm_field.rpartition(".")
-            if logical == entity.logical and name not in columns and _NAME.fullmatch(name):
-                columns.append(name)
-        return ",".join(columns)
+        return ",".join(mapped_columns(entity.select, self.field_mappings, entity.logical, _NAME))
 
     def _prefer(self) -> dict[str, str]:
         return {
@@ -258,17 +254,18 @@ class DynamicsClient:
             params={"$select": self._select(entity), "$filter": filter_},
             headers=self._prefer(),
         )
-        rows: list[dict[str, Any]] = []
-        while True:
-            body = response.body if isinstance(response.body, dict) else {}
-            rows.extend(r for r in body.get("value", []) if isinstance(r, dict))
-            next_link = body.get("@odata.nextLink")
-            if not next_link or len(rows) >= limit:
-                break
-            if not str(next_link).startswith(f"{self.api}/"):
-                break  # only ever follow links into this org's API
-            response = await self.http.get(str(next_link), headers=self._prefer())
-        return rows[:limit]
+
+        async def fetch(link: str) -> HttpResponse:
+            return await self.http.get(link, headers=self._prefer())
+
+        return await follow_next_links(
+            response,
+            rows="value",
+            next_link="@odata.nextLink",
+            limit=limit,
+            prefix=f"{self.api}/",  # only ever follow links into this org's API
+            fetch=fetch,
+        )
 
     def _record(self, entity: Entity, row: Mapping[str, Any]) -> CrmRecord:
         record_id = str(row.get(entity.key) or "")
@@ -280,11 +277,7 @@ class DynamicsClient:
                 continue
             card_key = key
             if not key.startswith("_"):  # lookups keep their names: related() reads them
-                card_key = (
-                    self.field_mappings.get(f"{entity.logical}.{key}")
-                    or self.field_mappings.get(key)
-                    or key
-                )
+                card_key = card_name(self.field_mappings, entity.logical, key)
             fields[card_key] = str(value)
         for key, value in row.items():  # lookups' target types, for related()
             if key.endswith(LOOKUP_TYPE) and value:
@@ -310,14 +303,12 @@ class DynamicsClient:
             spec = SEARCH_FIELDS.get(card_type.lower())
             if spec is None:
                 continue
-            terms: list[str] = []
-            for phone in criteria.phones:
-                terms += [f"{f} eq {odata_quote(phone)}" for f in spec["phone"]]
-            for email in criteria.emails:
-                terms += [f"{f} eq {odata_quote(email)}" for f in spec["email"]]
-            if criteria.name and criteria.name.strip():
-                value = odata_contains(criteria.name.strip())
-                terms += [f"contains({f},{value})" for f in spec["name"]]
+            terms = search_terms(
+                criteria,
+                spec,
+                equals=lambda f, value: f"{f} eq {odata_quote(value)}",
+                contains=lambda f, value: f"contains({f},{odata_contains(value)})",
+            )
             if terms:
                 entity = ENTITIES[card_type.lower()]
                 jobs.append((entity, self._list(entity, " or ".join(terms), self.max_results)))

@@ -18,6 +18,7 @@ from typing import Any
 from yarl import URL
 
 from bot.adapters.crm.http import HttpResponse, ResilientHttp
+from bot.adapters.crm.querykit import card_name, follow_next_links, mapped_columns, search_terms
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
     CrmAuthError,
@@ -191,27 +192,25 @@ class SalesforceClient:
         return record_id
 
     def _select(self, sobject: str) -> list[str]:
-        fields = list(FIELDS.get(sobject, ("Id", "Name")))
-        for crm_field in self.field_mappings:
-            obj, _, name = crm_field.rpartition(".")
-            if obj == sobject and name not in fields and _API_NAME.fullmatch(name):
-                fields.append(name)
-        return fields
+        defaults = FIELDS.get(sobject, ("Id", "Name"))
+        return mapped_columns(defaults, self.field_mappings, sobject, _API_NAME)
 
     async def query(self, soql: str, limit: int | None = None) -> list[dict[str, Any]]:
         """Run a SOQL query, following ``nextRecordsUrl`` until done or ``limit`` rows."""
         response = await self.http.get(await self._api("query"), params={"q": soql})
-        rows: list[dict[str, Any]] = []
-        while True:
-            body = response.body if isinstance(response.body, dict) else {}
-            rows.extend(r for r in body.get("records", []) if isinstance(r, dict))
-            next_url = body.get("nextRecordsUrl")
-            if body.get("done", True) or not next_url or (limit and len(rows) >= limit):
-                break
-            if not str(next_url).startswith(f"/services/data/{self.api_version}/query/"):
-                break  # never follow a link off the org's query API
-            response = await self.http.get(URL(await self.instance_url() + str(next_url)))
-        return rows[:limit] if limit else rows
+
+        async def fetch(link: str) -> HttpResponse:
+            return await self.http.get(URL(await self.instance_url() + link))
+
+        return await follow_next_links(
+            response,
+            rows="records",
+            next_link="nextRecordsUrl",
+            limit=limit or None,
+            prefix=f"/services/data/{self.api_version}/query/",  # only the org's query API
+            fetch=fetch,
+            done=lambda body: bool(body.get("done", True)),
+        )
 
     def _record(self, row: Mapping[str, Any], instance: str) -> CrmRecord:
         sobject = str((row.get("attributes") or {}).get("type") or "")
@@ -239,11 +238,7 @@ class SalesforceClient:
                 continue
             card_key = key
             if not key.endswith("Id"):  # lookups keep their names: related() reads them
-                card_key = (
-                    self.field_mappings.get(f"{sobject}.{key}")
-                    or self.field_mappings.get(key)
-                    or key
-                )
+                card_key = card_name(self.field_mappings, sobject, key)
             fields[card_key] = str(value)
         return CrmRecord(
             ref=RecordRef(crm=self._settings_id, type=card_type, id=record_id),
@@ -281,13 +276,12 @@ class SalesforceClient:
         spec = SEARCH_FIELDS.get(sobject)
         if spec is None:
             return None
-        terms: list[str] = []
-        for phone in criteria.phones:
-            terms += [f"{f} = {soql_quote(phone)}" for f in spec["phone"]]
-        for email in criteria.emails:
-            terms += [f"{f} = {soql_quote(email)}" for f in spec["email"]]
-        if criteria.name and criteria.name.strip():
-            terms += [f"{f} LIKE {soql_like(criteria.name.strip())}" for f in spec["name"]]
+        terms = search_terms(
+            criteria,
+            spec,
+            equals=lambda f, value: f"{f} = {soql_quote(value)}",
+            contains=lambda f, value: f"{f} LIKE {soql_like(value)}",
+        )
         return "(" + " OR ".join(terms) + ")" if terms else None
 
     async def get(self, ref: RecordRef) -> CrmRecord:
