@@ -21,6 +21,7 @@ paths); it is not registered here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bot.adapters.crm.config import (
@@ -36,6 +37,7 @@ from bot.adapters.crm.freshdesk import FreshdeskCrm, FreshdeskSettings
 from bot.adapters.crm.http import RetryPolicy
 from bot.adapters.crm.kustomer import DEFAULT_API_URL, KustomerCrm, KustomerSettings
 from bot.adapters.crm.oracle import OracleCrm, OracleSettings
+from bot.adapters.crm.restkit import no_credentials
 from bot.adapters.crm.servicenow import ServiceNowCrm, ServiceNowSettings
 from bot.adapters.crm.zendesk import ZendeskCrm, ZendeskSettings
 from bot.services.crm import CrmAuthError, CrmClient
@@ -44,7 +46,7 @@ from bot.services.crm import CrmAuthError, CrmClient
 def _secret(config: CrmConfig, ctx: BuildContext) -> str:
     secret = ctx.secret or config.secret
     if secret is None or not secret.get_secret_value():
-        raise CrmAuthError(f"{config.display_name} has no credentials configured")
+        raise no_credentials(config.display_name)
     return secret.get_secret_value()
 
 
@@ -60,6 +62,19 @@ def _http_options(config: CrmConfig, ctx: BuildContext) -> dict[str, Any]:
         "policy": RetryPolicy(attempt_timeout=config.request_timeout),
         "clock": ctx.clock,
     }
+
+
+def _client(
+    adapter: Callable[..., CrmClient], settings: Any, config: CrmConfig, ctx: BuildContext
+) -> CrmClient:
+    """The adapter for ``settings``, named and tuned by ``config``."""
+    return adapter(
+        ctx.session,
+        settings,
+        settings_id=config.settings_id,
+        display_name=config.display_name,
+        **_http_options(config, ctx),
+    )
 
 
 def _wrong_auth(config: CrmConfig, expected: str) -> CrmAuthError:
@@ -82,13 +97,7 @@ def build_zendesk(config: CrmConfig, ctx: BuildContext) -> CrmClient:
         )
     else:
         raise _wrong_auth(config, "an API token or OAuth client credentials")
-    return ZendeskCrm(
-        ctx.session,
-        settings,
-        settings_id=config.settings_id,
-        display_name=config.display_name,
-        **_http_options(config, ctx),
-    )
+    return _client(ZendeskCrm, settings, config, ctx)
 
 
 def build_servicenow(config: CrmConfig, ctx: BuildContext) -> CrmClient:
@@ -102,13 +111,7 @@ def build_servicenow(config: CrmConfig, ctx: BuildContext) -> CrmClient:
         )
     else:
         raise _wrong_auth(config, "basic credentials or OAuth client credentials")
-    return ServiceNowCrm(
-        ctx.session,
-        settings,
-        settings_id=config.settings_id,
-        display_name=config.display_name,
-        **_http_options(config, ctx),
-    )
+    return _client(ServiceNowCrm, settings, config, ctx)
 
 
 def build_kustomer(config: CrmConfig, ctx: BuildContext) -> CrmClient:
@@ -117,26 +120,14 @@ def build_kustomer(config: CrmConfig, ctx: BuildContext) -> CrmClient:
     settings = KustomerSettings(
         api_key=_secret(config, ctx), api_url=config.base_url or DEFAULT_API_URL
     )
-    return KustomerCrm(
-        ctx.session,
-        settings,
-        settings_id=config.settings_id,
-        display_name=config.display_name,
-        **_http_options(config, ctx),
-    )
+    return _client(KustomerCrm, settings, config, ctx)
 
 
 def build_freshdesk(config: CrmConfig, ctx: BuildContext) -> CrmClient:
     if not isinstance(config.auth, ApiKeyAuth | None):
         raise _wrong_auth(config, "an API key")
     settings = FreshdeskSettings(_base_url(config), api_key=_secret(config, ctx))
-    return FreshdeskCrm(
-        ctx.session,
-        settings,
-        settings_id=config.settings_id,
-        display_name=config.display_name,
-        **_http_options(config, ctx),
-    )
+    return _client(FreshdeskCrm, settings, config, ctx)
 
 
 def build_oracle(config: CrmConfig, ctx: BuildContext) -> CrmClient:
@@ -156,13 +147,7 @@ def build_oracle(config: CrmConfig, ctx: BuildContext) -> CrmClient:
         settings = OracleSettings(_base_url(config), oauth_token=secret)
     else:
         raise _wrong_auth(config, "basic credentials, OAuth client credentials or a token")
-    return OracleCrm(
-        ctx.session,
-        settings,
-        settings_id=config.settings_id,
-        display_name=config.display_name,
-        **_http_options(config, ctx),
-    )
+    return _client(OracleCrm, settings, config, ctx)
 
 
 VENDOR_BUILDERS: dict[CrmKind, Builder] = {
