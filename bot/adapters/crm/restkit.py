@@ -100,20 +100,13 @@ class OAuthTokenEndpoint(RenewingTokenProvider):
         return params
 
     async def _request(self, params: dict[str, str]) -> HttpResponse:
-        if self.json_body:
-            return await self.http.post(
-                self.token_url,
-                json_body=params,
-                authenticate=False,
-                idempotent=True,
-                raise_for_status=False,
-            )
+        encoded = {"json_body": params} if self.json_body else {"form": params}
         return await self.http.post(
             self.token_url,
-            form=params,
             authenticate=False,
             idempotent=True,
             raise_for_status=False,
+            **encoded,
         )
 
     async def _fetch(self) -> AccessToken:
