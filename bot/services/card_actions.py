@@ -305,7 +305,7 @@ async def _merge_candidates_card(
         history=[
             HistoryView(
                 audit_id=audit.id,
-                text=f"{merge_service.label(audit.absorbed_before)} · "
+                text=f"{await merge_service.display_name(ctx, tenant, audit.absorbed_before)} · "
                 f"{audit.at:%Y-%m-%d %H:%M} UTC",
             )
             for audit in await merge_service.recent_merges(ctx, tenant, card.id)
@@ -395,7 +395,7 @@ async def _merge_do(
     interaction = await _reread(ctx, interaction)
     if audit.state is not MergeState.done:
         return interaction, ["That merge was undone since; the cards are separate."]
-    absorbed = merge_service.label(audit.absorbed_before)
+    absorbed = await merge_service.display_name(ctx, interaction.tenant_id, audit.absorbed_before)
     text = f"Merged {absorbed} into this card."
     card = await card_for(ctx, interaction, [])
     return ActionResult(

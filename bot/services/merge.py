@@ -263,6 +263,11 @@ async def search(
     return found[:limit]
 
 
+async def display_name(ctx: Context, tenant_id: str, card: CustomerCard) -> str:
+    """The name agents know a card by: its CRM contact's, else its own label."""
+    return (await card_facts(ctx, tenant_id, card)).name or label(card)
+
+
 def label(card: CustomerCard) -> str:
     if card.display_name:
         return card.display_name

@@ -36,7 +36,7 @@ SAME_CONTACT = "• Same CRM contact: Edward Ferrars"
 # its own (only its CRM match does), so today it reads "Merged Unknown contact
 # edward.ferrars@example.com into this card." while the confirmation said "Merges in:
 # Edward Ferrars". Only the shape is pinned here.
-MERGED = re.compile(r"^Merged .+ into this card\.$")
+MERGED = re.compile(r"^Merged Edward Ferrars into this card\.$")
 KEPT = "The open card is kept and the other card is merged into it."
 UNDONE = "Merge undone: the two cards are separate again, as they were."
 WRITTEN = "Written to 1 record ✓"

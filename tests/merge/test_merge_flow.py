@@ -82,7 +82,7 @@ async def test_merge_edward_cards_then_undo(
     [do] = actions(confirm, "mergeDo")
 
     done = (await invoke(bot_client, url, "mergeDo", do["data"]))["value"]
-    assert "Merged" in texts(done) and "into this card" in texts(done)
+    assert "Merged Edward Ferrars into this card." in texts(done)
     [undo] = actions(done, "mergeUndo")
     assert "+15550100" in texts(done) and "edward.ferrars@example.com" in texts(done)
     # Teams retries the invoke: same answer, no second merge.
