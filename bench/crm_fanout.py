@@ -51,6 +51,10 @@ if str(REPO) not in sys.path:
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
+from bot.web.runtime import settle_heap  # noqa: E402
+
+DEFAULT_GC_THRESHOLDS = gc.get_threshold()
+
 
 def latencies_for(count: int, slowest: float) -> list[float]:
     """``count`` CRMs evenly spread up to ``slowest``: 6 -> slowest/6, 2*slowest/6 ..."""
@@ -258,8 +262,7 @@ async def run_scenario(
             )
 
         if freeze:  # as ``crmcard serve`` does once the app is built
-            gc.collect()
-            gc.freeze()
+            settle_heap()
         try:
             times, wall, cpu = await drive(one, interactions)
             slow_port = ports[latencies.index(slowest)]
@@ -270,6 +273,7 @@ async def run_scenario(
             await directory.close()
             await store.close()
             gc.unfreeze()
+            gc.set_threshold(*DEFAULT_GC_THRESHOLDS)
     overheads = [(t - slowest) * 1000 for t in times]
     floor_over = [(t - slowest) * 1000 for t in floors]
     return {
@@ -304,8 +308,15 @@ def main() -> int:
     parser.add_argument(
         "--no-gc-freeze", action="store_true", help="skip the gc.freeze() crmcard serve does"
     )
+    parser.add_argument(
+        "--no-uvloop", action="store_true", help="standard asyncio loop instead of crmcard's"
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not args.serve and not args.no_uvloop:
+        from bot.web.runtime import use_fast_event_loop
+
+        use_fast_event_loop()  # as `crmcard serve` runs; the CRM fakes keep stock asyncio
     if args.serve:
         latencies = [float(x) for x in args.serve.split(",")]
         asyncio.run(serve_fakes(latencies, args.max_requests))
@@ -338,6 +349,7 @@ def main() -> int:
         f"card build time, {args.concurrency} concurrent interactions, "
         f"{args.interactions} measured per row, best of {args.rounds} round(s), "
         f"gc.freeze {'off' if args.no_gc_freeze else 'on'}, "
+        f"{'asyncio' if args.no_uvloop else 'uvloop'} loop, "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     header = (

@@ -25,7 +25,14 @@ def use_fast_event_loop() -> bool:
     return True
 
 
+SERVER_GC_THRESHOLDS = (20_000, 50, 100)
+"""Collect the young generation every 20,000 allocations instead of 700, and the older
+ones 5-10 times less often: a card's objects die young, and the older passes were the
+pauses (``bench.crm_fanout``: 6-CRM p99 overhead 23 ms with the defaults, 7 ms with these)."""
+
+
 def settle_heap() -> None:
     """Call once the app is built: what exists now lives as long as the process."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*SERVER_GC_THRESHOLDS)
