@@ -63,10 +63,13 @@ def test_validation():
     assert config.auth is not None and config.auth.type == "api_key"
 
 
-async def test_unsupported_disabled_and_missing_secret(session: aiohttp.ClientSession):
+async def test_incomplete_disabled_and_missing_secret(session: aiohttp.ClientSession):
     base = {"settings_id": "a", "tenant_id": "t", "display_name": "X"}
-    with pytest.raises(NotSupported):
-        build_client(CrmConfig(kind=CrmKind.REST, **base), session=session)
+    with pytest.raises(CrmAuthError, match="REST endpoints are not configured"):
+        build_client(
+            CrmConfig(kind=CrmKind.REST, base_url="https://crm.example.com", **base),
+            session=session,
+        )
     with pytest.raises(NotSupported, match="disabled"):
         build_client(CrmConfig(kind=CrmKind.SALESFORCE, enabled=False, **base), session=session)
     with pytest.raises(CrmAuthError):

@@ -7,6 +7,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from pydantic import SecretStr
 
 from bot.adapters.crm.rest import JsonPath, RestCrm, RestSettings
 from bot.domain.records import RecordRef
@@ -182,3 +183,31 @@ def test_json_path_subset():
     assert JsonPath("$").find(doc) is doc
     with pytest.raises(ValueError):
         JsonPath("$..a")
+
+
+async def test_built_from_a_crm_configuration(aiohttp_server, session):
+    """An admin connects a REST CRM like any other: endpoints, auth and secret in config."""
+    from bot.adapters.crm.config import ApiKeyAuth, CrmConfig, CrmKind, RestEndpoints, build_client
+
+    fake = RestFake()
+    server = await aiohttp_server(fake.app)
+    config = CrmConfig(
+        settings_id="acme",
+        tenant_id="t",
+        kind=CrmKind.REST,
+        display_name="Acme REST",
+        base_url=str(server.make_url("")),
+        auth=ApiKeyAuth(),
+        rest=RestEndpoints(
+            phone_search="/v2/people?phone={value}",
+            results_path="$.data.items",
+            next_path="$.next",
+            get_path="/v2/people/{id}",
+            record_path="$.person",
+            mapping=MAPPING,
+        ),
+    )
+    crm = build_client(config, session=session, secret=SecretStr("rest-token"))
+    records = await crm.search(SearchCriteria(phones=["+14155550100"]))
+    assert [r.ref.crm for r in records] == ["acme"] and records[0].title
+    assert fake.requests[-1].headers["Authorization"] == "Bearer rest-token"

@@ -127,6 +127,29 @@ AuthParams = Annotated[
 ]
 
 
+class RestEndpoints(BaseModel):
+    """How the generic REST connector talks to a CRM it has no adapter for.
+
+    Templates are paths on ``base_url`` holding ``{value}`` (search) or ``{id}`` (get);
+    paths like ``$.data.items`` pick values out of the JSON answers. The auth scheme comes
+    from ``CrmConfig.auth`` (none, basic, or an API key sent as a bearer or header token).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    record_type: str = "contact"
+    phone_search: str | None = None
+    email_search: str | None = None
+    name_search: str | None = None
+    results_path: str = "$"
+    next_path: str | None = None
+    get_path: str | None = None
+    record_path: str = "$"
+    create_path: str | None = None
+    mapping: dict[str, str] = Field(default_factory=lambda: {"id": "$.id", "title": "$.name"})
+    ui_url_template: str | None = None
+
+
 class CrmConfig(BaseModel):
     """One connected CRM of one tenant."""
 
@@ -140,6 +163,7 @@ class CrmConfig(BaseModel):
     auth: AuthParams | None = None
     secret: SecretStr | None = Field(default=None, exclude=True, repr=False)
     field_mappings: list[FieldMapping] = Field(default_factory=list)
+    rest: RestEndpoints | None = Field(default=None, description="the generic REST kind's API")
     enabled: bool = True
     max_concurrency: int = Field(default=8, ge=1, le=100)
     request_timeout: float = Field(default=10.0, gt=0, le=120)
@@ -293,6 +317,7 @@ BUILDERS: dict[CrmKind, Builder] = {
     CrmKind.KUSTOMER: _build_vendor,
     CrmKind.FRESHDESK: _build_vendor,
     CrmKind.ORACLE: _build_vendor,
+    CrmKind.REST: _build_vendor,
 }
 """Client builders per kind; adapters for the other kinds register here."""
 

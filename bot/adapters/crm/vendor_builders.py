@@ -1,4 +1,4 @@
-"""Client builders for the Zendesk, ServiceNow, Kustomer, Freshdesk and Oracle kinds.
+"""Client builders for the Zendesk, ServiceNow, Kustomer, Freshdesk, Oracle and REST kinds.
 
 They turn a :class:`~bot.adapters.crm.config.CrmConfig` into an adapter, in the shape
 :data:`bot.adapters.crm.config.BUILDERS` expects, which dispatches these kinds here.
@@ -14,9 +14,9 @@ Auth per kind (the secret is ``CrmConfig.secret`` or the one given to ``build_cl
 * Freshdesk -- ``api_key`` (the API key; ``base_url`` is the helpdesk URL).
 * Oracle B2C -- ``basic`` (password); ``oauth_client_credentials`` (client secret,
   ``token_url`` of the identity domain); ``api_key`` (a bearer token).
-
-The generic REST kind needs settings CrmConfig has no place for (templates, field
-paths); it is not registered here.
+* Generic REST -- ``CrmConfig.rest`` says where to search, get and create; auth none,
+  ``basic`` (password), or ``api_key`` (sent as ``Authorization: Bearer`` when the header
+  is ``Authorization``, else in the named header).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from bot.adapters.crm.freshdesk import FreshdeskCrm, FreshdeskSettings
 from bot.adapters.crm.http import RetryPolicy
 from bot.adapters.crm.kustomer import DEFAULT_API_URL, KustomerCrm, KustomerSettings
 from bot.adapters.crm.oracle import OracleCrm, OracleSettings
-from bot.adapters.crm.restkit import no_credentials
+from bot.adapters.crm.rest import RestCrm, RestSettings
+from bot.adapters.crm.restkit import MAX_RESULTS, no_credentials
 from bot.adapters.crm.servicenow import ServiceNowCrm, ServiceNowSettings
 from bot.adapters.crm.zendesk import ZendeskCrm, ZendeskSettings
 from bot.services.crm import CrmAuthError, CrmClient
@@ -150,12 +151,35 @@ def build_oracle(config: CrmConfig, ctx: BuildContext) -> CrmClient:
     return _client(OracleCrm, settings, config, ctx)
 
 
+def build_rest(config: CrmConfig, ctx: BuildContext) -> CrmClient:
+    if config.rest is None:
+        raise CrmAuthError(f"{config.display_name}: the REST endpoints are not configured")
+    auth = config.auth
+    credentials: dict[str, Any] = {}
+    if isinstance(auth, BasicAuth):
+        credentials = {"auth": "basic", "username": auth.username, "secret": _secret(config, ctx)}
+    elif isinstance(auth, ApiKeyAuth):
+        scheme = "bearer" if auth.header.lower() == "authorization" else "api_key"
+        credentials = {
+            "auth": scheme,
+            "api_key_header": auth.header,
+            "secret": _secret(config, ctx),
+        }
+    elif auth is not None:
+        raise _wrong_auth(config, "no auth, basic credentials or an API key")
+    settings = RestSettings(
+        _base_url(config), **credentials, **config.rest.model_dump(), max_results=MAX_RESULTS
+    )
+    return _client(RestCrm, settings, config, ctx)
+
+
 VENDOR_BUILDERS: dict[CrmKind, Builder] = {
     CrmKind.ZENDESK: build_zendesk,
     CrmKind.SERVICENOW: build_servicenow,
     CrmKind.KUSTOMER: build_kustomer,
     CrmKind.FRESHDESK: build_freshdesk,
     CrmKind.ORACLE: build_oracle,
+    CrmKind.REST: build_rest,
 }
 
 
@@ -164,6 +188,7 @@ __all__ = [
     "build_freshdesk",
     "build_kustomer",
     "build_oracle",
+    "build_rest",
     "build_servicenow",
     "build_zendesk",
 ]
