@@ -23,7 +23,5 @@ def admin_tenant(request: web.Request) -> str:
     for tenant_id, key in settings.admin_keys.items():
         if presented and hmac.compare_digest(key.get_secret_value().encode(), presented):
             return tenant_id
-    raise web.HTTPUnauthorized(
-        body=problem(401, "missing or unknown X-Admin-Key").body,
-        content_type="application/json",
-    )
+    refusal = problem(401, "missing or unknown X-Admin-Key")
+    raise web.HTTPUnauthorized(text=refusal.text, content_type="application/json")
