@@ -367,16 +367,7 @@ async def merge(
         audit = await _plan(ctx, tenant_id, open_card_id, other_card_id, actor, merge_id)
     if audit.state is MergeState.pending:
         await _apply(ctx, tenant_id, audit)
-        audit = await update(
-            ctx.store,
-            audit_key,
-            MergeAudit,
-            lambda a: (
-                a.model_copy(update={"state": MergeState.done})
-                if a.state is MergeState.pending
-                else a
-            ),
-        )
+        audit = await _advance(ctx, audit_key, MergeState.pending, MergeState.done)
     return audit
 
 
@@ -523,6 +514,18 @@ async def _apply(ctx: Context, tenant_id: str, audit: MergeAudit) -> None:
 # --- undo -----------------------------------------------------------------------------
 
 
+async def _advance(
+    ctx: Context, audit_key: str, from_state: MergeState, to_state: MergeState
+) -> MergeAudit:
+    """Move the audit entry on once its work is done; a retry that finds it moved is fine."""
+    return await update(
+        ctx.store,
+        audit_key,
+        MergeAudit,
+        lambda a: a.model_copy(update={"state": to_state}) if a.state is from_state else a,
+    )
+
+
 async def undo(
     ctx: Context,
     tenant_id: str,
@@ -570,16 +573,7 @@ async def undo(
         audit = await update(ctx.store, audit_key, MergeAudit, start)
     if audit.state is MergeState.undoing:
         await _revert(ctx, tenant_id, audit)
-        audit = await update(
-            ctx.store,
-            audit_key,
-            MergeAudit,
-            lambda a: (
-                a.model_copy(update={"state": MergeState.undone})
-                if a.state is MergeState.undoing
-                else a
-            ),
-        )
+        audit = await _advance(ctx, audit_key, MergeState.undoing, MergeState.undone)
     return audit
 
 
