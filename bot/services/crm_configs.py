@@ -13,7 +13,6 @@ action and which fields changed from what to what, with the secret redacted.
 from __future__ import annotations
 
 import builtins
-import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from bot.adapters.crm.config import CrmConfig
 from bot.services import keys
 from bot.services.secret_box import SecretBox
 from bot.services.store import AlreadyExists, NotFound, Store, create_model, read_model, update
+from bot.services.validation import validation_details
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +90,6 @@ class ConfigAuditEntry(BaseModel):
     changes: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="field -> {'from': ..., 'to': ...}; secrets redacted"
     )
-
-
-def validation_details(error: ValidationError) -> list[dict[str, Any]]:
-    details: list[dict[str, Any]] = json.loads(
-        error.json(include_url=False, include_context=False, include_input=False)
-    )
-    return details
 
 
 def parse_config(tenant_id: str, payload: Any) -> CrmConfig:

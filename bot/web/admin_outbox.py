@@ -23,7 +23,7 @@ from bot.services.outbox import NotReplayable, OutboxItem, OutboxStatus
 from bot.services.store import put_model
 from bot.services.writeback import WritebackWorker
 from bot.web.admin_auth import admin_tenant
-from bot.web.errors import problem
+from bot.web.errors import invalid_input, problem
 from bot.web.interactions import CONTEXT
 
 WRITEBACK = web.AppKey("writeback_worker", WritebackWorker)
@@ -132,13 +132,7 @@ async def put_mapping(request: web.Request) -> web.Response:
     try:
         mapping = MemorializationMapping.model_validate(body)
     except ValidationError as error:
-        return problem(
-            400,
-            "invalid memorialization mapping",
-            details=json.loads(
-                error.json(include_url=False, include_context=False, include_input=False)
-            ),
-        )
+        return invalid_input(error, "invalid memorialization mapping")
     await put_model(ctx.store, keys.memorialization(tenant_id, settings_id), mapping)
     return web.json_response(mapping.model_dump(mode="json", by_alias=True))
 

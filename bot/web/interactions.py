@@ -16,7 +16,7 @@ from bot.domain.errors import DomainError, InvalidTransition
 from bot.services import interactions
 from bot.services.context import Context
 from bot.settings import Settings
-from bot.web.errors import problem
+from bot.web.errors import invalid_input, problem
 
 CONTEXT = web.AppKey("context", Context)
 SETTINGS = web.AppKey("settings", Settings)
@@ -39,13 +39,7 @@ async def post_interaction_event(request: web.Request) -> web.Response:
     except json.JSONDecodeError as error:
         return problem(400, f"body is not JSON: {error}")
     except ValidationError as error:
-        return problem(
-            400,
-            "invalid interaction event",
-            details=json.loads(
-                error.json(include_url=False, include_context=False, include_input=False)
-            ),
-        )
+        return invalid_input(error, "invalid interaction event")
     try:
         interaction = await interactions.ingest(request.app[CONTEXT], tenant_id, event)
     except InvalidTransition as error:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from bot.domain.record_policies import RecordPolicy
 from bot.services import record_creation
+from bot.services.validation import validation_details
 from bot.web.admin_auth import admin_tenant
 from bot.web.errors import problem
 from bot.web.interactions import CONTEXT
@@ -46,9 +47,7 @@ async def put_policy(request: web.Request) -> web.Response:
     except json.JSONDecodeError as error:
         return problem(400, f"body is not JSON: {error}")
     except ValidationError as error:
-        details = json.loads(
-            error.json(include_url=False, include_context=False, include_input=False)
-        )
+        details = validation_details(error)
         first = details[0]
         where = ".".join(str(p) for p in first["loc"])
         return problem(422, f"{where}: {first['msg']}" if where else first["msg"], details=details)

@@ -23,7 +23,7 @@ from bot.domain.workflows import (
 )
 from bot.services import workflows
 from bot.web.admin_auth import admin_tenant
-from bot.web.errors import problem
+from bot.web.errors import invalid_input, problem
 from bot.web.interactions import CONTEXT, SETTINGS, tenant_for_key
 
 _STATUS: list[tuple[type[DomainError], int]] = [
@@ -46,16 +46,6 @@ def _status(error: DomainError) -> int:
     return 400
 
 
-def _validation_problem(error: ValidationError, message: str) -> web.Response:
-    return problem(
-        400,
-        message,
-        details=json.loads(
-            error.json(include_url=False, include_context=False, include_input=False)
-        ),
-    )
-
-
 async def _json(request: web.Request) -> tuple[Any, web.Response | None]:
     try:
         return await request.json(), None
@@ -73,7 +63,7 @@ async def execute(request: web.Request) -> web.Response:
     try:
         body = ExecuteRequest.model_validate(payload)
     except ValidationError as error:
-        return _validation_problem(error, "invalid workflow request")
+        return invalid_input(error, "invalid workflow request")
     workflow_id = request.match_info["workflowId"]
     try:
         result = await workflows.execute(request.app[CONTEXT], tenant_id, workflow_id, body)
