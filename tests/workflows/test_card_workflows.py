@@ -1,0 +1,87 @@
+"""Agents run search and create workflows from the customer card (Action.Execute)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.bot.test_customer_card_flow import (
+    Client,
+    actions,
+    install,
+    invoke,
+    start_call,
+    texts,
+)
+from tests.connector import FakeConnector
+from tests.workflows.test_workflows_http import CREATE_CASE, SEARCH
+
+ADMIN = {"X-Admin-Key": "demo-admin-key"}
+
+
+async def open_workflows(client: Client, url: str, fake: FakeConnector) -> dict[str, Any]:
+    for workflow_id, body in (("find", SEARCH), ("new-case", CREATE_CASE)):
+        response = await client.put(f"/api/admin/workflows/{workflow_id}", json=body, headers=ADMIN)
+        assert response.status == 200, await response.text()
+    await install(client, url)
+    await start_call(client)
+    [button] = actions(fake.cards()[-1].card, "workflows")
+    listed: dict[str, Any] = (await invoke(client, url, "workflows", button["data"]))["value"]
+    return listed
+
+
+async def test_workflow_card_lists_inputs_per_workflow(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    fake, url = connector
+    listed = await open_workflows(bot_client, url, fake)
+    assert "Workflows for Edward Ferrars" in texts(listed)
+    inputs = {i["id"]: i for i in _inputs(listed)}
+    assert {"wf.find.email", "wf.find.name", "wf.new-case.subject"} <= set(inputs)
+    assert inputs["wf.new-case.subject"]["isRequired"] is True
+    assert inputs["wf.new-case.priority"]["value"] == "Medium"
+    assert {a["data"]["workflowId"] for a in actions(listed, "runWorkflow")} == {"find", "new-case"}
+
+
+async def test_search_then_create_from_the_card(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    fake, url = connector
+    listed = await open_workflows(bot_client, url, fake)
+    runs = {a["data"]["workflowId"]: a["data"] for a in actions(listed, "runWorkflow")}
+    # Teams submits every input of the card with the clicked action.
+    submitted = {"wf.find.email": "", "wf.find.name": "Marianne", "wf.new-case.subject": ""}
+    found = (await invoke(bot_client, url, "runWorkflow", {**runs["find"], **submitted}))["value"]
+    assert "1 record(s) found" in texts(found) and "Marianne Dashwood" in texts(found)
+
+    created_inputs = {**submitted, "wf.new-case.subject": "Pianoforte tuning"}
+    data = {**runs["new-case"], **created_inputs}
+    created = (await invoke(bot_client, url, "runWorkflow", data))["value"]
+    assert "created Pianoforte tuning, pinned and linked" in texts(created)
+    assert [a for a in actions(created, "unlink") if "case:" in a["data"]["record"]]
+    # Teams retries an unanswered invoke: the same click does not create a second case.
+    again = (await invoke(bot_client, url, "runWorkflow", data))["value"]
+    assert texts(again).count('"Pianoforte tuning"') == 1
+
+
+async def test_missing_required_input_is_a_notice_not_a_crash(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    fake, url = connector
+    listed = await open_workflows(bot_client, url, fake)
+    runs = {a["data"]["workflowId"]: a["data"] for a in actions(listed, "runWorkflow")}
+    body = await invoke(bot_client, url, "runWorkflow", {**runs["new-case"]})
+    assert body["statusCode"] == 200
+    assert "subject" in texts(body["value"])
+
+
+def _inputs(card: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(card, dict):
+        if card.get("type") == "Input.Text":
+            found.append(card)
+        for value in card.values():
+            found.extend(_inputs(value))
+    elif isinstance(card, list):
+        for item in card:
+            found.extend(_inputs(item))
+    return found
