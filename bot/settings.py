@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     writeback_max_attempts: int = Field(
         10, ge=1, description="failed deliveries of one write-back before it is parked"
     )
+    recovery_days: int = Field(
+        90,
+        ge=1,
+        description="delivered (or abandoned parked) write-back items, the recovery copies "
+        "of interaction data, are purged this many days after their last change",
+    )
     writeback_queue_connection_string: SecretStr = Field(
         SecretStr(""),
         description="Azure Storage (Queue) connection string: write-backs are announced to "

@@ -3,8 +3,11 @@
     crmcard outbox list [--tenant T] [--status parked|pending|done] [--json]
     crmcard outbox replay INTERACTION_ID RECORD_KEY [--tenant T]
     crmcard outbox replay --all-parked [--crm SETTINGS_ID] [--tenant T]
+    crmcard outbox purge [--older-than-days N] [--tenant T | --all-tenants]
 
 A replayed item is delivered by the next scan of any running bot's write-back worker.
+``purge`` does now what the workers do hourly: delete done (and parked) write-backs
+unchanged for CRMCARD_RECOVERY_DAYS (or N) days; pending ones are never deleted.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.settings import Settings
@@ -78,6 +81,33 @@ async def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _purge(args: argparse.Namespace) -> int:
+    from bot.services import outbox
+    from bot.web.admin_outbox import configured_tenants
+    from bot.web.app import open_store
+
+    settings = Settings()
+    days = settings.recovery_days if args.older_than_days is None else args.older_than_days
+    if days < 0:
+        print("--older-than-days must not be negative")
+        return 2
+    tenants = (
+        configured_tenants(settings)
+        if args.all_tenants
+        else [args.tenant or settings.default_tenant_id]
+    )
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    store = open_store(settings)
+    try:
+        purged = await outbox.purge_tenants(store, tenants, cutoff)
+    finally:
+        await store.close()
+    for tenant_id, item_keys in purged.items():
+        since = f"{cutoff:%Y-%m-%d %H:%M} UTC"
+        print(f"{tenant_id}: purged {len(item_keys)} write-back(s) unchanged since {since}")
+    return 0
+
+
 def _run(command: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
         code: int = asyncio.run(command(args))
@@ -87,7 +117,7 @@ def _run(command: Any) -> Any:
 
 
 def add_parser(commands: Any) -> None:
-    box = commands.add_parser("outbox", help="write-backs to CRMs: list, replay")
+    box = commands.add_parser("outbox", help="write-backs to CRMs: list, replay, purge")
     sub = box.add_subparsers(dest="outbox_command", required=True)
     listing = sub.add_parser("list", help="the tenant's write-backs (parked ones say why)")
     listing.add_argument("--tenant", help="tenant id (default: CRMCARD_DEFAULT_TENANT_ID)")
@@ -103,3 +133,17 @@ def add_parser(commands: Any) -> None:
     replay.add_argument("--crm", help="with --all-parked: only this CRM configuration")
     replay.add_argument("--tenant", help="tenant id (default: CRMCARD_DEFAULT_TENANT_ID)")
     replay.set_defaults(run=_run(_replay))
+    purge = sub.add_parser(
+        "purge", help="delete finished write-backs older than the recovery window, now"
+    )
+    purge.add_argument(
+        "--older-than-days",
+        type=float,
+        help="the window in days (default: CRMCARD_RECOVERY_DAYS, 90)",
+    )
+    whose = purge.add_mutually_exclusive_group()
+    whose.add_argument("--tenant", help="tenant id (default: CRMCARD_DEFAULT_TENANT_ID)")
+    whose.add_argument(
+        "--all-tenants", action="store_true", help="every tenant with an API or admin key"
+    )
+    purge.set_defaults(run=_run(_purge))

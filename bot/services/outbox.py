@@ -7,12 +7,19 @@ under :data:`keys.OUTBOX_DUE_PREFIX`, all before the webhook is answered. Worker
 into it under its ETag, so only one process delivers it; a lease left by a dead process
 expires and the item is claimed again. Each step (record fields, timeline activity) is
 recorded as done as soon as the CRM accepted it, so a retry redoes only what is missing.
+
+Finished items are the recovery copies of interaction data (PRODUCT.md section 8): a
+done item, or a parked one nobody replayed, is purged with its due marker once it has
+not changed for the recovery window (:func:`purge_expired`, run by the worker and by
+``crmcard outbox purge``). Pending items are never purged.
 """
 
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -29,7 +36,16 @@ from bot.domain.memorialization import (
 )
 from bot.domain.records import RecordRef
 from bot.services import keys
-from bot.services.store import AlreadyExists, NotFound, Store, read_model, update
+from bot.services.store import (
+    AlreadyExists,
+    NotFound,
+    PreconditionFailed,
+    Store,
+    read_model,
+    update,
+)
+
+DEFAULT_RECOVERY_DAYS = 90
 
 
 class OutboxStatus(StrEnum):
@@ -237,3 +253,95 @@ def summarize(items: list[OutboxItem]) -> list[str]:
 async def card_status(store: Store, tenant_id: str, interaction_id: str) -> list[str]:
     """The write-back lines for the card (empty before anything falls due)."""
     return summarize(await items_for(store, tenant_id, interaction_id))
+
+
+# -- retention of the recovery copies ------------------------------------------------
+
+
+def expires_at(item: OutboxItem, recovery_days: float) -> datetime | None:
+    """When a finished item becomes purgeable (its last change plus the window); None
+    while it is pending: an undelivered write-back is never a purgeable copy."""
+    if item.status is OutboxStatus.pending:
+        return None
+    return item.updated_at + timedelta(days=recovery_days)
+
+
+def purgeable(item: OutboxItem, cutoff: datetime) -> bool:
+    """Done or parked, unleased, and unchanged since before ``cutoff``."""
+    return (
+        item.status is not OutboxStatus.pending
+        and item.lease_owner is None
+        and item.updated_at < cutoff
+    )
+
+
+@dataclass
+class PurgeResult:
+    purged: list[str]
+    examined: int
+    resume_after: str | None
+    """Where a bounded pass stopped (the last key it read); None: it reached the end."""
+
+
+async def purge_expired(
+    store: Store,
+    tenant_id: str,
+    cutoff: datetime,
+    *,
+    limit: int | None = None,
+    after: str | None = None,
+) -> PurgeResult:
+    """Delete the tenant's finished items last changed before ``cutoff``, with their due
+    markers; at most ``limit`` point reads, starting after the key ``after``.
+
+    Costs one listing of the tenant's outbox keys plus one read per examined item and two
+    deletes per purged one. Safe beside workers, replays and other purgers: an item is
+    deleted only under the ETag it was read with, so one that changed meanwhile (claimed,
+    replayed) stays; its marker goes first and is put back if the item turned out pending.
+    """
+    purged: list[str] = []
+    examined = 0
+    async for key in store.keys(keys.outbox_prefix(tenant_id)):
+        if after is not None and key <= after:
+            continue
+        if limit is not None and examined >= limit:
+            return PurgeResult(purged, examined, after)
+        examined += 1
+        after = key
+        if await _purge_one(store, key, cutoff):
+            purged.append(key)
+    return PurgeResult(purged, examined, None)
+
+
+async def _purge_one(store: Store, key: str, cutoff: datetime) -> bool:
+    document = await store.read(key)
+    if document is None:
+        return False
+    try:
+        item = OutboxItem.model_validate_json(document.data)
+    except ValueError:
+        return False  # not ours to judge: leave it
+    if not purgeable(item, cutoff):
+        return False
+    marker = keys.outbox_due(key)
+    await store.delete(marker)
+    try:
+        await store.delete(key, document.etag)
+    except PreconditionFailed:
+        # Changed since the read (a replay made it pending, or another purger got it):
+        # a pending item must keep a marker, or no worker would find it.
+        current = await read_model(store, key, OutboxItem)
+        if current is not None and current.status is OutboxStatus.pending:
+            await _mark_due(store, key)
+        return False
+    return True
+
+
+async def purge_tenants(
+    store: Store, tenant_ids: Iterable[str], cutoff: datetime
+) -> dict[str, list[str]]:
+    """Purge every expired item of the tenants, unbounded (the CLI's "purge now")."""
+    return {
+        tenant_id: (await purge_expired(store, tenant_id, cutoff)).purged
+        for tenant_id in dict.fromkeys(tenant_ids)
+    }

@@ -8,6 +8,10 @@ timeline step finds what a crashed attempt already created (external id) where t
 lets us look it up. Outages and throttling are retried with exponential backoff and
 jitter (``Retry-After`` honoured); what the CRM refuses outright is parked with the
 reason, for an admin to fix and replay.
+
+In the background the worker also purges finished items older than the recovery window
+(:func:`bot.services.outbox.purge_expired`): first shortly after start, then every
+``purge_interval``, at most ``purge_limit`` item reads per tenant and sweep.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -117,10 +121,25 @@ class WritebackWorker:
         publish_card: Callable[[Context, Interaction], Awaitable[object]] = publish,
         queue: WorkQueue | None = None,
         scan_interval: float | None = None,
+        recovery_days: float = outbox.DEFAULT_RECOVERY_DAYS,
+        retention_tenants: Callable[[], Iterable[str]] | None = None,
+        purge_interval: float = 3600.0,
+        purge_first_after: float = 60.0,
+        purge_limit: int = 500,
     ) -> None:
         """``poll_interval``: how often the queue (or, without one, the store) is looked
         at; ``scan_interval``: how often the store's due markers are scanned (default:
-        every poll without a queue, a safety net every 30 s or 10 polls with one)."""
+        every poll without a queue, a safety net every 30 s or 10 polls with one).
+
+        ``retention_tenants``: whose finished items to purge after ``recovery_days``
+        (None: no background purge)."""
+        self.recovery_days = recovery_days
+        self.retention_tenants = retention_tenants
+        self.purge_interval = purge_interval
+        self.purge_first_after = purge_first_after
+        self.purge_limit = max(1, purge_limit)
+        self._purge_after: dict[str, str | None] = {}
+        self._purge_task: asyncio.Task[None] | None = None
         self.ctx = ctx
         self.poll_interval = poll_interval
         self.queue = queue
@@ -160,14 +179,53 @@ class WritebackWorker:
     def start(self) -> asyncio.Task[None]:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self.run(), name=f"writeback {self.owner}")
+        if self._purge_task is None or self._purge_task.done():
+            self._purge_task = asyncio.create_task(
+                self.run_retention(), name=f"writeback retention {self.owner}"
+            )
         return self._task
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
+        tasks = (self._task, self._purge_task)
+        self._task = self._purge_task = None
+        for task in tasks:
+            if task is None:
+                continue
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def run_retention(self) -> None:
+        await asyncio.sleep(self.purge_first_after)
+        while True:
+            try:
+                await self.purge_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("write-back retention sweep failed; trying again later")
+            await asyncio.sleep(self.purge_interval)
+
+    async def purge_once(self) -> int:
+        """One bounded retention sweep over the tenants; how many items were purged. Each
+        tenant's sweep resumes where its last one stopped, wrapping around at the end."""
+        if self.retention_tenants is None:
+            return 0
+        cutoff = self.ctx.clock() - timedelta(days=self.recovery_days)
+        purged = 0
+        for tenant_id in dict.fromkeys(self.retention_tenants()):
+            result = await outbox.purge_expired(
+                self.ctx.store,
+                tenant_id,
+                cutoff,
+                limit=self.purge_limit,
+                after=self._purge_after.get(tenant_id),
+            )
+            self._purge_after[tenant_id] = result.resume_after
+            purged += len(result.purged)
+        if purged:
+            log.info("write-back retention: purged %d item(s) before %s", purged, cutoff)
+        return purged
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

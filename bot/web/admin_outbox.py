@@ -1,6 +1,7 @@
 """The admin API for write-backs, per tenant by ``X-Admin-Key``.
 
-* ``GET  /api/admin/outbox[?status=parked|pending|done]`` -- the tenant's write-backs
+* ``GET  /api/admin/outbox[?status=parked|pending|done]`` -- the tenant's write-backs,
+  with the retention of finished ones (``retention``; each item's ``purgeAfter``)
 * ``POST /api/admin/outbox/replay`` -- body ``{"interactionId": ..., "record": "crm:type:id"}``:
   send a parked (or waiting) write-back again, now; ``{"allParked": true}`` (optionally
   with ``"settingsId"``) replays every parked one, e.g. after fixing a CRM's credentials
@@ -11,6 +12,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -22,14 +25,33 @@ from bot.services.context import Context
 from bot.services.outbox import NotReplayable, OutboxItem, OutboxStatus
 from bot.services.store import put_model
 from bot.services.writeback import WritebackWorker
-from bot.web.admin_auth import admin_tenant
+from bot.settings import Settings
+from bot.web.admin_auth import SETTINGS_KEY, admin_tenant
 from bot.web.errors import invalid_input, problem
 from bot.web.interactions import CONTEXT
 
 WRITEBACK = web.AppKey("writeback_worker", WritebackWorker)
 
 
-def item_json(item: OutboxItem) -> dict[str, Any]:
+def configured_tenants(settings: Settings) -> list[str]:
+    """The tenants whose outbox retention is swept: every one with an API or admin key,
+    and the default tenant (local emulators)."""
+    return list(
+        dict.fromkeys([*settings.api_keys, *settings.admin_keys, settings.default_tenant_id])
+    )
+
+
+def retention_json(recovery_days: float, now: datetime) -> dict[str, Any]:
+    return {
+        "recoveryDays": recovery_days,
+        "purgesBefore": (now - timedelta(days=recovery_days)).isoformat(),
+        "rule": "done and parked write-backs are purged, with their due markers, once "
+        "unchanged for recoveryDays; pending ones never",
+    }
+
+
+def item_json(item: OutboxItem, recovery_days: float | None = None) -> dict[str, Any]:
+    purge_after = outbox.expires_at(item, recovery_days) if recovery_days is not None else None
     return {
         "interactionId": item.interaction_id,
         "record": item.record.key,
@@ -52,6 +74,7 @@ def item_json(item: OutboxItem) -> dict[str, Any]:
         ],
         "createdAt": item.created_at.isoformat(),
         "updatedAt": item.updated_at.isoformat(),
+        "purgeAfter": purge_after.isoformat() if purge_after else None,
     }
 
 
@@ -72,8 +95,15 @@ async def list_outbox(request: web.Request) -> web.Response:
         status = OutboxStatus(raw) if raw else None
     except ValueError:
         return problem(400, f"status must be one of {[s.value for s in OutboxStatus]}")
-    items = await outbox.list_items(request.app[CONTEXT].store, tenant_id, status)
-    return web.json_response({"items": [item_json(i) for i in items]})
+    ctx: Context = request.app[CONTEXT]
+    days = request.app[SETTINGS_KEY].recovery_days
+    items = await outbox.list_items(ctx.store, tenant_id, status)
+    return web.json_response(
+        {
+            "items": [item_json(i, days) for i in items],
+            "retention": retention_json(days, ctx.clock()),
+        }
+    )
 
 
 async def replay_item(request: web.Request) -> web.Response:
@@ -137,7 +167,20 @@ async def put_mapping(request: web.Request) -> web.Response:
     return web.json_response(mapping.model_dump(mode="json", by_alias=True))
 
 
+async def _configure_retention(app: web.Application) -> None:
+    """Give the write-back worker the recovery window and the tenants to sweep (its first
+    sweep comes ``purge_first_after`` seconds after it started)."""
+    worker, settings = app.get(WRITEBACK), app.get(SETTINGS_KEY)
+    if worker is None or settings is None:
+        return
+    worker.recovery_days = settings.recovery_days
+    if worker.retention_tenants is None:
+        tenants: Iterable[str] = configured_tenants(settings)
+        worker.retention_tenants = lambda: tenants
+
+
 def setup_admin_outbox(app: web.Application) -> None:
+    app.on_startup.append(_configure_retention)
     app.router.add_get("/api/admin/outbox", list_outbox)
     app.router.add_post("/api/admin/outbox/replay", replay_item)
     mapping = "/api/admin/crms/{settings_id}/memorialization"
