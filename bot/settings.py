@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         "every instance over a queue; empty: each instance scans the store every poll",
     )
     writeback_queue_name: str = "crmcard-writeback"
+    live_watch_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="while a tab is open, how often its agent's card sources in the store "
+        "are checked (ETag point reads) for changes made by other instances",
+    )
 
     sso_client_id: str = Field(
         "", description="client id of the Entra app behind the tab's SSO (empty: MicrosoftAppId)"

@@ -65,7 +65,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     box = secret_box(settings)  # refuses to start with the Blob store and no key
     store = store or open_store(settings)
     adapter = create_adapter(settings)
-    live = LiveCards()  # open tabs hear about every card change, however it was made
+    # Open tabs hear about every card change, however it was made; changes made by other
+    # instances are seen by watching the store while a tab of that agent is open here.
+    live = LiveCards(watch_seconds=settings.live_watch_seconds)
     crm_configs = CrmConfigs(store, box)
     crms = StoreDirectory(crm_configs, always=demo_crms(settings))
     ctx = Context(

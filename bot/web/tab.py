@@ -274,3 +274,4 @@ def setup_tab(app: web.Application, live: LiveCards) -> None:
         await live.close()
 
     app.on_shutdown.append(end_streams)
+    app.on_cleanup.append(end_streams)  # again: no store watcher outlives the store

@@ -1,0 +1,241 @@
+"""Live tab updates across two bot instances sharing one store (SQLite file, or Azurite).
+
+A tab's event stream is served by one instance; the change may be made through another
+(an interaction event, a click in Teams). The serving instance watches the agent's card
+sources in the store while that tab is open: one watcher per agent, stopped when the
+last tab closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.adapters.storage.local import LocalStore
+from bot.services import keys
+from bot.services.interactions import AgentInbox
+from bot.services.live import LiveCards, ObservedStore
+from bot.services.store import Document, Store
+from bot.settings import Settings
+from bot.web.app import create_app, open_store
+from bot.web.tab import HEARTBEAT_SECONDS, LIVE
+from tests.activities import AGENT
+from tests.bot.test_concurrency import _settings
+from tests.bot.test_customer_card_flow import install, invoke, record_action, start_call, texts
+from tests.connector import FakeConnector
+from tests.tab.test_tab_api import next_card
+
+Client = TestClient[Any, Any]
+WATCH = 0.05  # seconds between the watcher's looks, in these tests
+INBOX = keys.agent_inbox("demo-tenant", AGENT)
+
+
+class CountingStore:
+    """The store, counting reads per key."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.reads: Counter[str] = Counter()
+
+    async def read(self, key: str) -> Document | None:
+        self.reads[key] += 1
+        return await self.inner.read(key)
+
+    async def create(self, key: str, data: bytes) -> str:
+        return await self.inner.create(key, data)
+
+    async def replace(self, key: str, data: bytes, etag: str) -> str:
+        return await self.inner.replace(key, data, etag)
+
+    async def delete(self, key: str, etag: str | None = None) -> None:
+        await self.inner.delete(key, etag)
+
+    def keys(self, prefix: str) -> AsyncIterator[str]:
+        return self.inner.keys(prefix)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+@asynccontextmanager
+async def two_instances(settings: Settings) -> AsyncIterator[tuple[Client, Client, CountingStore]]:
+    """Instances A and B on one store; B's store reads are counted."""
+    settings = settings.model_copy(update={"live_watch_seconds": WATCH})
+    counted = CountingStore(open_store(settings))
+    app_b = create_app(settings, store=counted)
+    app_b[HEARTBEAT_SECONDS] = WATCH  # B notices a closed tab at its next heartbeat
+    clients = [TestClient(TestServer(create_app(settings))), TestClient(TestServer(app_b))]
+    for client in clients:
+        await client.start_server()
+    try:
+        yield clients[0], clients[1], counted
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 3.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never became true"
+        await asyncio.sleep(0.01)
+
+
+KINDS = ["local", pytest.param("blob", marks=pytest.mark.azurite)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_an_interaction_started_through_a_reaches_a_tab_on_b(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    settings = _settings(kind, tmp_path, request)
+    async with two_instances(settings) as (a, b, _), b.get("/api/tab/events") as stream:
+        assert (await next_card(stream))["card"] is None
+        await start_call(a)
+        update = await next_card(stream)
+        while update["card"] is None:
+            update = await next_card(stream)
+        assert update["interactionId"] == "call-1"
+        assert "Current interaction" in texts(update["card"])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_record_linked_in_teams_through_a_reaches_a_tab_on_b(
+    kind: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    connector: tuple[FakeConnector, str],
+) -> None:
+    _, url = connector
+    async with two_instances(_settings(kind, tmp_path, request)) as (a, b, _):
+        await install(a, url)
+        await start_call(a)
+        async with b.get("/api/tab/events") as stream:
+            first = await next_card(stream)
+            assert first["interactionId"] == "call-1"
+            link = record_action(first["card"], "link", "contact:C-2001")
+            body = await invoke(a, url, "link", link["data"])
+            assert body["statusCode"] == 200, body
+            update = await next_card(stream)
+            assert update["revision"] > first["revision"]
+            assert record_action(update["card"], "unlink", "contact:C-2001")
+
+
+async def test_the_watcher_stops_when_the_last_tab_closes(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    async with two_instances(_settings("local", tmp_path, request)) as (a, b, counted):
+        await start_call(a)
+        live = b.app[LIVE]
+        async with b.get("/api/tab/events") as stream:
+            await next_card(stream)
+            assert live.watcher_count() == 1
+            reads = counted.reads[INBOX]
+            await asyncio.sleep(WATCH * 4)
+            assert counted.reads[INBOX] > reads, "an open tab is watched"
+        await eventually(lambda: live.subscriber_count("demo-tenant", AGENT) == 0)
+        assert live.watcher_count() == 0
+        await asyncio.sleep(WATCH)  # a read already under way when it stopped may finish
+        reads = counted.reads[INBOX]
+        await asyncio.sleep(WATCH * 6)
+        assert counted.reads[INBOX] == reads, "nobody watches once the tab is closed"
+
+
+async def test_one_watcher_however_many_tabs_an_agent_has_open(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    async with two_instances(_settings("local", tmp_path, request)) as (a, b, counted):
+        await start_call(a)
+        live = b.app[LIVE]
+        streams = [await b.get("/api/tab/events") for _ in range(4)]
+        try:
+            for stream in streams:
+                await next_card(stream)
+            assert live.subscriber_count("demo-tenant", AGENT) == 4
+            assert live.watcher_count() == 1
+            reads = counted.reads[INBOX]
+            window = 0.5
+            await asyncio.sleep(window)
+            looks = counted.reads[INBOX] - reads
+            assert 1 <= looks <= window / WATCH + 2, looks  # one watcher's pace, not four
+
+            # A change through A is still seen once by every tab on B.
+            payload_a = await start_call(a, "call-2")
+            assert payload_a
+            for stream in streams:
+                update = await next_card(stream)
+                while update["interactionId"] != "call-2":
+                    update = await next_card(stream)
+        finally:
+            for stream in streams:
+                stream.close()
+        await eventually(lambda: live.watcher_count() == 0)
+
+
+async def test_app_cleanup_stops_the_watchers(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    async with two_instances(_settings("local", tmp_path, request)) as (_, b, counted):
+        live = b.app[LIVE]
+        stream = await b.get("/api/tab/events")
+        await next_card(stream)
+        assert live.watcher_count() == 1
+        await b.server.close()  # runs the app's shutdown and cleanup with the tab open
+        assert live.watcher_count() == 0
+        reads = sum(counted.reads.values())
+        await asyncio.sleep(WATCH * 4)
+        assert sum(counted.reads.values()) == reads
+        stream.close()
+
+
+class RenderCounting(LiveCards):
+    """Renders the inbox document itself, and counts renderings."""
+
+    def __init__(self) -> None:
+        super().__init__(watch_seconds=WATCH)
+        self.renders = 0
+
+    async def current(self, tenant_id: str, agent_id: str) -> dict[str, Any]:
+        self.renders += 1
+        document = await self.ctx.store.read(keys.agent_inbox(tenant_id, agent_id))
+        return {"card": document.data.decode() if document else None}
+
+
+def inbox(*ids: str) -> bytes:
+    return AgentInbox(interaction_ids=list(ids)).model_dump_json().encode()
+
+
+async def test_only_an_etag_change_made_elsewhere_causes_a_rendering(tmp_path: Path) -> None:
+    inner = LocalStore(tmp_path / "state.sqlite3")
+    live = RenderCounting()
+    observed = ObservedStore(inner, live)
+    live.bind(cast(Any, SimpleNamespace(store=observed)))
+    try:
+        subscription = await live.subscribe("demo-tenant", AGENT)
+        assert await subscription.next(1) is not None
+        await asyncio.sleep(WATCH * 4)
+        assert live.renders == 1, "a quiet store is watched without rendering"
+
+        etag = await inner.create(INBOX, inbox("call-1"))  # another instance writes
+        await eventually(lambda: live.renders == 2)
+        assert "call-1" in (await subscription.next(1) or "")
+
+        await inner.create(keys.interaction("demo-tenant", "call-1"), b"{}")  # and again
+        await eventually(lambda: live.renders == 3)
+
+        await observed.replace(INBOX, inbox("call-0", "call-1"), etag)  # this instance writes
+        await eventually(lambda: live.renders == 4)
+        assert "call-0" in (await subscription.next(1) or "")
+        await asyncio.sleep(WATCH * 4)
+        assert live.renders == 4, "the watcher does not report this instance's own write"
+    finally:
+        await live.close()
+        await inner.close()
