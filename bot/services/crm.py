@@ -95,6 +95,12 @@ class CrmClient(Protocol):
         """Log a completed activity ("task" or "phonecall") on the record's timeline.
 
         CRMs without timelines (all but Salesforce and Dynamics) raise NotSupported.
+
+        Adapters that can make it idempotent also take ``external_id=`` (the write-back's
+        idempotency key) and offer ``find_timeline_activity(ref, external_id)``
+        (:class:`bot.services.writeback.IdempotentTimeline`): the demo CRM, Dynamics
+        (``activityid`` derived from the key) and Salesforce (upsert by the Task
+        external-id field, when one is configured).
         """
         ...
 

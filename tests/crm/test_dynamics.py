@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import pytest
 
-from bot.adapters.crm.dynamics import DynamicsClient, odata_contains, odata_quote
+from bot.adapters.crm.dynamics import DynamicsClient, activity_id, odata_contains, odata_quote
 from bot.adapters.crm.http import CircuitBreaker, ResilientHttp, RetryPolicy
 from bot.adapters.crm.tokens import MsalClientCredentials, MsalSettings
 from bot.domain.records import RecordRef
@@ -308,3 +308,48 @@ async def test_slow_token_renewal_does_not_delay_requests(org: Org, vtime: Virtu
     await org.client.get(ref(org, "account", "acme"))
     assert time.perf_counter() - started < 0.25
     assert org.auth.refreshing() is not None
+
+
+# -- idempotent timeline writes (client-chosen activityid) --------------------------------
+
+KEY = "crmcard-0123456789abcdef0123456789abcdef"
+
+
+async def test_timeline_retry_creates_one_activity_with_derived_id(org: Org):
+    jane = ref(org, "contact", "jane")
+    assert await org.client.find_timeline_activity(jane, KEY) is None
+    first = await org.client.create_timeline_activity(
+        jane, "Call with Jane", "notes", activity_type="phonecall", external_id=KEY
+    )
+    assert first.ref.id == activity_id(KEY) and first.ref.type == "phonecall"
+    again = await org.client.create_timeline_activity(
+        jane, "Call with Jane", "notes", activity_type="phonecall", external_id=KEY
+    )
+    assert again.ref == first.ref
+    assert list(org.fake.rows["phonecalls"]) == [activity_id(KEY)]
+    assert org.fake.rows["tasks"] == {}
+    posts = [(m, p) for m, p, _ in org.fake.requests if m == "POST"]
+    assert len(posts) == 2  # the second was refused as a duplicate key, then looked up
+    found = await org.client.find_timeline_activity(jane, KEY)
+    assert found is not None and found.ref == first.ref
+    assert await org.client.find_timeline_activity(jane, "crmcard-other") is None
+
+
+async def test_duplicate_activity_key_follows_the_documented_contract(org: Org):
+    case = ref(org, "case", "case")
+    task = await org.client.create_timeline_activity(case, "Task", "notes", external_id=KEY)
+    # Activities share one key space: the same key as a phonecall is the same activity.
+    call = await org.client.create_timeline_activity(
+        case, "Call", "notes", activity_type="phonecall", external_id=KEY
+    )
+    assert call.ref == task.ref and org.fake.rows["phonecalls"] == {}
+    async with aiohttp.ClientSession() as raw:
+        token = (await org.auth.token()).value
+        answer = await raw.post(
+            f"{org.fake.base_url}/api/data/v9.2/tasks",
+            json={"subject": "again", "activityid": activity_id(KEY)},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert answer.status == 412
+        assert (await answer.json())["error"]["code"] == "0x80040237"
+    assert activity_id(KEY) == activity_id(KEY) != activity_id(KEY + "x")

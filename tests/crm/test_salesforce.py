@@ -380,3 +380,60 @@ async def test_outage_opens_the_circuit(org: Org):
     with pytest.raises(CrmUnavailable, match="Acme Salesforce unavailable, retrying"):
         await org.client.get(ref(org, "account", "acme"))
     assert len(org.fake.requests) == before
+
+
+# -- idempotent timeline writes (upsert by external id) -----------------------------------
+
+KEY = "crmcard-0123456789abcdef0123456789abcdef"
+
+
+def keyed(org: Org, field: str | None = "Crmcard_Key__c") -> SalesforceClient:
+    return SalesforceClient(
+        settings_id="sf1",
+        display_name="Acme Salesforce",
+        http=org.http,
+        today=lambda: __import__("datetime").date(2024, 5, 17),
+        task_external_id_field=field,
+    )
+
+
+async def test_timeline_retry_upserts_one_task_by_external_id(org: Org):
+    client = keyed(org)
+    jane = ref(org, "contact", "jane")
+    assert await client.find_timeline_activity(jane, KEY) is None
+    first = await client.create_timeline_activity(
+        jane, "Call with Jane", "notes", activity_type="phonecall", external_id=KEY
+    )
+    again = await client.create_timeline_activity(
+        jane, "Call with Jane", "notes", activity_type="phonecall", external_id=KEY
+    )
+    assert again.ref == first.ref and first.ref.type == "task"
+    [stored] = org.fake.records["Task"].values()
+    assert stored["Crmcard_Key__c"] == KEY and stored["WhoId"] == org.ids["jane"]
+    assert stored["TaskSubtype"] == "Call" and stored["Status"] == "Completed"
+    upserts = [p for m, p in org.fake.requests if m == "PATCH"]
+    assert upserts == [f"/services/data/v60.0/sobjects/Task/Crmcard_Key__c/{KEY}"] * 2
+    assert not [p for m, p in org.fake.requests if m == "POST" and "sobjects" in p]
+    found = await client.find_timeline_activity(jane, KEY)
+    assert found is not None and found.ref == first.ref
+    assert await client.find_timeline_activity(jane, "crmcard-other") is None
+
+
+async def test_timeline_without_external_id_field_creates_as_before(org: Org):
+    client = keyed(org, None)
+    jane = ref(org, "contact", "jane")
+    assert await client.find_timeline_activity(jane, KEY) is None
+    task = await client.create_timeline_activity(
+        jane, "Call", f"notes\n\ncrmcard reference: {KEY}", external_id=KEY
+    )
+    stored = org.fake.records["Task"][task.ref.id]
+    assert stored["Crmcard_Key__c"] is None and KEY in stored["Description"]
+    assert not [p for m, p in org.fake.requests if m == "PATCH"]
+
+
+async def test_timeline_external_id_field_missing_in_org_is_invalid(org: Org):
+    client = keyed(org, "Not_An_External_Id__c")
+    with pytest.raises(InvalidRecord, match="Not_An_External_Id__c"):
+        await client.create_timeline_activity(ref(org, "case", "case"), "x", "y", external_id=KEY)
+    with pytest.raises(ValueError):
+        keyed(org, "bad field; DROP")

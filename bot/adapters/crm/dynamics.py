@@ -5,12 +5,20 @@ Authenticates app-only through :class:`~bot.adapters.crm.tokens.MsalClientCreden
 :func:`odata_quote` / :func:`odata_contains` literals, so user input never leaves its
 string; paging follows ``@odata.nextLink`` with ``Prefer: odata.maxpagesize``; errors
 ``{"error": {"code", "message"}}`` and service-protection 429s become typed errors.
+
+Timeline activities are idempotent: given the write-back's idempotency key, the task or
+phonecall is created with a client-chosen primary key, ``activityid`` = uuid5 of the key
+(:func:`activity_id`). A retry looks the activity up by that id first, and a create that
+Dataverse refuses as a duplicate key (``0x80040237``, "Cannot insert duplicate key")
+returns the row that already holds it, so a crash between the create and the outbox
+marking its step done never makes a second activity.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -149,6 +157,20 @@ _ENTITY_ID = re.compile(r"\(([0-9a-fA-F-]{36})\)\s*$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
+ACTIVITY_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:crmcard:dynamics:timeline-activity")
+DUPLICATE_KEY = "0x80040237"  # -2147220937 "Cannot insert duplicate key"
+TIMELINE_TYPES = ("task", "phonecall")
+
+
+class DuplicateKey(InvalidRecord):
+    """Dataverse already has a row with the primary key we chose."""
+
+
+def activity_id(external_id: str) -> str:
+    """The deterministic ``activityid`` of the activity written for ``external_id``."""
+    return str(uuid.uuid5(ACTIVITY_ID_NAMESPACE, external_id))
+
+
 def odata_quote(value: str) -> str:
     """``value`` as an OData string literal: single quotes doubled, quotes included."""
     return "'" + value.replace("'", "''") + "'"
@@ -177,6 +199,8 @@ def dataverse_error(name: str, response: HttpResponse) -> CrmError | None:
         return CrmAuthError(f"{name} refused our credentials")
     if status == 403:
         return CrmAuthError(f"{name} denied access{detail}")
+    if code == DUPLICATE_KEY:
+        return DuplicateKey(f"{name} already has a record with that key{detail}")
     if code == "0x80040333":
         return InvalidRecord(f"{name} found a duplicate record{detail}")
     if 400 <= status < 500:
@@ -372,8 +396,12 @@ class DynamicsClient:
     def _bind(self, target: RecordRef) -> str:
         return f"/{self._entity(target.type).entity_set}({self._guid(target.id)})"
 
-    async def _insert(self, entity: Entity, body: dict[str, Any]) -> CrmRecord:
-        response = await self.http.post(f"{self.api}/{entity.entity_set}", json_body=body)
+    async def _insert(
+        self, entity: Entity, body: dict[str, Any], *, idempotent: bool = False
+    ) -> CrmRecord:
+        response = await self.http.post(
+            f"{self.api}/{entity.entity_set}", json_body=body, idempotent=idempotent
+        )
         entity_id = response.headers.get("OData-EntityId", "")
         match = _ENTITY_ID.search(entity_id)
         if match is None:
@@ -407,6 +435,21 @@ class DynamicsClient:
             )
         return await self.get(ref)
 
+    async def find_timeline_activity(self, ref: RecordRef, external_id: str) -> CrmRecord | None:
+        """The task or phonecall created for ``external_id`` (GET by its derived
+        ``activityid``), if any."""
+        if not external_id:
+            return None
+        record_id = activity_id(external_id)
+        for card_type in TIMELINE_TYPES:
+            try:
+                return await self.get(
+                    RecordRef(crm=self._settings_id, type=card_type, id=record_id)
+                )
+            except RecordNotFound:
+                continue
+        return None
+
     async def create_timeline_activity(
         self,
         ref: RecordRef,
@@ -414,8 +457,11 @@ class DynamicsClient:
         description: str,
         *,
         activity_type: str = "task",
+        external_id: str | None = None,
     ) -> CrmRecord:
-        if activity_type not in ("task", "phonecall"):
+        """Log a task or phonecall regarding the record. With ``external_id`` its
+        ``activityid`` is derived from it: creating it again returns the first one."""
+        if activity_type not in TIMELINE_TYPES:
             raise NotSupported(f"{self._display_name} has no {activity_type} activities")
         regarding = self._entity(ref.type)
         activity = ENTITIES[activity_type]
@@ -424,4 +470,15 @@ class DynamicsClient:
             "description": description,
             f"regardingobjectid_{regarding.logical}_{activity.logical}@odata.bind": self._bind(ref),
         }
-        return await self._insert(activity, body)
+        if not external_id:
+            return await self._insert(activity, body)
+        body[activity.key] = activity_id(external_id)
+        try:
+            # Resending is safe with our own key (a duplicate is caught below), so the
+            # POST may be retried after a timeout or a 5xx like a GET.
+            return await self._insert(activity, body, idempotent=True)
+        except DuplicateKey:
+            existing = await self.find_timeline_activity(ref, external_id)
+            if existing is None:
+                raise
+            return existing

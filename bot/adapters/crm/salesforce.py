@@ -5,6 +5,13 @@ escaped as a SOQL string literal (:func:`soql_quote`, :func:`soql_like`), follow
 ``nextRecordsUrl`` paging, and maps the REST API's error arrays
 ``[{"message", "errorCode", "fields"}]`` to the port's typed errors. An expired session
 (401 INVALID_SESSION_ID) is re-authenticated once by :class:`ResilientHttp`.
+
+Timeline Tasks are idempotent when the org has an external-id field on Task (an
+Activity custom text field marked *External ID* and *Unique*, named by
+``task_external_id_field``): the write-back's idempotency key goes in that field and the
+Task is written by upsert, ``PATCH /sobjects/Task/{field}/{key}`` (201 created, 200/204
+matched and updated), so a retry after a crash finds the Task instead of adding one.
+Without the field a Task is created plainly and the key only appears in its description.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from yarl import URL
 
@@ -126,6 +134,9 @@ class SalesforceClient:
     ``instance_url`` is the org's My Domain URL; when None the token's ``instance_url``
     is used. ``field_mappings`` renames CRM fields for the card (``Field`` or
     ``Object.Field`` -> card field) and adds mapped fields to search results.
+    ``task_external_id_field`` is the API name of an external-id field on Task (e.g.
+    ``Crmcard_Key__c``) holding the write-back's idempotency key; None: Tasks are created
+    without one and a retried write-back cannot find what a crashed attempt created.
     """
 
     def __init__(
@@ -139,7 +150,11 @@ class SalesforceClient:
         max_results: int = 50,
         field_mappings: Mapping[str, str] | None = None,
         today: Any = None,
+        task_external_id_field: str | None = None,
     ) -> None:
+        if task_external_id_field is not None and not _API_NAME.fullmatch(task_external_id_field):
+            raise ValueError(f"not a Salesforce field name: {task_external_id_field!r}")
+        self.task_external_id_field = task_external_id_field or None
         self._settings_id = settings_id
         self._display_name = display_name
         self.http = http
@@ -371,6 +386,31 @@ class SalesforceClient:
         )
         return await self.get(ref)
 
+    def _external_path(self, external_id: str) -> str:
+        assert self.task_external_id_field is not None
+        return f"sobjects/Task/{self.task_external_id_field}/{quote(external_id, safe='')}"
+
+    async def find_timeline_activity(self, ref: RecordRef, external_id: str) -> CrmRecord | None:
+        """The Task written with ``external_id``, if any (GET by external id); always None
+        without ``task_external_id_field`` (Description cannot be filtered in SOQL)."""
+        if self.task_external_id_field is None or not external_id:
+            return None
+        return await self._task_by_external_id(external_id)
+
+    async def _task_by_external_id(self, external_id: str) -> CrmRecord | None:
+        try:
+            response = await self.http.get(
+                await self._api(self._external_path(external_id)),
+                params={"fields": ",".join(self._select("Task"))},
+            )
+        except RecordNotFound:
+            return None
+        row = dict(response.body) if isinstance(response.body, dict) else {}
+        if not row.get("Id"):
+            return None
+        row.setdefault("attributes", {"type": "Task"})
+        return self._record(row, await self.instance_url())
+
     async def create_timeline_activity(
         self,
         ref: RecordRef,
@@ -378,7 +418,10 @@ class SalesforceClient:
         description: str,
         *,
         activity_type: str = "task",
+        external_id: str | None = None,
     ) -> CrmRecord:
+        """Log a completed Task. With ``external_id`` and ``task_external_id_field`` the
+        Task is upserted by that key: writing it again updates the same Task."""
         if activity_type not in ("task", "phonecall"):
             raise NotSupported(f"{self._display_name} has no {activity_type} activities")
         lookup = "WhoId" if ref.type.lower() in ("contact", "lead") else "WhatId"
@@ -391,4 +434,34 @@ class SalesforceClient:
         }
         if activity_type == "phonecall":
             body["TaskSubtype"] = "Call"
+        if external_id and self.task_external_id_field is not None:
+            return await self._upsert_task(body, external_id)
         return await self._insert("Task", body)
+
+    async def _upsert_task(self, body: dict[str, Any], external_id: str) -> CrmRecord:
+        """PATCH /sobjects/Task/{field}/{key}: 201 created, 200 (v46+, ``created``: false)
+        or 204 (older versions) updated the Task already holding the key. The key stays out
+        of the body (it is in the URL). An upsert is safe to resend, hence idempotent."""
+        try:
+            response = await self.http.patch(
+                await self._api(self._external_path(external_id)),
+                json_body=body,
+                idempotent=True,
+            )
+        except RecordNotFound as error:  # the field is missing or not an external id
+            raise InvalidRecord(
+                f"{self._display_name}: Task has no external ID field "
+                f"{self.task_external_id_field!r} (check the CRM configuration)"
+            ) from error
+        answer = response.body if isinstance(response.body, dict) else {}
+        if response.status in (200, 201) and answer.get("id"):
+            if answer.get("success") is False:
+                errors = answer.get("errors") or []
+                raise InvalidRecord(f"{self._display_name} did not write the task: {errors}")
+            return await self.get(
+                RecordRef(crm=self._settings_id, type="task", id=str(answer["id"]))
+            )
+        found = await self._task_by_external_id(external_id)
+        if found is None:
+            raise InvalidRecord(f"{self._display_name} did not say which task it wrote")
+        return found

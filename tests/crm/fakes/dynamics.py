@@ -5,8 +5,12 @@ Follows the public documentation of:
   odata.maxpagesize``, ``@odata.nextLink`` paging)
   https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/overview
 * Create a table row using the Web API (``204 No Content`` + ``OData-EntityId``;
-  associating rows with ``<navigation property>@odata.bind``)
+  associating rows with ``<navigation property>@odata.bind``; the primary key value may be
+  chosen by the client, and a value already in use is refused: 412 with code
+  ``0x80040237`` "Cannot insert duplicate key" -- activities share one key space,
+  ``activityid`` of activitypointer, so a task and a phonecall cannot share an id)
   https://learn.microsoft.com/power-apps/developer/data-platform/webapi/create-entity-web-api
+  https://learn.microsoft.com/troubleshoot/power-platform/dataverse/user-permissions/client-errors
 * Update and delete table rows (``PATCH`` with ``If-Match: *`` to prevent an upsert)
   https://learn.microsoft.com/power-apps/developer/data-platform/webapi/update-delete-entities-using-web-api
 * Compose HTTP requests and handle errors (``{"error": {"code", "message"}}``)
@@ -100,6 +104,7 @@ ENTITIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     ),
 }
 SETS_BY_LOGICAL = {logical: name for name, (logical, _, _) in ENTITIES.items()}
+ACTIVITY_SETS = ("tasks", "phonecalls")  # one activityid key space (activitypointer)
 
 
 def _binds() -> dict[str, dict[str, tuple[str, str]]]:
@@ -425,7 +430,9 @@ class FakeDataverse:
             return odata_error(400, "0x80060888", str(exc))
         return web.json_response(self._view(entity_set, row, select))
 
-    def _apply(self, entity_set: str, row: dict[str, Any], body: Any) -> web.Response | None:
+    def _apply(
+        self, entity_set: str, row: dict[str, Any], body: Any, *, creating: bool = False
+    ) -> web.Response | None:
         if not isinstance(body, dict):
             return odata_error(
                 400, "0x80048d19", "Error identified in Payload provided by the user"
@@ -451,6 +458,12 @@ class FakeDataverse:
                     )
                 row[lookup] = m.group(1).lower()
                 row[lookup + LOOKUP_TYPE] = ENTITIES[target_set][0]
+            elif name == key and creating:
+                if not isinstance(value, str) or not re.fullmatch(_GUID, value):
+                    return odata_error(
+                        400, "0x80048d19", f"Cannot convert the literal '{value}' to Edm.Guid"
+                    )
+                row[name] = value.lower()
             elif name not in columns or name.startswith("_") or name == key:
                 return odata_error(
                     400,
@@ -467,9 +480,14 @@ class FakeDataverse:
         body = await request.json()
         _, key, columns = ENTITIES[entity_set]
         row: dict[str, Any] = {c: None for c in columns}
-        problem = self._apply(entity_set, row, body)
+        problem = self._apply(entity_set, row, body, creating=True)
         if problem:
             return problem
+        chosen = row.get(key)
+        if chosen is not None:
+            key_space = ACTIVITY_SETS if entity_set in ACTIVITY_SETS else (entity_set,)
+            if any(chosen in self.rows[name] for name in key_space):
+                return odata_error(412, "0x80040237", "Cannot insert duplicate key.")
         email = row.get("emailaddress1")
         if (
             entity_set == "contacts"
@@ -485,7 +503,7 @@ class FakeDataverse:
                 "A record was not created or updated because a duplicate "
                 "of the current record already exists.",
             )
-        row[key] = str(uuid.uuid4())
+        row[key] = chosen or str(uuid.uuid4())
         self._compute(entity_set, row)
         self.rows[entity_set][row[key]] = row
         return web.Response(

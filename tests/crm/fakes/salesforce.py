@@ -10,6 +10,12 @@ Follows the public documentation of:
   https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm
   (error arrays ``[{"message", "errorCode", "fields"}]``; 401 INVALID_SESSION_ID;
   403 REQUEST_LIMIT_EXCEEDED)
+* sObject Rows by External ID (``/sobjects/Obj/Field/value``): GET retrieves the record
+  holding the value; PATCH upserts -- 201 ``{id, success, errors, created: true}`` when
+  the value matched nothing, 200 ``{..., created: false}`` when it matched one record
+  (updated), 300 with the matching records' URLs when it matched several, 404 NOT_FOUND
+  when the field is not an external id of the object
+  https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/dome_upsert.htm
 * SOQL Quoted String Escape Sequences
   https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_quotedstringescapes.htm
 
@@ -99,9 +105,12 @@ SCHEMA: dict[str, tuple[str, tuple[str, ...]]] = {
             "ActivityDate",
             "TaskSubtype",
             "Priority",
+            "Crmcard_Key__c",
         ),
     ),
 }
+# Fields marked "External ID" (and unique), per object: what upsert may key on.
+EXTERNAL_IDS: dict[str, tuple[str, ...]] = {"Task": ("Crmcard_Key__c",)}
 COMPUTED = {"Id", "Name", "CaseNumber"}
 
 
@@ -337,6 +346,7 @@ class FakeSalesforce:
     throttle_next: int = 0
     retry_after: str = "3"
     request_limit_exceeded: bool = False
+    external_ids: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(EXTERNAL_IDS))
     records: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: {name: {} for name in SCHEMA}
     )
@@ -356,6 +366,8 @@ class FakeSalesforce:
         app.router.add_post(f"{API}/sobjects/{{type}}", self._create)
         app.router.add_get(f"{API}/sobjects/{{type}}/{{id}}", self._get)
         app.router.add_patch(f"{API}/sobjects/{{type}}/{{id}}", self._update)
+        app.router.add_get(f"{API}/sobjects/{{type}}/{{field}}/{{value}}", self._get_by_external)
+        app.router.add_patch(f"{API}/sobjects/{{type}}/{{field}}/{{value}}", self._upsert)
         return app
 
     # -- data ----------------------------------------------------------------------------
@@ -595,3 +607,68 @@ class FakeSalesforce:
         record.update(body)
         self._compute(sobject, record)
         return web.Response(status=204)
+
+    # -- sObject rows by external id ------------------------------------------------------
+
+    def _external(self, request: web.Request) -> tuple[str, str, str] | web.Response:
+        sobject = self._sobject(request)
+        if isinstance(sobject, web.Response):
+            return sobject
+        name = request.match_info["field"]
+        if name not in self.external_ids.get(sobject, ()):
+            return sf_errors(
+                404,
+                "NOT_FOUND",
+                f"Provided external ID field does not exist or is not accessible: {name}",
+            )
+        return sobject, name, request.match_info["value"]
+
+    def _matching(self, sobject: str, name: str, value: str) -> list[dict[str, Any]]:
+        return [r for r in self.records[sobject].values() if r.get(name) == value]
+
+    async def _get_by_external(self, request: web.Request) -> web.Response:
+        key = self._external(request)
+        if isinstance(key, web.Response):
+            return key
+        sobject, name, value = key
+        found = self._matching(sobject, name, value)
+        if not found:
+            return sf_errors(404, "NOT_FOUND", "The requested resource does not exist")
+        if len(found) > 1:
+            return web.json_response(
+                [f"{API}/sobjects/{sobject}/{r['Id']}" for r in found], status=300
+            )
+        fields = request.query.get("fields")
+        return web.json_response(
+            self._view(sobject, found[0], fields.split(",") if fields else None)
+        )
+
+    async def _upsert(self, request: web.Request) -> web.Response:
+        key = self._external(request)
+        if isinstance(key, web.Response):
+            return key
+        sobject, name, value = key
+        body = await request.json()
+        problem = self._check_fields(sobject, body)
+        if problem:
+            return problem
+        if name in body and body[name] != value:
+            return sf_errors(
+                400, "INVALID_FIELD", f"The external ID field {name} differs from the URL", [name]
+            )
+        found = self._matching(sobject, name, value)
+        if len(found) > 1:
+            return web.json_response(
+                [f"{API}/sobjects/{sobject}/{r['Id']}" for r in found], status=300
+            )
+        if found:
+            record = found[0]
+            record.update(body)
+            self._compute(sobject, record)
+            return web.json_response(
+                {"id": record["Id"], "success": True, "errors": [], "created": False}
+            )
+        record_id = self.add(sobject, **{**body, name: value})
+        return web.json_response(
+            {"id": record_id, "success": True, "errors": [], "created": True}, status=201
+        )
