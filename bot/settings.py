@@ -147,6 +147,11 @@ class Settings(BaseSettings):
         return bool(self.app_id) and self.app_type is AppType.multi_tenant
 
     @property
+    def known_tenants(self) -> list[str]:
+        """Every tenant with an API or admin key, and the default one (local emulators)."""
+        return list(dict.fromkeys([*self.api_keys, *self.admin_keys, self.default_tenant_id]))
+
+    @property
     def authenticated(self) -> bool:
         """Inbound activities are JWT-checked unless no app id is configured (local demo)."""
         return bool(self.app_id)

@@ -83,7 +83,6 @@ async def _replay(args: argparse.Namespace) -> int:
 
 async def _purge(args: argparse.Namespace) -> int:
     from bot.services import outbox
-    from bot.web.admin_outbox import configured_tenants
     from bot.web.app import open_store
 
     settings = Settings()
@@ -92,7 +91,7 @@ async def _purge(args: argparse.Namespace) -> int:
         print("--older-than-days must not be negative")
         return 2
     tenants = (
-        configured_tenants(settings)
+        settings.known_tenants
         if args.all_tenants
         else [args.tenant or settings.default_tenant_id]
     )

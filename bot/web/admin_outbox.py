@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,20 +24,12 @@ from bot.services.context import Context
 from bot.services.outbox import NotReplayable, OutboxItem, OutboxStatus
 from bot.services.store import put_model
 from bot.services.writeback import WritebackWorker
-from bot.settings import Settings
 from bot.web.admin_auth import SETTINGS_KEY, admin_tenant
 from bot.web.errors import invalid_input, problem
 from bot.web.interactions import CONTEXT
 
 WRITEBACK = web.AppKey("writeback_worker", WritebackWorker)
 
-
-def configured_tenants(settings: Settings) -> list[str]:
-    """The tenants whose outbox retention is swept: every one with an API or admin key,
-    and the default tenant (local emulators)."""
-    return list(
-        dict.fromkeys([*settings.api_keys, *settings.admin_keys, settings.default_tenant_id])
-    )
 
 
 def retention_json(recovery_days: float, now: datetime) -> dict[str, Any]:
@@ -167,20 +158,7 @@ async def put_mapping(request: web.Request) -> web.Response:
     return web.json_response(mapping.model_dump(mode="json", by_alias=True))
 
 
-async def _configure_retention(app: web.Application) -> None:
-    """Give the write-back worker the recovery window and the tenants to sweep (its first
-    sweep comes ``purge_first_after`` seconds after it started)."""
-    worker, settings = app.get(WRITEBACK), app.get(SETTINGS_KEY)
-    if worker is None or settings is None:
-        return
-    worker.recovery_days = settings.recovery_days
-    if worker.retention_tenants is None:
-        tenants: Iterable[str] = configured_tenants(settings)
-        worker.retention_tenants = lambda: tenants
-
-
 def setup_admin_outbox(app: web.Application) -> None:
-    app.on_startup.append(_configure_retention)
     app.router.add_get("/api/admin/outbox", list_outbox)
     app.router.add_post("/api/admin/outbox/replay", replay_item)
     mapping = "/api/admin/crms/{settings_id}/memorialization"

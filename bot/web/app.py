@@ -109,6 +109,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         lease=settings.writeback_lease_seconds,
         policy=RetryPolicy(max_attempts=settings.writeback_max_attempts),
         queue=queue,
+        recovery_days=settings.recovery_days,
+        retention_tenants=lambda: settings.known_tenants,
     )
     app[WRITEBACK] = writeback
     ctx.event_listeners.append(outbox_listener(writeback))

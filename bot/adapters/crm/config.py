@@ -164,6 +164,12 @@ class CrmConfig(BaseModel):
     secret: SecretStr | None = Field(default=None, exclude=True, repr=False)
     field_mappings: list[FieldMapping] = Field(default_factory=list)
     rest: RestEndpoints | None = Field(default=None, description="the generic REST kind's API")
+    task_external_id_field: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z][A-Za-z0-9_]{0,79}$",
+        description="Salesforce: a Task field marked External ID + Unique (e.g. "
+        "Crmcard_Key__c); with it, a retried write-back never makes a second Task",
+    )
     enabled: bool = True
     max_concurrency: int = Field(default=8, ge=1, le=100)
     request_timeout: float = Field(default=10.0, gt=0, le=120)
@@ -254,6 +260,7 @@ def _build_salesforce(config: CrmConfig, ctx: BuildContext) -> CrmClient:
         http=http_for(config, ctx, auth=provider),
         instance_url=config.base_url,
         field_mappings=config.mappings,
+        task_external_id_field=config.task_external_id_field,
     )
 
 

@@ -11,7 +11,7 @@ import aiohttp
 from pydantic import BaseModel, Field
 
 from bot.adapters.crm.config import CrmConfig, build_client
-from bot.adapters.crm.mapped import MappedCrm
+from bot.adapters.crm.mapped import with_mappings
 from bot.adapters.storage.token_caches import StoreTokenCaches
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
@@ -175,7 +175,7 @@ class StoreDirectory:
                 ),
                 tls_verify=self.tls_verify,
             )
-            client = MappedCrm(inner, config.field_mappings) if config.field_mappings else inner
+            client = with_mappings(inner, config.field_mappings)
         except CrmError as error:
             client = BrokenCrm(config.settings_id, config.display_name, error)
         except SecretBoxError:

@@ -12,10 +12,12 @@ card name the adapter already gave it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from bot.adapters.crm.config import FieldMapping
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import CrmClient, SearchCriteria
+from bot.services.writeback import IdempotentTimeline
 
 # Card record types per vendor object name, where they differ beyond case.
 _TYPE_ALIASES = {"user": "contact", "organization": "account", "org": "account"}
@@ -91,7 +93,25 @@ class MappedCrm:
         description: str,
         *,
         activity_type: str = "task",
+        **options: Any,
     ) -> CrmRecord:
+        # ``options``: what the inner adapter also takes, such as ``external_id``.
         return await self.inner.create_timeline_activity(
-            ref, subject, description, activity_type=activity_type
+            ref, subject, description, activity_type=activity_type, **options
         )
+
+
+class MappedIdempotentCrm(MappedCrm):
+    """Mappings over a CRM whose timeline writes are idempotent: it stays idempotent."""
+
+    async def find_timeline_activity(self, ref: RecordRef, external_id: str) -> CrmRecord | None:
+        inner: IdempotentTimeline = self.inner  # type: ignore[assignment]
+        return await inner.find_timeline_activity(ref, external_id)
+
+
+def with_mappings(inner: CrmClient, mappings: Sequence[FieldMapping]) -> CrmClient:
+    """``inner`` with the configuration's mappings applied, keeping what else it can do."""
+    if not mappings:
+        return inner
+    wrapper = MappedIdempotentCrm if isinstance(inner, IdempotentTimeline) else MappedCrm
+    return wrapper(inner, mappings)
