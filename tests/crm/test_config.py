@@ -144,3 +144,22 @@ async def test_builds_a_working_dynamics_client_with_persisted_token_cache(
         assert record.fields["City"] == "Seattle"
     assert list(cache_hooks.blobs) == ["t1/d365/msal"]
     assert len(entra.issued) == 1
+
+
+async def test_salesforce_task_external_id_field_comes_from_the_configuration(
+    session: aiohttp.ClientSession, rsa_keys: RsaKeys
+):
+    config = CrmConfig(
+        settings_id="sf",
+        tenant_id="t",
+        kind=CrmKind.SALESFORCE,
+        display_name="SF",
+        base_url="https://acme.my.salesforce.com",
+        auth=SalesforceJwtAuth(client_id="c", username="u"),
+        task_external_id_field="Crmcard_Key__c",
+    )
+    client = build_client(config, session=session, secret=SecretStr(rsa_keys.private_pem))
+    assert isinstance(client, SalesforceClient)
+    assert client.task_external_id_field == "Crmcard_Key__c"
+    with pytest.raises(ValueError):
+        CrmConfig(**{**config.model_dump(), "task_external_id_field": "bad name!"})
