@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bot.adapters.teams import app_package
-from bot.cli import cards, crm, outbox, tenants, workflows
+from bot.cli import cards, crm, outbox, routing, tenants, workflows
 from bot.settings import Settings
 
 
@@ -106,6 +106,7 @@ def parser() -> argparse.ArgumentParser:
     workflows.add_parser(commands)
     tenants.add_parser(commands)
     cards.add_parser(commands)
+    routing.add_parser(commands)
     return root
 
 

@@ -78,6 +78,7 @@ class CustomerCardView(_View):
     writeback: list[str] = Field(
         default_factory=list, description="write-back outcome: written, retrying, parked..."
     )
+    routed: str = Field("", description="IVR routing: queue · skills · tier (screen pop)")
 
 
 def _record_view(interaction: Interaction, key: str, expandable: bool) -> RecordView:
@@ -218,4 +219,5 @@ def build_view(
         crm_connected=crm_connected,
         refresh_user_ids=refresh_user_ids or [],
         writeback=writeback or [],
+        routed=interaction.details.get("routed", ""),
     )

@@ -25,6 +25,7 @@ from bot.domain.interactions import (
     apply_event,
 )
 from bot.services import keys, name_index
+from bot.services import lookup as caller_lookup
 from bot.services.cards import attach_interaction, resolve_card
 from bot.services.context import Context
 from bot.services.crm import SearchCriteria
@@ -88,6 +89,9 @@ class InteractionEventIn(_Inbound):
     customer_messages: int | None = Field(None, ge=0, le=1_000_000)
     session: SessionIn | None = None
     details: DetailsIn | None = None
+    lookup_id: str | None = Field(
+        None, max_length=100, description="the IVR caller lookup to screen-pop (POST /api/lookup)"
+    )
 
     @model_validator(mode="after")
     def _reachable(self) -> InteractionEventIn:
@@ -159,6 +163,10 @@ async def _start(
         identities=identities,
         shown=shown_from(progressive.first),
     )
+    if event.lookup_id:  # screen pop: the record the IVR identified, pinned and linked
+        interaction = await caller_lookup.screen_pop(
+            ctx, tenant_id, event.lookup_id, interaction, now
+        )
     try:
         await create_model(ctx.store, keys.interaction(tenant_id, interaction.id), interaction)
     except AlreadyExists:

@@ -123,3 +123,13 @@ def card_terms(tenant_id: str, card_id: str) -> str:
 def merge_history(tenant_id: str, card_id: str) -> str:
     """The merges into one card, oldest first."""
     return f"{tenant_prefix(tenant_id)}merge-history/{part(card_id)}"
+
+
+def routing(tenant_id: str) -> str:
+    """The tenant's routing rules (bot.domain.routing)."""
+    return f"{tenant_prefix(tenant_id)}routing"
+
+
+def caller_lookup(tenant_id: str, lookup_id: str) -> str:
+    """One IVR caller lookup, kept for the screen pop of the interaction it routed."""
+    return f"{tenant_prefix(tenant_id)}caller-lookups/{part(lookup_id)}"

@@ -34,6 +34,7 @@ from bot.web.admin_crm import setup_admin_crm
 from bot.web.admin_outbox import WRITEBACK, setup_admin_outbox
 from bot.web.consent import setup_consent
 from bot.web.interactions import CONTEXT, SETTINGS, post_interaction_event
+from bot.web.lookup import setup_lookup
 from bot.web.record_policies import setup_record_policies
 from bot.web.tab import AGENT_TOKENS, setup_tab
 from bot.web.tenant_gate import tenant_gate
@@ -53,7 +54,8 @@ def open_store(settings: Settings) -> Store:
 def demo_crms(settings: Settings) -> list[CrmClient]:
     if not settings.demo_crm:
         return []
-    return [DemoCrm(data_file=settings.data_dir / "demo-crm.json")]
+    # "tier" on accounts: the subscription level routing rules look at
+    return [DemoCrm(data_file=settings.data_dir / "demo-crm.json", extra_fields=("tier",))]
 
 
 async def health(request: web.Request) -> web.Response:
@@ -95,6 +97,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app[AGENT_TOKENS] = AgentTokens(settings, store, box)
     setup_workflows(app)
     setup_record_policies(app)
+    setup_lookup(app)
     setup_admin_crm(app, crm_configs, crms)
     setup_admin_outbox(app)
     queue_connection = settings.writeback_queue_connection_string.get_secret_value()

@@ -1,0 +1,269 @@
+"""Caller lookup for the IVR (routing and screen pop).
+
+The IVR gives one identifier (phone, email, account number or case number); every
+connected CRM is asked at once, within the CRM deadline. An identified caller gets a
+name to greet, record references and a routing decision (queue, up to five skills); the
+lookup is kept for an hour under a ``lookupId`` the platform passes back with the
+interaction's first event, so the agent's card opens on that record (screen pop).
+
+Account and case numbers are only asked of CRMs that can answer them: a client offering
+``find_by_number(record_type, number)``, or the demo CRM, whose record ids are the
+numbers (``A-1001``, ``CS-4001``). Other CRMs are skipped and the answer says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from bot.domain import identifiers
+from bot.domain.interactions import Interaction
+from bot.domain.links import pin_record
+from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.routing import RoutingConfig, RoutingDecision, route
+from bot.services import keys
+from bot.services.context import Context
+from bot.services.crm import CrmClient, RecordNotFound, SearchCriteria
+from bot.services.crm_lookup import fan_out
+from bot.services.store import create_model, put_model, read_model
+
+log = logging.getLogger(__name__)
+
+LOOKUP_TTL = timedelta(hours=1)
+ROUTED_DETAIL = "routed"
+"""Interaction.details key holding the screen pop's "queue · skills · tier" line."""
+ACTOR = "ivr-lookup"
+_GREETED_TYPES = ("contact", "lead", "account")
+
+
+class IdentifierKind(StrEnum):
+    phone = "phone"
+    email = "email"
+    account_number = "accountNumber"
+    case_number = "caseNumber"
+
+
+_NUMBER_TYPES = {IdentifierKind.account_number: "account", IdentifierKind.case_number: "case"}
+_ASK_ORDER = (
+    IdentifierKind.account_number,
+    IdentifierKind.email,
+    IdentifierKind.case_number,
+    IdentifierKind.phone,
+)
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class LookupRequest(_Camel):
+    """Exactly one identifier, as the caller gave it."""
+
+    phone: str | None = Field(None, max_length=64)
+    email: str | None = Field(None, max_length=320)
+    account_number: str | None = Field(None, max_length=100)
+    case_number: str | None = Field(None, max_length=100)
+
+    @model_validator(mode="after")
+    def _one(self) -> LookupRequest:
+        given = [name for name, value in self.model_dump(by_alias=True).items() if value]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of phone, email, accountNumber, caseNumber"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+    @property
+    def kind(self) -> IdentifierKind:
+        for kind in IdentifierKind:
+            if getattr(self, _attr(kind)):
+                return kind
+        raise AssertionError("validated to hold one identifier")
+
+    @property
+    def value(self) -> str:
+        return str(getattr(self, _attr(self.kind))).strip()
+
+
+def _attr(kind: IdentifierKind) -> str:
+    return {"accountNumber": "account_number", "caseNumber": "case_number"}.get(kind, kind)
+
+
+class RecordRefOut(_Camel):
+    key: str
+    type: str
+    title: str
+
+
+class StoredLookup(_Camel):
+    id: str
+    tenant_id: str
+    created_at: datetime
+    expires_at: datetime
+    kind: IdentifierKind
+    records: list[CrmRecord] = Field(default_factory=list)
+    primary: str | None = Field(None, description="key of the record the card opens on")
+    routing: RoutingDecision
+
+
+class LookupAnswer(_Camel):
+    identified: bool
+    name: str | None = None
+    records: list[RecordRefOut] = Field(default_factory=list)
+    routing: RoutingDecision
+    lookup_id: str | None = None
+    ask: list[IdentifierKind] = Field(
+        default_factory=list, description="not identified: identifiers to ask the caller for"
+    )
+    skipped: dict[str, str] = Field(
+        default_factory=dict, description="CRM settings id -> why it was not asked"
+    )
+    problems: dict[str, str] = Field(
+        default_factory=dict, description="CRM settings id -> why it did not answer"
+    )
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def can_find_numbers(client: CrmClient) -> bool:
+    """Whether ``client`` can look up account / case numbers."""
+    if callable(getattr(client, "find_by_number", None)):
+        return True
+    inner: Any = client
+    for _ in range(3):  # wrappers (dynamic data mappings) keep the adapter as ``inner``
+        if type(inner).__name__ == "DemoCrm":
+            return True
+        inner = getattr(inner, "inner", None)
+        if inner is None:
+            break
+    return False
+
+
+async def _by_number(client: CrmClient, record_type: str, number: str) -> list[CrmRecord]:
+    finder = getattr(client, "find_by_number", None)
+    if callable(finder):
+        found: list[CrmRecord] = await finder(record_type, number)
+        return found
+    try:
+        record = await client.get(RecordRef(crm=client.settings_id, type=record_type, id=number))
+    except RecordNotFound:
+        return []
+    if record_type == "account":
+        return [record]
+    # a case: its contact and account too, to greet the caller and route on them
+    people = [r for r in await client.related(record.ref) if r.ref.type in _GREETED_TYPES]
+    return [*people, record]
+
+
+async def get_routing(ctx: Context, tenant_id: str) -> RoutingConfig:
+    stored = await read_model(ctx.store, keys.routing(tenant_id), RoutingConfig)
+    return stored or RoutingConfig()
+
+
+async def put_routing(ctx: Context, tenant_id: str, config: RoutingConfig) -> None:
+    await put_model(ctx.store, keys.routing(tenant_id), config)
+
+
+def _primary(records: list[CrmRecord]) -> CrmRecord | None:
+    for record_type in _GREETED_TYPES:
+        for record in records:
+            if record.ref.type == record_type:
+                return record
+    return records[0] if records else None
+
+
+async def lookup(ctx: Context, tenant_id: str, request: LookupRequest) -> LookupAnswer:
+    """Find the caller in every connected CRM at once (raises InvalidIdentifier)."""
+    kind, value = request.kind, request.value
+    clients = await ctx.crms.clients(tenant_id)
+    skipped: dict[str, str] = {}
+    if kind is IdentifierKind.phone:
+        criteria = SearchCriteria(phones=[identifiers.phone(value).value])
+        asked = clients
+    elif kind is IdentifierKind.email:
+        criteria = SearchCriteria(emails=[identifiers.email(value).value])
+        asked = clients
+    else:
+        criteria = None
+        asked = [c for c in clients if can_find_numbers(c)]
+        for client in clients:
+            if client not in asked:
+                skipped[client.settings_id] = (
+                    f"{client.display_name} cannot look up {_NUMBER_TYPES[kind]} numbers"
+                )
+
+    async def call(client: CrmClient) -> list[CrmRecord]:
+        if criteria is not None:
+            return await client.search(criteria)
+        return await _by_number(client, _NUMBER_TYPES[kind], value)
+
+    found = await fan_out(asked, call, ctx.crm_deadline)
+    records = list({record.ref.key: record for record in found.records}.values())
+    config = await get_routing(ctx, tenant_id)
+    decision = route(config, records)
+    primary = _primary(records)
+    answer = LookupAnswer(
+        identified=primary is not None,
+        name=primary.title if primary is not None else None,
+        records=[RecordRefOut(key=r.ref.key, type=r.ref.type, title=r.title) for r in records],
+        routing=decision,
+        skipped=skipped,
+        problems=found.problems,
+    )
+    if primary is None:
+        numbers_possible = any(can_find_numbers(c) for c in clients)
+        answer.ask = [
+            k for k in _ASK_ORDER if k is not kind and (k not in _NUMBER_TYPES or numbers_possible)
+        ]
+        return answer
+    now = ctx.clock()
+    stored = StoredLookup(
+        id=secrets.token_urlsafe(16),
+        tenant_id=tenant_id,
+        created_at=now,
+        expires_at=now + LOOKUP_TTL,
+        kind=kind,
+        records=records,
+        primary=primary.ref.key,
+        routing=decision,
+    )
+    await create_model(ctx.store, keys.caller_lookup(tenant_id, stored.id), stored)
+    answer.lookup_id = stored.id
+    return answer
+
+
+async def find_lookup(ctx: Context, tenant_id: str, lookup_id: str) -> StoredLookup | None:
+    """The tenant's lookup, unless unknown or expired."""
+    stored = await read_model(ctx.store, keys.caller_lookup(tenant_id, lookup_id), StoredLookup)
+    if stored is None or stored.tenant_id != tenant_id or stored.expires_at <= ctx.clock():
+        return None
+    return stored
+
+
+async def screen_pop(
+    ctx: Context, tenant_id: str, lookup_id: str, interaction: Interaction, now: datetime
+) -> Interaction:
+    """``interaction`` with the looked-up record pinned (so linked) and the routing line.
+
+    An unknown or expired ``lookup_id`` leaves it as it is: the card still opens, found
+    by the customer's identifiers as usual."""
+    stored = await find_lookup(ctx, tenant_id, lookup_id)
+    if stored is None:
+        log.info(
+            "lookup %s of tenant %s is unknown or expired; no screen pop", lookup_id, tenant_id
+        )
+        return interaction
+    by_key = {record.ref.key: record for record in stored.records}
+    record = by_key.get(stored.primary or "")
+    if record is not None:
+        interaction = pin_record(interaction, record, actor=ACTOR, now=now)
+    details = {**interaction.details, ROUTED_DETAIL: stored.routing.line()}
+    return interaction.model_copy(update={"details": details})
