@@ -123,6 +123,9 @@ class Interaction(BaseModel):
         default_factory=dict,
         description="platform-sent data for memorialization (disposition, notes, transcript)",
     )
+    routing: str | None = Field(
+        None, description="where the IVR routed the caller: queue · skills · tier (screen pop)"
+    )
     revision: int = 0
 
     @property

@@ -219,5 +219,5 @@ def build_view(
         crm_connected=crm_connected,
         refresh_user_ids=refresh_user_ids or [],
         writeback=writeback or [],
-        routed=interaction.details.get("routed", ""),
+        routed=interaction.routing or "",
     )

@@ -36,7 +36,6 @@ from bot.services.store import create_model, put_model, read_model
 log = logging.getLogger(__name__)
 
 LOOKUP_TTL = timedelta(hours=1)
-ROUTED_DETAIL = "routed"
 """Interaction.details key holding the screen pop's "queue · skills · tier" line."""
 ACTOR = "ivr-lookup"
 _GREETED_TYPES = ("contact", "lead", "account")
@@ -265,5 +264,4 @@ async def screen_pop(
     record = by_key.get(stored.primary or "")
     if record is not None:
         interaction = pin_record(interaction, record, actor=ACTOR, now=now)
-    details = {**interaction.details, ROUTED_DETAIL: stored.routing.line()}
-    return interaction.model_copy(update={"details": details})
+    return interaction.model_copy(update={"routing": stored.routing.line()})
