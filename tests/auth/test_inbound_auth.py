@@ -336,11 +336,8 @@ async def test_without_app_id_requests_are_unauthenticated_and_it_says_so(
 # --- the event loop while keys are fetched ------------------------------------------
 
 
-async def _health_during_slow_jwks(client: Client, issuer: LocalIssuer, url: str) -> float:
-    """Post an activity whose token needs keys served in 1 s; meanwhile ask ``/healthz``.
-
-    Returns how long ``/healthz`` took once the key fetch was under way.
-    """
+async def _health_during_slow_jwks(client: Client, issuer: LocalIssuer, url: str) -> None:
+    """Post an activity whose token needs keys served in 1 s; meanwhile ask ``/healthz``."""
     issuer.jwks_delay = 1.0
     token = issuer.mint(audience=APP_ID, service_url=url)
     post = asyncio.create_task(
@@ -348,14 +345,11 @@ async def _health_during_slow_jwks(client: Client, issuer: LocalIssuer, url: str
     )
     # Wait (without holding the loop) until the bot is fetching the JWKS.
     assert await asyncio.to_thread(issuer.jwks_requested.wait, 10)
-    started = time.monotonic()
     health = await client.get("/healthz")
-    elapsed = time.monotonic() - started
     assert health.status == 200
     issuer.events.append("healthz answered")
     response = await post
     assert response.status == 200, await response.text()
-    return elapsed
 
 
 async def test_sdk_key_fetch_alone_blocks_the_event_loop(
@@ -380,7 +374,6 @@ async def test_event_loop_stays_responsive_while_keys_are_fetched(
     _, url = connector
     assert sdk_extractor._OpenIdMetadata is openid.AsyncOpenIdMetadata
 
-    elapsed = await _health_during_slow_jwks(client, issuer, url)
+    await _health_during_slow_jwks(client, issuer, url)
 
     assert issuer.events == ["metadata served", "healthz answered", "jwks served"]
-    assert elapsed < 0.5  # generous: the JWKS alone takes 1 s

@@ -4,7 +4,6 @@ HTTPS against a local Entra authority, persisted MSAL caches, On-Behalf-Of."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -47,11 +46,9 @@ async def test_cached_until_margin_then_renewed_in_background(vtime):
     assert (await provider.token()).value == "t1"
     assert provider.n == 1
     vtime.advance(50)  # 50 s left: inside the margin
-    started = time.perf_counter()
     assert (await provider.token()).value == "t1"  # served at once...
-    assert time.perf_counter() - started < 0.04  # ...not after the 50 ms renewal
     renewal = provider.refreshing()
-    assert renewal is not None
+    assert renewal is not None and not renewal.done()  # ...while the renewal runs on
     assert (await renewal).value == "t2"
     assert (await provider.token()).value == "t2"
     assert provider.n == 2
@@ -125,11 +122,9 @@ async def test_msal_renews_before_expiry_without_delaying_requests(entra, tls, v
     assert len(entra.issued) == 1
     entra.latency = 0.3  # a slow authority must not slow requests down
     vtime.advance(40)  # 229 s left < 240 s margin
-    started = time.perf_counter()
     assert (await provider.token()) == first
-    assert time.perf_counter() - started < 0.1
     renewal = provider.refreshing()
-    assert renewal is not None
+    assert renewal is not None and not renewal.done()  # the request did not wait for it
     second = await renewal
     assert second.value != first.value
     assert (await provider.token()) == second

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ class TimedCrm:
         self.latency = latency
         self.fail = fail
         self.cancelled = False
+        self.answered = False
 
     async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
         try:
@@ -37,6 +37,7 @@ class TimedCrm:
         except asyncio.CancelledError:
             self.cancelled = True
             raise
+        self.answered = True
         if self.fail:
             raise CrmUnavailable(f"{self.display_name} unavailable, retrying")
         ref = RecordRef(crm=self.settings_id, type="contact", id="1")
@@ -60,10 +61,10 @@ class TimedCrm:
 
 class Recorded:
     def __init__(self) -> None:
-        self.cards: list[tuple[float, Interaction]] = []
+        self.cards: list[Interaction] = []
 
     async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
-        self.cards.append((time.perf_counter(), interaction))
+        self.cards.append(interaction)
         return True
 
     async def refresh_user_ids(self, interaction: Interaction) -> list[str]:
@@ -88,11 +89,9 @@ def context(store: LocalStore, crms: list[Any], *, deadline: float = 1.0) -> Con
     )
 
 
-async def start(ctx: Context) -> tuple[float, Interaction]:
-    started = time.perf_counter()
+async def start(ctx: Context) -> Interaction:
     event = interactions.InteractionEventIn.model_validate(EVENT)
-    interaction = await interactions.ingest(ctx, "t1", event)
-    return time.perf_counter() - started, interaction
+    return await interactions.ingest(ctx, "t1", event)
 
 
 async def settle(ctx: Context) -> None:
@@ -104,16 +103,17 @@ def crms_shown(interaction: Interaction) -> list[str]:
 
 
 async def test_fast_crms_first_then_the_slow_one(store: LocalStore):
-    ctx = context(store, [TimedCrm("fast", 0.0), TimedCrm("slow", 0.4), TimedCrm("quick", 0.02)])
+    slow = TimedCrm("slow", 0.4)
+    ctx = context(store, [TimedCrm("fast", 0.0), slow, TimedCrm("quick", 0.02)])
     delivery = ctx.delivery
     assert isinstance(delivery, Recorded)
-    took, answered = await start(ctx)
-    assert took < 0.35  # answered without waiting for the slow CRM
-    [(_, first)] = delivery.cards
+    answered = await start(ctx)
+    assert not slow.answered  # the webhook was answered without waiting for the slow CRM
+    [first] = delivery.cards
     assert crms_shown(first) == ["fast", "quick"]
     assert first.shown.problems == {"slow": "Slow is still answering…"}
     await settle(ctx)
-    [_, (_, second)] = delivery.cards
+    [_, second] = delivery.cards
     assert crms_shown(second) == ["fast", "quick", "slow"]
     assert second.shown.problems == {}
     assert second.revision == first.revision + 1
@@ -126,10 +126,9 @@ async def test_a_crm_past_the_deadline_is_marked_and_cancelled(store: LocalStore
     delivery = ctx.delivery
     assert isinstance(delivery, Recorded)
     await start(ctx)
-    begun = delivery.cards[0][0]
     await settle(ctx)
-    [_, (at, second)] = delivery.cards
-    assert 0.25 < at - begun < 0.6  # at the deadline, not when the dead CRM would answer
+    [_, second] = delivery.cards
+    assert not dead.answered  # the card was completed at the deadline, not by the dead CRM
     assert second.shown.problems == {"dead": "Dead did not answer in time; Refresh to try again"}
     assert crms_shown(second) == ["fast"]
     assert dead.cancelled
@@ -141,7 +140,7 @@ async def test_late_failure_replaces_still_answering(store: LocalStore):
     await settle(ctx)
     delivery = ctx.delivery
     assert isinstance(delivery, Recorded)
-    assert delivery.cards[-1][1].shown.problems == {"flaky": "Flaky unavailable, retrying"}
+    assert delivery.cards[-1].shown.problems == {"flaky": "Flaky unavailable, retrying"}
 
 
 async def test_all_fast_means_one_card_and_no_background_work(store: LocalStore):
@@ -150,7 +149,7 @@ async def test_all_fast_means_one_card_and_no_background_work(store: LocalStore)
     assert not ctx.background
     delivery = ctx.delivery
     assert isinstance(delivery, Recorded)
-    [(_, only)] = delivery.cards
+    [only] = delivery.cards
     assert crms_shown(only) == ["a", "b"] and only.shown.problems == {}
 
 
@@ -161,4 +160,4 @@ async def test_replayed_start_event_does_not_look_up_twice(store: LocalStore):
     await settle(ctx)
     delivery = ctx.delivery
     assert isinstance(delivery, Recorded)
-    assert crms_shown(delivery.cards[-1][1]) == ["fast", "slow"]
+    assert crms_shown(delivery.cards[-1]) == ["fast", "slow"]
