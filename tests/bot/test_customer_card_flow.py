@@ -317,3 +317,15 @@ async def test_one_welcome_per_install(
     }
     await bot_client.post("/api/messages", json=group)
     assert len(fake.cards()) == 2
+
+
+async def test_teams_429_is_honoured_and_the_card_still_arrives(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    fake, url = connector
+    await install(bot_client, url)
+    fake.throttle_next = 2  # the connector answers 429 + Retry-After twice
+    await start_call(bot_client)
+    posted = [s for s in fake.cards() if "Current interaction" in texts(s.card)]
+    assert [s.method for s in posted] == ["POST", "PUT"]
+    assert fake.throttle_next == 0

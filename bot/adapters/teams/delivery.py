@@ -136,19 +136,28 @@ class TeamsDelivery:
 
     async def _send(self, reference: Any, card: dict[str, Any], replace: str | None) -> str | None:
         activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
-        sent: list[str | None] = []
 
-        async def turn(context: TurnContext) -> None:
-            if replace is not None:
-                activity.id = replace
-                await context.update_activity(activity)
-                sent.append(replace)
-            else:
-                response = await context.send_activity(activity)
-                sent.append(response.id if response else None)
+        async def attempt() -> str | None:
+            outcome: list[str | None | Exception] = []
 
-        await self._pacer.run(
-            reference.conversation.id,
-            lambda: self._adapter.continue_conversation(reference, turn, self._bot_app_id),
-        )
-        return sent[0] if sent else None
+            async def turn(context: TurnContext) -> None:
+                # Caught here: the adapter's turn-error handler would swallow it, and the
+                # pacer must see a 429 to wait and try again.
+                try:
+                    if replace is not None:
+                        activity.id = replace
+                        await context.update_activity(activity)
+                        outcome.append(replace)
+                    else:
+                        response = await context.send_activity(activity)
+                        outcome.append(response.id if response else None)
+                except Exception as error:
+                    outcome.append(error)
+
+            await self._adapter.continue_conversation(reference, turn, self._bot_app_id)
+            result = outcome[0] if outcome else None
+            if isinstance(result, Exception):
+                raise result
+            return result
+
+        return await self._pacer.run(reference.conversation.id, attempt)
