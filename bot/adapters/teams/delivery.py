@@ -138,7 +138,7 @@ class TeamsDelivery:
         activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
 
         async def attempt() -> str | None:
-            outcome: list[str | None | Exception] = []
+            outcome: list[str | Exception | None] = []
 
             async def turn(context: TurnContext) -> None:
                 # Caught here: the adapter's turn-error handler would swallow it, and the
