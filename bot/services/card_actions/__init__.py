@@ -1,0 +1,98 @@
+"""What the buttons on a customer card do (Adaptive Card Universal Action verbs).
+
+Teams retries an unanswered invoke, so every verb is idempotent: intents are absolute
+("link X", "expand X"), and the answer is always the card as now stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from pydantic import ValidationError
+
+from bot.domain.interactions import Interaction
+from bot.services import keys
+from bot.services.card_actions.base import (
+    WORKFLOW_INPUT,
+    ActionData,
+    ActionResult,
+    Handler,
+    InvalidAction,
+)
+from bot.services.card_actions.merging import (
+    merge_confirm,
+    merge_do,
+    merge_search,
+    merge_start,
+    merge_undo,
+)
+from bot.services.card_actions.records import (
+    collapse,
+    create_record,
+    expand,
+    link,
+    refresh,
+    show,
+    show_more,
+    unlink,
+)
+from bot.services.card_actions.workflows import list_workflows, run_workflow
+from bot.services.context import Context
+from bot.services.rendering import card_for
+from bot.services.store import ReadOnce, read_model
+
+HANDLERS: dict[str, Handler] = {
+    "workflows": list_workflows,
+    "runWorkflow": run_workflow,
+    "link": link,
+    "unlink": unlink,
+    "refresh": refresh,
+    "expand": expand,
+    "collapse": collapse,
+    "showMore": show_more,
+    "createRecord": create_record,
+    "refreshCard": show,
+    "merge": merge_start,
+    "mergeSearch": merge_search,
+    "mergeConfirm": merge_confirm,
+    "mergeDo": merge_do,
+    "mergeUndo": merge_undo,
+}
+
+
+async def execute(
+    ctx: Context, tenant_id: str, actor: str, verb: str, raw_data: dict[str, Any]
+) -> ActionResult:
+    """Run one card action and return the card to show in its place."""
+    ctx = dataclasses.replace(ctx, store=ReadOnce(ctx.store))
+    try:
+        data = ActionData.model_validate(raw_data)
+    except ValidationError as error:
+        raise InvalidAction(
+            f"the card action's data is not valid: {error.errors()[0]['msg']}"
+        ) from None
+    interaction = await read_model(
+        ctx.store, keys.interaction(tenant_id, data.interaction_id), Interaction
+    )
+    if interaction is None:
+        raise InvalidAction(f"interaction {data.interaction_id!r} does not exist")
+    handler = HANDLERS.get(verb)
+    if handler is None:
+        notices = [f"This card does not know the action {verb!r}; nothing was changed."]
+        return ActionResult(await card_for(ctx, interaction, notices), notices)
+    outcome = await handler(ctx, interaction, data, actor)
+    if isinstance(outcome, ActionResult):
+        return outcome  # a verb that answers with a card of its own (merge)
+    interaction, notices = outcome
+    return ActionResult(await card_for(ctx, interaction, notices), notices)
+
+
+__all__ = [
+    "HANDLERS",
+    "WORKFLOW_INPUT",
+    "ActionData",
+    "ActionResult",
+    "InvalidAction",
+    "execute",
+]

@@ -1,0 +1,96 @@
+"""The vocabulary every card verb shares: its data, its answer, its errors."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from bot.domain.cards import CustomerCard
+from bot.domain.errors import DomainError
+from bot.domain.interactions import Interaction
+from bot.services import keys
+from bot.services.cards import get_card
+from bot.services.context import Context
+from bot.services.store import read_model, update
+
+
+class InvalidAction(DomainError):
+    """The action's verb or data is not something a customer card sends."""
+
+
+class ActionData(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    interaction_id: str = Field(min_length=1)
+    rev: int = Field(ge=0)
+    record: str | None = None
+    section: str | None = None
+    record_type: str | None = None
+    subject: str | None = Field(None, max_length=200)
+    other_card_id: str | None = Field(None, max_length=200)
+    merge_id: str | None = Field(None, max_length=100, pattern=r"^merge-[0-9a-f]{32}$")
+    audit_id: str | None = Field(None, max_length=100, pattern=r"^merge-[0-9a-f]{32}$")
+    query: str | None = Field(None, max_length=200)
+    workflow_id: str | None = Field(None, max_length=64)
+    workflow_inputs: dict[str, str] = Field(
+        default_factory=dict, description="the workflow card's inputs, ids 'wf.<workflow>.<name>'"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_workflow_inputs(cls, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            inputs = {k: str(v) for k, v in raw.items() if k.startswith(WORKFLOW_INPUT)}
+            if inputs:
+                raw = {**raw, "workflowInputs": inputs}
+        return raw
+
+
+WORKFLOW_INPUT = "wf."
+
+
+@dataclass
+class ActionResult:
+    card: dict[str, Any]
+    notices: list[str] = field(default_factory=list)
+
+
+Handler = Callable[
+    [Context, Interaction, ActionData, str],
+    Awaitable[tuple[Interaction, list[str]] | ActionResult],
+]
+
+
+def require_record(data: ActionData) -> str:
+    if not data.record:
+        raise InvalidAction("this action needs the record it applies to")
+    return data.record
+
+
+async def change_interaction(
+    ctx: Context, interaction: Interaction, change: Callable[[Interaction], Interaction]
+) -> Interaction:
+    return await update(
+        ctx.store, keys.interaction(interaction.tenant_id, interaction.id), Interaction, change
+    )
+
+
+def record_title(interaction: Interaction, key: str) -> str:
+    record = interaction.shown.records.get(key)
+    return record.title if record else key
+
+
+async def open_card(ctx: Context, interaction: Interaction) -> CustomerCard:
+    card = await get_card(ctx.store, interaction.tenant_id, interaction.card_id)
+    if card is None:
+        raise InvalidAction(f"the card of interaction {interaction.id!r} is gone")
+    return card
+
+
+async def reread(ctx: Context, interaction: Interaction) -> Interaction:
+    key = keys.interaction(interaction.tenant_id, interaction.id)
+    return await read_model(ctx.store, key, Interaction) or interaction

@@ -1,0 +1,191 @@
+"""Verbs on the card's records: link, unlink, refresh, expand, page, create."""
+
+from __future__ import annotations
+
+from bot.domain.errors import UnknownRecord
+from bot.domain.interactions import Interaction
+from bot.domain.links import LinkOutcome, pin_record, set_link
+from bot.domain.records import RecordRef
+from bot.services.card_actions.base import (
+    ActionData,
+    InvalidAction,
+    change_interaction,
+    record_title,
+    require_record,
+)
+from bot.services.card_view import DEFAULT_PAGE_SIZE
+from bot.services.context import Context
+from bot.services.crm import CrmError
+from bot.services.crm_lookup import related_of
+from bot.services.interactions import lookup_people
+
+
+async def _set_link(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str, linked: bool
+) -> tuple[Interaction, list[str]]:
+    key = require_record(data)
+    outcomes: list[LinkOutcome] = []
+
+    def change(current: Interaction) -> Interaction:
+        result = set_link(
+            current, key, linked=linked, seen_revision=data.rev, actor=actor, now=ctx.clock()
+        )
+        outcomes.append(result.outcome)
+        return result.interaction
+
+    updated = await change_interaction(ctx, interaction, change)
+    notices = {
+        LinkOutcome.stale: f"{record_title(updated, key)} was changed by someone else after "
+        "this card was shown. Here is the current card; nothing was changed.",
+        LinkOutcome.closed: "This interaction is finished, so its links can no longer change.",
+    }
+    notice = notices.get(outcomes[-1])
+    return updated, [notice] if notice else []
+
+
+async def link(
+    ctx: Context, i: Interaction, d: ActionData, actor: str
+) -> tuple[Interaction, list[str]]:
+    return await _set_link(ctx, i, d, actor, linked=True)
+
+
+async def unlink(
+    ctx: Context, i: Interaction, d: ActionData, actor: str
+) -> tuple[Interaction, list[str]]:
+    return await _set_link(ctx, i, d, actor, linked=False)
+
+
+async def refresh(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+) -> tuple[Interaction, list[str]]:
+    """Re-ask the CRMs for the contact's records, then for the records related to them."""
+    people = await lookup_people(
+        ctx, interaction.tenant_id, interaction.identities, interaction.customer_name
+    )
+    clients = await ctx.crms.clients(interaction.tenant_id)
+    refs = [people.records[key].ref for key in people.person]
+    related = await related_of(clients, refs, ctx.crm_deadline)
+
+    def change(current: Interaction) -> Interaction:
+        records = {**current.shown.records, **people.records}
+        problems = dict(people.problems)
+        children: dict[str, list[str]] = dict(current.shown.related)
+        for parent, lookup in related.items():
+            records.update({r.ref.key: r for r in lookup.records})
+            children[parent] = [r.ref.key for r in lookup.records]
+            problems.update(lookup.problems)
+        shown = current.shown.model_copy(
+            update={
+                "records": records,
+                "person": people.person,
+                "related": children,
+                "problems": problems,
+            }
+        )
+        view = current.view.model_copy(update={"related_loaded": True})
+        return current.bumped(shown=shown, view=view)
+
+    return await change_interaction(ctx, interaction, change), []
+
+
+async def expand(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+) -> tuple[Interaction, list[str]]:
+    key = require_record(data)
+    if key not in interaction.shown.records:
+        raise UnknownRecord(f"record {key!r} is not on this card")
+    loaded = {}
+    if key not in interaction.shown.related:
+        clients = await ctx.crms.clients(interaction.tenant_id)
+        loaded = await related_of(clients, [RecordRef.parse(key)], ctx.crm_deadline)
+
+    def change(current: Interaction) -> Interaction:
+        if key in current.view.expanded and key in current.shown.related:
+            return current
+        shown = current.shown
+        if key in loaded:
+            lookup = loaded[key]
+            shown = shown.model_copy(
+                update={
+                    "records": {**shown.records, **{r.ref.key: r for r in lookup.records}},
+                    "related": {**shown.related, key: [r.ref.key for r in lookup.records]},
+                    "problems": {**shown.problems, **lookup.problems},
+                }
+            )
+        view = current.view.model_copy(
+            update={"expanded": list(dict.fromkeys([*current.view.expanded, key]))}
+        )
+        return current.bumped(shown=shown, view=view)
+
+    return await change_interaction(ctx, interaction, change), []
+
+
+async def collapse(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+) -> tuple[Interaction, list[str]]:
+    key = require_record(data)
+
+    def change(current: Interaction) -> Interaction:
+        if key not in current.view.expanded:
+            return current
+        expanded = [k for k in current.view.expanded if k != key]
+        return current.bumped(view=current.view.model_copy(update={"expanded": expanded}))
+
+    return await change_interaction(ctx, interaction, change), []
+
+
+async def show_more(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+) -> tuple[Interaction, list[str]]:
+    section = data.section
+    if section not in ("current", "related"):
+        raise InvalidAction(f"unknown card section {section!r}")
+
+    def change(current: Interaction) -> Interaction:
+        if current.revision != data.rev:
+            return current  # a replay, or the card moved on: show what is there now
+        sizes = dict(current.view.page_sizes)
+        sizes[section] = sizes.get(section, DEFAULT_PAGE_SIZE) + DEFAULT_PAGE_SIZE
+        return current.bumped(view=current.view.model_copy(update={"page_sizes": sizes}))
+
+    return await change_interaction(ctx, interaction, change), []
+
+
+async def create_record(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+) -> tuple[Interaction, list[str]]:
+    """Create a record in the contact's CRM and pin it to the interaction."""
+    if not data.subject or not data.subject.strip():
+        return interaction, ["Give the new record a subject."]
+    if interaction.revision != data.rev:
+        # A retried invoke of a create that already happened must not create twice.
+        return interaction, []
+    person = [interaction.shown.records[k].ref for k in interaction.shown.person]
+    contact = next((ref for ref in person if ref.type == "contact"), person[0] if person else None)
+    clients = await ctx.crms.clients(interaction.tenant_id)
+    client = next((c for c in clients if contact and c.settings_id == contact.crm), None)
+    client = client or (clients[0] if clients else None)
+    if client is None:
+        return interaction, ["No CRM is connected, so no record can be created."]
+    try:
+        record = await client.create(
+            data.record_type or "case", {"subject": data.subject.strip()}, contact
+        )
+    except CrmError as error:
+        return interaction, [f"Could not create the record: {error}"]
+    updated = await change_interaction(
+        ctx, interaction, lambda current: pin_record(current, record, actor=actor, now=ctx.clock())
+    )
+    return updated, [f"Created {record.title} and linked it to this interaction."]
+
+
+async def show(
+    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+) -> tuple[Interaction, list[str]]:
+    return interaction, []
+
+
+# --- merging cards (PRODUCT.md section 1, issue 3) ------------------------------------
+# Each verb is idempotent: showing candidates or a confirmation changes nothing, a
+# retried mergeDo carries the same merge id (resumed, never merged twice), and undo of
+# an undone merge answers as if it just happened.
