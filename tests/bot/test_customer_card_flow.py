@@ -56,6 +56,15 @@ async def start_call(client: Client, interaction_id: str = "call-1") -> dict[str
     return body
 
 
+async def call_card(client: Client, url: str, fake: FakeConnector) -> dict[str, Any]:
+    """Install the bot, start a call from Edward Ferrars: the customer card it posts."""
+    await install(client, url)
+    await start_call(client)
+    card = fake.cards()[-1].card
+    assert card is not None
+    return card
+
+
 async def invoke(
     client: Client, service_url: str, verb: str, data: dict[str, Any]
 ) -> dict[str, Any]:
@@ -107,9 +116,7 @@ async def test_link_answers_with_updated_card_in_place(
     bot_client: Client, connector: tuple[FakeConnector, str]
 ) -> None:
     fake, url = connector
-    await install(bot_client, url)
-    await start_call(bot_client)
-    card = fake.cards()[-1].card
+    card = await call_card(bot_client, url, fake)
     link = record_action(card, "link", "contact:C-2001")
     body = await invoke(bot_client, url, "link", link["data"])
     assert body["statusCode"] == 200
@@ -130,9 +137,7 @@ async def test_stale_card_gets_current_card_and_notice(
     bot_client: Client, connector: tuple[FakeConnector, str]
 ) -> None:
     fake, url = connector
-    await install(bot_client, url)
-    await start_call(bot_client)
-    old_card = fake.cards()[-1].card
+    old_card = await call_card(bot_client, url, fake)
     link = record_action(old_card, "link", "contact:C-2001")
     linked = await invoke(bot_client, url, "link", link["data"])
     unlink = record_action(linked["value"], "unlink", "contact:C-2001")
@@ -148,9 +153,7 @@ async def test_refresh_loads_related_and_expand_shows_children(
     bot_client: Client, connector: tuple[FakeConnector, str]
 ) -> None:
     fake, url = connector
-    await install(bot_client, url)
-    await start_call(bot_client)
-    card = fake.cards()[-1].card
+    card = await call_card(bot_client, url, fake)
     assert "Pianoforte delivery delayed" not in texts(card)
     [refresh] = actions(card, "refresh")
     refreshed = (await invoke(bot_client, url, "refresh", refresh["data"]))["value"]
@@ -165,9 +168,7 @@ async def test_created_record_is_pinned_under_current_interaction(
     bot_client: Client, connector: tuple[FakeConnector, str]
 ) -> None:
     fake, url = connector
-    await install(bot_client, url)
-    await start_call(bot_client)
-    card = fake.cards()[-1].card
+    card = await call_card(bot_client, url, fake)
     [create] = actions(card, "createRecord")
     data = {**create["data"], "subject": "Harp tuning request"}
     body = (await invoke(bot_client, url, "createRecord", data))["value"]
