@@ -42,7 +42,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # ``python bench/invoke_throughput.py``
     sys.path.insert(0, str(REPO))
 
-from tests import activities  # noqa: E402  (activities as Teams sends them)
+from tests import activities  # noqa: E402
+from tests.cards import actions as _actions  # noqa: E402  (activities as Teams sends them)
 from tests.connector import FakeConnector  # noqa: E402
 
 JSON = {"Content-Type": "application/json"}
@@ -270,19 +271,6 @@ def _user(i: int) -> dict[str, Any]:
             "tenantId": activities.TENANT,
         },
     }
-
-
-def _actions(card: Any, verb: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    if isinstance(card, dict):
-        if card.get("type") == "Action.Execute" and card.get("verb") == verb:
-            found.append(card)
-        for value in card.values():
-            found.extend(_actions(value, verb))
-    elif isinstance(card, list):
-        for item in card:
-            found.extend(_actions(item, verb))
-    return found
 
 
 class LinkClicker(Worker):

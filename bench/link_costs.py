@@ -46,23 +46,11 @@ from bot.settings import Settings  # noqa: E402
 from bot.web.app import create_app  # noqa: E402
 from bot.web.interactions import CONTEXT  # noqa: E402
 from tests import activities  # noqa: E402
+from tests.cards import actions as _actions  # noqa: E402
 from tests.connector import FakeConnector  # noqa: E402
 
 RECORD = "contact:C-2001"
 Row = tuple[str, float, float]
-
-
-def _actions(card: Any, verb: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    if isinstance(card, dict):
-        if card.get("type") == "Action.Execute" and card.get("verb") == verb:
-            found.append(card)
-        for value in card.values():
-            found.extend(_actions(value, verb))
-    elif isinstance(card, list):
-        for item in card:
-            found.extend(_actions(item, verb))
-    return found
 
 
 BATCHES = 5  # each figure is the best of 5 batches: other processes only ever add time

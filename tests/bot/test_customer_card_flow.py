@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from tests import activities
 from tests.activities import card_action, installed, interaction_event, message
+from tests.cards import actions
 from tests.connector import FakeConnector
 
 Client = TestClient[Any, Any]
@@ -17,20 +18,6 @@ KEY = {"X-Api-Key": "demo-key"}
 
 def texts(card: dict[str, Any]) -> str:
     return json.dumps(card, ensure_ascii=False)
-
-
-def actions(card: Any, verb: str) -> list[dict[str, Any]]:
-    """Every Action.Execute with ``verb`` anywhere in the card."""
-    found: list[dict[str, Any]] = []
-    if isinstance(card, dict):
-        if card.get("type") == "Action.Execute" and card.get("verb") == verb:
-            found.append(card)
-        for value in card.values():
-            found.extend(actions(value, verb))
-    elif isinstance(card, list):
-        for item in card:
-            found.extend(actions(item, verb))
-    return found
 
 
 def record_action(card: dict[str, Any], verb: str, title_key: str) -> dict[str, Any]:
