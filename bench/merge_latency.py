@@ -13,7 +13,7 @@ typo, "Last, First"); names follow census-like frequencies (:mod:`bench._names`)
 common names make big blocks, as they would. A built store is kept in ``--data``
 (default ``/tmp/crmcard-merge-latency``) and reused by the next run.
 
-Timed: ``bot.services.merge.candidates`` for ``--queries`` cards drawn at random (after
+Timed: ``bot.services.merge_candidates.candidates`` for ``--queries`` cards drawn at random (after
 20 unrecorded ones), one after another, through ``LocalStore`` on that file: p50, p99,
 max, and the store reads per lookup. With ``--azurite N`` the same documents for N cards
 are uploaded to a private in-memory Azurite (loopback, started and stopped here) and
@@ -51,7 +51,7 @@ from bot.domain.identifiers import Channel
 from bot.domain.interactions import Agent, Interaction, ShownRecords
 from bot.domain.name_keys import SEARCH_BLOCK_LIMIT, blocking_keys, search_keys
 from bot.domain.records import CrmRecord, RecordRef
-from bot.services import keys, merge
+from bot.services import keys, merge_candidates
 from bot.services.cards import IndexEntry, get_card
 from bot.services.context import Context
 from bot.services.name_index import CardTerms, CrmRefs, NameBlock
@@ -296,7 +296,7 @@ async def time_lookups(store: Store, card_ids: list[str], warmup: int = 20) -> d
         assert card is not None
         counting.reads = 0
         started = time.perf_counter()
-        candidates = await merge.candidates(ctx, TENANT, card)
+        candidates = await merge_candidates.candidates(ctx, TENANT, card)
         elapsed = time.perf_counter() - started
         if n >= warmup:
             timings.append(elapsed * 1000)

@@ -73,9 +73,10 @@ from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.errors import InvalidIdentifier
 from bot.domain.identifiers import Channel, IdentifierKind
 from bot.domain.interactions import Agent, Interaction, ShownRecords
+from bot.domain.merge import CardFacts
 from bot.domain.name_keys import NICKNAMES, normalise_name
 from bot.domain.records import CrmRecord, RecordRef
-from bot.services import keys, merge, name_index
+from bot.services import keys, merge_candidates, name_index
 from bot.services.cards import attach_interaction, get_card, resolve_card
 from bot.services.context import Context
 from bot.services.store import create_model
@@ -499,7 +500,7 @@ def _normal(kind: str, value: str) -> str | None:
     return made.value
 
 
-def sf_contact(facts: merge.CardFacts, records: Iterable[CrmRecord]) -> SfContact:
+def sf_contact(facts: CardFacts, records: Iterable[CrmRecord]) -> SfContact:
     names = [s for s in (_split(n) for n in [*facts.names, *facts.crm_contacts.values()]) if s]
     card = facts.card
     emails = set(card.identifiers(IdentifierKind.email))
@@ -568,9 +569,9 @@ async def evaluate(data: Dataset, queries: int, seed: int) -> tuple[Score, Score
                 card = await get_card(store, TENANT, card_id)
                 assert card is not None
                 cards[card_id] = card
-                facts = await merge.card_facts(ctx, TENANT, card)
+                facts = await merge_candidates.card_facts(ctx, TENANT, card)
                 records = []
-                for interaction_id in card.interaction_ids[-merge.INTERACTIONS_READ :]:
+                for interaction_id in card.interaction_ids[-merge_candidates.INTERACTIONS_READ :]:
                     document = await store.read(keys.interaction(TENANT, interaction_id))
                     if document is not None:
                         shown = Interaction.model_validate_json(document.data).shown
@@ -589,7 +590,7 @@ async def evaluate(data: Dataset, queries: int, seed: int) -> tuple[Score, Score
                 ours.truth += len(dups)
                 base.truth += len(dups)
                 started = time.perf_counter()
-                found = await merge.candidates(ctx, TENANT, cards[card_id], limit=TOP)
+                found = await merge_candidates.candidates(ctx, TENANT, cards[card_id], limit=TOP)
                 ours.seconds += time.perf_counter() - started
                 ours.shown += len(found)
                 ours.right += sum(c.card_id in dups for c in found)

@@ -21,7 +21,7 @@ from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.identifiers import IdentifierKind
 from bot.domain.name_keys import canonical_given, normalise_name, phonetic
 
-NAME_THRESHOLD = 0.88  # name_similarity of a search hit (bot.services.merge.search)
+NAME_THRESHOLD = 0.88  # name_similarity of a search hit (bot.services.merge_candidates.search)
 NAME_MATCH_MIN = 0.35  # name_match that makes a "similar name" reason
 SURNAME_MIN = 0.9  # Jaro-Winkler of surnames for two full names to match
 GIVEN_MIN = 0.85  # ...and of given names (nicknames read as their given name)
@@ -439,3 +439,20 @@ class MergeAudit(BaseModel):
     @property
     def absorbed_id(self) -> str:
         return self.absorbed_before.id
+
+
+class MarkerRole(StrEnum):
+    """What a card's merge marker says about it (the marker is held while a merge runs)."""
+
+    survivor = "survivor"
+    absorbing = "absorbing"  # held for a merge that has not started moving anything
+    absorbed = "absorbed"  # "merged into survivor_id": find_card follows it
+
+
+class MergeMarker(BaseModel):
+    """A card taken by a merge: one per card, created if absent, so merges never overlap."""
+
+    audit_id: str
+    role: MarkerRole
+    survivor_id: str
+    at: datetime

@@ -12,6 +12,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from bot.domain.cards import CardIdentity, CustomerCard, new_card, with_interaction
+from bot.domain.merge import MarkerRole, MergeMarker
 from bot.services import keys, name_index
 from bot.services.store import AlreadyExists, Store, create_model, read_model, update
 
@@ -20,17 +21,10 @@ class IndexEntry(BaseModel):
     card_id: str
 
 
-class _MergedInto(BaseModel):
-    """The part of a merge marker (bot.services.merge) that says where a card went."""
-
-    role: str
-    survivor_id: str
-
-
 async def _follow_merges(store: Store, tenant_id: str, card_id: str) -> str:
     for _ in range(8):
-        marker = await read_model(store, keys.card_merge(tenant_id, card_id), _MergedInto)
-        if marker is None or marker.role != "absorbed":
+        marker = await read_model(store, keys.card_merge(tenant_id, card_id), MergeMarker)
+        if marker is None or marker.role is not MarkerRole.absorbed:
             break
         card_id = marker.survivor_id
     return card_id
@@ -94,3 +88,11 @@ async def attach_interaction(
         CustomerCard,
         lambda card: with_interaction(card, interaction_id),
     )
+
+
+async def live_card(store: Store, tenant_id: str, card_id: str) -> CustomerCard | None:
+    """The card, unless it was merged into another one."""
+    marker = await read_model(store, keys.card_merge(tenant_id, card_id), MergeMarker)
+    if marker is not None and marker.role is MarkerRole.absorbed:
+        return None
+    return await get_card(store, tenant_id, card_id)

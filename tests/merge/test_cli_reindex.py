@@ -13,7 +13,7 @@ from bot.cli import main
 from bot.domain import identifiers
 from bot.domain.cards import CardIdentity, CustomerCard, new_card
 from bot.domain.identifiers import Channel
-from bot.services import keys, merge
+from bot.services import keys, merge_candidates
 from bot.services.context import Context
 from bot.services.store import create_model
 
@@ -57,6 +57,9 @@ async def search(path: Path, open_card: CustomerCard) -> list[str]:
     store = LocalStore(path)
     ctx = Context(store=store, crms=None, delivery=None)  # type: ignore[arg-type]
     try:
-        return [c.card_id for c in await merge.search(ctx, TENANT, open_card, "Edward Ferrars")]
+        return [
+            c.card_id
+            for c in await merge_candidates.search(ctx, TENANT, open_card, "Edward Ferrars")
+        ]
     finally:
         await store.close()

@@ -20,9 +20,9 @@ from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.identifiers import Channel
 from bot.domain.interactions import Agent, Interaction, ShownRecords
 from bot.domain.links import set_link
-from bot.domain.merge import MergeAudit, MergeState
+from bot.domain.merge import MarkerRole, MergeAudit, MergeMarker, MergeState
 from bot.services import keys, merge
-from bot.services.cards import IndexEntry, attach_interaction, resolve_card
+from bot.services.cards import IndexEntry, attach_interaction, live_card, resolve_card
 from bot.services.context import Context
 from bot.services.store import create_model, read_model, update
 from bot.settings import Settings, StoreKind
@@ -97,7 +97,7 @@ async def assert_consistent(ctx: Context, all_identities: set[str], interactions
     async for key in ctx.store.keys(keys.cards_prefix(TENANT)):
         card = await read_model(ctx.store, key, CustomerCard)
         assert card is not None
-        if await merge.live_card(ctx, TENANT, card.id) is not None:
+        if await live_card(ctx.store, TENANT, card.id) is not None:
             cards[card.id] = card
     seen_identities: dict[str, str] = {}
     seen_interactions: dict[str, str] = {}
@@ -117,8 +117,8 @@ async def assert_consistent(ctx: Context, all_identities: set[str], interactions
     assert set(seen_identities) == all_identities
     assert set(seen_interactions) == interactions
     async for key in ctx.store.keys(keys.tenant_prefix(TENANT) + "card-merges/"):
-        marker = await read_model(ctx.store, key, merge.MergeMarker)
-        assert marker is not None and marker.role is merge.MarkerRole.absorbed, "lock left"
+        marker = await read_model(ctx.store, key, MergeMarker)
+        assert marker is not None and marker.role is MarkerRole.absorbed, "lock left"
 
 
 async def test_overlapping_merges_at_once_end_consistent(
@@ -146,7 +146,7 @@ async def test_overlapping_merges_at_once_end_consistent(
     assert all(isinstance(r, merge.MergeRefused) for r in refused)
     await assert_consistent(one, everything, {"call-1", "mail-1", "sms-1"})
     # Nothing is left held: a merge of what is still separate goes through now.
-    live = [x for x in (a, b, c) if await merge.live_card(one, TENANT, x) is not None]
+    live = [x for x in (a, b, c) if await live_card(one.store, TENANT, x) is not None]
     if len(live) > 1:
         done.append(await merge.merge(two, TENANT, live[0], live[1], "agent", merge.new_merge_id()))
         await assert_consistent(one, everything, {"call-1", "mail-1", "sms-1"})
@@ -157,7 +157,7 @@ async def test_overlapping_merges_at_once_end_consistent(
         assert undone.state is MergeState.undone
     await assert_consistent(one, everything, {"call-1", "mail-1", "sms-1"})
     for card_id, interaction_id in ((a, "call-1"), (b, "mail-1"), (c, "sms-1")):
-        card = await merge.live_card(one, TENANT, card_id)
+        card = await live_card(one.store, TENANT, card_id)
         assert card is not None and card.interaction_ids == [interaction_id]
 
 
@@ -196,8 +196,8 @@ async def test_links_arriving_during_a_merge_are_kept(
     await merge.undo(one, TENANT, merge_id, "agent")
     mail = await read_model(one.store, keys.interaction(TENANT, "mail-1"), Interaction)
     assert mail is not None and mail.card_id == b and set(mail.linked_keys()) == set(records)
-    card_a = await merge.live_card(one, TENANT, a)
-    card_b = await merge.live_card(one, TENANT, b)
+    card_a = await live_card(one.store, TENANT, a)
+    card_b = await live_card(one.store, TENANT, b)
     assert card_a is not None and card_a.interaction_ids == ["call-1", "mail-2"]
     assert card_b is not None and card_b.interaction_ids == ["mail-1"]
 
@@ -233,7 +233,7 @@ async def test_chained_merges_undo_newest_first(instances: tuple[Context, Contex
     second = await merge.merge(two, TENANT, c, a, "agent", merge.new_merge_id())
     assert second.survivor_id == c
     # find_card follows B -> A -> C even if an index entry were still on B.
-    found = await merge.live_card(one, TENANT, c)
+    found = await live_card(one.store, TENANT, c)
     assert found is not None and set(found.interaction_ids) == {"call-1", "mail-1", "sms-1"}
     with pytest.raises(merge.MergeRefused, match="undo that merge first"):
         await merge.undo(one, TENANT, first.id, "agent")

@@ -20,7 +20,7 @@ from bot.domain.cards import new_card
 from bot.domain.interactions import Interaction
 from bot.domain.merge import CardFacts, ReasonKind, name_match, score
 from bot.domain.name_keys import blocking_keys, canonical_given, lookup_keys, phonetic
-from bot.services import keys, merge, name_index
+from bot.services import keys, merge, merge_candidates, name_index
 from bot.services.cards import get_card
 from bot.services.context import Context
 from bot.services.interactions import InteractionEventIn, ingest
@@ -156,7 +156,7 @@ async def test_index_follows_create_merge_and_undo(ctx: Context) -> None:
     # The absorbed card is filed still, but candidates skip it: it is not live.
     card = await get_card(ctx.store, TENANT, voice)
     assert card is not None
-    assert [c.card_id for c in await merge.candidates(ctx, TENANT, card)] == []
+    assert [c.card_id for c in await merge_candidates.candidates(ctx, TENANT, card)] == []
 
     await merge.undo(ctx, TENANT, audit.id, "agent-1")
     survivor_terms = await name_index.terms_of(ctx.store, TENANT, voice)
@@ -166,7 +166,7 @@ async def test_index_follows_create_merge_and_undo(ctx: Context) -> None:
     assert await merge.recent_merges(ctx, TENANT, voice) == []
     card = await get_card(ctx.store, TENANT, voice)
     assert card is not None
-    [candidate] = await merge.candidates(ctx, TENANT, card)
+    [candidate] = await merge_candidates.candidates(ctx, TENANT, card)
     assert candidate.card_id == mail
     assert "Similar name" in candidate.reasons[0].text
 
@@ -183,7 +183,7 @@ async def test_candidates_read_index_documents_and_candidate_cards_only(ctx: Con
     card = await get_card(store, TENANT, open_id)
     assert card is not None
     store.reads.clear()
-    [found] = await merge.candidates(ctx, TENANT, card)
+    [found] = await merge_candidates.candidates(ctx, TENANT, card)
     assert found.card_id == twin
     assert store.listings == []
     cards_read = {k for k in store.reads if k.startswith(keys.cards_prefix(TENANT))}
@@ -207,21 +207,21 @@ async def test_same_crm_contact_and_search_by_crm_id(ctx: Context) -> None:
     phone_card = await get_card(store, TENANT, phone)
     chat_card = await get_card(store, TENANT, chat)
     assert phone_card is not None and chat_card is not None
-    [candidate] = await merge.candidates(ctx, TENANT, phone_card)
+    [candidate] = await merge_candidates.candidates(ctx, TENANT, phone_card)
     assert candidate.card_id == mail
     assert "Same CRM contact: Edward Ferrars" in [r.text for r in candidate.reasons]
 
     store.reads.clear()
-    found = await merge.search(ctx, TENANT, chat_card, "C-2001")
+    found = await merge_candidates.search(ctx, TENANT, chat_card, "C-2001")
     assert {c.card_id for c in found} == {phone, mail}
-    found = await merge.search(ctx, TENANT, chat_card, "demo:contact:C-2001")
+    found = await merge_candidates.search(ctx, TENANT, chat_card, "demo:contact:C-2001")
     assert {c.card_id for c in found} == {phone, mail}
     # By name (the CRM contact's name is filed for both cards), and by surname alone.
-    found = await merge.search(ctx, TENANT, chat_card, "Edward Ferars")
+    found = await merge_candidates.search(ctx, TENANT, chat_card, "Edward Ferars")
     assert {c.card_id for c in found} == {phone, mail}
-    found = await merge.search(ctx, TENANT, chat_card, "ferrars")
+    found = await merge_candidates.search(ctx, TENANT, chat_card, "ferrars")
     assert {c.card_id for c in found} == {phone, mail}
-    assert await merge.search(ctx, TENANT, chat_card, "nobody") == []
+    assert await merge_candidates.search(ctx, TENANT, chat_card, "nobody") == []
     assert store.listings == []
 
 
@@ -265,6 +265,6 @@ async def test_reindex_files_cards_written_before_the_index(ctx: Context) -> Non
             await store.delete(key)
     card = await get_card(store, TENANT, voice)
     assert card is not None
-    assert await merge.candidates(ctx, TENANT, card) == []
+    assert await merge_candidates.candidates(ctx, TENANT, card) == []
     assert await name_index.reindex(store, TENANT) == 2
-    assert [c.card_id for c in await merge.candidates(ctx, TENANT, card)] == [mail]
+    assert [c.card_id for c in await merge_candidates.candidates(ctx, TENANT, card)] == [mail]

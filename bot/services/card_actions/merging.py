@@ -14,6 +14,7 @@ from bot.adaptive_cards.merge_cards import (
 from bot.domain.interactions import Interaction
 from bot.domain.merge import Candidate, MergeState, choose_survivor, reasons
 from bot.services import merge as merge_service
+from bot.services import merge_candidates
 from bot.services.card_actions.base import (
     ActionData,
     ActionResult,
@@ -22,6 +23,7 @@ from bot.services.card_actions.base import (
     reread,
 )
 from bot.services.card_view import contact_name
+from bot.services.cards import live_card
 from bot.services.context import Context
 from bot.services.rendering import card_for
 
@@ -43,11 +45,11 @@ async def _merge_candidates_card(
     card = await open_card(ctx, interaction)
     tenant = interaction.tenant_id
     if query.strip():
-        found = await merge_service.search(ctx, tenant, card, query)
+        found = await merge_candidates.search(ctx, tenant, card, query)
         heading = f"Cards matching “{query.strip()}”"
         empty = "No card matches that search."
     else:
-        found = await merge_service.candidates(ctx, tenant, card)
+        found = await merge_candidates.candidates(ctx, tenant, card)
         heading = "Possible duplicates of this contact, best match first"
         empty = "No likely duplicates found. Search for any card below."
     view = CandidatesView(
@@ -62,7 +64,7 @@ async def _merge_candidates_card(
         history=[
             HistoryView(
                 audit_id=audit.id,
-                text=f"{await merge_service.display_name(ctx, tenant, audit.absorbed_before)} · "
+                text=f"{await merge_candidates.display_name(ctx, tenant, audit.absorbed_before)} · "
                 f"{audit.at:%Y-%m-%d %H:%M} UTC",
             )
             for audit in await merge_service.recent_merges(ctx, tenant, card.id)
@@ -90,12 +92,12 @@ async def merge_confirm(
         raise InvalidAction("pick the card to merge")
     tenant = interaction.tenant_id
     opened = await open_card(ctx, interaction)
-    other = await merge_service.live_card(ctx, tenant, data.other_card_id)
+    other = await live_card(ctx.store, tenant, data.other_card_id)
     if other is None or other.id == opened.id:
         notice = "That card no longer exists or was already merged; pick another one."
         return await _merge_candidates_card(ctx, interaction, "", [notice])
-    open_facts = await merge_service.card_facts(ctx, tenant, opened)
-    other_facts = await merge_service.card_facts(ctx, tenant, other)
+    open_facts = await merge_candidates.card_facts(ctx, tenant, opened)
+    other_facts = await merge_candidates.card_facts(ctx, tenant, other)
     choice = choose_survivor(open_facts, other_facts)
     survivor, absorbed = (
         (open_facts, other_facts) if choice.survivor_id == opened.id else (other_facts, open_facts)
@@ -111,10 +113,10 @@ async def merge_confirm(
             else "The other card is kept, because it is tied to a CRM contact and the "
             "open card is not; the open card is merged into it."
         ),
-        survivor_name=survivor.name or merge_service.label(survivor.card),
-        survivor_lines=merge_service.describe(survivor.card),
-        absorbed_name=absorbed.name or merge_service.label(absorbed.card),
-        absorbed_lines=merge_service.describe(absorbed.card),
+        survivor_name=survivor.name or merge_candidates.label(survivor.card),
+        survivor_lines=merge_candidates.describe(survivor.card),
+        absorbed_name=absorbed.name or merge_candidates.label(absorbed.card),
+        absorbed_lines=merge_candidates.describe(absorbed.card),
         reasons=[r.text for r in reasons(open_facts, other_facts)],
         undo_days=ctx.merge_undo_window.days,
     )
@@ -145,7 +147,9 @@ async def merge_do(
     interaction = await reread(ctx, interaction)
     if audit.state is not MergeState.done:
         return interaction, ["That merge was undone since; the cards are separate."]
-    absorbed = await merge_service.display_name(ctx, interaction.tenant_id, audit.absorbed_before)
+    absorbed = await merge_candidates.display_name(
+        ctx, interaction.tenant_id, audit.absorbed_before
+    )
     text = f"Merged {absorbed} into this card."
     card = await card_for(ctx, interaction, [])
     return ActionResult(

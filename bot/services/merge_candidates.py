@@ -1,0 +1,221 @@
+"""Duplicate candidates of a customer card, and search for any card: what the merge offers.
+
+Every way in is an index read (identity index, CRM-reference index, name index), never a
+scan of the tenant's cards; the scoring itself is pure (:mod:`bot.domain.merge`). The merge
+and undo that follow a choice are :mod:`bot.services.merge`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.domain import identifiers
+from bot.domain.cards import CardIdentity, CustomerCard
+from bot.domain.errors import InvalidIdentifier
+from bot.domain.identifiers import Channel, Identifier, IdentifierKind
+from bot.domain.interactions import Interaction
+from bot.domain.merge import (
+    NAME_MATCH_MIN,
+    Candidate,
+    CardFacts,
+    name_match,
+    name_similarity,
+    rank,
+    reasons,
+)
+from bot.domain.name_keys import normalise_name, query_keys
+from bot.services import keys, name_index
+from bot.services.cards import IndexEntry, live_card
+from bot.services.context import Context
+from bot.services.store import Store, read_model
+
+INTERACTIONS_READ = 5  # newest interactions of a card read for its names and CRM contacts
+SEARCH_FILTER = 0.85
+NAME_CANDIDATES = 4  # cards matched by name alone read per candidate shown, at most
+
+
+async def card_facts(ctx: Context, tenant_id: str, card: CustomerCard) -> CardFacts:
+    names: list[str] = [card.display_name] if card.display_name else []
+    contacts: dict[str, str] = {}
+    fields: dict[str, dict[str, str]] = {}
+    read = await asyncio.gather(
+        *(
+            read_model(ctx.store, keys.interaction(tenant_id, interaction_id), Interaction)
+            for interaction_id in card.interaction_ids[-INTERACTIONS_READ:]
+        )
+    )
+    for interaction in read:
+        if interaction is None:
+            continue
+        if interaction.customer_name:
+            names.append(interaction.customer_name)
+        for key in [*interaction.shown.person, *interaction.linked_keys()]:
+            record = interaction.shown.records.get(key)
+            if record is not None and record.ref.type in ("contact", "lead"):
+                contacts.setdefault(key, record.title)
+                fields.setdefault(key, record.fields)
+    return CardFacts(
+        card=card, names=list(dict.fromkeys(names)), crm_contacts=contacts, crm_fields=fields
+    )
+
+
+async def _index_lookup(store: Store, tenant_id: str, identifier: Identifier) -> set[str]:
+    """Cards reached by ``identifier`` on any channel (one index read per channel, at once)."""
+    entries = await asyncio.gather(
+        *(
+            read_model(
+                store,
+                keys.card_index(tenant_id, CardIdentity(channel=c, identifier=identifier).key),
+                IndexEntry,
+            )
+            for c in Channel
+        )
+    )
+    return {entry.card_id for entry in entries if entry is not None}
+
+
+def _crm_identifiers(records: dict[str, dict[str, str]]) -> list[Identifier]:
+    """The phones and emails the CRM knows for the card's contacts."""
+    found: list[Identifier] = []
+    for fields in records.values():
+        for name, make in (("phone", identifiers.phone), ("email", identifiers.email)):
+            value = fields.get(name)
+            if value:
+                try:
+                    found.append(make(value))
+                except InvalidIdentifier:
+                    continue
+    return found
+
+
+async def candidates(
+    ctx: Context, tenant_id: str, card: CustomerCard, limit: int = 5
+) -> list[Candidate]:
+    """Possible duplicates of ``card``, best first, each with why it matched.
+
+    Exact identifier matches (the card's own phones, emails and handles, and those of
+    the CRM contacts found for it) come from the identity index, cards that found the
+    same CRM contact from the CRM-reference index, and similar names from the name index
+    (:mod:`bot.services.name_index`): only index documents and the candidate cards are
+    read, whatever the number of cards in the tenant.
+    """
+    mine = await card_facts(ctx, tenant_id, card)
+    wanted: list[Identifier] = [i.identifier for i in card.identities]
+    records: dict[str, dict[str, str]] = {}
+    for interaction_id in card.interaction_ids[-INTERACTIONS_READ:]:
+        interaction = await read_model(
+            ctx.store, keys.interaction(tenant_id, interaction_id), Interaction
+        )
+        if interaction is not None:
+            for key in mine.crm_contacts:
+                record = interaction.shown.records.get(key)
+                if record is not None:
+                    records[key] = record.fields
+    wanted.extend(_crm_identifiers(records))
+    ids: set[str] = set()
+    my_names = list(dict.fromkeys([*mine.names, *mine.crm_contacts.values()]))
+    # Every index read at once: on Blob Storage a lookup takes a few round trips' time.
+    by_identifier, by_crm, filed = await asyncio.gather(
+        asyncio.gather(*(_index_lookup(ctx.store, tenant_id, i) for i in dict.fromkeys(wanted))),
+        asyncio.gather(
+            *(name_index.lookup_crm(ctx.store, tenant_id, k) for k in mine.crm_contacts)
+        ),
+        name_index.lookup_names(ctx.store, tenant_id, my_names),
+    )
+    for found in [*by_identifier, *by_crm]:
+        ids.update(found)
+    strength: dict[str, float] = {}  # common names repeat across a block: judge each once
+    by_name: dict[str, float] = {}
+    for card_id, names in filed.items():
+        if card_id in ids:
+            continue
+        best = 0.0
+        for name in names:
+            if name not in strength:
+                strength[name] = max((name_match(m, name) for m in my_names), default=0.0)
+            best = max(best, strength[name])
+        if best >= NAME_MATCH_MIN:
+            by_name[card_id] = best
+    # A common name ("Mark Brown") can match hundreds of cards in a big tenant: only the
+    # closest few are read and scored, so a lookup's cost has a ceiling.
+    closest = sorted(by_name, key=lambda c: (-by_name[c], c))[: NAME_CANDIDATES * limit]
+    ids.update(closest)
+    ids.discard(card.id)
+
+    async def facts_of(card_id: str) -> CardFacts | None:
+        other_card = await live_card(ctx.store, tenant_id, card_id)
+        return None if other_card is None else await card_facts(ctx, tenant_id, other_card)
+
+    others = [f for f in await asyncio.gather(*map(facts_of, sorted(ids))) if f is not None]
+    return rank(mine, others, limit)
+
+
+async def search(
+    ctx: Context, tenant_id: str, card: CustomerCard, query: str, limit: int = 10
+) -> list[Candidate]:
+    """Any card by card id, phone, email, CRM record id or name; with reasons (maybe none).
+
+    Every way is an index read (identity, CRM-reference and name index): no scan.
+    """
+    query = query.strip()
+    if not query:
+        return []
+    ids: set[str] = set()
+    if await live_card(ctx.store, tenant_id, query) is not None:
+        ids.add(query)
+    for make in (identifiers.email, identifiers.phone):
+        try:
+            identifier = make(query)
+        except InvalidIdentifier:
+            continue
+        ids |= await _index_lookup(ctx.store, tenant_id, identifier)
+    ids |= set(await name_index.lookup_crm(ctx.store, tenant_id, query))
+    if not ids:
+        filed = await name_index.lookup_blocks(ctx.store, tenant_id, query_keys(query))
+        needle = normalise_name(query)
+        for card_id, names in filed.items():
+            if any(
+                needle in normalise_name(name) or name_similarity(query, name) >= SEARCH_FILTER
+                for name in names
+            ):
+                ids.add(card_id)
+    ids.discard(card.id)
+    mine = await card_facts(ctx, tenant_id, card)
+    found: list[Candidate] = []
+    for card_id in sorted(ids):
+        other_card = await live_card(ctx.store, tenant_id, card_id)
+        if other_card is None:
+            continue
+        facts = await card_facts(ctx, tenant_id, other_card)
+        why = reasons(mine, facts)
+        found.append(
+            Candidate(card_id=card_id, name=facts.name or label(other_card), score=0, reasons=why)
+        )
+    return found[:limit]
+
+
+async def display_name(ctx: Context, tenant_id: str, card: CustomerCard) -> str:
+    """The name agents know a card by: its CRM contact's, else its own label."""
+    return (await card_facts(ctx, tenant_id, card)).name or label(card)
+
+
+def label(card: CustomerCard) -> str:
+    if card.display_name:
+        return card.display_name
+    first = card.identities[0].identifier.value if card.identities else card.id
+    return f"Unknown contact {first}"
+
+
+def describe(card: CustomerCard) -> list[str]:
+    """What a card holds, in words, for the confirmation card."""
+    parts = []
+    for kind, label in (
+        (IdentifierKind.phone, "Phone"),
+        (IdentifierKind.email, "Email"),
+        (IdentifierKind.handle, "Handle"),
+    ):
+        values = card.identifiers(kind)
+        if values:
+            parts.append(f"{label}: {', '.join(values)}")
+    parts.append(f"Interactions: {len(card.interaction_ids)}")
+    return parts
