@@ -10,8 +10,10 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.domain.identifiers import checked_region
 
 
 class AppType(StrEnum):
@@ -70,6 +72,11 @@ class Settings(BaseSettings):
     api_keys: dict[str, SecretStr] = Field(
         default_factory=lambda: {"demo-tenant": SecretStr("demo-key")},
         description="tenant id -> key the contact-center platform sends as X-Api-Key",
+    )
+    default_region: str = Field(
+        "US",
+        description="region (DE, FR, GB, US, ...) of phone numbers written without a country "
+        "code, for tenants that did not choose one (PUT /api/admin/tenant)",
     )
     merge_undo_days: int = Field(30, ge=0, description="how long a card merge can be undone")
     admin_keys: dict[str, SecretStr] = Field(
@@ -131,6 +138,11 @@ class Settings(BaseSettings):
         description="refuse tenants that have not granted admin consent; unset: on for a "
         "MultiTenant app with an app id, off otherwise (single tenant, local demo)",
     )
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        return checked_region(value)
 
     @property
     def sso_app_id(self) -> str:

@@ -3,10 +3,12 @@
     crmcard tenants status TENANT
     crmcard tenants grant TENANT [--note "onboarded by ticket 123"]
     crmcard tenants revoke TENANT [--note "contract ended"]
+    crmcard tenants settings TENANT [--default-region DE]
 
 ``grant`` is for operators who onboard a tenant without the ``/admin/consent`` flow (the
 tenant's admin consented in the Entra admin center); ``revoke`` makes the tenant gate
 refuse it again (its data stays). Both are recorded with ``cli:<os user>`` and the time.
+``settings`` shows the tenant's settings, or changes its default phone region.
 """
 
 from __future__ import annotations
@@ -20,12 +22,31 @@ from typing import Any
 from bot.settings import Settings
 
 
+async def _settings(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.domain.tenant_settings import TenantSettings
+    from bot.services import tenant_settings
+    from bot.web.app import open_store
+
+    store = open_store(settings)
+    try:
+        if args.default_region:
+            chosen = TenantSettings(default_region=args.default_region)
+            await tenant_settings.put_settings(store, args.tenant, chosen)
+        current = await tenant_settings.tenant_settings(store, args.tenant, settings.default_region)
+    finally:
+        await store.close()
+    print(current.model_dump_json(indent=2, by_alias=True))
+    return 0
+
+
 async def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
     from bot.services import tenants
     from bot.services.context import utc_now
     from bot.web.app import open_store
 
     settings = settings or Settings()
+    if args.tenants_command == "settings":
+        return await _settings(args, settings)
     store = open_store(settings)
     actor = f"cli:{getpass.getuser()}"
     try:
@@ -62,4 +83,9 @@ def add_parser(commands: Any) -> None:
         one = sub.add_parser(name, help=text)
         one.add_argument("tenant")
         one.add_argument("--note", help="why (kept in the history)")
+    chosen = sub.add_parser("settings", help="show the tenant's settings or change them")
+    chosen.add_argument("tenant")
+    chosen.add_argument(
+        "--default-region", help="region of numbers written without a country code (DE, FR...)"
+    )
     parser.set_defaults(run=command)

@@ -38,11 +38,13 @@ class CustomerCard(BaseModel):
     created_at: datetime
 
     def identifiers(self, kind: IdentifierKind) -> list[str]:
-        seen: dict[str, None] = {}
-        for identity in self.identities:
-            if identity.identifier.kind is kind:
-                seen.setdefault(identity.identifier.value)
-        return list(seen)
+        """The values of one kind, as compared (E.164 numbers, canonical addresses)."""
+        return [i.value for i in self.readings(kind)]
+
+    def readings(self, kind: IdentifierKind) -> list[Identifier]:
+        """The identifiers of one kind, each once, as first written."""
+        found = (i.identifier for i in self.identities if i.identifier.kind is kind)
+        return list(dict.fromkeys(found))
 
 
 def new_card(

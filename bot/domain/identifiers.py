@@ -1,17 +1,45 @@
 """How a contact is recognised: normalised phone numbers, emails and channel handles.
 
-Normalising on the way in is what lets "+1 (555) 010-0", "5550100" and "+15550100" find
-the same card.
+Normalising on the way in is what lets "+49 30 1234567", "030 1234567" (a German
+tenant) and the WhatsApp id "49301234567" find the same card, and "Ann.Lee+orders@Gmail.com"
+the same card as "annlee@gmail.com".
+
+Phone numbers are read with the tenant's default region (numbers written without a
+country code) and per channel: WhatsApp and SMS ids are international numbers without
+"+". E-mail addresses compare case-insensitively, without a sub-address ("+tag",
+RFC 5233, which Gmail, Outlook.com, iCloud, Fastmail and Proton document) and, for Gmail,
+without dots in the local part ("dots don't matter in Gmail addresses", Google's help).
+
+:func:`read` never refuses: a value that cannot be read is kept as typed and flagged
+(``readable`` false), so an interaction is never lost for it. :func:`phone` and
+:func:`email` are the strict readers for inputs a person can correct (workflow inputs,
+the IVR lookup).
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+from typing import Any
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict
 
 from bot.domain.errors import InvalidIdentifier
+
+DEFAULT_REGION = "US"
+"""Region of numbers written without a country code, when neither the tenant nor the
+deployment chose one."""
+
+_REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)
+
+
+def checked_region(value: str) -> str:
+    """An ISO 3166-1 alpha-2 region with phone numbers, upper case; ValueError otherwise."""
+    region = value.strip().upper()
+    if region not in _REGIONS:
+        raise ValueError(f"{value!r} is not a region with phone numbers (e.g. DE, FR, GB, US)")
+    return region
 
 
 class Channel(StrEnum):
@@ -27,6 +55,11 @@ class Channel(StrEnum):
     def is_voice(self) -> bool:
         return self is Channel.voice
 
+    @property
+    def sends_international_ids(self) -> bool:
+        """WhatsApp and SMS identify senders by international numbers without "+"."""
+        return self in (Channel.whatsapp, Channel.sms)
+
 
 class IdentifierKind(StrEnum):
     phone = "phone"
@@ -35,39 +68,135 @@ class IdentifierKind(StrEnum):
 
 
 class Identifier(BaseModel):
-    """One normalised way to reach a contact."""
+    """One normalised way to reach a contact.
+
+    ``value`` is what identifiers are compared by (E.164 number, canonical address);
+    ``given`` is how it was written when that differs (shown to agents, sent to CRMs that
+    store addresses as written). Two readings of one number are the same identifier, so
+    equality and hashing look at ``kind`` and ``value`` only.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     kind: IdentifierKind
     value: str
+    given: str | None = None
+    readable: bool = True
 
     @property
     def key(self) -> str:
         return f"{self.kind}:{self.value}"
 
+    @property
+    def shown(self) -> str:
+        """How agents see it: as written for addresses and unreadable values."""
+        return self.given or self.value
 
-def phone(raw: str, default_region: str = "US") -> Identifier:
-    """E.164 form of a phone number, e.g. ``+15550100``."""
+    def __eq__(self, other: Any) -> bool:
+        if not isinstance(other, Identifier):
+            return NotImplemented
+        return (self.kind, self.value) == (other.kind, other.value)
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.value))
+
+
+_SEPARATORS = re.compile(r"[\s().\-/]")
+
+
+def _interpretations(raw: str, channel: Channel | None) -> list[str]:
+    """The written forms worth trying, most likely first; ``raw`` read with the region
+    is always one of them (an empty string stands for it)."""
+    text = raw.strip()
+    digits = _SEPARATORS.sub("", text)
+    if not digits.isdigit():
+        return [""]
+    if digits.startswith("00"):  # international call prefix of most of the world
+        return ["+" + digits[2:], ""]
+    if digits.startswith("0"):  # national trunk prefix
+        return [""]
+    if channel is not None and channel.sends_international_ids:
+        return ["+" + digits, ""]
+    return ["", "+" + digits]
+
+
+def _parse(raw: str, default_region: str, channel: Channel | None) -> phonenumbers.PhoneNumber:
+    possible: phonenumbers.PhoneNumber | None = None
+    for form in _interpretations(raw, channel):
+        try:
+            number = phonenumbers.parse(form or raw, default_region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return number
+        if possible is None and phonenumbers.is_possible_number(number):
+            possible = number
+    if possible is None:
+        raise InvalidIdentifier(f"{raw!r} is not a phone number crmcard can read")
+    return possible
+
+
+def phone(
+    raw: str, default_region: str = DEFAULT_REGION, channel: Channel | None = None
+) -> Identifier:
+    """E.164 form of a phone number, e.g. ``+4930123456``; raises InvalidIdentifier.
+
+    A number with an extension ("x123", "ext. 45") is the same identifier as without it;
+    the extension stays in ``given``."""
+    number = _parse(raw, default_region, channel)
+    value = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    given = raw.strip() if number.extension else None
+    return Identifier(kind=IdentifierKind.phone, value=value, given=given)
+
+
+def same_phone(a: str, b: str, default_region: str = DEFAULT_REGION) -> bool:
+    """Whether two written numbers are one line: same country code and national
+    significant number, extensions ignored. Unreadable numbers are never the same."""
     try:
-        parsed = phonenumbers.parse(raw, default_region)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidIdentifier(f"{raw!r} is not a phone number: {exc}") from exc
-    if not phonenumbers.is_possible_number(parsed):
-        raise InvalidIdentifier(f"{raw!r} is not a possible phone number")
-    return Identifier(
-        kind=IdentifierKind.phone,
-        value=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
+        first, second = _parse(a, default_region, None), _parse(b, default_region, None)
+    except InvalidIdentifier:
+        return False
+    return first.country_code == second.country_code and (
+        phonenumbers.national_significant_number(first)
+        == phonenumbers.national_significant_number(second)
     )
 
 
+_SUBADDRESSED = re.compile(r"\+.*$")
+_GMAIL = frozenset({"gmail.com", "googlemail.com"})
+
+
+def canonical_email(address: str) -> str:
+    """The mailbox an address reaches: lower case, no "+tag", no Gmail dots."""
+    local, _, domain = address.strip().lower().rpartition("@")
+    local = _SUBADDRESSED.sub("", local) or local
+    if domain in _GMAIL:
+        local, domain = local.replace(".", "") or local, "gmail.com"
+    return f"{local}@{domain}"
+
+
 def email(raw: str) -> Identifier:
-    """Lower-cased, trimmed address; the domain and local part must both be present."""
-    value = raw.strip().lower()
-    local, _, domain = value.partition("@")
-    if not local or "." not in domain or any(c.isspace() for c in value):
+    """The canonical address (see :func:`canonical_email`); raises InvalidIdentifier.
+    ``given`` keeps the address as written when it differs."""
+    written = raw.strip()
+    local, _, domain = written.rpartition("@")
+    if not local or "." not in domain or any(c.isspace() for c in written):
         raise InvalidIdentifier(f"{raw!r} is not an email address")
-    return Identifier(kind=IdentifierKind.email, value=value)
+    value = canonical_email(written)
+    return Identifier(
+        kind=IdentifierKind.email, value=value, given=written if written != value else None
+    )
+
+
+def search_forms(identifier: Identifier) -> list[str]:
+    """What a CRM is asked for: nothing for an unreadable value; a number in E.164; an
+    address as written and, when that differs, the mailbox it reaches (a CRM may hold
+    "ann@x.com" for "Ann+orders@x.com")."""
+    if not identifier.readable:
+        return []
+    if identifier.kind is IdentifierKind.email:
+        return list(dict.fromkeys([identifier.shown.lower(), identifier.value]))
+    return [identifier.value]
 
 
 def handle(channel: Channel, raw: str) -> Identifier:
@@ -76,3 +205,26 @@ def handle(channel: Channel, raw: str) -> Identifier:
     if not value:
         raise InvalidIdentifier("a channel handle cannot be empty")
     return Identifier(kind=IdentifierKind.handle, value=f"{channel}:{value}")
+
+
+def read(
+    kind: IdentifierKind,
+    raw: str,
+    *,
+    channel: Channel,
+    default_region: str = DEFAULT_REGION,
+) -> Identifier:
+    """The identifier as well as it can be read; never raises.
+
+    What cannot be read is kept as typed (trimmed), flagged ``readable=False``: it still
+    finds the card it was first seen on, is shown to the agent, and is never sent to a CRM
+    as a number or address."""
+    try:
+        if kind is IdentifierKind.phone:
+            return phone(raw, default_region, channel)
+        if kind is IdentifierKind.email:
+            return email(raw)
+        return handle(channel, raw)
+    except InvalidIdentifier:
+        typed = raw.strip()
+        return Identifier(kind=kind, value=f"?{typed}", given=typed, readable=False)

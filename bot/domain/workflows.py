@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 
 from bot.domain import identifiers
 from bot.domain.errors import DomainError, InvalidIdentifier
+from bot.domain.identifiers import DEFAULT_REGION
 from bot.domain.records import RecordRef
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -207,7 +208,9 @@ class SearchPlan(BaseModel):
     custom: dict[str, str] = Field(default_factory=dict)
 
 
-def search_plan(workflow: SearchWorkflow, request: ExecuteRequest) -> SearchPlan:
+def search_plan(
+    workflow: SearchWorkflow, request: ExecuteRequest, default_region: str = DEFAULT_REGION
+) -> SearchPlan:
     plan = SearchPlan()
     for criterion in workflow.criteria:
         value = request.inputs.get(criterion.input, "").strip()
@@ -215,9 +218,9 @@ def search_plan(workflow: SearchWorkflow, request: ExecuteRequest) -> SearchPlan
             continue
         try:
             if criterion.by is SearchBy.phone:
-                plan.phones.append(identifiers.phone(value).value)
+                plan.phones.append(identifiers.phone(value, default_region).value)
             elif criterion.by is SearchBy.email:
-                plan.emails.append(identifiers.email(value).value)
+                plan.emails.extend(identifiers.search_forms(identifiers.email(value)))
             elif criterion.by is SearchBy.name:
                 plan.name = value
             else:

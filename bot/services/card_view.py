@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from bot.domain.cards import CustomerCard
-from bot.domain.identifiers import IdentifierKind
+from bot.domain.identifiers import Identifier, IdentifierKind
 from bot.domain.interactions import Interaction, LifecycleEvent
 from bot.domain.links import is_linked
 
@@ -133,13 +133,18 @@ def _related_keys(interaction: Interaction) -> list[str]:
     return [key for key in dict.fromkeys(keys) if key not in current]
 
 
+def _shown(identifier: Identifier) -> str:
+    """As written; a value crmcard could not read says so (it was kept, not refused)."""
+    return identifier.shown if identifier.readable else f"{identifier.shown} (unreadable)"
+
+
 def _contact_fields(card: CustomerCard, interaction: Interaction) -> list[FieldView]:
     fields = [
-        FieldView(label=label, value=", ".join(values))
+        FieldView(label=label, value=", ".join(_shown(i) for i in values))
         for label, values in (
-            ("Phone", card.identifiers(IdentifierKind.phone)),
-            ("Email", card.identifiers(IdentifierKind.email)),
-            ("Handle", card.identifiers(IdentifierKind.handle)),
+            ("Phone", card.readings(IdentifierKind.phone)),
+            ("Email", card.readings(IdentifierKind.email)),
+            ("Handle", card.readings(IdentifierKind.handle)),
         )
         if values
     ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from bot.domain.identifiers import DEFAULT_REGION
 from bot.services.crm import CrmDirectory
 from bot.services.publisher import Delivery
 from bot.services.store import Store
@@ -32,6 +33,8 @@ class Context:
     delivery: Delivery
     crm_deadline: float = 2.5
     merge_undo_window: timedelta = timedelta(days=30)
+    default_region: str = DEFAULT_REGION
+    """Phone region of tenants that did not choose one (bot.services.tenant_settings)."""
     clock: Callable[[], datetime] = field(default=utc_now)
     event_listeners: list[EventListener] = field(default_factory=list)
     crm_first_paint: float = 0.3

@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from bot.domain import identifiers
 from bot.domain.cards import CardIdentity
-from bot.domain.identifiers import Channel, Identifier
+from bot.domain.identifiers import Channel, IdentifierKind
 from bot.domain.interactions import (
     Agent,
     Direction,
@@ -24,7 +24,7 @@ from bot.domain.interactions import (
     ShownRecords,
     apply_event,
 )
-from bot.services import keys, name_index
+from bot.services import keys, name_index, tenant_settings
 from bot.services import lookup as caller_lookup
 from bot.services.cards import attach_interaction, resolve_card
 from bot.services.context import Context
@@ -100,16 +100,24 @@ class InteractionEventIn(_Inbound):
             raise ValueError("customer needs at least one of phone, email or handle")
         return self
 
-    def identities(self) -> list[CardIdentity]:
-        """The customer's normalised identifiers on this channel (raises InvalidIdentifier)."""
-        found: list[Identifier] = []
-        if self.customer.phone:
-            found.append(identifiers.phone(self.customer.phone))
-        if self.customer.email:
-            found.append(identifiers.email(self.customer.email))
-        if self.customer.handle:
-            found.append(identifiers.handle(self.channel, self.customer.handle))
-        return [CardIdentity(channel=self.channel, identifier=i) for i in found]
+    def identities(self, default_region: str) -> list[CardIdentity]:
+        """The customer's identifiers on this channel, read with the tenant's region; a
+        value that cannot be read is kept as typed and flagged, never refused."""
+        given = (
+            (IdentifierKind.phone, self.customer.phone),
+            (IdentifierKind.email, self.customer.email),
+            (IdentifierKind.handle, self.customer.handle),
+        )
+        return [
+            CardIdentity(
+                channel=self.channel,
+                identifier=identifiers.read(
+                    kind, raw, channel=self.channel, default_region=default_region
+                ),
+            )
+            for kind, raw in given
+            if raw
+        ]
 
     def record(self) -> EventRecord:
         return EventRecord(
@@ -125,8 +133,11 @@ class InteractionEventIn(_Inbound):
 
 
 def criteria_for(identities: list[CardIdentity], name: str | None) -> SearchCriteria:
-    phones = [i.identifier.value for i in identities if i.identifier.kind == "phone"]
-    emails = [i.identifier.value for i in identities if i.identifier.kind == "email"]
+    def forms(kind: IdentifierKind) -> list[str]:
+        wanted = (i.identifier for i in identities if i.identifier.kind is kind)
+        return list(dict.fromkeys(f for i in wanted for f in identifiers.search_forms(i)))
+
+    phones, emails = forms(IdentifierKind.phone), forms(IdentifierKind.email)
     return SearchCriteria(phones=phones, emails=emails, name=None if phones or emails else name)
 
 
@@ -147,7 +158,8 @@ async def _start(
 ) -> Progressive | None:
     """Create the interaction with the CRMs that answered within the first-paint budget;
     the slower ones complete its card later (the returned lookup's ``first_shown``)."""
-    identities = event.identities()
+    region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
+    identities = event.identities(region)
     card = await resolve_card(ctx.store, tenant_id, identities, event.customer.name, now)
     criteria = criteria_for(identities, event.customer.name)
     progressive = await first_lookup(ctx, tenant_id, criteria)
@@ -214,7 +226,6 @@ async def latest_for_agent(ctx: Context, tenant_id: str, aad_object_id: str) -> 
 async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Interaction:
     """Apply one event; return the interaction as stored. Raises DomainError when refused."""
     key = keys.interaction(tenant_id, event.interaction_id)
-    event.identities()  # refuse a bad identifier before anything is written
     started: Progressive | None = None
     if await read_model(ctx.store, key, Interaction) is None:
         started = await _start(ctx, tenant_id, event, ctx.clock())

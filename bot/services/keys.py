@@ -73,6 +73,11 @@ def tenant_consent(tenant_id: str) -> str:
     return f"{tenant_prefix(tenant_id)}consent"
 
 
+def tenant_settings(tenant_id: str) -> str:
+    """The tenant's own settings (bot.domain.tenant_settings): default phone region..."""
+    return f"{tenant_prefix(tenant_id)}settings"
+
+
 def token_cache(tenant_id: str, cache_name: str) -> str:
     """A persisted MSAL token cache of the tenant, sealed (``cache_name`` is a digest)."""
     return f"{tenant_prefix(tenant_id)}token-caches/{part(cache_name)}"

@@ -27,7 +27,7 @@ from bot.domain.interactions import Interaction
 from bot.domain.links import pin_record
 from bot.domain.records import CrmRecord, RecordRef
 from bot.domain.routing import RoutingConfig, RoutingDecision, route
-from bot.services import keys
+from bot.services import keys, tenant_settings
 from bot.services.context import Context
 from bot.services.crm import CrmClient, RecordNotFound, SearchCriteria
 from bot.services.crm_lookup import fan_out
@@ -185,10 +185,11 @@ async def lookup(ctx: Context, tenant_id: str, request: LookupRequest) -> Lookup
     clients = await ctx.crms.clients(tenant_id)
     skipped: dict[str, str] = {}
     if kind is IdentifierKind.phone:
-        criteria = SearchCriteria(phones=[identifiers.phone(value).value])
+        region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
+        criteria = SearchCriteria(phones=[identifiers.phone(value, region).value])
         asked = clients
     elif kind is IdentifierKind.email:
-        criteria = SearchCriteria(emails=[identifiers.email(value).value])
+        criteria = SearchCriteria(emails=identifiers.search_forms(identifiers.email(value)))
         asked = clients
     else:
         criteria = None

@@ -36,7 +36,7 @@ from bot.domain.workflows import (
     search_plan,
     update_target,
 )
-from bot.services import keys
+from bot.services import keys, tenant_settings
 from bot.services.context import Context
 from bot.services.crm import CrmClient, CrmError, NotSupported, SearchCriteria
 from bot.services.rendering import publish
@@ -287,7 +287,8 @@ async def _run(
     check_kind(workflow, crm_kind(client))
     try:
         if isinstance(workflow, SearchWorkflow):
-            records, change = await _search(client, workflow, request)
+            region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
+            records, change = await _search(client, workflow, request, region)
         elif isinstance(workflow, CreateWorkflow):
             records, change = await _create(ctx, client, workflow, request, interaction)
         elif isinstance(workflow, UpdateWorkflow):
@@ -331,9 +332,9 @@ def _with_records(interaction: Interaction, records: list[CrmRecord], **more: An
 
 
 async def _search(
-    client: CrmClient, workflow: SearchWorkflow, request: ExecuteRequest
+    client: CrmClient, workflow: SearchWorkflow, request: ExecuteRequest, region: str
 ) -> tuple[list[CrmRecord], Change]:
-    plan = search_plan(workflow, request)
+    plan = search_plan(workflow, request, region)
     found = await client.search(
         SearchCriteria(
             phones=plan.phones,

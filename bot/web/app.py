@@ -32,6 +32,7 @@ from bot.settings import Settings, StoreKind
 from bot.web.admin_auth import SETTINGS_KEY as ADMIN_SETTINGS
 from bot.web.admin_crm import setup_admin_crm
 from bot.web.admin_outbox import WRITEBACK, setup_admin_outbox
+from bot.web.admin_tenant import setup_admin_tenant
 from bot.web.consent import setup_consent
 from bot.web.interactions import CONTEXT, SETTINGS, post_interaction_event
 from bot.web.lookup import setup_lookup
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         ),
         crm_deadline=settings.crm_deadline_seconds,
         merge_undo_window=timedelta(days=settings.merge_undo_days),
+        default_region=settings.default_region,
     )
     live.bind(ctx)
     ctx.event_listeners.append(record_creation_listener)
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     setup_workflows(app)
     setup_record_policies(app)
     setup_lookup(app)
+    setup_admin_tenant(app)
     setup_admin_crm(app, crm_configs, crms)
     setup_admin_outbox(app)
     queue_connection = settings.writeback_queue_connection_string.get_secret_value()

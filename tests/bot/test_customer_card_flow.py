@@ -215,13 +215,14 @@ async def test_interaction_webhook_validation(bot_client: Client) -> None:
     response = await bot_client.post("/api/interactions", json=bad, headers=KEY)
     assert response.status == 400
     assert "event" in json.dumps(await response.json())
+    # An unreadable number never loses the interaction (kept as typed, flagged on the card:
+    # tests/identities/test_webhook_identifiers.py).
     response = await bot_client.post(
         "/api/interactions",
         json=interaction_event("x", "assigned", customer={"phone": "banana"}),
         headers=KEY,
     )
-    assert response.status == 400
-    assert "not a phone number" in (await response.json())["error"]["message"]
+    assert response.status == 202
 
 
 async def test_lifecycle_is_validated_and_reflected(

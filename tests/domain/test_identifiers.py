@@ -31,3 +31,82 @@ def test_handles_are_scoped_by_channel() -> None:
     assert identifiers.handle(Channel.chat, "ed") != identifiers.handle(Channel.whatsapp, "ed")
     with pytest.raises(InvalidIdentifier):
         identifiers.handle(Channel.chat, "  ")
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "channel", "e164"),
+    [
+        ("030 1234567", "DE", Channel.voice, "+49301234567"),
+        ("+49 (0)30 123456", "US", Channel.voice, "+4930123456"),
+        ("0049 30 123456", "US", Channel.voice, "+4930123456"),
+        ("01 23 45 67 89", "FR", Channel.voice, "+33123456789"),
+        ("020 7946 0958", "GB", Channel.voice, "+442079460958"),
+        ("4915123456789", "US", Channel.whatsapp, "+4915123456789"),
+        ("447911123456", "DE", Channel.sms, "+447911123456"),
+        ("14155550100", "DE", Channel.sms, "+14155550100"),
+        ("4155550100", "US", Channel.voice, "+14155550100"),
+        ("4155550100", "US", Channel.sms, "+14155550100"),  # no valid +41 reading: national
+    ],
+)
+def test_phone_numbers_read_with_region_and_channel(
+    raw: str, region: str, channel: Channel, e164: str
+) -> None:
+    assert identifiers.phone(raw, region, channel).value == e164
+
+
+def test_extension_is_kept_as_written_but_not_compared() -> None:
+    found = identifiers.phone("+44 20 7946 0958 ext. 45", "GB")
+    assert (found.value, found.shown) == ("+442079460958", "+44 20 7946 0958 ext. 45")
+    assert found == identifiers.phone("020 7946 0958", "GB")
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("030 123456", "+49 (0)30 123456", True),
+        ("+49 30 123456 x12", "0049 30 123456", True),
+        ("+49 30 123456", "+49 30 1234567", False),  # shares a prefix only
+        ("+49 30 123456", "+44 30 123456", False),
+        ("banana", "banana", False),
+    ],
+)
+def test_same_phone_compares_the_line(a: str, b: str, same: bool) -> None:
+    assert identifiers.same_phone(a, b, "DE") is same
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        ("Ann.Lee+orders@GoogleMail.com", "annlee@gmail.com"),
+        ("a.n.n.lee@gmail.com", "annlee@gmail.com"),
+        ("Jean.Dupont+shop@orange.fr", "jean.dupont@orange.fr"),  # dots count outside Gmail
+    ],
+)
+def test_emails_compare_by_mailbox_and_keep_the_address_as_given(raw: str, canonical: str) -> None:
+    found = identifiers.email(raw)
+    assert (found.value, found.shown) == (canonical, raw)
+    assert found == identifiers.email(canonical)
+
+
+def test_search_forms_ask_for_the_address_as_written_and_the_mailbox() -> None:
+    found = identifiers.email("Ann+orders@example.com")
+    assert identifiers.search_forms(found) == ["ann+orders@example.com", "ann@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw"),
+    [(IdentifierKind.phone, "call me maybe"), (IdentifierKind.email, "ann at example")],
+)
+def test_read_keeps_what_it_cannot_read_as_typed_and_flags_it(
+    kind: IdentifierKind, raw: str
+) -> None:
+    found = identifiers.read(kind, f" {raw} ", channel=Channel.voice, default_region="DE")
+    assert (found.readable, found.shown) == (False, raw)
+    assert identifiers.search_forms(found) == []
+    assert found == identifiers.read(kind, raw, channel=Channel.voice)
+
+
+def test_regions_are_checked() -> None:
+    assert identifiers.checked_region(" de ") == "DE"
+    with pytest.raises(ValueError, match="not a region"):
+        identifiers.checked_region("XX")

@@ -1,0 +1,54 @@
+"""The tenant's own settings over the admin API (``X-Admin-Key`` decides the tenant).
+
+``GET /api/admin/tenant`` -> ``{"tenantId": ..., "defaultRegion": "DE", "defaultRegionSource":
+"tenant" | "deployment"}``; ``PUT /api/admin/tenant`` with ``{"defaultRegion": "DE"}``
+replaces the settings (422 with every field error when invalid) and answers like GET.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot.domain.tenant_settings import TenantSettings
+from bot.services import tenant_settings
+from bot.services.context import Context
+from bot.web.admin_auth import admin_tenant
+from bot.web.errors import invalid_input, problem
+from bot.web.interactions import CONTEXT
+
+
+async def _answer(ctx: Context, tenant_id: str) -> web.Response:
+    stored = await tenant_settings.stored_settings(ctx.store, tenant_id)
+    current = stored or TenantSettings(default_region=ctx.default_region)
+    return web.json_response(
+        {
+            "tenantId": tenant_id,
+            **current.model_dump(mode="json", by_alias=True),
+            "defaultRegionSource": "tenant" if stored else "deployment",
+        }
+    )
+
+
+async def get_tenant(request: web.Request) -> web.Response:
+    return await _answer(request.app[CONTEXT], admin_tenant(request))
+
+
+async def put_tenant(request: web.Request) -> web.Response:
+    tenant_id = admin_tenant(request)
+    try:
+        chosen = TenantSettings.model_validate(await request.json())
+    except json.JSONDecodeError as error:
+        return problem(400, f"body is not JSON: {error}")
+    except ValidationError as error:
+        return invalid_input(error, "invalid tenant settings", status=422)
+    ctx = request.app[CONTEXT]
+    await tenant_settings.put_settings(ctx.store, tenant_id, chosen)
+    return await _answer(ctx, tenant_id)
+
+
+def setup_admin_tenant(app: web.Application) -> None:
+    app.router.add_get("/api/admin/tenant", get_tenant)
+    app.router.add_put("/api/admin/tenant", put_tenant)
