@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything crmcard needs on a fresh Debian machine: the Python venv,
-# the npm tools (Agents Playground, Azurite) and, for the browser tests, Chromium.
+# the npm tools (Agents Playground, Azurite), PostgreSQL (the tests start their own
+# server) and, for the browser tests, Chromium.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,9 +23,15 @@ if [[ ! -d node_modules/azurite || package.json -nt node_modules/.package-lock.j
     npm install --no-audit --no-fund --loglevel=error
 fi
 
+sudo_cmd=""
+[[ $(id -u) != 0 ]] && sudo_cmd=sudo
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq postgresql
+fi
+
 if [[ $want_browser == 1 ]] && ! command -v chromium >/dev/null; then
-    sudo_cmd=""
-    [[ $(id -u) != 0 ]] && sudo_cmd=sudo
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium fonts-noto-color-emoji
 fi

@@ -11,6 +11,7 @@ from bot.settings import Settings
 from bot.web.app import create_app
 from tests.azurite import Azurite, start_azurite
 from tests.connector import FakeConnector
+from tests.postgres import Postgres, start_postgres
 
 
 @pytest.fixture
@@ -50,3 +51,13 @@ def azurite_blob(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
 @pytest.fixture(scope="session")
 def azurite_connection_string(azurite_blob: Azurite) -> str:
     return azurite_blob.connection_string
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """A private PostgreSQL server for the whole test session, stopped afterwards."""
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()

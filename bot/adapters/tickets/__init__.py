@@ -1,0 +1,1 @@
+"""The ticket archive's engines: embedded SQLite FTS5 and PostgreSQL full-text search."""

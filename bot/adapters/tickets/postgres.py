@@ -1,0 +1,305 @@
+"""The shared ticket archive: PostgreSQL full-text search through asyncpg (production).
+
+Each ticket row carries a ``tsvector`` built by the database with the ticket's language
+configuration (``english``, ``german`` or ``french``): the subject weighted A, the
+conversation B, under a GIN index. A query is parsed with all three configurations and
+the three ``tsquery`` values are OR-ed, so it finds a ticket in whichever language it is
+written; hits are ranked by ``ts_rank``. Filters use B-tree indexes led by the tenant.
+The retention purge deletes in short transactions so searches keep running meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from bot.domain.tickets import Agent, Language, Ticket
+from bot.services.ticketing.archive import (
+    MAX_INDEXED_CHARS,
+    SyncState,
+    TicketPage,
+    TicketQuery,
+    TicketSummary,
+    page_of,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS crmcard_tickets (
+    id bigserial PRIMARY KEY,
+    tenant_id text NOT NULL,
+    crm_id text NOT NULL,
+    external_id text NOT NULL,
+    status text NOT NULL,
+    channel text,
+    agent_email text NOT NULL,
+    requester_email text,
+    requester_phone text,
+    closed_at timestamptz NOT NULL,
+    summary text NOT NULL,
+    data text NOT NULL,
+    document tsvector NOT NULL,
+    UNIQUE (tenant_id, crm_id, external_id)
+);
+CREATE INDEX IF NOT EXISTS crmcard_tickets_document ON crmcard_tickets USING gin (document);
+CREATE INDEX IF NOT EXISTS crmcard_tickets_closed ON crmcard_tickets (tenant_id, closed_at);
+CREATE INDEX IF NOT EXISTS crmcard_tickets_purge ON crmcard_tickets (closed_at);
+CREATE INDEX IF NOT EXISTS crmcard_tickets_agent
+    ON crmcard_tickets (tenant_id, agent_email, closed_at);
+CREATE INDEX IF NOT EXISTS crmcard_tickets_requester_email
+    ON crmcard_tickets (tenant_id, requester_email) WHERE requester_email IS NOT NULL;
+CREATE INDEX IF NOT EXISTS crmcard_tickets_requester_phone
+    ON crmcard_tickets (tenant_id, requester_phone) WHERE requester_phone IS NOT NULL;
+CREATE TABLE IF NOT EXISTS crmcard_agents (
+    tenant_id text NOT NULL,
+    email text NOT NULL,
+    source text NOT NULL,
+    external_id text,
+    data text NOT NULL,
+    PRIMARY KEY (tenant_id, email)
+);
+CREATE INDEX IF NOT EXISTS crmcard_agents_external
+    ON crmcard_agents (tenant_id, source, external_id);
+CREATE TABLE IF NOT EXISTS crmcard_ticket_sync (
+    tenant_id text NOT NULL,
+    crm_id text NOT NULL,
+    data text NOT NULL,
+    PRIMARY KEY (tenant_id, crm_id)
+);
+"""
+
+_UPSERT = """
+INSERT INTO crmcard_tickets (tenant_id, crm_id, external_id, status, channel, agent_email,
+    requester_email, requester_phone, closed_at, summary, data, document)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+    setweight(to_tsvector($12::regconfig, $13), 'A')
+    || setweight(to_tsvector($12::regconfig, $14), 'B'))
+ON CONFLICT (tenant_id, crm_id, external_id) DO UPDATE SET
+    status = excluded.status, channel = excluded.channel,
+    agent_email = excluded.agent_email, requester_email = excluded.requester_email,
+    requester_phone = excluded.requester_phone, closed_at = excluded.closed_at,
+    summary = excluded.summary, data = excluded.data, document = excluded.document
+"""
+
+_QUERY = " || ".join(f"plainto_tsquery('{language.value}', $2)" for language in Language)
+"""The user's words in every language configuration, OR-ed ($2 is the text)."""
+
+
+class _Where:
+    """Numbered parameters for a WHERE clause under construction."""
+
+    def __init__(self, *initial: Any) -> None:
+        self.params: list[Any] = list(initial)
+        self.clauses: list[str] = []
+
+    def mark(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+    def any_of(self, column: str, values: Sequence[str]) -> None:
+        if values:
+            self.clauses.append(f"{column} = ANY({self.mark(list(values))}::text[])")
+
+
+def _where(tenant_id: str, query: TicketQuery, text: str | None) -> _Where:
+    where = _Where(tenant_id, text) if text is not None else _Where(tenant_id)
+    where.clauses.append("t.tenant_id = $1")
+    where.any_of("t.status", [s.value for s in query.statuses])
+    where.any_of("t.channel", [c.value for c in query.channels])
+    where.any_of("t.agent_email", [a.lower() for a in query.agents])
+    if query.crm_id:
+        where.clauses.append(f"t.crm_id = {where.mark(query.crm_id)}")
+    if query.closed_from:
+        where.clauses.append(f"t.closed_at >= {where.mark(query.closed_from)}")
+    if query.closed_to:
+        where.clauses.append(f"t.closed_at < {where.mark(query.closed_to)}")
+    contact = []
+    if query.requester_emails:
+        emails = [e.lower() for e in query.requester_emails]
+        contact.append(f"t.requester_email = ANY({where.mark(emails)}::text[])")
+    if query.requester_phones:
+        phones = list(query.requester_phones)
+        contact.append(f"t.requester_phone = ANY({where.mark(phones)}::text[])")
+    if contact:
+        where.clauses.append("(" + " OR ".join(contact) + ")")
+    return where
+
+
+class PostgresTicketArchive:
+    """:class:`~bot.services.ticketing.archive.TicketArchive` on a PostgreSQL database."""
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self._dsn = dsn
+        self._min_size = min_size
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the ticket archive is not open")
+        return self._pool
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(
+            self._dsn, min_size=self._min_size, max_size=self._max_size
+        )
+        # one schema creator at a time when several instances start together
+        async with self.pool.acquire() as connection, connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock(7263540)")
+            await connection.execute(_SCHEMA)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    # -- agents -------------------------------------------------------------------------
+
+    async def agent(self, tenant_id: str, email: str) -> Agent | None:
+        data = await self.pool.fetchval(
+            "SELECT data FROM crmcard_agents WHERE tenant_id = $1 AND email = $2",
+            tenant_id,
+            email.lower(),
+        )
+        return Agent.model_validate_json(data) if data else None
+
+    async def agent_by_external_id(
+        self, tenant_id: str, crm_id: str, external_id: str
+    ) -> Agent | None:
+        data = await self.pool.fetchval(
+            "SELECT data FROM crmcard_agents "
+            "WHERE tenant_id = $1 AND source = $2 AND external_id = $3",
+            tenant_id,
+            crm_id,
+            external_id,
+        )
+        return Agent.model_validate_json(data) if data else None
+
+    async def put_agent(self, agent: Agent) -> None:
+        await self.pool.execute(
+            "INSERT INTO crmcard_agents (tenant_id, email, source, external_id, data) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, email) DO UPDATE SET "
+            "source = excluded.source, external_id = excluded.external_id, data = excluded.data",
+            agent.tenant_id,
+            agent.email.lower(),
+            agent.source,
+            agent.external_id,
+            agent.model_dump_json(),
+        )
+
+    async def delete_agent(self, tenant_id: str, email: str) -> None:
+        await self.pool.execute(
+            "DELETE FROM crmcard_agents WHERE tenant_id = $1 AND email = $2",
+            tenant_id,
+            email.lower(),
+        )
+
+    async def agents(self, tenant_id: str) -> list[Agent]:
+        rows = await self.pool.fetch(
+            "SELECT data FROM crmcard_agents WHERE tenant_id = $1 ORDER BY email", tenant_id
+        )
+        return [Agent.model_validate_json(row["data"]) for row in rows]
+
+    # -- tickets ------------------------------------------------------------------------
+
+    async def put_tickets(self, tickets: Sequence[Ticket]) -> None:
+        if not tickets:
+            return
+        rows = [
+            (
+                t.tenant_id,
+                t.crm_id,
+                t.external_id,
+                t.status.value,
+                t.channel.value if t.channel else None,
+                t.agent_email.lower(),
+                t.requester_email.lower() if t.requester_email else None,
+                t.requester_phone,
+                t.closed_at,
+                TicketSummary.of(t).model_dump_json(),
+                t.model_dump_json(),
+                t.language.value,
+                t.subject,
+                t.conversation[:MAX_INDEXED_CHARS],
+            )
+            for t in tickets
+        ]
+        async with self.pool.acquire() as connection, connection.transaction():
+            await connection.executemany(_UPSERT, rows)
+
+    async def ticket(self, tenant_id: str, crm_id: str, external_id: str) -> Ticket | None:
+        data = await self.pool.fetchval(
+            "SELECT data FROM crmcard_tickets "
+            "WHERE tenant_id = $1 AND crm_id = $2 AND external_id = $3",
+            tenant_id,
+            crm_id,
+            external_id,
+        )
+        return Ticket.model_validate_json(data) if data else None
+
+    async def search(self, tenant_id: str, query: TicketQuery) -> TicketPage:
+        text = query.text.strip() if query.text and query.text.strip() else None
+        where = _where(tenant_id, query, text)
+        if text is not None:
+            where.clauses.append(f"t.document @@ ({_QUERY})")
+        if query.by_relevance:
+            order = f"ts_rank(t.document, {_QUERY}) DESC, t.closed_at DESC, t.id DESC"
+        else:
+            order = "t.closed_at DESC, t.id DESC"
+        limit = where.mark(query.page_size + 1)
+        offset = where.mark(query.offset)
+        sql = (
+            f"SELECT t.summary FROM crmcard_tickets t WHERE {' AND '.join(where.clauses)} "
+            f"ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+        )
+        rows = await self.pool.fetch(sql, *where.params)
+        return page_of(query, [row["summary"] for row in rows])
+
+    async def count(self, tenant_id: str) -> int:
+        found = await self.pool.fetchval(
+            "SELECT count(*) FROM crmcard_tickets WHERE tenant_id = $1", tenant_id
+        )
+        return int(found)
+
+    async def purge(self, closed_before: datetime, *, batch: int = 2_000) -> int:
+        total = 0
+        while True:
+            deleted = await self.pool.fetchval(
+                "WITH doomed AS (SELECT id FROM crmcard_tickets WHERE closed_at < $1 LIMIT $2), "
+                "gone AS (DELETE FROM crmcard_tickets t USING doomed WHERE t.id = doomed.id "
+                "RETURNING 1) SELECT count(*) FROM gone",
+                closed_before,
+                batch,
+            )
+            if not deleted:
+                return total
+            total += int(deleted)
+
+    # -- sync state ---------------------------------------------------------------------
+
+    async def sync_state(self, tenant_id: str, crm_id: str) -> SyncState | None:
+        data = await self.pool.fetchval(
+            "SELECT data FROM crmcard_ticket_sync WHERE tenant_id = $1 AND crm_id = $2",
+            tenant_id,
+            crm_id,
+        )
+        return SyncState.model_validate_json(data) if data else None
+
+    async def put_sync_state(self, state: SyncState) -> None:
+        await self.pool.execute(
+            "INSERT INTO crmcard_ticket_sync (tenant_id, crm_id, data) VALUES ($1, $2, $3) "
+            "ON CONFLICT (tenant_id, crm_id) DO UPDATE SET data = excluded.data",
+            state.tenant_id,
+            state.crm_id,
+            state.model_dump_json(),
+        )
+
+    async def sync_states(self, tenant_id: str) -> list[SyncState]:
+        rows = await self.pool.fetch(
+            "SELECT data FROM crmcard_ticket_sync WHERE tenant_id = $1 ORDER BY crm_id",
+            tenant_id,
+        )
+        return [SyncState.model_validate_json(row["data"]) for row in rows]

@@ -1,0 +1,166 @@
+"""The ticket archive port: imported tickets and agents, their search, and sync state.
+
+Two implementations pass one contract suite (``tests/tickets/test_archive_contract.py``):
+embedded SQLite with FTS5 (the default on one machine) and PostgreSQL with tsvector and
+GIN indexes (production, shared by every instance). Both stem subjects and conversations
+in the ticket's language (english, german, french) and stem a query in all three, so
+"Rechnungen" finds a German ticket about a "Rechnung".
+
+A ticket is written whole or not at all (one transaction per batch), and is keyed by
+tenant, CRM and the CRM's id: importing it again replaces it, never duplicates it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.domain.tickets import (
+    Agent,
+    ImportReport,
+    Ticket,
+    TicketChannel,
+    TicketStatus,
+)
+
+MAX_PAGE_SIZE = 100
+MAX_INDEXED_CHARS = 200_000
+"""Of a ticket's conversation, this much is indexed (all of it is kept and shown)."""
+
+
+class SortOrder(StrEnum):
+    relevance = "relevance"
+    date = "date"
+
+
+class TicketQuery(BaseModel):
+    """What a ticket search asks for; every filter is optional and they all must hold."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str | None = Field(None, max_length=500)
+    statuses: tuple[TicketStatus, ...] = ()
+    channels: tuple[TicketChannel, ...] = ()
+    agents: tuple[str, ...] = Field((), description="agent email addresses")
+    crm_id: str | None = None
+    closed_from: datetime | None = None
+    closed_to: datetime | None = None
+    requester_emails: tuple[str, ...] = ()
+    requester_phones: tuple[str, ...] = ()
+    sort: SortOrder = SortOrder.relevance
+    page: int = Field(1, ge=1, le=10_000)
+    page_size: int = Field(20, ge=1, le=MAX_PAGE_SIZE)
+
+    @property
+    def by_relevance(self) -> bool:
+        return self.sort is SortOrder.relevance and bool(self.text and self.text.strip())
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.page_size
+
+
+class TicketSummary(BaseModel):
+    """One search hit: the ticket without its conversation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    crm_id: str
+    crm_name: str
+    external_id: str
+    number: str
+    subject: str
+    status: TicketStatus
+    channel: TicketChannel | None
+    agent_email: str
+    agent_name: str
+    requester_name: str
+    closed_at: datetime
+    url: str
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> TicketSummary:
+        return cls.model_validate(ticket.model_dump(include=set(cls.model_fields)))
+
+
+class TicketPage(BaseModel):
+    page: int
+    page_size: int
+    has_more: bool
+    tickets: list[TicketSummary]
+
+
+class SyncState(BaseModel):
+    """Where one CRM's import stands: cursors and watermarks per stream, and the report
+    of the last finished (or stopped) sync."""
+
+    tenant_id: str
+    crm_id: str
+    cursors: dict[str, str] = Field(default_factory=dict)
+    last_report: ImportReport | None = None
+
+
+class TicketArchive(Protocol):
+    """Where imported tickets, agents and sync state are kept and searched."""
+
+    async def open(self) -> None:
+        """Create the schema when missing; call once before use."""
+        ...
+
+    async def close(self) -> None: ...
+
+    # -- agents -------------------------------------------------------------------------
+
+    async def agent(self, tenant_id: str, email: str) -> Agent | None: ...
+
+    async def agent_by_external_id(
+        self, tenant_id: str, crm_id: str, external_id: str
+    ) -> Agent | None: ...
+
+    async def put_agent(self, agent: Agent) -> None:
+        """Create or replace the agent with this email address."""
+        ...
+
+    async def delete_agent(self, tenant_id: str, email: str) -> None: ...
+
+    async def agents(self, tenant_id: str) -> list[Agent]: ...
+
+    # -- tickets ------------------------------------------------------------------------
+
+    async def put_tickets(self, tickets: Sequence[Ticket]) -> None:
+        """Create or replace these tickets (and their search index) in one transaction."""
+        ...
+
+    async def ticket(self, tenant_id: str, crm_id: str, external_id: str) -> Ticket | None: ...
+
+    async def search(self, tenant_id: str, query: TicketQuery) -> TicketPage: ...
+
+    async def count(self, tenant_id: str) -> int: ...
+
+    async def purge(self, closed_before: datetime, *, batch: int = 2_000) -> int:
+        """Delete every tenant's tickets closed before ``closed_before`` with their index
+        entries, in short transactions of ``batch`` tickets so that searches running
+        meanwhile are not held up; returns how many were deleted."""
+        ...
+
+    # -- sync state ---------------------------------------------------------------------
+
+    async def sync_state(self, tenant_id: str, crm_id: str) -> SyncState | None: ...
+
+    async def put_sync_state(self, state: SyncState) -> None: ...
+
+    async def sync_states(self, tenant_id: str) -> list[SyncState]: ...
+
+
+def page_of(query: TicketQuery, summaries: Sequence[str | bytes]) -> TicketPage:
+    """The page for ``query`` from up to ``page_size + 1`` stored summaries (JSON)."""
+    return TicketPage(
+        page=query.page,
+        page_size=query.page_size,
+        has_more=len(summaries) > query.page_size,
+        tickets=[TicketSummary.model_validate_json(s) for s in summaries[: query.page_size]],
+    )
