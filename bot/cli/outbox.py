@@ -91,9 +91,7 @@ async def _purge(args: argparse.Namespace) -> int:
         print("--older-than-days must not be negative")
         return 2
     tenants = (
-        settings.known_tenants
-        if args.all_tenants
-        else [args.tenant or settings.default_tenant_id]
+        settings.known_tenants if args.all_tenants else [args.tenant or settings.default_tenant_id]
     )
     cutoff = datetime.now(UTC) - timedelta(days=days)
     store = open_store(settings)

@@ -54,6 +54,11 @@ class SearchCriteria(BaseModel):
     record_types: list[str] | None = Field(
         default=None, description="only these record types; None means person-level ones"
     )
+    region: str = Field(
+        default="US",
+        description="the tenant's default phone region (ISO 3166 alpha-2), how numbers "
+        "stored without a country code are read when a candidate is verified",
+    )
 
     @property
     def is_empty(self) -> bool:

@@ -337,4 +337,3 @@ class CrmConfigs:
         await self.store.delete(key, document.etag)
         changes = _diff(stored.config.model_dump(mode="json"), {})
         await self._audit(stored, "delete", actor, changes)
-

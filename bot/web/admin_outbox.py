@@ -31,7 +31,6 @@ from bot.web.interactions import CONTEXT
 WRITEBACK = web.AppKey("writeback_worker", WritebackWorker)
 
 
-
 def retention_json(recovery_days: float, now: datetime) -> dict[str, Any]:
     return {
         "recoveryDays": recovery_days,

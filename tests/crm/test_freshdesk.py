@@ -50,11 +50,14 @@ async def test_search_by_phone_and_email_with_api_key_auth(aiohttp_server, sessi
     fake, crm = await start(aiohttp_server, session, vtime)
     records = await crm.search(SearchCriteria(phones=["+14155550101"], emails=["jane@example.com"]))
     assert sorted(r.title for r in records) == ["Jane Doe", "John Smith"]
-    request = fake.requests_to("/api/v2/search/contacts")[0]
+    requests = fake.requests_to("/api/v2/search/contacts")
+    request = requests[0]
     assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"fd-api-key:X").decode()
-    assert request.query["query"] == (
-        "\"email:'jane@example.com' OR phone:'+14155550101' OR mobile:'+14155550101'\""
+    assert request.query["query"].startswith(
+        "\"email:'jane@example.com' OR phone:'+14155550101' OR mobile:'+14155550101'"
+        " OR phone:'(415) 555-0101' OR mobile:'(415) 555-0101'"
     )
+    assert len(requests) <= 3  # the written forms of one number, under 512 characters each
     jane = next(r for r in records if r.title == "Jane Doe")
     assert jane.url == f"{crm.base}/a/contacts/{jane.ref.id}"
 
@@ -104,7 +107,8 @@ async def test_search_pages_of_thirty(aiohttp_server, session, vtime):
     records = await crm.search(SearchCriteria(phones=["+15550000000"]))
     assert len(records) == 65
     pages = fake.requests_to("/api/v2/search/contacts")
-    assert [p.query["page"] for p in pages] == ["1", "2", "3"]
+    first = pages[0].query["query"]
+    assert [p.query["page"] for p in pages if p.query["query"] == first] == ["1", "2", "3"]
 
 
 async def test_get_related_with_link_header_paging(aiohttp_server, session, vtime):

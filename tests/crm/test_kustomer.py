@@ -60,14 +60,16 @@ async def test_search_posts_json_criteria_with_bearer_key(aiohttp_server, sessio
     assert jane.url == f"https://acme.kustomerapp.com/app/customers/{jane.ref.id}"
     request = fake.requests_to("/v1/customers/search")[0]
     assert request.headers["Authorization"] == "Bearer kust-api-key"
-    assert request.json() == {
-        "or": [
-            {"customer_phone": {"equals": JANE_PHONE}},
-            {"customer_email": {"equals": "jane@example.com"}},
-            {"customer_name": {"contains": "Jane"}},
-        ],
-        "queryContext": "customer",
-    }
+    body = request.json()
+    assert body["queryContext"] == "customer"
+    assert body["or"][:2] == [
+        {"customer_phone": {"contains": JANE_PHONE}},
+        {"customer_phone": {"contains": "(415) 555-0100"}},  # phones are kept as typed
+    ]
+    assert body["or"][-2:] == [
+        {"customer_email": {"equals": "jane@example.com"}},
+        {"customer_name": {"contains": "Jane"}},
+    ]
 
 
 async def test_hostile_input_stays_a_json_string(aiohttp_server, session, vtime):
@@ -95,6 +97,20 @@ async def test_only_contacts_are_searchable(aiohttp_server, session, vtime):
     fake, crm = await start(aiohttp_server, session, vtime)
     assert await crm.search(SearchCriteria(name="Acme", record_types=["account"])) == []
     assert fake.requests == []
+
+
+async def test_related_company_is_the_company_not_the_tenant_org(aiohttp_server, session, vtime):
+    fake, crm = await start(aiohttp_server, session, vtime)
+    [jane] = await crm.search(SearchCriteria(emails=["jane@example.com"]))
+    raw = fake._customer_resource(fake.customers[jane.ref.id])
+    assert raw["relationships"]["org"]["data"]["type"] == "org"  # on every live customer
+    related = await crm.related(jane.ref)
+    assert ("account", "Acme Corp") in [(r.ref.type, r.title) for r in related]
+    assert not fake.requests_to("/v1/orgs") and not fake.requests_to(
+        f"/v1/companies/{raw['relationships']['org']['data']['id']}"
+    )
+    [john] = await crm.search(SearchCriteria(emails=["john@example.com"]))
+    assert all(r.ref.type == "case" for r in await crm.related(john.ref))  # no company
 
 
 async def test_get_related_and_not_found(aiohttp_server, session, vtime):

@@ -69,7 +69,8 @@ async def test_search_by_phone_sends_roql_with_app_context(aiohttp_server, sessi
         == "Basic " + base64.b64encode(b"api_user:0racle!").decode()
     )
     query = parse_roql(request.query["query"])
-    assert query.table == "contacts" and query.where == ("eq", "phones.number", JANE_PHONE)
+    assert query.table == "contacts"
+    assert query.where == ("like", "phones.rawNumber", "%4155550100%")  # digits, unformatted
 
 
 async def test_search_email_name_and_organizations(aiohttp_server, session, vtime):
@@ -103,9 +104,19 @@ async def test_roql_injection_is_neutralised(aiohttp_server, session, vtime, hos
 
 def test_roql_literal_keeps_real_identifiers():
     assert roql_literal("jane.doe+tag@example.com") == "jane.doe+tag@example.com"
-    assert roql_literal("+1 415-555-0100") == "+1 415-555-0100"
-    assert roql_literal("Zoë O'Brien") == "Zoë O Brien"
-    assert roql_literal("';") is None
+    assert roql_literal("+1 (415) 555-0100") == "+1 (415) 555-0100"
+    assert roql_literal("Zoë O'Brien") == "Zoë O\\'Brien"
+    assert roql_literal("a\\b") == "a\\\\b"
+    assert roql_literal(";\n") is None
+    assert roql_literal("100%", like=True) == "100"
+
+
+async def test_apostrophes_are_escaped_not_lost(aiohttp_server, session, vtime):
+    fake, crm = await start(aiohttp_server, session, vtime)
+    fake.add_contact("Sean", "O'Brien", "sean@example.ie", "+353 1 234 5678")
+    records = await crm.search(SearchCriteria(name="O'Brien"))
+    assert [r.title for r in records] == ["Sean O'Brien"]
+    assert any("lookupName LIKE '%O\\'Brien%'" in q for q in fake.queries)
 
 
 async def test_paging_with_limit_offset(aiohttp_server, session, vtime):

@@ -61,11 +61,11 @@ async def test_search_by_phone_uses_api_token_basic_auth(aiohttp_server, session
     assert jane.ref.type == "contact" and jane.ref.crm == "zd"
     assert jane.fields["email"] == "jane@example.com"
     assert jane.url == f"{crm.base}/agent/users/{jane.ref.id}"
-    request = fake.requests_to("/api/v2/search/export.json")[0]
+    [request] = fake.requests_to("/api/v2/search")  # one request, not the export endpoint
+    assert request.path == "/api/v2/search.json"
     expected = base64.b64encode(b"agent@example.com/token:zd-api-token").decode()
     assert request.headers["Authorization"] == f"Basic {expected}"
-    assert request.query["query"] == f'phone:"{JANE_PHONE}"'
-    assert request.query["filter[type]"] == "user"
+    assert request.query["query"] == "type:user phone:*4155550100"
 
 
 async def test_search_by_email_and_name_dedupes(aiohttp_server, session, vtime):
@@ -87,13 +87,10 @@ async def test_search_follows_cursor_pages_up_to_the_limit(aiohttp_server, sessi
     _, crm = await start(aiohttp_server, session, vtime, fake, max_results=120)
     records = await crm.search(SearchCriteria(name="Pager"))
     assert len(records) == 120
-    pages = [
-        r
-        for r in fake.requests_to("/api/v2/search/export.json")
-        if r.query["filter[type]"] == "user"
-    ]
+    pages = fake.requests_to("/api/v2/search.json")
     assert len(pages) == 2
-    assert pages[1].query["page[after]"] == "c100"
+    assert pages[0].query["query"] == 'name:"Pager"'  # users and organizations at once
+    assert pages[1].query["page"] == "2"
 
 
 @pytest.mark.parametrize(
@@ -220,7 +217,7 @@ async def test_oauth_client_credentials_and_token_expiry(aiohttp_server, session
     )
     assert await crm.search(SearchCriteria(phones=[JANE_PHONE]))
     assert fake.tokens.issued == 1
-    request = fake.requests_to("/api/v2/search/export.json")[-1]
+    request = fake.requests_to("/api/v2/search.json")[-1]
     assert request.headers["Authorization"].startswith("Bearer tok_")
     fake.tokens.expire_all()
     assert await crm.search(SearchCriteria(phones=[JANE_PHONE]))

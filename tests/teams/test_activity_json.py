@@ -16,8 +16,11 @@ URL = "https://smba.trafficmanager.net/amer/"
 def _mention_message() -> dict[str, Any]:
     body = activities.message(URL, "<at>crmcard</at> call +1 555 0100")
     body["entities"] = [
-        {"type": "mention", "text": "<at>crmcard</at>",
-         "mentioned": {"id": activities.BOT_ID, "name": "crmcard"}},
+        {
+            "type": "mention",
+            "text": "<at>crmcard</at>",
+            "mentioned": {"id": activities.BOT_ID, "name": "crmcard"},
+        },
         {"type": "clientInfo", "locale": "en-US", "country": "US", "platform": "Web"},
     ]
     body["timestamp"] = "2026-11-23T08:00:00.1234567Z"  # Teams sends 7 fractional digits
@@ -30,8 +33,9 @@ def _mention_message() -> dict[str, Any]:
 SAMPLES = [
     activities.card_action(URL, "link", {"interactionId": "i", "rev": 3, "record": "r"}),
     activities.installed(URL),
-    activities.activity(URL, "conversationUpdate",
-                        membersAdded=[{"id": "29:a", "aadObjectId": "x"}, {"id": "28:b"}]),
+    activities.activity(
+        URL, "conversationUpdate", membersAdded=[{"id": "29:a", "aadObjectId": "x"}, {"id": "28:b"}]
+    ),
     _mention_message(),
 ]
 

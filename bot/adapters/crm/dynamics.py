@@ -1,5 +1,13 @@
 """Dynamics 365 adapter: the CRM port over the Dataverse Web API v9.2.
 
+Phones: Dataverse compares ``eq``, ``startswith`` and ``contains`` on the raw column
+string, so "(415) 555-0100" is not ``eq`` "+14155550100". The ``$filter`` asks each
+phone column to start with one of the number's common written forms
+(:func:`~bot.adapters.crm.phones.written_forms`; a prefix also finds "... x123"), and
+each candidate is then verified (:mod:`bot.adapters.crm.phones`). Follows
+https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/filter-rows
+(``startswith``, LIKE wildcards in string functions).
+
 Authenticates app-only through :class:`~bot.adapters.crm.tokens.MsalClientCredentials`
 (scope ``https://ORG.crm.dynamics.com/.default``). Every ``$filter`` is built from
 :func:`odata_quote` / :func:`odata_contains` literals, so user input never leaves its
@@ -24,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.adapters.crm.http import HttpResponse, ResilientHttp
+from bot.adapters.crm.phones import keep_candidate, written_forms
 from bot.adapters.crm.querykit import card_name, follow_next_links, mapped_columns, search_terms
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
@@ -332,6 +341,9 @@ class DynamicsClient:
                 spec,
                 equals=lambda f, value: f"{f} eq {odata_quote(value)}",
                 contains=lambda f, value: f"contains({f},{odata_contains(value)})",
+                phone=lambda f, e164: [
+                    f"startswith({f},{odata_contains(form)})" for form in written_forms(e164)
+                ],
             )
             if terms:
                 entity = ENTITIES[card_type.lower()]
@@ -341,6 +353,11 @@ class DynamicsClient:
             self._record(entity, row)
             for (entity, _), rows in zip(jobs, results, strict=True)
             for row in rows
+            if keep_candidate(
+                criteria,
+                (row.get(f) for f in SEARCH_FIELDS[entity.card_type]["phone"]),
+                (row.get(f) for f in SEARCH_FIELDS[entity.card_type]["email"]),
+            )
         ]
         return records[: self.max_results]
 

@@ -2,10 +2,19 @@
 
 Auth is the API key as the basic-auth user name with ``X`` as password. Phones and
 emails are found with the filter-contacts search (``/api/v2/search/contacts?query=
-"email:'a@b.c' OR phone:'+1...' OR mobile:'+1...'"``); values are single-quoted with
+"email:'a@b.c' OR phone:'+1...' OR mobile:'+1...'"``,
+https://developers.freshdesk.com/api/#filter_contacts); values are single-quoted with
 quotes and backslashes removed, so input cannot add clauses, and long criteria are
-split into several queries under Freshdesk's 512-character limit. Search pages are 30
-long and limited to 10 pages by Freshdesk. Names go through the contact autocomplete.
+split into several queries under Freshdesk's 512-character limit. ``phone`` and
+``mobile`` are compared as stored strings, so a number is asked for in each of its
+common written forms (:func:`~bot.adapters.crm.phones.written_forms`): about 3 queries
+per number, each candidate then verified (:mod:`bot.adapters.crm.phones`). Freshdesk has
+no prefix operator for them, so a number stored with an extension ("... x123") is not
+found by phone. Search pages
+are 30 long and limited to 10 pages by Freshdesk.
+
+Names go through the contact autocomplete (which returns ids and names only), then each
+match is read: a name search costs 1 + at most :data:`NAME_LOOKUPS` requests.
 Lists (a contact's tickets) follow the ``link: <...>; rel="next"`` header, on the
 helpdesk's own origin only. Note that Freshdesk's ticket list only returns tickets of
 the last 30 days unless filtered otherwise.
@@ -22,6 +31,7 @@ import aiohttp
 from yarl import URL
 
 from bot.adapters.crm.http import HttpResponse
+from bot.adapters.crm.phones import keep_candidate, written_forms
 from bot.adapters.crm.restkit import (
     MAX_RESULTS,
     VendorCrm,
@@ -51,7 +61,8 @@ _QUERY_UNSAFE = "'\"\\"
 SEARCH_PAGE_SIZE = 30
 SEARCH_MAX_PAGE = 10
 QUERY_MAX_LENGTH = 512
-NAME_LOOKUPS = 10
+NAME_LOOKUPS = 5
+"""Autocomplete matches read in full per name search (one GET each)."""
 TICKET_STATUS = {2: "Open", 3: "Pending", 4: "Resolved", 5: "Closed"}
 
 
@@ -71,8 +82,9 @@ def search_queries(phones: list[str], emails: list[str]) -> list[str]:
     for email in emails:
         if value := clean_value(email, drop=_QUERY_UNSAFE, max_length=254):
             clauses.append(f"email:'{value}'")
-    for phone in phones:
-        if value := clean_value(phone, drop=_QUERY_UNSAFE, max_length=40):
+    forms = dict.fromkeys(form for phone in phones for form in written_forms(phone))
+    for form in forms:
+        if value := clean_value(form, drop=_QUERY_UNSAFE, max_length=40):
             clauses += [f"phone:'{value}'", f"mobile:'{value}'"]
     queries: list[str] = []
     current = ""
@@ -180,7 +192,11 @@ class FreshdeskCrm(VendorCrm):
                 body = response.body if isinstance(response.body, dict) else {}
                 results = body.get("results") if isinstance(body.get("results"), list) else []
                 found = [r for r in results or [] if isinstance(r, dict) and "id" in r]
-                records.extend(self._record("contact", r) for r in found)
+                records.extend(
+                    self._record("contact", r)
+                    for r in found
+                    if keep_candidate(criteria, (r.get("phone"), r.get("mobile")), [r.get("email")])
+                )
                 total = body.get("total")
                 seen = page * SEARCH_PAGE_SIZE
                 if (
@@ -195,7 +211,7 @@ class FreshdeskCrm(VendorCrm):
                 self.api / "contacts" / "autocomplete", params={"term": name}
             )
             matches = response.body if isinstance(response.body, list) else []
-            for match in matches[:NAME_LOOKUPS]:
+            for match in matches[: min(NAME_LOOKUPS, limit)]:
                 if isinstance(match, dict) and str(match.get("id", "")).isdigit():
                     try:
                         records.append(await self.get(self.ref("contact", match["id"])))

@@ -2,10 +2,17 @@
 
 Auth is an API key sent as ``Authorization: Bearer {key}``. Searches go to
 ``POST /v1/customers/search`` as a JSON criteria document (``{"or": [{"customer_phone":
-{"equals": ...}}], "queryContext": "customer"}``) -- values are JSON strings, never
-spliced into query text -- and are paged by re-posting to ``links.next``. Lists
-(a customer's conversations) follow ``links.next`` too, on the API's own origin only.
-Updates and timeline activities are not supported.
+{"contains": ...}}], "queryContext": "customer"}``) -- values are JSON strings, never
+spliced into query text -- and are paged by re-posting to ``links.next``. Phones are
+kept as typed, so a number is asked for as each of its common written forms
+(:func:`~bot.adapters.crm.phones.written_forms`, ``contains`` so extensions do not hide
+it) and every candidate is verified (:mod:`bot.adapters.crm.phones`). Lists (a
+customer's conversations) follow ``links.next`` too, on the API's own origin only.
+
+A customer's company is its ``relationships.company``; ``relationships.org`` is the
+Kustomer tenant (``type: org``) every record carries, never a company
+(https://developer.kustomer.com/docs/concepts/data-model). Updates and timeline
+activities are not supported.
 
 API reference: https://developer.kustomer.com/kustomer-api-docs/reference
 """
@@ -20,6 +27,7 @@ import aiohttp
 from yarl import URL
 
 from bot.adapters.crm.http import HttpResponse
+from bot.adapters.crm.phones import keep_candidate, written_forms
 from bot.adapters.crm.restkit import (
     MAX_RESULTS,
     VendorCrm,
@@ -181,9 +189,10 @@ class KustomerCrm(VendorCrm):
             return []
         limit = self.settings.max_results
         terms: list[dict[str, Any]] = []
-        for phone in criteria.phones:
-            if value := clean_value(phone, max_length=40):
-                terms.append({"customer_phone": {"equals": value}})
+        forms = dict.fromkeys(form for phone in criteria.phones for form in written_forms(phone))
+        for form in forms:
+            if value := clean_value(form, max_length=40):
+                terms.append({"customer_phone": {"contains": value}})
         for email in criteria.emails:
             if value := clean_value(email, max_length=254):
                 terms.append({"customer_email": {"equals": value}})
@@ -194,7 +203,8 @@ class KustomerCrm(VendorCrm):
         size = max(1, min(limit, self.settings.page_size))
         first = (self.base / "v1" / "customers" / "search").with_query(page="1", pageSize=str(size))
         found = await self._pages(first, limit, {"or": terms, "queryContext": "customer"})
-        return dedupe((self._record(r) for r in found), limit)
+        kept = [r for r in found if keep_candidate(criteria, *_contact_points(r))]
+        return dedupe((self._record(r) for r in kept), limit)
 
     async def _get_resource(self, record_type: str, record_id: str) -> dict[str, Any]:
         if not _OBJECT_ID.match(record_id):
@@ -217,9 +227,9 @@ class KustomerCrm(VendorCrm):
         rels: dict[str, Any] = relationships if isinstance(relationships, dict) else {}
         records: list[CrmRecord] = []
         if record_type == "contact":
-            org = _related_id(rels, "org")
-            if org:
-                records.append(self._record(await self._get_resource("account", org)))
+            company = _related_id(rels, "company")
+            if company:
+                records.append(self._record(await self._get_resource("account", company)))
             size = max(1, min(limit, self.settings.page_size))
             first = (self.base / "v1" / "customers" / ref.id / "conversations").with_query(
                 page="1", pageSize=str(size)
@@ -281,6 +291,15 @@ def _error_details(body: dict[str, Any]) -> str:
         if isinstance(e, dict)
     ]
     return "; ".join(d for d in details if d)
+
+
+def _contact_points(resource: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    """A customer resource's stored phones and emails."""
+    attributes = resource.get("attributes")
+    attrs: dict[str, Any] = attributes if isinstance(attributes, dict) else {}
+    phones = [p.get("phone") for p in attrs.get("phones") or [] if isinstance(p, dict)]
+    emails = [e.get("email") for e in attrs.get("emails") or [] if isinstance(e, dict)]
+    return phones, emails
 
 
 def _related_id(relationships: dict[str, Any], name: str) -> str | None:

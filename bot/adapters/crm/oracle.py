@@ -5,10 +5,15 @@ Auth is basic (a staff account), a static OAuth bearer token, or an OAuth client
 credentials grant against ``token_url`` (the identity domain fronting the site).
 
 Reads are tabular ROQL through ``queryResults`` (``SELECT ... FROM contacts WHERE
-emails.address = '...' LIMIT n OFFSET m``), paged with LIMIT/OFFSET. ROQL has no
-documented escape for quotes, and ``queryResults`` runs every ``;``-separated statement,
-so values are reduced to letters, digits, spaces and ``@ . + - _`` before they are
-quoted; anything else cannot reach the query. Updates and timeline activities are not
+emails.address = '...' LIMIT n OFFSET m``), paged with LIMIT/OFFSET. String literals are
+single-quoted with ``\'`` and ``\\`` escapes (:func:`roql_literal`), so "O'Brien" is
+looked for as typed; ``queryResults`` runs every ``;``-separated statement, so ``;`` and
+control characters are dropped, and ``%`` in LIKE patterns (ROQL's wildcard).
+
+Phones are matched on ``phones.rawNumber``, the number with its formatting stripped
+(digits only), containing the caller's national significant number: "(415) 555-0100",
+"+1 415.555.0100 x12" and "415-555-0100" all hold "4155550100"; each candidate is then
+verified (:mod:`bot.adapters.crm.phones`). Updates and timeline activities are not
 supported.
 
 API reference: https://docs.oracle.com/en/cloud/saas/b2c-service/cxsvc/
@@ -25,6 +30,7 @@ import aiohttp
 from yarl import URL
 
 from bot.adapters.crm.http import HttpResponse
+from bot.adapters.crm.phones import keep_candidate, national_number
 from bot.adapters.crm.restkit import (
     MAX_PAGES,
     MAX_RESULTS,
@@ -80,14 +86,19 @@ _TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
         "Incident",
     ),
 }
-_SAFE = re.compile(r"[^\w @.+\-]", re.UNICODE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f;]")
 
 
-def roql_literal(value: str, *, max_length: int = 120) -> str | None:
-    """A value made safe for a single-quoted ROQL literal, or None if nothing is left."""
+def roql_literal(value: str, *, max_length: int = 120, like: bool = False) -> str | None:
+    """The inside of a single-quoted ROQL literal for ``value`` (quotes and backslashes
+    escaped with a backslash), or None if nothing is left. ``like``: ``%`` is dropped too,
+    so the value is matched literally inside a LIKE pattern."""
     text = unicodedata.normalize("NFC", value)
-    text = " ".join(_SAFE.sub(" ", text).split())[:max_length].strip()
-    return text or None
+    text = _CONTROL.sub(" ", text.replace("%", " ") if like else text)
+    text = " ".join(text.split())[:max_length].strip()
+    if not text:
+        return None
+    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 @dataclass(frozen=True)
@@ -239,18 +250,24 @@ class OracleCrm(VendorCrm):
         limit = self.settings.max_results
         types = wanted_types(criteria, ("contact", "account"))
         records: list[CrmRecord] = []
-        name = roql_literal(criteria.name) if criteria.name else None
+        name = roql_literal(criteria.name, like=True) if criteria.name else None
         if "contact" in types:
             conditions = [
                 f"emails.address = '{v}'" for e in criteria.emails if (v := roql_literal(e))
             ]
-            conditions += [
-                f"phones.number = '{v}'" for p in criteria.phones if (v := roql_literal(p))
-            ]
+            numbers = dict.fromkeys(n for p in criteria.phones if (n := national_number(p)))
+            conditions += [f"phones.rawNumber LIKE '%{n}%'" for n in numbers if n.isdigit()]
             if name:
                 conditions.append(f"lookupName LIKE '%{name}%'")
             if conditions:
-                records += await self._select("contact", " OR ".join(conditions), limit)
+                found = await self._select("contact", " OR ".join(conditions), limit)
+                records += [
+                    r
+                    for r in found
+                    if keep_candidate(
+                        criteria, [r.fields.get("phones.number")], [r.fields.get("emails.address")]
+                    )
+                ]
         if "account" in types and name:
             records += await self._select("account", f"name LIKE '%{name}%'", limit)
         return dedupe(records, limit)

@@ -26,12 +26,16 @@ def search_terms(
     *,
     equals: Condition,
     contains: Condition,
+    phone: Callable[[str, str], list[str]] | None = None,
 ) -> list[str]:
     """The conditions for ``criteria`` on an object whose searchable fields are ``spec``
-    (``{"phone": (...), "email": (...), "name": (...)}``); any one of them may match."""
+    (``{"phone": (...), "email": (...), "name": (...)}``); any one of them may match.
+    ``phone`` gives the conditions finding one E.164 number in a field (default: the
+    field ``equals`` it)."""
     terms: list[str] = []
-    for phone in criteria.phones:
-        terms += [equals(f, phone) for f in spec["phone"]]
+    for number in criteria.phones:
+        for f in spec["phone"]:
+            terms += phone(f, number) if phone else [equals(f, number)]
     for email in criteria.emails:
         terms += [equals(f, email) for f in spec["email"]]
     if criteria.name and criteria.name.strip():

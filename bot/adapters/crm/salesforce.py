@@ -1,8 +1,20 @@
 """Salesforce adapter: the CRM port over the Salesforce REST API.
 
-Search runs SOQL per object (Contact, Lead, Account by default) with every user value
-escaped as a SOQL string literal (:func:`soql_quote`, :func:`soql_like`), follows
-``nextRecordsUrl`` paging, and maps the REST API's error arrays
+Phones are found with one SOSL search over the phone fields of the searched objects,
+``FIND {"4155550100"} IN PHONE FIELDS RETURNING Contact(...), Lead(...), Account(...)``
+(``GET /search``): SOQL ``=`` compares the stored string exactly and would miss
+"(415) 555-0100", while phone-field search ignores formatting. The national significant
+number is searched, so numbers stored with or without country code, trunk 0 or "(0)"
+are candidates; each is then verified (:mod:`bot.adapters.crm.phones`). Follows
+https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_sosl_in.htm
+(``IN PHONE FIELDS``),
+https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_sosl_find.htm
+(``FIND`` terms, reserved characters) and
+https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_search.htm.
+
+Emails and names run SOQL per object (Contact, Lead, Account by default) with every
+user value escaped as a SOQL string literal (:func:`soql_quote`, :func:`soql_like`),
+follow ``nextRecordsUrl`` paging, and maps the REST API's error arrays
 ``[{"message", "errorCode", "fields"}]`` to the port's typed errors. An expired session
 (401 INVALID_SESSION_ID) is re-authenticated once by :class:`ResilientHttp`.
 
@@ -26,6 +38,7 @@ from urllib.parse import quote
 from yarl import URL
 
 from bot.adapters.crm.http import HttpResponse, ResilientHttp
+from bot.adapters.crm.phones import is_caller, national_number
 from bot.adapters.crm.querykit import card_name, follow_next_links, mapped_columns, search_terms
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
@@ -125,6 +138,11 @@ def salesforce_error(name: str, response: HttpResponse) -> CrmError | None:
     if response.status in (400, 403) and code:
         return InvalidRecord(f"{name} refused the record ({code}){detail}")
     return None
+
+
+def _phones_of(row: Mapping[str, Any]) -> list[Any]:
+    sobject = str((row.get("attributes") or {}).get("type") or "")
+    return [row.get(name) for name in SEARCH_FIELDS.get(sobject, {}).get("phone", ())]
 
 
 class SalesforceClient:
@@ -272,19 +290,51 @@ class SalesforceClient:
     async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
         if criteria.is_empty:
             return []
-        types = criteria.record_types or list(PERSON_LEVEL)
+        sobjects = [
+            sobject
+            for card_type in criteria.record_types or list(PERSON_LEVEL)
+            if (sobject := SOBJECTS.get(card_type.lower())) in SEARCH_FIELDS
+        ]
+        others = criteria.model_copy(update={"phones": []})
         soqls = []
-        for card_type in types:
-            sobject = SOBJECTS.get(card_type.lower())
-            where = self._where(sobject, criteria) if sobject else None
-            if sobject and where:
+        for sobject in sobjects:
+            where = self._where(sobject, others)
+            if where:
                 fields = ", ".join(self._select(sobject))
                 soqls.append(
                     f"SELECT {fields} FROM {sobject} WHERE {where} LIMIT {self.max_results}"
                 )
-        results = await asyncio.gather(*(self.query(q, self.max_results) for q in soqls))
-        rows = [row for result in results for row in result]
-        return (await self._records(rows))[: self.max_results]
+        jobs = [self.query(q, self.max_results) for q in soqls]
+        if criteria.phones and sobjects:
+            jobs.append(self._phone_search(sobjects, criteria))
+        results = await asyncio.gather(*jobs)
+        rows = {str(row.get("Id")): row for result in results for row in result}
+        return (await self._records(list(rows.values())))[: self.max_results]
+
+    def sosl(self, sobjects: list[str], criteria: SearchCriteria) -> str:
+        """The SOSL phone search for ``criteria``: each phone's national significant
+        number (digits only, so nothing in it is a SOSL operator), any one matching."""
+        numbers = dict.fromkeys(n for p in criteria.phones if (n := national_number(p)))
+        terms = " OR ".join(f'"{number}"' for number in numbers)
+        returning = ", ".join(
+            f"{sobject}({', '.join(self._select(sobject))} LIMIT {self.max_results})"
+            for sobject in sobjects
+        )
+        return f"FIND {{{terms}}} IN PHONE FIELDS RETURNING {returning}"
+
+    async def _phone_search(
+        self, sobjects: list[str], criteria: SearchCriteria
+    ) -> list[dict[str, Any]]:
+        """Rows whose phone fields hold one of the caller's numbers, however written."""
+        if not any(national_number(p) for p in criteria.phones):
+            return []
+        response = await self.http.get(
+            await self._api("search"), params={"q": self.sosl(sobjects, criteria)}
+        )
+        body = response.body if isinstance(response.body, dict) else {}
+        found = body.get("searchRecords")
+        rows = [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
+        return [row for row in rows if is_caller(_phones_of(row), criteria)]
 
     @staticmethod
     def _where(sobject: str, criteria: SearchCriteria) -> str | None:

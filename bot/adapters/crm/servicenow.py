@@ -8,7 +8,14 @@ itself for get/create (custom tables).
 Auth is basic or OAuth (``/oauth_token.do``: password grant with a user, client
 credentials without one; refresh tokens are used when given).
 
-Searches are encoded queries (``phone=...^ORemail=...``). User input never shapes the
+Searches are encoded queries (``phoneSTARTSWITH...^ORemail=...``). Table API operators
+compare the raw stored string, so a phone is looked for as each of its common written
+forms (:func:`~bot.adapters.crm.phones.written_forms`) with ``STARTSWITH`` (which also
+finds "... ext. 45"), and every candidate is verified (:mod:`bot.adapters.crm.phones`);
+operators as documented in
+https://www.servicenow.com/docs/r/platform-user-interface/configure-user-experiences/c_EncodedQueryStrings.html
+and https://www.servicenow.com/docs/bundle/latest/page/use/common-ui-elements/reference/r_OpAvailableFiltersQueries.html.
+User input never shapes the
 query: ``^`` (the condition separator, which has no escape) and control characters are
 removed, and values starting a ``javascript:`` expression are dropped, because the
 platform evaluates those server-side. ServiceNow silently ignores conditions it cannot
@@ -31,6 +38,7 @@ import aiohttp
 from yarl import URL
 
 from bot.adapters.crm.http import HttpResponse
+from bot.adapters.crm.phones import keep_candidate, written_forms
 from bot.adapters.crm.restkit import (
     MAX_RESULTS,
     VendorCrm,
@@ -87,6 +95,8 @@ PARENTS: Mapping[str, tuple[tuple[str, str], ...]] = {
     ),
     "incident": (("caller_id", "sys_user"),),
 }
+
+PHONE_FIELDS = ("phone", "mobile_phone")
 
 _TABLE = re.compile(r"^[a-z][a-z0-9_]{0,79}$")
 _SYS_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -249,7 +259,9 @@ class ServiceNowCrm(VendorCrm):
 
     async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
         limit = self.settings.max_results
-        phones = [v for p in criteria.phones if (v := safe_query_value(p))]
+        phones = [
+            v for p in criteria.phones for form in written_forms(p) if (v := safe_query_value(form))
+        ]
         emails = [v for e in criteria.emails if (v := safe_query_value(e))]
         name = safe_query_value(criteria.name) if criteria.name else None
         records: list[CrmRecord] = []
@@ -258,18 +270,22 @@ class ServiceNowCrm(VendorCrm):
             conditions: list[str] = []
             if table in PERSON_TABLES:
                 for phone in phones:
-                    conditions += [f"phone={phone}", f"mobile_phone={phone}"]
+                    conditions += [f"phoneSTARTSWITH{phone}", f"mobile_phoneSTARTSWITH{phone}"]
                 conditions += [f"email={email}" for email in emails]
                 if name:
                     conditions.append(f"nameLIKE{name}")
             elif table == "customer_account":
-                conditions += [f"phone={phone}" for phone in phones]
+                conditions += [f"phoneSTARTSWITH{phone}" for phone in phones]
                 if name:
                     conditions.append(f"nameLIKE{name}")
             if not conditions:
                 continue
             rows = await self._list(table, "^OR".join(conditions), limit)
-            records.extend(self._record(table, row) for row in rows)
+            records.extend(
+                self._record(table, row)
+                for row in rows
+                if keep_candidate(criteria, (row.get(f) for f in PHONE_FIELDS), [row.get("email")])
+            )
         return dedupe(records, limit)
 
     async def _get_raw(self, table: str, sys_id: str) -> dict[str, Any]:

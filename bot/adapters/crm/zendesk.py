@@ -1,13 +1,22 @@
 """Zendesk Support adapter: users (contacts), organizations (accounts), tickets (cases).
 
 Auth is an API token (basic ``{email}/token:{token}``), a long-lived OAuth access token,
-or an OAuth client-credentials grant against ``/oauth/tokens``. Search uses the export
-search endpoint (cursor pages: ``meta.has_more`` / ``links.next``), one query per
-identifier; every value is a quoted phrase with quotes and backslashes removed, so input
-like ``x" role:admin`` cannot add search terms. Tickets of a user or organization are
-read with cursor pagination too. Updates and timeline activities are not supported.
+or an OAuth client-credentials grant against ``/oauth/tokens``.
 
-API reference: https://developer.zendesk.com/api-reference/
+Search uses ``GET /api/v2/search.json`` (offset pages by ``next_page``), which counts
+against the account's general API limit (200-700 requests a minute by plan), not the
+export search's 100 a minute. A caller lookup by phone is one request:
+``type:user phone:*4155550100`` -- digits without "+", a leading ``*`` so the stored
+formatting does not matter, as Zendesk documents for finding a caller
+(https://developer.zendesk.com/documentation/voice/talk-partner-edition/retrieving-the-zendesk-user-id-of-a-caller/);
+candidates are then verified (:mod:`bot.adapters.crm.phones`). A name is one query over
+users and organizations together (``name:"..."``, told apart by ``result_type``). Every
+value is digits only or a quoted phrase with quotes and backslashes removed, so input
+like ``x" role:admin`` cannot add search terms. Tickets of a user or organization are
+read with cursor pagination. Updates and timeline activities are not supported.
+
+API reference: https://developer.zendesk.com/api-reference/ticketing/ticket-management/search/
+and https://developer.zendesk.com/api-reference/introduction/rate-limits/
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import aiohttp
 from yarl import URL
 
 from bot.adapters.crm.http import HttpResponse
+from bot.adapters.crm.phones import keep_candidate, national_number
 from bot.adapters.crm.restkit import (
     MAX_RESULTS,
     VendorCrm,
@@ -47,6 +57,7 @@ from bot.services.crm import (
 _QUERY_UNSAFE = '"\\'
 _KINDS = {"contact": "user", "account": "organization", "case": "ticket"}
 _PATHS = {"contact": "users", "account": "organizations", "case": "tickets"}
+_TYPES_BY_KIND = {"user": "contact", "organization": "account"}
 
 
 @dataclass(frozen=True)
@@ -168,36 +179,42 @@ class ZendeskCrm(VendorCrm):
 
     # -- CrmClient ---------------------------------------------------------------------
 
+    def search_queries(self, criteria: SearchCriteria) -> list[str]:
+        """The search.json queries for ``criteria``: one per phone and per email, one for
+        a name over the wanted users and organizations."""
+        types = wanted_types(criteria, ("contact", "account"))
+        queries: list[str] = []
+        if "contact" in types:
+            numbers = dict.fromkeys(n for p in criteria.phones if (n := national_number(p)))
+            queries += [f"type:user phone:*{number}" for number in numbers]
+            for email in criteria.emails:
+                if value := clean_value(email, drop=_QUERY_UNSAFE):
+                    queries.append(f'type:user email:"{value}"')
+        name = clean_value(criteria.name, drop=_QUERY_UNSAFE) if criteria.name else ""
+        if name:
+            kinds = [_KINDS[t] for t in types]
+            prefix = f"type:{kinds[0]} " if len(kinds) == 1 else ""
+            if kinds:
+                queries.append(f'{prefix}name:"{name}"')
+        return queries
+
     async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
         limit = self.settings.max_results
-        queries: list[tuple[str, str]] = []
-        types = wanted_types(criteria, ("contact", "account"))
-        if "contact" in types:
-            for phone in criteria.phones:
-                queries.append(("contact", f'phone:"{clean_value(phone, drop=_QUERY_UNSAFE)}"'))
-            for email in criteria.emails:
-                queries.append(("contact", f'email:"{clean_value(email, drop=_QUERY_UNSAFE)}"'))
-            if criteria.name:
-                queries.append(
-                    ("contact", f'name:"{clean_value(criteria.name, drop=_QUERY_UNSAFE)}"')
-                )
-        if "account" in types and criteria.name:
-            queries.append(("account", f'name:"{clean_value(criteria.name, drop=_QUERY_UNSAFE)}"'))
         records: list[CrmRecord] = []
-        for record_type, query in queries:
-            if query.endswith(':""'):
-                continue
-            found = await self._cursor(
-                self.base / "api" / "v2" / "search" / "export.json",
-                {
-                    "query": query,
-                    "filter[type]": _KINDS[record_type],
-                    "page[size]": str(min(limit, 100)),
-                },
-                "results",
-                limit,
+        for query in self.search_queries(criteria):
+            first = (self.base / "api" / "v2" / "search.json").with_query(
+                query=query, per_page=str(min(limit, 100))
             )
-            records.extend(self._record(record_type, raw) for raw in found if "id" in raw)
+            found = await follow_pages(first, self.base, limit, self.http.get, _search_page)
+            for raw in found[:limit]:
+                record_type = _TYPES_BY_KIND.get(str(raw.get("result_type")))
+                if record_type is None or "id" not in raw:
+                    continue
+                if record_type == "contact" and not keep_candidate(
+                    criteria, [raw.get("phone")], [raw.get("email")]
+                ):
+                    continue
+                records.append(self._record(record_type, raw))
         return dedupe(records, limit)
 
     async def _get_raw(self, ref: RecordRef) -> dict[str, Any]:
@@ -272,6 +289,14 @@ class ZendeskCrm(VendorCrm):
         if not isinstance(raw, dict) or "id" not in raw:
             raise unexpected_create(self.display_name)
         return self._record(record_type, raw)
+
+
+def _search_page(response: HttpResponse) -> tuple[list[dict[str, Any]], bool, str | None]:
+    body = response.body if isinstance(response.body, dict) else {}
+    page = body.get("results")
+    items = [p for p in page if isinstance(p, dict)] if isinstance(page, list) else []
+    next_page = as_text(body.get("next_page"))
+    return items, bool(items and next_page), next_page
 
 
 def _invalid_reason(body: dict[str, Any]) -> str:

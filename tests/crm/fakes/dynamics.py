@@ -21,7 +21,8 @@ Follows the public documentation of:
   https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/filter-rows
 
 ``$filter`` subset: ``field eq 'str'``, ``field eq <guid>``, ``field eq null``,
-``contains(field,'str')`` combined with ``and``/``or``/parentheses. String literals use
+``contains(field,'str')``, ``startswith(field,'str')`` (on the raw column string, as
+Dataverse: no phone normalisation) combined with ``and``/``or``/parentheses. String literals use
 OData quoting (``''`` is one quote); anything else is a 400 syntax error.
 
 Access tokens are checked against the :class:`FakeEntra` that issued them (audience =
@@ -216,7 +217,8 @@ class _Parser:
             if self.take() != ("sym", ")"):
                 raise FilterError("Syntax error: expected ')'")
             return node
-        if self.word("contains"):
+        function = next((f for f in ("contains", "startswith") if self.word(f)), None)
+        if function:
             if self.take() != ("sym", "("):
                 raise FilterError("Syntax error: expected '('")
             name = self.column()
@@ -224,8 +226,8 @@ class _Parser:
                 raise FilterError("Syntax error: expected ','")
             kind, value = self.take()
             if kind != "str" or self.take() != ("sym", ")"):
-                raise FilterError("Syntax error in contains()")
-            return ("contains", name, value)
+                raise FilterError(f"Syntax error in {function}()")
+            return (function, name, value)
         name = self.column()
         if not self.word("eq"):
             raise FilterError("Syntax error: only 'eq' is supported here")
@@ -271,6 +273,8 @@ def evaluate(node: Any, row: dict[str, Any]) -> bool:
     actual = row.get(name)
     if op == "contains":
         return actual is not None and _like(value).search(str(actual)) is not None
+    if op == "startswith":
+        return actual is not None and _like(value).match(str(actual)) is not None
     if value is None:
         return actual is None
     return actual is not None and str(actual).lower() == value.lower()

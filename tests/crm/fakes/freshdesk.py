@@ -89,10 +89,6 @@ def parse_search_query(query: str) -> Any:
     return node
 
 
-def _digits(text: str) -> str:
-    return re.sub(r"\D", "", text or "")
-
-
 class FreshdeskFake(FakeCrm):
     rate_limit = 400
 
@@ -242,8 +238,8 @@ class FreshdeskFake(FakeCrm):
         if kind == "and":
             return all(self._eval(contact, n) for n in node[1])
         _, field, value = node
-        if field in ("phone", "mobile"):
-            return bool(contact.get(field)) and _digits(contact[field]) == _digits(value)
+        if field in ("phone", "mobile"):  # the stored string, as typed: no normalisation
+            return bool(contact.get(field)) and contact[field].strip() == value.strip()
         if field == "email":
             return (contact.get("email") or "").lower() == value.lower()
         if field in ("company_id", "active"):

@@ -10,11 +10,15 @@
 # body {"and"|"or": [{"customer_email": {"equals": ...}}...], "queryContext": "customer"}.
 # Errors: {"errors": [{"status": 404, "code": "not_found", "title": ..., "detail": ...}]}.
 # Rate-limit headers: x-ratelimit-limit / x-ratelimit-remaining / x-ratelimit-reset.
+# A customer's relationships hold "org" -- the Kustomer tenant itself ({"type": "org"},
+# /v1/orgs/{id}), on every record -- and "company", the customer's company when set
+# (https://developer.kustomer.com/docs/concepts/data-model: a customer optionally belongs
+# to a company).  customer_phone criteria compare the phone as stored (no normalisation):
+# "equals" the whole string, "contains" a part of it.
 """A contract fake of the Kustomer API (customers, companies, conversations)."""
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any
 
@@ -23,10 +27,7 @@ from aiohttp import web
 from .base import FakeCrm, Faults, bearer_token, read_json
 
 _OPERATORS = ("equals", "contains", "eq")
-
-
-def _digits(text: str) -> str:
-    return re.sub(r"\D", "", text)
+ORG_ID = "5f2b7c1e9d3a4b0012345678"  # the tenant org every record belongs to
 
 
 class KustomerFake(FakeCrm):
@@ -142,9 +143,11 @@ class KustomerFake(FakeCrm):
     # -- rendering ---------------------------------------------------------------------
 
     def _customer_resource(self, c: dict[str, Any]) -> dict[str, Any]:
-        relationships: dict[str, Any] = {}
+        relationships: dict[str, Any] = {
+            "org": {"data": {"type": "org", "id": ORG_ID}, "links": {"self": f"/v1/orgs/{ORG_ID}"}}
+        }
         if c.get("company"):
-            relationships["org"] = {
+            relationships["company"] = {
                 "data": {"type": "company", "id": c["company"]},
                 "links": {"self": f"/v1/companies/{c['company']}"},
             }
@@ -227,8 +230,7 @@ class KustomerFake(FakeCrm):
         if attribute == "customer_email":
             haves = [e["email"].lower() for e in customer["emails"]]
         elif attribute == "customer_phone":
-            haves = [_digits(p["phone"]) for p in customer["phones"]]
-            value = _digits(value)
+            haves = [p["phone"].lower() for p in customer["phones"]]
         elif attribute == "customer_name":
             haves = [customer["name"].lower()]
         else:

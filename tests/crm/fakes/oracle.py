@@ -3,6 +3,8 @@
 #   https://docs.oracle.com/en/cloud/saas/b2c-service/cxsvc/c_osvc_roql_object_queries.html
 #   https://docs.oracle.com/en/cloud/saas/b2c-service/cxsvc/c_osvc_error_codes.html
 #   https://docs.oracle.com/en/cloud/saas/b2c-service/cxsvc/c_osvc_quick_start.html (headers)
+# String literals are single-quoted; \' and \\ are the escapes.  A contact's phones carry
+# "number" (as typed) and "rawNumber" (the same with its formatting stripped, digits only).
 # Base path /services/rest/connect/v1.4.  Auth: HTTP basic (account user name/password)
 # or an OAuth bearer token; every request must carry an OSvC-CREST-Application-Context
 # header.  Tabular ROQL: GET queryResults?query=SELECT ... FROM contacts WHERE ... LIMIT n
@@ -271,7 +273,11 @@ class OracleFake(FakeCrm):
             "lookupName": f"{first} {last}".strip(),
             "name": {"first": first, "last": last},
             "emails": [{"address": email, "addressType": {"id": 0}}] if email else [],
-            "phones": [{"number": phone, "phoneType": {"id": 0}}] if phone else [],
+            "phones": (
+                [{"number": phone, "rawNumber": re.sub(r"\D", "", phone), "phoneType": {"id": 0}}]
+                if phone
+                else []
+            ),
             "organization": {"id": organization_id} if organization_id else None,
         }
         return self.tables["contacts"][cid]

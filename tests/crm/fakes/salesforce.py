@@ -16,6 +16,13 @@ Follows the public documentation of:
   (updated), 300 with the matching records' URLs when it matched several, 404 NOT_FOUND
   when the field is not an external id of the object
   https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/dome_upsert.htm
+* SOSL over the REST API (``GET /search?q=FIND {...} IN PHONE FIELDS RETURNING
+  Obj(fields LIMIT n), ...`` -> ``{"searchRecords": [...]}``); phone-field search ignores
+  formatting: a term's digits match a stored number whose digits (up to its extension,
+  the first letter) are those digits or end with them
+  https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_search.htm
+  https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_sosl_in.htm
+  https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_sosl_find.htm
 * SOQL Quoted String Escape Sequences
   https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_quotedstringescapes.htm
 
@@ -325,6 +332,27 @@ def evaluate(node: Any, record: dict[str, Any]) -> bool:
     return equal if op == "=" else not equal
 
 
+# Phone fields per object (the describe's ``type: phone`` fields).
+PHONE_FIELDS = {
+    "Account": ("Phone",),
+    "Contact": ("Phone", "MobilePhone"),
+    "Lead": ("Phone", "MobilePhone"),
+}
+_SOSL = re.compile(
+    r"^FIND\s*\{(?P<terms>[^{}]*)\}\s*IN\s+PHONE\s+FIELDS\s+RETURNING\s+(?P<returning>.+)$",
+    re.I | re.S,
+)
+_RETURNING = re.compile(r"\s*(\w+)\s*\(([^()]*)\)\s*(?:,|$)")
+
+
+def phone_search_matches(stored: Any, term: str) -> bool:
+    """SOSL phone-field matching: formatting ignored, the extension left out."""
+    if not isinstance(stored, str) or not term:
+        return False
+    digits = re.sub(r"\D", "", re.split(r"[A-Za-z]", stored, maxsplit=1)[0])
+    return bool(digits) and digits.endswith(term)
+
+
 def sf_errors(
     status: int, code: str, message: str, fields: list[str] | None = None
 ) -> web.Response:
@@ -353,6 +381,7 @@ class FakeSalesforce:
     tokens: dict[str, bool] = field(default_factory=dict)
     token_grants: list[str] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)
+    searches: list[str] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
     _cursors: dict[str, tuple[list[dict[str, Any]], int]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -363,6 +392,7 @@ class FakeSalesforce:
         app.router.add_post("/services/oauth2/token", self._token)
         app.router.add_get(f"{API}/query", self._query)
         app.router.add_get(f"{API}/query/{{locator}}", self._query_more)
+        app.router.add_get(f"{API}/search", self._search)
         app.router.add_post(f"{API}/sobjects/{{type}}", self._create)
         app.router.add_get(f"{API}/sobjects/{{type}}/{{id}}", self._get)
         app.router.add_patch(f"{API}/sobjects/{{type}}/{{id}}", self._update)
@@ -521,6 +551,34 @@ class FakeSalesforce:
             self._cursors[locator] = (rows, start + self.page_size)
             body["nextRecordsUrl"] = f"{API}/query/{locator}"
         return web.json_response(body)
+
+    async def _search(self, request: web.Request) -> web.Response:
+        sosl = request.query.get("q", "")
+        self.searches.append(sosl)
+        match = _SOSL.match(sosl.strip())
+        if match is None:
+            return sf_errors(400, "MALFORMED_SEARCH", "only FIND {...} IN PHONE FIELDS here")
+        terms = [
+            re.sub(r"\D", "", t) for t in re.split(r"\s+OR\s+", match["terms"].strip(), flags=re.I)
+        ]
+        found: list[dict[str, Any]] = []
+        for sobject, spec in _RETURNING.findall(match["returning"]):
+            if sobject not in PHONE_FIELDS:
+                return sf_errors(400, "INVALID_TYPE", f"sObject type '{sobject}' is not supported")
+            columns, _, limit = spec.upper().partition(" LIMIT ")
+            fields = [f.strip() for f in spec[: len(columns)].split(",") if f.strip()]
+            for name in fields:
+                if name not in SCHEMA[sobject][1]:
+                    return sf_errors(400, "INVALID_FIELD", f"No such column '{name}'")
+            rows = [
+                self._view(sobject, r, fields)
+                for r in self.records[sobject].values()
+                if any(
+                    phone_search_matches(r.get(f), t) for f in PHONE_FIELDS[sobject] for t in terms
+                )
+            ]
+            found += rows[: int(limit)] if limit.strip().isdigit() else rows
+        return web.json_response({"searchRecords": found})
 
     async def _query_more(self, request: web.Request) -> web.Response:
         cursor = self._cursors.pop(request.match_info["locator"], None)

@@ -4,6 +4,8 @@
 #   https://developer.zendesk.com/api-reference/introduction/security-and-auth/
 #   https://developer.zendesk.com/api-reference/introduction/rate-limits/
 #   https://developer.zendesk.com/api-reference/ticketing/users/users/
+#   https://developer.zendesk.com/documentation/voice/talk-partner-edition/retrieving-the-zendesk-user-id-of-a-caller/
+#   (phone:*digits matches any formatting of a stored number ending in those digits)
 # Auth: HTTP basic with "{email}/token:{api_token}", or an OAuth bearer token obtained
 # from POST /oauth/tokens (client_credentials grant).  Search: GET /api/v2/search.json
 # (offset pages, next_page) and GET /api/v2/search/export.json (cursor pages:
@@ -45,6 +47,20 @@ def parse_query(query: str) -> list[SearchTerm]:
 
 def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
+
+
+def phone_matches(stored: Any, term: str) -> bool:
+    """``phone:5135557611`` matches those digits exactly; ``phone:*5135557611`` matches
+    any stored formatting ending in them ("+1 513.555.7611", "(513) 555-7611"), as the
+    caller-lookup guide documents. The extension (from the first letter on) is not part
+    of the number."""
+    if not isinstance(stored, str) or not stored:
+        return False
+    digits = _digits(re.split(r"[A-Za-z]", stored, maxsplit=1)[0])
+    want = _digits(term)
+    if not want:
+        return False
+    return digits.endswith(want) if term.startswith("*") else digits == want
 
 
 @dataclass
@@ -209,7 +225,7 @@ class ZendeskFake(FakeCrm):
             if term.key == "type":
                 ok = term.value.lower() == kind
             elif term.key == "phone":
-                ok = bool(record.get("phone")) and _digits(record["phone"]) == _digits(term.value)
+                ok = phone_matches(record.get("phone"), term.value)
             elif term.key in ("email", "name", "subject", "status"):
                 have = str(record.get(term.key) or "").lower()
                 want = term.value.lower()

@@ -1,0 +1,134 @@
+"""Finding a caller's number in CRM data typed by people, and proving a candidate is it.
+
+CRMs keep phone numbers as they were typed: "(415) 555-0100", "030 123456",
+"+49 (0)30 123456", "01 23 45 67 89", "415.555.0100 ext. 45". The caller's number
+arrives in E.164. Each adapter asks its CRM with the vendor's own means (a phone search
+that ignores formatting where the vendor has one, else the common written forms of the
+number, :func:`written_forms`), then keeps only the candidates whose stored number *is*
+the caller's (:func:`is_caller`): parsed with the tenant's default region, compared on
+the national significant number, extensions ignored. A number that merely shares a
+suffix with the caller's ("+49 89 30123456" for "+49 30 123456") is never the caller.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import phonenumbers
+from phonenumbers import CountryCodeSource, PhoneNumber, PhoneNumberFormat
+
+from bot.services.crm import SearchCriteria
+
+_DIGITS = re.compile(r"\d+")
+_MAX_STORED = 60  # longer values are not phone numbers (phonenumbers refuses > 250)
+
+
+def parse_e164(e164: str) -> PhoneNumber | None:
+    try:
+        return phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def national_number(e164: str) -> str:
+    """The national significant number of an E.164 number ("+4930123456" -> "30123456");
+    its plain digits if it does not parse."""
+    parsed = parse_e164(e164)
+    if parsed is None:
+        return "".join(_DIGITS.findall(e164))
+    return phonenumbers.national_significant_number(parsed)
+
+
+def written_forms(e164: str) -> list[str]:
+    """The ways people commonly write this number, for CRMs that compare raw strings.
+
+    E.164, the national and international formats of its country, their digit groups
+    joined by space, hyphen, dot or nothing, the "(0)" and "00" international forms
+    (DE, GB, FR...), the area code in parentheses or before a slash, and the North
+    American "1-415-555-0100". Forms with an extension start with one of these, so
+    prefix operators (``startswith``, ``STARTSWITH``) find them too.
+    """
+    parsed = parse_e164(e164)
+    if parsed is None:
+        return [e164]
+    cc = str(parsed.country_code)
+    national = phonenumbers.format_number(parsed, PhoneNumberFormat.NATIONAL)
+    international = phonenumbers.format_number(parsed, PhoneNumberFormat.INTERNATIONAL)
+    local = _DIGITS.findall(national)  # ["030", "123456"], ["415", "555", "0100"]
+    groups = _DIGITS.findall(international)[1:]  # without the country code
+    forms = [phonenumbers.format_number(parsed, PhoneNumberFormat.E164), national, international]
+    for sep in (" ", "-", ".", ""):
+        forms += [sep.join(local), f"+{cc} " + sep.join(groups)]
+    forms.append(f"+{cc}" + " ".join(groups))
+    if len(local) > 1:
+        rest = local[1:]
+        forms += [
+            f"({local[0]}) " + " ".join(rest),
+            f"{local[0]}/" + "".join(rest),
+            f"{local[0]}-" + "".join(rest),
+        ]
+    if "".join(local).startswith("0") and not "".join(groups).startswith("0"):
+        forms += [f"+{cc} (0)" + " ".join(groups), f"+{cc} (0) " + " ".join(groups)]
+    forms += [f"00{cc} " + " ".join(groups), f"00{cc}" + "".join(groups)]
+    if cc == "1":
+        forms += [f"1-{'-'.join(groups)}", f"1 {' '.join(groups)}", f"+1 {national}"]
+    return list(dict.fromkeys(f for f in forms if f))
+
+
+def parse_stored(raw: Any, region: str) -> PhoneNumber | None:
+    """A number as a CRM stored it, read the way the tenant writes numbers (``region``
+    for those without a country code); None when it is not a phone number."""
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > _MAX_STORED:
+        return None
+    try:
+        return phonenumbers.parse(raw, region.upper(), keep_raw_input=True)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def same_number(stored: Any, wanted: PhoneNumber, region: str) -> bool:
+    """Is the stored value ``wanted``? Same national significant number, extensions
+    ignored; a country code written in the stored value must be the wanted one."""
+    parsed = parse_stored(stored, region)
+    if parsed is None:
+        return False
+    if phonenumbers.national_significant_number(parsed) != (
+        phonenumbers.national_significant_number(wanted)
+    ):
+        return False
+    implied = parsed.country_code_source == CountryCodeSource.FROM_DEFAULT_COUNTRY
+    return implied or parsed.country_code == wanted.country_code
+
+
+def is_caller(numbers: Iterable[Any], criteria: SearchCriteria) -> bool:
+    """Does any of a record's stored ``numbers`` equal one of the criteria's phones?"""
+    wanted = [p for e164 in criteria.phones if (p := parse_e164(e164)) is not None]
+    stored = [n for n in numbers if n]
+    return any(same_number(raw, w, criteria.region) for raw in stored for w in wanted)
+
+
+def keep_candidate(
+    criteria: SearchCriteria, numbers: Iterable[Any], emails: Iterable[Any] = ()
+) -> bool:
+    """Whether a record a search returned stays: always without phones to look for;
+    else when its email is one asked for, or when one of its numbers is the caller's
+    (:func:`is_caller`). A record a name search found is kept (a name is not verified
+    here; searches by name come without phones from the lookups)."""
+    if not criteria.phones or criteria.name:
+        return True
+    wanted_emails = {e.lower() for e in criteria.emails}
+    if any(isinstance(e, str) and e.strip().lower() in wanted_emails for e in emails):
+        return True
+    return is_caller(numbers, criteria)
+
+
+__all__ = [
+    "is_caller",
+    "keep_candidate",
+    "national_number",
+    "parse_stored",
+    "same_number",
+    "written_forms",
+]

@@ -1,0 +1,131 @@
+"""Callers are found however their number was typed, in every vendor's CRM.
+
+Each vendor's fake holds the numbers as people type them and searches them the way the
+vendor documents (raw-string operators for most, formatting-blind phone search for
+Salesforce SOSL and Zendesk ``phone:*``, digits-only ``rawNumber`` for Oracle). For every
+vendor and every written form, an E.164 lookup finds the person; a number that only
+shares a suffix (or the digits under another country code) is never the caller.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.adapters.crm.phones import is_caller, same_number, written_forms
+from bot.services.crm import SearchCriteria
+from tests.crm.vendors import VENDORS, Env, connect
+
+# caller (E.164), tenant default region, forms the caller's number is stored in,
+# numbers that are not the caller's
+NUMBERS = {
+    "US": (
+        "+14155550100",
+        [
+            "(415) 555-0100",
+            "415-555-0100",
+            "415.555.0100",
+            "4155550100",
+            "+14155550100",
+            "+1 415-555-0100",
+            "+1 (415) 555-0100",
+            "1-415-555-0100",
+            "(415) 555-0100 x123",
+            "415.555.0100 ext. 45",
+        ],
+        ["555-0100", "+44 4155 550100", "(415) 555-0101"],
+    ),
+    "GB": (
+        "+442079460958",
+        [
+            "020 7946 0958",
+            "+44 20 7946 0958",
+            "+44 (0)20 7946 0958",
+            "02079460958",
+            "0044 20 7946 0958",
+            "020 7946 0958 ext. 12",
+        ],
+        ["7946 0958", "+1 207-946-0958", "+44 20 7946 0959"],
+    ),
+    "DE": (
+        "+4930123456",
+        [
+            "030 123456",
+            "+49 30 123456",
+            "+49 (0)30 123456",
+            "030/123456",
+            "030-123456",
+            "0049 30 123456",
+        ],
+        ["+49 89 30123456", "123456", "089 30123456"],
+    ),
+    "FR": (
+        "+33123456789",
+        [
+            "01 23 45 67 89",
+            "+33 1 23 45 67 89",
+            "+33 (0)1 23 45 67 89",
+            "01.23.45.67.89",
+            "0123456789",
+        ],
+        ["23 45 67 89", "+41 1 23 45 67 89", "01 23 45 67 88"],
+    ),
+}
+
+
+EXACT_MATCH_ONLY = {"freshdesk"}
+"""Vendors whose phone search compares the whole stored string, with no prefix or
+formatting-blind operator: a number stored with an extension cannot be asked for."""
+
+
+def findable(vendor: str, form: str) -> bool:
+    return vendor not in EXACT_MATCH_ONLY or not any(c.isalpha() for c in form)
+
+
+@pytest.fixture
+def env(aiohttp_server, session, vtime, entra, tls) -> Env:
+    return Env(aiohttp_server, session, vtime, entra, tls)
+
+
+@pytest.mark.parametrize("region", list(NUMBERS))
+@pytest.mark.parametrize("vendor", VENDORS)
+async def test_every_written_form_is_found_and_no_look_alike(env, vendor, region):
+    caller, forms, look_alikes = NUMBERS[region]
+    connected = await connect(vendor, env)
+    for i, form in enumerate(forms):
+        connected.add_person(f"Caller{i}", form)
+    for i, other in enumerate(look_alikes):
+        connected.add_person(f"Other{i}", other)
+    found = await connected.crm.search(SearchCriteria(phones=[caller], region=region))
+    stored = {f"Caller{i}": form for i, form in enumerate(forms)}
+    stored |= {f"Other{i}": other for i, other in enumerate(look_alikes)}
+    titles = {r.title.strip() for r in found}
+    assert sorted(stored[t] for t in titles) == sorted(f for f in forms if findable(vendor, f))
+
+
+@pytest.mark.parametrize("region", list(NUMBERS))
+def test_verification_alone(region):
+    caller, forms, look_alikes = NUMBERS[region]
+    criteria = SearchCriteria(phones=[caller], region=region)
+    assert all(is_caller([form], criteria) for form in forms)
+    assert not any(is_caller([other], criteria) for other in look_alikes)
+
+
+def test_numbers_without_country_code_are_read_in_the_tenant_region():
+    import phonenumbers
+
+    berlin = phonenumbers.parse("+4930123456")
+    assert same_number("030 123456", berlin, "DE")
+    assert not same_number("030 123456", berlin, "FR")  # a French 030... is not Berlin
+    us = phonenumbers.parse("+14155550100")
+    assert same_number("(415) 555-0100", us, "DE")  # no trunk 0: the digits still agree
+    assert not same_number(None, us, "US") and not same_number("n/a", us, "US")
+
+
+def test_written_forms_cover_the_common_national_and_international_forms():
+    assert {"030 123456", "+49 30 123456", "+49 (0)30 123456", "030/123456"} <= set(
+        written_forms("+4930123456")
+    )
+    assert {"(415) 555-0100", "415.555.0100", "+1 415-555-0100", "1-415-555-0100"} <= set(
+        written_forms("+14155550100")
+    )
+    assert written_forms("not a number") == ["not a number"]
