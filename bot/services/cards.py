@@ -7,14 +7,16 @@ on one card.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 from pydantic import BaseModel
 
 from bot.domain.cards import CardIdentity, CustomerCard, new_card, with_interaction
+from bot.domain.interactions import Interaction
 from bot.domain.merge import MarkerRole, MergeMarker
 from bot.services import keys, name_index
-from bot.services.store import AlreadyExists, Store, create_model, read_model, update
+from bot.services.store import AlreadyExists, NotFound, Store, create_model, read_model, update
 
 
 class IndexEntry(BaseModel):
@@ -82,12 +84,44 @@ async def get_card(store: Store, tenant_id: str, card_id: str) -> CustomerCard |
 async def attach_interaction(
     store: Store, tenant_id: str, card_id: str, interaction_id: str
 ) -> CustomerCard:
-    return await update(
+    """Put the interaction on ``card_id``, or on the card that card was merged into.
+
+    An interaction resolves its card, waits for the CRMs, then attaches: a merge may have
+    absorbed the card meanwhile. Attaching first and then following the card's merge
+    marker closes that gap: a merge that marked the card absorbed before we looked is
+    followed here (card and interaction move to the survivor); one that marks it later
+    reads the card afterwards (its late-interaction step) and finds ours there.
+    """
+    card = await update(
         store,
         keys.card(tenant_id, card_id),
         CustomerCard,
         lambda card: with_interaction(card, interaction_id),
     )
+    survivor_id = await _follow_merges(store, tenant_id, card_id)
+    if survivor_id == card_id:
+        return card
+    survivor = await update(
+        store,
+        keys.card(tenant_id, survivor_id),
+        CustomerCard,
+        lambda card: with_interaction(card, interaction_id),
+    )
+    await move_interaction(store, tenant_id, interaction_id, card_id, survivor_id)
+    return survivor
+
+
+async def move_interaction(
+    store: Store, tenant_id: str, interaction_id: str, old: str, new: str
+) -> None:
+    """The interaction names card ``new`` if it still names ``old`` (a retry is a no-op)."""
+    with contextlib.suppress(NotFound):
+        await update(
+            store,
+            keys.interaction(tenant_id, interaction_id),
+            Interaction,
+            lambda i: i.model_copy(update={"card_id": new}) if i.card_id == old else i,
+        )
 
 
 async def live_card(store: Store, tenant_id: str, card_id: str) -> CustomerCard | None:

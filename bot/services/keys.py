@@ -110,6 +110,15 @@ def outbox_due(item_key: str) -> str:
     return f"{OUTBOX_DUE_PREFIX}{item_key}"
 
 
+UNFINISHED_MERGES_PREFIX = "merges-unfinished/"
+"""Merges and undos under way, for the recovery sweep of every instance (like
+``outbox-due/``, a prefix not starting with a tenant): ``merges-unfinished/tenants/...``."""
+
+
+def unfinished_merge(tenant_id: str, merge_id: str) -> str:
+    return f"{UNFINISHED_MERGES_PREFIX}{tenant_prefix(tenant_id)}{part(merge_id)}"
+
+
 def name_block(tenant_id: str, block: str) -> str:
     """Cards filed under one blocking key of the name index (bot.services.name_index)."""
     return f"{tenant_prefix(tenant_id)}name-index/{part(block)}"

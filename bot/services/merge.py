@@ -22,17 +22,28 @@ Design:
   entries that still name the survivor go back, the survivor loses only what the
   absorbed card brought (what reached it after the merge stays), and the absorbed card
   document, never modified by the merge, is put back exactly as it was.
+- **Crash recovery.** Before it holds any card, a merge (and an undo) files an
+  :class:`UnfinishedMerge` under ``keys.unfinished_merge``, removed once it is settled.
+  A process that dies midway leaves that entry and its holds behind; once the entry is
+  older than :data:`STALE_LOCK`, the next merge that meets a held card, or the sweep every
+  instance runs (:func:`sweep`, every :data:`SWEEP_SECONDS`), settles it with
+  :func:`recover`: no audit entry yet means nothing moved, so the holds are let go; a
+  pending merge or an undo under way is carried to its end by the same idempotent steps.
+  So no card stays held longer than ``STALE_LOCK + SWEEP_SECONDS``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import uuid
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel
+
 from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.errors import DomainError
-from bot.domain.interactions import Interaction
 from bot.domain.merge import (
     CardFacts,
     MarkerRole,
@@ -45,7 +56,7 @@ from bot.domain.merge import (
     unmerged,
 )
 from bot.services import keys, name_index
-from bot.services.cards import IndexEntry, get_card, live_card
+from bot.services.cards import IndexEntry, get_card, live_card, move_interaction
 from bot.services.context import Context
 from bot.services.merge_candidates import card_facts
 from bot.services.store import (
@@ -53,11 +64,26 @@ from bot.services.store import (
     NotFound,
     PreconditionFailed,
     create_model,
+    put_model,
     read_model,
     update,
 )
 
 STALE_LOCK = timedelta(minutes=2)
+"""A merge or undo whose entry is this old is taken to have lost its process."""
+SWEEP_SECONDS = 30.0
+"""How often each instance looks for unfinished merges (:func:`keep_recovering`)."""
+
+log = logging.getLogger(__name__)
+
+
+class UnfinishedMerge(BaseModel):
+    """A merge or undo under way, and the cards it holds (or is about to hold)."""
+
+    tenant_id: str
+    merge_id: str
+    card_ids: list[str]
+    at: datetime
 
 
 class MergeRefused(DomainError):
@@ -72,7 +98,9 @@ class MergeBusy(MergeRefused):
 
 
 async def _hold(ctx: Context, tenant_id: str, card_id: str, marker: MergeMarker) -> None:
-    """Take ``card_id`` for the merge ``marker.audit_id``; MergeBusy if another holds it."""
+    """Take ``card_id`` for the merge ``marker.audit_id``; MergeBusy if another holds it.
+
+    A hold left by a merge whose process died is settled first (:func:`recover`)."""
     key = keys.card_merge(tenant_id, card_id)
     for _ in range(3):
         try:
@@ -89,9 +117,8 @@ async def _hold(ctx: Context, tenant_id: str, card_id: str, marker: MergeMarker)
                 raise MergeRefused(
                     "That card was already merged into another card; nothing was changed."
                 ) from None
-            if await _abandoned(ctx, tenant_id, held):
-                with contextlib.suppress(PreconditionFailed, NotFound):
-                    await ctx.store.delete(key, document.etag)
+            if ctx.clock() - held.at >= STALE_LOCK:
+                await recover(ctx, tenant_id, held.audit_id, also_held=[card_id])
                 continue
             raise MergeBusy(
                 "Someone is merging one of these cards right now; try again in a moment."
@@ -102,14 +129,6 @@ async def _hold(ctx: Context, tenant_id: str, card_id: str, marker: MergeMarker)
 async def _finished(ctx: Context, tenant_id: str, marker: MergeMarker) -> bool:
     audit = await read_model(ctx.store, keys.audit(tenant_id, marker.audit_id), MergeAudit)
     return audit is not None and audit.state is not MergeState.pending
-
-
-async def _abandoned(ctx: Context, tenant_id: str, marker: MergeMarker) -> bool:
-    """A marker left by a merge that crashed before writing its audit entry."""
-    if ctx.clock() - marker.at < STALE_LOCK:
-        return False
-    audit = await read_model(ctx.store, keys.audit(tenant_id, marker.audit_id), MergeAudit)
-    return audit is None
 
 
 async def _release(ctx: Context, tenant_id: str, card_id: str, audit_id: str) -> None:
@@ -139,13 +158,20 @@ async def merge(
     merge_id: str,
 ) -> MergeAudit:
     """Merge ``other_card_id`` and the open card; idempotent per ``merge_id``."""
-    audit_key = keys.audit(tenant_id, merge_id)
-    audit = await read_model(ctx.store, audit_key, MergeAudit)
+    audit = await read_model(ctx.store, keys.audit(tenant_id, merge_id), MergeAudit)
     if audit is None:
         audit = await _plan(ctx, tenant_id, open_card_id, other_card_id, actor, merge_id)
     if audit.state is MergeState.pending:
-        await _apply(ctx, tenant_id, audit)
-        audit = await _advance(ctx, audit_key, MergeState.pending, MergeState.done)
+        audit = await _finish_merge(ctx, tenant_id, audit)
+    return audit
+
+
+async def _finish_merge(ctx: Context, tenant_id: str, audit: MergeAudit) -> MergeAudit:
+    await _apply(ctx, tenant_id, audit)
+    audit = await _advance(
+        ctx, keys.audit(tenant_id, audit.id), MergeState.pending, MergeState.done
+    )
+    await _settled(ctx, tenant_id, audit.id)
     return audit
 
 
@@ -171,6 +197,7 @@ async def _plan(
     choice = choose_survivor(open_facts, other_facts)
     now = ctx.clock()
     roles = {choice.survivor_id: MarkerRole.survivor, choice.absorbed_id: MarkerRole.absorbing}
+    await _file_unfinished(ctx, tenant_id, merge_id, sorted(roles))
     held: list[str] = []
     try:
         # A fixed order (by card id) so that merges over overlapping cards cannot all
@@ -184,6 +211,7 @@ async def _plan(
     except MergeRefused:
         for card_id in held:
             await _release(ctx, tenant_id, card_id, merge_id)
+        await _settled(ctx, tenant_id, merge_id)
         raise
     # Both cards are ours now: their before-state cannot be changed by another merge.
     survivor = await get_card(ctx.store, tenant_id, choice.survivor_id)
@@ -191,6 +219,7 @@ async def _plan(
     if survivor is None or absorbed is None:
         for card_id in (choice.absorbed_id, choice.survivor_id):
             await _release(ctx, tenant_id, card_id, merge_id)
+        await _settled(ctx, tenant_id, merge_id)
         raise MergeRefused("That card no longer exists; nothing was changed.")
     audit = MergeAudit(
         id=merge_id,
@@ -211,18 +240,6 @@ async def _plan(
             raise
         audit = stored  # the same merge, retried concurrently: continue from its entry
     return audit
-
-
-async def _repoint_interaction(
-    ctx: Context, tenant_id: str, interaction_id: str, old: str, new: str
-) -> None:
-    with contextlib.suppress(NotFound):
-        await update(
-            ctx.store,
-            keys.interaction(tenant_id, interaction_id),
-            Interaction,
-            lambda i: i.model_copy(update={"card_id": new}) if i.card_id == old else i,
-        )
 
 
 async def _repoint_index(
@@ -264,7 +281,7 @@ async def _apply(ctx: Context, tenant_id: str, audit: MergeAudit) -> None:
         await _repoint_index(ctx, tenant_id, identity, absorbed_id, survivor_id)
     # 3. Its interactions (and so their links) move over.
     for interaction_id in absorbed.interaction_ids:
-        await _repoint_interaction(ctx, tenant_id, interaction_id, absorbed_id, survivor_id)
+        await move_interaction(ctx.store, tenant_id, interaction_id, absorbed_id, survivor_id)
     # 4. Interactions that reached the absorbed card while it was being merged follow.
     late = await get_card(ctx.store, tenant_id, absorbed_id)
     if late is not None:
@@ -278,7 +295,9 @@ async def _apply(ctx: Context, tenant_id: str, audit: MergeAudit) -> None:
                 lambda card: merged(card, carry),
             )
             for interaction_id in extra:
-                await _repoint_interaction(ctx, tenant_id, interaction_id, absorbed_id, survivor_id)
+                await move_interaction(
+                    ctx.store, tenant_id, interaction_id, absorbed_id, survivor_id
+                )
     # 5. The survivor is found by the absorbed card's names and CRM contacts too, and
     # lists the merge in its history.
     await name_index.copy_terms(
@@ -332,14 +351,22 @@ async def undo(
         if survivor_marker is not None and survivor_marker.role is MarkerRole.absorbed:
             raise MergeRefused("The surviving card was merged again since; undo that merge first.")
         # Hold the survivor so no other merge runs on it while we take it apart.
-        await _hold(
-            ctx,
-            tenant_id,
-            audit.survivor_id,
-            MergeMarker(
-                audit_id=audit.id, role=MarkerRole.survivor, survivor_id=audit.survivor_id, at=now
-            ),
-        )
+        await _file_unfinished(ctx, tenant_id, audit.id, [audit.survivor_id])
+        try:
+            await _hold(
+                ctx,
+                tenant_id,
+                audit.survivor_id,
+                MergeMarker(
+                    audit_id=audit.id,
+                    role=MarkerRole.survivor,
+                    survivor_id=audit.survivor_id,
+                    at=now,
+                ),
+            )
+        except MergeRefused:
+            await _settled(ctx, tenant_id, audit.id)
+            raise
 
         def start(a: MergeAudit) -> MergeAudit:
             if a.state is not MergeState.done:
@@ -350,8 +377,16 @@ async def undo(
 
         audit = await update(ctx.store, audit_key, MergeAudit, start)
     if audit.state is MergeState.undoing:
-        await _revert(ctx, tenant_id, audit)
-        audit = await _advance(ctx, audit_key, MergeState.undoing, MergeState.undone)
+        audit = await _finish_undo(ctx, tenant_id, audit)
+    return audit
+
+
+async def _finish_undo(ctx: Context, tenant_id: str, audit: MergeAudit) -> MergeAudit:
+    await _revert(ctx, tenant_id, audit)
+    audit = await _advance(
+        ctx, keys.audit(tenant_id, audit.id), MergeState.undoing, MergeState.undone
+    )
+    await _settled(ctx, tenant_id, audit.id)
     return audit
 
 
@@ -365,7 +400,7 @@ async def _revert(ctx: Context, tenant_id: str, audit: MergeAudit) -> None:
         dict.fromkeys([*before.interaction_ids, *(kept.interaction_ids if kept else [])])
     )
     for interaction_id in returning:
-        await _repoint_interaction(ctx, tenant_id, interaction_id, survivor_id, absorbed_id)
+        await move_interaction(ctx.store, tenant_id, interaction_id, survivor_id, absorbed_id)
     for identity in before.identities:
         if identity not in audit.survivor_before.identities:
             await _repoint_index(ctx, tenant_id, identity, survivor_id, absorbed_id)
@@ -385,6 +420,77 @@ async def _revert(ctx: Context, tenant_id: str, audit: MergeAudit) -> None:
     await name_index.drop_source(ctx.store, tenant_id, survivor_id, audit.id)
     await _release(ctx, tenant_id, absorbed_id, audit.id)
     await _release(ctx, tenant_id, survivor_id, audit.id)
+
+
+# --- recovery -------------------------------------------------------------------------
+
+
+async def _file_unfinished(
+    ctx: Context, tenant_id: str, merge_id: str, card_ids: list[str]
+) -> None:
+    entry = UnfinishedMerge(
+        tenant_id=tenant_id, merge_id=merge_id, card_ids=card_ids, at=ctx.clock()
+    )
+    await put_model(ctx.store, keys.unfinished_merge(tenant_id, merge_id), entry)
+
+
+async def _settled(ctx: Context, tenant_id: str, merge_id: str) -> None:
+    with contextlib.suppress(NotFound):
+        await ctx.store.delete(keys.unfinished_merge(tenant_id, merge_id))
+
+
+async def recover(
+    ctx: Context, tenant_id: str, merge_id: str, also_held: list[str] | None = None
+) -> None:
+    """Settle merge (or undo) ``merge_id`` whose process stopped midway; idempotent.
+
+    Without an audit entry nothing has moved yet: the holds are let go. A pending merge
+    is finished, an undo under way is finished; a merge already done only lets go of an
+    undo's hold on its survivor that never got to start. ``also_held``: cards found held
+    by it (a hold can outlive its entry when the process died between the two writes).
+    """
+    entry = await read_model(ctx.store, keys.unfinished_merge(tenant_id, merge_id), UnfinishedMerge)
+    held = list(dict.fromkeys([*(entry.card_ids if entry else []), *(also_held or [])]))
+    audit = await read_model(ctx.store, keys.audit(tenant_id, merge_id), MergeAudit)
+    if audit is None:
+        for card_id in held:
+            await _release(ctx, tenant_id, card_id, merge_id)
+    elif audit.state is MergeState.pending:
+        await _finish_merge(ctx, tenant_id, audit)
+    elif audit.state is MergeState.undoing:
+        await _finish_undo(ctx, tenant_id, audit)
+    else:
+        # done (an undo that never started: its survivor hold goes) or undone (settled).
+        await _release(ctx, tenant_id, audit.survivor_id, merge_id)
+    await _settled(ctx, tenant_id, merge_id)
+    log.info(
+        "merge recovered",
+        extra={"tenant": tenant_id, "merge": merge_id, "state": audit and audit.state},
+    )
+
+
+async def sweep(ctx: Context) -> int:
+    """Recover every merge or undo whose entry is older than :data:`STALE_LOCK`."""
+    recovered = 0
+    now = ctx.clock()
+    found = [key async for key in ctx.store.keys(keys.UNFINISHED_MERGES_PREFIX)]
+    for key in found:
+        entry = await read_model(ctx.store, key, UnfinishedMerge)
+        if entry is None or now - entry.at < STALE_LOCK:
+            continue
+        await recover(ctx, entry.tenant_id, entry.merge_id)
+        recovered += 1
+    return recovered
+
+
+async def keep_recovering(ctx: Context, interval: float = SWEEP_SECONDS) -> None:
+    """Run :func:`sweep` every ``interval`` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await sweep(ctx)
+        except Exception:  # a store hiccup: the next sweep tries again
+            log.warning("merge recovery sweep failed", exc_info=True)
 
 
 async def merge_of(ctx: Context, tenant_id: str, audit_id: str) -> MergeAudit | None:

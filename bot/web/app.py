@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -18,6 +20,7 @@ from bot.adapters.teams.bot import CrmCardBot
 from bot.adapters.teams.delivery import TeamsDelivery
 from bot.adapters.teams.routes import ADAPTER, BOT, post_activity
 from bot.adapters.teams.sdk import create_adapter
+from bot.services import merge
 from bot.services.agent_tokens import AgentTokens
 from bot.services.context import Context
 from bot.services.crm import CrmClient
@@ -131,6 +134,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             await queue.close()
 
     app.cleanup_ctx.append(run_writeback)
+
+    async def run_merge_recovery(app: web.Application) -> AsyncIterator[None]:
+        """Settle merges whose process died midway (bot.services.merge.recover)."""
+        task = asyncio.create_task(merge.keep_recovering(ctx), name="merge recovery")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(run_merge_recovery)
 
     async def close_store(app: web.Application) -> None:
         await store.close()

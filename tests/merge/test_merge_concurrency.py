@@ -7,118 +7,19 @@ container), as two bot processes would.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bot.domain import identifiers
-from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.identifiers import Channel
-from bot.domain.interactions import Agent, Interaction, ShownRecords
+from bot.domain.interactions import Interaction
 from bot.domain.links import set_link
-from bot.domain.merge import MarkerRole, MergeAudit, MergeMarker, MergeState
+from bot.domain.merge import MergeAudit, MergeState
 from bot.services import keys, merge
-from bot.services.cards import IndexEntry, attach_interaction, live_card, resolve_card
+from bot.services.cards import live_card
 from bot.services.context import Context
-from bot.services.store import create_model, read_model, update
-from bot.settings import Settings, StoreKind
-from bot.web.app import open_store
-from tests.domain.factories import record
-
-TENANT = "t-merge"
-NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-
-
-class _NoCrms:
-    async def clients(self, tenant_id: str) -> list[Any]:
-        return []
-
-
-class _NoDelivery:
-    async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
-        return True
-
-    async def refresh_user_ids(self, interaction: Interaction) -> list[str]:
-        return []
-
-
-@pytest.fixture(params=["local", pytest.param("blob", marks=pytest.mark.azurite)])
-async def instances(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[Context, Context]]:
-    if request.param == "local":
-        settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
-    else:
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            data_dir=tmp_path,
-            store=StoreKind.blob,
-            blob_connection_string=request.getfixturevalue("azurite_connection_string"),
-            blob_container=f"merge-{uuid.uuid4().hex[:12]}",
-        )
-    stores = [open_store(settings), open_store(settings)]
-    try:
-        yield tuple(  # type: ignore[return-value]
-            Context(store=s, crms=_NoCrms(), delivery=_NoDelivery(), clock=lambda: NOW)
-            for s in stores
-        )
-    finally:
-        for store in stores:
-            await store.close()
-
-
-async def make_card(ctx: Context, interaction_id: str, channel: Channel, raw: str) -> str:
-    make = identifiers.email if "@" in raw else identifiers.phone
-    identity = CardIdentity(channel=channel, identifier=make(raw))
-    card = await resolve_card(ctx.store, TENANT, [identity], None, NOW)
-    contact = record("contact", "C-1", "Edward Ferrars")
-    cases = {r.ref.key: r for r in (record("case", f"K-{n}") for n in range(8))}
-    interaction = Interaction(
-        id=interaction_id,
-        tenant_id=TENANT,
-        card_id=card.id,
-        channel=channel,
-        agent=Agent(aad_object_id="agent"),
-        identities=[identity],
-        shown=ShownRecords(records={contact.ref.key: contact, **cases}, person=[contact.ref.key]),
-    )
-    await create_model(ctx.store, keys.interaction(TENANT, interaction_id), interaction)
-    await attach_interaction(ctx.store, TENANT, card.id, interaction_id)
-    return card.id
-
-
-async def assert_consistent(ctx: Context, all_identities: set[str], interactions: set[str]) -> None:
-    """Every identity and interaction is on exactly one live card, and the index agrees."""
-    cards: dict[str, CustomerCard] = {}
-    async for key in ctx.store.keys(keys.cards_prefix(TENANT)):
-        card = await read_model(ctx.store, key, CustomerCard)
-        assert card is not None
-        if await live_card(ctx.store, TENANT, card.id) is not None:
-            cards[card.id] = card
-    seen_identities: dict[str, str] = {}
-    seen_interactions: dict[str, str] = {}
-    for card in cards.values():
-        for identity in card.identities:
-            assert identity.key not in seen_identities, f"{identity.key} on two live cards"
-            seen_identities[identity.key] = card.id
-            entry = await read_model(ctx.store, keys.card_index(TENANT, identity.key), IndexEntry)
-            assert entry is not None and entry.card_id == card.id
-        for interaction_id in card.interaction_ids:
-            assert interaction_id not in seen_interactions
-            seen_interactions[interaction_id] = card.id
-            stored = await read_model(
-                ctx.store, keys.interaction(TENANT, interaction_id), Interaction
-            )
-            assert stored is not None and stored.card_id == card.id
-    assert set(seen_identities) == all_identities
-    assert set(seen_interactions) == interactions
-    async for key in ctx.store.keys(keys.tenant_prefix(TENANT) + "card-merges/"):
-        marker = await read_model(ctx.store, key, MergeMarker)
-        assert marker is not None and marker.role is MarkerRole.absorbed, "lock left"
+from bot.services.store import read_model, update
+from tests.merge.instances import NOW, TENANT, assert_consistent, make_card
 
 
 async def test_overlapping_merges_at_once_end_consistent(

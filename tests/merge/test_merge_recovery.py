@@ -1,0 +1,259 @@
+"""A merge or undo whose process dies between any two of its writes is settled.
+
+Fault injection: :class:`DyingStore` lets a merge (or undo) make its first ``n`` writes and
+raises :class:`ProcessDied` at the next one, for every ``n`` from the first write to the
+last, on SQLite and on Azurite. Then another instance, later than the stale-hold bound,
+runs the recovery sweep, and the test checks what a crash must never leave: every
+identity and interaction on exactly one live card, no card held, and an undo that still
+gives back both cards exactly as they were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta
+
+import pytest
+
+from bot.domain.cards import CustomerCard
+from bot.domain.identifiers import Channel
+from bot.domain.interactions import Agent, Interaction
+from bot.domain.merge import MergeAudit, MergeState
+from bot.services import keys, merge
+from bot.services.cards import attach_interaction, get_card, live_card, resolve_card
+from bot.services.context import Context
+from bot.services.store import Document, Store, create_model, read_model
+from tests.merge.instances import NOW, TENANT, assert_consistent, make_card
+
+EVERYTHING = {"voice/phone:+15550100", "email/email:edward@example.com"}
+INTERACTIONS = {"call-1", "mail-1"}
+LATER = NOW + merge.STALE_LOCK  # when another instance may take over a dead merge
+
+
+class ProcessDied(Exception):
+    """The process stopped here: no write after this one happens."""
+
+
+class DyingStore:
+    """A store that allows ``writes`` more writes (create, replace, delete), then dies."""
+
+    def __init__(self, inner: Store, writes: int) -> None:
+        self.inner = inner
+        self.writes_left = writes
+        self.writes = 0
+
+    def _write(self) -> None:
+        if self.writes_left == 0:
+            raise ProcessDied
+        self.writes_left -= 1
+        self.writes += 1
+
+    async def read(self, key: str) -> Document | None:
+        return await self.inner.read(key)
+
+    async def create(self, key: str, data: bytes) -> str:
+        self._write()
+        return await self.inner.create(key, data)
+
+    async def replace(self, key: str, data: bytes, etag: str) -> str:
+        self._write()
+        return await self.inner.replace(key, data, etag)
+
+    async def delete(self, key: str, etag: str | None = None) -> None:
+        self._write()
+        await self.inner.delete(key, etag)
+
+    def keys(self, prefix: str) -> AsyncIterator[str]:
+        return self.inner.keys(prefix)
+
+    async def close(self) -> None:
+        """The shared store stays open."""
+
+
+def on(ctx: Context, store: Store, at: datetime = NOW) -> Context:
+    return Context(store=store, crms=ctx.crms, delivery=ctx.delivery, clock=lambda: at)
+
+
+async def writes_of(ctx: Context, action: Callable[[Context], Awaitable[object]]) -> int:
+    """How many writes ``action`` makes when nothing dies."""
+    counting = DyingStore(ctx.store, writes=10_000)
+    await action(on(ctx, counting))
+    return counting.writes
+
+
+async def two_cards(ctx: Context) -> tuple[str, str, CustomerCard, CustomerCard]:
+    a = await make_card(ctx, "call-1", Channel.voice, "+1 555 0100")
+    b = await make_card(ctx, "mail-1", Channel.email, "edward@example.com")
+    card_a, card_b = await get_card(ctx.store, TENANT, a), await get_card(ctx.store, TENANT, b)
+    assert card_a is not None and card_b is not None
+    return a, b, card_a, card_b
+
+
+async def clear(ctx: Context) -> None:
+    async for key in ctx.store.keys(keys.tenant_prefix(TENANT)):
+        await ctx.store.delete(key)
+    async for key in ctx.store.keys(keys.UNFINISHED_MERGES_PREFIX):
+        await ctx.store.delete(key)
+
+
+async def assert_nothing_unfinished(ctx: Context) -> None:
+    assert [key async for key in ctx.store.keys(keys.UNFINISHED_MERGES_PREFIX)] == []
+
+
+async def assert_restored(ctx: Context, before: tuple[CustomerCard, CustomerCard]) -> None:
+    for card in before:
+        assert await live_card(ctx.store, TENANT, card.id) == card
+        for interaction_id in card.interaction_ids:
+            stored = await read_model(
+                ctx.store, keys.interaction(TENANT, interaction_id), Interaction
+            )
+            assert stored is not None and stored.card_id == card.id
+
+
+async def test_a_merge_dying_after_any_write_is_settled(instances: tuple[Context, Context]) -> None:
+    one, two = instances
+    merge_id = "merge-dies"
+    cards: list[str] = []
+
+    async def merge_them(ctx: Context) -> object:
+        return await merge.merge(ctx, TENANT, cards[0], cards[1], "agent", merge_id)
+
+    cards[:] = (await two_cards(one))[:2]
+    total = await writes_of(one, merge_them)
+    assert total >= 8  # entry, two holds, audit, marker, card, index, interaction...
+    await clear(one)
+
+    for allowed in range(total):
+        a, b, card_a, card_b = await two_cards(one)
+        cards[:] = [a, b]
+        with pytest.raises(ProcessDied):
+            await merge_them(on(one, DyingStore(one.store, allowed)))
+        # Too early for another instance to take over: a merge may just be slow.
+        assert await merge.sweep(on(two, two.store, LATER - timedelta(seconds=1))) == 0
+        await merge.sweep(on(two, two.store, LATER))
+        await assert_consistent(two, EVERYTHING, INTERACTIONS)
+        await assert_nothing_unfinished(two)
+        audit = await merge.merge_of(two, TENANT, merge_id)
+        if audit is not None:  # it got as far as its audit entry: it was carried through
+            assert audit.state is MergeState.done, allowed
+            assert await live_card(two.store, TENANT, audit.absorbed_id) is None
+            await merge.undo(on(two, two.store, LATER), TENANT, merge_id, "agent")
+        else:  # it died before: nothing moved and the cards are free to merge again
+            again = await merge.merge(two, TENANT, a, b, "agent", "merge-again")
+            await merge.undo(two, TENANT, again.id, "agent")
+        await assert_restored(two, (card_a, card_b))
+        await assert_consistent(two, EVERYTHING, INTERACTIONS)
+        await clear(one)
+
+
+async def test_an_undo_dying_after_any_write_is_settled(instances: tuple[Context, Context]) -> None:
+    one, two = instances
+    cards: list[str] = []
+
+    async def merged() -> tuple[str, CustomerCard, CustomerCard]:
+        a, b, card_a, card_b = await two_cards(one)
+        cards[:] = [a, b]
+        audit = await merge.merge(one, TENANT, a, b, "agent", merge.new_merge_id())
+        return audit.id, card_a, card_b
+
+    merge_id, *_ = await merged()
+    total = await writes_of(one, lambda c: merge.undo(c, TENANT, merge_id, "agent"))
+    await clear(one)
+
+    for allowed in range(total):
+        merge_id, card_a, card_b = await merged()
+        with pytest.raises(ProcessDied):
+            await merge.undo(on(one, DyingStore(one.store, allowed)), TENANT, merge_id, "agent")
+        await merge.sweep(on(two, two.store, LATER))
+        await assert_nothing_unfinished(two)
+        audit = await merge.merge_of(two, TENANT, merge_id)
+        assert audit is not None
+        if audit.state is MergeState.done:  # it died before the undo started: undo again
+            assert audit.undone_by is None, allowed
+            await merge.undo(on(two, two.store, LATER), TENANT, merge_id, "agent")
+        else:
+            assert audit.state is MergeState.undone, allowed
+        await assert_restored(two, (card_a, card_b))
+        await assert_consistent(two, EVERYTHING, INTERACTIONS)
+        await clear(one)
+
+
+async def test_the_next_merge_that_meets_a_dead_merge_finishes_it(
+    instances: tuple[Context, Context],
+) -> None:
+    one, two = instances
+    a, b, *_ = await two_cards(one)
+    dying = DyingStore(one.store, writes=4)  # its entry, both holds and its audit entry
+    with pytest.raises(ProcessDied):
+        await merge.merge(on(one, dying), TENANT, a, b, "agent", "merge-dies")
+    with pytest.raises(merge.MergeBusy):  # still within the bound: it may be alive
+        await merge.merge(two, TENANT, b, a, "agent", "merge-new")
+    # Past the bound the new merge settles the dead one, then finds B already merged.
+    with pytest.raises(merge.MergeRefused, match="already merged"):
+        await merge.merge(on(two, two.store, LATER), TENANT, b, a, "agent", "merge-new")
+    audit = await read_model(two.store, keys.audit(TENANT, "merge-dies"), MergeAudit)
+    assert audit is not None and audit.state is MergeState.done
+    await assert_consistent(two, EVERYTHING, INTERACTIONS)
+
+
+async def test_a_hold_without_its_entry_is_let_go(instances: tuple[Context, Context]) -> None:
+    """A marker can outlive its entry's removal only in data from before entries existed."""
+    one, two = instances
+    a, b, *_ = await two_cards(one)
+    with pytest.raises(ProcessDied):  # the entry and the first hold, then nothing
+        await merge.merge(on(one, DyingStore(one.store, 2)), TENANT, a, b, "agent", "m-old")
+    await two.store.delete(keys.unfinished_merge(TENANT, "m-old"))
+    audit = await merge.merge(on(two, two.store, LATER), TENANT, a, b, "agent", "m-new")
+    assert audit.state is MergeState.done
+    await assert_consistent(two, EVERYTHING, INTERACTIONS)
+
+
+async def test_an_interaction_attaching_to_a_card_merged_meanwhile_lands_on_the_survivor(
+    instances: tuple[Context, Context],
+) -> None:
+    one, two = instances
+    a, b, *_ = await two_cards(one)
+    # mail-2 resolves B's card, then waits on the CRMs while B is merged into A.
+    identity = (await get_card(one.store, TENANT, b)).identities[0]  # type: ignore[union-attr]
+    resolved = await resolve_card(one.store, TENANT, [identity], None, NOW)
+    assert resolved.id == b
+    audit = await merge.merge(two, TENANT, a, b, "agent", merge.new_merge_id())
+    assert audit.survivor_id == a
+    late = Interaction(
+        id="mail-2",
+        tenant_id=TENANT,
+        card_id=resolved.id,
+        channel=Channel.email,
+        agent=Agent(aad_object_id="agent"),
+        identities=[identity],
+    )
+    await create_model(one.store, keys.interaction(TENANT, late.id), late)
+    landed = await attach_interaction(one.store, TENANT, resolved.id, late.id)
+    assert landed.id == a
+    stored = await read_model(one.store, keys.interaction(TENANT, "mail-2"), Interaction)
+    assert stored is not None and stored.card_id == a
+    await assert_consistent(two, EVERYTHING, {*INTERACTIONS, "mail-2"})
+    # Undo gives B back everything that came in on it, mail-2 included.
+    await merge.undo(two, TENANT, audit.id, "agent")
+    card_b = await live_card(two.store, TENANT, b)
+    assert card_b is not None and card_b.interaction_ids == ["mail-1", "mail-2"]
+    await assert_consistent(two, EVERYTHING, {*INTERACTIONS, "mail-2"})
+
+
+async def test_every_instance_keeps_sweeping(instances: tuple[Context, Context]) -> None:
+    one, two = instances
+    a, b, *_ = await two_cards(one)
+    with pytest.raises(ProcessDied):
+        await merge.merge(on(one, DyingStore(one.store, 4)), TENANT, a, b, "agent", "m-dies")
+    sweeping = asyncio.create_task(merge.keep_recovering(on(two, two.store, LATER), interval=0))
+
+    async def settled() -> None:
+        while await two.store.read(keys.unfinished_merge(TENANT, "m-dies")) is not None:
+            await asyncio.sleep(0)
+
+    try:
+        await asyncio.wait_for(settled(), timeout=30)
+    finally:
+        sweeping.cancel()
+    await assert_consistent(two, EVERYTHING, INTERACTIONS)
