@@ -222,6 +222,9 @@ class CrmUser(BaseModel):
     email: str = ""
     active: bool = True
     deleted: bool = False
+    is_agent: bool = True
+    """False for a CRM's end users (customers): never imported; an agent who became one
+    is deactivated."""
 
 
 def split_name(full: str) -> tuple[str, str]:
@@ -339,16 +342,21 @@ class CrmTicket(BaseModel):
     messages: list[Message] = Field(default_factory=list)
 
 
-def ticket_problem(ticket: CrmTicket, now: datetime) -> str | None:
-    """Why ``ticket`` is not imported (before its agent is looked up), or None."""
+def out_of_scope(ticket: CrmTicket, now: datetime) -> str | None:
+    """Why a sound ticket is not (or no longer) one to import: open, or past retention."""
     if not ticket.closed:
-        return f"not solved or closed (status {ticket.status or 'unknown'!r})"
+        return "not solved or closed"
+    if ticket.closed_at is not None and ticket.closed_at < now - RETENTION:
+        return "closed more than 90 days ago"
+    return None
+
+
+def ticket_problem(ticket: CrmTicket) -> str | None:
+    """What a solved ticket lacks to be imported (listed in the report), or None."""
     if not ticket.agent_external_id:
         return "no agent (assignee) on the ticket"
     if ticket.closed_at is None:
         return "no solved or closed date"
-    if ticket.closed_at < now - RETENTION:
-        return "closed more than 90 days ago"
     return None
 
 
@@ -381,25 +389,26 @@ class ImportReport(BaseModel):
     users_deactivated: int = 0
     users_deleted: int = 0
     tickets_imported: int = 0
-    tickets_skipped: int = 0
+    tickets_skipped: dict[str, int] = Field(
+        default_factory=dict, description="reason -> how many tickets were not imported"
+    )
     rejected: list[Rejection] = Field(default_factory=list)
     notices: list[Rejection] = Field(
         default_factory=list, description="imported, but repaired: broken text, cut comments"
     )
     error: str | None = Field(None, description="why the sync stopped early, if it did")
 
+    def skip(self, reason: str) -> None:
+        self.tickets_skipped[reason] = self.tickets_skipped.get(reason, 0) + 1
+
     def reject(self, kind: Literal["user", "ticket"], external_id: str, reason: str) -> None:
         self.rejected.append(Rejection(kind=kind, external_id=external_id, reason=reason))
         if kind == "ticket":
-            self.tickets_skipped += 1
+            self.skip("rejected")
 
     def notice(self, kind: Literal["user", "ticket"], external_id: str, reason: str) -> None:
         self.notices.append(Rejection(kind=kind, external_id=external_id, reason=reason))
 
-    def skipped_by_reason(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for rejection in self.rejected:
-            if rejection.kind == "ticket":
-                key = rejection.reason.split(":")[0]
-                counts[key] = counts.get(key, 0) + 1
-        return counts
+    @property
+    def skipped(self) -> int:
+        return sum(self.tickets_skipped.values())

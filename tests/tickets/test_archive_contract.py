@@ -145,15 +145,21 @@ async def test_agents_and_sync_state(archive: TicketArchive) -> None:
         external_id="361",
     )
     await archive.put_agent(ada)
+    await archive.link_agent("demo-tenant", "zendesk", "361", "Ada@example.com")
     await archive.put_agent(ada.model_copy(update={"tenant_id": "other-tenant"}))
     assert await archive.agent("demo-tenant", "ADA@example.com") == ada
     assert await archive.agent_by_external_id("demo-tenant", "zendesk", "361") == ada
     assert await archive.agent_by_external_id("demo-tenant", "salesforce", "361") is None
+    assert await archive.agent_by_external_id("other-tenant", "zendesk", "361") is None
     inactive = ada.model_copy(update={"active": False})
     await archive.put_agent(inactive)
     assert await archive.agents("demo-tenant") == [inactive]
+    await archive.unlink_agent("demo-tenant", "zendesk", "361")
+    assert await archive.agent_by_external_id("demo-tenant", "zendesk", "361") is None
+    await archive.link_agent("demo-tenant", "zendesk", "361", "ada@example.com")
     await archive.delete_agent("demo-tenant", "ada@example.com")
     assert await archive.agent("demo-tenant", "ada@example.com") is None
+    assert await archive.agent_by_external_id("demo-tenant", "zendesk", "361") is None
     assert len(await archive.agents("other-tenant")) == 1
 
     state = SyncState(

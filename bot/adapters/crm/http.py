@@ -395,7 +395,7 @@ class ResilientHttp:
                 method, url, timeout=aiohttp.ClientTimeout(total=timeout), **kwargs
             ) as resp,
         ):
-            text = await resp.text()
+            text = await resp.text(errors="replace")  # broken UTF-8 is the caller's to judge
             body: Any = None
             if text:
                 try:

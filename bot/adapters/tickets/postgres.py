@@ -55,13 +55,16 @@ CREATE INDEX IF NOT EXISTS crmcard_tickets_requester_phone
 CREATE TABLE IF NOT EXISTS crmcard_agents (
     tenant_id text NOT NULL,
     email text NOT NULL,
-    source text NOT NULL,
-    external_id text,
     data text NOT NULL,
     PRIMARY KEY (tenant_id, email)
 );
-CREATE INDEX IF NOT EXISTS crmcard_agents_external
-    ON crmcard_agents (tenant_id, source, external_id);
+CREATE TABLE IF NOT EXISTS crmcard_agent_links (
+    tenant_id text NOT NULL,
+    crm_id text NOT NULL,
+    external_id text NOT NULL,
+    email text NOT NULL,
+    PRIMARY KEY (tenant_id, crm_id, external_id)
+);
 CREATE TABLE IF NOT EXISTS crmcard_ticket_sync (
     tenant_id text NOT NULL,
     crm_id text NOT NULL,
@@ -170,8 +173,9 @@ class PostgresTicketArchive:
         self, tenant_id: str, crm_id: str, external_id: str
     ) -> Agent | None:
         data = await self.pool.fetchval(
-            "SELECT data FROM crmcard_agents "
-            "WHERE tenant_id = $1 AND source = $2 AND external_id = $3",
+            "SELECT a.data FROM crmcard_agent_links l JOIN crmcard_agents a "
+            "ON a.tenant_id = l.tenant_id AND a.email = l.email "
+            "WHERE l.tenant_id = $1 AND l.crm_id = $2 AND l.external_id = $3",
             tenant_id,
             crm_id,
             external_id,
@@ -180,22 +184,41 @@ class PostgresTicketArchive:
 
     async def put_agent(self, agent: Agent) -> None:
         await self.pool.execute(
-            "INSERT INTO crmcard_agents (tenant_id, email, source, external_id, data) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, email) DO UPDATE SET "
-            "source = excluded.source, external_id = excluded.external_id, data = excluded.data",
+            "INSERT INTO crmcard_agents (tenant_id, email, data) VALUES ($1, $2, $3) "
+            "ON CONFLICT (tenant_id, email) DO UPDATE SET data = excluded.data",
             agent.tenant_id,
             agent.email.lower(),
-            agent.source,
-            agent.external_id,
             agent.model_dump_json(),
         )
 
-    async def delete_agent(self, tenant_id: str, email: str) -> None:
+    async def link_agent(self, tenant_id: str, crm_id: str, external_id: str, email: str) -> None:
         await self.pool.execute(
-            "DELETE FROM crmcard_agents WHERE tenant_id = $1 AND email = $2",
+            "INSERT INTO crmcard_agent_links (tenant_id, crm_id, external_id, email) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, crm_id, external_id) "
+            "DO UPDATE SET email = excluded.email",
             tenant_id,
+            crm_id,
+            external_id,
             email.lower(),
         )
+
+    async def unlink_agent(self, tenant_id: str, crm_id: str, external_id: str) -> None:
+        await self.pool.execute(
+            "DELETE FROM crmcard_agent_links "
+            "WHERE tenant_id = $1 AND crm_id = $2 AND external_id = $3",
+            tenant_id,
+            crm_id,
+            external_id,
+        )
+
+    async def delete_agent(self, tenant_id: str, email: str) -> None:
+        async with self.pool.acquire() as connection, connection.transaction():
+            for table in ("crmcard_agent_links", "crmcard_agents"):
+                await connection.execute(
+                    f"DELETE FROM {table} WHERE tenant_id = $1 AND email = $2",
+                    tenant_id,
+                    email.lower(),
+                )
 
     async def agents(self, tenant_id: str) -> list[Agent]:
         rows = await self.pool.fetch(

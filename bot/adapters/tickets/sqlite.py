@@ -60,12 +60,16 @@ CREATE VIRTUAL TABLE IF NOT EXISTS tickets_fts USING fts5(
 CREATE TABLE IF NOT EXISTS agents (
     tenant_id TEXT NOT NULL,
     email TEXT NOT NULL,
-    source TEXT NOT NULL,
-    external_id TEXT,
     data TEXT NOT NULL,
     PRIMARY KEY (tenant_id, email)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS agents_external ON agents (tenant_id, source, external_id);
+CREATE TABLE IF NOT EXISTS agent_links (
+    tenant_id TEXT NOT NULL,
+    crm_id TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, crm_id, external_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ticket_sync (
     tenant_id TEXT NOT NULL,
     crm_id TEXT NOT NULL,
@@ -204,7 +208,9 @@ class SqliteTicketArchive:
     ) -> Agent | None:
         rows = await self._read(
             lambda c: c.execute(
-                "SELECT data FROM agents WHERE tenant_id = ? AND source = ? AND external_id = ?",
+                "SELECT a.data FROM agent_links l JOIN agents a "
+                "ON a.tenant_id = l.tenant_id AND a.email = l.email "
+                "WHERE l.tenant_id = ? AND l.crm_id = ? AND l.external_id = ?",
                 (tenant_id, crm_id, external_id),
             ).fetchall()
         )
@@ -213,24 +219,35 @@ class SqliteTicketArchive:
     async def put_agent(self, agent: Agent) -> None:
         await self._write(
             lambda c: c.execute(
-                "INSERT OR REPLACE INTO agents (tenant_id, email, source, external_id, data) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (
-                    agent.tenant_id,
-                    agent.email.lower(),
-                    agent.source,
-                    agent.external_id,
-                    agent.model_dump_json(),
-                ),
+                "INSERT OR REPLACE INTO agents (tenant_id, email, data) VALUES (?, ?, ?)",
+                (agent.tenant_id, agent.email.lower(), agent.model_dump_json()),
+            )
+        )
+
+    async def link_agent(self, tenant_id: str, crm_id: str, external_id: str, email: str) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO agent_links (tenant_id, crm_id, external_id, email) "
+                "VALUES (?, ?, ?, ?)",
+                (tenant_id, crm_id, external_id, email.lower()),
+            )
+        )
+
+    async def unlink_agent(self, tenant_id: str, crm_id: str, external_id: str) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "DELETE FROM agent_links WHERE tenant_id = ? AND crm_id = ? AND external_id = ?",
+                (tenant_id, crm_id, external_id),
             )
         )
 
     async def delete_agent(self, tenant_id: str, email: str) -> None:
-        await self._write(
-            lambda c: c.execute(
-                "DELETE FROM agents WHERE tenant_id = ? AND email = ?", (tenant_id, email.lower())
-            )
-        )
+        def delete(connection: sqlite3.Connection) -> None:
+            key = (tenant_id, email.lower())
+            connection.execute("DELETE FROM agent_links WHERE tenant_id = ? AND email = ?", key)
+            connection.execute("DELETE FROM agents WHERE tenant_id = ? AND email = ?", key)
+
+        await self._write(delete)
 
     async def agents(self, tenant_id: str) -> list[Agent]:
         rows = await self._read(

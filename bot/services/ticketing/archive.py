@@ -119,13 +119,24 @@ class TicketArchive(Protocol):
 
     async def agent_by_external_id(
         self, tenant_id: str, crm_id: str, external_id: str
-    ) -> Agent | None: ...
+    ) -> Agent | None:
+        """The agent a CRM's user id is linked to (:meth:`link_agent`)."""
+        ...
 
     async def put_agent(self, agent: Agent) -> None:
         """Create or replace the agent with this email address."""
         ...
 
-    async def delete_agent(self, tenant_id: str, email: str) -> None: ...
+    async def link_agent(self, tenant_id: str, crm_id: str, external_id: str, email: str) -> None:
+        """Say that the CRM's user ``external_id`` is the agent with ``email`` (an agent
+        mirrored from that CRM, or one created in crmcard before the first import)."""
+        ...
+
+    async def unlink_agent(self, tenant_id: str, crm_id: str, external_id: str) -> None: ...
+
+    async def delete_agent(self, tenant_id: str, email: str) -> None:
+        """Delete the agent and every link to it."""
+        ...
 
     async def agents(self, tenant_id: str) -> list[Agent]: ...
 

@@ -1,0 +1,296 @@
+# Follows Zendesk's published contract for incremental exports and ticket comments:
+#   https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/
+#   https://developer.zendesk.com/documentation/ticketing/managing-tickets/using-the-incremental-export-api/
+#   https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/
+#   https://developer.zendesk.com/api-reference/introduction/rate-limits/
+# Cursor-based exports: GET /api/v2/incremental/{users,tickets}/cursor.json with
+# start_time (Unix seconds) for the first page, then cursor=<after_cursor>; every answer
+# holds the items, after_cursor, after_url, before_cursor and end_of_stream. per_page is
+# at most 1000. Tickets sideload metric_sets (solved_at) and users with include=. The
+# incremental endpoints allow 10 requests per minute; beyond, 429 with Retry-After
+# (seconds). Comments: cursor pagination (page[size] <= 100, meta.has_more,
+# meta.after_cursor, links.next), sideloading users. Auth: basic "{email}/token:{token}".
+"""A contract fake of Zendesk's incremental export API, for the ticket sync."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from tests.crm.fakes.base import basic_credentials
+
+EMAIL, TOKEN = "sync@example.com", "zd-token"
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"{position}||".encode()).decode()
+
+
+def _position(cursor: str) -> int:
+    return int(base64.urlsafe_b64decode(cursor.encode()).decode().split("||")[0])
+
+
+def _key(item: dict[str, Any]) -> tuple[float, int]:
+    """Export order: last update, then id (what Zendesk's export cursors encode)."""
+    updated = datetime.fromisoformat(item["updated_at"].replace("Z", "+00:00")).timestamp()
+    return updated, int(item["id"])
+
+
+def _export_cursor(key: tuple[float, int]) -> str:
+    return base64.urlsafe_b64encode(f"{key[0]}||{key[1]}".encode()).decode()
+
+
+def _export_key(cursor: str) -> tuple[float, int]:
+    updated, _, item_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("||")
+    return float(updated), int(item_id)
+
+
+@dataclass
+class ZendeskExports:
+    """An account's users, tickets and comments; ``clock`` is the fake's "now" (Unix s)."""
+
+    clock: Callable[[], float]
+    users: list[dict[str, Any]] = field(default_factory=list)
+    tickets: list[dict[str, Any]] = field(default_factory=list)
+    comments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    solved_at: dict[str, str] = field(default_factory=dict)
+    rate_limit: int | None = 10
+    """Incremental export requests allowed per minute (None: unlimited)."""
+    throttle_next: int = 0
+    """The next N export requests get 429 whatever the count."""
+    fail_next: list[int] = field(default_factory=list)
+    outage_after: int | None = None
+    """After this many export requests every further one answers 503 (an outage)."""
+    broken_bytes: dict[str, bytes] = field(default_factory=dict)
+    """ticket id -> raw bytes served as its comments page (broken UTF-8 and all)."""
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    _window: list[float] = field(default_factory=list)
+    _next_id: int = 1000
+
+    # -- data -----------------------------------------------------------------------------
+
+    def _id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def add_user(self, name: str, email: str | None, *, role: str = "agent", **extra: Any) -> str:
+        user = {
+            "id": self._id(),
+            "name": name,
+            "email": email,
+            "role": role,
+            "active": True,
+            "suspended": False,
+            "locale": "en-US",
+            "phone": None,
+            "updated_at": iso(datetime.fromtimestamp(self.clock(), UTC)),
+            **extra,
+        }
+        self.users.append(user)
+        return str(user["id"])
+
+    def change_user(self, user_id: str, **changes: Any) -> None:
+        user = next(u for u in self.users if str(u["id"]) == user_id)
+        user.update(changes, updated_at=iso(datetime.fromtimestamp(self.clock(), UTC)))
+
+    def add_ticket(
+        self,
+        subject: str,
+        *,
+        status: str = "solved",
+        assignee: str | None,
+        requester: str | None = None,
+        channel: str = "email",
+        comments: list[tuple[str, str]] = (),  # type: ignore[assignment]
+        solved_at: datetime | None = None,
+    ) -> str:
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        ticket_id = self._id()
+        self.tickets.append(
+            {
+                "id": ticket_id,
+                "url": f"https://example.zendesk.com/api/v2/tickets/{ticket_id}.json",
+                "subject": subject,
+                "raw_subject": subject,
+                "status": status,
+                "requester_id": int(requester) if requester else None,
+                "assignee_id": int(assignee) if assignee else None,
+                "via": {"channel": channel, "source": {"from": {}, "to": {}, "rel": None}},
+                "created_at": iso(now),
+                "updated_at": iso(now),
+                "generated_timestamp": int(now.timestamp()),
+            }
+        )
+        if solved_at is not None:
+            self.solved_at[str(ticket_id)] = iso(solved_at)
+        self.comments[str(ticket_id)] = [
+            {
+                "id": self._id(),
+                "type": "Comment",
+                "author_id": int(author),
+                "body": body,
+                "html_body": f"<p>{body}</p>",
+                "plain_body": body,
+                "public": True,
+                "created_at": iso(now),
+            }
+            for author, body in comments
+        ]
+        return str(ticket_id)
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/v2/incremental/{resource}/cursor.json", self._export)
+        app.router.add_get("/api/v2/tickets/{ticket_id}/comments.json", self._comments)
+        return app
+
+    def _authorized(self, request: web.Request) -> bool:
+        return basic_credentials(request) == (f"{EMAIL}/token", TOKEN)
+
+    def _limited(self) -> web.Response | None:
+        now = self.clock()
+        self._window = [t for t in self._window if now - t < 60]
+        if self.throttle_next:
+            self.throttle_next -= 1
+            retry = 7
+        elif self.rate_limit is not None and len(self._window) >= self.rate_limit:
+            retry = int(60 - (now - self._window[0])) + 1
+        else:
+            self._window.append(now)
+            return None
+        return web.json_response(
+            {
+                "error": "APIRateLimitExceeded",
+                "description": "Number of allowed API requests per minute exceeded",
+            },
+            status=429,
+            headers={"Retry-After": str(retry)},
+        )
+
+    async def _export(self, request: web.Request) -> web.Response:
+        self.requests.append((request.path, dict(request.query)))
+        if not self._authorized(request):
+            return web.json_response({"error": "Couldn't authenticate you"}, status=401)
+        if self.fail_next:
+            return web.json_response({"error": "Internal"}, status=self.fail_next.pop(0))
+        exports = sum(1 for path, _ in self.requests if "/incremental/" in path)
+        if self.outage_after is not None and exports > self.outage_after:
+            return web.json_response({"error": "ServiceUnavailable"}, status=503)
+        limited = self._limited()
+        if limited is not None:
+            return limited
+        resource = request.match_info["resource"]
+        if resource not in ("users", "tickets"):
+            return web.json_response({"error": "InvalidEndpoint"}, status=404)
+        per_page = min(int(request.query.get("per_page", "1000")), 1000)
+        items = sorted(self.users if resource == "users" else self.tickets, key=_key)
+        if "cursor" in request.query:
+            after = _export_key(request.query["cursor"])
+            rest = [item for item in items if _key(item) > after]
+        elif "start_time" in request.query:
+            since = int(request.query["start_time"])
+            rest = [item for item in items if _key(item)[0] >= since]
+        else:
+            return web.json_response(
+                {"error": "InvalidValue", "description": "start_time or cursor is required"},
+                status=400,
+            )
+        page = rest[:per_page]
+        last = (
+            _key(page[-1])
+            if page
+            else _export_key(request.query["cursor"])
+            if ("cursor" in request.query)
+            else (float(request.query["start_time"]) - 1, 0)
+        )
+        after_cursor = _export_cursor(last)
+        body: dict[str, Any] = {
+            resource: page,
+            "after_cursor": after_cursor,
+            "after_url": str(request.url.with_query({"cursor": after_cursor})),
+            "before_cursor": None,
+            "before_url": None,
+            "end_of_stream": len(rest) <= per_page,
+        }
+        include = request.query.get("include", "").split(",")
+        if resource == "tickets" and "metric_sets" in include:
+            body["metric_sets"] = [
+                {"ticket_id": t["id"], "solved_at": self.solved_at.get(str(t["id"]))} for t in page
+            ]
+        if resource == "tickets" and "users" in include:
+            wanted = {t["requester_id"] for t in page} | {t["assignee_id"] for t in page}
+            body["users"] = [u for u in self.users if u["id"] in wanted]
+        return web.json_response(body)
+
+    async def _comments(self, request: web.Request) -> web.Response:
+        self.requests.append((request.path, dict(request.query)))
+        if not self._authorized(request):
+            return web.json_response({"error": "Couldn't authenticate you"}, status=401)
+        ticket_id = request.match_info["ticket_id"]
+        if ticket_id in self.broken_bytes:
+            return web.Response(
+                body=self.broken_bytes[ticket_id],
+                content_type="application/json",
+                charset="utf-8",
+            )
+        comments = self.comments.get(ticket_id)
+        if comments is None:
+            return web.json_response({"error": "RecordNotFound"}, status=404)
+        size = min(int(request.query.get("page[size]", "100")), 100)
+        start = _position(request.query["page[after]"]) if "page[after]" in request.query else 0
+        page = comments[start : start + size]
+        more = start + size < len(comments)
+        after = _cursor(start + size)
+        authors = {c["author_id"] for c in page}
+        return web.json_response(
+            {
+                "comments": page,
+                "users": [u for u in self.users if u["id"] in authors],
+                "meta": {"has_more": more, "after_cursor": after if more else None},
+                "links": {
+                    "next": str(request.url.update_query({"page[after]": after})) if more else None,
+                },
+            }
+        )
+
+
+def broken_comments(author: str) -> bytes:
+    """A comments page whose body holds bytes that are not UTF-8 (and a lone surrogate)."""
+    text = json.dumps(
+        {
+            "comments": [
+                {
+                    "id": 1,
+                    "author_id": int(author),
+                    "body": "BROKEN",
+                    "plain_body": "BROKEN",
+                    "public": True,
+                    "created_at": "2026-11-30T10:00:00Z",
+                },
+                {
+                    "id": 2,
+                    "author_id": int(author),
+                    "body": "lone \\ud800 surrogate",
+                    "plain_body": "lone \\ud800 surrogate",
+                    "public": True,
+                    "created_at": "2026-11-30T10:01:00Z",
+                },
+            ],
+            "users": [],
+            "meta": {"has_more": False},
+            "links": {"next": None},
+        }
+    ).replace("\\\\ud800", "\\ud800")
+    return text.encode().replace(b"BROKEN", b"caf\xe9 cr\xe8me")

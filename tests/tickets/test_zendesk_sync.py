@@ -1,0 +1,264 @@
+"""The ticket sync against the Zendesk incremental-export contract fake."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.adapters.crm.http import RetryPolicy
+from bot.adapters.crm.zendesk import ZendeskCrm, ZendeskSettings
+from bot.adapters.crm.zendesk_tickets import ZendeskExport
+from bot.adapters.tickets.sqlite import SqliteTicketArchive
+from bot.domain.tickets import MAX_COMMENT_CHARS, Agent, TicketChannel, TicketStatus
+from bot.services.ticketing.archive import TicketQuery
+from bot.services.ticketing.sync import TicketSync
+from tests.tickets.factories import NOW
+from tests.tickets.fakes.zendesk_exports import EMAIL, TOKEN, ZendeskExports, broken_comments
+
+
+@dataclass
+class FakeTime:
+    """One clock for the fake, the HTTP caller and the source; sleeping advances it."""
+
+    now: float = NOW.timestamp()
+    slept: list[float] = field(default_factory=list)
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def utc(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
+
+
+@dataclass
+class Zendesk:
+    fake: ZendeskExports
+    time: FakeTime
+    archive: SqliteTicketArchive
+    make: Callable[..., TicketSync]
+
+
+@pytest.fixture
+async def zendesk(aiohttp_server: Callable[..., Any], tmp_path: Any) -> AsyncIterator[Zendesk]:
+    clock = FakeTime()
+    fake = ZendeskExports(clock=clock)
+    server = await aiohttp_server(fake.app())
+    archive = SqliteTicketArchive(tmp_path / "tickets.sqlite3")
+    await archive.open()
+    async with aiohttp.ClientSession() as session:
+
+        def make(crm_id: str = "zendesk", **options: Any) -> TicketSync:
+            crm = ZendeskCrm(
+                session,
+                ZendeskSettings(str(server.make_url("")), email=EMAIL, api_token=TOKEN),
+                settings_id=crm_id,
+                policy=RetryPolicy(max_attempts=3),
+                clock=clock,
+                sleep=clock.sleep,
+                wall_clock=clock,
+            )
+            source = ZendeskExport(crm, sleep=clock.sleep, clock=clock, per_page=2)
+            return TicketSync(archive, source, "demo-tenant", clock=clock.utc, **options)
+
+        yield Zendesk(fake, clock, archive, make)
+    await archive.close()
+
+
+def solved(days_ago: float = 1) -> datetime:
+    return NOW - timedelta(days=days_ago)
+
+
+async def test_agents_and_solved_tickets_with_their_conversation_are_imported(
+    zendesk: Zendesk,
+) -> None:
+    fake = zendesk.fake
+    ada = fake.add_user("Ada Lovelace", "Ada@Example.com")
+    customer = fake.add_user(
+        "Edward Ferrars", "edward@example.com", role="end-user", phone="(555) 010-0100"
+    )
+    fake.add_ticket(
+        "Invoice missing",
+        assignee=ada,
+        requester=customer,
+        channel="whatsapp",
+        comments=[(customer, "Where is my invoice?"), (ada, "Sent again, sorry!")],
+        solved_at=solved(2),
+    )
+    fake.add_ticket("Still open", status="open", assignee=ada, requester=customer)
+    fake.add_ticket("Ancient", assignee=ada, requester=customer, solved_at=solved(120))
+    fake.add_ticket(
+        "Closed by phone", status="closed", assignee=ada, channel="voice", solved_at=solved(3)
+    )
+
+    report = await zendesk.make().run()
+
+    assert report.error is None
+    assert (report.users_imported, report.tickets_imported) == (1, 2)
+    assert report.tickets_skipped == {"not solved or closed": 1, "closed more than 90 days ago": 1}
+    assert report.rejected == []
+    assert [a.email for a in await zendesk.archive.agents("demo-tenant")] == ["ada@example.com"]
+    page = await zendesk.archive.search("demo-tenant", TicketQuery(text="invoices"))
+    [hit] = page.tickets
+    assert (hit.subject, hit.status, hit.channel) == (
+        "Invoice missing",
+        TicketStatus.solved,
+        TicketChannel.whatsapp,
+    )
+    assert hit.closed_at == solved(2)
+    assert hit.url.endswith(f"/agent/tickets/{hit.external_id}")
+    ticket = await zendesk.archive.ticket("demo-tenant", "zendesk", hit.external_id)
+    assert ticket is not None
+    assert [(m.author, m.body, m.from_agent) for m in ticket.messages] == [
+        ("Edward Ferrars", "Where is my invoice?", False),
+        ("Ada Lovelace", "Sent again, sorry!", True),
+    ]
+    assert (ticket.agent_name, ticket.requester_email, ticket.requester_phone) == (
+        "Ada Lovelace",
+        "edward@example.com",
+        "+15550100100",
+    )
+    voice = await zendesk.archive.search(
+        "demo-tenant", TicketQuery(channels=(TicketChannel.voice,), statuses=(TicketStatus.closed,))
+    )
+    assert [t.subject for t in voice.tickets] == ["Closed by phone"]
+
+
+async def test_a_rerun_resumes_from_the_cursor_and_never_duplicates(zendesk: Zendesk) -> None:
+    fake = zendesk.fake
+    ada = fake.add_user("Ada Lovelace", "ada@example.com")
+    for n in range(3):
+        fake.add_ticket(f"Ticket {n}", assignee=ada, solved_at=solved())
+    sync = zendesk.make()
+    assert (await sync.run()).tickets_imported == 3
+    fake.requests.clear()
+
+    zendesk.time.now += 3600
+    fake.add_ticket("Ticket 3", assignee=ada, solved_at=solved())
+    again = await zendesk.make().run()
+
+    assert again.tickets_imported == 1
+    exports = [q for path, q in fake.requests if "incremental" in path]
+    assert exports and all("cursor" in q and "start_time" not in q for q in exports)
+    assert await zendesk.archive.count("demo-tenant") == 4
+
+    full = await zendesk.make().run(full=True)  # everything again: replaced, not added
+    assert full.tickets_imported == 4
+    assert await zendesk.archive.count("demo-tenant") == 4
+
+
+async def test_a_failed_sync_reports_its_error_and_the_next_one_resumes(zendesk: Zendesk) -> None:
+    fake = zendesk.fake
+    ada = fake.add_user("Ada Lovelace", "ada@example.com")
+    for n in range(6):
+        fake.add_ticket(f"Ticket {n}", assignee=ada, solved_at=solved())
+    fake.outage_after = 3  # the users page and two ticket pages, then an outage
+    first = await zendesk.make().run()
+    assert first.error is not None and "unavailable" in first.error
+    imported_first = first.tickets_imported
+    assert 0 < imported_first < 6
+    state = await zendesk.archive.sync_state("demo-tenant", "zendesk")
+    assert state is not None and "tickets" in state.cursors and state.last_report == first
+
+    fake.outage_after = None
+    second = await zendesk.make().run()
+    assert second.error is None
+    assert imported_first + second.tickets_imported == 6
+    assert await zendesk.archive.count("demo-tenant") == 6
+
+
+async def test_export_requests_respect_the_rate_limit_and_retry_after(zendesk: Zendesk) -> None:
+    fake = zendesk.fake
+    ada = fake.add_user("Ada Lovelace", "ada@example.com")
+    for n in range(6):
+        fake.add_ticket(f"Ticket {n}", assignee=ada, solved_at=solved())
+    fake.throttle_next = 4  # a burst: more 429s than the HTTP caller retries by itself
+
+    report = await zendesk.make().run()
+
+    assert report.error is None and report.tickets_imported == 6
+    assert zendesk.time.slept.count(7) == 4  # every Retry-After waited out
+    assert all(s <= 6.0 for s in zendesk.time.slept if s != 7)
+    # 10 export requests a minute: spaced by 6 s, never refused by the fake's counter
+    assert any(abs(s - 6.0) < 1e-6 for s in zendesk.time.slept)
+
+
+async def test_bad_users_and_tickets_are_reported_never_imported_half(zendesk: Zendesk) -> None:
+    fake = zendesk.fake
+    ada = fake.add_user("Ada Lovelace", "ada@example.com")
+    no_email = fake.add_user("Grace Hopper", None)
+    mononym = fake.add_user("Cher", "cher@example.com")
+    email_name = fake.add_user("ada@example.com Smith", "smith@example.com")
+    twin = fake.add_user("Ada Byron", "ADA@example.com")
+    fake.add_ticket("By a user without email", assignee=no_email, solved_at=solved())
+    fake.add_ticket("Nobody assigned", assignee=None, solved_at=solved())
+    huge = fake.add_ticket(
+        "Huge", assignee=ada, comments=[(ada, "x" * (MAX_COMMENT_CHARS + 5))], solved_at=solved()
+    )
+    broken = fake.add_ticket("Broken bytes", assignee=ada, solved_at=solved())
+    fake.broken_bytes[broken] = broken_comments(ada)
+
+    report = await zendesk.make().run()
+
+    assert report.error is None
+    rejected = {(r.kind, r.external_id): r.reason for r in report.rejected}
+    assert rejected[("user", no_email)] == "email address is missing"
+    assert rejected[("user", mononym)] == "last name is missing"
+    assert rejected[("user", email_name)] == "the first name holds an email address"
+    assert rejected[("user", twin)] == f"email ada@example.com is already used by user {ada}"
+    assert any(
+        k == "ticket" and r == f"agent {no_email}: email address is missing"
+        for (k, _), r in rejected.items()
+    )
+    assert "no agent (assignee) on the ticket" in rejected.values()
+    assert report.tickets_imported == 2
+    stored = await zendesk.archive.ticket("demo-tenant", "zendesk", huge)
+    assert stored is not None
+    assert stored.messages[0].body.endswith("[… 5 more characters not imported]")
+    fixed = await zendesk.archive.ticket("demo-tenant", "zendesk", broken)
+    assert fixed is not None
+    assert [m.body for m in fixed.messages] == ["caf\ufffd cr\ufffdme", "lone \ufffd surrogate"]
+    notices = {(n.external_id, n.reason) for n in report.notices}
+    assert (huge, "1 huge comment(s) cut") in notices
+    assert (broken, "broken text repaired (U+FFFD)") in notices
+
+
+async def test_same_email_from_two_crms_and_local_agents(zendesk: Zendesk) -> None:
+    fake = zendesk.fake
+    ada = fake.add_user("Ada Lovelace", "ada@example.com")
+    local = Agent(
+        tenant_id="demo-tenant", email="grace@example.com", first_name="Grace", last_name="Hopper"
+    )
+    await zendesk.archive.put_agent(local)
+    grace = fake.add_user("Grace B. Hopper-CRM", "grace@example.com")
+    fake.add_ticket("Grace's ticket", assignee=grace, solved_at=solved())
+    assert (await zendesk.make().run()).tickets_imported == 1
+    assert await zendesk.archive.agent("demo-tenant", "grace@example.com") == local
+
+    second = await zendesk.make("zendesk-eu").run()
+    rejected = {r.external_id: r.reason for r in second.rejected if r.kind == "user"}
+    assert rejected[ada] == "email ada@example.com is already used by a zendesk user"
+
+
+async def test_deactivations_and_deletions_are_mirrored(zendesk: Zendesk) -> None:
+    fake = zendesk.fake
+    ada = fake.add_user("Ada Lovelace", "ada@example.com")
+    grace = fake.add_user("Grace Hopper", "grace@example.com")
+    await zendesk.make().run()
+    zendesk.time.now += 60
+    fake.change_user(ada, role="end-user")
+    fake.change_user(grace, active=False)
+
+    report = await zendesk.make().run()
+
+    assert (report.users_deactivated, report.users_deleted) == (1, 1)
+    agents = await zendesk.archive.agents("demo-tenant")
+    assert [(a.email, a.active) for a in agents] == [("ada@example.com", False)]
