@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything crmcard needs on a fresh Debian machine: the Python venv,
-# the npm tools (Agents Playground, Azurite), PostgreSQL (the tests start their own
-# server) and, for the browser tests, Chromium.
+# the npm tools (Agents Playground, Azurite), the admin console's bundle, PostgreSQL
+# (the tests start their own server) and, for the browser tests, Chromium.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,12 @@ fi
 
 if [[ ! -d node_modules/azurite || package.json -nt node_modules/.package-lock.json ]]; then
     npm install --no-audit --no-fund --loglevel=error
+fi
+
+# The admin console (console/src -> console/dist), rebuilt when a source is newer.
+if [[ ! -f console/dist/console.js ]] || [[ -n "$(find console/src console/build.mjs bot/i18n/locales \
+        package-lock.json -newer console/dist/console.js -print -quit)" ]]; then
+    npm run --silent build:console
 fi
 
 sudo_cmd=""

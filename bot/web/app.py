@@ -37,6 +37,7 @@ from bot.web.admin_crm import setup_admin_crm
 from bot.web.admin_outbox import WRITEBACK, setup_admin_outbox
 from bot.web.admin_tenant import setup_admin_tenant
 from bot.web.consent import setup_consent
+from bot.web.console import setup_console
 from bot.web.interactions import CONTEXT, SETTINGS, post_interaction_event
 from bot.web.lookup import setup_lookup
 from bot.web.record_policies import setup_record_policies
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.router.add_get("/healthz", health)
     setup_tab(app, live)
     setup_consent(app, box)
+    setup_console(app)
     app[AGENT_TOKENS] = AgentTokens(settings, store, box)
     setup_workflows(app)
     setup_record_policies(app)

@@ -101,6 +101,8 @@ def test_bot_tabs_and_side_panel(package: Path) -> None:
 
     card_tab = next(t for t in manifest["staticTabs"] if t.get("name") == "Customer card")
     assert card_tab["contentUrl"] == "https://crmcard.contoso.example/tab"
+    admin_tab = next(t for t in manifest["staticTabs"] if t.get("name") == "Admin")
+    assert admin_tab["contentUrl"] == "https://crmcard.contoso.example/admin"
     assert card_tab["scopes"] == ["personal"]
 
     (panel,) = manifest["configurableTabs"]

@@ -1,0 +1,7 @@
+// The console's pages, in navigation order.
+import { crmsPage } from "./crms";
+import { keysPage } from "./keys";
+import type { Page } from "./types";
+
+export type { Page } from "./types";
+export const PAGES: Page[] = [crmsPage, keysPage];
