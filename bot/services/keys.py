@@ -32,6 +32,11 @@ def agent_inbox(tenant_id: str, aad_object_id: str) -> str:
     return f"{tenant_prefix(tenant_id)}agents/{part(aad_object_id)}/inbox"
 
 
+def supervisor(tenant_id: str, user_id: str) -> str:
+    """A supervisor's role, remembered from their last SSO token (bot.services.supervisors)."""
+    return f"{tenant_prefix(tenant_id)}supervisors/{part(user_id)}"
+
+
 def audit(tenant_id: str, entry_id: str) -> str:
     return f"{tenant_prefix(tenant_id)}audit/{part(entry_id)}"
 

@@ -27,11 +27,12 @@ from bot.adapters.teams.openid import OpenIdMetadataUnavailable
 from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity, SsoValidator, sso_audiences
 from bot.domain.errors import DomainError
 from bot.domain.interactions import Interaction
-from bot.services import card_actions, keys
+from bot.services import card_actions, keys, supervisors
 from bot.services.agent_tokens import AgentTokens
 from bot.services.live import LiveCards
 from bot.services.rendering import publish
 from bot.services.store import read_model
+from bot.services.supervisors import SUPERVISOR_ROLE, expiry
 from bot.services.tenants import TenantNotConsented, check_tenant
 from bot.web.errors import problem
 from bot.web.interactions import CONTEXT, SETTINGS
@@ -96,6 +97,9 @@ async def validated_sso_identity(request: web.Request, token: str) -> TabIdentit
     except OpenIdMetadataUnavailable as error:
         log.warning("cannot validate tab SSO tokens: %s", error)
         raise SignInUnavailable("sign-in cannot be checked just now; try again") from None
+    if SUPERVISOR_ROLE in sso.roles:  # card actions through the bot honour it too
+        store = request.app[CONTEXT].store
+        await supervisors.remember(store, sso.tenant_id, sso.object_id, expiry(sso.expires_at))
     return TabIdentity(tenant_id=sso.tenant_id, agent_id=sso.object_id, sso=sso)
 
 
@@ -206,10 +210,17 @@ async def post_action(request: web.Request) -> web.Response:
         if isinstance(interaction_id, str) and interaction_id
         else None
     )
-    if interaction is None or interaction.agent.aad_object_id != identity.agent_id:
-        return problem(404, f"interaction {interaction_id!r} is not one of yours")
+    if interaction is None:
+        return problem(404, f"interaction {interaction_id!r} does not exist")
+    actor = card_actions.Actor(
+        user_id=identity.agent_id,
+        door="tab",
+        supervisor=identity.sso is not None and SUPERVISOR_ROLE in identity.sso.roles,
+    )
     try:
-        result = await card_actions.execute(ctx, identity.tenant_id, identity.agent_id, verb, data)
+        result = await card_actions.execute(ctx, identity.tenant_id, actor, verb, data)
+    except card_actions.NotYourInteraction as error:
+        return problem(403, str(error))
     except DomainError as error:
         return problem(400, str(error))
     except Exception:

@@ -157,7 +157,9 @@ async def test_an_agent_cannot_act_on_another_agents_interaction(bot_client: Cli
     response = await bot_client.post(
         "/api/tab/actions?agent=someone-else", json={"verb": "link", "data": link["data"]}
     )
-    assert response.status == 404
+    assert response.status == 403
+    card = (await (await bot_client.get("/api/tab/card")).json())["card"]
+    assert record_action(card, "link", "contact:C-2001")  # still not linked
 
 
 async def test_tenants_are_isolated(bot_client: Client) -> None:

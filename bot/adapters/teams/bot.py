@@ -183,6 +183,8 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
             return await super().on_invoke_activity(turn_context)
         try:
             response = await self._card_action(turn_context)
+        except card_actions.NotYourInteraction as error:
+            response = invoke.error(HTTPStatus.FORBIDDEN, str(error))
         except DomainError as error:
             response = invoke.error(HTTPStatus.BAD_REQUEST, str(error))
         except Exception:
@@ -211,5 +213,6 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
         if verb == "demoCall" and self._settings.demo_commands:
             await self._demo_start(tenant, agent, "voice", str(data.get("from", "+1 555 0100")))
             return invoke.message("Simulated call started: the customer card is on its way.")
-        result = await card_actions.execute(self._ctx, tenant, agent, verb, data)
+        actor = card_actions.Actor(user_id=agent, door="teams")
+        result = await card_actions.execute(self._ctx, tenant, actor, verb, data)
         return invoke.card(result.card)

@@ -54,6 +54,10 @@ class SsoIdentity:
     username: str | None = None
     token: str = field(default="", repr=False)
     """The validated token itself: the user assertion for On-Behalf-Of."""
+    roles: tuple[str, ...] = ()
+    """App roles the tenant assigned the user (the token's ``roles`` claim)."""
+    expires_at: float = 0.0
+    """The token's ``exp`` (seconds since the epoch)."""
 
 
 def sso_audiences(client_id: str, public_url: str) -> tuple[str, ...]:
@@ -180,8 +184,14 @@ class SsoValidator:
             name=_text(claims.get("name")),
             username=_text(claims.get("preferred_username")),
             token=token,
+            roles=_texts(claims.get("roles")),
+            expires_at=float(claims["exp"]),
         )
 
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _texts(value: object) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()

@@ -12,13 +12,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.domain.interactions import Interaction
-from bot.services import keys
+from bot.services import keys, supervisors
 from bot.services.card_actions.base import (
     WORKFLOW_INPUT,
     ActionData,
     ActionResult,
+    Actor,
     Handler,
     InvalidAction,
+    NotYourInteraction,
 )
 from bot.services.card_actions.merging import (
     merge_confirm,
@@ -62,9 +64,13 @@ HANDLERS: dict[str, Handler] = {
 
 
 async def execute(
-    ctx: Context, tenant_id: str, actor: str, verb: str, raw_data: dict[str, Any]
+    ctx: Context, tenant_id: str, actor: Actor, verb: str, raw_data: dict[str, Any]
 ) -> ActionResult:
-    """Run one card action and return the card to show in its place."""
+    """Run one card action and return the card to show in its place.
+
+    Only the interaction's agent acts on it, or a supervisor (:mod:`bot.services.supervisors`),
+    whichever door the action comes through; anyone else is refused before anything runs.
+    """
     ctx = dataclasses.replace(ctx, store=ReadOnce(ctx.store))
     try:
         data = ActionData.model_validate(raw_data)
@@ -77,15 +83,29 @@ async def execute(
     )
     if interaction is None:
         raise InvalidAction(f"interaction {data.interaction_id!r} does not exist")
+    await _may_act(ctx, interaction, actor)
     handler = HANDLERS.get(verb)
     if handler is None:
         notices = [f"This card does not know the action {verb!r}; nothing was changed."]
         return ActionResult(await card_for(ctx, interaction, notices), notices)
-    outcome = await handler(ctx, interaction, data, actor)
+    outcome = await handler(ctx, interaction, data, actor.user_id)
     if isinstance(outcome, ActionResult):
         return outcome  # a verb that answers with a card of its own (merge)
     interaction, notices = outcome
     return ActionResult(await card_for(ctx, interaction, notices), notices)
+
+
+async def _may_act(ctx: Context, interaction: Interaction, actor: Actor) -> None:
+    if actor.user_id == interaction.agent.aad_object_id or actor.supervisor:
+        return
+    if await supervisors.is_supervisor(
+        ctx.store, interaction.tenant_id, actor.user_id, ctx.clock()
+    ):
+        return
+    raise NotYourInteraction(
+        "This card belongs to another agent's interaction; only that agent or a supervisor "
+        "can act on it. Nothing was changed."
+    )
 
 
 __all__ = [
@@ -93,6 +113,8 @@ __all__ = [
     "WORKFLOW_INPUT",
     "ActionData",
     "ActionResult",
+    "Actor",
     "InvalidAction",
+    "NotYourInteraction",
     "execute",
 ]

@@ -22,6 +22,20 @@ class InvalidAction(DomainError):
     """The action's verb or data is not something a customer card sends."""
 
 
+class NotYourInteraction(DomainError):
+    """The acting user is neither the interaction's agent nor a supervisor."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who clicked, and through which door (``teams``: the bot; ``tab``: the tab's API)."""
+
+    user_id: str
+    door: str
+    supervisor: bool = False
+    """Known to hold ``crmcard.Supervisor`` (the tab reads it from the SSO token)."""
+
+
 class ActionData(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
