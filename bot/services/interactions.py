@@ -132,20 +132,27 @@ class InteractionEventIn(_Inbound):
         )
 
 
-def criteria_for(identities: list[CardIdentity], name: str | None) -> SearchCriteria:
+def criteria_for(identities: list[CardIdentity], name: str | None, region: str) -> SearchCriteria:
+    """Who to look for; ``region`` (the tenant's default) reads numbers the CRMs keep
+    without a country code."""
+
     def forms(kind: IdentifierKind) -> list[str]:
         wanted = (i.identifier for i in identities if i.identifier.kind is kind)
         return list(dict.fromkeys(f for i in wanted for f in identifiers.search_forms(i)))
 
     phones, emails = forms(IdentifierKind.phone), forms(IdentifierKind.email)
-    return SearchCriteria(phones=phones, emails=emails, name=None if phones or emails else name)
+    return SearchCriteria(
+        phones=phones, emails=emails, name=None if phones or emails else name, region=region
+    )
 
 
 async def lookup_people(
     ctx: Context, tenant_id: str, identities: list[CardIdentity], name: str | None
 ) -> ShownRecords:
     clients = await ctx.crms.clients(tenant_id)
-    found = await find_people(clients, criteria_for(identities, name), ctx.crm_deadline)
+    region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
+    criteria = criteria_for(identities, name, region)
+    found = await find_people(clients, criteria, ctx.crm_deadline)
     return ShownRecords(
         records={record.ref.key: record for record in found.records},
         person=[record.ref.key for record in found.records if record.is_person_level],
@@ -161,7 +168,7 @@ async def _start(
     region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
     identities = event.identities(region)
     card = await resolve_card(ctx.store, tenant_id, identities, event.customer.name, now)
-    criteria = criteria_for(identities, event.customer.name)
+    criteria = criteria_for(identities, event.customer.name, region)
     progressive = await first_lookup(ctx, tenant_id, criteria)
     interaction = Interaction(
         id=event.interaction_id,

@@ -186,7 +186,7 @@ async def lookup(ctx: Context, tenant_id: str, request: LookupRequest) -> Lookup
     skipped: dict[str, str] = {}
     if kind is IdentifierKind.phone:
         region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
-        criteria = SearchCriteria(phones=[identifiers.phone(value, region).value])
+        criteria = SearchCriteria(phones=[identifiers.phone(value, region).value], region=region)
         asked = clients
     elif kind is IdentifierKind.email:
         criteria = SearchCriteria(emails=identifiers.search_forms(identifiers.email(value)))

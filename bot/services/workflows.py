@@ -341,6 +341,7 @@ async def _search(
             emails=plan.emails,
             name=plan.name,
             record_types=workflow.record_types,
+            region=region,
         )
     )
     found = [r for r in found if all(r.fields.get(f) == v for f, v in plan.custom.items())][

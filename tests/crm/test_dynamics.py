@@ -10,9 +10,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from bot.adapters.crm.dynamics import DynamicsClient, activity_id, odata_contains, odata_quote
-from bot.adapters.crm.http import CircuitBreaker, ResilientHttp, RetryPolicy
+from bot.adapters.crm.dynamics import (
+    DynamicsClient,
+    activity_id,
+    dataverse_error,
+    odata_contains,
+    odata_quote,
+)
+from bot.adapters.crm.http import CircuitBreaker, HttpResponse, ResilientHttp, RetryPolicy
 from bot.adapters.crm.tokens import MsalClientCredentials, MsalSettings
 from bot.domain.records import RecordRef
 from bot.services.crm import (
@@ -260,12 +267,14 @@ async def test_timeline_task_and_phonecall(org: Org):
     )
     row = org.fake.rows["tasks"][task.ref.id]
     assert row["_regardingobjectid_value"] == org.ids["jane"]
+    assert (row["statecode"], row["statuscode"]) == (1, 5)  # Completed, not left open
     assert task.ref.type == "task" and task.title == "Call with Jane"
     call = await org.client.create_timeline_activity(
         ref(org, "case", "case"), "Inbound call", "notes", activity_type="phonecall"
     )
     row = org.fake.rows["phonecalls"][call.ref.id]
     assert row["_regardingobjectid_value"] == org.ids["case"]
+    assert (row["statecode"], row["statuscode"], row["directioncode"]) == (1, 4, False)
     assert call.url and "etn=phonecall" in call.url
     with pytest.raises(NotSupported):
         await org.client.create_timeline_activity(
@@ -273,15 +282,36 @@ async def test_timeline_task_and_phonecall(org: Org):
         )
 
 
-async def test_service_protection_429_honours_retry_after(org: Org, vtime: VirtualTime):
+@pytest.mark.parametrize(
+    ("code", "limit"),
+    [
+        ("0x80072322", "too many requests"),
+        ("0x80072321", "too much combined execution time"),
+        ("0x80072326", "too many concurrent requests"),
+    ],
+)
+async def test_service_protection_429_honours_retry_after(
+    org: Org, vtime: VirtualTime, code: str, limit: str
+):
     await org.client.get(ref(org, "account", "acme"))
-    org.fake.throttle(2, retry_after="5")
+    org.fake.throttle(2, retry_after="5", code=code)
     assert (await org.client.get(ref(org, "account", "acme"))).title == "Acme Corp"
     assert vtime.sleeps == [5.0, 5.0]
-    org.fake.throttle(1, retry_after="300")
+    org.fake.throttle(1, retry_after="300", code=code)
     with pytest.raises(CrmThrottled) as caught:
         await org.client.get(ref(org, "account", "acme"))
     assert caught.value.retry_after == 300.0
+    answer = HttpResponse(
+        "GET",
+        org.fake.base_url,
+        429,
+        CIMultiDictProxy(CIMultiDict({"Retry-After": "7"})),
+        "",
+        {"error": {"code": code, "message": "limit"}},
+    )
+    error = dataverse_error("Contoso Dynamics", answer)
+    assert isinstance(error, CrmThrottled) and limit in str(error)
+    assert error.retry_after == 7.0
 
 
 async def test_outage_opens_circuit_then_recovers(org: Org, vtime: VirtualTime):

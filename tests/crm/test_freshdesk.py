@@ -8,7 +8,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.adapters.crm.freshdesk import FreshdeskCrm, FreshdeskSettings, search_queries
+from bot.adapters.crm.freshdesk import (
+    NAME_LOOKUPS,
+    FreshdeskCrm,
+    FreshdeskSettings,
+    search_queries,
+)
 from bot.domain.records import RecordRef
 from bot.services.crm import (
     CrmAuthError,
@@ -67,6 +72,16 @@ async def test_search_by_name_uses_autocomplete(aiohttp_server, session, vtime):
     records = await crm.search(SearchCriteria(name="jane"))
     assert [(r.title, r.fields.get("email")) for r in records] == [("Jane Doe", "jane@example.com")]
     assert fake.requests_to("/api/v2/contacts/autocomplete")[0].query["term"] == "jane"
+
+
+async def test_name_search_cost_is_bounded(aiohttp_server, session, vtime):
+    fake = FreshdeskFake(seed=False)
+    for i in range(12):
+        fake.add_contact(f"Jane {i}", f"jane{i}@example.com")
+    _, crm = await start(aiohttp_server, session, vtime, fake)
+    records = await crm.search(SearchCriteria(name="jane"))
+    assert len(records) == NAME_LOOKUPS
+    assert len(fake.requests) == 1 + NAME_LOOKUPS  # the autocomplete, then one GET each
 
 
 @pytest.mark.parametrize(

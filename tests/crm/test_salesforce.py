@@ -159,6 +159,23 @@ async def test_jwt_signed_with_wrong_key_is_auth_error(org: Org, session, vtime)
         await org.client.get(ref(org, "account", "acme"))
 
 
+@pytest.mark.parametrize(
+    ("audience", "accepted"),
+    [
+        ("https://test.salesforce.com", True),  # a sandbox signing in on its My Domain
+        ("https://login.salesforce.com", True),
+        ("https://evil.example.com", False),
+    ],
+)
+async def test_jwt_audience_is_configurable(org: Org, audience, accepted):
+    org.auth.audience = audience
+    if accepted:
+        assert (await org.client.get(ref(org, "account", "acme"))).title == "Acme Corp"
+    else:
+        with pytest.raises(CrmAuthError, match="invalid_grant"):
+            await org.client.get(ref(org, "account", "acme"))
+
+
 async def test_client_credentials_flow(org: Org, session, vtime):
     login = ResilientHttp(session, name="sign-in", error_mapper=salesforce_token_error)
     auth = SalesforceClientCredentials(
@@ -356,12 +373,13 @@ async def test_timeline_task_links_who_or_what(org: Org):
 # -- limits and failures ---------------------------------------------------------------
 
 
-async def test_429_retry_after_is_honoured(org: Org, vtime: VirtualTime):
+async def test_request_limit_burst_is_throttled_without_waiting(org: Org, vtime: VirtualTime):
     await org.client.get(ref(org, "account", "acme"))
-    org.fake.throttle(2, retry_after="4")
-    record = await org.client.get(ref(org, "account", "acme"))
-    assert record.title == "Acme Corp"
-    assert vtime.sleeps == [4.0, 4.0]
+    org.fake.throttle(1)  # 403 REQUEST_LIMIT_EXCEEDED, as Salesforce answers limits
+    with pytest.raises(CrmThrottled, match="API limit"):
+        await org.client.get(ref(org, "account", "acme"))
+    assert vtime.sleeps == []
+    assert (await org.client.get(ref(org, "account", "acme"))).title == "Acme Corp"
 
 
 async def test_request_limit_exceeded_is_throttled(org: Org):

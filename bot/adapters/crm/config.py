@@ -68,6 +68,9 @@ class SalesforceJwtAuth(_Auth):
     login_url: str = "https://login.salesforce.com"
     client_id: str
     username: str
+    audience: str | None = None
+    """The assertion's ``aud``: https://login.salesforce.com, https://test.salesforce.com
+    (sandboxes) or an Experience Cloud site; None: ``login_url``."""
 
 
 class SalesforceClientCredentialsAuth(_Auth):
@@ -239,6 +242,7 @@ def _build_salesforce(config: CrmConfig, ctx: BuildContext) -> CrmClient:
             login_url=auth.login_url,
             client_id=auth.client_id,
             username=auth.username,
+            audience=auth.audience,
             private_key_pem=_secret(config, ctx),
             clock=ctx.clock,
         )

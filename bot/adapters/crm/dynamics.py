@@ -14,6 +14,18 @@ Authenticates app-only through :class:`~bot.adapters.crm.tokens.MsalClientCreden
 string; paging follows ``@odata.nextLink`` with ``Prefer: odata.maxpagesize``; errors
 ``{"error": {"code", "message"}}`` and service-protection 429s become typed errors.
 
+Timeline tasks and phone calls are written completed, as Salesforce Tasks are: task
+``statecode`` 1 (Completed) / ``statuscode`` 5 (Completed); phonecall ``statecode`` 1 /
+``statuscode`` 4 (Received, ``directioncode`` false: the customer called), per
+https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/task and
+https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/phonecall.
+
+Service protection limits answer 429 with ``Retry-After`` and one of three codes
+(https://learn.microsoft.com/power-apps/developer/data-platform/api-limits):
+``0x80072322`` (number of requests), ``0x80072321`` (combined execution time),
+``0x80072326`` (concurrent requests); each is waited out like any 429 and named in the
+error when it persists.
+
 Timeline activities are idempotent: given the write-back's idempotency key, the task or
 phonecall is created with a client-chosen primary key, ``activityid`` = uuid5 of the key
 (:func:`activity_id`). A retry looks the activity up by that id first, and a create that
@@ -34,6 +46,7 @@ from typing import Any
 from bot.adapters.crm.http import HttpResponse, ResilientHttp
 from bot.adapters.crm.phones import keep_candidate, written_forms
 from bot.adapters.crm.querykit import card_name, follow_next_links, mapped_columns, search_terms
+from bot.adapters.crm.restkit import throttled
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
     CrmAuthError,
@@ -169,6 +182,18 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 ACTIVITY_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:crmcard:dynamics:timeline-activity")
 DUPLICATE_KEY = "0x80040237"  # -2147220937 "Cannot insert duplicate key"
 TIMELINE_TYPES = ("task", "phonecall")
+COMPLETED: dict[str, dict[str, Any]] = {
+    "task": {"statecode": 1, "statuscode": 5},
+    "phonecall": {"statecode": 1, "statuscode": 4, "directioncode": False},
+}
+"""The columns that write a timeline activity as completed (state Completed; a task's
+status Completed, an inbound phone call's status Received)."""
+SERVICE_PROTECTION = {
+    "0x80072322": "too many requests",
+    "0x80072321": "too much combined execution time",
+    "0x80072326": "too many concurrent requests",
+}
+"""Dataverse service-protection error codes and what each limit counts."""
 
 
 class DuplicateKey(InvalidRecord):
@@ -201,7 +226,9 @@ def dataverse_error(name: str, response: HttpResponse) -> CrmError | None:
     detail = f": {message}" if message else ""
     status = response.status
     if status == 429:
-        return CrmThrottled(f"{name} is busy (service protection limit), try again shortly")
+        limit = SERVICE_PROTECTION.get(code.lower(), "service protection limit")
+        busy = throttled(name, response)
+        return CrmThrottled(f"{busy} ({limit})", retry_after=busy.retry_after)
     if status == 404 or code == "0x80040217":
         return RecordNotFound(f"{name} has no such record")
     if status == 401:
@@ -486,6 +513,7 @@ class DynamicsClient:
             "subject": subject,
             "description": description,
             f"regardingobjectid_{regarding.logical}_{activity.logical}@odata.bind": self._bind(ref),
+            **COMPLETED[activity_type],
         }
         if not external_id:
             return await self._insert(activity, body)

@@ -24,6 +24,13 @@ Activity custom text field marked *External ID* and *Unique*, named by
 Task is written by upsert, ``PATCH /sobjects/Task/{field}/{key}`` (201 created, 200/204
 matched and updated), so a retry after a crash finds the Task instead of adding one.
 Without the field a Task is created plainly and the key only appears in its description.
+``TaskSubtype`` is createable but not updateable (the Task describe: "Create, Filter,
+Group, Nillable, Restricted picklist, Sort",
+https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_task.htm),
+so an upsert that finds its Task already written leaves it out (:data:`CREATE_ONLY`).
+
+API limits answer 403 ``REQUEST_LIMIT_EXCEEDED`` (daily total or concurrent requests;
+Salesforce sends no 429): :class:`~bot.services.crm.CrmThrottled`, not retried.
 """
 
 from __future__ import annotations
@@ -79,6 +86,9 @@ SEARCH_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
     "Account": {"phone": ("Phone",), "email": (), "name": ("Name",)},
 }
 PERSON_LEVEL = ("contact", "lead", "account")
+
+CREATE_ONLY: dict[str, tuple[str, ...]] = {"Task": ("TaskSubtype",)}
+"""Fields an insert may set and an update must not name, per object."""
 
 # (new record's object, related record's card type) -> lookup field
 RELATION_FIELDS: dict[tuple[str, str], str] = {
@@ -491,7 +501,10 @@ class SalesforceClient:
     async def _upsert_task(self, body: dict[str, Any], external_id: str) -> CrmRecord:
         """PATCH /sobjects/Task/{field}/{key}: 201 created, 200 (v46+, ``created``: false)
         or 204 (older versions) updated the Task already holding the key. The key stays out
-        of the body (it is in the URL). An upsert is safe to resend, hence idempotent."""
+        of the body (it is in the URL). An upsert is safe to resend, hence idempotent.
+        When the Task exists already its create-only fields stay out of the update."""
+        if await self._task_by_external_id(external_id) is not None:
+            body = {k: v for k, v in body.items() if k not in CREATE_ONLY["Task"]}
         try:
             response = await self.http.patch(
                 await self._api(self._external_path(external_id)),

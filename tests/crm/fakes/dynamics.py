@@ -96,15 +96,46 @@ ENTITIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "tasks": (
         "task",
         "activityid",
-        ("activityid", "subject", "description", "_regardingobjectid_value"),
+        (
+            "activityid",
+            "subject",
+            "description",
+            "_regardingobjectid_value",
+            "statecode",
+            "statuscode",
+        ),
     ),
     "phonecalls": (
         "phonecall",
         "activityid",
-        ("activityid", "subject", "description", "_regardingobjectid_value", "directioncode"),
+        (
+            "activityid",
+            "subject",
+            "description",
+            "_regardingobjectid_value",
+            "directioncode",
+            "statecode",
+            "statuscode",
+        ),
     ),
 }
 SETS_BY_LOGICAL = {logical: name for name, (logical, _, _) in ENTITIES.items()}
+# Valid (statecode, statuscode) pairs of activities; a row created without them is Open
+# with the default status.
+#   https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/task
+#   https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/phonecall
+STATES: dict[str, dict[int, tuple[int, ...]]] = {
+    "tasks": {0: (2, 3, 4, 7), 1: (5,), 2: (6,)},
+    "phonecalls": {0: (1,), 1: (2, 4), 2: (3,)},
+}
+DEFAULT_STATE = {"tasks": (0, 2), "phonecalls": (0, 1)}
+SERVICE_PROTECTION = {
+    "0x80072322": "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
+    "0x80072321": "Combined execution time of incoming requests exceeded limit of 1,200,000 "
+    "milliseconds over time window of 300 seconds. Decrease number of concurrent requests "
+    "or reduce the duration of requests and try again later.",
+    "0x80072326": "Number of concurrent requests exceeded the limit of 52.",
+}
 ACTIVITY_SETS = ("tasks", "phonecalls")  # one activityid key space (activitypointer)
 
 
@@ -292,6 +323,7 @@ class FakeDataverse:
     error_rate: float = 0.0
     throttle_next: int = 0
     retry_after: str = "5"
+    throttle_code: str = "0x80072322"
     max_page_size: int = 5000
     rows: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: {name: {} for name in ENTITIES}
@@ -319,9 +351,27 @@ class FakeDataverse:
         row[lookup] = target
         row[lookup + LOOKUP_TYPE] = ENTITIES[target_set][0]
 
-    def throttle(self, count: int, retry_after: str = "5") -> None:
+    def throttle(self, count: int, retry_after: str = "5", code: str = "0x80072322") -> None:
+        """The next ``count`` requests hit the service-protection limit ``code``."""
         self.throttle_next = count
         self.retry_after = retry_after
+        self.throttle_code = code
+
+    def _state(self, entity_set: str, row: dict[str, Any]) -> web.Response | None:
+        if entity_set not in STATES:
+            return None
+        state, status = DEFAULT_STATE[entity_set]
+        row["statecode"] = state if row.get("statecode") is None else row["statecode"]
+        if row.get("statuscode") is None:
+            row["statuscode"] = STATES[entity_set].get(row["statecode"], (status,))[0]
+        if row["statuscode"] not in STATES[entity_set].get(row["statecode"], ()):
+            return odata_error(
+                400,
+                "0x8004431a",
+                f"{row['statuscode']} is not a valid status code for state code "
+                f"{ENTITIES[entity_set][0]}State.{row['statecode']}",
+            )
+        return None
 
     def _compute(self, entity_set: str, row: dict[str, Any]) -> None:
         if entity_set in ("contacts", "leads"):
@@ -345,11 +395,8 @@ class FakeDataverse:
             await asyncio.sleep(self.latency)
         if self.throttle_next > 0:
             self.throttle_next -= 1
-            response = odata_error(
-                429,
-                "0x80072322",
-                "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
-            )
+            code = self.throttle_code
+            response = odata_error(429, code, SERVICE_PROTECTION[code])
             response.headers["Retry-After"] = self.retry_after
             return response
         if self.error_rate and self._rng.random() < self.error_rate:
@@ -484,7 +531,7 @@ class FakeDataverse:
         body = await request.json()
         _, key, columns = ENTITIES[entity_set]
         row: dict[str, Any] = {c: None for c in columns}
-        problem = self._apply(entity_set, row, body, creating=True)
+        problem = self._apply(entity_set, row, body, creating=True) or self._state(entity_set, row)
         if problem:
             return problem
         chosen = row.get(key)

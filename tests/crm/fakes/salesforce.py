@@ -32,9 +32,12 @@ parentheses. String literals are unescaped exactly as Salesforce documents; a st
 backslash or an unterminated literal is a 400 MALFORMED_QUERY, so unescaped user input
 shows up either as a malformed query or as a broader match than intended.
 
-Fault knobs: ``latency``, ``error_rate`` (seeded 500 UNKNOWN_EXCEPTION), ``throttle(n,
-retry_after)`` (429 bursts with Retry-After), ``request_limit_exceeded`` (403
-REQUEST_LIMIT_EXCEEDED), ``expire_tokens()`` (401 INVALID_SESSION_ID), ``page_size``.
+Fault knobs: ``latency``, ``error_rate`` (seeded 500 UNKNOWN_EXCEPTION), ``throttle(n)``
+(the next n requests get 403 REQUEST_LIMIT_EXCEEDED, the concurrent-request limit;
+Salesforce sends no 429 and no Retry-After), ``request_limit_exceeded`` (403
+REQUEST_LIMIT_EXCEEDED on every request: the org's daily total),
+``expire_tokens()`` (401 INVALID_SESSION_ID), ``page_size``.
+https://developer.salesforce.com/docs/atlas.en-us.salesforce_app_limits_cheatsheet.meta/salesforce_app_limits_cheatsheet/salesforce_app_limits_platform_api.htm
 """
 
 from __future__ import annotations
@@ -119,6 +122,14 @@ SCHEMA: dict[str, tuple[str, tuple[str, ...]]] = {
 # Fields marked "External ID" (and unique), per object: what upsert may key on.
 EXTERNAL_IDS: dict[str, tuple[str, ...]] = {"Task": ("Crmcard_Key__c",)}
 COMPUTED = {"Id", "Name", "CaseNumber"}
+# Fields the describe marks createable but not updateable: an update (PATCH by id, or an
+# upsert that matches a record) naming one is refused.  Task.TaskSubtype is one
+# (https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_task.htm:
+# "Properties: Create, Filter, Group, Nillable, Restricted picklist, Sort").
+CREATE_ONLY: dict[str, tuple[str, ...]] = {"Task": ("TaskSubtype",)}
+# Audiences a JWT bearer assertion may name: the login hosts (production, sandbox) or
+# the org's own URL (an Experience Cloud site / My Domain), per the JWT bearer flow doc.
+LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
 
 
 class SoqlError(Exception):
@@ -353,6 +364,20 @@ def phone_search_matches(stored: Any, term: str) -> bool:
     return bool(digits) and digits.endswith(term)
 
 
+def create_only_problem(sobject: str, body: dict[str, Any]) -> web.Response | None:
+    named = [f for f in CREATE_ONLY.get(sobject, ()) if f in body]
+    if not named:
+        return None
+    return sf_errors(
+        400,
+        "INVALID_FIELD_FOR_INSERT_UPDATE",
+        f"Unable to create/update fields: {', '.join(named)}. Please check the security "
+        "settings of this field and verify that it is read/write for your profile or "
+        "permission set.",
+        named,
+    )
+
+
 def sf_errors(
     status: int, code: str, message: str, fields: list[str] | None = None
 ) -> web.Response:
@@ -372,7 +397,6 @@ class FakeSalesforce:
     latency: float = 0.0
     error_rate: float = 0.0
     throttle_next: int = 0
-    retry_after: str = "3"
     request_limit_exceeded: bool = False
     external_ids: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(EXTERNAL_IDS))
     records: dict[str, dict[str, dict[str, Any]]] = field(
@@ -424,9 +448,8 @@ class FakeSalesforce:
         for token in self.tokens:
             self.tokens[token] = False
 
-    def throttle(self, count: int, retry_after: str = "3") -> None:
+    def throttle(self, count: int) -> None:
         self.throttle_next = count
-        self.retry_after = retry_after
 
     def _view(self, sobject: str, record: dict[str, Any], fields: list[str] | None = None):
         shown = {k: record[k] for k in (fields or record) if k in record}
@@ -442,11 +465,11 @@ class FakeSalesforce:
         self.requests.append((request.method, request.path))
         if self.latency:
             await asyncio.sleep(self.latency)
-        if self.throttle_next > 0:
+        if self.throttle_next > 0:  # Salesforce answers API limits with 403, not 429
             self.throttle_next -= 1
-            response = sf_errors(429, "REQUEST_LIMIT_EXCEEDED", "Too many requests")
-            response.headers["Retry-After"] = self.retry_after
-            return response
+            return sf_errors(
+                403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."
+            )
         if self.error_rate and self._rng.random() < self.error_rate:
             return sf_errors(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred")
         if request.path != "/services/oauth2/token":
@@ -469,7 +492,7 @@ class FakeSalesforce:
                     str(form.get("assertion", "")),
                     self.public_key_pem,
                     algorithms=["RS256"],
-                    audience=self.base_url,
+                    audience=[*LOGIN_AUDIENCES, self.base_url],
                     issuer=self.client_id,
                     options={"require": ["exp", "iss", "aud", "sub"]},
                 )
@@ -659,7 +682,7 @@ class FakeSalesforce:
         if record is None:
             return sf_errors(404, "NOT_FOUND", "The requested resource does not exist")
         body = await request.json()
-        problem = self._check_fields(sobject, body)
+        problem = self._check_fields(sobject, body) or create_only_problem(sobject, body)
         if problem:
             return problem
         record.update(body)
@@ -721,6 +744,9 @@ class FakeSalesforce:
             )
         if found:
             record = found[0]
+            problem = create_only_problem(sobject, body)
+            if problem:
+                return problem
             record.update(body)
             self._compute(sobject, record)
             return web.json_response(
