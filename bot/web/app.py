@@ -19,7 +19,7 @@ from bot.adapters.storage.secret_key import secret_box
 from bot.adapters.teams.bot import CrmCardBot
 from bot.adapters.teams.delivery import TeamsDelivery
 from bot.adapters.teams.routes import ADAPTER, BOT, post_activity
-from bot.adapters.teams.sdk import create_adapter
+from bot.adapters.teams.sdk import close_adapter, create_adapter
 from bot.services import merge
 from bot.services.agent_tokens import AgentTokens
 from bot.services.context import Context
@@ -154,6 +154,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         await drain(ctx)  # late CRM answers still being waited for
         await crms.close()
 
+    async def close_connectors(app: web.Application) -> None:
+        await close_adapter(adapter)
+
     app.on_cleanup.append(close_crms)
+    app.on_cleanup.append(close_connectors)
     app.on_cleanup.append(close_store)
     return app

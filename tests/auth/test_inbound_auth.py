@@ -22,10 +22,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from aiohttp.test_utils import TestClient
 from botframework.connector.auth import JwtTokenExtractor, MicrosoftAppCredentials
 from botframework.connector.auth import jwt_token_extractor as sdk_extractor
+from jwt.algorithms import RSAAlgorithm
 
 from bot.adapters.teams import openid
 from bot.settings import Settings
@@ -377,3 +379,39 @@ async def test_event_loop_stays_responsive_while_keys_are_fetched(
     await _health_during_slow_jwks(client, issuer, url)
 
     assert issuer.events == ["metadata served", "healthz answered", "jwks served"]
+
+
+# --- cost: one decode, one signature check, keys parsed once -------------------------
+
+
+async def test_a_channel_token_is_decoded_once_and_verified_once_per_request(
+    client: Client,
+    issuer: LocalIssuer,
+    connector: tuple[FakeConnector, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The SDK would decode it four times and re-parse the signing key every request."""
+    _, url = connector
+    calls: dict[str, int] = {"decode": 0, "verify": 0, "from_jwk": 0, "sdk": 0}
+
+    def counted(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(openid, "decode_jwt", counted("decode", openid.decode_jwt))
+    monkeypatch.setattr(openid._RS256, "verify", counted("verify", openid._RS256.verify))
+    monkeypatch.setattr(
+        openid.RSAAlgorithm, "from_jwk", staticmethod(counted("from_jwk", RSAAlgorithm.from_jwk))
+    )
+    monkeypatch.setattr(jwt, "decode", counted("sdk", jwt.decode))
+    monkeypatch.setattr(jwt, "get_unverified_header", counted("sdk", jwt.get_unverified_header))
+    token = issuer.mint(audience=APP_ID, service_url=url)
+
+    for _ in range(3):
+        response = await client.post("/api/messages", json=demo_call(url), headers=bearer(token))
+        assert response.status == 200, await response.text()
+
+    assert calls == {"decode": 3, "verify": 3, "from_jwk": 1, "sdk": 0}

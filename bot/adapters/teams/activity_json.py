@@ -1,18 +1,25 @@
-"""Reading an activity's JSON into the SDK's ``Activity``, about ten times faster.
+"""The SDK's ``Activity`` from and to JSON, about ten times faster than msrest.
 
 msrest's generic ``Deserializer`` walks every attribute of every nested model through a
 dozen layers of indirection: a tenth of a whole card-click turn. This reader does the
 same mapping from each model's ``_attribute_map``, compiled once per model class, and
 hands anything unusual (dates, unknown types) back to msrest, so the result is the same
 object msrest builds, unknown keys kept in ``additional_properties`` included.
+
+Its ``Serializer`` is worse on the way out: it walks every value of an ``object``
+attribute, so a customer card's whole Adaptive Card JSON, key by key (a third of the
+CPU of sending a card). :func:`activity_to_json` maps the model attributes the same way
+and leaves ``object`` values (cards, channel data) as they are for orjson to write.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
+import orjson
 from botbuilder import schema
 from botbuilder.schema import Activity
 from msrest.serialization import Deserializer, Model
@@ -22,6 +29,7 @@ _MODELS: dict[str, Any] = {  # msrest model classes by name
     for name, cls in vars(schema).items()
     if isinstance(cls, type) and issubclass(cls, Model)
 }
+M = TypeVar("M", bound=Model)
 _msrest: Any = Deserializer(_MODELS)  # type: ignore[no-untyped-call]
 _PLAIN: dict[str, type | tuple[type, ...]] = {
     "str": str,
@@ -84,6 +92,73 @@ def _model(cls: Any, data: Any) -> Any:
     return instance
 
 
+def model_from_json(cls: type[M], data: Any) -> M:
+    model: M = _model(cls, data)
+    return model
+
+
 def activity_from_json(body: dict[str, Any]) -> Activity:
     activity: Activity = _model(Activity, body)
     return activity
+
+
+Writer = Callable[[Any], Any]
+
+
+def _writer(data_type: str) -> Writer:
+    """How one attribute's Python value becomes its JSON value."""
+    if data_type in _MODELS or data_type == "object":
+        return _json_value
+    if data_type.startswith("[") and data_type.endswith("]"):
+        return lambda value: [_json_value(item) for item in value]
+    if data_type.startswith("{") and data_type.endswith("}"):
+        return lambda value: {key: _json_value(item) for key, item in value.items()}
+    return _json_value
+
+
+@cache
+def _write_layout(cls: Any) -> tuple[tuple[str, str, Writer], ...]:
+    return tuple(
+        (attr, spec["key"], _writer(spec["type"]))
+        for attr, spec in cls._attribute_map.items()
+        if spec["key"]
+    )
+
+
+def _json_value(value: Any) -> Any:
+    """Models become dicts; everything else is left for orjson (datetimes, enums, dicts)."""
+    if isinstance(value, Model):
+        return model_to_json(value)
+    if isinstance(value, list):
+        return [_json_value(item) for item in value]
+    return value
+
+
+def model_to_json(model: Model) -> dict[str, Any]:
+    """What msrest's ``Serializer.body`` makes of ``model``, without walking plain values."""
+    data: dict[str, Any] = {}
+    if "additional_properties" in type(model)._attribute_map:  # as msrest: only if mapped
+        data.update(getattr(model, "additional_properties", None) or {})
+    layout: Any = type(model)  # msrest's Model class is hashable; its stubs say otherwise
+    for attr, key, write in _write_layout(layout):
+        value = getattr(model, attr, None)
+        if value is not None:
+            data[key] = write(value)
+    return data
+
+
+def activity_to_json(activity: Activity) -> dict[str, Any]:
+    return model_to_json(activity)
+
+
+def _unknown(value: Any) -> Any:
+    if isinstance(value, Model):
+        return model_to_json(value)
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps(data: Any) -> bytes:
+    """orjson, with naive datetimes as UTC (as msrest writes them) and stray models."""
+    return orjson.dumps(data, default=_unknown, option=orjson.OPT_NAIVE_UTC)

@@ -1,21 +1,27 @@
-"""Reusing the SDK's outbound clients across turns.
+"""The bot's outbound clients, built once and reused across turns.
 
 ``CloudAdapter`` builds a new ``ConnectorClient`` and ``UserTokenClient`` for every turn
 (msrest configuration, a requests session, retry policy...): most of a bare turn's CPU.
 They depend only on the bot identity, the service URL and the audience, so one per
 combination serves every turn; the credentials inside cache and renew their own tokens.
+The connector clients are :class:`bot.adapters.teams.connector.Connector` on one shared
+aiohttp session, never the SDK's msrest one.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from aiohttp import ClientSession, TCPConnector
 from botframework.connector.auth import (
     AuthenticateRequestResult,
+    AuthenticationConstants,
     BotFrameworkAuthentication,
     ClaimsIdentity,
     ConnectorFactory,
 )
+
+from bot.adapters.teams.connector import Connector
 
 _MAX_CLIENTS = 256
 
@@ -33,21 +39,31 @@ def _identity_key(claims_identity: ClaimsIdentity | None) -> tuple[Any, ...]:
 
 
 class _ReusingConnectorFactory(ConnectorFactory):  # type: ignore[misc]
+    """The SDK's connector factory's credentials, with :class:`Connector` clients."""
+
     def __init__(
-        self, inner: ConnectorFactory, cache: dict[tuple[Any, ...], Any], identity: tuple[Any, ...]
+        self, inner: ConnectorFactory, owner: ReusingClients, identity: tuple[Any, ...]
     ) -> None:
         self._inner = inner
-        self._cache = cache
+        self._owner = owner
         self._identity = identity
 
     async def create(self, service_url: str, audience: str | None = None) -> Any:
         key = (*self._identity, service_url, audience)
-        client = self._cache.get(key)
+        cache = self._owner.connectors
+        client = cache.get(key)
         if client is None:
-            client = await self._inner.create(service_url, audience)
-            if len(self._cache) >= _MAX_CLIENTS:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = client
+            sdk = self._inner  # the SDK's _ConnectorFactoryImpl: how it makes credentials
+            credentials = await sdk._credential_factory.create_credentials(
+                sdk._app_id,
+                audience or sdk._to_channel_from_bot_oauth_scope,
+                sdk._login_endpoint,
+                sdk._validate_authority,
+            )
+            client = Connector(service_url, credentials, self._owner.session)
+            if len(cache) >= _MAX_CLIENTS:
+                cache.pop(next(iter(cache)))
+            cache[key] = client
         return client
 
 
@@ -56,13 +72,38 @@ class ReusingClients(BotFrameworkAuthentication):  # type: ignore[misc]
 
     def __init__(self, inner: BotFrameworkAuthentication) -> None:
         self._inner = inner
-        self._connectors: dict[tuple[Any, ...], Any] = {}
+        self.connectors: dict[tuple[Any, ...], Connector] = {}
         self._token_clients: dict[tuple[Any, ...], Any] = {}
+        self._session: ClientSession | None = None
+
+    def session(self) -> ClientSession:
+        """The aiohttp session every connector sends on (made on first use, on the loop)."""
+        if self._session is None or self._session.closed:
+            self._session = ClientSession(connector=TCPConnector(limit=100))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        self._session = None
+        self.connectors.clear()
 
     def _reusing(self, factory: ConnectorFactory | None, claims: ClaimsIdentity | None) -> Any:
         if factory is None:
             return None
-        return _ReusingConnectorFactory(factory, self._connectors, _identity_key(claims))
+        return _ReusingConnectorFactory(factory, self, _identity_key(claims))
+
+    async def connector(self, bot_app_id: str, service_url: str) -> Connector:
+        """The client a proactive send uses, as ``continue_conversation`` would make it."""
+        claims = ClaimsIdentity(
+            {
+                AuthenticationConstants.AUDIENCE_CLAIM: bot_app_id,
+                AuthenticationConstants.APP_ID_CLAIM: bot_app_id,
+            },
+            True,
+        )
+        client: Connector = await self.create_connector_factory(claims).create(service_url)
+        return client
 
     async def authenticate_request(self, activity: Any, auth_header: str | None) -> Any:
         result: AuthenticateRequestResult = await self._inner.authenticate_request(

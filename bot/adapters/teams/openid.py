@@ -22,23 +22,37 @@ repairs without forking it:
    URL set, genuine tokens (``iss`` = ``https://api.botframework.com``) are refused, and
    the unset login URL leaves outbound replies without an Entra authority. Values not
    overridden keep their public-cloud defaults.
+
+And one cost: the SDK decodes each token four times (is it a skill's? the emulator's?
+an allowed issuer? its header), builds its validators anew and re-parses the signing
+key from its JWK for every request. A Bot Connector token (the only kind Teams sends)
+is read here once: one decode, the signing key parsed once per key and cached, one
+signature check (:class:`ChannelTokens`). Any other token (emulator, skill) still goes
+through the SDK, which accepts or refuses it as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import logging
+import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import requests
 from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import CallerIdConstants
 from botframework.connector.auth import (
+    AuthenticateRequestResult,
     AuthenticationConstants,
     BotFrameworkAuthentication,
+    ClaimsIdentity,
     JwtTokenExtractor,
 )
 from botframework.connector.auth import jwt_token_extractor as _sdk
@@ -51,6 +65,7 @@ FETCH_TIMEOUT_SECONDS = 10.0
 REFRESH_EVERY = timedelta(days=1)
 REFRESH_ON_UNKNOWN_KEY_AFTER = timedelta(hours=1)
 RETRY_FAILED_REFRESH_AFTER = timedelta(minutes=1)
+CLOCK_TOLERANCE_SECONDS = 300  # the SDK's: 5 minutes either side of exp and nbf
 
 _SdkOpenIdMetadata: Any = _sdk._OpenIdMetadata
 _SdkOpenIdConfig: Any = _sdk._OpenIdConfig
@@ -81,6 +96,9 @@ class AsyncOpenIdMetadata(_SdkOpenIdMetadata):  # type: ignore[misc]
         super().__init__(url)
         self.keys: list[dict[str, Any]] = []
         self._refreshing: asyncio.Task[None] | None = None
+        # Keys parsed from ``self.keys``, by kid: parsing a JWK costs more than verifying.
+        self._parsed: dict[str, Any] = {}
+        self._parsed_from: list[dict[str, Any]] | None = None
 
     async def get(self, key_id: str | None) -> Any:
         if not self.url:
@@ -123,14 +141,22 @@ class AsyncOpenIdMetadata(_SdkOpenIdMetadata):  # type: ignore[misc]
         self.last_updated = datetime.now()
 
     def _find(self, key_id: str | None) -> Any:
+        if key_id is None:
+            return None
+        if self._parsed_from is not self.keys:  # refreshed: parse the new keys as asked
+            self._parsed, self._parsed_from = {}, self.keys
+        if key_id in self._parsed:
+            return self._parsed[key_id]
         for key in self.keys:
-            if key_id is not None and key.get("kid") == key_id:
+            if key.get("kid") == key_id:
                 try:
                     public_key = RSAAlgorithm.from_jwk(json.dumps(key))
                 except (InvalidKeyError, ValueError, TypeError, KeyError):
                     log.warning("ignoring the malformed signing key %r from %s", key_id, self.url)
                     return None
-                return _SdkOpenIdConfig(public_key, key.get("endorsements", []))
+                found = _SdkOpenIdConfig(public_key, key.get("endorsements", []))
+                self._parsed[key_id] = found
+                return found
         return None
 
 
@@ -145,11 +171,115 @@ def install_async_openid_metadata() -> None:
             del cache[url]
 
 
-class StrictInboundAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
-    """Delegates to the SDK; every refused caller becomes a ``PermissionError`` (401)."""
+_RS256 = RSAAlgorithm(RSAAlgorithm.SHA256)
 
-    def __init__(self, inner: Any) -> None:
+
+def _base64url(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+@dataclass(frozen=True)
+class Jwt:
+    """A compact JWS split and decoded, not yet verified."""
+
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+
+def decode_jwt(token: str) -> Jwt:
+    """The one decode of a token; :class:`PermissionError` if it is not a JWT."""
+    try:
+        header_part, claims_part, signature_part = token.split(".")
+        header = orjson.loads(_base64url(header_part))
+        claims = orjson.loads(_base64url(claims_part))
+        signature = _base64url(signature_part)
+    except (ValueError, binascii.Error) as error:  # orjson.JSONDecodeError is a ValueError
+        raise PermissionError(f"invalid token: not a JWT ({error})") from None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise PermissionError("invalid token: not a JWT")
+    return Jwt(header, claims, f"{header_part}.{claims_part}".encode(), signature)
+
+
+@dataclass(frozen=True)
+class ChannelTokens:
+    """Validates the Bot Connector's tokens as the SDK's channel validation does.
+
+    RS256 only, signed by a published key endorsed for the activity's channel, ``iss``
+    the channel's issuer, ``aud`` this bot, ``serviceurl`` the activity's service URL,
+    ``exp``/``nbf`` within five minutes' tolerance.
+    """
+
+    app_id: str
+    issuer: str
+    metadata_url: str
+
+    def issued(self, token: Jwt) -> bool:
+        return token.claims.get("iss") == self.issuer
+
+    async def identity(self, token: Jwt, channel_id: str | None, service_url: str) -> Any:
+        if token.header.get("alg") != "RS256":
+            raise PermissionError(f"token signing algorithm {token.header.get('alg')!r} refused")
+        key_id = token.header.get("kid")
+        key = await JwtTokenExtractor.get_open_id_metadata(self.metadata_url).get(key_id)
+        if key is None:  # the SDK's own key cache, when installed, answers None
+            raise PermissionError(f"the token's signing key {key_id!r} is not published")
+        if key_id and key.endorsements and channel_id and channel_id not in key.endorsements:
+            raise PermissionError(f"the signing key is not endorsed for {channel_id!r}")
+        if not _RS256.verify(token.signing_input, key.public_key, token.signature):
+            raise PermissionError("the token's signature does not verify")
+        claims = token.claims
+        now = time.time()
+        expires, not_before = claims.get("exp"), claims.get("nbf")
+        if not isinstance(expires, int | float) or expires < now - CLOCK_TOLERANCE_SECONDS:
+            raise PermissionError("the token has expired")
+        if isinstance(not_before, int | float) and not_before > now + CLOCK_TOLERANCE_SECONDS:
+            raise PermissionError("the token is not valid yet")
+        if not self.app_id or claims.get("aud") != self.app_id:
+            raise PermissionError("the token is not for this bot")
+        if claims.get("serviceurl") != service_url:
+            raise PermissionError("the token's serviceurl is not the activity's")
+        return ClaimsIdentity(claims, True)
+
+
+class StrictInboundAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
+    """Delegates to the SDK; every refused caller becomes a ``PermissionError`` (401).
+
+    With ``channel`` set, Bot Connector tokens are validated by :class:`ChannelTokens`.
+    """
+
+    def __init__(
+        self, inner: Any, channel: ChannelTokens | None = None, caller_id: str | None = None
+    ) -> None:
         self._inner = inner
+        self._channel = channel
+        self._caller_id = caller_id
+
+    async def _from_channel(self, activity: Any, auth_header: str | None) -> Any:
+        """The request's result if it carries a Bot Connector token; None otherwise."""
+        scheme, _, token = (auth_header or "").strip().partition(" ")
+        if self._channel is None or scheme != "Bearer" or not token.strip():
+            return None
+        try:
+            decoded = decode_jwt(token.strip())
+            if not self._channel.issued(decoded):
+                return None  # the emulator's or a skill's: the SDK decides
+            identity = await self._channel.identity(
+                decoded, activity.channel_id, activity.service_url
+            )
+        except (PermissionError, OpenIdMetadataUnavailable) as error:
+            log.warning("refused an inbound Bot Framework request: %s", error)
+            raise
+        except Exception as error:  # a JWK that does not fit its algorithm...
+            log.warning("refused an inbound Bot Framework request: %r", error)
+            raise PermissionError(f"invalid token: {error}") from error
+        result = AuthenticateRequestResult()
+        result.claims_identity = identity
+        result.audience = self._inner.get_originating_audience()
+        result.caller_id = self._caller_id
+        result.connector_factory = self._inner.create_connector_factory(identity)
+        return result
 
     async def _checked(self, authenticate: Any, auth_header: str | None, *args: Any) -> Any:
         # An empty header is "no header": the SDK's parameterized mode crashes on "".
@@ -166,6 +296,9 @@ class StrictInboundAuthentication(BotFrameworkAuthentication):  # type: ignore[m
             raise PermissionError(f"invalid token: {error}") from error
 
     async def authenticate_request(self, activity: Any, auth_header: str | None) -> Any:
+        result = await self._from_channel(activity, auth_header)
+        if result is not None:
+            return result
         return await self._checked(self._inner.authenticate_request, auth_header, activity)
 
     async def authenticate_streaming_request(
@@ -222,5 +355,18 @@ def with_public_cloud_defaults(config: object) -> object:
 def create_authentication(config: object) -> BotFrameworkAuthentication:
     """What ``CloudAdapter`` authenticates with: the SDK's, repaired as described above."""
     install_async_openid_metadata()
-    inner = ConfigurationBotFrameworkAuthentication(with_public_cloud_defaults(config))
-    return StrictInboundAuthentication(inner)
+    configured = with_public_cloud_defaults(config)
+    inner = ConfigurationBotFrameworkAuthentication(configured)
+    values = vars(configured)
+    app_id = values.get("APP_ID") or ""
+    if not app_id:  # unauthenticated local mode: the SDK's anonymous path
+        return StrictInboundAuthentication(inner)
+    channel = ChannelTokens(
+        app_id=app_id,
+        issuer=values.get("TO_BOT_FROM_CHANNEL_TOKEN_ISSUER")
+        or _PUBLIC_CLOUD["TO_BOT_FROM_CHANNEL_TOKEN_ISSUER"],
+        metadata_url=values.get("TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL")
+        or _PUBLIC_CLOUD["TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL"],
+    )
+    caller_id = values.get("CALLER_ID") or _PUBLIC_CLOUD["CALLER_ID"]
+    return StrictInboundAuthentication(inner, channel, caller_id)

@@ -70,3 +70,10 @@ def create_adapter(settings: Settings) -> CloudAdapter:
 
     adapter.on_turn_error = on_error
     return adapter
+
+
+async def close_adapter(adapter: CloudAdapter) -> None:
+    """Close the connections the adapter's connector clients keep open."""
+    clients = adapter.bot_framework_authentication
+    if isinstance(clients, ReusingClients):
+        await clients.close()

@@ -1,0 +1,119 @@
+"""What the bot's speed relies on inside the SDK, pinned: each test fails if a workaround
+stops working (the SDK's slow path comes back silently otherwise).
+
+* connector clients are built once per identity and service URL, never the SDK's msrest
+  ``ConnectorClient``;
+* outgoing activities (turn replies and proactive cards) are written without msrest's
+  generic ``Serializer``, and equal what it would write;
+* an invoke answer reaches the adapter without the SDK's deep copy;
+* msrest's ``ClientRetryPolicy`` is cheap.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient
+from botbuilder.core import CardFactory, MessageFactory, turn_context
+from botbuilder.schema import Activity, ChannelAccount, ConversationAccount, Entity, Mention
+from botframework.connector.auth import _connector_factory_impl
+from msrest.serialization import Serializer
+from msrest.universal_http import requests as msrest_requests
+
+from bot.adapters.teams import activity_json
+from bot.adapters.teams.connector import Connector
+from bot.adapters.teams.routes import ADAPTER
+from tests.bot.test_customer_card_flow import call_card, invoke, record_action
+from tests.connector import FakeConnector
+
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts the SDK's slow paths; the bot's turns must not take any of them."""
+    calls = {"msrest_serializer": 0, "sdk_connector_client": 0, "deepcopy": 0, "connectors": 0}
+
+    def spy(name: str, function: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(Serializer, "body", spy("msrest_serializer", Serializer.body))
+    monkeypatch.setattr(
+        _connector_factory_impl,
+        "ConnectorClient",
+        spy("sdk_connector_client", _connector_factory_impl.ConnectorClient),
+    )
+    monkeypatch.setattr(turn_context, "deepcopy", spy("deepcopy", turn_context.deepcopy))
+    monkeypatch.setattr(Connector, "__init__", spy("connectors", Connector.__init__))
+    return calls
+
+
+async def test_a_call_and_clicks_take_none_of_the_sdk_slow_paths(
+    bot_client: Client, connector: tuple[FakeConnector, str], counted: dict[str, int]
+) -> None:
+    fake, url = connector
+    card = await call_card(bot_client, url, fake)  # welcome reply + card posted + updated
+    link = record_action(card, "link", "contact:")
+    counted["deepcopy"] = 0  # the welcome reply was a turn reply: the SDK copies those
+    for _ in range(3):
+        answer = await invoke(bot_client, url, "link", link["data"])
+        assert answer["type"] == "application/vnd.microsoft.card.adaptive"
+        link = record_action(answer["value"], "unlink", "contact:")
+        link = {**link, "verb": "link"}
+
+    assert len(fake.cards()) >= 2, "the welcome and the customer card reached the connector"
+    assert counted == {
+        "msrest_serializer": 0,
+        "sdk_connector_client": 0,
+        "deepcopy": 0,
+        # one for the turns (the channel's audience), one for proactive sends
+        "connectors": 2,
+    }
+
+
+async def test_connector_clients_are_reused_across_turns(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    fake, url = connector
+    assert bot_client.app is not None
+    clients = bot_client.app[ADAPTER].bot_framework_authentication
+    await call_card(bot_client, url, fake)
+    before = dict(clients.connectors)
+    await call_card(bot_client, url, fake)
+    assert clients.connectors == before
+    assert len(before) == 2 and all(isinstance(c, Connector) for c in before.values())
+
+
+def _rich_activity() -> Activity:
+    activity = MessageFactory.attachment(
+        CardFactory.adaptive_card({"type": "AdaptiveCard", "body": [{"type": "TextBlock"}]})
+    )
+    activity.timestamp = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    activity.from_property = ChannelAccount(id="28:bot", name="crmcard")
+    activity.recipient = ChannelAccount(id="29:user", aad_object_id="a1")
+    activity.conversation = ConversationAccount(id="a:1", conversation_type="personal")
+    activity.entities = [Mention(text="<at>x</at>", type="mention"), Entity(type="clientInfo")]
+    activity.channel_data = {"tenant": {"id": "t"}, "notification": {"alert": True}}
+    activity.reply_to_id = "activity-7"
+    activity.additional_properties = {"unknown": [1, 2]}
+    return activity
+
+
+def test_outgoing_activity_json_equals_msrest() -> None:
+    activity = _rich_activity()
+    ours = orjson.loads(activity_json.dumps(activity_json.activity_to_json(activity)))
+    theirs = Serializer({"Activity": Activity}).body(activity, "Activity")
+    theirs_timestamp, ours_timestamp = theirs.pop("timestamp"), ours.pop("timestamp")
+    assert datetime.fromisoformat(ours_timestamp) == datetime.fromisoformat(theirs_timestamp)
+    assert ours == orjson.loads(orjson.dumps(theirs))
+
+
+def test_msrest_retry_policy_is_cheap(bot_client: Client) -> None:
+    assert isinstance(msrest_requests.ClientRetryPolicy.safe_codes, frozenset)
