@@ -17,6 +17,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from bot.errors import ServerError
+
 CARDS_DIR = Path(__file__).resolve().parents[2] / "cards"
 
 _EXPRESSION = re.compile(r"\$\{([^}]*)\}")
@@ -26,7 +28,7 @@ Part = Callable[[Scope], list[Any]]
 Getter = Callable[[Scope], Any]
 
 
-class TemplateError(ValueError):
+class TemplateError(ServerError, ValueError):
     """The template refers to something the data does not have."""
 
 

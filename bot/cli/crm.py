@@ -121,9 +121,9 @@ async def run(args: argparse.Namespace, settings: Settings | None = None) -> int
             _show((await configs.disable(tenant, args.settings_id, actor)).public())
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
-        for detail in error.details:
-            loc = ".".join(str(p) for p in detail.get("loc", []))
-            print(f"  {loc}: {detail.get('msg')}", file=sys.stderr)
+        for detail in getattr(error, "field_errors", []):
+            loc = ".".join(str(p) for p in detail["loc"])
+            print(f"  {loc}: {detail['msg']}", file=sys.stderr)
         return 2
     finally:
         await store.close()

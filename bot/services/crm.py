@@ -11,37 +11,34 @@ from typing import Protocol
 from pydantic import BaseModel, Field
 
 from bot.domain.records import CrmRecord, RecordRef
+from bot.errors import InvalidInput, NotFound, Throttled, Unavailable, UpstreamError
 
 
-class CrmError(Exception):
+class CrmError(UpstreamError):
     """A CRM call failed; the message says which CRM and why, fit for an agent to read."""
 
 
-class CrmUnavailable(CrmError):
+class CrmUnavailable(Unavailable, CrmError):
     """The CRM cannot be reached or keeps failing (timeouts, 5xx, open circuit)."""
 
 
-class CrmThrottled(CrmUnavailable):
-    """The CRM asked us to slow down (429, REQUEST_LIMIT_EXCEEDED...)."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+class CrmThrottled(Throttled, CrmUnavailable):
+    """The CRM asked us to slow down (429, REQUEST_LIMIT_EXCEEDED...); ``retry_after``."""
 
 
 class CrmAuthError(CrmError):
     """Credentials were refused or have expired and could not be renewed."""
 
 
-class RecordNotFound(CrmError):
+class RecordNotFound(NotFound, CrmError):
     """The CRM has no record with that id."""
 
 
-class InvalidRecord(CrmError):
+class InvalidRecord(InvalidInput, CrmError):
     """The CRM refused the record's fields (invalid field, duplicate detected...)."""
 
 
-class NotSupported(CrmError):
+class NotSupported(InvalidInput, CrmError):
     """This CRM has no such operation."""
 
 

@@ -21,11 +21,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
+from bot import errors
 from bot.adapters.crm.config import CrmConfig
+from bot.errors import Conflict, CrmcardError, InvalidInput, field_errors
 from bot.services import keys
 from bot.services.secret_box import SecretBox
 from bot.services.store import AlreadyExists, NotFound, Store, create_model, read_model, update
-from bot.services.validation import validation_details
 
 log = logging.getLogger(__name__)
 
@@ -33,26 +34,20 @@ REDACTED = "***"
 _FIXED = ("settings_id", "tenant_id")
 
 
-class ConfigError(Exception):
-    """A configuration request that cannot be done; ``status`` is the HTTP answer."""
-
-    status = 400
-
-    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.details = details or []
+class ConfigError(CrmcardError):
+    """A configuration request that cannot be done."""
 
 
-class ConfigInvalid(ConfigError):
-    """Validation failed; ``details`` lists the fields (pydantic error shape)."""
+class ConfigInvalid(InvalidInput, ConfigError):
+    """Validation failed; ``field_errors`` lists the fields."""
 
 
-class ConfigNotFound(ConfigError):
-    status = 404
+class ConfigNotFound(errors.NotFound, ConfigError):
+    """The tenant has no CRM configuration with that id."""
 
 
-class ConfigExists(ConfigError):
-    status = 409
+class ConfigExists(Conflict, ConfigError):
+    """A CRM configuration with that id exists already."""
 
 
 class StoredCrmConfig(BaseModel):
@@ -104,7 +99,7 @@ def parse_config(tenant_id: str, payload: Any) -> CrmConfig:
     try:
         return CrmConfig.model_validate({**payload, "tenant_id": tenant_id})
     except ValidationError as error:
-        raise ConfigInvalid("invalid CRM configuration", validation_details(error)) from error
+        raise ConfigInvalid("invalid CRM configuration", field_errors(error)) from error
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:

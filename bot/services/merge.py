@@ -55,6 +55,7 @@ from bot.domain.merge import (
     reasons,
     unmerged,
 )
+from bot.errors import Conflict
 from bot.services import keys, name_index
 from bot.services.cards import IndexEntry, get_card, live_card, move_interaction
 from bot.services.context import Context
@@ -86,7 +87,7 @@ class UnfinishedMerge(BaseModel):
     at: datetime
 
 
-class MergeRefused(DomainError):
+class MergeRefused(Conflict, DomainError):
     """The merge (or undo) cannot be done as asked; nothing was changed."""
 
 

@@ -35,6 +35,7 @@ from bot.domain.memorialization import (
     writeback_targets,
 )
 from bot.domain.records import RecordRef
+from bot.errors import Conflict
 from bot.services import keys
 from bot.services.store import (
     AlreadyExists,
@@ -169,7 +170,7 @@ async def _items(store: Store, prefix: str) -> list[OutboxItem]:
     return found
 
 
-class NotReplayable(Exception):
+class NotReplayable(Conflict):
     """The item is already delivered (or does not exist)."""
 
 

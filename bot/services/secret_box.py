@@ -12,10 +12,12 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from bot.errors import ServerError
+
 _VERSION = b"v1:"
 
 
-class SecretBoxError(Exception):
+class SecretBoxError(ServerError):
     """A sealed value could not be opened: wrong key, wrong place or tampered."""
 
 

@@ -13,26 +13,28 @@ from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from bot import errors
+
 M = TypeVar("M", bound=BaseModel)
 
 
-class StoreError(Exception):
+class StoreError(errors.ServerError):
     """The store could not do what was asked."""
 
 
-class AlreadyExists(StoreError):
+class AlreadyExists(errors.Conflict, StoreError):
     """``create`` found the key taken."""
 
 
-class PreconditionFailed(StoreError):
+class PreconditionFailed(errors.Conflict, StoreError):
     """The document changed (or vanished) since the ETag was read."""
 
 
-class NotFound(StoreError):
+class NotFound(errors.NotFound, StoreError):
     """No document under that key."""
 
 
-class TooMuchContention(StoreError):
+class TooMuchContention(errors.Unavailable, StoreError):
     """:func:`update` lost the race more times than it is willing to retry."""
 
 

@@ -14,12 +14,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from bot.errors import Unauthorized
 from bot.services import keys
 from bot.services.store import AlreadyExists, Store, read_model, update
 from bot.settings import Settings
 
 
-class TenantNotConsented(Exception):
+class TenantNotConsented(Unauthorized):
     """The tenant has not granted crmcard admin consent (or revoked it)."""
 
     def __init__(self, tenant_id: str) -> None:

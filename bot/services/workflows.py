@@ -36,6 +36,7 @@ from bot.domain.workflows import (
     search_plan,
     update_target,
 )
+from bot.errors import Conflict, NotFound, UpstreamError
 from bot.services import keys, tenant_settings
 from bot.services.context import Context
 from bot.services.crm import CrmClient, CrmError, NotSupported, SearchCriteria
@@ -67,11 +68,11 @@ _KIND_BY_CLASS = {
 }
 
 
-class UnknownWorkflow(DomainError):
+class UnknownWorkflow(NotFound, DomainError):
     """No workflow with that id in the tenant's configuration."""
 
 
-class UnknownInteraction(DomainError):
+class UnknownInteraction(NotFound, DomainError):
     """The request names an interaction the tenant does not have."""
 
 
@@ -79,15 +80,15 @@ class NoCrm(DomainError):
     """The workflow's CRM configuration is not connected."""
 
 
-class RunInProgress(DomainError):
+class RunInProgress(Conflict, DomainError):
     """A run with the same request id has not finished yet."""
 
 
-class RequestIdReused(DomainError):
+class RequestIdReused(Conflict, DomainError):
     """The request id was used before for a different request."""
 
 
-class WorkflowFailed(DomainError):
+class WorkflowFailed(UpstreamError, DomainError):
     """The CRM refused or failed the workflow's call."""
 
 

@@ -10,18 +10,24 @@ import hmac
 
 from aiohttp import web
 
+from bot.adapters.inbound import header
+from bot.errors import Unauthorized
 from bot.settings import Settings
-from bot.web.errors import problem
 
 SETTINGS_KEY = web.AppKey("admin_settings", Settings)
 
 
 def admin_tenant(request: web.Request) -> str:
-    """The tenant whose admin key the request carries; raises a 401 response otherwise."""
-    presented = request.headers.get("X-Admin-Key", "").encode()
-    settings: Settings = request.app[SETTINGS_KEY]
+    """The tenant whose admin key the request carries; raises :class:`Unauthorized` otherwise."""
+    tenant_id = admin_key_tenant(request.app[SETTINGS_KEY], header(request, "X-Admin-Key"))
+    if tenant_id is None:
+        raise Unauthorized("missing or unknown X-Admin-Key")
+    return tenant_id
+
+
+def admin_key_tenant(settings: Settings, presented: str) -> str | None:
+    """The tenant an admin key belongs to, or None."""
     for tenant_id, key in settings.admin_keys.items():
-        if presented and hmac.compare_digest(key.get_secret_value().encode(), presented):
+        if presented and hmac.compare_digest(key.get_secret_value().encode(), presented.encode()):
             return tenant_id
-    refusal = problem(401, "missing or unknown X-Admin-Key")
-    raise web.HTTPUnauthorized(text=refusal.text, content_type="application/json")
+    return None

@@ -12,57 +12,39 @@ Bodies use the CrmConfig field names (``settings_id``, ``display_name``, ``base_
 ``auth``, ``field_mappings``, ``enabled`` ...); answers add ``has_secret``, ``version``,
 ``created_at``, ``updated_at`` and ``updated_by``, never the secret.
 
-Validation errors answer 400 with the fields in ``error.details``. The optional
+Validation errors answer 422 with every refused field in the problem's ``errors``. The optional
 ``X-Admin-Actor`` header names the person for the audit trail.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 from pydantic import SecretStr
 
 from bot.adapters.crm.directory import StoreDirectory
-from bot.services.crm_configs import ConfigError, ConfigInvalid, CrmConfigs, parse_config
+from bot.adapters.inbound import header, json_object
+from bot.services.crm_configs import ConfigInvalid, CrmConfigs, parse_config
 from bot.web.admin_auth import admin_tenant
-from bot.web.errors import problem
 
 CRM_CONFIGS = web.AppKey("crm_configs", CrmConfigs)
 CRM_DIRECTORY = web.AppKey("crm_directory", StoreDirectory)
 
 
 def _actor(request: web.Request, tenant_id: str) -> str:
-    named = request.headers.get("X-Admin-Actor", "").strip()[:200]
+    named = header(request, "X-Admin-Actor").strip()[:200]
     return f"admin-api:{tenant_id}" + (f":{named}" if named else "")
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except json.JSONDecodeError as error:
-        raise ConfigInvalid(f"body is not JSON: {error}") from error
-    if not isinstance(body, dict):
-        raise ConfigInvalid("body must be a JSON object")
-    return body
-
-
-def _error(error: ConfigError) -> web.Response:
-    if error.details:
-        return problem(error.status, str(error), details=error.details)
-    return problem(error.status, str(error))
+_body = json_object
 
 
 def _handler(
     run: Any,
 ) -> Any:
     async def handle(request: web.Request) -> web.StreamResponse:
-        tenant_id = admin_tenant(request)
-        try:
-            response: web.StreamResponse = await run(request, tenant_id)
-        except ConfigError as error:
-            return _error(error)
+        response: web.StreamResponse = await run(request, admin_tenant(request))
         return response
 
     return handle

@@ -11,21 +11,20 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
 
+from bot.adapters.inbound import json_object, validated
 from bot.domain.memorialization import MemorializationMapping
+from bot.errors import FieldError, InvalidInput, NotFound
 from bot.services import keys, outbox
 from bot.services.context import Context
-from bot.services.outbox import NotReplayable, OutboxItem, OutboxStatus
+from bot.services.outbox import OutboxItem, OutboxStatus
 from bot.services.store import put_model
 from bot.services.writeback import WritebackWorker
 from bot.web.admin_auth import SETTINGS_KEY, admin_tenant
-from bot.web.errors import invalid_input, problem
 from bot.web.interactions import CONTEXT
 
 WRITEBACK = web.AppKey("writeback_worker", WritebackWorker)
@@ -68,23 +67,17 @@ def item_json(item: OutboxItem, recovery_days: float | None = None) -> dict[str,
     }
 
 
-async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
-    try:
-        body = await request.json()
-    except json.JSONDecodeError as error:
-        return problem(400, f"body is not JSON: {error}")
-    if not isinstance(body, dict):
-        return problem(400, "body must be a JSON object")
-    return body
-
-
 async def list_outbox(request: web.Request) -> web.Response:
     tenant_id = admin_tenant(request)
     raw = request.query.get("status")
     try:
         status = OutboxStatus(raw) if raw else None
     except ValueError:
-        return problem(400, f"status must be one of {[s.value for s in OutboxStatus]}")
+        allowed = [s.value for s in OutboxStatus]
+        raise InvalidInput(
+            f"status must be one of {allowed}",
+            [FieldError(loc=["query", "status"], msg=f"one of {allowed}", type="enum")],
+        ) from None
     ctx: Context = request.app[CONTEXT]
     days = request.app[SETTINGS_KEY].recovery_days
     items = await outbox.list_items(ctx.store, tenant_id, status)
@@ -98,29 +91,31 @@ async def list_outbox(request: web.Request) -> web.Response:
 
 async def replay_item(request: web.Request) -> web.Response:
     tenant_id = admin_tenant(request)
-    body = await _json_object(request)
-    if isinstance(body, web.Response):
-        return body
+    body = await json_object(request)
     ctx: Context = request.app[CONTEXT]
     worker = request.app.get(WRITEBACK)
     if body.get("allParked") is True:
         settings_id = body.get("settingsId")
         if settings_id is not None and not isinstance(settings_id, str):
-            return problem(400, "settingsId must be a string")
+            raise InvalidInput(
+                "settingsId must be a string",
+                [FieldError(loc=["settingsId"], msg="must be a string", type="string_type")],
+            )
         items = await outbox.replay_parked(ctx.store, tenant_id, ctx.clock(), settings_id)
         if worker is not None:
             await worker.announce([i.key for i in items])
         return web.json_response({"items": [item_json(i) for i in items]}, status=202)
     interaction_id, record = body.get("interactionId"), body.get("record")
     if not isinstance(interaction_id, str) or not isinstance(record, str):
-        return problem(
-            400,
+        raise InvalidInput(
             'interactionId and record (crm:type:id) are required, or "allParked": true',
+            [
+                FieldError(loc=[name], msg="a string is required", type="string_type")
+                for name, value in (("interactionId", interaction_id), ("record", record))
+                if not isinstance(value, str)
+            ],
         )
-    try:
-        item = await outbox.replay(ctx.store, tenant_id, interaction_id, record, ctx.clock())
-    except NotReplayable as error:
-        return problem(409, str(error))
+    item = await outbox.replay(ctx.store, tenant_id, interaction_id, record, ctx.clock())
     if worker is not None:
         await worker.announce([item.key])
     return web.json_response(item_json(item), status=202)
@@ -135,7 +130,7 @@ async def get_mapping(request: web.Request) -> web.Response:
     ctx: Context = request.app[CONTEXT]
     settings_id = request.match_info["settings_id"]
     if not await _known_crm(ctx, tenant_id, settings_id):
-        return problem(404, f"no CRM configuration {settings_id!r}")
+        raise NotFound(f"no CRM configuration {settings_id!r}")
     mapping = await outbox.mapping_for(ctx.store, tenant_id, settings_id)
     return web.json_response(mapping.model_dump(mode="json", by_alias=True))
 
@@ -145,14 +140,9 @@ async def put_mapping(request: web.Request) -> web.Response:
     ctx: Context = request.app[CONTEXT]
     settings_id = request.match_info["settings_id"]
     if not await _known_crm(ctx, tenant_id, settings_id):
-        return problem(404, f"no CRM configuration {settings_id!r}")
-    body = await _json_object(request)
-    if isinstance(body, web.Response):
-        return body
-    try:
-        mapping = MemorializationMapping.model_validate(body)
-    except ValidationError as error:
-        return invalid_input(error, "invalid memorialization mapping")
+        raise NotFound(f"no CRM configuration {settings_id!r}")
+    body = await json_object(request)
+    mapping = validated(MemorializationMapping, body, "invalid memorialization mapping")
     await put_model(ctx.store, keys.memorialization(tenant_id, settings_id), mapping)
     return web.json_response(mapping.model_dump(mode="json", by_alias=True))
 

@@ -7,16 +7,13 @@ replaces the settings (422 with every field error when invalid) and answers like
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
-from pydantic import ValidationError
 
+from bot.adapters.inbound import json_model
 from bot.domain.tenant_settings import TenantSettings
 from bot.services import tenant_settings
 from bot.services.context import Context
 from bot.web.admin_auth import admin_tenant
-from bot.web.errors import invalid_input, problem
 from bot.web.interactions import CONTEXT
 
 
@@ -38,12 +35,7 @@ async def get_tenant(request: web.Request) -> web.Response:
 
 async def put_tenant(request: web.Request) -> web.Response:
     tenant_id = admin_tenant(request)
-    try:
-        chosen = TenantSettings.model_validate(await request.json())
-    except json.JSONDecodeError as error:
-        return problem(400, f"body is not JSON: {error}")
-    except ValidationError as error:
-        return invalid_input(error, "invalid tenant settings", status=422)
+    chosen = await json_model(request, TenantSettings, "invalid tenant settings")
     ctx = request.app[CONTEXT]
     await tenant_settings.put_settings(ctx.store, tenant_id, chosen)
     return await _answer(ctx, tenant_id)

@@ -40,6 +40,7 @@ from bot.web.consent import setup_consent
 from bot.web.console import setup_console
 from bot.web.interactions import CONTEXT, SETTINGS, post_interaction_event
 from bot.web.lookup import setup_lookup
+from bot.web.problems import problems
 from bot.web.record_policies import setup_record_policies
 from bot.web.tab import AGENT_TOKENS, setup_tab
 from bot.web.tenant_gate import tenant_gate
@@ -89,7 +90,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     )
     live.bind(ctx)
     ctx.event_listeners.append(record_creation_listener)
-    app = web.Application(client_max_size=256 * 1024, middlewares=[tenant_gate])
+    # problems first: every error below it, aiohttp's own included, answers problem+json
+    app = web.Application(client_max_size=256 * 1024, middlewares=[problems, tenant_gate])
     app[SETTINGS] = settings
     app[ADMIN_SETTINGS] = settings
     app[CONTEXT] = ctx

@@ -172,7 +172,9 @@ async def get_consent_callback(request: web.Request) -> web.Response:
     query = request.query
     nonce = _open_state(request.app[SECRET_BOX], query.get("state", ""))
     cookie = request.cookies.get(COOKIE, "")
-    if nonce is None or not cookie or not secrets.compare_digest(nonce, cookie):
+    # bytes, not text: compare_digest refuses text with characters outside ASCII
+    presented = cookie.encode("utf-8", "surrogateescape")
+    if nonce is None or not cookie or not secrets.compare_digest(nonce.encode(), presented):
         log.warning("refused an admin consent callback with a bad or expired state")
         return _page(
             400,

@@ -7,16 +7,14 @@ payload cannot.
 from __future__ import annotations
 
 import hmac
-import json
 
 from aiohttp import web
-from pydantic import ValidationError
 
-from bot.domain.errors import DomainError, InvalidTransition
+from bot.adapters.inbound import header, json_model
+from bot.errors import Unauthorized
 from bot.services import interactions
 from bot.services.context import Context
 from bot.settings import Settings
-from bot.web.errors import invalid_input, problem
 
 CONTEXT = web.AppKey("context", Context)
 SETTINGS = web.AppKey("settings", Settings)
@@ -29,23 +27,18 @@ def tenant_for_key(settings: Settings, presented: str) -> str | None:
     return None
 
 
-async def post_interaction_event(request: web.Request) -> web.Response:
-    tenant_id = tenant_for_key(request.app[SETTINGS], request.headers.get("X-Api-Key", ""))
+def api_key_tenant(request: web.Request) -> str:
+    """The tenant whose platform key ``X-Api-Key`` carries; :class:`Unauthorized` otherwise."""
+    tenant_id = tenant_for_key(request.app[SETTINGS], header(request, "X-Api-Key"))
     if tenant_id is None:
-        return problem(401, "missing or unknown X-Api-Key")
-    try:
-        payload = await request.json()
-        event = interactions.InteractionEventIn.model_validate(payload)
-    except json.JSONDecodeError as error:
-        return problem(400, f"body is not JSON: {error}")
-    except ValidationError as error:
-        return invalid_input(error, "invalid interaction event")
-    try:
-        interaction = await interactions.ingest(request.app[CONTEXT], tenant_id, event)
-    except InvalidTransition as error:
-        return problem(409, str(error))
-    except DomainError as error:
-        return problem(400, str(error))
+        raise Unauthorized("missing or unknown X-Api-Key")
+    return tenant_id
+
+
+async def post_interaction_event(request: web.Request) -> web.Response:
+    tenant_id = api_key_tenant(request)
+    event = await json_model(request, interactions.InteractionEventIn, "invalid interaction event")
+    interaction = await interactions.ingest(request.app[CONTEXT], tenant_id, event)
     return web.json_response(
         {
             "interactionId": interaction.id,

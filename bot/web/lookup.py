@@ -8,34 +8,19 @@ on the way in (at most five skills, no empty names).
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
-from pydantic import ValidationError
 
-from bot.domain.errors import DomainError
+from bot.adapters.inbound import json_model
 from bot.domain.routing import RoutingConfig
 from bot.services import lookup
-from bot.services.validation import validation_details
 from bot.web.admin_auth import admin_tenant
-from bot.web.errors import invalid_input, problem
-from bot.web.interactions import CONTEXT, SETTINGS, tenant_for_key
+from bot.web.interactions import CONTEXT, api_key_tenant
 
 
 async def post_lookup(request: web.Request) -> web.Response:
-    tenant_id = tenant_for_key(request.app[SETTINGS], request.headers.get("X-Api-Key", ""))
-    if tenant_id is None:
-        return problem(401, "missing or unknown X-Api-Key")
-    try:
-        asked = lookup.LookupRequest.model_validate(await request.json())
-    except json.JSONDecodeError as error:
-        return problem(400, f"body is not JSON: {error}")
-    except ValidationError as error:
-        return invalid_input(error, "invalid lookup")
-    try:
-        answer = await lookup.lookup(request.app[CONTEXT], tenant_id, asked)
-    except DomainError as error:
-        return problem(400, str(error))
+    tenant_id = api_key_tenant(request)
+    asked = await json_model(request, lookup.LookupRequest, "invalid lookup")
+    answer = await lookup.lookup(request.app[CONTEXT], tenant_id, asked)
     return web.json_response(answer.body())
 
 
@@ -50,15 +35,7 @@ async def get_routing(request: web.Request) -> web.Response:
 
 async def put_routing(request: web.Request) -> web.Response:
     tenant_id = admin_tenant(request)
-    try:
-        config = RoutingConfig.model_validate(await request.json())
-    except json.JSONDecodeError as error:
-        return problem(400, f"body is not JSON: {error}")
-    except ValidationError as error:
-        details = validation_details(error)
-        first = details[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return problem(422, f"{where}: {first['msg']}" if where else first["msg"], details=details)
+    config = await json_model(request, RoutingConfig, "invalid routing rules")
     await lookup.put_routing(request.app[CONTEXT], tenant_id, config)
     return web.json_response(_dump(config))
 

@@ -7,16 +7,13 @@ A PUT is validated (unknown title variables are refused here, not when a call ar
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
-from pydantic import ValidationError
 
+from bot.adapters.inbound import json_model
 from bot.domain.record_policies import RecordPolicy
+from bot.errors import NotFound
 from bot.services import record_creation
-from bot.services.validation import validation_details
 from bot.web.admin_auth import admin_tenant
-from bot.web.errors import problem
 from bot.web.interactions import CONTEXT
 
 
@@ -35,22 +32,14 @@ async def get_policy(request: web.Request) -> web.Response:
     queue = request.match_info["queue"]
     policy = await record_creation.get_policy(request.app[CONTEXT], tenant_id, queue)
     if policy is None:
-        return problem(404, f"no record-creation policy for queue {queue!r}")
+        raise NotFound(f"no record-creation policy for queue {queue!r}")
     return web.json_response(_dump(policy))
 
 
 async def put_policy(request: web.Request) -> web.Response:
     tenant_id = admin_tenant(request)
     queue = request.match_info["queue"]
-    try:
-        policy = RecordPolicy.model_validate(await request.json())
-    except json.JSONDecodeError as error:
-        return problem(400, f"body is not JSON: {error}")
-    except ValidationError as error:
-        details = validation_details(error)
-        first = details[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return problem(422, f"{where}: {first['msg']}" if where else first["msg"], details=details)
+    policy = await json_model(request, RecordPolicy, "invalid record-creation policy")
     await record_creation.put_policy(request.app[CONTEXT], tenant_id, queue, policy)
     return web.json_response(_dump(policy))
 
@@ -59,7 +48,7 @@ async def delete_policy(request: web.Request) -> web.Response:
     tenant_id = admin_tenant(request)
     queue = request.match_info["queue"]
     if not await record_creation.delete_policy(request.app[CONTEXT], tenant_id, queue):
-        return problem(404, f"no record-creation policy for queue {queue!r}")
+        raise NotFound(f"no record-creation policy for queue {queue!r}")
     return web.Response(status=204)
 
 

@@ -15,7 +15,6 @@ Who is asking is decided in one place, :func:`tab_identity`.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,10 +22,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.adapters.inbound import header, json_object
 from bot.adapters.teams.openid import OpenIdMetadataUnavailable
 from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity, SsoValidator, sso_audiences
-from bot.domain.errors import DomainError
 from bot.domain.interactions import Interaction
+from bot.errors import FieldError, InvalidInput, NotFound, Unauthorized, Unavailable
 from bot.services import card_actions, keys, supervisors
 from bot.services.agent_tokens import AgentTokens
 from bot.services.live import LiveCards
@@ -34,7 +34,6 @@ from bot.services.rendering import publish
 from bot.services.store import read_model
 from bot.services.supervisors import SUPERVISOR_ROLE, expiry
 from bot.services.tenants import TenantNotConsented, check_tenant
-from bot.web.errors import problem
 from bot.web.interactions import CONTEXT, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -63,11 +62,17 @@ FRAME_ANCESTORS = (
 )
 
 
-class NotSignedIn(Exception):
+BEARER_CHALLENGE = 'Bearer realm="crmcard"'
+
+
+class NotSignedIn(Unauthorized):
     """The request does not prove which agent of which tenant is asking."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message, challenge=BEARER_CHALLENGE)
 
-class SignInUnavailable(NotSignedIn):
+
+class SignInUnavailable(Unavailable):
     """The SSO signing keys cannot be fetched: a server-side failure (503, not 401)."""
 
 
@@ -81,9 +86,9 @@ class TabIdentity:
 
 def bearer_token(request: web.Request) -> str | None:
     """The SSO token: ``Authorization: Bearer``, or ``access_token`` for EventSource."""
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer " and header[7:].strip():
-        return header[7:].strip()
+    value = header(request, "Authorization")
+    if value[:7].lower() == "bearer " and value[7:].strip():
+        return value[7:].strip()
     return request.query.get("access_token") or None
 
 
@@ -104,7 +109,8 @@ async def validated_sso_identity(request: web.Request, token: str) -> TabIdentit
 
 
 async def tab_identity(request: web.Request) -> TabIdentity:
-    """Which tenant and agent this tab request speaks for; raises :class:`NotSignedIn`.
+    """Which tenant and agent this tab request speaks for; raises :class:`NotSignedIn`
+    (or :class:`SignInUnavailable` when the signing keys cannot be fetched).
 
     DEVELOPMENT MODE (no ``MicrosoftAppId`` configured, the local demo): nobody signs in;
     the tenant and agent come from the ``tenant`` and ``agent`` query parameters, and the
@@ -138,28 +144,14 @@ def _identity_fields(identity: TabIdentity) -> dict[str, object]:
     }
 
 
-def _unauthorized(error: NotSignedIn) -> web.Response:
-    if isinstance(error, SignInUnavailable):
-        return problem(503, str(error))
-    response = problem(401, str(error))
-    response.headers["WWW-Authenticate"] = 'Bearer realm="crmcard"'
-    return response
-
-
 async def get_card(request: web.Request) -> web.Response:
-    try:
-        identity = await tab_identity(request)
-    except NotSignedIn as error:
-        return _unauthorized(error)
+    identity = await tab_identity(request)
     current = await request.app[LIVE].current(identity.tenant_id, identity.agent_id)
     return web.json_response({**_identity_fields(identity), **current})
 
 
 async def get_events(request: web.Request) -> web.StreamResponse:
-    try:
-        identity = await tab_identity(request)
-    except NotSignedIn as error:
-        return _unauthorized(error)
+    identity = await tab_identity(request)
     live = request.app[LIVE]
     heartbeat = request.app.get(HEARTBEAT_SECONDS, 15.0)
     subscription = await live.subscribe(identity.tenant_id, identity.agent_id)
@@ -189,18 +181,16 @@ async def get_events(request: web.Request) -> web.StreamResponse:
 
 
 async def post_action(request: web.Request) -> web.Response:
-    try:
-        identity = await tab_identity(request)
-    except NotSignedIn as error:
-        return _unauthorized(error)
-    try:
-        body = await request.json()
-    except json.JSONDecodeError as error:
-        return problem(400, f"body is not JSON: {error}")
-    verb = body.get("verb") if isinstance(body, dict) else None
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(verb, str) or not isinstance(data, dict):
-        return problem(400, 'expected {"verb": "...", "data": {...}}')
+    identity = await tab_identity(request)
+    body = await json_object(request)
+    verb, data = body.get("verb"), body.get("data")
+    refused: list[FieldError] = []
+    if not isinstance(verb, str):
+        refused.append(FieldError(loc=["verb"], msg="must be a string", type="string_type"))
+    if not isinstance(data, dict):
+        refused.append(FieldError(loc=["data"], msg="must be an object", type="dict_type"))
+    if refused or not isinstance(verb, str) or not isinstance(data, dict):
+        raise InvalidInput('expected {"verb": "...", "data": {...}}', refused)
     ctx = request.app[CONTEXT]
     interaction_id = data.get("interactionId")
     interaction = (
@@ -211,21 +201,13 @@ async def post_action(request: web.Request) -> web.Response:
         else None
     )
     if interaction is None:
-        return problem(404, f"interaction {interaction_id!r} does not exist")
+        raise NotFound(f"interaction {interaction_id!r} does not exist")
     actor = card_actions.Actor(
         user_id=identity.agent_id,
         door="tab",
         supervisor=identity.sso is not None and SUPERVISOR_ROLE in identity.sso.roles,
     )
-    try:
-        result = await card_actions.execute(ctx, identity.tenant_id, actor, verb, data)
-    except card_actions.NotYourInteraction as error:
-        return problem(403, str(error))
-    except DomainError as error:
-        return problem(400, str(error))
-    except Exception:
-        log.exception("tab action %r on interaction %s failed", verb, interaction.id)
-        return problem(500, "crmcard could not do that just now; try again.")
+    result = await card_actions.execute(ctx, identity.tenant_id, actor, verb, data)
     current = await read_model(
         ctx.store, keys.interaction(identity.tenant_id, interaction.id), Interaction
     )

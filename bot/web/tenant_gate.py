@@ -10,22 +10,14 @@ pass through to the handler, which refuses them itself. The tab checks the gate 
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.services.tenants import TenantNotConsented, check_tenant
-from bot.settings import Settings
-from bot.web.errors import problem
+from bot.adapters.inbound import header
+from bot.services.tenants import check_tenant
+from bot.web.admin_auth import admin_key_tenant
 from bot.web.interactions import CONTEXT, SETTINGS, tenant_for_key
-
-
-def _admin_key_tenant(settings: Settings, presented: str) -> str | None:
-    for tenant_id, key in settings.admin_keys.items():
-        if presented and hmac.compare_digest(key.get_secret_value().encode(), presented.encode()):
-            return tenant_id
-    return None
 
 
 def key_tenant(request: web.Request) -> str | None:
@@ -38,10 +30,10 @@ def key_tenant(request: web.Request) -> str | None:
     settings = request.app[SETTINGS]
     path = request.path
     if path == "/api/admin" or path.startswith("/api/admin/"):
-        return _admin_key_tenant(settings, request.headers.get("X-Admin-Key", ""))
+        return admin_key_tenant(settings, header(request, "X-Admin-Key"))
     if not path.startswith("/api/") or path == "/api/messages" or path.startswith("/api/tab/"):
         return None
-    presented = request.headers.get("X-Api-Key", "")
+    presented = header(request, "X-Api-Key")
     return tenant_for_key(settings, presented) if presented else None
 
 
@@ -53,8 +45,5 @@ async def tenant_gate(
     if settings.tenant_gate_enabled:
         tenant_id = key_tenant(request)
         if tenant_id is not None:
-            try:
-                await check_tenant(request.app[CONTEXT].store, settings, tenant_id)
-            except TenantNotConsented as refused:
-                return problem(401, str(refused))
+            await check_tenant(request.app[CONTEXT].store, settings, tenant_id)
     return await handler(request)

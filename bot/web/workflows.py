@@ -8,67 +8,21 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aiohttp import web
-from pydantic import ValidationError
 
-from bot.domain.errors import DomainError
-from bot.domain.workflows import (
-    ExecuteRequest,
-    InvalidInputs,
-    UpdateNotSupported,
-    WorkflowInvalid,
-)
+from bot.adapters.inbound import json_model, json_object
+from bot.domain.workflows import ExecuteRequest
+from bot.errors import FieldError, InvalidInput, NotFound
 from bot.services import workflows
 from bot.web.admin_auth import admin_tenant
-from bot.web.errors import invalid_input, problem
-from bot.web.interactions import CONTEXT, SETTINGS, tenant_for_key
-
-_STATUS: list[tuple[type[DomainError], int]] = [
-    (workflows.UnknownWorkflow, 404),
-    (workflows.UnknownInteraction, 404),
-    (workflows.RunInProgress, 409),
-    (workflows.RequestIdReused, 409),
-    (UpdateNotSupported, 422),
-    (InvalidInputs, 422),
-    (WorkflowInvalid, 422),
-    (workflows.NoCrm, 422),
-    (workflows.WorkflowFailed, 502),
-]
-
-
-def _status(error: DomainError) -> int:
-    for kind, status in _STATUS:
-        if isinstance(error, kind):
-            return status
-    return 400
-
-
-async def _json(request: web.Request) -> tuple[Any, web.Response | None]:
-    try:
-        return await request.json(), None
-    except json.JSONDecodeError as error:
-        return None, problem(400, f"body is not JSON: {error}")
+from bot.web.interactions import CONTEXT, api_key_tenant
 
 
 async def execute(request: web.Request) -> web.Response:
-    tenant_id = tenant_for_key(request.app[SETTINGS], request.headers.get("X-Api-Key", ""))
-    if tenant_id is None:
-        return problem(401, "missing or unknown X-Api-Key")
-    payload, refused = await _json(request)
-    if refused is not None:
-        return refused
-    try:
-        body = ExecuteRequest.model_validate(payload)
-    except ValidationError as error:
-        return invalid_input(error, "invalid workflow request")
+    tenant_id = api_key_tenant(request)
+    body = await json_model(request, ExecuteRequest, "invalid workflow request")
     workflow_id = request.match_info["workflowId"]
-    try:
-        result = await workflows.execute(request.app[CONTEXT], tenant_id, workflow_id, body)
-    except DomainError as error:
-        return problem(_status(error), str(error), workflowId=workflow_id)
+    result = await workflows.execute(request.app[CONTEXT], tenant_id, workflow_id, body)
     return web.json_response(result)
 
 
@@ -83,24 +37,20 @@ async def get_workflow(request: web.Request) -> web.Response:
     workflow_id = request.match_info["workflowId"]
     found = await workflows.get(request.app[CONTEXT], tenant_id, workflow_id)
     if found is None:
-        return problem(404, f"no workflow {workflow_id!r}")
+        raise NotFound(f"no workflow {workflow_id!r}")
     return web.json_response(workflows.dump(found))
 
 
 async def put_workflow(request: web.Request) -> web.Response:
     tenant_id = admin_tenant(request)
     workflow_id = request.match_info["workflowId"]
-    payload, refused = await _json(request)
-    if refused is not None:
-        return refused
-    if not isinstance(payload, dict):
-        return problem(400, "a workflow is a JSON object")
+    payload = await json_object(request)
     if payload.setdefault("id", workflow_id) != workflow_id:
-        return problem(400, "the workflow id in the body differs from the one in the path")
-    try:
-        saved = await workflows.save(request.app[CONTEXT], tenant_id, payload)
-    except DomainError as error:
-        return problem(_status(error), str(error), workflowId=workflow_id)
+        raise InvalidInput(
+            "the workflow id in the body differs from the one in the path",
+            [FieldError(loc=["id"], msg="must be the id in the path", type="value_error")],
+        )
+    saved = await workflows.save(request.app[CONTEXT], tenant_id, payload)
     return web.json_response(workflows.dump(saved))
 
 
@@ -108,7 +58,7 @@ async def delete_workflow(request: web.Request) -> web.Response:
     tenant_id = admin_tenant(request)
     workflow_id = request.match_info["workflowId"]
     if not await workflows.delete(request.app[CONTEXT], tenant_id, workflow_id):
-        return problem(404, f"no workflow {workflow_id!r}")
+        raise NotFound(f"no workflow {workflow_id!r}")
     return web.Response(status=204)
 
 

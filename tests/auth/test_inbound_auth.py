@@ -286,7 +286,7 @@ async def test_unreachable_keys_are_a_server_error_not_an_acceptance(
 
     response = await client.post("/api/messages", json=message(url, "hi"), headers=bearer(token))
 
-    assert response.status == 500
+    assert response.status == 503
     assert await stored(client) == []
     assert fake.sent == []
 

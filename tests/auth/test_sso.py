@@ -172,7 +172,7 @@ async def test_refused_tokens_get_401_and_change_nothing(
     card = await client.get("/api/tab/card", headers=bearer(token))
     assert card.status == 401, case
     assert card.headers["WWW-Authenticate"].startswith("Bearer")
-    assert "refused" in (await card.json())["error"]["message"]
+    assert "refused" in (await card.json())["detail"]
     action = await client.post(
         "/api/tab/actions",
         json={"verb": "link", "data": {"interactionId": "call-1", "rev": 0}},
@@ -187,7 +187,7 @@ async def test_refused_tokens_get_401_and_change_nothing(
 async def test_without_any_token_the_tab_asks_for_sign_in(client: Client) -> None:
     response = await client.get("/api/tab/card?tenant=" + TENANT_A + "&agent=" + AGENT_A)
     assert response.status == 401
-    assert "no SSO token" in (await response.json())["error"]["message"]
+    assert "no SSO token" in (await response.json())["detail"]
 
 
 async def test_unreachable_signing_keys_are_a_503_not_a_401(

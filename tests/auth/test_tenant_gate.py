@@ -156,7 +156,7 @@ async def test_tab_calls_of_an_unconsented_tenant_get_401(
             headers=bearer(token),
         )
         assert response.status == 401, path
-        assert "admin consent" in (await response.json())["error"]["message"]
+        assert "admin consent" in (await response.json())["detail"]
     assert await stored(client) == []
     await consent(client, TENANT_B)
     response = await client.get("/api/tab/card", headers=bearer(token))
@@ -177,7 +177,7 @@ async def test_webhook_workflows_and_admin_api_of_an_unconsented_tenant_get_401(
     for method, path, headers, body in calls:
         response = await client.request(method, path, json=body, headers=headers)
         assert response.status == 401, path
-        assert "admin consent" in (await response.json())["error"]["message"], path
+        assert "admin consent" in (await response.json())["detail"], path
     assert await stored(client) == []
 
     await consent(client, TENANT_B)
@@ -192,7 +192,7 @@ async def test_unknown_keys_are_still_refused_by_the_route_itself(client: Client
         "/api/interactions", json={}, headers={"X-Api-Key": "nobody's key"}
     )
     assert response.status == 401
-    assert "X-Api-Key" in (await response.json())["error"]["message"]
+    assert "X-Api-Key" in (await response.json())["detail"]
 
 
 async def test_with_the_gate_off_every_tenant_is_served(

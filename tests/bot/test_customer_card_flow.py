@@ -183,11 +183,12 @@ async def test_bad_invoke_is_typed_error_not_500(
 ) -> None:
     _, url = connector
     body = await invoke(bot_client, url, "link", {"interactionId": "nope", "rev": 0, "record": "x"})
-    assert body["statusCode"] == 400
+    assert body["statusCode"] == 422
     assert body["type"] == "application/vnd.microsoft.error"
     assert "does not exist" in body["value"]["message"]
     missing = await invoke(bot_client, url, "link", {"rev": "not a number"})
-    assert missing["statusCode"] == 400
+    assert missing["statusCode"] == 422
+    assert missing["value"]["errors"]
 
 
 async def test_malformed_activity_is_400(bot_client: Client) -> None:
@@ -195,10 +196,10 @@ async def test_malformed_activity_is_400(bot_client: Client) -> None:
         "/api/messages", data="{not json", headers={"Content-Type": "application/json"}
     )
     assert response.status == 400
-    assert "not JSON" in (await response.json())["error"]["message"]
+    assert "not JSON" in (await response.json())["detail"]
     response = await bot_client.post("/api/messages", json={"type": "message"})
-    assert response.status == 400
-    assert "serviceUrl" in (await response.json())["error"]["message"]
+    assert response.status == 422
+    assert "serviceUrl" in (await response.json())["detail"]
     response = await bot_client.post(
         "/api/messages", data="x", headers={"Content-Type": "text/plain"}
     )
@@ -213,7 +214,7 @@ async def test_interaction_webhook_validation(bot_client: Client) -> None:
     bad = interaction_event("x", "assigned")
     bad["event"] = "exploded"
     response = await bot_client.post("/api/interactions", json=bad, headers=KEY)
-    assert response.status == 400
+    assert response.status == 422
     assert "event" in json.dumps(await response.json())
     # An unreadable number never loses the interaction (kept as typed, flagged on the card:
     # tests/identities/test_webhook_identifiers.py).

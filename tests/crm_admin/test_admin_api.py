@@ -122,17 +122,19 @@ async def test_validation_errors_name_the_fields(admin: TestClient[Any, Any]):
         json={"settings_id": "no spaces!", "kind": "nope", "display_name": "x"},
         headers=A,
     )
-    assert response.status == 400
-    details = (await response.json())["error"]["details"]
+    assert response.status == 422
+    details = (await response.json())["errors"]
     assert {d["loc"][0] for d in details} >= {"settings_id", "kind"}
-    not_json = await admin.post("/api/admin/crms", data=b"{", headers=A)
+    not_json = await admin.post(
+        "/api/admin/crms", data=b"{", headers={"Content-Type": "application/json", **A}
+    )
     assert not_json.status == 400
     other_tenant = await admin.post(
         "/api/admin/crms",
         json={"settings_id": "x", "kind": "demo", "display_name": "x", "tenant_id": "tenant-b"},
         headers=A,
     )
-    assert other_tenant.status == 400
+    assert other_tenant.status == 422
     await admin.post(
         "/api/admin/crms",
         json={"settings_id": "d", "kind": "demo", "display_name": "Demo"},
@@ -147,10 +149,10 @@ async def test_validation_errors_name_the_fields(admin: TestClient[Any, Any]):
     bad_patch = await admin.patch(
         "/api/admin/crms/d", json={"max_concurrency": 0, "secret": "x"}, headers=A
     )
-    assert bad_patch.status == 400
+    assert bad_patch.status == 422
     empty = await admin.post("/api/admin/crms/d/rotate-secret", json={}, headers=A)
-    assert empty.status == 400
-    assert (await empty.json())["error"]["details"][0]["loc"] == ["secret"]
+    assert empty.status == 422
+    assert (await empty.json())["errors"][0]["loc"] == ["secret"]
 
 
 async def test_connection_test_reports_typed_outcomes(

@@ -107,7 +107,7 @@ async def test_sealed_secret_does_not_open_under_another_tenant(
 async def test_validation_and_conflicts(configs: CrmConfigs):
     with pytest.raises(ConfigInvalid) as invalid:
         parse_config("t1", {"settings_id": "bad id!", "kind": "nope", "display_name": ""})
-    assert {d["loc"][0] for d in invalid.value.details} >= {
+    assert {d["loc"][0] for d in invalid.value.field_errors} >= {
         "settings_id",
         "kind",
         "display_name",

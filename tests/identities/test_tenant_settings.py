@@ -41,7 +41,7 @@ async def test_invalid_settings_are_refused_and_nothing_stored(
 ) -> None:
     response = await bot_client.put("/api/admin/tenant", json=body, headers=ADMIN)
     assert response.status == 422
-    assert (await response.json())["error"]["details"]
+    assert (await response.json())["errors"]
     got = await (await bot_client.get("/api/admin/tenant", headers=ADMIN)).json()
     assert got["defaultRegionSource"] == "deployment"
 

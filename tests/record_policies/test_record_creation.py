@@ -77,9 +77,9 @@ async def stored(client: Client, interaction_id: str) -> Interaction:
 
 async def test_policies_admin_api(client: Client) -> None:
     status, body = await policy(client, "_default", {"titleTemplate": "{CALL_TYPE} {CALLER}"})
-    assert status == 422 and "{CALLER}" in body["error"]["message"]
+    assert status == 422 and "{CALLER}" in body["detail"]
     status, body = await policy(client, "_default", {"appendClosedWithinDays": 2})
-    assert status == 422 and "appendToOpen" in body["error"]["message"]
+    assert status == 422 and "appendToOpen" in body["detail"]
     assert (await policy(client, "_default", {}))[0] == 200
     status, body = await policy(client, "Billing", {"delayCallUntilConnected": True})
     assert status == 200 and body["delayCallUntilConnected"] is True

@@ -137,17 +137,19 @@ async def test_a_change_made_in_the_bot_reaches_the_tab_live(
         assert record_action(update["card"], "unlink", "contact:C-2001")
 
 
-async def test_bad_action_bodies_are_400(bot_client: Client) -> None:
+async def test_bad_action_bodies_are_refused(bot_client: Client) -> None:
     await start_call(bot_client)
-    response = await bot_client.post("/api/tab/actions", data=b"{nope")
+    response = await bot_client.post(
+        "/api/tab/actions", data=b"{nope", headers={"Content-Type": "application/json"}
+    )
     assert response.status == 400
     response = await bot_client.post("/api/tab/actions", json={"verb": "link"})
-    assert response.status == 400
+    assert response.status == 422
     response = await bot_client.post(
         "/api/tab/actions",
         json={"verb": "link", "data": {"interactionId": "call-1", "rev": "x", "record": "y"}},
     )
-    assert response.status == 400
+    assert response.status == 422
 
 
 async def test_an_agent_cannot_act_on_another_agents_interaction(bot_client: Client) -> None:

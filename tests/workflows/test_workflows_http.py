@@ -94,9 +94,9 @@ async def test_admin_api_needs_the_admin_key(client: Client) -> None:
 
 async def test_invalid_definitions_are_refused_when_saved(client: Client) -> None:
     status, body = await put(client, "bad", {**CREATE_CASE, "fields": ["subject", "Custom__c"]})
-    assert status == 422 and "not standard case fields" in body["error"]["message"]
+    assert status == 422 and "not standard case fields" in body["detail"]
     status, body = await put(client, "bad", {**CREATE_CASE, "recordType": "Invoice__c"})
-    assert status == 422 and "custom create workflow" in body["error"]["message"]
+    assert status == 422 and "custom create workflow" in body["detail"]
     status, _ = await put(
         client,
         "bad",
@@ -109,13 +109,13 @@ async def test_invalid_definitions_are_refused_when_saved(client: Client) -> Non
     )
     assert status == 200
     status, body = await put(client, "bad", {**UPDATE_CASE, "settingsId": "zd"})
-    assert status == 422 and "Salesforce and Dynamics only" in body["error"]["message"]
+    assert status == 422 and "Salesforce and Dynamics only" in body["detail"]
     status, body = await put(client, "bad", {**SEARCH, "settingsId": "nowhere"})
-    assert status == 422 and "not connected" in body["error"]["message"]
+    assert status == 422 and "not connected" in body["detail"]
     status, body = await put(client, "bad", {"type": "delete"})
     assert status == 422
     status, body = await put(client, "other", {**SEARCH, "id": "not-other"})
-    assert status == 400
+    assert status == 422
     assert (await client.get("/api/admin/workflows/bad", headers=ADMIN)).status == 200
 
 
@@ -141,7 +141,7 @@ async def test_search_custom_criterion_narrows_results(client: Client) -> None:
     assert status == 200
     assert [r["title"] for r in body["records"]] == ["Marianne Dashwood"]
     status, body = await run(client, "find", {"inputs": {"exactEmail": "marianne@example.org"}})
-    assert status == 422 and "at least one of the inputs" in body["error"]["message"]
+    assert status == 422 and "at least one of the inputs" in body["detail"]
 
 
 async def test_created_record_is_pinned_under_current_interaction(
@@ -168,9 +168,9 @@ async def test_created_record_is_pinned_under_current_interaction(
 async def test_create_inputs_are_checked(client: Client) -> None:
     await put(client, "new-case", CREATE_CASE)
     status, body = await run(client, "new-case", {"fields": {"priority": "High"}})
-    assert status == 422 and "needs subject" in body["error"]["message"]
+    assert status == 422 and "needs subject" in body["detail"]
     status, body = await run(client, "new-case", {"fields": {"subject": "x", "status": "New"}})
-    assert status == 422 and "does not set status" in body["error"]["message"]
+    assert status == 422 and "does not set status" in body["detail"]
 
 
 async def test_retry_with_the_same_request_id_creates_once(
@@ -187,7 +187,7 @@ async def test_retry_with_the_same_request_id_creates_once(
     assert len(demo.created) == 1
     assert (await sections(client))["current"] == [first[1]["records"][0]["key"]]
     status, body = await run(client, "new-case", {**request, "fields": {"subject": "Other"}})
-    assert status == 409 and "different request" in body["error"]["message"]
+    assert status == 409 and "different request" in body["detail"]
     # without a request id every call runs
     await run(client, "new-case", {"fields": {"subject": "Twice"}})
     await run(client, "new-case", {"fields": {"subject": "Twice"}})
@@ -200,7 +200,7 @@ async def test_failed_run_can_be_retried_with_its_request_id(
     await put(client, "upd", UPDATE_CASE)
     request = {"requestId": "r-2", "recordId": "CS-404", "fields": {"status": "Closed"}}
     status, body = await run(client, "upd", request)
-    assert status == 502 and "CS-404" in body["error"]["message"]
+    assert status == 502 and "CS-404" in body["detail"]
     assert (await run(client, "upd", request))[0] == 502  # runs again, fails again
     # a failed run leaves nothing behind: the id is free for the corrected request
     fixed = {**request, "recordId": "CS-4001"}
@@ -221,7 +221,7 @@ async def test_update_on_demo_refreshes_the_card(client: Client) -> None:
     assert status == 200, body
     assert body["records"][0]["fields"]["status"] == "In progress"
     status, body = await run(client, "upd", {"recordId": "CS-4001", "fields": {"subject": "x"}})
-    assert status == 422 and "does not change subject" in body["error"]["message"]
+    assert status == 422 and "does not change subject" in body["detail"]
 
 
 async def test_update_on_a_zendesk_kind_is_a_clear_error_when_run(
@@ -231,8 +231,8 @@ async def test_update_on_a_zendesk_kind_is_a_clear_error_when_run(
     context(client).crms = Directory([zendesk, demo])  # the admin reordered the CRMs
     status, body = await run(client, "upd", {"recordId": "CS-4001", "fields": {"status": "x"}})
     assert status == 422
-    assert "Salesforce and Dynamics only" in body["error"]["message"]
-    assert "zendesk" in body["error"]["message"]
+    assert "Salesforce and Dynamics only" in body["detail"]
+    assert "zendesk" in body["detail"]
 
 
 async def test_timeline_logs_on_linked_records(client: Client, demo: CountingDemo) -> None:
@@ -250,7 +250,7 @@ async def test_timeline_logs_on_linked_records(client: Client, demo: CountingDem
     [task] = body["records"]
     assert task["type"] == "task" and task["title"] == "Call"
     status, body = await run(client, "log", {"inputs": {}})
-    assert status == 422 and "recordKey" in body["error"]["message"]
+    assert status == 422 and "recordKey" in body["detail"]
 
 
 async def test_execute_is_authenticated_and_checked(client: Client) -> None:
@@ -261,10 +261,14 @@ async def test_execute_is_authenticated_and_checked(client: Client) -> None:
     assert response.status == 401
     assert (await run(client, "missing", {"inputs": {}}))[0] == 404
     status, body = await run(client, "find", {"interactionId": "nope", "inputs": {"name": "x"}})
-    assert status == 404 and "nope" in body["error"]["message"]
+    assert status == 404 and "nope" in body["detail"]
     status, body = await run(client, "find", {"unknown": 1})
-    assert status == 400
-    garbage = await client.post("/api/workflows/find/execute", data=b"{", headers=API)
+    assert status == 422
+    garbage = await client.post(
+        "/api/workflows/find/execute",
+        data=b"{",
+        headers={"Content-Type": "application/json", **API},
+    )
     assert garbage.status == 400
     other = await client.post(
         "/api/workflows/find/execute",

@@ -170,9 +170,9 @@ async def test_admin_api_is_authenticated_and_validates(client: Client) -> None:
         json={"fields": [{"source": "mood", "target": "x"}]},
         headers=ADMIN,
     )
-    assert bad.status == 400
-    assert (await bad.json())["error"]["details"]
-    assert (await client.get("/api/admin/outbox?status=weird", headers=ADMIN)).status == 400
+    assert bad.status == 422
+    assert (await bad.json())["errors"]
+    assert (await client.get("/api/admin/outbox?status=weird", headers=ADMIN)).status == 422
     missing = await client.post(
         "/api/admin/outbox/replay", json={"interactionId": "x", "record": CONTACT}, headers=ADMIN
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 
+from bot.errors import ServerError
 from bot.services.secret_box import SecretBox
 from bot.settings import Settings, StoreKind
 
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 KEY_FILE = "secret.key"
 
 
-class MissingSecretKey(RuntimeError):
+class MissingSecretKey(ServerError, RuntimeError):
     """No secret key is configured where one cannot be generated."""
 
 

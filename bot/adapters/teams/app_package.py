@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 import jsonschema
 from jsonschema.exceptions import best_match
 
+from bot.errors import ServerError
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MANIFEST_DIR = REPO_ROOT / "teams_manifest"
 TEMPLATE_NAME = "manifest.template.json"
@@ -45,7 +47,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _ZIP_DATE = (2024, 1, 1, 0, 0, 0)
 
 
-class AppPackageError(Exception):
+class AppPackageError(ServerError):
     """The package cannot be built; the message says what to fix."""
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from http import HTTPStatus
 from typing import Any
 
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
@@ -16,6 +15,7 @@ from bot.adapters.teams import conversations, invoke
 from bot.adaptive_cards.customer_card import render_welcome
 from bot.domain.errors import DomainError
 from bot.domain.interactions import LifecycleEvent
+from bot.errors import InvalidInput
 from bot.services import card_actions, interactions
 from bot.services.context import Context
 from bot.services.rendering import card_for
@@ -70,10 +70,7 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
         )
         if turn_context.activity.type == "invoke":
             await turn_context.send_activity(
-                Activity(
-                    type="invokeResponse",
-                    value=invoke.error(HTTPStatus.UNAUTHORIZED, str(refused)),
-                )
+                Activity(type="invokeResponse", value=invoke.error_for(refused))
             )
         elif turn_context.activity.type == "message":
             await turn_context.send_activity(str(refused))
@@ -183,15 +180,8 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
             return await super().on_invoke_activity(turn_context)
         try:
             response = await self._card_action(turn_context)
-        except card_actions.NotYourInteraction as error:
-            response = invoke.error(HTTPStatus.FORBIDDEN, str(error))
-        except DomainError as error:
-            response = invoke.error(HTTPStatus.BAD_REQUEST, str(error))
-        except Exception:
-            log.exception("card action failed")
-            response = invoke.error(
-                HTTPStatus.INTERNAL_SERVER_ERROR, "crmcard could not do that just now; try again."
-            )
+        except Exception as error:  # every refusal and failure gets its typed answer
+            response = invoke.error_for(error)
         # Hand the answer to the adapter directly: sent as an activity, the SDK would
         # deep-copy the whole card once more for nothing.
         turn_context.turn_state[TurnContext._INVOKE_RESPONSE_KEY] = Activity(
@@ -203,11 +193,11 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
         value = turn_context.activity.value
         action = value.get("action") if isinstance(value, dict) else None
         if not isinstance(action, dict) or action.get("type") != "Action.Execute":
-            return invoke.error(HTTPStatus.BAD_REQUEST, "expected an Action.Execute card action")
+            raise InvalidInput("expected an Action.Execute card action")
         verb = action.get("verb")
         data: Any = action.get("data") or {}
         if not isinstance(verb, str) or not isinstance(data, dict):
-            return invoke.error(HTTPStatus.BAD_REQUEST, "the card action has no verb or data")
+            raise InvalidInput("the card action has no verb or data")
         tenant = self._tenant(turn_context)
         agent = conversations.agent_of(turn_context.activity)
         if verb == "demoCall" and self._settings.demo_commands:

@@ -3,14 +3,23 @@
 Teams expects HTTP 200 with a typed body for every Universal Action: a card, a message or
 an ``application/vnd.microsoft.error`` carrying the real status code. Plain dicts are
 returned so nothing is serialized twice on the way out.
+
+:func:`error_for` is the one place an error becomes an invoke answer: the status is the
+one :func:`bot.errors.problem_for` gives every door, so a refusal answers the same on
+the tab's HTTP route and on the bot's invoke.
 """
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
 from botbuilder.core import InvokeResponse
+
+from bot.errors import CrmcardError, problem_for
+
+log = logging.getLogger(__name__)
 
 
 def card(value: dict[str, Any]) -> InvokeResponse:
@@ -21,12 +30,19 @@ def message(text: str) -> InvokeResponse:
     return _ok({"type": "application/vnd.microsoft.activity.message", "value": text})
 
 
-def error(status: HTTPStatus, message_text: str) -> InvokeResponse:
-    code = "BadRequest" if status < 500 else "InternalServerError"
+def error_for(error: BaseException) -> InvokeResponse:
+    """The invoke answer to ``error``; anything outside the tree is logged and a 500."""
+    if not isinstance(error, CrmcardError):
+        log.error("card action failed", exc_info=(type(error), error, error.__traceback__))
+    problem = problem_for(error)
     body = {
-        "statusCode": int(status),
+        "statusCode": problem.status,
         "type": "application/vnd.microsoft.error",
-        "value": {"code": code, "message": message_text},
+        "value": {
+            "code": HTTPStatus(problem.status).phrase.replace(" ", ""),
+            "message": problem.detail,
+            **({"errors": problem.errors} if problem.errors else {}),
+        },
     }
     return InvokeResponse(status=int(HTTPStatus.OK), body=body)
 

@@ -59,6 +59,8 @@ from botframework.connector.auth import jwt_token_extractor as _sdk
 from jwt.algorithms import RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
 
+from bot.errors import Unavailable
+
 log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_SECONDS = 10.0
@@ -71,7 +73,7 @@ _SdkOpenIdMetadata: Any = _sdk._OpenIdMetadata
 _SdkOpenIdConfig: Any = _sdk._OpenIdConfig
 
 
-class OpenIdMetadataUnavailable(RuntimeError):
+class OpenIdMetadataUnavailable(Unavailable, RuntimeError):
     """The signing keys could not be fetched and none are cached: a server-side failure."""
 
 

@@ -1,7 +1,8 @@
 """``POST /api/messages``: Bot Framework activities in, invoke responses out.
 
-The body is checked before the SDK sees it, so a malformed activity gets a 400 with a
-reason instead of an exception deep inside botbuilder; invoke bodies are serialized once.
+The body is checked before the SDK sees it, so a malformed activity gets a 4xx problem
+with a reason instead of an exception deep inside botbuilder; invoke bodies are
+serialized once.
 """
 
 from __future__ import annotations
@@ -12,41 +13,56 @@ from botbuilder.core import Bot
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 
+from bot.adapters.inbound import header, json_body
 from bot.adapters.teams.activity_json import activity_from_json
-from bot.web.errors import problem
+from bot.errors import FieldError, InvalidInput, Unauthorized, UnsupportedMediaType
 
 ADAPTER = web.AppKey("adapter", CloudAdapter)
 BOT = web.AppKey("bot", Bot)
 
+_REQUIRED = (
+    ("type", "string"),
+    ("serviceUrl", "string"),
+    ("conversation", "object"),
+    ("from", "object"),
+)
+
+
+def _present(value: object, kind: str) -> bool:
+    return isinstance(value, dict) if kind == "object" else isinstance(value, str) and bool(value)
+
 
 def _checked_activity(body: object) -> Activity:
     if not isinstance(body, dict):
-        raise ValueError("an activity must be a JSON object")
-    for field in ("type", "serviceUrl"):
-        if not isinstance(body.get(field), str) or not body[field]:
-            raise ValueError(f"an activity needs a {field!r} string")
-    for field in ("conversation", "from"):
-        if not isinstance(body.get(field), dict):
-            raise ValueError(f"an activity needs a {field!r} object")
-    return activity_from_json(body)
+        raise InvalidInput(
+            "malformed activity: an activity must be a JSON object",
+            [FieldError(loc=[], msg="must be a JSON object", type="dict_type")],
+        )
+    refused = [
+        FieldError(loc=[name], msg=f"an activity needs a {name!r} {kind}", type=f"{kind}_type")
+        for name, kind in _REQUIRED
+        if not _present(body.get(name), kind)
+    ]
+    if refused:
+        names = ", ".join(repr(e["loc"][0]) for e in refused)
+        raise InvalidInput(f"malformed activity: it needs {names}", refused)
+    try:
+        return activity_from_json(body)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise InvalidInput(f"malformed activity: {error}") from None
 
 
 async def post_activity(request: web.Request) -> web.StreamResponse:
     if request.content_type != "application/json":
-        return problem(415, "activities must be sent as application/json")
-    try:
-        activity = _checked_activity(orjson.loads(await request.read()))
-    except orjson.JSONDecodeError as error:
-        return problem(400, f"body is not JSON: {error}")
-    except ValueError as error:
-        return problem(400, f"malformed activity: {error}")
+        raise UnsupportedMediaType("activities must be sent as application/json")
+    activity = _checked_activity(await json_body(request))
     adapter, bot = request.app[ADAPTER], request.app[BOT]
     try:
         response = await adapter.process_activity(
-            request.headers.get("Authorization", ""), activity, bot.on_turn
+            header(request, "Authorization"), activity, bot.on_turn
         )
     except PermissionError:
-        return problem(401, "the request is not authenticated for this bot")
+        raise Unauthorized("the request is not authenticated for this bot") from None
     if response is None:
         return web.Response(status=201)
     return web.Response(

@@ -32,6 +32,7 @@ import jwt
 from jwt.algorithms import RSAAlgorithm
 
 from bot.adapters.teams.openid import OpenIdMetadataUnavailable, _fetch_signing_keys
+from bot.errors import Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ MAX_TOKEN_LENGTH = 16_384
 _TENANT_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-]{0,99}$")
 
 
-class InvalidSsoToken(Exception):
+class InvalidSsoToken(Unauthorized):
     """The token does not prove which agent of which tenant is asking."""
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.domain.interactions import Interaction
+from bot.errors import field_errors
 from bot.services import keys, supervisors
 from bot.services.card_actions.base import (
     WORKFLOW_INPUT,
@@ -76,7 +77,7 @@ async def execute(
         data = ActionData.model_validate(raw_data)
     except ValidationError as error:
         raise InvalidAction(
-            f"the card action's data is not valid: {error.errors()[0]['msg']}"
+            "the card action's data is not valid", field_errors(error, ("data",))
         ) from None
     interaction = await read_model(
         ctx.store, keys.interaction(tenant_id, data.interaction_id), Interaction

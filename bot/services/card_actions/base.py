@@ -12,6 +12,7 @@ from pydantic.alias_generators import to_camel
 from bot.domain.cards import CustomerCard
 from bot.domain.errors import DomainError
 from bot.domain.interactions import Interaction
+from bot.errors import Forbidden
 from bot.services import keys
 from bot.services.cards import get_card
 from bot.services.context import Context
@@ -22,7 +23,7 @@ class InvalidAction(DomainError):
     """The action's verb or data is not something a customer card sends."""
 
 
-class NotYourInteraction(DomainError):
+class NotYourInteraction(Forbidden, DomainError):
     """The acting user is neither the interaction's agent nor a supervisor."""
 
 

@@ -100,7 +100,7 @@
       method: "POST", headers: headers(), body: JSON.stringify({ verb: verb, data: data })
     }).then(function (r) {
       return r.json().then(function (body) {
-        if (!r.ok) throw new Error((body.error && body.error.message) || "HTTP " + r.status);
+        if (!r.ok) throw new Error(body.detail || "HTTP " + r.status);
         showStatus("");
         // Keep this answer (it may carry notices) until the card moves past its revision.
         state.held = { id: body.interactionId, rev: body.revision };
@@ -153,12 +153,12 @@
       return r.json().then(function (body) {
         if (r.status === 401) {
           setLive("closed", "not signed in");
-          showStatus("Sign-in required: " + ((body.error && body.error.message) || ""));
+          showStatus("Sign-in required: " + (body.detail || ""));
           $("card").innerHTML = '<p class="empty">Open crmcard inside Microsoft Teams to see ' +
             "your customer card.</p>";
           return;
         }
-        if (!r.ok) throw new Error((body.error && body.error.message) || "HTTP " + r.status);
+        if (!r.ok) throw new Error(body.detail || "HTTP " + r.status);
         if (body.mode === "development") {
           $("dev-banner").hidden = false;
           $("dev-who").textContent = " Showing agent " + body.agentId + " of tenant " +

@@ -1,0 +1,104 @@
+"""The one place errors become HTTP answers: RFC 9457 ``application/problem+json``.
+
+:func:`problems` is the app's outermost middleware. Routes raise :mod:`bot.errors` and
+never build an error response themselves; aiohttp's own refusals (404 for an unknown
+path, 405 with ``Allow``, 413 for an oversized body, 415) get the same body; anything
+unexpected is logged with its traceback and answers a 500 problem that tells the client
+nothing more. The body's fields: ``type``, ``title``, ``status``, ``detail``,
+``instance`` (the path), ``errors`` (every refused field: ``loc``, ``pointer``, ``msg``,
+``type``) and ``retryAfter`` where a ``Retry-After`` header is sent too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from bot.errors import (
+    PROBLEM_TYPE,
+    CrmcardError,
+    MalformedRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Problem,
+    UnsupportedMediaType,
+    problem_for,
+)
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPE = "application/problem+json"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> web.Response:
+    response = web.Response(
+        status=problem.status,
+        body=orjson.dumps(problem.body(instance)),
+        content_type=MEDIA_TYPE,
+    )
+    if problem.retry_after is not None:
+        response.headers["Retry-After"] = str(max(0, math.ceil(problem.retry_after)))
+    if problem.challenge:
+        response.headers["WWW-Authenticate"] = problem.challenge
+    if problem.allowed:
+        response.headers["Allow"] = ", ".join(problem.allowed)
+    return response
+
+
+def error_response(error: CrmcardError, request: web.BaseRequest) -> web.Response:
+    """The answer to ``error``, raised while serving ``request``."""
+    problem = problem_for(error)
+    if problem.status >= 500:
+        log.warning("%s %s: %s: %s", request.method, request.path, type(error).__name__, error)
+    return problem_response(problem, request.path)
+
+
+def _aiohttp_refusal(error: web.HTTPException, request: web.BaseRequest) -> Problem:
+    """aiohttp's own 4xx refusals (router, body size, static files) as problems."""
+    known: CrmcardError | None = None
+    if isinstance(error, web.HTTPNotFound):
+        known = NotFound(f"nothing at {request.path}")
+    elif isinstance(error, web.HTTPMethodNotAllowed):
+        known = MethodNotAllowed(
+            f"{request.method} is not allowed on {request.path}", allowed=error.allowed_methods
+        )
+    elif isinstance(error, web.HTTPRequestEntityTooLarge):
+        known = PayloadTooLarge(
+            f"the body is larger than the {request.client_max_size} bytes this server reads"
+        )
+    elif isinstance(error, web.HTTPUnsupportedMediaType):
+        known = UnsupportedMediaType("unsupported media type")
+    elif error.status == 400:
+        known = MalformedRequest(error.reason)
+    if known is not None:
+        return problem_for(known)
+    slug = error.reason.lower().replace(" ", "-")
+    return Problem(error.status, PROBLEM_TYPE + slug, error.reason, error.reason)
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except CrmcardError as error:
+        return error_response(error, request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise  # redirects and the like are answers, not errors
+        if error.status >= 500:
+            log.error("%s %s answered %s", request.method, request.path, error.status)
+            return problem_response(problem_for(error), request.path)
+        return problem_response(_aiohttp_refusal(error, request), request.path)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception as error:
+        log.exception("%s %s failed", request.method, request.path)
+        return problem_response(problem_for(error), request.path)
