@@ -51,6 +51,7 @@ if str(REPO) not in sys.path:
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
+from bot.services.audit import Actor, Door  # noqa: E402
 from bot.web.runtime import settle_heap  # noqa: E402
 
 DEFAULT_GC_THRESHOLDS = gc.get_threshold()
@@ -198,7 +199,9 @@ async def run_scenario(
                     "field_mappings": [{"crm_field": "name", "card_field": "Name"}],
                 },
             )
-            await configs.create(config.model_copy(update={"secret": SecretStr(API_KEY)}), "bench")
+            await configs.create(
+                config.model_copy(update={"secret": SecretStr(API_KEY)}), Actor("bench", Door.cli)
+            )
         directory = StoreDirectory(configs, list_ttl=60)
         identity = CardIdentity(channel=Channel.voice, identifier=phone(PHONE))
         card = CustomerCard(

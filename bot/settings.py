@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         description="delivered (or abandoned parked) write-back items, the recovery copies "
         "of interaction data, are purged this many days after their last change",
     )
+    audit_retention_days: int = Field(
+        365,
+        ge=1,
+        description="audit entries (links, merges, write-back outcomes, admin changes) are "
+        "kept this many days, independent of CRMCARD_RECOVERY_DAYS",
+    )
     writeback_queue_connection_string: SecretStr = Field(
         SecretStr(""),
         description="Azure Storage (Queue) connection string: write-backs are announced to "

@@ -80,12 +80,13 @@ def _show(data: Any) -> None:
 async def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
     from bot.adapters.crm.directory import StoreDirectory
     from bot.adapters.storage.secret_key import secret_box
+    from bot.services.audit import Actor, Door
     from bot.services.crm_configs import ConfigError, CrmConfigs, parse_config
     from bot.web.app import open_store
 
     settings = settings or Settings()
     tenant = args.tenant or settings.default_tenant_id
-    actor = f"cli:{getpass.getuser()}"
+    actor = Actor(f"cli:{getpass.getuser()}", Door.cli)
     store = open_store(settings)
     configs = CrmConfigs(store, secret_box(settings))
     try:

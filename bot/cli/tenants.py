@@ -41,6 +41,7 @@ async def _settings(args: argparse.Namespace, settings: Settings) -> int:
 
 async def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
     from bot.services import tenants
+    from bot.services.audit import Door
     from bot.services.context import utc_now
     from bot.web.app import open_store
 
@@ -52,10 +53,12 @@ async def run(args: argparse.Namespace, settings: Settings | None = None) -> int
     try:
         if args.tenants_command == "grant":
             await tenants.record_consent(
-                store, args.tenant, at=utc_now(), by=actor, detail=args.note or ""
+                store, args.tenant, at=utc_now(), by=actor, detail=args.note or "", door=Door.cli
             )
         elif args.tenants_command == "revoke":
-            await tenants.revoke(store, args.tenant, at=utc_now(), by=actor, detail=args.note or "")
+            await tenants.revoke(
+                store, args.tenant, at=utc_now(), by=actor, detail=args.note or "", door=Door.cli
+            )
         record = await tenants.consent_of(store, args.tenant)
     finally:
         await store.close()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.domain.identifiers import DEFAULT_REGION
+from bot.services.audit import Door
 from bot.services.crm import CrmDirectory
 from bot.services.publisher import Delivery
 from bot.services.store import Store
@@ -40,5 +41,7 @@ class Context:
     crm_first_paint: float = 0.3
     """Seconds a new interaction's card waits for CRMs before it is shown with those that
     answered; the slower ones fill it in when they answer (or by ``crm_deadline``)."""
+    door: Door = Door.api
+    """Through which door the current turn came in (a turn's copy says; for the audit)."""
     background: set[asyncio.Task[None]] = field(default_factory=set)
     """Work finishing after the webhook answered (late CRM answers); drained on shutdown."""

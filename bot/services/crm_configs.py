@@ -6,25 +6,25 @@ secret sealed with the deployment's :class:`~bot.services.secret_box.SecretBox` 
 the document's key, so it cannot be replayed under another tenant or settings ID), and a
 version that every change advances (clients are cached per version).
 
-Every change is audited under :func:`bot.services.keys.config_audit`: who, when, which
-action and which fields changed from what to what, with the secret redacted.
+Every change is one entry of the tenant's audit stream (:mod:`bot.services.audit`, kind
+``crm.<action>``): who, when, through which door, the configuration before and after,
+the secret only as "set" or not.
 """
 
 from __future__ import annotations
 
-import builtins
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from bot import errors
 from bot.adapters.crm.config import CrmConfig
 from bot.errors import Conflict, CrmcardError, InvalidInput, field_errors
-from bot.services import keys
+from bot.services import audit, keys
+from bot.services.audit import Actor
 from bot.services.secret_box import SecretBox
 from bot.services.store import AlreadyExists, NotFound, Store, create_model, read_model, update
 
@@ -74,17 +74,15 @@ class StoredCrmConfig(BaseModel):
         }
 
 
-class ConfigAuditEntry(BaseModel):
-    id: str
-    at: datetime
-    actor: str
-    tenant_id: str
-    settings_id: str
-    action: str
-    version: int
-    changes: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="field -> {'from': ..., 'to': ...}; secrets redacted"
-    )
+def _audited(stored: StoredCrmConfig | None) -> dict[str, Any] | None:
+    """A configuration as the audit shows it: settings, version, whether a secret is set."""
+    if stored is None:
+        return None
+    return {
+        **stored.config.model_dump(mode="json"),
+        "secret": REDACTED if stored.has_secret else None,
+        "version": stored.version,
+    }
 
 
 def parse_config(tenant_id: str, payload: Any) -> CrmConfig:
@@ -100,14 +98,6 @@ def parse_config(tenant_id: str, payload: Any) -> CrmConfig:
         return CrmConfig.model_validate({**payload, "tenant_id": tenant_id})
     except ValidationError as error:
         raise ConfigInvalid("invalid CRM configuration", field_errors(error)) from error
-
-
-def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        name: {"from": before.get(name), "to": after.get(name)}
-        for name in sorted(set(before) | set(after))
-        if before.get(name) != after.get(name)
-    }
 
 
 def utc_now() -> datetime:
@@ -167,54 +157,46 @@ class CrmConfigs:
                 found.append(stored)
         return sorted(found, key=lambda s: (s.created_at, s.config.settings_id))
 
-    async def audit_log(self, tenant_id: str) -> builtins.list[ConfigAuditEntry]:
-        entries = []
-        async for key in self.store.keys(keys.config_audit_prefix(tenant_id)):
-            entry = await read_model(self.store, key, ConfigAuditEntry)
-            if entry is not None:
-                entries.append(entry)
-        return sorted(entries, key=lambda e: (e.at, e.id))
-
     # -- changing -----------------------------------------------------------------------
 
     async def _audit(
         self,
-        stored: StoredCrmConfig,
         action: str,
-        actor: str,
-        changes: dict[str, dict[str, Any]],
+        actor: Actor,
+        before: StoredCrmConfig | None,
+        after: StoredCrmConfig | None,
     ) -> None:
-        now = self.clock()
-        entry = ConfigAuditEntry(
-            id=f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{uuid.uuid4().hex[:8]}",
-            at=now,
-            actor=actor,
-            tenant_id=stored.config.tenant_id,
-            settings_id=stored.config.settings_id,
-            action=action,
-            version=stored.version,
-            changes=changes,
-        )
-        await create_model(self.store, keys.config_audit(entry.tenant_id, entry.id), entry)
-        log.info(
-            "CRM configuration %s/%s: %s by %s (%s)",
-            entry.tenant_id,
-            entry.settings_id,
-            action,
+        subject = after or before
+        assert subject is not None, "a change has a configuration before or after it"
+        config = subject.config
+        await audit.record(
+            self.store,
+            config.tenant_id,
             actor,
-            ", ".join(changes) or "no field changes",
+            f"crm.{action}",
+            at=self.clock(),
+            target=config.settings_id,
+            before=_audited(before),
+            after=_audited(after),
+        )
+        log.info(
+            "CRM configuration %s/%s: %s by %s",
+            config.tenant_id,
+            config.settings_id,
+            action,
+            actor.id,
         )
         for listener in self.listeners:
-            listener(entry.tenant_id)
+            listener(config.tenant_id)
 
-    async def create(self, config: CrmConfig, actor: str) -> StoredCrmConfig:
+    async def create(self, config: CrmConfig, actor: Actor) -> StoredCrmConfig:
         now = self.clock()
         stored = StoredCrmConfig(
             config=config.model_copy(update={"secret": None}),
             sealed_secret=self._seal(config, config.secret),
             created_at=now,
             updated_at=now,
-            updated_by=actor,
+            updated_by=actor.id,
         )
         try:
             await create_model(
@@ -222,10 +204,7 @@ class CrmConfigs:
             )
         except AlreadyExists as error:
             raise ConfigExists(f"CRM configuration {config.settings_id!r} exists") from error
-        changes = _diff({}, config.model_dump(mode="json"))
-        if stored.has_secret:
-            changes["secret"] = {"from": None, "to": REDACTED}
-        await self._audit(stored, "create", actor, changes)
+        await self._audit("create", actor, None, stored)
         return stored
 
     async def _change(
@@ -233,7 +212,7 @@ class CrmConfigs:
         tenant_id: str,
         settings_id: str,
         action: str,
-        actor: str,
+        actor: Actor,
         apply: Callable[[StoredCrmConfig], StoredCrmConfig],
     ) -> StoredCrmConfig:
         before: list[StoredCrmConfig] = []
@@ -247,7 +226,7 @@ class CrmConfigs:
                 update={
                     "version": current.version + 1,
                     "updated_at": self.clock(),
-                    "updated_by": actor,
+                    "updated_by": actor.id,
                 }
             )
 
@@ -260,17 +239,11 @@ class CrmConfigs:
         old = before[-1]
         if after is old:
             return after  # nothing changed: nothing to audit
-        changes = _diff(old.config.model_dump(mode="json"), after.config.model_dump(mode="json"))
-        if after.sealed_secret != old.sealed_secret:
-            changes["secret"] = {
-                "from": REDACTED if old.has_secret else None,
-                "to": REDACTED if after.has_secret else None,
-            }
-        await self._audit(after, action, actor, changes)
+        await self._audit(action, actor, old, after)
         return after
 
     async def update(
-        self, tenant_id: str, settings_id: str, patch: dict[str, Any], actor: str
+        self, tenant_id: str, settings_id: str, patch: dict[str, Any], actor: Actor
     ) -> StoredCrmConfig:
         """Change some settings (not the ID, tenant or secret: see rotate_secret)."""
         fixed = [name for name in (*_FIXED, "secret") if name in patch]
@@ -297,7 +270,7 @@ class CrmConfigs:
         return await self._change(tenant_id, settings_id, "update", actor, apply)
 
     async def rotate_secret(
-        self, tenant_id: str, settings_id: str, secret: SecretStr, actor: str
+        self, tenant_id: str, settings_id: str, secret: SecretStr, actor: Actor
     ) -> StoredCrmConfig:
         if not secret.get_secret_value():
             raise ConfigInvalid(
@@ -308,10 +281,10 @@ class CrmConfigs:
         def apply(stored: StoredCrmConfig) -> StoredCrmConfig:
             return stored.model_copy(update={"sealed_secret": self._seal(stored.config, secret)})
 
-        return await self._change(tenant_id, settings_id, "rotate-secret", actor, apply)
+        return await self._change(tenant_id, settings_id, "rotateSecret", actor, apply)
 
     async def set_enabled(
-        self, tenant_id: str, settings_id: str, enabled: bool, actor: str
+        self, tenant_id: str, settings_id: str, enabled: bool, actor: Actor
     ) -> StoredCrmConfig:
         def apply(stored: StoredCrmConfig) -> StoredCrmConfig:
             config = stored.config.model_copy(update={"enabled": enabled})
@@ -320,15 +293,14 @@ class CrmConfigs:
         action = "enable" if enabled else "disable"
         return await self._change(tenant_id, settings_id, action, actor, apply)
 
-    async def disable(self, tenant_id: str, settings_id: str, actor: str) -> StoredCrmConfig:
+    async def disable(self, tenant_id: str, settings_id: str, actor: Actor) -> StoredCrmConfig:
         return await self.set_enabled(tenant_id, settings_id, False, actor)
 
-    async def delete(self, tenant_id: str, settings_id: str, actor: str) -> None:
+    async def delete(self, tenant_id: str, settings_id: str, actor: Actor) -> None:
         key = keys.crm_config(tenant_id, settings_id)
         document = await self.store.read(key)
         if document is None:
             raise ConfigNotFound(f"no CRM configuration {settings_id!r}")
         stored = StoredCrmConfig.model_validate_json(document.data)
         await self.store.delete(key, document.etag)
-        changes = _diff(stored.config.model_dump(mode="json"), {})
-        await self._audit(stored, "delete", actor, changes)
+        await self._audit("delete", actor, stored, None)

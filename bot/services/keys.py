@@ -38,7 +38,19 @@ def supervisor(tenant_id: str, user_id: str) -> str:
 
 
 def audit(tenant_id: str, entry_id: str) -> str:
+    """A merge's own journal (its plan, state and undo data; bot.services.merge).
+
+    Not the audit stream: that is :func:`audit_entry`."""
     return f"{tenant_prefix(tenant_id)}audit/{part(entry_id)}"
+
+
+def audit_entry(tenant_id: str, day: str, entry_id: str) -> str:
+    """One entry of the tenant's audit stream (bot.services.audit), filed by UTC day."""
+    return f"{audit_log_prefix(tenant_id)}{part(day)}/{part(entry_id)}"
+
+
+def audit_log_prefix(tenant_id: str) -> str:
+    return f"{tenant_prefix(tenant_id)}audit-log/"
 
 
 def cards_prefix(tenant_id: str) -> str:
@@ -62,15 +74,6 @@ def crm_config(tenant_id: str, settings_id: str) -> str:
 
 def crm_configs_prefix(tenant_id: str) -> str:
     return f"{tenant_prefix(tenant_id)}crm-configs/"
-
-
-def config_audit(tenant_id: str, entry_id: str) -> str:
-    """Audit of CRM configuration changes (kept apart from merge audits)."""
-    return f"{tenant_prefix(tenant_id)}config-audit/{part(entry_id)}"
-
-
-def config_audit_prefix(tenant_id: str) -> str:
-    return f"{tenant_prefix(tenant_id)}config-audit/"
 
 
 def tenant_consent(tenant_id: str) -> str:

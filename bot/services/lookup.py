@@ -27,7 +27,8 @@ from bot.domain.interactions import Interaction
 from bot.domain.links import pin_record
 from bot.domain.records import CrmRecord, RecordRef
 from bot.domain.routing import RoutingConfig, RoutingDecision, route
-from bot.services import keys, tenant_settings
+from bot.services import audit, keys, tenant_settings
+from bot.services.audit import Actor
 from bot.services.context import Context
 from bot.services.crm import CrmClient, RecordNotFound, SearchCriteria
 from bot.services.crm_lookup import fan_out
@@ -167,8 +168,19 @@ async def get_routing(ctx: Context, tenant_id: str) -> RoutingConfig:
     return stored or RoutingConfig()
 
 
-async def put_routing(ctx: Context, tenant_id: str, config: RoutingConfig) -> None:
+async def put_routing(ctx: Context, tenant_id: str, config: RoutingConfig, actor: Actor) -> None:
+    before = await read_model(ctx.store, keys.routing(tenant_id), RoutingConfig)
     await put_model(ctx.store, keys.routing(tenant_id), config)
+    await audit.record_change(
+        ctx.store,
+        tenant_id,
+        actor,
+        "routing.put",
+        at=ctx.clock(),
+        target=None,
+        before=before,
+        after=config,
+    )
 
 
 def _primary(records: list[CrmRecord]) -> CrmRecord | None:

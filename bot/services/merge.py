@@ -56,7 +56,9 @@ from bot.domain.merge import (
     unmerged,
 )
 from bot.errors import Conflict
+from bot.services import audit as audit_stream
 from bot.services import keys, name_index
+from bot.services.audit import Actor
 from bot.services.cards import IndexEntry, get_card, live_card, move_interaction
 from bot.services.context import Context
 from bot.services.merge_candidates import card_facts
@@ -173,7 +175,22 @@ async def _finish_merge(ctx: Context, tenant_id: str, audit: MergeAudit) -> Merg
         ctx, keys.audit(tenant_id, audit.id), MergeState.pending, MergeState.done
     )
     await _settled(ctx, tenant_id, audit.id)
+    await _audit(ctx, tenant_id, audit, "card.merge", audit.actor)
     return audit
+
+
+async def _audit(ctx: Context, tenant_id: str, merged: MergeAudit, kind: str, actor: str) -> None:
+    """The merge (or its undo) in the tenant's audit stream, once per merge id."""
+    await audit_stream.record(
+        ctx.store,
+        tenant_id,
+        Actor(actor, ctx.door),
+        kind,
+        at=ctx.clock(),
+        target=merged.survivor_id,
+        details={"mergeId": merged.id, "absorbedCardId": merged.absorbed_id},
+        entry_id=f"{kind}-{merged.id}",
+    )
 
 
 async def _plan(
@@ -388,6 +405,7 @@ async def _finish_undo(ctx: Context, tenant_id: str, audit: MergeAudit) -> Merge
         ctx, keys.audit(tenant_id, audit.id), MergeState.undoing, MergeState.undone
     )
     await _settled(ctx, tenant_id, audit.id)
+    await _audit(ctx, tenant_id, audit, "card.mergeUndo", audit.undone_by or audit.actor)
     return audit
 
 

@@ -36,12 +36,14 @@ from bot.domain.memorialization import (
 )
 from bot.domain.records import RecordRef
 from bot.errors import Conflict
-from bot.services import keys
+from bot.services import audit, keys
+from bot.services.audit import Actor
 from bot.services.store import (
     AlreadyExists,
     NotFound,
     PreconditionFailed,
     Store,
+    put_model,
     read_model,
     update,
 )
@@ -98,6 +100,30 @@ async def mapping_for(store: Store, tenant_id: str, settings_id: str) -> Memoria
         store, keys.memorialization(tenant_id, settings_id), MemorializationMapping
     )
     return stored or DEFAULT_MAPPING
+
+
+async def save_mapping(
+    store: Store,
+    tenant_id: str,
+    settings_id: str,
+    mapping: MemorializationMapping,
+    actor: Actor,
+    at: datetime,
+) -> None:
+    """Replace a CRM configuration's memorialization mapping (audited)."""
+    key = keys.memorialization(tenant_id, settings_id)
+    before = await read_model(store, key, MemorializationMapping)
+    await put_model(store, key, mapping)
+    await audit.record_change(
+        store,
+        tenant_id,
+        actor,
+        "mapping.put",
+        at=at,
+        target=settings_id,
+        before=before,
+        after=mapping,
+    )
 
 
 def new_item(

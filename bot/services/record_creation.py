@@ -36,7 +36,8 @@ from bot.domain.record_policies import (
     title_values,
 )
 from bot.domain.records import CrmRecord, RecordRef
-from bot.services import keys
+from bot.services import audit, keys
+from bot.services.audit import Actor
 from bot.services.context import Context
 from bot.services.crm import CrmClient, CrmError
 from bot.services.store import (
@@ -100,15 +101,40 @@ async def get_policy(ctx: Context, tenant_id: str, queue: str) -> RecordPolicy |
     return await read_model(ctx.store, policy_key(tenant_id, queue), RecordPolicy)
 
 
-async def put_policy(ctx: Context, tenant_id: str, queue: str, policy: RecordPolicy) -> None:
-    await put_model(ctx.store, policy_key(tenant_id, queue), policy)
-
-
-async def delete_policy(ctx: Context, tenant_id: str, queue: str) -> bool:
+async def put_policy(
+    ctx: Context, tenant_id: str, queue: str, policy: RecordPolicy, actor: Actor
+) -> None:
     key = policy_key(tenant_id, queue)
-    if await ctx.store.read(key) is None:
+    before = await read_model(ctx.store, key, RecordPolicy)
+    await put_model(ctx.store, key, policy)
+    await audit.record_change(
+        ctx.store,
+        tenant_id,
+        actor,
+        "policy.put",
+        at=ctx.clock(),
+        target=queue,
+        before=before,
+        after=policy,
+    )
+
+
+async def delete_policy(ctx: Context, tenant_id: str, queue: str, actor: Actor) -> bool:
+    key = policy_key(tenant_id, queue)
+    before = await read_model(ctx.store, key, RecordPolicy)
+    if before is None:
         return False
     await ctx.store.delete(key)
+    await audit.record_change(
+        ctx.store,
+        tenant_id,
+        actor,
+        "policy.delete",
+        at=ctx.clock(),
+        target=queue,
+        before=before,
+        after=None,
+    )
     return True
 
 

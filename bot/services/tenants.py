@@ -15,7 +15,8 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from bot.errors import Unauthorized
-from bot.services import keys
+from bot.services import audit, keys
+from bot.services.audit import Actor, Door
 from bot.services.store import AlreadyExists, Store, read_model, update
 from bot.settings import Settings
 
@@ -55,7 +56,21 @@ async def is_consented(store: Store, tenant_id: str) -> bool:
     return record is not None and record.consented
 
 
-async def _change(store: Store, tenant_id: str, event: ConsentEvent) -> TenantConsent:
+async def _change(store: Store, tenant_id: str, event: ConsentEvent, door: Door) -> TenantConsent:
+    recorded = await _save(store, tenant_id, event)
+    await audit.record(
+        store,
+        tenant_id,
+        Actor(event.by, door),
+        f"consent.{event.action}",
+        at=event.at,
+        target=tenant_id,
+        details={"detail": event.detail} if event.detail else None,
+    )
+    return recorded
+
+
+async def _save(store: Store, tenant_id: str, event: ConsentEvent) -> TenantConsent:
     key = keys.tenant_consent(tenant_id)
     granted = event.action == "granted"
 
@@ -78,20 +93,32 @@ async def _change(store: Store, tenant_id: str, event: ConsentEvent) -> TenantCo
 
 
 async def record_consent(
-    store: Store, tenant_id: str, *, at: datetime, by: str, detail: str = ""
+    store: Store,
+    tenant_id: str,
+    *,
+    at: datetime,
+    by: str,
+    detail: str = "",
+    door: Door = Door.api,
 ) -> TenantConsent:
     """The tenant's administrator granted consent (idempotent; each grant is recorded)."""
     return await _change(
-        store, tenant_id, ConsentEvent(action="granted", at=at, by=by, detail=detail)
+        store, tenant_id, ConsentEvent(action="granted", at=at, by=by, detail=detail), door
     )
 
 
 async def revoke(
-    store: Store, tenant_id: str, *, at: datetime, by: str, detail: str = ""
+    store: Store,
+    tenant_id: str,
+    *,
+    at: datetime,
+    by: str,
+    detail: str = "",
+    door: Door = Door.api,
 ) -> TenantConsent:
     """The tenant is refused again until it consents anew (its data stays untouched)."""
     return await _change(
-        store, tenant_id, ConsentEvent(action="revoked", at=at, by=by, detail=detail)
+        store, tenant_id, ConsentEvent(action="revoked", at=at, by=by, detail=detail), door
     )
 
 

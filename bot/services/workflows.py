@@ -37,7 +37,8 @@ from bot.domain.workflows import (
     update_target,
 )
 from bot.errors import Conflict, NotFound, UpstreamError
-from bot.services import keys, tenant_settings
+from bot.services import audit, keys, tenant_settings
+from bot.services.audit import Actor
 from bot.services.context import Context
 from bot.services.crm import CrmClient, CrmError, NotSupported, SearchCriteria
 from bot.services.rendering import publish
@@ -168,8 +169,8 @@ async def client_for(ctx: Context, tenant_id: str, settings_id: str | None) -> C
     raise NoCrm(f"CRM configuration {settings_id!r} is not connected for this tenant")
 
 
-async def save(ctx: Context, tenant_id: str, raw: dict[str, Any]) -> Workflow:
-    """Validate and store a definition; raises WorkflowInvalid / UpdateNotSupported."""
+async def save(ctx: Context, tenant_id: str, raw: dict[str, Any], actor: Actor) -> Workflow:
+    """Validate and store a definition (audited); raises WorkflowInvalid / UpdateNotSupported."""
     workflow = parse_workflow(raw)
     try:
         client = await client_for(ctx, tenant_id, workflow.settings_id)
@@ -177,7 +178,19 @@ async def save(ctx: Context, tenant_id: str, raw: dict[str, Any]) -> Workflow:
         raise WorkflowInvalid(str(error)) from None
     check_kind(workflow, crm_kind(client))
     stored = StoredWorkflow(definition=workflow.model_dump(mode="json", by_alias=True))
-    await put_model(ctx.store, workflow_key(tenant_id, workflow.id), stored)
+    key = workflow_key(tenant_id, workflow.id)
+    before = await read_model(ctx.store, key, StoredWorkflow)
+    await put_model(ctx.store, key, stored)
+    await audit.record_change(
+        ctx.store,
+        tenant_id,
+        actor,
+        "workflow.put",
+        at=ctx.clock(),
+        target=workflow.id,
+        before=before.definition if before else None,
+        after=stored.definition,
+    )
     return workflow
 
 
@@ -195,11 +208,22 @@ async def list_all(ctx: Context, tenant_id: str) -> list[Workflow]:
     return sorted(found, key=lambda w: w.id)
 
 
-async def delete(ctx: Context, tenant_id: str, workflow_id: str) -> bool:
+async def delete(ctx: Context, tenant_id: str, workflow_id: str, actor: Actor) -> bool:
     key = workflow_key(tenant_id, workflow_id)
-    if await ctx.store.read(key) is None:
+    before = await read_model(ctx.store, key, StoredWorkflow)
+    if before is None:
         return False
     await ctx.store.delete(key)
+    await audit.record_change(
+        ctx.store,
+        tenant_id,
+        actor,
+        "workflow.delete",
+        at=ctx.clock(),
+        target=workflow_id,
+        before=before.definition,
+        after=None,
+    )
     return True
 
 

@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 from bot.domain.interactions import EventRecord, Interaction
 from bot.domain.memorialization import WriteKind
 from bot.domain.records import CrmRecord, RecordRef
-from bot.services import keys, outbox
+from bot.services import audit, keys, outbox
 from bot.services.context import Context, EventListener
 from bot.services.crm import (
     CrmClient,
@@ -126,14 +126,17 @@ class WritebackWorker:
         purge_interval: float = 3600.0,
         purge_first_after: float = 60.0,
         purge_limit: int = 500,
+        audit_retention_days: float = audit.DEFAULT_RETENTION_DAYS,
     ) -> None:
         """``poll_interval``: how often the queue (or, without one, the store) is looked
         at; ``scan_interval``: how often the store's due markers are scanned (default:
         every poll without a queue, a safety net every 30 s or 10 polls with one).
 
         ``retention_tenants``: whose finished items to purge after ``recovery_days``
-        (None: no background purge)."""
+        (None: no background purge); the same sweep drops their audit entries older than
+        ``audit_retention_days`` (a retention of its own, not the recovery window)."""
         self.recovery_days = recovery_days
+        self.audit_retention_days = audit_retention_days
         self.retention_tenants = retention_tenants
         self.purge_interval = purge_interval
         self.purge_first_after = purge_first_after
@@ -223,6 +226,12 @@ class WritebackWorker:
             )
             self._purge_after[tenant_id] = result.resume_after
             purged += len(result.purged)
+            audit_cutoff = self.ctx.clock() - timedelta(days=self.audit_retention_days)
+            dropped = await audit.purge_expired(self.ctx.store, tenant_id, audit_cutoff)
+            if dropped:
+                log.info(
+                    "audit retention: %d entries of %s before %s", dropped, tenant_id, audit_cutoff
+                )
         if purged:
             log.info("write-back retention: purged %d item(s) before %s", purged, cutoff)
         return purged
@@ -382,9 +391,29 @@ class WritebackWorker:
         except _Park as park:
             self._finish(item, OutboxStatus.parked, str(park))
         await self._save(item, etag)
+        await self._audit(item)
         await self._unmark(marker)
         await self._republish(item)
         return None
+
+    async def _audit(self, item: OutboxItem) -> None:
+        """The outcome in the tenant's audit stream: it outlives the outbox's retention."""
+        delivered = item.status is OutboxStatus.done
+        await audit.record(
+            self.ctx.store,
+            item.tenant_id,
+            audit.SYSTEM,
+            "writeback.delivered" if delivered else "writeback.parked",
+            at=self.ctx.clock(),
+            target=item.record.key,
+            details={
+                "interactionId": item.interaction_id,
+                "recordTitle": item.record_title,
+                "attempts": item.attempts,
+                "steps": [step.kind.value for step in item.steps],
+                **({} if delivered else {"reason": item.parked_reason}),
+            },
+        )
 
     def _finish(self, item: OutboxItem, status: OutboxStatus, reason: str | None = None) -> None:
         item.status = status

@@ -6,14 +6,13 @@
 * ``POST /api/admin/crms/{settingsId}/test`` -- a harmless search; typed outcome
 * ``POST /api/admin/crms/{settingsId}/rotate-secret`` -- body ``{"secret": "..."}``
 * ``POST /api/admin/crms/{settingsId}/disable`` (and ``/enable``)
-* ``GET  /api/admin/crm-audit`` -- the configuration audit trail
 
 Bodies use the CrmConfig field names (``settings_id``, ``display_name``, ``base_url``,
 ``auth``, ``field_mappings``, ``enabled`` ...); answers add ``has_secret``, ``version``,
 ``created_at``, ``updated_at`` and ``updated_by``, never the secret.
 
-Validation errors answer 422 with every refused field in the problem's ``errors``. The optional
-``X-Admin-Actor`` header names the person for the audit trail.
+Validation errors answer 422 with every refused field in the problem's ``errors``. Every change
+is in the tenant's audit stream (``GET /api/admin/audit``).
 """
 
 from __future__ import annotations
@@ -24,17 +23,13 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot.adapters.crm.directory import StoreDirectory
-from bot.adapters.inbound import header, json_object
+from bot.adapters.inbound import json_object
+from bot.services.audit import Actor
 from bot.services.crm_configs import ConfigInvalid, CrmConfigs, parse_config
-from bot.web.admin_auth import admin_tenant
+from bot.web.admin_auth import admin_of
 
 CRM_CONFIGS = web.AppKey("crm_configs", CrmConfigs)
 CRM_DIRECTORY = web.AppKey("crm_directory", StoreDirectory)
-
-
-def _actor(request: web.Request, tenant_id: str) -> str:
-    named = header(request, "X-Admin-Actor").strip()[:200]
-    return f"admin-api:{tenant_id}" + (f":{named}" if named else "")
 
 
 _body = json_object
@@ -44,7 +39,8 @@ def _handler(
     run: Any,
 ) -> Any:
     async def handle(request: web.Request) -> web.StreamResponse:
-        response: web.StreamResponse = await run(request, admin_tenant(request))
+        admin = admin_of(request)
+        response: web.StreamResponse = await run(request, admin.tenant_id, admin.actor)
         return response
 
     return handle
@@ -54,46 +50,44 @@ def _configs(request: web.Request) -> CrmConfigs:
     return request.app[CRM_CONFIGS]
 
 
-async def _list(request: web.Request, tenant_id: str) -> web.Response:
+async def _list(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     found = await _configs(request).list(tenant_id)
     return web.json_response({"crms": [stored.public() for stored in found]})
 
 
-async def _create(request: web.Request, tenant_id: str) -> web.Response:
+async def _create(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     config = parse_config(tenant_id, await _body(request))
-    stored = await _configs(request).create(config, _actor(request, tenant_id))
+    stored = await _configs(request).create(config, actor)
     return web.json_response(stored.public(), status=201)
 
 
-async def _get(request: web.Request, tenant_id: str) -> web.Response:
+async def _get(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     stored = await _configs(request).require(tenant_id, request.match_info["settings_id"])
     return web.json_response(stored.public())
 
 
-async def _patch(request: web.Request, tenant_id: str) -> web.Response:
+async def _patch(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     stored = await _configs(request).update(
         tenant_id,
         request.match_info["settings_id"],
         await _body(request),
-        _actor(request, tenant_id),
+        actor,
     )
     return web.json_response(stored.public())
 
 
-async def _delete(request: web.Request, tenant_id: str) -> web.Response:
-    await _configs(request).delete(
-        tenant_id, request.match_info["settings_id"], _actor(request, tenant_id)
-    )
+async def _delete(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
+    await _configs(request).delete(tenant_id, request.match_info["settings_id"], actor)
     return web.Response(status=204)
 
 
-async def _test(request: web.Request, tenant_id: str) -> web.Response:
+async def _test(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     stored = await _configs(request).require(tenant_id, request.match_info["settings_id"])
     outcome = await request.app[CRM_DIRECTORY].test(stored)
     return web.json_response(outcome.model_dump(mode="json", by_alias=True))
 
 
-async def _rotate(request: web.Request, tenant_id: str) -> web.Response:
+async def _rotate(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     secret = (await _body(request)).get("secret")
     if not isinstance(secret, str) or not secret:
         raise ConfigInvalid(
@@ -101,24 +95,19 @@ async def _rotate(request: web.Request, tenant_id: str) -> web.Response:
             [{"loc": ["secret"], "msg": "a non-empty string is required", "type": "missing"}],
         )
     stored = await _configs(request).rotate_secret(
-        tenant_id, request.match_info["settings_id"], SecretStr(secret), _actor(request, tenant_id)
+        tenant_id, request.match_info["settings_id"], SecretStr(secret), actor
     )
     return web.json_response(stored.public())
 
 
 def _enabled(enabled: bool) -> Any:
-    async def run(request: web.Request, tenant_id: str) -> web.Response:
+    async def run(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
         stored = await _configs(request).set_enabled(
-            tenant_id, request.match_info["settings_id"], enabled, _actor(request, tenant_id)
+            tenant_id, request.match_info["settings_id"], enabled, actor
         )
         return web.json_response(stored.public())
 
     return run
-
-
-async def _audit(request: web.Request, tenant_id: str) -> web.Response:
-    entries = await _configs(request).audit_log(tenant_id)
-    return web.json_response({"entries": [e.model_dump(mode="json") for e in entries]})
 
 
 def setup_admin_crm(app: web.Application, configs: CrmConfigs, directory: StoreDirectory) -> None:
@@ -134,4 +123,3 @@ def setup_admin_crm(app: web.Application, configs: CrmConfigs, directory: StoreD
     app.router.add_post(f"{one}/rotate-secret", _handler(_rotate))
     app.router.add_post(f"{one}/disable", _handler(_enabled(False)))
     app.router.add_post(f"{one}/enable", _handler(_enabled(True)))
-    app.router.add_get("/api/admin/crm-audit", _handler(_audit))

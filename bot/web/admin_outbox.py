@@ -19,12 +19,11 @@ from aiohttp import web
 from bot.adapters.inbound import json_object, validated
 from bot.domain.memorialization import MemorializationMapping
 from bot.errors import FieldError, InvalidInput, NotFound
-from bot.services import keys, outbox
+from bot.services import outbox
 from bot.services.context import Context
 from bot.services.outbox import OutboxItem, OutboxStatus
-from bot.services.store import put_model
 from bot.services.writeback import WritebackWorker
-from bot.web.admin_auth import SETTINGS_KEY, admin_tenant
+from bot.web.admin_auth import SETTINGS_KEY, admin_of
 from bot.web.interactions import CONTEXT
 
 WRITEBACK = web.AppKey("writeback_worker", WritebackWorker)
@@ -68,7 +67,8 @@ def item_json(item: OutboxItem, recovery_days: float | None = None) -> dict[str,
 
 
 async def list_outbox(request: web.Request) -> web.Response:
-    tenant_id = admin_tenant(request)
+    admin = admin_of(request)
+    tenant_id = admin.tenant_id
     raw = request.query.get("status")
     try:
         status = OutboxStatus(raw) if raw else None
@@ -90,7 +90,8 @@ async def list_outbox(request: web.Request) -> web.Response:
 
 
 async def replay_item(request: web.Request) -> web.Response:
-    tenant_id = admin_tenant(request)
+    admin = admin_of(request)
+    tenant_id = admin.tenant_id
     body = await json_object(request)
     ctx: Context = request.app[CONTEXT]
     worker = request.app.get(WRITEBACK)
@@ -126,7 +127,8 @@ async def _known_crm(ctx: Context, tenant_id: str, settings_id: str) -> bool:
 
 
 async def get_mapping(request: web.Request) -> web.Response:
-    tenant_id = admin_tenant(request)
+    admin = admin_of(request)
+    tenant_id = admin.tenant_id
     ctx: Context = request.app[CONTEXT]
     settings_id = request.match_info["settings_id"]
     if not await _known_crm(ctx, tenant_id, settings_id):
@@ -136,14 +138,15 @@ async def get_mapping(request: web.Request) -> web.Response:
 
 
 async def put_mapping(request: web.Request) -> web.Response:
-    tenant_id = admin_tenant(request)
+    admin = admin_of(request)
+    tenant_id = admin.tenant_id
     ctx: Context = request.app[CONTEXT]
     settings_id = request.match_info["settings_id"]
     if not await _known_crm(ctx, tenant_id, settings_id):
         raise NotFound(f"no CRM configuration {settings_id!r}")
     body = await json_object(request)
     mapping = validated(MemorializationMapping, body, "invalid memorialization mapping")
-    await put_model(ctx.store, keys.memorialization(tenant_id, settings_id), mapping)
+    await outbox.save_mapping(ctx.store, tenant_id, settings_id, mapping, admin.actor, ctx.clock())
     return web.json_response(mapping.model_dump(mode="json", by_alias=True))
 
 

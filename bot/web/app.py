@@ -32,6 +32,7 @@ from bot.services.record_creation import on_event as record_creation_listener
 from bot.services.store import Store
 from bot.services.writeback import RetryPolicy, WritebackWorker, outbox_listener
 from bot.settings import Settings, StoreKind
+from bot.web.admin_audit import setup_admin_audit
 from bot.web.admin_auth import SETTINGS_KEY as ADMIN_SETTINGS
 from bot.web.admin_crm import setup_admin_crm
 from bot.web.admin_outbox import WRITEBACK, setup_admin_outbox
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     setup_admin_tenant(app)
     setup_admin_crm(app, crm_configs, crms)
     setup_admin_outbox(app)
+    setup_admin_audit(app)
     queue_connection = settings.writeback_queue_connection_string.get_secret_value()
     queue = (
         AzureWorkQueue(queue_connection, settings.writeback_queue_name)
@@ -124,6 +126,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         queue=queue,
         recovery_days=settings.recovery_days,
         retention_tenants=lambda: settings.known_tenants,
+        audit_retention_days=settings.audit_retention_days,
     )
     app[WRITEBACK] = writeback
     ctx.event_listeners.append(outbox_listener(writeback))

@@ -13,7 +13,7 @@ from aiohttp import web
 from bot.adapters.inbound import json_model
 from bot.domain.routing import RoutingConfig
 from bot.services import lookup
-from bot.web.admin_auth import admin_tenant
+from bot.web.admin_auth import admin_of
 from bot.web.interactions import CONTEXT, api_key_tenant
 
 
@@ -29,14 +29,16 @@ def _dump(config: RoutingConfig) -> dict[str, object]:
 
 
 async def get_routing(request: web.Request) -> web.Response:
-    tenant_id = admin_tenant(request)
+    admin = admin_of(request)
+    tenant_id = admin.tenant_id
     return web.json_response(_dump(await lookup.get_routing(request.app[CONTEXT], tenant_id)))
 
 
 async def put_routing(request: web.Request) -> web.Response:
-    tenant_id = admin_tenant(request)
+    admin = admin_of(request)
+    tenant_id = admin.tenant_id
     config = await json_model(request, RoutingConfig, "invalid routing rules")
-    await lookup.put_routing(request.app[CONTEXT], tenant_id, config)
+    await lookup.put_routing(request.app[CONTEXT], tenant_id, config, admin.actor)
     return web.json_response(_dump(config))
 
 

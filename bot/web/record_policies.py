@@ -13,7 +13,7 @@ from bot.adapters.inbound import json_model
 from bot.domain.record_policies import RecordPolicy
 from bot.errors import NotFound
 from bot.services import record_creation
-from bot.web.admin_auth import admin_tenant
+from bot.web.admin_auth import admin_of
 from bot.web.interactions import CONTEXT
 
 
@@ -22,13 +22,15 @@ def _dump(policy: RecordPolicy) -> dict[str, object]:
 
 
 async def list_policies(request: web.Request) -> web.Response:
-    tenant_id = admin_tenant(request)
+    admin = admin_of(request)
+    tenant_id = admin.tenant_id
     found = await record_creation.list_policies(request.app[CONTEXT], tenant_id)
     return web.json_response({"policies": {queue: _dump(p) for queue, p in found.items()}})
 
 
 async def get_policy(request: web.Request) -> web.Response:
-    tenant_id = admin_tenant(request)
+    admin = admin_of(request)
+    tenant_id = admin.tenant_id
     queue = request.match_info["queue"]
     policy = await record_creation.get_policy(request.app[CONTEXT], tenant_id, queue)
     if policy is None:
@@ -37,17 +39,19 @@ async def get_policy(request: web.Request) -> web.Response:
 
 
 async def put_policy(request: web.Request) -> web.Response:
-    tenant_id = admin_tenant(request)
+    admin = admin_of(request)
+    tenant_id = admin.tenant_id
     queue = request.match_info["queue"]
     policy = await json_model(request, RecordPolicy, "invalid record-creation policy")
-    await record_creation.put_policy(request.app[CONTEXT], tenant_id, queue, policy)
+    await record_creation.put_policy(request.app[CONTEXT], tenant_id, queue, policy, admin.actor)
     return web.json_response(_dump(policy))
 
 
 async def delete_policy(request: web.Request) -> web.Response:
-    tenant_id = admin_tenant(request)
+    admin = admin_of(request)
+    tenant_id = admin.tenant_id
     queue = request.match_info["queue"]
-    if not await record_creation.delete_policy(request.app[CONTEXT], tenant_id, queue):
+    if not await record_creation.delete_policy(request.app[CONTEXT], tenant_id, queue, admin.actor):
         raise NotFound(f"no record-creation policy for queue {queue!r}")
     return web.Response(status=204)
 

@@ -29,6 +29,7 @@ from bot.domain.interactions import Interaction
 from bot.errors import FieldError, InvalidInput, NotFound, Unauthorized, Unavailable
 from bot.services import card_actions, keys, supervisors
 from bot.services.agent_tokens import AgentTokens
+from bot.services.audit import Door
 from bot.services.live import LiveCards
 from bot.services.rendering import publish
 from bot.services.store import read_model
@@ -204,7 +205,7 @@ async def post_action(request: web.Request) -> web.Response:
         raise NotFound(f"interaction {interaction_id!r} does not exist")
     actor = card_actions.Actor(
         user_id=identity.agent_id,
-        door="tab",
+        door=Door.tab,
         supervisor=identity.sso is not None and SUPERVISOR_ROLE in identity.sso.roles,
     )
     result = await card_actions.execute(ctx, identity.tenant_id, actor, verb, data)

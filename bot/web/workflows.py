@@ -14,7 +14,7 @@ from bot.adapters.inbound import json_model, json_object
 from bot.domain.workflows import ExecuteRequest
 from bot.errors import FieldError, InvalidInput, NotFound
 from bot.services import workflows
-from bot.web.admin_auth import admin_tenant
+from bot.web.admin_auth import admin_of
 from bot.web.interactions import CONTEXT, api_key_tenant
 
 
@@ -27,13 +27,15 @@ async def execute(request: web.Request) -> web.Response:
 
 
 async def list_workflows(request: web.Request) -> web.Response:
-    tenant_id = admin_tenant(request)
+    admin = admin_of(request)
+    tenant_id = admin.tenant_id
     found = await workflows.list_all(request.app[CONTEXT], tenant_id)
     return web.json_response({"workflows": [workflows.dump(w) for w in found]})
 
 
 async def get_workflow(request: web.Request) -> web.Response:
-    tenant_id = admin_tenant(request)
+    admin = admin_of(request)
+    tenant_id = admin.tenant_id
     workflow_id = request.match_info["workflowId"]
     found = await workflows.get(request.app[CONTEXT], tenant_id, workflow_id)
     if found is None:
@@ -42,7 +44,8 @@ async def get_workflow(request: web.Request) -> web.Response:
 
 
 async def put_workflow(request: web.Request) -> web.Response:
-    tenant_id = admin_tenant(request)
+    admin = admin_of(request)
+    tenant_id = admin.tenant_id
     workflow_id = request.match_info["workflowId"]
     payload = await json_object(request)
     if payload.setdefault("id", workflow_id) != workflow_id:
@@ -50,14 +53,15 @@ async def put_workflow(request: web.Request) -> web.Response:
             "the workflow id in the body differs from the one in the path",
             [FieldError(loc=["id"], msg="must be the id in the path", type="value_error")],
         )
-    saved = await workflows.save(request.app[CONTEXT], tenant_id, payload)
+    saved = await workflows.save(request.app[CONTEXT], tenant_id, payload, admin.actor)
     return web.json_response(workflows.dump(saved))
 
 
 async def delete_workflow(request: web.Request) -> web.Response:
-    tenant_id = admin_tenant(request)
+    admin = admin_of(request)
+    tenant_id = admin.tenant_id
     workflow_id = request.match_info["workflowId"]
-    if not await workflows.delete(request.app[CONTEXT], tenant_id, workflow_id):
+    if not await workflows.delete(request.app[CONTEXT], tenant_id, workflow_id, admin.actor):
         raise NotFound(f"no workflow {workflow_id!r}")
     return web.Response(status=204)
 

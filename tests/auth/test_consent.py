@@ -18,7 +18,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.cli import main
-from bot.services import tenants
+from bot.services import audit, tenants
+from bot.services.audit import Door
 from bot.services.secret_box import SecretBox
 from bot.settings import Settings
 from bot.web import consent
@@ -115,7 +116,11 @@ async def test_granted_consent_is_confirmed_and_recorded_with_who_and_when(
     assert record is not None and record.granted_at is not None
     [event] = record.history
     assert event.action == "granted" and entra.tenant in event.by and event.detail
-    assert await stored(client) == [f"tenants/{entra.tenant}/consent"]
+    [audit_key, consent_key] = await stored(client)
+    assert consent_key == f"tenants/{entra.tenant}/consent"
+    assert audit_key.startswith(f"tenants/{entra.tenant}/audit-log/")
+    [entry] = await audit.query(store, entra.tenant)
+    assert (entry.kind, entry.door, entry.actor) == ("consent.granted", Door.api, event.by)
 
     # revoked: the tenant is refused again, and the history keeps both
     await tenants.revoke(store, entra.tenant, at=event.at, by="operator")

@@ -205,7 +205,7 @@ async def test_nothing_of_tenant_a_is_readable_or_writable_from_tenant_b(
         )
         assert await b("POST", "/api/admin/crms/a-secret-crm/disable", headers=B_ADMIN) == 404
         assert await b("DELETE", "/api/admin/crms/a-secret-crm", headers=B_ADMIN) == 404
-        assert await b("GET", "/api/admin/crm-audit", headers=B_ADMIN) == 200
+        assert await b("GET", "/api/admin/audit", headers=B_ADMIN) == 200
         assert await b("GET", "/api/admin/workflows", headers=B_ADMIN) == 200
         assert await b("GET", "/api/admin/workflows/a-secret-wf", headers=B_ADMIN) == 404
         assert await b("DELETE", "/api/admin/workflows/a-secret-wf", headers=B_ADMIN) in (404, 204)

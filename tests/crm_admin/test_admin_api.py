@@ -54,7 +54,7 @@ async def test_every_route_needs_an_admin_key(admin: TestClient[Any, Any]):
         ("POST", "/api/admin/crms/fd/test"),
         ("POST", "/api/admin/crms/fd/rotate-secret"),
         ("POST", "/api/admin/crms/fd/disable"),
-        ("GET", "/api/admin/crm-audit"),
+        ("GET", "/api/admin/audit"),
     ]:
         for headers in ({}, {"X-Admin-Key": "wrong"}, {"X-Api-Key": "api-a"}):
             response = await admin.request(method, path, headers=headers, json={})
@@ -70,7 +70,7 @@ async def test_crud_with_tenant_isolation_and_no_secret_in_output(
     body = await created.json()
     assert body["settings_id"] == "fd" and body["tenant_id"] == "tenant-a"
     assert body["has_secret"] is True and body["version"] == 1
-    assert body["updated_by"] == "admin-api:tenant-a:alice@a.example"
+    assert body["updated_by"] == "admin-key:tenant-a:alice@a.example"
 
     listed = await (await admin.get("/api/admin/crms", headers=A)).json()
     assert [c["settings_id"] for c in listed["crms"]] == ["fd"]
@@ -91,14 +91,14 @@ async def test_crud_with_tenant_isolation_and_no_secret_in_output(
     disabled = await admin.post("/api/admin/crms/fd/disable", headers=A)
     assert (await disabled.json())["enabled"] is False
 
-    audit = await (await admin.get("/api/admin/crm-audit", headers=A)).json()
-    assert [e["action"] for e in audit["entries"]] == [
-        "create",
-        "update",
-        "rotate-secret",
-        "disable",
+    audit = await (await admin.get("/api/admin/audit?kind=crm", headers=A)).json()
+    assert [(e["kind"], e["door"], e["target"]) for e in audit["entries"]] == [
+        ("crm.create", "api", "fd"),
+        ("crm.update", "api", "fd"),
+        ("crm.rotateSecret", "api", "fd"),
+        ("crm.disable", "api", "fd"),
     ]
-    assert (await (await admin.get("/api/admin/crm-audit", headers=B)).json()) == {"entries": []}
+    assert (await (await admin.get("/api/admin/audit", headers=B)).json())["entries"] == []
 
     everything = "".join(
         [

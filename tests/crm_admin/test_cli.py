@@ -11,8 +11,8 @@ import pytest
 
 from bot.adapters.storage.local import LocalStore
 from bot.cli import main
-from bot.services.crm_configs import CrmConfigs
-from bot.services.secret_box import SecretBox
+from bot.services import audit
+from bot.services.audit import Door
 
 from .conftest import TEST_KEY
 
@@ -34,8 +34,7 @@ def audit_actions(data_dir: Path) -> list[str]:
     async def read() -> list[str]:
         store = LocalStore(data_dir / "state.sqlite3")
         try:
-            configs = CrmConfigs(store, SecretBox.from_setting(TEST_KEY))
-            return [e.action for e in await configs.audit_log("t1")]
+            return [e.kind for e in await audit.query(store, "t1") if e.door is Door.cli]
         finally:
             await store.close()
 
@@ -88,7 +87,7 @@ def test_add_list_test_rotate_disable(
 
     data = stored_bytes(data_dir)
     assert b"cli-s3cret-value" not in data and b"rotated-cli-secret" not in data
-    assert audit_actions(data_dir) == ["create", "rotate-secret", "disable"]
+    assert audit_actions(data_dir) == ["crm.create", "crm.rotateSecret", "crm.disable"]
 
 
 def test_errors_are_reported_with_fields(data_dir: Path, capsys: pytest.CaptureFixture[str]):

@@ -10,6 +10,7 @@ from bot.adapters.crm.config import CrmConfig, build_client
 from bot.adapters.crm.demo import DemoCrm
 from bot.adapters.crm.directory import BrokenCrm, StoreDirectory
 from bot.adapters.crm.mapped import MappedCrm
+from bot.services.audit import Actor, Door
 from bot.services.crm import CrmAuthError, CrmClient, SearchCriteria
 from bot.services.crm_configs import CrmConfigs, parse_config
 
@@ -43,9 +44,9 @@ async def directory(configs: CrmConfigs):
 
 
 async def test_each_tenant_gets_its_own_crms(configs: CrmConfigs, directory: StoreDirectory):
-    await configs.create(demo_config("t1", "a"), "admin")
-    await configs.create(demo_config("t1", "b"), "admin")
-    await configs.create(demo_config("t2", "c"), "admin")
+    await configs.create(demo_config("t1", "a"), Actor("admin", Door.cli))
+    await configs.create(demo_config("t1", "b"), Actor("admin", Door.cli))
+    await configs.create(demo_config("t2", "c"), Actor("admin", Door.cli))
     assert [c.settings_id for c in await directory.clients("t1")] == ["a", "b"]
     assert [c.settings_id for c in await directory.clients("t2")] == ["c"]
     assert await directory.clients("t3") == []
@@ -56,15 +57,17 @@ async def test_clients_are_cached_per_config_version(
 ):
     builder = directory.build
     assert isinstance(builder, CountingBuilder)
-    await configs.create(demo_config("t1", "a"), "admin")
-    await configs.create(demo_config("t1", "b"), "admin")
+    await configs.create(demo_config("t1", "a"), Actor("admin", Door.cli))
+    await configs.create(demo_config("t1", "b"), Actor("admin", Door.cli))
     first = await directory.clients("t1")
     directory.forget("t1")  # even with the list re-read, unchanged configs are not rebuilt
     second = await directory.clients("t1")
     assert [id(c) for c in first] == [id(c) for c in second]
     assert builder.built == [("t1", "a"), ("t1", "b")]
 
-    await configs.update("t1", "a", {"display_name": "Renamed"}, "admin")  # forgets the list
+    await configs.update(
+        "t1", "a", {"display_name": "Renamed"}, Actor("admin", Door.cli)
+    )  # forgets the list
     third = await directory.clients("t1")
     assert third[0] is not first[0] and third[1] is first[1]
     assert builder.built[-1] == ("t1", "a")
@@ -74,14 +77,14 @@ async def test_clients_are_cached_per_config_version(
 async def test_disabled_and_deleted_configs_are_not_used(
     configs: CrmConfigs, directory: StoreDirectory
 ):
-    await configs.create(demo_config("t1", "a"), "admin")
-    await configs.create(demo_config("t1", "b"), "admin")
+    await configs.create(demo_config("t1", "a"), Actor("admin", Door.cli))
+    await configs.create(demo_config("t1", "b"), Actor("admin", Door.cli))
     assert len(await directory.clients("t1")) == 2
-    await configs.disable("t1", "a", "admin")
+    await configs.disable("t1", "a", Actor("admin", Door.cli))
     assert [c.settings_id for c in await directory.clients("t1")] == ["b"]
-    await configs.delete("t1", "b", "admin")
+    await configs.delete("t1", "b", Actor("admin", Door.cli))
     assert await directory.clients("t1") == []
-    await configs.set_enabled("t1", "a", True, "admin")
+    await configs.set_enabled("t1", "a", True, Actor("admin", Door.cli))
     assert [c.settings_id for c in await directory.clients("t1")] == ["a"]
 
 
@@ -90,9 +93,9 @@ async def test_demo_crm_is_added_unless_a_config_takes_its_id(configs: CrmConfig
     directory = StoreDirectory(configs, always=[demo])
     try:
         assert await directory.clients("t1") == [demo]
-        await configs.create(demo_config("t1", "zd-like"), "admin")
+        await configs.create(demo_config("t1", "zd-like"), Actor("admin", Door.cli))
         assert [c.settings_id for c in await directory.clients("t1")] == ["demo", "zd-like"]
-        await configs.create(demo_config("t2", "demo", field_mappings=[]), "admin")
+        await configs.create(demo_config("t2", "demo", field_mappings=[]), Actor("admin", Door.cli))
         [only] = await directory.clients("t2")
         assert only is not demo and only.display_name == "Demo CRM"
     finally:
@@ -113,7 +116,7 @@ async def test_a_config_without_credentials_becomes_a_problem_not_a_crash(
             "auth": {"type": "api_key", "username": "a@b.c"},
         },
     )
-    await configs.create(config, "admin")
+    await configs.create(config, Actor("admin", Door.cli))
     [client] = await directory.clients("t1")
     assert isinstance(client, BrokenCrm)
     with pytest.raises(CrmAuthError, match="no credentials"):
@@ -126,7 +129,7 @@ async def test_mapped_configs_fill_card_fields(configs: CrmConfigs, directory: S
         {"crm_field": "language", "card_field": "Speaks"},
         {"crm_field": "account.tier", "card_field": "Tier"},
     ]
-    await configs.create(demo_config("t1", "a", field_mappings=mappings), "admin")
+    await configs.create(demo_config("t1", "a", field_mappings=mappings), Actor("admin", Door.cli))
     [client] = await directory.clients("t1")
     assert isinstance(client, MappedCrm)
     records = await client.search(SearchCriteria(phones=["+15550100"]))
@@ -161,7 +164,7 @@ async def test_vendor_custom_fields_reach_the_card_fields(
             ],
         },
     )
-    await configs.create(config, "admin")
+    await configs.create(config, Actor("admin", Door.cli))
     [client] = await directory.clients("t1")
     [edward] = [
         r

@@ -7,7 +7,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.services import keys
+from bot.services import audit, keys
+from bot.services.audit import AuditQuery, Door
 from bot.web.app import CONTEXT
 from tests.activities import TENANT, interaction_event
 from tests.bot.test_customer_card_flow import KEY, actions, install, invoke, start_call, texts
@@ -110,6 +111,14 @@ async def test_merge_edward_cards_then_undo(
     ] == email["cardId"]
     mail3 = await start_email(bot_client, "mail-3")
     assert mail3["cardId"] == email["cardId"]
+    # The merge and its undo are in the audit stream once each, retries or not.
+    assert bot_client.app is not None
+    merges = await audit.query(bot_client.app[CONTEXT].store, TENANT, AuditQuery(kind="card"))
+    assert [(e.kind, e.door, e.target) for e in merges] == [
+        ("card.merge", Door.teams, phone["cardId"]),
+        ("card.mergeUndo", Door.teams, phone["cardId"]),
+    ]
+    assert merges[0].details["absorbedCardId"] == email["cardId"]
 
 
 async def test_interaction_after_merge_stays_on_survivor_after_undo(

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from bot.domain.interactions import LifecycleEvent as E
 from bot.domain.memorialization import FieldMapping, MemorializationMapping, SourceField
-from bot.services import keys, outbox
+from bot.services import audit, keys, outbox
+from bot.services.audit import AuditQuery, Door
 from bot.services.outbox import OutboxStatus
 from bot.services.store import Store, put_model
 from bot.services.writeback import RetryPolicy
@@ -162,6 +163,17 @@ async def test_poison_is_parked_with_reason_and_replayed(one_store: Store) -> No
     [item] = await outbox.list_items(ctx.store, TENANT)
     assert item.status is OutboxStatus.done
     assert len(crm.tasks()) == 1
+    # Both outcomes are in the audit stream, which outlives the outbox's recovery copies.
+    parked, delivered = await audit.query(ctx.store, TENANT, AuditQuery(kind="writeback"))
+    assert (parked.kind, parked.door, parked.target) == (
+        "writeback.parked",
+        Door.system,
+        item.record.key,
+    )
+    assert "C-404" in parked.details["reason"]
+    assert (
+        delivered.kind == "writeback.delivered" and delivered.details["interactionId"] == "call-2"
+    )
 
 
 async def test_endless_outage_parks_after_max_attempts(one_store: Store) -> None:

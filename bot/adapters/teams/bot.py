@@ -17,6 +17,7 @@ from bot.domain.errors import DomainError
 from bot.domain.interactions import LifecycleEvent
 from bot.errors import InvalidInput
 from bot.services import card_actions, interactions
+from bot.services.audit import Door
 from bot.services.context import Context
 from bot.services.rendering import card_for
 from bot.services.tenants import TenantNotConsented, check_tenant
@@ -203,6 +204,6 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
         if verb == "demoCall" and self._settings.demo_commands:
             await self._demo_start(tenant, agent, "voice", str(data.get("from", "+1 555 0100")))
             return invoke.message("Simulated call started: the customer card is on its way.")
-        actor = card_actions.Actor(user_id=agent, door="teams")
+        actor = card_actions.Actor(user_id=agent, door=Door.teams)
         result = await card_actions.execute(self._ctx, tenant, actor, verb, data)
         return invoke.card(result.card)

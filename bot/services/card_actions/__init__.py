@@ -72,7 +72,7 @@ async def execute(
     Only the interaction's agent acts on it, or a supervisor (:mod:`bot.services.supervisors`),
     whichever door the action comes through; anyone else is refused before anything runs.
     """
-    ctx = dataclasses.replace(ctx, store=ReadOnce(ctx.store))
+    ctx = dataclasses.replace(ctx, store=ReadOnce(ctx.store), door=actor.door)
     try:
         data = ActionData.model_validate(raw_data)
     except ValidationError as error:

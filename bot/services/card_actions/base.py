@@ -14,6 +14,7 @@ from bot.domain.errors import DomainError
 from bot.domain.interactions import Interaction
 from bot.errors import Forbidden
 from bot.services import keys
+from bot.services.audit import Door
 from bot.services.cards import get_card
 from bot.services.context import Context
 from bot.services.store import read_model, update
@@ -32,7 +33,7 @@ class Actor:
     """Who clicked, and through which door (``teams``: the bot; ``tab``: the tab's API)."""
 
     user_id: str
-    door: str
+    door: Door
     supervisor: bool = False
     """Known to hold ``crmcard.Supervisor`` (the tab reads it from the SSO token)."""
 

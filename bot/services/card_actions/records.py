@@ -6,6 +6,8 @@ from bot.domain.errors import UnknownRecord
 from bot.domain.interactions import Interaction
 from bot.domain.links import LinkOutcome, pin_record, set_link
 from bot.domain.records import RecordRef
+from bot.services import audit
+from bot.services.audit import Actor
 from bot.services.card_actions.base import (
     ActionData,
     InvalidAction,
@@ -34,6 +36,16 @@ async def _set_link(
         return result.interaction
 
     updated = await change_interaction(ctx, interaction, change)
+    if outcomes[-1] is LinkOutcome.applied:
+        await audit.record(
+            ctx.store,
+            updated.tenant_id,
+            Actor(actor, ctx.door),
+            "card.link" if linked else "card.unlink",
+            at=ctx.clock(),
+            target=key,
+            details={"interactionId": updated.id, "cardId": updated.card_id},
+        )
     notices = {
         LinkOutcome.stale: f"{record_title(updated, key)} was changed by someone else after "
         "this card was shown. Here is the current card; nothing was changed.",

@@ -1,0 +1,291 @@
+"""The audit stream: one append-only log per tenant of who did what, when, through which door.
+
+Every link, unlink, merge and undo, every write-back outcome (delivered or parked) and
+every admin change (CRM connections, mappings, workflows, policies, routing, keys,
+consent, tenant settings) is one :class:`AuditEntry`, written once under
+:func:`bot.services.keys.audit_entry` and never changed afterwards (the single exception
+is GDPR erase, :func:`rewrite`). Admin changes carry the state before and after, with
+every secret-looking field redacted: an audit entry never holds a secret.
+
+Entries are kept for a retention of their own (``CRMCARD_AUDIT_RETENTION_DAYS``, default
+one year), independent of the 90-day purge of write-back recovery copies; the key starts
+with the entry's UTC day, so a date-range query or a retention sweep lists keys and reads
+only the days it needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from bot.services import keys
+from bot.services.store import AlreadyExists, NotFound, Store, create_model, read_model, update
+
+DEFAULT_RETENTION_DAYS = 365
+REDACTED = "***"
+
+_SECRET_NAMES = frozenset(
+    {
+        "secret",
+        "password",
+        "clientsecret",
+        "privatekey",
+        "apikey",
+        "token",
+        "accesstoken",
+        "refreshtoken",
+        "sealedsecret",
+        "keyhash",
+        "hash",
+        "certificate",
+    }
+)
+
+
+class Door(StrEnum):
+    """Where an action came in."""
+
+    teams = "teams"  # the bot (card actions in a chat or meeting)
+    tab = "tab"  # the personal tab / side panel
+    api = "api"  # the HTTP APIs (admin API, webhook, workflows)
+    cli = "cli"  # the operator's command line against the store
+    system = "system"  # crmcard itself (the write-back worker)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, and through which door: the two facts every audit entry starts with."""
+
+    id: str
+    door: Door
+
+
+SYSTEM = Actor("crmcard", Door.system)
+
+
+class AuditEntry(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    id: str
+    tenant_id: str
+    at: datetime
+    actor: str
+    door: Door
+    kind: str = Field(description="what happened, e.g. card.link, crm.update, key.revoke")
+    target: str | None = Field(None, description="what it happened to (an id or record key)")
+    before: Any = Field(None, description="admin changes: the state before (no secrets)")
+    after: Any = Field(None, description="admin changes: the state after (no secrets)")
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters of :func:`query`; ``kind`` matches exactly or as a prefix (``crm`` -> ``crm.*``)."""
+
+    actor: str | None = None
+    kind: str | None = None
+    door: Door | None = None
+    target: str | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    limit: int = 1000
+
+    def matches(self, entry: AuditEntry) -> bool:
+        return (
+            (self.actor is None or entry.actor == self.actor)
+            and (
+                self.kind is None
+                or entry.kind == self.kind
+                or entry.kind.startswith(self.kind + ".")
+            )
+            and (self.door is None or entry.door is self.door)
+            and (self.target is None or entry.target == self.target)
+            and (self.since is None or entry.at >= self.since)
+            and (self.until is None or entry.at < self.until)
+        )
+
+
+def redact(value: Any) -> Any:
+    """``value`` with every secret-looking field (secret, password, token ...) masked."""
+    if isinstance(value, dict):
+        return {
+            name: (
+                REDACTED
+                if _is_secret_name(name) and item not in (None, "", False)
+                else redact(item)
+            )
+            for name, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+def _is_secret_name(name: object) -> bool:
+    return isinstance(name, str) and name.replace("_", "").replace("-", "").lower() in _SECRET_NAMES
+
+
+def _day(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d")
+
+
+async def record(
+    store: Store,
+    tenant_id: str,
+    actor: Actor,
+    kind: str,
+    *,
+    at: datetime,
+    target: str | None = None,
+    before: Any = None,
+    after: Any = None,
+    details: dict[str, Any] | None = None,
+    entry_id: str | None = None,
+) -> AuditEntry:
+    """Append one entry to the tenant's audit stream (secrets redacted) and return it.
+
+    ``entry_id``: for an event that a retry may report again (a merge), a stable id makes
+    the entry once only: the second report of that day finds it and changes nothing.
+    """
+    entry = AuditEntry(
+        id=entry_id or f"{at.strftime('%Y%m%dT%H%M%S%fZ')}-{uuid.uuid4().hex[:12]}",
+        tenant_id=tenant_id,
+        at=at,
+        actor=actor.id,
+        door=actor.door,
+        kind=kind,
+        target=target,
+        before=redact(before),
+        after=redact(after),
+        details=redact(details or {}),
+    )
+    with contextlib.suppress(AlreadyExists):
+        await create_model(store, keys.audit_entry(tenant_id, _day(at), entry.id), entry)
+    return entry
+
+
+async def record_change(
+    store: Store,
+    tenant_id: str,
+    actor: Actor,
+    kind: str,
+    *,
+    at: datetime,
+    target: str | None,
+    before: BaseModel | dict[str, Any] | None,
+    after: BaseModel | dict[str, Any] | None,
+) -> AuditEntry | None:
+    """An admin change with its before/after as JSON; nothing is recorded when equal."""
+    old, new = _as_json(before), _as_json(after)
+    if old == new:
+        return None
+    return await record(store, tenant_id, actor, kind, at=at, target=target, before=old, after=new)
+
+
+def _as_json(value: BaseModel | dict[str, Any] | None) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    return value
+
+
+async def _entry_keys(
+    store: Store, tenant_id: str, since: datetime | None, until: datetime | None
+) -> AsyncIterator[str]:
+    prefix = keys.audit_log_prefix(tenant_id)
+    first = _day(since) if since is not None else None
+    last = _day(until) if until is not None else None
+    async for key in store.keys(prefix):
+        day = key[len(prefix) :].split("/", 1)[0]
+        if (first is None or day >= first) and (last is None or day <= last):
+            yield key
+
+
+async def query(store: Store, tenant_id: str, asked: AuditQuery | None = None) -> list[AuditEntry]:
+    """The tenant's entries matching ``asked``, oldest first, at most ``asked.limit``."""
+    asked = asked or AuditQuery()
+    found: list[AuditEntry] = []
+    async for key in _entry_keys(store, tenant_id, asked.since, asked.until):
+        entry = await read_model(store, key, AuditEntry)
+        if entry is not None and entry.tenant_id == tenant_id and asked.matches(entry):
+            found.append(entry)
+    found.sort(key=lambda e: (e.at, e.id))
+    return found[: max(0, asked.limit)]
+
+
+async def purge_expired(store: Store, tenant_id: str, cutoff: datetime) -> int:
+    """Delete the tenant's entries of days wholly before ``cutoff``; how many went."""
+    prefix = keys.audit_log_prefix(tenant_id)
+    last_kept_day = _day(cutoff)
+    doomed = [
+        key
+        async for key in store.keys(prefix)
+        if key[len(prefix) :].split("/", 1)[0] < last_kept_day
+    ]
+    for key in doomed:
+        with contextlib.suppress(NotFound):
+            await store.delete(key)
+    return len(doomed)
+
+
+async def rewrite(store: Store, tenant_id: str, change: Callable[[AuditEntry], AuditEntry]) -> int:
+    """Apply ``change`` to every entry of the tenant; how many changed.
+
+    The one exception to append-only, for GDPR erase (pseudonymizing a data subject).
+    ``change`` returns its argument for entries it leaves alone.
+    """
+    changed = 0
+    async for key in _entry_keys(store, tenant_id, None, None):
+        before = await read_model(store, key, AuditEntry)
+        if before is None:
+            continue
+        try:
+            after = await update(store, key, AuditEntry, change)
+        except NotFound:
+            continue
+        changed += after != before
+    return changed
+
+
+CSV_COLUMNS = ("at", "actor", "door", "kind", "target", "before", "after", "details", "id")
+
+
+def to_csv(entries: Iterable[AuditEntry]) -> str:
+    """The entries as CSV (RFC 4180); structured columns hold compact JSON."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for entry in entries:
+        writer.writerow(
+            [
+                entry.at.isoformat(),
+                _cell(entry.actor),
+                entry.door.value,
+                entry.kind,
+                _cell(entry.target or ""),
+                _json_cell(entry.before),
+                _json_cell(entry.after),
+                _json_cell(entry.details or None),
+                entry.id,
+            ]
+        )
+    return out.getvalue()
+
+
+def _json_cell(value: Any) -> str:
+    return "" if value is None else _cell(json.dumps(value, separators=(",", ":"), sort_keys=True))
+
+
+def _cell(text: str) -> str:
+    """No spreadsheet formula injection: a cell starting with = + - @ is quoted with '."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
