@@ -24,13 +24,23 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from bot.services import keys
-from bot.services.store import AlreadyExists, NotFound, Store, create_model, read_model, update
+from bot.services.store import (
+    AlreadyExists,
+    NotFound,
+    Store,
+    create_model,
+    put_model,
+    read_model,
+    update,
+)
+
+M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_RETENTION_DAYS = 365
 REDACTED = "***"
@@ -191,6 +201,33 @@ async def record_change(
     if old == new:
         return None
     return await record(store, tenant_id, actor, kind, at=at, target=target, before=old, after=new)
+
+
+async def write_audited(
+    store: Store,
+    tenant_id: str,
+    key: str,
+    model: type[M],
+    value: M | None,
+    actor: Actor,
+    kind: str,
+    *,
+    at: datetime,
+    target: str | None,
+) -> M | None:
+    """Store ``value`` under ``key`` (``None``: delete it) and audit the change; what was
+    there before (``None``: nothing, and a delete then changes and records nothing)."""
+    before = await read_model(store, key, model)
+    if value is not None:
+        await put_model(store, key, value)
+    elif before is not None:
+        await store.delete(key)
+    else:
+        return None
+    await record_change(
+        store, tenant_id, actor, kind, at=at, target=target, before=before, after=value
+    )
+    return before
 
 
 def _as_json(value: BaseModel | dict[str, Any] | None) -> Any:

@@ -32,7 +32,7 @@ from bot.services.audit import Actor
 from bot.services.context import Context
 from bot.services.crm import CrmClient, RecordNotFound, SearchCriteria
 from bot.services.crm_lookup import fan_out
-from bot.services.store import create_model, put_model, read_model
+from bot.services.store import create_model, read_model
 
 log = logging.getLogger(__name__)
 
@@ -169,17 +169,16 @@ async def get_routing(ctx: Context, tenant_id: str) -> RoutingConfig:
 
 
 async def put_routing(ctx: Context, tenant_id: str, config: RoutingConfig, actor: Actor) -> None:
-    before = await read_model(ctx.store, keys.routing(tenant_id), RoutingConfig)
-    await put_model(ctx.store, keys.routing(tenant_id), config)
-    await audit.record_change(
+    await audit.write_audited(
         ctx.store,
         tenant_id,
+        keys.routing(tenant_id),
+        RoutingConfig,
+        config,
         actor,
         "routing.put",
         at=ctx.clock(),
         target=None,
-        before=before,
-        after=config,
     )
 
 

@@ -43,7 +43,6 @@ from bot.services.store import (
     NotFound,
     PreconditionFailed,
     Store,
-    put_model,
     read_model,
     update,
 )
@@ -112,17 +111,16 @@ async def save_mapping(
 ) -> None:
     """Replace a CRM configuration's memorialization mapping (audited)."""
     key = keys.memorialization(tenant_id, settings_id)
-    before = await read_model(store, key, MemorializationMapping)
-    await put_model(store, key, mapping)
-    await audit.record_change(
+    await audit.write_audited(
         store,
         tenant_id,
+        key,
+        MemorializationMapping,
+        mapping,
         actor,
         "mapping.put",
         at=at,
         target=settings_id,
-        before=before,
-        after=mapping,
     )
 
 

@@ -104,38 +104,28 @@ async def get_policy(ctx: Context, tenant_id: str, queue: str) -> RecordPolicy |
 async def put_policy(
     ctx: Context, tenant_id: str, queue: str, policy: RecordPolicy, actor: Actor
 ) -> None:
-    key = policy_key(tenant_id, queue)
-    before = await read_model(ctx.store, key, RecordPolicy)
-    await put_model(ctx.store, key, policy)
-    await audit.record_change(
-        ctx.store,
-        tenant_id,
-        actor,
-        "policy.put",
-        at=ctx.clock(),
-        target=queue,
-        before=before,
-        after=policy,
-    )
+    await _write(ctx, tenant_id, queue, policy, actor)
 
 
 async def delete_policy(ctx: Context, tenant_id: str, queue: str, actor: Actor) -> bool:
-    key = policy_key(tenant_id, queue)
-    before = await read_model(ctx.store, key, RecordPolicy)
-    if before is None:
-        return False
-    await ctx.store.delete(key)
-    await audit.record_change(
+    return await _write(ctx, tenant_id, queue, None, actor) is not None
+
+
+async def _write(
+    ctx: Context, tenant_id: str, queue: str, policy: RecordPolicy | None, actor: Actor
+) -> RecordPolicy | None:
+    kind = "policy.put" if policy is not None else "policy.delete"
+    return await audit.write_audited(
         ctx.store,
         tenant_id,
+        policy_key(tenant_id, queue),
+        RecordPolicy,
+        policy,
         actor,
-        "policy.delete",
+        kind,
         at=ctx.clock(),
         target=queue,
-        before=before,
-        after=None,
     )
-    return True
 
 
 async def list_policies(ctx: Context, tenant_id: str) -> dict[str, RecordPolicy]:

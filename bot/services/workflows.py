@@ -46,7 +46,6 @@ from bot.services.store import (
     AlreadyExists,
     PreconditionFailed,
     create_model,
-    put_model,
     read_model,
     update,
 )
@@ -178,20 +177,26 @@ async def save(ctx: Context, tenant_id: str, raw: dict[str, Any], actor: Actor) 
         raise WorkflowInvalid(str(error)) from None
     check_kind(workflow, crm_kind(client))
     stored = StoredWorkflow(definition=workflow.model_dump(mode="json", by_alias=True))
-    key = workflow_key(tenant_id, workflow.id)
-    before = await read_model(ctx.store, key, StoredWorkflow)
-    await put_model(ctx.store, key, stored)
-    await audit.record_change(
+    await _write(ctx, tenant_id, workflow.id, stored, actor)
+    return workflow
+
+
+async def _write(
+    ctx: Context, tenant_id: str, workflow_id: str, stored: StoredWorkflow | None, actor: Actor
+) -> StoredWorkflow | None:
+    kind = "workflow.put" if stored is not None else "workflow.delete"
+    key = workflow_key(tenant_id, workflow_id)
+    return await audit.write_audited(
         ctx.store,
         tenant_id,
+        key,
+        StoredWorkflow,
+        stored,
         actor,
-        "workflow.put",
+        kind,
         at=ctx.clock(),
-        target=workflow.id,
-        before=before.definition if before else None,
-        after=stored.definition,
+        target=workflow_id,
     )
-    return workflow
 
 
 async def get(ctx: Context, tenant_id: str, workflow_id: str) -> Workflow | None:
@@ -209,22 +214,7 @@ async def list_all(ctx: Context, tenant_id: str) -> list[Workflow]:
 
 
 async def delete(ctx: Context, tenant_id: str, workflow_id: str, actor: Actor) -> bool:
-    key = workflow_key(tenant_id, workflow_id)
-    before = await read_model(ctx.store, key, StoredWorkflow)
-    if before is None:
-        return False
-    await ctx.store.delete(key)
-    await audit.record_change(
-        ctx.store,
-        tenant_id,
-        actor,
-        "workflow.delete",
-        at=ctx.clock(),
-        target=workflow_id,
-        before=before.definition,
-        after=None,
-    )
-    return True
+    return await _write(ctx, tenant_id, workflow_id, None, actor) is not None
 
 
 def dump(workflow: Workflow) -> dict[str, Any]:
