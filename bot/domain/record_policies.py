@@ -25,6 +25,15 @@ from bot.domain.identifiers import Channel
 from bot.domain.interactions import Direction, Interaction, LifecycleEvent
 
 TITLE_VARIABLES = ("CALL_TYPE", "CALL_ID", "MENU_PATH", "PHONE_NUMBER", "LANGUAGE", "TIMESTAMP")
+TITLE_SAMPLE = {
+    "CALL_TYPE": "IVR call",
+    "CALL_ID": "4711",
+    "MENU_PATH": "",
+    "PHONE_NUMBER": "+49 30 901820",
+    "LANGUAGE": "de",
+    "TIMESTAMP": "2026-12-01 09:30:00 UTC",
+}
+"""Values for previewing a title template; the empty menu path shows a missing value."""
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 PRODUCT_TAG = "crmcard"
 DEFAULT_QUEUE = "_default"
@@ -40,7 +49,9 @@ class AbandonedChats(StrEnum):
 class RecordPolicy(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    create_records: bool = True
+    create_records: bool = Field(
+        False, description="off unless switched on: saving an empty policy creates nothing"
+    )
     record_type: str = Field("case", pattern=r"^[A-Za-z][A-Za-z0-9_.]{0,99}$")
     settings_id: str | None = Field(None, max_length=64, description="default: first CRM")
     append_to_open: bool = False
@@ -192,9 +203,20 @@ def call_type(interaction: Interaction, session: dict[str, str]) -> tuple[str, s
     return label, f"Messaging {way} ({label})"
 
 
+_EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
+_SEPARATORS = "\\-|,:;/\u00b7\u2013\u2014"  # also the middle dot, en and em dash
+_DANGLING = re.compile(f"^[\\s{_SEPARATORS}]+|[\\s{_SEPARATORS}]+$")
+_DOUBLED = re.compile(f"\\s*([{_SEPARATORS}])(?:\\s*[{_SEPARATORS}])+\\s*")
+
+
 def render_title(template: str, values: dict[str, str]) -> str:
-    text = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), template)
-    return re.sub(r"\s+", " ", text).strip()[:255] or "Interaction"
+    """The title with the interaction's values; a missing value leaves no trace: no empty
+    brackets ("()"), no separator left dangling or doubled ("a - - b")."""
+    text = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), "").strip(), template)
+    text = _EMPTY_BRACKETS.sub("", text)
+    text = _DOUBLED.sub(lambda m: f" {m.group(1)} " if m.group(1) != "," else ", ", text)
+    text = _DANGLING.sub("", re.sub(r"\s+", " ", text))
+    return re.sub(r"\s+([,:;])", r"\1", text).strip()[:255] or "Interaction"
 
 
 def title_values(

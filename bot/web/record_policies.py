@@ -3,18 +3,31 @@
 ``GET /api/admin/policies`` lists them; ``GET/PUT/DELETE /api/admin/policies/{queue}``
 keeps one queue's policy, ``_default`` being the tenant default for queues without one.
 A PUT is validated (unknown title variables are refused here, not when a call arrives).
+``POST /api/admin/policies/title-preview`` renders ``{"titleTemplate", "values"?}`` as a
+record title would be (``values`` default to a sample; an empty one is a missing value).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
-from bot.adapters.inbound import json_model
-from bot.domain.record_policies import RecordPolicy
+from bot.adapters.inbound import json_model, validated
+from bot.domain.record_policies import TITLE_SAMPLE, TITLE_VARIABLES, RecordPolicy, render_title
 from bot.errors import NotFound
 from bot.services import record_creation
 from bot.web.admin_auth import admin_of
 from bot.web.interactions import CONTEXT
+
+
+class TitlePreview(BaseModel):
+    """A title template to render, on the given values or the sample."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    title_template: str
+    values: dict[str, str] = Field(default_factory=lambda: dict(TITLE_SAMPLE))
 
 
 def _dump(policy: RecordPolicy) -> dict[str, object]:
@@ -47,6 +60,21 @@ async def put_policy(request: web.Request) -> web.Response:
     return web.json_response(_dump(policy))
 
 
+async def preview_title(request: web.Request) -> web.Response:
+    admin_tenant(request)
+    asked = await json_model(request, TitlePreview, "invalid title preview")
+    template = validated(
+        RecordPolicy, {"titleTemplate": asked.title_template}, "invalid title template"
+    ).title_template
+    return web.json_response(
+        {
+            "title": render_title(template, asked.values),
+            "variables": list(TITLE_VARIABLES),
+            "values": {name: asked.values.get(name, "") for name in TITLE_VARIABLES},
+        }
+    )
+
+
 async def delete_policy(request: web.Request) -> web.Response:
     admin = admin_of(request)
     tenant_id = admin.tenant_id
@@ -58,6 +86,7 @@ async def delete_policy(request: web.Request) -> web.Response:
 
 def setup_record_policies(app: web.Application) -> None:
     app.router.add_get("/api/admin/policies", list_policies)
+    app.router.add_post("/api/admin/policies/title-preview", preview_title)
     app.router.add_get("/api/admin/policies/{queue}", get_policy)
     app.router.add_put("/api/admin/policies/{queue}", put_policy)
     app.router.add_delete("/api/admin/policies/{queue}", delete_policy)

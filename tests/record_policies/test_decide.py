@@ -176,7 +176,9 @@ def test_tables_cover_every_combination() -> None:
 
 @pytest.mark.parametrize(("story", "delay", "abandoned", "expected"), CALL_TABLE)
 def test_call_policies(story: str, delay: bool, abandoned: bool, expected: str | None) -> None:
-    policy = RecordPolicy(delay_call_until_connected=delay, abandoned_calls=abandoned)
+    policy = RecordPolicy(
+        create_records=True, delay_call_until_connected=delay, abandoned_calls=abandoned
+    )
     assert creators(policy, Channel.voice, CALLS[story]) == ([expected] if expected else [])
 
 
@@ -185,6 +187,7 @@ def test_chat_policies(
     story: str, minimum: int, mode: str, short: int, expected: str | None
 ) -> None:
     policy = RecordPolicy(
+        create_records=True,
         chat_min_customer_messages=minimum,
         abandoned_chats=AbandonedChats(mode),
         abandoned_chat_min_messages=2,

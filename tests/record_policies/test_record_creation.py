@@ -98,10 +98,24 @@ async def test_without_a_policy_no_record_is_created(client: Client, demo: Count
     assert demo.created == []
 
 
+async def test_saving_an_empty_policy_does_not_switch_record_creation_on(
+    client: Client, demo: CountingDemo
+) -> None:
+    status, body = await policy(client, "_default", {})
+    assert (status, body["createRecords"]) == (200, False)
+    await event(client, "call-1", "assigned", 0)
+    await event(client, "call-1", "connected", 1)
+    assert demo.created == []
+
+
 async def test_call_record_created_at_assignment_and_pinned(
     client: Client, demo: CountingDemo
 ) -> None:
-    await policy(client, "_default", {"titleTemplate": "{CALL_TYPE} {CALL_ID} from {PHONE_NUMBER}"})
+    await policy(
+        client,
+        "_default",
+        {"createRecords": True, "titleTemplate": "{CALL_TYPE} {CALL_ID} from {PHONE_NUMBER}"},
+    )
     body = await event(client, "call-1", "assigned", 0, session={"callId": "77"})
     [record] = demo.created
     assert record.title == "IVR call 77 from +15550100"
@@ -117,7 +131,7 @@ async def test_call_record_created_at_assignment_and_pinned(
 
 async def test_queue_policy_overrides_the_default(client: Client, demo: CountingDemo) -> None:
     await policy(client, "_default", {"createRecords": False})
-    await policy(client, "Billing", {"delayCallUntilConnected": True})
+    await policy(client, "Billing", {"createRecords": True, "delayCallUntilConnected": True})
     await event(client, "call-1", "assigned", 0, queue="Support")
     await event(client, "call-2", "assigned", 0, queue="Billing")
     assert demo.created == []
@@ -126,18 +140,22 @@ async def test_queue_policy_overrides_the_default(client: Client, demo: Counting
 
 
 async def test_hang_up_before_connection_with_the_delay(client: Client, demo: CountingDemo) -> None:
-    await policy(client, "_default", {"delayCallUntilConnected": True})
+    await policy(client, "_default", {"createRecords": True, "delayCallUntilConnected": True})
     await event(client, "call-1", "assigned", 0)
     await event(client, "call-1", "abandoned", 3)
     assert demo.created == []
-    await policy(client, "_default", {"delayCallUntilConnected": True, "abandonedCalls": True})
+    await policy(
+        client,
+        "_default",
+        {"createRecords": True, "delayCallUntilConnected": True, "abandonedCalls": True},
+    )
     await event(client, "call-2", "assigned", 10)
     await event(client, "call-2", "abandoned", 13)
     assert len(demo.created) == 1
 
 
 async def test_warm_transfer_keeps_the_first_record(client: Client, demo: CountingDemo) -> None:
-    await policy(client, "_default", {})
+    await policy(client, "_default", {"createRecords": True})
     await event(client, "call-1", "assigned", 0)
     await event(client, "call-1", "connected", 2)
     await event(client, "call-1", "transferred", 30)
@@ -150,7 +168,7 @@ async def test_warm_transfer_keeps_the_first_record(client: Client, demo: Counti
 
 
 async def test_cold_transfer_keeps_the_first_record(client: Client, demo: CountingDemo) -> None:
-    await policy(client, "_default", {"delayCallUntilConnected": True})
+    await policy(client, "_default", {"createRecords": True, "delayCallUntilConnected": True})
     await event(client, "call-1", "assigned", 0)
     await event(client, "call-1", "transferred", 3)  # before the first agent answered
     await event(client, "call-1", "assigned", 4, agent=AGENT_B)
@@ -164,7 +182,7 @@ async def test_cold_transfer_keeps_the_first_record(client: Client, demo: Counti
 
 
 async def test_chat_waits_for_customer_messages(client: Client, demo: CountingDemo) -> None:
-    await policy(client, "_default", {"chatMinCustomerMessages": 2})
+    await policy(client, "_default", {"createRecords": True, "chatMinCustomerMessages": 2})
     await event(client, "chat-1", "assigned", 0, channel="chat", messages=0)
     await event(client, "chat-1", "connected", 1, channel="chat", messages=1)
     assert demo.created == []
@@ -178,6 +196,7 @@ async def test_abandoned_chat_policies(client: Client, demo: CountingDemo) -> No
         client,
         "_default",
         {
+            "createRecords": True,
             "chatMinCustomerMessages": 5,
             "abandonedChats": "min-messages",
             "abandonedChatMinMessages": 2,
@@ -198,7 +217,7 @@ async def test_zendesk_tags_and_product_tag(client: Client, zendesk: ZendeskKind
     await policy(
         client,
         "_default",
-        {"settingsId": "zd", "sessionTypeTags": True, "productTag": True},
+        {"createRecords": True, "settingsId": "zd", "sessionTypeTags": True, "productTag": True},
     )
     await event(client, "call-1", "assigned", 0, session={"callType": "ivr"})
     [fields] = zendesk.fields_sent
@@ -209,7 +228,7 @@ async def test_zendesk_tags_and_product_tag(client: Client, zendesk: ZendeskKind
 async def test_append_to_the_last_open_record_of_the_queue(
     client: Client, demo: CountingDemo
 ) -> None:
-    await policy(client, "_default", {"appendToOpen": True})
+    await policy(client, "_default", {"createRecords": True, "appendToOpen": True})
     await event(client, "call-1", "assigned", 0)
     [first] = demo.created
     await event(client, "call-2", "assigned", 100)
@@ -228,7 +247,11 @@ async def test_append_reopens_a_record_closed_within_the_window(
     ctx = context(client)
     now = [START]
     ctx.clock = lambda: now[0]
-    await policy(client, "_default", {"appendToOpen": True, "appendClosedWithinDays": 3})
+    await policy(
+        client,
+        "_default",
+        {"createRecords": True, "appendToOpen": True, "appendClosedWithinDays": 3},
+    )
     await event(client, "call-1", "assigned", 0)
     [first] = demo.created
     await demo.update(first.ref, {"status": "Closed"})  # the demo CRM has no close date
@@ -264,7 +287,7 @@ async def test_crm_outage_never_fails_the_webhook_and_a_later_event_retries(
 ) -> None:
     flaky = Flaky(1, data_file=tmp_path / "flaky.json")
     context(client).crms = Directory([flaky])
-    await policy(client, "_default", {})
+    await policy(client, "_default", {"createRecords": True})
     await event(client, "call-1", "assigned", 0)  # 202 although the CRM is down
     assert flaky.created == []
     await event(client, "call-1", "connected", 2)
@@ -272,7 +295,7 @@ async def test_crm_outage_never_fails_the_webhook_and_a_later_event_retries(
 
 
 async def test_concurrent_events_create_one_record(client: Client, demo: CountingDemo) -> None:
-    await policy(client, "_default", {})
+    await policy(client, "_default", {"createRecords": True})
     await event(client, "call-1", "assigned", 0)
     ctx = context(client)
     interaction = await stored(client, "call-1")
@@ -280,3 +303,31 @@ async def test_concurrent_events_create_one_record(client: Client, demo: Countin
     record = interaction.history[-1]
     await asyncio.gather(*(record_creation.on_event(ctx, interaction, record) for _ in range(5)))
     assert len(demo.created) == 2  # the first assignment's, and exactly one more
+
+
+async def test_title_preview_renders_missing_values_cleanly(client: Client) -> None:
+    template = "{CALL_TYPE} from {PHONE_NUMBER} ({MENU_PATH})"
+    response = await client.post(
+        "/api/admin/policies/title-preview", json={"titleTemplate": template}, headers=ADMIN
+    )
+    body = await response.json()
+    assert response.status == 200
+    assert body["title"] == "IVR call from +49 30 901820"
+    assert body["values"]["MENU_PATH"] == ""
+    assert "TIMESTAMP" in body["variables"]
+    given = {"CALL_TYPE": "Chat", "PHONE_NUMBER": "", "MENU_PATH": "Billing"}
+    response = await client.post(
+        "/api/admin/policies/title-preview",
+        json={"titleTemplate": template, "values": given},
+        headers=ADMIN,
+    )
+    assert (await response.json())["title"] == "Chat from (Billing)"
+    refused = await client.post(
+        "/api/admin/policies/title-preview", json={"titleTemplate": "{CALLER}"}, headers=ADMIN
+    )
+    assert refused.status == 422
+    assert (await refused.json())["error"]["details"][0]["loc"] == ["titleTemplate"]
+    unauthenticated = await client.post(
+        "/api/admin/policies/title-preview", json={"titleTemplate": template}
+    )
+    assert unauthenticated.status == 401

@@ -88,6 +88,23 @@ def test_title_renders_every_variable() -> None:
 
 
 @pytest.mark.parametrize(
+    ("template", "values", "expected"),
+    [
+        ("{CALL_TYPE} from {PHONE_NUMBER} ({MENU_PATH})", {}, "IVR call from +15550100"),
+        ("{CALL_TYPE} - {MENU_PATH} - {PHONE_NUMBER}", {}, "IVR call - +15550100"),
+        ("{MENU_PATH} | {CALL_TYPE} [{LANGUAGE}]", {}, "IVR call"),
+        ("{CALL_TYPE}, {LANGUAGE}, {MENU_PATH}", {}, "IVR call"),
+        ("{CALL_TYPE} ({MENU_PATH})", {"menuPath": "Billing"}, "IVR call (Billing)"),
+        ("{LANGUAGE} {MENU_PATH}", {}, "Interaction"),
+    ],
+)
+def test_missing_values_leave_no_empty_brackets_or_dangling_separators(
+    template: str, values: dict[str, str], expected: str
+) -> None:
+    assert render_title(template, title_values(interaction(), values, NOW)) == expected
+
+
+@pytest.mark.parametrize(
     ("channel", "direction", "session", "expected"),
     [
         (Channel.voice, Direction.inbound, {}, ("IVR call", "Voice Inbound (IVR)")),
