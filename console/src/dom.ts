@@ -47,7 +47,16 @@ export function submit(label: string): HTMLElement {
   return h("fluent-button", { appearance: "primary", type: "submit", role: "button" }, label);
 }
 
-export type FieldKind = "text" | "url" | "email" | "secret" | "textarea" | "select" | "check" | "date";
+export type FieldKind =
+  | "text"
+  | "url"
+  | "email"
+  | "secret"
+  | "textarea"
+  | "select"
+  | "check"
+  | "date"
+  | "number";
 
 export interface FieldSpec {
   path: string;
@@ -99,7 +108,7 @@ export function field(spec: FieldSpec, value: unknown, secretStored = false): HT
       h("span", { slot: "label", text: label }),
     );
   } else {
-    const type = kind === "secret" ? "password" : kind === "date" ? "date" : kind;
+    const type = kind === "secret" ? "password" : kind;
     const placeholder =
       kind === "secret" && secretStored ? t("field.secret.stored") : spec.placeholder;
     input = h(
@@ -111,6 +120,7 @@ export function field(spec: FieldSpec, value: unknown, secretStored = false): HT
         placeholder,
         autocomplete: kind === "secret" ? "new-password" : "off",
         "data-secret": kind === "secret" ? "true" : undefined,
+        "data-number": kind === "number" ? "true" : undefined,
       },
       label,
     );
@@ -127,6 +137,7 @@ export function values(root: HTMLElement): Record<string, unknown> {
     if (el instanceof HTMLInputElement && el.type === "checkbox") value = el.checked;
     else value = String((el as unknown as { value?: string }).value ?? "").trim();
     if (value === "") return;
+    if (el.dataset.number && !Number.isNaN(Number(value))) value = Number(value);
     const parts = path.split(".");
     let node = out;
     for (const part of parts.slice(0, -1)) {

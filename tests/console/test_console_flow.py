@@ -65,6 +65,25 @@ async def test_admin_connects_a_rest_crm_and_tests_it(aiohttp_server: Any, tmp_p
             await page.get_by_role("button", name="Test connection").click()
             await expect(page.locator(".test-result")).to_contain_text("Connected")
             await screenshots(page, "crm-detail")
+
+            # the default record-creation policy: title preview handles a missing value
+            await page.get_by_role("link", name="Record creation").click()
+            heading = page.get_by_role("heading", name="Record-creation policies")
+            await expect(heading).to_be_visible()
+            await page.get_by_role("button", name="Open").click()
+            template = textbox("Title template")
+            await template.fill("{CALL_TYPE} from {PHONE_NUMBER} ({MENU_PATH})")
+            preview = page.locator("output.preview")
+            await expect(preview).to_have_text("IVR call from +49 30 901820")
+            await template.press("End")
+            await template.press("ArrowLeft")  # the chip goes where the cursor is
+            await page.get_by_role("button", name="Insert CALL_ID").click()
+            await expect(preview).to_have_text("IVR call from +49 30 901820 (4711)")
+            await screenshots(page, "policy")
+            await page.get_by_role("button", name="Save policy").click()
+            await expect(page.get_by_role("status").filter(has_text="Saved")).to_contain_text(
+                "Record creation is off"
+            )
             assert errors == []
         finally:
             await browser.close()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.settings import Settings
 from bot.web.app import create_app
-from tests.console.browser import ensure_bundle
+from tests.console.browser import REPO, ensure_bundle
 
 
 def _config(html: str) -> dict[str, Any]:
@@ -60,3 +63,14 @@ async def test_serves_the_bundle_and_nothing_else(aiohttp_client: Any, tmp_path:
         assert (await client.get(f"/admin/static/{name}")).status == 404
     assert (await client.get("/admin/locales/xx.json")).status == 404
     assert (await client.get("/admin/locales/..%2Fen.json")).status == 404
+
+
+def test_console_sources_type_check_against_the_catalogue() -> None:
+    """tsc --strict: among others, every string key used exists in the English catalogue."""
+    tsc = REPO / "node_modules" / ".bin" / "tsc"
+    if not tsc.exists():
+        pytest.fail("TypeScript is not installed: run scripts/setup.sh")
+    done = subprocess.run(
+        [str(tsc), "-p", str(REPO / "console")], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -1,7 +1,8 @@
 // The console's pages, in navigation order.
 import { crmsPage } from "./crms";
 import { keysPage } from "./keys";
+import { policiesPage } from "./policies";
 import type { Page } from "./types";
 
 export type { Page } from "./types";
-export const PAGES: Page[] = [crmsPage, keysPage];
+export const PAGES: Page[] = [crmsPage, policiesPage, keysPage];
