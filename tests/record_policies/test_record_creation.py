@@ -326,7 +326,7 @@ async def test_title_preview_renders_missing_values_cleanly(client: Client) -> N
         "/api/admin/policies/title-preview", json={"titleTemplate": "{CALLER}"}, headers=ADMIN
     )
     assert refused.status == 422
-    assert (await refused.json())["error"]["details"][0]["loc"] == ["titleTemplate"]
+    assert (await refused.json())["errors"][0]["loc"] == ["titleTemplate"]
     unauthenticated = await client.post(
         "/api/admin/policies/title-preview", json={"titleTemplate": template}
     )
