@@ -95,7 +95,8 @@ async function signOut(): Promise<void> {
 }
 
 function route(): { page: Page; args: string[] } {
-  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  const path = location.hash.replace(/^#\/?/, "").split("?")[0];
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   const page = PAGES.find((p) => p.id === parts[0]) ?? PAGES[0];
   return { page, args: parts.slice(1) };
 }

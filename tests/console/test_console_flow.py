@@ -5,13 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
 from bot.settings import Settings
+from bot.web.admin_outbox import WRITEBACK
 from bot.web.app import create_app
+from tests.activities import installed, interaction_event
+from tests.connector import FakeConnector
 from tests.console.browser import launch, new_page, playwright_api, screenshots
 from tests.crm.fakes.rest import RestFake
+from tests.writeback.harness import drain
 
 pytestmark = pytest.mark.browser
 
@@ -26,14 +31,34 @@ REST_FORM = {
 }
 
 
-async def test_admin_connects_a_rest_crm_and_tests_it(aiohttp_server: Any, tmp_path: Path) -> None:
+JANE = {"phone": "+1 415 555 0100"}
+
+
+async def call(http: aiohttp.ClientSession, key: str, event: str, second: int) -> int:
+    payload = interaction_event(
+        "call-1", event, customer=JANE, occurred_at=f"2026-11-23T08:00:0{second}Z"
+    )
+    async with http.post("/api/interactions", json=payload, headers={"X-Api-Key": key}) as sent:
+        return sent.status
+
+
+async def test_admin_sets_up_a_rest_crm_and_follows_a_call_to_its_write_back(
+    aiohttp_server: Any, tmp_path: Path, connector: tuple[FakeConnector, str]
+) -> None:
     api = playwright_api()
     expect = api.expect
     crm: TestServer = await aiohttp_server(RestFake(auth="bearer", secret="rest-token").app)
-    settings = Settings(_env_file=None, data_dir=tmp_path / "data", demo_crm=False)  # type: ignore[call-arg]
-    server: TestServer = await aiohttp_server(create_app(settings))
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        demo_crm=False,
+        writeback_worker=False,  # the test runs the worker: it knows when it is done
+    )
+    app = create_app(settings)
+    server: TestServer = await aiohttp_server(app)
     base = str(server.make_url("")).rstrip("/")
-    async with api.async_playwright() as playwright:
+    async with aiohttp.ClientSession(base) as http, api.async_playwright() as playwright:
+        assert (await http.post("/api/messages", json=installed(connector[1]))).status < 300
         browser = await launch(playwright)
         try:
             page, errors = await new_page(browser)
@@ -84,6 +109,28 @@ async def test_admin_connects_a_rest_crm_and_tests_it(aiohttp_server: Any, tmp_p
             await expect(page.get_by_role("status").filter(has_text="Saved")).to_contain_text(
                 "Record creation is off"
             )
+
+            # the platform sends a call: the agent's card shows the CRM's record
+            for second, event in enumerate(("assigned", "connected")):
+                assert await call(http, "demo-key", event, second) == 202
+            tab = await browser.new_page()
+            await tab.goto(base + "/tab")
+            await expect(tab.locator("#card")).to_contain_text("Jane Doe")
+            await tab.get_by_role("button", name="🔗 Link").first.click()
+            await expect(tab.get_by_role("button", name="✅ Linked")).to_have_count(1)
+            assert await call(http, "demo-key", "ended", 5) == 202
+            assert await call(http, "demo-key", "acw-completed", 6) == 202
+            await drain(app[WRITEBACK])
+
+            # the generic REST CRM takes no timeline: the write-back is parked, with why
+            await page.get_by_role("link", name="Write-backs").click()
+            await expect(page.get_by_role("heading", name="Write-backs")).to_be_visible()
+            await page.get_by_label("CRM", exact=True).select_option("people")
+            row = page.get_by_role("row").filter(has_text="Jane Doe")
+            await expect(row).to_contain_text("not supported")
+            await screenshots(page, "writebacks")
+            await row.get_by_role("button", name="Replay").click()
+            await expect(page.get_by_role("status").filter(has_text="sent again")).to_be_visible()
             assert errors == []
         finally:
             await browser.close()

@@ -2,7 +2,8 @@
 import { crmsPage } from "./crms";
 import { keysPage } from "./keys";
 import { policiesPage } from "./policies";
+import { writebacksPage } from "./writebacks";
 import type { Page } from "./types";
 
 export type { Page } from "./types";
-export const PAGES: Page[] = [crmsPage, policiesPage, keysPage];
+export const PAGES: Page[] = [crmsPage, policiesPage, keysPage, writebacksPage];
