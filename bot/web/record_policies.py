@@ -61,7 +61,7 @@ async def put_policy(request: web.Request) -> web.Response:
 
 
 async def preview_title(request: web.Request) -> web.Response:
-    admin_tenant(request)
+    admin_of(request)
     asked = await json_model(request, TitlePreview, "invalid title preview")
     template = validated(
         RecordPolicy, {"titleTemplate": asked.title_template}, "invalid title template"
