@@ -91,6 +91,29 @@ async def test_admin_sets_up_a_rest_crm_and_follows_a_call_to_its_write_back(
             await expect(page.locator(".test-result")).to_contain_text("Connected")
             await screenshots(page, "crm-detail")
 
+            # map a field both ways; a refused CRM field name is shown on its row
+            await page.get_by_role("link", name="Mappings").click()
+            await expect(page.get_by_role("heading", name="Shown on the card")).to_be_visible()
+            shown = page.locator("form").filter(has_text="Shown on the card")
+            await shown.get_by_role("button", name="Add a field").click()
+            await shown.get_by_label("CRM field 1").fill("company")
+            await shown.get_by_label("Card label 1").fill("Company")
+            await shown.get_by_role("button", name="Save card fields").click()
+            await expect(shown.get_by_role("status")).to_contain_text("Saved")
+            written = page.locator("form").filter(has_text="Written back to the CRM")
+            await written.get_by_role("button", name="Add a field").click()
+            await written.get_by_label("crmcard field 1").select_option("notes")
+            await written.get_by_label("CRM field 1").fill("not a field!")
+            await written.get_by_role("button", name="Save write-back fields").click()
+            await expect(written.locator('[data-field="fields.0"] .field-error')).to_be_visible()
+            await written.get_by_label("CRM field 1").fill("description")
+            await written.get_by_role("button", name="Save write-back fields").click()
+            await expect(written.get_by_role("status")).to_contain_text("Saved")
+            await screenshots(page, "mappings")
+            await page.reload()
+            await expect(page.get_by_label("Card label 1")).to_have_value("Company")
+            await expect(page.get_by_label("CRM field 1").last).to_have_value("description")
+
             # the default record-creation policy: title preview handles a missing value
             await page.get_by_role("link", name="Record creation").click()
             heading = page.get_by_role("heading", name="Record-creation policies")
@@ -131,6 +154,14 @@ async def test_admin_sets_up_a_rest_crm_and_follows_a_call_to_its_write_back(
             await screenshots(page, "writebacks")
             await row.get_by_role("button", name="Replay").click()
             await expect(page.get_by_role("status").filter(has_text="sent again")).to_be_visible()
+
+            await page.get_by_role("link", name="Audit log").click()
+            await expect(page.get_by_role("row").filter(has_text="crm.create")).to_be_visible()
+            await screenshots(page, "audit")
+            async with page.expect_download() as download:
+                await page.get_by_role("button", name="Export CSV").click()
+            exported = Path(await (await download.value).path()).read_text()
+            assert "crm.create" in exported
             assert errors == []
         finally:
             await browser.close()
