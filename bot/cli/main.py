@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bot.adapters.teams import app_package
-from bot.cli import cards, crm, outbox, routing, tenants, workflows
+from bot.cli import cards, crm, keys, outbox, routing, tenants, workflows
 from bot.settings import Settings
 
 
@@ -105,6 +105,7 @@ def parser() -> argparse.ArgumentParser:
     outbox.add_parser(commands)
     workflows.add_parser(commands)
     tenants.add_parser(commands)
+    keys.add_parser(commands)
     cards.add_parser(commands)
     routing.add_parser(commands)
     return root

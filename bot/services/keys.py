@@ -110,7 +110,7 @@ def outbox_item(tenant_id: str, interaction_id: str, record_key: str) -> str:
 OUTBOX_DUE_PREFIX = "outbox-due/"
 """Markers of undelivered outbox items, for the write-back workers of every tenant.
 
-The one prefix not starting with a tenant: a marker holds nothing but the key of its
+One of two prefixes not starting with a tenant: a marker holds nothing but the key of its
 (tenant-scoped) item, ``outbox-due/tenants/{tenant}/outbox/...``."""
 
 
@@ -155,3 +155,21 @@ def routing(tenant_id: str) -> str:
 def caller_lookup(tenant_id: str, lookup_id: str) -> str:
     """One IVR caller lookup, kept for the screen pop of the interaction it routed."""
     return f"{tenant_prefix(tenant_id)}caller-lookups/{part(lookup_id)}"
+
+
+def platform_key(tenant_id: str, key_id: str) -> str:
+    """One platform key of the tenant (bot.services.platform_keys): name, times, digest."""
+    return f"{platform_keys_prefix(tenant_id)}{part(key_id)}"
+
+
+def platform_keys_prefix(tenant_id: str) -> str:
+    return f"{tenant_prefix(tenant_id)}platform-keys/"
+
+
+PLATFORM_KEY_DIGEST_PREFIX = "platform-key-digests/"
+"""Where a presented key finds its tenant: the one other prefix not starting with a tenant,
+since the key is all a request brings. A document holds the tenant and key id only."""
+
+
+def platform_key_digest(key_digest: str) -> str:
+    return f"{PLATFORM_KEY_DIGEST_PREFIX}{part(key_digest)}"

@@ -6,7 +6,6 @@ apart from the contact-center platform's webhook key: the platform cannot reconf
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -14,6 +13,7 @@ from aiohttp import web
 from bot.adapters.inbound import header
 from bot.errors import Unauthorized
 from bot.services.audit import Actor, Door
+from bot.services.platform_keys import bootstrap_tenant
 from bot.settings import Settings
 
 SETTINGS_KEY = web.AppKey("admin_settings", Settings)
@@ -43,8 +43,6 @@ def admin_tenant(request: web.Request) -> str:
 
 
 def admin_key_tenant(settings: Settings, presented: str) -> str | None:
-    """The tenant an admin key belongs to, or None."""
-    for tenant_id, key in settings.admin_keys.items():
-        if presented and hmac.compare_digest(key.get_secret_value().encode(), presented.encode()):
-            return tenant_id
-    return None
+    """The tenant an operator's bootstrap admin key belongs to (compared as digests), or None."""
+    configured = {t: k.get_secret_value() for t, k in settings.admin_keys.items()}
+    return bootstrap_tenant(configured, presented)

@@ -26,6 +26,7 @@ from bot.services.context import Context
 from bot.services.crm import CrmClient
 from bot.services.crm_configs import CrmConfigs
 from bot.services.live import LiveCards, LiveDelivery, ObservedStore
+from bot.services.platform_keys import KeyAuthenticator
 from bot.services.progressive_lookup import drain
 from bot.services.publisher import CompositeDelivery
 from bot.services.record_creation import on_event as record_creation_listener
@@ -35,11 +36,12 @@ from bot.settings import Settings, StoreKind
 from bot.web.admin_audit import setup_admin_audit
 from bot.web.admin_auth import SETTINGS_KEY as ADMIN_SETTINGS
 from bot.web.admin_crm import setup_admin_crm
+from bot.web.admin_keys import setup_admin_keys
 from bot.web.admin_outbox import WRITEBACK, setup_admin_outbox
 from bot.web.admin_tenant import setup_admin_tenant
 from bot.web.consent import setup_consent
 from bot.web.console import setup_console
-from bot.web.interactions import CONTEXT, SETTINGS, post_interaction_event
+from bot.web.interactions import CONTEXT, KEY_AUTH, SETTINGS, post_interaction_event
 from bot.web.lookup import setup_lookup
 from bot.web.problems import problems
 from bot.web.record_policies import setup_record_policies
@@ -112,6 +114,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     setup_admin_crm(app, crm_configs, crms)
     setup_admin_outbox(app)
     setup_admin_audit(app)
+    setup_admin_keys(app)
+    app[KEY_AUTH] = KeyAuthenticator(store)
     queue_connection = settings.writeback_queue_connection_string.get_secret_value()
     queue = (
         AzureWorkQueue(queue_connection, settings.writeback_queue_name)

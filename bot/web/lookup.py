@@ -18,7 +18,7 @@ from bot.web.interactions import CONTEXT, api_key_tenant
 
 
 async def post_lookup(request: web.Request) -> web.Response:
-    tenant_id = api_key_tenant(request)
+    tenant_id = await api_key_tenant(request)
     asked = await json_model(request, lookup.LookupRequest, "invalid lookup")
     answer = await lookup.lookup(request.app[CONTEXT], tenant_id, asked)
     return web.json_response(answer.body())

@@ -20,7 +20,7 @@ from bot.web.admin_auth import admin_key_tenant
 from bot.web.interactions import CONTEXT, SETTINGS, tenant_for_key
 
 
-def key_tenant(request: web.Request) -> str | None:
+async def key_tenant(request: web.Request) -> str | None:
     """The tenant a gated route's key names, or None (not a gated route, or no known key).
 
     ``/api/admin/...`` is decided by ``X-Admin-Key``; every other ``/api/...`` route but the
@@ -33,8 +33,7 @@ def key_tenant(request: web.Request) -> str | None:
         return admin_key_tenant(settings, header(request, "X-Admin-Key"))
     if not path.startswith("/api/") or path == "/api/messages" or path.startswith("/api/tab/"):
         return None
-    presented = header(request, "X-Api-Key")
-    return tenant_for_key(settings, presented) if presented else None
+    return await tenant_for_key(request, header(request, "X-Api-Key"))
 
 
 @web.middleware
@@ -43,7 +42,7 @@ async def tenant_gate(
 ) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     if settings.tenant_gate_enabled:
-        tenant_id = key_tenant(request)
+        tenant_id = await key_tenant(request)
         if tenant_id is not None:
             await check_tenant(request.app[CONTEXT].store, settings, tenant_id)
     return await handler(request)

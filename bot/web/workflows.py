@@ -19,7 +19,7 @@ from bot.web.interactions import CONTEXT, api_key_tenant
 
 
 async def execute(request: web.Request) -> web.Response:
-    tenant_id = api_key_tenant(request)
+    tenant_id = await api_key_tenant(request)
     body = await json_model(request, ExecuteRequest, "invalid workflow request")
     workflow_id = request.match_info["workflowId"]
     result = await workflows.execute(request.app[CONTEXT], tenant_id, workflow_id, body)
