@@ -60,6 +60,11 @@ class Tls:
 @pytest.fixture(scope="session")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
     """A throw-away self-signed certificate for 127.0.0.1 (MSAL insists on https)."""
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+def make_tls(folder: Path) -> Tls:
+    """A self-signed certificate for 127.0.0.1 written to ``folder``, as TLS contexts."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = dt.datetime.now(dt.UTC)
@@ -79,7 +84,6 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    folder: Path = tmp_path_factory.mktemp("tls")
     cert_file = folder / "cert.pem"
     key_file = folder / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

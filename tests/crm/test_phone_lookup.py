@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.adapters.crm.phones import is_caller, same_number, written_forms
+from bot.adapters.crm.phones import is_caller, keep_candidate, written_forms
 from bot.services.crm import SearchCriteria
 from tests.crm.vendors import VENDORS, Env, connect
 
@@ -111,14 +111,19 @@ def test_verification_alone(region):
 
 
 def test_numbers_without_country_code_are_read_in_the_tenant_region():
-    import phonenumbers
+    berlin = SearchCriteria(phones=["+4930123456"], region="DE")
+    assert is_caller(["030 123456"], berlin)
+    paris = berlin.model_copy(update={"region": "FR"})
+    assert not is_caller(["030 123456"], paris)  # in a French tenant that is no Berlin line
+    us = SearchCriteria(phones=["+14155550100"], region="US")
+    assert not is_caller([None, "", "n/a", "x" * 100], us)
 
-    berlin = phonenumbers.parse("+4930123456")
-    assert same_number("030 123456", berlin, "DE")
-    assert not same_number("030 123456", berlin, "FR")  # a French 030... is not Berlin
-    us = phonenumbers.parse("+14155550100")
-    assert same_number("(415) 555-0100", us, "DE")  # no trunk 0: the digits still agree
-    assert not same_number(None, us, "US") and not same_number("n/a", us, "US")
+
+def test_an_email_match_keeps_a_record_its_phone_does_not():
+    criteria = SearchCriteria(phones=["+14155550100"], emails=["ann@example.com"])
+    assert keep_candidate(criteria, ["555-0199"], ["Ann@Example.com"])
+    assert not keep_candidate(criteria, ["555-0199"], ["bob@example.com"])
+    assert keep_candidate(SearchCriteria(emails=["ann@example.com"]), [], [])
 
 
 def test_written_forms_cover_the_common_national_and_international_forms():

@@ -17,8 +17,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import phonenumbers
-from phonenumbers import CountryCodeSource, PhoneNumber, PhoneNumberFormat
+from phonenumbers import PhoneNumber, PhoneNumberFormat
 
+from bot.domain import identifiers
 from bot.services.crm import SearchCriteria
 
 _DIGITS = re.compile(r"\d+")
@@ -77,36 +78,16 @@ def written_forms(e164: str) -> list[str]:
     return list(dict.fromkeys(f for f in forms if f))
 
 
-def parse_stored(raw: Any, region: str) -> PhoneNumber | None:
-    """A number as a CRM stored it, read the way the tenant writes numbers (``region``
-    for those without a country code); None when it is not a phone number."""
-    if not isinstance(raw, str) or not raw.strip() or len(raw) > _MAX_STORED:
-        return None
-    try:
-        return phonenumbers.parse(raw, region.upper(), keep_raw_input=True)
-    except phonenumbers.NumberParseException:
-        return None
-
-
-def same_number(stored: Any, wanted: PhoneNumber, region: str) -> bool:
-    """Is the stored value ``wanted``? Same national significant number, extensions
-    ignored; a country code written in the stored value must be the wanted one."""
-    parsed = parse_stored(stored, region)
-    if parsed is None:
-        return False
-    if phonenumbers.national_significant_number(parsed) != (
-        phonenumbers.national_significant_number(wanted)
-    ):
-        return False
-    implied = parsed.country_code_source == CountryCodeSource.FROM_DEFAULT_COUNTRY
-    return implied or parsed.country_code == wanted.country_code
-
-
 def is_caller(numbers: Iterable[Any], criteria: SearchCriteria) -> bool:
-    """Does any of a record's stored ``numbers`` equal one of the criteria's phones?"""
-    wanted = [p for e164 in criteria.phones if (p := parse_e164(e164)) is not None]
-    stored = [n for n in numbers if n]
-    return any(same_number(raw, w, criteria.region) for raw in stored for w in wanted)
+    """Does any of a record's stored ``numbers`` equal one of the criteria's phones?
+    Each is read with the tenant's region (:func:`bot.domain.identifiers.same_phone`:
+    country code and national significant number, extensions ignored)."""
+    stored = [n for n in numbers if isinstance(n, str) and n.strip() and len(n) <= _MAX_STORED]
+    return any(
+        identifiers.same_phone(raw, e164, criteria.region)
+        for raw in stored
+        for e164 in criteria.phones
+    )
 
 
 def keep_candidate(
@@ -118,17 +99,10 @@ def keep_candidate(
     here; searches by name come without phones from the lookups)."""
     if not criteria.phones or criteria.name:
         return True
-    wanted_emails = {e.lower() for e in criteria.emails}
-    if any(isinstance(e, str) and e.strip().lower() in wanted_emails for e in emails):
+    wanted = {identifiers.canonical_email(e) for e in criteria.emails}
+    if any(isinstance(e, str) and identifiers.canonical_email(e) in wanted for e in emails):
         return True
     return is_caller(numbers, criteria)
 
 
-__all__ = [
-    "is_caller",
-    "keep_candidate",
-    "national_number",
-    "parse_stored",
-    "same_number",
-    "written_forms",
-]
+__all__ = ["is_caller", "keep_candidate", "national_number", "written_forms"]

@@ -34,6 +34,7 @@ the org URL's ``/.default`` scope). Fault knobs: ``latency``, ``error_rate``,
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import re
 import uuid
@@ -270,6 +271,7 @@ class _Parser:
         return ("eq", name, value)
 
 
+@functools.lru_cache(maxsize=1024)
 def _like(pattern: str) -> re.Pattern[str]:
     """Dataverse LIKE wildcards inside contains(): % _ [..]; [%] [_] [[] are literals."""
     out = []
