@@ -26,8 +26,9 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.]{0,99}$"
 """Record types and field names: API names such as ``case``, ``Custom__c``, ``new_x``."""
 
-UPDATE_KINDS = frozenset({"salesforce", "dynamics", "demo"})
-"""CRM kinds whose records workflows may update (the demo CRM stands in for both)."""
+UPDATE_KINDS = frozenset({"salesforce", "dynamics", "demo", "rest"})
+"""CRM kinds whose records workflows may update (the demo CRM stands in for both; a
+generic REST CRM when its configuration has update / timeline calls)."""
 TIMELINE_KINDS = UPDATE_KINDS
 
 STANDARD_FIELDS: dict[str, frozenset[str]] = {
@@ -178,7 +179,8 @@ def check_kind(workflow: Workflow, kind: str | None) -> None:
     """Refuse Update/Timeline workflows on CRMs that have no such operation."""
     if isinstance(workflow, UpdateWorkflow | TimelineWorkflow) and kind not in UPDATE_KINDS:
         raise UpdateNotSupported(
-            f"{workflow.type} workflows run on Salesforce and Dynamics only; "
+            f"{workflow.type} workflows run on Salesforce and Dynamics only (or a generic "
+            "REST CRM with an update / timeline call); "
             f"CRM configuration {workflow.settings_id or '(default)'} is {kind or 'unknown'}"
         )
 

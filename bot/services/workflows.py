@@ -93,7 +93,10 @@ class WorkflowFailed(UpstreamError, DomainError):
 
 
 def crm_kind(client: CrmClient) -> str | None:
-    """The vendor kind of a client ("salesforce", "zendesk", ..., "demo")."""
+    """The vendor kind of a client ("salesforce", "zendesk", ..., "demo"), through the
+    wrappers the directory puts around it (data mappings)."""
+    while (inner := getattr(client, "inner", None)) is not None:
+        client = inner
     kind = getattr(client, "kind", None)
     if isinstance(kind, str):
         return kind.lower()

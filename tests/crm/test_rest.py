@@ -9,8 +9,11 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from bot.adapters.crm.rest import JsonPath, RestCrm, RestSettings
+from bot.adapters.crm.config import FieldMapping
+from bot.adapters.crm.mapped import with_mappings
+from bot.adapters.crm.rest import JsonPath, RestCall, RestCrm, RestSettings
 from bot.domain.records import RecordRef
+from bot.domain.workflows import UpdateWorkflow, check_kind
 from bot.services.crm import (
     CrmAuthError,
     CrmThrottled,
@@ -19,6 +22,7 @@ from bot.services.crm import (
     RecordNotFound,
     SearchCriteria,
 )
+from bot.services.workflows import crm_kind
 from tests.crm.conftest import ServerFactory, VirtualTime
 from tests.crm.fakes.rest import RestFake
 
@@ -211,3 +215,76 @@ async def test_built_from_a_crm_configuration(aiohttp_server, session):
     records = await crm.search(SearchCriteria(phones=["+14155550100"]))
     assert [r.ref.crm for r in records] == ["acme"] and records[0].title
     assert fake.requests[-1].headers["Authorization"] == "Bearer rest-token"
+
+
+UPDATE = RestCall(
+    method="PATCH", path="/v2/people/{id}", body={"custom": "{fields}"}, record_path="$.person"
+)
+TIMELINE = RestCall(
+    method="POST",
+    path="/v2/people/{id}/notes",
+    body={"note": {"title": "{subject}", "text": "{description}", "kind": "{activityType}"}},
+)
+
+
+async def test_configured_update_call_writes_the_fields(aiohttp_server, session, vtime):
+    fake, crm = await start(aiohttp_server, session, vtime, update=UPDATE)
+    [jane] = await crm.search(SearchCriteria(emails=["jane@example.com"]))
+    record = await crm.update(jane.ref, {"tier": "gold", "note": 'a "quoted" {id}'})
+    assert record.ref == jane.ref
+    [request] = [r for r in fake.requests if r.method == "PATCH"]
+    assert request.path == f"/v2/people/{jane.ref.id}"
+    assert request.json() == {"custom": {"tier": "gold", "note": 'a "quoted" {id}'}}
+    assert fake.people[jane.ref.id]["custom"] == {"tier": "gold", "note": 'a "quoted" {id}'}
+
+
+async def test_configured_timeline_call_writes_an_entry(aiohttp_server, session, vtime):
+    fake, crm = await start(aiohttp_server, session, vtime, timeline=TIMELINE)
+    [jane] = await crm.search(SearchCriteria(emails=["jane@example.com"]))
+    entry = await crm.create_timeline_activity(
+        jane.ref, "Call {subject}", "notes", activity_type="phonecall"
+    )
+    assert entry.title == "Call {subject}" and entry.ref.type == "phonecall"
+    [note] = fake.people[jane.ref.id]["notes"]
+    assert note == {
+        "id": entry.ref.id,
+        "title": "Call {subject}",  # a value is placed once, never re-read as a template
+        "text": "notes",
+        "kind": "phonecall",
+    }
+
+
+async def test_writes_without_a_configured_call_are_refused_clearly(aiohttp_server, session, vtime):
+    _, crm = await start(aiohttp_server, session, vtime)
+    ref = RecordRef(crm="rest", type="contact", id="p-1")
+    with pytest.raises(NotSupported, match="no update call configured"):
+        await crm.update(ref, {"tier": "gold"})
+    with pytest.raises(NotSupported, match="no timeline call configured"):
+        await crm.create_timeline_activity(ref, "s", "d")
+
+
+def test_write_call_templates_are_checked():
+    with pytest.raises(ValueError, match="update body may only use"):
+        RestCall(path="/v2/people/{id}", body={"x": "{subject}"}).check_body(
+            frozenset({"id", "fields"}), "update"
+        )
+    with pytest.raises(ValueError):
+        RestCall(path="https://elsewhere.example/{id}")
+    with pytest.raises(ValueError):
+        RestCall(path="/v2/people/{id.__class__}")
+
+
+async def test_searchable_says_whether_a_search_would_be_sent(aiohttp_server, session, vtime):
+    _, crm = await start(aiohttp_server, session, vtime, email_search=None)
+    assert crm.searchable(SearchCriteria(phones=["+14155550100"]))
+    assert not crm.searchable(SearchCriteria(emails=["a@b.example"]))
+
+
+async def test_update_workflows_accept_a_mapped_rest_crm(aiohttp_server, session, vtime):
+    _, crm = await start(aiohttp_server, session, vtime, update=UPDATE)
+    mapped = with_mappings(crm, [FieldMapping(crm_field="tier", card_field="Tier")])
+    assert crm_kind(mapped) == "rest"  # not "unknown" behind the mapping wrapper
+    workflow = UpdateWorkflow.model_validate(
+        {"id": "upd", "type": "update", "recordType": "contact", "fields": ["tier"]}
+    )
+    check_kind(workflow, crm_kind(mapped))

@@ -174,3 +174,19 @@ async def test_connection_test_reports_typed_outcomes(
     unreachable = await (await admin.post("/api/admin/crms/dead/test", headers=A)).json()
     assert unreachable["ok"] is False
     assert unreachable["outcome"] in ("unavailable", "timeout"), unreachable
+
+
+async def test_connection_test_of_a_rest_crm_without_its_probe_template_fails_clearly(
+    admin: TestClient[Any, Any],
+):
+    config = {
+        "settings_id": "r",
+        "kind": "rest",
+        "display_name": "Intranet CRM",
+        "base_url": "http://127.0.0.1:9",
+        "rest": {"phone_search": "/people?phone={value}"},
+    }
+    assert (await admin.post("/api/admin/crms", json=config, headers=A)).status == 201
+    answer = await (await admin.post("/api/admin/crms/r/test", headers=A)).json()
+    assert answer["ok"] is False and answer["outcome"] == "not_supported", answer
+    assert "no email search template" in answer["message"]

@@ -21,6 +21,7 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from bot.adapters.crm.http import ResilientHttp, RetryPolicy
+from bot.adapters.crm.rest import TIMELINE_PLACEHOLDERS, UPDATE_PLACEHOLDERS, RestCall
 from bot.adapters.crm.tokens import (
     MsalClientCredentials,
     MsalSettings,
@@ -136,6 +137,9 @@ class RestEndpoints(BaseModel):
     Templates are paths on ``base_url`` holding ``{value}`` (search) or ``{id}`` (get);
     paths like ``$.data.items`` pick values out of the JSON answers. The auth scheme comes
     from ``CrmConfig.auth`` (none, basic, or an API key sent as a bearer or header token).
+    ``update`` and ``timeline`` are the calls write-backs and Update/Timeline workflows
+    use (method, path template, JSON body template; see :mod:`bot.adapters.crm.rest`);
+    without them those writes are refused as not supported.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -151,6 +155,18 @@ class RestEndpoints(BaseModel):
     create_path: str | None = None
     mapping: dict[str, str] = Field(default_factory=lambda: {"id": "$.id", "title": "$.name"})
     ui_url_template: str | None = None
+    update: RestCall | None = None
+    timeline: RestCall | None = None
+
+    @field_validator("update")
+    @classmethod
+    def _update_body(cls, call: RestCall | None) -> RestCall | None:
+        return call.check_body(UPDATE_PLACEHOLDERS, "update") if call else None
+
+    @field_validator("timeline")
+    @classmethod
+    def _timeline_body(cls, call: RestCall | None) -> RestCall | None:
+        return call.check_body(TIMELINE_PLACEHOLDERS, "timeline") if call else None
 
 
 class CrmConfig(BaseModel):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from bot.adapters.crm.config import CrmConfig, build_client
 from bot.adapters.crm.mapped import with_mappings
+from bot.adapters.crm.rest import RestCrm
 from bot.adapters.storage.token_caches import StoreTokenCaches
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
@@ -228,6 +229,14 @@ class StoreDirectory:
                 ),
                 tls_verify=self.tls_verify,
             )
+            inner = getattr(client, "inner", client)  # under its data mappings
+            if isinstance(inner, RestCrm) and not inner.searchable(PROBE):
+                return result(
+                    False,
+                    "not_supported",
+                    f"{config.display_name} has no email search template, so the test "
+                    "cannot send its probe search: add one to the REST endpoints",
+                )
             found = await asyncio.wait_for(client.search(PROBE), timeout)
         except TimeoutError:
             return result(False, "timeout", f"{config.display_name} did not answer in {timeout} s")

@@ -10,8 +10,16 @@ Kept deliberately simple and safe: templates are relative paths on the base URL 
 only the ``{value}`` / ``{id}`` placeholders (no attribute access, no format specs);
 substituted values are percent-encoded, so they can neither leave their path segment
 or query parameter nor point the request at another host; paging links are followed
-only on the base URL's origin. Related records, updates and timelines are not
-supported; create is, when a create template is configured.
+only on the base URL's origin. Related records are not supported; create is, when a
+create template is configured.
+
+Updates and timeline entries (so write-backs are not parked) are :class:`RestCall` calls
+the admin describes: a method (POST, PUT, PATCH), a path template with ``{id}`` and a
+JSON body template. In the body, a string that is exactly one placeholder becomes that
+value (``"{fields}"`` -> the changed fields as an object), other strings get the
+placeholders' text; values are placed into the JSON structure, never spliced into JSON
+text. Update bodies may use ``{id}`` and ``{fields}``; timeline bodies ``{id}``,
+``{subject}``, ``{description}`` and ``{activityType}``.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import aiohttp
+from pydantic import BaseModel, ConfigDict, model_validator
 from yarl import URL
 
 from bot.adapters.crm.http import HttpResponse
@@ -100,6 +109,70 @@ def _check_template(template: str, allowed: set[str]) -> str:
     return template
 
 
+UPDATE_PLACEHOLDERS = frozenset({"id", "fields"})
+TIMELINE_PLACEHOLDERS = frozenset({"id", "subject", "description", "activityType"})
+_WHOLE = re.compile(r"^\{(\w+)\}$")
+
+
+def _placeholders(template: Any) -> set[str]:
+    if isinstance(template, str):
+        names = set()
+        for _, name, spec, conversion in string.Formatter().parse(template):
+            if name is not None:
+                if spec or conversion or not re.fullmatch(r"\w+", name):
+                    raise ValueError(f"unsupported placeholder in {template!r}")
+                names.add(name)
+        return names
+    if isinstance(template, list):
+        return set().union(*map(_placeholders, template)) if template else set()
+    if isinstance(template, dict):
+        return set().union(*map(_placeholders, template.values())) if template else set()
+    return set()
+
+
+def render(template: Any, values: Mapping[str, Any]) -> Any:
+    """``template`` with its placeholders filled from ``values`` (see the module doc)."""
+    if isinstance(template, str):
+        whole = _WHOLE.match(template)
+        if whole:
+            return values[whole.group(1)]
+        return template.format_map({k: str(v) for k, v in values.items()})
+    if isinstance(template, list):
+        return [render(item, values) for item in template]
+    if isinstance(template, dict):
+        return {key: render(item, values) for key, item in template.items()}
+    return template
+
+
+class RestCall(BaseModel):
+    """One write call of the generic connector: ``method`` on ``path`` (a template with
+    ``{id}``) with the JSON ``body`` template; ``record_path`` picks the written record
+    out of the answer (absent: the record is read again, or the timeline entry is made
+    from ``id_path``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: Literal["POST", "PUT", "PATCH"] = "PATCH"
+    path: str
+    body: Any = None
+    record_path: str | None = None
+    id_path: str = "$.id"
+
+    @model_validator(mode="after")
+    def _checked(self) -> RestCall:
+        _check_template(self.path, {"id"})
+        JsonPath(self.id_path)
+        if self.record_path:
+            JsonPath(self.record_path)
+        return self
+
+    def check_body(self, allowed: frozenset[str], what: str) -> RestCall:
+        unknown = _placeholders(self.body) - allowed
+        if unknown:
+            raise ValueError(f"the {what} body may only use {sorted(allowed)}: {sorted(unknown)}")
+        return self
+
+
 @dataclass(frozen=True)
 class RestSettings:
     """How to talk to one generic REST CRM (see the module docstring)."""
@@ -120,6 +193,8 @@ class RestSettings:
     create_path: str | None = None
     mapping: Mapping[str, str] = field(default_factory=lambda: {"id": "$.id", "title": "$.name"})
     ui_url_template: str | None = None
+    update: RestCall | None = None
+    timeline: RestCall | None = None
     max_results: int = MAX_RESULTS
 
 
@@ -155,6 +230,14 @@ class RestCrm(VendorCrm):
         )
         self.create_template = (
             _check_template(settings.create_path, set()) if settings.create_path else None
+        )
+        self.update_call = (
+            settings.update.check_body(UPDATE_PLACEHOLDERS, "update") if settings.update else None
+        )
+        self.timeline_call = (
+            settings.timeline.check_body(TIMELINE_PLACEHOLDERS, "timeline")
+            if settings.timeline
+            else None
         )
         if "id" not in settings.mapping or "title" not in settings.mapping:
             raise ValueError("the field mapping needs at least id and title")
@@ -227,6 +310,15 @@ class RestCrm(VendorCrm):
 
     # -- CrmClient ---------------------------------------------------------------------
 
+    def searchable(self, criteria: SearchCriteria) -> bool:
+        """Would ``criteria`` send any request (a search template for one of its kinds)?"""
+        kinds = {
+            "phone": bool(criteria.phones),
+            "email": bool(criteria.emails),
+            "name": bool(criteria.name),
+        }
+        return any(asked and kind in self.searches for kind, asked in kinds.items())
+
     async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
         if criteria.record_types is not None and not wanted_types(
             criteria, (self.settings.record_type,)
@@ -271,6 +363,50 @@ class RestCrm(VendorCrm):
     async def related(self, ref: RecordRef) -> list[CrmRecord]:
         raise not_supported(self.display_name, "related records")
 
+    async def _call(self, call: RestCall, ref: RecordRef, values: dict[str, Any]) -> Any:
+        body = render(call.body, {"id": ref.id, **values}) if call.body is not None else None
+        response = await self.http.request(
+            call.method, self._url(call.path, id=ref.id), json_body=body
+        )
+        return response.body
+
+    async def update(self, ref: RecordRef, fields: dict[str, str]) -> CrmRecord:
+        """The configured update call (``RestSettings.update``) with the changed fields."""
+        call = self.update_call
+        if call is None:
+            raise not_supported(self.display_name, "updating records (no update call configured)")
+        if ref.type != self.settings.record_type:
+            raise not_supported(self.display_name, f"{ref.type} records")
+        answer = await self._call(call, ref, {"fields": dict(fields)})
+        if call.record_path:
+            record = self._record(JsonPath(call.record_path).find(answer))
+            if record is not None:
+                return record
+        if self.get_template is not None:
+            return await self.get(ref)
+        return CrmRecord(ref=ref, title=ref.id, fields=dict(fields))
+
+    async def create_timeline_activity(
+        self,
+        ref: RecordRef,
+        subject: str,
+        description: str,
+        *,
+        activity_type: str = "task",
+    ) -> CrmRecord:
+        """The configured timeline call (``RestSettings.timeline``) on the record."""
+        call = self.timeline_call
+        if call is None:
+            raise not_supported(
+                self.display_name, "timeline activities (no timeline call configured)"
+            )
+        values = {"subject": subject, "description": description, "activityType": activity_type}
+        answer = await self._call(call, ref, values)
+        entry_id = as_text(JsonPath(call.id_path).find(answer))
+        if not entry_id:
+            raise unexpected_create(self.display_name)
+        return CrmRecord(ref=self.ref(activity_type, entry_id), title=subject)
+
     async def create(
         self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
     ) -> CrmRecord:
@@ -290,4 +426,4 @@ def _reason(body: dict[str, Any]) -> str | None:
     )
 
 
-__all__ = ["JsonPath", "RestAuth", "RestCrm", "RestSettings"]
+__all__ = ["JsonPath", "RestAuth", "RestCall", "RestCrm", "RestSettings", "render"]

@@ -5,7 +5,10 @@
 # https://www.rfc-editor.org/rfc/rfc7617).  Auth is one of none / basic / bearer / an
 # API-key header.  GET /v2/people?phone=&email=&name= answers
 # {"data": {"items": [...]}, "next": <url or null>}; GET /v2/people/{id} answers
-# {"person": {...}}; errors are {"message": ..., "code": ...}.
+# {"person": {...}}; PATCH /v2/people/{id} {"custom": {...}} merges custom fields and
+# answers {"person": {...}}; POST /v2/people/{id}/notes {"note": {"title", "text",
+# "kind"}} answers 201 {"id": "n-..."} (the note is in person["notes"]); errors are
+# {"message": ..., "code": ...}.
 """A contract fake of an arbitrary JSON REST CRM, for the generic REST adapter."""
 
 from __future__ import annotations
@@ -86,6 +89,8 @@ class RestFake(FakeCrm):
         router.add_get("/v2/people", self.search)
         router.add_get("/v2/people/{id}", self.get)
         router.add_post("/v2/people", self.create)
+        router.add_patch("/v2/people/{id}", self.update)
+        router.add_post("/v2/people/{id}/notes", self.add_note)
 
     def _matches(self, person: dict[str, Any], query: Any) -> bool:
         if "phone" in query:
@@ -128,6 +133,30 @@ class RestFake(FakeCrm):
             return self.error(422, "name is required", code="validation")
         person = self.add_person(body["name"], body.get("email"), body.get("phone"))
         return self.json({"person": person}, status=201)
+
+    async def update(self, request: web.Request) -> web.Response:
+        person = self.people.get(request.match_info["id"])
+        if person is None:
+            return self.error(404, "person not found", code="not_found")
+        body = await read_json(request)
+        custom = body.get("custom") if isinstance(body, dict) else None
+        if not isinstance(custom, dict) or not all(isinstance(v, str) for v in custom.values()):
+            return self.error(422, "custom must be an object of strings", code="validation")
+        person.setdefault("custom", {}).update(custom)
+        return self.json({"person": person})
+
+    async def add_note(self, request: web.Request) -> web.Response:
+        person = self.people.get(request.match_info["id"])
+        if person is None:
+            return self.error(404, "person not found", code="not_found")
+        body = await read_json(request)
+        note = body.get("note") if isinstance(body, dict) else None
+        if not isinstance(note, dict) or not isinstance(note.get("title"), str):
+            return self.error(422, "note.title is required", code="validation")
+        self._next += 1
+        note_id = f"n-{self._next}"
+        person.setdefault("notes", []).append({"id": note_id, **note})
+        return self.json({"id": note_id}, status=201)
 
 
 __all__ = ["AuthScheme", "RestFake"]
