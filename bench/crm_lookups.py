@@ -51,6 +51,7 @@ LIMITS: dict[str, tuple[float | None, str]] = {
     "freshdesk": (400, "400 / min (Pro; Growth 200, Enterprise 700)"),
     "kustomer": (1_000, "1,000 / min per org"),
     "oracle": (None, "not published"),
+    "rest": (None, "the connected API's own"),
 }
 """Documented request limits per vendor (requests a minute, or None) and their source:
 Salesforce API request limits (salesforce_app_limits_platform_api), Dataverse service

@@ -44,6 +44,15 @@ class VirtualTime:
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
+    def http_options(self) -> dict[str, Any]:
+        """``ResilientHttp`` options running on this clock (no jitter, a fixed wall clock)."""
+        return {
+            "clock": self.clock,
+            "sleep": self.sleep,
+            "rand": lambda: 0.5,
+            "wall_clock": lambda: 1_700_000_000.0,
+        }
+
 
 @pytest.fixture
 def vtime() -> VirtualTime:

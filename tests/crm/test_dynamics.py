@@ -195,15 +195,6 @@ async def test_paging_follows_next_link(org: Org):
     assert "$filter" in parse_qs(urlsplit(first[1]).query)
 
 
-async def test_get_not_found(org: Org):
-    with pytest.raises(RecordNotFound):
-        await org.client.get(
-            RecordRef(crm="d1", type="contact", id="00000000-0000-0000-0000-000000000000")
-        )
-    with pytest.raises(RecordNotFound):
-        await org.client.get(RecordRef(crm="d1", type="contact", id="x)/../accounts("))
-
-
 async def test_related(org: Org):
     account = await org.client.related(ref(org, "account", "acme"))
     assert sorted((r.ref.type, r.ref.id) for r in account) == sorted(

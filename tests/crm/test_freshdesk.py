@@ -16,8 +16,6 @@ from bot.adapters.crm.freshdesk import (
 )
 from bot.domain.records import RecordRef
 from bot.services.crm import (
-    CrmAuthError,
-    CrmThrottled,
     InvalidRecord,
     NotSupported,
     RecordNotFound,
@@ -43,10 +41,7 @@ async def start(
         session,
         FreshdeskSettings(helpdesk_url=str(server.make_url("")), **settings),
         settings_id="fd",
-        clock=vtime.clock,
-        sleep=vtime.sleep,
-        rand=lambda: 0.5,
-        wall_clock=lambda: 1_700_000_000.0,
+        **vtime.http_options(),
     )
     return fake, crm
 
@@ -172,17 +167,3 @@ async def test_validation_errors_are_mapped(aiohttp_server, session, vtime):
         await crm.create("contact", {"name": "Jane", "email": "jane@example.com"})
     with pytest.raises(InvalidRecord, match="requester_id"):
         await crm.create("case", {"subject": "orphan"})
-
-
-async def test_wrong_key_and_429(aiohttp_server, session, vtime):
-    _, bad = await start(aiohttp_server, session, vtime, api_key="nope")
-    with pytest.raises(CrmAuthError, match="refused our API key"):
-        await bad.search(SearchCriteria(phones=[JANE_PHONE]))
-    fake, crm = await start(aiohttp_server, session, vtime)
-    fake.throttle(1, retry_after=20)
-    assert await crm.search(SearchCriteria(phones=[JANE_PHONE]))
-    assert vtime.sleeps == [20.0]
-    fake.throttle(1, retry_after=3600)
-    with pytest.raises(CrmThrottled) as caught:
-        await crm.search(SearchCriteria(phones=[JANE_PHONE]))
-    assert caught.value.retry_after == 3600.0

@@ -11,26 +11,14 @@ import pytest
 from bot.adapters.crm.zendesk import ZendeskCrm, ZendeskSettings
 from bot.domain.records import RecordRef
 from bot.services.crm import (
-    CrmAuthError,
-    CrmThrottled,
     InvalidRecord,
     NotSupported,
-    RecordNotFound,
     SearchCriteria,
 )
 from tests.crm.conftest import ServerFactory, VirtualTime
 from tests.crm.fakes.zendesk import ZendeskFake
 
 JANE_PHONE = "+14155550100"
-
-
-def http_options(vtime: VirtualTime) -> dict[str, Any]:
-    return {
-        "clock": vtime.clock,
-        "sleep": vtime.sleep,
-        "rand": lambda: 0.5,
-        "wall_clock": lambda: 1_700_000_000.0,
-    }
 
 
 async def start(
@@ -48,7 +36,7 @@ async def start(
         session,
         ZendeskSettings(base_url=str(server.make_url("")), **settings),
         settings_id="zd",
-        **http_options(vtime),
+        **vtime.http_options(),
     )
     return fake, crm
 
@@ -118,10 +106,6 @@ async def test_get_and_missing_record(aiohttp_server, session, vtime):
     [jane] = await crm.search(SearchCriteria(emails=["jane@example.com"]))
     again = await crm.get(jane.ref)
     assert again == jane
-    with pytest.raises(RecordNotFound):
-        await crm.get(RecordRef(crm="zd", type="contact", id="999999"))
-    with pytest.raises(RecordNotFound):
-        await crm.get(RecordRef(crm="zd", type="contact", id="../tickets/1"))
     with pytest.raises(NotSupported):
         await crm.get(RecordRef(crm="zd", type="lead", id="1"))
 
@@ -182,29 +166,6 @@ async def test_create_duplicate_maps_validation_details(aiohttp_server, session,
         await crm.create("opportunity", {"name": "x"})
 
 
-async def test_429_retry_after_is_honoured(aiohttp_server, session, vtime):
-    fake, crm = await start(aiohttp_server, session, vtime)
-    fake.throttle(2, retry_after=3)
-    records = await crm.search(SearchCriteria(phones=[JANE_PHONE]))
-    assert [r.title for r in records] == ["Jane Doe"]
-    assert vtime.sleeps == [3.0, 3.0]
-
-
-async def test_long_retry_after_raises_throttled(aiohttp_server, session, vtime):
-    fake, crm = await start(aiohttp_server, session, vtime)
-    fake.throttle(1, retry_after=120)
-    with pytest.raises(CrmThrottled) as caught:
-        await crm.search(SearchCriteria(phones=[JANE_PHONE]))
-    assert caught.value.retry_after == 120.0
-    assert vtime.sleeps == []
-
-
-async def test_wrong_token_is_an_auth_error(aiohttp_server, session, vtime):
-    _, crm = await start(aiohttp_server, session, vtime, api_token="wrong")
-    with pytest.raises(CrmAuthError, match="Zendesk refused our credentials"):
-        await crm.search(SearchCriteria(phones=[JANE_PHONE]))
-
-
 async def test_oauth_client_credentials_and_token_expiry(aiohttp_server, session, vtime):
     fake, crm = await start(
         aiohttp_server,
@@ -224,12 +185,3 @@ async def test_oauth_client_credentials_and_token_expiry(aiohttp_server, session
     assert fake.tokens.issued == 2
     token_call = fake.requests_to("/oauth/tokens")[0].json()
     assert token_call["grant_type"] == "client_credentials"
-
-
-async def test_updates_and_timeline_not_supported(aiohttp_server, session, vtime):
-    _, crm = await start(aiohttp_server, session, vtime)
-    ref = RecordRef(crm="zd", type="contact", id="1")
-    with pytest.raises(NotSupported, match="Zendesk does not support updating"):
-        await crm.update(ref, {"name": "x"})
-    with pytest.raises(NotSupported):
-        await crm.create_timeline_activity(ref, "s", "d")

@@ -19,6 +19,7 @@ from bot.adapters.crm.freshdesk import FreshdeskCrm, FreshdeskSettings
 from bot.adapters.crm.http import ResilientHttp
 from bot.adapters.crm.kustomer import KustomerCrm, KustomerSettings
 from bot.adapters.crm.oracle import OracleCrm, OracleSettings
+from bot.adapters.crm.rest import RestCrm, RestSettings
 from bot.adapters.crm.salesforce import SalesforceClient
 from bot.adapters.crm.servicenow import ServiceNowCrm, ServiceNowSettings
 from bot.adapters.crm.tokens import MsalClientCredentials, MsalSettings, StaticSecret
@@ -30,11 +31,40 @@ from tests.crm.fakes.entra import FakeEntra
 from tests.crm.fakes.freshdesk import FreshdeskFake
 from tests.crm.fakes.kustomer import KustomerFake
 from tests.crm.fakes.oracle import OracleFake
+from tests.crm.fakes.rest import RestFake
 from tests.crm.fakes.salesforce import FakeSalesforce
 from tests.crm.fakes.servicenow import ServiceNowFake
 from tests.crm.fakes.zendesk import ZendeskFake
 
-VENDORS = ("salesforce", "dynamics", "servicenow", "zendesk", "freshdesk", "kustomer", "oracle")
+VENDORS = (
+    "salesforce",
+    "dynamics",
+    "servicenow",
+    "zendesk",
+    "freshdesk",
+    "kustomer",
+    "oracle",
+    "rest",
+)
+WITHOUT_WRITES = ("servicenow", "zendesk", "freshdesk", "kustomer", "oracle", "rest")
+"""Vendors whose adapters refuse updates and timeline entries (REST: none configured)."""
+MISSING_IDS = {
+    "salesforce": "003000000000999AAA",
+    "dynamics": "00000000-0000-4000-8000-000000000999",
+    "servicenow": "0" * 32,
+    "zendesk": "999999",
+    "freshdesk": "999999",
+    "kustomer": "f" * 24,
+    "oracle": "999999",
+    "rest": "p-999",
+}
+"""A well-formed id no record has, per vendor."""
+REST_MAPPING = {
+    "id": "$.id",
+    "title": "$.profile.displayName",
+    "phone": "$.contact.phones[0].number",
+    "email": "$.contact.emails[0]",
+}
 
 
 @dataclass
@@ -48,12 +78,7 @@ class Env:
     tls: Tls
 
     def http_options(self) -> dict[str, Any]:
-        return {
-            "clock": self.vtime.clock,
-            "sleep": self.vtime.sleep,
-            "rand": lambda: 0.5,
-            "wall_clock": lambda: 1_700_000_000.0,
-        }
+        return self.vtime.http_options()
 
 
 @dataclass
@@ -67,12 +92,29 @@ class Connected:
         """Requests the fake answered so far."""
         return len(self.fake.requests)
 
+    def throttle(self, count: int, seconds: int) -> None:
+        """The next ``count`` requests hit the vendor's rate limit (``seconds`` is the
+        Retry-After where the vendor sends one; Salesforce sends 403 without it)."""
+        if isinstance(self.fake, FakeSalesforce):
+            self.fake.throttle(count)
+        elif isinstance(self.fake, FakeDataverse):
+            self.fake.throttle(count, retry_after=str(seconds))
+        else:
+            self.fake.throttle(count, retry_after=seconds)
 
-async def _salesforce(env: Env) -> Connected:
+    def fail(self, status: int) -> None:
+        """The next request is answered ``status``."""
+        if isinstance(self.fake, FakeSalesforce | FakeDataverse):
+            self.fake.fail_next.append(status)
+        else:
+            self.fake.fail(status)
+
+
+async def _salesforce(env: Env, bad: bool) -> Connected:
     fake = FakeSalesforce(public_key_pem="")
     server = await env.aiohttp_server(fake.app())
     fake.base_url = str(server.make_url("")).rstrip("/")
-    fake.tokens["00Dfake!static"] = True
+    fake.tokens["00Dfake!static"] = not bad
     http = ResilientHttp(
         env.session, name="Salesforce", auth=StaticSecret("00Dfake!static"), **env.http_options()
     )
@@ -86,14 +128,14 @@ async def _salesforce(env: Env) -> Connected:
     return Connected(crm, fake, add)
 
 
-async def _dynamics(env: Env) -> Connected:
+async def _dynamics(env: Env, bad: bool) -> Connected:
     fake = FakeDataverse(entra=env.entra)
     server = await env.aiohttp_server(fake.app())
     fake.base_url = str(server.make_url("")).rstrip("/")
     auth = MsalClientCredentials(
         MsalSettings(
             client_id="app-id",
-            client_secret="app-secret",
+            client_secret="wrong" if bad else "app-secret",
             authority=env.entra.authority,
             scopes=(f"{fake.base_url}/.default",),
             instance_discovery=False,
@@ -109,86 +151,115 @@ async def _dynamics(env: Env) -> Connected:
     return Connected(crm, fake, add)
 
 
-async def _servicenow(env: Env) -> Connected:
-    fake = ServiceNowFake(seed=False)
-    server = await env.aiohttp_server(fake.app)
-    crm = ServiceNowCrm(
-        env.session,
-        ServiceNowSettings(
-            instance_url=str(server.make_url("")), username="integration", password="s3cret!"
+@dataclass(frozen=True)
+class _Kit:
+    """How to connect one of the adapters built on ``restkit``: its (empty) fake, the
+    adapter's class, its settings for the fake's URL (refused credentials when asked),
+    its settings id and how to seed a person."""
+
+    fake: Callable[[], Any]
+    adapter: Callable[..., CrmClient]
+    settings: Callable[[str, bool], Any]
+    settings_id: str
+    add: Callable[[Any, str, str], object]
+
+
+def _wrong(bad: bool, good: str) -> str:
+    return "wrong" if bad else good
+
+
+_KITS = {
+    "servicenow": _Kit(
+        lambda: ServiceNowFake(seed=False),
+        ServiceNowCrm,
+        lambda url, bad: ServiceNowSettings(
+            instance_url=url, username="integration", password=_wrong(bad, "s3cret!")
         ),
-        settings_id="sn",
-        **env.http_options(),
-    )
-
-    def add(name: str, phone: str) -> None:
-        fake.add("customer_contact", name=name, first_name=name, email="", phone=phone)
-
-    return Connected(crm, fake, add)
-
-
-async def _zendesk(env: Env) -> Connected:
-    fake = ZendeskFake(seed=False)
-    server = await env.aiohttp_server(fake.app)
-    crm = ZendeskCrm(
-        env.session,
-        ZendeskSettings(
-            base_url=str(server.make_url("")), email="agent@example.com", api_token="zd-api-token"
+        "sn",
+        lambda fake, name, phone: fake.add(
+            "customer_contact", name=name, first_name=name, email="", phone=phone
         ),
-        settings_id="zd",
-        **env.http_options(),
-    )
-    return Connected(crm, fake, lambda name, phone: fake.add_user(name, None, phone) and None)
-
-
-async def _freshdesk(env: Env) -> Connected:
-    fake = FreshdeskFake(seed=False)
-    server = await env.aiohttp_server(fake.app)
-    crm = FreshdeskCrm(
-        env.session,
-        FreshdeskSettings(helpdesk_url=str(server.make_url("")), api_key="fd-api-key"),
-        settings_id="fd",
-        **env.http_options(),
-    )
-    return Connected(crm, fake, lambda name, phone: fake.add_contact(name, None, phone) and None)
-
-
-async def _kustomer(env: Env) -> Connected:
-    fake = KustomerFake(seed=False)
-    server = await env.aiohttp_server(fake.app)
-    crm = KustomerCrm(
-        env.session,
-        KustomerSettings(api_key="kust-api-key", api_url=str(server.make_url(""))),
-        settings_id="ku",
-        **env.http_options(),
-    )
-    return Connected(crm, fake, lambda name, phone: fake.add_customer(name, None, phone) and None)
-
-
-async def _oracle(env: Env) -> Connected:
-    fake = OracleFake(seed=False)
-    server = await env.aiohttp_server(fake.app)
-    crm = OracleCrm(
-        env.session,
-        OracleSettings(site_url=str(server.make_url("")), username="api_user", password="0racle!"),
-        settings_id="or",
-        **env.http_options(),
-    )
-    return Connected(
-        crm, fake, lambda name, phone: fake.add_contact(name, "", None, phone) and None
-    )
-
-
-_CONNECT: dict[str, Callable[[Env], Awaitable[Connected]]] = {
-    "salesforce": _salesforce,
-    "dynamics": _dynamics,
-    "servicenow": _servicenow,
-    "zendesk": _zendesk,
-    "freshdesk": _freshdesk,
-    "kustomer": _kustomer,
-    "oracle": _oracle,
+    ),
+    "zendesk": _Kit(
+        lambda: ZendeskFake(seed=False),
+        ZendeskCrm,
+        lambda url, bad: ZendeskSettings(
+            base_url=url, email="agent@example.com", api_token=_wrong(bad, "zd-api-token")
+        ),
+        "zd",
+        lambda fake, name, phone: fake.add_user(name, None, phone),
+    ),
+    "freshdesk": _Kit(
+        lambda: FreshdeskFake(seed=False),
+        FreshdeskCrm,
+        lambda url, bad: FreshdeskSettings(helpdesk_url=url, api_key=_wrong(bad, "fd-api-key")),
+        "fd",
+        lambda fake, name, phone: fake.add_contact(name, None, phone),
+    ),
+    "kustomer": _Kit(
+        lambda: KustomerFake(seed=False),
+        KustomerCrm,
+        lambda url, bad: KustomerSettings(api_key=_wrong(bad, "kust-api-key"), api_url=url),
+        "ku",
+        lambda fake, name, phone: fake.add_customer(name, None, phone),
+    ),
+    "oracle": _Kit(
+        lambda: OracleFake(seed=False),
+        OracleCrm,
+        lambda url, bad: OracleSettings(
+            site_url=url, username="api_user", password=_wrong(bad, "0racle!")
+        ),
+        "or",
+        lambda fake, name, phone: fake.add_contact(name, "", None, phone),
+    ),
+    "rest": _Kit(
+        lambda: RestFake(seed=False, page_size=50),
+        RestCrm,
+        lambda url, bad: RestSettings(
+            base_url=url,
+            auth="bearer",
+            secret=_wrong(bad, "rest-token"),
+            phone_search="/v2/people?phone={value}",
+            email_search="/v2/people?email={value}",
+            results_path="$.data.items",
+            next_path="$.next",
+            get_path="/v2/people/{id}",
+            record_path="$.person",
+            mapping=REST_MAPPING,
+        ),
+        "rest",
+        lambda fake, name, phone: fake.add_person(name, None, phone),
+    ),
 }
 
 
-async def connect(vendor: str, env: Env) -> Connected:
-    return await _CONNECT[vendor](env)
+def _kit(vendor: str) -> Callable[[Env, bool], Awaitable[Connected]]:
+    kit = _KITS[vendor]
+
+    async def connect_kit(env: Env, bad: bool) -> Connected:
+        fake = kit.fake()
+        server = await env.aiohttp_server(fake.app)
+        crm = kit.adapter(
+            env.session,
+            kit.settings(str(server.make_url("")), bad),
+            settings_id=kit.settings_id,
+            **env.http_options(),
+        )
+
+        def add(name: str, phone: str) -> None:
+            kit.add(fake, name, phone)
+
+        return Connected(crm, fake, add)
+
+    return connect_kit
+
+
+_CONNECT: dict[str, Callable[[Env, bool], Awaitable[Connected]]] = {
+    "salesforce": _salesforce,
+    "dynamics": _dynamics,
+    **{vendor: _kit(vendor) for vendor in _KITS},
+}
+
+
+async def connect(vendor: str, env: Env, *, bad_credentials: bool = False) -> Connected:
+    return await _CONNECT[vendor](env, bad_credentials)

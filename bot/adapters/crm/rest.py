@@ -4,7 +4,10 @@ An admin gives the base URL, the auth scheme (none, basic, bearer, API-key heade
 one search template per identifier (``/v2/people?phone={value}``), where the results
 list is (``$.data.items``), where the next page link is (``$.next``), a get template
 (``/v2/people/{id}``) and a JSONPath-like mapping of record fields (``id``, ``title``,
-``subtitle``, ``phone``, ``email`` and any others, e.g. ``$.contact.phones[0].e164``).
+``subtitle``, ``phone``, ``email`` and any others, e.g. ``$.contact.phones[0].number``).
+The phone search template gets the caller's number in E.164; found records are kept
+only when their mapped ``phone`` is the caller's (:mod:`bot.adapters.crm.phones`);
+without a ``phone`` mapping the API's own matching is trusted.
 
 Kept deliberately simple and safe: templates are relative paths on the base URL with
 only the ``{value}`` / ``{id}`` placeholders (no attribute access, no format specs);
@@ -36,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from yarl import URL
 
 from bot.adapters.crm.http import HttpResponse
+from bot.adapters.crm.phones import is_caller
 from bot.adapters.crm.restkit import (
     MAX_RESULTS,
     VendorCrm,
@@ -336,9 +340,12 @@ class RestCrm(VendorCrm):
             if template is None or not value:
                 continue
             url = self._url(template, value=value)
-            records += await follow_pages(
+            found = await follow_pages(
                 url, self.base, limit - len(records), self.http.get, self._read_page
             )
+            if kind == "phone" and "phone" in self.mapping:
+                found = [r for r in found if is_caller([r.fields.get("phone")], criteria)]
+            records += found
         return dedupe(records, limit)
 
     def _read_page(self, response: HttpResponse) -> tuple[list[CrmRecord], bool, str | None]:

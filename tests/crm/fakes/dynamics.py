@@ -27,8 +27,8 @@ OData quoting (``''`` is one quote); anything else is a 400 syntax error.
 
 Access tokens are checked against the :class:`FakeEntra` that issued them (audience =
 the org URL's ``/.default`` scope). Fault knobs: ``latency``, ``error_rate``,
-``throttle(n, retry_after)`` (service-protection 429 bursts), token expiry through
-``FakeEntra.expire_all()``.
+``throttle(n, retry_after, code)`` (service-protection 429 bursts), ``fail_next``,
+token expiry through ``FakeEntra.expire_all()``.
 """
 
 from __future__ import annotations
@@ -326,6 +326,7 @@ class FakeDataverse:
     throttle_next: int = 0
     retry_after: str = "5"
     throttle_code: str = "0x80072322"
+    fail_next: list[int] = field(default_factory=list)
     max_page_size: int = 5000
     rows: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: {name: {} for name in ENTITIES}
@@ -401,6 +402,8 @@ class FakeDataverse:
             response = odata_error(429, code, SERVICE_PROTECTION[code])
             response.headers["Retry-After"] = self.retry_after
             return response
+        if self.fail_next:
+            return odata_error(self.fail_next.pop(0), "0x80040216", "Injected failure.")
         if self.error_rate and self._rng.random() < self.error_rate:
             return odata_error(500, "0x80040216", "An unexpected error occurred.")
         header = request.headers.get("Authorization", "")

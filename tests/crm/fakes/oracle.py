@@ -396,7 +396,9 @@ class OracleFake(FakeCrm):
         raise RoqlError(f"bad node {kind}")
 
     def _table(self, name: str) -> dict[int, dict[str, Any]]:
-        table = self.tables.get(name) or self.tables.get(name.lower() + "s")
+        table = self.tables.get(name)
+        if table is None:
+            table = self.tables.get(name.lower() + "s")
         if table is None:
             raise RoqlError(f"Unknown table {name}")
         return table

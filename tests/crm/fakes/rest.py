@@ -5,17 +5,21 @@
 # https://www.rfc-editor.org/rfc/rfc7617).  Auth is one of none / basic / bearer / an
 # API-key header.  GET /v2/people?phone=&email=&name= answers
 # {"data": {"items": [...]}, "next": <url or null>}; GET /v2/people/{id} answers
-# {"person": {...}}; PATCH /v2/people/{id} {"custom": {...}} merges custom fields and
-# answers {"person": {...}}; POST /v2/people/{id}/notes {"note": {"title", "text",
+# {"person": {...}}.  Numbers are kept as typed; the phone search normalises the way
+# such APIs do with libphonenumber: a stored number matches when its national
+# significant number (read in the query's country when it has no country code) is the
+# query's, whatever the formatting; a suffix alone never matches.
+# PATCH /v2/people/{id} {"custom": {...}} merges custom fields and answers
+# {"person": {...}}; POST /v2/people/{id}/notes {"note": {"title", "text",
 # "kind"}} answers 201 {"id": "n-..."} (the note is in person["notes"]); errors are
 # {"message": ..., "code": ...}.
 """A contract fake of an arbitrary JSON REST CRM, for the generic REST adapter."""
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
+import phonenumbers
 from aiohttp import web
 
 from .base import FakeCrm, Faults, basic_credentials, bearer_token, read_json
@@ -23,8 +27,15 @@ from .base import FakeCrm, Faults, basic_credentials, bearer_token, read_json
 AuthScheme = Literal["none", "basic", "bearer", "api_key"]
 
 
-def _digits(text: str | None) -> str:
-    return re.sub(r"\D", "", text or "")
+def _same_line(stored: str, query: str) -> bool:
+    try:
+        b = phonenumbers.parse(query, "US")
+        a = phonenumbers.parse(stored, phonenumbers.region_code_for_number(b))
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.national_significant_number(a) == phonenumbers.national_significant_number(
+        b
+    )
 
 
 class RestFake(FakeCrm):
@@ -64,7 +75,7 @@ class RestFake(FakeCrm):
             "profile": {"displayName": name, "company": {"name": company}},
             "contact": {
                 "emails": [email] if email else [],
-                "phones": [{"e164": phone}] if phone else [],
+                "phones": [{"number": phone}] if phone else [],
             },
         }
         return self.people[pid]
@@ -94,8 +105,8 @@ class RestFake(FakeCrm):
 
     def _matches(self, person: dict[str, Any], query: Any) -> bool:
         if "phone" in query:
-            phones = [_digits(p["e164"]) for p in person["contact"]["phones"]]
-            if _digits(query["phone"]) not in phones:
+            numbers = [p["number"] for p in person["contact"]["phones"]]
+            if not any(_same_line(n, query["phone"]) for n in numbers):
                 return False
         if "email" in query:
             emails = [e.lower() for e in person["contact"]["emails"]]

@@ -36,7 +36,8 @@ Fault knobs: ``latency``, ``error_rate`` (seeded 500 UNKNOWN_EXCEPTION), ``throt
 (the next n requests get 403 REQUEST_LIMIT_EXCEEDED, the concurrent-request limit;
 Salesforce sends no 429 and no Retry-After), ``request_limit_exceeded`` (403
 REQUEST_LIMIT_EXCEEDED on every request: the org's daily total),
-``expire_tokens()`` (401 INVALID_SESSION_ID), ``page_size``.
+``fail_next`` (statuses the next requests get), ``expire_tokens()`` (401
+INVALID_SESSION_ID), ``page_size``.
 https://developer.salesforce.com/docs/atlas.en-us.salesforce_app_limits_cheatsheet.meta/salesforce_app_limits_cheatsheet/salesforce_app_limits_platform_api.htm
 """
 
@@ -398,6 +399,7 @@ class FakeSalesforce:
     error_rate: float = 0.0
     throttle_next: int = 0
     request_limit_exceeded: bool = False
+    fail_next: list[int] = field(default_factory=list)
     external_ids: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(EXTERNAL_IDS))
     records: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: {name: {} for name in SCHEMA}
@@ -470,6 +472,8 @@ class FakeSalesforce:
             return sf_errors(
                 403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."
             )
+        if self.fail_next:
+            return sf_errors(self.fail_next.pop(0), "UNKNOWN_EXCEPTION", "Injected failure")
         if self.error_rate and self._rng.random() < self.error_rate:
             return sf_errors(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred")
         if request.path != "/services/oauth2/token":
