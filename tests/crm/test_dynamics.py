@@ -47,7 +47,7 @@ class Org:
 def seed(fake: FakeDataverse) -> dict[str, str]:
     ids = {
         "acme": fake.add(
-            "accounts", name="Acme Corp", telephone1="+14155550100", address1_city="Seattle"
+            "accounts", name="Acme Corp", telephone1="(415) 555-0100", address1_city="Seattle"
         ),
         "globex": fake.add("accounts", name="Globex", telephone1="+442071234567"),
     }
@@ -56,7 +56,7 @@ def seed(fake: FakeDataverse) -> dict[str, str]:
         firstname="Jane",
         lastname="Doe",
         emailaddress1="jane@acme.example",
-        telephone1="+14155550123",
+        telephone1="+1 (415) 555-0123",
         jobtitle="CTO",
     )
     ids["john"] = fake.add(
@@ -64,7 +64,7 @@ def seed(fake: FakeDataverse) -> dict[str, str]:
         firstname="John",
         lastname="O'Brien",
         emailaddress1="john@acme.example",
-        mobilephone="+14155550124",
+        mobilephone="415.555.0124",
     )
     ids["lead"] = fake.add(
         "leads",

@@ -73,7 +73,7 @@ async def test_search_maps_fields_with_json_paths(aiohttp_server, session, vtime
     assert len(records) == 1
     jane = records[0]
     assert (jane.title, jane.subtitle) == ("Jane Doe", "Acme Corp")
-    assert jane.fields == {"phone": "+14155550100", "email": "jane@example.com"}
+    assert jane.fields == {"phone": "(415) 555-0100", "email": "jane@example.com"}
     assert jane.url == "https://crm.example.com/people/p-1"
     assert jane.ref == RecordRef(crm="rest", type="contact", id="p-1")
     request = fake.requests_to("/v2/people")[0]

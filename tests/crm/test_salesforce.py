@@ -42,14 +42,14 @@ class Org:
 
 def seed(fake: FakeSalesforce) -> dict[str, str]:
     ids = {}
-    ids["acme"] = fake.add("Account", Name="Acme Corp", Phone="+14155550100", Industry="Retail")
-    ids["other"] = fake.add("Account", Name="Globex", Phone="+442071234567")
+    ids["acme"] = fake.add("Account", Name="Acme Corp", Phone="(415) 555-0100", Industry="Retail")
+    ids["other"] = fake.add("Account", Name="Globex", Phone="+44 20 7123 4567")
     ids["jane"] = fake.add(
         "Contact",
         FirstName="Jane",
         LastName="Doe",
         Email="jane@acme.example",
-        Phone="+14155550123",
+        Phone="415.555.0123",
         AccountId=ids["acme"],
         Title="CTO",
     )
@@ -58,7 +58,7 @@ def seed(fake: FakeSalesforce) -> dict[str, str]:
         FirstName="John",
         LastName="O'Brien",
         Email="john@acme.example",
-        MobilePhone="+14155550124",
+        MobilePhone="(415) 555-0124",
         AccountId=ids["acme"],
     )
     ids["lead"] = fake.add(
@@ -66,7 +66,7 @@ def seed(fake: FakeSalesforce) -> dict[str, str]:
         FirstName="Lee",
         LastName="Ead",
         Email="lee@prospect.example",
-        Phone="+14155550123",
+        Phone="+1 415-555-0123",
         Company="Prospect Ltd",
     )
     ids["case"] = fake.add(

@@ -153,8 +153,8 @@ class FreshdeskFake(FakeCrm):
 
     def seed(self) -> None:
         acme = self.add_company("Acme Corp")
-        jane = self.add_contact("Jane Doe", "jane@example.com", "+14155550100", None, acme["id"])
-        self.add_contact("John Smith", "john@example.com", None, "+14155550101")
+        jane = self.add_contact("Jane Doe", "jane@example.com", "(415) 555-0100", None, acme["id"])
+        self.add_contact("John Smith", "john@example.com", None, "415.555.0101")
         self.add_ticket("Printer on fire", jane["id"])
         self.add_ticket("Refund request", jane["id"], status=4)
 

@@ -85,8 +85,8 @@ class KustomerFake(FakeCrm):
 
     def seed(self) -> None:
         acme = self.add_company("Acme Corp")
-        jane = self.add_customer("Jane Doe", "jane@example.com", "+14155550100", acme["id"])
-        self.add_customer("John Smith", "john@example.com", "+14155550101")
+        jane = self.add_customer("Jane Doe", "jane@example.com", "+1 (415) 555-0100", acme["id"])
+        self.add_customer("John Smith", "john@example.com", "415-555-0101")
         self.add_conversation("Where is my order?", jane["id"])
         self.add_conversation("Refund", jane["id"], status="done")
 

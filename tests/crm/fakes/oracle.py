@@ -298,8 +298,8 @@ class OracleFake(FakeCrm):
 
     def seed(self) -> None:
         acme = self.add_organization("Acme Corp")
-        jane = self.add_contact("Jane", "Doe", "jane@example.com", "+14155550100", acme["id"])
-        self.add_contact("John", "Smith", "john@example.com", "+14155550101")
+        jane = self.add_contact("Jane", "Doe", "jane@example.com", "(415) 555-0100 x12", acme["id"])
+        self.add_contact("John", "Smith", "john@example.com", "+1 415.555.0101")
         self.add_incident("Printer on fire", jane["id"])
         self.add_incident("Refund request", jane["id"], status="Solved")
 

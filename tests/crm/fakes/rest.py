@@ -81,8 +81,8 @@ class RestFake(FakeCrm):
         return self.people[pid]
 
     def seed(self) -> None:
-        self.add_person("Jane Doe", "jane@example.com", "+14155550100", "Acme Corp")
-        self.add_person("John Smith", "john@example.com", "+14155550101")
+        self.add_person("Jane Doe", "jane@example.com", "(415) 555-0100", "Acme Corp")
+        self.add_person("John Smith", "john@example.com", "415 555 0101")
 
     def authenticate(self, request: web.Request) -> bool:
         if self.auth == "none":

@@ -134,14 +134,14 @@ class ServiceNowFake(FakeCrm):
         return record
 
     def seed(self) -> None:
-        acme = self.add("customer_account", name="Acme Corp", phone="+14155550199")
+        acme = self.add("customer_account", name="Acme Corp", phone="(415) 555-0199")
         jane = self.add(
             "customer_contact",
             name="Jane Doe",
             first_name="Jane",
             last_name="Doe",
             email="jane@example.com",
-            phone="+14155550100",
+            phone="415-555-0100",
             mobile_phone="",
             account=acme["sys_id"],
         )
@@ -158,8 +158,8 @@ class ServiceNowFake(FakeCrm):
             first_name="Bob",
             last_name="Admin",
             email="bob@example.com",
-            phone="+14155550150",
-            mobile_phone="+14155550151",
+            phone="+1 (415) 555-0150",
+            mobile_phone="415.555.0151",
             user_name="bob",
         )
         self.add("incident", short_description="VPN down", caller_id=bob["sys_id"], state="1")

@@ -143,8 +143,8 @@ class ZendeskFake(FakeCrm):
 
     def seed(self) -> None:
         acme = self.add_organization("Acme Corp")
-        jane = self.add_user("Jane Doe", "jane@example.com", "+14155550100", acme["id"])
-        self.add_user("John Smith", "john@example.com", "+14155550101")
+        jane = self.add_user("Jane Doe", "jane@example.com", "+1 (415) 555-0100", acme["id"])
+        self.add_user("John Smith", "john@example.com", "415.555.0101")
         self.add_ticket("Printer on fire", jane["id"])
         self.add_ticket("Refund request", jane["id"], status="solved")
 
