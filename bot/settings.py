@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -72,6 +73,15 @@ class Settings(BaseSettings):
     api_keys: dict[str, SecretStr] = Field(
         default_factory=lambda: {"demo-tenant": SecretStr("demo-key")},
         description="tenant id -> key the contact-center platform sends as X-Api-Key",
+    )
+    log_format: Literal["json", "text"] | None = Field(
+        None,
+        description="'json' (one object per line) or 'text'; unset: json with an app id, "
+        "text for the demo",
+    )
+    log_level: str = Field("INFO", description="level of crmcard's own log lines")
+    azure_sdk_log_level: str = Field(
+        "WARNING", description="level of the Azure SDK's loggers (INFO logs every request)"
     )
     default_region: str = Field(
         "US",
@@ -168,6 +178,10 @@ class Settings(BaseSettings):
     def known_tenants(self) -> list[str]:
         """Every tenant with an API or admin key, and the default one (local emulators)."""
         return list(dict.fromkeys([*self.api_keys, *self.admin_keys, self.default_tenant_id]))
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_format == "json" if self.log_format else bool(self.app_id)
 
     @property
     def authenticated(self) -> bool:

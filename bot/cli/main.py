@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import urllib.error
 import urllib.request
@@ -15,25 +14,36 @@ from aiohttp import web
 
 from bot.adapters.teams import app_package
 from bot.cli import cards, crm, keys, outbox, routing, tenants, workflows
+from bot.observability import logs
 from bot.settings import Settings
 
 
 def serve(args: argparse.Namespace) -> int:
+    from bot.observability import telemetry
     from bot.web.access_log import RedactingAccessLogger
     from bot.web.app import create_app
     from bot.web.runtime import settle_heap, use_fast_event_loop
 
     settings = Settings()
+    logs.configure(
+        json_lines=settings.json_logs,
+        level=settings.log_level,
+        azure_level=settings.azure_sdk_log_level,
+    )
+    flush_telemetry = telemetry.configure()
     use_fast_event_loop()
     app = create_app(settings)
     settle_heap()
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        access_log_class=RedactingAccessLogger,
-    )
+    try:
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            access_log_class=RedactingAccessLogger,
+        )
+    finally:
+        flush_telemetry()
     return 0
 
 
@@ -112,9 +122,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(json_lines=False)
     args = parser().parse_args(argv)
     code: int = args.run(args)
     return code

@@ -7,6 +7,7 @@ current state are refused without touching anything.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -24,6 +25,7 @@ from bot.domain.interactions import (
     ShownRecords,
     apply_event,
 )
+from bot.observability import context
 from bot.services import keys, name_index, tenant_settings
 from bot.services import lookup as caller_lookup
 from bot.services.cards import attach_interaction, resolve_card
@@ -35,6 +37,8 @@ from bot.services.rendering import publish
 from bot.services.store import AlreadyExists, create_model, read_model, update
 
 _PHONE_CHANNELS = frozenset({Channel.voice, Channel.sms, Channel.whatsapp})
+
+log = logging.getLogger(__name__)
 
 
 class _Inbound(BaseModel):
@@ -232,6 +236,7 @@ async def latest_for_agent(ctx: Context, tenant_id: str, aad_object_id: str) -> 
 
 async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Interaction:
     """Apply one event; return the interaction as stored. Raises DomainError when refused."""
+    context.bind(tenant_id=tenant_id, interaction_id=event.interaction_id)
     key = keys.interaction(tenant_id, event.interaction_id)
     started: Progressive | None = None
     if await read_model(ctx.store, key, Interaction) is None:
@@ -260,4 +265,13 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
                 await listener(ctx, interaction, record)
     if started is not None:
         started.first_shown.set()  # the late CRMs' update may follow now
+    log.info(
+        "interaction event",
+        extra={
+            "event": f"interaction.{event.event.value}",
+            "channel": interaction.channel.value,
+            "state": interaction.state and interaction.state.value,
+            "replayed": interaction.revision == before[-1],
+        },
+    )
     return interaction

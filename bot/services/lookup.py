@@ -27,6 +27,7 @@ from bot.domain.interactions import Interaction
 from bot.domain.links import pin_record
 from bot.domain.records import CrmRecord, RecordRef
 from bot.domain.routing import RoutingConfig, RoutingDecision, route
+from bot.observability import telemetry
 from bot.services import audit, keys, tenant_settings
 from bot.services.audit import Actor
 from bot.services.context import Context
@@ -221,6 +222,11 @@ async def lookup(ctx: Context, tenant_id: str, request: LookupRequest) -> Lookup
     config = await get_routing(ctx, tenant_id)
     decision = route(config, records)
     primary = _primary(records)
+    telemetry.lookup_done(identified=primary is not None)
+    log.info(
+        "caller lookup",
+        extra={"event": "lookup", "identified": primary is not None, "records": len(records)},
+    )
     answer = LookupAnswer(
         identified=primary is not None,
         name=primary.title if primary is not None else None,

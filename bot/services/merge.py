@@ -176,6 +176,16 @@ async def _finish_merge(ctx: Context, tenant_id: str, audit: MergeAudit) -> Merg
     )
     await _settled(ctx, tenant_id, audit.id)
     await _audit(ctx, tenant_id, audit, "card.merge", audit.actor)
+    log.info(
+        "cards merged",
+        extra={
+            "event": "merge.done",
+            "merge": audit.id,
+            "survivor": audit.survivor_id,
+            "absorbed": audit.absorbed_id,
+            "actor": audit.actor,
+        },
+    )
     return audit
 
 
@@ -406,6 +416,10 @@ async def _finish_undo(ctx: Context, tenant_id: str, audit: MergeAudit) -> Merge
     )
     await _settled(ctx, tenant_id, audit.id)
     await _audit(ctx, tenant_id, audit, "card.mergeUndo", audit.undone_by or audit.actor)
+    log.info(
+        "merge undone",
+        extra={"event": "merge.undone", "merge": audit.id, "actor": audit.undone_by},
+    )
     return audit
 
 
@@ -484,7 +498,7 @@ async def recover(
     await _settled(ctx, tenant_id, merge_id)
     log.info(
         "merge recovered",
-        extra={"tenant": tenant_id, "merge": merge_id, "state": audit and audit.state},
+        extra={"event": "merge.recovered", "merge": merge_id, "state": audit and audit.state},
     )
 
 

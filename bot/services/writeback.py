@@ -29,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 from bot.domain.interactions import EventRecord, Interaction
 from bot.domain.memorialization import WriteKind
 from bot.domain.records import CrmRecord, RecordRef
+from bot.observability import context, telemetry
 from bot.services import audit, keys, outbox
 from bot.services.context import Context, EventListener
 from bot.services.crm import (
@@ -162,6 +163,7 @@ class WritebackWorker:
         self._publish = publish_card
         self._limit = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
+        self._oldest_waiting = 0.0
         self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -264,7 +266,9 @@ class WritebackWorker:
         before = self.claimed
         markers = [key async for key in self.ctx.store.keys(keys.OUTBOX_DUE_PREFIX)]
         keys_ = [marker[len(keys.OUTBOX_DUE_PREFIX) :] for marker in markers]
+        self._oldest_waiting = 0.0
         await asyncio.gather(*(self._guarded(key) for key in keys_))
+        telemetry.outbox_seen(len(keys_), self._oldest_waiting)
         return self.claimed - before
 
     async def run_queue_once(self) -> int:
@@ -305,6 +309,8 @@ class WritebackWorker:
             await self._unmark(marker)
             return None
         now = self.ctx.clock()
+        waiting = (now - item.created_at).total_seconds()
+        self._oldest_waiting = max(self._oldest_waiting, waiting)
         waits = [
             (moment - now).total_seconds()
             for moment in (item.next_attempt_at, item.lease_until)
@@ -327,7 +333,8 @@ class WritebackWorker:
             return None  # another worker claimed it first
         self.claimed += 1
         try:
-            return await self._deliver(claimed, etag, marker, item.last_error is None)
+            with context.about(tenant_id=item.tenant_id, interaction_id=item.interaction_id):
+                return await self._deliver(claimed, etag, marker, item.last_error is None)
         except _LeaseLost:
             log.warning("lost the lease of %s to another worker", item_key)
             return None
@@ -384,12 +391,31 @@ class WritebackWorker:
                 item.next_attempt_at = self.ctx.clock() + timedelta(seconds=delay)
                 item.lease_owner = item.lease_until = None
                 item.last_error = str(retry)
+                log.info(
+                    "write-back will be retried",
+                    extra={
+                        "event": "writeback.retry",
+                        "crm": item.record.crm,
+                        "attempts": item.attempts,
+                        "delaySeconds": round(delay, 3),
+                        "reason": str(retry),
+                    },
+                )
                 await self._save(item, etag)
                 if first:
                     await self._republish(item)
                 return delay
         except _Park as park:
             self._finish(item, OutboxStatus.parked, str(park))
+        if item.status is OutboxStatus.done:
+            log.info(
+                "write-back delivered",
+                extra={
+                    "event": "writeback.delivered",
+                    "crm": item.record.crm,
+                    "attempts": item.attempts,
+                },
+            )
         await self._save(item, etag)
         await self._audit(item)
         await self._unmark(marker)
@@ -420,7 +446,12 @@ class WritebackWorker:
         item.parked_reason = reason
         item.lease_owner = item.lease_until = None
         if status is OutboxStatus.parked:
-            log.warning("write-back %s parked: %s", item.key, reason)
+            log.warning(
+                "write-back %s parked: %s",
+                item.key,
+                reason,
+                extra={"event": "writeback.parked", "crm": item.record.crm},
+            )
 
     async def _step(self, client: CrmClient, item: OutboxItem, step: StepState) -> None:
         timeout = self.lease.total_seconds() / 3

@@ -43,7 +43,9 @@ from bot.web.consent import setup_consent
 from bot.web.console import setup_console
 from bot.web.interactions import CONTEXT, KEY_AUTH, SETTINGS, post_interaction_event
 from bot.web.lookup import setup_lookup
+from bot.web.observe import observe
 from bot.web.problems import problems
+from bot.web.readiness import setup_readiness
 from bot.web.record_policies import setup_record_policies
 from bot.web.tab import AGENT_TOKENS, setup_tab
 from bot.web.tenant_gate import tenant_gate
@@ -94,7 +96,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     live.bind(ctx)
     ctx.event_listeners.append(record_creation_listener)
     # problems first: every error below it, aiohttp's own included, answers problem+json
-    app = web.Application(client_max_size=256 * 1024, middlewares=[problems, tenant_gate])
+    app = web.Application(client_max_size=256 * 1024, middlewares=[observe, problems, tenant_gate])
     app[SETTINGS] = settings
     app[ADMIN_SETTINGS] = settings
     app[CONTEXT] = ctx
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.router.add_post("/api/messages", post_activity)
     app.router.add_post("/api/interactions", post_interaction_event)
     app.router.add_get("/healthz", health)
+    setup_readiness(app, store, crms)
     setup_tab(app, live)
     setup_consent(app, box)
     setup_console(app)

@@ -154,6 +154,16 @@ class StoreDirectory:
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
+    def circuits(self) -> list[dict[str, str]]:
+        """The circuit state of every CRM client built here (for ``/readyz``)."""
+        found = []
+        for (tenant_id, settings_id), (_, client) in sorted(self._built.items()):
+            http = getattr(getattr(client, "inner", client), "http", None)
+            breaker = getattr(http, "breaker", None)
+            state = breaker.state.value if breaker is not None else "none"
+            found.append({"tenantId": tenant_id, "settingsId": settings_id, "circuit": state})
+        return found
+
     def forget(self, tenant_id: str) -> None:
         """Drop the tenant's cached list (its clients stay cached per version)."""
         self._lists.pop(tenant_id, None)

@@ -39,6 +39,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from bot.observability import telemetry
 from bot.services.crm import (
     CrmAuthError,
     CrmError,
@@ -248,7 +249,16 @@ class ResilientHttp:
     async def patch(self, url: str | URL, **kwargs: Any) -> HttpResponse:
         return await self.request("PATCH", url, **kwargs)
 
-    async def request(
+    async def request(self, method: str, url: str | URL, **options: Any) -> HttpResponse:
+        """Send one logical request; return its 2xx answer or raise a typed CrmError.
+
+        Traced and timed as one CRM call (:mod:`bot.observability.telemetry`), retries
+        and waits included; see :meth:`_request` for the options.
+        """
+        with telemetry.crm_call(self.name, method.upper()):
+            return await self._request(method, url, **options)
+
+    async def _request(
         self,
         method: str,
         url: str | URL,
@@ -262,7 +272,7 @@ class ResilientHttp:
         authenticate: bool = True,
         raise_for_status: bool = True,
     ) -> HttpResponse:
-        """Send one logical request; return its 2xx answer or raise a typed CrmError.
+        """One logical request, retried under the policy.
 
         ``deadline`` is an absolute time on this caller's clock (default: now +
         ``policy.total_timeout``). ``idempotent`` overrides the method's default for

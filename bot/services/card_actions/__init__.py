@@ -7,12 +7,14 @@ Teams retries an unanswered invoke, so every verb is idempotent: intents are abs
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 from pydantic import ValidationError
 
 from bot.domain.interactions import Interaction
 from bot.errors import field_errors
+from bot.observability import context
 from bot.services import keys, supervisors
 from bot.services.card_actions.base import (
     WORKFLOW_INPUT,
@@ -44,6 +46,8 @@ from bot.services.card_actions.workflows import list_workflows, run_workflow
 from bot.services.context import Context
 from bot.services.rendering import card_for
 from bot.services.store import ReadOnce, read_model
+
+log = logging.getLogger(__name__)
 
 HANDLERS: dict[str, Handler] = {
     "workflows": list_workflows,
@@ -84,6 +88,11 @@ async def execute(
     )
     if interaction is None:
         raise InvalidAction(f"interaction {data.interaction_id!r} does not exist")
+    context.bind(tenant_id=tenant_id, interaction_id=interaction.id)
+    log.info(
+        "card action",
+        extra={"event": "card.action", "verb": verb, "door": actor.door, "actor": actor.user_id},
+    )
     await _may_act(ctx, interaction, actor)
     handler = HANDLERS.get(verb)
     if handler is None:

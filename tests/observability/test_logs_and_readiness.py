@@ -1,0 +1,147 @@
+"""Structured log lines, request ids and ``/readyz``, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.observability import context
+from bot.observability.logs import AZURE_LOGGERS, JsonFormatter, configure
+from bot.services.store import Document, Store
+from bot.settings import Settings
+from bot.web.app import create_app
+from tests.activities import interaction_event
+
+Client = TestClient[Any, Any]
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhZ2VudCIsInRpZCI6InQifQ.c2lnbmF0dXJlLWJ5dGVz"
+
+
+class Lines(logging.Handler):
+    """Formats each record as it is emitted (when its context is still the live one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line.get("event") == name]
+
+
+@pytest.fixture
+def lines() -> Iterator[Lines]:
+    handler = Lines()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = root.level
+    root.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def test_a_line_is_one_json_object_without_secrets(lines: Lines) -> None:
+    log = logging.getLogger("bot.test")
+    with context.about(tenant_id="t-1", interaction_id="call-9"):
+        log.info(
+            "sent Bearer %s to the CRM (%s)",
+            "abc.def.ghi",
+            JWT,
+            extra={"event": "crm.call", "crm": "sf", "client_secret": "s3cret", "token": "x"},
+        )
+    [line] = lines.lines
+    assert line["level"] == "INFO" and line["logger"] == "bot.test"
+    assert (line["tenant"], line["interaction"], line["event"], line["crm"]) == (
+        "t-1",
+        "call-9",
+        "crm.call",
+        "sf",
+    )
+    text = json.dumps(line)
+    assert "s3cret" not in text and "client_secret" not in text and '"token"' not in text
+    assert "abc.def.ghi" not in text and JWT not in text
+    assert "Bearer ***" in line["message"]
+    assert context.current() == {}  # the block's context is gone after it
+
+
+def test_azure_sdk_loggers_stay_at_warning() -> None:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        configure(json_lines=True)
+        for name in AZURE_LOGGERS:
+            assert not logging.getLogger(name).isEnabledFor(logging.INFO)
+        assert isinstance(root.handlers[0].formatter, JsonFormatter)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+async def test_every_request_has_an_id_that_its_lines_carry(
+    bot_client: Client, lines: Lines
+) -> None:
+    response = await bot_client.get("/healthz", headers={"X-Request-Id": "req-42"})
+    assert response.headers["X-Request-Id"] == "req-42"
+    fresh = (await bot_client.get("/healthz")).headers["X-Request-Id"]
+    assert len(fresh) == 32 and fresh != "req-42"
+    bad = (await bot_client.get("/healthz", headers={"X-Request-Id": "x" * 500})).headers
+    assert len(bad["X-Request-Id"]) == 32  # an unusable id is replaced, not echoed
+    payload = interaction_event("call-1", "assigned")
+    response = await bot_client.post(
+        "/api/interactions",
+        json=payload,
+        headers={"X-Api-Key": "demo-key", "X-Request-Id": "req-43"},
+    )
+    assert response.status == 202
+    [event] = lines.events("interaction.assigned")
+    assert (event["requestId"], event["tenant"], event["interaction"]) == (
+        "req-43",
+        "demo-tenant",
+        "call-1",
+    )
+    missing = await bot_client.get("/no/such/page", headers={"X-Request-Id": "req-44"})
+    assert missing.status == 404 and missing.headers["X-Request-Id"] == "req-44"
+
+
+async def test_readyz_reports_the_store_and_the_crm_circuits(bot_client: Client) -> None:
+    response = await bot_client.get("/readyz")
+    assert response.status == 200
+    body = await response.json()
+    assert body["status"] == "ready" and body["store"] == "ok"
+    assert isinstance(body["crms"], list)
+
+
+class DeadStore:
+    """A store whose every call fails, as a storage account that is unreachable."""
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        async def fail(*args: Any, **kwargs: Any) -> Document | None:
+            raise ConnectionError("storage unreachable")
+
+        return fail
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
+async def test_readyz_is_503_when_the_store_does_not_answer(
+    aiohttp_client: Callable[..., Any], settings: Settings
+) -> None:
+    store: Store = DeadStore()  # type: ignore[assignment]
+    app = create_app(settings.model_copy(update={"writeback_worker": False}), store=store)
+    client: Client = await aiohttp_client(app)
+    response = await client.get("/readyz")
+    assert response.status == 503
+    body = await response.json()
+    assert body["status"] == "unready" and body["store"].startswith("unavailable")
+    assert (await client.get("/healthz")).status == 200  # liveness stays cheap
