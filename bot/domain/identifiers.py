@@ -149,6 +149,16 @@ def phone(
     return Identifier(kind=IdentifierKind.phone, value=value, given=given)
 
 
+def is_landline(e164: str) -> bool:
+    """A fixed line, as the numbering plan says (German, French, British... numbers); a
+    home's line is shared by the household. US and Canadian numbers do not tell."""
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE
+
+
 def same_phone(a: str, b: str, default_region: str = DEFAULT_REGION) -> bool:
     """Whether two written numbers are one line: same country code and national
     significant number, extensions ignored. Unreadable numbers are never the same."""

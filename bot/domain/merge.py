@@ -11,6 +11,7 @@ card survives. A real customer is never dropped in favour of a throwaway visitor
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
 
@@ -18,14 +19,12 @@ import jellyfish
 from pydantic import BaseModel, Field
 
 from bot.domain.cards import CardIdentity, CustomerCard
-from bot.domain.identifiers import IdentifierKind
-from bot.domain.name_keys import canonical_given, normalise_name, phonetic
+from bot.domain.identifiers import IdentifierKind, is_landline
+from bot.domain.name_keys import canonical_given, name_tokens, normalise_name, phonetic
 
-NAME_THRESHOLD = 0.88  # name_similarity of a search hit (bot.services.merge_candidates.search)
 NAME_MATCH_MIN = 0.35  # name_match that makes a "similar name" reason
 SURNAME_MIN = 0.9  # Jaro-Winkler of surnames for two full names to match
 GIVEN_MIN = 0.85  # ...and of given names (nicknames read as their given name)
-MIN_SCORE = 0.3  # candidates scoring less are not shown (a first name alone, say)
 
 
 class ReasonKind(StrEnum):
@@ -35,28 +34,26 @@ class ReasonKind(StrEnum):
     same_crm_contact = "same-crm-contact"
     similar_name = "similar-name"
     same_details = "same-details"
+    other_name = "other-name"
+    other_details = "other-details"
 
-
-# How much each kind of evidence alone says "same person". Phones are shared by
-# households and switchboards, so they weigh less than a personal email or a CRM contact.
-WEIGHTS: dict[ReasonKind, float] = {
-    ReasonKind.same_crm_contact: 0.9,
-    ReasonKind.same_email: 0.8,
-    ReasonKind.same_handle: 0.8,
-    ReasonKind.same_phone: 0.6,
-    ReasonKind.similar_name: 0.5,
-    ReasonKind.same_details: 0.6,
-}
 
 # Details of the CRM contacts found for two cards (different CRM records), by the field
-# names CRMs use, and how much agreeing on each says (only ever next to a similar name:
-# a household shares its street, postcode and town).
-DETAIL_FIELDS: dict[str, tuple[tuple[str, ...], float]] = {
-    "birth date": (("birthdate", "date_of_birth", "birth_date", "dob"), 0.5),
-    "street": (("street", "mailing_street", "address", "address_1", "address_line1"), 0.35),
-    "postcode": (("zip", "postcode", "postal_code", "mailing_postal_code"), 0.2),
-    "city": (("city", "suburb", "mailing_city", "town"), 0.1),
+# names CRMs use (weights: DETAIL_WEIGHTS).
+DETAIL_FIELDS: dict[str, tuple[str, ...]] = {
+    "birth date": ("birthdate", "date_of_birth", "birth_date", "dob"),
+    "street": ("street", "mailing_street", "address", "address_1", "address_line1"),
+    "postcode": ("zip", "postcode", "postal_code", "mailing_postal_code"),
+    "city": ("city", "suburb", "mailing_city", "town"),
 }
+
+
+def detail_keys(fields: dict[str, str]) -> list[str]:
+    """Name-index blocks a CRM contact's birth date files its card under (``dob:``): the
+    way to a duplicate whose name was written too differently for the name blocks."""
+    value = next((fields[n] for n in DETAIL_FIELDS["birth date"] if fields.get(n)), "")
+    plain = normalise_name(value).replace(" ", "")
+    return [f"dob:{plain}"] if len(plain) >= 6 else []
 
 
 class Reason(BaseModel):
@@ -73,6 +70,8 @@ class Reason(BaseModel):
             ReasonKind.same_crm_contact: "Same CRM contact",
             ReasonKind.similar_name: "Similar name",
             ReasonKind.same_details: "Same details",
+            ReasonKind.other_name: "Different name",
+            ReasonKind.other_details: "Different details",
         }
         return f"{labels[self.kind]}: {self.detail}"
 
@@ -212,6 +211,188 @@ def name_match(a: str, b: str) -> float:
     return best
 
 
+# --- scoring: evidence weighed as a record-linkage engine does ---------------------------
+#
+# Fellegi-Sunter: every field compared gives a weight, log2(m / u) (a log2 Bayes factor),
+# where m is how often the field agrees (at that level) between two cards of one person
+# and u how often it does between two cards of different people. Weights add to the
+# prior log2 odds (one other card per person among the tenant's N cards: -log2 N); the
+# sum is the probability shown. For names u comes from the tenant's own cards: how many
+# cards carry each name token (:class:`NameFrequencies`, kept with the name index), so
+# "James Smith" alone says little in a big tenant and "Elinor Dashwood" says a lot.
+# Disagreement counts against: a different first name, birth date or street.
+#
+# Household rule: a phone, an email or a CRM contact shared by cards whose own first names
+# differ is a household's (or a switchboard's), not one person's: it then weighs little,
+# and never enough on its own.
+
+MIN_PROBABILITY = 0.75  # candidates less likely than this are not shown
+PRIOR_CARDS = 200  # pseudo-cards smoothing the frequency table of a small tenant...
+PRIOR_SHARE = 0.002  # ...towards this share of cards per name token
+
+# log2 odds two cards sharing an identifier are one person's, alone (the Bayes factor is
+# this minus the prior), and the Bayes factor when it is a household's: next to nothing.
+SHARED: dict[ReasonKind, tuple[float, float]] = {
+    ReasonKind.same_email: (7.0, 0.5),
+    ReasonKind.same_handle: (7.0, 0.5),
+    ReasonKind.same_crm_contact: (5.0, 0.0),
+    ReasonKind.same_phone: (4.0, 0.0),
+}
+LANDLINE = 1.0  # ...a home's landline, and the CRM contact it found: not enough alone
+# Name levels: m (share of true duplicate pairs at that level) and how many times the
+# chance of an unrelated card is the chance of one with the same tokens.
+NAME_EXACT_M, NAME_CLOSE_M, NAME_WEAK_M = 0.9, 0.6, 0.3
+# ...and the fewest unrelated cards assumed to share a name at each level, however rare
+# (relatives share rare names too): a name alone never outweighs a different birth date,
+# and a first name or an initial alone never makes a candidate.
+NAME_EXACT_FLOOR, NAME_CLOSE_FLOOR, NAME_WEAK_FLOOR = 0.02, 0.05, 0.3
+NAME_CLOSE_SPREAD = 4.0  # typos, nicknames and sound-alikes reach more unrelated cards
+OTHER_GIVEN_NAME = -6.0  # same surname, another first name: a relative
+OTHER_SURNAME = -3.0  # same first name, another surname (names change on marriage)
+OTHER_NAME = -8.0
+# CRM details of two (different) CRM records: (agree, close, disagree) weights.
+DETAIL_WEIGHTS: dict[str, tuple[float, float, float]] = {
+    "birth date": (14.0, 6.0, -8.0),  # u: one day in 20,000; off by more than a typo: two people
+    "street": (8.0, 5.0, -2.0),
+    "postcode": (3.0, 0.0, -1.5),  # mostly said by the street already
+    "city": (1.0, 0.5, -0.5),
+}
+
+
+class NameFrequencies(BaseModel):
+    """How many of the tenant's named cards carry each name token (nicknames read as their
+    given name), and how many named cards there are: the u side of name agreement."""
+
+    cards: int = 0
+    tokens: dict[str, int] = Field(default_factory=dict)
+
+    def share(self, token: str) -> float:
+        count = self.tokens.get(token, 0)
+        return (count + PRIOR_CARDS * PRIOR_SHARE) / (self.cards + PRIOR_CARDS)
+
+    @property
+    def prior(self) -> float:
+        """log2 odds that two cards picked at random are one person's (about one other
+        card per person among the tenant's cards)."""
+        return -math.log2(max(self.cards, 1))
+
+    def by_chance(self, tokens: list[str]) -> float:
+        """Cards of other people expected to carry all of ``tokens``."""
+        expected = float(max(self.cards, 1))
+        for token in tokens:
+            expected *= self.share(token)
+        return expected
+
+
+def _given(name: str) -> str | None:
+    """The first name of a written name ("Ferrars, Edward" -> edward), canonical."""
+    text = name.strip()
+    if "," in text:
+        last, _, first = text.partition(",")
+        text = f"{first} {last}"
+    tokens = normalise_name(text).split()
+    return canonical_given(tokens[0]) if tokens else None
+
+
+def _same_given(a: str, b: str) -> bool:
+    if len(a) == 1 or len(b) == 1:
+        return a[0] == b[0]
+    return a == b or phonetic(a) == phonetic(b) or jellyfish.jaro_winkler_similarity(a, b) >= 0.85
+
+
+def _own_names(facts: CardFacts) -> list[str]:
+    """Names the customer gave: those of the card itself, else of its CRM contacts (not
+    those a home's line found: they are the household's)."""
+    return facts.names or ([] if _home_line_only(facts) else list(facts.crm_contacts.values()))
+
+
+def _home_line_only(facts: CardFacts) -> bool:
+    """A card nobody gave a name on, reached only over landlines: anyone in the home."""
+    identities = [i.identifier for i in facts.card.identities]
+    return (
+        not facts.names
+        and bool(identities)
+        and all(i.kind is IdentifierKind.phone and is_landline(i.value) for i in identities)
+    )
+
+
+def other_first_name(a: CardFacts, b: CardFacts) -> bool:
+    """Both cards carry first names and none of them agree: two people."""
+    mine = {g for g in map(_given, a.names) if g}
+    theirs = {g for g in map(_given, b.names) if g}
+    if not mine or not theirs:
+        return False
+    return not any(_same_given(x, y) for x in mine for y in theirs)
+
+
+def _name_evidence(
+    open_facts: CardFacts, other: CardFacts, frequencies: NameFrequencies
+) -> Reason | None:
+    mine, theirs = _own_names(open_facts), _own_names(other)
+    best, pair = 0.0, ("", "")
+    for x in mine:
+        for y in theirs:
+            strength = name_match(x, y)
+            if strength > best:
+                best, pair = strength, (x, y)
+    if best >= NAME_MATCH_MIN:
+        # How many cards share the name by chance: the commoner of the two spellings.
+        chance = max(frequencies.by_chance(name_tokens(n)) for n in pair)
+        similarity = name_similarity(*pair)
+        if similarity >= 1.0:
+            m, chance = NAME_EXACT_M, max(chance, NAME_EXACT_FLOOR)
+        elif best >= GIVEN_MIN * SURNAME_MIN:
+            m, chance = NAME_CLOSE_M, max(chance * NAME_CLOSE_SPREAD, NAME_CLOSE_FLOOR)
+        else:  # an initial, or a first name alone: only the shared token is known
+            alone = max(frequencies.by_chance(name_tokens(n)[:1]) for n in pair if n.split())
+            m, chance = NAME_WEAK_M, max(alone * NAME_CLOSE_SPREAD, NAME_WEAK_FLOOR)
+        how_common = "a rare name" if chance < 0.5 else f"about {chance:.0f} cards by chance"
+        detail = pair[1] if similarity >= 1.0 else f"{pair[1]} ~ {pair[0]}"
+        return Reason(
+            kind=ReasonKind.similar_name,
+            detail=f"{detail} ({similarity:.0%}, {how_common})",
+            weight=round(math.log2(m / chance) - frequencies.prior, 3),
+        )
+    parts = [(a, b) for x in mine for y in theirs if (a := _parts(x)) and (b := _parts(y))]
+    if not parts:
+        return None  # a first name alone, or no name: nothing said either way
+    (g1, s1), (g2, s2) = parts[0]
+    shown = f"{' '.join((g2, s2))} / {' '.join((g1, s1))}"
+    if _close_surname(s1, s2) and not _same_given(g1, g2):
+        # a relative, or one person whose first name was written another way
+        agree = math.log2(NAME_EXACT_M / frequencies.share(phonetic(s1)))
+        weight, detail = agree + OTHER_GIVEN_NAME, f"same surname, another first name: {shown}"
+    elif _same_given(g1, g2) and not _close_surname(s1, s2):
+        agree = math.log2(NAME_EXACT_M / frequencies.share(phonetic(g1)))
+        weight, detail = agree + OTHER_SURNAME, f"same first name, another surname: {shown}"
+    elif not _same_given(g1, g2):
+        weight, detail = OTHER_NAME, shown
+    else:
+        return None
+    return Reason(kind=ReasonKind.other_name, detail=detail, weight=round(weight, 3))
+
+
+def _parts(name: str) -> tuple[str, str] | None:
+    """(first name, surname) of a full name, "Last, First" read as such; nicknames read as
+    the given name."""
+    text = name.strip()
+    if "," in text:
+        last, _, first = text.partition(",")
+        text = f"{first} {last}"
+    tokens = normalise_name(text).split()
+    if len(tokens) < 2:
+        return None
+    return canonical_given(tokens[0]), tokens[-1]
+
+
+def _close_surname(a: str, b: str) -> bool:
+    return (
+        a == b
+        or phonetic(a) == phonetic(b)
+        or jellyfish.jaro_winkler_similarity(a, b) >= SURNAME_MIN
+    )
+
+
 def _detail(fields: dict[str, str], names: tuple[str, ...]) -> str | None:
     for name in names:
         value = fields.get(name)
@@ -220,29 +401,54 @@ def _detail(fields: dict[str, str], names: tuple[str, ...]) -> str | None:
     return None
 
 
-def details(open_facts: CardFacts, other: CardFacts) -> tuple[list[str], int]:
-    """Details that agree between the two cards' (different) CRM contacts, and how many
-    were compared at all."""
-    agree: dict[str, None] = {}
-    compared = 0
+def _detail_level(label: str, x: str, y: str) -> int:
+    """0 agree, 1 close (a typo: one edit, or a street nearly the same), 2 disagree."""
+    if x == y:
+        return 0
+    if label == "street" and jellyfish.jaro_winkler_similarity(x, y) >= 0.9:
+        return 1
+    if label in ("birth date", "street") and jellyfish.damerau_levenshtein_distance(x, y) <= 1:
+        return 1
+    return 2
+
+
+def _detail_evidence(open_facts: CardFacts, other: CardFacts, relatives: bool) -> list[Reason]:
+    """Details of the two cards' (different) CRM contacts, each compared once: the best
+    level any pair of contacts reaches. Relatives share their address: for them only a
+    birth date counts."""
+    levels: dict[str, int] = {}
     for mine_key, mine in open_facts.crm_fields.items():
         for their_key, theirs in other.crm_fields.items():
             if mine_key == their_key:
                 continue
-            for label, (names, _) in DETAIL_FIELDS.items():
+            for label, names in DETAIL_FIELDS.items():
                 x, y = _detail(mine, names), _detail(theirs, names)
-                if x is None or y is None:
-                    continue
-                compared += 1
-                close = x == y or (
-                    label == "street" and jellyfish.jaro_winkler_similarity(x, y) >= 0.9
-                )
-                if close:
-                    agree.setdefault(label)
-    return list(agree), compared
-
-
-# --- scoring --------------------------------------------------------------------------
+                if x is not None and y is not None:
+                    levels[label] = min(levels.get(label, 2), _detail_level(label, x, y))
+    agree = [label for label, level in levels.items() if level < 2]
+    differ = [label for label, level in levels.items() if level == 2]
+    found = []
+    if agree:
+        found.append(
+            Reason(
+                kind=ReasonKind.same_details,
+                detail=", ".join(agree),
+                weight=sum(
+                    DETAIL_WEIGHTS[label][levels[label]]
+                    for label in agree
+                    if not relatives or label == "birth date"
+                ),
+            )
+        )
+    if differ:
+        found.append(
+            Reason(
+                kind=ReasonKind.other_details,
+                detail=", ".join(differ),
+                weight=sum(DETAIL_WEIGHTS[label][2] for label in differ),
+            )
+        )
+    return found
 
 
 def _shared(open_card: CustomerCard, other: CustomerCard, kind: IdentifierKind) -> list[str]:
@@ -250,88 +456,112 @@ def _shared(open_card: CustomerCard, other: CustomerCard, kind: IdentifierKind) 
     return [value for value in open_card.identifiers(kind) if value in theirs]
 
 
-def reasons(open_facts: CardFacts, other: CardFacts) -> list[Reason]:
+def reasons(
+    open_facts: CardFacts,
+    other: CardFacts,
+    frequencies: NameFrequencies | None = None,
+    households: frozenset[str] = frozenset(),
+) -> list[Reason]:
+    """Every piece of evidence for and against ``other`` being the open card's person,
+    with its weight (log2 odds). ``households``: identifier values and CRM record keys
+    known to be shared by people of different first names (see :func:`households`)."""
+    frequencies = frequencies or NameFrequencies()
+    relatives = other_first_name(open_facts, other)
     found: list[Reason] = []
-    for kind, reason_kind in (
-        (IdentifierKind.phone, ReasonKind.same_phone),
-        (IdentifierKind.email, ReasonKind.same_email),
-        (IdentifierKind.handle, ReasonKind.same_handle),
-    ):
-        shared = _shared(open_facts.card, other.card, kind)
-        if shared:
-            found.append(
-                Reason(kind=reason_kind, detail=", ".join(shared), weight=WEIGHTS[reason_kind])
-            )
-    contacts = [
-        title for key, title in open_facts.crm_contacts.items() if key in other.crm_contacts
+    shared: list[tuple[ReasonKind, list[str], list[str]]] = [
+        (reason_kind, values, values)
+        for kind, reason_kind in (
+            (IdentifierKind.phone, ReasonKind.same_phone),
+            (IdentifierKind.email, ReasonKind.same_email),
+            (IdentifierKind.handle, ReasonKind.same_handle),
+        )
+        if (values := _shared(open_facts.card, other.card, kind))
     ]
+    contacts = [k for k in open_facts.crm_contacts if k in other.crm_contacts]
     if contacts:
-        found.append(
-            Reason(
-                kind=ReasonKind.same_crm_contact,
-                detail=", ".join(contacts),
-                weight=WEIGHTS[ReasonKind.same_crm_contact],
-            )
-        )
-    best, pair = 0.0, ("", "")
-    for mine in [*open_facts.crm_contacts.values(), *open_facts.names]:
-        for theirs in [*other.crm_contacts.values(), *other.names]:
-            strength = name_match(mine, theirs)
-            if strength > best:
-                best, pair = strength, (mine, theirs)
-    if best >= NAME_MATCH_MIN and not contacts:
-        agreed, compared = details(open_facts, other)
-        if not agreed and compared >= 2 and not found:
-            # The CRM knows both, and their birth dates, addresses... all differ: two
-            # people of the same name.
-            return found
-        detail = (
-            pair[1]
-            if normalise_name(pair[0]) == normalise_name(pair[1])
-            else (f"{pair[1]} ~ {pair[0]}")
-        )
-        similarity = name_similarity(*pair)
-        found.append(
-            Reason(
-                kind=ReasonKind.similar_name,
-                detail=f"{detail} ({similarity:.0%})",
-                weight=WEIGHTS[ReasonKind.similar_name] * best,
-            )
-        )
-        if agreed:
-            miss = 1.0
-            for label in agreed:
-                miss *= 1 - DETAIL_FIELDS[label][1]
+        titles = [open_facts.crm_contacts[k] for k in contacts]
+        shared.append((ReasonKind.same_crm_contact, titles, contacts))
+    anyone_at_home = _home_line_only(open_facts) or _home_line_only(other)
+    for reason_kind, shown, values in shared:
+        alone, household = SHARED[reason_kind]
+        if reason_kind is ReasonKind.same_phone and all(map(is_landline, values)):
+            alone = LANDLINE
+        if reason_kind is ReasonKind.same_crm_contact and anyone_at_home:
+            alone = LANDLINE  # the contact a home's line found
+        if relatives or any(v in households for v in values):
             found.append(
                 Reason(
-                    kind=ReasonKind.same_details,
-                    detail=", ".join(agreed),
-                    weight=round(1 - miss, 4),
+                    kind=reason_kind,
+                    detail=f"{', '.join(shown)}, shared by people of different first names",
+                    weight=household,
                 )
             )
+        else:
+            found.append(
+                Reason(
+                    kind=reason_kind,
+                    detail=", ".join(shown),
+                    weight=alone - frequencies.prior,
+                )
+            )
+    if not contacts:
+        name = _name_evidence(open_facts, other, frequencies)
+        if name is not None:
+            found.append(name)
+        found.extend(_detail_evidence(open_facts, other, relatives))
     return found
 
 
-def score(open_facts: CardFacts, other: CardFacts) -> Candidate | None:
-    """How likely ``other`` is the same person as the open card; None when nothing matches."""
-    if other.card.id == open_facts.card.id:
-        return None
-    found = reasons(open_facts, other)
-    if not found:
-        return None
-    miss = 1.0
-    for reason in found:
-        miss *= 1 - reason.weight
-    return Candidate(
-        card_id=other.card.id, name=other.name, score=round(1 - miss, 4), reasons=found
+def households(open_facts: CardFacts, others: list[CardFacts]) -> frozenset[str]:
+    """Phones, emails and CRM contacts that cards of different first names share: a
+    household's line, a family address, the contact a shared line finds for everyone."""
+    holders: dict[str, list[CardFacts]] = {}
+    for facts in [open_facts, *others]:
+        held = [i.identifier.value for i in facts.card.identities]
+        for value in dict.fromkeys([*held, *facts.crm_contacts]):
+            holders.setdefault(value, []).append(facts)
+    return frozenset(
+        value
+        for value, cards in holders.items()
+        if len(cards) > 1
+        and any(other_first_name(a, b) for i, a in enumerate(cards) for b in cards[i + 1 :])
     )
 
 
-def rank(open_facts: CardFacts, others: list[CardFacts], limit: int = 5) -> list[Candidate]:
+def probability(found: list[Reason], prior: float = 0.0) -> float:
+    """The evidence's log2 Bayes factors on top of the prior log2 odds, as a probability."""
+    return 1 / (1 + 2 ** -(prior + sum(r.weight for r in found)))
+
+
+def score(
+    open_facts: CardFacts,
+    other: CardFacts,
+    frequencies: NameFrequencies | None = None,
+    households: frozenset[str] = frozenset(),
+) -> Candidate | None:
+    """How likely ``other`` is the same person as the open card; None when less likely
+    than MIN_PROBABILITY."""
+    if other.card.id == open_facts.card.id:
+        return None
+    found = reasons(open_facts, other, frequencies, households)
+    likely = probability(found, (frequencies or NameFrequencies()).prior)
+    if likely < MIN_PROBABILITY:
+        return None
+    found.sort(key=lambda r: -r.weight)
+    return Candidate(card_id=other.card.id, name=other.name, score=round(likely, 4), reasons=found)
+
+
+def rank(
+    open_facts: CardFacts,
+    others: list[CardFacts],
+    limit: int = 5,
+    frequencies: NameFrequencies | None = None,
+) -> list[Candidate]:
+    shared_by_many = households(open_facts, others)
     scored = [
         c
-        for c in (score(open_facts, other) for other in others)
-        if c is not None and c.score >= MIN_SCORE
+        for c in (score(open_facts, other, frequencies, shared_by_many) for other in others)
+        if c is not None
     ]
     scored.sort(key=lambda c: (-c.score, c.card_id))
     return scored[:limit]

@@ -110,6 +110,14 @@ def phonetic(token: str) -> str:
     return code or token
 
 
+def name_tokens(name: str) -> list[str]:
+    """What the frequency table counts: how each token of two letters or more sounds, its
+    nickname read as the given name ("Bob Müller" -> RBRT, MLR), so that "Mueller",
+    "Muller" and "Jan" for "Jean" count with the name they stand for."""
+    found = (phonetic(canonical_given(t)) for t in normalise_name(name).split() if len(t) > 1)
+    return list(dict.fromkeys(found))
+
+
 def _pair_keys(first: str, last: str, *, filing: bool) -> list[str]:
     given = canonical_given(first)
     found = [

@@ -132,6 +132,12 @@ def name_block(tenant_id: str, block: str) -> str:
     return f"{tenant_prefix(tenant_id)}name-index/{part(block)}"
 
 
+def name_count(tenant_id: str, token: str) -> str:
+    """How many cards carry one name token (the name frequency table), or, for the tokens
+    ``#cards-<shard>``, a shard of the number of named cards."""
+    return f"{tenant_prefix(tenant_id)}name-counts/{part(token)}"
+
+
 def crm_ref(tenant_id: str, ref: str) -> str:
     """Cards whose interactions found one CRM record ("k:<record key>" or "i:<CRM id>")."""
     return f"{tenant_prefix(tenant_id)}crm-refs/{part(ref)}"

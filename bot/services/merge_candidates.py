@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
+import jellyfish
+
 from bot.domain import identifiers
 from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.errors import InvalidIdentifier
@@ -18,12 +20,13 @@ from bot.domain.merge import (
     NAME_MATCH_MIN,
     Candidate,
     CardFacts,
+    detail_keys,
     name_match,
     name_similarity,
     rank,
     reasons,
 )
-from bot.domain.name_keys import normalise_name, query_keys
+from bot.domain.name_keys import normalise_name, phonetic, query_keys
 from bot.services import keys, name_index
 from bot.services.cards import IndexEntry, live_card
 from bot.services.context import Context
@@ -115,12 +118,15 @@ async def candidates(
     ids: set[str] = set()
     my_names = list(dict.fromkeys([*mine.names, *mine.crm_contacts.values()]))
     # Every index read at once: on Blob Storage a lookup takes a few round trips' time.
-    by_identifier, by_crm, filed = await asyncio.gather(
+    born = [block for fields in mine.crm_fields.values() for block in detail_keys(fields)]
+    by_identifier, by_crm, filed, by_birth, frequencies = await asyncio.gather(
         asyncio.gather(*(_index_lookup(ctx.store, tenant_id, i) for i in dict.fromkeys(wanted))),
         asyncio.gather(
             *(name_index.lookup_crm(ctx.store, tenant_id, k) for k in mine.crm_contacts)
         ),
         name_index.lookup_names(ctx.store, tenant_id, my_names),
+        name_index.lookup_blocks(ctx.store, tenant_id, born),
+        name_index.frequencies(ctx.store, tenant_id, my_names),
     )
     for found in [*by_identifier, *by_crm]:
         ids.update(found)
@@ -140,6 +146,15 @@ async def candidates(
     # closest few are read and scored, so a lookup's cost has a ceiling.
     closest = sorted(by_name, key=lambda c: (-by_name[c], c))[: NAME_CANDIDATES * limit]
     ids.update(closest)
+    # Born the same day, a name written too differently for the name blocks: the few
+    # whose names still share a token sound or spelling with the open card's.
+    mine_tokens = {t for n in my_names for t in normalise_name(n).split() if len(t) > 1}
+    same_day = [
+        card_id
+        for card_id, names in sorted(by_birth.items())
+        if card_id not in ids and _share_a_token(mine_tokens, names)
+    ]
+    ids.update(same_day[: NAME_CANDIDATES * limit])
     ids.discard(card.id)
 
     async def facts_of(card_id: str) -> CardFacts | None:
@@ -147,7 +162,16 @@ async def candidates(
         return None if other_card is None else await card_facts(ctx, tenant_id, other_card)
 
     others = [f for f in await asyncio.gather(*map(facts_of, sorted(ids))) if f is not None]
-    return rank(mine, others, limit)
+    return rank(mine, others, limit, frequencies)
+
+
+def _share_a_token(tokens: set[str], names: set[str]) -> bool:
+    theirs = {t for n in names for t in normalise_name(n).split() if len(t) > 1}
+    return any(
+        a == b or phonetic(a) == phonetic(b) or jellyfish.jaro_winkler_similarity(a, b) >= 0.85
+        for a in tokens
+        for b in theirs
+    )
 
 
 async def search(

@@ -12,7 +12,12 @@ or a scan of the tenant's cards, so it costs the same at 10 thousand cards as at
 - ``keys.card_terms(card)`` (:class:`CardTerms`): what one card is filed under, and why
   ("own", or the id of the merge that brought it), so an undo takes exactly that back out;
 - ``keys.merge_history(card)`` (:class:`MergeHistory`): the merges into a card, for its
-  "recent merges" list.
+  "recent merges" list;
+- ``keys.name_count(token)`` (:class:`NameCount`): the name frequency table, how many
+  cards carry each name token, counted when a card is first filed under a name with
+  that token; the number of named cards is kept in ``COUNT_SHARDS`` documents so that
+  new cards arriving at once rarely contend for one. Counts only grow (a merged or
+  erased card stays counted): they weigh how common a name is, nothing more.
 
 Every write is create-if-absent followed by compare-and-swap updates that are no-ops when
 already done, so concurrent writers and retried steps are safe. Entries are added before
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import zlib
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -32,10 +38,12 @@ from pydantic import BaseModel, Field
 
 from bot.domain.cards import CustomerCard
 from bot.domain.interactions import Interaction
+from bot.domain.merge import NameFrequencies, detail_keys
 from bot.domain.name_keys import (
     SEARCH_BLOCK_LIMIT,
     blocking_keys,
     lookup_keys,
+    name_tokens,
     normalise_name,
     search_keys,
 )
@@ -44,6 +52,7 @@ from bot.services import keys
 from bot.services.store import AlreadyExists, NotFound, Store, create_model, read_model, update
 
 OWN = "own"
+COUNT_SHARDS = 8
 HISTORY_SIZE = 50
 CONTACT_TYPES = ("contact", "lead")
 
@@ -60,6 +69,10 @@ class CrmRefs(BaseModel):
 class CardTerms(BaseModel):
     names: dict[str, list[str]] = Field(default_factory=dict, description="name -> sources")
     crm: dict[str, list[str]] = Field(default_factory=dict, description="record key -> sources")
+
+
+class NameCount(BaseModel):
+    cards: int = 0
 
 
 class MergeHistory(BaseModel):
@@ -147,6 +160,25 @@ async def _refer(store: Store, tenant_id: str, record_key: str, card_id: str, ad
                 await update(store, keys.crm_ref(tenant_id, ref), CrmRefs, change)
 
 
+def _card_shard(card_id: str) -> str:
+    return f"#cards-{zlib.crc32(card_id.encode()) % COUNT_SHARDS}"
+
+
+async def _count(store: Store, tenant_id: str, token: str) -> None:
+    def add(doc: NameCount) -> NameCount:
+        return NameCount(cards=doc.cards + 1)
+
+    await _upsert(store, keys.name_count(tenant_id, token), NameCount, add)
+
+
+def _counted(card_id: str, known: Iterable[str], new: Iterable[str]) -> list[str]:
+    """The counts a card's new names add to: tokens it did not carry yet, and the card
+    itself when it had no name."""
+    before = {t for name in known for t in name_tokens(name)}
+    after = [t for name in new for t in name_tokens(name) if t not in before]
+    return [*dict.fromkeys(after), *([] if before else [_card_shard(card_id)])]
+
+
 def _name_blocks(name: str) -> list[str]:
     return [*blocking_keys(name), *search_keys(name)]
 
@@ -174,6 +206,7 @@ async def index_card(
     new_refs = [k for k in dict.fromkeys(crm_keys) if source not in terms.crm.get(k, [])]
     if not new_names and not new_refs:
         return
+    counted = _counted(card_id, terms.names, new_names) if source == OWN else []
     # Independent documents: written at once (on Blob Storage, one round trip's time).
     await asyncio.gather(
         *(
@@ -181,6 +214,7 @@ async def index_card(
             for name in new_names
             for block in _name_blocks(name)
         ),
+        *(_count(store, tenant_id, token) for token in counted),
         *(_refer(store, tenant_id, record_key, card_id, add=True) for record_key in new_refs),
     )
 
@@ -210,9 +244,27 @@ def interaction_terms(interaction: Interaction) -> tuple[list[str], list[str]]:
     return names, refs
 
 
+def detail_blocks(interaction: Interaction) -> list[tuple[str, str]]:
+    """(block, contact name) of the birth dates of the CRM contacts the interaction found."""
+    found: list[tuple[str, str]] = []
+    for key in [*interaction.shown.person, *interaction.linked_keys()]:
+        record = interaction.shown.records.get(key)
+        if record is not None and record.ref.type in CONTACT_TYPES and record.title:
+            found.extend((block, record.title) for block in detail_keys(record.fields))
+    return found
+
+
 async def index_interaction(store: Store, tenant_id: str, interaction: Interaction) -> None:
     names, refs = interaction_terms(interaction)
     await index_card(store, tenant_id, interaction.card_id, names, refs)
+    # The card's own, for as long as it lives (merges do not move them: lookups skip
+    # cards that are no longer live).
+    await asyncio.gather(
+        *(
+            _file(store, tenant_id, block, interaction.card_id, name)
+            for block, name in detail_blocks(interaction)
+        )
+    )
 
 
 async def copy_terms(
@@ -280,6 +332,19 @@ async def lookup_names(store: Store, tenant_id: str, names: Iterable[str]) -> di
     return await lookup_blocks(store, tenant_id, blocks)
 
 
+async def frequencies(store: Store, tenant_id: str, names: Iterable[str]) -> NameFrequencies:
+    """The frequency table's entries for the tokens of ``names``, and the named cards."""
+    tokens = list(dict.fromkeys(t for name in names for t in name_tokens(name)))
+    shards = [f"#cards-{n}" for n in range(COUNT_SHARDS)]
+    docs = await asyncio.gather(
+        *(read_model(store, keys.name_count(tenant_id, t), NameCount) for t in [*tokens, *shards])
+    )
+    counts = [doc.cards if doc is not None else 0 for doc in docs]
+    return NameFrequencies(
+        cards=sum(counts[len(tokens) :]), tokens=dict(zip(tokens, counts, strict=False))
+    )
+
+
 async def lookup_crm(store: Store, tenant_id: str, ref: str) -> dict[str, str]:
     """Card id -> record key, for a record key ("crm:type:id") or a bare CRM id."""
     found: dict[str, str] = {}
@@ -327,6 +392,8 @@ async def reindex(store: Store, tenant_id: str) -> int:
                 more_names, more_refs = interaction_terms(interaction)
                 names.extend(more_names)
                 refs.extend(more_refs)
+                for block, name in detail_blocks(interaction):
+                    await _file(store, tenant_id, block, card.id, name)
         await index_card(store, tenant_id, card.id, names, refs)
         done += 1
     return done

@@ -62,7 +62,7 @@ def test_same_phone_across_channels_is_a_reason() -> None:
     assert kinds(voice, sms) == {ReasonKind.same_phone}
 
 
-def test_same_email_and_crm_contact_rank_above_phone_only() -> None:
+def test_personal_identifiers_rank_above_a_crm_contact_and_a_phone() -> None:
     me = facts(
         card((Channel.voice, "+1 555 0100"), (Channel.email, "e@x.com")), {"c:contact:1": "E"}
     )
@@ -73,8 +73,8 @@ def test_same_email_and_crm_contact_rank_above_phone_only() -> None:
     ranked = rank(me, [phone_only, email, contact, both, me])
     assert [c.card_id for c in ranked] == [
         both.card.id,
-        contact.card.id,
         email.card.id,
+        contact.card.id,
         phone_only.card.id,
     ]
     assert {r.kind for r in ranked[0].reasons} == {

@@ -1,0 +1,179 @@
+"""Duplicate candidates weigh evidence like a record-linkage engine: how common a name is
+in the tenant, agreement and disagreement per field, the household rule, plain reasons."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.domain import identifiers
+from bot.domain.cards import CardIdentity, new_card
+from bot.domain.identifiers import Channel, IdentifierKind
+from bot.domain.merge import CardFacts, NameFrequencies, ReasonKind, rank, score
+from bot.domain.name_keys import name_tokens
+from bot.services import merge_candidates, name_index
+from bot.services.cards import get_card
+from bot.services.context import Context
+from bot.settings import Settings
+from bot.web.app import open_store
+from tests.merge.test_name_index import TENANT, _Demo, _NoDelivery, arrive
+
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+def facts(
+    *ids: tuple[Channel, str],
+    names: tuple[str, ...] = (),
+    contacts: dict[str, str] | None = None,
+    fields: dict[str, dict[str, str]] | None = None,
+) -> CardFacts:
+    identities = [
+        CardIdentity(
+            channel=channel,
+            identifier=identifiers.read(
+                IdentifierKind.email if "@" in raw else IdentifierKind.phone,
+                raw,
+                channel=channel,
+                default_region="DE",
+            ),
+        )
+        for channel, raw in ids
+    ]
+    card = new_card("t", identities, None, NOW)
+    return CardFacts(
+        card=card, names=list(names), crm_contacts=contacts or {}, crm_fields=fields or {}
+    )
+
+
+def tenant_of(cards: int, **counts: int) -> NameFrequencies:
+    tokens = {name_tokens(name)[0]: count for name, count in counts.items()}
+    return NameFrequencies(cards=cards, tokens=tokens)
+
+
+def test_a_common_name_alone_is_no_candidate_and_a_rare_one_is() -> None:
+    big = tenant_of(1_000_000, james=30_000, smith=10_000, elinor=40, dashwood=25)
+    james = facts((Channel.voice, "+49 151 23456789"), names=("James Smith",))
+    namesake = facts((Channel.email, "js@example.org"), names=("James Smith",))
+    assert score(james, namesake, big) is None
+    elinor = facts((Channel.voice, "+49 151 23456780"), names=("Elinor Dashwood",))
+    twin = facts((Channel.email, "ed@example.org"), names=("Elinor Dashwood",))
+    found = score(elinor, twin, big)
+    assert found is not None and found.score > 0.9
+    assert found.reasons[0].text == "Similar name: Elinor Dashwood (100%, a rare name)"
+
+
+def test_a_matching_name_adds_to_a_shared_phone() -> None:
+    big = tenant_of(1_000_000, james=30_000, smith=10_000)
+    voice = facts((Channel.voice, "+49 151 23456789"), names=("James Smith",))
+    sms = facts((Channel.sms, "4915123456789"), names=("Jim Smith",))
+    bare = facts((Channel.sms, "4915123456789"))
+    with_name, phone_only = score(voice, sms, big), score(voice, bare, big)
+    assert with_name is not None and phone_only is not None
+    assert with_name.score > phone_only.score
+    assert {r.kind for r in with_name.reasons} == {ReasonKind.same_phone, ReasonKind.similar_name}
+
+
+def test_household_members_sharing_a_phone_or_crm_contact_are_never_proposed() -> None:
+    home = "+49 30 1234567"
+    elinor = facts((Channel.voice, home), names=("Elinor Dashwood",), contacts={"c:1": "E D"})
+    marianne = facts((Channel.sms, home), names=("Marianne Dashwood",), contacts={"c:1": "E D"})
+    assert score(elinor, marianne) is None
+    ranked = rank(elinor, [marianne])
+    assert ranked == []
+
+
+def test_a_nameless_call_from_a_home_landline_is_not_enough_alone() -> None:
+    ivr = facts((Channel.voice, "+49 30 1234567"), contacts={"c:1": "Elinor Dashwood"})
+    elinor = facts((Channel.sms, "+49 30 1234567"), names=("Elinor Dashwood",))
+    assert score(ivr, elinor) is None
+    mobile_ivr = facts((Channel.voice, "+49 151 23456789"))
+    mobile_sms = facts((Channel.sms, "4915123456789"), names=("Elinor Dashwood",))
+    found = score(mobile_ivr, mobile_sms)
+    assert found is not None and found.reasons[0].text == "Same phone: +4915123456789"
+
+
+def test_a_different_birth_date_outweighs_a_name_and_a_same_one_outweighs_a_new_first_name() -> (
+    None
+):
+    def contact(name: str, key: str, born: str) -> CardFacts:
+        return facts(names=(name,), fields={key: {"birthdate": born, "zip": "10115"}})
+
+    me = contact("Anna Weber", "crm:contact:1", "19800102")
+    other_anna = contact("Anna Weber", "crm:contact:2", "19711230")
+    assert score(me, other_anna) is None
+    renamed = contact("Petra Weber", "crm:contact:3", "19800102")
+    found = score(me, renamed)
+    assert found is not None
+    assert "Same details: birth date, postcode" in [r.text for r in found.reasons]
+    assert any(r.text.startswith("Different name: same surname") for r in found.reasons)
+
+
+async def test_the_frequency_table_is_kept_with_the_name_index(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    store = open_store(settings)
+    ctx = Context(store=store, crms=_Demo(), delivery=_NoDelivery(), clock=lambda: NOW)
+    try:
+        first = await arrive(ctx, "c-1", "voice", "Anna Weber", phone="+1 555 0101")
+        await arrive(ctx, "c-2", "voice", "Anna Weber", phone="+1 555 0101")  # same card
+        await arrive(ctx, "c-3", "voice", "Anne Müller", phone="+1 555 0102")
+        await arrive(ctx, "c-4", "voice", "Jan Mueller", phone="+1 555 0103")
+        table = await name_index.frequencies(store, TENANT, ["Anna Weber", "Hans Muller"])
+        assert table.cards == 3
+        count = {name: table.tokens[name_tokens(name)[0]] for name in ("anna", "weber", "muller")}
+        assert count == {"anna": 2, "weber": 1, "muller": 2}  # Anna/Anne, Müller/Mueller
+        card = await get_card(store, TENANT, first)
+        assert card is not None
+        assert await merge_candidates.candidates(ctx, TENANT, card) == []
+    finally:
+        await store.close()
+
+
+async def test_a_shared_birth_date_finds_a_name_written_too_differently_for_the_name_blocks(
+    tmp_path: Path,
+) -> None:
+    from bot.domain.interactions import Agent, Interaction, ShownRecords
+    from bot.domain.records import CrmRecord, RecordRef
+    from bot.services import keys
+    from bot.services.cards import attach_interaction, resolve_card
+    from bot.services.store import create_model
+
+    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    store = open_store(settings)
+    ctx = Context(store=store, crms=_Demo(), delivery=_NoDelivery(), clock=lambda: NOW)
+
+    async def card_of(n: int, name: str, born: str) -> str:
+        handle = identifiers.handle(Channel.chat, f"h{n}")
+        identity = CardIdentity(channel=Channel.chat, identifier=handle)
+        card = await resolve_card(store, TENANT, [identity], name, NOW)
+        record = CrmRecord(
+            ref=RecordRef(crm="crm", type="contact", id=f"C{n}"),
+            title=name,
+            fields={"birthdate": born, "zip": "2617", "street": "14 Miller Street"},
+        )
+        interaction = Interaction(
+            id=f"i-{n}",
+            tenant_id=TENANT,
+            card_id=card.id,
+            channel=Channel.chat,
+            agent=Agent(aad_object_id="agent"),
+            customer_name=name,
+            identities=[identity],
+            shown=ShownRecords(records={record.ref.key: record}, person=[record.ref.key]),
+        )
+        await create_model(store, keys.interaction(TENANT, interaction.id), interaction)
+        await attach_interaction(store, TENANT, card.id, interaction.id)
+        await name_index.index_interaction(store, TENANT, interaction)
+        return card.id
+
+    try:
+        first = await card_of(1, "Joshua Whiteway", "19560615")
+        twin = await card_of(2, "Jsohua Whitaway", "19560615")  # two typos: no shared name block
+        await card_of(3, "Ann Kowalski", "19560615")  # born the same day, nothing else alike
+        assert twin not in await name_index.lookup_names(store, TENANT, ["Joshua Whiteway"])
+        card = await get_card(store, TENANT, first)
+        assert card is not None
+        [found] = await merge_candidates.candidates(ctx, TENANT, card)
+        assert found.card_id == twin
+        assert "Same details: birth date, street, postcode" in [r.text for r in found.reasons]
+    finally:
+        await store.close()
