@@ -10,8 +10,10 @@ single-quoted with ``\'`` and ``\\`` escapes (:func:`roql_literal`), so "O'Brien
 looked for as typed; ``queryResults`` runs every ``;``-separated statement, so ``;`` and
 control characters are dropped, and ``%`` in LIKE patterns (ROQL's wildcard).
 
-Phones are matched on ``phones.rawNumber``, the number with its formatting stripped
-(digits only), containing the caller's national significant number: "(415) 555-0100",
+Phones are matched on ``phones.rawNumber`` (the Connect Common Object Model's read-only
+``Phone.RawNumber``: the number with its formatting stripped, digits only; ROQL object
+queries reach it like any field, https://docs.oracle.com/en/cloud/saas/b2c-service/cxsvc/c_osvc_roql_object_queries.html),
+containing the caller's national significant number: "(415) 555-0100",
 "+1 415.555.0100 x12" and "415-555-0100" all hold "4155550100"; each candidate is then
 verified (:mod:`bot.adapters.crm.phones`). Updates and timeline activities are not
 supported.
