@@ -48,6 +48,31 @@ async def test_a_found_record_reads_back_the_same(env, vendor):
     assert (again.ref, again.title) == (found.ref, found.title)
 
 
+async def test_an_email_lookup_finds_the_person_and_no_one_else(env, vendor):
+    connected = await connect(vendor, env)
+    connected.add_person("Jane", "(415) 555-0100", "jane@example.com")
+    connected.add_person("John", "(415) 555-0101", "john@example.com")
+    found = await connected.crm.search(SearchCriteria(emails=["jane@example.com"]))
+    assert [r.title.strip() for r in found] == ["Jane"]
+
+
+async def test_a_name_lookup_finds_the_person_and_no_one_else(env, vendor):
+    if vendor == "rest":
+        pytest.skip("the harness's REST connection has no name search template")
+    connected = await connect(vendor, env)
+    connected.add_person("Jane", "(415) 555-0100", "jane@example.com")
+    connected.add_person("John", "(415) 555-0101", "john@example.com")
+    found = await connected.crm.search(SearchCriteria(name="Jane"))
+    assert [r.title.strip() for r in found] == ["Jane"]
+
+
+async def test_a_caller_with_phone_and_email_is_found_once(env, vendor):
+    connected = await connect(vendor, env)
+    connected.add_person("Jane", "(415) 555-0100", "jane@example.com")
+    found = await connected.crm.search(SearchCriteria(phones=[CALLER], emails=["jane@example.com"]))
+    assert [r.title.strip() for r in found] == ["Jane"]
+
+
 async def test_missing_and_malformed_ids_are_no_such_record(env, vendor):
     connected = await connect(vendor, env)
     person_type = "contact"

@@ -1,9 +1,13 @@
 """Every vendor adapter connected to its contract fake the same way, for suites that run
-one contract over all vendors (phone lookup, request costs).
+one contract over all vendors (tests/crm/test_contract.py, the phone lookup table, the
+lookup bench).
 
 :func:`connect` starts a vendor's fake (empty), builds its adapter with a virtual clock
-and gives back a :class:`Connected`: the adapter, the fake, and ``add_person(name,
-phone)`` seeding a person-level record whose phone is stored exactly as given.
+and gives back a :class:`Connected`: the adapter, the fake, ``add_person(name, phone,
+email)`` seeding a person-level record whose phone is stored exactly as given, and the
+fake's fault knobs under one name (``throttle(count, seconds)``: the vendor's own
+rate-limit answer; ``fail(status)``). ``bad_credentials=True`` connects with credentials
+the fake refuses.
 """
 
 from __future__ import annotations
@@ -85,7 +89,8 @@ class Env:
 class Connected:
     crm: CrmClient
     fake: Any
-    add_person: Callable[[str, str], None]
+    add_person: Callable[..., None]
+    """``add_person(name, phone, email=None)``"""
 
     @property
     def requests(self) -> int:
@@ -122,8 +127,8 @@ async def _salesforce(env: Env, bad: bool) -> Connected:
         settings_id="sf", display_name="Salesforce", http=http, instance_url=fake.base_url
     )
 
-    def add(name: str, phone: str) -> None:
-        fake.add("Contact", FirstName=name, LastName="", Phone=phone)
+    def add(name: str, phone: str, email: str | None = None) -> None:
+        fake.add("Contact", FirstName=name, LastName="", Phone=phone, Email=email)
 
     return Connected(crm, fake, add)
 
@@ -145,8 +150,8 @@ async def _dynamics(env: Env, bad: bool) -> Connected:
     http = ResilientHttp(env.session, name="Dynamics", auth=auth, **env.http_options())
     crm = DynamicsClient(settings_id="d", display_name="Dynamics", http=http, org_url=fake.base_url)
 
-    def add(name: str, phone: str) -> None:
-        fake.add("contacts", firstname=name, lastname="", telephone1=phone)
+    def add(name: str, phone: str, email: str | None = None) -> None:
+        fake.add("contacts", firstname=name, lastname="", telephone1=phone, emailaddress1=email)
 
     return Connected(crm, fake, add)
 
@@ -161,7 +166,7 @@ class _Kit:
     adapter: Callable[..., CrmClient]
     settings: Callable[[str, bool], Any]
     settings_id: str
-    add: Callable[[Any, str, str], object]
+    add: Callable[[Any, str, str, str | None], object]
 
 
 def _wrong(bad: bool, good: str) -> str:
@@ -176,8 +181,8 @@ _KITS = {
             instance_url=url, username="integration", password=_wrong(bad, "s3cret!")
         ),
         "sn",
-        lambda fake, name, phone: fake.add(
-            "customer_contact", name=name, first_name=name, email="", phone=phone
+        lambda fake, name, phone, email: fake.add(
+            "customer_contact", name=name, first_name=name, email=email or "", phone=phone
         ),
     ),
     "zendesk": _Kit(
@@ -187,21 +192,21 @@ _KITS = {
             base_url=url, email="agent@example.com", api_token=_wrong(bad, "zd-api-token")
         ),
         "zd",
-        lambda fake, name, phone: fake.add_user(name, None, phone),
+        lambda fake, name, phone, email: fake.add_user(name, email, phone),
     ),
     "freshdesk": _Kit(
         lambda: FreshdeskFake(seed=False),
         FreshdeskCrm,
         lambda url, bad: FreshdeskSettings(helpdesk_url=url, api_key=_wrong(bad, "fd-api-key")),
         "fd",
-        lambda fake, name, phone: fake.add_contact(name, None, phone),
+        lambda fake, name, phone, email: fake.add_contact(name, email, phone),
     ),
     "kustomer": _Kit(
         lambda: KustomerFake(seed=False),
         KustomerCrm,
         lambda url, bad: KustomerSettings(api_key=_wrong(bad, "kust-api-key"), api_url=url),
         "ku",
-        lambda fake, name, phone: fake.add_customer(name, None, phone),
+        lambda fake, name, phone, email: fake.add_customer(name, email, phone),
     ),
     "oracle": _Kit(
         lambda: OracleFake(seed=False),
@@ -210,7 +215,7 @@ _KITS = {
             site_url=url, username="api_user", password=_wrong(bad, "0racle!")
         ),
         "or",
-        lambda fake, name, phone: fake.add_contact(name, "", None, phone),
+        lambda fake, name, phone, email: fake.add_contact(name, "", email, phone),
     ),
     "rest": _Kit(
         lambda: RestFake(seed=False, page_size=50),
@@ -228,7 +233,7 @@ _KITS = {
             mapping=REST_MAPPING,
         ),
         "rest",
-        lambda fake, name, phone: fake.add_person(name, None, phone),
+        lambda fake, name, phone, email: fake.add_person(name, email, phone),
     ),
 }
 
@@ -246,8 +251,8 @@ def _kit(vendor: str) -> Callable[[Env, bool], Awaitable[Connected]]:
             **env.http_options(),
         )
 
-        def add(name: str, phone: str) -> None:
-            kit.add(fake, name, phone)
+        def add(name: str, phone: str, email: str | None = None) -> None:
+            kit.add(fake, name, phone, email)
 
         return Connected(crm, fake, add)
 
