@@ -64,7 +64,7 @@ def _wants_csv(request: web.Request) -> bool:
 
 
 async def get_audit(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     asked = parse_query(request)
     entries = await audit.query(request.app[CONTEXT].store, admin.tenant_id, asked)
     if _wants_csv(request):

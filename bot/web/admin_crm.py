@@ -39,7 +39,7 @@ def _handler(
     run: Any,
 ) -> Any:
     async def handle(request: web.Request) -> web.StreamResponse:
-        admin = admin_of(request)
+        admin = await admin_of(request)
         response: web.StreamResponse = await run(request, admin.tenant_id, admin.actor)
         return response
 

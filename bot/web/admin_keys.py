@@ -20,7 +20,7 @@ from bot.web.interactions import CONTEXT
 
 
 async def create_key(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     asked = await json_model(request, NewKey, "invalid key")
     ctx = request.app[CONTEXT]
     record, key = await platform_keys.create(
@@ -30,20 +30,20 @@ async def create_key(request: web.Request) -> web.Response:
 
 
 async def list_keys(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     found = await platform_keys.list_keys(request.app[CONTEXT].store, admin.tenant_id)
     return web.json_response({"keys": [k.public() for k in found]})
 
 
 async def get_key(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     ctx = request.app[CONTEXT]
     record = await platform_keys.get(ctx.store, admin.tenant_id, request.match_info["keyId"])
     return web.json_response(record.public())
 
 
 async def revoke_key(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     ctx = request.app[CONTEXT]
     await platform_keys.revoke(
         ctx.store, admin.tenant_id, request.match_info["keyId"], admin.actor, ctx.clock()

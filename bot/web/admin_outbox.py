@@ -67,7 +67,7 @@ def item_json(item: OutboxItem, recovery_days: float | None = None) -> dict[str,
 
 
 async def list_outbox(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     tenant_id = admin.tenant_id
     raw = request.query.get("status")
     try:
@@ -90,7 +90,7 @@ async def list_outbox(request: web.Request) -> web.Response:
 
 
 async def replay_item(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     tenant_id = admin.tenant_id
     body = await json_object(request)
     ctx: Context = request.app[CONTEXT]
@@ -127,7 +127,7 @@ async def _known_crm(ctx: Context, tenant_id: str, settings_id: str) -> bool:
 
 
 async def get_mapping(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     tenant_id = admin.tenant_id
     ctx: Context = request.app[CONTEXT]
     settings_id = request.match_info["settings_id"]
@@ -138,7 +138,7 @@ async def get_mapping(request: web.Request) -> web.Response:
 
 
 async def put_mapping(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     tenant_id = admin.tenant_id
     ctx: Context = request.app[CONTEXT]
     settings_id = request.match_info["settings_id"]

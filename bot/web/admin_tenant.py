@@ -30,11 +30,11 @@ async def _answer(ctx: Context, tenant_id: str) -> web.Response:
 
 
 async def get_tenant(request: web.Request) -> web.Response:
-    return await _answer(request.app[CONTEXT], admin_tenant(request))
+    return await _answer(request.app[CONTEXT], await admin_tenant(request))
 
 
 async def put_tenant(request: web.Request) -> web.Response:
-    tenant_id = admin_tenant(request)
+    tenant_id = await admin_tenant(request)
     chosen = await json_model(request, TenantSettings, "invalid tenant settings")
     ctx = request.app[CONTEXT]
     await tenant_settings.put_settings(ctx.store, tenant_id, chosen)

@@ -35,6 +35,7 @@ from bot.services.writeback import RetryPolicy, WritebackWorker, outbox_listener
 from bot.settings import Settings, StoreKind
 from bot.web.admin_audit import setup_admin_audit
 from bot.web.admin_auth import SETTINGS_KEY as ADMIN_SETTINGS
+from bot.web.admin_auth import get_me
 from bot.web.admin_crm import setup_admin_crm
 from bot.web.admin_keys import setup_admin_keys
 from bot.web.admin_outbox import WRITEBACK, setup_admin_outbox
@@ -63,7 +64,7 @@ def open_store(settings: Settings) -> Store:
 
 
 def demo_crms(settings: Settings) -> list[CrmClient]:
-    if not settings.demo_crm:
+    if not settings.uses_demo_crm:
         return []
     # "tier" on accounts: the subscription level routing rules look at
     return [DemoCrm(data_file=settings.data_dir / "demo-crm.json", extra_fields=("tier",))]
@@ -73,8 +74,20 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+def announce_demo(settings: Settings) -> None:
+    """Say loudly at start what is demo-like: all of demo mode, or what an operator enabled."""
+    if settings.demo_mode and not settings.app_id:
+        log.warning(
+            "DEMO MODE (no MicrosoftAppId): the published demo keys (demo-key, demo-admin-key), "
+            "the demo CRM and the demo chat commands are on. Never expose this server."
+        )
+    for warning in settings.demo_warnings():
+        log.warning("DEMO SETTING IN PRODUCTION: %s. Turn it off unless you mean it.", warning)
+
+
 def create_app(settings: Settings | None = None, store: Store | None = None) -> web.Application:
     settings = settings or Settings()
+    announce_demo(settings)
     box = secret_box(settings)  # refuses to start with the Blob store and no key
     store = store or open_store(settings)
     adapter = create_adapter(settings)
@@ -118,6 +131,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     setup_admin_outbox(app)
     setup_admin_audit(app)
     setup_admin_keys(app)
+    app.router.add_get("/api/admin/me", get_me)
     app[KEY_AUTH] = KeyAuthenticator(store)
     queue_connection = settings.writeback_queue_connection_string.get_secret_value()
     queue = (

@@ -29,13 +29,13 @@ def _dump(config: RoutingConfig) -> dict[str, object]:
 
 
 async def get_routing(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     tenant_id = admin.tenant_id
     return web.json_response(_dump(await lookup.get_routing(request.app[CONTEXT], tenant_id)))
 
 
 async def put_routing(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     tenant_id = admin.tenant_id
     config = await json_model(request, RoutingConfig, "invalid routing rules")
     await lookup.put_routing(request.app[CONTEXT], tenant_id, config, admin.actor)

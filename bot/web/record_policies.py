@@ -35,14 +35,14 @@ def _dump(policy: RecordPolicy) -> dict[str, object]:
 
 
 async def list_policies(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     tenant_id = admin.tenant_id
     found = await record_creation.list_policies(request.app[CONTEXT], tenant_id)
     return web.json_response({"policies": {queue: _dump(p) for queue, p in found.items()}})
 
 
 async def get_policy(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     tenant_id = admin.tenant_id
     queue = request.match_info["queue"]
     policy = await record_creation.get_policy(request.app[CONTEXT], tenant_id, queue)
@@ -52,7 +52,7 @@ async def get_policy(request: web.Request) -> web.Response:
 
 
 async def put_policy(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     tenant_id = admin.tenant_id
     queue = request.match_info["queue"]
     policy = await json_model(request, RecordPolicy, "invalid record-creation policy")
@@ -61,7 +61,7 @@ async def put_policy(request: web.Request) -> web.Response:
 
 
 async def preview_title(request: web.Request) -> web.Response:
-    admin_of(request)
+    await admin_of(request)
     asked = await json_model(request, TitlePreview, "invalid title preview")
     template = validated(
         RecordPolicy, {"titleTemplate": asked.title_template}, "invalid title template"
@@ -76,7 +76,7 @@ async def preview_title(request: web.Request) -> web.Response:
 
 
 async def delete_policy(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     tenant_id = admin.tenant_id
     queue = request.match_info["queue"]
     if not await record_creation.delete_policy(request.app[CONTEXT], tenant_id, queue, admin.actor):

@@ -27,14 +27,14 @@ async def execute(request: web.Request) -> web.Response:
 
 
 async def list_workflows(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     tenant_id = admin.tenant_id
     found = await workflows.list_all(request.app[CONTEXT], tenant_id)
     return web.json_response({"workflows": [workflows.dump(w) for w in found]})
 
 
 async def get_workflow(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     tenant_id = admin.tenant_id
     workflow_id = request.match_info["workflowId"]
     found = await workflows.get(request.app[CONTEXT], tenant_id, workflow_id)
@@ -44,7 +44,7 @@ async def get_workflow(request: web.Request) -> web.Response:
 
 
 async def put_workflow(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     tenant_id = admin.tenant_id
     workflow_id = request.match_info["workflowId"]
     payload = await json_object(request)
@@ -58,7 +58,7 @@ async def put_workflow(request: web.Request) -> web.Response:
 
 
 async def delete_workflow(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     tenant_id = admin.tenant_id
     workflow_id = request.match_info["workflowId"]
     if not await workflows.delete(request.app[CONTEXT], tenant_id, workflow_id, admin.actor):

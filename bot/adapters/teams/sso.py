@@ -59,6 +59,8 @@ class SsoIdentity:
     """App roles the tenant assigned the user (the token's ``roles`` claim)."""
     expires_at: float = 0.0
     """The token's ``exp`` (seconds since the epoch)."""
+    directory_roles: tuple[str, ...] = ()
+    """Entra directory role template ids the user holds (the token's ``wids`` claim)."""
 
 
 def sso_audiences(client_id: str, public_url: str) -> tuple[str, ...]:
@@ -187,6 +189,7 @@ class SsoValidator:
             token=token,
             roles=_texts(claims.get("roles")),
             expires_at=float(claims["exp"]),
+            directory_roles=_texts(claims.get("wids")),
         )
 
 
