@@ -11,10 +11,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain.identifiers import checked_region
+
+DEMO_API_KEYS = {"demo-tenant": "demo-key"}
+DEMO_ADMIN_KEYS = {"demo-tenant": "demo-admin-key"}
+"""The keys the README publishes for the demo: accepted in demo mode only."""
 
 
 class AppType(StrEnum):
@@ -63,16 +67,27 @@ class Settings(BaseSettings):
         "the embedded default generates one into the data dir",
     )
 
-    demo_crm: bool = Field(True, description="connect the built-in demo CRM for every tenant")
-    demo_commands: bool = Field(
-        True, description="accept 'call +1 555 0100' style chat commands that fake interactions"
+    demo: bool | None = Field(
+        None,
+        description="demo mode: the published demo keys, the demo CRM and the demo chat "
+        "commands; unset: on exactly when no MicrosoftAppId is configured",
+    )
+    demo_crm: bool | None = Field(
+        None, description="connect the built-in demo CRM for every tenant (unset: demo mode)"
+    )
+    demo_commands: bool | None = Field(
+        None,
+        description="accept 'call +1 555 0100' style chat commands that fake interactions "
+        "(unset: demo mode)",
     )
     default_tenant_id: str = Field(
         "demo-tenant", description="tenant of activities that carry none (local emulators)"
     )
     api_keys: dict[str, SecretStr] = Field(
-        default_factory=lambda: {"demo-tenant": SecretStr("demo-key")},
-        description="tenant id -> key the contact-center platform sends as X-Api-Key",
+        default_factory=dict,
+        description="operator bootstrap: tenant id -> key the contact-center platform sends "
+        "as X-Api-Key (tenants issue their own through /api/admin/keys); demo mode: "
+        '{"demo-tenant": "demo-key"}',
     )
     log_format: Literal["json", "text"] | None = Field(
         None,
@@ -90,8 +105,9 @@ class Settings(BaseSettings):
     )
     merge_undo_days: int = Field(30, ge=0, description="how long a card merge can be undone")
     admin_keys: dict[str, SecretStr] = Field(
-        default_factory=lambda: {"demo-tenant": SecretStr("demo-admin-key")},
-        description="tenant id -> key for the admin API (X-Admin-Key)",
+        default_factory=dict,
+        description="operator bootstrap: tenant id -> key for the admin API (X-Admin-Key; "
+        'tenant admins sign in with Entra); demo mode: {"demo-tenant": "demo-admin-key"}',
     )
     crm_deadline_seconds: float = Field(
         2.5, description="a card is sent when the slowest CRM answers or this passes"
@@ -173,6 +189,50 @@ class Settings(BaseSettings):
         if self.tenant_gate is not None:
             return self.tenant_gate
         return bool(self.app_id) and self.app_type is AppType.multi_tenant
+
+    @model_validator(mode="after")
+    def _safe_defaults(self) -> Settings:
+        """Demo keys only in demo mode; outside it a published demo key refuses to start."""
+        if self.demo_mode:
+            if "api_keys" not in self.model_fields_set:
+                self.api_keys = {t: SecretStr(k) for t, k in DEMO_API_KEYS.items()}
+            if "admin_keys" not in self.model_fields_set:
+                self.admin_keys = {t: SecretStr(k) for t, k in DEMO_ADMIN_KEYS.items()}
+            return self
+        published = {*DEMO_API_KEYS.values(), *DEMO_ADMIN_KEYS.values()}
+        for name in ("api_keys", "admin_keys"):
+            keys: dict[str, SecretStr] = getattr(self, name)
+            if any(key.get_secret_value() in published for key in keys.values()):
+                raise ValueError(
+                    f"CRMCARD_{name.upper()} holds a published demo key: it works only in demo "
+                    "mode (no MicrosoftAppId, or CRMCARD_DEMO=true); choose a secret key"
+                )
+        return self
+
+    @property
+    def demo_mode(self) -> bool:
+        return self.demo if self.demo is not None else not self.app_id
+
+    @property
+    def uses_demo_crm(self) -> bool:
+        return self.demo_crm if self.demo_crm is not None else self.demo_mode
+
+    @property
+    def accepts_demo_commands(self) -> bool:
+        return self.demo_commands if self.demo_commands is not None else self.demo_mode
+
+    def demo_warnings(self) -> list[str]:
+        """What an operator turned on that is demo-like, for a loud log at start."""
+        if not self.app_id:
+            return []
+        warnings = []
+        if self.demo:
+            warnings.append("CRMCARD_DEMO is on: the published demo keys work")
+        if self.uses_demo_crm:
+            warnings.append("CRMCARD_DEMO_CRM is on: every tenant sees the demo CRM")
+        if self.accepts_demo_commands:
+            warnings.append("CRMCARD_DEMO_COMMANDS is on: chat commands fake interactions")
+        return warnings
 
     @property
     def known_tenants(self) -> list[str]:

@@ -43,6 +43,9 @@ def sso_settings(tmp_path: Path, issuer: LocalIssuer, **overrides: Any) -> Setti
         "token_issuer": issuer.issuer,
         "api_keys": {TENANT_A: "key-a", TENANT_B: "key-b"},
         "admin_keys": {TENANT_A: "admin-a", TENANT_B: "admin-b"},
+        # the platform's part is played by the demo CRM and commands, turned on explicitly
+        "demo_crm": True,
+        "demo_commands": True,
         **overrides,
     }
     return Settings(_env_file=None, **values)

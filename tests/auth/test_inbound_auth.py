@@ -64,6 +64,9 @@ def registered_bot(tmp_path: Path, issuer: LocalIssuer, **overrides: Any) -> Set
         "app_tenant_id": APP_TENANT,
         "openid_metadata_url": issuer.metadata_url,
         "token_issuer": issuer.issuer,
+        # the platform's part is played by the demo CRM and commands, turned on explicitly
+        "demo_crm": True,
+        "demo_commands": True,
         **overrides,
     }
     return Settings(_env_file=None, **values)

@@ -97,7 +97,7 @@ def test_bot_tabs_and_side_panel(package: Path) -> None:
     assert bot["supportsFiles"] is False
     (commands,) = bot["commandLists"]
     assert commands["scopes"] == ["personal"]
-    assert {c["title"] for c in commands["commands"]} == {"help", "call", "card"}
+    assert {c["title"] for c in commands["commands"]} == {"help", "card"}  # no demo command
 
     card_tab = next(t for t in manifest["staticTabs"] if t.get("name") == "Customer card")
     assert card_tab["contentUrl"] == "https://crmcard.contoso.example/tab"

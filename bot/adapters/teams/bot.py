@@ -90,7 +90,7 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
         await self._send_welcome(turn_context)
 
     async def _send_welcome(self, turn_context: TurnContext) -> None:
-        card = render_welcome(demo=self._settings.demo_commands)
+        card = render_welcome(demo=self._settings.accepts_demo_commands)
         await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
@@ -99,7 +99,7 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
         command = text.lower()
         if command == "card":
             await self._show_latest(turn_context)
-        elif self._settings.demo_commands and await self._demo(turn_context, text):
+        elif self._settings.accepts_demo_commands and await self._demo(turn_context, text):
             return
         else:
             await self._send_welcome(turn_context)
@@ -201,7 +201,7 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
             raise InvalidInput("the card action has no verb or data")
         tenant = self._tenant(turn_context)
         agent = conversations.agent_of(turn_context.activity)
-        if verb == "demoCall" and self._settings.demo_commands:
+        if verb == "demoCall" and self._settings.accepts_demo_commands:
             await self._demo_start(tenant, agent, "voice", str(data.get("from", "+1 555 0100")))
             return invoke.message("Simulated call started: the customer card is on its way.")
         actor = card_actions.Actor(user_id=agent, door=Door.teams)
