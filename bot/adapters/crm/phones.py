@@ -5,8 +5,10 @@ CRMs keep phone numbers as they were typed: "(415) 555-0100", "030 123456",
 arrives in E.164. Each adapter asks its CRM with the vendor's own means (a phone search
 that ignores formatting where the vendor has one, else the common written forms of the
 number, :func:`written_forms`), then keeps only the candidates whose stored number *is*
-the caller's (:func:`is_caller`): parsed with the tenant's default region, compared on
-the national significant number, extensions ignored. A number that merely shares a
+the caller's (:func:`is_caller`): read with the tenant's default region when it has no
+country code (:func:`bot.domain.identifiers.same_phone`), compared on country code and
+national significant number, extensions ignored for matching (the record keeps the
+number as stored, extension included, for display). A number that merely shares a
 suffix with the caller's ("+49 89 30123456" for "+49 30 123456") is never the caller.
 """
 
