@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bot.adapters.teams import app_package
-from bot.cli import cards, crm, keys, outbox, routing, tenants, workflows
+from bot.cli import cards, crm, keys, outbox, routing, subjects, tenants, workflows
 from bot.observability import logs
 from bot.settings import Settings
 
@@ -118,6 +118,7 @@ def parser() -> argparse.ArgumentParser:
     keys.add_parser(commands)
     cards.add_parser(commands)
     routing.add_parser(commands)
+    subjects.add_parser(commands)
     return root
 
 

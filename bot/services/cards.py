@@ -7,12 +7,14 @@ on one card.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import datetime
 
 from pydantic import BaseModel
 
 from bot.domain.cards import CardIdentity, CustomerCard, new_card, with_interaction
+from bot.domain.identifiers import Channel, Identifier
 from bot.domain.interactions import Interaction
 from bot.domain.merge import MarkerRole, MergeMarker
 from bot.services import keys, name_index
@@ -130,3 +132,18 @@ async def live_card(store: Store, tenant_id: str, card_id: str) -> CustomerCard 
     if marker is not None and marker.role is MarkerRole.absorbed:
         return None
     return await get_card(store, tenant_id, card_id)
+
+
+async def cards_reached_by(store: Store, tenant_id: str, identifier: Identifier) -> set[str]:
+    """Cards reached by ``identifier`` on any channel (one index read per channel, at once)."""
+    entries = await asyncio.gather(
+        *(
+            read_model(
+                store,
+                keys.card_index(tenant_id, CardIdentity(channel=c, identifier=identifier).key),
+                IndexEntry,
+            )
+            for c in Channel
+        )
+    )
+    return {entry.card_id for entry in entries if entry is not None}

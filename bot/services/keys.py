@@ -4,11 +4,16 @@ Putting the tenant first makes isolation structural: no key a service builds for
 A can name a document of tenant B.
 """
 
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 
 def part(value: str) -> str:
     return quote(value, safe="")
+
+
+def segments(key: str) -> list[str]:
+    """The parts of a key, decoded (an identity key's phone number, an interaction id)."""
+    return [unquote(piece) for piece in key.split("/")]
 
 
 def tenant_prefix(tenant_id: str) -> str:

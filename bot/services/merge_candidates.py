@@ -12,9 +12,9 @@ import asyncio
 import jellyfish
 
 from bot.domain import identifiers
-from bot.domain.cards import CardIdentity, CustomerCard
+from bot.domain.cards import CustomerCard
 from bot.domain.errors import InvalidIdentifier
-from bot.domain.identifiers import Channel, Identifier, IdentifierKind
+from bot.domain.identifiers import Identifier, IdentifierKind
 from bot.domain.interactions import Interaction
 from bot.domain.merge import (
     NAME_MATCH_MIN,
@@ -28,9 +28,9 @@ from bot.domain.merge import (
 )
 from bot.domain.name_keys import normalise_name, phonetic, query_keys
 from bot.services import keys, name_index
-from bot.services.cards import IndexEntry, live_card
+from bot.services.cards import cards_reached_by, live_card
 from bot.services.context import Context
-from bot.services.store import Store, read_model
+from bot.services.store import read_model
 
 INTERACTIONS_READ = 5  # newest interactions of a card read for its names and CRM contacts
 SEARCH_FILTER = 0.85
@@ -60,21 +60,6 @@ async def card_facts(ctx: Context, tenant_id: str, card: CustomerCard) -> CardFa
     return CardFacts(
         card=card, names=list(dict.fromkeys(names)), crm_contacts=contacts, crm_fields=fields
     )
-
-
-async def _index_lookup(store: Store, tenant_id: str, identifier: Identifier) -> set[str]:
-    """Cards reached by ``identifier`` on any channel (one index read per channel, at once)."""
-    entries = await asyncio.gather(
-        *(
-            read_model(
-                store,
-                keys.card_index(tenant_id, CardIdentity(channel=c, identifier=identifier).key),
-                IndexEntry,
-            )
-            for c in Channel
-        )
-    )
-    return {entry.card_id for entry in entries if entry is not None}
 
 
 def _crm_identifiers(records: dict[str, dict[str, str]]) -> list[Identifier]:
@@ -120,7 +105,7 @@ async def candidates(
     # Every index read at once: on Blob Storage a lookup takes a few round trips' time.
     born = [block for fields in mine.crm_fields.values() for block in detail_keys(fields)]
     by_identifier, by_crm, filed, by_birth, frequencies = await asyncio.gather(
-        asyncio.gather(*(_index_lookup(ctx.store, tenant_id, i) for i in dict.fromkeys(wanted))),
+        asyncio.gather(*(cards_reached_by(ctx.store, tenant_id, i) for i in dict.fromkeys(wanted))),
         asyncio.gather(
             *(name_index.lookup_crm(ctx.store, tenant_id, k) for k in mine.crm_contacts)
         ),
@@ -192,7 +177,7 @@ async def search(
             identifier = make(query)
         except InvalidIdentifier:
             continue
-        ids |= await _index_lookup(ctx.store, tenant_id, identifier)
+        ids |= await cards_reached_by(ctx.store, tenant_id, identifier)
     ids |= set(await name_index.lookup_crm(ctx.store, tenant_id, query))
     if not ids:
         filed = await name_index.lookup_blocks(ctx.store, tenant_id, query_keys(query))

@@ -37,6 +37,7 @@ from bot.web.admin_audit import setup_admin_audit
 from bot.web.admin_auth import SETTINGS_KEY as ADMIN_SETTINGS
 from bot.web.admin_auth import get_me
 from bot.web.admin_crm import setup_admin_crm
+from bot.web.admin_data_subjects import setup_admin_data_subjects
 from bot.web.admin_keys import setup_admin_keys
 from bot.web.admin_outbox import WRITEBACK, setup_admin_outbox
 from bot.web.admin_tenant import setup_admin_tenant
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     setup_admin_audit(app)
     setup_admin_keys(app)
     app.router.add_get("/api/admin/me", get_me)
+    setup_admin_data_subjects(app)
     app[KEY_AUTH] = KeyAuthenticator(store)
     queue_connection = settings.writeback_queue_connection_string.get_secret_value()
     queue = (

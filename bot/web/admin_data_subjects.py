@@ -1,0 +1,40 @@
+"""GDPR over the admin API: export or erase one data subject (bot.services.data_subjects).
+
+* ``POST /api/admin/data-subjects/export`` -- body ``{"phone" | "email" | "cardId": ...}``;
+  200 with everything crmcard keeps about that person
+* ``POST /api/admin/data-subjects/erase`` -- same body; 200 with what was erased
+  (``pseudonym``, counts); audited under the pseudonym. 404 when no card matches.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.adapters.inbound import json_model
+from bot.services import data_subjects
+from bot.services.data_subjects import SubjectQuery
+from bot.web.admin_auth import admin_of
+from bot.web.interactions import CONTEXT
+
+
+async def export_subject(request: web.Request) -> web.Response:
+    admin = admin_of(request)
+    query = await json_model(request, SubjectQuery, "invalid data subject")
+    ctx = request.app[CONTEXT]
+    found = await data_subjects.export(ctx.store, admin.tenant_id, query, ctx.default_region)
+    return web.json_response(found)
+
+
+async def erase_subject(request: web.Request) -> web.Response:
+    admin = admin_of(request)
+    query = await json_model(request, SubjectQuery, "invalid data subject")
+    ctx = request.app[CONTEXT]
+    report = await data_subjects.erase(
+        ctx.store, admin.tenant_id, query, ctx.default_region, admin.actor, ctx.clock()
+    )
+    return web.json_response(report.model_dump(by_alias=True))
+
+
+def setup_admin_data_subjects(app: web.Application) -> None:
+    app.router.add_post("/api/admin/data-subjects/export", export_subject)
+    app.router.add_post("/api/admin/data-subjects/erase", erase_subject)

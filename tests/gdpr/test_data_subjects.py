@@ -1,0 +1,180 @@
+"""GDPR export and erase of one data subject, over the admin API.
+
+Edward Ferrars calls (his card, linked, written back) and writes an e-mail (a second card,
+merged into the first); Marianne Dashwood calls too. Erasing Edward by his phone number
+removes both of his cards and everything about them: afterwards a dump of the whole store
+finds none of his numbers, addresses, names, card or interaction ids, while Marianne's
+card and call are untouched and the erase itself is audited under a pseudonym.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.cli import subjects
+from bot.cli.main import parser
+from bot.services import keys, merge
+from bot.settings import Settings
+from bot.web.app import create_app
+from bot.web.interactions import CONTEXT
+from tests.activities import interaction_event
+from tests.bot.test_customer_card_flow import install, invoke, record_action
+from tests.connector import FakeConnector
+
+Client = TestClient[Any, Any]
+KEY = {"X-Api-Key": "demo-key"}
+ADMIN = {"X-Admin-Key": "demo-admin-key"}
+TENANT = "demo-tenant"
+EDWARD = {"phone": "+1 555 0100"}
+MARIANNE = {"phone": "+1 555 0199", "name": "Marianne Dashwood"}
+MAPPING = {"fields": [{"source": "disposition", "target": "last_disposition"}]}
+
+
+@pytest.fixture
+async def client(aiohttp_client: Callable[..., Any], tmp_path: Path) -> Client:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        api_keys={TENANT: "demo-key"},
+        writeback_poll_seconds=0.05,
+    )
+    made: Client = await aiohttp_client(create_app(settings))
+    return made
+
+
+async def event(client: Client, interaction_id: str, name: str, **fields: Any) -> None:
+    payload = {**interaction_event(interaction_id, name), **fields}
+    response = await client.post("/api/interactions", json=payload, headers=KEY)
+    assert response.status == 202, await response.text()
+
+
+async def dump(client: Client) -> str:
+    """Every key and document of the store, as one text."""
+    assert client.app is not None
+    store = client.app[CONTEXT].store
+    parts = []
+    async for key in store.keys(""):
+        document = await store.read(key)
+        parts.append(key)
+        parts.append(document.data.decode("utf-8", "replace") if document else "")
+    return "\n".join(parts)
+
+
+async def edward_and_marianne(client: Client, url: str, fake: FakeConnector) -> list[str]:
+    response = await client.put("/api/admin/crms/demo/memorialization", json=MAPPING, headers=ADMIN)
+    assert response.status == 200, await response.text()
+    await install(client, url)
+    for name in ("assigned", "connected"):
+        await event(client, "call-1", name, customer=EDWARD)
+    link = record_action(fake.cards()[-1].card or {}, "link", "contact:C-2001")
+    assert (await invoke(client, url, "link", link["data"]))["statusCode"] == 200
+    await event(client, "call-1", "ended")
+    await event(client, "call-1", "acw-completed", details={"disposition": "Resolved"})
+    mail = {"email": "Edward.Ferrars+orders@example.com"}
+    await event(client, "mail-1", "assigned", channel="email", customer=mail)
+    await event(client, "call-2", "assigned", customer=MARIANNE)
+    assert client.app is not None
+    ctx = client.app[CONTEXT]
+    cards = []
+    for interaction_id in ("call-1", "mail-1", "call-2"):
+        document = await ctx.store.read(keys.interaction(TENANT, interaction_id))
+        assert document is not None
+        cards.append(json.loads(document.data)["card_id"])
+    await merge.merge(ctx, TENANT, cards[0], cards[1], "agent", merge.new_merge_id())
+    return cards
+
+
+async def test_export_then_erase_leaves_nothing_of_the_subject(
+    client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    fake, url = connector
+    edward_call, edward_mail, marianne = await edward_and_marianne(client, url, fake)
+    before = await dump(client)
+    assert "+15550100" in before and "Edward Ferrars" in before and "call-1" in before
+
+    response = await client.post(
+        "/api/admin/data-subjects/export", json={"phone": "+1 555 0100"}, headers=ADMIN
+    )
+    assert response.status == 200, await response.text()
+    exported = await response.json()
+    assert set(exported["cardIds"]) == {edward_call, edward_mail}  # the merge is followed
+    assert set(exported["interactionIds"]) == {"call-1", "mail-1"}
+    assert exported["writebacks"] and exported["auditEntries"]
+    assert marianne not in str(exported)
+
+    response = await client.post(
+        "/api/admin/data-subjects/erase", json={"phone": "+1 555 0100"}, headers=ADMIN
+    )
+    assert response.status == 200, await response.text()
+    report = await response.json()
+    assert (report["cards"], report["interactions"]) == (2, 2)
+    assert report["documentsDeleted"] > 0 and report["documentsScrubbed"] > 0
+
+    after = await dump(client)
+    for trace in (
+        "+15550100",
+        "555 0100",
+        "edward.ferrars",
+        "Edward.Ferrars",
+        "Edward Ferrars",
+        edward_call,
+        edward_mail,
+        '"call-1"',
+        '"mail-1"',
+        "interactions/call-1",
+    ):
+        assert trace not in after, trace
+    assert report["pseudonym"] in after  # the audit trail keeps the events, pseudonymized
+    assert "+15550199" in after and marianne in after  # someone else's data stays
+    response = await client.get("/api/admin/audit?kind=gdpr", headers=ADMIN)
+    [entry] = (await response.json())["entries"]
+    assert entry["target"] == report["pseudonym"] and entry["kind"] == "gdpr.erase"
+
+    again = await client.post(
+        "/api/admin/data-subjects/erase", json={"phone": "+1 555 0100"}, headers=ADMIN
+    )
+    assert again.status == 404
+    assert (await client.get("/api/tab/card")).status == 200  # the agent's tab still works
+
+
+async def test_bad_queries_and_strangers_are_refused(client: Client) -> None:
+    for body in ({}, {"phone": "+1 555 0100", "extra": 1}, {"phone": 42}):
+        response = await client.post("/api/admin/data-subjects/erase", json=body, headers=ADMIN)
+        assert response.status == 422, body
+    response = await client.post("/api/admin/data-subjects/erase", json={"cardId": "x"})
+    assert response.status == 401
+    response = await client.post(
+        "/api/admin/data-subjects/export", json={"cardId": "no-such-card"}, headers=ADMIN
+    )
+    assert response.status == 404
+
+
+async def test_the_operator_exports_and_erases_from_the_command_line(
+    client: Client,
+    connector: tuple[FakeConnector, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake, url = connector
+    edward_call, edward_mail, _ = await edward_and_marianne(client, url, fake)
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+
+    def args(*words: str) -> Any:
+        return parser().parse_args(["subjects", *words])
+
+    assert (
+        await subjects.run(args("export", "--email", "edward.ferrars@example.com"), settings) == 0
+    )
+    exported = json.loads(capsys.readouterr().out)
+    assert set(exported["cardIds"]) == {edward_call, edward_mail}
+    assert await subjects.run(args("erase", "--card-id", edward_mail), settings) == 2
+    assert "--yes" in capsys.readouterr().err
+    assert await subjects.run(args("erase", "--card-id", edward_mail, "--yes"), settings) == 0
+    assert json.loads(capsys.readouterr().out)["cards"] == 2
+    assert "Edward Ferrars" not in await dump(client)
