@@ -18,7 +18,7 @@ from bot.web.interactions import CONTEXT
 
 
 async def export_subject(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     query = await json_model(request, SubjectQuery, "invalid data subject")
     ctx = request.app[CONTEXT]
     found = await data_subjects.export(ctx.store, admin.tenant_id, query, ctx.default_region)
@@ -26,7 +26,7 @@ async def export_subject(request: web.Request) -> web.Response:
 
 
 async def erase_subject(request: web.Request) -> web.Response:
-    admin = admin_of(request)
+    admin = await admin_of(request)
     query = await json_model(request, SubjectQuery, "invalid data subject")
     ctx = request.app[CONTEXT]
     report = await data_subjects.erase(
