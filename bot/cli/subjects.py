@@ -30,9 +30,7 @@ async def run(args: argparse.Namespace, settings: Settings | None = None) -> int
     tenant = args.tenant or settings.default_tenant_id
     store = open_store(settings)
     try:
-        query = data_subjects.SubjectQuery(
-            phone=args.phone, email=args.email, card_id=args.card_id
-        )
+        query = data_subjects.SubjectQuery(phone=args.phone, email=args.email, card_id=args.card_id)
         if args.subjects_command == "export":
             found = await data_subjects.export(store, tenant, query, settings.default_region)
             print(json.dumps(found, indent=2, ensure_ascii=False))
