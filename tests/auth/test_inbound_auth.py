@@ -179,6 +179,8 @@ def _headers(case: str, issuer: LocalIssuer, url: str) -> dict[str, str]:
             return {"Authorization": f"Basic {token()}"}
         case "expired":
             return bearer(token(expires_in=-10 * 60))  # beyond the SDK's 5 minutes' leeway
+        case "no expiry":
+            return bearer(token(exp=None))
         case "not yet valid":
             return bearer(token(nbf=int(time.time()) + 3600))
         case "wrong audience":
@@ -219,6 +221,7 @@ REFUSED = [
     "not a JWT",
     "Basic scheme",
     "expired",
+    "no expiry",
     "not yet valid",
     "wrong audience",
     "no audience",
@@ -292,6 +295,59 @@ async def test_unreachable_keys_are_a_server_error_not_an_acceptance(
     assert response.status == 503
     assert await stored(client) == []
     assert fake.sent == []
+
+
+async def test_a_failed_key_fetch_is_not_retried_on_every_request(
+    aiohttp_client: Callable[..., Any],
+    tmp_path: Path,
+    issuer: LocalIssuer,
+    connector: tuple[FakeConnector, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, url = connector
+    fetches: list[str] = []
+
+    def unreachable(metadata_url: str) -> list[dict[str, Any]]:
+        fetches.append(metadata_url)
+        raise ConnectionError("the OpenID endpoint is down")
+
+    monkeypatch.setattr(openid, "_fetch_signing_keys", unreachable)
+    settings = registered_bot(tmp_path, issuer, openid_metadata_url=f"{issuer.url}/down")
+    client: Client = await aiohttp_client(create_app(settings))
+    token = issuer.mint(audience=APP_ID, service_url=url)
+    for _ in range(3):
+        response = await client.post(
+            "/api/messages", json=message(url, "hi"), headers=bearer(token)
+        )
+        assert response.status == 503
+        assert 0 < int(response.headers["Retry-After"]) <= 60
+        assert response.content_type == "application/problem+json"
+    assert len(fetches) == 1  # backed off: the next try is after Retry-After
+
+
+async def test_tokens_the_sdk_checks_must_expire_too() -> None:
+    """Tokens of other issuers (emulator, skills) go to the SDK, whose PyJWT checks ``exp``
+    only when present: the strict wrapper refuses a token without one first."""
+    accepted: list[str | None] = []
+
+    async def sdk_accepts_everything(*args: Any) -> str:
+        accepted.append(args[-1])
+        return "identity"
+
+    strict = openid.StrictInboundAuthentication(inner=None)
+    no_expiry = jwt.encode(
+        {"iss": "someone"}, "a-test-only-hmac-key-of-32-bytes!", algorithm="HS256"
+    )
+    with pytest.raises(PermissionError, match="no expiry"):
+        await strict._checked(sdk_accepts_everything, f"Bearer {no_expiry}")
+    expiring = jwt.encode(
+        {"iss": "someone", "exp": time.time() + 60},
+        "a-test-only-hmac-key-of-32-bytes!",
+        algorithm="HS256",
+    )
+    assert await strict._checked(sdk_accepts_everything, f"Bearer {expiring}") == "identity"
+    assert await strict._checked(sdk_accepts_everything, None) == "identity"  # no token
+    assert accepted == [f"Bearer {expiring}", None]
 
 
 async def test_cached_keys_outlive_a_failed_refresh(

@@ -101,10 +101,18 @@ class AsyncOpenIdMetadata(_SdkOpenIdMetadata):  # type: ignore[misc]
         # Keys parsed from ``self.keys``, by kid: parsing a JWK costs more than verifying.
         self._parsed: dict[str, Any] = {}
         self._parsed_from: list[dict[str, Any]] | None = None
+        self._unavailable_until: datetime | None = None
 
     async def get(self, key_id: str | None) -> Any:
         if not self.url:
             raise PermissionError("no OpenID metadata is configured for this kind of token")
+        if not self.keys and self._unavailable_until is not None:
+            wait = (self._unavailable_until - datetime.now()).total_seconds()
+            if wait > 0:  # the last fetch failed: do not hammer the issuer on every request
+                raise OpenIdMetadataUnavailable(
+                    f"the token signing keys of {self.url} cannot be fetched just now",
+                    retry_after=wait,
+                )
         if self.last_updated < datetime.now() - REFRESH_EVERY:
             await self._refresh()
         key = self._find(key_id)
@@ -129,8 +137,10 @@ class AsyncOpenIdMetadata(_SdkOpenIdMetadata):  # type: ignore[misc]
             keys = await asyncio.to_thread(_fetch_signing_keys, self.url)
         except Exception as error:
             if not self.keys:
+                self._unavailable_until = datetime.now() + RETRY_FAILED_REFRESH_AFTER
                 raise OpenIdMetadataUnavailable(
-                    f"cannot fetch the token signing keys from {self.url}: {error}"
+                    f"cannot fetch the token signing keys from {self.url}: {error}",
+                    retry_after=RETRY_FAILED_REFRESH_AFTER.total_seconds(),
                 ) from error
             log.warning(
                 "cannot refresh the token signing keys from %s (%s); keeping the cached ones",
@@ -141,6 +151,7 @@ class AsyncOpenIdMetadata(_SdkOpenIdMetadata):  # type: ignore[misc]
             return
         self.keys = keys
         self.last_updated = datetime.now()
+        self._unavailable_until = None
 
     def _find(self, key_id: str | None) -> Any:
         if key_id is None:
@@ -245,6 +256,20 @@ class ChannelTokens:
         return ClaimsIdentity(claims, True)
 
 
+def _require_expiry(auth_header: str | None) -> None:
+    """A bearer token without a numeric ``exp`` never expires: refuse it (the SDK's PyJWT
+    checks ``exp`` only when it is present)."""
+    scheme, _, token = (auth_header or "").partition(" ")
+    if scheme != "Bearer" or not token.strip():
+        return  # no token: the SDK refuses (or, unauthenticated, allows) as configured
+    try:
+        claims = decode_jwt(token.strip()).claims
+    except Exception:
+        return  # not a JWT: the SDK refuses it with its own reason
+    if not isinstance(claims.get("exp"), int | float):
+        raise PermissionError("the token has no expiry (exp)")
+
+
 class StrictInboundAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
     """Delegates to the SDK; every refused caller becomes a ``PermissionError`` (401).
 
@@ -286,6 +311,7 @@ class StrictInboundAuthentication(BotFrameworkAuthentication):  # type: ignore[m
     async def _checked(self, authenticate: Any, auth_header: str | None, *args: Any) -> Any:
         # An empty header is "no header": the SDK's parameterized mode crashes on "".
         header = (auth_header or "").strip() or None
+        _require_expiry(header)
         try:
             return await authenticate(*args, header)
         except (PermissionError, OpenIdMetadataUnavailable) as error:
