@@ -1,30 +1,29 @@
-"""The servers the invoke benchmark measures, one per process.
+"""The bare servers ``bench.production`` compares crmcard with, one per process.
 
-``python -m bench._servers KIND [--data-dir DIR]`` serves on a free 127.0.0.1 port and
-prints one JSON line (``{"port": ..., ...}``) once it accepts connections; SIGTERM stops
-it cleanly. Each kind imports only what it needs, so the bare botbuilder server never
-sees crmcard's msrest fix (``bot.adapters.teams.sdk.fix_msrest_retry_policy``).
+``python -m bench._servers KIND --port PORT [--app-id ID --tenant T --openid URL
+--issuer ISS]`` serves on ``127.0.0.1:PORT`` (``GET /healthz`` answers once it is up);
+SIGINT or SIGTERM stops it. Like ``crmcard serve``, each logs at INFO and writes an
+access log line per request. None imports ``bot``, so crmcard's repairs of the SDK
+cannot leak into them (the botbuilder servers log the type of msrest's
+``ClientRetryPolicy.safe_codes`` they run with).
 
 Kinds:
 
-* ``crmcard``: the whole app from ``create_app`` with a SQLite store in ``--data-dir``
-  and the demo CRM, unauthenticated (no MicrosoftAppId), as in local development.
 * ``botbuilder``: a minimal ``TeamsActivityHandler`` whose ``on_invoke_activity`` answers
   ``adaptiveCard/action`` with a trivial card, behind a stock ``CloudAdapter`` and the
-  stock route ``adapter.process(request, bot)``.
+  stock route ``adapter.process(request, bot)``; with ``--app-id`` a registered
+  SingleTenant bot whose JWTs are checked against ``--openid`` / ``--issuer``.
+* ``botbuilder-fixed``: the same with only msrest's ``safe_codes`` made a frozenset (the
+  one-line fix of its quadratic ``ClientRetryPolicy.__init__``).
 * ``aiohttp``: a bare aiohttp handler that parses the JSON body and answers JSON.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import logging
-import os
-import signal
 import sys
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -36,21 +35,22 @@ TRIVIAL_CARD: dict[str, Any] = {
     "body": [{"type": "TextBlock", "text": "Done", "wrap": True}],
 }
 
-
-def crmcard_app(data_dir: str) -> tuple[web.Application, dict[str, Any]]:
-    from bot.settings import Settings
-    from bot.web.app import create_app
-
-    settings = Settings(
-        _env_file=None,
-        data_dir=Path(data_dir),
-        api_keys={"demo-tenant": "demo-key"},
-        app_id="",
-    )
-    return create_app(settings), {}
+log = logging.getLogger("bench.servers")
 
 
-def botbuilder_app() -> tuple[web.Application, dict[str, Any]]:
+@dataclass(frozen=True)
+class Config:
+    """The attribute names ``ConfigurationBotFrameworkAuthentication`` reads."""
+
+    APP_ID: str
+    APP_PASSWORD: str
+    APP_TYPE: str
+    APP_TENANTID: str
+    TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL: str | None
+    TO_BOT_FROM_CHANNEL_TOKEN_ISSUER: str | None
+
+
+def botbuilder_app(args: argparse.Namespace, *, msrest_fix: bool) -> web.Application:
     from botbuilder.core import InvokeResponse, TurnContext
     from botbuilder.core.teams import TeamsActivityHandler
     from botbuilder.integration.aiohttp import (
@@ -60,11 +60,9 @@ def botbuilder_app() -> tuple[web.Application, dict[str, Any]]:
     from botbuilder.schema import AdaptiveCardInvokeResponse
     from msrest.universal_http import requests as msrest_requests
 
-    class Config:
-        APP_ID = ""
-        APP_PASSWORD = ""
-        APP_TYPE = "MultiTenant"
-        APP_TENANTID = ""
+    if msrest_fix:
+        policy = msrest_requests.ClientRetryPolicy
+        policy.safe_codes = frozenset(policy.safe_codes)  # type: ignore[assignment]
 
     class BareBot(TeamsActivityHandler):  # type: ignore[misc]
         # on_invoke_activity, not on_adaptive_card_invoke: in 4.17.1 ActivityHandler already
@@ -82,7 +80,15 @@ def botbuilder_app() -> tuple[web.Application, dict[str, Any]]:
                 ),
             )
 
-    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(Config()))
+    config = Config(
+        APP_ID=args.app_id,
+        APP_PASSWORD="not-a-real-secret" if args.app_id else "",
+        APP_TYPE="SingleTenant" if args.app_id else "MultiTenant",
+        APP_TENANTID=args.tenant,
+        TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=args.openid,
+        TO_BOT_FROM_CHANNEL_TOKEN_ISSUER=args.issuer,
+    )
+    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
     bot = BareBot()
 
     async def messages(request: web.Request) -> web.Response:
@@ -91,15 +97,15 @@ def botbuilder_app() -> tuple[web.Application, dict[str, Any]]:
 
     app = web.Application()
     app.router.add_post("/api/messages", messages)
-    safe_codes = msrest_requests.ClientRetryPolicy.safe_codes
-    info = {
-        "msrest_safe_codes": type(safe_codes).__name__,
-        "crmcard_imported": any(m == "bot" or m.startswith("bot.") for m in sys.modules),
-    }
-    return app, info
+    log.info(
+        "botbuilder: msrest ClientRetryPolicy.safe_codes is a %s; crmcard imported: %s",
+        type(msrest_requests.ClientRetryPolicy.safe_codes).__name__,
+        any(m == "bot" or m.startswith("bot.") for m in sys.modules),
+    )
+    return app
 
 
-def aiohttp_app() -> tuple[web.Application, dict[str, Any]]:
+def aiohttp_app() -> web.Application:
     async def messages(request: web.Request) -> web.Response:
         activity = await request.json()
         if activity.get("type") != "invoke":
@@ -114,46 +120,31 @@ def aiohttp_app() -> tuple[web.Application, dict[str, Any]]:
 
     app = web.Application()
     app.router.add_post("/api/messages", messages)
-    return app, {}
+    return app
 
 
-async def serve(kind: str, data_dir: str | None) -> None:
-    if kind == "crmcard":
-        if not data_dir:
-            raise SystemExit("crmcard needs --data-dir")
-        from bot.web.runtime import settle_heap
-
-        app, info = crmcard_app(data_dir)
-        settle_heap()
-    elif kind == "botbuilder":
-        app, info = botbuilder_app()
-    else:
-        app, info = aiohttp_app()
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-    await site.start()
-    port = runner.addresses[0][1]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    print(json.dumps({"port": port, "pid": os.getpid(), "kind": kind, **info}), flush=True)
-    await stop.wait()
-    await runner.cleanup()
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=("crmcard", "botbuilder", "aiohttp"))
-    parser.add_argument("--data-dir")
+    parser.add_argument("kind", choices=("botbuilder", "botbuilder-fixed", "aiohttp"))
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--app-id", default="")
+    parser.add_argument("--tenant", default="")
+    parser.add_argument("--openid")
+    parser.add_argument("--issuer")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    if args.kind == "crmcard":  # as `crmcard serve` runs it; the bare servers run stock asyncio
-        from bot.web.runtime import use_fast_event_loop
-
-        use_fast_event_loop()
-    asyncio.run(serve(args.kind, args.data_dir))
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.kind == "aiohttp":
+        app = aiohttp_app()
+    else:
+        app = botbuilder_app(args, msrest_fix=args.kind == "botbuilder-fixed")
+    app.router.add_get("/healthz", health)
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.link_costs [--calls 300]
 
-Sets up the app as ``bench.invoke_throughput`` does (install, call started through
+Sets up the app as ``bench.production`` does (install, call started through
 ``POST /api/interactions``), then times, one call after another, the whole turn and the
 parts it is made of. Two figures per line (best of 5 batches): wall time per call, and
 CPU time of the event loop thread per call (``time.thread_time``). The second is what

@@ -37,6 +37,11 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq postgresql
 fi
 
+if ! command -v wrk >/dev/null; then  # the load generator of bench/production.py
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq wrk
+fi
+
 if [[ $want_browser == 1 ]] && ! command -v chromium >/dev/null; then
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium fonts-noto-color-emoji

@@ -7,6 +7,7 @@ concurrent writers never lose an update.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -68,29 +69,46 @@ class ReadOnce:
     A use case that reads a document to decide, then updates it, would otherwise read it
     twice. The cached copy is handed out once and dropped on any write, so a retry after
     a lost race always re-reads; ETag compare-and-swap still guards every write.
+
+    :meth:`prefetch` starts a read the turn will need later, so it runs while the turn
+    waits for something else (a card is read while its interaction is written).
     """
 
     def __init__(self, inner: Store) -> None:
         self._inner = inner
         self._seen: dict[str, Document | None] = {}
+        self._pending: dict[str, asyncio.Task[Document | None]] = {}
+
+    def prefetch(self, key: str) -> None:
+        if key not in self._seen and key not in self._pending:
+            task = asyncio.ensure_future(self._inner.read(key))
+            task.add_done_callback(_retrieved)
+            self._pending[key] = task
+
+    def _forget(self, key: str) -> None:
+        self._seen.pop(key, None)
+        pending = self._pending.pop(key, None)
+        if pending is not None:
+            pending.cancel()
 
     async def read(self, key: str) -> Document | None:
         if key in self._seen:
             return self._seen.pop(key)
-        document = await self._inner.read(key)
+        pending = self._pending.pop(key, None)
+        document = await (pending if pending is not None else self._inner.read(key))
         self._seen[key] = document
         return document
 
     async def create(self, key: str, data: bytes) -> str:
-        self._seen.pop(key, None)
+        self._forget(key)
         return await self._inner.create(key, data)
 
     async def replace(self, key: str, data: bytes, etag: str) -> str:
-        self._seen.pop(key, None)
+        self._forget(key)
         return await self._inner.replace(key, data, etag)
 
     async def delete(self, key: str, etag: str | None = None) -> None:
-        self._seen.pop(key, None)
+        self._forget(key)
         await self._inner.delete(key, etag)
 
     def keys(self, prefix: str) -> AsyncIterator[str]:
@@ -98,6 +116,12 @@ class ReadOnce:
 
     async def close(self) -> None:
         """The turn ends; the store it borrowed stays open."""
+
+
+def _retrieved(task: asyncio.Task[Document | None]) -> None:
+    """A prefetch nobody read: its failure must not be reported as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def read_model(store: Store, key: str, model: type[M]) -> M | None:

@@ -3,11 +3,18 @@
 The blob's own ETag is the document's ETag, so the compare-and-swap in
 :meth:`BlobStore.replace` is done by the service (``If-Match``), and any number of bot
 instances can share the container.
+
+Each request through the Azure SDK costs more CPU than the work of a click, so the
+store keeps what can be kept: one ``BlobClient`` per recently used key (building one
+costs as much as a request's pipeline), and no per-request look-up of proxy settings
+and ``.netrc`` in the environment unless a proxy is configured.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from urllib.parse import quote, unquote
@@ -27,6 +34,8 @@ from bot.services.store import AlreadyExists, Document, PreconditionFailed
 # Everything else is percent-encoded: the service (or the SDK) turns '\' into '/', and
 # '.' / '..' path segments break request signing, so those must not reach the wire raw.
 _SAFE = "/:@+=,"
+_CLIENTS = 4096  # BlobClients kept, most recently used first
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
 def _blob_name(key: str) -> str:
@@ -46,10 +55,14 @@ def _precondition_failed(error: HttpResponseError) -> bool:
 
 class BlobStore:
     def __init__(self, connection_string: str, container: str) -> None:
-        self._service = BlobServiceClient.from_connection_string(connection_string)
+        proxied = any(os.environ.get(v) or os.environ.get(v.lower()) for v in _PROXY_VARIABLES)
+        self._service = BlobServiceClient.from_connection_string(
+            connection_string, use_env_settings=proxied
+        )
         self._container = self._service.get_container_client(container)
         self._container_ready = False
         self._container_lock = asyncio.Lock()
+        self._clients: OrderedDict[str, BlobClient] = OrderedDict()
 
     async def _ready(self) -> ContainerClient:
         """The container, created on first use so a fresh account needs no setup step."""
@@ -63,7 +76,15 @@ class BlobStore:
         return self._container
 
     async def _blob(self, key: str) -> BlobClient:
-        return (await self._ready()).get_blob_client(_blob_name(key))
+        client = self._clients.get(key)
+        if client is None:
+            client = (await self._ready()).get_blob_client(_blob_name(key))
+            self._clients[key] = client
+            if len(self._clients) > _CLIENTS:
+                self._clients.popitem(last=False)
+        else:
+            self._clients.move_to_end(key)
+        return client
 
     async def read(self, key: str) -> Document | None:
         blob = await self._blob(key)

@@ -76,7 +76,8 @@ async def execute(
     Only the interaction's agent acts on it, or a supervisor (:mod:`bot.services.supervisors`),
     whichever door the action comes through; anyone else is refused before anything runs.
     """
-    ctx = dataclasses.replace(ctx, store=ReadOnce(ctx.store), door=actor.door)
+    store = ReadOnce(ctx.store)
+    ctx = dataclasses.replace(ctx, store=store, door=actor.door)
     try:
         data = ActionData.model_validate(raw_data)
     except ValidationError as error:
@@ -94,6 +95,7 @@ async def execute(
         extra={"event": "card.action", "verb": verb, "door": actor.door, "actor": actor.user_id},
     )
     await _may_act(ctx, interaction, actor)
+    store.prefetch(keys.card(tenant_id, interaction.card_id))  # read while the verb writes
     handler = HANDLERS.get(verb)
     if handler is None:
         notices = [f"This card does not know the action {verb!r}; nothing was changed."]

@@ -1,0 +1,916 @@
+"""crmcard's speed as production runs it, side by side with the SDK it is built on.
+
+Run from the repository root (needs ``wrk``, a Debian package, and Azurite from npm)::
+
+    .venv/bin/python -m bench.production                  # everything, ~6 minutes
+    .venv/bin/python -m bench.production --only link      # link, blob, webhook, cold
+    .venv/bin/python -m bench.production --rounds 5 --seconds 10
+
+Every server is its own process, started as ``crmcard serve`` starts it (``python -m bot
+serve``: uvloop, INFO logging, the access log, written to a file); the load comes from
+``wrk`` in a process of its own, on loopback. Each round runs every server once, in
+turn, so the compared servers share the machine's state; the tables print the median
+over rounds with the spread (lowest-highest), never the best round.
+
+* ``link``: the ``adaptiveCard/action`` link/unlink invoke, every request with a Bot
+  Connector JWT validated against a local OpenID issuer (``tests/auth/openid_issuer.py``)
+  by crmcard (SQLite store), stock botbuilder 4.17.1, the same with only msrest's
+  ``safe_codes`` fix, and a bare aiohttp JSON handler (no JWT: the ceiling of the HTTP
+  stack). Each wrk connection is one agent clicking link, unlink, link... on their own
+  card with its current revision, so every crmcard answer is an applied write; a stale
+  or refused click counts as an error, and the interactions' revisions are checked
+  afterwards.
+* ``blob``: the same clicks with the Blob store on Azurite, on 1, 2 and 4 instances
+  sharing one container (one wrk per instance); then the Blob requests per click,
+  counted by a proxy in front of Azurite during a separate, unmeasured series of clicks.
+* ``webhook``: ``POST /api/interactions``, assigned then connected for new interactions
+  of installed agents; each event posts or updates the card through the local
+  connector (``tests/connector.py``, in this process).
+* ``cold``: seconds from starting ``python -m bot serve`` to its first ``/healthz`` 200.
+
+CPU per request is the server process's user + system time (``/proc/PID/stat``) over the
+wrk run divided by the requests wrk completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests import activities  # noqa: E402
+from tests.auth.openid_issuer import LocalIssuer  # noqa: E402
+from tests.azurite import start_azurite  # noqa: E402
+from tests.cards import actions  # noqa: E402
+from tests.connector import FakeConnector  # noqa: E402
+
+APP_ID = "6f1f4e52-6a3c-4d0c-9c55-0a1b2c3d4e5f"
+TENANT = activities.TENANT  # also the bot's own tenant: the consent gate lets it in
+API_KEY = "demo-key"
+RECORD = "contact:C-2001"  # the demo CRM's contact behind +1 555 0100
+SERVICE_URL = "http://127.0.0.1:9"  # invokes answer on the HTTP response: never called
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+# --------------------------------------------------------------------------- servers
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    started: float
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def wait_healthy(server: Server, path: str, timeout: float = 60) -> float:
+    """Seconds from the process start to the first 200 on ``path``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited with {server.process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+                sock.sendall(f"GET {path} HTTP/1.0\r\nHost: bench\r\n\r\n".encode())
+                if sock.recv(64).split(b" ")[1:2] == [b"200"]:
+                    return time.monotonic() - server.started
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError(f"{server.name} did not answer {path} in {timeout} s")
+
+
+def crmcard_env(workdir: Path, issuer: LocalIssuer | None, **extra: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.upper().startswith(("CRMCARD_", "MICROSOFT"))
+    }
+    env |= {
+        "PYTHONPATH": str(REPO),
+        "CRMCARD_DATA_DIR": str(workdir / "data"),
+        "CRMCARD_API_KEYS": json.dumps({TENANT: API_KEY}),
+        "CRMCARD_WRITEBACK_WORKER": "false",
+    }
+    if issuer is not None:
+        env |= {
+            "MicrosoftAppId": APP_ID,
+            "MicrosoftAppPassword": "not-a-real-secret",
+            "MicrosoftAppType": "SingleTenant",
+            "MicrosoftAppTenantId": TENANT,
+            "CRMCARD_OPENID_METADATA_URL": issuer.metadata_url,
+            "CRMCARD_TOKEN_ISSUER": issuer.issuer,
+        }
+    return env | extra
+
+
+def start_crmcard(name: str, workdir: Path, env: dict[str, str]) -> Server:
+    """``python -m bot serve`` (what the ``crmcard serve`` script runs)."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = env | {"CRMCARD_HOST": "127.0.0.1", "CRMCARD_PORT": str(port)}
+    log = (workdir / f"{name}.log").open("ab")
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"], cwd=workdir, env=env, stdout=log, stderr=log
+    )
+    return Server(name, process, port, started)
+
+
+def start_bare(kind: str, workdir: Path, issuer: LocalIssuer | None) -> Server:
+    port = free_port()
+    command = [sys.executable, "-m", "bench._servers", kind, "--port", str(port)]
+    if issuer is not None:
+        command += ["--app-id", APP_ID, "--tenant", TENANT]
+        command += ["--openid", issuer.metadata_url, "--issuer", issuer.issuer]
+    log = (workdir / f"{kind}.log").open("ab")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=log)
+    return Server(kind, process, port, started)
+
+
+@contextlib.contextmanager
+def in_thread(app: web.Application) -> Iterator[str]:
+    """Serve ``app`` on its own loop and thread; yields its base URL."""
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        runner = web.AppRunner(app, access_log=None)
+        loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        loop.run_until_complete(site.start())
+        holder["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        holder["loop"] = loop
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield holder["url"]
+    finally:
+        holder["loop"].call_soon_threadsafe(holder["loop"].stop)
+        thread.join(10)
+
+
+def start_py_spy(pid: int, output: str) -> subprocess.Popen[bytes]:
+    """Sample a server with py-spy (``pip install py-spy``) while it is under load."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    kind = "flamegraph" if output.endswith(".svg") else "raw"
+    command = [str(py_spy) if py_spy.exists() else "py-spy", "record", "--pid", str(pid)]
+    command += ["--rate", "250", "--format", kind, "--output", output]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.0)  # attached before the load starts
+    return process
+
+
+def stop_py_spy(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+    process.communicate(timeout=60)
+
+
+# --------------------------------------------------------------------------- wrk
+
+
+@dataclass
+class Run:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    cpu_s: float
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.cpu_s / self.requests * 1000 if self.requests else float("nan")
+
+
+_LUA_CLICKS = r"""
+local bodies = {BODIES}
+local threads = {}
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("n", counter)
+  table.insert(threads, thread)
+end
+function init(args)
+  template = bodies[n]
+  rev = tonumber(template.rev)
+  linked = template.linked
+  stale = 0
+  clicks = 0
+end
+function request()
+  local verb = linked and "unlink" or "link"
+  local body = template.body:gsub("__VERB__", verb):gsub("__REV__", tostring(rev))
+  return wrk.format("POST", "/api/messages", HEADERS, body)
+end
+function response(status, headers, body)
+  if status == 200 and not body:find("changed by someone else", 1, true)
+     and not body:find("no longer change", 1, true) and body:find('"statusCode":200', 1, true) then
+    linked = not linked
+    rev = rev + 1
+    clicks = clicks + 1
+  else
+    stale = stale + 1
+  end
+end
+function done(summary, latency, requests)
+  local bad, good = 0, 0
+  for _, t in ipairs(threads) do
+    bad = bad + t:get("stale")
+    good = good + t:get("clicks")
+  end
+  io.write(string.format("CLICKS %d BAD %d\n", good, bad))
+end
+"""
+
+_LUA_STATIC = r"""
+wrk.method = "POST"
+wrk.path = "/api/messages"
+wrk.headers = HEADERS
+wrk.body = BODY
+"""
+
+_LUA_EVENTS = r"""
+local agents = AGENTS
+local template = TEMPLATE
+local headers = HEADERS
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("n", counter)
+end
+function init(args)
+  seq = 0
+  step = 0
+end
+function request()
+  local event, at = "assigned", "2026-11-23T08:00:00Z"
+  if step == 1 then event, at = "connected", "2026-11-23T08:00:01Z" end
+  if step == 0 then seq = seq + 1 end
+  local id = string.format("wh-%s-%d-%d", RUN, n, seq)
+  local phone = string.format("+1 555 %04d", (n * 7919 + seq) % 50 + 100)
+  local body = template:gsub("__ID__", id):gsub("__EVENT__", event)
+  body = body:gsub("__AGENT__", agents[n]):gsub("__PHONE__", phone):gsub("__AT__", at)
+  step = 1 - step
+  return wrk.format("POST", "/api/interactions", headers, body)
+end
+"""
+
+
+def _lua_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid Lua string literal for ASCII
+
+
+def _lua_table(headers: dict[str, str]) -> str:
+    return (
+        "{" + ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items()) + "}"
+    )
+
+
+_LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_TOTAL = re.compile(r"(\d+) requests in ([\d.]+)(ms|s|m)")
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+_SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(
+    url: str, script: str, connections: int, seconds: float, pids: list[int], workdir: Path
+) -> tuple[str, float]:
+    """Run wrk (one thread per connection); its output and the CPU ``pids`` used."""
+    path = workdir / f"wrk-{time.monotonic_ns()}.lua"
+    path.write_text(script)
+    command = [
+        "wrk",
+        f"-t{connections}",
+        f"-c{connections}",
+        f"-d{round(seconds)}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(path),
+        url,
+    ]
+    before = sum(process_cpu(pid) for pid in pids)
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode or done.stderr.strip() or ".lua:" in done.stdout:  # a Lua error
+        raise RuntimeError(f"wrk failed: {done.stderr}{done.stdout}")
+    output = done.stdout
+    return output, sum(process_cpu(pid) for pid in pids) - before
+
+
+def parse_wrk(output: str, cpu: float) -> Run:
+    latencies = {int(p): float(v) * _UNIT[u] for p, v, u in _LATENCY.findall(output)}
+    total = _TOTAL.search(output)
+    assert total, output
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0}[total[3]]
+    errors = 0
+    if match := _NON_2XX.search(output):
+        errors += int(match[1])
+    if match := _SOCKET.search(output):
+        errors += sum(int(g) for g in match.groups())
+    if match := re.search(r"CLICKS (\d+) BAD (\d+)", output):
+        errors += int(match[2])
+    return Run(int(total[1]), float(total[2]) * scale, latencies[50], latencies[99], cpu, errors)
+
+
+# --------------------------------------------------------------------------- agents
+
+
+def agent(i: int, prefix: str = "bench") -> dict[str, Any]:
+    return {
+        "from": {
+            "id": f"29:{prefix}-agent-{i}",
+            "name": f"Bench Agent {i}",
+            "aadObjectId": f"00000000-0000-0000-0000-{i:012d}",
+        },
+        "conversation": {
+            "id": f"a:{prefix}-chat-{i}",
+            "conversationType": "personal",
+            "tenantId": TENANT,
+        },
+    }
+
+
+async def post(
+    session: aiohttp.ClientSession, url: str, payload: dict[str, Any], headers: dict[str, str]
+) -> Any:
+    async with session.post(url, json=payload, headers=headers) as response:
+        if response.status not in (200, 201, 202):
+            raise RuntimeError(f"{url}: {response.status} {await response.text()}")
+        return await response.json() if response.content_type == "application/json" else None
+
+
+async def prepare_clickers(
+    url: str, count: int, token: str | None, prefix: str
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """One call per agent; each agent's link action data (with the card's revision)."""
+    auth = {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def one(session: aiohttp.ClientSession, i: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        user = agent(i, prefix)
+        interaction = f"{prefix}-{i}"
+        # Installed, as every agent clicking a card is (the welcome card cannot be sent:
+        # no Entra here to sign it; the conversation is stored all the same).
+        installed = activities.activity(SERVICE_URL, "installationUpdate", action="add") | user
+        await post(session, url + "/api/messages", installed, auth)
+        for second, event in enumerate(("assigned", "connected")):
+            await post(
+                session,
+                url + "/api/interactions",
+                activities.interaction_event(
+                    interaction,
+                    event,
+                    agent=user["from"]["aadObjectId"],
+                    occurred_at=f"2026-11-23T08:00:0{second}Z",
+                ),
+                {"X-Api-Key": API_KEY},
+            )
+        refresh = activities.card_action(
+            SERVICE_URL, "refreshCard", {"interactionId": interaction, "rev": 0}
+        )
+        answer = await post(session, url + "/api/messages", refresh | user, auth)
+        [link] = [a for a in actions(answer["value"], "link") if RECORD in a["data"]["record"]]
+        return user, link["data"]
+
+    async with aiohttp.ClientSession() as session:
+        return list(await asyncio.gather(*(one(session, i) for i in range(count))))
+
+
+def _action_data(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if key != "linked"}
+
+
+def clicks_script(clickers: list[tuple[dict[str, Any], dict[str, Any]]], token: str) -> str:
+    bodies = []
+    for user, data in clickers:
+        body = (
+            activities.card_action(
+                SERVICE_URL, "__VERB__", {**_action_data(data), "rev": "__REV__"}
+            )
+            | user
+        )
+        text = json.dumps(body, separators=(",", ":")).replace('"__REV__"', "__REV__")
+        linked = "true" if data.get("linked") else "false"
+        bodies.append(f"{{rev = {data['rev']}, linked = {linked}, body = {_lua_string(text)}}}")
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    return _LUA_CLICKS.replace("{BODIES}", "{" + ", ".join(bodies) + "}").replace(
+        "HEADERS", _lua_table(headers)
+    )
+
+
+def static_script(token: str | None) -> str:
+    body = activities.card_action(
+        SERVICE_URL, "link", {"interactionId": "bench", "rev": 0, "record": RECORD}
+    ) | agent(0)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return _LUA_STATIC.replace("HEADERS", _lua_table(headers)).replace(
+        "BODY", _lua_string(json.dumps(body))
+    )
+
+
+async def verify_revisions(
+    url: str, clickers: list[tuple[dict[str, Any], dict[str, Any]]], token: str, clicks: int
+) -> None:
+    """Every answered click is one more revision of its interaction.
+
+    wrk stops with up to one request per connection sent but its answer not read: those
+    clicks were applied, so the revisions may run ahead by at most that many. Each
+    agent's revision and link state are read back for the next run's script."""
+    advanced = 0
+    async with aiohttp.ClientSession() as session:
+        for user, data in clickers:
+            refresh = activities.card_action(SERVICE_URL, "refreshCard", _action_data(data))
+            answer = await post(
+                session, url + "/api/messages", refresh | user, {"Authorization": f"Bearer {token}"}
+            )
+            card = answer["value"]
+            [rev] = {a["data"]["rev"] for verb in ("link", "unlink") for a in actions(card, verb)}
+            advanced += rev - data["rev"]
+            data["rev"] = rev
+            data["linked"] = any(RECORD in a["data"]["record"] for a in actions(card, "unlink"))
+    if not clicks <= advanced <= clicks + len(clickers):
+        raise AssertionError(f"revisions advanced by {advanced}, but {clicks} clicks answered")
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass
+class Series:
+    name: str
+    runs: list[Run] = field(default_factory=list)
+    extra: dict[str, list[float]] = field(default_factory=dict)
+
+    def median(self, value: Callable[[Run], float]) -> str:
+        values = [value(run) for run in self.runs]
+        return spread(values)
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    digits = 2 if med < 100 else 0
+    return f"{med:.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+def table(title: str, series: list[Series]) -> None:
+    print(f"\n{title}")
+    print("| server | req/s | p50 ms | p99 ms | server CPU ms/req | errors |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for s in series:
+        errors = sum(run.errors for run in s.runs)
+        print(
+            f"| {s.name} | {s.median(lambda r: r.rps)} | {s.median(lambda r: r.p50_ms)} "
+            f"| {s.median(lambda r: r.p99_ms)} | {s.median(lambda r: r.cpu_ms)} | {errors} |"
+        )
+
+
+def ratio(a: Series, b: Series, value: Callable[[Run], float]) -> str:
+    """Median over rounds of the per-round ratio a/b, with its spread."""
+    return spread([value(x) / value(y) for x, y in zip(a.runs, b.runs, strict=False)])
+
+
+# --------------------------------------------------------------------------- benches
+
+
+def bench_link(args: argparse.Namespace, workdir: Path, issuer: LocalIssuer) -> None:
+    token = issuer.mint(audience=APP_ID, service_url=SERVICE_URL, expires_in=24 * 3600)
+    crmcard = start_crmcard(
+        "crmcard", workdir / "crmcard", crmcard_env(workdir / "crmcard", issuer)
+    )
+    bare = {
+        "stock botbuilder": start_bare("botbuilder", workdir, issuer),
+        "botbuilder + msrest fix": start_bare("botbuilder-fixed", workdir, issuer),
+        "bare aiohttp JSON": start_bare("aiohttp", workdir, None),
+    }
+    servers = [crmcard, *bare.values()]
+    try:
+        for server in servers:
+            wait_healthy(server, "/healthz")
+        clickers = asyncio.run(prepare_clickers(crmcard.url, args.connections, token, "link"))
+        scripts = {
+            s.name: static_script(token if s.name != "aiohttp" else None) for s in bare.values()
+        }
+        names = {crmcard.name: "crmcard link/unlink", **{s.name: n for n, s in bare.items()}}
+        series = {s.name: Series(names[s.name]) for s in servers}
+        for server in servers:  # warm-up: keys fetched, caches filled
+            if server is crmcard:
+                scripts[crmcard.name] = clicks_script(clickers, token)
+            out, _ = wrk(
+                server.url, scripts[server.name], args.connections, 2, [server.process.pid], workdir
+            )
+            if server is crmcard:
+                asyncio.run(verify_revisions(crmcard.url, clickers, token, clicks_of(out)))
+        for round_ in range(args.rounds):
+            print(
+                f"link round {round_ + 1}/{args.rounds}, load average {load_average()}", flush=True
+            )
+            for server in servers:
+                spy = None
+                if server is crmcard:
+                    scripts[crmcard.name] = clicks_script(clickers, token)
+                    if args.py_spy and round_ == 0 and "link" in args.py_spy_of:
+                        spy = start_py_spy(server.process.pid, args.py_spy)
+                out, cpu = wrk(
+                    server.url,
+                    scripts[server.name],
+                    args.connections,
+                    args.seconds,
+                    [server.process.pid],
+                    workdir,
+                )
+                if spy is not None:
+                    stop_py_spy(spy)
+                run = parse_wrk(out, cpu)
+                series[server.name].runs.append(run)
+                if server is crmcard:
+                    asyncio.run(verify_revisions(crmcard.url, clickers, token, clicks_of(out)))
+        ordered = [series[s.name] for s in servers]
+        table("Link invoke, JWT validated on every request (bare aiohttp: no JWT)", ordered)
+        ours, stock, fixed, floor = ordered
+        print(
+            f"\ncrmcard vs stock botbuilder: {ratio(ours, stock, lambda r: r.rps)}x req/s, "
+            f"{ratio(stock, ours, lambda r: r.cpu_ms)}x less CPU per request (target >= 10x)"
+        )
+        print(
+            f"crmcard vs botbuilder + msrest fix: {ratio(ours, fixed, lambda r: r.rps)}x req/s, "
+            f"{ratio(fixed, ours, lambda r: r.cpu_ms)}x less CPU per request (target >= 2x)"
+        )
+        print(
+            f"crmcard CPU per click / bare aiohttp's: {ratio(ours, floor, lambda r: r.cpu_ms)}x "
+            "(target <= 6x)"
+        )
+    finally:
+        for server in servers:
+            server.stop()
+
+
+class CountingProxy:
+    """Forwards HTTP to ``target`` and counts the requests: the Blob calls of the clicks."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.requests = 0
+        self._session: aiohttp.ClientSession | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        return app
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        if self._session is None:
+            self._session = aiohttp.ClientSession(auto_decompress=False)
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+        body = await request.read()
+        async with self._session.request(
+            request.method,
+            self.target + request.path_qs,
+            headers=headers,
+            data=body or None,
+            allow_redirects=False,
+            skip_auto_headers=("Content-Type", "Accept-Encoding", "User-Agent"),
+        ) as answer:
+            body = await answer.read()
+            kept = {
+                k: v
+                for k, v in answer.headers.items()
+                if k.lower() not in ("content-length", "transfer-encoding", "connection")
+            }
+            return web.Response(status=answer.status, headers=kept, body=body)
+
+
+async def click_series(
+    url: str, clickers: list[tuple[dict[str, Any], dict[str, Any]]], token: str, clicks: int
+) -> None:
+    """``clicks`` link/unlink clicks per agent, one after another (not measured)."""
+    auth = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as session:
+        for user, data in clickers:
+            for _ in range(clicks):
+                verb = "unlink" if data.get("linked") else "link"
+                body = activities.card_action(SERVICE_URL, verb, _action_data(data)) | user
+                answer = await post(session, url + "/api/messages", body, auth)
+                assert "someone else" not in json.dumps(answer), answer
+                data["rev"] += 1
+                data["linked"] = not data.get("linked")
+
+
+def blob_env(workdir: Path, issuer: LocalIssuer, connection_string: str) -> dict[str, str]:
+    return crmcard_env(
+        workdir,
+        issuer,
+        CRMCARD_STORE="blob",
+        CRMCARD_BLOB_CONNECTION_STRING=connection_string,
+        CRMCARD_BLOB_CONTAINER="bench",
+        CRMCARD_SECRET_KEY="q7S2bC0x4v1kQh8eQmN5yW3sZr6tU9pA2dF4gH7jK0M=",
+    )
+
+
+def bench_blob(args: argparse.Namespace, workdir: Path, issuer: LocalIssuer) -> None:
+    token = issuer.mint(audience=APP_ID, service_url=SERVICE_URL, expires_in=24 * 3600)
+    azurite = start_azurite("blob", workdir=workdir / "azurite")
+    connection = azurite.connection_string
+    counts = (1, 2, 4)
+    fleets: dict[int, list[Server]] = {}
+    try:
+        # Blob requests per click, through the counting proxy (a separate instance).
+        proxy = CountingProxy(f"http://127.0.0.1:{azurite.port}")
+        with in_thread(proxy.app()) as proxy_url:
+            proxied = connection.replace(f"http://127.0.0.1:{azurite.port}", proxy_url)
+            counted = start_crmcard(
+                "blob-counted", workdir / "blob-counted", blob_env(workdir, issuer, proxied)
+            )
+            try:
+                wait_healthy(counted, "/healthz")
+                clickers = asyncio.run(prepare_clickers(counted.url, 4, token, "count"))
+                asyncio.run(click_series(counted.url, clickers, token, 3))  # warm
+                before = proxy.requests
+                asyncio.run(click_series(counted.url, clickers, token, 25))
+                per_click = (proxy.requests - before) / (25 * len(clickers))
+            finally:
+                counted.stop()
+        for count in counts:
+            fleets[count] = [
+                start_crmcard(
+                    f"blob{count}-{i}",
+                    workdir / f"blob{count}-{i}",
+                    blob_env(workdir, issuer, connection),
+                )
+                for i in range(count)
+            ]
+        per_instance = max(1, args.connections // 4)
+        clickers_of: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+        for fleet in fleets.values():
+            for server in fleet:
+                wait_healthy(server, "/healthz")
+                clickers_of[server.name] = asyncio.run(
+                    prepare_clickers(server.url, per_instance, token, f"{server.name}-")
+                )
+        results: dict[int, list[tuple[float, float]]] = {c: [] for c in counts}
+        for round_ in range(args.rounds + 1):  # round 0 warms up
+            print(
+                f"blob round {round_}/{args.rounds} (0 warms up), load average {load_average()}",
+                flush=True,
+            )
+            for count, fleet in fleets.items():
+                script_paths = []
+                for server in fleet:
+                    script_paths.append(clicks_script(clickers_of[server.name], token))
+                pids = [server.process.pid for server in fleet]
+                spy = None
+                if args.py_spy and round_ == 1 and count == 1 and "blob" in args.py_spy_of:
+                    spy = start_py_spy(pids[0], args.py_spy)
+                before = [process_cpu(pid) for pid in pids]
+                outputs = run_many(
+                    [
+                        (server.url, script)
+                        for server, script in zip(fleet, script_paths, strict=True)
+                    ],
+                    per_instance,
+                    args.seconds,
+                    workdir,
+                )
+                cpu = sum(process_cpu(pid) - b for pid, b in zip(pids, before, strict=True))
+                if spy is not None:
+                    stop_py_spy(spy)
+                clicks = 0
+                for server, out in zip(fleet, outputs, strict=True):
+                    done = clicks_of(out)
+                    asyncio.run(verify_revisions(server.url, clickers_of[server.name], token, done))
+                    clicks += done
+                if round_:
+                    results[count].append((clicks / args.seconds, cpu / clicks * 1000))
+        print("\nBlob store on Azurite, JWT on, every click an applied write")
+        print("| instances | clicks/s (all) | vs 1 instance | CPU ms per click (per instance) |")
+        print("| --- | ---: | ---: | ---: |")
+        one = [rate for rate, _ in results[1]]
+        for count in counts:
+            rates = [rate for rate, _ in results[count]]
+            scale = [rate / base for rate, base in zip(rates, one, strict=True)]
+            cpus = [cpu for _, cpu in results[count]]
+            print(f"| {count} | {spread(rates)} | {spread(scale)}x | {spread(cpus)} |")
+        print(
+            f"\nBlob requests per click: {per_click:.2f} (target <= 2), "
+            f"{per_instance} agents per instance"
+        )
+    finally:
+        for fleet in fleets.values():
+            for server in fleet:
+                server.stop()
+        azurite.stop()
+
+
+def bench_webhook(args: argparse.Namespace, workdir: Path) -> None:
+    fake = FakeConnector()
+    with in_thread(fake.app()) as connector_url:
+        server = start_crmcard(
+            "webhook", workdir / "webhook", crmcard_env(workdir / "webhook", None)
+        )
+        try:
+            wait_healthy(server, "/healthz")
+            agents = [agent(i, "wh") for i in range(args.connections)]
+
+            async def install() -> None:
+                async with aiohttp.ClientSession() as session:
+                    for user in agents:
+                        body = (
+                            activities.activity(connector_url, "installationUpdate", action="add")
+                            | user
+                        )
+                        await post(session, server.url + "/api/messages", body, {})
+
+            asyncio.run(install())
+            runs: list[Run] = []
+            sent: list[float] = []
+            for round_ in range(args.rounds + 1):  # round 0 warms up
+                print(
+                    f"webhook round {round_}/{args.rounds} (0 warms up), "
+                    f"load average {load_average()}",
+                    flush=True,
+                )
+                before = len(fake.sent)
+                out, cpu = wrk(
+                    server.url,
+                    events_script(agents, f"r{round_}"),
+                    args.connections,
+                    args.seconds,
+                    [server.process.pid],
+                    workdir,
+                )
+                run = parse_wrk(out, cpu)
+                if round_:
+                    runs.append(run)
+                    sent.append((len(fake.sent) - before) / run.requests)
+            series = Series("crmcard POST /api/interactions", runs)
+            table("Interaction webhook (assigned, connected; card posted, then updated)", [series])
+            print(
+                f"\ncards sent to the connector per event: {spread(sent)}; "
+                f"CPU per event {series.median(lambda r: r.cpu_ms)} ms (target <= 5)"
+            )
+        finally:
+            server.stop()
+
+
+def events_script(agents: list[dict[str, Any]], run: str) -> str:
+    template = activities.interaction_event(
+        "__ID__",
+        "__EVENT__",
+        agent="__AGENT__",
+        customer={"phone": "__PHONE__"},
+        occurred_at="__AT__",
+    )
+    text = json.dumps(template, separators=(",", ":"))
+    ids = ", ".join(_lua_string(user["from"]["aadObjectId"]) for user in agents)
+    headers = {"Content-Type": "application/json", "X-Api-Key": API_KEY}
+    return (
+        _LUA_EVENTS.replace("TEMPLATE", _lua_string(text))
+        .replace("AGENTS", "{" + ids + "}")
+        .replace("RUN", _lua_string(run))
+        .replace("HEADERS", _lua_table(headers))
+    )
+
+
+def bench_cold(args: argparse.Namespace, workdir: Path) -> None:
+    seconds = []
+    for round_ in range(args.rounds):
+        place = workdir / f"cold-{round_}"
+        server = start_crmcard("cold", place, crmcard_env(place, None))
+        try:
+            seconds.append(wait_healthy(server, "/healthz"))
+        finally:
+            server.stop()
+    print(
+        f"\nCold start, python -m bot serve to the first /healthz 200: {spread(seconds)} s "
+        f"(target < 1 s), load average {load_average()}"
+    )
+
+
+def run_many(
+    targets: list[tuple[str, str]], connections: int, seconds: float, workdir: Path
+) -> list[str]:
+    """One wrk per target, all at once; their outputs."""
+    processes = []
+    for url, script in targets:
+        path = workdir / f"wrk-{time.monotonic_ns()}.lua"
+        path.write_text(script)
+        command = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{round(seconds)}s"]
+        command += ["--latency", "--timeout", "10s", "-s", str(path), url]
+        processes.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True))
+    return [process.communicate()[0] for process in processes]
+
+
+def clicks_of(wrk_output: str) -> int:
+    match = re.search(r"CLICKS (\d+)", wrk_output)
+    if match is None:
+        raise AssertionError(f"no click count in wrk's output:\n{wrk_output}")
+    return int(match[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", default="link,blob,webhook,cold")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--py-spy-of", default="link", help="link or blob")
+    parser.add_argument("--keep", action="store_true", help="keep the servers' logs")
+    parser.add_argument("--py-spy", help="sample crmcard's first measured link run into FILE")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install wrk")
+    print(f"load average at start: {load_average()}, {os.cpu_count()} cores")
+    issuer = LocalIssuer().start()
+    workdir = Path(tempfile.mkdtemp(prefix="crmcard-bench-"))
+    try:
+        only = set(args.only.split(","))
+        if "link" in only:
+            bench_link(args, workdir, issuer)
+        if "blob" in only:
+            bench_blob(args, workdir, issuer)
+        if "webhook" in only:
+            bench_webhook(args, workdir)
+        if "cold" in only:
+            bench_cold(args, workdir)
+    finally:
+        if args.keep:
+            print(f"server logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    issuer.stop()
+    print(f"\nload average at end: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""The store calls of one card click, counted: a change that adds one fails here.
+
+A link click reads its interaction once, writes it once (compare-and-swap) and reads
+its card once, the card's read running while the interaction is being written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.adapters.storage.local import LocalStore
+from bot.services.store import Document, ReadOnce, Store
+from bot.settings import Settings
+from bot.web.app import create_app
+from tests.bot.test_customer_card_flow import call_card, invoke, record_action
+from tests.connector import FakeConnector
+
+Client = TestClient[Any, Any]
+
+
+class Recording:
+    """A store that logs each call as it starts and as it ends."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.log: list[str] = []
+
+    async def _logged(self, name: str, key: str, call: Any) -> Any:
+        kind = key.split("/")[2] if key.count("/") >= 2 else key
+        self.log.append(f"{name} {kind}")
+        try:
+            return await call
+        finally:
+            self.log.append(f"{name} {kind} done")
+
+    async def read(self, key: str) -> Document | None:
+        result: Document | None = await self._logged("read", key, self.inner.read(key))
+        return result
+
+    async def create(self, key: str, data: bytes) -> str:
+        result: str = await self._logged("create", key, self.inner.create(key, data))
+        return result
+
+    async def replace(self, key: str, data: bytes, etag: str) -> str:
+        await asyncio.sleep(0)  # as a network write would, let other tasks run meanwhile
+        result: str = await self._logged("replace", key, self.inner.replace(key, data, etag))
+        return result
+
+    async def delete(self, key: str, etag: str | None = None) -> None:
+        await self._logged("delete", key, self.inner.delete(key, etag))
+
+    def keys(self, prefix: str) -> AsyncIterator[str]:
+        return self.inner.keys(prefix)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+@pytest.fixture
+async def recorded(
+    aiohttp_client: Callable[..., Any], settings: Settings, tmp_path: Path
+) -> tuple[Client, Recording]:
+    store = Recording(LocalStore(tmp_path / "state.sqlite3"))
+    client: Client = await aiohttp_client(create_app(settings, store=store))
+    return client, store
+
+
+async def test_a_link_click_reads_two_documents_and_writes_one(
+    recorded: tuple[Client, Recording], connector: tuple[FakeConnector, str]
+) -> None:
+    client, store = recorded
+    fake, url = connector
+    card = await call_card(client, url, fake)
+    link = record_action(card, "link", "contact:")
+    store.log.clear()
+
+    await invoke(client, url, "link", link["data"])
+
+    calls = [entry for entry in store.log if not entry.endswith("done")]
+    assert sorted(calls) == ["read cards", "read interactions", "replace interactions"]
+    # The card is read while the interaction is written, not after.
+    assert store.log.index("read cards") < store.log.index("replace interactions done")
+
+
+async def test_a_prefetched_read_is_served_once_and_dropped_on_write(tmp_path: Path) -> None:
+    inner = Recording(LocalStore(tmp_path / "state.sqlite3"))
+    etag = await inner.create("tenants/t/cards/c", b"1")
+    store = ReadOnce(inner)
+    store.prefetch("tenants/t/cards/c")
+    store.prefetch("tenants/t/cards/c")
+    first = await store.read("tenants/t/cards/c")
+    assert first is not None and first.data == b"1"
+    await store.replace("tenants/t/cards/c", b"2", etag)
+    again = await store.read("tenants/t/cards/c")
+    assert again is not None and again.data == b"2"
+    assert [e for e in inner.log if e.startswith("read") and not e.endswith("done")] == [
+        "read cards",
+        "read cards",
+    ]
