@@ -34,7 +34,7 @@ from bot.services.crm import SearchCriteria
 from bot.services.crm_lookup import Progressive, find_people
 from bot.services.progressive_lookup import abandon, finish_later, first_lookup, shown_from
 from bot.services.rendering import publish
-from bot.services.store import AlreadyExists, create_model, read_model, update
+from bot.services.store import AlreadyExists, ReadOnce, create_model, read_model, update
 
 _PHONE_CHANNELS = frozenset({Channel.voice, Channel.sms, Channel.whatsapp})
 
@@ -164,11 +164,23 @@ async def lookup_people(
     )
 
 
+def _applied(
+    interaction: Interaction, event: InteractionEventIn, record: EventRecord
+) -> Interaction:
+    """``interaction`` with the event applied (``DomainError`` if it cannot follow)."""
+    applied = apply_event(interaction, record)
+    if applied is not interaction and event.details is not None:
+        details = {**applied.details, **event.details.values()}
+        applied = applied.model_copy(update={"details": details})
+    return applied
+
+
 async def _start(
-    ctx: Context, tenant_id: str, event: InteractionEventIn, now: datetime
-) -> Progressive | None:
-    """Create the interaction with the CRMs that answered within the first-paint budget;
-    the slower ones complete its card later (the returned lookup's ``first_shown``)."""
+    ctx: Context, tenant_id: str, event: InteractionEventIn, record: EventRecord, now: datetime
+) -> tuple[Interaction, Progressive] | None:
+    """Create the interaction, its first event applied, with the CRMs that answered within
+    the first-paint budget; the slower ones complete its card later (the returned lookup's
+    ``first_shown``). None if the same interaction's event created it meanwhile."""
     region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
     identities = event.identities(region)
     card = await resolve_card(ctx.store, tenant_id, identities, event.customer.name, now)
@@ -191,15 +203,19 @@ async def _start(
             ctx, tenant_id, event.lookup_id, interaction, now
         )
     try:
+        interaction = _applied(interaction, event, record)
         await create_model(ctx.store, keys.interaction(tenant_id, interaction.id), interaction)
     except AlreadyExists:
         abandon(progressive)
         return None  # the same interaction's event raced us here; apply ours on top
+    except BaseException:
+        abandon(progressive)
+        raise
     await attach_interaction(ctx.store, tenant_id, card.id, interaction.id)
     await name_index.index_interaction(ctx.store, tenant_id, interaction)
     await remember_for_agent(ctx, tenant_id, interaction.agent.aad_object_id, interaction.id)
     finish_later(ctx, tenant_id, interaction.id, progressive)
-    return progressive
+    return interaction, progressive
 
 
 class AgentInbox(BaseModel):
@@ -235,25 +251,42 @@ async def latest_for_agent(ctx: Context, tenant_id: str, aad_object_id: str) -> 
 
 
 async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Interaction:
-    """Apply one event; return the interaction as stored. Raises DomainError when refused."""
+    """Apply one event; return the interaction as stored. Raises DomainError when refused.
+
+    The steps, in order:
+
+    1. The interaction is read. A new one is started (:func:`_start`) with this event
+       applied: its card found or made, the first CRM answers, the interaction created,
+       filed on its card, in the name index and in the agent's inbox. An existing one
+       gets the event under compare-and-swap (its read served once more from memory).
+    2. A change is heard by the event listeners (record creation, write-back outbox),
+       then published: the agent's card posted or updated. A replayed webhook changes
+       nothing; only the listeners that must survive a crash hear it again.
+    3. The slow CRMs of a new interaction may now update its card.
+    """
     context.bind(tenant_id=tenant_id, interaction_id=event.interaction_id)
     key = keys.interaction(tenant_id, event.interaction_id)
-    started: Progressive | None = None
-    if await read_model(ctx.store, key, Interaction) is None:
-        started = await _start(ctx, tenant_id, event, ctx.clock())
     record = event.record()
-    before: list[int] = []
+    turn = ReadOnce(ctx.store)  # only the interaction's own read goes through it
+    started: tuple[Interaction, Progressive] | None = None
+    existing = await read_model(turn, key, Interaction)
+    if existing is None:
+        started = await _start(ctx, tenant_id, event, record, ctx.clock())
+    if started is not None:
+        interaction, progressive = started
+        changed = True
+    else:
+        progressive = None
+        before: list[int] = []
 
-    def change(interaction: Interaction) -> Interaction:
-        before.append(interaction.revision)
-        applied = apply_event(interaction, record)
-        if applied is not interaction and event.details is not None:
-            details = {**applied.details, **event.details.values()}
-            applied = applied.model_copy(update={"details": details})
-        return applied
+        def change(current: Interaction) -> Interaction:
+            before.append(current.revision)
+            return _applied(current, event, record)
 
-    interaction = await update(ctx.store, key, Interaction, change)
-    if interaction.revision != before[-1]:
+        # After a lost race to create it, the read served from memory would be "absent".
+        interaction = await update(turn if existing else ctx.store, key, Interaction, change)
+        changed = interaction.revision != before[-1]
+    if changed:
         for listener in ctx.event_listeners:
             await listener(ctx, interaction, record)
         if ctx.event_listeners:  # a listener may have changed it (a record pinned...)
@@ -263,15 +296,15 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
         for listener in ctx.event_listeners:
             if getattr(listener, "runs_on_replay", False):
                 await listener(ctx, interaction, record)
-    if started is not None:
-        started.first_shown.set()  # the late CRMs' update may follow now
+    if progressive is not None:
+        progressive.first_shown.set()  # the late CRMs' update may follow now
     log.info(
         "interaction event",
         extra={
             "event": f"interaction.{event.event.value}",
             "channel": interaction.channel.value,
             "state": interaction.state and interaction.state.value,
-            "replayed": interaction.revision == before[-1],
+            "replayed": not changed,
         },
     )
     return interaction
