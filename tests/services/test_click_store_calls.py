@@ -1,7 +1,8 @@
 """The store calls of one card click, counted: a change that adds one fails here.
 
-A link click reads its interaction once, writes it once (compare-and-swap) and reads
-its card once, the card's read running while the interaction is being written.
+A link click reads its interaction once, writes it once (compare-and-swap), appends one
+entry to the tenant's audit stream and reads its card once, the card's read running
+while the interaction is being written.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ async def recorded(
     return client, store
 
 
-async def test_a_link_click_reads_two_documents_and_writes_one(
+async def test_a_link_click_reads_two_documents_and_writes_two(
     recorded: tuple[Client, Recording], connector: tuple[FakeConnector, str]
 ) -> None:
     client, store = recorded
@@ -83,7 +84,12 @@ async def test_a_link_click_reads_two_documents_and_writes_one(
     await invoke(client, url, "link", link["data"])
 
     calls = [entry for entry in store.log if not entry.endswith("done")]
-    assert sorted(calls) == ["read cards", "read interactions", "replace interactions"]
+    assert sorted(calls) == [
+        "create audit-log",
+        "read cards",
+        "read interactions",
+        "replace interactions",
+    ]
     # The card is read while the interaction is written, not after.
     assert store.log.index("read cards") < store.log.index("replace interactions done")
 
