@@ -11,7 +11,13 @@ from typing import Any
 import orjson
 
 from bot.adaptive_cards.template import load
-from bot.services.card_view import CustomerCardView, SectionView
+from bot.i18n import ENGLISH, AgentLocale, localize
+from bot.services.card_view import (
+    CustomerCardView,
+    SectionView,
+    more_children_text,
+    show_more_text,
+)
 
 MAX_CARD_BYTES = 24_000
 
@@ -27,6 +33,7 @@ def _shown(view: CustomerCardView) -> int:
 
 def _shrink(view: CustomerCardView, count: int) -> bool:
     """Move ``count`` records (expanded children first) out of sight; False if none left."""
+    locale = AgentLocale.of(view.language)
     moved = 0
     while moved < count:
         expanded = [r for s in view.sections for r in s.records if r.children]
@@ -34,6 +41,7 @@ def _shrink(view: CustomerCardView, count: int) -> bool:
             record = max(expanded, key=lambda r: len(r.children))
             record.children.pop()
             record.more_children += 1
+            record.more_children_text = more_children_text(record.more_children, locale)
         else:
             sections: list[SectionView] = [s for s in view.sections if s.records]
             if not sections:
@@ -41,6 +49,7 @@ def _shrink(view: CustomerCardView, count: int) -> bool:
             section = max(sections, key=lambda s: len(s.records))
             section.records.pop()
             section.hidden += 1
+            section.show_more_text = show_more_text(section.hidden, locale)
         moved += 1
     return True
 
@@ -48,7 +57,9 @@ def _shrink(view: CustomerCardView, count: int) -> bool:
 def render_customer_card(view: CustomerCardView) -> dict[str, Any]:
     paged = view
     while True:
-        card: dict[str, Any] = load("customer_card").render(paged.model_dump(by_alias=True))
+        card: dict[str, Any] = load("customer_card", view.language).render(
+            paged.model_dump(by_alias=True)
+        )
         size = card_size(card)
         if size <= MAX_CARD_BYTES:
             return card
@@ -59,11 +70,17 @@ def render_customer_card(view: CustomerCardView) -> dict[str, Any]:
             return card
 
 
-def render_welcome(*, demo: bool) -> dict[str, Any]:
-    card: dict[str, Any] = load("welcome").render({"demo": demo})
+def render_welcome(
+    *, demo: bool, personal: bool = True, locale: AgentLocale = ENGLISH
+) -> dict[str, Any]:
+    """The welcome card; in a group chat or channel it says that commands need an @mention
+    and that customer cards come in the personal chat."""
+    data = {"demo": demo and personal, "personal": personal, "group": not personal}
+    card: dict[str, Any] = load("welcome", locale.language).render(data)
     return card
 
 
-def render_message(title: str, text: str) -> dict[str, Any]:
-    card: dict[str, Any] = load("message").render({"title": title, "text": text})
+def render_message(title: str, text: str, locale: AgentLocale = ENGLISH) -> dict[str, Any]:
+    data = {"title": localize(title, locale), "text": localize(text, locale)}
+    card: dict[str, Any] = load("message", locale.language).render(data)
     return card

@@ -8,16 +8,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from bot.adaptive_cards.template import load, render
+from bot.i18n import ENGLISH, AgentLocale, localize, t
 
 
 class _View(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
+class _CardView(_View):
+    language: str = Field("en", description="the agent's language (texts are in it already)")
+
+
 class CandidateView(_View):
     card_id: str
     name: str
     reasons: list[str]
+    lines: list[str] = Field(
+        default_factory=list, description="channels, identifiers, last interaction"
+    )
 
 
 class HistoryView(_View):
@@ -25,7 +33,7 @@ class HistoryView(_View):
     text: str
 
 
-class CandidatesView(_View):
+class CandidatesView(_CardView):
     interaction_id: str
     rev: int
     contact_name: str
@@ -41,7 +49,7 @@ class CandidatesView(_View):
         return bool(self.candidates)
 
 
-class ConfirmView(_View):
+class ConfirmView(_CardView):
     interaction_id: str
     rev: int
     other_card_id: str
@@ -57,30 +65,37 @@ class ConfirmView(_View):
 
 def render_candidates(view: CandidatesView) -> dict[str, Any]:
     data = {**view.model_dump(by_alias=True), "hasCandidates": view.has_candidates}
-    card: dict[str, Any] = render(load("merge_candidates"), data)
+    card: dict[str, Any] = render(load("merge_candidates", view.language), data)
     return card
 
 
 def render_confirm(view: ConfirmView) -> dict[str, Any]:
-    card: dict[str, Any] = render(load("merge_confirm"), view.model_dump(by_alias=True))
+    card: dict[str, Any] = render(
+        load("merge_confirm", view.language), view.model_dump(by_alias=True)
+    )
     return card
 
 
 def with_undo_banner(
-    card: dict[str, Any], text: str, interaction_id: str, rev: int, audit_id: str
+    card: dict[str, Any],
+    text: str,
+    interaction_id: str,
+    rev: int,
+    audit_id: str,
+    locale: AgentLocale = ENGLISH,
 ) -> dict[str, Any]:
     """``card`` (a rendered customer card) with a success banner offering Undo on top."""
     banner = {
         "type": "Container",
         "style": "good",
         "items": [
-            {"type": "TextBlock", "text": text, "wrap": True, "weight": "bolder"},
+            {"type": "TextBlock", "text": localize(text, locale), "wrap": True, "weight": "bolder"},
             {
                 "type": "ActionSet",
                 "actions": [
                     {
                         "type": "Action.Execute",
-                        "title": "↩ Undo merge",
+                        "title": localize(t("Undo merge"), locale),
                         "verb": "mergeUndo",
                         "data": {"interactionId": interaction_id, "rev": rev, "auditId": audit_id},
                     }

@@ -6,6 +6,11 @@ that is exactly one ``${...}`` keeps the value's JSON type (lists, numbers, bool
 action data and ``userIds`` stay typed. Unknown paths raise: a template typo must fail a
 test, not render an empty card. Templates are compiled to closures on first use, because
 a card is rendered on every click.
+
+Templates are written in English; the text a person reads (``text``, ``title``, ``label``,
+``tooltip``, ...) is a gettext message id, translated before the template is compiled, once
+per language (``load(name, "de")``). ``${...}`` placeholders stay as they are in the
+translation, so a translator may move them.
 """
 
 from __future__ import annotations
@@ -18,10 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ServerError
+from bot.i18n import translations
 
 CARDS_DIR = Path(__file__).resolve().parents[2] / "cards"
 
 _EXPRESSION = re.compile(r"\$\{([^}]*)\}")
+TRANSLATED_KEYS = frozenset(
+    {"text", "title", "label", "tooltip", "errorMessage", "placeholder", "altText", "fallbackText"}
+)
 
 Scope = dict[str, Any]
 Part = Callable[[Scope], list[Any]]
@@ -42,9 +51,47 @@ class Template:
 
 
 @cache
-def load(name: str) -> Template:
-    """A template from ``cards/``, parsed and compiled once per process."""
-    return Template(json.loads((CARDS_DIR / f"{name}.json").read_text()))
+def source(name: str) -> Any:
+    """The parsed English template ``cards/<name>.json``."""
+    return json.loads((CARDS_DIR / f"{name}.json").read_text())
+
+
+@cache
+def load(name: str, language: str = "en") -> Template:
+    """A template from ``cards/`` in ``language``, compiled once per process."""
+    if language == "en":
+        return Template(source(name))
+    gettext = translations(language).gettext
+    return Template(_translated(source(name), gettext))
+
+
+def is_message(key: str, value: Any) -> bool:
+    """Whether ``value`` under ``key`` is text for a person: a message id to translate."""
+    return (
+        key in TRANSLATED_KEYS
+        and isinstance(value, str)
+        and any(c.isalpha() for c in _EXPRESSION.sub("", value))
+    )
+
+
+def messages(node: Any) -> list[str]:
+    """Every message id of a template, in order."""
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if is_message(k, v)]
+        return found + [m for v in node.values() for m in messages(v)]
+    if isinstance(node, list):
+        return [m for item in node for m in messages(item)]
+    return []
+
+
+def _translated(node: Any, gettext: Callable[[str], str]) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: gettext(v) if is_message(k, v) else _translated(v, gettext) for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_translated(item, gettext) for item in node]
+    return node
 
 
 def render(template: Template | Any, data: Any) -> Any:

@@ -30,6 +30,7 @@ class WorkflowView(_View):
 
 
 class WorkflowsView(_View):
+    language: str = "en"
     interaction_id: str
     rev: int
     contact_name: str
@@ -37,5 +38,5 @@ class WorkflowsView(_View):
 
 
 def render_workflows(view: WorkflowsView) -> dict[str, Any]:
-    card: dict[str, Any] = load("workflows").render(view.model_dump(by_alias=True))
+    card: dict[str, Any] = load("workflows", view.language).render(view.model_dump(by_alias=True))
     return card

@@ -1,10 +1,14 @@
 """What the customer card shows, as a typed view built from the card and its interaction.
 
 Presentation (Adaptive Card JSON) is derived from this model only, so the bot message,
-the tab and the tests all see the same thing.
+the tab and the tests all see the same thing. Every string in it is already in the agent's
+language (:mod:`bot.i18n`); the template adds only its own fixed labels.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -13,45 +17,81 @@ from bot.domain.cards import CustomerCard
 from bot.domain.identifiers import Identifier, IdentifierKind
 from bot.domain.interactions import Interaction, LifecycleEvent
 from bot.domain.links import is_linked
+from bot.domain.records import CrmRecord
+from bot.i18n import ENGLISH, AgentLocale, Text, format_phone, localize, nt, t
+from bot.i18n.formatting import format_datetime, format_number
+from bot.services.outbox import is_failure, is_written
 
 DEFAULT_PAGE_SIZE = 8
 CHILDREN_SHOWN = 6
 
 _STATE_LABELS = {
-    None: "New",
-    LifecycleEvent.assigned: "Assigned",
-    LifecycleEvent.connected: "Connected",
-    LifecycleEvent.ended: "Ended · after-call work",
-    LifecycleEvent.acw_completed: "Completed",
-    LifecycleEvent.transferred: "Transferred",
-    LifecycleEvent.unassigned: "Unassigned",
-    LifecycleEvent.abandoned: "Abandoned",
+    None: t("New"),
+    LifecycleEvent.assigned: t("Assigned"),
+    LifecycleEvent.connected: t("Connected"),
+    LifecycleEvent.ended: t("Ended · after-call work"),
+    LifecycleEvent.acw_completed: t("Completed"),
+    LifecycleEvent.transferred: t("Transferred"),
+    LifecycleEvent.unassigned: t("Unassigned"),
+    LifecycleEvent.abandoned: t("Abandoned"),
 }
+_CHANNEL_LABELS = {
+    "voice": t("Voice"),
+    "email": t("Email"),
+    "chat": t("Chat"),
+    "sms": t("SMS"),
+    "whatsapp": t("WhatsApp"),
+    "messenger": t("Messenger"),
+    "teams": t("Teams"),
+}
+_RECORD_TYPES = {
+    "account": t("Account"),
+    "contact": t("Contact"),
+    "lead": t("Lead"),
+    "case": t("Case"),
+    "incident": t("Case"),
+    "ticket": t("Ticket"),
+    "conversation": t("Conversation"),
+    "opportunity": t("Opportunity"),
+    "task": t("Task"),
+    "order": t("Order"),
+    "quote": t("Quote"),
+}
+
+
+_KEY_FIELDS: dict[str, Text] = {
+    # normalised CRM field name (lower case, no "_") -> label; first match per label wins
+    "number": t("Number"),
+    "casenumber": t("Number"),
+    "ticketnumber": t("Number"),
+    "status": t("Status"),
+    "stagename": t("Status"),
+    "state": t("Status"),
+    "priority": t("Priority"),
+    "owner": t("Owner"),
+    "ownername": t("Owner"),
+    "assignee": t("Owner"),
+    "created": t("Created"),
+    "createddate": t("Created"),
+    "createdat": t("Created"),
+    "createdon": t("Created"),
+    "updated": t("Updated"),
+    "lastmodifieddate": t("Updated"),
+    "updatedat": t("Updated"),
+    "modifiedon": t("Updated"),
+    "closedate": t("Close date"),
+    "duedate": t("Due date"),
+    "activitydate": t("Due date"),
+    "amount": t("Amount"),
+    "estimatedvalue": t("Amount"),
+    "description": t("Description"),
+}
+_DATE_LABELS = {"Created", "Updated", "Close date", "Due date"}
+DESCRIPTION_EXCERPT = 160
 
 
 class _View(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class RecordView(_View):
-    key: str
-    title: str
-    subtitle: str = ""
-    url: str | None = None
-    linked: bool
-    can_expand: bool = Field(description="has related records to show, not shown yet")
-    expanded: bool = False
-    children: list[RecordView] = Field(default_factory=list)
-    more_children: int = 0
-
-
-class SectionView(_View):
-    id: str
-    title: str
-    records: list[RecordView]
-    hidden: int = Field(0, description="records left out by paging ('show more')")
-    empty_text: str
-    refreshable: bool = False
 
 
 class FieldView(_View):
@@ -59,7 +99,36 @@ class FieldView(_View):
     value: str
 
 
+class RecordView(_View):
+    key: str
+    title: str
+    subtitle: str = ""
+    type_line: str = Field("", description="record type, and its CRM when several are connected")
+    url: str | None = None
+    open_text: str = Field("", description="'Open in <CRM>'")
+    linked: bool
+    can_expand: bool = Field(description="may be expanded: key fields and related records")
+    expanded: bool = False
+    details: list[FieldView] = Field(default_factory=list, description="key fields (expanded)")
+    children: list[RecordView] = Field(default_factory=list)
+    more_children: int = 0
+    more_children_text: str = ""
+    answer: str = Field("", description="the answer to the agent's click on this record")
+    actions: bool = Field(True, description="link/unlink offered (the interaction is open)")
+
+
+class SectionView(_View):
+    id: str
+    title: str
+    records: list[RecordView]
+    hidden: int = Field(0, description="records left out by paging ('show more')")
+    show_more_text: str = ""
+    empty_text: str
+    refreshable: bool = False
+
+
 class CustomerCardView(_View):
+    language: str = "en"
     interaction_id: str
     rev: int
     card_id: str
@@ -76,49 +145,133 @@ class CustomerCardView(_View):
     crm_connected: bool
     refresh_user_ids: list[str]
     writeback: list[str] = Field(
-        default_factory=list, description="write-back outcome: written, retrying, parked..."
+        default_factory=list, description="write-back outcome that went well: written, writing"
     )
+    writeback_failed: list[str] = Field(
+        default_factory=list, description="write-back outcome that did not: not written, retrying"
+    )
+    completed_text: str = Field("", description="read-only card: 'Completed, written to ...'")
     routed: str = Field("", description="IVR routing: queue · skills · tier (screen pop)")
+    has_workflows: bool = True
+    can_create: bool = False
+    create_types: list[FieldView] = Field(
+        default_factory=list, description="record types the agent may create (value: type)"
+    )
 
 
-def _record_view(interaction: Interaction, key: str, expandable: bool) -> RecordView:
+class Render:
+    """What every part of the view needs to speak the agent's language."""
+
+    def __init__(
+        self, interaction: Interaction, locale: AgentLocale, crm_names: dict[str, str]
+    ) -> None:
+        self.interaction, self.locale, self.crm_names = interaction, locale, crm_names
+
+    def text(self, text: str) -> str:
+        return localize(text, self.locale)
+
+    def type_line(self, crm: str, record_type: str) -> str:
+        label = self.text(_RECORD_TYPES.get(record_type.lower(), t(record_type.capitalize())))
+        if len(self.crm_names) > 1:
+            return f"{label} · {self.crm_names.get(crm, crm)}"
+        return label
+
+
+def _value(label: Text, raw: str, render: Render) -> str:
+    if label.msgid in _DATE_LABELS:
+        try:
+            return format_datetime(
+                datetime.fromisoformat(raw.replace("Z", "+00:00")), render.locale
+            )
+        except ValueError:
+            return raw
+    if label.msgid == "Amount":
+        try:
+            return format_number(Decimal(raw), render.locale)
+        except ArithmeticError:
+            return raw
+    if label.msgid == "Description" and len(raw) > DESCRIPTION_EXCERPT:
+        return raw[:DESCRIPTION_EXCERPT].rstrip() + "…"
+    return raw
+
+
+def key_fields(record: CrmRecord, render: Render) -> list[FieldView]:
+    """The record's key fields: the admin's card-field mappings, else the well-known ones."""
+    if record.card_fields:
+        return [FieldView(label=k, value=v) for k, v in record.card_fields.items() if v]
+    chosen: dict[str, FieldView] = {}
+    for name, raw in record.fields.items():
+        label = _KEY_FIELDS.get(name.lower().replace("_", ""))
+        if label is None or label.msgid in chosen or not raw.strip():
+            continue
+        chosen[label.msgid] = FieldView(label=render.text(label), value=_value(label, raw, render))
+    order = list(dict.fromkeys(label.msgid for label in _KEY_FIELDS.values()))
+    return [chosen[m] for m in order if m in chosen]
+
+
+def _record_view(
+    render: Render, key: str, expandable: bool, shown_keys: set[str], answer: str = ""
+) -> RecordView:
+    interaction = render.interaction
     record = interaction.shown.records[key]
     expanded = expandable and key in interaction.view.expanded
+    crm = render.crm_names.get(record.ref.crm, "CRM")
     view = RecordView(
         key=key,
         title=record.title,
         subtitle=record.subtitle or "",
+        type_line=render.type_line(record.ref.crm, record.ref.type),
         url=record.url,
+        open_text=render.text(t("Open in {crm}", crm=crm)),
         linked=is_linked(interaction, key),
         can_expand=expandable and not expanded,
         expanded=expanded,
+        answer=answer,
+        actions=interaction.is_open,
     )
     if view.expanded:
-        child_keys = interaction.shown.related.get(key, [])
+        view.details = key_fields(record, render)
+        child_keys = [k for k in interaction.shown.related.get(key, []) if k not in shown_keys]
         view.children = [
-            _record_view(interaction, child, expandable=False)
+            _record_view(render, child, expandable=False, shown_keys=shown_keys)
             for child in child_keys[:CHILDREN_SHOWN]
         ]
         view.more_children = max(0, len(child_keys) - CHILDREN_SHOWN)
+        view.more_children_text = more_children_text(view.more_children, render.locale)
     return view
 
 
+def more_children_text(count: int, locale: AgentLocale) -> str:
+    return localize(nt("and {count} more", "and {count} more", count), locale)
+
+
+def show_more_text(count: int, locale: AgentLocale) -> str:
+    return localize(nt("Show {count} more", "Show {count} more", count), locale)
+
+
 def _section(
-    interaction: Interaction,
+    render: Render,
     section_id: str,
-    title: str,
+    title: Text,
     record_keys: list[str],
-    empty: str,
+    empty: Text,
+    shown_keys: set[str],
+    answers: dict[str, str],
     refreshable: bool = False,
 ) -> SectionView:
-    size = interaction.view.page_sizes.get(section_id, DEFAULT_PAGE_SIZE)
+    size = render.interaction.view.page_sizes.get(section_id, DEFAULT_PAGE_SIZE)
+    hidden = max(0, len(record_keys) - size)
     return SectionView(
         id=section_id,
-        title=title,
-        records=[_record_view(interaction, key, expandable=True) for key in record_keys[:size]],
-        hidden=max(0, len(record_keys) - size),
-        empty_text=empty,
-        refreshable=refreshable,
+        title=render.text(title),
+        records=[
+            _record_view(render, key, True, shown_keys, answers.get(key, ""))
+            for key in record_keys[:size]
+        ],
+        hidden=hidden,
+        show_more_text=show_more_text(hidden, render.locale),
+        empty_text=render.text(empty),
+        refreshable=refreshable and render.interaction.is_open,
     )
 
 
@@ -133,18 +286,28 @@ def _related_keys(interaction: Interaction) -> list[str]:
     return [key for key in dict.fromkeys(keys) if key not in current]
 
 
-def _shown(identifier: Identifier) -> str:
-    """As written; a value crmcard could not read says so (it was kept, not refused)."""
-    return identifier.shown if identifier.readable else f"{identifier.shown} (unreadable)"
+def shown_identifier(identifier: Identifier, locale: AgentLocale) -> str:
+    """As agents read it: phones in international format, addresses as written; a value
+    crmcard could not read says so (it was kept, not refused)."""
+    if not identifier.readable:
+        return localize(t("{value} (unreadable)", value=identifier.shown), locale)
+    if identifier.kind is IdentifierKind.phone:
+        return format_phone(identifier.value)
+    return identifier.shown
 
 
-def _contact_fields(card: CustomerCard, interaction: Interaction) -> list[FieldView]:
+def _contact_fields(
+    card: CustomerCard, interaction: Interaction, render: Render
+) -> list[FieldView]:
     fields = [
-        FieldView(label=label, value=", ".join(_shown(i) for i in values))
+        FieldView(
+            label=render.text(label),
+            value=", ".join(shown_identifier(i, render.locale) for i in values),
+        )
         for label, values in (
-            ("Phone", card.readings(IdentifierKind.phone)),
-            ("Email", card.readings(IdentifierKind.email)),
-            ("Handle", card.readings(IdentifierKind.handle)),
+            (t("Phone"), card.readings(IdentifierKind.phone)),
+            (t("Email"), card.readings(IdentifierKind.email)),
+            (t("Handle"), card.readings(IdentifierKind.handle)),
         )
         if values
     ]
@@ -178,8 +341,38 @@ def contact_name(card: CustomerCard, interaction: Interaction) -> str:
             return record.title
     if interaction.customer_name or card.display_name:
         return interaction.customer_name or card.display_name or ""
-    first = card.identities[0].identifier.value if card.identities else ""
-    return f"Unknown contact {first}".strip()
+    first = shown_identifier(card.identities[0].identifier, ENGLISH) if card.identities else ""
+    return t("Unknown contact {identifier}", identifier=first).strip()
+
+
+def channel_text(channel: str) -> Text:
+    return _CHANNEL_LABELS.get(channel, t(channel.capitalize()))
+
+
+def channel_label(interaction: Interaction) -> Text:
+    return channel_text(interaction.channel.value)
+
+
+def state_label(interaction: Interaction) -> Text:
+    return _STATE_LABELS[interaction.state]
+
+
+def _completed(interaction: Interaction, writeback: list[str]) -> Text:
+    """The read-only card's headline: finished, and where it was written."""
+    if not interaction.writeback_due:
+        return _STATE_LABELS[interaction.state]
+    titles = [
+        f"“{interaction.shown.records[k].title}”"
+        for k in interaction.linked_keys()
+        if k in interaction.shown.records
+    ]
+    if not titles:
+        return t("Completed: nothing was linked, so nothing was written.")
+    if any(is_failure(line) for line in writeback):
+        return t("Completed, not everything was written (see below).")
+    if any(is_written(line) for line in writeback):
+        return t("Completed, written to {records}", records=", ".join(titles))
+    return t("Completed, writing to {records}…", records=", ".join(titles))
 
 
 def build_view(
@@ -190,39 +383,67 @@ def build_view(
     notices: list[str] | None = None,
     refresh_user_ids: list[str] | None = None,
     writeback: list[str] | None = None,
+    locale: AgentLocale = ENGLISH,
+    crm_names: dict[str, str] | None = None,
+    answers: dict[str, str] | None = None,
+    has_workflows: bool = True,
 ) -> CustomerCardView:
+    """``answers``: record key -> the answer to the agent's click, shown on that row
+    (notices not about one record are shown on top)."""
+    render = Render(interaction, locale, crm_names or {})
+    answers = {key: render.text(text) for key, text in (answers or {}).items()}
+    current = interaction.shown.current
+    related = _related_keys(interaction)
+    sizes = interaction.view.page_sizes
+    shown_keys = {
+        *current[: sizes.get("current", DEFAULT_PAGE_SIZE)],
+        *related[: sizes.get("related", DEFAULT_PAGE_SIZE)],
+    }
+    lines = writeback or []
+    failed = [render.text(line) for line in lines if is_failure(line)]
+    written = [render.text(line) for line in lines if not is_failure(line)]
+    completed = render.text(_completed(interaction, lines)) if not interaction.is_open else ""
     return CustomerCardView(
+        language=locale.language,
         interaction_id=interaction.id,
         rev=interaction.revision,
         card_id=card.id,
-        contact_name=contact_name(card, interaction),
-        channel=interaction.channel.value.capitalize(),
-        state=_STATE_LABELS[interaction.state],
+        contact_name=render.text(contact_name(card, interaction)),
+        channel=render.text(channel_label(interaction)),
+        state=render.text(state_label(interaction)),
         queue=interaction.queue or "",
-        contact_fields=_contact_fields(card, interaction),
+        contact_fields=_contact_fields(card, interaction, render),
         sections=[
             _section(
-                interaction,
+                render,
                 "current",
-                "Current interaction",
-                interaction.shown.current,
-                "Records created or pinned during this interaction appear here.",
+                t("Current interaction"),
+                current,
+                t("Records created or pinned during this interaction appear here."),
+                shown_keys,
+                answers,
             ),
             _section(
-                interaction,
+                render,
                 "related",
-                "Related interactions",
-                _related_keys(interaction),
-                "No CRM records found for this contact.",
+                t("Related interactions"),
+                related,
+                t("No CRM records found for this contact."),
+                shown_keys,
+                answers,
                 refreshable=True,
             ),
         ],
         related_loaded=interaction.view.related_loaded,
         is_open=interaction.is_open,
-        notices=notices or [],
-        problems=list(interaction.shown.problems.values()),
+        notices=[render.text(n) for n in notices or []],
+        problems=[render.text(p) for p in interaction.shown.problems.values()],
         crm_connected=crm_connected,
         refresh_user_ids=refresh_user_ids or [],
-        writeback=writeback or [],
+        writeback=written,
+        writeback_failed=failed,
+        completed_text=completed,
         routed=interaction.routing or "",
+        has_workflows=has_workflows and interaction.is_open and crm_connected,
+        can_create=crm_connected and interaction.is_open,
     )

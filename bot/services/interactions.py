@@ -250,6 +250,19 @@ async def latest_for_agent(ctx: Context, tenant_id: str, aad_object_id: str) -> 
     return await read_model(ctx.store, key, Interaction)
 
 
+async def open_for_agent(ctx: Context, tenant_id: str, aad_object_id: str) -> list[Interaction]:
+    """The agent's open interactions, newest first (at most the inbox's size)."""
+    inbox = await read_model(ctx.store, keys.agent_inbox(tenant_id, aad_object_id), AgentInbox)
+    found: list[Interaction] = []
+    for interaction_id in reversed(inbox.interaction_ids if inbox else []):
+        interaction = await read_model(
+            ctx.store, keys.interaction(tenant_id, interaction_id), Interaction
+        )
+        if interaction is not None and interaction.is_open:
+            found.append(interaction)
+    return found
+
+
 async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Interaction:
     """Apply one event; return the interaction as stored. Raises DomainError when refused.
 

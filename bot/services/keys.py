@@ -184,3 +184,8 @@ since the key is all a request brings. A document holds the tenant and key id on
 
 def platform_key_digest(key_digest: str) -> str:
     return f"{PLATFORM_KEY_DIGEST_PREFIX}{part(key_digest)}"
+
+
+def workflows_prefix(tenant_id: str) -> str:
+    """The tenant's workflow definitions."""
+    return f"{tenant_prefix(tenant_id)}workflows/"

@@ -14,7 +14,7 @@ import jellyfish
 from bot.domain import identifiers
 from bot.domain.cards import CustomerCard
 from bot.domain.errors import InvalidIdentifier
-from bot.domain.identifiers import Identifier, IdentifierKind
+from bot.domain.identifiers import Identifier
 from bot.domain.interactions import Interaction
 from bot.domain.merge import (
     NAME_MATCH_MIN,
@@ -213,18 +213,3 @@ def label(card: CustomerCard) -> str:
         return card.display_name
     first = card.identities[0].identifier.value if card.identities else card.id
     return f"Unknown contact {first}"
-
-
-def describe(card: CustomerCard) -> list[str]:
-    """What a card holds, in words, for the confirmation card."""
-    parts = []
-    for kind, label in (
-        (IdentifierKind.phone, "Phone"),
-        (IdentifierKind.email, "Email"),
-        (IdentifierKind.handle, "Handle"),
-    ):
-        values = card.identifiers(kind)
-        if values:
-            parts.append(f"{label}: {', '.join(values)}")
-    parts.append(f"Interactions: {len(card.interaction_ids)}")
-    return parts

@@ -36,6 +36,7 @@ from bot.domain.memorialization import (
 )
 from bot.domain.records import RecordRef
 from bot.errors import Conflict
+from bot.i18n import Text, nt, t
 from bot.services import audit, keys
 from bot.services.audit import Actor
 from bot.services.store import (
@@ -246,11 +247,26 @@ async def replay_parked(
     return replayed
 
 
-def _records(count: int) -> str:
-    return f"{count} record" + ("" if count == 1 else "s")
+_WRITTEN = nt("Written to {count} record ✓", "Written to {count} records ✓", 1)
+_WRITING = nt("Writing to {count} record…", "Writing to {count} records…", 1)
+_RETRYING = nt("Retrying… ({count} record: {error})", "Retrying… ({count} records: {error})", 1)
+_NOT_WRITTEN = t("Not written to {title}: {reason}")
+_UNSUPPORTED = t("{title}: {reason}")
+_FAILURES = frozenset(line.msgid for line in (_NOT_WRITTEN, _RETRYING, _UNSUPPORTED))
+
+
+def is_failure(line: str) -> bool:
+    """Whether a write-back line tells of something not (yet) written."""
+    return isinstance(line, Text) and line.msgid in _FAILURES
+
+
+def is_written(line: str) -> bool:
+    """Whether a write-back line tells that records were written."""
+    return isinstance(line, Text) and line.msgid == _WRITTEN.msgid
 
 
 def summarize(items: list[OutboxItem]) -> list[str]:
+    """The card's write-back lines, as translatable text (:mod:`bot.i18n`)."""
     if not items:
         return []
     lines: list[str] = []
@@ -259,19 +275,23 @@ def summarize(items: list[OutboxItem]) -> list[str]:
     waiting = [i for i in items if i.status is OutboxStatus.pending and not i.retrying]
     parked = [i for i in items if i.status is OutboxStatus.parked]
     if done:
-        lines.append(f"Written to {_records(len(done))} ✓")
+        lines.append(_WRITTEN.fill(count=len(done)))
     if waiting:
-        lines.append(f"Writing to {_records(len(waiting))}…")
+        lines.append(_WRITING.fill(count=len(waiting)))
     if retrying:
-        lines.append(f"Retrying… ({_records(len(retrying))}: {retrying[0].last_error})")
-    lines.extend(f"Not written to {i.record_title}: {i.parked_reason}" for i in parked)
+        lines.append(_RETRYING.fill(count=len(retrying), error=retrying[0].last_error or ""))
+    lines.extend(
+        _NOT_WRITTEN.fill(title=i.record_title, reason=i.parked_reason or "") for i in parked
+    )
     for item in done:
         lines.extend(
-            f"{item.record_title}: {step.unsupported}" for step in item.steps if step.unsupported
+            _UNSUPPORTED.fill(title=item.record_title, reason=step.unsupported)
+            for step in item.steps
+            if step.unsupported
         )
     truncated = list(dict.fromkeys(f for i in items for f in i.payload.truncated))
     if truncated:
-        lines.append(f"Truncated: {', '.join(truncated)}")
+        lines.append(t("Truncated: {fields}", fields=", ".join(truncated)))
     return lines
 
 

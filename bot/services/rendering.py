@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.adaptive_cards.customer_card import render_customer_card
 from bot.domain.interactions import Interaction
+from bot.services import agent_locale, keys
 from bot.services.card_view import build_view
 from bot.services.cards import get_card
 from bot.services.context import Context
@@ -16,16 +17,27 @@ log = logging.getLogger(__name__)
 
 
 async def card_for(
-    ctx: Context, interaction: Interaction, notices: list[str] | None = None
+    ctx: Context,
+    interaction: Interaction,
+    notices: list[str] | None = None,
+    *,
+    answers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """The interaction's customer card in its agent's language; ``answers`` (record key ->
+    text) answer a click on the row it was made on."""
     card = await get_card(ctx.store, interaction.tenant_id, interaction.card_id)
     if card is None:
         raise LookupError(f"card {interaction.card_id!r} of interaction {interaction.id!r} is gone")
-    connected = bool(await ctx.crms.clients(interaction.tenant_id))
+    clients = await ctx.crms.clients(interaction.tenant_id)
+    tenant = interaction.tenant_id
     view = build_view(
         card,
         interaction,
-        crm_connected=connected,
+        crm_connected=bool(clients),
+        crm_names={client.settings_id: client.display_name for client in clients},
+        locale=await agent_locale.locale_of(ctx.store, tenant, interaction.agent.aad_object_id),
+        has_workflows=bool(clients) and await _has_workflows(ctx, tenant),
+        answers=answers,
         notices=notices,
         refresh_user_ids=await ctx.delivery.refresh_user_ids(interaction),
         writeback=(
@@ -35,6 +47,13 @@ async def card_for(
         ),
     )
     return render_customer_card(view)
+
+
+async def _has_workflows(ctx: Context, tenant_id: str) -> bool:
+    """Whether the admin defined any workflow (the card offers Workflows only then)."""
+    async for _ in ctx.store.keys(keys.workflows_prefix(tenant_id)):
+        return True
+    return False
 
 
 async def publish(ctx: Context, interaction: Interaction) -> bool:

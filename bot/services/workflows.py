@@ -110,8 +110,7 @@ def workflow_key(tenant_id: str, workflow_id: str) -> str:
     return f"{keys.tenant_prefix(tenant_id)}workflows/{keys.part(workflow_id)}"
 
 
-def workflows_prefix(tenant_id: str) -> str:
-    return f"{keys.tenant_prefix(tenant_id)}workflows/"
+workflows_prefix = keys.workflows_prefix
 
 
 def run_key(tenant_id: str, workflow_id: str, request_id: str) -> str:

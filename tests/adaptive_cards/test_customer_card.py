@@ -61,8 +61,8 @@ def test_card_shows_sections_and_link_state() -> None:
         "Contact",
         "Current interaction",
         "Related interactions",
-        "🔗 Link",
-        "+15550100",
+        "Link",
+        "+1 5550100",
         "Saved.",
     ):
         assert expected in text

@@ -110,14 +110,14 @@ async def test_link_answers_with_updated_card_in_place(
     assert body["type"] == "application/vnd.microsoft.card.adaptive"
     updated = body["value"]
     unlink = record_action(updated, "unlink", "contact:C-2001")
-    assert unlink["title"] == "✅ Linked"
+    assert unlink["title"] == "Linked"
     # Retried invoke (Teams retries unanswered ones): same answer, no notice.
     again = await invoke(bot_client, url, "link", link["data"])
     assert record_action(again["value"], "unlink", "contact:C-2001")
     assert "changed by someone else" not in texts(again["value"])
     # And unlink toggles back.
     back = await invoke(bot_client, url, "unlink", unlink["data"])
-    assert record_action(back["value"], "link", "contact:C-2001")["title"] == "🔗 Link"
+    assert record_action(back["value"], "link", "contact:C-2001")["title"] == "Link"
 
 
 async def test_stale_card_gets_current_card_and_notice(
@@ -159,7 +159,7 @@ async def test_created_record_is_pinned_under_current_interaction(
     [create] = actions(card, "createRecord")
     data = {**create["data"], "subject": "Harp tuning request"}
     body = (await invoke(bot_client, url, "createRecord", data))["value"]
-    assert "Created Harp tuning request" in texts(body)
+    assert "Created “Harp tuning request”" in texts(body)
     unlink = [a for a in actions(body, "unlink") if "case:" in a["data"]["record"]]
     assert unlink, "a created record is pinned, and pinned records are linked"
     # The retried invoke does not create a second case.
@@ -175,7 +175,7 @@ async def test_unknown_verb_gets_card_with_notice(
     await start_call(bot_client)
     body = await invoke(bot_client, url, "teleport", {"interactionId": "call-1", "rev": 0})
     assert body["statusCode"] == 200
-    assert "does not know the action 'teleport'" in texts(body["value"])
+    assert "does not know the action “teleport”" in texts(body["value"])
 
 
 async def test_bad_invoke_is_typed_error_not_500(

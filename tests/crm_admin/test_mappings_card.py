@@ -80,7 +80,7 @@ async def test_mapped_fields_show_on_the_contact_section(
     view = build_view(card, interaction, crm_connected=True)
     fields = {f.label: f.value for f in view.contact_fields}
     assert fields == {
-        "Phone": "+15550100",
+        "Phone": "+1 5550100",
         "Job title": "Heir apparent",
         "Speaks": "English",
         "Time zone": "London",

@@ -183,6 +183,7 @@ async def test_candidates_read_index_documents_and_candidate_cards_only(ctx: Con
     card = await get_card(store, TENANT, open_id)
     assert card is not None
     store.reads.clear()
+    store.listings.clear()
     [found] = await merge_candidates.candidates(ctx, TENANT, card)
     assert found.card_id == twin
     assert store.listings == []
@@ -213,6 +214,7 @@ async def test_same_crm_contact_and_search_by_crm_id(ctx: Context) -> None:
     assert "Same CRM contact: Edward Ferrars" in [r.text for r in candidate.reasons]
 
     store.reads.clear()
+    store.listings.clear()
     found = await merge_candidates.search(ctx, TENANT, chat_card, "C-2001")
     assert {c.card_id for c in found} == {phone, mail}
     found = await merge_candidates.search(ctx, TENANT, chat_card, "demo:contact:C-2001")

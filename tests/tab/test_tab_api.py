@@ -114,7 +114,7 @@ async def test_action_links_a_record_and_updates_the_teams_message(
     )
     assert response.status == 200, await response.text()
     body = await response.json()
-    assert record_action(body["card"], "unlink", "contact:C-2001")["title"] == "✅ Linked"
+    assert record_action(body["card"], "unlink", "contact:C-2001")["title"] == "Linked"
     # The agent's Teams message is updated in place with the same state.
     teams = fake.cards()[sent_before:]
     assert teams and teams[-1].method == "PUT"

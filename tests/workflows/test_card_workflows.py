@@ -51,12 +51,12 @@ async def test_search_then_create_from_the_card(
     # Teams submits every input of the card with the clicked action.
     submitted = {"wf.find.email": "", "wf.find.name": "Marianne", "wf.new-case.subject": ""}
     found = (await invoke(bot_client, url, "runWorkflow", {**runs["find"], **submitted}))["value"]
-    assert "1 record(s) found" in texts(found) and "Marianne Dashwood" in texts(found)
+    assert "1 record found" in texts(found) and "Marianne Dashwood" in texts(found)
 
     created_inputs = {**submitted, "wf.new-case.subject": "Pianoforte tuning"}
     data = {**runs["new-case"], **created_inputs}
     created = (await invoke(bot_client, url, "runWorkflow", data))["value"]
-    assert "created Pianoforte tuning, pinned and linked" in texts(created)
+    assert "created “Pianoforte tuning”, pinned and linked" in texts(created)
     assert [a for a in actions(created, "unlink") if "case:" in a["data"]["record"]]
     # Teams retries an unanswered invoke: the same click does not create a second case.
     again = (await invoke(bot_client, url, "runWorkflow", data))["value"]

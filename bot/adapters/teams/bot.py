@@ -16,9 +16,11 @@ from bot.adaptive_cards.customer_card import render_welcome
 from bot.domain.errors import DomainError
 from bot.domain.interactions import LifecycleEvent
 from bot.errors import InvalidInput
-from bot.services import card_actions, interactions
+from bot.i18n import LANGUAGES, AgentLocale, localize, t
+from bot.services import agent_locale, card_actions, interactions
 from bot.services.audit import Door
 from bot.services.context import Context
+from bot.services.open_interactions import open_interactions_card
 from bot.services.rendering import card_for
 from bot.services.tenants import TenantNotConsented, check_tenant
 from bot.settings import Settings
@@ -34,6 +36,13 @@ _DEMO_EVENTS = {
     "unassign": LifecycleEvent.unassigned,
     "abandon": LifecycleEvent.abandoned,
 }
+_COMMANDS = {  # what the agent types, in English, German or French -> the command
+    **dict.fromkeys(("help", "hilfe", "aide", "hi", "hello", "hallo", "bonjour", "?"), "help"),
+    **dict.fromkeys(("card", "karte", "carte"), "card"),
+    **dict.fromkeys(("cards", "karten", "cartes"), "cards"),
+}
+_LANGUAGE = re.compile(r"^(?:language|sprache|langue)(?:\s+(\S+))?$", re.IGNORECASE)
+_LOCALE_KEY = "crmcard.locale"
 _DEMO_CHANNELS = {
     "call": "voice",
     "sms": "sms",
@@ -61,7 +70,34 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
             await conversations.remember(
                 self._ctx.store, self._tenant(turn_context), turn_context.activity
             )
+        if turn_context.activity.type in ("message", "invoke", "installationUpdate"):
+            await self._observe_locale(turn_context)
         await super().on_turn(turn_context)
+
+    async def _observe_locale(self, turn_context: TurnContext) -> None:
+        """Remember the language and time zone the agent's Teams client says it uses."""
+        activity = turn_context.activity
+        if not activity.from_property:
+            return
+        language = await agent_locale.observe(
+            self._ctx.store,
+            self._tenant(turn_context),
+            conversations.agent_of(activity),
+            activity.locale,
+            conversations.time_zone_of(activity),
+        )
+        turn_context.turn_state[_LOCALE_KEY] = language.locale()
+
+    def _locale(self, turn_context: TurnContext) -> AgentLocale:
+        locale = turn_context.turn_state.get(_LOCALE_KEY)
+        return (
+            locale
+            if isinstance(locale, AgentLocale)
+            else AgentLocale.of(turn_context.activity.locale)
+        )
+
+    async def _say(self, turn_context: TurnContext, text: str) -> None:
+        await turn_context.send_activity(localize(text, self._locale(turn_context)))
 
     async def _refuse(self, turn_context: TurnContext, refused: TenantNotConsented) -> None:
         log.info(
@@ -90,28 +126,63 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
         await self._send_welcome(turn_context)
 
     async def _send_welcome(self, turn_context: TurnContext) -> None:
-        card = render_welcome(demo=self._settings.accepts_demo_commands)
+        card = render_welcome(
+            demo=self._settings.accepts_demo_commands,
+            personal=conversations.is_personal(turn_context.activity),
+            locale=self._locale(turn_context),
+        )
+        await self._send_card(turn_context, card)
+
+    async def _send_card(self, turn_context: TurnContext, card: dict[str, Any]) -> None:
         await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         text = TurnContext.remove_recipient_mention(turn_context.activity) or ""
-        text = text.strip()
-        command = text.lower()
-        if command == "card":
+        text = " ".join(text.split())
+        command = _COMMANDS.get(text.lower()) if text else "help"
+        language = _LANGUAGE.match(text)
+        if command == "help":
+            await self._send_welcome(turn_context)
+        elif command == "card":
             await self._show_latest(turn_context)
+        elif command == "cards":
+            await self._show_open(turn_context)
+        elif language:
+            await self._choose_language(turn_context, language[1])
         elif self._settings.accepts_demo_commands and await self._demo(turn_context, text):
             return
         else:
-            await self._send_welcome(turn_context)
+            shown = text if len(text) <= 40 else text[:39] + "…"
+            await self._say(turn_context, t("I didn't understand “{text}”: try help.", text=shown))
+
+    async def _choose_language(self, turn_context: TurnContext, wanted: str | None) -> None:
+        """``language de|fr|en`` picks the agent's language; ``language auto`` follows Teams."""
+        code = (wanted or "").lower()
+        if code not in (*LANGUAGES, "auto"):
+            await self._say(turn_context, t("Choose a language: language de, fr, en or auto."))
+            return
+        tenant, agent = self._tenant(turn_context), conversations.agent_of(turn_context.activity)
+        chosen = await agent_locale.choose(
+            self._ctx.store, tenant, agent, None if code == "auto" else code
+        )
+        turn_context.turn_state[_LOCALE_KEY] = chosen.locale()
+        await self._say(turn_context, t("crmcard now speaks English to you."))
 
     async def _show_latest(self, turn_context: TurnContext) -> None:
         agent = conversations.agent_of(turn_context.activity)
         latest = await interactions.latest_for_agent(self._ctx, self._tenant(turn_context), agent)
         if latest is None:
-            await turn_context.send_activity("You have no interaction yet.")
+            await self._say(turn_context, t("You have no interaction yet."))
             return
-        card = await card_for(self._ctx, latest)
-        await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
+        await self._send_card(turn_context, await card_for(self._ctx, latest))
+
+    async def _show_open(self, turn_context: TurnContext) -> None:
+        """The agent's open interactions, to choose which card to see."""
+        agent = conversations.agent_of(turn_context.activity)
+        card = await open_interactions_card(
+            self._ctx, self._tenant(turn_context), agent, self._locale(turn_context)
+        )
+        await self._send_card(turn_context, card)
 
     async def _demo(self, turn_context: TurnContext, text: str) -> bool:
         """Demo commands that play the contact-center platform's part."""
@@ -122,11 +193,16 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
         try:
             if start:
                 await self._demo_start(tenant, agent, _DEMO_CHANNELS[start[1].lower()], start[2])
+                if not conversations.is_personal(activity):
+                    await self._say(
+                        turn_context,
+                        t("The customer card opens in your personal chat with crmcard."),
+                    )
                 return True
             if event_name is not None:
                 latest = await interactions.latest_for_agent(self._ctx, tenant, agent)
                 if latest is None:
-                    await turn_context.send_activity("Start an interaction first: call +1 555 0100")
+                    await self._say(turn_context, t("Start an interaction first: call +1 555 0100"))
                     return True
                 identifier = latest.identities[0].identifier
                 await interactions.ingest(
@@ -142,7 +218,7 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
                 )
                 return True
         except (DomainError, ValueError) as error:
-            await turn_context.send_activity(f"That did not work: {error}")
+            await self._say(turn_context, t("That did not work: {error}", error=str(error)))
             return True
         return False
 
@@ -203,7 +279,12 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
         agent = conversations.agent_of(turn_context.activity)
         if verb == "demoCall" and self._settings.accepts_demo_commands:
             await self._demo_start(tenant, agent, "voice", str(data.get("from", "+1 555 0100")))
-            return invoke.message("Simulated call started: the customer card is on its way.")
+            return invoke.message(
+                localize(
+                    t("Simulated call started: the customer card is on its way."),
+                    self._locale(turn_context),
+                )
+            )
         actor = card_actions.Actor(user_id=agent, door=Door.teams)
         result = await card_actions.execute(self._ctx, tenant, actor, verb, data)
         return invoke.card(result.card)

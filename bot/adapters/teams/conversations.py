@@ -39,6 +39,23 @@ def agent_of(activity: Activity) -> str:
     return str(user.aad_object_id or user.id)
 
 
+def is_personal(activity: Activity) -> bool:
+    """A one-to-one chat with the bot (not a group chat or a channel)."""
+    kind = activity.conversation.conversation_type if activity.conversation else None
+    return kind in (None, "personal")
+
+
+def time_zone_of(activity: Activity) -> str | None:
+    """The client's IANA time zone: ``localTimezone``, else the ``clientInfo`` entity."""
+    if activity.local_timezone:
+        return str(activity.local_timezone)
+    for entity in activity.entities or []:
+        properties = getattr(entity, "additional_properties", None) or {}
+        if getattr(entity, "type", None) == "clientInfo" and properties.get("timezone"):
+            return str(properties["timezone"])
+    return None
+
+
 def _key(tenant_id: str, aad_object_id: str) -> str:
     return keys.tenant_prefix(tenant_id) + f"agents/{keys.part(aad_object_id)}/conversation"
 

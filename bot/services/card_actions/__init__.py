@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from bot.domain.interactions import Interaction
 from bot.errors import field_errors
+from bot.i18n import t
 from bot.observability import context
 from bot.services import keys, supervisors
 from bot.services.card_actions.base import (
@@ -48,6 +49,9 @@ from bot.services.rendering import card_for
 from bot.services.store import ReadOnce, read_model
 
 log = logging.getLogger(__name__)
+
+ROW_VERBS = frozenset({"link", "unlink", "expand", "collapse"})
+"""Verbs on one record: their answer is shown on that record's row."""
 
 HANDLERS: dict[str, Handler] = {
     "workflows": list_workflows,
@@ -98,12 +102,19 @@ async def execute(
     store.prefetch(keys.card(tenant_id, interaction.card_id))  # read while the verb writes
     handler = HANDLERS.get(verb)
     if handler is None:
-        notices = [f"This card does not know the action {verb!r}; nothing was changed."]
-        return ActionResult(await card_for(ctx, interaction, notices), notices)
+        unknown: list[str] = [
+            t("This card does not know the action “{verb}”; nothing was changed.", verb=verb)
+        ]
+        return ActionResult(await card_for(ctx, interaction, unknown), unknown)
     outcome = await handler(ctx, interaction, data, actor.user_id)
     if isinstance(outcome, ActionResult):
         return outcome  # a verb that answers with a card of its own (merge)
     interaction, notices = outcome
+    if data.record and data.record in interaction.shown.records and verb in ROW_VERBS:
+        # Answer on the row the agent clicked, where they are looking.
+        answers = {data.record: notices[0]} if notices else {}
+        card = await card_for(ctx, interaction, notices[1:], answers=answers)
+        return ActionResult(card, notices)
     return ActionResult(await card_for(ctx, interaction, notices), notices)
 
 

@@ -11,10 +11,13 @@ from bot.adaptive_cards.merge_cards import (
     render_confirm,
     with_undo_banner,
 )
+from bot.domain.cards import CustomerCard
+from bot.domain.identifiers import IdentifierKind
 from bot.domain.interactions import Interaction
-from bot.domain.merge import Candidate, MergeState, choose_survivor, reasons
+from bot.domain.merge import Candidate, MergeState, Reason, ReasonKind, choose_survivor, reasons
+from bot.i18n import AgentLocale, Text, format_phone, localize, nt, t
+from bot.services import agent_locale, keys, merge_candidates
 from bot.services import merge as merge_service
-from bot.services import merge_candidates
 from bot.services.card_actions.base import (
     ActionData,
     ActionResult,
@@ -22,21 +25,91 @@ from bot.services.card_actions.base import (
     open_card,
     reread,
 )
-from bot.services.card_view import contact_name
-from bot.services.cards import live_card
+from bot.services.card_view import (
+    channel_label,
+    channel_text,
+    contact_name,
+    shown_identifier,
+)
+from bot.services.cards import get_card, live_card
 from bot.services.context import Context
 from bot.services.rendering import card_for
+from bot.services.store import read_model
+
+_REASONS = {
+    ReasonKind.same_phone: t("Same phone: {detail}"),
+    ReasonKind.same_email: t("Same email: {detail}"),
+    ReasonKind.same_handle: t("Same handle: {detail}"),
+    ReasonKind.same_crm_contact: t("Same CRM contact: {detail}"),
+    ReasonKind.similar_name: t("Similar name: {detail}"),
+    ReasonKind.same_details: t("Same details: {detail}"),
+}
 
 
-def _candidate_views(found: list[Candidate]) -> list[CandidateView]:
-    return [
-        CandidateView(
-            card_id=c.card_id,
-            name=c.name or "Unknown contact",
-            reasons=[r.text for r in c.reasons] or ["Found by search"],
+def _reason(reason: Reason) -> Text:
+    detail = reason.detail
+    if reason.kind is ReasonKind.same_phone:
+        detail = ", ".join(format_phone(p.strip()) for p in detail.split(","))
+    return _REASONS[reason.kind].fill(detail=detail)
+
+
+async def _locale(ctx: Context, interaction: Interaction) -> AgentLocale:
+    return await agent_locale.locale_of(
+        ctx.store, interaction.tenant_id, interaction.agent.aad_object_id
+    )
+
+
+async def describe(ctx: Context, card: CustomerCard, locale: AgentLocale) -> list[str]:
+    """What tells this card apart: its channels, identifiers and last interaction."""
+    lines: list[Text] = []
+    channels = list(dict.fromkeys(identity.channel for identity in card.identities))
+    if channels:
+        labels = ", ".join(localize(channel_text(c.value), locale) for c in channels)
+        lines.append(t("Channels: {channels}", channels=labels))
+    for kind, label in (
+        (IdentifierKind.phone, t("Phone: {values}")),
+        (IdentifierKind.email, t("Email: {values}")),
+        (IdentifierKind.handle, t("Handle: {values}")),
+    ):
+        values = [shown_identifier(i, locale) for i in card.readings(kind)]
+        if values:
+            lines.append(label.fill(values=", ".join(values)))
+    count = len(card.interaction_ids)
+    last = None
+    if card.interaction_ids:
+        key = keys.interaction(card.tenant_id, card.interaction_ids[-1])
+        last = await read_model(ctx.store, key, Interaction)
+    if last is not None and last.history:
+        lines.append(
+            nt(
+                "{count} interaction, last: {channel}, {at}",
+                "{count} interactions, last: {channel}, {at}",
+                count,
+                channel=channel_label(last),
+                at=last.history[-1].occurred_at,
+            )
         )
-        for c in found
-    ]
+    else:
+        lines.append(nt("{count} interaction", "{count} interactions", count))
+    return [localize(line, locale) for line in lines]
+
+
+async def _candidate_views(
+    ctx: Context, tenant_id: str, found: list[Candidate], locale: AgentLocale
+) -> list[CandidateView]:
+    views = []
+    for c in found:
+        card = await get_card(ctx.store, tenant_id, c.card_id)
+        views.append(
+            CandidateView(
+                card_id=c.card_id,
+                name=c.name or localize(t("Unknown contact"), locale),
+                reasons=[localize(_reason(r), locale) for r in c.reasons]
+                or [localize(t("Found by search"), locale)],
+                lines=await describe(ctx, card, locale) if card else [],
+            )
+        )
+    return views
 
 
 async def _merge_candidates_card(
@@ -44,28 +117,38 @@ async def _merge_candidates_card(
 ) -> ActionResult:
     card = await open_card(ctx, interaction)
     tenant = interaction.tenant_id
+    locale = await _locale(ctx, interaction)
     if query.strip():
         found = await merge_candidates.search(ctx, tenant, card, query)
-        heading = f"Cards matching “{query.strip()}”"
-        empty = "No card matches that search."
+        heading = t("Cards matching “{query}”", query=query.strip())
+        empty = t("No card matches that search.")
     else:
         found = await merge_candidates.candidates(ctx, tenant, card)
-        heading = "Possible duplicates of this contact, best match first"
-        empty = "No likely duplicates found. Search for any card below."
+        heading = t("Possible duplicates of this contact, best match first")
+        empty = t("No likely duplicates found. Search for any card below.")
     view = CandidatesView(
+        language=locale.language,
         interaction_id=interaction.id,
         rev=interaction.revision,
-        contact_name=contact_name(card, interaction),
-        heading=heading,
-        candidates=_candidate_views(found),
-        empty_text=empty,
+        contact_name=localize(contact_name(card, interaction), locale),
+        heading=localize(heading, locale),
+        candidates=await _candidate_views(ctx, tenant, found, locale),
+        empty_text=localize(empty, locale),
         query=query,
-        notices=notices,
+        notices=[localize(n, locale) for n in notices],
         history=[
             HistoryView(
                 audit_id=audit.id,
-                text=f"{await merge_candidates.display_name(ctx, tenant, audit.absorbed_before)} · "
-                f"{audit.at:%Y-%m-%d %H:%M} UTC",
+                text=localize(
+                    t(
+                        "{name} · {at}",
+                        name=await merge_candidates.display_name(
+                            ctx, tenant, audit.absorbed_before
+                        ),
+                        at=audit.at,
+                    ),
+                    locale,
+                ),
             )
             for audit in await merge_service.recent_merges(ctx, tenant, card.id)
         ],
@@ -94,7 +177,7 @@ async def merge_confirm(
     opened = await open_card(ctx, interaction)
     other = await live_card(ctx.store, tenant, data.other_card_id)
     if other is None or other.id == opened.id:
-        notice = "That card no longer exists or was already merged; pick another one."
+        notice = t("That card no longer exists or was already merged; pick another one.")
         return await _merge_candidates_card(ctx, interaction, "", [notice])
     open_facts = await merge_candidates.card_facts(ctx, tenant, opened)
     other_facts = await merge_candidates.card_facts(ctx, tenant, other)
@@ -102,22 +185,27 @@ async def merge_confirm(
     survivor, absorbed = (
         (open_facts, other_facts) if choice.survivor_id == opened.id else (other_facts, open_facts)
     )
+    locale = await _locale(ctx, interaction)
+    survivor_text = (
+        t("The open card is kept and the other card is merged into it.")
+        if choice.survivor_id == opened.id
+        else t(
+            "The other card is kept, because it is tied to a CRM contact and the "
+            "open card is not; the open card is merged into it."
+        )
+    )
     view = ConfirmView(
+        language=locale.language,
         interaction_id=interaction.id,
         rev=interaction.revision,
         other_card_id=other.id,
         merge_id=merge_service.new_merge_id(),
-        survivor_text=(
-            "The open card is kept and the other card is merged into it."
-            if choice.survivor_id == opened.id
-            else "The other card is kept, because it is tied to a CRM contact and the "
-            "open card is not; the open card is merged into it."
-        ),
+        survivor_text=localize(survivor_text, locale),
         survivor_name=survivor.name or merge_candidates.label(survivor.card),
-        survivor_lines=merge_candidates.describe(survivor.card),
+        survivor_lines=await describe(ctx, survivor.card, locale),
         absorbed_name=absorbed.name or merge_candidates.label(absorbed.card),
-        absorbed_lines=merge_candidates.describe(absorbed.card),
-        reasons=[r.text for r in reasons(open_facts, other_facts)],
+        absorbed_lines=await describe(ctx, absorbed.card, locale),
+        reasons=[localize(_reason(r), locale) for r in reasons(open_facts, other_facts)],
         undo_days=ctx.merge_undo_window.days,
     )
     return ActionResult(render_confirm(view), [])
@@ -146,15 +234,18 @@ async def merge_do(
         audit = done
     interaction = await reread(ctx, interaction)
     if audit.state is not MergeState.done:
-        return interaction, ["That merge was undone since; the cards are separate."]
+        return interaction, [t("That merge was undone since; the cards are separate.")]
     absorbed = await merge_candidates.display_name(
         ctx, interaction.tenant_id, audit.absorbed_before
     )
-    text = f"Merged {absorbed} into this card."
-    card = await card_for(ctx, interaction, [])
-    return ActionResult(
-        with_undo_banner(card, text, interaction.id, interaction.revision, audit.id), [text]
+    locale = await _locale(ctx, interaction)
+    described = await describe(ctx, audit.absorbed_before, locale)
+    text = t(
+        "Merged {name} ({details}) into this card.", name=absorbed, details="; ".join(described)
     )
+    card = await card_for(ctx, interaction, [])
+    banner = with_undo_banner(card, text, interaction.id, interaction.revision, audit.id, locale)
+    return ActionResult(banner, [text])
 
 
 async def merge_undo(
@@ -167,5 +258,5 @@ async def merge_undo(
     except merge_service.MergeRefused as refused:
         return await reread(ctx, interaction), [str(refused)]
     return await reread(ctx, interaction), [
-        "Merge undone: the two cards are separate again, as they were."
+        t("Merge undone: the two cards are separate again, as they were.")
     ]

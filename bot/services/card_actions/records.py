@@ -6,6 +6,7 @@ from bot.domain.errors import UnknownRecord
 from bot.domain.interactions import Interaction
 from bot.domain.links import LinkOutcome, pin_record, set_link
 from bot.domain.records import RecordRef
+from bot.i18n import t
 from bot.services import audit
 from bot.services.audit import Actor
 from bot.services.card_actions.base import (
@@ -47,9 +48,15 @@ async def _set_link(
             details={"interactionId": updated.id, "cardId": updated.card_id},
         )
     notices = {
-        LinkOutcome.stale: f"{record_title(updated, key)} was changed by someone else after "
-        "this card was shown. Here is the current card; nothing was changed.",
-        LinkOutcome.closed: "This interaction is finished, so its links can no longer change.",
+        LinkOutcome.stale: t(
+            "“{title}” was changed by someone else after this card was shown. "
+            "Here is the current card; nothing was changed.",
+            title=record_title(updated, key),
+        ),
+        LinkOutcome.closed: t("This interaction is finished, so its links can no longer change."),
+        LinkOutcome.applied: t("Linked: this interaction is written here when it ends.")
+        if linked
+        else t("Unlinked: nothing is written here."),
     }
     notice = notices.get(outcomes[-1])
     return updated, [notice] if notice else []
@@ -168,7 +175,7 @@ async def create_record(
 ) -> tuple[Interaction, list[str]]:
     """Create a record in the contact's CRM and pin it to the interaction."""
     if not data.subject or not data.subject.strip():
-        return interaction, ["Give the new record a subject."]
+        return interaction, [t("Give the new record a subject.")]
     if interaction.revision != data.rev:
         # A retried invoke of a create that already happened must not create twice.
         return interaction, []
@@ -178,17 +185,17 @@ async def create_record(
     client = next((c for c in clients if contact and c.settings_id == contact.crm), None)
     client = client or (clients[0] if clients else None)
     if client is None:
-        return interaction, ["No CRM is connected, so no record can be created."]
+        return interaction, [t("No CRM is connected, so no record can be created.")]
     try:
         record = await client.create(
             data.record_type or "case", {"subject": data.subject.strip()}, contact
         )
     except CrmError as error:
-        return interaction, [f"Could not create the record: {error}"]
+        return interaction, [t("Could not create the record: {error}", error=str(error))]
     updated = await change_interaction(
         ctx, interaction, lambda current: pin_record(current, record, actor=actor, now=ctx.clock())
     )
-    return updated, [f"Created {record.title} and linked it to this interaction."]
+    return updated, [t("Created “{title}” and linked it to this interaction.", title=record.title)]
 
 
 async def show(

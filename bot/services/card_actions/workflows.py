@@ -11,8 +11,17 @@ from bot.adaptive_cards.workflow_cards import (
     render_workflows,
 )
 from bot.domain.errors import DomainError
+from bot.domain.identifiers import IdentifierKind
 from bot.domain.interactions import Interaction
-from bot.domain.workflows import CreateWorkflow, ExecuteRequest, SearchWorkflow, Workflow
+from bot.domain.workflows import (
+    CreateWorkflow,
+    ExecuteRequest,
+    SearchBy,
+    SearchWorkflow,
+    Workflow,
+)
+from bot.i18n import AgentLocale, localize, nt, t
+from bot.services import agent_locale
 from bot.services import workflows as workflow_service
 from bot.services.card_actions.base import (
     WORKFLOW_INPUT,
@@ -26,22 +35,44 @@ from bot.services.card_view import contact_name
 from bot.services.context import Context
 
 
-def _workflow_view(workflow: Workflow) -> WorkflowView | None:
+def _prefill(interaction: Interaction, name: str, card_name: str) -> str:
+    """What the interaction already knows for an input named ``name`` (phone, email, name)."""
+    key = name.lower().replace("_", "")
+    for kind, names in (
+        (IdentifierKind.phone, ("phone", "mobilephone", "phonenumber", "mobile")),
+        (IdentifierKind.email, ("email", "emailaddress", "mail")),
+    ):
+        if key in names:
+            values = [
+                i.identifier.value for i in interaction.identities if i.identifier.kind is kind
+            ]
+            return values[0] if values else ""
+    if key in ("name", "fullname", "contactname", "customername"):
+        return card_name
+    return ""
+
+
+def _workflow_view(
+    workflow: Workflow, interaction: Interaction, card_name: str, locale: AgentLocale
+) -> WorkflowView | None:
     """What the agent fills in to run ``workflow``; None for kinds run on one record."""
     prefix = f"{WORKFLOW_INPUT}{workflow.id}."
     if isinstance(workflow, SearchWorkflow):
         inputs = [
             InputView(
                 id=prefix + c.input,
-                label=f"{c.field} ({c.by})" if c.field else c.by.value.capitalize(),
+                label=f"{c.field} ({c.by})" if c.field else localize(_SEARCH_BY[c.by], locale),
+                value=_prefill(
+                    interaction, c.by.value if c.by is not SearchBy.custom else c.input, card_name
+                ),
             )
             for c in workflow.criteria
         ]
         return WorkflowView(
             workflow_id=workflow.id,
             title=workflow.name or workflow.id,
-            description="Search: results appear under Related interactions.",
-            run_title="🔎 Search",
+            description=localize(t("Search: results appear under Related interactions."), locale),
+            run_title=localize(t("Search"), locale),
             inputs=inputs,
         )
     if isinstance(workflow, CreateWorkflow):
@@ -49,7 +80,7 @@ def _workflow_view(workflow: Workflow) -> WorkflowView | None:
             InputView(
                 id=prefix + name,
                 label=name.replace("_", " ").capitalize(),
-                value=workflow.defaults.get(name, ""),
+                value=workflow.defaults.get(name) or _prefill(interaction, name, card_name),
                 required=name in workflow.required,
             )
             for name in workflow.fields
@@ -57,11 +88,22 @@ def _workflow_view(workflow: Workflow) -> WorkflowView | None:
         return WorkflowView(
             workflow_id=workflow.id,
             title=workflow.name or workflow.id,
-            description=f"Create a {workflow.record_type}, pinned to this interaction.",
-            run_title="📝 Create",
+            description=localize(
+                t("Create a {type}, pinned to this interaction.", type=workflow.record_type),
+                locale,
+            ),
+            run_title=localize(t("Create"), locale),
             inputs=inputs,
         )
     return None
+
+
+_SEARCH_BY = {
+    SearchBy.phone: t("Phone"),
+    SearchBy.email: t("Email"),
+    SearchBy.name: t("Name"),
+    SearchBy.custom: t("Value"),
+}
 
 
 async def list_workflows(
@@ -70,11 +112,17 @@ async def list_workflows(
     """The tenant's search and create workflows, ready to run on this interaction."""
     card = await open_card(ctx, interaction)
     defined = await workflow_service.list_all(ctx, interaction.tenant_id)
+    locale = await agent_locale.locale_of(
+        ctx.store, interaction.tenant_id, interaction.agent.aad_object_id
+    )
+    name = contact_name(card, interaction)
+    views = [_workflow_view(w, interaction, name, locale) for w in defined]
     view = WorkflowsView(
+        language=locale.language,
         interaction_id=interaction.id,
         rev=interaction.revision,
-        contact_name=contact_name(card, interaction),
-        workflows=[v for v in map(_workflow_view, defined) if v is not None],
+        contact_name=localize(name, locale),
+        workflows=[v for v in views if v is not None],
     )
     return ActionResult(render_workflows(view), [])
 
@@ -83,7 +131,7 @@ async def run_workflow(
     ctx: Context, interaction: Interaction, data: ActionData, actor: str
 ) -> tuple[Interaction, list[str]]:
     workflow = await workflow_service.get(ctx, interaction.tenant_id, data.workflow_id or "")
-    if workflow is None or _workflow_view(workflow) is None:
+    if workflow is None or not isinstance(workflow, SearchWorkflow | CreateWorkflow):
         raise InvalidAction(f"no workflow {data.workflow_id!r} an agent can run here")
     prefix = f"{WORKFLOW_INPUT}{workflow.id}."
     values = {
@@ -103,10 +151,21 @@ async def run_workflow(
         )
         result = await workflow_service.execute(ctx, interaction.tenant_id, workflow.id, request)
     except (DomainError, ValidationError) as error:
-        return await reread(ctx, interaction), [f"{title}: {error}"]
+        return await reread(ctx, interaction), [
+            t("{workflow}: {error}", workflow=title, error=str(error))
+        ]
     found = result["records"]
     if creates:
-        notice = f"{title}: created {found[0]['title']}, pinned and linked to this interaction."
+        notice = t(
+            "{workflow}: created “{title}”, pinned and linked to this interaction.",
+            workflow=title,
+            title=found[0]["title"],
+        )
     else:
-        notice = f"{title}: {len(found)} record(s) found, under Related interactions."
+        notice = nt(
+            "{workflow}: {count} record found, under Related interactions.",
+            "{workflow}: {count} records found, under Related interactions.",
+            len(found),
+            workflow=title,
+        )
     return await reread(ctx, interaction), [notice]

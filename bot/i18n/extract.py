@@ -1,0 +1,77 @@
+"""Every message id crmcard shows: from the code (``t``/``nt`` calls) and the card templates.
+
+``python -m bot.i18n.extract`` prints the ids a catalogue lacks, as ``.po`` entries to
+translate; the tests fail while any is missing.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from bot.i18n.catalogues import LANGUAGES, po_path
+
+PACKAGE = Path(__file__).resolve().parents[1]
+CARDS = PACKAGE.parent / "cards"
+KEYWORDS = {"t": None, "nt": (1, 2)}
+
+
+def code_messages() -> dict[str, str | None]:
+    """msgid -> plural msgid (None: no plural) of every ``t``/``nt`` call in ``bot/``."""
+    found: dict[str, str | None] = {}
+    for _file, _line, message, _comments, _context in extract_from_dir(
+        PACKAGE, method_map=[("**.py", "python")], keywords=KEYWORDS
+    ):
+        if isinstance(message, tuple):
+            found[message[0]] = message[1]
+        elif message:
+            found.setdefault(message, None)
+    return found
+
+
+def template_messages() -> dict[str, str | None]:
+    from bot.adaptive_cards.template import messages, source
+
+    return {m: None for path in sorted(CARDS.glob("*.json")) for m in messages(source(path.stem))}
+
+
+def all_messages() -> dict[str, str | None]:
+    return {**template_messages(), **code_messages()}
+
+
+def missing(language: str) -> dict[str, str | None]:
+    """The message ids ``language``'s catalogue does not translate (or only fuzzily)."""
+    with po_path(language).open("rb") as source:
+        catalog = read_po(source, locale=language)
+    lacking = {}
+    for msgid, plural in all_messages().items():
+        entry = catalog.get(msgid)
+        strings = entry.string if entry is not None else ""
+        values = strings if isinstance(strings, tuple) else (strings,)
+        if entry is None or entry.fuzzy or not all(values):
+            lacking[msgid] = plural
+    return lacking
+
+
+def _po_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def main() -> int:
+    status = 0
+    for language in LANGUAGES[1:]:
+        for msgid, plural in missing(language).items():
+            status = 1
+            print(f"# {language}\nmsgid {_po_string(msgid)}")
+            if plural is None:
+                print('msgstr ""\n')
+            else:
+                print(f'msgid_plural {_po_string(plural)}\nmsgstr[0] ""\nmsgstr[1] ""\n')
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

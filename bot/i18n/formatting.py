@@ -1,0 +1,72 @@
+"""Showing text, numbers, dates, amounts and phone numbers the way the agent reads them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import phonenumbers
+from babel import dates, numbers
+
+from bot.i18n.catalogues import translations
+from bot.i18n.locale import AgentLocale
+from bot.i18n.text import Text, fill
+
+
+def format_datetime(value: datetime, locale: AgentLocale, *, width: str = "short") -> str:
+    """``value`` in the agent's time zone and locale (naive values are taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return dates.format_datetime(value, width, tzinfo=locale.zone, locale=locale.formats)
+
+
+def format_date(value: date, locale: AgentLocale) -> str:
+    return dates.format_date(value, "medium", locale=locale.formats)
+
+
+def format_number(value: int | float | Decimal, locale: AgentLocale) -> str:
+    return numbers.format_decimal(value, locale=locale.formats)
+
+
+def format_amount(value: int | float | Decimal | str, currency: str, locale: AgentLocale) -> str:
+    """An amount of ``currency`` (ISO 4217), e.g. ``12.345,50 €`` for German."""
+    return numbers.format_currency(Decimal(str(value)), currency, locale=locale.formats)
+
+
+def format_phone(value: str) -> str:
+    """An E.164 number in international format (``+1 555-0100``); anything else as given."""
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return value
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def _parameter(value: Any, locale: AgentLocale) -> Any:
+    if isinstance(value, str):
+        return localize(value, locale)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float | Decimal):
+        return format_number(value, locale)
+    if isinstance(value, datetime):
+        return format_datetime(value, locale)
+    if isinstance(value, date):
+        return format_date(value, locale)
+    return value
+
+
+def localize(text: str, locale: AgentLocale) -> str:
+    """``text`` in the agent's language: a :class:`Text` from its message id, a plain
+    string when it is itself a message id (a fixed label), otherwise as given."""
+    catalogue = translations(locale.language)
+    if not isinstance(text, Text):
+        return catalogue.gettext(text) if text else text
+    if text.plural is not None:
+        pattern = catalogue.ngettext(text.msgid, text.plural, text.number or 0)
+    else:
+        pattern = catalogue.gettext(text.msgid)
+    if not text.params:
+        return pattern
+    return fill(pattern, {key: _parameter(v, locale) for key, v in text.params.items()})
