@@ -1,4 +1,4 @@
-"""Every message id crmcard shows: from the code (``t``/``nt`` calls) and the card templates.
+"""Every message id crmcard shows: the code (``t``/``nt``), card templates, Teams manifest.
 
 ``python -m bot.i18n.extract`` prints the ids a catalogue lacks, as ``.po`` entries to
 translate; the tests fail while any is missing.
@@ -6,6 +6,7 @@ translate; the tests fail while any is missing.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from bot.i18n.catalogues import LANGUAGES, po_path
+from bot.i18n.manifest import localizable
 
 PACKAGE = Path(__file__).resolve().parents[1]
 CARDS = PACKAGE.parent / "cards"
@@ -38,8 +40,16 @@ def template_messages() -> dict[str, str | None]:
     return {m: None for path in sorted(CARDS.glob("*.json")) for m in messages(source(path.stem))}
 
 
+def manifest_messages() -> dict[str, str | None]:
+    """The Teams manifest template's names, descriptions and commands."""
+    template = json.loads(
+        (PACKAGE.parent / "teams_manifest" / "manifest.template.json").read_text()
+    )
+    return {text: None for text in localizable(template).values() if "${{" not in text}
+
+
 def all_messages() -> dict[str, str | None]:
-    return {**template_messages(), **code_messages()}
+    return {**template_messages(), **code_messages(), **manifest_messages()}
 
 
 def missing(language: str) -> dict[str, str | None]:

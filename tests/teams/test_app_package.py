@@ -56,7 +56,13 @@ def package(tmp_path: Path) -> Path:
 
 def test_zip_holds_exactly_manifest_and_icons_at_root(package: Path) -> None:
     with zipfile.ZipFile(package) as zf:
-        assert sorted(zf.namelist()) == ["color.png", "manifest.json", "outline.png"]
+        assert sorted(zf.namelist()) == [
+            "color.png",
+            "de.json",
+            "fr.json",
+            "manifest.json",
+            "outline.png",
+        ]
         assert zf.testzip() is None
 
 
@@ -65,6 +71,31 @@ def test_built_manifest_validates_against_newest_stable_schema(package: Path) ->
     assert manifest["manifestVersion"] == SCHEMA_VERSION
     assert manifest["$schema"].endswith(f"/v{SCHEMA_VERSION}/MicrosoftTeams.schema.json")
     validate_manifest(manifest)  # raises on any violation
+
+
+def test_german_and_french_texts_validate_against_the_localization_schema(package: Path) -> None:
+    manifest = _manifest(package)
+    languages = {
+        e["languageTag"]: e["file"] for e in manifest["localizationInfo"]["additionalLanguages"]
+    }
+    assert languages == {"de": "de.json", "fr": "fr.json"}
+    assert manifest["localizationInfo"]["defaultLanguageTag"] == "en-us"
+    schema = SCHEMA_PATH.with_name("MicrosoftTeams.Localization.schema.json")
+    with zipfile.ZipFile(package) as zf:
+        german, french = (json.loads(zf.read(languages[tag])) for tag in ("de", "fr"))
+    for texts in (german, french):
+        validate_manifest(texts, schema_path=schema, file="texts.json")
+        assert texts["name.short"] == "crmcard"
+        assert texts["$schema"].endswith(
+            f"/v{SCHEMA_VERSION}/MicrosoftTeams.Localization.schema.json"
+        )
+    commands = "bots[0].commandLists[0].commands[{}].title"
+    assert [german[commands.format(n)] for n in range(3)] == ["hilfe", "karte", "karten"]
+    assert [french[commands.format(n)] for n in range(3)] == ["aide", "carte", "cartes"]
+    assert german["staticTabs[0].name"] == "Kundenkarte"
+    assert french["description.short"].startswith("La carte client")
+    with pytest.raises(ManifestSchemaError, match=r"texts\.json .*localization"):
+        validate_manifest({**german, "name.shrot": "x"}, schema_path=schema, file="texts.json")
 
 
 def test_schema_used_is_the_newest_stable_one_shipped() -> None:
@@ -97,7 +128,7 @@ def test_bot_tabs_and_side_panel(package: Path) -> None:
     assert bot["supportsFiles"] is False
     (commands,) = bot["commandLists"]
     assert commands["scopes"] == ["personal"]
-    assert {c["title"] for c in commands["commands"]} == {"help", "card"}  # no demo command
+    assert {c["title"] for c in commands["commands"]} == {"help", "card", "cards", "language"}
 
     card_tab = next(t for t in manifest["staticTabs"] if t.get("name") == "Customer card")
     assert card_tab["contentUrl"] == "https://crmcard.contoso.example/tab"

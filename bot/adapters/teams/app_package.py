@@ -1,9 +1,11 @@
-"""Build the sideloadable Teams app package (manifest.json + two icons, zipped).
+"""Build the sideloadable Teams app package (manifest.json, two icons, de/fr texts, zipped).
 
 Per-environment values (bot id, SSO app id, public URL, version, package id) are
 filled into ``teams_manifest/manifest.template.json`` here, never edited by hand, and
 the result is checked against the official JSON schema from ``@microsoft/app-manifest``
 so a broken package fails on the build machine instead of in the Teams admin center.
+The German and French files named by the manifest's ``localizationInfo`` are written from
+crmcard's catalogues (:mod:`bot.i18n.manifest`) and checked against the localization schema.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from bot.errors import ServerError
+from bot.i18n import manifest as manifest_texts
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MANIFEST_DIR = REPO_ROOT / "teams_manifest"
@@ -33,6 +36,11 @@ SCHEMA_PATH = (
     REPO_ROOT
     / "node_modules/@microsoft/app-manifest/build/json-schemas/teams"
     / f"v{SCHEMA_VERSION}/MicrosoftTeams.schema.json"
+)
+LOCALIZATION_SCHEMA_PATH = SCHEMA_PATH.with_name("MicrosoftTeams.Localization.schema.json")
+LOCALIZATION_SCHEMA_URL = (
+    "https://developer.microsoft.com/json-schemas/teams/"
+    f"v{SCHEMA_VERSION}/MicrosoftTeams.Localization.schema.json"
 )
 ICON_SIZES = {"color.png": (192, 192), "outline.png": (32, 32)}
 
@@ -54,11 +62,12 @@ class AppPackageError(ServerError):
 class ManifestSchemaError(AppPackageError):
     """The rendered manifest violates the Teams manifest schema."""
 
-    def __init__(self, violations: list[str]) -> None:
+    def __init__(self, violations: list[str], file: str = "manifest.json") -> None:
         self.violations = violations
         lines = "\n".join(f"  - {v}" for v in violations)
+        kind = "manifest" if file == "manifest.json" else "localization"
         super().__init__(
-            f"manifest.json violates the Teams manifest v{SCHEMA_VERSION} schema "
+            f"{file} violates the Teams {kind} v{SCHEMA_VERSION} schema "
             f"({len(violations)} problem(s)):\n{lines}"
         )
 
@@ -90,11 +99,20 @@ def build_app_package(
     )
     validate_manifest(manifest, schema_path=schema_path)
     icons = {name: _read_icon(manifest_dir / name, size) for name, size in ICON_SIZES.items()}
+    languages = localization_files(manifest)
+    for name, texts in languages.items():
+        validate_manifest(
+            texts, schema_path=schema_path.with_name(LOCALIZATION_SCHEMA_PATH.name), file=name
+        )
 
     is_dir = output.is_dir() or output.suffix.lower() != ".zip"
     target = output / f"crmcard-{version}.zip" if is_dir else output
     target.parent.mkdir(parents=True, exist_ok=True)
-    files = {"manifest.json": (json.dumps(manifest, indent=2) + "\n").encode(), **icons}
+    files = {
+        "manifest.json": _json(manifest),
+        **icons,
+        **{name: _json(texts) for name, texts in languages.items()},
+    }
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, data in files.items():
             info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
@@ -166,7 +184,24 @@ def render_manifest(
     return manifest
 
 
-def validate_manifest(manifest: dict[str, Any], *, schema_path: Path = SCHEMA_PATH) -> None:
+def localization_files(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """File name -> content of each language the manifest's ``localizationInfo`` names."""
+    info = manifest.get("localizationInfo") or {}
+    return {
+        entry["file"]: manifest_texts.localization_file(
+            manifest, entry["languageTag"].split("-")[0], LOCALIZATION_SCHEMA_URL
+        )
+        for entry in info.get("additionalLanguages", [])
+    }
+
+
+def _json(document: dict[str, Any]) -> bytes:
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def validate_manifest(
+    manifest: dict[str, Any], *, schema_path: Path = SCHEMA_PATH, file: str = "manifest.json"
+) -> None:
     """Raise :class:`ManifestSchemaError` listing every schema violation, if any."""
     try:
         schema = json.loads(schema_path.read_text(encoding="utf-8-sig"))
@@ -178,7 +213,7 @@ def validate_manifest(manifest: dict[str, Any], *, schema_path: Path = SCHEMA_PA
     validator = jsonschema.Draft4Validator(schema)
     violations = _describe(validator.iter_errors(manifest))
     if violations:
-        raise ManifestSchemaError(violations)
+        raise ManifestSchemaError(violations, file)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
