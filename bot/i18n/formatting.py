@@ -46,6 +46,8 @@ def format_phone(value: str) -> str:
 def _parameter(value: Any, locale: AgentLocale) -> Any:
     if isinstance(value, str):
         return localize(value, locale)
+    if isinstance(value, list):
+        return [_parameter(item, locale) for item in value]
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float | Decimal):

@@ -44,9 +44,15 @@ class _Unfilled(dict[str, Any]):
 
 
 def fill(pattern: str, params: dict[str, Any]) -> str:
-    """``pattern`` with its ``{name}`` placeholders filled; a parameter not given yet
-    stays a placeholder (a message template filled later with :meth:`Text.fill`)."""
-    return pattern.format_map(_Unfilled(params)) if params else pattern
+    """``pattern`` with its ``{name}`` placeholders filled (a list as ``a, b``); a
+    parameter not given yet stays a placeholder (filled later with :meth:`Text.fill`)."""
+    if not params:
+        return pattern
+    values = {
+        key: ", ".join(map(str, value)) if isinstance(value, list) else value
+        for key, value in params.items()
+    }
+    return pattern.format_map(_Unfilled(values))
 
 
 def t(msgid: str, **params: Any) -> Text:

@@ -86,6 +86,13 @@ _KEY_FIELDS: dict[str, Text] = {
     "estimatedvalue": t("Amount"),
     "description": t("Description"),
 }
+_OWN_FIELDS = {
+    "phone": t("Phone"),
+    "email": t("Email"),
+    "city": t("City"),
+    "language": t("Language"),
+}
+OWN_FIELDS_SHOWN = 4
 _DATE_LABELS = {"Created", "Updated", "Close date", "Due date"}
 DESCRIPTION_EXCERPT = 160
 
@@ -102,8 +109,9 @@ class FieldView(_View):
 class RecordView(_View):
     key: str
     title: str
-    subtitle: str = ""
-    type_line: str = Field("", description="record type, and its CRM when several are connected")
+    type_line: str = Field(
+        "", description="record type, its CRM when several are connected, the CRM's subtitle"
+    )
     url: str | None = None
     open_text: str = Field("", description="'Open in <CRM>'")
     linked: bool
@@ -170,11 +178,15 @@ class Render:
     def text(self, text: str) -> str:
         return localize(text, self.locale)
 
-    def type_line(self, crm: str, record_type: str) -> str:
-        label = self.text(_RECORD_TYPES.get(record_type.lower(), t(record_type.capitalize())))
+    def type_line(self, record: CrmRecord) -> str:
+        """``Case · Salesforce · Open``: type, CRM when several, the CRM's own subtitle."""
+        kind = record.ref.type
+        parts = [self.text(_RECORD_TYPES.get(kind.lower(), t(kind.capitalize())))]
         if len(self.crm_names) > 1:
-            return f"{label} · {self.crm_names.get(crm, crm)}"
-        return label
+            parts.append(self.crm_names.get(record.ref.crm, record.ref.crm))
+        if record.subtitle:
+            parts.append(record.subtitle)
+        return " · ".join(parts)
 
 
 def _value(label: Text, raw: str, render: Render) -> str:
@@ -195,6 +207,11 @@ def _value(label: Text, raw: str, render: Render) -> str:
     return raw
 
 
+def own_label(name: str, locale: AgentLocale) -> str:
+    """A CRM field's own name as a label (translated where crmcard knows the field)."""
+    return localize(_OWN_FIELDS.get(name, t(name.replace("_", " ").capitalize())), locale)
+
+
 def key_fields(record: CrmRecord, render: Render) -> list[FieldView]:
     """The record's key fields: the admin's card-field mappings, else the well-known ones."""
     if record.card_fields:
@@ -206,7 +223,16 @@ def key_fields(record: CrmRecord, render: Render) -> list[FieldView]:
             continue
         chosen[label.msgid] = FieldView(label=render.text(label), value=_value(label, raw, render))
     order = list(dict.fromkeys(label.msgid for label in _KEY_FIELDS.values()))
-    return [chosen[m] for m in order if m in chosen]
+    if chosen:
+        return [chosen[m] for m in order if m in chosen]
+    return [  # none of the well-known ones (a person): the record's first own fields
+        FieldView(
+            label=own_label(name, render.locale),
+            value=format_phone(raw) if name == "phone" else raw,
+        )
+        for name, raw in list(record.fields.items())[:OWN_FIELDS_SHOWN]
+        if raw.strip() and not name.endswith(("_id", "Id"))
+    ]
 
 
 def _record_view(
@@ -219,8 +245,7 @@ def _record_view(
     view = RecordView(
         key=key,
         title=record.title,
-        subtitle=record.subtitle or "",
-        type_line=render.type_line(record.ref.crm, record.ref.type),
+        type_line=render.type_line(record),
         url=record.url,
         open_text=render.text(t("Open in {crm}", crm=crm)),
         linked=is_linked(interaction, key),
@@ -327,7 +352,7 @@ def _contact_fields(
         fields.extend(FieldView(label=label, value=value) for label, value in mapped.items())
     elif contacts:  # no mappings: the first contact's own fields
         fields.extend(
-            FieldView(label=name.capitalize(), value=value)
+            FieldView(label=own_label(name, render.locale), value=value)
             for name, value in contacts[0].fields.items()
             if name not in ("phone", "email")
         )
@@ -361,8 +386,8 @@ def _completed(interaction: Interaction, writeback: list[str]) -> Text:
     """The read-only card's headline: finished, and where it was written."""
     if not interaction.writeback_due:
         return _STATE_LABELS[interaction.state]
-    titles = [
-        f"“{interaction.shown.records[k].title}”"
+    titles: list[str] = [
+        t("“{title}”", title=interaction.shown.records[k].title)
         for k in interaction.linked_keys()
         if k in interaction.shown.records
     ]
@@ -371,8 +396,8 @@ def _completed(interaction: Interaction, writeback: list[str]) -> Text:
     if any(is_failure(line) for line in writeback):
         return t("Completed, not everything was written (see below).")
     if any(is_written(line) for line in writeback):
-        return t("Completed, written to {records}", records=", ".join(titles))
-    return t("Completed, writing to {records}…", records=", ".join(titles))
+        return t("Completed, written to {records}", records=titles)
+    return t("Completed, writing to {records}…", records=titles)
 
 
 def build_view(

@@ -85,7 +85,7 @@ def test_merge_the_email_card_into_the_phone_card_then_undo(
     expect(page.get_by_text("end up on one card", exact=False)).to_be_visible()
 
     # Confirm: the phone card comes back with the success banner and an Undo button.
-    button(page, "Merge").click()
+    button(card_saying(page, "Merge these two cards?"), "Merge").click()
     expect(text(page, MERGED)).to_be_visible()
     expect(button(page, "Undo merge")).to_be_visible()
     expect(customer_cards(page), "the merged card is not shown").to_have_count(2)
@@ -142,6 +142,7 @@ def test_link_end_acw_and_the_card_confirms_the_write_back(
     expect(customer_cards(page), "the card was posted again, not updated").to_have_count(1)
     written = card_saying(page, WRITTEN)
     expect(text(written, "Voice · Completed")).to_be_visible()
-    expect(button(written, "Linked")).to_have_count(1)
+    expect(text(written, "✓ Linked")).to_have_count(1)  # read-only: no buttons left
+    expect(button(written, "Link")).to_have_count(0)
 
     finish(page, tmp_path, "write-back")

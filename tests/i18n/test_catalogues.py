@@ -17,6 +17,8 @@ from bot.i18n.extract import all_messages, missing
 PLACEHOLDER = re.compile(r"\$\{[^}]*\}|\{[a-z_]+\}")
 SAME_IN = {  # words that are the same in that language (checked, not copied English)
     "de": {
+        "crmcard",
+        "call",
         "Details",
         "Workflows",
         "Status",
@@ -33,6 +35,8 @@ SAME_IN = {  # words that are the same in that language (checked, not copied Eng
         "{workflow}: {error}",
     },
     "fr": {
+        "crmcard",
+        "call",
         "Contact",
         "Contact ▾",
         "Workflows",

@@ -39,8 +39,7 @@ def _subtitle(record_type: str, row: Row) -> str:
         "task": lambda r: [r.get("status", "")],
     }
     detail = details.get(record_type)
-    parts = [record_type.capitalize(), *(detail(row) if detail else [])]
-    return " · ".join(part for part in parts if part)
+    return " · ".join(part for part in (detail(row) if detail else []) if part)
 
 
 class DemoCrm:
