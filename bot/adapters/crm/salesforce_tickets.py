@@ -1,0 +1,385 @@
+"""Salesforce's ticketing export for the ticket sync: Users and closed Cases, incrementally.
+
+Reads, with the Salesforce adapter's HTTP caller and credentials:
+
+* ``User`` (standard users: the agents) by ``SystemModstamp`` watermark; Salesforce never
+  deletes users, it deactivates them (``IsActive``);
+* closed ``Case`` records (``IsClosed = true``, closed within the retention window) by
+  ``SystemModstamp`` watermark, each with its conversation as child relationship
+  subqueries (``CaseComments``, ``EmailMessages``); ``OwnerId`` is the agent when it is a
+  User (``005`` prefix), a queue owner is no agent;
+* ``CaseComment`` and ``EmailMessage`` by their own watermarks: a comment or email added
+  to a closed case later brings that case in again;
+* a first full import of more than :attr:`SalesforceExport.bulk_threshold` cases runs as
+  Bulk API 2.0 query jobs (Case, CaseComment, EmailMessage; CSV results read with the
+  ``Sforce-Locator`` header), since the REST query API would need thousands of calls.
+
+Watermarks are compared with ``>=`` (records sharing the last timestamp are read again,
+which the archive's replace-by-id absorbs) and are SOQL datetime literals.
+
+Docs: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_query.htm
+https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_relationships_query_using.htm
+https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/queries.htm
+https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_case.htm
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from yarl import URL
+
+from bot.adapters.crm.salesforce import SalesforceClient, soql_quote
+from bot.domain.tickets import SALESFORCE_ORIGINS, CrmTicket, CrmUser, Message, TicketChannel
+from bot.services.crm import CrmError, CrmUnavailable
+from bot.services.ticketing.sync import ExportPage
+
+EPOCH = "1970-01-01T00:00:00Z"
+USER_FIELDS = "Id, FirstName, LastName, Email, IsActive, SystemModstamp"
+CASE_FIELDS = (
+    "Id, CaseNumber, Subject, Status, IsClosed, ClosedDate, CreatedDate, Origin, OwnerId, "
+    "SuppliedName, SuppliedEmail, SuppliedPhone, Contact.Name, Contact.Email, Contact.Phone, "
+    "SystemModstamp"
+)
+COMMENT_FIELDS = "Id, ParentId, CommentBody, IsPublished, CreatedDate, CreatedBy.Name"
+EMAIL_FIELDS = "Id, ParentId, TextBody, FromName, Incoming, MessageDate"
+CONVERSATION = (
+    f"(SELECT {COMMENT_FIELDS.replace('ParentId, ', '')} FROM CaseComments "
+    "ORDER BY CreatedDate), "
+    f"(SELECT {EMAIL_FIELDS.replace('ParentId, ', '')} FROM EmailMessages ORDER BY MessageDate)"
+)
+IDS_PER_QUERY = 100
+MessageReader = Callable[[dict[str, Any]], Message | None]
+
+
+def soql_time(moment: datetime) -> str:
+    """A SOQL datetime literal (unquoted), UTC."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """``2026-11-30T10:00:00.000+0000`` (REST) or ``...Z`` (Bulk CSV) -> aware datetime."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.replace("Z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+        text = f"{text[:-2]}:{text[-2:]}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _parent(row: dict[str, Any], relation: str, field: str) -> str:
+    """``Contact.Email`` from a REST row (nested object) or a Bulk CSV row (dotted key)."""
+    nested = row.get(relation)
+    if isinstance(nested, dict):
+        return _text(nested.get(field))
+    return _text(row.get(f"{relation}.{field}"))
+
+
+def _flag(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def comment_message(row: dict[str, Any]) -> Message | None:
+    at = parse_time(row.get("CreatedDate"))
+    if at is None:
+        return None
+    return Message(
+        author=_parent(row, "CreatedBy", "Name") or "Salesforce user",
+        at=at,
+        body=_text(row.get("CommentBody")),
+        public=_flag(row.get("IsPublished")),
+        from_agent=True,
+    )
+
+
+def email_message(row: dict[str, Any]) -> Message | None:
+    at = parse_time(row.get("MessageDate"))
+    if at is None:
+        return None
+    return Message(
+        author=_text(row.get("FromName")) or "Email",
+        at=at,
+        body=_text(row.get("TextBody")),
+        from_agent=not _flag(row.get("Incoming")),
+    )
+
+
+def _children(row: dict[str, Any], relation: str) -> list[dict[str, Any]]:
+    """A child relationship's rows; Salesforce answers null when there are none."""
+    found = row.get(relation)
+    records = found.get("records") if isinstance(found, dict) else None
+    return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
+
+
+class SalesforceExport:
+    """:class:`~bot.services.ticketing.sync.TicketSource` for one Salesforce org."""
+
+    default_channels: dict[str, TicketChannel] = SALESFORCE_ORIGINS
+
+    def __init__(
+        self,
+        client: SalesforceClient,
+        *,
+        bulk_threshold: int = 10_000,
+        bulk_page: int = 10_000,
+        poll_interval: float = 2.0,
+        max_polls: int = 900,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.client = client
+        self.crm_id = client.settings_id
+        self.crm_name = client.display_name
+        self.bulk_threshold = bulk_threshold
+        self.bulk_page = bulk_page
+        self.poll_interval = poll_interval
+        self.max_polls = max_polls
+        self.sleep = sleep
+        self.now = now
+
+    # -- REST queries -------------------------------------------------------------------
+
+    async def _base(self) -> str:
+        return f"{await self.client.instance_url()}/services/data/{self.client.api_version}"
+
+    async def _pages(self, soql: str) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
+        """Each page of a SOQL query's rows with the query's ``totalSize``."""
+        base = await self._base()
+        instance = await self.client.instance_url()
+        prefix = f"/services/data/{self.client.api_version}/query/"
+        response = await self.client.http.get(f"{base}/query", params={"q": soql})
+        while True:
+            body = response.body if isinstance(response.body, dict) else {}
+            records = body.get("records")
+            rows = [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
+            yield rows, int(body.get("totalSize") or 0)
+            link = body.get("nextRecordsUrl")
+            if body.get("done", True) or not isinstance(link, str) or not link.startswith(prefix):
+                return
+            response = await self.client.http.get(URL(instance + link))
+
+    async def _count(self, soql: str) -> int:
+        async for _, total in self._pages(soql):
+            return total
+        return 0
+
+    # -- users --------------------------------------------------------------------------
+
+    async def users(self, cursors: dict[str, str]) -> AsyncIterator[ExportPage]:
+        mark = cursors.get("users", EPOCH)
+        soql = (
+            f"SELECT {USER_FIELDS} FROM User WHERE UserType = 'Standard' "
+            f"AND SystemModstamp >= {mark} ORDER BY SystemModstamp, Id"
+        )
+        async for rows, _ in self._pages(soql):
+            page = ExportPage()
+            for row in rows:
+                if not row.get("Id"):
+                    page.unreadable.append(("?", "user without an Id"))
+                    continue
+                page.users.append(
+                    CrmUser(
+                        crm_id=self.crm_id,
+                        external_id=str(row["Id"]),
+                        first_name=_text(row.get("FirstName")),
+                        last_name=_text(row.get("LastName")),
+                        email=_text(row.get("Email")),
+                        active=_flag(row.get("IsActive")),
+                    )
+                )
+            stamp = _last_stamp(rows)
+            if stamp:
+                page.cursors["users"] = stamp
+            yield page
+
+    # -- tickets ------------------------------------------------------------------------
+
+    def _case(self, row: dict[str, Any], messages: list[Message], instance: str) -> CrmTicket:
+        owner = _text(row.get("OwnerId"))
+        case_id = str(row["Id"])
+        return CrmTicket(
+            crm_id=self.crm_id,
+            external_id=case_id,
+            number=_text(row.get("CaseNumber")) or case_id,
+            subject=_text(row.get("Subject")),
+            status="closed",
+            closed=_flag(row.get("IsClosed")),
+            source_channel=_text(row.get("Origin")),
+            agent_external_id=owner if owner.startswith("005") else None,
+            requester_name=_parent(row, "Contact", "Name") or _text(row.get("SuppliedName")),
+            requester_email=_parent(row, "Contact", "Email") or _text(row.get("SuppliedEmail")),
+            requester_phone=_parent(row, "Contact", "Phone") or _text(row.get("SuppliedPhone")),
+            created_at=parse_time(row.get("CreatedDate")),
+            closed_at=parse_time(row.get("ClosedDate")),
+            url=f"{instance}/lightning/r/Case/{case_id}/view",
+            messages=sorted(messages, key=lambda m: m.at),
+        )
+
+    def _rest_case(self, row: dict[str, Any], instance: str) -> CrmTicket:
+        messages = [
+            m
+            for m in (
+                *(comment_message(r) for r in _children(row, "CaseComments")),
+                *(email_message(r) for r in _children(row, "EmailMessages")),
+            )
+            if m is not None
+        ]
+        return self._case(row, messages, instance)
+
+    def _page(self, rows: list[dict[str, Any]], instance: str, total: int | None) -> ExportPage:
+        page = ExportPage(expected=total)
+        for row in rows:
+            if not row.get("Id"):
+                page.unreadable.append(("?", "case without an Id"))
+                continue
+            page.tickets.append(self._rest_case(row, instance))
+        return page
+
+    async def tickets(
+        self, cursors: dict[str, str], *, since: datetime, full: bool
+    ) -> AsyncIterator[ExportPage]:
+        instance = await self.client.instance_url()
+        started = soql_time(self.now())
+        closed = f"IsClosed = true AND ClosedDate >= {soql_time(since)}"
+        mark = cursors.get("cases")
+        if mark is None:
+            total = await self._count(f"SELECT COUNT() FROM Case WHERE {closed}")
+            if total > self.bulk_threshold:
+                async for page in self._bulk(closed, instance, total):
+                    yield page
+                yield ExportPage(
+                    cursors={"cases": started, "CaseComment": started, "EmailMessage": started}
+                )
+                return
+        soql = (
+            f"SELECT {CASE_FIELDS}, {CONVERSATION} FROM Case WHERE {closed} "
+            f"AND SystemModstamp >= {mark or EPOCH} ORDER BY SystemModstamp, Id"
+        )
+        async for rows, total in self._pages(soql):
+            page = self._page(rows, instance, total)
+            stamp = _last_stamp(rows)
+            if stamp:
+                page.cursors["cases"] = stamp
+            yield page
+        if mark is None:  # the first import read every conversation with its case
+            yield ExportPage(cursors={"CaseComment": started, "EmailMessage": started})
+            return
+        for sobject in ("CaseComment", "EmailMessage"):
+            async for page in self._conversation_changes(sobject, cursors, closed, instance):
+                yield page
+
+    async def _conversation_changes(
+        self, sobject: str, cursors: dict[str, str], closed: str, instance: str
+    ) -> AsyncIterator[ExportPage]:
+        """Cases whose comments or emails changed since the watermark, read again."""
+        mark = cursors.get(sobject, EPOCH)
+        soql = (
+            f"SELECT ParentId, SystemModstamp FROM {sobject} WHERE SystemModstamp >= {mark} "
+            "ORDER BY SystemModstamp"
+        )
+        async for rows, _ in self._pages(soql):
+            parents = list(dict.fromkeys(_text(r.get("ParentId")) for r in rows))
+            parents = [p for p in parents if p]
+            page = ExportPage()
+            for chunk in _chunks(parents, IDS_PER_QUERY):
+                listed = ", ".join(soql_quote(p) for p in chunk)
+                cases = (
+                    f"SELECT {CASE_FIELDS}, {CONVERSATION} FROM Case "
+                    f"WHERE Id IN ({listed}) AND {closed}"
+                )
+                async for case_rows, _ in self._pages(cases):
+                    page.tickets.extend(self._page(case_rows, instance, None).tickets)
+            stamp = _last_stamp(rows)
+            if stamp:
+                page.cursors[sobject] = stamp
+            yield page
+
+    # -- Bulk API 2.0 -------------------------------------------------------------------
+
+    async def _bulk_rows(self, soql: str) -> AsyncIterator[list[dict[str, str]]]:
+        """Run one Bulk API 2.0 query job; its CSV results, page by page."""
+        base = await self._base()
+        created = await self.client.http.post(
+            f"{base}/jobs/query", json_body={"operation": "query", "query": soql}
+        )
+        job = created.body if isinstance(created.body, dict) else {}
+        job_id = _text(job.get("id"))
+        if not job_id:
+            raise CrmError(f"{self.crm_name} did not create the Bulk API query job")
+        for _ in range(self.max_polls):
+            status = await self.client.http.get(f"{base}/jobs/query/{job_id}")
+            state = _text((status.body or {}).get("state")) if isinstance(status.body, dict) else ""
+            if state == "JobComplete":
+                break
+            if state in ("Failed", "Aborted"):
+                message = _text((status.body or {}).get("errorMessage")) or state
+                raise CrmError(f"{self.crm_name} Bulk API query job {state.lower()}: {message}")
+            await self.sleep(self.poll_interval)
+        else:
+            raise CrmUnavailable(f"{self.crm_name} Bulk API query job did not finish in time")
+        locator: str | None = None
+        while True:
+            params = {"maxRecords": str(self.bulk_page)}
+            if locator:
+                params["locator"] = locator
+            result = await self.client.http.get(
+                f"{base}/jobs/query/{job_id}/results",
+                params=params,
+                headers={"Accept": "text/csv"},
+            )
+            yield list(csv.DictReader(io.StringIO(result.text)))
+            locator = result.headers.get("Sforce-Locator")
+            if not locator or locator == "null":
+                return
+
+    async def _bulk(self, closed: str, instance: str, total: int) -> AsyncIterator[ExportPage]:
+        conversations: dict[str, list[Message]] = {}
+        parent_closed = closed.replace("IsClosed", "Parent.IsClosed").replace(
+            "ClosedDate", "Parent.ClosedDate"
+        )
+        readers: list[tuple[str, str, MessageReader]] = [
+            ("CaseComment", COMMENT_FIELDS, comment_message),
+            ("EmailMessage", EMAIL_FIELDS, email_message),
+        ]
+        for sobject, fields, read in readers:
+            async for rows in self._bulk_rows(
+                f"SELECT {fields} FROM {sobject} WHERE {parent_closed}"
+            ):
+                for row in rows:
+                    message = read(dict(row))
+                    if message is not None and row.get("ParentId"):
+                        conversations.setdefault(row["ParentId"], []).append(message)
+        async for rows in self._bulk_rows(f"SELECT {CASE_FIELDS} FROM Case WHERE {closed}"):
+            page = ExportPage(expected=total)
+            for row in rows:
+                if not row.get("Id"):
+                    page.unreadable.append(("?", "case without an Id"))
+                    continue
+                page.tickets.append(
+                    self._case(dict(row), conversations.pop(row["Id"], []), instance)
+                )
+            yield page
+
+
+def _last_stamp(rows: list[dict[str, Any]]) -> str | None:
+    stamps = [parse_time(r.get("SystemModstamp")) for r in rows]
+    found = [s for s in stamps if s is not None]
+    return soql_time(max(found)) if found else None
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

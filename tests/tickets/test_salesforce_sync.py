@@ -1,0 +1,153 @@
+"""The ticket sync against the Salesforce REST query and Bulk API 2.0 contract fake."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.adapters.crm.http import ResilientHttp
+from bot.adapters.crm.salesforce import SalesforceClient
+from bot.adapters.crm.salesforce_tickets import SalesforceExport
+from bot.adapters.crm.tokens import StaticSecret
+from bot.adapters.tickets.sqlite import SqliteTicketArchive
+from bot.domain.tickets import TicketChannel
+from bot.services.ticketing.archive import TicketQuery
+from bot.services.ticketing.sync import TicketSync
+from tests.tickets.factories import NOW
+from tests.tickets.fakes.salesforce_exports import TOKEN, SalesforceExports
+
+EARLIER = NOW - timedelta(days=3)
+
+
+@dataclass
+class Org:
+    fake: SalesforceExports
+    archive: SqliteTicketArchive
+    make: Callable[..., TicketSync]
+
+
+@pytest.fixture
+async def org(aiohttp_server: Callable[..., Any], tmp_path: Path) -> AsyncIterator[Org]:
+    fake = SalesforceExports(batch_size=2)
+    server = await aiohttp_server(fake.app())
+    archive = SqliteTicketArchive(tmp_path / "tickets.sqlite3")
+    await archive.open()
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    async with aiohttp.ClientSession() as session:
+
+        def make(bulk_threshold: int = 10_000, **options: Any) -> TicketSync:
+            http = ResilientHttp(session, name="Acme Salesforce", auth=StaticSecret(TOKEN))
+            client = SalesforceClient(
+                settings_id="salesforce",
+                display_name="Acme Salesforce",
+                http=http,
+                instance_url=str(server.make_url("")).rstrip("/"),
+            )
+            source = SalesforceExport(
+                client, bulk_threshold=bulk_threshold, bulk_page=2, sleep=no_wait, now=lambda: NOW
+            )
+            return TicketSync(archive, source, "demo-tenant", clock=lambda: NOW, **options)
+
+        yield Org(fake, archive, make)
+    await archive.close()
+
+
+def seed(fake: SalesforceExports) -> dict[str, str]:
+    ada = fake.add_user("Ada", "Lovelace", "ada@example.com", at=EARLIER)
+    nameless = fake.add_user(None, "Hopper", "grace@example.com", at=EARLIER)
+    phone = fake.add_case(
+        "Router keeps rebooting",
+        owner=ada,
+        closed_at=NOW - timedelta(days=1),
+        origin="Phone",
+        contact={"Name": "Edward Ferrars", "Email": "edward@example.com", "Phone": "+1 555 0100"},
+        at=EARLIER,
+    )
+    fake.add_comment(phone, "Replaced the power supply", by="Ada Lovelace", at=EARLIER)
+    fake.add_email(
+        phone,
+        "My router reboots every hour",
+        sender="Edward",
+        incoming=True,
+        at=EARLIER - timedelta(hours=1),
+    )
+    fake.add_case("Still new", owner=ada, closed_at=None, at=EARLIER)
+    fake.add_case("Queue owned", owner="00G000000000001", closed_at=NOW, at=EARLIER)
+    orphan = fake.add_case("By a nameless user", owner=nameless, closed_at=NOW, at=EARLIER)
+    chat = fake.add_case("Refund", owner=ada, closed_at=NOW, origin="Chat", at=EARLIER)
+    return {"ada": ada, "nameless": nameless, "phone": phone, "orphan": orphan, "chat": chat}
+
+
+async def test_users_and_closed_cases_with_comments_and_emails(org: Org) -> None:
+    ids = seed(org.fake)
+
+    report = await org.make().run()
+
+    assert report.error is None
+    assert (report.users_imported, report.tickets_imported) == (1, 2)
+    rejected = {(r.kind, r.external_id): r.reason for r in report.rejected}
+    assert rejected[("user", ids["nameless"])] == "first name is missing"
+    assert rejected[("ticket", ids["orphan"])] == f"agent {ids['nameless']}: first name is missing"
+    assert "no agent (assignee) on the ticket" in rejected.values()
+    ticket = await org.archive.ticket("demo-tenant", "salesforce", ids["phone"])
+    assert ticket is not None
+    assert ticket.channel is TicketChannel.voice and ticket.number == "00000001"
+    assert [m.body for m in ticket.messages] == [
+        "My router reboots every hour",
+        "Replaced the power supply",
+    ]
+    assert ticket.url.endswith(f"/lightning/r/Case/{ids['phone']}/view")
+    assert (ticket.requester_email, ticket.requester_phone) == ("edward@example.com", "+15550100")
+    found = await org.archive.search("demo-tenant", TicketQuery(text="rebooting power"))
+    assert [t.external_id for t in found.tickets] == [ids["phone"]]
+
+
+async def test_watermarks_bring_changed_cases_and_new_comments_only(org: Org) -> None:
+    ids = seed(org.fake)
+    await org.make().run()
+    org.fake.queries.clear()
+
+    later = NOW + timedelta(hours=1)
+    org.fake.add_comment(ids["chat"], "Refund issued after all", by="Ada Lovelace", at=later)
+    org.fake.change(org.fake.users, ids["ada"], later, IsActive=False)
+    report = await org.make().run()
+
+    assert report.users_deactivated == 1
+    # the comment watermark is where the first import started; the case watermark is the
+    # last case's SystemModstamp (>=: the cases stamped then are read again, replaced)
+    assert any(
+        "FROM CaseComment WHERE SystemModstamp >= 2026-12-01T09:00:00Z" in q
+        for q in org.fake.queries
+    )
+    assert any("SystemModstamp >= 2026-11-28T09:00:00Z" in q for q in org.fake.queries)
+    chat = await org.archive.ticket("demo-tenant", "salesforce", ids["chat"])
+    assert chat is not None and chat.messages[-1].body == "Refund issued after all"
+    assert await org.archive.count("demo-tenant") == 2
+
+
+async def test_a_large_first_import_runs_as_bulk_api_jobs(org: Org) -> None:
+    ids = seed(org.fake)
+
+    report = await org.make(bulk_threshold=1).run()
+
+    assert report.error is None and report.tickets_imported == 2
+    assert len(org.fake.bulk_jobs) == 3
+    assert all(job["polls"] >= 2 for job in org.fake.bulk_jobs.values())
+    ticket = await org.archive.ticket("demo-tenant", "salesforce", ids["phone"])
+    assert ticket is not None
+    assert [m.body for m in ticket.messages] == [
+        "My router reboots every hour",
+        "Replaced the power supply",
+    ]
+    assert ticket.requester_name == "Edward Ferrars"
+    state = await org.archive.sync_state("demo-tenant", "salesforce")
+    assert state is not None and {"cases", "CaseComment", "EmailMessage"} <= set(state.cursors)
