@@ -32,6 +32,11 @@ class StoreKind(StrEnum):
     blob = "blob"
 
 
+class TicketStoreKind(StrEnum):
+    sqlite = "sqlite"
+    postgres = "postgres"
+
+
 def _alias(name: str) -> AliasChoices:
     return AliasChoices(name, name.upper())
 
@@ -147,6 +152,23 @@ class Settings(BaseSettings):
         gt=0,
         description="while a tab is open, how often its agent's card sources in the store "
         "are checked (ETag point reads) for changes made by other instances",
+    )
+
+    ticket_store: TicketStoreKind = Field(
+        TicketStoreKind.sqlite,
+        description="where imported tickets are kept and searched: sqlite (a file in the "
+        "data dir, one machine) or postgres (shared by every instance)",
+    )
+    ticket_postgres_dsn: SecretStr = Field(
+        SecretStr(""),
+        description="PostgreSQL connection URI for the ticket archive, e.g. "
+        "postgresql://user:password@host:5432/crmcard?sslmode=require",
+    )
+    ticket_sync_minutes: float = Field(
+        15.0,
+        ge=0,
+        description="how often this process syncs the ticketing CRMs and purges tickets "
+        "past 90 days (0: never; run 'crmcard tickets sync' instead)",
     )
 
     sso_client_id: str = Field(

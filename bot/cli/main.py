@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bot.adapters.teams import app_package
-from bot.cli import cards, crm, keys, outbox, routing, subjects, tenants, workflows
+from bot.cli import cards, crm, keys, outbox, routing, subjects, tenants, tickets, workflows
 from bot.observability import logs
 from bot.settings import Settings
 
@@ -119,6 +119,7 @@ def parser() -> argparse.ArgumentParser:
     cards.add_parser(commands)
     routing.add_parser(commands)
     subjects.add_parser(commands)
+    tickets.add_parser(commands)
     return root
 
 

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 RETENTION = timedelta(days=90)
 """How long an imported ticket is kept after it was solved or closed; then it is purged."""
@@ -30,6 +31,9 @@ MAX_COMMENT_CHARS = 16_000
 """A longer comment is cut to this many characters and says so at its end."""
 
 MAX_SUBJECT_CHARS = 500
+
+API_MODEL = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+"""Models shown by the API: camelCase there, field names in storage."""
 
 
 class TicketChannel(StrEnum):
@@ -170,6 +174,13 @@ class TicketingSettings(BaseModel):
     bulk_threshold: int = Field(
         10_000, ge=0, description="Salesforce: a full import of more cases uses Bulk API 2.0"
     )
+    export_requests_per_minute: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Zendesk: incremental-export requests allowed a minute (10; 30 with the "
+        "High Volume add-on)",
+    )
 
 
 # -- text ---------------------------------------------------------------------------------
@@ -282,7 +293,7 @@ class Agent(BaseModel):
 class Message(BaseModel):
     """One comment or email of a ticket's conversation."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = API_MODEL
 
     author: str
     at: AwareDatetime
@@ -294,7 +305,7 @@ class Message(BaseModel):
 class Ticket(BaseModel):
     """A solved or closed ticket as archived; ``external_id`` is the CRM's record id."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = API_MODEL
 
     tenant_id: str
     crm_id: str
@@ -371,7 +382,7 @@ def purge_cutoff(now: datetime) -> datetime:
 class Rejection(BaseModel):
     """One user or ticket the import did not take (or took repaired), and why."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = API_MODEL
 
     kind: Literal["user", "ticket"]
     external_id: str
@@ -380,6 +391,8 @@ class Rejection(BaseModel):
 
 class ImportReport(BaseModel):
     """What one sync of one CRM did: counts and every rejected user and ticket."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     crm_id: str
     started_at: datetime

@@ -18,6 +18,7 @@ from bot.adapters.teams.bot import CrmCardBot
 from bot.adapters.teams.delivery import TeamsDelivery
 from bot.adapters.teams.routes import ADAPTER, BOT, post_activity
 from bot.adapters.teams.sdk import close_adapter, create_adapter
+from bot.adapters.tickets.engine import ticketing_for
 from bot.services import merge
 from bot.services.agent_tokens import AgentTokens
 from bot.services.context import Context
@@ -29,6 +30,7 @@ from bot.services.progressive_lookup import drain
 from bot.services.publisher import CompositeDelivery
 from bot.services.record_creation import on_event as record_creation_listener
 from bot.services.store import Store
+from bot.services.ticketing.ticketing import stop as stop_ticketing
 from bot.services.writeback import RetryPolicy, WritebackWorker, outbox_listener
 from bot.settings import Settings, StoreKind
 from bot.web.admin_audit import setup_admin_audit
@@ -49,6 +51,7 @@ from bot.web.readiness import setup_readiness
 from bot.web.record_policies import setup_record_policies
 from bot.web.tab import AGENT_TOKENS, setup_tab
 from bot.web.tenant_gate import tenant_gate
+from bot.web.tickets import setup_tickets
 from bot.web.workflows import setup_workflows
 
 log = logging.getLogger(__name__)
@@ -136,6 +139,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.router.add_get("/api/admin/me", get_me)
     setup_admin_data_subjects(app)
     app[KEY_AUTH] = KeyAuthenticator(store)
+    ticketing = ticketing_for(settings, crm_configs, lambda: crms.session, store)
+    setup_tickets(app, ticketing)
     queue_connection = settings.writeback_queue_connection_string.get_secret_value()
     queue = None
     if queue_connection:
@@ -175,6 +180,23 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             await task
 
     app.cleanup_ctx.append(run_merge_recovery)
+
+    async def run_ticketing(app: web.Application) -> AsyncIterator[None]:
+        """Open the ticket archive; sync ticketing CRMs and purge old tickets periodically."""
+        await ticketing.archive.open()
+        task = (
+            asyncio.create_task(
+                ticketing.run(lambda: settings.known_tenants, settings.ticket_sync_minutes * 60),
+                name="ticket sync",
+            )
+            if settings.ticket_sync_minutes
+            else None
+        )
+        yield
+        await stop_ticketing(task)
+        await ticketing.archive.close()
+
+    app.cleanup_ctx.append(run_ticketing)
 
     async def close_store(app: web.Application) -> None:
         await store.close()

@@ -30,6 +30,7 @@ from bot.adapters.crm.tokens import (
     TokenCacheHooks,
     salesforce_token_error,
 )
+from bot.domain.tickets import TicketingSettings
 from bot.services.crm import CrmAuthError, CrmClient, NotSupported
 
 
@@ -188,6 +189,10 @@ class CrmConfig(BaseModel):
         pattern=r"^[A-Za-z][A-Za-z0-9_]{0,79}$",
         description="Salesforce: a Task field marked External ID + Unique (e.g. "
         "Crmcard_Key__c); with it, a retried write-back never makes a second Task",
+    )
+    ticketing: TicketingSettings | None = Field(
+        default=None,
+        description="Salesforce and Zendesk: import agents and solved tickets (PRODUCT 6)",
     )
     enabled: bool = True
     max_concurrency: int = Field(default=8, ge=1, le=100)

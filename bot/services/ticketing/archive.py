@@ -13,13 +13,15 @@ tenant, CRM and the CRM's id: importing it again replaces it, never duplicates i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
 
 from bot.domain.tickets import (
+    API_MODEL,
     Agent,
     ImportReport,
     Ticket,
@@ -40,7 +42,9 @@ class SortOrder(StrEnum):
 class TicketQuery(BaseModel):
     """What a ticket search asks for; every filter is optional and they all must hold."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+    )
 
     text: str | None = Field(None, max_length=500)
     statuses: tuple[TicketStatus, ...] = ()
@@ -55,6 +59,12 @@ class TicketQuery(BaseModel):
     page: int = Field(1, ge=1, le=10_000)
     page_size: int = Field(20, ge=1, le=MAX_PAGE_SIZE)
 
+    @field_validator("closed_from", "closed_to")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """A date or time without a zone is UTC."""
+        return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
+
     @property
     def by_relevance(self) -> bool:
         return self.sort is SortOrder.relevance and bool(self.text and self.text.strip())
@@ -67,7 +77,7 @@ class TicketQuery(BaseModel):
 class TicketSummary(BaseModel):
     """One search hit: the ticket without its conversation."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = API_MODEL
 
     crm_id: str
     crm_name: str
@@ -88,6 +98,8 @@ class TicketSummary(BaseModel):
 
 
 class TicketPage(BaseModel):
+    model_config = API_MODEL
+
     page: int
     page_size: int
     has_more: bool
@@ -97,6 +109,8 @@ class TicketPage(BaseModel):
 class SyncState(BaseModel):
     """Where one CRM's import stands: cursors and watermarks per stream, and the report
     of the last finished (or stopped) sync."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     tenant_id: str
     crm_id: str

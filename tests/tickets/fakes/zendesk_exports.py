@@ -22,10 +22,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from pydantic import SecretStr
 
+from bot.adapters.crm.config import ApiKeyAuth, CrmConfig, CrmKind
+from bot.domain.tickets import TicketingSettings
 from tests.crm.fakes.base import basic_credentials
 
 EMAIL, TOKEN = "sync@example.com", "zd-token"
+
+
+def zendesk_config(base_url: str, **ticketing: Any) -> CrmConfig:
+    """A demo-tenant Zendesk configuration with ticketing on, signed in to the fake."""
+    return CrmConfig(
+        settings_id="zendesk",
+        tenant_id="demo-tenant",
+        kind=CrmKind.ZENDESK,
+        display_name="Zendesk",
+        base_url=base_url.rstrip("/"),
+        auth=ApiKeyAuth(username=EMAIL),
+        secret=SecretStr(TOKEN),
+        ticketing=TicketingSettings(export_requests_per_minute=1000, **ticketing),
+    )
 
 
 def iso(moment: datetime) -> str:

@@ -1,0 +1,47 @@
+"""Which ticket archive engine the settings ask for (SQLite, the default, or PostgreSQL),
+and ticketing assembled on it with the vendor ticket sources."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import aiohttp
+
+from bot.adapters.crm.ticket_sources import ticket_source
+from bot.adapters.tickets.postgres import PostgresTicketArchive
+from bot.adapters.tickets.sqlite import SqliteTicketArchive
+from bot.services.crm_configs import CrmConfigs
+from bot.services.store import Store
+from bot.services.tenant_settings import default_region
+from bot.services.ticketing.archive import TicketArchive
+from bot.services.ticketing.ticketing import Ticketing
+from bot.settings import Settings, TicketStoreKind
+
+
+def open_archive(settings: Settings) -> TicketArchive:
+    """The configured archive, not yet opened (call ``open()``)."""
+    if settings.ticket_store is TicketStoreKind.postgres:
+        dsn = settings.ticket_postgres_dsn.get_secret_value()
+        if not dsn:
+            raise ValueError("CRMCARD_TICKET_STORE=postgres needs CRMCARD_TICKET_POSTGRES_DSN")
+        return PostgresTicketArchive(dsn)
+    return SqliteTicketArchive(settings.data_dir / "tickets.sqlite3")
+
+
+def ticketing_for(
+    settings: Settings,
+    configs: CrmConfigs,
+    session: Callable[[], aiohttp.ClientSession],
+    store: Store,
+) -> Ticketing:
+    """Ticketing over the configured archive; sources share the CRM directory's session."""
+
+    async def region(tenant_id: str) -> str:
+        return await default_region(store, tenant_id, settings.default_region)
+
+    return Ticketing(
+        archive=open_archive(settings),
+        configs=configs,
+        sources=lambda stored: ticket_source(stored, configs, session()),
+        regions=region,
+    )

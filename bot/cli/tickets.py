@@ -1,0 +1,199 @@
+"""``crmcard tickets ...``: ticket sync and search from the command line.
+
+    crmcard tickets sync [--tenant T] [--crm SETTINGS_ID] [--full]
+    crmcard tickets search [TEXT] [--status S] [--channel C] [--agent EMAIL] [--crm ID]
+                           [--from DATE] [--to DATE] [--email E] [--phone P]
+                           [--sort relevance|date] [--page N] [--page-size N] [--json]
+    crmcard tickets show CRM_ID TICKET_ID [--tenant T]
+    crmcard tickets purge
+
+``sync`` shows one progress line per CRM (imported, skipped with reasons, rate, ETA when
+the CRM says how many there are) and then the import report: every rejected user and
+ticket with its reason. ``--full`` reads everything within the 90 days again (nothing is
+duplicated). ``purge`` deletes tickets closed more than 90 days ago, as the server does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+from pydantic import ValidationError
+
+from bot.services.ticketing.sync import Progress
+from bot.services.ticketing.ticketing import Ticketing, UnknownTicketingCrm
+from bot.settings import Settings
+
+
+@asynccontextmanager
+async def _ticketing(settings: Settings) -> AsyncIterator[Ticketing]:
+    from bot.adapters.storage.secret_key import secret_box
+    from bot.adapters.tickets.engine import ticketing_for
+    from bot.services.crm_configs import CrmConfigs
+    from bot.web.app import open_store
+
+    store = open_store(settings)
+    configs = CrmConfigs(store, secret_box(settings))
+    async with aiohttp.ClientSession() as session:
+        ticketing = ticketing_for(settings, configs, lambda: session, store)
+        await ticketing.archive.open()
+        try:
+            yield ticketing
+        finally:
+            await ticketing.archive.close()
+            await store.close()
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02}:{secs:02}"
+
+
+def progress_line(progress: Progress) -> str:
+    report = progress.report
+    skipped = ", ".join(f"{reason} {n:,}" for reason, n in sorted(report.tickets_skipped.items()))
+    parts = [
+        f"{report.crm_id}: {report.tickets_imported:,} imported",
+        f"{report.skipped:,} skipped" + (f" ({skipped})" if skipped else ""),
+        f"{progress.rate:,.0f} tickets/s",
+    ]
+    if progress.eta is not None:
+        parts.append(f"ETA {_duration(progress.eta)}")
+    return " · ".join(parts)
+
+
+async def _sync(args: argparse.Namespace) -> int:
+    settings = Settings()
+    tty = sys.stderr.isatty()
+
+    def show(progress: Progress) -> None:
+        line = progress_line(progress)
+        print(f"\r{line}\x1b[K" if tty else line, end="" if tty else "\n", file=sys.stderr)
+
+    async with _ticketing(settings) as ticketing:
+        try:
+            reports = await ticketing.sync(
+                args.tenant or settings.default_tenant_id,
+                crm_id=args.crm,
+                full=args.full,
+                progress=show,
+            )
+        except UnknownTicketingCrm as error:
+            print(error, file=sys.stderr)
+            return 2
+    if tty:
+        print(file=sys.stderr)
+    if not reports:
+        print("no CRM has ticketing switched on", file=sys.stderr)
+    failed = False
+    for report in reports:
+        print(
+            f"{report.crm_id}: {report.users_imported} users imported, "
+            f"{report.users_deactivated} deactivated, {report.users_deleted} deleted; "
+            f"{report.tickets_imported} tickets imported, {report.skipped} skipped"
+        )
+        for rejected in report.rejected:
+            print(f"  rejected {rejected.kind} {rejected.external_id}: {rejected.reason}")
+        for notice in report.notices:
+            print(f"  imported {notice.kind} {notice.external_id}: {notice.reason}")
+        if report.error:
+            failed = True
+            print(f"  stopped: {report.error} (the next sync resumes here)")
+    return 1 if failed else 0
+
+
+async def _search(args: argparse.Namespace) -> int:
+    from bot.services.ticketing.archive import TicketQuery
+
+    settings = Settings()
+    asked = {
+        "text": " ".join(args.text) or None,
+        "statuses": tuple(args.status),
+        "channels": tuple(args.channel),
+        "agents": tuple(args.agent),
+        "crm_id": args.crm,
+        "closed_from": args.closed_from,
+        "closed_to": args.closed_to,
+        "requester_emails": tuple(args.email),
+        "requester_phones": tuple(args.phone),
+        "sort": args.sort,
+        "page": args.page,
+        "page_size": args.page_size,
+    }
+    try:
+        query = TicketQuery.model_validate({k: v for k, v in asked.items() if v is not None})
+    except ValidationError as error:
+        print(error, file=sys.stderr)
+        return 2
+    async with _ticketing(settings) as ticketing:
+        page = await ticketing.search(args.tenant or settings.default_tenant_id, query)
+    if args.json:
+        print(page.model_dump_json(by_alias=True, indent=2))
+        return 0
+    for t in page.tickets:
+        channel = t.channel.value if t.channel else "-"
+        print(
+            f"{t.closed_at:%Y-%m-%d} {t.crm_id}/{t.external_id} [{t.status.value}, {channel}] "
+            f"{t.subject} — {t.agent_name}"
+        )
+    print(f"page {page.page}{', more' if page.has_more else ''}", file=sys.stderr)
+    return 0
+
+
+async def _show(args: argparse.Namespace) -> int:
+    settings = Settings()
+    async with _ticketing(settings) as ticketing:
+        ticket = await ticketing.ticket(
+            args.tenant or settings.default_tenant_id, args.crm_id, args.ticket_id
+        )
+    if ticket is None:
+        print("no such ticket", file=sys.stderr)
+        return 1
+    print(json.dumps(ticket.model_dump(mode="json", by_alias=True), indent=2, ensure_ascii=False))
+    return 0
+
+
+async def _purge(args: argparse.Namespace) -> int:
+    async with _ticketing(Settings()) as ticketing:
+        print(f"{await ticketing.purge()} tickets purged")
+    return 0
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    tickets = commands.add_parser("tickets", help="imported CRM tickets: sync, search, purge")
+    verbs = tickets.add_subparsers(dest="verb", required=True)
+
+    sync = verbs.add_parser("sync", help="import agents and solved tickets now")
+    sync.add_argument("--tenant")
+    sync.add_argument("--crm", help="only this CRM configuration (settings id)")
+    sync.add_argument("--full", action="store_true", help="read all 90 days again")
+    sync.set_defaults(run=lambda a: asyncio.run(_sync(a)))
+
+    search = verbs.add_parser("search", help="search imported tickets")
+    search.add_argument("text", nargs="*")
+    search.add_argument("--tenant")
+    for name in ("status", "channel", "agent", "email", "phone"):
+        search.add_argument(f"--{name}", action="append", default=[])
+    search.add_argument("--crm")
+    search.add_argument("--from", dest="closed_from", help="closed on or after (ISO date)")
+    search.add_argument("--to", dest="closed_to", help="closed before (ISO date)")
+    search.add_argument("--sort", choices=["relevance", "date"])
+    search.add_argument("--page", type=int)
+    search.add_argument("--page-size", type=int)
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(run=lambda a: asyncio.run(_search(a)))
+
+    show = verbs.add_parser("show", help="one ticket with its conversation (JSON)")
+    show.add_argument("crm_id")
+    show.add_argument("ticket_id")
+    show.add_argument("--tenant")
+    show.set_defaults(run=lambda a: asyncio.run(_show(a)))
+
+    purge = verbs.add_parser("purge", help="delete tickets closed more than 90 days ago")
+    purge.set_defaults(run=lambda a: asyncio.run(_purge(a)))

@@ -1,0 +1,160 @@
+"""Ticket search and viewer over HTTP, and the admin's view of each CRM's last sync.
+
+* ``GET /api/tickets`` -- search: ``q`` (free text over subject and conversation),
+  ``status``, ``channel``, ``agent`` (repeatable or comma separated), ``crm``,
+  ``closedFrom``/``closedTo`` (ISO dates or times), ``email``/``phone`` (a contact's past
+  tickets), ``sort`` (``relevance`` or ``date``), ``page``, ``pageSize``;
+* ``GET /api/tickets/{crmId}/{ticketId}`` -- one ticket with its conversation and the
+  link that opens it in its CRM.
+
+Both answer the tab (Teams SSO token; development mode without an app id) and
+contact-center platforms (``X-Api-Key``), each for its own tenant only.
+``GET /api/admin/tickets/sync`` lists each ticketing CRM's last sync (when, counts,
+rejections, error); ``POST /api/admin/tickets/sync`` (``{"crmId"?, "full"?}``) starts a
+sync in the background and answers 202.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from bot.adapters.inbound import json_body, validated
+from bot.errors import NotFound
+from bot.services.ticketing.archive import TicketQuery
+from bot.services.ticketing.ticketing import Ticketing, UnknownTicketingCrm
+from bot.web.admin_auth import admin_tenant
+from bot.web.interactions import api_key_tenant
+from bot.web.tab import tab_identity
+
+TICKETING = web.AppKey("ticketing", Ticketing)
+SYNCS = web.AppKey("ticket_syncs", set[asyncio.Task[None]])
+"""The syncs ``POST /api/admin/tickets/sync`` started and that are still running."""
+
+_LISTS = {"status": "statuses", "channel": "channels", "agent": "agents"}
+_SINGLE = {
+    "q": "text",
+    "crm": "crm_id",
+    "closedFrom": "closed_from",
+    "closedTo": "closed_to",
+    "sort": "sort",
+    "page": "page",
+    "pageSize": "page_size",
+}
+
+
+async def _tenant(request: web.Request) -> str:
+    """The caller's tenant: a platform's API key, else the tab's signed-in agent."""
+    if "X-Api-Key" in request.headers:
+        return api_key_tenant(request)
+    return (await tab_identity(request)).tenant_id
+
+
+def _values(request: web.Request, name: str) -> list[str]:
+    return [
+        v.strip() for raw in request.query.getall(name, []) for v in raw.split(",") if v.strip()
+    ]
+
+
+def parse_query(request: web.Request) -> TicketQuery:
+    """The search asked for by the query string; InvalidInput lists every refused field."""
+    fields: dict[str, Any] = {}
+    for name, field in _LISTS.items():
+        if values := _values(request, name):
+            fields[field] = tuple(values)
+    for name, field in _SINGLE.items():
+        if name in request.query:
+            fields[field] = request.query[name]
+    if emails := _values(request, "email"):
+        fields["requester_emails"] = tuple(emails)
+    if phones := _values(request, "phone"):
+        fields["requester_phones"] = tuple(phones)
+    return validated(TicketQuery, fields, "invalid ticket search")
+
+
+async def search_tickets(request: web.Request) -> web.Response:
+    tenant_id = await _tenant(request)
+    query = parse_query(request)
+    page = await request.app[TICKETING].search(tenant_id, query)
+    return web.json_response(page.model_dump(mode="json", by_alias=True))
+
+
+async def get_ticket(request: web.Request) -> web.Response:
+    tenant_id = await _tenant(request)
+    ticket = await request.app[TICKETING].ticket(
+        tenant_id, request.match_info["crm_id"], request.match_info["ticket_id"]
+    )
+    if ticket is None:
+        raise NotFound("no such ticket (or it is past its 90 days)")
+    body = ticket.model_dump(mode="json", by_alias=True, exclude={"tenant_id"})
+    body["openIn"] = {"label": f"Open in {ticket.crm_name}", "url": ticket.url}
+    return web.json_response(body)
+
+
+class SyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    crm_id: str | None = Field(None, max_length=64)
+    full: bool = False
+
+
+async def get_syncs(request: web.Request) -> web.Response:
+    tenant_id = admin_tenant(request)
+    ticketing = request.app[TICKETING]
+    states = {s.crm_id: s for s in await ticketing.last_syncs(tenant_id)}
+    crms = []
+    for stored in await ticketing.ticketing_crms(tenant_id):
+        state = states.get(stored.config.settings_id)
+        report = state.last_report if state else None
+        crms.append(
+            {
+                "crmId": stored.config.settings_id,
+                "displayName": stored.config.display_name,
+                "kind": stored.config.kind.value,
+                "lastSync": report.model_dump(mode="json", by_alias=True) if report else None,
+            }
+        )
+    return web.json_response({"crms": crms})
+
+
+async def post_sync(request: web.Request) -> web.Response:
+    tenant_id = admin_tenant(request)
+    raw = await json_body(request) if request.can_read_body else {}
+    asked = validated(SyncRequest, raw, "invalid sync request")
+    ticketing = request.app[TICKETING]
+    crms = [s.config.settings_id for s in await ticketing.ticketing_crms(tenant_id)]
+    if asked.crm_id is not None and asked.crm_id not in crms:
+        raise NotFound(f"no CRM {asked.crm_id!r} with ticketing switched on")
+
+    async def run() -> None:
+        with contextlib.suppress(UnknownTicketingCrm):  # deleted meanwhile
+            await ticketing.sync(tenant_id, crm_id=asked.crm_id, full=asked.full)
+
+    task = asyncio.get_running_loop().create_task(run())
+    request.app[SYNCS].add(task)
+    task.add_done_callback(request.app[SYNCS].discard)
+    started = [asked.crm_id] if asked.crm_id else crms
+    return web.json_response({"started": started, "full": asked.full}, status=202)
+
+
+def setup_tickets(app: web.Application, ticketing: Ticketing) -> None:
+    app[TICKETING] = ticketing
+    app[SYNCS] = set()
+    app.router.add_get("/api/tickets", search_tickets)
+    app.router.add_get("/api/tickets/{crm_id}/{ticket_id}", get_ticket)
+    app.router.add_get("/api/admin/tickets/sync", get_syncs)
+    app.router.add_post("/api/admin/tickets/sync", post_sync)
+
+    async def finish_syncs(app: web.Application) -> None:
+        syncs = app[SYNCS]
+        running = list(syncs)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+    app.on_shutdown.append(finish_syncs)
