@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.domain.tickets import TicketChannel
+from bot.services.audit import Actor, Door
 from bot.settings import Settings
 from bot.web.app import create_app
 from bot.web.tickets import SYNCS, TICKETING
@@ -92,7 +93,7 @@ async def test_admin_starts_a_sync_and_reads_each_crms_last_sync(
     ticketing = client.app[TICKETING]
     await ticketing.configs.create(
         zendesk_config(str(server.make_url(""))),
-        "test",
+        Actor("test", Door.cli),
     )
 
     unknown = await client.post("/api/admin/tickets/sync", json={"crmId": "nope"}, headers=ADMIN)

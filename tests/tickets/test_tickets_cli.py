@@ -15,6 +15,7 @@ from bot.adapters.storage.local import LocalStore
 from bot.cli import tickets as cli
 from bot.cli.main import parser
 from bot.domain.tickets import ImportReport
+from bot.services.audit import Actor, Door
 from bot.services.crm_configs import CrmConfigs
 from bot.services.secret_box import SecretBox
 from bot.services.ticketing.sync import Progress
@@ -49,7 +50,7 @@ async def test_sync_prints_progress_and_the_report_then_search_finds(
     store = LocalStore(data_dir / "state.sqlite3")
     await CrmConfigs(store, SecretBox.from_setting(KEY)).create(
         zendesk_config(str(server.make_url("")), language="german"),
-        "test",
+        Actor("test", Door.cli),
     )
     await store.close()
 
