@@ -51,7 +51,7 @@ _SINGLE = {
 async def _tenant(request: web.Request) -> str:
     """The caller's tenant: a platform's API key, else the tab's signed-in agent."""
     if "X-Api-Key" in request.headers:
-        return api_key_tenant(request)
+        return await api_key_tenant(request)
     return (await tab_identity(request)).tenant_id
 
 

@@ -71,7 +71,7 @@ async def test_bad_searches_and_callers_are_refused(
     client = await client_for(aiohttp_client, settings)
     unknown = await client.get("/api/tickets", headers={"X-Api-Key": "nope"})
     assert unknown.status == 401
-    assert (await unknown.json())["detail"] == "missing or unknown X-Api-Key"
+    assert "X-Api-Key" in (await unknown.json())["detail"]
     assert unknown.content_type == "application/problem+json"
     bad = await client.get(
         "/api/tickets?status=open&pageSize=1000&closedFrom=yesterday", headers=API
