@@ -30,7 +30,7 @@ from bot.services.ticketing.archive import TicketQuery
 from bot.services.ticketing.ticketing import Ticketing, UnknownTicketingCrm
 from bot.web.admin_auth import admin_tenant
 from bot.web.interactions import api_key_tenant
-from bot.web.tab import tab_identity
+from bot.web.tab import FRAME_ANCESTORS, STATIC_DIR, tab_identity
 
 TICKETING = web.AppKey("ticketing", Ticketing)
 SYNCS = web.AppKey("ticket_syncs", set[asyncio.Task[None]])
@@ -142,9 +142,18 @@ async def post_sync(request: web.Request) -> web.Response:
     return web.json_response({"started": started, "full": asked.full}, status=202)
 
 
+async def tickets_page(request: web.Request) -> web.StreamResponse:
+    """The tab's Tickets page (a static tab; its API calls carry the SSO token)."""
+    response = web.FileResponse(STATIC_DIR / "tickets.html")
+    response.headers["Content-Security-Policy"] = FRAME_ANCESTORS
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
 def setup_tickets(app: web.Application, ticketing: Ticketing) -> None:
     app[TICKETING] = ticketing
     app[SYNCS] = set()
+    app.router.add_get("/tab/tickets", tickets_page)
     app.router.add_get("/api/tickets", search_tickets)
     app.router.add_get("/api/tickets/{crm_id}/{ticket_id}", get_ticket)
     app.router.add_get("/api/admin/tickets/sync", get_syncs)

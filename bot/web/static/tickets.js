@@ -1,0 +1,146 @@
+/* crmcard Tickets page: search imported tickets, read one, open it in its CRM.
+   ?email=&phone= (or a Teams deep link's subEntityId "email=...&phone=...") narrows the
+   search to one contact's past tickets: the customer card's "Past tickets" entry. */
+(function () {
+  "use strict";
+  var params = new URLSearchParams(location.search);
+  var state = { token: null, inTeams: false, page: 1, contact: {} };
+  var $ = function (id) { return document.getElementById(id); };
+
+  function showStatus(text) { $("status").textContent = text || ""; $("status").hidden = !text; }
+
+  function headers() {
+    return state.token ? { Authorization: "Bearer " + state.token } : {};
+  }
+
+  function url(path, query) {
+    var q = new URLSearchParams(query || {});
+    if (params.get("tenant")) q.set("tenant", params.get("tenant"));
+    var s = q.toString();
+    return path + (s ? "?" + s : "");
+  }
+
+  function get(path, query) {
+    return fetch(url(path, query), { headers: headers() }).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) throw new Error(body.detail || "HTTP " + r.status);
+        return body;
+      });
+    });
+  }
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function when(iso) { return new Date(iso).toLocaleString(); }
+
+  function asked() {
+    var form = new FormData($("search"));
+    var query = {};
+    form.forEach(function (value, key) { if (value) query[key] = value; });
+    Object.keys(state.contact).forEach(function (k) { query[k] = state.contact[k]; });
+    query.page = String(state.page);
+    return query;
+  }
+
+  function search() {
+    $("results").setAttribute("aria-busy", "true");
+    return get("/api/tickets", asked()).then(function (body) {
+      showStatus("");
+      var list = $("results");
+      list.textContent = "";
+      if (!body.tickets.length) list.appendChild(el("li", "empty", "No tickets found."));
+      body.tickets.forEach(function (t) {
+        var item = el("li");
+        var button = el("button");
+        button.type = "button";
+        button.appendChild(el("strong", null, t.subject));
+        button.appendChild(el("div", "meta", [
+          "#" + t.number, t.status, t.channel || "unknown channel", t.agentName,
+          when(t.closedAt)].join(" · ")));
+        button.addEventListener("click", function () { open(t, button); });
+        item.appendChild(button);
+        list.appendChild(item);
+      });
+      $("page").textContent = "page " + body.page;
+      $("prev").disabled = body.page <= 1;
+      $("next").disabled = !body.hasMore;
+      list.setAttribute("aria-busy", "false");
+    }).catch(function (e) { showStatus("Search failed: " + e.message); });
+  }
+
+  function open(summary, button) {
+    Array.prototype.forEach.call(document.querySelectorAll("#results button"), function (b) {
+      b.removeAttribute("aria-current");
+    });
+    button.setAttribute("aria-current", "true");
+    var path = "/api/tickets/" + encodeURIComponent(summary.crmId) + "/" +
+      encodeURIComponent(summary.externalId);
+    return get(path).then(function (t) {
+      var view = $("viewer");
+      view.textContent = "";
+      view.hidden = false;
+      view.appendChild(el("h2", null, t.subject));
+      view.appendChild(el("div", "meta", [
+        t.crmName + " #" + t.number, t.status, t.channel || "unknown channel",
+        "agent " + t.agentName, "requester " + (t.requesterName || "unknown"),
+        "closed " + when(t.closedAt)].join(" · ")));
+      var link = el("a", "open-in", t.openIn.label);
+      link.href = t.openIn.url;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      link.addEventListener("click", function (event) {
+        if (state.inTeams) { event.preventDefault(); window.microsoftTeams.app.openLink(t.openIn.url); }
+      });
+      view.appendChild(link);
+      t.messages.forEach(function (m) {
+        var message = el("div", "message" + (m.fromAgent ? " agent" : ""));
+        message.appendChild(el("div", "meta", m.author + " · " + when(m.at) +
+          (m.public ? "" : " · internal note")));
+        message.appendChild(el("div", "body", m.body));
+        view.appendChild(message);
+      });
+    }).catch(function (e) { showStatus("Could not open the ticket: " + e.message); });
+  }
+
+  function readContact(source) {
+    var q = new URLSearchParams(source || "");
+    ["email", "phone"].forEach(function (k) { if (q.get(k)) state.contact[k] = q.get(k); });
+    var who = Object.keys(state.contact).map(function (k) { return state.contact[k]; });
+    $("contact").textContent = who.length ? "Past tickets of " + who.join(", ") : "";
+  }
+
+  function teams() {
+    var t = window.microsoftTeams;
+    if (!t || window.parent === window) return Promise.resolve();
+    return t.app.initialize().then(function () {
+      state.inTeams = true;
+      return t.app.getContext();
+    }).then(function (ctx) {
+      readContact(ctx.page && ctx.page.subPageId);
+      return t.authentication.getAuthToken();
+    }).then(function (token) { state.token = token; t.app.notifySuccess(); })
+      .catch(function (e) { showStatus("Teams sign-in failed: " + (e && e.message || e)); });
+  }
+
+  $("search").addEventListener("submit", function (event) {
+    event.preventDefault();
+    state.page = 1;
+    search();
+  });
+  $("prev").addEventListener("click", function () { state.page -= 1; search(); });
+  $("next").addEventListener("click", function () { state.page += 1; search(); });
+
+  readContact(location.search);
+  ["q", "status", "channel", "agent", "sort"].forEach(function (k) {
+    if (params.get(k)) $("search").elements[k].value = params.get(k);
+  });
+  teams().then(function () {
+    $("dev-banner").hidden = state.inTeams;  // outside Teams only development mode answers
+    return search();
+  });
+})();

@@ -1,0 +1,81 @@
+"""The Tickets page in headless Chromium: search, filter, read a ticket, open it in its CRM."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.domain.tickets import TicketChannel
+from bot.settings import Settings
+from bot.web.app import create_app
+from bot.web.tickets import TICKETING
+from tests.tab.test_tab_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.tickets.factories import ticket
+
+pytestmark = pytest.mark.browser
+
+
+async def test_search_read_and_open_in_the_crm(
+    aiohttp_server: Callable[..., Any], settings: Settings
+) -> None:
+    playwright_api = pytest.importorskip("playwright.async_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("no /usr/bin/chromium")
+    app = create_app(settings.model_copy(update={"ticket_sync_minutes": 0}))
+    server = await aiohttp_server(app)
+    base = str(server.make_url("")).rstrip("/")
+    recent = datetime.now(UTC) - timedelta(days=2)
+    await app[TICKETING].archive.put_tickets(
+        [
+            ticket("7", subject="Refund for order 77", body="Refund sent today", closed_at=recent),
+            ticket(
+                "8",
+                subject="WhatsApp login",
+                channel=TicketChannel.whatsapp,
+                requester_email="other@example.com",
+                closed_at=recent,
+            ),
+        ]
+    )
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            expect = playwright_api.expect
+            await page.goto(f"{base}/tab/tickets?tenant=demo-tenant")
+            await expect(page.locator("#dev-banner")).to_be_visible()
+            results = page.locator("#results li")
+            await expect(results).to_have_count(2)
+
+            await page.fill("input[name=q]", "refunds")
+            await page.click("button[type=submit]")
+            await expect(results).to_have_count(1)
+            await page.get_by_role("button", name="Refund for order 77").click()
+            viewer = page.locator("#viewer")
+            await expect(viewer).to_contain_text("Refund sent today")
+            await expect(viewer).to_contain_text("agent Ada Lovelace")
+            link = page.get_by_role("link", name="Open in Zendesk")
+            assert await link.get_attribute("href") == "https://example.zendesk.com/agent/tickets/7"
+
+            await page.select_option("select[name=channel]", "whatsapp")
+            await page.fill("input[name=q]", "")
+            await page.click("button[type=submit]")
+            await expect(results).to_have_count(1)
+            await expect(results).to_contain_text("WhatsApp login")
+
+            # the customer card's "Past tickets": one contact's tickets only
+            await page.goto(f"{base}/tab/tickets?tenant=demo-tenant&email=edward@example.com")
+            await expect(page.locator("#contact")).to_have_text(
+                "Past tickets of edward@example.com"
+            )
+            await expect(results).to_have_count(1)
+            await expect(results).to_contain_text("Refund for order 77")
+            assert errors == []
+        finally:
+            await browser.close()
