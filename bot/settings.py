@@ -164,6 +164,11 @@ class Settings(BaseSettings):
         description="PostgreSQL connection URI for the ticket archive, e.g. "
         "postgresql://user:password@host:5432/crmcard?sslmode=require",
     )
+    ticket_postgres_entra: bool = Field(
+        False,
+        description="sign in to PostgreSQL as the app's managed identity (MicrosoftAppId) "
+        "with Entra access tokens instead of a password in the DSN",
+    )
     ticket_sync_minutes: float = Field(
         15.0,
         ge=0,

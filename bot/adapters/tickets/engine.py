@@ -8,6 +8,7 @@ from collections.abc import Callable
 import aiohttp
 
 from bot.adapters.crm.ticket_sources import ticket_source
+from bot.adapters.tickets.entra_password import ManagedIdentityPassword
 from bot.adapters.tickets.postgres import PostgresTicketArchive
 from bot.adapters.tickets.sqlite import SqliteTicketArchive
 from bot.services.crm_configs import CrmConfigs
@@ -24,7 +25,10 @@ def open_archive(settings: Settings) -> TicketArchive:
         dsn = settings.ticket_postgres_dsn.get_secret_value()
         if not dsn:
             raise ValueError("CRMCARD_TICKET_STORE=postgres needs CRMCARD_TICKET_POSTGRES_DSN")
-        return PostgresTicketArchive(dsn)
+        password = (
+            ManagedIdentityPassword(settings.app_id) if settings.ticket_postgres_entra else None
+        )
+        return PostgresTicketArchive(dsn, password=password)
     return SqliteTicketArchive(settings.data_dir / "tickets.sqlite3")
 
 

@@ -6,11 +6,13 @@ conversation B, under a GIN index. A query is parsed with all three configuratio
 the three ``tsquery`` values are OR-ed, so it finds a ticket in whichever language it is
 written; hits are ranked by ``ts_rank``. Filters use B-tree indexes led by the tenant.
 The retention purge deletes in short transactions so searches keep running meanwhile.
+``password`` may be an async callable (asyncpg asks it on every new connection), e.g.
+:class:`~bot.adapters.tickets.entra_password.ManagedIdentityPassword`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -133,8 +135,16 @@ def _where(tenant_id: str, query: TicketQuery, text: str | None) -> _Where:
 class PostgresTicketArchive:
     """:class:`~bot.services.ticketing.archive.TicketArchive` on a PostgreSQL database."""
 
-    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        password: Callable[[], Awaitable[str]] | None = None,
+    ) -> None:
         self._dsn = dsn
+        self._password = password
         self._min_size = min_size
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
@@ -147,7 +157,7 @@ class PostgresTicketArchive:
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(
-            self._dsn, min_size=self._min_size, max_size=self._max_size
+            self._dsn, min_size=self._min_size, max_size=self._max_size, password=self._password
         )
         # one schema creator at a time when several instances start together
         async with self.pool.acquire() as connection, connection.transaction():
