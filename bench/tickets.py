@@ -1,0 +1,379 @@
+"""Ticket archive benchmarks: import rate, search latency at scale, search during the purge.
+
+    .venv/bin/python -m bench.tickets import [--tickets 20000] [--rounds 3]
+    .venv/bin/python -m bench.tickets search [--size 1000000] [--queries 400]
+
+``import``: the Zendesk incremental-export contract fake (``tests/tickets/fakes``) runs in
+its own process with ``--tickets`` solved tickets of three comments each; the real sync
+(``TicketSync`` + ``ZendeskExport``: export pages of 1,000, comments read 8 tickets at a
+time) imports them into SQLite and into PostgreSQL, interleaved, ``--rounds`` times each
+into a fresh archive. Reports tickets/s per round, the median and the spread. The fake
+applies no rate limit (a real account allows 10 export requests a minute: 10,000 tickets
+a minute, whatever the engine).
+
+``search``: builds an archive of ``--size`` tickets per engine through ``put_tickets``
+(the import's write path: stemming, FTS5 / tsvector, indexes), a third of them closed
+more than 90 days ago, then times ``--queries`` searches with a text term and two filters
+(channel + closed date range; status + agent), one at a time, and reports p50/p99. Then
+it purges the old third while the same searches run back to back, and reports their
+p99 during the purge and how long the purge took. The PostgreSQL server is a private one
+started by the bench (``tests/postgres.py``), fsync off like the tests' server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from bot.adapters.crm.http import RetryPolicy
+from bot.adapters.crm.zendesk import ZendeskCrm, ZendeskSettings
+from bot.adapters.crm.zendesk_tickets import ZendeskExport
+from bot.adapters.tickets.postgres import PostgresTicketArchive
+from bot.adapters.tickets.sqlite import SqliteTicketArchive
+from bot.domain.tickets import (
+    Language,
+    Message,
+    Ticket,
+    TicketChannel,
+    TicketStatus,
+)
+from bot.services.ticketing.archive import SortOrder, TicketArchive, TicketQuery
+from bot.services.ticketing.sync import TicketSync
+from tests.postgres import Postgres, start_postgres
+
+NOW = datetime.now(UTC)
+CHANNELS = list(TicketChannel)
+AGENTS = [f"agent{n}@example.com" for n in range(200)]
+WORDS = [f"w{n}" for n in range(20_000)]
+REAL = [
+    "invoice",
+    "refund",
+    "printer",
+    "router",
+    "password",
+    "login",
+    "delivery",
+    "shipment",
+    "broken",
+    "charge",
+    "account",
+    "upgrade",
+    "cancel",
+    "subscription",
+    "warranty",
+    "replacement",
+    "order",
+    "payment",
+    "card",
+    "address",
+    "email",
+]
+
+
+def _word(rng: random.Random) -> str:
+    # Zipf-like: a few words are frequent, most are rare
+    if rng.random() < 0.15:
+        return rng.choice(REAL)
+    return WORDS[min(int(rng.paretovariate(1.1)) - 1, len(WORDS) - 1)]
+
+
+def _text(rng: random.Random, words: int) -> str:
+    return " ".join(_word(rng) for _ in range(words))
+
+
+def synthetic(n: int, rng: random.Random, old: bool) -> Ticket:
+    closed = NOW - timedelta(days=rng.uniform(91, 120) if old else rng.uniform(0, 89))
+    agent = rng.choice(AGENTS)
+    return Ticket(
+        tenant_id="bench",
+        crm_id="zendesk",
+        crm_name="Zendesk",
+        external_id=str(n),
+        number=str(n),
+        subject=_text(rng, 6),
+        status=TicketStatus.solved if rng.random() < 0.7 else TicketStatus.closed,
+        channel=rng.choice(CHANNELS),
+        source_channel="email",
+        agent_email=agent,
+        agent_name="Bench Agent",
+        requester_name="Bench Customer",
+        requester_email=f"c{rng.randrange(100_000)}@example.com",
+        created_at=closed - timedelta(hours=3),
+        closed_at=closed,
+        language=Language.english,
+        url=f"https://bench.zendesk.com/agent/tickets/{n}",
+        messages=tuple(
+            Message(author="Bench", at=closed, body=_text(rng, 25), from_agent=i % 2 == 1)
+            for i in range(3)
+        ),
+    )
+
+
+def summary(values: list[float]) -> str:
+    median = statistics.median(values)
+    return f"median {median:,.0f} (min {min(values):,.0f}, max {max(values):,.0f})"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# -- the Zendesk fake in its own process ---------------------------------------------------
+
+
+def _serve_fake(tickets: int, port_out: Any) -> None:
+    from aiohttp import web
+
+    from tests.tickets.fakes.zendesk_exports import ZendeskExports
+
+    now = time.time()
+    fake = ZendeskExports(clock=lambda: now, rate_limit=None)
+    agents = [fake.add_user(f"Agent Number{n}", f"a{n}@example.com") for n in range(50)]
+    customer = fake.add_user("Some Customer", "cust@example.com", role="end-user")
+    rng = random.Random(3)
+    for n in range(tickets):
+        agent = agents[n % len(agents)]
+        fake.add_ticket(
+            _text(rng, 6),
+            assignee=agent,
+            requester=customer,
+            comments=[(customer, _text(rng, 25)), (agent, _text(rng, 25)), (customer, "thanks")],
+            solved_at=datetime.fromtimestamp(now, UTC) - timedelta(days=1),
+        )
+    fake.requests = _NoLog()  # type: ignore[assignment]
+
+    async def main() -> None:
+        runner = web.AppRunner(fake.app(), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port_out.send(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+class _NoLog(list[Any]):
+    """The fake's request log, kept empty: the bench sends tens of thousands."""
+
+    def append(self, item: Any) -> None:
+        return None
+
+
+async def _import_once(archive: TicketArchive, base_url: str) -> tuple[float, int]:
+    await archive.open()
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) as session:
+            crm = ZendeskCrm(
+                session,
+                ZendeskSettings(base_url, email="sync@example.com", api_token="zd-token"),
+                settings_id="zendesk",
+                policy=RetryPolicy(attempt_timeout=60, total_timeout=120),
+            )
+            source = ZendeskExport(crm, requests_per_minute=None)
+            sync = TicketSync(archive, source, "bench")
+            started = time.perf_counter()
+            report = await sync.run(full=True)
+            elapsed = time.perf_counter() - started
+        if report.error:
+            raise RuntimeError(report.error)
+        return report.tickets_imported / elapsed, report.tickets_imported
+    finally:
+        await archive.close()
+
+
+async def _fresh_pg_database(server: Postgres, name: str) -> str:
+    connection = await asyncpg.connect(server.dsn)
+    try:
+        await connection.execute(f"DROP DATABASE IF EXISTS {name}")
+        await connection.execute(f"CREATE DATABASE {name}")
+    finally:
+        await connection.close()
+    return server.dsn.rsplit("/", 1)[0] + f"/{name}"
+
+
+def run_import(tickets: int, rounds: int) -> None:
+    receive, send = multiprocessing.Pipe(duplex=False)
+    fake = multiprocessing.Process(target=_serve_fake, args=(tickets, send), daemon=True)
+    fake.start()
+    port = receive.recv()
+    base_url = f"http://127.0.0.1:{port}"
+    server = start_postgres()
+    rates: dict[str, list[float]] = {"sqlite": [], "postgres": []}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for round_ in range(rounds):
+                for engine in ("sqlite", "postgres"):
+                    archive: TicketArchive
+                    if engine == "sqlite":
+                        archive = SqliteTicketArchive(Path(tmp) / f"r{round_}.sqlite3")
+                    else:
+                        dsn = asyncio.run(_fresh_pg_database(server, f"bench_r{round_}"))
+                        archive = PostgresTicketArchive(dsn)
+                    rate, count = asyncio.run(_import_once(archive, base_url))
+                    rates[engine].append(rate)
+                    print(f"round {round_ + 1} {engine:8}: {count:,} tickets, {rate:,.0f}/s")
+    finally:
+        server.stop()
+        fake.terminate()
+    print(f"\nimport from the Zendesk fake, {tickets:,} tickets x 3 comments, {rounds} rounds")
+    for engine, values in rates.items():
+        target = 1_000 if engine == "sqlite" else 500
+        print(f"  {engine:8} tickets/s: {summary(values)}   target >= {target}")
+
+
+# -- search at scale -------------------------------------------------------------------------
+
+
+def _batches(size: int, batch: int = 2_000) -> Iterator[list[Ticket]]:
+    rng = random.Random(11)
+    for start in range(0, size, batch):
+        yield [synthetic(n, rng, old=n % 3 == 0) for n in range(start, min(size, start + batch))]
+
+
+async def build(archive: TicketArchive, size: int) -> float:
+    started = time.perf_counter()
+    done = 0
+    for batch in _batches(size):
+        await archive.put_tickets(batch)
+        done += len(batch)
+        if done % 100_000 == 0:
+            rate = done / (time.perf_counter() - started)
+            print(f"    built {done:,} ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+    return time.perf_counter() - started
+
+
+def queries(count: int) -> list[TicketQuery]:
+    rng = random.Random(5)
+    asked = []
+    for n in range(count):
+        term = rng.choice(REAL[:10]) if n % 2 else rng.choice(WORDS[20:200])
+        if n % 2:
+            asked.append(
+                TicketQuery(
+                    text=term,
+                    channels=(rng.choice(CHANNELS),),
+                    closed_from=NOW - timedelta(days=30),
+                    page_size=20,
+                )
+            )
+        else:
+            asked.append(
+                TicketQuery(
+                    text=term,
+                    statuses=(TicketStatus.solved,),
+                    agents=(rng.choice(AGENTS),),
+                    sort=SortOrder.date,
+                    page_size=20,
+                )
+            )
+    return asked
+
+
+async def time_searches(archive: TicketArchive, asked: list[TicketQuery]) -> list[float]:
+    took = []
+    for query in asked:
+        started = time.perf_counter()
+        await archive.search("bench", query)
+        took.append((time.perf_counter() - started) * 1000)
+    return took
+
+
+async def search_during(
+    archive: TicketArchive, asked: list[TicketQuery], work: Callable[[], Awaitable[int]]
+) -> tuple[list[float], float, int]:
+    took: list[float] = []
+    done = asyncio.Event()
+
+    async def searching() -> None:
+        while not done.is_set():
+            took.extend(await time_searches(archive, asked[:20]))
+
+    searcher = asyncio.create_task(searching())
+    started = time.perf_counter()
+    purged = await work()
+    elapsed = time.perf_counter() - started
+    done.set()
+    await searcher
+    return took, elapsed, purged
+
+
+async def _search_bench(archive: TicketArchive, engine: str, size: int, count: int) -> None:
+    await archive.open()
+    try:
+        built = await build(archive, size)
+        print(f"  {engine}: built {size:,} tickets in {built:,.0f} s ({size / built:,.0f}/s)")
+        asked = queries(count)
+        await time_searches(archive, asked[:40])  # warm caches
+        rounds = [await time_searches(archive, asked) for _ in range(3)]
+        for n, took in enumerate(rounds, 1):
+            print(
+                f"  {engine} round {n}: search p50 {percentile(took, 0.5):.1f} ms, "
+                f"p99 {percentile(took, 0.99):.1f} ms ({len(took)} queries)"
+            )
+        p99s = [percentile(t, 0.99) for t in rounds]
+        print(
+            f"  {engine}: search p99 median {statistics.median(p99s):.1f} ms "
+            f"(min {min(p99s):.1f}, max {max(p99s):.1f})   target <= 50 ms"
+        )
+        cutoff = NOW - timedelta(days=90)
+        took, elapsed, purged = await search_during(archive, asked, lambda: archive.purge(cutoff))
+        print(
+            f"  {engine}: purged {purged:,} tickets in {elapsed:,.1f} s; "
+            f"{len(took)} searches meanwhile: p50 {percentile(took, 0.5):.1f} ms, "
+            f"p99 {percentile(took, 0.99):.1f} ms, max {max(took):.1f} ms"
+        )
+    finally:
+        await archive.close()
+
+
+def run_search(size: int, count: int, engines: list[str]) -> None:
+    server = start_postgres(settings={"shared_buffers": "'512MB'", "work_mem": "'16MB'"})
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for engine in engines:
+                archive: TicketArchive
+                if engine == "sqlite":
+                    archive = SqliteTicketArchive(Path(tmp) / "search.sqlite3")
+                else:
+                    dsn = asyncio.run(_fresh_pg_database(server, "bench_search"))
+                    archive = PostgresTicketArchive(dsn)
+                asyncio.run(_search_bench(archive, engine, size, count))
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.tickets", description=__doc__)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    imports = verbs.add_parser("import")
+    imports.add_argument("--tickets", type=int, default=20_000)
+    imports.add_argument("--rounds", type=int, default=3)
+    search = verbs.add_parser("search")
+    search.add_argument("--size", type=int, default=1_000_000)
+    search.add_argument("--queries", type=int, default=400)
+    search.add_argument("--engine", action="append", choices=["sqlite", "postgres"])
+    args = parser.parse_args(argv)
+    if args.verb == "import":
+        run_import(args.tickets, args.rounds)
+    else:
+        run_search(args.size, args.queries, args.engine or ["sqlite", "postgres"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
