@@ -102,6 +102,7 @@ def accepted_environment_names() -> set[str]:
 
 FAKE_TENANT = "11111111-1111-1111-1111-111111111111"
 FAKE_CLIENT_ID = "22222222-2222-2222-2222-222222222222"
+FAKE_PRINCIPAL_ID = "44444444-4444-4444-4444-444444444444"
 FAKE_ACCOUNT_KEY = "ZmFrZS1hY2NvdW50LWtleQ=="
 TOKEN = re.compile(r"\s*(?:('(?:[^']|'')*')|(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(.))")
 
@@ -210,7 +211,11 @@ class Arm:
 
     def reference(self, rid: str) -> dict[str, Any]:
         if "/Microsoft.ManagedIdentity/userAssignedIdentities/" in rid:
-            return {"clientId": FAKE_CLIENT_ID, "tenantId": FAKE_TENANT}
+            return {
+                "clientId": FAKE_CLIENT_ID,
+                "tenantId": FAKE_TENANT,
+                "principalId": FAKE_PRINCIPAL_ID,
+            }
         raise AssertionError(f"no stand-in for reference({rid})")
 
 
