@@ -104,7 +104,7 @@ class SyncRequest(BaseModel):
 
 
 async def get_syncs(request: web.Request) -> web.Response:
-    tenant_id = admin_tenant(request)
+    tenant_id = await admin_tenant(request)
     ticketing = request.app[TICKETING]
     states = {s.crm_id: s for s in await ticketing.last_syncs(tenant_id)}
     crms = []
@@ -123,7 +123,7 @@ async def get_syncs(request: web.Request) -> web.Response:
 
 
 async def post_sync(request: web.Request) -> web.Response:
-    tenant_id = admin_tenant(request)
+    tenant_id = await admin_tenant(request)
     raw = await json_body(request) if request.can_read_body else {}
     asked = validated(SyncRequest, raw, "invalid sync request")
     ticketing = request.app[TICKETING]
