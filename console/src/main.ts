@@ -162,14 +162,18 @@ onRefused((error) => {
   if (!session) return;
   if (error.status === 403) {
     notAdminPage(error.message);
-  } else if (session.mode === "development") {
-    void session.signOut();
-    session = null;
-    useCredentials(null);
-    signInPage(t("signin.dev.refused"));
-  } else {
-    notAdminPage(error.message);
+    return;
   }
+  // 401: the credentials were not accepted; sign in again (Teams: nothing else to try)
+  const mode = session.mode;
+  if (mode === "teams") {
+    notAdminPage(error.message);
+    return;
+  }
+  if (mode === "development") void session.signOut();
+  session = null;
+  useCredentials(null);
+  signInPage(mode === "development" ? t("signin.dev.refused") : t("signin.entra.refused", { message: error.message }));
 });
 
 window.addEventListener("hashchange", () => void render());
