@@ -3,7 +3,9 @@
 ``POST /api/lookup`` (``X-Api-Key`` decides the tenant): one identifier in, the caller's
 name, records, routing (queue, skills) and a ``lookupId`` for the screen pop out.
 ``GET/PUT /api/admin/routing`` (``X-Admin-Key``): the tenant's routing rules, validated
-on the way in (at most five skills, no empty names).
+on the way in (at most five skills, no empty names). ``POST /api/admin/lookup``: the
+same lookup on the admin's door, to try the rules (``routing.rule`` names the one that
+fired).
 """
 
 from __future__ import annotations
@@ -17,11 +19,18 @@ from bot.web.admin_auth import admin_of
 from bot.web.interactions import CONTEXT, api_key_tenant
 
 
-async def post_lookup(request: web.Request) -> web.Response:
-    tenant_id = await api_key_tenant(request)
+async def _lookup(request: web.Request, tenant_id: str) -> web.Response:
     asked = await json_model(request, lookup.LookupRequest, "invalid lookup")
     answer = await lookup.lookup(request.app[CONTEXT], tenant_id, asked)
     return web.json_response(answer.body())
+
+
+async def post_lookup(request: web.Request) -> web.Response:
+    return await _lookup(request, await api_key_tenant(request))
+
+
+async def try_lookup(request: web.Request) -> web.Response:
+    return await _lookup(request, admin_of(request).tenant_id)
 
 
 def _dump(config: RoutingConfig) -> dict[str, object]:
@@ -44,5 +53,6 @@ async def put_routing(request: web.Request) -> web.Response:
 
 def setup_lookup(app: web.Application) -> None:
     app.router.add_post("/api/lookup", post_lookup)
+    app.router.add_post("/api/admin/lookup", try_lookup)
     app.router.add_get("/api/admin/routing", get_routing)
     app.router.add_put("/api/admin/routing", put_routing)

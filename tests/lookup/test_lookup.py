@@ -177,3 +177,18 @@ async def test_unknown_lookup_id_still_opens_the_card(
     assert response.status == 202, await response.text()
     text = json.dumps(fake.cards()[-1].card, ensure_ascii=False)
     assert "Routed:" not in text and "Current interaction" in text
+
+
+async def test_an_admin_tries_the_rules_on_the_admin_door(bot_client: Client) -> None:
+    await put_rules(bot_client)
+    response = await bot_client.post(
+        "/api/admin/lookup", json={"phone": "+1 555 0100"}, headers=ADMIN
+    )
+    answer = await response.json()
+    assert response.status == 200
+    assert answer["routing"]["rule"] == "gold accounts"
+    assert answer["name"] == "Edward Ferrars"
+    platform = await bot_client.post(
+        "/api/admin/lookup", json={"phone": "+1 555 0100"}, headers=KEY
+    )
+    assert platform.status == 401  # the platform's key is not an admin's

@@ -2,10 +2,12 @@
 import { crmsPage } from "./crms";
 import { keysPage } from "./keys";
 import { policiesPage } from "./policies";
+import { routingPage } from "./routing";
 import { writebacksPage } from "./writebacks";
 import { auditPage } from "./audit";
 import { mappingsPage } from "./mappings";
+import { overviewPage } from "./overview";
 import type { Page } from "./types";
 
 export type { Page } from "./types";
-export const PAGES: Page[] = [crmsPage, mappingsPage, policiesPage, keysPage, writebacksPage, auditPage];
+export const PAGES: Page[] = [overviewPage, crmsPage, mappingsPage, policiesPage, routingPage, keysPage, writebacksPage, auditPage];
