@@ -62,6 +62,7 @@ async def test_admin_sets_up_a_rest_crm_and_follows_a_call_to_its_write_back(
         browser = await launch(playwright)
         try:
             page, errors = await new_page(browser)
+            await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
             textbox = lambda name: page.get_by_role("textbox", name=name, exact=False)  # noqa: E731
             await page.goto(base + "/admin")
             await expect(page.locator("#dev-banner")).to_contain_text("Development mode")
@@ -156,16 +157,29 @@ async def test_admin_sets_up_a_rest_crm_and_follows_a_call_to_its_write_back(
                 "Record creation is off"
             )
 
+            # a platform key, shown once with a copy button
+            await page.get_by_role("link", name="Platform keys").click()
+            await textbox("Name").fill("CXone test")
+            await page.get_by_role("button", name="Create key").click()
+            shown = page.locator("[data-new-key]")
+            await expect(shown).to_be_focused()
+            key = await shown.input_value()
+            assert len(key) >= 20
+            await page.get_by_role("button", name="Copy").click()
+            await expect(page.get_by_text("Copied.")).to_be_visible()
+            assert await page.evaluate("navigator.clipboard.readText()") == key
+            await screenshots(page, "keys")
+
             # the platform sends a call: the agent's card shows the CRM's record
             for second, event in enumerate(("assigned", "connected")):
-                assert await call(http, "demo-key", event, second) == 202
+                assert await call(http, key, event, second) == 202
             tab = await browser.new_page()
             await tab.goto(base + "/tab")
             await expect(tab.locator("#card")).to_contain_text("Jane Doe")
             await tab.get_by_role("button", name="Link", exact=True).first.click()
             await expect(tab.get_by_role("button", name="Linked", exact=True)).to_have_count(1)
-            assert await call(http, "demo-key", "ended", 5) == 202
-            assert await call(http, "demo-key", "acw-completed", 6) == 202
+            assert await call(http, key, "ended", 5) == 202
+            assert await call(http, key, "acw-completed", 6) == 202
             await drain(app[WRITEBACK])
 
             # the generic REST CRM takes no timeline: the write-back is parked, with why
@@ -185,6 +199,16 @@ async def test_admin_sets_up_a_rest_crm_and_follows_a_call_to_its_write_back(
                 await page.get_by_role("button", name="Export CSV").click()
             exported = Path(await (await download.value).path()).read_text()
             assert "crm.create" in exported
+
+            # the key is revoked: the platform gets 401 at once
+            await page.get_by_role("link", name="Platform keys").click()
+            await expect(page.get_by_role("row").filter(has_text="CXone test")).to_contain_text(
+                "by"
+            )
+            await page.get_by_role("button", name="Revoke CXone test").click()
+            await page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
+            await expect(page.get_by_text("No platform key yet.")).to_be_visible()
+            assert await call(http, key, "assigned", 7) == 401
             assert errors == []
         finally:
             await browser.close()
