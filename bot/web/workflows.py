@@ -4,6 +4,8 @@
   authenticated by the tenant's ``X-Api-Key`` (the key decides the tenant).
 * ``GET /api/admin/workflows`` and ``GET/PUT/DELETE /api/admin/workflows/{workflowId}``:
   the tenant's admin (``X-Admin-Key``) keeps the definitions; a PUT is validated.
+* ``POST /api/admin/workflows/{workflowId}/run``: the same run on the admin's door, to
+  try a workflow from the admin console.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from bot.web.interactions import CONTEXT, api_key_tenant
 
 
 async def execute(request: web.Request) -> web.Response:
-    tenant_id = await api_key_tenant(request)
+    return await _run(request, await api_key_tenant(request))
+
+
+async def run(request: web.Request) -> web.Response:
+    return await _run(request, admin_of(request).tenant_id)
+
+
+async def _run(request: web.Request, tenant_id: str) -> web.Response:
     body = await json_model(request, ExecuteRequest, "invalid workflow request")
     workflow_id = request.match_info["workflowId"]
     result = await workflows.execute(request.app[CONTEXT], tenant_id, workflow_id, body)
@@ -72,3 +81,4 @@ def setup_workflows(app: web.Application) -> None:
     app.router.add_get("/api/admin/workflows/{workflowId}", get_workflow)
     app.router.add_put("/api/admin/workflows/{workflowId}", put_workflow)
     app.router.add_delete("/api/admin/workflows/{workflowId}", delete_workflow)
+    app.router.add_post("/api/admin/workflows/{workflowId}/run", run)

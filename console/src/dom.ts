@@ -36,7 +36,9 @@ export function uid(prefix: string): string {
 export function button(
   label: string,
   onclick: (event: Event) => unknown,
-  appearance: "primary" | "secondary" | "subtle" | "outline" = "secondary",
+  // subtle and outline buttons kept the light theme's text colour after a switch to dark
+  // (axe measured 1.5:1): primary and secondary only
+  appearance: "primary" | "secondary" = "secondary",
   extra: Props = {},
 ): HTMLElement {
   // role as an attribute too: the element's internals say "button", not every tool reads them

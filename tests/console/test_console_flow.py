@@ -14,7 +14,14 @@ from bot.web.admin_outbox import WRITEBACK
 from bot.web.app import create_app
 from tests.activities import installed, interaction_event
 from tests.connector import FakeConnector
-from tests.console.browser import launch, new_page, playwright_api, screenshots
+from tests.console.browser import (
+    ARTIFACTS,
+    assert_accessible,
+    launch,
+    new_page,
+    playwright_api,
+    screenshots,
+)
 from tests.crm.fakes.rest import RestFake
 from tests.writeback.harness import drain
 
@@ -138,6 +145,24 @@ async def test_admin_sets_up_a_rest_crm_and_follows_a_call_to_its_write_back(
             await expect(found).to_contain_text('Rule "Everyone known" fired')
             await screenshots(page, "routing")
 
+            # a search workflow: refused without a phone/email/name criterion, then run
+            await page.get_by_role("link", name="Workflows").click()
+            await page.get_by_role("button", name="Add a workflow").click()
+            await textbox("Workflow ID").fill("find-person")
+            await textbox("Name").fill("Find a person")
+            await textbox("Search criteria").fill("custom company company")
+            await page.get_by_role("button", name="Save workflow").click()
+            await expect(page.locator(".form-error")).to_contain_text("custom criteria narrow")
+            await textbox("Search criteria").fill("phone phone")
+            await page.get_by_role("button", name="Save workflow").click()
+            await expect(page.get_by_role("heading", name="Workflow find-person")).to_be_visible()
+            await textbox("Inputs").fill("phone=+1 415 555 0100")
+            await page.get_by_role("button", name="Run", exact=True).click()
+            await expect(page.get_by_role("status").filter(has_text="It ran")).to_contain_text(
+                "Jane Doe"
+            )
+            await screenshots(page, "workflow")
+
             # the default record-creation policy: title preview handles a missing value
             await page.get_by_role("link", name="Record creation").click()
             heading = page.get_by_role("heading", name="Record-creation policies")
@@ -209,6 +234,19 @@ async def test_admin_sets_up_a_rest_crm_and_follows_a_call_to_its_write_back(
             await page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
             await expect(page.get_by_text("No platform key yet.")).to_be_visible()
             assert await call(http, key, "assigned", 7) == 401
+
+            # Teams' high-contrast theme, and the width of a Teams side panel
+            await page.goto(base + "/admin?theme=contrast#/crms")
+            await expect(page.get_by_role("heading", name="CRM connections")).to_be_visible()
+            assert await page.evaluate("document.documentElement.dataset.theme") == "contrast"
+            await assert_accessible(page, "crms (high contrast)")
+            await page.set_viewport_size({"width": 320, "height": 800})
+            await page.goto(base + "/admin#/policies/_default")
+            await expect(page.locator("output.preview")).not_to_be_empty()
+            await assert_accessible(page, "policy (side panel)")
+            overflow = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            assert await page.evaluate(overflow) <= 0
+            await page.screenshot(path=str(ARTIFACTS / "policy-side-panel.png"), full_page=True)
             assert errors == []
         finally:
             await browser.close()

@@ -276,3 +276,14 @@ async def test_execute_is_authenticated_and_checked(client: Client) -> None:
         headers={"X-Api-Key": "other-key"},
     )
     assert other.status == 404  # another tenant's script cannot run this tenant's workflow
+
+
+async def test_an_admin_runs_a_workflow_on_the_admin_door(client: Client) -> None:
+    assert (await put(client, "find", SEARCH))[0] == 200
+    body = {"inputs": {"email": "edward.ferrars@example.com"}}
+    response = await client.post("/api/admin/workflows/find/run", json=body, headers=ADMIN)
+    assert response.status == 200, await response.text()
+    answer = await response.json()
+    assert answer == (await run(client, "find", body))[1]
+    refused = await client.post("/api/admin/workflows/find/run", json=body, headers=API)
+    assert refused.status == 401  # the platform's key is not an admin's

@@ -210,7 +210,7 @@ async function detailPage(id: string, refresh: () => void): Promise<HTMLElement>
         if (!(await confirmDialog(t("crm.delete.title"), t("crm.delete.body", { name: str(crm, "display_name") }), t("crm.delete")))) return;
         await send("DELETE", one(id));
         go("#/crms");
-      }, "outline"),
+      }),
     ),
     result,
   );

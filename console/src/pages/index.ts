@@ -3,6 +3,7 @@ import { crmsPage } from "./crms";
 import { keysPage } from "./keys";
 import { policiesPage } from "./policies";
 import { routingPage } from "./routing";
+import { workflowsPage } from "./workflows";
 import { writebacksPage } from "./writebacks";
 import { auditPage } from "./audit";
 import { mappingsPage } from "./mappings";
@@ -10,4 +11,4 @@ import { overviewPage } from "./overview";
 import type { Page } from "./types";
 
 export type { Page } from "./types";
-export const PAGES: Page[] = [overviewPage, crmsPage, mappingsPage, policiesPage, routingPage, keysPage, writebacksPage, auditPage];
+export const PAGES: Page[] = [overviewPage, crmsPage, mappingsPage, workflowsPage, policiesPage, routingPage, keysPage, writebacksPage, auditPage];

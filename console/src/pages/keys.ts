@@ -90,7 +90,7 @@ export const keysPage: Page = {
             if (!(await confirmDialog(t("keys.revoke.title"), t("keys.revoke.body", { name: str(key, "name") }), t("keys.revoke")))) return;
             await send("DELETE", `${BASE}/${encodeURIComponent(str(key, "id"))}`);
             ctx.refresh();
-          }, "outline", { "aria-label": t("keys.revoke.named", { name: str(key, "name") }) }),
+          }, "secondary", { "aria-label": t("keys.revoke.named", { name: str(key, "name") }) }),
         ]),
         t("keys.list"),
       ),

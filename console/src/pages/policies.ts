@@ -121,7 +121,7 @@ function titleEditor(template: string): HTMLElement {
           control.value = `${control.value.slice(0, at)}{${name}}${control.value.slice(end)}`;
           control.focus();
           later();
-        }, "outline", { "aria-label": t("policy.insert", { name }), class: "chip" }),
+        }, "secondary", { "aria-label": t("policy.insert", { name }), class: "chip" }),
       ),
     );
     samples.replaceChildren(
@@ -172,7 +172,7 @@ async function editPage(queue: string, ctx: PageContext): Promise<HTMLElement> {
             if (!(await confirmDialog(t("policy.delete.title"), t("policy.delete.body", { queue: queueName(queue) }), t("policy.delete")))) return;
             await send("DELETE", one(queue));
             location.hash = "#/policies";
-          }, "outline")
+          })
         : null,
       saved,
     ),
