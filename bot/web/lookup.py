@@ -30,7 +30,7 @@ async def post_lookup(request: web.Request) -> web.Response:
 
 
 async def try_lookup(request: web.Request) -> web.Response:
-    return await _lookup(request, admin_of(request).tenant_id)
+    return await _lookup(request, (await admin_of(request)).tenant_id)
 
 
 def _dump(config: RoutingConfig) -> dict[str, object]:

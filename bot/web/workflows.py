@@ -25,7 +25,7 @@ async def execute(request: web.Request) -> web.Response:
 
 
 async def run(request: web.Request) -> web.Response:
-    return await _run(request, admin_of(request).tenant_id)
+    return await _run(request, (await admin_of(request)).tenant_id)
 
 
 async def _run(request: web.Request, tenant_id: str) -> web.Response:

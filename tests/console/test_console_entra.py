@@ -124,7 +124,6 @@ async def test_msal_signs_in_with_pkce_and_sends_the_entra_token_to_the_admin_ap
             await browser.close()
 
 
-@pytest.mark.xfail(reason="the admin API does not accept Entra tokens yet", strict=False)
 async def test_an_admin_reaches_the_console_and_an_agent_is_sent_to_their_admin(
     aiohttp_server: Any,
     tmp_path: Path,
