@@ -12,7 +12,7 @@ export type Mode = "development" | "teams" | "entra";
 
 export interface Session extends Credentials {
   mode: Mode;
-  who: string;
+  who: string; // shown in the header; set from /api/admin/me once signed in
   theme?: string;
   locale?: string;
   signOut(): Promise<void>;

@@ -4,7 +4,7 @@ import "@fluentui/web-components/button.js";
 import "@fluentui/web-components/text-input.js";
 import "@fluentui/web-components/textarea.js";
 import "@fluentui/web-components/badge.js";
-import { ApiError, onRefused, useCredentials } from "./api";
+import { ApiError, get, onRefused, useCredentials } from "./api";
 import { EntraSignIn, Session, developmentSession, storedDevelopmentSession, teamsSession } from "./auth";
 import { readConfig } from "./config";
 import { button, submit, field, h, message, showErrors, values } from "./dom";
@@ -57,7 +57,7 @@ function signInPage(problem?: string): void {
         showErrors(form, new ApiError(400, t("signin.dev.missing"), [{ path: "adminKey", message: t("signin.dev.missing") }]));
         return;
       }
-      start(developmentSession(key));
+      void start(developmentSession(key));
     });
     main.append(form);
   } else {
@@ -152,10 +152,17 @@ async function render(): Promise<void> {
   headingFocus(main);
 }
 
-function start(next: Session): void {
+/** Signed in: who the admin API says we are (a 403 shows "ask your Teams admin"). */
+async function start(next: Session): Promise<void> {
   session = next;
   useCredentials(next);
-  void render();
+  try {
+    const me = await get<{ name?: string; tenantId?: string }>("/api/admin/me");
+    if (session === next) next.who = t("shell.who", { name: me.name ?? "", tenant: me.tenantId ?? "" });
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 401 || error.status === 403)) return;
+  }
+  if (session === next) await render();
 }
 
 onRefused((error) => {
@@ -185,21 +192,21 @@ async function boot(): Promise<void> {
   if (teams) {
     applyTheme(teams.theme);
     await useLocale(teams.locale);
-    start(teams);
+    await start(teams);
     return;
   }
   browserTheme();
   await useLocale(navigator.language);
   if (config.mode === "development") {
     const stored = storedDevelopmentSession();
-    if (stored) start(stored);
+    if (stored) await start(stored);
     else signInPage();
     return;
   }
   entra = new EntraSignIn(config);
   try {
     const resumed = await entra.resume();
-    if (resumed) start(resumed);
+    if (resumed) await start(resumed);
     else signInPage();
   } catch (error) {
     signInPage(t("signin.entra.failed", { message: String((error as Error).message ?? error) }));
