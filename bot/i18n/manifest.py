@@ -1,6 +1,7 @@
 """The Teams app manifest in German and French: its ``localizationInfo`` files.
 
-The manifest template's names, descriptions, tab names and bot commands are message ids
+The manifest template's names, descriptions, tab names, bot commands and the message
+extension's search command are message ids
 of the same catalogues as the cards; the package build writes the file of each language
 its ``localizationInfo`` names (``de.json``, ``fr.json``), following Microsoft's
 localization schema.
@@ -30,6 +31,15 @@ def localizable(manifest: dict[str, Any]) -> dict[str, str]:
                 for field in ("title", "description"):
                     key = f"bots[{bot_index}].commandLists[{list_index}].commands[{index}].{field}"
                     found[key] = command[field]
+    for index, command in enumerate(manifest.get("composeExtensions", [{}])[0].get("commands", [])):
+        prefix = f"composeExtensions[0].commands[{index}]"
+        for field in ("title", "description"):
+            if command.get(field):
+                found[f"{prefix}.{field}"] = command[field]
+        for number, parameter in enumerate(command.get("parameters", [])):
+            for field in ("title", "description"):
+                if parameter.get(field):
+                    found[f"{prefix}.parameters[{number}].{field}"] = parameter[field]
     return found
 
 

@@ -104,6 +104,16 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+async def stored_configs(store: Store, tenant_id: str) -> list[StoredCrmConfig]:
+    """The tenant's configurations, oldest first (the card's CRM order); no secret opened."""
+    found = []
+    async for key in store.keys(keys.crm_configs_prefix(tenant_id)):
+        stored = await read_model(store, key, StoredCrmConfig)
+        if stored is not None and stored.config.tenant_id == tenant_id:
+            found.append(stored)
+    return sorted(found, key=lambda s: (s.created_at, s.config.settings_id))
+
+
 class CrmConfigs:
     """Create, list, change, disable and delete a tenant's CRM configurations."""
 
@@ -150,12 +160,7 @@ class CrmConfigs:
 
     async def list(self, tenant_id: str) -> list[StoredCrmConfig]:
         """The tenant's configurations, oldest first (the card's CRM order)."""
-        found = []
-        async for key in self.store.keys(keys.crm_configs_prefix(tenant_id)):
-            stored = await read_model(self.store, key, StoredCrmConfig)
-            if stored is not None and stored.config.tenant_id == tenant_id:
-                found.append(stored)
-        return sorted(found, key=lambda s: (s.created_at, s.config.settings_id))
+        return await stored_configs(self.store, tenant_id)
 
     # -- changing -----------------------------------------------------------------------
 

@@ -148,7 +148,7 @@ def can_find_numbers(client: CrmClient) -> bool:
     return False
 
 
-async def _by_number(client: CrmClient, record_type: str, number: str) -> list[CrmRecord]:
+async def by_number(client: CrmClient, record_type: str, number: str) -> list[CrmRecord]:
     finder = getattr(client, "find_by_number", None)
     if callable(finder):
         found: list[CrmRecord] = await finder(record_type, number)
@@ -215,7 +215,7 @@ async def lookup(ctx: Context, tenant_id: str, request: LookupRequest) -> Lookup
     async def call(client: CrmClient) -> list[CrmRecord]:
         if criteria is not None:
             return await client.search(criteria)
-        return await _by_number(client, _NUMBER_TYPES[kind], value)
+        return await by_number(client, _NUMBER_TYPES[kind], value)
 
     found = await fan_out(asked, call, ctx.crm_deadline)
     records = list({record.ref.key: record for record in found.records}.values())

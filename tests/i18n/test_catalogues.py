@@ -18,6 +18,7 @@ PLACEHOLDER = re.compile(r"\$\{[^}]*\}|\{[a-z_]+\}")
 SAME_IN = {  # words that are the same in that language (checked, not copied English)
     "de": {
         "crmcard",
+        "Tickets",
         "call",
         "Details",
         "Workflows",
@@ -35,6 +36,7 @@ SAME_IN = {  # words that are the same in that language (checked, not copied Eng
         "{workflow}: {error}",
     },
     "fr": {
+        "Tickets",
         "crmcard",
         "call",
         "Contact",

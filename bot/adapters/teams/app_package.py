@@ -11,13 +11,14 @@ crmcard's catalogues (:mod:`bot.i18n.manifest`) and checked against the localiza
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import struct
 import sys
 import uuid
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,6 +49,7 @@ ICON_SIZES = {"color.png": (192, 192), "outline.png": (32, 32)}
 # a rebuilt package updates the installed app instead of adding a second one.
 _APP_ID_NAMESPACE = uuid.UUID("5b0f5a8e-3c1d-4e4b-9a63-6f1c2b7d9e10")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_LINK_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$")
 _SEMVER = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
 _PLACEHOLDER = re.compile(r"\$\{\{([A-Z_]+)\}\}")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -82,6 +84,7 @@ def build_app_package(
     app_id: str | None = None,
     manifest_dir: Path = MANIFEST_DIR,
     schema_path: Path = SCHEMA_PATH,
+    link_domains: Sequence[str] = (),
 ) -> Path:
     """Render, validate and zip the app package; return the zip's path.
 
@@ -96,6 +99,7 @@ def build_app_package(
         version=version,
         app_id=app_id,
         manifest_dir=manifest_dir,
+        link_domains=link_domains,
     )
     validate_manifest(manifest, schema_path=schema_path)
     icons = {name: _read_icon(manifest_dir / name, size) for name, size in ICON_SIZES.items()}
@@ -130,11 +134,17 @@ def render_manifest(
     version: str,
     app_id: str | None = None,
     manifest_dir: Path = MANIFEST_DIR,
+    link_domains: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Fill the template's ``${{NAME}}`` placeholders; check the inputs first.
 
     Substitution happens on parsed JSON strings, so no value can break the JSON.
+    ``link_domains``: the hosts of the tenant's CRM record pages, whose links the message
+    extension unfurls (``messageHandlers``); none, no link unfurling.
     """
+    for link_domain in link_domains:
+        if not _LINK_DOMAIN.match(link_domain):
+            raise AppPackageError(f"link domain must be a host name, got {link_domain!r}")
     for label, value in (("bot app id", bot_app_id), ("SSO app id", sso_app_id)):
         if not _GUID.match(value):
             raise AppPackageError(
@@ -181,6 +191,11 @@ def render_manifest(
         return node
 
     manifest: dict[str, Any] = fill(template)
+    if link_domains:
+        for extension in manifest.get("composeExtensions", []):
+            extension["messageHandlers"] = [
+                {"type": "link", "value": {"domains": list(dict.fromkeys(link_domains))}}
+            ]
     return manifest
 
 
@@ -227,6 +242,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", dest="app_version", default="1.0.0", help="app version")
     parser.add_argument("--app-id", help="Teams app package id (default: derived from bot id)")
     parser.add_argument("--output", type=Path, default=Path("build"), help="zip file or dir")
+    parser.add_argument(
+        "--link-domain",
+        action="append",
+        default=[],
+        help="host of CRM record links to unfurl (repeatable), e.g. contoso.zendesk.com",
+    )
+    parser.add_argument(
+        "--links-of-tenant",
+        metavar="TENANT",
+        help="unfurl links of every CRM this tenant connected (read from the store)",
+    )
 
 
 def package_command(args: argparse.Namespace) -> int:
@@ -237,6 +263,10 @@ def package_command(args: argparse.Namespace) -> int:
     bot_app_id = getattr(args, "bot_app_id", None) or settings.app_id
     sso_app_id = getattr(args, "sso_app_id", None) or settings.sso_client_id or bot_app_id
     base_url = getattr(args, "base_url", None) or settings.public_url
+    link_domains = list(getattr(args, "link_domain", None) or [])
+    tenant = getattr(args, "links_of_tenant", None)
+    if tenant:
+        link_domains += asyncio.run(_tenant_link_domains(settings, tenant))
     try:
         path = build_app_package(
             bot_app_id=bot_app_id,
@@ -245,12 +275,25 @@ def package_command(args: argparse.Namespace) -> int:
             version=getattr(args, "app_version", None) or "1.0.0",
             output=getattr(args, "output", None) or Path("build"),
             app_id=getattr(args, "app_id", None),
+            link_domains=link_domains,
         )
     except AppPackageError as exc:
         print(f"crmcard package: {exc}", file=sys.stderr)
         return 1
     print(path)
     return 0
+
+
+async def _tenant_link_domains(settings: Any, tenant_id: str) -> list[str]:
+    from bot.services.crm_configs import stored_configs
+    from bot.services.record_search import link_domains
+    from bot.web.app import open_store
+
+    store = open_store(settings)
+    try:
+        return link_domains(await stored_configs(store, tenant_id))
+    finally:
+        await store.close()
 
 
 def _lookup(values: dict[str, str], name: str) -> str:

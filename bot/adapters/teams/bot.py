@@ -11,13 +11,13 @@ from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnCon
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
-from bot.adapters.teams import conversations, invoke
+from bot.adapters.teams import conversations, invoke, message_extension
 from bot.adaptive_cards.customer_card import render_welcome
 from bot.domain.errors import DomainError
 from bot.domain.interactions import LifecycleEvent
 from bot.errors import InvalidInput
 from bot.i18n import LANGUAGES, AgentLocale, localize, t
-from bot.services import agent_locale, card_actions, interactions
+from bot.services import agent_locale, audit, card_actions, interactions, record_search
 from bot.services.audit import Door
 from bot.services.context import Context
 from bot.services.open_interactions import open_interactions_card
@@ -253,7 +253,13 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
         )
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
-        if turn_context.activity.name != "adaptiveCard/action":
+        name = turn_context.activity.name
+        if name in message_extension.INVOKES:
+            tenant = self._tenant(turn_context)
+            return await message_extension.INVOKES[name](
+                self._ctx, tenant, turn_context.activity.value, self._locale(turn_context)
+            )
+        if name != "adaptiveCard/action":
             return await super().on_invoke_activity(turn_context)
         try:
             response = await self._card_action(turn_context)
@@ -285,6 +291,12 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
                     self._locale(turn_context),
                 )
             )
+        if verb == "linkToMine":  # a record card shared into a chat (message extension)
+            _, record = await record_search.link_to_open_interaction(
+                self._ctx, tenant, audit.Actor(agent, Door.teams), str(data.get("record", ""))
+            )
+            linked = t("Linked {title} to your open interaction.", title=record.title)
+            return invoke.message(localize(linked, self._locale(turn_context)))
         actor = card_actions.Actor(user_id=agent, door=Door.teams)
         result = await card_actions.execute(self._ctx, tenant, actor, verb, data)
         return invoke.card(result.card)
