@@ -69,7 +69,7 @@ from tests.connector import FakeConnector  # noqa: E402
 
 APP_ID = "6f1f4e52-6a3c-4d0c-9c55-0a1b2c3d4e5f"
 TENANT = activities.TENANT  # also the bot's own tenant: the consent gate lets it in
-API_KEY = "demo-key"
+API_KEY = "bench-platform-key-not-published"
 RECORD = "contact:C-2001"  # the demo CRM's contact behind +1 555 0100
 SERVICE_URL = "http://127.0.0.1:9"  # invokes answer on the HTTP response: never called
 
@@ -140,6 +140,7 @@ def crmcard_env(workdir: Path, issuer: LocalIssuer | None, **extra: str) -> dict
         "CRMCARD_DATA_DIR": str(workdir / "data"),
         "CRMCARD_API_KEYS": json.dumps({TENANT: API_KEY}),
         "CRMCARD_WRITEBACK_WORKER": "false",
+        "CRMCARD_DEMO_CRM": "true",  # the CRM the clicks' records come from
     }
     if issuer is not None:
         env |= {
