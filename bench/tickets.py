@@ -257,11 +257,15 @@ async def build(archive: TicketArchive, size: int) -> float:
     return time.perf_counter() - started
 
 
-def queries(count: int) -> list[TicketQuery]:
+def queries(count: int, common: bool = False) -> list[TicketQuery]:
+    """Searches with a text term and two filters: channel + closed in the last 30 days, or
+    status + agent (by date). The term is a specific word (in 0.05-1% of tickets, like a
+    product or an error code) or, ``common``, one of the everyday support words that are
+    in about 40% of all tickets."""
     rng = random.Random(5)
     asked = []
     for n in range(count):
-        term = rng.choice(REAL[:10]) if n % 2 else rng.choice(WORDS[20:200])
+        term = rng.choice(REAL[:10]) if common else rng.choice(WORDS[200:2000])
         if n % 2:
             asked.append(
                 TicketQuery(
@@ -319,17 +323,16 @@ async def _search_bench(archive: TicketArchive, engine: str, size: int, count: i
         print(f"  {engine}: built {size:,} tickets in {built:,.0f} s ({size / built:,.0f}/s)")
         asked = queries(count)
         await time_searches(archive, asked[:40])  # warm caches
-        rounds = [await time_searches(archive, asked) for _ in range(3)]
-        for n, took in enumerate(rounds, 1):
+        for label, batch in (("specific term", asked), ("common term", queries(count, True))):
+            rounds = [await time_searches(archive, batch) for _ in range(3)]
+            p50s = [percentile(t, 0.5) for t in rounds]
+            p99s = [percentile(t, 0.99) for t in rounds]
             print(
-                f"  {engine} round {n}: search p50 {percentile(took, 0.5):.1f} ms, "
-                f"p99 {percentile(took, 0.99):.1f} ms ({len(took)} queries)"
+                f"  {engine} {label} + 2 filters, {len(batch)} queries x 3 rounds: "
+                f"p50 median {statistics.median(p50s):.1f} ms; p99 median "
+                f"{statistics.median(p99s):.1f} ms (min {min(p99s):.1f}, max {max(p99s):.1f})"
+                "   target p99 <= 50 ms"
             )
-        p99s = [percentile(t, 0.99) for t in rounds]
-        print(
-            f"  {engine}: search p99 median {statistics.median(p99s):.1f} ms "
-            f"(min {min(p99s):.1f}, max {max(p99s):.1f})   target <= 50 ms"
-        )
         cutoff = NOW - timedelta(days=90)
         took, elapsed, purged = await search_during(archive, asked, lambda: archive.purge(cutoff))
         print(
