@@ -10,6 +10,7 @@ searches never wait long behind it. Subjects and conversations are stemmed in Py
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -55,7 +56,7 @@ CREATE INDEX IF NOT EXISTS tickets_requester_email ON tickets (tenant_id, reques
 CREATE INDEX IF NOT EXISTS tickets_requester_phone ON tickets (tenant_id, requester_phone)
     WHERE requester_phone IS NOT NULL;
 CREATE VIRTUAL TABLE IF NOT EXISTS tickets_fts USING fts5(
-    subject, conversation, tokenize = 'unicode61 remove_diacritics 0'
+    subject, conversation, facets, tokenize = 'unicode61 remove_diacritics 0'
 );
 CREATE TABLE IF NOT EXISTS agents (
     tenant_id TEXT NOT NULL,
@@ -126,6 +127,38 @@ def _filters(tenant_id: str, query: TicketQuery) -> tuple[list[str], list[Any]]:
     if contact:
         where.append("(" + " OR ".join(contact) + ")")
     return where, params
+
+
+def _facet(kind: str, value: str) -> str:
+    """A filter value as one FTS5 token (letters and digits only, never a stem)."""
+    if kind == "ag":
+        value = hashlib.sha1(value.lower().encode()).hexdigest()[:16]
+    return "x" + kind + "".join(c for c in value.lower() if c.isalnum())
+
+
+def _facets(ticket: Ticket) -> list[str]:
+    """The ticket's filter values as tokens of the hidden ``facets`` column."""
+    found = [_facet("st", ticket.status.value), _facet("ag", ticket.agent_email)]
+    if ticket.channel is not None:
+        found.append(_facet("ch", ticket.channel.value))
+    return found
+
+
+def _with_facets(expression: str, query: TicketQuery) -> str:
+    """The text expression on the text columns, AND the selective filters as facet tokens.
+
+    FTS5 intersects posting lists, so a common word with a rare agent or channel costs
+    what the rare one costs; SQL still checks every filter on the joined row.
+    """
+    parts = [f"{{subject conversation}} : ({expression})"]
+    for kind, values in (
+        ("ch", [c.value for c in query.channels]),
+        ("ag", list(query.agents)),
+        ("st", [s.value for s in query.statuses]),
+    ):
+        if values:
+            parts.append("facets : (" + " OR ".join(_facet(kind, v) for v in values) + ")")
+    return " AND ".join(parts)
 
 
 class SqliteTicketArchive:
@@ -279,17 +312,19 @@ class SqliteTicketArchive:
                 ),
                 indexed(t.subject, t.language),
                 indexed(t.conversation[:MAX_INDEXED_CHARS], t.language),
+                " ".join(_facets(t)),
             )
             for t in tickets
         ]
 
         def write(connection: sqlite3.Connection) -> None:
-            for row, subject, conversation in prepared:
+            for row, subject, conversation, facets in prepared:
                 (rowid,) = connection.execute(_UPSERT, row).fetchone()
                 connection.execute("DELETE FROM tickets_fts WHERE rowid = ?", (rowid,))
                 connection.execute(
-                    "INSERT INTO tickets_fts (rowid, subject, conversation) VALUES (?, ?, ?)",
-                    (rowid, subject, conversation),
+                    "INSERT INTO tickets_fts (rowid, subject, conversation, facets) "
+                    "VALUES (?, ?, ?, ?)",
+                    (rowid, subject, conversation, facets),
                 )
 
         if prepared:
@@ -307,6 +342,8 @@ class SqliteTicketArchive:
     async def search(self, tenant_id: str, query: TicketQuery) -> TicketPage:
         where, params = _filters(tenant_id, query)
         expression = match_expression(query.text) if query.text else None
+        if expression is not None:
+            expression = _with_facets(expression, query)
         if query.text and expression is None:
             return page_of(query, [])
         if expression is not None:
@@ -316,7 +353,7 @@ class SqliteTicketArchive:
             )
             params.insert(0, expression)
             order = (
-                "bm25(tickets_fts, 3.0, 1.0), t.closed_at DESC, t.id DESC"
+                "bm25(tickets_fts, 3.0, 1.0, 0.0), t.closed_at DESC, t.id DESC"
                 if query.by_relevance
                 else "t.closed_at DESC, t.id DESC"
             )
