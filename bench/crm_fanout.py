@@ -170,6 +170,7 @@ async def run_scenario(
     from pydantic import SecretStr
 
     from bot.adapters.crm.directory import StoreDirectory
+    from bot.adapters.crm.url_policy import UrlPolicy
     from bot.adapters.storage.local import LocalStore
     from bot.adaptive_cards.customer_card import render_customer_card
     from bot.domain.cards import CardIdentity, CustomerCard
@@ -184,7 +185,11 @@ async def run_scenario(
 
     with tempfile.TemporaryDirectory() as workdir:
         store = LocalStore(Path(workdir) / "bench.sqlite3")
-        configs = CrmConfigs(store, SecretBox.from_setting(SecretBox.new_key()))
+        configs = CrmConfigs(
+            store,
+            SecretBox.from_setting(SecretBox.new_key()),
+            url_policy=UrlPolicy(allow_local=True),
+        )
         for i, port in enumerate(ports):
             config = parse_config(
                 TENANT,

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.adapters.crm.url_policy import UrlPolicy
 from bot.domain.identifiers import checked_region
 
 DEMO_API_KEYS = {"demo-tenant": "demo-key"}
@@ -135,6 +136,16 @@ class Settings(BaseSettings):
         description="delivered (or abandoned parked) write-back items, the recovery copies "
         "of interaction data, are purged this many days after their last change",
     )
+    crm_allow_local_urls: bool = Field(
+        False,
+        description="let CRM configurations use http and private, loopback and link-local "
+        "addresses, on any domain (local development and test fakes only)",
+    )
+    crm_extra_domains: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='CRM kind -> further host suffixes it may reach, e.g. {"dynamics": '
+        '["crm.microsoftdynamics.de"]} (vendor kinds reach only their documented domains)',
+    )
     audit_retention_days: int = Field(
         365,
         ge=1,
@@ -235,6 +246,12 @@ class Settings(BaseSettings):
                     "mode (no MicrosoftAppId, or CRMCARD_DEMO=true); choose a secret key"
                 )
         return self
+
+    @property
+    def crm_url_policy(self) -> UrlPolicy:
+        return UrlPolicy(
+            allow_local=self.crm_allow_local_urls, extra_domains=self.crm_extra_domains
+        )
 
     @property
     def demo_mode(self) -> bool:

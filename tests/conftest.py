@@ -20,6 +20,7 @@ def settings(tmp_path: Path) -> Settings:
         _env_file=None,  # type: ignore[call-arg]
         data_dir=tmp_path / "data",
         api_keys={"demo-tenant": "demo-key", "other-tenant": "other-key"},
+        crm_allow_local_urls=True,  # the operator's allowance: the CRM fakes run on loopback
     )
 
 

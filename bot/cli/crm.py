@@ -88,7 +88,7 @@ async def run(args: argparse.Namespace, settings: Settings | None = None) -> int
     tenant = args.tenant or settings.default_tenant_id
     actor = Actor(f"cli:{getpass.getuser()}", Door.cli)
     store = open_store(settings)
-    configs = CrmConfigs(store, secret_box(settings))
+    configs = CrmConfigs(store, secret_box(settings), url_policy=settings.crm_url_policy)
     try:
         if args.crm_command == "add":
             config = parse_config(tenant, _payload(args))

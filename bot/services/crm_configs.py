@@ -22,6 +22,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from bot import errors
 from bot.adapters.crm.config import CrmConfig
+from bot.adapters.crm.url_policy import UrlPolicy, resolution_problems, url_problems
 from bot.errors import Conflict, CrmcardError, InvalidInput, field_errors
 from bot.services import audit, keys
 from bot.services.audit import Actor
@@ -48,6 +49,16 @@ class ConfigNotFound(errors.NotFound, ConfigError):
 
 class ConfigExists(Conflict, ConfigError):
     """A CRM configuration with that id exists already."""
+
+
+def _endpoints(config: CrmConfig) -> tuple[object, ...]:
+    """Where a configuration sends its secret: the base URL and the auth's type and URLs."""
+    auth = config.auth
+    return (
+        config.base_url,
+        None if auth is None else auth.type,
+        *(getattr(auth, name, None) for name in ("login_url", "token_url", "authority_host")),
+    )
 
 
 class StoredCrmConfig(BaseModel):
@@ -118,10 +129,17 @@ class CrmConfigs:
     """Create, list, change, disable and delete a tenant's CRM configurations."""
 
     def __init__(
-        self, store: Store, box: SecretBox, *, clock: Callable[[], datetime] = utc_now
+        self,
+        store: Store,
+        box: SecretBox,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        url_policy: UrlPolicy | None = None,
     ) -> None:
         self.store = store
         self.box = box
+        self.url_policy = url_policy or UrlPolicy()
+        """Where configurations may point (bot.adapters.crm.url_policy); strict by default."""
         self.clock = clock
         self.listeners: list[Callable[[str], None]] = []
         """Called with the tenant id after every change (cache invalidation)."""
@@ -194,7 +212,16 @@ class CrmConfigs:
         for listener in self.listeners:
             listener(config.tenant_id)
 
+    async def check_urls(self, config: CrmConfig) -> None:
+        """Refuse a configuration pointing where crmcard must not send requests or secrets."""
+        problems = url_problems(config, self.url_policy)
+        if not problems:
+            problems = await resolution_problems(config, self.url_policy)
+        if problems:
+            raise ConfigInvalid("unsafe CRM URL", problems)
+
     async def create(self, config: CrmConfig, actor: Actor) -> StoredCrmConfig:
+        await self.check_urls(config)
         now = self.clock()
         stored = StoredCrmConfig(
             config=config.model_copy(update={"secret": None}),
@@ -250,27 +277,52 @@ class CrmConfigs:
     async def update(
         self, tenant_id: str, settings_id: str, patch: dict[str, Any], actor: Actor
     ) -> StoredCrmConfig:
-        """Change some settings (not the ID, tenant or secret: see rotate_secret)."""
-        fixed = [name for name in (*_FIXED, "secret") if name in patch]
+        """Change some settings (not the ID or tenant); a changed URL or auth endpoint
+        needs the secret again (``secret`` in the patch), so a stored secret never follows
+        a configuration to a new host."""
+        fixed = [name for name in _FIXED if name in patch]
         if fixed:
             raise ConfigInvalid(
                 "these fields cannot be changed here",
                 [
                     {
                         "loc": [name],
-                        "msg": "use rotate-secret" if name == "secret" else "cannot change",
+                        "msg": "cannot change",
                         "type": "forbidden",
                     }
                     for name in fixed
                 ],
             )
+        secret = patch.pop("secret", None) if isinstance(patch, dict) else None
+        if secret is not None and (not isinstance(secret, str) or not secret):
+            raise ConfigInvalid(
+                "invalid CRM configuration",
+                [{"loc": ["secret"], "msg": "a non-empty string is required", "type": "missing"}],
+            )
         current = await self.require(tenant_id, settings_id)
-        # validate before touching the store: a bad patch answers 400 with field details
-        parse_config(tenant_id, {**current.config.model_dump(mode="json"), **patch})
+        # validate before touching the store: a bad patch answers with every field error
+        wanted = parse_config(tenant_id, {**current.config.model_dump(mode="json"), **patch})
+        moved = _endpoints(wanted) != _endpoints(current.config)
+        if moved and secret is None and current.has_secret:
+            raise ConfigInvalid(
+                "changing where the CRM is reached needs its secret again",
+                [
+                    {
+                        "loc": ["secret"],
+                        "msg": "required when base_url or an auth endpoint changes",
+                        "type": "missing",
+                    }
+                ],
+            )
+        await self.check_urls(wanted)
+        sealed = None if secret is None else self._seal(wanted, SecretStr(secret))
 
         def apply(stored: StoredCrmConfig) -> StoredCrmConfig:
             fresh = {**stored.config.model_dump(mode="json"), **patch}
-            return stored.model_copy(update={"config": parse_config(tenant_id, fresh)})
+            changed = {"config": parse_config(tenant_id, fresh)}
+            return stored.model_copy(
+                update=changed if sealed is None else {**changed, "sealed_secret": sealed}
+            )
 
         return await self._change(tenant_id, settings_id, "update", actor, apply)
 

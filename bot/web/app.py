@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     # Open tabs hear about every card change, however it was made; changes made by other
     # instances are seen by watching the store while a tab of that agent is open here.
     live = LiveCards(watch_seconds=settings.live_watch_seconds)
-    crm_configs = CrmConfigs(store, box)
+    crm_configs = CrmConfigs(store, box, url_policy=settings.crm_url_policy)
     crms = StoreDirectory(crm_configs, always=demo_crms(settings))
     ctx = Context(
         store=ObservedStore(store, live),

@@ -39,7 +39,7 @@ A_CRM = {
     "settings_id": "a-secret-crm",
     "kind": "freshdesk",
     "display_name": "A secret Freshdesk",
-    "base_url": "https://a-secret.freshdesk.example",
+    "base_url": "https://a-secret.freshdesk.com",
     "auth": {"type": "api_key"},
     "secret": "a-secret-api-key",
 }

@@ -59,6 +59,7 @@ async def test_admin_sets_up_a_rest_crm_and_follows_a_call_to_its_write_back(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=tmp_path / "data",
         demo_crm=False,
+        crm_allow_local_urls=True,  # the operator's allowance: the CRM fake runs on loopback
         writeback_worker=False,  # the test runs the worker: it knows when it is done
     )
     app = create_app(settings)

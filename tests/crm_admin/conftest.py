@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.crm.url_policy import UrlPolicy
 from bot.adapters.storage.local import LocalStore
 from bot.services.crm_configs import CrmConfigs
 from bot.services.secret_box import SecretBox
@@ -27,7 +28,7 @@ def box() -> SecretBox:
 
 @pytest.fixture
 def configs(store: LocalStore, box: SecretBox) -> CrmConfigs:
-    return CrmConfigs(store, box)
+    return CrmConfigs(store, box, url_policy=UrlPolicy(allow_local=True))  # the local fakes
 
 
 @pytest.fixture
@@ -39,4 +40,5 @@ def admin_settings(tmp_path: Path) -> Settings:
         demo_crm=False,
         api_keys={"tenant-a": "api-a"},
         admin_keys={"tenant-a": "admin-a", "tenant-b": "admin-b"},
+        crm_allow_local_urls=True,  # the operator's allowance: the CRM fakes run on loopback
     )

@@ -131,8 +131,11 @@ async def test_validation_and_conflicts(configs: CrmConfigs):
         await configs.create(zendesk(), Actor("alice", Door.cli))
     with pytest.raises(ConfigInvalid):
         await configs.update("t1", "zd", {"base_url": "ftp://nope"}, Actor("bob", Door.cli))
-    with pytest.raises(ConfigInvalid):
-        await configs.update("t1", "zd", {"secret": "x"}, Actor("bob", Door.cli))
+    with pytest.raises(ConfigInvalid) as moved:  # a new host needs the secret again
+        await configs.update(
+            "t1", "zd", {"base_url": "https://evil.zendesk.com"}, Actor("bob", Door.cli)
+        )
+    assert moved.value.field_errors[0]["loc"] == ["secret"]
     with pytest.raises(ConfigInvalid):
         await configs.update("t1", "zd", {"settings_id": "other"}, Actor("bob", Door.cli))
     with pytest.raises(ConfigNotFound):

@@ -43,6 +43,7 @@ async def client(aiohttp_client: Callable[..., Any], tmp_path: Path) -> Client:
         data_dir=tmp_path / "data",
         api_keys={"demo-tenant": "demo-key"},
         writeback_poll_seconds=0.05,
+        crm_allow_local_urls=True,  # the operator's allowance: the CRM fake runs on loopback
     )
     made: Client = await aiohttp_client(create_app(settings))
     return made

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from bot.adapters.crm.config import CrmConfig, build_client
 from bot.adapters.crm.mapped import with_mappings
 from bot.adapters.crm.rest import RestCrm
+from bot.adapters.crm.url_policy import guarded_socket_factory
 from bot.adapters.storage.token_caches import StoreTokenCaches
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
@@ -150,7 +151,11 @@ class StoreDirectory:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             # per-CRM limits (CrmConfig.max_concurrency) bound each CRM; this bounds them all
-            connector = aiohttp.TCPConnector(limit=self.connection_limit)
+            # every socket's address is checked again: no DNS rebinding onto private hosts
+            connector = aiohttp.TCPConnector(
+                limit=self.connection_limit,
+                socket_factory=guarded_socket_factory(self.configs.url_policy),
+            )
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
