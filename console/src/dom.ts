@@ -203,6 +203,45 @@ export function message(kind: "info" | "success" | "warning" | "error", ...child
   return h("div", { class: `message ${kind}`, role: kind === "error" ? "alert" : "status" }, ...children);
 }
 
+/**
+ * The form's submit: errors cleared, ``run`` awaited, a refusal's field errors shown next
+ * to their fields. ``run`` answers what to say when it worked (nothing: say nothing).
+ * Returns where that is said, to be put beside the submit button.
+ */
+export function onSubmit(form: HTMLElement, run: () => Promise<string | void>): HTMLElement {
+  const said = h("div", { "aria-live": "polite" });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    said.replaceChildren();
+    try {
+      const done = await run();
+      if (done) said.replaceChildren(message("success", done));
+    } catch (error) {
+      showErrors(form, error);
+    }
+  });
+  return said;
+}
+
+/** A button whose action runs once the admin confirmed it in a dialog. */
+export function confirmButton(
+  label: string,
+  question: { title: string; body: string; confirm?: string },
+  run: () => Promise<unknown>,
+  appearance: "primary" | "secondary" = "secondary",
+  extra: Props = {},
+): HTMLElement {
+  return button(
+    label,
+    async () => {
+      if (await confirmDialog(question.title, question.body, question.confirm ?? label)) await run();
+    },
+    appearance,
+    extra,
+  );
+}
+
 /** Asks before a destructive action; resolves true when confirmed. Keyboard: Esc cancels. */
 export function confirmDialog(title: string, text: string, confirmLabel: string): Promise<boolean> {
   return new Promise((resolve) => {

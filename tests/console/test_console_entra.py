@@ -97,34 +97,7 @@ async def launch_trusting_the_authority(playwright: Any) -> Any:
     return await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
 
 
-async def test_msal_signs_in_with_pkce_and_sends_the_entra_token_to_the_admin_api(
-    aiohttp_server: Any,
-    tmp_path: Path,
-    issuer: LocalIssuer,
-    tls: Tls,  # noqa: F811
-) -> None:
-    api = playwright_api()
-    public_url, signin = await serve(aiohttp_server, tmp_path, issuer, tls)
-    async with api.async_playwright() as playwright:
-        browser = await launch_trusting_the_authority(playwright)
-        try:
-            page, errors = await new_page(browser)
-            signin.user = ADMIN
-            await page.goto(public_url + "/admin")
-            await api.expect(page.locator("#dev-banner")).to_have_count(0)
-            async with page.expect_request(lambda r: "/api/admin/" in r.url) as sent:
-                await page.get_by_role("button", name="Sign in with Microsoft").click()
-            authorization = (await sent.value).headers.get("authorization", "")
-            [exchange] = signin.token_requests
-            assert exchange["grant_type"] == "authorization_code"
-            assert exchange["code_verifier"]  # PKCE: the code alone was not enough
-            assert authorization == f"Bearer {signin.issued[-1]}"
-            assert errors == []
-        finally:
-            await browser.close()
-
-
-async def test_an_admin_reaches_the_console_and_an_agent_is_sent_to_their_admin(
+async def test_an_admin_signs_in_with_msal_and_an_agent_is_sent_to_their_admin(
     aiohttp_server: Any,
     tmp_path: Path,
     issuer: LocalIssuer,
@@ -139,10 +112,26 @@ async def test_an_admin_reaches_the_console_and_an_agent_is_sent_to_their_admin(
             page, errors = await new_page(browser)
             signin.user = ADMIN
             await page.goto(public_url + "/admin")
-            await page.get_by_role("button", name="Sign in with Microsoft").click()
-            await expect(page.get_by_role("heading", name="CRM connections")).to_be_visible()
+            await expect(page.locator("#dev-banner")).to_have_count(0)
+            async with page.expect_request(lambda r: "/api/admin/" in r.url) as sent:
+                await page.get_by_role("button", name="Sign in with Microsoft").click()
+            [exchange] = signin.token_requests
+            assert exchange["grant_type"] == "authorization_code"
+            assert exchange["code_verifier"]  # PKCE: the code alone was not enough
+            authorization = (await sent.value).headers.get("authorization", "")
+            assert authorization == f"Bearer {signin.issued[-1]}"
+            await expect(page.get_by_role("heading", name="First steps")).to_be_visible()
             await expect(page.locator(".who")).to_contain_text("Ada Admin")
-            await screenshots(page, "entra-crms")
+            await screenshots(page, "entra-overview")
+
+            # a change made with the Entra token is the signed-in admin's in the audit log
+            await page.get_by_role("link", name="Platform keys").click()
+            await page.get_by_role("textbox", name="Name").fill("Genesys")
+            await page.get_by_role("button", name="Create key").click()
+            await expect(page.locator("[data-new-key]")).to_be_focused()
+            await page.get_by_role("link", name="Audit log").click()
+            created = page.get_by_role("row").filter(has_text="key.create")
+            await expect(created).to_contain_text(ADMIN["username"])
 
             agent_page, agent_errors = await new_page(browser)
             signin.user = AGENT

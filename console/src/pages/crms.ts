@@ -1,7 +1,7 @@
 // CRM connections: list, add and edit per kind, test, enable/disable, delete.
-import { ApiError, get, send } from "../api";
+import { get, send } from "../api";
 import { KINDS, kindForm } from "../crm_kinds";
-import { button, submit, clearErrors, confirmDialog, field, h, message, showErrors, table, values, when } from "../dom";
+import { button, confirmButton, field, h, message, onSubmit, submit, table, values, when } from "../dom";
 import { Key, has, t } from "../i18n";
 import { Page, at, str } from "./types";
 
@@ -132,25 +132,12 @@ async function newPage(kind: string): Promise<HTMLElement> {
   const el = form(kind, null, (next) => {
     void newPage(next).then((fresh) => page.replaceWith(fresh));
   });
-  el.append(
-    h(
-      "div",
-      { class: "actions" },
-      submit(t("crm.save")),
-      button(t("common.cancel"), () => go("#/crms")),
-    ),
-  );
-  el.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(el);
+  const said = onSubmit(el, async () => {
     const { config, secret } = body(el);
-    try {
-      const created = await send<Crm>("POST", BASE, secret ? { ...config, secret } : config);
-      go(`#/crms/${encodeURIComponent(str(created, "settings_id"))}`);
-    } catch (error) {
-      showErrors(el, error);
-    }
+    const created = await send<Crm>("POST", BASE, secret ? { ...config, secret } : config);
+    go(`#/crms/${encodeURIComponent(str(created, "settings_id"))}`);
   });
+  el.append(h("div", { class: "actions" }, submit(t("crm.save")), button(t("common.cancel"), () => go("#/crms")), said));
   page.append(el);
   return page;
 }
@@ -201,13 +188,16 @@ async function detailPage(id: string, refresh: () => void): Promise<HTMLElement>
           testing = false;
         }
       }, "primary"),
-      button(t(enabled ? "crm.disable" : "crm.enable"), async () => {
-        if (enabled && !(await confirmDialog(t("crm.disable.title"), t("crm.disable.body"), t("crm.disable")))) return;
-        await send("POST", `${one(id)}/${enabled ? "disable" : "enable"}`);
-        refresh();
-      }),
-      button(t("crm.delete"), async () => {
-        if (!(await confirmDialog(t("crm.delete.title"), t("crm.delete.body", { name: str(crm, "display_name") }), t("crm.delete")))) return;
+      enabled
+        ? confirmButton(t("crm.disable"), { title: t("crm.disable.title"), body: t("crm.disable.body") }, async () => {
+            await send("POST", `${one(id)}/disable`);
+            refresh();
+          })
+        : button(t("crm.enable"), async () => {
+            await send("POST", `${one(id)}/enable`);
+            refresh();
+          }),
+      confirmButton(t("crm.delete"), { title: t("crm.delete.title"), body: t("crm.delete.body", { name: str(crm, "display_name") }) }, async () => {
         await send("DELETE", one(id));
         go("#/crms");
       }),
@@ -215,23 +205,14 @@ async function detailPage(id: string, refresh: () => void): Promise<HTMLElement>
     result,
   );
   const el = form(str(crm, "kind"), crm, () => undefined);
-  const saved = h("div", { "aria-live": "polite" });
-  el.append(h("div", { class: "actions" }, submit(t("crm.save")), saved));
-  el.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(el);
-    saved.replaceChildren();
+  const saved = onSubmit(el, async () => {
     const { config, secret } = body(el);
     delete config.kind;
-    try {
-      await send("PATCH", one(id), config);
-      if (secret) await send("POST", `${one(id)}/rotate-secret`, { secret });
-      saved.replaceChildren(message("success", t("crm.saved")));
-    } catch (error) {
-      if (error instanceof ApiError) showErrors(el, error);
-      else throw error;
-    }
+    await send("PATCH", one(id), config);
+    if (secret) await send("POST", `${one(id)}/rotate-secret`, { secret });
+    return t("crm.saved");
   });
+  el.append(h("div", { class: "actions" }, submit(t("crm.save")), saved));
   page.append(h("h2", { text: t("crm.settings") }), el);
   return page;
 }

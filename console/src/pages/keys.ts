@@ -1,7 +1,7 @@
 // Platform keys: the X-Api-Key a contact-center platform sends. Created here (shown once,
 // with a copy button), listed with their last use, revoked with confirmation.
 import { get, missing, send } from "../api";
-import { button, submit, clearErrors, confirmDialog, field, h, message, showErrors, table, uid, values, when } from "../dom";
+import { button, confirmButton, field, h, message, onSubmit, submit, table, uid, values, when } from "../dom";
 import { t } from "../i18n";
 import { Page, at, str } from "./types";
 
@@ -51,26 +51,20 @@ export const keysPage: Page = {
     }
     const fresh = h("div", { "aria-live": "polite" });
     const form = h("form", { class: "form inline", novalidate: true });
+    const said = onSubmit(form, async () => {
+      const body = values(form);
+      if (typeof body.expiresAt === "string") body.expiresAt = new Date(`${body.expiresAt}T23:59:59Z`).toISOString();
+      const created = await send<Key>("POST", BASE, body);
+      const next = await keysPage.render([], ctx);
+      next.querySelector(".fresh-key")?.replaceChildren(shownOnce(created));
+      page.replaceWith(next);
+      next.querySelector<HTMLElement>("[data-new-key]")?.focus();
+    });
     form.append(
       field({ path: "name", label: "keys.field.name", help: "keys.help.name", required: true }, ""),
       field({ path: "expiresAt", label: "keys.field.expires", help: "keys.help.expires", kind: "date" }, ""),
-      h("div", { class: "actions" }, submit(t("keys.create"))),
+      h("div", { class: "actions" }, submit(t("keys.create")), said),
     );
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      clearErrors(form);
-      const body = values(form);
-      if (typeof body.expiresAt === "string") body.expiresAt = new Date(`${body.expiresAt}T23:59:59Z`).toISOString();
-      try {
-        const created = await send<Key>("POST", BASE, body);
-        const next = await keysPage.render([], ctx);
-        next.querySelector(".fresh-key")?.replaceChildren(shownOnce(created));
-        page.replaceWith(next);
-        next.querySelector<HTMLElement>("[data-new-key]")?.focus();
-      } catch (error) {
-        showErrors(form, error);
-      }
-    });
     fresh.classList.add("fresh-key");
     page.append(fresh, h("h2", { text: t("keys.create.title") }), form, h("h2", { text: t("keys.list") }));
     const active = keys.filter((k) => !at(k, "revokedAt"));
@@ -86,11 +80,16 @@ export const keysPage: Page = {
           t("keys.by", { when: when(str(key, "createdAt")), who: str(key, "createdBy") }),
           when(str(key, "lastUsedAt")),
           str(key, "expiresAt") ? when(str(key, "expiresAt")) : t("keys.no_expiry"),
-          button(t("keys.revoke"), async () => {
-            if (!(await confirmDialog(t("keys.revoke.title"), t("keys.revoke.body", { name: str(key, "name") }), t("keys.revoke")))) return;
-            await send("DELETE", `${BASE}/${encodeURIComponent(str(key, "id"))}`);
-            ctx.refresh();
-          }, "secondary", { "aria-label": t("keys.revoke.named", { name: str(key, "name") }) }),
+          confirmButton(
+            t("keys.revoke"),
+            { title: t("keys.revoke.title"), body: t("keys.revoke.body", { name: str(key, "name") }) },
+            async () => {
+              await send("DELETE", `${BASE}/${encodeURIComponent(str(key, "id"))}`);
+              ctx.refresh();
+            },
+            "secondary",
+            { "aria-label": t("keys.revoke.named", { name: str(key, "name") }) },
+          ),
         ]),
         t("keys.list"),
       ),

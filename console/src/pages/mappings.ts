@@ -2,7 +2,7 @@
 // card's Contact section) and memorialization (crmcard field -> CRM field, written back
 // when an interaction ends), with the timeline activity.
 import { get, send } from "../api";
-import { button, clearErrors, h, message, showErrors, submit, uid } from "../dom";
+import { button, h, message, onSubmit, submit, uid } from "../dom";
 import { Key, t } from "../i18n";
 import { Page, at, str } from "./types";
 
@@ -107,19 +107,11 @@ async function editor(id: string): Promise<HTMLElement> {
     "field_mappings",
     t("mapping.add"),
   );
-  const dynamicSaved = h("div", { "aria-live": "polite" });
-  dynamic.append(h("div", { class: "actions" }, submit(t("mapping.save.dynamic")), dynamicSaved));
-  dynamic.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(dynamic);
-    dynamicSaved.replaceChildren();
-    try {
-      await send("PATCH", `/api/admin/crms/${encodeURIComponent(id)}`, { field_mappings: collect(dynamicRows) });
-      dynamicSaved.replaceChildren(message("success", t("mapping.saved")));
-    } catch (error) {
-      showErrors(dynamic, error);
-    }
+  const dynamicSaved = onSubmit(dynamic, async () => {
+    await send("PATCH", `/api/admin/crms/${encodeURIComponent(id)}`, { field_mappings: collect(dynamicRows) });
+    return t("mapping.saved");
   });
+  dynamic.append(h("div", { class: "actions" }, submit(t("mapping.save.dynamic")), dynamicSaved));
 
   // memorialization: its own document
   const memoForm = h("form", { class: "form", novalidate: true });
@@ -148,22 +140,14 @@ async function editor(id: string): Promise<HTMLElement> {
     h("div", { class: "field check", "data-field": "timeline.enabled" }, h("label", { for: timelineId }, enabled, " ", t("mapping.timeline")), rowError("timeline.enabled")),
     h("div", { class: "field", "data-field": "timeline.activityType" }, h("label", { for: typeId, text: t("mapping.timeline.type") }), kind, rowError("timeline.activityType")),
   );
-  const memoSaved = h("div", { "aria-live": "polite" });
-  memoForm.append(h("div", { class: "actions" }, submit(t("mapping.save.memo")), memoSaved));
-  memoForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(memoForm);
-    memoSaved.replaceChildren();
-    try {
-      await send("PUT", `/api/admin/crms/${encodeURIComponent(id)}/memorialization`, {
-        fields: collect(memoRows),
-        timeline: { enabled: enabled.checked, activityType: kind.value },
-      });
-      memoSaved.replaceChildren(message("success", t("mapping.saved")));
-    } catch (error) {
-      showErrors(memoForm, error);
-    }
+  const memoSaved = onSubmit(memoForm, async () => {
+    await send("PUT", `/api/admin/crms/${encodeURIComponent(id)}/memorialization`, {
+      fields: collect(memoRows),
+      timeline: { enabled: enabled.checked, activityType: kind.value },
+    });
+    return t("mapping.saved");
   });
+  memoForm.append(h("div", { class: "actions" }, submit(t("mapping.save.memo")), memoSaved));
   section.append(dynamic, memoForm);
   return section;
 }

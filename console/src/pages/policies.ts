@@ -1,7 +1,7 @@
 // Record-creation policies per queue: every option explained, and a title template editor
 // with variable chips and a live preview (rendered by the server, missing values included).
 import { get, send } from "../api";
-import { button, clearErrors, confirmDialog, field, h, message, showErrors, submit, table, uid, values } from "../dom";
+import { button, confirmButton, field, h, message, onSubmit, submit, table, uid, values } from "../dom";
 import type { FieldSpec } from "../dom";
 import { t } from "../i18n";
 import { Page, PageContext, at, str } from "./types";
@@ -161,35 +161,19 @@ async function editPage(queue: string, ctx: PageContext): Promise<HTMLElement> {
   const form = h("form", { class: "form", novalidate: true });
   const options = OPTIONS.map((spec) => field(spec, at(current, spec.path) ?? (spec.kind === "check" ? false : "")));
   form.append(...options.slice(0, 3), titleEditor(str(current, "titleTemplate") || "{CALL_TYPE} {PHONE_NUMBER} {TIMESTAMP}"), ...options.slice(3));
-  const saved = h("div", { "aria-live": "polite" });
-  form.append(
-    h(
-      "div",
-      { class: "actions" },
-      submit(t("policy.save")),
-      current
-        ? button(t("policy.delete"), async () => {
-            if (!(await confirmDialog(t("policy.delete.title"), t("policy.delete.body", { queue: queueName(queue) }), t("policy.delete")))) return;
-            await send("DELETE", one(queue));
-            location.hash = "#/policies";
-          })
-        : null,
-      saved,
-    ),
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(form);
-    saved.replaceChildren();
-    try {
-      const answer = await send<Policy>("PUT", one(queue), values(form));
-      saved.replaceChildren(
-        message("success", t(at(answer, "createRecords") === true ? "policy.saved.on" : "policy.saved.off")),
-      );
-    } catch (error) {
-      showErrors(form, error);
-    }
+  const saved = onSubmit(form, async () => {
+    const answer = await send<Policy>("PUT", one(queue), values(form));
+    return t(at(answer, "createRecords") === true ? "policy.saved.on" : "policy.saved.off");
   });
+  const remove = confirmButton(
+    t("policy.delete"),
+    { title: t("policy.delete.title"), body: t("policy.delete.body", { queue: queueName(queue) }) },
+    async () => {
+      await send("DELETE", one(queue));
+      location.hash = "#/policies";
+    },
+  );
+  form.append(h("div", { class: "actions" }, submit(t("policy.save")), current ? remove : null, saved));
   page.append(form);
   void ctx;
   return page;

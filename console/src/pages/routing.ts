@@ -1,7 +1,7 @@
 // Routing rules: ordered (first match wins), each with conditions on the caller's CRM
 // records, a queue and up to five skills; "try a lookup" shows what a caller would get.
 import { get, send } from "../api";
-import { button, clearErrors, field, h, message, showErrors, submit, uid, values } from "../dom";
+import { button, field, h, message, onSubmit, submit, uid, values } from "../dom";
 import { Key, t } from "../i18n";
 import { Page, at, str } from "./types";
 
@@ -137,31 +137,25 @@ function tryBox(config: () => Doc): HTMLElement {
     h("div", { class: "actions" }, submit(t("routing.try.submit"))),
     result,
   );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(form);
+  onSubmit(form, async () => {
     result.replaceChildren();
-    try {
-      const answer = await send<Doc>("POST", "/api/admin/lookup", values(form));
-      const routing = (at(answer, "routing") ?? {}) as Doc;
-      const ruleName = str(routing, "rule");
-      const rule = ((config().rules as Doc[]) ?? []).find((r) => r.name === ruleName);
-      result.replaceChildren(
-        message(
-          at(answer, "identified") === true ? "success" : "info",
-          h("strong", { text: at(answer, "identified") === true ? t("routing.try.found", { name: str(answer, "name") }) : t("routing.try.not_found") }),
-          h("ul", {}, ...((at(answer, "records") as Doc[] | undefined) ?? []).map((r) => h("li", { text: `${str(r, "title")} (${str(r, "key")})` }))),
-          h("p", { text: t("routing.try.queue", { queue: str(routing, "queue"), skills: ((at(routing, "skills") as string[]) ?? []).join(", ") || "—" }) }),
-          h("p", {
-            text: ruleName
-              ? t("routing.try.rule", { rule: ruleName, why: ((rule?.when as Doc[]) ?? []).map((c) => `${str(c, "field")} ${str(c, "op")} ${operand(c)}`).join(" · ") || t("routing.try.always") })
-              : t("routing.try.default"),
-          }),
-        ),
-      );
-    } catch (error) {
-      showErrors(form, error);
-    }
+    const answer = await send<Doc>("POST", "/api/admin/lookup", values(form));
+    const routing = (at(answer, "routing") ?? {}) as Doc;
+    const ruleName = str(routing, "rule");
+    const rule = ((config().rules as Doc[]) ?? []).find((r) => r.name === ruleName);
+    result.replaceChildren(
+      message(
+        at(answer, "identified") === true ? "success" : "info",
+        h("strong", { text: at(answer, "identified") === true ? t("routing.try.found", { name: str(answer, "name") }) : t("routing.try.not_found") }),
+        h("ul", {}, ...((at(answer, "records") as Doc[] | undefined) ?? []).map((r) => h("li", { text: `${str(r, "title")} (${str(r, "key")})` }))),
+        h("p", { text: t("routing.try.queue", { queue: str(routing, "queue"), skills: ((at(routing, "skills") as string[]) ?? []).join(", ") || "—" }) }),
+        h("p", {
+          text: ruleName
+            ? t("routing.try.rule", { rule: ruleName, why: ((rule?.when as Doc[]) ?? []).map((c) => `${str(c, "field")} ${str(c, "op")} ${operand(c)}`).join(" · ") || t("routing.try.always") })
+            : t("routing.try.default"),
+        }),
+      ),
+    );
   });
   return form;
 }
@@ -175,7 +169,10 @@ export const routingPage: Page = {
     const form = h("form", { class: "form", novalidate: true });
     const rules = h("div", { class: "rules" });
     ((at(config, "rules") as Doc[] | undefined) ?? []).forEach((rule, i) => rules.append(ruleBox(rule, i, rules)));
-    const saved = h("div", { "aria-live": "polite" });
+    const saved = onSubmit(form, async () => {
+      await send("PUT", "/api/admin/routing", readConfig(form, rules));
+      return t("routing.saved");
+    });
     form.append(
       rules,
       h("div", { class: "actions" }, button(t("routing.add"), () => rules.append(ruleBox({}, rules.children.length, rules)))),
@@ -189,17 +186,6 @@ export const routingPage: Page = {
       ),
       h("div", { class: "actions" }, submit(t("routing.save")), saved),
     );
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      clearErrors(form);
-      saved.replaceChildren();
-      try {
-        await send("PUT", "/api/admin/routing", readConfig(form, rules));
-        saved.replaceChildren(message("success", t("routing.saved")));
-      } catch (error) {
-        showErrors(form, error);
-      }
-    });
     page.append(form, tryBox(() => readConfig(form, rules)));
     return page;
   },

@@ -1,7 +1,7 @@
 // Workflows: the Search, Create, Update and Timeline workflows a contact-center script
 // (and the agent's card) runs; list, create, edit, delete, and run one to try it.
 import { get, send } from "../api";
-import { button, clearErrors, confirmDialog, field, h, message, showErrors, submit, table, values } from "../dom";
+import { button, confirmButton, field, h, message, onSubmit, submit, table, values } from "../dom";
 import type { FieldSpec } from "../dom";
 import { Key, t } from "../i18n";
 import { Page, at, str } from "./types";
@@ -95,28 +95,23 @@ function body(type: string, raw: Doc): Doc {
 function runBox(id: string): HTMLElement {
   const form = h("form", { class: "form", novalidate: true });
   const result = h("div", { "aria-live": "polite" });
-  form.append(
-    h("h2", { text: t("wf.run") }),
-    field({ path: "inputs", label: "wf.run.inputs", help: "wf.help.run.inputs", kind: "textarea" }, ""),
-    field({ path: "interactionId", label: "wf.run.interaction", help: "wf.help.run.interaction" }, ""),
-    h("div", { class: "actions" }, submit(t("wf.run.submit"))),
-    result,
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(form);
+  const said = onSubmit(form, async () => {
     result.replaceChildren();
     const raw = values(form);
     const inputs = pairs(raw.inputs);
     const request: Doc = { inputs, fields: inputs };
     if (raw.interactionId) request.interactionId = raw.interactionId;
-    try {
-      const answer = await send<Doc>("POST", `${one(id)}/run`, request);
-      result.replaceChildren(message("success", h("strong", { text: t("wf.run.done") }), h("pre", { class: "json", text: JSON.stringify(answer, null, 2) })));
-    } catch (error) {
-      showErrors(form, error);
-    }
+    const answer = await send<Doc>("POST", `${one(id)}/run`, request);
+    const shown = h("pre", { class: "json", text: JSON.stringify(answer, null, 2) });
+    result.replaceChildren(message("success", h("strong", { text: t("wf.run.done") }), shown));
   });
+  form.append(
+    h("h2", { text: t("wf.run") }),
+    field({ path: "inputs", label: "wf.run.inputs", help: "wf.help.run.inputs", kind: "textarea" }, ""),
+    field({ path: "interactionId", label: "wf.run.interaction", help: "wf.help.run.interaction" }, ""),
+    h("div", { class: "actions" }, submit(t("wf.run.submit")), said),
+    result,
+  );
   return form;
 }
 
@@ -146,37 +141,21 @@ async function editPage(id: string | null, typeAsked: string): Promise<HTMLEleme
     field({ path: "settingsId", label: "wf.settingsId", help: "wf.help.settingsId" }, str(workflow, "settingsId")),
     ...(SPECS[type] ?? []).map((spec) => field(spec, shown(spec, workflow))),
   );
-  const saved = h("div", { "aria-live": "polite" });
-  form.append(
-    h(
-      "div",
-      { class: "actions" },
-      submit(t("wf.save")),
-      id
-        ? button(t("wf.delete"), async () => {
-            if (!(await confirmDialog(t("wf.delete.title"), t("wf.delete.body", { id }), t("wf.delete")))) return;
-            await send("DELETE", one(id));
-            location.hash = "#/workflows";
-          })
-        : null,
-      saved,
-    ),
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(form);
-    saved.replaceChildren();
+  const saved = onSubmit(form, async () => {
     const raw = values(form);
     const target = id ?? String(raw.id ?? "");
     delete raw.type;
-    try {
-      await send("PUT", one(target || "-"), body(type, { ...raw, id: target }));
-      if (id) saved.replaceChildren(message("success", t("wf.saved")));
-      else location.hash = `#/workflows/${encodeURIComponent(target)}`;
-    } catch (error) {
-      showErrors(form, error);
-    }
+    await send("PUT", one(target || "-"), body(type, { ...raw, id: target }));
+    if (!id) location.hash = `#/workflows/${encodeURIComponent(target)}`;
+    return id ? t("wf.saved") : undefined;
   });
+  const remove = id
+    ? confirmButton(t("wf.delete"), { title: t("wf.delete.title"), body: t("wf.delete.body", { id }) }, async () => {
+        await send("DELETE", one(id));
+        location.hash = "#/workflows";
+      })
+    : null;
+  form.append(h("div", { class: "actions" }, submit(t("wf.save")), remove, saved));
   page.append(form);
   if (id) page.append(runBox(id));
   return page;

@@ -1,7 +1,7 @@
 // Write-backs: the ones waiting for a retry and the parked ones, with their reasons;
 // replay one, or every parked one (of one CRM); filter by CRM.
 import { get, send } from "../api";
-import { button, confirmDialog, h, message, table, uid, when } from "../dom";
+import { button, confirmButton, h, message, table, uid, when } from "../dom";
 import { t } from "../i18n";
 import { Page, str } from "./types";
 
@@ -60,11 +60,15 @@ export const writebacksPage: Page = {
         h(
           "div",
           { class: "actions" },
-          button(crm ? t("wb.replay_all.crm", { crm }) : t("wb.replay_all"), async () => {
-            if (!(await confirmDialog(t("wb.replay_all.title"), t("wb.replay_all.body", { count: items.length }), t("wb.replay")))) return;
-            const done = await send<{ items?: Item[] }>("POST", `${BASE}/replay`, crm ? { allParked: true, settingsId: crm } : { allParked: true });
-            notice.replaceChildren(message("success", t("wb.replayed.many", { count: (done.items ?? []).length })));
-          }, "primary"),
+          confirmButton(
+            crm ? t("wb.replay_all.crm", { crm }) : t("wb.replay_all"),
+            { title: t("wb.replay_all.title"), body: t("wb.replay_all.body", { count: items.length }), confirm: t("wb.replay") },
+            async () => {
+              const done = await send<{ items?: Item[] }>("POST", `${BASE}/replay`, crm ? { allParked: true, settingsId: crm } : { allParked: true });
+              notice.replaceChildren(message("success", t("wb.replayed.many", { count: (done.items ?? []).length })));
+            },
+            "primary",
+          ),
         ),
       );
     }
