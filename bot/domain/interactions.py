@@ -126,6 +126,9 @@ class Interaction(BaseModel):
     routing: str | None = Field(
         None, description="where the IVR routed the caller: queue · skills · tier (screen pop)"
     )
+    merged_from: str | None = Field(
+        None, description="the card this interaction was on until a merge moved it"
+    )
     revision: int = 0
 
     @property

@@ -7,6 +7,7 @@ language (:mod:`bot.i18n`); the template adds only its own fixed labels.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -162,6 +163,9 @@ class CustomerCardView(_View):
     routed: str = Field("", description="IVR routing: queue · skills · tier (screen pop)")
     has_workflows: bool = True
     can_create: bool = False
+    unknown_caller: bool = Field(False, description="no person found: offer a contact or lead")
+    merged_text: str = Field("", description="this interaction's card was merged into another")
+    merged_audit_id: str = Field("", description="the merge to undo from here")
     create_types: list[FieldView] = Field(
         default_factory=list, description="record types the agent may create (value: type)"
     )
@@ -382,6 +386,19 @@ def state_label(interaction: Interaction) -> Text:
     return _STATE_LABELS[interaction.state]
 
 
+@dataclass(frozen=True)
+class MergedInto:
+    """The merge that moved an interaction off its card: to undo, and whose card it joined."""
+
+    audit_id: str
+    name: str
+
+
+def _merged_text(card: CustomerCard, name: str) -> Text:
+    channels = [channel_text(c) for c in dict.fromkeys(i.channel.value for i in card.identities)]
+    return t("Merged into the card of {name} (Channels: {channels}).", name=name, channels=channels)
+
+
 def _completed(interaction: Interaction, writeback: list[str]) -> Text:
     """The read-only card's headline: finished, and where it was written."""
     if not interaction.writeback_due:
@@ -412,6 +429,7 @@ def build_view(
     crm_names: dict[str, str] | None = None,
     answers: dict[str, str] | None = None,
     has_workflows: bool = True,
+    merged_into: MergedInto | None = None,
 ) -> CustomerCardView:
     """``answers``: record key -> the answer to the agent's click, shown on that row
     (notices not about one record are shown on top)."""
@@ -470,5 +488,8 @@ def build_view(
         completed_text=completed,
         routed=interaction.routing or "",
         has_workflows=has_workflows and interaction.is_open and crm_connected,
-        can_create=crm_connected and interaction.is_open,
+        can_create=crm_connected and interaction.is_open and bool(interaction.shown.person),
+        unknown_caller=crm_connected and interaction.is_open and not interaction.shown.person,
+        merged_text=render.text(_merged_text(card, merged_into.name)) if merged_into else "",
+        merged_audit_id=merged_into.audit_id if merged_into else "",
     )

@@ -116,14 +116,17 @@ async def attach_interaction(
 async def move_interaction(
     store: Store, tenant_id: str, interaction_id: str, old: str, new: str
 ) -> None:
-    """The interaction names card ``new`` if it still names ``old`` (a retry is a no-op)."""
+    """The interaction names card ``new`` if it still names ``old`` (a retry is a no-op),
+    and remembers ``old`` as the card it was merged from (forgotten when it moves back)."""
+
+    def move(i: Interaction) -> Interaction:
+        if i.card_id != old:
+            return i
+        came_from = None if i.merged_from == new else old
+        return i.model_copy(update={"card_id": new, "merged_from": came_from})
+
     with contextlib.suppress(NotFound):
-        await update(
-            store,
-            keys.interaction(tenant_id, interaction_id),
-            Interaction,
-            lambda i: i.model_copy(update={"card_id": new}) if i.card_id == old else i,
-        )
+        await update(store, keys.interaction(tenant_id, interaction_id), Interaction, move)
 
 
 async def live_card(store: Store, tenant_id: str, card_id: str) -> CustomerCard | None:

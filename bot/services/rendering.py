@@ -6,12 +6,15 @@ import logging
 from typing import Any
 
 from bot.adaptive_cards.customer_card import render_customer_card
+from bot.domain.cards import CustomerCard
 from bot.domain.interactions import Interaction
-from bot.services import agent_locale, keys
-from bot.services.card_view import build_view
+from bot.domain.merge import MarkerRole, MergeMarker
+from bot.services import agent_locale, keys, merge_candidates
+from bot.services.card_view import MergedInto, build_view
 from bot.services.cards import get_card
 from bot.services.context import Context
 from bot.services.outbox import card_status
+from bot.services.store import read_model
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ async def card_for(
         answers=answers,
         notices=notices,
         refresh_user_ids=await ctx.delivery.refresh_user_ids(interaction),
+        merged_into=await _merge_of_its_card(ctx, interaction, card),
         writeback=(
             await card_status(ctx.store, interaction.tenant_id, interaction.id)
             if interaction.writeback_due
@@ -47,6 +51,22 @@ async def card_for(
         ),
     )
     return render_customer_card(view)
+
+
+async def _merge_of_its_card(
+    ctx: Context, interaction: Interaction, card: CustomerCard
+) -> MergedInto | None:
+    """The merge that moved this interaction off its card onto ``card``, if not undone."""
+    if not interaction.merged_from:
+        return None
+    key = keys.card_merge(interaction.tenant_id, interaction.merged_from)
+    marker = await read_model(ctx.store, key, MergeMarker)
+    if marker is None or marker.role is not MarkerRole.absorbed:
+        return None
+    if marker.survivor_id != interaction.card_id:
+        return None
+    name = await merge_candidates.display_name(ctx, interaction.tenant_id, card)
+    return MergedInto(audit_id=marker.audit_id, name=name)
 
 
 async def _has_workflows(ctx: Context, tenant_id: str) -> bool:

@@ -27,7 +27,8 @@ from bot.adapters.teams.openid import OpenIdMetadataUnavailable
 from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity, SsoValidator, sso_audiences
 from bot.domain.interactions import Interaction
 from bot.errors import FieldError, InvalidInput, NotFound, Unauthorized, Unavailable
-from bot.services import card_actions, keys, supervisors
+from bot.i18n import localize, t
+from bot.services import agent_locale, card_actions, keys, supervisors
 from bot.services.agent_tokens import AgentTokens
 from bot.services.audit import Door
 from bot.services.live import LiveCards
@@ -54,6 +55,7 @@ VENDOR = {
 
 DEV_AGENT_ID = "00000000-0000-0000-0000-0000000000a1"
 MAX_ID_LENGTH = 200
+MAX_LOCALE_LENGTH = 64
 
 # Teams (web, desktop, mobile, Outlook, microsoft365.com) frames the tab; nobody else may.
 FRAME_ANCESTORS = (
@@ -145,10 +147,33 @@ def _identity_fields(identity: TabIdentity) -> dict[str, object]:
     }
 
 
+_TEXTS = {
+    "title": t("crmcard — Customer card"),
+    "heading": t("Customer card"),
+    "live": t("live"),
+    "reconnecting": t("reconnecting…"),
+    "offline": t("offline"),
+    "failed": t("That did not work:"),
+    "signInFailed": t("Teams sign-in failed:"),
+    "loadFailed": t("Could not load the customer card:"),
+}
+
+
 async def get_card(request: web.Request) -> web.Response:
+    """The agent's card, and the page's words, in the language of their Teams context
+    (``locale`` and ``timeZone`` query parameters, remembered for their cards)."""
     identity = await tab_identity(request)
+    seen = await agent_locale.observe(
+        request.app[CONTEXT].store,
+        identity.tenant_id,
+        identity.agent_id,
+        request.query.get("locale", "")[:MAX_LOCALE_LENGTH] or None,
+        request.query.get("timeZone", "")[:MAX_LOCALE_LENGTH] or None,
+    )
+    locale = seen.locale()
     current = await request.app[LIVE].current(identity.tenant_id, identity.agent_id)
-    return web.json_response({**_identity_fields(identity), **current})
+    texts = {"lang": locale.language, **{k: localize(v, locale) for k, v in _TEXTS.items()}}
+    return web.json_response({**_identity_fields(identity), **current, "texts": texts})
 
 
 async def get_events(request: web.Request) -> web.StreamResponse:

@@ -319,3 +319,23 @@ async def test_teams_429_is_honoured_and_the_card_still_arrives(
     posted = [s for s in fake.cards() if "Current interaction" in texts(s.card)]
     assert [s.method for s in posted] == ["POST", "PUT"]
     assert fake.throttle_next == 0
+
+
+async def test_an_unknown_caller_can_become_a_contact(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    fake, url = connector
+    await install(bot_client, url)
+    event = interaction_event("call-9", "assigned", customer={"phone": "+1 555 0999"})
+    assert (await bot_client.post("/api/interactions", json=event, headers=KEY)).status == 202
+    card = fake.cards()[-1].card
+    assert card is not None
+    assert "New contact or lead" in texts(card) and "New case" not in texts(card)
+    [create] = actions(card, "createRecord")
+    data = {**create["data"], "subject": "Jane Roe", "recordType": "contact"}
+    body = (await invoke(bot_client, url, "createRecord", data))["value"]
+    assert "Created “Jane Roe”" in texts(body)
+    [unlink] = [a for a in actions(body, "unlink") if "contact:" in a["data"]["record"]]
+    assert unlink, "the new contact is pinned and linked"
+    refused = await invoke(bot_client, url, "createRecord", {**data, "recordType": "planet"})
+    assert 400 <= refused["statusCode"] < 500  # refused, nothing created

@@ -96,9 +96,12 @@ def test_an_agent_works_a_call_in_german(stack: Stack, page: Page) -> None:
     button(page, "Zusammenführen…").click()
     expect(text(page, "Diese zwei Karten zusammenführen?")).to_be_visible()
     button(page, "Zusammenführen").last.click()
-    expect(button(page, "Zusammenführung rückgängig machen")).to_be_visible()
-    expect(page.get_by_text("ist in diese Karte aufgegangen.", exact=False)).to_be_visible()
-    button(page, "Zusammenführung rückgängig machen").click()
+    email_card = page.locator("div.ac-adaptiveCard").filter(has=text(page, "E-Mail · Verbunden"))
+    expect(email_card.get_by_text("ist in diese Karte aufgegangen.", exact=False)).to_be_visible()
+    # The phone card's own message says where it went, with its own Undo.
+    gone = "In die Karte von Edward Ferrars aufgegangen (Kanäle: E-Mail, Anruf)."
+    expect(text(page, gone)).to_be_visible()
+    button(email_card, "Zusammenführung rückgängig machen").click()
     undone = "Zusammenführung rückgängig gemacht: Die beiden Karten sind wieder getrennt"
     expect(page.get_by_text(undone, exact=False)).to_be_visible()
     snapshot(page, "undo")

@@ -37,6 +37,7 @@ SAME_CONTACT = "• Same CRM contact: Edward Ferrars"
 # edward.ferrars@example.com into this card." while the confirmation said "Merges in:
 # Edward Ferrars". Only the shape is pinned here.
 MERGED = re.compile(r"^Merged Edward Ferrars \(Channels: Email; .*\) into this card\.$")
+MERGED_AWAY = "Merged into the card of Edward Ferrars (Channels: Voice, Email)."
 KEPT = "The open card is kept and the other card is merged into it."
 UNDONE = "Merge undone: the two cards are separate again, as they were."
 WRITTEN = "Written to 1 record ✓"
@@ -87,7 +88,9 @@ def test_merge_the_email_card_into_the_phone_card_then_undo(
     # Confirm: the phone card comes back with the success banner and an Undo button.
     button(card_saying(page, "Merge these two cards?"), "Merge").click()
     expect(text(page, MERGED)).to_be_visible()
-    expect(button(page, "Undo merge")).to_be_visible()
+    # The email card's own message says where it went (not silently the phone card).
+    expect(text(page, MERGED_AWAY)).to_be_visible()
+    expect(button(page, "Undo merge")).to_have_count(2)
     expect(customer_cards(page), "the merged card is not shown").to_have_count(2)
     # The phone card now holds the email card's address too.
     phone_card = card_saying(page, "Voice · Connected")
@@ -98,7 +101,7 @@ def test_merge_the_email_card_into_the_phone_card_then_undo(
     finish(page, tmp_path, "merged")
 
     # Undo: the card says the two cards are separate again...
-    button(page, "Undo merge").click()
+    button(phone_card, "Undo merge").click()
     expect(text(page, UNDONE)).to_be_visible()
     expect(text(page, MERGED)).to_have_count(0)
     expect(button(page, "Undo merge")).to_have_count(0)

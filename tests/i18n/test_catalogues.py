@@ -20,6 +20,8 @@ SAME_IN = {  # words that are the same in that language (checked, not copied Eng
         "crmcard",
         "Tickets",
         "call",
+        "live",
+        "offline",
         "Details",
         "Workflows",
         "Status",
@@ -38,7 +40,6 @@ SAME_IN = {  # words that are the same in that language (checked, not copied Eng
     "fr": {
         "Tickets",
         "crmcard",
-        "call",
         "Contact",
         "Contact ▾",
         "Workflows",

@@ -223,7 +223,10 @@ async def test_anonymous_open_card_merges_into_the_crm_customer(
     assert "The other card is kept" in texts(confirm)
     [do] = actions(confirm, "mergeDo")
     done = (await invoke(bot_client, url, "mergeDo", do["data"]))["value"]
-    assert "into this card" in texts(done)
+    # The open chat's card went into Edward's: it says so, offers Undo, and its header
+    # still follows the open interaction (the chat), not the phone call's.
+    assert "Merged into the card of Edward Ferrars" in texts(done)
+    assert actions(done, "mergeUndo") and "Chat · Assigned" in texts(done)
     cards, index = await cards_and_index(bot_client)
     survivor = cards[keys.card(TENANT, phone["cardId"])]
     assert survivor["interaction_ids"] == ["call-1", "chat-1"]
@@ -231,3 +234,22 @@ async def test_anonymous_open_card_merges_into_the_crm_customer(
     interactions = await documents(bot_client, "interactions/")
     assert interactions[keys.interaction(TENANT, "chat-1")]["card_id"] == phone["cardId"]
     assert chat["cardId"] != phone["cardId"]
+
+
+async def test_the_merged_away_card_says_where_it_went_and_offers_undo(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    fake, url = connector
+    await install(bot_client, url)
+    await start_call(bot_client, "call-1")
+    await start_email(bot_client)
+    phone_card = [s.card for s in fake.cards() if "call-1" in texts(s.card)][-1]
+    do = await open_merge(bot_client, url, phone_card)
+    await invoke(bot_client, url, "mergeDo", do["data"])
+    # The email's own message is updated: not silently the phone card, but where it went.
+    mail_card = [s.card for s in fake.cards() if '"mail-1"' in texts(s.card)][-1]
+    assert "Merged into the card of Edward Ferrars (Channels: Voice, Email)." in texts(mail_card)
+    [undo] = actions(mail_card, "mergeUndo")
+    await invoke(bot_client, url, "mergeUndo", undo["data"])
+    shown = await invoke(bot_client, url, "refreshCard", {"interactionId": "mail-1", "rev": 0})
+    assert "Merged into" not in texts(shown["value"])

@@ -247,3 +247,19 @@ async def test_pages_and_vendor_scripts_are_served(bot_client: Client) -> None:
         assert response.status == 200, path
     assert (await bot_client.get("/tab/vendor/../../etc/passwd")).status == 404
     assert (await bot_client.get("/tab/vendor/other.js")).status == 404
+
+
+async def test_the_tab_speaks_the_language_of_its_teams_context(bot_client: Client) -> None:
+    await start_call(bot_client)
+    query = "/api/tab/card?locale=de-DE&timeZone=Europe/Berlin"
+    body = await (await bot_client.get(query)).json()
+    assert body["texts"]["lang"] == "de" and body["texts"]["heading"] == "Kundenkarte"
+    assert "Aktuelle Interaktion" in texts(body["card"])
+    # Remembered for the agent: the next card (here without a locale) stays German.
+    again = await (await bot_client.get("/api/tab/card")).json()
+    assert "Aktuelle Interaktion" in texts(again["card"]) and "Current interaction" not in texts(
+        again["card"]
+    )
+    french = await (await bot_client.get("/api/tab/card?locale=fr-CH")).json()
+    assert french["texts"]["offline"] == "hors ligne"
+    assert "Interaction en cours" in texts(french["card"])

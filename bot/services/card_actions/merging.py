@@ -33,7 +33,7 @@ from bot.services.card_view import (
 )
 from bot.services.cards import get_card, live_card
 from bot.services.context import Context
-from bot.services.rendering import card_for
+from bot.services.rendering import card_for, publish
 from bot.services.store import read_model
 
 _REASONS = {
@@ -243,9 +243,22 @@ async def merge_do(
     text = t(
         "Merged {name} ({details}) into this card.", name=absorbed, details="; ".join(described)
     )
+    await _publish_moved(ctx, interaction, audit.absorbed_before.interaction_ids)
     card = await card_for(ctx, interaction, [])
+    if interaction.merged_from == audit.absorbed_id:  # this card went: its banner says so
+        return ActionResult(card, [text])
     banner = with_undo_banner(card, text, interaction.id, interaction.revision, audit.id, locale)
     return ActionResult(banner, [text])
+
+
+async def _publish_moved(ctx: Context, clicked: Interaction, interaction_ids: list[str]) -> None:
+    """The other messages of a merged (or unmerged) card show what became of it."""
+    for interaction_id in interaction_ids:
+        if interaction_id != clicked.id:
+            key = keys.interaction(clicked.tenant_id, interaction_id)
+            moved = await read_model(ctx.store, key, Interaction)
+            if moved is not None:
+                await publish(ctx, moved)
 
 
 async def merge_undo(
@@ -257,6 +270,9 @@ async def merge_undo(
         await merge_service.undo(ctx, interaction.tenant_id, data.audit_id, actor)
     except merge_service.MergeRefused as refused:
         return await reread(ctx, interaction), [str(refused)]
+    undone = await merge_service.merge_of(ctx, interaction.tenant_id, data.audit_id)
+    if undone is not None:
+        await _publish_moved(ctx, interaction, undone.absorbed_before.interaction_ids)
     return await reread(ctx, interaction), [
         t("Merge undone: the two cards are separate again, as they were.")
     ]

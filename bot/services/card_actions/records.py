@@ -173,7 +173,11 @@ async def show_more(
 async def create_record(
     ctx: Context, interaction: Interaction, data: ActionData, actor: str
 ) -> tuple[Interaction, list[str]]:
-    """Create a record in the contact's CRM and pin it to the interaction."""
+    """Create a record in the contact's CRM and pin it to the interaction (a case, or for
+    an unknown caller a contact or lead)."""
+    record_type = data.record_type or "case"
+    if record_type not in CREATABLE:
+        raise InvalidAction(f"the card cannot create a {record_type!r}")
     if not data.subject or not data.subject.strip():
         return interaction, [t("Give the new record a subject.")]
     if interaction.revision != data.rev:
@@ -181,21 +185,37 @@ async def create_record(
         return interaction, []
     person = [interaction.shown.records[k].ref for k in interaction.shown.person]
     contact = next((ref for ref in person if ref.type == "contact"), person[0] if person else None)
+    fields = {"subject": data.subject.strip()}
+    if record_type in PEOPLE:  # an unknown caller becomes a contact or lead, reachable
+        fields = {"name": data.subject.strip(), **_reachable_at(interaction)}
+        contact = None
     clients = await ctx.crms.clients(interaction.tenant_id)
     client = next((c for c in clients if contact and c.settings_id == contact.crm), None)
     client = client or (clients[0] if clients else None)
     if client is None:
         return interaction, [t("No CRM is connected, so no record can be created.")]
     try:
-        record = await client.create(
-            data.record_type or "case", {"subject": data.subject.strip()}, contact
-        )
+        record = await client.create(record_type, fields, contact)
     except CrmError as error:
         return interaction, [t("Could not create the record: {error}", error=str(error))]
     updated = await change_interaction(
         ctx, interaction, lambda current: pin_record(current, record, actor=actor, now=ctx.clock())
     )
     return updated, [t("Created “{title}” and linked it to this interaction.", title=record.title)]
+
+
+CREATABLE = frozenset({"case", "contact", "lead"})
+PEOPLE = frozenset({"contact", "lead"})
+
+
+def _reachable_at(interaction: Interaction) -> dict[str, str]:
+    """The caller's phone and email as this interaction knows them, for a new contact."""
+    found: dict[str, str] = {}
+    for identity in interaction.identities:
+        kind = identity.identifier.kind.value
+        if kind in ("phone", "email") and identity.identifier.readable:
+            found.setdefault(kind, identity.identifier.shown)
+    return found
 
 
 async def show(

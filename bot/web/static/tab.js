@@ -3,12 +3,19 @@
   "use strict";
   var AC = window.AdaptiveCards;
   var params = new URLSearchParams(location.search);
-  var state = { token: null, inTeams: false, payload: null, held: null, source: null };
+  var state = {
+    token: null, inTeams: false, payload: null, held: null, source: null, texts: null,
+    // Outside Teams the browser's language; inside, Teams' (from its context, below).
+    locale: navigator.language || "",
+    timeZone: (window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone) || ""
+  };
   var $ = function (id) { return document.getElementById(id); };
 
   function apiUrl(path, extra) {
     var q = new URLSearchParams();
     ["tenant", "agent"].forEach(function (k) { if (params.get(k)) q.set(k, params.get(k)); });
+    if (state.locale) q.set("locale", state.locale);
+    if (state.timeZone) q.set("timeZone", state.timeZone);
     Object.keys(extra || {}).forEach(function (k) { q.set(k, extra[k]); });
     var s = q.toString();
     return path + (s ? "?" + s : "");
@@ -18,6 +25,16 @@
     var h = { "Content-Type": "application/json" };
     if (state.token) h.Authorization = "Bearer " + state.token;
     return h;
+  }
+
+  // The page's own words, in the agent's language once the server said which (texts).
+  function say(key, fallback) { return (state.texts && state.texts[key]) || fallback; }
+
+  function applyTexts(texts) {
+    state.texts = texts || state.texts;
+    document.documentElement.lang = say("lang", "en");
+    document.title = say("title", document.title);
+    $("heading").textContent = say("heading", $("heading").textContent);
   }
 
   function showStatus(text) { $("status").textContent = text || ""; $("status").hidden = !text; }
@@ -107,7 +124,7 @@
         render(body);
       });
     }).catch(function (e) {
-      showStatus("That did not work: " + e.message);
+      showStatus(say("failed", "That did not work:") + " " + e.message);
       $("card").setAttribute("aria-busy", "false");
     });
   }
@@ -125,9 +142,9 @@
     var es = new EventSource(apiUrl("/api/tab/events",
       state.token ? { access_token: state.token } : null));
     es.addEventListener("card", onCard);
-    es.onopen = function () { setLive("open", "live"); };
+    es.onopen = function () { setLive("open", say("live", "live")); };
     es.onerror = function () {
-      setLive("closed", "reconnecting…");
+      setLive("closed", say("reconnecting", "reconnecting…"));
       if (es.readyState === EventSource.CLOSED) setTimeout(start, 5000);
     };
     state.source = es;
@@ -141,7 +158,9 @@
     if (!state.inTeams) return Promise.resolve();
     return window.microsoftTeams.authentication.getAuthToken().then(function (token) {
       state.token = token;
-    }, function (e) { showStatus("Teams sign-in failed: " + (e && e.message || e)); });
+    }, function (e) {
+      showStatus(say("signInFailed", "Teams sign-in failed:") + " " + (e && e.message || e));
+    });
   }
 
   function start() {
@@ -159,6 +178,7 @@
           return;
         }
         if (!r.ok) throw new Error(body.detail || "HTTP " + r.status);
+        applyTexts(body.texts);
         if (body.mode === "development") {
           $("dev-banner").hidden = false;
           $("dev-who").textContent = " Showing agent " + body.agentId + " of tenant " +
@@ -169,8 +189,8 @@
         connect();
       });
     }).catch(function (e) {
-      setLive("closed", "offline");
-      showStatus("Could not load the customer card: " + e.message);
+      setLive("closed", say("offline", "offline"));
+      showStatus(say("loadFailed", "Could not load the customer card:") + " " + e.message);
       setTimeout(start, 5000);
     });
   }
@@ -187,6 +207,7 @@
       setInterval(function () { freshToken().then(connect); }, TOKEN_RENEWAL_MS);
       return t.app.getContext().then(function (ctx) {
         applyTheme(ctx.app && ctx.app.theme);
+        state.locale = (ctx.app && ctx.app.locale) || state.locale;
       }).then(function () { t.app.notifySuccess(); return true; });
     }, function () { return false; });
   }
