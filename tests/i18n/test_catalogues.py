@@ -40,6 +40,7 @@ SAME_IN = {  # words that are the same in that language (checked, not copied Eng
     "fr": {
         "Tickets",
         "crmcard",
+        "call",
         "Contact",
         "Contact ▾",
         "Workflows",
