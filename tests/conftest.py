@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.settings import Settings
 from bot.web.app import create_app
+from tests.auth.openid_issuer import LocalIssuer
 from tests.azurite import Azurite, start_azurite
 from tests.connector import FakeConnector
 from tests.postgres import Postgres, start_postgres
@@ -62,3 +63,19 @@ def postgres_server() -> Iterator[Postgres]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def issuer() -> Iterator[LocalIssuer]:
+    """A local OpenID issuer (Bot Framework and Entra tokens) for one test.
+
+    The SDK caches signing keys per metadata URL for the whole process; a port reused by a
+    later test must not find this issuer's keys, so the cache is cleared on both sides.
+    """
+    from botframework.connector.auth import JwtTokenExtractor
+
+    JwtTokenExtractor.metadataCache.clear()
+    local = LocalIssuer().start()
+    yield local
+    local.stop()
+    JwtTokenExtractor.metadataCache.clear()

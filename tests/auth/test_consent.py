@@ -9,7 +9,7 @@ app-only sign-in in that tenant), and shows a clear page otherwise, recording no
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,13 +33,6 @@ from tests.crm.fakes.entra import FakeEntra
 
 Client = TestClient[Any, Any]
 CALLBACK = "/admin/consent/callback"
-
-
-@pytest.fixture
-def issuer() -> Iterator[LocalIssuer]:
-    local = LocalIssuer().start()
-    yield local
-    local.stop()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,17 +42,6 @@ Client = TestClient[Any, Any]
 APP_ID = "6f1f4e52-6a3c-4d0c-9c55-0a1b2c3d4e5f"
 APP_TENANT = "72f988bf-0000-4000-8000-00000000c0de"
 ELSEWHERE = "https://smba.trafficmanager.net/emea/"
-
-
-@pytest.fixture
-def issuer() -> Iterator[LocalIssuer]:
-    # The SDK caches signing keys per metadata URL for the whole process; a port reused
-    # by a later test must not find this issuer's keys.
-    JwtTokenExtractor.metadataCache.clear()
-    local = LocalIssuer().start()
-    yield local
-    local.stop()
-    JwtTokenExtractor.metadataCache.clear()
 
 
 def registered_bot(tmp_path: Path, issuer: LocalIssuer, **overrides: Any) -> Settings:

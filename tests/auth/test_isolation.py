@@ -9,14 +9,14 @@ documents are byte-for-byte what they were, and no answer to B mentioned A's dat
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from botframework.connector.auth import JwtTokenExtractor, MicrosoftAppCredentials
+from botframework.connector.auth import MicrosoftAppCredentials
 
 from bot.services import keys, tenants
 from bot.web.app import create_app
@@ -51,15 +51,6 @@ A_WORKFLOW = {
     "required": ["subject"],
 }
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def issuer() -> Iterator[LocalIssuer]:
-    JwtTokenExtractor.metadataCache.clear()
-    local = LocalIssuer().start()
-    yield local
-    local.stop()
-    JwtTokenExtractor.metadataCache.clear()
 
 
 @pytest.fixture(autouse=True)

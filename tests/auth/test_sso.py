@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +44,6 @@ from tests.crm.fakes.entra import FakeEntra
 
 Client = TestClient[Any, Any]
 CRM_SCOPE = "https://contoso.crm.dynamics.com/user_impersonation"
-
-
-@pytest.fixture
-def issuer() -> Iterator[LocalIssuer]:
-    local = LocalIssuer().start()
-    yield local
-    local.stop()
 
 
 @pytest.fixture

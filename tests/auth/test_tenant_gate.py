@@ -9,14 +9,14 @@ consent, and the gate is off for the demo and single-tenant deployments.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from botframework.connector.auth import JwtTokenExtractor, MicrosoftAppCredentials
+from botframework.connector.auth import MicrosoftAppCredentials
 
 from bot.services import tenants
 from bot.settings import Settings
@@ -37,15 +37,6 @@ from tests.connector import FakeConnector
 
 Client = TestClient[Any, Any]
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def issuer() -> Iterator[LocalIssuer]:
-    JwtTokenExtractor.metadataCache.clear()
-    local = LocalIssuer().start()
-    yield local
-    local.stop()
-    JwtTokenExtractor.metadataCache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ the SSO token, and the bot honours it for as long as that token was valid.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +68,6 @@ async def test_through_the_bot_another_agent_is_refused_and_nothing_changes(
         assert body["statusCode"] == 403
         assert "another agent" in body["value"]["message"]
     assert await stored_interaction(bot_client, "demo-tenant", "call-1") == before
-
-
-@pytest.fixture
-def issuer() -> Iterator[LocalIssuer]:
-    local = LocalIssuer().start()
-    yield local
-    local.stop()
 
 
 @pytest.fixture
