@@ -138,6 +138,7 @@ class SectionView(_View):
 
 class CustomerCardView(_View):
     language: str = "en"
+    icons: str = Field("/icons", description="base URL of the action icons crmcard serves")
     interaction_id: str
     rev: int
     card_id: str
@@ -430,6 +431,7 @@ def build_view(
     answers: dict[str, str] | None = None,
     has_workflows: bool = True,
     merged_into: MergedInto | None = None,
+    icons: str = "/icons",
 ) -> CustomerCardView:
     """``answers``: record key -> the answer to the agent's click, shown on that row
     (notices not about one record are shown on top)."""
@@ -448,6 +450,7 @@ def build_view(
     completed = render.text(_completed(interaction, lines)) if not interaction.is_open else ""
     return CustomerCardView(
         language=locale.language,
+        icons=icons,
         interaction_id=interaction.id,
         rev=interaction.revision,
         card_id=card.id,

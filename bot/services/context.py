@@ -41,6 +41,8 @@ class Context:
     crm_first_paint: float = 0.3
     """Seconds a new interaction's card waits for CRMs before it is shown with those that
     answered; the slower ones fill it in when they answer (or by ``crm_deadline``)."""
+    icons: str = "/icons"
+    """Where crmcard serves its card icons (``<public URL>/icons``): actions' ``iconUrl``."""
     door: Door = Door.api
     """Through which door the current turn came in (a turn's copy says; for the audit)."""
     background: set[asyncio.Task[None]] = field(default_factory=set)

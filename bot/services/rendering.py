@@ -44,6 +44,7 @@ async def card_for(
         notices=notices,
         refresh_user_ids=await ctx.delivery.refresh_user_ids(interaction),
         merged_into=await _merge_of_its_card(ctx, interaction, card),
+        icons=ctx.icons,
         writeback=(
             await card_status(ctx.store, interaction.tenant_id, interaction.id)
             if interaction.writeback_due

@@ -110,6 +110,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         crm_deadline=settings.crm_deadline_seconds,
         merge_undo_window=timedelta(days=settings.merge_undo_days),
         default_region=settings.default_region,
+        icons=f"{settings.public_url.rstrip('/')}/icons",
     )
     live.bind(ctx)
     ctx.event_listeners.append(record_creation_listener)

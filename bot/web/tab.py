@@ -284,6 +284,7 @@ def setup_tab(app: web.Application, live: LiveCards) -> None:
     app.router.add_get("/privacy", _page("privacy.html"))
     app.router.add_get("/terms", _page("terms.html"))
     app.router.add_static("/tab/static", STATIC_DIR)
+    app.router.add_static("/icons", STATIC_DIR / "icons")  # the cards' action icons
     app.router.add_get("/tab/vendor/{name}", get_vendor)
     app.router.add_get("/api/tab/card", get_card)
     app.router.add_get("/api/tab/events", get_events)

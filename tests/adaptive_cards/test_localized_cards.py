@@ -342,3 +342,15 @@ def _actions(node: Any) -> list[dict[str, Any]]:
         for item in node:
             found.extend(_actions(item))
     return found
+
+
+def test_every_button_has_a_crmcard_icon() -> None:
+    from bot.web.tab import STATIC_DIR
+
+    card = customer_cards(AgentLocale.of("en"))["call"]
+    buttons = [a for a in _actions(card) if a["type"] != "Action.ToggleVisibility"]
+    buttons = [a for a in buttons if a.get("verb") != "refreshCard"]  # Teams' own refresh
+    assert buttons
+    for button in buttons:
+        icon = button.get("iconUrl", "")
+        assert icon.startswith("/icons/") and (STATIC_DIR / icon[1:]).is_file(), button

@@ -242,6 +242,7 @@ async def test_pages_and_vendor_scripts_are_served(bot_client: Client) -> None:
         "/tab/vendor/teams-js.min.js",
         "/tab/static/tab.js",
         "/tab/static/tab.css",
+        "/icons/link.svg",
     ):
         response = await bot_client.get(path)
         assert response.status == 200, path
