@@ -402,6 +402,7 @@ class ImportReport(BaseModel):
     users_deactivated: int = 0
     users_deleted: int = 0
     tickets_imported: int = 0
+    tickets_removed: int = Field(0, description="imported before, reopened in the CRM since")
     tickets_skipped: dict[str, int] = Field(
         default_factory=dict, description="reason -> how many tickets were not imported"
     )

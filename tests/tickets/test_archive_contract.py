@@ -180,3 +180,34 @@ async def test_broken_text_and_huge_tickets_are_stored(archive: TicketArchive) -
     stored = await archive.ticket("demo-tenant", "zendesk", "big")
     assert stored is not None and stored.messages[-1].body == huge
     assert ids(await archive.search("demo-tenant", TicketQuery(text="word"))) == ["big"]
+
+
+async def test_deleting_reopened_tickets_and_a_requesters_tickets(archive: TicketArchive) -> None:
+    await archive.put_tickets(
+        [
+            ticket("1", subject="Outage one", requester_email="ann@gmail.com"),
+            ticket("2", subject="Outage two", requester_email=None, requester_phone="+15550100"),
+            ticket("3", subject="Outage three", requester_email="bob@example.com"),
+            ticket(
+                "4",
+                subject="Outage four",
+                tenant_id="other-tenant",
+                requester_email="ann@gmail.com",
+            ),
+        ]
+    )
+    assert await archive.delete_tickets("demo-tenant", "zendesk", ["3", "missing"]) == 1
+    assert await archive.delete_tickets("demo-tenant", "zendesk", []) == 0
+    assert ids(await archive.search("demo-tenant", TicketQuery(text="outage"))) != []
+
+    mine = await archive.requester_tickets(
+        "demo-tenant", emails=["A.n.n+orders@GMAIL.com"], phones=["+15550100"]
+    )
+    assert sorted(t.external_id for t in mine) == ["1", "2"]
+    assert await archive.requester_tickets("demo-tenant", emails=[], phones=[]) == []
+    erased = await archive.erase_requester(
+        "demo-tenant", emails=["ann@gmail.com"], phones=["+15550100"]
+    )
+    assert erased == 2
+    assert ids(await archive.search("demo-tenant", TicketQuery(text="outage"))) == []
+    assert await archive.count("other-tenant") == 1

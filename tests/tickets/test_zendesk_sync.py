@@ -18,7 +18,13 @@ from bot.domain.tickets import MAX_COMMENT_CHARS, Agent, TicketChannel, TicketSt
 from bot.services.ticketing.archive import TicketQuery
 from bot.services.ticketing.sync import TicketSync
 from tests.tickets.factories import NOW
-from tests.tickets.fakes.zendesk_exports import EMAIL, TOKEN, ZendeskExports, broken_comments
+from tests.tickets.fakes.zendesk_exports import (
+    EMAIL,
+    TOKEN,
+    ZendeskExports,
+    broken_comments,
+    iso,
+)
 
 
 @dataclass
@@ -262,3 +268,19 @@ async def test_deactivations_and_deletions_are_mirrored(zendesk: Zendesk) -> Non
     assert (report.users_deactivated, report.users_deleted) == (1, 1)
     agents = await zendesk.archive.agents("demo-tenant")
     assert [(a.email, a.active) for a in agents] == [("ada@example.com", False)]
+
+
+async def test_a_reopened_ticket_leaves_the_archive(zendesk: Zendesk) -> None:
+    fake = zendesk.fake
+    ada = fake.add_user("Ada Lovelace", "ada@example.com")
+    reopened = fake.add_ticket("Came back", assignee=ada, solved_at=solved())
+    await zendesk.make().run()
+    assert await zendesk.archive.count("demo-tenant") == 1
+
+    zendesk.time.now += 60
+    ticket = next(t for t in fake.tickets if str(t["id"]) == reopened)
+    ticket.update(status="open", updated_at=iso(datetime.fromtimestamp(zendesk.time.now, UTC)))
+    report = await zendesk.make().run()
+
+    assert report.tickets_removed == 1
+    assert await zendesk.archive.count("demo-tenant") == 0

@@ -25,6 +25,7 @@ from bot.services.ticketing.archive import (
     TicketPage,
     TicketQuery,
     TicketSummary,
+    mailboxes,
     page_of,
 )
 
@@ -296,6 +297,46 @@ class PostgresTicketArchive:
             "SELECT count(*) FROM crmcard_tickets WHERE tenant_id = $1", tenant_id
         )
         return int(found)
+
+    async def delete_tickets(self, tenant_id: str, crm_id: str, external_ids: Sequence[str]) -> int:
+        if not external_ids:
+            return 0
+        deleted = await self.pool.fetchval(
+            "WITH gone AS (DELETE FROM crmcard_tickets WHERE tenant_id = $1 AND crm_id = $2 "
+            "AND external_id = ANY($3::text[]) RETURNING 1) SELECT count(*) FROM gone",
+            tenant_id,
+            crm_id,
+            list(external_ids),
+        )
+        return int(deleted)
+
+    _REQUESTER = (
+        "tenant_id = $1 AND (requester_email = ANY($2::text[]) "
+        "OR requester_phone = ANY($3::text[]))"
+    )
+
+    async def requester_tickets(
+        self, tenant_id: str, *, emails: Sequence[str], phones: Sequence[str]
+    ) -> list[Ticket]:
+        rows = await self.pool.fetch(
+            f"SELECT data FROM crmcard_tickets WHERE {self._REQUESTER} ORDER BY closed_at DESC",
+            tenant_id,
+            mailboxes(emails),
+            list(phones),
+        )
+        return [Ticket.model_validate_json(row["data"]) for row in rows]
+
+    async def erase_requester(
+        self, tenant_id: str, *, emails: Sequence[str], phones: Sequence[str]
+    ) -> int:
+        deleted = await self.pool.fetchval(
+            f"WITH gone AS (DELETE FROM crmcard_tickets WHERE {self._REQUESTER} RETURNING 1) "
+            "SELECT count(*) FROM gone",
+            tenant_id,
+            mailboxes(emails),
+            list(phones),
+        )
+        return int(deleted)
 
     async def purge(self, closed_before: datetime, *, batch: int = 2_000) -> int:
         total = 0

@@ -27,6 +27,7 @@ from bot.services.ticketing.archive import (
     TicketPage,
     TicketQuery,
     TicketSummary,
+    mailboxes,
     page_of,
 )
 
@@ -127,6 +128,16 @@ def _filters(tenant_id: str, query: TicketQuery) -> tuple[list[str], list[Any]]:
     if contact:
         where.append("(" + " OR ".join(contact) + ")")
     return where, params
+
+
+def _delete_ids(connection: sqlite3.Connection, ids: list[int]) -> int:
+    """Delete these ticket rows and their FTS5 entries (inside the caller's transaction)."""
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        connection.execute(f"DELETE FROM tickets_fts WHERE rowid IN ({marks})", chunk)
+        connection.execute(f"DELETE FROM tickets WHERE id IN ({marks})", chunk)
+    return len(ids)
 
 
 def _facet(kind: str, value: str) -> str:
@@ -373,6 +384,53 @@ class SqliteTicketArchive:
         )
         return int(rows[0][0])
 
+    async def _delete_where(self, where: str, params: Sequence[Any]) -> int:
+        def delete(connection: sqlite3.Connection) -> int:
+            ids = [
+                row[0]
+                for row in connection.execute(f"SELECT id FROM tickets WHERE {where}", params)
+            ]
+            return _delete_ids(connection, ids)
+
+        return await self._write(delete)
+
+    async def delete_tickets(self, tenant_id: str, crm_id: str, external_ids: Sequence[str]) -> int:
+        if not external_ids:
+            return 0
+        marks = ", ".join("?" * len(external_ids))
+        return await self._delete_where(
+            f"tenant_id = ? AND crm_id = ? AND external_id IN ({marks})",
+            [tenant_id, crm_id, *external_ids],
+        )
+
+    @staticmethod
+    def _requester(
+        tenant_id: str, emails: Sequence[str], phones: Sequence[str]
+    ) -> tuple[str, list[Any]]:
+        boxes = mailboxes(emails)
+        where = (
+            f"tenant_id = ? AND (requester_email IN ({', '.join('?' * len(boxes)) or 'NULL'}) "
+            f"OR requester_phone IN ({', '.join('?' * len(phones)) or 'NULL'}))"
+        )
+        return where, [tenant_id, *boxes, *phones]
+
+    async def requester_tickets(
+        self, tenant_id: str, *, emails: Sequence[str], phones: Sequence[str]
+    ) -> list[Ticket]:
+        where, params = self._requester(tenant_id, emails, phones)
+        rows = await self._read(
+            lambda c: c.execute(
+                f"SELECT data FROM tickets WHERE {where} ORDER BY closed_at DESC", params
+            ).fetchall()
+        )
+        return [Ticket.model_validate_json(row[0]) for row in rows]
+
+    async def erase_requester(
+        self, tenant_id: str, *, emails: Sequence[str], phones: Sequence[str]
+    ) -> int:
+        where, params = self._requester(tenant_id, emails, phones)
+        return await self._delete_where(where, params)
+
     async def purge(self, closed_before: datetime, *, batch: int = 2_000) -> int:
         cutoff = _epoch(closed_before)
 
@@ -383,11 +441,7 @@ class SqliteTicketArchive:
                     "SELECT id FROM tickets WHERE closed_at < ? LIMIT ?", (cutoff, batch)
                 )
             ]
-            if ids:
-                marks = ", ".join("?" * len(ids))
-                connection.execute(f"DELETE FROM tickets_fts WHERE rowid IN ({marks})", ids)
-                connection.execute(f"DELETE FROM tickets WHERE id IN ({marks})", ids)
-            return len(ids)
+            return _delete_ids(connection, ids)
 
         total = 0
         while deleted := await self._write(delete_batch):

@@ -20,6 +20,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from bot.domain.identifiers import canonical_email
 from bot.domain.tickets import (
     API_MODEL,
     Agent,
@@ -166,6 +167,23 @@ class TicketArchive(Protocol):
 
     async def count(self, tenant_id: str) -> int: ...
 
+    async def delete_tickets(self, tenant_id: str, crm_id: str, external_ids: Sequence[str]) -> int:
+        """Delete these tickets (reopened in their CRM) and their index entries."""
+        ...
+
+    async def requester_tickets(
+        self, tenant_id: str, *, emails: Sequence[str], phones: Sequence[str]
+    ) -> list[Ticket]:
+        """Every ticket of a requester (GDPR export), newest first; emails match in any
+        case and as the mailbox they reach, phones as stored (E.164)."""
+        ...
+
+    async def erase_requester(
+        self, tenant_id: str, *, emails: Sequence[str], phones: Sequence[str]
+    ) -> int:
+        """Delete every ticket of a requester with its index entries (GDPR erasure)."""
+        ...
+
     async def purge(self, closed_before: datetime, *, batch: int = 2_000) -> int:
         """Delete every tenant's tickets closed before ``closed_before`` with their index
         entries, in short transactions of ``batch`` tickets so that searches running
@@ -189,3 +207,11 @@ def page_of(query: TicketQuery, summaries: Sequence[str | bytes]) -> TicketPage:
         has_more=len(summaries) > query.page_size,
         tickets=[TicketSummary.model_validate_json(s) for s in summaries[: query.page_size]],
     )
+
+
+def mailboxes(emails: Sequence[str]) -> list[str]:
+    """The forms a requester's address is stored under: lower case, and the mailbox."""
+    found: list[str] = []
+    for email in emails:
+        found.extend([email.strip().lower(), canonical_email(email)])
+    return list(dict.fromkeys(e for e in found if e))

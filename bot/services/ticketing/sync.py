@@ -238,10 +238,13 @@ class TicketSync:
         for external_id, reason in page.unreadable:
             report.reject("ticket", external_id, reason)
         ready: list[Ticket] = []
+        reopened: list[str] = []
         for raw in page.tickets:
             skip = out_of_scope(raw, now)
             if skip is not None:
                 report.skip(skip)
+                if not raw.closed:
+                    reopened.append(raw.external_id)
                 continue
             problem = ticket_problem(raw)
             if problem is not None:
@@ -252,6 +255,10 @@ class TicketSync:
                 ready.append(ticket)
         await self.archive.put_tickets(ready)
         report.tickets_imported += len(ready)
+        # a solved ticket reopened in the CRM is no longer one to keep
+        report.tickets_removed += await self.archive.delete_tickets(
+            self.tenant_id, self.crm_id, reopened
+        )
 
     async def _ticket(self, raw: CrmTicket, report: ImportReport) -> Ticket | None:
         assert raw.agent_external_id is not None and raw.closed_at is not None
