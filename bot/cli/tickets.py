@@ -22,7 +22,6 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import aiohttp
 from pydantic import ValidationError
 
 from bot.services.ticketing.sync import Progress
@@ -32,21 +31,23 @@ from bot.settings import Settings
 
 @asynccontextmanager
 async def _ticketing(settings: Settings) -> AsyncIterator[Ticketing]:
+    from bot.adapters.crm.directory import StoreDirectory
     from bot.adapters.storage.secret_key import secret_box
     from bot.adapters.tickets.engine import ticketing_for
     from bot.services.crm_configs import CrmConfigs
     from bot.web.app import open_store
 
     store = open_store(settings)
-    configs = CrmConfigs(store, secret_box(settings))
-    async with aiohttp.ClientSession() as session:
-        ticketing = ticketing_for(settings, configs, lambda: session, store)
-        await ticketing.archive.open()
-        try:
-            yield ticketing
-        finally:
-            await ticketing.archive.close()
-            await store.close()
+    configs = CrmConfigs(store, secret_box(settings), url_policy=settings.crm_url_policy)
+    directory = StoreDirectory(configs)  # its session keeps to the URL policy
+    ticketing = ticketing_for(settings, configs, lambda: directory.session, store)
+    await ticketing.archive.open()
+    try:
+        yield ticketing
+    finally:
+        await ticketing.archive.close()
+        await directory.close()
+        await store.close()
 
 
 def _duration(seconds: float) -> str:

@@ -19,6 +19,7 @@ from bot.services.audit import Actor, Door
 from bot.services.crm_configs import CrmConfigs
 from bot.services.secret_box import SecretBox
 from bot.services.ticketing.sync import Progress
+from bot.settings import Settings
 from tests.tickets.fakes.zendesk_exports import ZendeskExports, zendesk_config
 
 KEY = base64.b64encode(b"k" * 32).decode()
@@ -29,6 +30,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CRMCARD_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CRMCARD_SECRET_KEY", KEY)
+    monkeypatch.setenv("CRMCARD_CRM_ALLOW_LOCAL_URLS", "true")  # the fakes run on loopback
     return tmp_path / "data"
 
 
@@ -48,7 +50,8 @@ async def test_sync_prints_progress_and_the_report_then_search_finds(
     server = await aiohttp_server(fake.app())
     data_dir.mkdir()
     store = LocalStore(data_dir / "state.sqlite3")
-    await CrmConfigs(store, SecretBox.from_setting(KEY)).create(
+    policy = Settings(_env_file=None).crm_url_policy  # type: ignore[call-arg]
+    await CrmConfigs(store, SecretBox.from_setting(KEY), url_policy=policy).create(
         zendesk_config(str(server.make_url("")), language="german"),
         Actor("test", Door.cli),
     )
