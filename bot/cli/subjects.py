@@ -21,33 +21,36 @@ from bot.settings import Settings
 
 
 async def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    from bot.cli.tickets import open_ticketing
     from bot.errors import CrmcardError
     from bot.services import data_subjects
     from bot.services.audit import Actor, Door
-    from bot.web.app import open_store
 
     settings = settings or Settings()
     tenant = args.tenant or settings.default_tenant_id
-    store = open_store(settings)
-    try:
-        query = data_subjects.SubjectQuery(phone=args.phone, email=args.email, card_id=args.card_id)
-        if args.subjects_command == "export":
-            found = await data_subjects.export(store, tenant, query, settings.default_region)
-            print(json.dumps(found, indent=2, ensure_ascii=False))
-        else:
+    async with open_ticketing(settings) as ticketing:
+        store, tickets = ticketing.configs.store, ticketing.archive
+        try:
+            query = data_subjects.SubjectQuery(
+                phone=args.phone, email=args.email, card_id=args.card_id
+            )
+            if args.subjects_command == "export":
+                found = await data_subjects.export(
+                    store, tenant, query, settings.default_region, tickets
+                )
+                print(json.dumps(found, indent=2, ensure_ascii=False))
+                return 0
             if not args.yes:
                 print("error: erasing cannot be undone; add --yes to go ahead", file=sys.stderr)
                 return 2
             actor = Actor(f"cli:{getpass.getuser()}", Door.cli)
             report = await data_subjects.erase(
-                store, tenant, query, settings.default_region, actor, datetime.now(UTC)
+                store, tenant, query, settings.default_region, actor, datetime.now(UTC), tickets
             )
             print(json.dumps(report.model_dump(by_alias=True), indent=2))
-    except (CrmcardError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    finally:
-        await store.close()
+        except (CrmcardError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     return 0
 
 

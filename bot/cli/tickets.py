@@ -30,7 +30,7 @@ from bot.settings import Settings
 
 
 @asynccontextmanager
-async def _ticketing(settings: Settings) -> AsyncIterator[Ticketing]:
+async def open_ticketing(settings: Settings) -> AsyncIterator[Ticketing]:
     from bot.adapters.crm.directory import StoreDirectory
     from bot.adapters.storage.secret_key import secret_box
     from bot.adapters.tickets.engine import ticketing_for
@@ -77,7 +77,7 @@ async def _sync(args: argparse.Namespace) -> int:
         line = progress_line(progress)
         print(f"\r{line}\x1b[K" if tty else line, end="" if tty else "\n", file=sys.stderr)
 
-    async with _ticketing(settings) as ticketing:
+    async with open_ticketing(settings) as ticketing:
         try:
             reports = await ticketing.sync(
                 args.tenant or settings.default_tenant_id,
@@ -132,7 +132,7 @@ async def _search(args: argparse.Namespace) -> int:
     except ValidationError as error:
         print(error, file=sys.stderr)
         return 2
-    async with _ticketing(settings) as ticketing:
+    async with open_ticketing(settings) as ticketing:
         page = await ticketing.search(args.tenant or settings.default_tenant_id, query)
     if args.json:
         print(page.model_dump_json(by_alias=True, indent=2))
@@ -149,7 +149,7 @@ async def _search(args: argparse.Namespace) -> int:
 
 async def _show(args: argparse.Namespace) -> int:
     settings = Settings()
-    async with _ticketing(settings) as ticketing:
+    async with open_ticketing(settings) as ticketing:
         ticket = await ticketing.ticket(
             args.tenant or settings.default_tenant_id, args.crm_id, args.ticket_id
         )
@@ -161,7 +161,7 @@ async def _show(args: argparse.Namespace) -> int:
 
 
 async def _purge(args: argparse.Namespace) -> int:
-    async with _ticketing(Settings()) as ticketing:
+    async with open_ticketing(Settings()) as ticketing:
         print(f"{await ticketing.purge()} tickets purged")
     return 0
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
@@ -37,6 +37,7 @@ from bot.services import audit, keys, name_index, tenant_settings
 from bot.services.cards import cards_reached_by
 from bot.services.store import NotFound as NoDocument
 from bot.services.store import PreconditionFailed, Store, read_model
+from bot.services.ticketing.archive import TicketArchive
 
 ATTEMPTS = 5  # compare-and-swap retries of one scrubbed document
 
@@ -67,18 +68,6 @@ class ErasureReport(BaseModel):
     documents_scrubbed: int
     tickets_deleted: int | None
     """None: the ticket archive cannot erase by requester (not configured)."""
-
-
-class RequesterTickets(Protocol):
-    """What erase and export need of the ticket archive."""
-
-    async def requester_tickets(
-        self, tenant_id: str, *, emails: list[str], phones: list[str]
-    ) -> list[Any]: ...
-
-    async def erase_requester(
-        self, tenant_id: str, *, emails: list[str], phones: list[str]
-    ) -> int: ...
 
 
 async def find(
@@ -162,7 +151,7 @@ async def export(
     tenant_id: str,
     query: SubjectQuery,
     default_region: str,
-    tickets: RequesterTickets | None = None,
+    tickets: TicketArchive | None = None,
 ) -> dict[str, Any]:
     """Everything crmcard keeps about the subject, as one JSON-ready document."""
     subject = await _found(store, tenant_id, query, default_region)
@@ -234,7 +223,7 @@ async def erase(
     default_region: str,
     actor: audit.Actor,
     now: datetime,
-    tickets: RequesterTickets | None = None,
+    tickets: TicketArchive | None = None,
 ) -> ErasureReport:
     """Erase the subject everywhere in the tenant; what was erased."""
     subject = await _found(store, tenant_id, query, default_region)

@@ -15,13 +15,16 @@ from bot.services import data_subjects
 from bot.services.data_subjects import SubjectQuery
 from bot.web.admin_auth import admin_of
 from bot.web.interactions import CONTEXT
+from bot.web.tickets import TICKETING
 
 
 async def export_subject(request: web.Request) -> web.Response:
     admin = await admin_of(request)
     query = await json_model(request, SubjectQuery, "invalid data subject")
     ctx = request.app[CONTEXT]
-    found = await data_subjects.export(ctx.store, admin.tenant_id, query, ctx.default_region)
+    found = await data_subjects.export(
+        ctx.store, admin.tenant_id, query, ctx.default_region, request.app[TICKETING].archive
+    )
     return web.json_response(found)
 
 
@@ -30,7 +33,13 @@ async def erase_subject(request: web.Request) -> web.Response:
     query = await json_model(request, SubjectQuery, "invalid data subject")
     ctx = request.app[CONTEXT]
     report = await data_subjects.erase(
-        ctx.store, admin.tenant_id, query, ctx.default_region, admin.actor, ctx.clock()
+        ctx.store,
+        admin.tenant_id,
+        query,
+        ctx.default_region,
+        admin.actor,
+        ctx.clock(),
+        request.app[TICKETING].archive,
     )
     return web.json_response(report.model_dump(by_alias=True))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,12 @@ from aiohttp.test_utils import TestClient
 
 from bot.cli import subjects
 from bot.cli.main import parser
+from bot.domain.tickets import Message, Ticket, TicketStatus
 from bot.services import keys, merge
 from bot.settings import Settings
 from bot.web.app import create_app
 from bot.web.interactions import CONTEXT
+from bot.web.tickets import TICKETING
 from tests.activities import interaction_event
 from tests.bot.test_customer_card_flow import install, invoke, record_action
 from tests.connector import FakeConnector
@@ -87,6 +90,32 @@ async def edward_and_marianne(client: Client, url: str, fake: FakeConnector) -> 
         assert document is not None
         cards.append(json.loads(document.data)["card_id"])
     await merge.merge(ctx, TENANT, cards[0], cards[1], "agent", merge.new_merge_id())
+    closed = datetime.now(UTC)
+    await client.app[TICKETING].archive.put_tickets(
+        [
+            Ticket(
+                tenant_id=TENANT,
+                crm_id="zd",
+                crm_name="Zendesk",
+                external_id=number,
+                number=number,
+                subject=f"Gate broken, ticket {number}",
+                status=TicketStatus.solved,
+                agent_email="avery@contoso.example",
+                agent_name="Avery Agent",
+                requester_name=name,
+                requester_email=email,
+                created_at=closed - timedelta(days=2),
+                closed_at=closed,
+                url=f"https://contoso.zendesk.com/agent/tickets/{number}",
+                messages=(Message(author=name, at=closed, body="The gate is broken."),),
+            )
+            for number, name, email in (
+                ("101", "Edward Ferrars", "edward.ferrars@example.com"),
+                ("102", "Marianne Dashwood", "marianne@example.com"),
+            )
+        ]
+    )
     return cards
 
 
@@ -106,6 +135,7 @@ async def test_export_then_erase_leaves_nothing_of_the_subject(
     assert set(exported["cardIds"]) == {edward_call, edward_mail}  # the merge is followed
     assert set(exported["interactionIds"]) == {"call-1", "mail-1"}
     assert exported["writebacks"] and exported["auditEntries"]
+    assert [t["number"] for t in exported["tickets"]] == ["101"]
     assert marianne not in str(exported)
 
     response = await client.post(
@@ -115,6 +145,10 @@ async def test_export_then_erase_leaves_nothing_of_the_subject(
     report = await response.json()
     assert (report["cards"], report["interactions"]) == (2, 2)
     assert report["documentsDeleted"] > 0 and report["documentsScrubbed"] > 0
+    assert report["ticketsDeleted"] == 1
+    archive = client.app[TICKETING].archive
+    assert await archive.ticket(TENANT, "zd", "101") is None
+    assert await archive.ticket(TENANT, "zd", "102") is not None  # Marianne's stays
 
     after = await dump(client)
     for trace in (
