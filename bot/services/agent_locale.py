@@ -35,12 +35,13 @@ def _same_language(tag: str | None, language: str) -> bool:
     return AgentLocale.of(tag).language == language if tag else False
 
 
-def _key(tenant_id: str, aad_object_id: str) -> str:
+def key(tenant_id: str, aad_object_id: str) -> str:
+    """Where the agent's language is kept (a card click prefetches it)."""
     return keys.tenant_prefix(tenant_id) + f"agents/{keys.part(aad_object_id)}/language"
 
 
 async def get(store: Store, tenant_id: str, aad_object_id: str) -> AgentLanguage:
-    return await read_model(store, _key(tenant_id, aad_object_id), AgentLanguage) or (
+    return await read_model(store, key(tenant_id, aad_object_id), AgentLanguage) or (
         AgentLanguage()
     )
 
@@ -67,7 +68,7 @@ async def observe(
         }
     )
     if seen != current:
-        await put_model(store, _key(tenant_id, aad_object_id), seen)
+        await put_model(store, key(tenant_id, aad_object_id), seen)
     return seen
 
 
@@ -77,5 +78,5 @@ async def choose(
     """The agent's own choice of language (None: follow Teams again)."""
     current = await get(store, tenant_id, aad_object_id)
     chosen = current.model_copy(update={"chosen": language})
-    await put_model(store, _key(tenant_id, aad_object_id), chosen)
+    await put_model(store, key(tenant_id, aad_object_id), chosen)
     return chosen

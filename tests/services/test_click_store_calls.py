@@ -1,8 +1,8 @@
 """The store calls of one card click, counted: a change that adds one fails here.
 
 A link click reads its interaction once, writes it once (compare-and-swap), appends one
-entry to the tenant's audit stream and reads its card once, the card's read running
-while the interaction is being written.
+entry to the tenant's audit stream and reads its card and its agent's language once,
+those reads running while the interaction is being written.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ async def recorded(
     return client, store
 
 
-async def test_a_link_click_reads_two_documents_and_writes_two(
+async def test_a_link_click_reads_three_documents_and_writes_two(
     recorded: tuple[Client, Recording], connector: tuple[FakeConnector, str]
 ) -> None:
     client, store = recorded
@@ -86,12 +86,14 @@ async def test_a_link_click_reads_two_documents_and_writes_two(
     calls = [entry for entry in store.log if not entry.endswith("done")]
     assert sorted(calls) == [
         "create audit-log",
+        "read agents",  # the agent's language, for the card
         "read cards",
         "read interactions",
         "replace interactions",
     ]
     # The card is read while the interaction is written, not after.
     assert store.log.index("read cards") < store.log.index("replace interactions done")
+    assert store.log.index("read agents") < store.log.index("replace interactions done")
 
 
 async def test_a_prefetched_read_is_served_once_and_dropped_on_write(tmp_path: Path) -> None:

@@ -70,8 +70,8 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
             await conversations.remember(
                 self._ctx.store, self._tenant(turn_context), turn_context.activity
             )
-        if turn_context.activity.type in ("message", "invoke", "installationUpdate"):
-            await self._observe_locale(turn_context)
+        if turn_context.activity.type in ("message", "installationUpdate"):
+            await self._observe_locale(turn_context)  # a click's card reads it (one read)
         await super().on_turn(turn_context)
 
     async def _observe_locale(self, turn_context: TurnContext) -> None:
