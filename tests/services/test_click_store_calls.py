@@ -16,10 +16,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.adapters.storage.local import LocalStore
+from bot.services import keys
 from bot.services.store import Document, ReadOnce, Store
 from bot.settings import Settings
 from bot.web.app import create_app
-from tests.bot.test_customer_card_flow import call_card, invoke, record_action
+from tests.activities import TENANT, interaction_event
+from tests.bot.test_customer_card_flow import KEY, call_card, install, invoke, record_action
 from tests.connector import FakeConnector
 
 Client = TestClient[Any, Any]
@@ -31,10 +33,12 @@ class Recording:
     def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.log: list[str] = []
+        self.calls: list[tuple[str, str]] = []  # (call, full key), as each starts
 
     async def _logged(self, name: str, key: str, call: Any) -> Any:
         kind = key.split("/")[2] if key.count("/") >= 2 else key
         self.log.append(f"{name} {kind}")
+        self.calls.append((name, key))
         try:
             return await call
         finally:
@@ -111,3 +115,31 @@ async def test_a_prefetched_read_is_served_once_and_dropped_on_write(tmp_path: P
         "read cards",
         "read cards",
     ]
+
+
+async def test_an_interaction_event_reads_and_writes_its_interaction_once(
+    recorded: tuple[Client, Recording], connector: tuple[FakeConnector, str]
+) -> None:
+    """A new interaction is created with its first event applied (no read and rewrite
+    after the create); an existing one's read serves its compare-and-swap. The last read
+    is the one after the event listeners, who may have changed it."""
+    client, store = recorded
+    _, url = connector
+    await install(client, url)
+
+    def interaction_calls() -> list[str]:
+        key = keys.interaction(TENANT, "call-1")
+        return [f"{name} interaction" for name, called in store.calls if called == key]
+
+    async def send(event: str, second: int) -> None:
+        payload = interaction_event("call-1", event, occurred_at=f"2026-11-23T08:00:0{second}Z")
+        response = await client.post("/api/interactions", json=payload, headers=KEY)
+        assert response.status == 202, await response.text()
+
+    store.calls.clear()
+    await send("assigned", 0)
+    assert interaction_calls() == ["read interaction", "create interaction", "read interaction"]
+
+    store.calls.clear()
+    await send("connected", 1)
+    assert interaction_calls() == ["read interaction", "replace interaction", "read interaction"]
