@@ -8,6 +8,7 @@ the tests all decide alike.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from enum import StrEnum
 
@@ -45,8 +46,48 @@ def _skills(raw: list[str]) -> list[str]:
     return unique
 
 
+_EXPRESSION = re.compile(
+    r"^\s*(?P<field>[^\s]+)\s+(?P<op>==|=|!=|equals|notEquals|in|contains|between|exists)"
+    r"(?:\s+(?P<operand>.*?))?\s*$",
+    re.IGNORECASE,
+)
+_OPS = {"=": Op.equals, "==": Op.equals, "!=": Op.not_equals, **{op.value.lower(): op for op in Op}}
+
+
+def parse_condition(text: str) -> dict[str, object]:
+    """A condition written as text, the form the README shows: ``account.tier in [Gold,
+    Platinum]``, ``tier = Gold``, ``tier != Bronze``, ``products contains Fiber``,
+    ``nps between 0 and 6`` (or ``0..6``; ``between 9 and`` leaves out a bound),
+    ``account.vip exists``. Raises ValueError naming the form expected."""
+    match = _EXPRESSION.match(text)
+    if match is None:
+        raise ValueError(
+            "write a condition as '<field> <op> <value>': in [a, b], =, !=, contains, "
+            "between <min> and <max>, exists"
+        )
+    op = _OPS[match["op"].lower()]
+    operand = (match["operand"] or "").strip()
+    condition: dict[str, object] = {"field": match["field"], "op": op.value}
+    if op is Op.in_:
+        listed = operand[1:-1] if operand.startswith("[") and operand.endswith("]") else operand
+        condition["values"] = [v.strip().strip("\"'") for v in listed.split(",") if v.strip()]
+    elif op is Op.between:
+        parts = re.split(r"\s*\band\b\s*|\s*\.\.\s*", operand, maxsplit=1)
+        bounds = [part.strip() for part in [*parts, ""][:2]]
+        try:
+            condition["min"], condition["max"] = (float(b) if b else None for b in bounds)
+        except ValueError:
+            raise ValueError("'between' takes numbers: between <min> and <max>") from None
+    elif op is not Op.exists:
+        condition["value"] = operand.strip("\"'")
+    return condition
+
+
 class Condition(_Model):
-    """``field`` of an identified record; ``type.field`` looks at one record type only."""
+    """``field`` of an identified record; ``type.field`` looks at one record type only.
+
+    Given as an object (``{"field", "op", "value" | "values" | "min"/"max"}``) or as one
+    line of text (:func:`parse_condition`)."""
 
     field: str = Field(min_length=1, max_length=200)
     op: Op = Op.equals
@@ -54,6 +95,11 @@ class Condition(_Model):
     values: list[str] = Field(default_factory=list, max_length=100)
     min: float | None = None
     max: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, data: object) -> object:
+        return parse_condition(data) if isinstance(data, str) else data
 
     @model_validator(mode="after")
     def _operands(self) -> Condition:
