@@ -326,6 +326,33 @@ class CrmConfigs:
 
         return await self._change(tenant_id, settings_id, "update", actor, apply)
 
+    async def put(
+        self, tenant_id: str, settings_id: str, payload: dict[str, Any], actor: Actor
+    ) -> tuple[StoredCrmConfig, bool]:
+        """Create or wholly replace a configuration (``PUT``); whether it was created.
+
+        Fields left out take their defaults, as on create; the secret stays unless given,
+        and must be given again when the replacement moves the CRM's endpoints."""
+        body = {**payload, "settings_id": payload.get("settings_id", settings_id)}
+        if body["settings_id"] != settings_id:
+            raise ConfigInvalid(
+                "invalid CRM configuration",
+                [
+                    {
+                        "loc": ["settings_id"],
+                        "msg": "must be the id in the path",
+                        "type": "value_error",
+                    }
+                ],
+            )
+        wanted = parse_config(tenant_id, body)
+        if await self.get(tenant_id, settings_id) is None:
+            return await self.create(wanted, actor), True
+        patch = wanted.model_dump(mode="json", exclude={"settings_id", "tenant_id"})
+        if wanted.secret is not None:
+            patch["secret"] = wanted.secret.get_secret_value()
+        return await self.update(tenant_id, settings_id, patch, actor), False
+
     async def rotate_secret(
         self, tenant_id: str, settings_id: str, secret: SecretStr, actor: Actor
     ) -> StoredCrmConfig:

@@ -2,7 +2,8 @@
 
 * ``GET  /api/admin/crms`` -- the tenant's configurations (secrets never shown)
 * ``POST /api/admin/crms`` -- create one (body: the configuration, with ``secret``)
-* ``GET | PATCH | DELETE /api/admin/crms/{settingsId}``
+* ``GET | PUT | PATCH | DELETE /api/admin/crms/{settingsId}`` (PUT creates or wholly
+  replaces; PATCH changes the fields given)
 * ``POST /api/admin/crms/{settingsId}/test`` -- a harmless search; typed outcome
 * ``POST /api/admin/crms/{settingsId}/rotate-secret`` -- body ``{"secret": "..."}``
 * ``POST /api/admin/crms/{settingsId}/disable`` (and ``/enable``)
@@ -76,6 +77,13 @@ async def _patch(request: web.Request, tenant_id: str, actor: Actor) -> web.Resp
     return web.json_response(stored.public())
 
 
+async def _put(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
+    stored, created = await _configs(request).put(
+        tenant_id, request.match_info["settings_id"], await _body(request), actor
+    )
+    return web.json_response(stored.public(), status=201 if created else 200)
+
+
 async def _delete(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     await _configs(request).delete(tenant_id, request.match_info["settings_id"], actor)
     return web.Response(status=204)
@@ -117,6 +125,7 @@ def setup_admin_crm(app: web.Application, configs: CrmConfigs, directory: StoreD
     app.router.add_get("/api/admin/crms", _handler(_list))
     app.router.add_post("/api/admin/crms", _handler(_create))
     app.router.add_get(one, _handler(_get))
+    app.router.add_put(one, _handler(_put))
     app.router.add_patch(one, _handler(_patch))
     app.router.add_delete(one, _handler(_delete))
     app.router.add_post(f"{one}/test", _handler(_test))

@@ -190,3 +190,29 @@ async def test_connection_test_of_a_rest_crm_without_its_probe_template_fails_cl
     answer = await (await admin.post("/api/admin/crms/r/test", headers=A)).json()
     assert answer["ok"] is False and answer["outcome"] == "not_supported", answer
     assert "no email search template" in answer["message"]
+
+
+async def test_put_creates_then_wholly_replaces_a_crm(
+    admin: TestClient[Any, Any], freshdesk: tuple[FreshdeskFake, str]
+):
+    _, url = freshdesk
+    body = freshdesk_config(url, max_concurrency=3)
+    created = await admin.put("/api/admin/crms/fd", json=body, headers=A)
+    assert created.status == 201, await created.text()
+    assert (await created.json())["max_concurrency"] == 3
+    without = {k: v for k, v in body.items() if k not in ("secret", "max_concurrency")}
+    replaced = await admin.put(
+        "/api/admin/crms/fd", json={**without, "display_name": "Freshdesk EU"}, headers=A
+    )
+    assert replaced.status == 200, await replaced.text()
+    after = await replaced.json()
+    assert after["display_name"] == "Freshdesk EU" and after["version"] == 2
+    assert after["max_concurrency"] == 8  # left out: back to its default, as PUT means
+    assert after["has_secret"] is True  # the secret stays where the CRM stays
+    moved = await admin.put(
+        "/api/admin/crms/fd", json={**without, "base_url": url + "/v2"}, headers=A
+    )
+    assert moved.status == 422
+    assert (await moved.json())["errors"][0]["loc"] == ["secret"]
+    other = await admin.put("/api/admin/crms/fd", json={**body, "settings_id": "x"}, headers=A)
+    assert other.status == 422
