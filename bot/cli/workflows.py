@@ -10,8 +10,9 @@ an admin's HTTP call would be).
     crmcard policy put QUEUE FILE.json
     crmcard policy delete QUEUE
 
-Every command takes ``--url`` (default http://127.0.0.1:3978) and ``--admin-key``
-(default: $CRMCARD_ADMIN_KEY, else the demo tenant's key).
+Every command takes ``--url`` (default http://127.0.0.1:3978) and either ``--token`` (a
+tenant admin's Entra access token, default $CRMCARD_ADMIN_TOKEN) or ``--admin-key`` (the
+operator's bootstrap key, default $CRMCARD_ADMIN_KEY, else the demo tenant's key).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) ->
     request = urllib.request.Request(
         f"{args.url.rstrip('/')}{path}",
         data=data,
-        headers={"Content-Type": "application/json", "X-Admin-Key": args.admin_key},
+        headers={"Content-Type": "application/json", **_credentials(args)},
         method=method,
     )
     try:
@@ -64,10 +65,28 @@ def _workflow_put(args: argparse.Namespace) -> int:
     return _call(args, "PUT", f"/api/admin/workflows/{quote(workflow_id, safe='')}", body)
 
 
+def _credentials(args: argparse.Namespace) -> dict[str, str]:
+    """A tenant admin's Entra access token if given, else the operator's bootstrap key."""
+    if args.token:
+        return {"Authorization": f"Bearer {args.token}"}
+    return {"X-Admin-Key": args.admin_key}
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default="http://127.0.0.1:3978")
     parser.add_argument(
-        "--admin-key", default=os.environ.get("CRMCARD_ADMIN_KEY", "demo-admin-key")
+        "--url", default="http://127.0.0.1:3978", help="the running crmcard (its admin API)"
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("CRMCARD_ADMIN_TOKEN", ""),
+        help="a tenant admin's Entra access token for the SSO app (default: "
+        "$CRMCARD_ADMIN_TOKEN); sent as Authorization: Bearer",
+    )
+    parser.add_argument(
+        "--admin-key",
+        default=os.environ.get("CRMCARD_ADMIN_KEY", "demo-admin-key"),
+        help="without --token: the operator's bootstrap X-Admin-Key (default: "
+        "$CRMCARD_ADMIN_KEY, else the demo tenant's key, accepted in demo mode only)",
     )
 
 

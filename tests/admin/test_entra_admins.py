@@ -5,6 +5,8 @@ tenant sees only its own, an unconsented tenant and a forged token are refused."
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bot.cli import main
 from bot.services import audit, tenants
 from bot.services.audit import AuditQuery
 from bot.web.app import create_app
@@ -118,3 +121,17 @@ async def test_the_operator_bootstrap_key_still_administers(client: Client) -> N
     me = await client.get("/api/admin/me", headers={"X-Admin-Key": "admin-a"})
     assert (await me.json())["via"] == "bootstrapKey"
     assert (await client.get("/api/admin/me", headers={"X-Admin-Key": "admin-x"})).status == 401
+
+
+async def test_the_cli_administers_over_http_with_an_entra_token(
+    client: Client, issuer: LocalIssuer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = sso_token(issuer, roles=["crmcard.Admin"])
+    base = str(client.make_url("")).rstrip("/")
+    argv = ["routing", "get", "--url", base, "--token", token]
+    assert await asyncio.to_thread(main, argv) == 0
+    assert json.loads(capsys.readouterr().out)["rules"] == []
+    agent = sso_token(issuer)
+    argv = ["routing", "get", "--url", base, "--token", agent]
+    assert await asyncio.to_thread(main, argv) == 1
+    assert "\n403: " in "\n" + capsys.readouterr().err  # one line, the status first
