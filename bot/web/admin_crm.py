@@ -7,6 +7,8 @@
 * ``POST /api/admin/crms/{settingsId}/test`` -- a harmless search; typed outcome
 * ``POST /api/admin/crms/{settingsId}/rotate-secret`` -- body ``{"secret": "..."}``
 * ``POST /api/admin/crms/{settingsId}/disable`` (and ``/enable``)
+* ``POST /api/admin/crms/{settingsId}/preview`` -- body ``{"phone"}`` or ``{"email"}``: the
+  records an (enabled) connection finds, with their CRM fields and mapped card fields
 
 Bodies use the CrmConfig field names (``settings_id``, ``display_name``, ``base_url``,
 ``auth``, ``field_mappings``, ``enabled`` ...); answers add ``has_secret``, ``version``,
@@ -21,13 +23,19 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from bot.adapters.crm.directory import StoreDirectory
-from bot.adapters.inbound import json_object
+from bot.adapters.inbound import json_model, json_object
+from bot.domain import identifiers
+from bot.domain.errors import InvalidIdentifier
+from bot.errors import FieldError, InvalidInput, NotFound
+from bot.services import tenant_settings
 from bot.services.audit import Actor
+from bot.services.crm import SearchCriteria
 from bot.services.crm_configs import ConfigInvalid, CrmConfigs, parse_config
 from bot.web.admin_auth import admin_of
+from bot.web.interactions import CONTEXT
 
 CRM_CONFIGS = web.AppKey("crm_configs", CrmConfigs)
 CRM_DIRECTORY = web.AppKey("crm_directory", StoreDirectory)
@@ -95,6 +103,60 @@ async def _test(request: web.Request, tenant_id: str, actor: Actor) -> web.Respo
     return web.json_response(outcome.model_dump(mode="json", by_alias=True))
 
 
+class PreviewRequest(BaseModel):
+    """A sample caller to preview the mappings on: a phone number or an e-mail address."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str | None = Field(None, max_length=64)
+    email: str | None = Field(None, max_length=320)
+
+
+PREVIEW_RECORDS = 5
+
+
+async def _preview(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
+    settings_id = request.match_info["settings_id"]
+    await _configs(request).require(tenant_id, settings_id)
+    asked = await json_model(request, PreviewRequest, "invalid preview")
+    ctx = request.app[CONTEXT]
+    region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
+    try:
+        criteria = SearchCriteria(
+            phones=[identifiers.phone(asked.phone, region).value] if asked.phone else [],
+            emails=[identifiers.email(asked.email).value] if asked.email else [],
+            region=region,
+        )
+    except InvalidIdentifier as error:
+        where = "phone" if asked.phone else "email"
+        raise InvalidInput(
+            "invalid preview", [FieldError(loc=[where], msg=str(error), type="value_error")]
+        ) from None
+    if not criteria.phones and not criteria.emails:
+        raise InvalidInput(
+            "a phone number or an e-mail address is needed",
+            [FieldError(loc=["phone"], msg="give a phone or an e-mail", type="missing")],
+        )
+    clients = await request.app[CRM_DIRECTORY].clients(tenant_id)
+    client = next((c for c in clients if c.settings_id == settings_id), None)
+    if client is None:
+        raise NotFound(f"{settings_id} is disabled: enable it to preview its records")
+    found = await client.search(criteria)
+    return web.json_response(
+        {
+            "records": [
+                {
+                    "key": record.ref.key,
+                    "title": record.title,
+                    "fields": record.fields,
+                    "cardFields": record.card_fields,
+                }
+                for record in found[:PREVIEW_RECORDS]
+            ]
+        }
+    )
+
+
 async def _rotate(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     secret = (await _body(request)).get("secret")
     if not isinstance(secret, str) or not secret:
@@ -129,6 +191,7 @@ def setup_admin_crm(app: web.Application, configs: CrmConfigs, directory: StoreD
     app.router.add_patch(one, _handler(_patch))
     app.router.add_delete(one, _handler(_delete))
     app.router.add_post(f"{one}/test", _handler(_test))
+    app.router.add_post(f"{one}/preview", _handler(_preview))
     app.router.add_post(f"{one}/rotate-secret", _handler(_rotate))
     app.router.add_post(f"{one}/disable", _handler(_enabled(False)))
     app.router.add_post(f"{one}/enable", _handler(_enabled(True)))

@@ -103,6 +103,19 @@ async def test_admin_sets_up_a_rest_crm_and_follows_a_call_to_its_write_back(
             await expect(page.locator(".test-result")).to_contain_text("Connected")
             await screenshots(page, "crm-detail")
 
+            # a wrong secret: the test says what failed, with the CRM's own message
+            await textbox("API token").fill("not-the-token")
+            await page.get_by_role("button", name="Save").click()
+            await expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+            await page.get_by_role("button", name="Test connection").click()
+            result = page.locator(".test-result")
+            await expect(result).to_contain_text("Authentication failed")
+            await expect(result.locator(".vendor-message")).not_to_be_empty()
+            await textbox("API token").fill("rest-token")
+            await page.get_by_role("button", name="Save").click()
+            await page.get_by_role("button", name="Test connection").click()
+            await expect(result).to_contain_text("Connected")
+
             # map a field both ways; a refused CRM field name is shown on its row
             await page.get_by_role("link", name="Mappings").click()
             await expect(page.get_by_role("heading", name="Shown on the card")).to_be_visible()
@@ -112,6 +125,10 @@ async def test_admin_sets_up_a_rest_crm_and_follows_a_call_to_its_write_back(
             await shown.get_by_label("Card label 1").fill("Company")
             await shown.get_by_role("button", name="Save card fields").click()
             await expect(shown.get_by_role("status")).to_contain_text("Saved")
+            preview = page.locator("form").filter(has_text="Preview on a sample record")
+            await preview.get_by_role("textbox", name="Phone number").fill("+1 415 555 0100")
+            await preview.get_by_role("button", name="Preview").click()
+            await expect(preview.get_by_role("heading", name="Jane Doe")).to_be_visible()
             written = page.locator("form").filter(has_text="Written back to the CRM")
             await written.get_by_role("button", name="Add a field").click()
             await written.get_by_label("crmcard field 1").select_option("notes")

@@ -216,3 +216,24 @@ async def test_put_creates_then_wholly_replaces_a_crm(
     assert (await moved.json())["errors"][0]["loc"] == ["secret"]
     other = await admin.put("/api/admin/crms/fd", json={**body, "settings_id": "x"}, headers=A)
     assert other.status == 422
+
+
+async def test_preview_shows_the_records_a_connection_finds(
+    admin: TestClient[Any, Any], freshdesk: tuple[FreshdeskFake, str]
+):
+    _, url = freshdesk
+    await admin.post("/api/admin/crms", json=freshdesk_config(url), headers=A)
+    preview = "/api/admin/crms/fd/preview"
+    missing = await admin.post(preview, json={}, headers=A)
+    assert missing.status == 422 and (await missing.json())["errors"][0]["loc"] == ["phone"]
+    unreadable = await admin.post(preview, json={"phone": "call me"}, headers=A)
+    assert unreadable.status == 422
+    assert (await unreadable.json())["errors"][0]["loc"] == ["phone"]
+    nobody = await admin.post(preview, json={"email": "nobody@crmcard.invalid"}, headers=A)
+    assert (nobody.status, await nobody.json()) == (200, {"records": []})
+    jane = await (await admin.post(preview, json={"email": "jane@example.com"}, headers=A)).json()
+    assert [r["title"] for r in jane["records"]] == ["Jane Doe"]
+    assert jane["records"][0]["key"].startswith("fd:")
+    await admin.post("/api/admin/crms/fd/disable", headers=A)
+    assert (await admin.post(preview, json={"email": "a@b.example"}, headers=A)).status == 404
+    assert (await admin.post(preview, json={"email": "a@b.example"}, headers=B)).status == 404

@@ -2,7 +2,7 @@
 // card's Contact section) and memorialization (crmcard field -> CRM field, written back
 // when an interaction ends), with the timeline activity.
 import { get, send } from "../api";
-import { button, h, message, onSubmit, submit, uid } from "../dom";
+import { button, field, h, message, onSubmit, submit, table, uid, values } from "../dom";
 import { Key, t } from "../i18n";
 import { Page, at, str } from "./types";
 
@@ -113,6 +113,31 @@ async function editor(id: string): Promise<HTMLElement> {
   });
   dynamic.append(h("div", { class: "actions" }, submit(t("mapping.save.dynamic")), dynamicSaved));
 
+  // the mappings on a real record of this CRM
+  const preview = h("form", { class: "form inline", novalidate: true });
+  const shown = h("div", { "aria-live": "polite" });
+  const previewSaid = onSubmit(preview, async () => {
+    shown.replaceChildren();
+    const answer = await send<{ records?: Doc[] }>("POST", `/api/admin/crms/${encodeURIComponent(id)}/preview`, values(preview));
+    const [record] = answer.records ?? [];
+    if (!record) return t("mapping.preview.none");
+    const rows = (data: unknown): (HTMLElement | string)[][] =>
+      Object.entries((data ?? {}) as Record<string, string>).map(([k, v]) => [h("code", { text: k }), v]);
+    shown.replaceChildren(
+      h("h3", { text: str(record, "title") }),
+      table([t("mapping.card_field"), t("mapping.preview.value")], rows(at(record, "cardFields")), t("mapping.preview.card")),
+      h("p", { class: "help", text: t("mapping.preview.known") }),
+      table([t("mapping.crm_field"), t("mapping.preview.value")], rows(at(record, "fields")), t("mapping.preview.known")),
+    );
+  });
+  preview.append(
+    h("h2", { text: t("mapping.preview") }),
+    field({ path: "phone", label: "routing.try.phone" }, ""),
+    field({ path: "email", label: "routing.try.email", kind: "email" }, ""),
+    h("div", { class: "actions" }, submit(t("mapping.preview.submit")), previewSaid),
+    shown,
+  );
+
   // memorialization: its own document
   const memoForm = h("form", { class: "form", novalidate: true });
   memoForm.append(h("h2", { text: t("mapping.memo") }), h("p", { class: "help", text: t("mapping.memo.help") }));
@@ -148,7 +173,7 @@ async function editor(id: string): Promise<HTMLElement> {
     return t("mapping.saved");
   });
   memoForm.append(h("div", { class: "actions" }, submit(t("mapping.save.memo")), memoSaved));
-  section.append(dynamic, memoForm);
+  section.append(dynamic, preview, memoForm);
   return section;
 }
 
