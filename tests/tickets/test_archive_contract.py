@@ -211,3 +211,24 @@ async def test_deleting_reopened_tickets_and_a_requesters_tickets(archive: Ticke
     assert erased == 2
     assert ids(await archive.search("demo-tenant", TicketQuery(text="outage"))) == []
     assert await archive.count("other-tenant") == 1
+
+
+async def test_text_with_filters_narrows_in_the_index_too(archive: TicketArchive) -> None:
+    await archive.put_tickets(
+        [
+            ticket("a", subject="Invoice", channel=TicketChannel.voice),
+            ticket("b", subject="Invoice", agent_email="grace@example.com"),
+            ticket("c", subject="Invoice", status=TicketStatus.closed),
+            ticket("d", subject="Invoice", channel=None),
+        ]
+    )
+
+    async def find(**asked: object) -> list[str]:
+        page = await archive.search("demo-tenant", TicketQuery(text="invoices", **asked))
+        return sorted(ids(page))
+
+    assert await find(channels=(TicketChannel.voice, TicketChannel.sms)) == ["a"]
+    assert await find(agents=("GRACE@example.com",)) == ["b"]
+    assert await find(statuses=(TicketStatus.closed,), agents=("ada@example.com",)) == ["c"]
+    assert await find(statuses=(TicketStatus.solved,)) == ["a", "b", "d"]
+    assert await find(channels=(TicketChannel.email,), agents=("nobody@example.com",)) == []

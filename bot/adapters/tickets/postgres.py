@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from bot.adapters.tickets.facets import facet_filters, facets
 from bot.domain.tickets import Agent, Language, Ticket
 from bot.services.ticketing.archive import (
     MAX_INDEXED_CHARS,
@@ -81,7 +82,7 @@ INSERT INTO crmcard_tickets (tenant_id, crm_id, external_id, status, channel, ag
     requester_email, requester_phone, closed_at, summary, data, document)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
     setweight(to_tsvector($12::regconfig, $13), 'A')
-    || setweight(to_tsvector($12::regconfig, $14), 'B'))
+    || setweight(to_tsvector($12::regconfig, $14), 'B') || $15::tsvector)
 ON CONFLICT (tenant_id, crm_id, external_id) DO UPDATE SET
     status = excluded.status, channel = excluded.channel,
     agent_email = excluded.agent_email, requester_email = excluded.requester_email,
@@ -258,6 +259,7 @@ class PostgresTicketArchive:
                 t.language.value,
                 t.subject,
                 t.conversation[:MAX_INDEXED_CHARS],
+                " ".join(facets(t)),
             )
             for t in tickets
         ]
@@ -278,7 +280,14 @@ class PostgresTicketArchive:
         text = query.text.strip() if query.text and query.text.strip() else None
         where = _where(tenant_id, query, text)
         if text is not None:
-            where.clauses.append(f"t.document @@ ({_QUERY})")
+            groups = facet_filters(query)
+            if groups:  # the filters intersect in the GIN index too (bot.adapters.tickets.facets)
+                narrowed = " & ".join("(" + " | ".join(g) + ")" for g in groups)
+                where.clauses.append(
+                    f"t.document @@ (({_QUERY}) && {where.mark(narrowed)}::tsquery)"
+                )
+            else:
+                where.clauses.append(f"t.document @@ ({_QUERY})")
         if query.by_relevance:
             order = f"ts_rank(t.document, {_QUERY}) DESC, t.closed_at DESC, t.id DESC"
         else:

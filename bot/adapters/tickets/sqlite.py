@@ -10,7 +10,6 @@ searches never wait long behind it. Subjects and conversations are stemmed in Py
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bot.adapters.tickets.facets import facet_filters, facets
 from bot.adapters.tickets.text import indexed, match_expression
 from bot.domain.tickets import Agent, Ticket
 from bot.services.ticketing.archive import (
@@ -140,21 +140,6 @@ def _delete_ids(connection: sqlite3.Connection, ids: list[int]) -> int:
     return len(ids)
 
 
-def _facet(kind: str, value: str) -> str:
-    """A filter value as one FTS5 token (letters and digits only, never a stem)."""
-    if kind == "ag":
-        value = hashlib.sha1(value.lower().encode()).hexdigest()[:16]
-    return "x" + kind + "".join(c for c in value.lower() if c.isalnum())
-
-
-def _facets(ticket: Ticket) -> list[str]:
-    """The ticket's filter values as tokens of the hidden ``facets`` column."""
-    found = [_facet("st", ticket.status.value), _facet("ag", ticket.agent_email)]
-    if ticket.channel is not None:
-        found.append(_facet("ch", ticket.channel.value))
-    return found
-
-
 def _with_facets(expression: str, query: TicketQuery) -> str:
     """The text expression on the text columns, AND the selective filters as facet tokens.
 
@@ -162,13 +147,7 @@ def _with_facets(expression: str, query: TicketQuery) -> str:
     what the rare one costs; SQL still checks every filter on the joined row.
     """
     parts = [f"{{subject conversation}} : ({expression})"]
-    for kind, values in (
-        ("ch", [c.value for c in query.channels]),
-        ("ag", list(query.agents)),
-        ("st", [s.value for s in query.statuses]),
-    ):
-        if values:
-            parts.append("facets : (" + " OR ".join(_facet(kind, v) for v in values) + ")")
+    parts += [f"facets : ({' OR '.join(tokens)})" for tokens in facet_filters(query)]
     return " AND ".join(parts)
 
 
@@ -323,19 +302,19 @@ class SqliteTicketArchive:
                 ),
                 indexed(t.subject, t.language),
                 indexed(t.conversation[:MAX_INDEXED_CHARS], t.language),
-                " ".join(_facets(t)),
+                " ".join(facets(t)),
             )
             for t in tickets
         ]
 
         def write(connection: sqlite3.Connection) -> None:
-            for row, subject, conversation, facets in prepared:
+            for row, subject, conversation, tokens in prepared:
                 (rowid,) = connection.execute(_UPSERT, row).fetchone()
                 connection.execute("DELETE FROM tickets_fts WHERE rowid = ?", (rowid,))
                 connection.execute(
                     "INSERT INTO tickets_fts (rowid, subject, conversation, facets) "
                     "VALUES (?, ?, ?, ?)",
-                    (rowid, subject, conversation, facets),
+                    (rowid, subject, conversation, tokens),
                 )
 
         if prepared:
