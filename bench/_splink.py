@@ -4,7 +4,8 @@ record-linkage engine: each card one record with the fields crmcard sees.
 Standard set-up as Splink's own tutorials do it: name comparisons with term-frequency
 adjustments, exact phone, e-mail comparison, Damerau-Levenshtein on the birth date,
 Jaro-Winkler on the street; u estimated by random sampling, m by expectation
-maximisation over two blocking passes (surname, first name); predictions blocked on
+maximisation over two blocking passes (surname, first name; when EM fails on one, the
+next of birth date, phone, e-mail); predictions blocked on
 each identifying field. The top five predictions of every card above probability 0.5
 are its candidates.
 """
@@ -71,17 +72,24 @@ def _rank(records: list[dict[str, Any]], top: int) -> dict[str, list[str]]:
         blocking_rules_to_generate_predictions=blocking,
         retain_intermediate_calculation_columns=False,
     )
-    db_api = DuckDBAPI()
+    import duckdb
+
+    connection = duckdb.connect()
+    connection.execute("SET threads TO 1")  # sampling and EM the same on every run
+    db_api = DuckDBAPI(connection=connection)
     linker = Linker(db_api.register(frame), settings, log_level=logging.ERROR)
     linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1)
-    for column in ("surname", "first_name"):
-        if column in present:
-            try:
-                linker.training.estimate_parameters_using_expectation_maximisation(
-                    block_on(column), estimate_without_term_frequencies=True
-                )
-            except ValueError as error:  # a level EM never observes: keep its prior m
-                logging.getLogger(__name__).warning("Splink EM on %s: %s", column, error)
+    trained = 0
+    for column in ("surname", "first_name", "dob", "phone", "email"):
+        if column not in present or trained == 2:
+            continue
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(column), estimate_without_term_frequencies=True
+            )
+            trained += 1
+        except ValueError as error:  # EM met a level it never observes: the next block
+            logging.getLogger(__name__).warning("Splink EM blocked on %s: %s", column, error)
     predictions = linker.inference.predict(threshold_match_probability=0.5).as_pandas_dataframe()
     scored: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for left, right, probability in zip(

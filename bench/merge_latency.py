@@ -6,7 +6,8 @@
 Setup (not timed): a tenant of N cards is written straight into the SQLite file of the
 local store (``documents`` rows, one transaction), in the exact document formats the
 services write: cards, identity-index entries, interactions (half with a CRM contact
-found), name-index blocks, CRM-reference entries and card terms, built from the
+found, with a birth date), name-index blocks (birth-date blocks too), CRM-reference
+entries, card terms and the name frequency table, built from the
 models of ``bot.services`` and from :mod:`bot.domain.name_keys` itself. Thirty per cent of
 people have two cards (phone and email) whose names differ as they do in life (nickname,
 typo, "Last, First"); names follow census-like frequencies (:mod:`bench._names`), so
@@ -49,12 +50,13 @@ from bot.domain import identifiers
 from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.identifiers import Channel
 from bot.domain.interactions import Agent, Interaction, ShownRecords
-from bot.domain.name_keys import SEARCH_BLOCK_LIMIT, blocking_keys, search_keys
+from bot.domain.merge import detail_keys
+from bot.domain.name_keys import SEARCH_BLOCK_LIMIT, blocking_keys, name_tokens, search_keys
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services import keys, merge_candidates
 from bot.services.cards import IndexEntry, get_card
 from bot.services.context import Context
-from bot.services.name_index import CardTerms, CrmRefs, NameBlock
+from bot.services.name_index import CardTerms, CrmRefs, NameBlock, NameCount, card_shard
 from bot.services.store import Document, Store
 
 TENANT = "bench-tenant"
@@ -89,7 +91,7 @@ class Templates:
         record = CrmRecord(
             ref=RecordRef(crm="crm", type="contact", id="@CID@"),
             title="@TITLE@",
-            fields={"phone": "@PHONE@"},
+            fields={"phone": "@PHONE@", "birthdate": "@DOB@"},
         )
         self.interaction_crm = Interaction(
             id="@IID@",
@@ -129,6 +131,7 @@ def documents(size: int, seed: int = 5) -> Iterator[tuple[str, bytes]]:
     full: set[str] = set()
     refs: dict[str, dict[str, str]] = defaultdict(dict)
     key_cache: dict[str, list[str]] = {}
+    counts: dict[str, int] = defaultdict(int)  # the name frequency table
     made = 0
     person = 0
     while made < size:
@@ -137,6 +140,7 @@ def documents(size: int, seed: int = 5) -> Iterator[tuple[str, bytes]]:
         phone = f"+1{rng.choice('2345678')}{person:09}"  # unique: one owner per identity
         email = f"{given}.{surname}.{person}@example.org".lower().replace(" ", "")
         in_crm = rng.random() < 0.5
+        born = f"{rng.randint(1940, 2005)}{rng.randint(1, 12):02}{rng.randint(1, 28):02}"
         cards = 2 if rng.random() < 0.3 and made + 1 < size else 1
         for n in range(cards):
             card_id = uuid.UUID(int=rng.getrandbits(128)).hex
@@ -169,6 +173,7 @@ def documents(size: int, seed: int = 5) -> Iterator[tuple[str, bytes]]:
                     CID=contact,
                     TITLE=f"{given} {surname}",
                     PHONE=phone,
+                    DOB=born,
                 )
             else:
                 interaction = t.fill(t.interaction, ID=card_id, IID=interaction_id, NAME=name)
@@ -197,15 +202,22 @@ def documents(size: int, seed: int = 5) -> Iterator[tuple[str, bytes]]:
                         full.add(block)
                         continue
                     entries.setdefault(card_id, []).append(filed)
+            for token in {t for filed in card_names for t in name_tokens(filed)}:
+                counts[token] += 1
+            counts[card_shard(card_id)] += 1
             if in_crm:
                 refs[f"k:crm:contact:{contact}"][card_id] = f"crm:contact:{contact}"
                 refs[f"i:{contact}"][card_id] = f"crm:contact:{contact}"
+                for block in detail_keys({"birthdate": born}):
+                    blocks[block].setdefault(card_id, []).append(f"{given} {surname}")
             made += 1
     for block, entries in blocks.items():
         doc = NameBlock(cards=entries, full=block in full)
         yield keys.name_block(TENANT, block), doc.model_dump_json().encode()
     for ref, cards_of in refs.items():
         yield keys.crm_ref(TENANT, ref), CrmRefs(cards=cards_of).model_dump_json().encode()
+    for token, count in counts.items():
+        yield keys.name_count(TENANT, token), NameCount(cards=count).model_dump_json().encode()
 
 
 def build_sqlite(path: Path, size: int) -> dict[str, int]:
@@ -353,7 +365,7 @@ async def run_azurite(path: Path, queries: int, size: int) -> dict[str, float]:
 
 
 def store_path(data: Path, size: int) -> Path:
-    return data / f"cards-{size}.sqlite3"
+    return data / f"cards-{size}-v2.sqlite3"  # v2: name counts and birth-date blocks
 
 
 def ensure_built(data: Path, size: int) -> Path:

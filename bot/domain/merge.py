@@ -169,8 +169,14 @@ def name_similarity(a: str, b: str) -> float:
 
 
 def _given_similarity(a: str, b: str) -> float:
+    """Jaro-Winkler of given names (nicknames read as the name), 0 for names more than
+    two typos apart: "Frank" is not "Franziska", however alike they start."""
     x, y = canonical_given(a), canonical_given(b)
-    return 1.0 if x == y else jellyfish.jaro_winkler_similarity(x, y)
+    if x == y:
+        return 1.0
+    if jellyfish.damerau_levenshtein_distance(x, y) > 2:
+        return 0.0
+    return jellyfish.jaro_winkler_similarity(x, y)
 
 
 def name_match(a: str, b: str) -> float:
@@ -226,9 +232,10 @@ def name_match(a: str, b: str) -> float:
 # differ is a household's (or a switchboard's), not one person's: it then weighs little,
 # and never enough on its own.
 
-MIN_PROBABILITY = 0.75  # candidates less likely than this are not shown
+MIN_PROBABILITY = 0.5  # candidates less likely than this are not shown
 PRIOR_CARDS = 200  # pseudo-cards smoothing the frequency table of a small tenant...
 PRIOR_SHARE = 0.002  # ...towards this share of cards per name token
+MIN_TENANT = 100
 
 # log2 odds two cards sharing an identifier are one person's, alone (the Bayes factor is
 # this minus the prior), and the Bayes factor when it is a household's: next to nothing.
@@ -238,21 +245,21 @@ SHARED: dict[ReasonKind, tuple[float, float]] = {
     ReasonKind.same_crm_contact: (5.0, 0.0),
     ReasonKind.same_phone: (4.0, 0.0),
 }
-LANDLINE = 1.0  # ...a home's landline, and the CRM contact it found: not enough alone
+LANDLINE = -1.0  # ...a home's landline, and the CRM contact it found: not enough alone
 # Name levels: m (share of true duplicate pairs at that level) and how many times the
 # chance of an unrelated card is the chance of one with the same tokens.
 NAME_EXACT_M, NAME_CLOSE_M, NAME_WEAK_M = 0.9, 0.6, 0.3
 # ...and the fewest unrelated cards assumed to share a name at each level, however rare
 # (relatives share rare names too): a name alone never outweighs a different birth date,
 # and a first name or an initial alone never makes a candidate.
-NAME_EXACT_FLOOR, NAME_CLOSE_FLOOR, NAME_WEAK_FLOOR = 0.02, 0.05, 0.3
+NAME_EXACT_FLOOR, NAME_CLOSE_FLOOR, NAME_WEAK_FLOOR = 0.1, 0.2, 0.3
 NAME_CLOSE_SPREAD = 4.0  # typos, nicknames and sound-alikes reach more unrelated cards
 OTHER_GIVEN_NAME = -6.0  # same surname, another first name: a relative
 OTHER_SURNAME = -3.0  # same first name, another surname (names change on marriage)
 OTHER_NAME = -8.0
 # CRM details of two (different) CRM records: (agree, close, disagree) weights.
 DETAIL_WEIGHTS: dict[str, tuple[float, float, float]] = {
-    "birth date": (14.0, 6.0, -8.0),  # u: one day in 20,000; off by more than a typo: two people
+    "birth date": (14.0, 5.0, -7.0),  # u: one day in 20,000
     "street": (8.0, 5.0, -2.0),
     "postcode": (3.0, 0.0, -1.5),  # mostly said by the street already
     "city": (1.0, 0.5, -0.5),
@@ -274,11 +281,16 @@ class NameFrequencies(BaseModel):
     def prior(self) -> float:
         """log2 odds that two cards picked at random are one person's (about one other
         card per person among the tenant's cards)."""
-        return -math.log2(max(self.cards, 1))
+        return -math.log2(self.size)
+
+    @property
+    def size(self) -> int:
+        """The named cards, at least MIN_TENANT (a young tenant is not a tiny world)."""
+        return max(self.cards, MIN_TENANT)
 
     def by_chance(self, tokens: list[str]) -> float:
         """Cards of other people expected to carry all of ``tokens``."""
-        expected = float(max(self.cards, 1))
+        expected = float(self.size)
         for token in tokens:
             expected *= self.share(token)
         return expected
@@ -357,6 +369,8 @@ def _name_evidence(
     if not parts:
         return None  # a first name alone, or no name: nothing said either way
     (g1, s1), (g2, s2) = parts[0]
+    if not _close_surname(s1, s2) and _close_surname(s1, g2):
+        g2, s2 = s2, g2  # written the other way round ("White Jasmine")
     shown = f"{' '.join((g2, s2))} / {' '.join((g1, s1))}"
     if _close_surname(s1, s2) and not _same_given(g1, g2):
         # a relative, or one person whose first name was written another way
@@ -402,20 +416,22 @@ def _detail(fields: dict[str, str], names: tuple[str, ...]) -> str | None:
 
 
 def _detail_level(label: str, x: str, y: str) -> int:
-    """0 agree, 1 close (a typo: one edit, or a street nearly the same), 2 disagree."""
+    """0 agree, 1 close (a typo, or a street nearly the same), 2 disagree."""
     if x == y:
         return 0
     if label == "street" and jellyfish.jaro_winkler_similarity(x, y) >= 0.9:
         return 1
-    if label in ("birth date", "street") and jellyfish.damerau_levenshtein_distance(x, y) <= 1:
+    if label == "street" and jellyfish.damerau_levenshtein_distance(x, y) <= 1:
         return 1
+    if label == "birth date" and jellyfish.damerau_levenshtein_distance(x, y) <= 2:
+        return 1  # a slip, or day and month swapped
     return 2
 
 
-def _detail_evidence(open_facts: CardFacts, other: CardFacts, relatives: bool) -> list[Reason]:
+def _detail_evidence(open_facts: CardFacts, other: CardFacts, household: bool) -> list[Reason]:
     """Details of the two cards' (different) CRM contacts, each compared once: the best
-    level any pair of contacts reaches. Relatives share their address: for them only a
-    birth date counts."""
+    level any pair of contacts reaches. Relatives (and cards whose names say nothing)
+    share an address: for them only a birth date counts."""
     levels: dict[str, int] = {}
     for mine_key, mine in open_facts.crm_fields.items():
         for their_key, theirs in other.crm_fields.items():
@@ -436,7 +452,7 @@ def _detail_evidence(open_facts: CardFacts, other: CardFacts, relatives: bool) -
                 weight=sum(
                     DETAIL_WEIGHTS[label][levels[label]]
                     for label in agree
-                    if not relatives or label == "birth date"
+                    if not household or label == "birth date"
                 ),
             )
         )
@@ -508,7 +524,8 @@ def reasons(
         name = _name_evidence(open_facts, other, frequencies)
         if name is not None:
             found.append(name)
-        found.extend(_detail_evidence(open_facts, other, relatives))
+        # An address is a household's: it corroborates a name, never stands in for one.
+        found.extend(_detail_evidence(open_facts, other, relatives or name is None))
     return found
 
 
@@ -539,13 +556,13 @@ def score(
     frequencies: NameFrequencies | None = None,
     households: frozenset[str] = frozenset(),
 ) -> Candidate | None:
-    """How likely ``other`` is the same person as the open card; None when less likely
+    """How likely ``other`` is the same person as the open card; None unless more likely
     than MIN_PROBABILITY."""
     if other.card.id == open_facts.card.id:
         return None
     found = reasons(open_facts, other, frequencies, households)
     likely = probability(found, (frequencies or NameFrequencies()).prior)
-    if likely < MIN_PROBABILITY:
+    if likely <= MIN_PROBABILITY:
         return None
     found.sort(key=lambda r: -r.weight)
     return Candidate(card_id=other.card.id, name=other.name, score=round(likely, 4), reasons=found)

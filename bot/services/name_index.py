@@ -160,7 +160,8 @@ async def _refer(store: Store, tenant_id: str, record_key: str, card_id: str, ad
                 await update(store, keys.crm_ref(tenant_id, ref), CrmRefs, change)
 
 
-def _card_shard(card_id: str) -> str:
+def card_shard(card_id: str) -> str:
+    """The count document of named cards that counts this card."""
     return f"#cards-{zlib.crc32(card_id.encode()) % COUNT_SHARDS}"
 
 
@@ -176,7 +177,7 @@ def _counted(card_id: str, known: Iterable[str], new: Iterable[str]) -> list[str
     itself when it had no name."""
     before = {t for name in known for t in name_tokens(name)}
     after = [t for name in new for t in name_tokens(name) if t not in before]
-    return [*dict.fromkeys(after), *([] if before else [_card_shard(card_id)])]
+    return [*dict.fromkeys(after), *([] if before else [card_shard(card_id)])]
 
 
 def _name_blocks(name: str) -> list[str]:
@@ -335,7 +336,7 @@ async def lookup_names(store: Store, tenant_id: str, names: Iterable[str]) -> di
 async def frequencies(store: Store, tenant_id: str, names: Iterable[str]) -> NameFrequencies:
     """The frequency table's entries for the tokens of ``names``, and the named cards."""
     tokens = list(dict.fromkeys(t for name in names for t in name_tokens(name)))
-    shards = [f"#cards-{n}" for n in range(COUNT_SHARDS)]
+    shards = [f"#cards-{n}" for n in range(COUNT_SHARDS)]  # every value card_shard() takes
     docs = await asyncio.gather(
         *(read_model(store, keys.name_count(tenant_id, t), NameCount) for t in [*tokens, *shards])
     )
