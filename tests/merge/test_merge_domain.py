@@ -81,7 +81,7 @@ def test_personal_identifiers_rank_above_a_crm_contact_and_a_phone() -> None:
         ReasonKind.same_email,
         ReasonKind.same_crm_contact,
     }
-    assert all(0 < c.score < 1 for c in ranked)
+    assert all(0.5 < c.score <= 1 for c in ranked)
 
 
 def test_similar_name_reason_and_no_match() -> None:
