@@ -189,3 +189,12 @@ def platform_key_digest(key_digest: str) -> str:
 def workflows_prefix(tenant_id: str) -> str:
     """The tenant's workflow definitions."""
     return f"{tenant_prefix(tenant_id)}workflows/"
+
+
+TENANT_REGISTRY_PREFIX = "tenant-registry/"
+"""One empty marker per tenant that ever consented: the tenants a retention sweep visits
+beside those named in the settings (keys are issued in the store, not the settings)."""
+
+
+def tenant_registry(tenant_id: str) -> str:
+    return f"{TENANT_REGISTRY_PREFIX}{part(tenant_id)}"

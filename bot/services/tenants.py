@@ -11,13 +11,14 @@ The gate (:func:`check_tenant`) is off when ``Settings.tenant_gate_enabled`` is 
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import unquote
 
 from pydantic import BaseModel, Field
 
 from bot.errors import Unauthorized
 from bot.services import audit, keys
 from bot.services.audit import Actor, Door
-from bot.services.store import AlreadyExists, Store, read_model, update
+from bot.services.store import AlreadyExists, Store, put, read_model, update
 from bot.settings import Settings
 
 
@@ -70,9 +71,19 @@ async def _change(store: Store, tenant_id: str, event: ConsentEvent, door: Door)
     return recorded
 
 
+async def registered(store: Store) -> list[str]:
+    """Every tenant that ever granted consent (its data may need a retention sweep)."""
+    return [
+        unquote(key[len(keys.TENANT_REGISTRY_PREFIX) :])
+        async for key in store.keys(keys.TENANT_REGISTRY_PREFIX)
+    ]
+
+
 async def _save(store: Store, tenant_id: str, event: ConsentEvent) -> TenantConsent:
     key = keys.tenant_consent(tenant_id)
     granted = event.action == "granted"
+    if granted:
+        await put(store, keys.tenant_registry(tenant_id), b"{}")
 
     def apply(record: TenantConsent) -> TenantConsent:
         return record.model_copy(

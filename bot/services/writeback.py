@@ -123,7 +123,7 @@ class WritebackWorker:
         queue: WorkQueue | None = None,
         scan_interval: float | None = None,
         recovery_days: float = outbox.DEFAULT_RECOVERY_DAYS,
-        retention_tenants: Callable[[], Iterable[str]] | None = None,
+        retention_tenants: Callable[[], Awaitable[Iterable[str]]] | None = None,
         purge_interval: float = 3600.0,
         purge_first_after: float = 60.0,
         purge_limit: int = 500,
@@ -218,7 +218,7 @@ class WritebackWorker:
             return 0
         cutoff = self.ctx.clock() - timedelta(days=self.recovery_days)
         purged = 0
-        for tenant_id in dict.fromkeys(self.retention_tenants()):
+        for tenant_id in dict.fromkeys(await self.retention_tenants()):
             result = await outbox.purge_expired(
                 self.ctx.store,
                 tenant_id,

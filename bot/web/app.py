@@ -19,7 +19,7 @@ from bot.adapters.teams.delivery import TeamsDelivery
 from bot.adapters.teams.routes import ADAPTER, BOT, post_activity
 from bot.adapters.teams.sdk import close_adapter, create_adapter
 from bot.adapters.tickets.engine import ticketing_for
-from bot.services import merge
+from bot.services import merge, tenants
 from bot.services.agent_tokens import AgentTokens
 from bot.services.context import Context
 from bot.services.crm import CrmClient
@@ -148,6 +148,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         from bot.adapters.storage.outbox_queue import AzureWorkQueue
 
         queue = AzureWorkQueue(queue_connection, settings.writeback_queue_name)
+
+    async def retention_tenants() -> list[str]:
+        """Tenants named in the settings and every tenant that consented (self-onboarded)."""
+        return [*settings.known_tenants, *await tenants.registered(store)]
+
     writeback = WritebackWorker(
         ctx,
         poll_interval=settings.writeback_poll_seconds,
@@ -155,7 +160,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         policy=RetryPolicy(max_attempts=settings.writeback_max_attempts),
         queue=queue,
         recovery_days=settings.recovery_days,
-        retention_tenants=lambda: settings.known_tenants,
+        retention_tenants=retention_tenants,
         audit_retention_days=settings.audit_retention_days,
     )
     app[WRITEBACK] = writeback

@@ -185,3 +185,24 @@ async def test_the_audit_needs_an_admin(bot_client: Client) -> None:
     assert (
         await bot_client.get("/api/admin/audit", headers={"X-Api-Key": "demo-key"})
     ).status == 401
+
+
+async def test_a_self_onboarded_tenant_is_swept_by_retention(tmp_path: Path) -> None:
+    """A tenant that consented and issued its own keys is named in no setting: the
+    retention sweep still finds it, and drops its audit entries past their retention."""
+    from bot.services import tenants
+    from bot.settings import Settings
+    from bot.web.admin_outbox import WRITEBACK
+    from bot.web.app import create_app
+    from bot.web.interactions import CONTEXT
+
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", audit_retention_days=30)
+    app = create_app(settings)
+    store = app[CONTEXT].store
+    await tenants.record_consent(store, "self-made", at=DAY, by="admin@self.example")
+    await audit.record(store, "self-made", ALICE, "crm.create", at=DAY, target="zd")
+    worker = app[WRITEBACK]
+    worker.ctx.clock = lambda: DAY + timedelta(days=31)
+    await worker.purge_once()
+    assert await audit.query(store, "self-made") == []
+    await store.close()

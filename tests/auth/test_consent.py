@@ -109,7 +109,8 @@ async def test_granted_consent_is_confirmed_and_recorded_with_who_and_when(
     assert record is not None and record.granted_at is not None
     [event] = record.history
     assert event.action == "granted" and entra.tenant in event.by and event.detail
-    [audit_key, consent_key] = await stored(client)
+    [registry_key, audit_key, consent_key] = sorted(await stored(client))
+    assert registry_key == f"tenant-registry/{entra.tenant}"  # found by retention sweeps
     assert consent_key == f"tenants/{entra.tenant}/consent"
     assert audit_key.startswith(f"tenants/{entra.tenant}/audit-log/")
     [entry] = await audit.query(store, entra.tenant)

@@ -65,8 +65,12 @@ async def deliver(ctx: Context, *interaction_ids: str) -> None:
     await drain(worker(ctx))
 
 
+async def _tenants() -> list[str]:
+    return [TENANT]
+
+
 def retention_worker(ctx: Context, **overrides: Any) -> Any:
-    return worker(ctx, retention_tenants=lambda: [TENANT], **overrides)
+    return worker(ctx, retention_tenants=_tenants, **overrides)
 
 
 async def test_old_done_items_are_purged_recent_ones_kept(one_store: Store) -> None:
@@ -308,4 +312,4 @@ async def test_admin_listing_shows_the_retention(
     writeback = client.app[WRITEBACK]
     assert writeback.recovery_days == 30
     assert writeback.retention_tenants is not None
-    assert set(writeback.retention_tenants()) == {"demo-tenant", TENANT}
+    assert set(await writeback.retention_tenants()) == {"demo-tenant", TENANT}
