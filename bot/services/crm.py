@@ -30,6 +30,11 @@ class CrmAuthError(CrmError):
     """Credentials were refused or have expired and could not be renewed."""
 
 
+class AgentNotSignedIn(CrmAuthError):
+    """A CRM connected with delegated access has no token of the acting agent (or no agent
+    acts): it is never called with crmcard's own access instead."""
+
+
 class RecordNotFound(NotFound, CrmError):
     """The CRM has no record with that id."""
 

@@ -26,7 +26,7 @@ from bot.domain.interactions import (
     apply_event,
 )
 from bot.observability import context
-from bot.services import keys, name_index, tenant_settings
+from bot.services import acting_agent, keys, name_index, tenant_settings
 from bot.services import lookup as caller_lookup
 from bot.services.cards import attach_interaction, resolve_card
 from bot.services.context import Context
@@ -278,6 +278,7 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
     3. The slow CRMs of a new interaction may now update its card.
     """
     context.bind(tenant_id=tenant_id, interaction_id=event.interaction_id)
+    acting_agent.act_as(tenant_id, event.agent.aad_object_id)  # its CRM look-ups are theirs
     key = keys.interaction(tenant_id, event.interaction_id)
     record = event.record()
     turn = ReadOnce(ctx.store)  # only the interaction's own read goes through it

@@ -49,7 +49,7 @@ from bot.web.observe import observe
 from bot.web.problems import problems
 from bot.web.readiness import setup_readiness
 from bot.web.record_policies import setup_record_policies
-from bot.web.tab import AGENT_TOKENS, setup_tab
+from bot.web.tab import AGENT_TOKENS, SSO_VALIDATOR, setup_tab, sso_validator
 from bot.web.tenant_gate import tenant_gate
 from bot.web.tickets import setup_tickets
 from bot.web.workflows import setup_workflows
@@ -100,7 +100,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     # instances are seen by watching the store while a tab of that agent is open here.
     live = LiveCards(watch_seconds=settings.live_watch_seconds)
     crm_configs = CrmConfigs(store, box, url_policy=settings.crm_url_policy)
-    crms = StoreDirectory(crm_configs, always=demo_crms(settings))
+    agent_tokens = AgentTokens(settings, store, box)
+    crms = StoreDirectory(crm_configs, always=demo_crms(settings), agent_tokens=agent_tokens)
     ctx = Context(
         store=ObservedStore(store, live),
         crms=crms,
@@ -120,7 +121,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app[ADMIN_SETTINGS] = settings
     app[CONTEXT] = ctx
     app[ADAPTER] = adapter
-    app[BOT] = CrmCardBot(ctx, settings)
+    app[SSO_VALIDATOR] = sso_validator(settings)
+    app[BOT] = CrmCardBot(ctx, settings, sso=app[SSO_VALIDATOR], agent_tokens=agent_tokens)
     app.router.add_post("/api/messages", post_activity)
     app.router.add_post("/api/interactions", post_interaction_event)
     app.router.add_get("/healthz", health)
@@ -128,7 +130,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     setup_tab(app, live)
     setup_consent(app, box)
     setup_console(app)
-    app[AGENT_TOKENS] = AgentTokens(settings, store, box)
+    app[AGENT_TOKENS] = agent_tokens
     setup_workflows(app)
     setup_record_policies(app)
     setup_lookup(app)

@@ -28,7 +28,7 @@ from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity, SsoValidator, s
 from bot.domain.interactions import Interaction
 from bot.errors import FieldError, InvalidInput, NotFound, Unauthorized, Unavailable
 from bot.i18n import localize, t
-from bot.services import agent_locale, card_actions, keys, supervisors
+from bot.services import acting_agent, agent_locale, card_actions, keys, supervisors
 from bot.services.agent_tokens import AgentTokens
 from bot.services.audit import Door
 from bot.services.live import LiveCards
@@ -36,6 +36,7 @@ from bot.services.rendering import publish
 from bot.services.store import read_model
 from bot.services.supervisors import SUPERVISOR_ROLE, expiry
 from bot.services.tenants import TenantNotConsented, check_tenant
+from bot.settings import Settings
 from bot.web.interactions import CONTEXT, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,9 @@ async def tab_identity(request: web.Request) -> TabIdentity:
         await check_tenant(request.app[CONTEXT].store, settings, identity.tenant_id)
     except TenantNotConsented as error:
         raise NotSignedIn(str(error)) from None
+    if identity.sso is not None and AGENT_TOKENS in request.app:
+        await request.app[AGENT_TOKENS].remember(identity.sso)  # for delegated CRM access
+    acting_agent.act_as(identity.tenant_id, identity.agent_id)
     return identity
 
 
@@ -267,18 +271,22 @@ async def get_vendor(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers={"Content-Type": "text/javascript; charset=utf-8"})
 
 
+def sso_validator(settings: Settings) -> SsoValidator:
+    """The checker of Teams SSO tokens for the configured SSO app (tab and bot sign-in)."""
+    return SsoValidator(
+        metadata_url=settings.sso_openid_metadata_url,
+        authority=settings.entra_authority,
+        audiences=sso_audiences(settings.sso_app_id, settings.public_url)
+        if settings.sso_app_id
+        else (),
+    )
+
+
 def setup_tab(app: web.Application, live: LiveCards) -> None:
     """Register the tab's pages and API on ``app`` (whose context publishes to ``live``)."""
     app[LIVE] = live
     if SSO_VALIDATOR not in app:
-        settings = app[SETTINGS]
-        app[SSO_VALIDATOR] = SsoValidator(
-            metadata_url=settings.sso_openid_metadata_url,
-            authority=settings.entra_authority,
-            audiences=sso_audiences(settings.sso_app_id, settings.public_url)
-            if settings.sso_app_id
-            else (),
-        )
+        app[SSO_VALIDATOR] = sso_validator(app[SETTINGS])
     app.router.add_get("/tab", _page("tab.html"))
     app.router.add_get("/tab/config", _page("config.html"))
     app.router.add_get("/privacy", _page("privacy.html"))

@@ -15,10 +15,10 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from bot.adapters.crm.http import ResilientHttp, RetryPolicy
 from bot.adapters.crm.rest import TIMELINE_PLACEHOLDERS, UPDATE_PLACEHOLDERS, RestCall
@@ -28,10 +28,24 @@ from bot.adapters.crm.tokens import (
     SalesforceClientCredentials,
     SalesforceJwtBearer,
     TokenCacheHooks,
+    TokenProvider,
     salesforce_token_error,
 )
 from bot.domain.tickets import TicketingSettings
 from bot.services.crm import CrmAuthError, CrmClient, NotSupported
+
+if TYPE_CHECKING:
+    from bot.services.agent_tokens import AgentTokens
+
+
+class Access(enum.StrEnum):
+    """Whose access a CRM is called with."""
+
+    APPLICATION = "application"
+    """crmcard's own (client credentials, API key...): every agent sees the same records."""
+    DELEGATED = "delegated"
+    """The acting agent's, through their Teams SSO token exchanged On-Behalf-Of: each agent
+    sees only what the CRM lets them see. Only where the CRM knows Entra identities."""
 
 
 class CrmKind(enum.StrEnum):
@@ -194,6 +208,11 @@ class CrmConfig(BaseModel):
         default=None,
         description="Salesforce and Zendesk: import agents and solved tickets (PRODUCT 6)",
     )
+    access: Access = Field(
+        default=Access.APPLICATION,
+        description="application: crmcard's own credentials; delegated: each agent's own "
+        "access (Dynamics 365 only), On-Behalf-Of their Teams sign-in",
+    )
     enabled: bool = True
     max_concurrency: int = Field(default=8, ge=1, le=100)
     request_timeout: float = Field(default=10.0, gt=0, le=120)
@@ -206,6 +225,12 @@ class CrmConfig(BaseModel):
         if not value.startswith(("https://", "http://")):
             raise ValueError("base_url must be an http(s) URL")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _delegated_where_entra_knows_the_agent(self) -> CrmConfig:
+        if self.access is Access.DELEGATED and self.kind is not CrmKind.DYNAMICS:
+            raise ValueError("delegated access needs a CRM that knows Entra identities (dynamics)")
+        return self
 
     @property
     def mappings(self) -> dict[str, str]:
@@ -222,6 +247,8 @@ class BuildContext:
     tls_verify: bool | str = True
     """For MSAL's own HTTP client: True, or a CA bundle path (tests)."""
     clock: Callable[[], float] = time.monotonic
+    agent_tokens: AgentTokens | None = None
+    """On-Behalf-Of tokens of the acting agent, for delegated access."""
 
 
 Builder = Callable[[CrmConfig, BuildContext], CrmClient]
@@ -292,25 +319,34 @@ def _build_salesforce(config: CrmConfig, ctx: BuildContext) -> CrmClient:
 def _build_dynamics(config: CrmConfig, ctx: BuildContext) -> CrmClient:
     from bot.adapters.crm.dynamics import DynamicsClient
 
-    auth = config.auth
-    if not isinstance(auth, EntraClientCredentialsAuth):
-        raise CrmAuthError(f"{config.display_name}: Dynamics needs an Entra app registration")
     if not config.base_url:
         raise CrmAuthError(f"{config.display_name}: the Dataverse org URL is missing")
-    resource = (auth.resource_url or config.base_url).rstrip("/")
-    provider = MsalClientCredentials(
-        MsalSettings(
-            client_id=auth.client_id,
-            client_secret=_secret(config, ctx),
-            authority=f"{auth.authority_host.rstrip('/')}/{auth.directory_tenant_id}",
-            scopes=(f"{resource}/.default",),
-            instance_discovery=auth.instance_discovery,
-            verify=ctx.tls_verify,
-        ),
-        cache_hooks=ctx.token_cache_hooks,
-        cache_key=f"{config.tenant_id}/{config.settings_id}/msal",
-        clock=ctx.clock,
-    )
+    auth = config.auth
+    resource_url = auth.resource_url if isinstance(auth, EntraClientCredentialsAuth) else None
+    resource = (resource_url or config.base_url).rstrip("/")
+    provider: TokenProvider
+    if config.access is Access.DELEGATED:
+        if ctx.agent_tokens is None:
+            raise CrmAuthError(f"{config.display_name}: delegated access needs the SSO app")
+        provider = ctx.agent_tokens.acting_agent_token(
+            config.display_name, config.tenant_id, (f"{resource}/user_impersonation",)
+        )
+    elif isinstance(auth, EntraClientCredentialsAuth):
+        provider = MsalClientCredentials(
+            MsalSettings(
+                client_id=auth.client_id,
+                client_secret=_secret(config, ctx),
+                authority=f"{auth.authority_host.rstrip('/')}/{auth.directory_tenant_id}",
+                scopes=(f"{resource}/.default",),
+                instance_discovery=auth.instance_discovery,
+                verify=ctx.tls_verify,
+            ),
+            cache_hooks=ctx.token_cache_hooks,
+            cache_key=f"{config.tenant_id}/{config.settings_id}/msal",
+            clock=ctx.clock,
+        )
+    else:
+        raise CrmAuthError(f"{config.display_name}: Dynamics needs an Entra app registration")
     return DynamicsClient(
         settings_id=config.settings_id,
         display_name=config.display_name,
@@ -362,6 +398,7 @@ def build_client(
     secret: SecretStr | None = None,
     tls_verify: bool | str = True,
     clock: Callable[[], float] = time.monotonic,
+    agent_tokens: AgentTokens | None = None,
 ) -> CrmClient:
     """A CrmClient for ``config``. Raises NotSupported for disabled or unknown kinds and
     CrmAuthError when the credentials the kind needs are missing."""
@@ -376,5 +413,6 @@ def build_client(
         token_cache_hooks=token_cache_hooks,
         tls_verify=tls_verify,
         clock=clock,
+        agent_tokens=agent_tokens,
     )
     return builder(config, ctx)

@@ -16,6 +16,7 @@ from bot.adapters.crm.rest import RestCrm
 from bot.adapters.crm.url_policy import guarded_socket_factory
 from bot.adapters.storage.token_caches import StoreTokenCaches
 from bot.domain.records import CrmRecord, RecordRef
+from bot.services.agent_tokens import AgentTokens
 from bot.services.crm import (
     CrmAuthError,
     CrmClient,
@@ -133,8 +134,10 @@ class StoreDirectory:
         tls_verify: bool | str = True,
         clock: Callable[[], float] = time.monotonic,
         connection_limit: int = 512,
+        agent_tokens: AgentTokens | None = None,
     ) -> None:
         self.configs = configs
+        self.agent_tokens = agent_tokens
         self.connection_limit = connection_limit
         self.always = list(always)
         self.list_ttl = list_ttl
@@ -190,6 +193,7 @@ class StoreDirectory:
                     self.configs.store, self.configs.box, config.tenant_id
                 ),
                 tls_verify=self.tls_verify,
+                agent_tokens=self.agent_tokens,
             )
             client = with_mappings(inner, config.field_mappings)
         except CrmError as error:
@@ -243,6 +247,7 @@ class StoreDirectory:
                     self.configs.store, self.configs.box, config.tenant_id
                 ),
                 tls_verify=self.tls_verify,
+                agent_tokens=self.agent_tokens,
             )
             inner = getattr(client, "inner", client)  # under its data mappings
             if isinstance(inner, RestCrm) and not inner.searchable(PROBE):

@@ -11,13 +11,22 @@ from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnCon
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
-from bot.adapters.teams import conversations, invoke, message_extension
+from bot.adapters.teams import conversations, invoke, message_extension, sign_in
+from bot.adapters.teams.sso import SsoValidator
 from bot.adaptive_cards.customer_card import render_welcome
 from bot.domain.errors import DomainError
 from bot.domain.interactions import LifecycleEvent
 from bot.errors import InvalidInput
 from bot.i18n import LANGUAGES, AgentLocale, localize, t
-from bot.services import agent_locale, audit, card_actions, interactions, record_search
+from bot.services import (
+    acting_agent,
+    agent_locale,
+    audit,
+    card_actions,
+    interactions,
+    record_search,
+)
+from bot.services.agent_tokens import AgentTokens
 from bot.services.audit import Door
 from bot.services.context import Context
 from bot.services.open_interactions import open_interactions_card
@@ -53,9 +62,18 @@ _DEMO_CHANNELS = {
 
 
 class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
-    def __init__(self, ctx: Context, settings: Settings) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        settings: Settings,
+        *,
+        sso: SsoValidator | None = None,
+        agent_tokens: AgentTokens | None = None,
+    ) -> None:
         self._ctx = ctx
         self._settings = settings
+        self._sso = sso
+        self._agent_tokens = agent_tokens
 
     def _tenant(self, turn: TurnContext) -> str:
         return conversations.tenant_of(turn.activity, self._settings.default_tenant_id)
@@ -72,6 +90,10 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
             )
         if turn_context.activity.type in ("message", "installationUpdate"):
             await self._observe_locale(turn_context)  # a click's card reads it (one read)
+        if turn_context.activity.from_property:  # delegated CRM calls are the sender's
+            acting_agent.act_as(
+                self._tenant(turn_context), conversations.agent_of(turn_context.activity)
+            )
         await super().on_turn(turn_context)
 
     async def _observe_locale(self, turn_context: TurnContext) -> None:
@@ -259,12 +281,17 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
             return await message_extension.INVOKES[name](
                 self._ctx, tenant, turn_context.activity.value, self._locale(turn_context)
             )
-        if name != "adaptiveCard/action":
+        if name == sign_in.TOKEN_EXCHANGE and self._sso and self._agent_tokens:
+            response = await sign_in.exchange(
+                turn_context.activity, self._tenant(turn_context), self._sso, self._agent_tokens
+            )
+        elif name != "adaptiveCard/action":
             return await super().on_invoke_activity(turn_context)
-        try:
-            response = await self._card_action(turn_context)
-        except Exception as error:  # every refusal and failure gets its typed answer
-            response = invoke.error_for(error)
+        else:
+            try:
+                response = await self._card_action(turn_context)
+            except Exception as error:  # every refusal and failure gets its typed answer
+                response = invoke.error_for(error)
         # Hand the answer to the adapter directly: sent as an activity, the SDK would
         # deep-copy the whole card once more for nothing.
         turn_context.turn_state[TurnContext._INVOKE_RESPONSE_KEY] = Activity(
