@@ -337,8 +337,11 @@ class SqliteTicketArchive:
         if query.text and expression is None:
             return page_of(query, [])
         if expression is not None:
+            # CROSS JOIN keeps FTS5 the outer loop: with an agent filter the planner would
+            # otherwise walk that agent's tickets and run the MATCH once per ticket
             sql = (
-                "SELECT t.summary FROM tickets_fts JOIN tickets t ON t.id = tickets_fts.rowid "
+                "SELECT t.summary FROM tickets_fts CROSS JOIN tickets t "
+                "ON t.id = tickets_fts.rowid "
                 f"WHERE tickets_fts MATCH ? AND {' AND '.join(where)} "
             )
             params.insert(0, expression)
