@@ -14,8 +14,8 @@ from bot.settings import Settings
 
 
 async def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    from bot.composition import open_store
     from bot.services.name_index import reindex
-    from bot.web.app import open_store
 
     store = open_store(settings or Settings())
     try:

@@ -80,9 +80,9 @@ def _show(data: Any) -> None:
 async def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
     from bot.adapters.crm.directory import StoreDirectory
     from bot.adapters.storage.secret_key import secret_box
+    from bot.composition import open_store
     from bot.services.audit import Actor, Door
     from bot.services.crm_configs import ConfigError, CrmConfigs, parse_config
-    from bot.web.app import open_store
 
     settings = settings or Settings()
     tenant = args.tenant or settings.default_tenant_id

@@ -22,10 +22,10 @@ from bot.settings import Settings
 
 
 async def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    from bot.composition import open_store
     from bot.errors import CrmcardError
     from bot.services import platform_keys
     from bot.services.audit import Actor, Door
-    from bot.web.app import open_store
 
     settings = settings or Settings()
     tenant = args.tenant or settings.default_tenant_id

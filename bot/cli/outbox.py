@@ -22,9 +22,9 @@ from bot.settings import Settings
 
 
 async def _list(args: argparse.Namespace) -> int:
+    from bot.composition import open_store
     from bot.services import outbox
     from bot.web.admin_outbox import item_json
-    from bot.web.app import open_store
 
     settings = Settings()
     store = open_store(settings)
@@ -48,8 +48,8 @@ async def _list(args: argparse.Namespace) -> int:
 
 
 async def _replay(args: argparse.Namespace) -> int:
+    from bot.composition import open_store
     from bot.services import outbox
-    from bot.web.app import open_store
 
     settings = Settings()
     store = open_store(settings)
@@ -82,8 +82,8 @@ async def _replay(args: argparse.Namespace) -> int:
 
 
 async def _purge(args: argparse.Namespace) -> int:
+    from bot.composition import open_store
     from bot.services import outbox
-    from bot.web.app import open_store
 
     settings = Settings()
     days = settings.recovery_days if args.older_than_days is None else args.older_than_days

@@ -23,9 +23,9 @@ from bot.settings import Settings
 
 
 async def _settings(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.composition import open_store
     from bot.domain.tenant_settings import TenantSettings
     from bot.services import tenant_settings
-    from bot.web.app import open_store
 
     store = open_store(settings)
     try:
@@ -40,10 +40,10 @@ async def _settings(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    from bot.composition import open_store
     from bot.services import tenants
     from bot.services.audit import Door
     from bot.services.context import utc_now
-    from bot.web.app import open_store
 
     settings = settings or Settings()
     if args.tenants_command == "settings":

@@ -34,8 +34,8 @@ async def open_ticketing(settings: Settings) -> AsyncIterator[Ticketing]:
     from bot.adapters.crm.directory import StoreDirectory
     from bot.adapters.storage.secret_key import secret_box
     from bot.adapters.tickets.engine import ticketing_for
+    from bot.composition import open_store
     from bot.services.crm_configs import CrmConfigs
-    from bot.web.app import open_store
 
     store = open_store(settings)
     configs = CrmConfigs(store, secret_box(settings), url_policy=settings.crm_url_policy)

@@ -11,6 +11,7 @@ The gate (:func:`check_tenant`) is off when ``Settings.tenant_gate_enabled`` is 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 from urllib.parse import unquote
 
 from pydantic import BaseModel, Field
@@ -19,7 +20,6 @@ from bot.errors import Unauthorized
 from bot.services import audit, keys
 from bot.services.audit import Actor, Door
 from bot.services.store import AlreadyExists, Store, put, read_model, update
-from bot.settings import Settings
 
 
 class TenantNotConsented(Unauthorized):
@@ -133,13 +133,23 @@ async def revoke(
     )
 
 
-def gate_applies(settings: Settings, tenant_id: str) -> bool:
+class GateSettings(Protocol):
+    """What the gate reads of the deployment's settings (``bot.settings.Settings``)."""
+
+    @property
+    def tenant_gate_enabled(self) -> bool: ...
+
+    @property
+    def app_tenant_id(self) -> str: ...
+
+
+def gate_applies(settings: GateSettings, tenant_id: str) -> bool:
     if not settings.tenant_gate_enabled:
         return False
     return not (settings.app_tenant_id and tenant_id == settings.app_tenant_id)
 
 
-async def check_tenant(store: Store, settings: Settings, tenant_id: str) -> None:
+async def check_tenant(store: Store, settings: GateSettings, tenant_id: str) -> None:
     """Raise :class:`TenantNotConsented` unless the gate lets ``tenant_id`` in."""
     if gate_applies(settings, tenant_id) and not await is_consented(store, tenant_id):
         raise TenantNotConsented(tenant_id)

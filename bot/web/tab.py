@@ -22,6 +22,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.adapters.crm.agent_tokens import AgentTokens
 from bot.adapters.inbound import header, json_object
 from bot.adapters.teams.openid import OpenIdMetadataUnavailable
 from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity, SsoValidator, sso_audiences
@@ -29,7 +30,6 @@ from bot.domain.interactions import Interaction
 from bot.errors import FieldError, InvalidInput, NotFound, Unauthorized, Unavailable
 from bot.i18n import localize, t
 from bot.services import acting_agent, agent_locale, card_actions, keys, supervisors
-from bot.services.agent_tokens import AgentTokens
 from bot.services.audit import Door
 from bot.services.live import LiveCards
 from bot.services.rendering import publish

@@ -17,12 +17,13 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.adapters.crm.config import Access, CrmConfig, build_client
+from bot.adapters.crm.agent_tokens import AgentTokens
+from bot.adapters.crm.config import Access, CrmConfig
+from bot.adapters.crm.factory import build_client
 from bot.adapters.crm.tokens import MsalClientCredentials
 from bot.adapters.storage.local import LocalStore
 from bot.domain.records import CrmRecord
 from bot.services import acting_agent
-from bot.services.agent_tokens import AgentTokens
 from bot.services.crm import AgentNotSignedIn, SearchCriteria
 from bot.services.secret_box import SecretBox
 from bot.settings import Settings

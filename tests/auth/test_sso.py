@@ -18,9 +18,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, make_mocked_request
 
+from bot.adapters.crm.agent_tokens import AgentTokens
 from bot.adapters.storage.local import LocalStore
 from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity, SsoValidator, sso_audiences
-from bot.services.agent_tokens import AgentTokens
 from bot.services.crm import CrmAuthError
 from bot.services.secret_box import SecretBox
 from bot.web.access_log import RedactingAccessLogger

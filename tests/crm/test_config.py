@@ -12,9 +12,9 @@ from bot.adapters.crm.config import (
     EntraClientCredentialsAuth,
     FieldMapping,
     SalesforceJwtAuth,
-    build_client,
 )
 from bot.adapters.crm.dynamics import DynamicsClient
+from bot.adapters.crm.factory import build_client
 from bot.adapters.crm.salesforce import SalesforceClient
 from bot.domain.records import RecordRef
 from bot.services.crm import CrmAuthError, NotSupported, SearchCriteria

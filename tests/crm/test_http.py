@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bot.adapters.crm.credentials import AccessToken
 from bot.adapters.crm.http import (
     BreakerState,
     CircuitBreaker,
@@ -19,7 +20,7 @@ from bot.adapters.crm.http import (
     RetryPolicy,
     parse_retry_after,
 )
-from bot.adapters.crm.tokens import AccessToken, StaticSecret
+from bot.adapters.crm.tokens import StaticSecret
 from bot.services.crm import (
     CrmAuthError,
     CrmError,

@@ -173,7 +173,8 @@ def test_json_path_subset():
 
 async def test_built_from_a_crm_configuration(aiohttp_server, session):
     """An admin connects a REST CRM like any other: endpoints, auth and secret in config."""
-    from bot.adapters.crm.config import ApiKeyAuth, CrmConfig, CrmKind, RestEndpoints, build_client
+    from bot.adapters.crm.config import ApiKeyAuth, CrmConfig, CrmKind, RestEndpoints
+    from bot.adapters.crm.factory import build_client
 
     fake = RestFake()
     server = await aiohttp_server(fake.app)

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
+from bot.adapters.crm.credentials import AccessToken
 from bot.adapters.crm.tokens import (
-    AccessToken,
     MsalClientCredentials,
     MsalOnBehalfOf,
     MsalSettings,

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from bot.adapters.crm import config as crm_config
-from bot.adapters.crm.config import BuildContext, CrmConfig, CrmKind, build_client
+from bot.adapters.crm import factory
+from bot.adapters.crm.config import BuildContext, CrmConfig, CrmKind
+from bot.adapters.crm.factory import build_client
 from bot.adapters.crm.vendor_builders import VENDOR_BUILDERS
 from bot.services.crm import CrmAuthError, SearchCriteria
 from tests.crm.fakes.base import FakeCrm
@@ -69,7 +70,7 @@ async def test_build_client_for_vendor_kinds(
         auth=auth,
     )
     ctx = BuildContext(session=session, secret=SecretStr(secret), token_cache_hooks=None)
-    client = crm_config.BUILDERS[kind](config, ctx)
+    client = factory.BUILDERS[kind](config, ctx)
     assert client.settings_id == "s1" and client.display_name == f"My {kind.value}"
     records = await client.search(SearchCriteria(phones=["+14155550100"]))
     assert [r.title for r in records if r.ref.type == "contact"] == ["Jane Doe"]

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.crm.config import CrmConfig, build_client
+from bot.adapters.crm.config import CrmConfig
 from bot.adapters.crm.demo import DemoCrm
 from bot.adapters.crm.directory import BrokenCrm, StoreDirectory
+from bot.adapters.crm.factory import build_client
 from bot.adapters.crm.mapped import MappedCrm
 from bot.services.audit import Actor, Door
 from bot.services.crm import CrmAuthError, CrmClient, SearchCriteria

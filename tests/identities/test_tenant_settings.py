@@ -10,9 +10,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.cli import tenants as tenants_cli
+from bot.composition import open_store
 from bot.services import tenant_settings
 from bot.settings import Settings
-from bot.web.app import open_store
 
 Client = TestClient[Any, Any]
 ADMIN = {"X-Admin-Key": "demo-admin-key"}

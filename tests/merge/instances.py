@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.composition import open_store
 from bot.domain import identifiers
 from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.identifiers import Channel
@@ -20,7 +21,6 @@ from bot.services.cards import IndexEntry, attach_interaction, live_card, resolv
 from bot.services.context import Context
 from bot.services.store import create_model, read_model
 from bot.settings import Settings, StoreKind
-from bot.web.app import open_store
 from tests.domain.factories import record
 
 TENANT = "t-merge"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.composition import open_store
 from bot.domain import identifiers
 from bot.domain.cards import CardIdentity, new_card
 from bot.domain.identifiers import Channel, IdentifierKind
@@ -15,7 +16,6 @@ from bot.services import merge_candidates, name_index
 from bot.services.cards import get_card
 from bot.services.context import Context
 from bot.settings import Settings
-from bot.web.app import open_store
 from tests.merge.test_name_index import TENANT, _Demo, _NoDelivery, arrive
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

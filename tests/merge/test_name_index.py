@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from bot.adapters.crm.demo import DemoCrm
+from bot.composition import open_store
 from bot.domain.cards import new_card
 from bot.domain.interactions import Interaction
 from bot.domain.merge import CardFacts, ReasonKind, name_match, score
@@ -26,7 +27,6 @@ from bot.services.context import Context
 from bot.services.interactions import InteractionEventIn, ingest
 from bot.services.store import Document, Store, read_model
 from bot.settings import Settings, StoreKind
-from bot.web.app import open_store
 
 TENANT = "t-index"
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

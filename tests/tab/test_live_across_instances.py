@@ -20,12 +20,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.adapters.storage.local import LocalStore
+from bot.composition import open_store
 from bot.services import keys
 from bot.services.interactions import AgentInbox
 from bot.services.live import LiveCards, ObservedStore
 from bot.services.store import Document, Store
 from bot.settings import Settings
-from bot.web.app import create_app, open_store
+from bot.web.app import create_app
 from bot.web.tab import HEARTBEAT_SECONDS, LIVE
 from tests.activities import AGENT
 from tests.bot.test_concurrency import _settings

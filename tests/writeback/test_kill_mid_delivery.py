@@ -28,11 +28,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.composition import open_store
 from bot.domain.memorialization import FieldMapping, MemorializationMapping, SourceField
 from bot.services import keys, outbox
 from bot.services.store import put_model
 from bot.settings import Settings
-from bot.web.app import open_store
 from tests.e2e.conftest import _clean_env, _free_port, _http_ok
 from tests.writeback.harness import CONTACT, TENANT, context, interaction, store_due
 

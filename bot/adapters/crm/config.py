@@ -1,4 +1,4 @@
-"""CRM configurations (what an admin connects) and the factory that turns one into a client.
+"""CRM configurations (what an admin connects), and what a client builder is given.
 
 A :class:`CrmConfig` holds only non-secret settings and serialises without its secret;
 the secret (client secret, private key PEM, API key or password) travels separately as a
@@ -15,27 +15,28 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from bot.adapters.crm.credentials import TokenProvider
 from bot.adapters.crm.http import ResilientHttp, RetryPolicy
 from bot.adapters.crm.rest import TIMELINE_PLACEHOLDERS, UPDATE_PLACEHOLDERS, RestCall
 from bot.adapters.crm.tokens import (
-    MsalClientCredentials,
-    MsalSettings,
-    SalesforceClientCredentials,
-    SalesforceJwtBearer,
     TokenCacheHooks,
-    TokenProvider,
-    salesforce_token_error,
 )
 from bot.domain.tickets import TicketingSettings
-from bot.services.crm import CrmAuthError, CrmClient, NotSupported
+from bot.services.crm import CrmClient
 
-if TYPE_CHECKING:
-    from bot.services.agent_tokens import AgentTokens
+
+class AgentTokenSource(Protocol):
+    """Delegated access's tokens (``bot.adapters.crm.agent_tokens.AgentTokens``): a
+    protocol, so the configuration does not import what imports the settings."""
+
+    def acting_agent_token(
+        self, crm_name: str, tenant_id: str, scopes: tuple[str, ...]
+    ) -> TokenProvider: ...
 
 
 class Access(enum.StrEnum):
@@ -247,7 +248,7 @@ class BuildContext:
     tls_verify: bool | str = True
     """For MSAL's own HTTP client: True, or a CA bundle path (tests)."""
     clock: Callable[[], float] = time.monotonic
-    agent_tokens: AgentTokens | None = None
+    agent_tokens: AgentTokenSource | None = None
     """On-Behalf-Of tokens of the acting agent, for delegated access."""
 
 
@@ -264,155 +265,3 @@ def http_for(config: CrmConfig, ctx: BuildContext, **kwargs: object) -> Resilien
         clock=ctx.clock,
         **kwargs,  # type: ignore[arg-type]
     )
-
-
-def _secret(config: CrmConfig, ctx: BuildContext) -> str:
-    secret = ctx.secret or config.secret
-    if secret is None or not secret.get_secret_value():
-        raise CrmAuthError(f"{config.display_name} has no credentials configured")
-    return secret.get_secret_value()
-
-
-def _build_salesforce(config: CrmConfig, ctx: BuildContext) -> CrmClient:
-    from bot.adapters.crm.salesforce import SalesforceClient
-
-    auth = config.auth
-    login = ResilientHttp(
-        ctx.session,
-        name=f"{config.display_name} sign-in",
-        error_mapper=salesforce_token_error,
-        clock=ctx.clock,
-    )
-    provider: SalesforceJwtBearer | SalesforceClientCredentials
-    if isinstance(auth, SalesforceJwtAuth):
-        provider = SalesforceJwtBearer(
-            login,
-            login_url=auth.login_url,
-            client_id=auth.client_id,
-            username=auth.username,
-            audience=auth.audience,
-            private_key_pem=_secret(config, ctx),
-            clock=ctx.clock,
-        )
-    elif isinstance(auth, SalesforceClientCredentialsAuth):
-        if not config.base_url:
-            raise CrmAuthError(f"{config.display_name}: client credentials need the My Domain URL")
-        provider = SalesforceClientCredentials(
-            login,
-            my_domain_url=config.base_url,
-            client_id=auth.client_id,
-            client_secret=_secret(config, ctx),
-            clock=ctx.clock,
-        )
-    else:
-        raise CrmAuthError(f"{config.display_name}: Salesforce needs JWT bearer or client creds")
-    return SalesforceClient(
-        settings_id=config.settings_id,
-        display_name=config.display_name,
-        http=http_for(config, ctx, auth=provider),
-        instance_url=config.base_url,
-        field_mappings=config.mappings,
-        task_external_id_field=config.task_external_id_field,
-    )
-
-
-def _build_dynamics(config: CrmConfig, ctx: BuildContext) -> CrmClient:
-    from bot.adapters.crm.dynamics import DynamicsClient
-
-    if not config.base_url:
-        raise CrmAuthError(f"{config.display_name}: the Dataverse org URL is missing")
-    auth = config.auth
-    resource_url = auth.resource_url if isinstance(auth, EntraClientCredentialsAuth) else None
-    resource = (resource_url or config.base_url).rstrip("/")
-    provider: TokenProvider
-    if config.access is Access.DELEGATED:
-        if ctx.agent_tokens is None:
-            raise CrmAuthError(f"{config.display_name}: delegated access needs the SSO app")
-        provider = ctx.agent_tokens.acting_agent_token(
-            config.display_name, config.tenant_id, (f"{resource}/user_impersonation",)
-        )
-    elif isinstance(auth, EntraClientCredentialsAuth):
-        provider = MsalClientCredentials(
-            MsalSettings(
-                client_id=auth.client_id,
-                client_secret=_secret(config, ctx),
-                authority=f"{auth.authority_host.rstrip('/')}/{auth.directory_tenant_id}",
-                scopes=(f"{resource}/.default",),
-                instance_discovery=auth.instance_discovery,
-                verify=ctx.tls_verify,
-            ),
-            cache_hooks=ctx.token_cache_hooks,
-            cache_key=f"{config.tenant_id}/{config.settings_id}/msal",
-            clock=ctx.clock,
-        )
-    else:
-        raise CrmAuthError(f"{config.display_name}: Dynamics needs an Entra app registration")
-    return DynamicsClient(
-        settings_id=config.settings_id,
-        display_name=config.display_name,
-        http=http_for(config, ctx, auth=provider),
-        org_url=config.base_url,
-        field_mappings=config.mappings,
-    )
-
-
-def _build_demo(config: CrmConfig, ctx: BuildContext) -> CrmClient:
-    from bot.adapters.crm.demo import DemoCrm
-
-    return DemoCrm(
-        settings_id=config.settings_id,
-        extra_fields=[m.crm_field.rpartition(".")[2] for m in config.field_mappings],
-    )
-
-
-def _build_vendor(config: CrmConfig, ctx: BuildContext) -> CrmClient:
-    # Imported here: the vendor builders import this module's models.
-    from bot.adapters.crm.restkit import VendorCrm
-    from bot.adapters.crm.vendor_builders import VENDOR_BUILDERS
-
-    client = VENDOR_BUILDERS[config.kind](config, ctx)
-    if config.field_mappings and isinstance(client, VendorCrm):
-        client.extra_fields = tuple(m.crm_field.rpartition(".")[2] for m in config.field_mappings)
-    return client
-
-
-BUILDERS: dict[CrmKind, Builder] = {
-    CrmKind.DEMO: _build_demo,
-    CrmKind.SALESFORCE: _build_salesforce,
-    CrmKind.DYNAMICS: _build_dynamics,
-    CrmKind.ZENDESK: _build_vendor,
-    CrmKind.SERVICENOW: _build_vendor,
-    CrmKind.KUSTOMER: _build_vendor,
-    CrmKind.FRESHDESK: _build_vendor,
-    CrmKind.ORACLE: _build_vendor,
-    CrmKind.REST: _build_vendor,
-}
-"""Client builders per kind; adapters for the other kinds register here."""
-
-
-def build_client(
-    config: CrmConfig,
-    *,
-    session: aiohttp.ClientSession,
-    token_cache_hooks: TokenCacheHooks | None = None,
-    secret: SecretStr | None = None,
-    tls_verify: bool | str = True,
-    clock: Callable[[], float] = time.monotonic,
-    agent_tokens: AgentTokens | None = None,
-) -> CrmClient:
-    """A CrmClient for ``config``. Raises NotSupported for disabled or unknown kinds and
-    CrmAuthError when the credentials the kind needs are missing."""
-    if not config.enabled:
-        raise NotSupported(f"{config.display_name} is disabled")
-    builder = BUILDERS.get(config.kind)
-    if builder is None:
-        raise NotSupported(f"{config.kind.value} CRMs are not supported yet")
-    ctx = BuildContext(
-        session=session,
-        secret=secret,
-        token_cache_hooks=token_cache_hooks,
-        tls_verify=tls_verify,
-        clock=clock,
-        agent_tokens=agent_tokens,
-    )
-    return builder(config, ctx)

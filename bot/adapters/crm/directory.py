@@ -10,13 +10,14 @@ from collections.abc import Callable, Sequence
 import aiohttp
 from pydantic import BaseModel, Field
 
-from bot.adapters.crm.config import CrmConfig, build_client
+from bot.adapters.crm.agent_tokens import AgentTokens
+from bot.adapters.crm.config import CrmConfig
+from bot.adapters.crm.factory import build_client
 from bot.adapters.crm.mapped import with_mappings
 from bot.adapters.crm.rest import RestCrm
 from bot.adapters.crm.url_policy import guarded_socket_factory
 from bot.adapters.storage.token_caches import StoreTokenCaches
 from bot.domain.records import CrmRecord, RecordRef
-from bot.services.agent_tokens import AgentTokens
 from bot.services.crm import (
     CrmAuthError,
     CrmClient,

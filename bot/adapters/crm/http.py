@@ -33,12 +33,13 @@ import random as _random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from bot.adapters.crm.credentials import TokenProvider
 from bot.observability import telemetry
 from bot.services.crm import (
     CrmAuthError,
@@ -49,9 +50,6 @@ from bot.services.crm import (
     NotSupported,
     RecordNotFound,
 )
-
-if TYPE_CHECKING:
-    from bot.adapters.crm.tokens import TokenProvider
 
 log = logging.getLogger(__name__)
 

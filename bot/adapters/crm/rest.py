@@ -38,6 +38,7 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, model_validator
 from yarl import URL
 
+from bot.adapters.crm.credentials import TokenProvider
 from bot.adapters.crm.http import HttpResponse
 from bot.adapters.crm.phones import is_caller
 from bot.adapters.crm.restkit import (
@@ -56,7 +57,7 @@ from bot.adapters.crm.restkit import (
     unexpected_create,
     wanted_types,
 )
-from bot.adapters.crm.tokens import StaticSecret, TokenProvider
+from bot.adapters.crm.tokens import StaticSecret
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
     CrmError,

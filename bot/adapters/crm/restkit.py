@@ -23,8 +23,9 @@ from typing import Any, TypeVar
 import aiohttp
 from yarl import URL
 
+from bot.adapters.crm.credentials import AccessToken, TokenProvider
 from bot.adapters.crm.http import ErrorMapper, HttpResponse, ResilientHttp, parse_retry_after
-from bot.adapters.crm.tokens import AccessToken, Clock, RenewingTokenProvider, TokenProvider
+from bot.adapters.crm.tokens import Clock, RenewingTokenProvider
 from bot.domain.records import PERSON_LEVEL_TYPES, CrmRecord, RecordRef
 from bot.services.crm import (
     CrmAuthError,

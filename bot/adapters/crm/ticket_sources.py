@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from bot.adapters.crm.config import build_client
+from bot.adapters.crm.factory import build_client
 from bot.adapters.crm.salesforce import SalesforceClient
 from bot.adapters.crm.salesforce_tickets import SalesforceExport
 from bot.adapters.crm.zendesk import ZendeskCrm

@@ -30,50 +30,22 @@ import base64
 import contextlib
 import hashlib
 import logging
-import math
 import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import jwt
 
+from bot.adapters.crm.credentials import AccessToken
+from bot.adapters.crm.http import HttpResponse, ResilientHttp
 from bot.services.crm import CrmAuthError, CrmError, CrmUnavailable
-
-if TYPE_CHECKING:
-    from bot.adapters.crm.http import HttpResponse, ResilientHttp
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-
-
-@dataclass(frozen=True)
-class AccessToken:
-    """A credential to put on requests. ``expires_at`` is on the provider's clock."""
-
-    value: str = field(repr=False)
-    expires_at: float = math.inf
-    scheme: str = "Bearer"
-    """``Bearer``, ``Basic``... or empty for a bare API key."""
-    header: str = "Authorization"
-    extra: Mapping[str, str] = field(default_factory=dict)
-    """Non-secret facts from the token answer (Salesforce ``instance_url``...)."""
-
-    def headers(self) -> dict[str, str]:
-        return {self.header: f"{self.scheme} {self.value}" if self.scheme else self.value}
-
-
-class TokenProvider(Protocol):
-    async def token(self) -> AccessToken:
-        """A valid token, from cache when possible."""
-        ...
-
-    async def invalidate(self, value: str) -> None:
-        """The CRM refused this token (401): forget it so the next call fetches anew."""
-        ...
 
 
 class TokenCacheHooks(Protocol):

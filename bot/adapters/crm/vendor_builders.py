@@ -1,7 +1,7 @@
 """Client builders for the Zendesk, ServiceNow, Kustomer, Freshdesk, Oracle and REST kinds.
 
 They turn a :class:`~bot.adapters.crm.config.CrmConfig` into an adapter, in the shape
-:data:`bot.adapters.crm.config.BUILDERS` expects, which dispatches these kinds here.
+:data:`bot.adapters.crm.factory.BUILDERS` expects, which dispatches these kinds here.
 
 Auth per kind (the secret is ``CrmConfig.secret`` or the one given to ``build_client``):
 

@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from bot.adapters.crm.credentials import TokenProvider
 from bot.adapters.crm.http import HttpResponse
 from bot.adapters.crm.phones import keep_candidate, national_number
 from bot.adapters.crm.restkit import (
@@ -47,7 +48,7 @@ from bot.adapters.crm.restkit import (
     unexpected_create,
     wanted_types,
 )
-from bot.adapters.crm.tokens import StaticSecret, TokenProvider
+from bot.adapters.crm.tokens import StaticSecret
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import (
     CrmError,

@@ -285,9 +285,9 @@ def package_command(args: argparse.Namespace) -> int:
 
 
 async def _tenant_link_domains(settings: Any, tenant_id: str) -> list[str]:
+    from bot.composition import open_store
     from bot.services.crm_configs import stored_configs
     from bot.services.record_search import link_domains
-    from bot.web.app import open_store
 
     store = open_store(settings)
     try:

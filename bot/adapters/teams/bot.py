@@ -11,6 +11,7 @@ from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnCon
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
+from bot.adapters.crm.agent_tokens import AgentTokens
 from bot.adapters.teams import conversations, invoke, message_extension, sign_in
 from bot.adapters.teams.sso import SsoValidator
 from bot.adaptive_cards.customer_card import render_welcome
@@ -26,7 +27,6 @@ from bot.services import (
     interactions,
     record_search,
 )
-from bot.services.agent_tokens import AgentTokens
 from bot.services.audit import Door
 from bot.services.context import Context
 from bot.services.open_interactions import open_interactions_card

@@ -17,6 +17,9 @@ from bot.adapters.teams.clients import ReusingClients
 from bot.adapters.teams.openid import create_authentication
 from bot.settings import Settings
 
+Adapter = CloudAdapter
+"""The SDK's adapter type, named here so code outside this folder never imports the SDK."""
+
 log = logging.getLogger(__name__)
 
 

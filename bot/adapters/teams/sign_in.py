@@ -6,7 +6,7 @@ in a ``signin/tokenExchange`` invoke ``{id, connectionName, token}``
 (https://learn.microsoft.com/microsoftteams/platform/bots/how-to/authentication/bot-sso-code).
 The token is checked as the tab's is (:class:`~bot.adapters.teams.sso.SsoValidator`), must
 name the sender of the invoke in its tenant, and is kept for the agent's delegated CRM
-calls (:meth:`~bot.services.agent_tokens.AgentTokens.remember`).
+calls (:meth:`~bot.adapters.crm.agent_tokens.AgentTokens.remember`).
 
 The answer is 200 with a ``TokenExchangeInvokeResponse`` ``{id, connectionName}``, or 412
 Precondition Failed with its ``failureDetail`` when the token cannot be used, which tells
@@ -23,9 +23,9 @@ from typing import Any
 from botbuilder.core import InvokeResponse
 from botbuilder.schema import Activity
 
+from bot.adapters.crm.agent_tokens import AgentTokens
 from bot.adapters.teams.openid import OpenIdMetadataUnavailable
 from bot.adapters.teams.sso import InvalidSsoToken, SsoValidator
-from bot.services.agent_tokens import AgentTokens
 
 log = logging.getLogger(__name__)
 

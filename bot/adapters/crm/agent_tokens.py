@@ -20,7 +20,8 @@ import json
 import time
 from collections.abc import Callable
 
-from bot.adapters.crm.tokens import AccessToken, MsalOnBehalfOf, MsalSettings
+from bot.adapters.crm.credentials import AccessToken
+from bot.adapters.crm.tokens import MsalOnBehalfOf, MsalSettings
 from bot.adapters.storage.token_caches import StoreTokenCaches
 from bot.adapters.teams.sso import SsoIdentity
 from bot.services import acting_agent
