@@ -16,8 +16,8 @@ from aiohttp import web
 from bot.errors import FieldError, InvalidInput
 from bot.services import audit
 from bot.services.audit import AuditQuery, Door
-from bot.web.admin_auth import SETTINGS_KEY, admin_of
-from bot.web.interactions import CONTEXT
+from bot.web.admin_auth import admin_of
+from bot.web.interactions import CONTEXT, SETTINGS
 
 MAX_LIMIT = 10_000
 
@@ -76,7 +76,7 @@ async def get_audit(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "entries": [e.model_dump(mode="json", by_alias=True) for e in entries],
-            "retentionDays": request.app[SETTINGS_KEY].audit_retention_days,
+            "retentionDays": request.app[SETTINGS].audit_retention_days,
         }
     )
 

@@ -28,12 +28,11 @@ from bot.services.audit import Actor, Door
 from bot.services.platform_keys import bootstrap_tenant
 from bot.services.tenants import check_tenant
 from bot.settings import Settings
-from bot.web.interactions import CONTEXT
+from bot.web.interactions import CONTEXT, SETTINGS
 from bot.web.tab import SSO_VALIDATOR
 
 log = logging.getLogger(__name__)
 
-SETTINGS_KEY = web.AppKey("admin_settings", Settings)
 
 ADMIN_APP_ROLE = "crmcard.Admin"
 ADMIN_DIRECTORY_ROLES = {
@@ -70,7 +69,7 @@ async def _entra_admin(request: web.Request, token: str) -> Admin:
     except OpenIdMetadataUnavailable as error:
         log.warning("cannot validate admin tokens: %s", error)
         raise Unavailable("sign-in cannot be checked just now; try again", 30) from None
-    await check_tenant(request.app[CONTEXT].store, request.app[SETTINGS_KEY], sso.tenant_id)
+    await check_tenant(request.app[CONTEXT].store, request.app[SETTINGS], sso.tenant_id)
     roles = admin_roles(sso)
     if not roles:
         raise Forbidden(
@@ -90,7 +89,7 @@ async def admin_of(request: web.Request) -> Admin:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return await _entra_admin(request, token.strip())
-    tenant_id = admin_key_tenant(request.app[SETTINGS_KEY], header(request, "X-Admin-Key"))
+    tenant_id = admin_key_tenant(request.app[SETTINGS], header(request, "X-Admin-Key"))
     if tenant_id is None:
         raise Unauthorized(
             "sign in as a tenant admin (Authorization: Bearer <Entra token>) or give the "

@@ -23,8 +23,8 @@ from bot.services import outbox
 from bot.services.context import Context
 from bot.services.outbox import OutboxItem, OutboxStatus
 from bot.services.writeback import WritebackWorker
-from bot.web.admin_auth import SETTINGS_KEY, admin_of
-from bot.web.interactions import CONTEXT
+from bot.web.admin_auth import admin_of
+from bot.web.interactions import CONTEXT, SETTINGS
 
 WRITEBACK = web.AppKey("writeback_worker", WritebackWorker)
 
@@ -79,7 +79,7 @@ async def list_outbox(request: web.Request) -> web.Response:
             [FieldError(loc=["query", "status"], msg=f"one of {allowed}", type="enum")],
         ) from None
     ctx: Context = request.app[CONTEXT]
-    days = request.app[SETTINGS_KEY].recovery_days
+    days = request.app[SETTINGS].recovery_days
     items = await outbox.list_items(ctx.store, tenant_id, status)
     return web.json_response(
         {

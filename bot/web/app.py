@@ -23,7 +23,6 @@ from bot.services.store import Store
 from bot.services.ticketing.ticketing import stop as stop_ticketing
 from bot.settings import Settings
 from bot.web.admin_audit import setup_admin_audit
-from bot.web.admin_auth import SETTINGS_KEY as ADMIN_SETTINGS
 from bot.web.admin_auth import get_me
 from bot.web.admin_crm import setup_admin_crm
 from bot.web.admin_data_subjects import setup_admin_data_subjects
@@ -70,7 +69,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     # problems first: every error below it, aiohttp's own included, answers problem+json
     app = web.Application(client_max_size=256 * 1024, middlewares=[observe, problems, tenant_gate])
     app[SETTINGS] = settings
-    app[ADMIN_SETTINGS] = settings
     app[CONTEXT] = ctx
     app[ADAPTER] = parts.adapter
     app[SSO_VALIDATOR] = sso_validator(settings)
