@@ -43,19 +43,22 @@ ACTOR = "ivr-lookup"
 _GREETED_TYPES = ("contact", "lead", "account")
 
 
-class IdentifierKind(StrEnum):
+class CallerKey(StrEnum):
+    """What an IVR caller may key in to be looked up; phones and e-mails are read as
+    :class:`bot.domain.identifiers.IdentifierKind` identifiers, numbers as record ids."""
+
     phone = "phone"
     email = "email"
     account_number = "accountNumber"
     case_number = "caseNumber"
 
 
-_NUMBER_TYPES = {IdentifierKind.account_number: "account", IdentifierKind.case_number: "case"}
+_NUMBER_TYPES = {CallerKey.account_number: "account", CallerKey.case_number: "case"}
 _ASK_ORDER = (
-    IdentifierKind.account_number,
-    IdentifierKind.email,
-    IdentifierKind.case_number,
-    IdentifierKind.phone,
+    CallerKey.account_number,
+    CallerKey.email,
+    CallerKey.case_number,
+    CallerKey.phone,
 )
 
 
@@ -82,8 +85,8 @@ class LookupRequest(_Camel):
         return self
 
     @property
-    def kind(self) -> IdentifierKind:
-        for kind in IdentifierKind:
+    def kind(self) -> CallerKey:
+        for kind in CallerKey:
             if getattr(self, _attr(kind)):
                 return kind
         raise AssertionError("validated to hold one identifier")
@@ -93,7 +96,7 @@ class LookupRequest(_Camel):
         return str(getattr(self, _attr(self.kind))).strip()
 
 
-def _attr(kind: IdentifierKind) -> str:
+def _attr(kind: CallerKey) -> str:
     return {"accountNumber": "account_number", "caseNumber": "case_number"}.get(kind, kind)
 
 
@@ -108,7 +111,7 @@ class StoredLookup(_Camel):
     tenant_id: str
     created_at: datetime
     expires_at: datetime
-    kind: IdentifierKind
+    kind: CallerKey
     records: list[CrmRecord] = Field(default_factory=list)
     primary: str | None = Field(None, description="key of the record the card opens on")
     routing: RoutingDecision
@@ -120,7 +123,7 @@ class LookupAnswer(_Camel):
     records: list[RecordRefOut] = Field(default_factory=list)
     routing: RoutingDecision
     lookup_id: str | None = None
-    ask: list[IdentifierKind] = Field(
+    ask: list[CallerKey] = Field(
         default_factory=list, description="not identified: identifiers to ask the caller for"
     )
     skipped: dict[str, str] = Field(
@@ -196,11 +199,11 @@ async def lookup(ctx: Context, tenant_id: str, request: LookupRequest) -> Lookup
     kind, value = request.kind, request.value
     clients = await ctx.crms.clients(tenant_id)
     skipped: dict[str, str] = {}
-    if kind is IdentifierKind.phone:
+    if kind is CallerKey.phone:
         region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
         criteria = SearchCriteria(phones=[identifiers.phone(value, region).value], region=region)
         asked = clients
-    elif kind is IdentifierKind.email:
+    elif kind is CallerKey.email:
         criteria = SearchCriteria(emails=identifiers.search_forms(identifiers.email(value)))
         asked = clients
     else:
