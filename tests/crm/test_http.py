@@ -18,7 +18,6 @@ from bot.adapters.crm.http import (
     HttpResponse,
     ResilientHttp,
     RetryPolicy,
-    parse_retry_after,
 )
 from bot.adapters.crm.tokens import StaticSecret
 from bot.services.crm import (
@@ -29,6 +28,7 @@ from bot.services.crm import (
     InvalidRecord,
     RecordNotFound,
 )
+from bot.services.retry import parse_retry_after
 from tests.crm.conftest import ServerFactory, VirtualTime, json_app
 
 

@@ -25,7 +25,6 @@ Nothing here logs headers, bodies or query strings: they carry secrets and PII.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import enum
 import json
 import logging
@@ -50,6 +49,7 @@ from bot.services.crm import (
     NotSupported,
     RecordNotFound,
 )
+from bot.services.retry import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -159,22 +159,6 @@ class CircuitBreaker:
     def release(self) -> None:
         """The probe was abandoned without an outcome (cancelled): let another one try."""
         self._probing = False
-
-
-def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
-    """``Retry-After`` as seconds to wait: delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now_epoch)
 
 
 def default_error(crm_name: str, response: HttpResponse) -> CrmError:

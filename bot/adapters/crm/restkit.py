@@ -24,7 +24,7 @@ import aiohttp
 from yarl import URL
 
 from bot.adapters.crm.credentials import AccessToken, TokenProvider
-from bot.adapters.crm.http import ErrorMapper, HttpResponse, ResilientHttp, parse_retry_after
+from bot.adapters.crm.http import ErrorMapper, HttpResponse, ResilientHttp
 from bot.adapters.crm.tokens import Clock, RenewingTokenProvider
 from bot.domain.records import PERSON_LEVEL_TYPES, CrmRecord, RecordRef
 from bot.services.crm import (
@@ -36,6 +36,7 @@ from bot.services.crm import (
     RecordNotFound,
     SearchCriteria,
 )
+from bot.services.retry import parse_retry_after
 
 MAX_RESULTS = 50
 """Records one search or related call returns at most (pages are followed up to it)."""

@@ -25,6 +25,7 @@ from bot.adapters.teams import conversations
 from bot.adapters.teams.clients import ReusingClients
 from bot.domain.interactions import Interaction
 from bot.services import keys
+from bot.services.retry import parse_retry_after
 from bot.services.store import AlreadyExists, Store, create_model, read_model, update
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,7 @@ def _status_and_retry_after(error: Exception) -> tuple[int | None, float | None]
     response = getattr(error, "response", None)
     status = getattr(response, "status_code", None) or getattr(response, "status", None)
     headers = getattr(response, "headers", None) or {}
-    try:
-        retry_after = float(headers.get("Retry-After", "")) if headers else None
-    except ValueError:
-        retry_after = None
-    return status, retry_after
+    return status, parse_retry_after(headers.get("Retry-After"), time.time())
 
 
 class Pacer:
