@@ -109,36 +109,6 @@ class Candidate(BaseModel):
 # --- name similarity ------------------------------------------------------------------
 
 
-def jaro_winkler(a: str, b: str, prefix_scale: float = 0.1) -> float:
-    """Jaro-Winkler similarity in [0, 1]."""
-    if a == b:
-        return 1.0 if a else 0.0
-    if not a or not b:
-        return 0.0
-    window = max(0, max(len(a), len(b)) // 2 - 1)
-    a_hits = [False] * len(a)
-    b_hits = [False] * len(b)
-    matches = 0
-    for i, ch in enumerate(a):
-        for j in range(max(0, i - window), min(len(b), i + window + 1)):
-            if not b_hits[j] and b[j] == ch:
-                a_hits[i] = b_hits[j] = True
-                matches += 1
-                break
-    if matches == 0:
-        return 0.0
-    a_seq = [c for c, hit in zip(a, a_hits, strict=True) if hit]
-    b_seq = [c for c, hit in zip(b, b_hits, strict=True) if hit]
-    transpositions = sum(x != y for x, y in zip(a_seq, b_seq, strict=True)) / 2
-    jaro = (matches / len(a) + matches / len(b) + (matches - transpositions) / matches) / 3
-    prefix = 0
-    for x, y in zip(a[:4], b[:4], strict=False):
-        if x != y:
-            break
-        prefix += 1
-    return jaro + prefix * prefix_scale * (1 - jaro)
-
-
 def _forms(name: str) -> list[str]:
     """The normalised name, and with nicknames put to their given name ("bob" -> "robert")."""
     plain = normalise_name(name)
@@ -150,7 +120,7 @@ def name_similarity(a: str, b: str) -> float:
     """Jaro-Winkler on normalised names, also with tokens sorted ("Ferrars, Edward") and
     nicknames read as the given name they stand for ("Bob Smith" ~ "Robert Smith").
 
-    Uses jellyfish's Jaro-Winkler (same values as :func:`jaro_winkler`, much faster): the
+    Uses jellyfish's Jaro-Winkler (a compiled implementation): the
     candidate lookup compares a card's names with every name in its index blocks.
     """
     best = 0.0
