@@ -5,8 +5,8 @@
 * ``POST /api/admin/outbox/replay`` -- body ``{"interactionId": ..., "record": "crm:type:id"}``:
   send a parked (or waiting) write-back again, now; ``{"allParked": true}`` (optionally
   with ``"settingsId"``) replays every parked one, e.g. after fixing a CRM's credentials
-* ``GET | PUT /api/admin/crms/{settingsId}/memorialization`` -- the CRM configuration's
-  memorialization mapping (crmcard field -> CRM field), validated when saved
+
+What a write-back writes is the memorialization mapping's (``bot.web.admin_memorialization``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.adapters.inbound import json_object, validated
-from bot.domain.memorialization import MemorializationMapping
-from bot.errors import FieldError, InvalidInput, NotFound
+from bot.adapters.inbound import json_object
+from bot.errors import FieldError, InvalidInput
 from bot.services import outbox
 from bot.services.context import Context
 from bot.services.outbox import OutboxItem, OutboxStatus
@@ -122,37 +121,6 @@ async def replay_item(request: web.Request) -> web.Response:
     return web.json_response(item_json(item), status=202)
 
 
-async def _known_crm(ctx: Context, tenant_id: str, settings_id: str) -> bool:
-    return any(c.settings_id == settings_id for c in await ctx.crms.clients(tenant_id))
-
-
-async def get_mapping(request: web.Request) -> web.Response:
-    admin = await admin_of(request)
-    tenant_id = admin.tenant_id
-    ctx: Context = request.app[CONTEXT]
-    settings_id = request.match_info["settings_id"]
-    if not await _known_crm(ctx, tenant_id, settings_id):
-        raise NotFound(f"no CRM configuration {settings_id!r}")
-    mapping = await outbox.mapping_for(ctx.store, tenant_id, settings_id)
-    return web.json_response(mapping.model_dump(mode="json", by_alias=True))
-
-
-async def put_mapping(request: web.Request) -> web.Response:
-    admin = await admin_of(request)
-    tenant_id = admin.tenant_id
-    ctx: Context = request.app[CONTEXT]
-    settings_id = request.match_info["settings_id"]
-    if not await _known_crm(ctx, tenant_id, settings_id):
-        raise NotFound(f"no CRM configuration {settings_id!r}")
-    body = await json_object(request)
-    mapping = validated(MemorializationMapping, body, "invalid memorialization mapping")
-    await outbox.save_mapping(ctx.store, tenant_id, settings_id, mapping, admin.actor, ctx.clock())
-    return web.json_response(mapping.model_dump(mode="json", by_alias=True))
-
-
 def setup_admin_outbox(app: web.Application) -> None:
     app.router.add_get("/api/admin/outbox", list_outbox)
     app.router.add_post("/api/admin/outbox/replay", replay_item)
-    mapping = "/api/admin/crms/{settings_id}/memorialization"
-    app.router.add_get(mapping, get_mapping)
-    app.router.add_put(mapping, put_mapping)

@@ -27,6 +27,7 @@ from bot.web.admin_auth import get_me
 from bot.web.admin_crm import setup_admin_crm
 from bot.web.admin_data_subjects import setup_admin_data_subjects
 from bot.web.admin_keys import setup_admin_keys
+from bot.web.admin_memorialization import setup_admin_memorialization
 from bot.web.admin_outbox import WRITEBACK, setup_admin_outbox
 from bot.web.admin_tenant import setup_admin_tenant
 from bot.web.consent import setup_consent
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     setup_admin_tenant(app)
     setup_admin_crm(app, parts.crm_configs, parts.crms)
     setup_admin_outbox(app)
+    setup_admin_memorialization(app)
     setup_admin_audit(app)
     setup_admin_keys(app)
     app.router.add_get("/api/admin/me", get_me)
