@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.services.card_actions import HANDLERS
+from bot.services.card_actions import VERBS
 from bot.services.progressive_lookup import drain
 from bot.services.store import Store
 from bot.settings import Settings
@@ -150,7 +150,7 @@ def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], dict[str, Any]]
 
 @st.composite
 def card_actions(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
-    verb = draw(st.sampled_from([*sorted(HANDLERS), "noSuchVerb", ""]))
+    verb = draw(st.sampled_from([*sorted(VERBS), "noSuchVerb", ""]))
     names = draw(st.lists(st.sampled_from(sorted(PLAUSIBLE_DATA)), max_size=5, unique=True))
     data = {
         name: draw(PLAUSIBLE_DATA[name] if draw(st.integers(0, 3)) else json_values)

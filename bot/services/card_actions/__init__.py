@@ -22,9 +22,18 @@ from bot.services.card_actions.base import (
     ActionData,
     ActionResult,
     Actor,
-    Handler,
+    CreateRecordData,
+    Data,
     InvalidAction,
+    MergeConfirmData,
+    MergeDoData,
+    MergeSearchData,
+    MergeUndoData,
     NotYourInteraction,
+    RecordData,
+    RunWorkflowData,
+    SectionData,
+    Verb,
 )
 from bot.services.card_actions.merging import (
     merge_confirm,
@@ -50,26 +59,24 @@ from bot.services.store import ReadOnce, read_model
 
 log = logging.getLogger(__name__)
 
-ROW_VERBS = frozenset({"link", "unlink", "expand", "collapse"})
-"""Verbs on one record: their answer is shown on that record's row."""
-
-HANDLERS: dict[str, Handler] = {
-    "workflows": list_workflows,
-    "runWorkflow": run_workflow,
-    "link": link,
-    "unlink": unlink,
-    "refresh": refresh,
-    "expand": expand,
-    "collapse": collapse,
-    "showMore": show_more,
-    "createRecord": create_record,
-    "refreshCard": show,
-    "merge": merge_start,
-    "mergeSearch": merge_search,
-    "mergeConfirm": merge_confirm,
-    "mergeDo": merge_do,
-    "mergeUndo": merge_undo,
+VERBS: dict[str, Verb[Any]] = {
+    "workflows": Verb(ActionData, list_workflows),
+    "runWorkflow": Verb(RunWorkflowData, run_workflow),
+    "link": Verb(RecordData, link),
+    "unlink": Verb(RecordData, unlink),
+    "refresh": Verb(ActionData, refresh),
+    "expand": Verb(RecordData, expand),
+    "collapse": Verb(RecordData, collapse),
+    "showMore": Verb(SectionData, show_more),
+    "createRecord": Verb(CreateRecordData, create_record),
+    "refreshCard": Verb(ActionData, show),
+    "merge": Verb(ActionData, merge_start),
+    "mergeSearch": Verb(MergeSearchData, merge_search),
+    "mergeConfirm": Verb(MergeConfirmData, merge_confirm),
+    "mergeDo": Verb(MergeDoData, merge_do),
+    "mergeUndo": Verb(MergeUndoData, merge_undo),
 }
+"""Every verb a customer card sends, with the typed data it reads."""
 
 
 async def execute(
@@ -82,17 +89,12 @@ async def execute(
     """
     store = ReadOnce(ctx.store)
     ctx = dataclasses.replace(ctx, store=store, door=actor.door)
-    try:
-        data = ActionData.model_validate(raw_data)
-    except ValidationError as error:
-        raise InvalidAction(
-            "the card action's data is not valid", field_errors(error, ("data",))
-        ) from None
+    base = _validated(ActionData, raw_data)
     interaction = await read_model(
-        ctx.store, keys.interaction(tenant_id, data.interaction_id), Interaction
+        ctx.store, keys.interaction(tenant_id, base.interaction_id), Interaction
     )
     if interaction is None:
-        raise InvalidAction(f"interaction {data.interaction_id!r} does not exist")
+        raise InvalidAction(f"interaction {base.interaction_id!r} does not exist")
     context.bind(tenant_id=tenant_id, interaction_id=interaction.id)
     log.info(
         "card action",
@@ -101,22 +103,32 @@ async def execute(
     await _may_act(ctx, interaction, actor)
     store.prefetch(keys.card(tenant_id, interaction.card_id))  # read while the verb writes
     store.prefetch(agent_locale.key(tenant_id, interaction.agent.aad_object_id))  # its language
-    handler = HANDLERS.get(verb)
-    if handler is None:
+    known = VERBS.get(verb)
+    if known is None:
         unknown: list[str] = [
             t("This card does not know the action “{verb}”; nothing was changed.", verb=verb)
         ]
         return ActionResult(await card_for(ctx, interaction, unknown), unknown)
-    outcome = await handler(ctx, interaction, data, actor.user_id)
+    data = _validated(known.data, raw_data)
+    outcome = await known.run(ctx, interaction, data, actor.user_id)
     if isinstance(outcome, ActionResult):
         return outcome  # a verb that answers with a card of its own (merge)
     interaction, notices = outcome
-    if data.record and data.record in interaction.shown.records and verb in ROW_VERBS:
-        # Answer on the row the agent clicked, where they are looking.
+    if isinstance(data, RecordData) and data.record in interaction.shown.records:
+        # A verb on one record row: answer on the row the agent clicked, where they look.
         answers = {data.record: notices[0]} if notices else {}
         card = await card_for(ctx, interaction, notices[1:], answers=answers)
         return ActionResult(card, notices)
     return ActionResult(await card_for(ctx, interaction, notices), notices)
+
+
+def _validated(model: type[Data], raw_data: dict[str, Any]) -> Data:
+    try:
+        return model.model_validate(raw_data)
+    except ValidationError as error:
+        raise InvalidAction(
+            "the card action's data is not valid", field_errors(error, ("data",))
+        ) from None
 
 
 async def _may_act(ctx: Context, interaction: Interaction, actor: Actor) -> None:
@@ -133,7 +145,7 @@ async def _may_act(ctx: Context, interaction: Interaction, actor: Actor) -> None
 
 
 __all__ = [
-    "HANDLERS",
+    "VERBS",
     "WORKFLOW_INPUT",
     "ActionData",
     "ActionResult",

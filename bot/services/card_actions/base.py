@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -38,20 +38,69 @@ class Actor:
     """Known to hold ``crmcard.Supervisor`` (the tab reads it from the SSO token)."""
 
 
+MERGE_ID = r"^merge-[0-9a-f]{32}$"
+
+
 class ActionData(BaseModel):
+    """What every card action carries: its interaction, and the revision the card showed.
+
+    Each verb reads its own subclass (:data:`bot.services.card_actions.VERBS`); fields a
+    card sends that its verb does not read are ignored.
+    """
+
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
     interaction_id: str = Field(min_length=1)
     rev: int = Field(ge=0)
-    record: str | None = None
-    section: str | None = None
-    record_type: str | None = None
+
+
+class RecordData(ActionData):
+    """``link``, ``unlink``, ``expand``, ``collapse``: the record (``crm:type:id``)."""
+
+    record: str = Field(min_length=1, max_length=500)
+
+
+class SectionData(ActionData):
+    """``showMore``: the card section to show more of."""
+
+    section: Literal["current", "related"]
+
+
+class CreateRecordData(ActionData):
+    """``createRecord``: the new record's subject (asked again when empty) and type."""
+
     subject: str | None = Field(None, max_length=200)
-    other_card_id: str | None = Field(None, max_length=200)
-    merge_id: str | None = Field(None, max_length=100, pattern=r"^merge-[0-9a-f]{32}$")
-    audit_id: str | None = Field(None, max_length=100, pattern=r"^merge-[0-9a-f]{32}$")
+    record_type: str | None = Field(None, max_length=100)
+
+
+class MergeSearchData(ActionData):
+    """``mergeSearch``: what the agent typed to find the other card."""
+
     query: str | None = Field(None, max_length=200)
-    workflow_id: str | None = Field(None, max_length=64)
+
+
+class MergeConfirmData(ActionData):
+    """``mergeConfirm``: the card picked to merge with the open one."""
+
+    other_card_id: str = Field(min_length=1, max_length=200)
+
+
+class MergeDoData(MergeConfirmData):
+    """``mergeDo``: the confirmed merge, under the id the confirmation card minted."""
+
+    merge_id: str = Field(max_length=100, pattern=MERGE_ID)
+
+
+class MergeUndoData(ActionData):
+    """``mergeUndo``: the merge to undo (its audit id)."""
+
+    audit_id: str = Field(max_length=100, pattern=MERGE_ID)
+
+
+class RunWorkflowData(ActionData):
+    """``runWorkflow``: the workflow, and the workflow card's inputs."""
+
+    workflow_id: str = Field(min_length=1, max_length=64)
     workflow_inputs: dict[str, str] = Field(
         default_factory=dict, description="the workflow card's inputs, ids 'wf.<workflow>.<name>'"
     )
@@ -75,16 +124,18 @@ class ActionResult:
     notices: list[str] = field(default_factory=list)
 
 
-Handler = Callable[
-    [Context, Interaction, ActionData, str],
-    Awaitable[tuple[Interaction, list[str]] | ActionResult],
-]
+Outcome = tuple[Interaction, list[str]] | ActionResult
+"""A verb's answer: the changed interaction and notices, or a card of its own."""
+
+Data = TypeVar("Data", bound=ActionData)
 
 
-def require_record(data: ActionData) -> str:
-    if not data.record:
-        raise InvalidAction("this action needs the record it applies to")
-    return data.record
+@dataclass(frozen=True)
+class Verb(Generic[Data]):
+    """A card verb: the data it reads, and what it does."""
+
+    data: type[Data]
+    run: Callable[[Context, Interaction, Data, str], Awaitable[Outcome]]
 
 
 async def change_interaction(

@@ -21,7 +21,10 @@ from bot.services import merge as merge_service
 from bot.services.card_actions.base import (
     ActionData,
     ActionResult,
-    InvalidAction,
+    MergeConfirmData,
+    MergeDoData,
+    MergeSearchData,
+    MergeUndoData,
     open_card,
     reread,
 )
@@ -163,16 +166,14 @@ async def merge_start(
 
 
 async def merge_search(
-    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+    ctx: Context, interaction: Interaction, data: MergeSearchData, actor: str
 ) -> ActionResult:
     return await _merge_candidates_card(ctx, interaction, data.query or "", [])
 
 
 async def merge_confirm(
-    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+    ctx: Context, interaction: Interaction, data: MergeConfirmData, actor: str
 ) -> ActionResult | tuple[Interaction, list[str]]:
-    if not data.other_card_id:
-        raise InvalidAction("pick the card to merge")
     tenant = interaction.tenant_id
     opened = await open_card(ctx, interaction)
     other = await live_card(ctx.store, tenant, data.other_card_id)
@@ -212,10 +213,8 @@ async def merge_confirm(
 
 
 async def merge_do(
-    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+    ctx: Context, interaction: Interaction, data: MergeDoData, actor: str
 ) -> ActionResult | tuple[Interaction, list[str]]:
-    if not data.other_card_id or not data.merge_id:
-        raise InvalidAction("this action needs the card to merge and the merge id")
     try:
         audit = await merge_service.merge(
             ctx,
@@ -262,10 +261,8 @@ async def _publish_moved(ctx: Context, clicked: Interaction, interaction_ids: li
 
 
 async def merge_undo(
-    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+    ctx: Context, interaction: Interaction, data: MergeUndoData, actor: str
 ) -> tuple[Interaction, list[str]]:
-    if not data.audit_id:
-        raise InvalidAction("this action needs the merge to undo")
     try:
         await merge_service.undo(ctx, interaction.tenant_id, data.audit_id, actor)
     except merge_service.MergeRefused as refused:

@@ -11,10 +11,12 @@ from bot.services import audit
 from bot.services.audit import Actor
 from bot.services.card_actions.base import (
     ActionData,
+    CreateRecordData,
     InvalidAction,
+    RecordData,
+    SectionData,
     change_interaction,
     record_title,
-    require_record,
 )
 from bot.services.card_view import DEFAULT_PAGE_SIZE
 from bot.services.context import Context
@@ -24,9 +26,9 @@ from bot.services.interactions import lookup_people
 
 
 async def _set_link(
-    ctx: Context, interaction: Interaction, data: ActionData, actor: str, linked: bool
+    ctx: Context, interaction: Interaction, data: RecordData, actor: str, linked: bool
 ) -> tuple[Interaction, list[str]]:
-    key = require_record(data)
+    key = data.record
     outcomes: list[LinkOutcome] = []
 
     def change(current: Interaction) -> Interaction:
@@ -63,13 +65,13 @@ async def _set_link(
 
 
 async def link(
-    ctx: Context, i: Interaction, d: ActionData, actor: str
+    ctx: Context, i: Interaction, d: RecordData, actor: str
 ) -> tuple[Interaction, list[str]]:
     return await _set_link(ctx, i, d, actor, linked=True)
 
 
 async def unlink(
-    ctx: Context, i: Interaction, d: ActionData, actor: str
+    ctx: Context, i: Interaction, d: RecordData, actor: str
 ) -> tuple[Interaction, list[str]]:
     return await _set_link(ctx, i, d, actor, linked=False)
 
@@ -108,9 +110,9 @@ async def refresh(
 
 
 async def expand(
-    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+    ctx: Context, interaction: Interaction, data: RecordData, actor: str
 ) -> tuple[Interaction, list[str]]:
-    key = require_record(data)
+    key = data.record
     if key not in interaction.shown.records:
         raise UnknownRecord(f"record {key!r} is not on this card")
     loaded = {}
@@ -140,9 +142,9 @@ async def expand(
 
 
 async def collapse(
-    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+    ctx: Context, interaction: Interaction, data: RecordData, actor: str
 ) -> tuple[Interaction, list[str]]:
-    key = require_record(data)
+    key = data.record
 
     def change(current: Interaction) -> Interaction:
         if key not in current.view.expanded:
@@ -154,11 +156,9 @@ async def collapse(
 
 
 async def show_more(
-    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+    ctx: Context, interaction: Interaction, data: SectionData, actor: str
 ) -> tuple[Interaction, list[str]]:
     section = data.section
-    if section not in ("current", "related"):
-        raise InvalidAction(f"unknown card section {section!r}")
 
     def change(current: Interaction) -> Interaction:
         if current.revision != data.rev:
@@ -171,7 +171,7 @@ async def show_more(
 
 
 async def create_record(
-    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+    ctx: Context, interaction: Interaction, data: CreateRecordData, actor: str
 ) -> tuple[Interaction, list[str]]:
     """Create a record in the contact's CRM and pin it to the interaction (a case, or for
     an unknown caller a contact or lead)."""

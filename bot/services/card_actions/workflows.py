@@ -28,6 +28,7 @@ from bot.services.card_actions.base import (
     ActionData,
     ActionResult,
     InvalidAction,
+    RunWorkflowData,
     open_card,
     reread,
 )
@@ -128,9 +129,9 @@ async def list_workflows(
 
 
 async def run_workflow(
-    ctx: Context, interaction: Interaction, data: ActionData, actor: str
+    ctx: Context, interaction: Interaction, data: RunWorkflowData, actor: str
 ) -> tuple[Interaction, list[str]]:
-    workflow = await workflow_service.get(ctx, interaction.tenant_id, data.workflow_id or "")
+    workflow = await workflow_service.get(ctx, interaction.tenant_id, data.workflow_id)
     if workflow is None or not isinstance(workflow, SearchWorkflow | CreateWorkflow):
         raise InvalidAction(f"no workflow {data.workflow_id!r} an agent can run here")
     prefix = f"{WORKFLOW_INPUT}{workflow.id}."
