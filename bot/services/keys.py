@@ -186,6 +186,15 @@ def platform_key_digest(key_digest: str) -> str:
     return f"{PLATFORM_KEY_DIGEST_PREFIX}{part(key_digest)}"
 
 
+def agent_conversation(tenant_id: str, aad_object_id: str) -> str:
+    """The agent's personal chat with the bot, for proactive cards."""
+    return f"{tenant_prefix(tenant_id)}agents/{part(aad_object_id)}/conversation"
+
+
+def workflow(tenant_id: str, workflow_id: str) -> str:
+    return f"{workflows_prefix(tenant_id)}{part(workflow_id)}"
+
+
 def workflows_prefix(tenant_id: str) -> str:
     """The tenant's workflow definitions."""
     return f"{tenant_prefix(tenant_id)}workflows/"
@@ -198,3 +207,23 @@ beside those named in the settings (keys are issued in the store, not the settin
 
 def tenant_registry(tenant_id: str) -> str:
     return f"{TENANT_REGISTRY_PREFIX}{part(tenant_id)}"
+
+
+def workflow_run(tenant_id: str, workflow_id: str, request_id: str) -> str:
+    return f"{tenant_prefix(tenant_id)}workflow-runs/{part(workflow_id)}/{part(request_id)}"
+
+
+def record_policy(tenant_id: str, queue: str) -> str:
+    return f"{record_policies_prefix(tenant_id)}{part(queue)}"
+
+
+def record_policies_prefix(tenant_id: str) -> str:
+    return f"{tenant_prefix(tenant_id)}record-policies/"
+
+
+def record_creation_state(tenant_id: str, interaction_id: str) -> str:
+    return f"{tenant_prefix(tenant_id)}record-creation/{part(interaction_id)}"
+
+
+def queue_records(tenant_id: str, card_id: str, queue: str) -> str:
+    return f"{tenant_prefix(tenant_id)}queue-records/{part(card_id)}/{part(queue)}"

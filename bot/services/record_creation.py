@@ -59,22 +59,6 @@ APPEND_LOOKBACK = 5
 _NAMED_TYPES = frozenset({"account", "contact", "lead", "opportunity"})
 
 
-def policy_key(tenant_id: str, queue: str) -> str:
-    return f"{keys.tenant_prefix(tenant_id)}record-policies/{keys.part(queue)}"
-
-
-def policies_prefix(tenant_id: str) -> str:
-    return f"{keys.tenant_prefix(tenant_id)}record-policies/"
-
-
-def state_key(tenant_id: str, interaction_id: str) -> str:
-    return f"{keys.tenant_prefix(tenant_id)}record-creation/{keys.part(interaction_id)}"
-
-
-def queue_records_key(tenant_id: str, card_id: str, queue: str) -> str:
-    return f"{keys.tenant_prefix(tenant_id)}queue-records/{keys.part(card_id)}/{keys.part(queue)}"
-
-
 class CreationState(BaseModel):
     """The interaction's record: claimed while being created, then its key."""
 
@@ -98,7 +82,7 @@ class QueueRecords(BaseModel):
 
 
 async def get_policy(ctx: Context, tenant_id: str, queue: str) -> RecordPolicy | None:
-    return await read_model(ctx.store, policy_key(tenant_id, queue), RecordPolicy)
+    return await read_model(ctx.store, keys.record_policy(tenant_id, queue), RecordPolicy)
 
 
 async def put_policy(
@@ -118,7 +102,7 @@ async def _write(
     return await audit.write_audited(
         ctx.store,
         tenant_id,
-        policy_key(tenant_id, queue),
+        keys.record_policy(tenant_id, queue),
         RecordPolicy,
         policy,
         actor,
@@ -129,7 +113,7 @@ async def _write(
 
 
 async def list_policies(ctx: Context, tenant_id: str) -> dict[str, RecordPolicy]:
-    prefix = policies_prefix(tenant_id)
+    prefix = keys.record_policies_prefix(tenant_id)
     found: dict[str, RecordPolicy] = {}
     async for key in ctx.store.keys(prefix):
         policy = await read_model(ctx.store, key, RecordPolicy)
@@ -154,7 +138,7 @@ async def on_event(ctx: Context, interaction: Interaction, record: EventRecord) 
     policy = await policy_for(ctx, interaction.tenant_id, interaction.queue)
     if policy is None:
         return
-    key = state_key(interaction.tenant_id, interaction.id)
+    key = keys.record_creation_state(interaction.tenant_id, interaction.id)
     state = await read_model(ctx.store, key, CreationState)
     dead = state is not None and state.status == "creating" and _stale(ctx, state)
     facts = facts_of(interaction, record.event, has_record=state is not None and not dead)
@@ -227,7 +211,7 @@ async def _release(ctx: Context, key: str) -> None:
 async def _remember(ctx: Context, interaction: Interaction, record_key: str) -> None:
     if not interaction.queue:
         return
-    key = queue_records_key(interaction.tenant_id, interaction.card_id, interaction.queue)
+    key = keys.queue_records(interaction.tenant_id, interaction.card_id, interaction.queue)
 
     now = ctx.clock()
 
@@ -294,7 +278,7 @@ async def _appendable(
     assert interaction.queue is not None
     memory = await read_model(
         ctx.store,
-        queue_records_key(interaction.tenant_id, interaction.card_id, interaction.queue),
+        keys.queue_records(interaction.tenant_id, interaction.card_id, interaction.queue),
         QueueRecords,
     )
     if memory is None:

@@ -106,20 +106,6 @@ def crm_kind(client: CrmClient) -> str | None:
     return None
 
 
-def workflow_key(tenant_id: str, workflow_id: str) -> str:
-    return f"{keys.tenant_prefix(tenant_id)}workflows/{keys.part(workflow_id)}"
-
-
-workflows_prefix = keys.workflows_prefix
-
-
-def run_key(tenant_id: str, workflow_id: str, request_id: str) -> str:
-    return (
-        f"{keys.tenant_prefix(tenant_id)}workflow-runs/"
-        f"{keys.part(workflow_id)}/{keys.part(request_id)}"
-    )
-
-
 class StoredWorkflow(BaseModel):
     definition: dict[str, Any]
 
@@ -187,7 +173,7 @@ async def _write(
     ctx: Context, tenant_id: str, workflow_id: str, stored: StoredWorkflow | None, actor: Actor
 ) -> StoredWorkflow | None:
     kind = "workflow.put" if stored is not None else "workflow.delete"
-    key = workflow_key(tenant_id, workflow_id)
+    key = keys.workflow(tenant_id, workflow_id)
     return await audit.write_audited(
         ctx.store,
         tenant_id,
@@ -202,13 +188,13 @@ async def _write(
 
 
 async def get(ctx: Context, tenant_id: str, workflow_id: str) -> Workflow | None:
-    stored = await read_model(ctx.store, workflow_key(tenant_id, workflow_id), StoredWorkflow)
+    stored = await read_model(ctx.store, keys.workflow(tenant_id, workflow_id), StoredWorkflow)
     return None if stored is None else parse_workflow(stored.definition)
 
 
 async def list_all(ctx: Context, tenant_id: str) -> list[Workflow]:
     found: list[Workflow] = []
-    async for key in ctx.store.keys(workflows_prefix(tenant_id)):
+    async for key in ctx.store.keys(keys.workflows_prefix(tenant_id)):
         stored = await read_model(ctx.store, key, StoredWorkflow)
         if stored is not None:
             found.append(parse_workflow(stored.definition))
@@ -235,7 +221,7 @@ async def execute(
         raise UnknownWorkflow(f"no workflow {workflow_id!r}")
     if request.request_id is None:
         return await _run(ctx, tenant_id, workflow, request)
-    key = run_key(tenant_id, workflow_id, request.request_id)
+    key = keys.workflow_run(tenant_id, workflow_id, request.request_id)
     fingerprint = request.fingerprint(workflow_id)
     claim = WorkflowRun(fingerprint=fingerprint, started_at=ctx.clock())
     try:

@@ -299,7 +299,7 @@ async def test_concurrent_events_create_one_record(client: Client, demo: Countin
     await event(client, "call-1", "assigned", 0)
     ctx = context(client)
     interaction = await stored(client, "call-1")
-    await ctx.store.delete(record_creation.state_key("demo-tenant", "call-1"))
+    await ctx.store.delete(keys.record_creation_state("demo-tenant", "call-1"))
     record = interaction.history[-1]
     await asyncio.gather(*(record_creation.on_event(ctx, interaction, record) for _ in range(5)))
     assert len(demo.created) == 2  # the first assignment's, and exactly one more

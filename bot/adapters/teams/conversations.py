@@ -56,10 +56,6 @@ def time_zone_of(activity: Activity) -> str | None:
     return None
 
 
-def _key(tenant_id: str, aad_object_id: str) -> str:
-    return keys.tenant_prefix(tenant_id) + f"agents/{keys.part(aad_object_id)}/conversation"
-
-
 async def remember(store: Store, tenant_id: str, activity: Activity) -> None:
     reference = TurnContext.get_conversation_reference(activity)
     if activity.conversation and activity.conversation.conversation_type not in (None, "personal"):
@@ -67,8 +63,10 @@ async def remember(store: Store, tenant_id: str, activity: Activity) -> None:
     conversation = AgentConversation(
         user_id=activity.from_property.id, reference=reference.serialize()
     )
-    await put_model(store, _key(tenant_id, agent_of(activity)), conversation)
+    await put_model(store, keys.agent_conversation(tenant_id, agent_of(activity)), conversation)
 
 
 async def find(store: Store, tenant_id: str, aad_object_id: str) -> AgentConversation | None:
-    return await read_model(store, _key(tenant_id, aad_object_id), AgentConversation)
+    return await read_model(
+        store, keys.agent_conversation(tenant_id, aad_object_id), AgentConversation
+    )
