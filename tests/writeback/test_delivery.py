@@ -4,6 +4,7 @@ crashes mid-delivery; poison parked with its reason."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
@@ -111,8 +112,9 @@ async def test_killed_after_crm_write_does_not_duplicate_the_task(one_store: Sto
     assert item.status is OutboxStatus.pending and item.lease_owner == doomed.owner
     assert [s.done for s in item.steps] == [True, False]  # fields step recorded, timeline not
     crm.hold_after_create = None
-    await asyncio.sleep(0.65)  # the dead worker's lease expires
-    await drain(worker(ctx))
+    # A second later by the injected clock, the dead worker's lease has expired.
+    later = dataclasses.replace(ctx, clock=lambda: ctx.clock() + timedelta(seconds=1))
+    await drain(worker(later))
     assert len(crm.tasks()) == 1  # found by its external id, not created again
     assert len(crm.creates) == 1
     assert len(crm.updates) == 1  # the finished fields step was not redone
