@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -129,6 +129,10 @@ class DeadStore:
             raise ConnectionError("storage unreachable")
 
         return fail
+
+    async def keys(self, prefix: str) -> AsyncIterator[str]:
+        raise ConnectionError("storage unreachable")
+        yield prefix  # an async generator, like the real stores' listing
 
     async def close(self) -> None:
         """Nothing to close."""
