@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -137,13 +138,18 @@ def _names_them(subject: DataSubject, text: str) -> bool:
     return mentions(subject, text) or any(f'"{i}"' in text for i in subject.ids)
 
 
-async def _tenant_keys(store: Store, tenant_id: str) -> list[str]:
+async def _tenant_documents(store: Store, tenant_id: str) -> AsyncIterator[tuple[str, str]]:
+    """Every document of the tenant (its global markers included), as key and text."""
     prefixes = (
         keys.tenant_prefix(tenant_id),
         keys.OUTBOX_DUE_PREFIX + keys.tenant_prefix(tenant_id),
         keys.UNFINISHED_MERGES_PREFIX + keys.tenant_prefix(tenant_id),
     )
-    return [key for prefix in prefixes async for key in store.keys(prefix)]
+    found = [key for prefix in prefixes async for key in store.keys(prefix)]
+    for key in found:  # listed first: erasing must not change a listing under way
+        document = await store.read(key)
+        if document is not None:
+            yield key, document.data.decode("utf-8", "replace")
 
 
 async def export(
@@ -162,11 +168,7 @@ async def export(
         "auditEntries": [],
         "other": [],
     }
-    for key in await _tenant_keys(store, tenant_id):
-        document = await store.read(key)
-        if document is None:
-            continue
-        text = document.data.decode("utf-8", "replace")
+    async for key, text in _tenant_documents(store, tenant_id):
         if not (_owned(subject, key) or _names_them(subject, text)):
             continue
         section = _section(tenant_id, key)
@@ -228,17 +230,14 @@ async def erase(
     """Erase the subject everywhere in the tenant; what was erased."""
     subject = await _found(store, tenant_id, query, default_region)
     deleted = scrubbed = 0
-    for key in await _tenant_keys(store, tenant_id):
-        document = await store.read(key)
-        if document is None:
-            continue
-        text = document.data.decode("utf-8", "replace")
-        merge_audit = key.startswith(keys.audit_prefix(tenant_id)) and _names_them(subject, text)
+    async for key, text in _tenant_documents(store, tenant_id):
+        named = _names_them(subject, text)
+        merge_audit = named and key.startswith(keys.audit_prefix(tenant_id))
         if _owned(subject, key) or merge_audit:
             with contextlib.suppress(NoDocument):
                 await store.delete(key)
             deleted += 1
-        elif _names_them(subject, text):
+        elif named:
             scrubbed += await _scrub(store, key, subject)
     erased_tickets = (
         await tickets.erase_requester(tenant_id, **_contacts(subject))
