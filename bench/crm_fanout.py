@@ -179,8 +179,8 @@ async def run_scenario(
     from bot.services.card_view import build_view
     from bot.services.crm import SearchCriteria
     from bot.services.crm_configs import CrmConfigs, parse_config
-    from bot.services.crm_lookup import find_people
-    from bot.services.progressive_lookup import shown_from
+    from bot.services.crm_fan_out import find_people
+    from bot.services.late_crm_answers import shown_from
     from bot.services.secret_box import SecretBox
 
     with tempfile.TemporaryDirectory() as workdir:

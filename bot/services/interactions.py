@@ -26,13 +26,12 @@ from bot.domain.interactions import (
     apply_event,
 )
 from bot.observability import context
-from bot.services import acting_agent, keys, name_index, tenant_settings
-from bot.services import lookup as caller_lookup
+from bot.services import acting_agent, caller_lookup, keys, name_index, tenant_settings
 from bot.services.cards import attach_interaction, resolve_card
 from bot.services.context import Context
 from bot.services.crm import SearchCriteria
-from bot.services.crm_lookup import Progressive, find_people
-from bot.services.progressive_lookup import abandon, finish_later, first_lookup, shown_from
+from bot.services.crm_fan_out import Progressive, find_people
+from bot.services.late_crm_answers import abandon, finish_later, first_answers, shown_from
 from bot.services.rendering import publish
 from bot.services.store import AlreadyExists, ReadOnce, create_model, read_model, update
 
@@ -185,7 +184,7 @@ async def _start(
     identities = event.identities(region)
     card = await resolve_card(ctx.store, tenant_id, identities, event.customer.name, now)
     criteria = criteria_for(identities, event.customer.name, region)
-    progressive = await first_lookup(ctx, tenant_id, criteria)
+    progressive = await first_answers(ctx, tenant_id, criteria)
     interaction = Interaction(
         id=event.interaction_id,
         tenant_id=tenant_id,

@@ -19,12 +19,12 @@ from bot.domain.links import pin_record
 from bot.domain.records import CrmRecord, RecordRef
 from bot.errors import InvalidInput, NotFound
 from bot.services import audit, keys, tenant_settings
+from bot.services.caller_lookup import by_number, can_find_numbers
 from bot.services.context import Context
 from bot.services.crm import CrmClient, CrmError, SearchCriteria
 from bot.services.crm_configs import StoredCrmConfig, stored_configs
-from bot.services.crm_lookup import fan_out
+from bot.services.crm_fan_out import fan_out
 from bot.services.interactions import latest_for_agent
-from bot.services.lookup import by_number, can_find_numbers
 from bot.services.rendering import publish
 from bot.services.store import update
 

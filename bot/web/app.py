@@ -18,7 +18,7 @@ from bot.adapters.teams.routes import ADAPTER, BOT, post_activity
 from bot.adapters.teams.sdk import close_adapter
 from bot.composition import assemble
 from bot.services import merge
-from bot.services.progressive_lookup import drain
+from bot.services.late_crm_answers import drain
 from bot.services.store import Store
 from bot.services.ticketing.ticketing import stop as stop_ticketing
 from bot.settings import Settings
@@ -30,10 +30,10 @@ from bot.web.admin_keys import setup_admin_keys
 from bot.web.admin_memorialization import setup_admin_memorialization
 from bot.web.admin_outbox import WRITEBACK, setup_admin_outbox
 from bot.web.admin_tenant import setup_admin_tenant
+from bot.web.caller_lookup import setup_caller_lookup
 from bot.web.consent import setup_consent
 from bot.web.console import setup_console
 from bot.web.interactions import CONTEXT, KEY_AUTH, SETTINGS, post_interaction_event
-from bot.web.lookup import setup_lookup
 from bot.web.observe import observe
 from bot.web.problems import problems
 from bot.web.readiness import setup_readiness
@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app[AGENT_TOKENS] = parts.agent_tokens
     setup_workflows(app)
     setup_record_policies(app)
-    setup_lookup(app)
+    setup_caller_lookup(app)
     setup_admin_tenant(app)
     setup_admin_crm(app, parts.crm_configs, parts.crms)
     setup_admin_outbox(app)

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.services.card_actions import VERBS
-from bot.services.progressive_lookup import drain
+from bot.services.late_crm_answers import drain
 from bot.services.store import Store
 from bot.settings import Settings
 from bot.web.app import create_app

@@ -21,7 +21,7 @@ from bot.services.card_actions.base import (
 from bot.services.card_view import DEFAULT_PAGE_SIZE
 from bot.services.context import Context
 from bot.services.crm import CrmError
-from bot.services.crm_lookup import related_of
+from bot.services.crm_fan_out import related_of
 from bot.services.interactions import lookup_people
 
 

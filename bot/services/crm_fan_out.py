@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Lookup:
+class CrmAnswers:
+    """What the CRMs asked returned: their records, and a problem line per CRM that did not."""
+
     records: list[CrmRecord] = field(default_factory=list)
     problems: dict[str, str] = field(default_factory=dict)
 
@@ -28,16 +30,16 @@ async def fan_out(
     clients: Sequence[CrmClient],
     call: Callable[[CrmClient], Awaitable[list[CrmRecord]]],
     deadline: float,
-) -> Lookup:
+) -> CrmAnswers:
     """Run ``call`` on every client in parallel; collect answers until ``deadline`` seconds."""
-    lookup = Lookup()
+    answers = CrmAnswers()
     if not clients:
-        return lookup
+        return answers
     tasks = {asyncio.ensure_future(call(client)): client for client in clients}
     done, pending = await asyncio.wait(tasks, timeout=deadline)
     for task in pending:
         task.cancel()
-        lookup.problems[tasks[task].settings_id] = (
+        answers.problems[tasks[task].settings_id] = (
             f"{tasks[task].display_name} did not answer in time; Refresh to try again"
         )
     for client in clients:  # keep the admin's CRM order, not completion order
@@ -46,34 +48,34 @@ async def fan_out(
             continue
         error = task.exception()
         if error is None:
-            lookup.records.extend(task.result())
+            answers.records.extend(task.result())
         elif isinstance(error, CrmError):
-            lookup.problems[client.settings_id] = str(error)
+            answers.problems[client.settings_id] = str(error)
         else:
             log.error("CRM %s failed", client.settings_id, exc_info=error)
-            lookup.problems[client.settings_id] = f"{client.display_name} failed unexpectedly"
-    return lookup
+            answers.problems[client.settings_id] = f"{client.display_name} failed unexpectedly"
+    return answers
 
 
 async def find_people(
     clients: Sequence[CrmClient], criteria: SearchCriteria, deadline: float
-) -> Lookup:
+) -> CrmAnswers:
     """Person-level records (account, contact, lead) matching the contact's identifiers."""
     if criteria.is_empty:
-        return Lookup()
+        return CrmAnswers()
     return await fan_out(clients, lambda client: client.search(criteria), deadline)
 
 
 async def related_of(
     clients: Sequence[CrmClient], refs: Sequence[RecordRef], deadline: float
-) -> dict[str, Lookup]:
+) -> dict[str, CrmAnswers]:
     """Records related to each of ``refs``, asked of the CRM each one lives in."""
     by_crm = {client.settings_id: client for client in clients}
 
-    async def one(ref: RecordRef) -> Lookup:
+    async def one(ref: RecordRef) -> CrmAnswers:
         client = by_crm.get(ref.crm)
         if client is None:
-            return Lookup(problems={ref.crm: f"CRM {ref.crm!r} is no longer connected"})
+            return CrmAnswers(problems={ref.crm: f"CRM {ref.crm!r} is no longer connected"})
         return await fan_out([client], lambda c: c.related(ref), deadline)
 
     results = await asyncio.gather(*(one(ref) for ref in refs))
@@ -85,8 +87,8 @@ class Progressive:
     """A fan-out in two steps: what answered within the first-paint budget, and a task
     finishing the others by the deadline (None when every CRM answered in time)."""
 
-    first: Lookup
-    late: asyncio.Task[Lookup] | None = None
+    first: CrmAnswers
+    late: asyncio.Task[CrmAnswers] | None = None
     late_ids: list[str] = field(default_factory=list)
     first_shown: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once the first card is out, so a late update never goes out before it."""
@@ -105,9 +107,9 @@ async def fan_out_progressive(
 ) -> Progressive:
     """Like :func:`fan_out`, but return after ``first_paint`` seconds with the CRMs that
     answered by then; the slower ones keep running (same deadline, from the start) in
-    :attr:`Progressive.late`, and are marked "still answering" in the first lookup."""
+    :attr:`Progressive.late`, and are marked "still answering" in the first answers."""
     if not clients:
-        return Progressive(Lookup())
+        return Progressive(CrmAnswers())
     loop = asyncio.get_running_loop()
     started = loop.time()
     tasks = {asyncio.ensure_future(call(client)): client for client in clients}
@@ -123,7 +125,7 @@ async def fan_out_progressive(
     for client in slow:
         first.problems[client.settings_id] = still_answering(client)
 
-    async def finish() -> Lookup:
+    async def finish() -> CrmAnswers:
         remaining = max(0.0, deadline - (loop.time() - started))
         try:
             late_done, _ = await asyncio.wait(pending, timeout=remaining)
@@ -142,24 +144,24 @@ def _settle(
     clients: Sequence[CrmClient],
     tasks: Mapping[asyncio.Task[list[CrmRecord]], CrmClient],
     done: AbstractSet[asyncio.Task[list[CrmRecord]]],
-) -> Lookup:
+) -> CrmAnswers:
     """Records and problems of ``clients`` (in their order); unfinished ones are cancelled
     and reported as not having answered in time."""
-    lookup = Lookup()
+    answers = CrmAnswers()
     for client in clients:
         task = next(t for t, c in tasks.items() if c is client)
         if task not in done:
             task.cancel()
-            lookup.problems[client.settings_id] = (
+            answers.problems[client.settings_id] = (
                 f"{client.display_name} did not answer in time; Refresh to try again"
             )
             continue
         error = task.exception()
         if error is None:
-            lookup.records.extend(task.result())
+            answers.records.extend(task.result())
         elif isinstance(error, CrmError):
-            lookup.problems[client.settings_id] = str(error)
+            answers.problems[client.settings_id] = str(error)
         else:
             log.error("CRM %s failed", client.settings_id, exc_info=error)
-            lookup.problems[client.settings_id] = f"{client.display_name} failed unexpectedly"
-    return lookup
+            answers.problems[client.settings_id] = f"{client.display_name} failed unexpectedly"
+    return answers

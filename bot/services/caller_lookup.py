@@ -32,7 +32,7 @@ from bot.services import audit, keys, tenant_settings
 from bot.services.audit import Actor
 from bot.services.context import Context
 from bot.services.crm import CrmClient, RecordNotFound, SearchCriteria
-from bot.services.crm_lookup import fan_out
+from bot.services.crm_fan_out import fan_out
 from bot.services.store import create_model, read_model
 
 log = logging.getLogger(__name__)

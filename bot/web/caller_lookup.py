@@ -14,14 +14,14 @@ from aiohttp import web
 
 from bot.adapters.inbound import json_model
 from bot.domain.routing import RoutingConfig
-from bot.services import lookup
+from bot.services import caller_lookup
 from bot.web.admin_auth import admin_of
 from bot.web.interactions import CONTEXT, api_key_tenant
 
 
 async def _lookup(request: web.Request, tenant_id: str) -> web.Response:
-    asked = await json_model(request, lookup.LookupRequest, "invalid lookup")
-    answer = await lookup.lookup(request.app[CONTEXT], tenant_id, asked)
+    asked = await json_model(request, caller_lookup.LookupRequest, "invalid lookup")
+    answer = await caller_lookup.lookup(request.app[CONTEXT], tenant_id, asked)
     return web.json_response(answer.body())
 
 
@@ -40,18 +40,20 @@ def _dump(config: RoutingConfig) -> dict[str, object]:
 async def get_routing(request: web.Request) -> web.Response:
     admin = await admin_of(request)
     tenant_id = admin.tenant_id
-    return web.json_response(_dump(await lookup.get_routing(request.app[CONTEXT], tenant_id)))
+    return web.json_response(
+        _dump(await caller_lookup.get_routing(request.app[CONTEXT], tenant_id))
+    )
 
 
 async def put_routing(request: web.Request) -> web.Response:
     admin = await admin_of(request)
     tenant_id = admin.tenant_id
     config = await json_model(request, RoutingConfig, "invalid routing rules")
-    await lookup.put_routing(request.app[CONTEXT], tenant_id, config, admin.actor)
+    await caller_lookup.put_routing(request.app[CONTEXT], tenant_id, config, admin.actor)
     return web.json_response(_dump(config))
 
 
-def setup_lookup(app: web.Application) -> None:
+def setup_caller_lookup(app: web.Application) -> None:
     app.router.add_post("/api/lookup", post_lookup)
     app.router.add_post("/api/admin/lookup", try_lookup)
     app.router.add_get("/api/admin/routing", get_routing)

@@ -1,6 +1,6 @@
 """A new interaction's card shows the CRMs that answered fast, then fills in the slow ones.
 
-:func:`first_lookup` waits up to ``ctx.crm_first_paint`` for the contact's CRM records;
+:func:`first_answers` waits up to ``ctx.crm_first_paint`` for the contact's CRM records;
 the card goes out with what answered, the slower CRMs marked "still answering".
 :func:`finish_later` then waits (in ``ctx.background``, off the webhook) for the others,
 up to ``ctx.crm_deadline`` from the start, writes their records into the interaction under
@@ -18,7 +18,7 @@ from bot.domain.interactions import Interaction, ShownRecords
 from bot.services import keys
 from bot.services.context import Context
 from bot.services.crm import SearchCriteria
-from bot.services.crm_lookup import Lookup, Progressive, fan_out_progressive
+from bot.services.crm_fan_out import CrmAnswers, Progressive, fan_out_progressive
 from bot.services.rendering import publish
 from bot.services.store import NotFound, update
 
@@ -27,17 +27,17 @@ log = logging.getLogger(__name__)
 FIRST_SHOWN_WAIT = 10.0
 
 
-def shown_from(lookup: Lookup) -> ShownRecords:
+def shown_from(answers: CrmAnswers) -> ShownRecords:
     return ShownRecords(
-        records={record.ref.key: record for record in lookup.records},
-        person=[record.ref.key for record in lookup.records if record.is_person_level],
-        problems=lookup.problems,
+        records={record.ref.key: record for record in answers.records},
+        person=[record.ref.key for record in answers.records if record.is_person_level],
+        problems=answers.problems,
     )
 
 
-async def first_lookup(ctx: Context, tenant_id: str, criteria: SearchCriteria) -> Progressive:
+async def first_answers(ctx: Context, tenant_id: str, criteria: SearchCriteria) -> Progressive:
     if criteria.is_empty:
-        return Progressive(Lookup())
+        return Progressive(CrmAnswers())
     clients = await ctx.crms.clients(tenant_id)
     return await fan_out_progressive(
         clients,
@@ -47,7 +47,7 @@ async def first_lookup(ctx: Context, tenant_id: str, criteria: SearchCriteria) -
     )
 
 
-def with_late(current: Interaction, late: Lookup, late_ids: list[str]) -> Interaction:
+def with_late(current: Interaction, late: CrmAnswers, late_ids: list[str]) -> Interaction:
     """``current`` with the late CRMs' records and problems (their "still answering" gone)."""
     shown = current.shown
     records = {**shown.records, **{r.ref.key: r for r in late.records}}
