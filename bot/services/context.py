@@ -13,6 +13,7 @@ from bot.services.audit import Door
 from bot.services.crm import CrmDirectory
 from bot.services.publisher import Delivery
 from bot.services.store import Store
+from bot.services.tenant_cache import PerTenant
 
 if TYPE_CHECKING:
     from bot.domain.interactions import EventRecord, Interaction
@@ -47,3 +48,5 @@ class Context:
     """Through which door the current turn came in (a turn's copy says; for the audit)."""
     background: set[asyncio.Task[None]] = field(default_factory=set)
     """Work finishing after the webhook answered (late CRM answers); drained on shutdown."""
+    workflows_defined: PerTenant[bool] = field(default_factory=PerTenant)
+    """Whether the tenant has workflows (the card offers Workflows), kept a few seconds."""

@@ -38,7 +38,7 @@ async def card_for(
         interaction,
         crm_connected=bool(clients),
         crm_names={client.settings_id: client.display_name for client in clients},
-        locale=await agent_locale.locale_of(ctx.store, tenant, interaction.agent.aad_object_id),
+        locale=await agent_locale.of_interaction(ctx.store, interaction),
         has_workflows=bool(clients) and await _has_workflows(ctx, tenant),
         answers=answers,
         notices=notices,
@@ -71,10 +71,16 @@ async def _merge_of_its_card(
 
 
 async def _has_workflows(ctx: Context, tenant_id: str) -> bool:
-    """Whether the admin defined any workflow (the card offers Workflows only then)."""
-    async for _ in ctx.store.keys(keys.workflows_prefix(tenant_id)):
-        return True
-    return False
+    """Whether the admin defined any workflow (the card offers Workflows only then); this
+    instance lists them at most every few seconds, and at once after its own change
+    (:func:`bot.services.workflows.save` and ``delete`` forget what it kept)."""
+
+    async def listed() -> bool:
+        async for _ in ctx.store.keys(keys.workflows_prefix(tenant_id)):
+            return True
+        return False
+
+    return await ctx.workflows_defined.get(tenant_id, listed)
 
 
 async def publish(ctx: Context, interaction: Interaction) -> bool:

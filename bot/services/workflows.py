@@ -174,7 +174,7 @@ async def _write(
 ) -> StoredWorkflow | None:
     kind = "workflow.put" if stored is not None else "workflow.delete"
     key = keys.workflow(tenant_id, workflow_id)
-    return await audit.write_audited(
+    before = await audit.write_audited(
         ctx.store,
         tenant_id,
         key,
@@ -185,6 +185,8 @@ async def _write(
         at=ctx.clock(),
         target=workflow_id,
     )
+    ctx.workflows_defined.forget(tenant_id)
+    return before
 
 
 async def get(ctx: Context, tenant_id: str, workflow_id: str) -> Workflow | None:

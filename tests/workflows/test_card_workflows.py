@@ -85,3 +85,34 @@ def _inputs(card: Any) -> list[dict[str, Any]]:
         for item in card:
             found.extend(_inputs(item))
     return found
+
+
+async def test_the_card_offers_workflows_at_once_after_the_admin_adds_or_deletes_them(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    """Whether the tenant has workflows is kept a few seconds per instance; a change made
+    through this instance is seen on the very next card."""
+    fake, url = connector
+    await install(bot_client, url)
+    card = await _card_after_call(bot_client, fake)
+    assert not actions(card, "workflows")
+    response = await bot_client.put("/api/admin/workflows/find", json=SEARCH, headers=ADMIN)
+    assert response.status == 200, await response.text()
+    refreshed = (await invoke(bot_client, url, "refreshCard", _data(card)))["value"]
+    assert actions(refreshed, "workflows")
+    response = await bot_client.delete("/api/admin/workflows/find", headers=ADMIN)
+    assert response.status in (200, 204), await response.text()
+    again = (await invoke(bot_client, url, "refreshCard", _data(refreshed)))["value"]
+    assert not actions(again, "workflows")
+
+
+async def _card_after_call(client: Client, fake: FakeConnector) -> dict[str, Any]:
+    await start_call(client)
+    card = fake.cards()[-1].card
+    assert card is not None
+    return card
+
+
+def _data(card: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = card["refresh"]["action"]["data"]
+    return data

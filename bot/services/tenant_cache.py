@@ -1,0 +1,52 @@
+"""What one instance remembers about a tenant for a few seconds instead of asking the store
+on every click.
+
+A card click renders the card, and the card offers Workflows only when the tenant's admin
+defined any: listing the tenant's workflows on every click was a store round trip per
+click for a fact that changes a few times a year. A value here is read again after
+``ttl`` seconds, and at once after a change made through this instance (:meth:`forget`);
+another instance's change is seen within ``ttl``, as the tenant's CRM list is
+(:class:`bot.adapters.crm.directory.StoreDirectory`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_TTL = 5.0
+_TENANTS = 1024  # tenants remembered, most recently used last
+
+
+class PerTenant(Generic[T]):
+    """One value per tenant, loaded on first use and kept for ``ttl`` seconds."""
+
+    def __init__(self, ttl: float = DEFAULT_TTL, clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl
+        self.clock = clock
+        self._values: OrderedDict[str, tuple[float, T]] = OrderedDict()
+        self._changes = 0  # forget() calls so far: a load that overlapped one is not kept
+
+    async def get(self, tenant_id: str, load: Callable[[], Awaitable[T]]) -> T:
+        kept = self._values.get(tenant_id)
+        if kept is not None and self.clock() - kept[0] < self.ttl:
+            self._values.move_to_end(tenant_id)
+            return kept[1]
+        loaded_at, changes = self.clock(), self._changes
+        value = await load()
+        if changes != self._changes:
+            return value
+        self._values[tenant_id] = (loaded_at, value)
+        self._values.move_to_end(tenant_id)
+        if len(self._values) > _TENANTS:
+            self._values.popitem(last=False)
+        return value
+
+    def forget(self, tenant_id: str) -> None:
+        """The tenant's value changed here: the next :meth:`get` reads it again."""
+        self._values.pop(tenant_id, None)
+        self._changes += 1
