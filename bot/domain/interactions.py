@@ -16,6 +16,7 @@ from bot.domain.cards import CardIdentity
 from bot.domain.errors import InvalidTransition
 from bot.domain.identifiers import Channel
 from bot.domain.records import CrmRecord
+from bot.i18n import AgentLocale
 
 
 class LifecycleEvent(StrEnum):
@@ -128,6 +129,11 @@ class Interaction(BaseModel):
     )
     merged_from: str | None = Field(
         None, description="the card this interaction was on until a merge moved it"
+    )
+    agent_locale: AgentLocale | None = Field(
+        None,
+        description="the agent's language and time zone, kept here so a click renders the "
+        "card without reading them; set when the interaction starts and when they change",
     )
     revision: int = 0
 

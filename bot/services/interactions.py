@@ -7,6 +7,7 @@ current state are refused without touching anything.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime
 
@@ -25,15 +26,30 @@ from bot.domain.interactions import (
     ShownRecords,
     apply_event,
 )
+from bot.i18n import AgentLocale
 from bot.observability import context
-from bot.services import acting_agent, caller_lookup, keys, name_index, tenant_settings
+from bot.services import (
+    acting_agent,
+    agent_locale,
+    caller_lookup,
+    keys,
+    name_index,
+    tenant_settings,
+)
 from bot.services.cards import attach_interaction, resolve_card
 from bot.services.context import Context
 from bot.services.crm import SearchCriteria
 from bot.services.crm_fan_out import Progressive, find_people
 from bot.services.late_crm_answers import abandon, finish_later, first_answers, shown_from
 from bot.services.rendering import publish
-from bot.services.store import AlreadyExists, ReadOnce, create_model, read_model, update
+from bot.services.store import (
+    AlreadyExists,
+    NotFound,
+    ReadOnce,
+    create_model,
+    read_model,
+    update,
+)
 
 _PHONE_CHANNELS = frozenset({Channel.voice, Channel.sms, Channel.whatsapp})
 
@@ -185,17 +201,19 @@ async def _start(
     card = await resolve_card(ctx.store, tenant_id, identities, event.customer.name, now)
     criteria = criteria_for(identities, event.customer.name, region)
     progressive = await first_answers(ctx, tenant_id, criteria)
+    aad_object_id = event.agent.aad_object_id
     interaction = Interaction(
         id=event.interaction_id,
         tenant_id=tenant_id,
         card_id=card.id,
         channel=event.channel,
         direction=event.direction,
-        agent=Agent(aad_object_id=event.agent.aad_object_id, name=event.agent.name),
+        agent=Agent(aad_object_id=aad_object_id, name=event.agent.name),
         queue=event.queue,
         customer_name=event.customer.name,
         identities=identities,
         shown=shown_from(progressive.first),
+        agent_locale=await agent_locale.locale_of(ctx.store, tenant_id, aad_object_id),
     )
     if event.lookup_id:  # screen pop: the record the IVR identified, pinned and linked
         interaction = await caller_lookup.screen_pop(
@@ -239,6 +257,24 @@ async def remember_for_agent(
         await create_model(ctx.store, key, AgentInbox(interaction_ids=[interaction_id]))
     except AlreadyExists:
         await update(ctx.store, key, AgentInbox, add)
+
+
+async def follow_agent_locale(
+    ctx: Context, tenant_id: str, aad_object_id: str, locale: AgentLocale
+) -> None:
+    """The agent's language or time zone changed: their open interactions' cards render in
+    ``locale`` from the next click on (the card shown keeps its revision: nothing the agent
+    acts on changed)."""
+
+    def follow(current: Interaction) -> Interaction:
+        if current.agent_locale == locale:
+            return current
+        return current.model_copy(update={"agent_locale": locale})
+
+    for interaction in await open_for_agent(ctx, tenant_id, aad_object_id):
+        key = keys.interaction(tenant_id, interaction.id)
+        with contextlib.suppress(NotFound):
+            await update(ctx.store, key, Interaction, follow)
 
 
 async def latest_for_agent(ctx: Context, tenant_id: str, aad_object_id: str) -> Interaction | None:

@@ -29,7 +29,14 @@ from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity, SsoValidator, s
 from bot.domain.interactions import Interaction
 from bot.errors import FieldError, InvalidInput, NotFound, Unauthorized, Unavailable
 from bot.i18n import localize, t
-from bot.services import acting_agent, agent_locale, card_actions, keys, supervisors
+from bot.services import (
+    acting_agent,
+    agent_locale,
+    card_actions,
+    interactions,
+    keys,
+    supervisors,
+)
 from bot.services.audit import Door
 from bot.services.live import LiveCards
 from bot.services.rendering import publish
@@ -167,14 +174,17 @@ async def get_card(request: web.Request) -> web.Response:
     """The agent's card, and the page's words, in the language of their Teams context
     (``locale`` and ``timeZone`` query parameters, remembered for their cards)."""
     identity = await tab_identity(request)
-    seen = await agent_locale.observe(
-        request.app[CONTEXT].store,
+    ctx = request.app[CONTEXT]
+    seen, changed = await agent_locale.observe(
+        ctx.store,
         identity.tenant_id,
         identity.agent_id,
         request.query.get("locale", "")[:MAX_LOCALE_LENGTH] or None,
         request.query.get("timeZone", "")[:MAX_LOCALE_LENGTH] or None,
     )
     locale = seen.locale()
+    if changed:
+        await interactions.follow_agent_locale(ctx, identity.tenant_id, identity.agent_id, locale)
     current = await request.app[LIVE].current(identity.tenant_id, identity.agent_id)
     texts = {"lang": locale.language, **{k: localize(v, locale) for k, v in _TEXTS.items()}}
     return web.json_response({**_identity_fields(identity), **current, "texts": texts})

@@ -89,7 +89,7 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
                 self._ctx.store, self._tenant(turn_context), turn_context.activity
             )
         if turn_context.activity.type in ("message", "installationUpdate"):
-            await self._observe_locale(turn_context)  # a click's card reads it (one read)
+            await self._observe_locale(turn_context)
         if turn_context.activity.from_property:  # delegated CRM calls are the sender's
             acting_agent.act_as(
                 self._tenant(turn_context), conversations.agent_of(turn_context.activity)
@@ -101,14 +101,13 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
         activity = turn_context.activity
         if not activity.from_property:
             return
-        language = await agent_locale.observe(
-            self._ctx.store,
-            self._tenant(turn_context),
-            conversations.agent_of(activity),
-            activity.locale,
-            conversations.time_zone_of(activity),
+        tenant, agent = self._tenant(turn_context), conversations.agent_of(activity)
+        language, changed = await agent_locale.observe(
+            self._ctx.store, tenant, agent, activity.locale, conversations.time_zone_of(activity)
         )
         turn_context.turn_state[_LOCALE_KEY] = language.locale()
+        if changed:
+            await interactions.follow_agent_locale(self._ctx, tenant, agent, language.locale())
 
     def _locale(self, turn_context: TurnContext) -> AgentLocale:
         locale = turn_context.turn_state.get(_LOCALE_KEY)
@@ -184,10 +183,12 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
             await self._say(turn_context, t("Choose a language: language de, fr, en or auto."))
             return
         tenant, agent = self._tenant(turn_context), conversations.agent_of(turn_context.activity)
-        chosen = await agent_locale.choose(
+        chosen, changed = await agent_locale.choose(
             self._ctx.store, tenant, agent, None if code == "auto" else code
         )
         turn_context.turn_state[_LOCALE_KEY] = chosen.locale()
+        if changed:
+            await interactions.follow_agent_locale(self._ctx, tenant, agent, chosen.locale())
         await self._say(turn_context, t("crmcard now speaks English to you."))
 
     async def _show_latest(self, turn_context: TurnContext) -> None:

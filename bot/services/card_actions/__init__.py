@@ -16,7 +16,7 @@ from bot.domain.interactions import Interaction
 from bot.errors import field_errors
 from bot.i18n import t
 from bot.observability import context
-from bot.services import agent_locale, keys, supervisors
+from bot.services import keys, supervisors
 from bot.services.card_actions.base import (
     WORKFLOW_INPUT,
     ActionData,
@@ -102,7 +102,6 @@ async def execute(
     )
     await _may_act(ctx, interaction, actor)
     store.prefetch(keys.card(tenant_id, interaction.card_id))  # read while the verb writes
-    store.prefetch(agent_locale.key(tenant_id, interaction.agent.aad_object_id))  # its language
     known = VERBS.get(verb)
     if known is None:
         unknown: list[str] = [

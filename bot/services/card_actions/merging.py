@@ -57,9 +57,7 @@ def _reason(reason: Reason) -> Text:
 
 
 async def _locale(ctx: Context, interaction: Interaction) -> AgentLocale:
-    return await agent_locale.locale_of(
-        ctx.store, interaction.tenant_id, interaction.agent.aad_object_id
-    )
+    return await agent_locale.of_interaction(ctx.store, interaction)
 
 
 async def describe(ctx: Context, card: CustomerCard, locale: AgentLocale) -> list[str]:

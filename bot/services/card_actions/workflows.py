@@ -113,9 +113,7 @@ async def list_workflows(
     """The tenant's search and create workflows, ready to run on this interaction."""
     card = await open_card(ctx, interaction)
     defined = await workflow_service.list_all(ctx, interaction.tenant_id)
-    locale = await agent_locale.locale_of(
-        ctx.store, interaction.tenant_id, interaction.agent.aad_object_id
-    )
+    locale = await agent_locale.of_interaction(ctx.store, interaction)
     name = contact_name(card, interaction)
     views = [_workflow_view(w, interaction, name, locale) for w in defined]
     view = WorkflowsView(
