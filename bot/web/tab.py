@@ -274,6 +274,20 @@ def _page(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     return handler
 
 
+def _files(folder: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The files of ``folder`` by name (not its subfolders); anything else is a 404 problem
+    (aiohttp's static resource answers a missing file with an empty 404 of its own)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["filename"]
+        path = folder / name
+        if name.startswith(".") or not path.is_file():
+            raise NotFound(f"no file {name!r} here")
+        return web.FileResponse(path)
+
+    return handler
+
+
 async def get_vendor(request: web.Request) -> web.StreamResponse:
     path = VENDOR.get(request.match_info["name"])
     if path is None or not path.is_file():
@@ -301,8 +315,8 @@ def setup_tab(app: web.Application, live: LiveCards) -> None:
     app.router.add_get("/tab/config", _page("config.html"))
     app.router.add_get("/privacy", _page("privacy.html"))
     app.router.add_get("/terms", _page("terms.html"))
-    app.router.add_static("/tab/static", STATIC_DIR)
-    app.router.add_static("/icons", STATIC_DIR / "icons")  # the cards' action icons
+    app.router.add_get("/tab/static/{filename}", _files(STATIC_DIR))
+    app.router.add_get("/icons/{filename}", _files(STATIC_DIR / "icons"))  # the cards' icons
     app.router.add_get("/tab/vendor/{name}", get_vendor)
     app.router.add_get("/api/tab/card", get_card)
     app.router.add_get("/api/tab/events", get_events)
