@@ -23,8 +23,8 @@ if [[ ! -d node_modules/azurite || package.json -nt node_modules/.package-lock.j
     npm install --no-audit --no-fund --loglevel=error
 fi
 
-# The admin console (console/src -> console/dist), rebuilt when a source is newer.
-if [[ ! -f console/dist/console.js ]] || [[ -n "$(find console/src console/build.mjs bot/i18n/locales \
+# The admin console and the API reference page (console/dist), rebuilt when a source is newer.
+if [[ ! -f console/dist/console.js ]] || [[ -n "$(find console/src console/api-docs console/build.mjs bot/i18n/locales \
         package-lock.json -newer console/dist/console.js -print -quit)" ]]; then
     npm run --silent build:console
 fi

@@ -30,6 +30,7 @@ from bot.web.admin_keys import setup_admin_keys
 from bot.web.admin_memorialization import setup_admin_memorialization
 from bot.web.admin_outbox import WRITEBACK, setup_admin_outbox
 from bot.web.admin_tenant import setup_admin_tenant
+from bot.web.api_docs import setup_api_docs
 from bot.web.caller_lookup import setup_caller_lookup
 from bot.web.consent import setup_consent
 from bot.web.console import setup_console
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app[KEY_AUTH] = parts.key_auth
     ticketing = parts.ticketing
     setup_tickets(app, ticketing)
+    setup_api_docs(app)
     app[WRITEBACK] = writeback
 
     async def run_writeback(app: web.Application) -> AsyncIterator[None]:

@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from bot.errors import (
     PROBLEM_TYPE,
@@ -36,6 +38,31 @@ log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class RefusedField(BaseModel):
+    """One refused field of a problem's ``errors``."""
+
+    loc: list[str | int] = Field(description="where, as pydantic names it (body fields, query)")
+    pointer: str = Field(description="the same place as an RFC 6901 JSON pointer")
+    msg: str
+    type: str = Field(description="which rule refused it (missing, string_type, ...)")
+
+
+class ProblemBody(BaseModel):
+    """The body of every 4xx and 5xx answer (RFC 9457); documented, not built, from here."""
+
+    model_config = ConfigDict(extra="allow", title="Problem", alias_generator=to_camel)
+
+    type: str = Field(description="urn:crmcard:problem:<kind>, one kind per family of errors")
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str
+    instance: str | None = Field(None, description="the request's path")
+    errors: list[RefusedField] | None = Field(None, description="every refused field")
+    retry_after: float | None = Field(
+        None, description="seconds to wait, as the Retry-After header says"
+    )
 
 
 def problem_response(problem: Problem, instance: str | None = None) -> web.Response:

@@ -27,6 +27,7 @@ ARTIFACTS = REPO / "test-artifacts" / "console"
 def _sources() -> list[Path]:
     return [
         *CONSOLE.glob("src/**/*"),
+        *CONSOLE.glob("api-docs/*"),
         CONSOLE / "build.mjs",
         REPO / "bot/i18n/locales/en/admin.json",
         REPO / "package-lock.json",
