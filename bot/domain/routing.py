@@ -11,9 +11,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import CoreSchema
 
 from bot.domain.records import CrmRecord
 
@@ -100,6 +109,21 @@ class Condition(_Model):
     @classmethod
     def _from_text(cls, data: object) -> object:
         return parse_condition(data) if isinstance(data, str) else data
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        """Read, a condition may be one line of text too (what ``_from_text`` accepts)."""
+        schema: dict[str, Any] = handler(core_schema)
+        if handler.mode != "validation":
+            return schema
+        text = {
+            "type": "string",
+            "description": "one line: account.tier in [Gold, Platinum], tier = Gold, "
+            "tier != Bronze, products contains Fiber, nps between 0 and 6, account.vip exists",
+        }
+        return {"anyOf": [dict(schema), text]}
 
     @model_validator(mode="after")
     def _operands(self) -> Condition:
