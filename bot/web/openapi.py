@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from bot.web.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 from bot.web.problems import ProblemBody
@@ -34,9 +34,9 @@ class Json:
 
     schema: Any
     without: tuple[str, ...] = ()
-    """Fields (wire names) the server sets itself: left out of a request body."""
+    """Fields the server sets itself: left out of a request body."""
     optional: tuple[str, ...] = ()
-    """Fields (wire names) a request may leave out although the model requires them."""
+    """Fields a request may leave out although the model requires them."""
     partial: bool = False
     """A PATCH body: any subset of the model's fields."""
     media_type: str = "application/json"
@@ -162,26 +162,38 @@ class _Schemas:
         schema = self.of(body.schema, "validation")
         if not (body.without or body.optional or body.partial):
             return schema
-        return self._loosened(schema, body)
+        without = _wire_names(body.schema, body.without)
+        optional = _wire_names(body.schema, body.optional)
+        return self._loosened(schema, without, without | optional, body.partial)
 
-    def _loosened(self, schema: dict[str, Any], body: Json) -> dict[str, Any]:
+    def _loosened(
+        self, schema: dict[str, Any], without: set[str], optional: set[str], partial: bool
+    ) -> dict[str, Any]:
         """A copy of ``schema`` (its union members too) with fields dropped or made optional."""
         if "$ref" in schema:
             schema = copy.deepcopy(self.components[schema["$ref"].rsplit("/", 1)[-1]])
         for union in ("oneOf", "anyOf"):
             if union in schema:
-                schema[union] = [self._loosened(dict(s), body) for s in schema[union]]
+                schema[union] = [
+                    self._loosened(dict(s), without, optional, partial) for s in schema[union]
+                ]
                 schema.pop("discriminator", None)  # its mapping names the strict members
                 return schema
-        for name in body.without:
+        for name in without:
             schema.get("properties", {}).pop(name, None)
-        dropped = set(body.without) | set(body.optional)
-        required = [n for n in schema.get("required", []) if n not in dropped]
-        if body.partial or not required:
+        required = [n for n in schema.get("required", []) if n not in optional]
+        if partial or not required:
             schema.pop("required", None)
         else:
             schema["required"] = required
         return schema
+
+
+def _wire_names(kind: Any, names: Iterable[str]) -> set[str]:
+    """The JSON names of a model's fields (their aliases); other types' names as given."""
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return {kind.model_fields[name].alias or name for name in names}
+    return set(names)
 
 
 def _content(answer: Json | Media, schemas: _Schemas) -> dict[str, Any]:

@@ -98,3 +98,21 @@ async def test_the_document_is_served(aiohttp_client: Callable[..., Any], tmp_pa
     assert response.status == 200
     assert response.content_type == "application/json"
     assert await response.json() == document()
+
+
+def _request_schema(path: str, method: str) -> dict[str, Any]:
+    operation = document()["paths"][path][method]
+    schema: dict[str, Any] = operation["requestBody"]["content"]["application/json"]["schema"]
+    return schema
+
+
+def test_request_bodies_leave_out_what_the_server_sets() -> None:
+    created = _request_schema("/api/admin/crms", "post")
+    assert not {"tenant_id", "tenantId"} & set(created["properties"])
+    assert {"kind", "display_name", "displayName"} & set(created["required"])
+    patched = _request_schema("/api/admin/crms/{settings_id}", "patch")
+    assert "required" not in patched and patched["properties"]
+    workflow = _request_schema("/api/admin/workflows/{workflowId}", "put")
+    members = workflow["oneOf"]  # search, create, update, timeline
+    assert len(members) == 4
+    assert all("id" not in member.get("required", []) for member in members)
