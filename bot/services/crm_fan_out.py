@@ -32,29 +32,11 @@ async def fan_out(
     deadline: float,
 ) -> CrmAnswers:
     """Run ``call`` on every client in parallel; collect answers until ``deadline`` seconds."""
-    answers = CrmAnswers()
     if not clients:
-        return answers
+        return CrmAnswers()
     tasks = {asyncio.ensure_future(call(client)): client for client in clients}
-    done, pending = await asyncio.wait(tasks, timeout=deadline)
-    for task in pending:
-        task.cancel()
-        answers.problems[tasks[task].settings_id] = (
-            f"{tasks[task].display_name} did not answer in time; Refresh to try again"
-        )
-    for client in clients:  # keep the admin's CRM order, not completion order
-        task = next(t for t, c in tasks.items() if c is client)
-        if task not in done:
-            continue
-        error = task.exception()
-        if error is None:
-            answers.records.extend(task.result())
-        elif isinstance(error, CrmError):
-            answers.problems[client.settings_id] = str(error)
-        else:
-            log.error("CRM %s failed", client.settings_id, exc_info=error)
-            answers.problems[client.settings_id] = f"{client.display_name} failed unexpectedly"
-    return answers
+    done, _ = await asyncio.wait(tasks, timeout=deadline)
+    return _settle(clients, tasks, done)
 
 
 async def find_people(
@@ -145,8 +127,8 @@ def _settle(
     tasks: Mapping[asyncio.Task[list[CrmRecord]], CrmClient],
     done: AbstractSet[asyncio.Task[list[CrmRecord]]],
 ) -> CrmAnswers:
-    """Records and problems of ``clients`` (in their order); unfinished ones are cancelled
-    and reported as not having answered in time."""
+    """Records and problems of ``clients`` (in the admin's CRM order, not completion
+    order); unfinished ones are cancelled and reported as not having answered in time."""
     answers = CrmAnswers()
     for client in clients:
         task = next(t for t, c in tasks.items() if c is client)
