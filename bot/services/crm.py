@@ -105,7 +105,7 @@ class CrmClient(Protocol):
 
         Adapters that can make it idempotent also take ``external_id=`` (the write-back's
         idempotency key) and offer ``find_timeline_activity(ref, external_id)``
-        (:class:`bot.services.writeback.IdempotentTimeline`): the demo CRM, Dynamics
+        (:class:`bot.services.writeback_ports.IdempotentTimeline`): the demo CRM, Dynamics
         (``activityid`` derived from the key) and Salesforce (upsert by the Task
         external-id field, when one is configured).
         """

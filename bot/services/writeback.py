@@ -24,11 +24,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol, runtime_checkable
 
 from bot.domain.interactions import EventRecord, Interaction
 from bot.domain.memorialization import WriteKind
-from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.records import CrmRecord
 from bot.observability import context, telemetry
 from bot.services import audit, keys, outbox
 from bot.services.context import Context, EventListener
@@ -42,27 +41,9 @@ from bot.services.crm import (
 from bot.services.outbox import OutboxItem, OutboxStatus, StepState
 from bot.services.rendering import publish
 from bot.services.store import PreconditionFailed, read_model
+from bot.services.writeback_ports import IdempotentTimeline, QueuedWork, WorkQueue
 
 log = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class IdempotentTimeline(Protocol):
-    """A CRM that stores an external id on timeline activities and finds them by it."""
-
-    async def find_timeline_activity(
-        self, ref: RecordRef, external_id: str
-    ) -> CrmRecord | None: ...
-
-    async def create_timeline_activity(
-        self,
-        ref: RecordRef,
-        subject: str,
-        description: str,
-        *,
-        activity_type: str = "task",
-        external_id: str | None = None,
-    ) -> CrmRecord: ...
 
 
 @dataclass(frozen=True)
@@ -77,21 +58,6 @@ class RetryPolicy:
             return min(self.max_delay, retry_after) + jitter * min(1.0, self.base_delay)
         backoff: float = min(self.max_delay, self.base_delay * 2.0 ** max(0, attempt - 1))
         return backoff * (0.5 + jitter / 2)  # "equal jitter": never less than half
-
-
-class QueuedWork(Protocol):
-    @property
-    def item_key(self) -> str: ...
-
-
-class WorkQueue(Protocol):
-    """A notification channel between workers (Azure Storage Queue): hints, not truth."""
-
-    async def send(self, item_key: str, delay: float = 0.0) -> None: ...
-
-    async def receive(self, max_messages: int, hide_for: float) -> Sequence[QueuedWork]: ...
-
-    async def done(self, work: Any) -> None: ...
 
 
 class _LeaseLost(Exception):

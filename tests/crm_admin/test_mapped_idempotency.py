@@ -8,7 +8,7 @@ from bot.adapters.crm.config import FieldMapping
 from bot.adapters.crm.demo import DemoCrm
 from bot.adapters.crm.mapped import MappedCrm, with_mappings
 from bot.domain.records import RecordRef
-from bot.services.writeback import IdempotentTimeline
+from bot.services.writeback_ports import IdempotentTimeline
 
 MAPPINGS = [FieldMapping(crm_field="language", card_field="Language")]
 EDWARD = RecordRef(crm="demo", type="contact", id="C-2001")

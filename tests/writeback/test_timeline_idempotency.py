@@ -26,7 +26,7 @@ from bot.services import outbox
 from bot.services.context import Context
 from bot.services.outbox import OutboxStatus
 from bot.services.store import Store
-from bot.services.writeback import IdempotentTimeline
+from bot.services.writeback_ports import IdempotentTimeline
 from tests.crm.conftest import (  # noqa: F401  (fixtures)
     RsaKeys,
     ServerFactory,

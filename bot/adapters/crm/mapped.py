@@ -17,7 +17,7 @@ from typing import Any
 from bot.adapters.crm.config import FieldMapping
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import CrmClient, SearchCriteria
-from bot.services.writeback import IdempotentTimeline
+from bot.services.writeback_ports import IdempotentTimeline
 
 # Card record types per vendor object name, where they differ beyond case.
 _TYPE_ALIASES = {"user": "contact", "organization": "account", "org": "account"}
