@@ -8,9 +8,9 @@ import asyncio
 import pytest
 
 from bot.adapters.crm.credentials import AccessToken
+from bot.adapters.crm.on_behalf_of import MsalOnBehalfOf
 from bot.adapters.crm.tokens import (
     MsalClientCredentials,
-    MsalOnBehalfOf,
     MsalSettings,
     RenewingTokenProvider,
 )

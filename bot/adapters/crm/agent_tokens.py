@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable
 
 from bot.adapters.crm.credentials import AccessToken
-from bot.adapters.crm.tokens import MsalOnBehalfOf, MsalSettings
+from bot.adapters.crm.on_behalf_of import MsalOnBehalfOf
+from bot.adapters.crm.tokens import MsalSettings
 from bot.adapters.storage.token_caches import StoreTokenCaches
 from bot.adapters.teams.sso import SsoIdentity
 from bot.services import acting_agent

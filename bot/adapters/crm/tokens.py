@@ -10,8 +10,8 @@ actually expired (or none was fetched yet), in which case they share one fetch.
 
 Providers:
 
-* :class:`MsalClientCredentials` -- Entra ID client credentials through MSAL (Dynamics).
-* :class:`MsalOnBehalfOf` -- the agent's Teams SSO token exchanged On-Behalf-Of.
+* :class:`MsalClientCredentials` -- Entra ID client credentials through MSAL (Dynamics);
+  the agent's own token exchanged On-Behalf-Of is :mod:`bot.adapters.crm.on_behalf_of`'s.
 * :class:`SalesforceJwtBearer` -- Salesforce OAuth 2.0 JWT bearer flow (RS256 assertion).
 * :class:`SalesforceClientCredentials` -- Salesforce OAuth 2.0 client credentials flow.
 * :class:`StaticSecret` -- API keys, basic auth, long-lived bearer tokens.
@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hashlib
 import logging
 import time
 import uuid
@@ -160,7 +159,7 @@ class MsalSettings:
     timeout: float = 10.0
 
 
-class _MsalApp:
+class MsalApp:
     """A ConfidentialClientApplication and its persisted SerializableTokenCache."""
 
     def __init__(
@@ -189,7 +188,7 @@ class _MsalApp:
                 s = self.settings
                 self._cache = cache
                 self._app = await asyncio.to_thread(
-                    _msal_call,
+                    msal_call,
                     msal.ConfidentialClientApplication,
                     s.client_id,
                     client_credential=s.client_secret,
@@ -241,7 +240,7 @@ def _pinned_http_client(settings: MsalSettings) -> Any:
     return client
 
 
-def _msal_result(result: Mapping[str, Any] | None, clock: Clock, what: str) -> AccessToken:
+def msal_result(result: Mapping[str, Any] | None, clock: Clock, what: str) -> AccessToken:
     if not result or "access_token" not in result:
         error = (result or {}).get("error", "no_answer")
         log.warning("MSAL %s failed: %s", what, error)
@@ -252,7 +251,7 @@ def _msal_result(result: Mapping[str, Any] | None, clock: Clock, what: str) -> A
     return AccessToken(value=str(result["access_token"]), expires_at=clock() + expires_in)
 
 
-def _msal_call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def msal_call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run an MSAL call, turning transport failures into CrmUnavailable."""
     try:
         return func(*args, **kwargs)
@@ -282,7 +281,7 @@ class MsalClientCredentials(RenewingTokenProvider):
     ) -> None:
         super().__init__(refresh_margin=refresh_margin, clock=clock)
         self.settings = settings
-        self._msal = _MsalApp(
+        self._msal = MsalApp(
             settings, cache_hooks, cache_key or f"msal:{settings.authority}:{settings.client_id}"
         )
 
@@ -293,73 +292,11 @@ class MsalClientCredentials(RenewingTokenProvider):
     async def _fetch(self) -> AccessToken:
         app = await self._msal.app()
         result = await asyncio.to_thread(
-            _msal_call, app.acquire_token_for_client, list(self.settings.scopes)
+            msal_call, app.acquire_token_for_client, list(self.settings.scopes)
         )
-        token = _msal_result(result, self.clock, "client credentials")
+        token = msal_result(result, self.clock, "client credentials")
         await self._msal.persist()
         return token
-
-
-class MsalOnBehalfOf:
-    """Exchange the agent's Teams SSO token On-Behalf-Of for a CRM token, per user.
-
-    ``for_user(assertion)`` gives a :class:`TokenProvider` for that user, cached by a
-    hash of the assertion (never the assertion itself as a key).
-    """
-
-    def __init__(
-        self,
-        settings: MsalSettings,
-        *,
-        cache_hooks: TokenCacheHooks | None = None,
-        cache_key: str | None = None,
-        refresh_margin: float = 240.0,
-        clock: Clock = time.monotonic,
-        max_users: int = 1000,
-    ) -> None:
-        self.settings = settings
-        self.refresh_margin = refresh_margin
-        self.clock = clock
-        self.max_users = max_users
-        key = cache_key or f"msal-obo:{settings.authority}:{settings.client_id}"
-        self._msal = _MsalApp(settings, cache_hooks, key)
-        self._users: dict[str, _OboUser] = {}
-
-    def for_user(self, user_assertion: str) -> RenewingTokenProvider:
-        key = hashlib.sha256(user_assertion.encode()).hexdigest()
-        provider = self._users.get(key)
-        if provider is None:
-            if len(self._users) >= self.max_users:
-                self._users.pop(next(iter(self._users)))
-            provider = _OboUser(self, user_assertion)
-            self._users[key] = provider
-        return provider
-
-    async def _exchange(self, user_assertion: str) -> AccessToken:
-        app = await self._msal.app()
-        result = await asyncio.to_thread(
-            _msal_call,
-            app.acquire_token_on_behalf_of,
-            user_assertion,
-            list(self.settings.scopes),
-        )
-        token = _msal_result(result, self.clock, "on-behalf-of")
-        await self._msal.persist()
-        return token
-
-
-class _OboUser(RenewingTokenProvider):
-    def __init__(self, owner: MsalOnBehalfOf, user_assertion: str) -> None:
-        super().__init__(refresh_margin=owner.refresh_margin, clock=owner.clock)
-        self._owner = owner
-        self._assertion = user_assertion
-
-    async def invalidate(self, value: str) -> None:
-        await super().invalidate(value)
-        await self._owner._msal.evict(value)
-
-    async def _fetch(self) -> AccessToken:
-        return await self._owner._exchange(self._assertion)
 
 
 # --- Salesforce OAuth 2.0 ----------------------------------------------------------------
