@@ -79,6 +79,18 @@ class LinkState(BaseModel):
     at: datetime
 
 
+class LinkChange(BaseModel):
+    """A link or unlink clicked on the card, carried in the interaction until it is known to
+    be in the tenant's audit stream (bot.services.audit_feed): the click writes one document."""
+
+    record: str
+    linked: bool
+    by: str
+    door: str = Field(description="where the click came in (bot.services.audit.Door)")
+    at: datetime
+    rev: int = Field(description="the interaction revision the change made")
+
+
 class ShownRecords(BaseModel):
     """The CRM records the card shows, as last fetched: clicks re-render from here."""
 
@@ -129,6 +141,10 @@ class Interaction(BaseModel):
     )
     merged_from: str | None = Field(
         None, description="the card this interaction was on until a merge moved it"
+    )
+    unaudited: list[LinkChange] = Field(
+        default_factory=list,
+        description="link changes not yet known to be in the audit stream",
     )
     agent_locale: AgentLocale | None = Field(
         None,

@@ -7,6 +7,10 @@ consent, tenant settings) is one :class:`AuditEntry`, written once under
 is GDPR erase, :func:`rewrite`). Admin changes carry the state before and after, with
 every secret-looking field redacted: an audit entry never holds a secret.
 
+A card click's link or unlink is carried in its interaction document and written here in
+batches (:mod:`bot.services.audit_feed`): one :class:`AuditBatch` document holds many
+entries, and an entry copied twice (by two instances) is read once, by its id.
+
 Entries are kept for a retention of their own (``CRMCARD_AUDIT_RETENTION_DAYS``, default
 one year), independent of the 90-day purge of write-back recovery copies; the key starts
 with the entry's UTC day, so a date-range query or a retention sweep lists keys and reads
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import uuid
@@ -99,6 +104,25 @@ class AuditEntry(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class AuditBatch(BaseModel):
+    """Several entries of one tenant and UTC day in one document (card clicks, batched)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    entries: list[AuditEntry]
+
+
+def _is_batch(data: bytes) -> bool:
+    return data.lstrip().startswith(b'{"entries"')
+
+
+def entries_in(data: bytes) -> list[AuditEntry]:
+    """The entries of one stored document: a single entry or a batch."""
+    if _is_batch(data):
+        return AuditBatch.model_validate_json(data).entries
+    return [AuditEntry.model_validate_json(data)]
+
+
 @dataclass(frozen=True)
 class AuditQuery:
     """Filters of :func:`query`; ``kind`` matches exactly or as a prefix (``crm`` -> ``crm.*``)."""
@@ -169,7 +193,7 @@ async def record(
     the entry once only: the second report of that day finds it and changes nothing.
     """
     entry = AuditEntry(
-        id=entry_id or f"{at.strftime('%Y%m%dT%H%M%S%fZ')}-{uuid.uuid4().hex[:12]}",
+        id=entry_id or new_entry_id(at),
         tenant_id=tenant_id,
         at=at,
         actor=actor.id,
@@ -183,6 +207,23 @@ async def record(
     with contextlib.suppress(AlreadyExists):
         await create_model(store, keys.audit_entry(tenant_id, _day(at), entry.id), entry)
     return entry
+
+
+def new_entry_id(at: datetime, salt: str | None = None) -> str:
+    """An entry's id: its time first (entries sort by it), then a random or derived part."""
+    tail = hashlib.sha256(salt.encode()).hexdigest()[:12] if salt else uuid.uuid4().hex[:12]
+    return f"{at.strftime('%Y%m%dT%H%M%S%fZ')}-{tail}"
+
+
+async def record_batch(store: Store, tenant_id: str, entries: list[AuditEntry]) -> None:
+    """Append entries (already redacted) to the tenant's stream: one document per UTC day."""
+    by_day: dict[str, list[AuditEntry]] = {}
+    for entry in entries:
+        by_day.setdefault(_day(entry.at), []).append(entry)
+    for day, found in by_day.items():
+        batch = AuditBatch(entries=found)
+        key = keys.audit_entry(tenant_id, day, f"{found[0].id}-batch-{uuid.uuid4().hex[:8]}")
+        await create_model(store, key, batch)
 
 
 async def record_change(
@@ -251,13 +292,14 @@ async def _entry_keys(
 async def query(store: Store, tenant_id: str, asked: AuditQuery | None = None) -> list[AuditEntry]:
     """The tenant's entries matching ``asked``, oldest first, at most ``asked.limit``."""
     asked = asked or AuditQuery()
-    found: list[AuditEntry] = []
+    found: dict[str, AuditEntry] = {}
     async for key in _entry_keys(store, tenant_id, asked.since, asked.until):
-        entry = await read_model(store, key, AuditEntry)
-        if entry is not None and entry.tenant_id == tenant_id and asked.matches(entry):
-            found.append(entry)
-    found.sort(key=lambda e: (e.at, e.id))
-    return found[: max(0, asked.limit)]
+        document = await store.read(key)
+        for entry in entries_in(document.data) if document is not None else []:
+            if entry.tenant_id == tenant_id and asked.matches(entry):
+                found.setdefault(entry.id, entry)  # copied twice: read once
+    ordered = sorted(found.values(), key=lambda e: (e.at, e.id))
+    return ordered[: max(0, asked.limit)]
 
 
 async def purge_expired(store: Store, tenant_id: str, cutoff: datetime) -> int:
@@ -283,15 +325,29 @@ async def rewrite(store: Store, tenant_id: str, change: Callable[[AuditEntry], A
     """
     changed = 0
     async for key in _entry_keys(store, tenant_id, None, None):
-        before = await read_model(store, key, AuditEntry)
-        if before is None:
+        document = await store.read(key)
+        if document is None:
             continue
+        before = entries_in(document.data)
         try:
-            after = await update(store, key, AuditEntry, change)
+            if _is_batch(document.data):
+                after = (await update(store, key, AuditBatch, _each(change))).entries
+            else:
+                after = [await update(store, key, AuditEntry, change)]
         except NotFound:
             continue
-        changed += after != before
+        changed += sum(a != b for a, b in zip(after, before, strict=False))
     return changed
+
+
+def _each(change: Callable[[AuditEntry], AuditEntry]) -> Callable[[AuditBatch], AuditBatch]:
+    def apply(batch: AuditBatch) -> AuditBatch:
+        entries = [change(entry) for entry in batch.entries]
+        if all(a is b for a, b in zip(entries, batch.entries, strict=True)):
+            return batch
+        return batch.model_copy(update={"entries": entries})
+
+    return apply
 
 
 CSV_COLUMNS = ("at", "actor", "door", "kind", "target", "before", "after", "details", "id")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from bot.domain.identifiers import DEFAULT_REGION
 from bot.services.audit import Door
+from bot.services.audit_feed import AuditFeed
 from bot.services.crm import CrmDirectory
 from bot.services.publisher import Delivery
 from bot.services.store import Store
@@ -48,5 +49,7 @@ class Context:
     """Through which door the current turn came in (a turn's copy says; for the audit)."""
     background: set[asyncio.Task[None]] = field(default_factory=set)
     """Work finishing after the webhook answered (late CRM answers); drained on shutdown."""
+    audit_feed: AuditFeed = field(default_factory=AuditFeed)
+    """Card clicks' audit entries, copied from their interactions to the stream in batches."""
     workflows_defined: PerTenant[bool] = field(default_factory=PerTenant)
     """Whether the tenant has workflows (the card offers Workflows), kept a few seconds."""

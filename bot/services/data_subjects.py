@@ -175,6 +175,9 @@ async def export(
         if section == "other":  # shared documents (indexes): where they are named, no more
             documents[section].append(key)
             continue
+        if section == "auditEntries":  # a batch of card clicks: only the subject's entries
+            documents[section].extend(_their_entries(subject, text))
+            continue
         with contextlib.suppress(ValueError):
             documents[section].append(json.loads(text))
     found_tickets = (
@@ -189,6 +192,16 @@ async def export(
         **documents,
         "tickets": [t.model_dump(mode="json", by_alias=True) for t in found_tickets],
     }
+
+
+def _their_entries(subject: DataSubject, text: str) -> list[Any]:
+    """An audit document's entries that name the subject (a batch holds other people's)."""
+    try:
+        entries = audit.entries_in(text.encode())
+    except ValueError:
+        return []
+    dumped = [e.model_dump(mode="json") for e in entries]
+    return [e for e in dumped if _names_them(subject, json.dumps(e, ensure_ascii=False))]
 
 
 def _section(tenant_id: str, key: str) -> str:

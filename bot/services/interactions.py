@@ -330,11 +330,13 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
 
         def change(current: Interaction) -> Interaction:
             before.append(current.revision)
-            return _applied(current, event, record)
+            applied = _applied(current, event, record)
+            return applied if applied is current else ctx.audit_feed.trimmed(applied)
 
         # After a lost race to create it, the read served from memory would be "absent".
         interaction = await update(turn if existing else ctx.store, key, Interaction, change)
         changed = interaction.revision != before[-1]
+        ctx.audit_feed.take(ctx.store, interaction)  # clicks another instance did not copy
     if changed:
         for listener in ctx.event_listeners:
             await listener(ctx, interaction, record)

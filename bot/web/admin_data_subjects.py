@@ -22,6 +22,7 @@ async def export_subject(request: web.Request) -> web.Response:
     admin = await admin_of(request)
     query = await json_model(request, SubjectQuery, "invalid data subject")
     ctx = request.app[CONTEXT]
+    await ctx.audit_feed.flush()  # card clicks' entries waiting here are exported too
     found = await data_subjects.export(
         ctx.store, admin.tenant_id, query, ctx.default_region, request.app[TICKETING].archive
     )
@@ -32,6 +33,7 @@ async def erase_subject(request: web.Request) -> web.Response:
     admin = await admin_of(request)
     query = await json_model(request, SubjectQuery, "invalid data subject")
     ctx = request.app[CONTEXT]
+    await ctx.audit_feed.flush()  # nothing waiting here writes the subject back afterwards
     report = await data_subjects.erase(
         ctx.store,
         admin.tenant_id,

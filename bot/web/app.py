@@ -139,6 +139,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.cleanup_ctx.append(run_ticketing)
 
     async def close_store(app: web.Application) -> None:
+        await ctx.audit_feed.close()  # card clicks' audit entries still waiting
         await parts.store.close()
 
     async def close_crms(app: web.Application) -> None:

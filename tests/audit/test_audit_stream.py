@@ -206,3 +206,35 @@ async def test_a_self_onboarded_tenant_is_swept_by_retention(tmp_path: Path) -> 
     await worker.purge_once()
     assert await audit.query(store, "self-made") == []
     await store.close()
+
+
+async def test_a_batch_of_entries_is_queried_purged_and_rewritten_like_single_ones(
+    store: Store,
+) -> None:
+    def clicked(n: int, actor: str) -> audit.AuditEntry:
+        at = DAY + timedelta(minutes=n)
+        return audit.AuditEntry(
+            id=audit.new_entry_id(at, f"click-{n}"),
+            tenant_id="t1",
+            at=at,
+            actor=actor,
+            door=audit.Door.teams,
+            kind="card.link",
+            target=f"demo:contact:C-{n}",
+        )
+
+    batch = [clicked(1, "bob"), clicked(2, ALICE.id)]
+    await audit.record_batch(store, "t1", batch)
+    await audit.record_batch(store, "t1", batch[:1])  # copied again by another instance
+    assert [e.target for e in await audit.query(store, "t1")] == [
+        "demo:contact:C-1",
+        "demo:contact:C-2",
+    ]
+
+    def pseudonymize(entry: audit.AuditEntry) -> audit.AuditEntry:
+        return entry.model_copy(update={"actor": "subject-1"}) if entry.actor == "bob" else entry
+
+    assert await audit.rewrite(store, "t1", pseudonymize) == 2  # in both copies
+    assert [e.actor for e in await audit.query(store, "t1")] == ["subject-1", ALICE.id]
+    assert await audit.purge_expired(store, "t1", DAY + timedelta(days=1)) == 2
+    assert await audit.query(store, "t1") == []

@@ -1,9 +1,10 @@
 """The store calls of one card click, counted: a change that adds one fails here.
 
-A link click reads its interaction once, writes it once (compare-and-swap), appends one
-entry to the tenant's audit stream and reads its card once, while the interaction is being
-written. The agent's language comes with the interaction, and whether the tenant has
-workflows is listed at most every few seconds per instance, not per click.
+A link click reads its interaction once and writes it once (compare-and-swap), with its
+audit entry in it, and reads its card once, while the interaction is being written. The
+agent's language comes with the interaction; whether the tenant has workflows is listed
+at most every few seconds per instance; the audit entries of many clicks are copied to
+the audit stream in one document.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.adapters.storage.local import LocalStore
-from bot.services import keys
-from bot.services.store import Document, ReadOnce, Store
+from bot.domain.interactions import Interaction
+from bot.services import audit, keys
+from bot.services.store import Document, ReadOnce, Store, read_model
 from bot.settings import Settings
 from bot.web.app import create_app
+from bot.web.interactions import CONTEXT
 from tests.activities import TENANT, interaction_event
 from tests.bot.test_customer_card_flow import KEY, call_card, install, invoke, record_action
 from tests.connector import FakeConnector
@@ -80,7 +83,7 @@ async def recorded(
     return client, store
 
 
-async def test_a_link_click_reads_two_documents_and_writes_two(
+async def test_a_link_click_reads_two_documents_and_writes_one(
     recorded: tuple[Client, Recording], connector: tuple[FakeConnector, str]
 ) -> None:
     client, store = recorded
@@ -89,17 +92,26 @@ async def test_a_link_click_reads_two_documents_and_writes_two(
     link = record_action(card, "link", "contact:")
     store.log.clear()
 
-    await invoke(client, url, "link", link["data"])
+    linked = await invoke(client, url, "link", link["data"])
 
     calls = [entry for entry in store.log if not entry.endswith("done")]
-    assert sorted(calls) == [
-        "create audit-log",
-        "read cards",
-        "read interactions",
-        "replace interactions",
-    ]
+    assert sorted(calls) == ["read cards", "read interactions", "replace interactions"]
     # The card is read while the interaction is written, not after.
     assert store.log.index("read cards") < store.log.index("replace interactions done")
+
+    # The audit entries of both clicks reach the stream in one document.
+    unlink = record_action(linked["value"], "unlink", "contact:")
+    await invoke(client, url, "unlink", unlink["data"])
+    store.log.clear()
+    await client.app[CONTEXT].audit_feed.flush()
+    assert [e for e in store.log if not e.endswith("done")] == ["create audit-log"]
+    kinds = [e.kind for e in await audit.query(store, TENANT, audit.AuditQuery(kind="card"))]
+    assert kinds == ["card.link", "card.unlink"]
+    # The next click drops what was copied from the interaction it writes.
+    relink = await invoke(client, url, "link", link["data"] | {"rev": link["data"]["rev"] + 2})
+    assert record_action(relink["value"], "unlink", "contact:")
+    stored = await read_model(store, keys.interaction(TENANT, "call-1"), Interaction)
+    assert stored is not None and [c.linked for c in stored.unaudited] == [True]
 
 
 async def test_a_prefetched_read_is_served_once_and_dropped_on_write(tmp_path: Path) -> None:

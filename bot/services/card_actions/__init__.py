@@ -87,7 +87,8 @@ async def execute(
     Only the interaction's agent acts on it, or a supervisor (:mod:`bot.services.supervisors`),
     whichever door the action comes through; anyone else is refused before anything runs.
     """
-    store = ReadOnce(ctx.store)
+    shared = ctx.store
+    store = ReadOnce(shared)
     ctx = dataclasses.replace(ctx, store=store, door=actor.door)
     base = _validated(ActionData, raw_data)
     interaction = await read_model(
@@ -113,6 +114,7 @@ async def execute(
     if isinstance(outcome, ActionResult):
         return outcome  # a verb that answers with a card of its own (merge)
     interaction, notices = outcome
+    ctx.audit_feed.take(shared, interaction)  # its link changes, to the audit stream
     if isinstance(data, RecordData) and data.record in interaction.shown.records:
         # A verb on one record row: answer on the row the agent clicked, where they look.
         answers = {data.record: notices[0]} if notices else {}

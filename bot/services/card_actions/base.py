@@ -141,9 +141,15 @@ class Verb(Generic[Data]):
 async def change_interaction(
     ctx: Context, interaction: Interaction, change: Callable[[Interaction], Interaction]
 ) -> Interaction:
-    return await update(
-        ctx.store, keys.interaction(interaction.tenant_id, interaction.id), Interaction, change
-    )
+    """Apply ``change`` under compare-and-swap; a write also drops the link changes the
+    audit feed has copied (:meth:`bot.services.audit_feed.AuditFeed.trimmed`)."""
+
+    def changed(current: Interaction) -> Interaction:
+        new = change(current)
+        return new if new is current else ctx.audit_feed.trimmed(new)
+
+    key = keys.interaction(interaction.tenant_id, interaction.id)
+    return await update(ctx.store, key, Interaction, changed)
 
 
 def record_title(interaction: Interaction, key: str) -> str:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from bot.domain.errors import UnknownRecord
-from bot.domain.interactions import Interaction
+from bot.domain.interactions import Interaction, LinkChange
 from bot.domain.links import LinkOutcome, pin_record, set_link
 from bot.domain.records import RecordRef
 from bot.i18n import t
-from bot.services import audit
-from bot.services.audit import Actor
 from bot.services.card_actions.base import (
     ActionData,
     CreateRecordData,
@@ -32,23 +30,18 @@ async def _set_link(
     outcomes: list[LinkOutcome] = []
 
     def change(current: Interaction) -> Interaction:
-        result = set_link(
-            current, key, linked=linked, seen_revision=data.rev, actor=actor, now=ctx.clock()
-        )
+        now = ctx.clock()
+        result = set_link(current, key, linked=linked, seen_revision=data.rev, actor=actor, now=now)
         outcomes.append(result.outcome)
-        return result.interaction
+        if result.outcome is not LinkOutcome.applied:
+            return result.interaction
+        made = result.interaction
+        audited = LinkChange(  # written with the change, copied to the audit stream soon
+            record=key, linked=linked, by=actor, door=ctx.door, at=now, rev=made.revision
+        )
+        return made.model_copy(update={"unaudited": [*made.unaudited, audited]})
 
     updated = await change_interaction(ctx, interaction, change)
-    if outcomes[-1] is LinkOutcome.applied:
-        await audit.record(
-            ctx.store,
-            updated.tenant_id,
-            Actor(actor, ctx.door),
-            "card.link" if linked else "card.unlink",
-            at=ctx.clock(),
-            target=key,
-            details={"interactionId": updated.id, "cardId": updated.card_id},
-        )
     notices = {
         LinkOutcome.stale: t(
             "“{title}” was changed by someone else after this card was shown. "
