@@ -72,7 +72,9 @@ async def client(
 
 
 async def snapshot(client: Client, tenant: str) -> dict[str, bytes]:
+    """The tenant's documents, once the card clicks' waiting audit entries are written."""
     assert client.app is not None
+    await client.app[CONTEXT].audit_feed.flush()
     store = client.app[CONTEXT].store
     found: dict[str, bytes] = {}
     async for key in store.keys(keys.tenant_prefix(tenant)):

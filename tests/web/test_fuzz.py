@@ -192,6 +192,7 @@ async def fuzz_client(aiohttp_client: Callable[..., Any], tmp_path: Path) -> Cli
 async def _checked(client: Client, send: Callable[[], Any]) -> tuple[int, int | None]:
     """Send; assert no 5xx and, for a refusal, an unchanged store. (HTTP, invoke status)."""
     ctx = client.app[CONTEXT]
+    await ctx.audit_feed.flush()  # an earlier accepted click's audit entry is written now
     before = await snapshot(ctx.store)
     response = await send()
     text = await response.text()
@@ -202,6 +203,7 @@ async def _checked(client: Client, send: Callable[[], Any]) -> tuple[int, int | 
         assert invoke_status < 500, text
     refused = response.status >= 400 or (invoke_status or 0) >= 400
     await drain(ctx)
+    await ctx.audit_feed.flush()  # a refusal leaves no audit entry waiting either
     if refused:
         assert await snapshot(ctx.store) == before, text
     return response.status, invoke_status
