@@ -38,7 +38,6 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from bot.adapters.crm.http import RetryPolicy
 from bot.adapters.crm.zendesk import ZendeskCrm, ZendeskSettings
 from bot.adapters.crm.zendesk_tickets import ZendeskExport
 from bot.adapters.tickets.postgres import PostgresTicketArchive
@@ -182,7 +181,8 @@ async def _import_once(archive: TicketArchive, base_url: str) -> tuple[float, in
                 session,
                 ZendeskSettings(base_url, email="sync@example.com", api_token="zd-token"),
                 settings_id="zendesk",
-                policy=RetryPolicy(attempt_timeout=60, total_timeout=120),
+                attempt_timeout=60,
+                total_timeout=120,
             )
             source = ZendeskExport(crm, requests_per_minute=None)
             sync = TicketSync(archive, source, "bench")

@@ -22,6 +22,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -39,7 +40,7 @@ from bot.adapters.crm.tokens import SalesforceJwtBearer, salesforce_token_error 
 from bot.adapters.storage.local import LocalStore  # noqa: E402
 from bot.domain.records import RecordRef  # noqa: E402
 from bot.services import keys  # noqa: E402
-from bot.services.writeback import RetryPolicy  # noqa: E402
+from bot.services.retry import WRITEBACK  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from tests.crm.fakes.salesforce import FakeSalesforce  # noqa: E402
 from tests.writeback.harness import context, interaction, store_due, worker  # noqa: E402
@@ -90,7 +91,7 @@ async def one_round(
                 ctx,
                 poll_interval=settings.writeback_poll_seconds,
                 lease=settings.writeback_lease_seconds,
-                policy=RetryPolicy(max_attempts=settings.writeback_max_attempts),
+                policy=replace(WRITEBACK, max_attempts=settings.writeback_max_attempts),
             )
             tasks_before = len(fake.records.get("Task", {}))
             started, cpu = time.perf_counter(), time.process_time()

@@ -8,7 +8,7 @@ this module builds its own parts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -28,10 +28,11 @@ from bot.services.live import LiveCards, LiveDelivery, ObservedStore
 from bot.services.platform_keys import KeyAuthenticator
 from bot.services.publisher import CompositeDelivery
 from bot.services.record_creation import on_event as record_creation_listener
+from bot.services.retry import WRITEBACK
 from bot.services.secret_box import SecretBox
 from bot.services.store import Store
 from bot.services.ticketing.ticketing import Ticketing
-from bot.services.writeback import RetryPolicy, WritebackWorker, outbox_listener
+from bot.services.writeback import WritebackWorker, outbox_listener
 from bot.settings import Settings, StoreKind
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ def assemble(settings: Settings, store: Store | None = None) -> Parts:
         ctx,
         poll_interval=settings.writeback_poll_seconds,
         lease=settings.writeback_lease_seconds,
-        policy=RetryPolicy(max_attempts=settings.writeback_max_attempts),
+        policy=replace(WRITEBACK, max_attempts=settings.writeback_max_attempts),
         queue=queue,
         recovery_days=settings.recovery_days,
         retention_tenants=retention_tenants,

@@ -5,9 +5,9 @@ an item by writing its lease under the item's ETag (losing that race means anoth
 process has it), and writes the item's steps into the CRM, saving each finished step
 under the same ETag chain, so a crash after a CRM write redoes only that step, and the
 timeline step finds what a crashed attempt already created (external id) where the CRM
-lets us look it up. Outages and throttling are retried with exponential backoff and
-jitter (``Retry-After`` honoured); what the CRM refuses outright is parked with the
-reason, for an admin to fix and replay.
+lets us look it up. Outages and throttling are retried by the one retry policy
+(:data:`bot.services.retry.WRITEBACK`, ``Retry-After`` honoured); what the CRM refuses
+outright is parked with the reason, for an admin to fix and replay.
 
 In the background the worker also purges finished items older than the recovery window
 (:func:`bot.services.outbox.purge_expired`): first shortly after start, then every
@@ -22,7 +22,6 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.domain.interactions import EventRecord, Interaction
@@ -40,24 +39,11 @@ from bot.services.crm import (
 )
 from bot.services.outbox import OutboxItem, OutboxStatus, StepState
 from bot.services.rendering import publish
+from bot.services.retry import WRITEBACK, RetryPolicy
 from bot.services.store import PreconditionFailed, read_model
 from bot.services.writeback_ports import IdempotentTimeline, QueuedWork, WorkQueue
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 8
-    base_delay: float = 2.0
-    max_delay: float = 600.0
-
-    def delay(self, attempt: int, retry_after: float | None, jitter: float) -> float:
-        """Seconds before attempt ``attempt + 1``; ``jitter`` in [0, 1)."""
-        if retry_after is not None and retry_after >= 0:
-            return min(self.max_delay, retry_after) + jitter * min(1.0, self.base_delay)
-        backoff: float = min(self.max_delay, self.base_delay * 2.0 ** max(0, attempt - 1))
-        return backoff * (0.5 + jitter / 2)  # "equal jitter": never less than half
 
 
 class _LeaseLost(Exception):
@@ -81,7 +67,7 @@ class WritebackWorker:
         *,
         poll_interval: float = 1.0,
         lease: float = 60.0,
-        policy: RetryPolicy | None = None,
+        policy: RetryPolicy = WRITEBACK,
         concurrency: int = 8,
         owner: str | None = None,
         jitter: Callable[[], float] = random.random,
@@ -123,7 +109,7 @@ class WritebackWorker:
         self.claimed = 0
         self._concurrency = concurrency
         self.lease = timedelta(seconds=lease)
-        self.policy = policy or RetryPolicy()
+        self.policy = policy
         self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
         self._jitter = jitter
         self._publish = publish_card
@@ -348,12 +334,12 @@ class WritebackWorker:
                 raise _Park(f"not supported by this CRM ({reasons})")
             self._finish(item, OutboxStatus.done)
         except _Retry as retry:
-            if item.attempts >= self.policy.max_attempts:
+            if self.policy.exhausted(item.attempts):
                 self._finish(
                     item, OutboxStatus.parked, f"gave up after {item.attempts} attempts: {retry}"
                 )
             else:
-                delay = self.policy.delay(item.attempts, retry.retry_after, self._jitter())
+                delay = self.policy.delay(item.attempts, retry.retry_after, self._jitter)
                 item.next_attempt_at = self.ctx.clock() + timedelta(seconds=delay)
                 item.lease_owner = item.lease_until = None
                 item.last_error = str(retry)

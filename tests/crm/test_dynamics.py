@@ -19,7 +19,7 @@ from bot.adapters.crm.dynamics import (
     odata_contains,
     odata_quote,
 )
-from bot.adapters.crm.http import CircuitBreaker, HttpResponse, ResilientHttp, RetryPolicy
+from bot.adapters.crm.http import CircuitBreaker, HttpResponse, ResilientHttp
 from bot.adapters.crm.tokens import MsalClientCredentials, MsalSettings
 from bot.domain.records import RecordRef
 from bot.services.crm import (
@@ -30,6 +30,7 @@ from bot.services.crm import (
     RecordNotFound,
     SearchCriteria,
 )
+from bot.services.retry import RetryPolicy
 from tests.crm.conftest import ServerFactory, Tls, VirtualTime
 from tests.crm.fakes.dynamics import FakeDataverse
 from tests.crm.fakes.entra import FakeEntra
@@ -287,7 +288,7 @@ async def test_service_protection_429_honours_retry_after(
     await org.client.get(ref(org, "account", "acme"))
     org.fake.throttle(2, retry_after="5", code=code)
     assert (await org.client.get(ref(org, "account", "acme"))).title == "Acme Corp"
-    assert vtime.sleeps == [5.0, 5.0]
+    assert vtime.sleeps == [5.125, 5.125]  # 5 s, plus rand()=0.5 of a 0.25 s spread
     org.fake.throttle(1, retry_after="300", code=code)
     with pytest.raises(CrmThrottled) as caught:
         await org.client.get(ref(org, "account", "acme"))

@@ -17,7 +17,6 @@ from bot.adapters.crm.http import (
     CircuitBreaker,
     HttpResponse,
     ResilientHttp,
-    RetryPolicy,
 )
 from bot.adapters.crm.tokens import StaticSecret
 from bot.services.crm import (
@@ -28,7 +27,7 @@ from bot.services.crm import (
     InvalidRecord,
     RecordNotFound,
 )
-from bot.services.retry import parse_retry_after
+from bot.services.retry import RetryPolicy, parse_retry_after
 from tests.crm.conftest import ServerFactory, VirtualTime, json_app
 
 
@@ -79,14 +78,14 @@ async def test_get_json_with_params(aiohttp_server, session, vtime):
     assert vtime.sleeps == []
 
 
-async def test_5xx_retried_with_exponential_full_jitter(aiohttp_server, session, vtime):
+async def test_5xx_retried_with_exponential_equal_jitter(aiohttp_server, session, vtime):
     script = Script((500, {}, {}), (502, {}, {}), (504, {}, {}))
     url = await serve(aiohttp_server, script)
     response = await make_http(session, vtime).get(url)
     assert response.ok
     assert len(script.calls) == 4
-    # rand()=0.5 of min(8, 1 * 2**attempt)
-    assert vtime.sleeps == [0.5, 1.0, 2.0]
+    # half of min(8, 1 * 2**(n-1)), plus rand()=0.5 of the other half
+    assert vtime.sleeps == [0.75, 1.5, 3.0]
 
 
 async def test_gives_up_after_max_attempts(aiohttp_server, session, vtime):
@@ -101,7 +100,7 @@ async def test_429_retry_after_seconds_is_honoured(aiohttp_server, session, vtim
     script = Script((429, {"Retry-After": "7"}, {}))
     url = await serve(aiohttp_server, script)
     assert (await make_http(session, vtime).get(url)).ok
-    assert vtime.sleeps == [7.0]
+    assert vtime.sleeps == [7.5]  # and rand()=0.5 of min(1 s, base_delay) spread
 
 
 async def test_503_retry_after_http_date_is_honoured(aiohttp_server, session, vtime):
@@ -109,7 +108,7 @@ async def test_503_retry_after_http_date_is_honoured(aiohttp_server, session, vt
     script = Script((503, {"Retry-After": when}, {}))
     url = await serve(aiohttp_server, script)
     assert (await make_http(session, vtime).get(url)).ok
-    assert vtime.sleeps == [12.0]
+    assert vtime.sleeps == [12.5]
 
 
 async def test_retry_after_beyond_max_wait_raises_throttled(aiohttp_server, session, vtime):
@@ -159,7 +158,7 @@ async def test_attempt_timeout(aiohttp_server, session, vtime):
         return web.json_response({})
 
     url = await serve(aiohttp_server, slow)
-    http = make_http(session, vtime, policy=RetryPolicy(max_attempts=2, attempt_timeout=0.1))
+    http = make_http(session, vtime, policy=RetryPolicy(max_attempts=2), attempt_timeout=0.1)
     with pytest.raises(CrmUnavailable):
         await http.get(url)
     assert len(vtime.sleeps) == 1

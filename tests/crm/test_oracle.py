@@ -185,7 +185,7 @@ async def test_oauth_client_credentials_and_429(aiohttp_server, session, vtime):
     )
     fake.throttle(1, retry_after=4)
     assert await crm.search(SearchCriteria(phones=[JANE_PHONE]))
-    assert vtime.sleeps == [4.0]
+    assert vtime.sleeps == [4.125]  # the 4 s asked, plus rand()=0.5 of a 0.25 s spread
     request = fake.requests_to("/services/rest/connect/v1.4/queryResults")[-1]
     assert request.headers["Authorization"].startswith("Bearer tok_")
     fake.tokens.expire_all()

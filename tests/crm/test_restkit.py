@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.adapters.crm.http import RetryPolicy
 from bot.adapters.crm.restkit import (
     clean_value,
     nest,
@@ -15,6 +14,7 @@ from bot.adapters.crm.restkit import (
 )
 from bot.adapters.crm.zendesk import ZendeskCrm, ZendeskSettings
 from bot.services.crm import CrmUnavailable, SearchCriteria
+from bot.services.retry import RetryPolicy
 from tests.crm.fakes.base import Faults
 from tests.crm.fakes.zendesk import ZendeskFake
 
@@ -66,7 +66,8 @@ async def test_latency_beyond_attempt_timeout_is_unavailable(aiohttp_server, ses
             base_url=str(server.make_url("")), email="agent@example.com", api_token="zd-api-token"
         ),
         settings_id="zd",
-        policy=RetryPolicy(attempt_timeout=0.05, max_attempts=2),
+        policy=RetryPolicy(max_attempts=2),
+        attempt_timeout=0.05,
         clock=vtime.clock,
         sleep=vtime.sleep,
         rand=lambda: 0.5,

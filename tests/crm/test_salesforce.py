@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
-from bot.adapters.crm.http import CircuitBreaker, ResilientHttp, RetryPolicy
+from bot.adapters.crm.http import CircuitBreaker, ResilientHttp
 from bot.adapters.crm.salesforce import SalesforceClient, soql_like, soql_quote
 from bot.adapters.crm.tokens import (
     SalesforceClientCredentials,
@@ -25,6 +25,7 @@ from bot.services.crm import (
     RecordNotFound,
     SearchCriteria,
 )
+from bot.services.retry import RetryPolicy
 from tests.crm.conftest import RsaKeys, ServerFactory, VirtualTime
 from tests.crm.fakes.salesforce import FakeSalesforce
 

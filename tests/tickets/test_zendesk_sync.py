@@ -10,11 +10,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.adapters.crm.http import RetryPolicy
 from bot.adapters.crm.zendesk import ZendeskCrm, ZendeskSettings
 from bot.adapters.crm.zendesk_tickets import ZendeskExport
 from bot.adapters.tickets.sqlite import SqliteTicketArchive
 from bot.domain.tickets import MAX_COMMENT_CHARS, Agent, TicketChannel, TicketStatus
+from bot.services.retry import RetryPolicy
 from bot.services.ticketing.archive import TicketQuery
 from bot.services.ticketing.sync import TicketSync
 from tests.tickets.factories import NOW
@@ -71,6 +71,7 @@ async def zendesk(aiohttp_server: Callable[..., Any], tmp_path: Any) -> AsyncIte
                 clock=clock,
                 sleep=clock.sleep,
                 wall_clock=clock,
+                rand=lambda: 0.0,  # a Retry-After is waited as given, no spread
             )
             source = ZendeskExport(crm, sleep=clock.sleep, clock=clock, per_page=2)
             return TicketSync(archive, source, "demo-tenant", clock=clock.utc, **options)

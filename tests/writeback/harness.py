@@ -24,8 +24,9 @@ from bot.domain.records import CrmRecord, RecordRef
 from bot.services import keys, outbox
 from bot.services.context import Context
 from bot.services.crm import CrmClient, CrmThrottled, CrmUnavailable, SearchCriteria
+from bot.services.retry import RetryPolicy
 from bot.services.store import Store, create_model
-from bot.services.writeback import RetryPolicy, WritebackWorker
+from bot.services.writeback import WritebackWorker
 
 TENANT = "t-writeback"
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

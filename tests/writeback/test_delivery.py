@@ -13,8 +13,8 @@ from bot.domain.memorialization import FieldMapping, MemorializationMapping, Sou
 from bot.services import audit, keys, outbox
 from bot.services.audit import AuditQuery, Door
 from bot.services.outbox import OutboxStatus
+from bot.services.retry import RetryPolicy
 from bot.services.store import Store, put_model
-from bot.services.writeback import RetryPolicy
 from tests.writeback.harness import (
     ACCOUNT,
     CONTACT,
@@ -217,16 +217,6 @@ async def test_unlinked_and_open_interactions_enqueue_nothing(one_store: Store) 
         await store_due(ctx, interaction("call-2", events=(E.assigned, E.connected, E.ended))) == []
     )
     assert [k async for k in ctx.store.keys(keys.OUTBOX_DUE_PREFIX)] == []
-
-
-async def test_backoff_grows_and_is_jittered() -> None:
-    policy = RetryPolicy(base_delay=1.0, max_delay=30.0)
-    assert policy.delay(1, None, 1.0) == 1.0
-    assert policy.delay(3, None, 1.0) == 4.0
-    assert policy.delay(3, None, 0.0) == 2.0
-    assert policy.delay(10, None, 1.0) == 30.0
-    assert policy.delay(2, 7.0, 0.0) == 7.0  # Retry-After wins over the backoff
-    assert timedelta(seconds=policy.delay(1, 100.0, 0.0)) == timedelta(seconds=30)
 
 
 async def test_restart_resumes_pending_and_scheduled_retries(tmp_path: Path) -> None:

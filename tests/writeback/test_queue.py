@@ -15,8 +15,9 @@ from bot.adapters.storage.outbox_queue import AzureWorkQueue
 from bot.domain.memorialization import FieldMapping, MemorializationMapping, SourceField
 from bot.services import keys, outbox
 from bot.services.outbox import OutboxStatus
+from bot.services.retry import RetryPolicy
 from bot.services.store import put_model
-from bot.services.writeback import OutboxListener, RetryPolicy
+from bot.services.writeback import OutboxListener
 from bot.settings import Settings
 from bot.web.app import create_app
 from tests.azurite import Azurite

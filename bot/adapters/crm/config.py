@@ -21,7 +21,7 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from bot.adapters.crm.credentials import TokenProvider
-from bot.adapters.crm.http import ResilientHttp, RetryPolicy
+from bot.adapters.crm.http import ResilientHttp
 from bot.adapters.crm.rest import TIMELINE_PLACEHOLDERS, UPDATE_PLACEHOLDERS, RestCall
 from bot.adapters.crm.tokens import (
     TokenCacheHooks,
@@ -261,7 +261,7 @@ def http_for(config: CrmConfig, ctx: BuildContext, **kwargs: object) -> Resilien
         ctx.session,
         name=config.display_name,
         max_concurrency=config.max_concurrency,
-        policy=RetryPolicy(attempt_timeout=config.request_timeout),
+        attempt_timeout=config.request_timeout,
         clock=ctx.clock,
         **kwargs,  # type: ignore[arg-type]
     )

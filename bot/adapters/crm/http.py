@@ -8,7 +8,8 @@ Each adapter owns one :class:`ResilientHttp` per CRM configuration, wrapping the
   :class:`CircuitBreaker` is open (it opens after N consecutive failed attempts and lets
   one probe through after a cool-down);
 * sends the request with a per-attempt timeout, never beyond the caller's deadline;
-* retries connect errors, timeouts, 5xx and 429 with exponential backoff and full jitter,
+* retries connect errors, timeouts, 5xx and 429 by the one retry policy
+  (:data:`bot.services.retry.CRM_CALLS`: exponential backoff with equal jitter),
   honouring ``Retry-After`` (delta-seconds or HTTP date) on 429/503. A ``Retry-After``
   longer than :attr:`RetryPolicy.max_retry_after`, or one that would end past the
   caller's deadline, raises :class:`~bot.services.crm.CrmThrottled` at once with its
@@ -49,13 +50,12 @@ from bot.services.crm import (
     NotSupported,
     RecordNotFound,
 )
-from bot.services.retry import parse_retry_after
+from bot.services.retry import CRM_CALLS, Random, RetryPolicy, parse_retry_after
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
-Random = Callable[[], float]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -84,26 +84,9 @@ default treats otherwise (Salesforce's 403 REQUEST_LIMIT_EXCEEDED -> CrmThrottle
 """
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 4
-    """Attempts per call, the first one included."""
-    base_delay: float = 0.25
-    max_delay: float = 8.0
-    """Cap of the exponential backoff before jitter."""
-    max_retry_after: float = 30.0
-    """Longest ``Retry-After`` waited inside a call; longer ones raise CrmThrottled."""
-    attempt_timeout: float = 10.0
-    """Seconds one attempt may take (connect + answer)."""
-    total_timeout: float = 30.0
-    """Default deadline of a call, all attempts and waits included."""
-    retry_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
-    unsafe_retry_statuses: frozenset[int] = frozenset({429, 503})
-    """What may be retried for POST/PATCH: answers where the CRM did not act."""
-
-    def backoff(self, attempt: int, rand: Random) -> float:
-        """Full jitter: uniform in [0, min(max_delay, base * 2**attempt)]."""
-        return rand() * min(self.max_delay, self.base_delay * (2.0**attempt))
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+UNSAFE_RETRY_STATUSES = frozenset({429, 503})
+"""What may be retried for POST/PATCH: answers where the CRM did not act."""
 
 
 class BreakerState(enum.Enum):
@@ -193,7 +176,9 @@ class ResilientHttp:
         name: str,
         auth: TokenProvider | None = None,
         error_mapper: ErrorMapper | None = None,
-        policy: RetryPolicy | None = None,
+        policy: RetryPolicy = CRM_CALLS,
+        attempt_timeout: float = 10.0,
+        total_timeout: float = 30.0,
         breaker: CircuitBreaker | None = None,
         max_concurrency: int = 8,
         default_headers: Mapping[str, str] | None = None,
@@ -206,7 +191,11 @@ class ResilientHttp:
         self.name = name
         self.auth = auth
         self.error_mapper = error_mapper
-        self.policy = policy or RetryPolicy()
+        self.policy = policy
+        self.attempt_timeout = attempt_timeout
+        """Seconds one attempt may take (connect + answer)."""
+        self.total_timeout = total_timeout
+        """Default deadline of a call, all attempts and waits included."""
         self.breaker = breaker or CircuitBreaker(clock=clock)
         self.semaphore = asyncio.Semaphore(max_concurrency)
         self.default_headers = dict(default_headers or {})
@@ -257,17 +246,17 @@ class ResilientHttp:
         """One logical request, retried under the policy.
 
         ``deadline`` is an absolute time on this caller's clock (default: now +
-        ``policy.total_timeout``). ``idempotent`` overrides the method's default for
+        ``total_timeout``). ``idempotent`` overrides the method's default for
         retry purposes. With ``raise_for_status=False`` non-2xx answers that are not
         retried are returned instead of raised.
         """
         method = method.upper()
         policy = self.policy
         if deadline is None:
-            deadline = self.clock() + policy.total_timeout
+            deadline = self.clock() + self.total_timeout
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
-        retryable = policy.retry_statuses if idempotent else policy.unsafe_retry_statuses
+        retryable = RETRY_STATUSES if idempotent else UNSAFE_RETRY_STATUSES
         reauthenticated = False
         attempt = 0
         while True:
@@ -293,7 +282,7 @@ class ResilientHttp:
                     json_body,
                     form,
                     send_headers,
-                    min(policy.attempt_timeout, remaining),
+                    min(self.attempt_timeout, remaining),
                 )
             except (TimeoutError, aiohttp.ClientConnectionError) as exc:
                 self.breaker.record_failure()
@@ -306,12 +295,12 @@ class ResilientHttp:
                     type(exc).__name__,
                 )
                 failure: CrmError = CrmUnavailable(f"{self.name} unavailable, retrying")
-                wait = policy.backoff(attempt, self.rand)
                 attempt += 1
+                wait = policy.backoff(attempt, self.rand)
                 # A timeout or dropped connection may come after the CRM acted on the
                 # request: only idempotent ones are resent; others only if never connected.
                 safe = idempotent or isinstance(exc, aiohttp.ClientConnectorError)
-                if not safe or attempt >= policy.max_attempts or self.clock() + wait >= deadline:
+                if not safe or policy.exhausted(attempt) or self.clock() + wait >= deadline:
                     raise failure from exc
                 await self.sleep(wait)
                 continue
@@ -345,19 +334,20 @@ class ResilientHttp:
                     )
                 attempt += 1
                 if retry_after is not None:
+                    wait = policy.delay(attempt, retry_after, self.rand)
                     if (
-                        retry_after > policy.max_retry_after
-                        or self.clock() + retry_after > deadline
-                        or attempt >= policy.max_attempts
+                        not policy.honours(retry_after)
+                        or self.clock() + wait > deadline
+                        or policy.exhausted(attempt)
                     ):
                         raise CrmThrottled(
                             f"{self.name} is busy, try again in {retry_after:.0f} s",
                             retry_after=retry_after,
                         )
-                    await self.sleep(retry_after)
+                    await self.sleep(wait)
                     continue
-                wait = policy.backoff(attempt - 1, self.rand)
-                if attempt < policy.max_attempts and self.clock() + wait < deadline:
+                wait = policy.backoff(attempt, self.rand)
+                if not policy.exhausted(attempt) and self.clock() + wait < deadline:
                     await self.sleep(wait)
                     continue
             if not raise_for_status:

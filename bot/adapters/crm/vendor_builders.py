@@ -34,7 +34,6 @@ from bot.adapters.crm.config import (
     OAuthClientCredentialsAuth,
 )
 from bot.adapters.crm.freshdesk import FreshdeskCrm, FreshdeskSettings
-from bot.adapters.crm.http import RetryPolicy
 from bot.adapters.crm.kustomer import DEFAULT_API_URL, KustomerCrm, KustomerSettings
 from bot.adapters.crm.oracle import OracleCrm, OracleSettings
 from bot.adapters.crm.rest import RestCrm, RestSettings
@@ -60,7 +59,7 @@ def _base_url(config: CrmConfig) -> str:
 def _http_options(config: CrmConfig, ctx: BuildContext) -> dict[str, Any]:
     return {
         "max_concurrency": config.max_concurrency,
-        "policy": RetryPolicy(attempt_timeout=config.request_timeout),
+        "attempt_timeout": config.request_timeout,
         "clock": ctx.clock,
     }
 

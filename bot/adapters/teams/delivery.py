@@ -2,7 +2,8 @@
 
 The first delivery posts a message and records its activity id; later ones update that
 message in place. Sends to one conversation are paced under Teams' per-conversation
-limit, and a 429 is retried after the Retry-After Teams asks for.
+limit, and a 429 is retried by the one retry policy (:data:`bot.services.retry.TEAMS_SENDS`),
+after the Retry-After Teams asks for.
 
 A card goes straight to the conversation's :class:`~bot.adapters.teams.connector.Connector`,
 addressed from the stored conversation reference as ``continue_conversation`` would
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -25,7 +27,7 @@ from bot.adapters.teams import conversations
 from bot.adapters.teams.clients import ReusingClients
 from bot.domain.interactions import Interaction
 from bot.services import keys
-from bot.services.retry import parse_retry_after
+from bot.services.retry import TEAMS_SENDS, Random, RetryPolicy, parse_retry_after
 from bot.services.store import AlreadyExists, Store, create_model, read_model, update
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SEND_INTERVAL = 1 / 7  # Teams allows about 7 messages a second per conversation
-MAX_RETRY_AFTER = 10.0
 
 
 class PostedCard(BaseModel):
@@ -41,38 +42,56 @@ class PostedCard(BaseModel):
     activity_id: str | None = None
 
 
-def _status_and_retry_after(error: Exception) -> tuple[int | None, float | None]:
+def _status_and_retry_after(error: Exception, now_epoch: float) -> tuple[int | None, float | None]:
     response = getattr(error, "response", None)
     status = getattr(response, "status_code", None) or getattr(response, "status", None)
     headers = getattr(response, "headers", None) or {}
-    return status, parse_retry_after(headers.get("Retry-After"), time.time())
+    return status, parse_retry_after(headers.get("Retry-After"), now_epoch)
 
 
 class Pacer:
-    """Spaces calls to one conversation at least ``interval`` seconds apart."""
+    """Spaces calls to one conversation at least ``interval`` seconds apart, and retries
+    a call Teams throttled (429) by ``policy``.
 
-    def __init__(self, interval: float = SEND_INTERVAL) -> None:
+    Clocks, sleep and the random draw are injectable, so tests run without waiting."""
+
+    def __init__(
+        self,
+        interval: float = SEND_INTERVAL,
+        *,
+        policy: RetryPolicy = TEAMS_SENDS,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Random = random.random,
+    ) -> None:
         self._interval = interval
+        self._policy = policy
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._sleep = sleep
+        self._rand = rand
         self._next: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def run(self, conversation_id: str, call: Callable[[], Awaitable[T]]) -> T:
         lock = self._locks.setdefault(conversation_id, asyncio.Lock())
         async with lock:
-            wait = self._next.get(conversation_id, 0.0) - time.monotonic()
+            wait = self._next.get(conversation_id, 0.0) - self._clock()
             if wait > 0:
-                await asyncio.sleep(wait)
-            for attempt in range(4):
+                await self._sleep(wait)
+            attempts = 0
+            while True:
+                attempts += 1
                 try:
                     return await call()
                 except Exception as error:
-                    status, retry_after = _status_and_retry_after(error)
-                    if status != 429 or attempt == 3:
+                    status, retry_after = _status_and_retry_after(error, self._wall_clock())
+                    if status != 429 or self._policy.exhausted(attempts):
                         raise
-                    await asyncio.sleep(min(retry_after or 2.0**attempt, MAX_RETRY_AFTER))
+                    await self._sleep(self._policy.delay(attempts, retry_after, self._rand))
                 finally:
-                    self._next[conversation_id] = time.monotonic() + self._interval
-            raise AssertionError("unreachable")
+                    self._next[conversation_id] = self._clock() + self._interval
 
 
 class TeamsDelivery:
