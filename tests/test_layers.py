@@ -56,9 +56,6 @@ KNOWN_EXCEPTIONS: dict[str, tuple[str, ...]] = {
     # The typed card view reads write-back outcomes (services.outbox), so it stays a
     # service for now, and the customer card template reads it from there.
     "bot.adaptive_cards.customer_card": ("bot.services.card_view",),
-    # `crmcard package` lives with the manifest it builds and opens the store (through the
-    # composition root) to list the tenant's CRM hosts as link domains.
-    "bot.adapters.teams.app_package": ("bot.composition",),
     # A build-time tool: extracts the card templates' strings into the catalogues.
     "bot.i18n.extract": ("bot.adaptive_cards.template",),
 }

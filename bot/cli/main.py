@@ -12,8 +12,18 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from bot.adapters.teams import app_package
-from bot.cli import cards, crm, keys, outbox, routing, subjects, tenants, tickets, workflows
+from bot.cli import (
+    cards,
+    crm,
+    keys,
+    outbox,
+    package,
+    routing,
+    subjects,
+    tenants,
+    tickets,
+    workflows,
+)
 from bot.observability import logs
 from bot.settings import Settings
 
@@ -108,9 +118,7 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--api-key", default="demo-key")
     sim.set_defaults(run=simulate)
 
-    package = commands.add_parser("package", help="build the sideloadable Teams app zip")
-    app_package.add_arguments(package)
-    package.set_defaults(run=app_package.package_command)
+    package.add_parser(commands)
     crm.add_parser(commands)
     outbox.add_parser(commands)
     workflows.add_parser(commands)

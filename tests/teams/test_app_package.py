@@ -18,11 +18,10 @@ from bot.adapters.teams.app_package import (
     SCHEMA_VERSION,
     AppPackageError,
     ManifestSchemaError,
-    add_arguments,
     build_app_package,
-    package_command,
     validate_manifest,
 )
+from bot.cli.package import add_arguments, package_command
 
 BOT_ID = "11111111-2222-4333-8444-555555555555"
 SSO_ID = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
