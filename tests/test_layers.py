@@ -56,8 +56,6 @@ KNOWN_EXCEPTIONS: dict[str, tuple[str, ...]] = {
     # The typed card view reads write-back outcomes (services.outbox), so it stays a
     # service for now, and the customer card template reads it from there.
     "bot.adaptive_cards.customer_card": ("bot.services.card_view",),
-    # A build-time tool: extracts the card templates' strings into the catalogues.
-    "bot.i18n.extract": ("bot.adaptive_cards.template",),
 }
 
 BOTBUILDER_HOME = "bot.adapters.teams"

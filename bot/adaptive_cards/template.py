@@ -24,14 +24,11 @@ from typing import Any
 
 from bot.errors import ServerError
 from bot.i18n import translations
+from bot.i18n.card_texts import translated
 
 CARDS_DIR = Path(__file__).resolve().parents[2] / "cards"
 
 _EXPRESSION = re.compile(r"\$\{([^}]*)\}")
-TRANSLATED_KEYS = frozenset(
-    {"text", "title", "label", "tooltip", "errorMessage", "placeholder", "altText", "fallbackText"}
-)
-
 Scope = dict[str, Any]
 Part = Callable[[Scope], list[Any]]
 Getter = Callable[[Scope], Any]
@@ -62,36 +59,7 @@ def load(name: str, language: str = "en") -> Template:
     if language == "en":
         return Template(source(name))
     gettext = translations(language).gettext
-    return Template(_translated(source(name), gettext))
-
-
-def is_message(key: str, value: Any) -> bool:
-    """Whether ``value`` under ``key`` is text for a person: a message id to translate."""
-    return (
-        key in TRANSLATED_KEYS
-        and isinstance(value, str)
-        and any(c.isalpha() for c in _EXPRESSION.sub("", value))
-    )
-
-
-def messages(node: Any) -> list[str]:
-    """Every message id of a template, in order."""
-    if isinstance(node, dict):
-        found = [v for k, v in node.items() if is_message(k, v)]
-        return found + [m for v in node.values() for m in messages(v)]
-    if isinstance(node, list):
-        return [m for item in node for m in messages(item)]
-    return []
-
-
-def _translated(node: Any, gettext: Callable[[str], str]) -> Any:
-    if isinstance(node, dict):
-        return {
-            k: gettext(v) if is_message(k, v) else _translated(v, gettext) for k, v in node.items()
-        }
-    if isinstance(node, list):
-        return [_translated(item, gettext) for item in node]
-    return node
+    return Template(translated(source(name), gettext))
 
 
 def render(template: Template | Any, data: Any) -> Any:

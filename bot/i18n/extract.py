@@ -13,6 +13,7 @@ from pathlib import Path
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
+from bot.i18n.card_texts import messages
 from bot.i18n.catalogues import LANGUAGES, po_path
 from bot.i18n.manifest import localizable
 
@@ -35,9 +36,12 @@ def code_messages() -> dict[str, str | None]:
 
 
 def template_messages() -> dict[str, str | None]:
-    from bot.adaptive_cards.template import messages, source
-
-    return {m: None for path in sorted(CARDS.glob("*.json")) for m in messages(source(path.stem))}
+    """The card templates' texts (``cards/*.json``)."""
+    return {
+        m: None
+        for path in sorted(CARDS.glob("*.json"))
+        for m in messages(json.loads(path.read_text()))
+    }
 
 
 def manifest_messages() -> dict[str, str | None]:

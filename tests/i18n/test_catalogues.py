@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from babel.messages.pofile import read_po
 
-from bot.adaptive_cards.template import TRANSLATED_KEYS
 from bot.i18n import AgentLocale, localize, negotiate, nt, t, translations
+from bot.i18n.card_texts import TRANSLATED_KEYS
 from bot.i18n.catalogues import po_path
 from bot.i18n.extract import all_messages, missing
 
