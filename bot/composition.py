@@ -79,14 +79,16 @@ class Parts:
     """The ticket archive and its sync from the ticketing CRMs."""
 
 
-def assemble(settings: Settings, store: Store | None = None) -> Parts:
-    """The parts for ``settings``; ``store`` replaces the configured one (tests)."""
+def assemble(
+    settings: Settings, store: Store | None = None, live: LiveCards | None = None
+) -> Parts:
+    """The parts for ``settings``; ``store`` and ``live`` replace the configured ones (tests)."""
     box = secret_box(settings)  # refuses to start with the Blob store and no key
     store = store or open_store(settings)
     adapter = create_adapter(settings)
     # Open tabs hear about every card change, however it was made; changes made by other
     # instances are seen by watching the store while a tab of that agent is open here.
-    live = LiveCards(watch_seconds=settings.live_watch_seconds)
+    live = live or LiveCards(watch_seconds=settings.live_watch_seconds)
     crm_configs = CrmConfigs(store, box, url_policy=settings.crm_url_policy)
     agent_tokens = AgentTokens(settings, store, box)
     crms = StoreDirectory(crm_configs, always=demo_crms(settings), agent_tokens=agent_tokens)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,11 +80,17 @@ class FakeConnector:
 
     async def wait_for(self, count: int, timeout: float = 5.0) -> list[Sent]:
         """Wait until at least ``count`` activities have arrived."""
+        return await self.wait_until(lambda sent: len(sent) >= count, timeout)
 
-        async def enough() -> None:
-            while len(self.sent) < count:
+    async def wait_until(
+        self, condition: Callable[[list[Sent]], bool], timeout: float = 5.0
+    ) -> list[Sent]:
+        """Wait, woken by each arrival, until ``condition`` holds for the activities sent."""
+
+        async def met() -> None:
+            while not condition(self.sent):
                 self._arrived.clear()
                 await self._arrived.wait()
 
-        await asyncio.wait_for(enough(), timeout)
+        await asyncio.wait_for(met(), timeout)
         return self.sent

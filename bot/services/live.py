@@ -25,7 +25,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -62,11 +62,13 @@ class Subscription:
         self._ready.set()
 
     async def next(self, timeout: float) -> str | None:
-        """The next payload, or None when ``timeout`` passes first (time for a heartbeat)."""
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        except TimeoutError:
-            return None
+        """The next payload, or None when ``timeout`` passes first (time for a heartbeat);
+        one already there is taken at once, even with no ``timeout`` at all."""
+        if not self._ready.is_set():
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                return None
         self._ready.clear()
         payload, self._latest = self._latest, None
         return payload
@@ -138,10 +140,16 @@ class LiveCards:
 
     ``watch_seconds``: how often an agent with open subscriptions has its card sources
     checked in the store for changes made by other instances; ``None``: never (one
-    instance, or tests of the hub alone).
+    instance, or tests of the hub alone). ``sleep`` is how a watcher waits between two
+    looks (tests drive the watchers by hand through it).
     """
 
-    def __init__(self, watch_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        watch_seconds: float | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._ctx: Context | None = None
         self._subscribers: dict[Key, set[Subscription]] = {}
         self._last: dict[Key, str] = {}
@@ -149,6 +157,7 @@ class LiveCards:
         self._dirty: set[Key] = set()
         self._watch_seconds = watch_seconds
         self._watchers: dict[Key, _Watcher] = {}
+        self._sleep = sleep
         self._closed = False
 
     def bind(self, ctx: Context) -> None:
@@ -207,6 +216,11 @@ class LiveCards:
             if watcher is not None and watcher.task is not None:
                 watcher.task.cancel()
 
+    async def settled(self) -> None:
+        """Return once no rendering is under way (every change told so far is sent)."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
     async def close(self) -> None:
         """End every stream and stop watching the store (shutdown; safe to call again)."""
         self._closed = True
@@ -238,7 +252,7 @@ class LiveCards:
     async def _poll(self, key: Key, watcher: _Watcher) -> None:
         assert self._watch_seconds is not None
         while self._watchers.get(key) is watcher:
-            await asyncio.sleep(self._watch_seconds)
+            await self._sleep(self._watch_seconds)
             try:
                 if await watcher.look(self.ctx.store):
                     self.changed(*key)

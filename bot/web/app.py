@@ -19,6 +19,7 @@ from bot.adapters.teams.sdk import close_adapter
 from bot.composition import assemble
 from bot.services import merge
 from bot.services.late_crm_answers import drain
+from bot.services.live import LiveCards
 from bot.services.store import Store
 from bot.services.ticketing.ticketing import stop as stop_ticketing
 from bot.settings import Settings
@@ -62,11 +63,14 @@ def announce_demo(settings: Settings) -> None:
         log.warning("DEMO SETTING IN PRODUCTION: %s. Turn it off unless you mean it.", warning)
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> web.Application:
-    """The web server: the composition root's parts behind crmcard's routes."""
+def create_app(
+    settings: Settings | None = None, store: Store | None = None, live: LiveCards | None = None
+) -> web.Application:
+    """The web server: the composition root's parts behind crmcard's routes (``store`` and
+    ``live`` replace the configured ones, for tests)."""
     settings = settings or Settings()
     announce_demo(settings)
-    parts = assemble(settings, store)
+    parts = assemble(settings, store, live)
     settings, ctx, writeback, queue = parts.settings, parts.ctx, parts.writeback, parts.queue
     # problems first: every error below it, aiohttp's own included, answers problem+json
     app = web.Application(client_max_size=256 * 1024, middlewares=[observe, problems, tenant_gate])

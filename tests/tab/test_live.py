@@ -23,7 +23,7 @@ class CountingLive(LiveCards):
 
     async def current(self, tenant_id: str, agent_id: str) -> dict[str, Any]:
         self.renders += 1
-        await asyncio.sleep(0.01)  # a rendering takes a moment
+        await asyncio.sleep(0)  # a rendering lets other tasks run, as a store read does
         return {"interactionId": "i", "revision": self.version, "card": {"v": self.version}}
 
 
@@ -35,21 +35,18 @@ async def test_a_burst_of_changes_renders_a_few_times_and_sends_the_latest() -> 
     for version in range(1, 51):
         live.version = version
         live.changed("t", "a")
-    for _ in range(100):
-        await asyncio.sleep(0.01)
-        if not live._running:
-            break
+    await live.settled()
     assert live.renders - renders_before <= 3
     payload = await subscription.next(1)
     assert payload is not None and '"revision":50' in payload
-    assert await subscription.next(0.05) is None  # nothing queued behind the latest
+    assert await subscription.next(0) is None  # nothing queued behind the latest
 
 
 async def test_changes_nobody_watches_render_nothing() -> None:
     live = CountingLive()
     live.changed("t", "a")
     live.store_written("tenants/t/agents/a/inbox", b"{}")
-    await asyncio.sleep(0.02)
+    await live.settled()
     assert live.renders == 0
 
 
@@ -58,8 +55,9 @@ async def test_unchanged_cards_are_not_sent_again() -> None:
     subscription = await live.subscribe("t", "a")
     await subscription.next(1)
     live.changed("t", "a")
-    await asyncio.sleep(0.05)
-    assert await subscription.next(0.05) is None
+    await live.settled()
+    assert live.renders == 2  # rendered again, and found the same card
+    assert await subscription.next(0) is None
 
 
 async def test_closing_ends_every_subscription() -> None:

@@ -3,7 +3,8 @@
 A tab's event stream is served by one instance; the change may be made through another
 (an interaction event, a click in Teams). The serving instance watches the agent's card
 sources in the store while that tab is open: one watcher per agent, stopped when the
-last tab closes.
+last tab closes. The watchers' wait between two looks is in the tests' hands
+(:class:`Ticks`): a test says when they look, instead of sleeping and hoping they did.
 """
 
 from __future__ import annotations
@@ -66,12 +67,49 @@ class CountingStore:
         await self.inner.close()
 
 
+class Ticks:
+    """The watchers' sleep: a watcher waits in it until the test calls :meth:`tick`."""
+
+    def __init__(self) -> None:
+        self._changed = asyncio.Condition()
+        self._round = 0
+        self.asleep = 0
+        """Watchers waiting for the next tick."""
+        self.naps = 0
+        """Waits begun so far: one when a watcher starts, one after each of its looks."""
+
+    async def sleep(self, seconds: float) -> None:
+        async with self._changed:
+            self.asleep += 1
+            self.naps += 1
+            self._changed.notify_all()
+            started = self._round
+            try:
+                await self._changed.wait_for(lambda: self._round != started)
+            finally:
+                self.asleep -= 1
+
+    async def tick(self, watchers: int = 1) -> None:
+        """Let ``watchers`` sleeping watchers look once; return when they are asleep again
+        (fails after 5 s if fewer are asleep or some never return to sleep)."""
+        async with asyncio.timeout(5), self._changed:
+            await self._changed.wait_for(lambda: self.asleep >= watchers)
+            naps = self.naps
+            self._round += 1
+            self._changed.notify_all()
+            await self._changed.wait_for(lambda: self.naps >= naps + watchers)
+
+
 @asynccontextmanager
-async def two_instances(settings: Settings) -> AsyncIterator[tuple[Client, Client, CountingStore]]:
-    """Instances A and B on one store; B's store reads are counted."""
+async def two_instances(
+    settings: Settings, ticks: Ticks | None = None
+) -> AsyncIterator[tuple[Client, Client, CountingStore]]:
+    """Instances A and B on one store; B's store reads are counted, and B's watchers wait
+    for ``ticks`` (without: they look every ``WATCH`` seconds)."""
     settings = settings.model_copy(update={"live_watch_seconds": WATCH})
     counted = CountingStore(open_store(settings))
-    app_b = create_app(settings, store=counted)
+    live = LiveCards(WATCH, sleep=ticks.sleep) if ticks is not None else None
+    app_b = create_app(settings, store=counted, live=live)
     app_b[HEARTBEAT_SECONDS] = WATCH  # B notices a closed tab at its next heartbeat
     clients = [TestClient(TestServer(create_app(settings))), TestClient(TestServer(app_b))]
     for client in clients:
@@ -133,27 +171,27 @@ async def test_a_record_linked_in_teams_through_a_reaches_a_tab_on_b(
 async def test_the_watcher_stops_when_the_last_tab_closes(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    async with two_instances(_settings("local", tmp_path, request)) as (a, b, counted):
+    ticks = Ticks()
+    async with two_instances(_settings("local", tmp_path, request), ticks) as (a, b, counted):
         await start_call(a)
         live = b.app[LIVE]
         async with b.get("/api/tab/events") as stream:
             await next_card(stream)
             assert live.watcher_count() == 1
             reads = counted.reads[INBOX]
-            await asyncio.sleep(WATCH * 4)
-            assert counted.reads[INBOX] > reads, "an open tab is watched"
+            await ticks.tick()
+            assert counted.reads[INBOX] == reads + 1, "an open tab is watched"
         await eventually(lambda: live.subscriber_count("demo-tenant", AGENT) == 0)
         assert live.watcher_count() == 0
-        await asyncio.sleep(WATCH)  # a read already under way when it stopped may finish
-        reads = counted.reads[INBOX]
-        await asyncio.sleep(WATCH * 6)
-        assert counted.reads[INBOX] == reads, "nobody watches once the tab is closed"
+        # nobody watches once the tab is closed: its watcher was stopped in its sleep
+        await eventually(lambda: ticks.asleep == 0)
 
 
 async def test_one_watcher_however_many_tabs_an_agent_has_open(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    async with two_instances(_settings("local", tmp_path, request)) as (a, b, counted):
+    ticks = Ticks()
+    async with two_instances(_settings("local", tmp_path, request), ticks) as (a, b, counted):
         await start_call(a)
         live = b.app[LIVE]
         streams = [await b.get("/api/tab/events") for _ in range(4)]
@@ -163,14 +201,15 @@ async def test_one_watcher_however_many_tabs_an_agent_has_open(
             assert live.subscriber_count("demo-tenant", AGENT) == 4
             assert live.watcher_count() == 1
             reads = counted.reads[INBOX]
-            window = 0.5
-            await asyncio.sleep(window)
-            looks = counted.reads[INBOX] - reads
-            assert 1 <= looks <= window / WATCH + 2, looks  # one watcher's pace, not four
+            for _ in range(5):
+                await ticks.tick()
+            assert ticks.asleep == 1
+            assert counted.reads[INBOX] - reads == 5  # one watcher's looks, not four
 
             # A change through A is still seen once by every tab on B.
             payload_a = await start_call(a, "call-2")
             assert payload_a
+            await ticks.tick()
             for stream in streams:
                 update = await next_card(stream)
                 while update["interactionId"] != "call-2":
@@ -184,24 +223,24 @@ async def test_one_watcher_however_many_tabs_an_agent_has_open(
 async def test_app_cleanup_stops_the_watchers(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    async with two_instances(_settings("local", tmp_path, request)) as (_, b, counted):
+    ticks = Ticks()
+    async with two_instances(_settings("local", tmp_path, request), ticks) as (_, b, _):
         live = b.app[LIVE]
         stream = await b.get("/api/tab/events")
         await next_card(stream)
         assert live.watcher_count() == 1
+        await ticks.tick()  # watching
         await b.server.close()  # runs the app's shutdown and cleanup with the tab open
         assert live.watcher_count() == 0
-        reads = sum(counted.reads.values())
-        await asyncio.sleep(WATCH * 4)
-        assert sum(counted.reads.values()) == reads
+        assert ticks.asleep == 0, "the watcher was stopped, not left asleep"
         stream.close()
 
 
 class RenderCounting(LiveCards):
     """Renders the inbox document itself, and counts renderings."""
 
-    def __init__(self) -> None:
-        super().__init__(watch_seconds=WATCH)
+    def __init__(self, ticks: Ticks) -> None:
+        super().__init__(watch_seconds=WATCH, sleep=ticks.sleep)
         self.renders = 0
 
     async def current(self, tenant_id: str, agent_id: str) -> dict[str, Any]:
@@ -216,26 +255,36 @@ def inbox(*ids: str) -> bytes:
 
 async def test_only_an_etag_change_made_elsewhere_causes_a_rendering(tmp_path: Path) -> None:
     inner = LocalStore(tmp_path / "state.sqlite3")
-    live = RenderCounting()
+    ticks = Ticks()
+    live = RenderCounting(ticks)
     observed = ObservedStore(inner, live)
     live.bind(cast(Any, SimpleNamespace(store=observed)))
+
+    async def look(times: int = 1) -> None:
+        for _ in range(times):
+            await ticks.tick()
+        await live.settled()
+
     try:
         subscription = await live.subscribe("demo-tenant", AGENT)
         assert await subscription.next(1) is not None
-        await asyncio.sleep(WATCH * 4)
+        await look(4)
         assert live.renders == 1, "a quiet store is watched without rendering"
 
         etag = await inner.create(INBOX, inbox("call-1"))  # another instance writes
-        await eventually(lambda: live.renders == 2)
+        await look()
+        assert live.renders == 2
         assert "call-1" in (await subscription.next(1) or "")
 
         await inner.create(keys.interaction("demo-tenant", "call-1"), b"{}")  # and again
-        await eventually(lambda: live.renders == 3)
+        await look()
+        assert live.renders == 3
 
         await observed.replace(INBOX, inbox("call-0", "call-1"), etag)  # this instance writes
-        await eventually(lambda: live.renders == 4)
+        await live.settled()
+        assert live.renders == 4
         assert "call-0" in (await subscription.next(1) or "")
-        await asyncio.sleep(WATCH * 4)
+        await look(4)
         assert live.renders == 4, "the watcher does not report this instance's own write"
     finally:
         await live.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -78,15 +77,13 @@ async def test_tab_shows_card_links_on_click_and_follows_the_bot(
             # Click a link button: it turns into the linked state, and Teams hears of it.
             linked = page.get_by_role("button", name="Linked", exact=True)
             before = await linked.count()
-            sent_before = len(fake.cards())
+            sent_before = len(fake.sent)
             await page.get_by_role("button", name="Link", exact=True).first.click()
             await expect(linked).to_have_count(before + 1)
-            for _ in range(100):  # the tab may hear of it (live) before Teams is updated
-                if any(s.method == "PUT" for s in fake.cards()[sent_before:]):
-                    break
-                await asyncio.sleep(0.02)
-            else:
-                raise AssertionError("the Teams message was not updated")
+            # the tab may hear of it (live) before Teams is updated
+            await fake.wait_until(
+                lambda sent: any(s.method == "PUT" and s.card for s in sent[sent_before:])
+            )
 
             # A change made through the bot (Refresh in the Teams chat) appears live.
             assert "Pianoforte delivery delayed" not in await card.inner_text()
