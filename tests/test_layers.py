@@ -53,9 +53,6 @@ KNOWN_EXCEPTIONS: dict[str, tuple[str, ...]] = {
     # these are the services that import an adapter; nothing else may join them.
     "bot.services.crm_configs": ("bot.adapters.crm.config", "bot.adapters.crm.url_policy"),
     "bot.services.ticketing.ticketing": ("bot.adapters.crm.config",),
-    # The typed card view reads write-back outcomes (services.outbox), so it stays a
-    # service for now, and the customer card template reads it from there.
-    "bot.adaptive_cards.customer_card": ("bot.services.card_view",),
 }
 
 BOTBUILDER_HOME = "bot.adapters.teams"

@@ -1,7 +1,9 @@
 """The customer card as Adaptive Card JSON, always small enough for Teams.
 
-Teams refuses messages over 28 KB; the card is rendered, measured, and paged further
-("show more") until it fits well under that, whatever the contact's record count.
+:class:`CustomerCardView` is the typed data the ``customer_card`` template is filled
+from (built from an interaction by :mod:`bot.services.card_view`). Teams refuses messages
+over 28 KB; the card is rendered, measured, and paged further ("show more") until it fits
+well under that, whatever the contact's record count.
 """
 
 from __future__ import annotations
@@ -9,17 +11,95 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from bot.adaptive_cards.template import load
-from bot.i18n import ENGLISH, AgentLocale, localize
-from bot.services.card_view import (
-    CustomerCardView,
-    SectionView,
-    more_children_text,
-    show_more_text,
-)
+from bot.i18n import ENGLISH, AgentLocale, localize, nt
 
 MAX_CARD_BYTES = 24_000
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class FieldView(_View):
+    label: str
+    value: str
+
+
+class RecordView(_View):
+    key: str
+    title: str
+    type_line: str = Field(
+        "", description="record type, its CRM when several are connected, the CRM's subtitle"
+    )
+    url: str | None = None
+    open_text: str = Field("", description="'Open in <CRM>'")
+    linked: bool
+    can_expand: bool = Field(description="may be expanded: key fields and related records")
+    expanded: bool = False
+    details: list[FieldView] = Field(default_factory=list, description="key fields (expanded)")
+    children: list[RecordView] = Field(default_factory=list)
+    more_children: int = 0
+    more_children_text: str = ""
+    answer: str = Field("", description="the answer to the agent's click on this record")
+    actions: bool = Field(True, description="link/unlink offered (the interaction is open)")
+
+
+class SectionView(_View):
+    id: str
+    title: str
+    records: list[RecordView]
+    hidden: int = Field(0, description="records left out by paging ('show more')")
+    show_more_text: str = ""
+    empty_text: str
+    refreshable: bool = False
+
+
+class CustomerCardView(_View):
+    language: str = "en"
+    icons: str = Field("/icons", description="base URL of the action icons crmcard serves")
+    interaction_id: str
+    rev: int
+    card_id: str
+    contact_name: str
+    channel: str
+    state: str
+    queue: str
+    contact_fields: list[FieldView]
+    sections: list[SectionView]
+    related_loaded: bool
+    is_open: bool
+    notices: list[str]
+    problems: list[str]
+    crm_connected: bool
+    refresh_user_ids: list[str]
+    writeback: list[str] = Field(
+        default_factory=list, description="write-back outcome that went well: written, writing"
+    )
+    writeback_failed: list[str] = Field(
+        default_factory=list, description="write-back outcome that did not: not written, retrying"
+    )
+    completed_text: str = Field("", description="read-only card: 'Completed, written to ...'")
+    routed: str = Field("", description="IVR routing: queue · skills · tier (screen pop)")
+    has_workflows: bool = True
+    can_create: bool = False
+    unknown_caller: bool = Field(False, description="no person found: offer a contact or lead")
+    merged_text: str = Field("", description="this interaction's card was merged into another")
+    merged_audit_id: str = Field("", description="the merge to undo from here")
+    create_types: list[FieldView] = Field(
+        default_factory=list, description="record types the agent may create (value: type)"
+    )
+
+
+def more_children_text(count: int, locale: AgentLocale) -> str:
+    return localize(nt("and {count} more", "and {count} more", count), locale)
+
+
+def show_more_text(count: int, locale: AgentLocale) -> str:
+    return localize(nt("Show {count} more", "Show {count} more", count), locale)
 
 
 def card_size(card: Any) -> int:

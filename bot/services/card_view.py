@@ -11,15 +11,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
-
+from bot.adaptive_cards.customer_card import (
+    CustomerCardView,
+    FieldView,
+    RecordView,
+    SectionView,
+    more_children_text,
+    show_more_text,
+)
 from bot.domain.cards import CustomerCard
 from bot.domain.identifiers import Identifier, IdentifierKind
 from bot.domain.interactions import Interaction, LifecycleEvent
 from bot.domain.links import is_linked
 from bot.domain.records import CrmRecord
-from bot.i18n import ENGLISH, AgentLocale, Text, format_phone, localize, nt, t
+from bot.i18n import ENGLISH, AgentLocale, Text, format_phone, localize, t
 from bot.i18n.formatting import format_datetime, format_number
 from bot.services.outbox import is_failure, is_written
 
@@ -96,80 +101,6 @@ _OWN_FIELDS = {
 OWN_FIELDS_SHOWN = 4
 _DATE_LABELS = {"Created", "Updated", "Close date", "Due date"}
 DESCRIPTION_EXCERPT = 160
-
-
-class _View(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class FieldView(_View):
-    label: str
-    value: str
-
-
-class RecordView(_View):
-    key: str
-    title: str
-    type_line: str = Field(
-        "", description="record type, its CRM when several are connected, the CRM's subtitle"
-    )
-    url: str | None = None
-    open_text: str = Field("", description="'Open in <CRM>'")
-    linked: bool
-    can_expand: bool = Field(description="may be expanded: key fields and related records")
-    expanded: bool = False
-    details: list[FieldView] = Field(default_factory=list, description="key fields (expanded)")
-    children: list[RecordView] = Field(default_factory=list)
-    more_children: int = 0
-    more_children_text: str = ""
-    answer: str = Field("", description="the answer to the agent's click on this record")
-    actions: bool = Field(True, description="link/unlink offered (the interaction is open)")
-
-
-class SectionView(_View):
-    id: str
-    title: str
-    records: list[RecordView]
-    hidden: int = Field(0, description="records left out by paging ('show more')")
-    show_more_text: str = ""
-    empty_text: str
-    refreshable: bool = False
-
-
-class CustomerCardView(_View):
-    language: str = "en"
-    icons: str = Field("/icons", description="base URL of the action icons crmcard serves")
-    interaction_id: str
-    rev: int
-    card_id: str
-    contact_name: str
-    channel: str
-    state: str
-    queue: str
-    contact_fields: list[FieldView]
-    sections: list[SectionView]
-    related_loaded: bool
-    is_open: bool
-    notices: list[str]
-    problems: list[str]
-    crm_connected: bool
-    refresh_user_ids: list[str]
-    writeback: list[str] = Field(
-        default_factory=list, description="write-back outcome that went well: written, writing"
-    )
-    writeback_failed: list[str] = Field(
-        default_factory=list, description="write-back outcome that did not: not written, retrying"
-    )
-    completed_text: str = Field("", description="read-only card: 'Completed, written to ...'")
-    routed: str = Field("", description="IVR routing: queue · skills · tier (screen pop)")
-    has_workflows: bool = True
-    can_create: bool = False
-    unknown_caller: bool = Field(False, description="no person found: offer a contact or lead")
-    merged_text: str = Field("", description="this interaction's card was merged into another")
-    merged_audit_id: str = Field("", description="the merge to undo from here")
-    create_types: list[FieldView] = Field(
-        default_factory=list, description="record types the agent may create (value: type)"
-    )
 
 
 class Render:
@@ -269,14 +200,6 @@ def _record_view(
         view.more_children = max(0, len(child_keys) - CHILDREN_SHOWN)
         view.more_children_text = more_children_text(view.more_children, render.locale)
     return view
-
-
-def more_children_text(count: int, locale: AgentLocale) -> str:
-    return localize(nt("and {count} more", "and {count} more", count), locale)
-
-
-def show_more_text(count: int, locale: AgentLocale) -> str:
-    return localize(nt("Show {count} more", "Show {count} more", count), locale)
 
 
 def _section(
