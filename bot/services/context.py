@@ -13,6 +13,7 @@ from bot.services.audit import Door
 from bot.services.audit_feed import AuditFeed
 from bot.services.crm import CrmDirectory
 from bot.services.publisher import Delivery
+from bot.services.recent import RecentByTenant
 from bot.services.store import Store
 from bot.services.tenant_cache import PerTenant
 
@@ -53,3 +54,6 @@ class Context:
     """Card clicks' audit entries, copied from their interactions to the stream in batches."""
     workflows_defined: PerTenant[bool] = field(default_factory=PerTenant)
     """Whether the tenant has workflows (the card offers Workflows), kept a few seconds."""
+    callers: RecentByTenant = field(default_factory=RecentByTenant)
+    """New interactions of the last hours per tenant, identified or not (the admin's
+    identification rate, :mod:`bot.services.health`)."""

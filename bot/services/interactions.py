@@ -40,6 +40,7 @@ from bot.services.cards import attach_interaction, resolve_card
 from bot.services.context import Context
 from bot.services.crm import SearchCriteria
 from bot.services.crm_fan_out import Progressive, find_people
+from bot.services.health import note_caller
 from bot.services.late_crm_answers import abandon, finish_later, first_answers, shown_from
 from bot.services.rendering import publish
 from bot.services.store import (
@@ -232,6 +233,8 @@ async def _start(
     await name_index.index_interaction(ctx.store, tenant_id, interaction)
     await remember_for_agent(ctx, tenant_id, interaction.agent.aad_object_id, interaction.id)
     finish_later(ctx, tenant_id, interaction.id, progressive)
+    if progressive.late is None:  # else counted when the late CRMs have answered
+        note_caller(ctx.callers, tenant_id, bool(interaction.shown.person), now)
     return interaction, progressive
 
 

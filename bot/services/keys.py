@@ -77,6 +77,11 @@ def crm_config(tenant_id: str, settings_id: str) -> str:
     return f"{tenant_prefix(tenant_id)}crm-configs/{part(settings_id)}"
 
 
+def crm_last_test(tenant_id: str, settings_id: str) -> str:
+    """The outcome of a CRM connection's last "test connection" (bot.services.health)."""
+    return f"{tenant_prefix(tenant_id)}crm-tests/{part(settings_id)}"
+
+
 def crm_configs_prefix(tenant_id: str) -> str:
     return f"{tenant_prefix(tenant_id)}crm-configs/"
 

@@ -19,6 +19,7 @@ from bot.services import keys
 from bot.services.context import Context
 from bot.services.crm import SearchCriteria
 from bot.services.crm_fan_out import CrmAnswers, Progressive, fan_out_progressive
+from bot.services.health import note_caller
 from bot.services.rendering import publish
 from bot.services.store import NotFound, update
 
@@ -79,6 +80,7 @@ async def _finish(
         )
     except NotFound:
         return
+    note_caller(ctx.callers, tenant_id, bool(interaction.shown.person), ctx.clock())
     await publish(ctx, interaction)
 
 

@@ -30,7 +30,7 @@ from bot.adapters.inbound import json_model, json_object
 from bot.domain import identifiers
 from bot.domain.errors import InvalidIdentifier
 from bot.errors import FieldError, InvalidInput, NotFound
-from bot.services import tenant_settings
+from bot.services import health, tenant_settings
 from bot.services.audit import Actor
 from bot.services.crm import SearchCriteria
 from bot.services.crm_configs import ConfigInvalid, CrmConfigs, parse_config
@@ -100,6 +100,9 @@ async def _delete(request: web.Request, tenant_id: str, actor: Actor) -> web.Res
 async def _test(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     stored = await _configs(request).require(tenant_id, request.match_info["settings_id"])
     outcome = await request.app[CRM_DIRECTORY].test(stored)
+    ctx = request.app[CONTEXT]
+    tested = health.LastTest(**outcome.model_dump(exclude={"settings_id"}), at=ctx.clock())
+    await health.record_test(ctx.store, tenant_id, outcome.settings_id, tested)
     return web.json_response(outcome.model_dump(mode="json", by_alias=True))
 
 

@@ -27,6 +27,7 @@ from bot.web.admin_audit import setup_admin_audit
 from bot.web.admin_auth import get_me
 from bot.web.admin_crm import setup_admin_crm
 from bot.web.admin_data_subjects import setup_admin_data_subjects
+from bot.web.admin_health import setup_admin_health
 from bot.web.admin_keys import setup_admin_keys
 from bot.web.admin_memorialization import setup_admin_memorialization
 from bot.web.admin_outbox import WRITEBACK, setup_admin_outbox
@@ -92,6 +93,7 @@ def create_app(
     setup_caller_lookup(app)
     setup_admin_tenant(app)
     setup_admin_crm(app, parts.crm_configs, parts.crms)
+    setup_admin_health(app)
     setup_admin_outbox(app)
     setup_admin_memorialization(app)
     setup_admin_audit(app)

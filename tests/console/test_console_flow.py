@@ -225,6 +225,16 @@ async def test_admin_sets_up_a_rest_crm_and_follows_a_call_to_its_write_back(
             assert await call(http, key, "acw-completed", 6) == 202
             await drain(app[WRITEBACK])
 
+            # the overview: the connection's last test, its calls and circuit, the caller
+            await page.get_by_role("link", name="Overview").click()
+            health = page.get_by_role("row").filter(has_text="People CRM")
+            await expect(health).to_contain_text("Passed on")
+            await expect(health).to_contain_text("0 % of")
+            await expect(health).to_contain_text("Closed: calls go through")
+            identification = page.locator('[data-part="identification"]')
+            await expect(identification).to_contain_text("1 of 1 callers identified (100 %)")
+            await screenshots(page, "overview-health")
+
             # the generic REST CRM takes no timeline: the write-back is parked, with why
             await page.get_by_role("link", name="Write-backs").click()
             await expect(page.get_by_role("heading", name="Write-backs")).to_be_visible()

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from bot.adapters.crm.agent_tokens import AgentTokens
 from bot.adapters.crm.config import CrmConfig
 from bot.adapters.crm.factory import build_client
+from bot.adapters.crm.http import ResilientHttp
 from bot.adapters.crm.mapped import with_mappings
 from bot.adapters.crm.rest import RestCrm
 from bot.adapters.crm.url_policy import guarded_socket_factory
@@ -29,6 +30,7 @@ from bot.services.crm import (
     SearchCriteria,
 )
 from bot.services.crm_configs import CrmConfigs, StoredCrmConfig
+from bot.services.health import LiveConnection
 from bot.services.secret_box import SecretBoxError
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,11 @@ def _outcome(error: BaseException) -> str:
     return "error"
 
 
+def _http_of(client: CrmClient) -> object:
+    """The :class:`ResilientHttp` a client calls its CRM through (under its mappings)."""
+    return getattr(getattr(client, "inner", client), "http", None)
+
+
 class StoreDirectory:
     """The CRMs each tenant's admin configured (see :mod:`bot.services.crm_configs`),
     plus ``always`` (the demo CRM when it is on) unless a configuration takes its ID.
@@ -167,10 +174,22 @@ class StoreDirectory:
         """The circuit state of every CRM client built here (for ``/readyz``)."""
         found = []
         for (tenant_id, settings_id), (_, client) in sorted(self._built.items()):
-            http = getattr(getattr(client, "inner", client), "http", None)
-            breaker = getattr(http, "breaker", None)
+            breaker = getattr(_http_of(client), "breaker", None)
             state = breaker.state.value if breaker is not None else "none"
             found.append({"tenantId": tenant_id, "settingsId": settings_id, "circuit": state})
+        return found
+
+    def live(self, tenant_id: str) -> dict[str, LiveConnection]:
+        """Circuit and recent calls of each of the tenant's clients built here, by settings
+        ID (for the admin's overview; a connection not called here yet is absent)."""
+        found = {}
+        for (tenant, settings_id), (_, client) in self._built.items():
+            http = _http_of(client)
+            if tenant != tenant_id or not isinstance(http, ResilientHttp):
+                continue
+            found[settings_id] = LiveConnection(
+                circuit=http.breaker.state.value, recent=http.recent.tally(http.clock())
+            )
         return found
 
     def forget(self, tenant_id: str) -> None:

@@ -50,6 +50,7 @@ from bot.services.crm import (
     NotSupported,
     RecordNotFound,
 )
+from bot.services.recent import RecentOutcomes
 from bot.services.retry import CRM_CALLS, Random, RetryPolicy, parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+ANSWERED = (RecordNotFound, InvalidRecord, NotSupported)
+"""Errors that are the CRM's definite answer to the call, not a failure to serve it."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,10 @@ class ResilientHttp:
         self.sleep = sleep
         self.rand = rand
         self.wall_clock = wall_clock
+        self.recent = RecentOutcomes()
+        """This connection's calls of the last minutes: good, or failed (the admin's
+        overview shows the error rate). A CRM's definite answer (not found, invalid,
+        not supported) is a good outcome: the CRM served the call."""
 
     def unavailable(self) -> CrmUnavailable:
         return CrmUnavailable(f"{self.name} unavailable, retrying")
@@ -227,7 +234,16 @@ class ResilientHttp:
         and waits included; see :meth:`_request` for the options.
         """
         with telemetry.crm_call(self.name, method.upper()):
-            return await self._request(method, url, **options)
+            try:
+                response = await self._request(method, url, **options)
+            except ANSWERED:
+                self.recent.record(self.clock(), True)
+                raise
+            except Exception:
+                self.recent.record(self.clock(), False)
+                raise
+            self.recent.record(self.clock(), True)
+            return response
 
     async def _request(
         self,

@@ -1,8 +1,9 @@
-// Overview: consent, the connected CRMs, write-back health over 24 hours and 7 days, and
-// the first-run checklist. Each part shows what the admin API offers; a part whose
-// route this server lacks says so.
+// Overview: consent, each CRM connection's health (last test, recent errors, circuit),
+// write-back health over 24 hours and 7 days, the caller identification rate, ticket
+// sync, and the first-run checklist. Each part shows what the admin API offers; a part
+// whose route this server lacks says so.
 import { get, missing } from "../api";
-import { h, message, table } from "../dom";
+import { h, message, table, when } from "../dom";
 import { Key, t } from "../i18n";
 import { Page, PageContext, at, str } from "./types";
 
@@ -54,14 +55,82 @@ function step(done: boolean | null, label: Key, href: string): HTMLElement {
   );
 }
 
+// GET /api/admin/health (bot/services/health.py)
+interface LastTest {
+  ok: boolean;
+  outcome: string;
+  message: string;
+  at: string;
+}
+interface ConnectionHealth {
+  settingsId: string;
+  displayName: string;
+  kind: string;
+  enabled: boolean;
+  lastTest: LastTest | null;
+  circuit: "closed" | "open" | "half_open" | "none";
+  recentCalls: number;
+  recentErrors: number;
+  errorRate: number | null;
+  windowSeconds: number;
+}
+interface Health {
+  consent: { required: boolean; consented: boolean; grantedAt: string | null; grantedBy: string | null };
+  crms: ConnectionHealth[];
+  identification: { windowSeconds: number; interactions: number; identified: number; rate: number | null };
+}
+// GET /api/admin/tickets/sync (bot/web/tickets.py)
+interface TicketSync {
+  crmId: string;
+  displayName: string;
+  lastSync: { startedAt: string; finishedAt: string | null; ticketsImported: number; error: string | null } | null;
+}
+
+const CIRCUITS: Record<ConnectionHealth["circuit"], Key> = {
+  closed: "overview.circuit.closed",
+  open: "overview.circuit.open",
+  half_open: "overview.circuit.halfOpen",
+  none: "overview.circuit.none",
+};
+
+function circuitLabel(circuit: ConnectionHealth["circuit"]): Key {
+  return CIRCUITS[circuit] ?? "overview.circuit.none";
+}
+
+function percent(share: number): string {
+  return (Math.round(share * 1000) / 10).toLocaleString(document.documentElement.lang || "en");
+}
+
+function crmLink(settingsId: string, name: string): HTMLElement {
+  return h("a", { href: `#/crms/${encodeURIComponent(settingsId)}`, text: name });
+}
+
+function enabled(on: boolean): string {
+  return t(on ? "crm.enabled" : "crm.disabled");
+}
+
+function lastTest(test: LastTest | null): HTMLElement | string {
+  if (!test) return t("overview.health.neverTested");
+  return test.ok
+    ? h("span", { class: "ok", text: t("overview.health.testOk", { when: when(test.at) }) })
+    : h("span", { class: "failed", text: t("overview.health.testFailed", { when: when(test.at), message: test.message }) });
+}
+
+function syncResult(last: TicketSync["lastSync"]): string {
+  if (!last) return t("overview.tickets.never");
+  return last.error ? t("overview.tickets.failed", { error: last.error }) : t("overview.tickets.ok", { n: last.ticketsImported });
+}
+
 export const overviewPage: Page = {
   id: "overview",
   title: "nav.overview",
   async render(_args, ctx: PageContext) {
-    const [crms, outbox, keys] = await Promise.all([
+    const [crms, outbox, keys, tenantHealth, syncs] = await Promise.all([
       get<{ crms?: Doc[] }>("/api/admin/crms").then((a) => a.crms ?? []),
       optional<{ items?: Doc[] }>("/api/admin/outbox"),
       optional<{ keys?: Doc[] }>("/api/admin/keys"),
+      optional<Health>("/api/admin/health"),
+      optional<{ crms?: TicketSync[] }>("/api/admin/tickets/sync"),
     ]);
     const page = h("section", {}, h("h1", { text: t("overview.title") }));
 
@@ -83,9 +152,17 @@ export const overviewPage: Page = {
 
     // consent
     page.append(h("h2", { text: t("overview.consent") }));
+    const consent = tenantHealth?.consent;
     if (ctx.config.mode === "development") {
       page.append(message("info", t("overview.consent.dev")));
+    } else if (consent && !consent.required) {
+      page.append(message("info", t("overview.consent.notRequired")));
+    } else if (consent?.consented) {
+      page.append(
+        message("success", t("overview.consent.granted", { date: when(consent.grantedAt), by: consent.grantedBy ?? "—" })),
+      );
     } else {
+      if (consent) page.append(message("warning", t("overview.consent.missing")));
       page.append(
         h(
           "p",
@@ -97,21 +174,45 @@ export const overviewPage: Page = {
       );
     }
 
-    // CRMs
+    // CRMs and their health
     page.append(h("h2", { text: t("overview.crms") }));
-    page.append(
-      crms.length === 0
-        ? message("info", t("crm.none"))
-        : table(
-            [t("crm.col.name"), t("crm.col.kind"), t("crm.col.status")],
-            crms.map((c) => [
-              h("a", { href: `#/crms/${encodeURIComponent(str(c, "settings_id"))}`, text: str(c, "display_name") }),
-              str(c, "kind"),
-              t(at(c, "enabled") === false ? "crm.disabled" : "crm.enabled"),
-            ]),
-            t("overview.crms"),
-          ),
-    );
+    if (crms.length === 0) {
+      page.append(message("info", t("crm.none")));
+    } else if (!tenantHealth) {
+      page.append(
+        table(
+          [t("crm.col.name"), t("crm.col.kind"), t("crm.col.status")],
+          crms.map((c) => [crmLink(str(c, "settingsId"), str(c, "displayName")), str(c, "kind"), enabled(at(c, "enabled") !== false)]),
+          t("overview.crms"),
+        ),
+      );
+    } else {
+      const minutes = Math.round((tenantHealth.crms[0]?.windowSeconds ?? 900) / 60);
+      page.append(
+        table(
+          [
+            t("crm.col.name"),
+            t("crm.col.kind"),
+            t("crm.col.status"),
+            t("overview.health.lastTest"),
+            t("overview.health.errors", { n: minutes }),
+            t("overview.health.circuit"),
+          ],
+          tenantHealth.crms.map((c) => [
+            crmLink(c.settingsId, c.displayName),
+            c.kind,
+            enabled(c.enabled),
+            lastTest(c.lastTest),
+            c.recentCalls === 0
+              ? t("overview.health.noCalls")
+              : t("overview.health.errorRate", { rate: percent(c.errorRate ?? 0), calls: c.recentCalls }),
+            h("span", { class: `circuit circuit-${c.circuit}`, text: t(circuitLabel(c.circuit)) }),
+          ]),
+          t("overview.crms"),
+        ),
+        h("p", { class: "help", text: t("overview.health.scope") }),
+      );
+    }
 
     // write-back health
     page.append(h("h2", { text: t("overview.writebacks") }));
@@ -131,7 +232,42 @@ export const overviewPage: Page = {
         ),
       );
     }
-    page.append(h("h2", { text: t("overview.lookups") }), message("info", t("overview.lookups.unavailable")));
+
+    // caller identification
+    page.append(h("h2", { text: t("overview.lookups") }));
+    const callers = tenantHealth?.identification;
+    if (!callers) {
+      page.append(message("warning", t("common.unavailable")));
+    } else {
+      const hours = Math.round(callers.windowSeconds / 3600);
+      page.append(
+        h(
+          "p",
+          { "data-part": "identification" },
+          callers.interactions === 0
+            ? t("overview.lookups.none", { hours })
+            : t("overview.lookups.rate", {
+                identified: callers.identified,
+                total: callers.interactions,
+                rate: percent(callers.rate ?? 0),
+                hours,
+              }),
+        ),
+      );
+    }
+
+    // ticket sync, where ticketing is on
+    const synced = syncs?.crms ?? [];
+    if (synced.length > 0) {
+      page.append(
+        h("h2", { text: t("overview.tickets") }),
+        table(
+          [t("crm.col.name"), t("overview.tickets.col.last"), t("overview.tickets.col.result")],
+          synced.map((s) => [s.displayName, s.lastSync ? when(s.lastSync.finishedAt ?? s.lastSync.startedAt) : t("overview.tickets.never"), syncResult(s.lastSync)]),
+          t("overview.tickets"),
+        ),
+      );
+    }
     return page;
   },
 };

@@ -1,0 +1,89 @@
+"""Outcomes of the recent past, counted in memory by this instance.
+
+What the admin's overview shows about the last minutes and hours: each CRM connection's
+error rate, the share of callers that were identified. Counts go into fixed time buckets
+(``bucket_seconds`` wide, the last ``buckets`` kept), so a counter is a few dozen
+integers whatever the traffic, and recording is O(1) on the request path. They are this
+instance's counts since it started, not the deployment's (the OpenTelemetry metrics of
+:mod:`bot.observability.telemetry` are the deployment-wide view).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+class Tally(BaseModel):
+    """How many outcomes fell into a window, and how many of them were good."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    window_seconds: int
+    total: int = 0
+    good: int = 0
+
+    @property
+    def bad(self) -> int:
+        return self.total - self.good
+
+    @property
+    def good_share(self) -> float | None:
+        return self.good / self.total if self.total else None
+
+
+@dataclass
+class RecentOutcomes:
+    """Good/bad outcomes per time bucket; timestamps are seconds on any one clock."""
+
+    bucket_seconds: int = 60
+    buckets: int = 15
+    _counts: deque[list[int]] = field(default_factory=deque, repr=False)
+    """[bucket index, total, good], oldest first."""
+
+    def record(self, at: float, good: bool) -> None:
+        index = int(at // self.bucket_seconds)
+        if self._counts and self._counts[-1][0] == index:
+            last = self._counts[-1]
+        else:
+            last = [index, 0, 0]
+            self._counts.append(last)
+            while len(self._counts) > self.buckets:
+                self._counts.popleft()
+        last[1] += 1
+        last[2] += int(good)
+
+    def tally(self, now: float) -> Tally:
+        """The outcomes of the last ``buckets`` buckets (the current one included)."""
+        newest = int(now // self.bucket_seconds)
+        kept = [c for c in self._counts if newest - self.buckets < c[0] <= newest]
+        return Tally(
+            window_seconds=self.bucket_seconds * self.buckets,
+            total=sum(c[1] for c in kept),
+            good=sum(c[2] for c in kept),
+        )
+
+
+@dataclass
+class RecentByTenant:
+    """One :class:`RecentOutcomes` per tenant, made on first use."""
+
+    bucket_seconds: int = 3600
+    buckets: int = 24
+    _tenants: dict[str, RecentOutcomes] = field(default_factory=dict, repr=False)
+
+    def record(self, tenant_id: str, at: float, good: bool) -> None:
+        outcomes = self._tenants.get(tenant_id)
+        if outcomes is None:
+            outcomes = RecentOutcomes(self.bucket_seconds, self.buckets)
+            self._tenants[tenant_id] = outcomes
+        outcomes.record(at, good)
+
+    def tally(self, tenant_id: str, now: float) -> Tally:
+        outcomes = self._tenants.get(tenant_id)
+        if outcomes is None:
+            return Tally(window_seconds=self.bucket_seconds * self.buckets)
+        return outcomes.tally(now)

@@ -1,0 +1,136 @@
+"""``GET /api/admin/health``: consent, each connection's last test, circuit and recent
+error rate, and the share of new interactions whose caller was identified."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.services.recent import RecentByTenant, RecentOutcomes
+from bot.settings import Settings
+from bot.web.app import create_app
+from tests.activities import interaction_event
+from tests.crm.fakes.freshdesk import FreshdeskFake
+
+Client = TestClient[Any, Any]
+A = {"X-Admin-Key": "admin-a"}
+B = {"X-Admin-Key": "admin-b"}
+PLATFORM_A = {"X-Api-Key": "api-a"}
+
+
+def test_recent_outcomes_count_only_their_window() -> None:
+    recent = RecentOutcomes(bucket_seconds=60, buckets=3)
+    recent.record(0, False)  # minute 0
+    recent.record(61, True)  # minute 1
+    recent.record(62, False)
+    recent.record(150, True)  # minute 2
+    assert (recent.tally(150).total, recent.tally(150).good) == (4, 2)
+    later = recent.tally(185)  # minute 3: minute 0 has left the window
+    assert (later.total, later.good, later.bad, later.window_seconds) == (3, 2, 1, 180)
+    assert recent.tally(10_000).total == 0 and recent.tally(10_000).good_share is None
+    for second in range(1000):  # memory stays at the window's buckets
+        recent.record(second * 60, True)
+    assert len(recent._counts) == 3
+
+
+def test_recent_outcomes_are_kept_per_tenant() -> None:
+    callers = RecentByTenant(bucket_seconds=3600, buckets=24)
+    callers.record("a", 0, True)
+    callers.record("a", 10, False)
+    assert callers.tally("a", 20).good_share == 0.5
+    assert callers.tally("b", 20).total == 0
+
+
+@pytest.fixture
+async def admin(aiohttp_client: Callable[..., Any], admin_settings: Settings) -> Client:
+    client: Client = await aiohttp_client(create_app(admin_settings))
+    return client
+
+
+@pytest.fixture
+async def freshdesk(aiohttp_server: Callable[..., Any]) -> tuple[FreshdeskFake, str]:
+    fake = FreshdeskFake()
+    server = await aiohttp_server(fake.app)
+    return fake, str(server.make_url("")).rstrip("/")
+
+
+async def _health(client: Client, headers: dict[str, str] = A) -> dict[str, Any]:
+    response = await client.get("/api/admin/health", headers=headers)
+    assert response.status == 200, await response.text()
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+async def _call(client: Client, n: int, phone: str) -> None:
+    event = interaction_event(f"health-{n}", "assigned", customer={"phone": phone})
+    response = await client.post("/api/interactions", json=event, headers=PLATFORM_A)
+    assert response.status == 202, await response.text()
+
+
+async def test_health_needs_an_admin(admin: Client) -> None:
+    refused = await admin.get("/api/admin/health")
+    assert refused.status == 401
+    assert refused.content_type == "application/problem+json"
+    assert (await admin.get("/api/admin/health", headers=PLATFORM_A)).status == 401
+
+
+async def test_health_reports_tests_errors_and_identified_callers(
+    admin: Client, freshdesk: tuple[FreshdeskFake, str]
+) -> None:
+    _, url = freshdesk
+    config = {
+        "settings_id": "fd",
+        "kind": "freshdesk",
+        "display_name": "Freshdesk",
+        "base_url": url,
+        "auth": {"type": "api_key"},
+        "secret": "fd-api-key",
+    }
+    assert (await admin.post("/api/admin/crms", json=config, headers=A)).status == 201
+
+    fresh = await _health(admin)
+    assert fresh["consent"] == {
+        "required": False,
+        "consented": False,
+        "grantedAt": None,
+        "grantedBy": None,
+    }
+    [crm] = fresh["crms"]
+    assert (crm["settingsId"], crm["displayName"], crm["kind"]) == ("fd", "Freshdesk", "freshdesk")
+    assert crm["lastTest"] is None and crm["circuit"] == "none"
+    assert (crm["recentCalls"], crm["errorRate"]) == (0, None)
+    assert fresh["identification"]["interactions"] == 0
+    assert fresh["identification"]["rate"] is None
+
+    assert (await admin.post("/api/admin/crms/fd/test", headers=A)).status == 200
+    tested = (await _health(admin))["crms"][0]["lastTest"]
+    assert tested["ok"] is True and tested["outcome"] == "ok" and tested["at"]
+
+    await _call(admin, 1, "+1 415 555 0100")  # Jane Doe: identified
+    await _call(admin, 2, "+1 415 555 0199")  # nobody
+    served = (await _health(admin))["crms"][0]
+    assert served["circuit"] == "closed" and served["recentCalls"] >= 2, served
+    assert (served["recentErrors"], served["errorRate"]) == (0, 0.0)
+    # a changed configuration is counted afresh: its new client has its own calls
+    await admin.post("/api/admin/crms/fd/rotate-secret", json={"secret": "wrong"}, headers=A)
+    await _call(admin, 3, "+1 415 555 0100")  # the CRM refuses crmcard: not identified
+    assert (await admin.post("/api/admin/crms/fd/test", headers=A)).status == 200
+
+    seen = await _health(admin)
+    [crm] = seen["crms"]
+    assert crm["lastTest"]["ok"] is False and crm["lastTest"]["outcome"] == "auth_failed"
+    assert crm["circuit"] == "closed"
+    assert crm["recentCalls"] >= 1 and crm["recentErrors"] == crm["recentCalls"], crm
+    assert crm["errorRate"] == 1.0
+    assert crm["windowSeconds"] == 900
+    identification = seen["identification"]
+    assert (identification["interactions"], identification["identified"]) == (3, 1)
+    assert identification["rate"] == pytest.approx(1 / 3)
+    assert identification["windowSeconds"] == 24 * 3600
+
+    other = await _health(admin, B)  # tenant B sees none of it
+    assert other["tenantId"] == "tenant-b" and other["crms"] == []
+    assert other["identification"]["interactions"] == 0
