@@ -1,15 +1,19 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from bot.adapters.crm.url_policy import UrlPolicy
 from bot.adapters.storage.local import LocalStore
 from bot.services.crm_configs import CrmConfigs
 from bot.services.secret_box import SecretBox
 from bot.settings import Settings
+from bot.web.app import create_app
+from tests.crm.fakes.freshdesk import FreshdeskFake
 
 TEST_KEY = SecretBox.new_key()
 
@@ -42,3 +46,20 @@ def admin_settings(tmp_path: Path) -> Settings:
         admin_keys={"tenant-a": "admin-a", "tenant-b": "admin-b"},
         crm_allow_local_urls=True,  # the operator's allowance: the CRM fakes run on loopback
     )
+
+
+@pytest.fixture
+async def admin(
+    aiohttp_client: Callable[..., Any], admin_settings: Settings
+) -> TestClient[Any, Any]:
+    """crmcard with the admin settings, over HTTP."""
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(admin_settings))
+    return client
+
+
+@pytest.fixture
+async def freshdesk(aiohttp_server: Callable[..., Any]) -> tuple[FreshdeskFake, str]:
+    """A Freshdesk fake and its base URL."""
+    fake = FreshdeskFake()
+    server = await aiohttp_server(fake.app)
+    return fake, str(server.make_url("")).rstrip("/")

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.settings import Settings
-from bot.web.app import create_app
 from tests.crm.fakes.freshdesk import FreshdeskFake
 
 A = {"X-Admin-Key": "admin-a", "X-Admin-Actor": "alice@a.example"}
 B = {"X-Admin-Key": "admin-b"}
 SECRET = "fd-api-key"
-
-
-@pytest.fixture
-async def admin(
-    aiohttp_client: Callable[..., Any], admin_settings: Settings
-) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = await aiohttp_client(create_app(admin_settings))
-    return client
-
-
-@pytest.fixture
-async def freshdesk(aiohttp_server: Callable[..., Any]) -> tuple[FreshdeskFake, str]:
-    fake = FreshdeskFake()
-    server = await aiohttp_server(fake.app)
-    return fake, str(server.make_url("")).rstrip("/")
 
 
 def freshdesk_config(base_url: str, **extra: Any) -> dict[str, Any]:

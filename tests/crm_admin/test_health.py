@@ -3,15 +3,12 @@ error rate, and the share of new interactions whose caller was identified."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.services.recent import RecentByTenant, RecentOutcomes
-from bot.settings import Settings
-from bot.web.app import create_app
 from tests.activities import interaction_event
 from tests.crm.fakes.freshdesk import FreshdeskFake
 
@@ -42,19 +39,6 @@ def test_recent_outcomes_are_kept_per_tenant() -> None:
     callers.record("a", 10, False)
     assert callers.tally("a", 20).good_share == 0.5
     assert callers.tally("b", 20).total == 0
-
-
-@pytest.fixture
-async def admin(aiohttp_client: Callable[..., Any], admin_settings: Settings) -> Client:
-    client: Client = await aiohttp_client(create_app(admin_settings))
-    return client
-
-
-@pytest.fixture
-async def freshdesk(aiohttp_server: Callable[..., Any]) -> tuple[FreshdeskFake, str]:
-    fake = FreshdeskFake()
-    server = await aiohttp_server(fake.app)
-    return fake, str(server.make_url("")).rstrip("/")
 
 
 async def _health(client: Client, headers: dict[str, str] = A) -> dict[str, Any]:
