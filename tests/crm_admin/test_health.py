@@ -118,3 +118,27 @@ async def test_health_reports_tests_errors_and_identified_callers(
     other = await _health(admin, B)  # tenant B sees none of it
     assert other["tenantId"] == "tenant-b" and other["crms"] == []
     assert other["identification"]["interactions"] == 0
+
+
+async def test_health_shows_a_circuit_opened_by_a_failing_crm(
+    admin: Client, freshdesk: tuple[FreshdeskFake, str]
+) -> None:
+    fake, url = freshdesk
+    config = {
+        "settings_id": "fd",
+        "kind": "freshdesk",
+        "display_name": "Freshdesk",
+        "base_url": url,
+        "auth": {"type": "api_key"},
+        "secret": "fd-api-key",
+    }
+    assert (await admin.post("/api/admin/crms", json=config, headers=A)).status == 201
+    fake.faults.fail_next = [500] * 10  # more than the circuit's 5 consecutive failures
+    for _ in range(2):  # each call retries its attempts; the second ends on the open circuit
+        answer = await admin.post(
+            "/api/admin/crms/fd/preview", json={"email": "jane@example.com"}, headers=A
+        )
+        assert answer.status == 503, await answer.text()
+    [crm] = (await _health(admin))["crms"]
+    assert crm["circuit"] == "open"
+    assert (crm["recentCalls"], crm["recentErrors"], crm["errorRate"]) == (2, 2, 1.0)

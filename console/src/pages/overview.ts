@@ -117,7 +117,7 @@ function lastTest(test: LastTest | null): HTMLElement | string {
 }
 
 function syncResult(last: TicketSync["lastSync"]): string {
-  if (!last) return t("overview.tickets.never");
+  if (!last) return "—";
   return last.error ? t("overview.tickets.failed", { error: last.error }) : t("overview.tickets.ok", { n: last.ticketsImported });
 }
 
