@@ -3,6 +3,7 @@
 // sync, and the first-run checklist. Each part shows what the admin API offers; a part
 // whose route this server lacks says so.
 import { get, missing } from "../api";
+import { KINDS } from "../crm_kinds";
 import { h, message, table, when } from "../dom";
 import { Key, t } from "../i18n";
 import { Page, PageContext, at, str } from "./types";
@@ -105,6 +106,11 @@ function crmLink(settingsId: string, name: string): HTMLElement {
   return h("a", { href: `#/crms/${encodeURIComponent(settingsId)}`, text: name });
 }
 
+function kindLabel(kind: string): string {
+  const form = KINDS.find((k) => k.kind === kind);
+  return form ? t(form.label) : kind;
+}
+
 function enabled(on: boolean): string {
   return t(on ? "crm.enabled" : "crm.disabled");
 }
@@ -200,7 +206,7 @@ export const overviewPage: Page = {
           ],
           tenantHealth.crms.map((c) => [
             crmLink(c.settingsId, c.displayName),
-            c.kind,
+            kindLabel(c.kind),
             enabled(c.enabled),
             lastTest(c.lastTest),
             c.recentCalls === 0
