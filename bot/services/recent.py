@@ -67,9 +67,14 @@ class RecentOutcomes:
         )
 
 
+MAX_TENANTS = 10_000
+"""Tenants counted at once on one instance (a few hundred bytes each)."""
+
+
 @dataclass
 class RecentByTenant:
-    """One :class:`RecentOutcomes` per tenant, made on first use."""
+    """One :class:`RecentOutcomes` per tenant, made on first use, for at most
+    :data:`MAX_TENANTS` tenants."""
 
     bucket_seconds: int = 3600
     buckets: int = 24
@@ -80,6 +85,8 @@ class RecentByTenant:
         if outcomes is None:
             outcomes = RecentOutcomes(self.bucket_seconds, self.buckets)
             self._tenants[tenant_id] = outcomes
+            if len(self._tenants) > MAX_TENANTS:  # the tenant counted first goes first
+                del self._tenants[next(iter(self._tenants))]
         outcomes.record(at, good)
 
     def tally(self, tenant_id: str, now: float) -> Tally:
