@@ -3,12 +3,18 @@ error rate, and the share of new interactions whose caller was identified."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bot.services import tenants
 from bot.services.recent import RecentByTenant, RecentOutcomes
+from bot.settings import Settings
+from bot.web.app import create_app
+from bot.web.interactions import CONTEXT
 from tests.activities import interaction_event
 from tests.crm.fakes.freshdesk import FreshdeskFake
 
@@ -142,3 +148,19 @@ async def test_health_shows_a_circuit_opened_by_a_failing_crm(
     [crm] = (await _health(admin))["crms"]
     assert crm["circuit"] == "open"
     assert (crm["recentCalls"], crm["recentErrors"], crm["errorRate"]) == (2, 2, 1.0)
+
+
+async def test_health_says_when_and_by_whom_a_gated_tenant_granted_consent(
+    aiohttp_client: Callable[..., Any], admin_settings: Settings
+) -> None:
+    gated = admin_settings.model_copy(update={"tenant_gate": True})
+    client: Client = await aiohttp_client(create_app(gated))
+    refused = await client.get("/api/admin/health", headers=A)  # the gate answers first
+    assert refused.status == 401 and "admin consent" in (await refused.json())["detail"]
+    granted_at = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    ctx = client.app[CONTEXT]
+    await tenants.record_consent(ctx.store, "tenant-a", at=granted_at, by="ada@a.example")
+    consent = (await _health(client))["consent"]
+    assert consent["required"] is True and consent["consented"] is True
+    assert consent["grantedBy"] == "ada@a.example"
+    assert datetime.fromisoformat(consent["grantedAt"]) == granted_at

@@ -168,7 +168,6 @@ export const overviewPage: Page = {
         message("success", t("overview.consent.granted", { date: when(consent.grantedAt), by: consent.grantedBy ?? "—" })),
       );
     } else {
-      if (consent) page.append(message("warning", t("overview.consent.missing")));
       page.append(
         h(
           "p",
