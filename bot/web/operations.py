@@ -28,6 +28,7 @@ from bot.domain.workflows import ExecuteRequest, Workflow
 from bot.services.audit import AuditEntry
 from bot.services.caller_lookup import LookupAnswer, LookupRequest
 from bot.services.data_subjects import ErasureReport, SubjectQuery
+from bot.services.health import TenantHealth
 from bot.services.interactions import InteractionEventIn
 from bot.services.outbox import OutboxStatus
 from bot.services.platform_keys import NewKey
@@ -383,6 +384,13 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Who the admin is, of which tenant, and why they are an admin",
         "admin",
         {200: Json(Me)},
+        ADMIN,
+    ),
+    ("GET", "/api/admin/health"): Operation(
+        "How crmcard fares for the tenant: consent, each CRM connection's last test, "
+        "circuit and recent error rate, the share of recent callers identified",
+        "admin",
+        {200: Json(TenantHealth)},
         ADMIN,
     ),
     ("GET", "/api/admin/tenant"): Operation(
