@@ -98,6 +98,13 @@ async def last_test(store: Store, tenant_id: str, settings_id: str) -> LastTest 
     return await read_model(store, keys.crm_last_test(tenant_id, settings_id), LastTest)
 
 
+async def last_test_of(store: Store, stored: StoredCrmConfig) -> LastTest | None:
+    """The configuration's last test; one of a deleted namesake before it does not count."""
+    config = stored.config
+    tested = await last_test(store, config.tenant_id, config.settings_id)
+    return tested if tested is not None and tested.at >= stored.created_at else None
+
+
 def note_caller(stats: RecentByTenant, tenant_id: str, identified: bool, at: datetime) -> None:
     """Count a new interaction, identified or not, for the identification rate."""
     stats.record(tenant_id, at.timestamp(), identified)
@@ -134,7 +141,7 @@ async def tenant_health(
                 display_name=config.display_name,
                 kind=config.kind.value,
                 enabled=config.enabled,
-                last_test=await last_test(store, tenant_id, config.settings_id),
+                last_test=await last_test_of(store, stored),
                 circuit=seen.circuit if seen else "none",
                 recent_calls=recent.total,
                 recent_errors=recent.bad,

@@ -121,6 +121,11 @@ async def test_health_reports_tests_errors_and_identified_callers(
     assert identification["rate"] == pytest.approx(1 / 3)
     assert identification["windowSeconds"] == 24 * 3600
 
+    # deleted and made again under the same ID: the old one's test is not the new one's
+    assert (await admin.delete("/api/admin/crms/fd", headers=A)).status == 204
+    assert (await admin.post("/api/admin/crms", json=config, headers=A)).status == 201
+    assert (await _health(admin))["crms"][0]["lastTest"] is None
+
     other = await _health(admin, B)  # tenant B sees none of it
     assert other["tenantId"] == "tenant-b" and other["crms"] == []
     assert other["identification"]["interactions"] == 0
