@@ -29,22 +29,36 @@ class CardIdentity(BaseModel):
         return f"{self.channel}/{self.identifier.key}"
 
 
-class CustomerCard(BaseModel):
-    id: str
-    tenant_id: str
+class CardFace(BaseModel):
+    """What the customer card shows of its card: the name and the identifiers.
+
+    Each interaction keeps a copy (``Interaction.card_face``), so a click renders its card
+    without reading the card document; a merge or its undo, the only changes of a card's
+    face, refresh the copies of the card's interactions (:func:`bot.services.cards.show_face`).
+    """
+
     display_name: str | None = None
     identities: list[CardIdentity]
-    interaction_ids: list[str] = Field(default_factory=list)
-    created_at: datetime
-
-    def identifiers(self, kind: IdentifierKind) -> list[str]:
-        """The values of one kind, as compared (E.164 numbers, canonical addresses)."""
-        return [i.value for i in self.readings(kind)]
 
     def readings(self, kind: IdentifierKind) -> list[Identifier]:
         """The identifiers of one kind, each once, as first written."""
         found = (i.identifier for i in self.identities if i.identifier.kind is kind)
         return list(dict.fromkeys(found))
+
+
+class CustomerCard(CardFace):
+    id: str
+    tenant_id: str
+    interaction_ids: list[str] = Field(default_factory=list)
+    created_at: datetime
+
+    @property
+    def face(self) -> CardFace:
+        return CardFace(display_name=self.display_name, identities=self.identities)
+
+    def identifiers(self, kind: IdentifierKind) -> list[str]:
+        """The values of one kind, as compared (E.164 numbers, canonical addresses)."""
+        return [i.value for i in self.readings(kind)]
 
 
 def new_card(

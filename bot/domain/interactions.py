@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from bot.domain.cards import CardIdentity
+from bot.domain.cards import CardFace, CardIdentity
 from bot.domain.errors import InvalidTransition
 from bot.domain.identifiers import Channel
 from bot.domain.records import CrmRecord
@@ -145,6 +145,9 @@ class Interaction(BaseModel):
     unaudited: list[LinkChange] = Field(
         default_factory=list,
         description="link changes not yet known to be in the audit stream",
+    )
+    card_face: CardFace | None = Field(
+        None, description="its card's name and identifiers, kept here for the card it renders"
     )
     agent_locale: AgentLocale | None = Field(
         None,

@@ -19,7 +19,7 @@ from bot.adaptive_cards.customer_card import (
     more_children_text,
     show_more_text,
 )
-from bot.domain.cards import CustomerCard
+from bot.domain.cards import CardFace
 from bot.domain.identifiers import Identifier, IdentifierKind
 from bot.domain.interactions import Interaction, LifecycleEvent
 from bot.domain.links import is_linked
@@ -249,9 +249,7 @@ def shown_identifier(identifier: Identifier, locale: AgentLocale) -> str:
     return identifier.shown
 
 
-def _contact_fields(
-    card: CustomerCard, interaction: Interaction, render: Render
-) -> list[FieldView]:
+def _contact_fields(card: CardFace, interaction: Interaction, render: Render) -> list[FieldView]:
     fields = [
         FieldView(
             label=render.text(label),
@@ -287,7 +285,7 @@ def _contact_fields(
     return fields
 
 
-def contact_name(card: CustomerCard, interaction: Interaction) -> str:
+def contact_name(card: CardFace, interaction: Interaction) -> str:
     for key in interaction.shown.person:
         record = interaction.shown.records[key]
         if record.ref.type in ("contact", "lead"):
@@ -318,7 +316,7 @@ class MergedInto:
     name: str
 
 
-def _merged_text(card: CustomerCard, name: str) -> Text:
+def _merged_text(card: CardFace, name: str) -> Text:
     channels = [channel_text(c) for c in dict.fromkeys(i.channel.value for i in card.identities)]
     return t("Merged into the card of {name} (Channels: {channels}).", name=name, channels=channels)
 
@@ -342,7 +340,7 @@ def _completed(interaction: Interaction, writeback: list[str]) -> Text:
 
 
 def build_view(
-    card: CustomerCard,
+    card: CardFace,
     interaction: Interaction,
     *,
     crm_connected: bool,
@@ -376,7 +374,7 @@ def build_view(
         icons=icons,
         interaction_id=interaction.id,
         rev=interaction.revision,
-        card_id=card.id,
+        card_id=interaction.card_id,
         contact_name=render.text(contact_name(card, interaction)),
         channel=render.text(channel_label(interaction)),
         state=render.text(state_label(interaction)),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -123,10 +124,31 @@ async def move_interaction(
         if i.card_id != old:
             return i
         came_from = None if i.merged_from == new else old
-        return i.model_copy(update={"card_id": new, "merged_from": came_from})
+        # Its card is read again until the merge shows the new card's face (show_face).
+        return i.model_copy(update={"card_id": new, "merged_from": came_from, "card_face": None})
 
     with contextlib.suppress(NotFound):
         await update(store, keys.interaction(tenant_id, interaction_id), Interaction, move)
+
+
+async def show_face(
+    store: Store, tenant_id: str, card_id: str, only: Iterable[str] | None = None
+) -> None:
+    """The card's name or identifiers changed (a merge, its undo), or its interaction just
+    came to it: its interactions (``only`` these) keep its face from now on."""
+    card = await get_card(store, tenant_id, card_id)
+    if card is None:
+        return
+    face = card.face
+
+    def shown(i: Interaction) -> Interaction:
+        if i.card_id != card_id or i.card_face == face:
+            return i
+        return i.model_copy(update={"card_face": face})
+
+    for interaction_id in card.interaction_ids if only is None else only:
+        with contextlib.suppress(NotFound):
+            await update(store, keys.interaction(tenant_id, interaction_id), Interaction, shown)
 
 
 async def live_card(store: Store, tenant_id: str, card_id: str) -> CustomerCard | None:

@@ -36,7 +36,7 @@ from bot.services import (
     name_index,
     tenant_settings,
 )
-from bot.services.cards import attach_interaction, resolve_card
+from bot.services.cards import attach_interaction, resolve_card, show_face
 from bot.services.context import Context
 from bot.services.crm import SearchCriteria
 from bot.services.crm_fan_out import Progressive, find_people
@@ -215,6 +215,7 @@ async def _start(
         identities=identities,
         shown=shown_from(progressive.first),
         agent_locale=await agent_locale.locale_of(ctx.store, tenant_id, aad_object_id),
+        card_face=card.face,
     )
     if event.lookup_id:  # screen pop: the record the IVR identified, pinned and linked
         interaction = await caller_lookup.screen_pop(
@@ -229,7 +230,11 @@ async def _start(
     except BaseException:
         abandon(progressive)
         raise
-    await attach_interaction(ctx.store, tenant_id, card.id, interaction.id)
+    attached = await attach_interaction(ctx.store, tenant_id, card.id, interaction.id)
+    if attached.face != interaction.card_face:  # a merge took its card meanwhile
+        await show_face(ctx.store, tenant_id, attached.id, only=[interaction.id])
+        key = keys.interaction(tenant_id, interaction.id)
+        interaction = await read_model(ctx.store, key, Interaction) or interaction
     await name_index.index_interaction(ctx.store, tenant_id, interaction)
     await remember_for_agent(ctx, tenant_id, interaction.agent.aad_object_id, interaction.id)
     finish_later(ctx, tenant_id, interaction.id, progressive)

@@ -59,7 +59,7 @@ from bot.errors import Conflict
 from bot.services import audit as audit_stream
 from bot.services import keys, name_index
 from bot.services.audit import Actor
-from bot.services.cards import IndexEntry, get_card, live_card, move_interaction
+from bot.services.cards import IndexEntry, get_card, live_card, move_interaction, show_face
 from bot.services.context import Context
 from bot.services.merge_candidates import card_facts
 from bot.services.store import (
@@ -332,6 +332,7 @@ async def _apply(ctx: Context, tenant_id: str, audit: MergeAudit) -> None:
         ctx.store, tenant_id, absorbed_id, survivor_id, audit.id, [absorbed.display_name]
     )
     await name_index.add_history(ctx.store, tenant_id, survivor_id, audit.id)
+    await show_face(ctx.store, tenant_id, survivor_id)  # its interactions' cards show all
     # The absorbed card keeps its marker ("merged into"); the survivor is free again.
     await _release(ctx, tenant_id, survivor_id, audit.id)
 
@@ -451,6 +452,8 @@ async def _revert(ctx: Context, tenant_id: str, audit: MergeAudit) -> None:
         lambda card: card if card == back else back,
     )
     await name_index.drop_source(ctx.store, tenant_id, survivor_id, audit.id)
+    for card_id in (survivor_id, absorbed_id):  # each interaction's card shows its own again
+        await show_face(ctx.store, tenant_id, card_id)
     await _release(ctx, tenant_id, absorbed_id, audit.id)
     await _release(ctx, tenant_id, survivor_id, audit.id)
 

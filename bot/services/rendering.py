@@ -28,9 +28,7 @@ async def card_for(
 ) -> dict[str, Any]:
     """The interaction's customer card in its agent's language; ``answers`` (record key ->
     text) answer a click on the row it was made on."""
-    card = await get_card(ctx.store, interaction.tenant_id, interaction.card_id)
-    if card is None:
-        raise LookupError(f"card {interaction.card_id!r} of interaction {interaction.id!r} is gone")
+    card = interaction.card_face or await _card_of(ctx, interaction)
     clients = await ctx.crms.clients(interaction.tenant_id)
     tenant = interaction.tenant_id
     view = build_view(
@@ -43,7 +41,7 @@ async def card_for(
         answers=answers,
         notices=notices,
         refresh_user_ids=await ctx.delivery.refresh_user_ids(interaction),
-        merged_into=await _merge_of_its_card(ctx, interaction, card),
+        merged_into=await _merge_of_its_card(ctx, interaction),
         icons=ctx.icons,
         writeback=(
             await card_status(ctx.store, interaction.tenant_id, interaction.id)
@@ -54,10 +52,15 @@ async def card_for(
     return render_customer_card(view)
 
 
-async def _merge_of_its_card(
-    ctx: Context, interaction: Interaction, card: CustomerCard
-) -> MergedInto | None:
-    """The merge that moved this interaction off its card onto ``card``, if not undone."""
+async def _card_of(ctx: Context, interaction: Interaction) -> CustomerCard:
+    card = await get_card(ctx.store, interaction.tenant_id, interaction.card_id)
+    if card is None:
+        raise LookupError(f"card {interaction.card_id!r} of interaction {interaction.id!r} is gone")
+    return card
+
+
+async def _merge_of_its_card(ctx: Context, interaction: Interaction) -> MergedInto | None:
+    """The merge that moved this interaction off its card onto its card now, if not undone."""
     if not interaction.merged_from:
         return None
     key = keys.card_merge(interaction.tenant_id, interaction.merged_from)
@@ -66,6 +69,7 @@ async def _merge_of_its_card(
         return None
     if marker.survivor_id != interaction.card_id:
         return None
+    card = await _card_of(ctx, interaction)
     name = await merge_candidates.display_name(ctx, interaction.tenant_id, card)
     return MergedInto(audit_id=marker.audit_id, name=name)
 

@@ -253,3 +253,39 @@ async def test_the_merged_away_card_says_where_it_went_and_offers_undo(
     await invoke(bot_client, url, "mergeUndo", undo["data"])
     shown = await invoke(bot_client, url, "refreshCard", {"interactionId": "mail-1", "rev": 0})
     assert "Merged into" not in texts(shown["value"])
+
+
+async def test_every_interaction_of_the_merged_card_shows_its_new_face_on_the_next_click(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    """A click renders the card from the face its interaction keeps: the merge and its undo
+    refresh the faces of the card's interactions, the survivor's own ones included."""
+    fake, url = connector
+    await install(bot_client, url)
+    await start_call(bot_client, "call-1")
+    await start_email(bot_client)
+    phone_card = [s.card for s in fake.cards() if "call-1" in texts(s.card)][-1]
+    done = (
+        await invoke(
+            bot_client, url, "mergeDo", (await open_merge(bot_client, url, phone_card))["data"]
+        )
+    )["value"]
+    [undo] = actions(done, "mergeUndo")
+
+    async def refreshed(interaction_id: str) -> str:
+        stored = (await documents(bot_client, "interactions/"))[
+            keys.interaction(TENANT, interaction_id)
+        ]
+        data = {"interactionId": interaction_id, "rev": stored["revision"]}
+        return texts((await invoke(bot_client, url, "refreshCard", data))["value"])
+
+    faces = await documents(bot_client, "interactions/")
+    assert "edward.ferrars@example.com" in json.dumps(
+        faces[keys.interaction(TENANT, "call-1")]["card_face"]
+    )
+    assert "edward.ferrars@example.com" in await refreshed("call-1")  # the survivor's own
+    assert "+1 5550100" in await refreshed("mail-1")  # the one that moved over
+
+    await invoke(bot_client, url, "mergeUndo", undo["data"])
+    assert "edward.ferrars@example.com" not in await refreshed("call-1")
+    assert "+1 5550100" not in await refreshed("mail-1")

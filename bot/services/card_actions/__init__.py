@@ -102,7 +102,8 @@ async def execute(
         extra={"event": "card.action", "verb": verb, "door": actor.door, "actor": actor.user_id},
     )
     await _may_act(ctx, interaction, actor)
-    store.prefetch(keys.card(tenant_id, interaction.card_id))  # read while the verb writes
+    if interaction.card_face is None:  # kept before the interaction carried its card's face
+        store.prefetch(keys.card(tenant_id, interaction.card_id))  # read while the verb writes
     known = VERBS.get(verb)
     if known is None:
         unknown: list[str] = [
