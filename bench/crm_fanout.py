@@ -194,14 +194,14 @@ async def run_scenario(
             config = parse_config(
                 TENANT,
                 {
-                    "settings_id": f"crm{i}",
+                    "settingsId": f"crm{i}",
                     "kind": "freshdesk",
-                    "display_name": f"CRM {i}",
-                    "base_url": f"http://127.0.0.1:{port}",
+                    "displayName": f"CRM {i}",
+                    "baseUrl": f"http://127.0.0.1:{port}",
                     "auth": {"type": "api_key"},
-                    "max_concurrency": 100,
-                    "request_timeout": 5,
-                    "field_mappings": [{"crm_field": "name", "card_field": "Name"}],
+                    "maxConcurrency": 100,
+                    "requestTimeout": 5,
+                    "fieldMappings": [{"crmField": "name", "cardField": "Name"}],
                 },
             )
             await configs.create(

@@ -105,9 +105,12 @@ async def json_model(request: web.BaseRequest, model: type[Model], message: str)
 
 
 def validated(model: type[Model], data: Any, message: str) -> Model:
-    """``data`` validated as ``model``; :class:`InvalidInput` with every field error."""
+    """``data`` validated as ``model``; :class:`InvalidInput` with every field error.
+
+    Only the API's names count (the camelCase aliases, where a model has them): the
+    Python field names a model also accepts from the store are unknown fields here."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, by_name=False)
     except ValidationError as error:
         raise InvalidInput(message, field_errors(error)) from None
     except RecursionError:

@@ -160,7 +160,7 @@ def map_channel(
 class TicketingSettings(BaseModel):
     """Ticketing switched on for one Salesforce or Zendesk CRM configuration."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(**API_MODEL, extra="forbid")
 
     enabled: bool = True
     channel_map: dict[str, TicketChannel] = Field(

@@ -32,7 +32,7 @@ from bot.services.store import AlreadyExists, NotFound, Store, create_model, rea
 log = logging.getLogger(__name__)
 
 REDACTED = "***"
-_FIXED = ("settings_id", "tenant_id")
+_FIXED = ("settingsId", "tenantId")
 
 
 class ConfigError(CrmcardError):
@@ -61,6 +61,17 @@ def _endpoints(config: CrmConfig) -> tuple[object, ...]:
     )
 
 
+class PublicCrmConfig(CrmConfig):
+    """A configuration as the admin API shows it: its settings, never the secret (only
+    whether one is set), its version and its last change."""
+
+    has_secret: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+
+
 class StoredCrmConfig(BaseModel):
     config: CrmConfig
     sealed_secret: str | None = None
@@ -73,16 +84,17 @@ class StoredCrmConfig(BaseModel):
     def has_secret(self) -> bool:
         return self.sealed_secret is not None
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> PublicCrmConfig:
         """What the admin API shows: settings, never the secret (only whether one is set)."""
-        return {
-            **self.config.model_dump(mode="json"),
-            "has_secret": self.has_secret,
-            "version": self.version,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-            "updated_by": self.updated_by,
-        }
+        settings = {name: getattr(self.config, name) for name in CrmConfig.model_fields}
+        return PublicCrmConfig(
+            **{**settings, "secret": None},
+            has_secret=self.has_secret,
+            version=self.version,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            updated_by=self.updated_by,
+        )
 
 
 def _audited(stored: StoredCrmConfig | None) -> dict[str, Any] | None:
@@ -90,25 +102,31 @@ def _audited(stored: StoredCrmConfig | None) -> dict[str, Any] | None:
     if stored is None:
         return None
     return {
-        **stored.config.model_dump(mode="json"),
+        **stored.config.model_dump(mode="json", by_alias=True),
         "secret": REDACTED if stored.has_secret else None,
         "version": stored.version,
     }
 
 
 def parse_config(tenant_id: str, payload: Any) -> CrmConfig:
-    """A CrmConfig from admin input; the tenant comes from authentication, never the body."""
+    """A CrmConfig from admin input in the API's camelCase names; the tenant comes from
+    authentication, never the body."""
     if not isinstance(payload, dict):
         raise ConfigInvalid("the configuration must be a JSON object")
-    if "tenant_id" in payload and payload["tenant_id"] != tenant_id:
+    if "tenantId" in payload and payload["tenantId"] != tenant_id:
         raise ConfigInvalid(
             "invalid CRM configuration",
-            [{"loc": ["tenant_id"], "msg": "the tenant is the admin key's", "type": "forbidden"}],
+            [{"loc": ["tenantId"], "msg": "the tenant is the admin's", "type": "forbidden"}],
         )
     try:
-        return CrmConfig.model_validate({**payload, "tenant_id": tenant_id})
+        return CrmConfig.model_validate({**payload, "tenantId": tenant_id}, by_name=False)
     except ValidationError as error:
         raise ConfigInvalid("invalid CRM configuration", field_errors(error)) from error
+
+
+def _api_names(config: CrmConfig) -> dict[str, Any]:
+    """A configuration's settings as the admin API names them (what a patch is merged on)."""
+    return config.model_dump(mode="json", by_alias=True)
 
 
 def utc_now() -> datetime:
@@ -301,7 +319,7 @@ class CrmConfigs:
             )
         current = await self.require(tenant_id, settings_id)
         # validate before touching the store: a bad patch answers with every field error
-        wanted = parse_config(tenant_id, {**current.config.model_dump(mode="json"), **patch})
+        wanted = parse_config(tenant_id, {**_api_names(current.config), **patch})
         moved = _endpoints(wanted) != _endpoints(current.config)
         if moved and secret is None and current.has_secret:
             raise ConfigInvalid(
@@ -309,7 +327,7 @@ class CrmConfigs:
                 [
                     {
                         "loc": ["secret"],
-                        "msg": "required when base_url or an auth endpoint changes",
+                        "msg": "required when baseUrl or an auth endpoint changes",
                         "type": "missing",
                     }
                 ],
@@ -318,7 +336,7 @@ class CrmConfigs:
         sealed = None if secret is None else self._seal(wanted, SecretStr(secret))
 
         def apply(stored: StoredCrmConfig) -> StoredCrmConfig:
-            fresh = {**stored.config.model_dump(mode="json"), **patch}
+            fresh = {**_api_names(stored.config), **patch}
             changed = {"config": parse_config(tenant_id, fresh)}
             return stored.model_copy(
                 update=changed if sealed is None else {**changed, "sealed_secret": sealed}
@@ -333,13 +351,13 @@ class CrmConfigs:
 
         Fields left out take their defaults, as on create; the secret stays unless given,
         and must be given again when the replacement moves the CRM's endpoints."""
-        body = {**payload, "settings_id": payload.get("settings_id", settings_id)}
-        if body["settings_id"] != settings_id:
+        body = {**payload, "settingsId": payload.get("settingsId", settings_id)}
+        if body["settingsId"] != settings_id:
             raise ConfigInvalid(
                 "invalid CRM configuration",
                 [
                     {
-                        "loc": ["settings_id"],
+                        "loc": ["settingsId"],
                         "msg": "must be the id in the path",
                         "type": "value_error",
                     }
@@ -348,7 +366,8 @@ class CrmConfigs:
         wanted = parse_config(tenant_id, body)
         if await self.get(tenant_id, settings_id) is None:
             return await self.create(wanted, actor), True
-        patch = wanted.model_dump(mode="json", exclude={"settings_id", "tenant_id"})
+        patch = _api_names(wanted)
+        del patch["settingsId"], patch["tenantId"]
         if wanted.secret is not None:
             patch["secret"] = wanted.secret.get_secret_value()
         return await self.update(tenant_id, settings_id, patch, actor), False

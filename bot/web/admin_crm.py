@@ -10,9 +10,10 @@
 * ``POST /api/admin/crms/{settingsId}/preview`` -- body ``{"phone"}`` or ``{"email"}``: the
   records an (enabled) connection finds, with their CRM fields and mapped card fields
 
-Bodies use the CrmConfig field names (``settings_id``, ``display_name``, ``base_url``,
-``auth``, ``field_mappings``, ``enabled`` ...); answers add ``has_secret``, ``version``,
-``created_at``, ``updated_at`` and ``updated_by``, never the secret.
+Bodies are :class:`~bot.adapters.crm.config.CrmConfig` in camelCase (``settingsId``,
+``displayName``, ``baseUrl``, ``auth``, ``fieldMappings``, ``enabled`` ...; only these
+names); answers are :class:`~bot.services.crm_configs.PublicCrmConfig`: the settings plus
+``hasSecret``, ``version``, ``createdAt``, ``updatedAt`` and ``updatedBy``, never the secret.
 
 Validation errors answer 422 with every refused field in the problem's ``errors``. Every change
 is in the tenant's audit stream (``GET /api/admin/audit``).
@@ -24,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic.alias_generators import to_camel
 
 from bot.adapters.crm.directory import StoreDirectory
 from bot.adapters.inbound import json_model, json_object
@@ -33,7 +35,7 @@ from bot.errors import FieldError, InvalidInput, NotFound
 from bot.services import health, tenant_settings
 from bot.services.audit import Actor
 from bot.services.crm import SearchCriteria
-from bot.services.crm_configs import ConfigInvalid, CrmConfigs, parse_config
+from bot.services.crm_configs import CrmConfigs, PublicCrmConfig, parse_config
 from bot.web.admin_auth import admin_of
 from bot.web.interactions import CONTEXT
 
@@ -42,6 +44,44 @@ CRM_DIRECTORY = web.AppKey("crm_directory", StoreDirectory)
 
 
 _body = json_object
+_CAMEL = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class CrmConfigList(BaseModel):
+    """``GET /api/admin/crms``: the tenant's configurations, oldest first."""
+
+    model_config = _CAMEL
+
+    crms: list[PublicCrmConfig]
+
+
+class SecretRotation(BaseModel):
+    """``POST .../rotate-secret``: the configuration's new secret."""
+
+    model_config = _CAMEL
+
+    secret: SecretStr = Field(min_length=1)
+
+
+class PreviewRecord(BaseModel):
+    """One record a preview found: its CRM fields and the card fields mapped from them."""
+
+    model_config = _CAMEL
+
+    key: str
+    title: str
+    fields: dict[str, Any]
+    card_fields: dict[str, Any]
+
+
+class PreviewAnswer(BaseModel):
+    model_config = _CAMEL
+
+    records: list[PreviewRecord]
+
+
+def _answer(model: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(model.model_dump(mode="json", by_alias=True), status=status)
 
 
 def _handler(
@@ -61,18 +101,18 @@ def _configs(request: web.Request) -> CrmConfigs:
 
 async def _list(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     found = await _configs(request).list(tenant_id)
-    return web.json_response({"crms": [stored.public() for stored in found]})
+    return _answer(CrmConfigList(crms=[stored.public() for stored in found]))
 
 
 async def _create(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     config = parse_config(tenant_id, await _body(request))
     stored = await _configs(request).create(config, actor)
-    return web.json_response(stored.public(), status=201)
+    return _answer(stored.public(), status=201)
 
 
 async def _get(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     stored = await _configs(request).require(tenant_id, request.match_info["settings_id"])
-    return web.json_response(stored.public())
+    return _answer(stored.public())
 
 
 async def _patch(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
@@ -82,14 +122,14 @@ async def _patch(request: web.Request, tenant_id: str, actor: Actor) -> web.Resp
         await _body(request),
         actor,
     )
-    return web.json_response(stored.public())
+    return _answer(stored.public())
 
 
 async def _put(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     stored, created = await _configs(request).put(
         tenant_id, request.match_info["settings_id"], await _body(request), actor
     )
-    return web.json_response(stored.public(), status=201 if created else 200)
+    return _answer(stored.public(), status=201 if created else 200)
 
 
 async def _delete(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
@@ -103,13 +143,13 @@ async def _test(request: web.Request, tenant_id: str, actor: Actor) -> web.Respo
     ctx = request.app[CONTEXT]
     tested = health.LastTest(**outcome.model_dump(exclude={"settings_id"}), at=ctx.clock())
     await health.record_test(ctx.store, tenant_id, outcome.settings_id, tested)
-    return web.json_response(outcome.model_dump(mode="json", by_alias=True))
+    return _answer(outcome)
 
 
 class PreviewRequest(BaseModel):
     """A sample caller to preview the mappings on: a phone number or an e-mail address."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _CAMEL
 
     phone: str | None = Field(None, max_length=64)
     email: str | None = Field(None, max_length=320)
@@ -145,32 +185,27 @@ async def _preview(request: web.Request, tenant_id: str, actor: Actor) -> web.Re
     if client is None:
         raise NotFound(f"{settings_id} is disabled: enable it to preview its records")
     found = await client.search(criteria)
-    return web.json_response(
-        {
-            "records": [
-                {
-                    "key": record.ref.key,
-                    "title": record.title,
-                    "fields": record.fields,
-                    "cardFields": record.card_fields,
-                }
+    return _answer(
+        PreviewAnswer(
+            records=[
+                PreviewRecord(
+                    key=record.ref.key,
+                    title=record.title,
+                    fields=record.fields,
+                    card_fields=record.card_fields,
+                )
                 for record in found[:PREVIEW_RECORDS]
             ]
-        }
+        )
     )
 
 
 async def _rotate(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
-    secret = (await _body(request)).get("secret")
-    if not isinstance(secret, str) or not secret:
-        raise ConfigInvalid(
-            "a new secret is needed",
-            [{"loc": ["secret"], "msg": "a non-empty string is required", "type": "missing"}],
-        )
+    asked = await json_model(request, SecretRotation, "a new secret is needed")
     stored = await _configs(request).rotate_secret(
-        tenant_id, request.match_info["settings_id"], SecretStr(secret), actor
+        tenant_id, request.match_info["settings_id"], asked.secret, actor
     )
-    return web.json_response(stored.public())
+    return _answer(stored.public())
 
 
 def _enabled(enabled: bool) -> Any:
@@ -178,7 +213,7 @@ def _enabled(enabled: bool) -> Any:
         stored = await _configs(request).set_enabled(
             tenant_id, request.match_info["settings_id"], enabled, actor
         )
-        return web.json_response(stored.public())
+        return _answer(stored.public())
 
     return run
 

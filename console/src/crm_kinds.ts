@@ -19,10 +19,10 @@ export interface KindForm {
   extra?: FieldSpec[];
 }
 
-const clientId = (help: Key): FieldSpec => ({ path: "auth.client_id", label: "crm.field.client_id", help, required: true });
+const clientId = (help: Key): FieldSpec => ({ path: "auth.clientId", label: "crm.field.client_id", help, required: true });
 const username = (help: Key): FieldSpec => ({ path: "auth.username", label: "crm.field.username", help, required: true });
 const secret = (label: Key, help: Key, kind: FieldSpec["kind"] = "secret"): FieldSpec => ({ path: "secret", label, help, kind });
-const tokenUrl = (help: Key): FieldSpec => ({ path: "auth.token_url", label: "crm.field.token_url", help, kind: "url", required: true });
+const tokenUrl = (help: Key): FieldSpec => ({ path: "auth.tokenUrl", label: "crm.field.token_url", help, kind: "url", required: true });
 
 export const KINDS: KindForm[] = [
   {
@@ -48,17 +48,17 @@ export const KINDS: KindForm[] = [
       },
     ],
     extra: [
-      { path: "rest.record_type", label: "crm.field.rest.record_type", help: "crm.help.rest.record_type", placeholder: "contact" },
-      { path: "rest.phone_search", label: "crm.field.rest.phone_search", help: "crm.help.rest.phone_search", placeholder: "/people?phone={value}" },
-      { path: "rest.email_search", label: "crm.field.rest.email_search", help: "crm.help.rest.email_search", placeholder: "/people?email={value}" },
-      { path: "rest.name_search", label: "crm.field.rest.name_search", help: "crm.help.rest.name_search" },
-      { path: "rest.results_path", label: "crm.field.rest.results_path", help: "crm.help.rest.results_path", placeholder: "$" },
-      { path: "rest.next_path", label: "crm.field.rest.next_path", help: "crm.help.rest.next_path" },
-      { path: "rest.get_path", label: "crm.field.rest.get_path", help: "crm.help.rest.get_path", placeholder: "/people/{id}" },
-      { path: "rest.record_path", label: "crm.field.rest.record_path", help: "crm.help.rest.record_path", placeholder: "$" },
+      { path: "rest.recordType", label: "crm.field.rest.record_type", help: "crm.help.rest.record_type", placeholder: "contact" },
+      { path: "rest.phoneSearch", label: "crm.field.rest.phone_search", help: "crm.help.rest.phone_search", placeholder: "/people?phone={value}" },
+      { path: "rest.emailSearch", label: "crm.field.rest.email_search", help: "crm.help.rest.email_search", placeholder: "/people?email={value}" },
+      { path: "rest.nameSearch", label: "crm.field.rest.name_search", help: "crm.help.rest.name_search" },
+      { path: "rest.resultsPath", label: "crm.field.rest.results_path", help: "crm.help.rest.results_path", placeholder: "$" },
+      { path: "rest.nextPath", label: "crm.field.rest.next_path", help: "crm.help.rest.next_path" },
+      { path: "rest.getPath", label: "crm.field.rest.get_path", help: "crm.help.rest.get_path", placeholder: "/people/{id}" },
+      { path: "rest.recordPath", label: "crm.field.rest.record_path", help: "crm.help.rest.record_path", placeholder: "$" },
       { path: "rest.mapping.id", label: "crm.field.rest.mapping_id", help: "crm.help.rest.mapping_id", placeholder: "$.id" },
       { path: "rest.mapping.title", label: "crm.field.rest.mapping_title", help: "crm.help.rest.mapping_title", placeholder: "$.name" },
-      { path: "rest.ui_url_template", label: "crm.field.rest.ui_url_template", help: "crm.help.rest.ui_url_template" },
+      { path: "rest.uiUrlTemplate", label: "crm.field.rest.ui_url_template", help: "crm.help.rest.ui_url_template" },
     ],
   },
   {
@@ -76,14 +76,14 @@ export const KINDS: KindForm[] = [
         type: "salesforce_jwt",
         label: "crm.auth.salesforce_jwt",
         fields: [
-          { path: "auth.login_url", label: "crm.field.login_url", help: "crm.help.salesforce.login_url", kind: "url", placeholder: "https://login.salesforce.com" },
+          { path: "auth.loginUrl", label: "crm.field.login_url", help: "crm.help.salesforce.login_url", kind: "url", placeholder: "https://login.salesforce.com" },
           clientId("crm.help.salesforce.client_id"),
           username("crm.help.salesforce.username"),
         ],
         secret: secret("crm.field.private_key", "crm.help.salesforce.private_key", "textarea"),
       },
     ],
-    extra: [{ path: "task_external_id_field", label: "crm.field.task_external_id_field", help: "crm.help.salesforce.task_external_id_field" }],
+    extra: [{ path: "taskExternalIdField", label: "crm.field.task_external_id_field", help: "crm.help.salesforce.task_external_id_field" }],
   },
   {
     kind: "dynamics",
@@ -94,7 +94,7 @@ export const KINDS: KindForm[] = [
         type: "entra_client_credentials",
         label: "crm.auth.entra_client_credentials",
         fields: [
-          { path: "auth.directory_tenant_id", label: "crm.field.directory_tenant_id", help: "crm.help.dynamics.directory_tenant_id", required: true },
+          { path: "auth.directoryTenantId", label: "crm.field.directory_tenant_id", help: "crm.help.dynamics.directory_tenant_id", required: true },
           clientId("crm.help.dynamics.client_id"),
         ],
         secret: secret("crm.field.client_secret", "crm.help.dynamics.client_secret"),

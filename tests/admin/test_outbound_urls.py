@@ -29,9 +29,9 @@ ADMIN = Actor("alice", Door.api)
 
 
 def config(kind: str, base_url: str | None, auth: dict[str, Any] | None = None) -> Any:
-    body: dict[str, Any] = {"settings_id": "c1", "kind": kind, "display_name": "CRM"}
+    body: dict[str, Any] = {"settingsId": "c1", "kind": kind, "displayName": "CRM"}
     if base_url is not None:
-        body["base_url"] = base_url
+        body["baseUrl"] = base_url
     if auth is not None:
         body["auth"] = auth
     return parse_config("t1", body)
@@ -45,34 +45,34 @@ async def configs(tmp_path: Path) -> Any:
 
 
 UNSAFE = {
-    "http": (config("zendesk", "http://acme.zendesk.com"), ["base_url"], "https"),
-    "metadata": (config("rest", "https://169.254.169.254/latest"), ["base_url"], "link-local"),
-    "loopback": (config("rest", "https://127.0.0.1:8080"), ["base_url"], "loopback"),
-    "ipv6 loopback": (config("rest", "https://[::1]/"), ["base_url"], "loopback"),
-    "decimal ip": (config("rest", "https://2130706433/"), ["base_url"], "canonical"),
-    "hex ip": (config("rest", "https://0x7f000001/"), ["base_url"], "canonical"),
-    "private": (config("rest", "https://10.0.0.5"), ["base_url"], "private"),
-    "multicast": (config("rest", "https://224.0.0.1"), ["base_url"], "multicast"),
-    "mapped": (config("rest", "https://[::ffff:127.0.0.1]/"), ["base_url"], "loopback"),
-    "resolves to loopback": (config("rest", "https://localhost:9000"), ["base_url"], "resolves"),
+    "http": (config("zendesk", "http://acme.zendesk.com"), ["baseUrl"], "https"),
+    "metadata": (config("rest", "https://169.254.169.254/latest"), ["baseUrl"], "link-local"),
+    "loopback": (config("rest", "https://127.0.0.1:8080"), ["baseUrl"], "loopback"),
+    "ipv6 loopback": (config("rest", "https://[::1]/"), ["baseUrl"], "loopback"),
+    "decimal ip": (config("rest", "https://2130706433/"), ["baseUrl"], "canonical"),
+    "hex ip": (config("rest", "https://0x7f000001/"), ["baseUrl"], "canonical"),
+    "private": (config("rest", "https://10.0.0.5"), ["baseUrl"], "private"),
+    "multicast": (config("rest", "https://224.0.0.1"), ["baseUrl"], "multicast"),
+    "mapped": (config("rest", "https://[::ffff:127.0.0.1]/"), ["baseUrl"], "loopback"),
+    "resolves to loopback": (config("rest", "https://localhost:9000"), ["baseUrl"], "resolves"),
     "look-alike": (
         config("zendesk", "https://acme.zendesk.com.evil.example"),
-        ["base_url"],
+        ["baseUrl"],
         "not a zendesk domain",
     ),
-    "user info": (config("zendesk", "https://u:p@acme.zendesk.com"), ["base_url"], "user name"),
+    "user info": (config("zendesk", "https://u:p@acme.zendesk.com"), ["baseUrl"], "user name"),
     "login url": (
         config(
             "salesforce",
             "https://acme.my.salesforce.com",
             {
                 "type": "salesforce_jwt",
-                "client_id": "c",
+                "clientId": "c",
                 "username": "u",
-                "login_url": "https://login.evil.example",
+                "loginUrl": "https://login.evil.example",
             },
         ),
-        ["auth", "login_url"],
+        ["auth", "loginUrl"],
         "not a salesforce domain",
     ),
     "authority": (
@@ -81,21 +81,21 @@ UNSAFE = {
             "https://contoso.crm4.dynamics.com",
             {
                 "type": "entra_client_credentials",
-                "directory_tenant_id": "contoso.example",
-                "client_id": "c",
-                "authority_host": "https://169.254.169.254",
+                "directoryTenantId": "contoso.example",
+                "clientId": "c",
+                "authorityHost": "https://169.254.169.254",
             },
         ),
-        ["auth", "authority_host"],
+        ["auth", "authorityHost"],
         "link-local",
     ),
     "token url": (
         config(
             "rest",
             "https://8.8.8.8",
-            {"type": "oauth_client_credentials", "client_id": "c", "token_url": "http://8.8.4.4/t"},
+            {"type": "oauth_client_credentials", "clientId": "c", "tokenUrl": "http://8.8.4.4/t"},
         ),
-        ["auth", "token_url"],
+        ["auth", "tokenUrl"],
         "https",
     ),
 }
@@ -120,9 +120,9 @@ SAFE = [
         "https://acme--uat.sandbox.my.salesforce.com",
         {
             "type": "salesforce_jwt",
-            "client_id": "c",
+            "clientId": "c",
             "username": "u",
-            "login_url": "https://test.salesforce.com",
+            "loginUrl": "https://test.salesforce.com",
         },
     ),
     config("dynamics", "https://contoso.crm4.dynamics.com"),
@@ -166,12 +166,12 @@ async def test_a_changed_endpoint_needs_the_secret_again(configs: CrmConfigs) ->
     )
     await configs.create(zd.model_copy(update={"secret": SecretStr("t0ken")}), ADMIN)
     with pytest.raises(ConfigInvalid) as refused:
-        await configs.update("t1", "c1", {"base_url": "https://other.zendesk.com"}, ADMIN)
+        await configs.update("t1", "c1", {"baseUrl": "https://other.zendesk.com"}, ADMIN)
     assert refused.value.field_errors[0]["loc"] == ["secret"]
-    renamed = await configs.update("t1", "c1", {"display_name": "Zendesk EU"}, ADMIN)
+    renamed = await configs.update("t1", "c1", {"displayName": "Zendesk EU"}, ADMIN)
     assert renamed.version == 2  # other changes need no secret
     moved = await configs.update(
-        "t1", "c1", {"base_url": "https://other.zendesk.com", "secret": "n3w"}, ADMIN
+        "t1", "c1", {"baseUrl": "https://other.zendesk.com", "secret": "n3w"}, ADMIN
     )
     assert moved.config.base_url == "https://other.zendesk.com"
     assert configs.secret_of(moved) is not None

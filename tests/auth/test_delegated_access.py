@@ -96,11 +96,11 @@ def agent_token(
 
 def delegated(entra: FakeEntra, dataverse: FakeDataverse, **fields: Any) -> dict[str, Any]:
     return {
-        "settings_id": "d365",
-        "tenant_id": entra.tenant,
+        "settingsId": "d365",
+        "tenantId": entra.tenant,
         "kind": "dynamics",
-        "display_name": "Dynamics",
-        "base_url": dataverse.base_url,
+        "displayName": "Dynamics",
+        "baseUrl": dataverse.base_url,
         "access": "delegated",
         **fields,
     }
@@ -216,15 +216,15 @@ async def test_application_access_stays_the_default_and_delegated_needs_dynamics
 ) -> None:
     config = CrmConfig.model_validate(
         {
-            "settings_id": "d365",
-            "tenant_id": "t",
+            "settingsId": "d365",
+            "tenantId": "t",
             "kind": "dynamics",
-            "display_name": "Dynamics",
-            "base_url": "https://org.crm.dynamics.com",
+            "displayName": "Dynamics",
+            "baseUrl": "https://org.crm.dynamics.com",
             "auth": {
                 "type": "entra_client_credentials",
-                "directory_tenant_id": "t",
-                "client_id": "c",
+                "directoryTenantId": "t",
+                "clientId": "c",
             },
             "secret": "s",
         }
@@ -235,10 +235,10 @@ async def test_application_access_stays_the_default_and_delegated_needs_dynamics
     with pytest.raises(ValueError, match="knows Entra identities"):
         CrmConfig.model_validate(
             {
-                "settings_id": "zd",
-                "tenant_id": "t",
+                "settingsId": "zd",
+                "tenantId": "t",
                 "kind": "zendesk",
-                "display_name": "Zendesk",
+                "displayName": "Zendesk",
                 "access": "delegated",
             }
         )

@@ -36,10 +36,10 @@ B_KEY = {"X-Api-Key": "key-b"}
 A_ADMIN = {"X-Admin-Key": "admin-a"}
 B_ADMIN = {"X-Admin-Key": "admin-b"}
 A_CRM = {
-    "settings_id": "a-secret-crm",
+    "settingsId": "a-secret-crm",
     "kind": "freshdesk",
-    "display_name": "A secret Freshdesk",
-    "base_url": "https://a-secret.freshdesk.com",
+    "displayName": "A secret Freshdesk",
+    "baseUrl": "https://a-secret.freshdesk.com",
     "auth": {"type": "api_key"},
     "secret": "a-secret-api-key",
 }
@@ -183,7 +183,7 @@ async def test_nothing_of_tenant_a_is_readable_or_writable_from_tenant_b(
         assert await b("GET", "/api/admin/crms/a-secret-crm", headers=B_ADMIN) == 404
         assert (
             await b(
-                "PATCH", "/api/admin/crms/a-secret-crm", json={"display_name": "x"}, headers=B_ADMIN
+                "PATCH", "/api/admin/crms/a-secret-crm", json={"displayName": "x"}, headers=B_ADMIN
             )
             == 404
         )

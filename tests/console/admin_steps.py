@@ -45,7 +45,7 @@ async def connect_rest_crm(page: Any, expect: Any, crm_url: str, shoot: Shoot) -
     await shoot("crm-new")
     await page.get_by_role("button", name="Save").click()
     # the server's field error shows next to the field, nothing is stored
-    await expect(page.locator('[data-field="base_url"] .field-error')).to_be_visible()
+    await expect(page.locator('[data-field="baseUrl"] .field-error')).to_be_visible()
     await _textbox(page, "Base URL").fill(crm_url)
     await page.get_by_role("button", name="Save").click()
     await expect(page.get_by_role("heading", name="People CRM")).to_be_visible()

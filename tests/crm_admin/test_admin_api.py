@@ -15,10 +15,10 @@ SECRET = "fd-api-key"
 
 def freshdesk_config(base_url: str, **extra: Any) -> dict[str, Any]:
     return {
-        "settings_id": "fd",
+        "settingsId": "fd",
         "kind": "freshdesk",
-        "display_name": "Freshdesk",
-        "base_url": base_url,
+        "displayName": "Freshdesk",
+        "baseUrl": base_url,
         "auth": {"type": "api_key"},
         "secret": SECRET,
         **extra,
@@ -49,12 +49,12 @@ async def test_crud_with_tenant_isolation_and_no_secret_in_output(
     created = await admin.post("/api/admin/crms", json=freshdesk_config(url), headers=A)
     assert created.status == 201, await created.text()
     body = await created.json()
-    assert body["settings_id"] == "fd" and body["tenant_id"] == "tenant-a"
-    assert body["has_secret"] is True and body["version"] == 1
-    assert body["updated_by"] == "admin-key:tenant-a:alice@a.example"
+    assert body["settingsId"] == "fd" and body["tenantId"] == "tenant-a"
+    assert body["hasSecret"] is True and body["version"] == 1
+    assert body["updatedBy"] == "admin-key:tenant-a:alice@a.example"
 
     listed = await (await admin.get("/api/admin/crms", headers=A)).json()
-    assert [c["settings_id"] for c in listed["crms"]] == ["fd"]
+    assert [c["settingsId"] for c in listed["crms"]] == ["fd"]
     assert (await (await admin.get("/api/admin/crms", headers=B)).json()) == {"crms": []}
     assert (await admin.get("/api/admin/crms/fd", headers=B)).status == 404
     assert (await admin.patch("/api/admin/crms/fd", json={}, headers=B)).status == 404
@@ -62,7 +62,7 @@ async def test_crud_with_tenant_isolation_and_no_secret_in_output(
     assert (await admin.post("/api/admin/crms/fd/disable", headers=B)).status == 404
 
     patched = await admin.patch(
-        "/api/admin/crms/fd", json={"display_name": "Freshdesk EU"}, headers=A
+        "/api/admin/crms/fd", json={"displayName": "Freshdesk EU"}, headers=A
     )
     assert patched.status == 200 and (await patched.json())["version"] == 2
     rotated = await admin.post(
@@ -100,35 +100,35 @@ async def test_crud_with_tenant_isolation_and_no_secret_in_output(
 async def test_validation_errors_name_the_fields(admin: TestClient[Any, Any]):
     response = await admin.post(
         "/api/admin/crms",
-        json={"settings_id": "no spaces!", "kind": "nope", "display_name": "x"},
+        json={"settingsId": "no spaces!", "kind": "nope", "displayName": "x"},
         headers=A,
     )
     assert response.status == 422
     details = (await response.json())["errors"]
-    assert {d["loc"][0] for d in details} >= {"settings_id", "kind"}
+    assert {d["loc"][0] for d in details} >= {"settingsId", "kind"}
     not_json = await admin.post(
         "/api/admin/crms", data=b"{", headers={"Content-Type": "application/json", **A}
     )
     assert not_json.status == 400
     other_tenant = await admin.post(
         "/api/admin/crms",
-        json={"settings_id": "x", "kind": "demo", "display_name": "x", "tenant_id": "tenant-b"},
+        json={"settingsId": "x", "kind": "demo", "displayName": "x", "tenantId": "tenant-b"},
         headers=A,
     )
     assert other_tenant.status == 422
     await admin.post(
         "/api/admin/crms",
-        json={"settings_id": "d", "kind": "demo", "display_name": "Demo"},
+        json={"settingsId": "d", "kind": "demo", "displayName": "Demo"},
         headers=A,
     )
     again = await admin.post(
         "/api/admin/crms",
-        json={"settings_id": "d", "kind": "demo", "display_name": "Demo"},
+        json={"settingsId": "d", "kind": "demo", "displayName": "Demo"},
         headers=A,
     )
     assert again.status == 409
     bad_patch = await admin.patch(
-        "/api/admin/crms/d", json={"max_concurrency": 0, "secret": "x"}, headers=A
+        "/api/admin/crms/d", json={"maxConcurrency": 0, "secret": "x"}, headers=A
     )
     assert bad_patch.status == 422
     empty = await admin.post("/api/admin/crms/d/rotate-secret", json={}, headers=A)
@@ -150,8 +150,8 @@ async def test_connection_test_reports_typed_outcomes(
     assert refused["ok"] is False and refused["outcome"] == "auth_failed", refused
     assert "wrong" not in str(refused)
 
-    dead = freshdesk_config("http://127.0.0.1:9", settings_id="dead")
-    await admin.post("/api/admin/crms", json={**dead, "request_timeout": 0.5}, headers=A)
+    dead = freshdesk_config("http://127.0.0.1:9", settingsId="dead")
+    await admin.post("/api/admin/crms", json={**dead, "requestTimeout": 0.5}, headers=A)
     unreachable = await (await admin.post("/api/admin/crms/dead/test", headers=A)).json()
     assert unreachable["ok"] is False
     assert unreachable["outcome"] in ("unavailable", "timeout"), unreachable
@@ -161,11 +161,11 @@ async def test_connection_test_of_a_rest_crm_without_its_probe_template_fails_cl
     admin: TestClient[Any, Any],
 ):
     config = {
-        "settings_id": "r",
+        "settingsId": "r",
         "kind": "rest",
-        "display_name": "Intranet CRM",
-        "base_url": "http://127.0.0.1:9",
-        "rest": {"phone_search": "/people?phone={value}"},
+        "displayName": "Intranet CRM",
+        "baseUrl": "http://127.0.0.1:9",
+        "rest": {"phoneSearch": "/people?phone={value}"},
     }
     assert (await admin.post("/api/admin/crms", json=config, headers=A)).status == 201
     answer = await (await admin.post("/api/admin/crms/r/test", headers=A)).json()
@@ -177,25 +177,25 @@ async def test_put_creates_then_wholly_replaces_a_crm(
     admin: TestClient[Any, Any], freshdesk: tuple[FreshdeskFake, str]
 ):
     _, url = freshdesk
-    body = freshdesk_config(url, max_concurrency=3)
+    body = freshdesk_config(url, maxConcurrency=3)
     created = await admin.put("/api/admin/crms/fd", json=body, headers=A)
     assert created.status == 201, await created.text()
-    assert (await created.json())["max_concurrency"] == 3
-    without = {k: v for k, v in body.items() if k not in ("secret", "max_concurrency")}
+    assert (await created.json())["maxConcurrency"] == 3
+    without = {k: v for k, v in body.items() if k not in ("secret", "maxConcurrency")}
     replaced = await admin.put(
-        "/api/admin/crms/fd", json={**without, "display_name": "Freshdesk EU"}, headers=A
+        "/api/admin/crms/fd", json={**without, "displayName": "Freshdesk EU"}, headers=A
     )
     assert replaced.status == 200, await replaced.text()
     after = await replaced.json()
-    assert after["display_name"] == "Freshdesk EU" and after["version"] == 2
-    assert after["max_concurrency"] == 8  # left out: back to its default, as PUT means
-    assert after["has_secret"] is True  # the secret stays where the CRM stays
+    assert after["displayName"] == "Freshdesk EU" and after["version"] == 2
+    assert after["maxConcurrency"] == 8  # left out: back to its default, as PUT means
+    assert after["hasSecret"] is True  # the secret stays where the CRM stays
     moved = await admin.put(
-        "/api/admin/crms/fd", json={**without, "base_url": url + "/v2"}, headers=A
+        "/api/admin/crms/fd", json={**without, "baseUrl": url + "/v2"}, headers=A
     )
     assert moved.status == 422
     assert (await moved.json())["errors"][0]["loc"] == ["secret"]
-    other = await admin.put("/api/admin/crms/fd", json={**body, "settings_id": "x"}, headers=A)
+    other = await admin.put("/api/admin/crms/fd", json={**body, "settingsId": "x"}, headers=A)
     assert other.status == 422
 
 

@@ -25,10 +25,10 @@ async def test_a_berlin_caller_is_found_as_stored_in_the_crm(
     server = await aiohttp_server(fake.app)
     client: TestClient[Any, Any] = await aiohttp_client(create_app(admin_settings))
     config = {
-        "settings_id": "zd",
+        "settingsId": "zd",
         "kind": "zendesk",
-        "display_name": "Zendesk",
-        "base_url": str(server.make_url("")).rstrip("/"),
+        "displayName": "Zendesk",
+        "baseUrl": str(server.make_url("")).rstrip("/"),
         "auth": {"type": "api_key", "username": "agent@example.com"},
         "secret": "zd-api-token",
     }

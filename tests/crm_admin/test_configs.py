@@ -24,10 +24,10 @@ def zendesk(tenant: str = "t1", settings_id: str = "zd") -> CrmConfig:
     return parse_config(
         tenant,
         {
-            "settings_id": settings_id,
+            "settingsId": settings_id,
             "kind": "zendesk",
-            "display_name": "Zendesk",
-            "base_url": "https://acme.zendesk.com",
+            "displayName": "Zendesk",
+            "baseUrl": "https://acme.zendesk.com",
             "auth": {"type": "api_key", "username": "agent@acme.example"},
             "secret": SECRET,
         },
@@ -50,7 +50,7 @@ async def test_create_list_get_update_disable_delete(configs: CrmConfigs):
     assert await configs.list("t2") == []
 
     changed = await configs.update(
-        "t1", "zd", {"display_name": "Zendesk EU"}, Actor("bob", Door.cli)
+        "t1", "zd", {"displayName": "Zendesk EU"}, Actor("bob", Door.cli)
     )
     assert changed.config.display_name == "Zendesk EU" and changed.version == 2
     assert configs.secret_of(changed) == SecretStr(SECRET)  # the secret survives a change
@@ -76,7 +76,7 @@ async def test_create_list_get_update_disable_delete(configs: CrmConfigs):
     ]
     create, update, disable, delete = entries
     assert create.before is None and create.after["secret"] == "***"
-    assert (update.before["display_name"], update.after["display_name"]) == (
+    assert (update.before["displayName"], update.after["displayName"]) == (
         "Zendesk",
         "Zendesk EU",
     )
@@ -118,28 +118,28 @@ async def test_sealed_secret_does_not_open_under_another_tenant(
 
 async def test_validation_and_conflicts(configs: CrmConfigs):
     with pytest.raises(ConfigInvalid) as invalid:
-        parse_config("t1", {"settings_id": "bad id!", "kind": "nope", "display_name": ""})
+        parse_config("t1", {"settingsId": "bad id!", "kind": "nope", "displayName": ""})
     assert {d["loc"][0] for d in invalid.value.field_errors} >= {
-        "settings_id",
+        "settingsId",
         "kind",
-        "display_name",
+        "displayName",
     }
     with pytest.raises(ConfigInvalid):  # the body cannot name another tenant
-        parse_config("t1", {**zendesk().model_dump(), "tenant_id": "t2"})
+        parse_config("t1", {**zendesk().model_dump(by_alias=True), "tenantId": "t2"})
     await configs.create(zendesk(), Actor("alice", Door.cli))
     with pytest.raises(ConfigExists):
         await configs.create(zendesk(), Actor("alice", Door.cli))
     with pytest.raises(ConfigInvalid):
-        await configs.update("t1", "zd", {"base_url": "ftp://nope"}, Actor("bob", Door.cli))
+        await configs.update("t1", "zd", {"baseUrl": "ftp://nope"}, Actor("bob", Door.cli))
     with pytest.raises(ConfigInvalid) as moved:  # a new host needs the secret again
         await configs.update(
-            "t1", "zd", {"base_url": "https://evil.zendesk.com"}, Actor("bob", Door.cli)
+            "t1", "zd", {"baseUrl": "https://evil.zendesk.com"}, Actor("bob", Door.cli)
         )
     assert moved.value.field_errors[0]["loc"] == ["secret"]
     with pytest.raises(ConfigInvalid):
-        await configs.update("t1", "zd", {"settings_id": "other"}, Actor("bob", Door.cli))
+        await configs.update("t1", "zd", {"settingsId": "other"}, Actor("bob", Door.cli))
     with pytest.raises(ConfigNotFound):
-        await configs.update("t1", "nope", {"display_name": "x"}, Actor("bob", Door.cli))
+        await configs.update("t1", "nope", {"displayName": "x"}, Actor("bob", Door.cli))
     assert (await configs.require("t1", "zd")).version == 1
     assert (await configs.require("t1", "zd")).config.kind == CrmKind.ZENDESK
 
@@ -148,7 +148,7 @@ async def test_secrets_never_reach_the_logs(configs: CrmConfigs, caplog: pytest.
     caplog.set_level("DEBUG")
     await configs.create(zendesk(), Actor("alice", Door.cli))
     await configs.rotate_secret("t1", "zd", SecretStr("n3w-" + SECRET), Actor("alice", Door.cli))
-    await configs.update("t1", "zd", {"display_name": "Zendesk 2"}, Actor("alice", Door.cli))
+    await configs.update("t1", "zd", {"displayName": "Zendesk 2"}, Actor("alice", Door.cli))
     assert caplog.records  # changes are logged...
     assert SECRET not in caplog.text  # ...without the secret
     assert repr(zendesk()).count(SECRET) == 0

@@ -20,9 +20,9 @@ def demo_config(tenant: str, settings_id: str, **extra: Any) -> CrmConfig:
     return parse_config(
         tenant,
         {
-            "settings_id": settings_id,
+            "settingsId": settings_id,
             "kind": "demo",
-            "display_name": f"Demo {settings_id}",
+            "displayName": f"Demo {settings_id}",
             **extra,
         },
     )
@@ -67,7 +67,7 @@ async def test_clients_are_cached_per_config_version(
     assert builder.built == [("t1", "a"), ("t1", "b")]
 
     await configs.update(
-        "t1", "a", {"display_name": "Renamed"}, Actor("admin", Door.cli)
+        "t1", "a", {"displayName": "Renamed"}, Actor("admin", Door.cli)
     )  # forgets the list
     third = await directory.clients("t1")
     assert third[0] is not first[0] and third[1] is first[1]
@@ -96,7 +96,7 @@ async def test_demo_crm_is_added_unless_a_config_takes_its_id(configs: CrmConfig
         assert await directory.clients("t1") == [demo]
         await configs.create(demo_config("t1", "zd-like"), Actor("admin", Door.cli))
         assert [c.settings_id for c in await directory.clients("t1")] == ["demo", "zd-like"]
-        await configs.create(demo_config("t2", "demo", field_mappings=[]), Actor("admin", Door.cli))
+        await configs.create(demo_config("t2", "demo", fieldMappings=[]), Actor("admin", Door.cli))
         [only] = await directory.clients("t2")
         assert only is not demo and only.display_name == "Demo CRM"
     finally:
@@ -110,10 +110,10 @@ async def test_a_config_without_credentials_becomes_a_problem_not_a_crash(
     config = parse_config(
         "t1",
         {
-            "settings_id": "zd",
+            "settingsId": "zd",
             "kind": "zendesk",
-            "display_name": "Zendesk",
-            "base_url": "https://acme.zendesk.com",
+            "displayName": "Zendesk",
+            "baseUrl": "https://acme.zendesk.com",
             "auth": {"type": "api_key", "username": "a@b.c"},
         },
     )
@@ -126,11 +126,11 @@ async def test_a_config_without_credentials_becomes_a_problem_not_a_crash(
 
 async def test_mapped_configs_fill_card_fields(configs: CrmConfigs, directory: StoreDirectory):
     mappings = [
-        {"crm_field": "contact.title", "card_field": "Job title"},
-        {"crm_field": "language", "card_field": "Speaks"},
-        {"crm_field": "account.tier", "card_field": "Tier"},
+        {"crmField": "contact.title", "cardField": "Job title"},
+        {"crmField": "language", "cardField": "Speaks"},
+        {"crmField": "account.tier", "cardField": "Tier"},
     ]
-    await configs.create(demo_config("t1", "a", field_mappings=mappings), Actor("admin", Door.cli))
+    await configs.create(demo_config("t1", "a", fieldMappings=mappings), Actor("admin", Door.cli))
     [client] = await directory.clients("t1")
     assert isinstance(client, MappedCrm)
     records = await client.search(SearchCriteria(phones=["+15550100"]))
@@ -152,16 +152,16 @@ async def test_vendor_custom_fields_reach_the_card_fields(
     config = parse_config(
         "t1",
         {
-            "settings_id": "zd",
+            "settingsId": "zd",
             "kind": "zendesk",
-            "display_name": "Zendesk",
-            "base_url": str(server.make_url("")).rstrip("/"),
+            "displayName": "Zendesk",
+            "baseUrl": str(server.make_url("")).rstrip("/"),
             "auth": {"type": "api_key", "username": "agent@example.com"},
             "secret": "zd-api-token",
-            "field_mappings": [
-                {"crm_field": "contact.vip_level", "card_field": "VIP"},
-                {"crm_field": "time_zone", "card_field": "Time zone"},
-                {"crm_field": "empty", "card_field": "Empty"},
+            "fieldMappings": [
+                {"crmField": "contact.vip_level", "cardField": "VIP"},
+                {"crmField": "time_zone", "cardField": "Time zone"},
+                {"crmField": "empty", "cardField": "Empty"},
             ],
         },
     )

@@ -43,25 +43,25 @@ async def test_mapped_fields_show_on_the_contact_section(
     client: TestClient[Any, Any] = await aiohttp_client(app)
 
     demo = {
-        "settings_id": "demo-crm",
+        "settingsId": "demo-crm",
         "kind": "demo",
-        "display_name": "Demo CRM",
-        "field_mappings": [
-            {"crm_field": "contact.title", "card_field": "Job title"},
-            {"crm_field": "language", "card_field": "Speaks"},
+        "displayName": "Demo CRM",
+        "fieldMappings": [
+            {"crmField": "contact.title", "cardField": "Job title"},
+            {"crmField": "language", "cardField": "Speaks"},
         ],
     }
     freshdesk = {
-        "settings_id": "fd",
+        "settingsId": "fd",
         "kind": "freshdesk",
-        "display_name": "Freshdesk",
-        "base_url": str(server.make_url("")).rstrip("/"),
+        "displayName": "Freshdesk",
+        "baseUrl": str(server.make_url("")).rstrip("/"),
         "auth": {"type": "api_key"},
         "secret": "fd-api-key",
-        "field_mappings": [
-            {"crm_field": "job_title", "card_field": "Job title"},  # demo's comes first
-            {"crm_field": "time_zone", "card_field": "Time zone"},
-            {"crm_field": "missing_field", "card_field": "Never shown"},
+        "fieldMappings": [
+            {"crmField": "job_title", "cardField": "Job title"},  # demo's comes first
+            {"crmField": "time_zone", "cardField": "Time zone"},
+            {"crmField": "missing_field", "cardField": "Never shown"},
         ],
     }
     for config in (demo, freshdesk):

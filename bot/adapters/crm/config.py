@@ -19,6 +19,7 @@ from typing import Annotated, Literal, Protocol
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 from bot.adapters.crm.credentials import TokenProvider
 from bot.adapters.crm.http import ResilientHttp
@@ -61,21 +62,25 @@ class CrmKind(enum.StrEnum):
     REST = "rest"
 
 
-class FieldMapping(BaseModel):
-    """A dynamic data mapping: show the CRM field ``crm_field`` as ``card_field``.
+API_NAMES = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+"""The admin API's JSON names are camelCase (``baseUrl``); the store keeps the field names."""
 
-    ``crm_field`` is a field name, or ``Object.Field`` to apply to one record type only
+
+class FieldMapping(BaseModel):
+    """A dynamic data mapping: show the CRM field ``crmField`` as ``cardField``.
+
+    ``crmField`` is a field name, or ``Object.Field`` to apply to one record type only
     (Salesforce API names, Dataverse logical names).
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(**API_NAMES, frozen=True)
 
     crm_field: str = Field(min_length=1, max_length=200)
     card_field: str = Field(min_length=1, max_length=100)
 
 
 class _Auth(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(**API_NAMES, frozen=True, extra="forbid")
 
 
 class SalesforceJwtAuth(_Auth):
@@ -106,7 +111,7 @@ class EntraClientCredentialsAuth(_Auth):
     client_id: str
     authority_host: str = "https://login.microsoftonline.com"
     resource_url: str | None = Field(
-        default=None, description="Dataverse org URL for the scope; default: base_url"
+        default=None, description="Dataverse org URL for the scope; default: baseUrl"
     )
     instance_discovery: bool = True
 
@@ -150,7 +155,7 @@ AuthParams = Annotated[
 class RestEndpoints(BaseModel):
     """How the generic REST connector talks to a CRM it has no adapter for.
 
-    Templates are paths on ``base_url`` holding ``{value}`` (search) or ``{id}`` (get);
+    Templates are paths on ``baseUrl`` holding ``{value}`` (search) or ``{id}`` (get);
     paths like ``$.data.items`` pick values out of the JSON answers. The auth scheme comes
     from ``CrmConfig.auth`` (none, basic, or an API key sent as a bearer or header token).
     ``update`` and ``timeline`` are the calls write-backs and Update/Timeline workflows
@@ -158,7 +163,7 @@ class RestEndpoints(BaseModel):
     without them those writes are refused as not supported.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(**API_NAMES, extra="forbid")
 
     record_type: str = "contact"
     phone_search: str | None = None
@@ -188,7 +193,7 @@ class RestEndpoints(BaseModel):
 class CrmConfig(BaseModel):
     """One connected CRM of one tenant."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(**API_NAMES, extra="forbid")
 
     settings_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     tenant_id: str = Field(min_length=1)
@@ -224,7 +229,7 @@ class CrmConfig(BaseModel):
         if value is None:
             return None
         if not value.startswith(("https://", "http://")):
-            raise ValueError("base_url must be an http(s) URL")
+            raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
 
     @model_validator(mode="after")

@@ -11,7 +11,7 @@ import aiohttp
 from pydantic import BaseModel, Field
 
 from bot.adapters.crm.agent_tokens import AgentTokens
-from bot.adapters.crm.config import CrmConfig
+from bot.adapters.crm.config import API_NAMES, CrmConfig
 from bot.adapters.crm.factory import build_client
 from bot.adapters.crm.http import ResilientHttp
 from bot.adapters.crm.mapped import with_mappings
@@ -94,6 +94,8 @@ PROBE = SearchCriteria(emails=["connection-test@crmcard.invalid"])
 
 class ConnectionTest(BaseModel):
     """The outcome of "test connection", typed for the admin API and the CLI."""
+
+    model_config = API_NAMES
 
     settings_id: str
     ok: bool

@@ -36,6 +36,7 @@ from urllib.parse import quote
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic.alias_generators import to_camel
 from yarl import URL
 
 from bot.adapters.crm.credentials import TokenProvider
@@ -151,11 +152,13 @@ def render(template: Any, values: Mapping[str, Any]) -> Any:
 
 class RestCall(BaseModel):
     """One write call of the generic connector: ``method`` on ``path`` (a template with
-    ``{id}``) with the JSON ``body`` template; ``record_path`` picks the written record
+    ``{id}``) with the JSON ``body`` template; ``recordPath`` picks the written record
     out of the answer (absent: the record is read again, or the timeline entry is made
-    from ``id_path``)."""
+    from ``idPath``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid"
+    )
 
     method: Literal["POST", "PUT", "PATCH"] = "PATCH"
     path: str

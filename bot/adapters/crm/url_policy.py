@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic.alias_generators import to_camel
+
 from bot.adapters.crm.config import CrmConfig, CrmKind
 from bot.errors import FieldError
 
@@ -102,7 +104,7 @@ def _urls(config: CrmConfig) -> list[tuple[list[str | int], str]]:
         for name in path:
             value = getattr(value, name, None)
         if isinstance(value, str) and value:
-            found.append((list(path), value))
+            found.append(([to_camel(name) for name in path], value))
     return found
 
 

@@ -36,10 +36,10 @@ async function listPage(): Promise<HTMLElement> {
     table(
       [t("crm.col.name"), t("crm.col.kind"), t("crm.col.status"), t("crm.col.updated")],
       crms.map((crm) => [
-        h("a", { href: `#/crms/${encodeURIComponent(str(crm, "settings_id"))}`, text: str(crm, "display_name") || str(crm, "settings_id") }),
+        h("a", { href: `#/crms/${encodeURIComponent(str(crm, "settingsId"))}`, text: str(crm, "displayName") || str(crm, "settingsId") }),
         kindLabel(str(crm, "kind")),
         statusBadge(crm),
-        when(str(crm, "updated_at")),
+        when(str(crm, "updatedAt")),
       ]),
       t("crm.title"),
     ),
@@ -57,7 +57,7 @@ function form(kind: string, current: Crm | null, onKind: (kind: string) => void)
   const spec = kindForm(kind);
   const authType = str(current, "auth.type");
   let chosen = spec.auth.find((a) => a.type === authType) ?? spec.auth[0];
-  const hasSecret = at(current, "has_secret") === true;
+  const hasSecret = at(current, "hasSecret") === true;
   const authBox = h("div", { class: "group" });
   const renderAuth = (): void => {
     const secretField = chosen.secret ? [field(chosen.secret, "", hasSecret)] : [];
@@ -80,11 +80,11 @@ function form(kind: string, current: Crm | null, onKind: (kind: string) => void)
   if (current) {
     el.querySelector<HTMLSelectElement>("select[data-path=kind]")?.setAttribute("disabled", "");
   } else {
-    el.append(field({ path: "settings_id", label: "crm.field.settings_id", help: "crm.help.settings_id", required: true }, ""));
+    el.append(field({ path: "settingsId", label: "crm.field.settings_id", help: "crm.help.settings_id", required: true }, ""));
   }
   el.append(
-    field({ path: "display_name", label: "crm.field.display_name", help: "crm.help.display_name", required: true }, at(current, "display_name")),
-    field({ path: "base_url", label: "crm.field.base_url", help: spec.baseUrlHelp, kind: "url", required: true }, at(current, "base_url")),
+    field({ path: "displayName", label: "crm.field.display_name", help: "crm.help.display_name", required: true }, at(current, "displayName")),
+    field({ path: "baseUrl", label: "crm.field.base_url", help: spec.baseUrlHelp, kind: "url", required: true }, at(current, "baseUrl")),
   );
   if (spec.auth.length > 1) {
     el.append(
@@ -135,7 +135,7 @@ async function newPage(kind: string): Promise<HTMLElement> {
   const said = onSubmit(el, async () => {
     const { config, secret } = body(el);
     const created = await send<Crm>("POST", BASE, secret ? { ...config, secret } : config);
-    go(`#/crms/${encodeURIComponent(str(created, "settings_id"))}`);
+    go(`#/crms/${encodeURIComponent(str(created, "settingsId"))}`);
   });
   el.append(h("div", { class: "actions" }, submit(t("crm.save")), button(t("common.cancel"), () => go("#/crms")), said));
   page.append(el);
@@ -161,18 +161,18 @@ function testResult(result: Record<string, unknown>): HTMLElement {
     ok ? "success" : "error",
     h("strong", { text: t(TEST_HINTS[outcome] ?? "crm.test.error") }),
     h("div", { class: "vendor-message", text: str(result, "message") }),
-    h("div", { class: "help", text: t("crm.test.elapsed", { ms: Math.round(Number(at(result, "elapsed_ms") ?? 0)) }) }),
+    h("div", { class: "help", text: t("crm.test.elapsed", { ms: Math.round(Number(at(result, "elapsedMs") ?? 0)) }) }),
   );
 }
 
 async function detailPage(id: string, refresh: () => void): Promise<HTMLElement> {
   const crm = await get<Crm>(one(id));
   const enabled = at(crm, "enabled") !== false;
-  const page = h("section", {}, h("h1", { text: str(crm, "display_name") || id }));
+  const page = h("section", {}, h("h1", { text: str(crm, "displayName") || id }));
   const result = h("div", { class: "test-result", "aria-live": "polite" });
   let testing = false;
   page.append(
-    h("p", { class: "intro" }, kindLabel(str(crm, "kind")), " · ", statusBadge(crm), " · ", t("crm.updated", { when: when(str(crm, "updated_at")), by: str(crm, "updated_by") })),
+    h("p", { class: "intro" }, kindLabel(str(crm, "kind")), " · ", statusBadge(crm), " · ", t("crm.updated", { when: when(str(crm, "updatedAt")), by: str(crm, "updatedBy") })),
     h(
       "div",
       { class: "actions" },
@@ -197,7 +197,7 @@ async function detailPage(id: string, refresh: () => void): Promise<HTMLElement>
             await send("POST", `${one(id)}/enable`);
             refresh();
           }),
-      confirmButton(t("crm.delete"), { title: t("crm.delete.title"), body: t("crm.delete.body", { name: str(crm, "display_name") }) }, async () => {
+      confirmButton(t("crm.delete"), { title: t("crm.delete.title"), body: t("crm.delete.body", { name: str(crm, "displayName") }) }, async () => {
         await send("DELETE", one(id));
         go("#/crms");
       }),

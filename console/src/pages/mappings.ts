@@ -96,19 +96,19 @@ async function editor(id: string): Promise<HTMLElement> {
   // dynamic data: part of the CRM connection
   const dynamic = h("form", { class: "form", novalidate: true });
   dynamic.append(h("h2", { text: t("mapping.dynamic") }), h("p", { class: "help", text: t("mapping.dynamic.help") }));
-  const current = (at(crm, "field_mappings") as Doc[] | undefined) ?? [];
+  const current = (at(crm, "fieldMappings") as Doc[] | undefined) ?? [];
   const dynamicRows = rows(
     dynamic,
     (value, i) => [
-      withCol(input(t("mapping.crm_field.n", { n: i + 1 }), str(value, "crm_field"), { placeholder: t("mapping.crm_field") }), "crm_field"),
-      withCol(input(t("mapping.card_field.n", { n: i + 1 }), str(value, "card_field"), { placeholder: t("mapping.card_field") }), "card_field"),
+      withCol(input(t("mapping.crm_field.n", { n: i + 1 }), str(value, "crmField"), { placeholder: t("mapping.crm_field") }), "crmField"),
+      withCol(input(t("mapping.card_field.n", { n: i + 1 }), str(value, "cardField"), { placeholder: t("mapping.card_field") }), "cardField"),
     ],
     current,
-    "field_mappings",
+    "fieldMappings",
     t("mapping.add"),
   );
   const dynamicSaved = onSubmit(dynamic, async () => {
-    await send("PATCH", `/api/admin/crms/${encodeURIComponent(id)}`, { field_mappings: collect(dynamicRows) });
+    await send("PATCH", `/api/admin/crms/${encodeURIComponent(id)}`, { fieldMappings: collect(dynamicRows) });
     return t("mapping.saved");
   });
   dynamic.append(h("div", { class: "actions" }, submit(t("mapping.save.dynamic")), dynamicSaved));
@@ -187,12 +187,12 @@ export const mappingsPage: Page = {
       page.append(message("info", t("mapping.no_crm")));
       return page;
     }
-    const chosen = args[0] ?? str(crms[0], "settings_id");
+    const chosen = args[0] ?? str(crms[0], "settingsId");
     const id = uid("crm");
     const select = h(
       "select",
       { id },
-      ...crms.map((c) => h("option", { value: str(c, "settings_id"), selected: str(c, "settings_id") === chosen }, str(c, "display_name") || str(c, "settings_id"))),
+      ...crms.map((c) => h("option", { value: str(c, "settingsId"), selected: str(c, "settingsId") === chosen }, str(c, "displayName") || str(c, "settingsId"))),
     ) as HTMLSelectElement;
     select.addEventListener("change", () => {
       location.hash = `#/mappings/${encodeURIComponent(select.value)}`;

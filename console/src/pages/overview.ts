@@ -141,7 +141,7 @@ export const overviewPage: Page = {
     const page = h("section", {}, h("h1", { text: t("overview.title") }));
 
     // first-run checklist
-    const mapped = crms.some((c) => ((at(c, "field_mappings") as unknown[] | undefined) ?? []).length > 0);
+    const mapped = crms.some((c) => ((at(c, "fieldMappings") as unknown[] | undefined) ?? []).length > 0);
     const activeKeys = keys ? (keys.keys ?? []).filter((k) => !at(k, "revokedAt")) : null;
     const used = activeKeys ? activeKeys.some((k) => Boolean(at(k, "lastUsedAt"))) : null;
     page.append(

@@ -51,7 +51,7 @@ export const writebacksPage: Page = {
       get<{ crms?: Item[] }>("/api/admin/crms").catch(() => ({ crms: [] as Item[] })),
     ]);
     const items = (answer.items ?? []).filter((item) => !crm || crmOf(item) === crm);
-    const crms = [...new Set([...(crmList.crms ?? []).map((c) => str(c, "settings_id")), ...(answer.items ?? []).map(crmOf)])].filter(Boolean);
+    const crms = [...new Set([...(crmList.crms ?? []).map((c) => str(c, "settingsId")), ...(answer.items ?? []).map(crmOf)])].filter(Boolean);
     const page = h("section", {}, h("h1", { text: t("wb.title") }), h("p", { class: "intro", text: t("wb.intro") }));
     const notice = h("div", { "aria-live": "polite" });
     page.append(filters(status, crm, crms), notice);
