@@ -1,14 +1,18 @@
 """Reading and changing a tenant's settings document (``tenants/<tid>/settings``).
 
 A tenant that never chose gets the deployment's defaults (``CRMCARD_DEFAULT_REGION``,
-carried by the Context), so services always have a region to read numbers with.
+carried by the Context), so services always have a region to read numbers with. Every
+change is one entry of the tenant's audit stream (kind ``tenant.settings``).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.domain.tenant_settings import TenantSettings
-from bot.services import keys
-from bot.services.store import Store, put_model, read_model
+from bot.services import audit, keys
+from bot.services.audit import Actor
+from bot.services.store import Store, read_model
 
 
 async def stored_settings(store: Store, tenant_id: str) -> TenantSettings | None:
@@ -26,6 +30,18 @@ async def default_region(store: Store, tenant_id: str, fallback: str) -> str:
     return (await tenant_settings(store, tenant_id, fallback)).default_region
 
 
-async def put_settings(store: Store, tenant_id: str, settings: TenantSettings) -> None:
-    """Replace the tenant's settings (one admin document: last writer wins)."""
-    await put_model(store, keys.tenant_settings(tenant_id), settings)
+async def put_settings(
+    store: Store, tenant_id: str, settings: TenantSettings, actor: Actor, at: datetime
+) -> None:
+    """Replace the tenant's settings (one admin document: last writer wins), audited."""
+    await audit.write_audited(
+        store,
+        tenant_id,
+        keys.tenant_settings(tenant_id),
+        TenantSettings,
+        settings,
+        actor,
+        "tenant.settings",
+        at=at,
+        target=tenant_id,
+    )

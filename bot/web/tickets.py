@@ -28,7 +28,7 @@ from bot.adapters.inbound import json_body, validated
 from bot.errors import NotFound
 from bot.services.ticketing.archive import TicketQuery
 from bot.services.ticketing.ticketing import Ticketing, UnknownTicketingCrm
-from bot.web.admin_auth import admin_tenant
+from bot.web.admin_auth import admin_of, admin_tenant
 from bot.web.interactions import api_key_tenant
 from bot.web.tab import FRAME_ANCESTORS, STATIC_DIR, tab_identity
 
@@ -123,13 +123,17 @@ async def get_syncs(request: web.Request) -> web.Response:
 
 
 async def post_sync(request: web.Request) -> web.Response:
-    tenant_id = await admin_tenant(request)
+    admin = await admin_of(request)
+    tenant_id = admin.tenant_id
     raw = await json_body(request) if request.can_read_body else {}
     asked = validated(SyncRequest, raw, "invalid sync request")
     ticketing = request.app[TICKETING]
     crms = [s.config.settings_id for s in await ticketing.ticketing_crms(tenant_id)]
     if asked.crm_id is not None and asked.crm_id not in crms:
         raise NotFound(f"no CRM {asked.crm_id!r} with ticketing switched on")
+    started = [asked.crm_id] if asked.crm_id else crms
+    if started:
+        await ticketing.audit_start(tenant_id, admin.actor, started, full=asked.full)
 
     async def run() -> None:
         with contextlib.suppress(UnknownTicketingCrm):  # deleted meanwhile
@@ -138,7 +142,6 @@ async def post_sync(request: web.Request) -> web.Response:
     task = asyncio.get_running_loop().create_task(run())
     request.app[SYNCS].add(task)
     task.add_done_callback(request.app[SYNCS].discard)
-    started = [asked.crm_id] if asked.crm_id else crms
     return web.json_response({"started": started, "full": asked.full}, status=202)
 
 

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from bot.adapters.crm.config import CrmConfig, CrmKind
 from bot.domain.identifiers import DEFAULT_REGION
 from bot.domain.tickets import ImportReport, Ticket, purge_cutoff
+from bot.services import audit
+from bot.services.audit import Actor
 from bot.services.crm import CrmError
 from bot.services.crm_configs import CrmConfigs, StoredCrmConfig
 from bot.services.ticketing.archive import SyncState, TicketArchive, TicketPage, TicketQuery
@@ -63,6 +65,21 @@ class Ticketing:
 
     async def ticketing_crms(self, tenant_id: str) -> list[StoredCrmConfig]:
         return [s for s in await self.configs.list(tenant_id) if ticketing_on(s.config)]
+
+    async def audit_start(
+        self, tenant_id: str, actor: Actor, crm_ids: list[str], *, full: bool
+    ) -> None:
+        """An admin started a sync (``ticket.sync``: which CRMs, full or not), before it runs;
+        the server's own periodic syncs are not admin actions and are not audited."""
+        await audit.record(
+            self.configs.store,
+            tenant_id,
+            actor,
+            "ticket.sync",
+            at=self.clock(),
+            target=crm_ids[0] if len(crm_ids) == 1 else None,
+            details={"crms": crm_ids, "full": full},
+        )
 
     async def sync(
         self,
