@@ -7,32 +7,24 @@ safe while the bot runs.
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
+from bot.cli.access import STORE_DOOR, on_store
+from bot.services.store import Store
 from bot.settings import Settings
 
 
-async def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
-    from bot.composition import open_store
+async def run_on_store(args: argparse.Namespace, settings: Settings, store: Store) -> int:
     from bot.services.name_index import reindex
 
-    store = open_store(settings or Settings())
-    try:
-        count = await reindex(store, args.tenant)
-    finally:
-        await store.close()
+    count = await reindex(store, args.tenant)
     print(f"filed {count} cards of tenant {args.tenant}")
     return 0
 
 
-def command(args: argparse.Namespace) -> int:
-    return asyncio.run(run(args))
-
-
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("cards", help="customer cards: reindex")
+    parser = commands.add_parser("cards", help=f"customer cards: reindex; {STORE_DOOR}")
     sub = parser.add_subparsers(dest="cards_command", required=True)
     reindex = sub.add_parser("reindex", help="file a tenant's cards in the merge indexes")
-    reindex.add_argument("tenant")
-    parser.set_defaults(run=command)
+    reindex.add_argument("tenant", help="the tenant's id")
+    parser.set_defaults(run=on_store(run_on_store))

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-import urllib.error
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from bot.cli import (
     cards,
@@ -24,6 +21,8 @@ from bot.cli import (
     tickets,
     workflows,
 )
+from bot.cli.access import DEFAULT_URL, CommandFailed, fail, refused, request, show
+from bot.errors import CrmcardError
 from bot.observability import logs
 from bot.settings import Settings
 
@@ -71,18 +70,7 @@ def simulate(args: argparse.Namespace) -> int:
         "customer": {customer_field: args.customer},
         "queue": args.queue,
     }
-    request = urllib.request.Request(
-        f"{args.url.rstrip('/')}/api/interactions",
-        data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json", "X-Api-Key": args.api_key},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            print(response.read().decode())
-    except urllib.error.HTTPError as error:
-        print(f"{error.code}: {error.read().decode()}", file=sys.stderr)
-        return 1
+    show(request(args.url, "POST", "/api/interactions", payload, {"X-Api-Key": args.api_key}))
     return 0
 
 
@@ -92,9 +80,12 @@ def parser() -> argparse.ArgumentParser:
 
     commands.add_parser("serve", help="run the bot").set_defaults(run=serve)
 
-    sim = commands.add_parser("simulate", help="send an interaction event to a running bot")
+    sim = commands.add_parser(
+        "simulate", help="send an interaction event to a running bot (over HTTP, --url)"
+    )
     sim.add_argument(
         "event",
+        help="the lifecycle event to send",
         choices=[
             "assigned",
             "connected",
@@ -106,16 +97,24 @@ def parser() -> argparse.ArgumentParser:
         ],
     )
     sim.add_argument("--customer", default="+1 555 0100", help="phone, email or handle")
-    sim.add_argument("--channel", default="voice")
+    sim.add_argument(
+        "--channel", default="voice", help="voice, chat, email, sms, messenger... (default voice)"
+    )
     sim.add_argument(
         "--agent",
         default="00000000-0000-0000-0000-0000000000a1",
         help="the agent's Entra object id",
     )
     sim.add_argument("--interaction", help="interaction id (default: a new one)")
-    sim.add_argument("--queue", default="Support")
-    sim.add_argument("--url", default="http://127.0.0.1:3978")
-    sim.add_argument("--api-key", default="demo-key")
+    sim.add_argument("--queue", default="Support", help="the queue the interaction came from")
+    sim.add_argument(
+        "--url", default=DEFAULT_URL, help=f"the running crmcard (default: {DEFAULT_URL})"
+    )
+    sim.add_argument(
+        "--api-key",
+        default="demo-key",
+        help="the tenant's platform key, sent as X-Api-Key (default: the demo key)",
+    )
     sim.set_defaults(run=simulate)
 
     package.add_parser(commands)
@@ -134,7 +133,12 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logs.configure(json_lines=False)
     args = parser().parse_args(argv)
-    code: int = args.run(args)
+    try:
+        code: int = args.run(args)
+    except (CrmcardError, ValidationError) as error:
+        return fail(refused(error))
+    except CommandFailed as failed:
+        return fail(failed)
     return code
 
 

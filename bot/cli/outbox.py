@@ -13,26 +13,21 @@ unchanged for CRMCARD_RECOVERY_DAYS (or N) days; pending ones are never deleted.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.cli.access import STORE_DOOR, CommandFailed, on_store
+from bot.services.store import Store
 from bot.settings import Settings
 
 
-async def _list(args: argparse.Namespace) -> int:
-    from bot.composition import open_store
+async def _list(args: argparse.Namespace, settings: Settings, store: Store) -> int:
     from bot.services import outbox
     from bot.web.admin_outbox import item_json
 
-    settings = Settings()
-    store = open_store(settings)
-    try:
-        status = outbox.OutboxStatus(args.status) if args.status else None
-        items = await outbox.list_items(store, args.tenant or settings.default_tenant_id, status)
-    finally:
-        await store.close()
+    status = outbox.OutboxStatus(args.status) if args.status else None
+    items = await outbox.list_items(store, args.tenant or settings.default_tenant_id, status)
     if args.json:
         print(json.dumps([item_json(i) for i in items], indent=2))
         return 0
@@ -47,89 +42,64 @@ async def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _replay(args: argparse.Namespace) -> int:
-    from bot.composition import open_store
+async def _replay(args: argparse.Namespace, settings: Settings, store: Store) -> int:
     from bot.services import outbox
 
-    settings = Settings()
-    store = open_store(settings)
     tenant_id = args.tenant or settings.default_tenant_id
     if args.all_parked:
-        try:
-            items = await outbox.replay_parked(store, tenant_id, datetime.now(UTC), args.crm)
-        finally:
-            await store.close()
+        items = await outbox.replay_parked(store, tenant_id, datetime.now(UTC), args.crm)
         print(f"queued again: {len(items)} parked write-back(s)")
         return 0
     if not (args.interaction_id and args.record):
-        print("name INTERACTION_ID RECORD, or use --all-parked")
-        return 2
+        raise CommandFailed("name INTERACTION_ID RECORD, or use --all-parked")
     try:
         item = await outbox.replay(
-            store,
-            tenant_id,
-            args.interaction_id,
-            args.record,
-            datetime.now(UTC),
+            store, tenant_id, args.interaction_id, args.record, datetime.now(UTC)
         )
     except outbox.NotReplayable as error:
-        print(f"not replayed: {error}")
-        return 1
-    finally:
-        await store.close()
+        raise CommandFailed(f"not replayed: {error}", 1) from None
     print(f"queued again: {item.interaction_id} -> {item.record.key}")
     return 0
 
 
-async def _purge(args: argparse.Namespace) -> int:
-    from bot.composition import open_store
+async def _purge(args: argparse.Namespace, settings: Settings, store: Store) -> int:
     from bot.services import outbox
 
-    settings = Settings()
     days = settings.recovery_days if args.older_than_days is None else args.older_than_days
     if days < 0:
-        print("--older-than-days must not be negative")
-        return 2
+        raise CommandFailed("--older-than-days must not be negative")
     tenants = (
         settings.known_tenants if args.all_tenants else [args.tenant or settings.default_tenant_id]
     )
     cutoff = datetime.now(UTC) - timedelta(days=days)
-    store = open_store(settings)
-    try:
-        purged = await outbox.purge_tenants(store, tenants, cutoff)
-    finally:
-        await store.close()
+    purged = await outbox.purge_tenants(store, tenants, cutoff)
     for tenant_id, item_keys in purged.items():
         since = f"{cutoff:%Y-%m-%d %H:%M} UTC"
         print(f"{tenant_id}: purged {len(item_keys)} write-back(s) unchanged since {since}")
     return 0
 
 
-def _run(command: Any) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        code: int = asyncio.run(command(args))
-        return code
-
-    return run
-
-
 def add_parser(commands: Any) -> None:
-    box = commands.add_parser("outbox", help="write-backs to CRMs: list, replay, purge")
+    box = commands.add_parser(
+        "outbox", help=f"write-backs to CRMs: list, replay, purge; {STORE_DOOR}"
+    )
     sub = box.add_subparsers(dest="outbox_command", required=True)
     listing = sub.add_parser("list", help="the tenant's write-backs (parked ones say why)")
     listing.add_argument("--tenant", help="tenant id (default: CRMCARD_DEFAULT_TENANT_ID)")
-    listing.add_argument("--status", choices=["pending", "parked", "done"])
+    listing.add_argument(
+        "--status", choices=["pending", "parked", "done"], help="only the write-backs in it"
+    )
     listing.add_argument("--json", action="store_true", help="full items as JSON")
-    listing.set_defaults(run=_run(_list))
+    listing.set_defaults(run=on_store(_list))
     replay = sub.add_parser("replay", help="deliver a parked write-back again")
-    replay.add_argument("interaction_id", nargs="?")
+    replay.add_argument("interaction_id", nargs="?", help="the interaction (as `list` shows it)")
     replay.add_argument(
         "record", nargs="?", help="the record key, crm:type:id (as `list` shows it)"
     )
     replay.add_argument("--all-parked", action="store_true", help="every parked write-back")
     replay.add_argument("--crm", help="with --all-parked: only this CRM configuration")
     replay.add_argument("--tenant", help="tenant id (default: CRMCARD_DEFAULT_TENANT_ID)")
-    replay.set_defaults(run=_run(_replay))
+    replay.set_defaults(run=on_store(_replay))
     purge = sub.add_parser(
         "purge", help="delete finished write-backs older than the recovery window, now"
     )
@@ -143,4 +113,4 @@ def add_parser(commands: Any) -> None:
     whose.add_argument(
         "--all-tenants", action="store_true", help="every tenant with an API or admin key"
     )
-    purge.set_defaults(run=_run(_purge))
+    purge.set_defaults(run=on_store(_purge))

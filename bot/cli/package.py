@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from pathlib import Path
 from typing import Any
 
+from bot.cli.access import CommandFailed, fail, with_store
+from bot.services.store import Store
 from bot.settings import Settings
 
 
@@ -52,7 +53,7 @@ def package_command(args: argparse.Namespace) -> int:
     link_domains = list(getattr(args, "link_domain", None) or [])
     tenant = getattr(args, "links_of_tenant", None)
     if tenant:
-        link_domains += asyncio.run(_tenant_link_domains(settings, tenant))
+        link_domains += asyncio.run(with_store(_tenant_link_domains, args, settings))
     try:
         path = build_app_package(
             bot_app_id=bot_app_id,
@@ -64,25 +65,24 @@ def package_command(args: argparse.Namespace) -> int:
             link_domains=link_domains,
         )
     except AppPackageError as exc:
-        print(f"crmcard package: {exc}", file=sys.stderr)
-        return 1
+        return fail(CommandFailed(str(exc), 1))
     print(path)
     return 0
 
 
-async def _tenant_link_domains(settings: Settings, tenant_id: str) -> list[str]:
-    from bot.composition import open_store
+async def _tenant_link_domains(
+    args: argparse.Namespace, settings: Settings, store: Store
+) -> list[str]:
     from bot.services.crm_configs import stored_configs
     from bot.services.record_search import link_domains
 
-    store = open_store(settings)
-    try:
-        return link_domains(await stored_configs(store, tenant_id))
-    finally:
-        await store.close()
+    return link_domains(await stored_configs(store, args.links_of_tenant))
 
 
 def add_parser(commands: Any) -> None:
-    package = commands.add_parser("package", help="build the sideloadable Teams app zip")
+    package = commands.add_parser(
+        "package",
+        help="build the sideloadable Teams app zip (--links-of-tenant reads the store)",
+    )
     add_arguments(package)
     package.set_defaults(run=package_command)

@@ -12,17 +12,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import json
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.cli.access import STORE_DOOR, CommandFailed, show
 from bot.settings import Settings
 
 
 async def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
     from bot.cli.tickets import open_ticketing
-    from bot.errors import CrmcardError
     from bot.services import data_subjects
     from bot.services.audit import Actor, Door
 
@@ -30,27 +28,17 @@ async def run(args: argparse.Namespace, settings: Settings | None = None) -> int
     tenant = args.tenant or settings.default_tenant_id
     async with open_ticketing(settings) as ticketing:
         store, tickets = ticketing.configs.store, ticketing.archive
-        try:
-            query = data_subjects.SubjectQuery(
-                phone=args.phone, email=args.email, card_id=args.card_id
-            )
-            if args.subjects_command == "export":
-                found = await data_subjects.export(
-                    store, tenant, query, settings.default_region, tickets
-                )
-                print(json.dumps(found, indent=2, ensure_ascii=False))
-                return 0
-            if not args.yes:
-                print("error: erasing cannot be undone; add --yes to go ahead", file=sys.stderr)
-                return 2
-            actor = Actor(f"cli:{getpass.getuser()}", Door.cli)
-            report = await data_subjects.erase(
-                store, tenant, query, settings.default_region, actor, datetime.now(UTC), tickets
-            )
-            print(json.dumps(report.model_dump(by_alias=True), indent=2))
-        except (CrmcardError, ValueError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+        query = data_subjects.SubjectQuery(phone=args.phone, email=args.email, card_id=args.card_id)
+        if args.subjects_command == "export":
+            show(await data_subjects.export(store, tenant, query, settings.default_region, tickets))
+            return 0
+        if not args.yes:
+            raise CommandFailed("erasing cannot be undone; add --yes to go ahead")
+        actor = Actor(f"cli:{getpass.getuser()}", Door.cli)
+        report = await data_subjects.erase(
+            store, tenant, query, settings.default_region, actor, datetime.now(UTC), tickets
+        )
+        show(report)
     return 0
 
 
@@ -60,7 +48,7 @@ def command(args: argparse.Namespace) -> int:
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
-        "subjects", help="GDPR: export or erase one data subject's data (against the store)"
+        "subjects", help=f"GDPR: export or erase one data subject's data, {STORE_DOOR}"
     )
     sub = parser.add_subparsers(dest="subjects_command", required=True)
     export = sub.add_parser("export", help="print everything crmcard keeps about the person")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -24,6 +25,8 @@ from contextlib import asynccontextmanager
 
 from pydantic import ValidationError
 
+from bot.cli.access import STORE_DOOR, CommandFailed, fail, refused
+from bot.services.audit import Actor, Door
 from bot.services.ticketing.sync import Progress
 from bot.services.ticketing.ticketing import Ticketing, UnknownTicketingCrm
 from bot.settings import Settings
@@ -77,17 +80,21 @@ async def _sync(args: argparse.Namespace) -> int:
         line = progress_line(progress)
         print(f"\r{line}\x1b[K" if tty else line, end="" if tty else "\n", file=sys.stderr)
 
+    tenant_id = args.tenant or settings.default_tenant_id
+    actor = Actor(f"cli:{getpass.getuser()}", Door.cli)
     async with open_ticketing(settings) as ticketing:
+        crms = [s.config.settings_id for s in await ticketing.ticketing_crms(tenant_id)]
+        if args.crm is not None and args.crm not in crms:
+            return fail(CommandFailed(f"no CRM {args.crm!r} with ticketing switched on"))
+        started = [args.crm] if args.crm else crms
+        if started:
+            await ticketing.audit_start(tenant_id, actor, started, full=args.full)
         try:
             reports = await ticketing.sync(
-                args.tenant or settings.default_tenant_id,
-                crm_id=args.crm,
-                full=args.full,
-                progress=show,
+                tenant_id, crm_id=args.crm, full=args.full, progress=show
             )
-        except UnknownTicketingCrm as error:
-            print(error, file=sys.stderr)
-            return 2
+        except UnknownTicketingCrm as error:  # deleted meanwhile
+            return fail(CommandFailed(str(error)))
     if tty:
         print(file=sys.stderr)
     if not reports:
@@ -130,8 +137,7 @@ async def _search(args: argparse.Namespace) -> int:
     try:
         query = TicketQuery.model_validate({k: v for k, v in asked.items() if v is not None})
     except ValidationError as error:
-        print(error, file=sys.stderr)
-        return 2
+        return fail(refused(error))
     async with open_ticketing(settings) as ticketing:
         page = await ticketing.search(args.tenant or settings.default_tenant_id, query)
     if args.json:
@@ -154,8 +160,7 @@ async def _show(args: argparse.Namespace) -> int:
             args.tenant or settings.default_tenant_id, args.crm_id, args.ticket_id
         )
     if ticket is None:
-        print("no such ticket", file=sys.stderr)
-        return 1
+        return fail(CommandFailed("no such ticket", 1))
     print(json.dumps(ticket.model_dump(mode="json", by_alias=True), indent=2, ensure_ascii=False))
     return 0
 
@@ -166,34 +171,49 @@ async def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
+TENANT_HELP = "tenant id (default: CRMCARD_DEFAULT_TENANT_ID)"
+
+
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    tickets = commands.add_parser("tickets", help="imported CRM tickets: sync, search, purge")
+    tickets = commands.add_parser(
+        "tickets", help=f"imported CRM tickets: sync, search, show, purge; {STORE_DOOR}"
+    )
     verbs = tickets.add_subparsers(dest="verb", required=True)
 
     sync = verbs.add_parser("sync", help="import agents and solved tickets now")
-    sync.add_argument("--tenant")
+    sync.add_argument("--tenant", help=TENANT_HELP)
     sync.add_argument("--crm", help="only this CRM configuration (settings id)")
     sync.add_argument("--full", action="store_true", help="read all 90 days again")
     sync.set_defaults(run=lambda a: asyncio.run(_sync(a)))
 
     search = verbs.add_parser("search", help="search imported tickets")
-    search.add_argument("text", nargs="*")
-    search.add_argument("--tenant")
-    for name in ("status", "channel", "agent", "email", "phone"):
-        search.add_argument(f"--{name}", action="append", default=[])
-    search.add_argument("--crm")
+    search.add_argument("text", nargs="*", help="words to find (subject and conversation)")
+    search.add_argument("--tenant", help=TENANT_HELP)
+    for name, text in (
+        ("status", "a ticket status (solved, closed)"),
+        ("channel", "a channel (email, phone, chat, web, social...)"),
+        ("agent", "the agent's e-mail address"),
+        ("email", "the requester's e-mail address"),
+        ("phone", "the requester's phone number"),
+    ):
+        search.add_argument(
+            f"--{name}", action="append", default=[], help=f"{text}; repeat for several"
+        )
+    search.add_argument("--crm", help="only this CRM configuration (settings id)")
     search.add_argument("--from", dest="closed_from", help="closed on or after (ISO date)")
     search.add_argument("--to", dest="closed_to", help="closed before (ISO date)")
-    search.add_argument("--sort", choices=["relevance", "date"])
-    search.add_argument("--page", type=int)
-    search.add_argument("--page-size", type=int)
-    search.add_argument("--json", action="store_true")
+    search.add_argument(
+        "--sort", choices=["relevance", "date"], help="relevance (with TEXT) or newest first"
+    )
+    search.add_argument("--page", type=int, help="the page to show (1: the first)")
+    search.add_argument("--page-size", type=int, help="tickets per page")
+    search.add_argument("--json", action="store_true", help="the page as JSON")
     search.set_defaults(run=lambda a: asyncio.run(_search(a)))
 
     show = verbs.add_parser("show", help="one ticket with its conversation (JSON)")
-    show.add_argument("crm_id")
-    show.add_argument("ticket_id")
-    show.add_argument("--tenant")
+    show.add_argument("crm_id", help="the CRM configuration's settings id")
+    show.add_argument("ticket_id", help="the ticket's id in that CRM")
+    show.add_argument("--tenant", help=TENANT_HELP)
     show.set_defaults(run=lambda a: asyncio.run(_show(a)))
 
     purge = verbs.add_parser("purge", help="delete tickets closed more than 90 days ago")

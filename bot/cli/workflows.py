@@ -18,116 +18,60 @@ operator's bootstrap key, default $CRMCARD_ADMIN_KEY, else the demo tenant's key
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
-import urllib.error
-import urllib.request
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-
-def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> int:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        f"{args.url.rstrip('/')}{path}",
-        data=data,
-        headers={"Content-Type": "application/json", **_credentials(args)},
-        method=method,
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            text = response.read().decode()
-    except urllib.error.HTTPError as error:
-        print(f"{error.code}: {error.read().decode()}", file=sys.stderr)
-        return 1
-    except urllib.error.URLError as error:
-        print(f"cannot reach {args.url}: {error.reason}", file=sys.stderr)
-        return 1
-    if text:
-        print(json.dumps(json.loads(text), indent=2))
-    return 0
-
-
-def _load(path: str) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise SystemExit(f"cannot read {path}: {error}") from None
+from bot.cli.access import HTTP_DOOR, CommandFailed, http_options, load, shown
 
 
 def _workflow_put(args: argparse.Namespace) -> int:
-    body = _load(args.file)
+    body = load(args.file)
     workflow_id = args.id or (body.get("id") if isinstance(body, dict) else None)
     if not workflow_id:
-        raise SystemExit('give --id or an "id" in the file')
-    return _call(args, "PUT", f"/api/admin/workflows/{quote(workflow_id, safe='')}", body)
-
-
-def _credentials(args: argparse.Namespace) -> dict[str, str]:
-    """A tenant admin's Entra access token if given, else the operator's bootstrap key."""
-    if args.token:
-        return {"Authorization": f"Bearer {args.token}"}
-    return {"X-Admin-Key": args.admin_key}
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--url", default="http://127.0.0.1:3978", help="the running crmcard (its admin API)"
-    )
-    parser.add_argument(
-        "--token",
-        default=os.environ.get("CRMCARD_ADMIN_TOKEN", ""),
-        help="a tenant admin's Entra access token for the SSO app (default: "
-        "$CRMCARD_ADMIN_TOKEN); sent as Authorization: Bearer",
-    )
-    parser.add_argument(
-        "--admin-key",
-        default=os.environ.get("CRMCARD_ADMIN_KEY", "demo-admin-key"),
-        help="without --token: the operator's bootstrap X-Admin-Key (default: "
-        "$CRMCARD_ADMIN_KEY, else the demo tenant's key, accepted in demo mode only)",
-    )
+        raise CommandFailed('give --id or an "id" in the file')
+    return shown(args, "PUT", f"/api/admin/workflows/{quote(workflow_id, safe='')}", body)
 
 
 def add_parser(commands: Any) -> None:
-    workflow = commands.add_parser("workflow", help="list, save or delete workflow definitions")
+    workflow = commands.add_parser(
+        "workflow", help=f"list, save or delete workflow definitions, {HTTP_DOOR}"
+    )
     wf = workflow.add_subparsers(dest="workflow_command", required=True)
     listing = wf.add_parser("list", help="the tenant's workflows")
-    listing.set_defaults(run=lambda a: _call(a, "GET", "/api/admin/workflows"))
+    listing.set_defaults(run=lambda a: shown(a, "GET", "/api/admin/workflows"))
     put = wf.add_parser("put", help="save (validated) a workflow from a JSON file")
-    put.add_argument("file")
+    put.add_argument("file", help="the workflow definition (JSON)")
     put.add_argument("--id", help='workflow id (default: the file\'s "id")')
     put.set_defaults(run=_workflow_put)
     delete = wf.add_parser("delete", help="delete a workflow")
-    delete.add_argument("workflow_id")
+    delete.add_argument("workflow_id", help="the workflow's id")
     delete.set_defaults(
-        run=lambda a: _call(a, "DELETE", f"/api/admin/workflows/{quote(a.workflow_id, safe='')}")
+        run=lambda a: shown(a, "DELETE", f"/api/admin/workflows/{quote(a.workflow_id, safe='')}")
     )
     for sub in (listing, put, delete):
-        _common(sub)
+        http_options(sub)
 
-    policy = commands.add_parser("policy", help="record-creation policies per queue")
+    policy = commands.add_parser("policy", help=f"record-creation policies per queue, {HTTP_DOOR}")
     po = policy.add_subparsers(dest="policy_command", required=True)
     plist = po.add_parser("list", help="the tenant's policies")
-    plist.set_defaults(run=lambda a: _call(a, "GET", "/api/admin/policies"))
+    plist.set_defaults(run=lambda a: shown(a, "GET", "/api/admin/policies"))
     pget = po.add_parser("get", help="one queue's policy (_default: the tenant default)")
-    pget.add_argument("queue")
+    pget.add_argument("queue", help="the queue (_default: the tenant default)")
     pget.set_defaults(
-        run=lambda a: _call(a, "GET", f"/api/admin/policies/{quote(a.queue, safe='')}")
+        run=lambda a: shown(a, "GET", f"/api/admin/policies/{quote(a.queue, safe='')}")
     )
     pput = po.add_parser("put", help="save (validated) a queue's policy from a JSON file")
-    pput.add_argument("queue")
-    pput.add_argument("file")
+    pput.add_argument("queue", help="the queue (_default: the tenant default)")
+    pput.add_argument("file", help="the policy (JSON)")
     pput.set_defaults(
-        run=lambda a: _call(
-            a, "PUT", f"/api/admin/policies/{quote(a.queue, safe='')}", _load(a.file)
+        run=lambda a: shown(
+            a, "PUT", f"/api/admin/policies/{quote(a.queue, safe='')}", load(a.file)
         )
     )
     pdel = po.add_parser("delete", help="delete a queue's policy")
-    pdel.add_argument("queue")
+    pdel.add_argument("queue", help="the queue (_default: the tenant default)")
     pdel.set_defaults(
-        run=lambda a: _call(a, "DELETE", f"/api/admin/policies/{quote(a.queue, safe='')}")
+        run=lambda a: shown(a, "DELETE", f"/api/admin/policies/{quote(a.queue, safe='')}")
     )
     for sub in (plist, pget, pput, pdel):
-        _common(sub)
+        http_options(sub)

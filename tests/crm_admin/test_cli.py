@@ -65,8 +65,8 @@ def test_add_list_test_rotate_disable(
         == 0
     )
     added = json.loads(capsys.readouterr().out)
-    assert added["tenant_id"] == "t1" and added["has_secret"] is True
-    assert added["field_mappings"] == [{"crm_field": "title", "card_field": "Job title"}]
+    assert added["tenantId"] == "t1" and added["hasSecret"] is True
+    assert added["fieldMappings"] == [{"crmField": "title", "cardField": "Job title"}]
 
     assert main(["crm", "list"]) == 0
     listing = capsys.readouterr().out
@@ -92,7 +92,7 @@ def test_add_list_test_rotate_disable(
 
 def test_errors_are_reported_with_fields(data_dir: Path, capsys: pytest.CaptureFixture[str]):
     assert main(["crm", "add", "--settings-id", "bad id", "--kind", "demo", "--name", "x"]) == 2
-    assert "settings_id" in capsys.readouterr().err
+    assert "settingsId" in capsys.readouterr().err
     assert main(["crm", "disable", "missing"]) == 2
     assert "no CRM configuration" in capsys.readouterr().err
     assert main(["crm", "test", "missing"]) == 2

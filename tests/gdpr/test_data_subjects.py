@@ -19,6 +19,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.cli import subjects
+from bot.cli.access import CommandFailed
 from bot.cli.main import parser
 from bot.domain.tickets import Message, Ticket, TicketStatus
 from bot.services import keys, merge
@@ -207,8 +208,8 @@ async def test_the_operator_exports_and_erases_from_the_command_line(
     )
     exported = json.loads(capsys.readouterr().out)
     assert set(exported["cardIds"]) == {edward_call, edward_mail}
-    assert await subjects.run(args("erase", "--card-id", edward_mail), settings) == 2
-    assert "--yes" in capsys.readouterr().err
+    with pytest.raises(CommandFailed, match="--yes"):
+        await subjects.run(args("erase", "--card-id", edward_mail), settings)
     assert await subjects.run(args("erase", "--card-id", edward_mail, "--yes"), settings) == 0
     assert json.loads(capsys.readouterr().out)["cards"] == 2
     assert "Edward Ferrars" not in await dump(client)

@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.cli import tenants as tenants_cli
+from bot.cli.access import with_store
 from bot.composition import open_store
 from bot.services import tenant_settings
 from bot.settings import Settings
@@ -60,7 +61,7 @@ async def test_cli_shows_and_sets_the_region(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = argparse.Namespace(tenants_command="settings", tenant="t1", default_region="fr")
-    assert await tenants_cli.run(args, settings) == 0
+    assert await with_store(tenants_cli.run_on_store, args, settings) == 0
     assert '"defaultRegion": "FR"' in capsys.readouterr().out
     store = open_store(settings)
     try:
