@@ -74,7 +74,8 @@ def parse_query(request: web.Request) -> TicketQuery:
         fields["requester_emails"] = tuple(emails)
     if phones := _values(request, "phone"):
         fields["requester_phones"] = tuple(phones)
-    return validated(TicketQuery, fields, "invalid ticket search")
+    named = {to_camel(field): value for field, value in fields.items()}  # the API's names
+    return validated(TicketQuery, named, "invalid ticket search")
 
 
 async def search_tickets(request: web.Request) -> web.Response:

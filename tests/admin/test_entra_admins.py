@@ -134,4 +134,4 @@ async def test_the_cli_administers_over_http_with_an_entra_token(
     agent = sso_token(issuer)
     argv = ["routing", "get", "--url", base, "--token", agent]
     assert await asyncio.to_thread(main, argv) == 1
-    assert "\n403: " in "\n" + capsys.readouterr().err  # one line, the status first
+    assert "\nerror: HTTP 403: " in "\n" + capsys.readouterr().err  # one line, the status first

@@ -78,7 +78,7 @@ async def test_bad_searches_and_callers_are_refused(
     )
     assert bad.status == 422
     fields = {d["loc"][0] for d in (await bad.json())["errors"]}
-    assert {"statuses", "page_size", "closed_from"} <= fields
+    assert {"statuses", "pageSize", "closedFrom"} <= fields
 
 
 async def test_admin_starts_a_sync_and_reads_each_crms_last_sync(
