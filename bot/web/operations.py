@@ -27,6 +27,7 @@ from bot.domain.tickets import ImportReport, Ticket
 from bot.domain.workflows import ExecuteRequest, Workflow
 from bot.services.audit import AuditEntry
 from bot.services.caller_lookup import LookupAnswer, LookupRequest
+from bot.services.crm_configs import PublicCrmConfig
 from bot.services.data_subjects import ErasureReport, SubjectQuery
 from bot.services.health import TenantHealth
 from bot.services.interactions import InteractionEventIn
@@ -34,7 +35,8 @@ from bot.services.outbox import OutboxStatus
 from bot.services.platform_keys import NewKey
 from bot.services.ticketing.archive import TicketPage
 from bot.services.workflows import RecordOut
-from bot.web.admin_crm import PreviewRequest
+from bot.web.admin_crm import CrmConfigList, PreviewAnswer, PreviewRequest, SecretRotation
+from bot.web.admin_tenant import TenantAnswer
 from bot.web.openapi import Json, Media, Operation, Param
 from bot.web.record_policies import TitlePreview
 from bot.web.tickets import SyncRequest
@@ -81,42 +83,6 @@ class Me(_Answer):
     actor: str
     via: Literal["entra", "bootstrapKey"]
     roles: list[str] = Field(description="why they are an admin: crmcard.Admin, directory roles")
-
-
-class TenantAnswer(TenantSettings):
-    tenant_id: str
-    default_region_source: Literal["tenant", "deployment"]
-
-
-class CrmAnswer(CrmConfig):
-    """A CRM configuration as the admin API shows it: never its secret."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    has_secret: bool
-    version: int
-    created_at: datetime
-    updated_at: datetime
-    updated_by: str
-
-
-class CrmList(_Answer):
-    crms: list[CrmAnswer]
-
-
-class PreviewRecord(_Answer):
-    key: str
-    title: str
-    fields: dict[str, Any]
-    card_fields: dict[str, Any]
-
-
-class Preview(_Answer):
-    records: list[PreviewRecord]
-
-
-class NewSecret(BaseModel):
-    secret: str = Field(min_length=1)
 
 
 class OutboxStep(_Answer):
@@ -404,21 +370,21 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body=Json(TenantSettings),
     ),
     ("GET", "/api/admin/crms"): Operation(
-        "The tenant's CRM connections (never a secret)", "crms", {200: Json(CrmList)}, ADMIN
+        "The tenant's CRM connections (never a secret)", "crms", {200: Json(CrmConfigList)}, ADMIN
     ),
     ("POST", "/api/admin/crms"): Operation(
         "Connect a CRM",
         "crms",
-        {201: Json(CrmAnswer)},
+        {201: Json(PublicCrmConfig)},
         ADMIN,
         body=Json(CrmConfig, without=("tenant_id",)),
         problems=(409,),
     ),
-    ("GET", _CRM): Operation("One CRM connection", "crms", {200: Json(CrmAnswer)}, ADMIN),
+    ("GET", _CRM): Operation("One CRM connection", "crms", {200: Json(PublicCrmConfig)}, ADMIN),
     ("PUT", _CRM): Operation(
         "Create or wholly replace a CRM connection",
         "crms",
-        {200: Json(CrmAnswer), 201: Json(CrmAnswer)},
+        {200: Json(PublicCrmConfig), 201: Json(PublicCrmConfig)},
         ADMIN,
         body=Json(CrmConfig, without=("tenant_id",), optional=("settings_id",)),
         problems=(409,),
@@ -426,7 +392,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("PATCH", _CRM): Operation(
         "Change the fields given",
         "crms",
-        {200: Json(CrmAnswer)},
+        {200: Json(PublicCrmConfig)},
         ADMIN,
         body=Json(CrmConfig, without=("tenant_id",), partial=True),
         problems=(409,),
@@ -441,7 +407,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", f"{_CRM}/preview"): Operation(
         "The records an enabled connection finds for a phone or e-mail, mapped",
         "crms",
-        {200: Json(Preview)},
+        {200: Json(PreviewAnswer)},
         ADMIN,
         body=Json(PreviewRequest),
         problems=(429, 502, 503),
@@ -449,16 +415,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", f"{_CRM}/rotate-secret"): Operation(
         "Replace the connection's secret",
         "crms",
-        {200: Json(CrmAnswer)},
+        {200: Json(PublicCrmConfig)},
         ADMIN,
-        body=Json(NewSecret),
+        body=Json(SecretRotation),
         problems=(409,),
     ),
     ("POST", f"{_CRM}/disable"): Operation(
-        "Stop using the connection", "crms", {200: Json(CrmAnswer)}, ADMIN, problems=(409,)
+        "Stop using the connection", "crms", {200: Json(PublicCrmConfig)}, ADMIN, problems=(409,)
     ),
     ("POST", f"{_CRM}/enable"): Operation(
-        "Use the connection again", "crms", {200: Json(CrmAnswer)}, ADMIN, problems=(409,)
+        "Use the connection again", "crms", {200: Json(PublicCrmConfig)}, ADMIN, problems=(409,)
     ),
     ("GET", f"{_CRM}/memorialization"): Operation(
         "What a write-back writes into this CRM",
