@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -32,6 +33,8 @@ def _server_logs_stay_the_servers(monkeypatch: pytest.MonkeyPatch) -> None:
     """The live app shares this process: the command must not move its log handlers onto
     the captured standard error."""
     monkeypatch.setattr(logs, "configure", lambda **_: None)
+    # nor find handlers an earlier command left on a standard error that is gone by now
+    monkeypatch.setattr(logging.getLogger(), "handlers", [logging.NullHandler()])
 
 
 async def live(aiohttp_server: Callable[..., Any], settings: Settings) -> str:
