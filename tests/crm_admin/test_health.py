@@ -72,10 +72,10 @@ async def test_health_reports_tests_errors_and_identified_callers(
 ) -> None:
     _, url = freshdesk
     config = {
-        "settings_id": "fd",
+        "settingsId": "fd",
         "kind": "freshdesk",
-        "display_name": "Freshdesk",
-        "base_url": url,
+        "displayName": "Freshdesk",
+        "baseUrl": url,
         "auth": {"type": "api_key"},
         "secret": "fd-api-key",
     }
@@ -136,10 +136,10 @@ async def test_health_shows_a_circuit_opened_by_a_failing_crm(
 ) -> None:
     fake, url = freshdesk
     config = {
-        "settings_id": "fd",
+        "settingsId": "fd",
         "kind": "freshdesk",
-        "display_name": "Freshdesk",
-        "base_url": url,
+        "displayName": "Freshdesk",
+        "baseUrl": url,
         "auth": {"type": "api_key"},
         "secret": "fd-api-key",
     }
