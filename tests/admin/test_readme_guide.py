@@ -29,6 +29,10 @@ _ANSWER = re.compile(r"Answer `(\d{3})`")
 
 RESOURCES = {
     "tenant": "/api/admin/tenant",
+    "CRM connections": "/api/admin/crms",
+    "field mapping": "/api/admin/crms/{settings_id}",
+    "CRM test": "/api/admin/crms/{settings_id}/test",
+    "CRM preview": "/api/admin/crms/{settings_id}/preview",
     "memorialization mapping": "/api/admin/crms/{settings_id}/memorialization",
     "workflows": "/api/admin/workflows/{workflowId}",
     "workflow run": "/api/admin/workflows/{workflowId}/run",
