@@ -215,6 +215,37 @@ class TabAction(BaseModel):
     data: dict[str, Any] = Field(description="the verb's data, interactionId and rev at least")
 
 
+class _TabAnswer(_Answer):
+    mode: Literal["development", "sso"]
+    tenant_id: str
+    agent_id: str
+    interaction_id: str | None
+    revision: int | None
+    card: dict[str, Any] | None = Field(description="the Adaptive Card; none: no interaction")
+
+
+class TabCard(_TabAnswer):
+    texts: dict[str, str] = Field(description="the page's words in the agent's language")
+
+
+class TabActionAnswer(_TabAnswer):
+    notices: list[Any] = Field(description="what the action adds to say (a toast)")
+
+
+class SubjectExport(_Answer):
+    """Everything crmcard keeps about one person: whole documents, as they are stored."""
+
+    tenant_id: str
+    card_ids: list[str]
+    interaction_ids: list[str]
+    cards: list[dict[str, Any]]
+    interactions: list[dict[str, Any]]
+    writebacks: list[dict[str, Any]]
+    audit_entries: list[dict[str, Any]]
+    other: list[str] = Field(description="shared documents (indexes) that name them")
+    tickets: list[Ticket]
+
+
 # -- the table ------------------------------------------------------------------------------
 
 TAGS = {
@@ -321,7 +352,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/api/tab/card"): Operation(
         "The signed-in agent's current customer card (the tab)",
         "tab",
-        {200: Json(ANY_OBJECT)},
+        {200: Json(TabCard)},
         TAB,
         query=(
             Param("locale", "the agent's Teams locale (de-DE ...)"),
@@ -340,7 +371,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/tab/actions"): Operation(
         "A card action from the tab (the same verbs as the bot's Universal Actions)",
         "tab",
-        {200: Json(ANY_OBJECT)},
+        {200: Json(TabActionAnswer)},
         TAB,
         body=Json(TabAction),
         problems=(404, 409, 429, 502),
@@ -565,7 +596,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/admin/data-subjects/export"): Operation(
         "Everything crmcard keeps about one person (GDPR Art. 15)",
         "data subjects",
-        {200: Json(ANY_OBJECT)},
+        {200: Json(SubjectExport)},
         ADMIN,
         body=Json(SubjectQuery),
         problems=(404,),

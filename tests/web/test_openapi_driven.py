@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import schemathesis
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
@@ -41,8 +42,11 @@ from schemathesis.specs.openapi.checks import (
 from bot.settings import Settings
 from bot.web.api_docs import document
 from bot.web.app import create_app
+from bot.web.tab import DEV_AGENT_ID
+from tests.activities import interaction_event
 
 CREDENTIALS = {"X-Api-Key": "demo-key", "X-Admin-Key": "demo-admin-key"}
+CALL = "call-1"
 SSO_APP = "00000000-0000-0000-0000-00000000c0de"
 LEFT_OUT = {("POST", "/api/messages"), ("GET", "/api/tab/events")}
 EXAMPLES = 12
@@ -121,8 +125,18 @@ def live_url(tmp_path_factory: pytest.TempPathFactory, loopback_only: None) -> I
         return runner, port
 
     runner, port = asyncio.run_coroutine_threadsafe(start(), loop).result(60)
+    url = f"http://127.0.0.1:{port}"
+    for second, event in enumerate(("assigned", "connected")):  # the tab shows a real card
+        payload = interaction_event(
+            CALL, event, agent=DEV_AGENT_ID, occurred_at=f"2026-11-23T08:00:0{second}Z"
+        )
+        answer = requests.post(
+            f"{url}/api/interactions", json=payload, headers=CREDENTIALS, timeout=10
+        )
+        assert answer.status_code == 202, answer.text
+    assert requests.get(f"{url}/api/tab/card", timeout=10).json()["card"] is not None
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(60)
         loop.call_soon_threadsafe(loop.stop)
