@@ -17,6 +17,7 @@ class _View(BaseModel):
 
 class _CardView(_View):
     language: str = Field("en", description="the agent's language (texts are in it already)")
+    icons: str = Field("/icons", description="base URL of the action icons crmcard serves")
 
 
 class CandidateView(_View):
@@ -83,6 +84,7 @@ def with_undo_banner(
     rev: int,
     audit_id: str,
     locale: AgentLocale = ENGLISH,
+    icons: str = "/icons",
 ) -> dict[str, Any]:
     """``card`` (a rendered customer card) with a success banner offering Undo on top."""
     banner = {
@@ -98,6 +100,7 @@ def with_undo_banner(
                         "title": localize(t("Undo merge"), locale),
                         "verb": "mergeUndo",
                         "data": {"interactionId": interaction_id, "rev": rev, "auditId": audit_id},
+                        "iconUrl": f"{icons}/undo.svg",
                     }
                 ],
             },

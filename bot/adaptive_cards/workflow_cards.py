@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from bot.adaptive_cards.template import load
@@ -26,11 +26,13 @@ class WorkflowView(_View):
     title: str
     description: str
     run_title: str
+    icon: Literal["search", "add"] = Field(description="the run button's icon")
     inputs: list[InputView]
 
 
 class WorkflowsView(_View):
     language: str = "en"
+    icons: str = Field("/icons", description="base URL of the action icons crmcard serves")
     interaction_id: str
     rev: int
     contact_name: str

@@ -163,6 +163,21 @@ Workflow = Annotated[
 WORKFLOW = TypeAdapter[Workflow](Workflow)
 
 
+class StoredWorkflow(BaseModel):
+    """A workflow as the store keeps it: the admin's definition, parsed when read."""
+
+    definition: dict[str, Any]
+
+
+CARD_WORKFLOWS = (SearchWorkflow, CreateWorkflow)
+"""The kinds an agent runs from the card's Workflows button; update and timeline
+workflows run on a record or at write-back, never from there."""
+
+
+def runs_from_card(workflow: Workflow) -> bool:
+    return isinstance(workflow, CARD_WORKFLOWS)
+
+
 def parse_workflow(raw: Any) -> Workflow:
     """A workflow from admin JSON; raises WorkflowInvalid with the first problem."""
     from pydantic import ValidationError

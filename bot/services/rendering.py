@@ -9,6 +9,7 @@ from bot.adaptive_cards.customer_card import render_customer_card
 from bot.domain.cards import CustomerCard
 from bot.domain.interactions import Interaction
 from bot.domain.merge import MarkerRole, MergeMarker
+from bot.domain.workflows import StoredWorkflow, parse_workflow, runs_from_card
 from bot.services import agent_locale, keys, merge_candidates
 from bot.services.card_view import MergedInto, build_view
 from bot.services.cards import get_card
@@ -75,13 +76,16 @@ async def _merge_of_its_card(ctx: Context, interaction: Interaction) -> MergedIn
 
 
 async def _has_workflows(ctx: Context, tenant_id: str) -> bool:
-    """Whether the admin defined any workflow (the card offers Workflows only then); this
-    instance lists them at most every few seconds, and at once after its own change
+    """Whether the tenant has a workflow an agent can run from the card (search, create;
+    update and timeline ones run elsewhere): the card offers Workflows only then. This
+    instance looks at most every few seconds, and at once after its own change
     (:func:`bot.services.workflows.save` and ``delete`` forget what it kept)."""
 
     async def listed() -> bool:
-        async for _ in ctx.store.keys(keys.workflows_prefix(tenant_id)):
-            return True
+        async for key in ctx.store.keys(keys.workflows_prefix(tenant_id)):
+            stored = await read_model(ctx.store, key, StoredWorkflow)
+            if stored is not None and runs_from_card(parse_workflow(stored.definition)):
+                return True
         return False
 
     return await ctx.workflows_defined.get(tenant_id, listed)

@@ -24,6 +24,7 @@ from bot.domain.workflows import (
     ExecuteRequest,
     InvalidInputs,
     SearchWorkflow,
+    StoredWorkflow,
     TimelineWorkflow,
     UpdateNotSupported,
     UpdateWorkflow,
@@ -104,10 +105,6 @@ def crm_kind(client: CrmClient) -> str | None:
         if cls.__name__ in _KIND_BY_CLASS:
             return _KIND_BY_CLASS[cls.__name__]
     return None
-
-
-class StoredWorkflow(BaseModel):
-    definition: dict[str, Any]
 
 
 class WorkflowRun(BaseModel):

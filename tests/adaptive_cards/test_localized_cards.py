@@ -206,6 +206,7 @@ def other_cards(locale: AgentLocale) -> dict[str, dict[str, Any]]:
                         title="Find",
                         description="…",
                         run_title="…",
+                        icon="search",
                         inputs=[InputView(id="wf.find.phone", label="…", value="+15550100")],
                     )
                 ],
@@ -344,12 +345,19 @@ def _actions(node: Any) -> list[dict[str, Any]]:
     return found
 
 
-def test_every_button_has_a_crmcard_icon() -> None:
+@pytest.mark.parametrize(
+    "name", ["call", "merge-candidates", "merge-confirm", "merged", "workflows"]
+)
+def test_every_button_has_a_crmcard_icon(name: str) -> None:
+    """The customer card, the merge cards and the workflows card: one icon set."""
     from bot.web.tab import STATIC_DIR
 
-    card = customer_cards(AgentLocale.of("en"))["call"]
-    buttons = [a for a in _actions(card) if a["type"] != "Action.ToggleVisibility"]
-    buttons = [a for a in buttons if a.get("verb") != "refreshCard"]  # Teams' own refresh
+    english = AgentLocale.of("en")
+    card = {**customer_cards(english), **other_cards(english)}[name]
+    refresh = card.get("refresh", {}).get("action")  # Teams' own automatic refresh
+    buttons = [
+        a for a in _actions(card) if a["type"] != "Action.ToggleVisibility" and a is not refresh
+    ]
     assert buttons
     for button in buttons:
         icon = button.get("iconUrl", "")

@@ -13,7 +13,7 @@ from tests.bot.test_customer_card_flow import (
     texts,
 )
 from tests.connector import FakeConnector
-from tests.workflows.test_workflows_http import CREATE_CASE, SEARCH
+from tests.workflows.test_workflows_http import CREATE_CASE, SEARCH, UPDATE_CASE
 
 ADMIN = {"X-Admin-Key": "demo-admin-key"}
 
@@ -72,6 +72,31 @@ async def test_missing_required_input_is_a_notice_not_a_crash(
     body = await invoke(bot_client, url, "runWorkflow", {**runs["new-case"]})
     assert body["statusCode"] == 200
     assert "subject" in texts(body["value"])
+
+
+async def test_no_workflows_button_when_only_record_and_timeline_workflows_exist(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    """Update and timeline workflows run on a record or at write-back, never from the
+    card: with only those, the card offers no Workflows button."""
+    fake, url = connector
+    for workflow_id, body in (("log", TIMELINE), ("close", UPDATE_CASE)):
+        response = await bot_client.put(
+            f"/api/admin/workflows/{workflow_id}", json=body, headers=ADMIN
+        )
+        assert response.status == 200, await response.text()
+    await install(bot_client, url)
+    await start_call(bot_client)
+    card = fake.cards()[-1].card
+    assert actions(card, "workflows") == []
+    response = await bot_client.put("/api/admin/workflows/find", json=SEARCH, headers=ADMIN)
+    assert response.status == 200
+    [refresh] = actions(card, "refreshCard")
+    shown = (await invoke(bot_client, url, "refreshCard", refresh["data"]))["value"]
+    assert len(actions(shown, "workflows")) == 1
+
+
+TIMELINE = {"type": "timeline", "subject": "Call"}
 
 
 def _inputs(card: Any) -> list[dict[str, Any]]:

@@ -129,6 +129,7 @@ async def _merge_candidates_card(
         empty = t("No likely duplicates found. Search for any card below.")
     view = CandidatesView(
         language=locale.language,
+        icons=ctx.icons,
         interaction_id=interaction.id,
         rev=interaction.revision,
         contact_name=localize(contact_name(card, interaction), locale),
@@ -195,6 +196,7 @@ async def merge_confirm(
     )
     view = ConfirmView(
         language=locale.language,
+        icons=ctx.icons,
         interaction_id=interaction.id,
         rev=interaction.revision,
         other_card_id=other.id,
@@ -244,7 +246,9 @@ async def merge_do(
     card = await card_for(ctx, interaction, [])
     if interaction.merged_from == audit.absorbed_id:  # this card went: its banner says so
         return ActionResult(card, [text])
-    banner = with_undo_banner(card, text, interaction.id, interaction.revision, audit.id, locale)
+    banner = with_undo_banner(
+        card, text, interaction.id, interaction.revision, audit.id, locale, ctx.icons
+    )
     return ActionResult(banner, [text])
 
 

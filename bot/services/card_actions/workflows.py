@@ -19,6 +19,7 @@ from bot.domain.workflows import (
     SearchBy,
     SearchWorkflow,
     Workflow,
+    runs_from_card,
 )
 from bot.i18n import AgentLocale, localize, nt, t
 from bot.services import agent_locale
@@ -74,6 +75,7 @@ def _workflow_view(
             title=workflow.name or workflow.id,
             description=localize(t("Search: results appear under Related interactions."), locale),
             run_title=localize(t("Search"), locale),
+            icon="search",
             inputs=inputs,
         )
     if isinstance(workflow, CreateWorkflow):
@@ -94,6 +96,7 @@ def _workflow_view(
                 locale,
             ),
             run_title=localize(t("Create"), locale),
+            icon="add",
             inputs=inputs,
         )
     return None
@@ -118,6 +121,7 @@ async def list_workflows(
     views = [_workflow_view(w, interaction, name, locale) for w in defined]
     view = WorkflowsView(
         language=locale.language,
+        icons=ctx.icons,
         interaction_id=interaction.id,
         rev=interaction.revision,
         contact_name=localize(name, locale),
@@ -130,7 +134,7 @@ async def run_workflow(
     ctx: Context, interaction: Interaction, data: RunWorkflowData, actor: str
 ) -> tuple[Interaction, list[str]]:
     workflow = await workflow_service.get(ctx, interaction.tenant_id, data.workflow_id)
-    if workflow is None or not isinstance(workflow, SearchWorkflow | CreateWorkflow):
+    if workflow is None or not runs_from_card(workflow):
         raise InvalidAction(f"no workflow {data.workflow_id!r} an agent can run here")
     prefix = f"{WORKFLOW_INPUT}{workflow.id}."
     values = {
