@@ -29,7 +29,7 @@ InvalidInput, ConfigError)``): the first family in its method resolution order d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -57,6 +57,9 @@ class CrmcardError(Exception):
 
     def __init__(self, message: str = "", **extensions: Any) -> None:
         super().__init__(message)
+        self.message = message
+        """The message as raised: a translatable ``bot.i18n.t(...)`` keeps its message id
+        and parameters, so each door can show it in the reader's language."""
         self.extensions: dict[str, Any] = extensions
         """Extra members of the problem body (e.g. ``workflowId``); never a secret."""
 
@@ -204,25 +207,34 @@ def _family(kind: type[BaseException]) -> tuple[int, str, str] | None:
     return None
 
 
-def problem_for(error: BaseException) -> Problem:
+Translate = Callable[[str], str]
+"""Turns a message (a translatable one keeps its id) into the reader's language."""
+
+
+def _as_given(message: str) -> str:
+    return message
+
+
+def problem_for(error: BaseException, translate: Translate = _as_given) -> Problem:
     """The one mapping from an error to its answer; anything outside the tree is a 500.
 
     A 500 never tells the caller more than :data:`INTERNAL_DETAIL`: what went wrong is
-    logged by the door, not sent.
+    logged by the door, not sent. ``translate`` puts the title and detail in the reader's
+    language (the door knows who reads it); the ``type`` and field errors stay as they are.
     """
     family = _family(type(error))
     if family is None:
         status, slug, title = _FAMILIES[ServerError]
-        return Problem(status, PROBLEM_TYPE + slug, title, INTERNAL_DETAIL)
+        return Problem(status, PROBLEM_TYPE + slug, translate(title), translate(INTERNAL_DETAIL))
     status, slug, title = family
     assert isinstance(error, CrmcardError)
     errors = list(error.field_errors) if isinstance(error, InvalidInput) else []
-    detail = INTERNAL_DETAIL if status == 500 else (str(error) or title)
+    detail = INTERNAL_DETAIL if status == 500 else (error.message or title)
     return Problem(
         status=status,
         type=PROBLEM_TYPE + slug,
-        title=title,
-        detail=_with_fields(detail, errors),
+        title=translate(title),
+        detail=_with_fields(translate(detail), errors),
         errors=errors,
         retry_after=getattr(error, "retry_after", None)
         if isinstance(error, Throttled | Unavailable)

@@ -16,7 +16,7 @@ from bot.domain.cards import CardFace, CardIdentity
 from bot.domain.errors import InvalidTransition
 from bot.domain.identifiers import Channel
 from bot.domain.records import CrmRecord
-from bot.i18n import AgentLocale
+from bot.i18n import AgentLocale, StoredText
 
 
 class LifecycleEvent(StrEnum):
@@ -105,7 +105,7 @@ class ShownRecords(BaseModel):
     found: list[str] = Field(
         default_factory=list, description="records found by Search workflows (Related section)"
     )
-    problems: dict[str, str] = Field(
+    problems: dict[str, StoredText] = Field(
         default_factory=dict, description="CRM settings id -> why its records are missing"
     )
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 from bot.domain.errors import UnknownRecord
 from bot.domain.interactions import Interaction, LinkState
 from bot.domain.records import CrmRecord
+from bot.i18n import t
 
 
 class LinkOutcome(StrEnum):
@@ -45,7 +46,7 @@ def set_link(
 ) -> LinkResult:
     """Link or unlink one record, refusing what would overwrite a newer change."""
     if record_key not in interaction.shown.records:
-        raise UnknownRecord(f"record {record_key!r} is not on this card")
+        raise UnknownRecord(t("record {record} is not on this card", record=repr(record_key)))
     if is_linked(interaction, record_key) == linked:
         return LinkResult(interaction, LinkOutcome.unchanged)
     if not interaction.is_open:

@@ -21,6 +21,7 @@ from bot.domain import identifiers
 from bot.domain.errors import DomainError, InvalidIdentifier
 from bot.domain.identifiers import DEFAULT_REGION
 from bot.domain.records import RecordRef
+from bot.i18n import t
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.]{0,99}$"
@@ -244,23 +245,33 @@ def search_plan(
                 assert criterion.field is not None
                 plan.custom[criterion.field] = value
         except InvalidIdentifier as error:
-            raise InvalidInputs(f"input {criterion.input!r}: {error}") from None
+            raise InvalidInputs(
+                t("input {input}: {error}", input=repr(criterion.input), error=error.message)
+            ) from None
     if not (plan.phones or plan.emails or plan.name):
         names = sorted({c.input for c in workflow.criteria if c.by is not SearchBy.custom})
-        raise InvalidInputs(f"give at least one of the inputs {', '.join(names)}")
+        raise InvalidInputs(t("give at least one of the inputs {inputs}", inputs=names))
     return plan
 
 
 def create_fields(workflow: CreateWorkflow, request: ExecuteRequest) -> dict[str, str]:
     unknown = sorted(set(request.fields) - set(workflow.fields))
     if unknown:
-        raise InvalidInputs(f"workflow {workflow.id!r} does not set {', '.join(unknown)}")
+        raise InvalidInputs(
+            t(
+                "workflow {workflow} does not set {fields}",
+                workflow=repr(workflow.id),
+                fields=unknown,
+            )
+        )
     fields = {**workflow.defaults, **request.fields}
     missing = [name for name in workflow.required if not fields.get(name, "").strip()]
     if missing:
-        raise InvalidInputs(f"workflow {workflow.id!r} needs {', '.join(missing)}")
+        raise InvalidInputs(
+            t("workflow {workflow} needs {fields}", workflow=repr(workflow.id), fields=missing)
+        )
     if not fields:
-        raise InvalidInputs("give the fields of the new record")
+        raise InvalidInputs(t("give the fields of the new record"))
     return fields
 
 

@@ -10,12 +10,13 @@ amounts formatted by Babel in the agent's locale and time zone.
 from bot.i18n.catalogues import LANGUAGES, translations
 from bot.i18n.formatting import format_amount, format_datetime, format_phone, localize
 from bot.i18n.locale import ENGLISH, AgentLocale, negotiate
-from bot.i18n.text import Text, nt, t
+from bot.i18n.text import StoredText, Text, nt, t
 
 __all__ = [
     "ENGLISH",
     "LANGUAGES",
     "AgentLocale",
+    "StoredText",
     "Text",
     "format_amount",
     "format_datetime",

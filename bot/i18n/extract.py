@@ -1,4 +1,5 @@
-"""Every message id crmcard shows: the code (``t``/``nt``), card templates, Teams manifest.
+"""Every message id crmcard shows: the code (``t``/``nt``), card templates, Teams manifest,
+the error families' titles.
 
 ``python -m bot.i18n.extract`` prints the ids a catalogue lacks, as ``.po`` entries to
 translate; the tests fail while any is missing.
@@ -52,8 +53,16 @@ def manifest_messages() -> dict[str, str | None]:
     return {text: None for text in localizable(template).values() if "${{" not in text}
 
 
+def error_messages() -> dict[str, str | None]:
+    """The error families' titles and the detail of every 500 (shown to the reader)."""
+    from bot.errors import _FAMILIES, INTERNAL_DETAIL
+
+    titles: dict[str, str | None] = {title: None for _, _, title in _FAMILIES.values()}
+    return {**titles, INTERNAL_DETAIL: None}
+
+
 def all_messages() -> dict[str, str | None]:
-    return {**template_messages(), **code_messages(), **manifest_messages()}
+    return {**template_messages(), **code_messages(), **manifest_messages(), **error_messages()}
 
 
 def missing(language: str) -> dict[str, str | None]:

@@ -7,7 +7,9 @@ language from the message id.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import PlainSerializer, PlainValidator
 
 
 class Text(str):
@@ -63,3 +65,47 @@ def t(msgid: str, **params: Any) -> Text:
 def nt(singular: str, plural: str, count: int, **params: Any) -> Text:
     """A translatable message with plural forms; ``{count}`` is the number."""
     return Text(singular, {"count": count, **params}, plural, count)
+
+
+def dump(value: Any) -> Any:
+    """A message as JSON: a :class:`Text` keeps its id, plural form and parameters."""
+    if isinstance(value, Text):
+        found: dict[str, Any] = {"msgid": value.msgid, "params": dump(value.params)}
+        if value.plural is not None:
+            found.update(plural=value.plural, count=value.number)
+        return found
+    if isinstance(value, dict):
+        return {key: dump(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [dump(item) for item in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)  # an exception or the like: kept as it reads
+
+
+def load(raw: Any) -> Any:
+    """What :func:`dump` wrote, back as :class:`Text` (plain strings stay strings)."""
+    if isinstance(raw, dict) and isinstance(raw.get("msgid"), str):
+        params = raw.get("params")
+        count = raw.get("count")
+        return Text(
+            raw["msgid"],
+            {k: load(v) for k, v in params.items()} if isinstance(params, dict) else {},
+            raw.get("plural") if isinstance(raw.get("plural"), str) else None,
+            count if isinstance(count, int) else None,
+        )
+    if isinstance(raw, list):
+        return [load(item) for item in raw]
+    return raw
+
+
+def _stored(raw: Any) -> str:
+    value = load(raw)
+    if not isinstance(value, str):
+        raise ValueError("expected a string or a stored message")
+    return value
+
+
+StoredText = Annotated[str, PlainValidator(_stored), PlainSerializer(dump)]
+"""A model field holding text for a person: stored with its message id and parameters
+(a plain string as itself), so it is shown in each reader's language when read back."""

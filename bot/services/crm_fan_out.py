@@ -13,6 +13,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from bot.domain.records import CrmRecord, RecordRef
+from bot.i18n import t
 from bot.services.crm import CrmClient, CrmError, SearchCriteria
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,9 @@ async def related_of(
     async def one(ref: RecordRef) -> CrmAnswers:
         client = by_crm.get(ref.crm)
         if client is None:
-            return CrmAnswers(problems={ref.crm: f"CRM {ref.crm!r} is no longer connected"})
+            return CrmAnswers(
+                problems={ref.crm: t("The CRM {crm} is no longer connected", crm=ref.crm)}
+            )
         return await fan_out([client], lambda c: c.related(ref), deadline)
 
     results = await asyncio.gather(*(one(ref) for ref in refs))
@@ -77,7 +80,19 @@ class Progressive:
 
 
 def still_answering(client: CrmClient) -> str:
-    return f"{client.display_name} is still answering…"
+    return t("{crm} is still answering…", crm=client.display_name)
+
+
+def too_slow(client: CrmClient) -> str:
+    return t("{crm} did not answer in time; Refresh to try again", crm=client.display_name)
+
+
+def failed(client: CrmClient, error: BaseException) -> str:
+    """The card's line for a CRM call that failed: the CRM's own reason, or that it broke."""
+    if isinstance(error, CrmError):
+        return error.message
+    log.error("CRM %s failed", client.settings_id, exc_info=error)
+    return t("{crm} failed unexpectedly", crm=client.display_name)
 
 
 async def fan_out_progressive(
@@ -134,16 +149,11 @@ def _settle(
         task = next(t for t, c in tasks.items() if c is client)
         if task not in done:
             task.cancel()
-            answers.problems[client.settings_id] = (
-                f"{client.display_name} did not answer in time; Refresh to try again"
-            )
+            answers.problems[client.settings_id] = too_slow(client)
             continue
         error = task.exception()
         if error is None:
             answers.records.extend(task.result())
-        elif isinstance(error, CrmError):
-            answers.problems[client.settings_id] = str(error)
         else:
-            log.error("CRM %s failed", client.settings_id, exc_info=error)
-            answers.problems[client.settings_id] = f"{client.display_name} failed unexpectedly"
+            answers.problems[client.settings_id] = failed(client, error)
     return answers

@@ -56,6 +56,7 @@ from bot.domain.merge import (
     unmerged,
 )
 from bot.errors import Conflict
+from bot.i18n import t
 from bot.services import audit as audit_stream
 from bot.services import keys, name_index
 from bot.services.audit import Actor
@@ -118,15 +119,15 @@ async def _hold(ctx: Context, tenant_id: str, card_id: str, marker: MergeMarker)
                 return
             if held.role is MarkerRole.absorbed and await _finished(ctx, tenant_id, held):
                 raise MergeRefused(
-                    "That card was already merged into another card; nothing was changed."
+                    t("That card was already merged into another card; nothing was changed.")
                 ) from None
             if ctx.clock() - held.at >= STALE_LOCK:
                 await recover(ctx, tenant_id, held.audit_id, also_held=[card_id])
                 continue
             raise MergeBusy(
-                "Someone is merging one of these cards right now; try again in a moment."
+                t("Someone is merging one of these cards right now; try again in a moment.")
             ) from None
-    raise MergeBusy("Someone is merging one of these cards right now; try again in a moment.")
+    raise MergeBusy(t("Someone is merging one of these cards right now; try again in a moment."))
 
 
 async def _finished(ctx: Context, tenant_id: str, marker: MergeMarker) -> bool:
@@ -212,13 +213,13 @@ async def _plan(
     merge_id: str,
 ) -> MergeAudit:
     if open_card_id == other_card_id:
-        raise MergeRefused("A card cannot be merged with itself.")
+        raise MergeRefused(t("A card cannot be merged with itself."))
     facts: list[CardFacts] = []
     for card_id in (open_card_id, other_card_id):
         card = await live_card(ctx.store, tenant_id, card_id)
         if card is None:
             raise MergeRefused(
-                "That card no longer exists or was already merged; nothing was changed."
+                t("That card no longer exists or was already merged; nothing was changed.")
             )
         facts.append(await card_facts(ctx, tenant_id, card))
     open_facts, other_facts = facts
@@ -248,7 +249,7 @@ async def _plan(
         for card_id in (choice.absorbed_id, choice.survivor_id):
             await _release(ctx, tenant_id, card_id, merge_id)
         await _settled(ctx, tenant_id, merge_id)
-        raise MergeRefused("That card no longer exists; nothing was changed.")
+        raise MergeRefused(t("That card no longer exists; nothing was changed."))
     audit = MergeAudit(
         id=merge_id,
         tenant_id=tenant_id,
@@ -363,22 +364,27 @@ async def undo(
     audit_key = keys.audit(tenant_id, audit_id)
     audit = await read_model(ctx.store, audit_key, MergeAudit)
     if audit is None:
-        raise MergeRefused("There is no such merge to undo.")
+        raise MergeRefused(t("There is no such merge to undo."))
     if audit.state is MergeState.undone:
         return audit
     if audit.state is MergeState.pending:
-        raise MergeBusy("That merge is still running; try again in a moment.")
+        raise MergeBusy(t("That merge is still running; try again in a moment."))
     now = ctx.clock()
     if audit.state is MergeState.done:
         if now - audit.at > window:
             raise MergeRefused(
-                f"That merge is older than {window.days} days and can no longer be undone."
+                t(
+                    "That merge is older than {days} days and can no longer be undone.",
+                    days=window.days,
+                )
             )
         survivor_marker = await read_model(
             ctx.store, keys.card_merge(tenant_id, audit.survivor_id), MergeMarker
         )
         if survivor_marker is not None and survivor_marker.role is MarkerRole.absorbed:
-            raise MergeRefused("The surviving card was merged again since; undo that merge first.")
+            raise MergeRefused(
+                t("The surviving card was merged again since; undo that merge first.")
+            )
         # Hold the survivor so no other merge runs on it while we take it apart.
         await _file_unfinished(ctx, tenant_id, audit.id, [audit.survivor_id])
         try:

@@ -36,7 +36,7 @@ from bot.domain.memorialization import (
 )
 from bot.domain.records import RecordRef
 from bot.errors import Conflict
-from bot.i18n import Text, nt, t
+from bot.i18n import StoredText, Text, nt, t
 from bot.services import audit, keys
 from bot.services.audit import Actor
 from bot.services.store import (
@@ -62,7 +62,7 @@ class StepState(BaseModel):
     idempotency_key: str
     done: bool = False
     result_id: str | None = Field(None, description="the CRM's id of what the step wrote")
-    unsupported: str | None = Field(None, description="why this CRM cannot take this step")
+    unsupported: StoredText | None = Field(None, description="why this CRM cannot take this step")
 
     @property
     def finished(self) -> bool:
@@ -81,8 +81,8 @@ class OutboxItem(BaseModel):
     next_attempt_at: datetime
     lease_owner: str | None = None
     lease_until: datetime | None = None
-    last_error: str | None = None
-    parked_reason: str | None = None
+    last_error: StoredText | None = None
+    parked_reason: StoredText | None = None
     created_at: datetime
     updated_at: datetime
 

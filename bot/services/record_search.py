@@ -18,6 +18,7 @@ from bot.domain.interactions import Interaction
 from bot.domain.links import pin_record
 from bot.domain.records import CrmRecord, RecordRef
 from bot.errors import InvalidInput, NotFound
+from bot.i18n import t
 from bot.services import audit, keys, tenant_settings
 from bot.services.caller_lookup import by_number, can_find_numbers
 from bot.services.context import Context
@@ -134,15 +135,15 @@ async def link_to_open_interaction(
     back); the record is read again from its CRM, never taken from the card's data."""
     interaction = await latest_for_agent(ctx, tenant_id, actor.id)
     if interaction is None or not interaction.is_open:
-        raise NotFound("You have no open interaction to link this record to.")
+        raise NotFound(t("You have no open interaction to link this record to."))
     try:
         ref = RecordRef.parse(record_key)
     except ValueError:
-        raise InvalidInput("this card names no CRM record") from None
+        raise InvalidInput(t("this card names no CRM record")) from None
     clients = {client.settings_id: client for client in await ctx.crms.clients(tenant_id)}
     client = clients.get(ref.crm)
     if client is None:
-        raise NotFound("That record's CRM is not connected for your organization.")
+        raise NotFound(t("That record's CRM is not connected for your organization."))
     record = await client.get(ref)
     now = ctx.clock()
 

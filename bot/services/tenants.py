@@ -17,6 +17,7 @@ from urllib.parse import unquote
 from pydantic import BaseModel, Field
 
 from bot.errors import Unauthorized
+from bot.i18n import t
 from bot.services import audit, keys
 from bot.services.audit import Actor, Door
 from bot.services.store import AlreadyExists, Store, put, read_model, update
@@ -28,8 +29,11 @@ class TenantNotConsented(Unauthorized):
     def __init__(self, tenant_id: str) -> None:
         self.tenant_id = tenant_id
         super().__init__(
-            f"crmcard is not enabled for tenant {tenant_id}: an administrator of that tenant "
-            "must grant admin consent first (open /admin/consent on this server)."
+            t(
+                "crmcard is not enabled for tenant {tenant}: an administrator of that tenant "
+                "must grant admin consent first (open /admin/consent on this server).",
+                tenant=tenant_id,
+            )
         )
 
 

@@ -27,6 +27,7 @@ from datetime import timedelta
 from bot.domain.interactions import EventRecord, Interaction
 from bot.domain.memorialization import WriteKind
 from bot.domain.records import CrmRecord
+from bot.i18n import t
 from bot.observability import context, telemetry
 from bot.services import audit, keys, outbox
 from bot.services.context import Context, EventListener
@@ -53,11 +54,14 @@ class _LeaseLost(Exception):
 class _Retry(Exception):
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
+        self.reason = reason  # a translatable reason keeps its message id for the card
         self.retry_after = retry_after
 
 
 class _Park(Exception):
-    pass
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class WritebackWorker:
@@ -306,7 +310,7 @@ class WritebackWorker:
         for client in await self.ctx.crms.clients(item.tenant_id):
             if client.settings_id == item.record.crm:
                 return client
-        raise _Park(f"CRM configuration {item.record.crm!r} is not connected")
+        raise _Park(t("The CRM {crm} is no longer connected", crm=item.record.crm))
 
     async def _deliver(self, item: OutboxItem, etag: str, marker: str, first: bool) -> float | None:
         """Write the item's steps; the delay before the next attempt if one is needed."""
@@ -319,16 +323,20 @@ class WritebackWorker:
                     await self._step(client, item, step)
                     etag = await self._save(item, etag)
             except CrmThrottled as error:
-                raise _Retry(str(error), error.retry_after) from error
-            except (CrmUnavailable, TimeoutError) as error:
-                raise _Retry(str(error) or "the CRM did not answer in time") from error
-            except (CrmError, _Park) as error:
-                raise _Park(str(error)) from error
+                raise _Retry(error.message, error.retry_after) from error
+            except CrmUnavailable as error:
+                raise _Retry(error.message or t("The CRM did not answer in time")) from error
+            except TimeoutError as error:
+                raise _Retry(t("The CRM did not answer in time")) from error
+            except CrmError as error:
+                raise _Park(error.message) from error
+            except _Park:
+                raise
             except (_LeaseLost, asyncio.CancelledError):
                 raise
             except Exception as error:
                 log.exception("write-back of %s failed", item.key)
-                raise _Retry(f"unexpected error: {error!r}") from error
+                raise _Retry(t("Unexpected error: {error}", error=repr(error))) from error
             if item.steps and all(step.unsupported for step in item.steps):
                 reasons = "; ".join(dict.fromkeys(s.unsupported or "" for s in item.steps))
                 raise _Park(f"not supported by this CRM ({reasons})")
@@ -342,7 +350,7 @@ class WritebackWorker:
                 delay = self.policy.delay(item.attempts, retry.retry_after, self._jitter)
                 item.next_attempt_at = self.ctx.clock() + timedelta(seconds=delay)
                 item.lease_owner = item.lease_until = None
-                item.last_error = str(retry)
+                item.last_error = retry.reason
                 log.info(
                     "write-back will be retried",
                     extra={
@@ -358,7 +366,7 @@ class WritebackWorker:
                     await self._republish(item)
                 return delay
         except _Park as park:
-            self._finish(item, OutboxStatus.parked, str(park))
+            self._finish(item, OutboxStatus.parked, park.reason)
         if item.status is OutboxStatus.done:
             log.info(
                 "write-back delivered",
@@ -413,7 +421,7 @@ class WritebackWorker:
             else:
                 written = await asyncio.wait_for(self._timeline(client, item, step), timeout)
         except NotSupported as error:
-            step.unsupported = str(error)
+            step.unsupported = error.message
             return
         step.done = True
         step.result_id = written.ref.id

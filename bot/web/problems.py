@@ -7,6 +7,10 @@ unexpected is logged with its traceback and answers a 500 problem that tells the
 nothing more. The body's fields: ``type``, ``title``, ``status``, ``detail``,
 ``instance`` (the path), ``errors`` (every refused field: ``loc``, ``pointer``, ``msg``,
 ``type``) and ``retryAfter`` where a ``Retry-After`` header is sent too.
+
+The title and detail are in the reader's language: the agent's own (:data:`READER_LOCALE`,
+set by a route once it knows who asks), else the request's ``locale`` parameter or its
+``Accept-Language``; a message raised as ``t(...)`` is translated, any other stays as is.
 """
 
 from __future__ import annotations
@@ -32,12 +36,30 @@ from bot.errors import (
     UnsupportedMediaType,
     problem_for,
 )
+from bot.i18n import AgentLocale, localize
 
 log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+READER_LOCALE = web.RequestKey("reader_locale", AgentLocale)
+"""Who reads this request's answer, in which language: set by routes that know the agent."""
+
+
+def reader_locale(request: web.BaseRequest) -> AgentLocale:
+    known = request.get(READER_LOCALE)
+    if isinstance(known, AgentLocale):
+        return known
+    tag = request.query.get("locale") or request.headers.get("Accept-Language", "").split(",")[0]
+    return AgentLocale.of(tag.split(";")[0].strip()[:64] or None)  # never refuses: any tag
+
+
+def translated(error: BaseException, request: web.BaseRequest) -> Problem:
+    """``error``'s problem, in the language of whoever reads the answer."""
+    locale = reader_locale(request)
+    return problem_for(error, lambda text: localize(text, locale))
 
 
 class RefusedField(BaseModel):
@@ -82,7 +104,7 @@ def problem_response(problem: Problem, instance: str | None = None) -> web.Respo
 
 def error_response(error: CrmcardError, request: web.BaseRequest) -> web.Response:
     """The answer to ``error``, raised while serving ``request``."""
-    problem = problem_for(error)
+    problem = translated(error, request)
     if problem.status >= 500:
         log.warning("%s %s: %s: %s", request.method, request.path, type(error).__name__, error)
     return problem_response(problem, request.path)
@@ -106,7 +128,7 @@ def _aiohttp_refusal(error: web.HTTPException, request: web.BaseRequest) -> Prob
     elif error.status == 400:
         known = MalformedRequest(error.reason)
     if known is not None:
-        return problem_for(known)
+        return translated(known, request)
     slug = error.reason.lower().replace(" ", "-")
     return Problem(error.status, PROBLEM_TYPE + slug, error.reason, error.reason)
 
@@ -122,10 +144,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             raise  # redirects and the like are answers, not errors
         if error.status >= 500:
             log.error("%s %s answered %s", request.method, request.path, error.status)
-            return problem_response(problem_for(error), request.path)
+            return problem_response(translated(error, request), request.path)
         return problem_response(_aiohttp_refusal(error, request), request.path)
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception as error:
         log.exception("%s %s failed", request.method, request.path)
-        return problem_response(problem_for(error), request.path)
+        return problem_response(translated(error, request), request.path)

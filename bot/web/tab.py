@@ -15,7 +15,10 @@ Who is asking is decided in one place, :func:`tab_identity`.
 
 from __future__ import annotations
 
+import html
+import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +31,7 @@ from bot.adapters.teams.openid import OpenIdMetadataUnavailable
 from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity, SsoValidator, sso_audiences
 from bot.domain.interactions import Interaction
 from bot.errors import FieldError, InvalidInput, NotFound, Unauthorized, Unavailable
-from bot.i18n import localize, t
+from bot.i18n import AgentLocale, localize, t
 from bot.services import (
     acting_agent,
     agent_locale,
@@ -45,6 +48,7 @@ from bot.services.supervisors import SUPERVISOR_ROLE, expiry
 from bot.services.tenants import TenantNotConsented, check_tenant
 from bot.settings import Settings
 from bot.web.interactions import CONTEXT, SETTINGS
+from bot.web.problems import READER_LOCALE, reader_locale
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,7 @@ AGENT_TOKENS = web.AppKey("agent_tokens", AgentTokens)
 """On-Behalf-Of for tab calls that must reach a CRM as the agent (``TabIdentity.sso``)."""
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+_TAB_PAGE = (STATIC_DIR / "tab.html").read_text()
 NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 VENDOR = {
     "adaptivecards.min.js": NODE_MODULES / "adaptivecards" / "dist" / "adaptivecards.min.js",
@@ -109,10 +114,10 @@ async def validated_sso_identity(request: web.Request, token: str) -> TabIdentit
         sso = await request.app[SSO_VALIDATOR].validate(token)
     except InvalidSsoToken as error:
         log.info("refused a tab SSO token: %s", error)
-        raise NotSignedIn(f"the Teams SSO token was refused: {error}") from None
+        raise NotSignedIn(t("the Teams SSO token was refused: {error}", error=error)) from None
     except OpenIdMetadataUnavailable as error:
         log.warning("cannot validate tab SSO tokens: %s", error)
-        raise SignInUnavailable("sign-in cannot be checked just now; try again") from None
+        raise SignInUnavailable(t("sign-in cannot be checked just now; try again")) from None
     if SUPERVISOR_ROLE in sso.roles:  # card actions through the bot honour it too
         store = request.app[CONTEXT].store
         await supervisors.remember(store, sso.tenant_id, sso.object_id, expiry(sso.expires_at))
@@ -133,17 +138,17 @@ async def tab_identity(request: web.Request) -> TabIdentity:
         tenant = request.query.get("tenant") or settings.default_tenant_id
         agent = request.query.get("agent") or DEV_AGENT_ID
         if len(tenant) > MAX_ID_LENGTH or len(agent) > MAX_ID_LENGTH:
-            raise NotSignedIn("tenant or agent is too long")
+            raise NotSignedIn(t("tenant or agent is too long"))
         identity = TabIdentity(tenant_id=tenant, agent_id=agent, development=True)
     else:
         token = bearer_token(request)
         if token is None:
-            raise NotSignedIn("sign in through Teams: no SSO token was presented")
+            raise NotSignedIn(t("sign in through Teams: no SSO token was presented"))
         identity = await validated_sso_identity(request, token)
     try:  # the tenant gate: tenants without admin consent see nothing and change nothing
         await check_tenant(request.app[CONTEXT].store, settings, identity.tenant_id)
     except TenantNotConsented as error:
-        raise NotSignedIn(str(error)) from None
+        raise NotSignedIn(error.message) from None
     if identity.sso is not None and AGENT_TOKENS in request.app:
         await request.app[AGENT_TOKENS].remember(identity.sso)  # for delegated CRM access
     acting_agent.act_as(identity.tenant_id, identity.agent_id)
@@ -161,19 +166,52 @@ def _identity_fields(identity: TabIdentity) -> dict[str, object]:
 _TEXTS = {
     "title": t("crmcard — Customer card"),
     "heading": t("Customer card"),
+    "loading": t("Loading…"),
+    "connecting": t("connecting…"),
     "live": t("live"),
     "reconnecting": t("reconnecting…"),
     "offline": t("offline"),
     "failed": t("That did not work:"),
     "signInFailed": t("Teams sign-in failed:"),
     "loadFailed": t("Could not load the customer card:"),
+    "noInteraction": t(
+        "No open interaction. Your customer card appears here as soon as a call or chat "
+        "reaches you."
+    ),
+    "notSignedIn": t("not signed in"),
+    "signInRequired": t("Sign-in required:"),
+    "openInTeams": t("Open crmcard inside Microsoft Teams to see your customer card."),
+    "devMode": t("Development mode — not signed in."),
+    "devWho": t("Showing agent {agent} of tenant {tenant} (set ?tenant=…&agent=… to change)."),
 }
+"""The tab page's own words; ``{agent}`` and ``{tenant}`` are filled in by the page."""
 
 
-async def get_card(request: web.Request) -> web.Response:
-    """The agent's card, and the page's words, in the language of their Teams context
-    (``locale`` and ``timeZone`` query parameters, remembered for their cards)."""
-    identity = await tab_identity(request)
+def page_texts(locale: AgentLocale) -> dict[str, str]:
+    return {"lang": locale.language, **{k: localize(v, locale) for k, v in _TEXTS.items()}}
+
+
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+
+
+async def get_tab_page(request: web.Request) -> web.Response:
+    """The tab's page in the reader's language (``locale`` parameter or the Teams client's
+    ``Accept-Language``) from its first paint, "Loading…" included."""
+    texts = page_texts(reader_locale(request))
+    # </ never closes the script element early: JSON allows "<\/" for "</"
+    embedded = json.dumps(texts, ensure_ascii=False).replace("</", "<\\/")
+    values = {**{k: html.escape(v) for k, v in texts.items()}, "texts": embedded}
+    page = _PLACEHOLDER.sub(lambda m: values.get(m[1], m[0]), _TAB_PAGE)
+    response = web.Response(text=page, content_type="text/html")
+    response.headers["Content-Security-Policy"] = FRAME_ANCESTORS
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+async def _reader_locale(request: web.Request, identity: TabIdentity) -> AgentLocale:
+    """The agent's language and time zone, as their Teams context says (``locale`` and
+    ``timeZone`` query parameters, remembered for their cards) unless they chose one;
+    the answer to this request, refusals included, is in it."""
     ctx = request.app[CONTEXT]
     seen, changed = await agent_locale.observe(
         ctx.store,
@@ -185,8 +223,17 @@ async def get_card(request: web.Request) -> web.Response:
     locale = seen.locale()
     if changed:
         await interactions.follow_agent_locale(ctx, identity.tenant_id, identity.agent_id, locale)
+    request[READER_LOCALE] = locale
+    return locale
+
+
+async def get_card(request: web.Request) -> web.Response:
+    """The agent's card, and the page's words, in the language of their Teams context
+    (``locale`` and ``timeZone`` query parameters, remembered for their cards)."""
+    identity = await tab_identity(request)
+    locale = await _reader_locale(request, identity)
     current = await request.app[LIVE].current(identity.tenant_id, identity.agent_id)
-    texts = {"lang": locale.language, **{k: localize(v, locale) for k, v in _TEXTS.items()}}
+    texts = page_texts(locale)
     return web.json_response({**_identity_fields(identity), **current, "texts": texts})
 
 
@@ -222,6 +269,8 @@ async def get_events(request: web.Request) -> web.StreamResponse:
 
 async def post_action(request: web.Request) -> web.Response:
     identity = await tab_identity(request)
+    ctx = request.app[CONTEXT]
+    await _reader_locale(request, identity)
     body = await json_object(request)
     verb, data = body.get("verb"), body.get("data")
     refused: list[FieldError] = []
@@ -230,8 +279,7 @@ async def post_action(request: web.Request) -> web.Response:
     if not isinstance(data, dict):
         refused.append(FieldError(loc=["data"], msg="must be an object", type="dict_type"))
     if refused or not isinstance(verb, str) or not isinstance(data, dict):
-        raise InvalidInput('expected {"verb": "...", "data": {...}}', refused)
-    ctx = request.app[CONTEXT]
+        raise InvalidInput(t("expected a verb and its data"), refused)
     interaction_id = data.get("interactionId")
     interaction = (
         await read_model(
@@ -241,7 +289,9 @@ async def post_action(request: web.Request) -> web.Response:
         else None
     )
     if interaction is None:
-        raise NotFound(f"interaction {interaction_id!r} does not exist")
+        raise NotFound(
+            t("interaction {interaction} does not exist", interaction=repr(interaction_id))
+        )
     actor = card_actions.Actor(
         user_id=identity.agent_id,
         door=Door.tab,
@@ -311,7 +361,7 @@ def setup_tab(app: web.Application, live: LiveCards) -> None:
     app[LIVE] = live
     if SSO_VALIDATOR not in app:
         app[SSO_VALIDATOR] = sso_validator(app[SETTINGS])
-    app.router.add_get("/tab", _page("tab.html"))
+    app.router.add_get("/tab", get_tab_page)
     app.router.add_get("/tab/config", _page("config.html"))
     app.router.add_get("/privacy", _page("privacy.html"))
     app.router.add_get("/terms", _page("terms.html"))

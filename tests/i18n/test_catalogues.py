@@ -36,6 +36,8 @@ SAME_IN = {  # words that are the same in that language (checked, not copied Eng
         "{title}: {reason}",
         "{name} · {at}",
         "{workflow}: {error}",
+        "{crm}: {reason}",
+        "{reason} ({limit})",
     },
     "fr": {
         "Tickets",
@@ -54,6 +56,7 @@ SAME_IN = {  # words that are the same in that language (checked, not copied Eng
         "Description",
         "{name} · {at}",
         "{count} interaction",
+        "{reason} ({limit})",
     },
 }
 

@@ -25,6 +25,7 @@ from bot.adapters.crm.on_behalf_of import MsalOnBehalfOf
 from bot.adapters.crm.tokens import MsalSettings
 from bot.adapters.storage.token_caches import StoreTokenCaches
 from bot.adapters.teams.sso import SsoIdentity
+from bot.i18n import t
 from bot.services import acting_agent
 from bot.services.crm import AgentNotSignedIn, CrmAuthError
 from bot.services.secret_box import SecretBox
@@ -95,7 +96,7 @@ class AgentTokens:
         and :class:`~bot.services.crm.CrmUnavailable` when it cannot be reached.
         """
         if not agent.token:
-            raise CrmAuthError("the agent's SSO token is needed for On-Behalf-Of")
+            raise CrmAuthError(t("the agent's SSO token is needed for On-Behalf-Of"))
         return await self._client(agent.tenant_id, tuple(scopes)).for_user(agent.token).token()
 
     async def remember(self, agent: SsoIdentity) -> None:
@@ -165,7 +166,7 @@ class ActingAgentToken:
             )
         agent = await self.tokens.signed_in(acting.tenant_id, acting.object_id)
         if agent is None:
-            raise AgentNotSignedIn(f"sign in to {self.crm_name} in the crmcard tab")
+            raise AgentNotSignedIn(t("sign in to {crm} in the crmcard tab", crm=self.crm_name))
         return agent
 
     async def token(self) -> AccessToken:

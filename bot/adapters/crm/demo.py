@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.domain.records import CrmRecord, RecordRef
+from bot.i18n import t
 from bot.services.crm import InvalidRecord, RecordNotFound, SearchCriteria
 
 Row = dict[str, str]
@@ -104,7 +105,13 @@ class DemoCrm:
         for row in self._rows(record_type):
             if row["id"] == record_id:
                 return row
-        raise RecordNotFound(f"Demo CRM has no {record_type} {record_id!r}")
+        raise RecordNotFound(
+            t(
+                "Demo CRM has no {record_type} {record_id}",
+                record_type=record_type,
+                record_id=repr(record_id),
+            )
+        )
 
     def _where(self, record_type: str, **equals: str) -> list[CrmRecord]:
         return [
@@ -159,9 +166,11 @@ class DemoCrm:
     ) -> CrmRecord:
         await self._pause()
         if record_type not in _ID_PREFIX:
-            raise InvalidRecord(f"Demo CRM has no record type {record_type!r}")
+            raise InvalidRecord(
+                t("Demo CRM has no record type {record_type}", record_type=repr(record_type))
+            )
         if not (fields.get("name") or fields.get("subject")):
-            raise InvalidRecord("a new record needs a name or subject")
+            raise InvalidRecord(t("a new record needs a name or subject"))
         rows = self._tables.setdefault(record_type, [])
         row: dict[str, Any] = {**fields, "id": f"{_ID_PREFIX[record_type]}-{9001 + len(rows)}"}
         if related_to is not None:

@@ -19,6 +19,7 @@ from bot.adapters.crm.rest import RestCrm
 from bot.adapters.crm.url_policy import guarded_socket_factory
 from bot.adapters.storage.token_caches import StoreTokenCaches
 from bot.domain.records import CrmRecord, RecordRef
+from bot.i18n import t
 from bot.services.crm import (
     CrmAuthError,
     CrmClient,
@@ -225,7 +226,9 @@ class StoreDirectory:
             client = BrokenCrm(
                 config.settings_id,
                 config.display_name,
-                CrmError(f"{config.display_name}: stored credentials unreadable; rotate them"),
+                CrmError(
+                    t("{crm}: stored credentials unreadable; rotate them", crm=config.display_name)
+                ),
             )
         self._built[cache_key] = (stored.version, client)
         return client

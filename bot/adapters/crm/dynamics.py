@@ -48,6 +48,7 @@ from bot.adapters.crm.phones import keep_candidate, written_forms
 from bot.adapters.crm.querykit import card_name, follow_next_links, mapped_columns, search_terms
 from bot.adapters.crm.restkit import throttled
 from bot.domain.records import CrmRecord, RecordRef
+from bot.i18n import t
 from bot.services.crm import (
     CrmAuthError,
     CrmError,
@@ -228,19 +229,29 @@ def dataverse_error(name: str, response: HttpResponse) -> CrmError | None:
     if status == 429:
         limit = SERVICE_PROTECTION.get(code.lower(), "service protection limit")
         busy = throttled(name, response)
-        return CrmThrottled(f"{busy} ({limit})", retry_after=busy.retry_after)
+        return CrmThrottled(
+            t("{reason} ({limit})", reason=busy.message, limit=limit),
+            retry_after=busy.retry_after,
+        )
     if status == 404 or code == "0x80040217":
-        return RecordNotFound(f"{name} has no such record")
+        return RecordNotFound(t("{crm} has no such record", crm=name))
     if status == 401:
-        return CrmAuthError(f"{name} refused our credentials")
+        return CrmAuthError(t("{crm} refused our credentials", crm=name))
     if status == 403:
-        return CrmAuthError(f"{name} denied access{detail}")
+        return CrmAuthError(t("{crm} denied access{detail}", crm=name, detail=detail))
     if code == DUPLICATE_KEY:
         return DuplicateKey(f"{name} already has a record with that key{detail}")
     if code == "0x80040333":
-        return InvalidRecord(f"{name} found a duplicate record{detail}")
+        return InvalidRecord(t("{crm} found a duplicate record{detail}", crm=name, detail=detail))
     if 400 <= status < 500:
-        return InvalidRecord(f"{name} refused the record ({code or status}){detail}")
+        return InvalidRecord(
+            t(
+                "{crm} refused the record ({code}){detail}",
+                crm=name,
+                code=code or status,
+                detail=detail,
+            )
+        )
     return None
 
 
@@ -291,12 +302,24 @@ class DynamicsClient:
     def _entity(self, record_type: str) -> Entity:
         entity = ENTITIES.get(record_type.lower())
         if entity is None:
-            raise InvalidRecord(f"{self._display_name} has no record type {record_type!r}")
+            raise InvalidRecord(
+                t(
+                    "{crm} has no record type {record_type}",
+                    crm=self._display_name,
+                    record_type=repr(record_type),
+                )
+            )
         return entity
 
     def _guid(self, record_id: str) -> str:
         if not _GUID.fullmatch(record_id):
-            raise RecordNotFound(f"{self._display_name} has no record {record_id!r}")
+            raise RecordNotFound(
+                t(
+                    "{crm} has no record {record_id}",
+                    crm=self._display_name,
+                    record_id=repr(record_id),
+                )
+            )
         return record_id.lower()
 
     def _select(self, entity: Entity) -> str:
@@ -449,7 +472,9 @@ class DynamicsClient:
         entity_id = response.headers.get("OData-EntityId", "")
         match = _ENTITY_ID.search(entity_id)
         if match is None:
-            raise InvalidRecord(f"{self._display_name} did not say which record it created")
+            raise InvalidRecord(
+                t("{crm} did not say which record it created", crm=self._display_name)
+            )
         return await self.get(
             RecordRef(crm=self._settings_id, type=entity.card_type, id=match.group(1))
         )
@@ -463,7 +488,12 @@ class DynamicsClient:
             nav = BINDS.get((entity.card_type, related_to.type.lower()))
             if nav is None:
                 raise InvalidRecord(
-                    f"{self._display_name} cannot relate a {record_type} to a {related_to.type}"
+                    t(
+                        "{crm} cannot relate a {record_type} to a {type}",
+                        crm=self._display_name,
+                        record_type=record_type,
+                        type=related_to.type,
+                    )
                 )
             body[f"{nav}@odata.bind"] = self._bind(related_to)
         return await self._insert(entity, body)
@@ -506,7 +536,13 @@ class DynamicsClient:
         """Log a task or phonecall regarding the record. With ``external_id`` its
         ``activityid`` is derived from it: creating it again returns the first one."""
         if activity_type not in TIMELINE_TYPES:
-            raise NotSupported(f"{self._display_name} has no {activity_type} activities")
+            raise NotSupported(
+                t(
+                    "{crm} has no {activity_type} activities",
+                    crm=self._display_name,
+                    activity_type=activity_type,
+                )
+            )
         regarding = self._entity(ref.type)
         activity = ENTITIES[activity_type]
         body: dict[str, Any] = {

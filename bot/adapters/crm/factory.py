@@ -41,13 +41,14 @@ from bot.adapters.crm.tokens import (
     salesforce_token_error,
 )
 from bot.adapters.crm.vendor_builders import VENDOR_BUILDERS
+from bot.i18n import t
 from bot.services.crm import CrmAuthError, CrmClient, NotSupported
 
 
 def _secret(config: CrmConfig, ctx: BuildContext) -> str:
     secret = ctx.secret or config.secret
     if secret is None or not secret.get_secret_value():
-        raise CrmAuthError(f"{config.display_name} has no credentials configured")
+        raise CrmAuthError(t("{crm} has no credentials configured", crm=config.display_name))
     return secret.get_secret_value()
 
 
@@ -72,7 +73,9 @@ def _build_salesforce(config: CrmConfig, ctx: BuildContext) -> CrmClient:
         )
     elif isinstance(auth, SalesforceClientCredentialsAuth):
         if not config.base_url:
-            raise CrmAuthError(f"{config.display_name}: client credentials need the My Domain URL")
+            raise CrmAuthError(
+                t("{crm}: client credentials need the My Domain URL", crm=config.display_name)
+            )
         provider = SalesforceClientCredentials(
             login,
             my_domain_url=config.base_url,
@@ -81,7 +84,9 @@ def _build_salesforce(config: CrmConfig, ctx: BuildContext) -> CrmClient:
             clock=ctx.clock,
         )
     else:
-        raise CrmAuthError(f"{config.display_name}: Salesforce needs JWT bearer or client creds")
+        raise CrmAuthError(
+            t("{crm}: Salesforce needs JWT bearer or client creds", crm=config.display_name)
+        )
     return SalesforceClient(
         settings_id=config.settings_id,
         display_name=config.display_name,
@@ -94,14 +99,16 @@ def _build_salesforce(config: CrmConfig, ctx: BuildContext) -> CrmClient:
 
 def _build_dynamics(config: CrmConfig, ctx: BuildContext) -> CrmClient:
     if not config.base_url:
-        raise CrmAuthError(f"{config.display_name}: the Dataverse org URL is missing")
+        raise CrmAuthError(t("{crm}: the Dataverse org URL is missing", crm=config.display_name))
     auth = config.auth
     resource_url = auth.resource_url if isinstance(auth, EntraClientCredentialsAuth) else None
     resource = (resource_url or config.base_url).rstrip("/")
     provider: TokenProvider
     if config.access is Access.DELEGATED:
         if ctx.agent_tokens is None:
-            raise CrmAuthError(f"{config.display_name}: delegated access needs the SSO app")
+            raise CrmAuthError(
+                t("{crm}: delegated access needs the SSO app", crm=config.display_name)
+            )
         provider = ctx.agent_tokens.acting_agent_token(
             config.display_name, config.tenant_id, (f"{resource}/user_impersonation",)
         )
@@ -120,7 +127,9 @@ def _build_dynamics(config: CrmConfig, ctx: BuildContext) -> CrmClient:
             clock=ctx.clock,
         )
     else:
-        raise CrmAuthError(f"{config.display_name}: Dynamics needs an Entra app registration")
+        raise CrmAuthError(
+            t("{crm}: Dynamics needs an Entra app registration", crm=config.display_name)
+        )
     return DynamicsClient(
         settings_id=config.settings_id,
         display_name=config.display_name,
@@ -171,10 +180,10 @@ def build_client(
     """A CrmClient for ``config``. Raises NotSupported for disabled or unknown kinds and
     CrmAuthError when the credentials the kind needs are missing."""
     if not config.enabled:
-        raise NotSupported(f"{config.display_name} is disabled")
+        raise NotSupported(t("{crm} is disabled", crm=config.display_name))
     builder = BUILDERS.get(config.kind)
     if builder is None:
-        raise NotSupported(f"{config.kind.value} CRMs are not supported yet")
+        raise NotSupported(t("{kind} CRMs are not supported yet", kind=config.kind.value))
     ctx = BuildContext(
         session=session,
         secret=secret,

@@ -40,6 +40,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from bot.adapters.crm.credentials import TokenProvider
+from bot.i18n import t
 from bot.observability import telemetry
 from bot.services.crm import (
     CrmAuthError,
@@ -151,18 +152,24 @@ def default_error(crm_name: str, response: HttpResponse) -> CrmError:
     """Typed error for an answer no vendor hook claimed, by status alone."""
     status = response.status
     if status in (401, 403):
-        return CrmAuthError(f"{crm_name} refused our credentials (HTTP {status})")
+        return CrmAuthError(
+            t("{crm} refused our credentials (HTTP {status})", crm=crm_name, status=status)
+        )
     if status == 404:
-        return RecordNotFound(f"{crm_name} has no such record")
+        return RecordNotFound(t("{crm} has no such record", crm=crm_name))
     if status == 405 or status == 501:
-        return NotSupported(f"{crm_name} does not support this operation")
+        return NotSupported(t("{crm} does not support this operation", crm=crm_name))
     if status == 429:
-        return CrmThrottled(f"{crm_name} is busy, try again shortly")
+        return CrmThrottled(t("{crm} is busy, try again shortly", crm=crm_name))
     if status >= 500:
-        return CrmUnavailable(f"{crm_name} unavailable, retrying")
+        return CrmUnavailable(t("{crm} unavailable, retrying", crm=crm_name))
     if 400 <= status < 500:
-        return InvalidRecord(f"{crm_name} refused the request (HTTP {status})")
-    return CrmError(f"{crm_name} gave an unexpected answer (HTTP {status})")
+        return InvalidRecord(
+            t("{crm} refused the request (HTTP {status})", crm=crm_name, status=status)
+        )
+    return CrmError(
+        t("{crm} gave an unexpected answer (HTTP {status})", crm=crm_name, status=status)
+    )
 
 
 class ResilientHttp:
@@ -212,7 +219,7 @@ class ResilientHttp:
         not supported) is a good outcome: the CRM served the call."""
 
     def unavailable(self) -> CrmUnavailable:
-        return CrmUnavailable(f"{self.name} unavailable, retrying")
+        return CrmUnavailable(t("{crm} unavailable, retrying", crm=self.name))
 
     def map_error(self, response: HttpResponse) -> CrmError:
         mapped = self.error_mapper(response) if self.error_mapper else None
@@ -281,7 +288,7 @@ class ResilientHttp:
             remaining = deadline - self.clock()
             if remaining <= 0:
                 self.breaker.release()
-                raise CrmUnavailable(f"{self.name} did not answer in time")
+                raise CrmUnavailable(t("{crm} did not answer in time", crm=self.name))
             token_value: str | None = None
             send_headers = CIMultiDict(self.default_headers)
             if headers:
@@ -310,7 +317,7 @@ class ResilientHttp:
                     attempt + 1,
                     type(exc).__name__,
                 )
-                failure: CrmError = CrmUnavailable(f"{self.name} unavailable, retrying")
+                failure: CrmError = CrmUnavailable(t("{crm} unavailable, retrying", crm=self.name))
                 attempt += 1
                 wait = policy.backoff(attempt, self.rand)
                 # A timeout or dropped connection may come after the CRM acted on the
@@ -357,7 +364,11 @@ class ResilientHttp:
                         or policy.exhausted(attempt)
                     ):
                         raise CrmThrottled(
-                            f"{self.name} is busy, try again in {retry_after:.0f} s",
+                            t(
+                                "{crm} is busy, try again in {seconds} s",
+                                crm=self.name,
+                                seconds=round(retry_after),
+                            ),
                             retry_after=retry_after,
                         )
                     await self.sleep(wait)

@@ -46,6 +46,7 @@ from bot.adapters.crm.restkit import (
 )
 from bot.adapters.crm.tokens import StaticSecret
 from bot.domain.records import CrmRecord, RecordRef
+from bot.i18n import t
 from bot.services.crm import (
     CrmError,
     InvalidRecord,
@@ -270,7 +271,7 @@ class KustomerCrm(VendorCrm):
             payload = {"name": subject, **nest(extra)}
             if related_to is None or _ALIASES.get(related_to.type, related_to.type) != "contact":
                 raise InvalidRecord(
-                    f"{self.display_name}: a conversation must belong to a customer"
+                    t("{crm}: a conversation must belong to a customer", crm=self.display_name)
                 )
             payload["customer"] = related_to.id
         response = await self.http.post(

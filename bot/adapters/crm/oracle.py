@@ -53,6 +53,7 @@ from bot.adapters.crm.restkit import (
 )
 from bot.adapters.crm.tokens import StaticSecret
 from bot.domain.records import CrmRecord, RecordRef
+from bot.i18n import t
 from bot.services.crm import (
     CrmError,
     SearchCriteria,
@@ -182,7 +183,7 @@ class OracleCrm(VendorCrm):
         detail = as_text(body.get("detail")) or as_text(body.get("title")) or ""
         code = as_text(body.get("o:errorCode")) or ""
         if response.status == 400 and code == "OSC-CREST-00007":
-            return CrmError(f"{name} rejected a query: {detail}")
+            return CrmError(t("{crm} rejected a query: {detail}", crm=name, detail=detail))
         return map_status_error(
             name,
             response,

@@ -60,6 +60,7 @@ from bot.adapters.crm.restkit import (
 )
 from bot.adapters.crm.tokens import StaticSecret
 from bot.domain.records import CrmRecord, RecordRef
+from bot.i18n import t
 from bot.services.crm import (
     CrmError,
     SearchCriteria,
@@ -295,7 +296,7 @@ class RestCrm(VendorCrm):
         encoded = {k: quote(v, safe="") for k, v in values.items()}
         url = URL(str(self.base) + template.format(**encoded), encoded=True)
         if next_url(str(url), self.base) is None:
-            raise CrmError(f"{self.display_name}: a template left the base URL")
+            raise CrmError(t("{crm}: a template left the base URL", crm=self.display_name))
         return url
 
     def _record(self, document: Any) -> CrmRecord | None:

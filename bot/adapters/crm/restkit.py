@@ -27,6 +27,7 @@ from bot.adapters.crm.credentials import AccessToken, TokenProvider
 from bot.adapters.crm.http import ErrorMapper, HttpResponse, ResilientHttp
 from bot.adapters.crm.tokens import Clock, RenewingTokenProvider
 from bot.domain.records import PERSON_LEVEL_TYPES, CrmRecord, RecordRef
+from bot.i18n import t
 from bot.services.crm import (
     CrmAuthError,
     CrmError,
@@ -119,7 +120,7 @@ class OAuthTokenEndpoint(RenewingTokenProvider):
         body = response.body if isinstance(response.body, dict) else {}
         if not response.ok or "access_token" not in body:
             error = body.get("error") or f"HTTP {response.status}"
-            raise CrmAuthError(f"{self.http.name} sign-in failed ({error})")
+            raise CrmAuthError(t("{crm} sign-in failed ({error})", crm=self.http.name, error=error))
         if body.get("refresh_token"):
             self._refresh_token = str(body["refresh_token"])
         try:
@@ -160,7 +161,7 @@ def oauth_endpoint(
 
 
 def no_credentials(name: str) -> CrmAuthError:
-    return CrmAuthError(f"{name} has no credentials configured")
+    return CrmAuthError(t("{crm} has no credentials configured", crm=name))
 
 
 _LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
@@ -305,7 +306,9 @@ def throttled(name: str, response: HttpResponse, wall_clock: float | None = None
         response.headers.get("Retry-After"), time.time() if wall_clock is None else wall_clock
     )
     wait = f" in {retry_after:.0f} s" if retry_after is not None else " shortly"
-    return CrmThrottled(f"{name} is busy, try again{wait}", retry_after=retry_after)
+    return CrmThrottled(
+        t("{crm} is busy, try again{wait}", crm=name, wait=wait), retry_after=retry_after
+    )
 
 
 BodyReason = Callable[[dict[str, Any]], str]
@@ -333,33 +336,48 @@ def map_status_error(
     if status == 429:
         return throttled(name, response)
     if status == 401 or (status == 403 and denied is None):
-        return CrmAuthError(f"{name} refused {credentials}")
+        return CrmAuthError(t("{crm} refused {credentials}", crm=name, credentials=credentials))
     if status == 403 and denied is not None:
-        return CrmAuthError(f"{name}: {denied(body)}")
+        return CrmAuthError(t("{crm}: {reason}", crm=name, reason=denied(body)))
     if status == 404:
         return no_such_record(name)
     if status in invalid_statuses:
-        return InvalidRecord(f"{name} refused {refused}: {invalid(body)}")
+        return InvalidRecord(
+            t(
+                "{crm} refused {refused}: {reason}",
+                crm=name,
+                refused=refused,
+                reason=invalid(body),
+            )
+        )
     return None
 
 
 def no_such_record(name: str) -> RecordNotFound:
-    return RecordNotFound(f"{name} has no such record")
+    return RecordNotFound(t("{crm} has no such record", crm=name))
 
 
 def unexpected_create(name: str) -> CrmError:
-    return CrmError(f"{name} gave an unexpected answer to a create")
+    return CrmError(t("{crm} gave an unexpected answer to a create", crm=name))
 
 
 def int_id(ref: RecordRef, name: str, what: str) -> int:
     """A related record's numeric id for a write payload (``what``: "a Zendesk id")."""
     if not ref.id.isdigit():
-        raise InvalidRecord(f"{name}: {ref.type} id {ref.id!r} is not {what}")
+        raise InvalidRecord(
+            t(
+                "{crm}: {type} id {id} is not {what}",
+                crm=name,
+                type=ref.type,
+                id=repr(ref.id),
+                what=what,
+            )
+        )
     return int(ref.id)
 
 
 def not_supported(name: str, what: str) -> NotSupported:
-    return NotSupported(f"{name} does not support {what}")
+    return NotSupported(t("{crm} does not support {what}", crm=name, what=what))
 
 
 def make_http(

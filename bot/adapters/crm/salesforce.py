@@ -48,6 +48,7 @@ from bot.adapters.crm.http import HttpResponse, ResilientHttp
 from bot.adapters.crm.phones import is_caller, national_number
 from bot.adapters.crm.querykit import card_name, follow_next_links, mapped_columns, search_terms
 from bot.domain.records import CrmRecord, RecordRef
+from bot.i18n import t
 from bot.services.crm import (
     CrmAuthError,
     CrmError,
@@ -138,15 +139,19 @@ def salesforce_error(name: str, response: HttpResponse) -> CrmError | None:
     if fields:
         detail += f" ({', '.join(map(str, fields))})"
     if code == "REQUEST_LIMIT_EXCEEDED":
-        return CrmThrottled(f"{name} API limit reached, try again later", retry_after=None)
+        return CrmThrottled(
+            t("{crm} API limit reached, try again later", crm=name), retry_after=None
+        )
     if code == "INVALID_SESSION_ID" or response.status == 401:
-        return CrmAuthError(f"{name} session expired and could not be renewed")
+        return CrmAuthError(t("{crm} session expired and could not be renewed", crm=name))
     if code in ("NOT_FOUND", "ENTITY_IS_DELETED") or response.status == 404:
-        return RecordNotFound(f"{name} has no such record")
+        return RecordNotFound(t("{crm} has no such record", crm=name))
     if code == "DUPLICATES_DETECTED":
-        return InvalidRecord(f"{name} found a duplicate record{detail}")
+        return InvalidRecord(t("{crm} found a duplicate record{detail}", crm=name, detail=detail))
     if response.status in (400, 403) and code:
-        return InvalidRecord(f"{name} refused the record ({code}){detail}")
+        return InvalidRecord(
+            t("{crm} refused the record ({code}){detail}", crm=name, code=code, detail=detail)
+        )
     return None
 
 
@@ -207,11 +212,13 @@ class SalesforceClient:
     async def instance_url(self) -> str:
         if self._instance_url is None:
             if self.http.auth is None:
-                raise CrmAuthError(f"{self._display_name} has no instance URL configured")
+                raise CrmAuthError(
+                    t("{crm} has no instance URL configured", crm=self._display_name)
+                )
             token = await self.http.auth.token()
             instance = token.extra.get("instance_url")
             if not instance:
-                raise CrmAuthError(f"{self._display_name} sign-in gave no instance URL")
+                raise CrmAuthError(t("{crm} sign-in gave no instance URL", crm=self._display_name))
             self._instance_url = instance.rstrip("/")
         return self._instance_url
 
@@ -222,7 +229,13 @@ class SalesforceClient:
         sobject = SOBJECTS.get(record_type.lower())
         if sobject is None:
             if not _API_NAME.fullmatch(record_type):
-                raise InvalidRecord(f"{self._display_name} has no record type {record_type!r}")
+                raise InvalidRecord(
+                    t(
+                        "{crm} has no record type {record_type}",
+                        crm=self._display_name,
+                        record_type=repr(record_type),
+                    )
+                )
             sobject = record_type
         return sobject
 
@@ -231,7 +244,13 @@ class SalesforceClient:
 
     def _check_id(self, record_id: str) -> str:
         if not _ID.fullmatch(record_id):
-            raise RecordNotFound(f"{self._display_name} has no record {record_id!r}")
+            raise RecordNotFound(
+                t(
+                    "{crm} has no record {record_id}",
+                    crm=self._display_name,
+                    record_id=repr(record_id),
+                )
+            )
         return record_id
 
     def _select(self, sobject: str) -> list[str]:
@@ -421,7 +440,12 @@ class SalesforceClient:
                 lookup = "WhatId" if sobject == "Task" else None
             if lookup is None:
                 raise InvalidRecord(
-                    f"{self._display_name} cannot relate a {record_type} to a {related_to.type}"
+                    t(
+                        "{crm} cannot relate a {record_type} to a {type}",
+                        crm=self._display_name,
+                        record_type=record_type,
+                        type=related_to.type,
+                    )
                 )
             body[lookup] = self._check_id(related_to.id)
         return await self._insert(sobject, body)
@@ -431,7 +455,13 @@ class SalesforceClient:
         answer = response.body if isinstance(response.body, dict) else {}
         if not answer.get("success") or not answer.get("id"):
             errors = answer.get("errors") or []
-            raise InvalidRecord(f"{self._display_name} did not create the record: {errors}")
+            raise InvalidRecord(
+                t(
+                    "{crm} did not create the record: {errors}",
+                    crm=self._display_name,
+                    errors=errors,
+                )
+            )
         return await self.get(
             RecordRef(crm=self._settings_id, type=self._card_type(sobject), id=str(answer["id"]))
         )
@@ -483,7 +513,13 @@ class SalesforceClient:
         """Log a completed Task. With ``external_id`` and ``task_external_id_field`` the
         Task is upserted by that key: writing it again updates the same Task."""
         if activity_type not in ("task", "phonecall"):
-            raise NotSupported(f"{self._display_name} has no {activity_type} activities")
+            raise NotSupported(
+                t(
+                    "{crm} has no {activity_type} activities",
+                    crm=self._display_name,
+                    activity_type=activity_type,
+                )
+            )
         lookup = "WhoId" if ref.type.lower() in ("contact", "lead") else "WhatId"
         body: dict[str, Any] = {
             "Subject": subject,
@@ -520,11 +556,17 @@ class SalesforceClient:
         if response.status in (200, 201) and answer.get("id"):
             if answer.get("success") is False:
                 errors = answer.get("errors") or []
-                raise InvalidRecord(f"{self._display_name} did not write the task: {errors}")
+                raise InvalidRecord(
+                    t(
+                        "{crm} did not write the task: {errors}",
+                        crm=self._display_name,
+                        errors=errors,
+                    )
+                )
             return await self.get(
                 RecordRef(crm=self._settings_id, type="task", id=str(answer["id"]))
             )
         found = await self._task_by_external_id(external_id)
         if found is None:
-            raise InvalidRecord(f"{self._display_name} did not say which task it wrote")
+            raise InvalidRecord(t("{crm} did not say which task it wrote", crm=self._display_name))
         return found

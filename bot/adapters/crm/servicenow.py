@@ -59,6 +59,7 @@ from bot.adapters.crm.restkit import (
 )
 from bot.adapters.crm.tokens import StaticSecret
 from bot.domain.records import CrmRecord, RecordRef
+from bot.i18n import t
 from bot.services.crm import (
     CrmError,
     InvalidRecord,
@@ -192,7 +193,13 @@ class ServiceNowCrm(VendorCrm):
         if response.status == 403 and (
             "data policy" in detail.lower() or message == "Operation Failed"
         ):
-            return InvalidRecord(f"{name} refused the record: {_one_line(detail or message)}")
+            return InvalidRecord(
+                t(
+                    "{crm} refused the record: {detail}",
+                    crm=name,
+                    detail=_one_line(detail or message),
+                )
+            )
         return map_status_error(
             name,
             response,
@@ -339,7 +346,9 @@ class ServiceNowCrm(VendorCrm):
         if related_to is not None:
             related_table = self.table_for(related_to.type)
             if not _SYS_ID.match(related_to.id):
-                raise InvalidRecord(f"{self.display_name}: {related_to.id!r} is not a sys_id")
+                raise InvalidRecord(
+                    t("{crm}: {id} is not a sys_id", crm=self.display_name, id=repr(related_to.id))
+                )
             for reference, parent_table in PARENTS.get(table, ()):
                 if parent_table == related_table:
                     payload.setdefault(reference, related_to.id)

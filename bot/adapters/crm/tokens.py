@@ -40,6 +40,7 @@ import jwt
 
 from bot.adapters.crm.credentials import AccessToken
 from bot.adapters.crm.http import HttpResponse, ResilientHttp
+from bot.i18n import t
 from bot.services.crm import CrmAuthError, CrmError, CrmUnavailable
 
 log = logging.getLogger(__name__)
@@ -245,8 +246,10 @@ def msal_result(result: Mapping[str, Any] | None, clock: Clock, what: str) -> Ac
         error = (result or {}).get("error", "no_answer")
         log.warning("MSAL %s failed: %s", what, error)
         if error in ("temporarily_unavailable", "no_answer") or str(error).startswith("5"):
-            raise CrmUnavailable(f"Microsoft sign-in unavailable ({what})")
-        raise CrmAuthError(f"Microsoft sign-in refused the {what} request ({error})")
+            raise CrmUnavailable(t("Microsoft sign-in unavailable ({what})", what=what))
+        raise CrmAuthError(
+            t("Microsoft sign-in refused the {what} request ({error})", what=what, error=error)
+        )
     expires_in = float(result.get("expires_in", 3600))
     return AccessToken(value=str(result["access_token"]), expires_at=clock() + expires_in)
 
@@ -256,11 +259,13 @@ def msal_call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     try:
         return func(*args, **kwargs)
     except ValueError as exc:  # discovery failures, bad authority
-        raise CrmAuthError(f"Microsoft sign-in is misconfigured: {exc}") from None
+        raise CrmAuthError(t("Microsoft sign-in is misconfigured: {exc}", exc=exc)) from None
     except Exception as exc:  # requests' ConnectionError, Timeout...
         if isinstance(exc, CrmError):
             raise
-        raise CrmUnavailable(f"Microsoft sign-in unavailable ({type(exc).__name__})") from None
+        raise CrmUnavailable(
+            t("Microsoft sign-in unavailable ({name})", name=type(exc).__name__)
+        ) from None
 
 
 class MsalClientCredentials(RenewingTokenProvider):
@@ -313,7 +318,11 @@ def salesforce_token_error(response: HttpResponse) -> CrmError | None:
     if error or response.status in (400, 401, 403):
         description = body.get("error_description") or "refused"
         return CrmAuthError(
-            f"Salesforce sign-in failed: {error or response.status} ({description})"
+            t(
+                "Salesforce sign-in failed: {status} ({description})",
+                status=error or response.status,
+                description=description,
+            )
         )
     return None
 
@@ -346,7 +355,7 @@ class _SalesforceOAuth(RenewingTokenProvider):
         )
         body = response.body if isinstance(response.body, dict) else {}
         if "access_token" not in body:
-            raise CrmAuthError("Salesforce sign-in gave no access token")
+            raise CrmAuthError(t("Salesforce sign-in gave no access token"))
         lifetime = float(body.get("expires_in", self.session_lifetime))
         extra = {k: str(body[k]) for k in ("instance_url", "id", "scope") if k in body}
         return AccessToken(

@@ -40,6 +40,7 @@ from bot.adapters.crm.rest import RestCrm, RestSettings
 from bot.adapters.crm.restkit import MAX_RESULTS, no_credentials
 from bot.adapters.crm.servicenow import ServiceNowCrm, ServiceNowSettings
 from bot.adapters.crm.zendesk import ZendeskCrm, ZendeskSettings
+from bot.i18n import t
 from bot.services.crm import CrmAuthError, CrmClient
 
 
@@ -52,7 +53,7 @@ def _secret(config: CrmConfig, ctx: BuildContext) -> str:
 
 def _base_url(config: CrmConfig) -> str:
     if not config.base_url:
-        raise CrmAuthError(f"{config.display_name}: the CRM's URL is missing")
+        raise CrmAuthError(t("{crm}: the CRM's URL is missing", crm=config.display_name))
     return config.base_url
 
 
@@ -78,7 +79,14 @@ def _client(
 
 
 def _wrong_auth(config: CrmConfig, expected: str) -> CrmAuthError:
-    return CrmAuthError(f"{config.display_name}: {config.kind.value} needs {expected}")
+    return CrmAuthError(
+        t(
+            "{crm}: {kind} needs {expected}",
+            crm=config.display_name,
+            kind=config.kind.value,
+            expected=expected,
+        )
+    )
 
 
 def build_zendesk(config: CrmConfig, ctx: BuildContext) -> CrmClient:
@@ -152,7 +160,9 @@ def build_oracle(config: CrmConfig, ctx: BuildContext) -> CrmClient:
 
 def build_rest(config: CrmConfig, ctx: BuildContext) -> CrmClient:
     if config.rest is None:
-        raise CrmAuthError(f"{config.display_name}: the REST endpoints are not configured")
+        raise CrmAuthError(
+            t("{crm}: the REST endpoints are not configured", crm=config.display_name)
+        )
     auth = config.auth
     credentials: dict[str, Any] = {}
     if isinstance(auth, BasicAuth):

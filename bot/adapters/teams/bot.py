@@ -117,6 +117,14 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
             else AgentLocale.of(turn_context.activity.locale)
         )
 
+    async def _agent_locale(self, turn_context: TurnContext) -> AgentLocale:
+        """The language the agent reads crmcard in (their choice wins over the client's):
+        what a card action's refusal is written in, like the cards themselves."""
+        agent = conversations.agent_of(turn_context.activity)
+        if not agent:
+            return self._locale(turn_context)
+        return await agent_locale.locale_of(self._ctx.store, self._tenant(turn_context), agent)
+
     async def _say(self, turn_context: TurnContext, text: str) -> None:
         await turn_context.send_activity(localize(text, self._locale(turn_context)))
 
@@ -127,11 +135,10 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
             refused.tenant_id,
         )
         if turn_context.activity.type == "invoke":
-            await turn_context.send_activity(
-                Activity(type="invokeResponse", value=invoke.error_for(refused))
-            )
+            answer = invoke.error_for(refused, self._locale(turn_context))
+            await turn_context.send_activity(Activity(type="invokeResponse", value=answer))
         elif turn_context.activity.type == "message":
-            await turn_context.send_activity(str(refused))
+            await self._say(turn_context, refused.message)
 
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
@@ -241,7 +248,8 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
                 )
                 return True
         except (DomainError, ValueError) as error:
-            await self._say(turn_context, t("That did not work: {error}", error=str(error)))
+            reason = error.message if isinstance(error, DomainError) else str(error)
+            await self._say(turn_context, t("That did not work: {error}", error=reason))
             return True
         return False
 
@@ -292,7 +300,7 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
             try:
                 response = await self._card_action(turn_context)
             except Exception as error:  # every refusal and failure gets its typed answer
-                response = invoke.error_for(error)
+                response = invoke.error_for(error, await self._agent_locale(turn_context))
         # Hand the answer to the adapter directly: sent as an activity, the SDK would
         # deep-copy the whole card once more for nothing.
         turn_context.turn_state[TurnContext._INVOKE_RESPONSE_KEY] = Activity(
@@ -304,11 +312,11 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
         value = turn_context.activity.value
         action = value.get("action") if isinstance(value, dict) else None
         if not isinstance(action, dict) or action.get("type") != "Action.Execute":
-            raise InvalidInput("expected an Action.Execute card action")
+            raise InvalidInput(t("expected an Action.Execute card action"))
         verb = action.get("verb")
         data: Any = action.get("data") or {}
         if not isinstance(verb, str) or not isinstance(data, dict):
-            raise InvalidInput("the card action has no verb or data")
+            raise InvalidInput(t("the card action has no verb or data"))
         tenant = self._tenant(turn_context)
         agent = conversations.agent_of(turn_context.activity)
         if verb == "demoCall" and self._settings.accepts_demo_commands:

@@ -18,6 +18,7 @@ from typing import Any
 from botbuilder.core import InvokeResponse
 
 from bot.errors import CrmcardError, problem_for
+from bot.i18n import ENGLISH, AgentLocale, localize
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,12 @@ def message(text: str) -> InvokeResponse:
     return _ok({"type": "application/vnd.microsoft.activity.message", "value": text})
 
 
-def error_for(error: BaseException) -> InvokeResponse:
-    """The invoke answer to ``error``; anything outside the tree is logged and a 500."""
+def error_for(error: BaseException, locale: AgentLocale = ENGLISH) -> InvokeResponse:
+    """The invoke answer to ``error``, in the agent's language (Teams shows its message
+    to them); anything outside the tree is logged and a 500."""
     if not isinstance(error, CrmcardError):
         log.error("card action failed", exc_info=(type(error), error, error.__traceback__))
-    problem = problem_for(error)
+    problem = problem_for(error, lambda text: localize(text, locale))
     body = {
         "statusCode": problem.status,
         "type": "application/vnd.microsoft.error",

@@ -95,7 +95,12 @@ async def execute(
         ctx.store, keys.interaction(tenant_id, base.interaction_id), Interaction
     )
     if interaction is None:
-        raise InvalidAction(f"interaction {base.interaction_id!r} does not exist")
+        raise InvalidAction(
+            t(
+                "interaction {interaction} does not exist",
+                interaction=repr(base.interaction_id),
+            )
+        )
     context.bind(tenant_id=tenant_id, interaction_id=interaction.id)
     log.info(
         "card action",
@@ -129,7 +134,7 @@ def _validated(model: type[Data], raw_data: dict[str, Any]) -> Data:
         return model.model_validate(raw_data)
     except ValidationError as error:
         raise InvalidAction(
-            "the card action's data is not valid", field_errors(error, ("data",))
+            t("the card action's data is not valid"), field_errors(error, ("data",))
         ) from None
 
 
@@ -141,8 +146,10 @@ async def _may_act(ctx: Context, interaction: Interaction, actor: Actor) -> None
     ):
         return
     raise NotYourInteraction(
-        "This card belongs to another agent's interaction; only that agent or a supervisor "
-        "can act on it. Nothing was changed."
+        t(
+            "This card belongs to another agent's interaction; only that agent or a supervisor "
+            "can act on it. Nothing was changed."
+        )
     )
 
 

@@ -13,6 +13,7 @@ from bot.domain.cards import CustomerCard
 from bot.domain.errors import DomainError
 from bot.domain.interactions import Interaction
 from bot.errors import Forbidden
+from bot.i18n import t
 from bot.services import keys
 from bot.services.audit import Door
 from bot.services.cards import get_card
@@ -160,7 +161,9 @@ def record_title(interaction: Interaction, key: str) -> str:
 async def open_card(ctx: Context, interaction: Interaction) -> CustomerCard:
     card = await get_card(ctx.store, interaction.tenant_id, interaction.card_id)
     if card is None:
-        raise InvalidAction(f"the card of interaction {interaction.id!r} is gone")
+        raise InvalidAction(
+            t("the card of interaction {interaction} is gone", interaction=repr(interaction.id))
+        )
     return card
 
 

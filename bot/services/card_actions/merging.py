@@ -229,7 +229,7 @@ async def merge_do(
         # entry says whether that was this very merge.
         done = await merge_service.merge_of(ctx, interaction.tenant_id, data.merge_id)
         if done is None:
-            return interaction, [str(refused)]
+            return interaction, [refused.message]
         audit = done
     interaction = await reread(ctx, interaction)
     if audit.state is not MergeState.done:
@@ -268,7 +268,7 @@ async def merge_undo(
     try:
         await merge_service.undo(ctx, interaction.tenant_id, data.audit_id, actor)
     except merge_service.MergeRefused as refused:
-        return await reread(ctx, interaction), [str(refused)]
+        return await reread(ctx, interaction), [refused.message]
     undone = await merge_service.merge_of(ctx, interaction.tenant_id, data.audit_id)
     if undone is not None:
         await _publish_moved(ctx, interaction, undone.absorbed_before.interaction_ids)

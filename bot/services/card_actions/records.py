@@ -107,7 +107,7 @@ async def expand(
 ) -> tuple[Interaction, list[str]]:
     key = data.record
     if key not in interaction.shown.records:
-        raise UnknownRecord(f"record {key!r} is not on this card")
+        raise UnknownRecord(t("record {record} is not on this card", record=repr(key)))
     loaded = {}
     if key not in interaction.shown.related:
         clients = await ctx.crms.clients(interaction.tenant_id)
@@ -170,7 +170,7 @@ async def create_record(
     an unknown caller a contact or lead)."""
     record_type = data.record_type or "case"
     if record_type not in CREATABLE:
-        raise InvalidAction(f"the card cannot create a {record_type!r}")
+        raise InvalidAction(t("the card cannot create a {type}", type=repr(record_type)))
     if not data.subject or not data.subject.strip():
         return interaction, [t("Give the new record a subject.")]
     if interaction.revision != data.rev:
@@ -190,7 +190,7 @@ async def create_record(
     try:
         record = await client.create(record_type, fields, contact)
     except CrmError as error:
-        return interaction, [t("Could not create the record: {error}", error=str(error))]
+        return interaction, [t("Could not create the record: {error}", error=error.message)]
     updated = await change_interaction(
         ctx, interaction, lambda current: pin_record(current, record, actor=actor, now=ctx.clock())
     )

@@ -135,7 +135,9 @@ async def run_workflow(
 ) -> tuple[Interaction, list[str]]:
     workflow = await workflow_service.get(ctx, interaction.tenant_id, data.workflow_id)
     if workflow is None or not runs_from_card(workflow):
-        raise InvalidAction(f"no workflow {data.workflow_id!r} an agent can run here")
+        raise InvalidAction(
+            t("no workflow {workflow_id} an agent can run here", workflow_id=repr(data.workflow_id))
+        )
     prefix = f"{WORKFLOW_INPUT}{workflow.id}."
     values = {
         key[len(prefix) :]: value.strip()
@@ -155,7 +157,11 @@ async def run_workflow(
         result = await workflow_service.execute(ctx, interaction.tenant_id, workflow.id, request)
     except (DomainError, ValidationError) as error:
         return await reread(ctx, interaction), [
-            t("{workflow}: {error}", workflow=title, error=str(error))
+            t(
+                "{workflow}: {error}",
+                workflow=title,
+                error=error.message if isinstance(error, DomainError) else str(error),
+            )
         ]
     found = result["records"]
     if creates:

@@ -10,6 +10,9 @@
     timeZone: (window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone) || ""
   };
   var $ = function (id) { return document.getElementById(id); };
+  // The page's words in the agent's language: the server writes them into the page, and
+  // sends them again with the card once it knows the agent's own choice of language.
+  try { state.texts = JSON.parse($("texts").textContent); } catch (e) { state.texts = null; }
 
   function apiUrl(path, extra) {
     var q = new URLSearchParams();
@@ -91,8 +94,8 @@
     root.textContent = "";
     root.setAttribute("aria-busy", "false");
     if (!payload.card) {
-      root.innerHTML = '<p class="empty">No open interaction. Your customer card appears ' +
-        "here as soon as a call or chat reaches you.</p>";
+      root.innerHTML = '<p class="empty"></p>';
+      root.firstChild.textContent = say("noInteraction", "No open interaction.");
       return;
     }
     var card = new AC.AdaptiveCard();
@@ -171,18 +174,18 @@
     return fetch(apiUrl("/api/tab/card"), { headers: headers() }).then(function (r) {
       return r.json().then(function (body) {
         if (r.status === 401) {
-          setLive("closed", "not signed in");
-          showStatus("Sign-in required: " + (body.detail || ""));
-          $("card").innerHTML = '<p class="empty">Open crmcard inside Microsoft Teams to see ' +
-            "your customer card.</p>";
+          setLive("closed", say("notSignedIn", "not signed in"));
+          showStatus(say("signInRequired", "Sign-in required:") + " " + (body.detail || ""));
+          $("card").innerHTML = '<p class="empty"></p>';
+          $("card").firstChild.textContent = say("openInTeams", "Open crmcard inside Teams.");
           return;
         }
         if (!r.ok) throw new Error(body.detail || "HTTP " + r.status);
         applyTexts(body.texts);
         if (body.mode === "development") {
           $("dev-banner").hidden = false;
-          $("dev-who").textContent = " Showing agent " + body.agentId + " of tenant " +
-            body.tenantId + " (set ?tenant=…&agent=… to change).";
+          $("dev-who").textContent = " " + say("devWho", "Agent {agent}, tenant {tenant}")
+            .replace("{agent}", body.agentId).replace("{tenant}", body.tenantId);
         }
         showStatus("");
         render(body);

@@ -1,0 +1,173 @@
+"""Refusals and CRM problems reach the agent in their language, from the one error tree.
+
+Each error keeps its message id and parameters (``t(...)``); the invoke answer, the tab's
+problem body, the card's CRM lines and write-back reasons are translated where they are
+shown, with the agent's locale. Every path is checked in German and French.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from bot.adapters.crm.demo import DemoCrm
+from bot.adapters.crm.http import HttpResponse, default_error
+from bot.domain.interactions import Interaction
+from bot.domain.memorialization import WritePayload
+from bot.domain.records import CrmRecord, RecordRef
+from bot.errors import problem_for
+from bot.i18n import AgentLocale, localize, t
+from bot.services import keys
+from bot.services.crm import CrmClient, SearchCriteria
+from bot.services.merge import MergeRefused
+from bot.services.outbox import OutboxItem, OutboxStatus, summarize
+from bot.services.store import read_model
+from bot.web.interactions import CONTEXT
+from tests.activities import message
+from tests.bot.test_customer_card_flow import install, invoke, start_call, texts
+from tests.connector import FakeConnector
+from tests.domain.factories import T0
+
+Client = TestClient[Any, Any]
+
+CHOOSE = {"de": "sprache de", "fr": "langue fr"}
+NO_SUCH_INTERACTION = {
+    "de": "Die Interaktion 'gone' existiert nicht",
+    "fr": "L'interaction 'gone' n'existe pas",
+}
+UNAVAILABLE = {
+    "de": "Salesforce nicht erreichbar, neuer Versuch läuft",
+    "fr": "Salesforce indisponible, nouvelle tentative en cours",
+}
+
+
+def test_problem_for_translates_title_and_detail_and_keeps_the_english_message() -> None:
+    refused = MergeRefused(t("A card cannot be merged with itself."))
+    german = problem_for(refused, lambda text: localize(text, AgentLocale.of("de")))
+    assert german.title == "Konflikt mit dem aktuellen Stand"
+    assert german.detail == "Eine Karte kann nicht mit sich selbst zusammengeführt werden."
+    assert problem_for(refused).detail == "A card cannot be merged with itself."  # logs, en
+    french = problem_for(ValueError("boom"), lambda text: localize(text, AgentLocale.of("fr")))
+    assert (french.status, french.detail) == (
+        500,
+        "crmcard n'a pas pu le faire pour le moment ; réessayez.",
+    )
+
+
+@pytest.mark.parametrize("language", ["de", "fr"])
+async def test_a_refused_card_action_answers_in_the_agents_language(
+    bot_client: Client, connector: tuple[FakeConnector, str], language: str
+) -> None:
+    _, url = connector
+    await install(bot_client, url)
+    await bot_client.post("/api/messages", json=message(url, CHOOSE[language]))
+    body = await invoke(bot_client, url, "link", {"interactionId": "gone", "rev": 0, "record": "x"})
+    assert body["statusCode"] == 422 and body["type"] == "application/vnd.microsoft.error"
+    assert body["value"]["message"] == NO_SUCH_INTERACTION[language]
+
+
+@pytest.mark.parametrize("language", ["de", "fr"])
+async def test_the_tabs_refusals_are_in_the_agents_language(
+    bot_client: Client, language: str
+) -> None:
+    await start_call(bot_client)
+    response = await bot_client.post(
+        f"/api/tab/actions?locale={language}-CH",
+        json={"verb": "link", "data": {"interactionId": "gone", "rev": 0}},
+    )
+    problem = await response.json()
+    assert response.status == 404
+    assert problem["detail"] == NO_SUCH_INTERACTION[language]
+    assert problem["title"] == {"de": "Nicht gefunden", "fr": "Introuvable"}[language]
+    # Refused before anyone is known: in the language the request asks for.
+    refused = await bot_client.get(
+        "/api/tab/card?tenant=" + "x" * 201, headers={"Accept-Language": f"{language};q=0.9"}
+    )
+    assert refused.status == 401
+    wanted = {"de": "Mandant oder Agent ist zu lang", "fr": "Le locataire ou l'agent est trop long"}
+    assert (await refused.json())["detail"] == wanted[language]
+
+
+@pytest.mark.parametrize(("language", "loading"), [("de", "Wird geladen…"), ("fr", "Chargement…")])
+async def test_the_tab_page_is_in_the_readers_language_from_its_first_paint(
+    bot_client: Client, language: str, loading: str
+) -> None:
+    by_header = await (
+        await bot_client.get("/tab", headers={"Accept-Language": f"{language}-{language.upper()}"})
+    ).text()
+    assert f'<html lang="{language}"' in by_header and loading in by_header
+    assert "Loading…" not in by_header and "{{" not in by_header
+    by_parameter = await (await bot_client.get(f"/tab?locale={language}")).text()
+    assert loading in by_parameter
+    english = await (await bot_client.get("/tab")).text()
+    assert "Loading…" in english and "Development mode — not signed in." in english
+
+
+class UnavailableCrm(DemoCrm):
+    """Answers every search the way the HTTP adapter reports a CRM's 503."""
+
+    @property
+    def display_name(self) -> str:
+        return "Salesforce"
+
+    async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
+        headers = CIMultiDictProxy(CIMultiDict[str]())
+        raise default_error("Salesforce", HttpResponse("GET", "https://sf", 503, headers, ""))
+
+
+class Directory:
+    def __init__(self, clients: list[CrmClient]) -> None:
+        self.list = clients
+
+    async def clients(self, tenant_id: str) -> list[CrmClient]:
+        return self.list
+
+
+@pytest.mark.parametrize("language", ["de", "fr"])
+async def test_a_crm_problem_line_is_stored_with_its_message_id_and_shown_translated(
+    bot_client: Client, connector: tuple[FakeConnector, str], tmp_path: Path, language: str
+) -> None:
+    fake, url = connector
+    ctx = bot_client.server.app[CONTEXT]
+    ctx.crms = Directory([UnavailableCrm(settings_id="sf", data_file=tmp_path / "sf.json")])
+    await install(bot_client, url)
+    await bot_client.post("/api/messages", json=message(url, CHOOSE[language]))
+    await start_call(bot_client)
+    card = fake.cards()[-1].card
+    assert UNAVAILABLE[language] in texts(card) and "unavailable, retrying" not in texts(card)
+    stored = await read_model(ctx.store, keys.interaction("demo-tenant", "call-1"), Interaction)
+    assert stored is not None
+    assert stored.shown.problems == {"sf": "Salesforce unavailable, retrying"}  # English id
+    assert localize(stored.shown.problems["sf"], AgentLocale.of(language)) == UNAVAILABLE[language]
+
+
+@pytest.mark.parametrize(
+    ("language", "reason"),
+    [
+        ("de", "Salesforce unterstützt diesen Vorgang nicht"),
+        ("fr", "Salesforce ne prend pas en charge cette opération"),
+    ],
+)
+def test_a_write_back_reason_is_shown_in_the_agents_language(language: str, reason: str) -> None:
+    headers = CIMultiDictProxy(CIMultiDict[str]())
+    refused = default_error("Salesforce", HttpResponse("PATCH", "https://sf", 405, headers, ""))
+    item = OutboxItem(
+        tenant_id="t",
+        interaction_id="i-1",
+        record=RecordRef(crm="sf", type="case", id="CS-1"),
+        record_title="Printer",
+        payload=WritePayload(),
+        steps=[],
+        status=OutboxStatus.parked,
+        parked_reason=refused.message,
+        next_attempt_at=T0,
+        created_at=T0,
+        updated_at=T0,
+    )
+    stored = OutboxItem.model_validate_json(item.model_dump_json())  # as the store keeps it
+    [line] = summarize([stored])
+    assert localize(line, AgentLocale.of(language)).endswith(reason)
