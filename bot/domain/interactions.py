@@ -108,6 +108,9 @@ class ShownRecords(BaseModel):
     problems: dict[str, StoredText] = Field(
         default_factory=dict, description="CRM settings id -> why its records are missing"
     )
+    problems_at: datetime | None = Field(
+        None, description="when the CRMs behind ``problems`` were last asked"
+    )
 
 
 class CardViewState(BaseModel):

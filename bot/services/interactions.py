@@ -213,7 +213,7 @@ async def _start(
         queue=event.queue,
         customer_name=event.customer.name,
         identities=identities,
-        shown=shown_from(progressive.first),
+        shown=shown_from(progressive.first, now),
         agent_locale=await agent_locale.locale_of(ctx.store, tenant_id, aad_object_id),
         card_face=card.face,
     )

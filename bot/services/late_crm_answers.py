@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import datetime
 
 from bot.domain.interactions import Interaction, ShownRecords
 from bot.services import keys
@@ -28,11 +29,13 @@ log = logging.getLogger(__name__)
 FIRST_SHOWN_WAIT = 10.0
 
 
-def shown_from(answers: CrmAnswers) -> ShownRecords:
+def shown_from(answers: CrmAnswers, at: datetime) -> ShownRecords:
+    """The card's records and CRM warnings as the CRMs answered at ``at``."""
     return ShownRecords(
         records={record.ref.key: record for record in answers.records},
         person=[record.ref.key for record in answers.records if record.is_person_level],
         problems=answers.problems,
+        problems_at=at,
     )
 
 
@@ -48,8 +51,11 @@ async def first_answers(ctx: Context, tenant_id: str, criteria: SearchCriteria) 
     )
 
 
-def with_late(current: Interaction, late: CrmAnswers, late_ids: list[str]) -> Interaction:
-    """``current`` with the late CRMs' records and problems (their "still answering" gone)."""
+def with_late(
+    current: Interaction, late: CrmAnswers, late_ids: list[str], at: datetime
+) -> Interaction:
+    """``current`` with the late CRMs' records and problems (their "still answering" gone),
+    as they answered at ``at``."""
     shown = current.shown
     records = {**shown.records, **{r.ref.key: r for r in late.records}}
     person = list(
@@ -60,7 +66,7 @@ def with_late(current: Interaction, late: CrmAnswers, late_ids: list[str]) -> In
     changed = shown.model_copy(update={"records": records, "person": person, "problems": problems})
     if changed == shown:
         return current
-    return current.bumped(shown=changed)
+    return current.bumped(shown=changed.model_copy(update={"problems_at": at}))
 
 
 async def _finish(
@@ -68,6 +74,7 @@ async def _finish(
 ) -> None:
     assert progressive.late is not None
     late = await progressive.late
+    now = ctx.clock()
     # the webhook's own card goes out first; bounded in case its event was refused
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(progressive.first_shown.wait(), FIRST_SHOWN_WAIT)
@@ -76,7 +83,7 @@ async def _finish(
             ctx.store,
             keys.interaction(tenant_id, interaction_id),
             Interaction,
-            lambda current: with_late(current, late, progressive.late_ids),
+            lambda current: with_late(current, late, progressive.late_ids, now),
         )
     except NotFound:
         return

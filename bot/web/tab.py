@@ -36,11 +36,13 @@ from bot.services import (
     acting_agent,
     agent_locale,
     card_actions,
+    crm_warnings,
     interactions,
     keys,
     supervisors,
 )
 from bot.services.audit import Door
+from bot.services.interactions import latest_for_agent
 from bot.services.live import LiveCards
 from bot.services.rendering import publish
 from bot.services.store import read_model
@@ -232,6 +234,10 @@ async def get_card(request: web.Request) -> web.Response:
     (``locale`` and ``timeZone`` query parameters, remembered for their cards)."""
     identity = await tab_identity(request)
     locale = await _reader_locale(request, identity)
+    ctx = request.app[CONTEXT]
+    latest = await latest_for_agent(ctx, identity.tenant_id, identity.agent_id)
+    if latest is not None:  # a CRM the card warns about may be back: ask it again
+        await crm_warnings.recheck(ctx, latest)
     current = await request.app[LIVE].current(identity.tenant_id, identity.agent_id)
     texts = page_texts(locale)
     return web.json_response({**_identity_fields(identity), **current, "texts": texts})

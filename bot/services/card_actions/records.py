@@ -7,6 +7,7 @@ from bot.domain.interactions import Interaction, LinkChange
 from bot.domain.links import LinkOutcome, pin_record, set_link
 from bot.domain.records import RecordRef
 from bot.i18n import t
+from bot.services import crm_warnings
 from bot.services.card_actions.base import (
     ActionData,
     CreateRecordData,
@@ -94,6 +95,7 @@ async def refresh(
                 "person": people.person,
                 "related": children,
                 "problems": problems,
+                "problems_at": ctx.clock(),
             }
         )
         view = current.view.model_copy(update={"related_loaded": True})
@@ -214,7 +216,9 @@ def _reachable_at(interaction: Interaction) -> dict[str, str]:
 async def show(
     ctx: Context, interaction: Interaction, data: ActionData, actor: str
 ) -> tuple[Interaction, list[str]]:
-    return interaction, []
+    """The card as it is now (Teams' automatic refresh, Back): a CRM it has warned about
+    for a while is asked again first, so a warning clears itself once the CRM is back."""
+    return await crm_warnings.recheck(ctx, interaction), []
 
 
 # --- merging cards (PRODUCT.md section 1, issue 3) ------------------------------------
