@@ -7,6 +7,7 @@ language (:mod:`bot.i18n`); the template adds only its own fixed labels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -353,9 +354,11 @@ def build_view(
     has_workflows: bool = True,
     merged_into: MergedInto | None = None,
     icons: str = "/icons",
+    creatable: Sequence[str] = ("contact", "lead", "case"),
 ) -> CustomerCardView:
     """``answers``: record key -> the answer to the agent's click, shown on that row
-    (notices not about one record are shown on top)."""
+    (notices not about one record are shown on top); ``creatable``: the record types the
+    CRM an unknown caller's record goes to can create, offered in that order."""
     render = Render(interaction, locale, crm_names or {})
     answers = {key: render.text(text) for key, text in (answers or {}).items()}
     current = interaction.shown.current
@@ -416,4 +419,7 @@ def build_view(
         unknown_caller=crm_connected and interaction.is_open and not interaction.shown.person,
         merged_text=render.text(_merged_text(card, merged_into.name)) if merged_into else "",
         merged_audit_id=merged_into.audit_id if merged_into else "",
+        create_types=[
+            FieldView(label=render.text(_RECORD_TYPES[kind]), value=kind) for kind in creatable
+        ],
     )

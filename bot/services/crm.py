@@ -112,6 +112,22 @@ class CrmClient(Protocol):
         ...
 
 
+CARD_CREATES = ("contact", "lead", "case")
+"""What the card offers to create, in this order: an unknown caller becomes a contact or a
+lead; a known one gets a case."""
+
+
+def creatable(client: CrmClient) -> list[str]:
+    """The record types of :data:`CARD_CREATES` that ``client`` can create: those its
+    adapter declares (a ``creatable`` attribute, read through the directory's wrappers),
+    else a contact and a case, which every CRM crmcard connects to has."""
+    while (inner := getattr(client, "inner", None)) is not None:
+        client = inner
+    declared = getattr(client, "creatable", None)
+    known = declared if isinstance(declared, frozenset) else {"contact", "case"}
+    return [kind for kind in CARD_CREATES if kind in known]
+
+
 class CrmDirectory(Protocol):
     async def clients(self, tenant_id: str) -> list[CrmClient]:
         """The CRMs the tenant's admin has connected, in display order."""

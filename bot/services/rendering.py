@@ -14,6 +14,7 @@ from bot.services import agent_locale, keys, merge_candidates
 from bot.services.card_view import MergedInto, build_view
 from bot.services.cards import get_card
 from bot.services.context import Context
+from bot.services.crm import creatable
 from bot.services.outbox import card_status
 from bot.services.store import read_model
 
@@ -44,6 +45,7 @@ async def card_for(
         refresh_user_ids=await ctx.delivery.refresh_user_ids(interaction),
         merged_into=await _merge_of_its_card(ctx, interaction),
         icons=ctx.icons,
+        creatable=creatable(clients[0]) if clients else (),
         writeback=(
             await card_status(ctx.store, interaction.tenant_id, interaction.id)
             if interaction.writeback_due

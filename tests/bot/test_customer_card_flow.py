@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from bot.web.interactions import CONTEXT
 from tests import activities
 from tests.activities import card_action, installed, interaction_event, message
 from tests.cards import actions
@@ -331,6 +333,7 @@ async def test_an_unknown_caller_can_become_a_contact(
     card = fake.cards()[-1].card
     assert card is not None
     assert "New contact or lead" in texts(card) and "New case" not in texts(card)
+    assert _creatable(card) == ["contact", "lead", "case"]  # what the demo CRM can create
     [create] = actions(card, "createRecord")
     data = {**create["data"], "subject": "Jane Roe", "recordType": "contact"}
     body = (await invoke(bot_client, url, "createRecord", data))["value"]
@@ -339,3 +342,34 @@ async def test_an_unknown_caller_can_become_a_contact(
     assert unlink, "the new contact is pinned and linked"
     refused = await invoke(bot_client, url, "createRecord", {**data, "recordType": "planet"})
     assert 400 <= refused["statusCode"] < 500  # refused, nothing created
+
+
+def _creatable(card: dict[str, Any]) -> list[str]:
+    """The record types the unknown caller's "New contact or lead" form offers."""
+    found: list[str] = []
+    if isinstance(card, dict):
+        if card.get("id") == "recordType":
+            return [choice["value"] for choice in card["choices"]]
+        for value in card.values():
+            found += _creatable(value) if isinstance(value, dict | list) else []
+    elif isinstance(card, list):
+        for item in card:
+            found += _creatable(item)
+    return found
+
+
+async def test_an_unknown_caller_is_offered_only_what_the_crm_can_create(
+    bot_client: Client, connector: tuple[FakeConnector, str], tmp_path: Path
+) -> None:
+    """Zendesk has users (contacts) and tickets (cases), no leads: no lead is offered."""
+    from bot.adapters.crm.zendesk import ZendeskCrm
+    from tests.workflows.conftest import Directory, ZendeskKind
+
+    fake, url = connector
+    zendesk = ZendeskKind(settings_id="zd", data_file=tmp_path / "zd.json")
+    zendesk.creatable = ZendeskCrm.creatable  # what the Zendesk adapter declares
+    bot_client.server.app[CONTEXT].crms = Directory([zendesk])
+    await install(bot_client, url)
+    event = interaction_event("call-9", "assigned", customer={"phone": "+1 555 0999"})
+    assert (await bot_client.post("/api/interactions", json=event, headers=KEY)).status == 202
+    assert _creatable(fake.cards()[-1].card) == ["contact", "case"]

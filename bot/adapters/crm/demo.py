@@ -46,6 +46,9 @@ def _subtitle(record_type: str, row: Row) -> str:
 class DemoCrm:
     """Demo data per tenant; ``data_file`` keeps records created during interactions."""
 
+    creatable = frozenset({"contact", "lead", "case"})
+    """What the card offers to create here for an unknown caller or a case."""
+
     def __init__(
         self,
         settings_id: str = "demo",

@@ -263,6 +263,9 @@ class DynamicsClient:
     (``column`` or ``entity.column`` -> card field) and selects mapped columns.
     """
 
+    creatable = frozenset({"contact", "lead", "case"})
+    """What the card offers to create here for an unknown caller or a case."""
+
     def __init__(
         self,
         *,

@@ -103,6 +103,9 @@ def search_queries(phones: list[str], emails: list[str]) -> list[str]:
 class FreshdeskCrm(VendorCrm):
     """``http_options`` go to :class:`ResilientHttp` (policy, clock, sleep, rand...)."""
 
+    creatable = frozenset({"contact", "case"})
+    """What the card offers to create here for an unknown caller or a case."""
+
     def __init__(
         self,
         session: aiohttp.ClientSession,

@@ -80,6 +80,9 @@ class KustomerSettings:
 class KustomerCrm(VendorCrm):
     """``http_options`` go to :class:`ResilientHttp` (policy, clock, sleep, rand...)."""
 
+    creatable = frozenset({"contact", "case"})
+    """What the card offers to create here for an unknown caller or a case."""
+
     def __init__(
         self,
         session: aiohttp.ClientSession,

@@ -130,6 +130,9 @@ class OracleSettings:
 class OracleCrm(VendorCrm):
     """``http_options`` go to :class:`ResilientHttp` (policy, clock, sleep, rand...)."""
 
+    creatable = frozenset({"contact", "case"})
+    """What the card offers to create here for an unknown caller or a case."""
+
     def __init__(
         self,
         session: aiohttp.ClientSession,

@@ -172,6 +172,9 @@ class SalesforceClient:
     without one and a retried write-back cannot find what a crashed attempt created.
     """
 
+    creatable = frozenset({"contact", "lead", "case"})
+    """What the card offers to create here for an unknown caller or a case."""
+
     def __init__(
         self,
         *,

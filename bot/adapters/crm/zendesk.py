@@ -79,6 +79,9 @@ class ZendeskSettings:
 class ZendeskCrm(VendorCrm):
     """``http_options`` go to :class:`ResilientHttp` (policy, clock, sleep, rand...)."""
 
+    creatable = frozenset({"contact", "case"})
+    """What the card offers to create here for an unknown caller or a case."""
+
     def __init__(
         self,
         session: aiohttp.ClientSession,

@@ -19,7 +19,7 @@ from bot.services.card_actions.base import (
 )
 from bot.services.card_view import DEFAULT_PAGE_SIZE
 from bot.services.context import Context
-from bot.services.crm import CrmError
+from bot.services.crm import CARD_CREATES, CrmError
 from bot.services.crm_fan_out import related_of
 from bot.services.interactions import lookup_people
 
@@ -171,7 +171,7 @@ async def create_record(
     """Create a record in the contact's CRM and pin it to the interaction (a case, or for
     an unknown caller a contact or lead)."""
     record_type = data.record_type or "case"
-    if record_type not in CREATABLE:
+    if record_type not in CARD_CREATES:
         raise InvalidAction(t("the card cannot create a {type}", type=repr(record_type)))
     if not data.subject or not data.subject.strip():
         return interaction, [t("Give the new record a subject.")]
@@ -199,7 +199,6 @@ async def create_record(
     return updated, [t("Created “{title}” and linked it to this interaction.", title=record.title)]
 
 
-CREATABLE = frozenset({"case", "contact", "lead"})
 PEOPLE = frozenset({"contact", "lead"})
 
 
