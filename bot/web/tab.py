@@ -61,7 +61,6 @@ AGENT_TOKENS = web.AppKey("agent_tokens", AgentTokens)
 """On-Behalf-Of for tab calls that must reach a CRM as the agent (``TabIdentity.sso``)."""
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-_TAB_PAGE = (STATIC_DIR / "tab.html").read_text()
 NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 VENDOR = {
     "adaptivecards.min.js": NODE_MODULES / "adaptivecards" / "dist" / "adaptivecards.min.js",
@@ -185,6 +184,12 @@ _TEXTS = {
     "openInTeams": t("Open crmcard inside Microsoft Teams to see your customer card."),
     "devMode": t("Development mode — not signed in."),
     "devWho": t("Showing agent {agent} of tenant {tenant} (set ?tenant=…&agent=… to change)."),
+    "configTitle": t("crmcard — add the customer card"),
+    "configIntro": t(
+        "This tab shows the customer card of the interaction you are handling, updated live. "
+        "Select Save to add it."
+    ),
+    "configOpenInTeams": t("Open this page from Microsoft Teams to add the tab."),
 }
 """The tab page's own words; ``{agent}`` and ``{tenant}`` are filled in by the page."""
 
@@ -196,18 +201,32 @@ def page_texts(locale: AgentLocale) -> dict[str, str]:
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
-async def get_tab_page(request: web.Request) -> web.Response:
-    """The tab's page in the reader's language (``locale`` parameter or the Teams client's
-    ``Accept-Language``) from its first paint, "Loading…" included."""
-    texts = page_texts(reader_locale(request))
-    # </ never closes the script element early: JSON allows "<\/" for "</"
-    embedded = json.dumps(texts, ensure_ascii=False).replace("</", "<\\/")
-    values = {**{k: html.escape(v) for k, v in texts.items()}, "texts": embedded}
-    page = _PLACEHOLDER.sub(lambda m: values.get(m[1], m[0]), _TAB_PAGE)
-    response = web.Response(text=page, content_type="text/html")
-    response.headers["Content-Security-Policy"] = FRAME_ANCESTORS
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+def _script_json(value: object) -> str:
+    """``value`` as JSON inside a script element: ``</`` never closes it early."""
+    return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
+
+
+def _localized_page(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A page of the tab in the reader's language (``locale`` parameter or the Teams
+    client's ``Accept-Language``) from its first paint ("Loading…" included): its
+    ``{{key}}`` placeholders are the page texts, HTML-escaped (``{{keyJson}}`` as a script
+    string, ``{{texts}}`` all of them for the page's script)."""
+    template = (STATIC_DIR / name).read_text()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        texts = page_texts(reader_locale(request))
+        values = {
+            **{k: html.escape(v) for k, v in texts.items()},
+            **{k + "Json": _script_json(v) for k, v in texts.items()},
+            "texts": _script_json(texts),
+        }
+        page = _PLACEHOLDER.sub(lambda m: values.get(m[1], m[0]), template)
+        response = web.Response(text=page, content_type="text/html")
+        response.headers["Content-Security-Policy"] = FRAME_ANCESTORS
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    return handler
 
 
 async def _reader_locale(request: web.Request, identity: TabIdentity) -> AgentLocale:
@@ -367,8 +386,8 @@ def setup_tab(app: web.Application, live: LiveCards) -> None:
     app[LIVE] = live
     if SSO_VALIDATOR not in app:
         app[SSO_VALIDATOR] = sso_validator(app[SETTINGS])
-    app.router.add_get("/tab", get_tab_page)
-    app.router.add_get("/tab/config", _page("config.html"))
+    app.router.add_get("/tab", _localized_page("tab.html"))
+    app.router.add_get("/tab/config", _localized_page("config.html"))
     app.router.add_get("/privacy", _page("privacy.html"))
     app.router.add_get("/terms", _page("terms.html"))
     app.router.add_get("/tab/static/{filename}", _files(STATIC_DIR))

@@ -105,6 +105,9 @@ async def test_the_tab_page_is_in_the_readers_language_from_its_first_paint(
     assert loading in by_parameter
     english = await (await bot_client.get("/tab")).text()
     assert "Loading…" in english and "Development mode — not signed in." in english
+    config = await (await bot_client.get(f"/tab/config?locale={language}")).text()
+    wanted = {"de": "Speichern", "fr": "Enregistrer"}[language]
+    assert wanted in config and "Select Save" not in config and "{{" not in config
 
 
 class UnavailableCrm(DemoCrm):
