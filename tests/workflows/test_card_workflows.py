@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from tests.activities import message
 from tests.bot.test_customer_card_flow import (
     Client,
     actions,
@@ -72,6 +75,25 @@ async def test_missing_required_input_is_a_notice_not_a_crash(
     body = await invoke(bot_client, url, "runWorkflow", {**runs["new-case"]})
     assert body["statusCode"] == 200
     assert "subject" in texts(body["value"])
+
+
+@pytest.mark.parametrize(
+    ("choose", "wanted"),
+    [
+        ("sprache de", "Der Workflow 'new-case' braucht subject"),
+        ("langue fr", "Le workflow 'new-case' a besoin de subject"),
+    ],
+)
+async def test_a_refused_workflow_run_says_why_in_the_agents_language(
+    bot_client: Client, connector: tuple[FakeConnector, str], choose: str, wanted: str
+) -> None:
+    fake, url = connector
+    await install(bot_client, url)
+    await bot_client.post("/api/messages", json=message(url, choose))
+    listed = await open_workflows(bot_client, url, fake)
+    runs = {a["data"]["workflowId"]: a["data"] for a in actions(listed, "runWorkflow")}
+    body = await invoke(bot_client, url, "runWorkflow", {**runs["new-case"]})
+    assert wanted in texts(body["value"]) and "needs subject" not in texts(body["value"])
 
 
 async def test_no_workflows_button_when_only_record_and_timeline_workflows_exist(
