@@ -87,15 +87,23 @@ async def _stored(ctx: Context) -> Interaction:
     return interaction
 
 
+async def _call_while_down(client: Client, connector: tuple[FakeConnector, str]) -> Any:
+    """A call's card, posted while the CRM is down: it warns about it."""
+    fake, url = connector
+    await install(client, url)
+    await start_call(client)
+    card = fake.cards()[-1].card
+    assert DOWN in texts(card)
+    return card
+
+
 async def test_the_cards_refresh_clears_the_warning_once_the_crm_is_back(
     bot_client: Client, connector: tuple[FakeConnector, str], tmp_path: Path
 ) -> None:
-    fake, url = connector
+    _, url = connector
     ctx, crm, clock = _rigged(bot_client, tmp_path)
-    await install(bot_client, url)
-    await start_call(bot_client)
-    card = fake.cards()[-1].card
-    assert DOWN in texts(card) and "Edward Ferrars" not in texts(card)
+    card = await _call_while_down(bot_client, connector)
+    assert "Edward Ferrars" not in texts(card)
     [refresh] = actions(card, "refreshCard")
     asked = crm.searches
 
@@ -115,11 +123,9 @@ async def test_the_cards_refresh_clears_the_warning_once_the_crm_is_back(
 async def test_a_crm_still_down_keeps_its_warning_and_is_not_asked_on_every_look(
     bot_client: Client, connector: tuple[FakeConnector, str], tmp_path: Path
 ) -> None:
-    fake, url = connector
+    _, url = connector
     _, crm, clock = _rigged(bot_client, tmp_path)
-    await install(bot_client, url)
-    await start_call(bot_client)
-    [refresh] = actions(fake.cards()[-1].card, "refreshCard")
+    [refresh] = actions(await _call_while_down(bot_client, connector), "refreshCard")
     clock.now = T0 + RECHECK_AFTER
     again = (await invoke(bot_client, url, "refreshCard", refresh["data"]))["value"]
     assert DOWN in texts(again)
