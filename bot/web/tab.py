@@ -42,7 +42,6 @@ from bot.services import (
     supervisors,
 )
 from bot.services.audit import Door
-from bot.services.interactions import latest_for_agent
 from bot.services.live import LiveCards
 from bot.services.rendering import publish
 from bot.services.store import read_model
@@ -254,7 +253,7 @@ async def get_card(request: web.Request) -> web.Response:
     identity = await tab_identity(request)
     locale = await _reader_locale(request, identity)
     ctx = request.app[CONTEXT]
-    latest = await latest_for_agent(ctx, identity.tenant_id, identity.agent_id)
+    latest = await interactions.latest_for_agent(ctx, identity.tenant_id, identity.agent_id)
     if latest is not None:  # a CRM the card warns about may be back: ask it again
         await crm_warnings.recheck(ctx, latest)
     current = await request.app[LIVE].current(identity.tenant_id, identity.agent_id)
