@@ -36,7 +36,7 @@ from tests.connector import FakeConnector
 from tests.tab.test_tab_api import next_card
 
 Client = TestClient[Any, Any]
-WATCH = 0.05  # seconds between the watcher's looks, in these tests
+WATCH = 0.05  # the heartbeat, and the watch interval the watchers are given (they look on ticks)
 INBOX = keys.agent_inbox("demo-tenant", AGENT)
 
 
@@ -102,14 +102,13 @@ class Ticks:
 
 @asynccontextmanager
 async def two_instances(
-    settings: Settings, ticks: Ticks | None = None
+    settings: Settings, ticks: Ticks
 ) -> AsyncIterator[tuple[Client, Client, CountingStore]]:
-    """Instances A and B on one store; B's store reads are counted, and B's watchers wait
-    for ``ticks`` (without: they look every ``WATCH`` seconds)."""
+    """Instances A and B on one store; B's store reads are counted, and B's watchers look
+    when ``ticks`` says so."""
     settings = settings.model_copy(update={"live_watch_seconds": WATCH})
     counted = CountingStore(open_store(settings))
-    live = LiveCards(WATCH, sleep=ticks.sleep) if ticks is not None else None
-    app_b = create_app(settings, store=counted, live=live)
+    app_b = create_app(settings, store=counted, live=LiveCards(WATCH, sleep=ticks.sleep))
     app_b[HEARTBEAT_SECONDS] = WATCH  # B notices a closed tab at its next heartbeat
     clients = [TestClient(TestServer(create_app(settings))), TestClient(TestServer(app_b))]
     for client in clients:
@@ -135,10 +134,11 @@ KINDS = ["local", pytest.param("blob", marks=pytest.mark.azurite)]
 async def test_an_interaction_started_through_a_reaches_a_tab_on_b(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    settings = _settings(kind, tmp_path, request)
-    async with two_instances(settings) as (a, b, _), b.get("/api/tab/events") as stream:
+    settings, ticks = _settings(kind, tmp_path, request), Ticks()
+    async with two_instances(settings, ticks) as (a, b, _), b.get("/api/tab/events") as stream:
         assert (await next_card(stream))["card"] is None
         await start_call(a)
+        await ticks.tick()  # B's watcher looks, and sees what A wrote
         update = await next_card(stream)
         while update["card"] is None:
             update = await next_card(stream)
@@ -154,7 +154,8 @@ async def test_a_record_linked_in_teams_through_a_reaches_a_tab_on_b(
     connector: tuple[FakeConnector, str],
 ) -> None:
     _, url = connector
-    async with two_instances(_settings(kind, tmp_path, request)) as (a, b, _):
+    ticks = Ticks()
+    async with two_instances(_settings(kind, tmp_path, request), ticks) as (a, b, _):
         await install(a, url)
         await start_call(a)
         async with b.get("/api/tab/events") as stream:
@@ -163,6 +164,7 @@ async def test_a_record_linked_in_teams_through_a_reaches_a_tab_on_b(
             link = record_action(first["card"], "link", "contact:C-2001")
             body = await invoke(a, url, "link", link["data"])
             assert body["statusCode"] == 200, body
+            await ticks.tick()
             update = await next_card(stream)
             assert update["revision"] > first["revision"]
             assert record_action(update["card"], "unlink", "contact:C-2001")
