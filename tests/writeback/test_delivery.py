@@ -8,10 +8,12 @@ import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
+from bot.domain.interactions import Interaction
 from bot.domain.interactions import LifecycleEvent as E
 from bot.domain.memorialization import FieldMapping, MemorializationMapping, SourceField
 from bot.services import audit, keys, outbox
 from bot.services.audit import AuditQuery, Door
+from bot.services.context import Context
 from bot.services.outbox import OutboxStatus
 from bot.services.retry import RetryPolicy
 from bot.services.store import Store, put_model
@@ -126,17 +128,20 @@ async def test_live_lease_keeps_other_workers_off(one_store: Store) -> None:
     crm = FaultyCrm(hold_after_create=asyncio.Event())
     ctx = context(one_store, crm)
     await store_due(ctx, interaction("call-1"))
-    first = worker(ctx, lease=5.0)
+    shown = asyncio.Event()  # the card is shown again once the item is saved as done
+
+    async def show(ctx: Context, interaction: Interaction) -> bool:
+        shown.set()
+        return True
+
+    first = worker(ctx, lease=5.0, publish_card=show)
     task = first.start()
     await asyncio.wait_for(crm.created_event.wait(), 5)
     assert await worker(ctx).run_once() == 0  # claimed and leased: hands off
     assert crm.hold_after_create is not None
     crm.hold_after_create.set()
-    for _ in range(100):
-        [item] = await outbox.list_items(ctx.store, TENANT)
-        if item.status is OutboxStatus.done:
-            break
-        await asyncio.sleep(0.02)
+    await asyncio.wait_for(shown.wait(), 5)
+    [item] = await outbox.list_items(ctx.store, TENANT)
     await first.stop()
     assert task.done()
     assert item.status is OutboxStatus.done and item.attempts == 1
