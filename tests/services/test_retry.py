@@ -68,7 +68,7 @@ def test_the_three_users_wait_by_this_policy() -> None:
     http = ResilientHttp(SimpleNamespace(), name="CRM")  # type: ignore[arg-type]
     assert http.policy is CRM_CALLS
     assert WritebackWorker(SimpleNamespace()).policy is WRITEBACK  # type: ignore[arg-type]
-    assert Pacer()._policy is TEAMS_SENDS
+    assert Pacer().policy is TEAMS_SENDS
 
 
 def test_no_other_module_defines_a_retry_policy_or_a_backoff() -> None:

@@ -66,7 +66,7 @@ class Pacer:
         rand: Random = random.random,
     ) -> None:
         self._interval = interval
-        self._policy = policy
+        self.policy = policy
         self._clock = clock
         self._wall_clock = wall_clock
         self._sleep = sleep
@@ -87,9 +87,9 @@ class Pacer:
                     return await call()
                 except Exception as error:
                     status, retry_after = _status_and_retry_after(error, self._wall_clock())
-                    if status != 429 or self._policy.exhausted(attempts):
+                    if status != 429 or self.policy.exhausted(attempts):
                         raise
-                    await self._sleep(self._policy.delay(attempts, retry_after, self._rand))
+                    await self._sleep(self.policy.delay(attempts, retry_after, self._rand))
                 finally:
                     self._next[conversation_id] = self._clock() + self._interval
 
