@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import shutil
 import zipfile
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from bot.adapters.storage.local import LocalStore
 from bot.adapters.teams.app_package import (
     MANIFEST_DIR,
     SCHEMA_PATH,
@@ -22,6 +24,10 @@ from bot.adapters.teams.app_package import (
     validate_manifest,
 )
 from bot.cli.package import add_arguments, package_command
+from bot.services.audit import Actor, Door
+from bot.services.crm_configs import CrmConfigs
+from bot.services.secret_box import SecretBox
+from tests.tickets.fakes.zendesk_exports import zendesk_config
 
 BOT_ID = "11111111-2222-4333-8444-555555555555"
 SSO_ID = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
@@ -279,3 +285,32 @@ def test_package_command_takes_the_sso_app_from_settings(
     assert package_command(args) == 0
     manifest = _manifest(tmp_path / "crmcard-1.0.0.zip")
     assert manifest["webApplicationInfo"]["id"] == sso
+
+
+async def _store_zendesk(data_dir: Path, key: str) -> None:
+    store = LocalStore(data_dir / "state.sqlite3")
+    try:
+        config = zendesk_config("https://contoso.zendesk.com")
+        await CrmConfigs(store, SecretBox.from_setting(key)).create(config, Actor("t", Door.cli))
+    finally:
+        await store.close()
+
+
+def test_package_command_unfurls_the_links_of_a_tenants_crms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--links-of-tenant`` reads the tenant's CRMs from the store the settings name."""
+    key = SecretBox.new_key()
+    monkeypatch.setenv("CRMCARD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CRMCARD_SECRET_KEY", key)
+    (tmp_path / "data").mkdir()
+    asyncio.run(_store_zendesk(tmp_path / "data", key))
+    args = _cli_args(
+        "--bot-app-id", BOT_ID, "--base-url", BASE_URL, "--output", str(tmp_path),
+        "--links-of-tenant", "demo-tenant",
+    )  # fmt: skip
+    assert package_command(args) == 0
+    manifest = _manifest(tmp_path / "crmcard-1.0.0.zip")
+    [extension] = manifest["composeExtensions"]
+    domains = [h for handler in extension["messageHandlers"] for h in handler["value"]["domains"]]
+    assert "contoso.zendesk.com" in domains
