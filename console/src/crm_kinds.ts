@@ -17,6 +17,7 @@ export interface KindForm {
   baseUrlHelp: Key;
   auth: AuthOption[];
   extra?: FieldSpec[];
+  delegable?: boolean; // the API accepts access "delegated" (the CRM knows Entra identities)
 }
 
 const clientId = (help: Key): FieldSpec => ({ path: "auth.clientId", label: "crm.field.client_id", help, required: true });
@@ -89,6 +90,7 @@ export const KINDS: KindForm[] = [
     kind: "dynamics",
     label: "crm.kind.dynamics",
     baseUrlHelp: "crm.help.dynamics.base_url",
+    delegable: true,
     auth: [
       {
         type: "entra_client_credentials",

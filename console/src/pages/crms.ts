@@ -106,12 +106,30 @@ function form(kind: string, current: Crm | null, onKind: (kind: string) => void)
   }
   renderAuth();
   el.append(authBox);
+  if (spec.delegable) el.append(accessField(str(current, "access") || "application"));
   if (spec.extra?.length) {
     el.append(h("fieldset", { class: "group" }, h("legend", { text: t("crm.more") }), ...spec.extra.map((f) => field(f, at(current, f.path)))));
   }
   el.dataset.authTypes = spec.auth.map((a) => a.type).join(",");
   (el as HTMLFormElement & { chosenAuth?: () => string }).chosenAuth = () => chosen.type;
   return el;
+}
+
+/** Whose access the CRM is called with; only for kinds whose API takes "delegated". */
+function accessField(access: string): HTMLElement {
+  return field(
+    {
+      path: "access",
+      label: "crm.field.access",
+      help: "crm.help.dynamics.access",
+      kind: "select",
+      options: [
+        { value: "application", label: t("crm.access.application") },
+        { value: "delegated", label: t("crm.access.delegated") },
+      ],
+    },
+    access,
+  );
 }
 
 /** The request body from the form: the chosen auth type, the secret apart. */
