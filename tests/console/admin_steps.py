@@ -29,6 +29,14 @@ def _textbox(page: Any, name: str) -> Any:
     return page.get_by_role("textbox", name=name, exact=False)
 
 
+async def sign_in_with_key(page: Any, expect: Any, base: str) -> None:
+    """Development mode: sign in with the demo's bootstrap admin key."""
+    await page.goto(base + "/admin")
+    await page.get_by_role("textbox", name="Bootstrap admin key").fill("demo-admin-key")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="First steps")).to_be_visible()
+
+
 async def connect_rest_crm(page: Any, expect: Any, crm_url: str, shoot: Shoot) -> None:
     """Add the generic REST CRM "People CRM" (token ``rest-token``) and test it, a wrong
     token's failure included."""

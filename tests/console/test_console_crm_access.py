@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from bot.settings import Settings
 from bot.web.app import create_app
+from tests.console.admin_steps import sign_in_with_key
 from tests.console.browser import assert_accessible, launch, new_page, playwright_api
 
 pytestmark = pytest.mark.browser
@@ -36,9 +37,7 @@ async def test_the_access_of_a_dynamics_connection_is_chosen_and_changed(
         browser = await launch(playwright)
         try:
             page, errors = await new_page(browser)
-            await page.goto(base + "/admin")
-            await page.get_by_role("textbox", name="Bootstrap admin key").fill("demo-admin-key")
-            await page.get_by_role("button", name="Sign in").click()
+            await sign_in_with_key(page, expect, base)
             await page.get_by_role("link", name="CRM connections").click()
             await page.get_by_role("button", name="Add a CRM").click()
             access = page.get_by_label("Whose access")

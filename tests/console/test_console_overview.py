@@ -13,6 +13,7 @@ from bot.services.audit import Actor, Door
 from bot.settings import Settings
 from bot.web.app import create_app
 from bot.web.tickets import TICKETING
+from tests.console.admin_steps import sign_in_with_key
 from tests.console.browser import launch, new_page, playwright_api, screenshots
 from tests.tickets.fakes.zendesk_exports import ZendeskExports, zendesk_config
 
@@ -35,10 +36,7 @@ async def test_overview_shows_the_last_ticket_sync_where_ticketing_is_on(
         browser = await launch(playwright)
         try:
             page, errors = await new_page(browser)
-            await page.goto(base + "/admin")
-            await page.get_by_role("textbox", name="Bootstrap admin key").fill("demo-admin-key")
-            await page.get_by_role("button", name="Sign in").click()
-            await expect(page.get_by_role("heading", name="First steps")).to_be_visible()
+            await sign_in_with_key(page, expect, base)
             await expect(page.get_by_role("heading", name="Ticket sync")).to_have_count(0)
 
             ticketing = app[TICKETING]
