@@ -8,6 +8,7 @@ concurrent writers never lose an update.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -15,6 +16,9 @@ from typing import Protocol, TypeVar
 from pydantic import BaseModel
 
 from bot import errors
+from bot.i18n import t
+
+log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -183,4 +187,5 @@ async def update(
         except PreconditionFailed:
             continue
         return changed
-    raise TooMuchContention(f"gave up updating {key!r} after {attempts} conflicting writes")
+    log.warning("gave up updating %s after %d conflicting writes", key, attempts)
+    raise TooMuchContention(t("Too many changes at once; nothing was changed. Try again."))

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict, CIMultiDictProxy
+from pydantic import BaseModel
 
 from bot.adapters.crm.demo import DemoCrm
 from bot.adapters.crm.http import HttpResponse, default_error
@@ -25,7 +26,13 @@ from bot.services import keys
 from bot.services.crm import CrmClient, SearchCriteria
 from bot.services.merge import MergeRefused
 from bot.services.outbox import OutboxItem, OutboxStatus, summarize
-from bot.services.store import read_model
+from bot.services.store import (
+    Document,
+    PreconditionFailed,
+    TooMuchContention,
+    read_model,
+    update,
+)
 from bot.web.interactions import CONTEXT
 from tests.activities import message
 from tests.bot.test_customer_card_flow import install, invoke, start_call, texts
@@ -174,3 +181,39 @@ def test_a_write_back_reason_is_shown_in_the_agents_language(language: str, reas
     stored = OutboxItem.model_validate_json(item.model_dump_json())  # as the store keeps it
     [line] = summarize([stored])
     assert localize(line, AgentLocale.of(language)).endswith(reason)
+
+
+class AlwaysRaced:
+    """A store where every write loses its race: another writer always came first."""
+
+    async def read(self, key: str) -> Document:
+        return Document(data=b"{}", etag="e")
+
+    async def replace(self, key: str, data: bytes, etag: str) -> None:
+        raise PreconditionFailed(key)
+
+
+@pytest.mark.parametrize(
+    ("language", "wanted"),
+    [
+        ("de", "Zu viele Änderungen gleichzeitig; nichts wurde geändert. Versuchen Sie es erneut."),
+        ("fr", "Trop de modifications simultanées ; rien n'a été modifié. Réessayez."),
+    ],
+)
+async def test_a_lost_race_is_told_without_the_store_key_in_the_agents_language(
+    language: str, wanted: str
+) -> None:
+    with pytest.raises(TooMuchContention) as raised:
+        await update(
+            AlwaysRaced(),  # type: ignore[arg-type]
+            "tenants/t/interactions/i",
+            Tally,
+            lambda current: Tally(count=current.count + 1),
+            attempts=2,
+        )
+    problem = problem_for(raised.value, lambda text: localize(text, AgentLocale.of(language)))
+    assert (problem.status, problem.detail) == (503, wanted)
+
+
+class Tally(BaseModel):
+    count: int = 0
