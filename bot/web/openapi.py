@@ -29,6 +29,14 @@ Mode = Literal["validation", "serialization"]
 
 
 @dataclass(frozen=True)
+class Media:
+    """A body that is not JSON: a page, a file, a CSV export, an event stream."""
+
+    media_types: tuple[str, ...]
+    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+@dataclass(frozen=True)
 class Json:
     """A JSON body: a pydantic model (or any type pydantic describes), or a JSON Schema."""
 
@@ -40,14 +48,8 @@ class Json:
     partial: bool = False
     """A PATCH body: any subset of the model's fields."""
     media_type: str = "application/json"
-
-
-@dataclass(frozen=True)
-class Media:
-    """A body that is not JSON: a page, a file, a CSV export, an event stream."""
-
-    media_types: tuple[str, ...]
-    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
+    also: tuple[Media, ...] = ()
+    """The same answer in other media types the client may ask for (a CSV export)."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,10 @@ def _wire_names(kind: Any, names: Iterable[str]) -> set[str]:
 def _content(answer: Json | Media, schemas: _Schemas) -> dict[str, Any]:
     if isinstance(answer, Media):
         return {media: {"schema": dict(answer.schema)} for media in answer.media_types}
-    return {answer.media_type: {"schema": schemas.of(answer.schema, "serialization")}}
+    content = {answer.media_type: {"schema": schemas.of(answer.schema, "serialization")}}
+    for other in answer.also:
+        content.update(_content(other, schemas))
+    return content
 
 
 def _operation(method: str, path: str, operation: Operation, schemas: _Schemas) -> dict[str, Any]:

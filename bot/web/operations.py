@@ -559,7 +559,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/api/admin/audit"): Operation(
         "The tenant's audit stream, oldest first",
         "audit",
-        {200: Json(AuditPage)},
+        {200: Json(AuditPage, also=(Media(("text/csv",)),))},
         ADMIN,
         query=(
             Param("actor", "who"),

@@ -100,7 +100,7 @@ def _schema(example: Example) -> dict[str, Any]:
         if "$ref" in answer:
             answer = spec["components"]["responses"][answer["$ref"].rsplit("/", 1)[-1]]
         content = answer["content"]
-    [(_, media)] = content.items()
+    media = next(v for k, v in content.items() if k.endswith("json"))  # JSON blocks only
     return {**media["schema"], "components": spec["components"]}
 
 
