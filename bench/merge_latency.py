@@ -6,8 +6,8 @@
 Setup (not timed): a tenant of N cards is written straight into the SQLite file of the
 local store (``documents`` rows, one transaction), in the exact document formats the
 services write: cards, identity-index entries, interactions (half with a CRM contact
-found, with a birth date), name-index blocks (birth-date blocks too), CRM-reference
-entries, card terms and the name frequency table, built from the
+found, with a birth date and an address), name-index blocks (birth-date and house blocks
+too), CRM-reference entries, card terms and the name frequency table, built from the
 models of ``bot.services`` and from :mod:`bot.domain.name_keys` itself. Thirty per cent of
 people have two cards (phone and email) whose names differ as they do in life (nickname,
 typo, "Last, First"); names follow census-like frequencies (:mod:`bench._names`), so
@@ -92,7 +92,7 @@ class Templates:
         record = CrmRecord(
             ref=RecordRef(crm="crm", type="contact", id="@CID@"),
             title="@TITLE@",
-            fields={"phone": "@PHONE@", "birthdate": "@DOB@"},
+            fields={"phone": "@PHONE@", "birthdate": "@DOB@", "street": "@STREET@", "zip": "@ZIP@"},
         )
         self.interaction_crm = Interaction(
             id="@IID@",
@@ -142,6 +142,8 @@ def documents(size: int, seed: int = 5) -> Iterator[tuple[str, bytes]]:
         email = f"{given}.{surname}.{person}@example.org".lower().replace(" ", "")
         in_crm = rng.random() < 0.5
         born = f"{rng.randint(1940, 2005)}{rng.randint(1, 12):02}{rng.randint(1, 28):02}"
+        street = f"{rng.randint(1, 200)} {names.surname()} Street"
+        postcode = f"{rng.randint(1000, 8999)}"
         cards = 2 if rng.random() < 0.3 and made + 1 < size else 1
         for n in range(cards):
             card_id = uuid.UUID(int=rng.getrandbits(128)).hex
@@ -175,6 +177,8 @@ def documents(size: int, seed: int = 5) -> Iterator[tuple[str, bytes]]:
                     TITLE=f"{given} {surname}",
                     PHONE=phone,
                     DOB=born,
+                    STREET=street,
+                    ZIP=postcode,
                 )
             else:
                 interaction = t.fill(t.interaction, ID=card_id, IID=interaction_id, NAME=name)
@@ -209,7 +213,7 @@ def documents(size: int, seed: int = 5) -> Iterator[tuple[str, bytes]]:
             if in_crm:
                 refs[f"k:crm:contact:{contact}"][card_id] = f"crm:contact:{contact}"
                 refs[f"i:{contact}"][card_id] = f"crm:contact:{contact}"
-                for block in detail_keys({"birthdate": born}):
+                for block in detail_keys({"birthdate": born, "street": street, "zip": postcode}):
                     blocks[block].setdefault(card_id, []).append(f"{given} {surname}")
             made += 1
     for block, entries in blocks.items():
@@ -371,7 +375,7 @@ async def run_azurite(path: Path, queries: int, size: int) -> dict[str, float]:
 
 
 def store_path(data: Path, size: int) -> Path:
-    return data / f"cards-{size}-v2.sqlite3"  # v2: name counts and birth-date blocks
+    return data / f"cards-{size}-v3.sqlite3"  # v3: CRM addresses and their house blocks
 
 
 def ensure_built(data: Path, size: int) -> Path:

@@ -20,11 +20,18 @@ from pydantic import BaseModel, Field
 
 from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.identifiers import IdentifierKind, is_landline
-from bot.domain.name_keys import canonical_given, name_tokens, normalise_name, phonetic
+from bot.domain.name_keys import (
+    canonical_given,
+    name_splits,
+    name_tokens,
+    normalise_name,
+    phonetic,
+)
 
 NAME_MATCH_MIN = 0.35  # name_match that makes a "similar name" reason
 SURNAME_MIN = 0.9  # Jaro-Winkler of surnames for two full names to match
 GIVEN_MIN = 0.85  # ...and of given names (nicknames read as their given name)
+CLOSE_NAME = GIVEN_MIN * SURNAME_MIN  # name_match of two full names that agree
 
 
 class ReasonKind(StrEnum):
@@ -49,11 +56,20 @@ DETAIL_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 def detail_keys(fields: dict[str, str]) -> list[str]:
-    """Name-index blocks a CRM contact's birth date files its card under (``dob:``): the
-    way to a duplicate whose name was written too differently for the name blocks."""
-    value = next((fields[n] for n in DETAIL_FIELDS["birth date"] if fields.get(n)), "")
-    plain = normalise_name(value).replace(" ", "")
-    return [f"dob:{plain}"] if len(plain) >= 6 else []
+    """Name-index blocks a CRM contact's details file its card under: its birth date
+    (``dob:``) and its postcode with the house number (``ad:``), the ways to a duplicate
+    whose name was written too differently for the name blocks. Both are small blocks:
+    a day's births, one house's people."""
+    found = []
+    born = _detail(fields, DETAIL_FIELDS["birth date"])
+    if born and len(plain := born.replace(" ", "")) >= 6:
+        found.append(f"dob:{plain}")
+    postcode = _detail(fields, DETAIL_FIELDS["postcode"])
+    street = _detail(fields, DETAIL_FIELDS["street"]) or ""
+    number = next((t for t in street.split() if t.isdigit()), None)
+    if postcode and number:
+        found.append(f"ad:{postcode.replace(' ', '')}:{number}")
+    return found
 
 
 class Reason(BaseModel):
@@ -128,8 +144,8 @@ def name_similarity(a: str, b: str) -> float:
         for y in _forms(b):
             if not x or not y:
                 continue
-            if x == y:
-                return 1.0
+            if x.replace(" ", "") == y.replace(" ", ""):
+                return 1.0  # "Riley H O" is "Riley Ho" with a stray space
             direct = jellyfish.jaro_winkler_similarity(x, y)
             ordered = jellyfish.jaro_winkler_similarity(
                 " ".join(sorted(x.split())), " ".join(sorted(y.split()))
@@ -149,6 +165,17 @@ def _given_similarity(a: str, b: str) -> float:
     return jellyfish.jaro_winkler_similarity(x, y)
 
 
+def _surname_similarity(a: str, b: str) -> float:
+    """Jaro-Winkler of surnames; SURNAME_MIN for two that sound the same ("Smith",
+    "Smyth"); 0 for two more than two typos apart ("Frank" is no surname of "Franziska")."""
+    if a == b:
+        return 1.0
+    similarity = jellyfish.jaro_winkler_similarity(a, b)
+    if similarity >= SURNAME_MIN and jellyfish.damerau_levenshtein_distance(a, b) <= 2:
+        return similarity
+    return SURNAME_MIN if phonetic(a) == phonetic(b) else 0.0
+
+
 def name_match(a: str, b: str) -> float:
     """How strongly two names say "same person", in [0, 1]; structured, unlike
     :func:`name_similarity`: surname and given name must each be close.
@@ -156,10 +183,13 @@ def name_match(a: str, b: str) -> float:
     Full names: surname Jaro-Winkler >= SURNAME_MIN and given name >= GIVEN_MIN (after
     nicknames: "Liz Dashwod" ~ "Elizabeth Dashwood"; a surname that sounds the same
     counts SURNAME_MIN), in either order ("Ferrars, Edward");
-    the product of the two. An initial for a given name ("C. Smith") counts 0.7 when
-    it agrees. A name of one token ("Christopher") says little: 0.4 times its best match
-    with the other name's first or last token. "Mia Jones" and "Mia Johnson", or the
-    household's "Elinor Dashwood" and "Marianne Dashwood", do not match.
+    the product of the two. A name of three tokens or more is also read as a given name
+    and a surname of several words, either way round ("Chelsea van Groesen" ~ "van
+    Groesen Chelsea", "Nguy en Eliza" ~ "Eliza Nguyen"). An initial for a given name
+    ("C. Smith") counts 0.7 when it agrees. A name of one token ("Christopher") says
+    little: 0.4 times its best match with the other name's first or last token. "Mia
+    Jones" and "Mia Johnson", or the household's "Elinor Dashwood" and "Marianne
+    Dashwood", do not match.
     """
     ta, tb = normalise_name(a).split(), normalise_name(b).split()
     if not ta or not tb:
@@ -170,20 +200,21 @@ def name_match(a: str, b: str) -> float:
             return 0.0
         return 0.4 * max(_given_similarity(single[0], t) for t in {other[0], other[-1]})
     best = 0.0
-    g2, s2 = tb[0], tb[-1]
-    for g1, s1 in ((ta[0], ta[-1]), (ta[-1], ta[0])):
-        surname = 1.0 if s1 == s2 else jellyfish.jaro_winkler_similarity(s1, s2)
-        if surname < SURNAME_MIN and phonetic(s1) == phonetic(s2):
-            surname = SURNAME_MIN  # sounds the same: "Smith" and "Smyth"
-        if surname < SURNAME_MIN:
-            continue
-        if len(g1) == 1 or len(g2) == 1:
-            given = 0.7 if g1[0] == g2[0] else 0.0
-        else:
-            given = _given_similarity(g1, g2)
-            if given < GIVEN_MIN:
+    # Either name may be written surname first: every reading of one against every
+    # reading of the other, so the result does not depend on the argument order.
+    readings = [[r for g, s in name_splits(t) for r in ((g, s), (s, g))] for t in (ta, tb)]
+    for g1, s1 in readings[0]:
+        for g2, s2 in readings[1]:
+            surname = _surname_similarity(s1, s2)
+            if surname < SURNAME_MIN:
                 continue
-        best = max(best, surname * given)
+            if len(g1) == 1 or len(g2) == 1:
+                given = 0.7 if g1[0] == g2[0] else 0.0
+            else:
+                given = _given_similarity(g1, g2)
+                if given < GIVEN_MIN:
+                    continue
+            best = max(best, surname * given)
     return best
 
 
@@ -226,14 +257,17 @@ NAME_EXACT_FLOOR, NAME_CLOSE_FLOOR, NAME_WEAK_FLOOR = 0.1, 0.2, 0.3
 NAME_CLOSE_SPREAD = 4.0  # typos, nicknames and sound-alikes reach more unrelated cards
 OTHER_GIVEN_NAME = -6.0  # same surname, another first name: a relative
 OTHER_SURNAME = -3.0  # same first name, another surname (names change on marriage)
-OTHER_NAME = -8.0
+OTHER_NAME = -6.0
 # CRM details of two (different) CRM records: (agree, close, disagree) weights.
 DETAIL_WEIGHTS: dict[str, tuple[float, float, float]] = {
-    "birth date": (14.0, 5.0, -7.0),  # u: one day in 20,000
+    "birth date": (14.0, 5.0, -4.0),  # u: one day in 20,000; m of another: a typo, 6%
     "street": (8.0, 5.0, -2.0),
-    "postcode": (3.0, 0.0, -1.5),  # mostly said by the street already
+    "postcode": (3.0, 1.0, -1.5),  # mostly said by the street already
     "city": (1.0, 0.5, -0.5),
 }
+# ...a postcode agreeing where the streets do not (or one is unknown): u one in ~250; a
+# city where the postcodes do not: one in ~16 (a contact center's customers crowd cities).
+ALONE_WEIGHTS: dict[str, float] = {"postcode": 8.0, "city": 4.0}
 
 
 class NameFrequencies(BaseModel):
@@ -304,7 +338,10 @@ def other_first_name(a: CardFacts, b: CardFacts) -> bool:
     theirs = {g for g in map(_given, b.names) if g}
     if not mine or not theirs:
         return False
-    return not any(_same_given(x, y) for x in mine for y in theirs)
+    if any(_same_given(x, y) for x in mine for y in theirs):
+        return False
+    # "Neumann Amner" is "Amper Neumann" written surname first, not a relative.
+    return not any(name_match(x, y) >= CLOSE_NAME for x in a.names for y in b.names)
 
 
 def _name_evidence(
@@ -323,7 +360,7 @@ def _name_evidence(
         similarity = name_similarity(*pair)
         if similarity >= 1.0:
             m, chance = NAME_EXACT_M, max(chance, NAME_EXACT_FLOOR)
-        elif best >= GIVEN_MIN * SURNAME_MIN:
+        elif best >= CLOSE_NAME:
             m, chance = NAME_CLOSE_M, max(chance * NAME_CLOSE_SPREAD, NAME_CLOSE_FLOOR)
         else:  # an initial, or a first name alone: only the shared token is known
             alone = max(frequencies.by_chance(name_tokens(n)[:1]) for n in pair if n.split())
@@ -385,6 +422,13 @@ def _detail(fields: dict[str, str], names: tuple[str, ...]) -> str | None:
     return None
 
 
+def _within(x: str, y: str) -> bool:
+    """The words of one street are all in the other, and say more than a number."""
+    a, b = set(x.split()), set(y.split())
+    shorter = a if len(a) <= len(b) else b
+    return (a <= b or b <= a) and any(not t.isdigit() for t in shorter)
+
+
 def _detail_level(label: str, x: str, y: str) -> int:
     """0 agree, 1 close (a typo, or a street nearly the same), 2 disagree."""
     if x == y:
@@ -393,15 +437,30 @@ def _detail_level(label: str, x: str, y: str) -> int:
         return 1
     if label == "street" and jellyfish.damerau_levenshtein_distance(x, y) <= 1:
         return 1
+    if label == "street" and _within(x, y):
+        return 1  # one written without its house number ("Sturt Avenue", "102 Sturt Avenue")
+    if label == "postcode" and jellyfish.damerau_levenshtein_distance(x, y) <= 1:
+        return 1  # a slip or two digits swapped
     if label == "birth date" and jellyfish.damerau_levenshtein_distance(x, y) <= 2:
         return 1  # a slip, or day and month swapped
     return 2
 
 
-def _detail_evidence(open_facts: CardFacts, other: CardFacts, household: bool) -> list[Reason]:
+def _same_surname(a: CardFacts, b: CardFacts) -> bool:
+    """Some full names of the two cards share a surname: relatives, maybe."""
+    mine = [p for n in _own_names(a) if (p := _parts(n))]
+    theirs = [p for n in _own_names(b) if (p := _parts(n))]
+    return any(_close_surname(x[1], y[1]) for x in mine for y in theirs)
+
+
+def _detail_evidence(
+    open_facts: CardFacts, other: CardFacts, household: bool, kin: bool
+) -> list[Reason]:
     """Details of the two cards' (different) CRM contacts, each compared once: the best
     level any pair of contacts reaches. Relatives (and cards whose names say nothing)
-    share an address: for them only a birth date counts."""
+    share an address: for them only a birth date counts, unless the two were born the
+    same day and their names do not share a surname (``kin``, which twins would): people
+    of one address and one birth date are one person written twice."""
     levels: dict[str, int] = {}
     for mine_key, mine in open_facts.crm_fields.items():
         for their_key, theirs in other.crm_fields.items():
@@ -411,6 +470,7 @@ def _detail_evidence(open_facts: CardFacts, other: CardFacts, household: bool) -
                 x, y = _detail(mine, names), _detail(theirs, names)
                 if x is not None and y is not None:
                     levels[label] = min(levels.get(label, 2), _detail_level(label, x, y))
+    same_day = levels.get("birth date") == 0 and not kin
     agree = [label for label, level in levels.items() if level < 2]
     differ = [label for label, level in levels.items() if level == 2]
     found = []
@@ -420,9 +480,9 @@ def _detail_evidence(open_facts: CardFacts, other: CardFacts, household: bool) -
                 kind=ReasonKind.same_details,
                 detail=", ".join(agree),
                 weight=sum(
-                    DETAIL_WEIGHTS[label][levels[label]]
+                    _agreement(label, levels)
                     for label in agree
-                    if not household or label == "birth date"
+                    if not household or label == "birth date" or same_day
                 ),
             )
         )
@@ -435,6 +495,15 @@ def _detail_evidence(open_facts: CardFacts, other: CardFacts, household: bool) -
             )
         )
     return found
+
+
+def _agreement(label: str, levels: dict[str, int]) -> float:
+    """The weight of one detail that agrees: a postcode says little more once the street
+    agrees, and a city once the postcode does; without them each says much more."""
+    wider_agrees = {"postcode": "street", "city": "postcode"}.get(label)
+    if wider_agrees is not None and levels.get(wider_agrees, 2) == 2:
+        return ALONE_WEIGHTS[label]
+    return DETAIL_WEIGHTS[label][levels[label]]
 
 
 def _shared(open_card: CustomerCard, other: CustomerCard, kind: IdentifierKind) -> list[str]:
@@ -495,7 +564,10 @@ def reasons(
         if name is not None:
             found.append(name)
         # An address is a household's: it corroborates a name, never stands in for one.
-        found.extend(_detail_evidence(open_facts, other, relatives or name is None))
+        household = relatives or name is None or name.kind is ReasonKind.other_name
+        found.extend(
+            _detail_evidence(open_facts, other, household, _same_surname(open_facts, other))
+        )
     return found
 
 

@@ -21,7 +21,9 @@ Two letters rather than one keep the blocks of common names small at a million c
 phonetic key. Filing and lookup keys differ only for initials
 (:func:`blocking_keys`, :func:`lookup_keys`).
 
-Two-token orders are both filed ("Ferrars Edward" is also "Edward Ferrars"). One-token
+Two-token orders are both filed ("Ferrars Edward" is also "Edward Ferrars"); a name of
+three tokens or more also as its first or last token beside the rest as one surname
+(:func:`name_splits`). One-token
 names get ``p1:`` (phonetic) only. ``sx:`` (each token of a name, exact) serves the
 agent's search by a surname alone; candidate lookups never read it.
 """
@@ -134,14 +136,26 @@ def _pair_keys(first: str, last: str, *, filing: bool) -> list[str]:
     return found
 
 
+def name_splits(tokens: list[str]) -> list[tuple[str, str]]:
+    """The (first token, last token) reading of a name of two tokens or more, and for
+    three or more also a first or last token beside the rest written as one surname
+    ("chelsea van groesen" -> (chelsea, groesen), (chelsea, vangroesen), (groesen,
+    chelseavan)): surnames of several words, and a name split or joined by a stray space."""
+    found = [(tokens[0], tokens[-1])]
+    if len(tokens) > 2:
+        found += [(tokens[0], "".join(tokens[1:])), (tokens[-1], "".join(tokens[:-1]))]
+    return found
+
+
 def _keys(name: str, *, filing: bool) -> list[str]:
     tokens = normalise_name(name).split()
     if not tokens:
         return []
     if len(tokens) == 1:
         return [f"p1:{phonetic(canonical_given(tokens[0]))}"]
-    first, last = tokens[0], tokens[-1]
-    found = _pair_keys(first, last, filing=filing) + _pair_keys(last, first, filing=filing)
+    found = []
+    for first, last in name_splits(tokens):
+        found += _pair_keys(first, last, filing=filing) + _pair_keys(last, first, filing=filing)
     return list(dict.fromkeys(found))
 
 

@@ -103,14 +103,14 @@ async def candidates(
     ids: set[str] = set()
     my_names = list(dict.fromkeys([*mine.names, *mine.crm_contacts.values()]))
     # Every index read at once: on Blob Storage a lookup takes a few round trips' time.
-    born = [block for fields in mine.crm_fields.values() for block in detail_keys(fields)]
-    by_identifier, by_crm, filed, by_birth, frequencies = await asyncio.gather(
+    details = [block for fields in mine.crm_fields.values() for block in detail_keys(fields)]
+    by_identifier, by_crm, filed, by_details, frequencies = await asyncio.gather(
         asyncio.gather(*(cards_reached_by(ctx.store, tenant_id, i) for i in dict.fromkeys(wanted))),
         asyncio.gather(
             *(name_index.lookup_crm(ctx.store, tenant_id, k) for k in mine.crm_contacts)
         ),
         name_index.lookup_names(ctx.store, tenant_id, my_names),
-        name_index.lookup_blocks(ctx.store, tenant_id, born),
+        name_index.lookup_blocks(ctx.store, tenant_id, details),
         name_index.frequencies(ctx.store, tenant_id, my_names),
     )
     for found in [*by_identifier, *by_crm]:
@@ -131,15 +131,15 @@ async def candidates(
     # closest few are read and scored, so a lookup's cost has a ceiling.
     closest = sorted(by_name, key=lambda c: (-by_name[c], c))[: NAME_CANDIDATES * limit]
     ids.update(closest)
-    # Born the same day, a name written too differently for the name blocks: the few
-    # whose names still share a token sound or spelling with the open card's.
+    # Born the same day or living in the same house, a name written too differently for
+    # the name blocks (or written anew): those whose names still share a token sound or
+    # spelling first, a few at most.
     mine_tokens = {t for n in my_names for t in normalise_name(n).split() if len(t) > 1}
-    same_day = [
-        card_id
-        for card_id, names in sorted(by_birth.items())
-        if card_id not in ids and _share_a_token(mine_tokens, names)
-    ]
-    ids.update(same_day[: NAME_CANDIDATES * limit])
+    nearby = sorted(
+        (card_id for card_id in by_details if card_id not in ids),
+        key=lambda c: (not _share_a_token(mine_tokens, by_details[c]), c),
+    )
+    ids.update(nearby[: NAME_CANDIDATES * limit])
     ids.discard(card.id)
 
     async def facts_of(card_id: str) -> CardFacts | None:

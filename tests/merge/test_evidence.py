@@ -10,7 +10,19 @@ from bot.composition import open_store
 from bot.domain import identifiers
 from bot.domain.cards import CardIdentity, new_card
 from bot.domain.identifiers import Channel, IdentifierKind
-from bot.domain.merge import CardFacts, NameFrequencies, ReasonKind, rank, score
+from bot.domain.merge import (
+    ALONE_WEIGHTS,
+    CLOSE_NAME,
+    DETAIL_WEIGHTS,
+    CardFacts,
+    NameFrequencies,
+    ReasonKind,
+    detail_keys,
+    name_match,
+    other_first_name,
+    rank,
+    score,
+)
 from bot.domain.name_keys import name_tokens
 from bot.services import merge_candidates, name_index
 from bot.services.cards import get_card
@@ -95,17 +107,20 @@ def test_a_nameless_call_from_a_home_landline_is_not_enough_alone() -> None:
 def test_a_different_birth_date_outweighs_a_name_and_a_same_one_outweighs_a_new_first_name() -> (
     None
 ):
-    def contact(name: str, key: str, born: str) -> CardFacts:
-        return facts(names=(name,), fields={key: {"birthdate": born, "zip": "10115"}})
+    def contact(name: str, key: str, born: str, **more: str) -> CardFacts:
+        return facts(names=(name,), fields={key: {"birthdate": born, **more}})
 
-    me = contact("Anna Weber", "crm:contact:1", "19800102")
-    other_anna = contact("Anna Weber", "crm:contact:2", "19711230")
-    assert score(me, other_anna) is None
-    renamed = contact("Petra Weber", "crm:contact:3", "19800102")
+    me = contact("Anna Weber", "crm:contact:1", "19800102", zip="10115")
+    assert score(me, contact("Anna Weber", "crm:contact:2", "19711230")) is None
+    renamed = contact("Petra Weber", "crm:contact:3", "19800102", zip="10115")
     found = score(me, renamed)
     assert found is not None
     assert "Same details: birth date, postcode" in [r.text for r in found.reasons]
     assert any(r.text.startswith("Different name: same surname") for r in found.reasons)
+    # The same name at the same postcode outweighs a birth date typed another way.
+    retyped = score(me, contact("Anna Weber", "crm:contact:4", "19711230", zip="10115"))
+    assert retyped is not None
+    assert [r.text for r in retyped.reasons][-1] == "Different details: birth date"
 
 
 async def test_the_frequency_table_is_kept_with_the_name_index(tmp_path: Path) -> None:
@@ -141,14 +156,16 @@ async def test_a_shared_birth_date_finds_a_name_written_too_differently_for_the_
     store = open_store(settings)
     ctx = Context(store=store, crms=_Demo(), delivery=_NoDelivery(), clock=lambda: NOW)
 
-    async def card_of(n: int, name: str, born: str) -> str:
+    async def card_of(
+        n: int, name: str, born: str, street: str = "14 Miller Street", zip: str = "2617"
+    ) -> str:
         handle = identifiers.handle(Channel.chat, f"h{n}")
         identity = CardIdentity(channel=Channel.chat, identifier=handle)
         card = await resolve_card(store, TENANT, [identity], name, NOW)
         record = CrmRecord(
             ref=RecordRef(crm="crm", type="contact", id=f"C{n}"),
             title=name,
-            fields={"birthdate": born, "zip": "2617", "street": "14 Miller Street"},
+            fields={"birthdate": born, "zip": zip, "street": street},
         )
         interaction = Interaction(
             id=f"i-{n}",
@@ -168,12 +185,66 @@ async def test_a_shared_birth_date_finds_a_name_written_too_differently_for_the_
     try:
         first = await card_of(1, "Joshua Whiteway", "19560615")
         twin = await card_of(2, "Jsohua Whitaway", "19560615")  # two typos: no shared name block
-        await card_of(3, "Ann Kowalski", "19560615")  # born the same day, nothing else alike
+        # Born the same day, nothing else alike; and one living in the same house.
+        await card_of(3, "Ann Kowalski", "19560615", street="3 Ebden Street", zip="3000")
+        housemate = await card_of(4, "Jsohua Whitaway", "19610203", street="14 Miller Street")
         assert twin not in await name_index.lookup_names(store, TENANT, ["Joshua Whiteway"])
         card = await get_card(store, TENANT, first)
         assert card is not None
-        [found] = await merge_candidates.candidates(ctx, TENANT, card)
-        assert found.card_id == twin
-        assert "Same details: birth date, street, postcode" in [r.text for r in found.reasons]
+        found = await merge_candidates.candidates(ctx, TENANT, card)
+        assert [c.card_id for c in found] == [twin, housemate]  # by the house's block
+        assert "Same details: birth date, street, postcode" in [r.text for r in found[0].reasons]
     finally:
         await store.close()
+
+
+def test_names_compare_in_any_order_and_with_surnames_of_several_words() -> None:
+    pairs = [
+        ("Amper Neumann", "Neumann Amner"),  # surname first, a typo in the first name
+        ("Chelsea van Groesen", "van Groesen Chelsea"),
+        ("Dante Davila-Sanders", "Davila-Sanders Dante"),
+        ("Nguy En Eliza", "Eliza Nguyen"),  # a stray space
+    ]
+    for a, b in pairs:
+        assert name_match(a, b) == name_match(b, a) >= CLOSE_NAME, (a, b)
+    assert name_match("Marianne Dashwood", "Dashwood Elinor") == 0.0
+
+
+def test_a_name_written_surname_first_is_not_a_relative() -> None:
+    amper = facts(names=("Amper Neumann",))
+    assert not other_first_name(amper, facts(names=("Neumann Amner",)))
+    assert other_first_name(amper, facts(names=("Greta Neumann",)))
+
+
+def test_born_the_same_day_in_the_same_house_under_another_name_is_one_person_not_a_twin() -> None:
+    def person(name: str, key: str, born: str) -> CardFacts:
+        house = {"birthdate": born, "street": "45 Canberra Street", "zip": "2485"}
+        return facts(names=(name,), fields={key: house})
+
+    joel = person("Joel Bordin", "crm:contact:1", "19510904")
+    rewritten = score(joel, person("Silas Dent", "crm:contact:2", "19510904"))
+    assert rewritten is not None
+    assert "Same details: birth date, street, postcode" in [r.text for r in rewritten.reasons]
+    # Twins share a surname, a birth date and a home: only the birth date counts for them.
+    twin = score(joel, person("Anna Bordin", "crm:contact:3", "19510904"))
+    assert twin is not None
+    same = next(r for r in twin.reasons if r.kind is ReasonKind.same_details)
+    assert same.weight == DETAIL_WEIGHTS["birth date"][0]
+
+
+def test_a_postcode_says_more_when_the_streets_do_not_say_it_already() -> None:
+    def at(street: str | None, key: str) -> CardFacts:
+        fields = {"zip": "10115", "city": "Berlin", **({"street": street} if street else {})}
+        return facts(names=("Elinor Dashwood",), fields={key: fields})
+
+    same_street = score(at("Chausseestr. 5", "c:1"), at("Chausseestr. 5", "c:2"))
+    unknown_street = score(at(None, "c:3"), at("Chausseestr. 5", "c:4"))
+    assert same_street is not None and unknown_street is not None
+    weights = {r.kind: r.weight for r in unknown_street.reasons}
+    assert weights[ReasonKind.same_details] == ALONE_WEIGHTS["postcode"] + DETAIL_WEIGHTS["city"][0]
+
+
+def test_details_file_a_card_under_its_birth_date_and_its_house() -> None:
+    fields = {"birthdate": "1956-06-15", "mailing_street": "14 Miller Street", "zip": "26 17"}
+    assert detail_keys(fields) == ["dob:19560615", "ad:2617:14"]
+    assert detail_keys({"street": "Miller Street", "zip": "2617"}) == []
