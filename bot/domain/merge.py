@@ -265,9 +265,10 @@ DETAIL_WEIGHTS: dict[str, tuple[float, float, float]] = {
     "postcode": (3.0, 1.0, -1.5),  # mostly said by the street already
     "city": (1.0, 0.5, -0.5),
 }
-# ...a postcode agreeing where the streets do not (or one is unknown): u one in ~250; a
-# city where the postcodes do not: one in ~16 (a contact center's customers crowd cities).
-ALONE_WEIGHTS: dict[str, float] = {"postcode": 8.0, "city": 4.0}
+# ...a postcode agreeing where a street is unknown: u one in ~250, m ~0.9; where the
+# streets differ, m is lower (a move within it, a street typed anew). A city likewise where
+# a postcode is unknown (one in ~16: a contact center's customers crowd cities) or differs.
+ALONE_WEIGHTS: dict[str, tuple[float, float]] = {"postcode": (8.0, 4.0), "city": (4.0, 2.0)}
 
 
 class NameFrequencies(BaseModel):
@@ -422,6 +423,13 @@ def _detail(fields: dict[str, str], names: tuple[str, ...]) -> str | None:
     return None
 
 
+def _slip_of_a_date(x: str, y: str) -> bool:
+    """One digit typed wrong or two swapped, or day and month swapped (YYYYMMDD)."""
+    if jellyfish.damerau_levenshtein_distance(x, y) <= 1:
+        return True
+    return len(x) == len(y) == 8 and x[:4] == y[:4] and x[4:6] == y[6:] and x[6:] == y[4:6]
+
+
 def _within(x: str, y: str) -> bool:
     """The words of one street are all in the other, and say more than a number."""
     a, b = set(x.split()), set(y.split())
@@ -441,16 +449,25 @@ def _detail_level(label: str, x: str, y: str) -> int:
         return 1  # one written without its house number ("Sturt Avenue", "102 Sturt Avenue")
     if label == "postcode" and jellyfish.damerau_levenshtein_distance(x, y) <= 1:
         return 1  # a slip or two digits swapped
-    if label == "birth date" and jellyfish.damerau_levenshtein_distance(x, y) <= 2:
-        return 1  # a slip, or day and month swapped
+    if label == "birth date" and _slip_of_a_date(x, y):
+        return 1
     return 2
+
+
+def _full_names(a: CardFacts, b: CardFacts) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+    mine = [p for n in _own_names(a) if (p := _parts(n))]
+    theirs = [p for n in _own_names(b) if (p := _parts(n))]
+    return [(x, y) for x in mine for y in theirs]
 
 
 def _same_surname(a: CardFacts, b: CardFacts) -> bool:
     """Some full names of the two cards share a surname: relatives, maybe."""
-    mine = [p for n in _own_names(a) if (p := _parts(n))]
-    theirs = [p for n in _own_names(b) if (p := _parts(n))]
-    return any(_close_surname(x[1], y[1]) for x in mine for y in theirs)
+    return any(_close_surname(x[1], y[1]) for x, y in _full_names(a, b))
+
+
+def _same_first_name(a: CardFacts, b: CardFacts) -> bool:
+    """Some full names of the two cards share a first name (a surname changed, maybe)."""
+    return any(_same_given(x[0], y[0]) for x, y in _full_names(a, b))
 
 
 def _detail_evidence(
@@ -468,6 +485,8 @@ def _detail_evidence(
                 continue
             for label, names in DETAIL_FIELDS.items():
                 x, y = _detail(mine, names), _detail(theirs, names)
+                if label == "birth date" and x is not None and y is not None:
+                    x, y = x.replace(" ", ""), y.replace(" ", "")  # 1956-06-15, 19560615
                 if x is not None and y is not None:
                     levels[label] = min(levels.get(label, 2), _detail_level(label, x, y))
     same_day = levels.get("birth date") == 0 and not kin
@@ -498,12 +517,15 @@ def _detail_evidence(
 
 
 def _agreement(label: str, levels: dict[str, int]) -> float:
-    """The weight of one detail that agrees: a postcode says little more once the street
-    agrees, and a city once the postcode does; without them each says much more."""
-    wider_agrees = {"postcode": "street", "city": "postcode"}.get(label)
-    if wider_agrees is not None and levels.get(wider_agrees, 2) == 2:
-        return ALONE_WEIGHTS[label]
-    return DETAIL_WEIGHTS[label][levels[label]]
+    """The weight of one detail at its level: a postcode that agrees says little more
+    once the street agrees, and a city once the postcode does; where the wider field is
+    unknown it says much more, and where it differs (a move, a typo) somewhat more."""
+    level = levels[label]
+    wider = {"postcode": "street", "city": "postcode"}.get(label)
+    if level == 0 and wider is not None and levels.get(wider) in (None, 2):
+        unknown, differs = ALONE_WEIGHTS[label]
+        return unknown if wider not in levels else differs
+    return DETAIL_WEIGHTS[label][level]
 
 
 def _shared(open_card: CustomerCard, other: CustomerCard, kind: IdentifierKind) -> list[str]:
@@ -564,7 +586,10 @@ def reasons(
         if name is not None:
             found.append(name)
         # An address is a household's: it corroborates a name, never stands in for one.
-        household = relatives or name is None or name.kind is ReasonKind.other_name
+        # ...of people of different first names: two of one home rarely share one.
+        household = relatives or name is None
+        if name is not None and name.kind is ReasonKind.other_name:
+            household = household or not _same_first_name(open_facts, other)
         found.extend(
             _detail_evidence(open_facts, other, household, _same_surname(open_facts, other))
         )

@@ -237,14 +237,40 @@ def test_a_postcode_says_more_when_the_streets_do_not_say_it_already() -> None:
         fields = {"zip": "10115", "city": "Berlin", **({"street": street} if street else {})}
         return facts(names=("Elinor Dashwood",), fields={key: fields})
 
-    same_street = score(at("Chausseestr. 5", "c:1"), at("Chausseestr. 5", "c:2"))
-    unknown_street = score(at(None, "c:3"), at("Chausseestr. 5", "c:4"))
-    assert same_street is not None and unknown_street is not None
-    weights = {r.kind: r.weight for r in unknown_street.reasons}
-    assert weights[ReasonKind.same_details] == ALONE_WEIGHTS["postcode"] + DETAIL_WEIGHTS["city"][0]
+    def agreeing(a: CardFacts, b: CardFacts) -> float:
+        found = score(a, b)
+        assert found is not None
+        return next(r.weight for r in found.reasons if r.kind is ReasonKind.same_details)
+
+    street, city = DETAIL_WEIGHTS["street"][0], DETAIL_WEIGHTS["city"][0]
+    unknown, differs = ALONE_WEIGHTS["postcode"]
+    assert agreeing(at("Chausseestr. 5", "c:1"), at("Chausseestr. 5", "c:2")) == (
+        street + DETAIL_WEIGHTS["postcode"][0] + city
+    )
+    assert agreeing(at(None, "c:3"), at("Chausseestr. 5", "c:4")) == unknown + city
+    assert agreeing(at("Tieckstr. 2", "c:5"), at("Chausseestr. 5", "c:6")) == differs + city
 
 
 def test_details_file_a_card_under_its_birth_date_and_its_house() -> None:
     fields = {"birthdate": "1956-06-15", "mailing_street": "14 Miller Street", "zip": "26 17"}
     assert detail_keys(fields) == ["dob:19560615", "ad:2617:14"]
     assert detail_keys({"street": "Miller Street", "zip": "2617"}) == []
+
+
+def test_a_birth_date_slip_is_close_and_another_format_is_the_same_date() -> None:
+    def born(value: str, key: str) -> CardFacts:
+        return facts(names=("Elinor Dashwood",), fields={key: {"birthdate": value}})
+
+    def level(a: str, b: str) -> str:
+        found = score(born(a, "c:1"), born(b, "c:2"))
+        assert found is not None
+        return next(r.detail for r in found.reasons if r.kind is not ReasonKind.similar_name)
+
+    assert level("1956-06-15", "19560615") == "birth date"  # same date, another format
+    for slip in ("19560616", "19560651", "19561506"):  # a digit, two swapped, day/month
+        found = score(born("19560615", "c:1"), born(slip, "c:2"))
+        assert found is not None
+        weights = [r.weight for r in found.reasons if r.kind is ReasonKind.same_details]
+        assert weights == [DETAIL_WEIGHTS["birth date"][1]], slip
+    # Two digits apart: another date, which outweighs the name alone.
+    assert score(born("19560615", "c:1"), born("19580715", "c:2")) is None
