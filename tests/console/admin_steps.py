@@ -60,6 +60,8 @@ async def connect_rest_crm(page: Any, expect: Any, crm_url: str, shoot: Shoot) -
 
     await page.get_by_role("button", name="Test connection").click()
     await expect(page.locator(".test-result")).to_contain_text("Connected")
+    health = page.locator('[data-part="crm-health"]')
+    await expect(health).to_contain_text("Last test: Passed on")
     await shoot("crm-detail")
 
     # a wrong secret: the test says what failed, with the CRM's own message
@@ -70,6 +72,7 @@ async def connect_rest_crm(page: Any, expect: Any, crm_url: str, shoot: Shoot) -
     result = page.locator(".test-result")
     await expect(result).to_contain_text("Authentication failed")
     await expect(result.locator(".vendor-message")).not_to_be_empty()
+    await expect(health).to_contain_text("Last test: Failed on")
     await _textbox(page, "API token").fill("rest-token")
     await page.get_by_role("button", name="Save").click()
     await page.get_by_role("button", name="Test connection").click()

@@ -1,6 +1,7 @@
 // CRM connections: list, add and edit per kind, test, enable/disable, delete.
 import { get, send } from "../api";
 import { KINDS, kindForm } from "../crm_kinds";
+import { fetchHealth, healthLine } from "../health";
 import { button, confirmButton, field, h, message, onSubmit, submit, table, values, when } from "../dom";
 import { Key, has, t } from "../i18n";
 import { Page, at, str } from "./types";
@@ -184,13 +185,17 @@ function testResult(result: Record<string, unknown>): HTMLElement {
 }
 
 async function detailPage(id: string, refresh: () => void): Promise<HTMLElement> {
-  const crm = await get<Crm>(one(id));
+  const [crm, health] = await Promise.all([get<Crm>(one(id)), fetchHealth()]);
+  const fares = (from: typeof health) => from?.crms.find((c) => c.settingsId === id);
+  const known = fares(health);
+  const line = h("div", {}, known ? healthLine(known) : null);
   const enabled = at(crm, "enabled") !== false;
   const page = h("section", {}, h("h1", { text: str(crm, "displayName") || id }));
   const result = h("div", { class: "test-result", "aria-live": "polite" });
   let testing = false;
   page.append(
     h("p", { class: "intro" }, kindLabel(str(crm, "kind")), " · ", statusBadge(crm), " · ", t("crm.updated", { when: when(str(crm, "updatedAt")), by: str(crm, "updatedBy") })),
+    line,
     h(
       "div",
       { class: "actions" },
@@ -200,6 +205,8 @@ async function detailPage(id: string, refresh: () => void): Promise<HTMLElement>
         result.replaceChildren(message("info", t("crm.test.running")));
         try {
           result.replaceChildren(testResult(await send<Record<string, unknown>>("POST", `${one(id)}/test`)));
+          const now = fares(await fetchHealth());
+          if (now) line.replaceChildren(healthLine(now));
         } catch (error) {
           result.replaceChildren(message("error", (error as Error).message));
         } finally {

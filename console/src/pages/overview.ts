@@ -6,6 +6,7 @@ import { get, missing } from "../api";
 import { KINDS } from "../crm_kinds";
 import { h, message, table, when } from "../dom";
 import { Key, t } from "../i18n";
+import { fetchHealth, healthCells, percent } from "../health";
 import { Page, PageContext, at, str } from "./types";
 
 type Doc = Record<string, unknown>;
@@ -56,50 +57,11 @@ function step(done: boolean | null, label: Key, href: string): HTMLElement {
   );
 }
 
-// GET /api/admin/health (bot/services/health.py)
-interface LastTest {
-  ok: boolean;
-  outcome: string;
-  message: string;
-  at: string;
-}
-interface ConnectionHealth {
-  settingsId: string;
-  displayName: string;
-  kind: string;
-  enabled: boolean;
-  lastTest: LastTest | null;
-  circuit: "closed" | "open" | "half_open" | "none";
-  recentCalls: number;
-  recentErrors: number;
-  errorRate: number | null;
-  windowSeconds: number;
-}
-interface Health {
-  consent: { required: boolean; consented: boolean; grantedAt: string | null; grantedBy: string | null };
-  crms: ConnectionHealth[];
-  identification: { windowSeconds: number; interactions: number; identified: number; rate: number | null };
-}
 // GET /api/admin/tickets/sync (bot/web/tickets.py)
 interface TicketSync {
   crmId: string;
   displayName: string;
   lastSync: { startedAt: string; finishedAt: string | null; ticketsImported: number; error: string | null } | null;
-}
-
-const CIRCUITS: Record<ConnectionHealth["circuit"], Key> = {
-  closed: "overview.circuit.closed",
-  open: "overview.circuit.open",
-  half_open: "overview.circuit.halfOpen",
-  none: "overview.circuit.none",
-};
-
-function circuitLabel(circuit: ConnectionHealth["circuit"]): Key {
-  return CIRCUITS[circuit] ?? "overview.circuit.none";
-}
-
-function percent(share: number): string {
-  return (Math.round(share * 1000) / 10).toLocaleString(document.documentElement.lang || "en");
 }
 
 function crmLink(settingsId: string, name: string): HTMLElement {
@@ -115,13 +77,6 @@ function enabled(on: boolean): string {
   return t(on ? "crm.enabled" : "crm.disabled");
 }
 
-function lastTest(test: LastTest | null): HTMLElement | string {
-  if (!test) return t("overview.health.neverTested");
-  return test.ok
-    ? h("span", { class: "ok", text: t("overview.health.testOk", { when: when(test.at) }) })
-    : h("span", { class: "failed", text: t("overview.health.testFailed", { when: when(test.at), message: test.message }) });
-}
-
 function syncResult(last: TicketSync["lastSync"]): string {
   if (!last) return "—";
   return last.error ? t("overview.tickets.failed", { error: last.error }) : t("overview.tickets.ok", { n: last.ticketsImported });
@@ -135,7 +90,7 @@ export const overviewPage: Page = {
       get<{ crms?: Doc[] }>("/api/admin/crms").then((a) => a.crms ?? []),
       optional<{ items?: Doc[] }>("/api/admin/outbox"),
       optional<{ keys?: Doc[] }>("/api/admin/keys"),
-      optional<Health>("/api/admin/health"),
+      fetchHealth(),
       optional<{ crms?: TicketSync[] }>("/api/admin/tickets/sync"),
     ]);
     const page = h("section", {}, h("h1", { text: t("overview.title") }));
@@ -207,11 +162,7 @@ export const overviewPage: Page = {
             crmLink(c.settingsId, c.displayName),
             kindLabel(c.kind),
             enabled(c.enabled),
-            lastTest(c.lastTest),
-            c.recentCalls === 0
-              ? t("overview.health.noCalls")
-              : t("overview.health.errorRate", { rate: percent(c.errorRate ?? 0), calls: c.recentCalls }),
-            h("span", { class: `circuit circuit-${c.circuit}`, text: t(circuitLabel(c.circuit)) }),
+            ...healthCells(c),
           ]),
           t("overview.crms"),
         ),
