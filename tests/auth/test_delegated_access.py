@@ -24,7 +24,7 @@ from bot.adapters.crm.tokens import MsalClientCredentials
 from bot.adapters.storage.local import LocalStore
 from bot.domain.records import CrmRecord
 from bot.services import acting_agent
-from bot.services.crm import AgentNotSignedIn, SearchCriteria
+from bot.services.crm import AgentNotSignedIn, CrmAuthError, SearchCriteria
 from bot.services.secret_box import SecretBox
 from bot.settings import Settings
 from bot.web.app import create_app
@@ -48,13 +48,15 @@ async def dataverse(aiohttp_server: Callable[..., Any], entra: FakeEntra) -> Fak
     fake = FakeDataverse(entra=entra)
     server = await aiohttp_server(fake.app())
     fake.base_url = str(server.make_url("")).rstrip("/")
-    fake.add(
+    jane = fake.add(
         "contacts",
+        owner=AGENT_A,
         firstname="Jane",
         lastname="Doe",
         emailaddress1="jane@acme.example",
         telephone1="+1 (415) 555-0123",
     )
+    fake.share("contacts", jane, AGENT_B)
     return fake
 
 
@@ -207,6 +209,73 @@ async def test_without_the_agents_token_the_call_is_refused_not_made_as_crmcard(
         [found] = await search_as(AGENT_B)
         assert found.title == "Jane Doe"
         assert set(callers(entra, dataverse)) == {f"user:{fresh.token}"}
+    finally:
+        await store.close()
+
+
+async def test_each_agent_sees_only_the_records_dataverse_lets_them_see(
+    tmp_path: Path,
+    issuer: LocalIssuer,
+    entra: FakeEntra,
+    dataverse: FakeDataverse,
+    session: aiohttp.ClientSession,
+    tls: Tls,
+) -> None:
+    """Two contacts share a phone number: Jane is Agent A's (and shared with Agent B), Jonas
+    is Agent B's alone. Each agent's search, and a read of the other's record, shows what
+    Dataverse's security roles let that agent see; crmcard's application access sees both."""
+    jonas = dataverse.add(
+        "contacts", owner=AGENT_B, firstname="Jonas", lastname="Roe", telephone1="+14155550123"
+    )
+    store = LocalStore(tmp_path / "s.sqlite3")
+    settings = settings_for(tmp_path, issuer, entra)
+    box = SecretBox.from_setting(SecretBox.new_key())
+    tokens = AgentTokens(settings, store, box, verify=tls.ca_file)
+    validator = sso_validator(settings)
+    for agent in (AGENT_A, AGENT_B):
+        await tokens.remember(await validator.validate(agent_token(issuer, entra, agent)))
+    crm = build_client(
+        CrmConfig.model_validate(delegated(entra, dataverse)), session=session, agent_tokens=tokens
+    )
+    search = SearchCriteria(phones=["+14155550123"])
+
+    async def as_agent(agent: str, call: Callable[[], Any]) -> Any:
+        async def acting() -> Any:
+            acting_agent.act_as(entra.tenant, agent)
+            return await call()
+
+        return await asyncio.create_task(acting())
+
+    try:
+        seen_by_a = await as_agent(AGENT_A, lambda: crm.search(search))
+        seen_by_b = await as_agent(AGENT_B, lambda: crm.search(search))
+        assert [r.title for r in seen_by_a] == ["Jane Doe"]
+        assert sorted(r.title for r in seen_by_b) == ["Jane Doe", "Jonas Roe"]
+        ref = next(r.ref for r in seen_by_b if r.title == "Jonas Roe")
+        with pytest.raises(CrmAuthError, match="denied access"):
+            await as_agent(AGENT_A, lambda: crm.get(ref))  # Dataverse's 403, not a leak
+        assert (await as_agent(AGENT_B, lambda: crm.get(ref))).ref.id == jonas
+
+        app_only = build_client(
+            CrmConfig.model_validate(
+                delegated(
+                    entra,
+                    dataverse,
+                    access="application",
+                    auth={
+                        "type": "entra_client_credentials",
+                        "directory_tenant_id": entra.tenant,
+                        "client_id": "app-id",
+                        "authority_host": entra.base_url,
+                        "instance_discovery": False,
+                    },
+                    secret="app-secret",
+                )
+            ),
+            session=session,
+            tls_verify=tls.ca_file,
+        )
+        assert len(await app_only.search(search)) == 2
     finally:
         await store.close()
 

@@ -26,7 +26,18 @@ Dataverse: no phone normalisation) combined with ``and``/``or``/parentheses. Str
 OData quoting (``''`` is one quote); anything else is a 400 syntax error.
 
 Access tokens are checked against the :class:`FakeEntra` that issued them (audience =
-the org URL's ``/.default`` scope). Fault knobs: ``latency``, ``error_rate``,
+the org URL's ``/.default`` scope).
+
+Security roles, as far as a caller sees rows
+(https://learn.microsoft.com/power-platform/admin/security-roles-privileges, "Access
+levels"; sharing: https://learn.microsoft.com/power-apps/developer/data-platform/security-sharing-assigning):
+an app-only token is the application user, whose role reads at Organization level (every
+row); a user's token (On-Behalf-Of) is that user's, whose role reads at User level unless
+``organization_users`` names them: they see the rows they own (``owner=`` of :meth:`add`,
+the creator of a row) and the rows shared with them (:meth:`share`); a list leaves the
+others out, a retrieve or update of one is refused with 403 ``0x80040220`` as Dataverse's
+``SecLib::AccessCheckEx`` refusal is, and so is a new activity regarding a row the user
+cannot see (AppendTo). Fault knobs: ``latency``, ``error_rate``,
 ``throttle(n, retry_after, code)`` (service-protection 429 bursts), ``fail_next``,
 token expiry through ``FakeEntra.expire_all()``.
 """
@@ -138,6 +149,8 @@ SERVICE_PROTECTION = {
     "0x80072326": "Number of concurrent requests exceeded the limit of 52.",
 }
 ACTIVITY_SETS = ("tasks", "phonecalls")  # one activityid key space (activitypointer)
+CALLER: web.RequestKey[str | None] = web.RequestKey("dataverse_caller", str)
+"""The calling user's Entra object id; None for the application user."""
 
 
 def _binds() -> dict[str, dict[str, tuple[str, str]]]:
@@ -333,6 +346,13 @@ class FakeDataverse:
     )
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     filters: list[str] = field(default_factory=list)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(entity set, row id) -> the owning user's Entra object id; unowned rows are the
+    application user's."""
+    shares: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    """(entity set, row id) -> users it is shared with (read and write access)."""
+    organization_users: set[str] = field(default_factory=set)
+    """Users whose security role reads and writes at Organization level."""
     _rng: random.Random = field(default_factory=lambda: random.Random(11))
 
     def app(self) -> web.Application:
@@ -340,14 +360,42 @@ class FakeDataverse:
         app.router.add_route("*", API + "/{path:.*}", self._dispatch)
         return app
 
-    def add(self, entity_set: str, **values: Any) -> str:
+    def add(self, entity_set: str, *, owner: str | None = None, **values: Any) -> str:
+        """A row; ``owner``: the Entra object id of the user who owns it."""
         _, key, columns = ENTITIES[entity_set]
         row: dict[str, Any] = {c: None for c in columns}
         row.update(values)
         row[key] = row.get(key) or str(uuid.uuid4())
         self._compute(entity_set, row)
         self.rows[entity_set][row[key]] = row
+        if owner is not None:
+            self.owners[(entity_set, row[key])] = owner
         return str(row[key])
+
+    def share(self, entity_set: str, row_id: str, user: str) -> None:
+        """GrantAccess: ``user`` (an Entra object id) may read and write the row."""
+        self.shares.setdefault((entity_set, row_id), set()).add(user)
+
+    def can_access(self, caller: str | None, entity_set: str, row_id: str) -> bool:
+        """Whether the caller (a user's object id; None for the application user) may read
+        and write the row under the security roles described above."""
+        if caller is None or caller in self.organization_users:
+            return True
+        row = (entity_set, row_id)
+        return self.owners.get(row) == caller or caller in self.shares.get(row, set())
+
+    def _refused(
+        self, request: web.Request, entity_set: str, row_id: str, rights: str = "ReadAccess"
+    ) -> web.Response:
+        caller = request.get(CALLER)
+        return odata_error(
+            403,
+            "0x80040220",
+            f"SecLib::AccessCheckEx failed. Returned hr = -2147187962, ObjectID: {row_id}, "
+            f"OwnerId: {self.owners.get((entity_set, row_id), 'application user')}, "
+            f"OwnerIdType: 8 and CallingUser: {caller}. ObjectTypeCode: "
+            f"{ENTITIES[entity_set][0]}, AccessRights: {rights} ",
+        )
 
     def link(self, entity_set: str, row_id: str, lookup: str, target_set: str, target: str) -> None:
         row = self.rows[entity_set][row_id]
@@ -407,12 +455,16 @@ class FakeDataverse:
         if self.error_rate and self._rng.random() < self.error_rate:
             return odata_error(500, "0x80040216", "An unexpected error occurred.")
         header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer ") or not self.entra.is_valid(
-            header[7:], scope_prefix=self.base_url
-        ):
+        issued = (
+            self.entra.issued_token(header[7:], scope_prefix=self.base_url)
+            if header.startswith("Bearer ")
+            else None
+        )
+        if issued is None:
             return web.Response(
                 status=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
             )
+        request[CALLER] = issued.user
         result: web.StreamResponse = await handler(request)
         return result
 
@@ -455,7 +507,12 @@ class FakeDataverse:
                 node = _Parser(tokenize(text), ENTITIES[entity_set][2]).parse()
         except FilterError as exc:
             return odata_error(400, "0x80060888", str(exc))
-        rows = [r for r in self.rows[entity_set].values() if node is None or evaluate(node, r)]
+        caller, key = request.get(CALLER), ENTITIES[entity_set][1]
+        rows = [
+            r
+            for r in self.rows[entity_set].values()
+            if (node is None or evaluate(node, r)) and self.can_access(caller, entity_set, r[key])
+        ]
         if "$top" in query:
             rows = rows[: int(query["$top"])]
         page_size = self.max_page_size
@@ -480,6 +537,8 @@ class FakeDataverse:
         if row is None:
             logical = ENTITIES[entity_set][0]
             return odata_error(404, "0x80040217", f"{logical} With Id = {row_id} Does Not Exist")
+        if not self.can_access(request.get(CALLER), entity_set, row_id):
+            return self._refused(request, entity_set, row_id)
         try:
             select = self._select(request, entity_set)
         except FilterError as exc:
@@ -487,7 +546,13 @@ class FakeDataverse:
         return web.json_response(self._view(entity_set, row, select))
 
     def _apply(
-        self, entity_set: str, row: dict[str, Any], body: Any, *, creating: bool = False
+        self,
+        request: web.Request,
+        entity_set: str,
+        row: dict[str, Any],
+        body: Any,
+        *,
+        creating: bool = False,
     ) -> web.Response | None:
         if not isinstance(body, dict):
             return odata_error(
@@ -512,6 +577,8 @@ class FakeDataverse:
                     return odata_error(
                         400, "0x80040217", f"{ENTITIES[target_set][0]} With Id Does Not Exist"
                     )
+                if not self.can_access(request.get(CALLER), target_set, m.group(1).lower()):
+                    return self._refused(request, target_set, m.group(1).lower(), "AppendToAccess")
                 row[lookup] = m.group(1).lower()
                 row[lookup + LOOKUP_TYPE] = ENTITIES[target_set][0]
             elif name == key and creating:
@@ -536,7 +603,9 @@ class FakeDataverse:
         body = await request.json()
         _, key, columns = ENTITIES[entity_set]
         row: dict[str, Any] = {c: None for c in columns}
-        problem = self._apply(entity_set, row, body, creating=True) or self._state(entity_set, row)
+        problem = self._apply(request, entity_set, row, body, creating=True) or self._state(
+            entity_set, row
+        )
         if problem:
             return problem
         chosen = row.get(key)
@@ -562,6 +631,8 @@ class FakeDataverse:
         row[key] = chosen or str(uuid.uuid4())
         self._compute(entity_set, row)
         self.rows[entity_set][row[key]] = row
+        if request.get(CALLER) is not None:  # the creating user owns the new row
+            self.owners[(entity_set, row[key])] = request[CALLER]
         return web.Response(
             status=204,
             headers={
@@ -580,9 +651,11 @@ class FakeDataverse:
                     f"{ENTITIES[entity_set][0]} With Id = {row_id} Does Not Exist",
                 )
             return odata_error(400, "0x80040203", "upsert not allowed in this fake")
+        if not self.can_access(request.get(CALLER), entity_set, row_id):
+            return self._refused(request, entity_set, row_id, "WriteAccess")
         body = await request.json()
         staged = dict(row)
-        problem = self._apply(entity_set, staged, body)
+        problem = self._apply(request, entity_set, staged, body)
         if problem:
             return problem
         row.update(staged)

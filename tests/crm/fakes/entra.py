@@ -26,6 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+import jwt
 from aiohttp import web
 
 
@@ -36,6 +37,8 @@ class Issued:
     scope: str
     subject: str
     expires_at: float
+    user: str | None = None
+    """The signed-in user's Entra object id (``oid``) of a delegated token; None app-only."""
 
 
 @dataclass
@@ -68,10 +71,18 @@ class FakeEntra:
             issued.expires_at = 0.0
 
     def is_valid(self, token: str, scope_prefix: str = "") -> bool:
+        return self.issued_token(token, scope_prefix) is not None
+
+    def issued_token(self, token: str, scope_prefix: str = "") -> Issued | None:
+        """The unexpired token ``token`` for a scope under ``scope_prefix``, if issued."""
         now = time.monotonic()
-        return any(
-            i.token == token and i.expires_at > now and i.scope.startswith(scope_prefix)
-            for i in self.issued
+        return next(
+            (
+                i
+                for i in self.issued
+                if i.token == token and i.expires_at > now and i.scope.startswith(scope_prefix)
+            ),
+            None,
         )
 
     async def _discovery(self, request: web.Request) -> web.Response:
@@ -125,6 +136,7 @@ class FakeEntra:
         grant = str(form.get("grant_type", ""))
         scope = str(form.get("scope", ""))
         subject = client_id
+        user: str | None = None
         if grant == "client_credentials":
             pass
         elif (
@@ -135,11 +147,12 @@ class FakeEntra:
             if assertion not in self.user_assertions:
                 return self._error(400, "invalid_grant", "AADSTS50013: Assertion is invalid.")
             subject = f"user:{assertion}"
+            user = _object_id(assertion)
         else:
             return self._error(400, "unsupported_grant_type", "AADSTS70003")
         token = f"entra-{uuid.uuid4().hex}"
         self.issued.append(
-            Issued(token, grant, scope, subject, time.monotonic() + self.token_lifetime)
+            Issued(token, grant, scope, subject, time.monotonic() + self.token_lifetime, user)
         )
         return web.json_response(
             {
@@ -149,3 +162,13 @@ class FakeEntra:
                 "access_token": token,
             }
         )
+
+
+def _object_id(assertion: str) -> str | None:
+    """The ``oid`` of a user assertion (a JWT Entra already trusts here; not re-verified)."""
+    try:
+        claims = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    oid = claims.get("oid")
+    return str(oid) if oid else None
