@@ -72,6 +72,11 @@ class StepState(BaseModel):
 class OutboxItem(BaseModel):
     tenant_id: str
     interaction_id: str
+    agent_id: str | None = Field(
+        None,
+        description="the Entra object id of the interaction's agent: a CRM connected with "
+        "delegated access is written as them",
+    )
     record: RecordRef
     record_title: str
     payload: WritePayload
@@ -132,6 +137,7 @@ def new_item(
     return OutboxItem(
         tenant_id=interaction.tenant_id,
         interaction_id=interaction.id,
+        agent_id=interaction.agent.aad_object_id or None,
         record=record,
         record_title=shown.title if shown else record.key,
         payload=payload,

@@ -9,6 +9,13 @@ lets us look it up. Outages and throttling are retried by the one retry policy
 (:data:`bot.services.retry.WRITEBACK`, ``Retry-After`` honoured); what the CRM refuses
 outright is parked with the reason, for an admin to fix and replay.
 
+Each item is written as the interaction's agent (:mod:`bot.services.acting_agent`): a CRM
+connected with delegated access takes the agent's own token (renewed from the sign-in
+cache when their Teams token has expired). An agent with no usable sign-in is not a
+refusal of the CRM: the item stays pending and is retried, its reason on the card and in
+the admin's outbox, until the agent signs in again or the attempts run out (parked, to
+replay).
+
 In the background the worker also purges finished items older than the recovery window
 (:func:`bot.services.outbox.purge_expired`): first shortly after start, then every
 ``purge_interval``, at most ``purge_limit`` item reads per tenant and sweep.
@@ -29,9 +36,10 @@ from bot.domain.memorialization import WriteKind
 from bot.domain.records import CrmRecord
 from bot.i18n import t
 from bot.observability import context, telemetry
-from bot.services import audit, keys, outbox
+from bot.services import acting_agent, audit, keys, outbox
 from bot.services.context import Context, EventListener
 from bot.services.crm import (
+    AgentNotSignedIn,
     CrmClient,
     CrmError,
     CrmThrottled,
@@ -314,6 +322,7 @@ class WritebackWorker:
 
     async def _deliver(self, item: OutboxItem, etag: str, marker: str, first: bool) -> float | None:
         """Write the item's steps; the delay before the next attempt if one is needed."""
+        acting_agent.act_as(item.tenant_id, item.agent_id or "")  # this task's CRM calls
         try:
             try:
                 client = await self._client(item)
@@ -324,6 +333,13 @@ class WritebackWorker:
                     etag = await self._save(item, etag)
             except CrmThrottled as error:
                 raise _Retry(error.message, error.retry_after) from error
+            except AgentNotSignedIn as error:
+                waiting = t(
+                    "Waiting for the agent {agent} to sign in: {reason}",
+                    agent=item.agent_id or "?",
+                    reason=error.message,
+                )
+                raise _Retry(waiting) from error
             except CrmUnavailable as error:
                 raise _Retry(error.message or t("The CRM did not answer in time")) from error
             except TimeoutError as error:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,12 @@ from bot.adapters.crm.config import Access, CrmConfig
 from bot.adapters.crm.factory import build_client
 from bot.adapters.crm.tokens import MsalClientCredentials
 from bot.adapters.storage.local import LocalStore
-from bot.domain.records import CrmRecord
-from bot.services import acting_agent
-from bot.services.crm import AgentNotSignedIn, CrmAuthError, SearchCriteria
+from bot.domain.interactions import Agent
+from bot.domain.records import CrmRecord, RecordRef
+from bot.services import acting_agent, outbox
+from bot.services.context import Context
+from bot.services.crm import AgentNotSignedIn, CrmAuthError, CrmClient, SearchCriteria
+from bot.services.outbox import OutboxItem, OutboxStatus
 from bot.services.secret_box import SecretBox
 from bot.settings import Settings
 from bot.web.app import create_app
@@ -36,6 +40,9 @@ from tests.connector import FakeConnector
 from tests.crm.conftest import Tls
 from tests.crm.fakes.dynamics import FakeDataverse
 from tests.crm.fakes.entra import FakeEntra
+from tests.writeback.harness import T0, Crms, NoDelivery, store_due
+from tests.writeback.harness import interaction as writeback_interaction
+from tests.writeback.harness import worker as make_worker
 
 Client = TestClient[Any, Any]
 OBO_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -367,3 +374,146 @@ async def test_the_bots_token_exchange_signs_the_agent_in_and_a_bad_token_is_412
         response = await client.post("/api/interactions", json=payload, headers=API)
         assert response.status == 202, await response.text()
     assert dataverse.requests and set(callers(entra, dataverse)) == {f"user:{token}"}
+
+
+TENANT = FakeEntra.tenant
+
+
+@dataclass
+class Rig:
+    """A delegated Dynamics connection as the write-back worker sees it, with the clocks
+    of the outbox (``clock``) and of the agents' Teams tokens (``wall``) in hand."""
+
+    ctx: Context
+    crm: CrmClient
+    tokens: AgentTokens
+    issue: Callable[[str], str]
+    clock: list[datetime]
+    wall: list[float]
+    contact: RecordRef
+
+    async def sign_in(self, agent: str) -> None:
+        """The agent opens their card: their Teams token is kept and exchanged once."""
+        validator = sso_validator(self.tokens.settings)
+        await self.tokens.remember(await validator.validate(self.issue(agent)))
+        await as_agent(agent, lambda: self.crm.get(self.contact))
+
+    async def end_call(self, interaction_id: str, agent: str) -> None:
+        linked = CrmRecord(ref=self.contact, title="Jane Doe")
+        due = writeback_interaction(interaction_id, linked=(linked,)).model_copy(
+            update={"tenant_id": TENANT, "agent": Agent(aad_object_id=agent)}
+        )
+        await store_due(self.ctx, due)
+
+    async def deliver_once(self, interaction_id: str) -> OutboxItem:
+        self.clock[0] += timedelta(seconds=1)  # past any retry's backoff
+        await make_worker(self.ctx).run_once()
+        [item] = await outbox.items_for(self.ctx.store, TENANT, interaction_id)
+        return item
+
+
+async def as_agent(agent: str, call: Callable[[], Awaitable[Any]]) -> Any:
+    async def acting() -> Any:
+        acting_agent.act_as(TENANT, agent)
+        return await call()
+
+    return await asyncio.create_task(acting())  # its own context, as a request has
+
+
+@pytest.fixture
+async def rig(
+    tmp_path: Path,
+    issuer: LocalIssuer,
+    entra: FakeEntra,
+    dataverse: FakeDataverse,
+    session: aiohttp.ClientSession,
+    tls: Tls,
+) -> AsyncIterator[Rig]:
+    entra.token_lifetime = 120  # MSAL renews a token within 5 minutes of expiry: always
+    store = LocalStore(tmp_path / "s.sqlite3")
+    wall = [time.time()]
+    tokens = AgentTokens(
+        settings_for(tmp_path, issuer, entra),
+        store,
+        SecretBox.from_setting(SecretBox.new_key()),
+        verify=tls.ca_file,
+        wall_clock=lambda: wall[0],
+    )
+    crm = build_client(
+        CrmConfig.model_validate(delegated(entra, dataverse)), session=session, agent_tokens=tokens
+    )
+    [jane] = dataverse.rows["contacts"]
+    clock = [T0]
+    ctx = Context(store=store, crms=Crms(crm), delivery=NoDelivery(), clock=lambda: clock[0])
+    try:
+        yield Rig(
+            ctx,
+            crm,
+            tokens,
+            lambda agent: agent_token(issuer, entra, agent),
+            clock,
+            wall,
+            RecordRef(crm="d365", type="contact", id=jane),
+        )
+    finally:
+        await store.close()
+
+
+def writer_of(entra: FakeEntra, dataverse: FakeDataverse) -> list[str | None]:
+    """Whose token each Dataverse write (POST) carried."""
+    users = {issued.token: issued.user for issued in entra.issued}
+    return [
+        users.get(headers.get("Authorization", "").removeprefix("Bearer "))
+        for method, _, headers in dataverse.requests
+        if method == "POST"
+    ]
+
+
+async def test_the_write_back_runs_as_the_agent_after_their_teams_token_expired(
+    rig: Rig, entra: FakeEntra, dataverse: FakeDataverse
+) -> None:
+    await rig.sign_in(AGENT_A)
+    rig.wall[0] += 2 * 3600  # a long call: the agent's Teams token has expired meanwhile
+    assert await rig.tokens.signed_in(TENANT, AGENT_A) is None
+
+    await rig.end_call("call-1", AGENT_A)
+    item = await rig.deliver_once("call-1")
+    assert item.status is OutboxStatus.done, item.last_error
+    [(task_id, task)] = dataverse.rows["tasks"].items()
+    assert task["_regardingobjectid_value"] == rig.contact.id
+    assert dataverse.owners[("tasks", task_id)] == AGENT_A  # written as the agent
+    assert writer_of(entra, dataverse) == [AGENT_A]
+    assert entra.token_requests("refresh_token"), "renewed from MSAL's cache, off the loop"
+    assert len(entra.token_requests(OBO_GRANT)) == 1 and not entra.token_requests(
+        "client_credentials"
+    )
+
+    entra.revoke_refresh_tokens()  # the agent's sign-in was revoked in Entra,
+    entra.expire_all()  # and the tokens issued before have run out
+    await rig.end_call("call-2", AGENT_A)
+    item = await rig.deliver_once("call-2")
+    assert item.status is OutboxStatus.pending and item.attempts == 1
+    assert "Waiting for the agent" in (item.last_error or "")
+    assert len(dataverse.rows["tasks"]) == 1
+
+
+async def test_a_write_back_waits_pending_and_visible_for_the_agents_sign_in(
+    rig: Rig, dataverse: FakeDataverse, entra: FakeEntra
+) -> None:
+    await rig.end_call("call-3", AGENT_B)  # Agent B never signed in to crmcard
+    for attempt in (1, 2):
+        item = await rig.deliver_once("call-3")
+        assert item.status is OutboxStatus.pending and item.attempts == attempt
+        assert item.last_error == (
+            f"waiting for the agent {AGENT_B} to sign in: sign in to Dynamics in the crmcard tab"
+        )
+        assert item.retrying and item.parked_reason is None
+    [line] = outbox.summarize([item])  # the agent's card says so too
+    assert outbox.is_failure(line) and "sign in to Dynamics" in line, line
+    assert dataverse.rows["tasks"] == {} and entra.issued == []
+
+    await rig.sign_in(AGENT_B)  # Jane is shared with Agent B
+    item = await rig.deliver_once("call-3")
+    assert item.status is OutboxStatus.done and item.attempts == 3
+    [(task_id, _)] = dataverse.rows["tasks"].items()
+    assert dataverse.owners[("tasks", task_id)] == AGENT_B

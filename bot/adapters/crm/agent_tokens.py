@@ -10,7 +10,10 @@ assertion when the call is made, not when the agent signed in: :meth:`AgentToken
 keeps each agent's latest validated SSO token (from the tab, or the bot's Teams token
 exchange) sealed in the same store until it expires, and
 :meth:`AgentTokens.acting_agent_token` is the CRM client's token provider that exchanges
-it for the agent who is acting (:mod:`bot.services.acting_agent`), or refuses with
+it for the agent who is acting (:mod:`bot.services.acting_agent`). Once that SSO token
+has expired (a write-back after a long call, an agent who closed Teams), the agent's
+token comes from MSAL's cache alone, renewed with the refresh token the exchange left
+there, off the event loop; with neither it refuses with
 :class:`~bot.services.crm.AgentNotSignedIn`.
 """
 
@@ -22,7 +25,7 @@ from collections.abc import Callable
 
 from bot.adapters.crm.credentials import AccessToken
 from bot.adapters.crm.on_behalf_of import MsalOnBehalfOf
-from bot.adapters.crm.tokens import MsalSettings
+from bot.adapters.crm.tokens import MsalSettings, RenewingTokenProvider
 from bot.adapters.storage.token_caches import StoreTokenCaches
 from bot.adapters.teams.sso import SsoIdentity
 from bot.i18n import t
@@ -145,8 +148,10 @@ class ActingAgentToken:
     """A :class:`~bot.adapters.crm.tokens.TokenProvider` for the agent who is acting.
 
     Each call exchanges (or takes from MSAL's cache) the acting agent's SSO token
-    On-Behalf-Of; with no agent, another tenant's agent, or an agent who has not signed
-    in, it raises :class:`AgentNotSignedIn` -- never falls back to crmcard's own access.
+    On-Behalf-Of, or renews their cached token once it has expired; with no agent, another
+    tenant's agent, or an agent who has not signed in (or whose sign-in can no longer be
+    renewed), it raises :class:`AgentNotSignedIn` -- never falls back to crmcard's own
+    access.
     """
 
     def __init__(
@@ -157,25 +162,27 @@ class ActingAgentToken:
         self.tenant_id = tenant_id
         self.scopes = scopes
 
-    async def _agent(self) -> SsoIdentity:
+    async def _provider(self) -> RenewingTokenProvider:
         acting = acting_agent.current()
         if acting is None or acting.tenant_id != self.tenant_id:
             raise AgentNotSignedIn(
                 f"{self.crm_name} is connected with each agent's own access and no agent "
                 "is acting here"
             )
+        client = self.tokens._client(self.tenant_id, self.scopes)
         agent = await self.tokens.signed_in(acting.tenant_id, acting.object_id)
-        if agent is None:
-            raise AgentNotSignedIn(t("sign in to {crm} in the crmcard tab", crm=self.crm_name))
-        return agent
+        if agent is not None:
+            return client.for_user(agent.token)
+        return client.for_account(acting.object_id)
 
     async def token(self) -> AccessToken:
-        return await self.tokens.on_behalf_of(await self._agent(), self.scopes)
+        provider = await self._provider()
+        try:
+            return await provider.token()
+        except AgentNotSignedIn:
+            raise AgentNotSignedIn(
+                t("sign in to {crm} in the crmcard tab", crm=self.crm_name)
+            ) from None
 
     async def invalidate(self, value: str) -> None:
-        agent = await self._agent()
-        await (
-            self.tokens._client(agent.tenant_id, self.scopes)
-            .for_user(agent.token)
-            .invalidate(value)
-        )
+        await (await self._provider()).invalidate(value)

@@ -203,6 +203,17 @@ class MsalApp:
                 )
             return self._app
 
+    async def reload(self) -> None:
+        """Take in what other instances saved to the shared cache since it was loaded."""
+        if self.hooks is None or self._cache is None:
+            return
+        blob = await self.hooks.load(self.cache_key)
+        if blob:
+            try:
+                self._cache.deserialize(blob)
+            except ValueError:
+                log.warning("ignoring an unreadable MSAL token cache")
+
     async def evict(self, value: str) -> None:
         """Drop an access token the resource refused, so MSAL cannot hand it out again."""
         cache = self._cache

@@ -9,19 +9,27 @@ Follows the public contracts of:
 * OAuth 2.0 On-Behalf-Of flow
   https://learn.microsoft.com/entra/identity-platform/v2-oauth2-on-behalf-of-flow
   (``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer``,
-  ``requested_token_use=on_behalf_of``)
+  ``requested_token_use=on_behalf_of``; with ``offline_access`` and ``openid`` among the
+  scopes, as MSAL asks, the answer also holds a ``refresh_token``, an ``id_token`` and the
+  ``client_info`` ``{uid, utid}`` when ``client_info=1`` is sent)
+* Refresh the access token (``grant_type=refresh_token``): a new access token of the same
+  user and a rotated refresh token; an unknown or revoked one is ``invalid_grant``
+  https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token
 
 MSAL only accepts https authorities, so tests serve this app over TLS with a throw-away
 self-signed certificate (see ``conftest.tls``).
 
 Fault knobs: ``latency`` (seconds per token request), ``token_lifetime`` (``expires_in``
 of issued tokens), ``fail_next`` (answer the next N token requests with 503),
-``expire_all()`` (every issued token stops being accepted by the fake resource servers).
+``expire_all()`` (every issued token stops being accepted by the fake resource servers),
+``revoke_refresh_tokens()`` (a user's sign-in was revoked: refreshes are refused).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -52,6 +60,8 @@ class FakeEntra:
     issued: list[Issued] = field(default_factory=list)
     discovery_requests: int = 0
     base_url: str = ""
+    refresh_tokens: dict[str, Issued] = field(default_factory=dict)
+    """A live refresh token -> the token it was issued beside (whose user it renews)."""
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -69,6 +79,9 @@ class FakeEntra:
     def expire_all(self) -> None:
         for issued in self.issued:
             issued.expires_at = 0.0
+
+    def revoke_refresh_tokens(self) -> None:
+        self.refresh_tokens.clear()
 
     def is_valid(self, token: str, scope_prefix: str = "") -> bool:
         return self.issued_token(token, scope_prefix) is not None
@@ -148,20 +161,50 @@ class FakeEntra:
                 return self._error(400, "invalid_grant", "AADSTS50013: Assertion is invalid.")
             subject = f"user:{assertion}"
             user = _object_id(assertion)
+        elif grant == "refresh_token":
+            renewed = self.refresh_tokens.pop(str(form.get("refresh_token", "")), None)
+            if renewed is None:
+                return self._error(
+                    400, "invalid_grant", "AADSTS700082: The refresh token has expired."
+                )
+            subject, user = renewed.subject, renewed.user
         else:
             return self._error(400, "unsupported_grant_type", "AADSTS70003")
         token = f"entra-{uuid.uuid4().hex}"
-        self.issued.append(
-            Issued(token, grant, scope, subject, time.monotonic() + self.token_lifetime, user)
-        )
-        return web.json_response(
-            {
-                "token_type": "Bearer",
-                "expires_in": self.token_lifetime,
-                "ext_expires_in": self.token_lifetime,
-                "access_token": token,
-            }
-        )
+        issued = Issued(token, grant, scope, subject, time.monotonic() + self.token_lifetime, user)
+        self.issued.append(issued)
+        answer: dict[str, object] = {
+            "token_type": "Bearer",
+            "expires_in": self.token_lifetime,
+            "ext_expires_in": self.token_lifetime,
+            "access_token": token,
+        }
+        scopes = scope.split()
+        if user is not None and "offline_access" in scopes:
+            refresh = f"entra-rt-{uuid.uuid4().hex}"
+            self.refresh_tokens[refresh] = issued
+            answer["refresh_token"] = refresh
+        if user is not None and "openid" in scopes:
+            answer["id_token"] = self._id_token(client_id, user)
+        if user is not None and form.get("client_info") == "1":
+            info = json.dumps({"uid": user, "utid": self.tenant}).encode()
+            answer["client_info"] = base64.urlsafe_b64encode(info).decode().rstrip("=")
+        return web.json_response(answer)
+
+    def _id_token(self, client_id: str, user: str) -> str:
+        """An ID token of ``user`` (MSAL reads its claims; it does not check a signature)."""
+        now = int(time.time())
+        claims = {
+            "iss": f"{self.authority}/v2.0",
+            "aud": client_id,
+            "sub": f"sub-{user}",
+            "oid": user,
+            "tid": self.tenant,
+            "preferred_username": f"{user}@{self.tenant}",
+            "iat": now,
+            "exp": now + self.token_lifetime,
+        }
+        return jwt.encode(claims, "the local Entra authority's ID token key", algorithm="HS256")
 
 
 def _object_id(assertion: str) -> str | None:
