@@ -16,6 +16,7 @@ from aiohttp import web
 from bot.adapters.teams.bot import CrmCardBot
 from bot.adapters.teams.routes import ADAPTER, BOT, post_activity
 from bot.adapters.teams.sdk import close_adapter
+from bot.adapters.teams.sign_in import SignIn
 from bot.composition import assemble
 from bot.services import merge
 from bot.services.late_crm_answers import drain
@@ -79,7 +80,8 @@ def create_app(
     app[CONTEXT] = ctx
     app[ADAPTER] = parts.adapter
     app[SSO_VALIDATOR] = sso_validator(settings)
-    app[BOT] = CrmCardBot(ctx, settings, sso=app[SSO_VALIDATOR], agent_tokens=parts.agent_tokens)
+    signing_in = SignIn(settings, ctx.store, app[SSO_VALIDATOR], parts.agent_tokens)
+    app[BOT] = CrmCardBot(ctx, settings, signing_in=signing_in)
     app.router.add_post("/api/messages", post_activity)
     app.router.add_post("/api/interactions", post_interaction_event)
     app.router.add_get("/healthz", health)

@@ -28,6 +28,7 @@ from aiohttp import web
 from bot.adapters.crm.agent_tokens import AgentTokens
 from bot.adapters.inbound import header, json_object
 from bot.adapters.teams.openid import OpenIdMetadataUnavailable
+from bot.adapters.teams.sign_in import SIGN_IN_PATH
 from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity, SsoValidator, sso_audiences
 from bot.domain.interactions import Interaction
 from bot.errors import FieldError, InvalidInput, NotFound, Unauthorized, Unavailable
@@ -189,6 +190,9 @@ _TEXTS = {
         "Select Save to add it."
     ),
     "configOpenInTeams": t("Open this page from Microsoft Teams to add the tab."),
+    "signInTitle": t("Sign in to crmcard"),
+    "signingIn": t("Signing you in with Teams…"),
+    "signedIn": t("You are signed in. You can close this window."),
 }
 """The tab page's own words; ``{agent}`` and ``{tenant}`` are filled in by the page."""
 
@@ -338,6 +342,13 @@ async def post_action(request: web.Request) -> web.Response:
     )
 
 
+async def post_sign_in(request: web.Request) -> web.Response:
+    """The sign-in page's token: kept for the agent's delegated CRM calls (as every tab
+    request's is), so the bot's ``signin/verifyState`` finds it."""
+    identity = await tab_identity(request)
+    return web.json_response({**_identity_fields(identity), "signedIn": True})
+
+
 def _page(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
         response = web.FileResponse(STATIC_DIR / name)
@@ -387,6 +398,8 @@ def setup_tab(app: web.Application, live: LiveCards) -> None:
         app[SSO_VALIDATOR] = sso_validator(app[SETTINGS])
     app.router.add_get("/tab", _localized_page("tab.html"))
     app.router.add_get("/tab/config", _localized_page("config.html"))
+    app.router.add_get(SIGN_IN_PATH, _localized_page("sign-in.html"))
+    app.router.add_post("/api/tab/sign-in", post_sign_in)
     app.router.add_get("/privacy", _page("privacy.html"))
     app.router.add_get("/terms", _page("terms.html"))
     app.router.add_get("/tab/static/{filename}", _files(STATIC_DIR))

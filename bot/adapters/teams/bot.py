@@ -11,9 +11,7 @@ from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnCon
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
-from bot.adapters.crm.agent_tokens import AgentTokens
 from bot.adapters.teams import conversations, invoke, message_extension, sign_in
-from bot.adapters.teams.sso import SsoValidator
 from bot.adaptive_cards.customer_card import render_welcome
 from bot.domain.errors import DomainError
 from bot.domain.interactions import LifecycleEvent
@@ -67,13 +65,11 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
         ctx: Context,
         settings: Settings,
         *,
-        sso: SsoValidator | None = None,
-        agent_tokens: AgentTokens | None = None,
+        signing_in: sign_in.SignIn | None = None,
     ) -> None:
         self._ctx = ctx
         self._settings = settings
-        self._sso = sso
-        self._agent_tokens = agent_tokens
+        self._sign_in = signing_in
 
     def _tenant(self, turn: TurnContext) -> str:
         return conversations.tenant_of(turn.activity, self._settings.default_tenant_id)
@@ -152,6 +148,7 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         await self._send_welcome(turn_context)
+        await self._offer_sign_in(turn_context)
 
     async def _send_welcome(self, turn_context: TurnContext) -> None:
         card = render_welcome(
@@ -164,7 +161,21 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
     async def _send_card(self, turn_context: TurnContext, card: dict[str, Any]) -> None:
         await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
 
+    async def _offer_sign_in(self, turn_context: TurnContext) -> None:
+        """In the agent's personal chat: an OAuthCard when a delegated CRM needs their
+        token and crmcard holds none (Teams hands it over silently; see sign_in)."""
+        activity = turn_context.activity
+        if self._sign_in is None or not conversations.is_personal(activity):
+            return
+        crms = await self._sign_in.needed(
+            self._tenant(turn_context), conversations.agent_of(activity)
+        )
+        if crms:
+            card = self._sign_in.oauth_card(crms, self._locale(turn_context))
+            await turn_context.send_activity(MessageFactory.attachment(card))
+
     async def on_message_activity(self, turn_context: TurnContext) -> None:
+        await self._offer_sign_in(turn_context)
         text = TurnContext.remove_recipient_mention(turn_context.activity) or ""
         text = " ".join(text.split())
         command = _COMMANDS.get(text.lower()) if text else "help"
@@ -285,15 +296,20 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         name = turn_context.activity.name
+        tenant = self._tenant(turn_context)
         if name in message_extension.INVOKES:
-            tenant = self._tenant(turn_context)
+            asked = self._sign_in and await self._sign_in.compose_extension(
+                turn_context.activity, tenant, self._locale(turn_context)
+            )
+            if asked:
+                return asked
             return await message_extension.INVOKES[name](
                 self._ctx, tenant, turn_context.activity.value, self._locale(turn_context)
             )
-        if name == sign_in.TOKEN_EXCHANGE and self._sso and self._agent_tokens:
-            response = await sign_in.exchange(
-                turn_context.activity, self._tenant(turn_context), self._sso, self._agent_tokens
-            )
+        if name == sign_in.TOKEN_EXCHANGE and self._sign_in:
+            response = await self._sign_in.exchange(turn_context.activity, tenant)
+        elif name == sign_in.VERIFY_STATE and self._sign_in:
+            response = await self._sign_in.verify_state(turn_context.activity, tenant)
         elif name != "adaptiveCard/action":
             return await super().on_invoke_activity(turn_context)
         else:
