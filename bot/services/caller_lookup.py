@@ -27,11 +27,12 @@ from bot.domain.interactions import Interaction
 from bot.domain.links import pin_record
 from bot.domain.records import CrmRecord, RecordRef
 from bot.domain.routing import RoutingConfig, RoutingDecision, route
+from bot.errors import InvalidInput
 from bot.observability import telemetry
-from bot.services import audit, keys, tenant_settings
+from bot.services import acting_agent, audit, keys, tenant_settings
 from bot.services.audit import Actor
 from bot.services.context import Context
-from bot.services.crm import CrmClient, RecordNotFound, SearchCriteria
+from bot.services.crm import AgentNotSignedIn, CrmClient, RecordNotFound, SearchCriteria
 from bot.services.crm_fan_out import fan_out
 from bot.services.store import create_model, read_model
 
@@ -66,17 +67,31 @@ class _Camel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
+class LookupAgent(_Camel):
+    aad_object_id: str = Field(min_length=1, max_length=100)
+
+
 class LookupRequest(_Camel):
-    """Exactly one identifier, as the caller gave it."""
+    """Exactly one identifier, as the caller gave it; and, for CRMs connected with each
+    agent's own access, who the call is for: the agent, or the platform's interaction."""
 
     phone: str | None = Field(None, max_length=64)
     email: str | None = Field(None, max_length=320)
     account_number: str | None = Field(None, max_length=100)
     case_number: str | None = Field(None, max_length=100)
+    agent: LookupAgent | None = Field(
+        None, description="the agent the call goes to: delegated CRMs are asked as them"
+    )
+    interaction_id: str | None = Field(
+        None,
+        max_length=200,
+        description="the platform's interaction the call is: delegated CRMs are asked as "
+        "the agent it is assigned to",
+    )
 
     @model_validator(mode="after")
     def _one(self) -> LookupRequest:
-        given = [name for name, value in self.model_dump(by_alias=True).items() if value]
+        given = [kind.value for kind in CallerKey if getattr(self, _attr(kind))]
         if len(given) != 1:
             raise ValueError(
                 "give exactly one of phone, email, accountNumber, caseNumber"
@@ -194,9 +209,32 @@ def _primary(records: list[CrmRecord]) -> CrmRecord | None:
     return records[0] if records else None
 
 
+class AgentNeeded(InvalidInput):
+    """Every CRM that could answer is connected with each agent's own access, and the
+    lookup names no agent to act as."""
+
+
+async def _agent_of(ctx: Context, tenant_id: str, request: LookupRequest) -> str | None:
+    if request.agent is not None:
+        return request.agent.aad_object_id
+    if request.interaction_id:
+        key = keys.interaction(tenant_id, request.interaction_id)
+        interaction = await read_model(ctx.store, key, Interaction)
+        if interaction is not None and interaction.agent.aad_object_id:
+            return interaction.agent.aad_object_id
+    return None
+
+
 async def lookup(ctx: Context, tenant_id: str, request: LookupRequest) -> LookupAnswer:
-    """Find the caller in every connected CRM at once (raises InvalidIdentifier)."""
+    """Find the caller in every connected CRM at once (raises InvalidIdentifier, and
+    AgentNeeded when only CRMs with delegated access could answer and no agent is named).
+
+    CRMs connected with delegated access are asked as the request's agent, or the agent of
+    its interaction; without one they are skipped, saying why."""
     kind, value = request.kind, request.value
+    agent = await _agent_of(ctx, tenant_id, request)
+    if agent is not None:
+        acting_agent.act_as(tenant_id, agent)
     clients = await ctx.crms.clients(tenant_id)
     skipped: dict[str, str] = {}
     if kind is CallerKey.phone:
@@ -215,12 +253,34 @@ async def lookup(ctx: Context, tenant_id: str, request: LookupRequest) -> Lookup
                     f"{client.display_name} cannot look up {_NUMBER_TYPES[kind]} numbers"
                 )
 
+    need_agent: dict[str, str] = {}
+
     async def call(client: CrmClient) -> list[CrmRecord]:
-        if criteria is not None:
-            return await client.search(criteria)
-        return await by_number(client, _NUMBER_TYPES[kind], value)
+        try:
+            if criteria is not None:
+                return await client.search(criteria)
+            return await by_number(client, _NUMBER_TYPES[kind], value)
+        except AgentNotSignedIn:
+            if agent is not None:
+                raise
+            need_agent[client.settings_id] = (
+                f"{client.display_name} is connected with each agent's own access: name "
+                "the agent (agent.aadObjectId) or the interaction (interactionId) the call "
+                "is for"
+            )
+            return []
 
     found = await fan_out(asked, call, ctx.crm_deadline)
+    if need_agent and len(need_agent) == len(asked):
+        raise AgentNeeded(
+            "delegated CRM access needs an agent: name the agent (agent.aadObjectId) or the "
+            "interaction (interactionId) this lookup is for",
+            [
+                {"loc": ["agent"], "msg": reason, "type": "delegated_access"}
+                for reason in need_agent.values()
+            ],
+        )
+    skipped.update(need_agent)
     records = list({record.ref.key: record for record in found.records}.values())
     config = await get_routing(ctx, tenant_id)
     decision = route(config, records)

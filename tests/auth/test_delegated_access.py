@@ -517,3 +517,67 @@ async def test_a_write_back_waits_pending_and_visible_for_the_agents_sign_in(
     assert item.status is OutboxStatus.done and item.attempts == 3
     [(task_id, _)] = dataverse.rows["tasks"].items()
     assert dataverse.owners[("tasks", task_id)] == AGENT_B
+
+
+async def test_a_platform_lookup_acts_as_the_named_agent_or_says_one_is_needed(
+    aiohttp_client: Callable[..., Any],
+    tmp_path: Path,
+    issuer: LocalIssuer,
+    entra: FakeEntra,
+    dataverse: FakeDataverse,
+    trust_local_entra: None,
+) -> None:
+    client: Client = await aiohttp_client(create_app(settings_for(tmp_path, issuer, entra)))
+    created = await client.post("/api/admin/crms", json=delegated(entra, dataverse), headers=ADMIN)
+    assert created.status == 201, await created.text()
+
+    async def look_up(status: int, **who: Any) -> dict[str, Any]:
+        response = await client.post(
+            "/api/lookup", json={"phone": "+14155550123", **who}, headers=API
+        )
+        assert response.status == status, await response.text()
+        answer: dict[str, Any] = await response.json()
+        return answer
+
+    refused = await look_up(422)  # the platform's key speaks for no agent
+    assert "delegated CRM access needs an agent" in refused["detail"]
+    assert [e["loc"] for e in refused["errors"]] == [["agent"]]
+    assert dataverse.requests == [] and entra.issued == []
+
+    token = agent_token(issuer, entra)
+    opened = await client.get("/api/tab/card", headers={"Authorization": f"Bearer {token}"})
+    assert opened.status in (200, 404), await opened.text()  # Agent A signed in via the tab
+    answer = await look_up(200, agent={"aadObjectId": AGENT_A})
+    assert answer["identified"] is True and answer["name"] == "Jane Doe"
+    assert set(callers(entra, dataverse)) == {f"user:{token}"}
+
+    for interaction_id, agent in (("call-a", AGENT_A), ("call-b", AGENT_B)):
+        event = interaction_event(
+            interaction_id, "assigned", agent=agent, customer={"email": "x@y.example"}
+        )
+        response = await client.post("/api/interactions", json=event, headers=API)
+        assert response.status == 202, await response.text()
+    assert (await look_up(200, interactionId="call-a"))["name"] == "Jane Doe"
+    as_b = await look_up(200, interactionId="call-b")  # Agent B never signed in
+    assert as_b["identified"] is False
+    assert as_b["problems"] == {"d365": "sign in to Dynamics in the crmcard tab"}
+    assert (await look_up(422, interactionId="no-such-call"))["status"] == 422
+
+
+async def test_without_an_agent_the_lookup_skips_delegated_crms_and_asks_the_others(
+    aiohttp_client: Callable[..., Any],
+    tmp_path: Path,
+    issuer: LocalIssuer,
+    entra: FakeEntra,
+    dataverse: FakeDataverse,
+) -> None:
+    settings = settings_for(tmp_path, issuer, entra).model_copy(update={"demo_crm": True})
+    client: Client = await aiohttp_client(create_app(settings))
+    created = await client.post("/api/admin/crms", json=delegated(entra, dataverse), headers=ADMIN)
+    assert created.status == 201, await created.text()
+    response = await client.post("/api/lookup", json={"phone": "+1 555 0100"}, headers=API)
+    assert response.status == 200, await response.text()
+    answer = await response.json()
+    assert answer["identified"] is True and answer["name"] == "Edward Ferrars"  # the demo CRM
+    assert "connected with each agent's own access" in answer["skipped"]["d365"]
+    assert dataverse.requests == []
