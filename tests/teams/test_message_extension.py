@@ -232,6 +232,31 @@ async def test_link_to_my_interaction_pins_the_shared_record(
     assert forged["statusCode"] in (400, 422)
 
 
+async def test_a_record_card_posted_in_the_bots_chat_gets_no_reply(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    """The agent inserts a record card from the compose box into their chat with crmcard:
+    a message with the card attached and only Teams' placeholder as text."""
+    fake, url = connector
+    await install(bot_client, url)
+    found = await answer(bot_client, extension_query(url, "Edward"))
+    card = found["composeExtension"]["attachments"][0]
+    shared = activity(
+        url,
+        "message",
+        text='<span class="inline-compose-card" itemid="0" '
+        'itemtype="http://schema.skype.com/InputExtension">&nbsp;</span>',
+        attachments=[{"contentType": card["contentType"], "content": card["content"]}],
+    )
+    before = len(fake.sent)
+    response = await bot_client.post("/api/messages", json=shared)
+    assert response.status in (200, 201), await response.text()
+    assert len(fake.sent) == before, "no 'I didn't understand' for a shared card"
+    words = activity(url, "message", text="help", attachments=shared["attachments"])
+    response = await bot_client.post("/api/messages", json=words)
+    assert response.status in (200, 201) and len(fake.sent) == before + 1  # words still count
+
+
 def test_the_package_listens_for_the_tenants_crm_links() -> None:
     from bot.adapters.teams.app_package import AppPackageError, render_manifest, validate_manifest
 

@@ -59,6 +59,20 @@ _DEMO_CHANNELS = {
 }
 
 
+_MARKUP = re.compile(r"<[^>]*>|&nbsp;")
+
+
+def _shares_a_card(activity: Activity) -> bool:
+    """A message that is a card and no words: Teams writes the card inserted from the
+    compose box as an attachment, its text only a placeholder element."""
+    cards = [
+        a
+        for a in activity.attachments or []
+        if a.content_type == CardFactory.content_types.adaptive_card
+    ]
+    return bool(cards) and not _MARKUP.sub("", activity.text or "").strip()
+
+
 class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
     def __init__(
         self,
@@ -175,6 +189,8 @@ class CrmCardBot(TeamsActivityHandler):  # type: ignore[misc]
             await turn_context.send_activity(MessageFactory.attachment(card))
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
+        if _shares_a_card(turn_context.activity):
+            return  # a record card from the message extension, posted here: not a command
         await self._offer_sign_in(turn_context)
         text = TurnContext.remove_recipient_mention(turn_context.activity) or ""
         text = " ".join(text.split())
