@@ -184,7 +184,8 @@ def _wait_for(stack: Stack, process: Process, ready: Any, what: str) -> Any:
     )
 
 
-def start_stack(workdir: Path) -> Stack:
+def start_stack(workdir: Path, **bot_env: str) -> Stack:
+    """The bot (its environment plus ``bot_env``) and a Playground pointed at it."""
     if not PLAYGROUND_BIN.exists():
         raise RuntimeError(f"{PLAYGROUND_BIN} is missing: run scripts/setup.sh (npm install)")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -206,6 +207,7 @@ def start_stack(workdir: Path) -> Stack:
             # write-back test waits for the card's confirmation, not for the poll.
             CRMCARD_WRITEBACK_POLL_SECONDS=WRITEBACK_POLL_SECONDS,
             PYTHONUNBUFFERED="1",
+            **bot_env,
         ),
     )
     stack = Stack(workdir=workdir, bot_url=bot_url, bot=bot)
