@@ -368,6 +368,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         TAB,
         query=(Param("access_token", "the SSO token (EventSource cannot send headers)"),),
     ),
+    ("POST", "/api/tab/sign-in"): Operation(
+        "The sign-in page hands over the agent's Teams SSO token (kept for delegated CRMs)",
+        "tab",
+        {200: Json(ANY_OBJECT)},
+        TAB,
+    ),
     ("POST", "/api/tab/actions"): Operation(
         "A card action from the tab (the same verbs as the bot's Universal Actions)",
         "tab",
@@ -641,6 +647,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/tab"): Operation("The tab's card page", "pages", {200: HTML}),
     ("GET", "/tab/config"): Operation("The tab's configuration page", "pages", {200: HTML}),
     ("GET", "/tab/tickets"): Operation("The tab's ticket search page", "pages", {200: HTML}),
+    ("GET", "/tab/sign-in"): Operation(
+        "The page the bot's sign-in button opens: hands the Teams SSO token to crmcard",
+        "pages",
+        {200: HTML},
+        query=(Param("locale", "the agent's language (de, fr, en ...)"),),
+    ),
     ("GET", "/privacy"): Operation("Privacy statement", "pages", {200: HTML}),
     ("GET", "/terms"): Operation("Terms of use", "pages", {200: HTML}),
     ("GET", "/tab/static/{filename}"): Operation(
