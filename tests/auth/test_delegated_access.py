@@ -115,6 +115,16 @@ def delegated(entra: FakeEntra, dataverse: FakeDataverse, **fields: Any) -> dict
     }
 
 
+async def with_delegated_crm(
+    aiohttp_client: Callable[..., Any], settings: Settings, entra: FakeEntra, org: FakeDataverse
+) -> Client:
+    """The app, its tenant's admin having connected ``org`` with delegated access."""
+    client: Client = await aiohttp_client(create_app(settings))
+    created = await client.post("/api/admin/crms", json=delegated(entra, org), headers=ADMIN)
+    assert created.status == 201, await created.text()
+    return client
+
+
 def callers(entra: FakeEntra, dataverse: FakeDataverse) -> list[str]:
     """Whom each Dataverse request's bearer token was issued to (``user:<assertion>``)."""
     subjects = {issued.token: issued.subject for issued in entra.issued}
@@ -139,9 +149,9 @@ async def test_the_card_of_a_tab_signed_in_agent_is_looked_up_with_their_obo_tok
     dataverse: FakeDataverse,
     trust_local_entra: None,
 ) -> None:
-    client: Client = await aiohttp_client(create_app(settings_for(tmp_path, issuer, entra)))
-    created = await client.post("/api/admin/crms", json=delegated(entra, dataverse), headers=ADMIN)
-    assert created.status == 201, await created.text()
+    client = await with_delegated_crm(
+        aiohttp_client, settings_for(tmp_path, issuer, entra), entra, dataverse
+    )
     token = agent_token(issuer, entra)
     auth = {"Authorization": f"Bearer {token}"}
     opened = await client.get("/api/tab/card", headers=auth)  # the agent opens the tab
@@ -343,9 +353,9 @@ async def test_the_bots_token_exchange_signs_the_agent_in_and_a_bad_token_is_412
     trust_local_entra: None,
 ) -> None:
     _, url = connector
-    client: Client = await aiohttp_client(create_app(settings_for(tmp_path, issuer, entra)))
-    created = await client.post("/api/admin/crms", json=delegated(entra, dataverse), headers=ADMIN)
-    assert created.status == 201, await created.text()
+    client = await with_delegated_crm(
+        aiohttp_client, settings_for(tmp_path, issuer, entra), entra, dataverse
+    )
     channel = {"Authorization": f"Bearer {issuer.mint(audience=BOT_APP_ID, service_url=url)}"}
 
     for bad, why in (
@@ -527,9 +537,9 @@ async def test_a_platform_lookup_acts_as_the_named_agent_or_says_one_is_needed(
     dataverse: FakeDataverse,
     trust_local_entra: None,
 ) -> None:
-    client: Client = await aiohttp_client(create_app(settings_for(tmp_path, issuer, entra)))
-    created = await client.post("/api/admin/crms", json=delegated(entra, dataverse), headers=ADMIN)
-    assert created.status == 201, await created.text()
+    client = await with_delegated_crm(
+        aiohttp_client, settings_for(tmp_path, issuer, entra), entra, dataverse
+    )
 
     async def look_up(status: int, **who: Any) -> dict[str, Any]:
         response = await client.post(
@@ -572,9 +582,7 @@ async def test_without_an_agent_the_lookup_skips_delegated_crms_and_asks_the_oth
     dataverse: FakeDataverse,
 ) -> None:
     settings = settings_for(tmp_path, issuer, entra).model_copy(update={"demo_crm": True})
-    client: Client = await aiohttp_client(create_app(settings))
-    created = await client.post("/api/admin/crms", json=delegated(entra, dataverse), headers=ADMIN)
-    assert created.status == 201, await created.text()
+    client = await with_delegated_crm(aiohttp_client, settings, entra, dataverse)
     response = await client.post("/api/lookup", json={"phone": "+1 555 0100"}, headers=API)
     assert response.status == 200, await response.text()
     answer = await response.json()

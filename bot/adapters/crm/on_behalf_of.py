@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bot.adapters.crm.credentials import AccessToken
@@ -57,11 +57,13 @@ class MsalOnBehalfOf:
 
     def for_user(self, user_assertion: str) -> RenewingTokenProvider:
         key = hashlib.sha256(user_assertion.encode()).hexdigest()
-        return self._provider(key, lambda: _OboUser(self, user_assertion))
+        return self._provider(key, lambda: _UserToken(self, lambda: self._exchange(user_assertion)))
 
     def for_account(self, object_id: str) -> RenewingTokenProvider:
         """Raises :class:`AgentNotSignedIn` when MSAL's cache cannot renew the user's token."""
-        return self._provider(f"account:{object_id}", lambda: _CachedUser(self, object_id))
+        return self._provider(
+            f"account:{object_id}", lambda: _UserToken(self, lambda: self._silent(object_id))
+        )
 
     def _provider(
         self, key: str, new: Callable[[], RenewingTokenProvider]
@@ -107,29 +109,17 @@ class MsalOnBehalfOf:
         return token
 
 
-class _OboUser(RenewingTokenProvider):
-    def __init__(self, owner: MsalOnBehalfOf, user_assertion: str) -> None:
+class _UserToken(RenewingTokenProvider):
+    """One user's token, fetched by ``fetch`` (the exchange, or the renewal from the cache)."""
+
+    def __init__(self, owner: MsalOnBehalfOf, fetch: Callable[[], Awaitable[AccessToken]]) -> None:
         super().__init__(refresh_margin=owner.refresh_margin, clock=owner.clock)
         self._owner = owner
-        self._assertion = user_assertion
+        self._fetch_token = fetch
 
     async def invalidate(self, value: str) -> None:
         await super().invalidate(value)
         await self._owner._msal.evict(value)
 
     async def _fetch(self) -> AccessToken:
-        return await self._owner._exchange(self._assertion)
-
-
-class _CachedUser(RenewingTokenProvider):
-    def __init__(self, owner: MsalOnBehalfOf, object_id: str) -> None:
-        super().__init__(refresh_margin=owner.refresh_margin, clock=owner.clock)
-        self._owner = owner
-        self._object_id = object_id
-
-    async def invalidate(self, value: str) -> None:
-        await super().invalidate(value)
-        await self._owner._msal.evict(value)
-
-    async def _fetch(self) -> AccessToken:
-        return await self._owner._silent(self._object_id)
+        return await self._fetch_token()
