@@ -80,7 +80,7 @@ def create_app(
     app[CONTEXT] = ctx
     app[ADAPTER] = parts.adapter
     app[SSO_VALIDATOR] = sso_validator(settings)
-    signing_in = SignIn(settings, ctx.store, app[SSO_VALIDATOR], parts.agent_tokens)
+    signing_in = SignIn(settings, parts.crm_configs, app[SSO_VALIDATOR], parts.agent_tokens)
     app[BOT] = CrmCardBot(ctx, settings, signing_in=signing_in)
     app.router.add_post("/api/messages", post_activity)
     app.router.add_post("/api/interactions", post_interaction_event)

@@ -31,7 +31,9 @@ involved: ``connectionName`` is only echoed.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
@@ -44,8 +46,7 @@ from bot.adapters.crm.config import Access
 from bot.adapters.teams.openid import OpenIdMetadataUnavailable
 from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity, SsoValidator, sso_audiences
 from bot.i18n import AgentLocale, localize, t
-from bot.services.crm_configs import stored_configs
-from bot.services.store import Store
+from bot.services.crm_configs import CrmConfigs
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,23 +62,49 @@ class SignIn:
     """What the bot needs to ask an agent for their Teams SSO token and to keep it."""
 
     def __init__(
-        self, settings: Settings, store: Store, validator: SsoValidator, tokens: AgentTokens
+        self,
+        settings: Settings,
+        configs: CrmConfigs,
+        validator: SsoValidator,
+        tokens: AgentTokens,
+        *,
+        list_ttl: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self.store = store
+        self.configs = configs
         self.validator = validator
         self.tokens = tokens
+        self.list_ttl = list_ttl
+        self.clock = clock
+        self._delegated: dict[str, tuple[float, list[str]]] = {}
+        configs.listeners.append(self.forget)
+
+    def forget(self, tenant_id: str) -> None:
+        """The tenant's CRM configurations changed here: read them again."""
+        self._delegated.pop(tenant_id, None)
+
+    async def delegated_crms(self, tenant_id: str) -> list[str]:
+        """The display names of the tenant's CRMs connected with delegated access (read
+        again at most every ``list_ttl`` seconds, or at once after a change made here:
+        message extension queries come often)."""
+        cached = self._delegated.get(tenant_id)
+        if cached is not None and self.clock() - cached[0] < self.list_ttl:
+            return cached[1]
+        names = [
+            stored.config.display_name
+            for stored in await self.configs.list(tenant_id)
+            if stored.config.enabled and stored.config.access is Access.DELEGATED
+        ]
+        self._delegated[tenant_id] = (self.clock(), names)
+        return names
 
     async def needed(self, tenant_id: str, agent_id: str) -> list[str]:
         """The tenant's delegated CRMs (display names) when the agent has no token kept
         for them; empty when nothing needs the agent's sign-in."""
         if not agent_id:
             return []
-        names = [
-            stored.config.display_name
-            for stored in await stored_configs(self.store, tenant_id)
-            if stored.config.enabled and stored.config.access is Access.DELEGATED
-        ]
+        names = await self.delegated_crms(tenant_id)
         if names and await self.tokens.signed_in(tenant_id, agent_id) is not None:
             return []
         return names
