@@ -281,10 +281,10 @@ async def test_each_agent_sees_only_the_records_dataverse_lets_them_see(
                     access="application",
                     auth={
                         "type": "entra_client_credentials",
-                        "directory_tenant_id": entra.tenant,
-                        "client_id": "app-id",
-                        "authority_host": entra.base_url,
-                        "instance_discovery": False,
+                        "directoryTenantId": entra.tenant,
+                        "clientId": "app-id",
+                        "authorityHost": entra.base_url,
+                        "instanceDiscovery": False,
                     },
                     secret="app-secret",
                 )

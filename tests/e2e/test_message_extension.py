@@ -134,11 +134,11 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 def connect(stack: Stack, org: LocalOrg) -> None:
     """The tenant's admin connects the org (admin API, as the console does)."""
     body = {
-        "settings_id": "sf",
+        "settingsId": "sf",
         "kind": "salesforce",
-        "display_name": "Acme Salesforce",
-        "base_url": org.fake.base_url,
-        "auth": {"type": "salesforce_client_credentials", "client_id": org.fake.client_id},
+        "displayName": "Acme Salesforce",
+        "baseUrl": org.fake.base_url,
+        "auth": {"type": "salesforce_client_credentials", "clientId": org.fake.client_id},
         "secret": org.fake.client_secret,
     }
     request = urllib.request.Request(
