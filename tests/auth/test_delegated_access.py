@@ -515,7 +515,7 @@ async def test_a_write_back_waits_pending_and_visible_for_the_agents_sign_in(
         item = await rig.deliver_once("call-3")
         assert item.status is OutboxStatus.pending and item.attempts == attempt
         assert item.last_error == (
-            f"waiting for the agent {AGENT_B} to sign in: sign in to Dynamics in the crmcard tab"
+            f"Waiting for the agent {AGENT_B} to sign in: sign in to Dynamics in the crmcard tab"
         )
         assert item.retrying and item.parked_reason is None
     [line] = outbox.summarize([item])  # the agent's card says so too
