@@ -439,7 +439,6 @@ async def rig(
     session: aiohttp.ClientSession,
     tls: Tls,
 ) -> AsyncIterator[Rig]:
-    entra.token_lifetime = 120  # MSAL renews a token within 5 minutes of expiry: always
     store = LocalStore(tmp_path / "s.sqlite3")
     wall = [time.time()]
     tokens = AgentTokens(
@@ -483,7 +482,8 @@ async def test_the_write_back_runs_as_the_agent_after_their_teams_token_expired(
     rig: Rig, entra: FakeEntra, dataverse: FakeDataverse
 ) -> None:
     await rig.sign_in(AGENT_A)
-    rig.wall[0] += 2 * 3600  # a long call: the agent's Teams token has expired meanwhile
+    rig.wall[0] += 2 * 3600  # a long call: the agent's Teams token has expired meanwhile,
+    entra.expire_all()  # and so has the Dataverse token it was exchanged for
     assert await rig.tokens.signed_in(TENANT, AGENT_A) is None
 
     await rig.end_call("call-1", AGENT_A)
