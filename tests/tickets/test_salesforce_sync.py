@@ -151,3 +151,25 @@ async def test_a_large_first_import_runs_as_bulk_api_jobs(org: Org) -> None:
     assert ticket.requester_name == "Edward Ferrars"
     state = await org.archive.sync_state("demo-tenant", "salesforce")
     assert state is not None and {"cases", "CaseComment", "EmailMessage"} <= set(state.cursors)
+
+
+async def test_a_case_with_more_comments_than_one_batch_arrives_whole(org: Org) -> None:
+    ada = org.fake.add_user("Ada", "Lovelace", "ada@example.com", at=EARLIER)
+    long = org.fake.add_case("Long story", owner=ada, closed_at=NOW, at=EARLIER)
+    for n in range(450):  # three child batches of 200 (the fake's, like Salesforce's)
+        org.fake.add_comment(
+            long, f"step {n}", by="Ada Lovelace", at=EARLIER + timedelta(seconds=n)
+        )
+    org.fake.add_email(
+        long, "It started here", sender="Edward", incoming=True, at=EARLIER - timedelta(hours=1)
+    )
+
+    report = await org.make().run()
+
+    assert report.error is None and report.tickets_imported == 1
+    ticket = await org.archive.ticket("demo-tenant", "salesforce", long)
+    assert ticket is not None
+    assert len(ticket.messages) == 451
+    assert ticket.messages[0].body == "It started here"
+    assert [m.body for m in ticket.messages[1:]] == [f"step {n}" for n in range(450)]
+    assert sum("/query/01g" in q for q in org.fake.queries) == 2  # each further batch once

@@ -7,7 +7,9 @@ Reads, with the Salesforce adapter's HTTP caller and credentials:
 * closed ``Case`` records (``IsClosed = true``, closed within the retention window) by
   ``SystemModstamp`` watermark, each with its conversation as child relationship
   subqueries (``CaseComments``, ``EmailMessages``); ``OwnerId`` is the agent when it is a
-  User (``005`` prefix), a queue owner is no agent;
+  User (``005`` prefix), a queue owner is no agent; a case with more children than one
+  batch (about 200) gets the first batch and a ``nextRecordsUrl`` per relationship,
+  followed until ``done`` so a long conversation arrives whole;
 * ``CaseComment`` and ``EmailMessage`` by their own watermarks: a comment or email added
   to a closed case later brings that case in again;
 * a first full import of more than :attr:`SalesforceExport.bulk_threshold` cases runs as
@@ -19,6 +21,7 @@ which the archive's replace-by-id absorbs) and are SOQL datetime literals.
 
 Docs: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_query.htm
 https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_relationships_query_using.htm
+https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_relationships_query_results.htm
 https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/queries.htm
 https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_case.htm
 """
@@ -117,10 +120,8 @@ def email_message(row: dict[str, Any]) -> Message | None:
     )
 
 
-def _children(row: dict[str, Any], relation: str) -> list[dict[str, Any]]:
-    """A child relationship's rows; Salesforce answers null when there are none."""
-    found = row.get(relation)
-    records = found.get("records") if isinstance(found, dict) else None
+def _records(result: Any) -> list[dict[str, Any]]:
+    records = result.get("records") if isinstance(result, dict) else None
     return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
 
 
@@ -155,21 +156,32 @@ class SalesforceExport:
     async def _base(self) -> str:
         return f"{await self.client.instance_url()}/services/data/{self.client.api_version}"
 
+    async def _more(self, result: dict[str, Any]) -> dict[str, Any] | None:
+        """The next batch of a query result (outer or child relationship), if any."""
+        link = result.get("nextRecordsUrl")
+        prefix = f"/services/data/{self.client.api_version}/query/"
+        if result.get("done", True) or not isinstance(link, str) or not link.startswith(prefix):
+            return None  # never follow a link off the org's query resource
+        response = await self.client.http.get(URL(await self.client.instance_url() + link))
+        return response.body if isinstance(response.body, dict) else {}
+
     async def _pages(self, soql: str) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
         """Each page of a SOQL query's rows with the query's ``totalSize``."""
         base = await self._base()
-        instance = await self.client.instance_url()
-        prefix = f"/services/data/{self.client.api_version}/query/"
         response = await self.client.http.get(f"{base}/query", params={"q": soql})
-        while True:
-            body = response.body if isinstance(response.body, dict) else {}
-            records = body.get("records")
-            rows = [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
-            yield rows, int(body.get("totalSize") or 0)
-            link = body.get("nextRecordsUrl")
-            if body.get("done", True) or not isinstance(link, str) or not link.startswith(prefix):
-                return
-            response = await self.client.http.get(URL(instance + link))
+        body: dict[str, Any] | None = response.body if isinstance(response.body, dict) else {}
+        while body is not None:
+            yield _records(body), int(body.get("totalSize") or 0)
+            body = await self._more(body)
+
+    async def _children(self, row: dict[str, Any], relation: str) -> list[dict[str, Any]]:
+        """All of a child relationship's rows, batch after batch (null: none)."""
+        result = row.get(relation)
+        rows: list[dict[str, Any]] = []
+        while isinstance(result, dict):
+            rows += _records(result)
+            result = await self._more(result)
+        return rows
 
     async def _count(self, soql: str) -> int:
         async for _, total in self._pages(soql):
@@ -228,24 +240,26 @@ class SalesforceExport:
             messages=sorted(messages, key=lambda m: m.at),
         )
 
-    def _rest_case(self, row: dict[str, Any], instance: str) -> CrmTicket:
+    async def _rest_case(self, row: dict[str, Any], instance: str) -> CrmTicket:
         messages = [
             m
             for m in (
-                *(comment_message(r) for r in _children(row, "CaseComments")),
-                *(email_message(r) for r in _children(row, "EmailMessages")),
+                *(comment_message(r) for r in await self._children(row, "CaseComments")),
+                *(email_message(r) for r in await self._children(row, "EmailMessages")),
             )
             if m is not None
         ]
         return self._case(row, messages, instance)
 
-    def _page(self, rows: list[dict[str, Any]], instance: str, total: int | None) -> ExportPage:
+    async def _page(
+        self, rows: list[dict[str, Any]], instance: str, total: int | None
+    ) -> ExportPage:
         page = ExportPage(expected=total)
         for row in rows:
             if not row.get("Id"):
                 page.unreadable.append(("?", "case without an Id"))
                 continue
-            page.tickets.append(self._rest_case(row, instance))
+            page.tickets.append(await self._rest_case(row, instance))
         return page
 
     async def tickets(
@@ -269,7 +283,7 @@ class SalesforceExport:
             f"AND SystemModstamp >= {mark or EPOCH} ORDER BY SystemModstamp, Id"
         )
         async for rows, total in self._pages(soql):
-            page = self._page(rows, instance, total)
+            page = await self._page(rows, instance, total)
             stamp = _last_stamp(rows)
             if stamp:
                 page.cursors["cases"] = stamp
@@ -301,7 +315,7 @@ class SalesforceExport:
                     f"WHERE Id IN ({listed}) AND {closed}"
                 )
                 async for case_rows, _ in self._pages(cases):
-                    page.tickets.extend(self._page(case_rows, instance, None).tickets)
+                    page.tickets.extend((await self._page(case_rows, instance, None)).tickets)
             stamp = _last_stamp(rows)
             if stamp:
                 page.cursors[sobject] = stamp

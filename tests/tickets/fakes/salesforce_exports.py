@@ -4,6 +4,10 @@
 #     "nextRecordsUrl"}; each record has "attributes" {"type", "url"}; relationship fields
 #     are nested objects (null when empty); child subqueries are nested query results,
 #     null when the parent has no children; SELECT COUNT() answers totalSize, no records.
+#   Child subquery results are paged like any query result: a parent with more children
+#   than a batch (about 200) gets the first batch with "done": false and its own
+#   "nextRecordsUrl", read like the outer query's; see "Understanding Query Results":
+#   https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_relationships_query_results.htm
 #   SOQL datetime literals: https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select_dateformats.htm
 #   Bulk API 2.0 query: https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/queries.htm
 #     POST /jobs/query {"operation": "query", "query"} -> job info (state UploadComplete);
@@ -67,10 +71,12 @@ class SalesforceExports:
     comments: list[dict[str, Any]] = field(default_factory=list)
     emails: list[dict[str, Any]] = field(default_factory=list)
     batch_size: int = 2000
+    child_batch_size: int = 200
+    """Child subquery rows per batch (the rest behind the relationship's nextRecordsUrl)."""
     queries: list[str] = field(default_factory=list)
     bulk_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _cursors: dict[str, tuple[list[dict[str, Any]], int]] = field(default_factory=dict)
+    _cursors: dict[str, tuple[list[dict[str, Any]], int, int]] = field(default_factory=dict)
 
     # -- data -----------------------------------------------------------------------------
 
@@ -220,9 +226,7 @@ class SalesforceExports:
             for relation in children:
                 source = self.comments if relation == "CaseComments" else self.emails
                 kids = [k for k in source if k["ParentId"] == row["Id"]]
-                view[relation] = (
-                    {"totalSize": len(kids), "done": True, "records": kids} if kids else None
-                )
+                view[relation] = self._batch(kids, 0, self.child_batch_size) if kids else None
             shaped.append(view)
         return shaped, fields.strip().upper() == "COUNT()"
 
@@ -246,15 +250,19 @@ class SalesforceExports:
             )
         return await handler(request)
 
-    def _page(self, rows: list[dict[str, Any]], start: int) -> web.Response:
-        chunk = rows[start : start + self.batch_size]
-        done = start + self.batch_size >= len(rows)
+    def _batch(self, rows: list[dict[str, Any]], start: int, size: int) -> dict[str, Any]:
+        """One batch of a query result; a locator for the rest when there is more."""
+        chunk = rows[start : start + size]
+        done = start + size >= len(rows)
         body: dict[str, Any] = {"totalSize": len(rows), "done": done, "records": chunk}
         if not done:
-            cursor = f"01g{len(self._cursors):012d}-{start + self.batch_size}"
-            self._cursors[cursor] = (rows, start + self.batch_size)
+            cursor = f"01g{len(self._cursors):012d}-{start + size}"
+            self._cursors[cursor] = (rows, start + size, size)
             body["nextRecordsUrl"] = f"{API}/query/{cursor}"
-        return web.json_response(body)
+        return body
+
+    def _page(self, rows: list[dict[str, Any]], start: int) -> web.Response:
+        return web.json_response(self._batch(rows, start, self.batch_size))
 
     async def _query(self, request: web.Request) -> web.Response:
         rows, count = self.run(request.query["q"])
@@ -263,8 +271,15 @@ class SalesforceExports:
         return self._page(rows, 0)
 
     async def _more(self, request: web.Request) -> web.Response:
-        rows, start = self._cursors.pop(request.match_info["cursor"])
-        return self._page(rows, start)
+        self.queries.append(request.path)
+        found = self._cursors.pop(request.match_info["cursor"], None)
+        if found is None:
+            return web.json_response(
+                [{"message": "invalid query locator", "errorCode": "INVALID_QUERY_LOCATOR"}],
+                status=400,
+            )
+        rows, start, size = found
+        return web.json_response(self._batch(rows, start, size))
 
     async def _create_job(self, request: web.Request) -> web.Response:
         body = await request.json()
