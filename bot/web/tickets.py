@@ -10,8 +10,10 @@
 Both answer the tab (Teams SSO token; development mode without an app id) and
 contact-center platforms (``X-Api-Key``), each for its own tenant only.
 ``GET /api/admin/tickets/sync`` lists each ticketing CRM's last sync (when, counts,
-rejections, error); ``POST /api/admin/tickets/sync`` (``{"crmId"?, "full"?}``) starts a
-sync in the background and answers 202.
+rejections, error), with ``result`` (``ok``, ``failed`` or ``never``) and
+``rejectedCount`` for an overview that does not read the lists;
+``POST /api/admin/tickets/sync`` (``{"crmId"?, "full"?}``) starts a sync in the
+background and answers 202.
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ async def get_syncs(request: web.Request) -> web.Response:
                 "crmId": stored.config.settings_id,
                 "displayName": stored.config.display_name,
                 "kind": stored.config.kind.value,
+                "result": "never" if report is None else "failed" if report.error else "ok",
+                "rejectedCount": len(report.rejected) if report else 0,
                 "lastSync": report.model_dump(mode="json", by_alias=True) if report else None,
             }
         )

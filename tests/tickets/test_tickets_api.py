@@ -95,6 +95,10 @@ async def test_admin_starts_a_sync_and_reads_each_crms_last_sync(
         zendesk_config(str(server.make_url(""))),
         Actor("test", Door.cli),
     )
+    never = await (await client.get("/api/admin/tickets/sync", headers=ADMIN)).json()
+    assert [(c["result"], c["rejectedCount"], c["lastSync"]) for c in never["crms"]] == [
+        ("never", 0, None)
+    ]
 
     unknown = await client.post("/api/admin/tickets/sync", json={"crmId": "nope"}, headers=ADMIN)
     assert unknown.status == 404
@@ -106,6 +110,7 @@ async def test_admin_starts_a_sync_and_reads_each_crms_last_sync(
     status = await client.get("/api/admin/tickets/sync", headers=ADMIN)
     [crm] = (await status.json())["crms"]
     assert crm["crmId"] == "zendesk" and crm["kind"] == "zendesk"
+    assert (crm["result"], crm["rejectedCount"]) == ("ok", 1)
     last = crm["lastSync"]
     assert (last["ticketsImported"], last["usersImported"], last["error"]) == (1, 1, None)
     assert last["rejected"] == [
@@ -116,4 +121,10 @@ async def test_admin_starts_a_sync_and_reads_each_crms_last_sync(
         }
     ]
     assert last["finishedAt"] is not None
+
+    fake.outage_after = 0  # the CRM is down: the next sync stops with its error
+    await client.post("/api/admin/tickets/sync", json={}, headers=ADMIN)
+    await asyncio.gather(*client.app[SYNCS])
+    [failed] = (await (await client.get("/api/admin/tickets/sync", headers=ADMIN)).json())["crms"]
+    assert failed["result"] == "failed" and failed["lastSync"]["error"]
     assert (await client.get("/api/admin/tickets/sync")).status == 401
