@@ -4,12 +4,13 @@
     .venv/bin/python -m bench.tickets search [--size 1000000] [--queries 400]
 
 ``import``: the Zendesk incremental-export contract fake (``tests/tickets/fakes``) runs in
-its own process with ``--tickets`` solved tickets of three comments each; the real sync
-(``TicketSync`` + ``ZendeskExport``: export pages of 1,000, comments read 8 tickets at a
-time) imports them into SQLite and into PostgreSQL, interleaved, ``--rounds`` times each
-into a fresh archive. Reports tickets/s per round, the median and the spread. The fake
-applies no rate limit (a real account allows 10 export requests a minute: 10,000 tickets
-a minute, whatever the engine).
+its own process with ``--tickets`` solved tickets of three comments each, made over the
+day before; the real sync (``TicketSync`` + ``ZendeskExport``: ticket export pages of
+1,000, the comments from the ticket event export, 1,000 events a page) imports them into
+SQLite and into PostgreSQL, interleaved, ``--rounds`` times each into a fresh archive.
+Reports tickets/s per round, the median and the spread, and the requests per 1,000
+tickets. The fake applies no rate limit (a real account allows 10 incremental-export
+requests a minute).
 
 ``search``: builds an archive of ``--size`` tickets per engine through ``put_tickets``
 (the import's write path: stemming, FTS5 / tsvector, indexes), a third of them closed
@@ -140,11 +141,13 @@ def _serve_fake(tickets: int, port_out: Any) -> None:
     from tests.tickets.fakes.zendesk_exports import ZendeskExports
 
     now = time.time()
-    fake = ZendeskExports(clock=lambda: now, rate_limit=None)
+    moment = [now - 86_400.0]  # the tickets are a day old: the event export has them
+    fake = ZendeskExports(clock=lambda: moment[0], rate_limit=None)
     agents = [fake.add_user(f"Agent Number{n}", f"a{n}@example.com") for n in range(50)]
     customer = fake.add_user("Some Customer", "cust@example.com", role="end-user")
     rng = random.Random(3)
     for n in range(tickets):
+        moment[0] = now - 86_400.0 + n
         agent = agents[n % len(agents)]
         fake.add_ticket(
             _text(rng, 6),
@@ -153,6 +156,7 @@ def _serve_fake(tickets: int, port_out: Any) -> None:
             comments=[(customer, _text(rng, 25)), (agent, _text(rng, 25)), (customer, "thanks")],
             solved_at=datetime.fromtimestamp(now, UTC) - timedelta(days=1),
         )
+    moment[0] = now
     fake.requests = _NoLog()  # type: ignore[assignment]
 
     async def main() -> None:
@@ -167,16 +171,25 @@ def _serve_fake(tickets: int, port_out: Any) -> None:
 
 
 class _NoLog(list[Any]):
-    """The fake's request log, kept empty: the bench sends tens of thousands."""
+    """The fake's request log, kept empty: the bench sends thousands."""
 
     def append(self, item: Any) -> None:
         return None
 
 
-async def _import_once(archive: TicketArchive, base_url: str) -> tuple[float, int]:
+async def _import_once(archive: TicketArchive, base_url: str) -> tuple[float, int, int]:
     await archive.open()
+    sent = [0]
+
+    async def count(*_: Any) -> None:
+        sent[0] += 1
+
+    tracing = aiohttp.TraceConfig()
+    tracing.on_request_start.append(count)
     try:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) as session:
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=32), trace_configs=[tracing]
+        ) as session:
             crm = ZendeskCrm(
                 session,
                 ZendeskSettings(base_url, email="sync@example.com", api_token="zd-token"),
@@ -191,7 +204,7 @@ async def _import_once(archive: TicketArchive, base_url: str) -> tuple[float, in
             elapsed = time.perf_counter() - started
         if report.error:
             raise RuntimeError(report.error)
-        return report.tickets_imported / elapsed, report.tickets_imported
+        return report.tickets_imported / elapsed, report.tickets_imported, sent[0]
     finally:
         await archive.close()
 
@@ -224,9 +237,12 @@ def run_import(tickets: int, rounds: int) -> None:
                     else:
                         dsn = asyncio.run(_fresh_pg_database(server, f"bench_r{round_}"))
                         archive = PostgresTicketArchive(dsn)
-                    rate, count = asyncio.run(_import_once(archive, base_url))
+                    rate, count, sent = asyncio.run(_import_once(archive, base_url))
                     rates[engine].append(rate)
-                    print(f"round {round_ + 1} {engine:8}: {count:,} tickets, {rate:,.0f}/s")
+                    print(
+                        f"round {round_ + 1} {engine:8}: {count:,} tickets, {rate:,.0f}/s, "
+                        f"{sent:,} requests ({1000 * sent / max(1, count):,.1f} per 1,000 tickets)"
+                    )
     finally:
         server.stop()
         fake.terminate()

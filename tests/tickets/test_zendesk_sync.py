@@ -62,7 +62,7 @@ async def zendesk(aiohttp_server: Callable[..., Any], tmp_path: Any) -> AsyncIte
     await archive.open()
     async with aiohttp.ClientSession() as session:
 
-        def make(crm_id: str = "zendesk", **options: Any) -> TicketSync:
+        def make(crm_id: str = "zendesk", per_page: int = 2, **options: Any) -> TicketSync:
             crm = ZendeskCrm(
                 session,
                 ZendeskSettings(str(server.make_url("")), email=EMAIL, api_token=TOKEN),
@@ -73,7 +73,9 @@ async def zendesk(aiohttp_server: Callable[..., Any], tmp_path: Any) -> AsyncIte
                 wall_clock=clock,
                 rand=lambda: 0.0,  # a Retry-After is waited as given, no spread
             )
-            source = ZendeskExport(crm, sleep=clock.sleep, clock=clock, per_page=2)
+            source = ZendeskExport(
+                crm, sleep=clock.sleep, clock=clock, wall_clock=clock, per_page=per_page
+            )
             return TicketSync(archive, source, "demo-tenant", clock=clock.utc, **options)
 
         yield Zendesk(fake, clock, archive, make)
@@ -139,6 +141,86 @@ async def test_agents_and_solved_tickets_with_their_conversation_are_imported(
     assert [t.subject for t in voice.tickets] == ["Closed by phone"]
 
 
+def by_path(fake: ZendeskExports) -> dict[str, int]:
+    """Requests the fake answered, per endpoint (the last path segment)."""
+    counts: dict[str, int] = {}
+    for path, _ in fake.requests:
+        name = "comments.json" if path.endswith("/comments.json") else path.rsplit("/", 1)[-1]
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+async def test_comments_come_from_the_ticket_event_export_many_tickets_a_request(
+    zendesk: Zendesk,
+) -> None:
+    fake = zendesk.fake
+    ada = fake.add_user("Ada Lovelace", "ada@example.com")
+    customer = fake.add_user("Edward Ferrars", "edward@example.com", role="end-user")
+    carol = fake.add_user("Carol Danvers", "carol@example.com", role="end-user")  # a CC
+    for n in range(30):
+        zendesk.time.now += 1  # tickets of different seconds
+        fake.add_ticket(
+            f"Ticket {n}",
+            assignee=ada,
+            requester=customer,
+            comments=[(customer, f"Help {n}"), (ada, f"Done {n}"), (carol, f"Thanks {n}")],
+            solved_at=solved(),
+        )
+    zendesk.time.now += 120  # the export leaves out the last minute
+
+    report = await zendesk.make(per_page=100).run()
+
+    assert report.error is None and report.tickets_imported == 30
+    # 120 events (3 comments + the solve per ticket) on 2 pages; per ticket, nothing
+    assert by_path(fake) == {
+        "cursor.json": 2,  # users, tickets
+        "ticket_events.json": 2,
+        "show_many.json": 1,  # Carol: neither an agent nor sideloaded with the tickets
+    }
+    page = await zendesk.archive.search("demo-tenant", TicketQuery(text="Help 7"))
+    stored = await zendesk.archive.ticket("demo-tenant", "zendesk", page.tickets[0].external_id)
+    assert stored is not None
+    assert [(m.author, m.body, m.from_agent) for m in stored.messages] == [
+        ("Edward Ferrars", "Help 7", False),
+        ("Ada Lovelace", "Done 7", True),
+        ("Carol Danvers", "Thanks 7", False),
+    ]
+
+
+async def test_tickets_older_than_the_event_stream_read_their_own_comments(
+    zendesk: Zendesk,
+) -> None:
+    fake = zendesk.fake
+    ada = fake.add_user("Ada Lovelace", "ada@example.com")
+    customer = fake.add_user("Edward Ferrars", "edward@example.com", role="end-user")
+    pending = fake.add_ticket(
+        "Pending", status="open", assignee=ada, requester=customer, comments=[(customer, "Hi")]
+    )
+    zendesk.time.now += 5
+    fake.add_ticket("Quick", assignee=ada, requester=customer, solved_at=solved())
+    zendesk.time.now += 120
+    first = await zendesk.make(per_page=100).run()  # the open ticket is not imported
+    assert first.tickets_imported == 1
+    fake.requests.clear()
+
+    zendesk.time.now += 600
+    fake.update_ticket(pending, status="solved", comment=(ada, "Sorted"))
+    fresh = fake.add_ticket(
+        "Fresh", assignee=ada, requester=customer, comments=[(customer, "New")], solved_at=solved()
+    )
+    zendesk.time.now += 120
+    report = await zendesk.make(per_page=100).run()
+
+    assert report.tickets_imported == 2
+    # the stream goes on after "Quick": "Pending" began before, its first comment is behind
+    comments = [path for path, _ in fake.requests if path.endswith("/comments.json")]
+    assert comments == [f"/api/v2/tickets/{pending}/comments.json"]  # "Fresh": from the stream
+    old = await zendesk.archive.ticket("demo-tenant", "zendesk", pending)
+    new = await zendesk.archive.ticket("demo-tenant", "zendesk", fresh)
+    assert old is not None and [m.body for m in old.messages] == ["Hi", "Sorted"]
+    assert new is not None and [m.body for m in new.messages] == ["New"]
+
+
 async def test_a_rerun_resumes_from_the_cursor_and_never_duplicates(zendesk: Zendesk) -> None:
     fake = zendesk.fake
     ada = fake.add_user("Ada Lovelace", "ada@example.com")
@@ -146,6 +228,7 @@ async def test_a_rerun_resumes_from_the_cursor_and_never_duplicates(zendesk: Zen
         fake.add_ticket(f"Ticket {n}", assignee=ada, solved_at=solved())
     sync = zendesk.make()
     assert (await sync.run()).tickets_imported == 3
+    first = await zendesk.archive.sync_state("demo-tenant", "zendesk")
     fake.requests.clear()
 
     zendesk.time.now += 3600
@@ -153,8 +236,11 @@ async def test_a_rerun_resumes_from_the_cursor_and_never_duplicates(zendesk: Zen
     again = await zendesk.make().run()
 
     assert again.tickets_imported == 1
-    exports = [q for path, q in fake.requests if "incremental" in path]
+    exports = [q for path, q in fake.requests if path.endswith("/cursor.json")]
     assert exports and all("cursor" in q and "start_time" not in q for q in exports)
+    events = [q for path, q in fake.requests if path.endswith("/ticket_events.json")]
+    assert first is not None  # the event stream goes on where the first sync left it
+    assert events and events[0]["start_time"] == first.cursors["ticket_events"]
     assert await zendesk.archive.count("demo-tenant") == 4
 
     full = await zendesk.make().run(full=True)  # everything again: replaced, not added

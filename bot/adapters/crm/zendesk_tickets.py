@@ -8,8 +8,15 @@ Reads, with the Zendesk adapter's HTTP caller and credentials:
 * ``GET /api/v2/incremental/tickets/cursor.json?include=metric_sets,users`` -- every
   ticket changed since the cursor; ``metric_sets`` give ``solved_at``, ``users`` the
   requester's name, email and phone;
-* ``GET /api/v2/tickets/{id}/comments.json?include=users`` (cursor pages) -- the
-  conversation of each solved or closed ticket, a few tickets at a time.
+* ``GET /api/v2/incremental/ticket_events.json?include=comment_events`` -- the comments
+  of every ticket updated since the stream's start, a thousand events a request, read
+  alongside the ticket export (:mod:`bot.adapters.crm.zendesk_ticket_events`); the
+  stream's position is stored with the ticket cursor, so a later sync reads on from it;
+* ``GET /api/v2/users/show_many.json?ids=...`` -- the comment authors the pages did not
+  sideload (names, and whether they are agents), up to 100 a request;
+* ``GET /api/v2/tickets/{id}/comments.json?include=users`` (cursor pages) -- only for the
+  solved tickets whose conversation the event stream does not hold whole (created before
+  the stream's start, or updated within the export's last minute), a few at a time.
 
 Cursor-based incremental exports start with ``start_time`` and go on with the page's
 ``after_cursor`` until ``end_of_stream``; the cursor after each page is what the sync
@@ -20,6 +27,7 @@ waited out for its ``Retry-After`` (up to ``max_throttle_waits`` times per page)
 Docs: https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/
 https://developer.zendesk.com/documentation/ticketing/managing-tickets/using-the-incremental-export-api/
 https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/
+https://developer.zendesk.com/api-reference/ticketing/users/users/#show-many-users
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from yarl import URL
 
 from bot.adapters.crm.http import HttpResponse
 from bot.adapters.crm.zendesk import ZendeskCrm
+from bot.adapters.crm.zendesk_ticket_events import CommentStream
 from bot.domain.tickets import (
     ZENDESK_CHANNELS,
     CrmTicket,
@@ -48,7 +57,9 @@ from bot.services.ticketing.sync import ExportPage
 AGENT_ROLES = frozenset({"agent", "admin"})
 CLOSED = frozenset({"solved", "closed"})
 COMMENT_FETCHES = 8
-"""Tickets whose comments are read at the same time."""
+"""Tickets whose comments are read one by one at the same time (outside the stream)."""
+USERS_PER_REQUEST = 100
+People = dict[str, dict[str, Any]]
 
 
 def _time(value: Any) -> datetime | None:
@@ -61,8 +72,28 @@ def _time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _seconds(value: Any) -> int | None:
+    moment = _time(value)
+    return int(moment.timestamp()) if moment else None
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def message_of(comment: dict[str, Any], people: People) -> Message | None:
+    """A comment (comments page or ticket event) as a message; None without a time."""
+    at = _time(comment.get("created_at"))
+    if at is None:
+        return None
+    author = people.get(str(comment.get("author_id")), {})
+    return Message(
+        author=_text(author.get("name")) or f"User {comment.get('author_id')}",
+        at=at,
+        body=_text(comment.get("plain_body")) or _text(comment.get("body")),
+        public=comment.get("public", True) is not False,
+        from_agent=_text(author.get("role")) in AGENT_ROLES,
+    )
 
 
 def _items(body: Any, key: str) -> list[dict[str, Any]]:
@@ -100,6 +131,7 @@ class ZendeskExport:
         max_throttle_waits: int = 5,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.crm = crm
         self.crm_id = crm.settings_id
@@ -109,7 +141,10 @@ class ZendeskExport:
         self.max_throttle_waits = max_throttle_waits
         self.sleep = sleep
         self.clock = clock
+        self.wall_clock = wall_clock
         self._last_export: float | None = None
+        self._agents: People = {}
+        """Agents seen in the user export: the usual comment authors."""
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -169,6 +204,8 @@ class ZendeskExport:
                     page.unreadable.append(("?", "user without an id"))
                     continue
                 page.users.append(user_of(self.crm_id, raw))
+                if _text(raw.get("role")) in AGENT_ROLES:
+                    self._agents[str(raw["id"])] = raw
             yield page
 
     # -- tickets ------------------------------------------------------------------------
@@ -176,15 +213,22 @@ class ZendeskExport:
     async def tickets(
         self, cursors: dict[str, str], *, since: datetime, full: bool
     ) -> AsyncIterator[ExportPage]:
+        mark = cursors.get("ticket_events", "")
+        stream: CommentStream | None = None
+        if mark.isdigit() or "tickets" not in cursors:
+            start = int(mark) if mark.isdigit() else int(since.timestamp())
+            stream = self._stream(start)
         async for body, cursor in self._export(
             "tickets", cursors.get("tickets"), since, include="metric_sets,users"
         ):
-            people = {str(u.get("id")): u for u in _items(body, "users")}
+            raws = _items(body, "tickets")
+            if stream is None:  # resuming a sync stored before the stream: from this page on
+                updated = [s for s in (_seconds(r.get("updated_at")) for r in raws) if s]
+                stream = self._stream(min(updated) if updated else int(since.timestamp()))
+            people = {**self._agents, **{str(u.get("id")): u for u in _items(body, "users")}}
             solved = {str(m.get("ticket_id")): m for m in _items(body, "metric_sets")}
             page = ExportPage(cursors={"tickets": cursor} if cursor else {})
-            raws = _items(body, "tickets")
-            closed = [r for r in raws if "id" in r and _text(r.get("status")) in CLOSED]
-            conversations = await self._conversations([str(r["id"]) for r in closed])
+            conversations = await self._conversations(raws, stream, people)
             for raw in raws:
                 if "id" not in raw:
                     page.unreadable.append(("?", "ticket without an id"))
@@ -193,7 +237,59 @@ class ZendeskExport:
                 page.tickets.append(
                     self._ticket(raw, people, solved.get(ticket_id), conversations.get(ticket_id))
                 )
+            page.cursors["ticket_events"] = str(stream.position)
             yield page
+
+    def _stream(self, start: int) -> CommentStream:
+        async def fetch(url: URL) -> dict[str, Any]:
+            response = await self._get(url, export=True)
+            return response.body if isinstance(response.body, dict) else {}
+
+        return CommentStream(fetch, self.api, start, per_page=self.per_page, now=self.wall_clock)
+
+    async def _conversations(
+        self, raws: list[dict[str, Any]], stream: CommentStream, people: People
+    ) -> dict[str, list[Message]]:
+        """Each solved ticket's messages: from the event stream when it holds them all,
+        else read ticket by ticket; ``people`` learns the authors the pages did not name."""
+        closed = [r for r in raws if "id" in r and _text(r.get("status")) in CLOSED]
+        for raw in raws:
+            if "id" in raw and _text(raw.get("status")) not in CLOSED:
+                stream.drop(str(raw["id"]))
+        updates = [s for s in (_seconds(r.get("updated_at")) for r in closed) if s is not None]
+        if updates:
+            await stream.advance(max(updates))
+        streamed: dict[str, list[dict[str, Any]]] = {}
+        alone: list[str] = []
+        for raw in closed:
+            ticket_id = str(raw["id"])
+            created, updated = _seconds(raw.get("created_at")), _seconds(raw.get("updated_at"))
+            if stream.covers(ticket_id, created, updated):
+                streamed[ticket_id] = stream.take(ticket_id)
+            else:
+                alone.append(ticket_id)
+        authors = {str(c.get("author_id")) for cs in streamed.values() for c in cs}
+        await self._learn(sorted(a for a in authors - people.keys() if a.isdigit()), people)
+        found = {
+            ticket_id: [m for m in (message_of(c, people) for c in comments) if m is not None]
+            for ticket_id, comments in streamed.items()
+        }
+        gate = asyncio.Semaphore(COMMENT_FETCHES)
+
+        async def one(ticket_id: str) -> tuple[str, list[Message]]:
+            async with gate:
+                return ticket_id, await self._comments(ticket_id)
+
+        found.update(await asyncio.gather(*(one(t) for t in alone)))
+        return found
+
+    async def _learn(self, user_ids: list[str], people: People) -> None:
+        """Add these users (names, roles) to ``people``, 100 per request."""
+        for start in range(0, len(user_ids), USERS_PER_REQUEST):
+            chunk = user_ids[start : start + USERS_PER_REQUEST]
+            url = (self.api / "users" / "show_many.json").with_query({"ids": ",".join(chunk)})
+            response = await self._get(url, export=False)
+            people.update({str(u.get("id")): u for u in _items(response.body, "users")})
 
     def _ticket(
         self,
@@ -227,15 +323,6 @@ class ZendeskExport:
             messages=messages or [],
         )
 
-    async def _conversations(self, ticket_ids: list[str]) -> dict[str, list[Message]]:
-        gate = asyncio.Semaphore(COMMENT_FETCHES)
-
-        async def one(ticket_id: str) -> tuple[str, list[Message]]:
-            async with gate:
-                return ticket_id, await self._comments(ticket_id)
-
-        return dict(await asyncio.gather(*(one(t) for t in ticket_ids)))
-
     async def _comments(self, ticket_id: str) -> list[Message]:
         url: URL | None = (self.api / "tickets" / ticket_id / "comments.json").with_query(
             {"page[size]": "100", "include": "users"}
@@ -246,19 +333,9 @@ class ZendeskExport:
             body = response.body if isinstance(response.body, dict) else {}
             authors = {str(u.get("id")): u for u in _items(body, "users")}
             for comment in _items(body, "comments"):
-                at = _time(comment.get("created_at"))
-                if at is None:
-                    continue
-                author = authors.get(str(comment.get("author_id")), {})
-                messages.append(
-                    Message(
-                        author=_text(author.get("name")) or f"User {comment.get('author_id')}",
-                        at=at,
-                        body=_text(comment.get("plain_body")) or _text(comment.get("body")),
-                        public=comment.get("public", True) is not False,
-                        from_agent=_text(author.get("role")) in AGENT_ROLES,
-                    )
-                )
+                message = message_of(comment, authors)
+                if message is not None:
+                    messages.append(message)
             meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
             links = body.get("links") if isinstance(body.get("links"), dict) else {}
             following = (links or {}).get("next")

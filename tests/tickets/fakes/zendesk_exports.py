@@ -3,6 +3,8 @@
 #   https://developer.zendesk.com/documentation/ticketing/managing-tickets/using-the-incremental-export-api/
 #   https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/
 #   https://developer.zendesk.com/api-reference/introduction/rate-limits/
+#   https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/#incremental-ticket-event-export
+#   https://developer.zendesk.com/api-reference/ticketing/users/users/#show-many-users
 # Cursor-based exports: GET /api/v2/incremental/{users,tickets}/cursor.json with
 # start_time (Unix seconds) for the first page, then cursor=<after_cursor>; every answer
 # holds the items, after_cursor, after_url, before_cursor and end_of_stream. per_page is
@@ -10,6 +12,17 @@
 # incremental endpoints allow 10 requests per minute; beyond, 429 with Retry-After
 # (seconds). Comments: cursor pagination (page[size] <= 100, meta.has_more,
 # meta.after_cursor, links.next), sideloading users. Auth: basic "{email}/token:{token}".
+# Ticket events: time-based, GET /api/v2/incremental/ticket_events.json?start_time= (one
+# of the rate-limited incremental endpoints); start_time must be at least a minute in the
+# past (400 otherwise) and events of the last minute are left out. An event is one ticket
+# update: id, ticket_id, timestamp, created_at, updater_id, via, event_type "Audit" and
+# child_events (Create / Change of fields). A comment the update added is a child event
+# of type "Comment" (author_id, body, html_body, public, attachments, audit_id) only with
+# include=comment_events; without it the event says comment_present / comment_public.
+# Each page holds up to per_page events (1000) plus the rest of its last second, gives
+# end_time (the last event's second: the next start_time, so that second comes again),
+# next_page, count and end_of_stream. show_many: GET /api/v2/users/show_many.json?ids=
+# (comma separated, at most 100) -> {"users": [...]}.
 """A contract fake of Zendesk's incremental export API, for the ticket sync."""
 
 from __future__ import annotations
@@ -80,6 +93,8 @@ class ZendeskExports:
     users: list[dict[str, Any]] = field(default_factory=list)
     tickets: list[dict[str, Any]] = field(default_factory=list)
     comments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    """Ticket events (audits), in the order they happened."""
     solved_at: dict[str, str] = field(default_factory=dict)
     rate_limit: int | None = 10
     """Incremental export requests allowed per minute (None: unlimited)."""
@@ -133,6 +148,7 @@ class ZendeskExports:
     ) -> str:
         now = datetime.fromtimestamp(self.clock(), UTC)
         ticket_id = self._id()
+        self.ticket_events(ticket_id, comments, status, int(assignee or 0), now)
         self.tickets.append(
             {
                 "id": ticket_id,
@@ -150,26 +166,93 @@ class ZendeskExports:
         )
         if solved_at is not None:
             self.solved_at[str(ticket_id)] = iso(solved_at)
-        self.comments[str(ticket_id)] = [
-            {
-                "id": self._id(),
-                "type": "Comment",
-                "author_id": int(author),
-                "body": body,
-                "html_body": f"<p>{body}</p>",
-                "plain_body": body,
-                "public": True,
-                "created_at": iso(now),
-            }
-            for author, body in comments
-        ]
         return str(ticket_id)
+
+    def update_ticket(
+        self, ticket_id: str, *, status: str, comment: tuple[str, str] | None = None
+    ) -> None:
+        """An agent's update now: maybe a comment, then the new status."""
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        ticket = next(t for t in self.tickets if str(t["id"]) == ticket_id)
+        ticket.update(status=status, updated_at=iso(now), generated_timestamp=int(now.timestamp()))
+        if status in ("solved", "closed"):
+            self.solved_at[ticket_id] = iso(now)
+        assignee = int(ticket["assignee_id"] or 0)
+        self.ticket_events(int(ticket_id), [comment] if comment else [], status, assignee, now)
+
+    def ticket_events(
+        self,
+        ticket_id: int,
+        comments: list[tuple[str, str]],
+        status: str,
+        assignee: int,
+        at: datetime,
+    ) -> None:
+        """The ticket's audits: one per comment (the first creates it), then the status."""
+        kept = self.comments.setdefault(str(ticket_id), [])
+        created = not kept and not any(e["ticket_id"] == ticket_id for e in self.events)
+        for n, (author, body) in enumerate(comments or ([(str(assignee), "")] if created else [])):
+            audit = self._id()
+            children: list[dict[str, Any]] = []
+            if n == 0 and created:
+                children.append(
+                    {
+                        "id": self._id(),
+                        "event_type": "Create",
+                        "field_name": "status",
+                        "value": "new",
+                    }
+                )
+            if body:
+                comment = {
+                    "id": self._id(),
+                    "type": "Comment",
+                    "event_type": "Comment",
+                    "author_id": int(author),
+                    "body": body,
+                    "html_body": f"<p>{body}</p>",
+                    "plain_body": body,
+                    "public": True,
+                    "attachments": [],
+                    "audit_id": audit,
+                    "created_at": iso(at),
+                }
+                kept.append(comment)
+                children.append(comment)
+            self._event(ticket_id, audit, int(author), at, children)
+        if status != "new":
+            change = {
+                "id": self._id(),
+                "event_type": "Change",
+                "field_name": "status",
+                "value": status,
+                "previous_value": "new",
+            }
+            self._event(ticket_id, self._id(), assignee, at, [change])
+
+    def _event(
+        self, ticket_id: int, audit: int, updater: int, at: datetime, children: list[Any]
+    ) -> None:
+        self.events.append(
+            {
+                "id": audit,
+                "ticket_id": ticket_id,
+                "timestamp": int(at.timestamp()),
+                "created_at": iso(at),
+                "updater_id": updater,
+                "via": "Web form",
+                "event_type": "Audit",
+                "child_events": children,
+            }
+        )
 
     # -- HTTP -----------------------------------------------------------------------------
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/api/v2/incremental/{resource}/cursor.json", self._export)
+        app.router.add_get("/api/v2/incremental/ticket_events.json", self._ticket_events)
+        app.router.add_get("/api/v2/users/show_many.json", self._show_many)
         app.router.add_get("/api/v2/tickets/{ticket_id}/comments.json", self._comments)
         return app
 
@@ -196,7 +279,8 @@ class ZendeskExports:
             headers={"Retry-After": str(retry)},
         )
 
-    async def _export(self, request: web.Request) -> web.Response:
+    def _refused(self, request: web.Request) -> web.Response | None:
+        """What an incremental export request gets instead of its page, if anything."""
         self.requests.append((request.path, dict(request.query)))
         if not self._authorized(request):
             return web.json_response({"error": "Couldn't authenticate you"}, status=401)
@@ -205,9 +289,12 @@ class ZendeskExports:
         exports = sum(1 for path, _ in self.requests if "/incremental/" in path)
         if self.outage_after is not None and exports > self.outage_after:
             return web.json_response({"error": "ServiceUnavailable"}, status=503)
-        limited = self._limited()
-        if limited is not None:
-            return limited
+        return self._limited()
+
+    async def _export(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         resource = request.match_info["resource"]
         if resource not in ("users", "tickets"):
             return web.json_response({"error": "InvalidEndpoint"}, status=404)
@@ -250,6 +337,63 @@ class ZendeskExports:
             wanted = {t["requester_id"] for t in page} | {t["assignee_id"] for t in page}
             body["users"] = [u for u in self.users if u["id"] in wanted]
         return web.json_response(body)
+
+    async def _ticket_events(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        now = int(self.clock())
+        start = request.query.get("start_time", "")
+        if not start.isdigit() or int(start) > now - 60:
+            return web.json_response(
+                {
+                    "error": "InvalidValue",
+                    "description": "start_time must be at least one minute in the past",
+                },
+                status=400,
+            )
+        per_page = min(int(request.query.get("per_page", "1000")), 1000)
+        rest = sorted(
+            (e for e in self.events if int(start) <= e["timestamp"] <= now - 60),
+            key=lambda e: (e["timestamp"], e["id"]),
+        )
+        page = rest[:per_page]
+        while len(page) < len(rest) and rest[len(page)]["timestamp"] == page[-1]["timestamp"]:
+            page.append(rest[len(page)])  # the page ends with a whole second
+        comments = "comment_events" in request.query.get("include", "").split(",")
+        shaped = [self._shaped(event, comments) for event in page]
+        end = page[-1]["timestamp"] if page else int(start)
+        return web.json_response(
+            {
+                "ticket_events": shaped,
+                "count": len(shaped),
+                "end_time": end,
+                "next_page": str(request.url.update_query({"start_time": str(end)})),
+                "end_of_stream": len(page) == len(rest),
+            }
+        )
+
+    @staticmethod
+    def _shaped(event: dict[str, Any], comments: bool) -> dict[str, Any]:
+        if comments:
+            return event
+        children = [c for c in event["child_events"] if c["event_type"] != "Comment"]
+        said = [c for c in event["child_events"] if c["event_type"] == "Comment"]
+        shaped = {**event, "child_events": children}
+        if said:
+            shaped.update(comment_present=True, comment_public=said[0]["public"])
+        return shaped
+
+    async def _show_many(self, request: web.Request) -> web.Response:
+        self.requests.append((request.path, dict(request.query)))
+        if not self._authorized(request):
+            return web.json_response({"error": "Couldn't authenticate you"}, status=401)
+        ids = [i for i in request.query.get("ids", "").split(",") if i]
+        if len(ids) > 100:
+            return web.json_response(
+                {"error": "InvalidValue", "description": "at most 100 ids"}, status=400
+            )
+        return web.json_response({"users": [u for u in self.users if str(u["id"]) in ids]})
 
     async def _comments(self, request: web.Request) -> web.Response:
         self.requests.append((request.path, dict(request.query)))
