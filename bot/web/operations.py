@@ -23,7 +23,7 @@ from bot.domain.memorialization import MemorializationMapping
 from bot.domain.record_policies import RecordPolicy
 from bot.domain.routing import RoutingConfig
 from bot.domain.tenant_settings import TenantSettings
-from bot.domain.tickets import ImportReport, Ticket
+from bot.domain.tickets import Ticket
 from bot.domain.workflows import ExecuteRequest, Workflow
 from bot.services.audit import AuditEntry
 from bot.services.caller_lookup import LookupAnswer, LookupRequest
@@ -39,7 +39,7 @@ from bot.web.admin_crm import CrmConfigList, PreviewAnswer, PreviewRequest, Secr
 from bot.web.admin_tenant import TenantAnswer
 from bot.web.openapi import Json, Media, Operation, Param
 from bot.web.record_policies import TitlePreview
-from bot.web.tickets import SyncRequest
+from bot.web.tickets import SyncRequest, Syncs
 
 ADMIN = ("entra", "adminKey")
 PLATFORM = ("apiKey",)
@@ -192,17 +192,6 @@ class TicketView(Ticket):
 
     tenant_id: str = Field("", exclude=True)
     open_in: OpenIn
-
-
-class CrmSync(_Answer):
-    crm_id: str
-    display_name: str
-    kind: str
-    last_sync: ImportReport | None
-
-
-class Syncs(_Answer):
-    crms: list[CrmSync]
 
 
 class SyncStarted(_Answer):

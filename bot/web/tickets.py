@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from bot.adapters.inbound import json_body, validated
+from bot.domain.tickets import ImportReport
 from bot.errors import NotFound
 from bot.services.ticketing.archive import TicketQuery
 from bot.services.ticketing.ticketing import Ticketing, UnknownTicketingCrm
@@ -99,6 +100,27 @@ async def get_ticket(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+class CrmSync(BaseModel):
+    """One ticketing CRM's last sync, as the admin API shows it."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    crm_id: str
+    display_name: str
+    kind: str
+    result: Literal["ok", "failed", "never"] = Field(
+        description="how the last sync ended: ok, failed (see lastSync.error), never ran"
+    )
+    rejected_count: int = Field(description="users and tickets the last sync rejected")
+    last_sync: ImportReport | None
+
+
+class Syncs(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    crms: list[CrmSync]
+
+
 class SyncRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
@@ -115,16 +137,16 @@ async def get_syncs(request: web.Request) -> web.Response:
         state = states.get(stored.config.settings_id)
         report = state.last_report if state else None
         crms.append(
-            {
-                "crmId": stored.config.settings_id,
-                "displayName": stored.config.display_name,
-                "kind": stored.config.kind.value,
-                "result": "never" if report is None else "failed" if report.error else "ok",
-                "rejectedCount": len(report.rejected) if report else 0,
-                "lastSync": report.model_dump(mode="json", by_alias=True) if report else None,
-            }
+            CrmSync(
+                crm_id=stored.config.settings_id,
+                display_name=stored.config.display_name,
+                kind=stored.config.kind.value,
+                result="never" if report is None else "failed" if report.error else "ok",
+                rejected_count=len(report.rejected) if report else 0,
+                last_sync=report,
+            )
         )
-    return web.json_response({"crms": crms})
+    return web.json_response(Syncs(crms=crms).model_dump(mode="json", by_alias=True))
 
 
 async def post_sync(request: web.Request) -> web.Response:
