@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.domain.tickets import (
     Agent,
     ImportReport,
@@ -11,6 +13,7 @@ from bot.domain.tickets import (
     TicketChannel,
     TicketStatus,
 )
+from bot.services.ticketing import archive as archive_module
 from bot.services.ticketing.archive import SortOrder, SyncState, TicketArchive, TicketQuery
 from tests.tickets.factories import NOW, ticket
 
@@ -232,3 +235,55 @@ async def test_text_with_filters_narrows_in_the_index_too(archive: TicketArchive
     assert await find(statuses=(TicketStatus.closed,), agents=("ada@example.com",)) == ["c"]
     assert await find(statuses=(TicketStatus.solved,)) == ["a", "b", "d"]
     assert await find(channels=(TicketChannel.email,), agents=("nobody@example.com",)) == []
+
+
+async def test_relevance_ranks_the_newest_matches_of_a_common_word(
+    archive: TicketArchive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(archive_module, "RANKED_WINDOW", 3)
+    days = {"best-but-old": 9, "new-1": 1, "new-2": 2, "good-3": 3, "other": 0, "far": 5}
+    await archive.put_tickets(
+        [
+            ticket(
+                name,
+                subject="Refund refund" if "good" in name or "best" in name else "Refund",
+                closed_at=NOW - timedelta(days=day),
+                channel=TicketChannel.chat,
+            )
+            for name, day in days.items()
+            if name != "other"
+        ]
+        + [ticket("other", subject="Refund", channel=TicketChannel.voice)]
+    )
+
+    async def ranked(**asked: object) -> list[str]:
+        page = await archive.search("demo-tenant", TicketQuery(text="refund", **asked))
+        return ids(page)
+
+    # the three newest chat matches are ranked (the best of all is older), then by date
+    chat = (TicketChannel.chat,)
+    assert await ranked(channels=chat) == ["good-3", "new-1", "new-2", "far", "best-but-old"]
+    pages = [await ranked(channels=chat, page=n, page_size=2) for n in (1, 2, 3)]
+    assert pages == [["good-3", "new-1"], ["new-2", "far"], ["best-but-old"]]
+    by_date = await archive.search(
+        "demo-tenant", TicketQuery(text="refund", sort=SortOrder.date, page_size=2)
+    )
+    assert (ids(by_date), by_date.has_more) == (["other", "new-1"], True)
+
+
+async def test_a_ticket_closed_again_later_moves_in_date_order(archive: TicketArchive) -> None:
+    await archive.put_tickets(
+        [
+            ticket("1", closed_at=NOW - timedelta(days=3)),
+            ticket("2", closed_at=NOW - timedelta(days=2)),
+        ]
+    )
+    await archive.put_tickets([ticket("1", subject="Ticket 1 again", closed_at=NOW)])
+
+    page = await archive.search("demo-tenant", TicketQuery(text="ticket", sort=SortOrder.date))
+    assert ids(page) == ["1", "2"]
+    assert await archive.count("demo-tenant") == 2
+    window = await archive.search(
+        "demo-tenant", TicketQuery(text="ticket", closed_to=NOW - timedelta(days=1))
+    )
+    assert ids(window) == ["2"]

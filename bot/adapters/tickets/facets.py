@@ -6,6 +6,8 @@ values indexed as tokens next to the words (``xchwhatsapp``, ``xag<digest>``,
 ``xstsolved``), the engines intersect posting lists instead: FTS5 in a hidden ``facets``
 column, PostgreSQL as extra lexemes of the ticket's tsvector. Tokens are letters and digits
 only and start with ``x`` plus a kind, so they never equal a stem and need no quoting.
+The embedded engine also indexes the tenant (``xtn<digest>``): its index is shared by
+every tenant, and a tenant's search walks only that tenant's postings.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from bot.services.ticketing.archive import TicketQuery
 
 
 def facet(kind: str, value: str) -> str:
-    if kind == "ag":
+    if kind in ("ag", "tn"):
         value = hashlib.sha1(value.lower().encode()).hexdigest()[:16]
     return "x" + kind + "".join(c for c in value.lower() if c.isalnum())
 

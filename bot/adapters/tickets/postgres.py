@@ -6,12 +6,26 @@ conversation B, under a GIN index. A query is parsed with all three configuratio
 the three ``tsquery`` values are OR-ed, so it finds a ticket in whichever language it is
 written; hits are ranked by ``ts_rank``. Filters use B-tree indexes led by the tenant.
 The retention purge deletes in short transactions so searches keep running meanwhile.
+
+A text search takes the newest matches first (the page in date order, the ranked window
+for relevance: :data:`~bot.services.ticketing.archive.RANKED_WINDOW`). How it finds them
+depends on how common the words are, which ``ANALYZE`` records for the ``document``
+column (``pg_stats.most_common_elems``, read every few minutes): for rare words the GIN
+index lists their few tickets; for words in at least :data:`COMMON` of all tickets that
+list is a large part of the table, so the search walks the filter's B-tree index
+(tenant with agent, channel or closing date) from the newest ticket and stops when the
+page or window is full -- a few hundred rows instead of hundreds of thousands. The
+planner cannot tell the two apart (the filters are also index tokens, and it counts them
+twice), so the archive chooses: bitmap scans are switched off for the common case. Every
+connection plans each statement with its values (``plan_cache_mode``), so the words
+are constants to the planner, never re-parsed per row.
 ``password`` may be an async callable (asyncpg asks it on every new connection), e.g.
 :class:`~bot.adapters.tickets.entra_password.ManagedIdentityPassword`.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -19,6 +33,7 @@ from typing import Any
 import asyncpg
 
 from bot.adapters.tickets.facets import facet_filters, facets
+from bot.adapters.tickets.text import stems
 from bot.domain.tickets import Agent, Language, Ticket
 from bot.services.ticketing.archive import (
     MAX_INDEXED_CHARS,
@@ -52,6 +67,8 @@ CREATE INDEX IF NOT EXISTS crmcard_tickets_closed ON crmcard_tickets (tenant_id,
 CREATE INDEX IF NOT EXISTS crmcard_tickets_purge ON crmcard_tickets (closed_at);
 CREATE INDEX IF NOT EXISTS crmcard_tickets_agent
     ON crmcard_tickets (tenant_id, agent_email, closed_at);
+CREATE INDEX IF NOT EXISTS crmcard_tickets_channel
+    ON crmcard_tickets (tenant_id, channel, closed_at);
 CREATE INDEX IF NOT EXISTS crmcard_tickets_requester_email
     ON crmcard_tickets (tenant_id, requester_email) WHERE requester_email IS NOT NULL;
 CREATE INDEX IF NOT EXISTS crmcard_tickets_requester_phone
@@ -92,6 +109,27 @@ ON CONFLICT (tenant_id, crm_id, external_id) DO UPDATE SET
 
 _QUERY = " || ".join(f"plainto_tsquery('{language.value}', $2)" for language in Language)
 """The user's words in every language configuration, OR-ed ($2 is the text)."""
+COMMON = 0.01
+"""A query all of whose words are in at least this share of tickets walks B-tree indexes."""
+STATS_SECONDS = 300.0
+"""How long the word frequencies read from ``pg_stats`` are used before reading again."""
+_WORD_STATS = """
+SELECT most_common_elems::text::text[] AS words, most_common_elem_freqs AS shares
+FROM pg_stats
+WHERE schemaname = current_schema() AND tablename = 'crmcard_tickets' AND attname = 'document'
+"""
+
+
+def share_of(text: str, shares: dict[str, float]) -> float:
+    """About how many of all tickets match ``text`` (0-1): in each language every stem
+    must be there (the rarest decides), any language may match (the commonest decides).
+    A stem ``ANALYZE`` did not list as common counts as rare (0)."""
+    found = [
+        min((shares.get(stem, 0.0) for stem in words), default=0.0)
+        for words in (stems(text, language) for language in Language)
+        if words
+    ]
+    return max(found, default=0.0)
 
 
 class _Where:
@@ -106,7 +144,10 @@ class _Where:
         return f"${len(self.params)}"
 
     def any_of(self, column: str, values: Sequence[str]) -> None:
-        if values:
+        # one value is an equality, so an index led by (tenant, column) yields closing order
+        if len(values) == 1:
+            self.clauses.append(f"{column} = {self.mark(values[0])}")
+        elif values:
             self.clauses.append(f"{column} = ANY({self.mark(list(values))}::text[])")
 
 
@@ -150,6 +191,9 @@ class PostgresTicketArchive:
         self._min_size = min_size
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
+        self._shares: dict[str, float] = {}
+        self._shares_read: float | None = None
+        self.clock: Callable[[], float] = time.monotonic
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -159,7 +203,11 @@ class PostgresTicketArchive:
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(
-            self._dsn, min_size=self._min_size, max_size=self._max_size, password=self._password
+            self._dsn,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            password=self._password,
+            server_settings={"plan_cache_mode": "force_custom_plan"},
         )
         # one schema creator at a time when several instances start together
         async with self.pool.acquire() as connection, connection.transaction():
@@ -276,29 +324,59 @@ class PostgresTicketArchive:
         )
         return Ticket.model_validate_json(data) if data else None
 
+    async def _word_shares(self) -> dict[str, float]:
+        """Stem -> share of tickets holding it, as the last ``ANALYZE`` counted."""
+        now = self.clock()
+        if self._shares_read is None or now - self._shares_read > STATS_SECONDS:
+            row = await self.pool.fetchrow(_WORD_STATS)
+            words, shares = (row["words"], row["shares"]) if row else (None, None)
+            self._shares = dict(zip(words or [], shares or [], strict=False))
+            self._shares_read = now
+        return self._shares
+
     async def search(self, tenant_id: str, query: TicketQuery) -> TicketPage:
         text = query.text.strip() if query.text and query.text.strip() else None
         where = _where(tenant_id, query, text)
-        if text is not None:
-            groups = facet_filters(query)
-            if groups:  # the filters intersect in the GIN index too (bot.adapters.tickets.facets)
-                narrowed = " & ".join("(" + " | ".join(g) + ")" for g in groups)
-                where.clauses.append(
-                    f"t.document @@ (({_QUERY}) && {where.mark(narrowed)}::tsquery)"
-                )
-            else:
-                where.clauses.append(f"t.document @@ ({_QUERY})")
-        if query.by_relevance:
-            order = f"ts_rank(t.document, {_QUERY}) DESC, t.closed_at DESC, t.id DESC"
+        if text is None:
+            limit, offset = where.mark(query.page_size + 1), where.mark(query.offset)
+            rows = await self.pool.fetch(
+                f"SELECT t.summary FROM crmcard_tickets t WHERE {' AND '.join(where.clauses)} "
+                f"ORDER BY t.closed_at DESC, t.id DESC LIMIT {limit} OFFSET {offset}",
+                *where.params,
+            )
+            return page_of(query, [row["summary"] for row in rows])
+        common = share_of(text, await self._word_shares()) >= COMMON
+        groups = facet_filters(query)
+        if groups and not common:  # the filters intersect in the GIN index too (facets)
+            narrowed = " & ".join("(" + " | ".join(g) + ")" for g in groups)
+            where.clauses.append(f"t.document @@ (({_QUERY}) && {where.mark(narrowed)}::tsquery)")
         else:
-            order = "t.closed_at DESC, t.id DESC"
-        limit = where.mark(query.page_size + 1)
-        offset = where.mark(query.offset)
-        sql = (
-            f"SELECT t.summary FROM crmcard_tickets t WHERE {' AND '.join(where.clauses)} "
-            f"ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+            where.clauses.append(f"t.document @@ ({_QUERY})")
+        newest = (
+            f"FROM crmcard_tickets t WHERE {' AND '.join(where.clauses)} "
+            "ORDER BY t.closed_at DESC, t.id DESC"
         )
-        rows = await self.pool.fetch(sql, *where.params)
+        if query.by_relevance:
+            # the first `ranked` rows by rank, the rest (a page deeper) by date
+            read, ranked = where.mark(query.newest), where.mark(query.ranked)
+            limit, offset = where.mark(query.page_size + 1), where.mark(query.offset)
+            sql = (
+                "SELECT summary FROM (SELECT *, row_number() OVER "
+                "(ORDER BY closed_at DESC, id DESC) AS nth FROM (SELECT t.id, t.summary, "
+                f"t.document, t.closed_at {newest} LIMIT {read}) newest) numbered "
+                f"ORDER BY nth > {ranked}, CASE WHEN nth <= {ranked} THEN "
+                f"ts_rank(document, {_QUERY}) END DESC, closed_at DESC, id DESC "
+                f"LIMIT {limit} OFFSET {offset}"
+            )
+        else:
+            limit, offset = where.mark(query.page_size + 1), where.mark(query.offset)
+            sql = f"SELECT t.summary {newest} LIMIT {limit} OFFSET {offset}"
+        if not common:
+            rows = await self.pool.fetch(sql, *where.params)
+            return page_of(query, [row["summary"] for row in rows])
+        async with self.pool.acquire() as connection, connection.transaction():
+            await connection.execute("SET LOCAL enable_bitmapscan = off")
+            rows = await connection.fetch(sql, *where.params)
         return page_of(query, [row["summary"] for row in rows])
 
     async def count(self, tenant_id: str) -> int:

@@ -5,6 +5,20 @@ small pool of reader threads with their own connections. WAL mode lets them read
 an import or the retention purge writes, and the purge deletes in short transactions, so
 searches never wait long behind it. Subjects and conversations are stemmed in Python
 (:mod:`bot.adapters.tickets.text`) and the FTS5 table holds the stems.
+
+A ticket's row id is the second it was closed, shifted left by 20 bits, plus a sequence
+within that second: id order is closing order. FTS5 hands out matches in row-id order
+and stops when the query's LIMIT is reached, so a text search walks the newest matches
+first and only as far as the page (date order) or the ranked window (relevance, see
+:data:`~bot.services.ticketing.archive.RANKED_WINDOW`) needs, and a closing-date range
+is a row-id range the index skips to. A word in half the tickets costs what the page
+costs, not what the word costs. Archives written before this layout (``user_version``
+0) are re-keyed once when opened.
+
+The window is ranked by BM25 computed in SQL over the window itself (term counts from
+the stored stems, the window's own document frequencies and average length): FTS5's
+``bm25()`` would first count every ticket holding each query word, which for a word in
+half the archive is the whole cost the window avoids.
 """
 
 from __future__ import annotations
@@ -18,9 +32,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.adapters.tickets.facets import facet_filters, facets
-from bot.adapters.tickets.text import indexed, match_expression
-from bot.domain.tickets import Agent, Ticket
+from bot.adapters.tickets.facets import facet, facet_filters, facets
+from bot.adapters.tickets.text import indexed, match_expression, stems
+from bot.domain.tickets import Agent, Language, Ticket
 from bot.services.ticketing.archive import (
     MAX_INDEXED_CHARS,
     SyncState,
@@ -32,6 +46,11 @@ from bot.services.ticketing.archive import (
 )
 
 T = TypeVar("T")
+
+LAYOUT = 1
+"""``PRAGMA user_version`` of the current layout (row ids in closing order)."""
+SECOND = 1 << 20
+"""Row ids of one closing second: ``second * SECOND`` up to the next second's."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
@@ -80,21 +99,84 @@ CREATE TABLE IF NOT EXISTS ticket_sync (
 ) WITHOUT ROWID;
 """
 
-_UPSERT = """
-INSERT INTO tickets (tenant_id, crm_id, external_id, status, channel, agent_email,
+_INSERT = """
+INSERT INTO tickets (id, tenant_id, crm_id, external_id, status, channel, agent_email,
     requester_email, requester_phone, closed_at, summary, data)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (tenant_id, crm_id, external_id) DO UPDATE SET
-    status = excluded.status, channel = excluded.channel,
-    agent_email = excluded.agent_email, requester_email = excluded.requester_email,
-    requester_phone = excluded.requester_phone, closed_at = excluded.closed_at,
-    summary = excluded.summary, data = excluded.data
-RETURNING id
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+_UPDATE = """
+UPDATE tickets SET status = ?, channel = ?, agent_email = ?, requester_email = ?,
+    requester_phone = ?, closed_at = ?, summary = ?, data = ?
+WHERE id = ?
+"""
+_COLUMNS = (
+    "tenant_id, crm_id, external_id, status, channel, agent_email, requester_email, "
+    "requester_phone, closed_at, summary, data"
+)
 
 
 def _epoch(moment: datetime) -> float:
     return moment.timestamp()
+
+
+def _second(moment: float) -> int:
+    return max(0, int(moment))
+
+
+def _free_id(connection: sqlite3.Connection, closed_at: float) -> int:
+    """The next row id of the ticket's closing second (a full second spills into the next)."""
+    low = _second(closed_at) * SECOND
+    while True:
+        (top,) = connection.execute(
+            "SELECT max(id) FROM tickets WHERE id >= ? AND id < ?", (low, low + SECOND)
+        ).fetchone()
+        if top is None:
+            return low
+        if top + 1 < low + SECOND:
+            return int(top) + 1
+        low += SECOND
+
+
+def _script(connection: sqlite3.Connection, script: str) -> None:
+    """Run each statement of ``script`` inside the caller's transaction (executescript
+    would commit it)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            connection.execute(statement)
+
+
+def _rekey(connection: sqlite3.Connection) -> None:
+    """Re-key an archive of the first layout (ids in import order) into closing order, and
+    add the tenant token to its index; one transaction, inside the caller's."""
+    connection.create_function("tenant_facet", 1, lambda t: facet("tn", t), deterministic=True)
+    indexes = connection.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tickets' "
+        "AND sql IS NOT NULL"
+    ).fetchall()
+    for (name,) in indexes:
+        connection.execute(f'DROP INDEX "{name}"')
+    connection.execute("ALTER TABLE tickets RENAME TO tickets_v0")
+    connection.execute("ALTER TABLE tickets_fts RENAME TO tickets_fts_v0")
+    _script(connection, _SCHEMA)  # the new tables (and their indexes: empty yet)
+    connection.execute(
+        "CREATE TEMP TABLE rekey AS SELECT id AS old, "
+        "(CAST(max(closed_at, 0) AS INTEGER) << 20) + row_number() OVER "
+        "(PARTITION BY CAST(max(closed_at, 0) AS INTEGER) ORDER BY id) - 1 AS new "
+        "FROM tickets_v0"
+    )
+    connection.execute(
+        f"INSERT INTO tickets (id, {_COLUMNS}) SELECT r.new, {_COLUMNS} "
+        "FROM tickets_v0 JOIN rekey r ON r.old = tickets_v0.id ORDER BY r.new"
+    )
+    connection.execute(
+        "INSERT INTO tickets_fts (rowid, subject, conversation, facets) "
+        "SELECT r.new, f.subject, f.conversation, f.facets || ' ' || tenant_facet(t.tenant_id) "
+        "FROM tickets_fts_v0 f JOIN rekey r ON r.old = f.rowid "
+        "JOIN tickets_v0 t ON t.id = r.old ORDER BY r.new"
+    )
+    connection.execute("DROP TABLE rekey")
+    connection.execute("DROP TABLE tickets_v0")
+    connection.execute("DROP TABLE tickets_fts_v0")
 
 
 def _in(column: str, values: Sequence[str], where: list[str], params: list[Any]) -> None:
@@ -140,15 +222,91 @@ def _delete_ids(connection: sqlite3.Connection, ids: list[int]) -> int:
     return len(ids)
 
 
-def _with_facets(expression: str, query: TicketQuery) -> str:
-    """The text expression on the text columns, AND the selective filters as facet tokens.
+def _with_facets(expression: str, tenant_id: str, query: TicketQuery) -> str:
+    """The text expression on the text columns, AND the tenant and the filters as facet
+    tokens.
 
     FTS5 intersects posting lists, so a common word with a rare agent or channel costs
     what the rare one costs; SQL still checks every filter on the joined row.
     """
-    parts = [f"{{subject conversation}} : ({expression})"]
+    parts = [f"{{subject conversation}} : ({expression})", f"facets : {facet('tn', tenant_id)}"]
     parts += [f"facets : ({' OR '.join(tokens)})" for tokens in facet_filters(query)]
     return " AND ".join(parts)
+
+
+def _id_range(query: TicketQuery) -> tuple[int, int]:
+    """Row ids that can hold the query's closing dates (SQL checks the exact times)."""
+    low = _second(_epoch(query.closed_from)) * SECOND if query.closed_from else 0
+    high = (_second(_epoch(query.closed_to)) + 1) * SECOND if query.closed_to else 1 << 62
+    return low, high
+
+
+_RANK = "bm25(tickets_fts, 3.0, 1.0, 0.0)"
+SCORED_WORDS = 12
+"""Of a long query, the first this many distinct stems weigh in the ranking."""
+
+
+def _ranked(newest: str, words: list[str]) -> str:
+    """BM25 (k1 1.2, b 0.75; subject words count 3 times) of the ``newest`` window (the
+    first ``?`` rows ranked, the rest in date order).
+
+    Each stem's count in a column is how much shorter the column gets without it, in a
+    copy whose words are set apart by two spaces (so neighbours both count).
+    """
+    counts = ", ".join(
+        f"(length(s) - length(replace(s, ?, ''))) / {len(w) + 2} * 3 "
+        f"+ (length(c) - length(replace(c, ?, ''))) / {len(w) + 2} AS tf{i}"
+        for i, w in enumerate(words)
+    )
+    frequencies = ", ".join(f"sum(tf{i} > 0) OVER () AS df{i}" for i in range(len(words)))
+    score = " + ".join(
+        f"ln(1 + (n - df{i} + 0.5) / (df{i} + 0.5)) * tf{i} * 2.2 "
+        f"/ (tf{i} + 1.2 * (0.25 + 0.75 * dl / max(avgdl, 1)))"
+        for i in range(len(words))
+    )
+    return (
+        "WITH hits AS MATERIALIZED (SELECT t.summary AS summary, t.id AS id, "
+        "' ' || replace(tickets_fts.subject, ' ', '  ') || ' ' AS s, "
+        f"' ' || replace(tickets_fts.conversation, ' ', '  ') || ' ' AS c {newest}), "
+        f"counted AS (SELECT summary, id, {counts}, "
+        "(length(s) - length(replace(s, '  ', ''))) * 1.5 "
+        "+ (length(c) - length(replace(c, '  ', ''))) / 2.0 AS dl FROM hits), "
+        "stats AS (SELECT *, avg(dl) OVER () AS avgdl, count(*) OVER () AS n, "
+        f"row_number() OVER (ORDER BY id DESC) AS nth, {frequencies} FROM counted) "
+        f"SELECT summary FROM stats ORDER BY nth > ?, CASE WHEN nth <= ? THEN {score} END DESC, "
+        "id DESC LIMIT ? OFFSET ?"
+    )
+
+
+def _text_search(tenant_id: str, query: TicketQuery, expression: str) -> tuple[str, list[Any]]:
+    """The SQL of a text search (see the module docstring) and its parameters."""
+    where, filters = _filters(tenant_id, query)
+    match = _with_facets(expression, tenant_id, query)
+    tail = [query.page_size + 1, query.offset]
+    if query.requester_emails or query.requester_phones:
+        # a contact's tickets are few: the planner finds them first, then matches each
+        order = f"{_RANK}, t.id DESC" if query.by_relevance else "t.id DESC"
+        sql = (
+            "SELECT t.summary FROM tickets t JOIN tickets_fts ON tickets_fts.rowid = t.id "
+            f"WHERE tickets_fts MATCH ? AND {' AND '.join(where)} "
+            f"ORDER BY {order} LIMIT ? OFFSET ?"
+        )
+        return sql, [match, *filters, *tail]
+    # CROSS JOIN keeps FTS5 the outer loop, walking its matches newest first
+    newest = (
+        "FROM tickets_fts CROSS JOIN tickets t ON t.id = tickets_fts.rowid "
+        "WHERE tickets_fts MATCH ? AND tickets_fts.rowid >= ? AND tickets_fts.rowid < ? "
+        f"AND {' AND '.join(where)} ORDER BY tickets_fts.rowid DESC LIMIT ?"
+    )
+    params = [match, *_id_range(query), *filters]
+    if not query.by_relevance:
+        return f"SELECT t.summary {newest} OFFSET ?", [*params, *tail]
+    assert query.text is not None  # by_relevance: there is text
+    found = (w for language in Language for w in stems(query.text, language))
+    words = list(dict.fromkeys(found))[:SCORED_WORDS]
+    patterns = [f" {w} " for w in words for _ in ("subject", "conversation")]
+    window = [query.ranked, query.ranked]
+    return _ranked(newest, words), [*params, query.newest, *patterns, *window, *tail]
 
 
 class SqliteTicketArchive:
@@ -201,7 +359,20 @@ class SqliteTicketArchive:
 
         def create(connection: sqlite3.Connection) -> None:
             connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(_SCHEMA)
+            (layout,) = connection.execute("PRAGMA user_version").fetchone()
+            old = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tickets'"
+            ).fetchone()
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                if old is not None and layout < LAYOUT:
+                    _rekey(connection)
+                _script(connection, _SCHEMA)
+                connection.execute(f"PRAGMA user_version = {LAYOUT}")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
 
         await asyncio.get_running_loop().run_in_executor(
             self._writer, lambda: create(self._connection())
@@ -302,14 +473,25 @@ class SqliteTicketArchive:
                 ),
                 indexed(t.subject, t.language),
                 indexed(t.conversation[:MAX_INDEXED_CHARS], t.language),
-                " ".join(facets(t)),
+                " ".join([*facets(t), facet("tn", t.tenant_id)]),
             )
             for t in tickets
         ]
 
         def write(connection: sqlite3.Connection) -> None:
             for row, subject, conversation, tokens in prepared:
-                (rowid,) = connection.execute(_UPSERT, row).fetchone()
+                found = connection.execute(
+                    "SELECT id FROM tickets WHERE tenant_id = ? AND crm_id = ? AND external_id = ?",
+                    row[:3],
+                ).fetchone()
+                if found is not None and found[0] // SECOND == _second(row[8]):
+                    rowid = found[0]  # closed in the same second: its place stays
+                    connection.execute(_UPDATE, (*row[3:], rowid))
+                else:  # new, or closed at another time: it moves to its new place
+                    if found is not None:
+                        _delete_ids(connection, [found[0]])
+                    rowid = _free_id(connection, row[8])
+                    connection.execute(_INSERT, (rowid, *row))
                 connection.execute("DELETE FROM tickets_fts WHERE rowid = ?", (rowid,))
                 connection.execute(
                     "INSERT INTO tickets_fts (rowid, subject, conversation, facets) "
@@ -330,31 +512,18 @@ class SqliteTicketArchive:
         return Ticket.model_validate_json(rows[0][0]) if rows else None
 
     async def search(self, tenant_id: str, query: TicketQuery) -> TicketPage:
-        where, params = _filters(tenant_id, query)
-        expression = match_expression(query.text) if query.text else None
-        if expression is not None:
-            expression = _with_facets(expression, query)
-        if query.text and expression is None:
-            return page_of(query, [])
-        if expression is not None:
-            # CROSS JOIN keeps FTS5 the outer loop: with an agent filter the planner would
-            # otherwise walk that agent's tickets and run the MATCH once per ticket
-            sql = (
-                "SELECT t.summary FROM tickets_fts CROSS JOIN tickets t "
-                "ON t.id = tickets_fts.rowid "
-                f"WHERE tickets_fts MATCH ? AND {' AND '.join(where)} "
-            )
-            params.insert(0, expression)
-            order = (
-                "bm25(tickets_fts, 3.0, 1.0, 0.0), t.closed_at DESC, t.id DESC"
-                if query.by_relevance
-                else "t.closed_at DESC, t.id DESC"
-            )
+        if query.text:
+            expression = match_expression(query.text)
+            if expression is None:
+                return page_of(query, [])
+            sql, params = _text_search(tenant_id, query, expression)
         else:
-            sql = f"SELECT t.summary FROM tickets t WHERE {' AND '.join(where)} "
-            order = "t.closed_at DESC, t.id DESC"
-        sql += f"ORDER BY {order} LIMIT ? OFFSET ?"
-        params += [query.page_size + 1, query.offset]
+            where, params = _filters(tenant_id, query)
+            sql = (
+                f"SELECT t.summary FROM tickets t WHERE {' AND '.join(where)} "
+                "ORDER BY t.closed_at DESC, t.id DESC LIMIT ? OFFSET ?"
+            )
+            params += [query.page_size + 1, query.offset]
         rows = await self._read(lambda c: c.execute(sql, params).fetchall())
         return page_of(query, [row[0] for row in rows])
 

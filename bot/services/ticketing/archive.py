@@ -8,6 +8,12 @@ in the ticket's language (english, german, french) and stem a query in all three
 
 A ticket is written whole or not at all (one transaction per batch), and is keyed by
 tenant, CRM and the CRM's id: importing it again replaces it, never duplicates it.
+
+Sorted by relevance, a text search ranks the newest :data:`RANKED_WINDOW` tickets that
+match it and every filter, best first; pages beyond that go on with the older matches
+by date. A word in a third of all tickets matches hundreds of thousands, and ranking
+them all would cost what no agent waits for, while within the window the best matches of
+the recent past come first. Both engines apply the same window, so they answer alike.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from bot.domain.tickets import (
 )
 
 MAX_PAGE_SIZE = 100
+RANKED_WINDOW = 1_000
+"""A relevance search ranks at most this many of its newest matches (see above)."""
 MAX_INDEXED_CHARS = 200_000
 """Of a ticket's conversation, this much is indexed (all of it is kept and shown)."""
 
@@ -73,6 +81,17 @@ class TicketQuery(BaseModel):
     @property
     def offset(self) -> int:
         return (self.page - 1) * self.page_size
+
+    @property
+    def ranked(self) -> int:
+        """How many of the newest matches a relevance search ranks (see the module)."""
+        return RANKED_WINDOW
+
+    @property
+    def newest(self) -> int:
+        """How many of the newest matches a relevance search reads: the ranked window,
+        or down to the page asked for when that lies deeper."""
+        return max(self.ranked, self.offset + self.page_size + 1)
 
 
 class TicketSummary(BaseModel):
