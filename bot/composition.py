@@ -17,6 +17,7 @@ from bot.adapters.crm.demo import DemoCrm
 from bot.adapters.crm.directory import StoreDirectory
 from bot.adapters.storage.local import LocalStore
 from bot.adapters.storage.secret_key import secret_box
+from bot.adapters.teams.app_package import package_id
 from bot.adapters.teams.delivery import TeamsDelivery
 from bot.adapters.teams.sdk import Adapter, create_adapter
 from bot.adapters.tickets.engine import ticketing_for
@@ -31,6 +32,7 @@ from bot.services.record_creation import on_event as record_creation_listener
 from bot.services.retry import WRITEBACK
 from bot.services.secret_box import SecretBox
 from bot.services.store import Store
+from bot.services.ticketing.past_tickets import PastTickets
 from bot.services.ticketing.ticketing import Ticketing
 from bot.services.writeback import WritebackWorker, outbox_listener
 from bot.settings import Settings, StoreKind
@@ -92,6 +94,7 @@ def assemble(
     crm_configs = CrmConfigs(store, box, url_policy=settings.crm_url_policy)
     agent_tokens = AgentTokens(settings, store, box)
     crms = StoreDirectory(crm_configs, always=demo_crms(settings), agent_tokens=agent_tokens)
+    ticketing = ticketing_for(settings, crm_configs, lambda: crms.session, store)
     ctx = Context(
         store=ObservedStore(store, live),
         crms=crms,
@@ -102,6 +105,12 @@ def assemble(
         merge_undo_window=timedelta(days=settings.merge_undo_days),
         default_region=settings.default_region,
         icons=f"{settings.public_url.rstrip('/')}/icons",
+        past_tickets=PastTickets(
+            teams_app_id=settings.teams_app_id
+            or (package_id(settings.app_id) if settings.app_id else ""),
+            page_url=f"{settings.public_url.rstrip('/')}/tab/tickets",
+            ticketing_on=ticketing.enabled_for,
+        ),
     )
     live.bind(ctx)
     ctx.event_listeners.append(record_creation_listener)
@@ -140,5 +149,5 @@ def assemble(
         writeback=writeback,
         queue=queue,
         key_auth=KeyAuthenticator(store),
-        ticketing=ticketing_for(settings, crm_configs, lambda: crms.session, store),
+        ticketing=ticketing,
     )

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 3978
     public_url: str = Field("http://127.0.0.1:3978", description="where Teams reaches the bot")
+    teams_app_id: str = Field(
+        "",
+        description="the Teams app package (manifest) id, which deep links into the app's "
+        "tabs name; empty: the id `crmcard package` derives from MicrosoftAppId",
+    )
 
     store: StoreKind = StoreKind.local
     data_dir: Path = Path(".crmcard")

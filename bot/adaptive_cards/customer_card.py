@@ -89,6 +89,9 @@ class CustomerCardView(_View):
     unknown_caller: bool = Field(False, description="no person found: offer a contact or lead")
     merged_text: str = Field("", description="this interaction's card was merged into another")
     merged_audit_id: str = Field("", description="the merge to undo from here")
+    past_tickets_url: str = Field(
+        "", description="the Tickets tab narrowed to the caller (ticketing CRMs); none: hidden"
+    )
     create_types: list[FieldView] = Field(
         default_factory=list, description="record types the agent may create (value: type)"
     )

@@ -355,6 +355,7 @@ def build_view(
     merged_into: MergedInto | None = None,
     icons: str = "/icons",
     creatable: Sequence[str] = ("contact", "lead", "case"),
+    past_tickets_url: str = "",
 ) -> CustomerCardView:
     """``answers``: record key -> the answer to the agent's click, shown on that row
     (notices not about one record are shown on top); ``creatable``: the record types the
@@ -422,4 +423,5 @@ def build_view(
         create_types=[
             FieldView(label=render.text(_RECORD_TYPES[kind]), value=kind) for kind in creatable
         ],
+        past_tickets_url=past_tickets_url,
     )

@@ -16,6 +16,7 @@ from bot.services.publisher import Delivery
 from bot.services.recent import RecentByTenant
 from bot.services.store import Store
 from bot.services.tenant_cache import PerTenant
+from bot.services.ticketing.past_tickets import PastTickets
 
 if TYPE_CHECKING:
     from bot.domain.interactions import EventRecord, Interaction
@@ -57,3 +58,5 @@ class Context:
     callers: RecentByTenant = field(default_factory=RecentByTenant)
     """New interactions of the last hours per tenant, identified or not (the admin's
     identification rate, :mod:`bot.services.health`)."""
+    past_tickets: PastTickets | None = None
+    """Where the card's "Past tickets" leads (ticketing CRMs); None: never offered."""

@@ -10,6 +10,7 @@ from bot.domain.cards import CustomerCard
 from bot.domain.interactions import Interaction
 from bot.domain.merge import MarkerRole, MergeMarker
 from bot.domain.workflows import StoredWorkflow, parse_workflow, runs_from_card
+from bot.i18n import AgentLocale, localize, t
 from bot.services import agent_locale, keys, merge_candidates
 from bot.services.card_view import MergedInto, build_view
 from bot.services.cards import get_card
@@ -33,12 +34,13 @@ async def card_for(
     card = interaction.card_face or await _card_of(ctx, interaction)
     clients = await ctx.crms.clients(interaction.tenant_id)
     tenant = interaction.tenant_id
+    locale = await agent_locale.of_interaction(ctx.store, interaction)
     view = build_view(
         card,
         interaction,
         crm_connected=bool(clients),
         crm_names={client.settings_id: client.display_name for client in clients},
-        locale=await agent_locale.of_interaction(ctx.store, interaction),
+        locale=locale,
         has_workflows=bool(clients) and await _has_workflows(ctx, tenant),
         answers=answers,
         notices=notices,
@@ -46,6 +48,7 @@ async def card_for(
         merged_into=await _merge_of_its_card(ctx, interaction),
         icons=ctx.icons,
         creatable=creatable(clients[0]) if clients else (),
+        past_tickets_url=await _past_tickets(ctx, interaction, locale),
         writeback=(
             await card_status(ctx.store, interaction.tenant_id, interaction.id)
             if interaction.writeback_due
@@ -60,6 +63,14 @@ async def _card_of(ctx: Context, interaction: Interaction) -> CustomerCard:
     if card is None:
         raise LookupError(f"card {interaction.card_id!r} of interaction {interaction.id!r} is gone")
     return card
+
+
+async def _past_tickets(ctx: Context, interaction: Interaction, locale: AgentLocale) -> str:
+    """The card's "Past tickets" link for this caller, or "" (see past_tickets)."""
+    if ctx.past_tickets is None:
+        return ""
+    label = localize(t("Past tickets"), locale)
+    return await ctx.past_tickets.link(interaction.tenant_id, interaction.identities, label)
 
 
 async def _merge_of_its_card(ctx: Context, interaction: Interaction) -> MergedInto | None:

@@ -54,6 +54,12 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _ZIP_DATE = (2024, 1, 1, 0, 0, 0)
 
 
+def package_id(bot_app_id: str) -> str:
+    """The app package (manifest) id derived from the bot id: stable per environment,
+    and what Teams deep links into the app's tabs name the app by."""
+    return str(uuid.uuid5(_APP_ID_NAMESPACE, bot_app_id.lower()))
+
+
 class AppPackageError(ServerError):
     """The package cannot be built; the message says what to fix."""
 
@@ -161,7 +167,7 @@ def render_manifest(
     host = parts.hostname
     domain = f"{host}:{parts.port}" if parts.port else host
     values = {
-        "APP_ID": app_id or str(uuid.uuid5(_APP_ID_NAMESPACE, bot_app_id.lower())),
+        "APP_ID": app_id or package_id(bot_app_id),
         "APP_VERSION": version,
         "BOT_APP_ID": bot_app_id,
         "SSO_APP_ID": sso_app_id,

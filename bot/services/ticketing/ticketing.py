@@ -22,6 +22,7 @@ from bot.services import audit
 from bot.services.audit import Actor
 from bot.services.crm import CrmError
 from bot.services.crm_configs import CrmConfigs, StoredCrmConfig
+from bot.services.tenant_cache import PerTenant
 from bot.services.ticketing.archive import SyncState, TicketArchive, TicketPage, TicketQuery
 from bot.services.ticketing.sync import ProgressHook, TicketSource, TicketSync
 
@@ -62,6 +63,19 @@ class Ticketing:
     regions: Callable[[str], Awaitable[str]] = field(default=_deployment_region)
     """The tenant's default phone region (for requesters' numbers)."""
     _running: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    _enabled: PerTenant[bool] = field(default_factory=PerTenant)
+
+    def __post_init__(self) -> None:
+        self.configs.listeners.append(self._enabled.forget)
+
+    async def enabled_for(self, tenant_id: str) -> bool:
+        """Whether the tenant has a CRM with ticketing on (kept a few seconds, forgotten
+        when a configuration changes here): the card asks on every render."""
+
+        async def load() -> bool:
+            return bool(await self.ticketing_crms(tenant_id))
+
+        return await self._enabled.get(tenant_id, load)
 
     async def ticketing_crms(self, tenant_id: str) -> list[StoredCrmConfig]:
         return [s for s in await self.configs.list(tenant_id) if ticketing_on(s.config)]
