@@ -241,7 +241,6 @@ def _id_range(query: TicketQuery) -> tuple[int, int]:
     return low, high
 
 
-_RANK = "bm25(tickets_fts, 3.0, 1.0, 0.0)"
 SCORED_WORDS = 12
 """Of a long query, the first this many distinct stems weigh in the ranking."""
 
@@ -285,20 +284,19 @@ def _text_search(tenant_id: str, query: TicketQuery, expression: str) -> tuple[s
     tail = [query.page_size + 1, query.offset]
     if query.requester_emails or query.requester_phones:
         # a contact's tickets are few: the planner finds them first, then matches each
-        order = f"{_RANK}, t.id DESC" if query.by_relevance else "t.id DESC"
-        sql = (
-            "SELECT t.summary FROM tickets t JOIN tickets_fts ON tickets_fts.rowid = t.id "
-            f"WHERE tickets_fts MATCH ? AND {' AND '.join(where)} "
-            f"ORDER BY {order} LIMIT ? OFFSET ?"
+        newest = (
+            "FROM tickets t JOIN tickets_fts ON tickets_fts.rowid = t.id "
+            f"WHERE tickets_fts MATCH ? AND {' AND '.join(where)} ORDER BY t.id DESC LIMIT ?"
         )
-        return sql, [match, *filters, *tail]
-    # CROSS JOIN keeps FTS5 the outer loop, walking its matches newest first
-    newest = (
-        "FROM tickets_fts CROSS JOIN tickets t ON t.id = tickets_fts.rowid "
-        "WHERE tickets_fts MATCH ? AND tickets_fts.rowid >= ? AND tickets_fts.rowid < ? "
-        f"AND {' AND '.join(where)} ORDER BY tickets_fts.rowid DESC LIMIT ?"
-    )
-    params = [match, *_id_range(query), *filters]
+        params = [match, *filters]
+    else:
+        # CROSS JOIN keeps FTS5 the outer loop, walking its matches newest first
+        newest = (
+            "FROM tickets_fts CROSS JOIN tickets t ON t.id = tickets_fts.rowid "
+            "WHERE tickets_fts MATCH ? AND tickets_fts.rowid >= ? AND tickets_fts.rowid < ? "
+            f"AND {' AND '.join(where)} ORDER BY tickets_fts.rowid DESC LIMIT ?"
+        )
+        params = [match, *_id_range(query), *filters]
     if not query.by_relevance:
         return f"SELECT t.summary {newest} OFFSET ?", [*params, *tail]
     assert query.text is not None  # by_relevance: there is text
