@@ -79,3 +79,64 @@ async def test_search_read_and_open_in_the_crm(
             assert errors == []
         finally:
             await browser.close()
+
+
+TEAMS_STUB = """
+window.microsoftTeams = {
+  app: {
+    initialize: function () { return Promise.resolve(); },
+    getContext: function () {
+      return Promise.resolve({ page: { id: "tickets", subPageId: "email=edward%40example.com" } });
+    },
+    notifySuccess: function () {},
+    openLink: function () {}
+  },
+  authentication: { getAuthToken: function () { return Promise.resolve("dev-token"); } }
+};
+"""
+
+
+async def test_in_teams_the_tab_opens_narrowed_to_the_deep_links_sub_entity(
+    aiohttp_server: Callable[..., Any], settings: Settings
+) -> None:
+    """The card's "Past tickets" deep link hands the caller over as subEntityId, which
+    TeamsJS gives the tab as page.subPageId (here from a stand-in for the Teams host)."""
+    playwright_api = pytest.importorskip("playwright.async_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("no /usr/bin/chromium")
+    app = create_app(settings.model_copy(update={"ticket_sync_minutes": 0}))
+    server = await aiohttp_server(app)
+    base = str(server.make_url("")).rstrip("/")
+    recent = datetime.now(UTC) - timedelta(days=2)
+    await app[TICKETING].archive.put_tickets(
+        [
+            ticket("7", subject="Refund for order 77", closed_at=recent),
+            ticket("8", subject="Someone else", requester_email="other@example.com"),
+        ]
+    )
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            await page.route(
+                "**/tab/vendor/teams-js.min.js",
+                lambda route: route.fulfill(body=TEAMS_STUB, content_type="text/javascript"),
+            )
+            tab = f"{base}/tab/tickets?tenant=demo-tenant"
+            await page.route(
+                f"{base}/teams-host",
+                lambda route: route.fulfill(
+                    body=f'<iframe id="tab" src="{tab}" width="900" height="700"></iframe>',
+                    content_type="text/html",
+                ),
+            )
+            await page.goto(f"{base}/teams-host")
+            frame = page.frame_locator("#tab")
+            expect = playwright_api.expect
+            await expect(frame.locator("#contact")).to_have_text(
+                "Past tickets of edward@example.com"
+            )
+            await expect(frame.locator("#results li")).to_have_count(1)
+            await expect(frame.locator("#results")).to_contain_text("Refund for order 77")
+        finally:
+            await browser.close()
