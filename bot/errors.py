@@ -234,7 +234,7 @@ def problem_for(error: BaseException, translate: Translate = _as_given) -> Probl
         status=status,
         type=PROBLEM_TYPE + slug,
         title=translate(title),
-        detail=_with_fields(translate(detail), errors),
+        detail=_with_fields(translate(detail), errors, translate),
         errors=errors,
         retry_after=getattr(error, "retry_after", None)
         if isinstance(error, Throttled | Unavailable)
@@ -247,17 +247,67 @@ def problem_for(error: BaseException, translate: Translate = _as_given) -> Probl
 
 SUMMARISED_FIELDS = 3
 
+FIELDS = "{detail} ({fields})"
+FIELDS_AND_MORE = "{detail} ({fields}; and {count} more)"
+FIELD_PROBLEM = "{field}: {problem}"
+"""How a detail names its refused fields; message ids, translated per reader."""
 
-def _with_fields(detail: str, errors: list[FieldError]) -> str:
+FIELD_PROBLEMS: dict[str, str] = {
+    "missing": "Field required",
+    "extra_forbidden": "Extra inputs are not permitted",
+    "string_type": "Input should be a valid string",
+    "int_type": "Input should be a valid integer",
+    "int_parsing": "Input should be a valid integer",
+    "float_type": "Input should be a valid number",
+    "float_parsing": "Input should be a valid number",
+    "bool_type": "Input should be a valid boolean",
+    "bool_parsing": "Input should be a valid boolean",
+    "list_type": "Input should be a valid list",
+    "dict_type": "Input should be an object",
+    "model_type": "Input should be an object",
+    "model_attributes_type": "Input should be an object",
+    "literal_error": "Input should be one of the allowed values",
+    "enum": "Input should be one of the allowed values",
+    "string_too_short": "Text is too short",
+    "string_too_long": "Text is too long",
+    "string_pattern_mismatch": "Text does not have the expected form",
+    "too_short": "Too few items",
+    "too_long": "Too many items",
+    "greater_than": "Number is too small",
+    "greater_than_equal": "Number is too small",
+    "less_than": "Number is too large",
+    "less_than_equal": "Number is too large",
+    "url_parsing": "Input should be a valid URL",
+    "url_scheme": "URL scheme is not allowed",
+    "datetime_type": "Input should be a valid date and time",
+    "datetime_parsing": "Input should be a valid date and time",
+    "date_parsing": "Input should be a valid date",
+    "uuid_parsing": "Input should be a valid UUID",
+    "json_invalid": "Invalid JSON",
+}
+"""What each common pydantic rule (a field error's ``type``) says, as a message id. A
+reader whose language does not translate it (English) reads pydantic's own message,
+which names the limit; a rule not listed here is shown as pydantic words it."""
+
+
+def _field_problem(error: FieldError, translate: Translate) -> str:
+    known = FIELD_PROBLEMS.get(error["type"])
+    translated = translate(known) if known is not None else None
+    problem = translated if translated not in (None, known) else error["msg"]
+    if not error["loc"]:
+        return problem
+    where = ".".join(str(p) for p in error["loc"])
+    return translate(FIELD_PROBLEM).format(field=where, problem=problem)
+
+
+def _with_fields(detail: str, errors: list[FieldError], translate: Translate) -> str:
     """The detail, naming the first refused fields: readable where only text is shown."""
     if not errors:
         return detail
-    named = [
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
-        for e in errors[:SUMMARISED_FIELDS]
-    ]
+    fields = "; ".join(_field_problem(e, translate) for e in errors[:SUMMARISED_FIELDS])
     more = len(errors) - SUMMARISED_FIELDS
-    return f"{detail} ({'; '.join(named)}{f'; and {more} more' if more > 0 else ''})"
+    frame = translate(FIELDS_AND_MORE if more > 0 else FIELDS)
+    return frame.format(detail=detail, fields=fields, count=more)
 
 
 def json_pointer(loc: Sequence[str | int]) -> str:

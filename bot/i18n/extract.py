@@ -54,11 +54,20 @@ def manifest_messages() -> dict[str, str | None]:
 
 
 def error_messages() -> dict[str, str | None]:
-    """The error families' titles and the detail of every 500 (shown to the reader)."""
-    from bot.errors import _FAMILIES, INTERNAL_DETAIL
+    """The error families' titles, the detail of every 500 and how a detail names its
+    refused fields (shown to the reader)."""
+    from bot.errors import (
+        _FAMILIES,
+        FIELD_PROBLEM,
+        FIELD_PROBLEMS,
+        FIELDS,
+        FIELDS_AND_MORE,
+        INTERNAL_DETAIL,
+    )
 
     titles: dict[str, str | None] = {title: None for _, _, title in _FAMILIES.values()}
-    return {**titles, INTERNAL_DETAIL: None}
+    frames = (INTERNAL_DETAIL, FIELDS, FIELDS_AND_MORE, FIELD_PROBLEM, *FIELD_PROBLEMS.values())
+    return {**titles, **dict.fromkeys(frames)}
 
 
 def all_messages() -> dict[str, str | None]:

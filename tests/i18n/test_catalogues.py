@@ -38,6 +38,8 @@ SAME_IN = {  # words that are the same in that language (checked, not copied Eng
         "{workflow}: {error}",
         "{crm}: {reason}",
         "{reason} ({limit})",
+        "{detail} ({fields})",
+        "{field}: {problem}",
     },
     "fr": {
         "Tickets",
@@ -57,6 +59,7 @@ SAME_IN = {  # words that are the same in that language (checked, not copied Eng
         "{name} · {at}",
         "{count} interaction",
         "{reason} ({limit})",
+        "{detail} ({fields})",
     },
 }
 

@@ -8,19 +8,19 @@ shown, with the agent's locale. Every path is checked in German and French.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict, CIMultiDictProxy
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from bot.adapters.crm.demo import DemoCrm
 from bot.adapters.crm.http import HttpResponse, default_error
 from bot.domain.interactions import Interaction
 from bot.domain.memorialization import WritePayload
 from bot.domain.records import CrmRecord, RecordRef
-from bot.errors import problem_for
+from bot.errors import FieldError, InvalidInput, field_errors, problem_for
 from bot.i18n import AgentLocale, localize, t
 from bot.services import keys
 from bot.services.crm import CrmClient, SearchCriteria
@@ -63,6 +63,61 @@ def test_problem_for_translates_title_and_detail_and_keeps_the_english_message()
         500,
         "crmcard n'a pas pu le faire pour le moment ; réessayez.",
     )
+
+
+class Refusable(BaseModel, extra="forbid"):
+    name: str
+    rev: int
+    kind: Literal["call", "chat"]
+
+
+REFUSED_FIELDS = {
+    "de": "Die Daten der Kartenaktion sind ungültig (name: Pflichtfeld fehlt; "
+    "rev: Erwartet wird eine ganze Zahl; kind: Erwartet wird einer der erlaubten Werte; "
+    "und 1 weitere)",
+    "fr": "Les données de l'action de carte ne sont pas valides (name : Champ obligatoire "
+    "manquant; rev : Un nombre entier est attendu; kind : L'une des valeurs autorisées "
+    "est attendue ; et 1 de plus)",
+}
+
+
+@pytest.mark.parametrize("language", ["de", "fr"])
+def test_the_refused_fields_are_named_in_the_readers_language(language: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Refusable.model_validate({"rev": "x", "kind": "mail", "extra": 1})
+    error = InvalidInput(t("the card action's data is not valid"), field_errors(refused.value))
+    problem = problem_for(error, lambda text: localize(text, AgentLocale.of(language)))
+    assert problem.detail == REFUSED_FIELDS[language]
+    assert [e["type"] for e in problem.errors] == [
+        "missing",
+        "int_parsing",
+        "literal_error",
+        "extra_forbidden",
+    ]
+    english = problem_for(error).detail  # pydantic's own words, which name the limits
+    assert english.startswith(
+        "the card action's data is not valid (name: Field required; rev: Input should be a"
+    )
+    assert english.endswith("Input should be 'call' or 'chat'; and 1 more)")
+    unknown = InvalidInput("no", [FieldError(loc=["x"], msg="must be odd", type="odd")])
+    german = problem_for(unknown, lambda text: localize(text, AgentLocale.of(language)))
+    assert german.detail.endswith("must be odd)")  # a rule without a message: as raised
+
+
+@pytest.mark.parametrize("language", ["de", "fr"])
+async def test_a_card_actions_refused_data_is_named_in_the_agents_language(
+    bot_client: Client, language: str
+) -> None:
+    await start_call(bot_client)
+    response = await bot_client.post(
+        f"/api/tab/actions?locale={language}",
+        json={"verb": "link", "data": {"interactionId": "call-1", "rev": "x"}},
+    )
+    problem = await response.json()
+    assert response.status == 422, problem
+    wanted = {"de": "data.rev: Erwartet wird eine ganze Zahl", "fr": "data.rev : Un nombre entier"}
+    assert wanted[language] in problem["detail"]
+    assert "Input should" not in problem["detail"]
 
 
 @pytest.mark.parametrize("language", ["de", "fr"])
