@@ -26,6 +26,7 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict
 
 from bot.domain.errors import InvalidIdentifier
+from bot.i18n import t
 
 DEFAULT_REGION = "US"
 """Region of numbers written without a country code, when neither the tenant nor the
@@ -132,7 +133,9 @@ def _parse(raw: str, default_region: str, channel: Channel | None) -> phonenumbe
         if possible is None and phonenumbers.is_possible_number(number):
             possible = number
     if possible is None:
-        raise InvalidIdentifier(f"{raw!r} is not a phone number crmcard can read")
+        raise InvalidIdentifier(
+            t("{value} is not a phone number crmcard can read", value=repr(raw))
+        )
     return possible
 
 
@@ -191,7 +194,7 @@ def email(raw: str) -> Identifier:
     written = raw.strip()
     local, _, domain = written.rpartition("@")
     if not local or "." not in domain or any(c.isspace() for c in written):
-        raise InvalidIdentifier(f"{raw!r} is not an email address")
+        raise InvalidIdentifier(t("{value} is not an email address", value=repr(raw)))
     value = canonical_email(written)
     return Identifier(
         kind=IdentifierKind.email, value=value, given=written if written != value else None
@@ -213,7 +216,7 @@ def handle(channel: Channel, raw: str) -> Identifier:
     """A messaging handle, scoped by its channel so equal names on two networks differ."""
     value = raw.strip()
     if not value:
-        raise InvalidIdentifier("a channel handle cannot be empty")
+        raise InvalidIdentifier(t("a channel handle cannot be empty"))
     return Identifier(kind=IdentifierKind.handle, value=f"{channel}:{value}")
 
 

@@ -17,9 +17,18 @@ from pydantic import BaseModel, ValidationError
 
 from bot.adapters.crm.demo import DemoCrm
 from bot.adapters.crm.http import HttpResponse, default_error
+from bot.domain import identifiers
+from bot.domain.errors import InvalidIdentifier
 from bot.domain.interactions import Interaction
 from bot.domain.memorialization import WritePayload
 from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.workflows import (
+    ExecuteRequest,
+    InvalidInputs,
+    SearchWorkflow,
+    parse_workflow,
+    search_plan,
+)
 from bot.errors import FieldError, InvalidInput, field_errors, problem_for
 from bot.i18n import AgentLocale, localize, t
 from bot.services import keys
@@ -272,3 +281,26 @@ async def test_a_lost_race_is_told_without_the_store_key_in_the_agents_language(
 
 class Tally(BaseModel):
     count: int = 0
+
+
+UNREADABLE_INPUT = {
+    "de": ("Eingabe 'ani': 'abc' ist keine Telefonnummer, die crmcard lesen kann"),
+    "fr": ("Saisie 'ani' : 'abc' n'est pas un numéro de téléphone que crmcard sait lire"),
+}
+
+
+@pytest.mark.parametrize("language", ["de", "fr"])
+def test_an_unreadable_workflow_input_is_told_in_the_readers_language(language: str) -> None:
+    workflow = parse_workflow(
+        {"id": "find", "type": "search", "criteria": [{"by": "phone", "input": "ani"}]}
+    )
+    assert isinstance(workflow, SearchWorkflow)
+    with pytest.raises(InvalidInputs) as refused:
+        search_plan(workflow, ExecuteRequest(inputs={"ani": "abc"}))
+    assert localize(refused.value.message, AgentLocale.of(language)) == UNREADABLE_INPUT[language]
+    with pytest.raises(InvalidIdentifier) as unreadable:
+        identifiers.email("ann at example")
+    wanted = {"de": "ist keine E-Mail-Adresse", "fr": "n'est pas une adresse e-mail"}[language]
+    assert localize(unreadable.value.message, AgentLocale.of(language)) == (
+        f"'ann at example' {wanted}"
+    )
