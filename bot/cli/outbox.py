@@ -24,12 +24,13 @@ from bot.settings import Settings
 
 async def _list(args: argparse.Namespace, settings: Settings, store: Store) -> int:
     from bot.services import outbox
-    from bot.web.admin_outbox import item_json
+    from bot.web.admin_outbox import OutboxItemAnswer
 
     status = outbox.OutboxStatus(args.status) if args.status else None
     items = await outbox.list_items(store, args.tenant or settings.default_tenant_id, status)
     if args.json:
-        print(json.dumps([item_json(i) for i in items], indent=2))
+        answers = [OutboxItemAnswer.of(i).model_dump(mode="json", by_alias=True) for i in items]
+        print(json.dumps(answers, indent=2))
         return 0
     for item in items:
         reason = item.parked_reason or item.last_error or ""

@@ -12,11 +12,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 from bot.errors import FieldError, InvalidInput
 from bot.services import audit
-from bot.services.audit import AuditQuery, Door
+from bot.services.audit import AuditEntry, AuditQuery, Door
 from bot.web.admin_auth import admin_of
+from bot.web.answers import model_response
 from bot.web.interactions import CONTEXT, SETTINGS
 
 MAX_LIMIT = 10_000
@@ -57,6 +60,15 @@ def parse_query(request: web.Request) -> AuditQuery:
     )
 
 
+class AuditPage(BaseModel):
+    """``GET /api/admin/audit``: the entries asked for, oldest first, and their retention."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    entries: list[AuditEntry]
+    retention_days: float
+
+
 def _wants_csv(request: web.Request) -> bool:
     if request.query.get("format") == "csv":
         return True
@@ -75,11 +87,8 @@ async def get_audit(request: web.Request) -> web.Response:
             content_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="crmcard-audit.csv"'},
         )
-    return web.json_response(
-        {
-            "entries": [e.model_dump(mode="json", by_alias=True) for e in entries],
-            "retentionDays": request.app[SETTINGS].audit_retention_days,
-        }
+    return model_response(
+        AuditPage(entries=entries, retention_days=request.app[SETTINGS].audit_retention_days)
     )
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from bot.adapters.inbound import header
 from bot.adapters.teams.openid import OpenIdMetadataUnavailable
@@ -28,6 +30,7 @@ from bot.services.audit import Actor, Door
 from bot.services.platform_keys import bootstrap_tenant
 from bot.services.tenants import check_tenant
 from bot.settings import Settings
+from bot.web.answers import model_response
 from bot.web.interactions import CONTEXT, SETTINGS
 from bot.web.tab import SSO_VALIDATOR
 
@@ -112,15 +115,26 @@ def admin_key_tenant(settings: Settings, presented: str) -> str | None:
     return bootstrap_tenant(configured, presented)
 
 
+class Me(BaseModel):
+    """``GET /api/admin/me``: who the console is signed in as, and why they are an admin."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    tenant_id: str
+    name: str
+    actor: str
+    via: Literal["entra", "bootstrapKey"]
+    roles: list[str] = Field(description="why they are an admin: crmcard.Admin, directory roles")
+
+
 async def get_me(request: web.Request) -> web.Response:
     """``GET /api/admin/me``: who the console is signed in as, and why they are an admin."""
     admin = await admin_of(request)
-    return web.json_response(
-        {
-            "tenantId": admin.tenant_id,
-            "name": admin.name or admin.actor.id,
-            "actor": admin.actor.id,
-            "via": admin.via,
-            "roles": list(admin.roles),
-        }
+    me = Me(
+        tenant_id=admin.tenant_id,
+        name=admin.name or admin.actor.id,
+        actor=admin.actor.id,
+        via=admin.via,
+        roles=list(admin.roles),
     )
+    return model_response(me)

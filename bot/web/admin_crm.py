@@ -37,6 +37,7 @@ from bot.services.audit import Actor
 from bot.services.crm import SearchCriteria
 from bot.services.crm_configs import CrmConfigs, PublicCrmConfig, parse_config
 from bot.web.admin_auth import admin_of
+from bot.web.answers import model_response
 from bot.web.interactions import CONTEXT
 
 CRM_CONFIGS = web.AppKey("crm_configs", CrmConfigs)
@@ -80,10 +81,6 @@ class PreviewAnswer(BaseModel):
     records: list[PreviewRecord]
 
 
-def _answer(model: BaseModel, status: int = 200) -> web.Response:
-    return web.json_response(model.model_dump(mode="json", by_alias=True), status=status)
-
-
 def _handler(
     run: Any,
 ) -> Any:
@@ -101,18 +98,18 @@ def _configs(request: web.Request) -> CrmConfigs:
 
 async def _list(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     found = await _configs(request).list(tenant_id)
-    return _answer(CrmConfigList(crms=[stored.public() for stored in found]))
+    return model_response(CrmConfigList(crms=[stored.public() for stored in found]))
 
 
 async def _create(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     config = parse_config(tenant_id, await _body(request))
     stored = await _configs(request).create(config, actor)
-    return _answer(stored.public(), status=201)
+    return model_response(stored.public(), status=201)
 
 
 async def _get(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     stored = await _configs(request).require(tenant_id, request.match_info["settings_id"])
-    return _answer(stored.public())
+    return model_response(stored.public())
 
 
 async def _patch(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
@@ -122,14 +119,14 @@ async def _patch(request: web.Request, tenant_id: str, actor: Actor) -> web.Resp
         await _body(request),
         actor,
     )
-    return _answer(stored.public())
+    return model_response(stored.public())
 
 
 async def _put(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     stored, created = await _configs(request).put(
         tenant_id, request.match_info["settings_id"], await _body(request), actor
     )
-    return _answer(stored.public(), status=201 if created else 200)
+    return model_response(stored.public(), status=201 if created else 200)
 
 
 async def _delete(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
@@ -143,7 +140,7 @@ async def _test(request: web.Request, tenant_id: str, actor: Actor) -> web.Respo
     ctx = request.app[CONTEXT]
     tested = health.LastTest(**outcome.model_dump(exclude={"settings_id"}), at=ctx.clock())
     await health.record_test(ctx.store, tenant_id, outcome.settings_id, tested)
-    return _answer(outcome)
+    return model_response(outcome)
 
 
 class PreviewRequest(BaseModel):
@@ -185,7 +182,7 @@ async def _preview(request: web.Request, tenant_id: str, actor: Actor) -> web.Re
     if client is None:
         raise NotFound(f"{settings_id} is disabled: enable it to preview its records")
     found = await client.search(criteria)
-    return _answer(
+    return model_response(
         PreviewAnswer(
             records=[
                 PreviewRecord(
@@ -205,7 +202,7 @@ async def _rotate(request: web.Request, tenant_id: str, actor: Actor) -> web.Res
     stored = await _configs(request).rotate_secret(
         tenant_id, request.match_info["settings_id"], asked.secret, actor
     )
-    return _answer(stored.public())
+    return model_response(stored.public())
 
 
 def _enabled(enabled: bool) -> Any:
@@ -213,7 +210,7 @@ def _enabled(enabled: bool) -> Any:
         stored = await _configs(request).set_enabled(
             tenant_id, request.match_info["settings_id"], enabled, actor
         )
-        return _answer(stored.public())
+        return model_response(stored.public())
 
     return run
 

@@ -14,6 +14,7 @@ from bot.adapters.inbound import json_model
 from bot.services import data_subjects
 from bot.services.data_subjects import SubjectQuery
 from bot.web.admin_auth import admin_of
+from bot.web.answers import model_response
 from bot.web.interactions import CONTEXT
 from bot.web.tickets import TICKETING
 
@@ -43,7 +44,7 @@ async def erase_subject(request: web.Request) -> web.Response:
         ctx.clock(),
         request.app[TICKETING].archive,
     )
-    return web.json_response(report.model_dump(by_alias=True))
+    return model_response(report)
 
 
 def setup_admin_data_subjects(app: web.Application) -> None:

@@ -10,13 +10,49 @@ contact-center platform sends (webhook, caller lookup, workflows).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from bot.adapters.inbound import json_model
 from bot.services import platform_keys
-from bot.services.platform_keys import NewKey
+from bot.services.platform_keys import NewKey, PlatformKey
 from bot.web.admin_auth import admin_of
+from bot.web.answers import model_response
 from bot.web.interactions import CONTEXT
+
+
+class PublicKey(BaseModel):
+    """A platform key as the admin API shows it: never the key, not even its digest."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+
+    id: str
+    name: str
+    created_by: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+    @classmethod
+    def of(cls, record: PlatformKey) -> PublicKey:
+        return cls.model_validate(record)
+
+
+class IssuedKey(PublicKey):
+    """``POST /api/admin/keys``: the new key's record and the key itself, shown this once."""
+
+    key: str = Field(description="the key itself, shown this once")
+
+
+class KeyList(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    keys: list[PublicKey]
 
 
 async def create_key(request: web.Request) -> web.Response:
@@ -26,20 +62,21 @@ async def create_key(request: web.Request) -> web.Response:
     record, key = await platform_keys.create(
         ctx.store, admin.tenant_id, asked, admin.actor, ctx.clock()
     )
-    return web.json_response({**record.public(), "key": key}, status=201)
+    issued = IssuedKey.model_validate({**dict(PublicKey.of(record)), "key": key})
+    return model_response(issued, status=201)
 
 
 async def list_keys(request: web.Request) -> web.Response:
     admin = await admin_of(request)
     found = await platform_keys.list_keys(request.app[CONTEXT].store, admin.tenant_id)
-    return web.json_response({"keys": [k.public() for k in found]})
+    return model_response(KeyList(keys=[PublicKey.of(k) for k in found]))
 
 
 async def get_key(request: web.Request) -> web.Response:
     admin = await admin_of(request)
     ctx = request.app[CONTEXT]
     record = await platform_keys.get(ctx.store, admin.tenant_id, request.match_info["keyId"])
-    return web.json_response(record.public())
+    return model_response(PublicKey.of(record))
 
 
 async def revoke_key(request: web.Request) -> web.Response:

@@ -14,6 +14,7 @@ from bot.errors import NotFound
 from bot.services import outbox
 from bot.services.context import Context
 from bot.web.admin_auth import admin_of
+from bot.web.answers import model_response
 from bot.web.interactions import CONTEXT
 
 
@@ -29,7 +30,7 @@ async def get_mapping(request: web.Request) -> web.Response:
     if not await _known_crm(ctx, tenant_id, settings_id):
         raise NotFound(f"no CRM configuration {settings_id!r}")
     mapping = await outbox.mapping_for(ctx.store, tenant_id, settings_id)
-    return web.json_response(mapping.model_dump(mode="json", by_alias=True))
+    return model_response(mapping)
 
 
 async def put_mapping(request: web.Request) -> web.Response:
@@ -42,7 +43,7 @@ async def put_mapping(request: web.Request) -> web.Response:
     body = await json_object(request)
     mapping = validated(MemorializationMapping, body, "invalid memorialization mapping")
     await outbox.save_mapping(ctx.store, tenant_id, settings_id, mapping, admin.actor, ctx.clock())
-    return web.json_response(mapping.model_dump(mode="json", by_alias=True))
+    return model_response(mapping)
 
 
 def setup_admin_memorialization(app: web.Application) -> None:

@@ -12,57 +12,119 @@ What a write-back writes is the memorialization mapping's (``bot.web.admin_memor
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
-from bot.adapters.inbound import json_object
+from bot.adapters.inbound import json_model
 from bot.errors import FieldError, InvalidInput
 from bot.services import outbox
 from bot.services.context import Context
 from bot.services.outbox import OutboxItem, OutboxStatus
 from bot.services.writeback import WritebackWorker
 from bot.web.admin_auth import admin_of
+from bot.web.answers import model_response
 from bot.web.interactions import CONTEXT, SETTINGS
 
 WRITEBACK = web.AppKey("writeback_worker", WritebackWorker)
 
 
-def retention_json(recovery_days: float, now: datetime) -> dict[str, Any]:
-    return {
-        "recoveryDays": recovery_days,
-        "purgesBefore": (now - timedelta(days=recovery_days)).isoformat(),
-        "rule": "done and parked write-backs are purged, with their due markers, once "
-        "unchanged for recoveryDays; pending ones never",
-    }
+class _Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
-def item_json(item: OutboxItem, recovery_days: float | None = None) -> dict[str, Any]:
-    purge_after = outbox.expires_at(item, recovery_days) if recovery_days is not None else None
-    return {
-        "interactionId": item.interaction_id,
-        "record": item.record.key,
-        "recordTitle": item.record_title,
-        "status": item.status.value,
-        "attempts": item.attempts,
-        "nextAttemptAt": item.next_attempt_at.isoformat(),
-        "lastError": item.last_error,
-        "parkedReason": item.parked_reason,
-        "truncated": item.payload.truncated,
-        "steps": [
-            {
-                "kind": step.kind.value,
-                "done": step.done,
-                "resultId": step.result_id,
-                "unsupported": step.unsupported,
-                "idempotencyKey": step.idempotency_key,
-            }
-            for step in item.steps
-        ],
-        "createdAt": item.created_at.isoformat(),
-        "updatedAt": item.updated_at.isoformat(),
-        "purgeAfter": purge_after.isoformat() if purge_after else None,
-    }
+class OutboxStep(_Camel):
+    kind: str
+    done: bool
+    result_id: str | None
+    unsupported: str | None
+    idempotency_key: str
+
+
+class OutboxItemAnswer(_Camel):
+    """One write-back as the admin API shows it."""
+
+    interaction_id: str
+    record: str = Field(description="the record's key, crm:type:id")
+    record_title: str
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    parked_reason: str | None
+    truncated: list[str] = Field(description="crmcard fields cut to the CRM field's length")
+    steps: list[OutboxStep]
+    created_at: datetime
+    updated_at: datetime
+    purge_after: datetime | None
+
+    @classmethod
+    def of(cls, item: OutboxItem, recovery_days: float | None = None) -> OutboxItemAnswer:
+        purge_after = outbox.expires_at(item, recovery_days) if recovery_days is not None else None
+        return cls(
+            interaction_id=item.interaction_id,
+            record=item.record.key,
+            record_title=item.record_title,
+            status=item.status,
+            attempts=item.attempts,
+            next_attempt_at=item.next_attempt_at,
+            last_error=item.last_error,
+            parked_reason=item.parked_reason,
+            truncated=item.payload.truncated,
+            steps=[
+                OutboxStep(
+                    kind=step.kind.value,
+                    done=step.done,
+                    result_id=step.result_id,
+                    unsupported=step.unsupported,
+                    idempotency_key=step.idempotency_key,
+                )
+                for step in item.steps
+            ],
+            created_at=item.created_at,
+            updated_at=item.updated_at,
+            purge_after=purge_after,
+        )
+
+
+class Retention(_Camel):
+    recovery_days: float
+    purges_before: datetime
+    rule: str
+
+    @classmethod
+    def of(cls, recovery_days: float, now: datetime) -> Retention:
+        return cls(
+            recovery_days=recovery_days,
+            purges_before=now - timedelta(days=recovery_days),
+            rule="done and parked write-backs are purged, with their due markers, once "
+            "unchanged for recoveryDays; pending ones never",
+        )
+
+
+class Outbox(_Camel):
+    """``GET /api/admin/outbox``: the write-backs and the retention of finished ones."""
+
+    items: list[OutboxItemAnswer]
+    retention: Retention
+
+
+class Replayed(_Camel):
+    """``POST /api/admin/outbox/replay`` with ``allParked``: the write-backs queued again."""
+
+    items: list[OutboxItemAnswer]
+
+
+class Replay(_Camel):
+    """One write-back (``interactionId`` and ``record``), or every parked one."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    interaction_id: str | None = None
+    record: str | None = Field(None, description="the record's key, crm:type:id")
+    all_parked: bool | None = None
+    settings_id: str | None = Field(None, description="with allParked: only this CRM's")
 
 
 async def list_outbox(request: web.Request) -> web.Response:
@@ -80,45 +142,43 @@ async def list_outbox(request: web.Request) -> web.Response:
     ctx: Context = request.app[CONTEXT]
     days = request.app[SETTINGS].recovery_days
     items = await outbox.list_items(ctx.store, tenant_id, status)
-    return web.json_response(
-        {
-            "items": [item_json(i, days) for i in items],
-            "retention": retention_json(days, ctx.clock()),
-        }
+    return model_response(
+        Outbox(
+            items=[OutboxItemAnswer.of(i, days) for i in items],
+            retention=Retention.of(days, ctx.clock()),
+        )
     )
 
 
 async def replay_item(request: web.Request) -> web.Response:
     admin = await admin_of(request)
     tenant_id = admin.tenant_id
-    body = await json_object(request)
+    asked = await json_model(request, Replay, "invalid replay")
     ctx: Context = request.app[CONTEXT]
     worker = request.app.get(WRITEBACK)
-    if body.get("allParked") is True:
-        settings_id = body.get("settingsId")
-        if settings_id is not None and not isinstance(settings_id, str):
-            raise InvalidInput(
-                "settingsId must be a string",
-                [FieldError(loc=["settingsId"], msg="must be a string", type="string_type")],
-            )
-        items = await outbox.replay_parked(ctx.store, tenant_id, ctx.clock(), settings_id)
+    if asked.all_parked is True:
+        items = await outbox.replay_parked(ctx.store, tenant_id, ctx.clock(), asked.settings_id)
         if worker is not None:
             await worker.announce([i.key for i in items])
-        return web.json_response({"items": [item_json(i) for i in items]}, status=202)
-    interaction_id, record = body.get("interactionId"), body.get("record")
-    if not isinstance(interaction_id, str) or not isinstance(record, str):
+        return model_response(Replayed(items=[OutboxItemAnswer.of(i) for i in items]), 202)
+    if asked.interaction_id is None or asked.record is None:
         raise InvalidInput(
             'interactionId and record (crm:type:id) are required, or "allParked": true',
             [
-                FieldError(loc=[name], msg="a string is required", type="string_type")
-                for name, value in (("interactionId", interaction_id), ("record", record))
-                if not isinstance(value, str)
+                FieldError(loc=[name], msg="a string is required", type="missing")
+                for name, value in (
+                    ("interactionId", asked.interaction_id),
+                    ("record", asked.record),
+                )
+                if value is None
             ],
         )
-    item = await outbox.replay(ctx.store, tenant_id, interaction_id, record, ctx.clock())
+    item = await outbox.replay(
+        ctx.store, tenant_id, asked.interaction_id, asked.record, ctx.clock()
+    )
     if worker is not None:
         await worker.announce([item.key])
-    return web.json_response(item_json(item), status=202)
+    return model_response(OutboxItemAnswer.of(item), 202)
 
 
 def setup_admin_outbox(app: web.Application) -> None:

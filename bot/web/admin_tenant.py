@@ -18,6 +18,7 @@ from bot.domain.tenant_settings import TenantSettings
 from bot.services import tenant_settings
 from bot.services.context import Context
 from bot.web.admin_auth import admin_of, admin_tenant
+from bot.web.answers import model_response
 from bot.web.interactions import CONTEXT
 
 
@@ -38,7 +39,7 @@ async def _answer(ctx: Context, tenant_id: str) -> web.Response:
         tenant_id=tenant_id,
         default_region_source="tenant" if stored else "deployment",
     )
-    return web.json_response(answer.model_dump(mode="json", by_alias=True))
+    return model_response(answer)
 
 
 async def get_tenant(request: web.Request) -> web.Response:

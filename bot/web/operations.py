@@ -10,7 +10,6 @@ against it).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +24,6 @@ from bot.domain.routing import RoutingConfig
 from bot.domain.tenant_settings import TenantSettings
 from bot.domain.tickets import Ticket
 from bot.domain.workflows import ExecuteRequest, Workflow
-from bot.services.audit import AuditEntry
 from bot.services.caller_lookup import LookupAnswer, LookupRequest
 from bot.services.crm_configs import PublicCrmConfig
 from bot.services.data_subjects import ErasureReport, SubjectQuery
@@ -35,7 +33,11 @@ from bot.services.outbox import OutboxStatus
 from bot.services.platform_keys import NewKey
 from bot.services.ticketing.archive import TicketPage
 from bot.services.workflows import RecordOut
+from bot.web.admin_audit import AuditPage
+from bot.web.admin_auth import Me
 from bot.web.admin_crm import CrmConfigList, PreviewAnswer, PreviewRequest, SecretRotation
+from bot.web.admin_keys import IssuedKey, KeyList, PublicKey
+from bot.web.admin_outbox import Outbox, OutboxItemAnswer, Replay, Replayed
 from bot.web.admin_tenant import TenantAnswer
 from bot.web.openapi import Json, Media, Operation, Param
 from bot.web.record_policies import TitlePreview
@@ -77,62 +79,6 @@ class InteractionAccepted(_Answer):
     writeback_due: bool
 
 
-class Me(_Answer):
-    tenant_id: str
-    name: str
-    actor: str
-    via: Literal["entra", "bootstrapKey"]
-    roles: list[str] = Field(description="why they are an admin: crmcard.Admin, directory roles")
-
-
-class OutboxStep(_Answer):
-    kind: str
-    done: bool
-    result_id: str | None
-    unsupported: str | None
-    idempotency_key: str
-
-
-class OutboxItemAnswer(_Answer):
-    interaction_id: str
-    record: str = Field(description="the record's key, crm:type:id")
-    record_title: str
-    status: OutboxStatus
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    parked_reason: str | None
-    truncated: bool
-    steps: list[OutboxStep]
-    created_at: datetime
-    updated_at: datetime
-    purge_after: datetime | None
-
-
-class Retention(_Answer):
-    recovery_days: float
-    purges_before: datetime
-    rule: str
-
-
-class Outbox(_Answer):
-    items: list[OutboxItemAnswer]
-    retention: Retention
-
-
-class Replayed(_Answer):
-    items: list[OutboxItemAnswer]
-
-
-class Replay(_Answer):
-    """One write-back (``interactionId`` and ``record``), or every parked one."""
-
-    interaction_id: str | None = None
-    record: str | None = Field(None, description="the record's key, crm:type:id")
-    all_parked: bool | None = None
-    settings_id: str | None = Field(None, description="with allParked: only this CRM's")
-
-
 class WorkflowList(_Answer):
     workflows: list[Workflow]
 
@@ -156,30 +102,6 @@ class TitlePreviewAnswer(_Answer):
     title: str
     variables: list[str]
     values: dict[str, str]
-
-
-class AuditPage(_Answer):
-    entries: list[AuditEntry]
-    retention_days: float
-
-
-class PublicKey(_Answer):
-    id: str
-    name: str
-    created_by: str
-    created_at: datetime
-    last_used_at: datetime | None
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    revoked_by: str | None
-
-
-class IssuedKey(PublicKey):
-    key: str = Field(description="the key itself, shown this once")
-
-
-class KeyList(_Answer):
-    keys: list[PublicKey]
 
 
 class OpenIn(_Answer):
