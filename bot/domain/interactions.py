@@ -83,12 +83,12 @@ class LinkChange(BaseModel):
     """A link or unlink clicked on the card, carried in the interaction until it is known to
     be in the tenant's audit stream (bot.services.audit_feed): the click writes one document."""
 
+    entry_id: str = Field(description="its audit entry's id: a second copy is the same entry")
     record: str
     linked: bool
     by: str
     door: str = Field(description="where the click came in (bot.services.audit.Door)")
     at: datetime
-    rev: int = Field(description="the interaction revision the change made")
 
 
 class ShownRecords(BaseModel):

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
+from datetime import datetime
 
 from bot.domain.interactions import Interaction, LinkChange
 from bot.services import audit
@@ -37,11 +38,20 @@ DEFAULT_WINDOW = 0.5
 _REMEMBERED = 65536  # ids of copied entries kept, to drop them from their interactions
 
 
+def link_change(
+    interaction: Interaction, record: str, *, linked: bool, by: str, door: Door, at: datetime
+) -> LinkChange:
+    """The change a click makes to ``interaction`` (its next revision), to carry in it."""
+    salt = f"{interaction.tenant_id}/{interaction.id}/{interaction.revision}"
+    return LinkChange(
+        entry_id=audit.new_entry_id(at, salt), record=record, linked=linked, by=by, door=door, at=at
+    )
+
+
 def entry_of(interaction: Interaction, change: LinkChange) -> AuditEntry:
-    """The audit entry of one link change; its id derives from the change, so a second
-    copy of it is the same entry."""
+    """The audit entry of one link change."""
     return AuditEntry(
-        id=_entry_id(interaction, change),
+        id=change.entry_id,
         tenant_id=interaction.tenant_id,
         at=change.at,
         actor=change.by,
@@ -50,10 +60,6 @@ def entry_of(interaction: Interaction, change: LinkChange) -> AuditEntry:
         target=change.record,
         details={"interactionId": interaction.id, "cardId": interaction.card_id},
     )
-
-
-def _entry_id(interaction: Interaction, change: LinkChange) -> str:
-    return audit.new_entry_id(change.at, f"{interaction.tenant_id}/{interaction.id}/{change.rev}")
 
 
 class AuditFeed:
@@ -66,7 +72,7 @@ class AuditFeed:
 
     def trimmed(self, interaction: Interaction) -> Interaction:
         """``interaction`` without the link changes this feed has copied."""
-        kept = [c for c in interaction.unaudited if _entry_id(interaction, c) not in self._copied]
+        kept = [c for c in interaction.unaudited if c.entry_id not in self._copied]
         if len(kept) == len(interaction.unaudited):
             return interaction
         return interaction.model_copy(update={"unaudited": kept})
@@ -77,9 +83,8 @@ class AuditFeed:
             return
         _, waiting = self._waiting.setdefault((id(store), interaction.tenant_id), (store, {}))
         for change in interaction.unaudited:
-            entry_id = _entry_id(interaction, change)
-            if entry_id not in self._copied and entry_id not in waiting:
-                waiting[entry_id] = entry_of(interaction, change)
+            if change.entry_id not in self._copied and change.entry_id not in waiting:
+                waiting[change.entry_id] = entry_of(interaction, change)
         if self._timer is None or self._timer.done():
             self._timer = asyncio.ensure_future(self._flush_soon())
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from bot.domain.errors import UnknownRecord
-from bot.domain.interactions import Interaction, LinkChange
+from bot.domain.interactions import Interaction
 from bot.domain.links import LinkOutcome, pin_record, set_link
 from bot.domain.records import RecordRef
 from bot.i18n import t
 from bot.services import crm_warnings
+from bot.services.audit_feed import link_change
 from bot.services.card_actions.base import (
     ActionData,
     CreateRecordData,
@@ -36,10 +37,9 @@ async def _set_link(
         outcomes.append(result.outcome)
         if result.outcome is not LinkOutcome.applied:
             return result.interaction
+        # Its audit entry is written with the change, and copied to the audit stream soon.
+        audited = link_change(current, key, linked=linked, by=actor, door=ctx.door, at=now)
         made = result.interaction
-        audited = LinkChange(  # written with the change, copied to the audit stream soon
-            record=key, linked=linked, by=actor, door=ctx.door, at=now, rev=made.revision
-        )
         return made.model_copy(update={"unaudited": [*made.unaudited, audited]})
 
     updated = await change_interaction(ctx, interaction, change)
