@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -620,7 +621,18 @@ class CountingProxy:
     def __init__(self, target: str) -> None:
         self.target = target
         self.requests = 0
+        self.kinds: collections.Counter[str] = collections.Counter()
         self._session: aiohttp.ClientSession | None = None
+
+    @staticmethod
+    def kind(request: web.Request) -> str:
+        """What a Blob request is for: a listing, an audit-stream write, or a document."""
+        if request.query.get("comp") == "list":
+            return "listing"
+        if "audit-log" in request.path:
+            return "audit batch"
+        parts = request.path.split("/")  # /account/container/tenants/<tenant>/<kind>/...
+        return f"{request.method} {parts[5] if len(parts) > 5 else request.path}"
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -629,6 +641,7 @@ class CountingProxy:
 
     async def _forward(self, request: web.Request) -> web.Response:
         self.requests += 1
+        self.kinds[self.kind(request)] += 1
         if self._session is None:
             self._session = aiohttp.ClientSession(auto_decompress=False)
         headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
@@ -695,9 +708,14 @@ def bench_blob(args: argparse.Namespace, workdir: Path, issuer: LocalIssuer) -> 
                 wait_healthy(counted, "/healthz")
                 clickers = asyncio.run(prepare_clickers(counted.url, 4, token, "count"))
                 asyncio.run(click_series(counted.url, clickers, token, 3))  # warm
-                before = proxy.requests
+                before, kinds_before = proxy.requests, proxy.kinds.copy()
                 asyncio.run(click_series(counted.url, clickers, token, 25))
                 per_click = (proxy.requests - before) / (25 * len(clickers))
+                kinds = {
+                    kind: (count - kinds_before[kind]) / (25 * len(clickers))
+                    for kind, count in proxy.kinds.items()
+                    if count > kinds_before[kind]
+                }
             finally:
                 counted.stop()
         for count in counts:
@@ -762,7 +780,8 @@ def bench_blob(args: argparse.Namespace, workdir: Path, issuer: LocalIssuer) -> 
             print(f"| {count} | {spread(rates)} | {spread(scale)}x | {spread(cpus)} |")
         print(
             f"\nBlob requests per click: {per_click:.2f} (target <= 2), "
-            f"{per_instance} agents per instance"
+            f"{per_instance} agents per instance; by kind: "
+            + ", ".join(f"{kind} {n:.2f}" for kind, n in sorted(kinds.items()))
         )
     finally:
         for fleet in fleets.values():
