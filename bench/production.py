@@ -637,7 +637,12 @@ class CountingProxy:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._forward)
+        app.on_cleanup.append(self._close)
         return app
+
+    async def _close(self, app: web.Application) -> None:
+        if self._session is not None:
+            await self._session.close()
 
     async def _forward(self, request: web.Request) -> web.Response:
         self.requests += 1
