@@ -27,16 +27,33 @@ class StoreError(errors.ServerError):
     """The store could not do what was asked."""
 
 
-class AlreadyExists(errors.Conflict, StoreError):
+class _DocumentError(StoreError):
+    """A refusal about one document: the reader is told what happened, never its key
+    (kept in ``key``, for logs)."""
+
+    shown: str
+
+    def __init__(self, key: str) -> None:
+        super().__init__(self.shown)
+        self.key = key
+
+
+class AlreadyExists(errors.Conflict, _DocumentError):
     """``create`` found the key taken."""
 
+    shown = t("That already exists; nothing was changed.")
 
-class PreconditionFailed(errors.Conflict, StoreError):
+
+class PreconditionFailed(errors.Conflict, _DocumentError):
     """The document changed (or vanished) since the ETag was read."""
 
+    shown = t("That changed meanwhile; nothing was changed. Try again.")
 
-class NotFound(errors.NotFound, StoreError):
+
+class NotFound(errors.NotFound, _DocumentError):
     """No document under that key."""
+
+    shown = t("That no longer exists; nothing was changed.")
 
 
 class TooMuchContention(errors.Unavailable, StoreError):

@@ -42,6 +42,7 @@ from bot.services.store import (
     read_model,
     update,
 )
+from bot.services.store import NotFound as StoreNotFound
 from bot.web.interactions import CONTEXT
 from tests.activities import message
 from tests.bot.test_customer_card_flow import install, invoke, start_call, texts
@@ -281,6 +282,35 @@ async def test_a_lost_race_is_told_without_the_store_key_in_the_agents_language(
 
 class Tally(BaseModel):
     count: int = 0
+
+
+class Emptied:
+    """A store whose document vanished between the card and the click."""
+
+    async def read(self, key: str) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("language", "wanted"),
+    [
+        ("de", "Das existiert nicht mehr; nichts wurde geändert."),
+        ("fr", "Cela n'existe plus ; rien n'a été modifié."),
+    ],
+)
+async def test_a_vanished_document_is_told_without_its_key_in_the_readers_language(
+    language: str, wanted: str
+) -> None:
+    key = "tenants/t/interactions/i"
+    with pytest.raises(StoreNotFound) as raised:
+        await update(Emptied(), key, Tally, lambda current: current)  # type: ignore[arg-type]
+    assert raised.value.key == key  # for the logs
+    problem = problem_for(raised.value, lambda text: localize(text, AgentLocale.of(language)))
+    assert (problem.status, problem.detail) == (404, wanted)
+    stale = problem_for(
+        PreconditionFailed(key), lambda text: localize(text, AgentLocale.of(language))
+    )
+    assert stale.status == 409 and key not in stale.detail and "nothing" not in stale.detail
 
 
 UNREADABLE_INPUT = {
