@@ -170,7 +170,6 @@ async def run_scenario(
     from pydantic import SecretStr
 
     from bot.adapters.crm.directory import StoreDirectory
-    from bot.adapters.crm.url_policy import UrlPolicy
     from bot.adapters.storage.local import LocalStore
     from bot.adaptive_cards.customer_card import render_customer_card
     from bot.domain.cards import CardIdentity, CustomerCard
@@ -180,6 +179,7 @@ async def run_scenario(
     from bot.services.crm import SearchCriteria
     from bot.services.crm_configs import CrmConfigs, parse_config
     from bot.services.crm_fan_out import find_people
+    from bot.services.crm_url_policy import UrlPolicy
     from bot.services.late_crm_answers import shown_from
     from bot.services.secret_box import SecretBox
 

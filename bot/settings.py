@@ -14,8 +14,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.adapters.crm.url_policy import UrlPolicy
 from bot.domain.identifiers import checked_region
+from bot.services.crm_url_policy import UrlPolicy
 
 DEMO_API_KEYS = {"demo-tenant": "demo-key"}
 DEMO_ADMIN_KEYS = {"demo-tenant": "demo-admin-key"}

@@ -1,7 +1,7 @@
 """The CRM configurations each tenant's admin connects, kept in the store.
 
 A configuration is stored as a :class:`StoredCrmConfig`: the non-secret settings
-(:class:`~bot.adapters.crm.config.CrmConfig`, which never serialises its secret), the
+(:class:`~bot.domain.crm_config.CrmConfig`, which never serialises its secret), the
 secret sealed with the deployment's :class:`~bot.services.secret_box.SecretBox` (bound to
 the document's key, so it cannot be replayed under another tenant or settings ID), and a
 version that every change advances (clients are cached per version).
@@ -21,11 +21,11 @@ from typing import Any
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from bot import errors
-from bot.adapters.crm.config import CrmConfig
-from bot.adapters.crm.url_policy import UrlPolicy, resolution_problems, url_problems
+from bot.domain.crm_config import CrmConfig
 from bot.errors import Conflict, CrmcardError, InvalidInput, field_errors
 from bot.services import audit, keys
 from bot.services.audit import Actor
+from bot.services.crm_url_policy import UrlPolicy, resolution_problems, url_problems
 from bot.services.secret_box import SecretBox
 from bot.services.store import AlreadyExists, NotFound, Store, create_model, read_model, update
 
@@ -157,7 +157,7 @@ class CrmConfigs:
         self.store = store
         self.box = box
         self.url_policy = url_policy or UrlPolicy()
-        """Where configurations may point (bot.adapters.crm.url_policy); strict by default."""
+        """Where configurations may point (bot.services.crm_url_policy); strict by default."""
         self.clock = clock
         self.listeners: list[Callable[[str], None]] = []
         """Called with the tenant id after every change (cache invalidation)."""

@@ -10,7 +10,7 @@
 * ``POST /api/admin/crms/{settingsId}/preview`` -- body ``{"phone"}`` or ``{"email"}``: the
   records an (enabled) connection finds, with their CRM fields and mapped card fields
 
-Bodies are :class:`~bot.adapters.crm.config.CrmConfig` in camelCase (``settingsId``,
+Bodies are :class:`~bot.domain.crm_config.CrmConfig` in camelCase (``settingsId``,
 ``displayName``, ``baseUrl``, ``auth``, ``fieldMappings``, ``enabled`` ...; only these
 names); answers are :class:`~bot.services.crm_configs.PublicCrmConfig`: the settings plus
 ``hasSecret``, ``version``, ``createdAt``, ``updatedAt`` and ``updatedBy``, never the secret.

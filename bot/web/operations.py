@@ -15,8 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from bot.adapters.crm.config import CrmConfig
 from bot.adapters.crm.directory import ConnectionTest
+from bot.domain.crm_config import CrmConfig
 from bot.domain.interactions import LifecycleEvent
 from bot.domain.memorialization import MemorializationMapping
 from bot.domain.record_policies import RecordPolicy

@@ -18,10 +18,10 @@ from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 
 from bot.adapters.crm.directory import StoreDirectory
-from bot.adapters.crm.url_policy import RefusedAddress, UrlPolicy, guarded_socket_factory
 from bot.adapters.storage.local import LocalStore
 from bot.services.audit import Actor, Door
 from bot.services.crm_configs import ConfigInvalid, CrmConfigs, parse_config
+from bot.services.crm_url_policy import RefusedAddress, UrlPolicy, guarded_socket_factory
 from bot.services.secret_box import SecretBox
 
 STRICT = UrlPolicy()

@@ -19,10 +19,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.adapters.crm.agent_tokens import AgentTokens
-from bot.adapters.crm.config import Access, CrmConfig
 from bot.adapters.crm.factory import build_client
 from bot.adapters.crm.tokens import MsalClientCredentials
 from bot.adapters.storage.local import LocalStore
+from bot.domain.crm_config import Access, CrmConfig
 from bot.domain.interactions import Agent
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services import acting_agent, outbox

@@ -6,16 +6,16 @@ import aiohttp
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from bot.adapters.crm.config import (
+from bot.adapters.crm.dynamics import DynamicsClient
+from bot.adapters.crm.factory import build_client
+from bot.adapters.crm.salesforce import SalesforceClient
+from bot.domain.crm_config import (
     CrmConfig,
     CrmKind,
     EntraClientCredentialsAuth,
     FieldMapping,
     SalesforceJwtAuth,
 )
-from bot.adapters.crm.dynamics import DynamicsClient
-from bot.adapters.crm.factory import build_client
-from bot.adapters.crm.salesforce import SalesforceClient
 from bot.domain.records import RecordRef
 from bot.services.crm import CrmAuthError, NotSupported, SearchCriteria
 from tests.crm.conftest import MemoryCacheHooks, RsaKeys, ServerFactory, Tls

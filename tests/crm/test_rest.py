@@ -9,10 +9,11 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from bot.adapters.crm.config import FieldMapping
 from bot.adapters.crm.mapped import with_mappings
-from bot.adapters.crm.rest import JsonPath, RestCall, RestCrm, RestSettings
+from bot.adapters.crm.rest import RestCrm, RestSettings
+from bot.domain.crm_config import FieldMapping
 from bot.domain.records import RecordRef
+from bot.domain.rest_templates import JsonPath, RestCall
 from bot.domain.workflows import UpdateWorkflow, check_kind
 from bot.services.crm import (
     InvalidRecord,
@@ -173,8 +174,8 @@ def test_json_path_subset():
 
 async def test_built_from_a_crm_configuration(aiohttp_server, session):
     """An admin connects a REST CRM like any other: endpoints, auth and secret in config."""
-    from bot.adapters.crm.config import ApiKeyAuth, CrmConfig, CrmKind, RestEndpoints
     from bot.adapters.crm.factory import build_client
+    from bot.domain.crm_config import ApiKeyAuth, CrmConfig, CrmKind, RestEndpoints
 
     fake = RestFake()
     server = await aiohttp_server(fake.app)

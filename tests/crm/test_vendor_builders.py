@@ -8,9 +8,10 @@ import pytest
 from pydantic import SecretStr
 
 from bot.adapters.crm import factory
-from bot.adapters.crm.config import BuildContext, CrmConfig, CrmKind
+from bot.adapters.crm.config import BuildContext
 from bot.adapters.crm.factory import build_client
 from bot.adapters.crm.vendor_builders import VENDOR_BUILDERS
+from bot.domain.crm_config import CrmConfig, CrmKind
 from bot.services.crm import CrmAuthError, SearchCriteria
 from tests.crm.fakes.base import FakeCrm
 from tests.crm.fakes.freshdesk import FreshdeskFake

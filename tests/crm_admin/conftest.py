@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.adapters.crm.url_policy import UrlPolicy
 from bot.adapters.storage.local import LocalStore
 from bot.services.crm_configs import CrmConfigs
+from bot.services.crm_url_policy import UrlPolicy
 from bot.services.secret_box import SecretBox
 from bot.settings import Settings
 from bot.web.app import create_app

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from bot.adapters.crm.config import CrmConfig, CrmKind
 from bot.adapters.storage.local import LocalStore
+from bot.domain.crm_config import CrmConfig, CrmKind
 from bot.services import audit, keys
 from bot.services.audit import Actor, Door
 from bot.services.crm_configs import (

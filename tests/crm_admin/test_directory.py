@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.crm.config import CrmConfig
 from bot.adapters.crm.demo import DemoCrm
 from bot.adapters.crm.directory import BrokenCrm, StoreDirectory
 from bot.adapters.crm.factory import build_client
 from bot.adapters.crm.mapped import MappedCrm
+from bot.domain.crm_config import CrmConfig
 from bot.services.audit import Actor, Door
 from bot.services.crm import CrmAuthError, CrmClient, SearchCriteria
 from bot.services.crm_configs import CrmConfigs, parse_config

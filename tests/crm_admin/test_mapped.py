@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.adapters.crm.config import FieldMapping
 from bot.adapters.crm.mapped import apply_mappings
+from bot.domain.crm_config import FieldMapping
 from bot.domain.records import CrmRecord, RecordRef
 
 

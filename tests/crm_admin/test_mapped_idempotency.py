@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.adapters.crm.config import FieldMapping
 from bot.adapters.crm.demo import DemoCrm
 from bot.adapters.crm.mapped import MappedCrm, with_mappings
+from bot.domain.crm_config import FieldMapping
 from bot.domain.records import RecordRef
 from bot.services.writeback_ports import IdempotentTimeline
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.adapters.crm.config import CrmConfig
+from bot.domain.crm_config import CrmConfig
 from bot.domain.interactions import Interaction
 from bot.domain.record_links import RecordLink, parse
 from bot.domain.records import CrmRecord, RecordRef

@@ -11,13 +11,12 @@ import aiohttp
 from pydantic import BaseModel, Field
 
 from bot.adapters.crm.agent_tokens import AgentTokens
-from bot.adapters.crm.config import API_NAMES, CrmConfig
 from bot.adapters.crm.factory import build_client
 from bot.adapters.crm.http import ResilientHttp
 from bot.adapters.crm.mapped import with_mappings
 from bot.adapters.crm.rest import RestCrm
-from bot.adapters.crm.url_policy import guarded_socket_factory
 from bot.adapters.storage.token_caches import StoreTokenCaches
+from bot.domain.crm_config import API_NAMES, CrmConfig
 from bot.domain.records import CrmRecord, RecordRef
 from bot.i18n import t
 from bot.services.crm import (
@@ -31,6 +30,7 @@ from bot.services.crm import (
     SearchCriteria,
 )
 from bot.services.crm_configs import CrmConfigs, StoredCrmConfig
+from bot.services.crm_url_policy import guarded_socket_factory
 from bot.services.health import LiveConnection
 from bot.services.secret_box import SecretBoxError
 

@@ -1,4 +1,4 @@
-"""The factory that turns a :class:`~bot.adapters.crm.config.CrmConfig` into a CRM client.
+"""The factory that turns a :class:`~bot.domain.crm_config.CrmConfig` into a CRM client.
 
 :func:`build_client` builds Salesforce and Dynamics clients and the demo CRM here, and the
 other vendors through :data:`bot.adapters.crm.vendor_builders.VENDOR_BUILDERS`. Its own
@@ -14,18 +14,7 @@ from collections.abc import Callable
 import aiohttp
 from pydantic import SecretStr
 
-from bot.adapters.crm.config import (
-    Access,
-    AgentTokenSource,
-    BuildContext,
-    Builder,
-    CrmConfig,
-    CrmKind,
-    EntraClientCredentialsAuth,
-    SalesforceClientCredentialsAuth,
-    SalesforceJwtAuth,
-    http_for,
-)
+from bot.adapters.crm.config import AgentTokenSource, BuildContext, Builder, http_for
 from bot.adapters.crm.credentials import TokenProvider
 from bot.adapters.crm.demo import DemoCrm
 from bot.adapters.crm.dynamics import DynamicsClient
@@ -41,6 +30,14 @@ from bot.adapters.crm.tokens import (
     salesforce_token_error,
 )
 from bot.adapters.crm.vendor_builders import VENDOR_BUILDERS
+from bot.domain.crm_config import (
+    Access,
+    CrmConfig,
+    CrmKind,
+    EntraClientCredentialsAuth,
+    SalesforceClientCredentialsAuth,
+    SalesforceJwtAuth,
+)
 from bot.i18n import t
 from bot.services.crm import CrmAuthError, CrmClient, NotSupported
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.adapters.crm.config import FieldMapping
+from bot.domain.crm_config import FieldMapping
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services.crm import CrmClient, SearchCriteria
 from bot.services.writeback_ports import IdempotentTimeline

@@ -35,8 +35,6 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, model_validator
-from pydantic.alias_generators import to_camel
 from yarl import URL
 
 from bot.adapters.crm.credentials import TokenProvider
@@ -60,6 +58,14 @@ from bot.adapters.crm.restkit import (
 )
 from bot.adapters.crm.tokens import StaticSecret
 from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.rest_templates import (
+    TIMELINE_PLACEHOLDERS,
+    UPDATE_PLACEHOLDERS,
+    JsonPath,
+    RestCall,
+    check_template,
+    render,
+)
 from bot.i18n import t
 from bot.services.crm import (
     CrmError,
@@ -68,118 +74,7 @@ from bot.services.crm import (
 
 RestAuth = Literal["none", "basic", "bearer", "api_key"]
 
-_STEP = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\['([^'\]]+)'\]")
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-
-
-class JsonPath:
-    """A tiny JSONPath subset: ``$``, ``.name``, ``['name']`` and ``[index]`` steps."""
-
-    def __init__(self, expression: str) -> None:
-        expression = expression.strip()
-        if not expression.startswith("$"):
-            raise ValueError(f"a field path starts with $: {expression!r}")
-        steps: list[str | int] = []
-        pos = 1
-        while pos < len(expression):
-            match = _STEP.match(expression, pos)
-            if match is None:
-                raise ValueError(f"unsupported field path {expression!r} at {pos}")
-            name, index, quoted = match.groups()
-            steps.append(int(index) if index is not None else (name or quoted))
-            pos = match.end()
-        self.expression = expression
-        self.steps = steps
-
-    def find(self, document: Any) -> Any:
-        node = document
-        for step in self.steps:
-            if isinstance(step, int):
-                if not isinstance(node, list) or step >= len(node):
-                    return None
-                node = node[step]
-            else:
-                if not isinstance(node, dict) or step not in node:
-                    return None
-                node = node[step]
-        return node
-
-
-def _check_template(template: str, allowed: set[str]) -> str:
-    if not template.startswith("/") or template.startswith("//"):
-        raise ValueError(f"a template is a path on the base URL: {template!r}")
-    for _, name, spec, conversion in string.Formatter().parse(template):
-        if name is None:
-            continue
-        if name not in allowed or spec or conversion:
-            raise ValueError(f"template {template!r} may only use {sorted(allowed)}")
-    return template
-
-
-UPDATE_PLACEHOLDERS = frozenset({"id", "fields"})
-TIMELINE_PLACEHOLDERS = frozenset({"id", "subject", "description", "activityType"})
-_WHOLE = re.compile(r"^\{(\w+)\}$")
-
-
-def _placeholders(template: Any) -> set[str]:
-    if isinstance(template, str):
-        names = set()
-        for _, name, spec, conversion in string.Formatter().parse(template):
-            if name is not None:
-                if spec or conversion or not re.fullmatch(r"\w+", name):
-                    raise ValueError(f"unsupported placeholder in {template!r}")
-                names.add(name)
-        return names
-    if isinstance(template, list):
-        return set().union(*map(_placeholders, template)) if template else set()
-    if isinstance(template, dict):
-        return set().union(*map(_placeholders, template.values())) if template else set()
-    return set()
-
-
-def render(template: Any, values: Mapping[str, Any]) -> Any:
-    """``template`` with its placeholders filled from ``values`` (see the module doc)."""
-    if isinstance(template, str):
-        whole = _WHOLE.match(template)
-        if whole:
-            return values[whole.group(1)]
-        return template.format_map({k: str(v) for k, v in values.items()})
-    if isinstance(template, list):
-        return [render(item, values) for item in template]
-    if isinstance(template, dict):
-        return {key: render(item, values) for key, item in template.items()}
-    return template
-
-
-class RestCall(BaseModel):
-    """One write call of the generic connector: ``method`` on ``path`` (a template with
-    ``{id}``) with the JSON ``body`` template; ``recordPath`` picks the written record
-    out of the answer (absent: the record is read again, or the timeline entry is made
-    from ``idPath``)."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid"
-    )
-
-    method: Literal["POST", "PUT", "PATCH"] = "PATCH"
-    path: str
-    body: Any = None
-    record_path: str | None = None
-    id_path: str = "$.id"
-
-    @model_validator(mode="after")
-    def _checked(self) -> RestCall:
-        _check_template(self.path, {"id"})
-        JsonPath(self.id_path)
-        if self.record_path:
-            JsonPath(self.record_path)
-        return self
-
-    def check_body(self, allowed: frozenset[str], what: str) -> RestCall:
-        unknown = _placeholders(self.body) - allowed
-        if unknown:
-            raise ValueError(f"the {what} body may only use {sorted(allowed)}: {sorted(unknown)}")
-        return self
 
 
 @dataclass(frozen=True)
@@ -226,7 +121,7 @@ class RestCrm(VendorCrm):
         if self.base.scheme not in ("http", "https") or not self.base.host:
             raise ValueError("base_url must be an absolute http(s) URL")
         self.searches = {
-            kind: _check_template(template, {"value"})
+            kind: check_template(template, {"value"})
             for kind, template in (
                 ("phone", settings.phone_search),
                 ("email", settings.email_search),
@@ -234,11 +129,9 @@ class RestCrm(VendorCrm):
             )
             if template
         }
-        self.get_template = (
-            _check_template(settings.get_path, {"id"}) if settings.get_path else None
-        )
+        self.get_template = check_template(settings.get_path, {"id"}) if settings.get_path else None
         self.create_template = (
-            _check_template(settings.create_path, set()) if settings.create_path else None
+            check_template(settings.create_path, set()) if settings.create_path else None
         )
         self.update_call = (
             settings.update.check_body(UPDATE_PLACEHOLDERS, "update") if settings.update else None

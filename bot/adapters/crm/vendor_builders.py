@@ -1,6 +1,6 @@
 """Client builders for the Zendesk, ServiceNow, Kustomer, Freshdesk, Oracle and REST kinds.
 
-They turn a :class:`~bot.adapters.crm.config.CrmConfig` into an adapter, in the shape
+They turn a :class:`~bot.domain.crm_config.CrmConfig` into an adapter, in the shape
 :data:`bot.adapters.crm.factory.BUILDERS` expects, which dispatches these kinds here.
 
 Auth per kind (the secret is ``CrmConfig.secret`` or the one given to ``build_client``):
@@ -24,15 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.adapters.crm.config import (
-    ApiKeyAuth,
-    BasicAuth,
-    BuildContext,
-    Builder,
-    CrmConfig,
-    CrmKind,
-    OAuthClientCredentialsAuth,
-)
+from bot.adapters.crm.config import BuildContext, Builder
 from bot.adapters.crm.freshdesk import FreshdeskCrm, FreshdeskSettings
 from bot.adapters.crm.kustomer import DEFAULT_API_URL, KustomerCrm, KustomerSettings
 from bot.adapters.crm.oracle import OracleCrm, OracleSettings
@@ -40,6 +32,13 @@ from bot.adapters.crm.rest import RestCrm, RestSettings
 from bot.adapters.crm.restkit import MAX_RESULTS, no_credentials
 from bot.adapters.crm.servicenow import ServiceNowCrm, ServiceNowSettings
 from bot.adapters.crm.zendesk import ZendeskCrm, ZendeskSettings
+from bot.domain.crm_config import (
+    ApiKeyAuth,
+    BasicAuth,
+    CrmConfig,
+    CrmKind,
+    OAuthClientCredentialsAuth,
+)
 from bot.i18n import t
 from bot.services.crm import CrmAuthError, CrmClient
 

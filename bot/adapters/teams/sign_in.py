@@ -42,9 +42,9 @@ from botbuilder.core import CardFactory, InvokeResponse
 from botbuilder.schema import ActionTypes, Activity, Attachment, CardAction, OAuthCard
 
 from bot.adapters.crm.agent_tokens import AgentTokens
-from bot.adapters.crm.config import Access
 from bot.adapters.teams.openid import OpenIdMetadataUnavailable
 from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity, SsoValidator, sso_audiences
+from bot.domain.crm_config import Access
 from bot.i18n import AgentLocale, localize, t
 from bot.services.crm_configs import CrmConfigs
 from bot.settings import Settings

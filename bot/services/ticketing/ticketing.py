@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot.adapters.crm.config import CrmConfig, CrmKind
+from bot.domain.crm_config import CrmConfig, CrmKind
 from bot.domain.identifiers import DEFAULT_REGION
 from bot.domain.tickets import ImportReport, Ticket, purge_cutoff
 from bot.services import audit

@@ -37,7 +37,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import SecretStr
 
-from bot.adapters.crm.config import ApiKeyAuth, CrmConfig, CrmKind
+from bot.domain.crm_config import ApiKeyAuth, CrmConfig, CrmKind
 from bot.domain.tickets import TicketingSettings
 from tests.crm.fakes.base import basic_credentials
 

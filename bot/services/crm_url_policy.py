@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from pydantic.alias_generators import to_camel
 
-from bot.adapters.crm.config import CrmConfig, CrmKind
+from bot.domain.crm_config import CrmConfig, CrmKind
 from bot.errors import FieldError
 
 VENDOR_DOMAINS: dict[CrmKind, tuple[str, ...]] = {
