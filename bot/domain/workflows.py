@@ -21,6 +21,7 @@ from bot.domain import identifiers
 from bot.domain.errors import DomainError, InvalidIdentifier
 from bot.domain.identifiers import DEFAULT_REGION
 from bot.domain.records import RecordRef
+from bot.errors import field_errors
 from bot.i18n import t
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -84,7 +85,7 @@ class SearchCriterion(_Model):
     @model_validator(mode="after")
     def _field_for_custom(self) -> SearchCriterion:
         if (self.by is SearchBy.custom) != (self.field is not None):
-            raise ValueError("a custom criterion names its CRM field; the others do not")
+            raise ValueError(t("a custom criterion names its CRM field; the others do not"))
         return self
 
 
@@ -106,7 +107,7 @@ class SearchWorkflow(_Workflow):
     def _queryable(self) -> SearchWorkflow:
         if all(c.by is SearchBy.custom for c in self.criteria):
             raise ValueError(
-                "custom criteria narrow a search by phone, email or name: add one of those"
+                t("custom criteria narrow a search by phone, email or name: add one of those")
             )
         return self
 
@@ -130,18 +131,27 @@ class CreateWorkflow(_Workflow):
             standard = STANDARD_FIELDS.get(self.record_type)
             if standard is None:
                 raise ValueError(
-                    f"standard create workflows make {', '.join(sorted(STANDARD_FIELDS))} "
-                    f"records; use a custom create workflow for {self.record_type!r}"
+                    t(
+                        "standard create workflows make {types} records; use a custom create "
+                        "workflow for {record_type}",
+                        types=sorted(STANDARD_FIELDS),
+                        record_type=repr(self.record_type),
+                    )
                 )
             extra = sorted(allowed - standard)
             if extra:
                 raise ValueError(
-                    f"{', '.join(extra)} not standard {self.record_type} fields; "
-                    "use a custom create workflow"
+                    t(
+                        "{fields} not standard {record_type} fields; use a custom create workflow",
+                        fields=extra,
+                        record_type=self.record_type,
+                    )
                 )
         unknown = sorted((set(self.required) | set(self.defaults)) - allowed)
         if unknown:
-            raise ValueError(f"required/default fields not among the fields: {unknown}")
+            raise ValueError(
+                t("required/default fields not among the fields: {fields}", fields=unknown)
+            )
         return self
 
 
@@ -186,18 +196,28 @@ def parse_workflow(raw: Any) -> Workflow:
     try:
         return WORKFLOW.validate_python(raw)
     except ValidationError as error:
-        first = error.errors()[0]
+        first = error.errors(include_url=False, include_input=False)[0]
+        cause = first.get("ctx", {}).get("error")
+        if not isinstance(cause, ValueError) or not cause.args:  # a field's rule: named by type
+            raise WorkflowInvalid(t("the workflow is not valid"), field_errors(error)) from None
         where = ".".join(str(p) for p in first["loc"])
-        raise WorkflowInvalid(f"{where}: {first['msg']}" if where else first["msg"]) from None
+        problem = cause.args[0]  # the rule's own message, translatable
+        raise WorkflowInvalid(
+            t("{field}: {problem}", field=where, problem=problem) if where else problem
+        ) from None
 
 
 def check_kind(workflow: Workflow, kind: str | None) -> None:
     """Refuse Update/Timeline workflows on CRMs that have no such operation."""
     if isinstance(workflow, UpdateWorkflow | TimelineWorkflow) and kind not in UPDATE_KINDS:
         raise UpdateNotSupported(
-            f"{workflow.type} workflows run on Salesforce and Dynamics only (or a generic "
-            "REST CRM with an update / timeline call); "
-            f"CRM configuration {workflow.settings_id or '(default)'} is {kind or 'unknown'}"
+            t(
+                "{type} workflows run on Salesforce and Dynamics only (or a generic REST CRM "
+                "with an update / timeline call); CRM configuration {settings} is {kind}",
+                type=workflow.type,
+                settings=workflow.settings_id or "(default)",
+                kind=kind or "unknown",
+            )
         )
 
 

@@ -38,6 +38,7 @@ from bot.domain.workflows import (
     update_target,
 )
 from bot.errors import Conflict, NotFound, UpstreamError
+from bot.i18n import t
 from bot.services import audit, keys, tenant_settings
 from bot.services.audit import Actor
 from bot.services.context import Context
@@ -145,12 +146,17 @@ async def client_for(ctx: Context, tenant_id: str, settings_id: str | None) -> C
     clients = await ctx.crms.clients(tenant_id)
     if settings_id is None:
         if not clients:
-            raise NoCrm("no CRM is connected for this tenant")
+            raise NoCrm(t("no CRM is connected for this tenant"))
         return clients[0]
     for client in clients:
         if client.settings_id == settings_id:
             return client
-    raise NoCrm(f"CRM configuration {settings_id!r} is not connected for this tenant")
+    raise NoCrm(
+        t(
+            "CRM configuration {settings} is not connected for this tenant",
+            settings=repr(settings_id),
+        )
+    )
 
 
 async def save(ctx: Context, tenant_id: str, raw: dict[str, Any], actor: Actor) -> Workflow:
@@ -159,7 +165,7 @@ async def save(ctx: Context, tenant_id: str, raw: dict[str, Any], actor: Actor) 
     try:
         client = await client_for(ctx, tenant_id, workflow.settings_id)
     except NoCrm as error:
-        raise WorkflowInvalid(str(error)) from None
+        raise WorkflowInvalid(error.message) from None
     check_kind(workflow, crm_kind(client))
     stored = StoredWorkflow(definition=workflow.model_dump(mode="json", by_alias=True))
     await _write(ctx, tenant_id, workflow.id, stored, actor)

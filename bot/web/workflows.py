@@ -15,6 +15,7 @@ from aiohttp import web
 from bot.adapters.inbound import json_model, json_object
 from bot.domain.workflows import ExecuteRequest
 from bot.errors import FieldError, InvalidInput, NotFound
+from bot.i18n import t
 from bot.services import workflows
 from bot.web.admin_auth import admin_of
 from bot.web.interactions import CONTEXT, api_key_tenant
@@ -48,7 +49,7 @@ async def get_workflow(request: web.Request) -> web.Response:
     workflow_id = request.match_info["workflowId"]
     found = await workflows.get(request.app[CONTEXT], tenant_id, workflow_id)
     if found is None:
-        raise NotFound(f"no workflow {workflow_id!r}")
+        raise NotFound(t("no workflow {id}", id=repr(workflow_id)))
     return web.json_response(workflows.dump(found))
 
 
@@ -71,7 +72,7 @@ async def delete_workflow(request: web.Request) -> web.Response:
     tenant_id = admin.tenant_id
     workflow_id = request.match_info["workflowId"]
     if not await workflows.delete(request.app[CONTEXT], tenant_id, workflow_id, admin.actor):
-        raise NotFound(f"no workflow {workflow_id!r}")
+        raise NotFound(t("no workflow {id}", id=repr(workflow_id)))
     return web.Response(status=204)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bot.domain.interactions import Interaction
 from bot.services import keys
 from bot.services.card_view import build_view
@@ -287,3 +289,36 @@ async def test_an_admin_runs_a_workflow_on_the_admin_door(client: Client) -> Non
     assert answer == (await run(client, "find", body))[1]
     refused = await client.post("/api/admin/workflows/find/run", json=body, headers=API)
     assert refused.status == 401  # the platform's key is not an admin's
+
+
+REFUSED_DEFINITIONS = {
+    "de": (
+        "Custom__c: keine Standardfelder von case",
+        "Der Workflow ist ungültig (search.criteria: Erwartet wird eine Liste)",
+        "Kein Workflow 'nope'",
+    ),
+    "fr": (
+        "Custom__c : pas des champs standard de case",
+        "Le workflow n'est pas valide (search.criteria : Une liste est attendue)",
+        "Aucun workflow 'nope'",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", ["de", "fr"])
+async def test_the_console_reads_a_refused_definition_in_the_admins_language(
+    client: Client, language: str
+) -> None:
+    headers = {**ADMIN, "Accept-Language": language}
+    put_bad = f"/api/admin/workflows/bad?locale={language}"
+    unfit, not_a_list, unknown = REFUSED_DEFINITIONS[language]
+    response = await client.put(
+        put_bad, json={**CREATE_CASE, "fields": ["subject", "Custom__c"]}, headers=headers
+    )
+    assert response.status == 422 and unfit in (await response.json())["detail"]
+    response = await client.put(put_bad, json={**SEARCH, "criteria": "ani"}, headers=headers)
+    body = await response.json()
+    assert response.status == 422 and body["detail"].startswith(not_a_list), body
+    assert body["errors"][0]["type"] == "list_type"
+    response = await client.get("/api/admin/workflows/nope", headers=headers)
+    assert response.status == 404 and (await response.json())["detail"] == unknown
