@@ -9,9 +9,9 @@ its own figures (:data:`CRM_CALLS`, :data:`WRITEBACK`, :data:`TEAMS_SENDS`):
   half of ``min(max_delay, base_delay * 2**(n-1))`` plus a random part of the other half,
   so clients failing together spread out, and none comes straight back;
 * with one, the server's wait as given (at most ``max_retry_after``; what to do about a
-  longer one is the caller's: a CRM call gives up with the wait, the outbox waits the
-  cap), plus up to ``min(1 s, base_delay)`` so clients told the same instant do not all
-  return in it.
+  longer one is the caller's: a CRM call and a Teams send give up rather than come back
+  early, the outbox waits up to a day), plus up to ``min(1 s, base_delay)`` so clients
+  told the same instant do not all return in it.
 
 The random draw is an argument, so tests pin every wait without sleeping.
 """
@@ -63,7 +63,7 @@ class RetryPolicy:
 
 CRM_CALLS = RetryPolicy()
 """One CRM call, retried inside its deadline: a few quick tries."""
-WRITEBACK = RetryPolicy(max_attempts=8, base_delay=2.0, max_delay=600.0, max_retry_after=600.0)
+WRITEBACK = RetryPolicy(max_attempts=8, base_delay=2.0, max_delay=600.0, max_retry_after=86_400.0)
 """An outbox item: retried across minutes, surviving restarts, parked when exhausted."""
 TEAMS_SENDS = RetryPolicy(max_attempts=4, base_delay=1.0, max_delay=4.0, max_retry_after=10.0)
 """A card sent to Teams on a 429, inside the webhook or click that sends it."""

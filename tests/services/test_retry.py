@@ -143,6 +143,15 @@ async def test_teams_sends_give_up_after_the_policys_attempts(vtime: VirtualTime
     assert len(vtime.sleeps) == TEAMS_SENDS.max_attempts - 1
 
 
+async def test_a_teams_retry_after_longer_than_a_send_may_wait_gives_up(
+    vtime: VirtualTime,
+) -> None:
+    teams = Teams(Throttled(429, str(TEAMS_SENDS.max_retry_after + 50)))
+    with pytest.raises(Throttled):
+        await pacer(vtime).run("conv", teams.send)
+    assert teams.calls == 1 and vtime.sleeps == []  # never back before Teams said
+
+
 async def test_other_teams_errors_are_not_retried(vtime: VirtualTime) -> None:
     teams = Teams(Throttled(403))
     with pytest.raises(Throttled):

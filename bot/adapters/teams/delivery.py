@@ -89,6 +89,8 @@ class Pacer:
                     status, retry_after = _status_and_retry_after(error, self._wall_clock())
                     if status != 429 or self.policy.exhausted(attempts):
                         raise
+                    if retry_after is not None and not self.policy.honours(retry_after):
+                        raise  # longer than a send may wait: give up, never come back early
                     await self._sleep(self.policy.delay(attempts, retry_after, self._rand))
                 finally:
                     self._next[conversation_id] = self._clock() + self._interval
