@@ -175,6 +175,7 @@ _TEXTS = {
     "failed": t("That did not work:"),
     "signInFailed": t("Teams sign-in failed:"),
     "loadFailed": t("Could not load the customer card:"),
+    "httpFailed": t("The server answered HTTP {status}."),
     "noInteraction": t(
         "No open interaction. Your customer card appears here as soon as a call or chat "
         "reaches you."
@@ -194,7 +195,8 @@ _TEXTS = {
     "signingIn": t("Signing you in with Teams…"),
     "signedIn": t("You are signed in. You can close this window."),
 }
-"""The tab page's own words; ``{agent}`` and ``{tenant}`` are filled in by the page."""
+"""The tab page's own words; ``{agent}``, ``{tenant}`` and ``{status}`` are filled in by
+the page."""
 
 
 def page_texts(locale: AgentLocale) -> dict[str, str]:

@@ -7,6 +7,7 @@ shown, with the agent's locale. Every path is checked in German and French.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -162,6 +163,23 @@ async def test_the_tabs_refusals_are_in_the_agents_language(
     assert refused.status == 401
     wanted = {"de": "Mandant oder Agent ist zu lang", "fr": "Le locataire ou l'agent est trop long"}
     assert (await refused.json())["detail"] == wanted[language]
+
+
+@pytest.mark.parametrize(
+    ("language", "wanted"),
+    [
+        ("de", "Der Server antwortete mit HTTP {status}."),
+        ("fr", "Le serveur a répondu HTTP {status}."),
+    ],
+)
+async def test_the_tab_tells_an_answer_without_a_detail_in_the_readers_language(
+    bot_client: Client, language: str, wanted: str
+) -> None:
+    page = await (await bot_client.get(f"/tab?locale={language}")).text()
+    texts = json.loads(page.split('<script id="texts" type="application/json">')[1].split("<")[0])
+    assert texts["httpFailed"] == wanted
+    script = await (await bot_client.get("/tab/static/tab.js")).text()
+    assert '"HTTP " + r.status' not in script and "httpFailed(r.status)" in script
 
 
 @pytest.mark.parametrize(("language", "loading"), [("de", "Wird geladen…"), ("fr", "Chargement…")])

@@ -32,6 +32,9 @@
 
   // The page's own words, in the agent's language once the server said which (texts).
   function say(key, fallback) { return (state.texts && state.texts[key]) || fallback; }
+  function httpFailed(status) {  // an answer without a problem body's detail
+    return say("httpFailed", "The server answered HTTP {status}.").replace("{status}", status);
+  }
 
   function applyTexts(texts) {
     state.texts = texts || state.texts;
@@ -120,7 +123,7 @@
       method: "POST", headers: headers(), body: JSON.stringify({ verb: verb, data: data })
     }).then(function (r) {
       return r.json().then(function (body) {
-        if (!r.ok) throw new Error(body.detail || "HTTP " + r.status);
+        if (!r.ok) throw new Error(body.detail || httpFailed(r.status));
         showStatus("");
         // Keep this answer (it may carry notices) until the card moves past its revision.
         state.held = { id: body.interactionId, rev: body.revision };
@@ -180,7 +183,7 @@
           $("card").firstChild.textContent = say("openInTeams", "Open crmcard inside Teams.");
           return;
         }
-        if (!r.ok) throw new Error(body.detail || "HTTP " + r.status);
+        if (!r.ok) throw new Error(body.detail || httpFailed(r.status));
         applyTexts(body.texts);
         if (body.mode === "development") {
           $("dev-banner").hidden = false;
