@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from bot.adapters.crm.mapped import with_mappings
 from bot.adapters.crm.rest import RestCrm, RestSettings
-from bot.domain.crm_config import FieldMapping
+from bot.domain.crm_config import FieldMapping, RestEndpoints
 from bot.domain.records import RecordRef
 from bot.domain.rest_templates import JsonPath, RestCall
 from bot.domain.workflows import UpdateWorkflow, check_kind
@@ -25,6 +25,7 @@ from bot.services.workflows import crm_kind
 from tests.crm.conftest import ServerFactory, VirtualTime
 from tests.crm.fakes.rest import RestFake
 
+CONNECTION = ("auth", "secret", "username", "api_key_header", "max_results")
 MAPPING = {
     "id": "$.id",
     "title": "$.profile.displayName",
@@ -58,9 +59,14 @@ async def start(
         "ui_url_template": "https://crm.example.com/people/{id}",
     }
     defaults.update(settings)
+    connection = {k: defaults.pop(k) for k in CONNECTION if k in defaults}
     crm = RestCrm(
         session,
-        RestSettings(base_url=str(server.make_url("")), **defaults),
+        RestSettings(
+            base_url=str(server.make_url("")),
+            **connection,
+            endpoints=RestEndpoints(**defaults),
+        ),
         settings_id="rest",
         display_name="Acme REST",
         **vtime.http_options(),

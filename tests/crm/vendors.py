@@ -28,6 +28,7 @@ from bot.adapters.crm.salesforce import SalesforceClient
 from bot.adapters.crm.servicenow import ServiceNowCrm, ServiceNowSettings
 from bot.adapters.crm.tokens import MsalClientCredentials, MsalSettings, StaticSecret
 from bot.adapters.crm.zendesk import ZendeskCrm, ZendeskSettings
+from bot.domain.crm_config import RestEndpoints
 from bot.services.crm import CrmClient
 from tests.crm.conftest import ServerFactory, Tls, VirtualTime
 from tests.crm.fakes.dynamics import FakeDataverse
@@ -224,13 +225,15 @@ _KITS = {
             base_url=url,
             auth="bearer",
             secret=_wrong(bad, "rest-token"),
-            phone_search="/v2/people?phone={value}",
-            email_search="/v2/people?email={value}",
-            results_path="$.data.items",
-            next_path="$.next",
-            get_path="/v2/people/{id}",
-            record_path="$.person",
-            mapping=REST_MAPPING,
+            endpoints=RestEndpoints(
+                phone_search="/v2/people?phone={value}",
+                email_search="/v2/people?email={value}",
+                results_path="$.data.items",
+                next_path="$.next",
+                get_path="/v2/people/{id}",
+                record_path="$.person",
+                mapping=REST_MAPPING,
+            ),
         ),
         "rest",
         lambda fake, name, phone, email: fake.add_person(name, email, phone),

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
@@ -57,6 +56,7 @@ from bot.adapters.crm.restkit import (
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret
+from bot.domain.crm_config import RestEndpoints
 from bot.domain.records import CrmRecord, RecordRef
 from bot.domain.rest_templates import (
     TIMELINE_PLACEHOLDERS,
@@ -86,19 +86,7 @@ class RestSettings:
     username: str | None = None
     secret: str | None = field(default=None, repr=False)
     api_key_header: str = "X-Api-Key"
-    record_type: str = "contact"
-    phone_search: str | None = None
-    email_search: str | None = None
-    name_search: str | None = None
-    results_path: str = "$"
-    next_path: str | None = None
-    get_path: str | None = None
-    record_path: str = "$"
-    create_path: str | None = None
-    mapping: Mapping[str, str] = field(default_factory=lambda: {"id": "$.id", "title": "$.name"})
-    ui_url_template: str | None = None
-    update: RestCall | None = None
-    timeline: RestCall | None = None
+    endpoints: RestEndpoints = field(default_factory=RestEndpoints)
     max_results: int = MAX_RESULTS
 
 
@@ -120,35 +108,32 @@ class RestCrm(VendorCrm):
         self.base = URL(settings.base_url.rstrip("/"))
         if self.base.scheme not in ("http", "https") or not self.base.host:
             raise ValueError("base_url must be an absolute http(s) URL")
+        api = settings.endpoints
         self.searches = {
             kind: check_template(template, {"value"})
             for kind, template in (
-                ("phone", settings.phone_search),
-                ("email", settings.email_search),
-                ("name", settings.name_search),
+                ("phone", api.phone_search),
+                ("email", api.email_search),
+                ("name", api.name_search),
             )
             if template
         }
-        self.get_template = check_template(settings.get_path, {"id"}) if settings.get_path else None
-        self.create_template = (
-            check_template(settings.create_path, set()) if settings.create_path else None
-        )
+        self.get_template = check_template(api.get_path, {"id"}) if api.get_path else None
+        self.create_template = check_template(api.create_path, set()) if api.create_path else None
         self.update_call = (
-            settings.update.check_body(UPDATE_PLACEHOLDERS, "update") if settings.update else None
+            api.update.check_body(UPDATE_PLACEHOLDERS, "update") if api.update else None
         )
         self.timeline_call = (
-            settings.timeline.check_body(TIMELINE_PLACEHOLDERS, "timeline")
-            if settings.timeline
-            else None
+            api.timeline.check_body(TIMELINE_PLACEHOLDERS, "timeline") if api.timeline else None
         )
-        if "id" not in settings.mapping or "title" not in settings.mapping:
+        if "id" not in api.mapping or "title" not in api.mapping:
             raise ValueError("the field mapping needs at least id and title")
-        self.mapping = {name: JsonPath(path) for name, path in settings.mapping.items()}
-        self.results = JsonPath(settings.results_path)
-        self.record_at = JsonPath(settings.record_path)
-        self.next_at = JsonPath(settings.next_path) if settings.next_path else None
-        if settings.ui_url_template:
-            for _, name, spec, conversion in string.Formatter().parse(settings.ui_url_template):
+        self.mapping = {name: JsonPath(path) for name, path in api.mapping.items()}
+        self.results = JsonPath(api.results_path)
+        self.record_at = JsonPath(api.record_path)
+        self.next_at = JsonPath(api.next_path) if api.next_path else None
+        if api.ui_url_template:
+            for _, name, spec, conversion in string.Formatter().parse(api.ui_url_template):
                 if name is not None and (name != "id" or spec or conversion):
                     raise ValueError("ui_url_template may only use {id}")
         self.http = make_http(
@@ -200,10 +185,10 @@ class RestCrm(VendorCrm):
         title = values.pop("title", None) or rid
         subtitle = values.pop("subtitle", None)
         url = None
-        if self.settings.ui_url_template:
-            url = self.settings.ui_url_template.format(id=quote(rid, safe=""))
+        if self.settings.endpoints.ui_url_template:
+            url = self.settings.endpoints.ui_url_template.format(id=quote(rid, safe=""))
         return CrmRecord(
-            ref=self.ref(self.settings.record_type, rid),
+            ref=self.ref(self.settings.endpoints.record_type, rid),
             title=title,
             subtitle=subtitle,
             fields={k: v for k, v in values.items() if v is not None},
@@ -223,7 +208,7 @@ class RestCrm(VendorCrm):
 
     async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
         if criteria.record_types is not None and not wanted_types(
-            criteria, (self.settings.record_type,)
+            criteria, (self.settings.endpoints.record_type,)
         ):
             return []
         limit = self.settings.max_results
@@ -257,7 +242,7 @@ class RestCrm(VendorCrm):
     async def get(self, ref: RecordRef) -> CrmRecord:
         if self.get_template is None:
             raise not_supported(self.display_name, "opening a single record")
-        if ref.type != self.settings.record_type:
+        if ref.type != self.settings.endpoints.record_type:
             raise not_supported(self.display_name, f"{ref.type} records")
         response = await self.http.get(self._url(self.get_template, id=ref.id))
         record = self._record(self.record_at.find(response.body))
@@ -280,7 +265,7 @@ class RestCrm(VendorCrm):
         call = self.update_call
         if call is None:
             raise not_supported(self.display_name, "updating records (no update call configured)")
-        if ref.type != self.settings.record_type:
+        if ref.type != self.settings.endpoints.record_type:
             raise not_supported(self.display_name, f"{ref.type} records")
         answer = await self._call(call, ref, {"fields": dict(fields)})
         if call.record_path:
@@ -315,7 +300,7 @@ class RestCrm(VendorCrm):
     async def create(
         self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
     ) -> CrmRecord:
-        if self.create_template is None or record_type != self.settings.record_type:
+        if self.create_template is None or record_type != self.settings.endpoints.record_type:
             raise not_supported(self.display_name, f"creating {record_type} records")
         response = await self.http.post(self._url(self.create_template), json_body=fields)
         record = self._record(self.record_at.find(response.body))

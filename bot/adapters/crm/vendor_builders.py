@@ -176,7 +176,7 @@ def build_rest(config: CrmConfig, ctx: BuildContext) -> CrmClient:
     elif auth is not None:
         raise _wrong_auth(config, "no auth, basic credentials or an API key")
     settings = RestSettings(
-        _base_url(config), **credentials, **dict(config.rest), max_results=MAX_RESULTS
+        _base_url(config), **credentials, endpoints=config.rest, max_results=MAX_RESULTS
     )
     return _client(RestCrm, settings, config, ctx)
 
