@@ -32,7 +32,7 @@ from bot.adapters.teams.sign_in import SIGN_IN_PATH
 from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity, SsoValidator, sso_audiences
 from bot.domain.interactions import Interaction
 from bot.errors import FieldError, InvalidInput, NotFound, Unauthorized, Unavailable
-from bot.i18n import AgentLocale, localize, t
+from bot.i18n import AgentLocale, Text, localize, t
 from bot.services import (
     acting_agent,
     agent_locale,
@@ -199,8 +199,49 @@ _TEXTS = {
 the page."""
 
 
-def page_texts(locale: AgentLocale) -> dict[str, str]:
-    return {"lang": locale.language, **{k: localize(v, locale) for k, v in _TEXTS.items()}}
+_LEGAL_TEXTS = {
+    "privacyTitle": t("crmcard — privacy"),
+    "privacyHeading": t("crmcard privacy statement"),
+    "privacyIntro": t(
+        "crmcard shows contact-center agents the CRM records of the customer they are "
+        "talking to. To do that it processes, for the organisation that installed it:"
+    ),
+    "privacyEvents": t(
+        "interaction events sent by the organisation's contact-center platform (customer "
+        "phone number, email or channel handle, name, queue, times, the agent handling "
+        "it);"
+    ),
+    "privacyTeams": t(
+        "the agent's Microsoft Teams identity (tenant and user object id) and the Teams "
+        "conversation used to deliver the customer card;"
+    ),
+    "privacyRecords": t(
+        "CRM records returned by the CRMs the organisation connected, and the links "
+        "agents make between records and interactions."
+    ),
+    "privacyUse": t(
+        "This data is stored per tenant, used only to show and update customer cards and "
+        "to write interaction data back into the organisation's own CRM, and never shared "
+        "with anyone else. Tenant administrators can ask for their tenant's data to be "
+        "exported or deleted."
+    ),
+    "termsTitle": t("crmcard — terms of use"),
+    "termsHeading": t("crmcard terms of use"),
+    "termsBody": t(
+        "crmcard is provided to the organisation that installed it in Microsoft Teams, "
+        "for use by its contact-center agents and administrators. The organisation is "
+        "responsible for the CRMs it connects, the data mappings it defines and for "
+        "having the right to process its customers' data. crmcard writes to connected "
+        "CRMs only what the organisation's mappings and workflows say. The service is "
+        "provided as is, without warranty; use it in line with your organisation's "
+        "policies and applicable law."
+    ),
+}
+"""The privacy statement and the terms of use: pages of their own, not the tab's script."""
+
+
+def page_texts(locale: AgentLocale, texts: dict[str, Text] = _TEXTS) -> dict[str, str]:
+    return {"lang": locale.language, **{k: localize(v, locale) for k, v in texts.items()}}
 
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
@@ -211,7 +252,9 @@ def _script_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
 
 
-def _localized_page(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _localized_page(
+    name: str, words: dict[str, Text] = _TEXTS
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """A page of the tab in the reader's language (``locale`` parameter or the Teams
     client's ``Accept-Language``) from its first paint ("Loading…" included): its
     ``{{key}}`` placeholders are the page texts, HTML-escaped (``{{keyJson}}`` as a script
@@ -219,7 +262,7 @@ def _localized_page(name: str) -> Callable[[web.Request], Awaitable[web.StreamRe
     template = (STATIC_DIR / name).read_text()
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        texts = page_texts(reader_locale(request))
+        texts = page_texts(reader_locale(request), words)
         values = {
             **{k: html.escape(v) for k, v in texts.items()},
             **{k + "Json": _script_json(v) for k, v in texts.items()},
@@ -351,16 +394,6 @@ async def post_sign_in(request: web.Request) -> web.Response:
     return web.json_response({**_identity_fields(identity), "signedIn": True})
 
 
-def _page(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        response = web.FileResponse(STATIC_DIR / name)
-        response.headers["Content-Security-Policy"] = FRAME_ANCESTORS
-        response.headers["Cache-Control"] = "no-cache"
-        return response
-
-    return handler
-
-
 def _files(folder: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """The files of ``folder`` by name (not its subfolders); anything else is a 404 problem
     (aiohttp's static resource answers a missing file with an empty 404 of its own)."""
@@ -402,8 +435,8 @@ def setup_tab(app: web.Application, live: LiveCards) -> None:
     app.router.add_get("/tab/config", _localized_page("config.html"))
     app.router.add_get(SIGN_IN_PATH, _localized_page("sign-in.html"))
     app.router.add_post("/api/tab/sign-in", post_sign_in)
-    app.router.add_get("/privacy", _page("privacy.html"))
-    app.router.add_get("/terms", _page("terms.html"))
+    app.router.add_get("/privacy", _localized_page("privacy.html", _LEGAL_TEXTS))
+    app.router.add_get("/terms", _localized_page("terms.html", _LEGAL_TEXTS))
     app.router.add_get("/tab/static/{filename}", _files(STATIC_DIR))
     app.router.add_get("/icons/{filename}", _files(STATIC_DIR / "icons"))  # the cards' icons
     app.router.add_get("/tab/vendor/{name}", get_vendor)

@@ -200,6 +200,28 @@ async def test_the_tab_page_is_in_the_readers_language_from_its_first_paint(
     assert wanted in config and "Select Save" not in config and "{{" not in config
 
 
+LEGAL_PAGES = {
+    "de": ("Datenschutzerklärung von crmcard", "Nutzungsbedingungen von crmcard"),
+    "fr": ("Déclaration de confidentialité de crmcard", "Conditions d&#x27;utilisation de crmcard"),
+}
+
+
+@pytest.mark.parametrize("language", ["de", "fr"])
+async def test_the_privacy_and_terms_pages_are_in_the_readers_language(
+    bot_client: Client, language: str
+) -> None:
+    headers = {"Accept-Language": language}
+    privacy = await (await bot_client.get("/privacy", headers=headers)).text()
+    terms = await (await bot_client.get(f"/terms?locale={language}")).text()
+    heading, terms_heading = LEGAL_PAGES[language]
+    assert f'<html lang="{language}">' in privacy and f"<h1>{heading}</h1>" in privacy
+    assert f"<h1>{terms_heading}</h1>" in terms
+    for page in (privacy, terms):
+        assert "{{" not in page and "organisation that installed it" not in page
+    english = await (await bot_client.get("/privacy")).text()
+    assert "<h1>crmcard privacy statement</h1>" in english
+
+
 class UnavailableCrm(DemoCrm):
     """Answers every search the way the HTTP adapter reports a CRM's 503."""
 
