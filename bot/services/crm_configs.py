@@ -23,6 +23,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from bot import errors
 from bot.domain.crm_config import CrmConfig
 from bot.errors import Conflict, CrmcardError, InvalidInput, field_errors
+from bot.i18n import t
 from bot.services import audit, keys
 from bot.services.audit import Actor
 from bot.services.crm_url_policy import UrlPolicy, resolution_problems, url_problems
@@ -191,7 +192,7 @@ class CrmConfigs:
     async def require(self, tenant_id: str, settings_id: str) -> StoredCrmConfig:
         stored = await self.get(tenant_id, settings_id)
         if stored is None:
-            raise ConfigNotFound(f"no CRM configuration {settings_id!r}")
+            raise ConfigNotFound(t("no CRM configuration {id}", id=repr(settings_id)))
         return stored
 
     async def list(self, tenant_id: str) -> list[StoredCrmConfig]:
@@ -285,7 +286,7 @@ class CrmConfigs:
                 self.store, keys.crm_config(tenant_id, settings_id), StoredCrmConfig, change
             )
         except NotFound as error:
-            raise ConfigNotFound(f"no CRM configuration {settings_id!r}") from error
+            raise ConfigNotFound(t("no CRM configuration {id}", id=repr(settings_id))) from error
         old = before[-1]
         if after is old:
             return after  # nothing changed: nothing to audit
@@ -403,7 +404,7 @@ class CrmConfigs:
         key = keys.crm_config(tenant_id, settings_id)
         document = await self.store.read(key)
         if document is None:
-            raise ConfigNotFound(f"no CRM configuration {settings_id!r}")
+            raise ConfigNotFound(t("no CRM configuration {id}", id=repr(settings_id)))
         stored = StoredCrmConfig.model_validate_json(document.data)
         await self.store.delete(key, document.etag)
         await self._audit("delete", actor, stored, None)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from bot.errors import InvalidInput, NotFound
+from bot.i18n import t
 from bot.services import audit, keys
 from bot.services.audit import Actor
 from bot.services.store import NotFound as Missing
@@ -148,7 +149,7 @@ async def list_keys(store: Store, tenant_id: str) -> list[PlatformKey]:
 async def get(store: Store, tenant_id: str, key_id: str) -> PlatformKey:
     record = await read_model(store, keys.platform_key(tenant_id, key_id), PlatformKey)
     if record is None:
-        raise NotFound(f"no key {key_id!r}")
+        raise NotFound(t("no key {id}", id=repr(key_id)))
     return record
 
 

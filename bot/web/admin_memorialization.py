@@ -11,6 +11,7 @@ from aiohttp import web
 from bot.adapters.inbound import json_object, validated
 from bot.domain.memorialization import MemorializationMapping
 from bot.errors import NotFound
+from bot.i18n import t
 from bot.services import outbox
 from bot.services.context import Context
 from bot.web.admin_auth import admin_of
@@ -28,7 +29,7 @@ async def get_mapping(request: web.Request) -> web.Response:
     ctx: Context = request.app[CONTEXT]
     settings_id = request.match_info["settings_id"]
     if not await _known_crm(ctx, tenant_id, settings_id):
-        raise NotFound(f"no CRM configuration {settings_id!r}")
+        raise NotFound(t("no CRM configuration {id}", id=repr(settings_id)))
     mapping = await outbox.mapping_for(ctx.store, tenant_id, settings_id)
     return model_response(mapping)
 
@@ -39,7 +40,7 @@ async def put_mapping(request: web.Request) -> web.Response:
     ctx: Context = request.app[CONTEXT]
     settings_id = request.match_info["settings_id"]
     if not await _known_crm(ctx, tenant_id, settings_id):
-        raise NotFound(f"no CRM configuration {settings_id!r}")
+        raise NotFound(t("no CRM configuration {id}", id=repr(settings_id)))
     body = await json_object(request)
     mapping = validated(MemorializationMapping, body, "invalid memorialization mapping")
     await outbox.save_mapping(ctx.store, tenant_id, settings_id, mapping, admin.actor, ctx.clock())

@@ -36,7 +36,7 @@ from bot.errors import (
     UnsupportedMediaType,
     problem_for,
 )
-from bot.i18n import AgentLocale, localize
+from bot.i18n import AgentLocale, localize, t
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def _aiohttp_refusal(error: web.HTTPException, request: web.BaseRequest) -> Prob
     """aiohttp's own 4xx refusals (router, body size, static files) as problems."""
     known: CrmcardError | None = None
     if isinstance(error, web.HTTPNotFound):
-        known = NotFound(f"nothing at {request.path}")
+        known = NotFound(t("nothing at {path}", path=request.path))
     elif isinstance(error, web.HTTPMethodNotAllowed):
         known = MethodNotAllowed(
             f"{request.method} is not allowed on {request.path}", allowed=error.allowed_methods

@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_camel
 from bot.adapters.inbound import json_model, validated
 from bot.domain.record_policies import TITLE_SAMPLE, TITLE_VARIABLES, RecordPolicy, render_title
 from bot.errors import NotFound
+from bot.i18n import t
 from bot.services import record_creation
 from bot.web.admin_auth import admin_of
 from bot.web.interactions import CONTEXT
@@ -47,7 +48,7 @@ async def get_policy(request: web.Request) -> web.Response:
     queue = request.match_info["queue"]
     policy = await record_creation.get_policy(request.app[CONTEXT], tenant_id, queue)
     if policy is None:
-        raise NotFound(f"no record-creation policy for queue {queue!r}")
+        raise NotFound(t("no record-creation policy for queue {queue}", queue=repr(queue)))
     return web.json_response(_dump(policy))
 
 
@@ -80,7 +81,7 @@ async def delete_policy(request: web.Request) -> web.Response:
     tenant_id = admin.tenant_id
     queue = request.match_info["queue"]
     if not await record_creation.delete_policy(request.app[CONTEXT], tenant_id, queue, admin.actor):
-        raise NotFound(f"no record-creation policy for queue {queue!r}")
+        raise NotFound(t("no record-creation policy for queue {queue}", queue=repr(queue)))
     return web.Response(status=204)
 
 

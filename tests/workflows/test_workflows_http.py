@@ -322,3 +322,21 @@ async def test_the_console_reads_a_refused_definition_in_the_admins_language(
     assert body["errors"][0]["type"] == "list_type"
     response = await client.get("/api/admin/workflows/nope", headers=headers)
     assert response.status == 404 and (await response.json())["detail"] == unknown
+
+
+@pytest.mark.parametrize(
+    ("language", "no_policy", "nothing"),
+    [
+        ("de", "Keine Regel zum Anlegen von Datensätzen für die Warteschlange 'nope'", "Unter"),
+        ("fr", "Aucune règle de création de fiches pour la file d'attente 'nope'", "Rien à"),
+    ],
+)
+async def test_what_the_console_asks_for_and_is_not_there_is_told_in_the_admins_language(
+    client: Client, language: str, no_policy: str, nothing: str
+) -> None:
+    headers = {**ADMIN, "Accept-Language": language}
+    response = await client.get("/api/admin/policies/nope", headers=headers)
+    assert response.status == 404 and (await response.json())["detail"] == no_policy
+    response = await client.get("/api/admin/no-such-page", headers=headers)
+    body = await response.json()
+    assert response.status == 404 and body["detail"].startswith(nothing), body
