@@ -375,7 +375,7 @@ async def run_azurite(path: Path, queries: int, size: int) -> dict[str, float]:
 
 
 def store_path(data: Path, size: int) -> Path:
-    return data / f"cards-{size}-v3.sqlite3"  # v3: CRM addresses and their house blocks
+    return data / f"cards-{size}-v4.sqlite3"  # v4: CRM addresses, house and birth-postcode blocks
 
 
 def ensure_built(data: Path, size: int) -> Path:

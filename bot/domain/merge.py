@@ -57,18 +57,22 @@ DETAIL_FIELDS: dict[str, tuple[str, ...]] = {
 
 def detail_keys(fields: dict[str, str]) -> list[str]:
     """Name-index blocks a CRM contact's details file its card under: its birth date
-    (``dob:``) and its postcode with the house number (``ad:``), the ways to a duplicate
-    whose name was written too differently for the name blocks. Both are small blocks:
-    a day's births, one house's people."""
+    (``dob:``), its birth date with its postcode (``dz:``) and its postcode with the house
+    number (``ad:``), the ways to a duplicate whose name was written too differently for
+    the name blocks. All are small blocks: a day's births, fewer of them in one postcode,
+    one house's people."""
     found = []
     born = _detail(fields, DETAIL_FIELDS["birth date"])
-    if born and len(plain := born.replace(" ", "")) >= 6:
-        found.append(f"dob:{plain}")
-    postcode = _detail(fields, DETAIL_FIELDS["postcode"])
+    born = born.replace(" ", "") if born else ""
+    postcode = (_detail(fields, DETAIL_FIELDS["postcode"]) or "").replace(" ", "")
     street = _detail(fields, DETAIL_FIELDS["street"]) or ""
     number = next((t for t in street.split() if t.isdigit()), None)
+    if len(born) >= 6:
+        found.append(f"dob:{born}")
+        if postcode:
+            found.append(f"dz:{born}:{postcode}")
     if postcode and number:
-        found.append(f"ad:{postcode.replace(' ', '')}:{number}")
+        found.append(f"ad:{postcode}:{number}")
     return found
 
 

@@ -104,13 +104,16 @@ async def candidates(
     my_names = list(dict.fromkeys([*mine.names, *mine.crm_contacts.values()]))
     # Every index read at once: on Blob Storage a lookup takes a few round trips' time.
     details = [block for fields in mine.crm_fields.values() for block in detail_keys(fields)]
-    by_identifier, by_crm, filed, by_details, frequencies = await asyncio.gather(
+    born = [block for block in details if block.startswith("dob:")]
+    houses = [block for block in details if not block.startswith("dob:")]  # and birth postcodes
+    by_identifier, by_crm, filed, same_day, same_house, frequencies = await asyncio.gather(
         asyncio.gather(*(cards_reached_by(ctx.store, tenant_id, i) for i in dict.fromkeys(wanted))),
         asyncio.gather(
             *(name_index.lookup_crm(ctx.store, tenant_id, k) for k in mine.crm_contacts)
         ),
         name_index.lookup_names(ctx.store, tenant_id, my_names),
-        name_index.lookup_blocks(ctx.store, tenant_id, details),
+        name_index.lookup_blocks(ctx.store, tenant_id, born),
+        name_index.lookup_blocks(ctx.store, tenant_id, houses),
         name_index.frequencies(ctx.store, tenant_id, my_names),
     )
     for found in [*by_identifier, *by_crm]:
@@ -131,13 +134,16 @@ async def candidates(
     # closest few are read and scored, so a lookup's cost has a ceiling.
     closest = sorted(by_name, key=lambda c: (-by_name[c], c))[: NAME_CANDIDATES * limit]
     ids.update(closest)
-    # Born the same day or living in the same house, a name written too differently for
-    # the name blocks (or written anew): those whose names still share a token sound or
-    # spelling first, a few at most.
+    # Living in the same house or born the same day in the same postcode (a household
+    # member, or the person under a name written anew), or born the same day with a name
+    # written too differently for the name blocks (one of its tokens still sounds or is
+    # spelt alike): house and birth day first, a few at most. Others born that day are not
+    # read: with neither a name nor a place in common they never score.
     mine_tokens = {t for n in my_names for t in normalise_name(n).split() if len(t) > 1}
+    alike = {c for c, names in same_day.items() if _share_a_token(mine_tokens, names)}
     nearby = sorted(
-        (card_id for card_id in by_details if card_id not in ids),
-        key=lambda c: (not _share_a_token(mine_tokens, by_details[c]), c),
+        (c for c in {*same_house, *alike} if c not in ids),
+        key=lambda c: (not (c in same_house and c in same_day), c not in alike, c),
     )
     ids.update(nearby[: NAME_CANDIDATES * limit])
     ids.discard(card.id)

@@ -253,7 +253,7 @@ def test_a_postcode_says_more_when_the_streets_do_not_say_it_already() -> None:
 
 def test_details_file_a_card_under_its_birth_date_and_its_house() -> None:
     fields = {"birthdate": "1956-06-15", "mailing_street": "14 Miller Street", "zip": "26 17"}
-    assert detail_keys(fields) == ["dob:19560615", "ad:2617:14"]
+    assert detail_keys(fields) == ["dob:19560615", "dz:19560615:2617", "ad:2617:14"]
     assert detail_keys({"street": "Miller Street", "zip": "2617"}) == []
 
 
