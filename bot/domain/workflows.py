@@ -299,12 +299,18 @@ def update_target(
     workflow: UpdateWorkflow, request: ExecuteRequest, settings_id: str
 ) -> tuple[RecordRef, dict[str, str]]:
     if not request.record_id:
-        raise InvalidInputs("give the recordId of the record to update")
+        raise InvalidInputs(t("give the recordId of the record to update"))
     unknown = sorted(set(request.fields) - set(workflow.fields))
     if unknown:
-        raise InvalidInputs(f"workflow {workflow.id!r} does not change {', '.join(unknown)}")
+        raise InvalidInputs(
+            t(
+                "workflow {id} does not change {fields}",
+                id=repr(workflow.id),
+                fields=", ".join(unknown),
+            )
+        )
     if not request.fields:
-        raise InvalidInputs("give the fields to change")
+        raise InvalidInputs(t("give the fields to change"))
     ref = RecordRef(crm=settings_id, type=workflow.record_type, id=request.record_id)
     return ref, dict(request.fields)
 
@@ -313,7 +319,9 @@ def parse_record_key(key: str, settings_id: str) -> RecordRef:
     try:
         ref = RecordRef.parse(key)
     except ValueError:
-        raise InvalidInputs(f"recordKey {key!r} is not 'settings:type:id'") from None
+        raise InvalidInputs(t("recordKey {key} is not 'settings:type:id'", key=repr(key))) from None
     if ref.crm != settings_id:
-        raise InvalidInputs(f"recordKey {key!r} is not a record of {settings_id!r}")
+        raise InvalidInputs(
+            t("recordKey {key} is not a record of {crm}", key=repr(key), crm=repr(settings_id))
+        )
     return ref

@@ -34,6 +34,7 @@ from bot.domain.errors import InvalidIdentifier
 from bot.domain.interactions import Interaction
 from bot.domain.merge import MarkerRole, MergeAudit, MergeMarker
 from bot.errors import Conflict, NotFound
+from bot.i18n import t
 from bot.services import audit, keys, name_index, tenant_settings
 from bot.services.cards import cards_reached_by
 from bot.services.store import NotFound as NoDocument
@@ -227,7 +228,7 @@ async def _found(
 ) -> DataSubject:
     subject = await find(store, tenant_id, query, default_region)
     if not subject.card_ids:
-        raise NotFound("no card of this tenant matches that phone, email or card id")
+        raise NotFound(t("no card of this tenant matches that phone, email or card id"))
     return subject
 
 

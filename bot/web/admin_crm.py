@@ -32,6 +32,7 @@ from bot.adapters.inbound import json_model, json_object
 from bot.domain import identifiers
 from bot.domain.errors import InvalidIdentifier
 from bot.errors import FieldError, InvalidInput, NotFound
+from bot.i18n import t
 from bot.services import health, tenant_settings
 from bot.services.audit import Actor
 from bot.services.crm import SearchCriteria
@@ -158,7 +159,7 @@ PREVIEW_RECORDS = 5
 async def _preview(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
     settings_id = request.match_info["settings_id"]
     await _configs(request).require(tenant_id, settings_id)
-    asked = await json_model(request, PreviewRequest, "invalid preview")
+    asked = await json_model(request, PreviewRequest, t("invalid preview"))
     ctx = request.app[CONTEXT]
     region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
     try:
@@ -170,17 +171,17 @@ async def _preview(request: web.Request, tenant_id: str, actor: Actor) -> web.Re
     except InvalidIdentifier as error:
         where = "phone" if asked.phone else "email"
         raise InvalidInput(
-            "invalid preview", [FieldError(loc=[where], msg=str(error), type="value_error")]
+            t("invalid preview"), [FieldError(loc=[where], msg=str(error), type="value_error")]
         ) from None
     if not criteria.phones and not criteria.emails:
         raise InvalidInput(
-            "a phone number or an e-mail address is needed",
-            [FieldError(loc=["phone"], msg="give a phone or an e-mail", type="missing")],
+            t("a phone number or an e-mail address is needed"),
+            [FieldError(loc=["phone"], msg=t("give a phone or an e-mail"), type="missing")],
         )
     clients = await request.app[CRM_DIRECTORY].clients(tenant_id)
     client = next((c for c in clients if c.settings_id == settings_id), None)
     if client is None:
-        raise NotFound(f"{settings_id} is disabled: enable it to preview its records")
+        raise NotFound(t("{id} is disabled: enable it to preview its records", id=settings_id))
     found = await client.search(criteria)
     return model_response(
         PreviewAnswer(

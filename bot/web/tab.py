@@ -176,6 +176,7 @@ _TEXTS = {
     "signInFailed": t("Teams sign-in failed:"),
     "loadFailed": t("Could not load the customer card:"),
     "httpFailed": t("The server answered HTTP {status}."),
+    "teamsNeeded": t("Open this page from Microsoft Teams."),
     "noInteraction": t(
         "No open interaction. Your customer card appears here as soon as a call or chat "
         "reaches you."
@@ -402,7 +403,7 @@ def _files(folder: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse
         name = request.match_info["filename"]
         path = folder / name
         if name.startswith(".") or not path.is_file():
-            raise NotFound(f"no file {name!r} here")
+            raise NotFound(t("no file {name} here", name=repr(name)))
         return web.FileResponse(path)
 
     return handler

@@ -29,6 +29,7 @@ from pydantic.alias_generators import to_camel
 from bot.adapters.inbound import json_body, validated
 from bot.domain.tickets import ImportReport
 from bot.errors import NotFound
+from bot.i18n import t
 from bot.services.ticketing.archive import TicketQuery
 from bot.services.ticketing.ticketing import Ticketing, UnknownTicketingCrm
 from bot.web.admin_auth import admin_of, admin_tenant
@@ -94,7 +95,7 @@ async def get_ticket(request: web.Request) -> web.Response:
         tenant_id, request.match_info["crm_id"], request.match_info["ticket_id"]
     )
     if ticket is None:
-        raise NotFound("no such ticket (or it is past its 90 days)")
+        raise NotFound(t("no such ticket (or it is past its 90 days)"))
     body = ticket.model_dump(mode="json", by_alias=True, exclude={"tenant_id"})
     body["openIn"] = {"label": f"Open in {ticket.crm_name}", "url": ticket.url}
     return web.json_response(body)
@@ -157,7 +158,7 @@ async def post_sync(request: web.Request) -> web.Response:
     ticketing = request.app[TICKETING]
     crms = [s.config.settings_id for s in await ticketing.ticketing_crms(tenant_id)]
     if asked.crm_id is not None and asked.crm_id not in crms:
-        raise NotFound(f"no CRM {asked.crm_id!r} with ticketing switched on")
+        raise NotFound(t("no CRM {crm} with ticketing switched on", crm=repr(asked.crm_id)))
     started = [asked.crm_id] if asked.crm_id else crms
     if started:
         await ticketing.audit_start(tenant_id, admin.actor, started, full=asked.full)

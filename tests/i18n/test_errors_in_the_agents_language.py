@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from bot.adapters.crm.demo import DemoCrm
 from bot.adapters.crm.http import HttpResponse, default_error
+from bot.adapters.teams.sign_in import SIGN_IN_PATH
 from bot.domain import identifiers
 from bot.domain.errors import InvalidIdentifier
 from bot.domain.interactions import Interaction
@@ -27,10 +28,12 @@ from bot.domain.workflows import (
     ExecuteRequest,
     InvalidInputs,
     SearchWorkflow,
+    parse_record_key,
     parse_workflow,
     search_plan,
 )
 from bot.errors import FieldError, InvalidInput, field_errors, problem_for
+from bot.errors import NotFound as BotNotFound
 from bot.i18n import AgentLocale, localize, t
 from bot.services import keys
 from bot.services.crm import CrmClient, SearchCriteria
@@ -222,6 +225,22 @@ async def test_the_privacy_and_terms_pages_are_in_the_readers_language(
     assert "<h1>crmcard privacy statement</h1>" in english
 
 
+SIGN_IN_WORDS = {
+    "de": ("Öffnen Sie diese Seite in Microsoft Teams.", "Der Server antwortete"),
+    "fr": ("Ouvrez cette page depuis Microsoft Teams.", "Le serveur a répondu"),
+}
+
+
+@pytest.mark.parametrize("language", ["de", "fr"])
+async def test_the_sign_in_page_fails_in_the_readers_language(
+    bot_client: Client, language: str
+) -> None:
+    page = await (await bot_client.get(f"{SIGN_IN_PATH}?locale={language}")).text()
+    teams_needed, http_failed = SIGN_IN_WORDS[language]
+    assert f'data-teams-needed="{teams_needed}"' in page
+    assert f'data-http-failed="{http_failed}' in page and "{{" not in page
+
+
 class UnavailableCrm(DemoCrm):
     """Answers every search the way the HTTP adapter reports a CRM's 503."""
 
@@ -374,3 +393,26 @@ def test_an_unreadable_workflow_input_is_told_in_the_readers_language(language: 
     assert localize(unreadable.value.message, AgentLocale.of(language)) == (
         f"'ann at example' {wanted}"
     )
+
+
+ADMIN_DETAILS = {
+    "de": (
+        "recordKey 'nope' hat nicht die Form 'settings:type:id'",
+        "Hier gibt es keine Datei 'x.js'",
+    ),
+    "fr": ("recordKey 'nope' n'a pas la forme 'settings:type:id'", "Aucun fichier 'x.js' ici"),
+}
+
+
+@pytest.mark.parametrize("language", ["de", "fr"])
+def test_a_refused_record_key_and_a_missing_file_are_told_in_the_readers_language(
+    language: str,
+) -> None:
+    def detail(error: Exception) -> str:
+        problem = problem_for(error, lambda text: localize(text, AgentLocale.of(language)))
+        return problem.detail
+
+    with pytest.raises(InvalidInputs) as refused:
+        parse_record_key("nope", "crm")
+    missing_file = BotNotFound(t("no file {name} here", name=repr("x.js")))
+    assert (detail(refused.value), detail(missing_file)) == ADMIN_DETAILS[language]

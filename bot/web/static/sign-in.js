@@ -12,7 +12,7 @@
     if (t && t.authentication) t.authentication.notifyFailure(String(reason));
   }
 
-  if (!t) { failed("Microsoft Teams is needed"); return; }
+  if (!t) { failed(texts.teamsNeeded); return; }
   t.app.initialize().then(function () {
     return t.authentication.getAuthToken();
   }).then(function (token) {
@@ -21,7 +21,7 @@
     });
   }).then(function (r) {
     if (!r.ok) {
-      return r.json().then(function (body) { throw new Error(body.detail || "HTTP " + r.status); });
+      return r.json().then(function (body) { throw new Error(body.detail || texts.httpFailed.replace("{status}", r.status)); });
     }
     status.textContent = texts.done;
     t.authentication.notifySuccess("signed-in");
