@@ -142,7 +142,11 @@ async def add_workflow(page: Any, expect: Any, shoot: Shoot) -> None:
     await _textbox(page, "Search criteria").fill("phone phone")
     await page.get_by_role("button", name="Save workflow").click()
     await expect(page.get_by_role("heading", name="Workflow find-person")).to_be_visible()
-    await _textbox(page, "Inputs").fill(f"phone={JANE_PHONE}")
+    # The saved workflow's page has settled (its reads are done) before the run is typed.
+    await page.wait_for_load_state("networkidle")
+    inputs = _textbox(page, "Inputs")
+    await inputs.fill(f"phone={JANE_PHONE}")
+    await expect(inputs).to_have_value(f"phone={JANE_PHONE}")
     await page.get_by_role("button", name="Run", exact=True).click()
     ran = page.get_by_role("status").filter(has_text="It ran")
     await expect(ran).to_contain_text("Jane Doe")
