@@ -62,10 +62,9 @@ def detail_keys(fields: dict[str, str]) -> list[str]:
     the name blocks. All are small blocks: a day's births, fewer of them in one postcode,
     one house's people."""
     found = []
-    born = _detail(fields, DETAIL_FIELDS["birth date"])
-    born = born.replace(" ", "") if born else ""
-    postcode = (_detail(fields, DETAIL_FIELDS["postcode"]) or "").replace(" ", "")
-    street = _detail(fields, DETAIL_FIELDS["street"]) or ""
+    born = _detail(fields, "birth date") or ""
+    postcode = (_detail(fields, "postcode") or "").replace(" ", "")
+    street = _detail(fields, "street") or ""
     number = next((t for t in street.split() if t.isdigit()), None)
     if len(born) >= 6:
         found.append(f"dob:{born}")
@@ -273,6 +272,7 @@ DETAIL_WEIGHTS: dict[str, tuple[float, float, float]] = {
 # streets differ, m is lower (a move within it, a street typed anew). A city likewise where
 # a postcode is unknown (one in ~16: a contact center's customers crowd cities) or differs.
 ALONE_WEIGHTS: dict[str, tuple[float, float]] = {"postcode": (8.0, 4.0), "city": (4.0, 2.0)}
+WIDER: dict[str, str] = {"postcode": "street", "city": "postcode"}  # the field that says more
 
 
 class NameFrequencies(BaseModel):
@@ -419,11 +419,14 @@ def _close_surname(a: str, b: str) -> bool:
     )
 
 
-def _detail(fields: dict[str, str], names: tuple[str, ...]) -> str | None:
-    for name in names:
+def _detail(fields: dict[str, str], label: str) -> str | None:
+    """One detail of a CRM contact under any of its field names, normalised; a birth date
+    without separators (1956-06-15 and 19560615 are one date)."""
+    for name in DETAIL_FIELDS[label]:
         value = fields.get(name)
         if value and value.strip():
-            return normalise_name(value)
+            plain = normalise_name(value)
+            return plain.replace(" ", "") if label == "birth date" else plain
     return None
 
 
@@ -487,10 +490,8 @@ def _detail_evidence(
         for their_key, theirs in other.crm_fields.items():
             if mine_key == their_key:
                 continue
-            for label, names in DETAIL_FIELDS.items():
-                x, y = _detail(mine, names), _detail(theirs, names)
-                if label == "birth date" and x is not None and y is not None:
-                    x, y = x.replace(" ", ""), y.replace(" ", "")  # 1956-06-15, 19560615
+            for label in DETAIL_FIELDS:
+                x, y = _detail(mine, label), _detail(theirs, label)
                 if x is not None and y is not None:
                     levels[label] = min(levels.get(label, 2), _detail_level(label, x, y))
     same_day = levels.get("birth date") == 0 and not kin
@@ -525,7 +526,7 @@ def _agreement(label: str, levels: dict[str, int]) -> float:
     once the street agrees, and a city once the postcode does; where the wider field is
     unknown it says much more, and where it differs (a move, a typo) somewhat more."""
     level = levels[label]
-    wider = {"postcode": "street", "city": "postcode"}.get(label)
+    wider = WIDER.get(label)
     if level == 0 and wider is not None and levels.get(wider) in (None, 2):
         unknown, differs = ALONE_WEIGHTS[label]
         return unknown if wider not in levels else differs

@@ -105,15 +105,15 @@ async def candidates(
     # Every index read at once: on Blob Storage a lookup takes a few round trips' time.
     details = [block for fields in mine.crm_fields.values() for block in detail_keys(fields)]
     born = [block for block in details if block.startswith("dob:")]
-    houses = [block for block in details if not block.startswith("dob:")]  # and birth postcodes
-    by_identifier, by_crm, filed, same_day, same_house, frequencies = await asyncio.gather(
+    places = [block for block in details if not block.startswith("dob:")]  # house, birth postcode
+    by_identifier, by_crm, filed, same_day, same_place, frequencies = await asyncio.gather(
         asyncio.gather(*(cards_reached_by(ctx.store, tenant_id, i) for i in dict.fromkeys(wanted))),
         asyncio.gather(
             *(name_index.lookup_crm(ctx.store, tenant_id, k) for k in mine.crm_contacts)
         ),
         name_index.lookup_names(ctx.store, tenant_id, my_names),
         name_index.lookup_blocks(ctx.store, tenant_id, born),
-        name_index.lookup_blocks(ctx.store, tenant_id, houses),
+        name_index.lookup_blocks(ctx.store, tenant_id, places),
         name_index.frequencies(ctx.store, tenant_id, my_names),
     )
     for found in [*by_identifier, *by_crm]:
@@ -142,8 +142,8 @@ async def candidates(
     mine_tokens = {t for n in my_names for t in normalise_name(n).split() if len(t) > 1}
     alike = {c for c, names in same_day.items() if _share_a_token(mine_tokens, names)}
     nearby = sorted(
-        (c for c in {*same_house, *alike} if c not in ids),
-        key=lambda c: (not (c in same_house and c in same_day), c not in alike, c),
+        (c for c in {*same_place, *alike} if c not in ids),
+        key=lambda c: (not (c in same_place and c in same_day), c not in alike, c),
     )
     ids.update(nearby[: NAME_CANDIDATES * limit])
     ids.discard(card.id)
