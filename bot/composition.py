@@ -136,6 +136,7 @@ def assemble(
         audit_retention_days=settings.audit_retention_days,
     )
     ctx.event_listeners.append(outbox_listener(writeback))
+    agent_tokens.sign_in_listeners.append(writeback.agent_signed_in)
     return Parts(
         settings=settings,
         box=box,

@@ -87,6 +87,11 @@ class OutboxItem(BaseModel):
     lease_owner: str | None = None
     lease_until: datetime | None = None
     last_error: StoredText | None = None
+    waiting_for_sign_in: bool = Field(
+        False,
+        description="retried because its agent had no usable sign-in: their next sign-in "
+        "makes it due at once",
+    )
     parked_reason: StoredText | None = None
     created_at: datetime
     updated_at: datetime
@@ -179,6 +184,38 @@ async def enqueue(store: Store, interaction: Interaction, now: datetime) -> list
             created.append(item)
         await _mark_due(store, item.key)
     return created
+
+
+async def due_at_sign_in(store: Store, tenant_id: str, agent_id: str, now: datetime) -> list[str]:
+    """Make the pending items of ``agent_id`` that wait for their sign-in due ``now``; their
+    keys. An item leased by a worker right now is left to that worker."""
+
+    def due(item: OutboxItem) -> OutboxItem:
+        if not _waits_for(item, agent_id, now):
+            return item
+        return item.model_copy(update={"next_attempt_at": now, "updated_at": now})
+
+    made_due: list[str] = []
+    marker_prefix = keys.outbox_due(keys.outbox_prefix(tenant_id))
+    async for marker in store.keys(marker_prefix):
+        item_key = marker[len(keys.OUTBOX_DUE_PREFIX) :]
+        item = await read_model(store, item_key, OutboxItem)
+        if item is None or not _waits_for(item, agent_id, now):
+            continue
+        with contextlib.suppress(NotFound):
+            if (await update(store, item_key, OutboxItem, due)).next_attempt_at == now:
+                made_due.append(item_key)
+    return made_due
+
+
+def _waits_for(item: OutboxItem, agent_id: str, now: datetime) -> bool:
+    return (
+        item.status is OutboxStatus.pending
+        and item.waiting_for_sign_in
+        and item.agent_id == agent_id
+        and item.next_attempt_at > now
+        and (item.lease_until is None or item.lease_until <= now)
+    )
 
 
 async def items_for(store: Store, tenant_id: str, interaction_id: str) -> list[OutboxItem]:

@@ -13,8 +13,8 @@ Each item is written as the interaction's agent (:mod:`bot.services.acting_agent
 connected with delegated access takes the agent's own token (renewed from the sign-in
 cache when their Teams token has expired). An agent with no usable sign-in is not a
 refusal of the CRM: the item stays pending and is retried, its reason on the card and in
-the admin's outbox, until the agent signs in again or the attempts run out (parked, to
-replay).
+the admin's outbox, until the agent signs in again (their sign-in makes it due at once,
+not after its backoff) or the attempts run out (parked, to replay).
 
 In the background the worker also purges finished items older than the recovery window
 (:func:`bot.services.outbox.purge_expired`): first shortly after start, then every
@@ -60,10 +60,13 @@ class _LeaseLost(Exception):
 
 
 class _Retry(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, for_sign_in: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason  # a translatable reason keeps its message id for the card
         self.retry_after = retry_after
+        self.for_sign_in = for_sign_in
 
 
 class _Park(Exception):
@@ -153,6 +156,14 @@ class WritebackWorker:
                 self.run_retention(), name=f"writeback retention {self.owner}"
             )
         return self._task
+
+    async def agent_signed_in(self, tenant_id: str, agent_id: str) -> None:
+        """The agent signed in: their write-backs waiting for it are due now, not after
+        their backoff (here and, over the queue, on the other instances)."""
+        due = await outbox.due_at_sign_in(self.ctx.store, tenant_id, agent_id, self.ctx.clock())
+        if due:
+            log.info("%d write-back(s) waiting for the agent's sign-in are due now", len(due))
+            await self.announce(due)
 
     async def stop(self) -> None:
         tasks = (self._task, self._purge_task)
@@ -339,7 +350,7 @@ class WritebackWorker:
                     agent=item.agent_id or "?",
                     reason=error.message,
                 )
-                raise _Retry(waiting) from error
+                raise _Retry(waiting, for_sign_in=True) from error
             except CrmUnavailable as error:
                 raise _Retry(error.message or t("The CRM did not answer in time")) from error
             except TimeoutError as error:
@@ -367,6 +378,7 @@ class WritebackWorker:
                 item.next_attempt_at = self.ctx.clock() + timedelta(seconds=delay)
                 item.lease_owner = item.lease_until = None
                 item.last_error = retry.reason
+                item.waiting_for_sign_in = retry.for_sign_in
                 log.info(
                     "write-back will be retried",
                     extra={

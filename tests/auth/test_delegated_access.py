@@ -29,7 +29,9 @@ from bot.services import acting_agent, outbox
 from bot.services.context import Context
 from bot.services.crm import AgentNotSignedIn, CrmAuthError, CrmClient, SearchCriteria
 from bot.services.outbox import OutboxItem, OutboxStatus
+from bot.services.retry import WRITEBACK
 from bot.services.secret_box import SecretBox
+from bot.services.store import update
 from bot.settings import Settings
 from bot.web.app import create_app
 from bot.web.tab import sso_validator
@@ -589,3 +591,54 @@ async def test_without_an_agent_the_lookup_skips_delegated_crms_and_asks_the_oth
     assert answer["identified"] is True and answer["name"] == "Edward Ferrars"  # the demo CRM
     assert "connected with each agent's own access" in answer["skipped"]["d365"]
     assert dataverse.requests == []
+
+
+async def test_the_agents_sign_in_makes_their_waiting_write_back_due_at_once(
+    rig: Rig, dataverse: FakeDataverse
+) -> None:
+    worker = make_worker(rig.ctx, policy=replace(WRITEBACK, base_delay=600.0, max_delay=600.0))
+    rig.tokens.sign_in_listeners.append(worker.agent_signed_in)
+    await rig.end_call("call-4", AGENT_B)  # Agent B is not signed in
+    await worker.run_once()
+    [item] = await outbox.items_for(rig.ctx.store, TENANT, "call-4")
+    assert item.waiting_for_sign_in and item.next_attempt_at > rig.clock[0]
+    await worker.run_once()  # its backoff holds it: nothing is attempted
+    [item] = await outbox.items_for(rig.ctx.store, TENANT, "call-4")
+    assert item.attempts == 1 and dataverse.rows["tasks"] == {}
+
+    await rig.sign_in(AGENT_B)  # no time passes: the sign-in alone makes it due
+    [item] = await outbox.items_for(rig.ctx.store, TENANT, "call-4")
+    assert item.next_attempt_at == rig.clock[0]
+    await worker.run_once()
+    [item] = await outbox.items_for(rig.ctx.store, TENANT, "call-4")
+    assert item.status is OutboxStatus.done and item.attempts == 2
+    [(task_id, _)] = dataverse.rows["tasks"].items()
+    assert dataverse.owners[("tasks", task_id)] == AGENT_B
+
+
+async def test_a_sign_in_leaves_other_agents_and_other_reasons_to_their_backoff(
+    rig: Rig,
+) -> None:
+    await rig.end_call("call-5", AGENT_B)
+    await make_worker(rig.ctx, policy=replace(WRITEBACK, base_delay=600.0)).run_once()
+    [waiting] = await outbox.items_for(rig.ctx.store, TENANT, "call-5")
+    assert waiting.waiting_for_sign_in
+    assert await outbox.due_at_sign_in(rig.ctx.store, TENANT, AGENT_A, rig.clock[0]) == []
+    await update(  # retried for another reason (the CRM throttled, say)
+        rig.ctx.store,
+        waiting.key,
+        OutboxItem,
+        lambda item: item.model_copy(update={"waiting_for_sign_in": False}),
+    )
+    assert await outbox.due_at_sign_in(rig.ctx.store, TENANT, AGENT_B, rig.clock[0]) == []
+    [item] = await outbox.items_for(rig.ctx.store, TENANT, "call-5")
+    assert item.next_attempt_at == waiting.next_attempt_at
+
+
+async def test_a_failing_sign_in_listener_does_not_fail_the_sign_in(rig: Rig) -> None:
+    async def broken(tenant_id: str, agent_id: str) -> None:
+        raise RuntimeError("store down")
+
+    rig.tokens.sign_in_listeners.append(broken)
+    await rig.sign_in(AGENT_A)
+    assert await rig.tokens.signed_in(TENANT, AGENT_A) is not None

@@ -20,8 +20,9 @@ there, off the event loop; with neither it refuses with
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from bot.adapters.crm.credentials import AccessToken
 from bot.adapters.crm.on_behalf_of import MsalOnBehalfOf
@@ -34,6 +35,8 @@ from bot.services.crm import AgentNotSignedIn, CrmAuthError
 from bot.services.secret_box import SecretBox
 from bot.services.store import Store
 from bot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
 ASSERTION_MARGIN_SECONDS = 60.0
@@ -66,6 +69,9 @@ class AgentTokens:
         self.wall_clock = wall_clock
         self._clients: dict[tuple[str, tuple[str, ...]], MsalOnBehalfOf] = {}
         self._signed_in: dict[tuple[str, str], SsoIdentity] = {}
+        self.sign_in_listeners: list[Callable[[str, str], Awaitable[None]]] = []
+        """Called with (tenant id, object id) when an agent with no fresh token known here
+        signs in (their write-backs waiting for it are due then)."""
 
     def _client(self, tenant_id: str, scopes: tuple[str, ...]) -> MsalOnBehalfOf:
         client = self._clients.get((tenant_id, scopes))
@@ -111,6 +117,12 @@ class AgentTokens:
         self._signed_in[key] = agent
         blob = json.dumps({"token": agent.token, "exp": agent.expires_at})
         await self._assertions(agent.tenant_id).save(_assertion_name(agent.object_id), blob)
+        if known is None or not self._fresh(known):
+            for listener in self.sign_in_listeners:
+                try:
+                    await listener(agent.tenant_id, agent.object_id)
+                except Exception:  # the sign-in itself succeeded; the worker retries anyway
+                    log.exception("a sign-in listener failed")
 
     async def signed_in(self, tenant_id: str, object_id: str) -> SsoIdentity | None:
         """The agent's remembered SSO token while it is still good for On-Behalf-Of."""
