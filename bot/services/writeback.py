@@ -365,8 +365,8 @@ class WritebackWorker:
                 log.exception("write-back of %s failed", item.key)
                 raise _Retry(t("Unexpected error: {error}", error=repr(error))) from error
             if item.steps and all(step.unsupported for step in item.steps):
-                reasons = "; ".join(dict.fromkeys(s.unsupported or "" for s in item.steps))
-                raise _Park(f"not supported by this CRM ({reasons})")
+                reasons = list(dict.fromkeys(s.unsupported or "" for s in item.steps))
+                raise _Park(t("not supported by this CRM ({reasons})", reasons=reasons))
             self._finish(item, OutboxStatus.done)
         except _Retry as retry:
             if self.policy.exhausted(item.attempts):

@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.domain.interactions import Interaction
 from bot.domain.interactions import LifecycleEvent as E
 from bot.domain.memorialization import FieldMapping, MemorializationMapping, SourceField
+from bot.i18n import AgentLocale, localize
 from bot.services import audit, keys, outbox
 from bot.services.audit import AuditQuery, Door
 from bot.services.context import Context
@@ -213,6 +214,8 @@ async def test_crm_without_updates_or_timeline_is_parked_as_not_supported(
     [item] = await outbox.list_items(ctx.store, TENANT)
     assert item.status is OutboxStatus.parked
     assert (item.parked_reason or "").startswith("not supported by this CRM")
+    german = localize(item.parked_reason or "", AgentLocale.of("de-DE"))
+    assert german.startswith("von diesem CRM nicht unterstützt ("), german
 
 
 async def test_unlinked_and_open_interactions_enqueue_nothing(one_store: Store) -> None:
