@@ -1,9 +1,11 @@
 """When to try again: the one retry policy, and the one ``Retry-After`` parser.
 
 CRM calls (:class:`bot.adapters.crm.http.ResilientHttp`), the write-back outbox
-(:class:`bot.services.writeback.WritebackWorker`) and Teams sends
-(:class:`bot.adapters.teams.delivery.Pacer`) all wait by :class:`RetryPolicy`, each with
-its own figures (:data:`CRM_CALLS`, :data:`WRITEBACK`, :data:`TEAMS_SENDS`):
+(:class:`bot.services.writeback.WritebackWorker`), Teams sends
+(:class:`bot.adapters.teams.delivery.Pacer`) and Blob Storage requests
+(:class:`bot.adapters.storage.blob.StoreRetry`) all wait by :class:`RetryPolicy`, each with
+its own figures (:data:`CRM_CALLS`, :data:`WRITEBACK`, :data:`TEAMS_SENDS`,
+:data:`STORE_CALLS`):
 
 * without a ``Retry-After``, exponential backoff with *equal jitter*: the n-th wait is
   half of ``min(max_delay, base_delay * 2**(n-1))`` plus a random part of the other half,
@@ -67,6 +69,8 @@ WRITEBACK = RetryPolicy(max_attempts=8, base_delay=2.0, max_delay=600.0, max_ret
 """An outbox item: retried across minutes, surviving restarts, parked when exhausted."""
 TEAMS_SENDS = RetryPolicy(max_attempts=4, base_delay=1.0, max_delay=4.0, max_retry_after=10.0)
 """A card sent to Teams on a 429, inside the webhook or click that sends it."""
+STORE_CALLS = RetryPolicy(max_attempts=4, base_delay=0.1, max_delay=1.0)
+"""One Blob Storage request (a 5xx, a timeout), inside the click or event that makes it."""
 
 
 def parse_retry_after(value: str | None, now_epoch: float) -> float | None:

@@ -1,47 +1,180 @@
 """What keeps a Blob round trip cheap, pinned: each test fails if the saving is lost.
 
-* one ``BlobClient`` per key, reused (building one costs as much as the request's
-  pipeline);
+* a document's read, create, replace and delete are one HTTP request each, built by the
+  store (no ``BlobClient``, no ``StorageStreamDownloader``, no generated operation
+  parsing forty response headers), sent through the SDK's pipeline;
+* that pipeline holds only the policies that act on such a request: no HTTP logging
+  while its logger is below INFO, no distributed tracing without a tracer; and still
+  the SDK's signing, date, request id, hosts and retry policies;
+* the URLs are the ones the SDK's ``BlobClient`` makes, so documents stay where the
+  SDK's methods put them;
+* retries follow the storage retry rules with :data:`bot.services.retry.STORE_CALLS`'s waits;
 * no per-request look-up of proxy settings in the environment unless a proxy is set;
 * the Blob and Queue SDKs are not even imported when the local store runs.
 """
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from azure.core import settings as azure_settings
+from azure.core.exceptions import HttpResponseError
+from azure.core.pipeline.policies import DistributedTracingPolicy, HttpLoggingPolicy
+from azure.core.pipeline.transport import AioHttpTransport
+from azure.storage.blob._shared.authentication import SharedKeyCredentialPolicy
+from azure.storage.blob._shared.policies import StorageHeadersPolicy, StorageHosts
 from azure.storage.blob.aio import ContainerClient
 
-from bot.adapters.storage.blob import BlobStore
+from bot.adapters.storage.blob import BlobStore, StoreRetry, _blob_name
+from bot.services.retry import STORE_CALLS
+from bot.services.store import PreconditionFailed
+from tests.azurite import connection_string
 
 pytestmark = pytest.mark.azurite
 
 
-async def test_one_blob_client_per_key(
-    azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    built: list[str] = []
-    original = ContainerClient.get_blob_client
+def policy_types(store: BlobStore) -> list[type]:
+    """The classes of the document pipeline's policies (SansIO ones unwrapped)."""
+    found = []
+    for policy in store._pipeline._impl_policies:
+        inner = getattr(policy, "_policy", policy)
+        found.append(type(inner))
+    return found
 
-    def counting(self: ContainerClient, blob: str, *args: Any, **kwargs: Any) -> Any:
-        built.append(blob)
-        return original(self, blob, *args, **kwargs)
 
-    monkeypatch.setattr(ContainerClient, "get_blob_client", counting)
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str]]]:
+    """Every HTTP request any Azure SDK transport sends: (method, path)."""
+    requests: list[tuple[str, str]] = []
+    original = AioHttpTransport.send
+
+    async def counting(self: AioHttpTransport, request: Any, **kwargs: Any) -> Any:
+        requests.append((request.method, request.url.split("?")[0].split("/", 4)[-1]))
+        return await original(self, request, **kwargs)
+
+    monkeypatch.setattr(AioHttpTransport, "send", counting)
+    yield requests
+
+
+@pytest.fixture
+async def blob_store(azurite_connection_string: str) -> AsyncIterator[BlobStore]:
     store = BlobStore(azurite_connection_string, f"test-{uuid.uuid4().hex}")
+    await store.create("warm", b"")  # the container exists
     try:
-        etag = await store.create("tenants/t/doc", b"1")
-        for _ in range(3):
-            document = await store.read("tenants/t/doc")
-            assert document is not None
-            etag = await store.replace("tenants/t/doc", b"2", etag)
+        yield store
     finally:
         await store.close()
-    assert built == ["tenants/t/doc"]
+
+
+async def test_each_document_call_is_one_request_and_builds_no_blob_client(
+    blob_store: BlobStore, sent: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a BlobClient was built for a document call")
+
+    monkeypatch.setattr(ContainerClient, "get_blob_client", refused)
+    etag = await blob_store.create("tenants/t/doc", b"1")
+    document = await blob_store.read("tenants/t/doc")
+    assert document is not None and document.data == b"1" and document.etag == etag
+    etag = await blob_store.replace("tenants/t/doc", b"2", etag)
+    with pytest.raises(PreconditionFailed):
+        await blob_store.replace("tenants/t/doc", b"3", document.etag)
+    assert await blob_store.read("tenants/t/missing") is None
+    await blob_store.delete("tenants/t/doc", etag)
+    path = blob_store.blob_url("tenants/t/doc").split("/", 4)[-1]
+    assert sent == [
+        ("PUT", path),
+        ("GET", path),
+        ("PUT", path),
+        ("PUT", path),
+        ("GET", path.replace("doc", "missing")),
+        ("DELETE", path),
+    ]
+
+
+def test_document_pipeline_is_lean(azurite_connection_string: str) -> None:
+    store = BlobStore(azurite_connection_string, "any")
+    types = policy_types(store)
+    assert HttpLoggingPolicy not in types and DistributedTracingPolicy not in types
+    # what signs, dates and retries the request is the SDK's, as for its own methods
+    for needed in (SharedKeyCredentialPolicy, StorageHeadersPolicy, StorageHosts, StoreRetry):
+        assert needed in types, needed
+    assert len(types) <= 8, types  # the SDK's own container pipeline has 16
+    full = {type(getattr(p, "_policy", p)) for p in store._container._pipeline._impl_policies}
+    assert {HttpLoggingPolicy, DistributedTracingPolicy} <= full
+
+
+def test_http_logging_and_tracing_policies_come_back_when_wanted(
+    azurite_connection_string: str,
+) -> None:
+    logger = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    azure_settings.settings.tracing_enabled.set_value(True)
+    try:
+        types = policy_types(BlobStore(azurite_connection_string, "any"))
+    finally:
+        azure_settings.settings.tracing_enabled.unset_value()
+        logger.setLevel(level)
+    assert HttpLoggingPolicy in types and DistributedTracingPolicy in types
+
+
+@pytest.mark.parametrize("key", ["tenants/t/doc", "a b/ü?#%", "x/../y", "back\\slash", "~tilde."])
+async def test_blob_urls_are_the_sdks(azurite_connection_string: str, key: str) -> None:
+    store = BlobStore(azurite_connection_string, "any")
+    try:
+        sdk = store._container.get_blob_client(_blob_name(key)).url
+        assert store.blob_url(key) == sdk
+    finally:
+        await store.close()
+
+
+def test_retry_waits_are_the_store_calls_policy() -> None:
+    retry = StoreRetry()
+    assert retry.total_retries == STORE_CALLS.max_attempts - 1
+    for count in (1, 2, 3):
+        wait = retry.get_backoff_time({"count": count})
+        step = min(STORE_CALLS.max_delay, STORE_CALLS.base_delay * 2 ** (count - 1))
+        assert step / 2 <= wait <= step
+
+
+async def test_a_503_is_retried_and_a_lasting_one_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[int] = []
+    monkeypatch.setattr(StoreRetry, "get_backoff_time", lambda self, s: waits.append(s["count"]))
+    answers = iter([503, 200, 503, 503, 503, 503])
+    requests: list[str] = []
+
+    async def blob(request: web.Request) -> web.Response:
+        requests.append(request.method)
+        status = next(answers)
+        if status == 200:
+            return web.Response(body=b"doc", headers={"ETag": '"0x1"'})
+        return web.Response(status=status, text="busy")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", blob)
+    async with TestServer(app, host="127.0.0.1") as server:
+        store = BlobStore(connection_string("blob", "127.0.0.1", server.port), "c")
+        store._container_ready = True  # this fake plays documents only
+        try:
+            document = await store.read("k")
+            assert document is not None and document.data == b"doc"
+            assert document.etag == '"0x1"'
+            with pytest.raises(HttpResponseError) as raised:
+                await store.read("k")
+        finally:
+            await store.close()
+    assert raised.value.status_code == 503
+    assert requests == ["GET"] * (2 + STORE_CALLS.max_attempts)
+    assert waits == [1, 1, 2, 3]
 
 
 def test_environment_proxies_are_read_only_when_one_is_set(
@@ -53,8 +186,8 @@ def test_environment_proxies_are_read_only_when_one_is_set(
     direct = BlobStore(azurite_connection_string, "any")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     proxied = BlobStore(azurite_connection_string, "any")
-    assert direct._service._pipeline._transport._use_env_settings is False
-    assert proxied._service._pipeline._transport._use_env_settings is True
+    assert direct._container._pipeline._transport._use_env_settings is False
+    assert proxied._container._pipeline._transport._use_env_settings is True
 
 
 def test_storage_sdks_are_imported_only_when_used(tmp_path: Any) -> None:

@@ -4,38 +4,66 @@ The blob's own ETag is the document's ETag, so the compare-and-swap in
 :meth:`BlobStore.replace` is done by the service (``If-Match``), and any number of bot
 instances can share the container.
 
-Each request through the Azure SDK costs more CPU than the work of a click, so the
-store keeps what can be kept: one ``BlobClient`` per recently used key (building one
-costs as much as a request's pipeline), and no per-request look-up of proxy settings
-and ``.netrc`` in the environment unless a proxy is configured.
+A click reads one document and writes it back, and each request through the Azure SDK's
+public blob methods cost more CPU than the rest of the click: the tracing decorator, a
+pipeline of sixteen policies, a ``StorageStreamDownloader`` and some forty response
+headers parsed into models that nobody reads. So a document's Get / Put / Delete Blob
+(REST API, https://learn.microsoft.com/rest/api/storageservices/blob-service-rest-api)
+is one request built here and sent through the SDK's own pipeline, kept to the policies
+that do something for these requests (:func:`document_pipeline`): the same account-key
+signing, ``x-ms-date`` and request id, storage hosts, retries and user agent as the
+SDK's methods, over the same aiohttp session. Container creation and listings are rare
+and use the SDK's ``ContainerClient`` as it is. Proxy settings and ``.netrc`` are read
+from the environment only when a proxy is configured.
+
+Retries (a 408, a 5xx other than 501/505, a connection error or timeout) are the SDK's
+storage retry rules, waiting as :data:`bot.services.retry.STORE_CALLS` says.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import suppress
+from typing import Any
 from urllib.parse import quote, unquote
 
-from azure.core import MatchConditions
+from azure.core import settings as azure_settings
 from azure.core.exceptions import (
+    ClientAuthenticationError,
     HttpResponseError,
     ResourceExistsError,
-    ResourceModifiedError,
     ResourceNotFoundError,
+    map_error,
 )
-from azure.storage.blob.aio import BlobClient, BlobServiceClient, ContainerClient
+from azure.core.pipeline import AsyncPipeline
+from azure.core.pipeline.policies import (
+    AsyncRedirectPolicy,
+    DistributedTracingPolicy,
+    HttpLoggingPolicy,
+)
+from azure.core.rest import AsyncHttpResponse, HttpRequest
+from azure.storage.blob._shared.base_client_async import AsyncTransportWrapper
+from azure.storage.blob._shared.policies import StorageHosts
+from azure.storage.blob._shared.policies_async import AsyncStorageRetryPolicy
+from azure.storage.blob.aio import ContainerClient
 
+from bot.services.retry import STORE_CALLS, RetryPolicy
 from bot.services.store import AlreadyExists, Document, PreconditionFailed
 
 # Kept as they are in blob names, so the container stays readable in Storage Explorer.
 # Everything else is percent-encoded: the service (or the SDK) turns '\' into '/', and
 # '.' / '..' path segments break request signing, so those must not reach the wire raw.
 _SAFE = "/:@+=,"
-_CLIENTS = 4096  # BlobClients kept, most recently used first
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+_HTTP_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
+_ERRORS: dict[int, type[HttpResponseError]] = {
+    401: ClientAuthenticationError,
+    404: ResourceNotFoundError,
+    409: ResourceExistsError,
+}
 
 
 def _blob_name(key: str) -> str:
@@ -47,22 +75,61 @@ def _key(blob_name: str) -> str:
     return unquote(blob_name)
 
 
-def _precondition_failed(error: HttpResponseError) -> bool:
-    return isinstance(error, ResourceModifiedError | ResourceNotFoundError) or (
-        error.status_code == 412
-    )
+class StoreRetry(AsyncStorageRetryPolicy):
+    """The SDK's storage retry rules, with the waits and attempts of a :class:`RetryPolicy`.
+
+    (The SDK's own default waits 15, 18 and 24 s: far longer than a click can.)
+    """
+
+    def __init__(self, policy: RetryPolicy = STORE_CALLS) -> None:
+        super().__init__(retry_total=policy.max_attempts - 1)
+        self.policy = policy
+
+    def get_backoff_time(self, settings: dict[str, Any]) -> float:
+        return self.policy.backoff(settings["count"])
+
+
+def document_pipeline(container: ContainerClient) -> AsyncPipeline[Any, Any]:
+    """The container's pipeline without the policies that do nothing for a document request.
+
+    Left out: the queue-message and content-validation policies and the request/response
+    hooks (no such options are ever passed), the storage network-trace logger (only logs
+    with ``logging_enable``), the content decoder (documents are bytes), and, decided
+    when the store opens, distributed tracing when no tracer is configured and the HTTP
+    logging policy while its logger is below INFO (as production keeps it).
+    """
+    config = container._config
+    policies: list[Any] = [
+        config.proxy_policy,
+        config.user_agent_policy,
+        AsyncRedirectPolicy(),
+        StorageHosts(hosts=container._hosts),  # type: ignore[no-untyped-call]
+        config.retry_policy,
+        config.headers_policy,
+        container._credential_policy,
+    ]
+    if azure_settings.settings.tracing_enabled():
+        policies.append(DistributedTracingPolicy())
+    if logging.getLogger(_HTTP_LOGGER).isEnabledFor(logging.INFO):
+        policies.append(HttpLoggingPolicy())
+    # The container client's aiohttp session and connection pool; it closes them.
+    shared = AsyncTransportWrapper(container._pipeline._transport)  # type: ignore[no-untyped-call]
+    return AsyncPipeline(transport=shared, policies=policies)
 
 
 class BlobStore:
     def __init__(self, connection_string: str, container: str) -> None:
         proxied = any(os.environ.get(v) or os.environ.get(v.lower()) for v in _PROXY_VARIABLES)
-        self._service = BlobServiceClient.from_connection_string(
-            connection_string, use_env_settings=proxied
+        self._container = ContainerClient.from_connection_string(
+            connection_string, container, use_env_settings=proxied, retry_policy=StoreRetry()
         )
-        self._container = self._service.get_container_client(container)
+        self._pipeline = document_pipeline(self._container)
+        self._version = self._container.api_version
+        base, _, query = self._container.url.partition("?")
+        self._base = base + "/"
+        self._query = "?" + query if query else ""
         self._container_ready = False
         self._container_lock = asyncio.Lock()
-        self._clients: OrderedDict[str, BlobClient] = OrderedDict()
 
     async def _ready(self) -> ContainerClient:
         """The container, created on first use so a fresh account needs no setup step."""
@@ -75,62 +142,60 @@ class BlobStore:
                     self._container_ready = True
         return self._container
 
-    async def _blob(self, key: str) -> BlobClient:
-        client = self._clients.get(key)
-        if client is None:
-            client = (await self._ready()).get_blob_client(_blob_name(key))
-            self._clients[key] = client
-            if len(self._clients) > _CLIENTS:
-                self._clients.popitem(last=False)
-        else:
-            self._clients.move_to_end(key)
-        return client
+    def blob_url(self, key: str) -> str:
+        """The blob's URL, as the SDK's ``BlobClient`` makes it."""
+        return self._base + quote(_blob_name(key), safe="~/") + self._query
+
+    async def _send(
+        self, method: str, key: str, headers: dict[str, str], body: bytes | None = None
+    ) -> AsyncHttpResponse:
+        await self._ready()
+        headers["x-ms-version"] = self._version
+        request = HttpRequest(method, self.blob_url(key), headers=headers, content=body)
+        answer: AsyncHttpResponse = (await self._pipeline.run(request, stream=True)).http_response
+        await answer.read()
+        return answer
+
+    @staticmethod
+    def _failed(answer: AsyncHttpResponse) -> HttpResponseError:
+        map_error(answer.status_code, answer, _ERRORS)
+        return HttpResponseError(response=answer)
 
     async def read(self, key: str) -> Document | None:
-        blob = await self._blob(key)
-        try:
-            download = await blob.download_blob()
-            data = await download.readall()
-        except ResourceNotFoundError:
+        answer = await self._send("GET", key, {})
+        if answer.status_code == 404:
             return None
-        etag = download.properties.etag
-        assert etag is not None
-        return Document(data=data, etag=etag)
+        if answer.status_code != 200:
+            raise self._failed(answer)
+        return Document(data=answer.content, etag=answer.headers["ETag"])
+
+    async def _put(self, key: str, data: bytes, condition: dict[str, str]) -> AsyncHttpResponse:
+        headers = {"x-ms-blob-type": "BlockBlob", "Content-Type": "application/octet-stream"}
+        return await self._send("PUT", key, headers | condition, data)
 
     async def create(self, key: str, data: bytes) -> str:
-        blob = await self._blob(key)
-        try:
-            result = await blob.upload_blob(data, overwrite=False)
-        except ResourceExistsError as exc:
-            raise AlreadyExists(key) from exc
-        return str(result["etag"])
+        answer = await self._put(key, data, {"If-None-Match": "*"})
+        if answer.status_code in (409, 412):  # the service answers either
+            raise AlreadyExists(key)
+        if answer.status_code != 201:
+            raise self._failed(answer)
+        return str(answer.headers["ETag"])
 
     async def replace(self, key: str, data: bytes, etag: str) -> str:
-        blob = await self._blob(key)
-        try:
-            result = await blob.upload_blob(
-                data, overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified
-            )
-        except HttpResponseError as exc:
-            if _precondition_failed(exc):
-                raise PreconditionFailed(key) from exc
-            raise
-        return str(result["etag"])
+        answer = await self._put(key, data, {"If-Match": etag})
+        if answer.status_code in (404, 412):
+            raise PreconditionFailed(key)
+        if answer.status_code != 201:
+            raise self._failed(answer)
+        return str(answer.headers["ETag"])
 
     async def delete(self, key: str, etag: str | None = None) -> None:
-        blob = await self._blob(key)
-        try:
-            if etag is None:
-                await blob.delete_blob()
-            else:
-                await blob.delete_blob(etag=etag, match_condition=MatchConditions.IfNotModified)
-        except ResourceNotFoundError as exc:
-            if etag is not None:
-                raise PreconditionFailed(key) from exc
-        except HttpResponseError as exc:
-            if etag is not None and _precondition_failed(exc):
-                raise PreconditionFailed(key) from exc
-            raise
+        answer = await self._send("DELETE", key, {} if etag is None else {"If-Match": etag})
+        if answer.status_code == 202 or (answer.status_code == 404 and etag is None):
+            return
+        if etag is not None and answer.status_code in (404, 412):
+            raise PreconditionFailed(key)
+        raise self._failed(answer)
 
     async def keys(self, prefix: str) -> AsyncIterator[str]:
         container = await self._ready()
@@ -143,4 +208,4 @@ class BlobStore:
             yield key
 
     async def close(self) -> None:
-        await self._service.close()
+        await self._container.close()
