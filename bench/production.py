@@ -41,6 +41,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -695,6 +696,100 @@ def blob_env(workdir: Path, issuer: LocalIssuer, connection_string: str) -> dict
     )
 
 
+def machine_busy(since: tuple[float, float] | None = None) -> Any:
+    """``/proc/stat``'s busy and total CPU ticks; given an earlier reading, the busy share."""
+    ticks = [float(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total, busy = sum(ticks), sum(ticks) - ticks[3] - ticks[4]  # idle, iowait
+    if since is None:
+        return busy, total
+    return (busy - since[0]) / max(1.0, total - since[1])
+
+
+def idle_cpu(servers: list[Any], seconds: float) -> dict[str, float]:
+    """CPU ms per second each process uses with nothing to do (its timers, its loop)."""
+    before = {s.process.pid: process_cpu(s.process.pid) for s in servers}
+    time.sleep(seconds)
+    return {
+        getattr(s, "name", "azurite"): (process_cpu(s.process.pid) - before[s.process.pid])
+        / seconds
+        * 1000
+        for s in servers
+    }
+
+
+@dataclass
+class BlobRun:
+    """One timed run of a fleet: per instance its clicks, p50 and CPU; Azurite's, wrk's."""
+
+    clicks: list[int]
+    p50_ms: list[float]
+    errors: int
+    cpu_s: list[float]
+    azurite_s: float
+    wrk_s: float
+    seconds: float
+    busy: float
+
+    @property
+    def total(self) -> int:
+        return sum(self.clicks)
+
+    @property
+    def rate(self) -> float:
+        return self.total / self.seconds
+
+    def per_click_ms(self, cpu_s: float) -> float:
+        return cpu_s / self.total * 1000
+
+    @property
+    def instance_ms(self) -> list[float]:
+        """Each instance's CPU over its own clicks."""
+        return [cpu / n * 1000 for cpu, n in zip(self.cpu_s, self.clicks, strict=True)]
+
+    @property
+    def ceiling(self) -> float:
+        """Clicks/s the machine's cores could give at this run's CPU per click (all parts)."""
+        per_click = (sum(self.cpu_s) + self.azurite_s + self.wrk_s) / self.total
+        return (os.cpu_count() or 1) / per_click
+
+
+def report_blob(
+    results: dict[int, list[BlobRun]], idle: dict[str, float], agents: int, cores: int
+) -> None:
+    print("\nBlob store on Azurite, JWT on, every click an applied write")
+    print(
+        f"{agents} agents per instance (one wrk connection each); CPU ms per click: user + "
+        "system time of the process over the clicks it served; machine busy: all of the "
+        f"{cores} cores, other work included"
+    )
+    print(
+        "| instances | clicks/s (all) | vs 1 instance | p50 ms | CPU ms per click, each "
+        "instance | Azurite CPU ms per click | Azurite % of a core | wrk CPU ms per click "
+        "| machine busy % | clicks/s the cores allow | errors |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    one = [run.rate for run in results[1]]
+    for count, runs in results.items():
+        print(
+            f"| {count} | {spread([r.rate for r in runs])} "
+            f"| {spread([r.rate / b for r, b in zip(runs, one, strict=True)])}x "
+            f"| {spread([statistics.median(r.p50_ms) for r in runs])} "
+            f"| {spread([ms for r in runs for ms in r.instance_ms])} "
+            f"| {spread([r.per_click_ms(r.azurite_s) for r in runs])} "
+            f"| {spread([r.azurite_s / r.seconds * 100 for r in runs])} "
+            f"| {spread([r.per_click_ms(r.wrk_s) for r in runs])} "
+            f"| {spread([r.busy * 100 for r in runs])} "
+            f"| {spread([r.ceiling for r in runs])} | {sum(r.errors for r in runs)} |"
+        )
+    servers = {k: v for k, v in idle.items() if k != "azurite"}
+    print(
+        f"Idle CPU (3 s, nothing clicked): {spread(list(servers.values()))} ms/s per instance, "
+        f"Azurite {idle['azurite']:.2f} ms/s. 'clicks/s the cores allow' is the cores over "
+        "the CPU one click takes in all (instances, Azurite, wrk): no number of instances "
+        "on this machine can give more."
+    )
+
+
 def bench_blob(args: argparse.Namespace, workdir: Path, issuer: LocalIssuer) -> None:
     token = issuer.mint(audience=APP_ID, service_url=SERVICE_URL, expires_in=24 * 3600)
     azurite = start_azurite("blob", workdir=workdir / "azurite")
@@ -732,60 +827,62 @@ def bench_blob(args: argparse.Namespace, workdir: Path, issuer: LocalIssuer) -> 
                 )
                 for i in range(count)
             ]
-        per_instance = max(1, args.connections // 4)
+        agents = args.blob_agents
         clickers_of: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
         for fleet in fleets.values():
             for server in fleet:
                 wait_healthy(server, "/healthz")
                 clickers_of[server.name] = asyncio.run(
-                    prepare_clickers(server.url, per_instance, token, f"{server.name}-")
+                    prepare_clickers(server.url, agents, token, f"{server.name}-")
                 )
-        results: dict[int, list[tuple[float, float]]] = {c: [] for c in counts}
+        idle = idle_cpu([s for fleet in fleets.values() for s in fleet] + [azurite], 3.0)
+        results: dict[int, list[BlobRun]] = {c: [] for c in counts}
         for round_ in range(args.rounds + 1):  # round 0 warms up
             print(
                 f"blob round {round_}/{args.rounds} (0 warms up), load average {load_average()}",
                 flush=True,
             )
             for count, fleet in fleets.items():
-                script_paths = []
-                for server in fleet:
-                    script_paths.append(clicks_script(clickers_of[server.name], token))
+                scripts = [clicks_script(clickers_of[server.name], token) for server in fleet]
                 pids = [server.process.pid for server in fleet]
+                measured = [*pids, azurite.process.pid]
                 spy = None
                 if args.py_spy and round_ == 1 and count == 1 and "blob" in args.py_spy_of:
                     spy = start_py_spy(pids[0], args.py_spy)
-                before = [process_cpu(pid) for pid in pids]
-                outputs = run_many(
-                    [
-                        (server.url, script)
-                        for server, script in zip(fleet, script_paths, strict=True)
-                    ],
-                    per_instance,
+                before = [process_cpu(pid) for pid in measured]
+                machine = machine_busy()
+                outputs, wrk_cpu = run_many(
+                    [(server.url, script) for server, script in zip(fleet, scripts, strict=True)],
+                    agents,
                     args.seconds,
                     workdir,
                 )
-                cpu = sum(process_cpu(pid) - b for pid, b in zip(pids, before, strict=True))
+                busy = machine_busy(machine)
+                cpus = [process_cpu(pid) - b for pid, b in zip(measured, before, strict=True)]
                 if spy is not None:
                     stop_py_spy(spy)
-                clicks = 0
-                for server, out in zip(fleet, outputs, strict=True):
-                    done = clicks_of(out)
-                    asyncio.run(verify_revisions(server.url, clickers_of[server.name], token, done))
-                    clicks += done
+                done = [clicks_of(out) for out in outputs]
+                for server, clicks in zip(fleet, done, strict=True):
+                    asyncio.run(
+                        verify_revisions(server.url, clickers_of[server.name], token, clicks)
+                    )
                 if round_:
-                    results[count].append((clicks / args.seconds, cpu / clicks * 1000))
-        print("\nBlob store on Azurite, JWT on, every click an applied write")
-        print("| instances | clicks/s (all) | vs 1 instance | CPU ms per click (per instance) |")
-        print("| --- | ---: | ---: | ---: |")
-        one = [rate for rate, _ in results[1]]
-        for count in counts:
-            rates = [rate for rate, _ in results[count]]
-            scale = [rate / base for rate, base in zip(rates, one, strict=True)]
-            cpus = [cpu for _, cpu in results[count]]
-            print(f"| {count} | {spread(rates)} | {spread(scale)}x | {spread(cpus)} |")
+                    results[count].append(
+                        BlobRun(
+                            clicks=done,
+                            p50_ms=[parse_wrk(out, 0).p50_ms for out in outputs],
+                            errors=sum(parse_wrk(out, 0).errors for out in outputs),
+                            cpu_s=cpus[:-1],
+                            azurite_s=cpus[-1],
+                            wrk_s=wrk_cpu,
+                            seconds=args.seconds,
+                            busy=busy,
+                        )
+                    )
+        report_blob(results, idle, agents, os.cpu_count() or 1)
         print(
             f"\nBlob requests per click: {per_click:.2f} (target <= 2), "
-            f"{per_instance} agents per instance; by kind: "
+            "4 agents clicking one after another; by kind: "
             + ", ".join(f"{kind} {n:.2f}" for kind, n in sorted(kinds.items()))
         )
     finally:
@@ -882,8 +979,9 @@ def bench_cold(args: argparse.Namespace, workdir: Path) -> None:
 
 def run_many(
     targets: list[tuple[str, str]], connections: int, seconds: float, workdir: Path
-) -> list[str]:
-    """One wrk per target, all at once; their outputs."""
+) -> tuple[list[str], float]:
+    """One wrk per target, all at once; their outputs and the CPU seconds they used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     processes = []
     for url, script in targets:
         path = workdir / f"wrk-{time.monotonic_ns()}.lua"
@@ -891,7 +989,10 @@ def run_many(
         command = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{round(seconds)}s"]
         command += ["--latency", "--timeout", "10s", "-s", str(path), url]
         processes.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True))
-    return [process.communicate()[0] for process in processes]
+    outputs = [process.communicate()[0] for process in processes]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return outputs, cpu
 
 
 def clicks_of(wrk_output: str) -> int:
@@ -909,6 +1010,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--blob-agents", type=int, default=8, help="agents per Blob instance")
     parser.add_argument("--py-spy-of", default="link", help="link or blob")
     parser.add_argument("--keep", action="store_true", help="keep the servers' logs")
     parser.add_argument("--py-spy", help="sample crmcard's first measured link run into FILE")
