@@ -82,7 +82,9 @@ def test_no_other_module_defines_a_retry_policy_or_a_backoff() -> None:
         if isinstance(node, ast.ClassDef | ast.FunctionDef)
         and ("retrypolicy" in node.name.lower() or "backoff" in node.name.lower())
     ]
-    assert found == []
+    # The Azure SDK's storage retry asks its subclass for each wait by this name; the
+    # store's answers with RetryPolicy.backoff (tests/storage/test_blob_costs.py pins it).
+    assert found == ["adapters/storage/blob.py: get_backoff_time"]
 
 
 class Throttled(Exception):

@@ -2,7 +2,8 @@
 
 * a document's read, create, replace and delete are one HTTP request each, built by the
   store (no ``BlobClient``, no ``StorageStreamDownloader``, no generated operation
-  parsing forty response headers), sent through the SDK's pipeline;
+  parsing forty response headers, no ``uuid1()`` request id), sent through the SDK's
+  pipeline;
 * that pipeline holds only the policies that act on such a request: no HTTP logging
   while its logger is below INFO, no distributed tracing without a tracer; and still
   the SDK's signing, date, request id, hosts and retry policies;
@@ -51,13 +52,14 @@ def policy_types(store: BlobStore) -> list[type]:
 
 
 @pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str]]]:
-    """Every HTTP request any Azure SDK transport sends: (method, path)."""
-    requests: list[tuple[str, str]] = []
+def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str, str]]]:
+    """Every HTTP request any Azure SDK transport sends: (method, path, client request id)."""
+    requests: list[tuple[str, str, str]] = []
     original = AioHttpTransport.send
 
     async def counting(self: AioHttpTransport, request: Any, **kwargs: Any) -> Any:
-        requests.append((request.method, request.url.split("?")[0].split("/", 4)[-1]))
+        path = request.url.split("?")[0].split("/", 4)[-1]
+        requests.append((request.method, path, request.headers["x-ms-client-request-id"]))
         return await original(self, request, **kwargs)
 
     monkeypatch.setattr(AioHttpTransport, "send", counting)
@@ -75,12 +77,13 @@ async def blob_store(azurite_connection_string: str) -> AsyncIterator[BlobStore]
 
 
 async def test_each_document_call_is_one_request_and_builds_no_blob_client(
-    blob_store: BlobStore, sent: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+    blob_store: BlobStore, sent: list[tuple[str, str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def refused(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("a BlobClient was built for a document call")
+        raise AssertionError("a BlobClient or a uuid1 request id was made for a document call")
 
     monkeypatch.setattr(ContainerClient, "get_blob_client", refused)
+    monkeypatch.setattr(uuid, "uuid1", refused)
     etag = await blob_store.create("tenants/t/doc", b"1")
     document = await blob_store.read("tenants/t/doc")
     assert document is not None and document.data == b"1" and document.etag == etag
@@ -90,7 +93,9 @@ async def test_each_document_call_is_one_request_and_builds_no_blob_client(
     assert await blob_store.read("tenants/t/missing") is None
     await blob_store.delete("tenants/t/doc", etag)
     path = blob_store.blob_url("tenants/t/doc").split("/", 4)[-1]
-    assert sent == [
+    request_ids = [request_id for _, _, request_id in sent]
+    assert len(set(request_ids)) == len(sent) and all(uuid.UUID(i) for i in request_ids)
+    assert [(method, path) for method, path, _ in sent] == [
         ("PUT", path),
         ("GET", path),
         ("PUT", path),

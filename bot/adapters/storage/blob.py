@@ -23,8 +23,10 @@ storage retry rules, waiting as :data:`bot.services.retry.STORE_CALLS` says.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from typing import Any
@@ -130,6 +132,9 @@ class BlobStore:
         self._query = "?" + query if query else ""
         self._container_ready = False
         self._container_lock = asyncio.Lock()
+        # x-ms-client-request-id: UUID-shaped, unique per request, without the SDK's uuid1()
+        # (a clock read and a lock) per request.
+        self._request_ids = (f"{uuid.uuid4()!s:.24}{n:012x}" for n in itertools.count())
 
     async def _ready(self) -> ContainerClient:
         """The container, created on first use so a fresh account needs no setup step."""
@@ -152,7 +157,10 @@ class BlobStore:
         await self._ready()
         headers["x-ms-version"] = self._version
         request = HttpRequest(method, self.blob_url(key), headers=headers, content=body)
-        answer: AsyncHttpResponse = (await self._pipeline.run(request, stream=True)).http_response
+        sent = await self._pipeline.run(
+            request, stream=True, client_request_id=next(self._request_ids)
+        )
+        answer: AsyncHttpResponse = sent.http_response
         await answer.read()
         return answer
 
