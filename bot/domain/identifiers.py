@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -162,17 +163,23 @@ def is_landline(e164: str) -> bool:
     return phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE
 
 
+@lru_cache(maxsize=8192)
+def _line(raw: str, default_region: str) -> tuple[int | None, str] | None:
+    """Country code and national significant number of a written number; None if it
+    cannot be read. Cached: every CRM record on every card is compared with the caller's
+    number, and reading a number costs more than the rest of the comparison."""
+    try:
+        number = _parse(raw, default_region, None)
+    except InvalidIdentifier:
+        return None
+    return number.country_code, phonenumbers.national_significant_number(number)
+
+
 def same_phone(a: str, b: str, default_region: str = DEFAULT_REGION) -> bool:
     """Whether two written numbers are one line: same country code and national
     significant number, extensions ignored. Unreadable numbers are never the same."""
-    try:
-        first, second = _parse(a, default_region, None), _parse(b, default_region, None)
-    except InvalidIdentifier:
-        return False
-    return first.country_code == second.country_code and (
-        phonenumbers.national_significant_number(first)
-        == phonenumbers.national_significant_number(second)
-    )
+    first = _line(a, default_region)
+    return first is not None and first == _line(b, default_region)
 
 
 _SUBADDRESSED = re.compile(r"\+.*$")

@@ -74,6 +74,24 @@ def test_same_phone_compares_the_line(a: str, b: str, same: bool) -> None:
     assert identifiers.same_phone(a, b, "DE") is same
 
 
+def test_a_number_compared_again_is_not_read_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every CRM record of every card is compared with the caller's number: each written
+    form is read once per region, not once per comparison."""
+    reads: list[str] = []
+    parse = identifiers._parse
+
+    def counted(raw: str, region: str, channel: Channel | None) -> object:
+        reads.append(raw)
+        return parse(raw, region, channel)
+
+    monkeypatch.setattr(identifiers, "_parse", counted)
+    identifiers._line.cache_clear()
+    for _ in range(3):
+        assert identifiers.same_phone("+49 30 987650", "030 987650", "DE")
+    assert not identifiers.same_phone("+49 30 987650", "030 987650", "AT")  # Vienna's 030
+    assert reads == ["+49 30 987650", "030 987650", "+49 30 987650", "030 987650"]
+
+
 @pytest.mark.parametrize(
     ("raw", "canonical"),
     [

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -53,9 +54,15 @@ def written_forms(e164: str) -> list[str]:
     American "1-415-555-0100". Forms with an extension start with one of these, so
     prefix operators (``startswith``, ``STARTSWITH``) find them too.
     """
+    return list(_written_forms(e164))
+
+
+@lru_cache(maxsize=4096)
+def _written_forms(e164: str) -> tuple[str, ...]:
+    """Cached: the caller's number is looked up in every CRM of every card."""
     parsed = parse_e164(e164)
     if parsed is None:
-        return [e164]
+        return (e164,)
     cc = str(parsed.country_code)
     national = phonenumbers.format_number(parsed, PhoneNumberFormat.NATIONAL)
     international = phonenumbers.format_number(parsed, PhoneNumberFormat.INTERNATIONAL)
@@ -77,7 +84,7 @@ def written_forms(e164: str) -> list[str]:
     forms += [f"00{cc} " + " ".join(groups), f"00{cc}" + "".join(groups)]
     if cc == "1":
         forms += [f"1-{'-'.join(groups)}", f"1 {' '.join(groups)}", f"+1 {national}"]
-    return list(dict.fromkeys(f for f in forms if f))
+    return tuple(dict.fromkeys(f for f in forms if f))
 
 
 def is_caller(numbers: Iterable[Any], criteria: SearchCriteria) -> bool:
