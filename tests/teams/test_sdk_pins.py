@@ -2,7 +2,9 @@
 stops working (the SDK's slow path comes back silently otherwise).
 
 * connector clients are built once per identity and service URL, never the SDK's msrest
-  ``ConnectorClient``;
+  ``ConnectorClient``; user token clients once per identity;
+* inbound activities and stored conversation references are read without msrest's
+  generic ``Deserializer``;
 * outgoing activities (turn replies and proactive cards) are written without msrest's
   generic ``Serializer``, and equal what it would write;
 * an invoke answer reaches the adapter without the SDK's deep copy;
@@ -20,7 +22,7 @@ from aiohttp.test_utils import TestClient
 from botbuilder.core import CardFactory, MessageFactory, turn_context
 from botbuilder.schema import Activity, ChannelAccount, ConversationAccount, Entity, Mention
 from botframework.connector.auth import _connector_factory_impl
-from msrest.serialization import Serializer
+from msrest.serialization import Deserializer, Serializer
 from msrest.universal_http import requests as msrest_requests
 
 from bot.adapters.teams import activity_json
@@ -35,7 +37,13 @@ Client = TestClient[Any, Any]
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Counts the SDK's slow paths; the bot's turns must not take any of them."""
-    calls = {"msrest_serializer": 0, "sdk_connector_client": 0, "deepcopy": 0, "connectors": 0}
+    calls = {
+        "msrest_serializer": 0,
+        "msrest_activity_reads": 0,
+        "sdk_connector_client": 0,
+        "deepcopy": 0,
+        "connectors": 0,
+    }
 
     def spy(name: str, function: Any) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -45,6 +53,14 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         return wrapper
 
     monkeypatch.setattr(Serializer, "body", spy("msrest_serializer", Serializer.body))
+    deserialize = Deserializer.__call__
+
+    def reads(self: Deserializer, target: Any, *args: Any, **kwargs: Any) -> Any:
+        if target in ("Activity", "ConversationReference"):  # ``Model().deserialize(...)``
+            calls["msrest_activity_reads"] += 1
+        return deserialize(self, target, *args, **kwargs)
+
+    monkeypatch.setattr(Deserializer, "__call__", reads)
     monkeypatch.setattr(
         _connector_factory_impl,
         "ConnectorClient",
@@ -71,6 +87,7 @@ async def test_a_call_and_clicks_take_none_of_the_sdk_slow_paths(
     assert len(fake.cards()) >= 2, "the welcome and the customer card reached the connector"
     assert counted == {
         "msrest_serializer": 0,
+        "msrest_activity_reads": 0,
         "sdk_connector_client": 0,
         "deepcopy": 0,
         # one for the turns (the channel's audience), one for proactive sends
@@ -89,6 +106,63 @@ async def test_connector_clients_are_reused_across_turns(
     await call_card(bot_client, url, fake)
     assert clients.connectors == before
     assert len(before) == 2 and all(isinstance(c, Connector) for c in before.values())
+
+
+async def test_user_token_clients_are_reused_across_turns(
+    bot_client: Client, connector: tuple[FakeConnector, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``CloudAdapter`` asks for a user token client on every turn; the SDK builds a new
+    one each time (msrest configuration, session, retry policy) unless it is reused."""
+    fake, url = connector
+    assert bot_client.app is not None
+    inner = bot_client.app[ADAPTER].bot_framework_authentication._inner
+    built: list[Any] = []
+    create = inner.create_user_token_client
+
+    async def counted(claims_identity: Any) -> Any:
+        built.append(await create(claims_identity))
+        return built[-1]
+
+    monkeypatch.setattr(inner, "create_user_token_client", counted)
+    card = await call_card(bot_client, url, fake)
+    link = record_action(card, "link", "contact:")
+    await invoke(bot_client, url, "link", link["data"])
+    await call_card(bot_client, url, fake)
+    assert len(built) == 1, "one user token client for every turn of the channel's identity"
+
+
+def test_the_route_reads_activities_without_msrest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The activity the route hands the SDK is the one msrest would build, read by
+    :mod:`bot.adapters.teams.activity_json` (msrest's generic reader is ten times slower)."""
+    from bot.adapters.teams import routes
+
+    body = activity_json.activity_to_json(_rich_activity())
+    body |= {"type": "message", "serviceUrl": "https://smba.example", "from": {"id": "29:a"}}
+    reads: list[Any] = []
+    monkeypatch.setattr(Deserializer, "__call__", lambda *args, **kwargs: reads.append(args))
+    ours = routes._checked_activity(body)
+    monkeypatch.undo()
+    assert reads == []
+    assert ours.serialize() == Activity().deserialize(body).serialize()
+
+
+def test_stored_conversation_references_read_as_msrest_reads_them() -> None:
+    from botbuilder.schema import ConversationReference
+
+    from bot.adapters.teams.conversations import AgentConversation
+
+    stored = {
+        "activityId": "activity-1",
+        "user": {"id": "29:agent", "name": "Avery", "aadObjectId": "a1", "role": "user"},
+        "bot": {"id": "28:bot", "name": "crmcard"},
+        "conversation": {"id": "a:1", "conversationType": "personal", "tenantId": "t"},
+        "channelId": "msteams",
+        "locale": "de-DE",
+        "serviceUrl": "https://smba.trafficmanager.net/emea/",
+        "unknown": {"kept": True},
+    }
+    ours = AgentConversation(user_id="29:agent", reference=stored).conversation_reference()
+    assert ours.serialize() == ConversationReference().deserialize(stored).serialize()
 
 
 def _rich_activity() -> Activity:

@@ -12,6 +12,7 @@ from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ConversationReference
 from pydantic import BaseModel
 
+from bot.adapters.teams.activity_json import model_from_json
 from bot.services import keys
 from bot.services.store import Store, put_model, read_model
 
@@ -21,7 +22,8 @@ class AgentConversation(BaseModel):
     reference: dict[str, Any]
 
     def conversation_reference(self) -> ConversationReference:
-        return ConversationReference().deserialize(self.reference)
+        """Read as msrest would read it, without its generic reader (every card sent)."""
+        return model_from_json(ConversationReference, self.reference)
 
 
 def tenant_of(activity: Activity, default: str) -> str:
