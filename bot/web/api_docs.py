@@ -18,7 +18,6 @@ import orjson
 from aiohttp import web
 
 from bot.web.openapi import build_document
-from bot.web.operations import OPERATIONS, TAGS
 
 OPENAPI_PATH = "/api/openapi.json"
 DOCS_PATH = "/api/docs"
@@ -33,6 +32,10 @@ DOCS_FILES = {
 @cache
 def document() -> dict[str, Any]:
     """crmcard's document (the models do not change while the process runs)."""
+    # The answer models of the table are imported on the first request for the document:
+    # building them is a tenth of the server's start-up, and no other route needs them.
+    from bot.web.operations import OPERATIONS, TAGS
+
     return build_document(OPERATIONS, TAGS)
 
 

@@ -17,14 +17,14 @@ import uuid
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import jsonschema
-from jsonschema.exceptions import best_match
 
 from bot.errors import ServerError
 from bot.i18n import manifest as manifest_texts
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MANIFEST_DIR = REPO_ROOT / "teams_manifest"
@@ -228,6 +228,8 @@ def validate_manifest(
             f"Teams manifest schema not found at {schema_path}; "
             "run `npm install` in the repository root (it ships with @microsoft/app-manifest)"
         ) from exc
+    import jsonschema  # only a package build validates: the server starts without it
+
     validator = jsonschema.Draft4Validator(schema)
     violations = _describe(validator.iter_errors(manifest))
     if violations:
@@ -240,8 +242,10 @@ def _lookup(values: dict[str, str], name: str) -> str:
     return values[name]
 
 
-def _describe(errors: Iterable[jsonschema.ValidationError]) -> list[str]:
+def _describe(errors: Iterable[ValidationError]) -> list[str]:
     """One line per violation, at its JSON path, most specific cause first."""
+    from jsonschema.exceptions import best_match
+
     lines = []
     for error in errors:
         leaf = best_match([error])  # descends into anyOf/oneOf to the likeliest cause

@@ -9,7 +9,6 @@ import aiohttp
 
 from bot.adapters.crm.ticket_sources import ticket_source
 from bot.adapters.tickets.entra_password import ManagedIdentityPassword
-from bot.adapters.tickets.postgres import PostgresTicketArchive
 from bot.adapters.tickets.sqlite import SqliteTicketArchive
 from bot.services.crm_configs import CrmConfigs
 from bot.services.store import Store
@@ -28,6 +27,9 @@ def open_archive(settings: Settings) -> TicketArchive:
         password = (
             ManagedIdentityPassword(settings.app_id) if settings.ticket_postgres_entra else None
         )
+        # PostgreSQL's driver is imported where it is used, as the Azure SDKs are.
+        from bot.adapters.tickets.postgres import PostgresTicketArchive
+
         return PostgresTicketArchive(dsn, password=password)
     return SqliteTicketArchive(settings.data_dir / "tickets.sqlite3")
 

@@ -1,0 +1,66 @@
+"""What a local server imports before its first answer: nothing it does not use.
+
+Start-up time is mostly imports. The Azure Storage SDKs (Blob store, write-back queue),
+the PostgreSQL driver of the ticket archive, the app package's JSON Schema validator and
+the OpenAPI document's answer models are imported where they are first used, so a server
+on the local store starts without them. The check runs a fresh interpreter (this one has
+imported everything the other tests needed) that builds the app as ``crmcard serve``
+does, answers ``/healthz`` and lists its modules.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+LAZY = (
+    "azure.storage.blob",
+    "azure.storage.queue",
+    "asyncpg",
+    "jsonschema",
+    "bot.web.operations",
+)
+
+SERVE_AND_LIST = """
+import asyncio, json, sys
+from aiohttp import ClientSession, web
+from bot.settings import Settings
+from bot.web.app import create_app
+
+async def main():
+    runner = web.AppRunner(create_app(Settings()))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    async with ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+            status = response.status
+    await runner.cleanup()
+    print(json.dumps({"status": status, "modules": sorted(sys.modules)}))
+
+asyncio.run(main())
+"""
+
+
+def test_a_local_server_answers_without_the_sdks_it_does_not_use(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("CRMCARD_", "MICRO"))}
+    env |= {"CRMCARD_DATA_DIR": str(tmp_path), "CRMCARD_WRITEBACK_WORKER": "false"}
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE_AND_LIST],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["status"] == 200
+    imported = [
+        m for m in answer["modules"] if any(m == lazy or m.startswith(lazy + ".") for lazy in LAZY)
+    ]
+    assert imported == []
