@@ -6,13 +6,13 @@
 Setup (not timed): a tenant of N cards is written straight into the SQLite file of the
 local store (``documents`` rows, one transaction), in the exact document formats the
 services write: cards, identity-index entries, interactions (half with a CRM contact
-found, with a birth date and an address), name-index blocks (birth-date and house blocks
-too), CRM-reference entries, card terms and the name frequency table, built from the
-models of ``bot.services`` and from :mod:`bot.domain.name_keys` itself. Thirty per cent of
-people have two cards (phone and email) whose names differ as they do in life (nickname,
-typo, "Last, First"); names follow census-like frequencies (:mod:`bench._names`), so
-common names make big blocks, as they would. A built store is kept in ``--data``
-(default ``/tmp/crmcard-merge-latency``) and reused by the next run.
+found, with a birth date and an address), name-index blocks (birth-date, house and
+postcode name-start blocks too), CRM-reference entries, card terms and the name frequency
+table, built from the models of ``bot.services`` and from :mod:`bot.domain.name_keys`
+itself. Thirty per cent of people have two cards (phone and email) whose names differ as
+they do in life (nickname, typo, "Last, First"); names follow census-like frequencies
+(:mod:`bench._names`), so common names make big blocks, as they would. A built store is
+kept in ``--data`` (default ``/tmp/crmcard-merge-latency``) and reused by the next run.
 
 Timed: ``bot.services.merge_candidates.candidates`` for ``--queries`` cards drawn at random (after
 20 unrecorded ones), one after another, through ``LocalStore`` on that file: p50, p99,
@@ -213,7 +213,8 @@ def documents(size: int, seed: int = 5) -> Iterator[tuple[str, bytes]]:
             if in_crm:
                 refs[f"k:crm:contact:{contact}"][card_id] = f"crm:contact:{contact}"
                 refs[f"i:{contact}"][card_id] = f"crm:contact:{contact}"
-                for block in detail_keys({"birthdate": born, "street": street, "zip": postcode}):
+                details = {"birthdate": born, "street": street, "zip": postcode}
+                for block in detail_keys(details, f"{given} {surname}"):
                     blocks[block].setdefault(card_id, []).append(f"{given} {surname}")
             made += 1
     for block, entries in blocks.items():
@@ -375,7 +376,7 @@ async def run_azurite(path: Path, queries: int, size: int) -> dict[str, float]:
 
 
 def store_path(data: Path, size: int) -> Path:
-    return data / f"cards-{size}-v4.sqlite3"  # v4: CRM addresses, house and birth-postcode blocks
+    return data / f"cards-{size}-v5.sqlite3"  # v5: postcode and name-start blocks
 
 
 def ensure_built(data: Path, size: int) -> Path:

@@ -55,24 +55,40 @@ DETAIL_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def detail_keys(fields: dict[str, str]) -> list[str]:
+def detail_keys(fields: dict[str, str], name: str) -> list[str]:
     """Name-index blocks a CRM contact's details file its card under: its birth date
-    (``dob:``), its birth date with its postcode (``dz:``) and its postcode with the house
-    number (``ad:``), the ways to a duplicate whose name was written too differently for
-    the name blocks. All are small blocks: a day's births, fewer of them in one postcode,
-    one house's people."""
+    (``dob:``), its birth date with its postcode (``dz:``), its postcode with the house
+    number (``ad:``) and its postcode with the first two letters of its name's first and
+    last token (``zn:``, a nickname read as its given name), the ways to a duplicate whose
+    name was written too differently for the name blocks ("Oscaf Bitmaed" for "Oscar
+    Bitmead", born another day, at another house number). All are small blocks: a day's
+    births, fewer of them in one postcode, one house's people, a postcode's people whose
+    name starts alike."""
     found = []
     born = _detail(fields, "birth date") or ""
     postcode = (_detail(fields, "postcode") or "").replace(" ", "")
     street = _detail(fields, "street") or ""
-    number = next((t for t in street.split() if t.isdigit()), None)
+    number = _house_number(street)
     if len(born) >= 6:
         found.append(f"dob:{born}")
         if postcode:
             found.append(f"dz:{born}:{postcode}")
     if postcode and number:
         found.append(f"ad:{postcode}:{number}")
+    if postcode:
+        found += [f"zn:{postcode}:{start}" for start in _name_starts(name)]
     return found
+
+
+def _name_starts(name: str) -> list[str]:
+    """The first two letters of a name's first and last token (nicknames read as the
+    given name): "Bob Smith" -> ro, sm."""
+    tokens = [canonical_given(t) for t in normalise_name(name).split() if len(t) > 1]
+    return list(dict.fromkeys(t[:2] for t in tokens[:1] + tokens[-1:]))
+
+
+def _house_number(street: str) -> str | None:
+    return next((t for t in street.split() if t.isdigit()), None)
 
 
 class Reason(BaseModel):
@@ -260,6 +276,7 @@ NAME_EXACT_FLOOR, NAME_CLOSE_FLOOR, NAME_WEAK_FLOOR = 0.1, 0.2, 0.3
 NAME_CLOSE_SPREAD = 4.0  # typos, nicknames and sound-alikes reach more unrelated cards
 OTHER_GIVEN_NAME = -6.0  # same surname, another first name: a relative
 OTHER_SURNAME = -3.0  # same first name, another surname (names change on marriage)
+INITIAL_SHARE = 1 / 16  # first names starting with a given letter, about (u of an initial)
 OTHER_NAME = -6.0
 # CRM details of two (different) CRM records: (agree, close, disagree) weights.
 DETAIL_WEIGHTS: dict[str, tuple[float, float, float]] = {
@@ -268,6 +285,9 @@ DETAIL_WEIGHTS: dict[str, tuple[float, float, float]] = {
     "postcode": (3.0, 1.0, -1.5),  # mostly said by the street already
     "city": (1.0, 0.5, -0.5),
 }
+# The street agrees and the house number does not: a number typed wrong (m about 5%) or
+# a neighbour (u: one of the street's other houses, about 1%).
+NEIGHBOUR = 2.0
 # ...a postcode agreeing where a street is unknown: u one in ~250, m ~0.9; where the
 # streets differ, m is lower (a move within it, a street typed anew). A city likewise where
 # a postcode is unknown (one in ~16: a contact center's customers crowd cities) or differs.
@@ -389,7 +409,9 @@ def _name_evidence(
         agree = math.log2(NAME_EXACT_M / frequencies.share(phonetic(s1)))
         weight, detail = agree + OTHER_GIVEN_NAME, f"same surname, another first name: {shown}"
     elif _same_given(g1, g2) and not _close_surname(s1, s2):
-        agree = math.log2(NAME_EXACT_M / frequencies.share(phonetic(g1)))
+        # An initial says only which letter the name starts with.
+        share = INITIAL_SHARE if min(len(g1), len(g2)) == 1 else frequencies.share(phonetic(g1))
+        agree = math.log2(NAME_EXACT_M / share)
         weight, detail = agree + OTHER_SURNAME, f"same first name, another surname: {shown}"
     elif not _same_given(g1, g2):
         weight, detail = OTHER_NAME, shown
@@ -444,21 +466,36 @@ def _within(x: str, y: str) -> bool:
     return (a <= b or b <= a) and any(not t.isdigit() for t in shorter)
 
 
+AGREE, CLOSE, OTHER_HOUSE, DIFFER = range(4)  # detail levels, best first
+
+
 def _detail_level(label: str, x: str, y: str) -> int:
-    """0 agree, 1 close (a typo, or a street nearly the same), 2 disagree."""
+    """AGREE, CLOSE (a typo, or a street nearly the same), OTHER_HOUSE (the street's name
+    agrees, its house number does not) or DIFFER."""
     if x == y:
-        return 0
-    if label == "street" and jellyfish.jaro_winkler_similarity(x, y) >= 0.9:
-        return 1
-    if label == "street" and jellyfish.damerau_levenshtein_distance(x, y) <= 1:
-        return 1
-    if label == "street" and _within(x, y):
-        return 1  # one written without its house number ("Sturt Avenue", "102 Sturt Avenue")
+        return AGREE
+    if label == "street":
+        return _street_level(x, y)
     if label == "postcode" and jellyfish.damerau_levenshtein_distance(x, y) <= 1:
-        return 1  # a slip or two digits swapped
+        return CLOSE  # a slip or two digits swapped
     if label == "birth date" and _slip_of_a_date(x, y):
-        return 1
-    return 2
+        return CLOSE
+    return DIFFER
+
+
+def _street_level(x: str, y: str) -> int:
+    here, there = _house_number(x), _house_number(y)
+    if here is not None and there is not None and here != there:
+        # Two house numbers: a neighbour, or a number typed wrong ("Dorfstraße 23", 25).
+        a, b = (" ".join(t for t in s.split() if t != n) for s, n in ((x, here), (y, there)))
+        return OTHER_HOUSE if a and b and _street_level(a, b) < DIFFER else DIFFER
+    if jellyfish.jaro_winkler_similarity(x, y) >= 0.9:
+        return CLOSE
+    if jellyfish.damerau_levenshtein_distance(x, y) <= 1:
+        return CLOSE
+    if _within(x, y):
+        return CLOSE  # one written without its house number ("Sturt Avenue", "102 Sturt Avenue")
+    return DIFFER
 
 
 def _full_names(a: CardFacts, b: CardFacts) -> list[tuple[tuple[str, str], tuple[str, str]]]:
@@ -493,16 +530,19 @@ def _detail_evidence(
             for label in DETAIL_FIELDS:
                 x, y = _detail(mine, label), _detail(theirs, label)
                 if x is not None and y is not None:
-                    levels[label] = min(levels.get(label, 2), _detail_level(label, x, y))
-    same_day = levels.get("birth date") == 0 and not kin
-    agree = [label for label, level in levels.items() if level < 2]
-    differ = [label for label, level in levels.items() if level == 2]
+                    levels[label] = min(levels.get(label, DIFFER), _detail_level(label, x, y))
+    same_day = levels.get("birth date") == AGREE and not kin
+    agree = [label for label, level in levels.items() if level < DIFFER]
+    differ = [label for label, level in levels.items() if level == DIFFER]
     found = []
     if agree:
         found.append(
             Reason(
                 kind=ReasonKind.same_details,
-                detail=", ".join(agree),
+                detail=", ".join(
+                    "street, another house number" if levels[label] == OTHER_HOUSE else label
+                    for label in agree
+                ),
                 weight=sum(
                     _agreement(label, levels)
                     for label in agree
@@ -527,9 +567,11 @@ def _agreement(label: str, levels: dict[str, int]) -> float:
     unknown it says much more, and where it differs (a move, a typo) somewhat more."""
     level = levels[label]
     wider = WIDER.get(label)
-    if level == 0 and wider is not None and levels.get(wider) in (None, 2):
+    if level == AGREE and wider is not None and levels.get(wider) in (None, DIFFER):
         unknown, differs = ALONE_WEIGHTS[label]
         return unknown if wider not in levels else differs
+    if level == OTHER_HOUSE:
+        return NEIGHBOUR
     return DETAIL_WEIGHTS[label][level]
 
 

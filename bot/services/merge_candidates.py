@@ -103,19 +103,24 @@ async def candidates(
     ids: set[str] = set()
     my_names = list(dict.fromkeys([*mine.names, *mine.crm_contacts.values()]))
     # Every index read at once: on Blob Storage a lookup takes a few round trips' time.
-    details = [block for fields in mine.crm_fields.values() for block in detail_keys(fields)]
-    born = [block for block in details if block.startswith("dob:")]
-    places = [block for block in details if not block.startswith("dob:")]  # house, birth postcode
-    by_identifier, by_crm, filed, same_day, same_place, frequencies = await asyncio.gather(
+    details = [
+        block
+        for key, fields in mine.crm_fields.items()
+        for block in detail_keys(fields, mine.crm_contacts.get(key, ""))
+    ]
+    # The birth day's and the postcode's name starts; the house and the birth postcode.
+    kinds = (("dob:",), ("zn:",), ("dz:", "ad:"))
+    by_kind = [[block for block in details if block.startswith(kind)] for kind in kinds]
+    by_identifier, by_crm, filed, blocks, frequencies = await asyncio.gather(
         asyncio.gather(*(cards_reached_by(ctx.store, tenant_id, i) for i in dict.fromkeys(wanted))),
         asyncio.gather(
             *(name_index.lookup_crm(ctx.store, tenant_id, k) for k in mine.crm_contacts)
         ),
         name_index.lookup_names(ctx.store, tenant_id, my_names),
-        name_index.lookup_blocks(ctx.store, tenant_id, born),
-        name_index.lookup_blocks(ctx.store, tenant_id, places),
+        asyncio.gather(*(name_index.lookup_blocks(ctx.store, tenant_id, b) for b in by_kind)),
         name_index.frequencies(ctx.store, tenant_id, my_names),
     )
+    same_day, same_start, same_place = blocks
     for found in [*by_identifier, *by_crm]:
         ids.update(found)
     strength: dict[str, float] = {}  # common names repeat across a block: judge each once
@@ -135,12 +140,17 @@ async def candidates(
     closest = sorted(by_name, key=lambda c: (-by_name[c], c))[: NAME_CANDIDATES * limit]
     ids.update(closest)
     # Living in the same house or born the same day in the same postcode (a household
-    # member, or the person under a name written anew), or born the same day with a name
-    # written too differently for the name blocks (one of its tokens still sounds or is
-    # spelt alike): house and birth day first, a few at most. Others born that day are not
-    # read: with neither a name nor a place in common they never score.
+    # member, or the person under a name written anew), or born the same day or living in
+    # the same postcode with a name written too differently for the name blocks (one of
+    # its tokens still sounds or is spelt alike): house and birth day first, a few at
+    # most. Others born that day or living there are not read: with neither a name nor a
+    # place in common they never score.
     mine_tokens = {t for n in my_names for t in normalise_name(n).split() if len(t) > 1}
-    alike = {c for c, names in same_day.items() if _share_a_token(mine_tokens, names)}
+    alike = {
+        c
+        for c, names in [*same_day.items(), *same_start.items()]
+        if _share_a_token(mine_tokens, names)
+    }
     nearby = sorted(
         (c for c in {*same_place, *alike} if c not in ids),
         key=lambda c: (not (c in same_place and c in same_day), c not in alike, c),

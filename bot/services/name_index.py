@@ -251,7 +251,9 @@ def detail_blocks(interaction: Interaction) -> list[tuple[str, str]]:
     for key in [*interaction.shown.person, *interaction.linked_keys()]:
         record = interaction.shown.records.get(key)
         if record is not None and record.ref.type in CONTACT_TYPES and record.title:
-            found.extend((block, record.title) for block in detail_keys(record.fields))
+            found.extend(
+                (block, record.title) for block in detail_keys(record.fields, record.title)
+            )
     return found
 
 

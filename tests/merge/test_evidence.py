@@ -3,6 +3,7 @@ in the tenant, agreement and disagreement per field, the household rule, plain r
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,10 +11,15 @@ from bot.composition import open_store
 from bot.domain import identifiers
 from bot.domain.cards import CardIdentity, new_card
 from bot.domain.identifiers import Channel, IdentifierKind
+from bot.domain.interactions import Agent, Interaction, ShownRecords
 from bot.domain.merge import (
     ALONE_WEIGHTS,
     CLOSE_NAME,
     DETAIL_WEIGHTS,
+    INITIAL_SHARE,
+    NAME_EXACT_M,
+    NEIGHBOUR,
+    OTHER_SURNAME,
     CardFacts,
     NameFrequencies,
     ReasonKind,
@@ -21,12 +27,15 @@ from bot.domain.merge import (
     name_match,
     other_first_name,
     rank,
+    reasons,
     score,
 )
 from bot.domain.name_keys import name_tokens
-from bot.services import merge_candidates, name_index
-from bot.services.cards import get_card
+from bot.domain.records import CrmRecord, RecordRef
+from bot.services import keys, merge_candidates, name_index
+from bot.services.cards import attach_interaction, get_card, resolve_card
 from bot.services.context import Context
+from bot.services.store import Store, create_model
 from bot.settings import Settings
 from tests.merge.test_name_index import TENANT, _Demo, _NoDelivery, arrive
 
@@ -143,51 +152,47 @@ async def test_the_frequency_table_is_kept_with_the_name_index(tmp_path: Path) -
         await store.close()
 
 
+async def _card_of(
+    store: Store, n: int, name: str, born: str, street: str = "14 Miller Street", zip: str = "2617"
+) -> str:
+    """A chat card whose interaction found CRM contact C<n> with these details."""
+    handle = identifiers.handle(Channel.chat, f"h{n}")
+    identity = CardIdentity(channel=Channel.chat, identifier=handle)
+    card = await resolve_card(store, TENANT, [identity], name, NOW)
+    fields = {"birthdate": born, "zip": zip, "street": street}
+    record = CrmRecord(
+        ref=RecordRef(crm="crm", type="contact", id=f"C{n}"),
+        title=name,
+        fields={k: v for k, v in fields.items() if v},
+    )
+    interaction = Interaction(
+        id=f"i-{n}",
+        tenant_id=TENANT,
+        card_id=card.id,
+        channel=Channel.chat,
+        agent=Agent(aad_object_id="agent"),
+        customer_name=name,
+        identities=[identity],
+        shown=ShownRecords(records={record.ref.key: record}, person=[record.ref.key]),
+    )
+    await create_model(store, keys.interaction(TENANT, interaction.id), interaction)
+    await attach_interaction(store, TENANT, card.id, interaction.id)
+    await name_index.index_interaction(store, TENANT, interaction)
+    return card.id
+
+
 async def test_a_shared_birth_date_finds_a_name_written_too_differently_for_the_name_blocks(
     tmp_path: Path,
 ) -> None:
-    from bot.domain.interactions import Agent, Interaction, ShownRecords
-    from bot.domain.records import CrmRecord, RecordRef
-    from bot.services import keys
-    from bot.services.cards import attach_interaction, resolve_card
-    from bot.services.store import create_model
-
     settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
     store = open_store(settings)
     ctx = Context(store=store, crms=_Demo(), delivery=_NoDelivery(), clock=lambda: NOW)
-
-    async def card_of(
-        n: int, name: str, born: str, street: str = "14 Miller Street", zip: str = "2617"
-    ) -> str:
-        handle = identifiers.handle(Channel.chat, f"h{n}")
-        identity = CardIdentity(channel=Channel.chat, identifier=handle)
-        card = await resolve_card(store, TENANT, [identity], name, NOW)
-        record = CrmRecord(
-            ref=RecordRef(crm="crm", type="contact", id=f"C{n}"),
-            title=name,
-            fields={"birthdate": born, "zip": zip, "street": street},
-        )
-        interaction = Interaction(
-            id=f"i-{n}",
-            tenant_id=TENANT,
-            card_id=card.id,
-            channel=Channel.chat,
-            agent=Agent(aad_object_id="agent"),
-            customer_name=name,
-            identities=[identity],
-            shown=ShownRecords(records={record.ref.key: record}, person=[record.ref.key]),
-        )
-        await create_model(store, keys.interaction(TENANT, interaction.id), interaction)
-        await attach_interaction(store, TENANT, card.id, interaction.id)
-        await name_index.index_interaction(store, TENANT, interaction)
-        return card.id
-
     try:
-        first = await card_of(1, "Joshua Whiteway", "19560615")
-        twin = await card_of(2, "Jsohua Whitaway", "19560615")  # two typos: no shared name block
+        first = await _card_of(store, 1, "Joshua Whiteway", "19560615")
+        twin = await _card_of(store, 2, "Jsohua Whitaway", "19560615")  # no shared name block
         # Born the same day, nothing else alike; and one living in the same house.
-        await card_of(3, "Ann Kowalski", "19560615", street="3 Ebden Street", zip="3000")
-        housemate = await card_of(4, "Jsohua Whitaway", "19610203", street="14 Miller Street")
+        await _card_of(store, 3, "Ann Kowalski", "19560615", street="3 Ebden Street", zip="3000")
+        housemate = await _card_of(store, 4, "Jsohua Whitaway", "19610203")
         assert twin not in await name_index.lookup_names(store, TENANT, ["Joshua Whiteway"])
         card = await get_card(store, TENANT, first)
         assert card is not None
@@ -196,6 +201,64 @@ async def test_a_shared_birth_date_finds_a_name_written_too_differently_for_the_
         assert "Same details: birth date, street, postcode" in [r.text for r in found[0].reasons]
     finally:
         await store.close()
+
+
+async def test_a_postcode_and_a_name_start_find_a_name_written_too_differently_for_the_name_blocks(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    store = open_store(settings)
+    ctx = Context(store=store, crms=_Demo(), delivery=_NoDelivery(), clock=lambda: NOW)
+    try:
+        first = await _card_of(store, 1, "Oscar Bitmead", "19191217", "4 Ellerston Avenue", "4020")
+        # Both names typed wrong, another birth date, another house number: no name, birth
+        # date or house block in common; the postcode and the name's start are.
+        retyped = await _card_of(store, 2, "Oscaf Bitmaed", "", "14 Ellerston Avenue", "4020")
+        # The postcode and the name's start alone: nothing alike, never read.
+        await _card_of(store, 3, "Oswin Kerr", "", "9 Tully Street", "4020")
+        assert retyped not in await name_index.lookup_names(store, TENANT, ["Oscar Bitmead"])
+        card = await get_card(store, TENANT, first)
+        assert card is not None
+        found = await merge_candidates.candidates(ctx, TENANT, card)
+        assert [c.card_id for c in found] == [retyped]
+        assert "Same details: street, another house number, postcode" in [
+            r.text for r in found[0].reasons
+        ]
+    finally:
+        await store.close()
+
+
+def test_another_house_number_on_the_street_is_a_neighbour_not_the_same_house() -> None:
+    big = tenant_of(1_000_000, katharina=5_000, koch=3_000, schneider=8_000, elinor=40)
+
+    def at(name: str, street: str, key: str) -> CardFacts:
+        return facts(names=(name,), fields={key: {"street": street, "zip": "10115"}})
+
+    koch = at("Katharina Koch", "Dorfstraße 25", "c:1")
+    # Same first name, another surname, the neighbour's house: not the same person.
+    assert score(koch, at("Katharina Schneider", "Dorfstraße 23", "c:2"), big) is None
+    # The same name two doors down: the number typed wrong, maybe; a little evidence only.
+    two_doors = at("Elinor Dashwood", "Dorfstr. 23", "c:4")
+    found = score(at("Elinor Dashwood", "Dorfstr. 25", "c:3"), two_doors, big)
+    assert found is not None
+    same = next(r for r in found.reasons if r.kind is ReasonKind.same_details)
+    assert same.text == "Same details: street, another house number, postcode"
+    assert same.weight == NEIGHBOUR + DETAIL_WEIGHTS["postcode"][0]
+    # The house number alone is no street.
+    other = reasons(koch, at("Katharina Koch", "Gartenstraße 25", "c:5"), big)
+    assert "Different details: street" in [r.text for r in other]
+
+
+def test_an_initial_agrees_only_on_a_letter() -> None:
+    def person(name: str, street: str, key: str) -> CardFacts:
+        return facts(names=(name,), fields={key: {"street": street, "zip": "59000"}})
+
+    meard = person("C. Meard", "avenue Victor Hugo 105", "c:1")
+    foard = person("Catherine Foard", "rue de la Gare 113", "c:2")
+    assert score(meard, foard) is None
+    found = reasons(meard, foard)
+    name = next(r for r in found if r.kind is ReasonKind.other_name)
+    assert name.weight == round(math.log2(NAME_EXACT_M / INITIAL_SHARE) + OTHER_SURNAME, 3)
 
 
 def test_names_compare_in_any_order_and_with_surnames_of_several_words() -> None:
@@ -251,10 +314,16 @@ def test_a_postcode_says_more_when_the_streets_do_not_say_it_already() -> None:
     assert agreeing(at("Tieckstr. 2", "c:5"), at("Chausseestr. 5", "c:6")) == differs + city
 
 
-def test_details_file_a_card_under_its_birth_date_and_its_house() -> None:
+def test_details_file_a_card_under_its_birth_date_its_house_and_its_postcode_name_starts() -> None:
     fields = {"birthdate": "1956-06-15", "mailing_street": "14 Miller Street", "zip": "26 17"}
-    assert detail_keys(fields) == ["dob:19560615", "dz:19560615:2617", "ad:2617:14"]
-    assert detail_keys({"street": "Miller Street", "zip": "2617"}) == []
+    assert detail_keys(fields, "Bob Whiteway") == [
+        "dob:19560615",
+        "dz:19560615:2617",
+        "ad:2617:14",
+        "zn:2617:ro",  # Bob: Robert
+        "zn:2617:wh",
+    ]
+    assert detail_keys({"street": "Miller Street"}, "Joshua Whiteway") == []
 
 
 def test_a_birth_date_slip_is_close_and_another_format_is_the_same_date() -> None:
