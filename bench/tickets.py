@@ -1,7 +1,8 @@
 """Ticket archive benchmarks: import rate, search latency at scale, search during the purge.
 
     .venv/bin/python -m bench.tickets import [--tickets 20000] [--rounds 3]
-    .venv/bin/python -m bench.tickets search [--size 1000000] [--queries 400]
+    .venv/bin/python -m bench.tickets search [--size 1000000] [--queries 400] [--rounds 3]
+                                             [--engine sqlite|postgres] [--data DIR]
 
 ``import``: the Zendesk incremental-export contract fake (``tests/tickets/fakes``) runs in
 its own process with ``--tickets`` solved tickets of three comments each, made over the
@@ -13,15 +14,20 @@ tickets. The fake applies no rate limit (a real account allows 10 incremental-ex
 requests a minute).
 
 ``search``: builds an archive of ``--size`` tickets per engine through ``put_tickets``
-(the import's write path: stemming, FTS5 / tsvector, indexes), a third of them closed
-more than 90 days ago, then times ``--queries`` searches with a text term and two filters
-(channel + closed date range, by relevance; status + agent, by date), one at a time,
-with a specific word and with a word in ~40% of all tickets, ``--rounds`` rounds that
-each run every engine and batch in turn (interleaved), and reports the median p50 and
-p99 over rounds with the lowest and highest round's p99. Then it purges the old third
-while searches run back to back, and reports their p99 during the purge and how long
-the purge took. The PostgreSQL server is a private one
-started by the bench (``tests/postgres.py``), fsync off like the tests' server.
+(the import's write path: stemming, FTS5 / tsvector, indexes) in closing order, as an
+import brings them, over 135 days: the oldest third closed more than 90 days ago. Built
+archives are kept in ``--data`` (default ``/tmp/crmcard-tickets``: the SQLite file and
+the data directory of the bench's PostgreSQL server, named by size and :data:`FORMAT`)
+and reused by the next run, whose searches are relative to the moment they were built.
+Then it times ``--queries`` searches with a text term and two filters (channel + closed
+in the last 30 days, by relevance; status + agent, by date), one at a time, with a
+specific word and with a word in ~40% of all tickets, ``--rounds`` rounds that each run
+every engine and batch in turn (interleaved), and reports the median p50 and p99 over
+rounds with the lowest and highest round's p99, and the load average. Then, on a copy of
+each archive (the cache stays whole), it purges the old third while searches run back
+to back, and reports their p50, p99 and max during the purge and how long the purge
+took. The PostgreSQL server is a private one started by the bench
+(``tests/postgres.py``), fsync off like the tests' server.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import asyncio
 import functools
 import multiprocessing
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -43,9 +50,11 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from bench.production import load_average
 from bot.adapters.crm.zendesk import ZendeskCrm, ZendeskSettings
 from bot.adapters.crm.zendesk_tickets import ZendeskExport
 from bot.adapters.tickets.postgres import PostgresTicketArchive
+from bot.adapters.tickets.sqlite import LAYOUT as SQLITE_LAYOUT
 from bot.adapters.tickets.sqlite import SqliteTicketArchive
 from bot.domain.tickets import (
     Language,
@@ -58,7 +67,6 @@ from bot.services.ticketing.archive import SortOrder, TicketArchive, TicketQuery
 from bot.services.ticketing.sync import TicketSync
 from tests.postgres import Postgres, start_postgres
 
-NOW = datetime.now(UTC)
 CHANNELS = list(TicketChannel)
 AGENTS = [f"agent{n}@example.com" for n in range(200)]
 WORDS = [f"w{n}" for n in range(20_000)]
@@ -98,8 +106,7 @@ def _text(rng: random.Random, words: int) -> str:
     return " ".join(_word(rng) for _ in range(words))
 
 
-def synthetic(n: int, rng: random.Random, old: bool) -> Ticket:
-    closed = NOW - timedelta(days=rng.uniform(91, 120) if old else rng.uniform(0, 89))
+def synthetic(n: int, rng: random.Random, closed: datetime) -> Ticket:
     agent = rng.choice(AGENTS)
     return Ticket(
         tenant_id="bench",
@@ -213,16 +220,6 @@ async def _import_once(archive: TicketArchive, base_url: str) -> tuple[float, in
         await archive.close()
 
 
-async def _fresh_pg_database(server: Postgres, name: str) -> str:
-    connection = await asyncpg.connect(server.dsn)
-    try:
-        await connection.execute(f"DROP DATABASE IF EXISTS {name}")
-        await connection.execute(f"CREATE DATABASE {name}")
-    finally:
-        await connection.close()
-    return server.dsn.rsplit("/", 1)[0] + f"/{name}"
-
-
 def run_import(tickets: int, rounds: int) -> None:
     receive, send = multiprocessing.Pipe(duplex=False)
     fake = multiprocessing.Process(target=_serve_fake, args=(tickets, send), daemon=True)
@@ -239,7 +236,7 @@ def run_import(tickets: int, rounds: int) -> None:
                     if engine == "sqlite":
                         archive = SqliteTicketArchive(Path(tmp) / f"r{round_}.sqlite3")
                     else:
-                        dsn = asyncio.run(_fresh_pg_database(server, f"bench_r{round_}"))
+                        dsn = asyncio.run(_pg_database(server, f"bench_r{round_}", fresh=True))
                         archive = PostgresTicketArchive(dsn)
                     rate, count, sent = asyncio.run(_import_once(archive, base_url))
                     rates[engine].append(rate)
@@ -258,17 +255,30 @@ def run_import(tickets: int, rounds: int) -> None:
 
 # -- search at scale -------------------------------------------------------------------------
 
+FORMAT = 2
+"""The built archives' format (data and both engines' layouts): bump it when either
+changes, and the next run builds afresh. SQLite's own layout number is in its name too."""
+SPAN = timedelta(days=135)
+"""The built tickets closed over this span before the build, in order: the oldest third
+more than 90 days ago."""
 
-def _batches(size: int, batch: int = 2_000) -> Iterator[list[Ticket]]:
+
+def _batches(size: int, now: datetime, batch: int = 2_000) -> Iterator[list[Ticket]]:
+    """The archive's tickets in closing order, as an import brings them (the incremental
+    exports go by the time a ticket was solved or last changed)."""
     rng = random.Random(11)
+    step = SPAN / size
     for start in range(0, size, batch):
-        yield [synthetic(n, rng, old=n % 3 == 0) for n in range(start, min(size, start + batch))]
+        yield [
+            synthetic(n, rng, now - SPAN + step * (n + rng.random()))
+            for n in range(start, min(size, start + batch))
+        ]
 
 
-async def build(archive: TicketArchive, size: int) -> float:
+async def build(archive: TicketArchive, size: int, now: datetime) -> float:
     started = time.perf_counter()
     done = 0
-    for batch in _batches(size):
+    for batch in _batches(size, now):
         await archive.put_tickets(batch)
         done += len(batch)
         if done % 100_000 == 0:
@@ -277,7 +287,7 @@ async def build(archive: TicketArchive, size: int) -> float:
     return time.perf_counter() - started
 
 
-def queries(count: int, common: bool = False) -> list[TicketQuery]:
+def queries(count: int, now: datetime, common: bool = False) -> list[TicketQuery]:
     """Searches with a text term and two filters: channel + closed in the last 30 days, or
     status + agent (by date). The term is a specific word (in 0.05-1% of tickets, like a
     product or an error code) or, ``common``, one of the everyday support words that are
@@ -291,7 +301,7 @@ def queries(count: int, common: bool = False) -> list[TicketQuery]:
                 TicketQuery(
                     text=term,
                     channels=(rng.choice(CHANNELS),),
-                    closed_from=NOW - timedelta(days=30),
+                    closed_from=now - timedelta(days=30),
                     page_size=20,
                 )
             )
@@ -336,75 +346,173 @@ async def search_during(
     return took, elapsed, purged
 
 
-async def _searches(archives: dict[str, TicketArchive], size: int, count: int, rounds: int) -> None:
-    for engine, archive in archives.items():
-        built = await build(archive, size)
+class Cache:
+    """Built archives kept between runs in ``root``: the SQLite file, and the data
+    directory of a private PostgreSQL server holding the ``bench_search`` database. Each
+    is complete once its marker (the moment its tickets were built relative to) exists;
+    the purge runs on a copy, so they stay valid."""
+
+    def __init__(self, root: Path, size: int) -> None:
+        self.root = root
+        self.key = f"{size}-v{FORMAT}"
+        self.sqlite = root / f"tickets-{self.key}-l{SQLITE_LAYOUT}.sqlite3"
+        self.postgres = root / f"postgres-{self.key}"
+
+    def _marker(self, engine: str) -> Path:
+        return self.root / f"{engine}-{self.key}.built"
+
+    def built_at(self, engine: str) -> datetime | None:
+        marker = self._marker(engine)
+        return datetime.fromisoformat(marker.read_text()) if marker.exists() else None
+
+    def mark_built(self, engine: str, now: datetime) -> None:
+        self._marker(engine).write_text(now.isoformat())
+
+
+async def _pg_database(server: Postgres, name: str, *, fresh: bool, copy_of: str = "") -> str:
+    """The DSN of database ``name``: created when missing, or ``fresh`` (as a copy of
+    ``copy_of``)."""
+    connection = await asyncpg.connect(server.dsn)
+    try:
+        if fresh:
+            await connection.execute(f"DROP DATABASE IF EXISTS {name}")
+        if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            template = f" TEMPLATE {copy_of}" if copy_of else ""
+            await connection.execute(f"CREATE DATABASE {name}{template}")
+    finally:
+        await connection.close()
+    return server.dsn.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def _drop_database(server: Postgres, name: str) -> None:
+    connection = await asyncpg.connect(server.dsn)
+    try:
+        await connection.execute(f"DROP DATABASE IF EXISTS {name}")
+    finally:
+        await connection.close()
+
+
+async def _open(
+    engine: str, cache: Cache, server: Postgres | None, size: int
+) -> tuple[TicketArchive, datetime]:
+    """The engine's archive of ``size`` tickets from the cache, built first when missing."""
+    archive: TicketArchive
+    if engine == "sqlite":
+        if cache.built_at(engine) is None:
+            cache.sqlite.unlink(missing_ok=True)
+        archive = SqliteTicketArchive(cache.sqlite)
+    else:
+        assert server is not None
+        fresh = cache.built_at(engine) is None
+        archive = PostgresTicketArchive(await _pg_database(server, "bench_search", fresh=fresh))
+    await archive.open()
+    now = cache.built_at(engine)
+    if now is None:
+        now = datetime.now(UTC)
+        built = await build(archive, size, now)
         print(f"  {engine}: built {size:,} tickets in {built:,.0f} s ({size / built:,.0f}/s)")
         if isinstance(archive, PostgresTicketArchive):
             # what autovacuum does soon after a bulk load; the planner needs the statistics
-            await archive.pool.execute("ANALYZE crmcard_tickets")
-    batches = {"specific term": queries(count), "common term": queries(count, True)}
-    for archive in archives.values():  # warm caches
-        await time_searches(archive, batches["specific term"][:40])
-        await time_searches(archive, batches["common term"][:40])
-    p99s: dict[tuple[str, str], list[float]] = {}
-    p50s: dict[tuple[str, str], list[float]] = {}
-    for round_ in range(rounds):  # every round runs every engine and batch, in turn
-        for label, batch in batches.items():
-            for engine, archive in archives.items():
-                took = await time_searches(archive, batch)
-                p99s.setdefault((engine, label), []).append(percentile(took, 0.99))
-                p50s.setdefault((engine, label), []).append(percentile(took, 0.5))
-                print(
-                    f"    round {round_ + 1} {engine} {label}: p50 {p50s[engine, label][-1]:.1f}"
-                    f" ms, p99 {p99s[engine, label][-1]:.1f} ms",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    for (engine, label), values in p99s.items():
-        print(
-            f"  {engine} {label} + 2 filters, {count} queries x {rounds} rounds: p50 median "
-            f"{statistics.median(p50s[engine, label]):.1f} ms; p99 median "
-            f"{statistics.median(values):.1f} ms (min {min(values):.1f}, max {max(values):.1f})"
-            "   target p99 <= 50 ms"
-        )
-    cutoff = NOW - timedelta(days=90)
-    for engine, archive in archives.items():
-        took, elapsed, purged = await search_during(
-            archive, batches["specific term"], functools.partial(archive.purge, cutoff)
-        )
-        print(
-            f"  {engine}: purged {purged:,} tickets in {elapsed:,.1f} s; "
-            f"{len(took)} searches meanwhile: p50 {percentile(took, 0.5):.1f} ms, "
-            f"p99 {percentile(took, 0.99):.1f} ms, max {max(took):.1f} ms"
-        )
+            await archive.pool.execute("VACUUM ANALYZE crmcard_tickets")
+        cache.mark_built(engine, now)
+    else:
+        print(f"  {engine}: {size:,} tickets built before ({now:%Y-%m-%d %H:%M} UTC), cached")
+    return archive, now
+
+
+async def _purge_copy(
+    engine: str, cache: Cache, server: Postgres | None, tmp: Path
+) -> TicketArchive:
+    """A copy of the cached archive, for the purge to delete from."""
+    archive: TicketArchive
+    if engine == "sqlite":
+        copy = tmp / "purge.sqlite3"
+        shutil.copyfile(cache.sqlite, copy)
+        archive = SqliteTicketArchive(copy)
+    else:
+        assert server is not None
+        dsn = await _pg_database(server, "bench_purge", fresh=True, copy_of="bench_search")
+        archive = PostgresTicketArchive(dsn)
+    await archive.open()
+    return archive
 
 
 async def _search_bench(
-    engines: list[str], tmp: str, server: Postgres, size: int, count: int, rounds: int
+    engines: list[str], cache: Cache, server: Postgres | None, size: int, count: int, rounds: int
 ) -> None:
     archives: dict[str, TicketArchive] = {}
-    for engine in engines:
-        if engine == "sqlite":
-            archives[engine] = SqliteTicketArchive(Path(tmp) / "search.sqlite3")
-        else:
-            dsn = await _fresh_pg_database(server, "bench_search")
-            archives[engine] = PostgresTicketArchive(dsn)
-        await archives[engine].open()
+    moments: dict[str, datetime] = {}
     try:
-        await _searches(archives, size, count, rounds)
+        for engine in engines:
+            archives[engine], moments[engine] = await _open(engine, cache, server, size)
+        batches = {
+            engine: {
+                "specific term": queries(count, moments[engine]),
+                "common term": queries(count, moments[engine], True),
+            }
+            for engine in engines
+        }
+        for engine, archive in archives.items():  # warm caches
+            for batch in batches[engine].values():
+                await time_searches(archive, batch[:40])
+        print(f"  load average before the rounds: {load_average()}")
+        p99s: dict[tuple[str, str], list[float]] = {}
+        p50s: dict[tuple[str, str], list[float]] = {}
+        for round_ in range(rounds):  # every round runs every engine and batch, in turn
+            for label in ("specific term", "common term"):
+                for engine, archive in archives.items():
+                    took = await time_searches(archive, batches[engine][label])
+                    p99s.setdefault((engine, label), []).append(percentile(took, 0.99))
+                    p50s.setdefault((engine, label), []).append(percentile(took, 0.5))
+                    print(
+                        f"    round {round_ + 1} {engine} {label}: p50 "
+                        f"{p50s[engine, label][-1]:.1f} ms, p99 {p99s[engine, label][-1]:.1f} ms",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+        print(f"  load average after the rounds: {load_average()}")
+        for (engine, label), values in p99s.items():
+            print(
+                f"  {engine} {label} + 2 filters, {count} queries x {rounds} rounds: p50 median "
+                f"{statistics.median(p50s[engine, label]):.1f} ms; p99 median "
+                f"{statistics.median(values):.1f} ms (min {min(values):.1f}, max "
+                f"{max(values):.1f})   target p99 <= 50 ms"
+            )
     finally:
         for archive in archives.values():
             await archive.close()
+    with tempfile.TemporaryDirectory(dir=cache.root) as tmp:
+        for engine in engines:
+            archive = await _purge_copy(engine, cache, server, Path(tmp))
+            try:
+                took, elapsed, purged = await search_during(
+                    archive,
+                    batches[engine]["specific term"],
+                    functools.partial(archive.purge, moments[engine] - timedelta(days=90)),
+                )
+            finally:
+                await archive.close()
+                if server is not None and engine == "postgres":
+                    await _drop_database(server, "bench_purge")
+            print(
+                f"  {engine}: purged {purged:,} tickets in {elapsed:,.1f} s (on a copy); "
+                f"{len(took)} searches meanwhile: p50 {percentile(took, 0.5):.1f} ms, "
+                f"p99 {percentile(took, 0.99):.1f} ms, max {max(took):.1f} ms"
+            )
 
 
-def run_search(size: int, count: int, engines: list[str], rounds: int) -> None:
-    server = start_postgres(settings={"shared_buffers": "'512MB'", "work_mem": "'16MB'"})
+def run_search(size: int, count: int, engines: list[str], rounds: int, data: Path) -> None:
+    cache = Cache(data, size)
+    data.mkdir(parents=True, exist_ok=True)
+    server = None
+    if "postgres" in engines:
+        settings = {"shared_buffers": "'512MB'", "work_mem": "'16MB'"}
+        server = start_postgres(settings=settings, root=cache.postgres)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(_search_bench(engines, tmp, server, size, count, rounds))
+        asyncio.run(_search_bench(engines, cache, server, size, count, rounds))
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -418,11 +526,13 @@ def main(argv: list[str] | None = None) -> int:
     search.add_argument("--queries", type=int, default=400)
     search.add_argument("--engine", action="append", choices=["sqlite", "postgres"])
     search.add_argument("--rounds", type=int, default=3)
+    search.add_argument("--data", type=Path, default=Path("/tmp/crmcard-tickets"))
     args = parser.parse_args(argv)
     if args.verb == "import":
         run_import(args.tickets, args.rounds)
     else:
-        run_search(args.size, args.queries, args.engine or ["sqlite", "postgres"], args.rounds)
+        engines = args.engine or ["sqlite", "postgres"]
+        run_search(args.size, args.queries, engines, args.rounds, args.data)
     return 0
 
 

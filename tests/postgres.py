@@ -41,6 +41,8 @@ class Postgres:
     data_dir: Path
     port: int
     user: str
+    keep: bool = False
+    """Stopping leaves the data directory in place (a bench's cached database)."""
 
     @property
     def dsn(self) -> str:
@@ -53,41 +55,50 @@ class Postgres:
             capture_output=True,
             timeout=60,
         )
-        shutil.rmtree(self.data_dir.parent, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.data_dir.parent, ignore_errors=True)
 
 
 def postgres_available() -> bool:
     return (PG_BIN / "initdb").exists()
 
 
-def start_postgres(*, settings: dict[str, str] | None = None) -> Postgres:
-    """A fresh server; ``settings`` are extra ``postgresql.conf`` lines (benches tune it)."""
+def start_postgres(*, settings: dict[str, str] | None = None, root: Path | None = None) -> Postgres:
+    """A fresh server; ``settings`` are extra ``postgresql.conf`` lines (benches tune it).
+
+    With ``root`` the server lives in that directory and is kept when stopped: started
+    again on the databases it holds when it exists, created there when not.
+    """
     if not postgres_available():
         raise RuntimeError(
             f"{PG_BIN / 'initdb'} is missing: run scripts/setup.sh (it installs postgresql)"
         )
-    root = Path(tempfile.mkdtemp(prefix="crmcard-pg-"))
+    keep = root is not None
+    root = root or Path(tempfile.mkdtemp(prefix="crmcard-pg-"))
     data = root / "data"
     user = "postgres" if os.geteuid() == 0 else os.environ.get("USER", "postgres")
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-    subprocess.run(
-        _as_owner(
-            [
-                str(PG_BIN / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                user,
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    if not (data / "PG_VERSION").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(data, ignore_errors=True)  # an initdb that did not finish
+        if os.geteuid() == 0:
+            shutil.chown(root, "postgres", "postgres")
+        subprocess.run(
+            _as_owner(
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    user,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     port = _free_port()
     conf = {
         "listen_addresses": "'127.0.0.1'",
@@ -98,6 +109,7 @@ def start_postgres(*, settings: dict[str, str] | None = None) -> Postgres:
         "full_page_writes": "off",
         **(settings or {}),
     }
+    # a restarted server's later lines win over the earlier start's
     with (data / "postgresql.conf").open("a") as config:
         config.writelines(f"{name} = {value}\n" for name, value in conf.items())
     subprocess.run(
@@ -108,4 +120,4 @@ def start_postgres(*, settings: dict[str, str] | None = None) -> Postgres:
         capture_output=True,
         timeout=120,
     )
-    return Postgres(data_dir=data, port=port, user=user)
+    return Postgres(data_dir=data, port=port, user=user, keep=keep)
