@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -51,6 +52,11 @@ LAYOUT = 1
 """``PRAGMA user_version`` of the current layout (row ids in closing order)."""
 SECOND = 1 << 20
 """Row ids of one closing second: ``second * SECOND`` up to the next second's."""
+PURGE_BATCH = 500
+"""Tickets the retention purge deletes per transaction (each FTS5 row it deletes is read
+and tokenised again to remove its postings)."""
+PURGE_REST = 1.0
+"""How long the purge rests after a batch, as a share of the time the batch took."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
@@ -580,7 +586,10 @@ class SqliteTicketArchive:
         where, params = self._requester(tenant_id, emails, phones)
         return await self._delete_where(where, params)
 
-    async def purge(self, closed_before: datetime, *, batch: int = 2_000) -> int:
+    async def purge(self, closed_before: datetime, *, batch: int = PURGE_BATCH) -> int:
+        """See the port; after each full batch the purge rests as long as the batch took
+        (:data:`PURGE_REST`), so a purge of a backlog uses at most about half of one core
+        and of the disk, and searches and imports keep the rest."""
         cutoff = _epoch(closed_before)
 
         def delete_batch(connection: sqlite3.Connection) -> int:
@@ -593,10 +602,13 @@ class SqliteTicketArchive:
             return _delete_ids(connection, ids)
 
         total = 0
-        while deleted := await self._write(delete_batch):
+        while True:
+            started = time.perf_counter()
+            deleted = await self._write(delete_batch)
             total += deleted
-            await asyncio.sleep(0)  # let searches and imports in between batches
-        return total
+            if deleted < batch:
+                return total
+            await asyncio.sleep((time.perf_counter() - started) * PURGE_REST)
 
     # -- sync state ---------------------------------------------------------------------
 
