@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.tickets import sqlite as sqlite_module
-from bot.adapters.tickets.facets import facets
+from bot.adapters.tickets.facets import facet, facets
 from bot.adapters.tickets.postgres import COMMON, PostgresTicketArchive, share_of
 from bot.adapters.tickets.sqlite import LAYOUT, SECOND, SqliteTicketArchive
 from bot.adapters.tickets.text import indexed
-from bot.domain.tickets import TicketChannel
+from bot.domain.tickets import TicketChannel, TicketStatus
 from bot.services.ticketing.archive import SortOrder, TicketQuery, TicketSummary
 from tests.postgres import Postgres
 from tests.tickets.conftest import fresh_database
@@ -161,5 +161,46 @@ async def test_sqlite_purge_rests_after_each_full_batch(
         assert [
             t.external_id for t in (await archive.search("demo-tenant", TicketQuery())).tickets
         ] == ["kept"]
+    finally:
+        await archive.close()
+
+
+async def test_sqlite_intersects_only_selective_tenants_and_filters_in_fts5(
+    tmp_path: Path,
+) -> None:
+    archive = SqliteTicketArchive(tmp_path / "tickets.sqlite3")
+    await archive.open()
+    try:
+        await archive.put_tickets(
+            [
+                ticket(str(n), channel=TicketChannel.voice if n else TicketChannel.chat)
+                for n in range(8)
+            ]
+            + [ticket("theirs", tenant_id="other-tenant")]
+        )
+        shares = await archive._shares("demo-tenant")
+        assert shares[facet("tn", "demo-tenant")] == 8 / 9
+        assert shares[facet("ch", "chat")] == 1 / 8
+        assert shares[facet("st", "solved")] == 1.0
+        assert (await archive._shares("other-tenant"))[facet("tn", "other-tenant")] == 1 / 9
+
+        asked = TicketQuery(
+            text="ticket", statuses=(TicketStatus.solved,), channels=(TicketChannel.chat,)
+        )
+        match = sqlite_module._with_facets('"ticket"', "demo-tenant", asked, shares)
+        assert facet("ch", "chat") in match  # one ticket in eight: narrows in the index
+        assert facet("st", "solved") not in match  # every ticket: checked on the row only
+        assert facet("tn", "demo-tenant") not in match
+        unknown = sqlite_module._with_facets('"ticket"', "other-tenant", asked, {})
+        assert all(facet(*f) in unknown for f in [("tn", "other-tenant"), ("st", "solved")])
+
+        page = await archive.search("demo-tenant", asked)
+        assert [t.external_id for t in page.tickets] == ["0"]
+        voice = asked.model_copy(update={"channels": (TicketChannel.voice,)})
+        assert len((await archive.search("demo-tenant", voice)).tickets) == 7
+        assert [
+            t.external_id
+            for t in (await archive.search("other-tenant", TicketQuery(text="ticket"))).tickets
+        ] == ["theirs"]
     finally:
         await archive.close()

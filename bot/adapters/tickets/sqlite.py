@@ -27,7 +27,8 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +53,12 @@ LAYOUT = 1
 """``PRAGMA user_version`` of the current layout (row ids in closing order)."""
 SECOND = 1 << 20
 """Row ids of one closing second: ``second * SECOND`` up to the next second's."""
+SELECTIVE = 0.25
+"""A tenant or filter carried by at most this share of tickets is intersected in FTS5."""
+SAMPLE = 2_000
+"""How many of the newest tickets the facet shares are counted over."""
+STATS_SECONDS = 300.0
+"""How long sampled facet shares are used before sampling again."""
 PURGE_BATCH = 500
 """Tickets the retention purge deletes per transaction (each FTS5 row it deletes is read
 and tokenised again to remove its postings)."""
@@ -228,16 +235,52 @@ def _delete_ids(connection: sqlite3.Connection, ids: list[int]) -> int:
     return len(ids)
 
 
-def _with_facets(expression: str, tenant_id: str, query: TicketQuery) -> str:
+def _with_facets(
+    expression: str, tenant_id: str, query: TicketQuery, shares: Mapping[str, float]
+) -> str:
     """The text expression on the text columns, AND the tenant and the filters as facet
-    tokens.
+    tokens where they are selective.
 
     FTS5 intersects posting lists, so a common word with a rare agent or channel costs
-    what the rare one costs; SQL still checks every filter on the joined row.
+    what the rare one costs. A token most tickets carry (the only tenant, a status
+    nearly every ticket has) narrows nothing and its long posting list is most of the
+    search's cost, so a tenant or filter whose ``shares`` (of the newest tickets) exceed
+    :data:`SELECTIVE` stays out of the index query. SQL checks every filter on the
+    joined row either way.
     """
-    parts = [f"{{subject conversation}} : ({expression})", f"facets : {facet('tn', tenant_id)}"]
-    parts += [f"facets : ({' OR '.join(tokens)})" for tokens in facet_filters(query)]
+    parts = [f"{{subject conversation}} : ({expression})"]
+    tenant = facet("tn", tenant_id)
+    if shares.get(tenant, 0.0) <= SELECTIVE:
+        parts.append(f"facets : {tenant}")
+    parts += [
+        f"facets : ({' OR '.join(tokens)})"
+        for tokens in facet_filters(query)
+        if sum(shares.get(token, 0.0) for token in tokens) <= SELECTIVE
+    ]
     return " AND ".join(parts)
+
+
+def _sample_shares(connection: sqlite3.Connection, tenant_id: str) -> dict[str, float]:
+    """Facet token -> its share of the newest :data:`SAMPLE` tickets: the tenant's among
+    all tenants', each status's, channel's and agent's among the tenant's."""
+    newest = connection.execute(
+        "SELECT tenant_id FROM tickets ORDER BY id DESC LIMIT ?", (SAMPLE,)
+    ).fetchall()
+    rows = connection.execute(
+        "SELECT status, channel, agent_email FROM tickets WHERE tenant_id = ? "
+        "ORDER BY closed_at DESC LIMIT ?",
+        (tenant_id, SAMPLE),
+    ).fetchall()
+    counts: Counter[str] = Counter()
+    for status, channel, agent in rows:
+        counts[facet("st", status)] += 1
+        counts[facet("ag", agent)] += 1
+        if channel is not None:
+            counts[facet("ch", channel)] += 1
+    shares = {token: count / len(rows) for token, count in counts.items()}
+    if newest:
+        shares[facet("tn", tenant_id)] = sum(t == tenant_id for (t,) in newest) / len(newest)
+    return shares
 
 
 def _id_range(query: TicketQuery) -> tuple[int, int]:
@@ -283,10 +326,12 @@ def _ranked(newest: str, words: list[str]) -> str:
     )
 
 
-def _text_search(tenant_id: str, query: TicketQuery, expression: str) -> tuple[str, list[Any]]:
+def _text_search(
+    tenant_id: str, query: TicketQuery, expression: str, shares: Mapping[str, float]
+) -> tuple[str, list[Any]]:
     """The SQL of a text search (see the module docstring) and its parameters."""
     where, filters = _filters(tenant_id, query)
-    match = _with_facets(expression, tenant_id, query)
+    match = _with_facets(expression, tenant_id, query, shares)
     tail = [query.page_size + 1, query.offset]
     if query.requester_emails or query.requester_phones:
         # a contact's tickets are few: the planner finds them first, then matches each
@@ -323,6 +368,8 @@ class SqliteTicketArchive:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._sampled: dict[str, tuple[float, dict[str, float]]] = {}
+        self.clock: Callable[[], float] = time.monotonic
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -515,12 +562,23 @@ class SqliteTicketArchive:
         )
         return Ticket.model_validate_json(rows[0][0]) if rows else None
 
+    async def _shares(self, tenant_id: str) -> dict[str, float]:
+        """The tenant's facet shares (:func:`_sample_shares`), sampled again after
+        :data:`STATS_SECONDS`."""
+        now = self.clock()
+        sampled = self._sampled.get(tenant_id)
+        if sampled is None or now - sampled[0] > STATS_SECONDS:
+            shares = await self._read(lambda c: _sample_shares(c, tenant_id))
+            sampled = self._sampled[tenant_id] = (now, shares)
+        return sampled[1]
+
     async def search(self, tenant_id: str, query: TicketQuery) -> TicketPage:
         if query.text:
             expression = match_expression(query.text)
             if expression is None:
                 return page_of(query, [])
-            sql, params = _text_search(tenant_id, query, expression)
+            shares = await self._shares(tenant_id)
+            sql, params = _text_search(tenant_id, query, expression, shares)
         else:
             where, params = _filters(tenant_id, query)
             sql = (
