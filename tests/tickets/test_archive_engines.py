@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.tickets import sqlite as sqlite_module
-from bot.adapters.tickets.facets import facet, facets
+from bot.adapters.tickets.facets import facet, facets, narrowing
 from bot.adapters.tickets.postgres import COMMON, PostgresTicketArchive, share_of
 from bot.adapters.tickets.sqlite import LAYOUT, SECOND, SqliteTicketArchive
 from bot.adapters.tickets.text import indexed
@@ -19,6 +19,14 @@ from bot.services.ticketing.archive import SortOrder, TicketQuery, TicketSummary
 from tests.postgres import Postgres
 from tests.tickets.conftest import fresh_database
 from tests.tickets.factories import NOW, ticket
+
+
+def test_only_filters_on_few_tickets_narrow_in_the_index() -> None:
+    shares = {"xstsolved": 0.7, "xchsms": 0.08, "xchchat": 0.1, "xchvoice": 0.1}
+    groups = [["xstsolved"], ["xchsms", "xchchat"], ["xchsms", "xchchat", "xchvoice"], ["xagn"]]
+    # a status on 70% narrows nothing; two channels on 18% do, three on 28% not; an agent
+    # the statistics never listed counts as rare
+    assert narrowing(groups, shares) == [["xchsms", "xchchat"], ["xagn"]]
 
 
 def test_how_common_a_query_is_comes_from_its_rarest_word_in_its_best_language() -> None:

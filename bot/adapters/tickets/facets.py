@@ -7,17 +7,23 @@ values indexed as tokens next to the words (``xchwhatsapp``, ``xag<digest>``,
 column, PostgreSQL as extra lexemes of the ticket's tsvector. Tokens are letters and digits
 only and start with ``x`` plus a kind, so they never equal a stem and need no quoting.
 The embedded engine also indexes the tenant (``xtn<digest>``): its index is shared by
-every tenant, and a tenant's search walks only that tenant's postings. It intersects a
-token only where it narrows (a tenant or filter value on at most a quarter of the newest
-tickets): the only tenant's, or a status nearly every ticket has, lists the whole archive.
+every tenant, and a tenant's search walks only that tenant's postings. Both engines
+intersect a filter's tokens only where they narrow (:func:`narrowing`): the only tenant's
+token, or a status nearly every ticket has, lists most of the archive, and walking that
+list would be most of a search's cost.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 from bot.domain.tickets import Ticket
 from bot.services.ticketing.archive import TicketQuery
+
+SELECTIVE = 0.25
+"""A filter whose values are on at most this share of tickets is intersected in the index;
+a commoner one is checked on the rows only."""
 
 
 def facet(kind: str, value: str) -> str:
@@ -42,3 +48,9 @@ def facet_filters(query: TicketQuery) -> list[list[str]]:
         ("st", [s.value for s in query.statuses]),
     )
     return [[facet(kind, v) for v in values] for kind, values in groups if values]
+
+
+def narrowing(groups: list[list[str]], shares: Mapping[str, float]) -> list[list[str]]:
+    """The token groups on at most :data:`SELECTIVE` of tickets, by ``shares`` (token ->
+    share of tickets; a token missing from it counts as rare)."""
+    return [g for g in groups if sum(shares.get(token, 0.0) for token in g) <= SELECTIVE]

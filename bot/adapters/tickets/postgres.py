@@ -32,7 +32,7 @@ from typing import Any
 
 import asyncpg
 
-from bot.adapters.tickets.facets import facet_filters, facets
+from bot.adapters.tickets.facets import facet_filters, facets, narrowing
 from bot.adapters.tickets.text import stems
 from bot.domain.tickets import Agent, Language, Ticket
 from bot.services.ticketing.archive import (
@@ -345,8 +345,9 @@ class PostgresTicketArchive:
                 *where.params,
             )
             return page_of(query, [row["summary"] for row in rows])
-        common = share_of(text, await self._word_shares()) >= COMMON
-        groups = facet_filters(query)
+        shares = await self._word_shares()
+        common = share_of(text, shares) >= COMMON
+        groups = narrowing(facet_filters(query), shares)
         if groups and not common:  # the filters intersect in the GIN index too (facets)
             narrowed = " & ".join("(" + " | ".join(g) + ")" for g in groups)
             where.clauses.append(f"t.document @@ (({_QUERY}) && {where.mark(narrowed)}::tsquery)")

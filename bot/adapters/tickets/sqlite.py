@@ -34,7 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.adapters.tickets.facets import facet, facet_filters, facets
+from bot.adapters.tickets.facets import facet, facet_filters, facets, narrowing
 from bot.adapters.tickets.text import indexed, match_expression, stems
 from bot.domain.tickets import Agent, Language, Ticket
 from bot.services.ticketing.archive import (
@@ -53,8 +53,6 @@ LAYOUT = 1
 """``PRAGMA user_version`` of the current layout (row ids in closing order)."""
 SECOND = 1 << 20
 """Row ids of one closing second: ``second * SECOND`` up to the next second's."""
-SELECTIVE = 0.25
-"""A tenant or filter carried by at most this share of tickets is intersected in FTS5."""
 SAMPLE = 2_000
 """How many of the newest tickets the facet shares are counted over."""
 STATS_SECONDS = 300.0
@@ -244,18 +242,14 @@ def _with_facets(
     FTS5 intersects posting lists, so a common word with a rare agent or channel costs
     what the rare one costs. A token most tickets carry (the only tenant, a status
     nearly every ticket has) narrows nothing and its long posting list is most of the
-    search's cost, so a tenant or filter whose ``shares`` (of the newest tickets) exceed
-    :data:`SELECTIVE` stays out of the index query. SQL checks every filter on the
-    joined row either way.
+    search's cost, so a tenant or filter not :func:`~bot.adapters.tickets.facets.narrowing`
+    by its ``shares`` of the newest tickets stays out of the index query. SQL checks
+    every filter on the joined row either way.
     """
     parts = [f"{{subject conversation}} : ({expression})"]
-    tenant = facet("tn", tenant_id)
-    if shares.get(tenant, 0.0) <= SELECTIVE:
-        parts.append(f"facets : {tenant}")
     parts += [
         f"facets : ({' OR '.join(tokens)})"
-        for tokens in facet_filters(query)
-        if sum(shares.get(token, 0.0) for token in tokens) <= SELECTIVE
+        for tokens in narrowing([[facet("tn", tenant_id)], *facet_filters(query)], shares)
     ]
     return " AND ".join(parts)
 
