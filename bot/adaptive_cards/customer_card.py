@@ -8,6 +8,7 @@ well under that, whatever the contact's record count.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -97,10 +98,14 @@ class CustomerCardView(_View):
     )
 
 
+# Every card shows both counts for each section and record, on every click: each is
+# translated and its number formatted once per count and language.
+@lru_cache(maxsize=1024)
 def more_children_text(count: int, locale: AgentLocale) -> str:
     return localize(nt("and {count} more", "and {count} more", count), locale)
 
 
+@lru_cache(maxsize=1024)
 def show_more_text(count: int, locale: AgentLocale) -> str:
     return localize(nt("Show {count} more", "Show {count} more", count), locale)
 

@@ -30,8 +30,14 @@ CARDS_DIR = Path(__file__).resolve().parents[2] / "cards"
 
 _EXPRESSION = re.compile(r"\$\{([^}]*)\}")
 Scope = dict[str, Any]
-Part = Callable[[Scope], list[Any]]
 Getter = Callable[[Scope], Any]
+Part = Callable[[Scope], Any]
+"""A compiled node: its value in a scope, or :data:`_DROPPED` (``$when`` was false)."""
+Many = Callable[[Scope], list[Any]]
+"""A compiled ``$data`` node: its values, one per item."""
+
+_DROPPED: Any = object()
+_CONSTANT, _ONE, _MANY = 0, 1, 2  # how a compiled child gives its value
 
 
 class TemplateError(ServerError, ValueError):
@@ -40,10 +46,15 @@ class TemplateError(ServerError, ValueError):
 
 class Template:
     def __init__(self, source: Any) -> None:
-        self._part = _compile(source)
+        self._kind, self._part = _compile(source)
 
     def render(self, data: Any) -> Any:
-        [card] = self._part({"$root": data, "$data": data, "$index": 0})
+        scope = {"$root": data, "$data": data, "$index": 0}
+        if self._kind == _CONSTANT:
+            return self._part
+        [card] = self._part(scope) if self._kind == _MANY else [self._part(scope)]
+        if card is _DROPPED:
+            raise TemplateError("the template's top element was dropped by its $when")
         return card
 
 
@@ -75,11 +86,27 @@ def _getter(path: str) -> Getter:
     start = parts[0] if parts[0] in ("$root", "$index", "$data") else "$data"
     rest = parts[1:] if parts[0] == start else parts
 
+    def unknown() -> TemplateError:
+        return TemplateError(f"template refers to unknown data {path!r}")
+
+    if not rest:
+        return lambda scope: scope[start]
+    if len(rest) == 1:  # most paths: one field of the current item
+        [name] = rest
+
+        def field(scope: Scope) -> Any:
+            value = scope[start]
+            if not isinstance(value, dict) or name not in value:
+                raise unknown()
+            return value[name]
+
+        return field
+
     def get(scope: Scope) -> Any:
         value = scope[start]
         for part in rest:
             if not isinstance(value, dict) or part not in value:
-                raise TemplateError(f"template refers to unknown data {path!r}")
+                raise unknown()
             value = value[part]
         return value
 
@@ -113,54 +140,80 @@ def _string(text: str) -> Getter:
     if not getters:
         return lambda scope: text
     literal.append(text[position:].replace("{", "{{").replace("}", "}}"))
-    form = "".join(literal)
+    form = "".join(literal).format
     if len(getters) == 1:
         [only] = getters
-        return lambda scope: form.format(only(scope))
-    return lambda scope: form.format(*[get(scope) for get in getters])
+        return lambda scope: form(only(scope))
+    return lambda scope: form(*[get(scope) for get in getters])
 
 
-def _compile(node: Any) -> Part:
-    """``node`` as a function of the scope, giving a list: ``$data`` may repeat it and
-    ``$when`` drop it."""
+def _compile(node: Any) -> tuple[int, Any]:
+    """``node`` as a function of the scope, and how it gives its value: ``_CONSTANT`` (the
+    compiled value is the node itself: a string, number, boolean or null), ``_ONE`` (a
+    :data:`Part`: ``$when`` may drop it) or ``_MANY`` (a :data:`Many`: ``$data`` repeats
+    it). Every rendered dict and list is new: nothing rendered is shared between cards."""
     if isinstance(node, dict):
         if "$data" in node:
-            return _repeat(node)
+            return _MANY, _repeat(node)
         when = _condition(node["$when"]) if "$when" in node else None
-        fields = [(key, _compile(value)) for key, value in node.items() if key != "$when"]
+        fields = [(key, *_compile(value)) for key, value in node.items() if key != "$when"]
 
-        def element(scope: Scope) -> list[Any]:
+        def element(scope: Scope) -> Any:
             if when is not None and not when(scope):
-                return []
+                return _DROPPED
             rendered: dict[str, Any] = {}
-            for key, part in fields:
-                for out in part(scope)[:1]:
-                    rendered[key] = out
-            return [rendered]
+            for key, kind, part in fields:
+                if kind == _CONSTANT:
+                    rendered[key] = part
+                elif kind == _ONE:
+                    value = part(scope)
+                    if value is not _DROPPED:
+                        rendered[key] = value
+                else:
+                    values = part(scope)
+                    if values:
+                        rendered[key] = values[0]
+            return rendered
 
-        return element
+        return _ONE, element
     if isinstance(node, list):
         items = [_compile(item) for item in node]
-        return lambda scope: [[out for item in items for out in item(scope)]]
+
+        def array(scope: Scope) -> list[Any]:
+            rendered: list[Any] = []
+            for kind, part in items:
+                if kind == _CONSTANT:
+                    rendered.append(part)
+                elif kind == _ONE:
+                    value = part(scope)
+                    if value is not _DROPPED:
+                        rendered.append(value)
+                else:
+                    rendered.extend(part(scope))
+            return rendered
+
+        return _ONE, array
     if isinstance(node, str) and "${" in node:
-        get = _string(node)
-        return lambda scope: [get(scope)]
-    return lambda scope: [node]
+        return _ONE, _string(node)
+    return _CONSTANT, node
 
 
-def _repeat(node: dict[str, Any]) -> Part:
+def _repeat(node: dict[str, Any]) -> Many:
     source = node["$data"]
     items_of: Getter = _string(source) if isinstance(source, str) else (lambda scope: source)
-    body = _compile({key: value for key, value in node.items() if key != "$data"})
+    kind, body = _compile({key: value for key, value in node.items() if key != "$data"})
+    assert kind == _ONE  # a dict compiles to one element
 
     def repeat(scope: Scope) -> list[Any]:
         items = items_of(scope)
         if not isinstance(items, list):
-            return body({**scope, "$data": items})
-        return [
-            out
-            for index, item in enumerate(items)
-            for out in body({**scope, "$data": item, "$index": index})
-        ]
+            value = body({**scope, "$data": items})
+            return [] if value is _DROPPED else [value]
+        rendered = []
+        for index, item in enumerate(items):
+            value = body({**scope, "$data": item, "$index": index})
+            if value is not _DROPPED:
+                rendered.append(value)
+        return rendered
 
     return repeat

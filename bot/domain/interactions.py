@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from bot.domain.cards import CardFace, CardIdentity
 from bot.domain.errors import InvalidTransition
@@ -122,6 +122,11 @@ class CardViewState(BaseModel):
 
 
 class Interaction(BaseModel):
+    """Changed only by copies (:meth:`bumped`, ``model_copy``): frozen, so the store may
+    hand one parsed document to every reader (:func:`bot.services.store.parsed`)."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: str
     tenant_id: str
     card_id: str

@@ -1,7 +1,9 @@
 """What a log line or span belongs to: request, tenant and interaction, per task.
 
 Context variables follow each request (and each task it starts), so a line logged deep in
-a CRM adapter still says which tenant, interaction and request it was for.
+a CRM adapter still says which tenant, interaction and request it was for. :func:`note`
+adds what a request did (a card action's verb, door and actor): its access line, written
+after the response in the same task, then says it, so a click logs one line, not two.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from contextvars import ContextVar
 request_id: ContextVar[str | None] = ContextVar("crmcard_request_id", default=None)
 tenant: ContextVar[str | None] = ContextVar("crmcard_tenant", default=None)
 interaction: ContextVar[str | None] = ContextVar("crmcard_interaction", default=None)
+_noted: ContextVar[dict[str, str] | None] = ContextVar("crmcard_noted", default=None)
 
 _GIVEN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -49,7 +52,14 @@ def bind(*, tenant_id: str | None = None, interaction_id: str | None = None) -> 
         interaction.set(interaction_id)
 
 
+def note(**facts: str) -> None:
+    """For the rest of the current task, every line (its access line too) carries ``facts``."""
+    _noted.set({**(_noted.get() or {}), **facts})
+
+
 def current() -> dict[str, str]:
     found = {"requestId": request_id.get(), "tenant": tenant.get()}
     found["interaction"] = interaction.get()
-    return {name: value for name, value in found.items() if value}
+    known = {name: value for name, value in found.items() if value}
+    noted = _noted.get()
+    return known if noted is None else {**known, **noted}

@@ -3,12 +3,20 @@
 Two implementations (embedded SQLite and Azure Blob Storage) pass one contract suite.
 Every read-modify-write goes through :func:`update`, which retries on a lost race, so
 concurrent writers never lose an update.
+
+Documents of frozen models (an :class:`~bot.domain.interactions.Interaction`) are parsed
+once: the model read or written last under an ETag is kept, and a read of the same bytes
+under that ETag gets it back instead of validating them again (a click reads its
+interaction twice, once to check who acts and once in :func:`update`, and the next click
+reads what this one wrote). Frozen models cannot be changed in place, so sharing them is
+safe.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -145,9 +153,32 @@ def _retrieved(task: asyncio.Task[Document | None]) -> None:
         task.exception()
 
 
+_KEPT = 256  # parsed documents kept (each with its bytes, to compare)
+_parsed: OrderedDict[tuple[type[BaseModel], str], tuple[bytes, BaseModel]] = OrderedDict()
+
+
+def _keep(model: type[BaseModel], document: Document, value: BaseModel) -> None:
+    _parsed[(model, document.etag)] = (document.data, value)
+    _parsed.move_to_end((model, document.etag))
+    if len(_parsed) > _KEPT:
+        _parsed.popitem(last=False)
+
+
+def parsed(model: type[M], document: Document) -> M:
+    """``document`` as ``model``; for a frozen model, validated once per ETag and bytes."""
+    if not model.model_config.get("frozen"):
+        return model.model_validate_json(document.data)
+    kept = _parsed.get((model, document.etag))
+    if kept is not None and kept[0] == document.data:
+        return kept[1]  # type: ignore[return-value]  # kept under this model
+    value = model.model_validate_json(document.data)
+    _keep(model, document, value)
+    return value
+
+
 async def read_model(store: Store, key: str, model: type[M]) -> M | None:
     document = await store.read(key)
-    return None if document is None else model.model_validate_json(document.data)
+    return None if document is None else parsed(model, document)
 
 
 async def create_model(store: Store, key: str, value: BaseModel) -> None:
@@ -193,16 +224,19 @@ async def update(
         document = await store.read(key)
         if document is None:
             raise NotFound(key)
-        current = model.model_validate_json(document.data)
+        current = parsed(model, document)
         changed = change(current)
         if isinstance(changed, Awaitable):
             changed = await changed
         if changed is current:
             return current
+        data = changed.model_dump_json().encode()
         try:
-            await store.replace(key, changed.model_dump_json().encode(), document.etag)
+            etag = await store.replace(key, data, document.etag)
         except PreconditionFailed:
             continue
+        if model.model_config.get("frozen"):
+            _keep(model, Document(data, etag), changed)  # what the next read will find
         return changed
     log.warning("gave up updating %s after %d conflicting writes", key, attempts)
     raise TooMuchContention(t("Too many changes at once; nothing was changed. Try again."))

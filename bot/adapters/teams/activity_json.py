@@ -3,8 +3,9 @@
 msrest's generic ``Deserializer`` walks every attribute of every nested model through a
 dozen layers of indirection: a tenth of a whole card-click turn. This reader does the
 same mapping from each model's ``_attribute_map``, compiled once per model class, and
-hands anything unusual (dates, unknown types) back to msrest, so the result is the same
-object msrest builds, unknown keys kept in ``additional_properties`` included.
+hands anything unusual (times without an offset, unknown types) back to msrest, so the
+result is the same object msrest builds, unknown keys kept in ``additional_properties``
+included.
 
 Its ``Serializer`` is worse on the way out: it walks every value of an ``object``
 attribute, so a customer card's whole Adaptive Card JSON, key by key (a third of the
@@ -15,6 +16,7 @@ and leaves ``object`` values (cards, channel data) as they are for orjson to wri
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from enum import Enum
 from functools import cache
 from typing import Any, TypeVar
@@ -53,12 +55,27 @@ def _reader(data_type: str) -> Reader:
             if isinstance(value, list)
             else (_msrest.deserialize_data(value, data_type))
         )
+    if data_type == "iso-8601":
+        return _timestamp
     plain = _PLAIN.get(data_type)
     if plain is not None:
         return lambda value: (
             value if isinstance(value, plain) else (_msrest.deserialize_data(value, data_type))
         )
     return lambda value: _msrest.deserialize_data(value, data_type)
+
+
+def _timestamp(value: Any) -> Any:
+    """An ISO 8601 time as msrest reads it (isodate, fractions past microseconds cut), by
+    the standard library's parser when the time has its offset (what Teams sends)."""
+    if isinstance(value, str) and "T" in value:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    return _msrest.deserialize_data(value, "iso-8601")
 
 
 Layout = tuple[tuple[tuple[str, str, Reader], ...], frozenset[str]]

@@ -7,7 +7,6 @@ Teams retries an unanswered invoke, so every verb is idempotent: intents are abs
 from __future__ import annotations
 
 import dataclasses
-import logging
 from typing import Any
 
 from pydantic import ValidationError
@@ -57,8 +56,6 @@ from bot.services.context import Context
 from bot.services.rendering import card_for
 from bot.services.store import ReadOnce, read_model
 
-log = logging.getLogger(__name__)
-
 VERBS: dict[str, Verb[Any]] = {
     "workflows": Verb(ActionData, list_workflows),
     "runWorkflow": Verb(RunWorkflowData, run_workflow),
@@ -102,10 +99,8 @@ async def execute(
             )
         )
     context.bind(tenant_id=tenant_id, interaction_id=interaction.id)
-    log.info(
-        "card action",
-        extra={"event": "card.action", "verb": verb, "door": actor.door, "actor": actor.user_id},
-    )
+    # Said by the request's access line (and any line logged on the way): one line a click.
+    context.note(verb=verb, door=actor.door, actor=actor.user_id)
     await _may_act(ctx, interaction, actor)
     if interaction.card_face is None:  # kept before the interaction carried its card's face
         store.prefetch(keys.card(tenant_id, interaction.card_id))  # read while the verb writes
