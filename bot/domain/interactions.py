@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -122,10 +123,12 @@ class CardViewState(BaseModel):
 
 
 class Interaction(BaseModel):
-    """Changed only by copies (:meth:`bumped`, ``model_copy``): frozen, so the store may
-    hand one parsed document to every reader (:func:`bot.services.store.parsed`)."""
+    """Changed only by copies (:meth:`bumped`, ``model_copy``), never in place: frozen,
+    so the store hands one parsed document to every reader (``shared_when_parsed``)."""
 
     model_config = ConfigDict(frozen=True)
+    shared_when_parsed: ClassVar[bool] = True
+    """Every click reads one: :func:`bot.services.store.parsed` validates each version once."""
 
     id: str
     tenant_id: str

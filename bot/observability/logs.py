@@ -87,7 +87,6 @@ def configure(*, json_lines: bool, level: str = "INFO", azure_level: str = "WARN
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     if sys.version_info >= (3, 12):
         logging.logAsyncioTasks = False
-    logging._srcfile = None  # no caller's file and line: no formatter here writes them
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     root = logging.getLogger()

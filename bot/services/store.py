@@ -4,12 +4,12 @@ Two implementations (embedded SQLite and Azure Blob Storage) pass one contract s
 Every read-modify-write goes through :func:`update`, which retries on a lost race, so
 concurrent writers never lose an update.
 
-Documents of frozen models (an :class:`~bot.domain.interactions.Interaction`) are parsed
+Documents of models that say they may be shared (frozen, changed only by copies, and
+``shared_when_parsed``: an :class:`~bot.domain.interactions.Interaction`) are parsed
 once: the model read or written last under an ETag is kept, and a read of the same bytes
 under that ETag gets it back instead of validating them again (a click reads its
 interaction twice, once to check who acts and once in :func:`update`, and the next click
-reads what this one wrote). Frozen models cannot be changed in place, so sharing them is
-safe.
+reads what this one wrote).
 """
 
 from __future__ import annotations
@@ -164,9 +164,13 @@ def _keep(model: type[BaseModel], document: Document, value: BaseModel) -> None:
         _parsed.popitem(last=False)
 
 
+def _shared(model: type[BaseModel]) -> bool:
+    return bool(model.model_config.get("frozen") and getattr(model, "shared_when_parsed", False))
+
+
 def parsed(model: type[M], document: Document) -> M:
-    """``document`` as ``model``; for a frozen model, validated once per ETag and bytes."""
-    if not model.model_config.get("frozen"):
+    """``document`` as ``model``; for a shared model, validated once per ETag and bytes."""
+    if not _shared(model):
         return model.model_validate_json(document.data)
     kept = _parsed.get((model, document.etag))
     if kept is not None and kept[0] == document.data:
@@ -235,7 +239,7 @@ async def update(
             etag = await store.replace(key, data, document.etag)
         except PreconditionFailed:
             continue
-        if model.model_config.get("frozen"):
+        if _shared(model):
             _keep(model, Document(data, etag), changed)  # what the next read will find
         return changed
     log.warning("gave up updating %s after %d conflicting writes", key, attempts)

@@ -5,17 +5,21 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from bot.observability import context
 from bot.observability.logs import AZURE_LOGGERS, JsonFormatter, configure
 from bot.services.store import Document, Store
 from bot.settings import Settings
+from bot.web.access_log import RedactingAccessLogger
 from bot.web.app import create_app
-from tests.activities import interaction_event
+from tests.activities import AGENT, card_action, interaction_event
+from tests.bot.test_customer_card_flow import call_card, record_action
+from tests.connector import FakeConnector
 
 Client = TestClient[Any, Any]
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhZ2VudCIsInRpZCI6InQifQ.c2lnbmF0dXJlLWJ5dGVz"
@@ -71,6 +75,8 @@ def test_a_line_is_one_json_object_without_secrets(lines: Lines) -> None:
     assert "s3cret" not in text and "client_secret" not in text and '"token"' not in text
     assert "abc.def.ghi" not in text and JWT not in text
     assert "Bearer ***" in line["message"]
+    log.info("sent BEARER %s", "abc.def.ghi")  # whatever its case
+    assert "abc.def.ghi" not in lines.lines[-1]["message"]
     assert context.current() == {}  # the block's context is gone after it
 
 
@@ -149,3 +155,40 @@ async def test_readyz_is_503_when_the_store_does_not_answer(
     body = await response.json()
     assert body["status"] == "unready" and body["store"].startswith("unavailable")
     assert (await client.get("/healthz")).status == 200  # liveness stays cheap
+
+
+async def test_a_click_writes_one_line_its_access_line_saying_what_was_clicked(
+    aiohttp_client: Callable[..., Any],
+    settings: Settings,
+    connector: tuple[FakeConnector, str],
+    lines: Lines,
+) -> None:
+    server = TestServer(create_app(settings))
+    await server.start_server(access_log_class=RedactingAccessLogger)  # as `crmcard serve`
+    client: Client = await aiohttp_client(server)
+    fake, url = connector
+    link = record_action(await call_card(client, url, fake), "link", "contact:")
+    lines.lines.clear()
+    response = await client.post(
+        "/api/messages",
+        json=card_action(url, "link", link["data"]),
+        headers={"X-Request-Id": "req-click"},
+    )
+    assert response.status == 200
+    assert (await response.json())["statusCode"] == 200
+    [line] = [line for line in lines.lines if line.get("requestId") == "req-click"]
+    assert line["logger"] == "aiohttp.access"
+    assert '"POST /api/messages HTTP/1.1" 200' in line["message"]
+    assert line["response_status"] == 200 and line["duration_ms"] >= 0
+    assert (line["tenant"], line["interaction"]) == ("demo-tenant", "call-1")
+    assert (line["verb"], line["door"], line["actor"]) == ("link", "teams", AGENT)
+
+
+def test_time_stamps_are_utc_milliseconds() -> None:
+    created = datetime(2026, 12, 1, 13, 53, 25, 206_999, tzinfo=UTC).timestamp()
+    for at in (created, created + 1.0):  # a second formatted anew, then from memory
+        record = logging.makeLogRecord({"msg": "x", "created": at})
+        line = json.loads(JsonFormatter().format(record))
+        assert line["time"] == datetime.fromtimestamp(at, UTC).isoformat(
+            timespec="milliseconds"
+        )

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient
 from bot.adapters.storage.local import LocalStore
 from bot.domain.interactions import Interaction
 from bot.services import audit, keys
-from bot.services.store import Document, ReadOnce, Store, read_model
+from bot.services.store import Document, ReadOnce, Store, parsed, read_model
 from bot.settings import Settings
 from bot.web.app import create_app
 from bot.web.interactions import CONTEXT
@@ -154,3 +154,55 @@ async def test_an_interaction_event_reads_and_writes_its_interaction_once(
     store.calls.clear()
     await send("connected", 1)
     assert interaction_calls() == ["read interaction", "replace interaction", "read interaction"]
+
+
+async def test_a_click_validates_no_document_the_last_click_wrote(
+    recorded: tuple[Client, Recording],
+    connector: tuple[FakeConnector, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The interaction a click writes is what the next click reads: it is kept parsed, and
+    equals what its stored bytes parse to."""
+    client, store = recorded
+    fake, url = connector
+    link = record_action(await call_card(client, url, fake), "link", "contact:")
+    linked = await invoke(client, url, "link", link["data"])
+    parsed_documents: list[bytes] = []
+    validate = Interaction.model_validate_json
+
+    def counted(data: bytes) -> Interaction:
+        parsed_documents.append(data)
+        return validate(data)
+
+    monkeypatch.setattr(Interaction, "model_validate_json", counted)
+    unlink = record_action(linked["value"], "unlink", "contact:")
+    unlinked = await invoke(client, url, "unlink", unlink["data"])
+    assert record_action(unlinked["value"], "link", "contact:")
+    assert parsed_documents == []
+
+    key = keys.interaction(TENANT, "call-1")
+    kept = await read_model(store, key, Interaction)
+    document = await store.read(key)
+    assert document is not None and kept == validate(document.data)
+    assert kept is not None and not kept.links["demo:contact:C-2001"].linked
+
+
+async def test_parsed_documents_are_kept_for_shared_models_and_their_bytes_only() -> None:
+    interaction = Interaction.model_validate(
+        {
+            "id": "i",
+            "tenant_id": "t",
+            "card_id": "c",
+            "channel": "voice",
+            "agent": {"aad_object_id": "a"},
+            "identities": [],
+        }
+    )
+    first = Document(interaction.model_dump_json().encode(), '"1"')
+    assert parsed(Interaction, first) is parsed(Interaction, first)
+    # Another document under the same ETag (another store): parsed afresh, never mixed up.
+    other = Document(interaction.bumped().model_dump_json().encode(), '"1"')
+    assert parsed(Interaction, other).revision == 1
+    assert parsed(Interaction, first).revision == 0
+    batch = Document(b'{"entries": []}', '"2"')  # frozen, but not said to be shared
+    assert parsed(audit.AuditBatch, batch) is not parsed(audit.AuditBatch, batch)
