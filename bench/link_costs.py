@@ -38,7 +38,8 @@ from bot.adapters.teams.routes import ADAPTER, BOT, _checked_activity  # noqa: E
 from bot.adaptive_cards.customer_card import card_size, render_customer_card  # noqa: E402
 from bot.domain.interactions import Interaction  # noqa: E402
 from bot.services import keys  # noqa: E402
-from bot.services.card_actions import ActionData  # noqa: E402
+from bot.services.audit import Door  # noqa: E402
+from bot.services.card_actions import ActionData, Actor, execute  # noqa: E402
 from bot.services.card_view import build_view  # noqa: E402
 from bot.services.cards import get_card  # noqa: E402
 from bot.services.rendering import card_for  # noqa: E402
@@ -177,6 +178,19 @@ async def report(
     rows.append(
         await atimed(
             "  in-process turn: deserialize + process_activity + dumps", in_process_turn, calls
+        )
+    )
+
+    async def use_case() -> None:
+        action = next_body()["value"]["action"]
+        actor = Actor(user_id=activities.AGENT, door=Door.teams)
+        await execute(ctx, activities.TENANT, actor, action["verb"], action["data"])
+
+    rows.append(
+        await atimed(
+            "    card_actions.execute (read, change, write, card; no SDK, no HTTP)",
+            use_case,
+            calls,
         )
     )
 
@@ -327,7 +341,11 @@ async def report(
         )
     )
     rows.append(
-        timed("      view.model_copy(deep=True)", lambda: view.model_copy(deep=True), calls)
+        timed(
+            "      view.model_copy(deep=True): only for a card over the size limit",
+            lambda: view.model_copy(deep=True),
+            calls,
+        )
     )
     rows.append(
         timed("      view.model_dump(by_alias=True)", lambda: view.model_dump(by_alias=True), calls)
@@ -340,7 +358,7 @@ async def report(
     answer = Activity(type="invokeResponse", value=InvokeResponse(status=200, body=invoke_body))
     rows.append(
         timed(
-            "  deepcopy(invokeResponse activity)  [TurnContext.send_activities]",
+            "  deepcopy(invokeResponse activity): skipped when served (tests/teams/test_sdk_pins)",
             lambda: copy.deepcopy(answer),
             calls,
         )
