@@ -4,8 +4,9 @@ Supported: ``${path}`` (dotted, with ``$root``, ``$data`` and ``$index``), ``${!
 ``$when``, ``$data`` to repeat an element over a list and ``$when`` to drop it. A string
 that is exactly one ``${...}`` keeps the value's JSON type (lists, numbers, booleans), so
 action data and ``userIds`` stay typed. Unknown paths raise: a template typo must fail a
-test, not render an empty card. Templates are compiled to closures on first use, because
-a card is rendered on every click.
+test, not render an empty card. A card is rendered on every click, so each template is
+compiled once into Python source: one function that builds the card's dicts and lists
+directly, with a plain loop per ``$data`` and an ``if`` per ``$when``.
 
 Templates are written in English; the text a person reads (``text``, ``title``, ``label``,
 ``tooltip``, ...) is a gettext message id, translated before the template is compiled, once
@@ -15,6 +16,7 @@ translation, so a translator may move them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -29,15 +31,7 @@ from bot.i18n.card_texts import translated
 CARDS_DIR = Path(__file__).resolve().parents[2] / "cards"
 
 _EXPRESSION = re.compile(r"\$\{([^}]*)\}")
-Scope = dict[str, Any]
-Getter = Callable[[Scope], Any]
-Part = Callable[[Scope], Any]
-"""A compiled node: its value in a scope, or :data:`_DROPPED` (``$when`` was false)."""
-Many = Callable[[Scope], list[Any]]
-"""A compiled ``$data`` node: its values, one per item."""
-
-_DROPPED: Any = object()
-_CONSTANT, _ONE, _MANY = 0, 1, 2  # how a compiled child gives its value
+_SCALARS = (str, int, float, bool, type(None))
 
 
 class TemplateError(ServerError, ValueError):
@@ -46,16 +40,10 @@ class TemplateError(ServerError, ValueError):
 
 class Template:
     def __init__(self, source: Any) -> None:
-        self._kind, self._part = _compile(source)
+        self._render = _Compiler().function(source)
 
     def render(self, data: Any) -> Any:
-        scope = {"$root": data, "$data": data, "$index": 0}
-        if self._kind == _CONSTANT:
-            return self._part
-        [card] = self._part(scope) if self._kind == _MANY else [self._part(scope)]
-        if card is _DROPPED:
-            raise TemplateError("the template's top element was dropped by its $when")
-        return card
+        return self._render(data)
 
 
 @cache
@@ -80,140 +68,152 @@ def render(template: Template | Any, data: Any) -> Any:
     return template.render(data)
 
 
-def _getter(path: str) -> Getter:
-    path = path.strip()
-    parts = path.split(".")
-    start = parts[0] if parts[0] in ("$root", "$index", "$data") else "$data"
-    rest = parts[1:] if parts[0] == start else parts
-
-    def unknown() -> TemplateError:
-        return TemplateError(f"template refers to unknown data {path!r}")
-
-    if not rest:
-        return lambda scope: scope[start]
-    if len(rest) == 1:  # most paths: one field of the current item
-        [name] = rest
-
-        def field(scope: Scope) -> Any:
-            value = scope[start]
-            if not isinstance(value, dict) or name not in value:
-                raise unknown()
-            return value[name]
-
-        return field
-
-    def get(scope: Scope) -> Any:
-        value = scope[start]
-        for part in rest:
-            if not isinstance(value, dict) or part not in value:
-                raise unknown()
-            value = value[part]
-        return value
-
-    return get
+def _field(value: Any, name: str, path: str) -> Any:
+    if isinstance(value, dict) and name in value:
+        return value[name]
+    raise TemplateError(f"template refers to unknown data {path!r}")
 
 
-def _condition(expression: str) -> Callable[[Scope], bool]:
-    match = _EXPRESSION.fullmatch(expression.strip())
-    if match is None:
-        raise TemplateError(f"$when needs one ${{...}} expression, got {expression!r}")
-    inner = match.group(1).strip()
-    if inner.startswith("!"):
-        negated = _getter(inner[1:])
-        return lambda scope: not negated(scope)
-    get = _getter(inner)
-    return lambda scope: bool(get(scope))
+class _Compiler:
+    """Writes one template as the source of a function ``render(root)``.
 
+    Each nesting level of ``$data`` has its own item and index variables (``data1``,
+    ``index1``...); every dict and list the template holds is built anew on each render,
+    in the template's key order, so nothing rendered is shared between cards.
+    """
 
-def _string(text: str) -> Getter:
-    whole = _EXPRESSION.fullmatch(text)
-    if whole is not None:
-        return _getter(whole.group(1))
-    literal: list[str] = []
-    getters: list[Getter] = []
-    position = 0
-    for match in _EXPRESSION.finditer(text):
-        literal.append(text[position : match.start()].replace("{", "{{").replace("}", "}}"))
-        literal.append("{}")
-        getters.append(_getter(match.group(1)))
-        position = match.end()
-    if not getters:
-        return lambda scope: text
-    literal.append(text[position:].replace("{", "{{").replace("}", "}}"))
-    form = "".join(literal).format
-    if len(getters) == 1:
-        [only] = getters
-        return lambda scope: form(only(scope))
-    return lambda scope: form(*[get(scope) for get in getters])
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.constants: dict[str, Any] = {"_field": _field, "TemplateError": TemplateError}
+        self.names = (f"v{n}" for n in itertools.count())
 
-
-def _compile(node: Any) -> tuple[int, Any]:
-    """``node`` as a function of the scope, and how it gives its value: ``_CONSTANT`` (the
-    compiled value is the node itself: a string, number, boolean or null), ``_ONE`` (a
-    :data:`Part`: ``$when`` may drop it) or ``_MANY`` (a :data:`Many`: ``$data`` repeats
-    it). Every rendered dict and list is new: nothing rendered is shared between cards."""
-    if isinstance(node, dict):
-        if "$data" in node:
-            return _MANY, _repeat(node)
-        when = _condition(node["$when"]) if "$when" in node else None
-        fields = [(key, *_compile(value)) for key, value in node.items() if key != "$when"]
-
-        def element(scope: Scope) -> Any:
-            if when is not None and not when(scope):
-                return _DROPPED
-            rendered: dict[str, Any] = {}
-            for key, kind, part in fields:
-                if kind == _CONSTANT:
-                    rendered[key] = part
-                elif kind == _ONE:
-                    value = part(scope)
-                    if value is not _DROPPED:
-                        rendered[key] = value
-                else:
-                    values = part(scope)
-                    if values:
-                        rendered[key] = values[0]
-            return rendered
-
-        return _ONE, element
-    if isinstance(node, list):
-        items = [_compile(item) for item in node]
-
-        def array(scope: Scope) -> list[Any]:
-            rendered: list[Any] = []
-            for kind, part in items:
-                if kind == _CONSTANT:
-                    rendered.append(part)
-                elif kind == _ONE:
-                    value = part(scope)
-                    if value is not _DROPPED:
-                        rendered.append(value)
-                else:
-                    rendered.extend(part(scope))
-            return rendered
-
-        return _ONE, array
-    if isinstance(node, str) and "${" in node:
-        return _ONE, _string(node)
-    return _CONSTANT, node
-
-
-def _repeat(node: dict[str, Any]) -> Many:
-    source = node["$data"]
-    items_of: Getter = _string(source) if isinstance(source, str) else (lambda scope: source)
-    kind, body = _compile({key: value for key, value in node.items() if key != "$data"})
-    assert kind == _ONE  # a dict compiles to one element
-
-    def repeat(scope: Scope) -> list[Any]:
-        items = items_of(scope)
-        if not isinstance(items, list):
-            value = body({**scope, "$data": items})
-            return [] if value is _DROPPED else [value]
-        rendered = []
-        for index, item in enumerate(items):
-            value = body({**scope, "$data": item, "$index": index})
-            if value is not _DROPPED:
-                rendered.append(value)
+    def function(self, node: Any) -> Callable[[Any], Any]:
+        self.lines = ["def render(root):", "    data0 = root", "    index0 = 0"]
+        scope = ("data0", "index0")
+        if _repeats(node) or _dropped(node):
+            raise TemplateError("a template's top element is one element, always there")
+        result = self.value(node, scope, 1)
+        self.lines.append(f"    return {result}")
+        namespace = dict(self.constants)
+        # Safe to run: the template's text reaches the source only as repr() literals and
+        # as constants; its paths only as repr() field names.
+        exec(compile("\n".join(self.lines), "<card template>", "exec"), namespace)
+        rendered: Callable[[Any], Any] = namespace["render"]
         return rendered
 
-    return repeat
+    # -- expressions -----------------------------------------------------------------
+
+    def constant(self, value: Any) -> str:
+        name = f"k{len(self.constants)}"
+        self.constants[name] = value
+        return name
+
+    def path(self, path: str, scope: tuple[str, str]) -> str:
+        path = path.strip()
+        parts = path.split(".")
+        start = {"$root": "root", "$data": scope[0], "$index": scope[1]}.get(parts[0])
+        rest = parts[1:] if start is not None else parts
+        expression = start or scope[0]
+        for part in rest:
+            expression = f"_field({expression}, {part!r}, {path!r})"
+        return expression
+
+    def condition(self, expression: str, scope: tuple[str, str]) -> str:
+        match = _EXPRESSION.fullmatch(expression.strip())
+        if match is None:
+            raise TemplateError(f"$when needs one ${{...}} expression, got {expression!r}")
+        inner = match.group(1).strip()
+        if inner.startswith("!"):
+            return f"not {self.path(inner[1:], scope)}"
+        return f"{self.path(inner, scope)}"
+
+    def string(self, text: str, scope: tuple[str, str]) -> str:
+        whole = _EXPRESSION.fullmatch(text)
+        if whole is not None:
+            return self.path(whole.group(1), scope)
+        literal: list[str] = []
+        values: list[str] = []
+        position = 0
+        for match in _EXPRESSION.finditer(text):
+            literal.append(text[position : match.start()].replace("{", "{{").replace("}", "}}"))
+            literal.append("{}")
+            values.append(self.path(match.group(1), scope))
+            position = match.end()
+        literal.append(text[position:].replace("{", "{{").replace("}", "}}"))
+        return f"{self.constant(''.join(literal).format)}({', '.join(values)})"
+
+    # -- statements ------------------------------------------------------------------
+
+    def emit(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+    def value(self, node: Any, scope: tuple[str, str], depth: int) -> str:
+        """An expression for ``node`` (never dropped, never repeated), after the
+        statements it needs."""
+        if isinstance(node, str):
+            return self.string(node, scope) if "${" in node else repr(node)
+        if isinstance(node, _SCALARS):
+            return repr(node)
+        name = next(self.names)
+        if isinstance(node, dict):
+            self.emit(depth, f"{name} = {{}}")
+            for key, child in node.items():
+                if key != "$when":
+                    self.child(child, scope, depth, f"{name}[{key!r}] = {{}}", first_only=True)
+        else:
+            self.emit(depth, f"{name} = []")
+            for child in node:
+                self.child(child, scope, depth, f"{name}.append({{}})", first_only=False)
+        return name
+
+    def child(
+        self, node: Any, scope: tuple[str, str], depth: int, sink: str, *, first_only: bool
+    ) -> None:
+        """Put ``node``'s values into its parent with ``sink`` (once, or per item)."""
+        if _repeats(node):
+            self.repeat(node, scope, depth, sink, first_only=first_only)
+        elif _dropped(node):
+            self.emit(depth, f"if {self.condition(node['$when'], scope)}:")
+            self.emit(depth + 1, sink.format(self.value(node, scope, depth + 1)))
+        else:
+            self.emit(depth, sink.format(self.value(node, scope, depth)))
+
+    def repeat(
+        self,
+        node: dict[str, Any],
+        scope: tuple[str, str],
+        depth: int,
+        sink: str,
+        *,
+        first_only: bool,
+    ) -> None:
+        level = int(scope[0].removeprefix("data")) + 1
+        item, index = f"data{level}", f"index{level}"
+        items = next(self.names)
+        source = node["$data"]
+        found = self.string(source, scope) if isinstance(source, str) else self.constant(source)
+        body = {key: value for key, value in node.items() if key != "$data"}
+        self.emit(depth, f"{items} = {found}")
+        self.emit(depth, f"if not isinstance({items}, list):")
+        self.emit(depth + 1, f"{items} = [({scope[1]}, {items})]")
+        self.emit(depth, "else:")
+        self.emit(depth + 1, f"{items} = enumerate({items})")
+        self.emit(depth, f"for {index}, {item} in {items}:")
+        inner = (item, index)
+        if _dropped(body):
+            self.emit(depth + 1, f"if not ({self.condition(body['$when'], inner)}):")
+            self.emit(depth + 2, "continue")
+        self.emit(depth + 1, sink.format(self.value(body, inner, depth + 1)))
+        if first_only:
+            self.emit(depth + 1, "break")
+
+
+def _repeats(node: Any) -> bool:
+    return isinstance(node, dict) and "$data" in node
+
+
+def _dropped(node: Any) -> bool:
+    return isinstance(node, dict) and "$when" in node
+
+
+__all__ = ["CARDS_DIR", "Template", "TemplateError", "load", "render", "source"]
