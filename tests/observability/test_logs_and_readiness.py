@@ -189,6 +189,4 @@ def test_time_stamps_are_utc_milliseconds() -> None:
     for at in (created, created + 1.0):  # a second formatted anew, then from memory
         record = logging.makeLogRecord({"msg": "x", "created": at})
         line = json.loads(JsonFormatter().format(record))
-        assert line["time"] == datetime.fromtimestamp(at, UTC).isoformat(
-            timespec="milliseconds"
-        )
+        assert line["time"] == datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
