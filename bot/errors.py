@@ -250,7 +250,9 @@ SUMMARISED_FIELDS = 3
 FIELDS = "{detail} ({fields})"
 FIELDS_AND_MORE = "{detail} ({fields}; and {count} more)"
 FIELD_PROBLEM = "{field}: {problem}"
-"""How a detail names its refused fields; message ids, translated per reader."""
+FIELD_SEPARATOR = "; "
+"""How a detail names its refused fields (and separates them: French sets a space before
+the semicolon); message ids, translated per reader."""
 
 FIELD_PROBLEMS: dict[str, str] = {
     "missing": "Field required",
@@ -304,7 +306,8 @@ def _with_fields(detail: str, errors: list[FieldError], translate: Translate) ->
     """The detail, naming the first refused fields: readable where only text is shown."""
     if not errors:
         return detail
-    fields = "; ".join(_field_problem(e, translate) for e in errors[:SUMMARISED_FIELDS])
+    shown = errors[:SUMMARISED_FIELDS]
+    fields = translate(FIELD_SEPARATOR).join(_field_problem(e, translate) for e in shown)
     more = len(errors) - SUMMARISED_FIELDS
     frame = translate(FIELDS_AND_MORE if more > 0 else FIELDS)
     return frame.format(detail=detail, fields=fields, count=more)

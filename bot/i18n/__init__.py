@@ -8,7 +8,13 @@ amounts formatted by Babel in the agent's locale and time zone.
 """
 
 from bot.i18n.catalogues import LANGUAGES, translations
-from bot.i18n.formatting import format_amount, format_datetime, format_phone, localize
+from bot.i18n.formatting import (
+    format_amount,
+    format_datetime,
+    format_phone,
+    localize,
+    separated,
+)
 from bot.i18n.locale import ENGLISH, AgentLocale, negotiate
 from bot.i18n.text import StoredText, Text, nt, t
 
@@ -24,6 +30,7 @@ __all__ = [
     "localize",
     "negotiate",
     "nt",
+    "separated",
     "t",
     "translations",
 ]

@@ -60,13 +60,21 @@ def error_messages() -> dict[str, str | None]:
         _FAMILIES,
         FIELD_PROBLEM,
         FIELD_PROBLEMS,
+        FIELD_SEPARATOR,
         FIELDS,
         FIELDS_AND_MORE,
         INTERNAL_DETAIL,
     )
 
     titles: dict[str, str | None] = {title: None for _, _, title in _FAMILIES.values()}
-    frames = (INTERNAL_DETAIL, FIELDS, FIELDS_AND_MORE, FIELD_PROBLEM, *FIELD_PROBLEMS.values())
+    frames = (
+        INTERNAL_DETAIL,
+        FIELDS,
+        FIELDS_AND_MORE,
+        FIELD_PROBLEM,
+        FIELD_SEPARATOR,
+        *FIELD_PROBLEMS.values(),
+    )
     return {**titles, **dict.fromkeys(frames)}
 
 

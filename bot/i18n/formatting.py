@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -11,7 +12,7 @@ from babel import dates, numbers
 
 from bot.i18n.catalogues import translations
 from bot.i18n.locale import AgentLocale
-from bot.i18n.text import Text, fill
+from bot.i18n.text import Text, fill, t
 
 
 def format_datetime(value: datetime, locale: AgentLocale, *, width: str = "short") -> str:
@@ -41,6 +42,15 @@ def format_phone(value: str) -> str:
     except phonenumbers.NumberParseException:
         return value
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+SEPARATOR = t("; ")
+"""Between the items of a list whose items may hold commas (French: `` ; ``)."""
+
+
+def separated(items: Iterable[str], locale: AgentLocale) -> str:
+    """``items`` one after the other, set apart the way the agent's language does it."""
+    return localize(SEPARATOR, locale).join(items)
 
 
 def _parameter(value: Any, locale: AgentLocale) -> Any:

@@ -253,7 +253,7 @@ def _script_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
 
 
-def _localized_page(
+def localized_page(
     name: str, words: dict[str, Text] = _TEXTS
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """A page of the tab in the reader's language (``locale`` parameter or the Teams
@@ -432,12 +432,12 @@ def setup_tab(app: web.Application, live: LiveCards) -> None:
     app[LIVE] = live
     if SSO_VALIDATOR not in app:
         app[SSO_VALIDATOR] = sso_validator(app[SETTINGS])
-    app.router.add_get("/tab", _localized_page("tab.html"))
-    app.router.add_get("/tab/config", _localized_page("config.html"))
-    app.router.add_get(SIGN_IN_PATH, _localized_page("sign-in.html"))
+    app.router.add_get("/tab", localized_page("tab.html"))
+    app.router.add_get("/tab/config", localized_page("config.html"))
+    app.router.add_get(SIGN_IN_PATH, localized_page("sign-in.html"))
     app.router.add_post("/api/tab/sign-in", post_sign_in)
-    app.router.add_get("/privacy", _localized_page("privacy.html", _LEGAL_TEXTS))
-    app.router.add_get("/terms", _localized_page("terms.html", _LEGAL_TEXTS))
+    app.router.add_get("/privacy", localized_page("privacy.html", _LEGAL_TEXTS))
+    app.router.add_get("/terms", localized_page("terms.html", _LEGAL_TEXTS))
     app.router.add_get("/tab/static/{filename}", _files(STATIC_DIR))
     app.router.add_get("/icons/{filename}", _files(STATIC_DIR / "icons"))  # the cards' icons
     app.router.add_get("/tab/vendor/{name}", get_vendor)

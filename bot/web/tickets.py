@@ -29,12 +29,13 @@ from pydantic.alias_generators import to_camel
 from bot.adapters.inbound import json_body, validated
 from bot.domain.tickets import ImportReport
 from bot.errors import NotFound
-from bot.i18n import t
+from bot.i18n import localize, t
 from bot.services.ticketing.archive import TicketQuery
 from bot.services.ticketing.ticketing import Ticketing, UnknownTicketingCrm
 from bot.web.admin_auth import admin_of, admin_tenant
 from bot.web.interactions import api_key_tenant
-from bot.web.tab import FRAME_ANCESTORS, STATIC_DIR, tab_identity
+from bot.web.problems import reader_locale
+from bot.web.tab import localized_page, tab_identity
 
 TICKETING = web.AppKey("ticketing", Ticketing)
 SYNCS = web.AppKey("ticket_syncs", set[asyncio.Task[None]])
@@ -97,7 +98,8 @@ async def get_ticket(request: web.Request) -> web.Response:
     if ticket is None:
         raise NotFound(t("no such ticket (or it is past its 90 days)"))
     body = ticket.model_dump(mode="json", by_alias=True, exclude={"tenant_id"})
-    body["openIn"] = {"label": f"Open in {ticket.crm_name}", "url": ticket.url}
+    label = localize(t("Open in {crm}", crm=ticket.crm_name), reader_locale(request))
+    body["openIn"] = {"label": label, "url": ticket.url}
     return web.json_response(body)
 
 
@@ -173,18 +175,60 @@ async def post_sync(request: web.Request) -> web.Response:
     return web.json_response({"started": started, "full": asked.full}, status=202)
 
 
-async def tickets_page(request: web.Request) -> web.StreamResponse:
-    """The tab's Tickets page (a static tab; its API calls carry the SSO token)."""
-    response = web.FileResponse(STATIC_DIR / "tickets.html")
-    response.headers["Content-Security-Policy"] = FRAME_ANCESTORS
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+_PAGE_TEXTS = {
+    "title": t("crmcard — Tickets"),
+    "heading": t("Tickets"),
+    "devMode": t("Development mode — not signed in."),
+    "searchTickets": t("Search tickets"),
+    "text": t("Text"),
+    "textHint": t("subject or conversation"),
+    "status": t("Status"),
+    "any": t("any"),
+    "solved": t("solved"),
+    "closed": t("closed"),
+    "channel": t("Channel"),
+    "email": t("Email"),
+    "chat": t("Chat"),
+    "forum": t("Forum"),
+    "inApp": t("In-app messaging"),
+    "sms": t("SMS"),
+    "voice": t("Voice"),
+    "agent": t("Agent"),
+    "agentHint": t("agent email"),
+    "closedFrom": t("Closed from"),
+    "closedTo": t("Closed until"),
+    "sort": t("Sort"),
+    "relevance": t("relevance"),
+    "newest": t("newest first"),
+    "search": t("Search"),
+    "results": t("Results"),
+    "pages": t("Result pages"),
+    "previous": t("Previous"),
+    "next": t("Next"),
+    "page": t("page {page}"),
+    "noTickets": t("No tickets found."),
+    "unknownChannel": t("unknown channel"),
+    "agentIs": t("agent {name}"),
+    "requesterIs": t("requester {name}"),
+    "unknown": t("unknown"),
+    "closedAt": t("closed {at}"),
+    "internalNote": t("internal note"),
+    "searchFailed": t("Search failed:"),
+    "openFailed": t("Could not open the ticket:"),
+    "pastTickets": t("Past tickets of {who}"),
+    "signInFailed": t("Teams sign-in failed:"),
+    "httpFailed": t("The server answered HTTP {status}."),
+}
+"""The Tickets page's words; ``{page}``, ``{name}``, ``{at}``, ``{who}`` and ``{status}``
+are filled in by the page. Brand names (WhatsApp, Slack, ...) stay as they are."""
 
 
 def setup_tickets(app: web.Application, ticketing: Ticketing) -> None:
     app[TICKETING] = ticketing
     app[SYNCS] = set()
-    app.router.add_get("/tab/tickets", tickets_page)
+    # the tab's Tickets page (a static tab; its API calls carry the SSO token), in the
+    # reader's language as the tab's own pages are
+    app.router.add_get("/tab/tickets", localized_page("tickets.html", _PAGE_TEXTS))
     app.router.add_get("/api/tickets", search_tickets)
     app.router.add_get("/api/tickets/{crm_id}/{ticket_id}", get_ticket)
     app.router.add_get("/api/admin/tickets/sync", get_syncs)

@@ -90,7 +90,7 @@ REFUSED_FIELDS = {
     "rev: Erwartet wird eine ganze Zahl; kind: Erwartet wird einer der erlaubten Werte; "
     "und 1 weitere)",
     "fr": "Les données de l'action de carte ne sont pas valides (name : Champ obligatoire "
-    "manquant; rev : Un nombre entier est attendu; kind : L'une des valeurs autorisées "
+    "manquant ; rev : Un nombre entier est attendu ; kind : L'une des valeurs autorisées "
     "est attendue ; et 1 de plus)",
 }
 

@@ -15,7 +15,7 @@ from bot.domain.cards import CustomerCard
 from bot.domain.identifiers import IdentifierKind
 from bot.domain.interactions import Interaction
 from bot.domain.merge import Candidate, MergeState, Reason, ReasonKind, choose_survivor, reasons
-from bot.i18n import AgentLocale, Text, format_phone, localize, nt, t
+from bot.i18n import AgentLocale, Text, format_phone, localize, nt, separated, t
 from bot.services import agent_locale, keys, merge_candidates
 from bot.services import merge as merge_service
 from bot.services.card_actions.base import (
@@ -240,7 +240,9 @@ async def merge_do(
     locale = await _locale(ctx, interaction)
     described = await describe(ctx, audit.absorbed_before, locale)
     text = t(
-        "Merged {name} ({details}) into this card.", name=absorbed, details="; ".join(described)
+        "Merged {name} ({details}) into this card.",
+        name=absorbed,
+        details=separated(described, locale),
     )
     await _publish_moved(ctx, interaction, audit.absorbed_before.interaction_ids)
     card = await card_for(ctx, interaction, [])

@@ -4,8 +4,25 @@
 (function () {
   "use strict";
   var params = new URLSearchParams(location.search);
-  var state = { token: null, inTeams: false, page: 1, contact: {} };
+  var lang = document.documentElement.lang || "en";
+  var state = {
+    token: null, inTeams: false, page: 1, contact: {},
+    // Dates in the reader's locale: Teams' (from its context, below), else the browser's
+    // when it is of the page's language, else the page's language.
+    locale: (navigator.language || "").split("-")[0] === lang ? navigator.language : lang
+  };
   var $ = function (id) { return document.getElementById(id); };
+  // The page's words, in the reader's language: the server writes them on the body.
+  function say(key, values) {
+    var text = document.body.dataset[key] || "";
+    Object.keys(values || {}).forEach(function (k) { text = text.replace("{" + k + "}", values[k]); });
+    return text;
+  }
+  // A channel's or status's name as the search form shows it.
+  function named(select, value) {
+    var option = $("search").elements[select].querySelector('option[value="' + value + '"]');
+    return option && value ? option.textContent : value;
+  }
 
   function showStatus(text) { $("status").textContent = text || ""; $("status").hidden = !text; }
 
@@ -16,6 +33,7 @@
   function url(path, query) {
     var q = new URLSearchParams(query || {});
     if (params.get("tenant")) q.set("tenant", params.get("tenant"));
+    q.set("locale", state.locale);  // the API's own words (labels, refusals) in it too
     var s = q.toString();
     return path + (s ? "?" + s : "");
   }
@@ -23,7 +41,7 @@
   function get(path, query) {
     return fetch(url(path, query), { headers: headers() }).then(function (r) {
       return r.json().then(function (body) {
-        if (!r.ok) throw new Error(body.detail || "HTTP " + r.status);
+        if (!r.ok) throw new Error(body.detail || say("httpFailed", { status: r.status }));
         return body;
       });
     });
@@ -36,7 +54,12 @@
     return node;
   }
 
-  function when(iso) { return new Date(iso).toLocaleString(); }
+  function when(iso) {
+    var options = { dateStyle: "medium", timeStyle: "short" };
+    try { return new Date(iso).toLocaleString(state.locale, options); } catch (e) {
+      return new Date(iso).toLocaleString(lang, options);
+    }
+  }
 
   function asked() {
     var form = new FormData($("search"));
@@ -53,24 +76,25 @@
       showStatus("");
       var list = $("results");
       list.textContent = "";
-      if (!body.tickets.length) list.appendChild(el("li", "empty", "No tickets found."));
+      if (!body.tickets.length) list.appendChild(el("li", "empty", say("noTickets")));
       body.tickets.forEach(function (t) {
         var item = el("li");
         var button = el("button");
         button.type = "button";
         button.appendChild(el("strong", null, t.subject));
         button.appendChild(el("div", "meta", [
-          "#" + t.number, t.status, t.channel || "unknown channel", t.agentName,
+          "#" + t.number, named("status", t.status),
+          t.channel ? named("channel", t.channel) : say("unknownChannel"), t.agentName,
           when(t.closedAt)].join(" · ")));
         button.addEventListener("click", function () { open(t, button); });
         item.appendChild(button);
         list.appendChild(item);
       });
-      $("page").textContent = "page " + body.page;
+      $("page").textContent = say("page", { page: body.page.toLocaleString(state.locale) });
       $("prev").disabled = body.page <= 1;
       $("next").disabled = !body.hasMore;
       list.setAttribute("aria-busy", "false");
-    }).catch(function (e) { showStatus("Search failed: " + e.message); });
+    }).catch(function (e) { showStatus(say("searchFailed") + " " + e.message); });
   }
 
   function open(summary, button) {
@@ -86,9 +110,11 @@
       view.hidden = false;
       view.appendChild(el("h2", null, t.subject));
       view.appendChild(el("div", "meta", [
-        t.crmName + " #" + t.number, t.status, t.channel || "unknown channel",
-        "agent " + t.agentName, "requester " + (t.requesterName || "unknown"),
-        "closed " + when(t.closedAt)].join(" · ")));
+        t.crmName + " #" + t.number, named("status", t.status),
+        t.channel ? named("channel", t.channel) : say("unknownChannel"),
+        say("agent", { name: t.agentName }),
+        say("requester", { name: t.requesterName || say("unknown") }),
+        say("closed", { at: when(t.closedAt) })].join(" · ")));
       var link = el("a", "open-in", t.openIn.label);
       link.href = t.openIn.url;
       link.target = "_blank";
@@ -100,18 +126,18 @@
       t.messages.forEach(function (m) {
         var message = el("div", "message" + (m.fromAgent ? " agent" : ""));
         message.appendChild(el("div", "meta", m.author + " · " + when(m.at) +
-          (m.public ? "" : " · internal note")));
+          (m.public ? "" : " · " + say("internalNote"))));
         message.appendChild(el("div", "body", m.body));
         view.appendChild(message);
       });
-    }).catch(function (e) { showStatus("Could not open the ticket: " + e.message); });
+    }).catch(function (e) { showStatus(say("openFailed") + " " + e.message); });
   }
 
   function readContact(source) {
     var q = new URLSearchParams(source || "");
     ["email", "phone"].forEach(function (k) { if (q.get(k)) state.contact[k] = q.get(k); });
     var who = Object.keys(state.contact).map(function (k) { return state.contact[k]; });
-    $("contact").textContent = who.length ? "Past tickets of " + who.join(", ") : "";
+    $("contact").textContent = who.length ? say("pastTickets", { who: who.join(", ") }) : "";
   }
 
   function teams() {
@@ -121,10 +147,17 @@
       state.inTeams = true;
       return t.app.getContext();
     }).then(function (ctx) {
+      var teamsLocale = ctx.app && ctx.app.locale;
+      if (teamsLocale && teamsLocale.split("-")[0].toLowerCase() !== lang && !params.get("locale")) {
+        params.set("locale", teamsLocale);  // the page in Teams' language, once
+        location.replace(location.pathname + "?" + params.toString());
+        return new Promise(function () {});
+      }
+      state.locale = teamsLocale || state.locale;
       readContact(ctx.page && ctx.page.subPageId);
       return t.authentication.getAuthToken();
     }).then(function (token) { state.token = token; t.app.notifySuccess(); })
-      .catch(function (e) { showStatus("Teams sign-in failed: " + (e && e.message || e)); });
+      .catch(function (e) { showStatus(say("signInFailed") + " " + (e && e.message || e)); });
   }
 
   $("search").addEventListener("submit", function (event) {

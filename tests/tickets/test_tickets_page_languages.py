@@ -1,0 +1,126 @@
+"""The Tickets page in German and French (headless Chromium): every word of the page, its
+filters, results, viewer and empty state in the reader's language, dates in their locale.
+
+German is chosen by the browser's ``Accept-Language`` (as Teams sends it), French by the
+``locale`` parameter over an English browser. The page fails the test if any of its own
+English words (or the API's "Open in ...") is shown or named.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.domain.tickets import Message, TicketChannel, TicketStatus
+from bot.i18n import AgentLocale, localize
+from bot.settings import Settings
+from bot.web.app import create_app
+from bot.web.tickets import _PAGE_TEXTS, TICKETING
+from tests.tab.test_tab_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.tickets.factories import ticket
+
+pytestmark = pytest.mark.browser
+
+READERS = {
+    "de": {"locale": "de-DE", "query": ""},
+    "fr": {"locale": "en-US", "query": "&locale=fr-FR"},
+}
+OPEN_IN = {"de": "In Zendesk öffnen", "fr": "Ouvrir dans Zendesk"}
+DATE = {"de": r"\d{2}\.\d{2}\.\d{4}", "fr": r"\d{1,2} [a-zéû]+\.? \d{4}"}
+SHOWN = """() => {
+  const named = [...document.querySelectorAll("[placeholder], [aria-label], [title]")]
+    .flatMap((el) => ["placeholder", "aria-label", "title"].map((a) => el.getAttribute(a)));
+  const options = [...document.querySelectorAll("option")].map((o) => o.textContent);
+  return [document.title, document.body.innerText, ...options, ...named]
+    .filter(Boolean).join("\\n");
+}"""
+
+
+def english_words(language: str) -> list[re.Pattern[str]]:
+    """The page's English words that its language does not share (``Agent``, ``Text``
+    and ``Forum`` read the same in German), placeholders left out."""
+    locale = AgentLocale.of(language)
+    words = {"Open in"}
+    for text in _PAGE_TEXTS.values():
+        if localize(text, locale) != text:
+            words.update(p.strip() for p in re.split(r"\{\w+\}", text) if p.strip(" :."))
+    return [re.compile(r"(?<!\w)" + re.escape(w) + r"(?!\w)") for w in sorted(words)]
+
+
+@pytest.mark.parametrize("language", sorted(READERS))
+async def test_the_tickets_page_shows_no_english_in_german_or_french(
+    aiohttp_server: Callable[..., Any], settings: Settings, language: str
+) -> None:
+    playwright_api = pytest.importorskip("playwright.async_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("no /usr/bin/chromium")
+    app = create_app(settings.model_copy(update={"ticket_sync_minutes": 0}))
+    server = await aiohttp_server(app)
+    base = str(server.make_url("")).rstrip("/")
+    closed = datetime.now(UTC) - timedelta(days=2)
+    await app[TICKETING].archive.put_tickets(
+        [
+            ticket(
+                "7",
+                subject="Erstattung Bestellung 77",
+                closed_at=closed,
+                messages=(
+                    Message(author="Edward Ferrars", at=closed, body="Bitte um Hilfe"),
+                    Message(author="Ada Lovelace", at=closed, body="Notiz", public=False),
+                ),
+            ),
+            ticket(
+                "8",
+                subject="Connexion WhatsApp",
+                channel=TicketChannel.whatsapp,
+                status=TicketStatus.closed,
+                requester_name="",
+                body="Merci",
+                closed_at=closed,
+            ),
+        ]
+    )
+    reader = READERS[language]
+    english = english_words(language)
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(locale=reader["locale"], timezone_id="Europe/Paris")
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            expect = playwright_api.expect
+
+            async def no_english() -> str:
+                shown: str = await page.evaluate(SHOWN)
+                found = [p.pattern for p in english if p.search(shown)]
+                assert found == [], f"English on the {language} page: {found}\n{shown}"
+                return shown
+
+            url = f"{base}/tab/tickets?tenant=demo-tenant{reader['query']}"
+            await page.goto(url + "&email=edward@example.com")
+            assert await page.get_attribute("html", "lang") == language
+            results = page.locator("#results li")
+            await expect(results).to_have_count(2)
+            await page.locator("#results button", has_text="Erstattung").click()
+            await expect(page.get_by_role("link", name=OPEN_IN[language])).to_be_visible()
+            shown = await no_english()
+            assert re.search(DATE[language], shown), shown  # the reader's date format
+
+            await page.locator("#results button", has_text="Connexion").click()
+            await expect(page.locator("#viewer")).to_contain_text("Connexion WhatsApp")
+            await no_english()
+
+            await page.fill("input[name=q]", "zzzzzz")
+            await page.click("button[type=submit]")
+            await expect(results).to_have_count(1)
+            await expect(page.locator("#results .empty")).to_be_visible()
+            await no_english()
+            assert errors == []
+        finally:
+            await browser.close()
