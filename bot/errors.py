@@ -45,11 +45,21 @@ class FieldError(TypedDict):
 
 
 def field_errors(error: ValidationError, prefix: Sequence[str | int] = ()) -> list[FieldError]:
-    """pydantic's errors as field errors, without echoing the input (it may hold secrets)."""
+    """pydantic's errors as field errors, without echoing the input (it may hold secrets).
+
+    A validator's own refusal (``raise ValueError(t(...))``) keeps its message as raised,
+    translatable and without pydantic's "Value error, " in front."""
     return [
-        FieldError(loc=[*prefix, *e["loc"]], msg=e["msg"], type=e["type"])
-        for e in error.errors(include_url=False, include_context=False, include_input=False)
+        FieldError(loc=[*prefix, *e["loc"]], msg=_message(e), type=e["type"])
+        for e in error.errors(include_url=False, include_input=False)
     ]
+
+
+def _message(error: Any) -> str:
+    cause = error.get("ctx", {}).get("error") if error["type"] == "value_error" else None
+    if isinstance(cause, ValueError) and cause.args and isinstance(cause.args[0], str):
+        return cause.args[0]
+    return str(error["msg"])
 
 
 class CrmcardError(Exception):
@@ -220,7 +230,8 @@ def problem_for(error: BaseException, translate: Translate = _as_given) -> Probl
 
     A 500 never tells the caller more than :data:`INTERNAL_DETAIL`: what went wrong is
     logged by the door, not sent. ``translate`` puts the title and detail in the reader's
-    language (the door knows who reads it); the ``type`` and field errors stay as they are.
+    language (the door knows who reads it), and each refused field's ``msg`` too; the
+    ``type`` and the fields' ``loc`` and ``type`` stay as they are.
     """
     family = _family(type(error))
     if family is None:
@@ -235,7 +246,7 @@ def problem_for(error: BaseException, translate: Translate = _as_given) -> Probl
         type=PROBLEM_TYPE + slug,
         title=translate(title),
         detail=_with_fields(translate(detail), errors, translate),
-        errors=errors,
+        errors=[{**e, "msg": _problem(e, translate)} for e in errors],
         retry_after=getattr(error, "retry_after", None)
         if isinstance(error, Throttled | Unavailable)
         else None,
@@ -292,10 +303,17 @@ reader whose language does not translate it (English) reads pydantic's own messa
 which names the limit; a rule not listed here is shown as pydantic words it."""
 
 
-def _field_problem(error: FieldError, translate: Translate) -> str:
+def _problem(error: FieldError, translate: Translate) -> str:
+    """What is wrong with the field, in the reader's language where a translation exists."""
     known = FIELD_PROBLEMS.get(error["type"])
-    translated = translate(known) if known is not None else None
-    problem = translated if translated not in (None, known) else error["msg"]
+    if known is None:
+        return translate(error["msg"])  # a validator's own message (``t(...)``) or as raised
+    translated = translate(known)
+    return translated if translated != known else error["msg"]
+
+
+def _field_problem(error: FieldError, translate: Translate) -> str:
+    problem = _problem(error, translate)
     if not error["loc"]:
         return problem
     where = ".".join(str(p) for p in error["loc"])

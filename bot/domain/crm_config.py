@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_camel
 
 from bot.domain.rest_templates import TIMELINE_PLACEHOLDERS, UPDATE_PLACEHOLDERS, RestCall
 from bot.domain.tickets import TicketingSettings
+from bot.i18n import t
 
 
 class Access(enum.StrEnum):
@@ -208,13 +209,15 @@ class CrmConfig(BaseModel):
         if value is None:
             return None
         if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL")
+            raise ValueError(t("must be an http(s) URL"))
         return value.rstrip("/")
 
     @model_validator(mode="after")
     def _delegated_where_entra_knows_the_agent(self) -> CrmConfig:
         if self.access is Access.DELEGATED and self.kind is not CrmKind.DYNAMICS:
-            raise ValueError("delegated access needs a CRM that knows Entra identities (dynamics)")
+            raise ValueError(
+                t("delegated access needs a CRM that knows Entra identities (dynamics)")
+            )
         return self
 
     @property

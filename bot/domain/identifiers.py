@@ -40,7 +40,9 @@ def checked_region(value: str) -> str:
     """An ISO 3166-1 alpha-2 region with phone numbers, upper case; ValueError otherwise."""
     region = value.strip().upper()
     if region not in _REGIONS:
-        raise ValueError(f"{value!r} is not a region with phone numbers (e.g. DE, FR, GB, US)")
+        raise ValueError(
+            t("{value} is not a region with phone numbers (e.g. DE, FR, GB, US)", value=repr(value))
+        )
     return region
 
 

@@ -18,6 +18,7 @@ from pydantic.alias_generators import to_camel
 from bot.domain.identifiers import IdentifierKind
 from bot.domain.interactions import Interaction, LifecycleEvent
 from bot.domain.records import RecordRef
+from bot.i18n import t
 
 TRUNCATION_MARKER = "…[truncated]"
 TIMELINE_SUBJECT_MAX = 255
@@ -105,7 +106,9 @@ class MemorializationMapping(_Config):
         targets = [f.target for f in fields]
         duplicates = sorted({t for t in targets if targets.count(t) > 1})
         if duplicates:
-            raise ValueError(f"each CRM field may be mapped once; repeated: {duplicates}")
+            raise ValueError(
+                t("each CRM field may be mapped once; repeated: {fields}", fields=str(duplicates))
+            )
         return fields
 
 

@@ -23,6 +23,7 @@ from pydantic.alias_generators import to_camel
 
 from bot.domain.identifiers import Channel
 from bot.domain.interactions import Direction, Interaction, LifecycleEvent
+from bot.i18n import t
 
 TITLE_VARIABLES = ("CALL_TYPE", "CALL_ID", "MENU_PATH", "PHONE_NUMBER", "LANGUAGE", "TIMESTAMP")
 TITLE_SAMPLE = {
@@ -75,19 +76,22 @@ class RecordPolicy(BaseModel):
         unknown = [name for name in _PLACEHOLDER.findall(value) if name not in TITLE_VARIABLES]
         if unknown:
             raise ValueError(
-                f"unknown title variables {', '.join('{' + n + '}' for n in unknown)}; "
-                f"known: {', '.join(TITLE_VARIABLES)}"
+                t(
+                    "unknown title variables {unknown}; known: {known}",
+                    unknown=", ".join("{" + n + "}" for n in unknown),
+                    known=", ".join(TITLE_VARIABLES),
+                )
             )
         if "{" in _PLACEHOLDER.sub("", value) or "}" in _PLACEHOLDER.sub("", value):
-            raise ValueError("unbalanced brace in the title template")
+            raise ValueError(t("unbalanced brace in the title template"))
         if not value.strip():
-            raise ValueError("the title template is empty")
+            raise ValueError(t("the title template is empty"))
         return value
 
     @model_validator(mode="after")
     def _closed_needs_append(self) -> RecordPolicy:
         if self.append_closed_within_days is not None and not self.append_to_open:
-            raise ValueError("appending to closed records needs appendToOpen")
+            raise ValueError(t("appending to closed records needs appendToOpen"))
         return self
 
 

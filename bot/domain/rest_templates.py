@@ -17,6 +17,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
+from bot.i18n import t
+
 _STEP = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\['([^'\]]+)'\]")
 
 
@@ -26,13 +28,19 @@ class JsonPath:
     def __init__(self, expression: str) -> None:
         expression = expression.strip()
         if not expression.startswith("$"):
-            raise ValueError(f"a field path starts with $: {expression!r}")
+            raise ValueError(t("a field path starts with $: {path}", path=repr(expression)))
         steps: list[str | int] = []
         pos = 1
         while pos < len(expression):
             match = _STEP.match(expression, pos)
             if match is None:
-                raise ValueError(f"unsupported field path {expression!r} at {pos}")
+                raise ValueError(
+                    t(
+                        "unsupported field path {path} at {position}",
+                        path=repr(expression),
+                        position=str(pos),
+                    )
+                )
             name, index, quoted = match.groups()
             steps.append(int(index) if index is not None else (name or quoted))
             pos = match.end()
@@ -56,12 +64,20 @@ class JsonPath:
 def check_template(template: str, allowed: set[str]) -> str:
     """``template``, if it is a path on the base URL using only the ``allowed`` placeholders."""
     if not template.startswith("/") or template.startswith("//"):
-        raise ValueError(f"a template is a path on the base URL: {template!r}")
+        raise ValueError(
+            t("a template is a path on the base URL: {template}", template=repr(template))
+        )
     for _, name, spec, conversion in string.Formatter().parse(template):
         if name is None:
             continue
         if name not in allowed or spec or conversion:
-            raise ValueError(f"template {template!r} may only use {sorted(allowed)}")
+            raise ValueError(
+                t(
+                    "template {template} may only use {allowed}",
+                    template=repr(template),
+                    allowed=str(sorted(allowed)),
+                )
+            )
     return template
 
 
@@ -77,7 +93,9 @@ def placeholders(template: Any) -> set[str]:
         for _, name, spec, conversion in string.Formatter().parse(template):
             if name is not None:
                 if spec or conversion or not re.fullmatch(r"\w+", name):
-                    raise ValueError(f"unsupported placeholder in {template!r}")
+                    raise ValueError(
+                        t("unsupported placeholder in {template}", template=repr(template))
+                    )
                 names.add(name)
         return names
     if isinstance(template, list):
@@ -128,5 +146,12 @@ class RestCall(BaseModel):
     def check_body(self, allowed: frozenset[str], what: str) -> RestCall:
         unknown = placeholders(self.body) - allowed
         if unknown:
-            raise ValueError(f"the {what} body may only use {sorted(allowed)}: {sorted(unknown)}")
+            raise ValueError(
+                t(
+                    "the {what} body may only use {allowed}: {unknown}",
+                    what=what,
+                    allowed=str(sorted(allowed)),
+                    unknown=str(sorted(unknown)),
+                )
+            )
         return self

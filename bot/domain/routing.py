@@ -25,6 +25,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import CoreSchema
 
 from bot.domain.records import CrmRecord
+from bot.i18n import t
 
 MAX_SKILLS = 5
 MAX_RULES = 200
@@ -48,10 +49,12 @@ class Op(StrEnum):
 def _skills(raw: list[str]) -> list[str]:
     names = [name.strip() for name in raw]
     if any(not name for name in names):
-        raise ValueError("skill names cannot be empty")
+        raise ValueError(t("skill names cannot be empty"))
     unique = list(dict.fromkeys(names))
     if len(unique) > MAX_SKILLS:
-        raise ValueError(f"at most {MAX_SKILLS} skills, got {len(unique)}")
+        raise ValueError(
+            t("at most {most} skills, got {count}", most=MAX_SKILLS, count=len(unique))
+        )
     return unique
 
 
@@ -71,8 +74,10 @@ def parse_condition(text: str) -> dict[str, object]:
     match = _EXPRESSION.match(text)
     if match is None:
         raise ValueError(
-            "write a condition as '<field> <op> <value>': in [a, b], =, !=, contains, "
-            "between <min> and <max>, exists"
+            t(
+                "write a condition as '<field> <op> <value>': in [a, b], =, !=, contains, "
+                "between <min> and <max>, exists"
+            )
         )
     op = _OPS[match["op"].lower()]
     operand = (match["operand"] or "").strip()
@@ -86,7 +91,7 @@ def parse_condition(text: str) -> dict[str, object]:
         try:
             condition["min"], condition["max"] = (float(b) if b else None for b in bounds)
         except ValueError:
-            raise ValueError("'between' takes numbers: between <min> and <max>") from None
+            raise ValueError(t("'between' takes numbers: between <min> and <max>")) from None
     elif op is not Op.exists:
         condition["value"] = operand.strip("\"'")
     return condition
@@ -128,11 +133,11 @@ class Condition(_Model):
     @model_validator(mode="after")
     def _operands(self) -> Condition:
         if self.op in (Op.equals, Op.not_equals, Op.contains) and self.value is None:
-            raise ValueError(f"{self.op.value!r} needs a value")
+            raise ValueError(t("{op} needs a value", op=repr(self.op.value)))
         if self.op is Op.in_ and not self.values:
-            raise ValueError("'in' needs values")
+            raise ValueError(t("'in' needs values"))
         if self.op is Op.between and self.min is None and self.max is None:
-            raise ValueError("'between' needs min, max or both")
+            raise ValueError(t("'between' needs min, max or both"))
         return self
 
     def _field_of(self, record: CrmRecord) -> str | None:

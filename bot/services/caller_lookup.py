@@ -28,6 +28,7 @@ from bot.domain.links import pin_record
 from bot.domain.records import CrmRecord, RecordRef
 from bot.domain.routing import RoutingConfig, RoutingDecision, route
 from bot.errors import InvalidInput
+from bot.i18n import t
 from bot.observability import telemetry
 from bot.services import acting_agent, audit, keys, tenant_settings
 from bot.services.audit import Actor
@@ -94,8 +95,12 @@ class LookupRequest(_Camel):
         given = [kind.value for kind in CallerKey if getattr(self, _attr(kind))]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one of phone, email, accountNumber, caseNumber"
-                + (f" (got {', '.join(given)})" if given else "")
+                t(
+                    "give exactly one of phone, email, accountNumber, caseNumber (got {given})",
+                    given=", ".join(given),
+                )
+                if given
+                else t("give exactly one of phone, email, accountNumber, caseNumber")
             )
         return self
 

@@ -113,16 +113,16 @@ def parse_config(tenant_id: str, payload: Any) -> CrmConfig:
     """A CrmConfig from admin input in the API's camelCase names; the tenant comes from
     authentication, never the body."""
     if not isinstance(payload, dict):
-        raise ConfigInvalid("the configuration must be a JSON object")
+        raise ConfigInvalid(t("the configuration must be a JSON object"))
     if "tenantId" in payload and payload["tenantId"] != tenant_id:
         raise ConfigInvalid(
-            "invalid CRM configuration",
-            [{"loc": ["tenantId"], "msg": "the tenant is the admin's", "type": "forbidden"}],
+            t("invalid CRM configuration"),
+            [{"loc": ["tenantId"], "msg": t("the tenant is the admin's"), "type": "forbidden"}],
         )
     try:
         return CrmConfig.model_validate({**payload, "tenantId": tenant_id}, by_name=False)
     except ValidationError as error:
-        raise ConfigInvalid("invalid CRM configuration", field_errors(error)) from error
+        raise ConfigInvalid(t("invalid CRM configuration"), field_errors(error)) from error
 
 
 def _api_names(config: CrmConfig) -> dict[str, Any]:
@@ -237,7 +237,7 @@ class CrmConfigs:
         if not problems:
             problems = await resolution_problems(config, self.url_policy)
         if problems:
-            raise ConfigInvalid("unsafe CRM URL", problems)
+            raise ConfigInvalid(t("unsafe CRM URL"), problems)
 
     async def create(self, config: CrmConfig, actor: Actor) -> StoredCrmConfig:
         await self.check_urls(config)
@@ -302,11 +302,11 @@ class CrmConfigs:
         fixed = [name for name in _FIXED if name in patch]
         if fixed:
             raise ConfigInvalid(
-                "these fields cannot be changed here",
+                t("these fields cannot be changed here"),
                 [
                     {
                         "loc": [name],
-                        "msg": "cannot change",
+                        "msg": t("cannot change"),
                         "type": "forbidden",
                     }
                     for name in fixed
@@ -315,8 +315,14 @@ class CrmConfigs:
         secret = patch.pop("secret", None) if isinstance(patch, dict) else None
         if secret is not None and (not isinstance(secret, str) or not secret):
             raise ConfigInvalid(
-                "invalid CRM configuration",
-                [{"loc": ["secret"], "msg": "a non-empty string is required", "type": "missing"}],
+                t("invalid CRM configuration"),
+                [
+                    {
+                        "loc": ["secret"],
+                        "msg": t("a non-empty string is required"),
+                        "type": "missing",
+                    }
+                ],
             )
         current = await self.require(tenant_id, settings_id)
         # validate before touching the store: a bad patch answers with every field error
@@ -324,11 +330,11 @@ class CrmConfigs:
         moved = _endpoints(wanted) != _endpoints(current.config)
         if moved and secret is None and current.has_secret:
             raise ConfigInvalid(
-                "changing where the CRM is reached needs its secret again",
+                t("changing where the CRM is reached needs its secret again"),
                 [
                     {
                         "loc": ["secret"],
-                        "msg": "required when baseUrl or an auth endpoint changes",
+                        "msg": t("required when baseUrl or an auth endpoint changes"),
                         "type": "missing",
                     }
                 ],
@@ -355,11 +361,11 @@ class CrmConfigs:
         body = {**payload, "settingsId": payload.get("settingsId", settings_id)}
         if body["settingsId"] != settings_id:
             raise ConfigInvalid(
-                "invalid CRM configuration",
+                t("invalid CRM configuration"),
                 [
                     {
                         "loc": ["settingsId"],
-                        "msg": "must be the id in the path",
+                        "msg": t("must be the id in the path"),
                         "type": "value_error",
                     }
                 ],
@@ -378,8 +384,8 @@ class CrmConfigs:
     ) -> StoredCrmConfig:
         if not secret.get_secret_value():
             raise ConfigInvalid(
-                "the new secret is empty",
-                [{"loc": ["secret"], "msg": "must not be empty", "type": "missing"}],
+                t("the new secret is empty"),
+                [{"loc": ["secret"], "msg": t("must not be empty"), "type": "missing"}],
             )
 
         def apply(stored: StoredCrmConfig) -> StoredCrmConfig:

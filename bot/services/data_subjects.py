@@ -56,7 +56,7 @@ class SubjectQuery(BaseModel):
     @model_validator(mode="after")
     def _one_at_least(self) -> SubjectQuery:
         if not (self.phone or self.email or self.card_id):
-            raise ValueError("give a phone, an email or a cardId")
+            raise ValueError(t("give a phone, an email or a cardId"))
         return self
 
 

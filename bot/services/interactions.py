@@ -26,7 +26,7 @@ from bot.domain.interactions import (
     ShownRecords,
     apply_event,
 )
-from bot.i18n import AgentLocale
+from bot.i18n import AgentLocale, t
 from bot.observability import context
 from bot.services import (
     acting_agent,
@@ -117,7 +117,7 @@ class InteractionEventIn(_Inbound):
     def _reachable(self) -> InteractionEventIn:
         c = self.customer
         if not (c.phone or c.email or c.handle):
-            raise ValueError("customer needs at least one of phone, email or handle")
+            raise ValueError(t("customer needs at least one of phone, email or handle"))
         return self
 
     def identities(self, default_region: str) -> list[CardIdentity]:

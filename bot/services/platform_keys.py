@@ -102,11 +102,11 @@ async def create(
         asked.expires_at.tzinfo is None or asked.expires_at <= now
     ):
         raise InvalidInput(
-            "invalid key",
+            t("invalid key"),
             [
                 {
                     "loc": ["expiresAt"],
-                    "msg": "must be a future time with a UTC offset",
+                    "msg": t("must be a future time with a UTC offset"),
                     "type": "value_error",
                 }
             ],

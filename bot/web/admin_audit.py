@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from bot.errors import FieldError, InvalidInput
+from bot.i18n import t
 from bot.services import audit
 from bot.services.audit import AuditEntry, AuditQuery, Door
 from bot.web.admin_auth import admin_of
@@ -32,23 +33,23 @@ def _when(request: web.Request, name: str) -> datetime | None:
     try:
         at = datetime.fromisoformat(raw)
     except ValueError:
-        raise _bad(name, "an ISO 8601 date or date-time is required") from None
+        raise _bad(name, t("an ISO 8601 date or date-time is required")) from None
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _bad(name: str, message: str) -> InvalidInput:
     return InvalidInput(
-        "invalid audit query", [FieldError(loc=["query", name], msg=message, type="value_error")]
+        t("invalid audit query"), [FieldError(loc=["query", name], msg=message, type="value_error")]
     )
 
 
 def parse_query(request: web.Request) -> AuditQuery:
     door_raw = request.query.get("door") or None
     if door_raw is not None and door_raw not in Door.__members__:
-        raise _bad("door", f"one of {', '.join(Door.__members__)}")
+        raise _bad("door", t("one of {doors}", doors=", ".join(Door.__members__)))
     limit_raw = request.query.get("limit") or "1000"
     if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= MAX_LIMIT:
-        raise _bad("limit", f"a whole number from 1 to {MAX_LIMIT}")
+        raise _bad("limit", t("a whole number from 1 to {most}", most=MAX_LIMIT))
     return AuditQuery(
         actor=request.query.get("actor") or None,
         kind=request.query.get("kind") or None,

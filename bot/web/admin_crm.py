@@ -199,7 +199,7 @@ async def _preview(request: web.Request, tenant_id: str, actor: Actor) -> web.Re
 
 
 async def _rotate(request: web.Request, tenant_id: str, actor: Actor) -> web.Response:
-    asked = await json_model(request, SecretRotation, "a new secret is needed")
+    asked = await json_model(request, SecretRotation, t("a new secret is needed"))
     stored = await _configs(request).rotate_secret(
         tenant_id, request.match_info["settings_id"], asked.secret, actor
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.adapters.inbound import json_model
+from bot.i18n import t
 from bot.services import data_subjects
 from bot.services.data_subjects import SubjectQuery
 from bot.web.admin_auth import admin_of
@@ -21,7 +22,7 @@ from bot.web.tickets import TICKETING
 
 async def export_subject(request: web.Request) -> web.Response:
     admin = await admin_of(request)
-    query = await json_model(request, SubjectQuery, "invalid data subject")
+    query = await json_model(request, SubjectQuery, t("invalid data subject"))
     ctx = request.app[CONTEXT]
     await ctx.audit_feed.flush()  # card clicks' entries waiting here are exported too
     found = await data_subjects.export(
@@ -32,7 +33,7 @@ async def export_subject(request: web.Request) -> web.Response:
 
 async def erase_subject(request: web.Request) -> web.Response:
     admin = await admin_of(request)
-    query = await json_model(request, SubjectQuery, "invalid data subject")
+    query = await json_model(request, SubjectQuery, t("invalid data subject"))
     ctx = request.app[CONTEXT]
     await ctx.audit_feed.flush()  # nothing waiting here writes the subject back afterwards
     report = await data_subjects.erase(

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from bot.adapters.inbound import json_model
+from bot.i18n import t
 from bot.services import platform_keys
 from bot.services.platform_keys import NewKey, PlatformKey
 from bot.web.admin_auth import admin_of
@@ -57,7 +58,7 @@ class KeyList(BaseModel):
 
 async def create_key(request: web.Request) -> web.Response:
     admin = await admin_of(request)
-    asked = await json_model(request, NewKey, "invalid key")
+    asked = await json_model(request, NewKey, t("invalid key"))
     ctx = request.app[CONTEXT]
     record, key = await platform_keys.create(
         ctx.store, admin.tenant_id, asked, admin.actor, ctx.clock()

@@ -42,7 +42,7 @@ async def put_mapping(request: web.Request) -> web.Response:
     if not await _known_crm(ctx, tenant_id, settings_id):
         raise NotFound(t("no CRM configuration {id}", id=repr(settings_id)))
     body = await json_object(request)
-    mapping = validated(MemorializationMapping, body, "invalid memorialization mapping")
+    mapping = validated(MemorializationMapping, body, t("invalid memorialization mapping"))
     await outbox.save_mapping(ctx.store, tenant_id, settings_id, mapping, admin.actor, ctx.clock())
     return model_response(mapping)
 

@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 
 from bot.adapters.inbound import json_model
 from bot.errors import FieldError, InvalidInput
+from bot.i18n import t
 from bot.services import outbox
 from bot.services.context import Context
 from bot.services.outbox import OutboxItem, OutboxStatus
@@ -153,7 +154,7 @@ async def list_outbox(request: web.Request) -> web.Response:
 async def replay_item(request: web.Request) -> web.Response:
     admin = await admin_of(request)
     tenant_id = admin.tenant_id
-    asked = await json_model(request, Replay, "invalid replay")
+    asked = await json_model(request, Replay, t("invalid replay"))
     ctx: Context = request.app[CONTEXT]
     worker = request.app.get(WRITEBACK)
     if asked.all_parked is True:

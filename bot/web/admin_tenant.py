@@ -15,6 +15,7 @@ from pydantic import Field
 
 from bot.adapters.inbound import json_model
 from bot.domain.tenant_settings import TenantSettings
+from bot.i18n import t
 from bot.services import tenant_settings
 from bot.services.context import Context
 from bot.web.admin_auth import admin_of, admin_tenant
@@ -48,7 +49,7 @@ async def get_tenant(request: web.Request) -> web.Response:
 
 async def put_tenant(request: web.Request) -> web.Response:
     admin = await admin_of(request)
-    chosen = await json_model(request, TenantSettings, "invalid tenant settings")
+    chosen = await json_model(request, TenantSettings, t("invalid tenant settings"))
     ctx = request.app[CONTEXT]
     await tenant_settings.put_settings(ctx.store, admin.tenant_id, chosen, admin.actor, ctx.clock())
     return await _answer(ctx, admin.tenant_id)

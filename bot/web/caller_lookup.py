@@ -14,13 +14,14 @@ from aiohttp import web
 
 from bot.adapters.inbound import json_model
 from bot.domain.routing import RoutingConfig
+from bot.i18n import t
 from bot.services import caller_lookup
 from bot.web.admin_auth import admin_of
 from bot.web.interactions import CONTEXT, api_key_tenant
 
 
 async def _lookup(request: web.Request, tenant_id: str) -> web.Response:
-    asked = await json_model(request, caller_lookup.LookupRequest, "invalid lookup")
+    asked = await json_model(request, caller_lookup.LookupRequest, t("invalid lookup"))
     answer = await caller_lookup.lookup(request.app[CONTEXT], tenant_id, asked)
     return web.json_response(answer.body())
 
@@ -48,7 +49,7 @@ async def get_routing(request: web.Request) -> web.Response:
 async def put_routing(request: web.Request) -> web.Response:
     admin = await admin_of(request)
     tenant_id = admin.tenant_id
-    config = await json_model(request, RoutingConfig, "invalid routing rules")
+    config = await json_model(request, RoutingConfig, t("invalid routing rules"))
     await caller_lookup.put_routing(request.app[CONTEXT], tenant_id, config, admin.actor)
     return web.json_response(_dump(config))
 

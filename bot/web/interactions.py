@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.adapters.inbound import header, json_model
 from bot.errors import Unauthorized
+from bot.i18n import t
 from bot.services import interactions, platform_keys
 from bot.services.context import Context
 from bot.services.platform_keys import KeyAuthenticator
@@ -43,7 +44,9 @@ async def api_key_tenant(request: web.Request) -> str:
 
 async def post_interaction_event(request: web.Request) -> web.Response:
     tenant_id = await api_key_tenant(request)
-    event = await json_model(request, interactions.InteractionEventIn, "invalid interaction event")
+    event = await json_model(
+        request, interactions.InteractionEventIn, t("invalid interaction event")
+    )
     interaction = await interactions.ingest(request.app[CONTEXT], tenant_id, event)
     return web.json_response(
         {

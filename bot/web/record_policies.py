@@ -56,14 +56,14 @@ async def put_policy(request: web.Request) -> web.Response:
     admin = await admin_of(request)
     tenant_id = admin.tenant_id
     queue = request.match_info["queue"]
-    policy = await json_model(request, RecordPolicy, "invalid record-creation policy")
+    policy = await json_model(request, RecordPolicy, t("invalid record-creation policy"))
     await record_creation.put_policy(request.app[CONTEXT], tenant_id, queue, policy, admin.actor)
     return web.json_response(_dump(policy))
 
 
 async def preview_title(request: web.Request) -> web.Response:
     await admin_of(request)
-    asked = await json_model(request, TitlePreview, "invalid title preview")
+    asked = await json_model(request, TitlePreview, t("invalid title preview"))
     template = validated(
         RecordPolicy, {"titleTemplate": asked.title_template}, "invalid title template"
     ).title_template

@@ -80,7 +80,7 @@ def parse_query(request: web.Request) -> TicketQuery:
     if phones := _values(request, "phone"):
         fields["requester_phones"] = tuple(phones)
     named = {to_camel(field): value for field, value in fields.items()}  # the API's names
-    return validated(TicketQuery, named, "invalid ticket search")
+    return validated(TicketQuery, named, t("invalid ticket search"))
 
 
 async def search_tickets(request: web.Request) -> web.Response:
@@ -156,7 +156,7 @@ async def post_sync(request: web.Request) -> web.Response:
     admin = await admin_of(request)
     tenant_id = admin.tenant_id
     raw = await json_body(request) if request.can_read_body else {}
-    asked = validated(SyncRequest, raw, "invalid sync request")
+    asked = validated(SyncRequest, raw, t("invalid sync request"))
     ticketing = request.app[TICKETING]
     crms = [s.config.settings_id for s in await ticketing.ticketing_crms(tenant_id)]
     if asked.crm_id is not None and asked.crm_id not in crms:

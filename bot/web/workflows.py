@@ -30,7 +30,7 @@ async def run(request: web.Request) -> web.Response:
 
 
 async def _run(request: web.Request, tenant_id: str) -> web.Response:
-    body = await json_model(request, ExecuteRequest, "invalid workflow request")
+    body = await json_model(request, ExecuteRequest, t("invalid workflow request"))
     workflow_id = request.match_info["workflowId"]
     result = await workflows.execute(request.app[CONTEXT], tenant_id, workflow_id, body)
     return web.json_response(result)
@@ -60,8 +60,8 @@ async def put_workflow(request: web.Request) -> web.Response:
     payload = await json_object(request)
     if payload.setdefault("id", workflow_id) != workflow_id:
         raise InvalidInput(
-            "the workflow id in the body differs from the one in the path",
-            [FieldError(loc=["id"], msg="must be the id in the path", type="value_error")],
+            t("the workflow id in the body differs from the one in the path"),
+            [FieldError(loc=["id"], msg=t("must be the id in the path"), type="value_error")],
         )
     saved = await workflows.save(request.app[CONTEXT], tenant_id, payload, admin.actor)
     return web.json_response(workflows.dump(saved))

@@ -40,6 +40,11 @@ SAME_IN = {  # words that are the same in that language (checked, not copied Eng
         "{reason} ({limit})",
         "{detail} ({fields})",
         "{field}: {problem}",
+        "; ",
+        "crmcard — Tickets",
+        "Agent",
+        "Text",
+        "Forum",
     },
     "fr": {
         "Tickets",
@@ -60,6 +65,11 @@ SAME_IN = {  # words that are the same in that language (checked, not copied Eng
         "{count} interaction",
         "{reason} ({limit})",
         "{detail} ({fields})",
+        "crmcard — Tickets",
+        "Agent",
+        "Forum",
+        "page {page}",
+        "agent {name}",
     },
 }
 
