@@ -99,6 +99,8 @@ _OWN_FIELDS = {
     "email": t("Email"),
     "city": t("City"),
     "language": t("Language"),
+    "tier": t("Tier"),
+    "subject": t("Subject"),
 }
 OWN_FIELDS_SHOWN = 4
 _DATE_LABELS = {"Created", "Updated", "Close date", "Due date"}
@@ -119,7 +121,7 @@ class Render:
     def type_line(self, record: CrmRecord) -> str:
         """``Case · Salesforce · Open``: type, CRM when several, the CRM's own subtitle."""
         kind = record.ref.type
-        parts = [self.text(_RECORD_TYPES.get(kind.lower(), t(kind.capitalize())))]
+        parts = [self.text(record_type_text(kind))]
         if len(self.crm_names) > 1:
             parts.append(self.crm_names.get(record.ref.crm, record.ref.crm))
         if record.subtitle:
@@ -145,9 +147,15 @@ def _value(label: Text, raw: str, render: Render) -> str:
     return raw
 
 
+def record_type_text(kind: str) -> Text:
+    """A record type's name (``Case``), translated where crmcard knows the type."""
+    return _RECORD_TYPES.get(kind.lower(), t(kind.capitalize()))
+
+
 def own_label(name: str, locale: AgentLocale) -> str:
     """A CRM field's own name as a label (translated where crmcard knows the field)."""
-    return localize(_OWN_FIELDS.get(name, t(name.replace("_", " ").capitalize())), locale)
+    known = _OWN_FIELDS.get(name.lower()) or _KEY_FIELDS.get(name.lower().replace("_", ""))
+    return localize(known or t(name.replace("_", " ").capitalize()), locale)
 
 
 def key_fields(record: CrmRecord, render: Render) -> list[FieldView]:
@@ -300,8 +308,10 @@ def contact_name(card: CardFace, interaction: Interaction) -> str:
             return record.title
     if interaction.customer_name or card.display_name:
         return interaction.customer_name or card.display_name or ""
-    first = shown_identifier(card.identities[0].identifier, ENGLISH) if card.identities else ""
-    return t("Unknown contact {identifier}", identifier=first).strip()
+    if not card.identities:
+        return t("Unknown contact")
+    first = shown_identifier(card.identities[0].identifier, ENGLISH)
+    return t("Unknown contact {identifier}", identifier=first)
 
 
 def channel_text(channel: str) -> Text:

@@ -14,7 +14,7 @@ import jellyfish
 from bot.domain import identifiers
 from bot.domain.cards import CustomerCard
 from bot.domain.errors import InvalidIdentifier
-from bot.domain.identifiers import Identifier
+from bot.domain.identifiers import Identifier, IdentifierKind
 from bot.domain.interactions import Interaction
 from bot.domain.merge import (
     NAME_MATCH_MIN,
@@ -27,6 +27,7 @@ from bot.domain.merge import (
     reasons,
 )
 from bot.domain.name_keys import normalise_name, phonetic, query_keys
+from bot.i18n import format_phone, t
 from bot.services import keys, name_index
 from bot.services.cards import cards_reached_by, live_card
 from bot.services.context import Context
@@ -225,7 +226,12 @@ async def display_name(ctx: Context, tenant_id: str, card: CustomerCard) -> str:
 
 
 def label(card: CustomerCard) -> str:
+    """The card's own name, else "Unknown contact" and its first identifier (a message
+    shown in each reader's language)."""
     if card.display_name:
         return card.display_name
-    first = card.identities[0].identifier.value if card.identities else card.id
-    return f"Unknown contact {first}"
+    if not card.identities:
+        return t("Unknown contact {identifier}", identifier=card.id)
+    first = card.identities[0].identifier
+    shown = format_phone(first.value) if first.kind is IdentifierKind.phone else first.value
+    return t("Unknown contact {identifier}", identifier=shown)

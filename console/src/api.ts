@@ -1,6 +1,8 @@
 // The one way the console talks to crmcard: /api/admin/... with the session's credentials.
 // Errors are read from the common problem body (RFC 9457 application/problem+json, every
 // field error listed); older shapes ({"error": {message, details}}) are read too.
+// Requests ask for the console's own language, so refusals read as the rest of the page.
+import { language } from "./i18n";
 
 export interface FieldError {
   path: string; // dotted, e.g. "auth.clientId"
@@ -76,6 +78,7 @@ export async function request<T = unknown>(
 ): Promise<Answer<T>> {
   const headers: Record<string, string> = {
     Accept: accept,
+    "Accept-Language": language(),
     ...(credentials ? await credentials.headers() : {}),
   };
   if (body !== undefined) headers["Content-Type"] = "application/json";

@@ -7,6 +7,12 @@ export type Key = keyof typeof en;
 type Vars = Record<string, string | number>;
 
 let active: Partial<Record<Key, string>> = en;
+let activeLanguage = "en";
+
+/** The console's language: the server answers (refusals included) in it too. */
+export function language(): string {
+  return activeLanguage;
+}
 
 export function t(key: Key, vars: Vars = {}): string {
   const text = active[key] ?? en[key] ?? key;
@@ -27,6 +33,7 @@ export async function useLocale(requested: string | undefined): Promise<string> 
     if (!response.ok) return "en";
     active = { ...en, ...(await response.json()) };
     document.documentElement.lang = lang;
+    activeLanguage = lang;
     return lang;
   } catch {
     return "en";

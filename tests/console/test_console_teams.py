@@ -36,6 +36,8 @@ async def test_teams_hosts_the_console_with_sso_its_theme_and_language(
             async with page.expect_request(lambda r: "/api/admin/me" in r.url) as sent:
                 await page.goto(await serve_host(page, public_url, html))
             assert (await sent.value).headers.get("authorization") == f"Bearer {token}"
+            # in Teams' language, refusals included (the browser's own is English)
+            assert (await sent.value).headers.get("accept-language") == "de"
             tab = page.frame_locator("#tab")
             # German from the Teams context, Teams' dark theme, no sign-in and no sign-out
             await expect(tab.get_by_role("heading", name="Übersicht")).to_be_visible()

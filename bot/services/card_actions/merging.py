@@ -95,6 +95,13 @@ async def describe(ctx: Context, card: CustomerCard, locale: AgentLocale) -> lis
     return [localize(line, locale) for line in lines]
 
 
+def _name(known: str | None, card: CustomerCard | None, locale: AgentLocale) -> str:
+    """The name a card is shown by: its contact's, else its label, in the agent's language."""
+    if card is not None and (not known or known == merge_candidates.label(card)):
+        return localize(merge_candidates.label(card), locale)
+    return known or localize(t("Unknown contact"), locale)
+
+
 async def _candidate_views(
     ctx: Context, tenant_id: str, found: list[Candidate], locale: AgentLocale
 ) -> list[CandidateView]:
@@ -104,7 +111,7 @@ async def _candidate_views(
         views.append(
             CandidateView(
                 card_id=c.card_id,
-                name=c.name or localize(t("Unknown contact"), locale),
+                name=_name(c.name, card, locale),
                 reasons=[localize(_reason(r), locale) for r in c.reasons]
                 or [localize(t("Found by search"), locale)],
                 lines=await describe(ctx, card, locale) if card else [],
@@ -202,9 +209,9 @@ async def merge_confirm(
         other_card_id=other.id,
         merge_id=merge_service.new_merge_id(),
         survivor_text=localize(survivor_text, locale),
-        survivor_name=survivor.name or merge_candidates.label(survivor.card),
+        survivor_name=_name(survivor.name, survivor.card, locale),
         survivor_lines=await describe(ctx, survivor.card, locale),
-        absorbed_name=absorbed.name or merge_candidates.label(absorbed.card),
+        absorbed_name=_name(absorbed.name, absorbed.card, locale),
         absorbed_lines=await describe(ctx, absorbed.card, locale),
         reasons=[localize(_reason(r), locale) for r in reasons(open_facts, other_facts)],
         undo_days=ctx.merge_undo_window.days,

@@ -33,7 +33,7 @@ from bot.services.card_actions.base import (
     open_card,
     reread,
 )
-from bot.services.card_view import contact_name
+from bot.services.card_view import contact_name, own_label, record_type_text
 from bot.services.context import Context
 
 
@@ -63,7 +63,9 @@ def _workflow_view(
         inputs = [
             InputView(
                 id=prefix + c.input,
-                label=f"{c.field} ({c.by})" if c.field else localize(_SEARCH_BY[c.by], locale),
+                label=localize(
+                    t("{field} (custom)", field=c.field) if c.field else _SEARCH_BY[c.by], locale
+                ),
                 value=_prefill(
                     interaction, c.by.value if c.by is not SearchBy.custom else c.input, card_name
                 ),
@@ -82,7 +84,7 @@ def _workflow_view(
         inputs = [
             InputView(
                 id=prefix + name,
-                label=name.replace("_", " ").capitalize(),
+                label=own_label(name, locale),
                 value=workflow.defaults.get(name) or _prefill(interaction, name, card_name),
                 required=name in workflow.required,
             )
@@ -92,7 +94,10 @@ def _workflow_view(
             workflow_id=workflow.id,
             title=workflow.name or workflow.id,
             description=localize(
-                t("Create a {type}, pinned to this interaction.", type=workflow.record_type),
+                t(
+                    "Create a {type}, pinned to this interaction.",
+                    type=record_type_text(workflow.record_type),
+                ),
                 locale,
             ),
             run_title=localize(t("Create"), locale),
