@@ -23,6 +23,7 @@ from bot.web.app import create_app
 from bot.web.tickets import _PAGE_TEXTS, TICKETING
 from tests.tab.test_tab_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.tickets.factories import ticket
+from tests.tickets.test_tickets_page import TEAMS_STUB
 
 pytestmark = pytest.mark.browser
 
@@ -122,5 +123,54 @@ async def test_the_tickets_page_shows_no_english_in_german_or_french(
             await expect(page.locator("#results .empty")).to_be_visible()
             await no_english()
             assert errors == []
+        finally:
+            await browser.close()
+
+
+FRENCH_TEAMS = TEAMS_STUB.replace(
+    'page: { id: "tickets"', 'app: { locale: "fr-FR" }, page: { id: "tickets"'
+)
+
+
+async def test_in_teams_the_page_follows_the_teams_clients_language(
+    aiohttp_server: Callable[..., Any], settings: Settings
+) -> None:
+    """An English browser (its Accept-Language) in a French Teams: the page reloads once
+    in French, and the viewer's "Open in <CRM>" is French too."""
+    playwright_api = pytest.importorskip("playwright.async_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("no /usr/bin/chromium")
+    app = create_app(settings.model_copy(update={"ticket_sync_minutes": 0}))
+    server = await aiohttp_server(app)
+    base = str(server.make_url("")).rstrip("/")
+    closed = datetime.now(UTC) - timedelta(days=2)
+    await app[TICKETING].archive.put_tickets(
+        [ticket("7", subject="Remboursement", closed_at=closed)]
+    )
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await (await browser.new_context(locale="en-US")).new_page()
+            await page.route(
+                "**/tab/vendor/teams-js.min.js",
+                lambda route: route.fulfill(body=FRENCH_TEAMS, content_type="text/javascript"),
+            )
+            tab = f"{base}/tab/tickets?tenant=demo-tenant"
+            await page.route(
+                f"{base}/teams-host",
+                lambda route: route.fulfill(
+                    body=f'<iframe id="tab" src="{tab}" width="900" height="700"></iframe>',
+                    content_type="text/html",
+                ),
+            )
+            await page.goto(f"{base}/teams-host")
+            frame = page.frame_locator("#tab")
+            expect = playwright_api.expect
+            await expect(frame.locator("#contact")).to_have_text(
+                "Tickets précédents de edward@example.com"
+            )
+            await expect(frame.locator("html")).to_have_attribute("lang", "fr")
+            await frame.locator("#results button", has_text="Remboursement").click()
+            await expect(frame.get_by_role("link", name="Ouvrir dans Zendesk")).to_be_visible()
         finally:
             await browser.close()
