@@ -963,17 +963,19 @@ def events_script(agents: list[dict[str, Any]], run: str) -> str:
 
 
 def bench_cold(args: argparse.Namespace, workdir: Path) -> None:
-    seconds = []
+    seconds, cpu = [], []
     for round_ in range(args.rounds):
         place = workdir / f"cold-{round_}"
         server = start_crmcard("cold", place, crmcard_env(place, None))
         try:
             seconds.append(wait_healthy(server, "/healthz"))
+            cpu.append(process_cpu(server.process.pid))  # steadier than the wall clock
         finally:
             server.stop()
     print(
         f"\nCold start, python -m bot serve to the first /healthz 200: {spread(seconds)} s "
-        f"(target < 1 s), load average {load_average()}"
+        f"(target < 1 s), the server's CPU until then {spread(cpu)} s, "
+        f"load average {load_average()}"
     )
 
 
