@@ -28,13 +28,16 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from azure.core import settings as azure_settings
 from azure.core.exceptions import HttpResponseError
+from azure.core.pipeline import PipelineContext, PipelineRequest
 from azure.core.pipeline.policies import DistributedTracingPolicy, HttpLoggingPolicy
 from azure.core.pipeline.transport import AioHttpTransport
+from azure.core.rest import HttpRequest
+from azure.storage.blob._shared import authentication
 from azure.storage.blob._shared.authentication import SharedKeyCredentialPolicy
 from azure.storage.blob._shared.policies import StorageHeadersPolicy, StorageHosts
 from azure.storage.blob.aio import ContainerClient
 
-from bot.adapters.storage.blob import BlobStore, StoreRetry, _blob_name
+from bot.adapters.storage.blob import BlobStore, SharedKeySigning, StoreRetry, _blob_name
 from bot.services.retry import STORE_CALLS
 from bot.services.store import PreconditionFailed
 from tests.azurite import connection_string
@@ -110,7 +113,7 @@ def test_document_pipeline_is_lean(azurite_connection_string: str) -> None:
     types = policy_types(store)
     assert HttpLoggingPolicy not in types and DistributedTracingPolicy not in types
     # what signs, dates and retries the request is the SDK's, as for its own methods
-    for needed in (SharedKeyCredentialPolicy, StorageHeadersPolicy, StorageHosts, StoreRetry):
+    for needed in (SharedKeySigning, StorageHeadersPolicy, StorageHosts, StoreRetry):
         assert needed in types, needed
     assert len(types) <= 8, types  # the SDK's own container pipeline has 16
     full = {type(getattr(p, "_policy", p)) for p in store._container._pipeline._impl_policies}
@@ -130,6 +133,44 @@ def test_http_logging_and_tracing_policies_come_back_when_wanted(
         azure_settings.settings.tracing_enabled.unset_value()
         logger.setLevel(level)
     assert HttpLoggingPolicy in types and DistributedTracingPolicy in types
+
+
+def test_signing_is_the_sdks_with_the_header_order_remembered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sdk = SharedKeyCredentialPolicy("devstoreaccount1", "a2V5")
+    ours = SharedKeySigning("devstoreaccount1", "a2V5")
+
+    def signed(policy: SharedKeyCredentialPolicy, verb: str, extra: dict[str, str]) -> str:
+        headers = {
+            "x-ms-version": "2026-02-06",
+            "X-MS-Date": "Tue, 01 Dec 2026 14:00:00 GMT",
+            "x-ms-client-request-id": "0f0e-1",
+            "x-ms-meta-Zeta": "z",
+            "x-ms-meta-alpha": "a",
+            **extra,
+        }
+        url = "http://127.0.0.1:1/devstoreaccount1/c/tenants/t%252Edoc?comp=x"
+        request = HttpRequest(verb, url, headers=headers, content=b"{}" if verb == "PUT" else None)
+        pipeline_request = PipelineRequest(request, PipelineContext(AioHttpTransport()))
+        policy.on_request(pipeline_request)
+        return str(request.headers["Authorization"])
+
+    cases = [
+        ("GET", {}),
+        ("PUT", {"x-ms-blob-type": "BlockBlob", "If-Match": '"0x1"'}),
+        ("DELETE", {"If-Match": '"0x2"'}),
+    ]
+    for verb, extra in cases:
+        assert signed(ours, verb, extra) == signed(sdk, verb, extra)
+    signed(ours, "GET", {})  # the order of these names is known by now
+
+    def no_sorting(lhs: str, rhs: str) -> int:
+        raise AssertionError("the x-ms- headers were sorted again")
+
+    monkeypatch.setattr(authentication, "compare", no_sorting)
+    for verb, extra in cases:
+        signed(ours, verb, extra)
 
 
 @pytest.mark.parametrize("key", ["tenants/t/doc", "a b/ü?#%", "x/../y", "back\\slash", "~tilde."])

@@ -23,6 +23,7 @@ storage retry rules, waiting as :data:`bot.services.retry.STORE_CALLS` says.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import os
@@ -47,6 +48,10 @@ from azure.core.pipeline.policies import (
     HttpLoggingPolicy,
 )
 from azure.core.rest import AsyncHttpResponse, HttpRequest
+from azure.storage.blob._shared.authentication import (
+    SharedKeyCredentialPolicy,
+    _storage_header_sort,
+)
 from azure.storage.blob._shared.base_client_async import AsyncTransportWrapper
 from azure.storage.blob._shared.policies import StorageHosts
 from azure.storage.blob._shared.policies_async import AsyncStorageRetryPolicy
@@ -91,6 +96,33 @@ class StoreRetry(AsyncStorageRetryPolicy):
         return self.policy.backoff(settings["count"])
 
 
+@functools.cache
+def _signing_order(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The SDK's order of these ``x-ms-`` headers (the service's collation) for signing."""
+    return tuple(name for name, _ in _storage_header_sort([(name, "") for name in names]))
+
+
+class SharedKeySigning(SharedKeyCredentialPolicy):
+    """The SDK's Shared Key signing, with the order of the ``x-ms-`` headers remembered.
+
+    The SDK sorts them by the service's collation, comparing character by character in
+    Python, on every request; a document request always has the same few names.
+    """
+
+    @staticmethod
+    def _get_canonicalized_headers(request: Any) -> str:
+        values = {
+            name.lower(): value
+            for name, value in request.http_request.headers.items()
+            if name.startswith("x-ms-")
+        }
+        return "".join(
+            f"{name}:{values[name]}\n"
+            for name in _signing_order(tuple(values))
+            if values[name] is not None
+        )
+
+
 def document_pipeline(container: ContainerClient) -> AsyncPipeline[Any, Any]:
     """The container's pipeline without the policies that do nothing for a document request.
 
@@ -98,9 +130,13 @@ def document_pipeline(container: ContainerClient) -> AsyncPipeline[Any, Any]:
     hooks (no such options are ever passed), the storage network-trace logger (only logs
     with ``logging_enable``), the content decoder (documents are bytes), and, decided
     when the store opens, distributed tracing when no tracer is configured and the HTTP
-    logging policy while its logger is below INFO (as production keeps it).
+    logging policy while its logger is below INFO (as production keeps it). Account-key
+    signing is the SDK's, with the header order remembered (:class:`SharedKeySigning`).
     """
     config = container._config
+    signing = container._credential_policy
+    if type(signing) is SharedKeyCredentialPolicy:
+        signing = SharedKeySigning(signing.account_name, signing.account_key)  # type: ignore[no-untyped-call]
     policies: list[Any] = [
         config.proxy_policy,
         config.user_agent_policy,
@@ -108,7 +144,7 @@ def document_pipeline(container: ContainerClient) -> AsyncPipeline[Any, Any]:
         StorageHosts(hosts=container._hosts),  # type: ignore[no-untyped-call]
         config.retry_policy,
         config.headers_policy,
-        container._credential_policy,
+        signing,
     ]
     if azure_settings.settings.tracing_enabled():
         policies.append(DistributedTracingPolicy())
