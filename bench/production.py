@@ -84,8 +84,14 @@ def free_port() -> int:
 
 
 def process_cpu(pid: int) -> float:
+    return sum(process_times(pid))
+
+
+def process_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process, all its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def load_average() -> str:
@@ -725,6 +731,8 @@ class BlobRun:
     p50_ms: list[float]
     errors: int
     cpu_s: list[float]
+    kernel: float
+    """The share of the instances' CPU that was system time (loopback TCP, mostly)."""
     azurite_s: float
     wrk_s: float
     seconds: float
@@ -764,10 +772,10 @@ def report_blob(
     )
     print(
         "| instances | clicks/s (all) | vs 1 instance | p50 ms | CPU ms per click, each "
-        "instance | Azurite CPU ms per click | Azurite % of a core | wrk CPU ms per click "
-        "| machine busy % | clicks/s the cores allow | errors |"
+        "instance | of which system % | Azurite CPU ms per click | Azurite % of a core "
+        "| wrk CPU ms per click | machine busy % | clicks/s the cores allow | errors |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     one = [run.rate for run in results[1]]
     for count, runs in results.items():
         print(
@@ -775,6 +783,7 @@ def report_blob(
             f"| {spread([r.rate / b for r, b in zip(runs, one, strict=True)])}x "
             f"| {spread([statistics.median(r.p50_ms) for r in runs])} "
             f"| {spread([ms for r in runs for ms in r.instance_ms])} "
+            f"| {spread([r.kernel * 100 for r in runs])} "
             f"| {spread([r.per_click_ms(r.azurite_s) for r in runs])} "
             f"| {spread([r.azurite_s / r.seconds * 100 for r in runs])} "
             f"| {spread([r.per_click_ms(r.wrk_s) for r in runs])} "
@@ -849,7 +858,7 @@ def bench_blob(args: argparse.Namespace, workdir: Path, issuer: LocalIssuer) -> 
                 spy = None
                 if args.py_spy and round_ == 1 and count == 1 and "blob" in args.py_spy_of:
                     spy = start_py_spy(pids[0], args.py_spy)
-                before = [process_cpu(pid) for pid in measured]
+                before = [process_times(pid) for pid in measured]
                 machine = machine_busy()
                 outputs, wrk_cpu = run_many(
                     [(server.url, script) for server, script in zip(fleet, scripts, strict=True)],
@@ -858,7 +867,9 @@ def bench_blob(args: argparse.Namespace, workdir: Path, issuer: LocalIssuer) -> 
                     workdir,
                 )
                 busy = machine_busy(machine)
-                cpus = [process_cpu(pid) - b for pid, b in zip(measured, before, strict=True)]
+                after = [process_times(pid) for pid in measured]
+                cpus = [sum(a) - sum(b) for a, b in zip(after, before, strict=True)]
+                kernel = sum(a[1] - b[1] for a, b in zip(after[:-1], before[:-1], strict=True))
                 if spy is not None:
                     stop_py_spy(spy)
                 done = [clicks_of(out) for out in outputs]
@@ -873,6 +884,7 @@ def bench_blob(args: argparse.Namespace, workdir: Path, issuer: LocalIssuer) -> 
                             p50_ms=[parse_wrk(out, 0).p50_ms for out in outputs],
                             errors=sum(parse_wrk(out, 0).errors for out in outputs),
                             cpu_s=cpus[:-1],
+                            kernel=kernel / max(sum(cpus[:-1]), 1e-9),
                             azurite_s=cpus[-1],
                             wrk_s=wrk_cpu,
                             seconds=args.seconds,

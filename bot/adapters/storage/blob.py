@@ -4,17 +4,16 @@ The blob's own ETag is the document's ETag, so the compare-and-swap in
 :meth:`BlobStore.replace` is done by the service (``If-Match``), and any number of bot
 instances can share the container.
 
-A click reads one document and writes it back, and each request through the Azure SDK's
-public blob methods cost more CPU than the rest of the click: the tracing decorator, a
+A click reads one document and writes it back, and a request through the Azure SDK's
+public blob methods costs more CPU than the rest of the click: the tracing decorator, a
 pipeline of sixteen policies, a ``StorageStreamDownloader`` and some forty response
 headers parsed into models that nobody reads. So a document's Get / Put / Delete Blob
 (REST API, https://learn.microsoft.com/rest/api/storageservices/blob-service-rest-api)
 is one request built here and sent through the SDK's own pipeline, kept to the policies
-that do something for these requests (:func:`document_pipeline`): the same account-key
-signing, ``x-ms-date`` and request id, storage hosts, retries and user agent as the
-SDK's methods, over the same aiohttp session. Container creation and listings are rare
-and use the SDK's ``ContainerClient`` as it is. Proxy settings and ``.netrc`` are read
-from the environment only when a proxy is configured.
+that do something for these requests (:func:`document_pipeline`): the SDK's account-key
+signing, ``x-ms-date``, retries, proxy and user agent, over the same aiohttp session.
+Container creation and listings are rare and use the SDK's ``ContainerClient`` as it is.
+Proxy settings and ``.netrc`` are read from the environment only when a proxy is set.
 
 Retries (a 408, a 5xx other than 501/505, a connection error or timeout) are the SDK's
 storage retry rules, waiting as :data:`bot.services.retry.STORE_CALLS` says.
@@ -42,18 +41,13 @@ from azure.core.exceptions import (
     map_error,
 )
 from azure.core.pipeline import AsyncPipeline
-from azure.core.pipeline.policies import (
-    AsyncRedirectPolicy,
-    DistributedTracingPolicy,
-    HttpLoggingPolicy,
-)
+from azure.core.pipeline.policies import DistributedTracingPolicy, HttpLoggingPolicy
 from azure.core.rest import AsyncHttpResponse, HttpRequest
 from azure.storage.blob._shared.authentication import (
     SharedKeyCredentialPolicy,
     _storage_header_sort,
 )
 from azure.storage.blob._shared.base_client_async import AsyncTransportWrapper
-from azure.storage.blob._shared.policies import StorageHosts
 from azure.storage.blob._shared.policies_async import AsyncStorageRetryPolicy
 from azure.storage.blob.aio import ContainerClient
 
@@ -128,7 +122,10 @@ def document_pipeline(container: ContainerClient) -> AsyncPipeline[Any, Any]:
 
     Left out: the queue-message and content-validation policies and the request/response
     hooks (no such options are ever passed), the storage network-trace logger (only logs
-    with ``logging_enable``), the content decoder (documents are bytes), and, decided
+    with ``logging_enable``), the content decoder (documents are bytes), the storage hosts
+    policy (it only matters when retrying on a secondary endpoint, which is never asked),
+    the redirect policy and the header clean-up after a redirect (the service does not
+    redirect: a 3xx is an error here, so no signed request follows one), and, decided
     when the store opens, distributed tracing when no tracer is configured and the HTTP
     logging policy while its logger is below INFO (as production keeps it). Account-key
     signing is the SDK's, with the header order remembered (:class:`SharedKeySigning`).
@@ -140,8 +137,6 @@ def document_pipeline(container: ContainerClient) -> AsyncPipeline[Any, Any]:
     policies: list[Any] = [
         config.proxy_policy,
         config.user_agent_policy,
-        AsyncRedirectPolicy(),
-        StorageHosts(hosts=container._hosts),  # type: ignore[no-untyped-call]
         config.retry_policy,
         config.headers_policy,
         signing,
