@@ -21,8 +21,10 @@ over rounds with the spread (lowest-highest), never the best round.
   or refused click counts as an error, and the interactions' revisions are checked
   afterwards.
 * ``blob``: the same clicks with the Blob store on Azurite, on 1, 2 and 4 instances
-  sharing one container (one wrk per instance); then the Blob requests per click,
-  counted by a proxy in front of Azurite during a separate, unmeasured series of clicks.
+  sharing one container (one wrk per instance, ``--blob-agents`` agents each); CPU per
+  click of each instance, Azurite's and wrk's, the machine's busy share and the clicks/s
+  its cores allow at those costs; then the Blob requests per click, counted by a proxy
+  in front of Azurite during a separate, unmeasured series of clicks.
 * ``webhook``: ``POST /api/interactions``, assigned then connected for new interactions
   of installed agents; each event posts or updates the card through the local
   connector (``tests/connector.py``, in this process).
