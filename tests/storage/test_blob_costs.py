@@ -190,6 +190,14 @@ async def test_blob_urls_are_the_sdks(azurite_connection_string: str, key: str) 
         await store.close()
 
 
+def test_a_sas_connection_string_signs_by_its_token_in_the_url() -> None:
+    sas = "BlobEndpoint=https://acct.blob.core.windows.net/;SharedAccessSignature=sv=1&sig=a%2B"
+    store = BlobStore(sas, "c")
+    assert store.blob_url("t/a.b") == store._container.get_blob_client(_blob_name("t/a.b")).url
+    assert store.blob_url("t/a.b").endswith("/c/t/a%252Eb?sv=1&sig=a%2B")
+    assert SharedKeySigning not in policy_types(store)
+
+
 def test_retry_waits_are_the_store_calls_policy() -> None:
     retry = StoreRetry()
     assert retry.total_retries == STORE_CALLS.max_attempts - 1
