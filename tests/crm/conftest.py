@@ -4,6 +4,7 @@ RSA keys for the Salesforce JWT bearer flow, and the fake servers themselves."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
 import ssl
@@ -24,6 +25,32 @@ from cryptography.x509.oid import NameOID
 from tests.crm.fakes.entra import FakeEntra
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
+
+
+@dataclass
+class HeldSearch:
+    """A search endpoint holding each request until a second one is in flight (at most
+    2 s), then answering ``body``: ``most`` is how many were ever in flight at once."""
+
+    body: Any
+    most: int = 0
+    _in_flight: int = 0
+    _both: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def app(self, path: str) -> web.Application:
+        app = web.Application()
+        app.router.add_get(path, self._answer)
+        return app
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        self._in_flight += 1
+        self.most = max(self.most, self._in_flight)
+        if self._in_flight == 2:
+            self._both.set()
+        with contextlib.suppress(TimeoutError):  # bounded: asked one by one
+            await asyncio.wait_for(self._both.wait(), 2)
+        self._in_flight -= 1
+        return web.json_response(self.body)
 
 
 @dataclass

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.adapters.crm.restkit import (
+    all_at_once,
     clean_value,
     nest,
     next_url,
@@ -75,3 +78,29 @@ async def test_latency_beyond_attempt_timeout_is_unavailable(aiohttp_server, ses
     with pytest.raises(CrmUnavailable, match="Zendesk unavailable"):
         await crm.search(SearchCriteria(phones=["+14155550100"]))
     assert len(vtime.sleeps) == 1
+
+
+async def test_all_at_once_raises_the_first_failure_and_cancels_the_rest() -> None:
+    started = asyncio.Event()
+    cancelled: list[str] = []
+
+    async def waiting() -> str:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append("waiting")
+            raise
+        return "never"
+
+    async def failing() -> str:
+        await started.wait()
+        raise CrmUnavailable("CRM 2 is unavailable")
+
+    async def answering() -> str:
+        return "answer"
+
+    assert await all_at_once([answering(), answering()]) == ["answer", "answer"]
+    with pytest.raises(CrmUnavailable, match="CRM 2 is unavailable"):
+        await all_at_once([waiting(), failing()])
+    assert cancelled == ["waiting"]

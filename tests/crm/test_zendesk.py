@@ -15,7 +15,7 @@ from bot.services.crm import (
     NotSupported,
     SearchCriteria,
 )
-from tests.crm.conftest import ServerFactory, VirtualTime
+from tests.crm.conftest import HeldSearch, ServerFactory, VirtualTime
 from tests.crm.fakes.zendesk import ZendeskFake
 
 JANE_PHONE = "+14155550100"
@@ -54,6 +54,25 @@ async def test_search_by_phone_uses_api_token_basic_auth(aiohttp_server, session
     expected = base64.b64encode(b"agent@example.com/token:zd-api-token").decode()
     assert request.headers["Authorization"] == f"Basic {expected}"
     assert request.query["query"] == "type:user phone:*4155550100"
+
+
+async def test_the_queries_of_one_search_are_asked_at_once(aiohttp_server, session, vtime):
+    """One query per number and address: the second does not wait for the first one's
+    answer, so the search takes one Zendesk round trip."""
+    held = HeldSearch({"results": [], "next_page": None})
+    server = await aiohttp_server(held.app("/api/v2/search.json"))
+    crm = ZendeskCrm(
+        session,
+        ZendeskSettings(
+            base_url=str(server.make_url("")), email="agent@example.com", api_token="t"
+        ),
+        settings_id="zd",
+        **vtime.http_options(),
+    )
+    criteria = SearchCriteria(phones=[JANE_PHONE], emails=["jane@example.com"])
+    assert len(crm.search_queries(criteria)) == 2
+    assert await crm.search(criteria) == []
+    assert held.most == 2
 
 
 async def test_search_by_email_and_name_dedupes(aiohttp_server, session, vtime):

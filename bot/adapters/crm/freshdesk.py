@@ -36,6 +36,7 @@ from bot.adapters.crm.phones import keep_candidate, written_forms
 from bot.adapters.crm.restkit import (
     MAX_RESULTS,
     VendorCrm,
+    all_at_once,
     as_text,
     clean_value,
     dedupe,
@@ -183,32 +184,40 @@ class FreshdeskCrm(VendorCrm):
 
     # -- CrmClient ---------------------------------------------------------------------
 
+    async def _filtered(self, criteria: SearchCriteria, query: str) -> list[CrmRecord]:
+        """The contacts one filter query finds, page by page up to the search's limit."""
+        limit = self.settings.max_results
+        records: list[CrmRecord] = []
+        for page in range(1, SEARCH_MAX_PAGE + 1):
+            response = await self.http.get(
+                self.api / "search" / "contacts", params={"query": query, "page": str(page)}
+            )
+            body = response.body if isinstance(response.body, dict) else {}
+            results = body.get("results") if isinstance(body.get("results"), list) else []
+            found = [r for r in results or [] if isinstance(r, dict) and "id" in r]
+            records.extend(
+                self._record("contact", r)
+                for r in found
+                if keep_candidate(criteria, (r.get("phone"), r.get("mobile")), [r.get("email")])
+            )
+            total = body.get("total")
+            seen = page * SEARCH_PAGE_SIZE
+            if (
+                len(found) < SEARCH_PAGE_SIZE
+                or len(records) >= limit
+                or (isinstance(total, int) and seen >= total)
+            ):
+                break
+        return records
+
     async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
         if "contact" not in wanted_types(criteria, ("contact",)):
             return []
         limit = self.settings.max_results
-        records: list[CrmRecord] = []
-        for query in search_queries(criteria.phones, criteria.emails):
-            for page in range(1, SEARCH_MAX_PAGE + 1):
-                response = await self.http.get(
-                    self.api / "search" / "contacts", params={"query": query, "page": str(page)}
-                )
-                body = response.body if isinstance(response.body, dict) else {}
-                results = body.get("results") if isinstance(body.get("results"), list) else []
-                found = [r for r in results or [] if isinstance(r, dict) and "id" in r]
-                records.extend(
-                    self._record("contact", r)
-                    for r in found
-                    if keep_candidate(criteria, (r.get("phone"), r.get("mobile")), [r.get("email")])
-                )
-                total = body.get("total")
-                seen = page * SEARCH_PAGE_SIZE
-                if (
-                    len(found) < SEARCH_PAGE_SIZE
-                    or len(records) >= limit
-                    or (isinstance(total, int) and seen >= total)
-                ):
-                    break
+        # A number's written forms fill two or three 512-character queries: asked at once.
+        queries = search_queries(criteria.phones, criteria.emails)
+        found = await all_at_once(self._filtered(criteria, query) for query in queries)
+        records = [record for part in found for record in part]
         name = clean_value(criteria.name) if criteria.name else ""
         if name:
             response = await self.http.get(

@@ -14,6 +14,7 @@ Freshdesk, Oracle B2C, generic REST), on top of :mod:`bot.adapters.crm.http`.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import unicodedata
@@ -226,6 +227,20 @@ async def follow_pages(
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+async def all_at_once(calls: Iterable[Awaitable[T]]) -> list[T]:
+    """The results of ``calls``, run concurrently, in their order: a search's queries take
+    one CRM round trip instead of one each. The first failure cancels the others and is
+    raised as it is (a :class:`~bot.services.crm.CrmError` stays one)."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def clean_value(value: str, *, drop: str = "", max_length: int = 200) -> str:

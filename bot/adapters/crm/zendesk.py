@@ -33,6 +33,7 @@ from bot.adapters.crm.phones import keep_candidate, national_number
 from bot.adapters.crm.restkit import (
     MAX_RESULTS,
     VendorCrm,
+    all_at_once,
     as_text,
     clean_value,
     dedupe,
@@ -202,24 +203,30 @@ class ZendeskCrm(VendorCrm):
                 queries.append(f'{prefix}name:"{name}"')
         return queries
 
-    async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
+    async def _found(self, criteria: SearchCriteria, query: str) -> list[CrmRecord]:
+        """The records one search.json query finds, up to the search's limit."""
         limit = self.settings.max_results
+        first = (self.base / "api" / "v2" / "search.json").with_query(
+            query=query, per_page=str(min(limit, 100))
+        )
+        found = await follow_pages(first, self.base, limit, self.http.get, _search_page)
         records: list[CrmRecord] = []
-        for query in self.search_queries(criteria):
-            first = (self.base / "api" / "v2" / "search.json").with_query(
-                query=query, per_page=str(min(limit, 100))
-            )
-            found = await follow_pages(first, self.base, limit, self.http.get, _search_page)
-            for raw in found[:limit]:
-                record_type = _TYPES_BY_KIND.get(str(raw.get("result_type")))
-                if record_type is None or "id" not in raw:
-                    continue
-                if record_type == "contact" and not keep_candidate(
-                    criteria, [raw.get("phone")], [raw.get("email")]
-                ):
-                    continue
-                records.append(self._record(record_type, raw))
-        return dedupe(records, limit)
+        for raw in found[:limit]:
+            record_type = _TYPES_BY_KIND.get(str(raw.get("result_type")))
+            if record_type is None or "id" not in raw:
+                continue
+            if record_type == "contact" and not keep_candidate(
+                criteria, [raw.get("phone")], [raw.get("email")]
+            ):
+                continue
+            records.append(self._record(record_type, raw))
+        return records
+
+    async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
+        # one query per number and address: asked at once, one Zendesk round trip
+        queries = self.search_queries(criteria)
+        found = await all_at_once(self._found(criteria, query) for query in queries)
+        return dedupe((record for part in found for record in part), self.settings.max_results)
 
     async def _get_raw(self, ref: RecordRef) -> dict[str, Any]:
         path = self.numeric_ref(ref, _PATHS)
