@@ -22,6 +22,7 @@ from bot.domain.merge import (
     OTHER_SURNAME,
     CardFacts,
     NameFrequencies,
+    Reason,
     ReasonKind,
     detail_keys,
     name_match,
@@ -343,3 +344,77 @@ def test_a_birth_date_slip_is_close_and_another_format_is_the_same_date() -> Non
         assert weights == [DETAIL_WEIGHTS["birth date"][1]], slip
     # Two digits apart: another date, which outweighs the name alone.
     assert score(born("19560615", "c:1"), born("19580715", "c:2")) is None
+
+
+def test_every_reason_a_candidate_carries_is_told_on_the_card_in_each_language() -> None:
+    from bot.i18n import AgentLocale, localize
+    from bot.services.card_actions.merging import _reason
+
+    told = {
+        language: [
+            localize(
+                _reason(Reason(kind=kind, detail="x", weight=0.0)), AgentLocale(language=language)
+            )
+            for kind in ReasonKind
+        ]
+        for language in ("en", "de", "fr")
+    }
+    assert told["en"][-2:] == ["Different name: x", "Different details: x"]
+    assert told["de"][-2:] == ["Anderer Name: x", "Abweichende Angaben: x"]
+    assert told["fr"][-2:] == ["Nom différent : x", "Coordonnées différentes : x"]
+    assert len(set(told["de"])) == len(ReasonKind)
+
+
+def test_a_first_name_typed_wrong_is_nearly_the_same_and_a_relatives_is_another() -> None:
+    tenant = tenant_of(10_000, clarke=300, weber=300, james=100, paula=30, pablo=30)
+
+    def person(name: str, key: str, born: str | None = None) -> CardFacts:
+        home = {"street": "119 Moondarra Street", "zip": "3095", "city": "Tweed Heads"}
+        born_on = {"birthdate": born} if born else {}
+        return facts(names=(name,), fields={key: {**home, **born_on}})
+
+    james = person("James Clarke", "c:1", "19061129")
+    typed = score(james, person("Jaemo Clatke", "c:2", "19061129"), tenant)
+    assert typed is not None
+    assert any("a first name nearly the same: jaemo clatke" in r.text for r in typed.reasons)
+    # Born that day in that home under another first name: a twin as much as a typo.
+    assert score(james, person("Ebony Clarke", "c:3", "19061129"), tenant) is None
+    # Alike names of one home, no birth date: relatives still, the home counts for nothing.
+    pablo = reasons(person("Paula Weber", "c:4"), person("Pablo Weber", "c:5"), tenant)
+    assert any("a first name nearly the same" in r.text for r in pablo)
+    assert score(person("Paula Weber", "c:4"), person("Pablo Weber", "c:5"), tenant) is None
+
+
+def test_a_city_typed_wrong_is_close() -> None:
+    def at(city: str, key: str) -> CardFacts:
+        return facts(names=("Elinor Dashwood",), fields={key: {"city": city}})
+
+    close = reasons(at("Casino", "c:1"), at("Caisno", "c:2"))
+    assert [(r.text, r.weight) for r in close if r.kind is ReasonKind.same_details] == [
+        ("Same details: city", DETAIL_WEIGHTS["city"][1])
+    ]
+    other = reasons(at("Casino", "c:1"), at("Lismore", "c:3"))
+    assert "Different details: city" in [r.text for r in other]
+
+
+def test_a_new_surname_is_weak_evidence_unless_the_home_or_more_agrees() -> None:
+    tenant = tenant_of(10_000, aidan=50, anna=50)
+
+    def person(name: str, key: str, street: str, zip: str, city: str) -> CardFacts:
+        fields = {"birthdate": "19410718", "street": street, "zip": zip, "city": city}
+        return facts(names=(name,), fields={key: fields})
+
+    webb = person("Aidan Webb", "c:1", "14 Benny Place", "6023", "Rosewater")
+    # The same first name and birth day, another surname, home, postcode and city.
+    assert (
+        score(webb, person("Aidan Campbell", "c:2", "41 Edwards St", "4130", "Rolleston"), tenant)
+        is None
+    )
+    # Married, same home: the new surname is no obstacle.
+    anna = person("Anna Weber", "c:3", "Dorfstraße 5", "10115", "Berlin")
+    married = score(anna, person("Anna Schulz", "c:4", "Dorfstraße 5", "10115", "Berlin"), tenant)
+    assert married is not None
+    assert any(
+        r.text.startswith("Different name: same first name, another surname")
+        for r in married.reasons
+    )

@@ -46,6 +46,8 @@ _REASONS = {
     ReasonKind.same_crm_contact: t("Same CRM contact: {detail}"),
     ReasonKind.similar_name: t("Similar name: {detail}"),
     ReasonKind.same_details: t("Same details: {detail}"),
+    ReasonKind.other_name: t("Different name: {detail}"),
+    ReasonKind.other_details: t("Different details: {detail}"),
 }
 
 
