@@ -21,6 +21,7 @@ from bot.services.store import Store, put_model
 from tests.writeback.harness import (
     ACCOUNT,
     CONTACT,
+    T0,
     TENANT,
     FaultyCrm,
     context,
@@ -231,20 +232,28 @@ async def test_restart_resumes_pending_and_scheduled_retries(tmp_path: Path) -> 
     from bot.adapters.storage.local import LocalStore
 
     crm = FaultyCrm(down=1)
+    now = [T0]
+
+    def on_clock(store: Store) -> Context:
+        return dataclasses.replace(context(store, crm), clock=lambda: now[0])
+
     first = LocalStore(tmp_path / "state.sqlite3")
-    ctx = context(first, crm)
+    ctx = on_clock(first)
     await store_due(ctx, interaction("call-1"))
     await store_due(ctx, interaction("call-2"))
-    doomed = worker(ctx, concurrency=1, policy=RetryPolicy(base_delay=0.4, max_delay=0.4))
+    doomed = worker(ctx, concurrency=1, policy=RetryPolicy(base_delay=60.0, max_delay=60.0))
     await doomed.run_once()  # call-1 meets the outage and is scheduled; call-2 is written
     await first.close()  # the process goes away
     assert len(crm.tasks()) == 1
 
     second = LocalStore(tmp_path / "state.sqlite3")  # a new process on the same store
     try:
-        ctx = context(second, crm)
+        ctx = on_clock(second)
         [retrying] = await outbox.list_items(ctx.store, TENANT, OutboxStatus.pending)
-        assert retrying.last_error and retrying.next_attempt_at > ctx.clock()
+        assert retrying.last_error and retrying.next_attempt_at > now[0]
+        await worker(ctx).run_once()  # not due yet: the retry keeps its schedule
+        assert len(crm.tasks()) == 1
+        now[0] = retrying.next_attempt_at
         await drain(worker(ctx))
         items = await outbox.list_items(ctx.store, TENANT)
         assert [i.status for i in items] == [OutboxStatus.done, OutboxStatus.done]
