@@ -125,6 +125,8 @@ def test_document_pipeline_is_lean(azurite_connection_string: str) -> None:
     ]
     full = [type(getattr(p, "_policy", p)) for p in store._container._pipeline._impl_policies]
     assert len(full) == 16 and {HttpLoggingPolicy, DistributedTracingPolicy} <= set(full)
+    # documents and listings share one transport: one aiohttp session, one connection pool
+    assert store._pipeline._transport._transport is store._container._pipeline._transport
 
 
 def test_http_logging_and_tracing_policies_come_back_when_wanted(
