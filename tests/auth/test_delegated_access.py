@@ -80,6 +80,7 @@ def settings_for(tmp_path: Path, issuer: LocalIssuer, entra: FakeEntra) -> Setti
         tenant_gate=False,
         demo_crm=False,
         crm_allow_local_urls=True,  # the operator's allowance: the fakes run on loopback
+        crm_deadline_seconds=30.0,  # the card waits for the CRM, however loaded the machine
         api_keys={entra.tenant: "key-c"},
         admin_keys={entra.tenant: "admin-c"},
     )
