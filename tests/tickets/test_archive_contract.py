@@ -138,6 +138,27 @@ async def test_purge_removes_old_tickets_and_their_index_entries(archive: Ticket
     assert await archive.purge(NOW - timedelta(days=90)) == 0
 
 
+async def test_purge_rests_after_each_full_batch(
+    archive: TicketArchive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rests: list[float] = []
+    sleep = archive_module.asyncio.sleep
+
+    async def rest(seconds: float) -> None:
+        rests.append(seconds)
+        await sleep(0)
+
+    await archive.put_tickets(
+        [ticket(f"old-{n}", closed_at=NOW - timedelta(days=91, hours=n)) for n in range(5)]
+        + [ticket("kept", closed_at=NOW - timedelta(days=1))]
+    )
+    monkeypatch.setattr(archive_module.asyncio, "sleep", rest)
+    assert await archive.purge(NOW - timedelta(days=90), batch=2) == 5
+    assert len(rests) == 2  # after the two full batches; the short last one ends the purge
+    assert all(seconds >= 0 for seconds in rests)
+    assert ids(await archive.search("demo-tenant", TicketQuery())) == ["kept"]
+
+
 async def test_agents_and_sync_state(archive: TicketArchive) -> None:
     ada = Agent(
         tenant_id="demo-tenant",

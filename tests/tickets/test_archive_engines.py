@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
-
-import pytest
 
 from bot.adapters.tickets import sqlite as sqlite_module
 from bot.adapters.tickets.facets import facet, facets, narrowing
@@ -143,34 +140,6 @@ async def test_an_archive_of_the_first_layout_is_re_keyed_when_opened(tmp_path: 
         assert connection.execute("PRAGMA user_version").fetchone() == (LAYOUT,)
         ids = [r[0] for r in connection.execute("SELECT id FROM tickets ORDER BY closed_at")]
     assert ids == sorted(ids) and min(ids) >= SECOND
-
-
-async def test_sqlite_purge_rests_after_each_full_batch(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    archive = SqliteTicketArchive(tmp_path / "tickets.sqlite3")
-    await archive.open()
-    rests: list[float] = []
-    sleep = asyncio.sleep
-
-    async def rest(seconds: float) -> None:
-        rests.append(seconds)
-        await sleep(0)
-
-    monkeypatch.setattr(sqlite_module.asyncio, "sleep", rest)
-    try:
-        await archive.put_tickets(
-            [ticket(f"old-{n}", closed_at=NOW - timedelta(days=91, hours=n)) for n in range(5)]
-            + [ticket("kept", closed_at=NOW - timedelta(days=1))]
-        )
-        assert await archive.purge(NOW - timedelta(days=90), batch=2) == 5
-        assert len(rests) == 2  # after the two full batches; the short last one ends it
-        assert all(seconds >= 0 for seconds in rests)
-        assert [
-            t.external_id for t in (await archive.search("demo-tenant", TicketQuery())).tickets
-        ] == ["kept"]
-    finally:
-        await archive.close()
 
 
 async def test_sqlite_intersects_only_selective_tenants_and_filters_in_fts5(

@@ -43,6 +43,7 @@ from bot.services.ticketing.archive import (
     TicketSummary,
     mailboxes,
     page_of,
+    rested_batches,
 )
 
 _SCHEMA = """
@@ -427,8 +428,9 @@ class PostgresTicketArchive:
         return int(deleted)
 
     async def purge(self, closed_before: datetime, *, batch: int = 2_000) -> int:
-        total = 0
-        while True:
+        """See the port; in :func:`~bot.services.ticketing.archive.rested_batches`."""
+
+        async def delete_batch() -> int:
             deleted = await self.pool.fetchval(
                 "WITH doomed AS (SELECT id FROM crmcard_tickets WHERE closed_at < $1 LIMIT $2), "
                 "gone AS (DELETE FROM crmcard_tickets t USING doomed WHERE t.id = doomed.id "
@@ -436,9 +438,9 @@ class PostgresTicketArchive:
                 closed_before,
                 batch,
             )
-            if not deleted:
-                return total
-            total += int(deleted)
+            return int(deleted)
+
+        return await rested_batches(delete_batch, batch)
 
     # -- sync state ---------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ from bot.services.ticketing.archive import (
     TicketSummary,
     mailboxes,
     page_of,
+    rested_batches,
 )
 
 T = TypeVar("T")
@@ -60,8 +61,6 @@ STATS_SECONDS = 300.0
 PURGE_BATCH = 500
 """Tickets the retention purge deletes per transaction (each FTS5 row it deletes is read
 and tokenised again to remove its postings)."""
-PURGE_REST = 1.0
-"""How long the purge rests after a batch, as a share of the time the batch took."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
@@ -639,9 +638,7 @@ class SqliteTicketArchive:
         return await self._delete_where(where, params)
 
     async def purge(self, closed_before: datetime, *, batch: int = PURGE_BATCH) -> int:
-        """See the port; after each full batch the purge rests as long as the batch took
-        (:data:`PURGE_REST`), so a purge of a backlog uses at most about half of one core
-        and of the disk, and searches and imports keep the rest."""
+        """See the port; in :func:`~bot.services.ticketing.archive.rested_batches`."""
         cutoff = _epoch(closed_before)
 
         def delete_batch(connection: sqlite3.Connection) -> int:
@@ -653,14 +650,7 @@ class SqliteTicketArchive:
             ]
             return _delete_ids(connection, ids)
 
-        total = 0
-        while True:
-            started = time.perf_counter()
-            deleted = await self._write(delete_batch)
-            total += deleted
-            if deleted < batch:
-                return total
-            await asyncio.sleep((time.perf_counter() - started) * PURGE_REST)
+        return await rested_batches(lambda: self._write(delete_batch), batch)
 
     # -- sync state ---------------------------------------------------------------------
 

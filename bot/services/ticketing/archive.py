@@ -21,7 +21,9 @@ search at a few milliseconds. Both engines apply the same window, so they answer
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
@@ -42,6 +44,8 @@ from bot.domain.tickets import (
 MAX_PAGE_SIZE = 100
 RANKED_WINDOW = 300
 """A relevance search ranks at most this many of its newest matches (see above)."""
+PURGE_REST = 1.0
+"""After each batch the retention purge rests this share of the time the batch took."""
 MAX_INDEXED_CHARS = 200_000
 """Of a ticket's conversation, this much is indexed (all of it is kept and shown)."""
 
@@ -208,8 +212,9 @@ class TicketArchive(Protocol):
 
     async def purge(self, closed_before: datetime, *, batch: int = 2_000) -> int:
         """Delete every tenant's tickets closed before ``closed_before`` with their index
-        entries, in short transactions of ``batch`` tickets so that searches running
-        meanwhile are not held up; returns how many were deleted."""
+        entries, in short transactions of ``batch`` tickets with rests in between
+        (:func:`rested_batches`) so that searches running meanwhile are not held up;
+        returns how many were deleted."""
         ...
 
     # -- sync state ---------------------------------------------------------------------
@@ -237,3 +242,18 @@ def mailboxes(emails: Sequence[str]) -> list[str]:
     for email in emails:
         found.extend([email.strip().lower(), canonical_email(email)])
     return list(dict.fromkeys(e for e in found if e))
+
+
+async def rested_batches(delete_batch: Callable[[], Awaitable[int]], batch: int) -> int:
+    """Run ``delete_batch`` (one transaction deleting up to ``batch`` tickets) until one
+    deletes fewer, resting after each for :data:`PURGE_REST` of the time it took: a purge
+    of a backlog takes at most about half of one core and of the disk, and the searches
+    and imports running meanwhile keep the rest. Returns how many were deleted."""
+    total = 0
+    while True:
+        started = time.perf_counter()
+        deleted = await delete_batch()
+        total += deleted
+        if deleted < batch:
+            return total
+        await asyncio.sleep((time.perf_counter() - started) * PURGE_REST)
