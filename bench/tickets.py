@@ -497,7 +497,8 @@ async def _search_bench(
             print(
                 f"  {engine}: purged {purged:,} tickets in {elapsed:,.1f} s (on a copy); "
                 f"{len(took)} searches meanwhile: p50 {percentile(took, 0.5):.1f} ms, "
-                f"p99 {percentile(took, 0.99):.1f} ms, max {max(took):.1f} ms"
+                f"p99 {percentile(took, 0.99):.1f} ms, max {max(took):.1f} ms, "
+                f"{sum(t > 50 for t in took)} over 50 ms"
             )
 
 
