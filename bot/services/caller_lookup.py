@@ -278,8 +278,10 @@ async def lookup(ctx: Context, tenant_id: str, request: LookupRequest) -> Lookup
     found = await fan_out(asked, call, ctx.crm_deadline)
     if need_agent and len(need_agent) == len(asked):
         raise AgentNeeded(
-            "delegated CRM access needs an agent: name the agent (agent.aadObjectId) or the "
-            "interaction (interactionId) this lookup is for",
+            t(
+                "delegated CRM access needs an agent: name the agent (agent.aadObjectId) or the "
+                "interaction (interactionId) this lookup is for"
+            ),
             [
                 {"loc": ["agent"], "msg": reason, "type": "delegated_access"}
                 for reason in need_agent.values()

@@ -254,7 +254,9 @@ class CrmConfigs:
                 self.store, keys.crm_config(config.tenant_id, config.settings_id), stored
             )
         except AlreadyExists as error:
-            raise ConfigExists(f"CRM configuration {config.settings_id!r} exists") from error
+            raise ConfigExists(
+                t("CRM configuration {settings} exists", settings=repr(config.settings_id))
+            ) from error
         await self._audit("create", actor, None, stored)
         return stored
 

@@ -34,6 +34,7 @@ from pydantic.alias_generators import to_camel
 
 from bot.domain.crm_config import CrmConfig, CrmKind
 from bot.errors import FieldError
+from bot.i18n import Text, t
 
 VENDOR_DOMAINS: dict[CrmKind, tuple[str, ...]] = {
     CrmKind.SALESFORCE: (
@@ -76,12 +77,23 @@ class UrlPolicy:
         )
 
 
-def blocked(address: str) -> str | None:
+_KINDS = {
+    "loopback": t("loopback"),
+    "link-local": t("link-local"),
+    "private": t("private"),
+    "multicast": t("multicast"),
+    "unspecified": t("unspecified"),
+    "reserved": t("reserved"),
+}
+"""The kinds of address crmcard never connects to (their names as messages)."""
+
+
+def blocked(address: str) -> Text | None:
     """Why crmcard must not connect to ``address`` (an IP literal), or None."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
-        return "is not an IP address"
+        return t("is not an IP address")
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     for reason, hit in (
@@ -93,7 +105,7 @@ def blocked(address: str) -> str | None:
         ("reserved", ip.is_reserved),
     ):
         if hit:
-            return f"is a {reason} address"
+            return t("is a {kind} address", kind=_KINDS[reason])
     return None
 
 
@@ -112,7 +124,7 @@ def _problem(loc: list[str | int], msg: str) -> FieldError:
     return FieldError(loc=loc, msg=msg, type="unsafe_url")
 
 
-def _host_problem(host: str) -> str | None:
+def _host_problem(host: str) -> Text | None:
     """A host that is neither a DNS name nor a canonical IP literal (``2130706433``)."""
     try:
         ipaddress.ip_address(host)
@@ -122,7 +134,7 @@ def _host_problem(host: str) -> str | None:
     if re.fullmatch(r"[0-9.]+|0x[0-9a-f.x]+", host) or not re.search(
         r"[a-z]", host.rsplit(".", 1)[-1]
     ):
-        return f"{host!r} is not a host name or a canonical IP address"
+        return t("{host} is not a host name or a canonical IP address", host=repr(host))
     return None
 
 
@@ -133,23 +145,30 @@ def url_problems(config: CrmConfig, policy: UrlPolicy) -> list[FieldError]:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         if parts.scheme != "https" and not (policy.allow_local and parts.scheme == "http"):
-            problems.append(_problem(loc, "must be an https URL"))
+            problems.append(_problem(loc, t("must be an https URL")))
         elif not host:
-            problems.append(_problem(loc, "names no host"))
+            problems.append(_problem(loc, t("names no host")))
         elif parts.username is not None or parts.password is not None:
-            problems.append(_problem(loc, "must not hold a user name or password"))
+            problems.append(_problem(loc, t("must not hold a user name or password")))
         elif (reason := _host_problem(host)) is not None:
             problems.append(_problem(loc, reason))
         elif not policy.allow_local and (reason := _literal_blocked(host)) is not None:
-            problems.append(_problem(loc, f"{host} {reason}"))
+            problems.append(_problem(loc, t("{host} {reason}", host=host, reason=reason)))
         elif not policy.host_allowed(config.kind, host) and not policy.allow_local:
             problems.append(
-                _problem(loc, f"{host} is not a {config.kind.value} domain crmcard may reach")
+                _problem(
+                    loc,
+                    t(
+                        "{host} is not a {kind} domain crmcard may reach",
+                        host=host,
+                        kind=config.kind.value,
+                    ),
+                )
             )
     return problems
 
 
-def _literal_blocked(host: str) -> str | None:
+def _literal_blocked(host: str) -> Text | None:
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -170,12 +189,22 @@ async def resolution_problems(config: CrmConfig, policy: UrlPolicy) -> list[Fiel
         try:
             infos = await loop.getaddrinfo(host, 443, type=socket.SOCK_STREAM)
         except OSError:
-            problems.append(_problem(loc, f"{host} does not resolve"))
+            problems.append(_problem(loc, t("{host} does not resolve", host=host)))
             continue
         for info in infos:
             reason = blocked(str(info[4][0]))
             if reason is not None:
-                problems.append(_problem(loc, f"{host} resolves to {info[4][0]}, which {reason}"))
+                problems.append(
+                    _problem(
+                        loc,
+                        t(
+                            "{host} resolves to {address}, which {reason}",
+                            host=host,
+                            address=str(info[4][0]),
+                            reason=reason,
+                        ),
+                    )
+                )
                 break
     return problems
 

@@ -296,4 +296,4 @@ async def _scrub(store: Store, key: str, subject: DataSubject) -> int:
             return 1
         except (PreconditionFailed, NoDocument):
             continue
-    raise Conflict(f"{key} kept changing while it was being erased; run the erase again")
+    raise Conflict(t("{key} kept changing while it was being erased; run the erase again", key=key))

@@ -250,7 +250,13 @@ async def replay(
 
     def reset(item: OutboxItem) -> OutboxItem:
         if item.status is OutboxStatus.done:
-            raise NotReplayable(f"{record_key} of {interaction_id} is already written")
+            raise NotReplayable(
+                t(
+                    "{record} of {interaction} is already written",
+                    record=record_key,
+                    interaction=interaction_id,
+                )
+            )
         return item.model_copy(
             update={
                 "status": OutboxStatus.pending,
@@ -267,7 +273,13 @@ async def replay(
     try:
         item = await update(store, key, OutboxItem, reset)
     except NotFound as error:
-        raise NotReplayable(f"no write-back of {record_key} for {interaction_id}") from error
+        raise NotReplayable(
+            t(
+                "no write-back of {record} for {interaction}",
+                record=record_key,
+                interaction=interaction_id,
+            )
+        ) from error
     await _mark_due(store, key)
     return item
 

@@ -223,7 +223,7 @@ async def execute(
     """Run the workflow once per request id; the normalised result."""
     workflow = await get(ctx, tenant_id, workflow_id)
     if workflow is None:
-        raise UnknownWorkflow(f"no workflow {workflow_id!r}")
+        raise UnknownWorkflow(t("no workflow {workflow}", workflow=repr(workflow_id)))
     if request.request_id is None:
         return await _run(ctx, tenant_id, workflow, request)
     key = keys.workflow_run(tenant_id, workflow_id, request.request_id)
@@ -257,15 +257,17 @@ async def _claim_existing(ctx: Context, key: str, claim: WorkflowRun) -> dict[st
         return None
     run = WorkflowRun.model_validate_json(document.data)
     if run.fingerprint != claim.fingerprint:
-        raise RequestIdReused("this requestId was already used for a different request")
+        raise RequestIdReused(t("this requestId was already used for a different request"))
     if run.done and run.result is not None:
         return run.result
     if claim.started_at - run.started_at < STALE_RUN:
-        raise RunInProgress("a run with this requestId is still in progress; retry shortly")
+        raise RunInProgress(t("a run with this requestId is still in progress; retry shortly"))
     try:
         await ctx.store.replace(key, claim.model_dump_json().encode(), document.etag)
     except PreconditionFailed:
-        raise RunInProgress("a run with this requestId is in progress; retry shortly") from None
+        raise RunInProgress(
+            t("a run with this requestId is still in progress; retry shortly")
+        ) from None
     return None
 
 
@@ -283,7 +285,9 @@ async def _interaction(ctx: Context, tenant_id: str, request: ExecuteRequest) ->
         ctx.store, keys.interaction(tenant_id, request.interaction_id), Interaction
     )
     if found is None:
-        raise UnknownInteraction(f"interaction {request.interaction_id!r} does not exist")
+        raise UnknownInteraction(
+            t("interaction {interaction} does not exist", interaction=repr(request.interaction_id))
+        )
     return found
 
 
@@ -432,7 +436,7 @@ async def _timeline(
     else:
         targets = []
     if not targets:
-        raise InvalidInputs("give the recordKey, or link a record to the interaction first")
+        raise InvalidInputs(t("give the recordKey, or link a record to the interaction first"))
     subject = request.inputs.get("subject") or workflow.subject
     description = request.inputs.get("description", "")
     created = [

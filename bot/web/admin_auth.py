@@ -26,6 +26,7 @@ from bot.adapters.inbound import header
 from bot.adapters.teams.openid import OpenIdMetadataUnavailable
 from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity
 from bot.errors import Forbidden, Unauthorized, Unavailable
+from bot.i18n import t
 from bot.services.audit import Actor, Door
 from bot.services.platform_keys import bootstrap_tenant
 from bot.services.tenants import check_tenant
@@ -68,17 +69,23 @@ async def _entra_admin(request: web.Request, token: str) -> Admin:
         sso = await request.app[SSO_VALIDATOR].validate(token)
     except InvalidSsoToken as error:
         log.info("refused an admin token: %s", error)
-        raise Unauthorized(f"the Entra token was refused: {error}", challenge="Bearer") from None
+        raise Unauthorized(
+            t("the Entra token was refused: {error}", error=str(error)), challenge="Bearer"
+        ) from None
     except OpenIdMetadataUnavailable as error:
         log.warning("cannot validate admin tokens: %s", error)
-        raise Unavailable("sign-in cannot be checked just now; try again", 30) from None
+        raise Unavailable(t("sign-in cannot be checked just now; try again"), 30) from None
     await check_tenant(request.app[CONTEXT].store, request.app[SETTINGS], sso.tenant_id)
     roles = admin_roles(sso)
     if not roles:
         raise Forbidden(
-            f"{sso.username or sso.object_id} is not a crmcard admin of this tenant: an "
-            f"administrator assigns the app role {ADMIN_APP_ROLE} in the tenant's enterprise "
-            "application (Global and Teams Administrators are admins already)"
+            t(
+                "{who} is not a crmcard admin of this tenant: an administrator assigns the app "
+                "role {role} in the tenant's enterprise application (Global and Teams "
+                "Administrators are admins already)",
+                who=sso.username or sso.object_id,
+                role=ADMIN_APP_ROLE,
+            )
         )
     who = sso.username or sso.object_id
     return Admin(
@@ -95,8 +102,10 @@ async def admin_of(request: web.Request) -> Admin:
     tenant_id = admin_key_tenant(request.app[SETTINGS], header(request, "X-Admin-Key"))
     if tenant_id is None:
         raise Unauthorized(
-            "sign in as a tenant admin (Authorization: Bearer <Entra token>) or give the "
-            "operator's X-Admin-Key",
+            t(
+                "sign in as a tenant admin (Authorization: Bearer <Entra token>) or give the "
+                "operator's X-Admin-Key"
+            ),
             challenge="Bearer",
         )
     named = header(request, "X-Admin-Actor").strip()[:200]

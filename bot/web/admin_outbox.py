@@ -137,8 +137,14 @@ async def list_outbox(request: web.Request) -> web.Response:
     except ValueError:
         allowed = [s.value for s in OutboxStatus]
         raise InvalidInput(
-            f"status must be one of {allowed}",
-            [FieldError(loc=["query", "status"], msg=f"one of {allowed}", type="enum")],
+            t("status must be one of {allowed}", allowed=str(allowed)),
+            [
+                FieldError(
+                    loc=["query", "status"],
+                    msg=t("one of {allowed}", allowed=str(allowed)),
+                    type="enum",
+                )
+            ],
         ) from None
     ctx: Context = request.app[CONTEXT]
     days = request.app[SETTINGS].recovery_days
@@ -164,9 +170,9 @@ async def replay_item(request: web.Request) -> web.Response:
         return model_response(Replayed(items=[OutboxItemAnswer.of(i) for i in items]), 202)
     if asked.interaction_id is None or asked.record is None:
         raise InvalidInput(
-            'interactionId and record (crm:type:id) are required, or "allParked": true',
+            t('interactionId and record (crm:type:id) are required, or "allParked": true'),
             [
-                FieldError(loc=[name], msg="a string is required", type="missing")
+                FieldError(loc=[name], msg=t("a string is required"), type="missing")
                 for name, value in (
                     ("interactionId", asked.interaction_id),
                     ("record", asked.record),

@@ -38,7 +38,7 @@ async def api_key_tenant(request: web.Request) -> str:
     """The tenant whose platform key ``X-Api-Key`` carries; :class:`Unauthorized` otherwise."""
     tenant_id = await tenant_for_key(request, header(request, "X-Api-Key"))
     if tenant_id is None:
-        raise Unauthorized("missing, unknown, expired or revoked X-Api-Key")
+        raise Unauthorized(t("missing, unknown, expired or revoked X-Api-Key"))
     return tenant_id
 
 

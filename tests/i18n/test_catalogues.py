@@ -41,6 +41,7 @@ SAME_IN = {  # words that are the same in that language (checked, not copied Eng
         "{detail} ({fields})",
         "{field}: {problem}",
         "; ",
+        "{host} {reason}",
         "crmcard — Tickets",
         "Agent",
         "Text",
@@ -70,6 +71,8 @@ SAME_IN = {  # words that are the same in that language (checked, not copied Eng
         "Forum",
         "page {page}",
         "agent {name}",
+        "{host} {reason}",
+        "multicast",
     },
 }
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from bot.domain.crm_config import CrmConfig, CrmKind
 from bot.domain.identifiers import DEFAULT_REGION
 from bot.domain.tickets import ImportReport, Ticket, purge_cutoff
+from bot.i18n import t
 from bot.services import audit
 from bot.services.audit import Actor
 from bot.services.crm import CrmError
@@ -109,7 +110,9 @@ class Ticketing:
         if crm_id is not None:
             crms = [s for s in crms if s.config.settings_id == crm_id]
             if not crms:
-                raise UnknownTicketingCrm(f"no CRM {crm_id!r} with ticketing switched on")
+                raise UnknownTicketingCrm(
+                    t("no CRM {crm} with ticketing switched on", crm=repr(crm_id))
+                )
         reports = []
         for stored in crms:
             lock = self._running.setdefault((tenant_id, stored.config.settings_id), asyncio.Lock())
