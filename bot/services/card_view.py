@@ -103,6 +103,11 @@ _OWN_FIELDS = {
     "subject": t("Subject"),
 }
 OWN_FIELDS_SHOWN = 4
+_PHONE, _EMAIL, _HANDLE = t("Phone"), t("Email"), t("Handle")
+_CURRENT = t("Current interaction")
+_CURRENT_EMPTY = t("Records created or pinned during this interaction appear here.")
+_RELATED = t("Related interactions")
+_RELATED_EMPTY = t("No CRM records found for this contact.")
 _DATE_LABELS = {"Created", "Updated", "Close date", "Due date"}
 DESCRIPTION_EXCERPT = 160
 
@@ -114,6 +119,7 @@ class Render:
         self, interaction: Interaction, locale: AgentLocale, crm_names: dict[str, str]
     ) -> None:
         self.interaction, self.locale, self.crm_names = interaction, locale, crm_names
+        self.is_open = interaction.is_open  # asked by every row: looked up once
 
     def text(self, text: str) -> str:
         return localize(text, self.locale)
@@ -198,7 +204,7 @@ def _record_view(
         can_expand=expandable and not expanded,
         expanded=expanded,
         answer=answer,
-        actions=interaction.is_open,
+        actions=render.is_open,
     )
     if view.expanded:
         view.details = key_fields(record, render)
@@ -234,7 +240,7 @@ def _section(
         hidden=hidden,
         show_more_text=show_more_text(hidden, render.locale),
         empty_text=render.text(empty),
-        refreshable=refreshable and render.interaction.is_open,
+        refreshable=refreshable and render.is_open,
     )
 
 
@@ -272,9 +278,9 @@ def _contact_fields(card: CardFace, interaction: Interaction, render: Render) ->
             value=", ".join(shown_identifier(i, render.locale) for i in values),
         )
         for label, values in (
-            (t("Phone"), card.readings(IdentifierKind.phone)),
-            (t("Email"), card.readings(IdentifierKind.email)),
-            (t("Handle"), card.readings(IdentifierKind.handle)),
+            (_PHONE, card.readings(IdentifierKind.phone)),
+            (_EMAIL, card.readings(IdentifierKind.email)),
+            (_HANDLE, card.readings(IdentifierKind.handle)),
         )
         if values
     ]
@@ -389,7 +395,8 @@ def build_view(
     lines = writeback or []
     failed = [render.text(line) for line in lines if is_failure(line)]
     written = [render.text(line) for line in lines if not is_failure(line)]
-    completed = render.text(_completed(interaction, lines)) if not interaction.is_open else ""
+    is_open = render.is_open
+    completed = render.text(_completed(interaction, lines)) if not is_open else ""
     return CustomerCardView(
         language=locale.language,
         icons=icons,
@@ -405,25 +412,25 @@ def build_view(
             _section(
                 render,
                 "current",
-                t("Current interaction"),
+                _CURRENT,
                 current,
-                t("Records created or pinned during this interaction appear here."),
+                _CURRENT_EMPTY,
                 shown_keys,
                 answers,
             ),
             _section(
                 render,
                 "related",
-                t("Related interactions"),
+                _RELATED,
                 related,
-                t("No CRM records found for this contact."),
+                _RELATED_EMPTY,
                 shown_keys,
                 answers,
                 refreshable=True,
             ),
         ],
         related_loaded=interaction.view.related_loaded,
-        is_open=interaction.is_open,
+        is_open=is_open,
         notices=[render.text(n) for n in notices or []],
         problems=[render.text(p) for p in interaction.shown.problems.values()],
         crm_connected=crm_connected,
@@ -432,9 +439,9 @@ def build_view(
         writeback_failed=failed,
         completed_text=completed,
         routed=interaction.routing or "",
-        has_workflows=has_workflows and interaction.is_open and crm_connected,
-        can_create=crm_connected and interaction.is_open and bool(interaction.shown.person),
-        unknown_caller=crm_connected and interaction.is_open and not interaction.shown.person,
+        has_workflows=has_workflows and is_open and crm_connected,
+        can_create=crm_connected and is_open and bool(interaction.shown.person),
+        unknown_caller=crm_connected and is_open and not interaction.shown.person,
         merged_text=render.text(_merged_text(card, merged_into.name)) if merged_into else "",
         merged_audit_id=merged_into.audit_id if merged_into else "",
         create_types=[
