@@ -266,7 +266,7 @@ async def report(
     )
     rows.append(
         await atimed(
-            "  store.read (one SQLite round trip via the executor)",
+            "  store.read (one SQLite statement, on the loop unless the file is busy)",
             lambda: ctx.store.read(key),
             calls,
         )
@@ -365,7 +365,7 @@ async def report(
     )
     rows.append(
         timed(
-            "  json.dumps(invoke body)  [web.json_response]", lambda: json.dumps(invoke_body), calls
+            "  json.dumps(invoke body) (the served path writes it with orjson)", lambda: json.dumps(invoke_body), calls
         )
     )
 
