@@ -365,7 +365,9 @@ async def report(
     )
     rows.append(
         timed(
-            "  json.dumps(invoke body) (the served path writes it with orjson)", lambda: json.dumps(invoke_body), calls
+            "  json.dumps(invoke body) (the served path writes it with orjson)",
+            lambda: json.dumps(invoke_body),
+            calls,
         )
     )
 
