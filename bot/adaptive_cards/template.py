@@ -214,6 +214,3 @@ def _repeats(node: Any) -> bool:
 
 def _dropped(node: Any) -> bool:
     return isinstance(node, dict) and "$when" in node
-
-
-__all__ = ["CARDS_DIR", "Template", "TemplateError", "load", "render", "source"]

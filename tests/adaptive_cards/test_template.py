@@ -47,3 +47,38 @@ def test_unknown_data_is_an_error_not_an_empty_card() -> None:
 def test_interpolation_keeps_literal_braces() -> None:
     out = render({"text": "{x} ${a} and ${b} {}"}, {"a": 1, "b": True})
     assert out == {"text": "{x} 1 and True {}"}
+
+
+def test_nested_repeats_objects_and_a_repeated_value() -> None:
+    template = {
+        "rows": [
+            {
+                "$data": "${groups}",
+                "items": [
+                    {"$data": "${items}", "text": "${$root.prefix}${name} ${$index}"},
+                    {"$data": "${one}", "text": "only ${name}"},  # an object: itself, once
+                ],
+                "first": {"$data": "${items}", "text": "${name}"},  # a value: the first item
+            }
+        ],
+        "fixed": [1, "two", None, True],
+    }
+    data = {
+        "prefix": "#",
+        "groups": [
+            {"items": [{"name": "a"}, {"name": "b"}], "one": {"name": "o"}},
+            {"items": [], "one": {"name": "p"}},
+        ],
+    }
+    assert render(template, data) == {
+        "rows": [
+            {
+                "items": [{"text": "#a 0"}, {"text": "#b 1"}, {"text": "only o"}],
+                "first": {"text": "a"},
+            },
+            {"items": [{"text": "only p"}]},
+        ],
+        "fixed": [1, "two", None, True],
+    }
+    first, second = render(template, data), render(template, data)
+    assert first == second and first["fixed"] is not second["fixed"]  # nothing shared
