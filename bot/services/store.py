@@ -158,9 +158,10 @@ _parsed: OrderedDict[tuple[type[BaseModel], str], tuple[bytes, BaseModel]] = Ord
 
 
 def _keep(model: type[BaseModel], document: Document, value: BaseModel) -> None:
-    _parsed[(model, document.etag)] = (document.data, value)
-    _parsed.move_to_end((model, document.etag))
-    if len(_parsed) > _KEPT:
+    key = (model, document.etag)
+    _parsed.pop(key, None)  # kept anew: the newest, the last one dropped
+    _parsed[key] = (document.data, value)
+    while len(_parsed) > _KEPT:
         _parsed.popitem(last=False)
 
 

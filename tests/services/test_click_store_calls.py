@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient
 from bot.adapters.storage.local import LocalStore
 from bot.domain.interactions import Interaction
 from bot.services import audit, keys
+from bot.services import store as store_module
 from bot.services.store import Document, ReadOnce, Store, parsed, read_model
 from bot.settings import Settings
 from bot.web.app import create_app
@@ -206,3 +207,7 @@ async def test_parsed_documents_are_kept_for_shared_models_and_their_bytes_only(
     assert parsed(Interaction, first).revision == 0
     batch = Document(b'{"entries": []}', '"2"')  # frozen, but not said to be shared
     assert parsed(audit.AuditBatch, batch) is not parsed(audit.AuditBatch, batch)
+    for revision in range(3 * store_module._KEPT):  # a bounded memory, whatever was read
+        bumped = interaction.model_copy(update={"revision": revision})
+        parsed(Interaction, Document(bumped.model_dump_json().encode(), f'"r{revision}"'))
+    assert len(store_module._parsed) == store_module._KEPT
