@@ -30,12 +30,13 @@ from bot.adapters.inbound import json_body, validated
 from bot.domain.tickets import ImportReport
 from bot.errors import NotFound
 from bot.i18n import localize, t
+from bot.services import agent_locale
 from bot.services.ticketing.archive import TicketQuery
 from bot.services.ticketing.ticketing import Ticketing, UnknownTicketingCrm
 from bot.web.admin_auth import admin_of, admin_tenant
-from bot.web.interactions import api_key_tenant
-from bot.web.problems import reader_locale
-from bot.web.tab import localized_page, tab_identity
+from bot.web.interactions import CONTEXT, api_key_tenant
+from bot.web.problems import READER_LOCALE, reader_locale
+from bot.web.tab import MAX_LOCALE_LENGTH, localized_page, tab_identity
 
 TICKETING = web.AppKey("ticketing", Ticketing)
 SYNCS = web.AppKey("ticket_syncs", set[asyncio.Task[None]])
@@ -54,10 +55,26 @@ _SINGLE = {
 
 
 async def _tenant(request: web.Request) -> str:
-    """The caller's tenant: a platform's API key, else the tab's signed-in agent."""
+    """The caller's tenant: a platform's API key, else the tab's signed-in agent (who
+    reads the answer in their language: their choice in the chat wins over the page's
+    ``locale``, as on their customer card)."""
     if "X-Api-Key" in request.headers:
         return await api_key_tenant(request)
-    return (await tab_identity(request)).tenant_id
+    identity = await tab_identity(request)
+    known = await agent_locale.get(
+        request.app[CONTEXT].store, identity.tenant_id, identity.agent_id
+    )
+    asked = request.query.get("locale", "")[:MAX_LOCALE_LENGTH] or known.client_locale
+    request[READER_LOCALE] = known.model_copy(update={"client_locale": asked}).locale()
+    return identity.tenant_id
+
+
+def _answer(request: web.Request, body: Any) -> web.Response:
+    """``body`` as JSON, saying in ``Content-Language`` whom it was written for: the
+    Tickets page shows itself in that language too."""
+    response = web.json_response(body)
+    response.headers["Content-Language"] = reader_locale(request).language
+    return response
 
 
 def _values(request: web.Request, name: str) -> list[str]:
@@ -87,7 +104,7 @@ async def search_tickets(request: web.Request) -> web.Response:
     tenant_id = await _tenant(request)
     query = parse_query(request)
     page = await request.app[TICKETING].search(tenant_id, query)
-    return web.json_response(page.model_dump(mode="json", by_alias=True))
+    return _answer(request, page.model_dump(mode="json", by_alias=True))
 
 
 async def get_ticket(request: web.Request) -> web.Response:
@@ -100,7 +117,7 @@ async def get_ticket(request: web.Request) -> web.Response:
     body = ticket.model_dump(mode="json", by_alias=True, exclude={"tenant_id"})
     label = localize(t("Open in {crm}", crm=ticket.crm_name), reader_locale(request))
     body["openIn"] = {"label": label, "url": ticket.url}
-    return web.json_response(body)
+    return _answer(request, body)
 
 
 class CrmSync(BaseModel):

@@ -18,9 +18,13 @@ import pytest
 
 from bot.domain.tickets import Message, TicketChannel, TicketStatus
 from bot.i18n import AgentLocale, localize
+from bot.services import agent_locale
 from bot.settings import Settings
 from bot.web.app import create_app
+from bot.web.interactions import CONTEXT
+from bot.web.tab import DEV_AGENT_ID
 from bot.web.tickets import _PAGE_TEXTS, TICKETING
+from tests.console.browser import assert_accessible
 from tests.tab.test_tab_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.tickets.factories import ticket
 from tests.tickets.test_tickets_page import TEAMS_STUB
@@ -112,6 +116,7 @@ async def test_the_tickets_page_shows_no_english_in_german_or_french(
             await expect(page.get_by_role("link", name=OPEN_IN[language])).to_be_visible()
             shown = await no_english()
             assert re.search(DATE[language], shown), shown  # the reader's date format
+            await assert_accessible(page, f"tickets page ({language})")  # names, contrast
 
             await page.locator("#results button", has_text="Connexion").click()
             await expect(page.locator("#viewer")).to_contain_text("Connexion WhatsApp")
@@ -172,5 +177,34 @@ async def test_in_teams_the_page_follows_the_teams_clients_language(
             await expect(frame.locator("html")).to_have_attribute("lang", "fr")
             await frame.locator("#results button", has_text="Remboursement").click()
             await expect(frame.get_by_role("link", name="Ouvrir dans Zendesk")).to_be_visible()
+        finally:
+            await browser.close()
+
+
+async def test_the_language_an_agent_chose_in_the_chat_wins_as_on_their_card(
+    aiohttp_server: Callable[..., Any], settings: Settings
+) -> None:
+    """``sprache de`` in the bot chat: the Tickets page of an English browser turns German
+    once the API says whom it answers (``Content-Language``), as the customer card does."""
+    playwright_api = pytest.importorskip("playwright.async_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("no /usr/bin/chromium")
+    app = create_app(settings.model_copy(update={"ticket_sync_minutes": 0}))
+    server = await aiohttp_server(app)
+    base = str(server.make_url("")).rstrip("/")
+    await agent_locale.choose(app[CONTEXT].store, "demo-tenant", DEV_AGENT_ID, "de")
+    closed = datetime.now(UTC) - timedelta(days=2)
+    await app[TICKETING].archive.put_tickets([ticket("7", subject="Erstattung", closed_at=closed)])
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await (await browser.new_context(locale="en-US")).new_page()
+            await page.goto(f"{base}/tab/tickets?tenant=demo-tenant")
+            expect = playwright_api.expect
+            await expect(page.locator("html")).to_have_attribute("lang", "de")
+            await expect(page.locator("#results li")).to_have_count(1)
+            await page.locator("#results button", has_text="Erstattung").click()
+            await expect(page.get_by_role("link", name="In Zendesk öffnen")).to_be_visible()
+            await expect(page.get_by_role("button", name="Suchen")).to_be_visible()
         finally:
             await browser.close()

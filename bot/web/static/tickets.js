@@ -5,11 +5,12 @@
   "use strict";
   var params = new URLSearchParams(location.search);
   var lang = document.documentElement.lang || "en";
+  function languageOf(tag) { return (tag || "").split("-")[0].toLowerCase(); }
+  // Dates in the reader's locale: Teams' (from its context, below) or the browser's when
+  // it is of the page's language, else the page's language.
+  function readerLocale(tag) { return languageOf(tag) === lang ? tag : lang; }
   var state = {
-    token: null, inTeams: false, page: 1, contact: {},
-    // Dates in the reader's locale: Teams' (from its context, below), else the browser's
-    // when it is of the page's language, else the page's language.
-    locale: (navigator.language || "").split("-")[0] === lang ? navigator.language : lang
+    token: null, inTeams: false, page: 1, contact: {}, locale: readerLocale(navigator.language)
   };
   var $ = function (id) { return document.getElementById(id); };
   // The page's words, in the reader's language: the server writes them on the body.
@@ -38,8 +39,19 @@
     return path + (s ? "?" + s : "");
   }
 
+  // The page in another language, once: Teams' (its context), or the one the agent
+  // chose in the bot chat (the API's Content-Language), as their customer card shows.
+  function showIn(language) {
+    var asked = languageOf(language);
+    if (!asked || asked === lang || asked === languageOf(params.get("locale"))) return false;
+    params.set("locale", language);
+    location.replace(location.pathname + "?" + params.toString());
+    return true;
+  }
+
   function get(path, query) {
     return fetch(url(path, query), { headers: headers() }).then(function (r) {
+      if (r.ok && showIn(r.headers.get("Content-Language"))) return new Promise(function () {});
       return r.json().then(function (body) {
         if (!r.ok) throw new Error(body.detail || say("httpFailed", { status: r.status }));
         return body;
@@ -148,12 +160,8 @@
       return t.app.getContext();
     }).then(function (ctx) {
       var teamsLocale = ctx.app && ctx.app.locale;
-      if (teamsLocale && teamsLocale.split("-")[0].toLowerCase() !== lang && !params.get("locale")) {
-        params.set("locale", teamsLocale);  // the page in Teams' language, once
-        location.replace(location.pathname + "?" + params.toString());
-        return new Promise(function () {});
-      }
-      state.locale = teamsLocale || state.locale;
+      if (!params.get("locale") && showIn(teamsLocale)) return new Promise(function () {});
+      state.locale = teamsLocale ? readerLocale(teamsLocale) : state.locale;
       readContact(ctx.page && ctx.page.subPageId);
       return t.authentication.getAuthToken();
     }).then(function (token) { state.token = token; t.app.notifySuccess(); })
