@@ -96,6 +96,24 @@ window.microsoftTeams = {
 """
 
 
+async def in_teams(page: Any, base: str, stub: str) -> Any:
+    """The Tickets page framed by a stand-in for the Teams host whose TeamsJS is ``stub``."""
+    await page.route(
+        "**/tab/vendor/teams-js.min.js",
+        lambda route: route.fulfill(body=stub, content_type="text/javascript"),
+    )
+    tab = f"{base}/tab/tickets?tenant=demo-tenant"
+    await page.route(
+        f"{base}/teams-host",
+        lambda route: route.fulfill(
+            body=f'<iframe id="tab" src="{tab}" width="900" height="700"></iframe>',
+            content_type="text/html",
+        ),
+    )
+    await page.goto(f"{base}/teams-host")
+    return page.frame_locator("#tab")
+
+
 async def test_in_teams_the_tab_opens_narrowed_to_the_deep_links_sub_entity(
     aiohttp_server: Callable[..., Any], settings: Settings
 ) -> None:
@@ -118,20 +136,7 @@ async def test_in_teams_the_tab_opens_narrowed_to_the_deep_links_sub_entity(
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page()
-            await page.route(
-                "**/tab/vendor/teams-js.min.js",
-                lambda route: route.fulfill(body=TEAMS_STUB, content_type="text/javascript"),
-            )
-            tab = f"{base}/tab/tickets?tenant=demo-tenant"
-            await page.route(
-                f"{base}/teams-host",
-                lambda route: route.fulfill(
-                    body=f'<iframe id="tab" src="{tab}" width="900" height="700"></iframe>',
-                    content_type="text/html",
-                ),
-            )
-            await page.goto(f"{base}/teams-host")
-            frame = page.frame_locator("#tab")
+            frame = await in_teams(page, base, TEAMS_STUB)
             expect = playwright_api.expect
             await expect(frame.locator("#contact")).to_have_text(
                 "Past tickets of edward@example.com"

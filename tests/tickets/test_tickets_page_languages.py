@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from bot.web.tickets import _PAGE_TEXTS, TICKETING
 from tests.console.browser import assert_accessible
 from tests.tab.test_tab_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.tickets.factories import ticket
-from tests.tickets.test_tickets_page import TEAMS_STUB
+from tests.tickets.test_tickets_page import TEAMS_STUB, in_teams
 
 pytestmark = pytest.mark.browser
 
@@ -46,6 +46,31 @@ SHOWN = """() => {
 }"""
 
 
+@pytest.fixture
+async def served(aiohttp_server: Callable[..., Any], settings: Settings) -> tuple[Any, str]:
+    """The app (no ticket sync) and its base URL."""
+    app = create_app(settings.model_copy(update={"ticket_sync_minutes": 0}))
+    server = await aiohttp_server(app)
+    return app, str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[tuple[Any, Any]]:
+    """Headless Chromium and Playwright's ``expect``."""
+    playwright_api = pytest.importorskip("playwright.async_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("no /usr/bin/chromium")
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser, playwright_api.expect
+        finally:
+            await browser.close()
+
+
+CLOSED = datetime.now(UTC) - timedelta(days=2)
+
+
 def english_words(language: str) -> list[re.Pattern[str]]:
     """The page's English words that its language does not share (``Agent``, ``Text``
     and ``Forum`` read the same in German), placeholders left out."""
@@ -59,24 +84,18 @@ def english_words(language: str) -> list[re.Pattern[str]]:
 
 @pytest.mark.parametrize("language", sorted(READERS))
 async def test_the_tickets_page_shows_no_english_in_german_or_french(
-    aiohttp_server: Callable[..., Any], settings: Settings, language: str
+    served: tuple[Any, str], chromium: tuple[Any, Any], language: str
 ) -> None:
-    playwright_api = pytest.importorskip("playwright.async_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("no /usr/bin/chromium")
-    app = create_app(settings.model_copy(update={"ticket_sync_minutes": 0}))
-    server = await aiohttp_server(app)
-    base = str(server.make_url("")).rstrip("/")
-    closed = datetime.now(UTC) - timedelta(days=2)
+    (app, base), (browser, expect) = served, chromium
     await app[TICKETING].archive.put_tickets(
         [
             ticket(
                 "7",
                 subject="Erstattung Bestellung 77",
-                closed_at=closed,
+                closed_at=CLOSED,
                 messages=(
-                    Message(author="Edward Ferrars", at=closed, body="Bitte um Hilfe"),
-                    Message(author="Ada Lovelace", at=closed, body="Notiz", public=False),
+                    Message(author="Edward Ferrars", at=CLOSED, body="Bitte um Hilfe"),
+                    Message(author="Ada Lovelace", at=CLOSED, body="Notiz", public=False),
                 ),
             ),
             ticket(
@@ -86,50 +105,44 @@ async def test_the_tickets_page_shows_no_english_in_german_or_french(
                 status=TicketStatus.closed,
                 requester_name="",
                 body="Merci",
-                closed_at=closed,
+                closed_at=CLOSED,
             ),
         ]
     )
     reader = READERS[language]
     english = english_words(language)
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context(locale=reader["locale"], timezone_id="Europe/Paris")
-            page = await context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            expect = playwright_api.expect
+    context = await browser.new_context(locale=reader["locale"], timezone_id="Europe/Paris")
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
 
-            async def no_english() -> str:
-                shown: str = await page.evaluate(SHOWN)
-                found = [p.pattern for p in english if p.search(shown)]
-                assert found == [], f"English on the {language} page: {found}\n{shown}"
-                return shown
+    async def no_english() -> str:
+        shown: str = await page.evaluate(SHOWN)
+        found = [p.pattern for p in english if p.search(shown)]
+        assert found == [], f"English on the {language} page: {found}\n{shown}"
+        return shown
 
-            url = f"{base}/tab/tickets?tenant=demo-tenant{reader['query']}"
-            await page.goto(url + "&email=edward@example.com")
-            assert await page.get_attribute("html", "lang") == language
-            results = page.locator("#results li")
-            await expect(results).to_have_count(2)
-            await page.locator("#results button", has_text="Erstattung").click()
-            await expect(page.get_by_role("link", name=OPEN_IN[language])).to_be_visible()
-            shown = await no_english()
-            assert re.search(DATE[language], shown), shown  # the reader's date format
-            await assert_accessible(page, f"tickets page ({language})")  # names, contrast
+    url = f"{base}/tab/tickets?tenant=demo-tenant{reader['query']}"
+    await page.goto(url + "&email=edward@example.com")
+    assert await page.get_attribute("html", "lang") == language
+    results = page.locator("#results li")
+    await expect(results).to_have_count(2)
+    await page.locator("#results button", has_text="Erstattung").click()
+    await expect(page.get_by_role("link", name=OPEN_IN[language])).to_be_visible()
+    shown = await no_english()
+    assert re.search(DATE[language], shown), shown  # the reader's date format
+    await assert_accessible(page, f"tickets page ({language})")  # names, contrast
 
-            await page.locator("#results button", has_text="Connexion").click()
-            await expect(page.locator("#viewer")).to_contain_text("Connexion WhatsApp")
-            await no_english()
+    await page.locator("#results button", has_text="Connexion").click()
+    await expect(page.locator("#viewer")).to_contain_text("Connexion WhatsApp")
+    await no_english()
 
-            await page.fill("input[name=q]", "zzzzzz")
-            await page.click("button[type=submit]")
-            await expect(results).to_have_count(1)
-            await expect(page.locator("#results .empty")).to_be_visible()
-            await no_english()
-            assert errors == []
-        finally:
-            await browser.close()
+    await page.fill("input[name=q]", "zzzzzz")
+    await page.click("button[type=submit]")
+    await expect(results).to_have_count(1)
+    await expect(page.locator("#results .empty")).to_be_visible()
+    await no_english()
+    assert errors == []
 
 
 FRENCH_TEAMS = TEAMS_STUB.replace(
@@ -138,73 +151,34 @@ FRENCH_TEAMS = TEAMS_STUB.replace(
 
 
 async def test_in_teams_the_page_follows_the_teams_clients_language(
-    aiohttp_server: Callable[..., Any], settings: Settings
+    served: tuple[Any, str], chromium: tuple[Any, Any]
 ) -> None:
     """An English browser (its Accept-Language) in a French Teams: the page reloads once
     in French, and the viewer's "Open in <CRM>" is French too."""
-    playwright_api = pytest.importorskip("playwright.async_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("no /usr/bin/chromium")
-    app = create_app(settings.model_copy(update={"ticket_sync_minutes": 0}))
-    server = await aiohttp_server(app)
-    base = str(server.make_url("")).rstrip("/")
-    closed = datetime.now(UTC) - timedelta(days=2)
+    (app, base), (browser, expect) = served, chromium
     await app[TICKETING].archive.put_tickets(
-        [ticket("7", subject="Remboursement", closed_at=closed)]
+        [ticket("7", subject="Remboursement", closed_at=CLOSED)]
     )
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await (await browser.new_context(locale="en-US")).new_page()
-            await page.route(
-                "**/tab/vendor/teams-js.min.js",
-                lambda route: route.fulfill(body=FRENCH_TEAMS, content_type="text/javascript"),
-            )
-            tab = f"{base}/tab/tickets?tenant=demo-tenant"
-            await page.route(
-                f"{base}/teams-host",
-                lambda route: route.fulfill(
-                    body=f'<iframe id="tab" src="{tab}" width="900" height="700"></iframe>',
-                    content_type="text/html",
-                ),
-            )
-            await page.goto(f"{base}/teams-host")
-            frame = page.frame_locator("#tab")
-            expect = playwright_api.expect
-            await expect(frame.locator("#contact")).to_have_text(
-                "Tickets précédents de edward@example.com"
-            )
-            await expect(frame.locator("html")).to_have_attribute("lang", "fr")
-            await frame.locator("#results button", has_text="Remboursement").click()
-            await expect(frame.get_by_role("link", name="Ouvrir dans Zendesk")).to_be_visible()
-        finally:
-            await browser.close()
+    page = await (await browser.new_context(locale="en-US")).new_page()
+    frame = await in_teams(page, base, FRENCH_TEAMS)
+    await expect(frame.locator("#contact")).to_have_text("Tickets précédents de edward@example.com")
+    await expect(frame.locator("html")).to_have_attribute("lang", "fr")
+    await frame.locator("#results button", has_text="Remboursement").click()
+    await expect(frame.get_by_role("link", name="Ouvrir dans Zendesk")).to_be_visible()
 
 
 async def test_the_language_an_agent_chose_in_the_chat_wins_as_on_their_card(
-    aiohttp_server: Callable[..., Any], settings: Settings
+    served: tuple[Any, str], chromium: tuple[Any, Any]
 ) -> None:
     """``sprache de`` in the bot chat: the Tickets page of an English browser turns German
     once the API says whom it answers (``Content-Language``), as the customer card does."""
-    playwright_api = pytest.importorskip("playwright.async_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("no /usr/bin/chromium")
-    app = create_app(settings.model_copy(update={"ticket_sync_minutes": 0}))
-    server = await aiohttp_server(app)
-    base = str(server.make_url("")).rstrip("/")
+    (app, base), (browser, expect) = served, chromium
     await agent_locale.choose(app[CONTEXT].store, "demo-tenant", DEV_AGENT_ID, "de")
-    closed = datetime.now(UTC) - timedelta(days=2)
-    await app[TICKETING].archive.put_tickets([ticket("7", subject="Erstattung", closed_at=closed)])
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await (await browser.new_context(locale="en-US")).new_page()
-            await page.goto(f"{base}/tab/tickets?tenant=demo-tenant")
-            expect = playwright_api.expect
-            await expect(page.locator("html")).to_have_attribute("lang", "de")
-            await expect(page.locator("#results li")).to_have_count(1)
-            await page.locator("#results button", has_text="Erstattung").click()
-            await expect(page.get_by_role("link", name="In Zendesk öffnen")).to_be_visible()
-            await expect(page.get_by_role("button", name="Suchen")).to_be_visible()
-        finally:
-            await browser.close()
+    await app[TICKETING].archive.put_tickets([ticket("7", subject="Erstattung", closed_at=CLOSED)])
+    page = await (await browser.new_context(locale="en-US")).new_page()
+    await page.goto(f"{base}/tab/tickets?tenant=demo-tenant")
+    await expect(page.locator("html")).to_have_attribute("lang", "de")
+    await expect(page.locator("#results li")).to_have_count(1)
+    await page.locator("#results button", has_text="Erstattung").click()
+    await expect(page.get_by_role("link", name="In Zendesk öffnen")).to_be_visible()
+    await expect(page.get_by_role("button", name="Suchen")).to_be_visible()
