@@ -13,6 +13,7 @@ import pytest
 
 from bot.settings import Settings
 from bot.web.app import create_app
+from tests.activities import interaction_event
 
 ADMIN = {"X-Admin-Key": "demo-admin-key"}
 PLATFORM = {"X-Api-Key": "demo-key"}
@@ -93,6 +94,18 @@ CASES: dict[str, tuple[str, str, dict[str, Any], dict[str, str], list[Any], dict
             "(reçu : phone, email)",
         },
     ),
+    "interaction events": (
+        "POST",
+        "/api/interactions",
+        {**interaction_event("call-7", "assigned"), "customer": {"name": "Jane Roe"}},
+        PLATFORM,
+        [],
+        {
+            "en": "customer needs at least one of phone, email or handle",
+            "de": "customer braucht mindestens phone, email oder handle",
+            "fr": "customer demande au moins phone, email ou handle",
+        },
+    ),
 }
 DETAIL = {
     "crm configuration": {
@@ -104,6 +117,7 @@ DETAIL = {
     "record policies": {"de": "Die Regel zum Anlegen", "fr": "La règle de création"},
     "data subjects": {"de": "Die betroffene Person", "fr": "La personne concernée"},
     "caller lookup": {"de": "Die Anruferabfrage", "fr": "La recherche d'appelant"},
+    "interaction events": {"de": "Das Interaktionsereignis", "fr": "L'événement d'interaction"},
 }
 
 
