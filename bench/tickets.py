@@ -358,12 +358,18 @@ class Cache:
         self.sqlite = root / f"tickets-{self.key}-l{SQLITE_LAYOUT}.sqlite3"
         self.postgres = root / f"postgres-{self.key}"
 
+    def _built(self, engine: str) -> Path:
+        return self.sqlite if engine == "sqlite" else self.postgres
+
     def _marker(self, engine: str) -> Path:
-        return self.root / f"{engine}-{self.key}.built"
+        built = self._built(engine)
+        return built.with_name(built.name + ".built")
 
     def built_at(self, engine: str) -> datetime | None:
         marker = self._marker(engine)
-        return datetime.fromisoformat(marker.read_text()) if marker.exists() else None
+        if not (marker.exists() and self._built(engine).exists()):
+            return None
+        return datetime.fromisoformat(marker.read_text())
 
     def mark_built(self, engine: str, now: datetime) -> None:
         self._marker(engine).write_text(now.isoformat())
