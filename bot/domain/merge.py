@@ -12,6 +12,7 @@ card survives. A real customer is never dropped in favour of a throwaway visitor
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
@@ -27,6 +28,7 @@ from bot.domain.name_keys import (
     normalise_name,
     phonetic,
 )
+from bot.i18n import StoredText, Text, nt, t
 
 NAME_MATCH_MIN = 0.35  # name_match that makes a "similar name" reason
 SURNAME_MIN = 0.9  # Jaro-Winkler of surnames for two full names to match
@@ -93,7 +95,7 @@ def _house_number(street: str) -> str | None:
 
 class Reason(BaseModel):
     kind: ReasonKind
-    detail: str
+    detail: StoredText = Field(description="what agreed or differed, told in the reader's words")
     weight: float
 
     @property
@@ -403,11 +405,22 @@ def _name_evidence(
         else:  # an initial, or a first name alone: only the shared token is known
             alone = max(frequencies.by_chance(name_tokens(n)[:1]) for n in pair if n.split())
             m, chance = NAME_WEAK_M, max(alone * NAME_CLOSE_SPREAD, NAME_WEAK_FLOOR)
-        how_common = "a rare name" if chance < 0.5 else f"about {chance:.0f} cards by chance"
-        detail = pair[1] if similarity >= 1.0 else f"{pair[1]} ~ {pair[0]}"
+        names = pair[1] if similarity >= 1.0 else f"{pair[1]} ~ {pair[0]}"
+        alike = f"{similarity:.0%}"
+        detail = (
+            t("{names} ({similarity}, a rare name)", names=names, similarity=alike)
+            if chance < 0.5
+            else nt(
+                "{names} ({similarity}, about {count} card by chance)",
+                "{names} ({similarity}, about {count} cards by chance)",
+                round(chance),
+                names=names,
+                similarity=alike,
+            )
+        )
         return Reason(
             kind=ReasonKind.similar_name,
-            detail=f"{detail} ({similarity:.0%}, {how_common})",
+            detail=detail,
             weight=round(math.log2(m / chance) - frequencies.prior, 3),
         )
     parts = [(a, b) for x in mine for y in theirs if (a := _parts(x)) and (b := _parts(y))]
@@ -422,17 +435,18 @@ def _name_evidence(
         agree = math.log2(NAME_EXACT_M / frequencies.share(phonetic(s1)))
         if _alike_given(g1, g2):
             weight = agree + ALIKE_GIVEN_NAME
-            detail = f"same surname, a first name nearly the same: {shown}"
+            detail = t("same surname, a first name nearly the same: {names}", names=shown)
         else:
             weight = agree + OTHER_GIVEN_NAME
-            detail = f"same surname, another first name: {shown}"
+            detail = t("same surname, another first name: {names}", names=shown)
     elif _same_given(g1, g2) and not _close_surname(s1, s2):
         # An initial says only which letter the name starts with.
         share = INITIAL_SHARE if min(len(g1), len(g2)) == 1 else frequencies.share(phonetic(g1))
         agree = math.log2(NAME_EXACT_M / share)
-        weight, detail = agree + OTHER_SURNAME, f"same first name, another surname: {shown}"
+        weight = agree + OTHER_SURNAME
+        detail = t("same first name, another surname: {names}", names=shown)
     elif not _same_given(g1, g2):
-        weight, detail = OTHER_NAME, shown
+        weight, detail = OTHER_NAME, Text(shown)
     else:
         return None
     return Reason(kind=ReasonKind.other_name, detail=detail, weight=round(weight, 3))
@@ -565,9 +579,14 @@ def _detail_evidence(
         found.append(
             Reason(
                 kind=ReasonKind.same_details,
-                detail=", ".join(
-                    "street, another house number" if levels[label] == OTHER_HOUSE else label
-                    for label in agree
+                detail=_listed(
+                    label
+                    for agreed in agree
+                    for label in (
+                        (agreed, "another house number")
+                        if levels[agreed] == OTHER_HOUSE
+                        else (agreed,)
+                    )
                 ),
                 weight=sum(
                     _agreement(label, levels)
@@ -580,11 +599,26 @@ def _detail_evidence(
         found.append(
             Reason(
                 kind=ReasonKind.other_details,
-                detail=", ".join(differ),
+                detail=_listed(differ),
                 weight=sum(DETAIL_WEIGHTS[label][2] for label in differ),
             )
         )
     return found
+
+
+_DETAIL_WORDS = {
+    "birth date": t("birth date"),
+    "street": t("street"),
+    "postcode": t("postcode"),
+    "city": t("city"),
+    "another house number": t("another house number"),
+}
+
+
+def _listed(labels: Iterable[str]) -> Text:
+    """Detail labels as one text, each label in the reader's words (a list has none of
+    its own)."""
+    return Text("{labels}", {"labels": [_DETAIL_WORDS[label] for label in labels]})
 
 
 def _agreement(label: str, levels: dict[str, int]) -> float:

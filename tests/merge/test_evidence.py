@@ -418,3 +418,40 @@ def test_a_new_surname_is_weak_evidence_unless_the_home_or_more_agrees() -> None
         r.text.startswith("Different name: same first name, another surname")
         for r in married.reasons
     )
+
+
+def test_a_candidates_details_are_told_in_the_readers_words() -> None:
+    from bot.i18n import AgentLocale, localize
+    from bot.services.card_actions.merging import _reason
+
+    big = tenant_of(100_000, dashwood=20, clarke=300)
+
+    def at(name: str, street: str, key: str, born: str = "19800101") -> CardFacts:
+        home = {"street": street, "zip": "10115", "birthdate": born}
+        return facts(names=(name,), fields={key: home})
+
+    found = score(
+        at("Elinor Dashwood", "Dorfstr. 25", "c:1"),
+        at("Elinor Dashwood", "Dorfstr. 23", "c:2"),
+        big,
+    )
+    assert found is not None
+    told = {
+        language: [localize(_reason(r), AgentLocale(language=language)) for r in found.reasons]
+        for language in ("en", "de", "fr")
+    }
+    assert "Same details: birth date, street, another house number, postcode" in told["en"]
+    assert "Gleiche Angaben: Geburtsdatum, Straße, andere Hausnummer, Postleitzahl" in told["de"]
+    assert any(r == "Nom proche : Elinor Dashwood (100%, un nom rare)" for r in told["fr"]), told[
+        "fr"
+    ]
+    relatives = reasons(
+        at("James Clarke", "Dorfstr. 25", "c:3"),
+        at("Ebony Clarke", "Dorfstr. 25", "c:4", "19751231"),
+        big,
+    )
+    german = [localize(_reason(r), AgentLocale(language="de")) for r in relatives]
+    assert any(
+        "gleicher Nachname, anderer Vorname: ebony clarke / james clarke" in r for r in german
+    ), german
+    assert any(r.endswith("Abweichende Angaben: Geburtsdatum") for r in german), german
