@@ -107,7 +107,11 @@ async def test_the_card_offers_past_tickets_when_ticketing_is_on_and_the_caller_
     assert parts.path == f"/l/entity/{package_id(BOT_ID)}/{TICKETS_TAB}"
     query = parse_qs(parts.query)
     contact = parse_qs(json.loads(query["context"][0])["subEntityId"])
-    assert contact == {"email": ["ed@example.com"], "phone": ["+15550100"]}
+    assert contact == {
+        "email": ["ed@example.com"],
+        "phone": ["+15550100"],
+        "shown": ["+1 5550100, Ed@Example.com"],  # as the card shows them
+    }
     assert query["webUrl"][0].startswith("https://crm.example.com/tab/tickets?email=")
 
     # a caller known only by a handle has no tickets to look up: no button

@@ -76,6 +76,11 @@ async def test_search_read_and_open_in_the_crm(
             )
             await expect(results).to_have_count(1)
             await expect(results).to_contain_text("Refund for order 77")
+            # the card's link says how the agent reads the number; the search uses E.164
+            await page.goto(
+                f"{base}/tab/tickets?tenant=demo-tenant&phone=%2B15550100&shown=%2B1%20555-0100"
+            )
+            await expect(page.locator("#contact")).to_have_text("Past tickets of +1 555-0100")
             assert errors == []
         finally:
             await browser.close()

@@ -2,7 +2,8 @@
 
 In Teams the link is a deep link to crmcard's Tickets static tab (entity ``tickets``)
 whose ``subEntityId`` carries the caller's addresses and numbers as a query string
-(``email=...&phone=...``, several comma separated); the tab reads it from its context
+(``email=...&phone=...``, several comma separated, and ``shown=``, how the agent reads
+them); the tab reads it from its context
 (``page.subPageId``) and searches those tickets. The format is Teams' "deep link to an
 app's tab": ``https://teams.microsoft.com/l/entity/<appId>/<entityId>?webUrl=&label=&context=``
 with ``context`` the URL-encoded JSON ``{"subEntityId": ...}`` and ``appId`` the app
@@ -22,21 +23,28 @@ from urllib.parse import quote, urlencode
 
 from bot.domain.cards import CardIdentity
 from bot.domain.identifiers import IdentifierKind
+from bot.i18n import format_phone
 
 TICKETS_TAB = "tickets"
 """The Tickets static tab's ``entityId`` in the app manifest."""
 
 
 def contact_query(identities: Iterable[CardIdentity]) -> str:
-    """``email=...&phone=...`` of the caller's readable addresses and numbers, or ""."""
+    """``email=...&phone=...`` of the caller's readable addresses and numbers, or "";
+    ``shown=`` has them as the agent reads them (numbers in international format,
+    addresses as written) for the page's "Past tickets of ..." line."""
     found: dict[str, list[str]] = {"email": [], "phone": []}
+    shown: list[str] = []
     for identity in identities:
         reading = identity.identifier
         if reading.readable and reading.kind in (IdentifierKind.email, IdentifierKind.phone):
             values = found[reading.kind.value]
             if reading.value not in values:
                 values.append(reading.value)
-    return urlencode({kind: ",".join(values) for kind, values in found.items() if values})
+                phone = reading.kind is IdentifierKind.phone
+                shown.append(format_phone(reading.value) if phone else reading.shown)
+    query = {kind: ",".join(values) for kind, values in found.items() if values}
+    return urlencode({**query, "shown": ", ".join(shown)} if query else {})
 
 
 def tab_link(teams_app_id: str, page_url: str, contact: str, label: str) -> str:

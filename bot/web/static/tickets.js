@@ -149,7 +149,8 @@
     var q = new URLSearchParams(source || "");
     ["email", "phone"].forEach(function (k) { if (q.get(k)) state.contact[k] = q.get(k); });
     var who = Object.keys(state.contact).map(function (k) { return state.contact[k]; });
-    $("contact").textContent = who.length ? say("pastTickets", { who: who.join(", ") }) : "";
+    var shown = q.get("shown") || who.join(", ");  // as the card showed them, if it said
+    $("contact").textContent = who.length ? say("pastTickets", { who: shown }) : "";
   }
 
   function teams() {
