@@ -4,8 +4,11 @@ in the tenant, agreement and disagreement per field, the household rule, plain r
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from bot.composition import open_store
 from bot.domain import identifiers
@@ -41,6 +44,16 @@ from bot.settings import Settings
 from tests.merge.test_name_index import TENANT, _Demo, _NoDelivery, arrive
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def ctx(tmp_path: Path) -> AsyncIterator[Context]:
+    """The local store of a fresh tenant, with the demo CRM."""
+    store = open_store(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
+    try:
+        yield Context(store=store, crms=_Demo(), delivery=_NoDelivery(), clock=lambda: NOW)
+    finally:
+        await store.close()
 
 
 def facts(
@@ -133,24 +146,19 @@ def test_a_different_birth_date_outweighs_a_name_and_a_same_one_outweighs_a_new_
     assert [r.text for r in retyped.reasons][-1] == "Different details: birth date"
 
 
-async def test_the_frequency_table_is_kept_with_the_name_index(tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
-    store = open_store(settings)
-    ctx = Context(store=store, crms=_Demo(), delivery=_NoDelivery(), clock=lambda: NOW)
-    try:
-        first = await arrive(ctx, "c-1", "voice", "Anna Weber", phone="+1 555 0101")
-        await arrive(ctx, "c-2", "voice", "Anna Weber", phone="+1 555 0101")  # same card
-        await arrive(ctx, "c-3", "voice", "Anne Müller", phone="+1 555 0102")
-        await arrive(ctx, "c-4", "voice", "Jan Mueller", phone="+1 555 0103")
-        table = await name_index.frequencies(store, TENANT, ["Anna Weber", "Hans Muller"])
-        assert table.cards == 3
-        count = {name: table.tokens[name_tokens(name)[0]] for name in ("anna", "weber", "muller")}
-        assert count == {"anna": 2, "weber": 1, "muller": 2}  # Anna/Anne, Müller/Mueller
-        card = await get_card(store, TENANT, first)
-        assert card is not None
-        assert await merge_candidates.candidates(ctx, TENANT, card) == []
-    finally:
-        await store.close()
+async def test_the_frequency_table_is_kept_with_the_name_index(ctx: Context) -> None:
+    store = ctx.store
+    first = await arrive(ctx, "c-1", "voice", "Anna Weber", phone="+1 555 0101")
+    await arrive(ctx, "c-2", "voice", "Anna Weber", phone="+1 555 0101")  # same card
+    await arrive(ctx, "c-3", "voice", "Anne Müller", phone="+1 555 0102")
+    await arrive(ctx, "c-4", "voice", "Jan Mueller", phone="+1 555 0103")
+    table = await name_index.frequencies(store, TENANT, ["Anna Weber", "Hans Muller"])
+    assert table.cards == 3
+    count = {name: table.tokens[name_tokens(name)[0]] for name in ("anna", "weber", "muller")}
+    assert count == {"anna": 2, "weber": 1, "muller": 2}  # Anna/Anne, Müller/Mueller
+    card = await get_card(store, TENANT, first)
+    assert card is not None
+    assert await merge_candidates.candidates(ctx, TENANT, card) == []
 
 
 async def _card_of(
@@ -183,50 +191,40 @@ async def _card_of(
 
 
 async def test_a_shared_birth_date_finds_a_name_written_too_differently_for_the_name_blocks(
-    tmp_path: Path,
+    ctx: Context,
 ) -> None:
-    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
-    store = open_store(settings)
-    ctx = Context(store=store, crms=_Demo(), delivery=_NoDelivery(), clock=lambda: NOW)
-    try:
-        first = await _card_of(store, 1, "Joshua Whiteway", "19560615")
-        twin = await _card_of(store, 2, "Jsohua Whitaway", "19560615")  # no shared name block
-        # Born the same day, nothing else alike; and one living in the same house.
-        await _card_of(store, 3, "Ann Kowalski", "19560615", street="3 Ebden Street", zip="3000")
-        housemate = await _card_of(store, 4, "Jsohua Whitaway", "19610203")
-        assert twin not in await name_index.lookup_names(store, TENANT, ["Joshua Whiteway"])
-        card = await get_card(store, TENANT, first)
-        assert card is not None
-        found = await merge_candidates.candidates(ctx, TENANT, card)
-        assert [c.card_id for c in found] == [twin, housemate]  # by the house's block
-        assert "Same details: birth date, street, postcode" in [r.text for r in found[0].reasons]
-    finally:
-        await store.close()
+    store = ctx.store
+    first = await _card_of(store, 1, "Joshua Whiteway", "19560615")
+    twin = await _card_of(store, 2, "Jsohua Whitaway", "19560615")  # no shared name block
+    # Born the same day, nothing else alike; and one living in the same house.
+    await _card_of(store, 3, "Ann Kowalski", "19560615", street="3 Ebden Street", zip="3000")
+    housemate = await _card_of(store, 4, "Jsohua Whitaway", "19610203")
+    assert twin not in await name_index.lookup_names(store, TENANT, ["Joshua Whiteway"])
+    card = await get_card(store, TENANT, first)
+    assert card is not None
+    found = await merge_candidates.candidates(ctx, TENANT, card)
+    assert [c.card_id for c in found] == [twin, housemate]  # by the house's block
+    assert "Same details: birth date, street, postcode" in [r.text for r in found[0].reasons]
 
 
 async def test_a_postcode_and_a_name_start_find_a_name_written_too_differently_for_the_name_blocks(
-    tmp_path: Path,
+    ctx: Context,
 ) -> None:
-    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
-    store = open_store(settings)
-    ctx = Context(store=store, crms=_Demo(), delivery=_NoDelivery(), clock=lambda: NOW)
-    try:
-        first = await _card_of(store, 1, "Oscar Bitmead", "19191217", "4 Ellerston Avenue", "4020")
-        # Both names typed wrong, another birth date, another house number: no name, birth
-        # date or house block in common; the postcode and the name's start are.
-        retyped = await _card_of(store, 2, "Oscaf Bitmaed", "", "14 Ellerston Avenue", "4020")
-        # The postcode and the name's start alone: nothing alike, never read.
-        await _card_of(store, 3, "Oswin Kerr", "", "9 Tully Street", "4020")
-        assert retyped not in await name_index.lookup_names(store, TENANT, ["Oscar Bitmead"])
-        card = await get_card(store, TENANT, first)
-        assert card is not None
-        found = await merge_candidates.candidates(ctx, TENANT, card)
-        assert [c.card_id for c in found] == [retyped]
-        assert "Same details: street, another house number, postcode" in [
-            r.text for r in found[0].reasons
-        ]
-    finally:
-        await store.close()
+    store = ctx.store
+    first = await _card_of(store, 1, "Oscar Bitmead", "19191217", "4 Ellerston Avenue", "4020")
+    # Both names typed wrong, another birth date, another house number: no name, birth
+    # date or house block in common; the postcode and the name's start are.
+    retyped = await _card_of(store, 2, "Oscaf Bitmaed", "", "14 Ellerston Avenue", "4020")
+    # The postcode and the name's start alone: nothing alike, never read.
+    await _card_of(store, 3, "Oswin Kerr", "", "9 Tully Street", "4020")
+    assert retyped not in await name_index.lookup_names(store, TENANT, ["Oscar Bitmead"])
+    card = await get_card(store, TENANT, first)
+    assert card is not None
+    found = await merge_candidates.candidates(ctx, TENANT, card)
+    assert [c.card_id for c in found] == [retyped]
+    assert "Same details: street, another house number, postcode" in [
+        r.text for r in found[0].reasons
+    ]
 
 
 def test_another_house_number_on_the_street_is_a_neighbour_not_the_same_house() -> None:
