@@ -19,6 +19,7 @@ import logging
 import re
 import sys
 import time
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -43,15 +44,17 @@ def mask(text: str) -> str:
 
 
 _AS_IS = (int, float)  # written as JSON numbers and booleans
-_second: list[Any] = [None, ""]  # the last second formatted, and its text
+
+
+@lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 def _timestamp(created: float) -> str:
     """``2026-12-01T13:53:25.206+00:00`` (UTC, milliseconds)."""
     second = int(created)
-    if _second[0] != second:
-        _second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
-    return f"{_second[1]}.{int((created - second) * 1000):03d}+00:00"
+    return f"{_utc_second(second)}.{int((created - second) * 1000):03d}+00:00"
 
 
 class JsonFormatter(logging.Formatter):

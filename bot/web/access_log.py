@@ -17,22 +17,22 @@ from __future__ import annotations
 import logging
 import time as clock
 from datetime import datetime
+from functools import lru_cache
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_log import AccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
-_started: list[object] = [None, ""]  # the last start second formatted, and its text
-
 
 def _start_text(elapsed: float) -> str:
     """``[01/Dec/2026:13:53:25 +0000]``: when the request started, in local time."""
-    second = int(clock.time() - elapsed)
-    if _started[0] != second:
-        local = datetime.fromtimestamp(second).astimezone()
-        _started[:] = [second, local.strftime("[%d/%b/%Y:%H:%M:%S %z]")]
-    return str(_started[1])
+    return _local_second(int(clock.time() - elapsed))
+
+
+@lru_cache(maxsize=4)
+def _local_second(second: int) -> str:
+    return datetime.fromtimestamp(second).astimezone().strftime("[%d/%b/%Y:%H:%M:%S %z]")
 
 
 class RedactingAccessLogger(AbstractAccessLogger):
