@@ -99,18 +99,21 @@ class Reason(BaseModel):
     weight: float
 
     @property
-    def text(self) -> str:
-        labels = {
-            ReasonKind.same_phone: "Same phone",
-            ReasonKind.same_email: "Same email",
-            ReasonKind.same_handle: "Same handle",
-            ReasonKind.same_crm_contact: "Same CRM contact",
-            ReasonKind.similar_name: "Similar name",
-            ReasonKind.same_details: "Same details",
-            ReasonKind.other_name: "Different name",
-            ReasonKind.other_details: "Different details",
-        }
-        return f"{labels[self.kind]}: {self.detail}"
+    def text(self) -> Text:
+        """The reason in plain words (English; a :class:`Text`, shown translated)."""
+        return REASON_TEXTS[self.kind].fill(detail=self.detail)
+
+
+REASON_TEXTS = {
+    ReasonKind.same_phone: t("Same phone: {detail}"),
+    ReasonKind.same_email: t("Same email: {detail}"),
+    ReasonKind.same_handle: t("Same handle: {detail}"),
+    ReasonKind.same_crm_contact: t("Same CRM contact: {detail}"),
+    ReasonKind.similar_name: t("Similar name: {detail}"),
+    ReasonKind.same_details: t("Same details: {detail}"),
+    ReasonKind.other_name: t("Different name: {detail}"),
+    ReasonKind.other_details: t("Different details: {detail}"),
+}
 
 
 class CardFacts(BaseModel):

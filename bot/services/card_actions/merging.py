@@ -14,7 +14,15 @@ from bot.adaptive_cards.merge_cards import (
 from bot.domain.cards import CustomerCard
 from bot.domain.identifiers import IdentifierKind
 from bot.domain.interactions import Interaction
-from bot.domain.merge import Candidate, MergeState, Reason, ReasonKind, choose_survivor, reasons
+from bot.domain.merge import (
+    REASON_TEXTS,
+    Candidate,
+    MergeState,
+    Reason,
+    ReasonKind,
+    choose_survivor,
+    reasons,
+)
 from bot.i18n import AgentLocale, Text, format_phone, localize, nt, separated, t
 from bot.services import agent_locale, keys, merge_candidates
 from bot.services import merge as merge_service
@@ -39,23 +47,12 @@ from bot.services.context import Context
 from bot.services.rendering import card_for, publish
 from bot.services.store import read_model
 
-_REASONS = {
-    ReasonKind.same_phone: t("Same phone: {detail}"),
-    ReasonKind.same_email: t("Same email: {detail}"),
-    ReasonKind.same_handle: t("Same handle: {detail}"),
-    ReasonKind.same_crm_contact: t("Same CRM contact: {detail}"),
-    ReasonKind.similar_name: t("Similar name: {detail}"),
-    ReasonKind.same_details: t("Same details: {detail}"),
-    ReasonKind.other_name: t("Different name: {detail}"),
-    ReasonKind.other_details: t("Different details: {detail}"),
-}
-
 
 def _reason(reason: Reason) -> Text:
     detail = reason.detail
     if reason.kind is ReasonKind.same_phone:
         detail = ", ".join(format_phone(p.strip()) for p in detail.split(","))
-    return _REASONS[reason.kind].fill(detail=detail)
+    return REASON_TEXTS[reason.kind].fill(detail=detail)
 
 
 async def _locale(ctx: Context, interaction: Interaction) -> AgentLocale:
