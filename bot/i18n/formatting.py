@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -35,8 +36,10 @@ def format_amount(value: int | float | Decimal | str, currency: str, locale: Age
     return numbers.format_currency(Decimal(str(value)), currency, locale=locale.formats)
 
 
+@lru_cache(maxsize=4096)
 def format_phone(value: str) -> str:
-    """An E.164 number in international format (``+1 555-0100``); anything else as given."""
+    """An E.164 number in international format (``+1 555-0100``); anything else as given.
+    Parsed once per number: every click shows its card's numbers."""
     try:
         parsed = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 
 from bot.adaptive_cards.customer_card import (
     CustomerCardView,
@@ -180,7 +179,7 @@ def key_fields(record: CrmRecord, render: Render) -> list[FieldView]:
     return [  # none of the well-known ones (a person): the record's first own fields
         FieldView(
             label=own_label(name, render.locale),
-            value=_international(raw) if name == "phone" else raw,
+            value=format_phone(raw) if name == "phone" else raw,
         )
         for name, raw in list(record.fields.items())[:OWN_FIELDS_SHOWN]
         if raw.strip() and not name.endswith(("_id", "Id"))
@@ -261,14 +260,8 @@ def shown_identifier(identifier: Identifier, locale: AgentLocale) -> str:
     if not identifier.readable:
         return localize(t("{value} (unreadable)", value=identifier.shown), locale)
     if identifier.kind is IdentifierKind.phone:
-        return _international(identifier.value)
+        return format_phone(identifier.value)
     return identifier.shown
-
-
-@lru_cache(maxsize=4096)
-def _international(phone: str) -> str:
-    """:func:`format_phone`, parsed once per number: every click shows the card's numbers."""
-    return format_phone(phone)
 
 
 def _contact_fields(card: CardFace, interaction: Interaction, render: Render) -> list[FieldView]:
