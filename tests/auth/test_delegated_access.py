@@ -128,6 +128,21 @@ async def with_delegated_crm(
     return client
 
 
+@pytest.fixture
+async def client(
+    aiohttp_client: Callable[..., Any],
+    tmp_path: Path,
+    issuer: LocalIssuer,
+    entra: FakeEntra,
+    dataverse: FakeDataverse,
+    trust_local_entra: None,
+) -> Client:
+    """The app as :func:`settings_for` configures it, with the Dataverse fake connected."""
+    return await with_delegated_crm(
+        aiohttp_client, settings_for(tmp_path, issuer, entra), entra, dataverse
+    )
+
+
 def callers(entra: FakeEntra, dataverse: FakeDataverse) -> list[str]:
     """Whom each Dataverse request's bearer token was issued to (``user:<assertion>``)."""
     subjects = {issued.token: issued.subject for issued in entra.issued}
@@ -145,16 +160,11 @@ def trust_local_entra(monkeypatch: pytest.MonkeyPatch, tls: Tls) -> None:
 
 
 async def test_the_card_of_a_tab_signed_in_agent_is_looked_up_with_their_obo_token(
-    aiohttp_client: Callable[..., Any],
-    tmp_path: Path,
+    client: Client,
     issuer: LocalIssuer,
     entra: FakeEntra,
     dataverse: FakeDataverse,
-    trust_local_entra: None,
 ) -> None:
-    client = await with_delegated_crm(
-        aiohttp_client, settings_for(tmp_path, issuer, entra), entra, dataverse
-    )
     token = agent_token(issuer, entra)
     auth = {"Authorization": f"Bearer {token}"}
     opened = await client.get("/api/tab/card", headers=auth)  # the agent opens the tab
@@ -347,18 +357,13 @@ def token_exchange(url: str, tenant: str, token: str, user: str = AGENT_A) -> di
 
 
 async def test_the_bots_token_exchange_signs_the_agent_in_and_a_bad_token_is_412(
-    aiohttp_client: Callable[..., Any],
-    tmp_path: Path,
+    client: Client,
     issuer: LocalIssuer,
     entra: FakeEntra,
     dataverse: FakeDataverse,
     connector: tuple[FakeConnector, str],
-    trust_local_entra: None,
 ) -> None:
     _, url = connector
-    client = await with_delegated_crm(
-        aiohttp_client, settings_for(tmp_path, issuer, entra), entra, dataverse
-    )
     channel = {"Authorization": f"Bearer {issuer.mint(audience=BOT_APP_ID, service_url=url)}"}
 
     for bad, why in (
@@ -533,16 +538,11 @@ async def test_a_write_back_waits_pending_and_visible_for_the_agents_sign_in(
 
 
 async def test_a_platform_lookup_acts_as_the_named_agent_or_says_one_is_needed(
-    aiohttp_client: Callable[..., Any],
-    tmp_path: Path,
+    client: Client,
     issuer: LocalIssuer,
     entra: FakeEntra,
     dataverse: FakeDataverse,
-    trust_local_entra: None,
 ) -> None:
-    client = await with_delegated_crm(
-        aiohttp_client, settings_for(tmp_path, issuer, entra), entra, dataverse
-    )
 
     async def look_up(status: int, **who: Any) -> dict[str, Any]:
         response = await client.post(
