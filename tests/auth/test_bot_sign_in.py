@@ -93,13 +93,15 @@ def outbound_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(MicrosoftAppCredentials, "get_access_token", token)
 
 
-async def started(
+@pytest.fixture
+async def bot(
     aiohttp_client: Callable[..., Any],
     tmp_path: Path,
     issuer: LocalIssuer,
     entra: FakeEntra,
     connector: tuple[FakeConnector, str],
 ) -> Bot:
+    """The bot as :func:`settings_for` configures it, its agent chatting in personal chat."""
     client: Client = await aiohttp_client(create_app(settings_for(tmp_path, issuer, entra)))
     return Bot(client, connector[1], issuer, entra.tenant)
 
@@ -110,8 +112,7 @@ async def connect_delegated(bot: Bot, entra: FakeEntra, org: FakeDataverse) -> N
 
 
 async def test_the_personal_chat_gets_an_oauth_card_until_teams_hands_the_token_over(
-    aiohttp_client: Callable[..., Any],
-    tmp_path: Path,
+    bot: Bot,
     issuer: LocalIssuer,
     entra: FakeEntra,
     dataverse: FakeDataverse,  # noqa: F811
@@ -119,7 +120,6 @@ async def test_the_personal_chat_gets_an_oauth_card_until_teams_hands_the_token_
     trust_local_entra: None,  # noqa: F811
 ) -> None:
     fake, url = connector
-    bot = await started(aiohttp_client, tmp_path, issuer, entra, connector)
     await bot.say("help")
     assert fake.sent and oauth_cards(fake) == [], "no delegated CRM: nothing to sign in to"
 
@@ -146,15 +146,12 @@ async def test_the_personal_chat_gets_an_oauth_card_until_teams_hands_the_token_
 
 
 async def test_the_message_extension_asks_for_silent_sign_in_then_searches_as_the_agent(
-    aiohttp_client: Callable[..., Any],
-    tmp_path: Path,
+    bot: Bot,
     issuer: LocalIssuer,
     entra: FakeEntra,
     dataverse: FakeDataverse,  # noqa: F811
-    connector: tuple[FakeConnector, str],
     trust_local_entra: None,  # noqa: F811
 ) -> None:
-    bot = await started(aiohttp_client, tmp_path, issuer, entra, connector)
     await connect_delegated(bot, entra, dataverse)
 
     asked = await bot.search("+1 415 555 0123")
@@ -182,14 +179,11 @@ async def test_the_message_extension_asks_for_silent_sign_in_then_searches_as_th
 
 
 async def test_the_sign_in_page_hands_the_token_over_and_verify_state_finds_it(
-    aiohttp_client: Callable[..., Any],
-    tmp_path: Path,
+    bot: Bot,
     issuer: LocalIssuer,
     entra: FakeEntra,
     dataverse: FakeDataverse,  # noqa: F811
-    connector: tuple[FakeConnector, str],
 ) -> None:
-    bot = await started(aiohttp_client, tmp_path, issuer, entra, connector)
     await connect_delegated(bot, entra, dataverse)
     verify = activity(bot.url, "invoke", name="signin/verifyState", value={"state": "signed-in"})
     assert (await bot.post(verify)).status == 412
