@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from bot.domain.tickets import TicketChannel
-from bot.settings import Settings
-from bot.web.app import create_app
 from bot.web.tickets import TICKETING
-from tests.tab.test_tab_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.tickets.factories import ticket
 
 pytestmark = pytest.mark.browser
 
 
 async def test_search_read_and_open_in_the_crm(
-    aiohttp_server: Callable[..., Any], settings: Settings
+    served: tuple[Any, str], chromium: tuple[Any, Any]
 ) -> None:
-    playwright_api = pytest.importorskip("playwright.async_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("no /usr/bin/chromium")
-    app = create_app(settings.model_copy(update={"ticket_sync_minutes": 0}))
-    server = await aiohttp_server(app)
-    base = str(server.make_url("")).rstrip("/")
+    app, base = served
+    browser, expect = chromium
     recent = datetime.now(UTC) - timedelta(days=2)
     await app[TICKETING].archive.put_tickets(
         [
@@ -41,49 +32,41 @@ async def test_search_read_and_open_in_the_crm(
             ),
         ]
     )
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            expect = playwright_api.expect
-            await page.goto(f"{base}/tab/tickets?tenant=demo-tenant")
-            await expect(page.locator("#dev-banner")).to_be_visible()
-            results = page.locator("#results li")
-            await expect(results).to_have_count(2)
+    page = await browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(f"{base}/tab/tickets?tenant=demo-tenant")
+    await expect(page.locator("#dev-banner")).to_be_visible()
+    results = page.locator("#results li")
+    await expect(results).to_have_count(2)
 
-            await page.fill("input[name=q]", "refunds")
-            await page.click("button[type=submit]")
-            await expect(results).to_have_count(1)
-            await page.get_by_role("button", name="Refund for order 77").click()
-            viewer = page.locator("#viewer")
-            await expect(viewer).to_contain_text("Refund sent today")
-            await expect(viewer).to_contain_text("agent Ada Lovelace")
-            link = page.get_by_role("link", name="Open in Zendesk")
-            assert await link.get_attribute("href") == "https://example.zendesk.com/agent/tickets/7"
+    await page.fill("input[name=q]", "refunds")
+    await page.click("button[type=submit]")
+    await expect(results).to_have_count(1)
+    await page.get_by_role("button", name="Refund for order 77").click()
+    viewer = page.locator("#viewer")
+    await expect(viewer).to_contain_text("Refund sent today")
+    await expect(viewer).to_contain_text("agent Ada Lovelace")
+    link = page.get_by_role("link", name="Open in Zendesk")
+    assert await link.get_attribute("href") == "https://example.zendesk.com/agent/tickets/7"
 
-            await page.select_option("select[name=channel]", "whatsapp")
-            await page.fill("input[name=q]", "")
-            await page.click("button[type=submit]")
-            await expect(results).to_have_count(1)
-            await expect(results).to_contain_text("WhatsApp login")
+    await page.select_option("select[name=channel]", "whatsapp")
+    await page.fill("input[name=q]", "")
+    await page.click("button[type=submit]")
+    await expect(results).to_have_count(1)
+    await expect(results).to_contain_text("WhatsApp login")
 
-            # the customer card's "Past tickets": one contact's tickets only
-            await page.goto(f"{base}/tab/tickets?tenant=demo-tenant&email=edward@example.com")
-            await expect(page.locator("#contact")).to_have_text(
-                "Past tickets of edward@example.com"
-            )
-            await expect(results).to_have_count(1)
-            await expect(results).to_contain_text("Refund for order 77")
-            # the card's link says how the agent reads the number; the search uses E.164
-            await page.goto(
-                f"{base}/tab/tickets?tenant=demo-tenant&phone=%2B15550100&shown=%2B1%20555-0100"
-            )
-            await expect(page.locator("#contact")).to_have_text("Past tickets of +1 555-0100")
-            assert errors == []
-        finally:
-            await browser.close()
+    # the customer card's "Past tickets": one contact's tickets only
+    await page.goto(f"{base}/tab/tickets?tenant=demo-tenant&email=edward@example.com")
+    await expect(page.locator("#contact")).to_have_text("Past tickets of edward@example.com")
+    await expect(results).to_have_count(1)
+    await expect(results).to_contain_text("Refund for order 77")
+    # the card's link says how the agent reads the number; the search uses E.164
+    await page.goto(
+        f"{base}/tab/tickets?tenant=demo-tenant&phone=%2B15550100&shown=%2B1%20555-0100"
+    )
+    await expect(page.locator("#contact")).to_have_text("Past tickets of +1 555-0100")
+    assert errors == []
 
 
 TEAMS_STUB = """
@@ -120,16 +103,12 @@ async def in_teams(page: Any, base: str, stub: str) -> Any:
 
 
 async def test_in_teams_the_tab_opens_narrowed_to_the_deep_links_sub_entity(
-    aiohttp_server: Callable[..., Any], settings: Settings
+    served: tuple[Any, str], chromium: tuple[Any, Any]
 ) -> None:
     """The card's "Past tickets" deep link hands the caller over as subEntityId, which
     TeamsJS gives the tab as page.subPageId (here from a stand-in for the Teams host)."""
-    playwright_api = pytest.importorskip("playwright.async_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("no /usr/bin/chromium")
-    app = create_app(settings.model_copy(update={"ticket_sync_minutes": 0}))
-    server = await aiohttp_server(app)
-    base = str(server.make_url("")).rstrip("/")
+    app, base = served
+    browser, expect = chromium
     recent = datetime.now(UTC) - timedelta(days=2)
     await app[TICKETING].archive.put_tickets(
         [
@@ -137,16 +116,8 @@ async def test_in_teams_the_tab_opens_narrowed_to_the_deep_links_sub_entity(
             ticket("8", subject="Someone else", requester_email="other@example.com"),
         ]
     )
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            frame = await in_teams(page, base, TEAMS_STUB)
-            expect = playwright_api.expect
-            await expect(frame.locator("#contact")).to_have_text(
-                "Past tickets of edward@example.com"
-            )
-            await expect(frame.locator("#results li")).to_have_count(1)
-            await expect(frame.locator("#results")).to_contain_text("Refund for order 77")
-        finally:
-            await browser.close()
+    page = await browser.new_page()
+    frame = await in_teams(page, base, TEAMS_STUB)
+    await expect(frame.locator("#contact")).to_have_text("Past tickets of edward@example.com")
+    await expect(frame.locator("#results li")).to_have_count(1)
+    await expect(frame.locator("#results")).to_contain_text("Refund for order 77")

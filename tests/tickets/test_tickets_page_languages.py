@@ -8,9 +8,7 @@ English words (or the API's "Open in ...") is shown or named.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,13 +17,10 @@ import pytest
 from bot.domain.tickets import Message, TicketChannel, TicketStatus
 from bot.i18n import AgentLocale, localize
 from bot.services import agent_locale
-from bot.settings import Settings
-from bot.web.app import create_app
 from bot.web.interactions import CONTEXT
 from bot.web.tab import DEV_AGENT_ID
 from bot.web.tickets import _PAGE_TEXTS, TICKETING
 from tests.console.browser import assert_accessible
-from tests.tab.test_tab_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.tickets.factories import ticket
 from tests.tickets.test_tickets_page import TEAMS_STUB, in_teams
 
@@ -44,28 +39,6 @@ SHOWN = """() => {
   return [document.title, document.body.innerText, ...options, ...named]
     .filter(Boolean).join("\\n");
 }"""
-
-
-@pytest.fixture
-async def served(aiohttp_server: Callable[..., Any], settings: Settings) -> tuple[Any, str]:
-    """The app (no ticket sync) and its base URL."""
-    app = create_app(settings.model_copy(update={"ticket_sync_minutes": 0}))
-    server = await aiohttp_server(app)
-    return app, str(server.make_url("")).rstrip("/")
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[tuple[Any, Any]]:
-    """Headless Chromium and Playwright's ``expect``."""
-    playwright_api = pytest.importorskip("playwright.async_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("no /usr/bin/chromium")
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser, playwright_api.expect
-        finally:
-            await browser.close()
 
 
 CLOSED = datetime.now(UTC) - timedelta(days=2)
