@@ -60,6 +60,19 @@ async def _call(client: Client, n: int, phone: str) -> None:
     assert response.status == 202, await response.text()
 
 
+async def connect_freshdesk(admin: Client, url: str) -> None:
+    """Tenant A's admin connects the Freshdesk fake at ``url``."""
+    config = {
+        "settingsId": "fd",
+        "kind": "freshdesk",
+        "displayName": "Freshdesk",
+        "baseUrl": url,
+        "auth": {"type": "api_key"},
+        "secret": "fd-api-key",
+    }
+    assert (await admin.post("/api/admin/crms", json=config, headers=A)).status == 201
+
+
 async def test_health_needs_an_admin(admin: Client) -> None:
     refused = await admin.get("/api/admin/health")
     assert refused.status == 401
@@ -71,15 +84,7 @@ async def test_health_reports_tests_errors_and_identified_callers(
     admin: Client, freshdesk: tuple[FreshdeskFake, str]
 ) -> None:
     _, url = freshdesk
-    config = {
-        "settingsId": "fd",
-        "kind": "freshdesk",
-        "displayName": "Freshdesk",
-        "baseUrl": url,
-        "auth": {"type": "api_key"},
-        "secret": "fd-api-key",
-    }
-    assert (await admin.post("/api/admin/crms", json=config, headers=A)).status == 201
+    await connect_freshdesk(admin, url)
 
     fresh = await _health(admin)
     assert fresh["consent"] == {
@@ -123,7 +128,7 @@ async def test_health_reports_tests_errors_and_identified_callers(
 
     # deleted and made again under the same ID: the old one's test is not the new one's
     assert (await admin.delete("/api/admin/crms/fd", headers=A)).status == 204
-    assert (await admin.post("/api/admin/crms", json=config, headers=A)).status == 201
+    await connect_freshdesk(admin, url)
     assert (await _health(admin))["crms"][0]["lastTest"] is None
 
     other = await _health(admin, B)  # tenant B sees none of it
@@ -135,15 +140,7 @@ async def test_health_shows_a_circuit_opened_by_a_failing_crm(
     admin: Client, freshdesk: tuple[FreshdeskFake, str]
 ) -> None:
     fake, url = freshdesk
-    config = {
-        "settingsId": "fd",
-        "kind": "freshdesk",
-        "displayName": "Freshdesk",
-        "baseUrl": url,
-        "auth": {"type": "api_key"},
-        "secret": "fd-api-key",
-    }
-    assert (await admin.post("/api/admin/crms", json=config, headers=A)).status == 201
+    await connect_freshdesk(admin, url)
     fake.faults.fail_next = [500] * 10  # more than the circuit's 5 consecutive failures
     for _ in range(2):  # each call retries its attempts; the second ends on the open circuit
         answer = await admin.post(
