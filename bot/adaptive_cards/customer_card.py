@@ -12,25 +12,21 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from bot.adaptive_cards.template import load
+from bot.domain.api_model import ApiModel
 from bot.i18n import ENGLISH, AgentLocale, localize, nt
 
 MAX_CARD_BYTES = 24_000
 
 
-class _View(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class FieldView(_View):
+class FieldView(ApiModel):
     label: str
     value: str
 
 
-class RecordView(_View):
+class RecordView(ApiModel):
     key: str
     title: str
     type_line: str = Field(
@@ -49,7 +45,7 @@ class RecordView(_View):
     actions: bool = Field(True, description="link/unlink offered (the interaction is open)")
 
 
-class SectionView(_View):
+class SectionView(ApiModel):
     id: str
     title: str
     records: list[RecordView]
@@ -59,7 +55,7 @@ class SectionView(_View):
     refreshable: bool = False
 
 
-class CustomerCardView(_View):
+class CustomerCardView(ApiModel):
     language: str = "en"
     icons: str = Field("/icons", description="base URL of the action icons crmcard serves")
     interaction_id: str

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from bot.adaptive_cards.template import load, render
+from bot.domain.api_model import ApiModel
 from bot.i18n import ENGLISH, AgentLocale, localize, t
 
 
-class _View(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class _CardView(_View):
+class _CardView(ApiModel):
     language: str = Field("en", description="the agent's language (texts are in it already)")
     icons: str = Field("/icons", description="base URL of the action icons crmcard serves")
 
 
-class CandidateView(_View):
+class CandidateView(ApiModel):
     card_id: str
     name: str
     reasons: list[str]
@@ -29,7 +25,7 @@ class CandidateView(_View):
     )
 
 
-class HistoryView(_View):
+class HistoryView(ApiModel):
     audit_id: str
     text: str
 

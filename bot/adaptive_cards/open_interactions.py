@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
-
 from bot.adaptive_cards.template import load
+from bot.domain.api_model import ApiModel
 
 
-class OpenInteractionView(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
+class OpenInteractionView(ApiModel):
     interaction_id: str
     rev: int
     name: str

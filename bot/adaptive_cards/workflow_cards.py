@@ -4,24 +4,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from bot.adaptive_cards.template import load
+from bot.domain.api_model import ApiModel
 
 
-class _View(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class InputView(_View):
+class InputView(ApiModel):
     id: str
     label: str
     value: str = ""
     required: bool = False
 
 
-class WorkflowView(_View):
+class WorkflowView(ApiModel):
     workflow_id: str
     title: str
     description: str
@@ -30,7 +26,7 @@ class WorkflowView(_View):
     inputs: list[InputView]
 
 
-class WorkflowsView(_View):
+class WorkflowsView(ApiModel):
     language: str = "en"
     icons: str = Field("/icons", description="base URL of the action icons crmcard serves")
     interaction_id: str

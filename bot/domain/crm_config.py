@@ -12,9 +12,9 @@ from __future__ import annotations
 import enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from bot.domain.api_model import ApiModel
 from bot.domain.rest_templates import TIMELINE_PLACEHOLDERS, UPDATE_PLACEHOLDERS, RestCall
 from bot.domain.tickets import TicketingSettings
 from bot.i18n import t
@@ -42,25 +42,21 @@ class CrmKind(enum.StrEnum):
     REST = "rest"
 
 
-API_NAMES = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-"""The admin API's JSON names are camelCase (``baseUrl``); the store keeps the field names."""
-
-
-class FieldMapping(BaseModel):
+class FieldMapping(ApiModel):
     """A dynamic data mapping: show the CRM field ``crmField`` as ``cardField``.
 
     ``crmField`` is a field name, or ``Object.Field`` to apply to one record type only
     (Salesforce API names, Dataverse logical names).
     """
 
-    model_config = ConfigDict(**API_NAMES, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     crm_field: str = Field(min_length=1, max_length=200)
     card_field: str = Field(min_length=1, max_length=100)
 
 
-class _Auth(BaseModel):
-    model_config = ConfigDict(**API_NAMES, frozen=True, extra="forbid")
+class _Auth(ApiModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class SalesforceJwtAuth(_Auth):
@@ -132,7 +128,7 @@ AuthParams = Annotated[
 ]
 
 
-class RestEndpoints(BaseModel):
+class RestEndpoints(ApiModel):
     """How the generic REST connector talks to a CRM it has no adapter for.
 
     Templates are paths on ``baseUrl`` holding ``{value}`` (search) or ``{id}`` (get);
@@ -143,7 +139,7 @@ class RestEndpoints(BaseModel):
     without them those writes are refused as not supported.
     """
 
-    model_config = ConfigDict(**API_NAMES, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     record_type: str = "contact"
     phone_search: str | None = None
@@ -170,10 +166,10 @@ class RestEndpoints(BaseModel):
         return call.check_body(TIMELINE_PLACEHOLDERS, "timeline") if call else None
 
 
-class CrmConfig(BaseModel):
+class CrmConfig(ApiModel):
     """One connected CRM of one tenant."""
 
-    model_config = ConfigDict(**API_NAMES, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     settings_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     tenant_id: str = Field(min_length=1)

@@ -13,8 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
 
+from bot.domain.api_model import ApiModel
 from bot.domain.identifiers import IdentifierKind
 from bot.domain.interactions import Interaction, LifecycleEvent
 from bot.domain.records import RecordRef
@@ -75,10 +75,8 @@ class WriteKind(StrEnum):
     timeline = "timeline"
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+class _Config(ApiModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class FieldMapping(_Config):

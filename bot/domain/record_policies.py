@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from bot.domain.api_model import ApiModel
 from bot.domain.identifiers import Channel
 from bot.domain.interactions import Direction, Interaction, LifecycleEvent
 from bot.i18n import t
@@ -47,8 +47,8 @@ class AbandonedChats(StrEnum):
     min_messages = "min-messages"
 
 
-class RecordPolicy(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+class RecordPolicy(ApiModel):
+    model_config = ConfigDict(extra="forbid")
 
     create_records: bool = Field(
         False, description="off unless switched on: saving an empty policy creates nothing"

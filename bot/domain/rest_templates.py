@@ -14,9 +14,9 @@ import string
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, model_validator
 
+from bot.domain.api_model import ApiModel
 from bot.i18n import t
 
 _STEP = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\['([^'\]]+)'\]")
@@ -119,15 +119,13 @@ def render(template: Any, values: Mapping[str, Any]) -> Any:
     return template
 
 
-class RestCall(BaseModel):
+class RestCall(ApiModel):
     """One write call of the generic connector: ``method`` on ``path`` (a template with
     ``{id}``) with the JSON ``body`` template; ``recordPath`` picks the written record
     out of the answer (absent: the record is read again, or the timeline entry is made
     from ``idPath``)."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid"
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     method: Literal["POST", "PUT", "PATCH"] = "PATCH"
     path: str

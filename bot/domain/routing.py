@@ -14,16 +14,15 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 from pydantic_core import CoreSchema
 
+from bot.domain.api_model import ApiModel
 from bot.domain.records import CrmRecord
 from bot.i18n import t
 
@@ -31,8 +30,8 @@ MAX_SKILLS = 5
 MAX_RULES = 200
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+class _Model(ApiModel):
+    model_config = ConfigDict(extra="forbid")
 
 
 class Op(StrEnum):

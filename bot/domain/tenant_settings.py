@@ -8,14 +8,14 @@ German contact center reads "030 1234567" as +49 30 1234567). Services read it t
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field, field_validator
 
+from bot.domain.api_model import ApiModel
 from bot.domain.identifiers import checked_region
 
 
-class TenantSettings(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+class TenantSettings(ApiModel):
+    model_config = ConfigDict(extra="forbid")
 
     default_region: str = Field(
         min_length=2,

@@ -22,7 +22,8 @@ from enum import StrEnum
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+
+from bot.domain.api_model import ApiModel
 
 RETENTION = timedelta(days=90)
 """How long an imported ticket is kept after it was solved or closed; then it is purged."""
@@ -31,9 +32,6 @@ MAX_COMMENT_CHARS = 16_000
 """A longer comment is cut to this many characters and says so at its end."""
 
 MAX_SUBJECT_CHARS = 500
-
-API_MODEL = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
-"""Models shown by the API: camelCase there, field names in storage."""
 
 
 class TicketChannel(StrEnum):
@@ -157,10 +155,10 @@ def map_channel(
     return None
 
 
-class TicketingSettings(BaseModel):
+class TicketingSettings(ApiModel):
     """Ticketing switched on for one Salesforce or Zendesk CRM configuration."""
 
-    model_config = ConfigDict(**API_MODEL, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     enabled: bool = True
     channel_map: dict[str, TicketChannel] = Field(
@@ -290,10 +288,10 @@ class Agent(BaseModel):
 # -- tickets ------------------------------------------------------------------------------
 
 
-class Message(BaseModel):
+class Message(ApiModel):
     """One comment or email of a ticket's conversation."""
 
-    model_config = API_MODEL
+    model_config = ConfigDict(frozen=True)
 
     author: str
     at: AwareDatetime
@@ -302,10 +300,10 @@ class Message(BaseModel):
     from_agent: bool = False
 
 
-class Ticket(BaseModel):
+class Ticket(ApiModel):
     """A solved or closed ticket as archived; ``external_id`` is the CRM's record id."""
 
-    model_config = API_MODEL
+    model_config = ConfigDict(frozen=True)
 
     tenant_id: str
     crm_id: str
@@ -379,20 +377,18 @@ def purge_cutoff(now: datetime) -> datetime:
 # -- the import report --------------------------------------------------------------------
 
 
-class Rejection(BaseModel):
+class Rejection(ApiModel):
     """One user or ticket the import did not take (or took repaired), and why."""
 
-    model_config = API_MODEL
+    model_config = ConfigDict(frozen=True)
 
     kind: Literal["user", "ticket"]
     external_id: str
     reason: str
 
 
-class ImportReport(BaseModel):
+class ImportReport(ApiModel):
     """What one sync of one CRM did: counts and every rejected user and ticket."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     crm_id: str
     started_at: datetime

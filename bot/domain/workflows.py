@@ -15,9 +15,9 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
-from pydantic.alias_generators import to_camel
 
 from bot.domain import identifiers
+from bot.domain.api_model import ApiModel
 from bot.domain.errors import DomainError, InvalidIdentifier
 from bot.domain.identifiers import DEFAULT_REGION
 from bot.domain.records import RecordRef
@@ -55,10 +55,8 @@ class UpdateNotSupported(DomainError):
     """Update and Timeline workflows only run against Salesforce and Dynamics."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+class _Model(ApiModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class WorkflowType(StrEnum):

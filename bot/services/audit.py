@@ -32,8 +32,8 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
+from bot.domain.api_model import ApiModel
 from bot.services import keys
 from bot.services.store import (
     AlreadyExists,
@@ -89,8 +89,8 @@ class Actor:
 SYSTEM = Actor("crmcard", Door.system)
 
 
-class AuditEntry(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+class AuditEntry(ApiModel):
+    model_config = ConfigDict(frozen=True)
 
     id: str
     tenant_id: str
@@ -104,10 +104,10 @@ class AuditEntry(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class AuditBatch(BaseModel):
+class AuditBatch(ApiModel):
     """Several entries of one tenant and UTC day in one document (card clicks, batched)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     entries: list[AuditEntry]
 

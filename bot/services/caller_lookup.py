@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field, model_validator
 
 from bot.domain import identifiers
+from bot.domain.api_model import ApiModel
 from bot.domain.interactions import Interaction
 from bot.domain.links import pin_record
 from bot.domain.records import CrmRecord, RecordRef
@@ -64,8 +64,8 @@ _ASK_ORDER = (
 )
 
 
-class _Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+class _Camel(ApiModel):
+    model_config = ConfigDict(extra="forbid")
 
 
 class LookupAgent(_Camel):

@@ -24,10 +24,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, model_validator
 
 from bot.domain import identifiers
+from bot.domain.api_model import ApiModel
 from bot.domain.cards import CustomerCard
 from bot.domain.data_subjects import DataSubject, mentions, scrub
 from bot.domain.errors import InvalidIdentifier
@@ -44,10 +44,10 @@ from bot.services.ticketing.archive import TicketArchive
 ATTEMPTS = 5  # compare-and-swap retries of one scrubbed document
 
 
-class SubjectQuery(BaseModel):
+class SubjectQuery(ApiModel):
     """How the admin names the person: any of phone, e-mail or card id."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     phone: str | None = None
     email: str | None = None
@@ -60,9 +60,7 @@ class SubjectQuery(BaseModel):
         return self
 
 
-class ErasureReport(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
+class ErasureReport(ApiModel):
     pseudonym: str
     cards: int
     interactions: int

@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
+from bot.domain.api_model import ApiModel
 from bot.services import keys, tenants
 from bot.services.crm_configs import StoredCrmConfig
 from bot.services.recent import RecentByTenant, RecentOutcomes, Tally
@@ -31,11 +31,7 @@ CALLS_WINDOW = RecentOutcomes().tally(0).window_seconds
 """The window of a connection's recent calls (:class:`RecentOutcomes`' default)."""
 
 
-class _Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class LastTest(_Camel):
+class LastTest(ApiModel):
     """The outcome of the connection's last "test connection", and when it ran."""
 
     ok: bool
@@ -45,14 +41,14 @@ class LastTest(_Camel):
     at: datetime
 
 
-class LiveConnection(_Camel):
+class LiveConnection(ApiModel):
     """What this instance knows of a connection it has called: circuit and recent calls."""
 
     circuit: str = Field(description="closed | open | half_open | none (not called here yet)")
     recent: Tally
 
 
-class ConnectionHealth(_Camel):
+class ConnectionHealth(ApiModel):
     settings_id: str
     display_name: str
     kind: str
@@ -69,21 +65,21 @@ class ConnectionHealth(_Camel):
     window_seconds: int
 
 
-class ConsentState(_Camel):
+class ConsentState(ApiModel):
     required: bool = Field(description="false: this deployment does not gate the tenant")
     consented: bool
     granted_at: datetime | None = None
     granted_by: str | None = None
 
 
-class Identification(_Camel):
+class Identification(ApiModel):
     window_seconds: int
     interactions: int = Field(description="new interactions in the window, on this instance")
     identified: int = Field(description="of them, with the caller found in a CRM")
     rate: float | None = Field(None, description="identified / interactions; null: none yet")
 
 
-class TenantHealth(_Camel):
+class TenantHealth(ApiModel):
     tenant_id: str
     consent: ConsentState
     crms: list[ConnectionHealth]

@@ -12,9 +12,9 @@ import logging
 from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
 
 from bot.domain import identifiers
+from bot.domain.api_model import ApiModel
 from bot.domain.cards import CardIdentity
 from bot.domain.identifiers import Channel, IdentifierKind
 from bot.domain.interactions import (
@@ -57,8 +57,8 @@ _PHONE_CHANNELS = frozenset({Channel.voice, Channel.sms, Channel.whatsapp})
 log = logging.getLogger(__name__)
 
 
-class _Inbound(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+class _Inbound(ApiModel):
+    model_config = ConfigDict(extra="forbid")
 
 
 class CustomerIn(_Inbound):

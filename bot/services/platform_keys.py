@@ -20,8 +20,8 @@ import uuid
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
+from bot.domain.api_model import ApiModel
 from bot.errors import InvalidInput, NotFound
 from bot.i18n import t
 from bot.services import audit, keys
@@ -34,10 +34,8 @@ LAST_USED_EVERY = timedelta(minutes=1)
 """Last-used times are written at most this often per key and instance (not per request)."""
 
 
-class PlatformKey(BaseModel):
+class PlatformKey(ApiModel):
     """A tenant's key as stored: its digest, never the key (:meth:`public` not even that)."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     id: str
     digest: str
@@ -65,10 +63,10 @@ class KeyDigest(BaseModel):
     expires_at: datetime | None = None
 
 
-class NewKey(BaseModel):
+class NewKey(ApiModel):
     """What an admin sends to create a key."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, description="what the key is for")
     expires_at: datetime | None = Field(

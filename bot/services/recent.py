@@ -13,14 +13,11 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
+from bot.domain.api_model import ApiModel
 
 
-class Tally(BaseModel):
+class Tally(ApiModel):
     """How many outcomes fell into a window, and how many of them were good."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     window_seconds: int
     total: int = 0

@@ -12,9 +12,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
 
+from bot.domain.api_model import ApiModel
 from bot.errors import FieldError, InvalidInput
 from bot.i18n import t
 from bot.services import audit
@@ -61,10 +60,8 @@ def parse_query(request: web.Request) -> AuditQuery:
     )
 
 
-class AuditPage(BaseModel):
+class AuditPage(ApiModel):
     """``GET /api/admin/audit``: the entries asked for, oldest first, and their retention."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     entries: list[AuditEntry]
     retention_days: float

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from bot.adapters.inbound import header
 from bot.adapters.teams.openid import OpenIdMetadataUnavailable
 from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity
+from bot.domain.api_model import ApiModel
 from bot.errors import Forbidden, Unauthorized, Unavailable
 from bot.i18n import t
 from bot.services.audit import Actor, Door
@@ -124,10 +124,8 @@ def admin_key_tenant(settings: Settings, presented: str) -> str | None:
     return bootstrap_tenant(configured, presented)
 
 
-class Me(BaseModel):
+class Me(ApiModel):
     """``GET /api/admin/me``: who the console is signed in as, and why they are an admin."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     tenant_id: str
     name: str

@@ -24,12 +24,12 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field, SecretStr
 
 from bot.adapters.crm.directory import StoreDirectory
 from bot.adapters.inbound import json_model, json_object
 from bot.domain import identifiers
+from bot.domain.api_model import ApiModel
 from bot.domain.errors import InvalidIdentifier
 from bot.errors import FieldError, InvalidInput, NotFound
 from bot.i18n import t
@@ -46,29 +46,28 @@ CRM_DIRECTORY = web.AppKey("crm_directory", StoreDirectory)
 
 
 _body = json_object
-_CAMEL = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
-class CrmConfigList(BaseModel):
+class CrmConfigList(ApiModel):
     """``GET /api/admin/crms``: the tenant's configurations, oldest first."""
 
-    model_config = _CAMEL
+    model_config = ConfigDict(extra="forbid")
 
     crms: list[PublicCrmConfig]
 
 
-class SecretRotation(BaseModel):
+class SecretRotation(ApiModel):
     """``POST .../rotate-secret``: the configuration's new secret."""
 
-    model_config = _CAMEL
+    model_config = ConfigDict(extra="forbid")
 
     secret: SecretStr = Field(min_length=1)
 
 
-class PreviewRecord(BaseModel):
+class PreviewRecord(ApiModel):
     """One record a preview found: its CRM fields and the card fields mapped from them."""
 
-    model_config = _CAMEL
+    model_config = ConfigDict(extra="forbid")
 
     key: str
     title: str
@@ -76,8 +75,8 @@ class PreviewRecord(BaseModel):
     card_fields: dict[str, Any]
 
 
-class PreviewAnswer(BaseModel):
-    model_config = _CAMEL
+class PreviewAnswer(ApiModel):
+    model_config = ConfigDict(extra="forbid")
 
     records: list[PreviewRecord]
 
@@ -144,10 +143,10 @@ async def _test(request: web.Request, tenant_id: str, actor: Actor) -> web.Respo
     return model_response(outcome)
 
 
-class PreviewRequest(BaseModel):
+class PreviewRequest(ApiModel):
     """A sample caller to preview the mappings on: a phone number or an e-mail address."""
 
-    model_config = _CAMEL
+    model_config = ConfigDict(extra="forbid")
 
     phone: str | None = Field(None, max_length=64)
     email: str | None = Field(None, max_length=320)

@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field
 
 from bot.adapters.inbound import json_model
+from bot.domain.api_model import ApiModel
 from bot.i18n import t
 from bot.services import platform_keys
 from bot.services.platform_keys import NewKey, PlatformKey
@@ -25,10 +25,10 @@ from bot.web.answers import model_response
 from bot.web.interactions import CONTEXT
 
 
-class PublicKey(BaseModel):
+class PublicKey(ApiModel):
     """A platform key as the admin API shows it: never the key, not even its digest."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+    model_config = ConfigDict(from_attributes=True)
 
     id: str
     name: str
@@ -50,9 +50,7 @@ class IssuedKey(PublicKey):
     key: str = Field(description="the key itself, shown this once")
 
 
-class KeyList(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
+class KeyList(ApiModel):
     keys: list[PublicKey]
 
 

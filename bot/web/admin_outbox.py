@@ -14,10 +14,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field
 
 from bot.adapters.inbound import json_model
+from bot.domain.api_model import ApiModel
 from bot.errors import FieldError, InvalidInput
 from bot.i18n import t
 from bot.services import outbox
@@ -31,11 +31,7 @@ from bot.web.interactions import CONTEXT, SETTINGS
 WRITEBACK = web.AppKey("writeback_worker", WritebackWorker)
 
 
-class _Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class OutboxStep(_Camel):
+class OutboxStep(ApiModel):
     kind: str
     done: bool
     result_id: str | None
@@ -43,7 +39,7 @@ class OutboxStep(_Camel):
     idempotency_key: str
 
 
-class OutboxItemAnswer(_Camel):
+class OutboxItemAnswer(ApiModel):
     """One write-back as the admin API shows it."""
 
     interaction_id: str
@@ -89,7 +85,7 @@ class OutboxItemAnswer(_Camel):
         )
 
 
-class Retention(_Camel):
+class Retention(ApiModel):
     recovery_days: float
     purges_before: datetime
     rule: str
@@ -104,23 +100,23 @@ class Retention(_Camel):
         )
 
 
-class Outbox(_Camel):
+class Outbox(ApiModel):
     """``GET /api/admin/outbox``: the write-backs and the retention of finished ones."""
 
     items: list[OutboxItemAnswer]
     retention: Retention
 
 
-class Replayed(_Camel):
+class Replayed(ApiModel):
     """``POST /api/admin/outbox/replay`` with ``allParked``: the write-backs queued again."""
 
     items: list[OutboxItemAnswer]
 
 
-class Replay(_Camel):
+class Replay(ApiModel):
     """One write-back (``interactionId`` and ``record``), or every parked one."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     interaction_id: str | None = None
     record: str | None = Field(None, description="the record's key, crm:type:id")

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
 from bot.adapters.crm.directory import ConnectionTest
+from bot.domain.api_model import ApiModel
 from bot.domain.crm_config import CrmConfig
 from bot.domain.interactions import LifecycleEvent
 from bot.domain.memorialization import MemorializationMapping
@@ -54,24 +54,20 @@ FILE = Media(("*/*",))
 ANY_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
 
 
-class _Answer(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
 # -- answers that handlers assemble from several parts --------------------------------------
 
 
-class Health(_Answer):
+class Health(ApiModel):
     status: Literal["ok"]
 
 
-class Readiness(_Answer):
+class Readiness(ApiModel):
     status: Literal["ready", "unready"]
     store: str = Field(description="ok, or unavailable: <why>")
     crms: list[dict[str, Any]] = Field(description="each CRM connection built: its circuit")
 
 
-class InteractionAccepted(_Answer):
+class InteractionAccepted(ApiModel):
     interaction_id: str
     card_id: str | None
     state: LifecycleEvent | None
@@ -79,11 +75,11 @@ class InteractionAccepted(_Answer):
     writeback_due: bool
 
 
-class WorkflowList(_Answer):
+class WorkflowList(ApiModel):
     workflows: list[Workflow]
 
 
-class WorkflowResult(_Answer):
+class WorkflowResult(ApiModel):
     workflow_id: str
     type: str
     request_id: str | None
@@ -94,17 +90,17 @@ class WorkflowResult(_Answer):
     replayed: bool | None = Field(None, description="an earlier run's result (same requestId)")
 
 
-class Policies(_Answer):
+class Policies(ApiModel):
     policies: dict[str, RecordPolicy] = Field(description="queue -> policy; _default for all")
 
 
-class TitlePreviewAnswer(_Answer):
+class TitlePreviewAnswer(ApiModel):
     title: str
     variables: list[str]
     values: dict[str, str]
 
 
-class OpenIn(_Answer):
+class OpenIn(ApiModel):
     label: str
     url: str
 
@@ -116,7 +112,7 @@ class TicketView(Ticket):
     open_in: OpenIn
 
 
-class SyncStarted(_Answer):
+class SyncStarted(ApiModel):
     started: list[str]
     full: bool
 
@@ -126,7 +122,7 @@ class TabAction(BaseModel):
     data: dict[str, Any] = Field(description="the verb's data, interactionId and rev at least")
 
 
-class _TabAnswer(_Answer):
+class _TabAnswer(ApiModel):
     mode: Literal["development", "sso"]
     tenant_id: str
     agent_id: str
@@ -143,7 +139,7 @@ class TabActionAnswer(_TabAnswer):
     notices: list[Any] = Field(description="what the action adds to say (a toast)")
 
 
-class SubjectExport(_Answer):
+class SubjectExport(ApiModel):
     """Everything crmcard keeps about one person: whole documents, as they are stored."""
 
     tenant_id: str

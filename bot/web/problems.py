@@ -23,8 +23,8 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
+from bot.domain.api_model import ApiModel
 from bot.errors import (
     PROBLEM_TYPE,
     CrmcardError,
@@ -71,10 +71,10 @@ class RefusedField(BaseModel):
     type: str = Field(description="which rule refused it (missing, string_type, ...)")
 
 
-class ProblemBody(BaseModel):
+class ProblemBody(ApiModel):
     """The body of every 4xx and 5xx answer (RFC 9457); documented, not built, from here."""
 
-    model_config = ConfigDict(extra="allow", title="Problem", alias_generator=to_camel)
+    model_config = ConfigDict(extra="allow", title="Problem")
 
     type: str = Field(description="urn:crmcard:problem:<kind>, one kind per family of errors")
     title: str

@@ -10,10 +10,10 @@ record title would be (``values`` default to a sample; an empty one is a missing
 from __future__ import annotations
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field
 
 from bot.adapters.inbound import json_model, validated
+from bot.domain.api_model import ApiModel
 from bot.domain.record_policies import TITLE_SAMPLE, TITLE_VARIABLES, RecordPolicy, render_title
 from bot.errors import NotFound
 from bot.i18n import t
@@ -22,10 +22,10 @@ from bot.web.admin_auth import admin_of
 from bot.web.interactions import CONTEXT
 
 
-class TitlePreview(BaseModel):
+class TitlePreview(ApiModel):
     """A title template to render, on the given values or the sample."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     title_template: str
     values: dict[str, str] = Field(default_factory=lambda: dict(TITLE_SAMPLE))

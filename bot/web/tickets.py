@@ -23,10 +23,11 @@ import contextlib
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from bot.adapters.inbound import json_body, validated
+from bot.domain.api_model import ApiModel
 from bot.domain.tickets import ImportReport
 from bot.errors import NotFound
 from bot.i18n import localize, t
@@ -120,10 +121,8 @@ async def get_ticket(request: web.Request) -> web.Response:
     return _answer(request, body)
 
 
-class CrmSync(BaseModel):
+class CrmSync(ApiModel):
     """One ticketing CRM's last sync, as the admin API shows it."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     crm_id: str
     display_name: str
@@ -135,14 +134,12 @@ class CrmSync(BaseModel):
     last_sync: ImportReport | None
 
 
-class Syncs(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
+class Syncs(ApiModel):
     crms: list[CrmSync]
 
 
-class SyncRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+class SyncRequest(ApiModel):
+    model_config = ConfigDict(extra="forbid")
 
     crm_id: str | None = Field(None, max_length=64)
     full: bool = False

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import aiohttp
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from bot.adapters.crm.agent_tokens import AgentTokens
 from bot.adapters.crm.factory import build_client
@@ -16,7 +16,8 @@ from bot.adapters.crm.http import ResilientHttp
 from bot.adapters.crm.mapped import with_mappings
 from bot.adapters.crm.rest import RestCrm
 from bot.adapters.storage.token_caches import StoreTokenCaches
-from bot.domain.crm_config import API_NAMES, CrmConfig
+from bot.domain.api_model import ApiModel
+from bot.domain.crm_config import CrmConfig
 from bot.domain.records import CrmRecord, RecordRef
 from bot.i18n import t
 from bot.services.crm import (
@@ -93,10 +94,8 @@ PROBE = SearchCriteria(emails=["connection-test@crmcard.invalid"])
 """The connection test's harmless search: an address no real contact can have."""
 
 
-class ConnectionTest(BaseModel):
+class ConnectionTest(ApiModel):
     """The outcome of "test connection", typed for the admin API and the CLI."""
-
-    model_config = API_NAMES
 
     settings_id: str
     ok: bool

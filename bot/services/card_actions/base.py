@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field, model_validator
 
+from bot.domain.api_model import ApiModel
 from bot.domain.cards import CustomerCard
 from bot.domain.errors import DomainError
 from bot.domain.interactions import Interaction
@@ -42,14 +42,14 @@ class Actor:
 MERGE_ID = r"^merge-[0-9a-f]{32}$"
 
 
-class ActionData(BaseModel):
+class ActionData(ApiModel):
     """What every card action carries: its interaction, and the revision the card showed.
 
     Each verb reads its own subclass (:data:`bot.services.card_actions.VERBS`); fields a
     card sends that its verb does not read are ignored.
     """
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(extra="ignore")
 
     interaction_id: str = Field(min_length=1)
     rev: int = Field(ge=0)

@@ -28,12 +28,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field, field_validator
 
+from bot.domain.api_model import ApiModel
 from bot.domain.identifiers import canonical_email
 from bot.domain.tickets import (
-    API_MODEL,
     Agent,
     ImportReport,
     Ticket,
@@ -55,12 +54,10 @@ class SortOrder(StrEnum):
     date = "date"
 
 
-class TicketQuery(BaseModel):
+class TicketQuery(ApiModel):
     """What a ticket search asks for; every filter is optional and they all must hold."""
 
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     text: str | None = Field(None, max_length=500)
     statuses: tuple[TicketStatus, ...] = ()
@@ -101,10 +98,10 @@ class TicketQuery(BaseModel):
         return max(self.ranked, self.offset + self.page_size + 1)
 
 
-class TicketSummary(BaseModel):
+class TicketSummary(ApiModel):
     """One search hit: the ticket without its conversation."""
 
-    model_config = API_MODEL
+    model_config = ConfigDict(frozen=True)
 
     crm_id: str
     crm_name: str
@@ -124,8 +121,8 @@ class TicketSummary(BaseModel):
         return cls.model_validate(ticket.model_dump(include=set(cls.model_fields)))
 
 
-class TicketPage(BaseModel):
-    model_config = API_MODEL
+class TicketPage(ApiModel):
+    model_config = ConfigDict(frozen=True)
 
     page: int
     page_size: int
@@ -133,11 +130,9 @@ class TicketPage(BaseModel):
     tickets: list[TicketSummary]
 
 
-class SyncState(BaseModel):
+class SyncState(ApiModel):
     """Where one CRM's import stands: cursors and watermarks per stream, and the report
     of the last finished (or stopped) sync."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     tenant_id: str
     crm_id: str
