@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from pydantic import Field
 
+from bot.adaptive_cards.interaction_card import InteractionCardView
 from bot.adaptive_cards.template import load
 from bot.domain.api_model import ApiModel
 from bot.i18n import ENGLISH, AgentLocale, localize, nt
@@ -55,11 +56,7 @@ class SectionView(ApiModel):
     refreshable: bool = False
 
 
-class CustomerCardView(ApiModel):
-    language: str = "en"
-    icons: str = Field("/icons", description="base URL of the action icons crmcard serves")
-    interaction_id: str
-    rev: int
+class CustomerCardView(InteractionCardView):
     card_id: str
     contact_name: str
     channel: str

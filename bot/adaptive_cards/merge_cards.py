@@ -6,14 +6,10 @@ from typing import Any
 
 from pydantic import Field
 
+from bot.adaptive_cards.interaction_card import InteractionCardView
 from bot.adaptive_cards.template import load, render
 from bot.domain.api_model import ApiModel
 from bot.i18n import ENGLISH, AgentLocale, localize, t
-
-
-class _CardView(ApiModel):
-    language: str = Field("en", description="the agent's language (texts are in it already)")
-    icons: str = Field("/icons", description="base URL of the action icons crmcard serves")
 
 
 class CandidateView(ApiModel):
@@ -30,9 +26,7 @@ class HistoryView(ApiModel):
     text: str
 
 
-class CandidatesView(_CardView):
-    interaction_id: str
-    rev: int
+class CandidatesView(InteractionCardView):
     contact_name: str
     heading: str
     candidates: list[CandidateView]
@@ -46,9 +40,7 @@ class CandidatesView(_CardView):
         return bool(self.candidates)
 
 
-class ConfirmView(_CardView):
-    interaction_id: str
-    rev: int
+class ConfirmView(InteractionCardView):
     other_card_id: str
     merge_id: str
     survivor_text: str

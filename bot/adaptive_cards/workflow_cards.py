@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from bot.adaptive_cards.interaction_card import InteractionCardView
 from bot.adaptive_cards.template import load
 from bot.domain.api_model import ApiModel
 
@@ -26,11 +27,7 @@ class WorkflowView(ApiModel):
     inputs: list[InputView]
 
 
-class WorkflowsView(ApiModel):
-    language: str = "en"
-    icons: str = Field("/icons", description="base URL of the action icons crmcard serves")
-    interaction_id: str
-    rev: int
+class WorkflowsView(InteractionCardView):
     contact_name: str
     workflows: list[WorkflowView]
 
