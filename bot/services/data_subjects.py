@@ -199,7 +199,7 @@ def _their_entries(subject: DataSubject, text: str) -> list[Any]:
         entries = audit.entries_in(text.encode())
     except ValueError:
         return []
-    dumped = [e.model_dump(mode="json") for e in entries]
+    dumped = [e.model_dump(mode="json", by_alias=True) for e in entries]
     return [e for e in dumped if _names_them(subject, json.dumps(e, ensure_ascii=False))]
 
 

@@ -132,3 +132,4 @@ async def test_an_export_holds_only_the_subjects_entries_of_a_shared_batch(
     assert response.status == 200, await response.text()
     clicks = [e for e in (await response.json())["auditEntries"] if e["kind"].startswith("card")]
     assert [e["details"]["interactionId"] for e in clicks] == ["call-1", "call-1"]
+    assert {e["tenantId"] for e in clicks} == {TENANT}  # the audit API's names, as everywhere
