@@ -3,13 +3,12 @@
 English message ids live in the code and the card templates; ``locales/<lang>/LC_MESSAGES/
 crmcard.po`` (gettext, with plural forms) hold their translations. Text meant for a
 person is written ``t("Linked {title}", title=...)`` where it is decided and turned into
-the agent's language by :func:`localize` where it is shown, with numbers, dates and
-amounts formatted by Babel in the agent's locale and time zone.
+the agent's language by :func:`localize` where it is shown, with numbers and dates
+formatted by Babel in the agent's locale and time zone.
 """
 
 from bot.i18n.catalogues import LANGUAGES, translations
 from bot.i18n.formatting import (
-    format_amount,
     format_datetime,
     format_phone,
     localize,
@@ -24,7 +23,6 @@ __all__ = [
     "AgentLocale",
     "StoredText",
     "Text",
-    "format_amount",
     "format_datetime",
     "format_phone",
     "localize",

@@ -1,4 +1,4 @@
-"""Showing text, numbers, dates, amounts and phone numbers the way the agent reads them."""
+"""Showing text, numbers, dates and phone numbers the way the agent reads them."""
 
 from __future__ import annotations
 
@@ -29,11 +29,6 @@ def format_date(value: date, locale: AgentLocale) -> str:
 
 def format_number(value: int | float | Decimal, locale: AgentLocale) -> str:
     return numbers.format_decimal(value, locale=locale.formats)
-
-
-def format_amount(value: int | float | Decimal | str, currency: str, locale: AgentLocale) -> str:
-    """An amount of ``currency`` (ISO 4217), e.g. ``12.345,50 €`` for German."""
-    return numbers.format_currency(Decimal(str(value)), currency, locale=locale.formats)
 
 
 @lru_cache(maxsize=4096)

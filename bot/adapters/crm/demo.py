@@ -36,7 +36,7 @@ def _subtitle(record_type: str, row: Row) -> str:
         "contact": lambda r: [r.get("title", "")],
         "lead": lambda r: [r.get("company", ""), r.get("status", "")],
         "case": lambda r: [r.get("status", ""), r.get("priority", "")],
-        "opportunity": lambda r: [r.get("stage", ""), f"${r['amount']}" if "amount" in r else ""],
+        "opportunity": lambda r: [r.get("stage", "")],  # its amount: a field, in the agent's format
         "task": lambda r: [r.get("status", "")],
     }
     detail = details.get(record_type)
@@ -92,7 +92,7 @@ class DemoCrm:
 
     def _record(self, record_type: str, row: Row) -> CrmRecord:
         title = row.get("name") or row.get("subject") or row["id"]
-        shown = ["phone", "email", "city", "language", "priority", "status", "stage"]
+        shown = ["phone", "email", "city", "language", "priority", "status", "stage", "amount"]
         shown += [name for name in self._extra_fields if name not in shown]
         return CrmRecord(
             ref=RecordRef(crm=self._settings_id, type=record_type, id=row["id"]),
