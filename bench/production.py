@@ -246,6 +246,8 @@ class Run:
     p99_ms: float
     cpu_s: float
     errors: int
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    """What the errors were: non-2xx answers, wrk's socket errors by kind, stale clicks."""
 
     @property
     def rps(self) -> float:
@@ -314,19 +316,24 @@ function setup(thread)
   thread:set("n", counter)
 end
 function init(args)
-  seq = 0
+  seq = 1
   step = 0
 end
+-- wrk calls request() once more on its first thread to check the script, and never
+-- sends that request: the next event is chosen when an answer comes, not here (else
+-- that thread's first interaction is connected without having been assigned: a 409).
 function request()
   local event, at = "assigned", "2026-11-23T08:00:00Z"
   if step == 1 then event, at = "connected", "2026-11-23T08:00:01Z" end
-  if step == 0 then seq = seq + 1 end
   local id = string.format("wh-%s-%d-%d", RUN, n, seq)
   local phone = string.format("+1 555 %04d", (n * 7919 + seq) % 50 + 100)
   local body = template:gsub("__ID__", id):gsub("__EVENT__", event)
   body = body:gsub("__AGENT__", agents[n]):gsub("__PHONE__", phone):gsub("__AT__", at)
-  step = 1 - step
   return wrk.format("POST", "/api/interactions", headers, body)
+end
+function response(status, headers, body)
+  if step == 1 then seq = seq + 1 end
+  step = 1 - step
 end
 """
 
@@ -379,14 +386,33 @@ def parse_wrk(output: str, cpu: float) -> Run:
     total = _TOTAL.search(output)
     assert total, output
     scale = {"ms": 0.001, "s": 1.0, "m": 60.0}[total[3]]
-    errors = 0
+    kinds: collections.Counter[str] = collections.Counter()
     if match := _NON_2XX.search(output):
-        errors += int(match[1])
+        kinds["non-2xx"] += int(match[1])
     if match := _SOCKET.search(output):
-        errors += sum(int(g) for g in match.groups())
+        for kind, n in zip(("connect", "read", "write", "timeout"), match.groups(), strict=True):
+            kinds[kind] += int(n)
     if match := re.search(r"CLICKS (\d+) BAD (\d+)", output):
-        errors += int(match[2])
-    return Run(int(total[1]), float(total[2]) * scale, latencies[50], latencies[99], cpu, errors)
+        kinds["stale or refused"] += int(match[2])
+    kinds = +kinds  # without the zeros
+    return Run(
+        int(total[1]),
+        float(total[2]) * scale,
+        latencies[50],
+        latencies[99],
+        cpu,
+        sum(kinds.values()),
+        dict(kinds),
+    )
+
+
+def errors_cell(runs: list[Run]) -> str:
+    """The errors of all runs, and what they were: ``3 (timeout 2, non-2xx 1)``."""
+    kinds: collections.Counter[str] = collections.Counter()
+    for run in runs:
+        kinds.update(run.error_kinds)
+    total = sum(kinds.values())
+    return f"{total} ({', '.join(f'{k} {n}' for k, n in kinds.most_common())})" if total else "0"
 
 
 # --------------------------------------------------------------------------- agents
@@ -537,10 +563,10 @@ def table(title: str, series: list[Series]) -> None:
     print("| server | req/s | p50 ms | p99 ms | server CPU ms/req | errors |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for s in series:
-        errors = sum(run.errors for run in s.runs)
         print(
             f"| {s.name} | {s.median(lambda r: r.rps)} | {s.median(lambda r: r.p50_ms)} "
-            f"| {s.median(lambda r: r.p99_ms)} | {s.median(lambda r: r.cpu_ms)} | {errors} |"
+            f"| {s.median(lambda r: r.p99_ms)} | {s.median(lambda r: r.cpu_ms)} "
+            f"| {errors_cell(s.runs)} |"
         )
 
 
