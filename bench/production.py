@@ -41,6 +41,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import math
 import os
 import re
 import resource
@@ -65,6 +66,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench import cpu_budget  # noqa: E402
 from tests import activities  # noqa: E402
 from tests.auth.openid_issuer import LocalIssuer  # noqa: E402
 from tests.azurite import start_azurite  # noqa: E402
@@ -753,18 +755,24 @@ def idle_cpu(servers: list[Any], seconds: float) -> dict[str, float]:
 
 @dataclass
 class BlobRun:
-    """One timed run of a fleet: per instance its clicks, p50 and CPU; Azurite's, wrk's."""
+    """One timed run of a fleet: per instance its clicks, latency and CPU; Azurite's, wrk's."""
 
     clicks: list[int]
     p50_ms: list[float]
-    errors: int
+    p99_ms: list[float]
+    wrk_runs: list[Run]
     cpu_s: list[float]
     kernel: float
     """The share of the instances' CPU that was system time (loopback TCP, mostly)."""
     azurite_s: float
     wrk_s: float
     seconds: float
+    wall_s: float
+    """From the first wrk's start to the last one's end: the time the CPU was counted over."""
     busy: float
+    throttling: list[cpu_budget.Throttling] = field(default_factory=list)
+    budget: float = 0.0
+    """Each instance's CPU budget, in cores (0: uncapped)."""
 
     @property
     def total(self) -> int:
@@ -773,6 +781,10 @@ class BlobRun:
     @property
     def rate(self) -> float:
         return self.total / self.seconds
+
+    @property
+    def errors(self) -> int:
+        return sum(run.errors for run in self.wrk_runs)
 
     def per_click_ms(self, cpu_s: float) -> float:
         return cpu_s / self.total * 1000
@@ -783,153 +795,304 @@ class BlobRun:
         return [cpu / n * 1000 for cpu, n in zip(self.cpu_s, self.clicks, strict=True)]
 
     @property
+    def budget_used(self) -> list[float]:
+        """Each instance's CPU over its budget for the run's time."""
+        return [cpu / (self.budget * self.wall_s) for cpu in self.cpu_s]
+
+    @property
     def ceiling(self) -> float:
         """Clicks/s the machine's cores could give at this run's CPU per click (all parts)."""
         per_click = (sum(self.cpu_s) + self.azurite_s + self.wrk_s) / self.total
         return (os.cpu_count() or 1) / per_click
 
 
-def report_blob(
-    results: dict[int, list[BlobRun]], idle: dict[str, float], agents: int, cores: int
-) -> None:
-    print("\nBlob store on Azurite, JWT on, every click an applied write")
+BUDGET_HEADROOM = 0.8
+"""The share of the cores the largest capped fleet, Azurite and wrk may need together."""
+
+
+def budget_for(run: BlobRun, instances: int, cores: int) -> float:
+    """Cores per instance such that ``instances`` capped instances, Azurite and wrk fit.
+
+    At the CPU per click of an uncapped run (instance ``i``, Azurite and wrk ``s``), an
+    instance held at ``b`` cores clicks ``b / i`` times a second and makes the shared
+    parts use ``b * s / i``: ``instances * b * (1 + s / i)`` must stay within
+    :data:`BUDGET_HEADROOM` of the cores. Rounded down to a hundredth of a core.
+    """
+    shared = (run.azurite_s + run.wrk_s) / sum(run.cpu_s)
+    return math.floor(BUDGET_HEADROOM * cores / instances / (1 + shared) * 100) / 100
+
+
+def measure_fleet(
+    fleet: list[Server],
+    clickers_of: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]],
+    token: str,
+    azurite_pid: int,
+    args: argparse.Namespace,
+    workdir: Path,
+    groups: list[cpu_budget.CpuBudget],
+    shared: cpu_budget.CpuBudget | None,
+    spy: str | None = None,
+) -> BlobRun:
+    """One wrk per instance, all at once; every instance's revisions checked afterwards.
+
+    ``groups``: the instances' CPU budgets (one per instance, or none: uncapped);
+    ``shared``: the group wrk runs in, beside Azurite."""
+    scripts = [clicks_script(clickers_of[server.name], token) for server in fleet]
+    pids = [server.process.pid for server in fleet]
+    measured = [*pids, azurite_pid]
+    sampler = start_py_spy(pids[0], spy) if spy else None
+    throttled = [group.throttling() for group in groups]
+    before = [process_times(pid) for pid in measured]
+    machine = machine_busy()
+    started = time.monotonic()
+    outputs, wrk_cpu = run_many(
+        [(server.url, script) for server, script in zip(fleet, scripts, strict=True)],
+        args.blob_agents,
+        args.seconds,
+        workdir,
+        shared.add if shared is not None else None,
+    )
+    wall = time.monotonic() - started
+    busy = machine_busy(machine)
+    after = [process_times(pid) for pid in measured]
+    throttling = [group.throttling() - t for group, t in zip(groups, throttled, strict=True)]
+    if sampler is not None:
+        stop_py_spy(sampler)
+    cpus = [sum(a) - sum(b) for a, b in zip(after, before, strict=True)]
+    kernel = sum(a[1] - b[1] for a, b in zip(after[:-1], before[:-1], strict=True))
+    done = [clicks_of(out) for out in outputs]
+    for server, clicks in zip(fleet, done, strict=True):
+        asyncio.run(verify_revisions(server.url, clickers_of[server.name], token, clicks))
+    runs = [parse_wrk(out, 0) for out in outputs]
+    return BlobRun(
+        clicks=done,
+        p50_ms=[run.p50_ms for run in runs],
+        p99_ms=[run.p99_ms for run in runs],
+        wrk_runs=runs,
+        cpu_s=cpus[:-1],
+        kernel=kernel / max(sum(cpus[:-1]), 1e-9),
+        azurite_s=cpus[-1],
+        wrk_s=wrk_cpu,
+        seconds=args.seconds,
+        wall_s=wall,
+        busy=busy,
+        throttling=throttling,
+        budget=groups[0].cores if groups else 0.0,
+    )
+
+
+def report_uncapped(runs: list[BlobRun], idle: dict[str, float], agents: int) -> None:
+    print("\nBlob store on Azurite, JWT on, every click an applied write: one instance, uncapped")
     print(
-        f"{agents} agents per instance (one wrk connection each); CPU ms per click: user + "
-        "system time of the process over the clicks it served; machine busy: all of the "
-        f"{cores} cores, other work included"
+        f"{agents} agents (one wrk connection each); CPU ms per click: user + system time of "
+        f"the process over the clicks it served; machine busy: all of the {os.cpu_count()} "
+        "cores, other work included"
     )
     print(
-        "| instances | clicks/s (all) | vs 1 instance | p50 ms | CPU ms per click, each "
-        "instance | of which system % | Azurite CPU ms per click | Azurite % of a core "
-        "| wrk CPU ms per click | machine busy % | clicks/s the cores allow | errors |"
+        "| instances | clicks/s | p50 ms | p99 ms | CPU ms per click | of which system % "
+        "| Azurite CPU ms per click | Azurite % of a core | wrk CPU ms per click "
+        "| machine busy % | clicks/s the cores allow | errors |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        f"| 1 | {spread([r.rate for r in runs])} | {spread([r.p50_ms[0] for r in runs])} "
+        f"| {spread([r.p99_ms[0] for r in runs])} "
+        f"| {spread([r.instance_ms[0] for r in runs])} "
+        f"| {spread([r.kernel * 100 for r in runs])} "
+        f"| {spread([r.per_click_ms(r.azurite_s) for r in runs])} "
+        f"| {spread([r.azurite_s / r.seconds * 100 for r in runs])} "
+        f"| {spread([r.per_click_ms(r.wrk_s) for r in runs])} "
+        f"| {spread([r.busy * 100 for r in runs])} | {spread([r.ceiling for r in runs])} "
+        f"| {errors_cell([w for r in runs for w in r.wrk_runs])} |"
+    )
+    servers = {k: v for k, v in idle.items() if k != "azurite"}
+    print(
+        f"Idle CPU (3 s, nothing clicked): {spread(list(servers.values()))} ms/s per instance, "
+        f"Azurite {idle['azurite']:.2f} ms/s. 'clicks/s the cores allow' is the cores over "
+        "the CPU one click takes in all (the instance, Azurite, wrk): no number of uncapped "
+        "instances on this machine can give more, hence the capped series."
+    )
+
+
+def report_capped(results: dict[int, list[BlobRun]], budget: float, period_us: int) -> None:
+    print(
+        f"\nThe same clicks on 1, 2 and 4 instances, each held to {budget:.2f} of a core "
+        f"(its own cgroup: a CPU quota of {budget * period_us / 1000:g} ms per "
+        f"{period_us / 1000:g} ms), as App Service instances have compute of their own; they "
+        "share one Azurite container. p50: the instances' median; p99: the worst instance's; "
+        "budget used: each instance's CPU over its budget for the run; throttled: the share "
+        "of quota periods in which an instance ran out of budget"
+    )
+    print(
+        "| instances | clicks/s (all) | vs 1 instance | clicks/s per instance | p50 ms "
+        "| p99 ms | CPU ms per click, "
+        "each instance | budget used %, each instance | throttled periods % "
+        "| Azurite CPU ms per click | Azurite % of a core | wrk CPU ms per click "
+        "| machine busy % | errors |"
+    )
+    print("| --- " + "| ---: " * 13 + "|")
     one = [run.rate for run in results[1]]
     for count, runs in results.items():
         print(
             f"| {count} | {spread([r.rate for r in runs])} "
             f"| {spread([r.rate / b for r, b in zip(runs, one, strict=True)])}x "
+            f"| {spread([n / r.seconds for r in runs for n in r.clicks])} "
             f"| {spread([statistics.median(r.p50_ms) for r in runs])} "
+            f"| {spread([max(r.p99_ms) for r in runs])} "
             f"| {spread([ms for r in runs for ms in r.instance_ms])} "
-            f"| {spread([r.kernel * 100 for r in runs])} "
+            f"| {spread([used * 100 for r in runs for used in r.budget_used])} "
+            f"| {spread([t.share * 100 for r in runs for t in r.throttling])} "
             f"| {spread([r.per_click_ms(r.azurite_s) for r in runs])} "
             f"| {spread([r.azurite_s / r.seconds * 100 for r in runs])} "
             f"| {spread([r.per_click_ms(r.wrk_s) for r in runs])} "
             f"| {spread([r.busy * 100 for r in runs])} "
-            f"| {spread([r.ceiling for r in runs])} | {sum(r.errors for r in runs)} |"
+            f"| {errors_cell([w for r in runs for w in r.wrk_runs])} |"
         )
-    servers = {k: v for k, v in idle.items() if k != "azurite"}
-    print(
-        f"Idle CPU (3 s, nothing clicked): {spread(list(servers.values()))} ms/s per instance, "
-        f"Azurite {idle['azurite']:.2f} ms/s. 'clicks/s the cores allow' is the cores over "
-        "the CPU one click takes in all (instances, Azurite, wrk): no number of instances "
-        "on this machine can give more."
-    )
+    for count, target in ((2, 1.7), (4, 3.0)):
+        ratios = [r.rate / b for r, b in zip(results[count], one, strict=True)]
+        verdict = "met" if statistics.median(ratios) >= target else "NOT met"
+        print(f"{count} instances: {spread(ratios)}x one instance (target >= {target}x): {verdict}")
+    for count, runs in results.items():
+        used = [u for r in runs for u in r.budget_used]
+        busy = max(r.busy for r in runs)
+        print(
+            f"Headroom at {count}: the instances used {min(used) * 100:.0f}-"
+            f"{max(used) * 100:.0f}% of their budget, the machine was at most "
+            f"{busy * 100:.0f}% busy (other work included)"
+            + (
+                ": the budget bounded them."
+                if min(used) >= 0.9
+                else ": an instance did NOT use its budget: it waited on something else "
+                "(the cores, if the machine was busy; Azurite; too few connections)."
+            )
+        )
+
+
+def count_blob_requests(
+    azurite_port: int, connection: str, workdir: Path, issuer: LocalIssuer, token: str
+) -> tuple[float, dict[str, float]]:
+    """Blob requests per click, in all and by kind, through a counting proxy (one instance)."""
+    proxy = CountingProxy(f"http://127.0.0.1:{azurite_port}")
+    with in_thread(proxy.app()) as proxy_url:
+        proxied = connection.replace(f"http://127.0.0.1:{azurite_port}", proxy_url)
+        counted = start_crmcard(
+            "blob-counted", workdir / "blob-counted", blob_env(workdir, issuer, proxied)
+        )
+        try:
+            wait_healthy(counted, "/healthz")
+            clickers = asyncio.run(prepare_clickers(counted.url, 4, token, "count"))
+            asyncio.run(click_series(counted.url, clickers, token, 3))  # warm
+            before, kinds_before = proxy.requests, proxy.kinds.copy()
+            asyncio.run(click_series(counted.url, clickers, token, 25))
+            clicks = 25 * len(clickers)
+            return (proxy.requests - before) / clicks, {
+                kind: (count - kinds_before[kind]) / clicks
+                for kind, count in proxy.kinds.items()
+                if count > kinds_before[kind]
+            }
+        finally:
+            counted.stop()
 
 
 def bench_blob(args: argparse.Namespace, workdir: Path, issuer: LocalIssuer) -> None:
     token = issuer.mint(audience=APP_ID, service_url=SERVICE_URL, expires_in=24 * 3600)
-    azurite = start_azurite("blob", workdir=workdir / "azurite")
-    connection = azurite.connection_string
     counts = (1, 2, 4)
-    fleets: dict[int, list[Server]] = {}
-    try:
-        # Blob requests per click, through the counting proxy (a separate instance).
-        proxy = CountingProxy(f"http://127.0.0.1:{azurite.port}")
-        with in_thread(proxy.app()) as proxy_url:
-            proxied = connection.replace(f"http://127.0.0.1:{azurite.port}", proxy_url)
-            counted = start_crmcard(
-                "blob-counted", workdir / "blob-counted", blob_env(workdir, issuer, proxied)
+    with contextlib.ExitStack() as stack:
+        uncapped_group: cpu_budget.CpuBudget | None
+        shared: cpu_budget.CpuBudget | None
+        try:  # groups first: they are removed last, once their processes have ended
+            uncapped_group, shared, *groups = stack.enter_context(
+                cpu_budget.budgets(["uncapped", "shared", *(f"instance-{i}" for i in range(4))])
             )
-            try:
-                wait_healthy(counted, "/healthz")
-                clickers = asyncio.run(prepare_clickers(counted.url, 4, token, "count"))
-                asyncio.run(click_series(counted.url, clickers, token, 3))  # warm
-                before, kinds_before = proxy.requests, proxy.kinds.copy()
-                asyncio.run(click_series(counted.url, clickers, token, 25))
-                per_click = (proxy.requests - before) / (25 * len(clickers))
-                kinds = {
-                    kind: (count - kinds_before[kind]) / (25 * len(clickers))
-                    for kind, count in proxy.kinds.items()
-                    if count > kinds_before[kind]
-                }
-            finally:
-                counted.stop()
-        for count in counts:
-            fleets[count] = [
-                start_crmcard(
-                    f"blob{count}-{i}",
-                    workdir / f"blob{count}-{i}",
-                    blob_env(workdir, issuer, connection),
-                )
-                for i in range(count)
-            ]
-        agents = args.blob_agents
+        except cpu_budget.Unavailable as error:
+            skipped = f"No CPU budgets ({error}): the capped 1/2/4-instance series is SKIPPED."
+            print(f"\n{skipped}")
+            uncapped_group = shared = None
+            groups = []
+        azurite = start_azurite("blob", workdir=workdir / "azurite")
+        stack.callback(azurite.stop)
+        if shared is not None:
+            shared.add(azurite.process.pid)
+        per_click, kinds = count_blob_requests(
+            azurite.port, azurite.connection_string, workdir, issuer, token
+        )
+        names = ["blob-uncapped", *(f"blob-capped-{i}" for i in range(len(groups)))]
+        servers = [
+            start_crmcard(
+                name, workdir / name, blob_env(workdir, issuer, azurite.connection_string)
+            )
+            for name in names
+        ]
+        for server in servers:
+            stack.callback(server.stop)
         clickers_of: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
-        for fleet in fleets.values():
-            for server in fleet:
-                wait_healthy(server, "/healthz")
-                clickers_of[server.name] = asyncio.run(
-                    prepare_clickers(server.url, agents, token, f"{server.name}-")
-                )
-        idle = idle_cpu([s for fleet in fleets.values() for s in fleet] + [azurite], 3.0)
+        for server in servers:
+            wait_healthy(server, "/healthz")
+            clickers_of[server.name] = asyncio.run(
+                prepare_clickers(server.url, args.blob_agents, token, f"{server.name}-")
+            )
+        uncapped, capped = servers[0], servers[1:]
+        if uncapped_group is not None:
+            uncapped_group.add(uncapped.process.pid)
+        for group, server in zip(groups, capped, strict=True):
+            group.add(server.process.pid)
+        idle = idle_cpu([*servers, azurite], 3.0)
+        alone: list[BlobRun] = []
         results: dict[int, list[BlobRun]] = {c: [] for c in counts}
+        budget = args.blob_budget
         for round_ in range(args.rounds + 1):  # round 0 warms up
             print(
                 f"blob round {round_}/{args.rounds} (0 warms up), load average {load_average()}",
                 flush=True,
             )
-            for count, fleet in fleets.items():
-                scripts = [clicks_script(clickers_of[server.name], token) for server in fleet]
-                pids = [server.process.pid for server in fleet]
-                measured = [*pids, azurite.process.pid]
-                spy = None
-                if args.py_spy and round_ == 1 and count == 1 and "blob" in args.py_spy_of:
-                    spy = start_py_spy(pids[0], args.py_spy)
-                before = [process_times(pid) for pid in measured]
-                machine = machine_busy()
-                outputs, wrk_cpu = run_many(
-                    [(server.url, script) for server, script in zip(fleet, scripts, strict=True)],
-                    agents,
-                    args.seconds,
-                    workdir,
+            spy = args.py_spy if round_ == 1 and "blob" in args.py_spy_of else None
+            run = measure_fleet(
+                [uncapped], clickers_of, token, azurite.process.pid, args, workdir, [], shared, spy
+            )
+            if round_:
+                alone.append(run)
+            if not groups:
+                continue
+            if round_ == 0:
+                budget = budget or budget_for(run, max(counts), os.cpu_count() or 1)
+                for group in groups:
+                    group.limit(budget, args.cfs_period_us)
+                print(
+                    f"  each capped instance: {groups[0].cores:.2f} of a core"
+                    + (
+                        ""
+                        if args.blob_budget
+                        else f" (at this warm-up's CPU per click, instance "
+                        f"{run.instance_ms[0]:.2f} ms, Azurite "
+                        f"{run.per_click_ms(run.azurite_s):.2f} ms, wrk "
+                        f"{run.per_click_ms(run.wrk_s):.2f} ms, {max(counts)} such instances "
+                        f"and the shared parts need {BUDGET_HEADROOM:.0%} of the cores)"
+                    ),
+                    flush=True,
                 )
-                busy = machine_busy(machine)
-                after = [process_times(pid) for pid in measured]
-                cpus = [sum(a) - sum(b) for a, b in zip(after, before, strict=True)]
-                kernel = sum(a[1] - b[1] for a, b in zip(after[:-1], before[:-1], strict=True))
-                if spy is not None:
-                    stop_py_spy(spy)
-                done = [clicks_of(out) for out in outputs]
-                for server, clicks in zip(fleet, done, strict=True):
-                    asyncio.run(
-                        verify_revisions(server.url, clickers_of[server.name], token, clicks)
-                    )
+            for count in counts:
+                run = measure_fleet(
+                    capped[:count],
+                    clickers_of,
+                    token,
+                    azurite.process.pid,
+                    args,
+                    workdir,
+                    groups[:count],
+                    shared,
+                )
                 if round_:
-                    results[count].append(
-                        BlobRun(
-                            clicks=done,
-                            p50_ms=[parse_wrk(out, 0).p50_ms for out in outputs],
-                            errors=sum(parse_wrk(out, 0).errors for out in outputs),
-                            cpu_s=cpus[:-1],
-                            kernel=kernel / max(sum(cpus[:-1]), 1e-9),
-                            azurite_s=cpus[-1],
-                            wrk_s=wrk_cpu,
-                            seconds=args.seconds,
-                            busy=busy,
-                        )
-                    )
-        report_blob(results, idle, agents, os.cpu_count() or 1)
+                    results[count].append(run)
+        report_uncapped(alone, idle, args.blob_agents)
+        if groups:
+            report_capped(results, groups[0].cores, args.cfs_period_us)
+        else:
+            print(f"\n{skipped}")
         print(
             f"\nBlob requests per click: {per_click:.2f} (target <= 2), "
             "4 agents clicking one after another; by kind: "
             + ", ".join(f"{kind} {n:.2f}" for kind, n in sorted(kinds.items()))
         )
-    finally:
-        for fleet in fleets.values():
-            for server in fleet:
-                server.stop()
-        azurite.stop()
 
 
 def bench_webhook(args: argparse.Namespace, workdir: Path) -> None:
@@ -1020,9 +1183,15 @@ def bench_cold(args: argparse.Namespace, workdir: Path) -> None:
 
 
 def run_many(
-    targets: list[tuple[str, str]], connections: int, seconds: float, workdir: Path
+    targets: list[tuple[str, str]],
+    connections: int,
+    seconds: float,
+    workdir: Path,
+    started: Callable[[int], None] | None = None,
 ) -> tuple[list[str], float]:
-    """One wrk per target, all at once; their outputs and the CPU seconds they used."""
+    """One wrk per target, all at once; their outputs and the CPU seconds they used.
+
+    ``started`` is called with each wrk's PID as it starts."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     processes = []
     for url, script in targets:
@@ -1031,6 +1200,8 @@ def run_many(
         command = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{round(seconds)}s"]
         command += ["--latency", "--timeout", "10s", "-s", str(path), url]
         processes.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True))
+        if started is not None:
+            started(processes[-1].pid)
     outputs = [process.communicate()[0] for process in processes]
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
@@ -1053,10 +1224,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--blob-agents", type=int, default=8, help="agents per Blob instance")
+    parser.add_argument(
+        "--blob-budget",
+        type=float,
+        default=0.0,
+        help="cores per capped Blob instance (default: sized from the uncapped warm-up)",
+    )
+    parser.add_argument(
+        "--cfs-period-us", type=int, default=100_000, help="the capped instances' quota period"
+    )
     parser.add_argument("--py-spy-of", default="link", help="link or blob")
     parser.add_argument("--keep", action="store_true", help="keep the servers' logs")
     parser.add_argument("--py-spy", help="sample crmcard's first measured link run into FILE")
     args = parser.parse_args()
+    # Stopped with SIGTERM as with Ctrl-C: the servers stop and the CPU groups are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
     print(f"load average at start: {load_average()}, {os.cpu_count()} cores")
