@@ -20,11 +20,14 @@ over rounds with the spread (lowest-highest), never the best round.
   card with its current revision, so every crmcard answer is an applied write; a stale
   or refused click counts as an error, and the interactions' revisions are checked
   afterwards.
-* ``blob``: the same clicks with the Blob store on Azurite, on 1, 2 and 4 instances
-  sharing one container (one wrk per instance, ``--blob-agents`` agents each); CPU per
-  click of each instance, Azurite's and wrk's, the machine's busy share and the clicks/s
-  its cores allow at those costs; then the Blob requests per click, counted by a proxy
-  in front of Azurite during a separate, unmeasured series of clicks.
+* ``blob``: the same clicks with the Blob store on Azurite (one wrk per instance,
+  ``--blob-agents`` agents each): one uncapped instance (its CPU per click, Azurite's
+  and wrk's, the machine's busy share and the clicks/s its cores allow at those costs),
+  then 1, 2 and 4 instances sharing one container, each held to the same CPU budget
+  (its own cgroup, :mod:`bench.cpu_budget`), as production instances each have compute
+  of their own: their clicks/s and its ratio to one instance's, and what bounded them;
+  then the Blob requests per click, counted by a proxy in front of Azurite during a
+  separate, unmeasured series of clicks.
 * ``webhook``: ``POST /api/interactions``, assigned then connected for new interactions
   of installed agents; each event posts or updates the card through the local
   connector (``tests/connector.py``, in this process).
