@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -58,5 +59,7 @@ class Context:
     callers: RecentByTenant = field(default_factory=RecentByTenant)
     """New interactions of the last hours per tenant, identified or not (the admin's
     identification rate, :mod:`bot.services.health`)."""
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """This process among the deployment's instances (its shared counts are filed under it)."""
     past_tickets: PastTickets | None = None
     """Where the card's "Past tickets" leads (ticketing CRMs); None: never offered."""

@@ -3,12 +3,13 @@
 * consent: whether the tenant gate applies to the tenant and, if so, whether (and when,
   by whom) admin consent was granted;
 * each CRM connection: the last "test connection" result (kept in the store, so every
-  instance shows it), the circuit state and the error rate of the last minutes (this
-  instance's, see :mod:`bot.services.recent`, counted afresh when the configuration
-  changes: its new client starts with a closed circuit and no calls);
+  instance shows it), the circuit state of the answering instance, and the error rate of
+  the last minutes on all instances (:mod:`bot.services.instance_counts`; counted afresh
+  when the configuration changes: its new client starts with a closed circuit and no
+  calls);
 * the identification rate: the share of new interactions of the last 24 hours whose
-  caller crmcard found in a CRM (a person-level record: contact, lead or account), as
-  this instance saw them.
+  caller crmcard found in a CRM (a person-level record: contact, lead or account), on
+  all instances.
 
 Nothing here changes anything but the stored last test.
 """
@@ -23,12 +24,10 @@ from pydantic import Field
 from bot.domain.api_model import ApiModel
 from bot.services import keys, tenants
 from bot.services.crm_configs import StoredCrmConfig
-from bot.services.recent import RecentByTenant, RecentOutcomes, Tally
+from bot.services.instance_counts import ConnectionCounts, InstanceCounts
+from bot.services.recent import Bucket, RecentByTenant, RecentOutcomes, Tally
 from bot.services.store import Store, put_model, read_model
 from bot.services.tenants import GateSettings
-
-CALLS_WINDOW = RecentOutcomes().tally(0).window_seconds
-"""The window of a connection's recent calls (:class:`RecentOutcomes`' default)."""
 
 
 class LastTest(ApiModel):
@@ -44,8 +43,10 @@ class LastTest(ApiModel):
 class LiveConnection(ApiModel):
     """What this instance knows of a connection it has called: circuit and recent calls."""
 
+    version: int = Field(description="the configuration's version the client was built for")
     circuit: str = Field(description="closed | open | half_open | none (not called here yet)")
     recent: Tally
+    counts: list[Bucket] = Field(default_factory=list, description="the calls, per minute")
 
 
 class ConnectionHealth(ApiModel):
@@ -59,7 +60,7 @@ class ConnectionHealth(ApiModel):
         description="closed | open (crmcard stopped calling it for a while) | half_open "
         "(one probe call allowed) | none (this instance has not called it yet)",
     )
-    recent_calls: int = Field(0, description="calls of the last window on this instance")
+    recent_calls: int = Field(0, description="calls of the last window, on all instances")
     recent_errors: int = 0
     error_rate: float | None = Field(None, description="recentErrors / recentCalls; null: none")
     window_seconds: int
@@ -74,7 +75,7 @@ class ConsentState(ApiModel):
 
 class Identification(ApiModel):
     window_seconds: int
-    interactions: int = Field(description="new interactions in the window, on this instance")
+    interactions: int = Field(description="new interactions in the window, on all instances")
     identified: int = Field(description="of them, with the caller found in a CRM")
     rate: float | None = Field(None, description="identified / interactions; null: none yet")
 
@@ -116,6 +117,25 @@ async def consent_state(store: Store, settings: GateSettings, tenant_id: str) ->
     )
 
 
+def counted_here(
+    instance_id: str,
+    callers: RecentByTenant,
+    live: Mapping[str, LiveConnection],
+    tenant_id: str,
+    at: datetime,
+) -> InstanceCounts:
+    """What this instance counted for the tenant, to share with the other instances."""
+    return InstanceCounts(
+        instance_id=instance_id,
+        at=at,
+        callers=callers.counts(tenant_id),
+        calls={
+            settings_id: ConnectionCounts(version=seen.version, buckets=seen.counts)
+            for settings_id, seen in live.items()
+        },
+    )
+
+
 async def tenant_health(
     store: Store,
     settings: GateSettings,
@@ -124,13 +144,21 @@ async def tenant_health(
     live: Mapping[str, LiveConnection],
     callers: RecentByTenant,
     now: datetime,
+    others: list[InstanceCounts],
 ) -> TenantHealth:
-    """The overview's figures; ``live`` is the directory's view of the tenant's clients."""
+    """The overview's figures; ``live`` is the directory's view of the tenant's clients
+    here, ``others`` what the other instances counted (:func:`instance_counts.of_others`)."""
     crms = []
     for stored in configs:
         config = stored.config
         seen = live.get(config.settings_id)
-        recent = seen.recent if seen else Tally(window_seconds=CALLS_WINDOW)
+        shared = [
+            calls.buckets
+            for other in others
+            if (calls := other.calls.get(config.settings_id)) and calls.version == stored.version
+        ]
+        mine = [seen.counts] if seen and seen.version == stored.version else []
+        recent = RecentOutcomes().tally(now.timestamp(), [*shared, *mine])
         crms.append(
             ConnectionHealth(
                 settings_id=config.settings_id,
@@ -145,7 +173,7 @@ async def tenant_health(
                 window_seconds=recent.window_seconds,
             )
         )
-    seen_callers = callers.tally(tenant_id, now.timestamp())
+    seen_callers = callers.tally(tenant_id, now.timestamp(), [o.callers for o in others])
     return TenantHealth(
         tenant_id=tenant_id,
         consent=await consent_state(store, settings, tenant_id),

@@ -82,6 +82,14 @@ def crm_last_test(tenant_id: str, settings_id: str) -> str:
     return f"{tenant_prefix(tenant_id)}crm-tests/{part(settings_id)}"
 
 
+def instance_counts(tenant_id: str, instance_id: str) -> str:
+    return f"{instance_counts_prefix(tenant_id)}{part(instance_id)}"
+
+
+def instance_counts_prefix(tenant_id: str) -> str:
+    return f"{tenant_prefix(tenant_id)}instance-counts/"
+
+
 def crm_configs_prefix(tenant_id: str) -> str:
     return f"{tenant_prefix(tenant_id)}crm-configs/"
 

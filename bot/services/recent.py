@@ -4,14 +4,17 @@ What the admin's overview shows about the last minutes and hours: each CRM conne
 error rate, the share of callers that were identified. Counts go into fixed time buckets
 (``bucket_seconds`` wide, the last ``buckets`` kept), so a counter is a few dozen
 integers whatever the traffic, and recording is O(1) on the request path. They are this
-instance's counts since it started, not the deployment's (the OpenTelemetry metrics of
-:mod:`bot.observability.telemetry` are the deployment-wide view).
+instance's counts since it started; :mod:`bot.services.instance_counts` shares them with
+the other instances, so the overview shows the deployment's. Buckets are numbered on the
+wall clock, so one instance's buckets line up with another's.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 from bot.domain.api_model import ApiModel
 
@@ -30,6 +33,10 @@ class Tally(ApiModel):
     @property
     def good_share(self) -> float | None:
         return self.good / self.total if self.total else None
+
+
+Bucket = tuple[int, int, int]
+"""One time bucket: its index (seconds since the epoch // bucket width), total, good."""
 
 
 @dataclass
@@ -53,10 +60,16 @@ class RecentOutcomes:
         last[1] += 1
         last[2] += int(good)
 
-    def tally(self, now: float) -> Tally:
-        """The outcomes of the last ``buckets`` buckets (the current one included)."""
+    def counts(self) -> list[Bucket]:
+        """The buckets kept, oldest first, to be shared with the other instances."""
+        return [(index, total, good) for index, total, good in self._counts]
+
+    def tally(self, now: float, shared: Iterable[Iterable[Bucket]] = ()) -> Tally:
+        """The outcomes of the last ``buckets`` buckets (the current one included), this
+        instance's and those ``shared`` by others (buckets of the same width)."""
         newest = int(now // self.bucket_seconds)
-        kept = [c for c in self._counts if newest - self.buckets < c[0] <= newest]
+        every: Iterator[Sequence[int]] = chain(self._counts, chain.from_iterable(shared))
+        kept = [c for c in every if newest - self.buckets < c[0] <= newest]
         return Tally(
             window_seconds=self.bucket_seconds * self.buckets,
             total=sum(c[1] for c in kept),
@@ -86,8 +99,13 @@ class RecentByTenant:
                 del self._tenants[next(iter(self._tenants))]
         outcomes.record(at, good)
 
-    def tally(self, tenant_id: str, now: float) -> Tally:
+    def tenants(self) -> list[str]:
+        return list(self._tenants)
+
+    def counts(self, tenant_id: str) -> list[Bucket]:
         outcomes = self._tenants.get(tenant_id)
-        if outcomes is None:
-            return Tally(window_seconds=self.bucket_seconds * self.buckets)
-        return outcomes.tally(now)
+        return outcomes.counts() if outcomes is not None else []
+
+    def tally(self, tenant_id: str, now: float, shared: Iterable[Iterable[Bucket]] = ()) -> Tally:
+        outcomes = self._tenants.get(tenant_id) or RecentOutcomes(self.bucket_seconds, self.buckets)
+        return outcomes.tally(now, shared)

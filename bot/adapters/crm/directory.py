@@ -185,14 +185,21 @@ class StoreDirectory:
         """Circuit and recent calls of each of the tenant's clients built here, by settings
         ID (for the admin's overview; a connection not called here yet is absent)."""
         found = {}
-        for (tenant, settings_id), (_, client) in self._built.items():
+        for (tenant, settings_id), (version, client) in self._built.items():
             http = _http_of(client)
             if tenant != tenant_id or not isinstance(http, ResilientHttp):
                 continue
             found[settings_id] = LiveConnection(
-                circuit=http.breaker.state.value, recent=http.recent.tally(http.clock())
+                version=version,
+                circuit=http.breaker.state.value,
+                recent=http.recent.tally(http.wall_clock()),
+                counts=http.recent.counts(),
             )
         return found
+
+    def tenants(self) -> set[str]:
+        """The tenants with a client built here (whose calls this instance counted)."""
+        return {tenant for tenant, _ in self._built}
 
     def forget(self, tenant_id: str) -> None:
         """Drop the tenant's cached list (its clients stay cached per version)."""

@@ -215,8 +215,9 @@ class ResilientHttp:
         self.wall_clock = wall_clock
         self.recent = RecentOutcomes()
         """This connection's calls of the last minutes: good, or failed (the admin's
-        overview shows the error rate). A CRM's definite answer (not found, invalid,
-        not supported) is a good outcome: the CRM served the call."""
+        overview shows the error rate), on the wall clock as every instance counts them.
+        A CRM's definite answer (not found, invalid, not supported) is a good outcome:
+        the CRM served the call."""
 
     def unavailable(self) -> CrmUnavailable:
         return CrmUnavailable(t("{crm} unavailable, retrying", crm=self.name))
@@ -244,12 +245,12 @@ class ResilientHttp:
             try:
                 response = await self._request(method, url, **options)
             except ANSWERED:
-                self.recent.record(self.clock(), True)
+                self.recent.record(self.wall_clock(), True)
                 raise
             except Exception:
-                self.recent.record(self.clock(), False)
+                self.recent.record(self.wall_clock(), False)
                 raise
-            self.recent.record(self.clock(), True)
+            self.recent.record(self.wall_clock(), True)
             return response
 
     async def _request(
