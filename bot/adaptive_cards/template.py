@@ -39,11 +39,19 @@ class TemplateError(ServerError, ValueError):
 
 
 class Template:
+    """Compiled twice: a function that looks every path up as it is (``data["name"]``),
+    and one that checks each step; the checked one runs only when the first fails, to
+    say which path the data lacks."""
+
     def __init__(self, source: Any) -> None:
-        self._render = _Compiler().function(source)
+        self._render = _Compiler(checked=False).function(source)
+        self._checked = _Compiler(checked=True).function(source)
 
     def render(self, data: Any) -> Any:
-        return self._render(data)
+        try:
+            return self._render(data)
+        except (KeyError, TypeError, IndexError):
+            return self._checked(data)  # raises TemplateError, naming the path
 
 
 @cache
@@ -82,7 +90,8 @@ class _Compiler:
     in the template's key order, so nothing rendered is shared between cards.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, checked: bool) -> None:
+        self.checked = checked
         self.lines: list[str] = []
         self.constants: dict[str, Any] = {"_field": _field, "TemplateError": TemplateError}
         self.names = (f"v{n}" for n in itertools.count())
@@ -115,7 +124,10 @@ class _Compiler:
         rest = parts[1:] if start is not None else parts
         expression = start or scope[0]
         for part in rest:
-            expression = f"_field({expression}, {part!r}, {path!r})"
+            if self.checked:
+                expression = f"_field({expression}, {part!r}, {path!r})"
+            else:
+                expression = f"{expression}[{part!r}]"
         return expression
 
     def condition(self, expression: str, scope: tuple[str, str]) -> str:

@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from bot.adaptive_cards.template import TemplateError, render
@@ -42,6 +44,23 @@ def test_negated_when() -> None:
 def test_unknown_data_is_an_error_not_an_empty_card() -> None:
     with pytest.raises(TemplateError, match="nmae"):
         render({"text": "${nmae}"}, {"name": "x"})
+
+
+@pytest.mark.parametrize(
+    ("template", "data"),
+    [
+        ({"text": "${a.b}"}, {"a": {"c": 1}}),  # a missing key one level down
+        ({"text": "${a.b}"}, {"a": "text"}),  # a path through a string
+        ({"text": "x ${a.b} y"}, {"a": [1, 2]}),  # through a list, inside a string
+        ([{"$when": "${a.b}", "x": 1}], {"a": None}),  # in a $when
+        ({"$data": "${items}", "x": "${n.m}"}, {"items": [{"n": 3}]}),  # in a repeat
+    ],
+)
+def test_a_missing_path_anywhere_names_the_path(template: Any, data: Any) -> None:
+    """The card is rendered by plain lookups; when one fails, the checked rendering says
+    which path the data lacks (never a KeyError or TypeError)."""
+    with pytest.raises(TemplateError, match=r"'(a\.b|n\.m)'"):
+        render(template if isinstance(template, list) else [template], data)
 
 
 def test_interpolation_keeps_literal_braces() -> None:
