@@ -69,7 +69,7 @@ class PastTickets:
 
     async def link(self, tenant_id: str, identities: Iterable[CardIdentity], label: str) -> str:
         """The link for this caller, or "" (no ticketing, or nothing to look tickets up by)."""
-        contact = contact_query(identities)
-        if not contact or not await self.ticketing_on(tenant_id):
+        if not await self.ticketing_on(tenant_id):  # kept per tenant: asked first, cheap
             return ""
-        return tab_link(self.teams_app_id, self.page_url, contact, label)
+        contact = contact_query(identities)
+        return tab_link(self.teams_app_id, self.page_url, contact, label) if contact else ""
