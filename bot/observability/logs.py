@@ -57,6 +57,13 @@ def _timestamp(created: float) -> str:
     return f"{_utc_second(second)}.{int((created - second) * 1000):03d}+00:00"
 
 
+@lru_cache(maxsize=1024)
+def _written(name: str) -> bool:
+    """Whether an ``extra`` field goes into the line: not private, not named as a secret
+    (asked of every field of every line: the few names callers use are looked at once)."""
+    return not name.startswith("_") and _SECRET_NAME.search(name) is None
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -67,7 +74,7 @@ class JsonFormatter(logging.Formatter):
             **context.current(),
         }
         for name, value in vars(record).items():
-            if name in _STANDARD or name.startswith("_") or _SECRET_NAME.search(name):
+            if name in _STANDARD or not _written(name):
                 continue
             line[name] = value if value is None or isinstance(value, _AS_IS) else mask(str(value))
         if record.exc_info:

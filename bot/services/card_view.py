@@ -154,7 +154,7 @@ def _value(label: Text, raw: str, render: Render) -> str:
 
 def record_type_text(kind: str) -> Text:
     """A record type's name (``Case``), translated where crmcard knows the type."""
-    return _RECORD_TYPES.get(kind.lower(), t(kind.capitalize()))
+    return _RECORD_TYPES.get(kind.lower()) or t(kind.capitalize())
 
 
 def own_label(name: str, locale: AgentLocale) -> str:
@@ -314,7 +314,7 @@ def contact_name(card: CardFace, interaction: Interaction) -> str:
 
 
 def channel_text(channel: str) -> Text:
-    return _CHANNEL_LABELS.get(channel, t(channel.capitalize()))
+    return _CHANNEL_LABELS.get(channel) or t(channel.capitalize())
 
 
 def channel_label(interaction: Interaction) -> Text:

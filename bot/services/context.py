@@ -63,3 +63,12 @@ class Context:
     """This process among the deployment's instances (its shared counts are filed under it)."""
     past_tickets: PastTickets | None = None
     """Where the card's "Past tickets" leads (ticketing CRMs); None: never offered."""
+
+    def for_turn(self, store: Store, door: Door) -> Context:
+        """This context for one turn: its own view of the store, and the door it came in
+        by. A plain copy of the fields (every click makes one; ``dataclasses.replace``
+        runs the whole ``__init__`` again)."""
+        turn = object.__new__(type(self))
+        turn.__dict__.update(self.__dict__)
+        turn.store, turn.door = store, door
+        return turn

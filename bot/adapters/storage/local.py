@@ -13,9 +13,9 @@ Checkpoints, the one slow part, always run on that thread.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
-import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,7 +37,7 @@ _CHECKPOINT_EVERY = 500  # commits made without waiting between two background c
 
 
 def _new_etag() -> str:
-    return f'"{uuid.uuid4().hex}"'
+    return f'"{os.urandom(16).hex()}"'  # as random as uuid4, a quarter of its cost
 
 
 def _connect(path: Path, *, wait: float) -> sqlite3.Connection:

@@ -6,7 +6,6 @@ Teams retries an unanswered invoke, so every verb is idempotent: intents are abs
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from pydantic import ValidationError
@@ -86,7 +85,7 @@ async def execute(
     """
     shared = ctx.store
     store = ReadOnce(shared)
-    ctx = dataclasses.replace(ctx, store=store, door=actor.door)
+    ctx = ctx.for_turn(store, actor.door)
     base = _validated(ActionData, raw_data)
     interaction = await read_model(
         ctx.store, keys.interaction(tenant_id, base.interaction_id), Interaction
