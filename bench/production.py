@@ -924,16 +924,18 @@ def report_capped(results: dict[int, list[BlobRun]], budget: float, period_us: i
         f"{period_us / 1000:g} ms), as App Service instances have compute of their own; they "
         "share one Azurite container. p50: the instances' median; p99: the worst instance's; "
         "budget used: each instance's CPU over its budget for the run; throttled: the share "
-        "of quota periods in which an instance ran out of budget"
+        "of quota periods in which an instance ran out of budget, and for how long (cpu.stat's "
+        "throttled_time, summed over the cores' run queues)"
     )
     print(
         "| instances | clicks/s (all) | vs 1 instance | clicks/s per instance | p50 ms "
         "| p99 ms | CPU ms per click, "
         "each instance | budget used %, each instance | throttled periods % "
+        "| throttled ms per s "
         "| Azurite CPU ms per click | Azurite % of a core | wrk CPU ms per click "
         "| machine busy % | errors |"
     )
-    print("| --- " + "| ---: " * 13 + "|")
+    print("| --- " + "| ---: " * 14 + "|")
     one = [run.rate for run in results[1]]
     for count, runs in results.items():
         print(
@@ -945,6 +947,7 @@ def report_capped(results: dict[int, list[BlobRun]], budget: float, period_us: i
             f"| {spread([ms for r in runs for ms in r.instance_ms])} "
             f"| {spread([used * 100 for r in runs for used in r.budget_used])} "
             f"| {spread([t.share * 100 for r in runs for t in r.throttling])} "
+            f"| {spread([t.throttled_s / r.wall_s * 1000 for r in runs for t in r.throttling])} "
             f"| {spread([r.per_click_ms(r.azurite_s) for r in runs])} "
             f"| {spread([r.azurite_s / r.seconds * 100 for r in runs])} "
             f"| {spread([r.per_click_ms(r.wrk_s) for r in runs])} "
