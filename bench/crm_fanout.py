@@ -15,14 +15,20 @@ Three kinds of process, none sharing an event loop with another:
   the cards go to the local connector without a token.
 * **the CRMs**: minimal Kustomer fakes in one child process on ``127.0.0.1``, answering
   the customer search (``POST /v1/customers/search``, the documented JSON:API page, one
-  customer) after a set latency; a scenario's N CRMs are spread
-  evenly up to ``--slowest`` (6 CRMs at 0.5 s: 83, 167 ... 500 ms) and belong to a tenant
-  of their own. Past ``--max-requests`` they answer 503: never an unbounded load.
+  customer: the caller, its number as typed in the international format) after a set
+  latency; a scenario's N CRMs are spread evenly up to ``--slowest`` (6 CRMs at 0.5 s:
+  83, 167 ... 500 ms) and belong to a tenant of their own. Past ``--max-requests`` they
+  answer 503: never an unbounded load.
+  They stand for other machines, so they cost as little CPU as they can: HTTP/1.1 on
+  bare ``asyncio`` protocols, each caller's answer written once and sent again.
 * **the load**: one process that is both the contact-center platform and the Bot
-  Connector (``tests/connector.py``'s routes). Each of ``--concurrency`` workers is one
-  installed agent; it sends an ``assigned`` webhook event for a new interaction
-  (``POST /api/interactions``), waits for that interaction's complete card to reach the
-  connector, and starts the next one (closed loop, no think time).
+  Connector (``tests/connector.py``'s routes, on the same bare protocol). Each of
+  ``--concurrency`` workers is one installed agent; it sends an ``assigned`` webhook
+  event for a new interaction (``POST /api/interactions``), waits for that
+  interaction's complete card to reach the connector, and starts the next one (closed
+  loop, no think time). The callers are ``--callers`` people (1000: a contact center's
+  repeat callers, each card holding a few interactions per round), the n-th
+  interaction's caller the (n mod callers)-th; ``--callers 1`` is one caller for all.
 
 What is timed, per card: from sending the event to the connector receiving the card that
 holds every CRM's answer, minus the slowest CRM's latency. crmcard paints a new
@@ -34,10 +40,11 @@ crmcard's deliberate waits is in it: the first paint ends before the slowest CRM
 answers, and the per-conversation send pacing (1/7 s) never holds the update back while
 ``--slowest`` is at least 0.3 + 1/7 s (each agent's sends are further apart).
 
-The **floor** (``0`` CRMs, always run) is the same path for a tenant without CRMs: event
-to the (only) card, nothing subtracted. Its workers wait ``--slowest`` after each card,
-so crmcard sees about the event rate of the CRM scenarios without their wait (and each
-conversation's sends stay further apart than the pacing interval).
+The **floor** (``0`` CRMs, run unless ``--no-floor``) is the same path for a tenant
+without CRMs: event to the (only) card, nothing subtracted. Its workers wait
+``--slowest`` after each card, so crmcard sees about the event rate of the CRM
+scenarios without their wait (and each conversation's sends stay further apart than the
+pacing interval).
 
 Every round runs every scenario in turn (floor first); each figure is the median over
 the rounds with the spread (lowest-highest round). ``server CPU ms/card`` is crmcard's
@@ -49,26 +56,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
-from aiohttp import web  # noqa: E402
 
-PHONE = "+15550100"
+if TYPE_CHECKING:
+    from bench._names import Names
+
 KUSTOMER_KEY = "kustomer-api-key-not-published"
 FIRST_PAINT = 0.3  # bot.services.context.Context.crm_first_paint
 SEND_INTERVAL = 1 / 7  # bot.adapters.teams.delivery.SEND_INTERVAL
@@ -103,57 +115,143 @@ def process_cpu(pid: int) -> float:
 # -- the CRMs (child process) ----------------------------------------------------------
 
 
-async def serve_fakes(latencies: list[float], max_requests: int) -> None:
-    """One minimal Kustomer per latency: ``POST /v1/customers/search`` answers the
-    documented JSON:API page (one customer; as ``tests/crm/fakes/kustomer.py``, after
-    https://developer.kustomer.com/kustomer-api-docs/reference/customersearch) after the
-    latency. Kustomer takes every written form of the number in one search, so a card
-    costs one request per CRM. Kept minimal so the fakes' CPU does not blur crmcard's."""
-    served = 0
+class BareHttp(asyncio.Protocol):
+    """The server side of HTTP/1.1 keep-alive connections, as little as crmcard's
+    aiohttp clients need: a request head, a ``Content-Length`` body (crmcard never
+    chunks), one request at a time. ``handle(method, target, body, answer)`` answers
+    with ``answer(status, json_body)``, at once or later (a CRM's latency)."""
+
+    def __init__(self, handle: Callable[[bytes, bytes, bytes, Answer], None]) -> None:
+        self.handle = handle
+        self.buffer = b""
+        self.transport: Any = None  # uvloop's TCP transports are no asyncio.Transport
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+            head = self.buffer[:end]
+            lowered = head.lower()
+            if b"\r\ntransfer-encoding:" in lowered:
+                raise ValueError("a chunked request: this bare server reads Content-Length only")
+            length = 0
+            if (at := lowered.find(b"\r\ncontent-length:")) >= 0:
+                stop = lowered.find(b"\r\n", at + 2)
+                length = int(head[at + 17 : stop if stop >= 0 else len(head)])
+            if len(self.buffer) < end + 4 + length:
+                return  # the body is still on its way
+            body = self.buffer[end + 4 : end + 4 + length]
+            self.buffer = self.buffer[end + 4 + length :]
+            method, target, _ = head[: head.find(b"\r\n")].split(b" ", 2)
+            self.handle(method, target, body, self._answer)
+
+    def _answer(self, status: int, body: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(response(status, body))
+
+
+Answer = Callable[[int, bytes], None]
+
+
+def response(status: int, body: bytes) -> bytes:
+    reason = {200: b"OK", 201: b"Created", 404: b"Not Found", 503: b"Service Unavailable"}
+    head = b"HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n" % (
+        status,
+        reason.get(status, b"Status"),
+    )
+    return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def phone_of(n: int, callers: int) -> str:
+    """The n-th interaction's caller, in E.164 (the fictional +1 202 555 range)."""
+    return f"+1202555{n % callers:04d}"
+
+
+def search_page(e164: str, names: Names) -> bytes:
+    """Kustomer's customer search page holding the caller (as ``tests/crm/fakes/kustomer.py``,
+    after https://developer.kustomer.com/kustomer-api-docs/reference/customersearch):
+    one customer, the number as typed ("+1 202-555-0123"), a name as common as in a real
+    customer base (``bench._names``), the same for the number in every CRM."""
+    digits = e164[1:]
+    names.rng.seed(digits)
+    name = f"{names.given()} {names.surname()}"
+    typed = f"+{digits[0]} {digits[1:4]}-{digits[4:7]}-{digits[7:]}"
+    customer_id = f"{int(digits):024x}"
     customer = {
         "type": "customer",
-        "id": "5f1e2d3c4b5a69788796a5b4",
+        "id": customer_id,
         "attributes": {
-            "name": "Edward Ferrars",
-            "displayName": "Edward Ferrars",
-            "emails": [{"type": "home", "email": "edward@example.com"}],
-            "phones": [{"type": "mobile", "phone": "+1 555 0100"}],
+            "name": name,
+            "displayName": name,
+            "emails": [{"type": "home", "email": f"caller.{digits}@example.com"}],
+            "phones": [{"type": "mobile", "phone": typed}],
         },
-        "links": {"self": "/v1/customers/5f1e2d3c4b5a69788796a5b4"},
+        "links": {"self": f"/v1/customers/{customer_id}"},
     }
     links = {"self": "/v1/customers/search?page=1", "first": None, "prev": None, "next": None}
     page = {"meta": {"page": 1, "pageSize": 25, "totalPages": 1}, "data": [customer]}
-    body = json.dumps(page | {"links": links}).encode()
+    return json.dumps(page | {"links": links}).encode()
 
-    def app_for(latency: float) -> web.Application:
-        async def search(request: web.Request) -> web.Response:
+
+_CONTAINS = re.compile(rb'"contains"\s*:\s*"([^"]*)"')
+_NOBODY = json.dumps(
+    {"meta": {"page": 1, "pageSize": 25, "totalPages": 0}, "data": [], "links": {"next": None}}
+).encode()
+_NOT_FOUND = json.dumps({"errors": [{"status": 404, "code": "not_found"}]}).encode()
+_SPENT = json.dumps({"errors": [{"status": 503, "title": "budget spent"}]}).encode()
+
+
+async def serve_fakes(latencies: list[float], max_requests: int) -> None:
+    """One minimal Kustomer per latency: ``POST /v1/customers/search`` answers the page
+    holding the caller whose number the search names (its first ``contains`` term is the
+    number in E.164: crmcard asks for every written form of it in one search, so a card
+    costs one request per CRM) after the latency; each caller's page is built once."""
+    from bench._names import Names
+
+    loop = asyncio.get_running_loop()
+    served = 0
+    pages: dict[bytes, bytes] = {}
+    names = Names(seed=0)
+
+    def fake(latency: float) -> BareHttp:
+        def handle(method: bytes, target: bytes, body: bytes, answer: Answer) -> None:
             nonlocal served
             served += 1
-            await request.read()
-            if served > max_requests:
-                return web.json_response({"errors": [{"title": "budget spent"}]}, status=503)
-            await asyncio.sleep(latency)
-            return web.Response(body=body, content_type="application/json")
+            if method != b"POST" or not target.startswith(b"/v1/customers/search"):
+                answer(404, _NOT_FOUND)
+            elif served > max_requests:
+                answer(503, _SPENT)
+            else:
+                found = _CONTAINS.search(body)
+                number = found.group(1) if found else b""
+                page = pages.get(number)
+                if not number.startswith(b"+"):  # no caller's number: nobody found
+                    page = _NOBODY
+                elif page is None:
+                    page = pages[number] = search_page(number.decode(), names)
+                loop.call_later(latency, answer, 200, page)
 
-        app = web.Application()
-        app.router.add_post("/v1/customers/search", search)
-        return app
+        return BareHttp(handle)
 
-    runners = []
+    servers = []
     ports = []
     for latency in latencies:
-        runner = web.AppRunner(app_for(latency), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-        await site.start()
-        ports.append(runner.addresses[0][1])
-        runners.append(runner)
+        server = await loop.create_server(
+            functools.partial(fake, latency), "127.0.0.1", 0, backlog=1024
+        )
+        ports.append(server.sockets[0].getsockname()[1])
+        servers.append(server)
     print(json.dumps({"ports": ports, "pid": os.getpid()}), flush=True)
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
-    for runner in runners:
-        await runner.cleanup()
+    for server in servers:
+        server.close()
 
 
 def child(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -200,29 +298,31 @@ class Waiting:
 
 @dataclass
 class Connector:
-    """The Bot Connector's routes crmcard calls (as ``tests/connector.py``), resolving each
-    agent's in-flight interaction when its complete card arrives."""
+    """The Bot Connector's routes crmcard calls (as ``tests/connector.py``: post, reply,
+    update an activity; read a member), resolving each agent's in-flight interaction
+    when its complete card arrives."""
 
     waiting: dict[str, Waiting] = field(default_factory=dict)
     ids: int = 0
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        route = "/v3/conversations/{conversation}/activities"
-        app.router.add_post(route, self._sent)
-        app.router.add_post(route + "/{reply_to}", self._sent)
-        app.router.add_put(route + "/{activity}", self._sent)
-        app.router.add_get("/v3/conversations/{conversation}/members/{member}", self._member)
-        return app
+    def protocol(self) -> BareHttp:
+        return BareHttp(self._handle)
 
-    async def _member(self, request: web.Request) -> web.Response:
-        member = request.match_info["member"]
-        return web.json_response({"id": member, "name": f"Member {member}", "aadObjectId": member})
-
-    async def _sent(self, request: web.Request) -> web.Response:
+    def _handle(self, method: bytes, target: bytes, body: bytes, answer: Answer) -> None:
         arrived = time.perf_counter()
-        body = await request.read()
-        waiting = self.waiting.get(request.match_info["conversation"])
+        parts = target.split(b"?", 1)[0].split(b"/")  # /v3/conversations/{id}/...
+        if len(parts) < 5 or parts[1:3] != [b"v3", b"conversations"]:
+            answer(404, _NOT_FOUND)
+            return
+        conversation = unquote(parts[3].decode())
+        if method == b"GET" and parts[4] == b"members" and len(parts) == 6:
+            member = unquote(parts[5].decode())
+            answer(200, json.dumps({"id": member, "name": f"Member {member}"}).encode())
+            return
+        if parts[4] != b"activities" or method not in (b"POST", b"PUT"):
+            answer(404, _NOT_FOUND)
+            return
+        waiting = self.waiting.get(conversation)
         if waiting is not None and waiting.interaction_id in body and not waiting.card.done():
             if b"still answering" in body:
                 waiting.first_paint = arrived
@@ -230,8 +330,11 @@ class Connector:
                 answered = not any(problem in body for problem in CRM_PROBLEMS)
                 waiting.card.set_result((arrived, answered))
         self.ids += 1
-        activity_id = request.match_info.get("activity") or f"activity-{self.ids}"
-        return web.json_response({"id": activity_id})
+        if method == b"PUT" and len(parts) == 6:
+            activity_id = unquote(parts[5].decode())
+        else:
+            activity_id = f"activity-{self.ids}"
+        answer(200, b'{"id": "%s"}' % activity_id.encode())
 
 
 def agent(crms: int, i: int) -> dict[str, Any]:
@@ -302,7 +405,7 @@ async def scenario(
                 "occurredAt": "2026-12-01T08:00:00Z",
                 "channel": "voice",
                 "agent": {"aadObjectId": user["from"]["aadObjectId"], "name": "Agent"},
-                "customer": {"phone": PHONE},
+                "customer": {"phone": phone_of(n, config["callers"])},
                 "queue": "Support",
             }
             sent = time.perf_counter()
@@ -354,11 +457,9 @@ async def scenario(
 
 async def run_load(config: dict[str, Any]) -> None:
     connector = Connector()
-    runner = web.AppRunner(connector.app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-    await site.start()
-    connector_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(connector.protocol, "127.0.0.1", 0, backlog=1024)
+    connector_url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     limits = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=limits) as session:
         for crms in config["scenarios"]:
@@ -371,7 +472,7 @@ async def run_load(config: dict[str, Any]) -> None:
             for crms in config["scenarios"]:
                 result = await scenario(session, connector, config, crms, f"r{round_}")
                 print(json.dumps({"round": round_, **result}), flush=True)
-    await runner.cleanup()
+    server.close()
 
 
 # -- the run (this process) ------------------------------------------------------------
@@ -403,8 +504,9 @@ def spread(values: list[float], digits: int = 1) -> str:
 def report(args: argparse.Namespace, results: list[dict[str, Any]], loads: list[float]) -> None:
     print(
         f"\nCRM fan-out, {args.concurrency} concurrent interactions, {args.interactions} cards "
-        f"per scenario and round, slowest CRM {args.slowest * 1000:.0f} ms, median of "
-        f"{args.rounds} interleaved rounds (lowest-highest round); load average "
+        f"per scenario and round, {args.callers} callers, slowest CRM "
+        f"{args.slowest * 1000:.0f} ms, median of {args.rounds} interleaved rounds "
+        "(lowest-highest round); load average "
         f"{min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} CPUs"
     )
     columns = (
@@ -446,23 +548,28 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=100, help="cards before the measured ones")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--slowest", type=float, default=0.5, help="slowest CRM, seconds")
+    parser.add_argument("--callers", type=int, default=1000, help="distinct callers (<= 10000)")
     parser.add_argument("--quick", action="store_true", help="1 round of 300 cards")
     parser.add_argument("--max-requests", type=int, default=200_000, help="for the fakes")
     parser.add_argument("--keep", action="store_true", help="keep crmcard's data and logs")
+    parser.add_argument("--no-floor", action="store_true", help="skip the floor (to profile)")
     parser.add_argument("--py-spy", metavar="FILE", help="sample crmcard into FILE (.svg or raw)")
     parser.add_argument("--serve-fakes", help=argparse.SUPPRESS)
     parser.add_argument("--load", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_fakes or args.load:
+        from bot.web.runtime import use_fast_event_loop
+
+        use_fast_event_loop()
     if args.serve_fakes:
         latencies = [float(x) for x in args.serve_fakes.split(",")]
         asyncio.run(serve_fakes(latencies, args.max_requests))
         return 0
     if args.load:
-        from bot.web.runtime import use_fast_event_loop
-
-        use_fast_event_loop()
         asyncio.run(run_load(json.loads(args.load)))
         return 0
+    if not 1 <= args.callers <= 10_000:
+        parser.error("--callers: 1 to 10000")
     if args.quick:
         args.rounds, args.interactions = 1, 300
     if args.slowest < FIRST_PAINT + SEND_INTERVAL:
@@ -476,7 +583,8 @@ def main() -> int:
 def orchestrate(args: argparse.Namespace) -> int:
     from bench.production import crmcard_env, start_crmcard, wait_healthy
 
-    scenarios = sorted({0, *(int(x) for x in args.crms.split(","))})
+    floor = [] if args.no_floor else [0]
+    scenarios = sorted({*floor, *(int(x) for x in args.crms.split(","))})
     latencies = {n: latencies_for(n, args.slowest) for n in scenarios if n}
     every = [latency for n in scenarios if n for latency in latencies[n]]
     workdir = Path(tempfile.mkdtemp(prefix="crmcard-fanout-"))
@@ -511,6 +619,7 @@ def orchestrate(args: argparse.Namespace) -> int:
             "warmup": args.warmup,
             "rounds": args.rounds,
             "slowest": args.slowest,
+            "callers": args.callers,
         }
         load = child(["--load", json.dumps(config)], env={**os.environ, "PYTHONPATH": str(REPO)})
         first_line(load, "the load")
