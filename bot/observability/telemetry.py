@@ -59,14 +59,24 @@ _meter.create_observable_gauge(
 )
 
 
+_NOT_TRACED: contextlib.nullcontext[trace.Span] = contextlib.nullcontext(trace.INVALID_SPAN)
+
+
+def _span(name: str, kind: SpanKind) -> contextlib.AbstractContextManager[trace.Span]:
+    """A current span, or, until a tracer provider is installed, a span that records
+    nothing without making one (the API's no-op span still sets and resets the current
+    context: 2% of a card's CPU with six CRM calls)."""
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        return _NOT_TRACED
+    return tracer.start_as_current_span(name, kind=kind, record_exception=False)
+
+
 @contextlib.contextmanager
 def http_request(method: str, route: str) -> Iterator[dict[str, Any]]:
     """A server span around one request; the caller puts ``status`` into the dict."""
     outcome: dict[str, Any] = {"status": 500}
     started = time.perf_counter()
-    with tracer.start_as_current_span(
-        f"{method} {route}", kind=SpanKind.SERVER, record_exception=False
-    ) as span:
+    with _span(f"{method} {route}", SpanKind.SERVER) as span:
         try:
             yield outcome
         finally:
@@ -87,9 +97,7 @@ def crm_call(vendor: str, method: str) -> Iterator[dict[str, str]]:
     """A client span around one logical CRM call; ``outcome`` is "ok" unless set."""
     outcome = {"outcome": "ok"}
     started = time.perf_counter()
-    with tracer.start_as_current_span(
-        f"{vendor} {method}", kind=SpanKind.CLIENT, record_exception=False
-    ) as span:
+    with _span(f"{vendor} {method}", SpanKind.CLIENT) as span:
         try:
             yield outcome
         except BaseException as error:
