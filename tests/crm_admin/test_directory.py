@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -73,6 +74,23 @@ async def test_clients_are_cached_per_config_version(
     assert third[0] is not first[0] and third[1] is first[1]
     assert builder.built[-1] == ("t1", "a")
     assert directory.session is directory.session  # one shared session
+
+
+async def test_calls_waiting_for_the_list_use_the_one_listed_meanwhile(
+    configs: CrmConfigs, directory: StoreDirectory
+):
+    await configs.create(demo_config("t1", "a"), Actor("admin", Door.cli))
+    listed: list[str] = []
+    real_list = configs.list
+
+    async def counted(tenant_id: str) -> Any:
+        listed.append(tenant_id)
+        return await real_list(tenant_id)
+
+    configs.list = counted  # type: ignore[method-assign]
+    found = await asyncio.gather(*(directory.clients("t1") for _ in range(20)))
+    assert {tuple(c.settings_id for c in clients) for clients in found} == {("a",)}
+    assert listed == ["t1"]
 
 
 async def test_disabled_and_deleted_configs_are_not_used(

@@ -56,6 +56,57 @@ async def test_forget_reads_again_and_a_load_overlapping_a_change_is_not_kept() 
     assert await cache.get("t", _value("read after the change")) == "read after the change"
 
 
+async def test_callers_finding_it_stale_at_once_share_one_read() -> None:
+    cache: PerTenant[str] = PerTenant(ttl=5.0, clock=Clock())
+    loads: list[str] = []
+    release = asyncio.Event()
+
+    async def slow() -> str:
+        loads.append("read")
+        await release.wait()
+        return "value"
+
+    waiting = [asyncio.ensure_future(cache.get("t", slow)) for _ in range(50)]
+    await asyncio.sleep(0)  # every caller is now waiting on the read
+    release.set()
+    assert await asyncio.gather(*waiting) == ["value"] * 50
+    assert loads == ["read"]
+
+
+async def test_a_caller_after_a_change_does_not_join_the_read_it_made_stale() -> None:
+    cache: PerTenant[str] = PerTenant(ttl=60.0, clock=Clock())
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow() -> str:
+        started.set()
+        await release.wait()
+        return "read before the change"
+
+    before = asyncio.ensure_future(cache.get("t", slow))
+    await started.wait()
+    cache.forget("t")
+    assert await cache.get("t", _value("read after the change")) == "read after the change"
+    release.set()
+    assert await before == "read before the change"
+
+
+async def test_a_cancelled_caller_leaves_the_read_to_the_others() -> None:
+    cache: PerTenant[str] = PerTenant(ttl=5.0, clock=Clock())
+    release = asyncio.Event()
+
+    async def slow() -> str:
+        await release.wait()
+        return "value"
+
+    first = asyncio.ensure_future(cache.get("t", slow))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(cache.get("t", slow))
+    await asyncio.sleep(0)
+    first.cancel()
+    release.set()
+    assert await second == "value"
+
+
 def _value(value: str) -> Callable[[], Awaitable[str]]:
     async def load() -> str:
         return value

@@ -244,6 +244,9 @@ class StoreDirectory:
         if cached is not None and self.clock() - cached[0] < self.list_ttl:
             return cached[1]
         async with self._lock:
+            cached = self._lists.get(tenant_id)  # listed while this call waited its turn
+            if cached is not None and self.clock() - cached[0] < self.list_ttl:
+                return cached[1]
             stored = [s for s in await self.configs.list(tenant_id) if s.config.enabled]
             configured = [self._client(s) for s in stored]
             taken = {c.settings_id for c in configured}
