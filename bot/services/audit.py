@@ -212,7 +212,14 @@ async def record(
 def new_entry_id(at: datetime, salt: str | None = None) -> str:
     """An entry's id: its time first (entries sort by it), then a random or derived part."""
     tail = hashlib.sha256(salt.encode()).hexdigest()[:12] if salt else uuid.uuid4().hex[:12]
-    return f"{at.strftime('%Y%m%dT%H%M%S%fZ')}-{tail}"
+    return f"{_compact_time(at)}-{tail}"
+
+
+def _compact_time(at: datetime) -> str:
+    """``20261201T161946538565Z``: ``at.strftime("%Y%m%dT%H%M%S%fZ")``, cut from its ISO
+    form (strftime is the slow part of a click's audit entry)."""
+    iso = at.isoformat(timespec="microseconds")  # 2026-12-01T16:19:46.538565[+00:00]
+    return f"{iso[:4]}{iso[5:7]}{iso[8:10]}T{iso[11:13]}{iso[14:16]}{iso[17:19]}{iso[20:26]}Z"
 
 
 async def record_batch(store: Store, tenant_id: str, entries: list[AuditEntry]) -> None:

@@ -238,3 +238,16 @@ async def test_a_batch_of_entries_is_queried_purged_and_rewritten_like_single_on
     assert [e.actor for e in await audit.query(store, "t1")] == ["subject-1", ALICE.id]
     assert await audit.purge_expired(store, "t1", DAY + timedelta(days=1)) == 2
     assert await audit.query(store, "t1") == []
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2026, 12, 1, 16, 19, 46, 538565, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no fraction: still six digits
+        datetime(1999, 12, 31, 23, 59, 59, 1),  # naive
+        datetime(2026, 6, 1, 8, 0, 0, 120, tzinfo=UTC).astimezone(),  # another zone
+    ],
+)
+def test_entry_ids_start_with_the_compact_time_they_sort_by(at: datetime) -> None:
+    assert audit.new_entry_id(at, "salt").startswith(at.strftime("%Y%m%dT%H%M%S%fZ") + "-")
