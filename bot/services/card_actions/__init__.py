@@ -86,7 +86,9 @@ async def execute(
     shared = ctx.store
     store = ReadOnce(shared)
     ctx = ctx.for_turn(store, actor.door)
-    base = _validated(ActionData, raw_data)
+    known = VERBS.get(verb)
+    data = _valid_or_none(known.data, raw_data) if known is not None else None
+    base = data or _validated(ActionData, raw_data)  # the verb's data is ActionData too
     interaction = await read_model(
         ctx.store, keys.interaction(tenant_id, base.interaction_id), Interaction
     )
@@ -103,13 +105,12 @@ async def execute(
     await _may_act(ctx, interaction, actor)
     if interaction.card_face is None:  # kept before the interaction carried its card's face
         store.prefetch(keys.card(tenant_id, interaction.card_id))  # read while the verb writes
-    known = VERBS.get(verb)
     if known is None:
         unknown: list[str] = [
             t("This card does not know the action “{verb}”; nothing was changed.", verb=verb)
         ]
         return ActionResult(await card_for(ctx, interaction, unknown), unknown)
-    data = _validated(known.data, raw_data)
+    data = data or _validated(known.data, raw_data)  # refused now: after who may act
     outcome = await known.run(ctx, interaction, data, actor.user_id)
     if isinstance(outcome, ActionResult):
         return outcome  # a verb that answers with a card of its own (merge)
@@ -121,6 +122,13 @@ async def execute(
         card = await card_for(ctx, interaction, notices[1:], answers=answers)
         return ActionResult(card, notices)
     return ActionResult(await card_for(ctx, interaction, notices), notices)
+
+
+def _valid_or_none(model: type[Data], raw_data: dict[str, Any]) -> Data | None:
+    try:
+        return model.model_validate(raw_data)
+    except ValidationError:
+        return None
 
 
 def _validated(model: type[Data], raw_data: dict[str, Any]) -> Data:
