@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from bot.adaptive_cards.customer_card import (
     CustomerCardView,
@@ -186,6 +187,12 @@ def key_fields(record: CrmRecord, render: Render) -> list[FieldView]:
     ]
 
 
+@lru_cache(maxsize=256)
+def _open_in(crm: str, locale: AgentLocale) -> str:
+    """``Open in Salesforce``: on every record row of every card, made once per CRM name."""
+    return localize(t("Open in {crm}", crm=crm), locale)
+
+
 def _record_view(
     render: Render, key: str, expandable: bool, shown_keys: set[str], answer: str = ""
 ) -> RecordView:
@@ -198,7 +205,7 @@ def _record_view(
         title=record.title,
         type_line=render.type_line(record),
         url=record.url,
-        open_text=render.text(t("Open in {crm}", crm=crm)),
+        open_text=_open_in(crm, render.locale),
         linked=is_linked(interaction, key),
         can_expand=expandable and not expanded,
         expanded=expanded,
