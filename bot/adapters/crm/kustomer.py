@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import aiohttp
@@ -97,6 +98,10 @@ class KustomerCrm(VendorCrm):
         self.settings = settings
         self.base = URL(settings.api_url.rstrip("/"))
         self.ui = URL(settings.ui_url.rstrip("/")) if settings.ui_url else None
+        size = max(1, min(settings.max_results, settings.page_size))
+        self._search_url = (self.base / "v1" / "customers" / "search").with_query(
+            page="1", pageSize=str(size)
+        )
         self.http = make_http(
             session,
             name=display_name,
@@ -192,24 +197,13 @@ class KustomerCrm(VendorCrm):
     async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
         if "contact" not in wanted_types(criteria, ("contact",)):
             return []
-        limit = self.settings.max_results
-        terms: list[dict[str, Any]] = []
-        forms = dict.fromkeys(form for phone in criteria.phones for form in written_forms(phone))
-        for form in forms:
-            if value := clean_value(form, max_length=40):
-                terms.append({"customer_phone": {"contains": value}})
-        for email in criteria.emails:
-            if value := clean_value(email, max_length=254):
-                terms.append({"customer_email": {"equals": value}})
-        if criteria.name and (value := clean_value(criteria.name)):
-            terms.append({"customer_name": {"contains": value}})
+        terms = _search_terms(tuple(criteria.phones), tuple(criteria.emails), criteria.name)
         if not terms:
             return []
-        size = max(1, min(limit, self.settings.page_size))
-        first = (self.base / "v1" / "customers" / "search").with_query(page="1", pageSize=str(size))
-        found = await self._pages(first, limit, {"or": terms, "queryContext": "customer"})
+        body = {"or": list(terms), "queryContext": "customer"}
+        found = await self._pages(self._search_url, self.settings.max_results, body)
         kept = [r for r in found if keep_candidate(criteria, *_contact_points(r))]
-        return dedupe((self._record(r) for r in kept), limit)
+        return dedupe((self._record(r) for r in kept), self.settings.max_results)
 
     async def _get_resource(self, record_type: str, record_id: str) -> dict[str, Any]:
         if not _OBJECT_ID.match(record_id):
@@ -285,6 +279,26 @@ class KustomerCrm(VendorCrm):
         if not isinstance(data, dict) or not data.get("id"):
             raise unexpected_create(self.display_name)
         return self._record(data)
+
+
+@lru_cache(maxsize=1024)
+def _search_terms(
+    phones: tuple[str, ...], emails: tuple[str, ...], name: str | None
+) -> tuple[dict[str, Any], ...]:
+    """The customer search's criteria for one caller: each written form of each number
+    (``contains``, so extensions do not hide it), each address, else the name. Made once
+    per caller, not once per Kustomer connection a card asks (nothing changes them)."""
+    terms: list[dict[str, Any]] = []
+    forms = dict.fromkeys(form for phone in phones for form in written_forms(phone))
+    for form in forms:
+        if value := clean_value(form, max_length=40):
+            terms.append({"customer_phone": {"contains": value}})
+    for email in emails:
+        if value := clean_value(email, max_length=254):
+            terms.append({"customer_email": {"equals": value}})
+    if name and (value := clean_value(name)):
+        terms.append({"customer_name": {"contains": value}})
+    return tuple(terms)
 
 
 def _error_details(body: dict[str, Any]) -> str:
