@@ -4,6 +4,7 @@ Putting the tenant first makes isolation structural: no key a service builds for
 A can name a document of tenant B.
 """
 
+from functools import lru_cache
 from urllib.parse import quote, unquote
 
 
@@ -16,7 +17,9 @@ def segments(key: str) -> list[str]:
     return [unquote(piece) for piece in key.split("/")]
 
 
+@lru_cache(maxsize=4096)
 def tenant_prefix(tenant_id: str) -> str:
+    """Cached: a card event builds a dozen keys of its tenant."""
     return f"tenants/{part(tenant_id)}/"
 
 
