@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
+from bot.adapters.storage.local import LocalStore
 from bot.web.interactions import CONTEXT
 from tests import activities
 from tests.activities import card_action, installed, interaction_event, message
@@ -373,3 +375,30 @@ async def test_an_unknown_caller_is_offered_only_what_the_crm_can_create(
     event = interaction_event("call-9", "assigned", customer={"phone": "+1 555 0999"})
     assert (await bot_client.post("/api/interactions", json=event, headers=KEY)).status == 202
     assert _creatable(fake.cards()[-1].card) == ["contact", "case"]
+
+
+async def test_the_instance_that_posted_a_card_updates_it_without_asking_the_store(
+    bot_client: Client, connector: tuple[FakeConnector, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, url = connector
+    await install(bot_client, url)
+    asked: list[str] = []
+    read, create = LocalStore.read, LocalStore.create
+
+    async def counted_read(self: LocalStore, key: str) -> Any:
+        if key.endswith("/teams-message"):
+            asked.append("read")
+        return await read(self, key)
+
+    async def counted_create(self: LocalStore, key: str, data: bytes) -> str:
+        if key.endswith("/teams-message"):
+            asked.append("create")
+        return await create(self, key, data)
+
+    monkeypatch.setattr(LocalStore, "read", counted_read)
+    monkeypatch.setattr(LocalStore, "create", counted_create)
+    await start_call(bot_client)  # assigned: the card posted; connected: updated
+    posted = [s for s in fake.cards() if "Current interaction" in texts(s.card)]
+    assert [s.method for s in posted] == ["POST", "PUT"]
+    assert posted[1].activity_id == posted[0].activity_id
+    assert asked == ["create", "read"]  # the first post's claim and its update, nothing more

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SEND_INTERVAL = 1 / 7  # Teams allows about 7 messages a second per conversation
+POSTED_KEPT = 4096  # posted messages remembered per instance (the open interactions')
 
 
 class PostedCard(BaseModel):
@@ -106,6 +108,11 @@ class TeamsDelivery:
         self._bot_app_id = bot_app_id
         self._pacer = Pacer()
         self._user_ids: dict[tuple[str, str], str] = {}
+        self._posted: OrderedDict[str, PostedCard] = OrderedDict()
+        """The messages this instance posted or found posted, newest last: a card's
+        update (a new interaction's late CRMs, each event) goes to its message without
+        the store's claim and read. Kept only while the agent's conversation is the one
+        the message is in; another instance's repost goes to a new conversation."""
 
     def _posted_key(self, interaction: Interaction) -> str:
         return keys.interaction(interaction.tenant_id, interaction.id) + "/teams-message"
@@ -134,6 +141,10 @@ class TeamsDelivery:
             return False
         reference = agent.conversation_reference()
         key = self._posted_key(interaction)
+        known = self._posted.get(key)
+        if known is not None and known.conversation_id == reference.conversation.id:
+            await self._send(reference, card, replace=known.activity_id)
+            return True
         claim = PostedCard(conversation_id=reference.conversation.id)
         try:
             await create_model(self._store, key, claim)
@@ -141,15 +152,21 @@ class TeamsDelivery:
             posted = await self._await_posted(key)
             if posted is not None and posted.conversation_id == claim.conversation_id:
                 await self._send(reference, card, replace=posted.activity_id)
+                self._remember(key, posted)
                 return True
         activity_id = await self._send(reference, card, replace=None)
-        await update(
-            self._store,
-            key,
-            PostedCard,
-            lambda _: PostedCard(conversation_id=claim.conversation_id, activity_id=activity_id),
-        )
+        posted = PostedCard(conversation_id=claim.conversation_id, activity_id=activity_id)
+        await update(self._store, key, PostedCard, lambda _: posted)
+        self._remember(key, posted)
         return True
+
+    def _remember(self, key: str, posted: PostedCard) -> None:
+        if posted.activity_id is None:
+            return  # the connector gave no id: nothing to update in place
+        self._posted[key] = posted
+        self._posted.move_to_end(key)
+        if len(self._posted) > POSTED_KEPT:
+            self._posted.popitem(last=False)
 
     async def _await_posted(self, key: str) -> PostedCard | None:
         """The posted message; waits briefly while a concurrent first post is in flight."""
