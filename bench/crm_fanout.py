@@ -41,10 +41,14 @@ answers, and the per-conversation send pacing (1/7 s) never holds the update bac
 ``--slowest`` is at least 0.3 + 1/7 s (each agent's sends are further apart).
 
 The **floor** (``0`` CRMs, run unless ``--no-floor``) is the same path for a tenant
-without CRMs: event to the (only) card, nothing subtracted. Its workers wait
-``--slowest`` after each card, so crmcard sees about the event rate of the CRM
+without CRMs: event to the (only) card, nothing subtracted. Its workers pause after each
+card, ``--slowest`` on average, so crmcard sees about the event rate of the CRM
 scenarios without their wait (and each conversation's sends stay further apart than the
-pacing interval).
+pacing interval). Past the pacing interval the pauses are drawn from an exponential
+distribution, as independent agents' next interactions come: with one fixed pause, any
+stall lined the workers up and they kept arriving in bursts of ~90 events within 250 ms,
+whose last card waited for the CPU of all the others (the floor's p99 was that wait, at
+half a core busy).
 
 Every round runs every scenario in turn (floor first); each figure is the median over
 the rounds with the spread (lowest-highest round). ``server CPU ms/card`` is crmcard's
@@ -59,6 +63,7 @@ import asyncio
 import functools
 import json
 import os
+import random
 import re
 import signal
 import statistics
@@ -391,6 +396,7 @@ async def scenario(
         nonlocal paced
         user = agent(crms, i)
         conversation = user["conversation"]["id"]
+        pauses = random.Random(i)
         await asyncio.sleep(i * max(slowest, 0.1) / concurrency)  # arrivals spread out
         for n in numbers:
             if n == warmup:
@@ -429,8 +435,9 @@ async def scenario(
                         paced += 1
                     to_card.append(arrived - sent)
                     answered.append(answer - sent)
-            if think:
-                await asyncio.sleep(think)
+            if think:  # the pacing interval, then exponential (mean: think)
+                spread_ = max(think - SEND_INTERVAL, 0.001)
+                await asyncio.sleep(SEND_INTERVAL + pauses.expovariate(1 / spread_))
 
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
     wall = time.perf_counter() - marks["wall"]
