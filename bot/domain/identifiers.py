@@ -142,13 +142,15 @@ def _parse(raw: str, default_region: str, channel: Channel | None) -> phonenumbe
     return possible
 
 
+@lru_cache(maxsize=4096)
 def phone(
     raw: str, default_region: str = DEFAULT_REGION, channel: Channel | None = None
 ) -> Identifier:
     """E.164 form of a phone number, e.g. ``+4930123456``; raises InvalidIdentifier.
 
     A number with an extension ("x123", "ext. 45") is the same identifier as without it;
-    the extension stays in ``given``."""
+    the extension stays in ``given``. Cached (identifiers are frozen): a caller's number
+    arrives with every event of every interaction, and reading it takes 20 us."""
     number = _parse(raw, default_region, channel)
     value = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     given = raw.strip() if number.extension else None
