@@ -261,10 +261,17 @@ async def remember_for_agent(
         ids = [i for i in inbox.interaction_ids if i != interaction_id] + [interaction_id]
         return AgentInbox(interaction_ids=ids[-INBOX_SIZE:])
 
-    try:
-        await create_model(ctx.store, key, AgentInbox(interaction_ids=[interaction_id]))
-    except AlreadyExists:
-        await update(ctx.store, key, AgentInbox, add)
+    while True:  # the agent's inbox exists but for their first interaction
+        try:
+            await update(ctx.store, key, AgentInbox, add)
+            return
+        except NotFound:
+            pass
+        try:
+            await create_model(ctx.store, key, AgentInbox(interaction_ids=[interaction_id]))
+            return
+        except AlreadyExists:
+            continue  # their first two interactions came at once
 
 
 async def follow_agent_locale(
