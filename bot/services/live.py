@@ -29,6 +29,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
 
+import orjson
+
 from bot.domain.interactions import Interaction
 from bot.services import keys
 from bot.services.context import Context
@@ -306,9 +308,11 @@ class LiveCards:
         tenant_id = unquote(match.group(1))
         if not any(tenant == tenant_id for tenant, _ in self._subscribers):
             return
-        try:
-            agent_id = Interaction.model_validate_json(data).agent.aad_object_id
-        except ValueError:
+        try:  # only its agent is needed: read without validating the whole document again
+            agent_id = orjson.loads(data)["agent"]["aad_object_id"]
+        except (ValueError, KeyError, TypeError):
+            return
+        if not isinstance(agent_id, str):
             return
         self._written_here((tenant_id, agent_id), key, data, etag)
         self.changed(tenant_id, agent_id)
