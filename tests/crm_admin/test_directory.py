@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from bot.adapters.crm.demo import DemoCrm
 from bot.adapters.crm.directory import BrokenCrm, StoreDirectory
@@ -91,6 +93,34 @@ async def test_calls_waiting_for_the_list_use_the_one_listed_meanwhile(
     found = await asyncio.gather(*(directory.clients("t1") for _ in range(20)))
     assert {tuple(c.settings_id for c in clients) for clients in found} == {("a",)}
     assert listed == ["t1"]
+
+
+async def test_no_cookie_a_crm_sets_is_ever_sent_back(
+    configs: CrmConfigs, aiohttp_server: Callable[..., Any]
+):
+    """One session serves every tenant: a session cookie one tenant's CRM set (ServiceNow's
+    JSESSIONID) must not ride along on another tenant's call to the same host."""
+    sent: list[str | None] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        sent.append(request.headers.get("Cookie"))
+        response = web.json_response({"result": []})
+        response.set_cookie("JSESSIONID", "tenant-a-session")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/api/now/table/sys_user", answer)
+    server = await aiohttp_server(app)
+    directory = StoreDirectory(configs)
+    try:
+        for _ in range(2):
+            # a host name: cookie jars keep no cookies of bare IP addresses
+            url = server.make_url("/api/now/table/sys_user").with_host("localhost")
+            async with directory.session.get(url) as response:
+                assert response.status == 200
+    finally:
+        await directory.close()
+    assert sent == [None, None]
 
 
 async def test_disabled_and_deleted_configs_are_not_used(

@@ -169,7 +169,11 @@ class StoreDirectory:
                 limit=self.connection_limit,
                 socket_factory=guarded_socket_factory(self.configs.url_policy),
             )
-            self._session = aiohttp.ClientSession(connector=connector)
+            # every tenant's calls share the session: a cookie one tenant's CRM set (a
+            # ServiceNow JSESSIONID) must never go with another's call to that host
+            self._session = aiohttp.ClientSession(
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+            )
         return self._session
 
     def circuits(self) -> list[dict[str, str]]:
