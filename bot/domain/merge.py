@@ -376,15 +376,28 @@ def _home_line_only(facts: CardFacts) -> bool:
 
 
 def other_first_name(a: CardFacts, b: CardFacts) -> bool:
-    """Both cards carry first names and none of them agree: two people."""
+    """Both cards carry first names and none of them agree: two people. A single word
+    that is the other card's surname ("Noyce", "Mitchell Noyce") is a family name, not a
+    first name."""
     mine = {g for g in map(_given, a.names) if g}
     theirs = {g for g in map(_given, b.names) if g}
-    if not mine or not theirs:
+    if not mine or not theirs or _surname_alone(a, b):
         return False
     if any(_same_given(x, y) for x in mine for y in theirs):
         return False
     # "Neumann Amner" is "Amper Neumann" written surname first, not a relative.
     return not any(name_match(x, y) >= CLOSE_NAME for x in a.names for y in b.names)
+
+
+def _surname_alone(a: CardFacts, b: CardFacts) -> bool:
+    """One card's names are single words, one of them the other card's surname."""
+    for one, other in ((a, b), (b, a)):
+        words = [normalise_name(n).split() for n in one.names]
+        if words and all(len(w) == 1 for w in words):
+            surnames = [p[1] for n in other.names if (p := _parts(n))]
+            if any(_close_surname(w[0], s) for w in words for s in surnames):
+                return True
+    return False
 
 
 def _name_evidence(
@@ -405,8 +418,12 @@ def _name_evidence(
             m, chance = NAME_EXACT_M, max(chance, NAME_EXACT_FLOOR)
         elif best >= CLOSE_NAME:
             m, chance = NAME_CLOSE_M, max(chance * NAME_CLOSE_SPREAD, NAME_CLOSE_FLOOR)
-        else:  # an initial, or a first name alone: only the shared token is known
-            alone = max(frequencies.by_chance(name_tokens(n)[:1]) for n in pair if n.split())
+        else:
+            # An initial, or one name alone ("Noyce", "Mitchell"): only the token the
+            # shorter name carries is known to agree, and it says as much as it is rare
+            # (not its first name: "Noyce" is no commoner for being "Mitchell Noyce").
+            shared = min((name_tokens(n) for n in pair), key=len)[:1]
+            alone = frequencies.by_chance(shared)
             m, chance = NAME_WEAK_M, max(alone * NAME_CLOSE_SPREAD, NAME_WEAK_FLOOR)
         names = pair[1] if similarity >= 1.0 else f"{pair[1]} ~ {pair[0]}"
         alike = f"{similarity:.0%}"
@@ -558,13 +575,15 @@ def _same_first_name(a: CardFacts, b: CardFacts) -> bool:
 
 
 def _detail_evidence(
-    open_facts: CardFacts, other: CardFacts, household: bool, kin: bool
+    open_facts: CardFacts, other: CardFacts, household: bool, kin: bool, family: bool = False
 ) -> list[Reason]:
     """Details of the two cards' (different) CRM contacts, each compared once: the best
     level any pair of contacts reaches. Relatives (and cards whose names say nothing)
     share an address: for them only a birth date counts, unless the two were born the
     same day and their names do not share a surname (``kin``, which twins would): people
-    of one address and one birth date are one person written twice."""
+    of one address and one birth date are one person written twice. A family name alone
+    (``family``: "Noyce" for "Mitchell Noyce") names the household, not one of it: its
+    address counts only beside a birth date that agrees or is a slip of the other."""
     levels: dict[str, int] = {}
     for mine_key, mine in open_facts.crm_fields.items():
         for their_key, theirs in other.crm_fields.items():
@@ -575,6 +594,8 @@ def _detail_evidence(
                 if x is not None and y is not None:
                     levels[label] = min(levels.get(label, DIFFER), _detail_level(label, x, y))
     same_day = levels.get("birth date") == AGREE and not kin
+    if family and levels.get("birth date", DIFFER) > CLOSE:
+        household = True
     agree = [label for label, level in levels.items() if level < DIFFER]
     differ = [label for label, level in levels.items() if level == DIFFER]
     found = []
@@ -700,9 +721,8 @@ def reasons(
         household = relatives or name is None
         if name is not None and name.kind is ReasonKind.other_name:
             household = household or not _same_first_name(open_facts, other)
-        found.extend(
-            _detail_evidence(open_facts, other, household, _same_surname(open_facts, other))
-        )
+        kin, family = _same_surname(open_facts, other), _surname_alone(open_facts, other)
+        found.extend(_detail_evidence(open_facts, other, household, kin, family))
     return found
 
 

@@ -453,3 +453,33 @@ def test_a_candidates_details_are_told_in_the_readers_words() -> None:
         "gleicher Nachname, anderer Vorname: ebony clarke / james clarke" in r for r in german
     ), german
     assert any(r.endswith("Abweichende Angaben: Geburtsdatum") for r in german), german
+
+
+def test_a_surname_alone_is_a_family_name_its_home_counts_beside_a_birth_date_it_shares() -> None:
+    tenant = tenant_of(10_000, mitchell=300, noyce=3)
+
+    def person(name: str, key: str, born: str, street: str = "5 Rosella Street") -> CardFacts:
+        details = {"birthdate": born, "street": street, "zip": "2540"}
+        return facts(names=(name,), fields={key: details})
+
+    def name_weight(found: list[Reason]) -> float:
+        return next(r.weight for r in found if r.kind is ReasonKind.similar_name)
+
+    mitchell = person("Mitchell Noyce", "c:1", "19660901")
+    # "Noyce" is the family's name, not another first name; "Charlotte" is one.
+    assert not other_first_name(person("Noyce", "c:2", "19660901"), mitchell)
+    assert other_first_name(person("Charlotte", "c:3", "19660901"), mitchell)
+    # The birth date typed with two digits swapped, the street without its space: him.
+    noyce = person("Noyce", "c:4", "19660091", "5 Rosellastreet")
+    typed = score(noyce, mitchell, tenant)
+    assert typed is not None
+    assert "Same details: birth date, street, postcode" in [r.text for r in typed.reasons]
+    # "Noyce" says as much as it is rare, whatever first name the other card adds.
+    ann = person("Ann Noyce", "c:5", "19660901")
+    assert name_weight(reasons(noyce, mitchell, tenant)) == name_weight(reasons(noyce, ann, tenant))
+    # A family name and a birth date decades apart: anyone of the family, and the home
+    # counts for nothing.
+    father = person("Noyce", "c:6", "19380215")
+    same = next(r for r in reasons(father, mitchell, tenant) if r.kind is ReasonKind.same_details)
+    assert same.weight == 0
+    assert score(father, mitchell, tenant) is None
