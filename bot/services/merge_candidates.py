@@ -36,6 +36,7 @@ from bot.services.store import read_model
 INTERACTIONS_READ = 5  # newest interactions of a card read for its names and CRM contacts
 SEARCH_FILTER = 0.85
 NAME_CANDIDATES = 4  # cards matched by name alone read per candidate shown, at most
+FEW_BORN_THAT_DAY = 3  # a birth day's block this small is read whole
 
 
 async def card_facts(ctx: Context, tenant_id: str, card: CustomerCard) -> CardFacts:
@@ -152,8 +153,11 @@ async def candidates(
         for c, names in [*same_day.items(), *same_start.items()]
         if _share_a_token(mine_tokens, names)
     }
+    # Few born that day (a young tenant, a rare day): each of them is read, whatever its
+    # name ("Alisha" for "Max Kirby-Fahey"); the day and more of the details must agree.
+    few = same_day if len(same_day) <= FEW_BORN_THAT_DAY else {}
     nearby = sorted(
-        (c for c in {*same_place, *alike} if c not in ids),
+        (c for c in {*same_place, *alike, *few} if c not in ids),
         key=lambda c: (not (c in same_place and c in same_day), c not in alike, c),
     )
     ids.update(nearby[: NAME_CANDIDATES * limit])

@@ -227,6 +227,25 @@ async def test_a_postcode_and_a_name_start_find_a_name_written_too_differently_f
     ]
 
 
+async def test_a_birth_day_few_cards_share_is_read_whole_whatever_the_names(ctx: Context) -> None:
+    store = ctx.store
+    first = await _card_of(store, 1, "Max Kirby-Fahey", "19800916", "21 Duffy Street", "2130")
+    # Born that day a house away, a first name alone, the postcode typed anew: no name,
+    # house, postcode or birth-postcode block in common, only the birth day's.
+    alisha = await _card_of(store, 2, "Alisha", "19800916", "22 Duffy Street", "3134")
+    card = await get_card(store, TENANT, first)
+    assert card is not None
+    found = await merge_candidates.candidates(ctx, TENANT, card)
+    assert [c.card_id for c in found] == [alisha]
+    assert "Same details: birth date, street, another house number" in [
+        r.text for r in found[0].reasons
+    ]
+    # A day many cards share is not read whole: the lookup's reads stay bounded.
+    for n in range(3, 3 + merge_candidates.FEW_BORN_THAT_DAY):
+        await _card_of(store, n, f"Person{n} Other{n}", "19800916", "1 Elm Road", "9000")
+    assert await merge_candidates.candidates(ctx, TENANT, card) == []
+
+
 def test_another_house_number_on_the_street_is_a_neighbour_not_the_same_house() -> None:
     big = tenant_of(1_000_000, katharina=5_000, koch=3_000, schneider=8_000, elinor=40)
 
