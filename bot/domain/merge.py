@@ -376,12 +376,10 @@ def _home_line_only(facts: CardFacts) -> bool:
 
 
 def other_first_name(a: CardFacts, b: CardFacts) -> bool:
-    """Both cards carry first names and none of them agree: two people. A single word
-    that is the other card's surname ("Noyce", "Mitchell Noyce") is a family name, not a
-    first name."""
+    """Both cards carry first names and none of them agree: two people."""
     mine = {g for g in map(_given, a.names) if g}
     theirs = {g for g in map(_given, b.names) if g}
-    if not mine or not theirs or _surname_alone(a, b):
+    if not mine or not theirs:
         return False
     if any(_same_given(x, y) for x in mine for y in theirs):
         return False
@@ -390,7 +388,8 @@ def other_first_name(a: CardFacts, b: CardFacts) -> bool:
 
 
 def _surname_alone(a: CardFacts, b: CardFacts) -> bool:
-    """One card's names are single words, one of them the other card's surname."""
+    """One card's names are single words, one of them the other card's surname ("Noyce",
+    "Mitchell Noyce"): a family name, not another first name."""
     for one, other in ((a, b), (b, a)):
         words = [normalise_name(n).split() for n in one.names]
         if words and all(len(w) == 1 for w in words):
@@ -718,10 +717,13 @@ def reasons(
             found.append(name)
         # An address is a household's: it corroborates a name, never stands in for one.
         # ...of people of different first names: two of one home rarely share one.
-        household = relatives or name is None
+        # ...and a family name alone is no other first name (its home counts beside a
+        # birth date: see _detail_evidence); a shared line stays a household's for it.
+        family = _surname_alone(open_facts, other)
+        household = (relatives and not family) or name is None
         if name is not None and name.kind is ReasonKind.other_name:
             household = household or not _same_first_name(open_facts, other)
-        kin, family = _same_surname(open_facts, other), _surname_alone(open_facts, other)
+        kin = _same_surname(open_facts, other)
         found.extend(_detail_evidence(open_facts, other, household, kin, family))
     return found
 

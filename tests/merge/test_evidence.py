@@ -485,14 +485,14 @@ def test_a_surname_alone_is_a_family_name_its_home_counts_beside_a_birth_date_it
         return next(r.weight for r in found if r.kind is ReasonKind.similar_name)
 
     mitchell = person("Mitchell Noyce", "c:1", "19660901")
-    # "Noyce" is the family's name, not another first name; "Charlotte" is one.
-    assert not other_first_name(person("Noyce", "c:2", "19660901"), mitchell)
-    assert other_first_name(person("Charlotte", "c:3", "19660901"), mitchell)
-    # The birth date typed with two digits swapped, the street without its space: him.
+    # The birth date typed with two digits swapped, the street without its space: him,
+    # "Noyce" being the family's name, not another first name...
     noyce = person("Noyce", "c:4", "19660091", "5 Rosellastreet")
     typed = score(noyce, mitchell, tenant)
     assert typed is not None
     assert "Same details: birth date, street, postcode" in [r.text for r in typed.reasons]
+    # ...as "Charlotte" is: someone else of the home, whose birth date alone counts.
+    assert score(person("Charlotte", "c:3", "19660091", "5 Rosellastreet"), mitchell) is None
     # "Noyce" says as much as it is rare, whatever first name the other card adds.
     ann = person("Ann Noyce", "c:5", "19660901")
     assert name_weight(reasons(noyce, mitchell, tenant)) == name_weight(reasons(noyce, ann, tenant))
@@ -502,3 +502,11 @@ def test_a_surname_alone_is_a_family_name_its_home_counts_beside_a_birth_date_it
     same = next(r for r in reasons(father, mitchell, tenant) if r.kind is ReasonKind.same_details)
     assert same.weight == 0
     assert score(father, mitchell, tenant) is None
+    # A home's line that "Noyce" and Mitchell Noyce both called from stays the home's.
+    line = "+49 30 1234567"
+    at_home = reasons(
+        facts((Channel.voice, line), names=("Noyce",)),
+        facts((Channel.voice, line), names=("Mitchell Noyce",)),
+        tenant,
+    )
+    assert next(r.weight for r in at_home if r.kind is ReasonKind.same_phone) == 0
