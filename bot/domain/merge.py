@@ -293,6 +293,11 @@ DETAIL_WEIGHTS: dict[str, tuple[float, float, float]] = {
     "postcode": (3.0, 1.0, -1.5),  # mostly said by the street already
     "city": (1.0, 0.5, -0.5),
 }
+# Birth dates this many years apart (and no slip of one another) are a generation's: of
+# one name and one home, maybe a parent and the child named after them, which the
+# candidate says in so many words (a birth date typed anew looks the same: it weighs as
+# any other date that differs).
+GENERATION = 15
 # The street agrees and the house number does not: a number typed wrong (m about 5%) or
 # a neighbour (u: one of the street's other houses, about 1%).
 NEIGHBOUR = 2.0
@@ -582,8 +587,11 @@ def _detail_evidence(
     same day and their names do not share a surname (``kin``, which twins would): people
     of one address and one birth date are one person written twice. A family name alone
     (``family``: "Noyce" for "Mitchell Noyce") names the household, not one of it: its
-    address counts only beside a birth date that agrees or is a slip of the other."""
+    address counts only beside a birth date that agrees or is a slip of the other. Birth
+    dates a generation apart are told as such ("Anna Weber" born 1955 and 1980: a parent
+    and a child of one name, or a date typed anew)."""
     levels: dict[str, int] = {}
+    gaps: list[int] = []  # years between the birth dates compared
     for mine_key, mine in open_facts.crm_fields.items():
         for their_key, theirs in other.crm_fields.items():
             if mine_key == their_key:
@@ -592,7 +600,10 @@ def _detail_evidence(
                 x, y = _detail(mine, label), _detail(theirs, label)
                 if x is not None and y is not None:
                     levels[label] = min(levels.get(label, DIFFER), _detail_level(label, x, y))
+                    if label == "birth date" and x[:4].isdigit() and y[:4].isdigit():
+                        gaps.append(abs(int(x[:4]) - int(y[:4])))
     same_day = levels.get("birth date") == AGREE and not kin
+    generation = levels.get("birth date") == DIFFER and min(gaps, default=0) >= GENERATION
     if family and levels.get("birth date", DIFFER) > CLOSE:
         household = True
     agree = [label for label, level in levels.items() if level < DIFFER]
@@ -603,13 +614,7 @@ def _detail_evidence(
             Reason(
                 kind=ReasonKind.same_details,
                 detail=_listed(
-                    label
-                    for agreed in agree
-                    for label in (
-                        (agreed, "another house number")
-                        if levels[agreed] == OTHER_HOUSE
-                        else (agreed,)
-                    )
+                    agree, {a: "another house number" for a in agree if levels[a] == OTHER_HOUSE}
                 ),
                 weight=sum(
                     _agreement(label, levels)
@@ -622,7 +627,7 @@ def _detail_evidence(
         found.append(
             Reason(
                 kind=ReasonKind.other_details,
-                detail=_listed(differ),
+                detail=_listed(differ, {"birth date": "a generation apart"} if generation else {}),
                 weight=sum(DETAIL_WEIGHTS[label][2] for label in differ),
             )
         )
@@ -635,13 +640,15 @@ _DETAIL_WORDS = {
     "postcode": t("postcode"),
     "city": t("city"),
     "another house number": t("another house number"),
+    "a generation apart": t("a generation apart"),
 }
 
 
-def _listed(labels: Iterable[str]) -> Text:
+def _listed(labels: Iterable[str], notes: dict[str, str]) -> Text:
     """Detail labels as one text, each label in the reader's words (a list has none of
-    its own)."""
-    return Text("{labels}", {"labels": [_DETAIL_WORDS[label] for label in labels]})
+    its own), a label's note after it ("street, another house number")."""
+    told = [w for label in labels for w in (label, notes.get(label)) if w is not None]
+    return Text("{labels}", {"labels": [_DETAIL_WORDS[w] for w in told]})
 
 
 def _agreement(label: str, levels: dict[str, int]) -> float:

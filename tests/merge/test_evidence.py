@@ -510,3 +510,38 @@ def test_a_surname_alone_is_a_family_name_its_home_counts_beside_a_birth_date_it
         tenant,
     )
     assert next(r.weight for r in at_home if r.kind is ReasonKind.same_phone) == 0
+
+
+def test_of_one_name_and_home_a_birth_date_slip_is_the_person_and_a_generation_apart_is_told() -> (
+    None
+):
+    from bot.i18n import AgentLocale, localize
+    from bot.services.card_actions.merging import _reason
+
+    tenant = tenant_of(10_000, anna=100, weber=200)
+    home = {"street": "Dorfstraße 5", "zip": "10115", "city": "Berlin"}
+
+    def anna(key: str, born: str) -> CardFacts:
+        return facts(names=("Anna Weber",), fields={key: {**home, "birthdate": born}})
+
+    me = anna("c:1", "19800102")
+    typed = score(me, anna("c:2", "19800120"), tenant)  # day's digits swapped
+    assert typed is not None and typed.score > 0.99
+    assert "Same details: birth date, street, postcode, city" in [r.text for r in typed.reasons]
+    # A date typed anew within a generation is just another date...
+    near = reasons(me, anna("c:3", "19761230"), tenant)
+    assert "Different details: birth date" in [r.text for r in near]
+    # ...one a generation apart may be a parent and the child named after them: it says so.
+    parent = reasons(me, anna("c:4", "19550102"), tenant)
+    other = next(r for r in parent if r.kind is ReasonKind.other_details)
+    assert other.text == "Different details: birth date, a generation apart"
+    assert localize(_reason(other), AgentLocale(language="de")) == (
+        "Abweichende Angaben: Geburtsdatum, eine Generation auseinander"
+    )
+    assert localize(_reason(other), AgentLocale(language="fr")).endswith(
+        "date de naissance, à une génération d\u2019écart"
+    )
+    # Twins: one surname, one birth day, one home, another first name. With a surname
+    # this common in the tenant the day is theirs, not one person's.
+    twin = facts(names=("Petra Weber",), fields={"c:5": {**home, "birthdate": "19800102"}})
+    assert score(me, twin, tenant_of(10_000, anna=100, weber=400)) is None
