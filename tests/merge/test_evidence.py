@@ -23,6 +23,7 @@ from bot.domain.merge import (
     NAME_EXACT_M,
     NEIGHBOUR,
     OTHER_SURNAME,
+    Candidate,
     CardFacts,
     NameFrequencies,
     Reason,
@@ -156,9 +157,7 @@ async def test_the_frequency_table_is_kept_with_the_name_index(ctx: Context) -> 
     assert table.cards == 3
     count = {name: table.tokens[name_tokens(name)[0]] for name in ("anna", "weber", "muller")}
     assert count == {"anna": 2, "weber": 1, "muller": 2}  # Anna/Anne, Müller/Mueller
-    card = await get_card(store, TENANT, first)
-    assert card is not None
-    assert await merge_candidates.candidates(ctx, TENANT, card) == []
+    assert await _candidates_of(ctx, first) == []
 
 
 async def _card_of(
@@ -190,6 +189,12 @@ async def _card_of(
     return card.id
 
 
+async def _candidates_of(ctx: Context, card_id: str) -> list[Candidate]:
+    card = await get_card(ctx.store, TENANT, card_id)
+    assert card is not None
+    return await merge_candidates.candidates(ctx, TENANT, card)
+
+
 async def test_a_shared_birth_date_finds_a_name_written_too_differently_for_the_name_blocks(
     ctx: Context,
 ) -> None:
@@ -200,9 +205,7 @@ async def test_a_shared_birth_date_finds_a_name_written_too_differently_for_the_
     await _card_of(store, 3, "Ann Kowalski", "19560615", street="3 Ebden Street", zip="3000")
     housemate = await _card_of(store, 4, "Jsohua Whitaway", "19610203")
     assert twin not in await name_index.lookup_names(store, TENANT, ["Joshua Whiteway"])
-    card = await get_card(store, TENANT, first)
-    assert card is not None
-    found = await merge_candidates.candidates(ctx, TENANT, card)
+    found = await _candidates_of(ctx, first)
     assert [c.card_id for c in found] == [twin, housemate]  # by the house's block
     assert "Same details: birth date, street, postcode" in [r.text for r in found[0].reasons]
 
@@ -218,9 +221,7 @@ async def test_a_postcode_and_a_name_start_find_a_name_written_too_differently_f
     # The postcode and the name's start alone: nothing alike, never read.
     await _card_of(store, 3, "Oswin Kerr", "", "9 Tully Street", "4020")
     assert retyped not in await name_index.lookup_names(store, TENANT, ["Oscar Bitmead"])
-    card = await get_card(store, TENANT, first)
-    assert card is not None
-    found = await merge_candidates.candidates(ctx, TENANT, card)
+    found = await _candidates_of(ctx, first)
     assert [c.card_id for c in found] == [retyped]
     assert "Same details: street, another house number, postcode" in [
         r.text for r in found[0].reasons
@@ -233,9 +234,7 @@ async def test_a_birth_day_few_cards_share_is_read_whole_whatever_the_names(ctx:
     # Born that day a house away, a first name alone, the postcode typed anew: no name,
     # house, postcode or birth-postcode block in common, only the birth day's.
     alisha = await _card_of(store, 2, "Alisha", "19800916", "22 Duffy Street", "3134")
-    card = await get_card(store, TENANT, first)
-    assert card is not None
-    found = await merge_candidates.candidates(ctx, TENANT, card)
+    found = await _candidates_of(ctx, first)
     assert [c.card_id for c in found] == [alisha]
     assert "Same details: birth date, street, another house number" in [
         r.text for r in found[0].reasons
@@ -243,7 +242,7 @@ async def test_a_birth_day_few_cards_share_is_read_whole_whatever_the_names(ctx:
     # A day many cards share is not read whole: the lookup's reads stay bounded.
     for n in range(3, 3 + merge_candidates.FEW_BORN_THAT_DAY):
         await _card_of(store, n, f"Person{n} Other{n}", "19800916", "1 Elm Road", "9000")
-    assert await merge_candidates.candidates(ctx, TENANT, card) == []
+    assert await _candidates_of(ctx, first) == []
 
 
 def test_another_house_number_on_the_street_is_a_neighbour_not_the_same_house() -> None:
