@@ -52,12 +52,18 @@ from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.identifiers import Channel
 from bot.domain.interactions import Agent, Interaction, ShownRecords
 from bot.domain.merge import detail_keys
-from bot.domain.name_keys import SEARCH_BLOCK_LIMIT, blocking_keys, name_tokens, search_keys
+from bot.domain.name_keys import SEARCH_BLOCK_LIMIT, blocking_keys, counted_tokens, search_keys
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services import keys, merge_candidates
 from bot.services.cards import IndexEntry, get_card
 from bot.services.context import Context
-from bot.services.name_index import CardTerms, CrmRefs, NameBlock, NameCount, card_shard
+from bot.services.name_index import (
+    CardTerms,
+    CrmRefs,
+    NameBlock,
+    NameCount,
+    card_shard,
+)
 from bot.services.store import Document, Store
 
 TENANT = "bench-tenant"
@@ -207,7 +213,7 @@ def documents(size: int, seed: int = 5) -> Iterator[tuple[str, bytes]]:
                         full.add(block)
                         continue
                     entries.setdefault(card_id, []).append(filed)
-            for token in {t for filed in card_names for t in name_tokens(filed)}:
+            for token in {t for filed in card_names for t in counted_tokens(filed)}:
                 counts[token] += 1
             counts[card_shard(card_id)] += 1
             if in_crm:
@@ -223,7 +229,10 @@ def documents(size: int, seed: int = 5) -> Iterator[tuple[str, bytes]]:
     for ref, cards_of in refs.items():
         yield keys.crm_ref(TENANT, ref), CrmRefs(cards=cards_of).model_dump_json().encode()
     for token, count in counts.items():
-        yield keys.name_count(TENANT, token), NameCount(cards=count).model_dump_json().encode()
+        # Every card is named and spelt here: a shard's cards are all spelt cards.
+        spelt = count if token.startswith("#cards-") else 0
+        doc = NameCount(cards=count, spelt=spelt)
+        yield keys.name_count(TENANT, token), doc.model_dump_json().encode()
 
 
 def build_sqlite(path: Path, size: int) -> dict[str, int]:
@@ -376,7 +385,7 @@ async def run_azurite(path: Path, queries: int, size: int) -> dict[str, float]:
 
 
 def store_path(data: Path, size: int) -> Path:
-    return data / f"cards-{size}-v5.sqlite3"  # v5: postcode and name-start blocks
+    return data / f"cards-{size}-v6.sqlite3"  # v6: spellings in the frequency table
 
 
 def ensure_built(data: Path, size: int) -> Path:

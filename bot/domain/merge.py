@@ -27,6 +27,7 @@ from bot.domain.name_keys import (
     name_tokens,
     normalise_name,
     phonetic,
+    spelling_tokens,
 )
 from bot.i18n import StoredText, Text, nt, t
 
@@ -310,14 +311,29 @@ WIDER: dict[str, str] = {"postcode": "street", "city": "postcode"}  # the field 
 
 class NameFrequencies(BaseModel):
     """How many of the tenant's named cards carry each name token (nicknames read as their
-    given name), and how many named cards there are: the u side of name agreement."""
+    given name), and how many named cards there are: the u side of name agreement. Tokens
+    count as they sound ("MLR" for Müller, Mueller and Muller) and as they are spelt
+    ("=muller", :func:`bot.domain.name_keys.spelling_tokens`), these among the ``spelt``
+    cards whose spellings were counted (a tenant's cards filed before spellings were, not)."""
 
     cards: int = 0
+    spelt: int = 0
     tokens: dict[str, int] = Field(default_factory=dict)
 
     def share(self, token: str) -> float:
         count = self.tokens.get(token, 0)
+        if token.startswith("="):
+            # Among the spelt cards, drawn towards how common the name sounds: where few
+            # (or no) spellings were counted, a spelling is as common as its sound.
+            sound = self.share(phonetic(token[1:]))
+            return (count + PRIOR_CARDS * sound) / (self.spelt + PRIOR_CARDS)
         return (count + PRIOR_CARDS * PRIOR_SHARE) / (self.cards + PRIOR_CARDS)
+
+    def agreeing(self, a: str, b: str) -> float:
+        """The share of cards carrying a token two names agree on (``a`` as it sounds), as
+        spelt when spelt alike: "Reid" and "Reid" say more than "Reid" and "Reed"."""
+        sound = self.share(phonetic(a))
+        return min(sound, self.share(f"={a}")) if a == b else sound
 
     @property
     def prior(self) -> float:
@@ -419,7 +435,9 @@ def _name_evidence(
         chance = max(frequencies.by_chance(name_tokens(n)) for n in pair)
         similarity = name_similarity(*pair)
         if similarity >= 1.0:
-            m, chance = NAME_EXACT_M, max(chance, NAME_EXACT_FLOOR)
+            # The same letters: as rare as that spelling (not all that sounds like it).
+            spelt = max(frequencies.by_chance(spelling_tokens(n)) for n in pair)
+            m, chance = NAME_EXACT_M, max(min(chance, spelt), NAME_EXACT_FLOOR)
         elif best >= CLOSE_NAME:
             m, chance = NAME_CLOSE_M, max(chance * NAME_CLOSE_SPREAD, NAME_CLOSE_FLOOR)
         else:
@@ -456,7 +474,7 @@ def _name_evidence(
     shown = f"{' '.join((g2, s2))} / {' '.join((g1, s1))}"
     if _close_surname(s1, s2) and not _same_given(g1, g2):
         # a relative, or one person whose first name was typed wrong ("Jaemo" for James)
-        agree = math.log2(NAME_EXACT_M / frequencies.share(phonetic(s1)))
+        agree = math.log2(NAME_EXACT_M / frequencies.agreeing(s1, s2))
         if _alike_given(g1, g2):
             weight = agree + ALIKE_GIVEN_NAME
             detail = t("same surname, a first name nearly the same: {names}", names=shown)
@@ -465,7 +483,7 @@ def _name_evidence(
             detail = t("same surname, another first name: {names}", names=shown)
     elif _same_given(g1, g2) and not _close_surname(s1, s2):
         # An initial says only which letter the name starts with.
-        share = INITIAL_SHARE if min(len(g1), len(g2)) == 1 else frequencies.share(phonetic(g1))
+        share = INITIAL_SHARE if min(len(g1), len(g2)) == 1 else frequencies.agreeing(g1, g2)
         agree = math.log2(NAME_EXACT_M / share)
         weight = agree + OTHER_SURNAME
         detail = t("same first name, another surname: {names}", names=shown)

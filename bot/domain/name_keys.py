@@ -120,6 +120,19 @@ def name_tokens(name: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def spelling_tokens(name: str) -> list[str]:
+    """What the frequency table also counts: each token of two letters or more as it is
+    spelt (a nickname read as its given name), so that a name agreeing letter for letter
+    weighs as rare as that spelling is ("Reid" is rarer than all that sounds like it)."""
+    found = (f"={canonical_given(t)}" for t in normalise_name(name).split() if len(t) > 1)
+    return list(dict.fromkeys(found))
+
+
+def counted_tokens(name: str) -> list[str]:
+    """Every entry of the frequency table a name counts in: how it sounds, how it is spelt."""
+    return [*name_tokens(name), *spelling_tokens(name)]
+
+
 def _pair_keys(first: str, last: str, *, filing: bool) -> list[str]:
     given = canonical_given(first)
     found = [

@@ -14,9 +14,10 @@ or a scan of the tenant's cards, so it costs the same at 10 thousand cards as at
 - ``keys.merge_history(card)`` (:class:`MergeHistory`): the merges into a card, for its
   "recent merges" list;
 - ``keys.name_count(token)`` (:class:`NameCount`): the name frequency table, how many
-  cards carry each name token, counted when a card is first filed under a name with
-  that token; the number of named cards is kept in ``COUNT_SHARDS`` documents so that
-  new cards arriving at once rarely contend for one. Counts only grow (a merged or
+  cards carry each name token (as it sounds and as it is spelt), counted when a card is
+  first filed under a name with that token; the number of named cards, and of those whose
+  spellings were counted, is kept in ``COUNT_SHARDS`` documents so that new cards
+  arriving at once rarely contend for one. Counts only grow (a merged or
   erased card stays counted): they weigh how common a name is, nothing more.
 
 Every write is create-if-absent followed by compare-and-swap updates that are no-ops when
@@ -42,8 +43,8 @@ from bot.domain.merge import NameFrequencies, detail_keys
 from bot.domain.name_keys import (
     SEARCH_BLOCK_LIMIT,
     blocking_keys,
+    counted_tokens,
     lookup_keys,
-    name_tokens,
     normalise_name,
     search_keys,
 )
@@ -73,6 +74,7 @@ class CardTerms(BaseModel):
 
 class NameCount(BaseModel):
     cards: int = 0
+    spelt: int = 0  # (a ``card_shard`` document) of its cards, those whose spellings count
 
 
 class MergeHistory(BaseModel):
@@ -165,19 +167,25 @@ def card_shard(card_id: str) -> str:
     return f"#cards-{zlib.crc32(card_id.encode()) % COUNT_SHARDS}"
 
 
-async def _count(store: Store, tenant_id: str, token: str) -> None:
+async def _count(store: Store, tenant_id: str, token: str, cards: int, spelt: int) -> None:
     def add(doc: NameCount) -> NameCount:
-        return NameCount(cards=doc.cards + 1)
+        return NameCount(cards=doc.cards + cards, spelt=doc.spelt + spelt)
 
     await _upsert(store, keys.name_count(tenant_id, token), NameCount, add)
 
 
-def _counted(card_id: str, known: Iterable[str], new: Iterable[str]) -> list[str]:
-    """The counts a card's new names add to: tokens it did not carry yet, and the card
-    itself when it had no name."""
-    before = {t for name in known for t in name_tokens(name)}
-    after = [t for name in new for t in name_tokens(name) if t not in before]
-    return [*dict.fromkeys(after), *([] if before else [card_shard(card_id)])]
+def _counted(card_id: str, known: Iterable[str], new: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """The counts a card's new names add to (token -> cards, spelt cards): tokens it did
+    not carry yet, and in its shard the card itself when it had no name, and as spelt when
+    it had no spelling counted yet (a card filed before spellings were counted stays out)."""
+    before = {t for name in known for t in counted_tokens(name)}
+    after = [t for name in new for t in counted_tokens(name) if t not in before]
+    found = dict.fromkeys(after, (1, 0))
+    named = 0 if before else 1
+    spelt = not any(t.startswith("=") for t in before) and any(t.startswith("=") for t in after)
+    if named or spelt:
+        found[card_shard(card_id)] = (named, int(spelt))
+    return found
 
 
 def _name_blocks(name: str) -> list[str]:
@@ -207,7 +215,7 @@ async def index_card(
     new_refs = [k for k in dict.fromkeys(crm_keys) if source not in terms.crm.get(k, [])]
     if not new_names and not new_refs:
         return
-    counted = _counted(card_id, terms.names, new_names) if source == OWN else []
+    counted = _counted(card_id, terms.names, new_names) if source == OWN else {}
     # Independent documents: written at once (on Blob Storage, one round trip's time).
     await asyncio.gather(
         *(
@@ -215,7 +223,7 @@ async def index_card(
             for name in new_names
             for block in _name_blocks(name)
         ),
-        *(_count(store, tenant_id, token) for token in counted),
+        *(_count(store, tenant_id, token, *counts) for token, counts in counted.items()),
         *(_refer(store, tenant_id, record_key, card_id, add=True) for record_key in new_refs),
     )
 
@@ -336,15 +344,18 @@ async def lookup_names(store: Store, tenant_id: str, names: Iterable[str]) -> di
 
 
 async def frequencies(store: Store, tenant_id: str, names: Iterable[str]) -> NameFrequencies:
-    """The frequency table's entries for the tokens of ``names``, and the named cards."""
-    tokens = list(dict.fromkeys(t for name in names for t in name_tokens(name)))
+    """The frequency table's entries for the tokens of ``names``, the named cards and the
+    spelt cards."""
+    tokens = list(dict.fromkeys(t for name in names for t in counted_tokens(name)))
     shards = [f"#cards-{n}" for n in range(COUNT_SHARDS)]  # every value card_shard() takes
     docs = await asyncio.gather(
         *(read_model(store, keys.name_count(tenant_id, t), NameCount) for t in [*tokens, *shards])
     )
-    counts = [doc.cards if doc is not None else 0 for doc in docs]
+    counts = [doc or NameCount() for doc in docs]
     return NameFrequencies(
-        cards=sum(counts[len(tokens) :]), tokens=dict(zip(tokens, counts, strict=False))
+        cards=sum(c.cards for c in counts[len(tokens) :]),
+        spelt=sum(c.spelt for c in counts[len(tokens) :]),
+        tokens={t: c.cards for t, c in zip(tokens, counts, strict=False)},
     )
 
 

@@ -157,6 +157,13 @@ async def test_the_frequency_table_is_kept_with_the_name_index(ctx: Context) -> 
     assert table.cards == 3
     count = {name: table.tokens[name_tokens(name)[0]] for name in ("anna", "weber", "muller")}
     assert count == {"anna": 2, "weber": 1, "muller": 2}  # Anna/Anne, Müller/Mueller
+    # ...and as spelt, among the cards whose spellings were counted: all three here.
+    assert table.spelt == 3
+    assert {t: table.tokens[t] for t in ("=anna", "=muller", "=hans")} == {
+        "=anna": 1,
+        "=muller": 1,  # Müller; Mueller is spelt otherwise
+        "=hans": 0,
+    }
     assert await _candidates_of(ctx, first) == []
 
 
@@ -544,3 +551,24 @@ def test_of_one_name_and_home_a_birth_date_slip_is_the_person_and_a_generation_a
     # this common in the tenant the day is theirs, not one person's.
     twin = facts(names=("Petra Weber",), fields={"c:5": {**home, "birthdate": "19800102"}})
     assert score(me, twin, tenant_of(10_000, anna=100, weber=400)) is None
+
+
+def test_a_name_spelt_alike_weighs_as_rare_as_its_spelling_where_spellings_were_counted() -> None:
+    reid, kira = name_tokens("Reid")[0], name_tokens("Kira")[0]  # Reid, Reed, Read, Rudd...
+    counted = {reid: 300, kira: 500}
+    tenant = NameFrequencies(
+        cards=10_000, spelt=10_000, tokens={**counted, "=reid": 3, "=kira": 400}
+    )
+    assert tenant.agreeing("reid", "reid") < tenant.agreeing("reid", "reed") == tenant.share(reid)
+
+    def told(frequencies: NameFrequencies) -> Reason:
+        found = reasons(facts(names=("Kira Reid",)), facts(names=("Kira Reid",)), frequencies)
+        return next(r for r in found if r.kind is ReasonKind.similar_name)
+
+    assert told(tenant).text == "Similar name: Kira Reid (100%, a rare name)"
+    # A tenant whose cards were counted before spellings were: a spelling is as common as
+    # its sound, nothing rarer.
+    before = NameFrequencies(cards=10_000, tokens=counted)
+    assert before.agreeing("reid", "reid") == before.share(reid)
+    assert told(before).text == "Similar name: Kira Reid (100%, about 14 cards by chance)"
+    assert told(before).weight < told(tenant).weight
