@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.services import keys
@@ -22,22 +23,28 @@ from tests.crm_admin.test_health import A, _call, _health, connect_freshdesk
 Client = TestClient[Any, Any]
 
 
-async def _instances(
-    aiohttp_client: Callable[..., Any], settings: Settings
+@pytest.fixture
+async def instances(
+    aiohttp_client: Callable[..., Any], admin_settings: Settings
 ) -> tuple[Client, Client]:
-    one: Client = await aiohttp_client(create_app(settings))
-    two: Client = await aiohttp_client(create_app(settings))  # the same store
+    one: Client = await aiohttp_client(create_app(admin_settings))
+    two: Client = await aiohttp_client(create_app(admin_settings))  # the same store
     return one, two
 
 
+@pytest.fixture
+async def connected(
+    instances: tuple[Client, Client], freshdesk: tuple[FreshdeskFake, str]
+) -> tuple[Client, Client]:
+    """Two instances; tenant A's admin connected the Freshdesk fake through the first."""
+    await connect_freshdesk(instances[0], freshdesk[1])
+    return instances
+
+
 async def test_an_instance_shows_the_calls_and_callers_another_counted(
-    aiohttp_client: Callable[..., Any],
-    admin_settings: Settings,
-    freshdesk: tuple[FreshdeskFake, str],
+    connected: tuple[Client, Client],
 ) -> None:
-    one, two = await _instances(aiohttp_client, admin_settings)
-    _, url = freshdesk
-    await connect_freshdesk(one, url)
+    one, two = connected
     await _call(one, 1, "+1 415 555 0100")  # Jane Doe: identified
     await _call(one, 2, "+1 415 555 0199")  # nobody
     assert (await _health(two))["identification"]["interactions"] == 0  # not shared yet
@@ -60,13 +67,9 @@ async def test_an_instance_shows_the_calls_and_callers_another_counted(
 
 
 async def test_a_changed_configuration_starts_afresh_on_every_instance(
-    aiohttp_client: Callable[..., Any],
-    admin_settings: Settings,
-    freshdesk: tuple[FreshdeskFake, str],
+    connected: tuple[Client, Client],
 ) -> None:
-    one, two = await _instances(aiohttp_client, admin_settings)
-    _, url = freshdesk
-    await connect_freshdesk(one, url)
+    one, two = connected
     await _call(one, 1, "+1 415 555 0100")
     await one.app[COUNTS].publish()
     assert (await _health(two))["crms"][0]["recentCalls"] >= 1
@@ -78,9 +81,9 @@ async def test_a_changed_configuration_starts_afresh_on_every_instance(
 
 
 async def test_unchanged_counts_are_not_written_again_and_stopped_instances_are_dropped(
-    aiohttp_client: Callable[..., Any], admin_settings: Settings
+    instances: tuple[Client, Client],
 ) -> None:
-    one, two = await _instances(aiohttp_client, admin_settings)
+    one, two = instances
     await _call(one, 1, "+1 415 555 0199")
     counts = one.app[COUNTS]
     store = one.app[CONTEXT].store
@@ -99,9 +102,9 @@ async def test_unchanged_counts_are_not_written_again_and_stopped_instances_are_
 
 
 async def test_an_instance_shares_its_last_counts_when_it_stops(
-    aiohttp_client: Callable[..., Any], admin_settings: Settings
+    instances: tuple[Client, Client],
 ) -> None:
-    one, two = await _instances(aiohttp_client, admin_settings)
+    one, two = instances
     await _call(one, 1, "+1 415 555 0100")
     await one.close()  # a restart or scale-in, before its minute came round
     assert (await _health(two))["identification"]["interactions"] == 1
