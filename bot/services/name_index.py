@@ -87,7 +87,8 @@ M = TypeVar("M", bound=BaseModel)
 async def _upsert(store: Store, key: str, model: type[M], change: Callable[[M], M]) -> None:
     """Apply ``change`` to the document, starting from an empty one if there is none."""
     for _ in range(5):
-        if await store.read(key) is None:
+        document = await store.read(key)
+        if document is None:
             empty = model()
             value = change(empty)
             if value is empty:
@@ -98,7 +99,7 @@ async def _upsert(store: Store, key: str, model: type[M], change: Callable[[M], 
             except AlreadyExists:
                 continue
         try:
-            await update(store, key, model, change)
+            await update(store, key, model, change, read=document)
             return
         except NotFound:
             continue

@@ -219,14 +219,16 @@ async def update(
     change: Callable[[M], M] | Callable[[M], Awaitable[M]],
     *,
     attempts: int = 50,
+    read: Document | None = None,
 ) -> M:
     """Read, apply ``change``, write back under the ETag; re-read and retry on a race.
 
     ``change`` must be a function of the document alone: it may run several times.
-    Returning the argument itself skips the write.
+    Returning the argument itself skips the write. ``read`` is the document as the caller
+    has just read it, used instead of a first read of its own (a race still re-reads).
     """
     for _ in range(attempts):
-        document = await store.read(key)
+        document, read = read or await store.read(key), None
         if document is None:
             raise NotFound(key)
         current = parsed(model, document)

@@ -20,7 +20,13 @@ from bot.composition import open_store
 from bot.domain.cards import new_card
 from bot.domain.interactions import Interaction
 from bot.domain.merge import CardFacts, ReasonKind, name_match, score
-from bot.domain.name_keys import blocking_keys, canonical_given, lookup_keys, phonetic
+from bot.domain.name_keys import (
+    blocking_keys,
+    canonical_given,
+    lookup_keys,
+    phonetic,
+    search_keys,
+)
 from bot.services import keys, merge, merge_candidates, name_index
 from bot.services.cards import get_card
 from bot.services.context import Context
@@ -226,6 +232,19 @@ async def test_same_crm_contact_and_search_by_crm_id(ctx: Context) -> None:
     assert {c.card_id for c in found} == {phone, mail}
     assert await merge_candidates.search(ctx, TENANT, chat_card, "nobody") == []
     assert store.listings == []
+
+
+async def test_filing_under_existing_documents_reads_each_once(ctx: Context) -> None:
+    store = ctx.store
+    assert isinstance(store, CountingStore)
+    first = await arrive(ctx, "call-1", "voice", "Robert Smith", phone="+1 555 0190")
+    store.reads.clear()
+    # Another Robert Smith: every block, count and reference document is there already
+    await name_index.index_card(store, TENANT, "card-2", ["Robert Smith"])
+    blocks = [*blocking_keys("Robert Smith"), *search_keys("Robert Smith")]
+    assert [store.reads.count(keys.name_block(TENANT, b)) for b in blocks] == [1] * len(blocks)
+    for filed in blocks:
+        assert set(await block(ctx, filed)) == {first, "card-2"}
 
 
 def test_name_match_is_structured() -> None:

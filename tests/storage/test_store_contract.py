@@ -237,6 +237,17 @@ async def test_update_returning_same_object_skips_write(store: Store) -> None:
     assert after.etag == before.etag
 
 
+async def test_update_from_a_stale_read_rereads(store: Store) -> None:
+    await create_model(store, "counter", Counter())
+    stale = await store.read("counter")
+    await update(store, "counter", Counter, lambda c: Counter(count=c.count + 1, ids=c.ids))
+
+    def add(counter: Counter) -> Counter:
+        return Counter(count=counter.count + 1, ids=counter.ids)
+
+    assert await update(store, "counter", Counter, add, read=stale) == Counter(count=2)
+
+
 async def test_update_missing_is_not_found(store: Store) -> None:
     with pytest.raises(NotFound):
         await update(store, "missing", Counter, lambda counter: counter)
