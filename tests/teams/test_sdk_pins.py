@@ -1,7 +1,8 @@
 """What the bot's speed relies on inside the SDK, pinned: each test fails if a workaround
 stops working (the SDK's slow path comes back silently otherwise).
 
-* connector clients are built once per identity and service URL, never the SDK's msrest
+* connector clients are built once per identity and service URL (a proactive card finds
+  its own without the SDK's connector factory), never the SDK's msrest
   ``ConnectorClient``; user token clients once per identity;
 * inbound activities and stored conversation references are read without msrest's
   generic ``Deserializer``, their timestamps by the standard library (pinned in
@@ -15,6 +16,7 @@ stops working (the SDK's slow path comes back silently otherwise).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -29,7 +31,9 @@ from msrest.universal_http import requests as msrest_requests
 from bot.adapters.teams import activity_json
 from bot.adapters.teams.connector import Connector
 from bot.adapters.teams.routes import ADAPTER
-from tests.bot.test_customer_card_flow import call_card, invoke, record_action
+from bot.services import keys
+from bot.services.store import put_model
+from tests.bot.test_customer_card_flow import call_card, invoke, record_action, start_call
 from tests.connector import FakeConnector
 
 Client = TestClient[Any, Any]
@@ -109,6 +113,29 @@ async def test_connector_clients_are_reused_across_turns(
     assert len(before) == 2 and all(isinstance(c, Connector) for c in before.values())
 
 
+async def test_proactive_cards_find_their_connector_without_the_sdk_factory(
+    bot_client: Client, connector: tuple[FakeConnector, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every card sent asks for its connector; the SDK's claims and connector factory
+    (``create_connector_factory``) are gone through once per bot and service URL."""
+    fake, url = connector
+    assert bot_client.app is not None
+    inner = bot_client.app[ADAPTER].bot_framework_authentication._inner
+    factories: list[Any] = []
+    create = inner.create_connector_factory
+
+    def counted(claims_identity: Any) -> Any:
+        factories.append(create(claims_identity))
+        return factories[-1]
+
+    monkeypatch.setattr(inner, "create_connector_factory", counted)
+    await call_card(bot_client, url, fake)  # the card posted, then updated
+    await start_call(bot_client, "call-2")  # another card posted and updated
+    sent = [s for s in fake.cards() if s.method in ("POST", "PUT") and "Current" in str(s.card)]
+    assert len(sent) >= 4
+    assert len(factories) == 1
+
+
 async def test_user_token_clients_are_reused_across_turns(
     bot_client: Client, connector: tuple[FakeConnector, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -164,6 +191,43 @@ def test_stored_conversation_references_read_as_msrest_reads_them() -> None:
     }
     ours = AgentConversation(user_id="29:agent", reference=stored).conversation_reference()
     assert ours.serialize() == ConversationReference().deserialize(stored).serialize()
+
+
+async def test_a_stored_conversation_reference_is_parsed_once_per_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every card sent reads its agent's conversation; an unchanged one is not parsed
+    again, a changed one (the agent reinstalled, another instance wrote it) is."""
+    from bot.adapters.storage.local import LocalStore
+    from bot.adapters.teams import conversations
+
+    reads: list[Any] = []
+    read = activity_json.model_from_json
+    monkeypatch.setattr(
+        conversations, "model_from_json", lambda cls, data: reads.append(cls) or read(cls, data)
+    )
+    store = LocalStore(tmp_path / "state.sqlite3")
+    try:
+        references = conversations.References(store)
+        assert await references.find("t", "a1") is None
+        key = keys.agent_conversation("t", "a1")
+        reference = {"conversation": {"id": "a:1"}, "serviceUrl": "https://smba.example/"}
+        await put_model(
+            store, key, conversations.AgentConversation(user_id="29:a", reference=reference)
+        )
+        first = await references.find("t", "a1")
+        again = await references.find("t", "a1")
+        assert first is not None and again is not None and again[1] is first[1]
+        assert len(reads) == 1
+        moved = {**reference, "conversation": {"id": "a:2"}}
+        await put_model(
+            store, key, conversations.AgentConversation(user_id="29:a", reference=moved)
+        )
+        changed = await references.find("t", "a1")
+        assert changed is not None and changed[1].conversation.id == "a:2"
+        assert len(reads) == 2
+    finally:
+        await store.close()
 
 
 def _rich_activity() -> Activity:

@@ -74,6 +74,7 @@ class ReusingClients(BotFrameworkAuthentication):  # type: ignore[misc]
         self._inner = inner
         self.connectors: dict[tuple[Any, ...], Connector] = {}
         self._token_clients: dict[tuple[Any, ...], Any] = {}
+        self._proactive: dict[tuple[str, str], Connector] = {}
         self._session: ClientSession | None = None
 
     def session(self) -> ClientSession:
@@ -87,6 +88,7 @@ class ReusingClients(BotFrameworkAuthentication):  # type: ignore[misc]
             await self._session.close()
         self._session = None
         self.connectors.clear()
+        self._proactive.clear()
 
     def _reusing(self, factory: ConnectorFactory | None, claims: ClaimsIdentity | None) -> Any:
         if factory is None:
@@ -94,7 +96,17 @@ class ReusingClients(BotFrameworkAuthentication):  # type: ignore[misc]
         return _ReusingConnectorFactory(factory, self, _identity_key(claims))
 
     async def connector(self, bot_app_id: str, service_url: str) -> Connector:
-        """The client a proactive send uses, as ``continue_conversation`` would make it."""
+        """The client a proactive send uses, as ``continue_conversation`` would make it;
+        found again without the SDK's claims and connector factory (every card sent)."""
+        client = self._proactive.get((bot_app_id, service_url))
+        if client is None:
+            client = await self._proactive_connector(bot_app_id, service_url)
+            if len(self._proactive) >= _MAX_CLIENTS:
+                self._proactive.pop(next(iter(self._proactive)))
+            self._proactive[bot_app_id, service_url] = client
+        return client
+
+    async def _proactive_connector(self, bot_app_id: str, service_url: str) -> Connector:
         claims = ClaimsIdentity(
             {
                 AuthenticationConstants.AUDIENCE_CLAIM: bot_app_id,

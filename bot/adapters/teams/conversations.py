@@ -6,6 +6,7 @@ conversation and service URL Teams gave us.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 from botbuilder.core import TurnContext
@@ -14,7 +15,7 @@ from pydantic import BaseModel
 
 from bot.adapters.teams.activity_json import model_from_json
 from bot.services import keys
-from bot.services.store import Store, put_model, read_model
+from bot.services.store import Store, parsed, put_model
 
 
 class AgentConversation(BaseModel):
@@ -68,7 +69,33 @@ async def remember(store: Store, tenant_id: str, activity: Activity) -> None:
     await put_model(store, keys.agent_conversation(tenant_id, agent_of(activity)), conversation)
 
 
-async def find(store: Store, tenant_id: str, aad_object_id: str) -> AgentConversation | None:
-    return await read_model(
-        store, keys.agent_conversation(tenant_id, aad_object_id), AgentConversation
-    )
+class References:
+    """The agents' conversations as :meth:`find` reads them, each stored version parsed
+    once: every card sent reads its agent's document, which rarely changes."""
+
+    def __init__(self, store: Store, kept: int = 4096) -> None:
+        self._store = store
+        self._kept_max = kept
+        self._kept: OrderedDict[str, tuple[bytes, AgentConversation, ConversationReference]]
+        self._kept = OrderedDict()
+
+    async def find(
+        self, tenant_id: str, aad_object_id: str
+    ) -> tuple[AgentConversation, ConversationReference] | None:
+        """The agent's conversation and its reference, read from the store every time."""
+        key = keys.agent_conversation(tenant_id, aad_object_id)
+        document = await self._store.read(key)
+        if document is None:
+            self._kept.pop(key, None)
+            return None
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] == document.data:
+            self._kept.move_to_end(key)
+            return kept[1], kept[2]
+        agent = parsed(AgentConversation, document)
+        reference = agent.conversation_reference()
+        self._kept[key] = (document.data, agent, reference)
+        self._kept.move_to_end(key)
+        if len(self._kept) > self._kept_max:
+            self._kept.popitem(last=False)
+        return agent, reference

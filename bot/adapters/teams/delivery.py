@@ -107,6 +107,7 @@ class TeamsDelivery:
         self._store = store
         self._bot_app_id = bot_app_id
         self._pacer = Pacer()
+        self._references = conversations.References(store)
         self._user_ids: dict[tuple[str, str], str] = {}
         self._posted: OrderedDict[str, PostedCard] = OrderedDict()
         """The messages this instance posted or found posted, newest last: a card's
@@ -122,24 +123,22 @@ class TeamsDelivery:
         agent = (interaction.tenant_id, interaction.agent.aad_object_id)
         user_id = self._user_ids.get(agent)
         if user_id is None:
-            found = await conversations.find(self._store, *agent)
+            found = await self._references.find(*agent)
             if found is None:
                 return []
-            user_id = self._user_ids[agent] = found.user_id
+            user_id = self._user_ids[agent] = found[0].user_id
         return [user_id]
 
     async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
-        agent = await conversations.find(
-            self._store, interaction.tenant_id, interaction.agent.aad_object_id
-        )
-        if agent is None:
+        found = await self._references.find(interaction.tenant_id, interaction.agent.aad_object_id)
+        if found is None:
             log.warning(
                 "agent %s has not installed crmcard: card of interaction %s not delivered",
                 interaction.agent.aad_object_id,
                 interaction.id,
             )
             return False
-        reference = agent.conversation_reference()
+        reference = found[1]
         key = self._posted_key(interaction)
         known = self._posted.get(key)
         if known is not None and known.conversation_id == reference.conversation.id:
