@@ -84,10 +84,16 @@ class MergeHistory(BaseModel):
 M = TypeVar("M", bound=BaseModel)
 
 
-async def _upsert(store: Store, key: str, model: type[M], change: Callable[[M], M]) -> None:
-    """Apply ``change`` to the document, starting from an empty one if there is none."""
+async def _upsert(
+    store: Store, key: str, model: type[M], change: Callable[[M], M], *, new: bool = False
+) -> None:
+    """Apply ``change`` to the document, starting from an empty one if there is none.
+
+    ``new``: the document is most likely absent (a new card's own), so it is created
+    without a read first; one that exists after all is then read and updated."""
     for _ in range(5):
-        document = await store.read(key)
+        document = None if new else await store.read(key)
+        new = False
         if document is None:
             empty = model()
             value = change(empty)
@@ -156,8 +162,8 @@ async def _refer(store: Store, tenant_id: str, record_key: str, card_id: str, ad
         )
 
     for ref in _ref_keys(record_key):
-        if add:
-            await _upsert(store, keys.crm_ref(tenant_id, ref), CrmRefs, change)
+        if add:  # most records are found for one card only: their documents are new
+            await _upsert(store, keys.crm_ref(tenant_id, ref), CrmRefs, change, new=True)
         else:
             with contextlib.suppress(NotFound):
                 await update(store, keys.crm_ref(tenant_id, ref), CrmRefs, change)
@@ -207,7 +213,8 @@ async def index_card(
     source: str = OWN,
 ) -> None:
     """File ``card_id`` under ``names`` and CRM records ``crm_keys``, for ``source``."""
-    terms = await terms_of(store, tenant_id, card_id)
+    found = await read_model(store, keys.card_terms(tenant_id, card_id), CardTerms)
+    terms, terms_found = found or CardTerms(), found is not None
     new_names = [
         n
         for n in dict.fromkeys(n.strip() for n in names if n)
@@ -237,7 +244,9 @@ async def index_card(
             crm[record_key] = list(dict.fromkeys([*crm.get(record_key, []), source]))
         return CardTerms(names=names, crm=crm)
 
-    await _upsert(store, keys.card_terms(tenant_id, card_id), CardTerms, record)
+    await _upsert(
+        store, keys.card_terms(tenant_id, card_id), CardTerms, record, new=not terms_found
+    )
 
 
 def interaction_terms(interaction: Interaction) -> tuple[list[str], list[str]]:

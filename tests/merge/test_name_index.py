@@ -247,6 +247,21 @@ async def test_filing_under_existing_documents_reads_each_once(ctx: Context) -> 
         assert set(await block(ctx, filed)) == {first, "card-2"}
 
 
+async def test_a_new_cards_own_documents_are_created_without_a_read(ctx: Context) -> None:
+    store = ctx.store
+    assert isinstance(store, CountingStore)
+    await name_index.index_card(store, TENANT, "card-1", [], ["demo:contact:C-7"])
+    # its terms are read once (absent), its CRM references never: they are new
+    assert store.reads.count(keys.card_terms(TENANT, "card-1")) == 1
+    assert not [k for k in store.reads if "/crm-refs/" in k], store.reads
+    # a second card that found the same contact: the reference exists, it is added to
+    await name_index.index_card(store, TENANT, "card-2", [], ["demo:contact:C-7"])
+    found = {"card-1": "demo:contact:C-7", "card-2": "demo:contact:C-7"}
+    assert await name_index.lookup_crm(store, TENANT, "C-7") == found
+    terms = await name_index.terms_of(store, TENANT, "card-2")
+    assert terms.crm == {"demo:contact:C-7": ["own"]}
+
+
 def test_name_match_is_structured() -> None:
     assert name_match("Liz Dashwod", "Elizabeth Dashwood") > 0.9
     assert name_match("Smith, Bob", "Robert Smyth") >= 0.9
