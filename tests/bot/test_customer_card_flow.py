@@ -401,4 +401,10 @@ async def test_the_instance_that_posted_a_card_updates_it_without_asking_the_sto
     posted = [s for s in fake.cards() if "Current interaction" in texts(s.card)]
     assert [s.method for s in posted] == ["POST", "PUT"]
     assert posted[1].activity_id == posted[0].activity_id
-    assert asked == ["create", "read"]  # the first post's claim and its update, nothing more
+    # the first post's claim, completed from the claim as written: nothing more
+    assert asked == ["create"]
+    store = bot_client.server.app[CONTEXT].store
+    [record] = [key async for key in store.keys("tenants/") if key.endswith("/teams-message")]
+    document = await store.read(record)
+    assert document is not None
+    assert json.loads(document.data)["activity_id"] == posted[0].activity_id

@@ -29,7 +29,7 @@ from bot.adapters.teams.clients import ReusingClients
 from bot.domain.interactions import Interaction
 from bot.services import keys
 from bot.services.retry import TEAMS_SENDS, Random, RetryPolicy, parse_retry_after
-from bot.services.store import AlreadyExists, Store, create_model, read_model, update
+from bot.services.store import AlreadyExists, Document, Store, read_model, update
 
 log = logging.getLogger(__name__)
 
@@ -145,17 +145,21 @@ class TeamsDelivery:
             await self._send(reference, card, replace=known.activity_id)
             return True
         claim = PostedCard(conversation_id=reference.conversation.id)
+        claimed = claim.model_dump_json().encode()
         try:
-            await create_model(self._store, key, claim)
+            claimed_etag = await self._store.create(key, claimed)
         except AlreadyExists:
             posted = await self._await_posted(key)
             if posted is not None and posted.conversation_id == claim.conversation_id:
                 await self._send(reference, card, replace=posted.activity_id)
                 self._remember(key, posted)
                 return True
+            claimed_etag = None
         activity_id = await self._send(reference, card, replace=None)
         posted = PostedCard(conversation_id=claim.conversation_id, activity_id=activity_id)
-        await update(self._store, key, PostedCard, lambda _: posted)
+        # the claim as written is the document to change (another writer: re-read)
+        read = None if claimed_etag is None else Document(claimed, claimed_etag)
+        await update(self._store, key, PostedCard, lambda _: posted, read=read)
         self._remember(key, posted)
         return True
 
