@@ -9,7 +9,7 @@ Documents of models that say they may be shared (frozen, changed only by copies,
 once: the model read or written last under an ETag is kept, and a read of the same bytes
 under that ETag gets it back instead of validating them again (a click reads its
 interaction twice, once to check who acts and once in :func:`update`, and the next click
-reads what this one wrote).
+reads what this one wrote; a new interaction's event reads the interaction it created).
 """
 
 from __future__ import annotations
@@ -187,7 +187,10 @@ async def read_model(store: Store, key: str, model: type[M]) -> M | None:
 
 
 async def create_model(store: Store, key: str, value: BaseModel) -> None:
-    await store.create(key, value.model_dump_json().encode())
+    data = value.model_dump_json().encode()
+    etag = await store.create(key, data)
+    if _shared(type(value)):
+        _keep(type(value), Document(data, etag), value)  # what the next read will find
 
 
 async def put(store: Store, key: str, data: bytes) -> None:

@@ -188,6 +188,35 @@ async def test_a_click_validates_no_document_the_last_click_wrote(
     assert kept is not None and not kept.links["demo:contact:C-2001"].linked
 
 
+async def test_a_new_interaction_validates_no_document_its_event_wrote(
+    recorded: tuple[Client, Recording],
+    connector: tuple[FakeConnector, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The interaction a new interaction's event creates is kept parsed: the read after the
+    event listeners gets it back, and it equals what its stored bytes parse to."""
+    client, store = recorded
+    _, url = connector
+    await install(client, url)
+    parsed_documents: list[bytes] = []
+    validate = Interaction.model_validate_json
+
+    def counted(data: bytes) -> Interaction:
+        parsed_documents.append(data)
+        return validate(data)
+
+    monkeypatch.setattr(Interaction, "model_validate_json", counted)
+    payload = interaction_event("call-1", "assigned", occurred_at="2026-11-23T08:00:00Z")
+    response = await client.post("/api/interactions", json=payload, headers=KEY)
+    assert response.status == 202, await response.text()
+    assert parsed_documents == []
+
+    key = keys.interaction(TENANT, "call-1")
+    document = await store.read(key)
+    assert document is not None
+    assert await read_model(store, key, Interaction) == validate(document.data)
+
+
 async def test_parsed_documents_are_kept_for_shared_models_and_their_bytes_only() -> None:
     interaction = Interaction.model_validate(
         {
