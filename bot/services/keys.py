@@ -8,7 +8,10 @@ from functools import lru_cache
 from urllib.parse import quote, unquote
 
 
+@lru_cache(maxsize=16384)
 def part(value: str) -> str:
+    """``value`` as one key segment. Cached: a new interaction's event builds about 25 keys
+    of the same few ids (its tenant, agent, card, interaction), 1.4 us each by ``quote``."""
     return quote(value, safe="")
 
 
