@@ -21,6 +21,7 @@ from bot.services.ticketing.past_tickets import PastTickets
 
 if TYPE_CHECKING:
     from bot.domain.interactions import EventRecord, Interaction
+    from bot.domain.record_policies import RecordPolicy
 
 
 def utc_now() -> datetime:
@@ -56,6 +57,9 @@ class Context:
     """Card clicks' audit entries, copied from their interactions to the stream in batches."""
     workflows_defined: PerTenant[bool] = field(default_factory=PerTenant)
     """Whether the tenant has workflows (the card offers Workflows), kept a few seconds."""
+    record_policies: PerTenant[dict[str, RecordPolicy]] = field(default_factory=PerTenant)
+    """The tenant's record-creation policies by queue (every event asks), kept a few
+    seconds (:func:`bot.services.record_creation.policy_for`)."""
     callers: RecentByTenant = field(default_factory=RecentByTenant)
     """New interactions of the last hours per tenant, identified or not (the admin's
     identification rate, :mod:`bot.services.health`)."""

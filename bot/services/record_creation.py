@@ -99,17 +99,20 @@ async def _write(
     ctx: Context, tenant_id: str, queue: str, policy: RecordPolicy | None, actor: Actor
 ) -> RecordPolicy | None:
     kind = "policy.put" if policy is not None else "policy.delete"
-    return await audit.write_audited(
-        ctx.store,
-        tenant_id,
-        keys.record_policy(tenant_id, queue),
-        RecordPolicy,
-        policy,
-        actor,
-        kind,
-        at=ctx.clock(),
-        target=queue,
-    )
+    try:
+        return await audit.write_audited(
+            ctx.store,
+            tenant_id,
+            keys.record_policy(tenant_id, queue),
+            RecordPolicy,
+            policy,
+            actor,
+            kind,
+            at=ctx.clock(),
+            target=queue,
+        )
+    finally:
+        ctx.record_policies.forget(tenant_id)  # the next event here reads them again
 
 
 async def list_policies(ctx: Context, tenant_id: str) -> dict[str, RecordPolicy]:
@@ -123,12 +126,15 @@ async def list_policies(ctx: Context, tenant_id: str) -> dict[str, RecordPolicy]
 
 
 async def policy_for(ctx: Context, tenant_id: str, queue: str | None) -> RecordPolicy | None:
-    """The queue's policy, else the tenant default; None: no records are created."""
-    if queue:
-        policy = await get_policy(ctx, tenant_id, queue)
-        if policy is not None:
-            return policy
-    return await get_policy(ctx, tenant_id, DEFAULT_QUEUE)
+    """The queue's policy, else the tenant default; None: no records are created.
+
+    Every event of every interaction asks, and policies change a few times a year: this
+    instance lists the tenant's at most every few seconds (``ctx.record_policies``), and
+    at once after a change made through it; another instance's change is seen within
+    that time, as its workflows and CRM list are."""
+    policies = await ctx.record_policies.get(tenant_id, lambda: list_policies(ctx, tenant_id))
+    policy = policies.get(queue) if queue else None
+    return policy if policy is not None else policies.get(DEFAULT_QUEUE)
 
 
 # --- the listener ------------------------------------------------------------------------

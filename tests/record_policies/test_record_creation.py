@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.domain.interactions import Interaction
+from bot.domain.record_policies import RecordPolicy
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services import keys, record_creation
 from bot.services.crm import CrmUnavailable
-from bot.services.store import read_model
+from bot.services.store import create_model, read_model
+from bot.services.tenant_cache import DEFAULT_TTL, PerTenant
 from tests.activities import interaction_event
 from tests.workflows.conftest import (
     ADMIN,
@@ -126,6 +128,28 @@ async def test_call_record_created_at_assignment_and_pinned(
     assert body["revision"] == interaction.revision  # the webhook answers the pinned state
     await event(client, "call-1", "connected", 1)
     await event(client, "call-1", "assigned", 0)  # a replay
+    assert len(demo.created) == 1
+
+
+async def test_policies_are_listed_every_few_seconds_and_at_once_after_a_change_here(
+    client: Client, demo: CountingDemo
+) -> None:
+    """Every event asks for its queue's policy: the tenant's are listed once and kept a
+    few seconds; another instance's policy (written straight to the store) counts from
+    then on, one written through this instance at once."""
+    ctx = context(client)
+    now = [0.0]
+    ctx.record_policies = PerTenant(clock=lambda: now[0])
+    await event(client, "call-1", "assigned", 0)
+    elsewhere = RecordPolicy.model_validate({"createRecords": True})
+    await create_model(ctx.store, keys.record_policy("demo-tenant", "_default"), elsewhere)
+    await event(client, "call-2", "assigned", 1)
+    assert demo.created == []
+    now[0] += DEFAULT_TTL
+    await event(client, "call-3", "assigned", 2)
+    assert len(demo.created) == 1
+    await policy(client, "_default", {"createRecords": False})
+    await event(client, "call-4", "assigned", 3)
     assert len(demo.created) == 1
 
 
