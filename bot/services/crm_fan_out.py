@@ -75,8 +75,6 @@ class Progressive:
     first: CrmAnswers
     late: asyncio.Task[CrmAnswers] | None = None
     late_ids: list[str] = field(default_factory=list)
-    first_shown: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set once the first card is out, so a late update never goes out before it."""
 
 
 def still_answering(client: CrmClient) -> str:

@@ -45,9 +45,11 @@ from bot.services.late_crm_answers import abandon, finish_later, first_answers, 
 from bot.services.rendering import publish
 from bot.services.store import (
     AlreadyExists,
+    Document,
     NotFound,
     ReadOnce,
     create_model,
+    parsed,
     read_model,
     update,
 )
@@ -195,8 +197,8 @@ async def _start(
     ctx: Context, tenant_id: str, event: InteractionEventIn, record: EventRecord, now: datetime
 ) -> tuple[Interaction, Progressive] | None:
     """Create the interaction, its first event applied, with the CRMs that answered within
-    the first-paint budget; the slower ones complete its card later (the returned lookup's
-    ``first_shown``). None if the same interaction's event created it meanwhile."""
+    the first-paint budget; the slower ones complete its card later (the returned lookup,
+    once its first card is out). None if the same interaction's event created it meanwhile."""
     region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
     identities = event.identities(region)
     card = await resolve_card(ctx.store, tenant_id, identities, event.customer.name, now)
@@ -237,7 +239,6 @@ async def _start(
         interaction = await read_model(ctx.store, key, Interaction) or interaction
     await name_index.index_interaction(ctx.store, tenant_id, interaction)
     await remember_for_agent(ctx, tenant_id, interaction.agent.aad_object_id, interaction.id)
-    finish_later(ctx, tenant_id, interaction.id, progressive)
     if progressive.late is None:  # else counted when the late CRMs have answered
         note_caller(ctx.callers, tenant_id, bool(interaction.shown.person), now)
     return interaction, progressive
@@ -325,7 +326,8 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
     2. A change is heard by the event listeners (record creation, write-back outbox),
        then published: the agent's card posted or updated. A replayed webhook changes
        nothing; only the listeners that must survive a crash hear it again.
-    3. The slow CRMs of a new interaction may now update its card.
+    3. The slow CRMs of a new interaction may now update its card (from the interaction
+       as read after the listeners: its compare-and-swap needs no read of its own).
     """
     context.bind(tenant_id=tenant_id, interaction_id=event.interaction_id)
     acting_agent.act_as(tenant_id, event.agent.aad_object_id)  # its CRM look-ups are theirs
@@ -352,18 +354,22 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
         interaction = await update(turn if existing else ctx.store, key, Interaction, change)
         changed = interaction.revision != before[-1]
         ctx.audit_feed.take(ctx.store, interaction)  # clicks another instance did not copy
-    if changed:
-        for listener in ctx.event_listeners:
-            await listener(ctx, interaction, record)
-        if ctx.event_listeners:  # a listener may have changed it (a record pinned...)
-            interaction = await read_model(ctx.store, key, Interaction) or interaction
-        await publish(ctx, interaction)
-    else:  # a replayed webhook: what must survive a crash before our first answer runs again
-        for listener in ctx.event_listeners:
-            if getattr(listener, "runs_on_replay", False):
+    stored: Document | None = None  # the interaction as the card shows it, once read
+    try:
+        if changed:
+            for listener in ctx.event_listeners:
                 await listener(ctx, interaction, record)
-    if progressive is not None:
-        progressive.first_shown.set()  # the late CRMs' update may follow now
+            if ctx.event_listeners:  # a listener may have changed it (a record pinned...)
+                stored = await ctx.store.read(key)
+                interaction = interaction if stored is None else parsed(Interaction, stored)
+            await publish(ctx, interaction)
+        else:  # a replayed webhook: what must survive a crash before our first answer runs
+            for listener in ctx.event_listeners:
+                if getattr(listener, "runs_on_replay", False):
+                    await listener(ctx, interaction, record)
+    finally:
+        if progressive is not None:  # the first card is out: the late CRMs' update follows
+            finish_later(ctx, tenant_id, interaction.id, progressive, stored)
     log.info(
         "interaction event",
         extra={

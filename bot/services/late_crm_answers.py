@@ -2,16 +2,16 @@
 
 :func:`first_answers` waits up to ``ctx.crm_first_paint`` for the contact's CRM records;
 the card goes out with what answered, the slower CRMs marked "still answering".
-:func:`finish_later` then waits (in ``ctx.background``, off the webhook) for the others,
-up to ``ctx.crm_deadline`` from the start, writes their records into the interaction under
-compare-and-swap and publishes the card again: with the late records, or with "X did not
-answer in time" for a CRM that never did.
+:func:`finish_later`, called once that card is out (an update never goes before it), then
+waits (in ``ctx.background``, off the webhook) for the others, up to ``ctx.crm_deadline``
+from the start, writes their records into the interaction under compare-and-swap and
+publishes the card again: with the late records, or with "X did not answer in time" for a
+CRM that never did.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 
@@ -22,11 +22,9 @@ from bot.services.crm import SearchCriteria
 from bot.services.crm_fan_out import CrmAnswers, Progressive, fan_out_progressive
 from bot.services.health import note_caller
 from bot.services.rendering import publish
-from bot.services.store import NotFound, update
+from bot.services.store import Document, NotFound, update
 
 log = logging.getLogger(__name__)
-
-FIRST_SHOWN_WAIT = 10.0
 
 
 def shown_from(answers: CrmAnswers, at: datetime) -> ShownRecords:
@@ -70,20 +68,22 @@ def with_late(
 
 
 async def _finish(
-    ctx: Context, tenant_id: str, interaction_id: str, progressive: Progressive
+    ctx: Context,
+    tenant_id: str,
+    interaction_id: str,
+    progressive: Progressive,
+    stored: Document | None,
 ) -> None:
     assert progressive.late is not None
     late = await progressive.late
     now = ctx.clock()
-    # the webhook's own card goes out first; bounded in case its event was refused
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(progressive.first_shown.wait(), FIRST_SHOWN_WAIT)
     try:
         interaction = await update(
             ctx.store,
             keys.interaction(tenant_id, interaction_id),
             Interaction,
             lambda current: with_late(current, late, progressive.late_ids, now),
+            read=stored,
         )
     except NotFound:
         return
@@ -92,15 +92,20 @@ async def _finish(
 
 
 def finish_later(
-    ctx: Context, tenant_id: str, interaction_id: str, progressive: Progressive
+    ctx: Context,
+    tenant_id: str,
+    interaction_id: str,
+    progressive: Progressive,
+    stored: Document | None = None,
 ) -> None:
-    """Complete the card with the late CRMs in the background (no-op if none are late)."""
+    """Complete the card with the late CRMs in the background (no-op if none are late),
+    from ``stored``, the interaction as last read, if there is one (a race re-reads)."""
     if progressive.late is None:
         return
 
     async def run() -> None:
         try:
-            await _finish(ctx, tenant_id, interaction_id, progressive)
+            await _finish(ctx, tenant_id, interaction_id, progressive, stored)
         except asyncio.CancelledError:
             raise
         except Exception:
