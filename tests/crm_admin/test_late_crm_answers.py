@@ -16,7 +16,7 @@ from bot.domain.records import CrmRecord, RecordRef
 from bot.services import interactions, keys
 from bot.services.context import Context
 from bot.services.crm import CrmClient, CrmUnavailable, SearchCriteria
-from bot.services.store import Document
+from tests.services.test_click_store_calls import Recording
 
 from .test_mappings_card import EVENT
 
@@ -164,42 +164,13 @@ async def test_replayed_start_event_does_not_look_up_twice(store: LocalStore):
     assert crms_shown(delivery.cards[-1]) == ["fast", "slow"]
 
 
-class Counting:
-    """The store, counting the calls on each key."""
-
-    def __init__(self, inner: LocalStore) -> None:
-        self.inner = inner
-        self.calls: list[tuple[str, str]] = []
-
-    async def read(self, key: str) -> Document | None:
-        self.calls.append(("read", key))
-        return await self.inner.read(key)
-
-    async def create(self, key: str, data: bytes) -> str:
-        self.calls.append(("create", key))
-        return await self.inner.create(key, data)
-
-    async def replace(self, key: str, data: bytes, etag: str) -> str:
-        self.calls.append(("replace", key))
-        return await self.inner.replace(key, data, etag)
-
-    async def delete(self, key: str, etag: str | None = None) -> None:
-        await self.inner.delete(key, etag)
-
-    def keys(self, prefix: str) -> AsyncIterator[str]:
-        return self.inner.keys(prefix)
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-
 async def test_the_late_update_starts_from_the_interaction_the_first_card_showed(
     store: LocalStore,
 ):
     """The event's listeners may change the interaction, so it is read once after them for
     its first card; the late CRMs' compare-and-swap starts from that read."""
     ctx = context(store, [TimedCrm("fast", 0.0), TimedCrm("slow", 0.2)])
-    counted = Counting(store)
+    counted = Recording(store)
     ctx.store = counted
 
     async def listener(ctx: Context, interaction: Interaction, record: EventRecord) -> None:

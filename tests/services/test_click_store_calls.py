@@ -157,6 +157,19 @@ async def test_an_interaction_event_reads_and_writes_its_interaction_once(
     assert interaction_calls() == ["read interaction", "replace interaction", "read interaction"]
 
 
+def counted_parses(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The interaction documents validated from now on (the test's end undoes it)."""
+    parsed_documents: list[bytes] = []
+    validate = Interaction.model_validate_json
+
+    def counted(data: bytes) -> Interaction:
+        parsed_documents.append(data)
+        return validate(data)
+
+    monkeypatch.setattr(Interaction, "model_validate_json", counted)
+    return parsed_documents
+
+
 async def test_a_click_validates_no_document_the_last_click_wrote(
     recorded: tuple[Client, Recording],
     connector: tuple[FakeConnector, str],
@@ -168,14 +181,8 @@ async def test_a_click_validates_no_document_the_last_click_wrote(
     fake, url = connector
     link = record_action(await call_card(client, url, fake), "link", "contact:")
     linked = await invoke(client, url, "link", link["data"])
-    parsed_documents: list[bytes] = []
     validate = Interaction.model_validate_json
-
-    def counted(data: bytes) -> Interaction:
-        parsed_documents.append(data)
-        return validate(data)
-
-    monkeypatch.setattr(Interaction, "model_validate_json", counted)
+    parsed_documents = counted_parses(monkeypatch)
     unlink = record_action(linked["value"], "unlink", "contact:")
     unlinked = await invoke(client, url, "unlink", unlink["data"])
     assert record_action(unlinked["value"], "link", "contact:")
@@ -198,14 +205,8 @@ async def test_a_new_interaction_validates_no_document_its_event_wrote(
     client, store = recorded
     _, url = connector
     await install(client, url)
-    parsed_documents: list[bytes] = []
     validate = Interaction.model_validate_json
-
-    def counted(data: bytes) -> Interaction:
-        parsed_documents.append(data)
-        return validate(data)
-
-    monkeypatch.setattr(Interaction, "model_validate_json", counted)
+    parsed_documents = counted_parses(monkeypatch)
     payload = interaction_event("call-1", "assigned", occurred_at="2026-11-23T08:00:00Z")
     response = await client.post("/api/interactions", json=payload, headers=KEY)
     assert response.status == 202, await response.text()
