@@ -27,8 +27,11 @@ And one cost: the SDK decodes each token four times (is it a skill's? the emulat
 an allowed issuer? its header), builds its validators anew and re-parses the signing
 key from its JWK for every request. A Bot Connector token (the only kind Teams sends)
 is read here once: one decode, the signing key parsed once per key and cached, one
-signature check (:class:`ChannelTokens`). Any other token (emulator, skill) still goes
-through the SDK, which accepts or refuses it as before.
+signature check (:class:`ChannelTokens`). The Bot Connector sends the same token with
+every activity for about an hour, so a token seen before is not decoded again and its
+signature, once verified with a key, is not verified again with that key; its claims
+(expiry, audience, service URL...) are checked on every request. Any other token
+(emulator, skill) still goes through the SDK, which accepts or refuses it as before.
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ import binascii
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -68,6 +72,8 @@ REFRESH_EVERY = timedelta(days=1)
 REFRESH_ON_UNKNOWN_KEY_AFTER = timedelta(hours=1)
 RETRY_FAILED_REFRESH_AFTER = timedelta(minutes=1)
 CLOCK_TOLERANCE_SECONDS = 300  # the SDK's: 5 minutes either side of exp and nbf
+TOKENS_KEPT = 64
+"""Tokens kept decoded, and signatures kept as verified: a bot sees a few at a time."""
 
 _SdkOpenIdMetadata: Any = _sdk._OpenIdMetadata
 _SdkOpenIdConfig: Any = _sdk._OpenIdConfig
@@ -201,8 +207,13 @@ class Jwt:
     signature: bytes
 
 
+@lru_cache(maxsize=TOKENS_KEPT)
 def decode_jwt(token: str) -> Jwt:
-    """The one decode of a token; :class:`PermissionError` if it is not a JWT."""
+    """The one decode of a token; :class:`PermissionError` if it is not a JWT.
+
+    A token seen again is answered from memory: the same string always decodes the same,
+    and nothing changes a decoded token (:class:`Jwt` is frozen, its claims are copied
+    before they leave this module)."""
     try:
         header_part, claims_part, signature_part = token.split(".")
         header = orjson.loads(_base64url(header_part))
@@ -227,6 +238,10 @@ class ChannelTokens:
     app_id: str
     issuer: str
     metadata_url: str
+    # (signing input, signature) -> the public key that verified them
+    _verified: dict[tuple[bytes, bytes], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def issued(self, token: Jwt) -> bool:
         return token.claims.get("iss") == self.issuer
@@ -240,8 +255,7 @@ class ChannelTokens:
             raise PermissionError(f"the token's signing key {key_id!r} is not published")
         if key_id and key.endorsements and channel_id and channel_id not in key.endorsements:
             raise PermissionError(f"the signing key is not endorsed for {channel_id!r}")
-        if not _RS256.verify(token.signing_input, key.public_key, token.signature):
-            raise PermissionError("the token's signature does not verify")
+        self._verify(token, key.public_key)
         claims = token.claims
         now = time.time()
         expires, not_before = claims.get("exp"), claims.get("nbf")
@@ -253,7 +267,20 @@ class ChannelTokens:
             raise PermissionError("the token is not for this bot")
         if claims.get("serviceurl") != service_url:
             raise PermissionError("the token's serviceurl is not the activity's")
-        return ClaimsIdentity(claims, True)
+        return ClaimsIdentity(dict(claims), True)
+
+    def _verify(self, token: Jwt, public_key: Any) -> None:
+        """The signature check, made once per signature and key: verifying the same bytes
+        with the same key always gives the same answer (a refreshed key set is parsed
+        anew, so its keys verify again)."""
+        signed = (token.signing_input, token.signature)
+        if self._verified.get(signed) is public_key:
+            return
+        if not _RS256.verify(token.signing_input, public_key, token.signature):
+            raise PermissionError("the token's signature does not verify")
+        if len(self._verified) >= TOKENS_KEPT:
+            self._verified.clear()
+        self._verified[signed] = public_key
 
 
 def _require_expiry(auth_header: str | None) -> None:
