@@ -385,7 +385,7 @@ async def run_azurite(path: Path, queries: int, size: int) -> dict[str, float]:
 
 
 def store_path(data: Path, size: int) -> Path:
-    return data / f"cards-{size}-v6.sqlite3"  # v6: spellings in the frequency table
+    return data / f"cards-{size}-v7.sqlite3"  # v7: the surname-tail name blocks
 
 
 def ensure_built(data: Path, size: int) -> Path:

@@ -12,16 +12,22 @@ surnames (a key per surname alone would hold 1% of a tenant's cards for "Smith")
   first name after its second letter;
 - ``b:`` surname's first two letters and length + exact canonical first name: a typo in
   the surname that changes how it sounds;
+- ``t:`` exact canonical first name + the surname without its second letter (surnames of
+  six letters or more, as written: first name first): that letter typed wrong so that
+  the surname no longer sounds the same ("Riley Bteheny" for Riley Breheny), which
+  ``p:`` and ``b:`` both miss. A first letter that differs is left alone: it is often
+  another surname (Bauer, Dauer);
 - ``i:`` exact surname + first initial, written for every full name but read only for a
   name given with an initial ("J. Smith"); a full name reads ``s:`` + its initial, where
   the initials-only names are filed.
 
 Two letters rather than one keep the blocks of common names small at a million cards
-("s:smith:ja", not every J. Smith); a typo in the first two letters is left to the
-phonetic key. Filing and lookup keys differ only for initials
+("s:smith:ja", not every J. Smith); a typo in a first name's first two letters is left to
+the phonetic key. Filing and lookup keys differ only for initials
 (:func:`blocking_keys`, :func:`lookup_keys`).
 
-Two-token orders are both filed ("Ferrars Edward" is also "Edward Ferrars"); a name of
+Two-token orders are both filed ("Ferrars Edward" is also "Edward Ferrars"; ``t:`` only
+as written: read the other way it would be a first name's typo); a name of
 three tokens or more also as its first or last token beside the rest as one surname
 (:func:`name_splits`). One-token
 names get ``p1:`` (phonetic) only. ``sx:`` (each token of a name, exact) serves the
@@ -88,6 +94,9 @@ _NICKNAMES: dict[str, tuple[str, ...]] = {
 }
 NICKNAMES: dict[str, str] = {nick: full for full, nicks in _NICKNAMES.items() for nick in nicks}
 
+# A surname shorter than this with its second letter typed wrong no longer matches as a
+# surname (Jaro-Winkler under 0.9, merge.SURNAME_MIN: "Sbith" is not Smith): no t: key.
+T_KEY_SURNAME_MIN = 6
 SEARCH_BLOCK_LIMIT = 5_000  # entries kept in one ``sx:`` (surname search) block
 
 
@@ -169,6 +178,8 @@ def _keys(name: str, *, filing: bool) -> list[str]:
     found = []
     for first, last in name_splits(tokens):
         found += _pair_keys(first, last, filing=filing) + _pair_keys(last, first, filing=filing)
+        if len(last) >= T_KEY_SURNAME_MIN:  # the surname as written, not a first name
+            found.append(f"t:{canonical_given(first)}:{last[0]}{last[2:]}")
     return list(dict.fromkeys(found))
 
 

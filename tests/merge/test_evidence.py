@@ -235,6 +235,17 @@ async def test_a_postcode_and_a_name_start_find_a_name_written_too_differently_f
     ]
 
 
+async def test_a_surname_typed_wrong_in_its_first_letters_is_found_by_the_rest_of_it(
+    ctx: Context,
+) -> None:
+    # "Bteheny" no longer sounds like Breheny, the postcode's digits are swapped, the
+    # house number is another: no phonetic, surname-start, house or postcode block.
+    typed = await _card_of(ctx.store, 2, "Riley Bteheny", "", "14 Barritt Street", "0586")
+    riley = await _card_of(ctx.store, 1, "Riley Breheny", "", "42 Barritt Street", "5086")
+    [found] = await _candidates_of(ctx, riley)
+    assert (found.card_id, found.reasons[0].kind) == (typed, ReasonKind.similar_name)
+
+
 async def test_a_birth_day_few_cards_share_is_read_whole_whatever_the_names(ctx: Context) -> None:
     store = ctx.store
     first = await _card_of(store, 1, "Max Kirby-Fahey", "19800916", "21 Duffy Street", "2130")

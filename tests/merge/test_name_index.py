@@ -139,6 +139,15 @@ def test_blocking_keys_meet_across_nicknames_typos_and_order() -> None:
     assert not meet("Elinor Dashwood", "Marianne Dashwood")  # family: same surname only
     assert meet("J. Smith", "James Smith") and meet("Smith, J", "James Smith")  # initials
     assert not meet("John Smith", "James Smith")  # two letters keep big blocks apart
+    # The surname's second letter typed wrong, so that it sounds otherwise: the first name
+    # and the rest of the surname; not a relative's (another first name), not another
+    # surname (another first letter), not a first name's typo (the name read backwards).
+    assert phonetic("bteheny") != phonetic("breheny")
+    assert meet("Riley Bteheny", "Riley Breheny")
+    assert not meet("Rosie Bteheny", "Riley Breheny")
+    assert not meet("Maximilian Dauer", "Maximilian Bauer")
+    assert not meet("Mary Sbith", "Mary Smith")  # too short to match as a surname then
+    assert not meet("Gkreth Biley", "Gareth Biley")
     assert blocking_keys("") == [] and blocking_keys("Cher") == [f"p1:{phonetic('cher')}"]
 
 
