@@ -302,6 +302,13 @@ GENERATION = 15
 # The street agrees and the house number does not: a number typed wrong (m about 5%) or
 # a neighbour (u: one of the street's other houses, about 1%).
 NEIGHBOUR = 2.0
+# ...and the other way round, the house number agrees under another street name in the
+# same postcode: the street's name typed anew or renamed (m: about half the pairs whose
+# street names differ; the others moved) or the same number on another of the postcode's
+# streets (u: house numbers are small, about one in 20 agree by chance), log2 10 above a
+# street that differs; the postcode then says as much as beside a street that differs.
+# In another postcode it is another address.
+SAME_NUMBER = 1.3
 # ...a postcode agreeing where a street is unknown: u one in ~250, m ~0.9; where the
 # streets differ, m is lower (a move within it, a street typed anew). A city likewise where
 # a postcode is unknown (one in ~16: a contact center's customers crowd cities) or differs.
@@ -540,12 +547,12 @@ def _within(x: str, y: str) -> bool:
     return (a <= b or b <= a) and any(not t.isdigit() for t in shorter)
 
 
-AGREE, CLOSE, OTHER_HOUSE, DIFFER = range(4)  # detail levels, best first
+AGREE, CLOSE, OTHER_HOUSE, OTHER_STREET, DIFFER = range(5)  # detail levels, best first
 
 
 def _detail_level(label: str, x: str, y: str) -> int:
     """AGREE, CLOSE (a typo, or a street nearly the same), OTHER_HOUSE (the street's name
-    agrees, its house number does not) or DIFFER."""
+    agrees, its house number does not), OTHER_STREET (the other way round) or DIFFER."""
     if x == y:
         return AGREE
     if label == "street":
@@ -572,11 +579,13 @@ def _street_level(x: str, y: str) -> int:
     if here is not None and there is not None and here != there:
         # Two house numbers: a neighbour, or a number typed wrong ("Dorfstraße 23", 25).
         a, b = (" ".join(t for t in s.split() if t != n) for s, n in ((x, here), (y, there)))
-        return OTHER_HOUSE if a and b and _street_level(a, b) < DIFFER else DIFFER
+        return OTHER_HOUSE if a and b and _street_level(a, b) < OTHER_STREET else DIFFER
     if _typo_of(x, y):
         return CLOSE
     if _within(x, y):
         return CLOSE  # one written without its house number ("Sturt Avenue", "102 Sturt Avenue")
+    if here is not None and here == there:
+        return OTHER_STREET  # "31 Julius Street", "31 Applegate Lane"
     return DIFFER
 
 
@@ -620,6 +629,8 @@ def _detail_evidence(
                     levels[label] = min(levels.get(label, DIFFER), _detail_level(label, x, y))
                     if label == "birth date" and x[:4].isdigit() and y[:4].isdigit():
                         gaps.append(abs(int(x[:4]) - int(y[:4])))
+    if levels.get("street") == OTHER_STREET and levels.get("postcode") != AGREE:
+        levels["street"] = DIFFER  # one house number in two places: two addresses
     same_day = levels.get("birth date") == AGREE and not kin
     generation = levels.get("birth date") == DIFFER and min(gaps, default=0) >= GENERATION
     if family and levels.get("birth date", DIFFER) > CLOSE:
@@ -631,9 +642,7 @@ def _detail_evidence(
         found.append(
             Reason(
                 kind=ReasonKind.same_details,
-                detail=_listed(
-                    agree, {a: "another house number" for a in agree if levels[a] == OTHER_HOUSE}
-                ),
+                detail=_listed(agree, {a: _NOTES[levels[a]] for a in agree if levels[a] in _NOTES}),
                 weight=sum(
                     _agreement(label, levels)
                     for label in agree
@@ -658,8 +667,11 @@ _DETAIL_WORDS = {
     "postcode": t("postcode"),
     "city": t("city"),
     "another house number": t("another house number"),
+    "the house number only": t("the house number only"),
     "a generation apart": t("a generation apart"),
 }
+# What a street agreeing at a level short of the whole says after it.
+_NOTES = {OTHER_HOUSE: "another house number", OTHER_STREET: "the house number only"}
 
 
 def _listed(labels: Iterable[str], notes: dict[str, str]) -> Text:
@@ -675,11 +687,13 @@ def _agreement(label: str, levels: dict[str, int]) -> float:
     unknown it says much more, and where it differs (a move, a typo) somewhat more."""
     level = levels[label]
     wider = WIDER.get(label)
-    if level == AGREE and wider is not None and levels.get(wider) in (None, DIFFER):
+    if level == AGREE and wider is not None and levels.get(wider) in (None, OTHER_STREET, DIFFER):
         unknown, differs = ALONE_WEIGHTS[label]
         return unknown if wider not in levels else differs
     if level == OTHER_HOUSE:
         return NEIGHBOUR
+    if level == OTHER_STREET:
+        return SAME_NUMBER
     return DETAIL_WEIGHTS[label][level]
 
 

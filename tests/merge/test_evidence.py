@@ -23,6 +23,7 @@ from bot.domain.merge import (
     NAME_EXACT_M,
     NEIGHBOUR,
     OTHER_SURNAME,
+    SAME_NUMBER,
     Candidate,
     CardFacts,
     NameFrequencies,
@@ -279,9 +280,43 @@ def test_another_house_number_on_the_street_is_a_neighbour_not_the_same_house() 
     same = next(r for r in found.reasons if r.kind is ReasonKind.same_details)
     assert same.text == "Same details: street, another house number, postcode"
     assert same.weight == NEIGHBOUR + DETAIL_WEIGHTS["postcode"][0]
-    # The house number alone is no street.
+    # The house number alone is no street: it is told as the house number only.
     other = reasons(koch, at("Katharina Koch", "Gartenstraße 25", "c:5"), big)
-    assert "Different details: street" in [r.text for r in other]
+    assert "Same details: street, the house number only, postcode" in [r.text for r in other]
+
+
+def test_the_same_house_number_under_another_street_name_is_the_street_written_anew() -> None:
+    from bot.i18n import AgentLocale, localize
+    from bot.services.card_actions.merging import _reason
+
+    tenant = tenant_of(10_000, emily=150, green=60, mia=50)
+
+    def at(name: str, street: str, key: str, zip_code: str = "2290") -> CardFacts:
+        home = {"street": street, "zip": zip_code, "city": "Mount Colah"}
+        born = "19340525" if key == "c:1" else "19310530"
+        return facts(names=(name,), fields={key: {**home, "birthdate": born}})
+
+    emily = at("Emily Green", "31 Julius Street", "c:1")
+    # One name, one postcode, one house number under a street name written anew, and a
+    # birth date typed anew: the person.
+    found = score(emily, at("Emily Green", "31 Applegate Lane", "c:2"), tenant)
+    assert found is not None
+    same = next(r for r in found.reasons if r.kind is ReasonKind.same_details)
+    assert same.text == "Same details: street, the house number only, postcode, city"
+    assert same.weight == SAME_NUMBER + ALONE_WEIGHTS["postcode"][1] + DETAIL_WEIGHTS["city"][0]
+    assert localize(_reason(same), AgentLocale(language="de")) == (
+        "Gleiche Angaben: Straße, nur die Hausnummer, Postleitzahl, Ort"
+    )
+    assert localize(_reason(same), AgentLocale(language="fr")).endswith(
+        "rue, seul le numéro de rue, code postal, ville"
+    )
+    # Another house number there too: another street.
+    assert score(emily, at("Emily Green", "12 Applegate Lane", "c:3"), tenant) is None
+    # In another postcode one house number is two addresses.
+    elsewhere = reasons(emily, at("Emily Green", "31 Applegate Lane", "c:4", "3000"), tenant)
+    assert "Different details: birth date, street, postcode" in [r.text for r in elsewhere]
+    # A relative at that number: for a household only a birth date counts.
+    assert score(emily, at("Mia Green", "31 Applegate Lane", "c:5"), tenant) is None
 
 
 def test_an_initial_agrees_only_on_a_letter() -> None:
