@@ -1,4 +1,5 @@
-"""What the view of every card about one interaction carries, whatever the card.
+"""What the view of every card about one interaction carries (the merge and workflow
+cards; the customer card's data has the same under the same names).
 
 A card's texts are already in the agent's language when it is rendered; ``language``
 names it (the template's own labels follow it) and ``icons`` is where the action icons

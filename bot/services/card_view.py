@@ -1,6 +1,6 @@
-"""What the customer card shows, as a typed view built from the card and its interaction.
+"""What the customer card shows, as typed data built from the card and its interaction.
 
-Presentation (Adaptive Card JSON) is derived from this model only, so the bot message,
+Presentation (Adaptive Card JSON) is derived from this data only, so the bot message,
 the tab and the tests all see the same thing. Every string in it is already in the agent's
 language (:mod:`bot.i18n`); the template adds only its own fixed labels.
 """
@@ -14,10 +14,10 @@ from decimal import Decimal
 from functools import lru_cache
 
 from bot.adaptive_cards.customer_card import (
-    CustomerCardView,
-    FieldView,
-    RecordView,
-    SectionView,
+    CustomerCardData,
+    Fact,
+    RecordRow,
+    Section,
     more_children_text,
     show_more_text,
 )
@@ -164,24 +164,24 @@ def own_label(name: str, locale: AgentLocale) -> str:
     return localize(known or t(name.replace("_", " ").capitalize()), locale)
 
 
-def key_fields(record: CrmRecord, render: Render) -> list[FieldView]:
+def key_fields(record: CrmRecord, render: Render) -> list[Fact]:
     """The record's key fields: the admin's card-field mappings, else the well-known ones."""
     if record.card_fields:
-        return [FieldView(label=k, value=v) for k, v in record.card_fields.items() if v]
-    chosen: dict[str, FieldView] = {}
+        return [{"label": k, "value": v} for k, v in record.card_fields.items() if v]
+    chosen: dict[str, Fact] = {}
     for name, raw in record.fields.items():
         label = _KEY_FIELDS.get(name.lower().replace("_", ""))
         if label is None or label.msgid in chosen or not raw.strip():
             continue
-        chosen[label.msgid] = FieldView(label=render.text(label), value=_value(label, raw, render))
+        chosen[label.msgid] = {"label": render.text(label), "value": _value(label, raw, render)}
     order = list(dict.fromkeys(label.msgid for label in _KEY_FIELDS.values()))
     if chosen:
         return [chosen[m] for m in order if m in chosen]
     return [  # none of the well-known ones (a person): the record's first own fields
-        FieldView(
-            label=own_label(name, render.locale),
-            value=format_phone(raw) if name == "phone" else raw,
-        )
+        {
+            "label": own_label(name, render.locale),
+            "value": format_phone(raw) if name == "phone" else raw,
+        }
         for name, raw in list(record.fields.items())[:OWN_FIELDS_SHOWN]
         if raw.strip() and not name.endswith(("_id", "Id"))
     ]
@@ -193,35 +193,39 @@ def _open_in(crm: str, locale: AgentLocale) -> str:
     return localize(t("Open in {crm}", crm=crm), locale)
 
 
-def _record_view(
+def _record_row(
     render: Render, key: str, expandable: bool, shown_keys: set[str], answer: str = ""
-) -> RecordView:
+) -> RecordRow:
     interaction = render.interaction
     record = interaction.shown.records[key]
     expanded = expandable and key in interaction.view.expanded
     crm = render.crm_names.get(record.ref.crm, "CRM")
-    view = RecordView(
-        key=key,
-        title=record.title,
-        type_line=render.type_line(record),
-        url=record.url,
-        open_text=_open_in(crm, render.locale),
-        linked=is_linked(interaction, key),
-        can_expand=expandable and not expanded,
-        expanded=expanded,
-        answer=answer,
-        actions=render.is_open,
-    )
-    if view.expanded:
-        view.details = key_fields(record, render)
+    row: RecordRow = {
+        "key": key,
+        "title": record.title,
+        "typeLine": render.type_line(record),
+        "url": record.url,
+        "openText": _open_in(crm, render.locale),
+        "linked": is_linked(interaction, key),
+        "canExpand": expandable and not expanded,
+        "expanded": expanded,
+        "details": [],
+        "children": [],
+        "moreChildren": 0,
+        "moreChildrenText": "",
+        "answer": answer,
+        "actions": render.is_open,
+    }
+    if expanded:
+        row["details"] = key_fields(record, render)
         child_keys = [k for k in interaction.shown.related.get(key, []) if k not in shown_keys]
-        view.children = [
-            _record_view(render, child, expandable=False, shown_keys=shown_keys)
+        row["children"] = [
+            _record_row(render, child, expandable=False, shown_keys=shown_keys)
             for child in child_keys[:CHILDREN_SHOWN]
         ]
-        view.more_children = max(0, len(child_keys) - CHILDREN_SHOWN)
-        view.more_children_text = more_children_text(view.more_children, render.locale)
-    return view
+        row["moreChildren"] = more = max(0, len(child_keys) - CHILDREN_SHOWN)
+        row["moreChildrenText"] = more_children_text(more, render.locale)
+    return row
 
 
 def _section(
@@ -233,21 +237,21 @@ def _section(
     shown_keys: set[str],
     answers: dict[str, str],
     refreshable: bool = False,
-) -> SectionView:
+) -> Section:
     size = render.interaction.view.page_sizes.get(section_id, DEFAULT_PAGE_SIZE)
     hidden = max(0, len(record_keys) - size)
-    return SectionView(
-        id=section_id,
-        title=render.text(title),
-        records=[
-            _record_view(render, key, True, shown_keys, answers.get(key, ""))
+    return {
+        "id": section_id,
+        "title": render.text(title),
+        "records": [
+            _record_row(render, key, True, shown_keys, answers.get(key, ""))
             for key in record_keys[:size]
         ],
-        hidden=hidden,
-        show_more_text=show_more_text(hidden, render.locale),
-        empty_text=render.text(empty),
-        refreshable=refreshable and render.is_open,
-    )
+        "hidden": hidden,
+        "showMoreText": show_more_text(hidden, render.locale),
+        "emptyText": render.text(empty),
+        "refreshable": refreshable and render.is_open,
+    }
 
 
 def _related_keys(interaction: Interaction) -> list[str]:
@@ -271,12 +275,12 @@ def shown_identifier(identifier: Identifier, locale: AgentLocale) -> str:
     return identifier.shown
 
 
-def _contact_fields(card: CardFace, interaction: Interaction, render: Render) -> list[FieldView]:
-    fields = [
-        FieldView(
-            label=render.text(label),
-            value=", ".join(shown_identifier(i, render.locale) for i in values),
-        )
+def _contact_fields(card: CardFace, interaction: Interaction, render: Render) -> list[Fact]:
+    fields: list[Fact] = [
+        {
+            "label": render.text(label),
+            "value": ", ".join(shown_identifier(i, render.locale) for i in values),
+        }
         for label, values in (
             (_PHONE, card.readings(IdentifierKind.phone)),
             (_EMAIL, card.readings(IdentifierKind.email)),
@@ -297,10 +301,10 @@ def _contact_fields(card: CardFace, interaction: Interaction, render: Render) ->
             for label, value in record.card_fields.items():
                 mapped.setdefault(label, value)
     if mapped:
-        fields.extend(FieldView(label=label, value=value) for label, value in mapped.items())
+        fields.extend({"label": label, "value": value} for label, value in mapped.items())
     elif contacts:  # no mappings: the first contact's own fields
         fields.extend(
-            FieldView(label=own_label(name, render.locale), value=value)
+            {"label": own_label(name, render.locale), "value": value}
             for name, value in contacts[0].fields.items()
             if name not in ("phone", "email")
         )
@@ -379,7 +383,7 @@ def build_view(
     icons: str = "/icons",
     creatable: Sequence[str] = ("contact", "lead", "case"),
     past_tickets_url: str = "",
-) -> CustomerCardView:
+) -> CustomerCardData:
     """``answers``: record key -> the answer to the agent's click, shown on that row
     (notices not about one record are shown on top); ``creatable``: the record types the
     CRM an unknown caller's record goes to can create, offered in that order."""
@@ -397,18 +401,17 @@ def build_view(
     written = [render.text(line) for line in lines if not is_failure(line)]
     is_open = render.is_open
     completed = render.text(_completed(interaction, lines)) if not is_open else ""
-    return CustomerCardView(
-        language=locale.language,
-        icons=icons,
-        interaction_id=interaction.id,
-        rev=interaction.revision,
-        card_id=interaction.card_id,
-        contact_name=render.text(contact_name(card, interaction)),
-        channel=render.text(channel_label(interaction)),
-        state=render.text(state_label(interaction)),
-        queue=interaction.queue or "",
-        contact_fields=_contact_fields(card, interaction, render),
-        sections=[
+    return {
+        "language": locale.language,
+        "icons": icons,
+        "interactionId": interaction.id,
+        "rev": interaction.revision,
+        "contactName": render.text(contact_name(card, interaction)),
+        "channel": render.text(channel_label(interaction)),
+        "state": render.text(state_label(interaction)),
+        "queue": interaction.queue or "",
+        "contactFields": _contact_fields(card, interaction, render),
+        "sections": [
             _section(
                 render,
                 "current",
@@ -429,23 +432,22 @@ def build_view(
                 refreshable=True,
             ),
         ],
-        related_loaded=interaction.view.related_loaded,
-        is_open=is_open,
-        notices=[render.text(n) for n in notices or []],
-        problems=[render.text(p) for p in interaction.shown.problems.values()],
-        crm_connected=crm_connected,
-        refresh_user_ids=refresh_user_ids or [],
-        writeback=written,
-        writeback_failed=failed,
-        completed_text=completed,
-        routed=interaction.routing or "",
-        has_workflows=has_workflows and is_open and crm_connected,
-        can_create=crm_connected and is_open and bool(interaction.shown.person),
-        unknown_caller=crm_connected and is_open and not interaction.shown.person,
-        merged_text=render.text(_merged_text(card, merged_into.name)) if merged_into else "",
-        merged_audit_id=merged_into.audit_id if merged_into else "",
-        create_types=[
-            FieldView(label=render.text(_RECORD_TYPES[kind]), value=kind) for kind in creatable
+        "isOpen": is_open,
+        "notices": [render.text(n) for n in notices or []],
+        "problems": [render.text(p) for p in interaction.shown.problems.values()],
+        "crmConnected": crm_connected,
+        "refreshUserIds": list(refresh_user_ids or ()),  # the card's own: sent as it is
+        "writeback": written,
+        "writebackFailed": failed,
+        "completedText": completed,
+        "routed": interaction.routing or "",
+        "hasWorkflows": has_workflows and is_open and crm_connected,
+        "canCreate": crm_connected and is_open and bool(interaction.shown.person),
+        "unknownCaller": crm_connected and is_open and not interaction.shown.person,
+        "mergedText": render.text(_merged_text(card, merged_into.name)) if merged_into else "",
+        "mergedAuditId": merged_into.audit_id if merged_into else "",
+        "createTypes": [
+            {"label": render.text(_RECORD_TYPES[kind]), "value": kind} for kind in creatable
         ],
-        past_tickets_url=past_tickets_url,
-    )
+        "pastTicketsUrl": past_tickets_url,
+    }

@@ -14,5 +14,5 @@ async def test_an_opportunitys_amount_is_a_field_the_card_formats_not_subtitle_t
     [opportunity] = [r for r in related if r.ref.type == "opportunity"]
     assert opportunity.subtitle == "Proposal"  # no "$12000" in any language
     render = Render(interaction(), AgentLocale.of("de"), {})
-    shown = {field.label: field.value for field in key_fields(opportunity, render)}
+    shown = {field["label"]: field["value"] for field in key_fields(opportunity, render)}
     assert shown["Betrag"] == "12.000"

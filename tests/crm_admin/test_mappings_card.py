@@ -78,7 +78,7 @@ async def test_mapped_fields_show_on_the_contact_section(
     card = await get_card(ctx.store, "tenant-a", interaction.card_id)
     assert card is not None
     view = build_view(card, interaction, crm_connected=True)
-    fields = {f.label: f.value for f in view.contact_fields}
+    fields = {f["label"]: f["value"] for f in view["contactFields"]}
     assert fields == {
         "Phone": "+1 5550100",
         "Job title": "Heir apparent",
@@ -103,5 +103,7 @@ async def test_without_mappings_the_contact_section_is_unchanged(
     assert interaction is not None
     card = await get_card(ctx.store, "demo-tenant", interaction.card_id)
     assert card is not None
-    labels = [f.label for f in build_view(card, interaction, crm_connected=True).contact_fields]
+    labels = [
+        f["label"] for f in build_view(card, interaction, crm_connected=True)["contactFields"]
+    ]
     assert labels == ["Phone", "Language"]

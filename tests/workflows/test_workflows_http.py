@@ -72,7 +72,7 @@ async def sections(client: Client, interaction_id: str = "call-1") -> dict[str, 
     card = await get_card(ctx.store, "demo-tenant", interaction.card_id)
     assert card is not None
     view = build_view(card, interaction, crm_connected=True)
-    return {s.id: [r.key for r in s.records] for s in view.sections}
+    return {s["id"]: [r["key"] for r in s["records"]] for s in view["sections"]}
 
 
 async def test_admin_keeps_validated_definitions(client: Client) -> None:
