@@ -34,6 +34,7 @@ from bot.services.crm_configs import CrmConfigs, StoredCrmConfig
 from bot.services.crm_url_policy import guarded_socket_factory
 from bot.services.health import LiveConnection
 from bot.services.secret_box import SecretBoxError
+from bot.services.tenant_cache import PerTenant
 
 log = logging.getLogger(__name__)
 
@@ -150,14 +151,11 @@ class StoreDirectory:
         self.agent_tokens = agent_tokens
         self.connection_limit = connection_limit
         self.always = list(always)
-        self.list_ttl = list_ttl
         self.build = build
         self.tls_verify = tls_verify
-        self.clock = clock
         self._session: aiohttp.ClientSession | None = None
         self._built: dict[tuple[str, str], tuple[int, CrmClient]] = {}
-        self._lists: dict[str, tuple[float, list[CrmClient]]] = {}
-        self._lock = asyncio.Lock()
+        self._lists: PerTenant[list[CrmClient]] = PerTenant(list_ttl, clock)
         configs.listeners.append(self.forget)
 
     @property
@@ -207,7 +205,7 @@ class StoreDirectory:
 
     def forget(self, tenant_id: str) -> None:
         """Drop the tenant's cached list (its clients stay cached per version)."""
-        self._lists.pop(tenant_id, None)
+        self._lists.forget(tenant_id)
 
     def _client(self, stored: StoredCrmConfig) -> CrmClient:
         config: CrmConfig = stored.config
@@ -244,22 +242,17 @@ class StoreDirectory:
         return client
 
     async def clients(self, tenant_id: str) -> list[CrmClient]:
-        cached = self._lists.get(tenant_id)
-        if cached is not None and self.clock() - cached[0] < self.list_ttl:
-            return cached[1]
-        async with self._lock:
-            cached = self._lists.get(tenant_id)  # listed while this call waited its turn
-            if cached is not None and self.clock() - cached[0] < self.list_ttl:
-                return cached[1]
-            stored = [s for s in await self.configs.list(tenant_id) if s.config.enabled]
-            configured = [self._client(s) for s in stored]
-            taken = {c.settings_id for c in configured}
-            clients = [c for c in self.always if c.settings_id not in taken] + configured
-            live = {(tenant_id, s.config.settings_id) for s in stored}
-            for key in [k for k in self._built if k[0] == tenant_id and k not in live]:
-                del self._built[key]  # disabled or deleted: never used again
-            self._lists[tenant_id] = (self.clock(), clients)
-            return clients
+        return await self._lists.get(tenant_id, lambda: self._listed(tenant_id))
+
+    async def _listed(self, tenant_id: str) -> list[CrmClient]:
+        stored = [s for s in await self.configs.list(tenant_id) if s.config.enabled]
+        configured = [self._client(s) for s in stored]
+        taken = {c.settings_id for c in configured}
+        clients = [c for c in self.always if c.settings_id not in taken] + configured
+        live = {(tenant_id, s.config.settings_id) for s in stored}
+        for key in [k for k in self._built if k[0] == tenant_id and k not in live]:
+            del self._built[key]  # disabled or deleted: never used again
+        return clients
 
     async def test(self, stored: StoredCrmConfig, timeout: float = 15.0) -> ConnectionTest:
         """Sign in and run :data:`PROBE` against the configuration (even a disabled one),
