@@ -20,7 +20,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +39,17 @@ class TemplateError(ServerError, ValueError):
 
 
 class Template:
-    """Compiled twice: a function that looks every path up as it is (``data["name"]``),
-    and one that checks each step; the checked one runs only when the first fails, to
-    say which path the data lacks."""
+    """Compiled as a function that looks every path up as it is (``data["name"]``); when
+    that fails, compiled again (once) as one that checks each step, to say which path the
+    data lacks."""
 
     def __init__(self, source: Any) -> None:
+        self._source = source
         self._render = _Compiler(checked=False).function(source)
-        self._checked = _Compiler(checked=True).function(source)
+
+    @cached_property
+    def _checked(self) -> Callable[[Any], Any]:
+        return _Compiler(checked=True).function(self._source)
 
     def render(self, data: Any) -> Any:
         try:
