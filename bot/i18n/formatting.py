@@ -28,7 +28,14 @@ def format_date(value: date, locale: AgentLocale) -> str:
 
 
 def format_number(value: int | float | Decimal, locale: AgentLocale) -> str:
-    return numbers.format_decimal(value, locale=locale.formats)
+    return _decimal(value, locale.formats)
+
+
+@lru_cache(maxsize=2048, typed=True)  # typed: 1 and 1.0 are cached apart
+def _decimal(value: int | float | Decimal, formats: str) -> str:
+    """Formatted once per number and locale: the counts in a card's texts ("3 CRMs still
+    answering") repeat on every card, and Babel parses its pattern on every call."""
+    return numbers.format_decimal(value, locale=formats)
 
 
 @lru_cache(maxsize=4096)

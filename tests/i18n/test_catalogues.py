@@ -135,6 +135,20 @@ def test_plural_forms_and_numbers_follow_the_language() -> None:
     assert written(2, "en-US") == "Written to 2 records ✓"
 
 
+def test_numbers_formatted_once_stay_apart_by_locale_and_type() -> None:
+    from decimal import Decimal
+
+    from bot.i18n.formatting import format_number
+
+    de, fr, en = AgentLocale.of("de-DE"), AgentLocale.of("fr-FR"), AgentLocale.of("en-US")
+    for _ in range(2):  # the second pass is answered from the cache
+        assert format_number(1234, de) == "1.234"
+        assert format_number(1234, fr) == "1\u202f234"
+        assert format_number(1234, en) == "1,234"
+        assert format_number(1.5, de) == "1,5"
+        assert format_number(Decimal("1.5"), en) == "1.5"
+
+
 def test_locale_negotiation_and_fallbacks() -> None:
     assert AgentLocale.of("de-AT", "Europe/Vienna").model_dump() == {
         "language": "de",
