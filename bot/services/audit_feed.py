@@ -27,12 +27,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from datetime import datetime
 
 from bot.domain.interactions import Interaction, LinkChange
 from bot.services import audit
 from bot.services.audit import AuditEntry, Door
+from bot.services.recently_used import RecentlyUsed
 from bot.services.store import Store
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class AuditFeed:
         self.batch = batch
         self._waiting: dict[Batch, tuple[Store, dict[str, AuditEntry]]] = {}
         self._sending: set[str] = set()  # ids of the entries being written
-        self._copied: OrderedDict[str, None] = OrderedDict()
+        self._copied: RecentlyUsed[str, None] = RecentlyUsed(_REMEMBERED)
         self._refused = False  # the last write failed: only the timer tries again
         self._timer: asyncio.Task[None] | None = None
         self._full: asyncio.Task[None] | None = None  # the write of a full batch
@@ -139,9 +139,7 @@ class AuditFeed:
                     again.update(entries)
                     continue
                 for entry_id in entries:
-                    self._copied[entry_id] = None
-                while len(self._copied) > _REMEMBERED:
-                    self._copied.popitem(last=False)
+                    self._copied.keep(entry_id, None)
             self._sending = set()
 
     async def close(self) -> None:

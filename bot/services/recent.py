@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 
 from bot.domain.api_model import ApiModel
+from bot.services.recently_used import RecentlyUsed
 
 
 class Tally(ApiModel):
@@ -88,15 +89,15 @@ class RecentByTenant:
 
     bucket_seconds: int = 3600
     buckets: int = 24
-    _tenants: dict[str, RecentOutcomes] = field(default_factory=dict, repr=False)
+    _tenants: RecentlyUsed[str, RecentOutcomes] = field(
+        default_factory=lambda: RecentlyUsed(MAX_TENANTS), repr=False
+    )
 
     def record(self, tenant_id: str, at: float, good: bool) -> None:
         outcomes = self._tenants.get(tenant_id)
         if outcomes is None:
             outcomes = RecentOutcomes(self.bucket_seconds, self.buckets)
-            self._tenants[tenant_id] = outcomes
-            if len(self._tenants) > MAX_TENANTS:  # the tenant counted first goes first
-                del self._tenants[next(iter(self._tenants))]
+            self._tenants.keep(tenant_id, outcomes)  # the tenant counted first goes first
         outcomes.record(at, good)
 
     def tenants(self) -> list[str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -25,6 +24,7 @@ from pydantic import BaseModel
 
 from bot import errors
 from bot.i18n import t
+from bot.services.recently_used import RecentlyUsed
 
 log = logging.getLogger(__name__)
 
@@ -154,15 +154,11 @@ def _retrieved(task: asyncio.Task[Document | None]) -> None:
 
 
 _KEPT = 256  # parsed documents kept (each with its bytes, to compare)
-_parsed: OrderedDict[tuple[type[BaseModel], str], tuple[bytes, BaseModel]] = OrderedDict()
+_parsed: RecentlyUsed[tuple[type[BaseModel], str], tuple[bytes, BaseModel]] = RecentlyUsed(_KEPT)
 
 
 def _keep(model: type[BaseModel], document: Document, value: BaseModel) -> None:
-    key = (model, document.etag)
-    _parsed.pop(key, None)  # kept anew: the newest, the last one dropped
-    _parsed[key] = (document.data, value)
-    while len(_parsed) > _KEPT:
-        _parsed.popitem(last=False)
+    _parsed.keep((model, document.etag), (document.data, value))
 
 
 def _shared(model: type[BaseModel]) -> bool:

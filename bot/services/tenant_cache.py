@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
+
+from bot.services.recently_used import RecentlyUsed
 
 T = TypeVar("T")
 
@@ -31,14 +32,13 @@ class PerTenant(Generic[T]):
     def __init__(self, ttl: float = DEFAULT_TTL, clock: Callable[[], float] = time.monotonic):
         self.ttl = ttl
         self.clock = clock
-        self._values: OrderedDict[str, tuple[float, T]] = OrderedDict()
+        self._values: RecentlyUsed[str, tuple[float, T]] = RecentlyUsed(_TENANTS)
         self._changes = 0  # forget() calls so far: a load that overlapped one is not kept
         self._loading: dict[str, asyncio.Future[T]] = {}
 
     async def get(self, tenant_id: str, load: Callable[[], Awaitable[T]]) -> T:
-        kept = self._values.get(tenant_id)
+        kept = self._values.recall(tenant_id)
         if kept is not None and self.clock() - kept[0] < self.ttl:
-            self._values.move_to_end(tenant_id)
             return kept[1]
         running = self._loading.get(tenant_id)
         if running is not None:
@@ -53,10 +53,7 @@ class PerTenant(Generic[T]):
                 del self._loading[tenant_id]
         if changes != self._changes:
             return value
-        self._values[tenant_id] = (loaded_at, value)
-        self._values.move_to_end(tenant_id)
-        if len(self._values) > _TENANTS:
-            self._values.popitem(last=False)
+        self._values.keep(tenant_id, (loaded_at, value))
         return value
 
     def forget(self, tenant_id: str) -> None:
