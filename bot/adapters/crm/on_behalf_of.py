@@ -26,6 +26,7 @@ from bot.adapters.crm.tokens import (
     msal_result,
 )
 from bot.services.crm import AgentNotSignedIn
+from bot.services.recently_used import RecentlyUsed
 
 
 class MsalOnBehalfOf:
@@ -50,10 +51,9 @@ class MsalOnBehalfOf:
         self.settings = settings
         self.refresh_margin = refresh_margin
         self.clock = clock
-        self.max_users = max_users
         key = cache_key or f"msal-obo:{settings.authority}:{settings.client_id}"
         self._msal = MsalApp(settings, cache_hooks, key)
-        self._users: dict[str, RenewingTokenProvider] = {}
+        self._users: RecentlyUsed[str, RenewingTokenProvider] = RecentlyUsed(max_users)
 
     def for_user(self, user_assertion: str) -> RenewingTokenProvider:
         key = hashlib.sha256(user_assertion.encode()).hexdigest()
@@ -70,9 +70,8 @@ class MsalOnBehalfOf:
     ) -> RenewingTokenProvider:
         provider = self._users.get(key)
         if provider is None:
-            if len(self._users) >= self.max_users:
-                self._users.pop(next(iter(self._users)))
-            provider = self._users[key] = new()
+            provider = new()
+            self._users.keep(key, provider)
         return provider
 
     async def _silent(self, object_id: str) -> AccessToken:

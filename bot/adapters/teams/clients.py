@@ -22,6 +22,7 @@ from botframework.connector.auth import (
 )
 
 from bot.adapters.teams.connector import Connector
+from bot.services.recently_used import RecentlyUsed
 
 _MAX_CLIENTS = 256
 
@@ -61,9 +62,7 @@ class _ReusingConnectorFactory(ConnectorFactory):  # type: ignore[misc]
                 sdk._validate_authority,
             )
             client = Connector(service_url, credentials, self._owner.session)
-            if len(cache) >= _MAX_CLIENTS:
-                cache.pop(next(iter(cache)))
-            cache[key] = client
+            cache.keep(key, client)
         return client
 
 
@@ -72,9 +71,9 @@ class ReusingClients(BotFrameworkAuthentication):  # type: ignore[misc]
 
     def __init__(self, inner: BotFrameworkAuthentication) -> None:
         self._inner = inner
-        self.connectors: dict[tuple[Any, ...], Connector] = {}
+        self.connectors: RecentlyUsed[tuple[Any, ...], Connector] = RecentlyUsed(_MAX_CLIENTS)
         self._token_clients: dict[tuple[Any, ...], Any] = {}
-        self._proactive: dict[tuple[str, str], Connector] = {}
+        self._proactive: RecentlyUsed[tuple[str, str], Connector] = RecentlyUsed(_MAX_CLIENTS)
         self._session: ClientSession | None = None
 
     def session(self) -> ClientSession:
@@ -101,9 +100,7 @@ class ReusingClients(BotFrameworkAuthentication):  # type: ignore[misc]
         client = self._proactive.get((bot_app_id, service_url))
         if client is None:
             client = await self._proactive_connector(bot_app_id, service_url)
-            if len(self._proactive) >= _MAX_CLIENTS:
-                self._proactive.pop(next(iter(self._proactive)))
-            self._proactive[bot_app_id, service_url] = client
+            self._proactive.keep((bot_app_id, service_url), client)
         return client
 
     async def _proactive_connector(self, bot_app_id: str, service_url: str) -> Connector:

@@ -6,7 +6,6 @@ conversation and service URL Teams gave us.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 from botbuilder.core import TurnContext
@@ -15,6 +14,7 @@ from pydantic import BaseModel
 
 from bot.adapters.teams.activity_json import model_from_json
 from bot.services import keys
+from bot.services.recently_used import RecentlyUsed
 from bot.services.store import Store, parsed, put_model
 
 
@@ -75,9 +75,8 @@ class References:
 
     def __init__(self, store: Store, kept: int = 4096) -> None:
         self._store = store
-        self._kept_max = kept
-        self._kept: OrderedDict[str, tuple[bytes, AgentConversation, ConversationReference]]
-        self._kept = OrderedDict()
+        self._kept: RecentlyUsed[str, tuple[bytes, AgentConversation, ConversationReference]]
+        self._kept = RecentlyUsed(kept)
 
     async def find(
         self, tenant_id: str, aad_object_id: str
@@ -88,14 +87,10 @@ class References:
         if document is None:
             self._kept.pop(key, None)
             return None
-        kept = self._kept.get(key)
+        kept = self._kept.recall(key)
         if kept is not None and kept[0] == document.data:
-            self._kept.move_to_end(key)
             return kept[1], kept[2]
         agent = parsed(AgentConversation, document)
         reference = agent.conversation_reference()
-        self._kept[key] = (document.data, agent, reference)
-        self._kept.move_to_end(key)
-        if len(self._kept) > self._kept_max:
-            self._kept.popitem(last=False)
+        self._kept.keep(key, (document.data, agent, reference))
         return agent, reference

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import random
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -28,6 +27,7 @@ from bot.adapters.teams import conversations
 from bot.adapters.teams.clients import ReusingClients
 from bot.domain.interactions import Interaction
 from bot.services import keys
+from bot.services.recently_used import RecentlyUsed
 from bot.services.retry import TEAMS_SENDS, Random, RetryPolicy, parse_retry_after
 from bot.services.store import AlreadyExists, Document, Store, read_model, update
 
@@ -109,7 +109,7 @@ class TeamsDelivery:
         self._pacer = Pacer()
         self._references = conversations.References(store)
         self._user_ids: dict[tuple[str, str], str] = {}
-        self._posted: OrderedDict[str, PostedCard] = OrderedDict()
+        self._posted: RecentlyUsed[str, PostedCard] = RecentlyUsed(POSTED_KEPT)
         """The messages this instance posted or found posted, newest last: a card's
         update (a new interaction's late CRMs, each event) goes to its message without
         the store's claim and read. Kept only while the agent's conversation is the one
@@ -166,10 +166,7 @@ class TeamsDelivery:
     def _remember(self, key: str, posted: PostedCard) -> None:
         if posted.activity_id is None:
             return  # the connector gave no id: nothing to update in place
-        self._posted[key] = posted
-        self._posted.move_to_end(key)
-        if len(self._posted) > POSTED_KEPT:
-            self._posted.popitem(last=False)
+        self._posted.keep(key, posted)
 
     async def _await_posted(self, key: str) -> PostedCard | None:
         """The posted message; waits briefly while a concurrent first post is in flight."""
