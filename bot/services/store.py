@@ -157,8 +157,8 @@ _KEPT = 256  # parsed documents kept (each with its bytes, to compare)
 _parsed: RecentlyUsed[tuple[type[BaseModel], str], tuple[bytes, BaseModel]] = RecentlyUsed(_KEPT)
 
 
-def _keep(model: type[BaseModel], document: Document, value: BaseModel) -> None:
-    _parsed.keep((model, document.etag), (document.data, value))
+def _keep(model: type[BaseModel], etag: str, data: bytes, value: BaseModel) -> None:
+    _parsed.keep((model, etag), (data, value))
 
 
 def _shared(model: type[BaseModel]) -> bool:
@@ -173,7 +173,7 @@ def parsed(model: type[M], document: Document) -> M:
     if kept is not None and kept[0] == document.data:
         return kept[1]  # type: ignore[return-value]  # kept under this model
     value = model.model_validate_json(document.data)
-    _keep(model, document, value)
+    _keep(model, document.etag, document.data, value)
     return value
 
 
@@ -186,7 +186,7 @@ async def create_model(store: Store, key: str, value: BaseModel) -> None:
     data = value.model_dump_json().encode()
     etag = await store.create(key, data)
     if _shared(type(value)):
-        _keep(type(value), Document(data, etag), value)  # what the next read will find
+        _keep(type(value), etag, data, value)  # what the next read will find
 
 
 async def put(store: Store, key: str, data: bytes) -> None:
@@ -242,7 +242,7 @@ async def update(
         except PreconditionFailed:
             continue
         if _shared(model):
-            _keep(model, Document(data, etag), changed)  # what the next read will find
+            _keep(model, etag, data, changed)  # what the next read will find
         return changed
     log.warning("gave up updating %s after %d conflicting writes", key, attempts)
     raise TooMuchContention(t("Too many changes at once; nothing was changed. Try again."))
