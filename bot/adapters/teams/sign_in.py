@@ -47,6 +47,7 @@ from bot.adapters.teams.sso import InvalidSsoToken, SsoIdentity, SsoValidator, s
 from bot.domain.crm_config import Access
 from bot.i18n import AgentLocale, localize, t
 from bot.services.crm_configs import CrmConfigs
+from bot.services.tenant_cache import PerTenant
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,29 +76,25 @@ class SignIn:
         self.configs = configs
         self.validator = validator
         self.tokens = tokens
-        self.list_ttl = list_ttl
-        self.clock = clock
-        self._delegated: dict[str, tuple[float, list[str]]] = {}
+        self._delegated: PerTenant[list[str]] = PerTenant(list_ttl, clock)
         configs.listeners.append(self.forget)
 
     def forget(self, tenant_id: str) -> None:
         """The tenant's CRM configurations changed here: read them again."""
-        self._delegated.pop(tenant_id, None)
+        self._delegated.forget(tenant_id)
 
     async def delegated_crms(self, tenant_id: str) -> list[str]:
         """The display names of the tenant's CRMs connected with delegated access (read
         again at most every ``list_ttl`` seconds, or at once after a change made here:
         message extension queries come often)."""
-        cached = self._delegated.get(tenant_id)
-        if cached is not None and self.clock() - cached[0] < self.list_ttl:
-            return cached[1]
-        names = [
+        return await self._delegated.get(tenant_id, lambda: self._listed(tenant_id))
+
+    async def _listed(self, tenant_id: str) -> list[str]:
+        return [
             stored.config.display_name
             for stored in await self.configs.list(tenant_id)
             if stored.config.enabled and stored.config.access is Access.DELEGATED
         ]
-        self._delegated[tenant_id] = (self.clock(), names)
-        return names
 
     async def needed(self, tenant_id: str, agent_id: str) -> list[str]:
         """The tenant's delegated CRMs (display names) when the agent has no token kept
