@@ -43,19 +43,28 @@ async def _set_link(
         return made.model_copy(update={"unaudited": [*made.unaudited, audited]})
 
     updated = await change_interaction(ctx, interaction, change)
-    notices = {
-        LinkOutcome.stale: t(
+    notice = _link_notice(outcomes[-1], updated, key, linked)
+    return updated, [notice] if notice else []
+
+
+def _link_notice(
+    outcome: LinkOutcome, interaction: Interaction, key: str, linked: bool
+) -> str | None:
+    """What the agent is told about their click (only that one text is made: every click
+    asks)."""
+    if outcome is LinkOutcome.applied:
+        if linked:
+            return t("Linked: this interaction is written here when it ends.")
+        return t("Unlinked: nothing is written here.")
+    if outcome is LinkOutcome.stale:
+        return t(
             "“{title}” was changed by someone else after this card was shown. "
             "Here is the current card; nothing was changed.",
-            title=record_title(updated, key),
-        ),
-        LinkOutcome.closed: t("This interaction is finished, so its links can no longer change."),
-        LinkOutcome.applied: t("Linked: this interaction is written here when it ends.")
-        if linked
-        else t("Unlinked: nothing is written here."),
-    }
-    notice = notices.get(outcomes[-1])
-    return updated, [notice] if notice else []
+            title=record_title(interaction, key),
+        )
+    if outcome is LinkOutcome.closed:
+        return t("This interaction is finished, so its links can no longer change.")
+    return None
 
 
 async def link(
