@@ -77,9 +77,11 @@ def _parameter(value: Any, locale: AgentLocale) -> Any:
 def localize(text: str, locale: AgentLocale) -> str:
     """``text`` in the agent's language: a :class:`Text` from its message id, a plain
     string when it is itself a message id (a fixed label), otherwise as given."""
-    catalogue = translations(locale.language)
     if not isinstance(text, Text):
-        return catalogue.gettext(text) if text else text
+        return translations(locale.language).gettext(text) if text else text
+    if text.plural is None and not text.params:
+        return _label(text.msgid, locale.language)
+    catalogue = translations(locale.language)
     if text.plural is not None:
         pattern = catalogue.ngettext(text.msgid, text.plural, text.number or 0)
     else:
@@ -87,3 +89,10 @@ def localize(text: str, locale: AgentLocale) -> str:
     if not text.params:
         return pattern
     return fill(pattern, {key: _parameter(v, locale) for key, v in text.params.items()})
+
+
+@lru_cache(maxsize=4096)
+def _label(msgid: str, language: str) -> str:
+    """A message without parameters in ``language``: looked up once per language (a card
+    shows some twenty, section titles and labels, on every click)."""
+    return translations(language).gettext(msgid)

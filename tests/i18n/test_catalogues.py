@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from babel.messages.pofile import read_po
 
-from bot.i18n import AgentLocale, localize, negotiate, nt, t, translations
+from bot.i18n import AgentLocale, formatting, localize, negotiate, nt, t, translations
 from bot.i18n.card_texts import TRANSLATED_KEYS
 from bot.i18n.catalogues import po_path
 from bot.i18n.extract import all_messages, missing
@@ -162,3 +162,15 @@ def test_locale_negotiation_and_fallbacks() -> None:
     quoted = t("Created “{title}” and linked it to this interaction.", title="Printer")
     assert localize(quoted, AgentLocale.of("de")).startswith("„Printer“ angelegt")
     assert localize(quoted, AgentLocale.of("fr")).startswith("« Printer » créée")
+
+
+def test_a_label_is_looked_up_once_per_language(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A message without parameters reads its catalogue once per language; one with
+    parameters or plural forms is translated anew each time."""
+    label = t("Current interaction")
+    german = AgentLocale.of("de")
+    assert localize(label, german) == translations("de").gettext("Current interaction")
+    monkeypatch.setattr(formatting, "translations", None)  # a second lookup would fail
+    assert localize(label, AgentLocale.of("de-AT")) == localize(label, german) != str(label)
+    with pytest.raises(TypeError):
+        localize(t("Open in {crm}", crm="Salesforce"), german)
