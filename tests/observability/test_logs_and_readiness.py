@@ -93,6 +93,24 @@ def test_azure_sdk_loggers_stay_at_warning() -> None:
         root.setLevel(level)
 
 
+def test_a_configured_line_does_not_look_up_its_source_line(lines: Lines) -> None:
+    """No formatter here writes it; found, it would cost a walk up the stack per line."""
+    root = logging.getLogger()
+    handlers, source = list(root.handlers), logging._srcfile
+    records: list[logging.LogRecord] = []
+    try:
+        configure(json_lines=True)
+        root.addHandler(lines)
+        lines.addFilter(lambda record: records.append(record) or True)
+        logging.getLogger("bot.test").info("clicked")
+    finally:
+        root.handlers[:] = handlers
+        logging._srcfile = source
+    [record] = records
+    assert (record.lineno, record.funcName) == (0, "(unknown function)")
+    assert lines.lines[-1]["message"] == "clicked"
+
+
 async def test_every_request_has_an_id_that_its_lines_carry(
     bot_client: Client, lines: Lines
 ) -> None:
