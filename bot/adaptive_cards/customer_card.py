@@ -119,6 +119,16 @@ def card_size(card: Any) -> int:
     return len(orjson.dumps(card))
 
 
+class RenderedCard(dict[str, Any]):
+    """A customer card with the compact JSON it was measured as, sent as those bytes instead
+    of being serialized again (:func:`bot.adapters.teams.invoke.encoded`). Never changed in
+    place: a card with more on it is a new dict (``{**card, ...}``) and is serialized anew."""
+
+    def __init__(self, card: dict[str, Any], encoded: bytes) -> None:
+        super().__init__(card)
+        self.encoded = encoded
+
+
 def _shown(view: CustomerCardData) -> int:
     return sum(
         len(s["records"]) + sum(len(r["children"]) for r in s["records"]) for s in view["sections"]
@@ -160,19 +170,20 @@ def _shrink(view: CustomerCardData, count: int) -> bool:
     return True
 
 
-def render_customer_card(view: CustomerCardData) -> dict[str, Any]:
+def render_customer_card(view: CustomerCardData) -> RenderedCard:
     template = load("customer_card", view["language"])
     paged = view
     while True:
         card: dict[str, Any] = template.render(paged)
-        size = card_size(card)
+        encoded = orjson.dumps(card)  # measured, and sent as it is
+        size = len(encoded)
         if size <= MAX_CARD_BYTES:
-            return card
+            return RenderedCard(card, encoded)
         if paged is view:
             paged = _copied(view)  # paging changes the data: work on a copy
         per_record = size / max(1, _shown(paged))
         if not _shrink(paged, max(1, int((size - MAX_CARD_BYTES) / per_record) + 1)):
-            return card
+            return RenderedCard(card, encoded)
 
 
 def render_welcome(

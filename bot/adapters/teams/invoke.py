@@ -2,7 +2,8 @@
 
 Teams expects HTTP 200 with a typed body for every Universal Action: a card, a message or
 an ``application/vnd.microsoft.error`` carrying the real status code. Plain dicts are
-returned so nothing is serialized twice on the way out.
+returned so nothing is serialized twice on the way out (:func:`encoded`: a customer card
+goes out as the bytes its size was checked on).
 
 :func:`error_for` is the one place an error becomes an invoke answer: the status is the
 one :func:`bot.errors.problem_for` gives every door, so a refusal answers the same on
@@ -15,8 +16,10 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import orjson
 from botbuilder.core import InvokeResponse
 
+from bot.adaptive_cards.customer_card import RenderedCard
 from bot.errors import CrmcardError, problem_for
 from bot.i18n import ENGLISH, AgentLocale, localize
 
@@ -47,6 +50,15 @@ def error_for(error: BaseException, locale: AgentLocale = ENGLISH) -> InvokeResp
         },
     }
     return InvokeResponse(status=int(HTTPStatus.OK), body=body)
+
+
+def encoded(body: Any) -> bytes:
+    """An invoke answer's body as sent: a customer card in it is written as the bytes it
+    was measured as when rendered, not serialized a second time."""
+    card = body.get("value") if isinstance(body, dict) else None
+    if isinstance(card, RenderedCard):
+        return orjson.dumps({**body, "value": orjson.Fragment(card.encoded)})
+    return orjson.dumps(body)
 
 
 def _ok(body: dict[str, Any]) -> InvokeResponse:

@@ -7,13 +7,13 @@ serialized once.
 
 from __future__ import annotations
 
-import orjson
 from aiohttp import web
 from botbuilder.core import Bot
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 
 from bot.adapters.inbound import header, json_body
+from bot.adapters.teams import invoke
 from bot.adapters.teams.activity_json import activity_from_json
 from bot.errors import FieldError, InvalidInput, Unauthorized, UnsupportedMediaType
 
@@ -66,5 +66,5 @@ async def post_activity(request: web.Request) -> web.StreamResponse:
     if response is None:
         return web.Response(status=201)
     return web.Response(
-        body=orjson.dumps(response.body), status=response.status, content_type="application/json"
+        body=invoke.encoded(response.body), status=response.status, content_type="application/json"
     )
