@@ -31,8 +31,15 @@ ones 5-10 times less often: a card's objects die young, and the older passes wer
 pauses (``bench.crm_fanout``: 6-CRM p99 overhead 23 ms with the defaults, 7 ms with these)."""
 
 
-def settle_heap() -> None:
-    """Call once the app is built: what exists now lives as long as the process."""
-    gc.collect()
-    gc.freeze()
+def collect_rarely() -> None:
+    """Collect with the server's thresholds (:data:`SERVER_GC_THRESHOLDS`)."""
     gc.set_threshold(*SERVER_GC_THRESHOLDS)
+
+
+def settle_heap() -> None:
+    """Call once the app is built: what exists now lives as long as the process.
+
+    It is frozen without a full collection first: start-up leaves next to no garbage
+    (10 unreachable objects with a local store), and the pass cost 60-70 ms."""
+    gc.freeze()
+    collect_rarely()

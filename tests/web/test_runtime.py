@@ -1,5 +1,8 @@
 import asyncio
 import gc
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import uvloop
@@ -33,3 +36,31 @@ def test_settled_heap_is_frozen_and_collected_less_often() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+WATCH_THE_CLI_IMPORT = """
+import gc, runpy, sys
+
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "bot.cli":
+            print(*gc.get_threshold())
+        return None
+
+sys.meta_path.insert(0, Watch())
+sys.argv = ["bot", "--help"]
+runpy.run_module("bot", run_name="__main__")
+"""
+
+
+def test_python_m_bot_imports_the_cli_with_the_server_thresholds() -> None:
+    """The objects start-up builds are not traversed by the default thresholds' passes."""
+    done = subprocess.run(
+        [sys.executable, "-c", WATCH_THE_CLI_IMPORT],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == " ".join(map(str, SERVER_GC_THRESHOLDS))
