@@ -11,12 +11,13 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from bot.domain.api_model import Model
 from bot.domain.identifiers import Channel, Identifier, IdentifierKind
 
 
-class CardIdentity(BaseModel):
+class CardIdentity(Model):
     """An identifier as reached on one channel: the unit cards are found by."""
 
     model_config = ConfigDict(frozen=True)
@@ -29,7 +30,7 @@ class CardIdentity(BaseModel):
         return f"{self.channel}/{self.identifier.key}"
 
 
-class CardFace(BaseModel):
+class CardFace(Model):
     """What the customer card shows of its card: the name and the identifiers.
 
     Each interaction keeps a copy (``Interaction.card_face``), so a click renders its card

@@ -24,8 +24,9 @@ from functools import lru_cache
 from typing import Any
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from bot.domain.api_model import Model
 from bot.domain.errors import InvalidIdentifier
 from bot.i18n import t
 
@@ -71,7 +72,7 @@ class IdentifierKind(StrEnum):
     handle = "handle"
 
 
-class Identifier(BaseModel):
+class Identifier(Model):
     """One normalised way to reach a contact.
 
     ``value`` is what identifiers are compared by (E.164 number, canonical address);

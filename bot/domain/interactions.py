@@ -11,8 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from bot.domain.api_model import Model
 from bot.domain.cards import CardFace, CardIdentity
 from bot.domain.errors import InvalidTransition
 from bot.domain.identifiers import Channel
@@ -51,14 +52,14 @@ _FOLLOWS: dict[LifecycleEvent, frozenset[LifecycleEvent | None]] = {
 }
 
 
-class Agent(BaseModel):
+class Agent(Model):
     """The Teams user handling the interaction, named by their Entra object id."""
 
     aad_object_id: str
     name: str | None = None
 
 
-class EventRecord(BaseModel):
+class EventRecord(Model):
     event: LifecycleEvent
     occurred_at: datetime
     event_id: str | None = None
@@ -73,14 +74,14 @@ class EventRecord(BaseModel):
     )
 
 
-class LinkState(BaseModel):
+class LinkState(Model):
     linked: bool
     rev: int = Field(description="interaction revision at which this record last changed")
     by: str
     at: datetime
 
 
-class LinkChange(BaseModel):
+class LinkChange(Model):
     """A link or unlink clicked on the card, carried in the interaction until it is known to
     be in the tenant's audit stream (bot.services.audit_feed): the click writes one document."""
 
@@ -92,7 +93,7 @@ class LinkChange(BaseModel):
     at: datetime
 
 
-class ShownRecords(BaseModel):
+class ShownRecords(Model):
     """The CRM records the card shows, as last fetched: clicks re-render from here."""
 
     records: dict[str, CrmRecord] = Field(default_factory=dict)
@@ -114,7 +115,7 @@ class ShownRecords(BaseModel):
     )
 
 
-class CardViewState(BaseModel):
+class CardViewState(Model):
     """What the agent opened on the card; shared by all the agent's devices."""
 
     related_loaded: bool = False
@@ -122,7 +123,7 @@ class CardViewState(BaseModel):
     page_sizes: dict[str, int] = Field(default_factory=dict)
 
 
-class Interaction(BaseModel):
+class Interaction(Model):
     """Changed only by copies (:meth:`bumped`, ``model_copy``), never in place: frozen,
     so the store hands one parsed document to every reader (``shared_when_parsed``)."""
 

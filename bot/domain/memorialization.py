@@ -12,9 +12,9 @@ import hashlib
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
-from bot.domain.api_model import ApiModel
+from bot.domain.api_model import ApiModel, Model
 from bot.domain.identifiers import IdentifierKind
 from bot.domain.interactions import Interaction, LifecycleEvent
 from bot.domain.records import RecordRef
@@ -182,7 +182,7 @@ def interaction_values(interaction: Interaction) -> dict[SourceField, str]:
     return values
 
 
-class WritePayload(BaseModel):
+class WritePayload(Model):
     """What one linked record receives; built once when the trigger fires."""
 
     fields: dict[str, str] = Field(default_factory=dict)

@@ -17,8 +17,9 @@ from datetime import datetime
 from enum import StrEnum
 
 import jellyfish
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from bot.domain.api_model import Model
 from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.identifiers import IdentifierKind, is_landline
 from bot.domain.name_keys import (
@@ -94,7 +95,7 @@ def _house_number(street: str) -> str | None:
     return next((t for t in street.split() if t.isdigit()), None)
 
 
-class Reason(BaseModel):
+class Reason(Model):
     kind: ReasonKind
     detail: StoredText = Field(description="what agreed or differed, told in the reader's words")
     weight: float
@@ -117,7 +118,7 @@ REASON_TEXTS = {
 }
 
 
-class CardFacts(BaseModel):
+class CardFacts(Model):
     """A card plus what its interactions taught us about the person behind it."""
 
     card: CustomerCard
@@ -140,7 +141,7 @@ class CardFacts(BaseModel):
         return self.names[0] if self.names else ""
 
 
-class Candidate(BaseModel):
+class Candidate(Model):
     card_id: str
     name: str
     score: float
@@ -316,7 +317,7 @@ ALONE_WEIGHTS: dict[str, tuple[float, float]] = {"postcode": (8.0, 4.0), "city":
 WIDER: dict[str, str] = {"postcode": "street", "city": "postcode"}  # the field that says more
 
 
-class NameFrequencies(BaseModel):
+class NameFrequencies(Model):
     """How many of the tenant's named cards carry each name token (nicknames read as their
     given name), and how many named cards there are: the u side of name agreement. Tokens
     count as they sound ("MLR" for Müller, Mueller and Muller) and as they are spelt
@@ -825,7 +826,7 @@ def rank(
 # --- survivor and merge ---------------------------------------------------------------
 
 
-class SurvivorChoice(BaseModel):
+class SurvivorChoice(Model):
     survivor_id: str
     absorbed_id: str
     why: str
@@ -900,7 +901,7 @@ class MergeState(StrEnum):
     undone = "undone"
 
 
-class MergeAudit(BaseModel):
+class MergeAudit(Model):
     """The audit entry of one merge: who, when, where, and both cards' exact before-state."""
 
     id: str
@@ -934,7 +935,7 @@ class MarkerRole(StrEnum):
     absorbed = "absorbed"  # "merged into survivor_id": find_card follows it
 
 
-class MergeMarker(BaseModel):
+class MergeMarker(Model):
     """A card taken by a merge: one per card, created if absent, so merges never overlap."""
 
     audit_id: str

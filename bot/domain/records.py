@@ -6,12 +6,14 @@ record type (entity / object) and the CRM's own id.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from bot.domain.api_model import Model
 
 PERSON_LEVEL_TYPES = frozenset({"account", "contact", "lead"})
 
 
-class RecordRef(BaseModel):
+class RecordRef(Model):
     model_config = ConfigDict(frozen=True)
 
     crm: str = Field(description="settings ID of the CRM configuration")
@@ -28,7 +30,7 @@ class RecordRef(BaseModel):
         return cls(crm=crm, type=type_, id=id_)
 
 
-class CrmRecord(BaseModel):
+class CrmRecord(Model):
     """A record snapshot: enough to show it on a card and open it in its CRM."""
 
     ref: RecordRef

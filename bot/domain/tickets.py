@@ -21,9 +21,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
-from bot.domain.api_model import ApiModel
+from bot.domain.api_model import ApiModel, Model
 
 RETENTION = timedelta(days=90)
 """How long an imported ticket is kept after it was solved or closed; then it is purged."""
@@ -219,7 +219,7 @@ def normal_email(value: str | None) -> str | None:
     return email if _EMAIL.match(email) else None
 
 
-class CrmUser(BaseModel):
+class CrmUser(Model):
     """A user (agent) as a CRM reports it, before the rules are applied."""
 
     model_config = ConfigDict(frozen=True)
@@ -262,7 +262,7 @@ def user_problem(user: CrmUser) -> str | None:
     return None
 
 
-class Agent(BaseModel):
+class Agent(Model):
     """An agent known to crmcard. ``source`` is ``local`` (created in crmcard, never
     overwritten by an import) or the settings id of the CRM it is mirrored from."""
 
@@ -330,7 +330,7 @@ class Ticket(ApiModel):
         return "\n".join(m.body for m in self.messages)
 
 
-class CrmTicket(BaseModel):
+class CrmTicket(Model):
     """A ticket as a CRM reports it, before the rules are applied."""
 
     crm_id: str

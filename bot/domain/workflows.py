@@ -14,10 +14,10 @@ import json
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import ConfigDict, Field, TypeAdapter, model_validator
 
 from bot.domain import identifiers
-from bot.domain.api_model import ApiModel
+from bot.domain.api_model import ApiModel, Model
 from bot.domain.errors import DomainError, InvalidIdentifier
 from bot.domain.identifiers import DEFAULT_REGION
 from bot.domain.records import RecordRef
@@ -172,7 +172,7 @@ Workflow = Annotated[
 WORKFLOW = TypeAdapter[Workflow](Workflow)
 
 
-class StoredWorkflow(BaseModel):
+class StoredWorkflow(Model):
     """A workflow as the store keeps it: the admin's definition, parsed when read."""
 
     definition: dict[str, Any]
@@ -237,7 +237,7 @@ class ExecuteRequest(_Model):
         return hashlib.sha256(raw).hexdigest()
 
 
-class SearchPlan(BaseModel):
+class SearchPlan(Model):
     phones: list[str] = Field(default_factory=list)
     emails: list[str] = Field(default_factory=list)
     name: str | None = None

@@ -15,15 +15,14 @@ caller to refresh the agent's open interactions
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
+from bot.domain.api_model import Model
 from bot.domain.interactions import Interaction
 from bot.i18n import ENGLISH, AgentLocale
 from bot.services import keys
 from bot.services.store import Store, put_model, read_model
 
 
-class AgentLanguage(BaseModel):
+class AgentLanguage(Model):
     chosen: str | None = None
     """The language the agent picked in the chat (``language de``); None: follow Teams."""
     client_locale: str | None = None

@@ -12,8 +12,7 @@ import contextlib
 from collections.abc import Iterable
 from datetime import datetime
 
-from pydantic import BaseModel
-
+from bot.domain.api_model import Model
 from bot.domain.cards import CardIdentity, CustomerCard, new_card, with_interaction
 from bot.domain.identifiers import Channel, Identifier
 from bot.domain.interactions import Interaction
@@ -22,7 +21,7 @@ from bot.services import keys, name_index
 from bot.services.store import AlreadyExists, NotFound, Store, create_model, read_model, update
 
 
-class IndexEntry(BaseModel):
+class IndexEntry(Model):
     card_id: str
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from bot.domain.api_model import Model
 from bot.domain.records import CrmRecord, RecordRef
 from bot.errors import InvalidInput, NotFound, Throttled, Unavailable, UpstreamError
 
@@ -47,7 +48,7 @@ class NotSupported(InvalidInput, CrmError):
     """This CRM has no such operation."""
 
 
-class SearchCriteria(BaseModel):
+class SearchCriteria(Model):
     """Who to look for. Values are normalised (E.164 phones, lower-case emails)."""
 
     phones: list[str] = Field(default_factory=list)

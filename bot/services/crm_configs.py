@@ -18,9 +18,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import SecretStr, ValidationError
 
 from bot import errors
+from bot.domain.api_model import Model
 from bot.domain.crm_config import CrmConfig
 from bot.errors import Conflict, CrmcardError, InvalidInput, field_errors
 from bot.i18n import t
@@ -73,7 +74,7 @@ class PublicCrmConfig(CrmConfig):
     updated_by: str
 
 
-class StoredCrmConfig(BaseModel):
+class StoredCrmConfig(Model):
     config: CrmConfig
     sealed_secret: str | None = None
     version: int = 1

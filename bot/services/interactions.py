@@ -11,10 +11,10 @@ import contextlib
 import logging
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
 from bot.domain import identifiers
-from bot.domain.api_model import ApiModel
+from bot.domain.api_model import ApiModel, Model
 from bot.domain.cards import CardIdentity
 from bot.domain.identifiers import Channel, IdentifierKind
 from bot.domain.interactions import (
@@ -244,7 +244,7 @@ async def _start(
     return interaction, progressive
 
 
-class AgentInbox(BaseModel):
+class AgentInbox(Model):
     """The agent's most recent interactions, newest last: what "card" and the tab show."""
 
     interaction_ids: list[str] = Field(default_factory=list)

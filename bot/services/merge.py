@@ -40,8 +40,7 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel
-
+from bot.domain.api_model import Model
 from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.errors import DomainError
 from bot.domain.merge import (
@@ -81,7 +80,7 @@ SWEEP_SECONDS = 30.0
 log = logging.getLogger(__name__)
 
 
-class UnfinishedMerge(BaseModel):
+class UnfinishedMerge(Model):
     """A merge or undo under way, and the cards it holds (or is about to hold)."""
 
     tenant_id: str

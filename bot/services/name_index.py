@@ -37,6 +37,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
+from bot.domain.api_model import Model
 from bot.domain.cards import CustomerCard
 from bot.domain.interactions import Interaction
 from bot.domain.merge import NameFrequencies, detail_keys
@@ -58,26 +59,26 @@ HISTORY_SIZE = 50
 CONTACT_TYPES = ("contact", "lead")
 
 
-class NameBlock(BaseModel):
+class NameBlock(Model):
     cards: dict[str, list[str]] = Field(default_factory=dict, description="card id -> names")
     full: bool = False
 
 
-class CrmRefs(BaseModel):
+class CrmRefs(Model):
     cards: dict[str, str] = Field(default_factory=dict, description="card id -> record key")
 
 
-class CardTerms(BaseModel):
+class CardTerms(Model):
     names: dict[str, list[str]] = Field(default_factory=dict, description="name -> sources")
     crm: dict[str, list[str]] = Field(default_factory=dict, description="record key -> sources")
 
 
-class NameCount(BaseModel):
+class NameCount(Model):
     cards: int = 0
     spelt: int = 0  # (a ``card_shard`` document) of its cards, those whose spellings count
 
 
-class MergeHistory(BaseModel):
+class MergeHistory(Model):
     audit_ids: list[str] = Field(default_factory=list, description="oldest first")
 
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from bot.domain.api_model import Model
 from bot.domain.interactions import Interaction
 from bot.domain.memorialization import (
     DEFAULT_MAPPING,
@@ -57,7 +58,7 @@ class OutboxStatus(StrEnum):
     parked = "parked"
 
 
-class StepState(BaseModel):
+class StepState(Model):
     kind: WriteKind
     idempotency_key: str
     done: bool = False
@@ -69,7 +70,7 @@ class StepState(BaseModel):
         return self.done or self.unsupported is not None
 
 
-class OutboxItem(BaseModel):
+class OutboxItem(Model):
     tenant_id: str
     interaction_id: str
     agent_id: str | None = Field(

@@ -19,9 +19,9 @@ import secrets
 import uuid
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from bot.domain.api_model import ApiModel
+from bot.domain.api_model import ApiModel, Model
 from bot.errors import InvalidInput, NotFound
 from bot.i18n import t
 from bot.services import audit, keys
@@ -55,7 +55,7 @@ class PlatformKey(ApiModel):
         return self.model_dump(mode="json", by_alias=True, exclude={"digest"})
 
 
-class KeyDigest(BaseModel):
+class KeyDigest(Model):
     """The document a presented key is found by: its tenant, its id, when it expires."""
 
     tenant_id: str

@@ -19,8 +19,9 @@ from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import unquote
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from bot.domain.api_model import Model
 from bot.domain.interactions import EventRecord, Interaction, LifecycleEvent
 from bot.domain.links import pin_record
 from bot.domain.record_policies import (
@@ -59,7 +60,7 @@ APPEND_LOOKBACK = 5
 _NAMED_TYPES = frozenset({"account", "contact", "lead", "opportunity"})
 
 
-class CreationState(BaseModel):
+class CreationState(Model):
     """The interaction's record: claimed while being created, then its key."""
 
     status: Literal["creating", "done"] = "creating"
@@ -69,7 +70,7 @@ class CreationState(BaseModel):
     event: str | None = None
 
 
-class QueueRecords(BaseModel):
+class QueueRecords(Model):
     """Records the customer's sessions in one queue got, newest last."""
 
     keys: list[str] = Field(default_factory=list)

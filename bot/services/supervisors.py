@@ -12,15 +12,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pydantic import BaseModel
-
+from bot.domain.api_model import Model
 from bot.services import keys
 from bot.services.store import Store, put_model, read_model
 
 SUPERVISOR_ROLE = "crmcard.Supervisor"
 
 
-class SupervisorRole(BaseModel):
+class SupervisorRole(Model):
     until: datetime
     """When the token that showed the role expires."""
 

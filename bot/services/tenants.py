@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Protocol
 from urllib.parse import unquote
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from bot.domain.api_model import Model
 from bot.errors import Unauthorized
 from bot.i18n import t
 from bot.services import audit, keys
@@ -37,14 +38,14 @@ class TenantNotConsented(Unauthorized):
         )
 
 
-class ConsentEvent(BaseModel):
+class ConsentEvent(Model):
     action: str  # "granted" | "revoked"
     at: datetime
     by: str
     detail: str = ""
 
 
-class TenantConsent(BaseModel):
+class TenantConsent(Model):
     tenant_id: str
     consented: bool = False
     granted_at: datetime | None = None

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from bot.domain.api_model import Model
 from bot.domain.errors import DomainError
 from bot.domain.interactions import Interaction
 from bot.domain.links import pin_record
@@ -108,14 +109,14 @@ def crm_kind(client: CrmClient) -> str | None:
     return None
 
 
-class WorkflowRun(BaseModel):
+class WorkflowRun(Model):
     fingerprint: str
     started_at: datetime
     done: bool = False
     result: dict[str, Any] | None = None
 
 
-class RecordOut(BaseModel):
+class RecordOut(Model):
     key: str
     crm: str
     type: str

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from bot.adapters.crm.directory import ConnectionTest
-from bot.domain.api_model import ApiModel
+from bot.domain.api_model import ApiModel, Model
 from bot.domain.crm_config import CrmConfig
 from bot.domain.interactions import LifecycleEvent
 from bot.domain.memorialization import MemorializationMapping
@@ -117,7 +117,7 @@ class SyncStarted(ApiModel):
     full: bool
 
 
-class TabAction(BaseModel):
+class TabAction(Model):
     verb: str = Field(description="a card verb: linkRecord, refreshCard, runWorkflow ...")
     data: dict[str, Any] = Field(description="the verb's data, interactionId and rev at least")
 

@@ -22,9 +22,9 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from bot.domain.api_model import ApiModel
+from bot.domain.api_model import ApiModel, Model
 from bot.errors import (
     PROBLEM_TYPE,
     CrmcardError,
@@ -62,7 +62,7 @@ def translated(error: BaseException, request: web.BaseRequest) -> Problem:
     return problem_for(error, lambda text: localize(text, locale))
 
 
-class RefusedField(BaseModel):
+class RefusedField(Model):
     """One refused field of a problem's ``errors``."""
 
     loc: list[str | int] = Field(description="where, as pydantic names it (body fields, query)")

@@ -10,15 +10,15 @@ from typing import Any
 
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ConversationReference
-from pydantic import BaseModel
 
 from bot.adapters.teams.activity_json import model_from_json
+from bot.domain.api_model import Model
 from bot.services import keys
 from bot.services.recently_used import RecentlyUsed
 from bot.services.store import Store, parsed, put_model
 
 
-class AgentConversation(BaseModel):
+class AgentConversation(Model):
     user_id: str
     reference: dict[str, Any]
 

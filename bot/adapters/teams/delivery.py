@@ -21,10 +21,10 @@ from typing import Any, TypeVar
 
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
-from pydantic import BaseModel
 
 from bot.adapters.teams import conversations
 from bot.adapters.teams.clients import ReusingClients
+from bot.domain.api_model import Model
 from bot.domain.interactions import Interaction
 from bot.services import keys
 from bot.services.recently_used import RecentlyUsed
@@ -39,7 +39,7 @@ SEND_INTERVAL = 1 / 7  # Teams allows about 7 messages a second per conversation
 POSTED_KEPT = 4096  # posted messages remembered per instance (the open interactions')
 
 
-class PostedCard(BaseModel):
+class PostedCard(Model):
     conversation_id: str
     activity_id: str | None = None
 
