@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botbuilder.schema import Activity
+from botbuilder.schema import Activity, TokenExchangeState
+from msrest.serialization import Deserializer
 
 from bot.adapters.teams import activity_json
 from bot.adapters.teams.activity_json import activity_from_json
@@ -28,6 +29,7 @@ def _mention_message() -> dict[str, Any]:
     body["localTimestamp"] = "2026-11-23T09:00:00.123+01:00"
     body["attachments"] = [{"contentType": "text/html", "content": "<p>hi</p>"}]
     body["unknownTopLevel"] = {"kept": True}
+    body["replyToId"] = body["unknownButNull"] = None
     return body
 
 
@@ -68,3 +70,13 @@ def test_a_teams_time_is_read_without_msrest(monkeypatch: pytest.MonkeyPatch) ->
     assert asked == []
     assert fast.timestamp == Activity().deserialize(body).timestamp
     assert fast.local_timestamp.utcoffset().total_seconds() == 3600
+
+
+def test_a_key_two_attributes_share_is_read_as_msrest_reads_it() -> None:
+    """The SDK maps ``connectionName`` to two attributes of ``TokenExchangeState``: msrest
+    fills both, so that model is left to msrest."""
+    data = {"connectionName": "crm", "msAppId": "app", "extra": 1}
+    fast = activity_json.model_from_json(TokenExchangeState, data)
+    slow = Deserializer(activity_json._MODELS)("TokenExchangeState", data)
+    assert fast.as_dict() == slow.as_dict()
+    assert (fast.connection_name, fast.bot_url) == ("crm", "crm")

@@ -78,32 +78,38 @@ def _timestamp(value: Any) -> Any:
     return _msrest.deserialize_data(value, "iso-8601")
 
 
-Layout = tuple[tuple[tuple[str, str, Reader], ...], frozenset[str]]
+Layout = dict[str, tuple[str, Reader]]
+"""A model's JSON keys, each with the attribute it fills and how its value is read."""
 
 
 @cache
 def _layout(cls: Any) -> Layout | None:
-    """The model's fields and their readers; None for models msrest must read itself
-    (flattened keys, read-only or constant attributes)."""
+    """The model's fields by JSON key, with their readers; None for models msrest must read
+    itself (flattened keys, read-only or constant attributes, a key two attributes share)."""
     specs = cls._attribute_map
     if any("." in spec["key"] for spec in specs.values()) or getattr(cls, "_validation", None):
         return None
-    fields = tuple(
-        (attr, spec["key"], _reader(spec["type"]))
-        for attr, spec in specs.items()
-        if spec["key"]  # "" marks additional_properties itself
-    )
-    return fields, frozenset(key for _, key, _ in fields)
+    fields = [  # "" marks additional_properties itself
+        (spec["key"], attr, spec["type"]) for attr, spec in specs.items() if spec["key"]
+    ]
+    layout = {key: (attr, _reader(data_type)) for key, attr, data_type in fields}
+    return layout if len(layout) == len(fields) else None
 
 
 def _model(cls: Any, data: Any) -> Any:
     layout = _layout(cls)
     if layout is None or not isinstance(data, dict):
         return _msrest.deserialize_data(data, cls.__name__)
-    fields, known = layout
-    kwargs = {attr: read(data[key]) for attr, key, read in fields if data.get(key) is not None}
+    kwargs: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in data.items():  # the few keys sent, not the model's forty attributes
+        field = layout.get(key)
+        if field is None:
+            extra[key] = value
+        elif value is not None:
+            attr, read = field
+            kwargs[attr] = read(value)
     instance = cls(**kwargs)
-    extra = {key: value for key, value in data.items() if key not in known}
     if extra:
         instance.additional_properties = extra
     return instance
