@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -216,10 +217,15 @@ def new_entry_id(at: datetime, salt: str | None = None) -> str:
 
 
 def _compact_time(at: datetime) -> str:
-    """``20261201T161946538565Z``: ``at.strftime("%Y%m%dT%H%M%S%fZ")``, cut from its ISO
-    form (strftime is the slow part of a click's audit entry)."""
-    iso = at.isoformat(timespec="microseconds")  # 2026-12-01T16:19:46.538565[+00:00]
-    return f"{iso[:4]}{iso[5:7]}{iso[8:10]}T{iso[11:13]}{iso[14:16]}{iso[17:19]}{iso[20:26]}Z"
+    """``20261201T161946538565Z``: ``at.strftime("%Y%m%dT%H%M%S%fZ")``, its second written
+    once (strftime, even isoformat, was the slow part of a click's audit entry)."""
+    second = _compact_second(at.year, at.month, at.day, at.hour, at.minute, at.second)
+    return f"{second}{at.microsecond:06d}Z"
+
+
+@lru_cache(maxsize=4)
+def _compact_second(year: int, month: int, day: int, hour: int, minute: int, second: int) -> str:
+    return f"{year:04d}{month:02d}{day:02d}T{hour:02d}{minute:02d}{second:02d}"
 
 
 async def record_batch(store: Store, tenant_id: str, entries: list[AuditEntry]) -> None:
