@@ -21,6 +21,8 @@ from bot.services.store import read_model
 
 log = logging.getLogger(__name__)
 
+_PAST_TICKETS = t("Past tickets")
+
 
 async def card_for(
     ctx: Context,
@@ -69,7 +71,7 @@ async def _past_tickets(ctx: Context, interaction: Interaction, locale: AgentLoc
     """The card's "Past tickets" link for this caller, or "" (see past_tickets)."""
     if ctx.past_tickets is None:
         return ""
-    label = localize(t("Past tickets"), locale)
+    label = localize(_PAST_TICKETS, locale)  # a label: looked up once per language
     return await ctx.past_tickets.link(interaction.tenant_id, interaction.identities, label)
 
 
