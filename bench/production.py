@@ -109,6 +109,17 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def machine_pace() -> str:
+    """CPU milliseconds this process takes for a fixed pure-Python loop: the machine's
+    speed at that moment (it drifts by 2-3x here), so absolute figures such as the cold
+    start can be read against it; ratios from one run need no such help."""
+    started = time.process_time()
+    total = 0
+    for number in range(3_000_000):
+        total += number
+    return f"{(time.process_time() - started) * 1000:.0f} ms"
+
+
 # --------------------------------------------------------------------------- servers
 
 
@@ -619,7 +630,9 @@ def bench_link(args: argparse.Namespace, workdir: Path, issuer: LocalIssuer) -> 
                 asyncio.run(verify_revisions(crmcard.url, clickers, token, clicks_of(out)))
         for round_ in range(args.rounds):
             print(
-                f"link round {round_ + 1}/{args.rounds}, load average {load_average()}", flush=True
+                f"link round {round_ + 1}/{args.rounds}, load average {load_average()}, "
+                f"pace {machine_pace()}",
+                flush=True,
             )
             for server in servers:
                 spy = None
@@ -1179,6 +1192,7 @@ def events_script(agents: list[dict[str, Any]], run: str) -> str:
 
 def bench_cold(args: argparse.Namespace, workdir: Path) -> None:
     compileall.compile_dir(REPO / "bot", quiet=1)  # what the app's first start leaves
+    pace = machine_pace()
     seconds, cpu = [], []
     for round_ in range(args.rounds):
         place = workdir / f"cold-{round_}"
@@ -1191,7 +1205,7 @@ def bench_cold(args: argparse.Namespace, workdir: Path) -> None:
     print(
         f"\nCold start, python -m bot serve to the first /healthz 200: {spread(seconds)} s "
         f"(target < 1 s), the server's CPU until then {spread(cpu)} s, "
-        f"load average {load_average()}"
+        f"load average {load_average()}, machine pace {pace} before, {machine_pace()} after"
     )
 
 
@@ -1255,6 +1269,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
     print(f"load average at start: {load_average()}, {os.cpu_count()} cores")
+    print(f"machine pace at start (reference loop, lower is faster): {machine_pace()}")
     issuer = LocalIssuer().start()
     workdir = Path(tempfile.mkdtemp(prefix="crmcard-bench-"))
     try:
@@ -1273,7 +1288,7 @@ def main() -> None:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     issuer.stop()
-    print(f"\nload average at end: {load_average()}")
+    print(f"\nload average at end: {load_average()}, machine pace at end: {machine_pace()}")
 
 
 if __name__ == "__main__":
