@@ -10,7 +10,8 @@ included.
 Its ``Serializer`` is worse on the way out: it walks every value of an ``object``
 attribute, so a customer card's whole Adaptive Card JSON, key by key (a third of the
 CPU of sending a card). :func:`activity_to_json` maps the model attributes the same way
-and leaves ``object`` values (cards, channel data) as they are for orjson to write.
+and leaves ``object`` values (cards, channel data) as they are for orjson to write; a
+customer card goes out as the bytes it was measured as when rendered (:func:`json_value`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import orjson
 from botbuilder import schema
 from botbuilder.schema import Activity
 from msrest.serialization import Deserializer, Model
+
+from bot.adaptive_cards.customer_card import RenderedCard
 
 _MODELS: dict[str, Any] = {  # msrest model classes by name
     name: cls
@@ -131,12 +134,12 @@ Writer = Callable[[Any], Any]
 def _writer(data_type: str) -> Writer:
     """How one attribute's Python value becomes its JSON value."""
     if data_type in _MODELS or data_type == "object":
-        return _json_value
+        return json_value
     if data_type.startswith("[") and data_type.endswith("]"):
-        return lambda value: [_json_value(item) for item in value]
+        return lambda value: [json_value(item) for item in value]
     if data_type.startswith("{") and data_type.endswith("}"):
-        return lambda value: {key: _json_value(item) for key, item in value.items()}
-    return _json_value
+        return lambda value: {key: json_value(item) for key, item in value.items()}
+    return json_value
 
 
 @cache
@@ -148,12 +151,16 @@ def _write_layout(cls: Any) -> tuple[tuple[str, str, Writer], ...]:
     )
 
 
-def _json_value(value: Any) -> Any:
-    """Models become dicts; everything else is left for orjson (datetimes, enums, dicts)."""
+def json_value(value: Any) -> Any:
+    """Models become dicts, a rendered customer card the JSON its size was checked on (not
+    serialized a second time); everything else is left for orjson (datetimes, enums,
+    dicts)."""
     if isinstance(value, Model):
         return model_to_json(value)
+    if isinstance(value, RenderedCard):
+        return orjson.Fragment(value.encoded)
     if isinstance(value, list):
-        return [_json_value(item) for item in value]
+        return [json_value(item) for item in value]
     return value
 
 

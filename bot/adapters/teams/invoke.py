@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from botbuilder.core import InvokeResponse
 
-from bot.adaptive_cards.customer_card import RenderedCard
+from bot.adapters.teams.activity_json import json_value
 from bot.errors import CrmcardError, problem_for
 from bot.i18n import ENGLISH, AgentLocale, localize
 
@@ -54,10 +54,9 @@ def error_for(error: BaseException, locale: AgentLocale = ENGLISH) -> InvokeResp
 
 def encoded(body: Any) -> bytes:
     """An invoke answer's body as sent: a customer card in it is written as the bytes it
-    was measured as when rendered, not serialized a second time."""
-    card = body.get("value") if isinstance(body, dict) else None
-    if isinstance(card, RenderedCard):
-        return orjson.dumps({**body, "value": orjson.Fragment(card.encoded)})
+    was measured as when rendered, as in every activity sent (:func:`json_value`)."""
+    if isinstance(body, dict) and "value" in body:
+        return orjson.dumps({**body, "value": json_value(body["value"])})
     return orjson.dumps(body)
 
 
