@@ -64,6 +64,7 @@ from jwt.algorithms import RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
 
 from bot.errors import Unavailable
+from bot.services.recently_used import RecentlyUsed
 
 log = logging.getLogger(__name__)
 
@@ -239,8 +240,8 @@ class ChannelTokens:
     issuer: str
     metadata_url: str
     # (signing input, signature) -> the public key that verified them
-    _verified: dict[tuple[bytes, bytes], Any] = field(
-        default_factory=dict, init=False, repr=False, compare=False
+    _verified: RecentlyUsed[tuple[bytes, bytes], Any] = field(
+        default_factory=lambda: RecentlyUsed(TOKENS_KEPT), init=False, repr=False, compare=False
     )
 
     def issued(self, token: Jwt) -> bool:
@@ -274,13 +275,11 @@ class ChannelTokens:
         with the same key always gives the same answer (a refreshed key set is parsed
         anew, so its keys verify again)."""
         signed = (token.signing_input, token.signature)
-        if self._verified.get(signed) is public_key:
+        if self._verified.recall(signed) is public_key:
             return
         if not _RS256.verify(token.signing_input, public_key, token.signature):
             raise PermissionError("the token's signature does not verify")
-        if len(self._verified) >= TOKENS_KEPT:
-            self._verified.clear()
-        self._verified[signed] = public_key
+        self._verified.keep(signed, public_key)
 
 
 def _require_expiry(auth_header: str | None) -> None:
