@@ -114,11 +114,6 @@ def show_more_text(count: int, locale: AgentLocale) -> str:
     return localize(nt("Show {count} more", "Show {count} more", count), locale)
 
 
-def card_size(card: Any) -> int:
-    """Bytes of the card as sent: compact UTF-8 JSON."""
-    return len(orjson.dumps(card))
-
-
 class RenderedCard(dict[str, Any]):
     """A customer card with the compact JSON it was measured as, sent as those bytes instead
     of being serialized again (:func:`bot.adapters.teams.invoke.encoded`). Never changed in

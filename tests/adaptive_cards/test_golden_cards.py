@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from bot.adaptive_cards.customer_card import MAX_CARD_BYTES, card_size, render_customer_card
+from bot.adaptive_cards.customer_card import MAX_CARD_BYTES, render_customer_card
 from bot.domain.cards import CardIdentity
 from bot.domain.identifiers import Channel, email
 from bot.domain.interactions import CardViewState, LifecycleEvent, ShownRecords
@@ -192,4 +192,4 @@ def test_customer_cards_are_sent_as_they_were(language: str) -> None:
     if os.environ.get("CRMCARD_WRITE_GOLDEN"):
         path.write_text(_text(cards), encoding="utf-8")
     assert _text(cards) == path.read_text(encoding="utf-8")
-    assert max(card_size(card) for card in cards.values()) <= MAX_CARD_BYTES
+    assert max(len(card.encoded) for card in cards.values()) <= MAX_CARD_BYTES
