@@ -9,8 +9,10 @@ Run from the repository root (needs ``wrk``, a Debian package, and Azurite from 
 Every server is its own process, started as ``crmcard serve`` starts it (``python -m bot
 serve``: uvloop, INFO logging, the access log, written to a file); the load comes from
 ``wrk`` in a process of its own, on loopback. Each round runs every server once, in
-turn, so the compared servers share the machine's state; the tables print the median
-over rounds with the spread (lowest-highest), never the best round.
+turn, so the compared servers share the machine's state; the link rounds take turns in
+opposite orders (first to last, then last to first), so a machine that speeds up or
+slows down during a series favours no server. The tables print the median over rounds
+with the spread (lowest-highest), never the best round.
 
 * ``link``: the ``adaptiveCard/action`` link/unlink invoke, every request with a Bot
   Connector JWT validated against a local OpenID issuer (``tests/auth/openid_issuer.py``)
@@ -64,7 +66,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -118,6 +120,16 @@ def machine_pace() -> str:
     for number in range(3_000_000):
         total += number
     return f"{(time.process_time() - started) * 1000:.0f} ms"
+
+
+T = TypeVar("T")
+
+
+def turn_order(servers: list[T], round_: int) -> list[T]:
+    """The servers of a round in turn: first to last, then last to first, so the machine's
+    drift during a series (2-3x here within minutes) weighs on every server alike, not
+    most on the one that always comes last."""
+    return servers if round_ % 2 == 0 else servers[::-1]
 
 
 # --------------------------------------------------------------------------- servers
@@ -634,7 +646,7 @@ def bench_link(args: argparse.Namespace, workdir: Path, issuer: LocalIssuer) -> 
                 f"pace {machine_pace()}",
                 flush=True,
             )
-            for server in servers:
+            for server in turn_order(servers, round_):
                 spy = None
                 if server is crmcard:
                     scripts[crmcard.name] = clicks_script(clickers, token)
