@@ -24,7 +24,7 @@ import csv
 import hashlib
 import io
 import json
-import uuid
+import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -212,7 +212,8 @@ async def record(
 
 def new_entry_id(at: datetime, salt: str | None = None) -> str:
     """An entry's id: its time first (entries sort by it), then a random or derived part."""
-    tail = hashlib.sha256(salt.encode()).hexdigest()[:12] if salt else uuid.uuid4().hex[:12]
+    # 48 random bits, as uuid4's first twelve hex digits hold, at a fifth of its cost
+    tail = hashlib.sha256(salt.encode()).hexdigest()[:12] if salt else os.urandom(6).hex()
     return f"{_compact_time(at)}-{tail}"
 
 
@@ -235,7 +236,7 @@ async def record_batch(store: Store, tenant_id: str, entries: list[AuditEntry]) 
         by_day.setdefault(_day(entry.at), []).append(entry)
     for day, found in by_day.items():
         batch = AuditBatch(entries=found)
-        key = keys.audit_entry(tenant_id, day, f"{found[0].id}-batch-{uuid.uuid4().hex[:8]}")
+        key = keys.audit_entry(tenant_id, day, f"{found[0].id}-batch-{os.urandom(4).hex()}")
         await create_model(store, key, batch)
 
 

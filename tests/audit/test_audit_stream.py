@@ -251,3 +251,13 @@ async def test_a_batch_of_entries_is_queried_purged_and_rewritten_like_single_on
 )
 def test_entry_ids_start_with_the_compact_time_they_sort_by(at: datetime) -> None:
     assert audit.new_entry_id(at, "salt").startswith(at.strftime("%Y%m%dT%H%M%S%fZ") + "-")
+
+
+def test_entry_ids_without_a_salt_end_in_twelve_random_hex_digits() -> None:
+    at = datetime(2026, 12, 1, 16, 19, 46, 538565, tzinfo=UTC)
+    ids = {audit.new_entry_id(at) for _ in range(1000)}
+    assert len(ids) == 1000  # 48 random bits: no two alike in a thousand
+    for entry_id in ids:
+        time_part, tail = entry_id.split("-")
+        assert time_part == "20261201T161946538565Z"
+        assert len(tail) == 12 and int(tail, 16) >= 0
