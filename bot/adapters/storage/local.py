@@ -8,6 +8,14 @@ primary-key read or a small commit (no fsync with ``synchronous=NORMAL``) takes
 microseconds, far less than a hop to another thread. Only when the file is busy (another
 process is writing) does the statement move to the store's own thread, which may wait.
 Checkpoints, the one slow part, always run on that thread.
+
+The documents live in an ordinary (rowid) table. A ``WITHOUT ROWID`` table keeps at most
+about a quarter of a page of each row in its b-tree (SQLite's guidance: such tables suit
+rows under a twentieth of a page), so an interaction of 2-3 KB spilled into an overflow
+page and every read and compare-and-swap write of it touched two pages; in a rowid table
+it fits its leaf page (measured at 2.2 KB between other work, as a click runs them: about
+a third less time for the read and for the write). Files from before are rebuilt once,
+when first opened.
 """
 
 from __future__ import annotations
@@ -23,13 +31,7 @@ from typing import Any
 
 from bot.services.store import AlreadyExists, Document, PreconditionFailed
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (
-    key TEXT PRIMARY KEY,
-    data BLOB NOT NULL,
-    etag TEXT NOT NULL
-) WITHOUT ROWID
-"""
+_COLUMNS = "(key TEXT PRIMARY KEY, data BLOB NOT NULL, etag TEXT NOT NULL)"
 _READ = "SELECT data, etag FROM documents WHERE key = ?"
 _INSERT = "INSERT INTO documents (key, data, etag) VALUES (?, ?, ?)"
 _REPLACE = "UPDATE documents SET data = ?, etag = ? WHERE key = ? AND etag = ?"
@@ -50,6 +52,31 @@ def _rows(connection: sqlite3.Connection, query: str, params: tuple[Any, ...]) -
     """One statement's rows, or ``[rowcount]`` for a write."""
     cursor = connection.execute(query, params)
     return cursor.fetchall() if cursor.description else [cursor.rowcount]
+
+
+def _create_table(connection: sqlite3.Connection) -> None:
+    """The documents table: created, or in a file written before it was a rowid table
+    (``WITHOUT ROWID``), rebuilt as one with every key, document and ETag. One transaction:
+    another process sees the old table or the new one, and the first to open does it."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        found = connection.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'documents'"
+        ).fetchone()
+        if found is None:
+            connection.execute(f"CREATE TABLE documents {_COLUMNS}")
+        elif "WITHOUT ROWID" in found[0].upper():
+            connection.execute(f"CREATE TABLE documents_rebuilt {_COLUMNS}")
+            connection.execute(
+                "INSERT INTO documents_rebuilt (key, data, etag)"
+                " SELECT key, data, etag FROM documents"
+            )
+            connection.execute("DROP TABLE documents")
+            connection.execute("ALTER TABLE documents_rebuilt RENAME TO documents")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
 
 
 def _busy(error: sqlite3.OperationalError) -> bool:
@@ -73,7 +100,7 @@ class LocalStore:
             if not self._schema_ready:
                 connection = _connect(self._path, wait=30)
                 connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute(_SCHEMA)
+                _create_table(connection)
                 connection.close()
                 self._schema_ready = True
 
