@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._names import Names
-from bot.adapters.storage.local import _SCHEMA, LocalStore
+from bot.adapters.storage.local import LocalStore, _create_table
 from bot.domain import identifiers
 from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.identifiers import Channel
@@ -243,7 +243,7 @@ def build_sqlite(path: Path, size: int) -> dict[str, int]:
     db = sqlite3.connect(partial, isolation_level=None)
     db.execute("PRAGMA journal_mode=OFF")
     db.execute("PRAGMA synchronous=OFF")
-    db.execute(_SCHEMA)  # the LocalStore's own table
+    _create_table(db)  # the LocalStore's own table
     counts: dict[str, int] = defaultdict(int)
     db.execute("BEGIN")
     batch: list[tuple[str, bytes, str]] = []
@@ -385,7 +385,7 @@ async def run_azurite(path: Path, queries: int, size: int) -> dict[str, float]:
 
 
 def store_path(data: Path, size: int) -> Path:
-    return data / f"cards-{size}-v7.sqlite3"  # v7: the surname-tail name blocks
+    return data / f"cards-{size}-v8.sqlite3"  # v8: the rowid table
 
 
 def ensure_built(data: Path, size: int) -> Path:
