@@ -169,7 +169,8 @@ Workflow = Annotated[
     SearchWorkflow | CreateWorkflow | UpdateWorkflow | TimelineWorkflow,
     Field(discriminator="type"),
 ]
-WORKFLOW = TypeAdapter[Workflow](Workflow)
+WORKFLOW = TypeAdapter[Workflow](Workflow, config=ConfigDict(defer_build=True))
+"""Built when a workflow is first parsed, like the models (:mod:`bot.domain.api_model`)."""
 
 
 class StoredWorkflow(Model):
