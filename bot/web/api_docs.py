@@ -17,8 +17,6 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from bot.web.openapi import build_document
-
 OPENAPI_PATH = "/api/openapi.json"
 DOCS_PATH = "/api/docs"
 DOCS_DIST = Path(__file__).resolve().parents[2] / "console" / "dist" / "api-docs"
@@ -32,8 +30,10 @@ DOCS_FILES = {
 @cache
 def document() -> dict[str, Any]:
     """crmcard's document (the models do not change while the process runs)."""
-    # The answer models of the table are imported on the first request for the document:
-    # building them is a tenth of the server's start-up, and no other route needs them.
+    # The answer models of the table, and what makes the document of them, are imported
+    # on the first request for the document: no other route needs them, and building
+    # them was a tenth of the server's start-up.
+    from bot.web.openapi import build_document
     from bot.web.operations import OPERATIONS, TAGS
 
     return build_document(OPERATIONS, TAGS)

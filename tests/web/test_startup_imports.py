@@ -2,10 +2,10 @@
 
 Start-up time is mostly imports. The Azure Storage SDKs (Blob store, write-back queue),
 the PostgreSQL driver of the ticket archive, the app package's JSON Schema validator and
-the OpenAPI document's answer models are imported where they are first used, so a server
-on the local store starts without them. The check runs a fresh interpreter (this one has
-imported everything the other tests needed) that builds the app as ``crmcard serve``
-does, answers ``/healthz`` and lists its modules.
+the OpenAPI document (its answer models and what writes it) are imported where they are
+first used, so a server on the local store starts without them. The check runs a fresh
+interpreter (this one has imported everything the other tests needed) that builds the app
+as ``crmcard serve`` does, answers ``/healthz`` and lists its modules.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ LAZY = (
     "asyncpg",
     "jsonschema",
     "bot.web.operations",
+    "bot.web.openapi",
 )
 
 SERVE_AND_LIST = """
