@@ -1,8 +1,9 @@
 """What a local server imports before its first answer: nothing it does not use.
 
 Start-up time is mostly imports. The Azure Storage SDKs (Blob store, write-back queue),
-the PostgreSQL driver of the ticket archive, the app package's JSON Schema validator and
-the OpenAPI document (its answer models and what writes it) are imported where they are
+the PostgreSQL driver of the ticket archive, the app package's JSON Schema validator, the
+OpenAPI document (its answer models and what writes it) and Babel's catalogue reader (the
+first German or French text reads one; English needs none) are imported where they are
 first used, so a server on the local store starts without them. The check runs a fresh
 interpreter (this one has imported everything the other tests needed) that builds the app
 as ``crmcard serve`` does, answers ``/healthz`` and lists its modules.
@@ -23,6 +24,8 @@ LAZY = (
     "jsonschema",
     "bot.web.operations",
     "bot.web.openapi",
+    "babel.messages",
+    "babel.support",
 )
 
 SERVE_AND_LIST = """
