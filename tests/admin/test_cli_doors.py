@@ -4,6 +4,7 @@ error answer, a server that cannot be reached, a request crmcard refuses."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import logging
@@ -19,7 +20,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from bot.cli import main
-from bot.cli.main import parser
+from bot.cli.main import GROUPS, parser
 from bot.observability import logs
 from bot.settings import Settings
 from bot.web.app import create_app
@@ -189,3 +190,15 @@ def test_every_argument_has_help_and_every_admin_command_names_its_door() -> Non
         assert "store" in helps[admin] or "admin API" in helps[admin], (admin, helps[admin])
     for both in ("crm", "keys"):
         assert "store" in helps[both] and "--url" in helps[both]
+
+
+def _commands(root: argparse.ArgumentParser) -> set[str]:
+    return set(next(a for a in root._actions if isinstance(a.choices, dict)).choices or ())
+
+
+def test_a_command_is_read_with_its_own_group_only_and_serve_with_none() -> None:
+    assert _commands(parser()) == {"serve", "simulate", *GROUPS}
+    assert _commands(parser("serve")) == {"serve", "simulate"}
+    for command in GROUPS:
+        assert command in _commands(parser(command))
+    assert _commands(parser("workflow")) == {"serve", "simulate", "workflow", "policy"}

@@ -4,9 +4,10 @@ Start-up time is mostly imports. The Azure Storage SDKs (Blob store, write-back 
 the PostgreSQL driver of the ticket archive, the app package's JSON Schema validator, the
 OpenAPI document (its answer models and what writes it) and Babel's catalogue reader (the
 first German or French text reads one; English needs none) are imported where they are
-first used, so a server on the local store starts without them. The check runs a fresh
-interpreter (this one has imported everything the other tests needed) that builds the app
-as ``crmcard serve`` does, answers ``/healthz`` and lists its modules.
+first used, so a server on the local store starts without them; nor does ``crmcard serve``
+import the command line's other command groups. The check runs a fresh interpreter (this
+one has imported everything the other tests needed) that reads ``serve`` and builds the
+app as ``crmcard serve`` does, answers ``/healthz`` and lists its modules.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bot.cli.main import GROUPS
+
 LAZY = (
     "azure.storage.blob",
     "azure.storage.queue",
@@ -26,15 +29,18 @@ LAZY = (
     "bot.web.openapi",
     "babel.messages",
     "babel.support",
+    *(f"bot.cli.{module}" for module in GROUPS.values()),
 )
 
 SERVE_AND_LIST = """
 import asyncio, json, sys
 from aiohttp import ClientSession, web
+from bot.cli.main import parser
 from bot.settings import Settings
 from bot.web.app import create_app
 
 async def main():
+    parser("serve").parse_args(["serve"])
     runner = web.AppRunner(create_app(Settings()))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
