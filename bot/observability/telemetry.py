@@ -1,7 +1,9 @@
 """Traces and metrics through OpenTelemetry, exported only where the operator says.
 
-Instruments are created from the OpenTelemetry API at import and cost next to nothing
-until :func:`configure` installs providers:
+:func:`configure` installs exporters as the environment asks, and only then imports the
+OpenTelemetry API and creates crmcard's instruments; without exporters nothing is
+recorded, and the server starts without the API (some 10 ms of its start: importing it
+reads the installed packages' entry points):
 
 - ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or its ``_TRACES_`` / ``_METRICS_`` forms, with the
   other standard ``OTEL_*`` variables): spans and metrics over OTLP/HTTP;
@@ -20,63 +22,72 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry import metrics, trace
-from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.trace import SpanKind, Status, StatusCode
+if TYPE_CHECKING:
+    from opentelemetry.metrics import CallbackOptions, Observation
 
-_meter = metrics.get_meter("crmcard")
-tracer = trace.get_tracer("crmcard")
-
-_http = _meter.create_histogram(
-    "crmcard.http.server.duration", unit="s", description="HTTP requests served"
-)
-_crm = _meter.create_histogram(
-    "crmcard.crm.call.duration", unit="s", description="Calls to CRMs, by vendor and outcome"
-)
-_lookups = _meter.create_counter(
-    "crmcard.lookups", description="Caller lookups, by outcome (identified or not)"
-)
 _outbox: dict[str, float] = {"depth": 0.0, "oldest_age": 0.0}
 
 
 def _observe(name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    from opentelemetry.metrics import Observation
+
     def callback(options: CallbackOptions) -> Iterable[Observation]:
         return [Observation(_outbox[name])]
 
     return callback
 
 
-_meter.create_observable_gauge(
-    "crmcard.outbox.depth", [_observe("depth")], description="Write-backs waiting"
-)
-_meter.create_observable_gauge(
-    "crmcard.outbox.oldest_age",
-    [_observe("oldest_age")],
-    unit="s",
-    description="Age of the oldest write-back waiting",
-)
+class _Instruments:
+    """crmcard's tracer and instruments, from the providers :func:`configure` installed."""
+
+    def __init__(self) -> None:
+        from opentelemetry import metrics, trace
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        self.server, self.client = SpanKind.SERVER, SpanKind.CLIENT
+        self.failed, self.error = Status, StatusCode.ERROR
+        self.tracer = trace.get_tracer("crmcard")
+        meter = metrics.get_meter("crmcard")
+        self.http = meter.create_histogram(
+            "crmcard.http.server.duration", unit="s", description="HTTP requests served"
+        )
+        self.crm = meter.create_histogram(
+            "crmcard.crm.call.duration",
+            unit="s",
+            description="Calls to CRMs, by vendor and outcome",
+        )
+        self.lookups = meter.create_counter(
+            "crmcard.lookups", description="Caller lookups, by outcome (identified or not)"
+        )
+        meter.create_observable_gauge(
+            "crmcard.outbox.depth", [_observe("depth")], description="Write-backs waiting"
+        )
+        meter.create_observable_gauge(
+            "crmcard.outbox.oldest_age",
+            [_observe("oldest_age")],
+            unit="s",
+            description="Age of the oldest write-back waiting",
+        )
 
 
-_NOT_TRACED: contextlib.nullcontext[trace.Span] = contextlib.nullcontext(trace.INVALID_SPAN)
-
-
-def _span(name: str, kind: SpanKind) -> contextlib.AbstractContextManager[trace.Span]:
-    """A current span, or, until a tracer provider is installed, a span that records
-    nothing without making one (the API's no-op span still sets and resets the current
-    context: 2% of a card's CPU with six CRM calls)."""
-    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-        return _NOT_TRACED
-    return tracer.start_as_current_span(name, kind=kind, record_exception=False)
+_recording: _Instruments | None = None
+"""Set by :func:`configure` when it installs exporters; until then nothing is recorded."""
 
 
 @contextlib.contextmanager
 def http_request(method: str, route: str) -> Iterator[dict[str, Any]]:
     """A server span around one request; the caller puts ``status`` into the dict."""
     outcome: dict[str, Any] = {"status": 500}
+    on = _recording
+    if on is None:
+        yield outcome
+        return
     started = time.perf_counter()
-    with _span(f"{method} {route}", SpanKind.SERVER) as span:
+    with on.tracer.start_as_current_span(
+        f"{method} {route}", kind=on.server, record_exception=False
+    ) as span:
         try:
             yield outcome
         finally:
@@ -85,8 +96,8 @@ def http_request(method: str, route: str) -> Iterator[dict[str, Any]]:
             span.set_attribute("http.route", route)
             span.set_attribute("http.response.status_code", status)
             if status >= 500:
-                span.set_status(Status(StatusCode.ERROR))
-            _http.record(
+                span.set_status(on.failed(on.error))
+            on.http.record(
                 time.perf_counter() - started,
                 {"http.request.method": method, "http.route": route, "status": status},
             )
@@ -96,8 +107,14 @@ def http_request(method: str, route: str) -> Iterator[dict[str, Any]]:
 def crm_call(vendor: str, method: str) -> Iterator[dict[str, str]]:
     """A client span around one logical CRM call; ``outcome`` is "ok" unless set."""
     outcome = {"outcome": "ok"}
+    on = _recording
+    if on is None:
+        yield outcome
+        return
     started = time.perf_counter()
-    with _span(f"{vendor} {method}", SpanKind.CLIENT) as span:
+    with on.tracer.start_as_current_span(
+        f"{vendor} {method}", kind=on.client, record_exception=False
+    ) as span:
         try:
             yield outcome
         except BaseException as error:
@@ -108,15 +125,16 @@ def crm_call(vendor: str, method: str) -> Iterator[dict[str, str]]:
             span.set_attribute("crm.vendor", vendor)
             span.set_attribute("crm.outcome", outcome["outcome"])
             if outcome["outcome"] != "ok":
-                span.set_status(Status(StatusCode.ERROR, outcome["outcome"]))
-            _crm.record(
+                span.set_status(on.failed(on.error, outcome["outcome"]))
+            on.crm.record(
                 time.perf_counter() - started,
                 {"crm.vendor": vendor, "http.request.method": method, **outcome},
             )
 
 
 def lookup_done(identified: bool) -> None:
-    _lookups.add(1, {"identified": identified})
+    if _recording is not None:
+        _recording.lookups.add(1, {"identified": identified})
 
 
 def outbox_seen(depth: int, oldest_age: float) -> None:
@@ -132,16 +150,20 @@ _OTLP = (
 
 
 def configure(environ: dict[str, str] | None = None) -> Callable[[], None]:
-    """Install exporters as the environment asks; returns what flushes them at shutdown."""
+    """Install exporters as the environment asks, and record from then on; returns what
+    flushes them at shutdown."""
+    global _recording
     env = os.environ if environ is None else environ
     connection = env.get("APPLICATIONINSIGHTS_CONNECTION_STRING")
     if connection:
         from azure.monitor.opentelemetry import configure_azure_monitor
 
         configure_azure_monitor(connection_string=connection, logger_name="crmcard")
+        _recording = _Instruments()
         return _flush_global
     if not any(env.get(name) for name in _OTLP):
         return lambda: None
+    from opentelemetry import metrics, trace
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.metrics import MeterProvider
@@ -158,10 +180,13 @@ def configure(environ: dict[str, str] | None = None) -> Callable[[], None]:
         resource=resource, metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())]
     )
     metrics.set_meter_provider(meters)
+    _recording = _Instruments()
     return _flush_global
 
 
 def _flush_global() -> None:
+    from opentelemetry import metrics, trace
+
     for provider in (trace.get_tracer_provider(), metrics.get_meter_provider()):
         shutdown = getattr(provider, "shutdown", None)
         if shutdown is not None:

@@ -2,9 +2,10 @@
 
 Start-up time is mostly imports. The Azure Storage SDKs (Blob store, write-back queue),
 the PostgreSQL driver of the ticket archive, the app package's JSON Schema validator, the
-OpenAPI document (its answer models and what writes it) and Babel's catalogue reader (the
-first German or French text reads one; English needs none) are imported where they are
-first used, so a server on the local store starts without them; nor does ``crmcard serve``
+OpenAPI document (its answer models and what writes it), Babel's catalogue reader (the
+first German or French text reads one; English needs none) and the OpenTelemetry API
+(without exporters nothing is recorded) are imported where they are first used, so a
+server on the local store starts without them; nor does ``crmcard serve``
 import the command line's other command groups. The check runs a fresh interpreter (this
 one has imported everything the other tests needed) that reads ``serve`` and builds the
 app as ``crmcard serve`` does, answers ``/healthz`` and lists its modules.
@@ -29,6 +30,7 @@ LAZY = (
     "bot.web.openapi",
     "babel.messages",
     "babel.support",
+    "opentelemetry",
     *(f"bot.cli.{module}" for module in GROUPS.values()),
 )
 
@@ -36,11 +38,13 @@ SERVE_AND_LIST = """
 import asyncio, json, sys
 from aiohttp import ClientSession, web
 from bot.cli.main import parser
+from bot.observability import telemetry
 from bot.settings import Settings
 from bot.web.app import create_app
 
 async def main():
     parser("serve").parse_args(["serve"])
+    telemetry.configure()
     runner = web.AppRunner(create_app(Settings()))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -57,7 +61,11 @@ asyncio.run(main())
 
 
 def test_a_local_server_answers_without_the_sdks_it_does_not_use(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("CRMCARD_", "MICRO"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.upper().startswith(("CRMCARD_", "MICRO", "OTEL_", "APPLICATIONINSIGHTS"))
+    }
     env |= {"CRMCARD_DATA_DIR": str(tmp_path), "CRMCARD_WRITEBACK_WORKER": "false"}
     done = subprocess.run(
         [sys.executable, "-c", SERVE_AND_LIST],
