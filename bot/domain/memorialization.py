@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from enum import StrEnum
+from functools import cache
 
 from pydantic import ConfigDict, Field, field_validator
 
@@ -110,8 +111,11 @@ class MemorializationMapping(_Config):
         return fields
 
 
-DEFAULT_MAPPING = MemorializationMapping()
-"""Unconfigured CRMs: no record fields, a timeline activity where the CRM has one."""
+@cache
+def default_mapping() -> MemorializationMapping:
+    """Unconfigured CRMs: no record fields, a timeline activity where the CRM has one.
+    Made by the first write-back that needs it: making it builds the mapping's models."""
+    return MemorializationMapping()
 
 
 def truncate(value: str, max_length: int | None) -> tuple[str, bool]:

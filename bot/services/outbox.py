@@ -27,11 +27,11 @@ from pydantic import Field
 from bot.domain.api_model import Model
 from bot.domain.interactions import Interaction
 from bot.domain.memorialization import (
-    DEFAULT_MAPPING,
     MemorializationMapping,
     WriteKind,
     WritePayload,
     build_payload,
+    default_mapping,
     idempotency_key,
     writeback_targets,
 )
@@ -110,7 +110,7 @@ async def mapping_for(store: Store, tenant_id: str, settings_id: str) -> Memoria
     stored = await read_model(
         store, keys.memorialization(tenant_id, settings_id), MemorializationMapping
     )
-    return stored or DEFAULT_MAPPING
+    return stored or default_mapping()
 
 
 async def save_mapping(

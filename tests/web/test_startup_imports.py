@@ -5,10 +5,11 @@ the PostgreSQL driver of the ticket archive, the app package's JSON Schema valid
 OpenAPI document (its answer models and what writes it), Babel's catalogue reader (the
 first German or French text reads one; English needs none) and the OpenTelemetry API
 (without exporters nothing is recorded) are imported where they are first used, so a
-server on the local store starts without them; nor does ``crmcard serve``
-import the command line's other command groups. The check runs a fresh interpreter (this
-one has imported everything the other tests needed) that reads ``serve`` and builds the
-app as ``crmcard serve`` does, answers ``/healthz`` and lists its modules.
+server on the local store starts without them; nor does ``crmcard serve`` import the
+command line's other command groups. The check runs a fresh interpreter (this one has
+imported everything the other tests needed) that reads ``serve`` and builds the app as
+``crmcard serve`` does, answers ``/healthz`` and lists its modules, and the models it has
+built: a model built at start (a module-level instance, say) is built on every start.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from bot.cli.main import GROUPS
 
@@ -37,6 +41,7 @@ LAZY = (
 SERVE_AND_LIST = """
 import asyncio, json, sys
 from aiohttp import ClientSession, web
+from pydantic import BaseModel
 from bot.cli.main import parser
 from bot.observability import telemetry
 from bot.settings import Settings
@@ -54,19 +59,32 @@ async def main():
         async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
             status = response.status
     await runner.cleanup()
-    print(json.dumps({"status": status, "modules": sorted(sys.modules)}))
+    built = [
+        f"{model.__module__}.{model.__qualname__}"
+        for model in models(BaseModel)
+        if model.__module__.startswith("bot.") and model.__pydantic_complete__
+    ]
+    print(json.dumps({"status": status, "modules": sorted(sys.modules), "built": sorted(built)}))
+
+def models(kind):
+    found = set(kind.__subclasses__())
+    return found.union(*(models(sub) for sub in found))
 
 asyncio.run(main())
 """
 
 
-def test_a_local_server_answers_without_the_sdks_it_does_not_use(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def started(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.upper().startswith(("CRMCARD_", "MICRO", "OTEL_", "APPLICATIONINSIGHTS"))
     }
-    env |= {"CRMCARD_DATA_DIR": str(tmp_path), "CRMCARD_WRITEBACK_WORKER": "false"}
+    env |= {
+        "CRMCARD_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+        "CRMCARD_WRITEBACK_WORKER": "false",
+    }
     done = subprocess.run(
         [sys.executable, "-c", SERVE_AND_LIST],
         env=env,
@@ -76,9 +94,26 @@ def test_a_local_server_answers_without_the_sdks_it_does_not_use(tmp_path: Path)
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     assert answer["status"] == 200
+    return answer
+
+
+def test_a_local_server_answers_without_the_sdks_it_does_not_use(started: dict[str, Any]) -> None:
     imported = [
-        m for m in answer["modules"] if any(m == lazy or m.startswith(lazy + ".") for lazy in LAZY)
+        m for m in started["modules"] if any(m == lazy or m.startswith(lazy + ".") for lazy in LAZY)
     ]
     assert imported == []
+
+
+def test_a_local_server_answers_having_built_only_the_models_it_validated(
+    started: dict[str, Any],
+) -> None:
+    """Its settings, the English locale, and the search criteria a CRM's connection test
+    sends (:data:`bot.adapters.crm.directory.PROBE`, the first caller's search needs them
+    anyway); every other model is built by its first use (:mod:`bot.domain.api_model`)."""
+    assert started["built"] == [
+        "bot.i18n.locale.AgentLocale",
+        "bot.services.crm.SearchCriteria",
+        "bot.settings.Settings",
+    ]
