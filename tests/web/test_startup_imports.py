@@ -6,10 +6,12 @@ OpenAPI document (its answer models and what writes it), Babel's catalogue reade
 first German or French text reads one; English needs none) and the OpenTelemetry API
 (without exporters nothing is recorded) are imported where they are first used, so a
 server on the local store starts without them; nor does ``crmcard serve`` import the
-command line's other command groups. The check runs a fresh interpreter (this one has
-imported everything the other tests needed) that reads ``serve`` and builds the app as
-``crmcard serve`` does, answers ``/healthz`` and lists its modules, and the models it has
-built: a model built at start (a module-level instance, say) is built on every start.
+command line's other command groups, or the ticket sync and the vendors' ticket exports
+(a server whose tenants have no ticketing CRM runs no sync). The check runs a fresh
+interpreter (this one has imported everything the other tests needed) that reads
+``serve`` and builds the app as ``crmcard serve`` does, answers ``/healthz`` and lists its
+modules, and the models it has built: a model built at start (a module-level instance,
+say) is built on every start.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ LAZY = (
     "babel.messages",
     "babel.support",
     "opentelemetry",
+    "bot.services.ticketing.sync",
+    "bot.adapters.crm.ticket_sources",
+    "bot.adapters.crm.salesforce_tickets",
+    "bot.adapters.crm.zendesk_tickets",
     *(f"bot.cli.{module}" for module in GROUPS.values()),
 )
 

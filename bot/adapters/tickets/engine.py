@@ -4,18 +4,21 @@ and ticketing assembled on it with the vendor ticket sources."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import aiohttp
 
-from bot.adapters.crm.ticket_sources import ticket_source
 from bot.adapters.tickets.entra_password import ManagedIdentityPassword
 from bot.adapters.tickets.sqlite import SqliteTicketArchive
-from bot.services.crm_configs import CrmConfigs
+from bot.services.crm_configs import CrmConfigs, StoredCrmConfig
 from bot.services.store import Store
 from bot.services.tenant_settings import default_region
 from bot.services.ticketing.archive import TicketArchive
 from bot.services.ticketing.ticketing import Ticketing
 from bot.settings import Settings, TicketStoreKind
+
+if TYPE_CHECKING:
+    from bot.services.ticketing.sync import TicketSource
 
 
 def open_archive(settings: Settings) -> TicketArchive:
@@ -45,9 +48,15 @@ def ticketing_for(
     async def region(tenant_id: str) -> str:
         return await default_region(store, tenant_id, settings.default_region)
 
+    def source(stored: StoredCrmConfig) -> TicketSource:
+        # The vendors' exports (and the sync they feed) are imported by the first sync.
+        from bot.adapters.crm.ticket_sources import ticket_source
+
+        return ticket_source(stored, configs, session())
+
     return Ticketing(
         archive=open_archive(settings),
         configs=configs,
-        sources=lambda stored: ticket_source(stored, configs, session()),
+        sources=source,
         regions=region,
     )

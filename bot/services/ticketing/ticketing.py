@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from bot.domain.crm_config import CrmConfig, CrmKind
 from bot.domain.identifiers import DEFAULT_REGION
@@ -25,13 +26,15 @@ from bot.services.crm import CrmError
 from bot.services.crm_configs import CrmConfigs, StoredCrmConfig
 from bot.services.tenant_cache import PerTenant
 from bot.services.ticketing.archive import SyncState, TicketArchive, TicketPage, TicketQuery
-from bot.services.ticketing.sync import ProgressHook, TicketSource, TicketSync
+
+if TYPE_CHECKING:
+    from bot.services.ticketing.sync import ProgressHook, TicketSource
 
 log = logging.getLogger(__name__)
 
 TICKETING_KINDS = frozenset({CrmKind.SALESFORCE, CrmKind.ZENDESK})
 
-SourceFactory = Callable[[StoredCrmConfig], TicketSource]
+SourceFactory = Callable[[StoredCrmConfig], "TicketSource"]
 
 
 class UnknownTicketingCrm(LookupError):
@@ -140,6 +143,10 @@ class Ticketing:
             state.last_report = report
             await self.archive.put_sync_state(state)
             return report
+        # The sync is imported by the first one: a server whose tenants have no ticketing
+        # CRM never runs one.
+        from bot.services.ticketing.sync import TicketSync
+
         sync = TicketSync(
             self.archive,
             source,
