@@ -6,7 +6,8 @@ OpenAPI document (its answer models and what writes it), Babel's catalogue reade
 first German or French text reads one; English needs none) and the OpenTelemetry API
 (without exporters nothing is recorded) are imported where they are first used, so a
 server on the local store starts without them; nor does ``crmcard serve`` import the
-command line's other command groups, or the ticket sync and the vendors' ticket exports
+command line's other command groups, the CRM vendors' adapters (a server imports those
+its tenants' configurations build), or the ticket sync and the vendors' ticket exports
 (a server whose tenants have no ticketing CRM runs no sync). The check runs a fresh
 interpreter (this one has imported everything the other tests needed) that reads
 ``serve`` and builds the app as ``crmcard serve`` does, answers ``/healthz`` and lists its
@@ -27,6 +28,18 @@ import pytest
 
 from bot.cli.main import GROUPS
 
+VENDORS = (
+    "salesforce",
+    "dynamics",
+    "zendesk",
+    "servicenow",
+    "kustomer",
+    "freshdesk",
+    "oracle",
+    "rest",
+)
+"""The CRM adapters, of which a local server (the demo CRM) builds none."""
+
 LAZY = (
     "azure.storage.blob",
     "azure.storage.queue",
@@ -42,6 +55,7 @@ LAZY = (
     "bot.adapters.crm.salesforce_tickets",
     "bot.adapters.crm.zendesk_tickets",
     *(f"bot.cli.{module}" for module in GROUPS.values()),
+    *(f"bot.adapters.crm.{vendor}" for vendor in VENDORS),
 )
 
 SERVE_AND_LIST = """

@@ -14,7 +14,6 @@ from bot.adapters.crm.agent_tokens import AgentTokens
 from bot.adapters.crm.factory import build_client
 from bot.adapters.crm.http import ResilientHttp
 from bot.adapters.crm.mapped import with_mappings
-from bot.adapters.crm.rest import RestCrm
 from bot.adapters.storage.token_caches import StoreTokenCaches
 from bot.domain.api_model import ApiModel
 from bot.domain.crm_config import CrmConfig
@@ -280,6 +279,8 @@ class StoreDirectory:
                 tls_verify=self.tls_verify,
                 agent_tokens=self.agent_tokens,
             )
+            from bot.adapters.crm.rest import RestCrm  # the kind's adapter, built above
+
             inner = getattr(client, "inner", client)  # under its data mappings
             if isinstance(inner, RestCrm) and not inner.searchable(PROBE):
                 return result(

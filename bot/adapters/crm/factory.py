@@ -3,7 +3,8 @@
 :func:`build_client` builds Salesforce and Dynamics clients and the demo CRM here, and the
 other vendors through :data:`bot.adapters.crm.vendor_builders.VENDOR_BUILDERS`. Its own
 module, so the vendor builders and this factory both import the configuration models
-without importing each other.
+without importing each other. A vendor's adapter is imported by its first client, as the
+vendor builders do.
 """
 
 from __future__ import annotations
@@ -17,10 +18,8 @@ from pydantic import SecretStr
 from bot.adapters.crm.config import AgentTokenSource, BuildContext, Builder, http_for
 from bot.adapters.crm.credentials import TokenProvider
 from bot.adapters.crm.demo import DemoCrm
-from bot.adapters.crm.dynamics import DynamicsClient
 from bot.adapters.crm.http import ResilientHttp
 from bot.adapters.crm.restkit import VendorCrm
-from bot.adapters.crm.salesforce import SalesforceClient
 from bot.adapters.crm.tokens import (
     MsalClientCredentials,
     MsalSettings,
@@ -50,6 +49,8 @@ def _secret(config: CrmConfig, ctx: BuildContext) -> str:
 
 
 def _build_salesforce(config: CrmConfig, ctx: BuildContext) -> CrmClient:
+    from bot.adapters.crm.salesforce import SalesforceClient
+
     auth = config.auth
     login = ResilientHttp(
         ctx.session,
@@ -95,6 +96,8 @@ def _build_salesforce(config: CrmConfig, ctx: BuildContext) -> CrmClient:
 
 
 def _build_dynamics(config: CrmConfig, ctx: BuildContext) -> CrmClient:
+    from bot.adapters.crm.dynamics import DynamicsClient
+
     if not config.base_url:
         raise CrmAuthError(t("{crm}: the Dataverse org URL is missing", crm=config.display_name))
     auth = config.auth

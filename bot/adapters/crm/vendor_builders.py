@@ -17,6 +17,10 @@ Auth per kind (the secret is ``CrmConfig.secret`` or the one given to ``build_cl
 * Generic REST -- ``CrmConfig.rest`` says where to search, get and create; auth none,
   ``basic`` (password), or ``api_key`` (sent as ``Authorization: Bearer`` when the header
   is ``Authorization``, else in the named header).
+
+Each builder imports its vendor's adapter: a server imports those of the kinds its
+tenants configured, when their first client is built (a few ms each), not all of them
+at start.
 """
 
 from __future__ import annotations
@@ -25,13 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.adapters.crm.config import BuildContext, Builder
-from bot.adapters.crm.freshdesk import FreshdeskCrm, FreshdeskSettings
-from bot.adapters.crm.kustomer import DEFAULT_API_URL, KustomerCrm, KustomerSettings
-from bot.adapters.crm.oracle import OracleCrm, OracleSettings
-from bot.adapters.crm.rest import RestCrm, RestSettings
 from bot.adapters.crm.restkit import MAX_RESULTS, no_credentials
-from bot.adapters.crm.servicenow import ServiceNowCrm, ServiceNowSettings
-from bot.adapters.crm.zendesk import ZendeskCrm, ZendeskSettings
 from bot.domain.crm_config import (
     ApiKeyAuth,
     BasicAuth,
@@ -89,6 +87,8 @@ def _wrong_auth(config: CrmConfig, expected: str) -> CrmAuthError:
 
 
 def build_zendesk(config: CrmConfig, ctx: BuildContext) -> CrmClient:
+    from bot.adapters.crm.zendesk import ZendeskCrm, ZendeskSettings
+
     auth = config.auth
     secret = _secret(config, ctx)
     if isinstance(auth, ApiKeyAuth) and auth.username:
@@ -108,6 +108,8 @@ def build_zendesk(config: CrmConfig, ctx: BuildContext) -> CrmClient:
 
 
 def build_servicenow(config: CrmConfig, ctx: BuildContext) -> CrmClient:
+    from bot.adapters.crm.servicenow import ServiceNowCrm, ServiceNowSettings
+
     auth = config.auth
     secret = _secret(config, ctx)
     if isinstance(auth, BasicAuth):
@@ -122,6 +124,8 @@ def build_servicenow(config: CrmConfig, ctx: BuildContext) -> CrmClient:
 
 
 def build_kustomer(config: CrmConfig, ctx: BuildContext) -> CrmClient:
+    from bot.adapters.crm.kustomer import DEFAULT_API_URL, KustomerCrm, KustomerSettings
+
     if not isinstance(config.auth, ApiKeyAuth | None):
         raise _wrong_auth(config, "an API key")
     settings = KustomerSettings(
@@ -131,6 +135,8 @@ def build_kustomer(config: CrmConfig, ctx: BuildContext) -> CrmClient:
 
 
 def build_freshdesk(config: CrmConfig, ctx: BuildContext) -> CrmClient:
+    from bot.adapters.crm.freshdesk import FreshdeskCrm, FreshdeskSettings
+
     if not isinstance(config.auth, ApiKeyAuth | None):
         raise _wrong_auth(config, "an API key")
     settings = FreshdeskSettings(_base_url(config), api_key=_secret(config, ctx))
@@ -138,6 +144,8 @@ def build_freshdesk(config: CrmConfig, ctx: BuildContext) -> CrmClient:
 
 
 def build_oracle(config: CrmConfig, ctx: BuildContext) -> CrmClient:
+    from bot.adapters.crm.oracle import OracleCrm, OracleSettings
+
     auth = config.auth
     secret = _secret(config, ctx)
     if isinstance(auth, BasicAuth):
@@ -158,6 +166,8 @@ def build_oracle(config: CrmConfig, ctx: BuildContext) -> CrmClient:
 
 
 def build_rest(config: CrmConfig, ctx: BuildContext) -> CrmClient:
+    from bot.adapters.crm.rest import RestCrm, RestSettings
+
     if config.rest is None:
         raise CrmAuthError(
             t("{crm}: the REST endpoints are not configured", crm=config.display_name)
