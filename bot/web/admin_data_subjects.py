@@ -4,6 +4,9 @@
   200 with everything crmcard keeps about that person
 * ``POST /api/admin/data-subjects/erase`` -- same body; 200 with what was erased
   (``pseudonym``, counts); audited under the pseudonym. 404 when no card matches.
+
+The export and erasure are imported by the first such request: a server starts without
+them.
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ from aiohttp import web
 
 from bot.adapters.inbound import json_model
 from bot.i18n import t
-from bot.services import data_subjects
-from bot.services.data_subjects import SubjectQuery
 from bot.web.admin_auth import admin_of
 from bot.web.answers import model_response
 from bot.web.interactions import CONTEXT
@@ -21,6 +22,9 @@ from bot.web.tickets import TICKETING
 
 
 async def export_subject(request: web.Request) -> web.Response:
+    from bot.services import data_subjects
+    from bot.services.data_subjects import SubjectQuery
+
     admin = await admin_of(request)
     query = await json_model(request, SubjectQuery, t("invalid data subject"))
     ctx = request.app[CONTEXT]
@@ -32,6 +36,9 @@ async def export_subject(request: web.Request) -> web.Response:
 
 
 async def erase_subject(request: web.Request) -> web.Response:
+    from bot.services import data_subjects
+    from bot.services.data_subjects import SubjectQuery
+
     admin = await admin_of(request)
     query = await json_model(request, SubjectQuery, t("invalid data subject"))
     ctx = request.app[CONTEXT]

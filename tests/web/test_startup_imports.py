@@ -3,16 +3,16 @@
 Start-up time is mostly imports. The Azure Storage SDKs (Blob store, write-back queue),
 the PostgreSQL driver of the ticket archive, the app package's JSON Schema validator, the
 OpenAPI document (its answer models and what writes it), Babel's catalogue reader (the
-first German or French text reads one; English needs none) and the OpenTelemetry API
-(without exporters nothing is recorded) are imported where they are first used, so a
-server on the local store starts without them; nor does ``crmcard serve`` import the
-command line's other command groups, the CRM vendors' adapters (a server imports those
-its tenants' configurations build), or the ticket sync and the vendors' ticket exports
-(a server whose tenants have no ticketing CRM runs no sync). The check runs a fresh
-interpreter (this one has imported everything the other tests needed) that reads
-``serve`` and builds the app as ``crmcard serve`` does, answers ``/healthz`` and lists its
-modules, and the models it has built: a model built at start (a module-level instance,
-say) is built on every start.
+first German or French text reads one; English needs none), the OpenTelemetry API
+(without exporters nothing is recorded) and the GDPR export and erasure are imported
+where they are first used, so a server on the local store starts without them; nor does
+``crmcard serve`` import the command line's other command groups, the CRM vendors'
+adapters (a server imports those its tenants' configurations build), or the ticket sync
+and the vendors' ticket exports (a server whose tenants have no ticketing CRM runs no
+sync). The check runs a fresh interpreter (this one has imported everything the other
+tests needed) that reads ``serve`` and builds the app as ``crmcard serve`` does, answers
+``/healthz`` and lists its modules, and the models it has built: a model built at start
+(a module-level instance, say) is built on every start.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ LAZY = (
     "babel.messages",
     "babel.support",
     "opentelemetry",
+    "bot.services.data_subjects",
+    "bot.domain.data_subjects",
     "bot.services.ticketing.sync",
     "bot.adapters.crm.ticket_sources",
     "bot.adapters.crm.salesforce_tickets",
