@@ -7,6 +7,7 @@ A data directory written by an earlier version still opens with every document a
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -42,7 +43,7 @@ async def test_a_new_file_keeps_documents_in_a_rowid_table(tmp_path: Path) -> No
 
 
 async def test_a_file_from_before_is_rebuilt_with_every_document_and_etag(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "state.sqlite3"
     old = sqlite3.connect(path, isolation_level=None)
@@ -55,6 +56,12 @@ async def test_a_file_from_before_is_rebuilt_with_every_document_and_etag(
     old.close()
 
     store = LocalStore(path)
+    with caplog.at_level(logging.WARNING, logger="bot.adapters.storage.local"):
+        assert await store.read("tenants/t/cards/c-0") is not None
+    # The operator is told why the first start after the upgrade takes longer.
+    assert [r.getMessage() for r in caplog.records] == [
+        "rebuilding the documents table as a rowid table, once: 30 documents"
+    ]
     for n in range(30):
         document = await store.read(f"tenants/t/cards/c-{n}")
         assert document is not None
@@ -69,7 +76,9 @@ async def test_a_file_from_before_is_rebuilt_with_every_document_and_etag(
     await store.close()
     assert "WITHOUT ROWID" not in _table_sql(path).upper()
 
+    caplog.clear()
     reopened = LocalStore(path)  # rebuilt once: opening it again changes nothing
     document = await reopened.read("tenants/t/cards/c-3")
+    assert not caplog.records
     assert document is not None and (document.data, document.etag) == (b"changed", new_etag)
     await reopened.close()

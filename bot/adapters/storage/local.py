@@ -21,6 +21,7 @@ when first opened.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import threading
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.services.store import AlreadyExists, Document, PreconditionFailed
+
+log = logging.getLogger(__name__)
 
 _COLUMNS = "(key TEXT PRIMARY KEY, data BLOB NOT NULL, etag TEXT NOT NULL)"
 _READ = "SELECT data, etag FROM documents WHERE key = ?"
@@ -66,6 +69,10 @@ def _create_table(connection: sqlite3.Connection) -> None:
         if found is None:
             connection.execute(f"CREATE TABLE documents {_COLUMNS}")
         elif "WITHOUT ROWID" in found[0].upper():
+            (count,) = connection.execute("SELECT count(*) FROM documents").fetchone()
+            log.warning(
+                "rebuilding the documents table as a rowid table, once: %d documents", count
+            )
             connection.execute(f"CREATE TABLE documents_rebuilt {_COLUMNS}")
             connection.execute(
                 "INSERT INTO documents_rebuilt (key, data, etag)"
