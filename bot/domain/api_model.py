@@ -2,8 +2,9 @@
 those that cross the JSON boundary of crmcard's APIs.
 
 Every model builds its validator and serializer when it is first used, not when its
-module is imported: a server imports some 160 models and uses 5 before its first
-request, and building them all at import was some 0.1 s of its start's CPU.
+module is imported: a server imports some 160 models and builds 3 before its first
+answer (``tests/web/test_startup_imports.py`` names them), and building them all at
+import was some 0.1 s of its start's CPU.
 
 Outside (HTTP bodies, Teams card data, stored documents read by the console) names are
 camelCase; inside, Python's snake_case. Every such model derives from ``ApiModel`` and
