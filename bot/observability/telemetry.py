@@ -47,7 +47,7 @@ class _Instruments:
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
         self.server, self.client = SpanKind.SERVER, SpanKind.CLIENT
-        self.failed, self.error = Status, StatusCode.ERROR
+        self.status, self.error = Status, StatusCode.ERROR
         self.tracer = trace.get_tracer("crmcard")
         meter = metrics.get_meter("crmcard")
         self.http = meter.create_histogram(
@@ -96,7 +96,7 @@ def http_request(method: str, route: str) -> Iterator[dict[str, Any]]:
             span.set_attribute("http.route", route)
             span.set_attribute("http.response.status_code", status)
             if status >= 500:
-                span.set_status(on.failed(on.error))
+                span.set_status(on.status(on.error))
             on.http.record(
                 time.perf_counter() - started,
                 {"http.request.method": method, "http.route": route, "status": status},
@@ -125,7 +125,7 @@ def crm_call(vendor: str, method: str) -> Iterator[dict[str, str]]:
             span.set_attribute("crm.vendor", vendor)
             span.set_attribute("crm.outcome", outcome["outcome"])
             if outcome["outcome"] != "ok":
-                span.set_status(on.failed(on.error, outcome["outcome"]))
+                span.set_status(on.status(on.error, outcome["outcome"]))
             on.crm.record(
                 time.perf_counter() - started,
                 {"crm.vendor": vendor, "http.request.method": method, **outcome},
