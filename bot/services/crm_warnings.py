@@ -17,11 +17,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.domain.interactions import Interaction
-from bot.services import keys, tenant_settings
+from bot.services import name_index, tenant_settings
 from bot.services.context import Context
 from bot.services.crm_fan_out import fan_out
 from bot.services.interactions import criteria_for
-from bot.services.store import update
 
 RECHECK_AFTER = timedelta(seconds=30)
 """How old a card's CRM warning is before the card asks that CRM again. Longer than any
@@ -70,4 +69,4 @@ async def recheck(ctx: Context, interaction: Interaction) -> Interaction:
         )
         return current.bumped(shown=changed)
 
-    return await update(ctx.store, keys.interaction(tenant, interaction.id), Interaction, change)
+    return await name_index.update_interaction(ctx.store, tenant, interaction.id, change)

@@ -6,7 +6,8 @@ the card goes out with what answered, the slower CRMs marked "still answering".
 waits (in ``ctx.background``, off the webhook) for the others, up to ``ctx.crm_deadline``
 from the start, writes their records into the interaction under compare-and-swap and
 publishes the card again: with the late records, or with "X did not answer in time" for a
-CRM that never did.
+CRM that never did. The late records file the card in the name and CRM-reference indexes
+as the first ones did (its duplicates are found through them too).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import logging
 from datetime import datetime
 
 from bot.domain.interactions import Interaction, ShownRecords
-from bot.services import keys
+from bot.services import name_index
 from bot.services.context import Context
 from bot.services.crm import SearchCriteria
 from bot.services.crm_fan_out import CrmAnswers, Progressive, fan_out_progressive
 from bot.services.health import note_caller
 from bot.services.rendering import publish
-from bot.services.store import Document, NotFound, update
+from bot.services.store import Document, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,10 @@ async def _finish(
     late = await progressive.late
     now = ctx.clock()
     try:
-        interaction = await update(
+        interaction = await name_index.update_interaction(
             ctx.store,
-            keys.interaction(tenant_id, interaction_id),
-            Interaction,
+            tenant_id,
+            interaction_id,
             lambda current: with_late(current, late, progressive.late_ids, now),
             read=stored,
         )

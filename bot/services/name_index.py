@@ -20,6 +20,10 @@ or a scan of the tenant's cards, so it costs the same at 10 thousand cards as at
   arriving at once rarely contend for one. Counts only grow (a merged or
   erased card stays counted): they weigh how common a name is, nothing more.
 
+A card is filed when an interaction starts on it, and again whenever one of its
+interactions shows more (:func:`update_interaction`): the records of CRMs that answered
+after the first card, of a refresh or recheck, and a contact the agent pinned or linked.
+
 Every write is create-if-absent followed by compare-and-swap updates that are no-ops when
 already done, so concurrent writers and retried steps are safe. Entries are added before
 the card's terms record them: a crash in between leaves an entry too many (harmless: the
@@ -51,7 +55,15 @@ from bot.domain.name_keys import (
 )
 from bot.domain.records import RecordRef
 from bot.services import keys
-from bot.services.store import AlreadyExists, NotFound, Store, create_model, read_model, update
+from bot.services.store import (
+    AlreadyExists,
+    Document,
+    NotFound,
+    Store,
+    create_model,
+    read_model,
+    update,
+)
 
 OWN = "own"
 COUNT_SHARDS = 8
@@ -287,6 +299,52 @@ async def index_interaction(store: Store, tenant_id: str, interaction: Interacti
             for block, name in detail_blocks(interaction)
         )
     )
+
+
+def _filed_under(interaction: Interaction) -> set[tuple[str, ...]]:
+    names, refs = interaction_terms(interaction)
+    return {
+        *(("name", name) for name in names),
+        *(("crm", ref) for ref in refs),
+        *(("detail", block, name) for block, name in detail_blocks(interaction)),
+    }
+
+
+async def file_new_terms(
+    store: Store, tenant_id: str, before: Interaction, after: Interaction
+) -> None:
+    """File ``after``'s card under what it tells that ``before`` did not: the records of
+    CRMs that answered after the first card, of a refresh or a recheck, a record linked or
+    pinned since. Nothing is read when nothing is new (most clicks)."""
+    if after.card_id == before.card_id and (
+        (after.shown is before.shown and after.links is before.links)
+        or _filed_under(after) <= _filed_under(before)
+    ):
+        return
+    await index_interaction(store, tenant_id, after)
+
+
+async def update_interaction(
+    store: Store,
+    tenant_id: str,
+    interaction_id: str,
+    change: Callable[[Interaction], Interaction],
+    *,
+    read: Document | None = None,
+) -> Interaction:
+    """The interaction's compare-and-swap :func:`update`, its card then filed under the
+    records the change brought (:func:`file_new_terms`)."""
+    seen: list[Interaction] = []
+
+    def tracked(current: Interaction) -> Interaction:
+        seen[:] = [current]
+        return change(current)
+
+    key = keys.interaction(tenant_id, interaction_id)
+    updated = await update(store, key, Interaction, tracked, read=read)
+    if seen and updated is not seen[0]:
+        await file_new_terms(store, tenant_id, seen[0], updated)
+    return updated
 
 
 async def copy_terms(

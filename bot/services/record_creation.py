@@ -37,7 +37,7 @@ from bot.domain.record_policies import (
     title_values,
 )
 from bot.domain.records import CrmRecord, RecordRef
-from bot.services import audit, keys
+from bot.services import audit, keys, name_index
 from bot.services.audit import Actor
 from bot.services.context import Context
 from bot.services.crm import CrmClient, CrmError
@@ -175,10 +175,10 @@ async def on_event(ctx: Context, interaction: Interaction, record: EventRecord) 
         ),
     )
     await _remember(ctx, interaction, created.ref.key)
-    await update(
+    await name_index.update_interaction(
         ctx.store,
-        keys.interaction(interaction.tenant_id, interaction.id),
-        Interaction,
+        interaction.tenant_id,
+        interaction.id,
         lambda current: pin_record(current, created, actor=ACTOR, now=ctx.clock()),
     )
 

@@ -19,7 +19,7 @@ from bot.domain.links import pin_record
 from bot.domain.records import CrmRecord, RecordRef
 from bot.errors import InvalidInput, NotFound
 from bot.i18n import t
-from bot.services import audit, keys, tenant_settings
+from bot.services import audit, name_index, tenant_settings
 from bot.services.caller_lookup import by_number, can_find_numbers
 from bot.services.context import Context
 from bot.services.crm import CrmClient, CrmError, SearchCriteria
@@ -27,7 +27,6 @@ from bot.services.crm_configs import StoredCrmConfig, stored_configs
 from bot.services.crm_fan_out import fan_out
 from bot.services.interactions import latest_for_agent
 from bot.services.rendering import publish
-from bot.services.store import update
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +151,7 @@ async def link_to_open_interaction(
             return current
         return pin_record(current, record, actor=actor.id, now=now)
 
-    updated = await update(ctx.store, keys.interaction(tenant_id, interaction.id), Interaction, pin)
+    updated = await name_index.update_interaction(ctx.store, tenant_id, interaction.id, pin)
     await audit.record(
         ctx.store,
         tenant_id,

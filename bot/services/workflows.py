@@ -40,7 +40,7 @@ from bot.domain.workflows import (
 )
 from bot.errors import Conflict, NotFound, UpstreamError
 from bot.i18n import t
-from bot.services import audit, keys, tenant_settings
+from bot.services import audit, keys, name_index, tenant_settings
 from bot.services.audit import Actor
 from bot.services.context import Context
 from bot.services.crm import CrmClient, CrmError, NotSupported, SearchCriteria
@@ -318,9 +318,7 @@ async def _run(
         raise WorkflowFailed(f"{client.display_name}: {error}") from None
     revision = None
     if interaction is not None:
-        updated = await update(
-            ctx.store, keys.interaction(tenant_id, interaction.id), Interaction, change
-        )
+        updated = await name_index.update_interaction(ctx.store, tenant_id, interaction.id, change)
         await publish(ctx, updated)
         revision = updated.revision
     return {

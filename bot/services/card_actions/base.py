@@ -14,11 +14,11 @@ from bot.domain.errors import DomainError
 from bot.domain.interactions import Interaction
 from bot.errors import Forbidden
 from bot.i18n import t
-from bot.services import keys
+from bot.services import keys, name_index
 from bot.services.audit import Door
 from bot.services.cards import get_card
 from bot.services.context import Context
-from bot.services.store import read_model, update
+from bot.services.store import read_model
 
 
 class InvalidAction(DomainError):
@@ -149,8 +149,9 @@ async def change_interaction(
         new = change(current)
         return new if new is current else ctx.audit_feed.trimmed(new)
 
-    key = keys.interaction(interaction.tenant_id, interaction.id)
-    return await update(ctx.store, key, Interaction, changed)
+    return await name_index.update_interaction(
+        ctx.store, interaction.tenant_id, interaction.id, changed
+    )
 
 
 def record_title(interaction: Interaction, key: str) -> str:
