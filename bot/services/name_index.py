@@ -23,6 +23,8 @@ or a scan of the tenant's cards, so it costs the same at 10 thousand cards as at
 A card is filed when an interaction starts on it, and again whenever one of its
 interactions shows more (:func:`update_interaction`): the records of CRMs that answered
 after the first card, of a refresh or recheck, and a contact the agent pinned or linked.
+What an interaction a merge brought shows later files the card it came from, and files
+its new card for that merge only, so that undoing the merge takes it back out.
 
 Every write is create-if-absent followed by compare-and-swap updates that are no-ops when
 already done, so concurrent writers and retried steps are safe. Entries are added before
@@ -44,7 +46,7 @@ from pydantic import BaseModel, Field
 from bot.domain.api_model import Model
 from bot.domain.cards import CustomerCard
 from bot.domain.interactions import Interaction
-from bot.domain.merge import NameFrequencies, detail_keys
+from bot.domain.merge import MarkerRole, MergeMarker, NameFrequencies, detail_keys
 from bot.domain.name_keys import (
     SEARCH_BLOCK_LIMIT,
     blocking_keys,
@@ -288,14 +290,35 @@ def detail_blocks(interaction: Interaction) -> list[tuple[str, str]]:
     return found
 
 
+async def _filed_cards(
+    store: Store, tenant_id: str, interaction: Interaction
+) -> list[tuple[str, str]]:
+    """(card id, source) the interaction files: its card, as its own; an interaction a
+    merge brought, the card it came from as its own and its card for that merge, so an
+    undo of the merge, which sends it back, takes exactly that out again."""
+    came_from = interaction.merged_from
+    if came_from is not None:
+        marker = await read_model(store, keys.card_merge(tenant_id, came_from), MergeMarker)
+        if (
+            marker is not None
+            and marker.role is MarkerRole.absorbed
+            and marker.survivor_id == interaction.card_id
+        ):
+            return [(came_from, OWN), (interaction.card_id, marker.audit_id)]
+    return [(interaction.card_id, OWN)]
+
+
 async def index_interaction(store: Store, tenant_id: str, interaction: Interaction) -> None:
     names, refs = interaction_terms(interaction)
-    await index_card(store, tenant_id, interaction.card_id, names, refs)
+    filed = await _filed_cards(store, tenant_id, interaction)
+    for card_id, source in filed:
+        await index_card(store, tenant_id, card_id, names, refs, source)
     # The card's own, for as long as it lives (merges do not move them: lookups skip
     # cards that are no longer live).
     await asyncio.gather(
         *(
-            _file(store, tenant_id, block, interaction.card_id, name)
+            _file(store, tenant_id, block, card_id, name)
+            for card_id, _ in filed
             for block, name in detail_blocks(interaction)
         )
     )

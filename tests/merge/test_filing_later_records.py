@@ -21,7 +21,7 @@ from bot.adapters.storage.local import LocalStore
 from bot.domain.interactions import Interaction
 from bot.domain.links import pin_record
 from bot.domain.records import CrmRecord, RecordRef
-from bot.services import crm_warnings, keys, merge_candidates, name_index
+from bot.services import crm_warnings, keys, merge, merge_candidates, name_index
 from bot.services.cards import get_card
 from bot.services.context import Context
 from bot.services.crm import CrmClient, CrmUnavailable, SearchCriteria
@@ -194,3 +194,44 @@ async def test_a_pinned_contact_files_the_card_and_other_changes_read_no_index(
     assert again.linked_keys() == [] and terms not in store.reads
     crm.gate.set()
     await settle(ctx)
+
+
+async def test_a_contact_pinned_on_a_merged_cards_interaction_goes_back_with_it_on_undo(
+    store: CountingStore,
+) -> None:
+    crm = GatedCrm("slow")
+    crm.down = True  # the first two cards find no contact
+    crm.gate.set()
+    ctx = context(store, crm, [NOW])
+    call = await arrive(ctx, "call-1", phone="+44 7700 900123")
+    mail = await arrive(ctx, "mail-1", email="marianne@example.org")
+    await settle(ctx)
+    done = await merge.merge(ctx, TENANT, call.card_id, mail.card_id, "agent-1", "merge-1")
+    assert (done.survivor_id, done.absorbed_id) == (call.card_id, mail.card_id)
+
+    # After the merge the agent pins Marianne's contact on the e-mail, now on the call's
+    # card: the merged card is found by it while the merge stands.
+    record = CrmRecord(ref=CONTACT, title="Marianne Dashwood")
+    await name_index.update_interaction(
+        store,
+        TENANT,
+        "mail-1",
+        lambda current: pin_record(current, record, actor="agent-1", now=NOW),
+    )
+    filed = await name_index.lookup_crm(store, TENANT, CONTACT.key)
+    assert filed[call.card_id] == CONTACT.key
+
+    # Undone, the e-mail goes back to its card, and so does what its contact filed.
+    await merge.undo(ctx, TENANT, done.id, "agent-1")
+    assert await name_index.lookup_crm(store, TENANT, CONTACT.key) == {mail.card_id: CONTACT.key}
+    assert set(await name_index.lookup_names(store, TENANT, ["Marianne Dashwood"])) == {
+        mail.card_id
+    }
+    crm.down = False
+    text = await arrive(ctx, "sms-1", phone="+44 7700 900456")
+    await settle(ctx)
+    card = await get_card(store, TENANT, text.card_id)
+    assert card is not None
+    [candidate] = await merge_candidates.candidates(ctx, TENANT, card)
+    assert candidate.card_id == mail.card_id
+    assert "Same CRM contact: Marianne Dashwood" in [r.text for r in candidate.reasons]
