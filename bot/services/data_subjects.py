@@ -1,7 +1,8 @@
 """GDPR for one data subject: find them, export what crmcard keeps, erase it everywhere.
 
 A subject is found by phone, e-mail or card id; merges are followed both ways (a card it
-was merged into, the cards merged into it), so every card of the person is included.
+was merged into, the cards merged into it; not an undone merge), so every card of the
+person is included.
 Their cards hold the identifiers and names that identify them (:mod:`bot.domain.data_subjects`).
 
 - **Export**: their cards, interactions, write-back recovery copies, the audit entries
@@ -32,7 +33,7 @@ from bot.domain.cards import CustomerCard
 from bot.domain.data_subjects import DataSubject, mentions, scrub
 from bot.domain.errors import InvalidIdentifier
 from bot.domain.interactions import Interaction
-from bot.domain.merge import MarkerRole, MergeAudit, MergeMarker
+from bot.domain.merge import MarkerRole, MergeAudit, MergeMarker, MergeState
 from bot.errors import Conflict, NotFound
 from bot.i18n import t
 from bot.services import audit, keys, name_index, tenant_settings
@@ -114,14 +115,15 @@ def _phone(region: str) -> Any:
 
 
 async def _merged_with(store: Store, tenant_id: str, card_id: str) -> set[str]:
-    """Cards this one was merged into, and cards merged into it."""
+    """Cards this one was merged into, and cards merged into it (an undone merge made
+    them separate cards again: the other card is another person's)."""
     found: set[str] = set()
     marker = await read_model(store, keys.card_merge(tenant_id, card_id), MergeMarker)
     if marker is not None and marker.role is MarkerRole.absorbed:
         found.add(marker.survivor_id)
     for audit_id in await name_index.history(store, tenant_id, card_id):
         merge = await read_model(store, keys.audit(tenant_id, audit_id), MergeAudit)
-        if merge is not None:
+        if merge is not None and merge.state is not MergeState.undone:
             found |= {merge.survivor_id, merge.absorbed_id}
     found.discard(card_id)
     return found

@@ -213,3 +213,44 @@ async def test_the_operator_exports_and_erases_from_the_command_line(
     assert await subjects.run(args("erase", "--card-id", edward_mail, "--yes"), settings) == 0
     assert json.loads(capsys.readouterr().out)["cards"] == 2
     assert "Edward Ferrars" not in await dump(client)
+
+
+async def test_a_merge_undone_leaves_the_other_card_out_of_the_subjects_data(
+    client: Client,
+) -> None:
+    """Merged by mistake and undone: Marianne's card is hers again, not Edward's."""
+    await event(client, "call-1", "assigned", customer=EDWARD)
+    await event(client, "call-2", "assigned", customer=MARIANNE)
+    assert client.app is not None
+    ctx = client.app[CONTEXT]
+    edward, marianne = [
+        json.loads(document.data)["card_id"]
+        for document in [
+            await ctx.store.read(keys.interaction(TENANT, interaction_id))
+            for interaction_id in ("call-1", "call-2")
+        ]
+        if document is not None
+    ]
+    mistake = await merge.merge(ctx, TENANT, edward, marianne, "agent", merge.new_merge_id())
+    await merge.undo(ctx, TENANT, mistake.id, "agent")
+
+    response = await client.post(
+        "/api/admin/data-subjects/export", json={"phone": "+1 555 0100"}, headers=ADMIN
+    )
+    assert response.status == 200, await response.text()
+    exported = await response.json()
+    assert exported["cardIds"] == [edward] and exported["interactionIds"] == ["call-1"]
+    assert "Marianne Dashwood" not in json.dumps(exported)
+
+    response = await client.post(
+        "/api/admin/data-subjects/erase", json={"phone": "+1 555 0100"}, headers=ADMIN
+    )
+    assert response.status == 200, await response.text()
+    assert (await response.json())["cards"] == 1
+    after = await dump(client)
+    assert edward not in after and "+15550100" not in after
+    assert marianne in after and "Marianne Dashwood" in after and "+15550199" in after
+    response = await client.post(
+        "/api/admin/data-subjects/export", json={"phone": "+1 555 0199"}, headers=ADMIN
+    )
+    assert response.status == 200 and (await response.json())["cardIds"] == [marianne]
