@@ -10,12 +10,20 @@ JSON values, so the same rule serves every document kind, including ones added l
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
 MIN_TEXT = 3
 """Shorter texts (initials, a two-letter name) are too common to be taken as the person."""
+
+_NOT_PART_OF_MORE = (r"(?:(?<![\w@.+-])|(?<=\\[nrt]))", r"(?![\w@-]|\.\w)")
+"""Around one of their texts or ids: no letter, digit or address character joining it to
+a longer identifier, name or id of someone else ("bob@" in "jimbob@", "mail-1" in
+"mail-10", "+4930123456" in "+49301234567"); a line break written as JSON writes it
+("\\nEdward") parts words too."""
 
 
 @dataclass
@@ -44,10 +52,26 @@ class DataSubject:
         return "subject-" + hashlib.sha256(seed.encode()).hexdigest()[:16]
 
 
+@lru_cache(maxsize=16)
+def _whole_words(values: frozenset[str]) -> re.Pattern[str]:
+    """Any of ``values`` standing on its own, the longest first."""
+    if not values:
+        return re.compile(r"(?!)")
+    alternatives = "|".join(map(re.escape, sorted(values, key=lambda v: (-len(v), v))))
+    before, after = _NOT_PART_OF_MORE
+    return re.compile(f"{before}(?:{alternatives}){after}")
+
+
+def names_in(subject: DataSubject, text: str, *, ids: bool = True) -> bool:
+    """Does ``text`` hold one of the subject's texts (and, with ``ids``, of their card or
+    interaction ids) on its own, not as part of a longer one?"""
+    values = subject.texts | subject.ids if ids else subject.texts
+    return _whole_words(frozenset(values)).search(text) is not None
+
+
 def mentions(subject: DataSubject, text: str) -> bool:
     """Does ``text`` (a document or a store key, percent-encoded or not) name the subject?"""
-    plain = unquote(text)
-    return any(t in plain for t in subject.texts) or any(i in plain for i in subject.ids)
+    return names_in(subject, unquote(text))
 
 
 def scrub(subject: DataSubject, value: Any) -> Any:
@@ -55,7 +79,7 @@ def scrub(subject: DataSubject, value: Any) -> Any:
 
     Dictionary entries keyed by one of their card or interaction ids, and list items that
     are such an id, are removed; any other string has each of their texts (and ids)
-    replaced by the pseudonym.
+    replaced by the pseudonym where it stands on its own (:func:`names_in`).
     """
     if isinstance(value, dict):
         return {
@@ -70,7 +94,6 @@ def scrub(subject: DataSubject, value: Any) -> Any:
             if not (isinstance(item, str) and item in subject.ids)
         ]
     if isinstance(value, str):
-        for text in sorted(subject.texts | subject.ids, key=len, reverse=True):
-            value = value.replace(text, subject.pseudonym)
-        return value
+        found = _whole_words(frozenset(subject.texts | subject.ids))
+        return found.sub(subject.pseudonym, value)
     return value

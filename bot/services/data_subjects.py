@@ -30,7 +30,7 @@ from pydantic import ConfigDict, model_validator
 from bot.domain import identifiers
 from bot.domain.api_model import ApiModel
 from bot.domain.cards import CustomerCard
-from bot.domain.data_subjects import DataSubject, mentions, scrub
+from bot.domain.data_subjects import DataSubject, mentions, names_in, scrub
 from bot.domain.errors import InvalidIdentifier
 from bot.domain.interactions import Interaction
 from bot.domain.merge import MarkerRole, MergeAudit, MergeMarker, MergeState
@@ -131,8 +131,8 @@ async def _merged_with(store: Store, tenant_id: str, card_id: str) -> set[str]:
 
 def _owned(subject: DataSubject, key: str) -> bool:
     """Is the document under ``key`` the subject's own (deleted, not scrubbed)?"""
-    segments = set(keys.segments(key))
-    return bool(segments & subject.ids) or any(t in "/".join(segments) for t in subject.texts)
+    segments = keys.segments(key)
+    return bool(set(segments) & subject.ids) or names_in(subject, "/".join(segments), ids=False)
 
 
 def _names_them(subject: DataSubject, text: str) -> bool:

@@ -254,3 +254,30 @@ async def test_a_merge_undone_leaves_the_other_card_out_of_the_subjects_data(
         "/api/admin/data-subjects/export", json={"phone": "+1 555 0199"}, headers=ADMIN
     )
     assert response.status == 200 and (await response.json())["cardIds"] == [marianne]
+
+
+async def test_erasing_a_subject_leaves_identifiers_and_ids_that_only_contain_theirs(
+    client: Client,
+) -> None:
+    """bob@ is not jimbob@, and mail-1 is not mail-10: another person's stay whole."""
+    bob, jim = {"email": "bob@example.com"}, {"email": "jimbob@example.com"}
+    await event(client, "mail-1", "assigned", channel="email", customer=bob)
+    await event(client, "mail-10", "assigned", channel="email", customer=jim)
+    assert client.app is not None
+    store = client.app[CONTEXT].store
+    before = await store.read(keys.interaction(TENANT, "mail-10"))
+    assert before is not None
+    jims_card = json.loads(before.data)["card_id"]
+
+    response = await client.post(
+        "/api/admin/data-subjects/erase", json={"email": "bob@example.com"}, headers=ADMIN
+    )
+    assert response.status == 200, await response.text()
+    assert (await response.json())["cards"] == 1
+    after = await store.read(keys.interaction(TENANT, "mail-10"))
+    assert after is not None and after.data == before.data
+    card = await store.read(keys.card(TENANT, jims_card))
+    assert card is not None and "jimbob@example.com" in card.data.decode()
+    await event(client, "mail-11", "assigned", channel="email", customer=jim)
+    again = await store.read(keys.interaction(TENANT, "mail-11"))
+    assert again is not None and json.loads(again.data)["card_id"] == jims_card
