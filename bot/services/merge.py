@@ -163,7 +163,14 @@ async def merge(
     """Merge ``other_card_id`` and the open card; idempotent per ``merge_id``."""
     audit = await read_model(ctx.store, keys.audit(tenant_id, merge_id), MergeAudit)
     if audit is None:
-        audit = await _plan(ctx, tenant_id, open_card_id, other_card_id, actor, merge_id)
+        try:
+            audit = await _plan(ctx, tenant_id, open_card_id, other_card_id, actor, merge_id)
+        except MergeRefused:
+            # The same merge sent twice at once (a double click, a retried invoke): the
+            # other one may have started since and already taken the cards.
+            audit = await read_model(ctx.store, keys.audit(tenant_id, merge_id), MergeAudit)
+            if audit is None:
+                raise
     if audit.state is MergeState.pending:
         audit = await _finish_merge(ctx, tenant_id, audit)
     return audit

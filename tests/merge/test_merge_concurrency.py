@@ -7,6 +7,7 @@ container), as two bot processes would.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -18,8 +19,10 @@ from bot.domain.merge import MergeAudit, MergeState
 from bot.services import keys, merge
 from bot.services.cards import live_card
 from bot.services.context import Context
-from bot.services.store import read_model, update
+from bot.services.store import Document, Store, read_model, update
 from tests.merge.instances import NOW, TENANT, assert_consistent, make_card
+from tests.merge.test_merge_recovery import two_cards
+from tests.merge.test_name_index import CountingStore
 
 
 async def test_overlapping_merges_at_once_end_consistent(
@@ -146,3 +149,56 @@ async def test_chained_merges_undo_newest_first(instances: tuple[Context, Contex
         "sms/phone:+15550199",
     }
     await assert_consistent(one, everything, {"call-1", "mail-1", "sms-1"})
+
+
+class _StepStore(CountingStore):
+    """A store client that, once it has read ``wait_after_read``, waits for ``go``, and
+    sets ``went`` once it has replaced ``signal_after_replace``: two steps of two
+    instances put in the order a test needs."""
+
+    def __init__(
+        self, inner: Store, wait_after_read: str = "", signal_after_replace: str = ""
+    ) -> None:
+        super().__init__(inner)
+        self.wait_after_read = wait_after_read
+        self.signal_after_replace = signal_after_replace
+        self.go = asyncio.Event()
+        self.went = asyncio.Event()
+
+    async def read(self, key: str) -> Document | None:
+        found = await super().read(key)
+        if key == self.wait_after_read:
+            self.wait_after_read = ""
+            await self.go.wait()
+        return found
+
+    async def replace(self, key: str, data: bytes, etag: str) -> str:
+        etag = await super().replace(key, data, etag)
+        if key == self.signal_after_replace:
+            self.went.set()
+        return etag
+
+
+async def test_the_same_merge_sent_twice_at_once_is_done_for_both(
+    instances: tuple[Context, Context],
+) -> None:
+    one, two = instances
+    a, b, *_ = await two_cards(one)
+    merge_id = merge.new_merge_id()
+    # The agent clicks Merge twice: the second click's merge finds no entry yet, then
+    # the first one marks the email card merged before the second looks at the cards.
+    first = _StepStore(one.store, signal_after_replace=keys.card_merge(TENANT, b))
+    second = _StepStore(two.store, wait_after_read=keys.audit(TENANT, merge_id))
+    twice = asyncio.create_task(
+        merge.merge(dataclasses.replace(two, store=second), TENANT, a, b, "agent", merge_id)
+    )
+    once = asyncio.create_task(
+        merge.merge(dataclasses.replace(one, store=first), TENANT, a, b, "agent", merge_id)
+    )
+    await first.went.wait()
+    second.go.set()
+    done, again = await asyncio.gather(once, twice)
+    assert done.state is MergeState.done and again.state is MergeState.done
+    assert again.id == done.id == merge_id
+    everything = {"voice/phone:+15550100", "email/email:edward@example.com"}
+    await assert_consistent(one, everything, {"call-1", "mail-1"})
