@@ -103,8 +103,11 @@ async def find(
         subject.add_text(interaction.customer_name)
         for identity in interaction.identities:
             subject.add_text(identity.identifier.value, identity.identifier.given)
-        for key in interaction.shown.person:  # the CRM's contact for them, as shown
-            record = interaction.shown.records.get(key)
+        # The CRM's contact for them: as found, pinned (a screen pop, one created during
+        # the interaction) or linked by the agent.
+        shown = interaction.shown
+        for key in dict.fromkeys([*shown.person, *shown.current, *interaction.linked_keys()]):
+            record = shown.records.get(key)
             if record is not None and record.ref.type in ("contact", "lead"):
                 subject.add_text(record.title)
     return subject
