@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 
@@ -27,7 +27,7 @@ from bot.domain.interactions import Interaction, LifecycleEvent
 from bot.domain.links import is_linked
 from bot.domain.records import CrmRecord
 from bot.i18n import ENGLISH, AgentLocale, Text, format_phone, localize, t
-from bot.i18n.formatting import format_datetime, format_number
+from bot.i18n.formatting import format_date, format_datetime, format_number
 from bot.services.outbox import is_failure, is_written
 
 DEFAULT_PAGE_SIZE = 8
@@ -137,6 +137,10 @@ class Render:
 
 def _value(label: Text, raw: str, render: Render) -> str:
     if label.msgid in _DATE_LABELS:
+        try:  # a day ("2026-03-01": a close or due date) has no time nor time zone
+            return format_date(date.fromisoformat(raw), render.locale)
+        except ValueError:
+            pass
         try:
             return format_datetime(
                 datetime.fromisoformat(raw.replace("Z", "+00:00")), render.locale

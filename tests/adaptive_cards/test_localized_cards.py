@@ -282,6 +282,35 @@ def test_german_card_formats_numbers_dates_and_phones_for_the_agent() -> None:
     assert "Nummer" in text and "Priorität" in text and "Beschreibung" in text
 
 
+@pytest.mark.parametrize(
+    ("tag", "zone", "shown"),
+    [
+        ("de-DE", "Europe/Berlin", "01.03.2026"),
+        ("fr-FR", "Europe/Paris", "1 mars 2026"),
+        ("en-US", "America/New_York", "Mar 1, 2026"),
+    ],
+)
+def test_a_date_without_time_is_shown_as_that_day_in_every_time_zone(
+    tag: str, zone: str, shown: str
+) -> None:
+    """Salesforce's CloseDate and ActivityDate are days ("2026-03-01"), not instants:
+    no midnight-UTC time beside them, and not the day before west of Greenwich."""
+    deal = CrmRecord(
+        ref=RecordRef(crm="sf", type="opportunity", id="006A"),
+        title="Renewal",
+        fields={"StageName": "Prospecting", "CloseDate": "2026-03-01"},
+    )
+    current = interaction().model_copy(
+        update={
+            "shown": ShownRecords(records={deal.ref.key: deal}, found=[deal.ref.key]),
+            "view": CardViewState(expanded=[deal.ref.key]),
+        }
+    )
+    view = build_view(_card(), current, crm_connected=True, locale=AgentLocale.of(tag, zone))
+    [row] = view["sections"][1]["records"]
+    assert row["details"][-1]["value"] == shown
+
+
 def test_completed_card_is_read_only_and_failure_looks_like_failure() -> None:
     card = customer_cards(AgentLocale.of("en"))["completed"]
     text = json.dumps(card, ensure_ascii=False)
