@@ -269,14 +269,20 @@ def _related_keys(interaction: Interaction) -> list[str]:
     return [key for key in dict.fromkeys(keys) if key not in current]
 
 
-def shown_identifier(identifier: Identifier, locale: AgentLocale) -> str:
+def identifier_text(identifier: Identifier) -> str:
     """As agents read it: phones in international format, addresses as written; a value
-    crmcard could not read says so (it was kept, not refused)."""
+    crmcard could not read says so (it was kept, not refused), a message translated where
+    it is shown."""
     if not identifier.readable:
-        return localize(t("{value} (unreadable)", value=identifier.shown), locale)
+        return t("{value} (unreadable)", value=identifier.shown)
     if identifier.kind is IdentifierKind.phone:
         return format_phone(identifier.value)
     return identifier.shown
+
+
+def shown_identifier(identifier: Identifier, locale: AgentLocale) -> str:
+    """:func:`identifier_text` in the agent's language."""
+    return localize(identifier_text(identifier), locale)
 
 
 def _contact_fields(card: CardFace, interaction: Interaction, render: Render) -> list[Fact]:
@@ -324,7 +330,7 @@ def contact_name(card: CardFace, interaction: Interaction) -> str:
         return interaction.customer_name or card.display_name or ""
     if not card.identities:
         return t("Unknown contact")
-    first = shown_identifier(card.identities[0].identifier, ENGLISH)
+    first = identifier_text(card.identities[0].identifier)
     return t("Unknown contact {identifier}", identifier=first)
 
 

@@ -29,6 +29,7 @@ from bot.domain.merge import (
 from bot.domain.name_keys import normalise_name, phonetic, query_keys
 from bot.i18n import format_phone, t
 from bot.services import keys, name_index
+from bot.services.card_view import identifier_text
 from bot.services.cards import cards_reached_by, live_card
 from bot.services.context import Context
 from bot.services.store import read_model
@@ -237,5 +238,7 @@ def label(card: CustomerCard) -> str:
     if not card.identities:
         return t("Unknown contact {identifier}", identifier=card.id)
     first = card.identities[0].identifier
+    if not first.readable:  # kept as given: said so, in the reader's language
+        return t("Unknown contact {identifier}", identifier=identifier_text(first))
     shown = format_phone(first.value) if first.kind is IdentifierKind.phone else first.value
     return t("Unknown contact {identifier}", identifier=shown)

@@ -36,10 +36,14 @@ from bot.adaptive_cards.workflow_cards import (
     WorkflowView,
     render_workflows,
 )
+from bot.domain import identifiers
+from bot.domain.cards import CardIdentity, CustomerCard
+from bot.domain.identifiers import Channel, IdentifierKind
 from bot.domain.interactions import CardViewState, LifecycleEvent, LinkState, ShownRecords
 from bot.domain.memorialization import WritePayload
 from bot.domain.records import CrmRecord, RecordRef
-from bot.i18n import LANGUAGES, AgentLocale, t
+from bot.i18n import LANGUAGES, AgentLocale, localize, t
+from bot.services import merge_candidates
 from bot.services.card_view import build_view
 from bot.services.outbox import OutboxItem, OutboxStatus, summarize
 from tests.adaptive_cards.parser import parser_messages
@@ -309,6 +313,32 @@ def test_a_date_without_time_is_shown_as_that_day_in_every_time_zone(
     view = build_view(_card(), current, crm_connected=True, locale=AgentLocale.of(tag, zone))
     [row] = view["sections"][1]["records"]
     assert row["details"][-1]["value"] == shown
+
+
+UNREADABLE_CALLER = {
+    "en": "Unknown contact anonymous (unreadable)",
+    "de": "Unbekannter Kontakt anonymous (nicht lesbar)",
+    "fr": "Contact inconnu anonymous (illisible)",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_caller_with_a_withheld_number_is_named_in_the_agents_language(language: str) -> None:
+    """Platforms send a withheld number as "anonymous": kept as given, and the card and
+    the merge candidates name that caller in the agent's language."""
+    withheld = identifiers.read(
+        IdentifierKind.phone, "anonymous", channel=Channel.voice, default_region="DE"
+    )
+    card = CustomerCard(
+        id="card-9",
+        tenant_id="t",
+        created_at=T0,
+        identities=[CardIdentity(channel=Channel.voice, identifier=withheld)],
+    )
+    locale = AgentLocale.of(language)
+    view = build_view(card.face, interaction(records=0), crm_connected=True, locale=locale)
+    assert view["contactName"] == UNREADABLE_CALLER[language]
+    assert localize(merge_candidates.label(card), locale) == UNREADABLE_CALLER[language]
 
 
 def test_completed_card_is_read_only_and_failure_looks_like_failure() -> None:
