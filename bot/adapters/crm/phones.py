@@ -50,9 +50,10 @@ def written_forms(e164: str) -> list[str]:
 
     E.164, the national and international formats of its country, their digit groups
     joined by space, hyphen, dot or nothing, the "(0)" and "00" international forms
-    (DE, GB, FR...), the area code in parentheses or before a slash, and the North
-    American "1-415-555-0100". Forms with an extension start with one of these, so
-    prefix operators (``startswith``, ``STARTSWITH``) find them too.
+    (DE, GB, FR...), the area code in parentheses or before a slash ("030 / 123456",
+    "02/123.45.67"), "+49-30-123456", and the North American "1-415-555-0100". Forms
+    with an extension start with one of these, so prefix operators (``startswith``,
+    ``STARTSWITH``) find them too.
     """
     return list(_written_forms(e164))
 
@@ -79,6 +80,13 @@ def _written_forms(e164: str) -> tuple[str, ...]:
             f"{local[0]}/" + "".join(rest),
             f"{local[0]}-" + "".join(rest),
         ]
+        if local[0].startswith("0"):  # a trunk prefix: the European forms
+            forms += [
+                f"{local[0]} / " + " ".join(rest),  # "030 / 123456", German letterheads
+                f"{local[0]}/" + " ".join(rest),  # "079/123 45 67", Swiss and Belgian
+                f"{local[0]}/" + ".".join(rest),  # "02/123.45.67", Belgian
+                f"+{cc}-" + "-".join(groups),  # "+49-30-123456"
+            ]
     if "".join(local).startswith("0") and not "".join(groups).startswith("0"):
         forms += [f"+{cc} (0)" + " ".join(groups), f"+{cc} (0) " + " ".join(groups)]
     forms += [f"00{cc} " + " ".join(groups), f"00{cc}" + "".join(groups)]
