@@ -125,11 +125,20 @@ def _interpretations(raw: str, channel: Channel | None) -> list[str]:
     return ["", "+" + digits]
 
 
+_EXTENSION_WORD = re.compile(
+    r"(?<=[\d)])[\s,;]*\b(?:durchwahl|dw|apparat|app|nebenstelle|poste|p)\b\.?:?\s*(?=\d{1,7}\s*$)",
+    re.IGNORECASE,
+)
+"""How German and French records name an extension ("030 123456 Durchwahl 12", "App. 12",
+"01 23 45 67 89 poste 12"): read as the "ext." phonenumbers knows."""
+
+
 def _parse(raw: str, default_region: str, channel: Channel | None) -> phonenumbers.PhoneNumber:
     possible: phonenumbers.PhoneNumber | None = None
-    for form in _interpretations(raw, channel):
+    written = _EXTENSION_WORD.sub(" ext. ", raw)
+    for form in _interpretations(written, channel):
         try:
-            number = phonenumbers.parse(form or raw, default_region)
+            number = phonenumbers.parse(form or written, default_region)
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_valid_number(number):
@@ -149,9 +158,10 @@ def phone(
 ) -> Identifier:
     """E.164 form of a phone number, e.g. ``+4930123456``; raises InvalidIdentifier.
 
-    A number with an extension ("x123", "ext. 45") is the same identifier as without it;
-    the extension stays in ``given``. Cached (identifiers are frozen): a caller's number
-    arrives with every event of every interaction, and reading it takes 20 us."""
+    A number with an extension ("x123", "ext. 45", "Durchwahl 12", "poste 12") is the same
+    identifier as without it; the extension stays in ``given``. Cached (identifiers are
+    frozen): a caller's number arrives with every event of every interaction, and reading
+    it takes 20 us."""
     number = _parse(raw, default_region, channel)
     value = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     given = raw.strip() if number.extension else None

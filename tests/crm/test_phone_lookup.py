@@ -57,6 +57,8 @@ NUMBERS = {
             "0049 30 123456",
             "030 / 123456",
             "+49-30-123456",
+            "030 123456 Durchwahl 12",
+            "+49 30 123456 App. 12",
         ],
         ["+49 89 30123456", "123456", "089 30123456"],
     ),
@@ -68,6 +70,7 @@ NUMBERS = {
             "+33 (0)1 23 45 67 89",
             "01.23.45.67.89",
             "0123456789",
+            "01 23 45 67 89 poste 12",
         ],
         ["23 45 67 89", "+41 1 23 45 67 89", "01 23 45 67 88"],
     ),
@@ -101,7 +104,15 @@ EXACT_MATCH_ONLY = {"freshdesk"}
 formatting-blind operator: a number stored with an extension cannot be asked for."""
 
 
+ENGLISH_EXTENSIONS_ONLY = {"rest"}
+"""Vendors whose own phone search reads stored numbers with libphonenumber, which knows
+"ext." and "x" but not the German and French words for an extension."""
+EXTENSION_WORDS = ("Durchwahl", "App.", "poste")
+
+
 def findable(vendor: str, form: str) -> bool:
+    if vendor in ENGLISH_EXTENSIONS_ONLY and any(word in form for word in EXTENSION_WORDS):
+        return False
     return vendor not in EXACT_MATCH_ONLY or not any(c.isalpha() for c in form)
 
 

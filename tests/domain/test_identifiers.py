@@ -60,6 +60,20 @@ def test_extension_is_kept_as_written_but_not_compared() -> None:
     assert found == identifiers.phone("020 7946 0958", "GB")
 
 
+EXTENSION_WORDS = {  # as written -> the tenant's region, the number read
+    "030 123456 Durchwahl 12": ("DE", "+4930123456"),
+    "+49 30 123456, App. 12": ("DE", "+4930123456"),
+    "01 23 45 67 89 poste 204": ("FR", "+33123456789"),
+}
+
+
+@pytest.mark.parametrize("raw", list(EXTENSION_WORDS))
+def test_german_and_french_extension_words_are_read_as_extensions(raw: str) -> None:
+    region, e164 = EXTENSION_WORDS[raw]
+    found = identifiers.phone(raw, region)
+    assert (found.value, found.shown) == (e164, raw)
+
+
 @pytest.mark.parametrize(
     ("a", "b", "same"),
     [
