@@ -34,7 +34,7 @@ from datetime import timedelta
 from bot.domain.interactions import EventRecord, Interaction
 from bot.domain.memorialization import WriteKind
 from bot.domain.records import CrmRecord
-from bot.i18n import t
+from bot.i18n import nt, t
 from bot.observability import context, telemetry
 from bot.services import acting_agent, audit, keys, outbox
 from bot.services.context import Context, EventListener
@@ -370,9 +370,13 @@ class WritebackWorker:
             self._finish(item, OutboxStatus.done)
         except _Retry as retry:
             if self.policy.exhausted(item.attempts):
-                self._finish(
-                    item, OutboxStatus.parked, f"gave up after {item.attempts} attempts: {retry}"
+                given_up = nt(
+                    "gave up after {count} attempt: {error}",
+                    "gave up after {count} attempts: {error}",
+                    item.attempts,
+                    error=retry.reason,
                 )
+                self._finish(item, OutboxStatus.parked, given_up)
             else:
                 delay = self.policy.delay(item.attempts, retry.retry_after, self._jitter)
                 item.next_attempt_at = self.ctx.clock() + timedelta(seconds=delay)

@@ -8,6 +8,8 @@ import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.domain.interactions import Interaction
 from bot.domain.interactions import LifecycleEvent as E
 from bot.domain.memorialization import FieldMapping, MemorializationMapping, SourceField
@@ -194,6 +196,22 @@ async def test_endless_outage_parks_after_max_attempts(one_store: Store) -> None
     assert item.status is OutboxStatus.parked
     assert item.parked_reason and item.parked_reason.startswith("gave up after 3 attempts")
     assert len(crm.calls_at) == 3
+
+
+@pytest.mark.parametrize(
+    ("language", "given_up"),
+    [("de", "nach 3 Versuchen aufgegeben: "), ("fr", "abandon après 3 tentatives : ")],
+)
+async def test_a_write_back_given_up_says_so_in_the_agents_language(
+    one_store: Store, language: str, given_up: str
+) -> None:
+    crm = FaultyCrm(down=1000)
+    ctx = context(one_store, crm)
+    await store_due(ctx, interaction("call-1"))
+    await drain(worker(ctx, policy=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02)))
+    [line] = await outbox.card_status(ctx.store, TENANT, "call-1")
+    shown = localize(line, AgentLocale.of(language))
+    assert given_up in shown and "gave up" not in shown
 
 
 async def test_crm_without_updates_or_timeline_is_parked_as_not_supported(
