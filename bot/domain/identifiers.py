@@ -8,7 +8,9 @@ Phone numbers are read with the tenant's default region (numbers written without
 country code) and per channel: WhatsApp and SMS ids are international numbers without
 "+". E-mail addresses compare case-insensitively, without a sub-address ("+tag",
 RFC 5233, which Gmail, Outlook.com, iCloud, Fastmail and Proton document) and, for Gmail,
-without dots in the local part ("dots don't matter in Gmail addresses", Google's help).
+without dots in the local part ("dots don't matter in Gmail addresses", Google's help),
+and with their letters composed (Unicode NFC: "ü" is one code point, as most devices write
+it, not "u" and a combining diaeresis).
 
 :func:`read` never refuses: a value that cannot be read is kept as typed and flagged
 (``readable`` false), so an interaction is never lost for it. :func:`phone` and
@@ -19,6 +21,7 @@ the IVR lookup).
 from __future__ import annotations
 
 import re
+import unicodedata
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
@@ -202,8 +205,9 @@ _GMAIL = frozenset({"gmail.com", "googlemail.com"})
 
 
 def canonical_email(address: str) -> str:
-    """The mailbox an address reaches: lower case, no "+tag", no Gmail dots."""
-    local, _, domain = address.strip().lower().rpartition("@")
+    """The mailbox an address reaches: lower case, letters composed ("ü" one code point,
+    Unicode NFC), no "+tag", no Gmail dots."""
+    local, _, domain = unicodedata.normalize("NFC", address.strip().lower()).rpartition("@")
     local = _SUBADDRESSED.sub("", local) or local
     if domain in _GMAIL:
         local, domain = local.replace(".", "") or local, "gmail.com"
@@ -212,8 +216,8 @@ def canonical_email(address: str) -> str:
 
 def email(raw: str) -> Identifier:
     """The canonical address (see :func:`canonical_email`); raises InvalidIdentifier.
-    ``given`` keeps the address as written when it differs."""
-    written = raw.strip()
+    ``given`` keeps the address as written (letters composed) when it differs."""
+    written = unicodedata.normalize("NFC", raw.strip())
     local, _, domain = written.rpartition("@")
     if not local or "." not in domain or any(c.isspace() for c in written):
         raise InvalidIdentifier(t("{value} is not an email address", value=repr(raw)))

@@ -1,3 +1,5 @@
+import unicodedata
+
 import pytest
 
 from bot.domain import identifiers
@@ -118,6 +120,15 @@ def test_emails_compare_by_mailbox_and_keep_the_address_as_given(raw: str, canon
     found = identifiers.email(raw)
     assert (found.value, found.shown) == (canonical, raw)
     assert found == identifiers.email(canonical)
+
+
+def test_an_address_with_umlauts_is_one_mailbox_however_its_letters_are_encoded() -> None:
+    """ "ü" is one code point or "u" and a combining diaeresis (macOS and iOS copy, some
+    mail clients): the same address, found on the same card and asked of CRMs as one."""
+    composed = identifiers.email("Jürgen.Müller@Bäckerei.de")
+    decomposed = identifiers.email(unicodedata.normalize("NFD", "Jürgen.Müller@Bäckerei.de"))
+    assert decomposed == composed
+    assert identifiers.search_forms(decomposed) == ["jürgen.müller@bäckerei.de"]
 
 
 def test_search_forms_ask_for_the_address_as_written_and_the_mailbox() -> None:
