@@ -341,6 +341,30 @@ async def test_same_email_from_two_crms_and_local_agents(zendesk: Zendesk) -> No
     assert rejected[ada] == "email ada@example.com is already used by a zendesk user"
 
 
+async def test_a_local_agent_keeps_its_tickets_when_the_crm_changes_its_address(
+    zendesk: Zendesk,
+) -> None:
+    fake = zendesk.fake
+    local = Agent(
+        tenant_id="demo-tenant", email="grace@example.com", first_name="Grace", last_name="Hopper"
+    )
+    await zendesk.archive.put_agent(local)
+    grace = fake.add_user("Grace Hopper", "grace@example.com")
+    await zendesk.make().run()
+    zendesk.time.now += 60
+    fake.change_user(grace, name="Grace B. Hopper-CRM", email="g.hopper@example.com")
+    fake.add_ticket("Solved after the change", assignee=grace, solved_at=zendesk.time.utc())
+
+    report = await zendesk.make().run()
+
+    assert report.tickets_imported == 1
+    assert await zendesk.archive.agents("demo-tenant") == [local]
+    found = await zendesk.archive.search("demo-tenant", TicketQuery())
+    assert [(t.agent_email, t.agent_name) for t in found.tickets] == [
+        ("grace@example.com", "Grace Hopper")
+    ]
+
+
 async def test_deactivations_and_deletions_are_mirrored(zendesk: Zendesk) -> None:
     fake = zendesk.fake
     ada = fake.add_user("Ada Lovelace", "ada@example.com")

@@ -182,6 +182,8 @@ class TicketSync:
             elif linked is not None:  # a local agent stays; only the link goes
                 await archive.unlink_agent(tenant, self.crm_id, user.external_id)
             return
+        if linked is not None and linked.local:
+            return  # created in crmcard before the first import: later CRM changes stay out
         if not user.is_agent:
             if linked is not None and linked.source == self.crm_id and linked.active:
                 await archive.put_agent(linked.model_copy(update={"active": False}))
