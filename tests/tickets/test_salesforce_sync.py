@@ -134,6 +134,20 @@ async def test_watermarks_bring_changed_cases_and_new_comments_only(org: Org) ->
     assert await org.archive.count("demo-tenant") == 2
 
 
+async def test_a_case_reopened_since_the_last_sync_leaves_the_archive(org: Org) -> None:
+    ids = seed(org.fake)
+    await org.make().run()
+    assert await org.archive.ticket("demo-tenant", "salesforce", ids["chat"]) is not None
+
+    later = NOW + timedelta(hours=1)
+    org.fake.change(org.fake.cases, ids["chat"], later, IsClosed=False, Status="Working")
+    report = await org.make().run()
+
+    assert report.tickets_removed == 1
+    assert await org.archive.ticket("demo-tenant", "salesforce", ids["chat"]) is None
+    assert await org.archive.count("demo-tenant") == 1
+
+
 async def test_a_large_first_import_runs_as_bulk_api_jobs(org: Org) -> None:
     ids = seed(org.fake)
 

@@ -12,6 +12,8 @@ Reads, with the Salesforce adapter's HTTP caller and credentials:
   followed until ``done`` so a long conversation arrives whole;
 * ``CaseComment`` and ``EmailMessage`` by their own watermarks: a comment or email added
   to a closed case later brings that case in again;
+* open ``Case`` ids by their own watermark: a case reopened since the last sync leaves the
+  archive (it is no longer a closed one);
 * a first full import of more than :attr:`SalesforceExport.bulk_threshold` cases runs as
   Bulk API 2.0 query jobs (Case, CaseComment, EmailMessage; CSV results read with the
   ``Sforce-Locator`` header), since the REST query API would need thousands of calls.
@@ -294,6 +296,27 @@ class SalesforceExport:
         for sobject in ("CaseComment", "EmailMessage"):
             async for page in self._conversation_changes(sobject, cursors, closed, instance):
                 yield page
+        async for page in self._reopened(cursors.get("reopened", mark)):
+            yield page
+
+    async def _reopened(self, mark: str) -> AsyncIterator[ExportPage]:
+        """Cases open again since the watermark, as open tickets: the sync removes the ones
+        it imported when they were closed."""
+        soql = (
+            f"SELECT Id, SystemModstamp FROM Case WHERE IsClosed = false "
+            f"AND SystemModstamp >= {mark} ORDER BY SystemModstamp, Id"
+        )
+        async for rows, _ in self._pages(soql):
+            page = ExportPage()
+            page.tickets = [
+                CrmTicket(crm_id=self.crm_id, external_id=str(row["Id"]), closed=False)
+                for row in rows
+                if row.get("Id")
+            ]
+            stamp = _last_stamp(rows)
+            if stamp:
+                page.cursors["reopened"] = stamp
+            yield page
 
     async def _conversation_changes(
         self, sobject: str, cursors: dict[str, str], closed: str, instance: str
