@@ -94,7 +94,14 @@ def assemble(
     crm_configs = CrmConfigs(store, box, url_policy=settings.crm_url_policy)
     agent_tokens = AgentTokens(settings, store, box)
     crms = StoreDirectory(crm_configs, always=demo_crms(settings), agent_tokens=agent_tokens)
-    ticketing = ticketing_for(settings, crm_configs, lambda: crms.session, store)
+
+    async def known_tenants() -> list[str]:
+        """Tenants named in the settings and every tenant that consented (self-onboarded)."""
+        return list(dict.fromkeys([*settings.known_tenants, *await tenants.registered(store)]))
+
+    ticketing = ticketing_for(
+        settings, crm_configs, lambda: crms.session, store, tenants=known_tenants
+    )
     ctx = Context(
         store=ObservedStore(store, live),
         crms=crms,
@@ -116,10 +123,6 @@ def assemble(
     ctx.event_listeners.append(record_creation_listener)
     queue_connection = settings.writeback_queue_connection_string.get_secret_value()
 
-    async def retention_tenants() -> list[str]:
-        """Tenants named in the settings and every tenant that consented (self-onboarded)."""
-        return [*settings.known_tenants, *await tenants.registered(store)]
-
     queue = None
     if queue_connection:
         from bot.adapters.storage.outbox_queue import AzureWorkQueue
@@ -132,7 +135,7 @@ def assemble(
         policy=replace(WRITEBACK, max_attempts=settings.writeback_max_attempts),
         queue=queue,
         recovery_days=settings.recovery_days,
-        retention_tenants=retention_tenants,
+        retention_tenants=known_tenants,
         audit_retention_days=settings.audit_retention_days,
     )
     ctx.event_listeners.append(outbox_listener(writeback))

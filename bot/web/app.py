@@ -134,7 +134,7 @@ def create_app(
         await ticketing.archive.open()
         task = (
             asyncio.create_task(
-                ticketing.run(lambda: settings.known_tenants, settings.ticket_sync_minutes * 60),
+                ticketing.run(settings.ticket_sync_minutes * 60),
                 name="ticket sync",
             )
             if settings.ticket_sync_minutes

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,11 @@ from bot.services.secret_box import SecretBox
 from bot.settings import Settings
 from bot.web.app import create_app
 from bot.web.tickets import SYNCS, TICKETING
-from tests.tickets.fakes.zendesk_exports import TOKEN, ZendeskExports, zendesk_config
+from tests.tickets.fakes.zendesk_exports import (
+    TOKEN,
+    served_with_one_solved_ticket,
+    zendesk_config,
+)
 
 Client = TestClient[Any, Any]
 ADMIN = {"X-Admin-Key": "demo-admin-key"}
@@ -85,17 +88,10 @@ async def test_tenant_settings_changes_are_audited_from_the_cli(data_dir: Path) 
     assert (entry.before, entry.after) == (None, {"defaultRegion": "DE"})
 
 
-async def _zendesk(aiohttp_server: Callable[..., Any]) -> str:
-    fake = ZendeskExports(clock=lambda: datetime.now(UTC).timestamp())
-    ada = fake.add_user("Ada Lovelace", "ada@example.com")
-    fake.add_ticket("Printer", assignee=ada, solved_at=datetime.now(UTC) - timedelta(days=1))
-    return str((await aiohttp_server(fake.app())).make_url(""))
-
-
 async def test_a_sync_started_by_an_admin_is_audited(
     aiohttp_client: Callable[..., Any], aiohttp_server: Callable[..., Any], settings: Settings
 ) -> None:
-    url = await _zendesk(aiohttp_server)
+    url = await served_with_one_solved_ticket(aiohttp_server)
     client = await aiohttp_client(
         create_app(settings.model_copy(update={"ticket_sync_minutes": 0}))
     )
@@ -117,7 +113,7 @@ async def test_a_sync_started_by_an_admin_is_audited(
 async def test_a_sync_started_from_the_cli_is_audited(
     data_dir: Path, aiohttp_server: Callable[..., Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = await _zendesk(aiohttp_server)
+    url = await served_with_one_solved_ticket(aiohttp_server)
     data_dir.mkdir()
     store = LocalStore(data_dir / "state.sqlite3")
     policy = Settings(_env_file=None).crm_url_policy  # type: ignore[call-arg]

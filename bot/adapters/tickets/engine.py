@@ -3,7 +3,7 @@ and ticketing assembled on it with the vendor ticket sources."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -42,8 +42,11 @@ def ticketing_for(
     configs: CrmConfigs,
     session: Callable[[], aiohttp.ClientSession],
     store: Store,
+    *,
+    tenants: Callable[[], Awaitable[Iterable[str]]] | None = None,
 ) -> Ticketing:
-    """Ticketing over the configured archive; sources share the CRM directory's session."""
+    """Ticketing over the configured archive; sources share the CRM directory's session;
+    the periodic sync covers ``tenants`` (none: the command line syncs one at a time)."""
 
     async def region(tenant_id: str) -> str:
         return await default_region(store, tenant_id, settings.default_region)
@@ -54,9 +57,9 @@ def ticketing_for(
 
         return ticket_source(stored, configs, session())
 
-    return Ticketing(
-        archive=open_archive(settings),
-        configs=configs,
-        sources=source,
-        regions=region,
+    ticketing = Ticketing(
+        archive=open_archive(settings), configs=configs, sources=source, regions=region
     )
+    if tenants is not None:
+        ticketing.tenants = tenants
+    return ticketing

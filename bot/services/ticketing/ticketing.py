@@ -3,7 +3,8 @@
 Which CRMs are synced is each CRM configuration's business: Salesforce and Zendesk
 configurations with ``ticketing`` switched on. Sources are built by an injected factory
 (the adapters know the vendors); the archive is the port. In a server, :meth:`run`
-syncs every known tenant every ``interval`` and purges tickets past retention.
+syncs every known tenant (named in the settings, or consented) every ``interval`` and
+purges tickets past retention.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ async def _deployment_region(tenant_id: str) -> str:
     return DEFAULT_REGION
 
 
+async def _no_tenants() -> list[str]:
+    return []
+
+
 @dataclass
 class Ticketing:
     archive: TicketArchive
@@ -66,6 +71,9 @@ class Ticketing:
     clock: Callable[[], datetime] = _now
     regions: Callable[[str], Awaitable[str]] = field(default=_deployment_region)
     """The tenant's default phone region (for requesters' numbers)."""
+    tenants: Callable[[], Awaitable[Iterable[str]]] = _no_tenants
+    """The tenants :meth:`run` syncs: those of the settings and every consented one."""
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     _running: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
     _enabled: PerTenant[bool] = field(default_factory=PerTenant)
 
@@ -172,14 +180,15 @@ class Ticketing:
         """Delete every ticket past its 90 days, search index included."""
         return await self.archive.purge(purge_cutoff(self.clock()))
 
-    async def run(self, tenants: Callable[[], Iterable[str]], interval: float) -> None:
-        """Forever: purge, then sync every tenant's ticketing CRMs; wait ``interval``."""
+    async def run(self, interval: float) -> None:
+        """Forever: purge, then sync the ticketing CRMs of every tenant of :attr:`tenants`;
+        wait ``interval``."""
         while True:
             try:
                 purged = await self.purge()
                 if purged:
                     log.info("purged %d tickets past retention", purged)
-                for tenant_id in tenants():
+                for tenant_id in await self.tenants():
                     for report in await self.sync(tenant_id):
                         log.info(
                             "ticket sync %s/%s: %d imported, %d skipped%s",
@@ -191,7 +200,7 @@ class Ticketing:
                         )
             except Exception:  # the loop must outlive any one bad round
                 log.exception("ticket sync round failed")
-            await asyncio.sleep(interval)
+            await self.sleep(interval)
 
 
 async def stop(task: asyncio.Task[None] | None) -> None:

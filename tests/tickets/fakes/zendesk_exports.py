@@ -31,7 +31,7 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -455,3 +455,11 @@ def broken_comments(author: str) -> bytes:
         }
     ).replace("\\\\ud800", "\\ud800")
     return text.encode().replace(b"BROKEN", b"caf\xe9 cr\xe8me")
+
+
+async def served_with_one_solved_ticket(aiohttp_server: Callable[..., Any]) -> str:
+    """An account on real time with one agent and one ticket solved yesterday; its URL."""
+    fake = ZendeskExports(clock=lambda: datetime.now(UTC).timestamp())
+    ada = fake.add_user("Ada Lovelace", "ada@example.com")
+    fake.add_ticket("Printer", assignee=ada, solved_at=datetime.now(UTC) - timedelta(days=1))
+    return str((await aiohttp_server(fake.app())).make_url(""))
