@@ -84,6 +84,7 @@ ZENDESK_CHANNELS: dict[str, TicketChannel] = {
     "facebook_post": _C.facebook,
     "facebook_message": _C.facebook,
     "messenger": _C.facebook,
+    "sunshine_conversations_facebook_messenger": _C.facebook,
     "forum": _C.forum,
     "topic": _C.forum,
     "community": _C.forum,
@@ -93,12 +94,18 @@ ZENDESK_CHANNELS: dict[str, TicketChannel] = {
     "mobile": _C.in_app,
     "slack": _C.slack,
     "slack_connect": _C.slack,
+    "business_messaging_slack_connect": _C.slack,
     "sms": _C.sms,
     "text": _C.sms,
+    "twilio_sms": _C.sms,
+    "messagebird_sms": _C.sms,
     "voice": _C.voice,
     "voicemail": _C.voice,
     "phone_call_inbound": _C.voice,
     "phone_call_outbound": _C.voice,
+    "api_voicemail": _C.voice,
+    "api_phone_call_inbound": _C.voice,
+    "api_phone_call_outbound": _C.voice,
     "whatsapp": _C.whatsapp,
     "telegram": _C.telegram,
     "viber": _C.viber,
@@ -107,7 +114,9 @@ ZENDESK_CHANNELS: dict[str, TicketChannel] = {
     "microsoft_teams": _C.teams,
     "teams": _C.teams,
 }
-"""Zendesk ``via.channel`` values -> channel (Zendesk's "Via types" reference)."""
+"""Zendesk ``via.channel`` values -> channel (Zendesk's "Via types" reference): the classic
+channels' names, and for messaging the via type of the integration (Facebook Messenger is
+``sunshine_conversations_facebook_messenger``, Twilio SMS ``twilio_sms``)."""
 
 SALESFORCE_ORIGINS: dict[str, TicketChannel] = {
     "email": _C.email,

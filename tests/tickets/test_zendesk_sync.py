@@ -141,6 +141,27 @@ async def test_agents_and_solved_tickets_with_their_conversation_are_imported(
     assert [t.subject for t in voice.tickets] == ["Closed by phone"]
 
 
+async def test_messaging_tickets_are_found_under_their_channel(zendesk: Zendesk) -> None:
+    """Messaging tickets carry the via type of their integration as ``via.channel``."""
+    fake = zendesk.fake
+    ada = fake.add_user("Ada Lovelace", "ada@example.com")
+    via = {
+        "sunshine_conversations_facebook_messenger": TicketChannel.facebook,
+        "twilio_sms": TicketChannel.sms,
+        "messagebird_sms": TicketChannel.sms,
+        "business_messaging_slack_connect": TicketChannel.slack,
+        "api_phone_call_inbound": TicketChannel.voice,
+    }
+    for channel in via:
+        fake.add_ticket(f"Came by {channel}", assignee=ada, channel=channel, solved_at=solved())
+
+    assert (await zendesk.make().run()).tickets_imported == len(via)
+
+    for channel, expected in via.items():
+        found = await zendesk.archive.search("demo-tenant", TicketQuery(channels=(expected,)))
+        assert f"Came by {channel}" in [t.subject for t in found.tickets], channel
+
+
 def by_path(fake: ZendeskExports) -> dict[str, int]:
     """Requests the fake answered, per endpoint (the last path segment)."""
     counts: dict[str, int] = {}
