@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -121,3 +122,38 @@ async def test_in_teams_the_tab_opens_narrowed_to_the_deep_links_sub_entity(
     await expect(frame.locator("#contact")).to_have_text("Past tickets of edward@example.com")
     await expect(frame.locator("#results li")).to_have_count(1)
     await expect(frame.locator("#results")).to_contain_text("Refund for order 77")
+
+
+async def test_the_closed_dates_are_whole_days_of_the_readers_time_zone(
+    served: tuple[Any, str], chromium: tuple[Any, Any]
+) -> None:
+    """From and until the same day: every ticket closed on that day where the agent is."""
+    app, base = served
+    browser, expect = chromium
+    berlin = ZoneInfo("Europe/Berlin")
+    day = (datetime.now(berlin) - timedelta(days=2)).date()
+    at = lambda days, hour, minute: datetime.combine(  # noqa: E731
+        day + timedelta(days=days), time(hour, minute), berlin
+    )
+    await app[TICKETING].archive.put_tickets(
+        [
+            ticket("1", subject="Just after midnight", closed_at=at(0, 0, 30)),
+            ticket("2", subject="Late in the evening", closed_at=at(0, 23, 30)),
+            ticket("3", subject="The next day", closed_at=at(1, 0, 30)),
+            ticket("4", subject="The day before", closed_at=at(-1, 23, 30)),
+        ]
+    )
+    context = await browser.new_context(timezone_id="Europe/Berlin", locale="de-DE")
+    page = await context.new_page()
+    await page.goto(f"{base}/tab/tickets?tenant=demo-tenant")
+    results = page.locator("#results li")
+    await expect(results).to_have_count(4)
+
+    await page.fill("input[name=closedFrom]", day.isoformat())
+    await page.fill("input[name=closedTo]", day.isoformat())
+    await page.click("button[type=submit]")
+
+    await expect(results).to_have_count(2)
+    await expect(results.nth(0)).to_contain_text("Late in the evening")
+    await expect(results.nth(1)).to_contain_text("Just after midnight")
+    await context.close()

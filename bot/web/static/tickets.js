@@ -73,10 +73,19 @@
     }
   }
 
+  // A day picked is the reader's own day: from its first moment (closedFrom) up to the
+  // first moment of the day after it (closedTo, which the API takes as "closed before").
+  function dayStart(day, daysLater) {
+    var parts = day.split("-").map(Number);
+    return new Date(parts[0], parts[1] - 1, parts[2] + daysLater).toISOString();
+  }
+
   function asked() {
     var form = new FormData($("search"));
     var query = {};
     form.forEach(function (value, key) { if (value) query[key] = value; });
+    if (query.closedFrom) query.closedFrom = dayStart(query.closedFrom, 0);
+    if (query.closedTo) query.closedTo = dayStart(query.closedTo, 1);
     Object.keys(state.contact).forEach(function (k) { query[k] = state.contact[k]; });
     query.page = String(state.page);
     return query;
