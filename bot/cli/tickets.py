@@ -86,6 +86,10 @@ async def _sync(args: argparse.Namespace) -> int:
         crms = [s.config.settings_id for s in await ticketing.ticketing_crms(tenant_id)]
         if args.crm is not None and args.crm not in crms:
             return fail(CommandFailed(f"no CRM {args.crm!r} with ticketing switched on"))
+        # as each round of the server's periodic sync does (which this command replaces
+        # where that is switched off): the tickets past their 90 days go first
+        if purged := await ticketing.purge():
+            print(f"{purged} tickets purged")
         started = [args.crm] if args.crm else crms
         if started:
             await ticketing.audit_start(tenant_id, actor, started, full=args.full)
@@ -180,7 +184,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     verbs = tickets.add_subparsers(dest="verb", required=True)
 
-    sync = verbs.add_parser("sync", help="import agents and solved tickets now")
+    sync = verbs.add_parser(
+        "sync", help="purge tickets past their 90 days, then import agents and solved tickets"
+    )
     sync.add_argument("--tenant", help=TENANT_HELP)
     sync.add_argument("--crm", help="only this CRM configuration (settings id)")
     sync.add_argument("--full", action="store_true", help="read all 90 days again")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bot.adapters.storage.local import LocalStore
+from bot.adapters.tickets.sqlite import SqliteTicketArchive
 from bot.cli import tickets as cli
 from bot.cli.main import parser
 from bot.domain.tickets import ImportReport
@@ -20,6 +21,7 @@ from bot.services.crm_configs import CrmConfigs
 from bot.services.secret_box import SecretBox
 from bot.services.ticketing.sync import Progress
 from bot.settings import Settings
+from tests.tickets.factories import ticket
 from tests.tickets.fakes.zendesk_exports import ZendeskExports, zendesk_config
 
 KEY = base64.b64encode(b"k" * 32).decode()
@@ -71,6 +73,34 @@ async def test_sync_prints_progress_and_the_report_then_search_finds(
     assert await cli._sync(args("sync", "--crm", "nope")) == 2
     assert await cli._purge(args("purge")) == 0
     assert "0 tickets purged" in capsys.readouterr().out
+
+
+async def test_sync_purges_the_tickets_past_their_90_days_as_the_server_does(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the server's periodic sync off, ``tickets sync`` is what keeps the retention."""
+    data_dir.mkdir()
+    archive = SqliteTicketArchive(data_dir / "tickets.sqlite3")
+    await archive.open()
+    now = datetime.now(UTC)
+    await archive.put_tickets(
+        [
+            ticket("old", tenant_id="demo-tenant", closed_at=now - timedelta(days=91)),
+            ticket("recent", tenant_id="demo-tenant", closed_at=now - timedelta(days=89)),
+        ]
+    )
+    await archive.close()
+
+    assert await cli._sync(args("sync")) == 0
+
+    assert "1 tickets purged" in capsys.readouterr().out
+    archive = SqliteTicketArchive(data_dir / "tickets.sqlite3")
+    await archive.open()
+    try:
+        assert await archive.ticket("demo-tenant", "zendesk", "old") is None
+        assert await archive.ticket("demo-tenant", "zendesk", "recent") is not None
+    finally:
+        await archive.close()
 
 
 def test_the_progress_line_has_rate_and_eta() -> None:
