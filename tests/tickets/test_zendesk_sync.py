@@ -208,6 +208,33 @@ async def test_comments_come_from_the_ticket_event_export_many_tickets_a_request
     ]
 
 
+async def test_a_calls_voice_comment_is_part_of_the_conversation(zendesk: Zendesk) -> None:
+    """Zendesk Talk adds a call to its ticket as a VoiceComment (the call's details and its
+    transcription), in the event export as in the comments."""
+    fake = zendesk.fake
+    ada = fake.add_user("Ada Lovelace", "ada@example.com")
+    customer = fake.add_user("Edward Ferrars", "edward@example.com", role="end-user")
+    call = "Inbound call from +1 555 0100\nTranscription: my router keeps rebooting"
+    fake.add_ticket(
+        "Call from Edward",
+        assignee=ada,
+        requester=customer,
+        channel="voice",
+        comments=[(ada, call, "VoiceComment"), (ada, "Replaced the power supply")],
+        solved_at=solved(),
+    )
+    zendesk.time.now += 120  # the event export leaves out the last minute
+
+    assert (await zendesk.make(per_page=100).run()).tickets_imported == 1
+
+    assert "comments.json" not in by_path(fake)  # the conversation came from the events
+    found = await zendesk.archive.search("demo-tenant", TicketQuery(text="router rebooting"))
+    [hit] = found.tickets
+    stored = await zendesk.archive.ticket("demo-tenant", "zendesk", hit.external_id)
+    assert stored is not None
+    assert [m.body for m in stored.messages] == [call, "Replaced the power supply"]
+
+
 async def test_tickets_older_than_the_event_stream_read_their_own_comments(
     zendesk: Zendesk,
 ) -> None:

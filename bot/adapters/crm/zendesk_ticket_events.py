@@ -3,7 +3,8 @@
 ``GET /api/v2/incremental/ticket_events.json?start_time=...&include=comment_events``
 returns every ticket update (audit) since ``start_time``, up to 1,000 a page, each with
 its child events; with the ``comment_events`` sideload, a comment the update added is a
-child event of type ``Comment`` with its author, body and visibility. The export is
+child event of type ``Comment`` (a Talk call's, ``VoiceComment``) with its author, body and
+visibility. The export is
 time-based: each page gives ``end_time`` (the next page's ``start_time``) and
 ``end_of_stream``; the events of the page's last second can come again on the next page
 (they are kept by id, once), and the minute before the request is never included.
@@ -30,6 +31,9 @@ from yarl import URL
 Fetch = Callable[[URL], Awaitable[dict[str, Any]]]
 RECENT = 60
 """Seconds before the request that the export leaves out (and refuses as start_time)."""
+COMMENT_EVENTS = frozenset({"Comment", "VoiceComment"})
+"""Child events that are part of the conversation: comments, and Talk's calls (the call's
+details and transcription), as the comments endpoint lists them too."""
 
 
 def _int(value: Any) -> int | None:
@@ -94,7 +98,7 @@ class CommentStream:
             return
         children = event.get("child_events")
         for child in children if isinstance(children, list) else []:
-            if not isinstance(child, dict) or child.get("event_type") != "Comment":
+            if not isinstance(child, dict) or child.get("event_type") not in COMMENT_EVENTS:
                 continue
             comment = {"created_at": event.get("created_at"), **child}
             self._comments.setdefault(ticket_id, {})[str(child.get("id"))] = comment

@@ -17,7 +17,8 @@
 # past (400 otherwise) and events of the last minute are left out. An event is one ticket
 # update: id, ticket_id, timestamp, created_at, updater_id, via, event_type "Audit" and
 # child_events (Create / Change of fields). A comment the update added is a child event
-# of type "Comment" (author_id, body, html_body, public, attachments, audit_id) only with
+# of type "Comment" (author_id, body, html_body, public, attachments, audit_id), a Talk
+# call's "VoiceComment" (the same, plus the call's data), only with
 # include=comment_events; without it the event says comment_present / comment_public.
 # Each page holds up to per_page events (1000) plus the rest of its last second, gives
 # end_time (the last event's second: the next start_time, so that second comes again),
@@ -42,6 +43,7 @@ from bot.domain.tickets import TicketingSettings
 from tests.crm.fakes.base import basic_credentials
 
 EMAIL, TOKEN = "sync@example.com", "zd-token"
+COMMENT_TYPES = ("Comment", "VoiceComment")
 
 
 def zendesk_config(base_url: str, **ticketing: Any) -> CrmConfig:
@@ -143,7 +145,7 @@ class ZendeskExports:
         assignee: str | None,
         requester: str | None = None,
         channel: str = "email",
-        comments: list[tuple[str, str]] = (),  # type: ignore[assignment]
+        comments: list[tuple[str, ...]] = (),  # type: ignore[assignment]
         solved_at: datetime | None = None,
     ) -> str:
         now = datetime.fromtimestamp(self.clock(), UTC)
@@ -183,15 +185,19 @@ class ZendeskExports:
     def ticket_events(
         self,
         ticket_id: int,
-        comments: list[tuple[str, str]],
+        comments: list[tuple[str, ...]],
         status: str,
         assignee: int,
         at: datetime,
     ) -> None:
-        """The ticket's audits: one per comment (the first creates it), then the status."""
+        """The ticket's audits: one per comment (the first creates it), then the status.
+        A comment is (author, body) or (author, body, type): "VoiceComment" for a call."""
         kept = self.comments.setdefault(str(ticket_id), [])
         created = not kept and not any(e["ticket_id"] == ticket_id for e in self.events)
-        for n, (author, body) in enumerate(comments or ([(str(assignee), "")] if created else [])):
+        for n, (author, body, *kind) in enumerate(
+            comments or ([(str(assignee), "")] if created else [])
+        ):
+            comment_type = kind[0] if kind else "Comment"
             audit = self._id()
             children: list[dict[str, Any]] = []
             if n == 0 and created:
@@ -206,8 +212,8 @@ class ZendeskExports:
             if body:
                 comment = {
                     "id": self._id(),
-                    "type": "Comment",
-                    "event_type": "Comment",
+                    "type": comment_type,
+                    "event_type": comment_type,
                     "author_id": int(author),
                     "body": body,
                     "html_body": f"<p>{body}</p>",
@@ -377,8 +383,8 @@ class ZendeskExports:
     def _shaped(event: dict[str, Any], comments: bool) -> dict[str, Any]:
         if comments:
             return event
-        children = [c for c in event["child_events"] if c["event_type"] != "Comment"]
-        said = [c for c in event["child_events"] if c["event_type"] == "Comment"]
+        said = [c for c in event["child_events"] if c["event_type"] in COMMENT_TYPES]
+        children = [c for c in event["child_events"] if c not in said]
         shaped = {**event, "child_events": children}
         if said:
             shaped.update(comment_present=True, comment_public=said[0]["public"])
