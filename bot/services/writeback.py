@@ -511,6 +511,11 @@ class OutboxListener:
 
     It runs for replayed events too (``runs_on_replay``): if the process died after the
     event was stored but before the outbox was, the platform's retry fills the gap.
+
+    The items are made from the interaction as stored, not as the event left it: a
+    listener before this one may have pinned a record (record creation at the last event
+    of a chat), and pinned records are written back too. If the stored one is no longer
+    due (a transferred chat already assigned again), the event's own is written.
     """
 
     runs_on_replay = True
@@ -521,7 +526,10 @@ class OutboxListener:
     async def __call__(self, ctx: Context, interaction: Interaction, record: EventRecord) -> None:
         if not interaction.writeback_due:
             return
-        created = await outbox.enqueue(ctx.store, interaction, ctx.clock())
+        key = keys.interaction(interaction.tenant_id, interaction.id)
+        stored = await read_model(ctx.store, key, Interaction)
+        due = stored if stored is not None and stored.writeback_due else interaction
+        created = await outbox.enqueue(ctx.store, due, ctx.clock())
         if created and self.worker is not None:
             await self.worker.announce([item.key for item in created])
 

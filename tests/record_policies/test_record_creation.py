@@ -7,10 +7,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from bot.domain.interactions import Interaction
 from bot.domain.record_policies import RecordPolicy
 from bot.domain.records import CrmRecord, RecordRef
-from bot.services import keys, record_creation
+from bot.services import keys, outbox, record_creation
 from bot.services.crm import CrmUnavailable
 from bot.services.store import create_model, read_model
 from bot.services.tenant_cache import DEFAULT_TTL, PerTenant
@@ -213,6 +215,23 @@ async def test_chat_waits_for_customer_messages(client: Client, demo: CountingDe
     await event(client, "chat-1", "ended", 90, channel="chat", messages=2)
     assert len(demo.created) == 1
     assert demo.created[0].title.startswith("Web chat")
+
+
+@pytest.mark.parametrize("last", ["transferred", "unassigned"])
+async def test_a_chat_record_made_by_its_last_event_is_written_back(
+    client: Client, demo: CountingDemo, last: str
+) -> None:
+    """The customer's messages reach the threshold only as the chat is handed on: the
+    record made then is pinned, so linked, and written back with the interaction."""
+    await policy(client, "_default", {"createRecords": True, "chatMinCustomerMessages": 2})
+    await event(client, "chat-1", "assigned", 0, channel="chat", messages=0)
+    await event(client, "chat-1", "connected", 1, channel="chat", messages=1)
+    answer = await event(client, "chat-1", last, 90, channel="chat", messages=2)
+    [created] = demo.created
+    assert answer["writebackDue"]
+    assert (await stored(client, "chat-1")).linked_keys() == [created.ref.key]
+    items = await outbox.items_for(context(client).store, "demo-tenant", "chat-1")
+    assert [item.record for item in items] == [created.ref]
 
 
 async def test_abandoned_chat_policies(client: Client, demo: CountingDemo) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.identifiers import Channel
 from bot.domain.interactions import Interaction
 from bot.domain.interactions import LifecycleEvent as E
 from bot.domain.memorialization import FieldMapping, MemorializationMapping, SourceField
@@ -19,7 +20,8 @@ from bot.services.audit import AuditQuery, Door
 from bot.services.context import Context
 from bot.services.outbox import OutboxStatus
 from bot.services.retry import RetryPolicy
-from bot.services.store import Store, put_model
+from bot.services.store import Store, create_model, put_model
+from bot.services.writeback import outbox_listener
 from tests.writeback.harness import (
     ACCOUNT,
     CONTACT,
@@ -244,6 +246,22 @@ async def test_unlinked_and_open_interactions_enqueue_nothing(one_store: Store) 
         await store_due(ctx, interaction("call-2", events=(E.assigned, E.connected, E.ended))) == []
     )
     assert [k async for k in ctx.store.keys(keys.OUTBOX_DUE_PREFIX)] == []
+
+
+async def test_a_transfer_already_picked_up_again_is_still_written_back(
+    one_store: Store,
+) -> None:
+    """The next agent's assignment was stored before the transfer's listener ran: the
+    transfer's write-back is made from the transferred interaction."""
+    ctx = context(one_store, FaultyCrm())
+    transferred = interaction("chat-1", channel=Channel.chat, events=(E.assigned, E.transferred))
+    picked_up = interaction(
+        "chat-1", channel=Channel.chat, events=(E.assigned, E.transferred, E.assigned)
+    )
+    await create_model(ctx.store, keys.interaction(TENANT, "chat-1"), picked_up)
+    await outbox_listener()(ctx, transferred, transferred.history[-1])
+    items = await outbox.items_for(ctx.store, TENANT, "chat-1")
+    assert [item.record for item in items] == [CONTACT.ref]
 
 
 async def test_restart_resumes_pending_and_scheduled_retries(tmp_path: Path) -> None:
