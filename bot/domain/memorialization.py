@@ -24,6 +24,8 @@ from bot.i18n import t
 TRUNCATION_MARKER = "…[truncated]"
 TIMELINE_SUBJECT_MAX = 255
 TIMELINE_DESCRIPTION_MAX = 32_000
+"""The longest timeline activity description, its reference line included (a Salesforce
+Task's Description holds 32,000 characters)."""
 
 
 class SourceField(StrEnum):
@@ -218,6 +220,16 @@ def timeline_subject(interaction: Interaction, values: dict[SourceField, str]) -
     return truncate(subject, TIMELINE_SUBJECT_MAX)[0]
 
 
+def with_reference(description: str, key: str) -> str:
+    """A timeline activity's description and its line naming the write-back's
+    idempotency key (found again by it where the CRM cannot keep an external id)."""
+    return f"{description}\n\ncrmcard reference: {key}"
+
+
+_KEY_DIGITS = 32
+_REFERENCE_ROOM = len(with_reference("", "crmcard-" + "0" * _KEY_DIGITS))
+
+
 def build_payload(interaction: Interaction, mapping: MemorializationMapping) -> WritePayload:
     values = interaction_values(interaction)
     fields: dict[str, str] = {}
@@ -234,7 +246,8 @@ def build_payload(interaction: Interaction, mapping: MemorializationMapping) -> 
     )
     if mapping.timeline.enabled:
         lines = [f"{SOURCE_LABELS[source]}: {value}" for source, value in values.items()]
-        description, cut = truncate("\n".join(lines), TIMELINE_DESCRIPTION_MAX)
+        room = TIMELINE_DESCRIPTION_MAX - _REFERENCE_ROOM  # the reference goes after it
+        description, cut = truncate("\n".join(lines), room)
         if cut:
             payload.truncated.append("timeline description")
         payload.timeline_subject = timeline_subject(interaction, values)
@@ -254,4 +267,4 @@ def idempotency_key(tenant_id: str, interaction_id: str, record: RecordRef, kind
     """Stable for one (interaction, record, kind): retries and replays reuse it."""
     text = f"{tenant_id}\n{interaction_id}\n{record.key}\n{kind.value}"
     digest = hashlib.sha256(text.encode())
-    return f"crmcard-{digest.hexdigest()[:32]}"
+    return f"crmcard-{digest.hexdigest()[:_KEY_DIGITS]}"

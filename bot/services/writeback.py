@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import timedelta
 
 from bot.domain.interactions import EventRecord, Interaction
-from bot.domain.memorialization import WriteKind
+from bot.domain.memorialization import WriteKind, with_reference
 from bot.domain.records import CrmRecord
 from bot.i18n import nt, t
 from bot.observability import context, telemetry
@@ -480,7 +480,7 @@ class WritebackWorker:
         payload = item.payload
         subject = subject or payload.timeline_subject or "Interaction"
         text = text if text is not None else payload.timeline_description or ""
-        description = f"{text}\n\ncrmcard reference: {step.idempotency_key}"
+        description = with_reference(text, step.idempotency_key)
         if isinstance(client, IdempotentTimeline):
             existing = await client.find_timeline_activity(item.record, step.idempotency_key)
             if existing is not None:

@@ -1,6 +1,7 @@
 """A worker killed between the CRM write and recording it, then restarted: one timeline
 activity in Salesforce (upsert by external id) and one in Dynamics (client-chosen
-``activityid``), through the real adapters against the vendor contract fakes."""
+``activityid``), through the real adapters against the vendor contract fakes; and a
+transcript longer than a Salesforce Task's Description, written cut to fit."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from bot.adapters.crm.tokens import (
     SalesforceJwtBearer,
     salesforce_token_error,
 )
+from bot.domain.memorialization import TIMELINE_DESCRIPTION_MAX, TRUNCATION_MARKER
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services import outbox
 from bot.services.context import Context
@@ -203,3 +205,24 @@ async def test_killed_after_the_crm_write_leaves_one_activity_per_crm(
     # and the CRM answered with the activity it already had.
     expected = 2 if blind else 1
     assert orgs.sf.creates == orgs.dyn.creates == expected
+
+
+async def test_a_transcript_too_long_for_the_task_is_cut_to_fit_with_its_reference(
+    one_store: Store, orgs: Orgs
+) -> None:
+    orgs.sf.hold = False
+    ctx = Context(store=one_store, crms=Crms(orgs.sf), delivery=NoDelivery())
+    long_call = interaction(
+        "call-1", linked=(orgs.sf_contact,), details={"transcript": "word " * 8_000}
+    )
+    await store_due(ctx, long_call)
+    await drain(make_worker(ctx))
+
+    [item] = await outbox.list_items(ctx.store, TENANT)
+    assert item.status is OutboxStatus.done, item.parked_reason
+    [task] = orgs.salesforce.records["Task"].values()
+    description = task["Description"]
+    assert len(description) == TIMELINE_DESCRIPTION_MAX
+    assert TRUNCATION_MARKER in description
+    assert description.endswith(f"crmcard reference: {item.steps[0].idempotency_key}")
+    assert "Truncated: timeline description" in outbox.summarize([item])

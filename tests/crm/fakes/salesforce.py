@@ -128,6 +128,9 @@ COMPUTED = {"Id", "Name", "CaseNumber"}
 # (https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_task.htm:
 # "Properties: Create, Filter, Group, Nillable, Restricted picklist, Sort").
 CREATE_ONLY: dict[str, tuple[str, ...]] = {"Task": ("TaskSubtype",)}
+# Text fields' lengths in the same Task reference (Subject: string 255, Description:
+# textarea 32,000); a longer value is refused with 400 STRING_TOO_LONG, nothing written.
+MAX_LENGTHS: dict[str, dict[str, int]] = {"Task": {"Subject": 255, "Description": 32_000}}
 # Audiences a JWT bearer assertion may name: the login hosts (production, sandbox) or
 # the org's own URL (an Experience Cloud site / My Domain), per the JWT bearer flow doc.
 LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
@@ -638,6 +641,15 @@ class FakeSalesforce:
             if name not in SCHEMA[sobject][1] or name in COMPUTED:
                 return sf_errors(
                     400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {sobject}"
+                )
+        for name, limit in MAX_LENGTHS.get(sobject, {}).items():
+            value = body.get(name)
+            if isinstance(value, str) and len(value) > limit:
+                return sf_errors(
+                    400,
+                    "STRING_TOO_LONG",
+                    f"{name}: data value too large: {value[:20]}... (max length={limit})",
+                    [name],
                 )
         for name, prefix in (("AccountId", "001"), ("ContactId", "003")):
             value = body.get(name)
