@@ -2,7 +2,9 @@
 
 Lifecycle events arrive from the contact-center platform at least once and sometimes
 out of place; :func:`apply_event` accepts a replay silently and refuses an event that
-cannot follow the current state, so the stored history stays a valid story.
+cannot follow the current state, so the stored history stays a valid story. A call's
+after-call work may be reported done before its end reaches us: the end is then filed
+before it, so the history still tells the call in its order.
 """
 
 from __future__ import annotations
@@ -206,11 +208,32 @@ def _is_replay(interaction: Interaction, record: EventRecord) -> bool:
     return False
 
 
+def _after_call_work_before_the_end(interaction: Interaction, record: EventRecord) -> bool:
+    """A call's after-call work reported done while its end has not reached us yet."""
+    return (
+        record.event is LifecycleEvent.acw_completed
+        and interaction.channel.is_voice
+        and interaction.state in _ACTIVE
+    )
+
+
+def _ends_after_its_after_call_work(interaction: Interaction, record: EventRecord) -> bool:
+    return (
+        record.event is LifecycleEvent.ended
+        and interaction.state is LifecycleEvent.acw_completed
+        and not interaction.happened(LifecycleEvent.ended)
+    )
+
+
 def apply_event(interaction: Interaction, record: EventRecord) -> Interaction:
     """The interaction after ``record``; unchanged for a replay of an applied event."""
     if _is_replay(interaction, record):
         return interaction
-    if interaction.state not in _FOLLOWS[record.event]:
+    if _ends_after_its_after_call_work(interaction, record):
+        *before, after_call_work = interaction.history
+        return interaction.bumped(history=[*before, record, after_call_work])
+    follows = interaction.state in _FOLLOWS[record.event]
+    if not follows and not _after_call_work_before_the_end(interaction, record):
         current = interaction.state.value if interaction.state else "new"
         raise InvalidTransition(
             f"event {record.event.value!r} cannot follow {current!r} "

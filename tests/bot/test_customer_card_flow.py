@@ -238,10 +238,10 @@ async def test_lifecycle_is_validated_and_reflected(
     await start_call(bot_client)
     response = await bot_client.post(
         "/api/interactions",
-        json=interaction_event("call-1", "acw-completed", occurred_at="2026-11-23T08:05:00Z"),
+        json=interaction_event("call-1", "assigned", occurred_at="2026-11-23T08:05:00Z"),
         headers=KEY,
     )
-    assert response.status == 409  # after-call work cannot finish before the call ended
+    assert response.status == 409  # a connected call is not assigned again
     for event, at in (("ended", "08:05"), ("acw-completed", "08:06")):
         response = await bot_client.post(
             "/api/interactions",

@@ -26,11 +26,28 @@ def test_digital_writeback_on_transfer_or_unassign(last: E) -> None:
     assert not run(Channel.chat, E.assigned, E.connected).writeback_due
 
 
+def test_after_call_work_done_before_the_end_arrived_waits_for_the_end() -> None:
+    early = run(Channel.voice, E.assigned, E.connected, E.acw_completed)
+    assert not early.writeback_due and early.is_open
+    done = apply_event(early, event(E.ended, 9))
+    assert done.writeback_due and not done.is_open
+    assert [r.event for r in done.history] == [E.assigned, E.connected, E.ended, E.acw_completed]
+    assert apply_event(done, event(E.ended, 9)) is done  # a replay of the end
+
+
+def test_a_chat_has_no_after_call_work_before_its_end() -> None:
+    with pytest.raises(InvalidTransition):
+        run(Channel.chat, E.assigned, E.connected, E.acw_completed)
+
+
 @pytest.mark.parametrize(
     "events",
     [
         (E.connected,),
-        (E.assigned, E.acw_completed),
+        (E.acw_completed,),
+        (E.assigned, E.acw_completed, E.acw_completed),
+        (E.assigned, E.acw_completed, E.ended, E.ended),
+        (E.assigned, E.acw_completed, E.transferred),
         (E.assigned, E.connected, E.connected),
         (E.assigned, E.ended, E.connected),
         (E.assigned, E.abandoned, E.ended),

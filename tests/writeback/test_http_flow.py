@@ -129,6 +129,25 @@ async def test_link_end_acw_writes_the_record_and_the_card_confirms(
     assert again.status == 409
 
 
+async def test_after_call_work_reported_before_the_end_is_written_once_the_call_ends(
+    client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    """The platform's acw-completed overtook its ended: nothing is written until the end
+    arrives, then the linked record is, once."""
+    fake, url = connector
+    await link_contact(client, fake, url)
+    early = await post_event(client, "acw-completed", 7, details={"disposition": "Resolved"})
+    assert early["writebackDue"] is False
+    listed = await client.get("/api/admin/outbox", headers=ADMIN)
+    assert (await listed.json())["items"] == []
+    ended = await post_event(client, "ended", 5)
+    assert ended["writebackDue"] is True and ended["state"] == "acw-completed"
+    await card_saying(fake, "Written to 1 record ✓")
+    [task] = crmcard_tasks(await demo_crm_of(client))
+    assert "Disposition: Resolved" in task["description"]
+    assert (await post_event(client, "ended", 5))["revision"] == ended["revision"]
+
+
 async def test_parked_write_back_shows_on_card_and_admin_replays_it(
     client: Client, connector: tuple[FakeConnector, str]
 ) -> None:
