@@ -40,7 +40,7 @@ from bot.domain.workflows import (
 )
 from bot.errors import Conflict, NotFound, UpstreamError
 from bot.i18n import t
-from bot.services import audit, keys, name_index, tenant_settings
+from bot.services import audit, keys, name_index, outbox, tenant_settings
 from bot.services.audit import Actor
 from bot.services.context import Context
 from bot.services.crm import CrmClient, CrmError, NotSupported, SearchCriteria
@@ -319,6 +319,8 @@ async def _run(
     revision = None
     if interaction is not None:
         updated = await name_index.update_interaction(ctx.store, tenant_id, interaction.id, change)
+        if updated.writeback_due:  # written back already: a record pinned now is written too
+            await outbox.enqueue(ctx.store, updated, ctx.clock())
         await publish(ctx, updated)
         revision = updated.revision
     return {

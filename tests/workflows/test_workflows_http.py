@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bot.domain.interactions import Interaction
-from bot.services import keys
+from bot.services import keys, outbox
 from bot.services.card_view import build_view
 from bot.services.cards import get_card
 from bot.services.store import read_model
@@ -165,6 +165,26 @@ async def test_created_record_is_pinned_under_current_interaction(
     )
     assert interaction is not None and interaction.linked_keys() == [record["key"]]
     assert len(demo.created) == 1
+
+
+async def test_a_record_created_after_the_write_back_is_written_back_too(
+    client: Client, demo: CountingDemo
+) -> None:
+    """The script creates the case once the call is done: pinned, so linked, it gets the
+    interaction's write-back like the records linked before."""
+    await put(client, "new-case", CREATE_CASE)
+    await start_call(client)
+    for event, minute in (("ended", 5), ("acw-completed", 6)):
+        payload = interaction_event("call-1", event, occurred_at=f"2026-11-23T08:0{minute}:00Z")
+        response = await client.post("/api/interactions", json=payload, headers=API)
+        assert response.status == 202, await response.text()
+    status, body = await run(
+        client, "new-case", {"interactionId": "call-1", "fields": {"subject": "Follow-up"}}
+    )
+    assert status == 200, body
+    [record] = body["records"]
+    items = await outbox.items_for(context(client).store, "demo-tenant", "call-1")
+    assert [item.record.key for item in items] == [record["key"]]
 
 
 async def test_create_inputs_are_checked(client: Client) -> None:
