@@ -7,7 +7,8 @@ under the same ETag chain, so a crash after a CRM write redoes only that step, a
 timeline step finds what a crashed attempt already created (external id) where the CRM
 lets us look it up. Outages and throttling are retried by the one retry policy
 (:data:`bot.services.retry.WRITEBACK`, ``Retry-After`` honoured); what the CRM refuses
-outright is parked with the reason, for an admin to fix and replay.
+outright is parked with the reason, for an admin to fix and replay, once the record's
+other step is written (a refused field update still leaves its timeline activity).
 
 Each item is written as the interaction's agent (:mod:`bot.services.acting_agent`): a CRM
 connected with delegated access takes the agent's own token (renewed from the sign-in
@@ -40,6 +41,7 @@ from bot.services import acting_agent, audit, keys, outbox
 from bot.services.context import Context, EventListener
 from bot.services.crm import (
     AgentNotSignedIn,
+    CrmAuthError,
     CrmClient,
     CrmError,
     CrmThrottled,
@@ -337,11 +339,20 @@ class WritebackWorker:
         try:
             try:
                 client = await self._client(item)
+                refused: list[str] = []
                 for step in item.steps:
                     if step.finished:
                         continue
-                    await self._step(client, item, step)
+                    try:
+                        await self._step(client, item, step)
+                    except (CrmUnavailable, CrmAuthError):
+                        raise
+                    except CrmError as error:  # the record's other steps are still written
+                        refused.append(error.message)
+                        continue
                     etag = await self._save(item, etag)
+                if refused:
+                    raise _Park(refused[0])
             except CrmThrottled as error:
                 raise _Retry(error.message, error.retry_after) from error
             except AgentNotSignedIn as error:

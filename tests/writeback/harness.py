@@ -23,7 +23,13 @@ from bot.domain.interactions import (
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services import keys, outbox
 from bot.services.context import Context
-from bot.services.crm import CrmClient, CrmThrottled, CrmUnavailable, SearchCriteria
+from bot.services.crm import (
+    CrmClient,
+    CrmThrottled,
+    CrmUnavailable,
+    InvalidRecord,
+    SearchCriteria,
+)
 from bot.services.retry import RetryPolicy
 from bot.services.store import Store, create_model
 from bot.services.writeback import WritebackWorker
@@ -43,6 +49,7 @@ class FaultyCrm:
     down: int = 0  # the next N write calls fail as an outage
     throttled: int = 0  # the next N write calls answer 429
     retry_after: float | None = 0.05
+    refuse_updates: str | None = None  # set: record updates are refused (a 4xx) with it
     calls_at: list[float] = field(default_factory=list)
     hold_after_create: asyncio.Event | None = None  # set: block after the Task is created
     created_event: asyncio.Event = field(default_factory=asyncio.Event)
@@ -80,6 +87,8 @@ class FaultyCrm:
 
     async def update(self, ref: RecordRef, fields: dict[str, str]) -> CrmRecord:
         self._gate()
+        if self.refuse_updates is not None:
+            raise InvalidRecord(self.refuse_updates)
         self.updates.append((ref.key, fields))
         return await self.inner.update(ref, fields)
 

@@ -189,6 +189,33 @@ async def test_poison_is_parked_with_reason_and_replayed(one_store: Store) -> No
     )
 
 
+async def test_a_refused_field_update_still_logs_the_activity_and_is_parked(
+    one_store: Store,
+) -> None:
+    """The mapping names a field the record lacks: the activity is logged all the same,
+    the fields wait parked with the CRM's reason, and a replay writes only them."""
+    crm = FaultyCrm(refuse_updates="Demo CRM: no column last_disposition on contact")
+    ctx = context(one_store, crm)
+    await _configure(ctx.store)
+    await store_due(ctx, interaction("call-1", details={"disposition": "Resolved"}))
+    await drain(worker(ctx))
+    [item] = await outbox.list_items(ctx.store, TENANT)
+    assert item.status is OutboxStatus.parked
+    assert item.parked_reason == "Demo CRM: no column last_disposition on contact"
+    assert [(step.kind.value, step.done) for step in item.steps] == [
+        ("fields", False),
+        ("timeline", True),
+    ]
+    assert len(crm.tasks()) == 1
+    crm.refuse_updates = None  # the admin fixed the field
+    await outbox.replay(ctx.store, TENANT, "call-1", CONTACT.ref.key, ctx.clock())
+    await drain(worker(ctx))
+    [item] = await outbox.list_items(ctx.store, TENANT)
+    assert item.status is OutboxStatus.done
+    assert crm.updates == [(CONTACT.ref.key, {"last_disposition": "Resolved"})]
+    assert len(crm.tasks()) == 1
+
+
 async def test_endless_outage_parks_after_max_attempts(one_store: Store) -> None:
     crm = FaultyCrm(down=1000)
     ctx = context(one_store, crm)
