@@ -171,9 +171,9 @@ def interaction_values(interaction: Interaction) -> dict[SourceField, str]:
                 break
         values[SourceField.start] = _iso(start)
         ends = [e.occurred_at for e in interaction.history if e.event in _ENDS]
-        if ends:
-            values[SourceField.end] = _iso(ends[0])
-            values[SourceField.duration] = _duration((ends[0] - start).total_seconds())
+        if ends:  # the last: a transferred call ends when its last agent ends it
+            values[SourceField.end] = _iso(ends[-1])
+            values[SourceField.duration] = _duration((ends[-1] - start).total_seconds())
     values[SourceField.agent] = interaction.agent.name or interaction.agent.aad_object_id
     values[SourceField.call_id] = interaction.id
     session: dict[str, str] = {}

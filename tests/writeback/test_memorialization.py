@@ -15,6 +15,7 @@ from bot.domain.memorialization import (
     WriteKind,
     build_payload,
     idempotency_key,
+    interaction_values,
     truncate,
     writeback_targets,
 )
@@ -104,6 +105,16 @@ def test_payload_maps_fields_and_truncates() -> None:
     assert payload.kinds == [WriteKind.fields, WriteKind.timeline]
     assert payload.timeline_subject == "Call (inbound) with Edward Ferrars"
     assert "Disposition: Resolved" in (payload.timeline_description or "")
+
+
+def test_a_transferred_call_ends_when_its_last_agent_ends_it() -> None:
+    first_agent = (E.assigned, E.connected, E.transferred)
+    second_agent = (E.assigned, E.connected, E.ended, E.acw_completed)
+    transferred = interaction(events=(*first_agent, *second_agent))
+    values = interaction_values(transferred)
+    assert values[SourceField.start] == "2026-11-23T08:01:00Z"  # the first agent connected
+    assert values[SourceField.end] == "2026-11-23T08:05:00Z"  # the second agent's end
+    assert values[SourceField.duration] == "0:04:00"
 
 
 def test_timeline_off_and_no_fields_writes_nothing() -> None:
