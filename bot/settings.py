@@ -133,7 +133,10 @@ class Settings(BaseSettings):
         120.0, gt=0, description="a claimed write-back is another worker's after this"
     )
     writeback_max_attempts: int = Field(
-        10, ge=1, description="failed deliveries of one write-back before it is parked"
+        24,
+        ge=1,
+        description="failed deliveries of one write-back before it is parked (24: retried"
+        " across 6.5-13 hours, up to an hour apart)",
     )
     recovery_days: int = Field(
         90,

@@ -65,8 +65,10 @@ class RetryPolicy:
 
 CRM_CALLS = RetryPolicy()
 """One CRM call, retried inside its deadline: a few quick tries."""
-WRITEBACK = RetryPolicy(max_attempts=8, base_delay=2.0, max_delay=600.0, max_retry_after=86_400.0)
-"""An outbox item: retried across minutes, surviving restarts, parked when exhausted."""
+WRITEBACK = RetryPolicy(max_attempts=24, base_delay=2.0, max_delay=3600.0, max_retry_after=86_400.0)
+"""An outbox item: retried across 6.5-13 hours (the jitter's range), surviving restarts,
+parked when exhausted. A CRM's maintenance window or outage of a few hours passes without
+an admin replaying anything; the waits grow to an hour between attempts."""
 TEAMS_SENDS = RetryPolicy(max_attempts=4, base_delay=1.0, max_delay=4.0, max_retry_after=10.0)
 """A card sent to Teams on a 429, inside the webhook or click that sends it."""
 STORE_CALLS = RetryPolicy(max_attempts=4, base_delay=0.1, max_delay=1.0)

@@ -17,6 +17,7 @@ from bot.adapters.teams.delivery import Pacer
 from bot.services import retry
 from bot.services.retry import CRM_CALLS, TEAMS_SENDS, WRITEBACK, RetryPolicy
 from bot.services.writeback import WritebackWorker
+from bot.settings import Settings
 from tests.crm.conftest import VirtualTime
 
 POLICY = RetryPolicy(max_attempts=5, base_delay=1.0, max_delay=8.0, max_retry_after=30.0)
@@ -61,7 +62,18 @@ def test_attempts_are_counted_with_the_first_one() -> None:
 def test_each_user_has_its_figures() -> None:
     assert CRM_CALLS.max_retry_after < WRITEBACK.max_retry_after
     assert TEAMS_SENDS.max_retry_after <= 10.0  # a send waits inside a webhook or a click
-    assert WRITEBACK.max_attempts == 8 and WRITEBACK.max_delay == 600.0
+    assert WRITEBACK.max_delay == 3600.0  # an outbox item waits up to an hour between tries
+
+
+def test_a_write_back_outlasts_a_crm_maintenance_window() -> None:
+    """With the server's default attempts, even the shortest jittered waits add up to over
+    six hours before an item is parked (the longest to about thirteen)."""
+    attempts = Settings(_env_file=None).writeback_max_attempts  # type: ignore[call-arg]
+    assert attempts == WRITEBACK.max_attempts
+    waits = range(1, attempts)  # after each failed attempt but the last
+    shortest = sum(WRITEBACK.backoff(n, rand=lambda: 0.0) for n in waits)
+    longest = sum(WRITEBACK.backoff(n, rand=lambda: 1.0) for n in waits)
+    assert 6 * 3600 < shortest < longest < 14 * 3600
 
 
 def test_the_three_users_wait_by_this_policy() -> None:
