@@ -248,6 +248,32 @@ def session_tag(kind: str | None, session_type: str) -> str | None:
     return None
 
 
+NAMED_TYPES = frozenset({"account", "contact", "lead", "opportunity"})
+"""Record types whose title is their name; the others' title is their subject."""
+
+
+def title_field(kind: str | None, record_type: str) -> str:
+    """The field a new record's title is written to, as the CRM spells it: Salesforce's
+    ``Subject``/``Name``, a Dynamics case's ``title``; elsewhere ``subject``/``name``."""
+    named = record_type in NAMED_TYPES
+    if kind == "salesforce":
+        return "Name" if named else "Subject"
+    if kind == "dynamics" and record_type == "case":
+        return "title"
+    return "name" if named else "subject"
+
+
+def record_fields(
+    policy: RecordPolicy, kind: str | None, title: str, session_type: str
+) -> dict[str, str]:
+    """A new record's fields: its title and, where the CRM has them, its tags."""
+    fields = {title_field(kind, policy.record_type): title}
+    tags = tags_for(policy, kind, session_type)
+    if tags:
+        fields["tags"] = ",".join(tags)
+    return fields
+
+
 def tags_for(policy: RecordPolicy, kind: str | None, session_type: str) -> list[str]:
     tags: list[str] = []
     if policy.session_type_tags:

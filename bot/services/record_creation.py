@@ -26,14 +26,15 @@ from bot.domain.interactions import EventRecord, Interaction, LifecycleEvent
 from bot.domain.links import pin_record
 from bot.domain.record_policies import (
     DEFAULT_QUEUE,
+    NAMED_TYPES,
     Decision,
     RecordPolicy,
     appendable,
     call_type,
     decide,
     facts_of,
+    record_fields,
     render_title,
-    tags_for,
     title_values,
 )
 from bot.domain.records import CrmRecord, RecordRef
@@ -57,7 +58,6 @@ ACTOR = "record-policy"
 STALE_CLAIM = timedelta(minutes=2)
 QUEUE_MEMORY = 10
 APPEND_LOOKBACK = 5
-_NAMED_TYPES = frozenset({"account", "contact", "lead", "opportunity"})
 
 
 class CreationState(Model):
@@ -262,15 +262,11 @@ async def _create_or_append(
     title = render_title(
         policy.title_template, title_values(interaction, session, _started(interaction))
     )
-    name_field = "name" if policy.record_type in _NAMED_TYPES else "subject"
-    fields = {name_field: title}
-    tags = tags_for(policy, kind, call_type(interaction, session)[1])
-    if tags:
-        fields["tags"] = ",".join(tags)
+    fields = record_fields(policy, kind, title, call_type(interaction, session)[1])
     people = [interaction.shown.records[k].ref for k in interaction.shown.person]
     mine = [ref for ref in people if ref.crm == client.settings_id]
     related = next((r for r in mine if r.type == "contact"), mine[0] if mine else None)
-    if policy.record_type in _NAMED_TYPES:
+    if policy.record_type in NAMED_TYPES:
         related = None
     return await client.create(policy.record_type, fields, related), "created"
 

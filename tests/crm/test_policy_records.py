@@ -1,0 +1,29 @@
+"""A record-creation policy's new record, written to each vendor's contract fake: the
+CRM takes the fields the policy gives it and the record reads back with its title."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.domain.record_policies import RecordPolicy, record_fields
+from bot.services.crm import SearchCriteria
+from tests.crm.vendors import Env, connect
+
+TITLE = "IVR call +1 415 555 0100 2026-12-01 09:30:00 UTC"
+CREATING_CASES = ("salesforce", "dynamics", "servicenow", "zendesk", "freshdesk", "kustomer")
+
+
+@pytest.fixture
+def env(aiohttp_server, session, vtime, entra, tls) -> Env:
+    return Env(aiohttp_server, session, vtime, entra, tls)
+
+
+@pytest.mark.parametrize("vendor", CREATING_CASES)
+async def test_a_policy_case_is_created_with_its_title(env, vendor):
+    connected = await connect(vendor, env)
+    connected.add_person("Jane", "(415) 555-0100")
+    [caller] = await connected.crm.search(SearchCriteria(phones=["+14155550100"]))
+    fields = record_fields(RecordPolicy(create_records=True), vendor, TITLE, "Voice Inbound (IVR)")
+    created = await connected.crm.create("case", fields, caller.ref)
+    again = await connected.crm.get(created.ref)
+    assert TITLE in again.title
