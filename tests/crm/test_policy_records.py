@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.record_policies import RecordPolicy, record_fields
+from bot.domain.record_policies import RecordPolicy, is_open, record_fields
 from bot.services.crm import SearchCriteria
 from tests.crm.vendors import Env, connect
 
@@ -27,3 +27,23 @@ async def test_a_policy_case_is_created_with_its_title(env, vendor):
     created = await connected.crm.create("case", fields, caller.ref)
     again = await connected.crm.get(created.ref)
     assert TITLE in again.title
+
+
+def _close_dynamics_case(fake, record_id: str) -> None:
+    fake.rows["incidents"][record_id].update(statecode=1, statuscode=5)  # problem solved
+
+
+CLOSING = {"dynamics": _close_dynamics_case}
+
+
+@pytest.mark.parametrize("vendor", sorted(CLOSING))
+async def test_a_closed_case_reads_back_closed(env, vendor):
+    """A session is appended to an open case only: one the agent closed takes a new one."""
+    connected = await connect(vendor, env)
+    connected.add_person("Jane", "(415) 555-0100")
+    [caller] = await connected.crm.search(SearchCriteria(phones=["+14155550100"]))
+    fields = record_fields(RecordPolicy(create_records=True), vendor, TITLE, "Voice Inbound (IVR)")
+    created = await connected.crm.create("case", fields, caller.ref)
+    assert is_open(vendor, (await connected.crm.get(created.ref)).fields)
+    CLOSING[vendor](connected.fake, created.ref.id)
+    assert not is_open(vendor, (await connected.crm.get(created.ref)).fields)

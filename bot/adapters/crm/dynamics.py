@@ -119,7 +119,7 @@ ENTITIES: dict[str, Entity] = {
             "incidentid",
             "title",
             "ticketnumber",
-            ("incidentid", "title", "ticketnumber", "statuscode", "_customerid_value"),
+            ("incidentid", "title", "ticketnumber", "statecode", "statuscode", "_customerid_value"),
         ),
         Entity(
             "opportunity",

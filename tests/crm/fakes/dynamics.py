@@ -98,7 +98,15 @@ ENTITIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "incidents": (
         "incident",
         "incidentid",
-        ("incidentid", "title", "ticketnumber", "description", "statuscode", "_customerid_value"),
+        (
+            "incidentid",
+            "title",
+            "ticketnumber",
+            "description",
+            "statecode",
+            "statuscode",
+            "_customerid_value",
+        ),
     ),
     "opportunities": (
         "opportunity",
@@ -132,15 +140,17 @@ ENTITIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     ),
 }
 SETS_BY_LOGICAL = {logical: name for name, (logical, _, _) in ENTITIES.items()}
-# Valid (statecode, statuscode) pairs of activities; a row created without them is Open
-# with the default status.
+# Valid (statecode, statuscode) pairs of activities and cases; a row created without them
+# is Open (a case Active) with the default status.
 #   https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/task
 #   https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/phonecall
+#   https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/incident
 STATES: dict[str, dict[int, tuple[int, ...]]] = {
     "tasks": {0: (2, 3, 4, 7), 1: (5,), 2: (6,)},
     "phonecalls": {0: (1,), 1: (2, 4), 2: (3,)},
+    "incidents": {0: (1, 2, 3, 4), 1: (5, 1000), 2: (6, 2000)},
 }
-DEFAULT_STATE = {"tasks": (0, 2), "phonecalls": (0, 1)}
+DEFAULT_STATE = {"tasks": (0, 2), "phonecalls": (0, 1), "incidents": (0, 1)}
 SERVICE_PROTECTION = {
     "0x80072322": "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
     "0x80072321": "Combined execution time of incoming requests exceeded limit of 1,200,000 "
