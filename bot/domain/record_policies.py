@@ -290,9 +290,19 @@ def tags_for(policy: RecordPolicy, kind: str | None, session_type: str) -> list[
 _CLOSED = frozenset({"closed", "resolved", "solved", "cancelled", "canceled", "completed", "done"})
 _CLOSED_BY_KIND = {
     "freshdesk": frozenset({"4", "5"}),  # resolved, closed
-    "servicenow": frozenset({"6", "7", "8"}),  # resolved, closed, canceled
+    "servicenow": frozenset({"6", "7", "8"}),  # incident: resolved, closed, canceled
     "dynamics": frozenset({"1", "2"}),  # statecode resolved, cancelled
 }
+_CLOSED_SERVICENOW_CASE = frozenset({"3", "6", "7"})  # closed, resolved, cancelled
+"""A customer service case's closed states (its 3 is an incident's On Hold)."""
+
+
+def _closed_states(kind: str | None, fields: dict[str, str]) -> frozenset[str]:
+    if kind == "servicenow" and fields.get("sys_class_name") == "sn_customerservice_case":
+        return _CLOSED | _CLOSED_SERVICENOW_CASE
+    return _CLOSED | _CLOSED_BY_KIND.get(kind or "", frozenset())
+
+
 _CLOSED_AT_FIELDS = ("closed_at", "closedAt", "ClosedDate", "closed_date", "resolved_at")
 
 
@@ -304,8 +314,7 @@ def is_open(kind: str | None, fields: dict[str, str]) -> bool:
         value = fields.get(name)
         if value is None:
             continue
-        closed = _CLOSED | _CLOSED_BY_KIND.get(kind or "", frozenset())
-        return value.strip().lower() not in closed
+        return value.strip().lower() not in _closed_states(kind, fields)
     return True
 
 

@@ -33,7 +33,11 @@ def _close_dynamics_case(fake, record_id: str) -> None:
     fake.rows["incidents"][record_id].update(statecode=1, statuscode=5)  # problem solved
 
 
-CLOSING = {"dynamics": _close_dynamics_case}
+def _close_servicenow_case(fake, record_id: str) -> None:
+    fake.tables["sn_customerservice_case"][record_id]["state"] = "3"  # closed
+
+
+CLOSING = {"dynamics": _close_dynamics_case, "servicenow": _close_servicenow_case}
 
 
 @pytest.mark.parametrize("vendor", sorted(CLOSING))

@@ -162,6 +162,9 @@ def test_tags_follow_the_policy() -> None:
         ("freshdesk", {"status": "2"}, True),
         ("servicenow", {"state": "7"}, False),
         ("servicenow", {"state": "2"}, True),
+        ("servicenow", {"state": "3", "sys_class_name": "incident"}, True),  # on hold
+        ("servicenow", {"state": "3", "sys_class_name": "sn_customerservice_case"}, False),
+        ("servicenow", {"state": "10", "sys_class_name": "sn_customerservice_case"}, True),
         ("dynamics", {"statecode": "1"}, False),
         ("demo", {"status": "Closed"}, False),
         ("demo", {}, True),

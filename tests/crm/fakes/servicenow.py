@@ -126,6 +126,8 @@ class ServiceNowFake(FakeCrm):
     def add(self, table: str, **fields: Any) -> dict[str, Any]:
         sys_id = secrets.token_hex(16)
         record = {"sys_id": sys_id, **{k: "" if v is None else v for k, v in fields.items()}}
+        if table in ("incident", "sn_customerservice_case"):
+            record.setdefault("sys_class_name", table)  # as the Table API gives task rows
         if table in ("incident", "sn_customerservice_case") and "number" not in record:
             self._number += 1
             prefix = "INC" if table == "incident" else "CS"
