@@ -51,3 +51,14 @@ async def test_a_closed_case_reads_back_closed(env, vendor):
     assert is_open(vendor, (await connected.crm.get(created.ref)).fields)
     CLOSING[vendor](connected.fake, created.ref.id)
     assert not is_open(vendor, (await connected.crm.get(created.ref)).fields)
+
+
+async def test_a_freshdesk_ticket_gets_the_session_type_and_product_tags(env):
+    connected = await connect("freshdesk", env)
+    connected.add_person("Jane", "(415) 555-0100")
+    [caller] = await connected.crm.search(SearchCriteria(phones=["+14155550100"]))
+    policy = RecordPolicy(create_records=True, session_type_tags=True, product_tag=True)
+    fields = record_fields(policy, "freshdesk", TITLE, "Messaging Inbound (Web chat)")
+    created = await connected.crm.create("case", fields, caller.ref)
+    stored = connected.fake.tickets[int(created.ref.id)]
+    assert stored["tags"] == ["Messaging Inbound (Web chat)", "crmcard"]

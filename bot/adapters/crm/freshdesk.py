@@ -272,6 +272,8 @@ class FreshdeskCrm(VendorCrm):
         for key, value in fields.items():
             if key.startswith("cf_"):
                 custom[key] = value
+            elif key == "tags":  # Freshdesk takes a list; the policy gives "a,b"
+                payload[key] = [tag.strip() for tag in value.split(",") if tag.strip()]
             else:
                 payload[key] = value
         if custom:

@@ -349,7 +349,11 @@ class FreshdeskFake(FakeCrm):
                 "requester_id",
                 "There is no contact matching the given requester_id",
             )
+        tags = body.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            return self.validation("datatype_mismatch", "tags", "It should be a/an Array")
         ticket = self.add_ticket(body["subject"], requester, status=int(body.get("status", 2)))
+        ticket["tags"] = tags
         return self.json(ticket, status=201)
 
 
