@@ -330,6 +330,17 @@ def closed_at(fields: dict[str, str]) -> datetime | None:
     return None
 
 
+def reopen_fields(policy: RecordPolicy, kind: str | None) -> dict[str, str]:
+    """The update that reopens a closed record a session is appended to: the policy's
+    status, in Salesforce its ``Status``; a Dynamics case is made active again (In
+    progress), as its closed states are not statuses one can name."""
+    if kind == "salesforce":
+        return {"Status": policy.reopen_status}
+    if kind == "dynamics":
+        return {"statecode": "0", "statuscode": "1"}
+    return {"status": policy.reopen_status}
+
+
 def appendable(
     policy: RecordPolicy,
     kind: str | None,

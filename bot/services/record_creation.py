@@ -35,6 +35,7 @@ from bot.domain.record_policies import (
     facts_of,
     record_fields,
     render_title,
+    reopen_fields,
     title_values,
 )
 from bot.domain.records import CrmRecord, RecordRef
@@ -305,7 +306,7 @@ async def _appendable(
     if closed_candidate is None:
         return None
     try:
-        reopened = await client.update(closed_candidate.ref, {"status": policy.reopen_status})
+        reopened = await client.update(closed_candidate.ref, reopen_fields(policy, kind))
     except CrmError as error:  # NotSupported included: a new record instead
         log.warning("cannot reopen %s: %s", closed_candidate.ref.key, error)
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.record_policies import RecordPolicy, is_open, record_fields
+from bot.domain.record_policies import RecordPolicy, is_open, record_fields, reopen_fields
 from bot.services.crm import SearchCriteria
 from tests.crm.vendors import Env, connect
 
@@ -62,3 +62,25 @@ async def test_a_freshdesk_ticket_gets_the_session_type_and_product_tags(env):
     created = await connected.crm.create("case", fields, caller.ref)
     stored = connected.fake.tickets[int(created.ref.id)]
     assert stored["tags"] == ["Messaging Inbound (Web chat)", "crmcard"]
+
+
+def _close_salesforce_case(fake, record_id: str) -> None:
+    fake.records["Case"][record_id]["Status"] = "Closed"
+
+
+REOPENING = {"salesforce": _close_salesforce_case, "dynamics": _close_dynamics_case}
+
+
+@pytest.mark.parametrize("vendor", sorted(REOPENING))
+async def test_a_case_closed_within_the_window_is_reopened(env, vendor):
+    """The CRMs that take updates reopen the case a policy appends a session to."""
+    connected = await connect(vendor, env)
+    connected.add_person("Jane", "(415) 555-0100")
+    [caller] = await connected.crm.search(SearchCriteria(phones=["+14155550100"]))
+    policy = RecordPolicy(create_records=True, reopen_status="New")
+    created = await connected.crm.create(
+        "case", record_fields(policy, vendor, TITLE, "Voice Inbound (IVR)"), caller.ref
+    )
+    REOPENING[vendor](connected.fake, created.ref.id)
+    reopened = await connected.crm.update(created.ref, reopen_fields(policy, vendor))
+    assert is_open(vendor, reopened.fields)

@@ -255,6 +255,19 @@ def dataverse_error(name: str, response: HttpResponse) -> CrmError | None:
     return None
 
 
+_STATE_FIELDS = ("statecode", "statuscode")
+
+
+def _with_state_numbers(fields: dict[str, str]) -> dict[str, Any]:
+    """``fields`` with a row's state and status as the numbers Dataverse takes."""
+    body: dict[str, Any] = dict(fields)
+    for name in _STATE_FIELDS:
+        value = body.get(name)
+        if isinstance(value, str) and value.isdigit():
+            body[name] = int(value)
+    return body
+
+
 class DynamicsClient:
     """Implements :class:`~bot.services.crm.CrmClient` for one Dataverse organisation.
 
@@ -506,7 +519,7 @@ class DynamicsClient:
         if fields:
             await self.http.patch(
                 f"{self.api}/{entity.entity_set}({self._guid(ref.id)})",
-                json_body=dict(fields),
+                json_body=_with_state_numbers(fields),
                 headers={"If-Match": "*"},  # update only: never upsert a new row
                 idempotent=True,
             )
