@@ -1,7 +1,8 @@
 """Routing rules: CRM data of the identified caller -> a target queue and up to five skills.
 
 An admin keeps an ordered list of rules; each rule's conditions all have to hold (on any
-of the identified records) and the first rule that matches decides. No rule matching
+of the identified records; a ``notEquals`` on none of them has the value) and the first
+rule that matches decides. No rule matching
 means the default queue and skills. Pure: no I/O, so the IVR lookup, the admin API and
 the tests all decide alike.
 """
@@ -145,6 +146,14 @@ class Condition(_Model):
             return None
         return field_value(record, name)
 
+    def holds_for(self, records: Sequence[CrmRecord]) -> bool:
+        """Whether the condition holds for the caller: on any of their records; ``notEquals``
+        only when none of them (of its type) has the value, so a record without the field
+        (the contact of a Platinum account) does not make ``account.tier != Platinum`` hold."""
+        if self.op is Op.not_equals:
+            return all(self.holds(record) for record in records)
+        return any(self.holds(record) for record in records)
+
     def holds(self, record: CrmRecord) -> bool:
         raw = self._field_of(record)
         if self.op is Op.not_equals:
@@ -192,7 +201,7 @@ class RoutingRule(_Model):
         return _skills(skills)
 
     def matches(self, records: Sequence[CrmRecord]) -> bool:
-        return all(any(c.holds(record) for record in records) for c in self.when)
+        return all(c.holds_for(records) for c in self.when)
 
 
 class RoutingConfig(_Model):

@@ -49,3 +49,21 @@ def test_skills_are_limited_to_five_named_ones() -> None:
     with pytest.raises(ValidationError):
         Condition(field="tier", op="in")
     assert RoutingRule(name="r", queue="q", skills=[" a ", "a", "b"]).skills == ["a", "b"]
+
+
+def test_a_not_equals_rule_never_routes_a_caller_whose_record_has_the_value() -> None:
+    """The caller's contact has no tier of its own: the Platinum account still decides."""
+    config = RoutingConfig(
+        rules=[
+            rule("standard", "Standard", "account.tier != Platinum"),
+            rule("not gold", "Silver desk", "tier != Gold"),
+        ],
+        default_queue="Premium",
+    )
+    platinum = [record("contact", language="German"), record("account", tier="Platinum")]
+    assert route(config, platinum).queue == "Silver desk"
+    gold = [record("contact"), record("account", tier="Gold")]
+    assert route(config, gold).queue == "Standard"
+    both = [record("account", tier="Gold"), record("account", tier="Platinum")]
+    assert route(config, both).queue == "Premium"
+    assert route(config, [record("contact")]).queue == "Standard"  # no account: not Platinum
