@@ -75,7 +75,16 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "Account": ("Id", "Name", "Phone", "Website", "Industry", "BillingCity"),
     "Contact": ("Id", "Name", "Email", "Phone", "MobilePhone", "AccountId", "Title"),
     "Lead": ("Id", "Name", "Email", "Phone", "MobilePhone", "Company", "Status"),
-    "Case": ("Id", "CaseNumber", "Subject", "Status", "Priority", "ContactId", "AccountId"),
+    "Case": (
+        "Id",
+        "CaseNumber",
+        "Subject",
+        "Status",
+        "IsClosed",
+        "Priority",
+        "ContactId",
+        "AccountId",
+    ),
     "Opportunity": ("Id", "Name", "StageName", "Amount", "CloseDate", "AccountId"),
     "Task": ("Id", "Subject", "Status", "WhoId", "WhatId", "ActivityDate"),
 }

@@ -101,6 +101,7 @@ SCHEMA: dict[str, tuple[str, tuple[str, ...]]] = {
             "AccountId",
             "Description",
             "Origin",
+            "IsClosed",
         ),
     ),
     "Opportunity": ("006", ("Id", "Name", "StageName", "Amount", "CloseDate", "AccountId")),
@@ -407,6 +408,8 @@ class FakeSalesforce:
     records: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: {name: {} for name in SCHEMA}
     )
+    closed_case_statuses: set[str] = field(default_factory=lambda: {"Closed"})
+    """The org's Case statuses flagged closed: a case in one has IsClosed true."""
     tokens: dict[str, bool] = field(default_factory=dict)
     token_grants: list[str] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)
@@ -448,6 +451,8 @@ class FakeSalesforce:
             )
         if sobject == "Case" and not record.get("CaseNumber"):
             record["CaseNumber"] = f"{len(self.records['Case']) + 1:08d}"
+        if sobject == "Case":
+            record["IsClosed"] = record.get("Status") in self.closed_case_statuses
 
     def expire_tokens(self) -> None:
         for token in self.tokens:
