@@ -12,6 +12,7 @@ from bot.adapters.crm.servicenow import ServiceNowCrm, ServiceNowSettings, safe_
 from bot.domain.records import RecordRef
 from bot.services.crm import (
     CrmAuthError,
+    CrmUnavailable,
     InvalidRecord,
     NotSupported,
     RecordNotFound,
@@ -198,3 +199,18 @@ async def test_oauth_client_credentials(aiohttp_server, session, vtime):
     assert await crm.search(SearchCriteria(phones=[JANE_PHONE]))
     grant = fake.requests_to("/oauth_token.do")[0].body.decode()
     assert "grant_type=client_credentials" in grant and "password" not in grant
+
+
+async def test_oauth_sign_in_while_the_instance_is_down_is_unavailable_not_refused(
+    aiohttp_server, session, vtime
+):
+    """A token endpoint answering 5xx says nothing about the credentials: the connection
+    test must not send the admin to check a client secret that is right."""
+    fake, crm = await start(
+        aiohttp_server, session, vtime, client_id="sn-client", client_secret="sn-secret"
+    )
+    fake.fail(503, 503, 503, 503, 503, 503)
+    with pytest.raises(CrmUnavailable) as raised:
+        await crm.search(SearchCriteria(phones=[JANE_PHONE]))
+    assert not isinstance(raised.value, CrmAuthError)
+    assert fake.requests_to("/oauth_token.do")

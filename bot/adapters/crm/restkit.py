@@ -25,7 +25,7 @@ import aiohttp
 from yarl import URL
 
 from bot.adapters.crm.credentials import AccessToken, TokenProvider
-from bot.adapters.crm.http import ErrorMapper, HttpResponse, ResilientHttp
+from bot.adapters.crm.http import ErrorMapper, HttpResponse, ResilientHttp, default_error
 from bot.adapters.crm.tokens import Clock, RenewingTokenProvider
 from bot.domain.records import PERSON_LEVEL_TYPES, CrmRecord, RecordRef
 from bot.i18n import t
@@ -118,6 +118,9 @@ class OAuthTokenEndpoint(RenewingTokenProvider):
         if not response.ok and self._refresh_token:
             self._refresh_token = None
             response = await self._request(self._params(use_refresh=False))
+        if response.status == 429 or response.status >= 500:
+            # the CRM is busy or down: that says nothing about the credentials
+            raise default_error(self.http.name, response)
         body = response.body if isinstance(response.body, dict) else {}
         if not response.ok or "access_token" not in body:
             error = body.get("error") or f"HTTP {response.status}"
