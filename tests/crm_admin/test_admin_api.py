@@ -157,6 +157,27 @@ async def test_connection_test_reports_typed_outcomes(
     assert unreachable["outcome"] in ("unavailable", "timeout"), unreachable
 
 
+async def test_connection_test_says_when_the_address_is_wrong(
+    admin: TestClient[Any, Any], freshdesk: tuple[FreshdeskFake, str]
+):
+    """A host that refuses connections, or a path where the CRM's API is not, is the
+    admin's typo: the test says to check the address, not that the CRM is retrying."""
+    _, url = freshdesk
+    refused = freshdesk_config("http://127.0.0.1:9", settingsId="refused")
+    await admin.post("/api/admin/crms", json=refused, headers=A)
+    unreachable = await (await admin.post("/api/admin/crms/refused/test", headers=A)).json()
+    assert unreachable["outcome"] == "unavailable", unreachable
+    assert "cannot be reached" in unreachable["message"], unreachable
+    assert "127.0.0.1" in unreachable["message"] and "retrying" not in unreachable["message"]
+
+    wrong_path = freshdesk_config(f"{url}/not-the-api", settingsId="path")
+    await admin.post("/api/admin/crms", json=wrong_path, headers=A)
+    missing = await (await admin.post("/api/admin/crms/path/test", headers=A)).json()
+    assert missing["ok"] is False, missing
+    assert "check its address" in missing["message"], missing
+    assert "no such record" not in missing["message"], missing
+
+
 async def test_connection_test_of_a_rest_crm_without_its_probe_template_fails_clearly(
     admin: TestClient[Any, Any],
 ):

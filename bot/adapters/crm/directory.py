@@ -27,6 +27,7 @@ from bot.services.crm import (
     CrmUnavailable,
     InvalidRecord,
     NotSupported,
+    RecordNotFound,
     SearchCriteria,
 )
 from bot.services.crm_configs import CrmConfigs, StoredCrmConfig
@@ -118,6 +119,34 @@ def _outcome(error: BaseException) -> str:
         if isinstance(error, kind):
             return name
     return "error"
+
+
+def _connect_failure(error: BaseException) -> aiohttp.ClientConnectorError | None:
+    """The failed connection (unknown host, refused, bad certificate) behind ``error``."""
+    cause = error.__cause__
+    while cause is not None:
+        if isinstance(cause, aiohttp.ClientConnectorError):
+            return cause
+        cause = cause.__cause__
+    return None
+
+
+def _test_failure(config: CrmConfig, error: CrmError) -> str:
+    """What a failed connection test tells the admin: a wrong address said as such."""
+    unreachable = _connect_failure(error)
+    if unreachable is not None:
+        return t(
+            "{crm} cannot be reached: check its address ({reason})",
+            crm=config.display_name,
+            reason=str(unreachable),
+        )
+    if isinstance(error, RecordNotFound):
+        return t(
+            '{crm} answered its search with "not found": check its address, it '
+            "should be the CRM's own URL",
+            crm=config.display_name,
+        )
+    return str(error)
 
 
 def _http_of(client: CrmClient) -> object:
@@ -295,7 +324,7 @@ class StoreDirectory:
         except SecretBoxError:
             return result(False, "auth_failed", "stored credentials unreadable; rotate them")
         except CrmError as error:
-            return result(False, _outcome(error), str(error))
+            return result(False, _outcome(error), _test_failure(config, error))
         except Exception as error:  # a test must answer, whatever the adapter did
             log.exception("connection test of %s failed", config.settings_id)
             return result(False, "error", f"{config.display_name}: {type(error).__name__}")
