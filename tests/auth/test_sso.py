@@ -202,6 +202,30 @@ async def test_validator_without_a_configured_app_refuses(issuer: LocalIssuer) -
         await validator.validate(sso_token(issuer))
 
 
+async def test_v1_access_tokens_of_the_public_cloud_are_accepted(issuer: LocalIssuer) -> None:
+    """An SSO app registered without ``requestedAccessTokenVersion: 2`` (Entra's default)
+    gets v1 access tokens: issued by ``https://sts.windows.net/{tid}/``, the user in
+    ``upn``. They are the same agent, signed with the same keys."""
+    validator = SsoValidator(
+        metadata_url=issuer.metadata_url,
+        authority="https://login.microsoftonline.com",
+        audiences=sso_audiences(SSO_CLIENT_ID, PUBLIC_URL),
+    )
+    v1 = sso_token(
+        issuer,
+        iss=f"https://sts.windows.net/{TENANT_A}/",
+        ver="1.0",
+        preferred_username=None,
+        upn="avery@contoso.example",
+    )
+    agent = await validator.validate(v1)
+    assert (agent.tenant_id, agent.object_id) == (TENANT_A, AGENT_A)
+    assert agent.username == "avery@contoso.example"
+    other_tenant = sso_token(issuer, iss=f"https://sts.windows.net/{TENANT_B}/", ver="1.0")
+    with pytest.raises(InvalidSsoToken, match="issuer"):
+        await validator.validate(other_tenant)
+
+
 def test_audiences_are_the_application_id_uri_and_the_client_id() -> None:
     assert sso_audiences(SSO_CLIENT_ID, PUBLIC_URL) == (AUDIENCE, SSO_CLIENT_ID)
 

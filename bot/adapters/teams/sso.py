@@ -6,7 +6,10 @@ The token is an Entra ID v2.0 access token for crmcard's SSO app:
   (``https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration``); the
   keys are fetched in a worker thread (never on the event loop), one fetch at a time,
   cached for a day and refreshed at most every 5 minutes when an unknown ``kid`` shows up;
-- issued by ``{authority}/{tid}/v2.0`` for the tenant (``tid``) it names;
+- issued by ``{authority}/{tid}/v2.0`` for the tenant (``tid``) it names, or, in the
+  public cloud, by ``https://sts.windows.net/{tid}/``: the v1 access token Entra issues
+  for an app registered without ``requestedAccessTokenVersion: 2`` (its default; the
+  user's name is then in ``upn`` instead of ``preferred_username``);
 - for the audience ``api://<domain>/<client id>`` or the client id itself;
 - not expired (a minute of clock skew allowed), RS256 only;
 - delegated (it has a ``scp`` claim: an app-only token does not speak for an agent).
@@ -41,6 +44,8 @@ REFRESH_EVERY_SECONDS = 24 * 3600.0
 REFRESH_ON_UNKNOWN_KEY_AFTER_SECONDS = 300.0
 MAX_TOKEN_LENGTH = 16_384
 _TENANT_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-]{0,99}$")
+V1_ISSUER_HOSTS = {"https://login.microsoftonline.com": "https://sts.windows.net"}
+"""Where the v1 access tokens of an authority come from (public cloud)."""
 
 
 class InvalidSsoToken(Unauthorized):
@@ -145,6 +150,14 @@ class SsoValidator:
         self.leeway = leeway
         self.keys = SigningKeys(metadata_url)
 
+    def _issuers(self, tenant: str) -> list[str]:
+        """The issuers a token of ``tenant`` may name: v2.0, and v1 where Entra has one."""
+        issuers = [f"{self.authority}/{tenant}/v2.0"]
+        v1_host = V1_ISSUER_HOSTS.get(self.authority)
+        if v1_host:
+            issuers.append(f"{v1_host}/{tenant}/")
+        return issuers
+
     async def validate(self, token: str) -> SsoIdentity:
         if not self.audiences:
             raise InvalidSsoToken("no SSO app is configured (CRMCARD_SSO_CLIENT_ID)")
@@ -170,7 +183,7 @@ class SsoValidator:
                 key,
                 algorithms=["RS256"],
                 audience=self.audiences,
-                issuer=f"{self.authority}/{tenant}/v2.0",
+                issuer=self._issuers(tenant),
                 leeway=self.leeway,
                 options={"require": ["exp", "iat", "iss", "aud", "tid", "oid"]},
             )
@@ -185,7 +198,7 @@ class SsoValidator:
             tenant_id=tenant,
             object_id=object_id,
             name=_text(claims.get("name")),
-            username=_text(claims.get("preferred_username")),
+            username=_text(claims.get("preferred_username")) or _text(claims.get("upn")),
             token=token,
             roles=_texts(claims.get("roles")),
             expires_at=float(claims["exp"]),
