@@ -17,7 +17,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from bot.domain.api_model import ApiModel, Model
 from bot.domain.identifiers import IdentifierKind
-from bot.domain.interactions import Interaction, LifecycleEvent
+from bot.domain.interactions import Direction, Interaction, LifecycleEvent
 from bot.domain.records import RecordRef
 from bot.i18n import t
 
@@ -202,6 +202,7 @@ class WritePayload(Model):
     )
     timeline_description: str | None = None
     activity_type: str = "task"
+    outbound: bool = Field(False, description="the agent called (wrote to) the customer")
 
     @property
     def kinds(self) -> list[WriteKind]:
@@ -242,7 +243,10 @@ def build_payload(interaction: Interaction, mapping: MemorializationMapping) -> 
         if cut and rule.source.value not in truncated:
             truncated.append(rule.source.value)
     payload = WritePayload(
-        fields=fields, truncated=truncated, note_subject=timeline_subject(interaction, values)
+        fields=fields,
+        truncated=truncated,
+        note_subject=timeline_subject(interaction, values),
+        outbound=interaction.direction is Direction.outbound,
     )
     if mapping.timeline.enabled:
         lines = [f"{SOURCE_LABELS[source]}: {value}" for source, value in values.items()]

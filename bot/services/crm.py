@@ -99,8 +99,11 @@ class CrmClient(Protocol):
         description: str,
         *,
         activity_type: str = "task",
+        outbound: bool = False,
     ) -> CrmRecord:
-        """Log a completed activity ("task" or "phonecall") on the record's timeline.
+        """Log a completed activity ("task" or "phonecall") on the record's timeline;
+        ``outbound``: the agent called the customer (a phone call's direction: Dynamics
+        ``directioncode``, Salesforce ``CallType``), else the customer called.
 
         CRMs without timelines (all but Salesforce and Dynamics) raise NotSupported.
 

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from bot.domain.api_model import Model
 from bot.domain.errors import DomainError
-from bot.domain.interactions import Interaction
+from bot.domain.interactions import Direction, Interaction
 from bot.domain.links import pin_record
 from bot.domain.records import CrmRecord, RecordRef
 from bot.domain.workflows import (
@@ -442,7 +442,11 @@ async def _timeline(
     description = request.inputs.get("description", "")
     created = [
         await client.create_timeline_activity(
-            ref, subject, description, activity_type=workflow.activity_type
+            ref,
+            subject,
+            description,
+            activity_type=workflow.activity_type,
+            outbound=interaction is not None and interaction.direction is Direction.outbound,
         )
         for ref in targets
     ]

@@ -501,10 +501,15 @@ class WritebackWorker:
                 subject,
                 description,
                 activity_type=payload.activity_type,
+                outbound=payload.outbound,
                 external_id=step.idempotency_key,
             )
         return await client.create_timeline_activity(
-            item.record, subject, description, activity_type=payload.activity_type
+            item.record,
+            subject,
+            description,
+            activity_type=payload.activity_type,
+            outbound=payload.outbound,
         )
 
     async def _republish(self, item: OutboxItem) -> None:

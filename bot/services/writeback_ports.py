@@ -30,6 +30,7 @@ class IdempotentTimeline(Protocol):
         description: str,
         *,
         activity_type: str = "task",
+        outbound: bool = False,
         external_id: str | None = None,
     ) -> CrmRecord: ...
 

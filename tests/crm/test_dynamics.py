@@ -267,6 +267,11 @@ async def test_timeline_task_and_phonecall(org: Org):
     row = org.fake.rows["phonecalls"][call.ref.id]
     assert row["_regardingobjectid_value"] == org.ids["case"]
     assert (row["statecode"], row["statuscode"], row["directioncode"]) == (1, 4, False)
+    made = await org.client.create_timeline_activity(
+        ref(org, "case", "case"), "Call back", "notes", activity_type="phonecall", outbound=True
+    )
+    row = org.fake.rows["phonecalls"][made.ref.id]
+    assert (row["statecode"], row["statuscode"], row["directioncode"]) == (1, 2, True)  # Made
     assert call.url and "etn=phonecall" in call.url
     with pytest.raises(NotSupported):
         await org.client.create_timeline_activity(

@@ -361,6 +361,11 @@ async def test_timeline_task_links_who_or_what(org: Org):
     )
     stored = org.fake.records["Task"][call.ref.id]
     assert stored["WhatId"] == org.ids["case"] and stored["TaskSubtype"] == "Call"
+    assert stored["CallType"] == "Inbound"  # the customer called
+    made = await org.client.create_timeline_activity(
+        ref(org, "case", "case"), "Call back", "notes", activity_type="phonecall", outbound=True
+    )
+    assert org.fake.records["Task"][made.ref.id]["CallType"] == "Outbound"
     with pytest.raises(NotSupported):
         await org.client.create_timeline_activity(
             ref(org, "case", "case"), "x", "y", activity_type="meeting"

@@ -53,6 +53,7 @@ class FaultyCrm:
     calls_at: list[float] = field(default_factory=list)
     hold_after_create: asyncio.Event | None = None  # set: block after the Task is created
     created_event: asyncio.Event = field(default_factory=asyncio.Event)
+    outbound: list[bool] = field(default_factory=list)  # each timeline activity's direction
 
     @property
     def settings_id(self) -> str:
@@ -102,13 +103,20 @@ class FaultyCrm:
         description: str,
         *,
         activity_type: str = "task",
+        outbound: bool = False,
         external_id: str | None = None,
     ) -> CrmRecord:
         self._gate()
         created = await self.inner.create_timeline_activity(
-            ref, subject, description, activity_type=activity_type, external_id=external_id
+            ref,
+            subject,
+            description,
+            activity_type=activity_type,
+            outbound=outbound,
+            external_id=external_id,
         )
         self.creates.append(ref.key)
+        self.outbound.append(outbound)
         self.created_event.set()
         if self.hold_after_create is not None:
             await self.hold_after_create.wait()  # "killed" here: cancelled before marking done

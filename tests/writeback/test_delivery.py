@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.identifiers import Channel
-from bot.domain.interactions import Interaction
+from bot.domain.interactions import Direction, Interaction
 from bot.domain.interactions import LifecycleEvent as E
 from bot.domain.memorialization import FieldMapping, MemorializationMapping, SourceField
 from bot.i18n import AgentLocale, localize
@@ -264,6 +264,24 @@ async def test_crm_without_updates_or_timeline_is_parked_as_not_supported(
     assert (item.parked_reason or "").startswith("not supported by this CRM")
     german = localize(item.parked_reason or "", AgentLocale.of("de-DE"))
     assert german.startswith("von diesem CRM nicht unterstützt ("), german
+
+
+async def test_the_timeline_activity_tells_who_called(one_store: Store) -> None:
+    """An outbound call (the agent called the customer) is logged as one: Dynamics writes
+    the phone call as made, Salesforce the Task's CallType as Outbound."""
+    crm = FaultyCrm()
+    ctx = context(one_store, crm)
+    await _configure(ctx.store)
+    outbound = interaction("call-out").model_copy(update={"direction": Direction.outbound})
+    await store_due(ctx, interaction("call-in"))
+    await store_due(ctx, outbound)
+    await drain(worker(ctx))
+    assert sorted(crm.outbound) == [False, True]
+    written = {
+        item.interaction_id: item.payload.outbound
+        for item in await outbox.list_items(ctx.store, TENANT)
+    }
+    assert written == {"call-in": False, "call-out": True}
 
 
 async def test_unlinked_and_open_interactions_enqueue_nothing(one_store: Store) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import aiohttp
 import pytest
@@ -76,17 +77,9 @@ class HeldAfterCreate:
         return await self.inner.find_timeline_activity(ref, external_id)
 
     async def create_timeline_activity(
-        self,
-        ref: RecordRef,
-        subject: str,
-        description: str,
-        *,
-        activity_type: str = "task",
-        external_id: str | None = None,
+        self, ref: RecordRef, subject: str, description: str, **options: Any
     ) -> CrmRecord:
-        record = await self.inner.create_timeline_activity(
-            ref, subject, description, activity_type=activity_type, external_id=external_id
-        )
+        record = await self.inner.create_timeline_activity(ref, subject, description, **options)
         self.creates += 1
         self.created.set()
         if self.hold:

@@ -200,6 +200,7 @@ class DemoCrm:
         description: str,
         *,
         activity_type: str = "task",
+        outbound: bool = False,
         external_id: str | None = None,
     ) -> CrmRecord:
         """Idempotent with ``external_id``: the task already holding it is returned."""

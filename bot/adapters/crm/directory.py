@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import aiohttp
 from pydantic import Field
@@ -83,9 +84,7 @@ class BrokenCrm:
     async def update(self, ref: RecordRef, fields: dict[str, str]) -> CrmRecord:
         raise self.error
 
-    async def create_timeline_activity(
-        self, ref: RecordRef, subject: str, description: str, *, activity_type: str = "task"
-    ) -> CrmRecord:
+    async def create_timeline_activity(self, *args: Any, **options: Any) -> CrmRecord:
         raise self.error
 
 

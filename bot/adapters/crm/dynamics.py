@@ -16,7 +16,8 @@ string; paging follows ``@odata.nextLink`` with ``Prefer: odata.maxpagesize``; e
 
 Timeline tasks and phone calls are written completed, as Salesforce Tasks are: task
 ``statecode`` 1 (Completed) / ``statuscode`` 5 (Completed); phonecall ``statecode`` 1 /
-``statuscode`` 4 (Received, ``directioncode`` false: the customer called), per
+``statuscode`` 4 (Received, ``directioncode`` false: the customer called) or, for a call
+the agent made, ``statuscode`` 2 (Made, ``directioncode`` true), per
 https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/task and
 https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/phonecall.
 
@@ -189,6 +190,8 @@ COMPLETED: dict[str, dict[str, Any]] = {
 }
 """The columns that write a timeline activity as completed (state Completed; a task's
 status Completed, an inbound phone call's status Received)."""
+OUTGOING_CALL: dict[str, Any] = {"statuscode": 2, "directioncode": True}
+"""A completed phone call the agent made: status Made, direction outgoing."""
 SERVICE_PROTECTION = {
     "0x80072322": "too many requests",
     "0x80072321": "too much combined execution time",
@@ -547,6 +550,7 @@ class DynamicsClient:
         description: str,
         *,
         activity_type: str = "task",
+        outbound: bool = False,
         external_id: str | None = None,
     ) -> CrmRecord:
         """Log a task or phonecall regarding the record. With ``external_id`` its
@@ -567,6 +571,8 @@ class DynamicsClient:
             f"regardingobjectid_{regarding.logical}_{activity.logical}@odata.bind": self._bind(ref),
             **COMPLETED[activity_type],
         }
+        if activity_type == "phonecall" and outbound:
+            body |= OUTGOING_CALL
         if not external_id:
             return await self._insert(activity, body)
         body[activity.key] = activity_id(external_id)

@@ -283,6 +283,7 @@ class RestCrm(VendorCrm):
         description: str,
         *,
         activity_type: str = "task",
+        outbound: bool = False,
     ) -> CrmRecord:
         """The configured timeline call (``RestSettings.timeline``) on the record."""
         call = self.timeline_call

@@ -473,6 +473,7 @@ class VendorCrm:
         description: str,
         *,
         activity_type: str = "task",
+        outbound: bool = False,
     ) -> CrmRecord:
         raise not_supported(self._display_name, "timeline activities")
 

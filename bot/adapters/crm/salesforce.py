@@ -520,6 +520,7 @@ class SalesforceClient:
         description: str,
         *,
         activity_type: str = "task",
+        outbound: bool = False,
         external_id: str | None = None,
     ) -> CrmRecord:
         """Log a completed Task. With ``external_id`` and ``task_external_id_field`` the
@@ -542,6 +543,7 @@ class SalesforceClient:
         }
         if activity_type == "phonecall":
             body["TaskSubtype"] = "Call"
+            body["CallType"] = "Outbound" if outbound else "Inbound"
         if external_id and self.task_external_id_field is not None:
             return await self._upsert_task(body, external_id)
         return await self._insert("Task", body)

@@ -116,6 +116,7 @@ SCHEMA: dict[str, tuple[str, tuple[str, ...]]] = {
             "WhatId",
             "ActivityDate",
             "TaskSubtype",
+            "CallType",  # picklist Inbound / Internal / Outbound (Task object reference)
             "Priority",
             "Crmcard_Key__c",
         ),
