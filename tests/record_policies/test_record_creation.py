@@ -227,7 +227,8 @@ async def test_a_chat_record_made_by_its_last_event_is_written_back(
     await event(client, "chat-1", "assigned", 0, channel="chat", messages=0)
     await event(client, "chat-1", "connected", 1, channel="chat", messages=1)
     answer = await event(client, "chat-1", last, 90, channel="chat", messages=2)
-    [created] = demo.created
+    # the server's write-back worker may already have logged its timeline Task
+    [created] = [record for record in demo.created if record.ref.type != "task"]
     assert answer["writebackDue"]
     assert (await stored(client, "chat-1")).linked_keys() == [created.ref.key]
     items = await outbox.items_for(context(client).store, "demo-tenant", "chat-1")
