@@ -74,7 +74,11 @@ async def connect_rest_crm(page: Any, expect: Any, crm_url: str, shoot: Shoot) -
     await expect(result.locator(".vendor-message")).not_to_be_empty()
     await expect(health).to_contain_text("Last test: Failed on")
     await _textbox(page, "API token").fill("rest-token")
-    await page.get_by_role("button", name="Save").click()
+    # "Saved" still shows from the save before: wait for this save's answer instead
+    async with page.expect_response(
+        lambda answer: "/api/admin/crms/" in answer.url and answer.request.method != "GET"
+    ):
+        await page.get_by_role("button", name="Save").click()
     await page.get_by_role("button", name="Test connection").click()
     await expect(result).to_contain_text("Connected")
 
