@@ -340,11 +340,22 @@ async def file_new_terms(
     CRMs that answered after the first card, of a refresh or a recheck, a record linked or
     pinned since. Nothing is read when nothing is new (most clicks)."""
     if after.card_id == before.card_id and (
-        (after.shown is before.shown and after.links is before.links)
-        or _filed_under(after) <= _filed_under(before)
+        _links_add_nothing(before, after)
+        if after.shown is before.shown
+        else _filed_under(after) <= _filed_under(before)
     ):
         return
     await index_interaction(store, tenant_id, after)
+
+
+def _links_add_nothing(before: Interaction, after: Interaction) -> bool:
+    """With the same records shown (a link or unlink click), only a person-level record
+    linked now and not among the people the CRMs found is anything new to file."""
+    linked = set(after.linked_keys()) - set(before.linked_keys()) - set(after.shown.person)
+    records = after.shown.records
+    return not any(
+        (record := records.get(key)) is not None and record.is_person_level for key in linked
+    )
 
 
 async def update_interaction(

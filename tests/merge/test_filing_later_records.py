@@ -18,7 +18,7 @@ import pytest
 
 from bot.adapters.crm.directory import SameForEveryTenant
 from bot.adapters.storage.local import LocalStore
-from bot.domain.interactions import Interaction
+from bot.domain.interactions import Interaction, LinkState
 from bot.domain.links import pin_record
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services import crm_warnings, keys, merge, merge_candidates, name_index
@@ -235,3 +235,33 @@ async def test_a_contact_pinned_on_a_merged_cards_interaction_goes_back_with_it_
     [candidate] = await merge_candidates.candidates(ctx, TENANT, card)
     assert candidate.card_id == mail.card_id
     assert "Same CRM contact: Marianne Dashwood" in [r.text for r in candidate.reasons]
+
+
+async def test_linking_a_contact_shown_but_not_found_for_the_caller_files_the_card(
+    store: CountingStore,
+) -> None:
+    """A link click leaves the records shown as they are: only a newly linked contact that
+    is not among the people the CRMs found (one a search put on the card) is filed."""
+    crm = GatedCrm("slow")
+    ctx = context(store, crm, [NOW])
+    call = await arrive(ctx, "call-1", phone="+44 7700 900123")
+    record = CrmRecord(ref=CONTACT, title="Marianne Dashwood")
+
+    def shown_only(current: Interaction) -> Interaction:
+        records = {**current.shown.records, CONTACT.key: record}
+        return current.bumped(shown=current.shown.model_copy(update={"records": records}))
+
+    await name_index.update_interaction(store, TENANT, "call-1", shown_only)
+    assert await name_index.lookup_crm(store, TENANT, CONTACT.key) == {}  # shown, not found
+
+    def link(current: Interaction) -> Interaction:
+        state = LinkState(linked=True, rev=current.revision + 1, by="agent-1", at=NOW)
+        return current.bumped(links={**current.links, CONTACT.key: state})
+
+    terms = keys.card_terms(TENANT, call.card_id)
+    store.reads.clear()
+    await name_index.update_interaction(store, TENANT, "call-1", link)
+    assert terms in store.reads
+    assert await name_index.lookup_crm(store, TENANT, CONTACT.key) == {call.card_id: CONTACT.key}
+    crm.gate.set()
+    await settle(ctx)
