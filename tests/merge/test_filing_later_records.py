@@ -27,6 +27,7 @@ from bot.services.context import Context
 from bot.services.crm import CrmClient, CrmUnavailable, SearchCriteria
 from bot.services.interactions import InteractionEventIn, ingest
 from bot.services.store import read_model
+from tests.crm_admin.test_late_crm_answers import TimedCrm
 from tests.merge.test_name_index import CountingStore
 
 TENANT = "t-later"
@@ -34,13 +35,12 @@ NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 CONTACT = RecordRef(crm="slow", type="contact", id="003-77")
 
 
-class GatedCrm:
+class GatedCrm(TimedCrm):
     """A CRM that answers a search once ``gate`` is set: with Marianne Dashwood, or, while
     ``down``, with an outage."""
 
     def __init__(self, settings_id: str) -> None:
-        self.settings_id = settings_id
-        self.display_name = settings_id.capitalize()
+        super().__init__(settings_id, latency=0.0)
         self.gate = asyncio.Event()
         self.down = False
 
@@ -49,21 +49,6 @@ class GatedCrm:
         if self.down:
             raise CrmUnavailable(f"{self.display_name} unavailable, retrying")
         return [CrmRecord(ref=CONTACT, title="Marianne Dashwood")]
-
-    async def get(self, ref: RecordRef) -> CrmRecord:
-        raise NotImplementedError
-
-    async def related(self, ref: RecordRef) -> list[CrmRecord]:
-        return []
-
-    async def create(self, *args: Any, **kwargs: Any) -> CrmRecord:
-        raise NotImplementedError
-
-    async def update(self, ref: RecordRef, fields: dict[str, str]) -> CrmRecord:
-        raise NotImplementedError
-
-    async def create_timeline_activity(self, *args: Any, **kwargs: Any) -> CrmRecord:
-        raise NotImplementedError
 
 
 class _NoDelivery:
@@ -111,6 +96,15 @@ async def settle(ctx: Context) -> None:
     await asyncio.gather(*list(ctx.background))
 
 
+async def offered_for(ctx: Context, card_id: str) -> str:
+    """The one card offered as ``card_id``'s duplicate, for the same CRM contact."""
+    card = await get_card(ctx.store, TENANT, card_id)
+    assert card is not None
+    [candidate] = await merge_candidates.candidates(ctx, TENANT, card)
+    assert "Same CRM contact: Marianne Dashwood" in [r.text for r in candidate.reasons]
+    return candidate.card_id
+
+
 async def test_the_records_of_a_crm_slower_than_the_first_card_file_the_card(
     store: CountingStore,
 ) -> None:
@@ -129,11 +123,7 @@ async def test_the_records_of_a_crm_slower_than_the_first_card_file_the_card(
     assert filed == {call.card_id: CONTACT.key, mail.card_id: CONTACT.key}
     by_name = await name_index.lookup_names(store, TENANT, ["Marianne Dashwood"])
     assert {call.card_id, mail.card_id} <= set(by_name)
-    card = await get_card(store, TENANT, call.card_id)
-    assert card is not None
-    [candidate] = await merge_candidates.candidates(ctx, TENANT, card)
-    assert candidate.card_id == mail.card_id
-    assert "Same CRM contact: Marianne Dashwood" in [r.text for r in candidate.reasons]
+    assert await offered_for(ctx, call.card_id) == mail.card_id
 
 
 async def test_a_crm_that_answers_again_after_a_warning_files_the_card(
@@ -230,11 +220,7 @@ async def test_a_contact_pinned_on_a_merged_cards_interaction_goes_back_with_it_
     crm.down = False
     text = await arrive(ctx, "sms-1", phone="+44 7700 900456")
     await settle(ctx)
-    card = await get_card(store, TENANT, text.card_id)
-    assert card is not None
-    [candidate] = await merge_candidates.candidates(ctx, TENANT, card)
-    assert candidate.card_id == mail.card_id
-    assert "Same CRM contact: Marianne Dashwood" in [r.text for r in candidate.reasons]
+    assert await offered_for(ctx, text.card_id) == mail.card_id
 
 
 async def test_linking_a_contact_shown_but_not_found_for_the_caller_files_the_card(
