@@ -942,3 +942,7 @@ class MergeMarker(Model):
     role: MarkerRole
     survivor_id: str
     at: datetime
+
+    def moved_onto(self, card_id: str) -> bool:
+        """Whether this card's merge moved it onto ``card_id`` (and was not undone)."""
+        return self.role is MarkerRole.absorbed and self.survivor_id == card_id

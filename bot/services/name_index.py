@@ -46,7 +46,7 @@ from pydantic import BaseModel, Field
 from bot.domain.api_model import Model
 from bot.domain.cards import CustomerCard
 from bot.domain.interactions import Interaction
-from bot.domain.merge import MarkerRole, MergeMarker, NameFrequencies, detail_keys
+from bot.domain.merge import MergeMarker, NameFrequencies, detail_keys
 from bot.domain.name_keys import (
     SEARCH_BLOCK_LIMIT,
     blocking_keys,
@@ -299,11 +299,7 @@ async def _filed_cards(
     came_from = interaction.merged_from
     if came_from is not None:
         marker = await read_model(store, keys.card_merge(tenant_id, came_from), MergeMarker)
-        if (
-            marker is not None
-            and marker.role is MarkerRole.absorbed
-            and marker.survivor_id == interaction.card_id
-        ):
+        if marker is not None and marker.moved_onto(interaction.card_id):
             return [(came_from, OWN), (interaction.card_id, marker.audit_id)]
     return [(interaction.card_id, OWN)]
 

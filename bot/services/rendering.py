@@ -8,7 +8,7 @@ from typing import Any
 from bot.adaptive_cards.customer_card import render_customer_card
 from bot.domain.cards import CustomerCard
 from bot.domain.interactions import Interaction
-from bot.domain.merge import MarkerRole, MergeMarker
+from bot.domain.merge import MergeMarker
 from bot.domain.workflows import StoredWorkflow, parse_workflow, runs_from_card
 from bot.i18n import AgentLocale, localize, t
 from bot.services import agent_locale, keys, merge_candidates
@@ -81,9 +81,7 @@ async def _merge_of_its_card(ctx: Context, interaction: Interaction) -> MergedIn
         return None
     key = keys.card_merge(interaction.tenant_id, interaction.merged_from)
     marker = await read_model(ctx.store, key, MergeMarker)
-    if marker is None or marker.role is not MarkerRole.absorbed:
-        return None
-    if marker.survivor_id != interaction.card_id:
+    if marker is None or not marker.moved_onto(interaction.card_id):
         return None
     card = await _card_of(ctx, interaction)
     name = await merge_candidates.display_name(ctx, interaction.tenant_id, card)
