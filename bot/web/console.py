@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from bot.adapters.teams.sso import application_id_uri
 from bot.settings import Settings
 from bot.web.interactions import SETTINGS
 from bot.web.tab import FRAME_ANCESTORS
@@ -40,14 +41,13 @@ def console_config(settings: Settings) -> dict[str, Any]:
     if not settings.app_id:
         return {"mode": "development", "tenantId": settings.default_tenant_id}
     client_id = settings.sso_app_id
-    domain = urlsplit(settings.public_url).netloc
     authority = settings.entra_authority.rstrip("/")
     return {
         "mode": "entra",
         "clientId": client_id,
         "authority": f"{authority}/organizations",
         "knownAuthorities": [urlsplit(authority).netloc],
-        "scopes": [f"api://{domain}/{client_id}/access_as_user"],
+        "scopes": [f"{application_id_uri(client_id, settings.public_url)}/access_as_user"],
         "redirectUri": f"{settings.public_url.rstrip('/')}/admin",
         "consentUrl": f"{settings.public_url.rstrip('/')}/admin/consent",
     }

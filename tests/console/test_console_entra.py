@@ -68,7 +68,7 @@ async def serve(
             issuer,
             tenant=user["tid"],
             agent=user["oid"],
-            audience=f"api://127.0.0.1:{port}/{SSO_CLIENT_ID}",
+            audience=f"api://127.0.0.1/{SSO_CLIENT_ID}",  # the Application ID URI: no port
             iss=f"{authority}/{user['tid']}/v2.0",
             roles=["crmcard.Admin"] if user is ADMIN else [],
             name=user["name"],

@@ -23,10 +23,15 @@ from bot.adapters.teams.app_package import (
     build_app_package,
     validate_manifest,
 )
+from bot.adapters.teams.sso import SsoValidator, sso_audiences
 from bot.cli.package import add_arguments, package_command
 from bot.services.audit import Actor, Door
 from bot.services.crm_configs import CrmConfigs
 from bot.services.secret_box import SecretBox
+from bot.settings import Settings
+from bot.web.console import console_config
+from tests.auth.openid_issuer import LocalIssuer
+from tests.auth.sso_tokens import TENANT_A, authority, sso_token
 from tests.tickets.fakes.zendesk_exports import zendesk_config
 
 BOT_ID = "11111111-2222-4333-8444-555555555555"
@@ -314,3 +319,37 @@ def test_package_command_unfurls_the_links_of_a_tenants_crms(
     [extension] = manifest["composeExtensions"]
     domains = [h for handler in extension["messageHandlers"] for h in handler["value"]["domains"]]
     assert "contoso.zendesk.com" in domains
+
+
+@pytest.mark.parametrize(
+    "public_url",
+    [
+        "https://crmcard.contoso.example",
+        "https://dev.example.net:8443/crm/",  # a port: Teams' resource names the host alone
+        "https://CRMCard.Contoso.Example",  # spelled in capitals: host names are not
+    ],
+)
+async def test_the_packages_sso_resource_is_the_audience_the_server_accepts(
+    tmp_path: Path, issuer: LocalIssuer, public_url: str
+) -> None:
+    """Teams asks Entra for a token of ``webApplicationInfo.resource`` (the Application ID
+    URI registered for the SSO app), and Entra puts that URI in ``aud``: the tab, the bot's
+    sign-in and the admin console must accept and ask for the very same URI, or every SSO
+    sign-in of a deployment whose public URL has a port or capitals is refused."""
+    manifest = _manifest(_build(tmp_path, base_url=public_url))
+    resource = manifest["webApplicationInfo"]["resource"]
+    validator = SsoValidator(
+        metadata_url=issuer.metadata_url,
+        authority=authority(issuer),
+        audiences=sso_audiences(SSO_ID, public_url),
+    )
+    agent = await validator.validate(sso_token(issuer, audience=resource))
+    assert agent.tenant_id == TENANT_A
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        app_id=BOT_ID,
+        sso_client_id=SSO_ID,
+        public_url=public_url,
+    )
+    assert console_config(settings)["scopes"] == [f"{resource}/access_as_user"]

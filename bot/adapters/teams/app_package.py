@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from bot.adapters.teams.sso import application_id_uri
 from bot.errors import ServerError
 from bot.i18n import manifest as manifest_texts
 
@@ -166,14 +167,15 @@ def render_manifest(
         raise AppPackageError(f"base URL must not have a query or fragment, got {base_url!r}")
     host = parts.hostname
     domain = f"{host}:{parts.port}" if parts.port else host
+    base = f"https://{domain}{parts.path.rstrip('/')}"
     values = {
         "APP_ID": app_id or package_id(bot_app_id),
         "APP_VERSION": version,
         "BOT_APP_ID": bot_app_id,
         "SSO_APP_ID": sso_app_id,
-        "BASE_URL": f"https://{domain}{parts.path.rstrip('/')}",
+        "BASE_URL": base,
         "DOMAIN": domain,
-        "HOST": host,
+        "SSO_RESOURCE": application_id_uri(sso_app_id, base),
     }
 
     template_path = manifest_dir / TEMPLATE_NAME

@@ -5,7 +5,7 @@ agent's own token. When the agent has none that crmcard could use, the bot asks 
 (https://learn.microsoft.com/microsoftteams/platform/bots/how-to/authentication/bot-sso-code):
 
 - in the agent's personal chat, an OAuthCard whose ``tokenExchangeResource`` names
-  crmcard's SSO app (``api://<domain>/<client id>``, the manifest's
+  crmcard's SSO app (``api://<host>/<client id>``, the manifest's
   ``webApplicationInfo.resource``). Teams gets the agent's SSO token silently and sends it
   in a ``signin/tokenExchange`` invoke ``{id, connectionName, token}``;
 - in the message extension (search and link unfurling), a ``silentAuth`` result: Teams

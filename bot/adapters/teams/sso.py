@@ -10,7 +10,8 @@ The token is an Entra ID v2.0 access token for crmcard's SSO app:
   public cloud, by ``https://sts.windows.net/{tid}/``: the v1 access token Entra issues
   for an app registered without ``requestedAccessTokenVersion: 2`` (its default; the
   user's name is then in ``upn`` instead of ``preferred_username``);
-- for the audience ``api://<domain>/<client id>`` or the client id itself;
+- for the audience ``api://<host>/<client id>`` (:func:`application_id_uri`) or the client
+  id itself;
 - not expired (a minute of clock skew allowed), RS256 only;
 - delegated (it has a ``scp`` claim: an app-only token does not speak for an agent).
 
@@ -68,10 +69,20 @@ class SsoIdentity:
     """Entra directory role template ids the user holds (the token's ``wids`` claim)."""
 
 
+def application_id_uri(client_id: str, public_url: str) -> str:
+    """The SSO app's Application ID URI, ``api://<host>/<client id>``: the one source of the
+    app package's ``webApplicationInfo.resource``, the audience the tab, the bot's sign-in
+    and the admin API accept, and the scope the admin console asks for.
+
+    Teams requires the resource's domain to be the tab's domain; it is the host name
+    alone (lower-cased, no port), as the SSO app is registered (``infra/README.md``).
+    """
+    return f"api://{urlsplit(public_url.strip()).hostname or ''}/{client_id}"
+
+
 def sso_audiences(client_id: str, public_url: str) -> tuple[str, ...]:
-    """``api://<domain>/<client id>`` (Teams' required Application ID URI) and the id."""
-    domain = urlsplit(public_url).netloc
-    return (f"api://{domain}/{client_id}", client_id)
+    """The Application ID URI (:func:`application_id_uri`) and the client id itself."""
+    return (application_id_uri(client_id, public_url), client_id)
 
 
 class SigningKeys:
