@@ -99,8 +99,15 @@ def assemble(
         """Tenants named in the settings and every tenant that consented (self-onboarded)."""
         return list(dict.fromkeys([*settings.known_tenants, *await tenants.registered(store)]))
 
+    async def served_tenants() -> list[str]:
+        """The known tenants the gate lets in: those whose tickets are synced."""
+        return [t for t in await known_tenants() if await tenants.is_served(store, settings, t)]
+
+    async def tenant_gate(tenant_id: str) -> None:
+        await tenants.check_tenant(store, settings, tenant_id)
+
     ticketing = ticketing_for(
-        settings, crm_configs, lambda: crms.session, store, tenants=known_tenants
+        settings, crm_configs, lambda: crms.session, store, tenants=served_tenants
     )
     ctx = Context(
         store=ObservedStore(store, live),
@@ -137,6 +144,7 @@ def assemble(
         recovery_days=settings.recovery_days,
         retention_tenants=known_tenants,
         audit_retention_days=settings.audit_retention_days,
+        tenant_gate=tenant_gate,
     )
     ctx.event_listeners.append(outbox_listener(writeback))
     agent_tokens.sign_in_listeners.append(writeback.agent_signed_in)

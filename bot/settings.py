@@ -216,6 +216,12 @@ class Settings(BaseSettings):
         description="refuse tenants that have not granted admin consent; unset: on for a "
         "MultiTenant app with an app id, off otherwise (single tenant, local demo)",
     )
+    consent_recheck_minutes: float = Field(
+        60.0,
+        ge=0,
+        description="how often this process asks Entra whether each consented tenant still "
+        "has crmcard's app, and revokes the consent of one that removed it (0: never)",
+    )
 
     @field_validator("default_region")
     @classmethod

@@ -27,10 +27,17 @@ from bot.services.store import AlreadyExists, Store, put, read_model, update
 class TenantNotConsented(Unauthorized):
     """The tenant has not granted crmcard admin consent (or revoked it)."""
 
-    def __init__(self, tenant_id: str) -> None:
+    def __init__(self, tenant_id: str, *, revoked: bool = False) -> None:
         self.tenant_id = tenant_id
         super().__init__(
             t(
+                "crmcard is disabled for tenant {tenant}: its admin consent was revoked. An "
+                "administrator of that tenant must grant admin consent again (open "
+                "/admin/consent on this server).",
+                tenant=tenant_id,
+            )
+            if revoked
+            else t(
                 "crmcard is not enabled for tenant {tenant}: an administrator of that tenant "
                 "must grant admin consent first (open /admin/consent on this server).",
                 tenant=tenant_id,
@@ -155,6 +162,15 @@ def gate_applies(settings: GateSettings, tenant_id: str) -> bool:
 
 
 async def check_tenant(store: Store, settings: GateSettings, tenant_id: str) -> None:
-    """Raise :class:`TenantNotConsented` unless the gate lets ``tenant_id`` in."""
-    if gate_applies(settings, tenant_id) and not await is_consented(store, tenant_id):
-        raise TenantNotConsented(tenant_id)
+    """Raise :class:`TenantNotConsented` unless the gate lets ``tenant_id`` in; the refusal
+    of a tenant that had consented says its consent was revoked."""
+    if not gate_applies(settings, tenant_id):
+        return
+    record = await consent_of(store, tenant_id)
+    if record is None or not record.consented:
+        raise TenantNotConsented(tenant_id, revoked=record is not None and bool(record.history))
+
+
+async def is_served(store: Store, settings: GateSettings, tenant_id: str) -> bool:
+    """Whether the gate lets ``tenant_id`` in (the background work's question)."""
+    return not gate_applies(settings, tenant_id) or await is_consented(store, tenant_id)

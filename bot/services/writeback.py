@@ -52,6 +52,7 @@ from bot.services.outbox import OutboxItem, OutboxStatus, StepState
 from bot.services.rendering import publish
 from bot.services.retry import WRITEBACK, RetryPolicy
 from bot.services.store import PreconditionFailed, read_model
+from bot.services.tenants import TenantNotConsented
 from bot.services.writeback_ports import IdempotentTimeline, QueuedWork, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class WritebackWorker:
         purge_first_after: float = 60.0,
         purge_limit: int = 500,
         audit_retention_days: float = audit.DEFAULT_RETENTION_DAYS,
+        tenant_gate: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         """``poll_interval``: how often the queue (or, without one, the store) is looked
         at; ``scan_interval``: how often the store's due markers are scanned (default:
@@ -104,7 +106,12 @@ class WritebackWorker:
 
         ``retention_tenants``: whose finished items to purge after ``recovery_days``
         (None: no background purge); the same sweep drops their audit entries older than
-        ``audit_retention_days`` (a retention of its own, not the recovery window)."""
+        ``audit_retention_days`` (a retention of its own, not the recovery window).
+
+        ``tenant_gate``: raises :class:`~bot.services.tenants.TenantNotConsented` for a
+        tenant the gate refuses (its consent revoked since the item was queued): nothing is
+        written to its CRMs, and the item waits, retried, for consent to be granted again."""
+        self.tenant_gate = tenant_gate
         self.recovery_days = recovery_days
         self.audit_retention_days = audit_retention_days
         self.retention_tenants = retention_tenants
@@ -337,6 +344,11 @@ class WritebackWorker:
         """Write the item's steps; the delay before the next attempt if one is needed."""
         acting_agent.act_as(item.tenant_id, item.agent_id or "")  # this task's CRM calls
         try:
+            if self.tenant_gate is not None:
+                try:
+                    await self.tenant_gate(item.tenant_id)
+                except TenantNotConsented as not_consented:
+                    raise _Retry(not_consented.message) from not_consented
             try:
                 client = await self._client(item)
                 refused: list[str] = []

@@ -15,19 +15,22 @@ Routes
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import html
 import json
 import logging
 import secrets
 import time
-from typing import Protocol
+from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.adapters.crm.tokens import MsalClientCredentials, MsalSettings
+from bot.adapters.crm.tokens import EntraAppNotInTenant, MsalClientCredentials, MsalSettings
 from bot.services import tenants
+from bot.services.consent_recheck import ConsentCheck, ConsentRecheck, ConsentVerifier, Verdict
 from bot.services.crm import CrmError
 from bot.services.secret_box import SecretBox, SecretBoxError
 from bot.settings import Settings
@@ -43,12 +46,6 @@ DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 MAX_TENANT_LENGTH = 100
 
 
-class ConsentVerifier(Protocol):
-    async def __call__(self, tenant_id: str) -> str | None:
-        """None when the app really is consented in ``tenant_id``; else why not."""
-        ...
-
-
 class MsalConsentVerifier:
     """Confirms consent by getting an app-only token in the tenant (client credentials)."""
 
@@ -56,10 +53,13 @@ class MsalConsentVerifier:
         self.settings = settings
         self.verify = verify
 
-    async def __call__(self, tenant_id: str) -> str | None:
+    async def __call__(self, tenant_id: str) -> ConsentCheck:
         client_id, secret = self.settings.sso_app_id, self.settings.sso_secret
         if not client_id or not secret:
-            return "this server has no client secret for its app, so it cannot confirm consent"
+            return ConsentCheck(
+                Verdict.unknown,
+                "this server has no client secret for its app, so it cannot confirm consent",
+            )
         authority = self.settings.entra_authority.rstrip("/")
         provider = MsalClientCredentials(
             MsalSettings(
@@ -73,15 +73,18 @@ class MsalConsentVerifier:
         )
         try:
             await provider.token()
+        except EntraAppNotInTenant as error:
+            return ConsentCheck(Verdict.absent, f"Microsoft Entra ID did not confirm it ({error})")
         except CrmError as error:
-            return f"Microsoft Entra ID did not confirm it ({error})"
+            return ConsentCheck(Verdict.unknown, f"Microsoft Entra ID did not confirm it ({error})")
         finally:
             await provider.aclose()
-        return None
+        return ConsentCheck(Verdict.confirmed)
 
 
 SECRET_BOX = web.AppKey("secret_box", SecretBox)
 CONSENT_VERIFIER: web.AppKey[ConsentVerifier] = web.AppKey("consent_verifier")
+CONSENT_RECHECK = web.AppKey("consent_recheck", ConsentRecheck)
 
 
 def _valid_tenant(tenant: str) -> bool:
@@ -200,13 +203,13 @@ async def get_consent_callback(request: web.Request) -> web.Response:
     granted = query.get("admin_consent", "").lower() == "true"
     if not granted or not _valid_tenant(tenant):
         return _page(400, "Consent was not granted", "<p>Entra did not report a grant.</p>")
-    why_not = await request.app[CONSENT_VERIFIER](tenant)
-    if why_not is not None:
-        log.warning("admin consent for tenant %s could not be confirmed: %s", tenant, why_not)
+    check = await request.app[CONSENT_VERIFIER](tenant)
+    if check.verdict is not Verdict.confirmed:
+        log.warning("admin consent for tenant %s could not be confirmed: %s", tenant, check.reason)
         return _page(
             400,
             "Consent could not be confirmed",
-            f"<p>{html.escape(why_not)}</p><p>crmcard stays disabled for tenant "
+            f"<p>{html.escape(check.reason)}</p><p>crmcard stays disabled for tenant "
             f"<code>{html.escape(tenant)}</code>.</p>",
         )
     ctx = request.app[CONTEXT]
@@ -229,8 +232,30 @@ async def get_consent_callback(request: web.Request) -> web.Response:
 
 
 def setup_consent(app: web.Application, box: SecretBox) -> None:
+    """The consent routes, and the periodic re-check that notices a consent gone
+    (:mod:`bot.services.consent_recheck`), run while the gate is on."""
+    settings = app[SETTINGS]
     app[SECRET_BOX] = box
     if CONSENT_VERIFIER not in app:
-        app[CONSENT_VERIFIER] = MsalConsentVerifier(app[SETTINGS])
+        app[CONSENT_VERIFIER] = MsalConsentVerifier(settings)
+
+    async def verify(tenant_id: str) -> ConsentCheck:  # the verifier the app holds then
+        return await app[CONSENT_VERIFIER](tenant_id)
+
+    ctx = app[CONTEXT]
+    app[CONSENT_RECHECK] = ConsentRecheck(ctx.store, settings, verify, ctx.clock)
+
+    async def run_recheck(app: web.Application) -> AsyncIterator[None]:
+        task = None
+        if settings.tenant_gate_enabled and settings.consent_recheck_minutes:
+            recheck = app[CONSENT_RECHECK].run(settings.consent_recheck_minutes * 60)
+            task = asyncio.create_task(recheck, name="consent re-check")
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.cleanup_ctx.append(run_recheck)
     app.router.add_get("/admin/consent", get_consent)
     app.router.add_get("/admin/consent/callback", get_consent_callback)

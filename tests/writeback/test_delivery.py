@@ -15,13 +15,14 @@ from bot.domain.interactions import Direction, Interaction
 from bot.domain.interactions import LifecycleEvent as E
 from bot.domain.memorialization import FieldMapping, MemorializationMapping, SourceField
 from bot.i18n import AgentLocale, localize
-from bot.services import audit, keys, outbox
+from bot.services import audit, keys, outbox, tenants
 from bot.services.audit import AuditQuery, Door
 from bot.services.context import Context
 from bot.services.outbox import OutboxStatus
 from bot.services.retry import RetryPolicy
 from bot.services.store import Store, create_model, put_model
 from bot.services.writeback import outbox_listener
+from bot.settings import Settings
 from tests.writeback.harness import (
     ACCOUNT,
     CONTACT,
@@ -91,6 +92,35 @@ async def test_crm_down_for_a_while_then_back(one_store: Store) -> None:
     items = await outbox.list_items(ctx.store, TENANT)
     assert {i.status for i in items} == {OutboxStatus.done}
     assert sum(i.attempts for i in items) == 3 + 5  # each outage answer cost one attempt
+
+
+async def test_a_tenant_whose_consent_was_revoked_gets_nothing_written_until_it_consents_again(
+    one_store: Store,
+) -> None:
+    """Write-backs queued before a tenant's consent was revoked wait, retried, instead of
+    writing to its CRMs; once its administrator consents again they are delivered."""
+    crm = FaultyCrm()
+    ctx = context(one_store, crm)
+    await _configure(ctx.store)
+    gated = Settings(_env_file=None, app_id="app", tenant_gate=True)  # type: ignore[call-arg]
+
+    async def gate(tenant_id: str) -> None:
+        await tenants.check_tenant(ctx.store, gated, tenant_id)
+
+    await tenants.record_consent(ctx.store, TENANT, at=ctx.clock(), by="admin")
+    await store_due(ctx, interaction("call-1", details={"disposition": "Sold"}))
+    await tenants.revoke(ctx.store, TENANT, at=ctx.clock(), by="the consent re-check")
+    held = worker(ctx, tenant_gate=gate)
+    await held.run_once()
+    assert crm.updates == [] and crm.creates == []
+    [item] = await outbox.list_items(ctx.store, TENANT)
+    assert item.status is OutboxStatus.pending
+    assert item.last_error is not None and "grant admin consent again" in item.last_error
+    await tenants.record_consent(ctx.store, TENANT, at=ctx.clock(), by="admin")
+    await drain(held)
+    assert len(crm.updates) == 1 and len(crm.creates) == 1
+    [item] = await outbox.list_items(ctx.store, TENANT)
+    assert item.status is OutboxStatus.done
 
 
 async def test_429_storm_honours_retry_after(one_store: Store) -> None:

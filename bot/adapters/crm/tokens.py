@@ -252,15 +252,31 @@ def _pinned_http_client(settings: MsalSettings) -> Any:
     return client
 
 
+APP_NOT_IN_TENANT_CODES = frozenset({700016, 7000112, 7000229})
+"""Entra's ``error_codes`` saying the app is not usable in the tenant asked: not found
+there (700016: never consented, or its enterprise app was deleted), disabled there
+(7000112), no service principal there (7000229). The codes are Entra's published
+contract: https://learn.microsoft.com/entra/identity-platform/reference-error-codes"""
+
+
+class EntraAppNotInTenant(CrmAuthError):
+    """Entra refused a sign-in because the app is not (or no longer) in that tenant."""
+
+
 def msal_result(result: Mapping[str, Any] | None, clock: Clock, what: str) -> AccessToken:
     if not result or "access_token" not in result:
         error = (result or {}).get("error", "no_answer")
         log.warning("MSAL %s failed: %s", what, error)
         if error in ("temporarily_unavailable", "no_answer") or str(error).startswith("5"):
             raise CrmUnavailable(t("Microsoft sign-in unavailable ({what})", what=what))
-        raise CrmAuthError(
-            t("Microsoft sign-in refused the {what} request ({error})", what=what, error=error)
+        refused = t(
+            "Microsoft sign-in refused the {what} request ({error})", what=what, error=error
         )
+        codes = (result or {}).get("error_codes") or []
+        if isinstance(codes, list) and APP_NOT_IN_TENANT_CODES.intersection(codes):
+            description = str((result or {}).get("error_description", "")).splitlines()[:1]
+            raise EntraAppNotInTenant(f"{refused}: {description[0]}" if description else refused)
+        raise CrmAuthError(refused)
     expires_in = float(result.get("expires_in", 3600))
     return AccessToken(value=str(result["access_token"]), expires_at=clock() + expires_in)
 

@@ -22,7 +22,11 @@ self-signed certificate (see ``conftest.tls``).
 Fault knobs: ``latency`` (seconds per token request), ``token_lifetime`` (``expires_in``
 of issued tokens), ``fail_next`` (answer the next N token requests with 503),
 ``expire_all()`` (every issued token stops being accepted by the fake resource servers),
-``revoke_refresh_tokens()`` (a user's sign-in was revoked: refreshes are refused).
+``revoke_refresh_tokens()`` (a user's sign-in was revoked: refreshes are refused),
+``app_removed`` (the tenant's administrator deleted the app's enterprise application:
+every token request in the tenant is ``unauthorized_client`` with ``AADSTS700016``, the
+app "was not found in the directory", as listed in
+https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class FakeEntra:
     token_lifetime: int = 3599
     latency: float = 0.0
     fail_next: int = 0
+    app_removed: bool = False
     issued: list[Issued] = field(default_factory=list)
     discovery_requests: int = 0
     base_url: str = ""
@@ -123,12 +128,14 @@ class FakeEntra:
             }
         )
 
-    def _error(self, status: int, error: str, description: str) -> web.Response:
+    def _error(
+        self, status: int, error: str, description: str, code: int = 7000215
+    ) -> web.Response:
         return web.json_response(
             {
                 "error": error,
                 "error_description": description,
-                "error_codes": [7000215],
+                "error_codes": [code],
                 "trace_id": str(uuid.uuid4()),
                 "correlation_id": str(uuid.uuid4()),
             },
@@ -144,6 +151,16 @@ class FakeEntra:
         form = await request.post()
         client_id = str(form.get("client_id", ""))
         secret = str(form.get("client_secret", ""))
+        if self.app_removed:
+            return self._error(
+                400,
+                "unauthorized_client",
+                f"AADSTS700016: Application with identifier '{client_id}' was not found in "
+                f"the directory '{self.tenant}'. This can happen if the application has not "
+                "been installed by the administrator of the tenant or consented to by any "
+                "user in the tenant.",
+                700016,
+            )
         if self.clients.get(client_id) != secret or not secret:
             return self._error(401, "invalid_client", "AADSTS7000215: Invalid client secret.")
         grant = str(form.get("grant_type", ""))
