@@ -1,15 +1,14 @@
 """What keeps a Blob round trip cheap, pinned: each test fails if the saving is lost.
 
-* a document's read, create, replace and delete are one HTTP request each, built by the
-  store (no ``BlobClient``, no ``StorageStreamDownloader``, no generated operation
-  parsing forty response headers, no ``uuid1()`` request id), sent through the SDK's
-  pipeline;
-* that pipeline holds only the policies that act on such a request: no HTTP logging
-  while its logger is below INFO, no distributed tracing without a tracer; and still
-  the SDK's signing, date, request id and retry policies;
+* a document's read, create, replace and delete are one HTTP request each, built, signed
+  and sent by the store on aiohttp: no ``BlobClient``, no ``StorageStreamDownloader``, no
+  request through the SDK's pipeline or transport, no ``uuid1()`` request id;
+* the signature is the one the SDK's Shared Key policy computes, with the header order
+  remembered; a SAS connection string signs by its token in the URL;
 * the URLs are the ones the SDK's ``BlobClient`` makes, so documents stay where the
   SDK's methods put them;
-* retries follow the storage retry rules with :data:`bot.services.retry.STORE_CALLS`'s waits;
+* retries follow the storage retry rules with :data:`bot.services.retry.STORE_CALLS`'s
+  waits, and a redirect is not followed;
 * no per-request look-up of proxy settings in the environment unless a proxy is set;
 * the Blob and Queue SDKs are not even imported when the local store runs.
 """
@@ -17,60 +16,56 @@
 from __future__ import annotations
 
 import logging
+import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from azure.core import settings as azure_settings
-from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline import PipelineContext, PipelineRequest
-from azure.core.pipeline.policies import (
-    DistributedTracingPolicy,
-    HttpLoggingPolicy,
-    ProxyPolicy,
-    UserAgentPolicy,
-)
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.core.rest import HttpRequest
 from azure.storage.blob._shared import authentication
 from azure.storage.blob._shared.authentication import SharedKeyCredentialPolicy
-from azure.storage.blob._shared.policies import StorageHeadersPolicy
 from azure.storage.blob.aio import ContainerClient
 
-from bot.adapters.storage.blob import BlobStore, SharedKeySigning, StoreRetry, _blob_name
-from bot.services.retry import STORE_CALLS
-from bot.services.store import PreconditionFailed
+from bot import errors
+from bot.adapters.storage.blob import (
+    BlobStore,
+    SharedKey,
+    StoreRetry,
+    StoreUnavailable,
+    _blob_name,
+)
+from bot.services.retry import STORE_CALLS, RetryPolicy
+from bot.services.store import PreconditionFailed, StoreError
 from tests.azurite import connection_string
 
 pytestmark = pytest.mark.azurite
 
 
-def policy_types(store: BlobStore) -> list[type]:
-    """The classes of the document pipeline's policies (SansIO ones unwrapped)."""
-    found = []
-    for policy in store._pipeline._impl_policies:
-        inner = getattr(policy, "_policy", policy)
-        found.append(type(inner))
-    return found
-
-
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str, str]]]:
-    """Every HTTP request any Azure SDK transport sends: (method, path, client request id)."""
+    """Every request the store's aiohttp session sends: (method, path, client request id);
+    any request through the SDK's transport fails the test."""
     requests: list[tuple[str, str, str]] = []
-    original = AioHttpTransport.send
+    original = aiohttp.ClientSession._request
 
-    async def counting(self: AioHttpTransport, request: Any, **kwargs: Any) -> Any:
-        path = request.url.split("?")[0].split("/", 4)[-1]
-        requests.append((request.method, path, request.headers["x-ms-client-request-id"]))
-        return await original(self, request, **kwargs)
+    async def counting(self: aiohttp.ClientSession, method: str, url: Any, **kwargs: Any) -> Any:
+        path = str(url).split("?")[0].split("/", 4)[-1]
+        requests.append((method, path, kwargs["headers"]["x-ms-client-request-id"]))
+        return await original(self, method, url, **kwargs)
 
-    monkeypatch.setattr(AioHttpTransport, "send", counting)
+    async def refused(self: AioHttpTransport, request: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"the SDK's transport sent {request.method} {request.url}")
+
+    monkeypatch.setattr(aiohttp.ClientSession, "_request", counting)
+    monkeypatch.setattr(AioHttpTransport, "send", refused)
     yield requests
 
 
@@ -84,7 +79,7 @@ async def blob_store(azurite_connection_string: str) -> AsyncIterator[BlobStore]
         await store.close()
 
 
-async def test_each_document_call_is_one_request_and_builds_no_blob_client(
+async def test_each_document_call_is_one_request_off_the_sdks_pipeline(
     blob_store: BlobStore, sent: list[tuple[str, str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def refused(*args: Any, **kwargs: Any) -> Any:
@@ -113,73 +108,55 @@ async def test_each_document_call_is_one_request_and_builds_no_blob_client(
     ]
 
 
-def test_document_pipeline_is_lean(azurite_connection_string: str) -> None:
-    store = BlobStore(azurite_connection_string, "any")
-    # what signs, dates and retries the request is the SDK's, as for its own methods
-    assert policy_types(store) == [
-        ProxyPolicy,
-        UserAgentPolicy,
-        StoreRetry,
-        StorageHeadersPolicy,
-        SharedKeySigning,
-    ]
-    full = [type(getattr(p, "_policy", p)) for p in store._container._pipeline._impl_policies]
-    assert len(full) == 16 and {HttpLoggingPolicy, DistributedTracingPolicy} <= set(full)
-    # documents and listings share one transport: one aiohttp session, one connection pool
-    assert store._pipeline._transport._transport is store._container._pipeline._transport
-
-
-def test_http_logging_and_tracing_policies_come_back_when_wanted(
-    azurite_connection_string: str,
+async def test_each_document_request_is_logged_at_debug(
+    blob_store: BlobStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    logger = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    azure_settings.settings.tracing_enabled.set_value(True)
-    try:
-        types = policy_types(BlobStore(azurite_connection_string, "any"))
-    finally:
-        azure_settings.settings.tracing_enabled.unset_value()
-        logger.setLevel(level)
-    assert HttpLoggingPolicy in types and DistributedTracingPolicy in types
+    with caplog.at_level(logging.DEBUG, "bot.adapters.storage.blob"):
+        await blob_store.read("tenants/t/missing")
+    assert [r.getMessage().split(" in ")[0] for r in caplog.records] == [
+        "blob GET tenants/t/missing 404"
+    ]
 
 
 def test_signing_is_the_sdks_with_the_header_order_remembered(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sdk = SharedKeyCredentialPolicy("devstoreaccount1", "a2V5")
-    ours = SharedKeySigning("devstoreaccount1", "a2V5")
+    ours = SharedKey("devstoreaccount1", b"key")
+    path = "/devstoreaccount1/c/tenants/t%252Edoc"
 
-    def signed(policy: SharedKeyCredentialPolicy, verb: str, extra: dict[str, str]) -> str:
-        headers = {
+    def headers(verb: str, extra: dict[str, str]) -> dict[str, str]:
+        body = {"Content-Length": "2", "Content-Type": "application/json"}
+        return {
             "x-ms-version": "2026-02-06",
-            "X-MS-Date": "Tue, 01 Dec 2026 14:00:00 GMT",
+            "x-ms-date": "Tue, 01 Dec 2026 14:00:00 GMT",
             "x-ms-client-request-id": "0f0e-1",
             "x-ms-meta-Zeta": "z",
             "x-ms-meta-alpha": "a",
+            **(body if verb == "PUT" else {}),
             **extra,
         }
-        url = "http://127.0.0.1:1/devstoreaccount1/c/tenants/t%252Edoc?comp=x"
-        request = HttpRequest(verb, url, headers=headers, content=b"{}" if verb == "PUT" else None)
-        pipeline_request = PipelineRequest(request, PipelineContext(AioHttpTransport()))
-        policy.on_request(pipeline_request)
+
+    def signed_by_sdk(verb: str, extra: dict[str, str]) -> str:
+        request = HttpRequest(verb, "http://127.0.0.1:1" + path, headers=headers(verb, extra))
+        sdk.on_request(PipelineRequest(request, PipelineContext(AioHttpTransport())))
         return str(request.headers["Authorization"])
 
     cases = [
         ("GET", {}),
         ("PUT", {"x-ms-blob-type": "BlockBlob", "If-Match": '"0x1"'}),
+        ("PUT", {"x-ms-blob-type": "BlockBlob", "If-None-Match": "*"}),
         ("DELETE", {"If-Match": '"0x2"'}),
     ]
     for verb, extra in cases:
-        assert signed(ours, verb, extra) == signed(sdk, verb, extra)
-    signed(ours, "GET", {})  # the order of these names is known by now
+        assert ours.authorization(verb, path, headers(verb, extra)) == signed_by_sdk(verb, extra)
 
     def no_sorting(lhs: str, rhs: str) -> int:
         raise AssertionError("the x-ms- headers were sorted again")
 
     monkeypatch.setattr(authentication, "compare", no_sorting)
-    for verb, extra in cases:
-        signed(ours, verb, extra)
+    for verb, extra in cases:  # the order of these names is known by now
+        ours.authorization(verb, path, headers(verb, extra))
 
 
 @pytest.mark.parametrize("key", ["tenants/t/doc", "a b/ü?#%", "x/../y", "back\\slash", "~tilde."])
@@ -192,15 +169,28 @@ async def test_blob_urls_are_the_sdks(azurite_connection_string: str, key: str) 
         await store.close()
 
 
-def test_a_sas_connection_string_signs_by_its_token_in_the_url() -> None:
-    sas = "BlobEndpoint=https://acct.blob.core.windows.net/;SharedAccessSignature=sv=1&sig=a%2B"
-    store = BlobStore(sas, "c")
-    assert store.blob_url("t/a.b") == store._container.get_blob_client(_blob_name("t/a.b")).url
-    assert store.blob_url("t/a.b").endswith("/c/t/a%252Eb?sv=1&sig=a%2B")
-    assert SharedKeySigning not in policy_types(store)
+async def test_a_sas_connection_string_signs_by_its_token_in_the_url() -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    async def blob(request: web.Request) -> web.Response:
+        seen.append((request.path_qs, request.headers.get("Authorization")))
+        return web.Response(body=b"doc", headers={"ETag": '"0x1"'})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", blob)
+    async with TestServer(app, host="127.0.0.1") as server:
+        sas = f"BlobEndpoint=http://127.0.0.1:{server.port}/;SharedAccessSignature=sv=1&sig=a%2B"
+        store = BlobStore(sas, "c")
+        store._container_ready = True  # this fake plays documents only
+        try:
+            assert store.blob_url("t/a.b") == store._container.get_blob_client("t/a%2Eb").url
+            assert await store.read("t/a.b") is not None
+        finally:
+            await store.close()
+    assert seen == [("/c/t/a%252Eb?sv=1&sig=a%2B", None)]
 
 
-def test_retry_waits_are_the_store_calls_policy() -> None:
+def test_container_requests_retry_by_the_store_calls_policy() -> None:
     retry = StoreRetry()
     assert retry.total_retries == STORE_CALLS.max_attempts - 1
     for count in (1, 2, 3):
@@ -209,16 +199,17 @@ def test_retry_waits_are_the_store_calls_policy() -> None:
         assert step / 2 <= wait <= step
 
 
-async def test_a_503_is_retried_a_lasting_one_raises_and_no_redirect_is_followed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    waits: list[int] = []
-    monkeypatch.setattr(StoreRetry, "get_backoff_time", lambda self, s: waits.append(s["count"]))
-    answers = iter([503, 200, 503, 503, 503, 503, 307])
-    requests: list[str] = []
+async def test_a_failing_request_is_retried_a_lasting_failure_is_unavailable() -> None:
+    waits: list[float] = []
 
-    async def blob(request: web.Request) -> web.Response:
-        requests.append(request.method)
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    answers = iter([503, 200, 500, 408, 502, 503, 307, 403])
+    requests: list[tuple[str, str]] = []
+
+    async def blob(request: web.Request) -> web.StreamResponse:
+        requests.append((request.method, request.headers["x-ms-client-request-id"]))
         status = next(answers)
         if status == 200:
             return web.Response(body=b"doc", headers={"ETag": '"0x1"'})
@@ -226,35 +217,74 @@ async def test_a_503_is_retried_a_lasting_one_raises_and_no_redirect_is_followed
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", blob)
+    policy = RetryPolicy(max_attempts=4, base_delay=0.1, max_delay=1.0)
     async with TestServer(app, host="127.0.0.1") as server:
-        store = BlobStore(connection_string("blob", "127.0.0.1", server.port), "c")
+        store = BlobStore(
+            connection_string("blob", "127.0.0.1", server.port), "c", retry=policy, sleep=sleep
+        )
         store._container_ready = True  # this fake plays documents only
         try:
             document = await store.read("k")
             assert document is not None and document.data == b"doc"
             assert document.etag == '"0x1"'
-            with pytest.raises(HttpResponseError) as raised:
+            with pytest.raises(StoreUnavailable) as lasting:
                 await store.read("k")
-            with pytest.raises(HttpResponseError) as redirected:  # not followed
+            with pytest.raises(StoreError) as redirected:  # not followed
+                await store.read("k")
+            with pytest.raises(StoreError) as refused:
                 await store.read("k")
         finally:
             await store.close()
-    assert raised.value.status_code == 503 and redirected.value.status_code == 307
-    assert requests == ["GET"] * (2 + STORE_CALLS.max_attempts + 1)
-    assert waits == [1, 1, 2, 3]
+    assert errors.problem_for(lasting.value).status == 503
+    assert "307" in str(redirected.value) and not isinstance(redirected.value, StoreUnavailable)
+    assert "403" in str(refused.value) and errors.problem_for(refused.value).status == 500
+    assert [method for method, _ in requests] == ["GET"] * (2 + policy.max_attempts + 2)
+    # one request id for a request and its retries
+    assert len({request_id for _, request_id in requests[2:6]}) == 1
+    assert len(waits) == 1 + policy.max_attempts - 1
+    for failures, wait in zip([1, 1, 2, 3], waits, strict=True):
+        step = min(policy.max_delay, policy.base_delay * 2 ** (failures - 1))
+        assert step / 2 <= wait <= step
 
 
-def test_environment_proxies_are_read_only_when_one_is_set(
+async def test_no_connection_is_retried_then_unavailable() -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    with socket.socket() as unused:  # bound, never listening: connections are refused
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+        store = BlobStore(connection_string("blob", "127.0.0.1", port), "c", sleep=sleep)
+        store._container_ready = True
+        try:
+            with pytest.raises(StoreUnavailable):
+                await store.read("k")
+        finally:
+            await store.close()
+    assert len(waits) == STORE_CALLS.max_attempts - 1
+
+
+async def test_environment_proxies_are_read_only_when_one_is_set(
     monkeypatch: pytest.MonkeyPatch, azurite_connection_string: str
 ) -> None:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("all_proxy", raising=False)
-    direct = BlobStore(azurite_connection_string, "any")
+    direct = BlobStore(azurite_connection_string, f"test-{uuid.uuid4().hex}")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     proxied = BlobStore(azurite_connection_string, "any")
-    assert direct._container._pipeline._transport._use_env_settings is False
-    assert proxied._container._pipeline._transport._use_env_settings is True
+    try:
+        assert direct._container._pipeline._transport._use_env_settings is False
+        assert proxied._container._pipeline._transport._use_env_settings is True
+        monkeypatch.delenv("HTTPS_PROXY")
+        assert (await direct._ready()).trust_env is False
+        proxied._container_ready = True
+        assert (await proxied._ready()).trust_env is True
+    finally:
+        await direct.close()
+        await proxied.close()
 
 
 def test_storage_sdks_are_imported_only_when_used(tmp_path: Any) -> None:
