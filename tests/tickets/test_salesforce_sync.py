@@ -13,7 +13,7 @@ import pytest
 
 from bot.adapters.crm.http import ResilientHttp
 from bot.adapters.crm.salesforce import SalesforceClient
-from bot.adapters.crm.salesforce_tickets import SalesforceExport
+from bot.adapters.crm.salesforce_tickets import CHANGE_STREAMS, SalesforceExport
 from bot.adapters.crm.tokens import StaticSecret
 from bot.adapters.tickets.sqlite import SqliteTicketArchive
 from bot.domain.tickets import TicketChannel
@@ -154,7 +154,7 @@ async def test_a_large_first_import_runs_as_bulk_api_jobs(org: Org) -> None:
     report = await org.make(bulk_threshold=1).run()
 
     assert report.error is None and report.tickets_imported == 2
-    assert len(org.fake.bulk_jobs) == 3
+    assert len(org.fake.bulk_jobs) == 5  # cases, comments, emails, chats, sessions
     assert all(job["polls"] >= 2 for job in org.fake.bulk_jobs.values())
     ticket = await org.archive.ticket("demo-tenant", "salesforce", ids["phone"])
     assert ticket is not None
@@ -164,7 +164,7 @@ async def test_a_large_first_import_runs_as_bulk_api_jobs(org: Org) -> None:
     ]
     assert ticket.requester_name == "Edward Ferrars"
     state = await org.archive.sync_state("demo-tenant", "salesforce")
-    assert state is not None and {"cases", "CaseComment", "EmailMessage"} <= set(state.cursors)
+    assert state is not None and {"cases", *CHANGE_STREAMS} <= set(state.cursors)
 
 
 async def test_a_case_with_more_comments_than_one_batch_arrives_whole(org: Org) -> None:
@@ -187,3 +187,127 @@ async def test_a_case_with_more_comments_than_one_batch_arrives_whole(org: Org) 
     assert ticket.messages[0].body == "It started here"
     assert [m.body for m in ticket.messages[1:]] == [f"step {n}" for n in range(450)]
     assert sum("/query/01g" in q for q in org.fake.queries) == 2  # each further batch once
+
+
+CHAT_BODY = (
+    '<p align="center">Chat Started: Sunday, November 29, 2026, 09:00:00 (+0000)</p>'
+    "( 5s ) Ada L: Hello, how can I help?<br>( 12s ) Edward: My refund &amp; my invoice<br>"
+)
+
+
+def chats(fake: SalesforceExports) -> dict[str, str]:
+    """A legacy Chat case with its transcript and a Messaging case with its session, in a
+    conversation whose earlier session belongs to another case."""
+    ada = fake.add_user("Ada", "Lovelace", "ada@example.com", at=EARLIER)
+    chat = fake.add_case("Refund", owner=ada, closed_at=NOW, origin="Chat", at=EARLIER)
+    fake.add_transcript(chat, CHAT_BODY, at=EARLIER)
+    earlier = fake.add_case("Delivery", owner=ada, closed_at=NOW, origin="Messaging", at=EARLIER)
+    fake.add_messaging_session(
+        earlier,
+        "conv-1",
+        [("EndUser", "Where is my parcel?")],
+        at=EARLIER - timedelta(days=1),
+        ended=EARLIER - timedelta(days=1, hours=-1),
+    )
+    messaging = fake.add_case("Password", owner=ada, closed_at=NOW, origin="Messaging", at=EARLIER)
+    fake.add_messaging_session(
+        messaging,
+        "conv-1",
+        [("EndUser", "I forgot my password"), ("Agent", "A reset link is on its way")],
+        at=EARLIER,
+        ended=EARLIER + timedelta(hours=1),
+    )
+    return {"chat": chat, "earlier": earlier, "messaging": messaging}
+
+
+async def conversation_of(org: Org, case_id: str) -> list[tuple[str, str, bool]]:
+    ticket = await org.archive.ticket("demo-tenant", "salesforce", case_id)
+    assert ticket is not None
+    return [(m.author, m.body, m.from_agent) for m in ticket.messages]
+
+
+async def test_chat_transcripts_and_messaging_sessions_are_the_case_conversation(
+    org: Org,
+) -> None:
+    ids = chats(org.fake)
+
+    report = await org.make().run()
+
+    assert report.error is None and report.tickets_imported == 3
+    [(author, body, from_agent)] = await conversation_of(org, ids["chat"])
+    assert (author, from_agent) == ("Chat transcript", False)
+    assert body.splitlines() == [
+        "Chat Started: Sunday, November 29, 2026, 09:00:00 (+0000)",
+        "( 5s ) Ada L: Hello, how can I help?",
+        "( 12s ) Edward: My refund & my invoice",
+    ]
+    assert await conversation_of(org, ids["messaging"]) == [
+        ("Customer", "I forgot my password", False),
+        ("Agent", "A reset link is on its way", True),
+    ]  # the conversation's other session is the other case's
+    assert await conversation_of(org, ids["earlier"]) == [
+        ("Customer", "Where is my parcel?", False)
+    ]
+    found = await org.archive.search("demo-tenant", TicketQuery(text="reset link"))
+    assert [t.external_id for t in found.tickets] == [ids["messaging"]]
+
+
+async def test_a_large_first_import_reads_chats_and_messaging_sessions_too(org: Org) -> None:
+    ids = chats(org.fake)
+
+    report = await org.make(bulk_threshold=1).run()
+
+    assert report.error is None and report.tickets_imported == 3
+    assert len(await conversation_of(org, ids["chat"])) == 1
+    assert [body for _, body, _ in await conversation_of(org, ids["messaging"])] == [
+        "I forgot my password",
+        "A reset link is on its way",
+    ]
+
+
+async def test_a_messaging_session_added_to_a_closed_case_brings_it_in_again(org: Org) -> None:
+    ids = chats(org.fake)
+    await org.make().run()
+
+    later = NOW + timedelta(hours=1)
+    org.fake.add_messaging_session(
+        ids["chat"], "conv-2", [("EndUser", "Thanks, refund received")], at=later, ended=later
+    )
+    report = await org.make().run()
+
+    assert report.error is None
+    assert [body for _, body, _ in await conversation_of(org, ids["chat"])][-1] == (
+        "Thanks, refund received"
+    )
+
+
+@pytest.mark.parametrize("bulk_threshold", [10_000, 1])
+async def test_an_org_without_chat_or_messaging_is_imported_as_before(
+    org: Org, bulk_threshold: int
+) -> None:
+    org.fake.chat_objects = ()  # neither Chat nor Messaging switched on: no such objects
+    ids = seed(org.fake)
+
+    first = await org.make(bulk_threshold=bulk_threshold).run()
+    org.fake.add_comment(ids["chat"], "One more thing", by="Ada Lovelace", at=NOW)
+    again = await org.make().run()
+
+    assert (first.error, again.error) == (None, None)
+    assert first.tickets_imported == 2
+    ticket = await org.archive.ticket("demo-tenant", "salesforce", ids["chat"])
+    assert ticket is not None and ticket.messages[-1].body == "One more thing"
+
+
+async def test_a_messaging_session_longer_than_one_request_arrives_whole(org: Org) -> None:
+    ada = org.fake.add_user("Ada", "Lovelace", "ada@example.com", at=EARLIER)
+    case = org.fake.add_case("Long chat", owner=ada, closed_at=NOW, origin="Messaging", at=EARLIER)
+    said = [("EndUser" if n % 2 else "Agent", f"line {n}") for n in range(1500)]
+    org.fake.add_messaging_session(
+        case, "conv-long", said, at=EARLIER, ended=EARLIER + timedelta(days=2)
+    )
+
+    report = await org.make().run()
+
+    assert report.error is None
+    assert [body for _, body, _ in await conversation_of(org, case)] == [t for _, t in said]
+    assert sum("/connect/conversation/conv-long/" in q for q in org.fake.queries) == 2

@@ -10,13 +10,23 @@ Reads, with the Salesforce adapter's HTTP caller and credentials:
   User (``005`` prefix), a queue owner is no agent; a case with more children than one
   batch (about 200) gets the first batch and a ``nextRecordsUrl`` per relationship,
   followed until ``done`` so a long conversation arrives whole;
-* ``CaseComment`` and ``EmailMessage`` by their own watermarks: a comment or email added
-  to a closed case later brings that case in again;
+* the case's chats: legacy Chat transcripts (``LiveChatTranscript``, the chat as HTML in
+  ``Body``; Chat was retired on 2026-02-14, older cases keep theirs) and Messaging sessions
+  (``MessagingSession``: web and in-app messaging, WhatsApp, SMS, Facebook, Apple), both
+  found by ``CaseId``; a session's messages are the Connect REST API's conversation
+  entries of its ``Conversation`` between the session's start and end (a conversation is
+  every session with that customer, so the other sessions' messages stay with theirs);
+  an org has these objects only with Chat or Messaging switched on, so Describe Global
+  (``GET /sobjects``, once per export) says which of them to read;
+* ``CaseComment``, ``EmailMessage``, ``LiveChatTranscript`` and ``MessagingSession`` by
+  their own watermarks: a comment, email, chat or session added to a closed case later
+  brings that case in again;
 * open ``Case`` ids by their own watermark: a case reopened since the last sync leaves the
   archive (it is no longer a closed one);
 * a first full import of more than :attr:`SalesforceExport.bulk_threshold` cases runs as
-  Bulk API 2.0 query jobs (Case, CaseComment, EmailMessage; CSV results read with the
-  ``Sforce-Locator`` header), since the REST query API would need thousands of calls.
+  Bulk API 2.0 query jobs (Case, CaseComment, EmailMessage, LiveChatTranscript,
+  MessagingSession; CSV results read with the ``Sforce-Locator`` header), since the REST
+  query API would need thousands of calls.
 
 Watermarks are compared with ``>=`` (records sharing the last timestamp are read again,
 which the archive's replace-by-id absorbs) and are SOQL datetime literals.
@@ -26,13 +36,19 @@ https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforc
 https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_relationships_query_results.htm
 https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/queries.htm
 https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_case.htm
+https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_livechattranscript.htm
+https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_messagingsession.htm
+https://developer.salesforce.com/docs/atlas.en-us.chatterapi.meta/chatterapi/connect_resources_conversation_entries.htm
+https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_describeGlobal.htm
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import html
 import io
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -58,7 +74,23 @@ CONVERSATION = (
     "ORDER BY CreatedDate), "
     f"(SELECT {EMAIL_FIELDS.replace('ParentId, ', '')} FROM EmailMessages ORDER BY MessageDate)"
 )
+TRANSCRIPT_FIELDS = "Id, CaseId, Body, StartTime, CreatedDate"
+SESSION_FIELDS = "Id, CaseId, StartTime, EndTime, Conversation.ConversationIdentifier"
+CHANGE_STREAMS = {
+    "CaseComment": "ParentId",
+    "EmailMessage": "ParentId",
+    "LiveChatTranscript": "CaseId",
+    "MessagingSession": "CaseId",
+}
+"""The case's conversation records read by their own watermark, with their case field."""
+CHAT_FIELDS = {"LiveChatTranscript": TRANSCRIPT_FIELDS, "MessagingSession": SESSION_FIELDS}
+"""Objects an org has only with Chat or Messaging switched on, and the fields read."""
 IDS_PER_QUERY = 100
+ENTRIES_PER_REQUEST = 1000
+SESSION_FETCHES = 8
+"""Messaging sessions whose conversation entries are read at the same time."""
+SENDERS = {"EndUser": "Customer", "Agent": "Agent", "Supervisor": "Agent", "Chatbot": "Bot"}
+"""A conversation entry's ``sender.role`` -> the author shown (entries name no person)."""
 MessageReader = Callable[[dict[str, Any]], Message | None]
 
 
@@ -122,6 +154,42 @@ def email_message(row: dict[str, Any]) -> Message | None:
     )
 
 
+_LINE_BREAK = re.compile(r"<br\s*/?>|</p>|</div>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def html_text(markup: str) -> str:
+    """A chat transcript's HTML as text: one line per paragraph or line break."""
+    text = html.unescape(_TAG.sub("", _LINE_BREAK.sub("\n", markup)))
+    return "\n".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def transcript_message(row: dict[str, Any]) -> Message | None:
+    at = parse_time(row.get("StartTime")) or parse_time(row.get("CreatedDate"))
+    if at is None:
+        return None
+    return Message(author="Chat transcript", at=at, body=html_text(_text(row.get("Body"))))
+
+
+def entry_message(entry: dict[str, Any]) -> Message | None:
+    """A conversation entry that says something, as a message; events say nothing."""
+    stamp, body = entry.get("serverReceivedTimestamp"), _text(entry.get("messageText"))
+    if not isinstance(stamp, int) or not body.strip():
+        return None
+    sender = entry.get("sender") if isinstance(entry.get("sender"), dict) else {}
+    role = _text((sender or {}).get("role"))
+    return Message(
+        author=SENDERS.get(role, role or "Messaging"),
+        at=datetime.fromtimestamp(stamp / 1000, UTC),
+        body=body,
+        from_agent=role not in ("EndUser", ""),
+    )
+
+
+def _millis(moment: datetime) -> str:
+    return str(int(moment.timestamp() * 1000))
+
+
 def _records(result: Any) -> list[dict[str, Any]]:
     records = result.get("records") if isinstance(result, dict) else None
     return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
@@ -152,6 +220,7 @@ class SalesforceExport:
         self.max_polls = max_polls
         self.sleep = sleep
         self.now = now
+        self._chat_objects: frozenset[str] | None = None
 
     # -- REST queries -------------------------------------------------------------------
 
@@ -242,7 +311,9 @@ class SalesforceExport:
             messages=sorted(messages, key=lambda m: m.at),
         )
 
-    async def _rest_case(self, row: dict[str, Any], instance: str) -> CrmTicket:
+    async def _rest_case(
+        self, row: dict[str, Any], chats: list[Message], instance: str
+    ) -> CrmTicket:
         messages = [
             m
             for m in (
@@ -251,18 +322,112 @@ class SalesforceExport:
             )
             if m is not None
         ]
-        return self._case(row, messages, instance)
+        return self._case(row, messages + chats, instance)
 
     async def _page(
         self, rows: list[dict[str, Any]], instance: str, total: int | None
     ) -> ExportPage:
         page = ExportPage(expected=total)
+        chats = await self._chats([str(row["Id"]) for row in rows if row.get("Id")])
         for row in rows:
             if not row.get("Id"):
                 page.unreadable.append(("?", "case without an Id"))
                 continue
-            page.tickets.append(await self._rest_case(row, instance))
+            page.tickets.append(await self._rest_case(row, chats.get(str(row["Id"]), []), instance))
         return page
+
+    # -- chats and Messaging sessions ---------------------------------------------------
+
+    async def _has(self, sobject: str) -> bool:
+        """Whether the org can be asked for ``sobject``: every object but the chat ones,
+        which Describe Global lists only where Chat or Messaging is switched on."""
+        if sobject not in CHAT_FIELDS:
+            return True
+        if self._chat_objects is None:
+            response = await self.client.http.get(f"{await self._base()}/sobjects")
+            body = response.body if isinstance(response.body, dict) else {}
+            listed = body.get("sobjects") if isinstance(body.get("sobjects"), list) else []
+            self._chat_objects = (
+                frozenset(
+                    _text(o.get("name"))
+                    for o in listed or []
+                    if isinstance(o, dict) and o.get("queryable") is True
+                )
+                & CHAT_FIELDS.keys()
+            )
+        return sobject in self._chat_objects
+
+    async def _chat_rows(self, where: str) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+        """(object, rows) of the org's transcripts and sessions matching ``where``."""
+        for sobject, fields in CHAT_FIELDS.items():
+            if await self._has(sobject):
+                async for rows, _ in self._pages(f"SELECT {fields} FROM {sobject} WHERE {where}"):
+                    yield sobject, rows
+
+    async def _chats(self, case_ids: list[str]) -> dict[str, list[Message]]:
+        """The chat transcripts' and Messaging sessions' messages of these cases."""
+        found: dict[str, list[dict[str, Any]]] = {sobject: [] for sobject in CHAT_FIELDS}
+        for chunk in _chunks(case_ids, IDS_PER_QUERY):
+            listed = ", ".join(soql_quote(c) for c in chunk)
+            async for sobject, rows in self._chat_rows(f"CaseId IN ({listed})"):
+                found[sobject].extend(rows)
+        return await self._chat_messages(found["LiveChatTranscript"], found["MessagingSession"])
+
+    async def _chat_messages(
+        self, transcripts: Iterable[dict[str, Any]], sessions: Iterable[dict[str, Any]]
+    ) -> dict[str, list[Message]]:
+        """Case id -> the messages of these transcript and session rows."""
+        found: dict[str, list[Message]] = {}
+        for row in transcripts:
+            message = transcript_message(row)
+            if message is not None and row.get("CaseId"):
+                found.setdefault(str(row["CaseId"]), []).append(message)
+        gate = asyncio.Semaphore(SESSION_FETCHES)
+
+        async def one(row: dict[str, Any]) -> tuple[str, list[Message]]:
+            async with gate:
+                return str(row["CaseId"]), await self._session_messages(row)
+
+        for case_id, messages in await asyncio.gather(
+            *(one(row) for row in sessions if row.get("CaseId"))
+        ):
+            found.setdefault(case_id, []).extend(messages)
+        return found
+
+    async def _session_messages(self, row: dict[str, Any]) -> list[Message]:
+        """The conversation entries between the session's start and end, oldest first,
+        a thousand a request (the next request starts at the last one's time)."""
+        conversation = _parent(row, "Conversation", "ConversationIdentifier")
+        start = parse_time(row.get("StartTime"))
+        if not conversation or start is None:
+            return []
+        end = parse_time(row.get("EndTime")) or self.now()
+        url = f"{await self._base()}/connect/conversation/{conversation}/entries"
+        seen: set[str] = set()
+        messages: list[Message] = []
+        while True:
+            response = await self.client.http.get(
+                url,
+                params={
+                    "queryDirection": "FromStart",
+                    "recordLimit": str(ENTRIES_PER_REQUEST),
+                    "startTimestamp": _millis(start),
+                    "endTimestamp": _millis(end),
+                },
+            )
+            body = response.body if isinstance(response.body, dict) else {}
+            entries = [e for e in body.get("conversationEntries") or [] if isinstance(e, dict)]
+            fresh = [e for e in entries if _text(e.get("identifier")) not in seen]
+            seen.update(_text(e.get("identifier")) for e in fresh)
+            messages += [m for m in (entry_message(e) for e in fresh) if m is not None]
+            stamps = [
+                e["serverReceivedTimestamp"]
+                for e in entries
+                if isinstance(e.get("serverReceivedTimestamp"), int)
+            ]
+            if len(entries) < ENTRIES_PER_REQUEST or not fresh or not stamps:
+                return messages
+            start = datetime.fromtimestamp(max(stamps) / 1000, UTC)
 
     async def tickets(
         self, cursors: dict[str, str], *, since: datetime, full: bool
@@ -277,7 +442,7 @@ class SalesforceExport:
                 async for page in self._bulk(closed, instance, total):
                     yield page
                 yield ExportPage(
-                    cursors={"cases": started, "CaseComment": started, "EmailMessage": started}
+                    cursors={"cases": started, **dict.fromkeys(CHANGE_STREAMS, started)}
                 )
                 return
         soql = (
@@ -291,10 +456,14 @@ class SalesforceExport:
                 page.cursors["cases"] = stamp
             yield page
         if mark is None:  # the first import read every conversation with its case
-            yield ExportPage(cursors={"CaseComment": started, "EmailMessage": started})
+            yield ExportPage(cursors=dict.fromkeys(CHANGE_STREAMS, started))
             return
-        for sobject in ("CaseComment", "EmailMessage"):
-            async for page in self._conversation_changes(sobject, cursors, closed, instance):
+        for sobject, parent in CHANGE_STREAMS.items():
+            if not await self._has(sobject):
+                continue
+            async for page in self._conversation_changes(
+                sobject, parent, cursors, closed, instance
+            ):
                 yield page
         async for page in self._reopened(cursors.get("reopened", mark)):
             yield page
@@ -319,16 +488,18 @@ class SalesforceExport:
             yield page
 
     async def _conversation_changes(
-        self, sobject: str, cursors: dict[str, str], closed: str, instance: str
+        self, sobject: str, parent: str, cursors: dict[str, str], closed: str, instance: str
     ) -> AsyncIterator[ExportPage]:
-        """Cases whose comments or emails changed since the watermark, read again."""
+        """Cases whose comments, emails, chats or sessions changed since the watermark, read
+        again. A stream without a watermark yet (a sync stored before it was read) starts
+        at the beginning, so cases imported before get their chats."""
         mark = cursors.get(sobject, EPOCH)
         soql = (
-            f"SELECT ParentId, SystemModstamp FROM {sobject} WHERE SystemModstamp >= {mark} "
+            f"SELECT {parent}, SystemModstamp FROM {sobject} WHERE SystemModstamp >= {mark} "
             "ORDER BY SystemModstamp"
         )
         async for rows, _ in self._pages(soql):
-            parents = list(dict.fromkeys(_text(r.get("ParentId")) for r in rows))
+            parents = list(dict.fromkeys(_text(r.get(parent)) for r in rows))
             parents = [p for p in parents if p]
             page = ExportPage()
             for chunk in _chunks(parents, IDS_PER_QUERY):
@@ -399,6 +570,18 @@ class SalesforceExport:
                     message = read(dict(row))
                     if message is not None and row.get("ParentId"):
                         conversations.setdefault(row["ParentId"], []).append(message)
+        case_closed = parent_closed.replace("Parent.", "Case.")
+        chats: dict[str, list[dict[str, Any]]] = {sobject: [] for sobject in CHAT_FIELDS}
+        for sobject, fields in CHAT_FIELDS.items():
+            if not await self._has(sobject):
+                continue
+            async for rows in self._bulk_rows(
+                f"SELECT {fields} FROM {sobject} WHERE {case_closed}"
+            ):
+                chats[sobject].extend(dict(row) for row in rows)
+        found = await self._chat_messages(chats["LiveChatTranscript"], chats["MessagingSession"])
+        for case_id, messages in found.items():
+            conversations.setdefault(case_id, []).extend(messages)
         async for rows in self._bulk_rows(f"SELECT {CASE_FIELDS} FROM Case WHERE {closed}"):
             page = ExportPage(expected=total)
             for row in rows:

@@ -16,8 +16,29 @@
 #     booleans true/false, nulls empty) with Sforce-Locator ("null" on the last page) and
 #     Sforce-NumberOfRecords headers. Bulk queries take no child subqueries.
 #   Errors: [{"message", "errorCode"}]; REQUEST_LIMIT_EXCEEDED is 403.
+#   Chat transcripts (legacy Chat, retired 2026-02-14) are LiveChatTranscript records, the
+#   chat's text in Body (HTML), the case in CaseId:
+#   https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_livechattranscript.htm
+#   Messaging (Messaging for In-App and Web, WhatsApp, SMS, Facebook, Apple) sessions are
+#   MessagingSession records (CaseId, StartTime, EndTime, ConversationId -> Conversation
+#   with its ConversationIdentifier); the messages are not SOQL records but conversation
+#   entries of the Connect REST API, GET /connect/conversation/{ConversationIdentifier}/
+#   entries?startTimestamp=&endTimestamp= (ms), queryDirection (FromEnd by default,
+#   FromStart), recordLimit (1-1000, 25 by default) -> {"conversationEntries": [{
+#   "identifier", "messageText", "sender": {"appType", "role", "subject"},
+#   "serverReceivedTimestamp" (ms), "clientTimestamp", "clientDuration",
+#   "relatedRecords"}]}; a Conversation spans every session with that end user:
+#   https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_messagingsession.htm
+#   https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_conversation.htm
+#   https://developer.salesforce.com/docs/atlas.en-us.chatterapi.meta/chatterapi/connect_resources_conversation_entries.htm
+#   An org has LiveChatTranscript only with Chat, MessagingSession only with Messaging;
+#   querying an object the org lacks answers 400 [{"errorCode": "INVALID_TYPE", "message":
+#   "sObject type 'X' is not supported."}]. Describe Global, GET /sobjects -> {"encoding",
+#   "maxBatchSize", "sobjects": [{"name", "label", "queryable", ...}]}, lists the org's:
+#   https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_describeGlobal.htm
+#   https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm
 # The SOQL understood is the subset the sync sends: one FROM object, conditions joined by
-# AND (=, >=, IN, != null, on a field or a Parent./Contact. path), ORDER BY, child
+# AND (=, >=, IN, != null, on a field or a Parent./Case./Contact. path), ORDER BY, child
 # subqueries on CaseComments and EmailMessages.
 """A contract fake of the Salesforce REST query and Bulk API 2.0 endpoints, for tickets."""
 
@@ -70,6 +91,12 @@ class SalesforceExports:
     cases: list[dict[str, Any]] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)
     emails: list[dict[str, Any]] = field(default_factory=list)
+    transcripts: list[dict[str, Any]] = field(default_factory=list)
+    messaging_sessions: list[dict[str, Any]] = field(default_factory=list)
+    entries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """ConversationIdentifier -> the conversation's entries, oldest first."""
+    chat_objects: tuple[str, ...] = ("LiveChatTranscript", "MessagingSession")
+    """The chat objects the org has (Chat, Messaging switched on)."""
     batch_size: int = 2000
     child_batch_size: int = 200
     """Child subquery rows per batch (the rest behind the relationship's nextRecordsUrl)."""
@@ -163,6 +190,56 @@ class SalesforceExports:
             }
         )
 
+    def add_transcript(self, case_id: str, body: str, *, at: datetime) -> None:
+        """A legacy Chat transcript of the case (Body as Chat stores it: HTML)."""
+        self.transcripts.append(
+            {
+                "Id": self._id("570"),
+                "CaseId": case_id,
+                "Body": body,
+                "StartTime": sf_time(at),
+                "EndTime": sf_time(at),
+                "CreatedDate": sf_time(at),
+                "SystemModstamp": sf_time(at),
+            }
+        )
+
+    def add_messaging_session(
+        self,
+        case_id: str,
+        conversation: str,
+        messages: list[tuple[str, str]],
+        *,
+        at: datetime,
+        ended: datetime,
+    ) -> None:
+        """A Messaging session of the case in ``conversation`` (its identifier), with
+        (sender role, text) messages a minute apart from ``at``."""
+        self.messaging_sessions.append(
+            {
+                "Id": self._id("0Mw"),
+                "CaseId": case_id,
+                "StartTime": sf_time(at),
+                "EndTime": sf_time(ended),
+                "Conversation": {"ConversationIdentifier": conversation},
+                "SystemModstamp": sf_time(ended),
+            }
+        )
+        entries = self.entries.setdefault(conversation, [])
+        for n, (role, text) in enumerate(messages):
+            stamp = int((at.timestamp() + 60 * n) * 1000)
+            entries.append(
+                {
+                    "identifier": f"{conversation}-{len(entries)}",
+                    "messageText": text,
+                    "sender": {"appType": "chat", "role": role, "subject": f"{role}-id"},
+                    "serverReceivedTimestamp": stamp,
+                    "clientTimestamp": stamp,
+                    "clientDuration": 0,
+                    "relatedRecords": [],
+                }
+            )
+
     # -- SOQL -----------------------------------------------------------------------------
 
     def _table(self, sobject: str) -> list[dict[str, Any]]:
@@ -171,12 +248,15 @@ class SalesforceExports:
             "Case": self.cases,
             "CaseComment": self.comments,
             "EmailMessage": self.emails,
+            "LiveChatTranscript": self.transcripts,
+            "MessagingSession": self.messaging_sessions,
         }[sobject]
 
     def _field(self, record: dict[str, Any], path: str) -> Any:
         head, _, rest = path.partition(".")
-        if rest and head == "Parent":
-            parent = next((c for c in self.cases if c["Id"] == record.get("ParentId")), {})
+        if rest and head in ("Parent", "Case"):
+            key = record.get(f"{head}Id")
+            parent = next((c for c in self.cases if c["Id"] == key), {})
             return parent.get(rest)
         if rest:
             nested = record.get(head) or {}
@@ -202,6 +282,11 @@ class SalesforceExports:
             if op.upper() == "IN" and actual not in expected:
                 return False
         return True
+
+    def lacks(self, soql: str) -> str | None:
+        """The object a query names that the org does not have, if any."""
+        found = re.search(r"\sFROM\s+(LiveChatTranscript|MessagingSession)\b", soql)
+        return found.group(1) if found and found.group(1) not in self.chat_objects else None
 
     def run(self, soql: str) -> tuple[list[dict[str, Any]], bool]:
         """The matching records (REST shape) and whether it was a COUNT() query."""
@@ -234,11 +319,13 @@ class SalesforceExports:
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
+        app.router.add_get(f"{API}/sobjects", self._describe_global)
         app.router.add_get(f"{API}/query", self._query)
         app.router.add_get(f"{API}/query/{{cursor}}", self._more)
         app.router.add_post(f"{API}/jobs/query", self._create_job)
         app.router.add_get(f"{API}/jobs/query/{{job}}", self._job)
         app.router.add_get(f"{API}/jobs/query/{{job}}/results", self._results)
+        app.router.add_get(f"{API}/connect/conversation/{{conversation}}/entries", self._entries)
         return app
 
     @web.middleware
@@ -264,7 +351,27 @@ class SalesforceExports:
     def _page(self, rows: list[dict[str, Any]], start: int) -> web.Response:
         return web.json_response(self._batch(rows, start, self.batch_size))
 
+    def _invalid_type(self, soql: str) -> web.Response | None:
+        missing = self.lacks(soql)
+        if missing is None:
+            return None
+        message = f"sObject type '{missing}' is not supported."
+        return web.json_response([{"message": message, "errorCode": "INVALID_TYPE"}], status=400)
+
+    async def _describe_global(self, request: web.Request) -> web.Response:
+        names = ["User", "Case", "CaseComment", "EmailMessage", *self.chat_objects]
+        return web.json_response(
+            {
+                "encoding": "UTF-8",
+                "maxBatchSize": 200,
+                "sobjects": [{"name": n, "label": n, "queryable": True} for n in names],
+            }
+        )
+
     async def _query(self, request: web.Request) -> web.Response:
+        refused = self._invalid_type(request.query["q"])
+        if refused is not None:
+            return refused
         rows, count = self.run(request.query["q"])
         if count:
             return web.json_response({"totalSize": len(rows), "done": True, "records": []})
@@ -281,8 +388,32 @@ class SalesforceExports:
         rows, start, size = found
         return web.json_response(self._batch(rows, start, size))
 
+    async def _entries(self, request: web.Request) -> web.Response:
+        self.queries.append(request.path_qs)
+        found = self.entries.get(request.match_info["conversation"])
+        if found is None:
+            return web.json_response(
+                [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}],
+                status=404,
+            )
+        start = int(request.query.get("startTimestamp", "0"))
+        end = int(request.query.get("endTimestamp", str(2**62)))
+        limit = int(request.query.get("recordLimit", "25"))
+        if not 1 <= limit <= 1000:
+            return web.json_response(
+                [{"message": "recordLimit must be 1-1000", "errorCode": "INVALID_INPUT"}],
+                status=400,
+            )
+        within = [e for e in found if start <= e["serverReceivedTimestamp"] <= end]
+        if request.query.get("queryDirection", "FromEnd") == "FromEnd":
+            within = within[::-1]
+        return web.json_response({"conversationEntries": within[:limit]})
+
     async def _create_job(self, request: web.Request) -> web.Response:
         body = await request.json()
+        refused = self._invalid_type(body["query"])
+        if refused is not None:
+            return refused
         job_id = f"750{len(self.bulk_jobs):015d}"
         rows, _ = self.run(body["query"])
         self.bulk_jobs[job_id] = {"query": body["query"], "rows": rows, "polls": 0}
