@@ -311,3 +311,25 @@ async def test_a_messaging_session_longer_than_one_request_arrives_whole(org: Or
     assert report.error is None
     assert [body for _, body, _ in await conversation_of(org, case)] == [t for _, t in said]
     assert sum("/connect/conversation/conv-long/" in q for q in org.fake.queries) == 2
+
+
+async def test_a_case_refused_for_its_owner_comes_in_once_the_org_fixes_the_user(
+    org: Org,
+) -> None:
+    ids = seed(org.fake)
+    await org.make().run()
+    newer = NOW + timedelta(minutes=10)  # the case watermark moves past the refused case
+    org.fake.add_case("Newer", owner=ids["ada"], closed_at=newer, at=newer)
+    await org.make().run()
+    assert await org.archive.ticket("demo-tenant", "salesforce", ids["orphan"]) is None
+
+    later = NOW + timedelta(hours=1)
+    org.fake.change(org.fake.users, ids["nameless"], later, FirstName="Grace")  # the case stays
+    report = await org.make().run()
+
+    assert (report.error, report.users_imported) == (None, 1)
+    ticket = await org.archive.ticket("demo-tenant", "salesforce", ids["orphan"])
+    assert ticket is not None and ticket.agent_name == "Grace Hopper"
+    org.fake.queries.clear()
+    await org.make().run()
+    assert not any(f"'{ids['orphan']}'" in q for q in org.fake.queries)  # read again once

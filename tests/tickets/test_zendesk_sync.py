@@ -443,3 +443,28 @@ async def test_a_reopened_ticket_leaves_the_archive(zendesk: Zendesk) -> None:
 
     assert report.tickets_removed == 1
     assert await zendesk.archive.count("demo-tenant") == 0
+
+
+async def test_a_ticket_refused_for_its_agent_comes_in_once_the_crm_fixes_the_agent(
+    zendesk: Zendesk,
+) -> None:
+    fake = zendesk.fake
+    grace = fake.add_user("Grace Hopper", None)  # no email: not created, tickets refused
+    waiting = fake.add_ticket(
+        "Printer on fire", assignee=grace, comments=[(grace, "Put it out")], solved_at=solved()
+    )
+    first = await zendesk.make().run()
+    assert first.tickets_imported == 0
+    assert {r.external_id for r in first.rejected if r.kind == "ticket"} == {waiting}
+
+    zendesk.time.now += 120
+    fake.change_user(grace, email="grace@example.com")  # the ticket itself is unchanged
+    again = await zendesk.make().run()
+
+    assert (again.error, again.users_imported, again.tickets_imported) == (None, 1, 1)
+    ticket = await zendesk.archive.ticket("demo-tenant", "zendesk", waiting)
+    assert ticket is not None and ticket.agent_email == "grace@example.com"
+    assert [m.body for m in ticket.messages] == ["Put it out"]
+    fake.requests.clear()
+    assert (await zendesk.make().run()).tickets_imported == 0  # read again once, not always
+    assert not [path for path, _ in fake.requests if path.startswith("/api/v2/tickets/")]

@@ -21,6 +21,8 @@ Reads, with the Salesforce adapter's HTTP caller and credentials:
 * ``CaseComment``, ``EmailMessage``, ``LiveChatTranscript`` and ``MessagingSession`` by
   their own watermarks: a comment, email, chat or session added to a closed case later
   brings that case in again;
+* cases by id (:meth:`SalesforceExport.tickets_by_id`): the ones the sync refused for
+  an owner who is an imported user now;
 * open ``Case`` ids by their own watermark: a case reopened since the last sync leaves the
   archive (it is no longer a closed one);
 * a first full import of more than :attr:`SalesforceExport.bulk_threshold` cases runs as
@@ -49,7 +51,7 @@ import csv
 import html
 import io
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -500,19 +502,33 @@ class SalesforceExport:
         )
         async for rows, _ in self._pages(soql):
             parents = list(dict.fromkeys(_text(r.get(parent)) for r in rows))
-            parents = [p for p in parents if p]
             page = ExportPage()
-            for chunk in _chunks(parents, IDS_PER_QUERY):
-                listed = ", ".join(soql_quote(p) for p in chunk)
-                cases = (
-                    f"SELECT {CASE_FIELDS}, {CONVERSATION} FROM Case "
-                    f"WHERE Id IN ({listed}) AND {closed}"
-                )
-                async for case_rows, _ in self._pages(cases):
-                    page.tickets.extend((await self._page(case_rows, instance, None)).tickets)
+            async for found in self._cases([p for p in parents if p], closed, instance):
+                page.tickets.extend(found.tickets)
             stamp = _last_stamp(rows)
             if stamp:
                 page.cursors[sobject] = stamp
+            yield page
+
+    async def _cases(
+        self, case_ids: list[str], closed: str, instance: str
+    ) -> AsyncIterator[ExportPage]:
+        """These cases, when ``closed`` holds for them, with their conversations."""
+        for chunk in _chunks(case_ids, IDS_PER_QUERY):
+            listed = ", ".join(soql_quote(c) for c in chunk)
+            cases = (
+                f"SELECT {CASE_FIELDS}, {CONVERSATION} FROM Case "
+                f"WHERE Id IN ({listed}) AND {closed}"
+            )
+            async for rows, _ in self._pages(cases):
+                yield await self._page(rows, instance, None)
+
+    async def tickets_by_id(
+        self, external_ids: Sequence[str], *, since: datetime
+    ) -> AsyncIterator[ExportPage]:
+        closed = f"IsClosed = true AND ClosedDate >= {soql_time(since)}"
+        instance = await self.client.instance_url()
+        async for page in self._cases(list(external_ids), closed, instance):
             yield page
 
     # -- Bulk API 2.0 -------------------------------------------------------------------

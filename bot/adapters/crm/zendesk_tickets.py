@@ -14,6 +14,9 @@ Reads, with the Zendesk adapter's HTTP caller and credentials:
   stream's position is stored with the ticket cursor, so a later sync reads on from it;
 * ``GET /api/v2/users/show_many.json?ids=...`` -- the comment authors the pages did not
   sideload (names, and whether they are agents), up to 100 a request;
+* ``GET /api/v2/tickets/show_many.json?ids=...&include=metric_sets,users`` -- tickets by
+  id, up to 100 a request, each with its comments read on its own: the ones the sync
+  refused for an agent who is an imported user now;
 * ``GET /api/v2/tickets/{id}/comments.json?include=users`` (cursor pages) -- only for the
   solved tickets whose conversation the event stream does not hold whole (created before
   the stream's start, or updated within the export's last minute), a few at a time.
@@ -28,13 +31,14 @@ Docs: https://developer.zendesk.com/api-reference/ticketing/ticket-management/in
 https://developer.zendesk.com/documentation/ticketing/managing-tickets/using-the-incremental-export-api/
 https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/
 https://developer.zendesk.com/api-reference/ticketing/users/users/#show-many-users
+https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#show-multiple-tickets
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,7 +62,8 @@ AGENT_ROLES = frozenset({"agent", "admin"})
 CLOSED = frozenset({"solved", "closed"})
 COMMENT_FETCHES = 8
 """Tickets whose comments are read one by one at the same time (outside the stream)."""
-USERS_PER_REQUEST = 100
+IDS_PER_REQUEST = 100
+"""Users or tickets a show_many request names at most."""
 People = dict[str, dict[str, Any]]
 
 
@@ -274,19 +279,48 @@ class ZendeskExport:
             ticket_id: [m for m in (message_of(c, people) for c in comments) if m is not None]
             for ticket_id, comments in streamed.items()
         }
+        found.update(await self._comments_of(alone))
+        return found
+
+    async def _comments_of(self, ticket_ids: list[str]) -> dict[str, list[Message]]:
+        """Each ticket's messages, read ticket by ticket, a few at a time."""
         gate = asyncio.Semaphore(COMMENT_FETCHES)
 
         async def one(ticket_id: str) -> tuple[str, list[Message]]:
             async with gate:
                 return ticket_id, await self._comments(ticket_id)
 
-        found.update(await asyncio.gather(*(one(t) for t in alone)))
-        return found
+        return dict(await asyncio.gather(*(one(t) for t in ticket_ids)))
+
+    async def tickets_by_id(
+        self, external_ids: Sequence[str], *, since: datetime
+    ) -> AsyncIterator[ExportPage]:
+        ids = list(external_ids)
+        for start in range(0, len(ids), IDS_PER_REQUEST):
+            url = (self.api / "tickets" / "show_many.json").with_query(
+                {
+                    "ids": ",".join(ids[start : start + IDS_PER_REQUEST]),
+                    "include": "metric_sets,users",
+                }
+            )
+            body = (await self._get(url, export=False)).body
+            raws = [r for r in _items(body, "tickets") if "id" in r]
+            people = {**self._agents, **{str(u.get("id")): u for u in _items(body, "users")}}
+            solved = {str(m.get("ticket_id")): m for m in _items(body, "metric_sets")}
+            closed = [str(r["id"]) for r in raws if _text(r.get("status")) in CLOSED]
+            conversations = await self._comments_of(closed)
+            page = ExportPage()
+            for raw in raws:
+                ticket_id = str(raw["id"])
+                page.tickets.append(
+                    self._ticket(raw, people, solved.get(ticket_id), conversations.get(ticket_id))
+                )
+            yield page
 
     async def _learn(self, user_ids: list[str], people: People) -> None:
         """Add these users (names, roles) to ``people``, 100 per request."""
-        for start in range(0, len(user_ids), USERS_PER_REQUEST):
-            chunk = user_ids[start : start + USERS_PER_REQUEST]
+        for start in range(0, len(user_ids), IDS_PER_REQUEST):
+            chunk = user_ids[start : start + IDS_PER_REQUEST]
             url = (self.api / "users" / "show_many.json").with_query({"ids": ",".join(chunk)})
             response = await self._get(url, export=False)
             people.update({str(u.get("id")): u for u in _items(response.body, "users")})

@@ -130,13 +130,27 @@ class TicketPage(ApiModel):
     tickets: list[TicketSummary]
 
 
+class AgentAwaited(ApiModel):
+    """A solved ticket refused because its agent is not an imported user (yet)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    agent: str = Field(description="the CRM's user id of the ticket's agent")
+    closed_at: datetime
+
+
 class SyncState(ApiModel):
-    """Where one CRM's import stands: cursors and watermarks per stream, and the report
-    of the last finished (or stopped) sync."""
+    """Where one CRM's import stands: cursors and watermarks per stream, the tickets
+    waiting for their agent, and the report of the last finished (or stopped) sync."""
 
     tenant_id: str
     crm_id: str
     cursors: dict[str, str] = Field(default_factory=dict)
+    awaiting_agent: dict[str, AgentAwaited] = Field(
+        default_factory=dict,
+        description="ticket id -> its agent: read again once the CRM makes the agent one "
+        "crmcard imports (the ticket itself may never change again)",
+    )
     last_report: ImportReport | None = None
 
 

@@ -5,7 +5,11 @@ export in pages; each page comes with the cursor (Zendesk) or watermark (Salesfo
 resume after it. The sync applies the rules of :mod:`bot.domain.tickets` to every user
 and ticket, writes each page's tickets in one transaction, then stores the cursor: a
 restart resumes after the last page written, and a page written twice replaces its
-tickets instead of adding them. Whatever a user or ticket gets wrong is listed in the
+tickets instead of adding them. A solved ticket refused because its agent is not an
+imported user (no email yet, a name to fix, not exported yet) is remembered with its
+agent; once a later sync imports that agent, the ticket is read again by id (the CRM
+may never change the ticket itself again, so its cursor would not bring it back).
+Whatever a user or ticket gets wrong is listed in the
 :class:`~bot.domain.tickets.ImportReport` with its reason; a CRM that fails or throttles
 beyond its limits stops the sync with the error in the report, never with a crash.
 """
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -44,7 +48,7 @@ from bot.domain.tickets import (
     user_problem,
 )
 from bot.services.crm import CrmError
-from bot.services.ticketing.archive import SyncState, TicketArchive
+from bot.services.ticketing.archive import AgentAwaited, SyncState, TicketArchive
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,13 @@ class TicketSource(Protocol):
         self, cursors: dict[str, str], *, since: datetime, full: bool
     ) -> AsyncIterator[ExportPage]:
         """Tickets changed since the cursors (all closed since ``since`` without them)."""
+        ...
+
+    def tickets_by_id(
+        self, external_ids: Sequence[str], *, since: datetime
+    ) -> AsyncIterator[ExportPage]:
+        """These tickets as the CRM has them now (the ones it no longer has, or no longer
+        has closed since ``since``, are left out)."""
         ...
 
 
@@ -120,6 +131,7 @@ class TicketSync:
     timer: Callable[[], float] = time.monotonic
     progress: ProgressHook | None = None
     _rejected_users: dict[str, str] = field(default_factory=dict)
+    _awaiting: dict[str, AgentAwaited] = field(default_factory=dict)
 
     @property
     def crm_id(self) -> str:
@@ -133,12 +145,16 @@ class TicketSync:
         )
         if full:
             state.cursors = {}
+            state.awaiting_agent = {}
+        self._awaiting = state.awaiting_agent
         began = self.timer()
         expected: int | None = None
         try:
             async for page in self.source.users(dict(state.cursors)):
                 await self._users(page, report)
                 await self._advance(state, page)
+            await self._agents_found(report, started)
+            await self.archive.put_sync_state(state)
             async for page in self.source.tickets(
                 dict(state.cursors), since=purge_cutoff(started), full=full
             ):
@@ -236,12 +252,36 @@ class TicketSync:
 
     # -- tickets ------------------------------------------------------------------------
 
+    async def _agents_found(self, report: ImportReport, now: datetime) -> None:
+        """Read again the tickets refused for an agent that is an imported user now;
+        forget the ones past their retention."""
+        cutoff = purge_cutoff(now)
+        for ticket_id, awaited in list(self._awaiting.items()):
+            if awaited.closed_at < cutoff:
+                del self._awaiting[ticket_id]
+        found: list[str] = []
+        for ticket_id, awaited in self._awaiting.items():
+            agent = await self.archive.agent_by_external_id(
+                self.tenant_id, self.crm_id, awaited.agent
+            )
+            if agent is not None:
+                found.append(ticket_id)
+        if not found:
+            return
+        read: set[str] = set()
+        async for page in self.source.tickets_by_id(found, since=cutoff):
+            read.update(raw.external_id for raw in page.tickets)
+            await self._tickets(page, report, now)
+        for ticket_id in set(found) - read:  # gone from the CRM, or open again
+            self._awaiting.pop(ticket_id, None)
+
     async def _tickets(self, page: ExportPage, report: ImportReport, now: datetime) -> None:
         for external_id, reason in page.unreadable:
             report.reject("ticket", external_id, reason)
         ready: list[Ticket] = []
         reopened: list[str] = []
         for raw in page.tickets:
+            self._awaiting.pop(raw.external_id, None)  # read: what it awaited is decided
             skip = out_of_scope(raw, now)
             if skip is not None:
                 report.skip(skip)
@@ -268,6 +308,9 @@ class TicketSync:
             self.tenant_id, self.crm_id, raw.agent_external_id
         )
         if agent is None:
+            self._awaiting[raw.external_id] = AgentAwaited(
+                agent=raw.agent_external_id, closed_at=raw.closed_at
+            )
             why = self._rejected_users.get(raw.agent_external_id, "not an imported user")
             report.reject("ticket", raw.external_id, f"agent {raw.agent_external_id}: {why}")
             return None

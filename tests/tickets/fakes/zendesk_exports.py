@@ -23,7 +23,11 @@
 # Each page holds up to per_page events (1000) plus the rest of its last second, gives
 # end_time (the last event's second: the next start_time, so that second comes again),
 # next_page, count and end_of_stream. show_many: GET /api/v2/users/show_many.json?ids=
-# (comma separated, at most 100) -> {"users": [...]}.
+# (comma separated, at most 100) -> {"users": [...]}. Tickets by id: GET
+# /api/v2/tickets/show_many.json?ids= (at most 100) -> {"tickets": [...]}, the ones that
+# exist; like every ticket endpoint it sideloads with include= (users, metric_sets):
+#   https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#show-multiple-tickets
+#   https://developer.zendesk.com/documentation/ticketing/using-the-zendesk-api/side_loading/
 """A contract fake of Zendesk's incremental export API, for the ticket sync."""
 
 from __future__ import annotations
@@ -259,6 +263,7 @@ class ZendeskExports:
         app.router.add_get("/api/v2/incremental/{resource}/cursor.json", self._export)
         app.router.add_get("/api/v2/incremental/ticket_events.json", self._ticket_events)
         app.router.add_get("/api/v2/users/show_many.json", self._show_many)
+        app.router.add_get("/api/v2/tickets/show_many.json", self._show_many_tickets)
         app.router.add_get("/api/v2/tickets/{ticket_id}/comments.json", self._comments)
         return app
 
@@ -334,15 +339,36 @@ class ZendeskExports:
             "before_url": None,
             "end_of_stream": len(rest) <= per_page,
         }
-        include = request.query.get("include", "").split(",")
-        if resource == "tickets" and "metric_sets" in include:
-            body["metric_sets"] = [
-                {"ticket_id": t["id"], "solved_at": self.solved_at.get(str(t["id"]))} for t in page
-            ]
-        if resource == "tickets" and "users" in include:
-            wanted = {t["requester_id"] for t in page} | {t["assignee_id"] for t in page}
-            body["users"] = [u for u in self.users if u["id"] in wanted]
+        if resource == "tickets":
+            body.update(self._sideloads(page, request.query.get("include", "")))
         return web.json_response(body)
+
+    def _sideloads(self, tickets: list[dict[str, Any]], include: str) -> dict[str, Any]:
+        wanted = include.split(",")
+        loaded: dict[str, Any] = {}
+        if "metric_sets" in wanted:
+            loaded["metric_sets"] = [
+                {"ticket_id": t["id"], "solved_at": self.solved_at.get(str(t["id"]))}
+                for t in tickets
+            ]
+        if "users" in wanted:
+            people = {t["requester_id"] for t in tickets} | {t["assignee_id"] for t in tickets}
+            loaded["users"] = [u for u in self.users if u["id"] in people]
+        return loaded
+
+    async def _show_many_tickets(self, request: web.Request) -> web.Response:
+        self.requests.append((request.path, dict(request.query)))
+        if not self._authorized(request):
+            return web.json_response({"error": "Couldn't authenticate you"}, status=401)
+        ids = [i for i in request.query.get("ids", "").split(",") if i]
+        if len(ids) > 100:
+            return web.json_response(
+                {"error": "InvalidValue", "description": "at most 100 ids"}, status=400
+            )
+        found = [t for t in self.tickets if str(t["id"]) in ids]
+        return web.json_response(
+            {"tickets": found, **self._sideloads(found, request.query.get("include", ""))}
+        )
 
     async def _ticket_events(self, request: web.Request) -> web.Response:
         refused = self._refused(request)
