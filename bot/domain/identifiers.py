@@ -112,9 +112,16 @@ class Identifier(Model):
 _SEPARATORS = re.compile(r"[\s().\-/]")
 
 
-def _interpretations(raw: str, channel: Channel | None) -> list[str]:
+def _interpretations(raw: str, default_region: str, channel: Channel | None) -> list[str]:
     """The written forms worth trying, most likely first; ``raw`` read with the region
-    is always one of them (an empty string stands for it)."""
+    is always one of them (an empty string stands for it).
+
+    Digits without "+", "00" or the trunk "0" that start with the tenant's own country
+    code ("49 170 1234567", "4930901820" in a German tenant) are read as international
+    first: that is how PBX call logs, WhatsApp ids and CRM exports write a number whose
+    "+" they dropped, while a national number is written with its trunk "0" ("0170 ...").
+    The national reading is kept for when the international one is no valid number
+    ("4931 12345", Norden without its "0")."""
     text = raw.strip()
     digits = _SEPARATORS.sub("", text)
     if not digits.isdigit():
@@ -124,6 +131,8 @@ def _interpretations(raw: str, channel: Channel | None) -> list[str]:
     if digits.startswith("0"):  # national trunk prefix
         return [""]
     if channel is not None and channel.sends_international_ids:
+        return ["+" + digits, ""]
+    if digits.startswith(str(phonenumbers.country_code_for_region(default_region))):
         return ["+" + digits, ""]
     return ["", "+" + digits]
 
@@ -139,7 +148,7 @@ _EXTENSION_WORD = re.compile(
 def _parse(raw: str, default_region: str, channel: Channel | None) -> phonenumbers.PhoneNumber:
     possible: phonenumbers.PhoneNumber | None = None
     written = _EXTENSION_WORD.sub(" ext. ", raw)
-    for form in _interpretations(written, channel):
+    for form in _interpretations(written, default_region, channel):
         try:
             number = phonenumbers.parse(form or written, default_region)
         except phonenumbers.NumberParseException:

@@ -59,6 +59,8 @@ NUMBERS = {
             "+49-30-123456",
             "030 123456 Durchwahl 12",
             "+49 30 123456 App. 12",
+            "49 30 123456",  # international without "+" or "00", as PBXes and exports write
+            "4930123456",
         ],
         ["+49 89 30123456", "123456", "089 30123456"],
     ),
@@ -71,6 +73,8 @@ NUMBERS = {
             "01.23.45.67.89",
             "0123456789",
             "01 23 45 67 89 poste 12",
+            "33 1 23 45 67 89",
+            "33123456789",
         ],
         ["23 45 67 89", "+41 1 23 45 67 89", "01 23 45 67 88"],
     ),
@@ -110,6 +114,12 @@ ENGLISH_EXTENSIONS_ONLY = {"rest"}
 EXTENSION_WORDS = ("Durchwahl", "App.", "poste")
 
 
+NATIONAL_READING_ONLY = {"rest"}
+"""Vendors whose own phone search reads a stored number without "+" as a national number of
+the caller's country (libphonenumber's reading): "491701234567" is never +49 170 1234567
+there, so crmcard is never shown it to verify."""
+
+
 def findable(vendor: str, form: str) -> bool:
     if vendor in ENGLISH_EXTENSIONS_ONLY and any(word in form for word in EXTENSION_WORDS):
         return False
@@ -143,6 +153,20 @@ def test_verification_alone(region):
     criteria = SearchCriteria(phones=[caller], region=region)
     assert all(is_caller([form], criteria) for form in forms)
     assert not any(is_caller([other], criteria) for other in look_alikes)
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+async def test_an_international_number_without_plus_is_the_caller_in_its_own_country(env, vendor):
+    """A German tenant's CRM holding a mobile number as "491701234567" (the "+" dropped,
+    as PBX call logs, WhatsApp ids and CSV exports write it): read as +49 170 1234567, not
+    as the national number 049 1701234567, which is written with its trunk "0"."""
+    connected = await connect(vendor, env)
+    connected.add_person("Caller0", "491701234567")
+    connected.add_person("Caller1", "49 170 1234567")
+    connected.add_person("Other", "0491701234567")
+    found = await connected.crm.search(SearchCriteria(phones=["+491701234567"], region="DE"))
+    expected = [] if vendor in NATIONAL_READING_ONLY else ["Caller0", "Caller1"]
+    assert sorted(r.title.strip() for r in found) == expected
 
 
 def test_numbers_without_country_code_are_read_in_the_tenant_region():

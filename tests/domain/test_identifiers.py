@@ -48,6 +48,12 @@ def test_handles_are_scoped_by_channel() -> None:
         ("14155550100", "DE", Channel.sms, "+14155550100"),
         ("4155550100", "US", Channel.voice, "+14155550100"),
         ("4155550100", "US", Channel.sms, "+14155550100"),  # no valid +41 reading: national
+        # the tenant's own country code without "+": international where that is a number
+        ("491701234567", "DE", Channel.voice, "+491701234567"),
+        ("49 30 901820", "DE", Channel.voice, "+4930901820"),
+        ("0491701234567", "DE", Channel.voice, "+49491701234567"),  # trunk "0": national
+        ("4931 123456", "DE", Channel.voice, "+494931123456"),  # no valid +49 31...: national
+        ("33 1 23 45 67 89", "FR", Channel.voice, "+33123456789"),
     ],
 )
 def test_phone_numbers_read_with_region_and_channel(
