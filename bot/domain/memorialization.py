@@ -221,10 +221,25 @@ def timeline_subject(interaction: Interaction, values: dict[SourceField, str]) -
     return truncate(subject, TIMELINE_SUBJECT_MAX)[0]
 
 
+_REFERENCE_LINE = "\n\ncrmcard reference: "
+
+
 def with_reference(description: str, key: str) -> str:
     """A timeline activity's description and its line naming the write-back's
     idempotency key (found again by it where the CRM cannot keep an external id)."""
-    return f"{description}\n\ncrmcard reference: {key}"
+    return f"{description}{_REFERENCE_LINE}{key}"
+
+
+def fit(text: str, max_length: int) -> str:
+    """``text`` cut to ``max_length`` with a visible marker (:func:`truncate`); a
+    description's reference line (:func:`with_reference`) stays whole after its cut body,
+    so the activity is still found by it."""
+    if len(text) <= max_length:
+        return text
+    body, line, key = text.rpartition(_REFERENCE_LINE)
+    if line and "\n" not in key and len(line + key) < max_length:
+        return truncate(body, max_length - len(line + key))[0] + line + key
+    return truncate(text, max_length)[0]
 
 
 _KEY_DIGITS = 32

@@ -21,6 +21,7 @@ from bot.adapters.crm.dynamics import (
 )
 from bot.adapters.crm.http import CircuitBreaker, HttpResponse, ResilientHttp
 from bot.adapters.crm.tokens import MsalClientCredentials, MsalSettings
+from bot.domain.memorialization import TRUNCATION_MARKER, with_reference
 from bot.domain.records import RecordRef
 from bot.services.crm import (
     CrmThrottled,
@@ -277,6 +278,31 @@ async def test_timeline_task_and_phonecall(org: Org):
         await org.client.create_timeline_activity(
             ref(org, "case", "case"), "x", "y", activity_type="email"
         )
+
+
+async def test_text_longer_than_its_column_is_cut_to_fit_keeping_the_reference(org: Org):
+    """Dataverse refuses a value longer than the column's MaxLength (400, 0x80044331), which
+    a retry never fixes: the adapter cuts it visibly instead, a description before its
+    crmcard reference line, which stays whole."""
+    reference = with_reference("", "crmcard-" + "0" * 32).lstrip("\n")
+    task = await org.client.create_timeline_activity(
+        ref(org, "contact", "jane"),
+        "S" * 255,
+        with_reference("word " * 1_000, "crmcard-" + "0" * 32),
+    )
+    row = org.fake.rows["tasks"][task.ref.id]
+    assert len(row["subject"]) == 200 and row["subject"].endswith(TRUNCATION_MARKER)
+    assert len(row["description"]) == 2000 and row["description"].endswith(reference)
+    assert TRUNCATION_MARKER in row["description"]
+    case = await org.client.create("case", {"title": "T" * 255, "description": "d" * 3000})
+    row = org.fake.rows["incidents"][case.ref.id]
+    assert (len(row["title"]), len(row["description"])) == (200, 2000)
+    updated = await org.client.update(case.ref, {"title": "U" * 201})
+    assert len(updated.title) == 200 and updated.title.endswith(TRUNCATION_MARKER)
+    short = await org.client.create_timeline_activity(
+        ref(org, "case", "case"), "Call", "notes", activity_type="phonecall"
+    )
+    assert org.fake.rows["phonecalls"][short.ref.id]["description"] == "notes"  # as it was
 
 
 @pytest.mark.parametrize(

@@ -219,3 +219,23 @@ async def test_a_transcript_too_long_for_the_task_is_cut_to_fit_with_its_referen
     assert TRUNCATION_MARKER in description
     assert description.endswith(f"crmcard reference: {item.steps[0].idempotency_key}")
     assert "Truncated: timeline description" in outbox.summarize([item])
+
+
+async def test_a_transcript_too_long_for_a_dynamics_task_is_cut_to_fit_with_its_reference(
+    one_store: Store, orgs: Orgs
+) -> None:
+    """A Dataverse task's description holds 2,000 characters (Salesforce's 32,000): longer,
+    Dataverse refuses the whole task, and the write-back would be parked."""
+    orgs.dyn.hold = False
+    ctx = Context(store=one_store, crms=Crms(orgs.dyn), delivery=NoDelivery())
+    long_call = interaction(
+        "call-1", linked=(orgs.dyn_contact,), details={"transcript": "word " * 600}
+    )
+    await store_due(ctx, long_call)
+    await drain(make_worker(ctx))
+
+    [item] = await outbox.list_items(ctx.store, TENANT)
+    assert item.status is OutboxStatus.done, item.parked_reason
+    [task] = orgs.dataverse.rows["tasks"].values()
+    assert len(task["description"]) == 2_000 and TRUNCATION_MARKER in task["description"]
+    assert task["description"].endswith(f"crmcard reference: {item.steps[0].idempotency_key}")

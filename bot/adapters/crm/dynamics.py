@@ -21,6 +21,11 @@ the agent made, ``statuscode`` 2 (Made, ``directioncode`` true), per
 https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/task and
 https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/phonecall.
 
+Text longer than its column's documented MaxLength (a task's or phone call's subject 200
+and description 2,000, a case's title 200) is refused by Dataverse as a whole (400,
+``0x80044331``); the adapter cuts it to fit with the visible "…[truncated]" marker, a
+timeline description before its crmcard reference line (:data:`MAX_LENGTHS`).
+
 Service protection limits answer 429 with ``Retry-After`` and one of three codes
 (https://learn.microsoft.com/power-apps/developer/data-platform/api-limits):
 ``0x80072322`` (number of requests), ``0x80072321`` (combined execution time),
@@ -48,6 +53,7 @@ from bot.adapters.crm.http import HttpResponse, ResilientHttp
 from bot.adapters.crm.phones import keep_candidate, written_forms
 from bot.adapters.crm.querykit import card_name, follow_next_links, mapped_columns, search_terms
 from bot.adapters.crm.restkit import throttled
+from bot.domain.memorialization import fit
 from bot.domain.records import CrmRecord, RecordRef
 from bot.i18n import t
 from bot.services.crm import (
@@ -192,6 +198,16 @@ COMPLETED: dict[str, dict[str, Any]] = {
 status Completed, an inbound phone call's status Received)."""
 OUTGOING_CALL: dict[str, Any] = {"statuscode": 2, "directioncode": True}
 """A completed phone call the agent made: status Made, direction outgoing."""
+MAX_LENGTHS: dict[str, dict[str, int]] = {
+    "task": {"subject": 200, "description": 2000},
+    "phonecall": {"subject": 200, "description": 2000},
+    "incident": {"title": 200, "description": 2000},
+}
+"""Documented MaxLength of the text columns crmcard writes (the task and phonecall
+reference pages above; incident:
+https://learn.microsoft.com/dynamics365/customerengagement/on-premises/developer/entities/incident).
+Dataverse refuses a longer value with 400 ``0x80044331`` and writes nothing, so a
+write-back would be parked; values are cut to fit instead (:func:`fitted`)."""
 SERVICE_PROTECTION = {
     "0x80072322": "too many requests",
     "0x80072321": "too much combined execution time",
@@ -259,6 +275,16 @@ def dataverse_error(name: str, response: HttpResponse) -> CrmError | None:
 
 
 _STATE_FIELDS = ("statecode", "statuscode")
+
+
+def fitted(entity: Entity, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with each text longer than its column's :data:`MAX_LENGTHS` cut visibly
+    to fit, a timeline description's reference line kept whole."""
+    limits = MAX_LENGTHS.get(entity.logical, {})
+    return {
+        name: fit(value, limits[name]) if isinstance(value, str) and name in limits else value
+        for name, value in body.items()
+    }
 
 
 def _with_state_numbers(fields: dict[str, str]) -> dict[str, Any]:
@@ -486,7 +512,7 @@ class DynamicsClient:
         self, entity: Entity, body: dict[str, Any], *, idempotent: bool = False
     ) -> CrmRecord:
         response = await self.http.post(
-            f"{self.api}/{entity.entity_set}", json_body=body, idempotent=idempotent
+            f"{self.api}/{entity.entity_set}", json_body=fitted(entity, body), idempotent=idempotent
         )
         entity_id = response.headers.get("OData-EntityId", "")
         match = _ENTITY_ID.search(entity_id)
@@ -522,7 +548,7 @@ class DynamicsClient:
         if fields:
             await self.http.patch(
                 f"{self.api}/{entity.entity_set}({self._guid(ref.id)})",
-                json_body=_with_state_numbers(fields),
+                json_body=fitted(entity, _with_state_numbers(fields)),
                 headers={"If-Match": "*"},  # update only: never upsert a new row
                 idempotent=True,
             )

@@ -151,6 +151,16 @@ STATES: dict[str, dict[int, tuple[int, ...]]] = {
     "incidents": {0: (1, 2, 3, 4), 1: (5, 1000), 2: (6, 2000)},
 }
 DEFAULT_STATE = {"tasks": (0, 2), "phonecalls": (0, 1), "incidents": (0, 1)}
+# Text columns' documented MaxLength (the same three reference pages; a case's title and
+# description: https://learn.microsoft.com/dynamics365/customerengagement/on-premises/developer/entities/incident).
+# A longer value is refused as Dataverse refuses it: 400, code 0x80044331 (validation
+# failed, "StringLengthTooLong"), nothing written.
+MAX_LENGTHS: dict[str, dict[str, int]] = {
+    "tasks": {"subject": 200, "description": 2000},
+    "phonecalls": {"subject": 200, "description": 2000},
+    "incidents": {"title": 200, "description": 2000},
+}
+STRING_LENGTH_TOO_LONG = "0x80044331"
 SERVICE_PROTECTION = {
     "0x80072322": "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
     "0x80072321": "Combined execution time of incoming requests exceeded limit of 1,200,000 "
@@ -606,6 +616,15 @@ class FakeDataverse:
                     "use property names that are defined by the type.",
                 )
             else:
+                limit = MAX_LENGTHS.get(entity_set, {}).get(name)
+                if limit is not None and isinstance(value, str) and len(value) > limit:
+                    return odata_error(
+                        400,
+                        STRING_LENGTH_TOO_LONG,
+                        f"A validation error occurred. The length of the '{name}' attribute of "
+                        f"the '{ENTITIES[entity_set][0]}' entity exceeded the maximum allowed "
+                        f"length of '{limit}'.",
+                    )
                 row[name] = value
         return None
 
