@@ -28,7 +28,7 @@ from bot.domain.links import pin_record
 from bot.domain.records import CrmRecord, RecordRef
 from bot.domain.routing import RoutingConfig, RoutingDecision, route
 from bot.errors import InvalidInput
-from bot.i18n import t
+from bot.i18n import ENGLISH, AgentLocale, localize, t
 from bot.observability import telemetry
 from bot.services import acting_agent, audit, keys, tenant_settings
 from bot.services.audit import Actor
@@ -56,6 +56,10 @@ class CallerKey(StrEnum):
 
 
 _NUMBER_TYPES = {CallerKey.account_number: "account", CallerKey.case_number: "case"}
+_CANNOT_LOOK_UP = {
+    CallerKey.account_number: t("{crm} cannot look up account numbers"),
+    CallerKey.case_number: t("{crm} cannot look up case numbers"),
+}
 _ASK_ORDER = (
     CallerKey.account_number,
     CallerKey.email,
@@ -147,10 +151,12 @@ class LookupAnswer(_Camel):
         default_factory=list, description="not identified: identifiers to ask the caller for"
     )
     skipped: dict[str, str] = Field(
-        default_factory=dict, description="CRM settings id -> why it was not asked"
+        default_factory=dict,
+        description="CRM settings id -> why it was not asked, in the reader's language",
     )
     problems: dict[str, str] = Field(
-        default_factory=dict, description="CRM settings id -> why it did not answer"
+        default_factory=dict,
+        description="CRM settings id -> why it did not answer, in the reader's language",
     )
 
     def body(self) -> dict[str, Any]:
@@ -230,12 +236,15 @@ async def _agent_of(ctx: Context, tenant_id: str, request: LookupRequest) -> str
     return None
 
 
-async def lookup(ctx: Context, tenant_id: str, request: LookupRequest) -> LookupAnswer:
+async def lookup(
+    ctx: Context, tenant_id: str, request: LookupRequest, reader: AgentLocale = ENGLISH
+) -> LookupAnswer:
     """Find the caller in every connected CRM at once (raises InvalidIdentifier, and
     AgentNeeded when only CRMs with delegated access could answer and no agent is named).
 
     CRMs connected with delegated access are asked as the request's agent, or the agent of
-    its interaction; without one they are skipped, saying why."""
+    its interaction; without one they are skipped, saying why. Why a CRM was skipped or
+    did not answer is told in the ``reader``'s language."""
     kind, value = request.kind, request.value
     agent = await _agent_of(ctx, tenant_id, request)
     if agent is not None:
@@ -254,9 +263,7 @@ async def lookup(ctx: Context, tenant_id: str, request: LookupRequest) -> Lookup
         asked = [c for c in clients if can_find_numbers(c)]
         for client in clients:
             if client not in asked:
-                skipped[client.settings_id] = (
-                    f"{client.display_name} cannot look up {_NUMBER_TYPES[kind]} numbers"
-                )
+                skipped[client.settings_id] = _CANNOT_LOOK_UP[kind].fill(crm=client.display_name)
 
     need_agent: dict[str, str] = {}
 
@@ -268,10 +275,10 @@ async def lookup(ctx: Context, tenant_id: str, request: LookupRequest) -> Lookup
         except AgentNotSignedIn:
             if agent is not None:
                 raise
-            need_agent[client.settings_id] = (
-                f"{client.display_name} is connected with each agent's own access: name "
-                "the agent (agent.aadObjectId) or the interaction (interactionId) the call "
-                "is for"
+            need_agent[client.settings_id] = t(
+                "{crm} is connected with each agent's own access: name the agent "
+                "(agent.aadObjectId) or the interaction (interactionId) the call is for",
+                crm=client.display_name,
             )
             return []
 
@@ -302,8 +309,8 @@ async def lookup(ctx: Context, tenant_id: str, request: LookupRequest) -> Lookup
         name=primary.title if primary is not None else None,
         records=[RecordRefOut(key=r.ref.key, type=r.ref.type, title=r.title) for r in records],
         routing=decision,
-        skipped=skipped,
-        problems=found.problems,
+        skipped={crm: localize(why, reader) for crm, why in skipped.items()},
+        problems={crm: localize(why, reader) for crm, why in found.problems.items()},
     )
     if primary is None:
         numbers_possible = any(can_find_numbers(c) for c in clients)

@@ -5,7 +5,8 @@ name, records, routing (queue, skills) and a ``lookupId`` for the screen pop out
 ``GET/PUT /api/admin/routing`` (``X-Admin-Key``): the tenant's routing rules, validated
 on the way in (at most five skills, no empty names). ``POST /api/admin/lookup``: the
 same lookup on the admin's door, to try the rules (``routing.rule`` names the one that
-fired).
+fired). Why a CRM was not asked or did not answer is told in the reader's language
+(``Accept-Language`` or ``?locale=``, as errors are).
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ from bot.i18n import t
 from bot.services import caller_lookup
 from bot.web.admin_auth import admin_of
 from bot.web.interactions import CONTEXT, api_key_tenant
+from bot.web.problems import reader_locale
 
 
 async def _lookup(request: web.Request, tenant_id: str) -> web.Response:
     asked = await json_model(request, caller_lookup.LookupRequest, t("invalid lookup"))
-    answer = await caller_lookup.lookup(request.app[CONTEXT], tenant_id, asked)
-    return web.json_response(answer.body())
+    reader = reader_locale(request)
+    answer = await caller_lookup.lookup(request.app[CONTEXT], tenant_id, asked, reader)
+    response = web.json_response(answer.body())
+    response.headers["Content-Language"] = reader.language
+    return response
 
 
 async def post_lookup(request: web.Request) -> web.Response:

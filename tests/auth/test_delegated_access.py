@@ -574,6 +574,14 @@ async def test_a_platform_lookup_acts_as_the_named_agent_or_says_one_is_needed(
     as_b = await look_up(200, interactionId="call-b")  # Agent B never signed in
     assert as_b["identified"] is False
     assert as_b["problems"] == {"d365": "sign in to Dynamics in the crmcard tab"}
+    in_german = await client.post(
+        "/api/lookup",
+        json={"phone": "+14155550123", "interactionId": "call-b"},
+        headers={**API, "Accept-Language": "de-DE"},
+    )
+    assert (await in_german.json())["problems"] == {
+        "d365": "Melden Sie sich im crmcard-Tab bei Dynamics an"
+    }
     assert (await look_up(422, interactionId="no-such-call"))["status"] == 422
 
 
@@ -591,6 +599,40 @@ async def test_without_an_agent_the_lookup_skips_delegated_crms_and_asks_the_oth
     answer = await response.json()
     assert answer["identified"] is True and answer["name"] == "Edward Ferrars"  # the demo CRM
     assert "connected with each agent's own access" in answer["skipped"]["d365"]
+    assert dataverse.requests == []
+
+
+async def test_why_a_crm_was_not_asked_is_told_in_the_readers_language(
+    aiohttp_client: Callable[..., Any],
+    tmp_path: Path,
+    issuer: LocalIssuer,
+    entra: FakeEntra,
+    dataverse: FakeDataverse,
+) -> None:
+    """The lookup's reasons are read by the contact center's admins (the console's "try a
+    lookup", the IVR's logs): in the language the request asks for, as errors are."""
+    settings = settings_for(tmp_path, issuer, entra).model_copy(update={"demo_crm": True})
+    client = await with_delegated_crm(aiohttp_client, settings, entra, dataverse)
+
+    async def why(body: dict[str, str], language: str, door: str = "/api/lookup") -> str:
+        keys = ADMIN if door == "/api/admin/lookup" else API
+        response = await client.post(door, json=body, headers={**keys, "Accept-Language": language})
+        assert response.status == 200, await response.text()
+        assert response.headers["Content-Language"] == language[:2]
+        reason: str = (await response.json())["skipped"]["d365"]
+        return reason
+
+    assert await why({"phone": "+1 555 0100"}, "de-DE") == (
+        "Dynamics ist mit dem eigenen Zugang jedes Agenten verbunden: Nennen Sie den Agenten "
+        "(agent.aadObjectId) oder die Interaktion (interactionId), für die der Anruf ist"
+    )
+    assert await why({"accountNumber": "A-1001"}, "fr-FR", "/api/admin/lookup") == (
+        "Dynamics ne peut pas rechercher de numéros de compte"
+    )
+    assert await why({"caseNumber": "CS-4004"}, "de") == (
+        "Dynamics kann keine Fallnummern nachschlagen"
+    )
+    assert await why({"caseNumber": "CS-4004"}, "en-GB") == "Dynamics cannot look up case numbers"
     assert dataverse.requests == []
 
 
