@@ -51,9 +51,9 @@ def written_forms(e164: str) -> list[str]:
     E.164, the national and international formats of its country, their digit groups
     joined by space, hyphen, dot or nothing, the "(0)" and "00" international forms
     (DE, GB, FR...), the area code in parentheses or before a slash ("030 / 123456",
-    "02/123.45.67"), "+49-30-123456", the international forms without "+" ("49 30 123456",
-    "4930123456": PBX logs, WhatsApp ids, exports), and the North American
-    "1-415-555-0100". Forms
+    "02/123.45.67"), "+49-30-123456", in countries with a trunk "0" the international
+    forms without "+" ("49 30 123456", "4930123456": PBX logs, WhatsApp ids, exports), and
+    the North American "1-415-555-0100". Forms
     with an extension start with one of these, so prefix operators (``startswith``,
     ``STARTSWITH``) find them too.
     """
@@ -92,7 +92,8 @@ def _written_forms(e164: str) -> tuple[str, ...]:
     if "".join(local).startswith("0") and not "".join(groups).startswith("0"):
         forms += [f"+{cc} (0)" + " ".join(groups), f"+{cc} (0) " + " ".join(groups)]
     forms += [f"00{cc} " + " ".join(groups), f"00{cc}" + "".join(groups)]
-    forms += [f"{cc} " + " ".join(groups), cc + "".join(groups)]  # the "+" dropped
+    if national.startswith("0"):  # the "+" dropped: told apart from the national "0..."
+        forms += [f"{cc} " + " ".join(groups), cc + "".join(groups)]
     if cc == "1":
         forms += [f"1-{'-'.join(groups)}", f"1 {' '.join(groups)}", f"+1 {national}"]
     return tuple(dict.fromkeys(f for f in forms if f))
