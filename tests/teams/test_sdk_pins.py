@@ -10,11 +10,15 @@ stops working (the SDK's slow path comes back silently otherwise).
 * outgoing activities (turn replies and proactive cards) are written without msrest's
   generic ``Serializer``, and equal what it would write;
 * an invoke answer reaches the adapter without the SDK's deep copy;
-* msrest's ``ClientRetryPolicy`` is cheap.
+* msrest's ``ClientRetryPolicy`` is cheap;
+* botbuilder's jsonpickle is imported without PyYAML (:mod:`bot.adapters.teams`), and
+  still encodes JSON; PyYAML stays importable.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -256,3 +260,22 @@ def test_outgoing_activity_json_equals_msrest() -> None:
 
 def test_msrest_retry_policy_is_cheap(bot_client: Client) -> None:
     assert isinstance(msrest_requests.ClientRetryPolicy.safe_codes, frozenset)
+
+
+JSONPICKLE_WITHOUT_YAML = """
+import sys
+import bot.adapters.teams
+import jsonpickle
+assert "yaml" not in sys.modules, "jsonpickle imported PyYAML"
+assert jsonpickle.encode({"a": [1]}) == '{"a": [1]}'
+import yaml
+print(yaml.safe_load("a: 1"))
+"""
+
+
+def test_jsonpickle_is_imported_without_yaml_and_still_encodes() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", JSONPICKLE_WITHOUT_YAML], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "{'a': 1}"

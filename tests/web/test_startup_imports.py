@@ -12,7 +12,9 @@ and the vendors' ticket exports (a server whose tenants have no ticketing CRM ru
 sync). The check runs a fresh interpreter (this one has imported everything the other
 tests needed) that reads ``serve`` and builds the app as ``crmcard serve`` does, answers
 ``/healthz`` and lists its modules, and the models it has built: a model built at start
-(a module-level instance, say) is built on every start.
+(a module-level instance, say) is built on every start. Nor does it import PyYAML, which
+botbuilder's jsonpickle would load as a JSON backend where development tools installed it
+(:mod:`bot.adapters.teams`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ LAZY = (
     "azure.storage.queue",
     "asyncpg",
     "jsonschema",
+    "yaml",
     "bot.web.operations",
     "bot.web.openapi",
     "babel.messages",
