@@ -156,6 +156,11 @@ class Interaction(Model):
     merged_from: str | None = Field(
         None, description="the card this interaction was on until a merge moved it"
     )
+    merged_earlier: list[str] = Field(
+        default_factory=list,
+        description="the cards it was on before merged_from, oldest first, each merged into "
+        "the next (a merged card merged again); an undo moving it back takes the last again",
+    )
     unaudited: list[LinkChange] = Field(
         default_factory=list,
         description="link changes not yet known to be in the audit stream",

@@ -117,14 +117,29 @@ async def move_interaction(
     store: Store, tenant_id: str, interaction_id: str, old: str, new: str
 ) -> None:
     """The interaction names card ``new`` if it still names ``old`` (a retry is a no-op),
-    and remembers ``old`` as the card it was merged from (forgotten when it moves back)."""
+    and remembers ``old`` as the card it was merged from; moving back (an undo) it comes
+    from the card it had come from before again (merges of a merged card undo last first).
+    """
 
     def move(i: Interaction) -> Interaction:
         if i.card_id != old:
             return i
-        came_from = None if i.merged_from == new else old
+        came_from: str | None
+        if i.merged_from == new:
+            came_from = i.merged_earlier[-1] if i.merged_earlier else None
+            earlier = i.merged_earlier[:-1]
+        else:
+            came_from = old
+            earlier = [*i.merged_earlier, i.merged_from] if i.merged_from else i.merged_earlier
         # Its card is read again until the merge shows the new card's face (show_face).
-        return i.model_copy(update={"card_id": new, "merged_from": came_from, "card_face": None})
+        return i.model_copy(
+            update={
+                "card_id": new,
+                "merged_from": came_from,
+                "merged_earlier": earlier,
+                "card_face": None,
+            }
+        )
 
     with contextlib.suppress(NotFound):
         await update(store, keys.interaction(tenant_id, interaction_id), Interaction, move)

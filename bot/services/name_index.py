@@ -295,13 +295,19 @@ async def _filed_cards(
 ) -> list[tuple[str, str]]:
     """(card id, source) the interaction files: its card, as its own; an interaction a
     merge brought, the card it came from as its own and its card for that merge, so an
-    undo of the merge, which sends it back, takes exactly that out again."""
-    came_from = interaction.merged_from
-    if came_from is not None:
-        marker = await read_model(store, keys.card_merge(tenant_id, came_from), MergeMarker)
-        if marker is not None and marker.moved_onto(interaction.card_id):
-            return [(came_from, OWN), (interaction.card_id, marker.audit_id)]
-    return [(interaction.card_id, OWN)]
+    undo of the merge, which sends it back, takes exactly that out again. One that merges
+    of merged cards brought along (B into A, then A into C) files each card on its way for
+    the merge that brought it there, and the first as its own."""
+    filed: list[tuple[str, str]] = []
+    card_id = interaction.card_id
+    if interaction.merged_from is not None:
+        for came_from in reversed([*interaction.merged_earlier, interaction.merged_from]):
+            marker = await read_model(store, keys.card_merge(tenant_id, came_from), MergeMarker)
+            if marker is None or not marker.moved_onto(card_id):
+                break
+            filed.append((card_id, marker.audit_id))
+            card_id = came_from
+    return [(card_id, OWN), *reversed(filed)]
 
 
 async def index_interaction(store: Store, tenant_id: str, interaction: Interaction) -> None:
