@@ -33,7 +33,8 @@ with the spread (lowest-highest), never the best round.
 * ``webhook``: ``POST /api/interactions``, assigned then connected for new interactions
   of installed agents; each event posts or updates the card through the local
   connector (``tests/connector.py``, in this process).
-* ``cold``: seconds from starting ``python -m bot serve`` to its first ``/healthz`` 200,
+* ``cold``: seconds from starting ``python -m bot serve`` (JWT on) to its first ``/healthz`` 200,
+  on the local store and on Blob Storage (Azurite), round by round,
   the tree's bytecode cached as a deployed app's is after its first start (App Service
   runs the deployed tree, and Python writes its ``__pycache__`` there; a shell that sets
   ``PYTHONDONTWRITEBYTECODE``, as some CI images do, does not reach crmcard's servers).
@@ -1202,23 +1203,38 @@ def events_script(agents: list[dict[str, Any]], run: str) -> str:
     )
 
 
-def bench_cold(args: argparse.Namespace, workdir: Path) -> None:
+def bench_cold(args: argparse.Namespace, workdir: Path, issuer: LocalIssuer) -> None:
+    """Both stores, JWT on, interleaved round by round: the local store, then Blob Storage
+    (on Azurite, as production's store; its SDK is imported when the store is built)."""
     compileall.compile_dir(REPO / "bot", quiet=1)  # what the app's first start leaves
     pace = machine_pace()
-    seconds, cpu = [], []
-    for round_ in range(args.rounds):
-        place = workdir / f"cold-{round_}"
-        server = start_crmcard("cold", place, crmcard_env(place, None))
-        try:
-            seconds.append(wait_healthy(server, "/healthz"))
-            cpu.append(process_cpu(server.process.pid))  # steadier than the wall clock
-        finally:
-            server.stop()
-    print(
-        f"\nCold start, python -m bot serve to the first /healthz 200: {spread(seconds)} s "
-        f"(target < 1 s), the server's CPU until then {spread(cpu)} s, "
-        f"load average {load_average()}, machine pace {pace} before, {machine_pace()} after"
-    )
+    azurite = start_azurite("blob", workdir=workdir / "cold-azurite")
+    seconds: dict[str, list[float]] = {"local store": [], "Blob store": []}
+    cpu: dict[str, list[float]] = {"local store": [], "Blob store": []}
+    try:
+        for round_ in range(args.rounds):
+            for store in seconds:
+                place = workdir / f"cold-{round_}-{store.split()[0]}"
+                env = (
+                    crmcard_env(place, issuer)
+                    if store == "local store"
+                    else blob_env(place, issuer, azurite.connection_string)
+                )
+                server = start_crmcard("cold", place, env)
+                try:
+                    seconds[store].append(wait_healthy(server, "/healthz"))
+                    cpu[store].append(process_cpu(server.process.pid))  # steadier than wall
+                finally:
+                    server.stop()
+    finally:
+        azurite.stop()
+    for store in seconds:
+        print(
+            f"\nCold start, {store}, JWT on, python -m bot serve to the first /healthz 200: "
+            f"{spread(seconds[store])} s (target < 1 s), the server's CPU until then "
+            f"{spread(cpu[store])} s"
+        )
+    print(f"load average {load_average()}, machine pace {pace} before, {machine_pace()} after")
 
 
 def run_many(
@@ -1293,7 +1309,7 @@ def main() -> None:
         if "webhook" in only:
             bench_webhook(args, workdir)
         if "cold" in only:
-            bench_cold(args, workdir)
+            bench_cold(args, workdir, issuer)
     finally:
         if args.keep:
             print(f"server logs kept in {workdir}")
