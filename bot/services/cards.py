@@ -25,7 +25,8 @@ class IndexEntry(Model):
     card_id: str
 
 
-async def _follow_merges(store: Store, tenant_id: str, card_id: str) -> str:
+async def follow_merges(store: Store, tenant_id: str, card_id: str) -> str:
+    """The card ``card_id`` stands in now: itself, or the card it was merged into."""
     for _ in range(8):
         marker = await read_model(store, keys.card_merge(tenant_id, card_id), MergeMarker)
         if marker is None or marker.role is not MarkerRole.absorbed:
@@ -41,7 +42,7 @@ async def find_card(
     for identity in identities:
         entry = await read_model(store, keys.card_index(tenant_id, identity.key), IndexEntry)
         if entry is not None:
-            card_id = await _follow_merges(store, tenant_id, entry.card_id)
+            card_id = await follow_merges(store, tenant_id, entry.card_id)
             card = await read_model(store, keys.card(tenant_id, card_id), CustomerCard)
             if card is not None:
                 return card
@@ -100,7 +101,7 @@ async def attach_interaction(
         CustomerCard,
         lambda card: with_interaction(card, interaction_id),
     )
-    survivor_id = await _follow_merges(store, tenant_id, card_id)
+    survivor_id = await follow_merges(store, tenant_id, card_id)
     if survivor_id == card_id:
         return card
     survivor = await update(

@@ -59,7 +59,14 @@ from bot.i18n import t
 from bot.services import audit as audit_stream
 from bot.services import keys, name_index
 from bot.services.audit import Actor
-from bot.services.cards import IndexEntry, get_card, live_card, move_interaction, show_face
+from bot.services.cards import (
+    IndexEntry,
+    follow_merges,
+    get_card,
+    live_card,
+    move_interaction,
+    show_face,
+)
 from bot.services.context import Context
 from bot.services.merge_candidates import card_facts
 from bot.services.store import (
@@ -543,6 +550,12 @@ async def keep_recovering(ctx: Context, interval: float = SWEEP_SECONDS) -> None
 
 async def merge_of(ctx: Context, tenant_id: str, audit_id: str) -> MergeAudit | None:
     return await read_model(ctx.store, keys.audit(tenant_id, audit_id), MergeAudit)
+
+
+async def merged_again(ctx: Context, tenant_id: str, audit: MergeAudit) -> bool:
+    """Whether the two cards of merge ``audit`` are one card now, by this merge or a later."""
+    survivor = await follow_merges(ctx.store, tenant_id, audit.survivor_id)
+    return survivor == await follow_merges(ctx.store, tenant_id, audit.absorbed_id)
 
 
 def within_window(audit: MergeAudit, now: datetime, window: timedelta) -> bool:

@@ -304,3 +304,20 @@ async def test_what_a_twice_moved_interaction_tells_later_leaves_with_each_undo(
     await p.undo("call-1", second)
     await p.undo("mail-1", first)
     assert [await filed(c) for c in (p.b, p.a, p.c)] == [["own"], [], []]
+
+
+async def test_a_stale_undo_of_a_merge_done_again_since_says_so(
+    bot_client: Client, connector: tuple[FakeConnector, str]
+) -> None:
+    """A <- B undone, then merged again by a new merge: the first merge's Undo, still on
+    another device, changes nothing and does not claim the cards are separate."""
+    fake, url = connector
+    p = await edward(bot_client, url, fake)
+    first = await p.merge("call-1", p.b)
+    assert "Merge undone" in await p.undo("call-1", first)
+    again = await p.merge("call-1", p.b)
+    stale = await p.undo("call-1", first)
+    assert "Merge undone" not in stale
+    assert "merged again since" in stale
+    await p.books({p.a: ["call-1", "mail-1"], p.c: ["sms-1"]})
+    assert await p.notice("mail-1") == again

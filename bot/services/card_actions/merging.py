@@ -279,6 +279,10 @@ async def merge_undo(
         return await reread(ctx, interaction), [refused.message]
     undone = await merge_service.merge_of(ctx, interaction.tenant_id, data.audit_id)
     if undone is not None:
+        if await merge_service.merged_again(ctx, interaction.tenant_id, undone):
+            # An Undo left on another device: a later merge joined the cards again.
+            notice = t("That merge was undone earlier; the two cards were merged again since.")
+            return await reread(ctx, interaction), [notice]
         await _publish_moved(ctx, interaction, undone.absorbed_before.interaction_ids)
     return await reread(ctx, interaction), [
         t("Merge undone: the two cards are separate again, as they were.")
