@@ -168,6 +168,16 @@ SERVICE_PROTECTION = {
     "or reduce the duration of requests and try again later.",
     "0x80072326": "Number of concurrent requests exceeded the limit of 52.",
 }
+# Lookups a new row must bind, per entity set: a case belongs to a customer (incident
+# ``customerid``, RequiredLevel SystemRequired, an account or a contact,
+# https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/incident#BKMK_CustomerId),
+# refused without one as Dataverse's platform does (its code here: InvalidArgument).
+# Columns of RequiredLevel ApplicationRequired (a case's ``title``, a contact's
+# ``lastname``) are enforced by forms only, not by the Web API, so not here either; an
+# unknown column (``subject`` on incident, ``name`` on contact) is refused by ``_apply``.
+REQUIRED_LOOKUPS: dict[str, tuple[str, str]] = {
+    "incidents": ("_customerid_value", "You should specify a parent contact or account.")
+}
 ACTIVITY_SETS = ("tasks", "phonecalls")  # one activityid key space (activitypointer)
 CALLER: web.RequestKey[str | None] = web.RequestKey("dataverse_caller", str)
 """The calling user's Entra object id; None for the application user."""
@@ -637,6 +647,9 @@ class FakeDataverse:
         )
         if problem:
             return problem
+        required = REQUIRED_LOOKUPS.get(entity_set)
+        if required is not None and row.get(required[0]) is None:
+            return odata_error(400, "0x80040203", required[1])
         chosen = row.get(key)
         if chosen is not None:
             key_space = ACTIVITY_SETS if entity_set in ACTIVITY_SETS else (entity_set,)

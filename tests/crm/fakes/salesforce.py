@@ -133,6 +133,13 @@ CREATE_ONLY: dict[str, tuple[str, ...]] = {"Task": ("TaskSubtype",)}
 # Text fields' lengths in the same Task reference (Subject: string 255, Description:
 # textarea 32,000); a longer value is refused with 400 STRING_TOO_LONG, nothing written.
 MAX_LENGTHS: dict[str, dict[str, int]] = {"Task": {"Subject": 255, "Description": 32_000}}
+# Fields an insert must give, per object (the object reference's "Required" fields, not
+# nillable and without a default): a Contact's LastName, a Lead's LastName and Company
+# (https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_contact.htm,
+# .../sforce_api_objects_lead.htm). An insert without one is a 400 REQUIRED_FIELD_MISSING
+# naming them all; an unknown field name (``subject`` on Case, whose field is ``Subject``)
+# is a 400 INVALID_FIELD, nothing written.
+REQUIRED: dict[str, tuple[str, ...]] = {"Contact": ("LastName",), "Lead": ("LastName", "Company")}
 # Audiences a JWT bearer assertion may name: the login hosts (production, sandbox) or
 # the org's own URL (an Experience Cloud site / My Domain), per the JWT bearer flow doc.
 LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
@@ -676,12 +683,13 @@ class FakeSalesforce:
         problem = self._check_fields(sobject, body)
         if problem:
             return problem
-        if sobject in ("Contact", "Lead") and not body.get("LastName"):
+        missing = [name for name in REQUIRED.get(sobject, ()) if not body.get(name)]
+        if missing:
             return sf_errors(
                 400,
                 "REQUIRED_FIELD_MISSING",
-                "Required fields are missing: [LastName]",
-                ["LastName"],
+                f"Required fields are missing: [{', '.join(missing)}]",
+                missing,
             )
         email = body.get("Email")
         if (
