@@ -252,22 +252,13 @@ NAMED_TYPES = frozenset({"account", "contact", "lead", "opportunity"})
 """Record types whose title is their name; the others' title is their subject."""
 
 
-def title_field(kind: str | None, record_type: str) -> str:
-    """The field a new record's title is written to, as the CRM spells it: Salesforce's
-    ``Subject``/``Name``, a Dynamics case's ``title``; elsewhere ``subject``/``name``."""
-    named = record_type in NAMED_TYPES
-    if kind == "salesforce":
-        return "Name" if named else "Subject"
-    if kind == "dynamics" and record_type == "case":
-        return "title"
-    return "name" if named else "subject"
-
-
 def record_fields(
     policy: RecordPolicy, kind: str | None, title: str, session_type: str
 ) -> dict[str, str]:
-    """A new record's fields: its title and, where the CRM has them, its tags."""
-    fields = {title_field(kind, policy.record_type): title}
+    """A new record's fields in the card's neutral names, which each CRM adapter writes
+    to its own fields: its title as ``name`` or ``subject`` and, where the CRM has
+    them, its ``tags``."""
+    fields = {("name" if policy.record_type in NAMED_TYPES else "subject"): title}
     tags = tags_for(policy, kind, session_type)
     if tags:
         fields["tags"] = ",".join(tags)
@@ -330,15 +321,11 @@ def closed_at(fields: dict[str, str]) -> datetime | None:
     return None
 
 
-def reopen_fields(policy: RecordPolicy, kind: str | None) -> dict[str, str]:
-    """The update that reopens a closed record a session is appended to: the policy's
-    status, in Salesforce its ``Status``; a Dynamics case is made active again (In
-    progress), as its closed states are not statuses one can name."""
-    if kind == "salesforce":
-        return {"Status": policy.reopen_status}
-    if kind == "dynamics":
-        return {"statecode": "0", "statuscode": "1"}
-    return {"status": policy.reopen_status}
+def reopen_fields(policy: RecordPolicy) -> dict[str, str]:
+    """The update that reopens a closed record a session is appended to, in the card's
+    neutral names: ``reopen`` with the policy's status, which each CRM adapter writes
+    its own way (a status field, or a state that is open again)."""
+    return {"reopen": policy.reopen_status}
 
 
 def appendable(

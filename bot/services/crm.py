@@ -6,6 +6,7 @@ Every adapter (demo, Salesforce, Dynamics 365, Zendesk, ...) implements
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from pydantic import Field
@@ -83,11 +84,22 @@ class CrmClient(Protocol):
 
     async def create(
         self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
-    ) -> CrmRecord: ...
+    ) -> CrmRecord:
+        """A new record of ``record_type`` (related to ``related_to``, where given).
+
+        ``fields`` are the CRM's own field names (a workflow's, an admin's) or the card's
+        neutral ones, which every adapter writes to the fields its CRM has: ``subject``
+        (a case's title), ``name`` (a person's or account's; a person's is split into
+        first and last name where the CRM keeps them apart), ``phone``, ``email`` and
+        ``tags`` (comma-separated). Nothing above the adapters spells a vendor's field.
+        """
+        ...
 
     async def update(self, ref: RecordRef, fields: dict[str, str]) -> CrmRecord:
         """Change fields of an existing record; the record as the CRM now has it.
 
+        ``fields`` as for :meth:`create`, and the neutral ``reopen``: make the closed
+        record open again, in the status it names where the CRM takes status names.
         CRMs without updates (all but Salesforce and Dynamics) raise NotSupported.
         """
         ...
@@ -114,6 +126,12 @@ class CrmClient(Protocol):
         external-id field, when one is configured).
         """
         ...
+
+
+def neutral_update(fields: Mapping[str, str]) -> dict[str, str]:
+    """An update for a CRM whose records use the neutral names themselves (the demo CRM,
+    the generic REST connector): a record is reopened (``reopen``) into its ``status``."""
+    return {("status" if name == "reopen" else name): value for name, value in fields.items()}
 
 
 CARD_CREATES = ("contact", "lead", "case")

@@ -306,7 +306,7 @@ async def _appendable(
     if closed_candidate is None:
         return None
     try:
-        reopened = await client.update(closed_candidate.ref, reopen_fields(policy, kind))
+        reopened = await client.update(closed_candidate.ref, reopen_fields(policy))
     except CrmError as error:  # NotSupported included: a new record instead
         log.warning("cannot reopen %s: %s", closed_candidate.ref.key, error)
         return None

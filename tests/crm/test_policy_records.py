@@ -8,7 +8,7 @@ import pytest
 
 from bot.domain.record_policies import RecordPolicy, is_open, record_fields, reopen_fields
 from bot.domain.records import CrmRecord
-from bot.services.crm import SearchCriteria
+from bot.services.crm import InvalidRecord, SearchCriteria
 from tests.crm.vendors import Connected, Env, connect
 
 TITLE = "IVR call +1 415 555 0100 2026-12-01 09:30:00 UTC"
@@ -73,7 +73,7 @@ async def test_a_case_closed_within_the_window_is_reopened(env, vendor):
     """The CRMs that take updates reopen the case a policy appends a session to."""
     connected, created = await policy_case(env, vendor)
     await CLOSING[vendor](connected, created)
-    reopened = await connected.crm.update(created.ref, reopen_fields(POLICY, vendor))
+    reopened = await connected.crm.update(created.ref, reopen_fields(POLICY))
     assert is_open(vendor, reopened.fields)
 
 
@@ -92,3 +92,21 @@ async def test_a_freshdesk_ticket_gets_the_session_type_and_product_tags(env):
     connected, created = await policy_case(env, "freshdesk", policy, "Messaging Inbound (Web chat)")
     stored = connected.fake.tickets[int(created.ref.id)]
     assert stored["tags"] == ["Messaging Inbound (Web chat)", "crmcard"]
+
+
+@pytest.mark.parametrize("vendor", REOPENING)
+async def test_a_policy_lead_is_named_with_its_title(env, vendor):
+    """A policy for a named record type writes its title as the record's name."""
+    connected = await connect(vendor, env)
+    policy = RecordPolicy(create_records=True, record_type="lead")
+    created = await connected.crm.create("lead", record_fields(policy, vendor, TITLE, "x"))
+    assert (await connected.crm.get(created.ref)).title == TITLE
+
+
+async def test_dynamics_refuses_to_reopen_what_has_no_open_state_known(env):
+    """Only a case's open state is known; a session is then appended to a new record."""
+    connected = await connect("dynamics", env)
+    connected.add_person("Jane", "(415) 555-0100")
+    [jane] = await connected.crm.search(SearchCriteria(phones=["+14155550100"]))
+    with pytest.raises(InvalidRecord, match="cannot reopen a contact"):
+        await connected.crm.update(jane.ref, reopen_fields(POLICY))

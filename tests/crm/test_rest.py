@@ -228,6 +228,13 @@ async def test_configured_update_call_writes_the_fields(aiohttp_server, session,
     assert fake.people[jane.ref.id]["custom"] == {"tier": "gold", "note": 'a "quoted" {id}'}
 
 
+async def test_a_record_a_policy_reopens_gets_its_status(aiohttp_server, session, vtime):
+    fake, crm = await start(aiohttp_server, session, vtime, update=UPDATE)
+    [jane] = await crm.search(SearchCriteria(emails=["jane@example.com"]))
+    await crm.update(jane.ref, {"reopen": "Open"})
+    assert fake.people[jane.ref.id]["custom"] == {"status": "Open"}
+
+
 async def test_configured_timeline_call_writes_an_entry(aiohttp_server, session, vtime):
     fake, crm = await start(aiohttp_server, session, vtime, timeline=TIMELINE)
     [jane] = await crm.search(SearchCriteria(emails=["jane@example.com"]))

@@ -1,7 +1,9 @@
 """The built-in demo CRM: a real adapter over a local JSON data set.
 
 It behaves like a vendor adapter (search, related records, create) so the whole product
-can be tried on one machine, and keeps created records in a file of its own.
+can be tried on one machine, and keeps created records in a file of its own. Its fields
+are the card's neutral names (``name``, ``subject``, ``phone``, ``email``, ``status``);
+a record reopened by a policy (``reopen``) gets the status asked for.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from bot.domain.records import CrmRecord, RecordRef
 from bot.i18n import t
-from bot.services.crm import InvalidRecord, RecordNotFound, SearchCriteria
+from bot.services.crm import InvalidRecord, RecordNotFound, SearchCriteria, neutral_update
 
 Row = dict[str, str]
 
@@ -189,7 +191,8 @@ class DemoCrm:
     async def update(self, ref: RecordRef, fields: dict[str, str]) -> CrmRecord:
         await self._pause()
         row = self._find(ref.type, ref.id)
-        row.update({name: value for name, value in fields.items() if name != "id"})
+        changed = neutral_update(fields)
+        row.update({name: value for name, value in changed.items() if name != "id"})
         self._save()
         return self._record(ref.type, row)
 

@@ -32,6 +32,16 @@ Service protection limits answer 429 with ``Retry-After`` and one of three codes
 ``0x80072326`` (concurrent requests); each is waited out like any 429 and named in the
 error when it persists.
 
+Records are created and updated with the card's neutral field names translated
+(:meth:`DynamicsClient._columns`): Dataverse refuses a property its entity does not have
+("The property 'subject' does not exist on type 'Microsoft.Dynamics.CRM.incident'";
+a case's title is ``title``, a contact's name its ``firstname`` and ``lastname``, its
+phone ``telephone1``), per
+https://learn.microsoft.com/power-apps/developer/data-platform/webapi/create-entity-web-api
+and the entity references (incident, contact, lead). A case reopened by a policy is
+made active again, state Active and status In Progress, as the numbers Dataverse takes
+(:data:`REOPENED`): its closed states are not statuses one can name.
+
 Timeline activities are idempotent: given the write-back's idempotency key, the task or
 phonecall is created with a client-chosen primary key, ``activityid`` = uuid5 of the key
 (:func:`activity_id`). A retry looks the activity up by that id first, and a create that
@@ -51,7 +61,13 @@ from typing import Any
 
 from bot.adapters.crm.http import HttpResponse, ResilientHttp
 from bot.adapters.crm.phones import keep_candidate, written_forms
-from bot.adapters.crm.querykit import card_name, follow_next_links, mapped_columns, search_terms
+from bot.adapters.crm.querykit import (
+    card_name,
+    follow_next_links,
+    mapped_columns,
+    search_terms,
+    vendor_fields,
+)
 from bot.adapters.crm.restkit import throttled
 from bot.domain.memorialization import fit
 from bot.domain.records import CrmRecord, RecordRef
@@ -275,6 +291,12 @@ def dataverse_error(name: str, response: HttpResponse) -> CrmError | None:
 
 
 _STATE_FIELDS = ("statecode", "statuscode")
+PEOPLE = frozenset({"contact", "lead"})
+PERSON_NAME = ("firstname", "lastname")
+"""A contact's or lead's name columns; its ``fullname`` is computed from them."""
+REOPENED: dict[str, dict[str, Any]] = {"case": {"statecode": 0, "statuscode": 1}}
+"""The columns that make a closed row open again, per card type: a case Active, In
+Progress (https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/incident)."""
 
 
 def fitted(entity: Entity, body: dict[str, Any]) -> dict[str, Any]:
@@ -287,7 +309,7 @@ def fitted(entity: Entity, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _with_state_numbers(fields: dict[str, str]) -> dict[str, Any]:
+def _with_state_numbers(fields: dict[str, Any]) -> dict[str, Any]:
     """``fields`` with a row's state and status as the numbers Dataverse takes."""
     body: dict[str, Any] = dict(fields)
     for name in _STATE_FIELDS:
@@ -505,6 +527,26 @@ class DynamicsClient:
             return await self._parent(await self.get(ref), "_parentaccountid_value")
         return []
 
+    def _columns(self, entity: Entity, fields: Mapping[str, str]) -> dict[str, Any]:
+        """``fields`` as ``entity`` spells them: the card's title (``subject``, ``name``) in
+        its title column, a person's split into ``firstname`` and ``lastname``, ``phone`` and
+        ``email`` in its first phone and email columns, ``reopen`` as the state and status
+        of an open row (:data:`REOPENED`; the status name asked for is not one Dataverse
+        takes); Dataverse's own column names as given, state and status as numbers."""
+        searched = SEARCH_FIELDS.get(entity.card_type, {})
+        renames = {"subject": entity.title, "name": entity.title}
+        renames |= {kind: searched[kind][0] for kind in ("phone", "email") if searched.get(kind)}
+        given = dict(fields)
+        reopen = given.pop("reopen", None) is not None
+        body = vendor_fields(given, renames, PERSON_NAME if entity.card_type in PEOPLE else None)
+        if reopen:
+            if entity.card_type not in REOPENED:
+                raise InvalidRecord(
+                    t("{crm} cannot reopen a {type}", crm=self._display_name, type=entity.card_type)
+                )
+            body |= REOPENED[entity.card_type]
+        return _with_state_numbers(body)
+
     def _bind(self, target: RecordRef) -> str:
         return f"/{self._entity(target.type).entity_set}({self._guid(target.id)})"
 
@@ -528,7 +570,7 @@ class DynamicsClient:
         self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
     ) -> CrmRecord:
         entity = self._entity(record_type)
-        body: dict[str, Any] = dict(fields)
+        body = self._columns(entity, fields)
         if related_to is not None:
             nav = BINDS.get((entity.card_type, related_to.type.lower()))
             if nav is None:
@@ -548,7 +590,7 @@ class DynamicsClient:
         if fields:
             await self.http.patch(
                 f"{self.api}/{entity.entity_set}({self._guid(ref.id)})",
-                json_body=fitted(entity, _with_state_numbers(fields)),
+                json_body=fitted(entity, self._columns(entity, fields)),
                 headers={"If-Match": "*"},  # update only: never upsert a new row
                 idempotent=True,
             )

@@ -4,7 +4,10 @@ Both search the same way (each phone and email compared for equality with the
 object's phone / email fields, the name matched as a substring of its name fields),
 select their default columns plus the mapped ones, give mapped fields their card
 names, and follow their API's next-page links while under a limit. The vendors' own
-literal quoting stays in their modules and is passed in.
+literal quoting stays in their modules and is passed in. Both also write the card's
+neutral field names (``subject``, ``name``, ``phone``, ``email``; see
+:meth:`bot.services.crm.CrmClient.create`) into their own fields the same way
+(:func:`vendor_fields`), each naming its fields.
 """
 
 from __future__ import annotations
@@ -92,4 +95,36 @@ async def follow_next_links(
     return found[:limit] if limit is not None else found
 
 
-__all__ = ["Condition", "card_name", "follow_next_links", "mapped_columns", "search_terms"]
+TITLES = ("subject", "name")
+"""The card's neutral names for a new record's title: a case's subject, a person's name."""
+
+
+def vendor_fields(
+    fields: Mapping[str, str],
+    renames: Mapping[str, str],
+    person: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """``fields`` as the CRM spells them: each neutral name ``renames`` knows becomes the
+    object's field; on a person (``person``: its first and last name fields, whose full
+    name the CRM computes) the title is split into the two, the last word the last name
+    (both CRMs require it), the words before it the first name. Any other field is the
+    CRM's own already (a workflow's, a mapping's) and passes as given."""
+    body: dict[str, Any] = {}
+    for key, value in fields.items():
+        if person is not None and key in TITLES:
+            first, _, last = value.strip().rpartition(" ")
+            body.update({person[0]: first.strip(), person[1]: last} if first else {person[1]: last})
+        else:
+            body[renames.get(key, key)] = value
+    return body
+
+
+__all__ = [
+    "TITLES",
+    "Condition",
+    "card_name",
+    "follow_next_links",
+    "mapped_columns",
+    "search_terms",
+    "vendor_fields",
+]

@@ -14,7 +14,9 @@ only the ``{value}`` / ``{id}`` placeholders (no attribute access, no format spe
 substituted values are percent-encoded, so they can neither leave their path segment
 or query parameter nor point the request at another host; paging links are followed
 only on the base URL's origin. Related records are not supported; create is, when a
-create template is configured.
+create template is configured. Fields are sent in the card's neutral names (``name``,
+``subject``, ``phone``, ``email``): they are the connector's contract, since no vendor
+spelling is known; a record a policy reopens gets the policy's ``status``.
 
 Updates and timeline entries (so write-backs are not parked) are :class:`RestCall` calls
 the admin describes: a method (POST, PUT, PATCH), a path template with ``{id}`` and a
@@ -70,6 +72,7 @@ from bot.i18n import t
 from bot.services.crm import (
     CrmError,
     SearchCriteria,
+    neutral_update,
 )
 
 RestAuth = Literal["none", "basic", "bearer", "api_key"]
@@ -267,7 +270,7 @@ class RestCrm(VendorCrm):
             raise not_supported(self.display_name, "updating records (no update call configured)")
         if ref.type != self.settings.endpoints.record_type:
             raise not_supported(self.display_name, f"{ref.type} records")
-        answer = await self._call(call, ref, {"fields": dict(fields)})
+        answer = await self._call(call, ref, {"fields": neutral_update(fields)})
         if call.record_path:
             record = self._record(JsonPath(call.record_path).find(answer))
             if record is not None:

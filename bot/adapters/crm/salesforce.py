@@ -29,6 +29,13 @@ Group, Nillable, Restricted picklist, Sort",
 https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_task.htm),
 so an upsert that finds its Task already written leaves it out (:data:`CREATE_ONLY`).
 
+Records are created and updated with the card's neutral field names translated
+(:func:`salesforce_fields`): Salesforce refuses a field it does not have (400
+INVALID_FIELD, ``subject`` is not Case's ``Subject``) and a Contact or Lead without
+``LastName`` (a Lead also without ``Company``: 400 REQUIRED_FIELD_MISSING), per
+https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_contact.htm
+and .../sforce_api_objects_lead.htm.
+
 API limits answer 403 ``REQUEST_LIMIT_EXCEEDED`` (daily total or concurrent requests;
 Salesforce sends no 429): :class:`~bot.services.crm.CrmThrottled`, not retried.
 """
@@ -46,7 +53,14 @@ from yarl import URL
 
 from bot.adapters.crm.http import HttpResponse, ResilientHttp
 from bot.adapters.crm.phones import is_caller, national_number
-from bot.adapters.crm.querykit import card_name, follow_next_links, mapped_columns, search_terms
+from bot.adapters.crm.querykit import (
+    TITLES,
+    card_name,
+    follow_next_links,
+    mapped_columns,
+    search_terms,
+    vendor_fields,
+)
 from bot.domain.records import CrmRecord, RecordRef
 from bot.i18n import t
 from bot.services.crm import (
@@ -99,6 +113,35 @@ PERSON_LEVEL = ("contact", "lead", "account")
 
 CREATE_ONLY: dict[str, tuple[str, ...]] = {"Task": ("TaskSubtype",)}
 """Fields an insert may set and an update must not name, per object."""
+
+PEOPLE = frozenset({"Contact", "Lead"})
+PERSON_NAME = ("FirstName", "LastName")
+"""A Contact's or Lead's name fields; its ``Name`` is computed from them."""
+SUBJECT_TITLED = frozenset({"Case", "Task"})
+"""Objects titled by their ``Subject``; the others by their ``Name``."""
+NO_COMPANY = "[not provided]"
+"""A new Lead's ``Company`` when only its name is known (an unknown caller): Salesforce
+requires the field; a workflow that knows the company sends ``Company`` itself."""
+
+
+def salesforce_fields(sobject: str, fields: Mapping[str, str]) -> dict[str, Any]:
+    """``fields`` as ``sobject`` spells them: the card's title (``subject``, ``name``) in
+    ``Subject`` or ``Name``, a person's split into ``FirstName`` and ``LastName``,
+    ``phone`` in ``Phone``, ``email`` in ``Email``, ``reopen`` (the status a closed
+    record is reopened in) in ``Status``; Salesforce's own field names as given."""
+    title = "Subject" if sobject in SUBJECT_TITLED else "Name"
+    renames = {
+        "subject": title,
+        "name": title,
+        "phone": "Phone",
+        "email": "Email",
+        "reopen": "Status",
+    }
+    body = vendor_fields(fields, renames, PERSON_NAME if sobject in PEOPLE else None)
+    if sobject == "Lead" and any(key in TITLES for key in fields):
+        body.setdefault("Company", NO_COMPANY)
+    return body
+
 
 # (new record's object, related record's card type) -> lookup field
 RELATION_FIELDS: dict[tuple[str, str], str] = {
@@ -445,7 +488,7 @@ class SalesforceClient:
         self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
     ) -> CrmRecord:
         sobject = self._sobject(record_type)
-        body: dict[str, Any] = dict(fields)
+        body = salesforce_fields(sobject, fields)
         if related_to is not None:
             lookup = RELATION_FIELDS.get((sobject, related_to.type.lower()))
             if lookup is None:
@@ -484,7 +527,8 @@ class SalesforceClient:
         if not fields:
             return await self.get(ref)
         await self.http.patch(
-            await self._api(f"sobjects/{sobject}/{record_id}"), json_body=dict(fields)
+            await self._api(f"sobjects/{sobject}/{record_id}"),
+            json_body=salesforce_fields(sobject, fields),
         )
         return await self.get(ref)
 
