@@ -529,16 +529,18 @@ class DynamicsClient:
 
     def _columns(self, entity: Entity, fields: Mapping[str, str]) -> dict[str, Any]:
         """``fields`` as ``entity`` spells them: the card's title (``subject``, ``name``) in
-        its title column, a person's split into ``firstname`` and ``lastname``, ``phone`` and
-        ``email`` in its first phone and email columns, ``reopen`` as the state and status
-        of an open row (:data:`REOPENED`; the status name asked for is not one Dataverse
-        takes); Dataverse's own column names as given, state and status as numbers."""
+        its title column, a person's ``name`` split into ``firstname`` and ``lastname`` (a
+        lead's ``subject`` is its own column, its topic), ``phone`` and ``email`` in its
+        first phone and email columns, ``reopen`` as the state and status of an open row
+        (:data:`REOPENED`; the status name asked for is not one Dataverse takes);
+        Dataverse's own column names as given, state and status as numbers."""
+        person = entity.card_type in PEOPLE
         searched = SEARCH_FIELDS.get(entity.card_type, {})
-        renames = {"subject": entity.title, "name": entity.title}
+        renames = {} if person else {"subject": entity.title, "name": entity.title}
         renames |= {kind: searched[kind][0] for kind in ("phone", "email") if searched.get(kind)}
         given = dict(fields)
         reopen = given.pop("reopen", None) is not None
-        body = vendor_fields(given, renames, PERSON_NAME if entity.card_type in PEOPLE else None)
+        body = vendor_fields(given, renames, PERSON_NAME if person else None)
         if reopen:
             if entity.card_type not in REOPENED:
                 raise InvalidRecord(

@@ -95,10 +95,6 @@ async def follow_next_links(
     return found[:limit] if limit is not None else found
 
 
-TITLES = ("subject", "name")
-"""The card's neutral names for a new record's title: a case's subject, a person's name."""
-
-
 def vendor_fields(
     fields: Mapping[str, str],
     renames: Mapping[str, str],
@@ -106,12 +102,12 @@ def vendor_fields(
 ) -> dict[str, Any]:
     """``fields`` as the CRM spells them: each neutral name ``renames`` knows becomes the
     object's field; on a person (``person``: its first and last name fields, whose full
-    name the CRM computes) the title is split into the two, the last word the last name
+    name the CRM computes) ``name`` is split into the two, the last word the last name
     (both CRMs require it), the words before it the first name. Any other field is the
     CRM's own already (a workflow's, a mapping's) and passes as given."""
     body: dict[str, Any] = {}
     for key, value in fields.items():
-        if person is not None and key in TITLES:
+        if person is not None and key == "name":
             first, _, last = value.strip().rpartition(" ")
             body.update({person[0]: first.strip(), person[1]: last} if first else {person[1]: last})
         else:
@@ -120,7 +116,6 @@ def vendor_fields(
 
 
 __all__ = [
-    "TITLES",
     "Condition",
     "card_name",
     "follow_next_links",

@@ -54,7 +54,6 @@ from yarl import URL
 from bot.adapters.crm.http import HttpResponse, ResilientHttp
 from bot.adapters.crm.phones import is_caller, national_number
 from bot.adapters.crm.querykit import (
-    TITLES,
     card_name,
     follow_next_links,
     mapped_columns,
@@ -126,7 +125,7 @@ requires the field; a workflow that knows the company sends ``Company`` itself."
 
 def salesforce_fields(sobject: str, fields: Mapping[str, str]) -> dict[str, Any]:
     """``fields`` as ``sobject`` spells them: the card's title (``subject``, ``name``) in
-    ``Subject`` or ``Name``, a person's split into ``FirstName`` and ``LastName``,
+    ``Subject`` or ``Name``, a person's ``name`` split into ``FirstName`` and ``LastName``,
     ``phone`` in ``Phone``, ``email`` in ``Email``, ``reopen`` (the status a closed
     record is reopened in) in ``Status``; Salesforce's own field names as given."""
     title = "Subject" if sobject in SUBJECT_TITLED else "Name"
@@ -138,7 +137,7 @@ def salesforce_fields(sobject: str, fields: Mapping[str, str]) -> dict[str, Any]
         "reopen": "Status",
     }
     body = vendor_fields(fields, renames, PERSON_NAME if sobject in PEOPLE else None)
-    if sobject == "Lead" and any(key in TITLES for key in fields):
+    if sobject == "Lead" and "name" in fields:
         body.setdefault("Company", NO_COMPANY)
     return body
 
