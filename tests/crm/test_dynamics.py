@@ -294,7 +294,9 @@ async def test_text_longer_than_its_column_is_cut_to_fit_keeping_the_reference(o
     assert len(row["subject"]) == 200 and row["subject"].endswith(TRUNCATION_MARKER)
     assert len(row["description"]) == 2000 and row["description"].endswith(reference)
     assert TRUNCATION_MARKER in row["description"]
-    case = await org.client.create("case", {"title": "T" * 255, "description": "d" * 3000})
+    case = await org.client.create(
+        "case", {"title": "T" * 255, "description": "d" * 3000}, ref(org, "contact", "jane")
+    )
     row = org.fake.rows["incidents"][case.ref.id]
     assert (len(row["title"]), len(row["description"])) == (200, 2000)
     updated = await org.client.update(case.ref, {"title": "U" * 201})
