@@ -63,6 +63,7 @@ from bot.services.store import (
     NotFound,
     Store,
     create_model,
+    parsed,
     read_model,
     update,
 )
@@ -100,15 +101,23 @@ M = TypeVar("M", bound=BaseModel)
 
 
 async def _upsert(
-    store: Store, key: str, model: type[M], change: Callable[[M], M], *, new: bool = False
+    store: Store,
+    key: str,
+    model: type[M],
+    change: Callable[[M], M],
+    *,
+    new: bool = False,
+    read: Document | None = None,
 ) -> None:
     """Apply ``change`` to the document, starting from an empty one if there is none.
 
     ``new``: the document is most likely absent (a new card's own), so it is created
-    without a read first; one that exists after all is then read and updated."""
+    without a read first; one that exists after all is then read and updated. ``read``:
+    the document as the caller has just read it, instead of a first read (a race re-reads).
+    """
     for _ in range(5):
-        document = None if new else await store.read(key)
-        new = False
+        document = None if new else read or await store.read(key)
+        new, read = False, None
         if document is None:
             empty = model()
             value = change(empty)
@@ -164,12 +173,33 @@ def _ref_keys(record_key: str) -> list[str]:
     return found
 
 
-async def _refer(store: Store, tenant_id: str, record_key: str, card_id: str, add: bool) -> None:
+def _refs_to_file(record_keys: Iterable[str]) -> dict[str, str]:
+    """The reference documents to file a card in (ref -> record key it leads to). Records
+    sharing a CRM id (one contact in several CRMs) share its ``i:`` document: written once,
+    with the last of them, as a write per record left it."""
+    found: dict[str, str] = {}
+    for record_key in record_keys:
+        for ref in _ref_keys(record_key):
+            found[ref] = record_key
+    return found
+
+
+async def _refer(
+    store: Store, tenant_id: str, ref: str, record_key: str, card_id: str, *, new: bool
+) -> None:
+    """File ``card_id`` in the ``ref`` document as leading to ``record_key``; ``new``: the
+    document is most likely absent (created without a read first)."""
+
     def change(doc: CrmRefs) -> CrmRefs:
-        if add:
-            if doc.cards.get(card_id) == record_key:
-                return doc
-            return doc.model_copy(update={"cards": {**doc.cards, card_id: record_key}})
+        if doc.cards.get(card_id) == record_key:
+            return doc
+        return doc.model_copy(update={"cards": {**doc.cards, card_id: record_key}})
+
+    await _upsert(store, keys.crm_ref(tenant_id, ref), CrmRefs, change, new=new)
+
+
+async def _unrefer(store: Store, tenant_id: str, record_key: str, card_id: str) -> None:
+    def change(doc: CrmRefs) -> CrmRefs:
         if doc.cards.get(card_id) != record_key:
             return doc
         return doc.model_copy(
@@ -177,11 +207,8 @@ async def _refer(store: Store, tenant_id: str, record_key: str, card_id: str, ad
         )
 
     for ref in _ref_keys(record_key):
-        if add:  # most records are found for one card only: their documents are new
-            await _upsert(store, keys.crm_ref(tenant_id, ref), CrmRefs, change, new=True)
-        else:
-            with contextlib.suppress(NotFound):
-                await update(store, keys.crm_ref(tenant_id, ref), CrmRefs, change)
+        with contextlib.suppress(NotFound):
+            await update(store, keys.crm_ref(tenant_id, ref), CrmRefs, change)
 
 
 def card_shard(card_id: str) -> str:
@@ -228,8 +255,9 @@ async def index_card(
     source: str = OWN,
 ) -> None:
     """File ``card_id`` under ``names`` and CRM records ``crm_keys``, for ``source``."""
-    found = await read_model(store, keys.card_terms(tenant_id, card_id), CardTerms)
-    terms, terms_found = found or CardTerms(), found is not None
+    terms_key = keys.card_terms(tenant_id, card_id)
+    terms_read = await store.read(terms_key)
+    terms = CardTerms() if terms_read is None else parsed(CardTerms, terms_read)
     new_names = [
         n
         for n in dict.fromkeys(n.strip() for n in names if n)
@@ -239,6 +267,7 @@ async def index_card(
     if not new_names and not new_refs:
         return
     counted = _counted(card_id, terms.names, new_names) if source == OWN else {}
+    filed_refs = _refs_to_file(terms.crm)
     # Independent documents: written at once (on Blob Storage, one round trip's time).
     await asyncio.gather(
         *(
@@ -247,7 +276,12 @@ async def index_card(
             for block in _name_blocks(name)
         ),
         *(_count(store, tenant_id, token, *counts) for token, counts in counted.items()),
-        *(_refer(store, tenant_id, record_key, card_id, add=True) for record_key in new_refs),
+        *(
+            # most records are found for one card only: their documents are new, but for
+            # a CRM id the card is filed under already (another record of it)
+            _refer(store, tenant_id, ref, record_key, card_id, new=ref not in filed_refs)
+            for ref, record_key in _refs_to_file(new_refs).items()
+        ),
     )
 
     def record(doc: CardTerms) -> CardTerms:
@@ -259,9 +293,7 @@ async def index_card(
             crm[record_key] = list(dict.fromkeys([*crm.get(record_key, []), source]))
         return CardTerms(names=names, crm=crm)
 
-    await _upsert(
-        store, keys.card_terms(tenant_id, card_id), CardTerms, record, new=not terms_found
-    )
+    await _upsert(store, terms_key, CardTerms, record, new=terms_read is None, read=terms_read)
 
 
 def interaction_terms(interaction: Interaction) -> tuple[list[str], list[str]]:
@@ -409,7 +441,7 @@ async def drop_source(store: Store, tenant_id: str, card_id: str, source: str) -
             for name in gone_names
             for block in _name_blocks(name)
         ),
-        *(_refer(store, tenant_id, record_key, card_id, add=False) for record_key in gone_refs),
+        *(_unrefer(store, tenant_id, record_key, card_id) for record_key in gone_refs),
     )
 
     def forget(doc: CardTerms) -> CardTerms:

@@ -52,11 +52,12 @@ class _NoDelivery:
 
 
 class CountingStore:
-    """A store that records every key read and every listing asked for."""
+    """A store that records every key read, every write tried and every listing asked for."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.reads: list[str] = []
+        self.writes: list[str] = []
         self.listings: list[str] = []
 
     async def read(self, key: str) -> Document | None:
@@ -64,9 +65,11 @@ class CountingStore:
         return await self.inner.read(key)
 
     async def create(self, key: str, data: bytes) -> str:
+        self.writes.append(key)
         return await self.inner.create(key, data)
 
     async def replace(self, key: str, data: bytes, etag: str) -> str:
+        self.writes.append(key)
         return await self.inner.replace(key, data, etag)
 
     async def delete(self, key: str, etag: str | None = None) -> None:
@@ -269,6 +272,28 @@ async def test_a_new_cards_own_documents_are_created_without_a_read(ctx: Context
     assert await name_index.lookup_crm(store, TENANT, "C-7") == found
     terms = await name_index.terms_of(store, TENANT, "card-2")
     assert terms.crm == {"demo:contact:C-7": ["own"]}
+
+
+async def test_one_contact_in_several_crms_is_filed_under_its_crm_id_once(ctx: Context) -> None:
+    store = ctx.store
+    assert isinstance(store, CountingStore)
+    by_id = keys.crm_ref(TENANT, "i:C-7")
+    # The caller's contact in three CRMs (the first card), then in two more (late CRMs).
+    await name_index.index_card(store, TENANT, "card-1", [], [f"crm{n}:contact:C-7" for n in "123"])
+    assert store.writes.count(by_id) == 1 and not [k for k in store.reads if "/crm-refs/" in k]
+    store.reads.clear()
+    store.writes.clear()
+    await name_index.index_card(
+        store, TENANT, "card-1", [], ["crm4:contact:C-7", "crm5:contact:C-7"]
+    )
+    # the CRM id's document exists (the card's terms say so): read once, written once;
+    # the terms read once, and updated from that read
+    assert store.reads.count(by_id) == 1 and store.writes.count(by_id) == 1
+    assert store.reads.count(keys.card_terms(TENANT, "card-1")) == 1
+    # the id leads to the card's last record of it, as one write per record left it
+    assert await name_index.lookup_crm(store, TENANT, "C-7") == {"card-1": "crm5:contact:C-7"}
+    terms = await name_index.terms_of(store, TENANT, "card-1")
+    assert terms.crm == {f"crm{n}:contact:C-7": ["own"] for n in "12345"}
 
 
 def test_name_match_is_structured() -> None:
