@@ -34,17 +34,20 @@ async def test_overlapping_merges_at_once_end_consistent(
     c = await make_card(one, "sms-1", Channel.sms, "+1 555 0199")
     everything = {"voice/phone:+15550100", "email/email:edward@example.com", "sms/phone:+15550199"}
 
+    done: list[MergeAudit] = []  # in the order they were done
+
     async def attempt(ctx: Context, open_id: str, other_id: str) -> MergeAudit | Exception:
         try:
-            return await merge.merge(ctx, TENANT, open_id, other_id, "agent", merge.new_merge_id())
+            audit = await merge.merge(ctx, TENANT, open_id, other_id, "agent", merge.new_merge_id())
         except merge.MergeRefused as refused:
             return refused
+        done.append(audit)
+        return audit
 
     # B into A, C into B and A into C, all at once over both instances.
     results = await asyncio.gather(
         attempt(one, a, b), attempt(two, b, c), attempt(one, c, a), attempt(two, a, b)
     )
-    done = [r for r in results if isinstance(r, MergeAudit)]
     assert all(r.state is MergeState.done for r in done)
     refused = [r for r in results if not isinstance(r, MergeAudit)]
     assert all(isinstance(r, merge.MergeRefused) for r in refused)
