@@ -91,3 +91,20 @@ async def test_a_cancelled_writer_leaves_the_others_of_its_commit_alone(tmp_path
     await asyncio.gather(writes[1], writes[2])
     assert {"doc-1", "doc-2"} <= _keys_on_disk(path)
     await store.close()
+
+
+def test_a_write_left_uncommitted_by_a_stopped_loop_is_committed_by_the_next(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.sqlite3"
+    store = LocalStore(path)
+    first = asyncio.new_event_loop()
+    write = first.create_task(store.create("doc-1", b"{}"))
+    first.call_soon(first.stop)  # it stops once the write is made, before its commit
+    first.run_forever()
+    assert not write.done() and "doc-1" not in _keys_on_disk(path)
+    write.cancel()
+    first.close()
+    asyncio.run(store.create("doc-2", b"{}"))
+    assert {"doc-1", "doc-2"} <= _keys_on_disk(path)
+    asyncio.run(store.close())

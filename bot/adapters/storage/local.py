@@ -169,21 +169,26 @@ class LocalStore:
         """The writes waiting for this thread's commit of this loop iteration, its
         transaction begun by the first of them (None: the file is busy, nothing begun)."""
         local = self._immediate
+        loop = asyncio.get_running_loop()
         waiting: list[asyncio.Future[None]] | None = getattr(local, "waiting", None)
-        if waiting is not None:
-            return waiting
         connection = self._immediate_db()
+        if waiting is not None:
+            if local.loop is loop:
+                return waiting
+            self._commit(connection, waiting)  # its loop stopped before committing it
         try:
             connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:
             if not _busy(error):
                 raise
             return None
-        local.waiting = waiting = []
-        asyncio.get_running_loop().call_soon(self._commit, connection, waiting)
+        local.waiting, local.loop = (waiting := []), loop
+        loop.call_soon(self._commit, connection, waiting)
         return waiting
 
     def _commit(self, connection: sqlite3.Connection, waiting: list[asyncio.Future[None]]) -> None:
+        if self._immediate.waiting is not waiting:
+            return  # committed already (its loop had stopped: the next write did)
         self._immediate.waiting = None
         failed: BaseException | None = None
         try:
@@ -195,8 +200,8 @@ class LocalStore:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
         for committed in waiting:
-            if committed.done():  # its writer was cancelled: the write stands or falls alike
-                continue
+            if committed.done() or committed.get_loop().is_closed():
+                continue  # its writer was cancelled, or is gone: the write stands alike
             if failed is None:
                 committed.set_result(None)
             else:
