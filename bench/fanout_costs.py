@@ -30,6 +30,7 @@ import functools
 import json
 import logging
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -147,6 +148,7 @@ async def run(args: argparse.Namespace) -> None:
             for n in numbers:
                 if n == args.warmup:
                     marks["cpu"], marks["wall"] = time.process_time(), time.perf_counter()
+                    marks["sys"] = resource.getrusage(resource.RUSAGE_SELF).ru_stime
                     marks["statements"] = statements.count
                 interaction_id = f"c-{n}"
                 card: asyncio.Future[tuple[float, bool]] = loop.create_future()
@@ -173,6 +175,7 @@ async def run(args: argparse.Namespace) -> None:
 
         await asyncio.gather(*(worker(i) for i in range(args.concurrency)))
         cpu = time.process_time() - marks["cpu"]
+        system = resource.getrusage(resource.RUSAGE_SELF).ru_stime - marks["sys"]
         wall = time.perf_counter() - marks["wall"]
         done = statements.count - marks["statements"]
     await runner.cleanup()
@@ -181,6 +184,7 @@ async def run(args: argparse.Namespace) -> None:
             {
                 "cards": args.cards,
                 "cpu_ms_per_card": round(cpu / args.cards * 1000, 3),
+                "system_ms_per_card": round(system / args.cards * 1000, 3),
                 "statements_per_card": round(done / args.cards, 2),
                 "cards_per_s": round(args.cards / wall, 1),
                 "errors": len(errors),
