@@ -47,6 +47,7 @@ from bot.adapters.crm.restkit import (
     no_such_record,
     not_supported,
     parse_link_header,
+    tag_list,
     unexpected_create,
     wanted_types,
 )
@@ -273,7 +274,7 @@ class FreshdeskCrm(VendorCrm):
             if key.startswith("cf_"):
                 custom[key] = value
             elif key == "tags":  # Freshdesk takes a list; the policy gives "a,b"
-                payload[key] = [tag.strip() for tag in value.split(",") if tag.strip()]
+                payload[key] = tag_list(value)
             else:
                 payload[key] = value
         if custom:

@@ -15,10 +15,21 @@
 # (https://developer.kustomer.com/docs/concepts/data-model: a customer optionally belongs
 # to a company).  customer_phone criteria compare the phone as stored (no normalisation):
 # "equals" the whole string, "contains" a part of it.
+# Conversation tags: a conversation's ``tags`` attribute holds tag ids (24-hex object ids
+# of the org's tags), never names. Kustomer documents no answer for a name there; the
+# fake refuses it, 400 in Kustomer's error shape (code validation_error).
+# "Append tags to conversation", POST /v1/conversations/{id}/tags
+# (https://developer.kustomer.com/api/core-resources/append-tags-to-conversation), takes a
+# bare JSON array of tag names (body ``["<string>"]``, as the operation's schema at
+# https://api-docs.integration.app/apps/kustomer/operations/append-tags-to-conversation
+# shows), creates the tags the org does not have yet and answers the conversation, its
+# ``attributes.tags`` the ids. It needs the role org.permission.conversation.update
+# (legacy org.user.conversation.write); a key without it gets 403.
 """A contract fake of the Kustomer API (customers, companies, conversations)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -28,6 +39,7 @@ from .base import FakeCrm, Faults, bearer_token, read_json
 
 _OPERATORS = ("equals", "contains", "eq")
 ORG_ID = "5f2b7c1e9d3a4b0012345678"  # the tenant org every record belongs to
+_OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 
 
 class KustomerFake(FakeCrm):
@@ -40,6 +52,10 @@ class KustomerFake(FakeCrm):
         self.customers: dict[str, dict[str, Any]] = {}
         self.companies: dict[str, dict[str, Any]] = {}
         self.conversations: dict[str, dict[str, Any]] = {}
+        self.tags: dict[str, str] = {}
+        """The org's conversation tags, id -> name."""
+        self.may_update_conversations = True
+        """Whether the API key holds org.permission.conversation.update."""
         self.last_search: Any = None
         super().__init__(faults)
         if seed:
@@ -80,8 +96,21 @@ class KustomerFake(FakeCrm):
             "name": name,
             "status": status,
             "customer": customer_id,
+            "tags": [],
         }
         return self.conversations[cid]
+
+    def tag_id(self, name: str) -> str:
+        """The id of the org's tag ``name``, created when the org has none yet."""
+        for tid, known in self.tags.items():
+            if known == name:
+                return tid
+        tid = self._id()
+        self.tags[tid] = name
+        return tid
+
+    def tag_names(self, conversation_id: str) -> list[str]:
+        return [self.tags[tid] for tid in self.conversations[conversation_id]["tags"]]
 
     def seed(self) -> None:
         acme = self.add_company("Acme Corp")
@@ -139,6 +168,7 @@ class KustomerFake(FakeCrm):
         router.add_post("/v1/customers", self.create_customer)
         router.add_post("/v1/companies", self.create_company)
         router.add_post("/v1/conversations", self.create_conversation)
+        router.add_post("/v1/conversations/{id}/tags", self.append_conversation_tags)
 
     # -- rendering ---------------------------------------------------------------------
 
@@ -176,7 +206,7 @@ class KustomerFake(FakeCrm):
         return {
             "type": "conversation",
             "id": c["id"],
-            "attributes": {"name": c["name"], "status": c["status"]},
+            "attributes": {"name": c["name"], "status": c["status"], "tags": c["tags"]},
             "relationships": {
                 "customer": {
                     "data": {"type": "customer", "id": c["customer"]},
@@ -328,10 +358,29 @@ class KustomerFake(FakeCrm):
             return self.error(
                 400, '"customer" must be an existing customer id', code="validation_error"
             )
+        tags = body.get("tags", [])
+        if not isinstance(tags, list) or not all(
+            isinstance(tag, str) and _OBJECT_ID.match(tag) and tag in self.tags for tag in tags
+        ):
+            return self.error(400, '"tags" must be an array of tag ids', code="validation_error")
         conversation = self.add_conversation(
             body.get("name") or "New conversation", body["customer"]
         )
+        conversation["tags"] = list(dict.fromkeys(tags))
         return self.json({"data": self._conversation_resource(conversation)}, status=201)
+
+    async def append_conversation_tags(self, request: web.Request) -> web.Response:
+        if not self.may_update_conversations:
+            return self.error(403, "requires org.permission.conversation.update", code="forbidden")
+        conversation = self.conversations.get(request.match_info["id"])
+        if conversation is None:
+            return self.error(404, "Conversation not found", code="not_found")
+        names = await read_json(request)
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            return self.error(400, "body must be an array of tag names", code="validation_error")
+        ids = [self.tag_id(name) for name in names]
+        conversation["tags"] = list(dict.fromkeys([*conversation["tags"], *ids]))
+        return self.json({"data": self._conversation_resource(conversation)})
 
 
 __all__ = ["KustomerFake"]

@@ -6,6 +6,10 @@
 #   https://developer.zendesk.com/api-reference/ticketing/users/users/
 #   https://developer.zendesk.com/documentation/voice/talk-partner-edition/retrieving-the-zendesk-user-id-of-a-caller/
 #   (phone:*digits matches any formatting of a stored number ending in those digits)
+#   https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/ (and the users
+#   and organizations pages): ``tags`` is an array of strings. The docs give no other
+#   form, so the fake takes the strict reading: anything else is refused as Zendesk
+#   refuses an invalid field, 422 RecordInvalid with ``details.tags``.
 # Auth: HTTP basic with "{email}/token:{api_token}", or an OAuth bearer token obtained
 # from POST /oauth/tokens (client_credentials grant).  Search: GET /api/v2/search.json
 # (offset pages, next_page) and GET /api/v2/search/export.json (cursor pages:
@@ -127,7 +131,13 @@ class ZendeskFake(FakeCrm):
         self.data.users[user_id] = user
         return user
 
-    def add_ticket(self, subject: str, requester_id: int, status: str = "open") -> dict[str, Any]:
+    def add_ticket(
+        self,
+        subject: str,
+        requester_id: int,
+        status: str = "open",
+        tags: list[str] | None = None,
+    ) -> dict[str, Any]:
         ticket_id = self._id()
         requester = self.data.users.get(requester_id, {})
         ticket = {
@@ -136,6 +146,7 @@ class ZendeskFake(FakeCrm):
             "status": status,
             "requester_id": requester_id,
             "organization_id": requester.get("organization_id"),
+            "tags": tags or [],
             "url": f"/api/v2/tickets/{ticket_id}.json",
         }
         self.data.tickets[ticket_id] = ticket
@@ -362,11 +373,22 @@ class ZendeskFake(FakeCrm):
             status=422,
         )
 
+    def _invalid_tags(self, record: dict[str, Any]) -> web.Response | None:
+        """The 422 for a ``tags`` value that is not an array of strings, else None."""
+        tags = record.get("tags", [])
+        if isinstance(tags, list) and all(isinstance(tag, str) for tag in tags):
+            return None
+        return self._invalid(
+            {"tags": [{"description": "Tags: is invalid", "error": "InvalidValue"}]}
+        )
+
     async def create_user(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         user = (body or {}).get("user") if isinstance(body, dict) else None
         if not isinstance(user, dict):
             return self.error(400, "Missing user")
+        if refused := self._invalid_tags(user):
+            return refused
         if not user.get("name"):
             return self._invalid(
                 {"name": [{"description": "Name: cannot be blank", "error": "BlankValue"}]}
@@ -391,6 +413,8 @@ class ZendeskFake(FakeCrm):
         ticket = (body or {}).get("ticket") if isinstance(body, dict) else None
         if not isinstance(ticket, dict):
             return self.error(400, "Missing ticket")
+        if refused := self._invalid_tags(ticket):
+            return refused
         comment = ticket.get("comment") or {}
         if not (isinstance(comment, dict) and comment.get("body")):
             return self._invalid(
@@ -401,7 +425,11 @@ class ZendeskFake(FakeCrm):
             return self._invalid(
                 {"requester": [{"description": "Requester: is invalid", "error": "InvalidValue"}]}
             )
-        created = self.add_ticket(ticket.get("subject") or comment["body"][:50], requester_id or 0)
+        created = self.add_ticket(
+            ticket.get("subject") or comment["body"][:50],
+            requester_id or 0,
+            tags=ticket.get("tags"),
+        )
         return self.json({"ticket": created}, status=201)
 
     async def create_organization(self, request: web.Request) -> web.Response:
@@ -411,6 +439,8 @@ class ZendeskFake(FakeCrm):
             return self._invalid(
                 {"name": [{"description": "Name: cannot be blank", "error": "BlankValue"}]}
             )
+        if refused := self._invalid_tags(org):
+            return refused
         if any(o["name"] == org["name"] for o in self.data.organizations.values()):
             return self._invalid(
                 {
