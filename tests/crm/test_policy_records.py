@@ -110,3 +110,11 @@ async def test_dynamics_refuses_to_reopen_what_has_no_open_state_known(env):
     [jane] = await connected.crm.search(SearchCriteria(phones=["+14155550100"]))
     with pytest.raises(InvalidRecord, match="cannot reopen a contact"):
         await connected.crm.update(jane.ref, reopen_fields(POLICY))
+
+
+async def test_a_zendesk_ticket_gets_the_session_type_and_product_tags(env):
+    """Zendesk takes ``tags`` as an array; the policy's text "a,b" is refused (422)."""
+    policy = RecordPolicy(create_records=True, session_type_tags=True, product_tag=True)
+    connected, created = await policy_case(env, "zendesk", policy)
+    stored = connected.fake.data.tickets[int(created.ref.id)]
+    assert stored["tags"] == ["voice_inbound_ivr", "crmcard"]

@@ -204,3 +204,18 @@ async def test_oauth_client_credentials_and_token_expiry(aiohttp_server, session
     assert fake.tokens.issued == 2
     token_call = fake.requests_to("/oauth/tokens")[0].json()
     assert token_call["grant_type"] == "client_credentials"
+
+
+async def test_the_fake_refuses_tags_that_are_not_an_array(aiohttp_server, session, vtime):
+    """Zendesk's ``tags`` is an array of strings: text there is a 422 RecordInvalid."""
+    fake, crm = await start(aiohttp_server, session, vtime)
+    response = await crm.http.post(
+        crm.base / "api" / "v2" / "tickets.json",
+        json_body={"ticket": {"comment": {"body": "x"}, "tags": "voice_inbound_ivr,crmcard"}},
+        raise_for_status=False,
+    )
+    assert response.status == 422
+    assert response.body["error"] == "RecordInvalid"
+    assert response.body["details"]["tags"][0]["error"] == "InvalidValue"
+    ticket = await crm.create("case", {"subject": "Call", "tags": "voice_inbound_ivr,crmcard"})
+    assert fake.data.tickets[int(ticket.ref.id)]["tags"] == ["voice_inbound_ivr", "crmcard"]

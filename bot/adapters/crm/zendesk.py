@@ -46,6 +46,7 @@ from bot.adapters.crm.restkit import (
     no_such_record,
     not_supported,
     oauth_endpoint,
+    tag_list,
     unexpected_create,
     wanted_types,
 )
@@ -275,6 +276,7 @@ class ZendeskCrm(VendorCrm):
         if record_type not in _KINDS:
             raise not_supported(self.display_name, f"creating {record_type} records")
         extra = dict(fields)
+        tags = tag_list(extra.pop("tags", ""))
         payload: dict[str, Any]
         if record_type == "contact":
             first, last = extra.pop("first_name", ""), extra.pop("last_name", "")
@@ -291,6 +293,8 @@ class ZendeskCrm(VendorCrm):
                 payload["requester_id"] = _int_id(related_to, self.display_name)
             elif related_to is not None and related_to.type == "account":
                 payload["organization_id"] = _int_id(related_to, self.display_name)
+        if tags:  # an array of strings on users, organizations and tickets alike
+            payload["tags"] = tags
         kind = _KINDS[record_type]
         response = await self.http.post(
             self.base / "api" / "v2" / f"{_PATHS[record_type]}.json", json_body={kind: payload}
