@@ -148,3 +148,27 @@ async def test_duplicate_customer_maps_error_detail(aiohttp_server, session, vti
     _, crm = await start(aiohttp_server, session, vtime)
     with pytest.raises(InvalidRecord, match="already in use"):
         await crm.create("contact", {"name": "Jane", "email": "jane@example.com"})
+
+
+async def test_the_fake_takes_conversation_tags_as_ids_and_appends_them_by_name(
+    aiohttp_server, session, vtime
+):
+    """A conversation's ``tags`` are tag ids (a name is refused); "Append tags to
+    conversation" takes names and creates the tags the org does not have yet."""
+    fake, crm = await start(aiohttp_server, session, vtime)
+    [jane] = [c for c in fake.customers.values() if c["name"] == "Jane Doe"]
+    refused = await crm.http.post(
+        crm.base / "v1" / "conversations",
+        json_body={"customer": jane["id"], "name": "Call", "tags": ["crmcard"]},
+        raise_for_status=False,
+    )
+    assert refused.status == 400
+    assert refused.body["errors"][0]["code"] == "validation_error"
+    case = await crm.create(
+        "case",
+        {"subject": "Call", "tags": "Voice Inbound - IVR,crmcard"},
+        RecordRef(crm="ku", type="contact", id=jane["id"]),
+    )
+    appended = fake.requests_to(f"/v1/conversations/{case.ref.id}/tags")[0].json()
+    assert appended == ["Voice Inbound - IVR", "crmcard"]
+    assert fake.tag_names(case.ref.id) == ["Voice Inbound - IVR", "crmcard"]

@@ -4,6 +4,8 @@ as closed once the CRM closes it and, where the CRM takes updates, is reopened."
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from bot.domain.record_policies import RecordPolicy, is_open, record_fields, reopen_fields
@@ -118,3 +120,29 @@ async def test_a_zendesk_ticket_gets_the_session_type_and_product_tags(env):
     connected, created = await policy_case(env, "zendesk", policy)
     stored = connected.fake.data.tickets[int(created.ref.id)]
     assert stored["tags"] == ["voice_inbound_ivr", "crmcard"]
+
+
+async def test_a_kustomer_conversation_gets_its_tags_by_name(env):
+    """A conversation's ``tags`` are tag ids: the names go to "Append tags to
+    conversation", which creates the tags the org does not have yet."""
+    policy = RecordPolicy(create_records=True, session_type_tags=True, product_tag=True)
+    connected, created = await policy_case(env, "kustomer", policy)
+    assert connected.fake.tag_names(created.ref.id) == ["Voice Inbound - IVR", "crmcard"]
+    [create] = [r for r in connected.fake.requests if r.path == "/v1/conversations"]
+    assert "tags" not in create.json()
+
+
+async def test_a_kustomer_conversation_whose_tags_are_refused_is_kept(env, caplog):
+    """Tagging is second to the record: a refused append keeps the created conversation
+    (the session is on its record) and logs that its tags are missing."""
+    policy = RecordPolicy(create_records=True, product_tag=True)
+    connected = await connect("kustomer", env)
+    connected.fake.may_update_conversations = False
+    connected.add_person("Jane", "(415) 555-0100")
+    [caller] = await connected.crm.search(SearchCriteria(phones=["+14155550100"]))
+    caplog.set_level(logging.WARNING, logger="bot.adapters.crm.kustomer")
+    fields = record_fields(policy, "kustomer", TITLE, "Voice Inbound (IVR)")
+    created = await connected.crm.create("case", fields, caller.ref)
+    assert connected.fake.conversations[created.ref.id]["name"] == TITLE
+    assert connected.fake.tag_names(created.ref.id) == []
+    assert f"conversation {created.ref.id} kept without its tags" in caplog.text

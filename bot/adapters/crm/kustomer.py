@@ -11,14 +11,17 @@ customer's conversations) follow ``links.next`` too, on the API's own origin onl
 
 A customer's company is its ``relationships.company``; ``relationships.org`` is the
 Kustomer tenant (``type: org``) every record carries, never a company
-(https://developer.kustomer.com/docs/concepts/data-model). Updates and timeline
-activities are not supported.
+(https://developer.kustomer.com/docs/concepts/data-model). A new conversation's tags
+(names, from the record-creation policy) are appended by name once it exists
+(https://developer.kustomer.com/api/core-resources/append-tags-to-conversation): its
+``tags`` attribute takes tag ids only. Updates and timeline activities are not supported.
 
 API reference: https://developer.kustomer.com/kustomer-api-docs/reference
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -42,6 +45,7 @@ from bot.adapters.crm.restkit import (
     nest,
     no_such_record,
     not_supported,
+    tag_list,
     unexpected_create,
     wanted_types,
 )
@@ -64,6 +68,7 @@ _TYPES: dict[str, tuple[str, str, str]] = {
 }
 _ALIASES = {"customer": "contact", "company": "account", "conversation": "case"}
 _OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -247,6 +252,7 @@ class KustomerCrm(VendorCrm):
         if record_type not in _TYPES:
             raise not_supported(self.display_name, f"creating {record_type} records")
         extra = dict(fields)
+        tags = tag_list(extra.pop("tags", "")) if record_type == "case" else []
         payload: dict[str, Any]
         if record_type == "contact":
             first, last = extra.pop("first_name", ""), extra.pop("last_name", "")
@@ -278,7 +284,26 @@ class KustomerCrm(VendorCrm):
         data = body.get("data")
         if not isinstance(data, dict) or not data.get("id"):
             raise unexpected_create(self.display_name)
-        return self._record(data)
+        created = self._record(data)
+        if tags:
+            await self._append_tags(created.ref.id, tags)
+        return created
+
+    async def _append_tags(self, conversation_id: str, names: list[str]) -> None:
+        """Tags a new conversation by name ("Append tags to conversation" creates the ones
+        the org lacks; the conversation's own ``tags`` would take tag ids only). A refusal
+        keeps the conversation: the session is on its record, only the tags are missing."""
+        url = self.base / "v1" / "conversations" / conversation_id / "tags"
+        try:
+            await self.http.post(url, json_body=names, idempotent=True)
+        except CrmError as exc:
+            log.warning(
+                "%s: conversation %s kept without its tags %s: %s",
+                self.display_name,
+                conversation_id,
+                names,
+                exc,
+            )
 
 
 @lru_cache(maxsize=1024)
