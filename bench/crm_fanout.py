@@ -172,6 +172,19 @@ def response(status: int, body: bytes) -> bytes:
     return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
+def assigned_event(interaction_id: str, user: dict[str, Any], phone: str) -> dict[str, Any]:
+    """The platform's ``assigned`` webhook event of a new voice interaction for ``user``."""
+    return {
+        "interactionId": interaction_id,
+        "event": "assigned",
+        "occurredAt": "2026-12-01T08:00:00Z",
+        "channel": "voice",
+        "agent": {"aadObjectId": user["from"]["aadObjectId"], "name": "Agent"},
+        "customer": {"phone": phone},
+        "queue": "Support",
+    }
+
+
 def phone_of(n: int, callers: int) -> str:
     """The n-th interaction's caller, in E.164 (the fictional +1 202 555 range)."""
     return f"+1202555{n % callers:04d}"
@@ -405,15 +418,7 @@ async def scenario(
             interaction_id = f"{label}-{crms}-{n}"
             card: asyncio.Future[tuple[float, bool]] = asyncio.get_running_loop().create_future()
             waiting = connector.waiting[conversation] = Waiting(interaction_id.encode(), card)
-            event = {
-                "interactionId": interaction_id,
-                "event": "assigned",
-                "occurredAt": "2026-12-01T08:00:00Z",
-                "channel": "voice",
-                "agent": {"aadObjectId": user["from"]["aadObjectId"], "name": "Agent"},
-                "customer": {"phone": phone_of(n, config["callers"])},
-                "queue": "Support",
-            }
+            event = assigned_event(interaction_id, user, phone_of(n, config["callers"]))
             sent = time.perf_counter()
             async with session.post(url, json=event, headers=headers) as response:
                 body = await response.read()

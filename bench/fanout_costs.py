@@ -155,15 +155,9 @@ async def run(args: argparse.Namespace) -> None:
                 connector.waiting[user["conversation"]["id"]] = Waiting(
                     interaction_id.encode(), card
                 )
-                event = {
-                    "interactionId": interaction_id,
-                    "event": "assigned",
-                    "occurredAt": "2026-12-01T08:00:00Z",
-                    "channel": "voice",
-                    "agent": {"aadObjectId": user["from"]["aadObjectId"], "name": "Agent"},
-                    "customer": {"phone": crm_fanout.phone_of(n, args.callers)},
-                    "queue": "Support",
-                }
+                event = crm_fanout.assigned_event(
+                    interaction_id, user, crm_fanout.phone_of(n, args.callers)
+                )
                 url = server_url + "/api/interactions"
                 async with session.post(url, json=event, headers=headers) as response:
                     await response.read()

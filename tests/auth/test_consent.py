@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.cli import main
@@ -35,6 +36,23 @@ Client = TestClient[Any, Any]
 CALLBACK = "/admin/consent/callback"
 
 
+def consenting_app(
+    tmp_path: Path, issuer: LocalIssuer, entra: FakeEntra, tls: Tls, **overrides: Any
+) -> web.Application:
+    """The server with its SSO app registered in the local Entra, which confirms consents."""
+    settings = sso_settings(
+        tmp_path,
+        issuer,
+        sso_client_id="app-id",
+        sso_client_secret="app-secret",
+        entra_authority=entra.base_url,
+        **overrides,
+    )
+    app = create_app(settings)
+    app[CONSENT_VERIFIER] = MsalConsentVerifier(settings, verify=tls.ca_file)
+    return app
+
+
 @pytest.fixture
 async def client(
     aiohttp_client: Callable[..., Any],
@@ -43,16 +61,7 @@ async def client(
     entra: FakeEntra,
     tls: Tls,
 ) -> AsyncIterator[Client]:
-    settings = sso_settings(
-        tmp_path,
-        issuer,
-        sso_client_id="app-id",
-        sso_client_secret="app-secret",
-        entra_authority=entra.base_url,
-    )
-    app = create_app(settings)
-    app[CONSENT_VERIFIER] = MsalConsentVerifier(settings, verify=tls.ca_file)
-    yield await aiohttp_client(app)
+    yield await aiohttp_client(consenting_app(tmp_path, issuer, entra, tls))
 
 
 async def stored(client: Client) -> list[str]:

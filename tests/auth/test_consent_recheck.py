@@ -24,13 +24,13 @@ from bot.services import audit, tenants
 from bot.services.audit import AuditQuery, Door
 from bot.services.consent_recheck import RECHECK_ACTOR
 from bot.web import consent
-from bot.web.app import create_app
-from bot.web.consent import CONSENT_RECHECK, CONSENT_VERIFIER, MsalConsentVerifier
+from bot.web.consent import CONSENT_RECHECK
 from bot.web.interactions import CONTEXT
 from bot.web.tickets import TICKETING
 from tests.activities import card_action, interaction_event
 from tests.auth.openid_issuer import LocalIssuer
-from tests.auth.sso_tokens import AGENT_B, bearer, sso_settings, sso_token
+from tests.auth.sso_tokens import AGENT_B, bearer, sso_token
+from tests.auth.test_consent import consenting_app
 from tests.auth.test_tenant_gate import bot_token, no_outbound_sign_in, of_tenant
 from tests.connector import FakeConnector
 from tests.crm.conftest import Tls
@@ -52,17 +52,14 @@ async def client(
     entra: FakeEntra,
     tls: Tls,
 ) -> AsyncIterator[Client]:
-    settings = sso_settings(
+    app = consenting_app(
         tmp_path,
         issuer,
-        sso_client_id="app-id",
-        sso_client_secret="app-secret",
-        entra_authority=entra.base_url,
+        entra,
+        tls,
         api_keys={entra.tenant: "key-c"},
         admin_keys={entra.tenant: "admin-c"},
     )
-    app = create_app(settings)
-    app[CONSENT_VERIFIER] = MsalConsentVerifier(settings, verify=tls.ca_file)
     yield await aiohttp_client(app)
 
 

@@ -356,7 +356,8 @@ class ZendeskExports:
             loaded["users"] = [u for u in self.users if u["id"] in people]
         return loaded
 
-    async def _show_many_tickets(self, request: web.Request) -> web.Response:
+    def _show_many_ids(self, request: web.Request) -> list[str] | web.Response:
+        """A show_many request's ``ids``, or Zendesk's refusal of the request."""
         self.requests.append((request.path, dict(request.query)))
         if not self._authorized(request):
             return web.json_response({"error": "Couldn't authenticate you"}, status=401)
@@ -365,6 +366,12 @@ class ZendeskExports:
             return web.json_response(
                 {"error": "InvalidValue", "description": "at most 100 ids"}, status=400
             )
+        return ids
+
+    async def _show_many_tickets(self, request: web.Request) -> web.Response:
+        ids = self._show_many_ids(request)
+        if isinstance(ids, web.Response):
+            return ids
         found = [t for t in self.tickets if str(t["id"]) in ids]
         return web.json_response(
             {"tickets": found, **self._sideloads(found, request.query.get("include", ""))}
@@ -417,14 +424,9 @@ class ZendeskExports:
         return shaped
 
     async def _show_many(self, request: web.Request) -> web.Response:
-        self.requests.append((request.path, dict(request.query)))
-        if not self._authorized(request):
-            return web.json_response({"error": "Couldn't authenticate you"}, status=401)
-        ids = [i for i in request.query.get("ids", "").split(",") if i]
-        if len(ids) > 100:
-            return web.json_response(
-                {"error": "InvalidValue", "description": "at most 100 ids"}, status=400
-            )
+        ids = self._show_many_ids(request)
+        if isinstance(ids, web.Response):
+            return ids
         return web.json_response({"users": [u for u in self.users if str(u["id"]) in ids]})
 
     async def _comments(self, request: web.Request) -> web.Response:
