@@ -259,13 +259,13 @@ class TicketSync:
         for ticket_id, awaited in list(self._awaiting.items()):
             if awaited.closed_at < cutoff:
                 del self._awaiting[ticket_id]
-        found: list[str] = []
-        for ticket_id, awaited in self._awaiting.items():
-            agent = await self.archive.agent_by_external_id(
-                self.tenant_id, self.crm_id, awaited.agent
-            )
-            if agent is not None:
-                found.append(ticket_id)
+        imported = {
+            agent
+            for agent in {awaited.agent for awaited in self._awaiting.values()}
+            if await self.archive.agent_by_external_id(self.tenant_id, self.crm_id, agent)
+            is not None
+        }
+        found = [ticket_id for ticket_id, a in self._awaiting.items() if a.agent in imported]
         if not found:
             return
         read: set[str] = set()
