@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain.identifiers import checked_region
 from bot.services.crm_url_policy import UrlPolicy
+from bot.services.retry import WRITEBACK
 
 DEMO_API_KEYS = {"demo-tenant": "demo-key"}
 DEMO_ADMIN_KEYS = {"demo-tenant": "demo-admin-key"}
@@ -133,10 +134,10 @@ class Settings(BaseSettings):
         120.0, gt=0, description="a claimed write-back is another worker's after this"
     )
     writeback_max_attempts: int = Field(
-        24,
+        WRITEBACK.max_attempts,
         ge=1,
-        description="failed deliveries of one write-back before it is parked (24: retried"
-        " across 6.5-13 hours, up to an hour apart)",
+        description="failed deliveries of one write-back before it is parked (the default"
+        " retries across 6.5-13 hours, up to an hour apart)",
     )
     recovery_days: int = Field(
         90,
