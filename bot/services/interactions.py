@@ -237,7 +237,6 @@ async def _start(
         await show_face(ctx.store, tenant_id, attached.id, only=[interaction.id])
         key = keys.interaction(tenant_id, interaction.id)
         interaction = await read_model(ctx.store, key, Interaction) or interaction
-    await name_index.index_interaction(ctx.store, tenant_id, interaction)
     await remember_for_agent(ctx, tenant_id, interaction.agent.aad_object_id, interaction.id)
     if progressive.late is None:  # else counted when the late CRMs have answered
         note_caller(ctx.callers, tenant_id, bool(interaction.shown.person), now)
@@ -321,11 +320,13 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
 
     1. The interaction is read. A new one is started (:func:`_start`) with this event
        applied: its card found or made, the first CRM answers, the interaction created,
-       filed on its card, in the name index and in the agent's inbox. An existing one
+       filed on its card and in the agent's inbox. An existing one
        gets the event under compare-and-swap (its read served once more from memory).
     2. A change is heard by the event listeners (record creation, write-back outbox),
-       then published: the agent's card posted or updated. A replayed webhook changes
-       nothing; only the listeners that must survive a crash hear it again.
+       then published: the agent's card posted or updated; a new interaction's card is
+       then filed in the name index (the agent waits for the card, nobody for the index).
+       A replayed webhook changes nothing; only the listeners that must survive a crash
+       hear it again.
     3. The slow CRMs of a new interaction may now update its card (from the interaction
        as read after the listeners: its compare-and-swap needs no read of its own).
     """
@@ -363,6 +364,8 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
                 stored = await ctx.store.read(key)
                 interaction = interaction if stored is None else parsed(Interaction, stored)
             await publish(ctx, interaction)
+            if started is not None:  # filed once its first card is out: the agent waits
+                await name_index.index_interaction(ctx.store, tenant_id, interaction)
         else:  # a replayed webhook: what must survive a crash before our first answer runs
             for listener in ctx.event_listeners:
                 if getattr(listener, "runs_on_replay", False):

@@ -6,8 +6,9 @@ the card goes out with what answered, the slower CRMs marked "still answering".
 waits (in ``ctx.background``, off the webhook) for the others, up to ``ctx.crm_deadline``
 from the start, writes their records into the interaction under compare-and-swap and
 publishes the card again: with the late records, or with "X did not answer in time" for a
-CRM that never did. The late records file the card in the name and CRM-reference indexes
-as the first ones did (its duplicates are found through them too).
+CRM that never did. The late records then file the card in the name and CRM-reference
+indexes as the first ones did (its duplicates are found through them too): after the card
+is sent, as the agent is waiting for the card and nobody for the index.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ async def _finish(
     late = await progressive.late
     now = ctx.clock()
     try:
-        interaction = await name_index.update_interaction(
+        before, interaction = await name_index.tracked_update(
             ctx.store,
             tenant_id,
             interaction_id,
@@ -90,6 +91,8 @@ async def _finish(
         return
     note_caller(ctx.callers, tenant_id, bool(interaction.shown.person), ctx.clock())
     await publish(ctx, interaction)
+    if before is not None:  # after the card: the agent waits for it, not for the index
+        await name_index.file_new_terms(ctx.store, tenant_id, before, interaction)
 
 
 def finish_later(

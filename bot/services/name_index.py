@@ -402,6 +402,24 @@ async def update_interaction(
 ) -> Interaction:
     """The interaction's compare-and-swap :func:`update`, its card then filed under the
     records the change brought (:func:`file_new_terms`)."""
+    before, updated = await tracked_update(store, tenant_id, interaction_id, change, read=read)
+    if before is not None:
+        await file_new_terms(store, tenant_id, before, updated)
+    return updated
+
+
+async def tracked_update(
+    store: Store,
+    tenant_id: str,
+    interaction_id: str,
+    change: Callable[[Interaction], Interaction],
+    *,
+    read: Document | None = None,
+) -> tuple[Interaction | None, Interaction]:
+    """The interaction's compare-and-swap :func:`update`, nothing filed yet: (the version
+    the change was applied to, None when it changed nothing; the interaction as stored).
+    For a caller with something more urgent to do before :func:`file_new_terms`, such as
+    sending the card."""
     seen: list[Interaction] = []
 
     def tracked(current: Interaction) -> Interaction:
@@ -410,9 +428,7 @@ async def update_interaction(
 
     key = keys.interaction(tenant_id, interaction_id)
     updated = await update(store, key, Interaction, tracked, read=read)
-    if seen and updated is not seen[0]:
-        await file_new_terms(store, tenant_id, seen[0], updated)
-    return updated
+    return (seen[0] if seen and updated is not seen[0] else None), updated
 
 
 async def copy_terms(

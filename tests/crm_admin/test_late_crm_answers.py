@@ -207,3 +207,36 @@ async def test_the_late_update_follows_when_a_listener_failed(store: LocalStore)
     assert isinstance(delivery, Recorded)
     [card] = delivery.cards
     assert crms_shown(card) == ["fast", "slow"] and card.shown.problems == {}
+
+
+class FilingWatched(Recorded):
+    """Notes, at each card sent, which CRM records' reference documents exist already."""
+
+    def __init__(self, store: LocalStore, refs: list[RecordRef]) -> None:
+        super().__init__()
+        self.store, self.refs = store, refs
+        self.filed_at_send: list[list[str]] = []
+
+    async def filed(self) -> list[str]:
+        found = []
+        for ref in self.refs:
+            if await self.store.read(keys.crm_ref("t1", f"k:{ref.key}")) is not None:
+                found.append(ref.crm)
+        return found
+
+    async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
+        self.filed_at_send.append(await self.filed())
+        return await super().deliver(interaction, card)
+
+
+async def test_each_card_goes_out_before_its_records_are_filed(store: LocalStore):
+    """The agent waits for the card; the name and CRM-reference indexes can wait for it."""
+    ctx = context(store, [TimedCrm("fast", 0.0), TimedCrm("slow", 0.3)])
+    refs = [RecordRef(crm=crm, type="contact", id="1") for crm in ("fast", "slow")]
+    ctx.delivery = watched = FilingWatched(store, refs)
+    await start(ctx)
+    assert watched.filed_at_send == [[]]  # the first card went out before any filing
+    assert await watched.filed() == ["fast"]  # and the webhook answered once it was filed
+    await settle(ctx)
+    assert watched.filed_at_send == [[], ["fast"]]  # the late card before the late record
+    assert await watched.filed() == ["fast", "slow"]
