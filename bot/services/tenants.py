@@ -161,16 +161,27 @@ def gate_applies(settings: GateSettings, tenant_id: str) -> bool:
     return not (settings.app_tenant_id and tenant_id == settings.app_tenant_id)
 
 
-async def check_tenant(store: Store, settings: GateSettings, tenant_id: str) -> None:
-    """Raise :class:`TenantNotConsented` unless the gate lets ``tenant_id`` in; the refusal
-    of a tenant that had consented says its consent was revoked."""
+async def refusal(
+    store: Store, settings: GateSettings, tenant_id: str
+) -> TenantNotConsented | None:
+    """The gate's verdict on ``tenant_id``: ``None`` when it lets the tenant in, else the
+    refusal to raise (a tenant that had consented is told its consent was revoked). The
+    one phrasing of the rule; :func:`check_tenant` and :func:`is_served` ask it."""
     if not gate_applies(settings, tenant_id):
-        return
+        return None
     record = await consent_of(store, tenant_id)
-    if record is None or not record.consented:
-        raise TenantNotConsented(tenant_id, revoked=record is not None and bool(record.history))
+    if record is not None and record.consented:
+        return None
+    return TenantNotConsented(tenant_id, revoked=record is not None and bool(record.history))
+
+
+async def check_tenant(store: Store, settings: GateSettings, tenant_id: str) -> None:
+    """Raise :class:`TenantNotConsented` unless the gate lets ``tenant_id`` in."""
+    refused = await refusal(store, settings, tenant_id)
+    if refused is not None:
+        raise refused
 
 
 async def is_served(store: Store, settings: GateSettings, tenant_id: str) -> bool:
     """Whether the gate lets ``tenant_id`` in (the background work's question)."""
-    return not gate_applies(settings, tenant_id) or await is_consented(store, tenant_id)
+    return await refusal(store, settings, tenant_id) is None

@@ -196,3 +196,25 @@ async def test_with_the_gate_off_every_tenant_is_served(
     assert response.status == 202
     token = sso_token(issuer, tenant=TENANT_B, agent=AGENT_B)
     assert (await client.get("/api/tab/card", headers=bearer(token))).status == 200
+
+
+async def test_check_tenant_and_is_served_give_the_same_verdict(client: Client) -> None:
+    """The gate's two phrasings agree: served, never consented, revoked (with its message)."""
+    assert client.app is not None
+    store = client.app[CONTEXT].store
+    gated = Settings(_env_file=None, app_id="app", tenant_gate=True)  # type: ignore[call-arg]
+
+    assert not await tenants.is_served(store, gated, TENANT_B)
+    with pytest.raises(tenants.TenantNotConsented) as never:
+        await tenants.check_tenant(store, gated, TENANT_B)
+    assert "revoked" not in str(never.value)
+
+    await consent(client, TENANT_B)
+    assert await tenants.is_served(store, gated, TENANT_B)
+    await tenants.check_tenant(store, gated, TENANT_B)
+
+    await tenants.revoke(store, TENANT_B, at=NOW, by="test admin")
+    assert not await tenants.is_served(store, gated, TENANT_B)
+    with pytest.raises(tenants.TenantNotConsented) as revoked:
+        await tenants.check_tenant(store, gated, TENANT_B)
+    assert "admin consent was revoked" in str(revoked.value)
