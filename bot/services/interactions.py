@@ -364,8 +364,6 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
                 stored = await ctx.store.read(key)
                 interaction = interaction if stored is None else parsed(Interaction, stored)
             await publish(ctx, interaction)
-            if started is not None:  # filed once its first card is out: the agent waits
-                await name_index.index_interaction(ctx.store, tenant_id, interaction)
         else:  # a replayed webhook: what must survive a crash before our first answer runs
             for listener in ctx.event_listeners:
                 if getattr(listener, "runs_on_replay", False):
@@ -373,6 +371,9 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
     finally:
         if progressive is not None:  # the first card is out: the late CRMs' update follows
             finish_later(ctx, tenant_id, interaction.id, progressive, stored)
+        if started is not None:  # filed once its first card is out (the agent waits for
+            # that), even when a listener failed: the platform's retry is a replay
+            await name_index.index_interaction(ctx.store, tenant_id, interaction)
     log.info(
         "interaction event",
         extra={

@@ -240,3 +240,21 @@ async def test_each_card_goes_out_before_its_records_are_filed(store: LocalStore
     await settle(ctx)
     assert watched.filed_at_send == [[], ["fast"]]  # the late card before the late record
     assert await watched.filed() == ["fast", "slow"]
+
+
+async def test_a_failed_listener_still_leaves_the_card_filed(store: LocalStore):
+    """The platform's retry of a failed webhook is a replay, which files nothing: the first
+    attempt files the new card whatever its listeners did."""
+    ctx = context(store, [TimedCrm("fast", 0.0), TimedCrm("slow", 0.2)])
+    refs = [RecordRef(crm=crm, type="contact", id="1") for crm in ("fast", "slow")]
+    ctx.delivery = watched = FilingWatched(store, refs)
+
+    async def broken(ctx: Context, interaction: Interaction, record: EventRecord) -> None:
+        raise RuntimeError("listener broke")
+
+    ctx.event_listeners.append(broken)
+    with pytest.raises(RuntimeError):
+        await start(ctx)
+    assert await watched.filed() == ["fast"]
+    await settle(ctx)
+    assert await watched.filed() == ["fast", "slow"]
