@@ -23,6 +23,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from bot.domain.api_model import ApiModel
 from bot.domain.identifiers import Channel
 from bot.domain.interactions import Direction, Interaction, LifecycleEvent
+from bot.domain.records import NewRecord
 from bot.i18n import t
 
 TITLE_VARIABLES = ("CALL_TYPE", "CALL_ID", "MENU_PATH", "PHONE_NUMBER", "LANGUAGE", "TIMESTAMP")
@@ -252,17 +253,12 @@ NAMED_TYPES = frozenset({"account", "contact", "lead", "opportunity"})
 """Record types whose title is their name; the others' title is their subject."""
 
 
-def record_fields(
-    policy: RecordPolicy, kind: str | None, title: str, session_type: str
-) -> dict[str, str]:
-    """A new record's fields in the card's neutral names, which each CRM adapter writes
-    to its own fields: its title as ``name`` or ``subject`` and, where the CRM has
-    them, its ``tags``."""
-    fields = {("name" if policy.record_type in NAMED_TYPES else "subject"): title}
-    tags = tags_for(policy, kind, session_type)
-    if tags:
-        fields["tags"] = ",".join(tags)
-    return fields
+def new_record(policy: RecordPolicy, kind: str | None, title: str, session_type: str) -> NewRecord:
+    """The record the policy creates, in the card's neutral names, which each CRM adapter
+    writes to its own fields: its title as ``name`` or ``subject`` and, where the CRM has
+    them, its tags."""
+    name = "name" if policy.record_type in NAMED_TYPES else "subject"
+    return NewRecord(fields={name: title}, tags=tuple(tags_for(policy, kind, session_type)))
 
 
 def tags_for(policy: RecordPolicy, kind: str | None, session_type: str) -> list[str]:

@@ -1,7 +1,8 @@
 """CRM records as the card sees them, whatever CRM they come from.
 
 A record is named by a :class:`RecordRef`: the CRM configuration (its settings ID), the
-record type (entity / object) and the CRM's own id.
+record type (entity / object) and the CRM's own id. A record to create is a
+:class:`NewRecord`: its fields, and its tags as the list they are.
 """
 
 from __future__ import annotations
@@ -46,3 +47,22 @@ class CrmRecord(Model):
     @property
     def is_person_level(self) -> bool:
         return self.ref.type in PERSON_LEVEL_TYPES
+
+
+class NewRecord(Model):
+    """What a new record holds, as the card gives it to any CRM's adapter to create."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fields: dict[str, str] = Field(
+        description="the CRM's own field names (a workflow's, an admin's) or the card's "
+        "neutral ones, which every adapter writes to the fields its CRM has: ``subject`` (a "
+        "case's title), ``name`` (a person's or account's; a person's is split into first "
+        "and last name where the CRM keeps them apart), ``phone`` and ``email``"
+    )
+    tags: tuple[str, ...] = Field(
+        default=(),
+        description="the record's tags, each whole (a comma is part of its tag), written as "
+        "its CRM takes them where it has tags (Zendesk, Freshdesk, Kustomer cases, the demo "
+        "CRM); the other CRMs have none and ignore them",
+    )

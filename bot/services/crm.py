@@ -12,7 +12,7 @@ from typing import Protocol
 from pydantic import Field
 
 from bot.domain.api_model import Model
-from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.errors import InvalidInput, NotFound, Throttled, Unavailable, UpstreamError
 
 
@@ -83,22 +83,18 @@ class CrmClient(Protocol):
     async def related(self, ref: RecordRef) -> list[CrmRecord]: ...
 
     async def create(
-        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+        self, record_type: str, record: NewRecord, related_to: RecordRef | None = None
     ) -> CrmRecord:
-        """A new record of ``record_type`` (related to ``related_to``, where given).
-
-        ``fields`` are the CRM's own field names (a workflow's, an admin's) or the card's
-        neutral ones, which every adapter writes to the fields its CRM has: ``subject``
-        (a case's title), ``name`` (a person's or account's; a person's is split into
-        first and last name where the CRM keeps them apart), ``phone``, ``email`` and
-        ``tags`` (comma-separated). Nothing above the adapters spells a vendor's field.
+        """``record`` created as a ``record_type`` (related to ``related_to``, where given),
+        its fields and tags written as :class:`NewRecord` says. Nothing above the adapters
+        spells a vendor's field.
         """
         ...
 
     async def update(self, ref: RecordRef, fields: dict[str, str]) -> CrmRecord:
         """Change fields of an existing record; the record as the CRM now has it.
 
-        ``fields`` as for :meth:`create`, and the neutral ``reopen``: make the closed
+        ``fields`` as a :class:`NewRecord`'s, and the neutral ``reopen``: make the closed
         record open again, in the status it names where the CRM takes status names.
         CRMs without updates (all but Salesforce and Dynamics) raise NotSupported.
         """

@@ -33,7 +33,7 @@ from bot.domain.record_policies import (
     call_type,
     decide,
     facts_of,
-    record_fields,
+    new_record,
     render_title,
     reopen_fields,
     title_values,
@@ -263,13 +263,13 @@ async def _create_or_append(
     title = render_title(
         policy.title_template, title_values(interaction, session, _started(interaction))
     )
-    fields = record_fields(policy, kind, title, call_type(interaction, session)[1])
+    record = new_record(policy, kind, title, call_type(interaction, session)[1])
     people = [interaction.shown.records[k].ref for k in interaction.shown.person]
     mine = [ref for ref in people if ref.crm == client.settings_id]
     related = next((r for r in mine if r.type == "contact"), mine[0] if mine else None)
     if policy.record_type in NAMED_TYPES:
         related = None
-    return await client.create(policy.record_type, fields, related), "created"
+    return await client.create(policy.record_type, record, related), "created"
 
 
 async def _appendable(

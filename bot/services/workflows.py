@@ -19,7 +19,7 @@ from bot.domain.api_model import Model
 from bot.domain.errors import DomainError
 from bot.domain.interactions import Direction, Interaction
 from bot.domain.links import pin_record
-from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.domain.workflows import (
     CreateWorkflow,
     ExecuteRequest,
@@ -395,7 +395,7 @@ async def _create(
         people = [interaction.shown.records[k].ref for k in interaction.shown.person]
         mine = [ref for ref in people if ref.crm == client.settings_id]
         related = next((r for r in mine if r.type == "contact"), mine[0] if mine else None)
-    record = await client.create(workflow.record_type, fields, related)
+    record = await client.create(workflow.record_type, NewRecord(fields=fields), related)
     actor = f"workflow:{workflow.id}"
 
     def change(current: Interaction) -> Interaction:

@@ -22,7 +22,7 @@ from bot.adapters.crm.dynamics import (
 from bot.adapters.crm.http import CircuitBreaker, HttpResponse, ResilientHttp
 from bot.adapters.crm.tokens import MsalClientCredentials, MsalSettings
 from bot.domain.memorialization import TRUNCATION_MARKER, with_reference
-from bot.domain.records import RecordRef
+from bot.domain.records import NewRecord, RecordRef
 from bot.services.crm import (
     CrmThrottled,
     CrmUnavailable,
@@ -218,28 +218,30 @@ async def test_related(org: Org):
 async def test_create_with_bind_and_entity_id_header(org: Org):
     created = await org.client.create(
         "contact",
-        {"firstname": "New", "lastname": "Person"},
+        NewRecord(fields={"firstname": "New", "lastname": "Person"}),
         related_to=ref(org, "account", "globex"),
     )
     assert created.title == "New Person"
     assert created.fields["_parentcustomerid_value"] == org.ids["globex"]
     case = await org.client.create(
-        "case", {"title": "Refund"}, related_to=ref(org, "contact", "jane")
+        "case", NewRecord(fields={"title": "Refund"}), related_to=ref(org, "contact", "jane")
     )
     assert case.ref.type == "case" and case.subtitle and case.subtitle.startswith("CAS-")
     with pytest.raises(InvalidRecord):
-        await org.client.create("lead", {"x": "y"}, related_to=ref(org, "account", "acme"))
+        await org.client.create(
+            "lead", NewRecord(fields={"x": "y"}), related_to=ref(org, "account", "acme")
+        )
 
 
 async def test_create_errors_are_typed(org: Org):
     with pytest.raises(InvalidRecord, match="does not exist on type"):
-        await org.client.create("contact", {"lastname": "X", "shoesize": "42"})
+        await org.client.create("contact", NewRecord(fields={"lastname": "X", "shoesize": "42"}))
     with pytest.raises(InvalidRecord, match="duplicate"):
         await org.client.create(
-            "contact", {"lastname": "Doe", "emailaddress1": "jane@acme.example"}
+            "contact", NewRecord(fields={"lastname": "Doe", "emailaddress1": "jane@acme.example"})
         )
     with pytest.raises(InvalidRecord):
-        await org.client.create("widget", {})
+        await org.client.create("widget", NewRecord(fields={}))
 
 
 async def test_update_uses_if_match_star(org: Org):
@@ -295,7 +297,9 @@ async def test_text_longer_than_its_column_is_cut_to_fit_keeping_the_reference(o
     assert len(row["description"]) == 2000 and row["description"].endswith(reference)
     assert TRUNCATION_MARKER in row["description"]
     case = await org.client.create(
-        "case", {"title": "T" * 255, "description": "d" * 3000}, ref(org, "contact", "jane")
+        "case",
+        NewRecord(fields={"title": "T" * 255, "description": "d" * 3000}),
+        ref(org, "contact", "jane"),
     )
     row = org.fake.rows["incidents"][case.ref.id]
     assert (len(row["title"]), len(row["description"])) == (200, 2000)

@@ -14,7 +14,7 @@ from bot.adapters.crm.freshdesk import (
     FreshdeskSettings,
     search_queries,
 )
-from bot.domain.records import RecordRef
+from bot.domain.records import NewRecord, RecordRef
 from bot.services.crm import (
     InvalidRecord,
     NotSupported,
@@ -160,11 +160,14 @@ async def test_get_related_with_link_header_paging(aiohttp_server, session, vtim
 async def test_create_contact_and_ticket_with_custom_fields(aiohttp_server, session, vtime):
     fake, crm = await start(aiohttp_server, session, vtime)
     contact = await crm.create(
-        "contact", {"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"}
+        "contact",
+        NewRecord(fields={"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"}),
     )
     assert contact.title == "Ann Lee"
     case = await crm.create(
-        "case", {"subject": "Call back", "cf_reason": "billing"}, related_to=contact.ref
+        "case",
+        NewRecord(fields={"subject": "Call back", "cf_reason": "billing"}),
+        related_to=contact.ref,
     )
     assert case.title == "Call back"
     assert fake.requests_to("/api/v2/tickets")[-1].json() == {
@@ -180,6 +183,6 @@ async def test_create_contact_and_ticket_with_custom_fields(aiohttp_server, sess
 async def test_validation_errors_are_mapped(aiohttp_server, session, vtime):
     _, crm = await start(aiohttp_server, session, vtime)
     with pytest.raises(InvalidRecord, match="email: It should be a unique value"):
-        await crm.create("contact", {"name": "Jane", "email": "jane@example.com"})
+        await crm.create("contact", NewRecord(fields={"name": "Jane", "email": "jane@example.com"}))
     with pytest.raises(InvalidRecord, match="requester_id"):
-        await crm.create("case", {"subject": "orphan"})
+        await crm.create("case", NewRecord(fields={"subject": "orphan"}))

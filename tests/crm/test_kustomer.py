@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from bot.adapters.crm.kustomer import KustomerCrm, KustomerSettings
-from bot.domain.records import RecordRef
+from bot.domain.records import NewRecord, RecordRef
 from bot.services.crm import (
     InvalidRecord,
     NotSupported,
@@ -131,23 +131,26 @@ async def test_get_related_and_not_found(aiohttp_server, session, vtime):
 async def test_create_customer_and_conversation(aiohttp_server, session, vtime):
     fake, crm = await start(aiohttp_server, session, vtime)
     contact = await crm.create(
-        "contact", {"name": "Ann Lee", "email": "ann@example.com", "phone": "+15550001"}
+        "contact",
+        NewRecord(fields={"name": "Ann Lee", "email": "ann@example.com", "phone": "+15550001"}),
     )
     assert contact.title == "Ann Lee" and contact.fields["email"] == "ann@example.com"
-    case = await crm.create("case", {"subject": "Call back"}, related_to=contact.ref)
+    case = await crm.create(
+        "case", NewRecord(fields={"subject": "Call back"}), related_to=contact.ref
+    )
     assert case.ref.type == "case" and case.title == "Call back"
     assert fake.requests_to("/v1/conversations")[-1].json() == {
         "name": "Call back",
         "customer": contact.ref.id,
     }
     with pytest.raises(InvalidRecord, match="must belong to a customer"):
-        await crm.create("case", {"subject": "orphan"})
+        await crm.create("case", NewRecord(fields={"subject": "orphan"}))
 
 
 async def test_duplicate_customer_maps_error_detail(aiohttp_server, session, vtime):
     _, crm = await start(aiohttp_server, session, vtime)
     with pytest.raises(InvalidRecord, match="already in use"):
-        await crm.create("contact", {"name": "Jane", "email": "jane@example.com"})
+        await crm.create("contact", NewRecord(fields={"name": "Jane", "email": "jane@example.com"}))
 
 
 async def test_the_fake_takes_conversation_tags_as_ids_and_appends_them_by_name(
@@ -166,7 +169,7 @@ async def test_the_fake_takes_conversation_tags_as_ids_and_appends_them_by_name(
     assert refused.body["errors"][0]["code"] == "validation_error"
     case = await crm.create(
         "case",
-        {"subject": "Call", "tags": "Voice Inbound - IVR,crmcard"},
+        NewRecord(fields={"subject": "Call"}, tags=("Voice Inbound - IVR", "crmcard")),
         RecordRef(crm="ku", type="contact", id=jane["id"]),
     )
     appended = fake.requests_to(f"/v1/conversations/{case.ref.id}/tags")[0].json()

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from bot.adapters.crm.oracle import OracleCrm, OracleSettings, roql_literal
-from bot.domain.records import RecordRef
+from bot.domain.records import NewRecord, RecordRef
 from bot.services.crm import (
     CrmThrottled,
     InvalidRecord,
@@ -149,14 +149,18 @@ async def test_get_related_and_missing(aiohttp_server, session, vtime):
 
 async def test_create_contact_and_incident(aiohttp_server, session, vtime):
     fake, crm = await start(aiohttp_server, session, vtime)
-    contact = await crm.create("contact", {"name": "Ann Lee", "email": "ann@example.com"})
+    contact = await crm.create(
+        "contact", NewRecord(fields={"name": "Ann Lee", "email": "ann@example.com"})
+    )
     assert contact.title == "Ann Lee" and contact.fields["emails.address"] == "ann@example.com"
     sent = fake.requests_to("/services/rest/connect/v1.4/contacts")[-1].json()
     assert sent == {
         "name": {"first": "Ann", "last": "Lee"},
         "emails": [{"address": "ann@example.com", "addressType": {"id": 0}}],
     }
-    case = await crm.create("case", {"subject": "Call back"}, related_to=contact.ref)
+    case = await crm.create(
+        "case", NewRecord(fields={"subject": "Call back"}), related_to=contact.ref
+    )
     assert case.title == "Call back"
     assert [r.title for r in await crm.related(case.ref)] == ["Ann Lee"]
 
@@ -164,7 +168,7 @@ async def test_create_contact_and_incident(aiohttp_server, session, vtime):
 async def test_problem_details_are_mapped(aiohttp_server, session, vtime):
     _, crm = await start(aiohttp_server, session, vtime)
     with pytest.raises(InvalidRecord, match="already used by another contact"):
-        await crm.create("contact", {"name": "J D", "email": "jane@example.com"})
+        await crm.create("contact", NewRecord(fields={"name": "J D", "email": "jane@example.com"}))
 
 
 async def test_missing_app_context_is_refused_by_the_fake(aiohttp_server, session, vtime):

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from bot.domain.record_policies import RecordPolicy, is_open, record_fields, reopen_fields
+from bot.domain.record_policies import RecordPolicy, is_open, new_record, reopen_fields
 from bot.domain.records import CrmRecord
 from bot.services.crm import InvalidRecord, SearchCriteria
 from tests.crm.vendors import Connected, Env, connect
@@ -30,8 +30,8 @@ async def policy_case(
     connected = await connect(vendor, env)
     connected.add_person("Jane", "(415) 555-0100")
     [caller] = await connected.crm.search(SearchCriteria(phones=["+14155550100"]))
-    fields = record_fields(policy, vendor, TITLE, session_type)
-    return connected, await connected.crm.create("case", fields, caller.ref)
+    record = new_record(policy, vendor, TITLE, session_type)
+    return connected, await connected.crm.create("case", record, caller.ref)
 
 
 async def _close_salesforce_case(connected: Connected, case: CrmRecord) -> None:
@@ -101,7 +101,7 @@ async def test_a_policy_lead_is_named_with_its_title(env, vendor):
     """A policy for a named record type writes its title as the record's name."""
     connected = await connect(vendor, env)
     policy = RecordPolicy(create_records=True, record_type="lead")
-    created = await connected.crm.create("lead", record_fields(policy, vendor, TITLE, "x"))
+    created = await connected.crm.create("lead", new_record(policy, vendor, TITLE, "x"))
     assert (await connected.crm.get(created.ref)).title == TITLE
 
 
@@ -115,7 +115,7 @@ async def test_dynamics_refuses_to_reopen_what_has_no_open_state_known(env):
 
 
 async def test_a_zendesk_ticket_gets_the_session_type_and_product_tags(env):
-    """Zendesk takes ``tags`` as an array; the policy's text "a,b" is refused (422)."""
+    """Zendesk takes ``tags`` as an array of strings (text there is refused, 422)."""
     policy = RecordPolicy(create_records=True, session_type_tags=True, product_tag=True)
     connected, created = await policy_case(env, "zendesk", policy)
     stored = connected.fake.data.tickets[int(created.ref.id)]
@@ -141,8 +141,8 @@ async def test_a_kustomer_conversation_whose_tags_are_refused_is_kept(env, caplo
     connected.add_person("Jane", "(415) 555-0100")
     [caller] = await connected.crm.search(SearchCriteria(phones=["+14155550100"]))
     caplog.set_level(logging.WARNING, logger="bot.adapters.crm.kustomer")
-    fields = record_fields(policy, "kustomer", TITLE, "Voice Inbound (IVR)")
-    created = await connected.crm.create("case", fields, caller.ref)
+    record = new_record(policy, "kustomer", TITLE, "Voice Inbound (IVR)")
+    created = await connected.crm.create("case", record, caller.ref)
     assert connected.fake.conversations[created.ref.id]["name"] == TITLE
     assert connected.fake.tag_names(created.ref.id) == []
     assert f"conversation {created.ref.id} kept without its tags" in caplog.text

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from bot.adapters.crm.mapped import with_mappings
 from bot.adapters.crm.rest import RestCrm, RestSettings
 from bot.domain.crm_config import FieldMapping, RestEndpoints
-from bot.domain.records import RecordRef
+from bot.domain.records import NewRecord, RecordRef
 from bot.domain.rest_templates import JsonPath, RestCall
 from bot.domain.workflows import UpdateWorkflow, check_kind
 from bot.services.crm import (
@@ -138,14 +138,16 @@ async def test_get_create_and_unsupported(aiohttp_server, session, vtime):
     _, crm = await start(aiohttp_server, session, vtime)
     person = await crm.get(RecordRef(crm="rest", type="contact", id="p-2"))
     assert person.title == "John Smith"
-    created = await crm.create("contact", {"name": "Ann Lee", "email": "ann@example.com"})
+    created = await crm.create(
+        "contact", NewRecord(fields={"name": "Ann Lee", "email": "ann@example.com"})
+    )
     assert created.title == "Ann Lee" and created.fields["email"] == "ann@example.com"
     with pytest.raises(InvalidRecord, match="name is required"):
-        await crm.create("contact", {"email": "x@example.com"})
+        await crm.create("contact", NewRecord(fields={"email": "x@example.com"}))
     with pytest.raises(NotSupported, match="Acme REST does not support related records"):
         await crm.related(person.ref)
     with pytest.raises(NotSupported):
-        await crm.create("case", {"subject": "x"})
+        await crm.create("case", NewRecord(fields={"subject": "x"}))
     with pytest.raises(NotSupported):
         await crm.update(person.ref, {})
 

@@ -15,7 +15,7 @@ from bot.adapters.crm.tokens import (
     SalesforceJwtBearer,
     salesforce_token_error,
 )
-from bot.domain.records import RecordRef
+from bot.domain.records import NewRecord, RecordRef
 from bot.services.crm import (
     CrmAuthError,
     CrmThrottled,
@@ -308,7 +308,7 @@ async def test_related(org: Org):
 async def test_create_related_record(org: Org):
     created = await org.client.create(
         "case",
-        {"Subject": "Refund please", "Origin": "Phone"},
+        NewRecord(fields={"Subject": "Refund please", "Origin": "Phone"}),
         related_to=ref(org, "contact", "jane"),
     )
     assert created.ref.type == "case"
@@ -316,7 +316,7 @@ async def test_create_related_record(org: Org):
     assert created.title.endswith("Refund please")
     contact = await org.client.create(
         "contact",
-        {"LastName": "New", "Email": "new@acme.example"},
+        NewRecord(fields={"LastName": "New", "Email": "new@acme.example"}),
         related_to=ref(org, "account", "acme"),
     )
     assert contact.fields["AccountId"] == org.ids["acme"]
@@ -324,13 +324,17 @@ async def test_create_related_record(org: Org):
 
 async def test_create_errors_are_typed(org: Org):
     with pytest.raises(InvalidRecord, match="INVALID_FIELD"):
-        await org.client.create("contact", {"LastName": "X", "Shoe_Size__c": "42"})
+        await org.client.create(
+            "contact", NewRecord(fields={"LastName": "X", "Shoe_Size__c": "42"})
+        )
     with pytest.raises(InvalidRecord, match="duplicate"):
-        await org.client.create("contact", {"LastName": "Doe", "Email": "jane@acme.example"})
+        await org.client.create(
+            "contact", NewRecord(fields={"LastName": "Doe", "Email": "jane@acme.example"})
+        )
     with pytest.raises(InvalidRecord, match="LastName"):
-        await org.client.create("lead", {"Company": "No name"})
+        await org.client.create("lead", NewRecord(fields={"Company": "No name"}))
     with pytest.raises(InvalidRecord):
-        await org.client.create("bad type!", {})
+        await org.client.create("bad type!", NewRecord(fields={}))
 
 
 async def test_update(org: Org):

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from bot.adapters.crm.servicenow import ServiceNowCrm, ServiceNowSettings, safe_query_value
-from bot.domain.records import RecordRef
+from bot.domain.records import NewRecord, RecordRef
 from bot.services.crm import (
     CrmAuthError,
     CrmUnavailable,
@@ -144,7 +144,9 @@ async def test_create_contact_under_account_and_case(aiohttp_server, session, vt
     fake, crm = await start(aiohttp_server, session, vtime)
     [acme] = await crm.search(SearchCriteria(name="Acme", record_types=["account"]))
     contact = await crm.create(
-        "contact", {"name": "Ann Lee", "email": "ann@example.com"}, related_to=acme.ref
+        "contact",
+        NewRecord(fields={"name": "Ann Lee", "email": "ann@example.com"}),
+        related_to=acme.ref,
     )
     assert contact.title == "Ann Lee"
     sent = fake.requests_to("/api/now/table/customer_contact")[-1].json()
@@ -154,14 +156,16 @@ async def test_create_contact_under_account_and_case(aiohttp_server, session, vt
         "last_name": "Lee",
         "account": acme.ref.id,
     }
-    case = await crm.create("case", {"subject": "Call back"}, related_to=contact.ref)
+    case = await crm.create(
+        "case", NewRecord(fields={"subject": "Call back"}), related_to=contact.ref
+    )
     assert case.title == "Call back" and case.fields["contact"] == contact.ref.id
 
 
 async def test_data_policy_refusal_is_invalid_record(aiohttp_server, session, vtime):
     _, crm = await start(aiohttp_server, session, vtime)
     with pytest.raises(InvalidRecord, match="mandatory: Short Description"):
-        await crm.create("case", {"description": "no subject"})
+        await crm.create("case", NewRecord(fields={"description": "no subject"}))
 
 
 async def test_acl_refusal_is_permission_denied(aiohttp_server, session, vtime):

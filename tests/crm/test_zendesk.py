@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from bot.adapters.crm.zendesk import ZendeskCrm, ZendeskSettings
-from bot.domain.records import RecordRef
+from bot.domain.records import NewRecord, RecordRef
 from bot.services.crm import (
     InvalidRecord,
     NotSupported,
@@ -160,11 +160,14 @@ async def test_related_tickets_follow_cursor_pages(aiohttp_server, session, vtim
 async def test_create_contact_and_ticket(aiohttp_server, session, vtime):
     fake, crm = await start(aiohttp_server, session, vtime)
     contact = await crm.create(
-        "contact", {"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"}
+        "contact",
+        NewRecord(fields={"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"}),
     )
     assert contact.title == "Ann Lee" and contact.ref.type == "contact"
     case = await crm.create(
-        "case", {"subject": "Call back", "description": "Wants a call"}, related_to=contact.ref
+        "case",
+        NewRecord(fields={"subject": "Call back", "description": "Wants a call"}),
+        related_to=contact.ref,
     )
     assert case.title == "Call back"
     body = fake.requests_to("/api/v2/tickets.json")[-1].json()
@@ -180,9 +183,11 @@ async def test_create_contact_and_ticket(aiohttp_server, session, vtime):
 async def test_create_duplicate_maps_validation_details(aiohttp_server, session, vtime):
     _, crm = await start(aiohttp_server, session, vtime)
     with pytest.raises(InvalidRecord, match="already being used"):
-        await crm.create("contact", {"name": "Jane 2", "email": "jane@example.com"})
+        await crm.create(
+            "contact", NewRecord(fields={"name": "Jane 2", "email": "jane@example.com"})
+        )
     with pytest.raises(NotSupported):
-        await crm.create("opportunity", {"name": "x"})
+        await crm.create("opportunity", NewRecord(fields={"name": "x"}))
 
 
 async def test_oauth_client_credentials_and_token_expiry(aiohttp_server, session, vtime):
@@ -217,5 +222,7 @@ async def test_the_fake_refuses_tags_that_are_not_an_array(aiohttp_server, sessi
     assert response.status == 422
     assert response.body["error"] == "RecordInvalid"
     assert response.body["details"]["tags"][0]["error"] == "InvalidValue"
-    ticket = await crm.create("case", {"subject": "Call", "tags": "voice_inbound_ivr,crmcard"})
+    ticket = await crm.create(
+        "case", NewRecord(fields={"subject": "Call"}, tags=("voice_inbound_ivr", "crmcard"))
+    )
     assert fake.data.tickets[int(ticket.ref.id)]["tags"] == ["voice_inbound_ivr", "crmcard"]

@@ -11,7 +11,7 @@ import pytest
 
 from bot.domain.interactions import Interaction
 from bot.domain.record_policies import RecordPolicy
-from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.services import keys, outbox, record_creation
 from bot.services.crm import CrmUnavailable
 from bot.services.store import create_model, read_model
@@ -264,8 +264,8 @@ async def test_zendesk_tags_and_product_tag(client: Client, zendesk: ZendeskKind
         {"createRecords": True, "settingsId": "zd", "sessionTypeTags": True, "productTag": True},
     )
     await event(client, "call-1", "assigned", 0, session={"callType": "ivr"})
-    [fields] = zendesk.fields_sent
-    assert fields["tags"] == "voice_inbound_ivr,crmcard"
+    [record] = zendesk.records_sent
+    assert record.tags == ("voice_inbound_ivr", "crmcard")
     assert (await stored(client, "call-1")).shown.current == [zendesk.created[0].ref.key]
 
 
@@ -318,12 +318,12 @@ class Flaky(CountingDemo):
         self.failures = failures
 
     async def create(
-        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+        self, record_type: str, record: NewRecord, related_to: RecordRef | None = None
     ) -> CrmRecord:
         if self.failures:
             self.failures -= 1
             raise CrmUnavailable("Demo CRM is down")
-        return await super().create(record_type, fields, related_to)
+        return await super().create(record_type, record, related_to)
 
 
 async def test_crm_outage_never_fails_the_webhook_and_a_later_event_retries(

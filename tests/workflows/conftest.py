@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.adapters.crm.demo import DemoCrm
-from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.services.context import Context
 from bot.services.crm import CrmClient, NotSupported
 from bot.settings import Settings
@@ -28,15 +28,15 @@ class CountingDemo(DemoCrm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.created: list[CrmRecord] = []
-        self.fields_sent: list[dict[str, str]] = []
+        self.records_sent: list[NewRecord] = []
 
     async def create(
-        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+        self, record_type: str, record: NewRecord, related_to: RecordRef | None = None
     ) -> CrmRecord:
-        self.fields_sent.append(dict(fields))
-        record = await super().create(record_type, fields, related_to)
-        self.created.append(record)
-        return record
+        self.records_sent.append(record)
+        created = await super().create(record_type, record, related_to)
+        self.created.append(created)
+        return created
 
 
 class ZendeskKind(CountingDemo):

@@ -20,7 +20,7 @@ from bot.domain.interactions import (
     LinkState,
     ShownRecords,
 )
-from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.services import keys, outbox
 from bot.services.context import Context
 from bot.services.crm import (
@@ -82,9 +82,9 @@ class FaultyCrm:
         return await self.inner.related(ref)
 
     async def create(
-        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+        self, record_type: str, record: NewRecord, related_to: RecordRef | None = None
     ) -> CrmRecord:
-        return await self.inner.create(record_type, fields, related_to)
+        return await self.inner.create(record_type, record, related_to)
 
     async def update(self, ref: RecordRef, fields: dict[str, str]) -> CrmRecord:
         self._gate()

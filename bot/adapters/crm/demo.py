@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.i18n import t
 from bot.services.crm import InvalidRecord, RecordNotFound, SearchCriteria, neutral_update
 
@@ -167,17 +167,22 @@ class DemoCrm:
         return list(unique.values())
 
     async def create(
-        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+        self, record_type: str, record: NewRecord, related_to: RecordRef | None = None
     ) -> CrmRecord:
         await self._pause()
         if record_type not in _ID_PREFIX:
             raise InvalidRecord(
                 t("Demo CRM has no record type {record_type}", record_type=repr(record_type))
             )
-        if not (fields.get("name") or fields.get("subject")):
+        if not (record.fields.get("name") or record.fields.get("subject")):
             raise InvalidRecord(t("a new record needs a name or subject"))
         rows = self._tables.setdefault(record_type, [])
-        row: dict[str, Any] = {**fields, "id": f"{_ID_PREFIX[record_type]}-{9001 + len(rows)}"}
+        row: dict[str, Any] = {
+            **record.fields,
+            "id": f"{_ID_PREFIX[record_type]}-{9001 + len(rows)}",
+        }
+        if record.tags:  # the demo's fields are text (Row): its tags show as one field
+            row["tags"] = ",".join(record.tags)
         if related_to is not None:
             related_row = self._find(related_to.type, related_to.id)
             if related_to.type in ("account", "contact"):
@@ -214,7 +219,7 @@ class DemoCrm:
         fields = {"subject": subject, "description": description, "status": "Completed"}
         if external_id is not None:
             fields["external_id"] = external_id
-        return await self.create("task", fields, related_to=ref)
+        return await self.create("task", NewRecord(fields=fields), related_to=ref)
 
     async def find_timeline_activity(self, ref: RecordRef, external_id: str) -> CrmRecord | None:
         """The timeline task created with ``external_id``, if any."""

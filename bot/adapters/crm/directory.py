@@ -18,7 +18,7 @@ from bot.adapters.crm.mapped import with_mappings
 from bot.adapters.storage.token_caches import StoreTokenCaches
 from bot.domain.api_model import ApiModel
 from bot.domain.crm_config import CrmConfig
-from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.i18n import t
 from bot.services.crm import (
     CrmAuthError,
@@ -77,7 +77,7 @@ class BrokenCrm:
         raise self.error
 
     async def create(
-        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+        self, record_type: str, record: NewRecord, related_to: RecordRef | None = None
     ) -> CrmRecord:
         raise self.error
 

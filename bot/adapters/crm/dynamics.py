@@ -70,7 +70,7 @@ from bot.adapters.crm.querykit import (
 )
 from bot.adapters.crm.restkit import throttled
 from bot.domain.memorialization import fit
-from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.i18n import t
 from bot.services.crm import (
     CrmAuthError,
@@ -569,10 +569,10 @@ class DynamicsClient:
         )
 
     async def create(
-        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+        self, record_type: str, record: NewRecord, related_to: RecordRef | None = None
     ) -> CrmRecord:
         entity = self._entity(record_type)
-        body = self._columns(entity, fields)
+        body = self._columns(entity, record.fields)
         if related_to is not None:
             nav = BINDS.get((entity.card_type, related_to.type.lower()))
             if nav is None:

@@ -47,12 +47,11 @@ from bot.adapters.crm.restkit import (
     no_such_record,
     not_supported,
     parse_link_header,
-    tag_list,
     unexpected_create,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret
-from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.services.crm import (
     CrmError,
     RecordNotFound,
@@ -264,19 +263,19 @@ class FreshdeskCrm(VendorCrm):
         return dedupe(records, limit)
 
     async def create(
-        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+        self, record_type: str, record: NewRecord, related_to: RecordRef | None = None
     ) -> CrmRecord:
         if record_type not in _PATHS:
             raise not_supported(self.display_name, f"creating {record_type} records")
         payload: dict[str, Any] = {}
         custom: dict[str, str] = {}
-        for key, value in fields.items():
+        for key, value in record.fields.items():
             if key.startswith("cf_"):
                 custom[key] = value
-            elif key == "tags":  # Freshdesk takes a list; the policy gives "a,b"
-                payload[key] = tag_list(value)
             else:
                 payload[key] = value
+        if record.tags:
+            payload["tags"] = list(record.tags)
         if custom:
             payload["custom_fields"] = custom
         if record_type == "contact":

@@ -45,12 +45,11 @@ from bot.adapters.crm.restkit import (
     nest,
     no_such_record,
     not_supported,
-    tag_list,
     unexpected_create,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret
-from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.i18n import t
 from bot.services.crm import (
     CrmError,
@@ -246,13 +245,12 @@ class KustomerCrm(VendorCrm):
         return dedupe(records, limit)
 
     async def create(
-        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+        self, record_type: str, record: NewRecord, related_to: RecordRef | None = None
     ) -> CrmRecord:
         record_type = _ALIASES.get(record_type, record_type)
         if record_type not in _TYPES:
             raise not_supported(self.display_name, f"creating {record_type} records")
-        extra = dict(fields)
-        tags = tag_list(extra.pop("tags", "")) if record_type == "case" else []
+        extra = dict(record.fields)
         payload: dict[str, Any]
         if record_type == "contact":
             first, last = extra.pop("first_name", ""), extra.pop("last_name", "")
@@ -285,8 +283,8 @@ class KustomerCrm(VendorCrm):
         if not isinstance(data, dict) or not data.get("id"):
             raise unexpected_create(self.display_name)
         created = self._record(data)
-        if tags:
-            await self._append_tags(created.ref.id, tags)
+        if record.tags and record_type == "case":
+            await self._append_tags(created.ref.id, list(record.tags))
         return created
 
     async def _append_tags(self, conversation_id: str, names: list[str]) -> None:

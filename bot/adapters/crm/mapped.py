@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.domain.crm_config import FieldMapping
-from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.services.crm import CrmClient, SearchCriteria
 from bot.services.writeback_ports import IdempotentTimeline
 
@@ -79,9 +79,9 @@ class MappedCrm:
         return [self._map(r) for r in await self.inner.related(ref)]
 
     async def create(
-        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+        self, record_type: str, record: NewRecord, related_to: RecordRef | None = None
     ) -> CrmRecord:
-        return self._map(await self.inner.create(record_type, fields, related_to))
+        return self._map(await self.inner.create(record_type, record, related_to))
 
     async def update(self, ref: RecordRef, fields: dict[str, str]) -> CrmRecord:
         return self._map(await self.inner.update(ref, fields))

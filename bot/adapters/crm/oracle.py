@@ -52,7 +52,7 @@ from bot.adapters.crm.restkit import (
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret
-from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.i18n import t
 from bot.services.crm import (
     CrmError,
@@ -305,11 +305,11 @@ class OracleCrm(VendorCrm):
         return dedupe(records, limit)
 
     async def create(
-        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+        self, record_type: str, record: NewRecord, related_to: RecordRef | None = None
     ) -> CrmRecord:
         if record_type not in _TABLES:
             raise not_supported(self.display_name, f"creating {record_type} records")
-        extra = dict(fields)
+        extra = dict(record.fields)
         payload: dict[str, Any]
         if record_type == "contact":
             first, last = extra.pop("first_name", ""), extra.pop("last_name", "")

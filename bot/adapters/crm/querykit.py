@@ -6,7 +6,7 @@ select their default columns plus the mapped ones, give mapped fields their card
 names, and follow their API's next-page links while under a limit. The vendors' own
 literal quoting stays in their modules and is passed in. Both also write the card's
 neutral field names (``subject``, ``name``, ``phone``, ``email``; see
-:meth:`bot.services.crm.CrmClient.create`) into their own fields the same way
+:class:`bot.domain.records.NewRecord`) into their own fields the same way
 (:func:`vendor_fields`), each naming its fields.
 """
 

@@ -16,7 +16,8 @@ or query parameter nor point the request at another host; paging links are follo
 only on the base URL's origin. Related records are not supported; create is, when a
 create template is configured. Fields are sent in the card's neutral names (``name``,
 ``subject``, ``phone``, ``email``): they are the connector's contract, since no vendor
-spelling is known; a record a policy reopens gets the policy's ``status``.
+spelling is known (tags are not in it); a record a policy reopens gets the policy's
+``status``.
 
 Updates and timeline entries (so write-backs are not parked) are :class:`RestCall` calls
 the admin describes: a method (POST, PUT, PATCH), a path template with ``{id}`` and a
@@ -59,7 +60,7 @@ from bot.adapters.crm.restkit import (
 )
 from bot.adapters.crm.tokens import StaticSecret
 from bot.domain.crm_config import RestEndpoints
-from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.domain.rest_templates import (
     TIMELINE_PLACEHOLDERS,
     UPDATE_PLACEHOLDERS,
@@ -302,15 +303,15 @@ class RestCrm(VendorCrm):
         return CrmRecord(ref=self.ref(activity_type, entry_id), title=subject)
 
     async def create(
-        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+        self, record_type: str, record: NewRecord, related_to: RecordRef | None = None
     ) -> CrmRecord:
         if self.create_template is None or record_type != self.settings.endpoints.record_type:
             raise not_supported(self.display_name, f"creating {record_type} records")
-        response = await self.http.post(self._url(self.create_template), json_body=fields)
-        record = self._record(self.record_at.find(response.body))
-        if record is None:
+        response = await self.http.post(self._url(self.create_template), json_body=record.fields)
+        created = self._record(self.record_at.find(response.body))
+        if created is None:
             raise unexpected_create(self.display_name)
-        return record
+        return created
 
 
 def _reason(body: dict[str, Any]) -> str | None:

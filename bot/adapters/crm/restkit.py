@@ -9,8 +9,7 @@ Freshdesk, Oracle B2C, generic REST), on top of :mod:`bot.adapters.crm.http`.
 * :func:`error_of` / :func:`throttled` -- helpers for the vendors' error mappers;
 * :func:`map_status_error` -- the status -> typed error skeleton every mapper shares;
 * :func:`oauth_endpoint` -- an adapter's OAuth token endpoint on its own caller;
-* :func:`follow_pages` -- the bounded loop over a list's pages by their next links;
-* :func:`tag_list` -- the neutral ``tags`` text of a new record as the list CRMs take.
+* :func:`follow_pages` -- the bounded loop over a list's pages by their next links.
 """
 
 from __future__ import annotations
@@ -298,12 +297,6 @@ def text_fields(source: Mapping[str, Any], names: Iterable[str]) -> dict[str, st
     return out
 
 
-def tag_list(value: str) -> list[str]:
-    """The ``tags`` field the record-creation policy gives (``"a,b"``) as a list of tags:
-    the CRMs with tags (Zendesk, Freshdesk, Kustomer) take them as an array."""
-    return [tag.strip() for tag in value.split(",") if tag.strip()]
-
-
 def nest(fields: Mapping[str, Any]) -> dict[str, Any]:
     """``{"a.b": 1, "c": 2}`` -> ``{"a": {"b": 1}, "c": 2}`` (custom fields by path)."""
     out: dict[str, Any] = {}
@@ -506,7 +499,6 @@ __all__ = [
     "oauth_endpoint",
     "parse_link_header",
     "same_origin",
-    "tag_list",
     "text_fields",
     "throttled",
     "unexpected_create",

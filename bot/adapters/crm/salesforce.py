@@ -60,7 +60,7 @@ from bot.adapters.crm.querykit import (
     search_terms,
     vendor_fields,
 )
-from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.i18n import t
 from bot.services.crm import (
     CrmAuthError,
@@ -484,10 +484,10 @@ class SalesforceClient:
         return []
 
     async def create(
-        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+        self, record_type: str, record: NewRecord, related_to: RecordRef | None = None
     ) -> CrmRecord:
         sobject = self._sobject(record_type)
-        body = salesforce_fields(sobject, fields)
+        body = salesforce_fields(sobject, record.fields)
         if related_to is not None:
             lookup = RELATION_FIELDS.get((sobject, related_to.type.lower()))
             if lookup is None:

@@ -58,7 +58,7 @@ from bot.adapters.crm.restkit import (
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret
-from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.i18n import t
 from bot.services.crm import (
     CrmError,
@@ -331,10 +331,10 @@ class ServiceNowCrm(VendorCrm):
         return dedupe(records, limit)
 
     async def create(
-        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+        self, record_type: str, record: NewRecord, related_to: RecordRef | None = None
     ) -> CrmRecord:
         table = self.table_for(record_type)
-        payload: dict[str, Any] = dict(fields)
+        payload: dict[str, Any] = dict(record.fields)
         if table in PERSON_TABLES:
             full = payload.pop("name", "")
             if full and not payload.get("last_name"):

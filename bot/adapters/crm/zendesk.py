@@ -46,12 +46,11 @@ from bot.adapters.crm.restkit import (
     no_such_record,
     not_supported,
     oauth_endpoint,
-    tag_list,
     unexpected_create,
     wanted_types,
 )
 from bot.adapters.crm.tokens import StaticSecret
-from bot.domain.records import CrmRecord, RecordRef
+from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.services.crm import (
     CrmError,
     SearchCriteria,
@@ -271,12 +270,11 @@ class ZendeskCrm(VendorCrm):
         return dedupe(records, limit)
 
     async def create(
-        self, record_type: str, fields: dict[str, str], related_to: RecordRef | None = None
+        self, record_type: str, record: NewRecord, related_to: RecordRef | None = None
     ) -> CrmRecord:
         if record_type not in _KINDS:
             raise not_supported(self.display_name, f"creating {record_type} records")
-        extra = dict(fields)
-        tags = tag_list(extra.pop("tags", ""))
+        extra = dict(record.fields)
         payload: dict[str, Any]
         if record_type == "contact":
             first, last = extra.pop("first_name", ""), extra.pop("last_name", "")
@@ -293,8 +291,8 @@ class ZendeskCrm(VendorCrm):
                 payload["requester_id"] = _int_id(related_to, self.display_name)
             elif related_to is not None and related_to.type == "account":
                 payload["organization_id"] = _int_id(related_to, self.display_name)
-        if tags:  # an array of strings on users, organizations and tickets alike
-            payload["tags"] = tags
+        if record.tags:  # an array of strings on users, organizations and tickets alike
+            payload["tags"] = list(record.tags)
         kind = _KINDS[record_type]
         response = await self.http.post(
             self.base / "api" / "v2" / f"{_PATHS[record_type]}.json", json_body={kind: payload}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.domain.errors import UnknownRecord
 from bot.domain.interactions import Interaction
 from bot.domain.links import LinkOutcome, pin_record, set_link
-from bot.domain.records import RecordRef
+from bot.domain.records import NewRecord, RecordRef
 from bot.i18n import t
 from bot.services import crm_warnings
 from bot.services.audit_feed import link_change
@@ -199,7 +199,7 @@ async def create_record(
     if client is None:
         return interaction, [t("No CRM is connected, so no record can be created.")]
     try:
-        record = await client.create(record_type, fields, contact)
+        record = await client.create(record_type, NewRecord(fields=fields), contact)
     except CrmError as error:
         return interaction, [t("Could not create the record: {error}", error=error.message)]
     updated = await change_interaction(
