@@ -1,15 +1,17 @@
 """A record-creation policy's new record, written to each vendor's contract fake: the
-CRM takes the fields the policy gives it, the record reads back with its title, counts
-as closed once the CRM closes it and, where the CRM takes updates, is reopened."""
+CRM takes the fields and tags the policy gives it (each tag whole), the record reads back
+with its title, counts as closed once the CRM closes it and, where the CRM takes updates,
+is reopened."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 
 from bot.domain.record_policies import RecordPolicy, is_open, new_record, reopen_fields
-from bot.domain.records import CrmRecord
+from bot.domain.records import CrmRecord, NewRecord
 from bot.services.crm import InvalidRecord, SearchCriteria
 from tests.crm.vendors import Connected, Env, connect
 
@@ -27,10 +29,14 @@ async def policy_case(
     env: Env, vendor: str, policy: RecordPolicy = POLICY, session_type: str = "Voice Inbound (IVR)"
 ) -> tuple[Connected, CrmRecord]:
     """The vendor connected, and the case its caller's session got under ``policy``."""
+    return await caller_case(env, vendor, new_record(policy, vendor, TITLE, session_type))
+
+
+async def caller_case(env: Env, vendor: str, record: NewRecord) -> tuple[Connected, CrmRecord]:
+    """The vendor connected, and ``record`` created as a case of its caller."""
     connected = await connect(vendor, env)
     connected.add_person("Jane", "(415) 555-0100")
     [caller] = await connected.crm.search(SearchCriteria(phones=["+14155550100"]))
-    record = new_record(policy, vendor, TITLE, session_type)
     return connected, await connected.crm.create("case", record, caller.ref)
 
 
@@ -146,3 +152,26 @@ async def test_a_kustomer_conversation_whose_tags_are_refused_is_kept(env, caplo
     assert connected.fake.conversations[created.ref.id]["name"] == TITLE
     assert connected.fake.tag_names(created.ref.id) == []
     assert f"conversation {created.ref.id} kept without its tags" in caplog.text
+
+
+STORED_TAGS: dict[str, Callable[[Connected, CrmRecord], list[str]]] = {
+    "zendesk": lambda connected, case: connected.fake.data.tickets[int(case.ref.id)]["tags"],
+    "freshdesk": lambda connected, case: connected.fake.tickets[int(case.ref.id)]["tags"],
+    "kustomer": lambda connected, case: connected.fake.tag_names(case.ref.id),
+}
+"""The vendors with tags: the tags their fake holds on a case."""
+COMMA_TAGS = NewRecord(fields={"subject": TITLE}, tags=("billing,refunds", "crmcard"))
+
+
+@pytest.mark.parametrize("vendor", sorted(STORED_TAGS))
+async def test_a_tag_with_a_comma_reaches_the_crm_as_one_tag(env, vendor):
+    """A new record's tags are a list all the way to the CRM: a comma is part of its tag."""
+    connected, created = await caller_case(env, vendor, COMMA_TAGS)
+    assert STORED_TAGS[vendor](connected, created) == ["billing,refunds", "crmcard"]
+
+
+@pytest.mark.parametrize("vendor", sorted(set(CREATING_CASES) - set(STORED_TAGS)))
+async def test_a_crm_without_tags_creates_the_case_without_them(env, vendor):
+    """Tags are no field there: the fakes that refuse unknown fields create the case."""
+    connected, created = await caller_case(env, vendor, COMMA_TAGS)
+    assert TITLE in (await connected.crm.get(created.ref)).title

@@ -11,15 +11,18 @@ from bot.domain.cards import CardIdentity
 from bot.domain.identifiers import Channel, phone
 from bot.domain.interactions import Agent, Direction, Interaction
 from bot.domain.record_policies import (
+    PRODUCT_TAG,
     RecordPolicy,
     appendable,
     call_type,
     is_open,
+    new_record,
     render_title,
     session_tag,
     tags_for,
     title_values,
 )
+from bot.domain.records import NewRecord
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -138,6 +141,16 @@ def test_call_types(
 )
 def test_session_type_tags_per_crm(kind: str, session_type: str, tag: str | None) -> None:
     assert session_tag(kind, session_type) == tag
+
+
+def test_a_policy_record_has_its_title_and_its_tags_as_a_list() -> None:
+    both = RecordPolicy(session_type_tags=True, product_tag=True)
+    record = new_record(both, "freshdesk", "Call", "Voice Inbound (IVR)")
+    assert record == NewRecord(
+        fields={"subject": "Call"}, tags=("Voice Inbound (IVR)", PRODUCT_TAG)
+    )
+    named = new_record(RecordPolicy(record_type="lead"), "salesforce", "Call", "x")
+    assert named == NewRecord(fields={"name": "Call"})
 
 
 def test_tags_follow_the_policy() -> None:
