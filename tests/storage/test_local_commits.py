@@ -16,6 +16,7 @@ import pytest
 
 from bot.adapters.storage import local
 from bot.adapters.storage.local import LocalStore
+from bot.services.store import StoreError
 
 
 @pytest.fixture
@@ -108,3 +109,31 @@ def test_a_write_left_uncommitted_by_a_stopped_loop_is_committed_by_the_next(
     asyncio.run(store.create("doc-2", b"{}"))
     assert {"doc-1", "doc-2"} <= _keys_on_disk(path)
     asyncio.run(store.close())
+
+
+async def test_a_statement_made_while_the_store_closes_is_refused(tmp_path: Path) -> None:
+    """close() hands the connections' closing to the store's thread and waits: a task of
+    the same loop that reads meanwhile must not run on a connection being closed (SQLite
+    crashes the process then), it is told the store is closed."""
+    store = LocalStore(tmp_path / "state.sqlite3")
+    await store.create("card", b"{}")
+    closing = asyncio.ensure_future(store.close())
+    await asyncio.sleep(0)  # close() has begun and waits
+    assert not closing.done()
+    with pytest.raises(StoreError, match="closed"):
+        await store.read("card")
+    with pytest.raises(StoreError, match="closed"):
+        await store.create("other", b"{}")
+    await closing
+    assert _keys_on_disk(tmp_path / "state.sqlite3") == {"card"}
+
+
+async def test_close_lets_the_write_in_progress_finish(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store = LocalStore(path)
+    await store.create("warm", b"{}")
+    writing = asyncio.ensure_future(store.create("card", b"{}"))
+    await asyncio.sleep(0)  # its transaction is begun, its commit not yet made
+    await store.close()
+    await writing
+    assert _keys_on_disk(path) == {"warm", "card"}

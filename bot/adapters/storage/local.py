@@ -110,7 +110,8 @@ class LocalStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-store")
         self._waiting: sqlite3.Connection | None = None  # owned by the store's thread
         self._immediate = threading.local()  # one non-waiting connection per calling thread
-        self._opened: list[sqlite3.Connection] = []
+        self._opened: list[tuple[int, sqlite3.Connection]] = []  # (its thread, connection)
+        self._closed = False
         self._ready = threading.Lock()
         self._schema_ready = False
         self._commits = 0
@@ -131,14 +132,13 @@ class LocalStore:
             connection = _connect(self._path, wait=0)
             connection.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints: store's thread
             self._immediate.connection = connection
-            self._opened.append(connection)
+            self._opened.append((threading.get_ident(), connection))
         return connection
 
     def _waiting_db(self) -> sqlite3.Connection:
         if self._waiting is None:
             self._ensure_schema()
             self._waiting = _connect(self._path, wait=30)
-            self._opened.append(self._waiting)
         return self._waiting
 
     async def _on_store_thread(self, query: str, params: tuple[Any, ...]) -> list[Any]:
@@ -148,6 +148,8 @@ class LocalStore:
         )
 
     async def _run(self, query: str, *params: Any) -> list[Any]:
+        if self._closed:
+            raise StoreError("the store is closed")
         if query is _READ:
             try:
                 return _rows(self._immediate_db(), query, params)
@@ -255,6 +257,8 @@ class LocalStore:
             raise PreconditionFailed(key)
 
     async def keys(self, prefix: str) -> AsyncIterator[str]:
+        if self._closed:
+            raise StoreError("the store is closed")
         rows = await self._on_store_thread(
             "SELECT key FROM documents WHERE key >= ? AND key < ? ORDER BY key",
             (prefix, prefix + "\U0010ffff"),
@@ -263,15 +267,26 @@ class LocalStore:
             yield key
 
     async def close(self) -> None:
+        """Refuse new statements, let the commit in progress finish, then close.
+
+        Each connection is closed on the thread that runs its statements: closing one that
+        another thread is using crashes SQLite. The calling thread's own connections close
+        here, the store thread's on that thread, once it is idle; another thread's
+        connection (a second event loop sharing the store) is left to close with that
+        thread, which may still be running a statement on it."""
+        self._closed = True
         await self._committed()
+        here = threading.get_ident()
+        for thread, connection in self._opened:
+            if thread == here:
+                connection.close()
+        self._opened.clear()
 
         def shutdown() -> None:
             if self._waiting is not None:
                 self._waiting.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            for connection in self._opened:
-                connection.close()
-            self._opened.clear()
-            self._waiting = None
+                self._waiting.close()
+                self._waiting = None
 
         await asyncio.get_running_loop().run_in_executor(self._executor, shutdown)
         self._executor.shutdown(wait=True)
