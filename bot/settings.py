@@ -10,12 +10,13 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain.identifiers import checked_region
-from bot.services.crm_url_policy import UrlPolicy
+from bot.services.crm_url_policy import UrlPolicy, host_problem, literal_blocked
 from bot.services.retry import WRITEBACK
 
 DEMO_API_KEYS = {"demo-tenant": "demo-key"}
@@ -39,6 +40,35 @@ class TicketStoreKind(StrEnum):
     postgres = "postgres"
 
 
+def _login_url_problem(url: str, *, allow_local: bool) -> str | None:
+    """What is wrong with ``url`` as the bot identity's Entra authority host, or None."""
+    parts = urlsplit(url)
+    try:
+        _ = parts.port  # a port that is no number, or out of range, raises
+    except ValueError:
+        return "has an invalid port"
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https":
+        return "must be an https URL (MSAL takes no other authority)"
+    if not host:
+        return "names no host"
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        return "must be an authority URL: no user name, password, query or fragment"
+    if (not_a_host := host_problem(host)) is not None:
+        return not_a_host
+    if allow_local:
+        return None
+    reason: str | None = literal_blocked(host)
+    if reason is None and (host == "localhost" or host.endswith(".localhost")):
+        reason = "is a loopback name"
+    if reason is None:
+        return None
+    return (
+        f"names {host}, which {reason}: a local Entra (tests, benchmarks) needs the "
+        "operator's allowance, CRMCARD_BOT_LOGIN_ALLOW_LOCAL=true"
+    )
+
+
 def _alias(name: str) -> AliasChoices:
     return AliasChoices(name, name.upper())
 
@@ -58,6 +88,23 @@ class Settings(BaseSettings):
         description="override of the Bot Framework OpenID metadata URL (tests, sovereign clouds)",
     )
     token_issuer: str | None = Field(None, description="override of the expected token issuer")
+    bot_login_url: str | None = Field(
+        None,
+        description="the Entra authority host a SingleTenant bot identity gets its Bot "
+        "Connector token from, in a national or private cloud (e.g. "
+        "https://login.microsoftonline.us); MicrosoftAppTenantId is appended; unset: the "
+        "public cloud's",
+    )
+    bot_oauth_scope: str | None = Field(
+        None,
+        description="the Bot Connector scope that token is for (e.g. https://api.botframework.us)"
+        "; unset: the public cloud's, https://api.botframework.com",
+    )
+    bot_login_allow_local: bool = Field(
+        False,
+        description="let CRMCARD_BOT_LOGIN_URL name a loopback, private or link-local host "
+        "(a local Entra for tests and benchmarks); https is required all the same",
+    )
 
     host: str = "127.0.0.1"
     port: int = 3978
@@ -261,6 +308,46 @@ class Settings(BaseSettings):
                     "mode (no MicrosoftAppId, or CRMCARD_DEMO=true); choose a secret key"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _bot_login(self) -> Settings:
+        """A login authority only for a SingleTenant identity, https, local only if allowed."""
+        if not self.bot_login_url:
+            self.bot_login_url = None
+            return self
+        problem = _login_url_problem(self.bot_login_url, allow_local=self.bot_login_allow_local)
+        if problem is None:
+            problem = self._bot_identity_problem()
+        if problem is not None:
+            raise ValueError(f"CRMCARD_BOT_LOGIN_URL {self.bot_login_url!r} {problem}")
+        self.bot_login_url = self.bot_login_url.rstrip("/")
+        return self
+
+    def _bot_identity_problem(self) -> str | None:
+        """Why the bot identity cannot sign in at a login URL, or None."""
+        if not self.app_id:
+            return "is where the bot identity signs in, and none is configured (MicrosoftAppId)"
+        if self.app_type is AppType.user_assigned_msi:
+            return (
+                "is where a SingleTenant identity signs in with its client secret; a "
+                "UserAssignedMSI identity's tokens come from Azure's managed identity "
+                "endpoint (set only CRMCARD_BOT_OAUTH_SCOPE)"
+            )
+        if self.app_type is not AppType.single_tenant:
+            return (
+                "is where a SingleTenant identity signs in with its client secret, and this "
+                f"one is {self.app_type.value}"
+            )
+        if not self.app_tenant_id:
+            return "needs the bot's tenant, and MicrosoftAppTenantId is not set"
+        return None
+
+    @property
+    def bot_login_authority(self) -> str | None:
+        """The bot identity's Entra authority, tenant included; None: the SDK's default."""
+        if not self.bot_login_url:
+            return None
+        return f"{self.bot_login_url}/{self.app_tenant_id}"
 
     @property
     def crm_url_policy(self) -> UrlPolicy:

@@ -17,6 +17,8 @@ class Sent:
     conversation_id: str
     activity_id: str | None
     activity: dict[str, Any]
+    authorization: str | None = None
+    """The request's ``Authorization`` header: the bot identity's bearer token, if any."""
 
     @property
     def card(self) -> dict[str, Any] | None:
@@ -72,7 +74,9 @@ class FakeConnector:
         return web.json_response({"id": activity_id})
 
     def _record(self, method: str, request: web.Request, activity_id: str, body: Any) -> None:
-        self.sent.append(Sent(method, request.match_info["conversation"], activity_id, body))
+        conversation = request.match_info["conversation"]
+        authorization = request.headers.get("Authorization")
+        self.sent.append(Sent(method, conversation, activity_id, body, authorization))
         self._arrived.set()
 
     def cards(self) -> list[Sent]:

@@ -124,7 +124,7 @@ def _problem(loc: list[str | int], msg: str) -> FieldError:
     return FieldError(loc=loc, msg=msg, type="unsafe_url")
 
 
-def _host_problem(host: str) -> Text | None:
+def host_problem(host: str) -> Text | None:
     """A host that is neither a DNS name nor a canonical IP literal (``2130706433``)."""
     try:
         ipaddress.ip_address(host)
@@ -150,9 +150,9 @@ def url_problems(config: CrmConfig, policy: UrlPolicy) -> list[FieldError]:
             problems.append(_problem(loc, t("names no host")))
         elif parts.username is not None or parts.password is not None:
             problems.append(_problem(loc, t("must not hold a user name or password")))
-        elif (reason := _host_problem(host)) is not None:
+        elif (reason := host_problem(host)) is not None:
             problems.append(_problem(loc, reason))
-        elif not policy.allow_local and (reason := _literal_blocked(host)) is not None:
+        elif not policy.allow_local and (reason := literal_blocked(host)) is not None:
             problems.append(_problem(loc, t("{host} {reason}", host=host, reason=reason)))
         elif not policy.host_allowed(config.kind, host) and not policy.allow_local:
             problems.append(
@@ -168,7 +168,8 @@ def url_problems(config: CrmConfig, policy: UrlPolicy) -> list[FieldError]:
     return problems
 
 
-def _literal_blocked(host: str) -> Text | None:
+def literal_blocked(host: str) -> Text | None:
+    """Why crmcard must not connect to ``host`` if it is an IP literal (a name: None)."""
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -184,7 +185,7 @@ async def resolution_problems(config: CrmConfig, policy: UrlPolicy) -> list[Fiel
     problems = []
     for loc, url in _urls(config):
         host = (urlsplit(url).hostname or "").lower()
-        if not host or _literal_blocked(host) is not None:
+        if not host or literal_blocked(host) is not None:
             continue
         try:
             infos = await loop.getaddrinfo(host, 443, type=socket.SOCK_STREAM)

@@ -58,6 +58,7 @@ from botframework.connector.auth import (
     BotFrameworkAuthentication,
     ClaimsIdentity,
     JwtTokenExtractor,
+    ServiceClientCredentialsFactory,
 )
 from botframework.connector.auth import jwt_token_extractor as _sdk
 from jwt.algorithms import RSAAlgorithm
@@ -406,11 +407,16 @@ def with_public_cloud_defaults(config: object) -> object:
     return SimpleNamespace(**values)
 
 
-def create_authentication(config: object) -> BotFrameworkAuthentication:
-    """What ``CloudAdapter`` authenticates with: the SDK's, repaired as described above."""
+def create_authentication(
+    config: object, credentials: ServiceClientCredentialsFactory | None = None
+) -> BotFrameworkAuthentication:
+    """What ``CloudAdapter`` authenticates with: the SDK's, repaired as described above.
+
+    ``credentials`` makes the bot's outbound credentials (None: the SDK's, from ``config``).
+    """
     install_async_openid_metadata()
     configured = with_public_cloud_defaults(config)
-    inner = ConfigurationBotFrameworkAuthentication(configured)
+    inner = ConfigurationBotFrameworkAuthentication(configured, credentials_factory=credentials)
     values = vars(configured)
     app_id = values.get("APP_ID") or ""
     if not app_id:  # unauthenticated local mode: the SDK's anonymous path

@@ -14,6 +14,7 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from msrest.universal_http import requests as msrest_requests
 
 from bot.adapters.teams.clients import ReusingClients
+from bot.adapters.teams.login_authority import NamedAuthorityCredentialFactory
 from bot.adapters.teams.openid import create_authentication
 from bot.settings import Settings
 
@@ -45,6 +46,8 @@ class _BotFrameworkConfig:
     APP_TENANTID: str
     TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL: str | None
     TO_BOT_FROM_CHANNEL_TOKEN_ISSUER: str | None
+    TO_CHANNEL_FROM_BOT_LOGIN_URL: str | None
+    TO_CHANNEL_FROM_BOT_OAUTH_SCOPE: str | None
 
 
 def create_adapter(settings: Settings) -> CloudAdapter:
@@ -62,9 +65,16 @@ def create_adapter(settings: Settings) -> CloudAdapter:
         APP_TENANTID=settings.app_tenant_id,
         TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=settings.openid_metadata_url,
         TO_BOT_FROM_CHANNEL_TOKEN_ISSUER=settings.token_issuer,
+        TO_CHANNEL_FROM_BOT_LOGIN_URL=settings.bot_login_authority,
+        TO_CHANNEL_FROM_BOT_OAUTH_SCOPE=settings.bot_oauth_scope or None,
     )
+    credentials = None
+    if settings.bot_login_authority:  # a SingleTenant identity (checked by the settings)
+        credentials = NamedAuthorityCredentialFactory(
+            settings.app_id, config.APP_PASSWORD, settings.app_tenant_id
+        )
     # The SDK's inbound token checks, with its blocking key fetch and 500s repaired.
-    adapter = CloudAdapter(ReusingClients(create_authentication(config)))
+    adapter = CloudAdapter(ReusingClients(create_authentication(config, credentials)))
 
     async def on_error(context: TurnContext, error: Exception) -> None:
         log.exception("unhandled error in a bot turn", exc_info=error)

@@ -15,6 +15,8 @@ Follows the public contracts of:
 * Refresh the access token (``grant_type=refresh_token``): a new access token of the same
   user and a rotated refresh token; an unknown or revoked one is ``invalid_grant``
   https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token
+* Tokens are issued in the fake's one ``tenant``; a token request in any other is
+  ``AADSTS90002`` (tenant not found), as its discovery document is ``invalid_tenant``
 
 MSAL only accepts https authorities, so tests serve this app over TLS with a throw-away
 self-signed certificate (see ``conftest.tls``).
@@ -148,6 +150,11 @@ class FakeEntra:
         if self.fail_next > 0:
             self.fail_next -= 1
             return self._error(503, "temporarily_unavailable", "AADSTS90033: try again")
+        if request.match_info["tenant"] != self.tenant:
+            tenant = request.match_info["tenant"]
+            return self._error(
+                400, "invalid_request", f"AADSTS90002: Tenant '{tenant}' not found.", 90002
+            )
         form = await request.post()
         client_id = str(form.get("client_id", ""))
         secret = str(form.get("client_secret", ""))
