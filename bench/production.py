@@ -32,7 +32,10 @@ with the spread (lowest-highest), never the best round.
   separate, unmeasured series of clicks.
 * ``webhook``: ``POST /api/interactions``, assigned then connected for new interactions
   of installed agents; each event posts or updates the card through the local
-  connector (``tests/connector.py``, in this process).
+  connector (``tests/connector.py``, in this process). crmcard runs as a registered
+  SingleTenant bot, as production does: the agents' installs carry Bot Connector JWTs,
+  and every send carries the bot's own token, which crmcard's MSAL got from a local
+  Entra over TLS (:class:`BotIdentity`); a send without it fails the benchmark.
 * ``cold``: seconds from starting ``python -m bot serve`` (JWT on) to its first ``/healthz`` 200,
   on the local store and on Blob Storage (Azurite), round by round,
   the tree's bytecode cached as a deployed app's is after its first start (App Service
@@ -58,6 +61,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -81,9 +85,13 @@ from tests import activities  # noqa: E402
 from tests.auth.openid_issuer import LocalIssuer  # noqa: E402
 from tests.azurite import start_azurite  # noqa: E402
 from tests.cards import actions  # noqa: E402
-from tests.connector import FakeConnector  # noqa: E402
+from tests.connector import FakeConnector, Sent  # noqa: E402
+from tests.crm.conftest import make_tls  # noqa: E402
+from tests.crm.fakes.entra import FakeEntra  # noqa: E402
 
 APP_ID = "6f1f4e52-6a3c-4d0c-9c55-0a1b2c3d4e5f"
+APP_SECRET = "bench-bot-client-secret-not-published"
+BOT_CONNECTOR_SCOPE = "https://api.botframework.com/.default"
 TENANT = activities.TENANT  # also the bot's own tenant: the consent gate lets it in
 API_KEY = "bench-platform-key-not-published"
 RECORD = "contact:C-2001"  # the demo CRM's contact behind +1 555 0100
@@ -199,6 +207,52 @@ def crmcard_env(workdir: Path, issuer: LocalIssuer | None, **extra: str) -> dict
     return env | extra
 
 
+@dataclass(frozen=True)
+class BotIdentity:
+    """The bot identity production runs with, SingleTenant (app id, client secret, tenant),
+    signing in at a local Entra over TLS (:class:`FakeEntra`, served by this process)
+    instead of ``login.microsoftonline.com``: real MSAL in crmcard, a real token on every
+    send. crmcard trusts the Entra's throw-away CA through ``REQUESTS_CA_BUNDLE``, set in
+    crmcard's environment only."""
+
+    entra: FakeEntra
+    ca_file: str
+
+    def env(self) -> dict[str, str]:
+        """What to add to ``crmcard_env(workdir, issuer)``: the secret, the authority, its CA."""
+        return {
+            "MicrosoftAppPassword": APP_SECRET,
+            "CRMCARD_BOT_LOGIN_URL": self.entra.base_url,
+            "CRMCARD_BOT_LOGIN_ALLOW_LOCAL": "true",  # the operator's allowance: loopback
+            "REQUESTS_CA_BUNDLE": self.ca_file,
+        }
+
+    def signed(self, sent: list[Sent]) -> int:
+        """How many of ``sent`` carry a token this Entra issued the bot for the connector."""
+        count = 0
+        for activity in sent:
+            scheme, _, token = (activity.authorization or "").partition(" ")
+            issued = self.entra.issued_token(token) if scheme == "Bearer" else None
+            if issued is not None and (issued.subject, issued.scope) == (
+                APP_ID,
+                BOT_CONNECTOR_SCOPE,
+            ):
+                count += 1
+        return count
+
+
+@contextlib.contextmanager
+def local_bot_identity(workdir: Path) -> Iterator[BotIdentity]:
+    """A local Entra that knows the bot's registration, for as long as the block runs."""
+    folder = workdir / "entra-tls"
+    folder.mkdir(parents=True, exist_ok=True)
+    tls = make_tls(folder)
+    entra = FakeEntra(tenant=TENANT, clients={APP_ID: APP_SECRET})
+    with in_thread(entra.app(), tls.server) as url:
+        entra.base_url = url
+        yield BotIdentity(entra, tls.ca_file)
+
+
 def start_crmcard(name: str, workdir: Path, env: dict[str, str]) -> Server:
     """``python -m bot serve`` (what the ``crmcard serve`` script runs)."""
     port = free_port()
@@ -226,8 +280,8 @@ def start_bare(kind: str, workdir: Path, issuer: LocalIssuer | None) -> Server:
 
 
 @contextlib.contextmanager
-def in_thread(app: web.Application) -> Iterator[str]:
-    """Serve ``app`` on its own loop and thread; yields its base URL."""
+def in_thread(app: web.Application, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """Serve ``app`` on its own loop and thread (over TLS with ``tls``); yields its base URL."""
     ready = threading.Event()
     holder: dict[str, Any] = {}
 
@@ -235,9 +289,10 @@ def in_thread(app: web.Application) -> Iterator[str]:
         loop = asyncio.new_event_loop()
         runner = web.AppRunner(app, access_log=None)
         loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
         loop.run_until_complete(site.start())
-        holder["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        scheme = "https" if tls else "http"
+        holder["url"] = f"{scheme}://127.0.0.1:{runner.addresses[0][1]}"
         holder["loop"] = loop
         ready.set()
         loop.run_forever()
@@ -1133,15 +1188,15 @@ def bench_blob(args: argparse.Namespace, workdir: Path, issuer: LocalIssuer) -> 
         )
 
 
-def bench_webhook(args: argparse.Namespace, workdir: Path) -> None:
+def bench_webhook(args: argparse.Namespace, workdir: Path, issuer: LocalIssuer) -> None:
     fake = FakeConnector()
-    with in_thread(fake.app()) as connector_url:
-        server = start_crmcard(
-            "webhook", workdir / "webhook", crmcard_env(workdir / "webhook", None)
-        )
+    with local_bot_identity(workdir) as identity, in_thread(fake.app()) as connector_url:
+        env = crmcard_env(workdir / "webhook", issuer, **identity.env())
+        server = start_crmcard("webhook", workdir / "webhook", env)
         try:
             wait_healthy(server, "/healthz")
             agents = [agent(i, "wh") for i in range(args.connections)]
+            token = issuer.mint(audience=APP_ID, service_url=connector_url, expires_in=24 * 3600)
 
             async def install() -> None:
                 async with aiohttp.ClientSession() as session:
@@ -1150,7 +1205,8 @@ def bench_webhook(args: argparse.Namespace, workdir: Path) -> None:
                             activities.activity(connector_url, "installationUpdate", action="add")
                             | user
                         )
-                        await post(session, server.url + "/api/messages", body, {})
+                        headers = {"Authorization": f"Bearer {token}"}
+                        await post(session, server.url + "/api/messages", body, headers)
 
             asyncio.run(install())
             runs: list[Run] = []
@@ -1180,6 +1236,13 @@ def bench_webhook(args: argparse.Namespace, workdir: Path) -> None:
                 f"\ncards sent to the connector per event: {spread(sent)}; "
                 f"CPU per event {series.median(lambda r: r.cpu_ms)} ms (target <= 5)"
             )
+            signed = identity.signed(fake.sent)
+            print(
+                f"sent with the bot identity's Entra token: {signed} of {len(fake.sent)} "
+                f"({len(identity.entra.token_requests())} token requests to the local Entra)"
+            )
+            if signed != len(fake.sent):
+                raise SystemExit("some sends did not carry the bot identity's token")
         finally:
             server.stop()
 
@@ -1307,7 +1370,7 @@ def main() -> None:
         if "blob" in only:
             bench_blob(args, workdir, issuer)
         if "webhook" in only:
-            bench_webhook(args, workdir)
+            bench_webhook(args, workdir, issuer)
         if "cold" in only:
             bench_cold(args, workdir, issuer)
     finally:
