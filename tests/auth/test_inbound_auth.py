@@ -10,6 +10,7 @@ Outbound replies: a bot replying to a message asks Entra for its own token
 leg is not what these tests are about, so the accepted-``invoke`` test needs none (the
 answer rides on the HTTP response) and the accepted-``message`` test replaces only that
 method with a recorder, which also shows the reply is signed for the bot's own tenant.
+The real sign-in, MSAL against a local Entra, is ``test_bot_login_authority.py``'s.
 """
 
 from __future__ import annotations

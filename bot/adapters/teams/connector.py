@@ -7,8 +7,9 @@ its surface that ``CloudAdapter``, ``TurnContext`` and ``TeamsInfo`` call
 (``conversations.send_to_conversation`` / ``reply_to_activity`` / ``update_activity`` /
 ``delete_activity`` / ``get_conversation_member``), writes activities with
 :func:`bot.adapters.teams.activity_json.dumps` and sends them on one shared aiohttp
-session. Its token comes from the SDK's own credentials (MSAL), fetched in a worker
-thread, as MSAL is synchronous.
+session. Its token comes from the bot's credentials (MSAL: the SDK's, or those of
+:mod:`bot.adapters.teams.login_authority` at an authority the operator names), fetched in
+a worker thread, as MSAL is synchronous.
 """
 
 from __future__ import annotations
