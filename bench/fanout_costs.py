@@ -7,7 +7,9 @@
 ``bench.crm_fanout`` times the card as production runs it (three processes, 100 agents
 in flight); its CPU figure drifts with the other work on the machine. This runs the same
 card in one process, so that a change's effect on it can be counted: crmcard's app (as
-``crmcard serve`` builds it, SQLite store, no logging) on loopback, the CRMs (the same
+``crmcard serve`` builds and runs it: SQLite store, INFO logging as JSON lines and the
+access log, written to ``/dev/null``, the heap settled and the collector's thresholds
+set) on loopback, the CRMs (the same
 minimal Kustomer fakes, on bare ``asyncio`` protocols) and the Bot Connector and the
 load (an aiohttp client) beside it. Half the CRMs (rounded down) answer at once, the
 others ``--late`` seconds later, after the first paint (``--first-paint``, crmcard's
@@ -116,13 +118,20 @@ async def run(args: argparse.Namespace) -> None:
         await asyncio.to_thread(crm_fanout.crm_add, cli_env, args.crms, index, port)
     os.environ.update(env)
 
+    from bot.observability import logs
     from bot.settings import Settings
+    from bot.web.access_log import RedactingAccessLogger
     from bot.web.app import create_app
     from bot.web.interactions import CONTEXT
+    from bot.web.runtime import settle_heap
 
-    logging.disable(logging.CRITICAL)
+    logs.configure(json_lines=True)
+    (handler,) = logging.getLogger().handlers
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 (the process's to close)
     app = create_app(Settings())
-    runner = web.AppRunner(app, access_log=None)
+    settle_heap()
+    runner = web.AppRunner(app, access_log_class=RedactingAccessLogger)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
