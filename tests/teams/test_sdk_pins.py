@@ -8,7 +8,8 @@ stops working (the SDK's slow path comes back silently otherwise).
   generic ``Deserializer``, their timestamps by the standard library (pinned in
   ``tests/teams/test_activity_json.py``);
 * outgoing activities (turn replies and proactive cards) are written without msrest's
-  generic ``Serializer``, and equal what it would write;
+  generic ``Serializer``, and equal what it would write; a customer card's message is
+  written without the SDK's ``Activity`` at all, and equals what that would be written as;
 * an invoke answer reaches the adapter without the SDK's deep copy;
 * msrest's ``ClientRetryPolicy`` is cheap;
 * botbuilder's jsonpickle is imported without PyYAML (:mod:`bot.adapters.teams`), and
@@ -279,3 +280,44 @@ def test_jsonpickle_is_imported_without_yaml_and_still_encodes() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "{'a': 1}"
+
+
+@pytest.mark.parametrize(
+    ("reference", "replace"),
+    [
+        ({"activityId": "activity-1", "locale": "de-DE", "unknown": {"kept": True}}, None),
+        ({"activityId": "activity-1", "locale": "de-DE"}, "message-7"),
+        ({}, None),
+        ({}, "message-7"),
+    ],
+)
+def test_a_card_message_is_written_as_the_sdk_activity_would_be(
+    reference: dict[str, Any], replace: str | None
+) -> None:
+    """What a card's delivery sends (:func:`bot.adapters.teams.delivery.card_message`) is,
+    byte for byte, the SDK's message for the card addressed to the conversation reference,
+    written as an activity (its id set when it replaces a message)."""
+    from botbuilder.core import TurnContext
+    from botbuilder.schema import ConversationReference
+
+    from bot.adapters.teams.delivery import card_message
+    from bot.adaptive_cards.customer_card import RenderedCard
+
+    stored = {
+        "user": {"id": "29:agent", "name": "Avery", "aadObjectId": "a1", "role": "user"},
+        "bot": {"id": "28:bot", "name": "crmcard"},
+        "conversation": {"id": "a:1", "conversationType": "personal", "tenantId": "t"},
+        "channelId": "msteams",
+        "serviceUrl": "https://smba.trafficmanager.net/emea/",
+        **reference,
+    }
+    parsed = activity_json.model_from_json(ConversationReference, stored)
+    body = {"type": "AdaptiveCard", "body": [{"type": "TextBlock", "text": "Ada"}]}
+    card = RenderedCard(body, orjson.dumps(body))
+    activity = TurnContext.apply_conversation_reference(
+        MessageFactory.attachment(CardFactory.adaptive_card(card)), parsed
+    )
+    if replace is not None:
+        activity.id = replace
+    ours = activity_json.dumps(card_message(parsed, card, replace))
+    assert ours == activity_json.dumps(activity_json.activity_to_json(activity))

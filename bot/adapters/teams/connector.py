@@ -6,8 +6,9 @@ pipeline; building one costs more than a whole turn. :class:`Connector` has the 
 its surface that ``CloudAdapter``, ``TurnContext`` and ``TeamsInfo`` call
 (``conversations.send_to_conversation`` / ``reply_to_activity`` / ``update_activity`` /
 ``delete_activity`` / ``get_conversation_member``), writes activities with
-:func:`bot.adapters.teams.activity_json.dumps` and sends them on one shared aiohttp
-session. Its token comes from the bot's credentials (MSAL: the SDK's, or those of
+:func:`bot.adapters.teams.activity_json.dumps` (or takes them written as JSON already, as
+a card's delivery does) and sends them on one shared aiohttp session. Its token comes
+from the bot's credentials (MSAL: the SDK's, or those of
 :mod:`bot.adapters.teams.login_authority` at an authority the operator names), fetched in
 a worker thread, as MSAL is synchronous.
 """
@@ -18,7 +19,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import quote
 
 import orjson
@@ -35,6 +36,9 @@ TOKEN_REUSE_SECONDS = 240.0
 is valid for at least this long, so it is asked again (in a thread) at most this often."""
 
 _JSON = "application/json; charset=utf-8"
+
+Message: TypeAlias = Activity | dict[str, Any]
+"""An outgoing activity: the SDK's model, or its JSON (:func:`activity_to_json`'s form)."""
 
 
 class ConnectorError(Exception):
@@ -88,19 +92,19 @@ class Conversations:
         self._connector = connector
 
     async def send_to_conversation(
-        self, conversation_id: str, activity: Activity, **_: Any
+        self, conversation_id: str, activity: Message, **_: Any
     ) -> ResourceResponse:
         path = f"/v3/conversations/{_part(conversation_id)}/activities"
         return _resource(await self._connector.call("POST", path, conversation_id, activity))
 
     async def reply_to_activity(
-        self, conversation_id: str, activity_id: str, activity: Activity, **_: Any
+        self, conversation_id: str, activity_id: str, activity: Message, **_: Any
     ) -> ResourceResponse:
         path = f"/v3/conversations/{_part(conversation_id)}/activities/{_part(activity_id)}"
         return _resource(await self._connector.call("POST", path, conversation_id, activity))
 
     async def update_activity(
-        self, conversation_id: str, activity_id: str, activity: Activity, **_: Any
+        self, conversation_id: str, activity_id: str, activity: Message, **_: Any
     ) -> ResourceResponse:
         path = f"/v3/conversations/{_part(conversation_id)}/activities/{_part(activity_id)}"
         return _resource(await self._connector.call("PUT", path, conversation_id, activity))
@@ -136,14 +140,14 @@ class Connector:
         self.config = SimpleNamespace(base_url=service_url, credentials=credentials)
 
     async def call(
-        self, method: str, path: str, conversation_id: str, activity: Activity | None = None
+        self, method: str, path: str, conversation_id: str, activity: Message | None = None
     ) -> Any:
         url = self._base + path
         headers = {"Accept": "application/json", "x-ms-conversation-id": conversation_id}
         data = None
         if activity is not None:
             headers["Content-Type"] = _JSON
-            data = dumps(activity_to_json(activity))
+            data = dumps(activity if isinstance(activity, dict) else activity_to_json(activity))
         for attempt in (1, 2):
             if self._token.needed:
                 headers["Authorization"] = f"Bearer {await self._token.value()}"
