@@ -60,18 +60,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import contextlib
 import functools
 import json
 import os
 import random
 import re
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,12 +88,22 @@ import aiohttp  # noqa: E402
 
 if TYPE_CHECKING:
     from bench._names import Names
+    from bench.production import CountingProxy
+    from tests.auth.openid_issuer import LocalIssuer
+    from tests.azurite import Azurite
 
 KUSTOMER_KEY = "kustomer-api-key-not-published"
 FIRST_PAINT = 0.3  # bot.services.context.Context.crm_first_paint
 SEND_INTERVAL = 1 / 7  # bot.adapters.teams.delivery.SEND_INTERVAL
 CARD_WAIT = 30.0  # a slower card is an error, not a figure
 CRM_PROBLEMS = (b"did not answer in time", b"failed unexpectedly")
+INBOUND_APP_ID = "AnonymousSkill"  # AuthenticationConstants.ANONYMOUS_SKILL_APP_ID
+"""crmcard's MicrosoftAppId here. Inbound activities are checked against it (their
+tokens' audience), and the connector sends as it without a token: the SDK's anonymous
+id, since a real one would ask Entra (unreachable here) for each send's token."""
+STORES = {"blob": "Blob store on Azurite", "local": "embedded SQLite store"}
+QUIET = 0.5
+"""Seconds without a Blob request that end a counted round (its cards' filing done)."""
 
 
 def latencies_for(count: int, slowest: float) -> list[float]:
@@ -272,11 +285,14 @@ async def serve_fakes(latencies: list[float], max_requests: int) -> None:
         server.close()
 
 
-def child(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def child(
+    args: list[str], env: dict[str, str] | None = None, *, stdin: bool = False
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "bench.crm_fanout", *args],
         cwd=REPO,
         env=env,
+        stdin=subprocess.PIPE if stdin else None,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -369,16 +385,21 @@ def agent(crms: int, i: int) -> dict[str, Any]:
 
 
 async def install(
-    session: aiohttp.ClientSession, server: str, connector: str, crms: int, count: int
+    session: aiohttp.ClientSession, config: dict[str, Any], connector: str, crms: int
 ) -> None:
+    """Each agent installs the bot: an ``installationUpdate`` with the issuer's token."""
     from tests import activities
+
+    url = config["server"] + "/api/messages"
+    headers = {"Authorization": f"Bearer {config['token']}"}
 
     async def one(i: int) -> None:
         body = activities.activity(connector, "installationUpdate", action="add") | agent(crms, i)
-        async with session.post(server + "/api/messages", json=body) as response:
+        async with session.post(url, json=body, headers=headers) as response:
             if response.status >= 300:
                 raise SystemExit(f"install: {response.status} {await response.text()}")
 
+    count = config["concurrency"]
     for start in range(0, count, 20):
         await asyncio.gather(*(one(i) for i in range(start, min(count, start + 20))))
 
@@ -404,6 +425,8 @@ async def scenario(
     paced = 0  # complete cards that came within the pacing interval of their first paint
     marks: dict[str, float] = {}
     pids = {"server": config["server_pid"], "fakes": config["fakes_pid"], "load": os.getpid()}
+    if config["azurite_pid"]:
+        pids["azurite"] = config["azurite_pid"]
 
     async def worker(i: int) -> None:
         nonlocal paced
@@ -451,6 +474,7 @@ async def scenario(
     over = [(t - wait) * 1000 for t in to_card] or [float("nan")]
     return {
         "crms": crms,
+        "events": warmup + count,
         "cards": len(to_card),
         "errors": len(errors),
         "paced": paced,
@@ -463,27 +487,38 @@ async def scenario(
         "server_cpu_ms": cpu["server"] / cards * 1000,
         "fakes_cpu_ms": cpu["fakes"] / cards * 1000,
         "load_cpu_ms": cpu["load"] / cards * 1000,
+        "azurite_cpu_ms": cpu.get("azurite", float("nan")) / cards * 1000,
         "load_average": os.getloadavg()[0],
     }
+
+
+def checkpoint(config: dict[str, Any], line: dict[str, Any]) -> None:
+    """Tell the run where the load is; a counted load then waits for the run's go-ahead
+    (it reads the counting proxy between rounds, once the last cards' filing is done)."""
+    print(json.dumps(line), flush=True)
+    if config["counted"]:
+        sys.stdin.readline()
 
 
 async def run_load(config: dict[str, Any]) -> None:
     connector = Connector()
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(connector.protocol, "127.0.0.1", 0, backlog=1024)
-    connector_url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    port = config["connector_port"]  # the service URL the install tokens were minted for
+    server = await loop.create_server(connector.protocol, "127.0.0.1", port, backlog=1024)
+    connector_url = f"http://127.0.0.1:{port}"
     limits = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=limits) as session:
         for crms in config["scenarios"]:
-            await install(session, config["server"], connector_url, crms, config["concurrency"])
+            await install(session, config, connector_url, crms)
         print(json.dumps({"ready": True}), flush=True)
         warm = {**config, "warmup": 0, "interactions": config["concurrency"] * 2}
         for crms in config["scenarios"]:
             await scenario(session, connector, warm, crms, "warm")
+        checkpoint(config, {"warmed": True})
         for round_ in range(1, config["rounds"] + 1):
             for crms in config["scenarios"]:
                 result = await scenario(session, connector, config, crms, f"r{round_}")
-                print(json.dumps({"round": round_, **result}), flush=True)
+                checkpoint(config, {"round": round_, **result})
     server.close()
 
 
@@ -515,7 +550,8 @@ def spread(values: list[float], digits: int = 1) -> str:
 
 def report(args: argparse.Namespace, results: list[dict[str, Any]], loads: list[float]) -> None:
     print(
-        f"\nCRM fan-out, {args.concurrency} concurrent interactions, {args.interactions} cards "
+        f"\nCRM fan-out, {STORES[args.store]}, JWT on; "
+        f"{args.concurrency} concurrent interactions, {args.interactions} cards "
         f"per scenario and round, {args.callers} callers, slowest CRM "
         f"{args.slowest * 1000:.0f} ms, median of {args.rounds} interleaved rounds "
         "(lowest-highest round); load average "
@@ -531,6 +567,8 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], loads: list[
         ("fakes CPU", "fakes_cpu_ms", 2),
         ("load CPU", "load_cpu_ms", 2),
     )
+    if args.store == "blob":
+        columns += (("Azurite CPU ms/card", "azurite_cpu_ms", 2),)
     print("     CRMs  cards  errors  paced  " + "  ".join(f"{name:>20}" for name, _, _ in columns))
     for crms in sorted({r["crms"] for r in results}):
         rows = [r for r in results if r["crms"] == crms]
@@ -552,6 +590,43 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], loads: list[
     )
 
 
+def request_mix(answers: Mapping[str, int], cards: int) -> str:
+    """Requests per card by method, the answers that were not 2xx among them:
+    ``{"GET 200": 30, "GET 404": 10, "PUT 201": 20}`` over 10 cards is
+    ``GET 4.00 (404: 1.00), PUT 2.00``."""
+    methods: dict[str, collections.Counter[int]] = {}
+    for answer, count in answers.items():
+        method, status = answer.split(" ")
+        methods.setdefault(method, collections.Counter())[int(status)] += count
+    cells = []
+    for method, statuses in sorted(methods.items(), key=lambda m: -m[1].total()):
+        failed = [f"{status}: {n / cards:.2f}" for status, n in sorted(statuses.items())]
+        failed = [cell for cell in failed if not cell.startswith("2")]
+        cells.append(
+            f"{method} {statuses.total() / cards:.2f}"
+            + (f" ({', '.join(failed)})" if failed else "")
+        )
+    return ", ".join(cells)
+
+
+def report_counts(counted: list[dict[str, Any]]) -> None:
+    print(
+        "\nBlob requests per card, round by round (the counting pass: a second crmcard, the "
+        "same load on a container of its own, every Blob request through a counting proxy; "
+        "not timed). Round 1's callers are mostly new (their cards made, their names "
+        "filed), the later rounds' the same callers again:"
+    )
+    for result in counted:
+        blob, events = result["blob"], result["events"]
+        kinds = sorted(blob["kinds"].items(), key=lambda kind: -kind[1])[:6]
+        print(
+            f"  round {result['round']} CRMs {result['crms']}: "
+            f"{blob['requests'] / events:.2f} per card ({events} cards): "
+            f"{request_mix(blob['answers'], events)}; most: "
+            + ", ".join(f"{kind} {n / events:.2f}" for kind, n in kinds)
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--crms", default="6", help="CRM counts to run besides the floor (0)")
@@ -561,6 +636,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--slowest", type=float, default=0.5, help="slowest CRM, seconds")
     parser.add_argument("--callers", type=int, default=1000, help="distinct callers (<= 10000)")
+    parser.add_argument(
+        "--store", choices=sorted(STORES), default="blob", help="crmcard's store (production: blob)"
+    )
+    parser.add_argument(
+        "--no-count", action="store_true", help="skip the Blob request counting pass"
+    )
     parser.add_argument("--quick", action="store_true", help="1 round of 300 cards")
     parser.add_argument("--max-requests", type=int, default=200_000, help="for the fakes")
     parser.add_argument("--keep", action="store_true", help="keep crmcard's data and logs")
@@ -584,6 +665,8 @@ def main() -> int:
         parser.error("--callers: 1 to 10000")
     if args.quick:
         args.rounds, args.interactions = 1, 300
+    # Stopped with SIGTERM as with Ctrl-C: crmcard, Azurite and the other processes stop.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.slowest < FIRST_PAINT + SEND_INTERVAL:
         print(
             f"note: with --slowest under {FIRST_PAINT + SEND_INTERVAL:.2f} s the card's update "
@@ -592,40 +675,95 @@ def main() -> int:
     return orchestrate(args)
 
 
-def orchestrate(args: argparse.Namespace) -> int:
-    from bench.production import crmcard_env, start_crmcard, wait_healthy
+def crmcard_settings(
+    workdir: Path,
+    issuer: LocalIssuer,
+    scenarios: list[int],
+    blob: str | None,
+    container: str = "fanout",
+) -> dict[str, str]:
+    """crmcard's environment: JWT on against ``issuer`` (as :data:`INBOUND_APP_ID`), the
+    scenarios' platform keys, no demo; on Blob Storage at connection string ``blob``
+    (container ``container``), or on the embedded store."""
+    from bench.production import blob_env, crmcard_env
 
-    floor = [] if args.no_floor else [0]
-    scenarios = sorted({*floor, *(int(x) for x in args.crms.split(","))})
-    latencies = {n: latencies_for(n, args.slowest) for n in scenarios if n}
-    every = [latency for n in scenarios if n for latency in latencies[n]]
-    workdir = Path(tempfile.mkdtemp(prefix="crmcard-fanout-"))
-    fakes = child(["--serve-fakes", ",".join(map(str, every)), "--max-requests", "200000"])
-    servers: list[Any] = []
+    extra = {
+        "CRMCARD_API_KEYS": json.dumps({tenant_of(n): api_key_of(n) for n in scenarios}),
+        "CRMCARD_DEMO": "false",
+        "CRMCARD_DEMO_CRM": "false",
+        "CRMCARD_LOG_FORMAT": "json",
+        "CRMCARD_CRM_ALLOW_LOCAL_URLS": "true",  # the operator's allowance, for the fakes
+        "MicrosoftAppId": INBOUND_APP_ID,
+    }
+    if blob is None:
+        return crmcard_env(workdir, issuer, **extra)
+    return blob_env(workdir, issuer, blob, CRMCARD_BLOB_CONTAINER=container, **extra)
+
+
+class BlobCounts:
+    """The counting proxy's tallies since the last :meth:`take`, read once it is quiet."""
+
+    def __init__(self, proxy: CountingProxy) -> None:
+        self.proxy = proxy
+        self.seen: dict[str, Any] = self.tallies()
+
+    def tallies(self) -> dict[str, Any]:
+        proxy = self.proxy
+        return {"requests": proxy.requests, "kinds": +proxy.kinds, "answers": +proxy.answers}
+
+    def take(self) -> dict[str, Any]:
+        """What came since the last take, once :data:`QUIET` seconds passed without a request
+        (the round's last cards filed; 30 s at most)."""
+        last, quiet_since = self.proxy.requests, time.monotonic()
+        deadline = quiet_since + 30
+        while time.monotonic() - quiet_since < QUIET and time.monotonic() < deadline:
+            time.sleep(0.05)
+            if self.proxy.requests != last:
+                last, quiet_since = self.proxy.requests, time.monotonic()
+        now, seen = self.tallies(), self.seen
+        self.seen = now
+        return {
+            "requests": now["requests"] - seen["requests"],
+            "kinds": dict(now["kinds"] - seen["kinds"]),
+            "answers": dict(now["answers"] - seen["answers"]),
+        }
+
+
+def serve(
+    args: argparse.Namespace,
+    name: str,
+    workdir: Path,
+    env: dict[str, str],
+    plan: dict[str, Any],
+    counts: BlobCounts | None = None,
+) -> list[dict[str, Any]]:
+    """One crmcard, its tenants' CRMs connected, under the load: the rounds' results. With
+    ``counts``, each round's Blob requests are read between rounds (``result["blob"]``)."""
+    from bench.production import free_port, start_crmcard, start_py_spy, stop_py_spy, wait_healthy
+
+    for n in plan["scenarios"]:
+        for index, port in enumerate(plan["ports"].get(n, [])):
+            crm_add(env, n, index, port)
+    server = start_crmcard(name, workdir, env)
     load: subprocess.Popen[str] | None = None
+    spy: subprocess.Popen[bytes] | None = None
     try:
-        hello = first_line(fakes, "the fake CRMs")
-        ports = iter(hello["ports"])
-        env = crmcard_env(
-            workdir,
-            None,
-            CRMCARD_API_KEYS=json.dumps({tenant_of(n): api_key_of(n) for n in scenarios}),
-            CRMCARD_DEMO="false",
-            CRMCARD_DEMO_CRM="false",
-            CRMCARD_LOG_FORMAT="json",
-            CRMCARD_CRM_ALLOW_LOCAL_URLS="true",  # the operator's allowance, for the fakes
-        )
-        for n in scenarios:
-            for index in range(n):
-                crm_add(env, n, index, next(ports))
-        server = start_crmcard("crmcard", workdir, env)
-        servers.append(server)
         wait_healthy(server, "/healthz")
+        connector_port = free_port()
+        issuer: LocalIssuer = plan["issuer"]
         config = {
             "server": server.url,
             "server_pid": server.process.pid,
-            "fakes_pid": hello["pid"],
-            "scenarios": scenarios,
+            "fakes_pid": plan["fakes_pid"],
+            "azurite_pid": plan["azurite_pid"],
+            "connector_port": connector_port,
+            "token": issuer.mint(
+                audience=INBOUND_APP_ID,
+                service_url=f"http://127.0.0.1:{connector_port}",
+                expires_in=24 * 3600,
+            ),
+            "counted": counts is not None,
+            "scenarios": plan["scenarios"],
             "concurrency": args.concurrency,
             "interactions": args.interactions,
             "warmup": args.warmup,
@@ -633,47 +771,120 @@ def orchestrate(args: argparse.Namespace) -> int:
             "slowest": args.slowest,
             "callers": args.callers,
         }
-        load = child(["--load", json.dumps(config)], env={**os.environ, "PYTHONPATH": str(REPO)})
+        load = child(
+            ["--load", json.dumps(config)],
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdin=counts is not None,
+        )
         first_line(load, "the load")
-        if args.py_spy:
-            from bench.production import start_py_spy
-
-            servers.append(start_py_spy(server.process.pid, args.py_spy))
-        print(f"crmcard up, {args.concurrency} agents per tenant installed; rounds:", flush=True)
+        if args.py_spy and counts is None:
+            spy = start_py_spy(server.process.pid, args.py_spy)
+        print(
+            f"{name} up, {args.concurrency} agents per tenant installed (JWT checked); rounds:",
+            flush=True,
+        )
         results: list[dict[str, Any]] = []
         assert load.stdout is not None
         for line in load.stdout:
             result = json.loads(line)
-            results.append(result)
-            print(
-                f"  round {result['round']} CRMs {result['crms']}: over p50 "
-                f"{result['over_p50_ms']:.1f} p99 {result['over_p99_ms']:.1f} ms, "
-                f"{result['cards_per_s']:.0f} cards/s, {result['server_cpu_ms']:.2f} ms "
-                f"server CPU/card, {result['errors']} errors, {result['paced']} paced, "
-                f"load {result['load_average']:.1f}",
-                flush=True,
-            )
+            if counts is not None:
+                blob = counts.take()  # the warm-up's, then each round's
+                assert load.stdin is not None
+                load.stdin.write("go\n")
+                load.stdin.flush()
+                if "round" not in result:
+                    continue
+                result["blob"] = blob
+                print(
+                    f"  round {result['round']} CRMs {result['crms']}: "
+                    f"{blob['requests'] / result['events']:.2f} Blob requests/card, "
+                    f"{result['errors']} errors",
+                    flush=True,
+                )
+            elif "round" in result:
+                print(
+                    f"  round {result['round']} CRMs {result['crms']}: over p50 "
+                    f"{result['over_p50_ms']:.1f} p99 {result['over_p99_ms']:.1f} ms, "
+                    f"{result['cards_per_s']:.0f} cards/s, {result['server_cpu_ms']:.2f} ms "
+                    f"server CPU/card, "
+                    + (
+                        f"Azurite {result['azurite_cpu_ms']:.2f} ms, "
+                        if plan["azurite_pid"]
+                        else ""
+                    )
+                    + f"{result['errors']} errors, {result['paced']} paced, "
+                    f"load {result['load_average']:.1f}",
+                    flush=True,
+                )
+            if "round" in result:
+                results.append(result)
         if load.wait() != 0 or not results:
             raise SystemExit("the load process failed")
-        report(args, results, [r["load_average"] for r in results])
+        return results
     finally:
         if load is not None:
             stop(load)
-        for running in reversed(servers):
-            if isinstance(running, subprocess.Popen):
-                from bench.production import stop_py_spy
+        if spy is not None:
+            stop_py_spy(spy)
+        server.stop()
 
-                stop_py_spy(running)
-            else:
-                running.stop()
-        stop(fakes)
+
+def orchestrate(args: argparse.Namespace) -> int:
+    from tests.auth.openid_issuer import LocalIssuer
+    from tests.azurite import start_azurite
+
+    floor = [] if args.no_floor else [0]
+    scenarios = sorted({*floor, *(int(x) for x in args.crms.split(","))})
+    latencies = {n: latencies_for(n, args.slowest) for n in scenarios if n}
+    every = [latency for n in scenarios if n for latency in latencies[n]]
+    workdir = Path(tempfile.mkdtemp(prefix="crmcard-fanout-"))
+    with contextlib.ExitStack() as stack:
         if args.keep:
-            print(f"crmcard's data and logs kept in {workdir}")
+            stack.callback(print, f"crmcard's data and logs kept in {workdir}")
         else:
-            import shutil
-
-            shutil.rmtree(workdir, ignore_errors=True)
+            stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        issuer = LocalIssuer().start()
+        stack.callback(issuer.stop)
+        fakes = child(["--serve-fakes", ",".join(map(str, every)), "--max-requests", "200000"])
+        stack.callback(stop, fakes)
+        hello = first_line(fakes, "the fake CRMs")
+        ports = iter(hello["ports"])
+        plan = {
+            "scenarios": scenarios,
+            "ports": {n: [next(ports) for _ in latencies[n]] for n in latencies},
+            "fakes_pid": hello["pid"],
+            "azurite_pid": None,
+            "issuer": issuer,
+        }
+        azurite = None
+        if args.store == "blob":
+            azurite = start_azurite("blob", workdir=workdir / "azurite")
+            stack.callback(azurite.stop)
+            plan["azurite_pid"] = azurite.process.pid
+        place = workdir / "crmcard"
+        blob = azurite.connection_string if azurite is not None else None
+        results = serve(
+            args, "crmcard", place, crmcard_settings(place, issuer, scenarios, blob), plan
+        )
+        report(args, results, [r["load_average"] for r in results])
+        if azurite is not None and not args.no_count:
+            report_counts(count_pass(args, azurite, workdir / "counted", plan))
     return 0
+
+
+def count_pass(
+    args: argparse.Namespace, azurite: Azurite, place: Path, plan: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The same load on a second crmcard (a container of its own: the callers new again)
+    whose Blob requests go through a counting proxy: each round's requests."""
+    from bench.production import CountingProxy, in_thread
+
+    target = f"http://{azurite.host}:{azurite.port}"
+    proxy = CountingProxy(target)
+    with in_thread(proxy.app()) as proxy_url:
+        proxied = azurite.connection_string.replace(target, proxy_url)
+        env = crmcard_settings(place, plan["issuer"], plan["scenarios"], proxied, "fanout-counted")
+        return serve(args, "crmcard-counted", place, env, plan, BlobCounts(proxy))
 
 
 if __name__ == "__main__":

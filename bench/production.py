@@ -743,12 +743,16 @@ def bench_link(args: argparse.Namespace, workdir: Path, issuer: LocalIssuer) -> 
 
 
 class CountingProxy:
-    """Forwards HTTP to ``target`` and counts the requests: the Blob calls of the clicks."""
+    """Forwards HTTP to ``target`` and counts the requests: the Blob calls of the clicks.
+
+    ``kinds`` counts them by what they are for (:meth:`kind`), ``answers`` by method and
+    Azurite's status (``GET 404``: a read of a document that is not there)."""
 
     def __init__(self, target: str) -> None:
         self.target = target
         self.requests = 0
         self.kinds: collections.Counter[str] = collections.Counter()
+        self.answers: collections.Counter[str] = collections.Counter()
         self._session: aiohttp.ClientSession | None = None
 
     @staticmethod
@@ -786,6 +790,7 @@ class CountingProxy:
             allow_redirects=False,
             skip_auto_headers=("Content-Type", "Accept-Encoding", "User-Agent"),
         ) as answer:
+            self.answers[f"{request.method} {answer.status}"] += 1
             body = await answer.read()
             kept = {
                 k: v
@@ -811,15 +816,17 @@ async def click_series(
                 data["linked"] = not data.get("linked")
 
 
-def blob_env(workdir: Path, issuer: LocalIssuer, connection_string: str) -> dict[str, str]:
-    return crmcard_env(
-        workdir,
-        issuer,
-        CRMCARD_STORE="blob",
-        CRMCARD_BLOB_CONNECTION_STRING=connection_string,
-        CRMCARD_BLOB_CONTAINER="bench",
-        CRMCARD_SECRET_KEY="q7S2bC0x4v1kQh8eQmN5yW3sZr6tU9pA2dF4gH7jK0M=",
-    )
+def blob_env(
+    workdir: Path, issuer: LocalIssuer, connection_string: str, **extra: str
+) -> dict[str, str]:
+    """:func:`crmcard_env` on the Blob store (container ``bench`` unless ``extra`` says)."""
+    blob = {
+        "CRMCARD_STORE": "blob",
+        "CRMCARD_BLOB_CONNECTION_STRING": connection_string,
+        "CRMCARD_BLOB_CONTAINER": "bench",
+        "CRMCARD_SECRET_KEY": "q7S2bC0x4v1kQh8eQmN5yW3sZr6tU9pA2dF4gH7jK0M=",
+    }
+    return crmcard_env(workdir, issuer, **(blob | extra))
 
 
 def machine_busy(since: tuple[float, float] | None = None) -> Any:
