@@ -1,18 +1,31 @@
 """The CRM fan-out as production runs it: crmcard's overhead over the slowest CRM, per card.
 
     .venv/bin/python -m bench.crm_fanout [--crms 6] [--rounds 3] [--interactions 1000]
-        [--concurrency 100] [--slowest 0.5]
+        [--concurrency 100] [--slowest 0.5] [--store blob|local] [--no-count]
     .venv/bin/python -m bench.crm_fanout --quick
 
-Three kinds of process, none sharing an event loop with another:
+Needs Azurite (``npm install``, as ``bench.production``) for the default ``--store blob``.
+Four kinds of process, none sharing an event loop with another:
 
 * **crmcard**, started as ``crmcard serve`` starts it (``python -m bot serve``: uvloop,
-  INFO logging as JSON lines, the access log, both written to a file; SQLite store),
-  with the operator's explicit loopback allowance for CRM URLs
+  INFO logging as JSON lines, the access log, both written to a file), on production's
+  store, Azure Blob Storage: **Azurite** (``tests.azurite``, in memory; its own process,
+  whose CPU per card is reported), with ``bench.production``'s Blob settings
+  (``blob_env``); ``--store local`` runs it on the embedded SQLite store instead. With
+  the operator's explicit loopback allowance for CRM URLs
   (``CRMCARD_CRM_ALLOW_LOCAL_URLS``); the tenants' CRMs are connected through the
-  operator's CLI (``python -m bot crm add``) before it starts. No bot identity (as
-  ``bench.production``'s webhook section): the webhook is authenticated by its API key,
-  the cards go to the local connector without a token.
+  operator's CLI (``python -m bot crm add``) before it starts. **JWT on**: crmcard has
+  an app id and checks every activity's Bot Connector token against a local OpenID
+  issuer (``tests/auth/openid_issuer.py``, as ``bench.production``'s link section); the
+  agents' installs (``installationUpdate`` on ``/api/messages``) carry its tokens. The
+  webhook is authenticated by the platform's API key, as in production.
+  **Not production**: the app id is the SDK's anonymous one (:data:`INBOUND_APP_ID`), so
+  the cards go to the local connector without a token. With production's SingleTenant
+  identity every send first asks Entra (``login.microsoftonline.com``, unreachable here)
+  for its token, and no card arrives; production pays that once an hour per identity
+  (the token is reused) and a header per send. Nor is Azurite production's Blob
+  Storage: it is a local Node process sharing this machine's cores with crmcard (its
+  CPU per card is printed), where the service is other machines.
 * **the CRMs**: minimal Kustomer fakes in one child process on ``127.0.0.1``, answering
   the customer search (``POST /v1/customers/search``, the documented JSON:API page, one
   customer: the caller, its number as typed in the international format) after a set
@@ -53,7 +66,19 @@ half a core busy).
 Every round runs every scenario in turn (floor first); each figure is the median over
 the rounds with the spread (lowest-highest round). ``server CPU ms/card`` is crmcard's
 user + system time (``/proc``) over the measured cards, the figure least disturbed by
-other work on the machine; the fakes' and the load's CPU per card are printed too.
+other work on the machine; the fakes' and the load's CPU per card are printed too, and
+on Blob ``Azurite CPU ms/card``, Azurite's user + system time over the same cards (as
+``bench.production`` measures it).
+
+On Blob, unless ``--no-count``, a **counting pass** follows: a second crmcard on a
+container of its own (its callers new again) under the same load, every Blob request
+through ``bench.production``'s counting proxy (in this process, on a thread). After the
+warm-up and after each round the load waits until the proxy has had no request for
+:data:`QUIET` seconds (the last cards' filing done), so each round's requests per card
+(warm-up cards included) are that round's, by method and answer (404: a read of a
+document that is not there; 409 / 412: a create or a conditional write that lost) and
+by document kind. That crmcard is not timed: the proxy's latency and CPU are in neither
+the p99 nor the CPU figures above.
 """
 
 from __future__ import annotations

@@ -779,7 +779,14 @@ class CountingProxy:
         self.requests += 1
         self.kinds[self.kind(request)] += 1
         if self._session is None:
-            self._session = aiohttp.ClientSession(auto_decompress=False)
+            # No connection limit: a request that waits here for one of 100 connections
+            # past the client's read timeout is sent again while the first still holds its
+            # place (aiohttp finishes a handler whose client left), so under load the queue
+            # could only grow (bench.crm_fanout: 100 cards in flight, ~20-57 Blob requests
+            # each).
+            self._session = aiohttp.ClientSession(
+                auto_decompress=False, connector=aiohttp.TCPConnector(limit=0)
+            )
         headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
         body = await request.read()
         async with self._session.request(
