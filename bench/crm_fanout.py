@@ -79,6 +79,13 @@ warm-up and after each round the load waits until the proxy has had no request f
 document that is not there; 409 / 412: a create or a conditional write that lost) and
 by document kind. That crmcard is not timed: the proxy's latency and CPU are in neither
 the p99 nor the CPU figures above.
+
+Measured 2026-12-02 16:15-16:49 UTC (``--no-floor --rounds 3``, three Blob runs
+alternating with two ``--store local`` runs, load average 2.3-8.6 from other work; the
+tables in bench/README.md): on Blob p99 6.7-10.4 s (target: 10 ms), 16-21 cards/s,
+14.1-16.3 ms of crmcard's CPU and 21.9-24.6 ms of Azurite's per card (medians over the
+rounds), 52-56 Blob requests a card in round 1 (new callers), about 20 for repeat
+callers; on the embedded store p99 0.14-0.88 s at 4.7-5.7 ms a card.
 """
 
 from __future__ import annotations
@@ -517,12 +524,13 @@ async def scenario(
     }
 
 
-def checkpoint(config: dict[str, Any], line: dict[str, Any]) -> None:
+async def checkpoint(config: dict[str, Any], line: dict[str, Any]) -> None:
     """Tell the run where the load is; a counted load then waits for the run's go-ahead
-    (it reads the counting proxy between rounds, once the last cards' filing is done)."""
+    (it reads the counting proxy between rounds, once the last cards' filing is done),
+    its connector still answering meanwhile."""
     print(json.dumps(line), flush=True)
     if config["counted"]:
-        sys.stdin.readline()
+        await asyncio.to_thread(sys.stdin.readline)
 
 
 async def run_load(config: dict[str, Any]) -> None:
@@ -539,11 +547,11 @@ async def run_load(config: dict[str, Any]) -> None:
         warm = {**config, "warmup": 0, "interactions": config["concurrency"] * 2}
         for crms in config["scenarios"]:
             await scenario(session, connector, warm, crms, "warm")
-        checkpoint(config, {"warmed": True})
+        await checkpoint(config, {"warmed": True})
         for round_ in range(1, config["rounds"] + 1):
             for crms in config["scenarios"]:
                 result = await scenario(session, connector, config, crms, f"r{round_}")
-                checkpoint(config, {"round": round_, **result})
+                await checkpoint(config, {"round": round_, **result})
     server.close()
 
 
