@@ -84,7 +84,7 @@ Measured 2026-12-02 16:15-16:49 UTC (``--no-floor --rounds 3``, three Blob runs
 alternating with two ``--store local`` runs, load average 2.3-8.6 from other work; the
 tables in bench/README.md): on Blob p99 6.7-10.4 s (target: 10 ms), 16-21 cards/s,
 14.1-16.3 ms of crmcard's CPU and 21.9-24.6 ms of Azurite's per card (medians over the
-rounds), 52-56 Blob requests a card in round 1 (new callers), about 20 for repeat
+rounds), 52-57 Blob requests a card in round 1 (new callers), 20.15 for repeat
 callers; on the embedded store p99 0.14-0.88 s at 4.7-5.7 ms a card.
 """
 
