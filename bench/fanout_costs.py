@@ -1,4 +1,4 @@
-"""Where a fan-out card's CPU goes, in one process: CPU and store statements per card.
+"""Where a fan-out card's CPU goes, in one process: CPU, store statements and calls per card.
 
     .venv/bin/python -m bench.fanout_costs [--cards 600] [--crms 6] [--concurrency 20]
     PYTHONHASHSEED=0 valgrind --tool=cachegrind --cache-sim=no \\
@@ -20,8 +20,11 @@ of one of ``--callers`` callers and waits for its complete card.
 It prints CPU ms per card (this process: crmcard, the fakes and the load together; the
 fakes' and the load's share stays the same between two trees) and store statements per
 card (each SQLite statement crmcard's store runs, counted in process), over the cards
-after ``--warmup``. Under cachegrind, the instruction counts of two runs with different
-``--cards`` give the instructions of one card (their difference over the difference).
+after ``--warmup``, and its store calls per card by call and kind of document (on Blob
+Storage each is an HTTP request): ``--callers`` above ``--warmup`` + ``--cards`` makes
+every card a new caller's, a few callers make them repeat callers'. Under cachegrind,
+the instruction counts of two runs with different ``--cards`` give the instructions of
+one card (their difference over the difference).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +85,30 @@ class StatementCount:
             return original(*args)
 
         local._rows = counted
+
+
+class StoreCalls:
+    """Counts crmcard's calls of the Store port (``read``, ``create``, ``replace``,
+    ``delete``), by call and document kind (the key's part after its tenant): on Blob
+    Storage each is one HTTP request, refused ones (a create of a key taken, a lost
+    compare-and-swap) included."""
+
+    def __init__(self) -> None:
+        from bot.adapters.storage.local import LocalStore
+
+        self.counts: Counter[str] = Counter()
+        for call in ("read", "create", "replace", "delete"):
+            setattr(LocalStore, call, self._counted(call, getattr(LocalStore, call)))
+
+    def _counted(self, call: str, original: Any) -> Any:
+        counts = self.counts
+
+        async def counted(store: Any, key: str, *args: Any) -> Any:
+            kind = key.split("/")[2] if key.startswith("tenants/") else key.split("/")[0]
+            counts[f"{call} {kind}"] += 1
+            return await original(store, key, *args)
+
+        return counted
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -139,6 +167,7 @@ async def run(args: argparse.Namespace) -> None:
     app[CONTEXT].crm_deadline = args.deadline
     server_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     statements = StatementCount()
+    calls = StoreCalls()
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         for i in range(args.concurrency):
@@ -151,6 +180,7 @@ async def run(args: argparse.Namespace) -> None:
         marks: dict[str, float] = {}
         headers = {"X-Api-Key": crm_fanout.api_key_of(args.crms)}
         errors: list[str] = []
+        calls_before: Counter[str] = Counter()
 
         async def worker(i: int) -> None:
             user = crm_fanout.agent(args.crms, i)
@@ -159,6 +189,7 @@ async def run(args: argparse.Namespace) -> None:
                     marks["cpu"], marks["wall"] = time.process_time(), time.perf_counter()
                     marks["sys"] = resource.getrusage(resource.RUSAGE_SELF).ru_stime
                     marks["statements"] = statements.count
+                    calls_before.update(calls.counts)
                 interaction_id = f"c-{n}"
                 card: asyncio.Future[tuple[float, bool]] = loop.create_future()
                 connector.waiting[user["conversation"]["id"]] = Waiting(
@@ -181,6 +212,8 @@ async def run(args: argparse.Namespace) -> None:
         system = resource.getrusage(resource.RUSAGE_SELF).ru_stime - marks["sys"]
         wall = time.perf_counter() - marks["wall"]
         done = statements.count - marks["statements"]
+        await asyncio.sleep(0.5)  # the last cards' late records are filed after their card
+        made = calls.counts - calls_before
     await runner.cleanup()
     print(
         json.dumps(
@@ -189,6 +222,10 @@ async def run(args: argparse.Namespace) -> None:
                 "cpu_ms_per_card": round(cpu / args.cards * 1000, 3),
                 "system_ms_per_card": round(system / args.cards * 1000, 3),
                 "statements_per_card": round(done / args.cards, 2),
+                "store_calls_per_card": round(made.total() / args.cards, 2),
+                "store_calls_by_kind": {
+                    kind: round(n / args.cards, 2) for kind, n in sorted(made.items())
+                },
                 "cards_per_s": round(args.cards / wall, 1),
                 "errors": len(errors),
                 "error_kinds": sorted(set(errors)),

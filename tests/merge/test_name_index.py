@@ -8,6 +8,7 @@ index documents and the candidate cards only, never a listing of the tenant's ca
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,27 +53,36 @@ class _NoDelivery:
 
 
 class CountingStore:
-    """A store that records every key read, every write tried and every listing asked for."""
+    """A store that records every key read, every write tried and every listing asked for,
+    and counts its calls by call and kind of document (``calls["read name-index"]``)."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.reads: list[str] = []
         self.writes: list[str] = []
         self.listings: list[str] = []
+        self.calls: Counter[str] = Counter()
+
+    def _count(self, call: str, key: str) -> None:
+        self.calls[f"{call} {key.split('/')[2] if key.startswith('tenants/') else key}"] += 1
 
     async def read(self, key: str) -> Document | None:
         self.reads.append(key)
+        self._count("read", key)
         return await self.inner.read(key)
 
     async def create(self, key: str, data: bytes) -> str:
         self.writes.append(key)
+        self._count("create", key)
         return await self.inner.create(key, data)
 
     async def replace(self, key: str, data: bytes, etag: str) -> str:
         self.writes.append(key)
+        self._count("replace", key)
         return await self.inner.replace(key, data, etag)
 
     async def delete(self, key: str, etag: str | None = None) -> None:
+        self._count("delete", key)
         await self.inner.delete(key, etag)
 
     def keys(self, prefix: str) -> AsyncIterator[str]:

@@ -1,0 +1,131 @@
+"""The store calls one fan-out card makes, for a new caller and for a repeat caller.
+
+On Blob Storage every store call is an HTTP request of its own: a new interaction's card
+and the filing of its records in the name and CRM-reference indexes should make as few
+as they can. Counted through a store that counts its calls, with two CRMs answering
+within the first paint (one contact each) and a third after it, the same contact as the
+second's (one person in two CRMs sharing its id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.adapters.crm.directory import SameForEveryTenant
+from bot.adapters.storage.local import LocalStore
+from bot.domain.interactions import Interaction
+from bot.domain.records import CrmRecord, RecordRef
+from bot.services import name_index
+from bot.services.context import Context
+from bot.services.crm import CrmClient, SearchCriteria
+from bot.services.interactions import InteractionEventIn, ingest
+from tests.crm_admin.test_late_crm_answers import TimedCrm
+from tests.merge.test_filing_later_records import _NoDelivery
+from tests.merge.test_name_index import CountingStore
+
+TENANT = "t-calls"
+NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+
+
+class ContactCrm(TimedCrm):
+    """A CRM finding Marianne Dashwood under ``contact_id``, once ``gate`` is set."""
+
+    def __init__(self, settings_id: str, contact_id: str, *, late: bool = False) -> None:
+        super().__init__(settings_id, latency=0.0)
+        self.ref = RecordRef(crm=settings_id, type="contact", id=contact_id)
+        self.gate = asyncio.Event()
+        if not late:
+            self.gate.set()
+
+    async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
+        await self.gate.wait()
+        return [CrmRecord(ref=self.ref, title="Marianne Dashwood")]
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[CountingStore]:
+    counting = CountingStore(LocalStore(tmp_path / "calls.sqlite3"))
+    yield counting
+    await counting.close()
+
+
+async def card_calls(store: CountingStore, interaction_id: str) -> Counter[str]:
+    """The store calls of one new interaction's card, its late CRM's update and filing."""
+    late = ContactCrm("c", "7", late=True)
+    clients: list[CrmClient] = [ContactCrm("a", "a-1"), ContactCrm("b", "7"), late]
+    ctx = Context(
+        store=store,
+        crms=SameForEveryTenant(clients),
+        delivery=_NoDelivery(),
+        clock=lambda: NOW,
+        crm_first_paint=0.01,
+        crm_deadline=30.0,
+    )
+    event = InteractionEventIn.model_validate(
+        {
+            "interactionId": interaction_id,
+            "event": "assigned",
+            "occurredAt": "2026-12-02T08:00:00Z",
+            "channel": "voice",
+            "agent": {"aadObjectId": "agent-1"},
+            "customer": {"phone": "+44 7700 900123"},
+        }
+    )
+    store.calls.clear()
+    interaction: Interaction = await ingest(ctx, TENANT, event)
+    assert len(interaction.shown.person) == 2
+    late.gate.set()
+    await asyncio.gather(*list(ctx.background))
+    return store.calls
+
+
+NEW_CALLER = {
+    "read interactions": 2,  # is it new; the late CRM's compare-and-swap
+    "read settings": 1,
+    "read card-index": 1,
+    "create cards": 1,
+    "create card-index": 1,
+    "read card-terms": 3,  # the new card's name; the first card's records; the late one's
+    "read agents": 2,  # the agent's language; their inbox
+    "create agents": 1,
+    "create interactions": 1,
+    "replace interactions": 1,
+    "read cards": 1,
+    "replace cards": 1,
+    "read card-merges": 1,
+    "read name-index": 11,
+    "create name-index": 11,
+    "read name-counts": 5,
+    "create name-counts": 5,
+    "create crm-refs": 5,
+    "read crm-refs": 1,
+    "replace crm-refs": 1,
+    "create card-terms": 1,
+    "replace card-terms": 1,
+}
+REPEAT_CALLER = {
+    "read interactions": 2,
+    "read settings": 1,
+    "read card-index": 1,
+    "read card-merges": 2,
+    "read cards": 2,
+    "replace cards": 1,
+    "read agents": 2,
+    "replace agents": 1,
+    "create interactions": 1,
+    "replace interactions": 1,
+    "read card-terms": 2,  # the first card's records; the late one's: nothing new to file
+}
+
+
+async def test_a_new_callers_card_and_a_repeat_callers(store: CountingStore) -> None:
+    assert dict(await card_calls(store, "call-1")) == NEW_CALLER
+    assert dict(await card_calls(store, "call-2")) == REPEAT_CALLER
+    # The records were filed: the late CRM's too.
+    assert len(await name_index.lookup_crm(store, TENANT, "c:contact:7")) == 1
