@@ -254,16 +254,17 @@ async def index_card(
     crm_keys: Iterable[str] = (),
     source: str = OWN,
 ) -> None:
-    """File ``card_id`` under ``names`` and CRM records ``crm_keys``, for ``source``."""
+    """File ``card_id`` under ``names`` and CRM records ``crm_keys``, for ``source``.
+    Nothing is read when there is nothing to file (a new card of a caller with no name)."""
+    filable = [n for n in dict.fromkeys(n.strip() for n in names if n) if normalise_name(n)]
+    crm_keys = list(dict.fromkeys(crm_keys))
+    if not filable and not crm_keys:
+        return
     terms_key = keys.card_terms(tenant_id, card_id)
     terms_read = await store.read(terms_key)
     terms = CardTerms() if terms_read is None else parsed(CardTerms, terms_read)
-    new_names = [
-        n
-        for n in dict.fromkeys(n.strip() for n in names if n)
-        if normalise_name(n) and source not in terms.names.get(n, [])
-    ]
-    new_refs = [k for k in dict.fromkeys(crm_keys) if source not in terms.crm.get(k, [])]
+    new_names = [n for n in filable if source not in terms.names.get(n, [])]
+    new_refs = [k for k in crm_keys if source not in terms.crm.get(k, [])]
     if not new_names and not new_refs:
         return
     counted = _counted(card_id, terms.names, new_names) if source == OWN else {}

@@ -91,7 +91,7 @@ NEW_CALLER = {
     "read card-index": 1,
     "create cards": 1,
     "create card-index": 1,
-    "read card-terms": 3,  # the new card's name; the first card's records; the late one's
+    "read card-terms": 2,  # the first card's records; the late one's
     "read agents": 2,  # the agent's language; their inbox
     "create agents": 1,
     "create interactions": 1,
