@@ -217,7 +217,6 @@ def documents(size: int, seed: int = 5) -> Iterator[tuple[str, bytes]]:
                 counts[token] += 1
             counts[card_shard(card_id)] += 1
             if in_crm:
-                refs[f"k:crm:contact:{contact}"][card_id] = f"crm:contact:{contact}"
                 refs[f"i:{contact}"][card_id] = f"crm:contact:{contact}"
                 details = {"birthdate": born, "street": street, "zip": postcode}
                 for block in detail_keys(details, f"{given} {surname}"):

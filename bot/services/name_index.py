@@ -7,8 +7,13 @@ or a scan of the tenant's cards, so it costs the same at 10 thousand cards as at
 - ``keys.name_block(block)`` (:class:`NameBlock`): the cards filed under one blocking key
   (:mod:`bot.domain.name_keys`), each with the names that put it there, so a lookup can
   drop weak name matches before reading any card;
-- ``keys.crm_ref("k:<record key>" | "i:<CRM id>")`` (:class:`CrmRefs`): the cards whose
-  interactions found that CRM contact, lead or account;
+- ``keys.crm_ref("i:<CRM id>" | "k:<record key>")`` (:class:`CrmRefs`): the cards whose
+  interactions found a CRM contact, lead or account, each with its record key. A card is
+  filed in its record's CRM id's document (a search by a bare id reads that one), but for
+  its further records of that id (one contact in several CRMs, each found under the id):
+  those are filed in their record key's own. A record key is looked up in both;
+  documents written before (every record in both, the id's naming the card's last
+  record of it) are read alike;
 - ``keys.card_terms(card)`` (:class:`CardTerms`): what one card is filed under, and why
   ("own", or the id of the merge that brought it), so an undo takes exactly that back out;
 - ``keys.merge_history(card)`` (:class:`MergeHistory`): the merges into a card, for its
@@ -166,36 +171,60 @@ async def _unfile(store: Store, tenant_id: str, block: str, card_id: str, name: 
         await update(store, keys.name_block(tenant_id, block), NameBlock, remove)
 
 
+def _crm_id(record_key: str) -> str | None:
+    """The CRM id in a record key ("crm:type:id"); None for a key that has none."""
+    try:
+        return RecordRef.parse(record_key).id
+    except ValueError:
+        return None
+
+
 def _ref_keys(record_key: str) -> list[str]:
-    found = [f"k:{record_key}"]
-    with contextlib.suppress(ValueError):
-        found.append(f"i:{RecordRef.parse(record_key).id}")
-    return found
+    """The reference documents that may lead to ``record_key``."""
+    crm_id = _crm_id(record_key)
+    return [f"k:{record_key}", *([] if crm_id is None else [f"i:{crm_id}"])]
 
 
-def _refs_to_file(record_keys: Iterable[str]) -> dict[str, str]:
-    """The reference documents to file a card in (ref -> record key it leads to). Records
-    sharing a CRM id (one contact in several CRMs) share its ``i:`` document: written once,
-    with the last of them, as a write per record left it."""
-    found: dict[str, str] = {}
-    for record_key in record_keys:
-        for ref in _ref_keys(record_key):
-            found[ref] = record_key
+def _references(new: Iterable[str], filed: Iterable[str]) -> list[tuple[str, bool]]:
+    """(record key, whether it is filed in its CRM id's ``i:`` document) for the records
+    ``new`` of a card filed under ``filed`` already: the first of the card's records with
+    a CRM id is, the others of that id (one contact in several CRMs) get ``k:`` documents."""
+    ids = {_crm_id(k) for k in filed}
+    found: list[tuple[str, bool]] = []
+    for record_key in new:
+        crm_id = _crm_id(record_key)
+        found.append((record_key, crm_id is not None and crm_id not in ids))
+        ids.add(crm_id)
     return found
 
 
 async def _refer(
-    store: Store, tenant_id: str, ref: str, record_key: str, card_id: str, *, new: bool
+    store: Store, tenant_id: str, record_key: str, card_id: str, *, by_id: bool
 ) -> None:
-    """File ``card_id`` in the ``ref`` document as leading to ``record_key``; ``new``: the
-    document is most likely absent (created without a read first)."""
+    """File ``card_id`` as leading to ``record_key``: ``by_id``, in its CRM id's document,
+    unless the card is there with another record of that id already (a concurrent filing);
+    else in the record's own. Most records are found for one card only: the document is
+    most likely absent, created without a read first."""
+    crm_id = _crm_id(record_key)
+    if by_id and crm_id is not None:
+        held: list[str] = []
+
+        def claim(doc: CrmRefs) -> CrmRefs:
+            held[:] = [doc.cards.get(card_id, record_key)]
+            if card_id in doc.cards:
+                return doc
+            return doc.model_copy(update={"cards": {**doc.cards, card_id: record_key}})
+
+        await _upsert(store, keys.crm_ref(tenant_id, f"i:{crm_id}"), CrmRefs, claim, new=True)
+        if held == [record_key]:
+            return
 
     def change(doc: CrmRefs) -> CrmRefs:
         if doc.cards.get(card_id) == record_key:
             return doc
         return doc.model_copy(update={"cards": {**doc.cards, card_id: record_key}})
 
-    await _upsert(store, keys.crm_ref(tenant_id, ref), CrmRefs, change, new=new)
+    await _upsert(store, keys.crm_ref(tenant_id, f"k:{record_key}"), CrmRefs, change, new=True)
 
 
 async def _unrefer(store: Store, tenant_id: str, record_key: str, card_id: str) -> None:
@@ -268,7 +297,6 @@ async def index_card(
     if not new_names and not new_refs:
         return
     counted = _counted(card_id, terms.names, new_names) if source == OWN else {}
-    filed_refs = _refs_to_file(terms.crm)
     # Independent documents: written at once (on Blob Storage, one round trip's time).
     await asyncio.gather(
         *(
@@ -278,10 +306,8 @@ async def index_card(
         ),
         *(_count(store, tenant_id, token, *counts) for token, counts in counted.items()),
         *(
-            # most records are found for one card only: their documents are new, but for
-            # a CRM id the card is filed under already (another record of it)
-            _refer(store, tenant_id, ref, record_key, card_id, new=ref not in filed_refs)
-            for ref, record_key in _refs_to_file(new_refs).items()
+            _refer(store, tenant_id, record_key, card_id, by_id=by_id)
+            for record_key, by_id in _references(new_refs, terms.crm)
         ),
     )
 
@@ -514,14 +540,23 @@ async def frequencies(store: Store, tenant_id: str, names: Iterable[str]) -> Nam
 
 
 async def lookup_crm(store: Store, tenant_id: str, ref: str) -> dict[str, str]:
-    """Card id -> record key, for a record key ("crm:type:id") or a bare CRM id."""
-    found: dict[str, str] = {}
-    docs = await asyncio.gather(
-        *(read_model(store, keys.crm_ref(tenant_id, k), CrmRefs) for k in (f"k:{ref}", f"i:{ref}"))
+    """Card id -> record key, for a record key ("crm:type:id": the cards its own document
+    holds and those its CRM id's leads to it) or a bare CRM id (every card its document
+    holds). Before each record had one of the two, it had both: read alike."""
+    crm_id = _crm_id(ref)
+    by_key, by_id = await asyncio.gather(
+        *(
+            read_model(store, keys.crm_ref(tenant_id, k), CrmRefs)
+            for k in (f"k:{ref}", f"i:{crm_id or ref}")
+        )
     )
-    for doc in docs:
-        if doc is not None:
-            found.update(doc.cards)
+    found = dict(by_key.cards) if by_key is not None else {}
+    if by_id is not None:
+        found.update(
+            (card_id, record_key)
+            for card_id, record_key in by_id.cards.items()
+            if crm_id is None or record_key == ref
+        )
     return found
 
 

@@ -13,7 +13,7 @@ from bot.adapters.crm.directory import SameForEveryTenant
 from bot.adapters.storage.local import LocalStore
 from bot.domain.interactions import EventRecord, Interaction
 from bot.domain.records import CrmRecord, RecordRef
-from bot.services import interactions, keys
+from bot.services import interactions, keys, name_index
 from bot.services.context import Context
 from bot.services.crm import CrmClient, CrmUnavailable, SearchCriteria
 from tests.services.test_click_store_calls import Recording
@@ -220,7 +220,7 @@ class FilingWatched(Recorded):
     async def filed(self) -> list[str]:
         found = []
         for ref in self.refs:
-            if await self.store.read(keys.crm_ref("t1", f"k:{ref.key}")) is not None:
+            if await name_index.lookup_crm(self.store, "t1", ref.key):
                 found.append(ref.crm)
         return found
 

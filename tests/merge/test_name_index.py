@@ -32,7 +32,7 @@ from bot.services import keys, merge, merge_candidates, name_index
 from bot.services.cards import get_card
 from bot.services.context import Context
 from bot.services.interactions import InteractionEventIn, ingest
-from bot.services.store import Document, Store, read_model
+from bot.services.store import Document, Store, create_model, read_model
 from bot.settings import Settings, StoreKind
 
 TENANT = "t-index"
@@ -288,7 +288,8 @@ async def test_one_contact_in_several_crms_is_filed_under_its_crm_id_once(ctx: C
     store = ctx.store
     assert isinstance(store, CountingStore)
     by_id = keys.crm_ref(TENANT, "i:C-7")
-    # The caller's contact in three CRMs (the first card), then in two more (late CRMs).
+    # The caller's contact in three CRMs (the first card), then in two more (late CRMs):
+    # the id's document leads to the first, each other record's own document to it.
     await name_index.index_card(store, TENANT, "card-1", [], [f"crm{n}:contact:C-7" for n in "123"])
     assert store.writes.count(by_id) == 1 and not [k for k in store.reads if "/crm-refs/" in k]
     store.reads.clear()
@@ -296,14 +297,52 @@ async def test_one_contact_in_several_crms_is_filed_under_its_crm_id_once(ctx: C
     await name_index.index_card(
         store, TENANT, "card-1", [], ["crm4:contact:C-7", "crm5:contact:C-7"]
     )
-    # the CRM id's document exists (the card's terms say so): read once, written once;
+    # the card's terms say it is in the CRM id's document: neither read nor written again;
     # the terms read once, and updated from that read
-    assert store.reads.count(by_id) == 1 and store.writes.count(by_id) == 1
+    assert by_id not in store.reads and by_id not in store.writes
+    assert not [k for k in store.reads if "/crm-refs/" in k], store.reads
     assert store.reads.count(keys.card_terms(TENANT, "card-1")) == 1
-    # the id leads to the card's last record of it, as one write per record left it
-    assert await name_index.lookup_crm(store, TENANT, "C-7") == {"card-1": "crm5:contact:C-7"}
+    assert await name_index.lookup_crm(store, TENANT, "C-7") == {"card-1": "crm1:contact:C-7"}
+    for n in "12345":
+        found = await name_index.lookup_crm(store, TENANT, f"crm{n}:contact:C-7")
+        assert found == {"card-1": f"crm{n}:contact:C-7"}
     terms = await name_index.terms_of(store, TENANT, "card-1")
     assert terms.crm == {f"crm{n}:contact:C-7": ["own"] for n in "12345"}
+    # A merge undone takes out exactly what it filed: a record in its own document, and
+    # the one in the id's.
+    await name_index.index_card(
+        store, TENANT, "card-2", [], ["crm6:contact:C-7", "crm1:contact:C-7"], "merge-1"
+    )
+    await name_index.drop_source(store, TENANT, "card-2", "merge-1")
+    assert await name_index.lookup_crm(store, TENANT, "C-7") == {"card-1": "crm1:contact:C-7"}
+    assert await name_index.lookup_crm(store, TENANT, "crm6:contact:C-7") == {}
+
+
+async def test_references_filed_in_both_documents_before_are_found_alike(ctx: Context) -> None:
+    """Before, every record was filed in its own document and in its CRM id's, which led
+    to the card's last record of that id."""
+    store = ctx.store
+    for ref, cards in {
+        "k:crm1:contact:C-7": {"card-1": "crm1:contact:C-7"},
+        "k:crm2:contact:C-7": {"card-1": "crm2:contact:C-7", "card-2": "crm2:contact:C-7"},
+        "i:C-7": {"card-1": "crm2:contact:C-7", "card-2": "crm2:contact:C-7"},
+    }.items():
+        await create_model(store, keys.crm_ref(TENANT, ref), name_index.CrmRefs(cards=cards))
+    assert await name_index.lookup_crm(store, TENANT, "crm1:contact:C-7") == {
+        "card-1": "crm1:contact:C-7"
+    }
+    assert set(await name_index.lookup_crm(store, TENANT, "crm2:contact:C-7")) == {
+        "card-1",
+        "card-2",
+    }
+    assert set(await name_index.lookup_crm(store, TENANT, "C-7")) == {"card-1", "card-2"}
+    # A card filed now with the contact found before is found with the others.
+    await name_index.index_card(store, TENANT, "card-3", [], ["crm1:contact:C-7"])
+    assert set(await name_index.lookup_crm(store, TENANT, "crm1:contact:C-7")) == {
+        "card-1",
+        "card-3",
+    }
+    assert set(await name_index.lookup_crm(store, TENANT, "C-7")) == {"card-1", "card-2", "card-3"}
 
 
 def test_name_match_is_structured() -> None:

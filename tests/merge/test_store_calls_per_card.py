@@ -103,9 +103,7 @@ NEW_CALLER = {
     "create name-index": 11,
     "read name-counts": 5,
     "create name-counts": 5,
-    "create crm-refs": 5,
-    "read crm-refs": 1,
-    "replace crm-refs": 1,
+    "create crm-refs": 3,  # each CRM id's; the late record of the second's id, its own
     "create card-terms": 1,
     "replace card-terms": 1,
 }
