@@ -163,7 +163,7 @@ async def load(ctx: Context, data: Dataset) -> tuple[dict[str, str], set[str]]:
     shared: set[str] = set()
     for n, touch in enumerate(data.touches):
         identity = _identity(touch.channel, touch.raw, data.region)
-        card = await resolve_card(ctx.store, TENANT, [identity], touch.name, NOW)
+        card, _ = await resolve_card(ctx.store, TENANT, [identity], touch.name, NOW)
         records = {
             f"crm:contact:{c.id}": CrmRecord(
                 ref=RecordRef(crm="crm", type="contact", id=c.id), title=c.name, fields=c.fields

@@ -18,7 +18,16 @@ from bot.domain.identifiers import Channel, Identifier
 from bot.domain.interactions import Interaction
 from bot.domain.merge import MarkerRole, MergeMarker
 from bot.services import keys, name_index
-from bot.services.store import AlreadyExists, NotFound, Store, create_model, read_model, update
+from bot.services.store import (
+    AlreadyExists,
+    Document,
+    NotFound,
+    Store,
+    create_model,
+    parsed,
+    read_model,
+    update,
+)
 
 
 class IndexEntry(Model):
@@ -37,15 +46,16 @@ async def follow_merges(store: Store, tenant_id: str, card_id: str) -> str:
 
 async def find_card(
     store: Store, tenant_id: str, identities: list[CardIdentity]
-) -> CustomerCard | None:
-    """The card an identity names; a card merged into another gives the survivor."""
+) -> tuple[CustomerCard, Document] | None:
+    """The card an identity names, and its document as read; a card merged into another
+    gives the survivor."""
     for identity in identities:
         entry = await read_model(store, keys.card_index(tenant_id, identity.key), IndexEntry)
         if entry is not None:
             card_id = await follow_merges(store, tenant_id, entry.card_id)
-            card = await read_model(store, keys.card(tenant_id, card_id), CustomerCard)
-            if card is not None:
-                return card
+            document = await store.read(keys.card(tenant_id, card_id))
+            if document is not None:
+                return parsed(CustomerCard, document), document
     return None
 
 
@@ -55,13 +65,14 @@ async def resolve_card(
     identities: list[CardIdentity],
     display_name: str | None,
     now: datetime,
-) -> CustomerCard:
-    """The card any of ``identities`` already names, else a new one that claims them all."""
+) -> tuple[CustomerCard, Document]:
+    """The card any of ``identities`` already names, else a new one that claims them all;
+    with its document as read or written (:func:`attach_interaction` starts from it)."""
     existing = await find_card(store, tenant_id, identities)
     if existing is not None:
         return existing
     card = new_card(tenant_id, identities, display_name, now)
-    await create_model(store, keys.card(tenant_id, card.id), card)
+    written = await create_model(store, keys.card(tenant_id, card.id), card)
     claimed: list[str] = []
     for identity in card.identities:
         index_key = keys.card_index(tenant_id, identity.key)
@@ -77,7 +88,7 @@ async def resolve_card(
             return winner
         claimed.append(index_key)
     await name_index.index_card(store, tenant_id, card.id, [display_name])
-    return card
+    return card, written
 
 
 async def get_card(store: Store, tenant_id: str, card_id: str) -> CustomerCard | None:
@@ -85,9 +96,16 @@ async def get_card(store: Store, tenant_id: str, card_id: str) -> CustomerCard |
 
 
 async def attach_interaction(
-    store: Store, tenant_id: str, card_id: str, interaction_id: str
+    store: Store,
+    tenant_id: str,
+    card_id: str,
+    interaction_id: str,
+    *,
+    read: Document | None = None,
 ) -> CustomerCard:
-    """Put the interaction on ``card_id``, or on the card that card was merged into.
+    """Put the interaction on ``card_id``, or on the card that card was merged into;
+    ``read``: the card's document as the caller last read or wrote it (its compare-and-swap
+    starts from it: a card changed since costs a failed write and a read).
 
     An interaction resolves its card, waits for the CRMs, then attaches: a merge may have
     absorbed the card meanwhile. Attaching first and then following the card's merge
@@ -100,6 +118,7 @@ async def attach_interaction(
         keys.card(tenant_id, card_id),
         CustomerCard,
         lambda card: with_interaction(card, interaction_id),
+        read=read,
     )
     survivor_id = await follow_merges(store, tenant_id, card_id)
     if survivor_id == card_id:

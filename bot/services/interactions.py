@@ -201,7 +201,7 @@ async def _start(
     once its first card is out). None if the same interaction's event created it meanwhile."""
     region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
     identities = event.identities(region)
-    card = await resolve_card(ctx.store, tenant_id, identities, event.customer.name, now)
+    card, card_read = await resolve_card(ctx.store, tenant_id, identities, event.customer.name, now)
     criteria = criteria_for(identities, event.customer.name, region)
     progressive = await first_answers(ctx, tenant_id, criteria)
     aad_object_id = event.agent.aad_object_id
@@ -232,7 +232,9 @@ async def _start(
     except BaseException:
         abandon(progressive)
         raise
-    attached = await attach_interaction(ctx.store, tenant_id, card.id, interaction.id)
+    attached = await attach_interaction(
+        ctx.store, tenant_id, card.id, interaction.id, read=card_read
+    )
     if attached.face != interaction.card_face:  # a merge took its card meanwhile
         await show_face(ctx.store, tenant_id, attached.id, only=[interaction.id])
         key = keys.interaction(tenant_id, interaction.id)

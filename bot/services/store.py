@@ -182,11 +182,13 @@ async def read_model(store: Store, key: str, model: type[M]) -> M | None:
     return None if document is None else parsed(model, document)
 
 
-async def create_model(store: Store, key: str, value: BaseModel) -> None:
+async def create_model(store: Store, key: str, value: BaseModel) -> Document:
+    """Create the document; as written (a compare-and-swap may start from it)."""
     data = value.model_dump_json().encode()
     etag = await store.create(key, data)
     if _shared(type(value)):
         _keep(type(value), etag, data, value)  # what the next read will find
+    return Document(data, etag)
 
 
 async def put(store: Store, key: str, data: bytes) -> None:

@@ -37,7 +37,7 @@ async def store(tmp_path: Path) -> AsyncIterator[LocalStore]:
 
 async def test_the_name_of_a_contact_pinned_on_their_call_is_erased(store: LocalStore) -> None:
     unknown = interaction(Channel.voice, records=0)  # the number found no contact
-    card = await resolve_card(store, TENANT, unknown.identities, None, NOW)
+    card, _ = await resolve_card(store, TENANT, unknown.identities, None, NOW)
     found = unknown.model_copy(update={"id": "call-1", "tenant_id": TENANT, "card_id": card.id})
     call = pin_record(found, EDWARD, actor="agent-1", now=NOW)
     await create_model(store, keys.interaction(TENANT, call.id), call)

@@ -69,7 +69,7 @@ async def open_instances(
 async def make_card(ctx: Context, interaction_id: str, channel: Channel, raw: str) -> str:
     make = identifiers.email if "@" in raw else identifiers.phone
     identity = CardIdentity(channel=channel, identifier=make(raw))
-    card = await resolve_card(ctx.store, TENANT, [identity], None, NOW)
+    card, _ = await resolve_card(ctx.store, TENANT, [identity], None, NOW)
     contact = record("contact", "C-1", "Edward Ferrars")
     cases = {r.ref.key: r for r in (record("case", f"K-{n}") for n in range(8))}
     interaction = Interaction(

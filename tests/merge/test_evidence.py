@@ -174,7 +174,7 @@ async def _card_of(
     """A chat card whose interaction found CRM contact C<n> with these details."""
     handle = identifiers.handle(Channel.chat, f"h{n}")
     identity = CardIdentity(channel=Channel.chat, identifier=handle)
-    card = await resolve_card(store, TENANT, [identity], name, NOW)
+    card, _ = await resolve_card(store, TENANT, [identity], name, NOW)
     fields = {"birthdate": born, "zip": zip, "street": street}
     record = CrmRecord(
         ref=RecordRef(crm="crm", type="contact", id=f"C{n}"),

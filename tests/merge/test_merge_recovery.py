@@ -216,7 +216,7 @@ async def test_an_interaction_attaching_to_a_card_merged_meanwhile_lands_on_the_
     a, b, *_ = await two_cards(one)
     # mail-2 resolves B's card, then waits on the CRMs while B is merged into A.
     identity = (await get_card(one.store, TENANT, b)).identities[0]  # type: ignore[union-attr]
-    resolved = await resolve_card(one.store, TENANT, [identity], None, NOW)
+    resolved, _ = await resolve_card(one.store, TENANT, [identity], None, NOW)
     assert resolved.id == b
     audit = await merge.merge(two, TENANT, a, b, "agent", merge.new_merge_id())
     assert audit.survivor_id == a

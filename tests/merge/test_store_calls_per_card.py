@@ -19,9 +19,13 @@ import pytest
 
 from bot.adapters.crm.directory import SameForEveryTenant
 from bot.adapters.storage.local import LocalStore
+from bot.domain import identifiers
+from bot.domain.cards import CardIdentity
+from bot.domain.identifiers import Channel
 from bot.domain.interactions import Interaction
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services import name_index
+from bot.services.cards import attach_interaction, get_card, resolve_card
 from bot.services.context import Context
 from bot.services.crm import CrmClient, SearchCriteria
 from bot.services.interactions import InteractionEventIn, ingest
@@ -96,8 +100,7 @@ NEW_CALLER = {
     "create agents": 1,
     "create interactions": 1,
     "replace interactions": 1,
-    "read cards": 1,
-    "replace cards": 1,
+    "replace cards": 1,  # from the card as created
     "read card-merges": 1,
     "read name-index": 11,
     "create name-index": 11,
@@ -112,8 +115,8 @@ REPEAT_CALLER = {
     "read settings": 1,
     "read card-index": 1,
     "read card-merges": 2,
-    "read cards": 2,
-    "replace cards": 1,
+    "read cards": 1,
+    "replace cards": 1,  # from the card as read before the CRMs answered
     "read agents": 2,
     "replace agents": 1,
     "create interactions": 1,
@@ -127,3 +130,16 @@ async def test_a_new_callers_card_and_a_repeat_callers(store: CountingStore) -> 
     assert dict(await card_calls(store, "call-2")) == REPEAT_CALLER
     # The records were filed: the late CRM's too.
     assert len(await name_index.lookup_crm(store, TENANT, "c:contact:7")) == 1
+
+
+async def test_a_card_changed_since_it_was_read_is_attached_to_as_it_is_now(
+    store: CountingStore,
+) -> None:
+    """The attach starts from the card as resolved; another interaction attached since
+    costs it a failed write and a read, and is kept."""
+    identity = CardIdentity(channel=Channel.voice, identifier=identifiers.phone("+447700900123"))
+    card, read = await resolve_card(store, TENANT, [identity], None, NOW)
+    await attach_interaction(store, TENANT, card.id, "call-1", read=read)
+    attached = await attach_interaction(store, TENANT, card.id, "call-2", read=read)
+    assert attached.interaction_ids == ["call-1", "call-2"]
+    assert (await get_card(store, TENANT, card.id)) == attached
