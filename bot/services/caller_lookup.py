@@ -252,7 +252,7 @@ async def lookup(
     clients = await ctx.crms.clients(tenant_id)
     skipped: dict[str, str] = {}
     if kind is CallerKey.phone:
-        region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
+        region = await tenant_settings.region_of(ctx, tenant_id)
         criteria = SearchCriteria(phones=[identifiers.phone(value, region).value], region=region)
         asked = clients
     elif kind is CallerKey.email:

@@ -60,6 +60,9 @@ class Context:
     record_policies: PerTenant[dict[str, RecordPolicy]] = field(default_factory=PerTenant)
     """The tenant's record-creation policies by queue (every event asks), kept a few
     seconds (:func:`bot.services.record_creation.policy_for`)."""
+    regions: PerTenant[str] = field(default_factory=PerTenant)
+    """The tenant's default phone region, kept a few seconds
+    (:func:`bot.services.tenant_settings.region_of`)."""
     callers: RecentByTenant = field(default_factory=RecentByTenant)
     """New interactions of the last hours per tenant, identified or not (the admin's
     identification rate, :mod:`bot.services.health`)."""

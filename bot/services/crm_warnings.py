@@ -45,7 +45,7 @@ async def recheck(ctx: Context, interaction: Interaction) -> Interaction:
         return interaction
     tenant = interaction.tenant_id
     clients = [c for c in await ctx.crms.clients(tenant) if c.settings_id in wanted]
-    region = await tenant_settings.default_region(ctx.store, tenant, ctx.default_region)
+    region = await tenant_settings.region_of(ctx, tenant)
     criteria = criteria_for(interaction.identities, interaction.customer_name, region)
     answers = await fan_out(clients, lambda client: client.search(criteria), ctx.crm_deadline)
     connected = {client.settings_id for client in clients}

@@ -172,7 +172,7 @@ async def lookup_people(
     ctx: Context, tenant_id: str, identities: list[CardIdentity], name: str | None
 ) -> ShownRecords:
     clients = await ctx.crms.clients(tenant_id)
-    region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
+    region = await tenant_settings.region_of(ctx, tenant_id)
     criteria = criteria_for(identities, name, region)
     found = await find_people(clients, criteria, ctx.crm_deadline)
     return ShownRecords(
@@ -199,7 +199,7 @@ async def _start(
     """Create the interaction, its first event applied, with the CRMs that answered within
     the first-paint budget; the slower ones complete its card later (the returned lookup,
     once its first card is out). None if the same interaction's event created it meanwhile."""
-    region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
+    region = await tenant_settings.region_of(ctx, tenant_id)
     identities = event.identities(region)
     card, card_read = await resolve_card(ctx.store, tenant_id, identities, event.customer.name, now)
     criteria = criteria_for(identities, event.customer.name, region)

@@ -41,7 +41,7 @@ async def search(ctx: Context, tenant_id: str, text: str) -> list[CrmRecord]:
     text = text.strip()
     if len(text) < 2:
         return []
-    region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
+    region = await tenant_settings.region_of(ctx, tenant_id)
     criteria = _criteria(text, region)
     number = text.lstrip("#") if _NUMBER.match(text) else None
 

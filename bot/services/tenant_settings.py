@@ -8,11 +8,15 @@ change is one entry of the tenant's audit stream (kind ``tenant.settings``).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from bot.domain.tenant_settings import TenantSettings
 from bot.services import audit, keys
 from bot.services.audit import Actor
 from bot.services.store import Store, read_model
+
+if TYPE_CHECKING:
+    from bot.services.context import Context
 
 
 async def stored_settings(store: Store, tenant_id: str) -> TenantSettings | None:
@@ -28,6 +32,14 @@ async def tenant_settings(store: Store, tenant_id: str, default_region: str) -> 
 async def default_region(store: Store, tenant_id: str, fallback: str) -> str:
     """Region of the tenant's phone numbers written without a country code."""
     return (await tenant_settings(store, tenant_id, fallback)).default_region
+
+
+async def region_of(ctx: Context, tenant_id: str) -> str:
+    """:func:`default_region`, kept a few seconds (``ctx.regions``): every interaction
+    event reads numbers with it, and it changes a few times a tenant's life."""
+    return await ctx.regions.get(
+        tenant_id, lambda: default_region(ctx.store, tenant_id, ctx.default_region)
+    )
 
 
 async def put_settings(

@@ -300,7 +300,7 @@ async def _run(
     check_kind(workflow, crm_kind(client))
     try:
         if isinstance(workflow, SearchWorkflow):
-            region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
+            region = await tenant_settings.region_of(ctx, tenant_id)
             records, change = await _search(client, workflow, request, region)
         elif isinstance(workflow, CreateWorkflow):
             records, change = await _create(ctx, client, workflow, request, interaction)

@@ -160,7 +160,7 @@ async def _preview(request: web.Request, tenant_id: str, actor: Actor) -> web.Re
     await _configs(request).require(tenant_id, settings_id)
     asked = await json_model(request, PreviewRequest, t("invalid preview"))
     ctx = request.app[CONTEXT]
-    region = await tenant_settings.default_region(ctx.store, tenant_id, ctx.default_region)
+    region = await tenant_settings.region_of(ctx, tenant_id)
     try:
         criteria = SearchCriteria(
             phones=[identifiers.phone(asked.phone, region).value] if asked.phone else [],

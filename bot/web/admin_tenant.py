@@ -52,6 +52,7 @@ async def put_tenant(request: web.Request) -> web.Response:
     chosen = await json_model(request, TenantSettings, t("invalid tenant settings"))
     ctx = request.app[CONTEXT]
     await tenant_settings.put_settings(ctx.store, admin.tenant_id, chosen, admin.actor, ctx.clock())
+    ctx.regions.forget(admin.tenant_id)  # the next event here reads it again
     return await _answer(ctx, admin.tenant_id)
 
 
