@@ -17,7 +17,7 @@ from bot.domain.cards import CardIdentity, CustomerCard, new_card, with_interact
 from bot.domain.identifiers import Channel, Identifier
 from bot.domain.interactions import Interaction
 from bot.domain.merge import MarkerRole, MergeMarker
-from bot.services import keys, name_index
+from bot.services import keys
 from bot.services.store import (
     AlreadyExists,
     Document,
@@ -67,7 +67,9 @@ async def resolve_card(
     now: datetime,
 ) -> tuple[CustomerCard, Document]:
     """The card any of ``identities`` already names, else a new one that claims them all;
-    with its document as read or written (:func:`attach_interaction` starts from it)."""
+    with its document as read or written (:func:`attach_interaction` starts from it). A
+    new card is filed in the name index with its first interaction, under its name too
+    (:func:`bot.services.name_index.index_interaction`)."""
     existing = await find_card(store, tenant_id, identities)
     if existing is not None:
         return existing
@@ -87,7 +89,6 @@ async def resolve_card(
                 raise
             return winner
         claimed.append(index_key)
-    await name_index.index_card(store, tenant_id, card.id, [display_name])
     return card, written
 
 

@@ -195,13 +195,15 @@ def _applied(
 
 async def _start(
     ctx: Context, tenant_id: str, event: InteractionEventIn, record: EventRecord, now: datetime
-) -> tuple[Interaction, Progressive] | None:
+) -> tuple[Interaction, Progressive, str | None] | None:
     """Create the interaction, its first event applied, with the CRMs that answered within
     the first-paint budget; the slower ones complete its card later (the returned lookup,
-    once its first card is out). None if the same interaction's event created it meanwhile."""
+    once its first card is out); and the id of its card if it was made for it (None: the
+    card existed). None if the same interaction's event created it meanwhile."""
     region = await tenant_settings.region_of(ctx, tenant_id)
     identities = event.identities(region)
     card, card_read = await resolve_card(ctx.store, tenant_id, identities, event.customer.name, now)
+    made = None if card.interaction_ids else card.id
     criteria = criteria_for(identities, event.customer.name, region)
     progressive = await first_answers(ctx, tenant_id, criteria)
     aad_object_id = event.agent.aad_object_id
@@ -242,7 +244,7 @@ async def _start(
     await remember_for_agent(ctx, tenant_id, interaction.agent.aad_object_id, interaction.id)
     if progressive.late is None:  # else counted when the late CRMs have answered
         note_caller(ctx.callers, tenant_id, bool(interaction.shown.person), now)
-    return interaction, progressive
+    return interaction, progressive, made
 
 
 class AgentInbox(Model):
@@ -337,12 +339,12 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
     key = keys.interaction(tenant_id, event.interaction_id)
     record = event.record()
     turn = ReadOnce(ctx.store)  # only the interaction's own read goes through it
-    started: tuple[Interaction, Progressive] | None = None
+    started: tuple[Interaction, Progressive, str | None] | None = None
     existing = await read_model(turn, key, Interaction)
     if existing is None:
         started = await _start(ctx, tenant_id, event, record, ctx.clock())
     if started is not None:
-        interaction, progressive = started
+        interaction, progressive, made = started
         changed = True
     else:
         progressive = None
@@ -375,7 +377,7 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
             finish_later(ctx, tenant_id, interaction.id, progressive, stored)
         if started is not None:  # filed once its first card is out (the agent waits for
             # that), even when a listener failed: the platform's retry is a replay
-            await name_index.index_interaction(ctx.store, tenant_id, interaction)
+            await name_index.index_interaction(ctx.store, tenant_id, interaction, new_card=made)
     log.info(
         "interaction event",
         extra={

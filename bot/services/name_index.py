@@ -282,15 +282,18 @@ async def index_card(
     names: Iterable[str | None] = (),
     crm_keys: Iterable[str] = (),
     source: str = OWN,
+    *,
+    new: bool = False,
 ) -> None:
     """File ``card_id`` under ``names`` and CRM records ``crm_keys``, for ``source``.
-    Nothing is read when there is nothing to file (a new card of a caller with no name)."""
+    Nothing is read when there is nothing to file; ``new``: the card was just made, its
+    terms are most likely absent (created without a read first)."""
     filable = [n for n in dict.fromkeys(n.strip() for n in names if n) if normalise_name(n)]
     crm_keys = list(dict.fromkeys(crm_keys))
     if not filable and not crm_keys:
         return
     terms_key = keys.card_terms(tenant_id, card_id)
-    terms_read = await store.read(terms_key)
+    terms_read = None if new else await store.read(terms_key)
     terms = CardTerms() if terms_read is None else parsed(CardTerms, terms_read)
     new_names = [n for n in filable if source not in terms.names.get(n, [])]
     new_refs = [k for k in crm_keys if source not in terms.crm.get(k, [])]
@@ -369,11 +372,16 @@ async def _filed_cards(
     return [(card_id, OWN), *reversed(filed)]
 
 
-async def index_interaction(store: Store, tenant_id: str, interaction: Interaction) -> None:
+async def index_interaction(
+    store: Store, tenant_id: str, interaction: Interaction, *, new_card: str | None = None
+) -> None:
+    """File the cards the interaction files (:func:`_filed_cards`) under its names and
+    records; ``new_card``: the card made for it, if one was."""
     names, refs = interaction_terms(interaction)
     filed = await _filed_cards(store, tenant_id, interaction)
     for card_id, source in filed:
-        await index_card(store, tenant_id, card_id, names, refs, source)
+        new = card_id == new_card and source == OWN
+        await index_card(store, tenant_id, card_id, names, refs, source, new=new)
     # The card's own, for as long as it lives (merges do not move them: lookups skip
     # cards that are no longer live).
     await asyncio.gather(

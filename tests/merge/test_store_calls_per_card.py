@@ -24,11 +24,12 @@ from bot.domain.cards import CardIdentity
 from bot.domain.identifiers import Channel
 from bot.domain.interactions import Interaction
 from bot.domain.records import CrmRecord, RecordRef
-from bot.services import name_index
+from bot.services import keys, name_index
 from bot.services.cards import attach_interaction, get_card, resolve_card
 from bot.services.context import Context
 from bot.services.crm import CrmClient, SearchCriteria
 from bot.services.interactions import InteractionEventIn, ingest
+from bot.services.store import read_model
 from bot.services.tenant_cache import PerTenant
 from tests.crm_admin.test_late_crm_answers import TimedCrm
 from tests.merge.test_filing_later_records import _NoDelivery
@@ -79,7 +80,9 @@ def ctx(store: CountingStore, late: ContactCrm) -> Context:
     )
 
 
-async def card_calls(ctx: Context, late: ContactCrm, interaction_id: str) -> Counter[str]:
+async def card_calls(
+    ctx: Context, late: ContactCrm, interaction_id: str, **customer: str
+) -> Counter[str]:
     """The store calls of one new interaction's card, its late CRM's update and filing."""
     store = ctx.store
     assert isinstance(store, CountingStore)
@@ -90,7 +93,7 @@ async def card_calls(ctx: Context, late: ContactCrm, interaction_id: str) -> Cou
             "occurredAt": "2026-12-02T08:00:00Z",
             "channel": "voice",
             "agent": {"aadObjectId": "agent-1"},
-            "customer": {"phone": "+44 7700 900123"},
+            "customer": {"phone": "+44 7700 900123", **customer},
         }
     )
     store.calls.clear()
@@ -108,7 +111,7 @@ NEW_CALLER = {
     "read card-index": 1,
     "create cards": 1,
     "create card-index": 1,
-    "read card-terms": 2,  # the first card's records; the late one's
+    "read card-terms": 1,  # the late record's (the first card's: a new card's are absent)
     "read agents": 2,  # the agent's language; their inbox
     "create agents": 1,
     "create interactions": 1,
@@ -142,6 +145,19 @@ async def test_a_new_callers_card_and_a_repeat_callers(ctx: Context, late: Conta
     assert dict(await card_calls(ctx, late, "call-2")) == REPEAT_CALLER
     # The records were filed: the late CRM's too.
     assert len(await name_index.lookup_crm(ctx.store, TENANT, "c:contact:7")) == 1
+
+
+async def test_a_new_named_callers_card_is_filed_under_the_name_once(
+    ctx: Context, late: ContactCrm
+) -> None:
+    calls = await card_calls(ctx, late, "call-1", name="Mary Dashwood")
+    terms = {k: v for k, v in calls.items() if k.endswith(" card-terms")}
+    assert terms == {"create card-terms": 1, "read card-terms": 1, "replace card-terms": 1}
+    interaction = await read_model(ctx.store, keys.interaction(TENANT, "call-1"), Interaction)
+    assert interaction is not None
+    card_id = interaction.card_id
+    assert card_id in await name_index.lookup_names(ctx.store, TENANT, ["Mary Dashwood"])
+    assert card_id in await name_index.lookup_names(ctx.store, TENANT, ["Marianne Dashwood"])
 
 
 async def test_a_card_changed_since_it_was_read_is_attached_to_as_it_is_now(
