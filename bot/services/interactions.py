@@ -360,6 +360,7 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
         changed = interaction.revision != before[-1]
         ctx.audit_feed.take(ctx.store, interaction)  # clicks another instance did not copy
     stored: Document | None = None  # the interaction as the card shows it, once read
+    filed: name_index.FiledTerms | None = None  # its card's terms, once it is filed
     try:
         if changed:
             for listener in ctx.event_listeners:
@@ -374,10 +375,12 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
                     await listener(ctx, interaction, record)
     finally:
         if progressive is not None:  # the first card is out: the late CRMs' update follows
-            finish_later(ctx, tenant_id, interaction.id, progressive, stored)
+            finish_later(ctx, tenant_id, interaction.id, progressive, stored, lambda: filed)
         if started is not None:  # filed once its first card is out (the agent waits for
             # that), even when a listener failed: the platform's retry is a replay
-            await name_index.index_interaction(ctx.store, tenant_id, interaction, new_card=made)
+            filed = await name_index.index_interaction(
+                ctx.store, tenant_id, interaction, new_card=made
+            )
     log.info(
         "interaction event",
         extra={

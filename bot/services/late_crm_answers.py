@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from bot.domain.interactions import Interaction, ShownRecords
@@ -23,6 +24,7 @@ from bot.services.context import Context
 from bot.services.crm import SearchCriteria
 from bot.services.crm_fan_out import CrmAnswers, Progressive, fan_out_progressive
 from bot.services.health import note_caller
+from bot.services.name_index import FiledTerms
 from bot.services.rendering import publish
 from bot.services.store import Document, NotFound
 
@@ -75,6 +77,7 @@ async def _finish(
     interaction_id: str,
     progressive: Progressive,
     stored: Document | None,
+    filed: Callable[[], FiledTerms | None],
 ) -> None:
     assert progressive.late is not None
     late = await progressive.late
@@ -92,7 +95,7 @@ async def _finish(
     note_caller(ctx.callers, tenant_id, bool(interaction.shown.person), ctx.clock())
     await publish(ctx, interaction)
     if before is not None:  # after the card: the agent waits for it, not for the index
-        await name_index.file_new_terms(ctx.store, tenant_id, before, interaction)
+        await name_index.file_new_terms(ctx.store, tenant_id, before, interaction, terms=filed())
 
 
 def finish_later(
@@ -101,15 +104,18 @@ def finish_later(
     interaction_id: str,
     progressive: Progressive,
     stored: Document | None = None,
+    filed: Callable[[], FiledTerms | None] = lambda: None,
 ) -> None:
     """Complete the card with the late CRMs in the background (no-op if none are late),
-    from ``stored``, the interaction as last read, if there is one (a race re-reads)."""
+    from ``stored``, the interaction as last read, if there is one (a race re-reads);
+    ``filed``: its card's terms as the first card's filing left them, once that is done
+    (the late records are filed from them instead of a read)."""
     if progressive.late is None:
         return
 
     async def run() -> None:
         try:
-            await _finish(ctx, tenant_id, interaction_id, progressive, stored)
+            await _finish(ctx, tenant_id, interaction_id, progressive, stored, filed)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -44,6 +44,7 @@ import asyncio
 import contextlib
 import zlib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from pydantic import BaseModel, Field
@@ -113,8 +114,9 @@ async def _upsert(
     *,
     new: bool = False,
     read: Document | None = None,
-) -> None:
-    """Apply ``change`` to the document, starting from an empty one if there is none.
+) -> Document | None:
+    """Apply ``change`` to the document, starting from an empty one if there is none; the
+    document as created (None when it was updated, or left as it was).
 
     ``new``: the document is most likely absent (a new card's own), so it is created
     without a read first; one that exists after all is then read and updated. ``read``:
@@ -127,17 +129,17 @@ async def _upsert(
             empty = model()
             value = change(empty)
             if value is empty:
-                return
+                return None
             try:
-                await create_model(store, key, value)
-                return
+                return await create_model(store, key, value)
             except AlreadyExists:
                 continue
         try:
             await update(store, key, model, change, read=document)
-            return
+            return None
         except NotFound:
             continue
+    return None
 
 
 # --- writing --------------------------------------------------------------------------
@@ -284,21 +286,27 @@ async def index_card(
     source: str = OWN,
     *,
     new: bool = False,
-) -> None:
-    """File ``card_id`` under ``names`` and CRM records ``crm_keys``, for ``source``.
+    read: Document | None = None,
+) -> Document | None:
+    """File ``card_id`` under ``names`` and CRM records ``crm_keys``, for ``source``; the
+    card's terms document as this left it (as read when there was nothing new, as created;
+    None when nothing was read or it was updated).
+
     Nothing is read when there is nothing to file; ``new``: the card was just made, its
-    terms are most likely absent (created without a read first)."""
+    terms are most likely absent (created without a read first); ``read``: its terms as an
+    earlier filing left them, instead of a read (a race re-reads: a stale one costs a
+    failed write, and may file again what was filed since, harmlessly)."""
     filable = [n for n in dict.fromkeys(n.strip() for n in names if n) if normalise_name(n)]
     crm_keys = list(dict.fromkeys(crm_keys))
     if not filable and not crm_keys:
-        return
+        return read
     terms_key = keys.card_terms(tenant_id, card_id)
-    terms_read = None if new else await store.read(terms_key)
+    terms_read = read or (None if new else await store.read(terms_key))
     terms = CardTerms() if terms_read is None else parsed(CardTerms, terms_read)
     new_names = [n for n in filable if source not in terms.names.get(n, [])]
     new_refs = [k for k in crm_keys if source not in terms.crm.get(k, [])]
     if not new_names and not new_refs:
-        return
+        return terms_read
     counted = _counted(card_id, terms.names, new_names) if source == OWN else {}
     # Independent documents: written at once (on Blob Storage, one round trip's time).
     await asyncio.gather(
@@ -323,7 +331,9 @@ async def index_card(
             crm[record_key] = list(dict.fromkeys([*crm.get(record_key, []), source]))
         return CardTerms(names=names, crm=crm)
 
-    await _upsert(store, terms_key, CardTerms, record, new=terms_read is None, read=terms_read)
+    return await _upsert(
+        store, terms_key, CardTerms, record, new=terms_read is None, read=terms_read
+    )
 
 
 def interaction_terms(interaction: Interaction) -> tuple[list[str], list[str]]:
@@ -372,16 +382,33 @@ async def _filed_cards(
     return [(card_id, OWN), *reversed(filed)]
 
 
+@dataclass(frozen=True)
+class FiledTerms:
+    """A card's terms document as a filing of one of its interactions left it."""
+
+    card_id: str
+    document: Document
+
+
 async def index_interaction(
-    store: Store, tenant_id: str, interaction: Interaction, *, new_card: str | None = None
-) -> None:
+    store: Store,
+    tenant_id: str,
+    interaction: Interaction,
+    *,
+    new_card: str | None = None,
+    terms: FiledTerms | None = None,
+) -> FiledTerms | None:
     """File the cards the interaction files (:func:`_filed_cards`) under its names and
-    records; ``new_card``: the card made for it, if one was."""
+    records; ``new_card``: the card made for it, if one was; ``terms``: a card's terms as
+    an earlier filing left them (used for that card, instead of a read). Its card's terms
+    as this left them, when it filed that card alone and knows them."""
     names, refs = interaction_terms(interaction)
     filed = await _filed_cards(store, tenant_id, interaction)
+    left: Document | None = None
     for card_id, source in filed:
         new = card_id == new_card and source == OWN
-        await index_card(store, tenant_id, card_id, names, refs, source, new=new)
+        known = terms.document if terms is not None and terms.card_id == card_id else None
+        left = await index_card(store, tenant_id, card_id, names, refs, source, new=new, read=known)
     # The card's own, for as long as it lives (merges do not move them: lookups skip
     # cards that are no longer live).
     await asyncio.gather(
@@ -391,6 +418,8 @@ async def index_interaction(
             for block, name in detail_blocks(interaction)
         )
     )
+    [(card_id, _), *more] = filed
+    return FiledTerms(card_id, left) if left is not None and not more else None
 
 
 def _filed_under(interaction: Interaction) -> set[tuple[str, ...]]:
@@ -403,18 +432,24 @@ def _filed_under(interaction: Interaction) -> set[tuple[str, ...]]:
 
 
 async def file_new_terms(
-    store: Store, tenant_id: str, before: Interaction, after: Interaction
+    store: Store,
+    tenant_id: str,
+    before: Interaction,
+    after: Interaction,
+    *,
+    terms: FiledTerms | None = None,
 ) -> None:
     """File ``after``'s card under what it tells that ``before`` did not: the records of
     CRMs that answered after the first card, of a refresh or a recheck, a record linked or
-    pinned since. Nothing is read when nothing is new (most clicks)."""
+    pinned since. Nothing is read when nothing is new (most clicks); ``terms``: as for
+    :func:`index_interaction`."""
     if after.card_id == before.card_id and (
         _links_add_nothing(before, after)
         if after.shown is before.shown
         else _filed_under(after) <= _filed_under(before)
     ):
         return
-    await index_interaction(store, tenant_id, after)
+    await index_interaction(store, tenant_id, after, terms=terms)
 
 
 def _links_add_nothing(before: Interaction, after: Interaction) -> bool:

@@ -19,7 +19,8 @@ import pytest
 from bot.adapters.crm.demo import DemoCrm
 from bot.composition import open_store
 from bot.domain.cards import new_card
-from bot.domain.interactions import Interaction
+from bot.domain.identifiers import Channel
+from bot.domain.interactions import Agent, Interaction
 from bot.domain.merge import CardFacts, ReasonKind, name_match, score
 from bot.domain.name_keys import (
     blocking_keys,
@@ -316,6 +317,38 @@ async def test_one_contact_in_several_crms_is_filed_under_its_crm_id_once(ctx: C
     await name_index.drop_source(store, TENANT, "card-2", "merge-1")
     assert await name_index.lookup_crm(store, TENANT, "C-7") == {"card-1": "crm1:contact:C-7"}
     assert await name_index.lookup_crm(store, TENANT, "crm6:contact:C-7") == {}
+
+
+async def test_terms_an_earlier_filing_left_are_read_again_once_changed(ctx: Context) -> None:
+    """A filing may start from the card's terms as an earlier one left them (the late CRMs'
+    from the first card's): changed since, they cost a failed write and a read, and both
+    filings' terms are kept."""
+    store = ctx.store
+    left = await name_index.index_card(store, TENANT, "card-1", [], ["a:contact:1"])
+    assert left is not None  # created
+    await name_index.index_card(store, TENANT, "card-1", ["Mary Dashwood"])
+    await name_index.index_card(store, TENANT, "card-1", [], ["b:contact:2"], read=left)
+    terms = await name_index.terms_of(store, TENANT, "card-1")
+    assert terms.names == {"Mary Dashwood": ["own"]}
+    assert terms.crm == {"a:contact:1": ["own"], "b:contact:2": ["own"]}
+    assert await name_index.lookup_crm(store, TENANT, "b:contact:2") == {"card-1": "b:contact:2"}
+    # Another card's terms are never taken for this one's.
+    elinor = await name_index.index_card(store, TENANT, "card-3", ["Elinor Dashwood"])
+    assert elinor is not None
+    interaction = Interaction(
+        id="i-2",
+        tenant_id=TENANT,
+        card_id="card-2",
+        channel=Channel.voice,
+        agent=Agent(aad_object_id="agent-1"),
+        customer_name="Elinor Dashwood",
+        identities=[],
+    )
+    other = name_index.FiledTerms("card-3", elinor)
+    await name_index.index_interaction(store, TENANT, interaction, terms=other)
+    assert (await name_index.terms_of(store, TENANT, "card-2")).names == {
+        "Elinor Dashwood": ["own"]
+    }
 
 
 async def test_references_filed_in_both_documents_before_are_found_alike(ctx: Context) -> None:
