@@ -129,10 +129,6 @@ FIRST_PAINT = 0.3  # bot.services.context.Context.crm_first_paint
 SEND_INTERVAL = 1 / 7  # bot.adapters.teams.delivery.SEND_INTERVAL
 CARD_WAIT = 30.0  # a slower card is an error, not a figure
 CRM_PROBLEMS = (b"did not answer in time", b"failed unexpectedly")
-INBOUND_APP_ID = "AnonymousSkill"  # AuthenticationConstants.ANONYMOUS_SKILL_APP_ID
-"""crmcard's MicrosoftAppId here. Inbound activities are checked against it (their
-tokens' audience), and the connector sends as it without a token: the SDK's anonymous
-id, since a real one would ask Entra (unreachable here) for each send's token."""
 STORES = {"blob": "Blob store on Azurite", "local": "embedded SQLite store"}
 QUIET = 0.5
 """Seconds without a Blob request that end a counted round (its cards' filing done)."""
@@ -711,22 +707,23 @@ def main() -> int:
 def crmcard_settings(
     workdir: Path,
     issuer: LocalIssuer,
+    identity: dict[str, str],
     scenarios: list[int],
     blob: str | None,
     container: str = "fanout",
 ) -> dict[str, str]:
-    """crmcard's environment: JWT on against ``issuer`` (as :data:`INBOUND_APP_ID`), the
-    scenarios' platform keys, no demo; on Blob Storage at connection string ``blob``
-    (container ``container``), or on the embedded store."""
+    """crmcard's environment: the SingleTenant bot, JWT on against ``issuer``, its sends'
+    token from the local Entra ``identity`` (``BotIdentity.env()``), the scenarios'
+    platform keys, no demo; on Blob Storage at connection string ``blob`` (container
+    ``container``), or on the embedded store."""
     from bench.production import blob_env, crmcard_env
 
-    extra = {
+    extra = identity | {
         "CRMCARD_API_KEYS": json.dumps({tenant_of(n): api_key_of(n) for n in scenarios}),
         "CRMCARD_DEMO": "false",
         "CRMCARD_DEMO_CRM": "false",
         "CRMCARD_LOG_FORMAT": "json",
         "CRMCARD_CRM_ALLOW_LOCAL_URLS": "true",  # the operator's allowance, for the fakes
-        "MicrosoftAppId": INBOUND_APP_ID,
     }
     if blob is None:
         return crmcard_env(workdir, issuer, **extra)
@@ -772,7 +769,14 @@ def serve(
 ) -> list[dict[str, Any]]:
     """One crmcard, its tenants' CRMs connected, under the load: the rounds' results. With
     ``counts``, each round's Blob requests are read between rounds (``result["blob"]``)."""
-    from bench.production import free_port, start_crmcard, start_py_spy, stop_py_spy, wait_healthy
+    from bench.production import (
+        APP_ID,
+        free_port,
+        start_crmcard,
+        start_py_spy,
+        stop_py_spy,
+        wait_healthy,
+    )
 
     for n in plan["scenarios"]:
         for index, port in enumerate(plan["ports"].get(n, [])):
@@ -791,7 +795,7 @@ def serve(
             "azurite_pid": plan["azurite_pid"],
             "connector_port": connector_port,
             "token": issuer.mint(
-                audience=INBOUND_APP_ID,
+                audience=APP_ID,
                 service_url=f"http://127.0.0.1:{connector_port}",
                 expires_in=24 * 3600,
             ),
@@ -863,6 +867,7 @@ def serve(
 
 
 def orchestrate(args: argparse.Namespace) -> int:
+    from bench.production import local_bot_identity
     from tests.auth.openid_issuer import LocalIssuer
     from tests.azurite import start_azurite
 
@@ -878,6 +883,7 @@ def orchestrate(args: argparse.Namespace) -> int:
             stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         issuer = LocalIssuer().start()
         stack.callback(issuer.stop)
+        identity = stack.enter_context(local_bot_identity(workdir)).env()
         fakes = child(["--serve-fakes", ",".join(map(str, every)), "--max-requests", "200000"])
         stack.callback(stop, fakes)
         hello = first_line(fakes, "the fake CRMs")
@@ -888,6 +894,7 @@ def orchestrate(args: argparse.Namespace) -> int:
             "fakes_pid": hello["pid"],
             "azurite_pid": None,
             "issuer": issuer,
+            "identity": identity,
         }
         azurite = None
         if args.store == "blob":
@@ -896,9 +903,8 @@ def orchestrate(args: argparse.Namespace) -> int:
             plan["azurite_pid"] = azurite.process.pid
         place = workdir / "crmcard"
         blob = azurite.connection_string if azurite is not None else None
-        results = serve(
-            args, "crmcard", place, crmcard_settings(place, issuer, scenarios, blob), plan
-        )
+        env = crmcard_settings(place, issuer, identity, scenarios, blob)
+        results = serve(args, "crmcard", place, env, plan)
         report(args, results, [r["load_average"] for r in results])
         if azurite is not None and not args.no_count:
             report_counts(count_pass(args, azurite, workdir / "counted", plan))
@@ -916,7 +922,9 @@ def count_pass(
     proxy = CountingProxy(target)
     with in_thread(proxy.app()) as proxy_url:
         proxied = azurite.connection_string.replace(target, proxy_url)
-        env = crmcard_settings(place, plan["issuer"], plan["scenarios"], proxied, "fanout-counted")
+        env = crmcard_settings(
+            place, plan["issuer"], plan["identity"], plan["scenarios"], proxied, "fanout-counted"
+        )
         return serve(args, "crmcard-counted", place, env, plan, BlobCounts(proxy))
 
 

@@ -1,5 +1,6 @@
 """bench.crm_fanout's parts whose mistakes would not crash the bench but skew what it
-reports: crmcard configured without JWT or off the Blob store, requests miscounted."""
+reports: crmcard configured without JWT, its bot identity or the Blob store, requests
+miscounted."""
 
 from __future__ import annotations
 
@@ -8,12 +9,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.crm_fanout import INBOUND_APP_ID, crmcard_settings, request_mix
+from bench.crm_fanout import crmcard_settings, request_mix
+from bench.production import APP_ID
 from bot.settings import Settings, StoreKind
 
 ISSUER = SimpleNamespace(
     metadata_url="http://127.0.0.1:1/.well-known/openid-configuration", issuer="https://issuer"
 )
+IDENTITY = {
+    "MicrosoftAppPassword": "secret",
+    "CRMCARD_BOT_LOGIN_URL": "https://127.0.0.1:2",
+    "CRMCARD_BOT_LOGIN_ALLOW_LOCAL": "true",
+}
 
 
 def settings_of(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
@@ -25,9 +32,13 @@ def settings_of(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Setting
 def test_crmcard_checks_inbound_tokens_against_the_local_issuer_on_blob(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = crmcard_settings(tmp_path, ISSUER, [0, 6], "UseDevelopmentStorage=true", "c1")  # type: ignore[arg-type]
+    blob = "UseDevelopmentStorage=true"
+    env = crmcard_settings(tmp_path, ISSUER, IDENTITY, [0, 6], blob, "c1")  # type: ignore[arg-type]
     settings = settings_of(env, monkeypatch)
-    assert settings.authenticated and settings.app_id == INBOUND_APP_ID
+    assert settings.authenticated and settings.app_id == APP_ID
+    assert settings.app_type == "SingleTenant"
+    assert settings.app_password.get_secret_value() == "secret"
+    assert settings.bot_login_url == IDENTITY["CRMCARD_BOT_LOGIN_URL"]
     assert settings.openid_metadata_url == ISSUER.metadata_url
     assert settings.token_issuer == ISSUER.issuer
     assert settings.store is StoreKind.blob and settings.blob_container == "c1"
@@ -36,7 +47,8 @@ def test_crmcard_checks_inbound_tokens_against_the_local_issuer_on_blob(
 
 
 def test_the_local_store_keeps_jwt_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = settings_of(crmcard_settings(tmp_path, ISSUER, [6], None), monkeypatch)  # type: ignore[arg-type]
+    env = crmcard_settings(tmp_path, ISSUER, IDENTITY, [6], None)  # type: ignore[arg-type]
+    settings = settings_of(env, monkeypatch)
     assert settings.authenticated and settings.store is StoreKind.local
 
 
