@@ -19,13 +19,13 @@ Four kinds of process, none sharing an event loop with another:
   issuer (``tests/auth/openid_issuer.py``, as ``bench.production``'s link section); the
   agents' installs (``installationUpdate`` on ``/api/messages``) carry its tokens. The
   webhook is authenticated by the platform's API key, as in production.
-  **Not production**: the app id is the SDK's anonymous one (:data:`INBOUND_APP_ID`), so
-  the cards go to the local connector without a token. With production's SingleTenant
-  identity every send first asks Entra (``login.microsoftonline.com``, unreachable here)
-  for its token, and no card arrives; production pays that once an hour per identity
-  (the token is reused) and a header per send. Nor is Azurite production's Blob
-  Storage: it is a local Node process sharing this machine's cores with crmcard (its
-  CPU per card is printed), where the service is other machines.
+  The bot is production's SingleTenant registration (app id, client secret, tenant;
+  ``bench.production.local_bot_identity``): its MSAL signs in at a local Entra over
+  TLS instead of ``login.microsoftonline.com`` (unreachable here), so every card sent
+  carries the bot's token, as in production (a send that could not get one fails, and
+  its card never arrives: an error here). Not production: Azurite is a local Node
+  process sharing this machine's cores with crmcard (its CPU per card is printed),
+  where Blob Storage is other machines.
 * **the CRMs**: minimal Kustomer fakes in one child process on ``127.0.0.1``, answering
   the customer search (``POST /v1/customers/search``, the documented JSON:API page, one
   customer: the caller, its number as typed in the international format) after a set
@@ -80,12 +80,13 @@ document that is not there; 409 / 412: a create or a conditional write that lost
 by document kind. That crmcard is not timed: the proxy's latency and CPU are in neither
 the p99 nor the CPU figures above.
 
-Measured 2026-12-02 16:15-16:49 UTC (``--no-floor --rounds 3``, three Blob runs
-alternating with two ``--store local`` runs, load average 2.3-8.6 from other work; the
-tables in bench/README.md): on Blob p99 6.7-10.4 s (target: 10 ms), 16-21 cards/s,
-14.1-16.3 ms of crmcard's CPU and 21.9-24.6 ms of Azurite's per card (medians over the
-rounds), 52-57 Blob requests a card in round 1 (new callers), 20.15 for repeat
-callers; on the embedded store p99 0.14-0.88 s at 4.7-5.7 ms a card.
+Measured 2026-12-02 16:15-17:12 UTC (``--no-floor --rounds 3``; four Blob runs, the
+first three with the SDK's anonymous app id, whose sends carried no token, alternating
+with two ``--store local`` runs, the last as the SingleTenant bot; load average 2.3-8.6
+from other work; the tables in bench/README.md): on Blob p99 5.1-10.4 s (target:
+10 ms), 16-29 cards/s, 14.1-16.3 ms of crmcard's CPU and 21.9-24.6 ms of Azurite's per
+card (medians over the rounds), 52-57 Blob requests a card in round 1 (new callers),
+20.15 for repeat callers; on the embedded store p99 0.14-0.88 s at 4.7-5.7 ms a card.
 """
 
 from __future__ import annotations
