@@ -42,6 +42,7 @@ from bot.services.crm import SearchCriteria
 from bot.services.crm_fan_out import Progressive, find_people
 from bot.services.health import note_caller
 from bot.services.late_crm_answers import abandon, finish_later, first_answers, shown_from
+from bot.services.publisher import Reached
 from bot.services.rendering import publish
 from bot.services.store import (
     AlreadyExists,
@@ -361,6 +362,7 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
         ctx.audit_feed.take(ctx.store, interaction)  # clicks another instance did not copy
     stored: Document | None = None  # the interaction as the card shows it, once read
     filed: name_index.FiledTerms | None = None  # its card's terms, once it is filed
+    reached = Reached()  # where its first card found the agent, for the late update
     try:
         if changed:
             for listener in ctx.event_listeners:
@@ -368,14 +370,16 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
             if ctx.event_listeners:  # a listener may have changed it (a record pinned...)
                 stored = await ctx.store.read(key)
                 interaction = interaction if stored is None else parsed(Interaction, stored)
-            await publish(ctx, interaction)
+            await publish(ctx, interaction, reached)
         else:  # a replayed webhook: what must survive a crash before our first answer runs
             for listener in ctx.event_listeners:
                 if getattr(listener, "runs_on_replay", False):
                     await listener(ctx, interaction, record)
     finally:
         if progressive is not None:  # the first card is out: the late CRMs' update follows
-            finish_later(ctx, tenant_id, interaction.id, progressive, stored, lambda: filed)
+            finish_later(
+                ctx, tenant_id, interaction.id, progressive, stored, lambda: filed, reached
+            )
         if started is not None:  # filed once its first card is out (the agent waits for
             # that), even when a listener failed: the platform's retry is a replay
             filed = await name_index.index_interaction(

@@ -25,6 +25,7 @@ from bot.services.crm import SearchCriteria
 from bot.services.crm_fan_out import CrmAnswers, Progressive, fan_out_progressive
 from bot.services.health import note_caller
 from bot.services.name_index import FiledTerms
+from bot.services.publisher import Reached
 from bot.services.rendering import publish
 from bot.services.store import Document, NotFound
 
@@ -78,6 +79,7 @@ async def _finish(
     progressive: Progressive,
     stored: Document | None,
     filed: Callable[[], FiledTerms | None],
+    reached: Reached | None,
 ) -> None:
     assert progressive.late is not None
     late = await progressive.late
@@ -93,7 +95,7 @@ async def _finish(
     except NotFound:
         return
     note_caller(ctx.callers, tenant_id, bool(interaction.shown.person), ctx.clock())
-    await publish(ctx, interaction)
+    await publish(ctx, interaction, reached)
     if before is not None:  # after the card: the agent waits for it, not for the index
         await name_index.file_new_terms(ctx.store, tenant_id, before, interaction, terms=filed())
 
@@ -105,17 +107,19 @@ def finish_later(
     progressive: Progressive,
     stored: Document | None = None,
     filed: Callable[[], FiledTerms | None] = lambda: None,
+    reached: Reached | None = None,
 ) -> None:
     """Complete the card with the late CRMs in the background (no-op if none are late),
-    from ``stored``, the interaction as last read, if there is one (a race re-reads);
-    ``filed``: its card's terms as the first card's filing left them, once that is done
-    (the late records are filed from them instead of a read)."""
+        from ``stored``, the interaction as last read, if there is one (a race re-reads);
+        ``filed``: its card's terms as the first card's filing left them, once that is done
+        (the late records are filed from them instead of a read); ``reached``: where the first
+    card found its agent (the update goes there without reading it again)."""
     if progressive.late is None:
         return
 
     async def run() -> None:
         try:
-            await _finish(ctx, tenant_id, interaction_id, progressive, stored, filed)
+            await _finish(ctx, tenant_id, interaction_id, progressive, stored, filed, reached)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -35,6 +35,7 @@ from bot.domain.interactions import Interaction
 from bot.services import keys
 from bot.services.context import Context
 from bot.services.interactions import AgentInbox, latest_for_agent
+from bot.services.publisher import Reached
 from bot.services.rendering import card_for
 from bot.services.store import Document, Store
 
@@ -334,7 +335,9 @@ class LiveDelivery:
     def __init__(self, live: LiveCards) -> None:
         self._live = live
 
-    async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
+    async def deliver(
+        self, interaction: Interaction, card: dict[str, Any], reached: Reached | None = None
+    ) -> bool:
         key = (interaction.tenant_id, interaction.agent.aad_object_id)
         self._live.changed(*key)
         return self._live.subscriber_count(*key) > 0

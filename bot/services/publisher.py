@@ -8,9 +8,24 @@ from typing import Any, Protocol
 from bot.domain.interactions import Interaction
 
 
+class Reached:
+    """Where one card's first delivery found its agent (each leg its own: the Teams
+    conversation it posted to), for that card's update to go there without reading it
+    again. Made for one card (an interaction's first card and its late CRMs' update) and
+    dropped with it: never kept across cards, so it cannot serve a conversation the agent
+    has left to a later card."""
+
+    def __init__(self) -> None:
+        self.legs: dict[object, object] = {}
+
+
 class Delivery(Protocol):
-    async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
-        """Post the card to the agent (first time) or update it in place; False if unreachable."""
+    async def deliver(
+        self, interaction: Interaction, card: dict[str, Any], reached: Reached | None = None
+    ) -> bool:
+        """Post the card to the agent (first time) or update it in place; False if
+        unreachable. ``reached``: this card's, where an earlier delivery of it found the
+        agent (filled in by the first)."""
         ...
 
     async def refresh_user_ids(self, interaction: Interaction) -> list[str]:
@@ -27,12 +42,14 @@ class CompositeDelivery:
     def __init__(self, *legs: Delivery) -> None:
         self._legs = legs
 
-    async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
+    async def deliver(
+        self, interaction: Interaction, card: dict[str, Any], reached: Reached | None = None
+    ) -> bool:
         delivered = False
         failure: Exception | None = None
         for leg in self._legs:
             try:
-                delivered = await leg.deliver(interaction, card) or delivered
+                delivered = await leg.deliver(interaction, card, reached) or delivered
             except Exception as error:
                 logging.getLogger(__name__).exception(
                     "%s could not deliver the card of interaction %s",

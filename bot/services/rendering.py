@@ -17,6 +17,7 @@ from bot.services.cards import get_card
 from bot.services.context import Context
 from bot.services.crm import creatable
 from bot.services.outbox import card_status
+from bot.services.publisher import Reached
 from bot.services.store import read_model
 
 log = logging.getLogger(__name__)
@@ -104,10 +105,13 @@ async def _has_workflows(ctx: Context, tenant_id: str) -> bool:
     return await ctx.workflows_defined.get(tenant_id, listed)
 
 
-async def publish(ctx: Context, interaction: Interaction) -> bool:
-    """Post or update the agent's card; a failure is logged, never fatal to the caller."""
+async def publish(ctx: Context, interaction: Interaction, reached: Reached | None = None) -> bool:
+    """Post or update the agent's card; a failure is logged, never fatal to the caller.
+    ``reached``: the card's, where its first delivery found the agent (its update goes
+    there without reading it again)."""
     try:
-        return await ctx.delivery.deliver(interaction, await card_for(ctx, interaction))
+        card = await card_for(ctx, interaction)
+        return await ctx.delivery.deliver(interaction, card, reached)
     except Exception:
         log.exception("could not deliver the card of interaction %s", interaction.id)
         return False

@@ -16,6 +16,7 @@ from bot.domain.records import CrmRecord, RecordRef
 from bot.services import interactions, keys, name_index
 from bot.services.context import Context
 from bot.services.crm import CrmClient, CrmUnavailable, SearchCriteria
+from bot.services.publisher import Reached
 from tests.services.test_click_store_calls import Recording
 
 from .test_mappings_card import EVENT
@@ -63,9 +64,13 @@ class TimedCrm:
 class Recorded:
     def __init__(self) -> None:
         self.cards: list[Interaction] = []
+        self.reached: list[object] = []
 
-    async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
+    async def deliver(
+        self, interaction: Interaction, card: dict[str, Any], reached: object = None
+    ) -> bool:
         self.cards.append(interaction)
+        self.reached.append(reached)
         return True
 
     async def refresh_user_ids(self, interaction: Interaction) -> list[str]:
@@ -224,9 +229,28 @@ class FilingWatched(Recorded):
                 found.append(ref.crm)
         return found
 
-    async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
+    async def deliver(
+        self, interaction: Interaction, card: dict[str, Any], reached: object = None
+    ) -> bool:
         self.filed_at_send.append(await self.filed())
         return await super().deliver(interaction, card)
+
+
+async def test_the_late_update_goes_where_the_first_card_found_the_agent(store: LocalStore):
+    """The first card and its late CRMs' update are one card: the update is delivered
+    with the first delivery's ``Reached`` (the agent's conversation is not read again);
+    the interaction's next event is another card, with its own."""
+    ctx = context(store, [TimedCrm("fast", 0.0), TimedCrm("slow", 0.2)])
+    delivery = ctx.delivery
+    assert isinstance(delivery, Recorded)
+    await start(ctx)
+    await settle(ctx)
+    first, update = delivery.reached
+    assert isinstance(first, Reached) and update is first
+    connected = {**EVENT, "event": "connected", "occurredAt": "2026-11-23T08:00:05Z"}
+    await interactions.ingest(ctx, "t1", interactions.InteractionEventIn.model_validate(connected))
+    assert len(delivery.reached) == 3
+    assert isinstance(delivery.reached[2], Reached) and delivery.reached[2] is not first
 
 
 async def test_each_card_goes_out_before_its_records_are_filed(store: LocalStore):

@@ -46,7 +46,9 @@ class _Demo:
 
 
 class _NoDelivery:
-    async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
+    async def deliver(
+        self, interaction: Interaction, card: dict[str, Any], reached: object = None
+    ) -> bool:
         return True
 
     async def refresh_user_ids(self, interaction: Interaction) -> list[str]:

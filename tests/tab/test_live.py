@@ -72,7 +72,9 @@ class Leg:
     def __init__(self, result: bool | Exception, ids: list[str]) -> None:
         self.result, self.ids, self.calls = result, ids, 0
 
-    async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
+    async def deliver(
+        self, interaction: Interaction, card: dict[str, Any], reached: object = None
+    ) -> bool:
         self.calls += 1
         if isinstance(self.result, Exception):
             raise self.result

@@ -138,7 +138,9 @@ class NoDelivery:
     def __init__(self) -> None:
         self.cards: list[dict[str, Any]] = []
 
-    async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
+    async def deliver(
+        self, interaction: Interaction, card: dict[str, Any], reached: object = None
+    ) -> bool:
         self.cards.append(card)
         return True
 

@@ -31,6 +31,7 @@ from bot.adapters.teams.clients import ReusingClients
 from bot.domain.api_model import Model
 from bot.domain.interactions import Interaction
 from bot.services import keys
+from bot.services.publisher import Reached
 from bot.services.recently_used import RecentlyUsed
 from bot.services.retry import TEAMS_SENDS, Random, RetryPolicy, parse_retry_after
 from bot.services.store import AlreadyExists, Document, Store, read_model, update
@@ -163,16 +164,17 @@ class TeamsDelivery:
             user_id = self._user_ids[agent] = found[0].user_id
         return [user_id]
 
-    async def deliver(self, interaction: Interaction, card: dict[str, Any]) -> bool:
-        found = await self._references.find(interaction.tenant_id, interaction.agent.aad_object_id)
-        if found is None:
+    async def deliver(
+        self, interaction: Interaction, card: dict[str, Any], reached: Reached | None = None
+    ) -> bool:
+        reference = await self._reference(interaction, reached)
+        if reference is None:
             log.warning(
                 "agent %s has not installed crmcard: card of interaction %s not delivered",
                 interaction.agent.aad_object_id,
                 interaction.id,
             )
             return False
-        reference = found[1]
         key = self._posted_key(interaction)
         known = self._posted.get(key)
         if known is not None and known.conversation_id == reference.conversation.id:
@@ -196,6 +198,21 @@ class TeamsDelivery:
         await update(self._store, key, PostedCard, lambda _: posted, read=read)
         self._remember(key, posted)
         return True
+
+    async def _reference(
+        self, interaction: Interaction, reached: Reached | None
+    ) -> ConversationReference | None:
+        """The agent's conversation: where this card's first delivery found it (its update
+        goes to the message posted there), else read."""
+        kept = reached.legs.get(self) if reached is not None else None
+        if isinstance(kept, ConversationReference):
+            return kept
+        found = await self._references.find(interaction.tenant_id, interaction.agent.aad_object_id)
+        if found is None:
+            return None
+        if reached is not None:
+            reached.legs[self] = found[1]
+        return found[1]
 
     def _remember(self, key: str, posted: PostedCard) -> None:
         if posted.activity_id is None:
