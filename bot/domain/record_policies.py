@@ -23,7 +23,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from bot.domain.api_model import ApiModel
 from bot.domain.identifiers import Channel
 from bot.domain.interactions import Direction, Interaction, LifecycleEvent
-from bot.domain.records import NewRecord
+from bot.domain.records import TAGGED_KINDS, NewRecord
 from bot.i18n import t
 
 TITLE_VARIABLES = ("CALL_TYPE", "CALL_ID", "MENU_PATH", "PHONE_NUMBER", "LANGUAGE", "TIMESTAMP")
@@ -267,7 +267,7 @@ def tags_for(policy: RecordPolicy, kind: str | None, session_type: str) -> list[
         tag = session_tag(kind, session_type)
         if tag:
             tags.append(tag)
-    if policy.product_tag and session_tag(kind, "x") is not None:
+    if policy.product_tag and kind in TAGGED_KINDS:
         tags.append(PRODUCT_TAG)
     return tags
 

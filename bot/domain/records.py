@@ -49,6 +49,10 @@ class CrmRecord(Model):
         return self.ref.type in PERSON_LEVEL_TYPES
 
 
+TAGGED_KINDS = frozenset({"zendesk", "freshdesk", "kustomer", "demo"})
+"""The CRM kinds whose new records carry tags (:attr:`NewRecord.tags`)."""
+
+
 class NewRecord(Model):
     """What a new record holds, as the card gives it to any CRM's adapter to create."""
 

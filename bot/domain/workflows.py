@@ -20,7 +20,7 @@ from bot.domain import identifiers
 from bot.domain.api_model import ApiModel, Model
 from bot.domain.errors import DomainError, InvalidIdentifier
 from bot.domain.identifiers import DEFAULT_REGION
-from bot.domain.records import RecordRef
+from bot.domain.records import TAGGED_KINDS, NewRecord, RecordRef
 from bot.errors import field_errors
 from bot.i18n import t
 
@@ -273,7 +273,12 @@ def search_plan(
     return plan
 
 
-def create_fields(workflow: CreateWorkflow, request: ExecuteRequest) -> dict[str, str]:
+def create_record(workflow: CreateWorkflow, request: ExecuteRequest, kind: str | None) -> NewRecord:
+    """The record a create workflow makes from the agent's inputs and its defaults.
+
+    In a CRM with tags (:data:`~bot.domain.records.TAGGED_KINDS`) a field named ``tags`` is
+    the record's tags, typed as a person writes a list ("billing, refunds"); elsewhere it
+    is a field like any other."""
     unknown = sorted(set(request.fields) - set(workflow.fields))
     if unknown:
         raise InvalidInputs(
@@ -291,7 +296,10 @@ def create_fields(workflow: CreateWorkflow, request: ExecuteRequest) -> dict[str
         )
     if not fields:
         raise InvalidInputs(t("give the fields of the new record"))
-    return fields
+    if kind in TAGGED_KINDS and "tags" in fields:
+        typed = fields.pop("tags").split(",")
+        return NewRecord(fields=fields, tags=tuple(tag.strip() for tag in typed if tag.strip()))
+    return NewRecord(fields=fields)
 
 
 def update_target(

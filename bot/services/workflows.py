@@ -19,7 +19,7 @@ from bot.domain.api_model import Model
 from bot.domain.errors import DomainError
 from bot.domain.interactions import Direction, Interaction
 from bot.domain.links import pin_record
-from bot.domain.records import CrmRecord, NewRecord, RecordRef
+from bot.domain.records import CrmRecord, RecordRef
 from bot.domain.workflows import (
     CreateWorkflow,
     ExecuteRequest,
@@ -32,7 +32,7 @@ from bot.domain.workflows import (
     Workflow,
     WorkflowInvalid,
     check_kind,
-    create_fields,
+    create_record,
     parse_record_key,
     parse_workflow,
     search_plan,
@@ -378,7 +378,7 @@ async def _create(
     request: ExecuteRequest,
     interaction: Interaction | None,
 ) -> tuple[list[CrmRecord], Change]:
-    fields = create_fields(workflow, request)
+    new = create_record(workflow, request, crm_kind(client))
     related: RecordRef | None = None
     if request.record_key:
         related = parse_record_key(request.record_key, client.settings_id)
@@ -395,7 +395,7 @@ async def _create(
         people = [interaction.shown.records[k].ref for k in interaction.shown.person]
         mine = [ref for ref in people if ref.crm == client.settings_id]
         related = next((r for r in mine if r.type == "contact"), mine[0] if mine else None)
-    record = await client.create(workflow.record_type, NewRecord(fields=fields), related)
+    record = await client.create(workflow.record_type, new, related)
     actor = f"workflow:{workflow.id}"
 
     def change(current: Interaction) -> Interaction:

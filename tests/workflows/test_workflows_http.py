@@ -360,3 +360,21 @@ async def test_what_the_console_asks_for_and_is_not_there_is_told_in_the_admins_
     response = await client.get("/api/admin/no-such-page", headers=headers)
     body = await response.json()
     assert response.status == 404 and body["detail"].startswith(nothing), body
+
+
+async def test_a_custom_create_on_a_zendesk_kind_sends_its_tags_field_as_tags(
+    client: Client, zendesk: ZendeskKind
+) -> None:
+    custom = {**CREATE_CASE, "variant": "custom", "fields": ["subject", "tags"], "required": []}
+    custom |= {"settingsId": "zd", "defaults": {}}
+    assert (await put(client, "zd-case", custom))[0] == 200
+    await start_call(client)
+    status, body = await run(
+        client,
+        "zd-case",
+        {"interactionId": "call-1", "fields": {"subject": "Refund", "tags": "billing, vip"}},
+    )
+    assert status == 200, body
+    [sent] = zendesk.records_sent
+    assert sent.tags == ("billing", "vip")
+    assert sent.fields == {"subject": "Refund"}
