@@ -9,8 +9,7 @@ MSAL client with Microsoft's instance discovery on: MSAL then asks
 authority Microsoft does not list never is (``invalid_instance``), and an isolated cloud
 cannot even ask. :class:`NamedAuthorityCredentialFactory` gives every credential the named
 authority itself, instance discovery off (the operator vouches for the authority), with a
-timeout; the token is MSAL's client-credentials token for the Bot Connector scope, as the
-SDK's own.
+timeout; the token is then fetched by the SDK's own credentials code.
 """
 
 from __future__ import annotations
@@ -27,36 +26,28 @@ MSAL_TIMEOUT_SECONDS = 10.0
 
 
 class NamedAuthorityCredentials(MicrosoftAppCredentials):  # type: ignore[misc]
-    """A client secret's tokens from one authority (``https://host/<tenant>``).
+    """A client secret's tokens from one authority (``https://host/<tenant>``): the SDK's
+    credentials, their MSAL client built with instance discovery off.
 
     ``get_access_token`` blocks (MSAL is synchronous, and its first call fetches the
     authority's OpenID configuration): callers run it in a worker thread."""
 
+    app: Any  # the SDK's MSAL client, built on first use
+
     def __init__(self, app_id: str, password: str, authority: str, oauth_scope: str) -> None:
         super().__init__(app_id, password, oauth_scope=oauth_scope)
         self.oauth_endpoint = authority
-        self._msal: Any = None
 
     def get_access_token(self, force_refresh: bool = False) -> str:
-        if self._msal is None:
-            self._msal = ConfidentialClientApplication(
+        if self.app is None:  # the SDK's get_access_token uses the client it finds here
+            self.app = ConfidentialClientApplication(
                 self.microsoft_app_id,
                 client_credential=self.microsoft_app_password,
                 authority=self.oauth_endpoint,
                 instance_discovery=False,
                 timeout=MSAL_TIMEOUT_SECONDS,
             )
-        scope = self.oauth_scope
-        if not scope.endswith("/.default"):
-            scope += "/.default"
-        # MSAL answers from its cache until shortly before the token expires.
-        result = self._msal.acquire_token_for_client(scopes=[scope])
-        if "access_token" in result:
-            return str(result["access_token"])
-        raise PermissionError(
-            f"{self.oauth_endpoint} refused the bot's token for {scope}: "
-            f"{result.get('error', 'unknown error')}: {result.get('error_description', '')}"
-        )
+        return str(super().get_access_token(force_refresh))
 
 
 class NamedAuthorityCredentialFactory(PasswordServiceClientCredentialFactory):  # type: ignore[misc]
