@@ -244,9 +244,7 @@ def session_tag(kind: str | None, session_type: str) -> str | None:
         return re.sub(r"[^a-z0-9]+", "_", session_type.lower()).strip("_")
     if kind == "kustomer":
         return re.sub(r"\s*\(([^)]*)\)", r" - \1", session_type).strip()
-    if kind in ("freshdesk", "demo"):
-        return session_type
-    return None
+    return session_type if kind in TAGGED_KINDS else None  # Freshdesk, the demo: as it is
 
 
 NAMED_TYPES = frozenset({"account", "contact", "lead", "opportunity"})
