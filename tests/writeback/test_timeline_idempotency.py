@@ -1,7 +1,8 @@
 """A worker killed between the CRM write and recording it, then restarted: one timeline
 activity in Salesforce (upsert by external id) and one in Dynamics (client-chosen
 ``activityid``), through the real adapters against the vendor contract fakes; and a
-transcript longer than a Salesforce Task's Description, written cut to fit."""
+transcript longer than a Salesforce Task's Description, or than a Dynamics column, written
+cut to fit and named as cut."""
 
 from __future__ import annotations
 
@@ -23,13 +24,21 @@ from bot.adapters.crm.tokens import (
     SalesforceJwtBearer,
     salesforce_token_error,
 )
-from bot.domain.memorialization import TIMELINE_DESCRIPTION_MAX, TRUNCATION_MARKER
+from bot.domain.memorialization import (
+    TIMELINE_DESCRIPTION_MAX,
+    TRUNCATION_MARKER,
+    FieldMapping,
+    MemorializationMapping,
+    SourceField,
+    TimelineSettings,
+)
 from bot.domain.records import CrmRecord, RecordRef
-from bot.services import outbox
+from bot.services import keys, outbox
 from bot.services.context import Context
 from bot.services.outbox import OutboxStatus
-from bot.services.store import Store
+from bot.services.store import Store, put_model
 from bot.services.writeback_ports import IdempotentTimeline
+from bot.web.admin_outbox import OutboxItemAnswer
 from tests.crm.conftest import (  # noqa: F401  (fixtures)
     RsaKeys,
     ServerFactory,
@@ -221,21 +230,66 @@ async def test_a_transcript_too_long_for_the_task_is_cut_to_fit_with_its_referen
     assert "Truncated: timeline description" in outbox.summarize([item])
 
 
-async def test_a_transcript_too_long_for_a_dynamics_task_is_cut_to_fit_with_its_reference(
-    one_store: Store, orgs: Orgs
+@pytest.mark.parametrize(
+    ("words", "truncated"),
+    [(600, ["timeline description"]), (20, [])],
+    ids=["longer-than-2000", "short"],
+)
+async def test_a_transcript_too_long_for_a_dynamics_task_is_cut_to_fit_and_said_so(
+    one_store: Store, orgs: Orgs, words: int, truncated: list[str]
 ) -> None:
     """A Dataverse task's description holds 2,000 characters (Salesforce's 32,000): longer,
-    Dataverse refuses the whole task, and the write-back would be parked."""
+    Dataverse refuses the whole task (the fake answers 400 0x80044331), and the write-back
+    would be parked. Written cut to fit, and the card and the admin's outbox say it was cut,
+    as they say so of a cut at crmcard's own limit; a short one is written whole, unsaid."""
     orgs.dyn.hold = False
     ctx = Context(store=one_store, crms=Crms(orgs.dyn), delivery=NoDelivery())
-    long_call = interaction(
-        "call-1", linked=(orgs.dyn_contact,), details={"transcript": "word " * 600}
+    call = interaction(
+        "call-1", linked=(orgs.dyn_contact,), details={"transcript": "word " * words}
     )
-    await store_due(ctx, long_call)
+    await store_due(ctx, call)
     await drain(make_worker(ctx))
 
     [item] = await outbox.list_items(ctx.store, TENANT)
     assert item.status is OutboxStatus.done, item.parked_reason
     [task] = orgs.dataverse.rows["tasks"].values()
-    assert len(task["description"]) == 2_000 and TRUNCATION_MARKER in task["description"]
-    assert task["description"].endswith(f"crmcard reference: {item.steps[0].idempotency_key}")
+    description = task["description"]
+    assert description.endswith(f"crmcard reference: {item.steps[0].idempotency_key}")
+    assert (len(description) == 2_000) is bool(truncated)
+    assert (TRUNCATION_MARKER in description) is bool(truncated)
+    assert item.payload.truncated == truncated
+    assert OutboxItemAnswer.of(item).truncated == truncated  # the admin's outbox API
+    lines = await outbox.card_status(ctx.store, TENANT, "call-1")
+    expected = ["Truncated: timeline description"] if truncated else []
+    assert lines == ["Written to 1 record ✓", *expected]
+
+
+async def test_a_mapped_field_too_long_for_its_dynamics_column_is_cut_and_said_so(
+    one_store: Store, orgs: Orgs
+) -> None:
+    """A case's description holds 2,000 characters, its title 200 (written as the neutral
+    ``subject``): notes mapped there are cut to fit, and named as cut."""
+    orgs.dyn.hold = False
+    case_id = orgs.dataverse.add("incidents", title="Broken widget", statuscode=1)
+    case = await orgs.dyn.inner.get(RecordRef(crm="d1", type="case", id=case_id))
+    mapping = MemorializationMapping(
+        fields=[
+            FieldMapping(source=SourceField.notes, target="description"),
+            FieldMapping(source=SourceField.disposition, target="subject"),
+            FieldMapping(source=SourceField.agent, target="title"),
+        ],
+        timeline=TimelineSettings(enabled=False),
+    )
+    await put_model(one_store, keys.memorialization(TENANT, "d1"), mapping)
+    ctx = Context(store=one_store, crms=Crms(orgs.dyn), delivery=NoDelivery())
+    details = {"notes": "n" * 2_500, "disposition": "d" * 201}
+    await store_due(ctx, interaction("call-1", linked=(case,), details=details))
+    await drain(make_worker(ctx))
+
+    [item] = await outbox.list_items(ctx.store, TENANT)
+    assert item.status is OutboxStatus.done, item.parked_reason
+    row = orgs.dataverse.rows["incidents"][case_id]
+    assert len(row["description"]) == 2_000 and row["description"].endswith(TRUNCATION_MARKER)
+    assert item.payload.truncated == ["notes", "disposition"]  # the agent's name fits
+    lines = await outbox.card_status(ctx.store, TENANT, "call-1")
+    assert lines == ["Written to 1 record ✓", "Truncated: notes, disposition"]
