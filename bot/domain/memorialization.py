@@ -2,13 +2,17 @@
 
 Pure rules, no I/O: the admin's mapping (crmcard interaction field -> CRM field, with
 an optional per-target maximum length) per CRM configuration, the values an interaction
-offers, the visible truncation of long values, the trigger and the target records, and
-one idempotency key per (interaction, record, kind of write).
+offers, the visible truncation of long values (to the mapping's lengths, crmcard's own
+and the CRM's :class:`TextLimits`, once, where the payload is built, so its ``truncated``
+names every cut), the trigger and the target records, and one idempotency key per
+(interaction, record, kind of write).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import cache
@@ -26,6 +30,29 @@ TIMELINE_SUBJECT_MAX = 255
 TIMELINE_DESCRIPTION_MAX = 32_000
 """The longest timeline activity description, its reference line included (a Salesforce
 Task's Description holds 32,000 characters)."""
+
+
+@dataclass(frozen=True)
+class TextLimits:
+    """The longest texts one CRM record takes where its CRM documents a limit of its own
+    (a Dataverse task's description holds 2,000 characters): the record's fields by the
+    names a write-back gives them (the mapping's targets), a timeline activity's subject
+    and description, its reference line included. None, or no entry: crmcard's own limits
+    only (:data:`TIMELINE_SUBJECT_MAX`, :data:`TIMELINE_DESCRIPTION_MAX`, a rule's
+    ``max_length``)."""
+
+    fields: Mapping[str, int] = field(default_factory=dict)
+    timeline_subject: int | None = None
+    timeline_description: int | None = None
+
+
+NO_LIMITS = TextLimits()
+"""A CRM that takes whatever crmcard's own limits let through."""
+
+
+def _shortest(*limits: int | None) -> int | None:
+    given = [limit for limit in limits if limit is not None]
+    return min(given) if given else None
 
 
 class SourceField(StrEnum):
@@ -193,7 +220,9 @@ class WritePayload(Model):
 
     fields: dict[str, str] = Field(default_factory=dict)
     truncated: list[str] = Field(
-        default_factory=list, description="crmcard fields cut to fit their CRM field"
+        default_factory=list,
+        description="what was cut to fit: crmcard fields (to their CRM field), "
+        "'timeline subject', 'timeline description'",
     )
     timeline_subject: str | None = None
     note_subject: str = Field(
@@ -214,11 +243,15 @@ class WritePayload(Model):
         return kinds
 
 
-def timeline_subject(interaction: Interaction, values: dict[SourceField, str]) -> str:
+def timeline_subject(
+    interaction: Interaction, values: dict[SourceField, str], max_length: int | None = None
+) -> tuple[str, bool]:
+    """The timeline activity's subject, cut to :data:`TIMELINE_SUBJECT_MAX` or the shorter
+    ``max_length``; (subject, was it cut)."""
     what = "Call" if interaction.channel.is_voice else interaction.channel.value.capitalize()
     who = values.get(SourceField.contact_name) or values.get(SourceField.phone) or ""
     subject = f"{what} ({interaction.direction.value})" + (f" with {who}" if who else "")
-    return truncate(subject, TIMELINE_SUBJECT_MAX)[0]
+    return truncate(subject, _shortest(TIMELINE_SUBJECT_MAX, max_length))
 
 
 _REFERENCE_LINE = "\n\ncrmcard reference: "
@@ -246,7 +279,12 @@ _KEY_DIGITS = 32
 _REFERENCE_ROOM = len(with_reference("", "crmcard-" + "0" * _KEY_DIGITS))
 
 
-def build_payload(interaction: Interaction, mapping: MemorializationMapping) -> WritePayload:
+def build_payload(
+    interaction: Interaction, mapping: MemorializationMapping, limits: TextLimits = NO_LIMITS
+) -> WritePayload:
+    """What one record of a CRM with ``limits`` receives, every text cut to fit, and which
+    were cut (``truncated``: crmcard source fields, "timeline subject", "timeline
+    description"): nothing is cut after this."""
     values = interaction_values(interaction)
     fields: dict[str, str] = {}
     truncated: list[str] = []
@@ -254,22 +292,27 @@ def build_payload(interaction: Interaction, mapping: MemorializationMapping) -> 
         value = values.get(rule.source)
         if value is None:
             continue
-        fields[rule.target], cut = truncate(value, rule.max_length)
+        longest = _shortest(rule.max_length, limits.fields.get(rule.target))
+        fields[rule.target], cut = truncate(value, longest)
         if cut and rule.source.value not in truncated:
             truncated.append(rule.source.value)
+    subject, subject_cut = timeline_subject(interaction, values, limits.timeline_subject)
     payload = WritePayload(
         fields=fields,
         truncated=truncated,
-        note_subject=timeline_subject(interaction, values),
+        note_subject=subject,
         outbound=interaction.direction is Direction.outbound,
     )
     if mapping.timeline.enabled:
         lines = [f"{SOURCE_LABELS[source]}: {value}" for source, value in values.items()]
-        room = TIMELINE_DESCRIPTION_MAX - _REFERENCE_ROOM  # the reference goes after it
+        most = limits.timeline_description or TIMELINE_DESCRIPTION_MAX
+        room = min(most, TIMELINE_DESCRIPTION_MAX) - _REFERENCE_ROOM  # the reference after it
         description, cut = truncate("\n".join(lines), room)
+        if subject_cut:
+            payload.truncated.append("timeline subject")
         if cut:
             payload.truncated.append("timeline description")
-        payload.timeline_subject = timeline_subject(interaction, values)
+        payload.timeline_subject = subject
         payload.timeline_description = description
         payload.activity_type = mapping.timeline.activity_type
     return payload

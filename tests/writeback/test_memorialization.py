@@ -12,11 +12,13 @@ from bot.domain.memorialization import (
     FieldMapping,
     MemorializationMapping,
     SourceField,
+    TextLimits,
     WriteKind,
     build_payload,
     idempotency_key,
     interaction_values,
     truncate,
+    with_reference,
     writeback_targets,
 )
 from tests.writeback.harness import ACCOUNT, CASE, CONTACT, interaction
@@ -105,6 +107,45 @@ def test_payload_maps_fields_and_truncates() -> None:
     assert payload.kinds == [WriteKind.fields, WriteKind.timeline]
     assert payload.timeline_subject == "Call (inbound) with Edward Ferrars"
     assert "Disposition: Resolved" in (payload.timeline_description or "")
+
+
+def test_payload_is_cut_to_the_crms_own_limits_and_names_each_cut() -> None:
+    """A CRM's limits (a Dataverse column's MaxLength) cut the texts where the payload is
+    built, the shorter of theirs and crmcard's own winning; the description leaves room for
+    its reference line. ``truncated`` names each cut, so nothing is cut unsaid later."""
+    mapping = MemorializationMapping(
+        fields=[
+            FieldMapping(source=SourceField.notes, target="description", max_length=50),
+            FieldMapping(source=SourceField.disposition, target="subject"),
+            FieldMapping(source=SourceField.agent, target="owner_name"),
+        ]
+    )
+    it = interaction(details={"notes": "N" * 100, "disposition": "D" * 100})
+    limits = TextLimits(
+        fields={"description": 80, "subject": 40, "unmapped": 1},
+        timeline_subject=20,
+        timeline_description=300,
+    )
+    payload = build_payload(it, mapping, limits)
+    assert len(payload.fields["description"]) == 50  # the rule's is shorter
+    assert len(payload.fields["subject"]) == 40
+    assert payload.fields["subject"].endswith(TRUNCATION_MARKER)
+    assert payload.fields["owner_name"] == "Elinor Dashwood"
+    assert payload.timeline_subject == payload.note_subject
+    assert len(payload.timeline_subject or "") == 20
+    described = with_reference(payload.timeline_description or "", "crmcard-" + "0" * 32)
+    assert len(described) == 300 and TRUNCATION_MARKER in described
+    assert payload.truncated == [
+        "notes",
+        "disposition",
+        "timeline subject",
+        "timeline description",
+    ]
+    unlimited = build_payload(it, mapping)  # crmcard's own limits only
+    assert unlimited.truncated == ["notes"]
+    assert unlimited.timeline_subject == "Call (inbound) with Edward Ferrars"
+    roomy = TextLimits(fields={"subject": 200}, timeline_subject=200, timeline_description=2000)
+    assert build_payload(it, mapping, roomy) == unlimited  # short enough: nothing more cut
 
 
 def test_a_transferred_call_ends_when_its_last_agent_ends_it() -> None:
