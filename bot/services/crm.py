@@ -1,17 +1,21 @@
 """The CRM port: what the card needs from any CRM, whichever vendor answers.
 
 Every adapter (demo, Salesforce, Dynamics 365, Zendesk, ...) implements
-:class:`CrmClient`; :class:`CrmDirectory` says which ones a tenant has connected.
+:class:`CrmClient`; :class:`CrmDirectory` says which ones a tenant has connected. An
+adapter whose CRM holds shorter texts than crmcard writes says so (:class:`CutsText`), so
+a write-back is cut to fit where it is built and its card names what was cut
+(:func:`text_limits`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pydantic import Field
 
 from bot.domain.api_model import Model
+from bot.domain.memorialization import NO_LIMITS, TextLimits
 from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.errors import InvalidInput, NotFound, Throttled, Unavailable, UpstreamError
 
@@ -135,15 +139,42 @@ CARD_CREATES = ("contact", "lead", "case")
 lead; a known one gets a case."""
 
 
+def adapter_of(client: CrmClient) -> object:
+    """The adapter under the wrappers the directory puts around ``client`` (data mappings),
+    each keeping what it wraps as ``inner``."""
+    found: object = client
+    while (inner := getattr(found, "inner", None)) is not None:
+        found = inner
+    return found
+
+
 def creatable(client: CrmClient) -> list[str]:
     """The record types of :data:`CARD_CREATES` that ``client`` can create: those its
     adapter declares (a ``creatable`` attribute, read through the directory's wrappers),
     else a contact and a case, which every CRM crmcard connects to has."""
-    while (inner := getattr(client, "inner", None)) is not None:
-        client = inner
-    declared = getattr(client, "creatable", None)
+    declared = getattr(adapter_of(client), "creatable", None)
     known = declared if isinstance(declared, frozenset) else {"contact", "case"}
     return [kind for kind in CARD_CREATES if kind in known]
+
+
+@runtime_checkable
+class CutsText(Protocol):
+    """An adapter whose CRM refuses a text longer than its column holds, and so cuts it to
+    fit (Dynamics 365: a task's description holds 2,000 characters)."""
+
+    def text_limits(self, record_type: str, activity_type: str) -> TextLimits:
+        """What it cuts a write-back to a ``record_type`` record to, whose timeline activity
+        is an ``activity_type``: the fields by the names :meth:`CrmClient.update` takes."""
+        ...
+
+
+def text_limits(client: CrmClient, record_type: str, activity_type: str) -> TextLimits:
+    """The limits ``client``'s adapter would cut a write-back's texts to (:class:`CutsText`,
+    read through the directory's wrappers); none where it declares none."""
+    found = adapter_of(client)
+    if isinstance(found, CutsText):
+        return found.text_limits(record_type, activity_type)
+    return NO_LIMITS
 
 
 class CrmDirectory(Protocol):

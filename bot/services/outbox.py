@@ -2,7 +2,9 @@
 
 When an interaction's write-back falls due, one :class:`OutboxItem` per linked record is
 created (create-if-absent: a replayed event adds nothing) together with a due marker
-under :data:`keys.OUTBOX_DUE_PREFIX`, all before the webhook is answered. Workers (see
+under :data:`keys.OUTBOX_DUE_PREFIX`, all before the webhook is answered. Its payload is
+cut to what the record's CRM takes then (:func:`bot.services.crm.text_limits`), so the
+card and the admin's outbox name every text cut before anything is written. Workers (see
 :mod:`bot.services.writeback`) scan the markers and claim an item by writing a lease
 into it under its ETag, so only one process delivers it; a lease left by a dead process
 expires and the item is claimed again. Each step (record fields, timeline activity) is
@@ -27,6 +29,7 @@ from pydantic import Field
 from bot.domain.api_model import Model
 from bot.domain.interactions import Interaction
 from bot.domain.memorialization import (
+    NO_LIMITS,
     MemorializationMapping,
     WriteKind,
     WritePayload,
@@ -40,6 +43,7 @@ from bot.errors import Conflict
 from bot.i18n import StoredText, Text, nt, t
 from bot.services import audit, keys
 from bot.services.audit import Actor
+from bot.services.crm import CrmClient, CrmDirectory, text_limits
 from bot.services.store import (
     AlreadyExists,
     NotFound,
@@ -167,14 +171,28 @@ async def _mark_due(store: Store, item_key: str) -> None:
         await store.create(keys.outbox_due(item_key), b"{}")
 
 
-async def enqueue(store: Store, interaction: Interaction, now: datetime) -> list[OutboxItem]:
-    """Persist the write-back items of a due interaction; a no-op for ones already there."""
+async def enqueue(
+    store: Store, crms: CrmDirectory, interaction: Interaction, now: datetime
+) -> list[OutboxItem]:
+    """Persist the write-back items of a due interaction; a no-op for ones already there.
+    Each record's payload is cut to the texts its CRM in ``crms`` takes."""
     created: list[OutboxItem] = []
+    targets = writeback_targets(interaction)
+    clients: dict[str, CrmClient] = {}
+    if targets:
+        clients = {c.settings_id: c for c in await crms.clients(interaction.tenant_id)}
     mappings: dict[str, MemorializationMapping] = {}
-    for record in writeback_targets(interaction):
+    for record in targets:
         if record.crm not in mappings:
             mappings[record.crm] = await mapping_for(store, interaction.tenant_id, record.crm)
-        item = new_item(interaction, record, build_payload(interaction, mappings[record.crm]), now)
+        mapping = mappings[record.crm]
+        client = clients.get(record.crm)
+        limits = (
+            text_limits(client, record.type, mapping.timeline.activity_type)
+            if client is not None
+            else NO_LIMITS  # no longer connected: parked at delivery
+        )
+        item = new_item(interaction, record, build_payload(interaction, mapping, limits), now)
         try:
             await store.create(item.key, item.model_dump_json().encode())
         except AlreadyExists:

@@ -43,7 +43,7 @@ from bot.i18n import t
 from bot.services import audit, keys, name_index, outbox, tenant_settings
 from bot.services.audit import Actor
 from bot.services.context import Context
-from bot.services.crm import CrmClient, CrmError, NotSupported, SearchCriteria
+from bot.services.crm import CrmClient, CrmError, NotSupported, SearchCriteria, adapter_of
 from bot.services.rendering import publish
 from bot.services.store import (
     AlreadyExists,
@@ -98,12 +98,11 @@ class WorkflowFailed(UpstreamError, DomainError):
 def crm_kind(client: CrmClient) -> str | None:
     """The vendor kind of a client ("salesforce", "zendesk", ..., "demo"), through the
     wrappers the directory puts around it (data mappings)."""
-    while (inner := getattr(client, "inner", None)) is not None:
-        client = inner
-    kind = getattr(client, "kind", None)
+    adapter = adapter_of(client)
+    kind = getattr(adapter, "kind", None)
     if isinstance(kind, str):
         return kind.lower()
-    for cls in type(client).__mro__:
+    for cls in type(adapter).__mro__:
         if cls.__name__ in _KIND_BY_CLASS:
             return _KIND_BY_CLASS[cls.__name__]
     return None
@@ -320,7 +319,7 @@ async def _run(
     if interaction is not None:
         updated = await name_index.update_interaction(ctx.store, tenant_id, interaction.id, change)
         if updated.writeback_due:  # written back already: a record pinned now is written too
-            await outbox.enqueue(ctx.store, updated, ctx.clock())
+            await outbox.enqueue(ctx.store, ctx.crms, updated, ctx.clock())
         await publish(ctx, updated)
         revision = updated.revision
     return {

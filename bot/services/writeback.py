@@ -557,7 +557,7 @@ class OutboxListener:
         key = keys.interaction(interaction.tenant_id, interaction.id)
         stored = await read_model(ctx.store, key, Interaction)
         due = stored if stored is not None and stored.writeback_due else interaction
-        created = await outbox.enqueue(ctx.store, due, ctx.clock())
+        created = await outbox.enqueue(ctx.store, ctx.crms, due, ctx.clock())
         if created and self.worker is not None:
             await self.worker.announce([item.key for item in created])
 

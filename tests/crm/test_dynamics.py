@@ -20,8 +20,10 @@ from bot.adapters.crm.dynamics import (
     odata_quote,
 )
 from bot.adapters.crm.http import CircuitBreaker, HttpResponse, ResilientHttp
+from bot.adapters.crm.mapped import with_mappings
 from bot.adapters.crm.tokens import MsalClientCredentials, MsalSettings
-from bot.domain.memorialization import TRUNCATION_MARKER, with_reference
+from bot.domain.crm_config import FieldMapping
+from bot.domain.memorialization import NO_LIMITS, TRUNCATION_MARKER, TextLimits, with_reference
 from bot.domain.records import NewRecord, RecordRef
 from bot.services.crm import (
     CrmThrottled,
@@ -30,6 +32,7 @@ from bot.services.crm import (
     NotSupported,
     RecordNotFound,
     SearchCriteria,
+    text_limits,
 )
 from bot.services.retry import RetryPolicy
 from tests.crm.conftest import ServerFactory, Tls, VirtualTime
@@ -309,6 +312,24 @@ async def test_text_longer_than_its_column_is_cut_to_fit_keeping_the_reference(o
         ref(org, "case", "case"), "Call", "notes", activity_type="phonecall"
     )
     assert org.fake.rows["phonecalls"][short.ref.id]["description"] == "notes"  # as it was
+
+
+async def test_a_write_back_is_told_the_limits_the_adapter_cuts_to(org: Org):
+    """What :func:`fitted` would cut, by the names a write-back gives the fields (a case's
+    title is its ``title``, or the neutral ``subject`` and ``name``), read through the
+    directory's data-mapping wrapper: the payload is cut to them where it is built."""
+    case = org.client.text_limits("case", "phonecall")
+    assert case == TextLimits(
+        fields={"title": 200, "description": 2000, "subject": 200, "name": 200},
+        timeline_subject=200,
+        timeline_description=2000,
+    )
+    contact = org.client.text_limits("Contact", "task")  # no limits on its own columns
+    assert contact == TextLimits(timeline_subject=200, timeline_description=2000)
+    assert org.client.text_limits("widget", "email") == NO_LIMITS
+    mapped = with_mappings(org.client, [FieldMapping(crm_field="jobtitle", card_field="Role")])
+    assert mapped is not org.client
+    assert text_limits(mapped, "case", "phonecall") == case
 
 
 @pytest.mark.parametrize(

@@ -221,7 +221,7 @@ def interaction(
 async def store_due(ctx: Context, due: Interaction) -> list[outbox.OutboxItem]:
     """Store the interaction and enqueue its write-back, as the event listener does."""
     await create_model(ctx.store, keys.interaction(due.tenant_id, due.id), due)
-    return await outbox.enqueue(ctx.store, due, ctx.clock())
+    return await outbox.enqueue(ctx.store, ctx.crms, due, ctx.clock())
 
 
 async def drain(*workers: WritebackWorker, timeout: float = 10.0) -> None:

@@ -61,7 +61,7 @@ async def test_two_instances_deliver_each_write_back_exactly_once(
     # A replayed trigger adds nothing.
     assert (
         await outbox.enqueue(
-            two.store, interaction("call-0", linked=(CONTACT, ACCOUNT)), one.clock()
+            two.store, two.crms, interaction("call-0", linked=(CONTACT, ACCOUNT)), one.clock()
         )
         == []
     )

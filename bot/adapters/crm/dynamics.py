@@ -22,9 +22,13 @@ https://learn.microsoft.com/power-apps/developer/data-platform/reference/entitie
 https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/phonecall.
 
 Text longer than its column's documented MaxLength (a task's or phone call's subject 200
-and description 2,000, a case's title 200) is refused by Dataverse as a whole (400,
-``0x80044331``); the adapter cuts it to fit with the visible "…[truncated]" marker, a
-timeline description before its crmcard reference line (:data:`MAX_LENGTHS`).
+and description 2,000, a case's title 200 and description 2,000) is refused by Dataverse
+as a whole (400, ``0x80044331``); the adapter cuts it to fit with the visible
+"…[truncated]" marker, a timeline description before its crmcard reference line
+(:data:`MAX_LENGTHS`). It names those limits for a write-back
+(:meth:`DynamicsClient.text_limits`, :class:`~bot.services.crm.CutsText`), whose payload
+is cut to them where it is built, so the card and the admin's outbox say what was cut;
+what reaches the adapter already fits.
 
 Service protection limits answer 429 with ``Retry-After`` and one of three codes
 (https://learn.microsoft.com/power-apps/developer/data-platform/api-limits):
@@ -69,7 +73,7 @@ from bot.adapters.crm.querykit import (
     vendor_fields,
 )
 from bot.adapters.crm.restkit import throttled
-from bot.domain.memorialization import fit
+from bot.domain.memorialization import TextLimits, fit
 from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.i18n import t
 from bot.services.crm import (
@@ -223,7 +227,8 @@ MAX_LENGTHS: dict[str, dict[str, int]] = {
 reference pages above; incident:
 https://learn.microsoft.com/dynamics365/customerengagement/on-premises/developer/entities/incident).
 Dataverse refuses a longer value with 400 ``0x80044331`` and writes nothing, so a
-write-back would be parked; values are cut to fit instead (:func:`fitted`)."""
+write-back would be parked; values are cut to fit instead (:func:`fitted`), a write-back's
+where its payload is built (:meth:`DynamicsClient.text_limits`)."""
 SERVICE_PROTECTION = {
     "0x80072322": "too many requests",
     "0x80072321": "too much combined execution time",
@@ -301,12 +306,24 @@ Progress (https://learn.microsoft.com/power-apps/developer/data-platform/referen
 
 def fitted(entity: Entity, body: dict[str, Any]) -> dict[str, Any]:
     """``body`` with each text longer than its column's :data:`MAX_LENGTHS` cut visibly
-    to fit, a timeline description's reference line kept whole."""
+    to fit, a timeline description's reference line kept whole (a write-back's texts fit
+    already: a record created from the card, a workflow's fields, may not)."""
     limits = MAX_LENGTHS.get(entity.logical, {})
     return {
         name: fit(value, limits[name]) if isinstance(value, str) and name in limits else value
         for name, value in body.items()
     }
+
+
+def _renames(entity: Entity) -> dict[str, str]:
+    """The card's neutral field names ``entity`` spells otherwise
+    (:meth:`DynamicsClient._columns`): its title (``subject``, ``name``) in its title column
+    (a person's ``name`` is split instead), ``phone`` and ``email`` in its first phone and
+    email columns."""
+    searched = SEARCH_FIELDS.get(entity.card_type, {})
+    renames = {} if entity.card_type in PEOPLE else {"subject": entity.title, "name": entity.title}
+    renames |= {kind: searched[kind][0] for kind in ("phone", "email") if searched.get(kind)}
+    return renames
 
 
 def _with_state_numbers(fields: dict[str, Any]) -> dict[str, Any]:
@@ -535,12 +552,9 @@ class DynamicsClient:
         (:data:`REOPENED`; the status name asked for is not one Dataverse takes);
         Dataverse's own column names as given, state and status as numbers."""
         person = entity.card_type in PEOPLE
-        searched = SEARCH_FIELDS.get(entity.card_type, {})
-        renames = {} if person else {"subject": entity.title, "name": entity.title}
-        renames |= {kind: searched[kind][0] for kind in ("phone", "email") if searched.get(kind)}
         given = dict(fields)
         reopen = given.pop("reopen", None) is not None
-        body = vendor_fields(given, renames, PERSON_NAME if person else None)
+        body = vendor_fields(given, _renames(entity), PERSON_NAME if person else None)
         if reopen:
             if entity.card_type not in REOPENED:
                 raise InvalidRecord(
@@ -548,6 +562,22 @@ class DynamicsClient:
                 )
             body |= REOPENED[entity.card_type]
         return _with_state_numbers(body)
+
+    def text_limits(self, record_type: str, activity_type: str) -> TextLimits:
+        """What :func:`fitted` would cut a write-back to a ``record_type`` record to: its
+        columns' :data:`MAX_LENGTHS` by the names :meth:`update` takes (a case's title as
+        ``title``, ``subject`` and ``name``), and an ``activity_type`` activity's subject
+        and description. Nothing for a type this org has no limits for (or none at all)."""
+        entity = ENTITIES.get(record_type.lower())
+        columns = MAX_LENGTHS.get(entity.logical, {}) if entity else {}
+        names = {column: column for column in columns} | (_renames(entity) if entity else {})
+        activity = ENTITIES.get(activity_type) if activity_type in TIMELINE_TYPES else None
+        texts = MAX_LENGTHS.get(activity.logical, {}) if activity else {}
+        return TextLimits(
+            fields={name: columns[column] for name, column in names.items() if column in columns},
+            timeline_subject=texts.get("subject"),
+            timeline_description=texts.get("description"),
+        )
 
     def _bind(self, target: RecordRef) -> str:
         return f"/{self._entity(target.type).entity_set}({self._guid(target.id)})"
