@@ -50,7 +50,10 @@ class OutboxItemAnswer(ApiModel):
     next_attempt_at: datetime
     last_error: str | None
     parked_reason: str | None
-    truncated: list[str] = Field(description="crmcard fields cut to the CRM field's length")
+    truncated: list[str] = Field(
+        description="what was cut to fit the mapping's or the CRM's length: crmcard fields, "
+        "'timeline subject', 'timeline description'"
+    )
     steps: list[OutboxStep]
     created_at: datetime
     updated_at: datetime
