@@ -175,3 +175,28 @@ async def test_the_fake_takes_conversation_tags_as_ids_and_appends_them_by_name(
     appended = fake.requests_to(f"/v1/conversations/{case.ref.id}/tags")[0].json()
     assert appended == ["Voice Inbound - IVR", "crmcard"]
     assert fake.tag_names(case.ref.id) == ["Voice Inbound - IVR", "crmcard"]
+
+
+@pytest.mark.parametrize("body", [{"tags": ["crmcard"]}, "crmcard", [{"name": "crmcard"}]])
+async def test_the_fake_refuses_an_append_body_that_is_not_an_array_of_tag_names(
+    aiohttp_server, session, vtime, body
+):
+    """The documented body of "Append tags to conversation" is a bare array of tag names
+    (``["<string>"]``); the fake refuses an object such as ``{"tags": [...]}`` and other
+    shapes, 400 in Kustomer's error shape, and the conversation keeps its tags. Were the
+    fake to take another shape, an adapter sending it would pass the tests above."""
+    fake, crm = await start(aiohttp_server, session, vtime)
+    [conversation] = [c for c in fake.conversations.values() if c["name"] == "Refund"]
+    refused = await crm.http.post(
+        crm.base / "v1" / "conversations" / conversation["id"] / "tags",
+        json_body=body,
+        raise_for_status=False,
+    )
+    assert refused.status == 400
+    [error] = refused.body["errors"]
+    assert (error["status"], error["code"], error["title"]) == (
+        400,
+        "validation_error",
+        "Bad Request",
+    )
+    assert fake.tag_names(conversation["id"]) == []

@@ -22,9 +22,18 @@
 # (https://developer.kustomer.com/api/core-resources/append-tags-to-conversation), takes a
 # bare JSON array of tag names (body ``["<string>"]``, as the operation's schema at
 # https://api-docs.integration.app/apps/kustomer/operations/append-tags-to-conversation
-# shows), creates the tags the org does not have yet and answers the conversation, its
-# ``attributes.tags`` the ids. It needs the role org.permission.conversation.update
-# (legacy org.user.conversation.write); a key without it gets 403.
+# shows, and ``body?: Array<string>`` in a client generated from Kustomer's OpenAPI,
+# https://github.com/LarisLab/kustomer-client/blob/main/src/api/types.gen.ts), "Adds tags
+# to a conversation by the tag name [...] Creates a new tag if a tag does not exist yet",
+# and answers 200 with the conversation, its ``attributes.tags`` the ids. Another body
+# (an object such as {"tags": [...]}, a string, an array of objects) is not that schema;
+# Kustomer documents no answer for one, the fake refuses it as a bad parameter, 400
+# validation_error ("400 Bad parameter: This usually is related to invalid data in the
+# URL or request body", https://developer.kustomer.com/kustomer-api-docs/reference/errors).
+# It needs the role org.permission.conversation.update (legacy
+# org.user.conversation.write); a key without it gets 403 here. (That errors page lists
+# no 403 and says a 401 "can be the result of an missing role"; which status this
+# endpoint answers is not documented, so the fake keeps 403.)
 """A contract fake of the Kustomer API (customers, companies, conversations)."""
 
 from __future__ import annotations
