@@ -27,7 +27,14 @@
 #   FromStart), recordLimit (1-1000, 25 by default) -> {"conversationEntries": [{
 #   "identifier", "messageText", "sender": {"appType", "role", "subject"},
 #   "serverReceivedTimestamp" (ms), "clientTimestamp", "clientDuration",
-#   "relatedRecords"}]}; a Conversation spans every session with that end user:
+#   "relatedRecords"}]}. No page parameter is documented (the GET parameters are these
+#   four; the fake answers no next-page link or "more" flag): for a window holding more
+#   entries than recordLimit the fake answers the first recordLimit in the query's
+#   direction (FromEnd: the newest first), and the rest are read by asking again from the
+#   last one's serverReceivedTimestamp. The resource is meant for single conversations,
+#   with its own hourly rate limit (1,000 calls per app and user by default):
+#   https://help.salesforce.com/apex/HTViewHelpDoc?id=service.access_conv_data_using_conversation_entries.htm
+#   A Conversation spans every session with that end user:
 #   https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_messagingsession.htm
 #   https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_conversation.htm
 #   https://developer.salesforce.com/docs/atlas.en-us.chatterapi.meta/chatterapi/connect_resources_conversation_entries.htm
