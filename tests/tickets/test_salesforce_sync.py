@@ -313,6 +313,32 @@ async def test_a_messaging_session_longer_than_one_request_arrives_whole(org: Or
     assert sum("/connect/conversation/conv-long/" in q for q in org.fake.queries) == 2
 
 
+@pytest.mark.parametrize("after_start", [False, True])
+async def test_entries_sharing_the_millisecond_a_request_ends_on_arrive_whole(
+    org: Org, after_start: bool
+) -> None:
+    """A request of a thousand entries ends inside a millisecond that holds more of them;
+    the next one must still get those, whether ``startTimestamp`` is inclusive or not
+    (the documentation does not say)."""
+    org.fake.entries_after_start = after_start
+    ada = org.fake.add_user("Ada", "Lovelace", "ada@example.com", at=EARLIER)
+    case = org.fake.add_case("Long chat", owner=ada, closed_at=NOW, origin="Messaging", at=EARLIER)
+    said = [("EndUser" if n % 2 else "Agent", f"line {n}") for n in range(1200)]
+    org.fake.add_messaging_session(
+        case, "conv-long", said, at=EARLIER, ended=EARLIER + timedelta(days=2)
+    )
+    entries = org.fake.entries["conv-long"]
+    for entry in entries[1000:1003]:  # the 1000th entry's millisecond holds three more
+        entry["serverReceivedTimestamp"] = entries[999]["serverReceivedTimestamp"]
+
+    report = await org.make().run()
+
+    assert report.error is None
+    assert sorted(body for _, body, _ in await conversation_of(org, case)) == sorted(
+        t for _, t in said
+    )
+
+
 async def test_a_case_refused_for_its_owner_comes_in_once_the_org_fixes_the_user(
     org: Org,
 ) -> None:

@@ -188,8 +188,8 @@ def entry_message(entry: dict[str, Any]) -> Message | None:
     )
 
 
-def _millis(moment: datetime) -> str:
-    return str(int(moment.timestamp() * 1000))
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 def _records(result: Any) -> list[dict[str, Any]]:
@@ -398,12 +398,17 @@ class SalesforceExport:
 
     async def _session_messages(self, row: dict[str, Any]) -> list[Message]:
         """The conversation entries between the session's start and end, oldest first,
-        a thousand a request (the next request starts at the last one's time)."""
+        a thousand a request. The resource has no page link: the next request starts at
+        the last entry's time. Each request's ``startTimestamp`` is a millisecond before
+        the session's start or that time, so the entries at that very millisecond arrive
+        whether the window's start is inclusive or not (the documentation does not say);
+        the ones already read are dropped by identifier."""
         conversation = _parent(row, "Conversation", "ConversationIdentifier")
         start = parse_time(row.get("StartTime"))
         if not conversation or start is None:
             return []
         end = parse_time(row.get("EndTime")) or self.now()
+        since, until = _millis(start) - 1, str(_millis(end))
         url = f"{await self._base()}/connect/conversation/{conversation}/entries"
         seen: set[str] = set()
         messages: list[Message] = []
@@ -413,8 +418,8 @@ class SalesforceExport:
                 params={
                     "queryDirection": "FromStart",
                     "recordLimit": str(ENTRIES_PER_REQUEST),
-                    "startTimestamp": _millis(start),
-                    "endTimestamp": _millis(end),
+                    "startTimestamp": str(since),
+                    "endTimestamp": until,
                 },
             )
             body = response.body if isinstance(response.body, dict) else {}
@@ -429,7 +434,7 @@ class SalesforceExport:
             ]
             if len(entries) < ENTRIES_PER_REQUEST or not fresh or not stamps:
                 return messages
-            start = datetime.fromtimestamp(max(stamps) / 1000, UTC)
+            since = max(stamps) - 1
 
     async def tickets(
         self, cursors: dict[str, str], *, since: datetime, full: bool

@@ -31,7 +31,9 @@
 #   four; the fake answers no next-page link or "more" flag): for a window holding more
 #   entries than recordLimit the fake answers the first recordLimit in the query's
 #   direction (FromEnd: the newest first), and the rest are read by asking again from the
-#   last one's serverReceivedTimestamp. The resource is meant for single conversations,
+#   last one's serverReceivedTimestamp (whether startTimestamp itself is in the window is
+#   not documented: the fake does either, ``entries_after_start``). The resource is meant
+#   for single conversations,
 #   with its own hourly rate limit (1,000 calls per app and user by default):
 #   https://help.salesforce.com/apex/HTViewHelpDoc?id=service.access_conv_data_using_conversation_entries.htm
 #   A Conversation spans every session with that end user:
@@ -102,6 +104,10 @@ class SalesforceExports:
     messaging_sessions: list[dict[str, Any]] = field(default_factory=list)
     entries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """ConversationIdentifier -> the conversation's entries, oldest first."""
+    entries_after_start: bool = False
+    """Whether ``startTimestamp`` leaves out the entries at that very millisecond: the
+    documentation does not say whether the window's start is inclusive, so the fake
+    takes either (inclusive by default)."""
     chat_objects: tuple[str, ...] = ("LiveChatTranscript", "MessagingSession")
     """The chat objects the org has (Chat, Messaging switched on)."""
     batch_size: int = 2000
@@ -411,7 +417,8 @@ class SalesforceExports:
                 [{"message": "recordLimit must be 1-1000", "errorCode": "INVALID_INPUT"}],
                 status=400,
             )
-        within = [e for e in found if start <= e["serverReceivedTimestamp"] <= end]
+        after = start + 1 if self.entries_after_start else start
+        within = [e for e in found if after <= e["serverReceivedTimestamp"] <= end]
         if request.query.get("queryDirection", "FromEnd") == "FromEnd":
             within = within[::-1]
         return web.json_response({"conversationEntries": within[:limit]})
