@@ -37,6 +37,13 @@ def test_equal_jitter_waits_at_least_half_the_step() -> None:
     assert POLICY.backoff(3, draw(0.5)) == 3.0  # half of 4, plus half of the other half
 
 
+def test_backoff_stays_at_the_cap_however_many_failures() -> None:
+    """A write-back waiting for a tenant's consent counts its refusals without end (they
+    cost no attempt): weeks of hourly refusals still wait the cap, not an overflow."""
+    assert POLICY.backoff(1025, draw(1.0)) == 8.0
+    assert WRITEBACK.backoff(10_000, draw(0.0)) == WRITEBACK.max_delay / 2
+
+
 def test_delay_without_retry_after_is_the_backoff() -> None:
     assert POLICY.delay(2, None, draw(0.25)) == POLICY.backoff(2, draw(0.25)) == 1.25
 
