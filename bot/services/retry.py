@@ -28,6 +28,9 @@ from dataclasses import dataclass
 Random = Callable[[], float]
 """A draw in [0, 1), as :func:`random.random`."""
 
+_MOST_DOUBLINGS = 1023
+"""``2.0 ** 1024`` overflows; a float product past the largest is infinite, then capped."""
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -49,8 +52,10 @@ class RetryPolicy:
         return retry_after <= self.max_retry_after
 
     def backoff(self, failures: int, rand: Random = random.random) -> float:
-        """Seconds to wait after ``failures`` failed attempts (1: after the first)."""
-        step = min(self.max_delay, self.base_delay * 2.0 ** max(0, failures - 1))
+        """Seconds to wait after ``failures`` failed attempts (1: after the first); any
+        number of them (a write-back waiting for consent counts refusals without end)."""
+        doublings = min(max(0, failures - 1), _MOST_DOUBLINGS)
+        step = min(self.max_delay, self.base_delay * 2.0**doublings)
         return step / 2 + rand() * step / 2
 
     def delay(
