@@ -19,7 +19,7 @@ not changed for the recovery window (:func:`purge_expired`, run by the worker an
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -96,6 +96,16 @@ class OutboxItem(Model):
         False,
         description="retried because its agent had no usable sign-in: their next sign-in "
         "makes it due at once",
+    )
+    waiting_for_consent: bool = Field(
+        False,
+        description="waiting because the tenant gate refused its tenant (no admin consent, "
+        "or a revoked one): the next grant makes it due at once",
+    )
+    consent_refusals: int = Field(
+        0,
+        description="the gate's refusals since it last let the item through: they cost no "
+        "attempt (the CRM was not called) but lengthen its wait, as failures do",
     )
     parked_reason: StoredText | None = None
     created_at: datetime
@@ -207,10 +217,35 @@ async def enqueue(
 
 async def due_at_sign_in(store: Store, tenant_id: str, agent_id: str, now: datetime) -> list[str]:
     """Make the pending items of ``agent_id`` that wait for their sign-in due ``now``; their
-    keys. An item leased by a worker right now is left to that worker."""
+    keys (:func:`_due_now`)."""
+    return await _due_now(
+        store, tenant_id, now, lambda item: item.waiting_for_sign_in and item.agent_id == agent_id
+    )
+
+
+async def due_at_consent(store: Store, tenant_id: str, now: datetime) -> list[str]:
+    """Make the tenant's pending items that wait for its admin consent due ``now``; their
+    keys (:func:`_due_now`). Called once a grant is recorded."""
+    return await _due_now(store, tenant_id, now, lambda item: item.waiting_for_consent)
+
+
+async def _due_now(
+    store: Store, tenant_id: str, now: datetime, waits: Callable[[OutboxItem], bool]
+) -> list[str]:
+    """Make the tenant's pending items that ``waits`` for what just happened (a sign-in, a
+    consent) due ``now``, not after their backoff; their keys. Found by the due markers; an
+    item leased by a worker right now is left to that worker."""
+
+    def waiting(item: OutboxItem) -> bool:
+        return (
+            item.status is OutboxStatus.pending
+            and waits(item)
+            and item.next_attempt_at > now
+            and (item.lease_until is None or item.lease_until <= now)
+        )
 
     def due(item: OutboxItem) -> OutboxItem:
-        if not _waits_for(item, agent_id, now):
+        if not waiting(item):
             return item
         return item.model_copy(update={"next_attempt_at": now, "updated_at": now})
 
@@ -219,22 +254,12 @@ async def due_at_sign_in(store: Store, tenant_id: str, agent_id: str, now: datet
     async for marker in store.keys(marker_prefix):
         item_key = marker[len(keys.OUTBOX_DUE_PREFIX) :]
         item = await read_model(store, item_key, OutboxItem)
-        if item is None or not _waits_for(item, agent_id, now):
+        if item is None or not waiting(item):
             continue
         with contextlib.suppress(NotFound):
             if (await update(store, item_key, OutboxItem, due)).next_attempt_at == now:
                 made_due.append(item_key)
     return made_due
-
-
-def _waits_for(item: OutboxItem, agent_id: str, now: datetime) -> bool:
-    return (
-        item.status is OutboxStatus.pending
-        and item.waiting_for_sign_in
-        and item.agent_id == agent_id
-        and item.next_attempt_at > now
-        and (item.lease_until is None or item.lease_until <= now)
-    )
 
 
 async def items_for(store: Store, tenant_id: str, interaction_id: str) -> list[OutboxItem]:
@@ -284,6 +309,7 @@ async def replay(
                 "lease_owner": None,
                 "lease_until": None,
                 "parked_reason": None,
+                "consent_refusals": 0,
                 "updated_at": now,
                 "steps": [step.model_copy(update={"unsupported": None}) for step in item.steps],
             }

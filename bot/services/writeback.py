@@ -17,6 +17,14 @@ refusal of the CRM: the item stays pending and is retried, its reason on the car
 the admin's outbox, until the agent signs in again (their sign-in makes it due at once,
 not after its backoff) or the attempts run out (parked, to replay).
 
+Before any CRM call the tenant gate is asked (``tenant_gate``). A tenant it refuses (no
+admin consent, or a revoked one) is not a failure either, and costs no attempt: the CRM
+was never called. The item waits, marked ``waiting_for_consent``, its reason on the card
+and in the admin's outbox, its waits growing with the refusals as with failures, up to
+the policy's longest; it is never parked for it. Recording the tenant's consent makes its
+waiting items due at once (:meth:`WritebackWorker.consent_granted`,
+:func:`bot.services.outbox.due_at_consent`).
+
 In the background the worker also purges finished items older than the recovery window
 (:func:`bot.services.outbox.purge_expired`): first shortly after start, then every
 ``purge_interval``, at most ``purge_limit`` item reads per tenant and sweep.
@@ -64,12 +72,18 @@ class _LeaseLost(Exception):
 
 class _Retry(Exception):
     def __init__(
-        self, reason: str, retry_after: float | None = None, *, for_sign_in: bool = False
+        self,
+        reason: str,
+        retry_after: float | None = None,
+        *,
+        for_sign_in: bool = False,
+        for_consent: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason  # a translatable reason keeps its message id for the card
         self.retry_after = retry_after
         self.for_sign_in = for_sign_in
+        self.for_consent = for_consent  # the gate refused: the CRM was not called
 
 
 class _Park(Exception):
@@ -110,7 +124,8 @@ class WritebackWorker:
 
         ``tenant_gate``: raises :class:`~bot.services.tenants.TenantNotConsented` for a
         tenant the gate refuses (its consent revoked since the item was queued): nothing is
-        written to its CRMs, and the item waits, retried, for consent to be granted again."""
+        written to its CRMs, and the item waits for consent to be granted again (no attempt
+        used up; :meth:`consent_granted` makes it due)."""
         self.tenant_gate = tenant_gate
         self.recovery_days = recovery_days
         self.audit_retention_days = audit_retention_days
@@ -172,6 +187,14 @@ class WritebackWorker:
         due = await outbox.due_at_sign_in(self.ctx.store, tenant_id, agent_id, self.ctx.clock())
         if due:
             log.info("%d write-back(s) waiting for the agent's sign-in are due now", len(due))
+            await self.announce(due)
+
+    async def consent_granted(self, tenant_id: str) -> None:
+        """The tenant's admin consent was recorded: its write-backs the gate held back are
+        due now, not after their backoff (here and, over the queue, on the other instances)."""
+        due = await outbox.due_at_consent(self.ctx.store, tenant_id, self.ctx.clock())
+        if due:
+            log.info("%d write-back(s) waiting for the tenant's consent are due now", len(due))
             await self.announce(due)
 
     async def stop(self) -> None:
@@ -348,7 +371,12 @@ class WritebackWorker:
                 try:
                     await self.tenant_gate(item.tenant_id)
                 except TenantNotConsented as not_consented:
-                    raise _Retry(not_consented.message) from not_consented
+                    waiting = t(
+                        "Waiting for admin consent; written as soon as it is granted: {reason}",
+                        reason=not_consented.message,
+                    )
+                    raise _Retry(waiting, for_consent=True) from not_consented
+                item.consent_refusals = 0  # let through: a later refusal waits short again
             try:
                 client = await self._client(item)
                 refused: list[str] = []
@@ -392,7 +420,10 @@ class WritebackWorker:
                 raise _Park(t("not supported by this CRM ({reasons})", reasons=reasons))
             self._finish(item, OutboxStatus.done)
         except _Retry as retry:
-            if self.policy.exhausted(item.attempts):
+            if retry.for_consent:  # the CRM was not called: no attempt used up, never parked
+                item.attempts -= 1
+                item.consent_refusals += 1
+            if not retry.for_consent and self.policy.exhausted(item.attempts):
                 given_up = nt(
                     "gave up after {count} attempt: {error}",
                     "gave up after {count} attempts: {error}",
@@ -401,17 +432,20 @@ class WritebackWorker:
                 )
                 self._finish(item, OutboxStatus.parked, given_up)
             else:
-                delay = self.policy.delay(item.attempts, retry.retry_after, self._jitter)
+                failures = item.attempts + item.consent_refusals  # a refusal waits as one
+                delay = self.policy.delay(failures, retry.retry_after, self._jitter)
                 item.next_attempt_at = self.ctx.clock() + timedelta(seconds=delay)
                 item.lease_owner = item.lease_until = None
                 item.last_error = retry.reason
                 item.waiting_for_sign_in = retry.for_sign_in
+                item.waiting_for_consent = retry.for_consent
                 log.info(
                     "write-back will be retried",
                     extra={
                         "event": "writeback.retry",
                         "crm": item.record.crm,
                         "attempts": item.attempts,
+                        "consentRefusals": item.consent_refusals,
                         "delaySeconds": round(delay, 3),
                         "reason": str(retry),
                     },
