@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -19,11 +20,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.cli import main
-from bot.services import audit, tenants
+from bot.services import audit, outbox, tenants
 from bot.services.audit import Door
+from bot.services.outbox import OutboxStatus
+from bot.services.retry import RetryPolicy
 from bot.services.secret_box import SecretBox
 from bot.settings import Settings
 from bot.web import consent
+from bot.web.admin_outbox import WRITEBACK
 from bot.web.app import create_app
 from bot.web.consent import CONSENT_VERIFIER, MsalConsentVerifier
 from bot.web.interactions import CONTEXT
@@ -31,6 +35,7 @@ from tests.auth.openid_issuer import LocalIssuer
 from tests.auth.sso_tokens import PUBLIC_URL, sso_settings
 from tests.crm.conftest import Tls
 from tests.crm.fakes.entra import FakeEntra
+from tests.writeback.harness import interaction
 
 Client = TestClient[Any, Any]
 CALLBACK = "/admin/consent/callback"
@@ -131,6 +136,38 @@ async def test_granted_consent_is_confirmed_and_recorded_with_who_and_when(
     record = await tenants.consent_of(store, entra.tenant)
     assert record is not None
     assert [e.action for e in record.history] == ["granted", "revoked"]
+
+
+async def test_a_grant_makes_the_tenants_write_backs_waiting_for_consent_due_at_once(
+    aiohttp_client: Callable[..., Any],
+    tmp_path: Path,
+    issuer: LocalIssuer,
+    entra: FakeEntra,
+    tls: Tls,
+) -> None:
+    """What the gate held back (no consent yet) is delivered right after the callback, not
+    after its backoff (an hour here)."""
+    app = consenting_app(tmp_path, issuer, entra, tls, writeback_worker=False)
+    client: Client = await aiohttp_client(app)
+    store, worker = app[CONTEXT].store, app[WRITEBACK]
+    worker.policy = RetryPolicy(base_delay=3600.0, max_delay=3600.0)
+    due = interaction("call-1").model_copy(update={"tenant_id": entra.tenant})
+    [queued] = await outbox.enqueue(store, due, app[CONTEXT].clock())
+    await worker.run_once()  # the gate refuses the tenant: nothing is written
+    [waiting] = await outbox.items_for(store, entra.tenant, "call-1")
+    assert waiting.waiting_for_consent and waiting.attempts == 0
+    assert waiting.next_attempt_at > queued.created_at + timedelta(minutes=29)
+
+    _, query, cookie = await start(client)
+    status, page = await callback(
+        client, cookie, admin_consent="True", tenant=entra.tenant, state=query["state"][0]
+    )
+    assert status == 200, page
+    [made_due] = await outbox.items_for(store, entra.tenant, "call-1")
+    assert made_due.next_attempt_at < waiting.next_attempt_at
+    assert await worker.run_once() == 1
+    [written] = await outbox.items_for(store, entra.tenant, "call-1")
+    assert written.status is OutboxStatus.done and written.attempts == 1
 
 
 async def test_declined_consent_shows_what_entra_said_and_records_nothing(

@@ -68,3 +68,39 @@ async def test_list_and_replay_parked(
         assert await asyncio.to_thread(main, ["outbox", "replay"]) == 2
     finally:
         await store.close()
+
+
+async def test_an_operators_grant_makes_the_write_backs_waiting_for_consent_due(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``crmcard tenants grant`` is the other door a consent comes in by: it too makes the
+    tenant's held-back write-backs due now, for the servers' scan to deliver."""
+    import asyncio
+
+    from bot.services import tenants
+    from bot.services.retry import RetryPolicy
+    from bot.settings import Settings
+
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("CRMCARD_DATA_DIR", str(tmp_path))
+    store = LocalStore(tmp_path / "state.sqlite3")
+    try:
+        ctx = context(store, FaultyCrm())
+        gated = Settings(_env_file=None, app_id="app", tenant_gate=True)  # type: ignore[call-arg]
+
+        async def gate(tenant_id: str) -> None:
+            await tenants.check_tenant(store, gated, tenant_id)
+
+        held = worker(ctx, tenant_gate=gate, policy=RetryPolicy(base_delay=600, max_delay=600))
+        await store_due(ctx, interaction("call-1"))
+        await held.run_once()
+        [waiting] = await outbox.list_items(store, TENANT)
+        assert waiting.waiting_for_consent and waiting.next_attempt_at > ctx.clock()
+
+        assert await asyncio.to_thread(main, ["tenants", "grant", TENANT]) == 0
+        assert "due now: 1 write-back(s)" in capsys.readouterr().out
+        assert await held.run_once() == 1
+        [item] = await outbox.list_items(store, TENANT)
+        assert item.status is OutboxStatus.done and item.attempts == 1
+    finally:
+        await store.close()
