@@ -8,8 +8,9 @@
 
 ``status``, ``grant`` and ``revoke`` are the operator's, on the store: ``grant`` onboards a
 tenant without the ``/admin/consent`` flow (the tenant's admin consented in the Entra
-admin center); ``revoke`` makes the tenant gate refuse it again (its data stays). Both
-are recorded with ``cli:<os user>`` and the time. ``settings`` shows the tenant's
+admin center), and makes its write-backs waiting for consent due now (the servers' scan
+of the due markers delivers them); ``revoke`` makes the tenant gate refuse it again (its
+data stays). Both are recorded with ``cli:<os user>`` and the time. ``settings`` shows the tenant's
 settings, or changes its default phone region (audited): on the store, or with ``--url``
 over the admin API, where the token or key decides the tenant.
 """
@@ -58,7 +59,7 @@ async def _settings(args: argparse.Namespace, settings: Settings, store: Store) 
 
 
 async def _consent(args: argparse.Namespace, settings: Settings, store: Store) -> int:
-    from bot.services import tenants
+    from bot.services import outbox, tenants
     from bot.services.audit import Door
 
     actor = f"cli:{getpass.getuser()}"
@@ -67,6 +68,9 @@ async def _consent(args: argparse.Namespace, settings: Settings, store: Store) -
         await tenants.record_consent(
             store, args.tenant, at=now, by=actor, detail=args.note or "", door=Door.cli
         )
+        due = await outbox.due_at_consent(store, args.tenant, now)  # the servers' scan finds them
+        if due:
+            print(f"due now: {len(due)} write-back(s) waiting for the tenant's consent")
     elif args.tenants_command == "revoke":
         await tenants.revoke(
             store, args.tenant, at=now, by=actor, detail=args.note or "", door=Door.cli

@@ -10,7 +10,9 @@ Routes
   refused (400, nothing recorded); an ``error`` shows what Entra said (nothing recorded);
   a grant is confirmed by signing in as the app in that tenant (client credentials: only
   works where the app's service principal exists, i.e. consent really was given, so a
-  hand-made callback URL cannot enable a tenant), then recorded with who and when.
+  hand-made callback URL cannot enable a tenant), then recorded with who and when; the
+  tenant's write-backs waiting for its consent are due at once
+  (:meth:`bot.services.writeback.WritebackWorker.consent_granted`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from bot.services.consent_recheck import ConsentCheck, ConsentRecheck, ConsentVe
 from bot.services.crm import CrmError
 from bot.services.secret_box import SecretBox, SecretBoxError
 from bot.settings import Settings
+from bot.web.admin_outbox import WRITEBACK
 from bot.web.interactions import CONTEXT, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -221,6 +224,10 @@ async def get_consent_callback(request: web.Request) -> web.Response:
         detail=f"callback from {request.remote or 'unknown address'}",
     )
     log.info("tenant %s granted admin consent", tenant)
+    try:  # the write-backs the gate held back: due now, not after their backoff
+        await request.app[WRITEBACK].consent_granted(tenant)
+    except Exception:  # they are delivered after their backoff all the same
+        log.exception("could not make the write-backs waiting for %s's consent due", tenant)
     response = _page(
         200,
         "crmcard is enabled",
