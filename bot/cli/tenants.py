@@ -8,11 +8,11 @@
 
 ``status``, ``grant`` and ``revoke`` are the operator's, on the store: ``grant`` onboards a
 tenant without the ``/admin/consent`` flow (the tenant's admin consented in the Entra
-admin center), and makes its write-backs waiting for consent due now (the servers' scan
-of the due markers delivers them); ``revoke`` makes the tenant gate refuse it again (its
-data stays). Both are recorded with ``cli:<os user>`` and the time. ``settings`` shows the tenant's
-settings, or changes its default phone region (audited): on the store, or with ``--url``
-over the admin API, where the token or key decides the tenant.
+admin center) and makes its write-backs waiting for consent due now (the servers' scan of
+the due markers delivers them); ``revoke`` makes the tenant gate refuse it again (its data
+stays). Both are recorded with ``cli:<os user>`` and the time. ``settings`` shows the
+tenant's settings, or changes its default phone region (audited): on the store, or with
+``--url`` over the admin API, where the token or key decides the tenant.
 """
 
 from __future__ import annotations
