@@ -152,7 +152,7 @@ async def test_a_grant_makes_the_tenants_write_backs_waiting_for_consent_due_at_
     store, worker = app[CONTEXT].store, app[WRITEBACK]
     worker.policy = RetryPolicy(base_delay=3600.0, max_delay=3600.0)
     due = interaction("call-1").model_copy(update={"tenant_id": entra.tenant})
-    [queued] = await outbox.enqueue(store, due, app[CONTEXT].clock())
+    [queued] = await outbox.enqueue(store, app[CONTEXT].crms, due, app[CONTEXT].clock())
     await worker.run_once()  # the gate refuses the tenant: nothing is written
     [waiting] = await outbox.items_for(store, entra.tenant, "call-1")
     assert waiting.waiting_for_consent and waiting.attempts == 0
