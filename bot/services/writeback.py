@@ -185,16 +185,18 @@ class WritebackWorker:
         """The agent signed in: their write-backs waiting for it are due now, not after
         their backoff (here and, over the queue, on the other instances)."""
         due = await outbox.due_at_sign_in(self.ctx.store, tenant_id, agent_id, self.ctx.clock())
-        if due:
-            log.info("%d write-back(s) waiting for the agent's sign-in are due now", len(due))
-            await self.announce(due)
+        await self._announce_due(due, "the agent's sign-in")
 
     async def consent_granted(self, tenant_id: str) -> None:
         """The tenant's admin consent was recorded: its write-backs the gate held back are
         due now, not after their backoff (here and, over the queue, on the other instances)."""
         due = await outbox.due_at_consent(self.ctx.store, tenant_id, self.ctx.clock())
+        await self._announce_due(due, "the tenant's consent")
+
+    async def _announce_due(self, due: list[str], waited_for: str) -> None:
+        """Tell the workers about the items just made due (none: nothing to say)."""
         if due:
-            log.info("%d write-back(s) waiting for the tenant's consent are due now", len(due))
+            log.info("%d write-back(s) waiting for %s are due now", len(due), waited_for)
             await self.announce(due)
 
     async def stop(self) -> None:
