@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -7,12 +8,51 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.observability.logs import AZURE_LOGGERS
 from bot.settings import Settings
 from bot.web.app import create_app
 from tests.auth.openid_issuer import LocalIssuer
 from tests.azurite import Azurite, start_azurite
 from tests.connector import FakeConnector
 from tests.postgres import Postgres, start_postgres
+
+RECORD_SWITCHES = (
+    "logThreads",
+    "logProcesses",
+    "logMultiprocessing",
+    "logAsyncioTasks",
+    "_srcfile",
+)
+"""The :mod:`logging` globals :func:`bot.observability.logs.configure` turns off so that a
+record does not look up its thread, process, task or source line (``logAsyncioTasks`` only
+exists from Python 3.12)."""
+
+
+@pytest.fixture(autouse=True)
+def logging_left_as_found() -> Iterator[None]:
+    """Puts the root logger's handlers and level, the Azure SDK loggers' levels and the
+    record switches back as they were before the test.
+
+    A command run in a test calls :func:`bot.observability.logs.configure`: it replaces
+    the root logger's handlers (pytest's own among them) with one writing to the
+    ``sys.stderr`` of that moment, pytest's capture, which ``capsys`` closes when its test
+    ends. Left there, every later test's lines went to that closed stream ("--- Logging
+    error --- ... I/O operation on closed file"); ``tests/test_logging_isolation.py`` proves
+    it no longer can.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    azure_levels = {name: logging.getLogger(name).level for name in AZURE_LOGGERS}
+    switches = {name: getattr(logging, name) for name in RECORD_SWITCHES if hasattr(logging, name)}
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, azure_level in azure_levels.items():
+            logging.getLogger(name).setLevel(azure_level)
+        for name, value in switches.items():
+            setattr(logging, name, value)
 
 
 @pytest.fixture
