@@ -93,6 +93,15 @@ def test_azure_sdk_loggers_stay_at_warning() -> None:
         root.setLevel(level)
 
 
+def test_configured_again_logging_keeps_one_handler_the_new_one() -> None:
+    """A second command in one process, or serve after a command, replaces the handler the
+    first one installed: no line is written twice, none to a stream the first one had."""
+    configure(json_lines=False)
+    configure(json_lines=True)
+    [handler] = logging.getLogger().handlers
+    assert isinstance(handler.formatter, JsonFormatter)
+
+
 def test_a_configured_line_does_not_look_up_its_source_line(lines: Lines) -> None:
     """No formatter here writes it; found, it would cost a walk up the stack per line."""
     root = logging.getLogger()
