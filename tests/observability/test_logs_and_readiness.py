@@ -81,16 +81,10 @@ def test_a_line_is_one_json_object_without_secrets(lines: Lines) -> None:
 
 
 def test_azure_sdk_loggers_stay_at_warning() -> None:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        configure(json_lines=True)
-        for name in AZURE_LOGGERS:
-            assert not logging.getLogger(name).isEnabledFor(logging.INFO)
-        assert isinstance(root.handlers[0].formatter, JsonFormatter)
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
+    configure(json_lines=True)
+    for name in AZURE_LOGGERS:
+        assert not logging.getLogger(name).isEnabledFor(logging.INFO)
+    assert isinstance(logging.getLogger().handlers[0].formatter, JsonFormatter)
 
 
 def test_configured_again_logging_keeps_one_handler_the_new_one() -> None:
@@ -104,17 +98,11 @@ def test_configured_again_logging_keeps_one_handler_the_new_one() -> None:
 
 def test_a_configured_line_does_not_look_up_its_source_line(lines: Lines) -> None:
     """No formatter here writes it; found, it would cost a walk up the stack per line."""
-    root = logging.getLogger()
-    handlers, source = list(root.handlers), logging._srcfile
     records: list[logging.LogRecord] = []
-    try:
-        configure(json_lines=True)
-        root.addHandler(lines)
-        lines.addFilter(lambda record: records.append(record) or True)
-        logging.getLogger("bot.test").info("clicked")
-    finally:
-        root.handlers[:] = handlers
-        logging._srcfile = source
+    configure(json_lines=True)
+    logging.getLogger().addHandler(lines)
+    lines.addFilter(lambda record: records.append(record) or True)
+    logging.getLogger("bot.test").info("clicked")
     [record] = records
     assert (record.lineno, record.funcName) == (0, "(unknown function)")
     assert lines.lines[-1]["message"] == "clicked"
