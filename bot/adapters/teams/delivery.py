@@ -1,9 +1,13 @@
 """Proactive delivery of customer cards into the agent's personal chat.
 
 The first delivery posts a message and records its activity id; later ones update that
-message in place. Sends to one conversation are paced under Teams' per-conversation
-limit, and a 429 is retried by the one retry policy (:data:`bot.services.retry.TEAMS_SENDS`),
-after the Retry-After Teams asks for.
+message in place. The record is claimed before the post (another instance delivering the
+same interaction's card meanwhile waits for that post instead of posting a second
+message) and completed with the activity id as soon as the post returns, so that any
+instance's next update goes to it: two writes, neither of which can wait for a later one
+(tests/teams/test_interaction_writes_per_card.py). Sends to one conversation are paced
+under Teams' per-conversation limit, and a 429 is retried by the one retry policy
+(:data:`bot.services.retry.TEAMS_SENDS`), after the Retry-After Teams asks for.
 
 A card goes straight to the conversation's :class:`~bot.adapters.teams.connector.Connector`,
 addressed from the stored conversation reference as ``continue_conversation`` would
