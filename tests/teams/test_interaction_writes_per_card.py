@@ -35,6 +35,7 @@ from bot.adapters.crm.directory import SameForEveryTenant
 from bot.composition import open_store
 from bot.services import keys
 from bot.services.context import Context
+from bot.services.store import Document, Store
 from bot.settings import Settings
 from bot.web.app import create_app
 from bot.web.interactions import CONTEXT
@@ -46,6 +47,8 @@ from tests.merge.test_store_calls_per_card import ContactCrm
 
 Client = TestClient[Any, Any]
 TENANT = "demo-tenant"
+MESSAGE = keys.interaction(TENANT, "call-1") + "/teams-message"
+"""call-1's Teams message record: B's reads of it are counted and awaited."""
 
 
 def context(client: Client) -> Context:
@@ -79,9 +82,10 @@ def customer_cards(fake: FakeConnector) -> list[Sent]:
 @asynccontextmanager
 async def two_instances(
     settings: Settings, late: ContactCrm
-) -> AsyncIterator[tuple[Client, Client, CountingStore]]:
-    """Instances A and B on one store, both with ``late``; B's store calls are counted."""
-    counted = CountingStore(open_store(settings))
+) -> AsyncIterator[tuple[Client, Client, SeenReads]]:
+    """Instances A and B on one store, both with ``late``; B's store calls are counted,
+    its first read of call-1's Teams message awaitable."""
+    counted = SeenReads(open_store(settings), MESSAGE)
     clients = [
         TestClient(TestServer(create_app(settings))),
         TestClient(TestServer(create_app(settings, store=counted))),
@@ -130,8 +134,7 @@ async def test_another_instance_updates_the_first_paint_before_the_late_crms_ans
         await event(a, "call-1", "assigned")  # the first paint, the late CRM still out
         [first] = customer_cards(fake)
         await event(b, "call-1", "connected", second=1)
-        message = keys.interaction(TENANT, "call-1") + "/teams-message"
-        assert b_store.reads.count(message) == 1  # the message id there at B's first look
+        assert b_store.reads.count(MESSAGE) == 1  # the message id there at B's first look
         late.gate.set()
         await settle(a)
         cards = customer_cards(fake)
@@ -142,33 +145,53 @@ async def test_another_instance_updates_the_first_paint_before_the_late_crms_ans
     ]
 
 
-class SlowPosts(FakeConnector):
-    """A connector whose new messages take a while: ``posting`` is set as one begins."""
+class HeldPosts(FakeConnector):
+    """A connector whose new messages wait for ``release``: ``posting`` is set as one begins."""
 
     def __init__(self) -> None:
         super().__init__()
         self.posting = asyncio.Event()
+        self.release = asyncio.Event()
+        self.release.set()
 
     async def _post(self, request: web.Request) -> web.Response:
         self.posting.set()
-        await asyncio.sleep(0.3)
+        await self.release.wait()
         return await super()._post(request)
+
+
+class SeenReads(CountingStore):
+    """A counting store that sets ``seen`` once ``key`` has been read."""
+
+    def __init__(self, inner: Store, key: str) -> None:
+        super().__init__(inner)
+        self.key = key
+        self.seen = asyncio.Event()
+
+    async def read(self, key: str) -> Document | None:
+        found = await super().read(key)
+        if key == self.key:
+            self.seen.set()
+        return found
 
 
 async def test_two_instances_delivering_one_interactions_card_post_one_message(
     aiohttp_server: Callable[..., Any], settings: Settings
 ) -> None:
-    fake = SlowPosts()
+    fake = HeldPosts()
     url = str((await aiohttp_server(fake.app())).make_url("")).rstrip("/")
     late = ContactCrm("c", "7")  # every CRM within the first paint
-    async with two_instances(settings, late) as (a, b, _):
+    async with two_instances(settings, late) as (a, b, b_store):
         await install(a, url)
         await fake.wait_for(1)  # the welcome card
         fake.posting.clear()
+        fake.release.clear()
         first_paint = asyncio.ensure_future(event(a, "call-1", "assigned"))
         await fake.posting.wait()  # A's post is under way, its claim written
-        await event(b, "call-1", "connected", second=1)
-        await first_paint
+        connected = asyncio.ensure_future(event(b, "call-1", "connected", second=1))
+        await b_store.seen.wait()  # B found the claim, its message id not yet there
+        fake.release.set()
+        await asyncio.gather(first_paint, connected)
         cards = customer_cards(fake)
     assert [sent.method for sent in cards] == ["POST", "PUT"]
     assert cards[1].activity_id == cards[0].activity_id
