@@ -57,9 +57,14 @@ async def launch(playwright: Any) -> Any:
     return await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-async def new_page(browser: Any, width: int = 1000) -> tuple[Any, list[str]]:
-    """A page that records script errors; no animations (axe checks settled colours)."""
-    page = await browser.new_page(viewport={"width": width, "height": 900}, reduced_motion="reduce")
+async def new_page(
+    browser: Any, width: int = 1000, locale: str | None = None
+) -> tuple[Any, list[str]]:
+    """A page that records script errors; no animations (axe checks settled colours); the
+    browser's language ``locale`` (the console's, as Chromium's ``navigator.language``)."""
+    page = await browser.new_page(
+        viewport={"width": width, "height": 900}, reduced_motion="reduce", locale=locale
+    )
     page.set_default_timeout(5000)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))

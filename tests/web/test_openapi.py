@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
@@ -116,3 +117,18 @@ def test_request_bodies_leave_out_what_the_server_sets() -> None:
     members = workflow["oneOf"]  # search, create, update, timeline
     assert len(members) == 4
     assert all("id" not in member.get("required", []) for member in members)
+
+
+def test_an_outbox_item_says_what_it_waits_for() -> None:
+    """Every outbox item answers waitingFor: the agent's sign-in, the tenant's consent, or
+    null; a client generated from the document knows no other value."""
+    spec = document()
+    item = spec["components"]["schemas"]["OutboxItemAnswer"]
+    assert "waitingFor" in item["required"]
+    waiting_for = jsonschema.Draft202012Validator(
+        {**item["properties"]["waitingFor"], "components": spec["components"]}
+    )
+    for value in ("sign-in", "consent", None):
+        assert waiting_for.is_valid(value), value
+    for value in ("sign_in", "parked", ""):
+        assert not waiting_for.is_valid(value), value

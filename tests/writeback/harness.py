@@ -4,6 +4,7 @@ contexts (one per "process") over one shared store."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from bot.domain.records import CrmRecord, NewRecord, RecordRef
 from bot.services import keys, outbox
 from bot.services.context import Context
 from bot.services.crm import (
+    AgentNotSignedIn,
     CrmClient,
     CrmThrottled,
     CrmUnavailable,
@@ -32,6 +34,7 @@ from bot.services.crm import (
 )
 from bot.services.retry import RetryPolicy
 from bot.services.store import Store, create_model
+from bot.services.tenants import TenantNotConsented
 from bot.services.writeback import WritebackWorker
 
 TENANT = "t-writeback"
@@ -48,6 +51,7 @@ class FaultyCrm:
     creates: list[str] = field(default_factory=list)
     down: int = 0  # the next N write calls fail as an outage
     throttled: int = 0  # the next N write calls answer 429
+    signed_out: int = 0  # the next N write calls find no sign-in of the agent (delegated)
     retry_after: float | None = 0.05
     refuse_updates: str | None = None  # set: record updates are refused (a 4xx) with it
     calls_at: list[float] = field(default_factory=list)
@@ -71,6 +75,9 @@ class FaultyCrm:
         if self.throttled > 0:
             self.throttled -= 1
             raise CrmThrottled("Demo CRM: too many requests (429)", self.retry_after)
+        if self.signed_out > 0:
+            self.signed_out -= 1
+            raise AgentNotSignedIn("Demo CRM: sign in to it in the crmcard tab")
 
     async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
         return await self.inner.search(criteria)
@@ -235,3 +242,31 @@ async def drain(*workers: WritebackWorker, timeout: float = 10.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("write-backs still due after the deadline")
         await asyncio.sleep(0.01)
+
+
+async def store_every_wait(store: Store) -> None:
+    """Four write-backs of ``TENANT`` in ``store``, as the worker leaves them: ``call-sign-in``
+    waits for its agent's sign-in, ``call-consent`` for the tenant's admin consent,
+    ``call-outage`` is retried after an outage (it waits for its backoff only), and
+    ``call-signed-in-since`` waited for the sign-in, which came: it is delivered. The clock
+    stands still at ``T0``, so none falls due again."""
+    crm = FaultyCrm()
+    ctx = dataclasses.replace(context(store, crm), clock=lambda: T0)
+    plain = worker(ctx)
+
+    async def refused(tenant_id: str) -> None:
+        raise TenantNotConsented(tenant_id, revoked=True)
+
+    async def attempt(interaction_id: str, by: WritebackWorker = plain) -> None:
+        await store_due(ctx, interaction(interaction_id))
+        assert await by.run_once() == 1
+
+    crm.signed_out = 1
+    await attempt("call-signed-in-since")
+    assert await outbox.due_at_sign_in(store, TENANT, AGENT.aad_object_id, T0)
+    assert await plain.run_once() == 1
+    crm.signed_out = 1
+    await attempt("call-sign-in")
+    await attempt("call-consent", worker(ctx, tenant_gate=refused))
+    crm.down = 1
+    await attempt("call-outage")

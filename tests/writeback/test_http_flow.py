@@ -1,6 +1,7 @@
 """Over HTTP: link a record, end the call, finish ACW -> the demo CRM record gets the
 mapped fields and a Task, and the agent's card says so; parked write-backs are listed
-and replayed through the admin API; the mapping admin API validates."""
+and replayed through the admin API, which says what a pending one waits for; the mapping
+admin API validates."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from bot.web.interactions import CONTEXT
 from tests.activities import interaction_event
 from tests.bot.test_customer_card_flow import install, invoke, record_action, start_call
 from tests.connector import FakeConnector
+from tests.writeback.harness import TENANT, store_every_wait
 
 Client = TestClient[Any, Any]
 KEY = {"X-Api-Key": "demo-key"}
@@ -175,6 +177,31 @@ async def test_parked_write_back_shows_on_card_and_admin_replays_it(
     # Nothing parked is left: a bulk replay finds nothing to do.
     bulk = await client.post("/api/admin/outbox/replay", json={"allParked": True}, headers=ADMIN)
     assert bulk.status == 202 and (await bulk.json())["items"] == []
+
+
+async def test_the_outbox_says_what_a_pending_write_back_waits_for(
+    aiohttp_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """waitingFor: the agent's sign-in or the tenant's consent, each of which makes the
+    write-back due at once; null for one retried after an outage, and for one delivered
+    since its wait (the stored item keeps the flag of its last retry)."""
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        admin_keys={TENANT: "admin-2"},
+        writeback_worker=False,  # store_every_wait runs the worker
+    )
+    client: Client = await aiohttp_client(create_app(settings))
+    await store_every_wait(client.app[CONTEXT].store)
+    listed = await client.get("/api/admin/outbox", headers={"X-Admin-Key": "admin-2"})
+    assert listed.status == 200, await listed.text()
+    items = (await listed.json())["items"]
+    assert {i["interactionId"]: (i["status"], i["waitingFor"]) for i in items} == {
+        "call-sign-in": ("pending", "sign-in"),
+        "call-consent": ("pending", "consent"),
+        "call-outage": ("pending", None),
+        "call-signed-in-since": ("done", None),
+    }
 
 
 async def test_admin_api_is_authenticated_and_validates(client: Client) -> None:
