@@ -62,6 +62,13 @@ class OutboxStatus(StrEnum):
     parked = "parked"
 
 
+class WaitingFor(StrEnum):
+    """What a pending item waits for, besides its backoff: each makes it due at once."""
+
+    sign_in = "sign-in"
+    consent = "consent"
+
+
 class StepState(Model):
     kind: WriteKind
     idempotency_key: str
@@ -118,6 +125,20 @@ class OutboxItem(Model):
     @property
     def retrying(self) -> bool:
         return self.status is OutboxStatus.pending and self.last_error is not None
+
+    @property
+    def waiting_for(self) -> WaitingFor | None:
+        """What the item waits for, from the flags of its last retry; None unless pending (a
+        done or parked item keeps them, and waits for nothing or for an admin's replay).
+        Both flags set (one retry sets only one): consent, which the gate asks before any
+        CRM call, so the agent's sign-in cannot help without it."""
+        if self.status is not OutboxStatus.pending:
+            return None
+        if self.waiting_for_consent:
+            return WaitingFor.consent
+        if self.waiting_for_sign_in:
+            return WaitingFor.sign_in
+        return None
 
 
 async def mapping_for(store: Store, tenant_id: str, settings_id: str) -> MemorializationMapping:

@@ -1,7 +1,9 @@
 """The admin API for write-backs, per tenant by ``X-Admin-Key``.
 
 * ``GET  /api/admin/outbox[?status=parked|pending|done]`` -- the tenant's write-backs,
-  with the retention of finished ones (``retention``; each item's ``purgeAfter``)
+  with the retention of finished ones (``retention``; each item's ``purgeAfter``) and what
+  a pending one waits for (``waitingFor``: the agent's sign-in, the tenant's admin
+  consent, or null), so the console can say so without reading ``lastError``
 * ``POST /api/admin/outbox/replay`` -- body ``{"interactionId": ..., "record": "crm:type:id"}``:
   send a parked (or waiting) write-back again, now; ``{"allParked": true}`` (optionally
   with ``"settingsId"``) replays every parked one, e.g. after fixing a CRM's credentials
@@ -22,7 +24,7 @@ from bot.errors import FieldError, InvalidInput
 from bot.i18n import t
 from bot.services import outbox
 from bot.services.context import Context
-from bot.services.outbox import OutboxItem, OutboxStatus
+from bot.services.outbox import OutboxItem, OutboxStatus, WaitingFor
 from bot.services.writeback import WritebackWorker
 from bot.web.admin_auth import admin_of
 from bot.web.answers import model_response
@@ -50,6 +52,12 @@ class OutboxItemAnswer(ApiModel):
     next_attempt_at: datetime
     last_error: str | None
     parked_reason: str | None
+    waiting_for: WaitingFor | None = Field(
+        description="what a pending write-back waits for, each making it due at once: "
+        "'sign-in' (its agent's, for a CRM with delegated access), 'consent' (the tenant "
+        "admin's; it wins if both were set); null when it waits for its backoff only, or is "
+        "not pending"
+    )
     truncated: list[str] = Field(
         description="what was cut to fit the mapping's or the CRM's length: crmcard fields, "
         "'timeline subject', 'timeline description'"
@@ -71,6 +79,7 @@ class OutboxItemAnswer(ApiModel):
             next_attempt_at=item.next_attempt_at,
             last_error=item.last_error,
             parked_reason=item.parked_reason,
+            waiting_for=item.waiting_for,
             truncated=item.payload.truncated,
             steps=[
                 OutboxStep(
