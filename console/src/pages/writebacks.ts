@@ -1,8 +1,9 @@
-// Write-backs: the ones waiting for a retry and the parked ones, with their reasons;
-// replay one, or every parked one (of one CRM); filter by CRM.
+// Write-backs: the ones waiting for a retry (and what they wait for: the agent's sign-in,
+// the tenant's admin consent) and the parked ones, with their reasons; replay one, or
+// every parked one (of one CRM); filter by CRM.
 import { get, send } from "../api";
 import { button, confirmButton, h, message, table, uid, when } from "../dom";
-import { t } from "../i18n";
+import { Key, t } from "../i18n";
 import { Page, str } from "./types";
 
 type Item = Record<string, unknown>;
@@ -10,6 +11,17 @@ const BASE = "/api/admin/outbox";
 
 /** The CRM part of a record reference (``settingsId:type:id``). */
 const crmOf = (item: Item): string => str(item, "record").split(":")[0];
+
+/** The label of each ``waitingFor`` the API answers (null: the backoff only). */
+const WAITING_FOR: Partial<Record<string, Key>> = { "sign-in": "wb.waiting.sign_in", consent: "wb.waiting.consent" };
+
+/** When a pending write-back is tried next, and what makes it due at once if it waits. */
+function nextAttempt(item: Item): HTMLElement | string {
+  const next = when(str(item, "nextAttemptAt"));
+  const waitingFor = WAITING_FOR[str(item, "waitingFor")];
+  if (!waitingFor) return next;
+  return h("span", {}, next, h("br"), h("fluent-badge", { appearance: "tint", color: "warning" }, t(waitingFor)));
+}
 
 function filters(status: string, crm: string, crms: string[]): HTMLElement {
   const statusId = uid("status");
@@ -83,7 +95,7 @@ export const writebacksPage: Page = {
           h("span", {}, str(item, "recordTitle") || str(item, "record"), h("br"), h("small", { class: "help", text: t("wb.interaction", { id: str(item, "interactionId") }) })),
           crmOf(item),
           str(item, "attempts"),
-          status === "parked" ? t("wb.waiting_for_you") : when(str(item, "nextAttemptAt")),
+          status === "parked" ? t("wb.waiting_for_you") : nextAttempt(item),
           h("span", { class: "vendor-message", text: str(item, "parkedReason") || str(item, "lastError") || "—" }),
           button(t("wb.replay"), async () => {
             await send("POST", `${BASE}/replay`, { interactionId: str(item, "interactionId"), record: str(item, "record") });
