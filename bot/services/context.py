@@ -28,9 +28,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-EventListener = Callable[["Context", "Interaction", "EventRecord"], Awaitable[None]]
+EventListener = Callable[["Context", "Interaction", "EventRecord"], Awaitable[bool]]
 """Called after a lifecycle event is stored and before the webhook answers: work that
-must not be lost (write-back outbox, record creation) hangs here."""
+must not be lost (write-back outbox, record creation) hangs here. It answers whether it
+wrote the interaction: only then is it read again for the event's card (on Blob Storage a
+read is a request, and most events' listeners write nothing to it)."""
 
 
 @dataclass

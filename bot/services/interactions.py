@@ -196,11 +196,13 @@ def _applied(
 
 async def _start(
     ctx: Context, tenant_id: str, event: InteractionEventIn, record: EventRecord, now: datetime
-) -> tuple[Interaction, Progressive, str | None] | None:
+) -> tuple[Interaction, Document | None, Progressive, str | None] | None:
     """Create the interaction, its first event applied, with the CRMs that answered within
     the first-paint budget; the slower ones complete its card later (the returned lookup,
-    once its first card is out); and the id of its card if it was made for it (None: the
-    card existed). None if the same interaction's event created it meanwhile."""
+    once its first card is out); the interaction's document as last written or read here
+    (the late CRMs' compare-and-swap starts from it); and the id of its card if it was
+    made for it (None: the card existed). None if the same interaction's event created it
+    meanwhile."""
     region = await tenant_settings.region_of(ctx, tenant_id)
     identities = event.identities(region)
     card, card_read = await resolve_card(ctx.store, tenant_id, identities, event.customer.name, now)
@@ -228,7 +230,8 @@ async def _start(
         )
     try:
         interaction = _applied(interaction, event, record)
-        await create_model(ctx.store, keys.interaction(tenant_id, interaction.id), interaction)
+        key = keys.interaction(tenant_id, interaction.id)
+        document: Document | None = await create_model(ctx.store, key, interaction)
     except AlreadyExists:
         abandon(progressive)
         return None  # the same interaction's event raced us here; apply ours on top
@@ -240,12 +243,12 @@ async def _start(
     )
     if attached.face != interaction.card_face:  # a merge took its card meanwhile
         await show_face(ctx.store, tenant_id, attached.id, only=[interaction.id])
-        key = keys.interaction(tenant_id, interaction.id)
-        interaction = await read_model(ctx.store, key, Interaction) or interaction
+        document = await ctx.store.read(key)
+        interaction = interaction if document is None else parsed(Interaction, document)
     await remember_for_agent(ctx, tenant_id, interaction.agent.aad_object_id, interaction.id)
     if progressive.late is None:  # else counted when the late CRMs have answered
         note_caller(ctx.callers, tenant_id, bool(interaction.shown.person), now)
-    return interaction, progressive, made
+    return interaction, document, progressive, made
 
 
 class AgentInbox(Model):
@@ -340,12 +343,13 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
     key = keys.interaction(tenant_id, event.interaction_id)
     record = event.record()
     turn = ReadOnce(ctx.store)  # only the interaction's own read goes through it
-    started: tuple[Interaction, Progressive, str | None] | None = None
+    started: tuple[Interaction, Document | None, Progressive, str | None] | None = None
     existing = await read_model(turn, key, Interaction)
     if existing is None:
         started = await _start(ctx, tenant_id, event, record, ctx.clock())
+    stored: Document | None = None  # the interaction as the card shows it, if known
     if started is not None:
-        interaction, progressive, made = started
+        interaction, stored, progressive, made = started
         changed = True
     else:
         progressive = None
@@ -360,14 +364,14 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
         interaction = await update(turn if existing else ctx.store, key, Interaction, change)
         changed = interaction.revision != before[-1]
         ctx.audit_feed.take(ctx.store, interaction)  # clicks another instance did not copy
-    stored: Document | None = None  # the interaction as the card shows it, once read
     filed: name_index.FiledTerms | None = None  # its card's terms, once it is filed
     reached = Reached()  # where its first card found the agent, for the late update
     try:
         if changed:
-            for listener in ctx.event_listeners:
-                await listener(ctx, interaction, record)
-            if ctx.event_listeners:  # a listener may have changed it (a record pinned...)
+            rewritten = [
+                await listener(ctx, interaction, record) for listener in ctx.event_listeners
+            ]
+            if any(rewritten):  # a listener changed it (a record pinned...): as it is now
                 stored = await ctx.store.read(key)
                 interaction = interaction if stored is None else parsed(Interaction, stored)
             await publish(ctx, interaction, reached)

@@ -110,7 +110,7 @@ def finish_later(
     reached: Reached | None = None,
 ) -> None:
     """Complete the card with the late CRMs in the background (no-op if none are late),
-    from ``stored``, the interaction as last read, if there is one (a race re-reads);
+    from ``stored``, the interaction as last read or written, if known (a race re-reads);
     ``filed``: its card's terms as the first card's filing left them, once that is done
     (the late records are filed from them instead of a read); ``reached``: where the first
     card found its agent (the update goes there without reading it again)."""

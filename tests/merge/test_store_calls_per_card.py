@@ -106,7 +106,7 @@ async def card_calls(
 
 
 NEW_CALLER = {
-    "read interactions": 2,  # is it new; the late CRM's compare-and-swap
+    "read interactions": 1,  # is it new (the late CRM's compare-and-swap: from the created)
     "read settings": 1,
     "read card-index": 1,
     "create cards": 1,
@@ -126,7 +126,7 @@ NEW_CALLER = {
     "replace card-terms": 1,  # the late record, from the terms as created
 }
 REPEAT_CALLER = {  # the tenant's settings as the first card read them
-    "read interactions": 2,
+    "read interactions": 1,
     "read card-index": 1,
     "read card-merges": 2,
     "read cards": 1,
