@@ -108,13 +108,18 @@ async def fan_out_progressive(
     loop = asyncio.get_running_loop()
     started = loop.time()
     tasks = {asyncio.ensure_future(call(client)): client for client in clients}
-    done, pending = await asyncio.wait(tasks, timeout=min(first_paint, deadline))
-    if not pending or first_paint >= deadline:
-        remaining = max(0.0, deadline - (loop.time() - started))
-        if pending:
-            more, _ = await asyncio.wait(pending, timeout=remaining)
-            done |= more
-        return Progressive(_settle(clients, tasks, done))
+    try:
+        done, pending = await asyncio.wait(tasks, timeout=min(first_paint, deadline))
+        if not pending or first_paint >= deadline:
+            remaining = max(0.0, deadline - (loop.time() - started))
+            if pending:
+                more, _ = await asyncio.wait(pending, timeout=remaining)
+                done |= more
+            return Progressive(_settle(clients, tasks, done))
+    except asyncio.CancelledError:  # nobody waits for the answers any more
+        for task in tasks:
+            task.cancel()
+        raise
     first = _settle([c for t, c in tasks.items() if t in done], tasks, done)
     slow = [client for task, client in tasks.items() if task in pending]
     for client in slow:

@@ -7,6 +7,7 @@ current state are refused without touching anything.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from datetime import datetime
@@ -205,11 +206,22 @@ async def _start(
     meanwhile."""
     region = await tenant_settings.region_of(ctx, tenant_id)
     identities = event.identities(region)
-    card, card_read = await resolve_card(ctx.store, tenant_id, identities, event.customer.name, now)
-    made = None if card.interaction_ids else card.id
     criteria = criteria_for(identities, event.customer.name, region)
-    progressive = await first_answers(ctx, tenant_id, criteria)
     aad_object_id = event.agent.aad_object_id
+    # The CRMs are asked first; the card and the agent's language are read meanwhile (on
+    # Blob Storage, round trips the first paint no longer waits for after the CRMs).
+    asked = asyncio.ensure_future(first_answers(ctx, tenant_id, criteria))
+    try:
+        (card, card_read), locale = await asyncio.gather(
+            resolve_card(ctx.store, tenant_id, identities, event.customer.name, now),
+            agent_locale.locale_of(ctx.store, tenant_id, aad_object_id),
+        )
+    except BaseException:
+        asked.add_done_callback(_abandoned)
+        asked.cancel()
+        raise
+    progressive = await asked
+    made = None if card.interaction_ids else card.id
     interaction = Interaction(
         id=event.interaction_id,
         tenant_id=tenant_id,
@@ -221,7 +233,7 @@ async def _start(
         customer_name=event.customer.name,
         identities=identities,
         shown=shown_from(progressive.first, now),
-        agent_locale=await agent_locale.locale_of(ctx.store, tenant_id, aad_object_id),
+        agent_locale=locale,
         card_face=card.face,
     )
     if event.lookup_id:  # screen pop: the record the IVR identified, pinned and linked
@@ -249,6 +261,12 @@ async def _start(
     if progressive.late is None:  # else counted when the late CRMs have answered
         note_caller(ctx.callers, tenant_id, bool(interaction.shown.person), now)
     return interaction, document, progressive, made
+
+
+def _abandoned(asked: asyncio.Future[Progressive]) -> None:
+    """The CRMs of an interaction whose start failed: their late answers are not waited for."""
+    if not asked.cancelled() and asked.exception() is None:
+        abandon(asked.result())
 
 
 class AgentInbox(Model):

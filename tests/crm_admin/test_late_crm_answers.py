@@ -17,7 +17,7 @@ from bot.services import interactions, keys, name_index
 from bot.services.context import Context
 from bot.services.crm import CrmClient, CrmUnavailable, SearchCriteria
 from bot.services.publisher import Reached
-from bot.services.store import read_model, update
+from bot.services.store import Document, StoreError, read_model, update
 from tests.services.test_click_store_calls import Recording
 
 from .test_mappings_card import EVENT
@@ -248,6 +248,60 @@ async def test_a_write_the_listener_did_not_own_up_to_is_kept(store: LocalStore)
     stored = await read_model(store, keys.interaction("t1", "call-1"), Interaction)
     assert stored is not None
     assert stored.customer_name == "Elinor Dashwood" and crms_shown(stored) == ["fast", "slow"]
+
+
+async def test_the_crms_are_asked_while_the_card_and_the_agents_language_are_read(
+    store: LocalStore,
+):
+    """A new interaction's CRMs are asked before its card and its agent's language are
+    read, not after: on Blob Storage those reads are round trips the first paint would
+    otherwise wait for on top of the CRMs. Here those reads wait until a CRM was asked."""
+    asked = asyncio.Event()
+
+    class AskedCrm(TimedCrm):
+        async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
+            asked.set()
+            return await super().search(criteria)
+
+    class ReadsAfterTheCrms(Recording):
+        async def read(self, key: str) -> Document | None:
+            if "/card-index/" in key or key.endswith("/language"):
+                await asyncio.wait_for(asked.wait(), 5)  # on main: never, a TimeoutError
+            return await super().read(key)
+
+    ctx = context(store, [AskedCrm("fast", 0.0)])
+    ctx.store = ReadsAfterTheCrms(store)
+    interaction = await start(ctx)
+    assert crms_shown(interaction) == ["fast"]
+
+
+async def test_a_start_that_failed_leaves_no_crm_asking(store: LocalStore):
+    """The CRMs asked for an interaction whose card could not be read are cancelled."""
+    asked = asyncio.Event()
+
+    class SlowCrm(TimedCrm):
+        async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
+            asked.set()
+            return await super().search(criteria)
+
+    slow = SlowCrm("slow", 30.0)
+    ctx = context(store, [TimedCrm("fast", 0.0), slow], deadline=60.0)
+
+    class Broken(Recording):
+        async def read(self, key: str) -> Document | None:
+            if "/card-index/" in key:
+                await asyncio.wait_for(asked.wait(), 5)  # the CRMs are under way
+                raise StoreError("the store is down")
+            return await super().read(key)
+
+    ctx.store = Broken(store)
+    with pytest.raises(StoreError):
+        await start(ctx)
+    for _ in range(10):  # a few turns of the loop for the cancellation to reach the CRM
+        if slow.cancelled:
+            break
+        await asyncio.sleep(0)
+    assert slow.cancelled
 
 
 async def test_the_late_update_follows_when_a_listener_failed(store: LocalStore):
