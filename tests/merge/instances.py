@@ -4,6 +4,7 @@ bot processes would have, and the checks every merge test makes of what they lea
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -116,3 +117,17 @@ async def assert_consistent(ctx: Context, all_identities: set[str], interactions
     async for key in ctx.store.keys(keys.tenant_prefix(TENANT) + "card-merges/"):
         marker = await read_model(ctx.store, key, MergeMarker)
         assert marker is not None and marker.role is MarkerRole.absorbed, "lock left"
+    await assert_markers_flagged(ctx)
+
+
+async def assert_markers_flagged(ctx: Context) -> None:
+    """No card document with a merge marker says it was never merged: a reader that
+    trusts the card's ``never_merged`` and skips reading its marker misses none. Read
+    from the stored JSON, as another instance reads it."""
+    async for key in ctx.store.keys(keys.cards_prefix(TENANT)):
+        document = await ctx.store.read(key)
+        assert document is not None
+        stored = json.loads(document.data)
+        if stored.get("never_merged", False):
+            marker = await ctx.store.read(keys.card_merge(TENANT, stored["id"]))
+            assert marker is None, f"card {stored['id']} says it never merged, has a marker"

@@ -24,7 +24,13 @@ from bot.services import keys, merge
 from bot.services.cards import attach_interaction, get_card, live_card, resolve_card
 from bot.services.context import Context
 from bot.services.store import Document, Store, create_model, read_model
-from tests.merge.instances import NOW, TENANT, assert_consistent, make_card
+from tests.merge.instances import (
+    NOW,
+    TENANT,
+    assert_consistent,
+    assert_markers_flagged,
+    make_card,
+)
 
 EVERYTHING = {"voice/phone:+15550100", "email/email:edward@example.com"}
 INTERACTIONS = {"call-1", "mail-1"}
@@ -36,15 +42,17 @@ class ProcessDied(Exception):
 
 
 class DyingStore:
-    """A store that allows ``writes`` more writes (create, replace, delete), then dies."""
+    """A store that allows ``writes`` more writes (create, replace, delete), then dies;
+    or, with ``dies_at``, dies at its first write of a key starting so."""
 
-    def __init__(self, inner: Store, writes: int) -> None:
+    def __init__(self, inner: Store, writes: int = 10_000, dies_at: str | None = None) -> None:
         self.inner = inner
         self.writes_left = writes
+        self.dies_at = dies_at
         self.writes = 0
 
-    def _write(self) -> None:
-        if self.writes_left == 0:
+    def _write(self, key: str) -> None:
+        if self.writes_left == 0 or (self.dies_at is not None and key.startswith(self.dies_at)):
             raise ProcessDied
         self.writes_left -= 1
         self.writes += 1
@@ -53,15 +61,15 @@ class DyingStore:
         return await self.inner.read(key)
 
     async def create(self, key: str, data: bytes) -> str:
-        self._write()
+        self._write(key)
         return await self.inner.create(key, data)
 
     async def replace(self, key: str, data: bytes, etag: str) -> str:
-        self._write()
+        self._write(key)
         return await self.inner.replace(key, data, etag)
 
     async def delete(self, key: str, etag: str | None = None) -> None:
-        self._write()
+        self._write(key)
         await self.inner.delete(key, etag)
 
     def keys(self, prefix: str) -> AsyncIterator[str]:
@@ -77,7 +85,7 @@ def on(ctx: Context, store: Store, at: datetime = NOW) -> Context:
 
 async def writes_of(ctx: Context, action: Callable[[Context], Awaitable[object]]) -> int:
     """How many writes ``action`` makes when nothing dies."""
-    counting = DyingStore(ctx.store, writes=10_000)
+    counting = DyingStore(ctx.store)
     await action(on(ctx, counting))
     return counting.writes
 
@@ -129,6 +137,7 @@ async def test_a_merge_dying_after_any_write_is_settled(instances: tuple[Context
         cards[:] = [a, b]
         with pytest.raises(ProcessDied):
             await merge_them(on(one, DyingStore(one.store, allowed)))
+        await assert_markers_flagged(two)  # whatever it held, readers still see the holds
         # Too early for another instance to take over: a merge may just be slow.
         assert await merge.sweep(on(two, two.store, LATER - timedelta(seconds=1))) == 0
         await merge.sweep(on(two, two.store, LATER))
@@ -238,6 +247,35 @@ async def test_an_interaction_attaching_to_a_card_merged_meanwhile_lands_on_the_
     await merge.undo(two, TENANT, audit.id, "agent")
     card_b = await live_card(two.store, TENANT, b)
     assert card_b is not None and card_b.interaction_ids == ["mail-1", "mail-2"]
+    await assert_consistent(two, EVERYTHING, {*INTERACTIONS, "mail-2"})
+
+
+async def test_a_caller_of_a_card_a_dead_merge_marked_absorbed_reaches_the_survivor(
+    instances: tuple[Context, Context],
+) -> None:
+    """The merge died after marking B absorbed into A and before B's index entries named
+    A: B's next caller, before any sweep, finds B through its entry and follows B's
+    marker to A, which a card that says it never merged would not."""
+    one, two = instances
+    a, b, *_ = await two_cards(one)
+    dying = DyingStore(one.store, dies_at=keys.tenant_prefix(TENANT) + "card-index/")
+    with pytest.raises(ProcessDied):
+        await merge.merge(on(one, dying), TENANT, a, b, "agent", "merge-dies")
+    identity = (await get_card(two.store, TENANT, b)).identities[0]  # type: ignore[union-attr]
+    assert (await live_card(two.store, TENANT, b)) is None
+    card, read = await resolve_card(two.store, TENANT, [identity], None, NOW)
+    assert card.id == a
+    mail = Interaction(
+        id="mail-2",
+        tenant_id=TENANT,
+        card_id=card.id,
+        channel=Channel.email,
+        agent=Agent(aad_object_id="agent"),
+        identities=[identity],
+    )
+    await create_model(two.store, keys.interaction(TENANT, mail.id), mail)
+    assert (await attach_interaction(two.store, TENANT, a, mail.id, read=read)).id == a
+    await merge.sweep(on(two, two.store, LATER))
     await assert_consistent(two, EVERYTHING, {*INTERACTIONS, "mail-2"})
 
 

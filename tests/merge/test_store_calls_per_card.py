@@ -4,12 +4,14 @@ On Blob Storage every store call is an HTTP request of its own: a new interactio
 and the filing of its records in the name and CRM-reference indexes should make as few
 as they can. Counted through a store that counts its calls, with two CRMs answering
 within the first paint (one contact each) and a third after it, the same contact as the
-second's (one person in two CRMs sharing its id).
+second's (one person in two CRMs sharing its id). A card a merge has held, and a card
+stored before cards said whether one had, still read their merge markers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -24,7 +26,7 @@ from bot.domain.cards import CardIdentity
 from bot.domain.identifiers import Channel
 from bot.domain.interactions import Interaction
 from bot.domain.records import CrmRecord, RecordRef
-from bot.services import keys, name_index
+from bot.services import keys, merge, name_index
 from bot.services.cards import attach_interaction, get_card, resolve_card
 from bot.services.context import Context
 from bot.services.crm import CrmClient, SearchCriteria
@@ -116,7 +118,6 @@ NEW_CALLER = {
     "create interactions": 1,
     "replace interactions": 1,
     "replace cards": 1,  # from the card as created
-    "read card-merges": 1,
     "read name-index": 11,
     "create name-index": 11,
     "read name-counts": 5,
@@ -128,8 +129,7 @@ NEW_CALLER = {
 REPEAT_CALLER = {  # the tenant's settings as the first card read them
     "read interactions": 1,
     "read card-index": 1,
-    "read card-merges": 2,
-    "read cards": 1,
+    "read cards": 1,  # never merged: no merge marker to read (CustomerCard.never_merged)
     "replace cards": 1,  # from the card as read before the CRMs answered
     "read agents": 2,
     "replace agents": 1,
@@ -170,3 +170,41 @@ async def test_a_card_changed_since_it_was_read_is_attached_to_as_it_is_now(
     attached = await attach_interaction(store, TENANT, card.id, "call-2", read=read)
     assert attached.interaction_ids == ["call-1", "call-2"]
     assert (await get_card(store, TENANT, card.id)) == attached
+
+
+async def first_card(ctx: Context, late: ContactCrm) -> str:
+    await card_calls(ctx, late, "call-1")
+    interaction = await read_model(ctx.store, keys.interaction(TENANT, "call-1"), Interaction)
+    assert interaction is not None
+    return interaction.card_id
+
+
+async def test_a_merged_card_still_reads_its_merge_markers(ctx: Context, late: ContactCrm) -> None:
+    card_id = await first_card(ctx, late)
+    email = CardIdentity(
+        channel=Channel.email, identifier=identifiers.email("marianne@example.com")
+    )
+    other, _ = await resolve_card(ctx.store, TENANT, [email], None, NOW)
+    await merge.merge(ctx, TENANT, card_id, other.id, "agent-1", "merge-1")
+    calls = await card_calls(ctx, late, "call-2")
+    assert calls["read card-merges"] == 2  # finding the card, and after attaching
+    interaction = await read_model(ctx.store, keys.interaction(TENANT, "call-2"), Interaction)
+    assert interaction is not None and interaction.card_id == card_id
+
+
+async def test_a_card_stored_before_the_flag_reads_its_merge_markers(
+    ctx: Context, late: ContactCrm
+) -> None:
+    """A card document without ``never_merged`` (stored by an older version) may have
+    been merged: its markers are read as they always were."""
+    card_id = await first_card(ctx, late)
+    key = keys.card(TENANT, card_id)
+    document = await ctx.store.read(key)
+    assert document is not None
+    stored = json.loads(document.data)
+    stored.pop("never_merged", None)
+    await ctx.store.replace(key, json.dumps(stored).encode(), document.etag)
+    assert dict(await card_calls(ctx, late, "call-2")) == {
+        **REPEAT_CALLER,
+        "read card-merges": 2,
+    }
