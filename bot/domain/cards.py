@@ -2,7 +2,9 @@
 
 A contact nobody has handled yet gets a new card, and so does a known contact reached
 over a new channel; that is why one person can own several cards (merging them is a
-separate, audited step).
+separate, audited step). A card says whether a merge ever held it
+(:attr:`CustomerCard.never_merged`): one that never had a merge marker need not look for
+one.
 """
 
 from __future__ import annotations
@@ -52,6 +54,17 @@ class CustomerCard(CardFace):
     tenant_id: str
     interaction_ids: list[str] = Field(default_factory=list)
     created_at: datetime
+    never_merged: bool = Field(
+        default=False,
+        description=(
+            "True: no merge has ever held this card, so it has no merge marker and its"
+            " readers skip reading one. Only a new card starts so (new_card); a merge"
+            " clears it (compare-and-swap) before it creates the card's marker"
+            " (marked_for_merge), and nothing sets it again. False also for a card stored"
+            " before the field existed: whether it was merged is not known, its marker is"
+            " read as it always was."
+        ),
+    )
 
     @property
     def face(self) -> CardFace:
@@ -74,7 +87,18 @@ def new_card(
         display_name=display_name,
         identities=list(dict.fromkeys(identities)),
         created_at=now,
+        never_merged=True,
     )
+
+
+def marked_for_merge(card: CustomerCard) -> CustomerCard:
+    """The card as a merge about to hold it leaves it: no longer ``never_merged``, so its
+    marker is read from now on; the card itself if it already was (nothing to write).
+
+    Never undone, not by an undo either: a merge that finds the flag already cleared
+    writes nothing, so a writer setting it again could not know that a merge is about to
+    create the card's marker."""
+    return card.model_copy(update={"never_merged": False}) if card.never_merged else card
 
 
 def with_interaction(card: CustomerCard, interaction_id: str) -> CustomerCard:

@@ -3,6 +3,11 @@
 The identity index (one document per channel + identifier) is written with
 create-if-absent, so two interactions from a new contact arriving at once still end up
 on one card.
+
+A card merged into another is found through its merge marker (``keys.card_merge``). A
+card that says it was never merged (:attr:`CustomerCard.never_merged`, cleared by a merge
+before it creates the card's marker) has none: finding it, attaching to it and asking
+whether it is live read no marker. On Blob Storage each read is a request of its own.
 """
 
 from __future__ import annotations
@@ -48,15 +53,27 @@ async def find_card(
     store: Store, tenant_id: str, identities: list[CardIdentity]
 ) -> tuple[CustomerCard, Document] | None:
     """The card an identity names, and its document as read; a card merged into another
-    gives the survivor."""
+    gives the survivor (read after the card it was merged from)."""
     for identity in identities:
         entry = await read_model(store, keys.card_index(tenant_id, identity.key), IndexEntry)
-        if entry is not None:
-            card_id = await follow_merges(store, tenant_id, entry.card_id)
-            document = await store.read(keys.card(tenant_id, card_id))
-            if document is not None:
-                return parsed(CustomerCard, document), document
+        if entry is None:
+            continue
+        found = await _card_as_read(store, tenant_id, entry.card_id)
+        if found is not None and found[0].never_merged:
+            return found
+        card_id = await follow_merges(store, tenant_id, entry.card_id)
+        if card_id != entry.card_id:
+            found = await _card_as_read(store, tenant_id, card_id)
+        if found is not None:
+            return found
     return None
+
+
+async def _card_as_read(
+    store: Store, tenant_id: str, card_id: str
+) -> tuple[CustomerCard, Document] | None:
+    document = await store.read(keys.card(tenant_id, card_id))
+    return None if document is None else (parsed(CustomerCard, document), document)
 
 
 async def resolve_card(
@@ -112,7 +129,10 @@ async def attach_interaction(
     absorbed the card meanwhile. Attaching first and then following the card's merge
     marker closes that gap: a merge that marked the card absorbed before we looked is
     followed here (card and interaction move to the survivor); one that marks it later
-    reads the card afterwards (its late-interaction step) and finds ours there.
+    reads the card afterwards (its late-interaction step) and finds ours there. A card
+    still ``never_merged`` as we wrote it has no marker to follow: a merge clears the flag
+    with a compare-and-swap on this document before it creates the marker, so it does so
+    after our write and reads ours in its late-interaction step.
     """
     card = await update(
         store,
@@ -121,6 +141,8 @@ async def attach_interaction(
         lambda card: with_interaction(card, interaction_id),
         read=read,
     )
+    if card.never_merged:
+        return card
     survivor_id = await follow_merges(store, tenant_id, card_id)
     if survivor_id == card_id:
         return card
@@ -188,10 +210,13 @@ async def show_face(
 
 async def live_card(store: Store, tenant_id: str, card_id: str) -> CustomerCard | None:
     """The card, unless it was merged into another one."""
+    card = await get_card(store, tenant_id, card_id)
+    if card is None or card.never_merged:
+        return card
     marker = await read_model(store, keys.card_merge(tenant_id, card_id), MergeMarker)
     if marker is not None and marker.role is MarkerRole.absorbed:
         return None
-    return await get_card(store, tenant_id, card_id)
+    return card
 
 
 async def cards_reached_by(store: Store, tenant_id: str, identifier: Identifier) -> set[str]:

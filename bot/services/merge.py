@@ -11,6 +11,15 @@ Design:
   merging overlapping cards never interleave. After the merge the survivor's marker is
   released and the absorbed card's stays: it *is* the "merged into" mark that
   :func:`bot.services.cards.find_card` follows. Undo removes it.
+- **Never merged.** A card created since cards carry the flag says it was never merged
+  (``CustomerCard.never_merged``) and its readers skip its marker. Before it creates a
+  card's marker, a merge (or undo) clears that flag with a compare-and-swap ``update`` of
+  the card (:func:`bot.domain.cards.marked_for_merge`), so a reader that still finds it
+  set knows the card has no marker, and an attach that wrote it so is met by the merge's
+  late-interaction step. Nothing sets it again, an undo included, and a refused or dead
+  merge leaves it cleared (its card's marker is read for nothing). Cards stored before the
+  flag read as not known never merged and keep reading their markers. A version from
+  before the flag does not clear it when it merges (a deploy's overlap: infra/README).
 - **Audit first, then idempotent steps.** The audit entry (``keys.audit``) is written
   with create-if-absent under the merge id the confirm card carries, with both cards'
   before-state read *after* the markers are held. Every following step is a
@@ -21,7 +30,8 @@ Design:
 - **Undo** runs the same steps backwards from the audit entry: interactions and index
   entries that still name the survivor go back, the survivor loses only what the
   absorbed card brought (what reached it after the merge stays), and the absorbed card
-  document, never modified by the merge, is put back exactly as it was.
+  document, never modified by the merge once held (its flag cleared before, its
+  before-state read after), is put back exactly as it was.
 - **Crash recovery.** Before it holds any card, a merge (and an undo) files an
   :class:`UnfinishedMerge` under ``keys.unfinished_merge``, removed once it is settled.
   A process that dies midway leaves that entry and its holds behind; once the entry is
@@ -41,7 +51,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from bot.domain.api_model import Model
-from bot.domain.cards import CardIdentity, CustomerCard
+from bot.domain.cards import CardIdentity, CustomerCard, marked_for_merge
 from bot.domain.errors import DomainError
 from bot.domain.merge import (
     CardFacts,
@@ -110,7 +120,11 @@ class MergeBusy(MergeRefused):
 async def _hold(ctx: Context, tenant_id: str, card_id: str, marker: MergeMarker) -> None:
     """Take ``card_id`` for the merge ``marker.audit_id``; MergeBusy if another holds it.
 
-    A hold left by a merge whose process died is settled first (:func:`recover`)."""
+    The card is no longer ``never_merged`` first, held or refused: its readers then read
+    the marker. A hold left by a merge whose process died is settled first
+    (:func:`recover`)."""
+    with contextlib.suppress(NotFound):  # a card gone has no readers to tell
+        await update(ctx.store, keys.card(tenant_id, card_id), CustomerCard, marked_for_merge)
     key = keys.card_merge(tenant_id, card_id)
     for _ in range(3):
         try:

@@ -105,8 +105,12 @@ async def test_merge_edward_cards_then_undo(
     assert "edward.ferrars@example.com" not in texts(undone)
     retried = (await invoke(bot_client, url, "mergeUndo", undo["data"]))["value"]
     assert "Merge undone" in texts(retried)
-    # Two cards again, exactly as before, index and all.
-    assert await cards_and_index(bot_client) == before
+    # Two cards again, exactly as before, index and all, except that a merge has held
+    # them: their markers are read from now on.
+    before_cards, before_index = before
+    assert all(card["never_merged"] for card in before_cards.values())
+    held = {key: {**card, "never_merged": False} for key, card in before_cards.items()}
+    assert await cards_and_index(bot_client) == (held, before_index)
     assert (await documents(bot_client, "interactions/"))[keys.interaction(TENANT, "mail-1")][
         "card_id"
     ] == email["cardId"]

@@ -110,8 +110,11 @@ async def assert_nothing_unfinished(ctx: Context) -> None:
 
 
 async def assert_restored(ctx: Context, before: tuple[CustomerCard, CustomerCard]) -> None:
+    """Both cards as they were before the merge, except that a merge has held them: their
+    markers are read from now on (``never_merged``)."""
     for card in before:
-        assert await live_card(ctx.store, TENANT, card.id) == card
+        held = card.model_copy(update={"never_merged": False})
+        assert await live_card(ctx.store, TENANT, card.id) == held
         for interaction_id in card.interaction_ids:
             stored = await read_model(
                 ctx.store, keys.interaction(TENANT, interaction_id), Interaction
@@ -193,7 +196,8 @@ async def test_the_next_merge_that_meets_a_dead_merge_finishes_it(
 ) -> None:
     one, two = instances
     a, b, *_ = await two_cards(one)
-    dying = DyingStore(one.store, writes=4)  # its entry, both holds and its audit entry
+    # Its entry, each card's flag and hold, its audit entry; then nothing.
+    dying = DyingStore(one.store, writes=6)
     with pytest.raises(ProcessDied):
         await merge.merge(on(one, dying), TENANT, a, b, "agent", "merge-dies")
     with pytest.raises(merge.MergeBusy):  # still within the bound: it may be alive
@@ -210,8 +214,8 @@ async def test_a_hold_without_its_entry_is_let_go(instances: tuple[Context, Cont
     """A marker can outlive its entry's removal only in data from before entries existed."""
     one, two = instances
     a, b, *_ = await two_cards(one)
-    with pytest.raises(ProcessDied):  # the entry and the first hold, then nothing
-        await merge.merge(on(one, DyingStore(one.store, 2)), TENANT, a, b, "agent", "m-old")
+    with pytest.raises(ProcessDied):  # the entry, the first card's flag and hold, then nothing
+        await merge.merge(on(one, DyingStore(one.store, 3)), TENANT, a, b, "agent", "m-old")
     await two.store.delete(keys.unfinished_merge(TENANT, "m-old"))
     audit = await merge.merge(on(two, two.store, LATER), TENANT, a, b, "agent", "m-new")
     assert audit.state is MergeState.done
@@ -283,7 +287,7 @@ async def test_every_instance_keeps_sweeping(instances: tuple[Context, Context])
     one, two = instances
     a, b, *_ = await two_cards(one)
     with pytest.raises(ProcessDied):
-        await merge.merge(on(one, DyingStore(one.store, 4)), TENANT, a, b, "agent", "m-dies")
+        await merge.merge(on(one, DyingStore(one.store, 6)), TENANT, a, b, "agent", "m-dies")
     sweeping = asyncio.create_task(merge.keep_recovering(on(two, two.store, LATER), interval=0))
 
     async def settled() -> None:
