@@ -14,7 +14,7 @@ from bot.adapters.storage.local import LocalStore
 from bot.domain.interactions import EventRecord, Interaction
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services import interactions, keys, name_index
-from bot.services.context import Context
+from bot.services.context import Context, EventListener
 from bot.services.crm import CrmClient, CrmUnavailable, SearchCriteria
 from bot.services.publisher import Reached
 from bot.services.store import Document, StoreError, read_model, update
@@ -175,19 +175,26 @@ def interaction_calls(counted: Recording) -> list[str]:
     return [name for name, called in counted.calls if called == key]
 
 
-async def test_the_late_update_starts_from_the_interaction_as_created(store: LocalStore):
-    """A listener that wrote nothing to the interaction costs it no read: the first card
-    shows it as created, and the late CRMs' compare-and-swap starts from that document."""
+async def started_with(store: LocalStore, listener: EventListener) -> tuple[Context, Recording]:
+    """A fast and a slow CRM's interaction started with ``listener``, its late update done;
+    its store calls counted."""
     ctx = context(store, [TimedCrm("fast", 0.0), TimedCrm("slow", 0.2)])
     counted = Recording(store)
     ctx.store = counted
+    ctx.event_listeners.append(listener)
+    await start(ctx)
+    await settle(ctx)
+    return ctx, counted
+
+
+async def test_the_late_update_starts_from_the_interaction_as_created(store: LocalStore):
+    """A listener that wrote nothing to the interaction costs it no read: the first card
+    shows it as created, and the late CRMs' compare-and-swap starts from that document."""
 
     async def listener(ctx: Context, interaction: Interaction, record: EventRecord) -> bool:
         return False
 
-    ctx.event_listeners.append(listener)
-    await start(ctx)
-    await settle(ctx)
+    ctx, counted = await started_with(store, listener)
     assert interaction_calls(counted) == [
         "read",  # is it new?
         "create",
@@ -208,17 +215,12 @@ async def test_a_listener_that_wrote_the_interaction_has_it_read_for_the_first_c
     store: LocalStore,
 ):
     """The first card shows what the listener wrote; the late update starts from that read."""
-    ctx = context(store, [TimedCrm("fast", 0.0), TimedCrm("slow", 0.2)])
-    counted = Recording(store)
-    ctx.store = counted
 
     async def listener(ctx: Context, interaction: Interaction, record: EventRecord) -> bool:
         await rename(ctx, interaction, "Elinor Dashwood")
         return True
 
-    ctx.event_listeners.append(listener)
-    await start(ctx)
-    await settle(ctx)
+    ctx, counted = await started_with(store, listener)
     assert interaction_calls(counted) == [
         "read",  # is it new?
         "create",
@@ -250,26 +252,33 @@ async def test_a_write_the_listener_did_not_own_up_to_is_kept(store: LocalStore)
     assert stored.customer_name == "Elinor Dashwood" and crms_shown(stored) == ["fast", "slow"]
 
 
+class AskedCrm(TimedCrm):
+    """A :class:`TimedCrm` that says when it was asked (``asked``)."""
+
+    def __init__(self, settings_id: str, latency: float) -> None:
+        super().__init__(settings_id, latency)
+        self.asked = asyncio.Event()
+
+    async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
+        self.asked.set()
+        return await super().search(criteria)
+
+
 async def test_the_crms_are_asked_while_the_card_and_the_agents_language_are_read(
     store: LocalStore,
 ):
     """A new interaction's CRMs are asked before its card and its agent's language are
     read, not after: on Blob Storage those reads are round trips the first paint would
     otherwise wait for on top of the CRMs. Here those reads wait until a CRM was asked."""
-    asked = asyncio.Event()
-
-    class AskedCrm(TimedCrm):
-        async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
-            asked.set()
-            return await super().search(criteria)
+    fast = AskedCrm("fast", 0.0)
 
     class ReadsAfterTheCrms(Recording):
         async def read(self, key: str) -> Document | None:
             if "/card-index/" in key or key.endswith("/language"):
-                await asyncio.wait_for(asked.wait(), 5)  # on main: never, a TimeoutError
+                await asyncio.wait_for(fast.asked.wait(), 5)  # before: never, a TimeoutError
             return await super().read(key)
 
-    ctx = context(store, [AskedCrm("fast", 0.0)])
+    ctx = context(store, [fast])
     ctx.store = ReadsAfterTheCrms(store)
     interaction = await start(ctx)
     assert crms_shown(interaction) == ["fast"]
@@ -277,20 +286,13 @@ async def test_the_crms_are_asked_while_the_card_and_the_agents_language_are_rea
 
 async def test_a_start_that_failed_leaves_no_crm_asking(store: LocalStore):
     """The CRMs asked for an interaction whose card could not be read are cancelled."""
-    asked = asyncio.Event()
-
-    class SlowCrm(TimedCrm):
-        async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
-            asked.set()
-            return await super().search(criteria)
-
-    slow = SlowCrm("slow", 30.0)
+    slow = AskedCrm("slow", 30.0)
     ctx = context(store, [TimedCrm("fast", 0.0), slow], deadline=60.0)
 
     class Broken(Recording):
         async def read(self, key: str) -> Document | None:
             if "/card-index/" in key:
-                await asyncio.wait_for(asked.wait(), 5)  # the CRMs are under way
+                await asyncio.wait_for(slow.asked.wait(), 5)  # the CRMs are under way
                 raise StoreError("the store is down")
             return await super().read(key)
 

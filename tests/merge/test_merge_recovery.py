@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot.domain.cards import CustomerCard
+from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.identifiers import Channel
 from bot.domain.interactions import Agent, Interaction
 from bot.domain.merge import MergeAudit, MergeState
@@ -222,6 +222,22 @@ async def test_a_hold_without_its_entry_is_let_go(instances: tuple[Context, Cont
     await assert_consistent(two, EVERYTHING, INTERACTIONS)
 
 
+async def attach_mail_2(
+    ctx: Context, card_id: str, identity: CardIdentity, read: Document | None = None
+) -> CustomerCard:
+    """An e-mail interaction ``mail-2`` created on the card it resolved, then attached."""
+    mail = Interaction(
+        id="mail-2",
+        tenant_id=TENANT,
+        card_id=card_id,
+        channel=Channel.email,
+        agent=Agent(aad_object_id="agent"),
+        identities=[identity],
+    )
+    await create_model(ctx.store, keys.interaction(TENANT, mail.id), mail)
+    return await attach_interaction(ctx.store, TENANT, card_id, mail.id, read=read)
+
+
 async def test_an_interaction_attaching_to_a_card_merged_meanwhile_lands_on_the_survivor(
     instances: tuple[Context, Context],
 ) -> None:
@@ -233,16 +249,7 @@ async def test_an_interaction_attaching_to_a_card_merged_meanwhile_lands_on_the_
     assert resolved.id == b
     audit = await merge.merge(two, TENANT, a, b, "agent", merge.new_merge_id())
     assert audit.survivor_id == a
-    late = Interaction(
-        id="mail-2",
-        tenant_id=TENANT,
-        card_id=resolved.id,
-        channel=Channel.email,
-        agent=Agent(aad_object_id="agent"),
-        identities=[identity],
-    )
-    await create_model(one.store, keys.interaction(TENANT, late.id), late)
-    landed = await attach_interaction(one.store, TENANT, resolved.id, late.id)
+    landed = await attach_mail_2(one, resolved.id, identity)
     assert landed.id == a
     stored = await read_model(one.store, keys.interaction(TENANT, "mail-2"), Interaction)
     assert stored is not None and stored.card_id == a
@@ -269,16 +276,7 @@ async def test_a_caller_of_a_card_a_dead_merge_marked_absorbed_reaches_the_survi
     assert (await live_card(two.store, TENANT, b)) is None
     card, read = await resolve_card(two.store, TENANT, [identity], None, NOW)
     assert card.id == a
-    mail = Interaction(
-        id="mail-2",
-        tenant_id=TENANT,
-        card_id=card.id,
-        channel=Channel.email,
-        agent=Agent(aad_object_id="agent"),
-        identities=[identity],
-    )
-    await create_model(two.store, keys.interaction(TENANT, mail.id), mail)
-    assert (await attach_interaction(two.store, TENANT, a, mail.id, read=read)).id == a
+    assert (await attach_mail_2(two, card.id, identity, read)).id == a
     await merge.sweep(on(two, two.store, LATER))
     await assert_consistent(two, EVERYTHING, {*INTERACTIONS, "mail-2"})
 
