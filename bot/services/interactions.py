@@ -250,14 +250,14 @@ async def _start(
     except BaseException:
         abandon(progressive)
         raise
-    attached = await attach_interaction(
-        ctx.store, tenant_id, card.id, interaction.id, read=card_read
+    attached, _ = await asyncio.gather(  # two documents: the first paint waits for both
+        attach_interaction(ctx.store, tenant_id, card.id, interaction.id, read=card_read),
+        remember_for_agent(ctx, tenant_id, aad_object_id, interaction.id),
     )
     if attached.face != interaction.card_face:  # a merge took its card meanwhile
         await show_face(ctx.store, tenant_id, attached.id, only=[interaction.id])
         document = await ctx.store.read(key)
         interaction = interaction if document is None else parsed(Interaction, document)
-    await remember_for_agent(ctx, tenant_id, interaction.agent.aad_object_id, interaction.id)
     if progressive.late is None:  # else counted when the late CRMs have answered
         note_caller(ctx.callers, tenant_id, bool(interaction.shown.person), now)
     return interaction, document, progressive, made

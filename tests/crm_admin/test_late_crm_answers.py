@@ -14,6 +14,7 @@ from bot.adapters.storage.local import LocalStore
 from bot.domain.interactions import EventRecord, Interaction
 from bot.domain.records import CrmRecord, RecordRef
 from bot.services import interactions, keys, name_index
+from bot.services.cards import get_card
 from bot.services.context import Context, EventListener
 from bot.services.crm import CrmClient, CrmUnavailable, SearchCriteria
 from bot.services.publisher import Reached
@@ -282,6 +283,32 @@ async def test_the_crms_are_asked_while_the_card_and_the_agents_language_are_rea
     ctx.store = ReadsAfterTheCrms(store)
     interaction = await start(ctx)
     assert crms_shown(interaction) == ["fast"]
+
+
+async def test_the_card_and_the_agents_inbox_are_written_at_once(store: LocalStore):
+    """A new interaction goes on its card and in its agent's inbox at once, two documents
+    the first paint waits for. Here the card's write (the attach; a new card is created
+    before) waits until the inbox was read."""
+    inbox_read = asyncio.Event()
+
+    class CardAfterInbox(Recording):
+        async def read(self, key: str) -> Document | None:
+            if key == keys.agent_inbox("t1", "agent-1"):
+                inbox_read.set()
+            return await super().read(key)
+
+        async def replace(self, key: str, data: bytes, etag: str) -> str:
+            if "/cards/" in key:
+                await asyncio.wait_for(inbox_read.wait(), 5)  # before: never, a TimeoutError
+            return await super().replace(key, data, etag)
+
+    ctx = context(store, [TimedCrm("fast", 0.0)])
+    ctx.store = CardAfterInbox(store)
+    interaction = await start(ctx)
+    card = await get_card(store, "t1", interaction.card_id)
+    assert card is not None and card.interaction_ids == ["call-1"]
+    inbox = await read_model(store, keys.agent_inbox("t1", "agent-1"), interactions.AgentInbox)
+    assert inbox is not None and inbox.interaction_ids == ["call-1"]
 
 
 async def test_a_start_that_failed_leaves_no_crm_asking(store: LocalStore):
