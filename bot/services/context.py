@@ -28,11 +28,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-EventListener = Callable[["Context", "Interaction", "EventRecord"], Awaitable[bool]]
+EventListener = Callable[["Context", "Interaction", "EventRecord"], Awaitable[None]]
 """Called after a lifecycle event is stored and before the webhook answers: work that
-must not be lost (write-back outbox, record creation) hangs here. It answers whether it
-wrote the interaction: only then is it read again for the event's card (on Blob Storage a
-read is a request, and most events' listeners write nothing to it)."""
+must not be lost (write-back outbox, record creation) hangs here."""
 
 
 @dataclass

@@ -386,10 +386,11 @@ async def ingest(ctx: Context, tenant_id: str, event: InteractionEventIn) -> Int
     reached = Reached()  # where its first card found the agent, for the late update
     try:
         if changed:
-            rewritten = [
-                await listener(ctx, interaction, record) for listener in ctx.event_listeners
-            ]
-            if any(rewritten):  # a listener changed it (a record pinned...): as it is now
+            for listener in ctx.event_listeners:
+                await listener(ctx, interaction, record)
+            if ctx.event_listeners:  # a listener may have changed it (a record pinned...),
+                # and another writer may have since it was written here: the card shows it
+                # as it is now, not older than what another instance may have sent already
                 stored = await ctx.store.read(key)
                 interaction = interaction if stored is None else parsed(Interaction, stored)
             await publish(ctx, interaction, reached)

@@ -142,18 +142,18 @@ async def policy_for(ctx: Context, tenant_id: str, queue: str | None) -> RecordP
 # --- the listener ------------------------------------------------------------------------
 
 
-async def on_event(ctx: Context, interaction: Interaction, record: EventRecord) -> bool:
+async def on_event(ctx: Context, interaction: Interaction, record: EventRecord) -> None:
     policy = await policy_for(ctx, interaction.tenant_id, interaction.queue)
     if policy is None:
-        return False
+        return
     key = keys.record_creation_state(interaction.tenant_id, interaction.id)
     state = await read_model(ctx.store, key, CreationState)
     dead = state is not None and state.status == "creating" and _stale(ctx, state)
     facts = facts_of(interaction, record.event, has_record=state is not None and not dead)
     if decide(policy, facts) is not Decision.create:
-        return False
+        return
     if not await _claim(ctx, key, state, record.event):
-        return False
+        return
     try:
         created, how = await _create_or_append(ctx, policy, interaction)
     except Exception:
@@ -163,7 +163,7 @@ async def on_event(ctx: Context, interaction: Interaction, record: EventRecord) 
             record.event.value,
         )
         await _release(ctx, key)
-        return False
+        return
     await put_model(
         ctx.store,
         key,
@@ -182,7 +182,6 @@ async def on_event(ctx: Context, interaction: Interaction, record: EventRecord) 
         interaction.id,
         lambda current: pin_record(current, created, actor=ACTOR, now=ctx.clock()),
     )
-    return True
 
 
 def _stale(ctx: Context, state: CreationState) -> bool:

@@ -587,17 +587,15 @@ class OutboxListener:
     def __init__(self, worker: WritebackWorker | None = None) -> None:
         self.worker = worker
 
-    async def __call__(self, ctx: Context, interaction: Interaction, record: EventRecord) -> bool:
-        """Writes the outbox, never the interaction (False)."""
+    async def __call__(self, ctx: Context, interaction: Interaction, record: EventRecord) -> None:
         if not interaction.writeback_due:
-            return False
+            return
         key = keys.interaction(interaction.tenant_id, interaction.id)
         stored = await read_model(ctx.store, key, Interaction)
         due = stored if stored is not None and stored.writeback_due else interaction
         created = await outbox.enqueue(ctx.store, ctx.crms, due, ctx.clock())
         if created and self.worker is not None:
             await self.worker.announce([item.key for item in created])
-        return False
 
 
 def outbox_listener(worker: WritebackWorker | None = None) -> EventListener:
