@@ -331,6 +331,8 @@ async def replay(
                 "lease_until": None,
                 "parked_reason": None,
                 "consent_refusals": 0,
+                "waiting_for_sign_in": False,  # due now: it waits for nothing until tried
+                "waiting_for_consent": False,
                 "updated_at": now,
                 "steps": [step.model_copy(update={"unsupported": None}) for step in item.steps],
             }

@@ -496,6 +496,7 @@ class WritebackWorker:
         item.status = status
         item.parked_reason = reason
         item.lease_owner = item.lease_until = None
+        item.waiting_for_sign_in = item.waiting_for_consent = False  # done or an admin's
         if status is OutboxStatus.parked:
             log.warning(
                 "write-back %s parked: %s",

@@ -231,3 +231,24 @@ async def test_an_item_stored_before_the_consent_wait_existed_loads_and_is_deliv
     await drain(worker(ctx))
     delivered = await the_item(ctx)
     assert delivered.status is OutboxStatus.done and delivered.attempts == 3
+
+
+async def test_a_replayed_write_back_waits_for_nothing_until_it_is_tried(one_store: Store) -> None:
+    """An admin's replay makes a waiting item due now: it no longer says it waits for
+    consent (the console's badge) until the worker has tried it; a finished one neither."""
+    clock, crm = Clock(), FaultyCrm()
+    ctx = gated(one_store, crm, clock)
+    await revoked(ctx)
+    await store_due(ctx, interaction("call-1", details={"disposition": "Sold"}))
+    held = worker(ctx, tenant_gate=gate_of(ctx))
+    await held.run_once()
+    waiting = await the_item(ctx)
+    assert waiting.waiting_for is outbox.WaitingFor.consent
+    replayed = await outbox.replay(ctx.store, TENANT, "call-1", waiting.record.key, clock.now)
+    assert replayed.waiting_for is None
+    assert not replayed.waiting_for_consent and not replayed.waiting_for_sign_in
+    await tenants.record_consent(ctx.store, TENANT, at=clock.now, by="admin")
+    await held.run_once()
+    done = await the_item(ctx)
+    assert done.status is OutboxStatus.done
+    assert not done.waiting_for_consent and not done.waiting_for_sign_in
