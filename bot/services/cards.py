@@ -132,16 +132,19 @@ async def attach_interaction(
     reads the card afterwards (its late-interaction step) and finds ours there. A card
     still ``never_merged`` as we wrote it has no marker to follow: a merge clears the flag
     with a compare-and-swap on this document before it creates the marker, so it does so
-    after our write and reads ours in its late-interaction step.
+    after our write and reads ours in its late-interaction step. An attach that wrote
+    nothing (the interaction was on the card already) saw the card only as ``read``, maybe
+    from before a merge: it follows the marker.
     """
-    card = await update(
-        store,
-        keys.card(tenant_id, card_id),
-        CustomerCard,
-        lambda card: with_interaction(card, interaction_id),
-        read=read,
-    )
-    if card.never_merged:
+    wrote: list[bool] = []
+
+    def attached(card: CustomerCard) -> CustomerCard:
+        changed = with_interaction(card, interaction_id)
+        wrote[:] = [changed is not card]
+        return changed
+
+    card = await update(store, keys.card(tenant_id, card_id), CustomerCard, attached, read=read)
+    if card.never_merged and wrote == [True]:
         return card
     survivor_id = await follow_merges(store, tenant_id, card_id)
     if survivor_id == card_id:

@@ -261,6 +261,21 @@ async def test_an_interaction_attaching_to_a_card_merged_meanwhile_lands_on_the_
     await assert_consistent(two, EVERYTHING, {*INTERACTIONS, "mail-2"})
 
 
+async def test_an_attach_that_wrote_nothing_follows_the_marker_of_a_card_merged_since(
+    instances: tuple[Context, Context],
+) -> None:
+    """An attach from a read of the card taken before a merge, of an interaction already on
+    it, writes nothing: the card as read still says it never merged, and the attach
+    follows the marker anyway (to the survivor)."""
+    one, two = instances
+    a, b, *_ = await two_cards(one)
+    read = await one.store.read(keys.card(TENANT, b))
+    assert read is not None
+    await merge.merge(two, TENANT, a, b, "agent", merge.new_merge_id())
+    landed = await attach_interaction(one.store, TENANT, b, "mail-1", read=read)
+    assert landed.id == a and "mail-1" in landed.interaction_ids
+
+
 async def test_a_caller_of_a_card_a_dead_merge_marked_absorbed_reaches_the_survivor(
     instances: tuple[Context, Context],
 ) -> None:
