@@ -9,7 +9,8 @@ not their number. Azurite on loopback answers in about a millisecond, so
 ``assigned`` event) in one process on the embedded store behind a wrapper that holds
 every call for ``--delay-ms`` (Azure Blob Storage's point reads and writes from an App
 Service in the same region take a few to ten milliseconds), with two CRMs answering at
-once, and times the event to the moment the first card is handed to delivery: for new
+once and the event listeners production has (record creation, the write-back outbox),
+and times the event to the moment the first card is handed to delivery: for new
 callers (a number no card knows) and for a repeat caller (one card, attached to again).
 Medians over rounds, with the lowest and highest round; the first interaction of a
 round warms the process up and is not counted.
@@ -36,8 +37,10 @@ from bot.adapters.storage.local import LocalStore  # noqa: E402
 from bot.domain.interactions import Interaction  # noqa: E402
 from bot.services.context import Context  # noqa: E402
 from bot.services.interactions import InteractionEventIn, ingest  # noqa: E402
+from bot.services.record_creation import on_event as record_creation_listener  # noqa: E402
 from bot.services.store import Document, Store  # noqa: E402
 from bot.services.tenant_cache import PerTenant  # noqa: E402
+from bot.services.writeback import outbox_listener  # noqa: E402
 from tests.merge.test_store_calls_per_card import ContactCrm  # noqa: E402
 
 TENANT = "t-first-paint"
@@ -110,6 +113,7 @@ async def one_round(workdir: Path, delay: float, callers: int) -> tuple[float, f
         delivery=painted,
         crm_first_paint=0.3,
         regions=PerTenant(),
+        event_listeners=[record_creation_listener, outbox_listener()],
     )
     phones = [f"+44 7700 900{100 + n}" for n in range(callers + 1)]
     repeat = phones[1]
