@@ -29,12 +29,24 @@ def _textbox(page: Any, name: str) -> Any:
     return page.get_by_role("textbox", name=name, exact=False)
 
 
-async def sign_in_with_key(page: Any, expect: Any, base: str) -> None:
-    """Development mode: sign in with the demo's bootstrap admin key."""
+SIGN_IN_LABELS = ("Bootstrap admin key", "Sign in", "First steps")
+"""The key's field, the button and the overview's heading the signed-in admin lands on."""
+
+
+async def sign_in_with_key(
+    page: Any,
+    expect: Any,
+    base: str,
+    key: str = "demo-admin-key",
+    labels: tuple[str, str, str] = SIGN_IN_LABELS,
+) -> None:
+    """Development mode: sign in with an admin key (the demo's bootstrap key), the
+    console's labels in the page's language (English)."""
+    field, button, heading = labels
     await page.goto(base + "/admin")
-    await page.get_by_role("textbox", name="Bootstrap admin key").fill("demo-admin-key")
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("heading", name="First steps")).to_be_visible()
+    await page.get_by_role("textbox", name=field).fill(key)
+    await page.get_by_role("button", name=button).click()
+    await expect(page.get_by_role("heading", name=heading)).to_be_visible()
 
 
 async def connect_rest_crm(page: Any, expect: Any, crm_url: str, shoot: Shoot) -> None:

@@ -15,6 +15,7 @@ from bot.i18n.catalogues import LOCALES_DIR
 from bot.settings import Settings
 from bot.web.app import create_app
 from bot.web.interactions import CONTEXT
+from tests.console.admin_steps import sign_in_with_key
 from tests.console.browser import launch, new_page, playwright_api, screenshots
 from tests.writeback.harness import TENANT, store_every_wait
 
@@ -63,11 +64,12 @@ async def test_pending_write_backs_say_what_they_wait_for(
             for locale, (sign_in, consent) in LABELS.items():
                 page, errors = await new_page(browser, locale=locale)
                 texts = console_texts(locale)
-                await page.goto(base + "/admin")
-                await page.get_by_role("textbox", name=texts["signin.dev.key"]).fill(ADMIN_KEY)
-                await page.get_by_role("button", name=texts["signin.dev.submit"]).click()
-                checklist = page.get_by_role("heading", name=texts["overview.checklist"])
-                await expect(checklist).to_be_visible()
+                labels = (
+                    texts["signin.dev.key"],
+                    texts["signin.dev.submit"],
+                    texts["overview.checklist"],
+                )
+                await sign_in_with_key(page, expect, base, ADMIN_KEY, labels)
                 await page.goto(base + "/admin#/writebacks?status=pending")
                 for interaction_id, label in (("call-sign-in", sign_in), ("call-consent", consent)):
                     badge = waiting_label(page, interaction_id)
