@@ -129,7 +129,8 @@ class OutboxItem(Model):
     @property
     def waiting_for(self) -> WaitingFor | None:
         """What the item waits for, from the flags of its last retry; None unless pending (a
-        done or parked item keeps them, and waits for nothing or for an admin's replay).
+        done or parked item waits for nothing or for an admin's replay; one finished before
+        finishing cleared the flags still has them).
         Both flags set (one retry sets only one): consent, which the gate asks before any
         CRM call, so the agent's sign-in cannot help without it."""
         if self.status is not OutboxStatus.pending:
