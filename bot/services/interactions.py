@@ -221,43 +221,44 @@ async def _start(
         asked.cancel()
         raise
     progressive = await asked
-    made = None if card.interaction_ids else card.id
-    interaction = Interaction(
-        id=event.interaction_id,
-        tenant_id=tenant_id,
-        card_id=card.id,
-        channel=event.channel,
-        direction=event.direction,
-        agent=Agent(aad_object_id=aad_object_id, name=event.agent.name),
-        queue=event.queue,
-        customer_name=event.customer.name,
-        identities=identities,
-        shown=shown_from(progressive.first, now),
-        agent_locale=locale,
-        card_face=card.face,
-    )
-    if event.lookup_id:  # screen pop: the record the IVR identified, pinned and linked
-        interaction = await caller_lookup.screen_pop(
-            ctx, tenant_id, event.lookup_id, interaction, now
+    try:  # from here on a failure gives up on the late CRMs: nobody will wait for them
+        made = None if card.interaction_ids else card.id
+        interaction = Interaction(
+            id=event.interaction_id,
+            tenant_id=tenant_id,
+            card_id=card.id,
+            channel=event.channel,
+            direction=event.direction,
+            agent=Agent(aad_object_id=aad_object_id, name=event.agent.name),
+            queue=event.queue,
+            customer_name=event.customer.name,
+            identities=identities,
+            shown=shown_from(progressive.first, now),
+            agent_locale=locale,
+            card_face=card.face,
         )
-    try:
+        if event.lookup_id:  # screen pop: the record the IVR identified, pinned and linked
+            interaction = await caller_lookup.screen_pop(
+                ctx, tenant_id, event.lookup_id, interaction, now
+            )
         interaction = _applied(interaction, event, record)
         key = keys.interaction(tenant_id, interaction.id)
-        document: Document | None = await create_model(ctx.store, key, interaction)
-    except AlreadyExists:
-        abandon(progressive)
-        return None  # the same interaction's event raced us here; apply ours on top
+        try:
+            document: Document | None = await create_model(ctx.store, key, interaction)
+        except AlreadyExists:
+            abandon(progressive)
+            return None  # the same interaction's event raced us here; apply ours on top
+        attached, _ = await asyncio.gather(  # two documents: the first paint waits for both
+            attach_interaction(ctx.store, tenant_id, card.id, interaction.id, read=card_read),
+            remember_for_agent(ctx, tenant_id, aad_object_id, interaction.id),
+        )
+        if attached.face != interaction.card_face:  # a merge took its card meanwhile
+            await show_face(ctx.store, tenant_id, attached.id, only=[interaction.id])
+            document = await ctx.store.read(key)
+            interaction = interaction if document is None else parsed(Interaction, document)
     except BaseException:
         abandon(progressive)
         raise
-    attached, _ = await asyncio.gather(  # two documents: the first paint waits for both
-        attach_interaction(ctx.store, tenant_id, card.id, interaction.id, read=card_read),
-        remember_for_agent(ctx, tenant_id, aad_object_id, interaction.id),
-    )
-    if attached.face != interaction.card_face:  # a merge took its card meanwhile
-        await show_face(ctx.store, tenant_id, attached.id, only=[interaction.id])
-        document = await ctx.store.read(key)
-        interaction = interaction if document is None else parsed(Interaction, document)
     if progressive.late is None:  # else counted when the late CRMs have answered
         note_caller(ctx.callers, tenant_id, bool(interaction.shown.person), now)
     return interaction, document, progressive, made

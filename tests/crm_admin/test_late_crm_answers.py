@@ -247,15 +247,21 @@ async def test_a_late_update_from_a_stale_document_keeps_the_write_it_missed(
 
 
 class AskedCrm(TimedCrm):
-    """A :class:`TimedCrm` that says when it was asked (``asked``)."""
+    """A :class:`TimedCrm` that says when it was asked (``asked``) and when its search was
+    cancelled (``given_up``)."""
 
     def __init__(self, settings_id: str, latency: float) -> None:
         super().__init__(settings_id, latency)
         self.asked = asyncio.Event()
+        self.given_up = asyncio.Event()
 
     async def search(self, criteria: SearchCriteria) -> list[CrmRecord]:
         self.asked.set()
-        return await super().search(criteria)
+        try:
+            return await super().search(criteria)
+        except asyncio.CancelledError:
+            self.given_up.set()
+            raise
 
 
 async def test_the_crms_are_asked_while_the_card_and_the_agents_language_are_read(
@@ -324,6 +330,48 @@ async def test_a_start_that_failed_leaves_no_crm_asking(store: LocalStore):
             break
         await asyncio.sleep(0)
     assert slow.cancelled
+
+
+class FailsAfterTheCrms(Recording):
+    """A store whose ``call`` ("read" or "replace") of keys containing ``part`` fails: the
+    screen pop's read of its lookup, the attach's write of the card, both made once the
+    first CRMs answered (the slow one still asked)."""
+
+    def __init__(self, inner: LocalStore, call: str, part: str) -> None:
+        super().__init__(inner)
+        self.call, self.part = call, part
+
+    def _fails(self, call: str, key: str) -> None:
+        if call == self.call and self.part in key:
+            raise StoreError("the store is down")
+
+    async def read(self, key: str) -> Document | None:
+        self._fails("read", key)
+        return await super().read(key)
+
+    async def replace(self, key: str, data: bytes, etag: str) -> str:
+        self._fails("replace", key)
+        return await super().replace(key, data, etag)
+
+
+@pytest.mark.parametrize(
+    ("call", "part"),
+    [("read", "/caller-lookups/"), ("replace", "/cards/")],
+    ids=["screen-pop", "attach"],
+)
+async def test_a_start_that_failed_after_the_crms_answered_leaves_no_crm_asking(
+    store: LocalStore, call: str, part: str
+):
+    """The slow CRMs of an interaction whose screen pop or attach failed, after the first
+    CRMs answered, are cancelled: no late update runs on, outside the background work."""
+    slow = AskedCrm("slow", 30.0)
+    ctx = context(store, [TimedCrm("fast", 0.0), slow], deadline=60.0)
+    ctx.store = FailsAfterTheCrms(store, call, part)
+    event = interactions.InteractionEventIn.model_validate({**EVENT, "lookupId": "lookup-1"})
+    with pytest.raises(StoreError):
+        await interactions.ingest(ctx, "t1", event)
+    await asyncio.wait_for(slow.given_up.wait(), 5)  # before: never, a TimeoutError
+    assert not ctx.background
 
 
 async def test_the_late_update_follows_when_a_listener_failed(store: LocalStore):
