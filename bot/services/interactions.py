@@ -38,6 +38,7 @@ from bot.services import (
     tenant_settings,
 )
 from bot.services.cards import attach_interaction, resolve_card, show_face
+from bot.services.concurrently import both
 from bot.services.context import Context
 from bot.services.crm import SearchCriteria
 from bot.services.crm_fan_out import Progressive, find_people
@@ -212,7 +213,7 @@ async def _start(
     # Blob Storage, round trips the first paint no longer waits for after the CRMs).
     asked = asyncio.ensure_future(first_answers(ctx, tenant_id, criteria))
     try:
-        (card, card_read), locale = await asyncio.gather(
+        (card, card_read), locale = await both(
             resolve_card(ctx.store, tenant_id, identities, event.customer.name, now),
             agent_locale.locale_of(ctx.store, tenant_id, aad_object_id),
         )
@@ -248,7 +249,7 @@ async def _start(
         except AlreadyExists:
             abandon(progressive)
             return None  # the same interaction's event raced us here; apply ours on top
-        attached, _ = await asyncio.gather(  # two documents: the first paint waits for both
+        attached, _ = await both(  # two documents: the first paint waits for both
             attach_interaction(ctx.store, tenant_id, card.id, interaction.id, read=card_read),
             remember_for_agent(ctx, tenant_id, aad_object_id, interaction.id),
         )

@@ -374,6 +374,36 @@ async def test_a_start_that_failed_after_the_crms_answered_leaves_no_crm_asking(
     assert not ctx.background
 
 
+async def test_a_failed_attach_stops_the_agents_inbox_write(store: LocalStore):
+    """The card's write and the agent inbox's run at once; when the card's fails, the
+    inbox's is cancelled before the start fails (no write after the request failed)."""
+    inbox_written = asyncio.Event()
+    cancelled: list[str] = []
+
+    class CardFailsWhileTheInboxIsWritten(Recording):
+        async def create(self, key: str, data: bytes) -> str:
+            if key == keys.agent_inbox("t1", "agent-1"):
+                inbox_written.set()
+                try:
+                    await asyncio.Event().wait()  # a write still under way
+                except asyncio.CancelledError:
+                    cancelled.append(key)
+                    raise
+            return await super().create(key, data)
+
+        async def replace(self, key: str, data: bytes, etag: str) -> str:
+            if "/cards/" in key:
+                await asyncio.wait_for(inbox_written.wait(), 5)
+                raise StoreError("the store is down")
+            return await super().replace(key, data, etag)
+
+    ctx = context(store, [TimedCrm("fast", 0.0)])
+    ctx.store = CardFailsWhileTheInboxIsWritten(store)
+    with pytest.raises(StoreError):
+        await start(ctx)
+    assert cancelled == [keys.agent_inbox("t1", "agent-1")]  # before: still waiting
+
+
 async def test_the_late_update_follows_when_a_listener_failed(store: LocalStore):
     """A listener that failed fails the webhook (the platform sends it again); the slow CRMs
     still complete the card."""
