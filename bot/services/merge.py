@@ -39,7 +39,10 @@ Design:
   instance runs (:func:`sweep`, every :data:`SWEEP_SECONDS`), settles it with
   :func:`recover`: no audit entry yet means nothing moved, so the holds are let go; a
   pending merge or an undo under way is carried to its end by the same idempotent steps.
-  So no card stays held longer than ``STALE_LOCK + SWEEP_SECONDS``.
+  So no card stays held longer than ``STALE_LOCK + SWEEP_SECONDS``. A merge whose hold of
+  a card fails on a store error (nothing moved yet) lets go of those it took at once,
+  unless it found one held under its own id: the same merge sent twice or retried may
+  rely on that one, and the sweep settles them.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ from bot.services.store import (
     AlreadyExists,
     NotFound,
     PreconditionFailed,
+    StoreError,
     create_model,
     put_model,
     read_model,
@@ -117,8 +121,10 @@ class MergeBusy(MergeRefused):
 # --- markers --------------------------------------------------------------------------
 
 
-async def _hold(ctx: Context, tenant_id: str, card_id: str, marker: MergeMarker) -> None:
+async def _hold(ctx: Context, tenant_id: str, card_id: str, marker: MergeMarker) -> bool:
     """Take ``card_id`` for the merge ``marker.audit_id``; MergeBusy if another holds it.
+    False if that merge held it already (sent twice at once, or retried after its process
+    died): another call may rely on that hold.
 
     The card is no longer ``never_merged`` first, held or refused: its readers then read
     the marker. A hold left by a merge whose process died is settled first
@@ -129,14 +135,14 @@ async def _hold(ctx: Context, tenant_id: str, card_id: str, marker: MergeMarker)
     for _ in range(3):
         try:
             await create_model(ctx.store, key, marker)
-            return
+            return True
         except AlreadyExists:
             document = await ctx.store.read(key)
             if document is None:
                 continue
             held = MergeMarker.model_validate_json(document.data)
             if held.audit_id == marker.audit_id:
-                return
+                return False
             if held.role is MarkerRole.absorbed and await _finished(ctx, tenant_id, held):
                 raise MergeRefused(
                     t("That card was already merged into another card; nothing was changed.")
@@ -164,6 +170,14 @@ async def _release(ctx: Context, tenant_id: str, card_id: str, audit_id: str) ->
         return
     with contextlib.suppress(PreconditionFailed, NotFound):
         await ctx.store.delete(key, document.etag)
+
+
+async def _let_go(ctx: Context, tenant_id: str, merge_id: str, held: list[str]) -> None:
+    """A merge that stops before it moved anything releases the cards ``held`` and its
+    entry (in that order: a release that fails leaves the entry to :func:`recover`)."""
+    for card_id in held:
+        await _release(ctx, tenant_id, card_id, merge_id)
+    await _settled(ctx, tenant_id, merge_id)
 
 
 # --- merge ----------------------------------------------------------------------------
@@ -255,6 +269,7 @@ async def _plan(
     roles = {choice.survivor_id: MarkerRole.survivor, choice.absorbed_id: MarkerRole.absorbing}
     await _file_unfinished(ctx, tenant_id, merge_id, sorted(roles))
     held: list[str] = []
+    shared = False  # a card this merge held already: another call may rely on its hold
     try:
         # A fixed order (by card id) so that merges over overlapping cards cannot all
         # hold one card and wait on the next; a taken card refuses at once (MergeBusy).
@@ -262,20 +277,20 @@ async def _plan(
             marker = MergeMarker(
                 audit_id=merge_id, role=roles[card_id], survivor_id=choice.survivor_id, at=now
             )
-            await _hold(ctx, tenant_id, card_id, marker)
+            shared |= not await _hold(ctx, tenant_id, card_id, marker)
             held.append(card_id)
     except MergeRefused:
-        for card_id in held:
-            await _release(ctx, tenant_id, card_id, merge_id)
-        await _settled(ctx, tenant_id, merge_id)
+        await _let_go(ctx, tenant_id, merge_id, held)
+        raise
+    except StoreError:  # nothing moved yet: the cards it took need not wait for the sweep
+        if not shared:
+            await _let_go(ctx, tenant_id, merge_id, held)
         raise
     # Both cards are ours now: their before-state cannot be changed by another merge.
     survivor = await get_card(ctx.store, tenant_id, choice.survivor_id)
     absorbed = await get_card(ctx.store, tenant_id, choice.absorbed_id)
     if survivor is None or absorbed is None:
-        for card_id in (choice.absorbed_id, choice.survivor_id):
-            await _release(ctx, tenant_id, card_id, merge_id)
-        await _settled(ctx, tenant_id, merge_id)
+        await _let_go(ctx, tenant_id, merge_id, [choice.absorbed_id, choice.survivor_id])
         raise MergeRefused(t("That card no longer exists; nothing was changed."))
     audit = MergeAudit(
         id=merge_id,

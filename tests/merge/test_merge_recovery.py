@@ -19,11 +19,11 @@ import pytest
 from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.identifiers import Channel
 from bot.domain.interactions import Agent, Interaction
-from bot.domain.merge import MergeAudit, MergeState
+from bot.domain.merge import MergeAudit, MergeMarker, MergeState
 from bot.services import keys, merge
 from bot.services.cards import attach_interaction, get_card, live_card, resolve_card
 from bot.services.context import Context
-from bot.services.store import Document, Store, create_model, read_model
+from bot.services.store import Document, Store, StoreError, create_model, read_model
 from tests.merge.instances import (
     NOW,
     TENANT,
@@ -77,6 +77,20 @@ class DyingStore:
 
     async def close(self) -> None:
         """The shared store stays open."""
+
+
+class FailingOnce(DyingStore):
+    """A store whose first write of ``key`` fails with a store error; the process lives on."""
+
+    def __init__(self, inner: Store, key: str) -> None:
+        super().__init__(inner)
+        self.failing = key
+
+    def _write(self, key: str) -> None:
+        if key == self.failing:
+            self.failing = ""
+            raise StoreError("the store is down")
+        super()._write(key)
 
 
 def on(ctx: Context, store: Store, at: datetime = NOW) -> Context:
@@ -218,6 +232,52 @@ async def test_a_hold_without_its_entry_is_let_go(instances: tuple[Context, Cont
         await merge.merge(on(one, DyingStore(one.store, 3)), TENANT, a, b, "agent", "m-old")
     await two.store.delete(keys.unfinished_merge(TENANT, "m-old"))
     audit = await merge.merge(on(two, two.store, LATER), TENANT, a, b, "agent", "m-new")
+    assert audit.state is MergeState.done
+    await assert_consistent(two, EVERYTHING, INTERACTIONS)
+
+
+def second_hold(a: str, b: str, step: str) -> str:
+    """The write of the second card a merge of ``a`` and ``b`` holds (they are held by card
+    id): its flag cleared (``card``), or its marker created (``marker``)."""
+    second = max(a, b)
+    return keys.card(TENANT, second) if step == "card" else keys.card_merge(TENANT, second)
+
+
+@pytest.mark.parametrize("step", ["card", "marker"])
+async def test_a_merge_whose_second_hold_failed_lets_go_of_the_first(
+    instances: tuple[Context, Context], step: str
+) -> None:
+    """Nothing moved yet: the first card's hold goes at once, not at the sweep, and the
+    next merge of the same cards needs no wait for the stale-hold bound."""
+    one, two = instances
+    a, b, *_ = await two_cards(one)
+    failing = FailingOnce(one.store, second_hold(a, b, step))
+    with pytest.raises(StoreError):
+        await merge.merge(on(one, failing), TENANT, a, b, "agent", "merge-failed")
+    assert await read_model(two.store, keys.card_merge(TENANT, min(a, b)), MergeMarker) is None
+    await assert_nothing_unfinished(two)
+    audit = await merge.merge(two, TENANT, a, b, "agent", "merge-again")  # before: MergeBusy
+    assert audit.state is MergeState.done
+    await assert_consistent(two, EVERYTHING, INTERACTIONS)
+
+
+async def test_a_retried_merge_whose_second_hold_failed_leaves_the_first_to_recovery(
+    instances: tuple[Context, Context],
+) -> None:
+    """A hold found under the same merge id (the same merge sent twice at once, or retried
+    after its process died) may be another call's to rely on: a store error does not let
+    go of it; the sweep settles the merge once its entry is stale."""
+    one, two = instances
+    a, b, *_ = await two_cards(one)
+    with pytest.raises(ProcessDied):  # the entry, the first card's flag and hold, then nothing
+        await merge.merge(on(one, DyingStore(one.store, 3)), TENANT, a, b, "agent", "m-1")
+    failing = FailingOnce(two.store, second_hold(a, b, "marker"))
+    with pytest.raises(StoreError):
+        await merge.merge(on(two, failing), TENANT, a, b, "agent", "m-1")
+    assert await read_model(two.store, keys.card_merge(TENANT, min(a, b)), MergeMarker)
+    assert await merge.sweep(on(two, two.store, LATER)) == 1
+    await assert_nothing_unfinished(two)
+    audit = await merge.merge(on(two, two.store, LATER), TENANT, a, b, "agent", "m-2")
     assert audit.state is MergeState.done
     await assert_consistent(two, EVERYTHING, INTERACTIONS)
 
