@@ -138,7 +138,8 @@ async def test_policies_are_listed_every_few_seconds_and_at_once_after_a_change_
 ) -> None:
     """Every event asks for its queue's policy: the tenant's are listed once and kept a
     few seconds; another instance's policy (written straight to the store) counts from
-    then on, one written through this instance at once."""
+    then on (within twice the cache's TTL: for one more TTL the policies kept are used
+    while they are listed again), one written through this instance at once."""
     ctx = context(client)
     now = [0.0]
     ctx.record_policies = PerTenant(clock=lambda: now[0])
@@ -147,7 +148,7 @@ async def test_policies_are_listed_every_few_seconds_and_at_once_after_a_change_
     await create_model(ctx.store, keys.record_policy("demo-tenant", "_default"), elsewhere)
     await event(client, "call-2", "assigned", 1)
     assert demo.created == []
-    now[0] += DEFAULT_TTL
+    now[0] += 2 * DEFAULT_TTL
     await event(client, "call-3", "assigned", 2)
     assert len(demo.created) == 1
     await policy(client, "_default", {"createRecords": False})
