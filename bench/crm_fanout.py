@@ -445,6 +445,7 @@ async def scenario(
     warmup, count = config["warmup"], config["interactions"]
     wait = slowest if crms else 0.0  # the floor's workers wait what the CRMs would take
     think = slowest if not crms else 0.0
+    hold = config["hold"] if crms else 0.0
     url = config["server"] + "/api/interactions"
     headers = {"X-Api-Key": api_key_of(crms)}
     numbers = iter(range(warmup + count))
@@ -462,7 +463,7 @@ async def scenario(
         user = agent(crms, i)
         conversation = user["conversation"]["id"]
         pauses = random.Random(i)
-        await asyncio.sleep(i * max(slowest, 0.1) / concurrency)  # arrivals spread out
+        await asyncio.sleep(i * max(slowest + hold, 0.1) / concurrency)  # arrivals spread out
         for n in numbers:
             if n == warmup:
                 marks["wall"] = time.perf_counter()
@@ -495,6 +496,8 @@ async def scenario(
             if think:  # the pacing interval, then exponential (mean: think)
                 spread_ = max(think - SEND_INTERVAL, 0.001)
                 await asyncio.sleep(SEND_INTERVAL + pauses.expovariate(1 / spread_))
+            elif hold:  # the call goes on after its card is complete (exponential, mean: hold)
+                await asyncio.sleep(pauses.expovariate(1 / hold))
 
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
     wall = time.perf_counter() - marks["wall"]
@@ -581,7 +584,9 @@ def spread(values: list[float], digits: int = 1) -> str:
 def report(args: argparse.Namespace, results: list[dict[str, Any]], loads: list[float]) -> None:
     print(
         f"\nCRM fan-out, {STORES[args.store]}, JWT on; "
-        f"{args.concurrency} concurrent interactions, {args.interactions} cards "
+        f"{args.concurrency} concurrent interactions"
+        + (f" (each call going on {args.hold:g} s on average after its card)" if args.hold else "")
+        + f", {args.interactions} cards "
         f"per scenario and round, {args.callers} callers, slowest CRM "
         f"{args.slowest * 1000:.0f} ms, median of {args.rounds} interleaved rounds "
         "(lowest-highest round); load average "
@@ -665,6 +670,12 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=100, help="cards before the measured ones")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--slowest", type=float, default=0.5, help="slowest CRM, seconds")
+    parser.add_argument(
+        "--hold",
+        type=float,
+        default=0.0,
+        help="mean seconds a call goes on after its card is complete (0: closed loop)",
+    )
     parser.add_argument("--callers", type=int, default=1000, help="distinct callers (<= 10000)")
     parser.add_argument(
         "--store", choices=sorted(STORES), default="blob", help="crmcard's store (production: blob)"
@@ -807,6 +818,7 @@ def serve(
             "warmup": args.warmup,
             "rounds": args.rounds,
             "slowest": args.slowest,
+            "hold": args.hold,
             "callers": args.callers,
         }
         load = child(
