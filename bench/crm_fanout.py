@@ -1,7 +1,7 @@
 """The CRM fan-out as production runs it: crmcard's overhead over the slowest CRM, per card.
 
     .venv/bin/python -m bench.crm_fanout [--crms 6] [--rounds 3] [--interactions 1000]
-        [--concurrency 100] [--slowest 0.5] [--store blob|local] [--no-count]
+        [--concurrency 100] [--slowest 0.5] [--store blob|local] [--no-count] [--hold 0]
     .venv/bin/python -m bench.crm_fanout --quick
 
 Needs Azurite (``npm install``, as ``bench.production``) for the default ``--store blob``.
@@ -39,7 +39,10 @@ Four kinds of process, none sharing an event loop with another:
   ``--concurrency`` workers is one installed agent; it sends an ``assigned`` webhook
   event for a new interaction (``POST /api/interactions``), waits for that
   interaction's complete card to reach the connector, and starts the next one (closed
-  loop, no think time). The callers are ``--callers`` people (1000: a contact center's
+  loop, no think time; with ``--hold S`` each call goes on after its complete card, for
+  an exponential time of mean S seconds, before that agent's next interaction: 100 calls
+  open at once arriving at about 100 / (S + the slowest CRM) a second, a contact
+  center's pace rather than the closed loop's). The callers are ``--callers`` people (1000: a contact center's
   repeat callers, each card holding a few interactions per round), the n-th
   interaction's caller the (n mod callers)-th; ``--callers 1`` is one caller for all.
 
