@@ -42,9 +42,10 @@ Four kinds of process, none sharing an event loop with another:
   loop, no think time; with ``--hold S`` each call goes on after its complete card, for
   an exponential time of mean S seconds, before that agent's next interaction: 100 calls
   open at once arriving at about 100 / (S + the slowest CRM) a second, a contact
-  center's pace rather than the closed loop's). The callers are ``--callers`` people (1000: a contact center's
-  repeat callers, each card holding a few interactions per round), the n-th
-  interaction's caller the (n mod callers)-th; ``--callers 1`` is one caller for all.
+  center's pace rather than the closed loop's). The callers are ``--callers`` people
+  (1000: a contact center's repeat callers, each card holding a few interactions per
+  round), the n-th interaction's caller the (n mod callers)-th; ``--callers 1`` is one
+  caller for all.
 
 What is timed, per card: from sending the event to the connector receiving the card that
 holds every CRM's answer, minus the slowest CRM's latency. crmcard paints a new
