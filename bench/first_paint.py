@@ -24,7 +24,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -38,42 +37,24 @@ from bot.domain.interactions import Interaction  # noqa: E402
 from bot.services.context import Context  # noqa: E402
 from bot.services.interactions import InteractionEventIn, ingest  # noqa: E402
 from bot.services.record_creation import on_event as record_creation_listener  # noqa: E402
-from bot.services.store import Document, Store  # noqa: E402
+from bot.services.store import Store  # noqa: E402
 from bot.services.tenant_cache import PerTenant  # noqa: E402
 from bot.services.writeback import outbox_listener  # noqa: E402
 from tests.merge.test_store_calls_per_card import ContactCrm  # noqa: E402
+from tests.store_wrapper import StoreWrapper  # noqa: E402
 
 TENANT = "t-first-paint"
 
 
-class RoundTrips:
+class RoundTrips(StoreWrapper):
     """A store whose every call waits ``delay`` seconds first, as a network request does."""
 
     def __init__(self, inner: Store, delay: float) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.delay = delay
 
-    async def read(self, key: str) -> Document | None:
+    async def before(self, call: str, key: str) -> None:
         await asyncio.sleep(self.delay)
-        return await self.inner.read(key)
-
-    async def create(self, key: str, data: bytes) -> str:
-        await asyncio.sleep(self.delay)
-        return await self.inner.create(key, data)
-
-    async def replace(self, key: str, data: bytes, etag: str) -> str:
-        await asyncio.sleep(self.delay)
-        return await self.inner.replace(key, data, etag)
-
-    async def delete(self, key: str, etag: str | None = None) -> None:
-        await asyncio.sleep(self.delay)
-        await self.inner.delete(key, etag)
-
-    def keys(self, prefix: str) -> AsyncIterator[str]:
-        return self.inner.keys(prefix)
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 class FirstPaint:

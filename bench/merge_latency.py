@@ -64,7 +64,8 @@ from bot.services.name_index import (
     NameCount,
     card_shard,
 )
-from bot.services.store import Document, Store
+from bot.services.store import Store
+from tests.store_wrapper import StoreWrapper
 
 TENANT = "bench-tenant"
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -262,29 +263,17 @@ def build_sqlite(path: Path, size: int) -> dict[str, int]:
 # --- timing ------------------------------------------------------------------------------
 
 
-class CountingStore:
+class CountingStore(StoreWrapper):
     def __init__(self, inner: Store) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.reads = 0
 
-    async def read(self, key: str) -> Document | None:
-        self.reads += 1
-        return await self.inner.read(key)
-
-    async def create(self, key: str, data: bytes) -> str:
-        return await self.inner.create(key, data)
-
-    async def replace(self, key: str, data: bytes, etag: str) -> str:
-        return await self.inner.replace(key, data, etag)
-
-    async def delete(self, key: str, etag: str | None = None) -> None:
-        await self.inner.delete(key, etag)
+    async def before(self, call: str, key: str) -> None:
+        if call == "read":
+            self.reads += 1
 
     def keys(self, prefix: str) -> AsyncIterator[str]:
         raise AssertionError("a candidate lookup must not list keys")
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 class _NoCrms:

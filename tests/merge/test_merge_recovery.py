@@ -11,7 +11,7 @@ gives back both cards exactly as they were.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -31,6 +31,7 @@ from tests.merge.instances import (
     assert_markers_flagged,
     make_card,
 )
+from tests.store_wrapper import StoreWrapper
 
 EVERYTHING = {"voice/phone:+15550100", "email/email:edward@example.com"}
 INTERACTIONS = {"call-1", "mail-1"}
@@ -41,39 +42,25 @@ class ProcessDied(Exception):
     """The process stopped here: no write after this one happens."""
 
 
-class DyingStore:
+class DyingStore(StoreWrapper):
     """A store that allows ``writes`` more writes (create, replace, delete), then dies;
     or, with ``dies_at``, dies at its first write of a key starting so."""
 
     def __init__(self, inner: Store, writes: int = 10_000, dies_at: str | None = None) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.writes_left = writes
         self.dies_at = dies_at
         self.writes = 0
+
+    async def before(self, call: str, key: str) -> None:
+        if call != "read":
+            self._write(key)
 
     def _write(self, key: str) -> None:
         if self.writes_left == 0 or (self.dies_at is not None and key.startswith(self.dies_at)):
             raise ProcessDied
         self.writes_left -= 1
         self.writes += 1
-
-    async def read(self, key: str) -> Document | None:
-        return await self.inner.read(key)
-
-    async def create(self, key: str, data: bytes) -> str:
-        self._write(key)
-        return await self.inner.create(key, data)
-
-    async def replace(self, key: str, data: bytes, etag: str) -> str:
-        self._write(key)
-        return await self.inner.replace(key, data, etag)
-
-    async def delete(self, key: str, etag: str | None = None) -> None:
-        self._write(key)
-        await self.inner.delete(key, etag)
-
-    def keys(self, prefix: str) -> AsyncIterator[str]:
-        return self.inner.keys(prefix)
 
     async def close(self) -> None:
         """The shared store stays open."""

@@ -33,8 +33,9 @@ from bot.services import keys, merge, merge_candidates, name_index
 from bot.services.cards import get_card
 from bot.services.context import Context
 from bot.services.interactions import InteractionEventIn, ingest
-from bot.services.store import Document, Store, create_model, read_model
+from bot.services.store import Store, create_model, read_model
 from bot.settings import Settings, StoreKind
+from tests.store_wrapper import StoreWrapper
 
 TENANT = "t-index"
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -55,45 +56,27 @@ class _NoDelivery:
         return []
 
 
-class CountingStore:
+class CountingStore(StoreWrapper):
     """A store that records every key read, every write tried and every listing asked for,
     and counts its calls by call and kind of document (``calls["read name-index"]``)."""
 
     def __init__(self, inner: Store) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.reads: list[str] = []
         self.writes: list[str] = []
         self.listings: list[str] = []
         self.calls: Counter[str] = Counter()
 
-    def _count(self, call: str, key: str) -> None:
+    async def before(self, call: str, key: str) -> None:
+        if call == "read":
+            self.reads.append(key)
+        elif call != "delete":
+            self.writes.append(key)
         self.calls[f"{call} {key.split('/')[2] if key.startswith('tenants/') else key}"] += 1
-
-    async def read(self, key: str) -> Document | None:
-        self.reads.append(key)
-        self._count("read", key)
-        return await self.inner.read(key)
-
-    async def create(self, key: str, data: bytes) -> str:
-        self.writes.append(key)
-        self._count("create", key)
-        return await self.inner.create(key, data)
-
-    async def replace(self, key: str, data: bytes, etag: str) -> str:
-        self.writes.append(key)
-        self._count("replace", key)
-        return await self.inner.replace(key, data, etag)
-
-    async def delete(self, key: str, etag: str | None = None) -> None:
-        self._count("delete", key)
-        await self.inner.delete(key, etag)
 
     def keys(self, prefix: str) -> AsyncIterator[str]:
         self.listings.append(prefix)
         return self.inner.keys(prefix)
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 @pytest.fixture(params=["local", pytest.param("blob", marks=pytest.mark.azurite)])

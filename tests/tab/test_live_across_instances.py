@@ -25,7 +25,7 @@ from bot.composition import open_store
 from bot.services import keys
 from bot.services.interactions import AgentInbox
 from bot.services.live import LiveCards, ObservedStore
-from bot.services.store import Document, Store
+from bot.services.store import Store
 from bot.settings import Settings
 from bot.web.app import create_app
 from bot.web.tab import HEARTBEAT_SECONDS, LIVE
@@ -33,6 +33,7 @@ from tests.activities import AGENT
 from tests.bot.test_concurrency import _settings
 from tests.bot.test_customer_card_flow import install, invoke, record_action, start_call, texts
 from tests.connector import FakeConnector
+from tests.store_wrapper import StoreWrapper
 from tests.tab.test_tab_api import next_card
 
 Client = TestClient[Any, Any]
@@ -40,31 +41,16 @@ WATCH = 0.05  # the heartbeat, and the watch interval the watchers are given (th
 INBOX = keys.agent_inbox("demo-tenant", AGENT)
 
 
-class CountingStore:
+class CountingStore(StoreWrapper):
     """The store, counting reads per key."""
 
     def __init__(self, inner: Store) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.reads: Counter[str] = Counter()
 
-    async def read(self, key: str) -> Document | None:
-        self.reads[key] += 1
-        return await self.inner.read(key)
-
-    async def create(self, key: str, data: bytes) -> str:
-        return await self.inner.create(key, data)
-
-    async def replace(self, key: str, data: bytes, etag: str) -> str:
-        return await self.inner.replace(key, data, etag)
-
-    async def delete(self, key: str, etag: str | None = None) -> None:
-        await self.inner.delete(key, etag)
-
-    def keys(self, prefix: str) -> AsyncIterator[str]:
-        return self.inner.keys(prefix)
-
-    async def close(self) -> None:
-        await self.inner.close()
+    async def before(self, call: str, key: str) -> None:
+        if call == "read":
+            self.reads[key] += 1
 
 
 class Ticks:

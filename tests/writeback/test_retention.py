@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,12 @@ from bot.cli import main
 from bot.services import keys, outbox
 from bot.services.context import Context
 from bot.services.outbox import OutboxItem, OutboxStatus
-from bot.services.store import Document, Store, read_model
+from bot.services.store import Store, read_model
 from bot.settings import Settings
 from bot.web.admin_outbox import WRITEBACK
 from bot.web.app import create_app
 from bot.web.interactions import CONTEXT
+from tests.store_wrapper import StoreWrapper
 from tests.writeback.harness import (
     CONTACT,
     T0,
@@ -176,37 +177,20 @@ async def test_two_workers_purging_concurrently_end_consistent(
     assert left.status is OutboxStatus.done
 
 
-@dataclass
-class ReplayDuringPurge:
+class ReplayDuringPurge(StoreWrapper):
     """A store on which an admin's replay lands between the purge's read and its delete."""
 
-    inner: Store
-    clock: Clock
-    fired: list[str] = field(default_factory=list)
-
-    async def read(self, key: str) -> Document | None:
-        return await self.inner.read(key)
-
-    async def create(self, key: str, data: bytes) -> str:
-        return await self.inner.create(key, data)
-
-    async def replace(self, key: str, data: bytes, etag: str) -> str:
-        return await self.inner.replace(key, data, etag)
+    def __init__(self, inner: Store, clock: Clock) -> None:
+        super().__init__(inner)
+        self.clock = clock
+        self.fired: list[str] = []
 
     async def delete(self, key: str, etag: str | None = None) -> None:
         if key.startswith(keys.OUTBOX_DUE_PREFIX) and not self.fired:
             self.fired.append(key)
             # The replay (item made pending, marker put) lands just before the marker goes.
             await outbox.replay(self.inner, TENANT, "call-parked", CONTACT.ref.key, self.clock())
-            await self.inner.delete(key, etag)
-            return
         await self.inner.delete(key, etag)
-
-    def keys(self, prefix: str) -> Any:
-        return self.inner.keys(prefix)
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 async def test_a_replay_racing_the_purge_keeps_the_item_and_its_marker(
