@@ -942,6 +942,10 @@ class MergeMarker(Model):
     role: MarkerRole
     survivor_id: str
     at: datetime
+    holder: str | None = None
+    """Which call of merge ``audit_id`` holds the card (the same merge can be sent twice
+    at once): a call that stops lets go only of its own holds. None in markers stored
+    before holders were recorded."""
 
     def moved_onto(self, card_id: str) -> bool:
         """Whether this card's merge moved it onto ``card_id`` (and was not undone)."""

@@ -9,6 +9,8 @@ from bot.domain.cards import CardIdentity, CustomerCard, new_card
 from bot.domain.identifiers import Channel
 from bot.domain.merge import (
     CardFacts,
+    MarkerRole,
+    MergeMarker,
     ReasonKind,
     choose_survivor,
     merged,
@@ -124,3 +126,13 @@ def test_merge_then_unmerge_restores_exactly_and_keeps_later_additions() -> None
     assert unmerged(combined, survivor, absorbed) == survivor
     later = combined.model_copy(update={"interaction_ids": [*combined.interaction_ids, "call-2"]})
     assert unmerged(later, survivor, absorbed).interaction_ids == ["call-1", "call-2"]
+
+
+def test_a_marker_stored_before_holders_still_reads() -> None:
+    """Markers written before holders were recorded (the absorbed cards' "merged into"
+    marks stay for good) read with no holder; new ones keep theirs."""
+    old = '{"audit_id":"merge-1","role":"absorbed","survivor_id":"c-1","at":"2026-11-23T08:00:00Z"}'
+    marker = MergeMarker.model_validate_json(old)
+    assert marker.holder is None and marker.role is MarkerRole.absorbed
+    held = marker.model_copy(update={"holder": "h-1"})
+    assert MergeMarker.model_validate_json(held.model_dump_json()) == held
