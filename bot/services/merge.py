@@ -39,10 +39,15 @@ Design:
   instance runs (:func:`sweep`, every :data:`SWEEP_SECONDS`), settles it with
   :func:`recover`: no audit entry yet means nothing moved, so the holds are let go; a
   pending merge or an undo under way is carried to its end by the same idempotent steps.
-  So no card stays held longer than ``STALE_LOCK + SWEEP_SECONDS``. A merge whose hold of
-  a card fails on a store error (nothing moved yet) lets go of those it took at once,
-  unless it found one held under its own id: the same merge sent twice or retried may
-  rely on that one, and the sweep settles them.
+  So no card stays held longer than ``STALE_LOCK + SWEEP_SECONDS``. The same merge can be
+  sent twice at once (Teams retries an invoke it got no answer to, an agent clicks
+  twice), and both calls then hold the cards under one merge id, so each call marks its
+  holds with a token of its own (``MergeMarker.holder``). A call that stops before
+  anything moved (a card refused or gone, a store error) lets go at once of the holds it
+  took itself and never of the other call's, which that call may still rely on; its entry
+  goes too unless the other call may still need it, and then the sweep settles it. A
+  finished merge, :func:`recover` and the sweep let go by merge id, whichever call held
+  the card: a dead call's holds are settled by any later one.
 """
 
 from __future__ import annotations
@@ -122,9 +127,10 @@ class MergeBusy(MergeRefused):
 
 
 async def _hold(ctx: Context, tenant_id: str, card_id: str, marker: MergeMarker) -> bool:
-    """Take ``card_id`` for the merge ``marker.audit_id``; MergeBusy if another holds it.
-    False if that merge held it already (sent twice at once, or retried after its process
-    died): another call may rely on that hold.
+    """Take ``card_id`` for the call ``marker.holder`` of merge ``marker.audit_id``;
+    MergeBusy if another merge holds it. False if another call of the same merge held it
+    already (sent twice at once, or retried after its process died): that call may rely
+    on the hold, so it is not this call's to let go.
 
     The card is no longer ``never_merged`` first, held or refused: its readers then read
     the marker. A hold left by a merge whose process died is settled first
@@ -161,23 +167,42 @@ async def _finished(ctx: Context, tenant_id: str, marker: MergeMarker) -> bool:
     return audit is not None and audit.state is not MergeState.pending
 
 
-async def _release(ctx: Context, tenant_id: str, card_id: str, audit_id: str) -> None:
+async def _release(
+    ctx: Context, tenant_id: str, card_id: str, audit_id: str, holder: str | None = None
+) -> bool:
+    """Let go of ``card_id`` if merge ``audit_id`` holds it (with ``holder``: only if that
+    call of it does). False if the hold is another call's of the same merge, which may
+    rely on it."""
     key = keys.card_merge(tenant_id, card_id)
     document = await ctx.store.read(key)
     if document is None:
-        return
-    if MergeMarker.model_validate_json(document.data).audit_id != audit_id:
-        return
-    with contextlib.suppress(PreconditionFailed, NotFound):
+        return True
+    held = MergeMarker.model_validate_json(document.data)
+    if held.audit_id != audit_id:
+        return True
+    if holder is not None and held.holder != holder:
+        return False
+    try:
         await ctx.store.delete(key, document.etag)
+    except PreconditionFailed:  # changed since it was read: gone, or another call on it
+        return False
+    except NotFound:
+        pass
+    return True
 
 
-async def _let_go(ctx: Context, tenant_id: str, merge_id: str, held: list[str]) -> None:
-    """A merge that stops before it moved anything releases the cards ``held`` and its
-    entry (in that order: a release that fails leaves the entry to :func:`recover`)."""
-    for card_id in held:
-        await _release(ctx, tenant_id, card_id, merge_id)
-    await _settled(ctx, tenant_id, merge_id)
+async def _let_go(
+    ctx: Context, tenant_id: str, merge_id: str, holder: str, taken: list[str], shared: bool
+) -> None:
+    """A call of a merge that stops before it moved anything releases the cards it took
+    itself (``taken``, still held by ``holder``), then its entry, unless another call of
+    the same merge may still rely on it (``shared``: it found one of that call's holds, or
+    that call took over one of its own). In that order: a release that fails leaves the
+    entry to :func:`recover`."""
+    for card_id in taken:
+        shared |= not await _release(ctx, tenant_id, card_id, merge_id, holder)
+    if not shared:
+        await _settled(ctx, tenant_id, merge_id)
 
 
 # --- merge ----------------------------------------------------------------------------
@@ -268,29 +293,32 @@ async def _plan(
     now = ctx.clock()
     roles = {choice.survivor_id: MarkerRole.survivor, choice.absorbed_id: MarkerRole.absorbing}
     await _file_unfinished(ctx, tenant_id, merge_id, sorted(roles))
-    held: list[str] = []
-    shared = False  # a card this merge held already: another call may rely on its hold
+    holder = uuid.uuid4().hex  # this call's: the same merge may be sent twice at once
+    taken: list[str] = []  # the cards this call took itself
+    shared = False  # a card held already by another call of this merge, relying on it
     try:
         # A fixed order (by card id) so that merges over overlapping cards cannot all
         # hold one card and wait on the next; a taken card refuses at once (MergeBusy).
         for card_id in sorted(roles):
             marker = MergeMarker(
-                audit_id=merge_id, role=roles[card_id], survivor_id=choice.survivor_id, at=now
+                audit_id=merge_id,
+                role=roles[card_id],
+                survivor_id=choice.survivor_id,
+                at=now,
+                holder=holder,
             )
-            shared |= not await _hold(ctx, tenant_id, card_id, marker)
-            held.append(card_id)
-    except MergeRefused:
-        await _let_go(ctx, tenant_id, merge_id, held)
-        raise
-    except StoreError:  # nothing moved yet: the cards it took need not wait for the sweep
-        if not shared:
-            await _let_go(ctx, tenant_id, merge_id, held)
+            if await _hold(ctx, tenant_id, card_id, marker):
+                taken.append(card_id)
+            else:
+                shared = True
+    except (MergeRefused, StoreError):  # nothing moved yet: no need to wait for the sweep
+        await _let_go(ctx, tenant_id, merge_id, holder, taken, shared)
         raise
     # Both cards are ours now: their before-state cannot be changed by another merge.
     survivor = await get_card(ctx.store, tenant_id, choice.survivor_id)
     absorbed = await get_card(ctx.store, tenant_id, choice.absorbed_id)
     if survivor is None or absorbed is None:
-        await _let_go(ctx, tenant_id, merge_id, [choice.absorbed_id, choice.survivor_id])
+        await _let_go(ctx, tenant_id, merge_id, holder, taken, shared)
         raise MergeRefused(t("That card no longer exists; nothing was changed."))
     audit = MergeAudit(
         id=merge_id,
@@ -439,6 +467,7 @@ async def undo(
                     role=MarkerRole.survivor,
                     survivor_id=audit.survivor_id,
                     at=now,
+                    holder=uuid.uuid4().hex,
                 ),
             )
         except MergeRefused:

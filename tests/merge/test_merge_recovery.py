@@ -19,7 +19,7 @@ import pytest
 from bot.domain.cards import CardIdentity, CustomerCard
 from bot.domain.identifiers import Channel
 from bot.domain.interactions import Agent, Interaction
-from bot.domain.merge import MergeAudit, MergeMarker, MergeState
+from bot.domain.merge import MarkerRole, MergeAudit, MergeMarker, MergeState
 from bot.services import keys, merge
 from bot.services.cards import attach_interaction, get_card, live_card, resolve_card
 from bot.services.context import Context
@@ -78,6 +78,39 @@ class FailingOnce(DyingStore):
             self.failing = ""
             raise StoreError("the store is down")
         super()._write(key)
+
+
+class Pausing(DyingStore):
+    """A store that, at its first write of ``key``, says so (``reached``) and waits for
+    ``go``; with ``then_fails`` that write then fails with a store error."""
+
+    def __init__(self, inner: Store, key: str, then_fails: bool = False) -> None:
+        super().__init__(inner)
+        self.pause_at = key
+        self.then_fails = then_fails
+        self.reached = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def _pause(self, key: str) -> None:
+        if key != self.pause_at:
+            return
+        self.pause_at = ""
+        self.reached.set()
+        await self.go.wait()
+        if self.then_fails:
+            raise StoreError("the store is down")
+
+    async def create(self, key: str, data: bytes) -> str:
+        await self._pause(key)
+        return await super().create(key, data)
+
+    async def replace(self, key: str, data: bytes, etag: str) -> str:
+        await self._pause(key)
+        return await super().replace(key, data, etag)
+
+    async def delete(self, key: str, etag: str | None = None) -> None:
+        await self._pause(key)
+        await super().delete(key, etag)
 
 
 def on(ctx: Context, store: Store, at: datetime = NOW) -> Context:
@@ -251,9 +284,10 @@ async def test_a_merge_whose_second_hold_failed_lets_go_of_the_first(
 async def test_a_retried_merge_whose_second_hold_failed_leaves_the_first_to_recovery(
     instances: tuple[Context, Context],
 ) -> None:
-    """A hold found under the same merge id (the same merge sent twice at once, or retried
-    after its process died) may be another call's to rely on: a store error does not let
-    go of it; the sweep settles the merge once its entry is stale."""
+    """A hold found under the same merge id is another call's (here one whose process
+    died; or the same merge sent twice at once): a call whose hold fails lets go only of
+    those it took itself, so this one stays, and so does the entry, for the sweep to
+    settle once it is stale."""
     one, two = instances
     a, b, *_ = await two_cards(one)
     with pytest.raises(ProcessDied):  # the entry, the first card's flag and hold, then nothing
@@ -267,6 +301,36 @@ async def test_a_retried_merge_whose_second_hold_failed_leaves_the_first_to_reco
     audit = await merge.merge(on(two, two.store, LATER), TENANT, a, b, "agent", "m-2")
     assert audit.state is MergeState.done
     await assert_consistent(two, EVERYTHING, INTERACTIONS)
+
+
+async def test_a_refused_call_keeps_the_hold_its_twin_relies_on(
+    instances: tuple[Context, Context],
+) -> None:
+    """The same merge sent twice at once: call A holds the first card, B finds it held
+    under its own merge id and is refused at the second (another merge holds it). B lets
+    go of nothing A relies on: once the other merge is done, A merges with both held."""
+    one, two = instances
+    a, b, *_ = await two_cards(one)
+    first, second = sorted((a, b))
+    merge_id = "merge-twice"
+    at_second = Pausing(one.store, keys.card_merge(TENANT, second))
+    call_a = asyncio.create_task(merge.merge(on(one, at_second), TENANT, a, b, "agent", merge_id))
+    await at_second.reached.wait()  # A holds the first card
+    other = MergeMarker(
+        audit_id="merge-other", role=MarkerRole.survivor, survivor_id=second, at=NOW
+    )
+    await create_model(two.store, keys.card_merge(TENANT, second), other)
+    with pytest.raises(merge.MergeBusy):
+        await merge.merge(two, TENANT, a, b, "agent", merge_id)
+    # Before: B let go of the first card (its merge id) and the entry, under A's feet.
+    assert await read_model(two.store, keys.card_merge(TENANT, first), MergeMarker)
+    assert await two.store.read(keys.unfinished_merge(TENANT, merge_id))
+    await two.store.delete(keys.card_merge(TENANT, second))  # the other merge is done
+    at_second.go.set()
+    audit = await call_a
+    assert audit.state is MergeState.done
+    await assert_consistent(two, EVERYTHING, INTERACTIONS)
+    await assert_nothing_unfinished(two)
 
 
 async def attach_mail_2(
