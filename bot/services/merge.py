@@ -45,9 +45,11 @@ Design:
   holds with a token of its own (``MergeMarker.holder``). A call that stops before
   anything moved (a card refused or gone, a store error) lets go at once of the holds it
   took itself and never of the other call's, which that call may still rely on; its entry
-  goes too unless the other call may still need it, and then the sweep settles it. A
-  finished merge, :func:`recover` and the sweep let go by merge id, whichever call held
-  the card: a dead call's holds are settled by any later one.
+  goes too unless the other call may still need it, and then the sweep settles it. A call
+  that finds a card held by the other call takes the hold over (writes its own token into
+  it): the call that took it cannot know otherwise that it is relied on, and lets go of it
+  no more. A finished merge, :func:`recover` and the sweep let go by merge id, whichever
+  call held the card: a dead call's holds are settled by any later one.
 """
 
 from __future__ import annotations
@@ -130,7 +132,8 @@ async def _hold(ctx: Context, tenant_id: str, card_id: str, marker: MergeMarker)
     """Take ``card_id`` for the call ``marker.holder`` of merge ``marker.audit_id``;
     MergeBusy if another merge holds it. False if another call of the same merge held it
     already (sent twice at once, or retried after its process died): that call may rely
-    on the hold, so it is not this call's to let go.
+    on the hold, so it is not this call's to let go, and this one now relies on it too, so
+    it is taken over and that call no longer lets go of it either.
 
     The card is no longer ``never_merged`` first, held or refused: its readers then read
     the marker. A hold left by a merge whose process died is settled first
@@ -148,6 +151,13 @@ async def _hold(ctx: Context, tenant_id: str, card_id: str, marker: MergeMarker)
                 continue
             held = MergeMarker.model_validate_json(document.data)
             if held.audit_id == marker.audit_id:
+                # Another call's: taken over (its holder rewritten), so that the call that
+                # took it lets go of it no more if it stops, this one relying on it.
+                ours = held.model_copy(update={"holder": marker.holder})
+                try:
+                    await ctx.store.replace(key, ours.model_dump_json().encode(), document.etag)
+                except PreconditionFailed:  # let go or taken over meanwhile: look again
+                    continue
                 return False
             if held.role is MarkerRole.absorbed and await _finished(ctx, tenant_id, held):
                 raise MergeRefused(
@@ -184,7 +194,7 @@ async def _release(
         return False
     try:
         await ctx.store.delete(key, document.etag)
-    except PreconditionFailed:  # changed since it was read: gone, or another call on it
+    except PreconditionFailed:  # changed since it was read: gone, or taken over
         return False
     except NotFound:
         pass

@@ -303,6 +303,35 @@ async def test_a_retried_merge_whose_second_hold_failed_leaves_the_first_to_reco
     await assert_consistent(two, EVERYTHING, INTERACTIONS)
 
 
+async def test_a_call_whose_hold_failed_keeps_the_hold_its_twin_relies_on(
+    instances: tuple[Context, Context],
+) -> None:
+    """The same merge sent twice at once: call A holds the first card, B finds it held
+    under its own merge id and holds the second, then A's hold of the second fails on a
+    store error. A lets go of nothing B relies on: B merges with both cards held."""
+    one, two = instances
+    a, b, *_ = await two_cards(one)
+    first, second = sorted((a, b))
+    merge_id = "merge-twice"
+    at_second = Pausing(one.store, keys.card_merge(TENANT, second), then_fails=True)
+    at_audit = Pausing(two.store, keys.audit(TENANT, merge_id))
+    call_a = asyncio.create_task(merge.merge(on(one, at_second), TENANT, a, b, "agent", merge_id))
+    await at_second.reached.wait()  # A holds the first card
+    call_b = asyncio.create_task(merge.merge(on(two, at_audit), TENANT, a, b, "agent", merge_id))
+    await at_audit.reached.wait()  # B holds both, about to write the audit entry
+    at_second.go.set()
+    with pytest.raises(StoreError):
+        await call_a
+    # Before: A let go of the first card (its merge id) and the entry, under B's feet.
+    assert await read_model(two.store, keys.card_merge(TENANT, first), MergeMarker)
+    assert await two.store.read(keys.unfinished_merge(TENANT, merge_id))
+    at_audit.go.set()
+    audit = await call_b
+    assert audit.state is MergeState.done
+    await assert_consistent(two, EVERYTHING, INTERACTIONS)
+    await assert_nothing_unfinished(two)
+
+
 async def test_a_refused_call_keeps_the_hold_its_twin_relies_on(
     instances: tuple[Context, Context],
 ) -> None:
