@@ -362,6 +362,50 @@ async def test_a_refused_call_keeps_the_hold_its_twin_relies_on(
     await assert_nothing_unfinished(two)
 
 
+async def test_twin_calls_that_take_over_each_others_holds_both_finish(
+    instances: tuple[Context, Context],
+) -> None:
+    """The same merge sent twice at once, each call finding one card held by the other:
+    both take those holds over, both finish the one merge, and no hold or entry is left."""
+    one, two = instances
+    a, b, *_ = await two_cards(one)
+    second = max(a, b)
+    merge_id = "merge-twice"
+    at_second = Pausing(one.store, keys.card_merge(TENANT, second))
+    at_audit = Pausing(two.store, keys.audit(TENANT, merge_id))
+    call_a = asyncio.create_task(merge.merge(on(one, at_second), TENANT, a, b, "agent", merge_id))
+    await at_second.reached.wait()  # A holds the first card
+    call_b = asyncio.create_task(merge.merge(on(two, at_audit), TENANT, a, b, "agent", merge_id))
+    await at_audit.reached.wait()  # B took the first over and holds the second
+    at_second.go.set()  # A finds the second held by B and takes it over
+    done = await call_a
+    at_audit.go.set()
+    again = await call_b
+    assert done.state is again.state is MergeState.done and done.id == again.id == merge_id
+    await assert_consistent(two, EVERYTHING, INTERACTIONS)
+    await assert_nothing_unfinished(two)
+
+
+async def test_the_same_undo_sent_twice_at_once_is_done_for_both(
+    instances: tuple[Context, Context],
+) -> None:
+    """The second call finds the survivor held by the first, takes the hold over and
+    undoes; the first then finds the undo under way and done. No hold is left."""
+    one, two = instances
+    a, b, card_a, card_b = await two_cards(one)
+    merge_id = (await merge.merge(one, TENANT, a, b, "agent", merge.new_merge_id())).id
+    at_start = Pausing(one.store, keys.audit(TENANT, merge_id))
+    first = asyncio.create_task(merge.undo(on(one, at_start), TENANT, merge_id, "agent"))
+    await at_start.reached.wait()  # it holds the survivor, about to mark the undo started
+    again = await merge.undo(two, TENANT, merge_id, "agent")
+    at_start.go.set()
+    done = await first
+    assert done.state is again.state is MergeState.undone
+    await assert_restored(two, (card_a, card_b))
+    await assert_consistent(two, EVERYTHING, INTERACTIONS)
+    await assert_nothing_unfinished(two)
+
+
 async def attach_mail_2(
     ctx: Context, card_id: str, identity: CardIdentity, read: Document | None = None
 ) -> CustomerCard:
