@@ -91,26 +91,14 @@ class Pausing(DyingStore):
         self.reached = asyncio.Event()
         self.go = asyncio.Event()
 
-    async def _pause(self, key: str) -> None:
-        if key != self.pause_at:
-            return
-        self.pause_at = ""
-        self.reached.set()
-        await self.go.wait()
-        if self.then_fails:
-            raise StoreError("the store is down")
-
-    async def create(self, key: str, data: bytes) -> str:
-        await self._pause(key)
-        return await super().create(key, data)
-
-    async def replace(self, key: str, data: bytes, etag: str) -> str:
-        await self._pause(key)
-        return await super().replace(key, data, etag)
-
-    async def delete(self, key: str, etag: str | None = None) -> None:
-        await self._pause(key)
-        await super().delete(key, etag)
+    async def before(self, call: str, key: str) -> None:
+        if call != "read" and key == self.pause_at:
+            self.pause_at = ""
+            self.reached.set()
+            await self.go.wait()
+            if self.then_fails:
+                raise StoreError("the store is down")
+        await super().before(call, key)
 
 
 def on(ctx: Context, store: Store, at: datetime = NOW) -> Context:
