@@ -47,12 +47,11 @@ Design:
   took itself and never of the other call's, which that call may still rely on; its entry
   goes too unless the other call may still need it, and then the sweep settles it. A hold
   whose write failed may have landed all the same (its answer lost): it is let go as well
-  if it carries the call's token, and a marker the storage client's retry of that write
-  finds is known by the token as the call's own, not its twin's. A call that finds a card
-  held by the other call takes the hold over (writes its own token into it): the call
-  that took it cannot know otherwise that it is relied on, and lets go of it no more. A
-  finished merge, :func:`recover` and the sweep let go by merge id, whichever call held
-  the card: a dead call's holds are settled by any later one.
+  if it carries the call's token. A call that finds a card held by the other call takes
+  the hold over (writes its own token into it): the call that took it cannot know
+  otherwise that it is relied on, and lets go of it no more. A finished merge,
+  :func:`recover` and the sweep let go by merge id, whichever call held the card: a dead
+  call's holds are settled by any later one.
 """
 
 from __future__ import annotations
@@ -153,8 +152,6 @@ async def _hold(ctx: Context, tenant_id: str, card_id: str, marker: MergeMarker)
             if document is None:
                 continue
             held = MergeMarker.model_validate_json(document.data)
-            if held.holder is not None and held.holder == marker.holder:
-                return True  # this very create landed, its answer lost (a retried request)
             if held.audit_id == marker.audit_id:
                 # Another call's: taken over (its holder rewritten), so that the call that
                 # took it lets go of it no more if it stops, this one relying on it.

@@ -81,22 +81,18 @@ class FailingOnce(DyingStore):
 
 
 class LandsThenFails(StoreWrapper):
-    """A store whose first create of ``key`` lands, then answers as a request whose answer
-    was lost does: a store error (``retried=False``), or, retried by the storage client,
-    "already exists" (``retried=True``)."""
+    """A store whose first create of ``key`` lands, then fails with a store error, as a
+    request whose answer was lost through every retry."""
 
-    def __init__(self, inner: Store, key: str, *, retried: bool) -> None:
+    def __init__(self, inner: Store, key: str) -> None:
         super().__init__(inner)
         self.landing = key
-        self.retried = retried
 
     async def create(self, key: str, data: bytes) -> str:
         etag = await self.inner.create(key, data)
         if key != self.landing:
             return etag
         self.landing = ""
-        if self.retried:
-            return await self.inner.create(key, data)  # AlreadyExists
         raise StoreError("the store is down")
 
 
@@ -296,32 +292,12 @@ async def test_a_hold_whose_create_landed_unanswered_is_let_go_at_once(
     merge fails, and lets go of both cards at once, that one too, as it is this call's."""
     one, two = instances
     a, b, *_ = await two_cards(one)
-    landing = LandsThenFails(one.store, second_hold(a, b, "marker"), retried=False)
+    landing = LandsThenFails(one.store, second_hold(a, b, "marker"))
     with pytest.raises(StoreError):
         await merge.merge(on(one, landing), TENANT, a, b, "agent", "merge-failed")
     for card_id in (a, b):  # before: the second stayed held until the sweep
         assert await read_model(two.store, keys.card_merge(TENANT, card_id), MergeMarker) is None
     await assert_nothing_unfinished(two)
-
-
-async def test_a_hold_whose_create_was_retried_by_the_client_is_this_calls_own(
-    instances: tuple[Context, Context],
-) -> None:
-    """The first card's marker landed and the storage client's retry of it met "already
-    exists": the hold is still this call's (not a twin's), so when the second card's hold
-    fails the call lets go of both and of its entry at once."""
-    one, two = instances
-    a, b, *_ = await two_cards(one)
-    retried = LandsThenFails(one.store, keys.card_merge(TENANT, min(a, b)), retried=True)
-    failing = FailingOnce(retried, second_hold(a, b, "marker"))
-    with pytest.raises(StoreError):
-        await merge.merge(on(one, failing), TENANT, a, b, "agent", "merge-failed")
-    for card_id in (a, b):  # before: the first was taken for a twin's, left to the sweep
-        assert await read_model(two.store, keys.card_merge(TENANT, card_id), MergeMarker) is None
-    await assert_nothing_unfinished(two)
-    audit = await merge.merge(two, TENANT, a, b, "agent", "merge-again")
-    assert audit.state is MergeState.done
-    await assert_consistent(two, EVERYTHING, INTERACTIONS)
 
 
 async def test_a_retried_merge_whose_second_hold_failed_leaves_the_first_to_recovery(

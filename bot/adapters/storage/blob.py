@@ -23,6 +23,12 @@ request built, signed and sent here, on an aiohttp session of the store's own:
   timeout is tried again), waiting as :data:`bot.services.retry.STORE_CALLS` says; a
   redirect is never followed (the service does not send one, and a signed request must
   not go elsewhere);
+* a write retried after an attempt that got no answer to trust (the service's ``500
+  OperationTimedOut`` "may or may not have succeeded", a lost connection) and then
+  refused -- a create's 409, a compare-and-swap's 412, a conditional delete's 404 or 412
+  -- queries the blob's state, as the service advises, before it reports a refusal: a
+  put's blob carries its request id in its metadata, so the store knows its own write
+  (:meth:`BlobStore._landed`), and a delete finds the blob gone;
 * proxy settings and ``.netrc`` read from the environment only when a proxy is set.
 
 Container creation and listings are rare and use the SDK's ``ContainerClient`` as it
@@ -74,6 +80,9 @@ _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 _TIMEOUT = aiohttp.ClientTimeout(sock_connect=20, sock_read=60)
 """The SDK's defaults: 20 s to connect, 60 s between reads."""
 _NOT_RETRIED_5XX = (501, 505)
+_WRITTEN_BY = "x-ms-meta-crmcardrequest"
+"""The metadata a put leaves on its blob: its request id (kept across retries), so that a
+retry refused as its lost first attempt wrote the blob can tell (:meth:`BlobStore._landed`)."""
 
 
 def _blob_name(key: str) -> str:
@@ -149,6 +158,10 @@ class _Answer:
     status: int
     headers: CIMultiDictProxy[str]
     body: bytes
+    request_id: str = ""
+    doubtful: bool = False
+    """An earlier attempt of the request failed with no answer to trust (a timeout, a lost
+    connection, a 5xx): a write may have been done by it, and this answer is to that."""
 
 
 class BlobStore:
@@ -220,7 +233,7 @@ class BlobStore:
         target = URL(url, encoded=True)
         path = urlsplit(url).path
         headers |= self._fixed_headers
-        headers["x-ms-client-request-id"] = next(self._request_ids)
+        request_id = headers.setdefault("x-ms-client-request-id", next(self._request_ids))
         if body:
             headers["Content-Length"] = str(len(body))
         failures = 0
@@ -245,7 +258,9 @@ class BlobStore:
                     1000 * (time.perf_counter() - started),
                 )
                 if not _retried(answer.status):
-                    return answer
+                    return _Answer(
+                        answer.status, answer.headers, answer.body, request_id, failures > 0
+                    )
                 failure = str(answer.status)
             failures += 1
             if self._retry.exhausted(failures):
@@ -269,13 +284,34 @@ class BlobStore:
         return Document(data=answer.body, etag=answer.headers["ETag"])
 
     async def _put(self, key: str, data: bytes, condition: dict[str, str]) -> _Answer:
-        headers = {"x-ms-blob-type": "BlockBlob", "Content-Type": "application/octet-stream"}
+        """A Put Blob, its request id also in the blob's metadata (:meth:`_landed`)."""
+        request_id = next(self._request_ids)
+        headers = {
+            "x-ms-blob-type": "BlockBlob",
+            "Content-Type": "application/octet-stream",
+            "x-ms-client-request-id": request_id,
+            _WRITTEN_BY: request_id,
+        }
         return await self._send("PUT", key, headers | condition, data)
+
+    async def _landed(self, key: str, answer: _Answer) -> str | None:
+        """The blob's ETag if this refused put's earlier attempt wrote it after all (its
+        answer lost, the retry refused as the blob then existed or had changed): the
+        blob's metadata names the put's request id. None otherwise."""
+        if not answer.doubtful:
+            return None
+        found = await self._send("HEAD", key, {})
+        if found.status == 200 and found.headers.get(_WRITTEN_BY) == answer.request_id:
+            return found.headers["ETag"]
+        return None
 
     async def create(self, key: str, data: bytes) -> str:
         answer = await self._put(key, data, {"If-None-Match": "*"})
         if answer.status in (409, 412):  # the service answers either
-            raise AlreadyExists(key)
+            etag = await self._landed(key, answer)
+            if etag is None:
+                raise AlreadyExists(key)
+            return etag
         if answer.status != 201:
             raise self._failed("PUT", answer)
         return answer.headers["ETag"]
@@ -283,7 +319,10 @@ class BlobStore:
     async def replace(self, key: str, data: bytes, etag: str) -> str:
         answer = await self._put(key, data, {"If-Match": etag})
         if answer.status in (404, 412):
-            raise PreconditionFailed(key)
+            landed = await self._landed(key, answer)
+            if landed is None:
+                raise PreconditionFailed(key)
+            return landed
         if answer.status != 201:
             raise self._failed("PUT", answer)
         return answer.headers["ETag"]
@@ -293,6 +332,9 @@ class BlobStore:
         if answer.status == 202 or (answer.status == 404 and etag is None):
             return
         if etag is not None and answer.status in (404, 412):
+            # After a doubtful attempt (most likely the one that deleted it): done if gone.
+            if answer.doubtful and (await self._send("HEAD", key, {})).status == 404:
+                return
             raise PreconditionFailed(key)
         raise self._failed("DELETE", answer)
 
