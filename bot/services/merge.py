@@ -184,23 +184,25 @@ async def _release(
 ) -> bool:
     """Let go of ``card_id`` if merge ``audit_id`` holds it (with ``holder``: only if that
     call of it does). False if the hold is another call's of the same merge, which may
-    rely on it."""
+    rely on it, or kept changing under this call (left to :func:`recover`)."""
     key = keys.card_merge(tenant_id, card_id)
-    document = await ctx.store.read(key)
-    if document is None:
-        return True
-    held = MergeMarker.model_validate_json(document.data)
-    if held.audit_id != audit_id:
-        return True
-    if holder is not None and held.holder != holder:
-        return False
-    try:
-        await ctx.store.delete(key, document.etag)
-    except PreconditionFailed:  # changed since it was read: gone, or taken over
-        return False
-    except NotFound:
-        pass
-    return True
+    for _ in range(5):
+        document = await ctx.store.read(key)
+        if document is None:
+            return True
+        held = MergeMarker.model_validate_json(document.data)
+        if held.audit_id != audit_id:
+            return True
+        if holder is not None and held.holder != holder:
+            return False
+        try:
+            await ctx.store.delete(key, document.etag)
+            return True
+        except PreconditionFailed:  # changed since it was read (taken over): look again
+            continue
+        except NotFound:
+            return True
+    return False
 
 
 async def _let_go(

@@ -97,18 +97,22 @@ class LandsThenFails(StoreWrapper):
 
 
 class Pausing(DyingStore):
-    """A store that, at its first write of ``key``, says so (``reached``) and waits for
-    ``go``; with ``then_fails`` that write then fails with a store error."""
+    """A store that, at its first write of ``key`` (its first ``only`` call: "create",
+    "replace" or "delete"), says so (``reached``) and waits for ``go``; with
+    ``then_fails`` that write then fails with a store error."""
 
-    def __init__(self, inner: Store, key: str, then_fails: bool = False) -> None:
+    def __init__(
+        self, inner: Store, key: str, then_fails: bool = False, only: str | None = None
+    ) -> None:
         super().__init__(inner)
         self.pause_at = key
         self.then_fails = then_fails
+        self.only = only
         self.reached = asyncio.Event()
         self.go = asyncio.Event()
 
     async def before(self, call: str, key: str) -> None:
-        if call != "read" and key == self.pause_at:
+        if call != "read" and call == (self.only or call) and key == self.pause_at:
             self.pause_at = ""
             self.reached.set()
             await self.go.wait()
@@ -401,6 +405,33 @@ async def test_twin_calls_that_take_over_each_others_holds_both_finish(
     at_audit.go.set()
     again = await call_b
     assert done.state is again.state is MergeState.done and done.id == again.id == merge_id
+    await assert_consistent(two, EVERYTHING, INTERACTIONS)
+    await assert_nothing_unfinished(two)
+
+
+async def test_a_hold_taken_over_as_it_is_let_go_is_let_go_all_the_same(
+    instances: tuple[Context, Context],
+) -> None:
+    """A finished merge lets go of the survivor by merge id, whichever call holds it: a
+    twin's takeover landing between its read of the marker and its delete does not keep
+    the card held (before: the delete was refused and the hold stayed)."""
+    one, two = instances
+    a, b, *_ = await two_cards(one)
+    merge_id = "merge-twice"
+    probe = await merge.merge(two, TENANT, a, b, "agent", "merge-probe")  # which survives
+    await merge.undo(two, TENANT, probe.id, "agent")
+    survivor = keys.card_merge(TENANT, probe.survivor_id)
+    releasing = Pausing(one.store, survivor, only="delete")
+    call = asyncio.create_task(merge.merge(on(one, releasing), TENANT, a, b, "agent", merge_id))
+    await releasing.reached.wait()  # read the survivor's marker, about to delete it
+    document = await two.store.read(survivor)
+    assert document is not None
+    held = MergeMarker.model_validate_json(document.data)
+    taken = held.model_copy(update={"holder": "the-twin"})  # as the twin's _hold does
+    await two.store.replace(survivor, taken.model_dump_json().encode(), document.etag)
+    releasing.go.set()
+    assert (await call).state is MergeState.done
+    assert await two.store.read(survivor) is None
     await assert_consistent(two, EVERYTHING, INTERACTIONS)
     await assert_nothing_unfinished(two)
 
