@@ -21,7 +21,7 @@ carrying it (a failure that did nothing, for the refusals that must stay refusal
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -121,18 +121,6 @@ async def test_a_create_done_whose_answer_was_lost_is_created(
     assert proxy.seen[-4:] == ["PUT", "PUT", "HEAD", "GET"]  # lost, refused, state queried
 
 
-async def test_a_create_refused_after_a_failure_that_did_nothing_stays_refused(
-    proxied: tuple[BlobStore, LosingProxy],
-) -> None:
-    store, proxy = proxied
-    await store.create("tenants/t/doc", b"theirs")
-    proxy.lose_next("PUT", landed=False)
-    with pytest.raises(AlreadyExists):
-        await store.create("tenants/t/doc", b"mine")
-    document = await store.read("tenants/t/doc")
-    assert document is not None and document.data == b"theirs"
-
-
 async def test_a_compare_and_swap_done_whose_answer_was_lost_is_done(
     proxied: tuple[BlobStore, LosingProxy],
 ) -> None:
@@ -145,19 +133,6 @@ async def test_a_compare_and_swap_done_whose_answer_was_lost_is_done(
     assert new_etag != etag
 
 
-async def test_a_compare_and_swap_refused_after_a_failure_that_did_nothing_stays_refused(
-    proxied: tuple[BlobStore, LosingProxy],
-) -> None:
-    store, proxy = proxied
-    etag = await store.create("tenants/t/doc", b"1")
-    await store.replace("tenants/t/doc", b"theirs", etag)
-    proxy.lose_next("PUT", landed=False)
-    with pytest.raises(PreconditionFailed):
-        await store.replace("tenants/t/doc", b"mine", etag)
-    document = await store.read("tenants/t/doc")
-    assert document is not None and document.data == b"theirs"
-
-
 async def test_a_conditional_delete_done_whose_answer_was_lost_is_done(
     proxied: tuple[BlobStore, LosingProxy],
 ) -> None:
@@ -168,13 +143,27 @@ async def test_a_conditional_delete_done_whose_answer_was_lost_is_done(
     assert await store.read("tenants/t/doc") is None
 
 
-async def test_a_conditional_delete_of_a_changed_blob_stays_refused(
-    proxied: tuple[BlobStore, LosingProxy],
+REFUSALS: dict[str, tuple[Callable[[BlobStore, str], Awaitable[object]], type[Exception]]] = {
+    "create": (lambda store, etag: store.create("tenants/t/doc", b"mine"), AlreadyExists),
+    "replace": (
+        lambda store, etag: store.replace("tenants/t/doc", b"mine", etag),
+        PreconditionFailed,
+    ),
+    "delete": (lambda store, etag: store.delete("tenants/t/doc", etag), PreconditionFailed),
+}
+
+
+@pytest.mark.parametrize("call", list(REFUSALS))
+async def test_a_write_refused_after_a_failure_that_did_nothing_stays_refused(
+    proxied: tuple[BlobStore, LosingProxy], call: str
 ) -> None:
+    """Another writer changed the blob; the first attempt failed without reaching it."""
     store, proxy = proxied
     etag = await store.create("tenants/t/doc", b"1")
     await store.replace("tenants/t/doc", b"theirs", etag)
-    proxy.lose_next("DELETE", landed=False)
-    with pytest.raises(PreconditionFailed):
-        await store.delete("tenants/t/doc", etag)
-    assert await store.read("tenants/t/doc") is not None
+    write, refusal = REFUSALS[call]
+    proxy.lose_next("DELETE" if call == "delete" else "PUT", landed=False)
+    with pytest.raises(refusal):
+        await write(store, etag)
+    document = await store.read("tenants/t/doc")
+    assert document is not None and document.data == b"theirs"
