@@ -44,12 +44,17 @@ Design:
   twice), and both calls then hold the cards under one merge id, so each call marks its
   holds with a token of its own (``MergeMarker.holder``). A call that stops before
   anything moved (a card refused or gone, a store error) lets go at once of the holds it
-  took itself and never of the other call's, which that call may still rely on; its entry
-  goes too unless the other call may still need it, and then the sweep settles it. A hold
-  whose write failed may have landed all the same (its answer lost): it is let go as well
-  if it carries the call's token. A call that finds a card held by the other call takes
-  the hold over (writes its own token into it): the call that took it cannot know
-  otherwise that it is relied on, and lets go of it no more. A finished merge,
+  took itself and never of the other call's, which that call may still rely on. The entry
+  lists the calls that filed it (their tokens; a call filing it after another adds its
+  own and refreshes its time, so a retry after a dead call is not taken for dead): a call
+  that stops takes only its own token out, and the entry goes with the last one. So a
+  twin that filed it but holds nothing yet still has it, and a dead call's token keeps
+  it for the sweep; an entry an older version filed, without tokens, is left to the
+  sweep too. A hold whose write failed may have landed all the same (its answer lost): it
+  is let go as well if it carries the call's token. A call that finds a card held by the
+  other call takes the hold over (writes its own token into it): the call that took it
+  cannot know otherwise that it is relied on, and lets go of it no more (nor of its
+  token: the entry stays for the sweep if the other call stops too). A finished merge,
   :func:`recover` and the sweep let go by merge id, whichever call held the card: a dead
   call's holds are settled by any later one.
 """
@@ -61,6 +66,8 @@ import contextlib
 import logging
 import uuid
 from datetime import datetime, timedelta
+
+from pydantic import Field
 
 from bot.domain.api_model import Model
 from bot.domain.cards import CardIdentity, CustomerCard, marked_for_merge
@@ -96,8 +103,8 @@ from bot.services.store import (
     NotFound,
     PreconditionFailed,
     StoreError,
+    TooMuchContention,
     create_model,
-    put_model,
     read_model,
     update,
 )
@@ -106,6 +113,9 @@ STALE_LOCK = timedelta(minutes=2)
 """A merge or undo whose entry is this old is taken to have lost its process."""
 SWEEP_SECONDS = 30.0
 """How often each instance looks for unfinished merges (:func:`keep_recovering`)."""
+_FILING_ATTEMPTS = 10
+"""How often a call tries to file itself in, or take itself out of, an entry that other
+calls of the same merge keep changing."""
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +127,12 @@ class UnfinishedMerge(Model):
     merge_id: str
     card_ids: list[str]
     at: datetime
+    """When a call of it last filed it: the sweep takes it as dead this long after."""
+    calls: list[str] = Field(default_factory=list)
+    """The holder tokens (``MergeMarker.holder``) of the calls that filed it and have not
+    stopped: a call that stops before anything moved takes its own out, and the entry goes
+    only with the last. Empty in entries filed by a version from before calls were
+    recorded: those are left to the sweep."""
 
 
 class MergeRefused(Conflict, DomainError):
@@ -206,17 +222,18 @@ async def _release(
 
 
 async def _let_go(
-    ctx: Context, tenant_id: str, merge_id: str, holder: str, taken: list[str], shared: bool
+    ctx: Context, tenant_id: str, merge_id: str, holder: str, taken: list[str]
 ) -> None:
     """A call of a merge that stops before it moved anything releases the cards it took
-    itself (``taken``, still held by ``holder``), then its entry, unless another call of
-    the same merge may still rely on it (``shared``: it found one of that call's holds, or
-    that call took over one of its own). In that order: a release that fails leaves the
-    entry to :func:`recover`."""
+    itself (``taken``, still held by ``holder``), then takes its token out of the entry
+    (:func:`_unfile`), which another call of the same merge keeps with its own. In that
+    order: a release that fails (a hold taken over, or changing under it) leaves the
+    token, and so the entry, to :func:`recover`."""
+    released = True
     for card_id in taken:
-        shared |= not await _release(ctx, tenant_id, card_id, merge_id, holder)
-    if not shared:
-        await _settled(ctx, tenant_id, merge_id)
+        released &= await _release(ctx, tenant_id, card_id, merge_id, holder)
+    if released:
+        await _unfile(ctx, tenant_id, merge_id, holder)
 
 
 # --- merge ----------------------------------------------------------------------------
@@ -306,10 +323,9 @@ async def _plan(
     choice = choose_survivor(open_facts, other_facts)
     now = ctx.clock()
     roles = {choice.survivor_id: MarkerRole.survivor, choice.absorbed_id: MarkerRole.absorbing}
-    await _file_unfinished(ctx, tenant_id, merge_id, sorted(roles))
     holder = uuid.uuid4().hex  # this call's: the same merge may be sent twice at once
+    await _file_unfinished(ctx, tenant_id, merge_id, sorted(roles), holder)
     taken: list[str] = []  # the cards this call took itself
-    shared = False  # a card held already by another call of this merge, relying on it
     try:
         # A fixed order (by card id) so that merges over overlapping cards cannot all
         # hold one card and wait on the next; a taken card refuses at once (MergeBusy).
@@ -323,19 +339,17 @@ async def _plan(
             )
             if await _hold(ctx, tenant_id, card_id, marker):
                 taken.append(card_id)
-            else:
-                shared = True
     except MergeRefused:  # nothing moved yet: no need to wait for the sweep
-        await _let_go(ctx, tenant_id, merge_id, holder, taken, shared)
+        await _let_go(ctx, tenant_id, merge_id, holder, taken)
         raise
     except StoreError:  # likewise; and the failed write may have landed, held by this call
-        await _let_go(ctx, tenant_id, merge_id, holder, [*taken, card_id], shared)
+        await _let_go(ctx, tenant_id, merge_id, holder, [*taken, card_id])
         raise
     # Both cards are ours now: their before-state cannot be changed by another merge.
     survivor = await get_card(ctx.store, tenant_id, choice.survivor_id)
     absorbed = await get_card(ctx.store, tenant_id, choice.absorbed_id)
     if survivor is None or absorbed is None:
-        await _let_go(ctx, tenant_id, merge_id, holder, taken, shared)
+        await _let_go(ctx, tenant_id, merge_id, holder, taken)
         raise MergeRefused(t("That card no longer exists; nothing was changed."))
     audit = MergeAudit(
         id=merge_id,
@@ -473,7 +487,8 @@ async def undo(
                 t("The surviving card was merged again since; undo that merge first.")
             )
         # Hold the survivor so no other merge runs on it while we take it apart.
-        await _file_unfinished(ctx, tenant_id, audit.id, [audit.survivor_id])
+        holder = uuid.uuid4().hex  # this call's: the same undo may be sent twice at once
+        await _file_unfinished(ctx, tenant_id, audit.id, [audit.survivor_id], holder)
         try:
             await _hold(
                 ctx,
@@ -484,11 +499,11 @@ async def undo(
                     role=MarkerRole.survivor,
                     survivor_id=audit.survivor_id,
                     at=now,
-                    holder=uuid.uuid4().hex,
+                    holder=holder,
                 ),
             )
-        except MergeRefused:
-            await _settled(ctx, tenant_id, audit.id)
+        except MergeRefused:  # refused before its write: nothing held, nothing moved
+            await _unfile(ctx, tenant_id, audit.id, holder)
             raise
 
         def start(a: MergeAudit) -> MergeAudit:
@@ -556,12 +571,66 @@ async def _revert(ctx: Context, tenant_id: str, audit: MergeAudit) -> None:
 
 
 async def _file_unfinished(
-    ctx: Context, tenant_id: str, merge_id: str, card_ids: list[str]
+    ctx: Context, tenant_id: str, merge_id: str, card_ids: list[str], holder: str
 ) -> None:
+    """File merge ``merge_id`` as under way, by the call ``holder`` among its calls.
+
+    Created if absent (a lone call's one request). If another call of the same merge
+    filed it, this call's token is added and ``at`` refreshed, so that a retry after a
+    dead call does not look stale to the sweep. An entry without tokens (an older
+    version's) is only refreshed: a call cannot tell whether that version still relies on
+    it, so it is left to the sweep."""
+    key = keys.unfinished_merge(tenant_id, merge_id)
+    now = ctx.clock()
+
+    def joined(entry: UnfinishedMerge) -> UnfinishedMerge:
+        held = list(dict.fromkeys([*entry.card_ids, *card_ids]))
+        calls = [*entry.calls, holder] if entry.calls and holder not in entry.calls else entry.calls
+        return entry.model_copy(update={"card_ids": held, "calls": calls, "at": now})
+
     entry = UnfinishedMerge(
-        tenant_id=tenant_id, merge_id=merge_id, card_ids=card_ids, at=ctx.clock()
+        tenant_id=tenant_id, merge_id=merge_id, card_ids=card_ids, at=now, calls=[holder]
     )
-    await put_model(ctx.store, keys.unfinished_merge(tenant_id, merge_id), entry)
+    for _ in range(_FILING_ATTEMPTS):
+        try:
+            await create_model(ctx.store, key, entry)
+            return
+        except AlreadyExists:
+            pass
+        try:
+            await update(ctx.store, key, UnfinishedMerge, joined)
+            return
+        except NotFound:  # settled meanwhile: file it anew
+            continue
+    raise TooMuchContention(t("Too many changes at once; nothing was changed. Try again."))
+
+
+async def _unfile(ctx: Context, tenant_id: str, merge_id: str, holder: str) -> None:
+    """The call ``holder`` of merge ``merge_id`` stopped before anything moved: its token
+    leaves the entry, and the entry goes with the last one (deleted under the ETag read,
+    so that a call filing it meanwhile is not lost). An entry without this call's token
+    (an older version's, or filed anew since by another call) is not its own to remove:
+    it is left to that call or to the sweep, as it is when the store keeps changing it."""
+    key = keys.unfinished_merge(tenant_id, merge_id)
+    for _ in range(_FILING_ATTEMPTS):
+        document = await ctx.store.read(key)
+        if document is None:
+            return
+        entry = UnfinishedMerge.model_validate_json(document.data)
+        if holder not in entry.calls:
+            return
+        calls = [call for call in entry.calls if call != holder]
+        try:
+            if calls:
+                left = entry.model_copy(update={"calls": calls})
+                await ctx.store.replace(key, left.model_dump_json().encode(), document.etag)
+            else:
+                await ctx.store.delete(key, document.etag)
+            return
+        except PreconditionFailed:  # another call filed or left it meanwhile: look again
+            continue
+        except NotFound:
+            return
 
 
 async def _settled(ctx: Context, tenant_id: str, merge_id: str) -> None:

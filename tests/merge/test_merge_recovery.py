@@ -11,6 +11,7 @@ gives back both cards exactly as they were.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -405,6 +406,137 @@ async def test_twin_calls_that_take_over_each_others_holds_both_finish(
     at_audit.go.set()
     again = await call_b
     assert done.state is again.state is MergeState.done and done.id == again.id == merge_id
+    await assert_consistent(two, EVERYTHING, INTERACTIONS)
+    await assert_nothing_unfinished(two)
+
+
+@pytest.mark.parametrize("stops", ["store error", "refused"])
+async def test_a_call_that_stops_before_its_twin_holds_anything_keeps_the_entry(
+    instances: tuple[Context, Context], stops: str
+) -> None:
+    """The same merge sent twice at once: call B files the entry and has held nothing yet
+    when call A stops (a store error at its first hold, or refused: another merge holds
+    the card). A's token goes from the entry, B's keeps it: B then dies holding both
+    cards, and the sweep finds them (before: A deleted the entry, and B's holds stayed)."""
+    one, two = instances
+    a, b, *_ = await two_cards(one)
+    first = min(a, b)
+    merge_id = "merge-twice"
+    at_flag = Pausing(two.store, keys.card(TENANT, first), only="replace")
+    at_flag.dies_at = keys.audit(TENANT, merge_id)  # B holds both cards, then dies
+    call_b = asyncio.create_task(merge.merge(on(two, at_flag), TENANT, a, b, "agent", merge_id))
+    await at_flag.reached.wait()  # B filed the entry, about to clear the first card's flag
+    if stops == "store error":
+        failing = FailingOnce(one.store, keys.card_merge(TENANT, first))
+        with pytest.raises(StoreError):
+            await merge.merge(on(one, failing), TENANT, a, b, "agent", merge_id)
+    else:
+        other = MergeMarker(
+            audit_id="merge-other", role=MarkerRole.survivor, survivor_id=first, at=NOW
+        )
+        await create_model(one.store, keys.card_merge(TENANT, first), other)
+        with pytest.raises(merge.MergeBusy):
+            await merge.merge(one, TENANT, a, b, "agent", merge_id)
+        await one.store.delete(keys.card_merge(TENANT, first))  # the other merge is done
+    assert await two.store.read(keys.unfinished_merge(TENANT, merge_id))
+    at_flag.go.set()
+    with pytest.raises(ProcessDied):
+        await call_b
+    for card_id in (a, b):
+        assert await read_model(two.store, keys.card_merge(TENANT, card_id), MergeMarker)
+    assert await merge.sweep(on(two, two.store, LATER)) == 1
+    await assert_nothing_unfinished(two)
+    await assert_consistent(two, EVERYTHING, INTERACTIONS)
+    audit = await merge.merge(on(two, two.store, LATER), TENANT, a, b, "agent", "merge-2")
+    assert audit.state is MergeState.done
+
+
+async def test_an_undo_refused_before_its_twin_holds_the_survivor_keeps_the_entry(
+    instances: tuple[Context, Context],
+) -> None:
+    """The same undo sent twice at once: call B files the entry and is about to hold the
+    survivor when call A is refused (another merge holds it). B's token keeps the entry:
+    B then dies holding the survivor, and the sweep lets go of it (before: A deleted the
+    entry and the survivor stayed held)."""
+    one, two = instances
+    a, b, card_a, card_b = await two_cards(one)
+    done = await merge.merge(one, TENANT, a, b, "agent", merge.new_merge_id())
+    survivor = keys.card_merge(TENANT, done.survivor_id)
+    at_hold = Pausing(two.store, survivor, only="create")
+    at_hold.dies_at = keys.audit(TENANT, done.id)  # B holds the survivor, then dies
+    call_b = asyncio.create_task(merge.undo(on(two, at_hold), TENANT, done.id, "agent"))
+    await at_hold.reached.wait()  # B filed the entry, about to hold the survivor
+    other = MergeMarker(
+        audit_id="merge-other", role=MarkerRole.survivor, survivor_id=done.survivor_id, at=NOW
+    )
+    await create_model(one.store, survivor, other)
+    with pytest.raises(merge.MergeBusy):
+        await merge.undo(one, TENANT, done.id, "agent")
+    await one.store.delete(survivor)  # the other merge is done
+    assert await two.store.read(keys.unfinished_merge(TENANT, done.id))
+    at_hold.go.set()
+    with pytest.raises(ProcessDied):
+        await call_b
+    assert await read_model(two.store, survivor, MergeMarker)
+    assert await merge.sweep(on(two, two.store, LATER)) == 1
+    assert await two.store.read(survivor) is None
+    await assert_nothing_unfinished(two)
+    await merge.undo(on(two, two.store, LATER), TENANT, done.id, "agent")
+    await assert_restored(two, (card_a, card_b))
+    await assert_consistent(two, EVERYTHING, INTERACTIONS)
+
+
+async def test_a_lone_refused_call_leaves_no_entry(instances: tuple[Context, Context]) -> None:
+    """Its token was the entry's only one: the entry goes with it, at once."""
+    one, two = instances
+    a, b, *_ = await two_cards(one)
+    second = max(a, b)
+    other = MergeMarker(
+        audit_id="merge-other", role=MarkerRole.survivor, survivor_id=second, at=NOW
+    )
+    await create_model(one.store, keys.card_merge(TENANT, second), other)
+    with pytest.raises(merge.MergeBusy):
+        await merge.merge(one, TENANT, a, b, "agent", "merge-refused")
+    assert await read_model(two.store, keys.card_merge(TENANT, min(a, b)), MergeMarker) is None
+    await assert_nothing_unfinished(two)
+
+
+async def test_an_entry_an_older_version_filed_is_left_to_the_sweep(
+    instances: tuple[Context, Context],
+) -> None:
+    """An entry without calls was filed by a version from before they were recorded (a
+    deploy's overlap): a call of the same merge that stops cannot tell whether that one
+    still relies on it, and leaves it to the sweep."""
+    one, two = instances
+    a, b, *_ = await two_cards(one)
+    key = keys.unfinished_merge(TENANT, "merge-old")
+    older = {"tenant_id": TENANT, "merge_id": "merge-old", "card_ids": sorted((a, b))}
+    await one.store.create(key, json.dumps({**older, "at": NOW.isoformat()}).encode())
+    failing = FailingOnce(one.store, keys.card_merge(TENANT, min(a, b)))
+    with pytest.raises(StoreError):
+        await merge.merge(on(one, failing), TENANT, a, b, "agent", "merge-old")
+    entry = await read_model(two.store, key, merge.UnfinishedMerge)
+    assert entry is not None and entry.calls == []
+    assert await merge.sweep(on(two, two.store, LATER)) == 1
+    await assert_nothing_unfinished(two)
+
+
+async def test_a_retry_after_a_dead_call_is_not_taken_for_dead_itself(
+    instances: tuple[Context, Context],
+) -> None:
+    """The retry files itself in the dead call's entry and refreshes when it was filed:
+    a sweep once the dead call is stale leaves the retry be, and it merges."""
+    one, two = instances
+    a, b, *_ = await two_cards(one)
+    with pytest.raises(ProcessDied):  # the entry, the first card's flag and hold, then nothing
+        await merge.merge(on(one, DyingStore(one.store, 3)), TENANT, a, b, "agent", "m-1")
+    at_second = Pausing(two.store, second_hold(a, b, "marker"))
+    retry = on(two, at_second, LATER - timedelta(seconds=1))
+    call = asyncio.create_task(merge.merge(retry, TENANT, a, b, "agent", "m-1"))
+    await at_second.reached.wait()  # it took the first card over, about to hold the second
+    assert await merge.sweep(on(two, two.store, LATER)) == 0
+    at_second.go.set()
+    assert (await call).state is MergeState.done
     await assert_consistent(two, EVERYTHING, INTERACTIONS)
     await assert_nothing_unfinished(two)
 
