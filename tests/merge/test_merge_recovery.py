@@ -152,6 +152,19 @@ async def assert_nothing_unfinished(ctx: Context) -> None:
     assert [key async for key in ctx.store.keys(keys.UNFINISHED_MERGES_PREFIX)] == []
 
 
+async def assert_held_for(ctx: Context, card_id: str, merge_id: str) -> None:
+    """The card still held and the merge's entry still filed, for the call relying on them."""
+    assert await read_model(ctx.store, keys.card_merge(TENANT, card_id), MergeMarker)
+    assert await ctx.store.read(keys.unfinished_merge(TENANT, merge_id))
+
+
+async def assert_merged_cleanly(ctx: Context, audit: MergeAudit) -> None:
+    """The merge done, the cards consistent, nothing left unfinished."""
+    assert audit.state is MergeState.done
+    await assert_consistent(ctx, EVERYTHING, INTERACTIONS)
+    await assert_nothing_unfinished(ctx)
+
+
 async def assert_restored(ctx: Context, before: tuple[CustomerCard, CustomerCard]) -> None:
     """Both cards as they were before the merge, except that a merge has held them: their
     markers are read from now on (``never_merged``)."""
@@ -347,13 +360,10 @@ async def test_a_call_whose_hold_failed_keeps_the_hold_its_twin_relies_on(
     with pytest.raises(StoreError):
         await call_a
     # Before: A let go of the first card (its merge id) and the entry, under B's feet.
-    assert await read_model(two.store, keys.card_merge(TENANT, first), MergeMarker)
-    assert await two.store.read(keys.unfinished_merge(TENANT, merge_id))
+    await assert_held_for(two, first, merge_id)
     at_audit.go.set()
     audit = await call_b
-    assert audit.state is MergeState.done
-    await assert_consistent(two, EVERYTHING, INTERACTIONS)
-    await assert_nothing_unfinished(two)
+    await assert_merged_cleanly(two, audit)
 
 
 async def test_a_refused_call_keeps_the_hold_its_twin_relies_on(
@@ -376,14 +386,11 @@ async def test_a_refused_call_keeps_the_hold_its_twin_relies_on(
     with pytest.raises(merge.MergeBusy):
         await merge.merge(two, TENANT, a, b, "agent", merge_id)
     # Before: B let go of the first card (its merge id) and the entry, under A's feet.
-    assert await read_model(two.store, keys.card_merge(TENANT, first), MergeMarker)
-    assert await two.store.read(keys.unfinished_merge(TENANT, merge_id))
+    await assert_held_for(two, first, merge_id)
     await two.store.delete(keys.card_merge(TENANT, second))  # the other merge is done
     at_second.go.set()
     audit = await call_a
-    assert audit.state is MergeState.done
-    await assert_consistent(two, EVERYTHING, INTERACTIONS)
-    await assert_nothing_unfinished(two)
+    await assert_merged_cleanly(two, audit)
 
 
 async def test_twin_calls_that_take_over_each_others_holds_both_finish(

@@ -110,27 +110,21 @@ async def proxied(azurite_blob: Azurite) -> AsyncIterator[tuple[BlobStore, Losin
             await store.close()
 
 
-async def test_a_create_done_whose_answer_was_lost_is_created(
-    proxied: tuple[BlobStore, LosingProxy],
+@pytest.mark.parametrize("call", ["create", "replace"])
+async def test_a_put_done_whose_answer_was_lost_is_done(
+    proxied: tuple[BlobStore, LosingProxy], call: str
 ) -> None:
+    """Before: the create's retry raised AlreadyExists, the replace's PreconditionFailed."""
     store, proxy = proxied
+    etag = await store.create("tenants/t/doc", b"1") if call == "replace" else ""
     proxy.lose_next("PUT")
-    etag = await store.create("tenants/t/doc", b"mine")  # before: AlreadyExists
-    document = await store.read("tenants/t/doc")
-    assert document is not None and (document.data, document.etag) == (b"mine", etag)
-    assert proxy.seen[-4:] == ["PUT", "PUT", "HEAD", "GET"]  # lost, refused, state queried
-
-
-async def test_a_compare_and_swap_done_whose_answer_was_lost_is_done(
-    proxied: tuple[BlobStore, LosingProxy],
-) -> None:
-    store, proxy = proxied
-    etag = await store.create("tenants/t/doc", b"1")
-    proxy.lose_next("PUT")
-    new_etag = await store.replace("tenants/t/doc", b"2", etag)  # before: PreconditionFailed
+    if call == "replace":
+        new_etag = await store.replace("tenants/t/doc", b"2", etag)
+    else:
+        new_etag = await store.create("tenants/t/doc", b"2")
     document = await store.read("tenants/t/doc")
     assert document is not None and (document.data, document.etag) == (b"2", new_etag)
-    assert new_etag != etag
+    assert proxy.seen[-4:] == ["PUT", "PUT", "HEAD", "GET"]  # lost, refused, state queried
 
 
 async def test_a_conditional_delete_done_whose_answer_was_lost_is_done(
