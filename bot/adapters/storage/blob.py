@@ -225,15 +225,23 @@ class BlobStore:
         return self._base + quote(_blob_name(key), safe="~/") + self._query
 
     async def _send(
-        self, method: str, key: str, headers: dict[str, str], body: bytes = b""
+        self,
+        method: str,
+        key: str,
+        headers: dict[str, str],
+        body: bytes = b"",
+        *,
+        request_id: str | None = None,
     ) -> _Answer:
-        """One document request, retried by the storage retry rules."""
+        """One document request, retried by the storage retry rules (``request_id``: its
+        ``x-ms-client-request-id`` when the caller needs it too)."""
         session = await self._ready()
         url = self.blob_url(key)
         target = URL(url, encoded=True)
         path = urlsplit(url).path
         headers |= self._fixed_headers
-        request_id = headers.setdefault("x-ms-client-request-id", next(self._request_ids))
+        request_id = request_id or next(self._request_ids)
+        headers["x-ms-client-request-id"] = request_id
         if body:
             headers["Content-Length"] = str(len(body))
         failures = 0
@@ -246,7 +254,10 @@ class BlobStore:
                 async with session.request(
                     method, target, headers=headers, data=body or None, allow_redirects=False
                 ) as response:
-                    answer = _Answer(response.status, response.headers, await response.read())
+                    body_read = await response.read()
+                    answer = _Answer(
+                        response.status, response.headers, body_read, request_id, failures > 0
+                    )
             except (TimeoutError, aiohttp.ClientConnectionError) as error:
                 failure = type(error).__name__
             else:
@@ -258,9 +269,7 @@ class BlobStore:
                     1000 * (time.perf_counter() - started),
                 )
                 if not _retried(answer.status):
-                    return _Answer(
-                        answer.status, answer.headers, answer.body, request_id, failures > 0
-                    )
+                    return answer
                 failure = str(answer.status)
             failures += 1
             if self._retry.exhausted(failures):
@@ -283,16 +292,24 @@ class BlobStore:
             raise self._failed("GET", answer)
         return Document(data=answer.body, etag=answer.headers["ETag"])
 
-    async def _put(self, key: str, data: bytes, condition: dict[str, str]) -> _Answer:
-        """A Put Blob, its request id also in the blob's metadata (:meth:`_landed`)."""
+    async def _put(
+        self, key: str, data: bytes, condition: dict[str, str], refused: tuple[int, ...]
+    ) -> str | None:
+        """A Put Blob under ``condition``, its request id also in the blob's metadata: the
+        new ETag, or None if the service answered one of ``refused`` and the put's own
+        earlier attempt did not write the blob after all (:meth:`_landed`)."""
         request_id = next(self._request_ids)
         headers = {
             "x-ms-blob-type": "BlockBlob",
             "Content-Type": "application/octet-stream",
-            "x-ms-client-request-id": request_id,
             _WRITTEN_BY: request_id,
         }
-        return await self._send("PUT", key, headers | condition, data)
+        answer = await self._send("PUT", key, headers | condition, data, request_id=request_id)
+        if answer.status in refused:
+            return await self._landed(key, answer)
+        if answer.status != 201:
+            raise self._failed("PUT", answer)
+        return answer.headers["ETag"]
 
     async def _landed(self, key: str, answer: _Answer) -> str | None:
         """The blob's ETag if this refused put's earlier attempt wrote it after all (its
@@ -306,26 +323,17 @@ class BlobStore:
         return None
 
     async def create(self, key: str, data: bytes) -> str:
-        answer = await self._put(key, data, {"If-None-Match": "*"})
-        if answer.status in (409, 412):  # the service answers either
-            etag = await self._landed(key, answer)
-            if etag is None:
-                raise AlreadyExists(key)
-            return etag
-        if answer.status != 201:
-            raise self._failed("PUT", answer)
-        return answer.headers["ETag"]
+        # The service answers either when the blob exists.
+        created = await self._put(key, data, {"If-None-Match": "*"}, refused=(409, 412))
+        if created is None:
+            raise AlreadyExists(key)
+        return created
 
     async def replace(self, key: str, data: bytes, etag: str) -> str:
-        answer = await self._put(key, data, {"If-Match": etag})
-        if answer.status in (404, 412):
-            landed = await self._landed(key, answer)
-            if landed is None:
-                raise PreconditionFailed(key)
-            return landed
-        if answer.status != 201:
-            raise self._failed("PUT", answer)
-        return answer.headers["ETag"]
+        replaced = await self._put(key, data, {"If-Match": etag}, refused=(404, 412))
+        if replaced is None:
+            raise PreconditionFailed(key)
+        return replaced
 
     async def delete(self, key: str, etag: str | None = None) -> None:
         answer = await self._send("DELETE", key, {} if etag is None else {"If-Match": etag})
