@@ -1281,36 +1281,105 @@ def events_script(agents: list[dict[str, Any]], run: str) -> str:
     )
 
 
+LIBRARIES_OF_SERVE = """
+import sys
+from bot.cli.main import Settings
+from bot.web.app import create_app
+from bot.web.runtime import use_fast_event_loop
+use_fast_event_loop()
+create_app(Settings())
+ours = {"bot", "__main__", "__mp_main__"}
+for name, module in list(sys.modules.items()):
+    top = name.split(".")[0]
+    spec = getattr(module, "__spec__", None)  # None: no importable module (Cython's shared)
+    if spec is not None and top not in sys.stdlib_module_names and top not in ours:
+        print(name)
+"""
+"""Prints, one a line in import order, the modules other than crmcard's and the standard
+library's that ``python -m bot serve`` has imported by the time it starts listening."""
+
+IMPORT_THEM = """
+import importlib, sys
+failed = 0
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except Exception:
+        failed += 1
+raise SystemExit(failed)
+"""
+
+
+def libraries_of_serve(place: Path, env: dict[str, str]) -> list[str]:
+    """The libraries a server in ``env`` imports before it listens (see above)."""
+    place.mkdir(parents=True, exist_ok=True)
+    listed = subprocess.run(
+        [sys.executable, "-c", LIBRARIES_OF_SERVE],
+        cwd=place,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return listed.stdout.split()
+
+
+def import_alone(place: Path, env: dict[str, str], modules: list[str]) -> tuple[float, float]:
+    """Seconds and CPU seconds of a fresh interpreter that imports ``modules`` and exits:
+    the part of a cold start crmcard's own code cannot take away."""
+    started = time.monotonic()
+    process = subprocess.Popen([sys.executable, "-c", IMPORT_THEM, *modules], cwd=place, env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise RuntimeError(f"{process.returncode} of the server's libraries did not import")
+    return time.monotonic() - started, usage.ru_utime + usage.ru_stime
+
+
 def bench_cold(args: argparse.Namespace, workdir: Path, issuer: LocalIssuer) -> None:
     """Both stores, JWT on, interleaved round by round: the local store, then Blob Storage
-    (on Azurite, as production's store; its SDK is imported when the store is built)."""
+    (on Azurite, as production's store; its SDK is imported when the store is built); in
+    the same rounds, a bare interpreter importing just the libraries each server had
+    imported when it listened: the floor under crmcard's own start-up."""
     compileall.compile_dir(REPO / "bot", quiet=1)  # what the app's first start leaves
     pace = machine_pace()
     azurite = start_azurite("blob", workdir=workdir / "cold-azurite")
-    seconds: dict[str, list[float]] = {"local store": [], "Blob store": []}
-    cpu: dict[str, list[float]] = {"local store": [], "Blob store": []}
+    stores = ("local store", "Blob store")
+    seconds: dict[str, list[float]] = collections.defaultdict(list)
+    cpu: dict[str, list[float]] = collections.defaultdict(list)
+    libraries: dict[str, list[str]] = {}
     try:
         for round_ in range(args.rounds):
-            for store in seconds:
+            for store in stores:
                 place = workdir / f"cold-{round_}-{store.split()[0]}"
                 env = (
                     crmcard_env(place, issuer)
                     if store == "local store"
                     else blob_env(place, issuer, azurite.connection_string)
                 )
+                if store not in libraries:
+                    libraries[store] = libraries_of_serve(workdir / "cold-listing", env)
                 server = start_crmcard("cold", place, env)
                 try:
                     seconds[store].append(wait_healthy(server, "/healthz"))
                     cpu[store].append(process_cpu(server.process.pid))  # steadier than wall
                 finally:
                     server.stop()
+                wall, used = import_alone(place, env, libraries[store])
+                seconds[f"{store}'s libraries"].append(wall)
+                cpu[f"{store}'s libraries"].append(used)
     finally:
         azurite.stop()
-    for store in seconds:
+    for store in stores:
+        alone = f"{store}'s libraries"
         print(
             f"\nCold start, {store}, JWT on, python -m bot serve to the first /healthz 200: "
             f"{spread(seconds[store])} s (target < 1 s), the server's CPU until then "
             f"{spread(cpu[store])} s"
+        )
+        print(
+            f"  its {len(libraries[store])} library modules alone, imported by a fresh "
+            f"interpreter that then exits: {spread(seconds[alone])} s, CPU {spread(cpu[alone])} s"
         )
     print(f"load average {load_average()}, machine pace {pace} before, {machine_pace()} after")
 
