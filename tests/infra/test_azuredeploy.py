@@ -186,6 +186,7 @@ class Arm:
             "format": lambda f, *a: re.sub(r"\{(\d+)\}", lambda m: str(a[int(m[1])]), f),
             "concat": lambda *a: "".join(str(x) for x in a),
             "if": lambda c, a, b: a if c else b,
+            "equals": lambda a, b: a == b,
             "empty": lambda x: not x,
             "toLower": lambda x: x.lower(),
             "uniqueString": lambda *a: hashlib.sha256("/".join(a).encode()).hexdigest()[:13],
@@ -228,12 +229,16 @@ PARAMETER_VALUES: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def deployed(template: dict[str, Any]) -> dict[str, Any]:
-    """The template with every expression evaluated for PARAMETER_VALUES."""
-    arm = Arm(template, PARAMETER_VALUES)
+@pytest.fixture(scope="module", params=["Standard", "Premium"])
+def deployed(template: dict[str, Any], request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The template with every expression evaluated for PARAMETER_VALUES, the state container
+    in each kind of account (``stateStorage``); resources whose condition is false are left
+    out, as ARM leaves them undeployed."""
+    arm = Arm(template, {**PARAMETER_VALUES, "stateStorage": request.param})
+    evaluated = [arm.value(resource) for resource in template["resources"]]
     return {
-        "resources": [arm.value(resource) for resource in template["resources"]],
+        "stateStorage": request.param,
+        "resources": [r for r in evaluated if r.pop("condition", True)],
         "outputs": {name: arm.value(o["value"]) for name, o in template["outputs"].items()},
         "variables": {name: arm.variable(name) for name in template["variables"]},
     }
@@ -373,13 +378,13 @@ def test_app_settings_parse_as_production(
     assert settings.store is StoreKind.blob
     blob = settings.blob_connection_string.get_secret_value()
     queue = settings.writeback_queue_connection_string.get_secret_value()
-    for connection_string in (blob, queue):
+    container = evaluated(deployed, "Microsoft.Storage/storageAccounts/blobServices/containers")
+    queue_resource = evaluated(deployed, "Microsoft.Storage/storageAccounts/queueServices/queues")
+    for connection_string, child in ((blob, container), (queue, queue_resource)):
         parts = dict(p.split("=", 1) for p in connection_string.split(";"))
         assert parts["DefaultEndpointsProtocol"] == "https"
         assert parts["AccountKey"] == FAKE_ACCOUNT_KEY
-        assert (
-            parts["AccountName"] == evaluated(deployed, "Microsoft.Storage/storageAccounts")["name"]
-        )
+        assert parts["AccountName"] == child["name"].split("/")[0]  # the account holding it
     assert settings.host == "0.0.0.0"
     assert settings.port == 8000
     assert settings.public_url.startswith("https://")
@@ -458,9 +463,19 @@ def test_teams_channel(deployed: dict[str, Any]) -> None:
     assert teams[0]["properties"]["properties"]["isEnabled"] is True
 
 
+def storage_accounts(deployed: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The deployed storage accounts by name."""
+    return {
+        r["name"]: r
+        for r in deployed["resources"]
+        if r["type"] == "Microsoft.Storage/storageAccounts"
+    }
+
+
 def test_resource_names_are_valid(deployed: dict[str, Any]) -> None:
-    account = evaluated(deployed, "Microsoft.Storage/storageAccounts")
-    assert re.fullmatch(r"[a-z0-9]{3,24}", account["name"]), account["name"]
+    accounts = storage_accounts(deployed)
+    for name in accounts:
+        assert re.fullmatch(r"[a-z0-9]{3,24}", name), name
     site = evaluated(deployed, "Microsoft.Web/sites")
     assert re.fullmatch(r"[a-z0-9][a-z0-9-]{0,58}[a-z0-9]", site["name"]), site["name"]
     bot = evaluated(deployed, "Microsoft.BotService/botServices")
@@ -469,7 +484,7 @@ def test_resource_names_are_valid(deployed: dict[str, Any]) -> None:
     queue = evaluated(deployed, "Microsoft.Storage/storageAccounts/queueServices/queues")
     for child in (container, queue):
         account_name, default, name = child["name"].split("/")
-        assert (account_name, default) == (account["name"], "default")
+        assert account_name in accounts and default == "default"
         assert re.fullmatch(r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]", name), name
 
 
@@ -481,16 +496,45 @@ def test_depends_on_points_at_resources_in_the_template(deployed: dict[str, Any]
 
 
 def test_storage_is_locked_down(template: dict[str, Any]) -> None:
-    account = one(template, "Microsoft.Storage/storageAccounts")
-    props = account["properties"]
-    assert account["kind"] == "StorageV2"
-    assert props["allowBlobPublicAccess"] is False
-    assert props["minimumTlsVersion"] == "TLS1_2"
-    assert props["supportsHttpsTrafficOnly"] is True
+    for account in resources(template, "Microsoft.Storage/storageAccounts"):
+        props = account["properties"]
+        assert account["kind"] in ("StorageV2", "BlockBlobStorage")
+        assert props["allowBlobPublicAccess"] is False
+        assert props["minimumTlsVersion"] == "TLS1_2"
+        assert props["supportsHttpsTrafficOnly"] is True
     for container in resources(
         template, "Microsoft.Storage/storageAccounts/blobServices/containers"
     ):
         assert container.get("properties", {}).get("publicAccess", "None") == "None"
+
+
+def test_state_container_is_in_the_chosen_account(deployed: dict[str, Any]) -> None:
+    """Standard: the state container and the write-back queue share the general-purpose
+    account. Premium: the container is in a premium block blob account of its own (no
+    access tier there: Premium has none; queues only exist in general-purpose accounts),
+    with the same soft delete; the queue stays where it was, so switching moves no queue.
+    https://learn.microsoft.com/azure/storage/blobs/storage-feature-support-in-storage-accounts
+    """
+    accounts = storage_accounts(deployed)
+    container = evaluated(deployed, "Microsoft.Storage/storageAccounts/blobServices/containers")
+    queue = evaluated(deployed, "Microsoft.Storage/storageAccounts/queueServices/queues")
+    state = accounts[container["name"].split("/")[0]]
+    queue_account = accounts[queue["name"].split("/")[0]]
+    assert queue_account["kind"] == "StorageV2"
+    assert queue_account["name"] == deployed["variables"]["storageAccountName"]
+    if deployed["stateStorage"] == "Standard":
+        assert list(accounts) == [queue_account["name"]]
+    else:
+        assert len(accounts) == 2 and state is not queue_account
+        assert (state["kind"], state["sku"]["name"]) == ("BlockBlobStorage", "Premium_LRS")
+        assert "accessTier" not in state["properties"]
+    services = {
+        r["name"]: r
+        for r in deployed["resources"]
+        if r["type"] == "Microsoft.Storage/storageAccounts/blobServices"
+    }
+    retention = services[f"{state['name']}/default"]["properties"]["deleteRetentionPolicy"]
+    assert retention == {"enabled": True, "days": 7}
 
 
 def test_container_and_queue_are_the_ones_the_app_uses(template: dict[str, Any]) -> None:
