@@ -653,16 +653,20 @@ def report_counts(counted: list[dict[str, Any]]) -> None:
         "\nBlob requests per card, round by round (the counting pass: a second crmcard, the "
         "same load on a container of its own, every Blob request through a counting proxy; "
         "not timed). Round 1's callers are mostly new (their cards made, their names "
-        "filed), the later rounds' the same callers again:"
+        "filed), the later rounds' the same callers again; Azurite's answer times as the "
+        "proxy saw them, from the request sent on to the answer read:"
     )
     for result in counted:
         blob, events = result["blob"], result["events"]
         kinds = sorted(blob["kinds"].items(), key=lambda kind: -kind[1])[:6]
+        ms = [s * 1000 for s in blob["seconds"]] or [0.0]
         print(
             f"  round {result['round']} CRMs {result['crms']}: "
             f"{blob['requests'] / events:.2f} per card ({events} cards): "
             f"{request_mix(blob['answers'], events)}; most: "
             + ", ".join(f"{kind} {n / events:.2f}" for kind, n in kinds)
+            + f"; Azurite answered in p50 {percentile(ms, 50):.1f}, "
+            f"p99 {percentile(ms, 99):.1f} ms"
         )
 
 
@@ -755,7 +759,12 @@ class BlobCounts:
 
     def tallies(self) -> dict[str, Any]:
         proxy = self.proxy
-        return {"requests": proxy.requests, "kinds": +proxy.kinds, "answers": +proxy.answers}
+        return {
+            "requests": proxy.requests,
+            "kinds": +proxy.kinds,
+            "answers": +proxy.answers,
+            "timed": len(proxy.seconds),
+        }
 
     def take(self) -> dict[str, Any]:
         """What came since the last take, once :data:`QUIET` seconds passed without a request
@@ -772,6 +781,7 @@ class BlobCounts:
             "requests": now["requests"] - seen["requests"],
             "kinds": dict(now["kinds"] - seen["kinds"]),
             "answers": dict(now["answers"] - seen["answers"]),
+            "seconds": self.proxy.seconds[seen["timed"] : now["timed"]],
         }
 
 

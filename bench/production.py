@@ -746,13 +746,15 @@ class CountingProxy:
     """Forwards HTTP to ``target`` and counts the requests: the Blob calls of the clicks.
 
     ``kinds`` counts them by what they are for (:meth:`kind`), ``answers`` by method and
-    Azurite's status (``GET 404``: a read of a document that is not there)."""
+    Azurite's status (``GET 404``: a read of a document that is not there); ``seconds``
+    holds each answer's time, from the request sent on to Azurite to its body read."""
 
     def __init__(self, target: str) -> None:
         self.target = target
         self.requests = 0
         self.kinds: collections.Counter[str] = collections.Counter()
         self.answers: collections.Counter[str] = collections.Counter()
+        self.seconds: list[float] = []
         self._session: aiohttp.ClientSession | None = None
 
     @staticmethod
@@ -789,6 +791,7 @@ class CountingProxy:
             )
         headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
         body = await request.read()
+        sent = time.perf_counter()
         async with self._session.request(
             request.method,
             self.target + request.path_qs,
@@ -799,6 +802,7 @@ class CountingProxy:
         ) as answer:
             self.answers[f"{request.method} {answer.status}"] += 1
             body = await answer.read()
+            self.seconds.append(time.perf_counter() - sent)
             kept = {
                 k: v
                 for k, v in answer.headers.items()
