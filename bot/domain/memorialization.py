@@ -222,7 +222,8 @@ class WritePayload(Model):
     truncated: list[str] = Field(
         default_factory=list,
         description="what was cut to fit: crmcard fields (to their CRM field), "
-        "'timeline subject', 'timeline description'",
+        "'timeline subject', 'timeline description'; a CRM field by its own name when it "
+        "was cut at delivery",
     )
     timeline_subject: str | None = None
     note_subject: str = Field(
@@ -252,6 +253,13 @@ def timeline_subject(
     who = values.get(SourceField.contact_name) or values.get(SourceField.phone) or ""
     subject = f"{what} ({interaction.direction.value})" + (f" with {who}" if who else "")
     return truncate(subject, _shortest(TIMELINE_SUBJECT_MAX, max_length))
+
+
+def _description_room(limits: TextLimits) -> int:
+    """The longest timeline description a CRM with ``limits`` takes before its reference
+    line (:func:`with_reference`)."""
+    most = limits.timeline_description or TIMELINE_DESCRIPTION_MAX
+    return min(most, TIMELINE_DESCRIPTION_MAX) - _REFERENCE_ROOM
 
 
 _REFERENCE_LINE = "\n\ncrmcard reference: "
@@ -284,7 +292,8 @@ def build_payload(
 ) -> WritePayload:
     """What one record of a CRM with ``limits`` receives, every text cut to fit, and which
     were cut (``truncated``: crmcard source fields, "timeline subject", "timeline
-    description"): nothing is cut after this."""
+    description"). Nothing is cut after this but for a CRM whose limits were not known
+    then (:func:`fitted_to`, at delivery)."""
     values = interaction_values(interaction)
     fields: dict[str, str] = {}
     truncated: list[str] = []
@@ -305,9 +314,7 @@ def build_payload(
     )
     if mapping.timeline.enabled:
         lines = [f"{SOURCE_LABELS[source]}: {value}" for source, value in values.items()]
-        most = limits.timeline_description or TIMELINE_DESCRIPTION_MAX
-        room = min(most, TIMELINE_DESCRIPTION_MAX) - _REFERENCE_ROOM  # the reference after it
-        description, cut = truncate("\n".join(lines), room)
+        description, cut = truncate("\n".join(lines), _description_room(limits))
         if subject_cut:
             payload.truncated.append("timeline subject")
         if cut:
@@ -316,6 +323,44 @@ def build_payload(
         payload.timeline_description = description
         payload.activity_type = mapping.timeline.activity_type
     return payload
+
+
+def fitted_to(payload: WritePayload, limits: TextLimits) -> WritePayload:
+    """``payload`` with what is still longer than ``limits`` cut (:func:`truncate`) and
+    named in ``truncated``: a CRM field by its own name. A payload built for its CRM's
+    limits (:func:`build_payload`) comes back unchanged; one built without them (its CRM
+    was not connected when the write-back fell due, or a version before the CRM's limits
+    were known) is cut here, at delivery, and says so, instead of the adapter cutting it
+    unseen."""
+    cuts: list[str] = []
+
+    def cut(value: str, longest: int | None, name: str) -> str:
+        value, was_cut = truncate(value, longest)
+        if was_cut:
+            cuts.append(name)
+        return value
+
+    fields = {
+        name: cut(value, limits.fields.get(name), name) for name, value in payload.fields.items()
+    }
+    subject = payload.timeline_subject
+    if subject is not None:
+        subject = cut(
+            subject, _shortest(TIMELINE_SUBJECT_MAX, limits.timeline_subject), "timeline subject"
+        )
+    description = payload.timeline_description
+    if description is not None:
+        description = cut(description, _description_room(limits), "timeline description")
+    if not cuts:
+        return payload
+    return payload.model_copy(
+        update={
+            "fields": fields,
+            "truncated": list(dict.fromkeys([*payload.truncated, *cuts])),
+            "timeline_subject": subject,
+            "timeline_description": description,
+        }
+    )
 
 
 def writeback_targets(interaction: Interaction) -> list[RecordRef]:

@@ -4,7 +4,9 @@ When an interaction's write-back falls due, one :class:`OutboxItem` per linked r
 created (create-if-absent: a replayed event adds nothing) together with a due marker
 under :data:`keys.OUTBOX_DUE_PREFIX`, all before the webhook is answered. Its payload is
 cut to what the record's CRM takes then (:func:`bot.services.crm.text_limits`), so the
-card and the admin's outbox name every text cut before anything is written. Workers (see
+card and the admin's outbox name every text cut before anything is written (an item
+queued while its CRM was not connected is fitted to its limits at delivery instead:
+:func:`bot.domain.memorialization.fitted_to`). Workers (see
 :mod:`bot.services.writeback`) scan the markers and claim an item by writing a lease
 into it under its ETag, so only one process delivers it; a lease left by a dead process
 expires and the item is claimed again. Each step (record fields, timeline activity) is
@@ -222,7 +224,7 @@ async def enqueue(
         limits = (
             text_limits(client, record.type, mapping.timeline.activity_type)
             if client is not None
-            else NO_LIMITS  # no longer connected: parked at delivery
+            else NO_LIMITS  # not connected: parked at delivery, or fitted there if it is again
         )
         item = new_item(interaction, record, build_payload(interaction, mapping, limits), now)
         try:

@@ -41,7 +41,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import timedelta
 
 from bot.domain.interactions import EventRecord, Interaction
-from bot.domain.memorialization import WriteKind, with_reference
+from bot.domain.memorialization import WriteKind, fitted_to, with_reference
 from bot.domain.records import CrmRecord
 from bot.i18n import nt, t
 from bot.observability import context, telemetry
@@ -55,6 +55,7 @@ from bot.services.crm import (
     CrmThrottled,
     CrmUnavailable,
     NotSupported,
+    text_limits,
 )
 from bot.services.outbox import OutboxItem, OutboxStatus, StepState
 from bot.services.rendering import publish
@@ -381,6 +382,8 @@ class WritebackWorker:
                 item.consent_refusals = 0  # let through: a later refusal waits short again
             try:
                 client = await self._client(item)
+                limits = text_limits(client, item.record.type, item.payload.activity_type)
+                item.payload = fitted_to(item.payload, limits)  # saved with the first step
                 refused: list[str] = []
                 for step in item.steps:
                     if step.finished:

@@ -15,6 +15,7 @@ from bot.domain.memorialization import (
     TextLimits,
     WriteKind,
     build_payload,
+    fitted_to,
     idempotency_key,
     interaction_values,
     truncate,
@@ -146,6 +147,38 @@ def test_payload_is_cut_to_the_crms_own_limits_and_names_each_cut() -> None:
     assert unlimited.timeline_subject == "Call (inbound) with Edward Ferrars"
     roomy = TextLimits(fields={"subject": 200}, timeline_subject=200, timeline_description=2000)
     assert build_payload(it, mapping, roomy) == unlimited  # short enough: nothing more cut
+
+
+def test_a_payload_built_without_its_crms_limits_is_fitted_to_them_and_says_so() -> None:
+    """A payload built while its CRM was not connected (no limits known) meets them at
+    delivery: each text still too long is cut there and named, a field by its CRM name;
+    one built for those limits comes back as it is (nothing cut twice, nothing renamed)."""
+    mapping = MemorializationMapping(
+        fields=[
+            FieldMapping(source=SourceField.notes, target="description", max_length=50),
+            FieldMapping(source=SourceField.disposition, target="subject"),
+            FieldMapping(source=SourceField.agent, target="owner_name"),
+        ]
+    )
+    it = interaction(details={"notes": "N" * 100, "disposition": "D" * 100})
+    limits = TextLimits(
+        fields={"description": 80, "subject": 40}, timeline_subject=20, timeline_description=300
+    )
+    unlimited = build_payload(it, mapping)
+    assert unlimited.truncated == ["notes"]
+    fitted = fitted_to(unlimited, limits)
+    assert fitted.truncated == ["notes", "subject", "timeline subject", "timeline description"]
+    assert fitted.fields["description"] == unlimited.fields["description"]  # 50 fits in 80
+    assert len(fitted.fields["subject"]) == 40 and fitted.fields["subject"].endswith(
+        TRUNCATION_MARKER
+    )
+    assert fitted.fields["owner_name"] == "Elinor Dashwood"
+    assert len(fitted.timeline_subject or "") == 20
+    described = with_reference(fitted.timeline_description or "", "crmcard-" + "0" * 32)
+    assert len(described) == 300 and TRUNCATION_MARKER in described
+    assert fitted_to(fitted, limits) is fitted  # a second delivery attempt cuts nothing
+    built = build_payload(it, mapping, limits)
+    assert fitted_to(built, limits) is built
 
 
 def test_a_transferred_call_ends_when_its_last_agent_ends_it() -> None:

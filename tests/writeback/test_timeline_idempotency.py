@@ -264,6 +264,32 @@ async def test_a_transcript_too_long_for_a_dynamics_task_is_cut_to_fit_and_said_
     assert lines == ["Written to 1 record ✓", *expected]
 
 
+async def test_a_write_back_queued_while_its_dynamics_was_not_connected_is_cut_and_said_so(
+    one_store: Store, orgs: Orgs
+) -> None:
+    """Queued while the tenant's Dynamics was not connected, the payload was built without
+    its limits; delivered once it is connected again (a replay, or an outbox item of a
+    version that did not know them), its too-long description is cut at delivery and named
+    there, never cut unseen by the adapter."""
+    orgs.dyn.hold = False
+    queued = Context(store=one_store, crms=Crms(), delivery=NoDelivery())
+    call = interaction("call-1", linked=(orgs.dyn_contact,), details={"transcript": "word " * 600})
+    [pending] = await store_due(queued, call)
+    assert pending.payload.truncated == []  # no limits known when it was built
+    connected = Context(store=one_store, crms=Crms(orgs.dyn), delivery=NoDelivery())
+    await drain(make_worker(connected))
+
+    [item] = await outbox.list_items(one_store, TENANT)
+    assert item.status is OutboxStatus.done, item.parked_reason
+    [task] = orgs.dataverse.rows["tasks"].values()
+    assert len(task["description"]) == 2_000 and TRUNCATION_MARKER in task["description"]
+    assert task["description"].endswith(f"crmcard reference: {item.steps[0].idempotency_key}")
+    assert item.payload.truncated == ["timeline description"]
+    assert OutboxItemAnswer.of(item).truncated == ["timeline description"]
+    lines = await outbox.card_status(one_store, TENANT, "call-1")
+    assert lines == ["Written to 1 record ✓", "Truncated: timeline description"]
+
+
 async def test_a_mapped_field_too_long_for_its_dynamics_column_is_cut_and_said_so(
     one_store: Store, orgs: Orgs
 ) -> None:
