@@ -110,18 +110,22 @@ def test_payload_maps_fields_and_truncates() -> None:
     assert "Disposition: Resolved" in (payload.timeline_description or "")
 
 
+CUT_MAPPING = MemorializationMapping(
+    fields=[
+        FieldMapping(source=SourceField.notes, target="description", max_length=50),
+        FieldMapping(source=SourceField.disposition, target="subject"),
+        FieldMapping(source=SourceField.agent, target="owner_name"),
+    ]
+)
+"""Three rules: one with a length of its own, one without, one whose value is short."""
+LONG_DETAILS = {"notes": "N" * 100, "disposition": "D" * 100}
+
+
 def test_payload_is_cut_to_the_crms_own_limits_and_names_each_cut() -> None:
     """A CRM's limits (a Dataverse column's MaxLength) cut the texts where the payload is
     built, the shorter of theirs and crmcard's own winning; the description leaves room for
     its reference line. ``truncated`` names each cut, so nothing is cut unsaid later."""
-    mapping = MemorializationMapping(
-        fields=[
-            FieldMapping(source=SourceField.notes, target="description", max_length=50),
-            FieldMapping(source=SourceField.disposition, target="subject"),
-            FieldMapping(source=SourceField.agent, target="owner_name"),
-        ]
-    )
-    it = interaction(details={"notes": "N" * 100, "disposition": "D" * 100})
+    mapping, it = CUT_MAPPING, interaction(details=LONG_DETAILS)
     limits = TextLimits(
         fields={"description": 80, "subject": 40, "unmapped": 1},
         timeline_subject=20,
@@ -153,14 +157,7 @@ def test_a_payload_built_without_its_crms_limits_is_fitted_to_them_and_says_so()
     """A payload built while its CRM was not connected (no limits known) meets them at
     delivery: each text still too long is cut there and named, a field by its CRM name;
     one built for those limits comes back as it is (nothing cut twice, nothing renamed)."""
-    mapping = MemorializationMapping(
-        fields=[
-            FieldMapping(source=SourceField.notes, target="description", max_length=50),
-            FieldMapping(source=SourceField.disposition, target="subject"),
-            FieldMapping(source=SourceField.agent, target="owner_name"),
-        ]
-    )
-    it = interaction(details={"notes": "N" * 100, "disposition": "D" * 100})
+    mapping, it = CUT_MAPPING, interaction(details=LONG_DETAILS)
     limits = TextLimits(
         fields={"description": 80, "subject": 40}, timeline_subject=20, timeline_description=300
     )
