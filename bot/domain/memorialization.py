@@ -23,7 +23,7 @@ from bot.domain.api_model import ApiModel, Model
 from bot.domain.identifiers import IdentifierKind
 from bot.domain.interactions import Direction, Interaction, LifecycleEvent
 from bot.domain.records import RecordRef
-from bot.i18n import t
+from bot.i18n import Text, t
 
 TRUNCATION_MARKER = "…[truncated]"
 TIMELINE_SUBJECT_MAX = 255
@@ -76,24 +76,26 @@ class SourceField(StrEnum):
     language = "language"
 
 
-SOURCE_LABELS: dict[SourceField, str] = {
-    SourceField.contact_name: "Contact",
-    SourceField.phone: "Phone",
-    SourceField.email: "Email",
-    SourceField.channel: "Channel",
-    SourceField.direction: "Direction",
-    SourceField.queue: "Queue",
-    SourceField.start: "Start",
-    SourceField.end: "End",
-    SourceField.duration: "Duration",
-    SourceField.agent: "Agent",
-    SourceField.disposition: "Disposition",
-    SourceField.notes: "Notes",
-    SourceField.transcript: "Transcript",
-    SourceField.call_id: "Call ID",
-    SourceField.menu_path: "Menu path",
-    SourceField.language: "Language",
+SOURCE_LABELS: dict[SourceField, Text] = {
+    SourceField.contact_name: t("Contact"),
+    SourceField.phone: t("Phone"),
+    SourceField.email: t("Email"),
+    SourceField.channel: t("Channel"),
+    SourceField.direction: t("Direction"),
+    SourceField.queue: t("Queue"),
+    SourceField.start: t("Start"),
+    SourceField.end: t("End"),
+    SourceField.duration: t("Duration"),
+    SourceField.agent: t("Agent"),
+    SourceField.disposition: t("Disposition"),
+    SourceField.notes: t("Notes"),
+    SourceField.transcript: t("Transcript"),
+    SourceField.call_id: t("Call ID"),
+    SourceField.menu_path: t("Menu path"),
+    SourceField.language: t("Language"),
 }
+"""Each field's name: in English in the timeline activity's description (the CRM's text),
+in the reader's language where the card names what was cut (:func:`cut_labels`)."""
 
 # Wrap-up data the platform may send with an event (Interaction.details keys); call id,
 # menu path and language come from the events' session details.
@@ -361,6 +363,19 @@ def fitted_to(payload: WritePayload, limits: TextLimits) -> WritePayload:
             "timeline_description": description,
         }
     )
+
+
+_CUT_LABELS: dict[str, Text] = {source.value: label for source, label in SOURCE_LABELS.items()} | {
+    "timeline subject": t("Timeline subject"),
+    "timeline description": t("Timeline description"),
+}
+
+
+def cut_labels(truncated: list[str]) -> list[str]:
+    """What a payload's ``truncated`` names, as a reader's language says it: crmcard's
+    fields (:data:`SOURCE_LABELS`) and the timeline activity's parts translated, a CRM
+    field cut at delivery (:func:`fitted_to`) by its CRM name."""
+    return [_CUT_LABELS.get(name, name) for name in truncated]
 
 
 def writeback_targets(interaction: Interaction) -> list[RecordRef]:

@@ -36,6 +36,7 @@ from bot.domain.memorialization import (
     WriteKind,
     WritePayload,
     build_payload,
+    cut_labels,
     default_mapping,
     idempotency_key,
     writeback_targets,
@@ -417,7 +418,7 @@ def summarize(items: list[OutboxItem]) -> list[str]:
         )
     truncated = list(dict.fromkeys(f for i in items for f in i.payload.truncated))
     if truncated:
-        lines.append(t("Truncated: {fields}", fields=", ".join(truncated)))
+        lines.append(t("Truncated: {fields}", fields=cut_labels(truncated)))
     return lines
 
 

@@ -74,7 +74,7 @@ async def test_two_instances_deliver_each_write_back_exactly_once(
     assert all(i.status is OutboxStatus.done and i.attempts == 1 for i in items)
     assert crm.inner._find("contact", "C-2001")["last_notes"].endswith("…[truncated]")
     lines = await outbox.card_status(one.store, TENANT, "call-3")
-    assert lines == ["Written to 2 records ✓", "Truncated: notes"]
+    assert lines == ["Written to 2 records ✓", "Truncated: Notes"]
 
 
 async def test_crm_down_for_a_while_then_back(one_store: Store) -> None:

@@ -107,7 +107,7 @@ async def test_link_end_acw_writes_the_record_and_the_card_confirms(
     )
     assert body["writebackDue"] is True
     card = await card_saying(fake, "Written to 1 record ✓")
-    assert "Truncated: notes" in json.dumps(card, ensure_ascii=False)
+    assert "Truncated: Notes" in json.dumps(card, ensure_ascii=False)
     row = crm._find("contact", "C-2001")
     assert row["last_disposition"] == "Resolved"
     assert row["last_notes"].endswith("…[truncated]") and len(row["last_notes"]) == 40

@@ -227,7 +227,7 @@ async def test_a_transcript_too_long_for_the_task_is_cut_to_fit_with_its_referen
     assert len(description) == TIMELINE_DESCRIPTION_MAX
     assert TRUNCATION_MARKER in description
     assert description.endswith(f"crmcard reference: {item.steps[0].idempotency_key}")
-    assert "Truncated: timeline description" in outbox.summarize([item])
+    assert "Truncated: Timeline description" in outbox.summarize([item])
 
 
 @pytest.mark.parametrize(
@@ -260,7 +260,7 @@ async def test_a_transcript_too_long_for_a_dynamics_task_is_cut_to_fit_and_said_
     assert item.payload.truncated == truncated
     assert OutboxItemAnswer.of(item).truncated == truncated  # the admin's outbox API
     lines = await outbox.card_status(ctx.store, TENANT, "call-1")
-    expected = ["Truncated: timeline description"] if truncated else []
+    expected = ["Truncated: Timeline description"] if truncated else []
     assert lines == ["Written to 1 record ✓", *expected]
 
 
@@ -287,7 +287,7 @@ async def test_a_write_back_queued_while_its_dynamics_was_not_connected_is_cut_a
     assert item.payload.truncated == ["timeline description"]
     assert OutboxItemAnswer.of(item).truncated == ["timeline description"]
     lines = await outbox.card_status(one_store, TENANT, "call-1")
-    assert lines == ["Written to 1 record ✓", "Truncated: timeline description"]
+    assert lines == ["Written to 1 record ✓", "Truncated: Timeline description"]
 
 
 async def test_a_mapped_field_too_long_for_its_dynamics_column_is_cut_and_said_so(
@@ -318,4 +318,4 @@ async def test_a_mapped_field_too_long_for_its_dynamics_column_is_cut_and_said_s
     assert len(row["description"]) == 2_000 and row["description"].endswith(TRUNCATION_MARKER)
     assert item.payload.truncated == ["notes", "disposition"]  # the agent's name fits
     lines = await outbox.card_status(ctx.store, TENANT, "call-1")
-    assert lines == ["Written to 1 record ✓", "Truncated: notes, disposition"]
+    assert lines == ["Written to 1 record ✓", "Truncated: Notes, Disposition"]
