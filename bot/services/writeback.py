@@ -383,7 +383,7 @@ class WritebackWorker:
             try:
                 client = await self._client(item)
                 limits = text_limits(client, item.record.type, item.payload.activity_type)
-                item.payload = fitted_to(item.payload, limits)  # saved with the first step
+                item.payload = fitted_to(item.payload, limits)  # saved with the item's next write
                 refused: list[str] = []
                 for step in item.steps:
                     if step.finished:

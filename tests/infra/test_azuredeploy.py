@@ -463,17 +463,13 @@ def test_teams_channel(deployed: dict[str, Any]) -> None:
     assert teams[0]["properties"]["properties"]["isEnabled"] is True
 
 
-def storage_accounts(deployed: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The deployed storage accounts by name."""
-    return {
-        r["name"]: r
-        for r in deployed["resources"]
-        if r["type"] == "Microsoft.Storage/storageAccounts"
-    }
+def by_name(deployed: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    """The deployed resources of ``kind`` by name (:func:`evaluated` for one)."""
+    return {r["name"]: r for r in deployed["resources"] if r["type"] == kind}
 
 
 def test_resource_names_are_valid(deployed: dict[str, Any]) -> None:
-    accounts = storage_accounts(deployed)
+    accounts = by_name(deployed, "Microsoft.Storage/storageAccounts")
     for name in accounts:
         assert re.fullmatch(r"[a-z0-9]{3,24}", name), name
     site = evaluated(deployed, "Microsoft.Web/sites")
@@ -515,7 +511,7 @@ def test_state_container_is_in_the_chosen_account(deployed: dict[str, Any]) -> N
     with the same soft delete; the queue stays where it was, so switching moves no queue.
     https://learn.microsoft.com/azure/storage/blobs/storage-feature-support-in-storage-accounts
     """
-    accounts = storage_accounts(deployed)
+    accounts = by_name(deployed, "Microsoft.Storage/storageAccounts")
     container = evaluated(deployed, "Microsoft.Storage/storageAccounts/blobServices/containers")
     queue = evaluated(deployed, "Microsoft.Storage/storageAccounts/queueServices/queues")
     state = accounts[container["name"].split("/")[0]]
@@ -528,11 +524,7 @@ def test_state_container_is_in_the_chosen_account(deployed: dict[str, Any]) -> N
         assert len(accounts) == 2 and state is not queue_account
         assert (state["kind"], state["sku"]["name"]) == ("BlockBlobStorage", "Premium_LRS")
         assert "accessTier" not in state["properties"]
-    services = {
-        r["name"]: r
-        for r in deployed["resources"]
-        if r["type"] == "Microsoft.Storage/storageAccounts/blobServices"
-    }
+    services = by_name(deployed, "Microsoft.Storage/storageAccounts/blobServices")
     retention = services[f"{state['name']}/default"]["properties"]["deleteRetentionPolicy"]
     assert retention == {"enabled": True, "days": 7}
 
